@@ -1,0 +1,34 @@
+"""graphc's error hierarchy.
+
+Every user-facing error is a ``GraphcError``. The ones Keras users already catch as
+``ValueError`` (shape mismatches, disconnected graphs, bad input data) are also
+``ValueError``s, so ``except ValueError`` keeps working after switching from Keras.
+"""
+
+__all__ = [
+    "GraphcError",
+    "ShapeError",
+    "GraphDisconnectedError",
+    "GraphError",
+    "InputDataError",
+]
+
+
+class GraphcError(Exception):
+    """Base class of every error graphc raises on purpose."""
+
+
+class ShapeError(GraphcError, ValueError):
+    """A layer or op received a tensor whose shape or dtype it cannot accept."""
+
+
+class GraphDisconnectedError(GraphcError, ValueError):
+    """An output cannot be computed from the model's inputs."""
+
+
+class GraphError(GraphcError, ValueError):
+    """A graph breaks an IR invariant: a cycle, a duplicate name, a dangling value."""
+
+
+class InputDataError(GraphcError, ValueError):
+    """Data passed to fit/evaluate/predict does not match the model."""

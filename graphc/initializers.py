@@ -1,0 +1,238 @@
+"""Weight initializers with Keras 3's names, defaults and formulas.
+
+>>> graphc.initializers.get("glorot_uniform")((64, 32)).shape
+(64, 32)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.utils import random as _random
+
+__all__ = [
+    "Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
+    "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform",
+    "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "get", "serialize",
+    "compute_fans",
+]
+
+
+def compute_fans(shape) -> tuple[int, int]:
+    """Keras's fans: ``(in, out)`` for a matrix; convolution kernels multiply both by the
+    receptive field ``prod(shape[:-2])``."""
+    shape = tuple(shape)
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class Initializer:
+    """``init(shape, dtype="float32") -> ndarray``."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._rng if self._rng is not None else _random.generator()
+
+    def __call__(self, shape, dtype="float32"):
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def _truncated_normal(self, shape, mean, stddev):
+        """Normal samples redrawn until within two standard deviations, as Keras does."""
+        out = self.rng.standard_normal(shape)
+        bad = np.abs(out) > 2
+        while bad.any():
+            out[bad] = self.rng.standard_normal(int(bad.sum()))
+            bad = np.abs(out) > 2
+        return mean + stddev * out
+
+
+class Zeros(Initializer):
+    def __init__(self):
+        super().__init__()
+
+    def __call__(self, shape, dtype="float32"):
+        return np.zeros(shape, dtype=dtype)
+
+    def get_config(self):
+        return {}
+
+
+class Ones(Zeros):
+    def __call__(self, shape, dtype="float32"):
+        return np.ones(shape, dtype=dtype)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        super().__init__()
+        self.value = value
+
+    def __call__(self, shape, dtype="float32"):
+        return np.broadcast_to(np.asarray(self.value, dtype=dtype), shape).copy()
+
+    def get_config(self):
+        value = self.value
+        return {"value": value.tolist() if isinstance(value, np.ndarray) else value}
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype="float32"):
+        return self.rng.uniform(self.minval, self.maxval, shape).astype(dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype="float32"):
+        return (self.mean + self.stddev * self.rng.standard_normal(shape)).astype(dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class TruncatedNormal(RandomNormal):
+    def __call__(self, shape, dtype="float32"):
+        return self._truncated_normal(shape, self.mean, self.stddev).astype(dtype)
+
+
+class VarianceScaling(Initializer):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if scale <= 0:
+            raise ValueError(f"scale must be positive, received {scale}")
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError(f"mode must be fan_in, fan_out or fan_avg, received {mode!r}")
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise ValueError("distribution must be truncated_normal, untruncated_normal or "
+                             f"uniform, received {distribution!r}")
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape, dtype="float32"):
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        scale = self.scale / max(1.0, fan)
+        if self.distribution == "truncated_normal":
+            # 0.879...: the stddev of a unit normal truncated to (-2, 2).
+            out = self._truncated_normal(shape, 0.0, math.sqrt(scale) / 0.87962566103423978)
+        elif self.distribution == "untruncated_normal":
+            out = math.sqrt(scale) * self.rng.standard_normal(shape)
+        else:
+            limit = math.sqrt(3.0 * scale)
+            out = self.rng.uniform(-limit, limit, shape)
+        return out.astype(dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": self.seed}
+
+
+def _variance_scaling(name, scale, mode, distribution):
+    def __init__(self, seed=None):
+        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config})
+
+
+GlorotUniform = _variance_scaling("GlorotUniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _variance_scaling("GlorotNormal", 1.0, "fan_avg", "truncated_normal")
+HeUniform = _variance_scaling("HeUniform", 2.0, "fan_in", "uniform")
+HeNormal = _variance_scaling("HeNormal", 2.0, "fan_in", "truncated_normal")
+LecunUniform = _variance_scaling("LecunUniform", 1.0, "fan_in", "uniform")
+LecunNormal = _variance_scaling("LecunNormal", 1.0, "fan_in", "truncated_normal")
+
+
+class Orthogonal(Initializer):
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype="float32"):
+        if len(shape) < 2:
+            raise ValueError(f"The Orthogonal initializer needs a shape of rank >= 2, "
+                             f"received {tuple(shape)}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = self.rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))  # makes the distribution uniform (Keras does the same)
+        if rows < cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+_CLASSES = {c.__name__: c for c in (
+    Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
+    GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal)}
+_ALIASES = {
+    "zeros": "Zeros", "ones": "Ones", "constant": "Constant",
+    "random_uniform": "RandomUniform", "uniform": "RandomUniform",
+    "random_normal": "RandomNormal", "normal": "RandomNormal",
+    "truncated_normal": "TruncatedNormal", "variance_scaling": "VarianceScaling",
+    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform", "he_normal": "HeNormal", "lecun_uniform": "LecunUniform",
+    "lecun_normal": "LecunNormal", "orthogonal": "Orthogonal",
+}
+
+
+def get(identifier):
+    """An initializer from a name, a ``{"class_name", "config"}`` dict, an instance or a
+    callable ``f(shape, dtype)``."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, Initializer) or (callable(identifier)
+                                               and not isinstance(identifier, type)):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if isinstance(identifier, dict):
+        cls = _CLASSES.get(identifier.get("class_name"))
+        if cls is None:
+            raise ValueError(f"Unknown initializer class {identifier.get('class_name')!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        name = _ALIASES.get(identifier, identifier)
+        if name in _CLASSES:
+            return _CLASSES[name]()
+        raise ValueError(f"Unknown initializer {identifier!r}; expected one of "
+                         f"{', '.join(sorted(_ALIASES))}")
+    raise TypeError(f"Could not interpret initializer {identifier!r}: expected a name, a "
+                    "config dict, an Initializer or a callable(shape, dtype)")
+
+
+def serialize(initializer) -> dict | str:
+    if isinstance(initializer, Initializer):
+        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    name = getattr(initializer, "__name__", None)
+    raise ValueError(f"Cannot serialize custom initializer {name or initializer!r}; use a "
+                     "graphc.initializers.Initializer subclass")

@@ -1,0 +1,7 @@
+"""graphc.layers: Keras-compatible layers."""
+
+from graphc.layers.base import Input, InputLayer, Layer
+from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Reshape
+
+__all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
+           "Reshape", "Identity"]

@@ -1,0 +1,352 @@
+"""``Layer``, ``InputLayer`` and ``Input``.
+
+A layer holds configuration and weights, nothing else: ``build(input_shape)`` creates the
+weights, ``call(inputs)`` composes ops. Calling a layer on symbolic tensors records the
+ops' nodes under the layer's scope; calling it on arrays runs them at once.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from graphc import initializers
+from graphc.errors import ShapeError
+from graphc.ir import Parameter, Value, _ids, format_shape
+from graphc.ops._registry import apply, is_symbolic, scope
+
+__all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct"]
+
+_name_counters: dict[str, int] = {}
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's rule: ``Dense -> dense``, ``LeakyReLU -> leaky_re_lu``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def unique_name(base: str) -> str:
+    """``dense``, ``dense_1``, ``dense_2`` ... per process, as Keras."""
+    if base in _name_counters:
+        _name_counters[base] += 1
+        return f"{base}_{_name_counters[base]}"
+    _name_counters[base] = 0
+    return base
+
+
+def flatten_struct(x) -> list:
+    """The tensors of a tensor, a list/tuple, or a dict (in key order), flattened."""
+    out, stack = [], [x]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        else:
+            out.append(item)
+    return out
+
+
+def map_struct(fn, x):
+    if isinstance(x, dict):
+        return {k: map_struct(fn, v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(map_struct(fn, v) for v in x)
+    return fn(x)
+
+
+def _shape_of(x):
+    if isinstance(x, Value):
+        return x.shape
+    return tuple(np.shape(x))
+
+
+_NOT_SUPPORTED_KWARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                         "kernel_constraint", "bias_constraint")
+
+
+class Layer:
+    """Base class of all layers (Keras 3 semantics).
+
+    >>> class Scale(Layer):
+    ...     def build(self, input_shape):
+    ...         self.s = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+    ...     def call(self, x):
+    ...         return graphc.ops.multiply(x, self.s)
+    """
+
+    def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
+        object.__setattr__(self, "_sublayers", [])
+        self._params: list[Parameter] = []
+        self._calls: list[tuple] = []  # (inputs, outputs) per symbolic call
+        self._trainable = bool(trainable)
+        self.built = False
+        self.dtype = str(np.dtype(dtype or "float32"))
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a string, received {type(name).__name__}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        # Keras 2 spellings that tutorials use on the first layer of a Sequential model.
+        batch_shape = kwargs.pop("batch_input_shape", None)
+        input_shape = kwargs.pop("input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        batch_size = kwargs.pop("batch_size", None)
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if input_shape is not None and batch_shape is None:
+            batch_shape = (batch_size,) + tuple(input_shape)
+        self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else None
+        for key in _NOT_SUPPORTED_KWARGS:
+            if kwargs.pop(key, None) is not None:
+                raise NotImplementedError(
+                    f"{type(self).__name__}: {key} is not supported by graphc yet; remove it "
+                    "or add the penalty to the loss yourself.")
+        kwargs.pop("autocast", None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected keyword "
+                            f"argument(s): {', '.join(sorted(kwargs))}")
+
+    # ---- attribute tracking: sub-layers assigned as attributes are tracked ----------
+    def __setattr__(self, key, value):
+        if isinstance(value, Layer) and key != "_sublayers":
+            subs = self.__dict__.get("_sublayers")
+            if subs is not None and value not in subs and value is not self:
+                subs.append(value)
+        object.__setattr__(self, key, value)
+
+    # ---- weights ---------------------------------------------------------------------
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
+                   regularizer=None, constraint=None, name=None):
+        if regularizer is not None or constraint is not None:
+            raise NotImplementedError("regularizers and constraints are not supported yet")
+        shape = tuple(int(d) for d in (shape or ()))
+        dtype = str(np.dtype(dtype or self.dtype))
+        if initializer is None:
+            initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
+        init = initializers.get(initializer)
+        data = np.ascontiguousarray(np.asarray(init(shape, dtype=dtype), dtype=dtype))
+        if data.shape != shape:
+            raise ValueError(f"{self.name}: initializer returned shape "
+                             f"{format_shape(data.shape)} for a weight of shape "
+                             f"{format_shape(shape)}")
+        param = Parameter(data, name or f"variable_{len(self._params)}", layer=self,
+                          trainable=trainable)
+        self._params.append(param)
+        return param
+
+    def _all_layers(self):
+        """This layer and its sub-layers, depth first, each once (iterative)."""
+        seen, out, stack = set(), [], [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            stack.extend(reversed(layer._tracked_layers()))
+        return out
+
+    def _tracked_layers(self):
+        return self._sublayers
+
+    @property
+    def weights(self) -> list[Parameter]:
+        """Own weights (trainable first, in creation order, then the others), then the
+        sub-layers' in tracking order, as Keras 3."""
+        out, seen = [], set()
+        for layer in self._all_layers():
+            own = [p for p in layer._params if p._trainable] + \
+                  [p for p in layer._params if not p._trainable]
+            for p in own:
+                if p not in seen:
+                    seen.add(p)
+                    out.append(p)
+        return out
+
+    @property
+    def trainable_weights(self):
+        return [p for p in self.weights if p.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [p for p in self.weights if not p.trainable]
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        for layer in self._all_layers():
+            layer._trainable = bool(value)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [p.numpy() for p in self.weights]
+
+    def set_weights(self, weights) -> None:
+        params = self.weights
+        weights = list(weights)
+        if len(weights) != len(params):
+            raise ValueError(
+                f"You called set_weights(weights) on layer {self.name!r} with a weight list "
+                f"of length {len(weights)}, but the layer was expecting {len(params)} "
+                f"weights ({', '.join(p.path for p in params) or 'none'}).")
+        for p, w in zip(params, weights):
+            w = np.asarray(w)
+            if w.shape != p.shape:
+                raise ValueError(
+                    f"Layer {self.name!r} weight shape {format_shape(p.shape)} is not "
+                    f"compatible with provided weight shape {format_shape(w.shape)} "
+                    f"(for {p.path}).")
+        for p, w in zip(params, weights):  # validated first, so a bad list changes nothing
+            p.assign(w)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"You tried to call count_params on layer {self.name!r}, but "
+                             "the layer isn't built. Call it on an input first.")
+        return int(sum(int(np.prod(p.shape)) for p in self.weights))
+
+    # ---- building and calling --------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights; the default layer has none."""
+
+    def call(self, inputs, *args, **kwargs):
+        raise NotImplementedError(f"Layer {type(self).__name__} does not implement call()")
+
+    def _maybe_build(self, inputs):
+        if not self.built:
+            shapes = map_struct(_shape_of, inputs)
+            self.build(shapes)
+            self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        flat = flatten_struct(inputs)
+        symbolic = [x for x in flat if is_symbolic(x)]
+        if not symbolic:
+            self._maybe_build(inputs)
+            return self.call(inputs, *args, **kwargs)
+        if len(symbolic) != len(flat):
+            bad = next(x for x in flat if not is_symbolic(x))
+            raise TypeError(f"Layer {self.name!r} was called on a mix of symbolic tensors and "
+                            f"{type(bad).__name__}; pass only tensors from Input() or layers.")
+        self._maybe_build(inputs)
+        call_index = len(self._calls)
+        first_new = next(_ids)  # every node recorded from here on belongs to this call
+        with scope(self, call_index):
+            outputs = self.call(inputs, *args, **kwargs)
+
+            def own(v):
+                if not isinstance(v, Value):
+                    raise TypeError(f"Layer {self.name!r} returned {type(v).__name__} from "
+                                    "call(); a layer must return symbolic tensors")
+                if v.producer is None or v.producer._id < first_new:
+                    return apply("identity", [v])  # a pass-through still gets a node
+                return v
+            outputs = map_struct(own, outputs)
+        self._calls.append((inputs, outputs))
+        return outputs
+
+    # ---- what the first call saw -----------------------------------------------------
+    def _first_call(self):
+        if not self._calls:
+            raise AttributeError(f"Layer {self.name!r} has never been called and thus has "
+                                 "no defined input or output.")
+        return self._calls[0]
+
+    @property
+    def input(self):
+        return self._first_call()[0]
+
+    @property
+    def output(self):
+        return self._first_call()[1]
+
+    def compute_output_shape(self, input_shape):
+        """Output shape(s) for an input shape, from the ops' shape rules (never written
+        twice): the layer is traced on placeholder inputs."""
+        def probe(shape):
+            return Input(batch_shape=shape, name="shape_probe")
+        if _is_shape(input_shape):
+            placeholders = probe(input_shape)
+        elif isinstance(input_shape, dict):
+            placeholders = {k: probe(s) for k, s in input_shape.items()}
+        else:
+            placeholders = [probe(s) for s in input_shape]
+        out = self(placeholders)
+        self._calls.pop()
+        return map_struct(lambda v: v.shape, out)
+
+    # ---- config ----------------------------------------------------------------------
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _is_shape(x) -> bool:
+    return isinstance(x, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer))
+                                                for d in x)
+
+
+class InputLayer(Layer):
+    """The layer behind ``Input``: it owns the graph-input Value."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
+                 sparse=None, **kwargs):
+        shape = kwargs.pop("input_shape", shape)
+        batch_shape = kwargs.pop("batch_input_shape", batch_shape)
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if sparse:
+            raise NotImplementedError("sparse inputs are not supported")
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("Input needs a shape, e.g. Input(shape=(64,))")
+            if isinstance(shape, (int, np.integer)):
+                shape = (shape,)
+            if not isinstance(shape, (tuple, list)):
+                raise TypeError(f"Input shape must be a tuple, received "
+                                f"{type(shape).__name__}: {shape!r}")
+            batch_shape = (batch_size,) + tuple(shape)
+        batch_shape = tuple(batch_shape)
+        for d in batch_shape:
+            if d is not None and not (isinstance(d, (int, np.integer)) and d > 0):
+                raise ValueError(f"Input shape dimensions must be positive integers or None, "
+                                 f"received {batch_shape[1:]} (batch size {batch_shape[0]})")
+        self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
+        self.built = True
+        value = Value(self.batch_shape, self.dtype, kind="input", layer=self)
+        value.name = self.name
+        self._output = value
+        self._calls.append(((), value))
+
+    def call(self, inputs):
+        raise TypeError("An InputLayer is not called on tensors; use its output")
+
+    def get_config(self):
+        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+          tensor=None):
+    """A symbolic graph input: ``Input(shape=(64,))`` has shape ``(None, 64)``."""
+    if tensor is not None:
+        raise NotImplementedError("Input(tensor=...) is not supported")
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                      batch_shape=batch_shape, name=name).output

@@ -1,0 +1,125 @@
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Identity."""
+
+from __future__ import annotations
+
+from graphc import activations, initializers, ops
+from graphc.errors import ShapeError
+from graphc.ir import format_shape
+from graphc.layers.base import Layer
+from graphc.ops._shapes import known, product
+
+__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Identity"]
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)``; kernel ``(in, units)``, bias ``(units,)``."""
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"Received an invalid value for `units`, expected a positive "
+                             f"integer. Received: units={units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1] if input_shape else None
+        if not known(in_dim):
+            raise ShapeError(f"{self.name} (Dense): the last dimension of the input must be "
+                             f"known to build the kernel, received input shape "
+                             f"{format_shape(input_shape)}")
+        self.kernel = self.add_weight((in_dim, self.units), self.kernel_initializer,
+                                      name="kernel")
+        if self.use_bias:
+            self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias")
+
+    def call(self, inputs):
+        x = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            x = ops.add(x, self.bias)
+        return self.activation(x)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Inverted dropout, active in training only (``training=True`` forces it on)."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate <= 1:
+            raise ValueError(f"Invalid value received for argument `rate`. Expected a float "
+                             f"value between 0 and 1. Received: rate={rate}")
+        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+
+    def call(self, inputs, training=None):
+        if training is False or self.rate == 0:
+            return inputs
+        return ops.dropout(inputs, self.rate, noise_shape=self.noise_shape, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape,
+                "seed": self.seed}
+
+
+class Flatten(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format
+
+    def call(self, inputs):
+        if self.data_format == "channels_first" and len(inputs.shape) > 2:
+            raise NotImplementedError("Flatten(data_format='channels_first') is not supported")
+        return ops.flatten(inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Reshape each sample to ``target_shape`` (the batch dimension is kept)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def call(self, inputs):
+        target = self.target_shape
+        if -1 in target:
+            per_sample = product(inputs.shape[1:])
+            rest = product(d for d in target if d != -1)
+            if per_sample is None or per_sample % rest:
+                raise ShapeError(
+                    f"{self.name} (Reshape): cannot reshape input of shape "
+                    f"{format_shape(inputs.shape)} to target shape {target}")
+            target = tuple(per_sample // rest if d == -1 else d for d in target)
+        return ops.reshape(inputs, (-1,) + target)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Identity(Layer):
+    def call(self, inputs):
+        return ops.identity(inputs)

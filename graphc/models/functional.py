@@ -1,0 +1,172 @@
+"""``Model(inputs, outputs)``: the functional API's model, itself a layer."""
+
+from __future__ import annotations
+
+from graphc.ir import Graph, Value
+from graphc.layers.base import Layer, flatten_struct, map_struct, to_snake_case, unique_name
+from graphc.ops import _registry
+from graphc.ops._registry import apply
+
+__all__ = ["Model"]
+
+
+def _check_tensors(struct, what: str) -> list:
+    flat = flatten_struct(struct)
+    if not flat:
+        raise ValueError(f"Model {what} must not be empty")
+    for x in flat:
+        if not isinstance(x, Value):
+            raise TypeError(f"Model {what} must be symbolic tensors (from Input() or a layer "
+                            f"call); received {type(x).__name__}: {x!r:.80}")
+    return flat
+
+
+class Model(Layer):
+    """A graph of layers from ``inputs`` to ``outputs`` (tensors, lists or dicts).
+
+    >>> x = graphc.Input(shape=(64,))
+    >>> y = graphc.layers.Dense(10, activation="softmax")(x)
+    >>> model = graphc.Model(x, y)
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if inputs is None or outputs is None:
+            raise TypeError(
+                "Model(inputs, outputs) needs both arguments. Subclassed models (a `call` "
+                "method instead of inputs/outputs) are not supported yet: build the model "
+                "with the functional API or Sequential.")
+        if name is None:
+            base = "functional" if type(self) is Model else to_snake_case(type(self).__name__)
+            name = unique_name(base)
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._set_graph(inputs, outputs)
+
+    # ---- the graph ---------------------------------------------------------------------
+    def _set_graph(self, inputs, outputs):
+        from passes import MODEL_PASSES, Pipeline
+
+        from graphc.models._topology import ordered_layers
+        in_list = _check_tensors(inputs, "inputs")
+        out_list = _check_tensors(outputs, "outputs")
+        graph = Graph.from_outputs(in_list, out_list, name=self.name)
+        Pipeline([p() for p in MODEL_PASSES]).run(graph)
+        self._graph = graph
+        self._input_struct = inputs
+        self._output_struct = outputs
+        self._layers = ordered_layers(graph)
+        self.built = True
+
+    @property
+    def graph(self) -> Graph:
+        """The model's IR (read it; transform a ``clone()``)."""
+        return self._graph
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    def _tracked_layers(self):
+        return self.layers
+
+    @property
+    def inputs(self) -> list:
+        return list(self.graph.inputs)
+
+    @property
+    def outputs(self) -> list:
+        return list(self.graph.outputs)
+
+    @property
+    def input(self):
+        _ = self.graph  # a Sequential model builds its graph on demand
+        return self._input_struct
+
+    @property
+    def output(self):
+        _ = self.graph
+        return self._output_struct
+
+    @property
+    def input_shape(self):
+        shapes = [v.shape for v in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [v.shape for v in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def input_names(self) -> list[str]:
+        return [v.name for v in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Output names as Keras 3 gives them: the name of the layer making each output."""
+        names = []
+        for v in self.outputs:
+            layer = v.producer.top[0] if v.producer is not None else v.layer
+            names.append(layer.name if layer is not None else v.name)
+        return names
+
+    def get_layer(self, name=None, index=None):
+        if index is not None and name is not None:
+            raise ValueError("Provide only a layer name or a layer index, not both "
+                             f"(received name={name!r}, index={index}).")
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model "
+                                 f"only has {len(layers)} layers.")
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: "
+                             f"{[l.name for l in layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    def count_params(self) -> int:
+        from passes import CountParams
+        return CountParams().run(self.graph).total
+
+    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        from graphc.models._summary import print_summary
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
+
+    # ---- calling a model as a layer --------------------------------------------------
+    def call(self, inputs, training=None):
+        """Replay the graph on new inputs; the parameters are shared, not copied."""
+        graph = self.graph
+        given = self._match_inputs(inputs)
+        mapping = dict(zip(graph.inputs, given))
+        stack = _registry._SCOPE
+        for node in graph.nodes:
+            ins = [mapping.get(v, v) for v in node.inputs]
+            depth = len(stack)
+            stack.extend(node.scope)  # keep the inner layers' scopes under this call's
+            try:
+                out = apply(node.op, ins, **node.attrs)
+            finally:
+                del stack[depth:]
+            mapping.update(zip(node.outputs, out if isinstance(out, tuple) else (out,)))
+        return map_struct(lambda v: mapping.get(v, v), self._output_struct)
+
+    def _match_inputs(self, inputs) -> list:
+        graph_inputs = self.graph.inputs
+        if isinstance(inputs, dict):
+            missing = [v.name for v in graph_inputs if v.name not in inputs]
+            if missing:
+                raise ValueError(f"Model {self.name!r} is missing inputs {missing}; it "
+                                 f"expects {[v.name for v in graph_inputs]}, received keys "
+                                 f"{sorted(inputs)}")
+            return [inputs[v.name] for v in graph_inputs]
+        flat = flatten_struct(inputs)
+        if len(flat) != len(graph_inputs):
+            raise ValueError(f"Model {self.name!r} expects {len(graph_inputs)} input(s) "
+                             f"{[v.name for v in graph_inputs]}, received {len(flat)}")
+        return flat
+
+    def get_config(self):
+        raise NotImplementedError("Model.get_config is not implemented yet")

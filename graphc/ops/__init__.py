@@ -1,0 +1,138 @@
+"""graphc.ops: the primitive operations, like ``keras.ops``.
+
+Each function works on symbolic tensors (it records a node, for use inside a layer's
+``call``) and on NumPy arrays (it runs the kernel at once)::
+
+    import graphc
+    from graphc import ops
+
+    class Scale(graphc.layers.Layer):
+        def build(self, input_shape):
+            self.s = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+        def call(self, x):
+            return ops.multiply(x, self.s)
+
+To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see ``_registry``).
+"""
+
+from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
+from graphc.ops._registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
+
+__all__ = [
+    "Op", "ExecContext", "REGISTRY", "RULES", "get_op", "apply",
+    "add", "subtract", "multiply", "divide", "maximum", "minimum", "negative", "matmul",
+    "identity", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
+    "silu", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exp", "reshape", "flatten",
+    "dropout",
+]
+
+
+def add(x1, x2):
+    return apply("add", [x1, x2])
+
+
+def subtract(x1, x2):
+    return apply("subtract", [x1, x2])
+
+
+def multiply(x1, x2):
+    return apply("multiply", [x1, x2])
+
+
+def divide(x1, x2):
+    return apply("divide", [x1, x2])
+
+
+def maximum(x1, x2):
+    return apply("maximum", [x1, x2])
+
+
+def minimum(x1, x2):
+    return apply("minimum", [x1, x2])
+
+
+def negative(x):
+    return apply("negative", [x])
+
+
+def matmul(x1, x2):
+    return apply("matmul", [x1, x2])
+
+
+def identity(x):
+    return apply("identity", [x])
+
+
+def relu(x):
+    return apply("relu", [x])
+
+
+def sigmoid(x):
+    return apply("sigmoid", [x])
+
+
+def tanh(x):
+    return apply("tanh", [x])
+
+
+def softmax(x, axis=-1):
+    return apply("softmax", [x], axis=int(axis))
+
+
+def elu(x, alpha=1.0):
+    return apply("elu", [x], alpha=float(alpha))
+
+
+def selu(x):
+    return apply("selu", [x])
+
+
+def softplus(x):
+    return apply("softplus", [x])
+
+
+def softsign(x):
+    return apply("softsign", [x])
+
+
+def silu(x):
+    return apply("silu", [x])
+
+
+swish = silu
+
+
+def gelu(x, approximate=False):
+    return apply("gelu", [x], approximate=bool(approximate))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return apply("leaky_relu", [x], negative_slope=float(negative_slope))
+
+
+def hard_sigmoid(x):
+    return apply("hard_sigmoid", [x])
+
+
+def exp(x):
+    return apply("exp", [x])
+
+
+def reshape(x, newshape):
+    return apply("reshape", [x], shape=tuple(int(d) for d in newshape))
+
+
+def flatten(x):
+    """Keep the first (batch) dimension and flatten the rest."""
+    return apply("flatten", [x])
+
+
+def dropout(x, rate, noise_shape=None, seed=None, training=None):
+    """Inverted dropout; active when the executor runs in training mode, or always when
+    ``training=True`` is passed explicitly (Monte-Carlo dropout)."""
+    attrs = {"rate": float(rate)}
+    if noise_shape is not None:
+        attrs["noise_shape"] = tuple(noise_shape)
+    if training:
+        attrs["force_training"] = True
+    return apply("dropout", [x], **attrs)[0]

@@ -1,0 +1,169 @@
+"""The op registry and the one entry point that applies an op.
+
+An op is defined once, as a subclass of ``Op`` with four rules:
+
+- ``infer(attrs, *types)``: shape/dtype rule on ``TensorType``s (never runs data, so
+  ``None`` and symbolic dimensions survive); raises ``ShapeError`` with a plain reason.
+- ``kernel(attrs, *arrays)``: the NumPy implementation.
+- ``vjp(attrs, inputs, outputs, grads)``: one gradient per input (``None`` where there is
+  none), given the forward inputs, outputs and the gradients of the outputs.
+- ``lower(attrs, b, *names)``: the ONNX lowering through the small builder ``b``.
+
+Defining the subclass registers it; a test fails any op that leaves a rule out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import Node, Parameter, TensorType, Value, format_shape
+
+__all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "scope", "current_scope",
+           "RULES", "is_symbolic", "infer_types"]
+
+REGISTRY: dict[str, "Op"] = {}
+RULES = ("infer", "kernel", "vjp", "lower")
+
+
+@dataclass
+class ExecContext:
+    """What a kernel may need beyond its inputs: the mode and the random generator."""
+
+    training: bool = False
+    rng: np.random.Generator = field(default_factory=lambda: _default_rng())
+
+
+def _default_rng():
+    from graphc.utils import random as _random
+    return _random.generator()
+
+
+class Op:
+    """Base class of every op. Subclasses set ``name`` and implement the four rules."""
+
+    name: str = ""
+    n_outputs: int = 1
+    #: kernels that need the mode or the random generator receive ``ctx=`` as a keyword.
+    uses_context: bool = False
+    #: what ``vjp`` reads, so the executor can free the rest after the forward pass.
+    vjp_reads_inputs: bool = True
+    vjp_reads_outputs: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            if cls.name in REGISTRY:
+                raise ValueError(f"An op named {cls.name!r} is already registered.")
+            REGISTRY[cls.name] = cls()
+
+    def infer(self, attrs, *types):
+        raise NotImplementedError(f"op {self.name} has no shape rule")
+
+    def kernel(self, attrs, *xs):
+        raise NotImplementedError(f"op {self.name} has no NumPy kernel")
+
+    def vjp(self, attrs, xs, ys, gys):
+        raise NotImplementedError(f"op {self.name} has no VJP")
+
+    def lower(self, attrs, b, *names):
+        raise NotImplementedError(f"op {self.name} has no ONNX lowering")
+
+    def run(self, attrs, xs, ctx: ExecContext | None = None):
+        """Call the kernel, passing the context to ops that need it."""
+        if self.uses_context:
+            return self.kernel(attrs, *xs, ctx=ctx or ExecContext())
+        return self.kernel(attrs, *xs)
+
+    def __repr__(self):
+        return f"<Op {self.name}>"
+
+
+def get_op(name: str) -> Op:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"Unknown op {name!r}; registered ops: {', '.join(sorted(REGISTRY))}") \
+            from None
+
+
+# ---- scopes: which layer call is recording ---------------------------------------------
+_SCOPE: list[tuple] = []
+
+
+@contextlib.contextmanager
+def scope(layer, call_index: int):
+    _SCOPE.append((layer, call_index))
+    try:
+        yield
+    finally:
+        _SCOPE.pop()
+
+
+def current_scope() -> tuple:
+    return tuple(_SCOPE)
+
+
+# ---- applying an op --------------------------------------------------------------------
+def is_symbolic(x) -> bool:
+    """A symbolic tensor (graph input or node output), as opposed to data or a weight."""
+    return isinstance(x, Value) and x.kind in ("input", "intermediate")
+
+
+def _as_value(x, like_dtype: str) -> Value:
+    """Wrap data as a constant; Python numbers and float arrays take the tensors' dtype."""
+    if isinstance(x, Value):
+        return x
+    arr = np.asarray(x)
+    if isinstance(x, (int, float, bool)) or arr.dtype.kind == "f":
+        arr = arr.astype(like_dtype)
+    return Value(arr.shape, arr.dtype, kind="const", name="const", data=arr)
+
+
+def _as_array(x, like_dtype: str):
+    if isinstance(x, Value):
+        return x.data
+    if isinstance(x, (int, float, bool)):
+        return np.asarray(x, dtype=like_dtype)
+    return np.asarray(x)
+
+
+def _float_dtype(inputs) -> str:
+    for x in inputs:
+        dt = getattr(x, "dtype", None)
+        if dt is not None and np.dtype(dt).kind == "f":
+            return str(np.dtype(dt))
+    return "float32"
+
+
+def infer_types(op: Op, attrs: dict, types, where: str) -> tuple:
+    """Run a shape rule; a ``ShapeError`` comes back naming the layer, the op and the
+    received shapes: ``dense_2 (matmul): inner dimensions differ, got ...``."""
+    try:
+        out = op.infer(attrs, *types)
+    except ShapeError as e:
+        received = ", ".join(format_shape(t.shape) for t in types)
+        raise ShapeError(f"{where}: {e} (received input shapes {received})") from None
+    return (out,) if isinstance(out, TensorType) else tuple(out)
+
+
+def apply(name: str, inputs, **attrs):
+    """Apply op ``name``: record a node when any input is symbolic, else run the kernel.
+
+    Returns one output (or a tuple for multi-output ops) of the same kind as the inputs:
+    Values when recording, arrays when eager.
+    """
+    op = get_op(name)
+    dtype = _float_dtype(inputs)
+    if not any(is_symbolic(x) for x in inputs):
+        out = op.run(attrs, [_as_array(x, dtype) for x in inputs])
+        return out
+    values = [_as_value(x, dtype) for x in inputs]
+    where_scope = current_scope()
+    where = f"{where_scope[-1][0].name} ({name})" if where_scope else name
+    types = infer_types(op, attrs, [v.type for v in values], where)
+    node = Node(name, values, types, attrs, where_scope)
+    return node.outputs[0] if op.n_outputs == 1 else tuple(node.outputs)

@@ -1,0 +1,72 @@
+"""Dimension arithmetic for shape rules. A dimension is an int, ``None`` (unknown) or a
+string (a symbol such as ``"batch"``); two symbols are equal only if their names are."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+
+
+def known(d) -> bool:
+    return isinstance(d, (int, np.integer))
+
+
+def dims_compatible(a, b) -> bool:
+    return not (known(a) and known(b)) or a == b
+
+
+def merge_dim(a, b):
+    """The more precise of two compatible dimensions."""
+    if known(a):
+        return a
+    if known(b):
+        return b
+    return a if a == b else None
+
+
+def broadcast_shapes(a: tuple, b: tuple) -> tuple:
+    """NumPy broadcasting on partially known shapes."""
+    n = max(len(a), len(b))
+    a = (1,) * (n - len(a)) + tuple(a)
+    b = (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x == 1:
+            out.append(y)
+        elif y == 1:
+            out.append(x)
+        elif dims_compatible(x, y):
+            out.append(merge_dim(x, y))
+        else:
+            raise ShapeError(f"shapes cannot be broadcast together: dimension {x} vs {y}")
+    return tuple(out)
+
+
+def product(dims):
+    """Product of dims, or None when any is unknown."""
+    p = 1
+    for d in dims:
+        if not known(d):
+            return None
+        p *= int(d)
+    return p
+
+
+def normalize_axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for a tensor of rank {ndim}")
+    return axis % ndim
+
+
+def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``g`` down to ``shape``: the VJP of NumPy broadcasting."""
+    if g.shape == tuple(shape):
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, d in enumerate(shape) if d == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g

@@ -1,0 +1,420 @@
+"""Elementwise ops: arithmetic with broadcasting, activations, identity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import TensorType
+from graphc.ops._registry import Op
+from graphc.ops._shapes import broadcast_shapes, normalize_axis, unbroadcast
+
+
+# ---- binary arithmetic -----------------------------------------------------------------
+class _Binary(Op):
+    onnx_type = ""
+
+    def infer(self, attrs, a, b):
+        if a.dtype != b.dtype:
+            raise ShapeError(f"operands have different dtypes {a.dtype} and {b.dtype}")
+        return TensorType(broadcast_shapes(a.shape, b.shape), a.dtype)
+
+    def lower(self, attrs, b, x, y):
+        return b.op(self.onnx_type, x, y)
+
+
+class Add(_Binary):
+    name, onnx_type = "add", "Add"
+    vjp_reads_inputs = False
+
+    def kernel(self, attrs, a, b):
+        return a + b
+
+    def vjp(self, attrs, xs, ys, gys):
+        g = gys[0]
+        return unbroadcast(g, xs[0].shape), unbroadcast(g, xs[1].shape)
+
+
+class Subtract(_Binary):
+    name, onnx_type = "subtract", "Sub"
+
+    def kernel(self, attrs, a, b):
+        return a - b
+
+    def vjp(self, attrs, xs, ys, gys):
+        g = gys[0]
+        return unbroadcast(g, xs[0].shape), unbroadcast(-g, xs[1].shape)
+
+
+class Multiply(_Binary):
+    name, onnx_type = "multiply", "Mul"
+
+    def kernel(self, attrs, a, b):
+        return a * b
+
+    def vjp(self, attrs, xs, ys, gys):
+        a, b = xs
+        g = gys[0]
+        return unbroadcast(g * b, a.shape), unbroadcast(g * a, b.shape)
+
+
+class Divide(_Binary):
+    name, onnx_type = "divide", "Div"
+
+    def kernel(self, attrs, a, b):
+        return a / b
+
+    def vjp(self, attrs, xs, ys, gys):
+        a, b = xs
+        g = gys[0]
+        return unbroadcast(g / b, a.shape), unbroadcast(-g * a / (b * b), b.shape)
+
+
+class Maximum(_Binary):
+    name, onnx_type = "maximum", "Max"
+
+    def kernel(self, attrs, a, b):
+        return np.maximum(a, b)
+
+    def vjp(self, attrs, xs, ys, gys):
+        a, b = xs
+        g = gys[0]
+        pick_a = a >= b  # ties go to the first operand, as in TensorFlow
+        return unbroadcast(g * pick_a, a.shape), unbroadcast(g * ~pick_a, b.shape)
+
+
+class Minimum(_Binary):
+    name, onnx_type = "minimum", "Min"
+
+    def kernel(self, attrs, a, b):
+        return np.minimum(a, b)
+
+    def vjp(self, attrs, xs, ys, gys):
+        a, b = xs
+        g = gys[0]
+        pick_a = a <= b
+        return unbroadcast(g * pick_a, a.shape), unbroadcast(g * ~pick_a, b.shape)
+
+
+# ---- unary ---------------------------------------------------------------------------
+class _Unary(Op):
+    def infer(self, attrs, x):
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
+        return TensorType(x.shape, x.dtype)
+
+
+class Identity(_Unary):
+    name = "identity"
+    vjp_reads_inputs = False
+
+    def kernel(self, attrs, x):
+        return x
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (gys[0],)
+
+    def lower(self, attrs, b, x):
+        return b.op("Identity", x)
+
+
+class Negative(_Unary):
+    name = "negative"
+    vjp_reads_inputs = False
+
+    def kernel(self, attrs, x):
+        return -x
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (-gys[0],)
+
+    def lower(self, attrs, b, x):
+        return b.op("Neg", x)
+
+
+class Relu(_Unary):
+    name = "relu"
+    vjp_reads_inputs, vjp_reads_outputs = False, True
+
+    def kernel(self, attrs, x):
+        return np.maximum(x, 0)
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (gys[0] * (ys[0] > 0),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Relu", x)
+
+
+def _sigmoid(x):
+    # exp of a negative number only: no overflow warnings for large |x|.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(_Unary):
+    name = "sigmoid"
+    vjp_reads_inputs, vjp_reads_outputs = False, True
+
+    def kernel(self, attrs, x):
+        return _sigmoid(x)
+
+    def vjp(self, attrs, xs, ys, gys):
+        y = ys[0]
+        return (gys[0] * y * (1 - y),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Sigmoid", x)
+
+
+class Tanh(_Unary):
+    name = "tanh"
+    vjp_reads_inputs, vjp_reads_outputs = False, True
+
+    def kernel(self, attrs, x):
+        return np.tanh(x)
+
+    def vjp(self, attrs, xs, ys, gys):
+        y = ys[0]
+        return (gys[0] * (1 - y * y),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Tanh", x)
+
+
+class Softmax(_Unary):
+    name = "softmax"
+    vjp_reads_inputs, vjp_reads_outputs = False, True
+
+    def infer(self, attrs, x):
+        normalize_axis(attrs.get("axis", -1), len(x.shape))
+        return super().infer(attrs, x)
+
+    def kernel(self, attrs, x):
+        axis = attrs.get("axis", -1)
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    def vjp(self, attrs, xs, ys, gys):
+        y, g = ys[0], gys[0]
+        axis = attrs.get("axis", -1)
+        return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Softmax", x, axis=attrs.get("axis", -1))
+
+
+class Elu(_Unary):
+    name = "elu"
+    vjp_reads_outputs = True
+
+    def kernel(self, attrs, x):
+        alpha = attrs.get("alpha", 1.0)
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+    def vjp(self, attrs, xs, ys, gys):
+        alpha = attrs.get("alpha", 1.0)
+        return (gys[0] * np.where(xs[0] > 0, 1, ys[0] + alpha),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Elu", x, alpha=float(attrs.get("alpha", 1.0)))
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class Selu(_Unary):
+    name = "selu"
+
+    def kernel(self, attrs, x):
+        neg = SELU_ALPHA * np.expm1(np.minimum(x, 0))
+        return (SELU_SCALE * np.where(x > 0, x, neg)).astype(x.dtype, copy=False)
+
+    def vjp(self, attrs, xs, ys, gys):
+        x = xs[0]
+        d = np.where(x > 0, SELU_SCALE, SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0)))
+        return ((gys[0] * d).astype(x.dtype, copy=False),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Selu", x, alpha=SELU_ALPHA, gamma=SELU_SCALE)
+
+
+class Softplus(_Unary):
+    name = "softplus"
+
+    def kernel(self, attrs, x):
+        return np.logaddexp(x, 0).astype(x.dtype, copy=False)
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (gys[0] * _sigmoid(xs[0]),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Softplus", x)
+
+
+class Softsign(_Unary):
+    name = "softsign"
+
+    def kernel(self, attrs, x):
+        return x / (1 + np.abs(x))
+
+    def vjp(self, attrs, xs, ys, gys):
+        d = 1 + np.abs(xs[0])
+        return (gys[0] / (d * d),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Softsign", x)
+
+
+class Silu(_Unary):
+    """``x * sigmoid(x)``; Keras's ``swish`` and ``silu``."""
+
+    name = "silu"
+
+    def kernel(self, attrs, x):
+        return x * _sigmoid(x)
+
+    def vjp(self, attrs, xs, ys, gys):
+        x = xs[0]
+        s = _sigmoid(x)
+        return (gys[0] * s * (1 + x * (1 - s)),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Mul", x, b.op("Sigmoid", x))
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Error function, vectorised (NumPy has none). Computed in float64 with the
+    Numerical Recipes Chebyshev fit of erfc (relative error below 1.2e-7)."""
+    z = np.abs(np.asarray(x, dtype=np.float64))
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = (-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277)))))))))
+    r = 1.0 - t * np.exp(poly)
+    return np.where(np.asarray(x) >= 0, r, -r)
+
+
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class Gelu(_Unary):
+    """Gaussian error linear unit: the exact erf form by default, as in Keras 3."""
+
+    name = "gelu"
+
+    def kernel(self, attrs, x):
+        if attrs.get("approximate", False):
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+            return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
+        return (0.5 * x * (1 + erf(x / _SQRT_2))).astype(x.dtype, copy=False)
+
+    def vjp(self, attrs, xs, ys, gys):
+        x = xs[0]
+        if attrs.get("approximate", False):
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+            t = np.tanh(inner)
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        else:
+            cdf = 0.5 * (1 + erf(x / _SQRT_2))
+            pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+            d = cdf + x * pdf
+        return ((gys[0] * d).astype(x.dtype, copy=False),)
+
+    def lower(self, attrs, b, x):
+        approximate = attrs.get("approximate", False)
+        if b.opset >= 20:
+            return b.op("Gelu", x, approximate="tanh" if approximate else "none")
+        if approximate:
+            cube = b.op("Mul", x, b.op("Mul", x, x))
+            inner = b.op("Mul", b.op("Add", x, b.op("Mul", cube, b.scalar(0.044715))),
+                         b.scalar(_SQRT_2_OVER_PI))
+            gate = b.op("Add", b.op("Tanh", inner), b.scalar(1.0))
+        else:
+            gate = b.op("Add", b.op("Erf", b.op("Div", x, b.scalar(_SQRT_2))), b.scalar(1.0))
+        return b.op("Mul", b.op("Mul", x, gate), b.scalar(0.5))
+
+
+class LeakyRelu(_Unary):
+    name = "leaky_relu"
+
+    def kernel(self, attrs, x):
+        a = attrs.get("negative_slope", 0.2)
+        return np.where(x >= 0, x, a * x).astype(x.dtype, copy=False)
+
+    def vjp(self, attrs, xs, ys, gys):
+        a = attrs.get("negative_slope", 0.2)
+        return ((gys[0] * np.where(xs[0] >= 0, 1, a)).astype(xs[0].dtype, copy=False),)
+
+    def lower(self, attrs, b, x):
+        return b.op("LeakyRelu", x, alpha=float(attrs.get("negative_slope", 0.2)))
+
+
+class HardSigmoid(_Unary):
+    """Keras 3's ``relu6(x + 3) / 6``, i.e. ``clip(x / 6 + 0.5, 0, 1)``."""
+
+    name = "hard_sigmoid"
+
+    def kernel(self, attrs, x):
+        return np.clip(x / 6 + 0.5, 0, 1)
+
+    def vjp(self, attrs, xs, ys, gys):
+        x = xs[0]
+        return ((gys[0] * ((x > -3) & (x < 3)) / 6).astype(x.dtype, copy=False),)
+
+    def lower(self, attrs, b, x):
+        return b.op("HardSigmoid", x, alpha=1.0 / 6.0, beta=0.5)
+
+
+class Exp(_Unary):
+    name = "exp"
+    vjp_reads_inputs, vjp_reads_outputs = False, True
+
+    def kernel(self, attrs, x):
+        return np.exp(x)
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (gys[0] * ys[0],)
+
+    def lower(self, attrs, b, x):
+        return b.op("Exp", x)
+
+
+class Dropout(Op):
+    """Inverted dropout. Outputs ``(y, mask)``; the mask is what the VJP reads.
+
+    In inference mode the kernel returns ``x`` unchanged and no mask; the ONNX lowering is
+    the inference form (an Identity), as ONNX models are exported for evaluation.
+    """
+
+    name = "dropout"
+    n_outputs = 2
+    uses_context = True
+    vjp_reads_inputs, vjp_reads_outputs = False, True
+
+    def infer(self, attrs, x):
+        rate = attrs.get("rate", 0.5)
+        if not 0 <= rate < 1:
+            raise ShapeError(f"rate must be in [0, 1), got {rate}")
+        return TensorType(x.shape, x.dtype), TensorType(x.shape, x.dtype)
+
+    def kernel(self, attrs, x, *, ctx):
+        rate = attrs.get("rate", 0.5)
+        if not (ctx.training or attrs.get("force_training")) or rate == 0:
+            return x, None
+        shape = attrs.get("noise_shape") or x.shape
+        shape = tuple(s if s is not None else xs for s, xs in zip(shape, x.shape))
+        keep = ctx.rng.random(shape, dtype=np.float32) >= rate
+        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - rate))
+        return x * mask, mask
+
+    def vjp(self, attrs, xs, ys, gys):
+        mask = ys[1]
+        return (gys[0] if mask is None else gys[0] * mask,)
+
+    def lower(self, attrs, b, x):
+        return b.op("Identity", x), None

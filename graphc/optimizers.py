@@ -1,0 +1,1059 @@
+"""Optimizers with Keras 3's update formulas, defaults and config names, in NumPy.
+
+All trainable weights of a model live in one contiguous 1-D buffer and their
+gradients in another of the same size, so one optimizer step is a handful of
+in-place ufunc calls over whole buffers (split across cores for big models)
+instead of a Python loop over variables::
+
+    opt = graphc.optimizers.Adam(learning_rate=1e-3)
+    opt.build(param_flat, segments)   # segments[i]: slice of variable i
+    ...
+    opt.apply(grad_flat)              # updates param_flat in place; grad_flat is scratch
+
+Inside ``apply`` the order is Keras 3's (``keras/src/optimizers/base_optimizer.py``,
+``_backend_apply_gradients``): unscale by ``loss_scale_factor``, gradient
+accumulation, clipping (``clipnorm`` per variable, else ``global_clipnorm``, else
+``clipvalue``), weight decay ``p *= 1 - weight_decay * lr``, the update itself,
+the EMA of the weights, and finally ``iterations += 1``. The learning rate (or
+schedule) is read at the iteration count *before* the increment.
+
+This module imports only NumPy and the standard library (plus graphc's own
+``schedules`` module, re-exported here as ``graphc.optimizers.schedules``).
+"""
+
+import math
+import os
+import re
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import schedules
+from .schedules import LearningRateSchedule
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "Adagrad",
+    "schedules",
+    "get",
+    "serialize",
+    "deserialize",
+    "set_num_threads",
+]
+
+_MODULE = "keras.optimizers"
+
+# Buffers at least this large are split across a small thread pool; NumPy's
+# ufuncs release the GIL, so the chunks really run in parallel.
+PARALLEL_THRESHOLD = 1 << 16
+_ALIGN = 16  # chunk boundaries on 64-byte multiples (float32)
+
+_pool = None
+_pool_lock = threading.Lock()
+_num_threads = None
+
+
+def _default_num_threads():
+    env = os.environ.get("GRAPHC_NUM_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+def set_num_threads(n):
+    """Set how many threads an optimizer step may use (``None``: one per core, max 8).
+
+    Example::
+
+        graphc.optimizers.set_num_threads(1)   # deterministic single-threaded steps
+    """
+    global _num_threads, _pool
+    with _pool_lock:
+        _num_threads = None if n is None else max(1, int(n))
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+
+
+def _threads():
+    return _num_threads if _num_threads is not None else _default_num_threads()
+
+
+def _get_pool():
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(
+                    max_workers=max(1, _threads() - 1), thread_name_prefix="graphc-opt"
+                )
+    return _pool
+
+
+def _to_snake_case(name):
+    # Keras's keras/src/utils/naming.py: "RMSprop" -> "rm_sprop", "AdamW" -> "adam_w".
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _merge_ranges(ranges):
+    out = []
+    for a, b in sorted(r for r in ranges if r[1] > r[0]):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class Optimizer:
+    """Base class. Subclasses declare their slot buffers and implement ``_update``.
+
+    Common keyword arguments (Keras 3 names and defaults): ``weight_decay``,
+    ``clipnorm``, ``clipvalue``, ``global_clipnorm`` (at most one of the three),
+    ``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency``, ``loss_scale_factor``,
+    ``gradient_accumulation_steps``, ``name``.
+
+    ``learning_rate`` is a float, a :class:`~graphc.schedules.LearningRateSchedule`
+    (called with the iteration count) or a zero-argument callable; the property
+    ``optimizer.learning_rate`` returns the current value as a float and can be
+    assigned (as ``ReduceLROnPlateau`` does), except when it is a schedule.
+
+    Example::
+
+        opt = SGD(learning_rate=0.1, momentum=0.9)
+        opt.build(params, [slice(0, 6), slice(6, 8)])
+        opt.apply(grads)
+        opt.iterations  # 1
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        if kwargs.pop("decay", None) is not None:
+            warnings.warn("Argument `decay` is no longer supported and will be ignored.")
+        if "lr" in kwargs:  # Keras 2 spelling still found in tutorials
+            learning_rate = kwargs.pop("lr")
+        if kwargs:
+            raise ValueError(f"Argument(s) not recognized: {kwargs}")
+        if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError(
+                "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can "
+                f"be set. Received: clipnorm={clipnorm}, "
+                f"clipvalue={clipvalue}, global_clipnorm={global_clipnorm}"
+            )
+        if gradient_accumulation_steps and not gradient_accumulation_steps >= 2:
+            raise ValueError(
+                "`gradient_accumulation_steps` must be an integer >= 2. "
+                f"Received: gradient_accumulation_steps={gradient_accumulation_steps}"
+            )
+        if use_ema:
+            if ema_momentum > 1 or ema_momentum < 0:
+                raise ValueError(
+                    f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={ema_momentum}"
+                )
+            if ema_overwrite_frequency and (
+                not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1
+            ):
+                raise ValueError(
+                    "`ema_overwrite_frequency` must be an integer >= 1 or None. "
+                    f"Received: ema_overwrite_frequency={ema_overwrite_frequency}"
+                )
+        self.name = name if name is not None else _to_snake_case(type(self).__name__)
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.use_ema = use_ema
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.loss_scale_factor = loss_scale_factor
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._learning_rate = self._check_learning_rate(learning_rate)
+        self._iterations = 0
+        self.built = False
+        self._param = None
+        self._segments = []
+        self._names = None
+        self._slots = {}
+        self._exclude_ids = set()
+        self._exclude_pattern = None
+
+    # ------------------------------------------------------------------ learning rate
+    @staticmethod
+    def _check_learning_rate(lr):
+        if isinstance(lr, LearningRateSchedule) or callable(lr):
+            return lr
+        if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (int, float, np.number)):
+            raise ValueError(
+                "Argument `learning_rate` should be float, or an instance "
+                "of LearningRateSchedule, or a callable "
+                "(that takes in the current iteration value "
+                "and returns the corresponding learning rate value). "
+                f"Received instead: learning_rate={lr!r}"
+            )
+        return float(lr)
+
+    @property
+    def learning_rate(self):
+        """The learning rate for the next step, as a Python float."""
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            return float(lr(self._iterations))
+        if callable(lr):
+            return float(lr())
+        return lr
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if isinstance(value, LearningRateSchedule) or callable(value):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule`"
+                " object as its `learning_rate` constructor argument, "
+                "hence its learning rate is not settable. If you need the"
+                " learning rate to be settable, you should instantiate "
+                "the optimizer with a float `learning_rate` argument."
+            )
+        if isinstance(value, np.ndarray):
+            value = value.item()
+        self._learning_rate = self._check_learning_rate(value)
+
+    lr = learning_rate  # Keras 2 alias
+
+    # ------------------------------------------------------------------ iterations
+    @property
+    def iterations(self):
+        """Number of optimizer updates applied (Keras: steps // accumulation steps)."""
+        if self.gradient_accumulation_steps:
+            return self._iterations // self.gradient_accumulation_steps
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self._iterations = int(value)
+
+    # ------------------------------------------------------------------ build
+    def build(self, param_flat, segments=None, names=None):
+        """Attach the flat parameter buffer and allocate the slot buffers.
+
+        ``param_flat``: 1-D contiguous float32 (or float64) array, updated in place.
+        ``segments``: list of slices, one per variable (used by ``clipnorm``, which
+        clips each variable's gradient by its own norm, and by weight-decay
+        exclusions); default: the whole buffer is one variable.
+        ``names``: optional variable names, for ``exclude_from_weight_decay(var_names=)``.
+
+        Building again with a buffer of the same size and segments keeps the optimizer
+        state (as a second ``fit`` keeps Keras's optimizer state); otherwise slots
+        are re-allocated.
+        """
+        p = param_flat
+        if not isinstance(p, np.ndarray) or p.ndim != 1:
+            raise ValueError("`param_flat` must be a 1-D NumPy array")
+        if not np.issubdtype(p.dtype, np.floating):
+            raise ValueError(f"`param_flat` must be a floating array, got dtype {p.dtype}")
+        if not p.flags.c_contiguous or not p.flags.writeable:
+            raise ValueError("`param_flat` must be C-contiguous and writeable")
+        n = p.size
+        if segments is None:
+            segments = [slice(0, n)]
+        segs = []
+        for s in segments:
+            if isinstance(s, slice):
+                a, b, step = s.indices(n)
+                if step != 1:
+                    raise ValueError(f"segment {s} must have step 1")
+            else:
+                a, b = (int(v) for v in s)
+            if not 0 <= a <= b <= n:
+                raise ValueError(f"segment {s} is outside the buffer of size {n}")
+            segs.append((a, b))
+        if names is not None and len(names) != len(segs):
+            raise ValueError(f"got {len(names)} names for {len(segs)} segments")
+        keep = (
+            self.built
+            and self._param is not None
+            and self._param.size == n
+            and self._param.dtype == p.dtype
+            and segs == self._segments
+        )
+        self._param = p
+        self._segments = segs
+        self._names = list(names) if names is not None else None
+        covered = _merge_ranges(segs)
+        self._covers_all = covered == [(0, n)] and sum(b - a for a, b in segs) == n
+        self._scratch = np.empty_like(p)
+        self._chunks = self._partition(n)
+        self._compute_wd_ranges()
+        if not keep:
+            self._slots = {}
+            self._build_slots()
+            if self.gradient_accumulation_steps:
+                self._slots["gradient_accumulator"] = np.zeros_like(p)
+            if self.use_ema:
+                self._slots["average"] = np.zeros_like(p)
+        self.built = True
+
+    def _partition(self, n):
+        threads = _threads()
+        if n < PARALLEL_THRESHOLD or threads < 2:
+            return [(0, n)]
+        k = min(threads, max(1, n // (PARALLEL_THRESHOLD // 2)))
+        bounds = [0]
+        for i in range(1, k):
+            bounds.append((n * i // k) // _ALIGN * _ALIGN)
+        bounds.append(n)
+        return [(bounds[i], bounds[i + 1]) for i in range(k) if bounds[i + 1] > bounds[i]]
+
+    def _build_slots(self):
+        """Subclasses allocate ``self._slots[name] = np.zeros_like(self._param)``."""
+
+    def _slot(self, name, fill=0.0):
+        buf = np.full_like(self._param, fill) if fill else np.zeros_like(self._param)
+        self._slots[name] = buf
+        return buf
+
+    @property
+    def variables(self):
+        """Optimizer state as ``[(name, array)]``: iterations, then the flat slots."""
+        out = [("iteration", np.array(self._iterations, dtype=np.int64))]
+        out.extend(self._slots.items())
+        return out
+
+    def get_state(self):
+        """A dict of arrays (copies) holding all optimizer state; see :meth:`set_state`."""
+        state = {"iteration": np.array(self._iterations, dtype=np.int64)}
+        for k, v in self._slots.items():
+            state[k] = v.copy()
+        if not isinstance(self._learning_rate, LearningRateSchedule) and not callable(
+            self._learning_rate
+        ):
+            state["learning_rate"] = np.array(self._learning_rate, dtype=np.float64)
+        return state
+
+    def set_state(self, state):
+        """Restore :meth:`get_state`'s output (the optimizer must be built)."""
+        if not self.built:
+            raise ValueError("Call `build(param_flat, segments)` before `set_state()`.")
+        for k, v in state.items():
+            if k == "iteration":
+                self._iterations = int(np.asarray(v))
+            elif k == "learning_rate":
+                if not isinstance(self._learning_rate, LearningRateSchedule):
+                    self._learning_rate = float(np.asarray(v))
+            elif k in self._slots:
+                v = np.asarray(v)
+                if v.shape != self._slots[k].shape:
+                    raise ValueError(
+                        f"Optimizer slot '{k}' has shape {self._slots[k].shape}, "
+                        f"got {v.shape}"
+                    )
+                self._slots[k][...] = v
+            else:
+                raise ValueError(f"Unknown optimizer state entry '{k}'")
+
+    # ------------------------------------------------------------------ weight decay
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Exclude variables from weight decay.
+
+        ``var_list``: segment indices (ints) or the segment slices themselves;
+        ``var_names``: substrings/regexes matched (``re.search``) against the
+        ``names`` given to :meth:`build`.
+        """
+        ids = set()
+        for v in var_list or ():
+            if isinstance(v, slice):
+                ids.add(("slice", v.start, v.stop))
+            else:
+                ids.add(int(v))
+        self._exclude_ids = ids
+        self._exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
+        if self.built:
+            self._compute_wd_ranges()
+
+    def _use_weight_decay(self, i, seg):
+        if i in self._exclude_ids or ("slice", seg[0], seg[1]) in self._exclude_ids:
+            return False
+        if self._exclude_pattern is not None and self._names is not None:
+            if self._exclude_pattern.search(str(self._names[i])) is not None:
+                return False
+        return True
+
+    def _compute_wd_ranges(self):
+        n = self._param.size
+        ranges = _merge_ranges(
+            [seg for i, seg in enumerate(self._segments) if self._use_weight_decay(i, seg)]
+        )
+        self._wd_all = ranges == [(0, n)]
+        self._wd_ranges = ranges
+
+    # ------------------------------------------------------------------ apply
+    def scale_loss(self, loss):
+        """Multiply the loss by ``loss_scale_factor`` (``apply`` divides the gradient)."""
+        if self.loss_scale_factor is not None:
+            return loss * self.loss_scale_factor
+        return loss
+
+    def apply(self, grad_flat):
+        """One optimizer step: update the built ``param_flat`` in place.
+
+        ``grad_flat`` has the parameter buffer's size; it is used as scratch and
+        holds garbage afterwards. Increments ``iterations``.
+        """
+        if not self.built:
+            raise ValueError(
+                "The optimizer is not built: call `optimizer.build(param_flat, segments)` "
+                "before `apply(grad_flat)`."
+            )
+        p = self._param
+        g = grad_flat
+        if not isinstance(g, np.ndarray) or g.shape != p.shape:
+            raise ValueError(
+                f"`grad_flat` must be an array of shape {p.shape}, got "
+                f"{getattr(g, 'shape', type(g))}"
+            )
+        if g.dtype != p.dtype or not g.flags.c_contiguous or not g.flags.writeable:
+            g = np.array(g, dtype=p.dtype)
+        dt = p.dtype.type
+        if self.loss_scale_factor is not None:
+            np.divide(g, dt(self.loss_scale_factor), out=g)
+        if self.gradient_accumulation_steps:
+            steps = self.gradient_accumulation_steps
+            acc = self._slots["gradient_accumulator"]
+            if (self._iterations + 1) % steps != 0:
+                acc += g
+                self._update_ema()
+                self._iterations += 1
+                return
+            g += acc
+            np.divide(g, dt(steps), out=g)
+            acc[...] = 0
+        lr = self.learning_rate
+        self._clip(g)
+        self._run(g, lr)
+        self._update_ema()
+        self._iterations += 1
+
+    def _clip(self, g):
+        dt = g.dtype.type
+        if self.clipnorm and self.clipnorm > 0:
+            c = dt(self.clipnorm)
+            for a, b in self._segments:
+                gs = g[a:b]
+                norm = dt(math.sqrt(float(np.dot(gs, gs))))
+                if norm > c:  # Keras: g * c / max(norm, c); identity otherwise
+                    np.multiply(gs, c, out=gs)
+                    np.divide(gs, norm, out=gs)
+        elif self.global_clipnorm and self.global_clipnorm > 0:
+            c = dt(self.global_clipnorm)
+            if self._covers_all:
+                sq = np.dot(g, g)
+            else:
+                sq = sum(np.dot(g[a:b], g[a:b]) for a, b in self._segments)
+            norm = np.sqrt(dt(sq))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # Keras's clip_by_global_norm, including the NaN for a non-finite norm
+                # and the "scale = c * (1 / c)" that may differ from 1 by an ulp.
+                scale = c * np.minimum(dt(1) / norm, dt(1) / c) + (norm - norm)
+            if scale != 1:
+                np.multiply(g, scale, out=g)
+        elif self.clipvalue and self.clipvalue > 0:
+            v = dt(self.clipvalue)
+            np.clip(g, -v, v, out=g)
+
+    def _run(self, g, lr):
+        dt = self._param.dtype.type
+        wd = None
+        if self.weight_decay is not None and self._wd_ranges:
+            wd = dt(1) - dt(self.weight_decay) * dt(lr)
+            if wd == 1:  # p * 1 == p exactly: skip the pass
+                wd = None
+        consts = self._prepare(lr)
+        chunks = self._chunks
+        if len(chunks) == 1:
+            self._chunk(chunks[0][0], chunks[0][1], g, wd, consts)
+            return
+        pool = _get_pool()
+        futures = [pool.submit(self._chunk, a, b, g, wd, consts) for a, b in chunks[1:]]
+        self._chunk(chunks[0][0], chunks[0][1], g, wd, consts)
+        for f in futures:
+            f.result()
+
+    def _chunk(self, lo, hi, g, wd, consts):
+        p = self._param
+        if wd is not None:
+            if self._wd_all:
+                p[lo:hi] *= wd
+            else:
+                for a, b in self._wd_ranges:
+                    a, b = max(a, lo), min(b, hi)
+                    if a < b:
+                        p[a:b] *= wd
+        self._update(slice(lo, hi), g, consts)
+
+    def _prepare(self, lr):
+        """Scalars for ``_update``, cast to the parameter dtype."""
+        return (self._param.dtype.type(lr),)
+
+    def _update(self, sl, g, consts):
+        raise NotImplementedError
+
+    def _update_ema(self):
+        if not self.use_ema:
+            return
+        p = self._param
+        avg = self._slots["average"]
+        dt = p.dtype.type
+        it = self.iterations
+        mom = dt(self.ema_momentum) if it != 0 else dt(0)
+        avg *= mom
+        avg += (dt(1) - mom) * p
+        if self.ema_overwrite_frequency and (it + 1) % self.ema_overwrite_frequency == 0:
+            p[...] = avg
+
+    def finalize_variable_values(self):
+        """With ``use_ema=True``, copy the moving average into the parameters
+        (Keras's ``fit`` does this after the last epoch)."""
+        if self.use_ema and self.built:
+            self._param[...] = self._slots["average"]
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        elif callable(lr):
+            lr = float(lr())
+        return {
+            "name": self.name,
+            "learning_rate": lr,
+            "weight_decay": self.weight_decay,
+            "clipnorm": self.clipnorm,
+            "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue,
+            "use_ema": self.use_ema,
+            "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency,
+            "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(
+                config["learning_rate"], custom_objects=custom_objects
+            )
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r}>"
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum (Keras 3 formulas).
+
+    ``momentum == 0``: ``p -= lr * g``. Otherwise ``m = momentum * m - lr * g`` and
+    ``p += momentum * m - lr * g`` (nesterov) or ``p += m``.
+
+    Example::
+
+        opt = SGD(learning_rate=0.01, momentum=0.9, nesterov=True)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        nesterov=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            name=name,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, (int, float, np.number))
+            or momentum < 0
+            or momentum > 1
+        ):
+            raise ValueError("`momentum` must be a float between [0, 1].")
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+
+    def _build_slots(self):
+        if self.momentum != 0:
+            self._slot("momentum")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        return dt(lr), dt(self.momentum)
+
+    def _update(self, sl, g, consts):
+        lr, mu = consts
+        p, gs = self._param[sl], g[sl]
+        np.multiply(gs, lr, out=gs)  # gs = lr * g
+        if self.momentum != 0:
+            m = self._slots["momentum"][sl]
+            m *= mu
+            m -= gs
+            if self.nesterov:
+                s = self._scratch[sl]
+                np.multiply(m, mu, out=s)
+                s -= gs
+                p += s
+            else:
+                p += m
+        else:
+            p -= gs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"momentum": self.momentum, "nesterov": self.nesterov})
+        return config
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Keras 3): epsilon inside the square root.
+
+    ``v = rho * v + (1 - rho) * g**2``; centered: ``a = rho * a + (1 - rho) * g``,
+    ``denom = v - a**2 + eps`` else ``v + eps``; ``inc = lr * g / sqrt(denom)``;
+    with momentum ``m = momentum * m + inc; p -= m`` else ``p -= inc``.
+
+    Example::
+
+        opt = RMSprop(learning_rate=0.001, rho=0.9, centered=True)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.0,
+        epsilon=1e-7,
+        centered=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
+        self.rho = rho
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.centered = centered
+
+    def _build_slots(self):
+        self._slot("velocity")
+        if self.momentum > 0:
+            self._slot("momentum")
+        if self.centered:
+            self._slot("average_gradient")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        return (
+            dt(lr),
+            dt(self.rho),
+            dt(1 - self.rho),
+            dt(self.epsilon),
+            dt(self.momentum),
+        )
+
+    def _update(self, sl, g, consts):
+        lr, rho, one_m_rho, eps, mom = consts
+        p, gs, s = self._param[sl], g[sl], self._scratch[sl]
+        v = self._slots["velocity"][sl]
+        v *= rho
+        np.multiply(gs, gs, out=s)
+        s *= one_m_rho
+        v += s
+        if self.centered:
+            a = self._slots["average_gradient"][sl]
+            a *= rho
+            np.multiply(gs, one_m_rho, out=s)
+            a += s
+            np.multiply(a, a, out=s)
+            np.subtract(v, s, out=s)
+            s += eps
+        else:
+            np.add(v, eps, out=s)
+        np.sqrt(s, out=s)
+        gs *= lr
+        gs /= s  # gs = increment
+        if self.momentum > 0:
+            m = self._slots["momentum"][sl]
+            m *= mom
+            m += gs
+            p -= m
+        else:
+            p -= gs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "rho": self.rho,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "centered": self.centered,
+            }
+        )
+        return config
+
+
+class Adam(Optimizer):
+    """Adam (Keras 3), epsilon-hat form.
+
+    ``t = iterations + 1``; ``alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``;
+    ``m += (g - m) * (1 - beta_1)``; ``v += (g**2 - v) * (1 - beta_2)``;
+    amsgrad: ``v_hat = max(v_hat, v)`` used instead of ``v``;
+    ``p -= alpha * m / (sqrt(v) + epsilon)``.
+
+    Example::
+
+        opt = Adam(learning_rate=1e-3, amsgrad=True)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            name=name,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.amsgrad = amsgrad
+
+    def _build_slots(self):
+        self._slot("momentum")
+        self._slot("velocity")
+        if self.amsgrad:
+            self._slot("velocity_hat")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        # Computed in the variable dtype, as Keras does.
+        t = dt(self.iterations + 1)
+        b1p = np.power(dt(self.beta_1), t)
+        b2p = np.power(dt(self.beta_2), t)
+        alpha = dt(lr) * np.sqrt(dt(1) - b2p) / (dt(1) - b1p)
+        return (
+            dt(alpha),
+            dt(self.beta_1),
+            dt(1 - self.beta_1),
+            dt(self.beta_2),
+            dt(1 - self.beta_2),
+            dt(self.epsilon),
+        )
+
+    def _update(self, sl, g, consts):
+        alpha, b1, one_m_b1, b2, one_m_b2, eps = consts
+        p, gs, s = self._param[sl], g[sl], self._scratch[sl]
+        m = self._slots["momentum"][sl]
+        v = self._slots["velocity"][sl]
+        m *= b1
+        np.multiply(gs, one_m_b1, out=s)
+        m += s
+        v *= b2
+        np.multiply(gs, gs, out=s)
+        s *= one_m_b2
+        v += s
+        if self.amsgrad:
+            vh = self._slots["velocity_hat"][sl]
+            np.maximum(vh, v, out=vh)
+            v = vh
+        np.sqrt(v, out=s)
+        s += eps
+        np.multiply(m, alpha, out=gs)
+        gs /= s
+        p -= gs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad,
+            }
+        )
+        return config
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p *= 1 - weight_decay * lr`` before the
+    Adam update (Keras 3; default ``weight_decay=0.004``).
+
+    Example::
+
+        opt = AdamW(learning_rate=1e-3, weight_decay=0.01)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
+            name=name,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        if self.weight_decay is None:
+            raise ValueError(
+                "Argument `weight_decay` must be a float. Received: weight_decay=None"
+            )
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Keras 3): ``acc += g**2``; ``p -= lr * g / sqrt(acc + epsilon)``,
+    with ``acc`` starting at ``initial_accumulator_value``.
+
+    Example::
+
+        opt = Adagrad(learning_rate=0.01)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        initial_accumulator_value=0.1,
+        epsilon=1e-7,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name=None,
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            name=name,
+            **kwargs,
+        )
+        self.initial_accumulator_value = initial_accumulator_value
+        self.epsilon = epsilon
+
+    def _build_slots(self):
+        self._slot("accumulator", fill=self.initial_accumulator_value)
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        return dt(lr), dt(self.epsilon)
+
+    def _update(self, sl, g, consts):
+        lr, eps = consts
+        p, gs, s = self._param[sl], g[sl], self._scratch[sl]
+        acc = self._slots["accumulator"][sl]
+        np.multiply(gs, gs, out=s)
+        acc += s
+        np.add(acc, eps, out=s)
+        np.sqrt(s, out=s)
+        gs *= lr
+        gs /= s
+        p -= gs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon,
+            }
+        )
+        return config
+
+
+_ALL = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad)}
+
+
+def serialize(optimizer):
+    """``{"module", "class_name", "config", "registered_name"}`` like Keras."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"Expected an Optimizer, got {optimizer!r}")
+    return {
+        "module": _MODULE,
+        "class_name": type(optimizer).__name__,
+        "config": optimizer.get_config(),
+        "registered_name": None,
+    }
+
+
+def deserialize(config, custom_objects=None):
+    """Inverse of :func:`serialize` (class names are matched case-insensitively)."""
+    if isinstance(config, str):
+        config = {"class_name": config, "config": {}}
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret optimizer config: {config!r}")
+    name = config["class_name"]
+    cls = None
+    if custom_objects:
+        cls = custom_objects.get(name)
+    if cls is None:
+        cls = _ALL.get(str(name).lower())
+    if cls is None:
+        raise ValueError(
+            f"Unknown optimizer: '{name}'. Known optimizers: "
+            f"{', '.join(c.__name__ for c in _ALL.values())}."
+        )
+    return cls.from_config(dict(config.get("config") or {}), custom_objects=custom_objects)
+
+
+def get(identifier):
+    """An optimizer from a name (``"adam"``, ``"RMSprop"``...), a config dict, a class
+    or an instance (returned unchanged).
+
+    Example::
+
+        opt = graphc.optimizers.get("rmsprop")   # RMSprop(learning_rate=0.001)
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, (str, dict)):
+        return deserialize(identifier)
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier}")

@@ -1,0 +1,15 @@
+"""graphc's compiler passes. Each takes a ``graphc.ir.Graph``; analyses return a typed
+report, transforms a ``PassResult``. ``Model``, ``summary()`` and the exporter run these
+and nothing else."""
+
+from passes._base import Pass, PassResult, Pipeline, PipelineReport
+from passes.count_params import CountParams, ParamCount
+from passes.infer_shapes import InferShapes
+from passes.validate_connectivity import ConnectivityReport, ValidateConnectivity, top_layers
+
+__all__ = ["Pass", "PassResult", "Pipeline", "PipelineReport", "ValidateConnectivity",
+           "ConnectivityReport", "InferShapes", "CountParams", "ParamCount", "top_layers",
+           "MODEL_PASSES"]
+
+#: What every Model runs when it is built.
+MODEL_PASSES = (ValidateConnectivity, InferShapes)

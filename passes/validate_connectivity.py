@@ -1,0 +1,106 @@
+"""Connectivity validation: every output can be computed from the graph's inputs."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+from graphc.errors import GraphDisconnectedError, GraphError
+from graphc.ir import Graph, Value, format_shape
+from passes._base import Pass
+
+__all__ = ["ValidateConnectivity", "ConnectivityReport", "top_layers"]
+
+
+def top_layers(graph: Graph) -> list:
+    """The layers a summary of ``graph`` shows: input layers, then the outermost layer of
+    each node's scope, each once, in graph order."""
+    seen, out = set(), []
+    for v in graph.inputs:
+        if v.layer is not None and id(v.layer) not in seen:
+            seen.add(id(v.layer))
+            out.append(v.layer)
+    for n in graph.nodes:
+        layer = n.top[0]
+        if layer is not None and id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
+    return out
+
+
+@dataclass
+class ConnectivityReport:
+    unused_inputs: list
+    layers: list
+
+
+def _describe(v: Value) -> str:
+    return f'"{v.name}" (shape {format_shape(v.shape)}, dtype {v.dtype})'
+
+
+class ValidateConnectivity(Pass):
+    """Raises ``GraphDisconnectedError`` for an output that needs a tensor the inputs
+    cannot give, ``GraphError`` for non-Input graph inputs, cycles and duplicate layer
+    names; warns about inputs no output uses."""
+
+    name = "validate_connectivity"
+
+    def run(self, graph: Graph) -> ConnectivityReport:
+        for v in graph.inputs:
+            if v.kind != "input" or v.producer is not None:
+                made_by = f", produced by layer {v.producer.where()}" if v.producer else ""
+                raise GraphError(
+                    f"Model inputs must be tensors returned by graphc.Input(); received "
+                    f"{_describe(v)}{made_by}. Pass the Input tensor the graph starts from.")
+        if len(set(graph.inputs)) != len(graph.inputs):
+            raise GraphError("The same Input tensor is listed twice in the model's inputs.")
+        graph.nodes = graph.toposort()
+        graph.invalidate()
+
+        available = set(graph.inputs)
+        reached: list[str] = []
+        for node in graph.nodes:
+            for v in node.inputs:
+                if v not in available and v.producer is None and v.kind in ("input",
+                                                                           "intermediate"):
+                    raise GraphDisconnectedError(self._message(graph, v, node, reached))
+            available.update(node.outputs)
+            layer = node.top[0]
+            if layer is not None and layer.name not in reached:
+                reached.append(layer.name)
+        for v in graph.outputs:
+            if v not in available and v.kind in ("input", "intermediate") \
+                    and v.producer is None:
+                raise GraphDisconnectedError(self._message(graph, v, None, reached))
+
+        layers = top_layers(graph)
+        by_name: dict[str, int] = {}
+        for layer in layers:
+            by_name[layer.name] = by_name.get(layer.name, 0) + 1
+        dupes = [n for n, c in by_name.items() if c > 1]
+        if dupes:
+            name = dupes[0]
+            raise GraphError(
+                f'The name "{name}" is used {by_name[name]} times in the model. All layer '
+                f"names should be unique: give each layer its own name= (or leave name= out "
+                f"and graphc numbers them).")
+
+        used = {v for n in graph.nodes for v in n.inputs} | set(graph.outputs)
+        unused = [v for v in graph.inputs if v not in used]
+        for v in unused:
+            warnings.warn(f"Model input {_describe(v)} is not connected to any output; it "
+                          "will be fed but ignored. Remove it from `inputs` or use it.",
+                          UserWarning, stacklevel=4)
+        return ConnectivityReport(unused_inputs=unused, layers=layers)
+
+    @staticmethod
+    def _message(graph: Graph, missing: Value, node, reached) -> str:
+        at = f' at layer "{node.top[0].name}"' if node is not None and node.top[0] else \
+            " (it is one of the model's outputs)"
+        given = ", ".join(f'"{v.name}" {format_shape(v.shape)}' for v in graph.inputs) or "none"
+        names = ", ".join([v.name for v in graph.inputs] + [missing.name])
+        return (
+            f"Graph disconnected: cannot obtain value for tensor {_describe(missing)}{at}. "
+            f"The following previous layers were accessed without issue: {reached}. "
+            f"The model's inputs are [{given}], and the outputs need \"{missing.name}\" too: "
+            f"add it to the inputs, e.g. Model(inputs=[{names}], outputs=...).")

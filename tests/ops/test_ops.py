@@ -1,0 +1,172 @@
+"""Every registered op: all four rules present, shape rule == kernel, VJP == float64 central
+differences, ONNX lowering in onnxruntime == kernel (at several opsets)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphc.ir import TensorType
+from graphc.ops import REGISTRY, RULES, ExecContext, Op, get_op
+
+# name -> list of cases: (attrs, input shapes, (low, high) input range)
+SPECS = {
+    "add": [({}, [(3, 4), (4,)], (-2, 2)), ({}, [(2, 1, 3), (4, 1)], (-2, 2))],
+    "subtract": [({}, [(3, 4), (3, 1)], (-2, 2))],
+    "multiply": [({}, [(3, 4), (4,)], (-2, 2))],
+    "divide": [({}, [(3, 4), (3, 4)], (0.5, 2))],
+    "maximum": [({}, [(3, 4), (3, 4)], (-2, 2))],
+    "minimum": [({}, [(3, 4), (4,)], (-2, 2))],
+    "negative": [({}, [(3, 4)], (-2, 2))],
+    "identity": [({}, [(3, 4)], (-2, 2))],
+    "relu": [({}, [(3, 4)], (-2, 2))],
+    "sigmoid": [({}, [(3, 4)], (-4, 4))],
+    "tanh": [({}, [(3, 4)], (-2, 2))],
+    "softmax": [({"axis": -1}, [(3, 5)], (-2, 2)), ({"axis": 1}, [(2, 3, 4)], (-2, 2))],
+    "elu": [({"alpha": 1.0}, [(3, 4)], (-2, 2)), ({"alpha": 0.5}, [(3, 4)], (-2, 2))],
+    "selu": [({}, [(3, 4)], (-2, 2))],
+    "softplus": [({}, [(3, 4)], (-3, 3))],
+    "softsign": [({}, [(3, 4)], (-2, 2))],
+    "silu": [({}, [(3, 4)], (-3, 3))],
+    "gelu": [({"approximate": False}, [(3, 4)], (-3, 3)),
+             ({"approximate": True}, [(3, 4)], (-3, 3))],
+    "leaky_relu": [({"negative_slope": 0.2}, [(3, 4)], (-2, 2)),
+                   ({"negative_slope": 0.3}, [(3, 4)], (-2, 2))],
+    "hard_sigmoid": [({}, [(3, 4)], (-5, 5))],
+    "exp": [({}, [(3, 4)], (-2, 2))],
+    "matmul": [({}, [(3, 4), (4, 5)], (-1, 1)), ({}, [(2, 3, 4), (4, 5)], (-1, 1)),
+               ({}, [(2, 3, 4), (2, 4, 5)], (-1, 1))],
+    "reshape": [({"shape": (-1, 6)}, [(4, 3, 2)], (-1, 1)),
+                ({"shape": (2, -1, 3)}, [(4, 3)], (-1, 1))],
+    "flatten": [({}, [(4, 3, 2)], (-1, 1)), ({}, [(4,)], (-1, 1))],
+    "dropout": [({"rate": 0.5}, [(3, 4)], (-2, 2))],
+}
+
+CASES = [(name, i) for name in sorted(SPECS) for i in range(len(SPECS[name]))]
+
+
+def _inputs(name, i, dtype, seed=0):
+    attrs, shapes, (lo, hi) = SPECS[name][i]
+    rng = np.random.default_rng(seed)
+    xs = [rng.uniform(lo, hi, s).astype(dtype) for s in shapes]
+    if name in ("relu", "leaky_relu", "maximum", "minimum", "hard_sigmoid", "elu", "selu"):
+        # keep inputs away from kinks, where central differences are meaningless
+        xs = [np.where(np.abs(x) < 0.05, x + 0.1, x) for x in xs]
+        if name == "hard_sigmoid":
+            xs = [np.where(np.abs(np.abs(x) - 3) < 0.05, x + 0.1, x) for x in xs]
+    return attrs, xs
+
+
+def _outputs(op, out):
+    return out if isinstance(out, tuple) else (out,)
+
+
+def test_every_registered_op_has_a_spec():
+    assert sorted(REGISTRY) == sorted(SPECS), "add a SPECS entry for each new op"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_op_defines_all_four_rules(name):
+    op = get_op(name)
+    missing = [rule for rule in RULES if getattr(type(op), rule) is getattr(Op, rule)]
+    assert not missing, f"op {name} lacks {missing}"
+
+
+def test_an_op_without_a_rule_is_caught():
+    class Half(Op):  # not registered: no name
+        def infer(self, attrs, x):
+            return x
+
+    missing = [rule for rule in RULES if getattr(Half, rule) is getattr(Op, rule)]
+    assert missing == ["kernel", "vjp", "lower"]
+
+
+@pytest.mark.parametrize("name,i", CASES)
+def test_shape_rule_matches_kernel(name, i):
+    op = get_op(name)
+    attrs, xs = _inputs(name, i, np.float32)
+    types = op.infer(attrs, *[TensorType(x.shape, x.dtype) for x in xs])
+    types = types if isinstance(types, tuple) and not isinstance(types, TensorType) else (types,)
+    for ctx in (ExecContext(training=False), ExecContext(training=True)):
+        outs = _outputs(op, op.run(attrs, xs, ctx))
+        for t, y in zip(types, outs):
+            if y is None:
+                continue
+            assert tuple(y.shape) == t.shape
+            assert str(y.dtype) == t.dtype
+
+
+# A reshape to a fixed leading dimension does not carry the batch through.
+BATCH_CASES = [(n, i) for n, i in CASES
+               if not (n == "reshape" and SPECS[n][i][0]["shape"][0] != -1)]
+
+
+@pytest.mark.parametrize("name,i", BATCH_CASES)
+def test_shape_rule_keeps_unknown_batch(name, i):
+    op = get_op(name)
+    attrs, xs = _inputs(name, i, np.float32)
+    sym = [TensorType((None,) + x.shape[1:], x.dtype) if x.ndim == max(y.ndim for y in xs)
+           else TensorType(x.shape, x.dtype) for x in xs]
+    types = op.infer(attrs, *sym)
+    first = types[0] if isinstance(types, tuple) and not isinstance(types, TensorType) else types
+    assert first.shape[0] is None
+
+
+@pytest.mark.parametrize("name,i", CASES)
+def test_vjp_matches_central_differences(name, i):
+    op = get_op(name)
+    attrs, xs = _inputs(name, i, np.float64)
+    ctx = ExecContext(training=True, rng=np.random.default_rng(1))
+    ys = _outputs(op, op.run(attrs, xs, ctx))
+    rng = np.random.default_rng(2)
+    ws = [rng.standard_normal(y.shape) if y is not None else None for y in ys]
+    ws = [ws[0]] + [None] * (len(ws) - 1)  # project the first output only
+    grads = op.vjp(attrs, xs, ys, tuple(w if w is not None else None for w in ws))
+    assert len(grads) == len(xs)
+
+    def objective(values):
+        # Same random mask every time, so dropout is a fixed linear map.
+        c = ExecContext(training=True, rng=np.random.default_rng(1))
+        out = _outputs(op, op.run(attrs, values, c))[0]
+        return float((out * ws[0]).sum())
+
+    eps = 1e-6
+    for k, x in enumerate(xs):
+        num = np.zeros_like(x)
+        it = np.nditer(x, flags=["multi_index"])
+        for _ in it:
+            idx = it.multi_index
+            plus = [v.copy() for v in xs]
+            minus = [v.copy() for v in xs]
+            plus[k][idx] += eps
+            minus[k][idx] -= eps
+            num[idx] = (objective(plus) - objective(minus)) / (2 * eps)
+        assert grads[k] is not None
+        np.testing.assert_allclose(grads[k], num, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{name} d/d input {k}")
+
+
+def _opsets():
+    from graphc.onnx._builder import newest_opset
+    return sorted({13, 17, 18, newest_opset()})
+
+
+@pytest.mark.parametrize("opset", _opsets())
+@pytest.mark.parametrize("name,i", CASES)
+def test_onnx_lowering_matches_kernel(name, i, opset):
+    import onnx
+    import onnxruntime as ort
+
+    from graphc.onnx._builder import one_node_model
+
+    op = get_op(name)
+    attrs, xs = _inputs(name, i, np.float32)
+    model = one_node_model(name, attrs, xs, opset=opset)
+    onnx.checker.check_model(model, full_check=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {f"x{k}": x for k, x in enumerate(xs)})
+    want = [y for y in _outputs(op, op.run(attrs, xs, ExecContext(training=False)))
+            if y is not None]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
