@@ -168,5 +168,12 @@ class Model(Layer):
                              f"{[v.name for v in graph_inputs]}, received {len(flat)}")
         return flat
 
+    def export(self, filepath, format="onnx", opset=None, **kwargs):
+        """Write the model as ONNX (the Keras 3 spelling); see ``graphc.onnx.export``."""
+        if format != "onnx":
+            raise ValueError(f"Unsupported export format {format!r}; graphc exports 'onnx'.")
+        from graphc.onnx import export
+        export(self, filepath, opset=opset, **kwargs)
+
     def get_config(self):
         raise NotImplementedError("Model.get_config is not implemented yet")
