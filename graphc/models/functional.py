@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphc.ir import Graph, Value
 from graphc.layers.base import Layer, flatten_struct, map_struct, to_snake_case, unique_name
+from graphc.models.training import Trainer
 from graphc.ops import _registry
 from graphc.ops._registry import apply
 
@@ -21,7 +22,7 @@ def _check_tensors(struct, what: str) -> list:
     return flat
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """A graph of layers from ``inputs`` to ``outputs`` (tensors, lists or dicts).
 
     >>> x = graphc.Input(shape=(64,))

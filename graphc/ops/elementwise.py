@@ -27,7 +27,6 @@ class _Binary(Op):
 
 class Add(_Binary):
     name, onnx_type = "add", "Add"
-    vjp_reads_inputs = False
 
     def kernel(self, attrs, a, b):
         return a + b

@@ -1,0 +1,194 @@
+"""Compile a Graph once into a plan over integer slots; run it forward and backward.
+
+The plan is a flat list of steps ``(op, attrs, input slots, output slots)``. Running a
+batch is one loop over it; the backward pass walks it in reverse, calling each op's VJP.
+Activations that no VJP reads are dropped as soon as the forward pass is done with them,
+and the rest as soon as the backward pass is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.ir import Graph
+from graphc.ops._registry import ExecContext, get_op
+
+__all__ = ["Executor", "KernelError"]
+
+
+class KernelError(GraphcError, RuntimeError):
+    """A kernel or VJP failed; the message names the node and the layer."""
+
+
+class _Step:
+    __slots__ = ("op", "attrs", "ins", "outs", "node", "grad", "free_fwd", "free_bwd",
+                 "free_inf", "multi")
+
+    def __init__(self, node, ins, outs):
+        self.op = get_op(node.op)
+        self.attrs = node.attrs
+        self.ins, self.outs, self.node = ins, outs, node
+        self.multi = self.op.n_outputs > 1
+        self.grad = False          # does any input need a gradient?
+        self.free_fwd = ()         # slots to drop after this step, training forward
+        self.free_bwd = ()         # slots to drop after this step's VJP
+        self.free_inf = ()         # slots to drop after this step, inference
+
+
+class Executor:
+    """Runs ``graph``. ``trainable`` are the parameters that get gradients."""
+
+    def __init__(self, graph: Graph, trainable=()):
+        self.graph = graph
+        slots: dict = {}
+
+        def slot(v):
+            if v not in slots:
+                slots[v] = len(slots)
+            return slots[v]
+
+        self.input_slots = [slot(v) for v in graph.inputs]
+        self.leaves = []  # (slot, Value) for parameters and constants
+        steps = []
+        for node in graph.nodes:
+            for v in node.inputs:
+                if v not in slots and v.kind in ("param", "const"):
+                    self.leaves.append((slot(v), v))
+            steps.append(_Step(node, [slot(v) for v in node.inputs],
+                               [slot(v) for v in node.outputs]))
+        self.output_slots = [slot(v) for v in graph.outputs]
+        self.n_slots = len(slots)
+        self.steps = steps
+        self.slot_of = slots
+        trainable = [p for p in trainable if p in slots]
+        self.trainable = trainable
+        self.param_slot = {slots[p]: p for p in trainable}
+        self._plan_gradients()
+        self._plan_memory()
+
+    # ---- planning ------------------------------------------------------------------
+    def _plan_gradients(self):
+        requires = [False] * self.n_slots
+        for s in self.param_slot:
+            requires[s] = True
+        for step in self.steps:
+            step.grad = any(requires[i] for i in step.ins)
+            if step.grad:
+                for o in step.outs:
+                    requires[o] = True
+        self.requires = requires
+
+    def _plan_memory(self):
+        keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in self.leaves}
+        n = len(self.steps)
+        last_fwd = {}
+        for i, step in enumerate(self.steps):
+            for s in step.ins:
+                last_fwd[s] = i
+        # Slots some VJP reads, and the earliest step (in forward order) that reads them:
+        # the backward pass reaches that step last.
+        first_bwd = {}
+        for i, step in enumerate(self.steps):
+            if not step.grad:
+                continue
+            read = (step.ins if step.op.vjp_reads_inputs else []) + \
+                   (step.outs if step.op.vjp_reads_outputs else [])
+            for s in read:
+                first_bwd.setdefault(s, i)
+        free_inf = [[] for _ in range(n)]
+        free_fwd = [[] for _ in range(n)]
+        free_bwd = [[] for _ in range(n)]
+        for s, i in last_fwd.items():
+            if s in keep:
+                continue
+            free_inf[i].append(s)
+            if s not in first_bwd:
+                free_fwd[i].append(s)
+        for s, i in first_bwd.items():
+            if s not in keep:
+                free_bwd[i].append(s)
+        for i, step in enumerate(self.steps):
+            step.free_inf, step.free_fwd, step.free_bwd = \
+                tuple(free_inf[i]), tuple(free_fwd[i]), tuple(free_bwd[i])
+
+    # ---- running -------------------------------------------------------------------
+    def forward(self, inputs, ctx: ExecContext, keep_for_backward=False, leaf_values=None):
+        """Outputs for one batch; with ``keep_for_backward`` also the environment the
+        backward pass needs. ``leaf_values`` overrides parameter arrays (gradient checks
+        run the same plan in float64)."""
+        env = [None] * self.n_slots
+        for s, x in zip(self.input_slots, inputs):
+            env[s] = x
+        for s, v in self.leaves:
+            env[s] = v.data
+        if leaf_values:
+            for v, arr in leaf_values.items():
+                env[self.slot_of[v]] = arr
+        for step in self.steps:
+            args = [env[i] for i in step.ins]
+            try:
+                out = step.op.run(step.attrs, args, ctx)
+            except Exception as e:  # re-raised with the node and layer attached
+                raise self._error(step, "forward", e) from e
+            if step.multi:
+                for o, y in zip(step.outs, out):
+                    env[o] = y
+            else:
+                env[step.outs[0]] = out
+            for s in (step.free_fwd if keep_for_backward else step.free_inf):
+                env[s] = None
+        outputs = [env[s] for s in self.output_slots]
+        return (outputs, env) if keep_for_backward else outputs
+
+    def backward(self, env, output_grads, param_grads: dict):
+        """Accumulate d(loss)/d(param) into ``param_grads[param]`` (arrays written in
+        place: views into the gradient buffer). Parameters that get no gradient are
+        zeroed."""
+        grads = [None] * self.n_slots
+        for s, g in zip(self.output_slots, output_grads):
+            grads[s] = g if grads[s] is None else grads[s] + g
+        written = set()
+        param_slot = self.param_slot
+        for step in reversed(self.steps):
+            if not step.grad:
+                continue
+            gys = tuple(grads[o] for o in step.outs)
+            if all(g is None for g in gys):
+                continue
+            if any(g is None for g in gys):
+                gys = tuple(g if g is not None or env[o] is None else np.zeros_like(env[o])
+                            for g, o in zip(gys, step.outs))
+            xs = [env[i] for i in step.ins]
+            ys = tuple(env[o] for o in step.outs)
+            try:
+                gxs = step.op.vjp(step.attrs, xs, ys, gys)
+            except Exception as e:
+                raise self._error(step, "gradient", e) from e
+            for s, g in zip(step.ins, gxs):
+                if g is None or not self.requires[s]:
+                    continue
+                p = param_slot.get(s)
+                if p is not None:
+                    buf = param_grads[p]
+                    if s in written:
+                        buf += g
+                    else:
+                        np.copyto(buf, g)
+                        written.add(s)
+                elif grads[s] is None:
+                    grads[s] = g
+                else:
+                    grads[s] = grads[s] + g
+            for o in step.outs:
+                grads[o] = None
+            for s in step.free_bwd:
+                env[s] = None
+        for s, p in param_slot.items():
+            if s not in written:
+                param_grads[p].fill(0)
+
+    @staticmethod
+    def _error(step, phase, e):
+        return KernelError(f"{step.node.where()}: the {phase} kernel failed: "
+                           f"{type(e).__name__}: {e}")

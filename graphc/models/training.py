@@ -1,0 +1,442 @@
+"""compile / fit / evaluate / predict, as Keras 3 has them, on the NumPy executor.
+
+This layer knows nothing about individual ops: it batches data, runs the executor's
+forward and backward passes, applies the optimizer to the contiguous weight buffer, keeps
+the running means that the progress bar and History show, and calls the callbacks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import InputDataError
+from graphc.layers.base import flatten_struct, map_struct
+from graphc.models import _data
+
+__all__ = ["Trainer"]
+
+
+class _Compiled:
+    """What ``compile`` resolved: one loss (or None) and metrics per output."""
+
+    def __init__(self, model, optimizer, loss, metrics, loss_weights):
+        from graphc import losses as losses_mod
+        from graphc import optimizers as optimizers_mod
+
+        names = model.output_names
+        self.output_names = names
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.losses = [losses_mod.get(l) if l is not None else None
+                       for l in _per_output(loss, names, "loss")]
+        if all(l is None for l in self.losses):
+            raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
+        weights = _per_output(loss_weights, names, "loss_weights") if loss_weights is not None \
+            else [1.0] * len(names)
+        self.loss_weights = [1.0 if w is None else float(w) for w in weights]
+        self._metric_specs = _per_output_metrics(metrics, names)
+        self.metrics = None  # built on first data, when shapes are known
+
+    def build_metrics(self, outputs, ys):
+        from graphc import metrics as metrics_mod
+        if self.metrics is not None:
+            return
+        built = []
+        multi = len(self.output_names) > 1
+        for i, specs in enumerate(self._metric_specs):
+            row = []
+            for spec in specs:
+                m = metrics_mod.get(spec, loss=self.losses[i],
+                                    y_true_shape=None if ys is None else ys[i].shape,
+                                    y_pred_shape=outputs[i].shape)
+                key = f"{self.output_names[i]}_{m.name}" if multi else m.name
+                row.append((key, m))
+            built.append(row)
+        self.metrics = built
+
+    def metric_keys(self):
+        return [k for row in (self.metrics or []) for k, _ in row]
+
+
+def _per_output(value, names, what):
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"{what} has keys {unknown} that are not output names; the "
+                             f"model's outputs are {names}.")
+        return [value.get(n) for n in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"{what} has {len(value)} entries but the model has "
+                             f"{len(names)} outputs {names}.")
+        return list(value)
+    return [value] * len(names)
+
+
+def _per_output_metrics(metrics, names):
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        rows = _per_output(metrics, names, "metrics")
+        return [[] if r is None else (list(r) if isinstance(r, (list, tuple)) else [r])
+                for r in rows]
+    if isinstance(metrics, (list, tuple)):
+        if len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) or m is None
+                                              for m in metrics):
+            return [list(m or []) for m in _per_output(list(metrics), names, "metrics")]
+        return [list(metrics) for _ in names]
+    return [[metrics] for _ in names]
+
+
+def _verbose(verbose):
+    return 1 if verbose == "auto" else int(verbose)
+
+
+class Trainer:
+    """Mixed into ``Model``: the training entry points."""
+
+    _compiled = None
+    stop_training = False
+
+    # ---- set-up --------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        """Choose optimizer, loss(es) and metrics (strings, objects, lists or dicts keyed
+        by output name), as ``keras.Model.compile``."""
+        if weighted_metrics:
+            raise NotImplementedError("weighted_metrics is not supported yet; sample weights "
+                                      "apply to the loss and to metrics as in Keras.")
+        self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights)
+        self._store = None
+
+    @property
+    def optimizer(self):
+        return self._compiled.optimizer if self._compiled else None
+
+    def _require_compiled(self):
+        if self._compiled is None:
+            raise ValueError("You must call `compile()` before using the model for training "
+                             "or evaluation, e.g. model.compile(optimizer='rmsprop', "
+                             "loss='categorical_crossentropy').")
+
+    def _executor(self):
+        from graphc.backends.numpy import Executor
+        graph = self.graph
+        trainable = self.trainable_weights
+        cached = getattr(self, "_exec_cache", None)
+        if cached is None or cached[0] is not graph or cached[1] != trainable:
+            self._exec_cache = (graph, trainable, Executor(graph, trainable))
+        return self._exec_cache[2]
+
+    def _param_store(self):
+        """The contiguous buffer of trainable weights, (re)built when the set changes."""
+        from graphc.backends.numpy import ParamStore
+        trainable = self.trainable_weights
+        store = getattr(self, "_store", None)
+        if store is None or not store.owns(trainable):
+            store = ParamStore(trainable)
+            self._compiled.optimizer.build(store.values, store.segments)
+            self._store = store
+        return store
+
+    # ---- data ----------------------------------------------------------------------
+    def _standardize(self, x, y=None, sample_weight=None, class_weight=None, need_y=True):
+        self._ensure_built_for(x)
+        xs = _data.to_arrays(x, self.input_names, "inputs")
+        if xs is None:
+            raise InputDataError("x is required.")
+        xs = _data.check_against(xs, self.inputs, "inputs", self.name)
+        ys = None
+        if need_y:
+            if y is None:
+                raise InputDataError("y is required for training and evaluation; pass the "
+                                     "targets as y=.")
+            ys = _data.to_arrays(y, self.output_names, "outputs")
+            for name, a, v in zip(self.output_names, ys, self.outputs):
+                if a.dtype.kind == "f" and not np.isfinite(a).all():
+                    raise InputDataError(f'Target "{name}" contains NaN or infinite values.')
+                if a.ndim > 1 and len(v.shape) > 1 and a.shape[1:] != tuple(v.shape[1:]) \
+                        and not (a.shape[-1] == 1 or a.ndim < len(v.shape)) \
+                        and None not in v.shape[1:]:
+                    raise InputDataError(
+                        f'Target "{name}" has shape {a.shape[1:]} per sample but the model '
+                        f"output has shape {tuple(v.shape[1:])}.")
+        sw = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float32)
+        if class_weight is not None:
+            if len(self.outputs) > 1:
+                raise InputDataError("class_weight is only supported for models with a "
+                                     "single output (as in Keras); use sample_weight.")
+            cw = _data.class_weight_to_sample_weight(ys[0], class_weight)
+            sw = cw if sw is None else sw * cw
+        groups = {"x": xs, "y": ys, "sample_weight": [sw] if sw is not None else None}
+        n = _data.num_rows(groups)
+        return xs, ys, sw, n
+
+    def _ensure_built_for(self, x):
+        if not self.built or getattr(self, "_input_value", True) is None:
+            first = flatten_struct(x)[0] if not hasattr(x, "shape") else x
+            self._maybe_build(np.asarray(first))
+
+    # ---- one batch -----------------------------------------------------------------
+    def _losses_and_grads(self, outputs, ys, sw):
+        c = self._compiled
+        total, per_output, grads = 0.0, [], []
+        for i, (loss, w) in enumerate(zip(c.losses, c.loss_weights)):
+            if loss is None:
+                per_output.append(None)
+                grads.append(None)
+                continue
+            value, g = loss.value_and_grad(ys[i], outputs[i], sw)
+            total += w * float(value)
+            per_output.append(float(value))
+            grads.append(g if w == 1.0 else g * np.asarray(w, dtype=g.dtype))
+        return total, per_output, grads
+
+    def _train_batch(self, ex, store, ctx, xs, ys, sw):
+        outputs, env = ex.forward(xs, ctx, keep_for_backward=True)
+        total, per_output, grads = self._losses_and_grads(outputs, ys, sw)
+        if not np.isfinite(total):
+            # Keep the weights: a NaN update would destroy them. TerminateOnNaN stops here.
+            return total, per_output, outputs
+        ex.backward(env, grads, store.grad_views)
+        self._compiled.optimizer.apply(store.grads)
+        return total, per_output, outputs
+
+    def _update_metrics(self, outputs, ys, sw):
+        for i, row in enumerate(self._compiled.metrics):
+            for _, m in row:
+                m.update_state(ys[i], outputs[i], sample_weight=sw)
+
+    def _reset_metrics(self):
+        for row in self._compiled.metrics or []:
+            for _, m in row:
+                m.reset_state()
+
+    def _logs(self, loss_sum, out_sums, count):
+        logs = {"loss": loss_sum / count}
+        c = self._compiled
+        if len(c.output_names) > 1:
+            for name, s in zip(c.output_names, out_sums):
+                if s is not None:
+                    logs[f"{name}_loss"] = s / count
+        for row in c.metrics:
+            for key, m in row:
+                logs[key] = float(m.result())
+        return logs
+
+    # ---- public API ----------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None,
+            validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs; returns a ``History``."""
+        from graphc.callbacks import CallbackList
+        from graphc.ops import ExecContext
+        from graphc.utils import random as grandom
+
+        self._require_compiled()
+        batch_size = 32 if batch_size is None else int(batch_size)
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
+        xs, ys, sw, n = self._standardize(x, y, sample_weight, class_weight)
+        val = None
+        if validation_data is not None:
+            val = _unpack_validation(validation_data)
+        elif validation_split:
+            groups = {"x": xs, "y": ys, "sw": [sw] if sw is not None else None}
+            train, held = _data.split_validation(groups, validation_split, n)
+            xs, ys = train["x"], train["y"]
+            sw = train["sw"][0] if train["sw"] else None
+            n = xs[0].shape[0]
+            val = (held["x"], held["y"], held["sw"][0] if held["sw"] else None)
+        if val is not None:
+            vx, vy, vsw = val
+            vx, vy, vsw, _ = self._standardize(vx, vy, vsw)
+            val = (vx, vy, vsw)
+
+        c = self._compiled
+        ex = self._executor()
+        store = self._param_store()
+        ctx = ExecContext(training=True, rng=grandom.generator())
+        steps = -(-n // batch_size)
+        verbose = _verbose(verbose)
+        cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+                           verbose=verbose, epochs=epochs, steps=steps)
+        self.stop_training = False
+        first = ex.forward([a[:1] for a in xs], ExecContext(training=False))
+        c.build_metrics(first, [a[:1] for a in ys])
+
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            self._reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            if shuffle:
+                perm = grandom.generator().permutation(n)
+                exs, eys = _data.take(xs, perm), _data.take(ys, perm)
+                esw = sw[perm] if sw is not None else None
+            else:
+                exs, eys, esw = xs, ys, sw
+            loss_sum, out_sums, count = 0.0, [0.0 if l else None for l in c.losses], 0
+            for step in range(steps):
+                cbs.on_train_batch_begin(step)
+                sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+                bx, by = [a[sl] for a in exs], [a[sl] for a in eys]
+                bsw = esw[sl] if esw is not None else None
+                total, per_output, outputs = self._train_batch(ex, store, ctx, bx, by, bsw)
+                size = sl.stop - sl.start
+                loss_sum += total * size
+                count += size
+                out_sums = [None if s is None else s + v * size
+                            for s, v in zip(out_sums, per_output)]
+                self._update_metrics(outputs, by, bsw)
+                logs = self._logs(loss_sum, out_sums, count)
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_arrays(*val, batch_size=validation_batch_size
+                                                 or batch_size)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                self._reset_metrics()
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return self.history
+
+    def _evaluate_arrays(self, xs, ys, sw, batch_size=32, cbs=None):
+        from graphc.ops import ExecContext
+        ex = self._executor()
+        ctx = ExecContext(training=False)
+        n = xs[0].shape[0]
+        c = self._compiled
+        if c.metrics is None:
+            c.build_metrics(ex.forward([a[:1] for a in xs], ctx), [a[:1] for a in ys])
+        self._reset_metrics()
+        loss_sum, out_sums, count = 0.0, [0.0 if l else None for l in c.losses], 0
+        logs = {}
+        for step in range(-(-n // batch_size)):
+            if cbs:
+                cbs.on_test_batch_begin(step)
+            sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+            by = [a[sl] for a in ys]
+            bsw = sw[sl] if sw is not None else None
+            outputs = ex.forward([a[sl] for a in xs], ctx)
+            total, per_output, _ = self._losses_and_grads_value(outputs, by, bsw)
+            size = sl.stop - sl.start
+            loss_sum += total * size
+            count += size
+            out_sums = [None if s is None else s + v * size for s, v in zip(out_sums, per_output)]
+            self._update_metrics(outputs, by, bsw)
+            logs = self._logs(loss_sum, out_sums, count)
+            if cbs:
+                cbs.on_test_batch_end(step, logs)
+        return logs
+
+    def _losses_and_grads_value(self, outputs, ys, sw):
+        c = self._compiled
+        total, per_output = 0.0, []
+        for i, (loss, w) in enumerate(zip(c.losses, c.loss_weights)):
+            if loss is None:
+                per_output.append(None)
+                continue
+            value = float(loss(ys[i], outputs[i], sample_weight=sw))
+            total += w * value
+            per_output.append(value)
+        return total, per_output, None
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """Loss (and metrics) on data, in inference mode. Without metrics and with one
+        output the loss alone; otherwise a list: loss, each output's loss, the metrics."""
+        from graphc.callbacks import CallbackList
+
+        self._require_compiled()
+        batch_size = 32 if batch_size is None else int(batch_size)
+        xs, ys, sw, n = self._standardize(x, y, sample_weight)
+        verbose = _verbose(verbose)
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                           epochs=1, steps=-(-n // batch_size))
+        cbs.on_test_begin()
+        logs = self._evaluate_arrays(xs, ys, sw, batch_size, cbs)
+        cbs.on_test_end(logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x`` in inference mode, in the structure of the model's outputs."""
+        from graphc.callbacks import CallbackList
+        from graphc.ops import ExecContext
+
+        batch_size = 32 if batch_size is None else int(batch_size)
+        xs, _, _, n = self._standardize(x, need_y=False)
+        ex = self._executor()
+        ctx = ExecContext(training=False)
+        verbose = _verbose(verbose)
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
+                           epochs=1, steps=-(-n // batch_size))
+        cbs.on_predict_begin()
+        chunks = []
+        for step in range(-(-n // batch_size)):
+            cbs.on_predict_batch_begin(step)
+            sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+            chunks.append(ex.forward([a[sl] for a in xs], ctx))
+            cbs.on_predict_batch_end(step, {})
+        cbs.on_predict_end()
+        outs = [np.concatenate([c[i] for c in chunks]) if len(chunks) > 1 else chunks[0][i]
+                for i in range(len(self.outputs))]
+        lookup = dict(zip(self.outputs, outs))
+        return map_struct(lambda v: lookup[v], self.output)
+
+    # ---- single batches ------------------------------------------------------------
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        from graphc.ops import ExecContext
+        from graphc.utils import random as grandom
+
+        self._require_compiled()
+        xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)
+        ex, store = self._executor(), self._param_store()
+        if self._compiled.metrics is None:
+            self._compiled.build_metrics(ex.forward([a[:1] for a in xs],
+                                                    ExecContext(training=False)),
+                                         [a[:1] for a in ys])
+        self._reset_metrics()
+        ctx = ExecContext(training=True, rng=grandom.generator())
+        total, per_output, outputs = self._train_batch(ex, store, ctx, xs, ys, sw)
+        self._update_metrics(outputs, ys, sw)
+        logs = self._logs(total, per_output, 1)
+        return _batch_result(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled()
+        xs, ys, sw, n = self._standardize(x, y, sample_weight)
+        logs = self._evaluate_arrays(xs, ys, sw, batch_size=n)
+        return _batch_result(logs, return_dict)
+
+    def predict_on_batch(self, x):
+        return self.predict(x, batch_size=len(flatten_struct(x)[0]) if not hasattr(x, "shape")
+                            else x.shape[0], verbose=0)
+
+
+def _batch_result(logs, return_dict):
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _unpack_validation(data):
+    if isinstance(data, (list, tuple)):
+        if len(data) == 2:
+            return data[0], data[1], None
+        if len(data) == 3:
+            return data[0], data[1], data[2]
+    raise InputDataError("validation_data must be a tuple (x_val, y_val) or "
+                         "(x_val, y_val, val_sample_weight).")
