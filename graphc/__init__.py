@@ -9,7 +9,7 @@ NumPy, export to ONNX.
 
 __version__ = "0.1.0"
 
-from graphc import activations, errors, initializers, layers, models, ops, utils  # noqa: E402
+from graphc import activations, datasets, errors, initializers, layers, models, ops, saving, utils  # noqa: E402,E501
 from graphc.layers import Input, InputLayer, Layer  # noqa: E402
 from graphc.models import Model, Sequential  # noqa: E402
 

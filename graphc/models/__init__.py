@@ -1,6 +1,7 @@
-"""graphc.models: Model, Sequential, and (with the training backend) loading."""
+"""graphc.models: Model, Sequential, saving and loading."""
 
 from graphc.models.functional import Model
+from graphc.models.saving import load_model, model_from_json
 from graphc.models.sequential import Sequential
 
-__all__ = ["Model", "Sequential"]
+__all__ = ["Model", "Sequential", "load_model", "model_from_json"]

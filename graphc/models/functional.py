@@ -176,5 +176,40 @@ class Model(Trainer, Layer):
         from graphc.onnx import export
         export(self, filepath, opset=opset, **kwargs)
 
+    # ---- saving --------------------------------------------------------------------
     def get_config(self):
-        raise NotImplementedError("Model.get_config is not implemented yet")
+        from graphc.models.saving import model_to_config
+        return model_to_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from graphc.models.saving import _class_name, model_from_config
+        name = "Functional" if cls is Model else _class_name(cls.__new__(cls))
+        return model_from_config({"class_name": name, "config": config}, custom_objects)
+
+    def to_json(self, **kwargs) -> str:
+        import json
+
+        from graphc.models.saving import serialize_layer
+        return json.dumps(serialize_layer(self), **kwargs)
+
+    def save(self, filepath, overwrite=True):
+        """One ``.graphc`` file: architecture, weights and compile settings."""
+        import os
+
+        from graphc.models.saving import save_model
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False")
+        save_model(self, filepath)
+
+    def save_weights(self, filepath, overwrite=True):
+        import os
+
+        from graphc.models.saving import save_weights
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"{filepath} exists and overwrite=False")
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        from graphc.models.saving import load_weights
+        load_weights(self, filepath)

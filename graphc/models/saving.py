@@ -1,0 +1,305 @@
+"""Model configs, JSON, and the ``.graphc`` / ``.weights.npz`` files.
+
+A ``.graphc`` file is a zip holding ``config.json`` (the architecture and, when it can be
+named, the compile configuration) and ``model.weights.npz``. Loading rebuilds layers from
+class names found in graphc or registered explicitly; it never unpickles and never runs
+code from the file. Every write goes to a temporary file first, then is renamed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.layers.base import InputLayer, Layer, flatten_struct
+
+__all__ = ["register_serializable", "serialize_layer", "deserialize_layer", "model_to_config",
+           "model_from_config", "save_model", "load_model", "save_weights", "load_weights",
+           "model_from_json", "atomic_write"]
+
+FORMAT_VERSION = 1
+_CUSTOM: dict[str, type] = {}
+
+
+def register_serializable(package: str = "Custom", name: str | None = None):
+    """Decorator: make a custom layer class loadable by name (``package>Name``)."""
+    def decorate(cls):
+        key = f"{package}>{name or cls.__name__}"
+        _CUSTOM[key] = cls
+        cls._registered_name = key
+        return cls
+    return decorate
+
+
+def _builtin_classes() -> dict[str, type]:
+    from graphc import layers
+    from graphc.models.functional import Model
+    from graphc.models.sequential import Sequential
+    table = {name: getattr(layers, name) for name in layers.__all__
+             if isinstance(getattr(layers, name), type)}
+    table.update({"Functional": Model, "Model": Model, "Sequential": Sequential})
+    return table
+
+
+def _class_name(layer) -> str:
+    from graphc.models.functional import Model
+    if getattr(type(layer), "_registered_name", None):
+        return type(layer)._registered_name
+    return "Functional" if type(layer) is Model else type(layer).__name__
+
+
+def _lookup(class_name: str, custom_objects=None) -> type:
+    custom_objects = custom_objects or {}
+    short = class_name.split(">")[-1]
+    for table in (custom_objects, _CUSTOM, _builtin_classes()):
+        if class_name in table:
+            return table[class_name]
+        if short in table and table is custom_objects:
+            return table[short]
+    raise ValueError(
+        f"Unknown layer class {class_name!r} in the saved model. If it is a custom layer, "
+        f"register it with @graphc.saving.register_serializable() or pass "
+        f"custom_objects={{{short!r}: {short}}} when loading.")
+
+
+def serialize_layer(layer) -> dict:
+    from graphc.models.functional import Model
+    config = model_to_config(layer) if isinstance(layer, Model) else layer.get_config()
+    return {"class_name": _class_name(layer), "config": config}
+
+
+def deserialize_layer(spec: dict, custom_objects=None):
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(f"Not a layer config: {str(spec)[:80]!r}")
+    cls = _lookup(spec["class_name"], custom_objects)
+    from graphc.models.functional import Model
+    if issubclass(cls, Model):
+        return model_from_config(spec, custom_objects)
+    return cls.from_config(dict(spec.get("config", {})))
+
+
+# ---- functional and sequential configs ---------------------------------------------------
+def model_to_config(model) -> dict:
+    """Keras-like config: each layer with its calls ("inbound_nodes") inside this model,
+    each call's inputs as ``[layer_name, call_index, tensor_index]``."""
+    from graphc.models._topology import layer_calls
+    from graphc.models.sequential import Sequential
+    if isinstance(model, Sequential):
+        stack = []
+        if model._input_value is not None:
+            stack.append(serialize_layer(model._input_value.layer))
+        stack += [serialize_layer(l) for l in model.layers]
+        return {"name": model.name, "trainable": model.trainable, "layers": stack}
+    graph = model.graph
+    calls, producer_call = layer_calls(graph)
+    local_index: dict = {}   # (id(layer), global call index) -> index within this model
+    counts: dict = {}
+    entries: dict = {}
+    order = []
+
+    def ref(v):
+        src = producer_call[v]
+        outs = flatten_struct(src.layer._calls[src.index][1])
+        k = next((j for j, o in enumerate(outs) if o is v), 0)
+        return [src.layer.name, local_index[(id(src.layer), src.index)], k]
+
+    for call in sorted(calls, key=lambda c: c.last):
+        key = id(call.layer)
+        if key not in entries:
+            entries[key] = {**serialize_layer(call.layer), "name": call.layer.name,
+                            "inbound_nodes": []}
+            order.append(key)
+        local_index[(key, call.index)] = counts.get(key, 0)
+        counts[key] = local_index[(key, call.index)] + 1
+        if not isinstance(call.layer, InputLayer):
+            args = call.layer._calls[call.index][0]
+            entries[key]["inbound_nodes"].append(_map_refs(ref, args))
+    return {"name": model.name, "trainable": model.trainable,
+            "layers": [entries[k] for k in order],
+            "input_layers": _map_refs(ref, model._input_struct),
+            "output_layers": _map_refs(ref, model._output_struct)}
+
+
+def _map_refs(fn, struct):
+    if isinstance(struct, dict):
+        return {"__dict__": {k: _map_refs(fn, v) for k, v in struct.items()}}
+    if isinstance(struct, (list, tuple)):
+        return {"__list__": [_map_refs(fn, v) for v in struct]}
+    return fn(struct)
+
+
+def _unmap_refs(fn, struct):
+    if isinstance(struct, dict) and "__dict__" in struct:
+        return {k: _unmap_refs(fn, v) for k, v in struct["__dict__"].items()}
+    if isinstance(struct, dict) and "__list__" in struct:
+        return [_unmap_refs(fn, v) for v in struct["__list__"]]
+    return fn(struct)
+
+
+def model_from_config(spec: dict, custom_objects=None):
+    from graphc.models.functional import Model
+    from graphc.models.sequential import Sequential
+    cls = _lookup(spec["class_name"], custom_objects)
+    config = spec["config"]
+    if issubclass(cls, Sequential):
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for layer_spec in config["layers"]:
+            model.add(deserialize_layer(layer_spec, custom_objects))
+        return model
+    layers, produced = {}, {}
+    for entry in config["layers"]:
+        layer = deserialize_layer({"class_name": entry["class_name"],
+                                   "config": entry["config"]}, custom_objects)
+        layers[entry["name"]] = layer
+        if isinstance(layer, InputLayer):
+            produced[(layer.name, 0)] = [layer.output]
+    for entry in config["layers"]:
+        layer = layers[entry["name"]]
+        for k, args in enumerate(entry.get("inbound_nodes", [])):
+            inputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], args)
+            produced[(layer.name, k)] = flatten_struct(layer(inputs))
+    inputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["input_layers"])
+    outputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["output_layers"])
+    model = Model(inputs, outputs, name=config.get("name"))
+    model.trainable = config.get("trainable", True)
+    return model
+
+
+# ---- files ----------------------------------------------------------------------------
+def atomic_write(path, write_fn, mode="wb"):
+    """Write through ``write_fn(file)`` to a temporary file beside ``path``, then rename:
+    a crash never leaves a truncated file, and an existing file stays intact on error."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _weights_bytes(model) -> bytes:
+    buf = io.BytesIO()
+    params = model.weights
+    np.savez(buf, **{f"{i:05d}": p.numpy() for i, p in enumerate(params)})
+    return buf.getvalue()
+
+
+def _manifest(model) -> list:
+    return [{"path": p.path, "shape": list(p.shape), "dtype": p.dtype} for p in model.weights]
+
+
+def _set_from_npz(model, data, source: str):
+    keys = sorted(k for k in data.files if k.isdigit())
+    arrays = [data[k] for k in keys]
+    try:
+        model.set_weights(arrays)
+    except ValueError as e:
+        raise ValueError(f"The weights in {source} do not fit model {model.name!r}: {e}") \
+            from None
+
+
+def save_weights(model, filepath):
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".weights.npz"):
+        raise ValueError(f"The filename must end in `.weights.npz`. Received: "
+                         f"filepath={filepath}")
+    data = _weights_bytes(model)
+    atomic_write(filepath, lambda f: f.write(data))
+
+
+def load_weights(model, filepath):
+    filepath = os.fspath(filepath)
+    if zipfile.is_zipfile(filepath) and filepath.endswith(".graphc"):
+        with zipfile.ZipFile(filepath) as z:
+            data = np.load(io.BytesIO(z.read("model.weights.npz")), allow_pickle=False)
+            _set_from_npz(model, data, filepath)
+        return
+    with np.load(filepath, allow_pickle=False) as data:
+        _set_from_npz(model, data, filepath)
+
+
+def _compile_config(model):
+    c = model._compiled
+    if c is None:
+        return None
+    from graphc import losses, optimizers
+    try:
+        return {"optimizer": optimizers.serialize(c.optimizer),
+                "loss": [losses.serialize(l) if l is not None else None for l in c.losses],
+                "loss_weights": c.loss_weights,
+                "metrics": [[m if isinstance(m, str) else None for m in specs]
+                            for specs in c._metric_specs]}
+    except Exception:  # noqa: BLE001 - custom objects: save the architecture only
+        return None
+
+
+def save_model(model, filepath):
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".graphc"):
+        raise ValueError(f"The filename must end in `.graphc`. Received: filepath={filepath}")
+    import graphc
+    config = {"format": "graphc", "format_version": FORMAT_VERSION,
+              "graphc_version": graphc.__version__, "model": serialize_layer(model),
+              "weights": _manifest(model), "compile_config": _compile_config(model)}
+    weights = _weights_bytes(model)
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("config.json", json.dumps(config, indent=1))
+            z.writestr("model.weights.npz", weights)
+    atomic_write(filepath, write)
+
+
+def load_model(filepath, custom_objects=None, compile=True):
+    """Rebuild a model saved with ``model.save``; weights, and compile settings when they
+    were plain names. Reads JSON and ``.npz`` only (no pickle, no code)."""
+    filepath = os.fspath(filepath)
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"No such file: {filepath}")
+    if not zipfile.is_zipfile(filepath):
+        raise ValueError(f"{filepath} is not a .graphc model file (not a zip archive).")
+    with zipfile.ZipFile(filepath) as z:
+        names = set(z.namelist())
+        if not {"config.json", "model.weights.npz"} <= names:
+            raise ValueError(f"{filepath} is not a .graphc model file: it lacks "
+                             f"{sorted({'config.json', 'model.weights.npz'} - names)}.")
+        config = json.loads(z.read("config.json"))
+        if config.get("format") != "graphc":
+            raise ValueError(f"{filepath} is not a .graphc model file.")
+        if config.get("format_version", 0) > FORMAT_VERSION:
+            raise GraphcError(f"{filepath} was written by a newer graphc "
+                              f"({config.get('graphc_version')}); upgrade graphc to load it.")
+        model = model_from_config(config["model"], custom_objects)
+        data = np.load(io.BytesIO(z.read("model.weights.npz")), allow_pickle=False)
+        _set_from_npz(model, data, filepath)
+    cc = config.get("compile_config")
+    if compile and cc:
+        from graphc import losses, optimizers
+        metrics = cc.get("metrics")
+        names = model.output_names
+        model.compile(optimizer=optimizers.deserialize(cc["optimizer"]),
+                      loss=[losses.deserialize(l) if l else None for l in cc["loss"]]
+                      if len(cc["loss"]) > 1 else losses.deserialize(cc["loss"][0]),
+                      loss_weights=cc.get("loss_weights"),
+                      metrics=({n: [m for m in ms if m] for n, ms in zip(names, metrics)}
+                               if metrics and len(names) > 1
+                               else [m for m in (metrics or [[]])[0] if m]))
+    return model
+
+
+def model_from_json(json_string, custom_objects=None):
+    spec = json.loads(json_string)
+    return deserialize_layer(spec, custom_objects)
