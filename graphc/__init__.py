@@ -9,9 +9,11 @@ NumPy, export to ONNX.
 
 __version__ = "0.1.0"
 
-from graphc import activations, datasets, errors, initializers, layers, models, ops, saving, utils  # noqa: E402,E501
+from graphc import (activations, callbacks, datasets, errors, initializers, layers,  # noqa: E402
+                    losses, metrics, models, ops, optimizers, saving, utils)
 from graphc.layers import Input, InputLayer, Layer  # noqa: E402
 from graphc.models import Model, Sequential  # noqa: E402
 
 __all__ = ["Input", "InputLayer", "Layer", "Model", "Sequential", "layers", "models", "ops",
-           "activations", "initializers", "errors", "utils", "__version__"]
+           "activations", "initializers", "errors", "utils", "losses", "metrics", "optimizers",
+           "callbacks", "datasets", "saving", "__version__"]
