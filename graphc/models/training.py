@@ -204,6 +204,13 @@ class Trainer:
         self._compiled.optimizer.apply(store.grads)
         return total, per_output, outputs
 
+    def _build_metrics(self, ex, xs, ys):
+        """Metrics are resolved once, from the shapes of a one-row prediction."""
+        from graphc.ops import ExecContext
+        if self._compiled.metrics is None:
+            first = ex.forward([a[:1] for a in xs], ExecContext(training=False))
+            self._compiled.build_metrics(first, [a[:1] for a in ys])
+
     def _update_metrics(self, outputs, ys, sw):
         for i, row in enumerate(self._compiled.metrics):
             for _, m in row:
@@ -265,8 +272,7 @@ class Trainer:
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=steps)
         self.stop_training = False
-        first = ex.forward([a[:1] for a in xs], ExecContext(training=False))
-        c.build_metrics(first, [a[:1] for a in ys])
+        self._build_metrics(ex, xs, ys)
 
         cbs.on_train_begin()
         logs = {}
@@ -314,8 +320,7 @@ class Trainer:
         ctx = ExecContext(training=False)
         n = xs[0].shape[0]
         c = self._compiled
-        if c.metrics is None:
-            c.build_metrics(ex.forward([a[:1] for a in xs], ctx), [a[:1] for a in ys])
+        self._build_metrics(ex, xs, ys)
         self._reset_metrics()
         loss_sum, out_sums, count = 0.0, [0.0 if l else None for l in c.losses], 0
         logs = {}
@@ -403,10 +408,7 @@ class Trainer:
         self._require_compiled()
         xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)
         ex, store = self._executor(), self._param_store()
-        if self._compiled.metrics is None:
-            self._compiled.build_metrics(ex.forward([a[:1] for a in xs],
-                                                    ExecContext(training=False)),
-                                         [a[:1] for a in ys])
+        self._build_metrics(ex, xs, ys)
         self._reset_metrics()
         ctx = ExecContext(training=True, rng=grandom.generator())
         total, per_output, outputs = self._train_batch(ex, store, ctx, xs, ys, sw)

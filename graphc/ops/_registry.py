@@ -52,6 +52,9 @@ class Op:
     #: what ``vjp`` reads, so the executor can free the rest after the forward pass.
     vjp_reads_inputs: bool = True
     vjp_reads_outputs: bool = False
+    #: ``vjp`` also takes ``needs`` (which inputs want a gradient; skip the others) and
+    #: ``out`` (buffers to write input gradients into): the executor's fast path.
+    vjp_takes_needs_and_out: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

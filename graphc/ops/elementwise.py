@@ -193,8 +193,10 @@ class Softmax(_Unary):
 
     def kernel(self, attrs, x):
         axis = attrs.get("axis", -1)
-        e = np.exp(x - x.max(axis=axis, keepdims=True))
-        return e / e.sum(axis=axis, keepdims=True)
+        e = x - x.max(axis=axis, keepdims=True)
+        np.exp(e, out=e)
+        e /= e.sum(axis=axis, keepdims=True)
+        return e
 
     def vjp(self, attrs, xs, ys, gys):
         y, g = ys[0], gys[0]

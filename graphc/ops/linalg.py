@@ -15,6 +15,7 @@ class MatMul(Op):
     operand is not supported (layers always pass rank >= 2)."""
 
     name = "matmul"
+    vjp_takes_needs_and_out = True
 
     def infer(self, attrs, a, b):
         if a.dtype != b.dtype:
@@ -31,16 +32,23 @@ class MatMul(Op):
     def kernel(self, attrs, a, b):
         return np.matmul(a, b)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs=(True, True), out=(None, None)):
         a, b = xs
         g = gys[0]
+        ga = gb = None
         if b.ndim == 2:
-            # The common Dense case: fold all leading dims into one GEMM per gradient.
-            ga = g @ b.T
-            gb = a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            # The common Dense case: fold all leading dims into one GEMM per gradient,
+            # written straight into the gradient buffer when the executor gives one.
+            if needs[0]:
+                ga = np.matmul(g, b.T)
+            if needs[1]:
+                a2, g2 = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
+                gb = np.matmul(a2.T, g2, out=out[1]) if out[1] is not None else a2.T @ g2
             return ga, gb
-        ga = unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a.shape)
-        gb = unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b.shape)
+        if needs[0]:
+            ga = unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a.shape)
+        if needs[1]:
+            gb = unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b.shape)
         return ga, gb
 
     def lower(self, attrs, b, x, y):

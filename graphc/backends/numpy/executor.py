@@ -22,8 +22,8 @@ class KernelError(GraphcError, RuntimeError):
 
 
 class _Step:
-    __slots__ = ("op", "attrs", "ins", "outs", "node", "grad", "free_fwd", "free_bwd",
-                 "free_inf", "multi")
+    __slots__ = ("op", "attrs", "ins", "outs", "node", "grad", "needs", "free_fwd",
+                 "free_bwd", "free_inf", "multi")
 
     def __init__(self, node, ins, outs):
         self.op = get_op(node.op)
@@ -31,6 +31,7 @@ class _Step:
         self.ins, self.outs, self.node = ins, outs, node
         self.multi = self.op.n_outputs > 1
         self.grad = False          # does any input need a gradient?
+        self.needs = ()            # which inputs need one
         self.free_fwd = ()         # slots to drop after this step, training forward
         self.free_bwd = ()         # slots to drop after this step's VJP
         self.free_inf = ()         # slots to drop after this step, inference
@@ -73,11 +74,13 @@ class Executor:
         for s in self.param_slot:
             requires[s] = True
         for step in self.steps:
-            step.grad = any(requires[i] for i in step.ins)
+            step.needs = tuple(requires[i] for i in step.ins)
+            step.grad = any(step.needs)
             if step.grad:
                 for o in step.outs:
                     requires[o] = True
         self.requires = requires
+        self._backward_steps = [step for step in reversed(self.steps) if step.grad]
 
     def _plan_memory(self):
         keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in self.leaves}
@@ -128,7 +131,10 @@ class Executor:
         for step in self.steps:
             args = [env[i] for i in step.ins]
             try:
-                out = step.op.run(step.attrs, args, ctx)
+                if step.op.uses_context:
+                    out = step.op.kernel(step.attrs, *args, ctx=ctx)
+                else:
+                    out = step.op.kernel(step.attrs, *args)
             except Exception as e:  # re-raised with the node and layer attached
                 raise self._error(step, "forward", e) from e
             if step.multi:
@@ -147,26 +153,38 @@ class Executor:
         zeroed."""
         grads = [None] * self.n_slots
         for s, g in zip(self.output_slots, output_grads):
-            grads[s] = g if grads[s] is None else grads[s] + g
+            if g is not None:
+                grads[s] = g if grads[s] is None else grads[s] + g
         written = set()
         param_slot = self.param_slot
-        for step in reversed(self.steps):
-            if not step.grad:
-                continue
-            gys = tuple(grads[o] for o in step.outs)
-            if all(g is None for g in gys):
-                continue
-            if any(g is None for g in gys):
+        for step in self._backward_steps:
+            outs = step.outs
+            if step.multi:
+                gys = tuple(grads[o] for o in outs)
+                if all(g is None for g in gys):
+                    continue
                 gys = tuple(g if g is not None or env[o] is None else np.zeros_like(env[o])
-                            for g, o in zip(gys, step.outs))
-            xs = [env[i] for i in step.ins]
-            ys = tuple(env[o] for o in step.outs)
+                            for g, o in zip(gys, outs))
+            else:
+                g0 = grads[outs[0]]
+                if g0 is None:
+                    continue
+                gys = (g0,)
+            ins = step.ins
+            xs = [env[i] for i in ins]
+            ys = tuple(env[o] for o in outs)
             try:
-                gxs = step.op.vjp(step.attrs, xs, ys, gys)
+                if step.op.vjp_takes_needs_and_out:
+                    out = tuple(param_grads[param_slot[i]] if i in param_slot
+                                and i not in written else None for i in ins)
+                    gxs = step.op.vjp(step.attrs, xs, ys, gys, needs=step.needs, out=out)
+                else:
+                    gxs = step.op.vjp(step.attrs, xs, ys, gys)
             except Exception as e:
                 raise self._error(step, "gradient", e) from e
-            for s, g in zip(step.ins, gxs):
-                if g is None or not self.requires[s]:
+            for k, s in enumerate(ins):
+                g = gxs[k]
+                if g is None or not step.needs[k]:
                     continue
                 p = param_slot.get(s)
                 if p is not None:
@@ -174,19 +192,21 @@ class Executor:
                     if s in written:
                         buf += g
                     else:
-                        np.copyto(buf, g)
+                        if g is not buf:
+                            np.copyto(buf, g)
                         written.add(s)
                 elif grads[s] is None:
                     grads[s] = g
                 else:
                     grads[s] = grads[s] + g
-            for o in step.outs:
+            for o in outs:
                 grads[o] = None
             for s in step.free_bwd:
                 env[s] = None
-        for s, p in param_slot.items():
-            if s not in written:
-                param_grads[p].fill(0)
+        if len(written) != len(param_slot):
+            for s, p in param_slot.items():
+                if s not in written:
+                    param_grads[p].fill(0)
 
     @staticmethod
     def _error(step, phase, e):

@@ -1,0 +1,217 @@
+"""Training speed: graphc's NumPy backend beside a hand-written NumPy loop (the floor for
+any NumPy backend), PyTorch eager and Keras (when installed), all measured in one run.
+
+(a) the seed MLP (64-32-32-10, 1,000 samples, batch 128, RMSprop): seconds per epoch.
+(b) an MLP 784-1024-1024-10 (8,192 samples, batch 256, Adam): samples/s and GFLOP/s
+    (6 x params x samples) against the float32 matmul peak measured here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+import graphc
+from graphc import layers
+
+
+def _best(fn, repeat=5):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _seed_data(n=1000):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 64), dtype=np.float32), rng.random((n, 10), dtype=np.float32)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def hand_numpy_seed_epoch(params, x, y, batch, lr=1e-3, rho=0.9, eps=1e-7, state=None):
+    """The seed model's maths written out by hand: forward, Keras's clipped crossentropy,
+    backward, RMSprop over separate arrays."""
+    W1, b1, W2, b2, W3, b3 = params
+    if state is None:
+        state = [np.zeros_like(p) for p in params]
+    for start in range(0, len(x), batch):
+        xb, yb = x[start:start + batch], y[start:start + batch]
+        n = len(xb)
+        z1 = xb @ W1 + b1
+        h1 = np.maximum(z1, 0)
+        h2 = _softmax(h1 @ W2 + b2)
+        p = _softmax(h2 @ W3 + b3)
+        s = p.sum(axis=1, keepdims=True)
+        q = p / s
+        qc = np.clip(q, 1e-7, 1 - 1e-7)
+        # loss = -mean(sum(y * log(qc))); gradient back to p through the normalisation
+        gq = -(yb / qc) * ((q > 1e-7) & (q < 1 - 1e-7)) / n
+        gp = (gq - (gq * q).sum(axis=1, keepdims=True)) / s
+        g3 = p * (gp - (gp * p).sum(axis=1, keepdims=True))
+        gW3, gb3 = h2.T @ g3, g3.sum(0)
+        gh2 = g3 @ W3.T
+        g2 = h2 * (gh2 - (gh2 * h2).sum(axis=1, keepdims=True))
+        gW2, gb2 = h1.T @ g2, g2.sum(0)
+        g1 = (g2 @ W2.T) * (z1 > 0)
+        gW1, gb1 = xb.T @ g1, g1.sum(0)
+        for prm, g, a in zip(params, (gW1, gb1, gW2, gb2, gW3, gb3), state):
+            a *= rho
+            a += (1 - rho) * g * g
+            prm -= lr * g / np.sqrt(a + eps)
+    return state
+
+
+def seed_model(lib):
+    inputs = lib.Input(shape=(64,))
+    x = lib.layers.Dense(32, activation="relu")(inputs)
+    x = lib.layers.Dense(32, activation="softmax")(x)
+    return lib.Model(inputs, lib.layers.Dense(10, activation="softmax")(x))
+
+
+def bench_seed():
+    x, y = _seed_data()
+    g = seed_model(graphc)
+    g.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    params = [w.copy() for w in g.get_weights()]
+    state = [None]
+
+    def hand():
+        state[0] = hand_numpy_seed_epoch(params, x, y, 128, state=state[0])
+
+    rows = {"hand-written NumPy": _best(hand, 20)}
+    rows["graphc fit(verbose=0, shuffle=False)"] = _best(
+        lambda: g.fit(x, y, batch_size=128, epochs=1, verbose=0, shuffle=False), 20)
+    rows["graphc fit(verbose=0)"] = _best(
+        lambda: g.fit(x, y, batch_size=128, epochs=1, verbose=0), 20)
+    torch_time = _torch_seed(x, y)
+    if torch_time:
+        rows["PyTorch eager"] = torch_time
+    keras_time = _keras_fit(seed_model, x, y, 128, "rmsprop")
+    if keras_time:
+        rows["Keras 3 (torch backend)"] = keras_time
+    floor = rows["hand-written NumPy"]
+    print("(a) seed MLP 64-32-32-10, 1,000 samples, batch 128, RMSprop: seconds per epoch")
+    for name, t in rows.items():
+        print(f"    {name:<40} {t * 1e3:8.2f} ms   {t / floor:5.2f}x hand NumPy")
+    ratio = rows["graphc fit(verbose=0, shuffle=False)"] / floor
+    print(f"    graphc / hand-written NumPy = {ratio:.2f}  (target <= 1.50: "
+          f"{'met' if ratio <= 1.5 else 'NOT met'})")
+
+
+def _torch_seed(x, y):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 32), torch.nn.Softmax(dim=1),
+                                torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def epoch():
+        for start in range(0, len(tx), 128):
+            p = model(tx[start:start + 128])
+            p = p / p.sum(dim=1, keepdim=True)
+            loss = -(ty[start:start + 128] * torch.log(p.clamp(1e-7, 1 - 1e-7))).sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return _best(epoch, 20)
+
+
+def _keras_fit(builder, x, y, batch, optimizer, epochs_repeat=5):
+    try:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+    except Exception:  # noqa: BLE001 - Keras is optional here
+        return None
+    model = builder(keras)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    return _best(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0,
+                                   shuffle=False), epochs_repeat)
+
+
+def big_mlp(lib):
+    inputs = lib.Input(shape=(784,))
+    x = lib.layers.Dense(1024, activation="relu")(inputs)
+    x = lib.layers.Dense(1024, activation="relu")(x)
+    return lib.Model(inputs, lib.layers.Dense(10, activation="softmax")(x))
+
+
+def matmul_peak():
+    rng = np.random.default_rng(0)
+    a = rng.random((256, 1024), dtype=np.float32)
+    b = rng.random((1024, 1024), dtype=np.float32)
+    t = _best(lambda: [a @ b for _ in range(20)], 5) / 20
+    return 2 * 256 * 1024 * 1024 / t / 1e9
+
+
+def bench_big():
+    rng = np.random.default_rng(0)
+    n = 8192
+    x = rng.random((n, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
+    g = big_mlp(graphc)
+    g.compile(optimizer="adam", loss="categorical_crossentropy")
+    params = g.count_params()
+    flops = 6 * params * n
+    peak = matmul_peak()
+    rows = {"graphc fit(verbose=0)": _best(
+        lambda: g.fit(x, y, batch_size=256, epochs=1, verbose=0), 3)}
+    t_torch = _torch_big(x, y)
+    if t_torch:
+        rows["PyTorch eager"] = t_torch
+    peak_after = matmul_peak()
+    peak = max(peak, peak_after)
+    print(f"(b) MLP 784-1024-1024-10 ({params:,} params), {n:,} samples, batch 256, Adam; "
+          f"float32 matmul peak {peak:.0f} GFLOP/s")
+    for name, t in rows.items():
+        gflops = flops / t / 1e9
+        print(f"    {name:<40} {n / t:9.0f} samples/s  {gflops:6.1f} GFLOP/s  "
+              f"{gflops / peak:6.1%} of peak")
+    share = flops / rows["graphc fit(verbose=0)"] / 1e9 / peak
+    print(f"    graphc share of matmul peak = {share:.1%}  (target >= 85%: "
+          f"{'met' if share >= 0.85 else 'NOT met'})")
+
+
+def _torch_big(x, y):
+    try:
+        import torch
+    except ImportError:
+        return None
+    model = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(),
+                                torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
+                                torch.nn.Linear(1024, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y.argmax(1))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch():
+        perm = torch.randperm(len(tx))
+        for start in range(0, len(tx), 256):
+            idx = perm[start:start + 256]
+            loss = loss_fn(model(tx[idx]), ty[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return _best(epoch, 3)
+
+
+def main():
+    bench_seed()
+    bench_big()
+
+
+if __name__ == "__main__":
+    main()
