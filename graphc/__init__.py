@@ -9,11 +9,22 @@ NumPy, export to ONNX.
 
 __version__ = "0.1.0"
 
-from graphc import (activations, callbacks, datasets, errors, initializers, layers,  # noqa: E402
-                    losses, metrics, models, ops, optimizers, saving, utils)
+from graphc import activations, errors, initializers, layers, models, ops, utils  # noqa: E402
 from graphc.layers import Input, InputLayer, Layer  # noqa: E402
 from graphc.models import Model, Sequential  # noqa: E402
 
 __all__ = ["Input", "InputLayer", "Layer", "Model", "Sequential", "layers", "models", "ops",
            "activations", "initializers", "errors", "utils", "losses", "metrics", "optimizers",
            "callbacks", "datasets", "saving", "__version__"]
+
+# Loaded on first use, so `import graphc` stays fast (the training and file modules are
+# not needed to build and inspect a model).
+_LAZY = ("losses", "metrics", "optimizers", "callbacks", "datasets", "saving", "schedules",
+         "onnx")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"graphc.{name}")
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")

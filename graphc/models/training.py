@@ -87,6 +87,20 @@ def _per_output_metrics(metrics, names):
     return [[metrics] for _ in names]
 
 
+class _Running:
+    """Sums for running means weighted by batch size (what the bar and History show)."""
+
+    def __init__(self, losses):
+        self.loss, self.count = 0.0, 0
+        self.outputs = [0.0 if l is not None else None for l in losses]
+
+    def add(self, total, per_output, size):
+        self.loss += total * size
+        self.count += size
+        self.outputs = [None if s is None else s + v * size
+                        for s, v in zip(self.outputs, per_output)]
+
+
 def _verbose(verbose):
     return 1 if verbose == "auto" else int(verbose)
 
@@ -180,7 +194,9 @@ class Trainer:
             self._maybe_build(np.asarray(first))
 
     # ---- one batch -----------------------------------------------------------------
-    def _losses_and_grads(self, outputs, ys, sw):
+    def _losses(self, outputs, ys, sw, need_grad=False):
+        """Total weighted loss, each output's loss, and (for training) the gradients of
+        the total with respect to each output."""
         c = self._compiled
         total, per_output, grads = 0.0, [], []
         for i, (loss, w) in enumerate(zip(c.losses, c.loss_weights)):
@@ -188,15 +204,18 @@ class Trainer:
                 per_output.append(None)
                 grads.append(None)
                 continue
-            value, g = loss.value_and_grad(ys[i], outputs[i], sw)
+            if need_grad:
+                value, g = loss.value_and_grad(ys[i], outputs[i], sw)
+                grads.append(g if w == 1.0 else g * np.asarray(w, dtype=g.dtype))
+            else:
+                value = loss(ys[i], outputs[i], sample_weight=sw)
             total += w * float(value)
             per_output.append(float(value))
-            grads.append(g if w == 1.0 else g * np.asarray(w, dtype=g.dtype))
         return total, per_output, grads
 
     def _train_batch(self, ex, store, ctx, xs, ys, sw):
         outputs, env = ex.forward(xs, ctx, keep_for_backward=True)
-        total, per_output, grads = self._losses_and_grads(outputs, ys, sw)
+        total, per_output, grads = self._losses(outputs, ys, sw, need_grad=True)
         if not np.isfinite(total):
             # Keep the weights: a NaN update would destroy them. TerminateOnNaN stops here.
             return total, per_output, outputs
@@ -221,13 +240,14 @@ class Trainer:
             for _, m in row:
                 m.reset_state()
 
-    def _logs(self, loss_sum, out_sums, count):
-        logs = {"loss": loss_sum / count}
+    def _logs(self, running: "_Running"):
+        """Logs as Keras 3 shows them: running means over the epoch so far."""
+        logs = {"loss": running.loss / running.count}
         c = self._compiled
         if len(c.output_names) > 1:
-            for name, s in zip(c.output_names, out_sums):
+            for name, s in zip(c.output_names, running.outputs):
                 if s is not None:
-                    logs[f"{name}_loss"] = s / count
+                    logs[f"{name}_loss"] = s / running.count
         for row in c.metrics:
             for key, m in row:
                 logs[key] = float(m.result())
@@ -285,20 +305,16 @@ class Trainer:
                 esw = sw[perm] if sw is not None else None
             else:
                 exs, eys, esw = xs, ys, sw
-            loss_sum, out_sums, count = 0.0, [0.0 if l else None for l in c.losses], 0
+            running = _Running(c.losses)
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
                 sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
                 bx, by = [a[sl] for a in exs], [a[sl] for a in eys]
                 bsw = esw[sl] if esw is not None else None
                 total, per_output, outputs = self._train_batch(ex, store, ctx, bx, by, bsw)
-                size = sl.stop - sl.start
-                loss_sum += total * size
-                count += size
-                out_sums = [None if s is None else s + v * size
-                            for s, v in zip(out_sums, per_output)]
+                running.add(total, per_output, sl.stop - sl.start)
                 self._update_metrics(outputs, by, bsw)
-                logs = self._logs(loss_sum, out_sums, count)
+                logs = self._logs(running)
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
@@ -322,7 +338,7 @@ class Trainer:
         c = self._compiled
         self._build_metrics(ex, xs, ys)
         self._reset_metrics()
-        loss_sum, out_sums, count = 0.0, [0.0 if l else None for l in c.losses], 0
+        running = _Running(c.losses)
         logs = {}
         for step in range(-(-n // batch_size)):
             if cbs:
@@ -331,28 +347,13 @@ class Trainer:
             by = [a[sl] for a in ys]
             bsw = sw[sl] if sw is not None else None
             outputs = ex.forward([a[sl] for a in xs], ctx)
-            total, per_output, _ = self._losses_and_grads_value(outputs, by, bsw)
-            size = sl.stop - sl.start
-            loss_sum += total * size
-            count += size
-            out_sums = [None if s is None else s + v * size for s, v in zip(out_sums, per_output)]
+            total, per_output, _ = self._losses(outputs, by, bsw)
+            running.add(total, per_output, sl.stop - sl.start)
             self._update_metrics(outputs, by, bsw)
-            logs = self._logs(loss_sum, out_sums, count)
+            logs = self._logs(running)
             if cbs:
                 cbs.on_test_batch_end(step, logs)
         return logs
-
-    def _losses_and_grads_value(self, outputs, ys, sw):
-        c = self._compiled
-        total, per_output = 0.0, []
-        for i, (loss, w) in enumerate(zip(c.losses, c.loss_weights)):
-            if loss is None:
-                per_output.append(None)
-                continue
-            value = float(loss(ys[i], outputs[i], sample_weight=sw))
-            total += w * value
-            per_output.append(value)
-        return total, per_output, None
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
@@ -413,7 +414,9 @@ class Trainer:
         ctx = ExecContext(training=True, rng=grandom.generator())
         total, per_output, outputs = self._train_batch(ex, store, ctx, xs, ys, sw)
         self._update_metrics(outputs, ys, sw)
-        logs = self._logs(total, per_output, 1)
+        running = _Running(self._compiled.losses)
+        running.add(total, per_output, 1)
+        logs = self._logs(running)
         return _batch_result(logs, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
