@@ -37,11 +37,13 @@ class Initializer:
 
     def __init__(self, seed=None):
         self.seed = seed
-        self._rng = np.random.default_rng(seed) if seed is not None else None
 
     @property
     def rng(self) -> np.random.Generator:
-        return self._rng if self._rng is not None else _random.generator()
+        """With a seed, a fresh generator per call: the same values every call, as Keras 3
+        gives; without, graphc's global generator (``set_random_seed``)."""
+        return np.random.default_rng(self.seed) if self.seed is not None \
+            else _random.generator()
 
     def __call__(self, shape, dtype="float32"):
         raise NotImplementedError
@@ -55,10 +57,11 @@ class Initializer:
 
     def _truncated_normal(self, shape, mean, stddev):
         """Normal samples redrawn until within two standard deviations, as Keras does."""
-        out = self.rng.standard_normal(shape)
+        rng = self.rng
+        out = rng.standard_normal(shape)
         bad = np.abs(out) > 2
         while bad.any():
-            out[bad] = self.rng.standard_normal(int(bad.sum()))
+            out[bad] = rng.standard_normal(int(bad.sum()))
             bad = np.abs(out) > 2
         return mean + stddev * out
 

@@ -283,7 +283,16 @@ class Graph:
                         if indegree[user] == 0:
                             heapq.heappush(heap, (user._id, user))
         if len(order) != len(self.nodes):
-            stuck = [n.where() for n in self.nodes if indegree[n] > 0]
+            # Leftover nodes are on a cycle or downstream of one; peel off the downstream
+            # ones (no leftover node reads their outputs) to name only the cycle.
+            left = {n for n in self.nodes if indegree[n] > 0}
+            while True:
+                read = {v for n in left for v in n.inputs}
+                tails = {n for n in left if not any(o in read for o in n.outputs)}
+                if not tails:
+                    break
+                left -= tails
+            stuck = [n.where() for n in self.nodes if n in left]
             raise GraphError(
                 f"Graph {self.name!r} has a cycle through {len(stuck)} node(s): "
                 f"{', '.join(stuck[:5])}{' ...' if len(stuck) > 5 else ''}. "

@@ -294,13 +294,17 @@ class Loss:
 
     def _values(self, y_true, y_pred):
         _, dtype, yt, yp = self._prepare(y_true, y_pred)
-        values, _, _ = self._forward(yt, yp, need_grad=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values, _, _ = self._forward(yt, yp, need_grad=False)
         return np.asarray(values, dtype=dtype)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         _, dtype, yt, yp = self._prepare(y_true, y_pred)
-        values, _, mask = self._forward(yt, yp, need_grad=False)
-        loss, _ = _reduce(values, sample_weight, mask, self.reduction, dtype, need_grad=False)
+        # Like Keras, bad inputs (a zero-sum probability row, log of a negative)
+        # give NaN/inf quietly; TerminateOnNaN is the place to catch them.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values, _, mask = self._forward(yt, yp, need_grad=False)
+            loss, _ = _reduce(values, sample_weight, mask, self.reduction, dtype, need_grad=False)
         if np.ndim(loss) == 0:
             return float(loss)
         return loss
@@ -309,13 +313,14 @@ class Loss:
         """``(loss, dloss/dy_pred)``: the reduced value (float) and its exact gradient,
         an array of ``y_pred``'s shape and floating dtype."""
         yp_in, dtype, yt, yp = self._prepare(y_true, y_pred)
-        values, jac, mask = self._forward(yt, yp, need_grad=True)
-        loss, u = _reduce(values, sample_weight, mask, self.reduction, dtype, need_grad=True)
-        if jac is _NUMERIC:
-            grad = self._numeric_grad(yt, yp, u)
-        else:
-            axis = self._grad_axis % yp.ndim if yp.ndim else 0
-            grad = jac * np.expand_dims(u, axis) if yp.ndim else jac * u
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values, jac, mask = self._forward(yt, yp, need_grad=True)
+            loss, u = _reduce(values, sample_weight, mask, self.reduction, dtype, need_grad=True)
+            if jac is _NUMERIC:
+                grad = self._numeric_grad(yt, yp, u)
+            else:
+                axis = self._grad_axis % yp.ndim if yp.ndim else 0
+                grad = jac * np.expand_dims(u, axis) if yp.ndim else jac * u
         out_dtype = yp_in.dtype if np.issubdtype(yp_in.dtype, np.floating) else dtype
         grad = np.asarray(grad, dtype=out_dtype).reshape(yp_in.shape)
         return float(loss), grad
@@ -435,7 +440,8 @@ class LossFunctionWrapper(Loss):
         return cls(fn, **config)
 
     def __repr__(self):
-        return f"<LossFunctionWrapper({getattr(self.fn, '__name__', self.fn)}, kwargs={self._fn_kwargs})>"
+        fn = getattr(self.fn, "__name__", self.fn)
+        return f"<LossFunctionWrapper({fn}, kwargs={self._fn_kwargs})>"
 
 
 class _Builtin(Loss):

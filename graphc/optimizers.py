@@ -26,7 +26,6 @@ import os
 import re
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -88,6 +87,16 @@ def set_num_threads(n):
             _pool = None
 
 
+def _forget_pool_in_child():
+    # a pool inherited through fork() has no threads behind it
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def _threads():
     return _num_threads if _num_threads is not None else _default_num_threads()
 
@@ -95,6 +104,9 @@ def _threads():
 def _get_pool():
     global _pool
     if _pool is None:
+        # imported here: concurrent.futures costs milliseconds at `import graphc`
+        from concurrent.futures import ThreadPoolExecutor
+
         with _pool_lock:
             if _pool is None:
                 _pool = ThreadPoolExecutor(
@@ -176,7 +188,8 @@ class Optimizer:
         if use_ema:
             if ema_momentum > 1 or ema_momentum < 0:
                 raise ValueError(
-                    f"`ema_momentum` must be in the range [0, 1]. Received: ema_momentum={ema_momentum}"
+                    "`ema_momentum` must be in the range [0, 1]. "
+                    f"Received: ema_momentum={ema_momentum}"
                 )
             if ema_overwrite_frequency and (
                 not isinstance(ema_overwrite_frequency, int) or ema_overwrite_frequency < 1

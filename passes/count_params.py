@@ -21,33 +21,36 @@ class ParamCount:
 
 
 class CountParams(Pass):
-    """Counts the parameters the graph reads. A parameter read by several nodes (a shared
-    layer called twice) counts once; the summary's rows come from ``per_layer``."""
+    """Counts each parameter once (a shared layer called twice counts once): per layer,
+    its weights; in total, every layer's weights and any other parameter the graph reads.
+    The summary's rows come from ``per_layer``."""
 
     name = "count_params"
 
     def run(self, graph: Graph) -> ParamCount:
+        from passes.validate_connectivity import top_layers
         result = ParamCount()
-        for v in graph.inputs:
-            if v.layer is not None:
-                result.per_layer.setdefault(v.layer.name, 0)
-        counted, in_row = set(), set()
-        for node in graph.nodes:
-            layer = node.top[0]
-            key = layer.name if layer is not None else "(no layer)"
-            result.per_layer.setdefault(key, 0)
-            for p in node.inputs:
-                if p.kind != "param":
-                    continue
-                size = int(np.prod(p.shape))
-                if (p, key) not in in_row:
-                    in_row.add((p, key))
-                    result.per_layer[key] += size
-                if p not in counted:
-                    counted.add(p)
-                    result.total += size
-                    if p.trainable:
-                        result.trainable += size
-                    else:
-                        result.non_trainable += size
+        counted: set = set()
+        # Each layer's own weights (as Keras counts them, used by call() or not), plus any
+        # parameter a node reads that no layer of the graph owns.
+        for layer in top_layers(graph):
+            row = 0
+            for p in layer.weights:
+                row += int(np.prod(p.shape))
+                self._total(result, p, counted)
+            result.per_layer[layer.name] = row
+        for p in graph.parameters:
+            self._total(result, p, counted)
         return result
+
+    @staticmethod
+    def _total(result: ParamCount, p, counted: set) -> None:
+        if p in counted:
+            return
+        counted.add(p)
+        size = int(np.prod(p.shape))
+        result.total += size
+        if p.trainable:
+            result.trainable += size
+        else:
+            result.non_trainable += size

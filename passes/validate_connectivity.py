@@ -28,6 +28,20 @@ def top_layers(graph: Graph) -> list:
     return out
 
 
+def _user_stacklevel() -> int:
+    """The stack level of the first frame outside graphc and passes: warnings point at
+    the user's ``Model(...)`` line."""
+    import os
+    import sys
+    roots = tuple(os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))) + os.sep + d
+                  for m, d in ((sys.modules["graphc"], "graphc"),
+                               (sys.modules["passes"], "passes")))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 @dataclass
 class ConnectivityReport:
     unused_inputs: list
@@ -59,6 +73,7 @@ class ValidateConnectivity(Pass):
 
         available = set(graph.inputs)
         reached: list[str] = []
+        reached_set: set[str] = set()
         for node in graph.nodes:
             for v in node.inputs:
                 if v not in available and v.producer is None and v.kind in ("input",
@@ -66,7 +81,8 @@ class ValidateConnectivity(Pass):
                     raise GraphDisconnectedError(self._message(graph, v, node, reached))
             available.update(node.outputs)
             layer = node.top[0]
-            if layer is not None and layer.name not in reached:
+            if layer is not None and layer.name not in reached_set:
+                reached_set.add(layer.name)
                 reached.append(layer.name)
         for v in graph.outputs:
             if v not in available and v.kind in ("input", "intermediate") \
@@ -90,13 +106,19 @@ class ValidateConnectivity(Pass):
         for v in unused:
             warnings.warn(f"Model input {_describe(v)} is not connected to any output; it "
                           "will be fed but ignored. Remove it from `inputs` or use it.",
-                          UserWarning, stacklevel=4)
+                          UserWarning, stacklevel=_user_stacklevel())
         return ConnectivityReport(unused_inputs=unused, layers=layers)
 
     @staticmethod
     def _message(graph: Graph, missing: Value, node, reached) -> str:
-        at = f' at layer "{node.top[0].name}"' if node is not None and node.top[0] else \
-            " (it is one of the model's outputs)"
+        if node is None:
+            at = " (it is one of the model's outputs)"
+        elif node.top[0] is not None:
+            at = f' at layer "{node.top[0].name}"'
+        else:
+            at = f' at op "{node.where()}"'
+        if len(reached) > 20:  # a 10,000-layer model should not print 10,000 names
+            reached = reached[:20] + [f"... and {len(reached) - 20} more"]
         given = ", ".join(f'"{v.name}" {format_shape(v.shape)}' for v in graph.inputs) or "none"
         names = ", ".join([v.name for v in graph.inputs] + [missing.name])
         return (

@@ -2,6 +2,7 @@
 
 from graphc.layers.base import Input, InputLayer, Layer
 from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Reshape
+from graphc.layers.op_layer import OpLayer
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
-           "Reshape", "Identity"]
+           "Reshape", "Identity", "OpLayer"]

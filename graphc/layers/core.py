@@ -38,6 +38,13 @@ class Dense(Layer):
             self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias")
 
     def call(self, inputs):
+        expected, got = self.kernel.shape[0], inputs.shape[-1] if inputs.shape else None
+        if known(got) and got != expected:
+            raise ShapeError(
+                f"{self.name} (Dense): expected an input whose last dimension is {expected} "
+                f"(the layer was built for (..., {expected})), received an input of shape "
+                f"{format_shape(inputs.shape)}. A layer instance keeps the shape it was first "
+                "called with; create a new Dense for this input.")
         x = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             x = ops.add(x, self.bias)
@@ -106,13 +113,16 @@ class Reshape(Layer):
 
     def call(self, inputs):
         target = self.target_shape
-        if -1 in target:
-            per_sample = product(inputs.shape[1:])
-            rest = product(d for d in target if d != -1)
-            if per_sample is None or per_sample % rest:
-                raise ShapeError(
-                    f"{self.name} (Reshape): cannot reshape input of shape "
-                    f"{format_shape(inputs.shape)} to target shape {target}")
+        per_sample = product(inputs.shape[1:])
+        rest = product(d for d in target if d != -1)
+        if per_sample is not None and (per_sample % rest if -1 in target
+                                       else per_sample != rest):
+            holds = f"{rest} values" + (" times a free dimension" if -1 in target else "")
+            raise ShapeError(
+                f"{self.name} (Reshape): cannot reshape input of shape "
+                f"{format_shape(inputs.shape)} ({per_sample} values per sample) to target "
+                f"shape {target} ({holds}).")
+        if -1 in target and per_sample is not None:
             target = tuple(per_sample // rest if d == -1 else d for d in target)
         return ops.reshape(inputs, (-1,) + target)
 

@@ -48,7 +48,9 @@ def _output_shape(layer_calls_of_layer) -> str:
 
 def _class_name(layer) -> str:
     from graphc.models.functional import Model
-    return "Functional" if type(layer) is Model else type(layer).__name__
+    if type(layer) is Model:
+        return "Functional"
+    return getattr(layer, "summary_class", None) or type(layer).__name__
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None):

@@ -157,12 +157,15 @@ class Model(Trainer, Layer):
     def _match_inputs(self, inputs) -> list:
         graph_inputs = self.graph.inputs
         if isinstance(inputs, dict):
-            missing = [v.name for v in graph_inputs if v.name not in inputs]
+            # Keys as in the dict the model was built with, else the Input names.
+            struct = self._input_struct
+            keys = {id(v): k for k, v in struct.items()} if isinstance(struct, dict) else {}
+            wanted = [keys.get(id(v), v.name) for v in graph_inputs]
+            missing = [k for k in wanted if k not in inputs]
             if missing:
                 raise ValueError(f"Model {self.name!r} is missing inputs {missing}; it "
-                                 f"expects {[v.name for v in graph_inputs]}, received keys "
-                                 f"{sorted(inputs)}")
-            return [inputs[v.name] for v in graph_inputs]
+                                 f"expects {wanted}, received keys {sorted(inputs)}")
+            return [inputs[k] for k in wanted]
         flat = flatten_struct(inputs)
         if len(flat) != len(graph_inputs):
             raise ValueError(f"Model {self.name!r} expects {len(graph_inputs)} input(s) "

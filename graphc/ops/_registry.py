@@ -148,8 +148,11 @@ def infer_types(op: Op, attrs: dict, types, where: str) -> tuple:
     try:
         out = op.infer(attrs, *types)
     except ShapeError as e:
-        received = ", ".join(format_shape(t.shape) for t in types)
-        raise ShapeError(f"{where}: {e} (received input shapes {received})") from None
+        shapes = [format_shape(t.shape) for t in types]
+        said = str(e)
+        suffix = "" if all(s in said for s in shapes) else \
+            f" (received input shapes {', '.join(shapes)})"
+        raise ShapeError(f"{where}: {said}{suffix}") from None
     return (out,) if isinstance(out, TensorType) else tuple(out)
 
 
@@ -164,8 +167,16 @@ def apply(name: str, inputs, **attrs):
     if not any(is_symbolic(x) for x in inputs):
         out = op.run(attrs, [_as_array(x, dtype) for x in inputs])
         return out
-    values = [_as_value(x, dtype) for x in inputs]
     where_scope = current_scope()
+    if not where_scope:
+        # An op on symbolic tensors outside any layer gets a layer of its own, as in Keras.
+        from graphc.layers.op_layer import OpLayer
+        constants = {i: np.asarray(x, dtype=dtype) if isinstance(x, (int, float, bool)) else x
+                     for i, x in enumerate(inputs) if not is_symbolic(x)}
+        layer = OpLayer(name, attrs, constants)
+        symbolic = [x for x in inputs if is_symbolic(x)]
+        return layer(symbolic if len(symbolic) > 1 else symbolic[0])
+    values = [_as_value(x, dtype) for x in inputs]
     where = f"{where_scope[-1][0].name} ({name})" if where_scope else name
     types = infer_types(op, attrs, [v.type for v in values], where)
     node = Node(name, values, types, attrs, where_scope)

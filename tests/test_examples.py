@@ -1,0 +1,53 @@
+"""The examples run as a user runs them: as scripts, in a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+def run_example(name, timeout=300):
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def summary_rows(out):
+    """(shape, params) of each Dense row in the printed summaries."""
+    rows = []
+    for line in out.splitlines():
+        if "(Dense)" in line:
+            parts = line.split()
+            rows.append((" ".join(parts[2:4]), parts[4]))
+    return rows
+
+
+SEED_ROWS = [("(None, 32)", "2080"), ("(None, 32)", "1056"), ("(None, 10)", "330")]
+
+
+def test_seed_sequential_example():
+    out = run_example("seed_sequential.py")
+    assert out.count("Total params: 3,466") == 1
+    assert "Trainable params: 3,466" in out and "Non-trainable params: 0" in out
+    assert summary_rows(out) == SEED_ROWS
+    assert "(InputLayer)" not in out  # a Sequential summary has no input row
+
+
+def test_seed_functional_example():
+    out = run_example("seed_functional.py")
+    assert out.count("Total params: 3,466") == 2      # the Sequential and the functional model
+    assert summary_rows(out) == SEED_ROWS * 2
+    assert out.count("(InputLayer)") == 1
+    assert 'Model: "functional' in out
+
+
+def test_demo():
+    out = run_example("demo.py")
+    assert out.count("Total params: 3,466") >= 2
+    assert summary_rows(out)[:6] == SEED_ROWS * 2
+    assert "GraphDisconnectedError: Graph disconnected: cannot obtain value for tensor" in out
+    assert "(shape (None, 64), dtype float32)" in out
+    assert "add it to the inputs" in out
