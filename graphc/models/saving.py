@@ -290,9 +290,11 @@ def load_model(filepath, custom_objects=None, compile=True):
         from graphc import losses, optimizers
         metrics = cc.get("metrics")
         names = model.output_names
-        model.compile(optimizer=optimizers.deserialize(cc["optimizer"]),
-                      loss=[losses.deserialize(l) if l else None for l in cc["loss"]]
-                      if len(cc["loss"]) > 1 else losses.deserialize(cc["loss"][0]),
+        def loss(spec):
+            return losses.deserialize(spec, custom_objects) if spec else None
+        model.compile(optimizer=optimizers.deserialize(cc["optimizer"], custom_objects),
+                      loss=[loss(l) for l in cc["loss"]] if len(cc["loss"]) > 1
+                      else loss(cc["loss"][0]),
                       loss_weights=cc.get("loss_weights"),
                       metrics=({n: [m for m in ms if m] for n, ms in zip(names, metrics)}
                                if metrics and len(names) > 1

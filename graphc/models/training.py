@@ -320,13 +320,17 @@ class Trainer:
                     break
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
+                cbs.on_test_begin()
                 val_logs = self._evaluate_arrays(*val, batch_size=validation_batch_size
-                                                 or batch_size)
+                                                 or batch_size, cbs=cbs)
+                cbs.on_test_end(val_logs)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 self._reset_metrics()
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > initial_epoch:
+            c.optimizer.finalize_variable_values()  # use_ema: the averages become weights
         cbs.on_train_end(logs)
         return self.history
 
