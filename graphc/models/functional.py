@@ -172,12 +172,18 @@ class Model(Trainer, Layer):
                              f"{[v.name for v in graph_inputs]}, received {len(flat)}")
         return flat
 
-    def export(self, filepath, format="onnx", opset=None, **kwargs):
-        """Write the model as ONNX (the Keras 3 spelling); see ``graphc.onnx.export``."""
+    def export(self, filepath, format="onnx", verbose=None, input_signature=None,
+               opset=None, **kwargs):
+        """Write the model as ONNX (the Keras 3 spelling); see ``graphc.onnx.export``.
+        The inputs are the model's own (batch dimension symbolic), so ``input_signature``
+        is not needed."""
         if format != "onnx":
             raise ValueError(f"Unsupported export format {format!r}; graphc exports 'onnx'.")
+        if input_signature is not None:
+            raise NotImplementedError("input_signature is not supported: graphc exports the "
+                                      "model's own inputs with a symbolic batch dimension.")
         from graphc.onnx import export
-        export(self, filepath, opset=opset, **kwargs)
+        export(self, filepath, opset=opset, verbose=bool(verbose), **kwargs)
 
     # ---- saving --------------------------------------------------------------------
     def get_config(self):

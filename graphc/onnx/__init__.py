@@ -1,6 +1,18 @@
-"""ONNX backend. Importing this package is cheap; ``onnx`` and ``onnxruntime`` load only
-when a model is built or run."""
+"""ONNX backend: ``export`` a model to a checked ``ModelProto`` and run it in onnxruntime
+with ``Runtime``.
 
-from graphc.onnx._builder import DEFAULT_OPSET, MIN_OPSET
+>>> import graphc
+>>> proto = graphc.onnx.export(model, "model.onnx")      # or model.export("model.onnx")
+>>> graphc.onnx.Runtime("model.onnx").predict(x)
 
-__all__ = ["DEFAULT_OPSET", "MIN_OPSET"]
+Importing this package is cheap; ``onnx`` and ``onnxruntime`` load only when a model is
+exported or run.
+"""
+
+from graphc.onnx._builder import DEFAULT_OPSET, MIN_OPSET, newest_opset
+from graphc.onnx.export import ExportError, ExportResult, PassReport, export, \
+    export_with_report
+from graphc.onnx.runtime import Runtime, RuntimeLoadError
+
+__all__ = ["export", "export_with_report", "Runtime", "ExportError", "ExportResult",
+           "PassReport", "RuntimeLoadError", "newest_opset", "DEFAULT_OPSET", "MIN_OPSET"]

@@ -93,8 +93,8 @@ def make_model(builder: OnnxBuilder, inputs, outputs, name: str = "graphc"):
 def ir_version_for(opset: int) -> int:
     """The oldest IR version that carries ``opset``, so older onnxruntimes load it."""
     # onnx's own table (onnx.helper.VERSION_TABLE): opset 13 -> IR 7, 15 -> 8, 19 -> 9,
-    # 21 -> 10, 23 -> 11.
-    for min_opset, ir in ((23, 11), (21, 10), (19, 9), (15, 8)):
+    # 21 -> 10, 23 -> 11, 24 -> 12, 25 -> 13, 28 -> 14.
+    for min_opset, ir in ((28, 14), (25, 13), (24, 12), (23, 11), (21, 10), (19, 9), (15, 8)):
         if opset >= min_opset:
             return ir
     return 7

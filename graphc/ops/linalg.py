@@ -53,3 +53,40 @@ class MatMul(Op):
 
     def lower(self, attrs, b, x, y):
         return b.op("MatMul", x, y)
+
+
+class Gemm(Op):
+    """``x @ w + b``: ``(n, k) @ (k, m) + (m,)``, lowered to ONNX ``Gemm``."""
+
+    name = "gemm"  # what passes.export.FuseMatMulAdd makes of a Dense's matmul + add
+
+    def infer(self, attrs, x, w, b):
+        if not (x.dtype == w.dtype == b.dtype):
+            raise ShapeError(f"operands have different dtypes {x.dtype}, {w.dtype} and "
+                             f"{b.dtype}")
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"expected floating-point operands, got dtype {x.dtype}")
+        if len(x.shape) != 2 or len(w.shape) != 2 or len(b.shape) != 1:
+            raise ShapeError(f"expects a rank-2 input, a 2-D weight and a 1-D bias, got "
+                             f"{format_shape(x.shape)}, {format_shape(w.shape)} and "
+                             f"{format_shape(b.shape)}")
+        if not dims_compatible(x.shape[1], w.shape[0]):
+            raise ShapeError(f"inner dimensions differ, got {format_shape(x.shape)} and "
+                             f"{format_shape(w.shape)}")
+        if not dims_compatible(w.shape[1], b.shape[0]):
+            raise ShapeError(f"bias {format_shape(b.shape)} does not match the weight's "
+                             f"{w.shape[1]} columns")
+        return TensorType((x.shape[0], w.shape[1]), x.dtype)
+
+    def kernel(self, attrs, x, w, b):
+        return x @ w + b
+
+    def vjp(self, attrs, xs, ys, gys):
+        x, w, _ = xs
+        g = gys[0]
+        return g @ w.T, x.T @ g, g.sum(axis=0)
+
+    def lower(self, attrs, b, x, w, bias):
+        # Every attribute written out: ONNX defaults are not graphc's business to rely on.
+        return b.op("Gemm", x, w, bias, alpha=1.0, beta=1.0, transA=0, transB=0)
+

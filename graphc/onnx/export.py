@@ -1,0 +1,444 @@
+"""The ONNX exporter: a model's graph, through the export passes and every op's lowering
+rule, into one checked ``ModelProto``.
+
+>>> import graphc
+>>> x = graphc.Input(shape=(4,), name="features")
+>>> model = graphc.Model(x, graphc.layers.Dense(2, name="scores")(x))
+>>> proto = graphc.onnx.export(model, "model.onnx")
+>>> [i.name for i in proto.graph.input], [o.name for o in proto.graph.output]
+(['features'], ['scores'])
+
+``onnx`` and ``onnxruntime`` are imported inside the functions, so importing this module
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.ir import format_shape
+from graphc.onnx._builder import DEFAULT_OPSET, MIN_OPSET, OnnxBuilder, make_model, \
+    newest_opset, onnx_dtype, value_info
+
+__all__ = ["export", "export_with_report", "ExportError", "ExportResult", "PassReport",
+           "check_opset", "export_passes", "MAX_PROTOBUF_BYTES"]
+
+#: Protobuf cannot serialise a message of 2 GiB or more; bigger models use external data.
+MAX_PROTOBUF_BYTES = 2**31 - 1
+
+
+class ExportError(GraphcError, ValueError):
+    """The graph cannot be lowered, or ONNX's checker or shape inference rejects it."""
+
+
+@dataclass
+class PassReport:
+    """One export pass: node counts before and after, whether it changed the graph, why
+    (not), and its wall time."""
+
+    name: str
+    nodes_before: int
+    nodes_after: int
+    changed: bool
+    reason: str = ""
+    seconds: float = 0.0
+
+    def __str__(self):
+        text = f"{self.name:<20} {self.nodes_before:>6} -> {self.nodes_after:<6} nodes"
+        return f"{text}  {self.reason}" if self.reason else text
+
+
+@dataclass
+class ExportResult:
+    """What ``export_with_report`` returns."""
+
+    model: object                      # onnx.ModelProto
+    opset: int
+    path: str | None = None
+    input_names: list = field(default_factory=list)
+    output_names: list = field(default_factory=list)
+    passes: list = field(default_factory=list)   # [PassReport], empty when not optimizing
+    external_data: bool = False
+    seconds: float = 0.0
+
+    @property
+    def node_count(self) -> int:
+        return len(self.model.graph.node)
+
+    def lines(self) -> list[str]:
+        """The report as the command line prints it."""
+        out = []
+        if self.passes:
+            out.append("export passes (nodes before -> after):")
+            out += [f"  {p}" for p in self.passes]
+        else:
+            out.append("export passes: skipped (optimize=False)")
+        where = f"wrote {self.path}" if self.path else "exported"
+        data = f" (weights in {self.path}.data)" if self.external_data and self.path else ""
+        out.append(f"{where}: opset {self.opset}, {self.node_count} ONNX nodes, inputs "
+                   f"{', '.join(self.input_names)}, outputs {', '.join(self.output_names)}"
+                   f"{data} in {self.seconds:.2f} s")
+        return out
+
+
+# ---- opsets ----------------------------------------------------------------------------
+def check_opset(opset) -> int:
+    """``opset`` as an int, ``DEFAULT_OPSET`` for None; a ``ValueError`` naming the valid
+    range (13 to the newest both onnx and onnxruntime accept) otherwise."""
+    newest = newest_opset()
+    if opset is None:
+        return min(DEFAULT_OPSET, newest)
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
+        try:
+            if isinstance(opset, str) and opset.strip().isdigit():
+                opset = int(opset)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}, "
+                             f"received {opset!r}") from None
+    opset = int(opset)
+    if not MIN_OPSET <= opset <= newest:
+        import onnx
+        import onnxruntime
+        raise ValueError(
+            f"opset {opset} is not supported: graphc exports opsets {MIN_OPSET} to {newest} "
+            f"(the newest that both the installed onnx {onnx.__version__} and onnxruntime "
+            f"{onnxruntime.__version__} accept)")
+    return opset
+
+
+def export_passes() -> list:
+    """Fresh instances of the export passes, in the order the exporter runs them."""
+    from passes.export import EXPORT_PASSES
+    return [p() for p in EXPORT_PASSES]
+
+
+# ---- the public entry points -----------------------------------------------------------
+def export(model, path=None, opset=None, optimize=True, *, verbose=False,
+           external_data_threshold: int = MAX_PROTOBUF_BYTES):
+    """Export ``model`` to ONNX; returns the ``onnx.ModelProto`` and, given ``path``,
+    writes it there atomically (a temporary file in the same folder, then a rename).
+
+    - ``opset``: ``None`` for 18, or any from 13 to ``graphc.onnx.newest_opset()``.
+    - ``optimize``: run the export passes (dead code, inference mode, MatMul+Add into Gemm,
+      identity removal, transpose cancelling); ``False`` lowers the graph as recorded.
+    - ``verbose``: print each pass with its node counts, and what was written.
+    - Models whose protobuf would reach ``external_data_threshold`` bytes (2 GiB, the
+      protobuf limit) store their weights as ONNX external data in ``<path>.data``.
+
+    Every export is checked (``onnx.checker`` with ``full_check``, strict shape inference
+    agreeing with graphc's shapes) before anything is written; a failure raises
+    ``ExportError`` and leaves an existing file untouched.
+
+    >>> proto = graphc.onnx.export(model, "model.onnx", opset=17)
+    """
+    result = export_with_report(model, path, opset=opset, optimize=optimize,
+                                external_data_threshold=external_data_threshold)
+    if verbose:
+        print("\n".join(result.lines()))
+    return result.model
+
+
+def export_with_report(model, path=None, opset=None, optimize=True, *,
+                       external_data_threshold: int = MAX_PROTOBUF_BYTES) -> ExportResult:
+    """``export`` that also returns what happened: an ``ExportResult`` with the proto, one
+    ``PassReport`` per export pass (node counts before and after) and timings.
+
+    >>> result = graphc.onnx.export_with_report(model, "model.onnx")
+    >>> for p in result.passes: print(p)
+    """
+    start = time.perf_counter()
+    opset = check_opset(opset)
+    # Passes rewrite a clone; lowering only reads, so without passes the model's own graph
+    # serves (cloning a 10,000-node graph costs more than lowering it).
+    graph = model.graph.clone() if optimize else model.graph
+    cloned = bool(optimize)
+    try:
+        reports = _run_passes(graph) if optimize else []
+        output_names = _unique_output_names([v.name for v in graph.inputs],
+                                            list(model.output_names))
+        proto, tensor_of = _lower(graph, opset, output_names, model.name)
+        if path is not None:
+            path = os.fspath(os.path.expanduser(os.fspath(path)))
+        external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
+    finally:
+        if cloned:
+            _detach(graph)
+    return ExportResult(model=proto, opset=opset, path=path,
+                        input_names=[i.name for i in proto.graph.input],
+                        output_names=output_names, passes=reports, external_data=external,
+                        seconds=time.perf_counter() - start)
+
+
+# ---- passes ------------------------------------------------------------------------------
+def _run_passes(graph) -> list:
+    reports = []
+    for p in export_passes():
+        before = len(graph.nodes)
+        t0 = time.perf_counter()
+        try:
+            result = p.run(graph)
+        except Exception as e:
+            if hasattr(e, "add_note"):
+                done = ", ".join(r.name for r in reports) or "none"
+                e.add_note(f"[graphc] export pass {p.name!r} failed (passes run: {done})")
+            raise
+        reports.append(PassReport(p.name, before, len(graph.nodes), bool(result.changed),
+                                  result.reason, time.perf_counter() - t0))
+    graph.lint()
+    return reports
+
+
+def _detach(graph) -> None:
+    """Weights are shared with the model; forget the clone's nodes among their uses so a
+    finished export leaves nothing behind."""
+    nodes = set(graph.nodes)
+    for v in graph.parameters + graph.constants:
+        v.uses[:] = [n for n in v.uses if n not in nodes]
+
+
+# ---- names and shapes --------------------------------------------------------------------
+def _unique_output_names(input_names: list, wanted: list) -> list:
+    """Output names after their layers; a repeated name (a shared layer, a layer with two
+    outputs) gets ``_1``, ``_2``... and never steals a name another output or input has."""
+    taken = set(input_names)
+    result: list = [None] * len(wanted)
+    for i, name in enumerate(wanted):
+        if name not in taken:
+            result[i] = name
+            taken.add(name)
+    reserved = taken | set(wanted)
+    for i, name in enumerate(wanted):
+        if result[i] is None:
+            k = 1
+            while f"{name}_{k}" in reserved:
+                k += 1
+            result[i] = f"{name}_{k}"
+            reserved.add(result[i])
+    return result
+
+
+def _onnx_shape(name: str, shape) -> list:
+    """graphc dims -> ONNX dims: the batch dimension ``batch``, other unknown dims
+    ``<tensor>_dim_<i>``, symbols kept."""
+    dims = []
+    for i, d in enumerate(shape):
+        if d is None:
+            dims.append("batch" if i == 0 else f"{name}_dim_{i}")
+        elif isinstance(d, str):
+            dims.append(d)
+        else:
+            dims.append(int(d))
+    return dims
+
+
+# ---- lowering ----------------------------------------------------------------------------
+def _lower(graph, opset: int, output_names: list, name: str):
+    """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
+    from onnx import numpy_helper
+
+    from graphc.ops import get_op
+
+    b = OnnxBuilder(opset)
+    tensor_of: dict = {}
+    for v in graph.inputs:
+        tensor_of[v] = b.reserve(v.name)
+    for n in output_names:
+        b.reserve(n)
+    for v in graph.parameters + graph.constants:
+        tensor_of[v] = b.fresh(v.name)
+        b.initializers.append(numpy_helper.from_array(np.asarray(v.data), tensor_of[v]))
+
+    live_outputs = set(graph.outputs)
+    for node in graph.nodes:
+        b.prefix = "/".join(layer.name for layer, _ in node.scope)
+        b.float_dtype = next((v.dtype for v in (*node.inputs, *node.outputs)
+                              if v.dtype.startswith("float")), "float32")
+        try:
+            names = [tensor_of[v] for v in node.inputs]
+        except KeyError as e:
+            raise ExportError(f"{node.where()}: reads {e.args[0].name!r}, which no earlier "
+                              "node produces") from None
+        try:
+            outs = get_op(node.op).lower(node.attrs, b, *names)
+        except NotImplementedError as e:
+            raise ExportError(f"{node.where()}: cannot be exported to ONNX: {e}") from None
+        outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+        if len(outs) != len(node.outputs):
+            raise ExportError(f"{node.where()}: the ONNX lowering gave {len(outs)} outputs, "
+                              f"the op has {len(node.outputs)}")
+        for v, t in zip(node.outputs, outs):
+            if t is not None:
+                tensor_of[v] = t
+            elif v in live_outputs or graph.consumers(v):
+                raise ExportError(f"{node.where()}: output {v.index} ({v.name}) has no ONNX "
+                                  "form (it exists only in training) but the graph reads it")
+    b.prefix = ""
+
+    # Graph outputs carry the output layers' names: rename the producing tensor when we
+    # made it, otherwise (a graph input, a weight, a tensor already named) add an Identity.
+    produced = {o for n in b.nodes for o in n.output}
+    renames: dict = {}
+    identities = []
+    for v, want in zip(graph.outputs, output_names):
+        t = tensor_of[v]
+        if t in produced and t not in renames:
+            renames[t] = want
+        else:
+            identities.append((t, want))
+    if renames:
+        for n in b.nodes:
+            for j, t in enumerate(n.input):
+                if t in renames:
+                    n.input[j] = renames[t]
+            for j, t in enumerate(n.output):
+                if t in renames:
+                    n.output[j] = renames[t]
+        for v, t in list(tensor_of.items()):
+            if t in renames:
+                tensor_of[v] = renames[t]
+    for t, want in identities:
+        b.prefix = want
+        b.op("Identity", renames.get(t, t), out_names=[want])
+    b.prefix = ""
+
+    inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape))
+              for v in graph.inputs]
+    outputs = [value_info(want, v.dtype, _onnx_shape(want, v.shape))
+               for v, want in zip(graph.outputs, output_names)]
+    return make_model(b, inputs, outputs, name=name), tensor_of
+
+
+# ---- validation and writing --------------------------------------------------------------
+def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
+    """Check ``proto`` and write it to ``path``; True when it went to external data."""
+    import onnx
+
+    try:
+        size = proto.ByteSize()
+    except Exception:  # noqa: BLE001 - too big to even measure: certainly external
+        size = threshold
+    if size < threshold:
+        try:
+            onnx.checker.check_model(proto, full_check=True)
+            inferred = onnx.shape_inference.infer_shapes(proto, check_type=True,
+                                                         strict_mode=True)
+        except Exception as e:  # onnx raises ValidationError / InferenceError
+            raise _rejected(proto, e) from e
+        _compare_shapes(graph, tensor_of, inferred)
+        if path is not None:
+            data = proto.SerializeToString()
+            _atomic_write(path, lambda f: f.write(data))
+        return False
+    _export_external(proto, graph, tensor_of, path)
+    return True
+
+
+def _rejected(proto, e) -> ExportError:
+    first = str(e).strip().splitlines()
+    detail = " ".join(line.strip() for line in first[:3]) if first else type(e).__name__
+    opset = proto.opset_import[0].version if proto.opset_import else "?"
+    return ExportError(f"ONNX rejects the exported model {proto.graph.name!r} (opset "
+                       f"{opset}): {detail}")
+
+
+def _export_external(proto, graph, tensor_of, path) -> None:
+    """Save with weights in ``<name>.data`` into a temporary folder beside ``path``, check
+    the files there, then move both into place."""
+    import onnx
+    from onnx.external_data_helper import load_external_data_for_model
+
+    folder = os.path.dirname(os.path.abspath(path)) if path else None
+    base = os.path.basename(path) if path else "model.onnx"
+    location = base + ".data"
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".graphc-export-") as tmp:
+        tmp_model = os.path.join(tmp, base)
+        onnx.save_model(proto, tmp_model, save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=location, size_threshold=1024)
+        # Saving moved the weights out of ``proto``; the caller gets them back in memory.
+        load_external_data_for_model(proto, tmp)
+        inferred_path = os.path.join(tmp, "inferred.onnx")
+        try:
+            onnx.checker.check_model(tmp_model, full_check=True)
+            onnx.shape_inference.infer_shapes_path(tmp_model, inferred_path, check_type=True,
+                                                   strict_mode=True)
+        except Exception as e:
+            raise _rejected(proto, e) from e
+        _compare_shapes(graph, tensor_of, onnx.load(inferred_path, load_external_data=False))
+        if path is not None:
+            if os.path.exists(os.path.join(tmp, location)):  # absent if every tensor is tiny
+                os.replace(os.path.join(tmp, location), os.path.join(folder, location))
+            os.replace(tmp_model, path)
+
+
+def _compare_shapes(graph, tensor_of, inferred) -> None:
+    """ONNX's inferred type of every tensor graphc knows must agree with graphc's: same
+    element type and rank, equal where both dimensions are numbers."""
+    known = {}
+    for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
+        known[vi.name] = vi.type.tensor_type
+    problems = []
+    values = list(graph.inputs) + [v for n in graph.nodes for v in n.outputs]
+    for v in values:
+        t = tensor_of.get(v)
+        tt = known.get(t) if t is not None else None
+        if tt is None:
+            continue
+        onnx_dims = None
+        if tt.HasField("shape"):
+            onnx_dims = [d.dim_value if d.HasField("dim_value") else
+                         (d.dim_param or None) for d in tt.shape.dim]
+        ok = tt.elem_type in (0, onnx_dtype(v.dtype))
+        if ok and onnx_dims is not None:
+            ok = len(onnx_dims) == len(v.shape) and all(
+                not isinstance(a, int) or not isinstance(b, (int, np.integer)) or a == b
+                for a, b in zip(onnx_dims, v.shape))
+        if not ok:
+            where = v.producer.where() if v.producer is not None else "input"
+            shown = "?" if onnx_dims is None else \
+                format_shape(tuple(d if d is not None else None for d in onnx_dims))
+            problems.append(f"{where} -> {v.name}: graphc says {format_shape(v.shape)} "
+                            f"{v.dtype}, ONNX infers {shown} for tensor {t!r}")
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ExportError("ONNX shape inference disagrees with graphc's shapes: "
+                          + "; ".join(problems[:5]) + more)
+
+
+def _atomic_write(path: str, write) -> None:
+    """``write(fileobj)`` into a temporary file beside ``path``, then rename it over
+    ``path``: readers see the old file or the new one, never half of one."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Cannot write {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"Cannot write {path}: it is a folder")
+    if os.path.exists(path):
+        mode = os.stat(path).st_mode & 0o7777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,309 @@
+"""Running an exported model in onnxruntime, with Keras's ``predict`` and ``evaluate``.
+
+>>> rt = graphc.onnx.Runtime("model.onnx")
+>>> probs = rt.predict(x_test)
+>>> rt.evaluate(x_test, y_test, loss="sparse_categorical_crossentropy",
+...             metrics=["accuracy"])
+{'loss': 0.31, 'accuracy': 0.91}
+
+Inputs are checked against the model before onnxruntime sees them: a wrong name, rank,
+shape or dtype raises a ``ValueError`` naming the input, what it expects and what it got.
+Numeric data is cast to the input's type (float64 or int arrays feed a float32 input, as
+Keras accepts them); strings, objects and complex numbers are refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import numpy as np
+
+from graphc.errors import GraphcError
+
+__all__ = ["Runtime", "RuntimeLoadError"]
+
+_ORT_DTYPES = {
+    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+}
+
+
+class RuntimeLoadError(GraphcError, ValueError):
+    """onnxruntime cannot load the file or proto."""
+
+
+def _fmt_shape(shape) -> str:
+    dims = ["None" if d is None else str(d) for d in shape]
+    return "(" + dims[0] + ",)" if len(dims) == 1 else "(" + ", ".join(dims) + ")"
+
+
+class _Port:
+    """One input or output of the session: name, shape (ints, symbols, None), dtype."""
+
+    def __init__(self, arg):
+        self.name = arg.name
+        self.shape = tuple(arg.shape) if arg.shape is not None else None
+        self.dtype = np.dtype(_ORT_DTYPES.get(arg.type, np.float32))
+        self.type = arg.type
+
+    def describe(self) -> str:
+        shape = "(unknown)" if self.shape is None else _fmt_shape(self.shape)
+        return f"{shape} {self.dtype}"
+
+
+class Runtime:
+    """An onnxruntime session over an exported model.
+
+    ``path_or_proto``: a ``.onnx`` path (external data is found beside it), an
+    ``onnx.ModelProto`` or its serialised bytes. ``providers`` defaults to the CPU.
+
+    >>> rt = Runtime("model.onnx")
+    >>> rt.input_names, rt.output_names
+    (['features'], ['scores'])
+    """
+
+    def __init__(self, path_or_proto, providers=None, session_options=None):
+        import onnxruntime as ort
+
+        self.path = None
+        if isinstance(path_or_proto, (str, os.PathLike)):
+            self.path = os.fspath(path_or_proto)
+            if not os.path.isfile(self.path):
+                raise FileNotFoundError(f"No such ONNX file: {self.path}")
+            source, what = self.path, self.path
+        elif isinstance(path_or_proto, (bytes, bytearray)):
+            source, what = bytes(path_or_proto), "the given bytes"
+        elif hasattr(path_or_proto, "SerializeToString"):
+            source, what = path_or_proto.SerializeToString(), "the given ModelProto"
+        else:
+            raise TypeError(f"Runtime needs a path to an .onnx file or an onnx.ModelProto, "
+                            f"received {type(path_or_proto).__name__}")
+        if session_options is None:
+            session_options = ort.SessionOptions()
+            session_options.log_severity_level = 3  # errors only: no warnings on stderr
+        try:
+            self.session = ort.InferenceSession(
+                source, sess_options=session_options,
+                providers=list(providers) if providers else ["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own exception types are not importable
+            detail = " ".join(str(e).split())
+            raise RuntimeLoadError(f"onnxruntime cannot load {what}: {detail}") from e
+        self.inputs = [_Port(a) for a in self.session.get_inputs()]
+        self.outputs = [_Port(a) for a in self.session.get_outputs()]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [p.name for p in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [p.name for p in self.outputs]
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def __repr__(self):
+        ins = ", ".join(f"{p.name}: {p.describe()}" for p in self.inputs)
+        outs = ", ".join(f"{p.name}: {p.describe()}" for p in self.outputs)
+        return f"<Runtime ({ins}) -> ({outs})>"
+
+    # ---- inputs ------------------------------------------------------------------------
+    def _feeds(self, x) -> tuple[dict, int]:
+        """``x`` (array, list, dict) -> ``{input name: array}`` and the sample count."""
+        names = self.input_names
+        if isinstance(x, dict):
+            unknown = [k for k in x if k not in names]
+            if unknown:
+                raise ValueError(f"Unknown input {unknown[0]!r}; the model's inputs are "
+                                 f"{names}")
+            missing = [p for p in self.inputs if p.name not in x]
+            if missing:
+                p = missing[0]
+                raise ValueError(f"Missing input {p.name!r} (expected shape {p.describe()}); "
+                                 f"the model's inputs are {names}")
+            given = [x[n] for n in names]
+        elif isinstance(x, (list, tuple)) and len(names) > 1:
+            if len(x) != len(names):
+                raise ValueError(f"The model has {len(names)} inputs {names}, received a "
+                                 f"list of {len(x)} arrays")
+            given = list(x)
+        elif len(names) > 1:
+            raise ValueError(f"The model has {len(names)} inputs {names}; pass a list in that "
+                             f"order or a dict keyed by those names")
+        elif isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
+            given = [x[0]]
+        else:
+            given = [x]
+        feeds, counts = {}, {}
+        for port, a in zip(self.inputs, given):
+            feeds[port.name] = self._check(port, a)
+            if feeds[port.name].ndim:
+                counts[port.name] = feeds[port.name].shape[0]
+        if len(set(counts.values())) > 1:
+            shown = ", ".join(f"{k} has {v}" for k, v in counts.items())
+            raise ValueError(f"All inputs must have the same number of samples: {shown}")
+        return feeds, next(iter(counts.values()), 1)
+
+    @staticmethod
+    def _check(port: _Port, a) -> np.ndarray:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"Input {port.name!r}: cannot make an array of the data "
+                             f"({e}); expected shape {port.describe()}") from None
+        got = f"received shape {_fmt_shape(arr.shape)} {arr.dtype}"
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"Input {port.name!r}: expected numeric data of shape "
+                             f"{port.describe()}, {got}")
+        want = port.dtype
+        if want.kind == "b" and arr.dtype.kind != "b":
+            raise ValueError(f"Input {port.name!r}: expected booleans of shape "
+                             f"{port.describe()}, {got}")
+        if want.kind in "iu" and arr.dtype.kind not in "biu":
+            raise ValueError(f"Input {port.name!r}: expected integers of shape "
+                             f"{port.describe()}, {got}")
+        if port.shape is not None:
+            bad = arr.ndim != len(port.shape) or any(
+                isinstance(d, int) and d != n for d, n in zip(port.shape, arr.shape))
+            if bad:
+                raise ValueError(f"Input {port.name!r}: expected shape {port.describe()}, "
+                                 f"{got}")
+        return np.ascontiguousarray(arr, dtype=want)
+
+    # ---- predict / evaluate ------------------------------------------------------------
+    def run(self, feeds: dict) -> list[np.ndarray]:
+        """One onnxruntime call on already checked feeds; outputs in output order."""
+        return self.session.run(self.output_names, feeds)
+
+    def predict(self, x, batch_size=None):
+        """Outputs for ``x``: an array (one input), a list in input order, or a dict keyed
+        by input names. Returns an array for a one-output model, else a list of arrays in
+        output order. ``batch_size`` splits the samples into runs of that many; ``None``
+        runs them all at once.
+
+        >>> Runtime("model.onnx").predict(np.zeros((2, 4), "float32")).shape
+        (2, 2)
+        """
+        feeds, n = self._feeds(x)
+        if batch_size is not None and (isinstance(batch_size, bool) or
+                                       not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}")
+        fixed = any(p.shape and isinstance(p.shape[0], int) for p in self.inputs)
+        if batch_size is None or batch_size >= n or fixed or n == 0:
+            outs = self.run(feeds)
+        else:
+            parts = [self.run({k: v[i:i + batch_size] for k, v in feeds.items()})
+                     for i in range(0, n, batch_size)]
+            outs = [np.concatenate([p[j] for p in parts], axis=0)
+                    for j in range(len(self.outputs))]
+        return outs[0] if len(outs) == 1 else outs
+
+    def evaluate(self, x, y, loss=None, metrics=None, batch_size=None, sample_weight=None):
+        """Loss and metrics of the model on ``(x, y)``, with graphc's own losses and
+        metrics (the names ``compile`` accepts). Returns ``{"loss": ..., metric: ...}``;
+        a model with several outputs also reports ``<output>_loss`` for each, and a flat
+        metrics list is computed for every output as ``<output>_<metric>``.
+
+        >>> rt.evaluate(x, y, loss="mse", metrics=["mae"])
+        {'loss': 0.02, 'mae': 0.11}
+        """
+        if loss is None:
+            raise ValueError("evaluate needs a loss, e.g. loss=\"mse\"")
+        preds = self.predict(x, batch_size=batch_size)
+        preds = [preds] if len(self.outputs) == 1 else preds
+        truths = self._targets(y)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)
+        losses = self._per_output(loss, "loss")
+        metric_lists = self._per_output(metrics, "metrics", listy=True)
+        multi = len(self.outputs) > 1
+        result = {"loss": 0.0}
+        from graphc import losses as _losses
+        for port, yt, yp, ident in zip(self.outputs, truths, preds, losses):
+            if ident is None:
+                continue
+            if yt is None:
+                raise ValueError(f"No target for output {port.name!r}, which has a loss; "
+                                 f"the model's outputs are {self.output_names}")
+            if yt.shape[:1] != yp.shape[:1]:
+                raise ValueError(f"Target for output {port.name!r} has {yt.shape[0]} samples, "
+                                 f"the predictions {yp.shape[0]}")
+            fn = _losses.get(ident, y_true_shape=yt.shape, y_pred_shape=yp.shape)
+            value = float(fn(yt, yp, sample_weight=sample_weight))
+            result["loss"] += value
+            if multi:
+                result[f"{port.name}_loss"] = value
+        for port, yt, yp, idents, loss_id in zip(self.outputs, truths, preds, metric_lists,
+                                                 losses):
+            for ident in (idents or ()) if yt is not None else ():
+                name, value = _metric_value(ident, loss_id, yt, yp, sample_weight)
+                result[f"{port.name}_{name}" if multi else name] = value
+        return result
+
+    def _targets(self, y) -> list[np.ndarray]:
+        names = self.output_names
+        if isinstance(y, dict):
+            unknown = [k for k in y if k not in names]
+            if unknown:
+                raise ValueError(f"Unknown output {unknown[0]!r} in the targets; the model's "
+                                 f"outputs are {names}")
+            return [np.asarray(y[n]) if n in y else None for n in names]
+        if len(names) > 1:
+            if not isinstance(y, (list, tuple)) or len(y) != len(names):
+                raise ValueError(f"The model has {len(names)} outputs {names}; pass the "
+                                 f"targets as a list in that order or a dict keyed by them")
+            return [np.asarray(t) for t in y]
+        return [np.asarray(y)]
+
+    def _per_output(self, spec, what, listy=False) -> list:
+        names = self.output_names
+        if isinstance(spec, dict):
+            unknown = [k for k in spec if k not in names]
+            if unknown:
+                raise ValueError(f"{what} given for unknown output {unknown[0]!r}; the "
+                                 f"model's outputs are {names}")
+            return [spec.get(n) for n in names]
+        if listy:
+            if spec is None:
+                return [None] * len(names)
+            if isinstance(spec, (str,)) or not isinstance(spec, (list, tuple)):
+                spec = [spec]
+            if len(names) > 1 and len(spec) == len(names) and all(
+                    isinstance(s, (list, tuple)) or s is None for s in spec):
+                return list(spec)
+            return [list(spec)] * len(names)
+        if isinstance(spec, (list, tuple)):
+            if len(spec) != len(names):
+                raise ValueError(f"{len(spec)} {what} given for {len(names)} outputs {names}")
+            return list(spec)
+        return [spec] * len(names)
+
+
+def _metric_value(ident, loss_id, y_true, y_pred, sample_weight):
+    """One metric over all samples, through ``graphc.metrics``: ``(name, value)``."""
+    try:
+        from graphc import metrics as _metrics
+    except ImportError:
+        raise ValueError(f"Metric {ident!r} needs graphc.metrics, which this installation "
+                         "does not have yet") from None
+    get = _metrics.get
+    offered = {"loss": loss_id, "y_true_shape": y_true.shape, "y_pred_shape": y_pred.shape}
+    try:
+        params = inspect.signature(get).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            offered = {k: v for k, v in offered.items() if k in params}
+    except (TypeError, ValueError):
+        offered = {}
+    metric = get(ident, **offered)
+    if hasattr(metric, "reset_state"):
+        metric.reset_state()
+    if sample_weight is not None:
+        metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+    else:
+        metric.update_state(y_true, y_pred)
+    name = ident if isinstance(ident, str) else getattr(metric, "name", str(ident))
+    return name, float(np.asarray(metric.result()))

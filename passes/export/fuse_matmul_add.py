@@ -1,0 +1,67 @@
+"""MatMul + Add fused into Gemm."""
+
+from __future__ import annotations
+
+from graphc.ir import Graph
+from passes._base import Pass, PassResult
+from passes.export._edit import GraphEditor, new_node
+
+__all__ = ["FuseMatMulAdd"]
+
+
+class FuseMatMulAdd(Pass):
+    """``add(matmul(x, W), b)`` becomes ``gemm(x, W, b)`` (ONNX ``Gemm``) when valid:
+    ``x`` has rank 2, ``W`` is a 2-D weight, ``b`` a 1-D weight with one entry per column
+    of ``W``, all of one float dtype, and the matmul's result is read by that add alone.
+    A Dense layer on rank-3 inputs keeps its MatMul and Add (Gemm is rank 2 only)."""
+
+    name = "fuse_matmul_add"
+
+    def run(self, graph: Graph) -> PassResult:
+        edit = GraphEditor(graph)
+        fused, why_not = 0, []
+        for mm in graph.nodes:
+            if mm.op != "matmul":
+                continue
+            reason = self._why_not(edit, mm)
+            if isinstance(reason, str):
+                why_not.append(f"{mm.where()}: {reason}")
+                continue
+            add, bias = reason
+            out = add.outputs[0]
+            gemm = new_node("gemm", [mm.inputs[0], mm.inputs[1], bias], out, mm.scope)
+            edit.rewire(out, gemm.outputs[0])
+            edit.remove(mm)
+            edit.replace(add, gemm)
+            fused += 1
+        if not fused:
+            return PassResult(graph, False, "; ".join(why_not) or "no matmul nodes")
+        edit.commit()
+        reason = f"fused {fused} matmul+add pair(s) into gemm"
+        if why_not:
+            reason += "; not fused: " + "; ".join(why_not)
+        return PassResult(graph, True, reason)
+
+    @staticmethod
+    def _why_not(edit: GraphEditor, mm):
+        """``(add_node, bias)`` when ``mm`` can be fused, else the reason it cannot."""
+        x, w = mm.inputs
+        y = mm.outputs[0]
+        if w.kind != "param" or len(w.shape) != 2:
+            return "the right operand is not a 2-D weight"
+        if len(x.shape) != 2:
+            return f"the input has rank {len(x.shape)}; Gemm needs rank 2"
+        if not x.dtype.startswith("float") or x.dtype != w.dtype:
+            return f"dtypes {x.dtype} and {w.dtype} are not one float dtype"
+        users = edit.users(y)
+        if edit.is_output(y) or len(users) != 1 or users[0].op != "add":
+            return "the result is not read by exactly one add (and nothing else)"
+        add = users[0]
+        a, b = add.inputs
+        if a is y and b is y:
+            return "the add adds the result to itself"
+        bias = b if a is y else a
+        if bias.kind != "param" or bias.shape != (w.shape[1],) or bias.dtype != w.dtype:
+            return (f"the added tensor {bias.name!r} is not a 1-D weight of {w.shape[1]} "
+                    "entries")
+        return add, bias
