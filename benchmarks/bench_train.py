@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 import graphc
-from graphc import layers
 
 
 def _best(fn, repeat=5):

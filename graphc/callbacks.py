@@ -652,7 +652,7 @@ class ModelCheckpoint(MonitorCallback):
                 "Can save best model only when `monitor` is "
                 f"a scalar value. Received: {current}. "
                 "Falling back to `save_best_only=False`."
-            )
+            , stacklevel=2)
             return True
         best_str = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):

@@ -354,7 +354,7 @@ class Loss:
                 warnings.warn(
                     f"Loss '{self.name}': numerical gradient over {y.size} elements "
                     "one at a time; implement call_and_grad for speed."
-                )
+                , stacklevel=2)
             flat = y.reshape(-1)
             gflat = grad.reshape(-1)
             for i in range(flat.size):

@@ -169,7 +169,7 @@ class Optimizer:
         **kwargs,
     ):
         if kwargs.pop("decay", None) is not None:
-            warnings.warn("Argument `decay` is no longer supported and will be ignored.")
+            warnings.warn("Argument `decay` is no longer supported and will be ignored.", stacklevel=2)
         if "lr" in kwargs:  # Keras 2 spelling still found in tutorials
             learning_rate = kwargs.pop("lr")
         if kwargs:
@@ -334,6 +334,19 @@ class Optimizer:
             if self.use_ema:
                 self._slots["average"] = np.zeros_like(p)
         self.built = True
+
+    def rebuild(self, param_flat, segments, moved, names=None):
+        """Build for a new set of variables, keeping the slot state (momentum, Adam's
+        moments, ...) of those that stay: ``moved`` lists ``(old_slice, new_slice)`` pairs.
+        The trainer calls this when ``layer.trainable`` changes between fits; Keras keeps
+        each variable's optimizer state the same way."""
+        old = dict(self._slots) if self.built else {}
+        self._param = None  # force fresh slots: the same size may hold other variables
+        self.build(param_flat, segments, names)
+        for key, buf in self._slots.items():
+            if key in old:
+                for src, dst in moved:
+                    buf[dst] = old[key][src]
 
     def _partition(self, n):
         threads = _threads()

@@ -12,7 +12,6 @@ import re
 import numpy as np
 
 from graphc import initializers
-from graphc.errors import ShapeError
 from graphc.ir import Parameter, Value, _ids, format_shape
 from graphc.ops._registry import apply, is_symbolic, scope
 

@@ -85,6 +85,45 @@ def check_against(arrays: list, values, what: str, model_name: str,
     return out
 
 
+def check_target(name: str, y: np.ndarray, output, loss) -> None:
+    """Targets must fit the output they train: finite, and the output's shape per sample
+    up to Keras's broadcasting (dimensions of 1; one dimension less when the output's last
+    is 1), or class indices within range for a sparse loss."""
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise InputDataError(f'Target "{name}" contains NaN or infinite values.')
+    expected = tuple(output.shape[1:])
+    got = tuple(y.shape[1:])
+    sparse = type(loss).__name__ == "SparseCategoricalCrossentropy"
+    if sparse:
+        classes = expected[-1] if expected else None
+        if got not in (expected[:-1], expected[:-1] + (1,)):
+            raise InputDataError(
+                f'Target "{name}" has shape {got} per sample; sparse categorical '
+                f"crossentropy wants class indices of shape {expected[:-1]} (one per sample "
+                f"for an output of shape {expected}).")
+        if isinstance(classes, int) and y.size:
+            low, high = float(y.min()), float(y.max())
+            ignore = getattr(loss, "ignore_class", None)
+            if ignore is not None:
+                kept = y[y != ignore]
+                low, high = (float(kept.min()), float(kept.max())) if kept.size else (0, 0)
+            if low < 0 or high >= classes:
+                bad = high if high >= classes else low
+                raise InputDataError(
+                    f'Target "{name}" has label {bad:g}, but the output has {classes} '
+                    f"classes (labels 0 to {classes - 1}).")
+        return
+    # Keras broadcasts a target dimension of 1 against the output (mse on (n, 1) targets
+    # for an (n, 4) output), and squeezes a trailing 1; anything else cannot broadcast.
+    same = len(got) == len(expected) and all(
+        e is None or isinstance(e, str) or e == g or g == 1 for e, g in zip(expected, got))
+    squeezed = got == expected[:-1] and expected[-1:] == (1,)
+    if not (same or squeezed):
+        raise InputDataError(
+            f'Target "{name}" has shape {got} per sample but the output "{name}" has shape '
+            f"{expected}: give targets of shape (n, {', '.join(map(str, expected))}).")
+
+
 def num_rows(groups: dict) -> int:
     """The common number of samples of every array; a clear error if they differ."""
     sizes = {what: [int(a.shape[0]) for a in arrays] for what, arrays in groups.items()

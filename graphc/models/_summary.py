@@ -75,7 +75,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None):
     print_fn("_" * line_length)
     print_fn(_row(headers, positions))
     print_fn("=" * line_length)
-    layers = model.layers
+    layers = model.operations
     for i, layer in enumerate(layers):
         mine = by_layer.get(id(layer), [])
         fields = [f"{layer.name} ({_class_name(layer)})", _output_shape(mine),

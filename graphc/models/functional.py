@@ -64,6 +64,14 @@ class Model(Trainer, Layer):
 
     @property
     def layers(self) -> list:
+        """Layers in Keras's order; ops applied outside layers (``a + b``) are not layers,
+        as in Keras 3, though the summary shows them."""
+        from graphc.layers.op_layer import OpLayer
+        return [l for l in self._layers if not isinstance(l, OpLayer)]
+
+    @property
+    def operations(self) -> list:
+        """Every layer and op layer of the graph, in Keras's order (the summary's rows)."""
         return list(self._layers)
 
     def _tracked_layers(self):

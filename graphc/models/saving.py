@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 
 from graphc.errors import GraphcError
-from graphc.layers.base import InputLayer, Layer, flatten_struct
+from graphc.layers.base import InputLayer, flatten_struct
 
 __all__ = ["register_serializable", "serialize_layer", "deserialize_layer", "model_to_config",
            "model_from_config", "save_model", "load_model", "save_weights", "load_weights",

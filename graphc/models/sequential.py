@@ -106,6 +106,8 @@ class Sequential(Model):
     def layers(self) -> list:
         return list(self._stack)
 
+    operations = layers
+
     def _tracked_layers(self):
         return self.layers
 

@@ -17,15 +17,25 @@ __all__ = ["Trainer"]
 
 
 class _Compiled:
-    """What ``compile`` resolved: one loss (or None) and metrics per output."""
+    """What ``compile`` resolved: one loss (or None) and metrics per output. What depends
+    on the outputs is resolved once the model is built (a Sequential without an input
+    shape builds on its first batch, as in Keras)."""
 
     def __init__(self, model, optimizer, loss, metrics, loss_weights):
-        from graphc import losses as losses_mod
         from graphc import optimizers as optimizers_mod
-
-        names = model.output_names
-        self.output_names = names
         self.optimizer = optimizers_mod.get(optimizer)
+        self._spec = (loss, metrics, loss_weights)
+        self.output_names = None
+        self.metrics = None  # built on first data, when shapes are known
+        if model.built:
+            self.resolve(model)
+
+    def resolve(self, model):
+        from graphc import losses as losses_mod
+        if self.output_names is not None:
+            return
+        loss, metrics, loss_weights = self._spec
+        names = model.output_names
         self.losses = [losses_mod.get(l) if l is not None else None
                        for l in _per_output(loss, names, "loss")]
         if all(l is None for l in self.losses):
@@ -34,7 +44,7 @@ class _Compiled:
             else [1.0] * len(names)
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metric_specs = _per_output_metrics(metrics, names)
-        self.metrics = None  # built on first data, when shapes are known
+        self.output_names = names
 
     def build_metrics(self, outputs, ys):
         from graphc import metrics as metrics_mod
@@ -148,14 +158,23 @@ class Trainer:
         trainable = self.trainable_weights
         store = getattr(self, "_store", None)
         if store is None or not store.owns(trainable):
-            store = ParamStore(trainable)
-            self._compiled.optimizer.build(store.values, store.segments)
-            self._store = store
+            new = ParamStore(trainable)
+            opt = self._compiled.optimizer
+            if store is None or not opt.built:
+                opt.build(new.values, new.segments)
+            else:  # the trainable set changed: keep the state of the weights that stay
+                old_at = dict(zip(store.params, store.segments))
+                moved = [(old_at[p], seg) for p, seg in zip(new.params, new.segments)
+                         if p in old_at]
+                opt.rebuild(new.values, new.segments, moved)
+            self._store = store = new
         return store
 
     # ---- data ----------------------------------------------------------------------
     def _standardize(self, x, y=None, sample_weight=None, class_weight=None, need_y=True):
         self._ensure_built_for(x)
+        if self._compiled is not None:
+            self._compiled.resolve(self)
         xs = _data.to_arrays(x, self.input_names, "inputs")
         if xs is None:
             raise InputDataError("x is required.")
@@ -166,15 +185,9 @@ class Trainer:
                 raise InputDataError("y is required for training and evaluation; pass the "
                                      "targets as y=.")
             ys = _data.to_arrays(y, self.output_names, "outputs")
-            for name, a, v in zip(self.output_names, ys, self.outputs):
-                if a.dtype.kind == "f" and not np.isfinite(a).all():
-                    raise InputDataError(f'Target "{name}" contains NaN or infinite values.')
-                if a.ndim > 1 and len(v.shape) > 1 and a.shape[1:] != tuple(v.shape[1:]) \
-                        and not (a.shape[-1] == 1 or a.ndim < len(v.shape)) \
-                        and None not in v.shape[1:]:
-                    raise InputDataError(
-                        f'Target "{name}" has shape {a.shape[1:]} per sample but the model '
-                        f"output has shape {tuple(v.shape[1:])}.")
+            losses = self._compiled.losses if self._compiled else [None] * len(ys)
+            for name, a, v, loss in zip(self.output_names, ys, self.outputs, losses):
+                _data.check_target(name, a, v, loss)
         sw = None
         if sample_weight is not None:
             sw = np.asarray(sample_weight, dtype=np.float32)
@@ -186,6 +199,9 @@ class Trainer:
             sw = cw if sw is None else sw * cw
         groups = {"x": xs, "y": ys, "sample_weight": [sw] if sw is not None else None}
         n = _data.num_rows(groups)
+        if n == 0:
+            raise InputDataError(f'Input "{self.input_names[0]}" has no rows; there is '
+                                 "nothing to train on, evaluate or predict.")
         return xs, ys, sw, n
 
     def _ensure_built_for(self, x):
@@ -214,8 +230,9 @@ class Trainer:
         return total, per_output, grads
 
     def _train_batch(self, ex, store, ctx, xs, ys, sw):
-        outputs, env = ex.forward(xs, ctx, keep_for_backward=True)
-        total, per_output, grads = self._losses(outputs, ys, sw, need_grad=True)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            outputs, env = ex.forward(xs, ctx, keep_for_backward=True)
+            total, per_output, grads = self._losses(outputs, ys, sw, need_grad=True)
         if not np.isfinite(total):
             # Keep the weights: a NaN update would destroy them. TerminateOnNaN stops here.
             return total, per_output, outputs
@@ -230,10 +247,11 @@ class Trainer:
             first = ex.forward([a[:1] for a in xs], ExecContext(training=False))
             self._compiled.build_metrics(first, [a[:1] for a in ys])
 
-    def _update_metrics(self, outputs, ys, sw):
+    def _update_metrics(self, outputs, ys):
+        """As Keras 3: sample and class weights reach the loss, not ``metrics=``."""
         for i, row in enumerate(self._compiled.metrics):
             for _, m in row:
-                m.update_state(ys[i], outputs[i], sample_weight=sw)
+                m.update_state(ys[i], outputs[i])
 
     def _reset_metrics(self):
         for row in self._compiled.metrics or []:
@@ -313,7 +331,7 @@ class Trainer:
                 bsw = esw[sl] if esw is not None else None
                 total, per_output, outputs = self._train_batch(ex, store, ctx, bx, by, bsw)
                 running.add(total, per_output, sl.stop - sl.start)
-                self._update_metrics(outputs, by, bsw)
+                self._update_metrics(outputs, by)
                 logs = self._logs(running)
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
@@ -350,10 +368,11 @@ class Trainer:
             sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
             by = [a[sl] for a in ys]
             bsw = sw[sl] if sw is not None else None
-            outputs = ex.forward([a[sl] for a in xs], ctx)
-            total, per_output, _ = self._losses(outputs, by, bsw)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                outputs = ex.forward([a[sl] for a in xs], ctx)
+                total, per_output, _ = self._losses(outputs, by, bsw)
             running.add(total, per_output, sl.stop - sl.start)
-            self._update_metrics(outputs, by, bsw)
+            self._update_metrics(outputs, by)
             logs = self._logs(running)
             if cbs:
                 cbs.on_test_batch_end(step, logs)
@@ -417,7 +436,7 @@ class Trainer:
         self._reset_metrics()
         ctx = ExecContext(training=True, rng=grandom.generator())
         total, per_output, outputs = self._train_batch(ex, store, ctx, xs, ys, sw)
-        self._update_metrics(outputs, ys, sw)
+        self._update_metrics(outputs, ys)
         running = _Running(self._compiled.losses)
         running.add(total, per_output, 1)
         logs = self._logs(running)
@@ -430,8 +449,11 @@ class Trainer:
         return _batch_result(logs, return_dict)
 
     def predict_on_batch(self, x):
-        return self.predict(x, batch_size=len(flatten_struct(x)[0]) if not hasattr(x, "shape")
-                            else x.shape[0], verbose=0)
+        from graphc.ops import ExecContext
+        xs, _, _, _ = self._standardize(x, need_y=False)
+        outs = self._executor().forward(xs, ExecContext(training=False))
+        lookup = dict(zip(self.outputs, outs))
+        return map_struct(lambda v: lookup[v], self.output)
 
 
 def _batch_result(logs, return_dict):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.errors import ShapeError
-from graphc.ir import Node, Parameter, TensorType, Value, format_shape
+from graphc.ir import Node, TensorType, Value, format_shape
 
 __all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "scope", "current_scope",
            "RULES", "is_symbolic", "infer_types"]

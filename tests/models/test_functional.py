@@ -246,8 +246,6 @@ def test_nested_and_shared_order_matches_keras():
     assert m.count_params() == 43
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an op applied outside any layer (a + b) puts "
-                   "None into model.layers (Keras 3 lists only layers: ['in', 'a', 'b'])")
 def test_raw_ops_on_tensors_do_not_add_none_to_layers():
     i = Input(shape=(4,), name="fn_raw_in")
     a = layers.Dense(3, name="fn_raw_a")(i)

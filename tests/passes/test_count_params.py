@@ -1,7 +1,6 @@
 """CountParams: per layer and total, trainable / non-trainable, shared layers once, nested
 models; count_params() and summary() agree with it."""
 
-import pytest
 
 from graphc import Input, Model, layers, ops
 from passes import CountParams, ParamCount
