@@ -148,12 +148,32 @@ def big_mlp(lib):
     return lib.Model(inputs, lib.layers.Dense(10, activation="softmax")(x))
 
 
-def matmul_peak():
+def matmul_peak_once():
+    """GFLOP/s of one block of 20 float32 (256 x 1024) @ (1024 x 1024) products."""
     rng = np.random.default_rng(0)
     a = rng.random((256, 1024), dtype=np.float32)
     b = rng.random((1024, 1024), dtype=np.float32)
-    t = _best(lambda: [a @ b for _ in range(20)], 5) / 20
-    return 2 * 256 * 1024 * 1024 / t / 1e9
+    a @ b
+    t = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    return 2 * 256 * 1024 * 1024 * 20 / (time.perf_counter() - t) / 1e9
+
+
+def _interleaved(epoch_fns: dict, rounds=4):
+    """Best epoch time of each contender and the best matmul peak, measured in turns so
+    that clock drift and other load hit them alike."""
+    best = {name: float("inf") for name in epoch_fns}
+    peak = 0.0
+    for fn in epoch_fns.values():
+        fn()  # warm-up
+    for _ in range(rounds):
+        peak = max(peak, matmul_peak_once())
+        for name, fn in epoch_fns.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best, peak
 
 
 def bench_big():
@@ -161,27 +181,30 @@ def bench_big():
     n = 8192
     x = rng.random((n, 784), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]
-    g = big_mlp(graphc)
-    g.compile(optimizer="adam", loss="categorical_crossentropy")
+    fns = {}
+    for opt in ("adam", "rmsprop", "sgd"):
+        g = big_mlp(graphc)
+        g.compile(optimizer=opt, loss="categorical_crossentropy")
+        fns[f"graphc fit(verbose=0), {opt}"] = \
+            lambda g=g: g.fit(x, y, batch_size=256, epochs=1, verbose=0)
     params = g.count_params()
+    torch_epoch = _torch_big(x, y)
+    if torch_epoch:
+        fns["PyTorch eager, adam"] = torch_epoch
+    times, peak = _interleaved(fns)
     flops = 6 * params * n
-    peak = matmul_peak()
-    rows = {"graphc fit(verbose=0)": _best(
-        lambda: g.fit(x, y, batch_size=256, epochs=1, verbose=0), 3)}
-    t_torch = _torch_big(x, y)
-    if t_torch:
-        rows["PyTorch eager"] = t_torch
-    peak_after = matmul_peak()
-    peak = max(peak, peak_after)
-    print(f"(b) MLP 784-1024-1024-10 ({params:,} params), {n:,} samples, batch 256, Adam; "
-          f"float32 matmul peak {peak:.0f} GFLOP/s")
-    for name, t in rows.items():
+    print(f"(b) MLP 784-1024-1024-10 ({params:,} params), {n:,} samples, batch 256; "
+          f"float32 matmul peak {peak:.0f} GFLOP/s (best of the turns)")
+    for name, t in times.items():
         gflops = flops / t / 1e9
-        print(f"    {name:<40} {n / t:9.0f} samples/s  {gflops:6.1f} GFLOP/s  "
+        print(f"    {name:<36} {n / t:9.0f} samples/s  {gflops:6.1f} GFLOP/s  "
               f"{gflops / peak:6.1%} of peak")
-    share = flops / rows["graphc fit(verbose=0)"] / 1e9 / peak
-    print(f"    graphc share of matmul peak = {share:.1%}  (target >= 85%: "
-          f"{'met' if share >= 0.85 else 'NOT met'})")
+    print("    (GFLOP/s = 6 x params x samples / time; both graphc and PyTorch skip the "
+          "input gradient of the first layer, so 100% is reachable)")
+    for opt in ("adam", "rmsprop", "sgd"):
+        share = flops / times[f"graphc fit(verbose=0), {opt}"] / 1e9 / peak
+        print(f"    graphc share of matmul peak with {opt:<8} = {share:.1%}  (target >= 85%: "
+              f"{'met' if share >= 0.85 else 'NOT met'})")
 
 
 def _torch_big(x, y):
@@ -204,7 +227,7 @@ def _torch_big(x, y):
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return _best(epoch, 3)
+    return epoch
 
 
 def main():
