@@ -37,13 +37,13 @@ class _Compiled:
         loss, metrics, loss_weights = self._spec
         names = model.output_names
         self.losses = [losses_mod.get(l) if l is not None else None
-                       for l in _per_output(loss, names, "loss")]
+                       for l in per_output(loss, names, "loss")]
         if all(l is None for l in self.losses):
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
-        weights = _per_output(loss_weights, names, "loss_weights") if loss_weights is not None \
+        weights = per_output(loss_weights, names, "loss_weights") if loss_weights is not None \
             else [1.0] * len(names)
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
-        self._metric_specs = _per_output_metrics(metrics, names)
+        self._metric_specs = per_output_metrics(metrics, names)
         self.output_names = names
 
     def build_metrics(self, outputs, ys):
@@ -67,7 +67,9 @@ class _Compiled:
         return [k for row in (self.metrics or []) for k, _ in row]
 
 
-def _per_output(value, names, what):
+def per_output(value, names, what):
+    """One entry per output from a single value, a list, or a dict keyed by output name
+    (what ``compile`` accepts for loss and loss_weights; ``Runtime.evaluate`` too)."""
     if isinstance(value, dict):
         unknown = [k for k in value if k not in names]
         if unknown:
@@ -82,17 +84,18 @@ def _per_output(value, names, what):
     return [value] * len(names)
 
 
-def _per_output_metrics(metrics, names):
+def per_output_metrics(metrics, names):
+    """A list of metric specs per output: a flat list applies to every output."""
     if metrics is None:
         return [[] for _ in names]
     if isinstance(metrics, dict):
-        rows = _per_output(metrics, names, "metrics")
+        rows = per_output(metrics, names, "metrics")
         return [[] if r is None else (list(r) if isinstance(r, (list, tuple)) else [r])
                 for r in rows]
     if isinstance(metrics, (list, tuple)):
         if len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) or m is None
                                               for m in metrics):
-            return [list(m or []) for m in _per_output(list(metrics), names, "metrics")]
+            return [list(m or []) for m in per_output(list(metrics), names, "metrics")]
         return [list(metrics) for _ in names]
     return [[metrics] for _ in names]
 

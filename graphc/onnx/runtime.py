@@ -14,7 +14,6 @@ Keras accepts them); strings, objects and complex numbers are refused.
 
 from __future__ import annotations
 
-import inspect
 import os
 
 import numpy as np
@@ -202,46 +201,58 @@ class Runtime:
                     for j in range(len(self.outputs))]
         return outs[0] if len(outs) == 1 else outs
 
-    def evaluate(self, x, y, loss=None, metrics=None, batch_size=None, sample_weight=None):
+    def evaluate(self, x, y, loss=None, metrics=None, batch_size=None, sample_weight=None,
+                 loss_weights=None):
         """Loss and metrics of the model on ``(x, y)``, with graphc's own losses and
-        metrics (the names ``compile`` accepts). Returns ``{"loss": ..., metric: ...}``;
-        a model with several outputs also reports ``<output>_loss`` for each, and a flat
-        metrics list is computed for every output as ``<output>_<metric>``.
+        metrics and the same rules as ``Model.compile``/``evaluate``: per-output losses as
+        a list or dict, ``loss_weights``, sample weights on the loss only (Keras 3).
+        Returns ``{"loss": ..., metric: ...}``; a model with several outputs also reports
+        ``<output>_loss`` and ``<output>_<metric>``.
 
         >>> rt.evaluate(x, y, loss="mse", metrics=["mae"])
         {'loss': 0.02, 'mae': 0.11}
         """
+        from graphc import losses as _losses
+        from graphc import metrics as _metrics
+        from graphc.models.training import per_output, per_output_metrics
+
         if loss is None:
             raise ValueError("evaluate needs a loss, e.g. loss=\"mse\"")
+        names = self.output_names
         preds = self.predict(x, batch_size=batch_size)
         preds = [preds] if len(self.outputs) == 1 else preds
         truths = self._targets(y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)
-        losses = self._per_output(loss, "loss")
-        metric_lists = self._per_output(metrics, "metrics", listy=True)
-        multi = len(self.outputs) > 1
+        loss_ids = per_output(loss, names, "loss")
+        weights = per_output(loss_weights, names, "loss_weights") \
+            if loss_weights is not None else [1.0] * len(names)
+        metric_lists = per_output_metrics(metrics, names)
+        multi = len(names) > 1
         result = {"loss": 0.0}
-        from graphc import losses as _losses
-        for port, yt, yp, ident in zip(self.outputs, truths, preds, losses):
-            if ident is None:
-                continue
+        metric_results = {}
+        for name, yt, yp, ident, w, idents in zip(names, truths, preds, loss_ids, weights,
+                                                  metric_lists):
             if yt is None:
-                raise ValueError(f"No target for output {port.name!r}, which has a loss; "
-                                 f"the model's outputs are {self.output_names}")
+                if ident is not None:
+                    raise ValueError(f"No target for output {name!r}, which has a loss; the "
+                                     f"model's outputs are {names}")
+                continue
             if yt.shape[:1] != yp.shape[:1]:
-                raise ValueError(f"Target for output {port.name!r} has {yt.shape[0]} samples, "
+                raise ValueError(f"Target for output {name!r} has {yt.shape[0]} samples, "
                                  f"the predictions {yp.shape[0]}")
-            fn = _losses.get(ident, y_true_shape=yt.shape, y_pred_shape=yp.shape)
-            value = float(fn(yt, yp, sample_weight=sample_weight))
-            result["loss"] += value
-            if multi:
-                result[f"{port.name}_loss"] = value
-        for port, yt, yp, idents, loss_id in zip(self.outputs, truths, preds, metric_lists,
-                                                 losses):
-            for ident in (idents or ()) if yt is not None else ():
-                name, value = _metric_value(ident, loss_id, yt, yp, sample_weight)
-                result[f"{port.name}_{name}" if multi else name] = value
+            fn = None
+            if ident is not None:
+                fn = _losses.get(ident, y_true_shape=yt.shape, y_pred_shape=yp.shape)
+                value = float(fn(yt, yp, sample_weight=sample_weight))
+                result["loss"] += (1.0 if w is None else float(w)) * value
+                if multi:
+                    result[f"{name}_loss"] = value
+            for spec in idents:
+                m = _metrics.get(spec, loss=fn, y_true_shape=yt.shape, y_pred_shape=yp.shape)
+                m.update_state(yt, yp)
+                metric_results[f"{name}_{m.name}" if multi else m.name] = float(m.result())
+        result.update(metric_results)
         return result
 
     def _targets(self, y) -> list[np.ndarray]:
@@ -258,52 +269,3 @@ class Runtime:
                                  f"targets as a list in that order or a dict keyed by them")
             return [np.asarray(t) for t in y]
         return [np.asarray(y)]
-
-    def _per_output(self, spec, what, listy=False) -> list:
-        names = self.output_names
-        if isinstance(spec, dict):
-            unknown = [k for k in spec if k not in names]
-            if unknown:
-                raise ValueError(f"{what} given for unknown output {unknown[0]!r}; the "
-                                 f"model's outputs are {names}")
-            return [spec.get(n) for n in names]
-        if listy:
-            if spec is None:
-                return [None] * len(names)
-            if isinstance(spec, (str,)) or not isinstance(spec, (list, tuple)):
-                spec = [spec]
-            if len(names) > 1 and len(spec) == len(names) and all(
-                    isinstance(s, (list, tuple)) or s is None for s in spec):
-                return list(spec)
-            return [list(spec)] * len(names)
-        if isinstance(spec, (list, tuple)):
-            if len(spec) != len(names):
-                raise ValueError(f"{len(spec)} {what} given for {len(names)} outputs {names}")
-            return list(spec)
-        return [spec] * len(names)
-
-
-def _metric_value(ident, loss_id, y_true, y_pred, sample_weight):
-    """One metric over all samples, through ``graphc.metrics``: ``(name, value)``."""
-    try:
-        from graphc import metrics as _metrics
-    except ImportError:
-        raise ValueError(f"Metric {ident!r} needs graphc.metrics, which this installation "
-                         "does not have yet") from None
-    get = _metrics.get
-    offered = {"loss": loss_id, "y_true_shape": y_true.shape, "y_pred_shape": y_pred.shape}
-    try:
-        params = inspect.signature(get).parameters
-        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-            offered = {k: v for k, v in offered.items() if k in params}
-    except (TypeError, ValueError):
-        offered = {}
-    metric = get(ident, **offered)
-    if hasattr(metric, "reset_state"):
-        metric.reset_state()
-    if sample_weight is not None:
-        metric.update_state(y_true, y_pred, sample_weight=sample_weight)
-    else:
-        metric.update_state(y_true, y_pred)
-    name = ident if isinstance(ident, str) else getattr(metric, "name", str(ident))
-    return name, float(np.asarray(metric.result()))
