@@ -16,6 +16,9 @@ from graphc.ops._registry import ExecContext, get_op
 
 __all__ = ["Executor", "KernelError"]
 
+# What the backward pass does with an input's gradient.
+_ADD_TO_SLOT, _WRITE_PARAM, _ADD_TO_PARAM = 0, 1, 2
+
 
 class KernelError(GraphcError, RuntimeError):
     """A kernel or VJP failed; the message names the node and the layer."""
@@ -23,7 +26,7 @@ class KernelError(GraphcError, RuntimeError):
 
 class _Step:
     __slots__ = ("op", "attrs", "ins", "outs", "node", "grad", "needs", "free_fwd",
-                 "free_bwd", "free_inf", "multi")
+                 "free_bwd", "free_inf", "multi", "actions", "out_params")
 
     def __init__(self, node, ins, outs):
         self.op = get_op(node.op)
@@ -35,6 +38,8 @@ class _Step:
         self.free_fwd = ()         # slots to drop after this step, training forward
         self.free_bwd = ()         # slots to drop after this step's VJP
         self.free_inf = ()         # slots to drop after this step, inference
+        self.actions = ()          # what backward does with each input gradient
+        self.out_params = ()       # parameters whose gradient buffer the VJP writes into
 
 
 class Executor:
@@ -81,6 +86,27 @@ class Executor:
                     requires[o] = True
         self.requires = requires
         self._backward_steps = [step for step in reversed(self.steps) if step.grad]
+        # Static plan of the backward pass: the first gradient a parameter gets (in
+        # backward order) is written into its buffer, later ones are added; parameters
+        # that get none are zeroed at the end.
+        seen = set()
+        for step in self._backward_steps:
+            actions, out_params = [], []
+            for k, s in enumerate(step.ins):
+                p = self.param_slot.get(s)
+                first = p is not None and p not in seen and step.needs[k]
+                out_params.append(p if first else None)
+                if not step.needs[k]:
+                    continue
+                if p is None:
+                    actions.append((k, s, _ADD_TO_SLOT, None))
+                elif first:
+                    seen.add(p)
+                    actions.append((k, s, _WRITE_PARAM, p))
+                else:
+                    actions.append((k, s, _ADD_TO_PARAM, p))
+            step.actions, step.out_params = tuple(actions), tuple(out_params)
+        self._ungraded = [p for p in self.param_slot.values() if p not in seen]
 
     def _plan_memory(self):
         keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in self.leaves}
@@ -155,8 +181,6 @@ class Executor:
         for s, g in zip(self.output_slots, output_grads):
             if g is not None:
                 grads[s] = g if grads[s] is None else grads[s] + g
-        written = set()
-        param_slot = self.param_slot
         for step in self._backward_steps:
             outs = step.outs
             if step.multi:
@@ -165,48 +189,40 @@ class Executor:
                     continue
                 gys = tuple(g if g is not None or env[o] is None else np.zeros_like(env[o])
                             for g, o in zip(gys, outs))
+                ys = tuple(env[o] for o in outs)
             else:
                 g0 = grads[outs[0]]
                 if g0 is None:
                     continue
-                gys = (g0,)
-            ins = step.ins
-            xs = [env[i] for i in ins]
-            ys = tuple(env[o] for o in outs)
+                gys, ys = (g0,), (env[outs[0]],)
+            xs = [env[i] for i in step.ins]
             try:
                 if step.op.vjp_takes_needs_and_out:
-                    out = tuple(param_grads[param_slot[i]] if i in param_slot
-                                and i not in written else None for i in ins)
+                    out = tuple(None if p is None else param_grads[p] for p in step.out_params)
                     gxs = step.op.vjp(step.attrs, xs, ys, gys, needs=step.needs, out=out)
                 else:
                     gxs = step.op.vjp(step.attrs, xs, ys, gys)
             except Exception as e:
                 raise self._error(step, "gradient", e) from e
-            for k, s in enumerate(ins):
+            for k, s, action, p in step.actions:
                 g = gxs[k]
-                if g is None or not step.needs[k]:
-                    continue
-                p = param_slot.get(s)
-                if p is not None:
+                if action == _ADD_TO_SLOT:
+                    if g is not None:
+                        grads[s] = g if grads[s] is None else grads[s] + g
+                elif action == _WRITE_PARAM:
                     buf = param_grads[p]
-                    if s in written:
-                        buf += g
-                    else:
-                        if g is not buf:
-                            np.copyto(buf, g)
-                        written.add(s)
-                elif grads[s] is None:
-                    grads[s] = g
-                else:
-                    grads[s] = grads[s] + g
+                    if g is None:
+                        buf.fill(0)  # later contributions add to it
+                    elif g is not buf:
+                        np.copyto(buf, g)
+                elif g is not None:
+                    param_grads[p] += g
             for o in outs:
                 grads[o] = None
             for s in step.free_bwd:
                 env[s] = None
-        if len(written) != len(param_slot):
-            for s, p in param_slot.items():
-                if s not in written:
-                    param_grads[p].fill(0)
+        for p in self._ungraded:
+            param_grads[p].fill(0)
 
     @staticmethod
     def _error(step, phase, e):
