@@ -25,6 +25,7 @@ from graphc.errors import GraphError
 __all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType"]
 
 _ids = itertools.count()
+_LEAF_KINDS = ("param", "const")
 _value_names: dict[str, int] = {}
 
 
@@ -79,7 +80,9 @@ class Value:
     """A typed edge of the graph; in user code, a symbolic tensor.
 
     kind: ``"input"`` (a graph input made by ``Input``), ``"param"`` (a weight),
-    ``"const"`` (a constant array) or ``"intermediate"`` (a node output).
+    ``"const"`` (a constant array) or ``"intermediate"`` (a node output). ``uses`` lists
+    the nodes reading an input or intermediate value; weights and constants, shared across
+    graphs, leave that to ``Graph.consumers``.
     """
 
     __slots__ = ("name", "shape", "dtype", "kind", "producer", "index", "uses", "layer",
@@ -211,7 +214,11 @@ class Node:
             for i, t in enumerate(output_types)
         ]
         for v in self.inputs:
-            v.uses.append(self)
+            # Weights and constants are shared by every graph that reads them (each call
+            # of a shared layer, each clone); their readers are a graph's business
+            # (``Graph.consumers``), so they keep no global list that would only grow.
+            if v.kind not in _LEAF_KINDS:
+                v.uses.append(self)
 
     @property
     def layer(self):
@@ -369,7 +376,7 @@ class Graph:
                 elif v.producer is None and v.kind in ("input", "intermediate") \
                         and v not in graph_inputs:
                     problems.append(f"{n.where()} reads {v.name}, which is not a graph input")
-                if n not in v.uses:
+                if v.kind not in _LEAF_KINDS and n not in v.uses:
                     problems.append(f"{v.name} does not list {n.where()} among its uses")
             for k, out in enumerate(n.outputs):
                 if out.producer is not n or out.index != k:

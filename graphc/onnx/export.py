@@ -159,18 +159,13 @@ def export_with_report(model, path=None, opset=None, optimize=True, *,
     # Passes rewrite a clone; lowering only reads, so without passes the model's own graph
     # serves (cloning a 10,000-node graph costs more than lowering it).
     graph = model.graph.clone() if optimize else model.graph
-    cloned = bool(optimize)
-    try:
-        reports = _run_passes(graph) if optimize else []
-        output_names = _unique_output_names([v.name for v in graph.inputs],
-                                            list(model.output_names))
-        proto, tensor_of = _lower(graph, opset, output_names, model.name)
-        if path is not None:
-            path = os.fspath(os.path.expanduser(os.fspath(path)))
-        external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
-    finally:
-        if cloned:
-            _detach(graph)
+    reports = _run_passes(graph) if optimize else []
+    output_names = _unique_output_names([v.name for v in graph.inputs],
+                                        list(model.output_names))
+    proto, tensor_of = _lower(graph, opset, output_names, model.name)
+    if path is not None:
+        path = os.fspath(os.path.expanduser(os.fspath(path)))
+    external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
     return ExportResult(model=proto, opset=opset, path=path,
                         input_names=[i.name for i in proto.graph.input],
                         output_names=output_names, passes=reports, external_data=external,
@@ -194,14 +189,6 @@ def _run_passes(graph) -> list:
                                   result.reason, time.perf_counter() - t0))
     graph.lint()
     return reports
-
-
-def _detach(graph) -> None:
-    """Weights are shared with the model; forget the clone's nodes among their uses so a
-    finished export leaves nothing behind."""
-    nodes = set(graph.nodes)
-    for v in graph.parameters + graph.constants:
-        v.uses[:] = [n for n in v.uses if n not in nodes]
 
 
 # ---- names and shapes --------------------------------------------------------------------
