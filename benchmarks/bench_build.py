@@ -82,6 +82,15 @@ def main(sizes=SIZES) -> dict:
     ratio = (results[largest]["total"] / largest) / (results[sizes[0]]["total"] / sizes[0])
     print(f"time per layer at {largest:,} vs {sizes[0]:,} layers: {ratio:.2f}x "
           f"(1.0x = linear growth)")
+    # The same without Python's cyclic garbage collector, whose full collections grow
+    # with the number of live objects: what is left is graphc's own algorithms.
+    gc.disable()
+    try:
+        small, large = best_of(sizes[0]), best_of(largest)
+    finally:
+        gc.enable()
+    ratio = (large["total"] / largest) / (small["total"] / sizes[0])
+    print(f"  the same with the garbage collector paused: {ratio:.2f}x")
 
     own, base = import_time()
     verdict = "ok" if own < IMPORT_TARGET_S else "OVER TARGET"
