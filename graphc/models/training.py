@@ -63,9 +63,6 @@ class _Compiled:
             built.append(row)
         self.metrics = built
 
-    def metric_keys(self):
-        return [k for row in (self.metrics or []) for k, _ in row]
-
 
 def per_output(value, names, what):
     """One entry per output from a single value, a list, or a dict keyed by output name
@@ -132,7 +129,8 @@ class Trainer:
         by output name), as ``keras.Model.compile``."""
         if weighted_metrics:
             raise NotImplementedError("weighted_metrics is not supported yet; sample weights "
-                                      "apply to the loss and to metrics as in Keras.")
+                                      "apply to the loss only (metrics= are unweighted, as "
+                                      "in Keras 3).")
         self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights)
         self._store = None
 
@@ -208,9 +206,13 @@ class Trainer:
         return xs, ys, sw, n
 
     def _ensure_built_for(self, x):
+        """A Sequential model without an input shape builds from its first data."""
         if not self.built or getattr(self, "_input_value", True) is None:
-            first = flatten_struct(x)[0] if not hasattr(x, "shape") else x
-            self._maybe_build(np.asarray(first))
+            if isinstance(x, dict):
+                x = next(iter(x.values()))
+            elif isinstance(x, (list, tuple)) and x and isinstance(x[0], np.ndarray):
+                x = x[0]
+            self._maybe_build(np.asarray(x))
 
     # ---- one batch -----------------------------------------------------------------
     def _losses(self, outputs, ys, sw, need_grad=False):
