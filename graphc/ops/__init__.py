@@ -23,7 +23,7 @@ __all__ = [
     "add", "subtract", "multiply", "divide", "maximum", "minimum", "negative", "matmul",
     "identity", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
     "silu", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exp", "reshape", "flatten",
-    "dropout",
+    "dropout", "concatenate",
 ]
 
 
@@ -136,3 +136,7 @@ def dropout(x, rate, noise_shape=None, seed=None, training=None):
     if training:
         attrs["force_training"] = True
     return apply("dropout", [x], **attrs)[0]
+
+
+def concatenate(xs, axis=-1):
+    return apply("concatenate", list(xs), axis=int(axis))

@@ -1,4 +1,4 @@
-"""Shape ops: reshape and flatten."""
+"""Shape ops: reshape, flatten, concatenate."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops._registry import Op
-from graphc.ops._shapes import product
+from graphc.ops._shapes import dims_compatible, known, merge_dim, normalize_axis, product
 
 
 class Reshape(Op):
@@ -75,3 +75,47 @@ class Flatten(Op):
 
     def lower(self, attrs, b, x):
         return b.op("Flatten", x, axis=1)
+
+
+class Concatenate(Op):
+    """``np.concatenate`` of any number of inputs along ``axis``."""
+
+    name = "concatenate"
+
+    def infer(self, attrs, *types):
+        if not types:
+            raise ShapeError("needs at least one input")
+        rank = len(types[0].shape)
+        axis = normalize_axis(attrs.get("axis", -1), rank)
+        for t in types:
+            if t.dtype != types[0].dtype:
+                raise ShapeError(f"inputs have different dtypes {types[0].dtype} and {t.dtype}")
+            if len(t.shape) != rank:
+                raise ShapeError("inputs must have the same rank, got shapes "
+                                 + ", ".join(format_shape(u.shape) for u in types))
+        out = []
+        for i in range(rank):
+            dims = [t.shape[i] for t in types]
+            if i == axis:
+                out.append(sum(dims) if all(known(d) for d in dims) else None)
+                continue
+            merged = dims[0]
+            for d in dims[1:]:
+                if not dims_compatible(merged, d):
+                    raise ShapeError(
+                        f"inputs must match on every axis but {attrs.get('axis', -1)}, got "
+                        "shapes " + ", ".join(format_shape(u.shape) for u in types))
+                merged = merge_dim(merged, d)
+            out.append(merged)
+        return TensorType(tuple(out), types[0].dtype)
+
+    def kernel(self, attrs, *xs):
+        return np.concatenate(xs, axis=attrs.get("axis", -1))
+
+    def vjp(self, attrs, xs, ys, gys):
+        axis = attrs.get("axis", -1)
+        bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return tuple(np.split(gys[0], bounds, axis=axis))
+
+    def lower(self, attrs, b, *names):
+        return b.op("Concat", *names, axis=int(attrs.get("axis", -1)))
