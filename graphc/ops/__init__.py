@@ -17,6 +17,13 @@ To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see ``_regis
 
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops._registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
+# Op families that define their public functions beside the ops (each module's __all__).
+from graphc.ops import arrays, conv, normalization, pooling, recurrent  # noqa: E402
+from graphc.ops.arrays import *  # noqa: F401,F403,E402
+from graphc.ops.conv import *  # noqa: F401,F403,E402
+from graphc.ops.normalization import *  # noqa: F401,F403,E402
+from graphc.ops.pooling import *  # noqa: F401,F403,E402
+from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 
 __all__ = [
     "Op", "ExecContext", "REGISTRY", "RULES", "get_op", "apply",
@@ -24,7 +31,7 @@ __all__ = [
     "identity", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
     "silu", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exp", "reshape", "flatten",
     "dropout", "concatenate",
-]
+] + arrays.__all__ + conv.__all__ + normalization.__all__ + pooling.__all__ + recurrent.__all__
 
 
 def add(x1, x2):

@@ -1,0 +1,3 @@
+"""Activation layers: ReLU, LeakyReLU, Softmax, ELU."""
+
+__all__ = []

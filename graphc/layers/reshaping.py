@@ -1,0 +1,3 @@
+"""Permute and RepeatVector."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Array ops: gather, transpose, repeat, reductions, dot."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Convolution ops (channels-last, as Keras)."""
+
+__all__ = []

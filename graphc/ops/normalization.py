@@ -1,0 +1,3 @@
+"""Normalization ops."""
+
+__all__ = []

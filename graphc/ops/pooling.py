@@ -1,0 +1,3 @@
+"""Pooling ops (channels-last, as Keras)."""
+
+__all__ = []

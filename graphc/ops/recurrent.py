@@ -1,0 +1,3 @@
+"""Recurrent ops: whole-sequence SimpleRNN, LSTM and GRU."""
+
+__all__ = []
