@@ -6,9 +6,16 @@ from graphc.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, 
                                    Subtract, add, average, concatenate, maximum, minimum,
                                    multiply, subtract)
 from graphc.layers.op_layer import OpLayer
-from graphc.layers import (activation_layers, convolutional, embedding,  # noqa: E402
-                           normalization, pooling, recurrent, reshaping)
+# (Modules under private aliases: a family may export a name equal to its module's.)
+from graphc.layers import activation_layers as _activation_layers  # noqa: E402
+from graphc.layers import convolutional as _convolutional  # noqa: E402
+from graphc.layers import embedding as _embedding  # noqa: E402
+from graphc.layers import normalization as _normalization  # noqa: E402
+from graphc.layers import pooling as _pooling  # noqa: E402
+from graphc.layers import recurrent as _recurrent  # noqa: E402
+from graphc.layers import reshaping as _reshaping  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
+from graphc.layers.batch_normalization import BatchNormalization  # noqa: E402
 from graphc.layers.convolutional import *  # noqa: F401,F403,E402
 from graphc.layers.embedding import *  # noqa: F401,F403,E402
 from graphc.layers.normalization import *  # noqa: F401,F403,E402
@@ -19,6 +26,6 @@ from graphc.layers.reshaping import *  # noqa: F401,F403,E402
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
            "Reshape", "Identity", "OpLayer", "Add", "Subtract", "Multiply", "Average",
            "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average",
-           "maximum", "minimum", "concatenate"] + activation_layers.__all__ \
-    + convolutional.__all__ + embedding.__all__ + normalization.__all__ + pooling.__all__ \
-    + recurrent.__all__ + reshaping.__all__
+           "maximum", "minimum", "concatenate", "BatchNormalization"] \
+    + (_activation_layers.__all__ + _convolutional.__all__ + _embedding.__all__
+       + _normalization.__all__ + _pooling.__all__ + _recurrent.__all__ + _reshaping.__all__)

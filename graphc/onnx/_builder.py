@@ -31,6 +31,7 @@ class OnnxBuilder:
         self._used: set[str] = set()
         self.prefix = ""  # set per graph node, so ONNX node names say which layer made them
         self.float_dtype = "float32"
+        self.in_types = []  # TensorTypes of the node being lowered (shapes for lowerings)
 
     def fresh(self, base: str) -> str:
         base = base or "t"
@@ -110,7 +111,8 @@ def one_node_model(op_name: str, attrs: dict, inputs: list, opset: int = DEFAULT
     b = OnnxBuilder(opset)
     b.float_dtype = next((str(a.dtype) for a in inputs if a.dtype.kind == "f"), "float32")
     names = [b.reserve(f"x{i}") for i in range(len(inputs))]
-    types = op.infer(attrs, *[TensorType(a.shape, a.dtype) for a in inputs])
+    b.in_types = [TensorType(a.shape, a.dtype) for a in inputs]
+    types = op.infer(attrs, *b.in_types)
     types = (types,) if isinstance(types, TensorType) else types
     outs = op.lower(attrs, b, *names)
     outs = outs if isinstance(outs, tuple) else (outs,)

@@ -248,6 +248,7 @@ def _lower(graph, opset: int, output_names: list, name: str):
         b.prefix = "/".join(layer.name for layer, _ in node.scope)
         b.float_dtype = next((v.dtype for v in (*node.inputs, *node.outputs)
                               if v.dtype.startswith("float")), "float32")
+        b.in_types = [v.type for v in node.inputs]
         try:
             names = [tensor_of[v] for v in node.inputs]
         except KeyError as e:

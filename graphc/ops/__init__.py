@@ -18,8 +18,15 @@ To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see ``_regis
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops._registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 # Op families that define their public functions beside the ops (each module's __all__).
-from graphc.ops import arrays, conv, normalization, pooling, recurrent  # noqa: E402
+# (Modules under private aliases: a family may export a function of its own module's name.)
+from graphc.ops import arrays as _arrays  # noqa: E402
+from graphc.ops import batch_norm as _batch_norm  # noqa: E402
+from graphc.ops import conv as _conv  # noqa: E402
+from graphc.ops import normalization as _normalization  # noqa: E402
+from graphc.ops import pooling as _pooling  # noqa: E402
+from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
+from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
 from graphc.ops.pooling import *  # noqa: F401,F403,E402
@@ -31,7 +38,8 @@ __all__ = [
     "identity", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
     "silu", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exp", "reshape", "flatten",
     "dropout", "concatenate",
-] + arrays.__all__ + conv.__all__ + normalization.__all__ + pooling.__all__ + recurrent.__all__
+] + (_arrays.__all__ + _batch_norm.__all__ + _conv.__all__ + _normalization.__all__
+     + _pooling.__all__ + _recurrent.__all__)
 
 
 def add(x1, x2):

@@ -55,6 +55,13 @@ class Op:
     #: ``vjp`` also takes ``needs`` (which inputs want a gradient; skip the others) and
     #: ``out`` (buffers to write input gradients into): the executor's fast path.
     vjp_takes_needs_and_out: bool = False
+    #: a layer frozen with ``trainable = False`` runs this op in inference mode (Keras 3's
+    #: BatchNormalization rule); other context-using ops (dropout) ignore freezing.
+    frozen_means_inference: bool = False
+
+    def update_state(self, attrs, xs, ys) -> None:
+        """Ops with state (batch norm's moving statistics) update their state inputs in
+        place here; the executor calls it after the kernel, in training mode only."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

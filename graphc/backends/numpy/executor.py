@@ -12,7 +12,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.ir import Graph
-from graphc.ops._registry import ExecContext, get_op
+from graphc.ops._registry import ExecContext, Op, get_op
 
 __all__ = ["Executor", "KernelError"]
 
@@ -26,7 +26,8 @@ class KernelError(GraphcError, RuntimeError):
 
 class _Step:
     __slots__ = ("op", "attrs", "ins", "outs", "node", "grad", "needs", "free_fwd",
-                 "free_bwd", "free_inf", "multi", "actions", "out_params")
+                 "free_bwd", "free_inf", "multi", "actions", "out_params", "stateful",
+                 "frozen")
 
     def __init__(self, node, ins, outs):
         self.op = get_op(node.op)
@@ -40,6 +41,12 @@ class _Step:
         self.free_inf = ()         # slots to drop after this step, inference
         self.actions = ()          # what backward does with each input gradient
         self.out_params = ()       # parameters whose gradient buffer the VJP writes into
+        self.stateful = type(self.op).update_state is not Op.update_state
+        layer = node.layer
+        # Read once, when the plan is made: the trainer rebuilds the plan when the set of
+        # trainable weights changes, as freezing a layer does.
+        self.frozen = self.op.frozen_means_inference and layer is not None \
+            and not layer.trainable
 
 
 class Executor:
@@ -154,13 +161,17 @@ class Executor:
         if leaf_values:
             for v, arr in leaf_values.items():
                 env[self.slot_of[v]] = arr
+        inference = ExecContext(training=False, rng=ctx.rng)
         for step in self.steps:
             args = [env[i] for i in step.ins]
             try:
                 if step.op.uses_context:
-                    out = step.op.kernel(step.attrs, *args, ctx=ctx)
+                    out = step.op.kernel(step.attrs, *args,
+                                         ctx=inference if step.frozen else ctx)
                 else:
                     out = step.op.kernel(step.attrs, *args)
+                if step.stateful and ctx.training and not step.frozen:
+                    step.op.update_state(step.attrs, args, out if step.multi else (out,))
             except Exception as e:  # re-raised with the node and layer attached
                 raise self._error(step, "forward", e) from e
             if step.multi:

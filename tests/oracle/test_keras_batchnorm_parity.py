@@ -1,0 +1,52 @@
+"""BatchNormalization against Keras 3 itself: same builder code, weights copied; outputs,
+training losses, weights and moving statistics agree, frozen or not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.oracle
+
+import graphc  # noqa: E402
+
+
+def mlp_bn(lib):
+    # No bias before a batch norm in training mode: its gradient is zero up to rounding,
+    # so Adam's normalised steps would turn float noise into differences between libraries.
+    inp = lib.Input(shape=(8,))
+    x = lib.layers.Dense(16, use_bias=False)(inp)
+    x = lib.layers.BatchNormalization(momentum=0.9)(x)
+    x = lib.layers.Activation("relu")(x)
+    x = lib.layers.Dense(16, use_bias=False)(x)
+    x = lib.layers.BatchNormalization(center=False, epsilon=1e-2)(x)
+    return lib.Model(inp, lib.layers.Dense(3, activation="softmax")(x))
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((128, 8)) * 2 + 1).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 128)]
+    return x, y
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_batchnorm_trains_like_keras(freeze):
+    k_model, g_model = mlp_bn(keras), mlp_bn(graphc)
+    g_model.set_weights(k_model.get_weights())
+    if freeze:
+        for model in (k_model, g_model):
+            next(l for l in model.layers if "batch_normalization" in l.name).trainable = False
+    x, y = _data()
+    np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-6)
+    for model, lib in ((k_model, keras), (g_model, graphc)):
+        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    k_hist = k_model.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0).history
+    g_hist = g_model.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
+    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
+        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(g_model.evaluate(x, y, verbose=0),
+                               k_model.evaluate(x, y, verbose=0), rtol=1e-3)
