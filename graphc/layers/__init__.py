@@ -2,9 +2,9 @@
 
 from graphc.layers.base import Input, InputLayer, Layer
 from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Reshape
-from graphc.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply,
-                                   Subtract, add, average, concatenate, maximum, minimum,
-                                   multiply, subtract)
+from graphc.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum,
+                                   Multiply, Subtract, add, average, concatenate, dot,
+                                   maximum, minimum, multiply, subtract)
 from graphc.layers.op_layer import OpLayer
 # (Modules under private aliases: a family may export a name equal to its module's.)
 from graphc.layers import activation_layers as _activation_layers  # noqa: E402
@@ -26,6 +26,6 @@ from graphc.layers.reshaping import *  # noqa: F401,F403,E402
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
            "Reshape", "Identity", "OpLayer", "Add", "Subtract", "Multiply", "Average",
            "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average",
-           "maximum", "minimum", "concatenate", "BatchNormalization"] \
+           "maximum", "minimum", "concatenate", "Dot", "dot", "BatchNormalization"] \
     + (_activation_layers.__all__ + _convolutional.__all__ + _embedding.__all__
        + _normalization.__all__ + _pooling.__all__ + _recurrent.__all__ + _reshaping.__all__)

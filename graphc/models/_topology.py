@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from graphc.ir import Graph
+from graphc.layers.base import flatten_struct
 
 
 class LayerCall:
@@ -38,6 +39,13 @@ def layer_calls(graph: Graph):
                 call.inputs.append(v)
         for v in node.outputs:
             producer_call[v] = call
+    # A call's inputs in the order the layer was called with (Keras's order, which the
+    # layer order and so the weight order follow), not the order its ops read them.
+    for call in calls.values():
+        if call.layer is not None and call.index < len(call.layer._calls):
+            args = flatten_struct(call.layer._calls[call.index][0])
+            rank = {id(v): i for i, v in reversed(list(enumerate(args)))}
+            call.inputs.sort(key=lambda v: rank.get(id(v), len(args)))
     # A call's outputs: what other calls or the graph outputs read.
     for call in calls.values():
         for v in call.inputs:

@@ -297,11 +297,26 @@ def _lower(graph, opset: int, output_names: list, name: str):
         b.op("Identity", renames.get(t, t), out_names=[want])
     b.prefix = ""
 
+    _drop_unused(b, output_names)
     inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape))
               for v in graph.inputs]
     outputs = [value_info(want, v.dtype, _onnx_shape(want, v.shape))
                for v, want in zip(graph.outputs, output_names)]
     return make_model(b, inputs, outputs, name=name), tensor_of
+
+
+def _drop_unused(b, output_names) -> None:
+    """Remove ONNX nodes and initializers that no output needs. A lowering emits all of
+    an op's outputs (a recurrent op's sequence when only its final state is used), and
+    onnxruntime would compute them anyway."""
+    needed = set(output_names)
+    kept = []
+    for node in reversed(b.nodes):
+        if any(t in needed for t in node.output):
+            kept.append(node)
+            needed.update(t for t in node.input if t)
+    b.nodes[:] = kept[::-1]
+    b.initializers[:] = [t for t in b.initializers if t.name in needed]
 
 
 # ---- validation and writing --------------------------------------------------------------

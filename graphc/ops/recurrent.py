@@ -1,3 +1,658 @@
-"""Recurrent ops: whole-sequence SimpleRNN, LSTM and GRU."""
+"""Recurrent ops: whole-sequence SimpleRNN, LSTM and GRU, and ``reverse_sequence``.
 
-__all__ = []
+Each recurrent op runs a whole batch-first sequence ``(N, T, F)`` as Keras 3 does and has
+the outputs ``(sequence (N, T, U), final h (N, U)[, final c (N, U)])``. Weights use Keras's
+layouts and gate orders (LSTM i, f, c, o; GRU z, r, h); the ONNX lowering converts them to
+the ONNX ``RNN``/``LSTM``/``GRU`` operators' layouts (LSTM i, o, f, c).
+
+With ``go_backwards`` the input is read from the last step to the first and, as in Keras,
+the output sequence is in that processing order (its first entry belongs to the input's
+last step); ONNX's ``direction="reverse"`` returns its sequence in input order, so the
+lowering flips it.
+
+Inputs: ``x, kernel, recurrent_kernel[, bias][, h0[, c0]]``; the attributes ``use_bias``
+and ``initial_state`` say which optional inputs are present. The kernels loop over time
+steps (vectorised over batch and units). The VJP (backpropagation through time) rebuilds
+the gate values from the inputs and the output sequence, which holds every hidden state,
+with a few batched matmuls, so the forward pass keeps nothing extra.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import TensorType, format_shape
+from graphc.ops._registry import Op, apply
+from graphc.ops._shapes import dims_compatible, known, merge_dim
+
+__all__ = ["simple_rnn", "lstm", "gru", "reverse_sequence"]
+
+
+# ---- activations: value, derivative from the value, ONNX name and alpha/beta ---------
+def _sigmoid(x):
+    # tanh form: no overflow for large |x|, one transcendental per element.
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def _hard_sigmoid(x):
+    return np.clip(x / 6 + 0.5, 0, 1)  # Keras 3: relu6(x + 3) / 6
+
+
+def _softsign(x):
+    return x / (1 + np.abs(x))
+
+
+def _softplus(x):
+    return np.logaddexp(0, x)
+
+
+def _elu(x):
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+
+
+def _leaky_relu(x):
+    return np.where(x > 0, x, 0.2 * x)  # the function's slope (the layer's is 0.3)
+
+
+# name -> (f(x), f'(x) written in terms of y = f(x), ONNX name, ONNX alpha, ONNX beta).
+# Every derivative is a function of the output, so the VJP never needs pre-activations.
+_ACT = {
+    "tanh": (np.tanh, lambda y: 1 - y * y, "Tanh", None, None),
+    "sigmoid": (_sigmoid, lambda y: y * (1 - y), "Sigmoid", None, None),
+    "relu": (lambda x: np.maximum(x, 0), lambda y: (y > 0).astype(y.dtype), "Relu",
+             None, None),
+    "linear": (lambda x: x, np.ones_like, "Affine", 1.0, 0.0),
+    "hard_sigmoid": (_hard_sigmoid, lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6,
+                     "HardSigmoid", 1 / 6, 0.5),
+    "softsign": (_softsign, lambda y: (1 - np.abs(y)) ** 2, "Softsign", None, None),
+    "softplus": (_softplus, lambda y: -np.expm1(-y), "Softplus", None, None),
+    "elu": (_elu, lambda y: np.where(y > 0, 1, y + 1).astype(y.dtype), "Elu", 1.0, None),
+    "leaky_relu": (_leaky_relu, lambda y: np.where(y > 0, 1, 0.2).astype(y.dtype),
+                   "LeakyRelu", 0.2, None),
+}
+#: Activation names the recurrent ops (and ONNX's recurrent operators) support.
+RECURRENT_ACTIVATIONS = tuple(_ACT)
+
+
+def _act(name):
+    try:
+        return _ACT[name]
+    except KeyError:
+        raise ShapeError(f"activation {name!r} is not supported inside a recurrent op; "
+                         f"use one of {', '.join(RECURRENT_ACTIVATIONS)}") from None
+
+
+def _onnx_activations(names) -> dict:
+    """ONNX attributes for a list of activations. onnxruntime hands out
+    ``activation_alpha``/``activation_beta`` in order to the functions that take them, so
+    the lists hold one entry per such function."""
+    acts, alphas, betas = [], [], []
+    for n in names:
+        _, _, onnx_name, alpha, beta = _ACT[n]
+        acts.append(onnx_name)
+        if alpha is not None:
+            alphas.append(float(alpha))
+        if beta is not None:
+            betas.append(float(beta))
+    attrs = {"activations": acts}
+    if alphas:
+        attrs["activation_alpha"] = alphas
+    if betas:
+        attrs["activation_beta"] = betas
+    return attrs
+
+
+# ---- the shared frame ------------------------------------------------------------------
+def _mm(a, w):
+    """``(T, N, K) @ (K, M)`` as one GEMM."""
+    return (a.reshape(-1, a.shape[-1]) @ w).reshape(a.shape[:-1] + (w.shape[1],))
+
+
+def _outer(a, g):
+    """``sum_{t, n} a[t, n, :]^T g[t, n, :]``: a weight gradient as one GEMM."""
+    return a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+
+
+class _Recurrent(Op):
+    """Common shape rule, input unpacking, time-major layout and ONNX lowering."""
+
+    n_outputs = 2
+    gates = 1
+    n_states = 1
+    onnx_type = "RNN"
+    vjp_reads_inputs = True
+    vjp_reads_outputs = True  # the output sequence holds every hidden state
+    vjp_takes_needs_and_out = True
+
+    # ---- attributes and inputs ------------------------------------------------------
+    def _activations(self, attrs) -> tuple:
+        return (attrs.get("activation", "tanh"),)
+
+    def _bias_shape(self, attrs, units) -> tuple:
+        return (self.gates * units,)
+
+    def _unpack(self, attrs, xs):
+        """``x, kernel, recurrent_kernel, bias or None, [states]`` from the inputs."""
+        xs = list(xs)
+        x, w, r = xs[:3]
+        k = 3
+        bias = None
+        if attrs.get("use_bias", True):
+            bias = xs[3]
+            k = 4
+        states = xs[k:] if attrs.get("initial_state", False) else []
+        return x, w, r, bias, states
+
+    def _n_inputs(self, attrs):
+        return 3 + bool(attrs.get("use_bias", True)) + \
+            (self.n_states if attrs.get("initial_state", False) else 0)
+
+    # ---- shape rule ------------------------------------------------------------------
+    def infer(self, attrs, *types):
+        if len(types) != self._n_inputs(attrs):
+            raise ShapeError(f"expects {self._n_inputs(attrs)} inputs (x, kernel, "
+                             f"recurrent_kernel{', bias' if attrs.get('use_bias', True) else ''}"
+                             f"{', initial states' if attrs.get('initial_state') else ''}), "
+                             f"got {len(types)}")
+        for name in self._activations(attrs):
+            _act(name)
+        x, w, r, bias, states = self._unpack(attrs, types)
+        units, g = attrs["units"], self.gates
+        dtypes = {t.dtype for t in types}
+        if len(dtypes) != 1:
+            raise ShapeError(f"inputs have different dtypes {', '.join(sorted(dtypes))}")
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"expected a floating-point sequence, got dtype {x.dtype}")
+        if len(x.shape) != 3:
+            raise ShapeError(f"expects a sequence of shape (batch, timesteps, features), "
+                             f"got {format_shape(x.shape)}")
+        if len(w.shape) != 2 or not dims_compatible(w.shape[0], x.shape[2]) \
+                or not dims_compatible(w.shape[1], g * units):
+            raise ShapeError(f"kernel {format_shape(w.shape)} does not fit the input "
+                             f"{format_shape(x.shape)}: expected ({x.shape[2]}, {g * units})")
+        if tuple(r.shape) != (units, g * units) and not (
+                len(r.shape) == 2 and all(dims_compatible(a, b) for a, b in
+                                          zip(r.shape, (units, g * units)))):
+            raise ShapeError(f"recurrent kernel {format_shape(r.shape)} should be "
+                             f"({units}, {g * units})")
+        if bias is not None:
+            want = self._bias_shape(attrs, units)
+            if len(bias.shape) != len(want) or not all(
+                    dims_compatible(a, b) for a, b in zip(bias.shape, want)):
+                raise ShapeError(f"bias {format_shape(bias.shape)} should be "
+                                 f"{format_shape(want)}")
+        n = x.shape[0]
+        for s in states:
+            if len(s.shape) != 2 or not dims_compatible(s.shape[1], units) \
+                    or not dims_compatible(s.shape[0], n):
+                raise ShapeError(f"initial state {format_shape(s.shape)} should be "
+                                 f"({n}, {units})")
+            n = merge_dim(n, s.shape[0])
+        state = TensorType((n, units), x.dtype)
+        return (TensorType((n, x.shape[1], units), x.dtype),) + (state,) * self.n_states
+
+    # ---- kernel and VJP frame --------------------------------------------------------
+    def _time_major(self, attrs, x):
+        """``(T, N, F)`` in processing order."""
+        xt = x.transpose(1, 0, 2)
+        return xt[::-1] if attrs.get("go_backwards", False) else xt
+
+    def _zeros_states(self, x, units, states):
+        n = x.shape[0]
+        if states:
+            return [np.asarray(s, dtype=x.dtype) for s in states]
+        return [np.zeros((n, units), dtype=x.dtype) for _ in range(self.n_states)]
+
+    def kernel(self, attrs, *xs):
+        x, w, r, bias, states = self._unpack(attrs, xs)
+        xt = self._time_major(attrs, x)
+        states = self._zeros_states(x, attrs["units"], states)
+        seq, finals = self._forward(attrs, xt, w, r, bias, states)
+        return (np.ascontiguousarray(seq.transpose(1, 0, 2)),) + tuple(finals)
+
+    def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
+        x, w, r, bias, states = self._unpack(attrs, xs)
+        n_in = len(xs)
+        needs = tuple(needs) if needs is not None else (True,) * n_in
+        xt = np.ascontiguousarray(self._time_major(attrs, x))  # read by two GEMMs
+        units = attrs["units"]
+        s0 = self._zeros_states(x, units, states)
+        hs = ys[0].transpose(1, 0, 2)  # (T, N, U), processing order
+        g_seq = None if gys[0] is None else gys[0].transpose(1, 0, 2)
+        g_final = [None if g is None else g for g in gys[1:]]
+        dxw, dw, dr, db, ds0 = self._backward(attrs, xt, w, r, bias, s0, hs, g_seq, g_final,
+                                              needs)
+        grads = []
+        dx = None
+        if needs[0]:
+            dx = _mm(dxw, w.T)  # (T, N, F), processing order
+            if attrs.get("go_backwards", False):
+                dx = dx[::-1]
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        grads = [dx, dw, dr]
+        if bias is not None:
+            grads.append(db)
+        if states:
+            grads.extend(ds0)
+        return tuple(grads)
+
+    def _forward(self, attrs, xt, w, r, bias, states):
+        raise NotImplementedError
+
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+        raise NotImplementedError
+
+    # ---- ONNX ------------------------------------------------------------------------
+    #: Keras gate blocks in ONNX order (LSTM: Keras i, f, c, o -> ONNX i, o, f, c).
+    onnx_gate_order = None
+
+    def _onnx_matrix(self, b, name, units):
+        """Keras ``(in, gates*U)`` -> ONNX ``(1, gates*U, in)``, gates reordered."""
+        if self.onnx_gate_order is not None:
+            idx = np.concatenate([np.arange(units) + k * units for k in self.onnx_gate_order])
+            name = b.op("Gather", name, b.const(idx.astype(np.int64)), axis=1)
+        name = b.op("Unsqueeze", name, b.const(np.array([0], dtype=np.int64)))
+        return b.op("Transpose", name, perm=[0, 2, 1])
+
+    def _onnx_bias(self, b, name, attrs, units):
+        """Keras's single bias into ONNX's ``(1, 2*gates*U)``: the input half, zeros for
+        the recurrent half."""
+        g = self.gates
+        if self.onnx_gate_order is not None:
+            idx = np.concatenate([np.arange(units) + k * units for k in self.onnx_gate_order])
+            name = b.op("Gather", name, b.const(idx.astype(np.int64)), axis=0)
+        zeros = b.const(np.zeros(g * units, dtype=b.float_dtype))
+        name = b.op("Concat", name, zeros, axis=0)
+        return b.op("Unsqueeze", name, b.const(np.array([0], dtype=np.int64)))
+
+    def _onnx_extra_attrs(self, attrs) -> dict:
+        return {}
+
+    def lower(self, attrs, b, *names):
+        x, w, r, bias, states = self._unpack(attrs, names)
+        units = attrs["units"]
+        axis0 = b.const(np.array([0], dtype=np.int64))
+        # onnxruntime implements only layout=0 (time-major), so transpose at every opset.
+        xt = b.op("Transpose", x, perm=[1, 0, 2])
+        inputs = [xt, self._onnx_matrix(b, w, units), self._onnx_matrix(b, r, units)]
+        inputs.append(self._onnx_bias(b, bias, attrs, units) if bias is not None else "")
+        inputs.append("")  # sequence_lens: every sequence is full length
+        for s in states:
+            inputs.append(b.op("Unsqueeze", s, axis0))
+        while inputs and inputs[-1] == "":
+            inputs.pop()
+        extra = dict(hidden_size=int(units),
+                     direction="reverse" if attrs.get("go_backwards", False) else "forward",
+                     **_onnx_activations(self._activations(attrs)),
+                     **self._onnx_extra_attrs(attrs))
+        if b.opset >= 14:
+            extra["layout"] = 0
+        outs = b.op(self.onnx_type, *inputs, outputs=1 + self.n_states, **extra)
+        y = b.op("Squeeze", outs[0], b.const(np.array([1], dtype=np.int64)))  # (T, N, U)
+        if attrs.get("go_backwards", False):
+            # ONNX gives the reverse pass's outputs in input order; Keras in processing order.
+            y = _flip_axis0(b, y)
+        y = b.op("Transpose", y, perm=[1, 0, 2])
+        finals = tuple(b.op("Squeeze", o, axis0) for o in outs[1:])
+        return (y,) + finals
+
+
+def _flip_axis0(b, name):
+    return b.op("Slice", name, b.const(np.array([-1], dtype=np.int64)),
+                b.const(np.array([np.iinfo(np.int64).min], dtype=np.int64)),
+                b.const(np.array([0], dtype=np.int64)),
+                b.const(np.array([-1], dtype=np.int64)))
+
+
+def _state_grads(g_final, k, like):
+    g = g_final[k] if k < len(g_final) else None
+    return np.zeros_like(like) if g is None else np.array(g, dtype=like.dtype, copy=True)
+
+
+# ---- SimpleRNN -------------------------------------------------------------------------
+class SimpleRNN(_Recurrent):
+    """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``."""
+
+    name = "simple_rnn"
+    onnx_type = "RNN"
+
+    def _forward(self, attrs, xt, w, r, bias, states):
+        f = _act(attrs.get("activation", "tanh"))[0]
+        xw = _mm(xt, w)
+        if bias is not None:
+            xw += bias
+        h = states[0]
+        seq = np.empty(xw.shape, dtype=xt.dtype)
+        for t in range(xt.shape[0]):
+            h = f(xw[t] + h @ r)
+            seq[t] = h
+        return seq, [h]
+
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+        df = _act(attrs.get("activation", "tanh"))[1]
+        T = hs.shape[0]
+        dact = df(hs)
+        dh = _state_grads(g_final, 0, s0[0])
+        da = np.empty_like(hs)
+        rt = r.T
+        for t in range(T - 1, -1, -1):
+            if g_seq is not None:
+                dh += g_seq[t]
+            da[t] = dh * dact[t]
+            dh = da[t] @ rt
+        h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)
+        dw = _outer(xt, da) if needs[1] else None
+        dr = _outer(h_prev, da) if needs[2] else None
+        db = da.sum(axis=(0, 1)) if bias is not None else None
+        return da, dw, dr, db, [dh]
+
+
+# ---- LSTM ------------------------------------------------------------------------------
+class LSTM(_Recurrent):
+    """Keras 3 LSTM (gates i, f, c, o in the kernel columns):
+    ``z = x_t @ kernel + h @ recurrent_kernel + bias``; ``i, f, o = rec_act(z_i, z_f,
+    z_o)``; ``c = f * c + i * act(z_c)``; ``h = o * act(c)``."""
+
+    name = "lstm"
+    n_outputs = 3
+    gates = 4
+    n_states = 2
+    onnx_type = "LSTM"
+    onnx_gate_order = (0, 3, 1, 2)  # ONNX i, o, f, c from Keras i, f, c, o
+
+    def _activations(self, attrs):
+        # ONNX's order: f (gates), g (cell input), h (cell output).
+        act = attrs.get("activation", "tanh")
+        return (attrs.get("recurrent_activation", "sigmoid"), act, act)
+
+    def _onnx_extra_attrs(self, attrs):
+        return {"input_forget": 0}
+
+    def _forward(self, attrs, xt, w, r, bias, states):
+        u = attrs["units"]
+        fa = _act(attrs.get("activation", "tanh"))[0]
+        fr = _act(attrs.get("recurrent_activation", "sigmoid"))[0]
+        xw = _mm(xt, w)
+        if bias is not None:
+            xw += bias
+        h, c = states
+        seq = np.empty(xw.shape[:2] + (u,), dtype=xt.dtype)
+        for t in range(xt.shape[0]):
+            z = xw[t] + h @ r
+            s = fr(z)  # all four blocks at once (fewer, larger calls); c's is unused
+            c = s[:, u:2 * u] * c + s[:, :u] * fa(z[:, 2 * u:3 * u])
+            h = s[:, 3 * u:] * fa(c)
+            seq[t] = h
+        return seq, [h, c]
+
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+        u = attrs["units"]
+        fa, dfa = _act(attrs.get("activation", "tanh"))[:2]
+        fr, dfr = _act(attrs.get("recurrent_activation", "sigmoid"))[:2]
+        T = hs.shape[0]
+        h0, c0 = s0
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+        z = _mm(xt, w) + _mm(h_prev, r)
+        if bias is not None:
+            z += bias
+        i = fr(z[..., :u])
+        f = fr(z[..., u:2 * u])
+        g = fa(z[..., 2 * u:3 * u])
+        o = fr(z[..., 3 * u:])
+        cs = np.empty_like(i)  # the cell states, rebuilt: one multiply-add per step
+        c = c0
+        for t in range(T):
+            c = f[t] * c + i[t] * g[t]
+            cs[t] = c
+        tc = fa(cs)
+        c_prev = np.concatenate([c0[None], cs[:-1]], axis=0)
+        # Per-step factors, vectorised over all steps before the loop: d z_{i,f,c} = dc *
+        # factor, d z_o = dh * do_f, and dc picks up dh * dc_f.
+        n = hs.shape[1]
+        ifg = np.stack([dfr(i) * g, dfr(f) * c_prev, dfa(g) * i], axis=2)  # (T, N, 3, U)
+        do_f = dfr(o) * tc
+        dc_f = o * dfa(tc)
+        dh = _state_grads(g_final, 0, h0)
+        dc = _state_grads(g_final, 1, c0)
+        dz = np.empty(z.shape, dtype=z.dtype)
+        dz4 = dz.reshape(T, n, 4, u)
+        rt = np.ascontiguousarray(r.T)
+        for t in range(T - 1, -1, -1):
+            if g_seq is not None:
+                dh += g_seq[t]
+            dc += dh * dc_f[t]
+            np.multiply(dc[:, None, :], ifg[t], out=dz4[t, :, :3])
+            np.multiply(dh, do_f[t], out=dz4[t, :, 3])
+            dc *= f[t]
+            dh = dz[t] @ rt
+        dw = _outer(xt, dz) if needs[1] else None
+        dr = _outer(h_prev, dz) if needs[2] else None
+        db = dz.sum(axis=(0, 1)) if bias is not None else None
+        return dz, dw, dr, db, [dh, dc]
+
+
+# ---- GRU -------------------------------------------------------------------------------
+class GRU(_Recurrent):
+    """Keras 3 GRU (gates z, r, h). ``reset_after=True`` (default; bias ``(2, 3U)``, input
+    and recurrent rows): ``hh = act(x_h + r * (h @ U_h + b_rh))``; ``reset_after=False``
+    (bias ``(3U,)``): ``hh = act(x_h + (r * h) @ U_h)``. Then
+    ``h = z * h_prev + (1 - z) * hh`` (ONNX's formula too)."""
+
+    name = "gru"
+    gates = 3
+    onnx_type = "GRU"
+
+    def _activations(self, attrs):
+        return (attrs.get("recurrent_activation", "sigmoid"), attrs.get("activation", "tanh"))
+
+    def _bias_shape(self, attrs, units):
+        return (2, 3 * units) if attrs.get("reset_after", True) else (3 * units,)
+
+    def _onnx_extra_attrs(self, attrs):
+        return {"linear_before_reset": 1 if attrs.get("reset_after", True) else 0}
+
+    def _onnx_bias(self, b, name, attrs, units):
+        if attrs.get("reset_after", True):
+            # Rows (input bias, recurrent bias) are exactly ONNX's Wb and Rb halves.
+            return b.op("Reshape", name, b.const(np.array([1, 6 * units], dtype=np.int64)))
+        return super()._onnx_bias(b, name, attrs, units)
+
+    def _split_bias(self, attrs, bias):
+        if bias is None:
+            return None, None
+        if attrs.get("reset_after", True):
+            return bias[0], bias[1]
+        return bias, None
+
+    def _forward(self, attrs, xt, w, r, bias, states):
+        u = attrs["units"]
+        fa = _act(attrs.get("activation", "tanh"))[0]
+        fr = _act(attrs.get("recurrent_activation", "sigmoid"))[0]
+        after = attrs.get("reset_after", True)
+        b_in, b_rec = self._split_bias(attrs, bias)
+        xw = _mm(xt, w)
+        if b_in is not None:
+            xw += b_in
+        h = states[0]
+        seq = np.empty(xw.shape[:2] + (u,), dtype=xt.dtype)
+        r_zr, r_h = r[:, :2 * u], r[:, 2 * u:]
+        for t in range(xt.shape[0]):
+            if after:
+                rh = h @ r
+                if b_rec is not None:
+                    rh += b_rec
+                zr = fr(xw[t, :, :2 * u] + rh[:, :2 * u])
+                hh = fa(xw[t, :, 2 * u:] + zr[:, u:] * rh[:, 2 * u:])
+            else:
+                zr = fr(xw[t, :, :2 * u] + h @ r_zr)
+                hh = fa(xw[t, :, 2 * u:] + (zr[:, u:] * h) @ r_h)
+            z = zr[:, :u]
+            h = z * h + (1 - z) * hh
+            seq[t] = h
+        return seq, [h]
+
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+        u = attrs["units"]
+        fa, dfa = _act(attrs.get("activation", "tanh"))[:2]
+        fr, dfr = _act(attrs.get("recurrent_activation", "sigmoid"))[:2]
+        after = attrs.get("reset_after", True)
+        b_in, b_rec = self._split_bias(attrs, bias)
+        T = hs.shape[0]
+        h0 = s0[0]
+        h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+        xw = _mm(xt, w)
+        if b_in is not None:
+            xw += b_in
+        r_zr, r_h = r[:, :2 * u], r[:, 2 * u:]
+        if after:
+            rh = _mm(h_prev, r)
+            if b_rec is not None:
+                rh += b_rec
+            zr = fr(xw[..., :2 * u] + rh[..., :2 * u])
+            rec_h = rh[..., 2 * u:]
+            hh = fa(xw[..., 2 * u:] + zr[..., u:] * rec_h)
+        else:
+            zr = fr(xw[..., :2 * u] + _mm(h_prev, r_zr))
+            rhp = zr[..., u:] * h_prev
+            hh = fa(xw[..., 2 * u:] + _mm(rhp, r_h))
+        z, rr = zr[..., :u], zr[..., u:]
+        dzr_f = dfr(zr)
+        # dL/d(pre-activation of hh) = dh * (1 - z) * act'(hh); dz_pre = dh * (h_prev - hh)
+        dhh_f = (1 - z) * dfa(hh)
+        dz_f = (h_prev - hh) * dzr_f[..., :u]
+        dh = _state_grads(g_final, 0, h0)
+        dxw = np.empty(xw.shape, dtype=xw.dtype)   # gradient of x @ kernel (+ input bias)
+        drec = np.empty(xw.shape, dtype=xw.dtype)  # gradient of the recurrent products
+        for t in range(T - 1, -1, -1):
+            if g_seq is not None:
+                dh += g_seq[t]
+            da = dh * dhh_f[t]
+            dx_t = dxw[t]
+            dx_t[:, :u] = dh * dz_f[t]
+            dx_t[:, 2 * u:] = da
+            if after:
+                dx_t[:, u:2 * u] = da * rec_h[t] * dzr_f[t, :, u:]
+                dr_t = drec[t]
+                dr_t[:, :2 * u] = dx_t[:, :2 * u]
+                dr_t[:, 2 * u:] = da * rr[t]
+                dh = dh * z[t] + dr_t @ r.T
+            else:
+                d_rh = da @ r_h.T  # gradient of r * h_prev
+                dx_t[:, u:2 * u] = d_rh * h_prev[t] * dzr_f[t, :, u:]
+                drec[t, :, :2 * u] = dx_t[:, :2 * u]
+                drec[t, :, 2 * u:] = da
+                dh = dh * z[t] + d_rh * rr[t] + dx_t[:, :2 * u] @ r_zr.T
+        dw = _outer(xt, dxw) if needs[1] else None
+        dr = None
+        if needs[2]:
+            if after:
+                dr = _outer(h_prev, drec)
+            else:
+                dr = np.concatenate([_outer(h_prev, drec[..., :2 * u]),
+                                     _outer(rhp, drec[..., 2 * u:])], axis=1)
+        db = None
+        if bias is not None:
+            db_in = dxw.sum(axis=(0, 1))
+            db = np.stack([db_in, drec.sum(axis=(0, 1))]) if after else db_in
+        return dxw, dw, dr, db, [dh]
+
+
+# ---- reversing the time axis -----------------------------------------------------------
+class ReverseSequence(Op):
+    """Reverse axis 1 (time) of a batch-first tensor ``(N, T, ...)``: how Bidirectional
+    puts its backward layer's sequence back in input order."""
+
+    name = "reverse_sequence"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        if len(x.shape) < 2:
+            raise ShapeError(f"expects a tensor of rank >= 2 (batch, time, ...), got "
+                             f"{format_shape(x.shape)}")
+        return TensorType(x.shape, x.dtype)
+
+    def kernel(self, attrs, x):
+        return np.ascontiguousarray(x[:, ::-1])
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (np.ascontiguousarray(gys[0][:, ::-1]),)
+
+    def lower(self, attrs, b, x):
+        return b.op("Slice", x, b.const(np.array([-1], dtype=np.int64)),
+                    b.const(np.array([np.iinfo(np.int64).min], dtype=np.int64)),
+                    b.const(np.array([1], dtype=np.int64)),
+                    b.const(np.array([-1], dtype=np.int64)))
+
+
+# ---- public functions ------------------------------------------------------------------
+def _units(recurrent_kernel) -> int:
+    shape = getattr(recurrent_kernel, "shape", None)
+    if shape is None:
+        shape = np.shape(recurrent_kernel)
+    if len(shape) != 2 or not known(shape[0]):
+        raise ShapeError(f"recurrent_kernel must be a 2-D (units, gates * units) weight, got "
+                         f"{format_shape(tuple(shape))}")
+    return int(shape[0])
+
+
+def _act_name(activation) -> str:
+    """An activation given by name or as a function (``graphc.activations.tanh``)."""
+    if activation is None:
+        return "linear"
+    return activation if isinstance(activation, str) else getattr(activation, "__name__", "")
+
+
+def _run(name, x, kernel, recurrent_kernel, bias, initial_state, n_states, **attrs):
+    inputs = [x, kernel, recurrent_kernel]
+    if bias is not None:
+        inputs.append(bias)
+    states = []
+    if initial_state is not None:
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+            else [initial_state]
+        if len(states) != n_states:
+            raise ValueError(f"{name} expects {n_states} initial state(s), received "
+                             f"{len(states)}")
+        inputs += states
+    return apply(name, inputs, units=_units(recurrent_kernel), use_bias=bias is not None,
+                 initial_state=bool(states), **attrs)
+
+
+def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None,
+               activation="tanh", go_backwards=False):
+    """A whole SimpleRNN pass: ``(sequence, final_h)``.
+
+    >>> seq, h = graphc.ops.simple_rnn(x, kernel, recurrent_kernel, bias)
+    """
+    return _run("simple_rnn", x, kernel, recurrent_kernel, bias, initial_state, 1,
+                activation=_act_name(activation), go_backwards=bool(go_backwards))
+
+
+def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
+         recurrent_activation="sigmoid", go_backwards=False):
+    """A whole LSTM pass (Keras gate order i, f, c, o): ``(sequence, final_h, final_c)``.
+
+    >>> seq, h, c = graphc.ops.lstm(x, kernel, recurrent_kernel, bias)
+    """
+    return _run("lstm", x, kernel, recurrent_kernel, bias, initial_state, 2,
+                activation=_act_name(activation),
+                recurrent_activation=_act_name(recurrent_activation),
+                go_backwards=bool(go_backwards))
+
+
+def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
+        recurrent_activation="sigmoid", go_backwards=False, reset_after=True):
+    """A whole GRU pass (Keras gate order z, r, h): ``(sequence, final_h)``.
+
+    >>> seq, h = graphc.ops.gru(x, kernel, recurrent_kernel, bias)
+    """
+    return _run("gru", x, kernel, recurrent_kernel, bias, initial_state, 1,
+                activation=_act_name(activation),
+                recurrent_activation=_act_name(recurrent_activation),
+                go_backwards=bool(go_backwards), reset_after=bool(reset_after))
+
+
+def reverse_sequence(x):
+    """Reverse the time axis (axis 1) of a batch-first tensor."""
+    return apply("reverse_sequence", [x])
