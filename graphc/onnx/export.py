@@ -162,7 +162,7 @@ def export_with_report(model, path=None, opset=None, optimize=True, *,
     reports = _run_passes(graph) if optimize else []
     output_names = _unique_output_names([v.name for v in graph.inputs],
                                         list(model.output_names))
-    proto, tensor_of = _lower(graph, opset, output_names, model.name)
+    proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize)
     if path is not None:
         path = os.fspath(os.path.expanduser(os.fspath(path)))
     external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
@@ -227,7 +227,7 @@ def _onnx_shape(name: str, shape) -> list:
 
 
 # ---- lowering ----------------------------------------------------------------------------
-def _lower(graph, opset: int, output_names: list, name: str):
+def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True):
     """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
     from onnx import numpy_helper
 
@@ -297,6 +297,12 @@ def _lower(graph, opset: int, output_names: list, name: str):
         b.op("Identity", renames.get(t, t), out_names=[want])
     b.prefix = ""
 
+    if optimize:
+        # ONNX-level peepholes: channels-last lowerings leave inverse Transpose pairs
+        # between convolutions, and weights transposed by a node can be stored transposed.
+        from graphc.onnx._peephole import cancel_transpose_pairs, fold_initializer_transposes
+        b.nodes[:], _ = cancel_transpose_pairs(b.nodes, output_names)
+        b.nodes[:], _ = fold_initializer_transposes(b.nodes, b.initializers, output_names)
     _drop_unused(b, output_names)
     inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape))
               for v in graph.inputs]

@@ -1,3 +1,340 @@
-"""Convolution ops (channels-last, as Keras)."""
+"""Convolution ops, channels-last by default as Keras (``keras.ops.conv``).
 
-__all__ = []
+One op, ``conv``, generic over the spatial rank (1-D and 2-D are what the layers use;
+3-D works too): input ``(N, *spatial, C_in)``, kernel ``(*kernel_size, C_in, C_out)``
+exactly as Keras stores it, an optional bias ``(C_out,)``. The NumPy kernel is im2col
+through a strided view plus one matmul; the ONNX lowering is ``Transpose -> Conv ->
+Transpose`` (the kernel transposed to ``(C_out, C_in, *k)``), and
+``graphc.onnx._peephole.cancel_transpose_pairs`` removes the inverse pairs between layers.
+
+>>> import numpy as np
+>>> from graphc import ops
+>>> x = np.ones((1, 5, 5, 3), "float32"); w = np.ones((3, 3, 3, 8), "float32")
+>>> ops.conv(x, w, padding="same").shape
+(1, 5, 5, 8)
+
+The window helpers here (``_pads``, ``_out_dim``, ``_windows``, ``_window_slices``)
+serve the pooling ops too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import TensorType, format_shape
+from graphc.ops._registry import Op, apply
+from graphc.ops._shapes import dims_compatible, known
+
+__all__ = ["conv"]
+
+PADDINGS = ("valid", "same", "causal")
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+# ---- window arithmetic (shared with pooling) --------------------------------------------
+def _eff(k: int, d: int) -> int:
+    return (k - 1) * d + 1
+
+
+def _out_dim(size, k: int, s: int, d: int, padding: str):
+    """Output length along one spatial axis (``None`` when the input's is unknown)."""
+    if not known(size):
+        return None
+    size = int(size)
+    if padding == "valid":
+        return (size - _eff(k, d)) // s + 1  # <= 0 when the window does not fit
+    return -(-size // s)  # "same" and "causal": ceil(size / stride)
+
+
+def _pads(size: int, k: int, s: int, d: int, padding: str) -> tuple:
+    """(before, after) padding along one axis, as TensorFlow/Keras: "same" puts the odd
+    pixel after; "causal" pads before only."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "causal":
+        return _eff(k, d) - 1, 0
+    total = max((-(-size // s) - 1) * s + _eff(k, d) - size, 0)
+    return total // 2, total - total // 2
+
+
+def _check_window_attrs(attrs, n: int, what: str):
+    for key in ("strides", "dilation_rate"):
+        if key in attrs:
+            v = attrs[key]
+            if len(v) != n or any(int(t) <= 0 for t in v):
+                raise ShapeError(f"{key} must be {n} positive integers for a {n}-D {what}, "
+                                 f"got {tuple(v)}")
+    if attrs.get("padding", "valid") not in PADDINGS:
+        raise ShapeError(f"padding must be one of {PADDINGS}, got {attrs.get('padding')!r}")
+    if attrs.get("data_format", "channels_last") not in DATA_FORMATS:
+        raise ShapeError(f"data_format must be one of {DATA_FORMATS}, got "
+                         f"{attrs.get('data_format')!r}")
+
+
+def _spatial_out(in_shape, window, strides, dilation, padding, what: str, kind: str):
+    """Output spatial dims; a ShapeError when a window does not fit a "valid" input."""
+    out = []
+    dil = f", dilation_rate {tuple(dilation)}" if any(d != 1 for d in dilation) else ""
+    for size, k, s, d in zip(in_shape, window, strides, dilation):
+        o = _out_dim(size, k, s, d, padding)
+        if o is not None and o <= 0:
+            raise ShapeError(
+                f"the {what} window does not fit the input: computed output size would be "
+                f"{o} for spatial size {size}, {kind} {tuple(window)}, strides "
+                f"{tuple(strides)}{dil} and padding {padding!r}; use padding=\"same\" or a "
+                "smaller window")
+        out.append(o)
+    return tuple(out)
+
+
+def _pad(x, pads, value):
+    """Pad the spatial axes of a channels-last array (a no-op without padding)."""
+    if not any(b or a for b, a in pads):
+        return x
+    return np.pad(x, [(0, 0), *pads, (0, 0)], constant_values=value)
+
+
+def _windows(xp, out, window, strides, dilation):
+    """A read-only strided view ``(N, *out, *window, C)`` of a padded channels-last
+    array: the im2col matrix, before the copy that ``reshape`` makes."""
+    n = len(window)
+    st = xp.strides
+    shape = (xp.shape[0], *out, *window, xp.shape[-1])
+    strides = (st[0], *(st[1 + i] * strides[i] for i in range(n)),
+               *(st[1 + i] * dilation[i] for i in range(n)), st[-1])
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+
+
+def _window_slices(window, strides, dilation, out):
+    """For each window offset (row-major order), the index of the strided slice
+    ``(N, *out, C)`` of a padded channels-last array that this offset reads."""
+    for offs in np.ndindex(*window):
+        yield offs, (slice(None),) + tuple(
+            slice(o * dilation[i], o * dilation[i] + (out[i] - 1) * strides[i] + 1,
+                  strides[i]) for i, o in enumerate(offs)) + (slice(None),)
+
+
+def _unpad(xp, pads, in_spatial):
+    """The part of a padded gradient that belongs to the input (also drops the rows a
+    "valid" window never reached, which are zero)."""
+    return xp[(slice(None),) + tuple(slice(b, b + s) for (b, _), s in zip(pads, in_spatial))
+              + (slice(None),)]
+
+
+def _to_last(x, data_format):
+    return np.moveaxis(x, 1, -1) if data_format == "channels_first" else x
+
+
+def _from_last(x, data_format):
+    return np.moveaxis(x, -1, 1) if data_format == "channels_first" else x
+
+
+def _to_first_perm(n: int) -> list:
+    """ONNX perm (N, *S, C) -> (N, C, *S)."""
+    return [0, n + 1, *range(1, n + 1)]
+
+
+def _to_last_perm(n: int) -> list:
+    """ONNX perm (N, C, *S) -> (N, *S, C)."""
+    return [0, *range(2, n + 2), 1]
+
+
+def _onnx_pads(b, attrs, window, dilation):
+    """Explicit ONNX pads ``[begin..., end...]``, or ``None`` when the spatial sizes are
+    unknown at export ("same" then becomes ``auto_pad=SAME_UPPER``, TensorFlow's rule)."""
+    n = len(window)
+    padding = attrs.get("padding", "valid")
+    strides = attrs.get("strides", (1,) * n)
+    if padding == "valid":
+        return [0] * (2 * n)
+    if padding == "causal":
+        return [_eff(k, d) - 1 for k, d in zip(window, dilation)] + [0] * n
+    types = getattr(b, "in_types", None) or []
+    if not types:
+        return None
+    shape = types[0].shape
+    spatial = shape[2:] if attrs.get("data_format") == "channels_first" else shape[1:-1]
+    if not all(known(s) for s in spatial):
+        return None
+    pads = [_pads(int(s), k, st, d, padding)
+            for s, k, st, d in zip(spatial, window, strides, dilation)]
+    return [p[0] for p in pads] + [p[1] for p in pads]
+
+
+def lower_windowed(b, attrs, x, n, make):
+    """Wrap a channels-first ONNX op in transposes for channels-last data:
+    ``make(x_channels_first) -> y_channels_first``."""
+    if attrs.get("data_format", "channels_last") == "channels_first":
+        return make(x)
+    xt = b.op("Transpose", x, perm=_to_first_perm(n))
+    return b.op("Transpose", make(xt), perm=_to_last_perm(n))
+
+
+# ---- the op ----------------------------------------------------------------------------
+class Conv(Op):
+    """N-D convolution (cross-correlation, as Keras), inputs ``(x, kernel[, bias])``.
+
+    Attributes: ``strides`` and ``dilation_rate`` (tuples of the spatial rank),
+    ``padding`` "valid" / "same" (TensorFlow's split, odd pixel after) / "causal" (all
+    before, Conv1D's), ``data_format`` "channels_last" (default) or "channels_first".
+    The kernel is ``(*kernel_size, C_in, C_out)`` in both data formats, as Keras.
+    """
+
+    name = "conv"
+    vjp_takes_needs_and_out = True
+
+    def infer(self, attrs, x, w, *bias):
+        if len(w.shape) < 3:
+            raise ShapeError(f"the kernel must be (*kernel_size, in_channels, filters), got "
+                             f"{format_shape(w.shape)}")
+        n = len(w.shape) - 2
+        _check_window_attrs(attrs, n, "convolution")
+        if len(x.shape) != n + 2:
+            raise ShapeError(f"a {n}-D convolution expects an input of rank {n + 2} "
+                             f"(batch, *spatial, channels), got {format_shape(x.shape)}")
+        if not (x.dtype == w.dtype and all(t.dtype == x.dtype for t in bias)):
+            raise ShapeError("input, kernel and bias must have the same dtype, got "
+                             + ", ".join(t.dtype for t in (x, w, *bias)))
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"expected floating-point tensors, got dtype {x.dtype}")
+        if len(bias) > 1:
+            raise ShapeError("takes at most one bias")
+        first = attrs.get("data_format", "channels_last") == "channels_first"
+        channels = x.shape[1] if first else x.shape[-1]
+        spatial = x.shape[2:] if first else x.shape[1:-1]
+        if not dims_compatible(channels, w.shape[-2]):
+            raise ShapeError(f"the input has {channels} channels but the kernel "
+                             f"{format_shape(w.shape)} expects {w.shape[-2]}")
+        filters = w.shape[-1]
+        if bias and (len(bias[0].shape) != 1 or not dims_compatible(bias[0].shape[0],
+                                                                      filters)):
+            raise ShapeError(f"the bias must be ({filters},), got "
+                             f"{format_shape(bias[0].shape)}")
+        if any(known(k) and k <= 0 for k in w.shape):
+            raise ShapeError(f"the kernel shape {format_shape(w.shape)} has an empty dim")
+        out = _spatial_out(spatial, w.shape[:n], attrs.get("strides", (1,) * n),
+                           attrs.get("dilation_rate", (1,) * n), attrs.get("padding", "valid"),
+                           "convolution", "kernel_size")
+        shape = (x.shape[0], filters, *out) if first else (x.shape[0], *out, filters)
+        return TensorType(shape, x.dtype)
+
+    # -- NumPy --
+    @staticmethod
+    def _geometry(attrs, x_last, w):
+        n = w.ndim - 2
+        window = w.shape[:n]
+        strides = tuple(attrs.get("strides", (1,) * n))
+        dilation = tuple(attrs.get("dilation_rate", (1,) * n))
+        padding = attrs.get("padding", "valid")
+        spatial = x_last.shape[1:-1]
+        pads = [_pads(s, k, st, d, padding)
+                for s, k, st, d in zip(spatial, window, strides, dilation)]
+        out = _spatial_out(spatial, window, strides, dilation, padding, "convolution",
+                           "kernel_size")
+        return window, strides, dilation, pads, out
+
+    def kernel(self, attrs, x, w, *bias):
+        fmt = attrs.get("data_format", "channels_last")
+        x = _to_last(x, fmt)
+        window, strides, dilation, pads, out = self._geometry(attrs, x, w)
+        xp = _pad(x, pads, 0)
+        cols = _windows(xp, out, window, strides, dilation).reshape(-1, w[..., 0].size)
+        y = cols @ w.reshape(-1, w.shape[-1])
+        if bias:
+            y += bias[0]
+        return _from_last(y.reshape(x.shape[0], *out, w.shape[-1]), fmt)
+
+    def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
+        x, w = xs[0], xs[1]
+        n_in = len(xs)
+        needs = needs if needs is not None else (True,) * n_in
+        out = out if out is not None else (None,) * n_in
+        fmt = attrs.get("data_format", "channels_last")
+        x = _to_last(x, fmt)
+        g = _to_last(gys[0], fmt)
+        window, strides, dilation, pads, osz = self._geometry(attrs, x, w)
+        g2 = g.reshape(-1, w.shape[-1])
+        gx = gw = gb = None
+        if needs[1]:
+            xp = _pad(x, pads, 0)
+            cols = _windows(xp, osz, window, strides, dilation).reshape(-1, w[..., 0].size)
+            buf = out[1]
+            if buf is not None and buf.flags.c_contiguous and buf.dtype == g2.dtype:
+                np.matmul(cols.T, g2, out=buf.reshape(cols.shape[1], w.shape[-1]))
+                gw = buf
+            else:
+                gw = (cols.T @ g2).reshape(w.shape)
+        if n_in > 2 and needs[2]:
+            gb = g2.sum(axis=0)
+        if needs[0]:
+            # The adjoint of im2col, one kernel offset at a time: a GEMM per offset added
+            # into a strided slice (no (N*out, k*C_in) matrix to scatter back).
+            padded = (x.shape[0], *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)),
+                      x.shape[-1])
+            gxp = np.zeros(padded, dtype=g2.dtype)
+            part_shape = (x.shape[0], *osz, x.shape[-1])
+            for offs, sl in _window_slices(window, strides, dilation, osz):
+                gxp[sl] += (g2 @ w[offs].T).reshape(part_shape)
+            gx = _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
+        return (gx, gw, gb)[:n_in]
+
+    # -- ONNX --
+    def lower(self, attrs, b, x, w, *bias):
+        n = len(attrs["strides"])
+        types = getattr(b, "in_types", None) or []
+        # The window comes from the kernel's shape (a weight: always known).
+        window = tuple(int(k) for k in types[1].shape[:n]) if len(types) > 1 else None
+        if window is None and attrs.get("padding") == "causal":
+            raise NotImplementedError("a causal conv needs the kernel shape at export")
+        strides = [int(s) for s in attrs.get("strides", (1,) * n)]
+        dilation = [int(d) for d in attrs.get("dilation_rate", (1,) * n)]
+        pads = _onnx_pads(b, attrs, window, dilation) if window is not None else \
+            ([0] * (2 * n) if attrs.get("padding") == "valid" else None)
+        # (*k, C_in, C_out) -> (C_out, C_in, *k): a Transpose on the weight, which ONNX
+        # runtimes fold at load time since its input is an initializer.
+        wt = b.op("Transpose", w, perm=[n + 1, n, *range(n)])
+        pad_attrs = {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else \
+            {"auto_pad": "SAME_UPPER"}
+
+        def make(xt):
+            shape_attr = {"kernel_shape": list(window)} if window is not None else {}
+            return b.op("Conv", xt, wt, *bias, strides=strides, dilations=dilation, group=1,
+                        **shape_attr, **pad_attrs)
+        return lower_windowed(b, attrs, x, n, make)
+
+
+# ---- the public function ---------------------------------------------------------------
+def _as_tuple(value, n: int, name: str) -> tuple:
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"The `{name}` argument must be a tuple of {n} integers. "
+                         f"Received {name}={value}")
+    return value
+
+
+def _standard_format(data_format) -> str:
+    fmt = "channels_last" if data_format is None else str(data_format).lower()
+    if fmt not in DATA_FORMATS:
+        raise ValueError("The `data_format` argument must be one of "
+                         "{'channels_first', 'channels_last'}. "
+                         f"Received: data_format={data_format}")
+    return fmt
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1,
+         bias=None):
+    """N-D convolution as ``keras.ops.conv`` (plus an optional ``bias``, added in the same
+    op so that ONNX gets one ``Conv`` with its bias).
+
+    ``kernel`` is ``(*kernel_size, in_channels, filters)``; ``padding`` "valid", "same" or
+    "causal"; ``data_format`` ``None`` means "channels_last".
+    """
+    n = len(kernel.shape) - 2
+    attrs = {"strides": _as_tuple(strides, n, "strides"),
+             "padding": str(padding).lower(),
+             "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
+             "data_format": _standard_format(data_format)}
+    return apply("conv", [inputs, kernel] + ([] if bias is None else [bias]), **attrs)

@@ -334,8 +334,11 @@ _NOT_PLAIN = {"Layer", "InputLayer", "Input", "Bidirectional"}
 
 
 def _layer_classes():
+    """Every layer class by its own name (Keras aliases such as MaxPool2D are the same
+    classes)."""
     return sorted(name for name in layers.__all__
-                  if isinstance(getattr(layers, name), type) and name not in _NOT_PLAIN)
+                  if isinstance(getattr(layers, name), type) and name not in _NOT_PLAIN
+                  and getattr(layers, name).__name__ == name)
 
 
 @pytest.mark.parametrize("name", _layer_classes())
@@ -363,6 +366,8 @@ def test_every_layer_get_config_from_config(name):
         if isinstance(value, tuple):
             value = list(value)
             got = list(got)
+        if isinstance(value, int) and isinstance(got, list):
+            value = [value] * len(got)  # kernel_size=3 is stored as [3, 3], as in Keras
         if key.endswith("initializer") or key in ("activation", "constants"):
             continue
         assert got == value, (key, got, value)

@@ -1,0 +1,164 @@
+"""Convolution and pooling against Keras 3 itself (torch backend): the same builder code for
+both libraries, Keras's initial weights copied across, the same predictions, the same
+training losses and weights; plus the "Deep Learning with Python" MNIST convnet's
+summary numbers."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.oracle
+
+import graphc  # noqa: E402
+
+
+def small_cnn(lib):
+    inputs = lib.Input(shape=(12, 12, 3))
+    x = lib.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = lib.layers.MaxPooling2D(2)(x)
+    x = lib.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = lib.layers.GlobalAveragePooling2D()(x)
+    outputs = lib.layers.Dense(4, activation="softmax")(x)
+    return lib.Model(inputs, outputs)
+
+
+def text_cnn(lib):
+    inputs = lib.Input(shape=(20, 6))
+    x = lib.layers.Conv1D(12, 5, activation="relu")(inputs)
+    x = lib.layers.MaxPooling1D(2)(x)
+    x = lib.layers.Conv1D(12, 3, strides=2, padding="same", activation="relu")(x)
+    x = lib.layers.GlobalMaxPooling1D()(x)
+    outputs = lib.layers.Dense(1, activation="sigmoid")(x)
+    return lib.Model(inputs, outputs)
+
+
+def variants(lib):
+    """Every argument that changes the arithmetic, in one model (forward parity)."""
+    img = lib.Input(shape=(9, 8, 3))
+    seq = lib.Input(shape=(11, 4))
+    a = lib.layers.Conv2D(4, 3, strides=2, padding="same")(img)          # pads (0, 1)/(0, 1)
+    b = lib.layers.Conv2D(4, (3, 2), dilation_rate=2, padding="same", use_bias=False)(img)
+    c = lib.layers.Conv2D(4, 3, strides=(2, 1), activation="tanh")(img)
+    d = lib.layers.MaxPooling2D(3, strides=2, padding="same")(img)
+    # Average pooling with "same": Keras 3 on torch replicates the edge when the padding
+    # is uneven (keras/src/backend/torch/nn.py `_apply_same_padding`, mode="replicate")
+    # where TensorFlow, ONNX and graphc average the input elements only. The two agree
+    # when the padding is even, or when a window holds a single padded element.
+    e = lib.layers.AveragePooling2D(3, strides=1, padding="same")(img)   # pads (1, 1)
+    f = lib.layers.AveragePooling2D(2, padding="same")(img)              # one padded pixel
+    g = lib.layers.Conv1D(3, 3, padding="causal", dilation_rate=2)(seq)
+    h = lib.layers.Conv1D(3, 4, strides=3, padding="same")(seq)
+    i = lib.layers.AveragePooling1D(2, strides=1)(seq)
+    j = lib.layers.GlobalAveragePooling1D(keepdims=True)(seq)
+    k = lib.layers.GlobalMaxPooling2D(keepdims=True)(img)
+    outs = [a, b, c, d, e, f, g, h, i, j, k]
+    return lib.Model([img, seq], outs)
+
+
+def channels_first(lib):
+    img = lib.Input(shape=(3, 9, 8))
+    seq = lib.Input(shape=(4, 11))
+    a = lib.layers.Conv2D(4, 3, strides=2, padding="same", data_format="channels_first")(img)
+    a = lib.layers.MaxPooling2D(2, padding="same", data_format="channels_first")(a)
+    a = lib.layers.GlobalAveragePooling2D(data_format="channels_first")(a)
+    b = lib.layers.Conv1D(3, 3, data_format="channels_first")(seq)
+    b = lib.layers.AveragePooling1D(3, strides=2, padding="same",
+                                    data_format="channels_first")(b)
+    b = lib.layers.GlobalMaxPooling1D(data_format="channels_first")(b)
+    return lib.Model([img, seq], [a, b])
+
+
+def _pair(builder):
+    k_model, g_model = builder(keras), builder(graphc)
+    assert [w.shape for w in g_model.get_weights()] == \
+        [tuple(w.shape) for w in k_model.get_weights()]
+    g_model.set_weights(k_model.get_weights())
+    return k_model, g_model
+
+
+def _inputs(model, n, seed=0):
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((n, *t.shape[1:])).astype("float32") for t in model.inputs]
+    return xs if len(xs) > 1 else xs[0]
+
+
+@pytest.mark.parametrize("builder", [small_cnn, text_cnn, variants, channels_first])
+def test_predictions_match_keras(builder):
+    k_model, g_model = _pair(builder)
+    x = _inputs(g_model, 16)
+    want = k_model.predict(x, verbose=0)
+    got = g_model.predict(x, verbose=0)
+    want = want if isinstance(want, list) else [want]
+    got = got if isinstance(got, list) else [got]
+    assert [g.shape for g in got] == [w.shape for w in want]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def _fit_both(builder, loss, y, optimizer):
+    k_model, g_model = _pair(builder)
+    x = _inputs(g_model, 64, seed=1)
+    k_model.compile(optimizer=optimizer(keras), loss=loss)
+    g_model.compile(optimizer=optimizer(graphc), loss=loss)
+    k_hist = k_model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    g_hist = g_model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
+    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
+        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+    return g_model
+
+
+def test_small_cnn_trains_like_keras():
+    y = np.random.default_rng(2).integers(0, 4, 64)
+    model = _fit_both(small_cnn, "sparse_categorical_crossentropy", y,
+                      lambda lib: lib.optimizers.Adam(0.01))
+    x = _inputs(model, 5)
+    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
+    np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_text_cnn_trains_like_keras():
+    y = (np.random.default_rng(3).random((64, 1)) > 0.5).astype("float32")
+    _fit_both(text_cnn, "binary_crossentropy", y,
+              lambda lib: lib.optimizers.SGD(0.05, momentum=0.9))
+
+
+# ---- "Deep Learning with Python", listing 8.1 ---------------------------------------------
+def _dlwp_builder():
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / "dlwp_convnet.py"
+    spec = importlib.util.spec_from_file_location("dlwp_convnet", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_model
+
+
+def _keras_dlwp():
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Conv2D(filters=32, kernel_size=3, activation="relu")(inputs)
+    x = keras.layers.MaxPooling2D(pool_size=2)(x)
+    x = keras.layers.Conv2D(filters=64, kernel_size=3, activation="relu")(x)
+    x = keras.layers.MaxPooling2D(pool_size=2)(x)
+    x = keras.layers.Conv2D(filters=128, kernel_size=3, activation="relu")(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs=inputs, outputs=outputs)
+
+
+def test_dlwp_convnet_matches_keras_summary_and_numbers():
+    g_model, k_model = _dlwp_builder()(), _keras_dlwp()
+    assert g_model.count_params() == k_model.count_params() == 104_202
+    g_rows = [(type(layer).__name__, layer.output.shape, layer.count_params())
+              for layer in g_model.layers[1:]]
+    k_rows = [(type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+              for layer in k_model.layers[1:]]
+    assert g_rows == k_rows
+    g_model.set_weights(k_model.get_weights())
+    x = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)
