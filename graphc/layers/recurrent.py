@@ -203,6 +203,13 @@ class SimpleRNN(_RNN):
                               go_backwards=self.go_backwards)
 
 
+def _check_use_cudnn(value):
+    """graphc has no cuDNN; the argument is checked as Keras does and kept for configs."""
+    if value not in ("auto", True, False):
+        raise ValueError("Invalid valid received for argument `use_cudnn`. Expected one "
+                         f"of {{'auto', True, False}}. Received: use_cudnn={value}")
+
+
 class LSTM(_RNN):
     """Long Short-Term Memory (Hochreiter 1997), Keras 3's formulas and gate order
     (i, f, c, o). ``return_state=True`` gives ``(output, h, c)``.
@@ -223,11 +230,9 @@ class LSTM(_RNN):
                          kernel_initializer=kernel_initializer,
                          recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, **kwargs)
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError("Invalid valid received for argument `use_cudnn`. Expected one "
-                             f"of {{'auto', True, False}}. Received: use_cudnn={use_cudnn}")
+        _check_use_cudnn(use_cudnn)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.use_cudnn = use_cudnn  # graphc has no cuDNN; kept for the config
+        self.use_cudnn = use_cudnn
 
     def _bias_init(self):
         if self.unit_forget_bias:
@@ -266,9 +271,7 @@ class GRU(_RNN):
                          kernel_initializer=kernel_initializer,
                          recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, **kwargs)
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError("Invalid valid received for argument `use_cudnn`. Expected one "
-                             f"of {{'auto', True, False}}. Received: use_cudnn={use_cudnn}")
+        _check_use_cudnn(use_cudnn)
         self.reset_after = bool(reset_after)
         self.use_cudnn = use_cudnn
 
