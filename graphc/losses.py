@@ -1157,23 +1157,8 @@ def _fn_name(fn):
 
 def serialize(loss):
     """Keras-format dict for a Loss; ``{"class_name": "function", ...}`` for a function."""
-    if isinstance(loss, str):
-        return loss
-    if isinstance(loss, Loss):
-        return {
-            "module": _MODULE,
-            "class_name": type(loss).__name__,
-            "config": loss.get_config(),
-            "registered_name": None,
-        }
-    if callable(loss):
-        return {
-            "module": "builtins",
-            "class_name": "function",
-            "config": loss.__name__,
-            "registered_name": "function",
-        }
-    raise TypeError(f"Cannot serialize loss {loss!r}")
+    from graphc._serialization import serialize_object
+    return serialize_object(loss, Loss, _MODULE, "loss")
 
 
 def deserialize(config, custom_objects=None):

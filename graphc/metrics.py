@@ -856,23 +856,8 @@ def get(identifier, loss=None, y_true_shape=None, y_pred_shape=None):
 
 def serialize(metric):
     """Keras-format dict ``{"module", "class_name", "config", "registered_name"}``."""
-    if isinstance(metric, str):
-        return metric
-    if isinstance(metric, Metric):
-        return {
-            "module": _MODULE,
-            "class_name": type(metric).__name__,
-            "config": metric.get_config(),
-            "registered_name": None,
-        }
-    if callable(metric):
-        return {
-            "module": "builtins",
-            "class_name": "function",
-            "config": metric.__name__,
-            "registered_name": "function",
-        }
-    raise TypeError(f"Cannot serialize metric {metric!r}")
+    from graphc._serialization import serialize_object
+    return serialize_object(metric, Metric, _MODULE, "metric")
 
 
 def deserialize(config, custom_objects=None):
