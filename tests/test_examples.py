@@ -51,3 +51,19 @@ def test_demo():
     assert "GraphDisconnectedError: Graph disconnected: cannot obtain value for tensor" in out
     assert "(shape (None, 64), dtype float32)" in out
     assert "add it to the inputs" in out
+    # the pipeline parts of the demo: training, the real task, both backends side by side
+    assert "Epoch 10/10" in out
+    digits = next(line for line in out.splitlines() if line.startswith("digits test set"))
+    accuracy = float(digits.split("accuracy ")[1].split("%")[0])
+    assert accuracy >= 95.0, digits
+    assert "NumPy backend" in out and "onnxruntime" in out
+
+
+def test_dlwp_text_example():
+    """The book's bidirectional LSTM text model: Keras's parameter count, trains, and
+    onnxruntime agrees with NumPy."""
+    out = run_example("dlwp_text.py")
+    assert "Total params: 5,194,049" in out
+    assert "Epoch 2/2" in out
+    diff = float(out.rsplit("largest difference: ", 1)[1].split()[0])
+    assert diff < 1e-5
