@@ -1168,21 +1168,5 @@ def deserialize(config, custom_objects=None):
             obj = custom_objects[config]
             return obj() if isinstance(obj, type) else obj
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret loss config: {config!r}")
-    name = config["class_name"]
-    inner = config.get("config")
-    if name == "function":
-        table = dict(_FUNCTIONS)
-        table.update(custom_objects or {})
-        if inner not in table:
-            raise ValueError(f"Unknown loss function '{inner}'")
-        return table[inner]
-    if name == "LossFunctionWrapper":
-        return LossFunctionWrapper.from_config(inner or {}, custom_objects=custom_objects)
-    table = dict(_CLASSES)
-    table.update(custom_objects or {})
-    cls = table.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown loss class '{name}'; pass custom_objects={{'{name}': cls}}.")
-    return cls.from_config(dict(inner or {}))
+    from graphc._serialization import deserialize_dict
+    return deserialize_dict(config, "loss", _FUNCTIONS, _CLASSES, LossFunctionWrapper, custom_objects)

@@ -864,21 +864,5 @@ def deserialize(config, custom_objects=None):
     """Inverse of :func:`serialize` (also reads Keras-saved metric configs)."""
     if isinstance(config, str):
         return get(config)
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret metric config: {config!r}")
-    name = config["class_name"]
-    inner = config.get("config")
-    if name == "function":
-        table = dict(_FUNCTIONS)
-        table.update(custom_objects or {})
-        if inner not in table:
-            raise ValueError(f"Unknown metric function '{inner}'")
-        return table[inner]
-    if name == "MeanMetricWrapper":
-        return MeanMetricWrapper.from_config(inner or {}, custom_objects=custom_objects)
-    table = dict(_CLASSES)
-    table.update(custom_objects or {})
-    cls = table.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown metric class '{name}'; pass custom_objects={{'{name}': cls}}.")
-    return cls.from_config(dict(inner or {}))
+    from graphc._serialization import deserialize_dict
+    return deserialize_dict(config, "metric", _FUNCTIONS, _CLASSES, MeanMetricWrapper, custom_objects)
