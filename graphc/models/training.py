@@ -322,20 +322,20 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self._reset_metrics()
             cbs.on_epoch_begin(epoch)
-            if shuffle:
-                perm = grandom.generator().permutation(n)
-                exs, eys = _data.take(xs, perm), _data.take(ys, perm)
-                esw = sw[perm] if sw is not None else None
-            else:
-                exs, eys, esw = xs, ys, sw
+            # Rows are gathered batch by batch: a shuffled copy of the whole epoch would
+            # stream every input through memory and push the weights out of the cache.
+            perm = grandom.generator().permutation(n) if shuffle else None
             running = _Running(c.losses)
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
-                sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
-                bx, by = [a[sl] for a in exs], [a[sl] for a in eys]
-                bsw = esw[sl] if esw is not None else None
+                rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
+                size = rows.stop - rows.start
+                if perm is not None:
+                    rows = perm[rows]
+                bx, by = _data.take(xs, rows), _data.take(ys, rows)
+                bsw = sw[rows] if sw is not None else None
                 total, per_output, outputs = self._train_batch(ex, store, ctx, bx, by, bsw)
-                running.add(total, per_output, sl.stop - sl.start)
+                running.add(total, per_output, size)
                 self._update_metrics(outputs, by)
                 logs = self._logs(running)
                 cbs.on_train_batch_end(step, logs)
