@@ -1,7 +1,10 @@
 """Model configs, JSON, and the ``.graphc`` / ``.weights.npz`` files.
 
 A ``.graphc`` file is a zip holding ``config.json`` (the architecture and, when it can be
-named, the compile configuration) and ``model.weights.npz``. Loading rebuilds layers from
+named, the compile configuration), ``model.weights.npz`` and, once the model has trained,
+``optimizer.npz`` (the optimizer's iteration count and slots, such as Adam's moments, per
+trainable weight), so that training resumes where it stopped, as with Keras's ``.keras``
+files. Loading rebuilds layers from
 class names found in graphc or registered explicitly; it never unpickles and never runs
 code from the file. Every write goes to a temporary file first, then is renamed.
 """
@@ -13,6 +16,8 @@ import json
 import os
 import tempfile
 import zipfile
+
+import warnings
 
 import numpy as np
 
@@ -255,17 +260,63 @@ def save_model(model, filepath):
               "graphc_version": graphc.__version__, "model": serialize_layer(model),
               "weights": _manifest(model), "compile_config": _compile_config(model)}
     weights = _weights_bytes(model)
+    optimizer = _optimizer_bytes(model) if config["compile_config"] else None
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.writestr("config.json", json.dumps(config, indent=1))
             z.writestr("model.weights.npz", weights)
+            if optimizer is not None:
+                z.writestr("optimizer.npz", optimizer)
     atomic_write(filepath, write)
 
 
+def _optimizer_bytes(model):
+    """The optimizer's state, one array per slot and trainable weight (keyed by the
+    weight's path, so the file does not depend on how the flat buffer is laid out);
+    None before the first training step."""
+    store = getattr(model, "_store", None)
+    opt = model._compiled.optimizer
+    if store is None or not opt.built:
+        return None
+    state = opt.get_state()
+    arrays = {"iteration": state.pop("iteration")}
+    state.pop("learning_rate", None)  # in the optimizer's config already
+    for slot, flat in state.items():
+        for p, seg in zip(store.params, store.segments):
+            arrays[f"{slot}/{p.path}"] = flat[seg].reshape(p.shape)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _restore_optimizer(model, data, source):
+    """Put ``optimizer.npz``'s state into the freshly compiled model's optimizer. A file
+    that does not fit (edited by hand, say) leaves the optimizer fresh, with a warning,
+    as Keras does: the weights are loaded all the same."""
+    store = model._param_store()
+    opt = model._compiled.optimizer
+    fresh = opt.get_state()
+    state = {"iteration": data["iteration"]}
+    try:
+        for slot, flat in fresh.items():
+            if slot in ("iteration", "learning_rate"):
+                continue
+            flat = flat.copy()
+            for p, seg in zip(store.params, store.segments):
+                flat[seg] = data[f"{slot}/{p.path}"].reshape(-1)
+            state[slot] = flat
+        opt.set_state(state)
+    except (KeyError, ValueError) as e:
+        warnings.warn(f"The optimizer state in {source} does not fit the model's optimizer "
+                      f"({type(e).__name__}: {e}); training will start with a fresh "
+                      "optimizer state.", stacklevel=3)
+
+
 def load_model(filepath, custom_objects=None, compile=True):
-    """Rebuild a model saved with ``model.save``; weights, and compile settings when they
-    were plain names. Reads JSON and ``.npz`` only (no pickle, no code)."""
+    """Rebuild a model saved with ``model.save``: weights, and compile settings and the
+    optimizer's state when they were plain names. Reads JSON and ``.npz`` only (no
+    pickle, no code)."""
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
@@ -285,6 +336,8 @@ def load_model(filepath, custom_objects=None, compile=True):
         model = model_from_config(config["model"], custom_objects)
         data = np.load(io.BytesIO(z.read("model.weights.npz")), allow_pickle=False)
         _set_from_npz(model, data, filepath)
+        optimizer = (np.load(io.BytesIO(z.read("optimizer.npz")), allow_pickle=False)
+                     if "optimizer.npz" in names else None)
     cc = config.get("compile_config")
     if compile and cc:
         from graphc import losses, optimizers
@@ -299,6 +352,8 @@ def load_model(filepath, custom_objects=None, compile=True):
                       metrics=({n: [m for m in ms if m] for n, ms in zip(names, metrics)}
                                if metrics and len(names) > 1
                                else [m for m in (metrics or [[]])[0] if m]))
+        if optimizer is not None:
+            _restore_optimizer(model, optimizer, filepath)
     return model
 
 

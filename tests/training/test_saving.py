@@ -170,6 +170,72 @@ def test_saving_keeps_trainable_flags_and_the_optimizer_config(tmp_path):
     _same(loaded.layers[1].get_weights(), frozen)
 
 
+def _adam_mlp(seed=11):
+    graphc.utils.set_random_seed(seed)
+    inp = graphc.Input(shape=(8,))
+    h = layers.Dense(6, activation="relu")(inp)
+    model = graphc.Model(inp, layers.Dense(5, activation="softmax")(h))
+    model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_training_resumes_with_the_saved_optimizer_state(tmp_path):
+    x, y = _sequential_data()
+    model = _adam_mlp()
+    model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    path = tmp_path / "m.graphc"
+    model.save(str(path))
+    with zipfile.ZipFile(path) as z:
+        assert "optimizer.npz" in z.namelist()
+    loaded = load_model(str(path))
+    assert loaded.optimizer.iterations == model.optimizer.iterations == 6
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    loaded.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    _same(loaded.get_weights(), model.get_weights())
+    # Without the state (Adam's moments and step restarting) the weights would differ.
+    fresh = load_model(str(path))
+    fresh.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    fresh.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    assert not np.array_equal(fresh.get_weights()[0], model.get_weights()[0])
+
+
+def test_no_optimizer_state_before_training_or_without_compile(tmp_path):
+    model = _adam_mlp()
+    model.save(str(tmp_path / "new.graphc"))
+    with zipfile.ZipFile(tmp_path / "new.graphc") as z:
+        assert "optimizer.npz" not in z.namelist()
+    assert load_model(str(tmp_path / "new.graphc")).optimizer.iterations == 0
+    model.fit(*_sequential_data(), epochs=1, verbose=0)
+    model.save(str(tmp_path / "trained.graphc"))
+    plain = load_model(str(tmp_path / "trained.graphc"), compile=False)
+    assert plain.optimizer is None
+    _same(plain.get_weights(), model.get_weights())
+
+
+def test_optimizer_state_that_does_not_fit_warns_and_starts_fresh(tmp_path):
+    model = _adam_mlp()
+    x, y = _sequential_data()
+    model.fit(x, y, epochs=1, verbose=0)
+    path = tmp_path / "m.graphc"
+    model.save(str(path))
+    # Rewrite the file with one slot array missing, as a hand-edited file might be.
+    with zipfile.ZipFile(path) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    state = np.load(io.BytesIO(entries["optimizer.npz"]), allow_pickle=False)
+    kept = {k: state[k] for k in state.files if not k.startswith("momentum/")}
+    buf = io.BytesIO()
+    np.savez(buf, **kept)
+    entries["optimizer.npz"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for n, data in entries.items():
+            z.writestr(n, data)
+    with pytest.warns(UserWarning, match="fresh optimizer state"):
+        loaded = load_model(str(path))
+    _same(loaded.get_weights(), model.get_weights())
+    assert loaded.optimizer.iterations == 0
+    loaded.fit(x, y, epochs=1, verbose=0)  # still trains
+
+
 def test_load_model_compile_false_and_uncompiled_models(tmp_path):
     model = _sequential(seed=5)
     model.save(str(tmp_path / "c.graphc"))
