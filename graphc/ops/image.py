@@ -5,7 +5,7 @@
   in NumPy (eager only): each output pixel ``(x, y)`` samples the input at
   ``((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)``, ``k = c0 x + c1 y + 1``, with
   ``transform = [a0, a1, a2, b0, b1, b2, c0, c1]`` per image; fill modes "reflect",
-  "wrap", "constant", "nearest"; interpolation "bilinear" or "nearest".
+  "wrap", "constant", "nearest", "mirror"; interpolation "bilinear" or "nearest".
 - ``random_flip`` and ``random_affine``: graph ops that draw one transformation per sample
   from the executor's random generator in training mode and are the identity in inference
   mode (like ``dropout``). Their second output is what was drawn (flip flags, transform
@@ -34,7 +34,8 @@ from graphc.ops._registry import Op, apply
 
 __all__ = ["affine_transform"]
 
-FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+FILL_MODES = ("reflect", "wrap", "constant", "nearest")  # the layers' choices
+AFFINE_FILL_MODES = FILL_MODES + ("mirror",)  # keras.ops.image.affine_transform's
 INTERPOLATIONS = ("nearest", "bilinear")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -52,6 +53,8 @@ def _fix_index(index, size, fill_mode):
         return index % size
     if fill_mode == "reflect":  # (d c b a | a b c d | d c b a)
         return (_mirror(2 * index + 1, 2 * size + 1) - 1) // 2
+    if fill_mode == "mirror":  # (c d c b | a b c d | c b a b)
+        return _mirror(index, size)
     return np.clip(index, 0, size - 1)
 
 
@@ -90,9 +93,9 @@ def _check_transform_args(interpolation, fill_mode):
     if interpolation not in INTERPOLATIONS:
         raise ValueError("Invalid value for argument `interpolation`. Expected of one "
                          f"{set(INTERPOLATIONS)}. Received: interpolation={interpolation}")
-    if fill_mode not in FILL_MODES:
+    if fill_mode not in AFFINE_FILL_MODES:
         raise ValueError(f"Invalid value for argument `fill_mode`. Expected of one "
-                         f"{FILL_MODES}. Received: fill_mode={fill_mode}")
+                         f"{set(AFFINE_FILL_MODES)}. Received: fill_mode={fill_mode}")
 
 
 def _last(x, data_format):
