@@ -193,8 +193,8 @@ def test_unknown_batch_and_a_sequential_inside_a_functional_model():
 # ---- bad arguments -------------------------------------------------------------------------
 @pytest.mark.parametrize("make,error,match", [
     (lambda: layers.RandomRotation(1.5), ValueError,
-     r"should be a number \(or a list of two numbers\) in the range \[-1, 1\]\. "
-     r"Received: factor=1.5"),
+     (r"should be a number \(or a list of two numbers\) in the range \[-1, 1\]\. "
+      r"Received: factor=1.5")),
     (lambda: layers.RandomRotation((0.1, 0.2, 0.3)), ValueError, r"Received: factor=\(0.1"),
     (lambda: layers.RandomRotation("a"), ValueError, "Received: factor=a"),
     (lambda: layers.RandomZoom(-1.0), ValueError,
@@ -203,8 +203,8 @@ def test_unknown_batch_and_a_sequential_inside_a_functional_model():
     (lambda: layers.RandomTranslation(0.1, 1.5), ValueError,
      r"in the range \[-1.0, 1.0\]\. Received: input_number=1.5"),
     (lambda: layers.RandomZoom(0.1, fill_mode="mirror"), NotImplementedError,
-     r"Unknown `fill_mode` mirror. Expected of one \('reflect', 'wrap', 'constant', "
-     r"'nearest'\)"),
+     (r"Unknown `fill_mode` mirror. Expected of one \('reflect', 'wrap', 'constant', "
+      r"'nearest'\)")),
     (lambda: layers.RandomRotation(0.1, interpolation="bicubic"), NotImplementedError,
      "Unknown `interpolation` bicubic"),
     (lambda: layers.RandomFlip("diagonal"), ValueError,

@@ -103,8 +103,8 @@ def test_affine_transform_matches_keras(fill_mode, interpolation, fmt):
     h, w = 7, 9
     x = _images((4, h, w, 2) if fmt == "channels_last" else (4, 2, h, w), seed=1)
     t = _transforms(4, h, w, seed=2)
-    kwargs = dict(interpolation=interpolation, fill_mode=fill_mode, fill_value=3.5,
-                  data_format=fmt)
+    kwargs = {"interpolation": interpolation, "fill_mode": fill_mode, "fill_value": 3.5,
+              "data_format": fmt}
     got = image_ops.affine_transform(x, t, **kwargs)
     want = _np(keras.ops.image.affine_transform(x, t, **kwargs))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
