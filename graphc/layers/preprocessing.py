@@ -187,7 +187,8 @@ class RandomRotation(_RandomAffineLayer):
         return {"factor": self.factor}
 
     def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+        # Keras stores the sorted (lower, upper) pair; as JSON, a list
+        return {**super().get_config(), "factor": list(self.factor)}
 
 
 class RandomZoom(_RandomAffineLayer):

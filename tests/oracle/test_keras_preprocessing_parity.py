@@ -6,6 +6,7 @@ drew; and the "Deep Learning with Python" ch. 8 cats-vs-dogs convnet (small inpu
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -27,7 +28,9 @@ def _images(shape, seed=0):
 
 
 def _without_dtype(config):
-    return {k: v for k, v in config.items() if k not in ("dtype", "name")}
+    """A config as JSON data (tuples become lists, as Keras's saving does)."""
+    return json.loads(json.dumps({k: v for k, v in config.items()
+                                  if k not in ("dtype", "name")}))
 
 
 # ---- Rescaling and inference identity -----------------------------------------------------
