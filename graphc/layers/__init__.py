@@ -12,6 +12,7 @@ from graphc.layers import convolutional as _convolutional  # noqa: E402
 from graphc.layers import embedding as _embedding  # noqa: E402
 from graphc.layers import normalization as _normalization  # noqa: E402
 from graphc.layers import pooling as _pooling  # noqa: E402
+from graphc.layers import preprocessing as _preprocessing  # noqa: E402
 from graphc.layers import recurrent as _recurrent  # noqa: E402
 from graphc.layers import reshaping as _reshaping  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
@@ -20,6 +21,7 @@ from graphc.layers.convolutional import *  # noqa: F401,F403,E402
 from graphc.layers.embedding import *  # noqa: F401,F403,E402
 from graphc.layers.normalization import *  # noqa: F401,F403,E402
 from graphc.layers.pooling import *  # noqa: F401,F403,E402
+from graphc.layers.preprocessing import *  # noqa: F401,F403,E402
 from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
 
@@ -28,4 +30,5 @@ __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Fl
            "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average",
            "maximum", "minimum", "concatenate", "Dot", "dot", "BatchNormalization"] \
     + (_activation_layers.__all__ + _convolutional.__all__ + _embedding.__all__
-       + _normalization.__all__ + _pooling.__all__ + _recurrent.__all__ + _reshaping.__all__)
+       + _normalization.__all__ + _pooling.__all__ + _preprocessing.__all__
+       + _recurrent.__all__ + _reshaping.__all__)

@@ -6,11 +6,16 @@ from graphc.ir import Graph
 from passes._base import Pass, PassResult
 from passes.export._edit import GraphEditor, new_node
 
-__all__ = ["InferenceMode"]
+__all__ = ["InferenceMode", "TRAINING_ONLY_OPS"]
+
+#: ops that are the identity on their first input in inference mode (their other outputs
+#: record what training drew: a dropout mask, augmentation transforms)
+TRAINING_ONLY_OPS = ("dropout", "random_flip", "random_affine")
 
 
 class InferenceMode(Pass):
-    """Rewrite the graph into its inference form: a ``dropout`` node becomes its input.
+    """Rewrite the graph into its inference form: a ``dropout`` node (or a random
+    augmentation node, ``random_flip`` / ``random_affine``) becomes its input.
 
     Uses of the dropout's output read its input instead and the node goes. When that output
     is a graph output that its input cannot take over (the input is a graph input or
@@ -22,10 +27,11 @@ class InferenceMode(Pass):
 
     def run(self, graph: Graph) -> PassResult:
         edit = GraphEditor(graph)
-        removed = kept = 0
+        removed: dict[str, int] = {}
+        kept: dict[str, int] = {}
         skipped = []
         for node in graph.nodes:
-            if node.op != "dropout":
+            if node.op not in TRAINING_ONLY_OPS:
                 continue
             x, y = node.inputs[0], node.outputs[0]
             masks = node.outputs[1:]
@@ -36,18 +42,17 @@ class InferenceMode(Pass):
                 ident = new_node("identity", [x], y, node.scope)
                 edit.rewire(y, ident.outputs[0])
                 edit.replace(node, ident)
-                kept += 1
+                kept[node.op] = kept.get(node.op, 0) + 1
             else:
                 edit.rewire(y, x)
                 edit.remove(node)
-                removed += 1
+                removed[node.op] = removed.get(node.op, 0) + 1
         if not (removed or kept):
             reason = "; ".join(skipped) if skipped else "no dropout nodes"
             return PassResult(graph, False, reason)
         edit.commit()
-        parts = [f"removed {removed} dropout node(s)"] if removed else []
-        if kept:
-            parts.append(f"turned {kept} dropout node(s) producing graph outputs into "
-                         "identity")
+        parts = [f"removed {n} {op} node(s)" for op, n in removed.items()]
+        parts += [f"turned {n} {op} node(s) producing graph outputs into identity"
+                  for op, n in kept.items()]
         parts += [f"skipped {s}" for s in skipped]
         return PassResult(graph, True, "; ".join(parts))

@@ -1,0 +1,256 @@
+"""Image preprocessing and augmentation layers, as Keras 3's: ``Rescaling``,
+``RandomFlip``, ``RandomRotation``, ``RandomZoom``, ``RandomTranslation``.
+
+The random layers transform each sample with its own drawn parameters while training (in
+``fit``) and are the identity in ``predict``/``evaluate`` and in exported ONNX models; an
+eager call on arrays transforms (Keras's default ``training=True``) unless
+``training=False`` is passed. Draws come from graphc's random generator
+(``graphc.utils.set_random_seed``); ``seed`` is kept in the config only.
+
+>>> import graphc
+>>> from graphc import layers
+>>> augment = graphc.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1),
+...                              layers.RandomZoom(0.2)])
+>>> inputs = graphc.Input(shape=(32, 32, 3))
+>>> x = layers.Rescaling(1.0 / 255)(augment(inputs))
+>>> x.shape
+(None, 32, 32, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import ops
+from graphc.layers.base import Layer
+from graphc.layers.convolutional import check_input_rank, standardize_data_format
+from graphc.ops import image as image_ops
+from graphc.ops._registry import is_symbolic
+
+__all__ = ["Rescaling", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation"]
+
+
+def _plain(value):
+    """Scale/offset as Keras serializes them: a number or a (nested) list."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
+
+
+class Rescaling(Layer):
+    """``inputs * scale + offset``, in training and inference alike. ``scale`` and
+    ``offset`` may be per-channel lists (broadcast against the last axis).
+
+    >>> import numpy as np
+    >>> Rescaling(1.0 / 127.5, offset=-1)(np.array([[0.0, 255.0]], "float32"))
+    array([[-1.,  1.]], dtype=float32)
+    """
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.offset = _plain(scale), _plain(offset)
+
+    def call(self, inputs):
+        x = ops.multiply(inputs, np.asarray(self.scale, dtype="float32"))
+        offset = np.asarray(self.offset, dtype="float32")
+        # x * s + 0 == x * s exactly: leave the Add out of the graph.
+        return x if not offset.any() else ops.add(x, offset)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+class _RandomImageLayer(Layer):
+    """Shared by the random image layers: data format, rank check, and the training rule
+    (identity when ``training=False``; forced on when ``training=True`` or when called
+    eagerly on arrays with ``training`` unset, as Keras's ``call(data, training=True)``)."""
+
+    def __init__(self, seed=None, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs, training=None):
+        if training is False:
+            return inputs
+        eager = not is_symbolic(inputs)
+        if eager and training is None:
+            training = True
+        if eager and np.ndim(inputs) == 3:  # one unbatched image
+            return self._augment(np.asarray(inputs)[None], training)[0]
+        check_input_rank(self, inputs.shape, 4)
+        return self._augment(inputs, training)
+
+    def _augment(self, x, training):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "seed": self.seed}
+
+
+class RandomFlip(_RandomImageLayer):
+    """Flip each image with probability 1/2 while training. ``mode`` is "horizontal"
+    (left-right), "vertical" (top-bottom) or "horizontal_and_vertical" (as Keras, one draw
+    per image decides both flips)."""
+
+    def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        if mode not in image_ops.FLIP_MODES:
+            raise ValueError(f"Invalid value for argument `mode`. Expected one of "
+                             f"{image_ops.FLIP_MODES}. Received: mode={mode!r}")
+        self.mode = mode
+
+    def _augment(self, x, training):
+        return image_ops.random_flip(x, self.mode, self.data_format, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def _check_fill_and_interpolation(fill_mode, interpolation):
+    # Keras raises NotImplementedError for these two.
+    if fill_mode not in image_ops.FILL_MODES:
+        raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one "
+                                  f"{image_ops.FILL_MODES}.")
+    if interpolation not in image_ops.INTERPOLATIONS:
+        raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of one "
+                                  f"{image_ops.INTERPOLATIONS}.")
+
+
+def _factor_range(factor, name, message, check):
+    """Keras's ``_set_factor`` of RandomZoom/RandomTranslation: a number ``f`` means
+    ``(-|f|, |f|)``, a pair is sorted; ``check`` validates each number."""
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2:
+            raise ValueError(f"{message}Received: {name}={factor}")
+        check(factor[0])
+        check(factor[1])
+        return tuple(float(f) for f in sorted(factor))
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        check(factor)
+        return -abs(float(factor)), abs(float(factor))
+    raise ValueError(f"{message}Received: {name}={factor}")
+
+
+class _RandomAffineLayer(_RandomImageLayer):
+    kind = ""
+
+    def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        _check_fill_and_interpolation(fill_mode, interpolation)
+        self.fill_mode, self.interpolation = fill_mode, interpolation
+        self.fill_value = fill_value
+
+    def _ranges(self) -> dict:
+        raise NotImplementedError
+
+    def _augment(self, x, training):
+        return image_ops.random_affine(
+            x, self.kind, training=training, fill_mode=self.fill_mode,
+            interpolation=self.interpolation, fill_value=float(self.fill_value),
+            data_format=self.data_format, **self._ranges())
+
+    def get_config(self):
+        return {**super().get_config(), "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "interpolation": self.interpolation}
+
+
+class RandomRotation(_RandomAffineLayer):
+    """Rotate each image about its centre by a random angle while training: ``factor`` is
+    a fraction of a full turn, a number ``f`` meaning ``[-f, f]`` or a pair
+    ``(lower, upper)``; positive angles turn counter-clockwise."""
+
+    kind = "rotation"
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
+        message = ("The `factor` argument should be a number (or a list of two numbers) "
+                   f"in the range [-1, 1]. Received: factor={factor}")
+        # Keras's BaseImagePreprocessingLayer._set_factor with bounds (-1, 1)
+        if isinstance(factor, (tuple, list)):
+            if len(factor) != 2 or factor[0] > 1 or factor[1] < -1:
+                raise ValueError(message)
+            lower, upper = sorted(factor)
+        elif isinstance(factor, (int, float)) and not isinstance(factor, bool):
+            if not -1 <= factor <= 1:
+                raise ValueError(message)
+            lower, upper = max(-abs(factor), -1), abs(factor)
+        else:
+            raise ValueError(message)
+        self.factor = (float(lower), float(upper))
+
+    def _ranges(self):
+        return {"factor": self.factor}
+
+    def get_config(self):
+        # Keras stores the sorted (lower, upper) pair; as JSON, a list
+        return {**super().get_config(), "factor": list(self.factor)}
+
+
+class RandomZoom(_RandomAffineLayer):
+    """Zoom each image about its centre by a random factor while training.
+    ``height_factor`` (and ``width_factor``, else the same zoom keeps the aspect ratio):
+    a number ``f`` means ``[-f, f]``, or a pair; each in ``(-1, 1]``. Positive values
+    zoom out, negative zoom in (a factor of 0.2 samples 1.2 times the extent)."""
+
+    kind = "zoom"
+    _MESSAGE = ("The `height_factor` and `width_factor` arguments should be a number (or a "
+                "list of two numbers) in the range (-1.0, 1.0]. ")
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
+                 **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
+        self.height_factor, self.width_factor = height_factor, width_factor
+        self._height = _factor_range(height_factor, "height_factor", self._MESSAGE,
+                                     self._check)
+        self._width = None if width_factor is None else \
+            _factor_range(width_factor, "width_factor", self._MESSAGE, self._check)
+
+    def _check(self, number):
+        if number > 1.0 or number <= -1.0:
+            raise ValueError(f"{self._MESSAGE}Received: input_number={number}")
+
+    def _ranges(self):
+        ranges = {"height_factor": self._height}
+        if self._width is not None:
+            ranges["width_factor"] = self._width
+        return ranges
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": self.height_factor,
+                "width_factor": self.width_factor}
+
+
+class RandomTranslation(_RandomAffineLayer):
+    """Shift each image by a random fraction of its height and width while training:
+    each factor a number ``f`` meaning ``[-f, f]`` or a pair, in ``[-1, 1]``; positive
+    values shift down / right."""
+
+    kind = "translation"
+    _MESSAGE = ("The `factor` argument should be a number (or a list of two numbers) in the "
+                "range [-1.0, 1.0]. ")
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
+                 **kwargs):
+        super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
+        self.height_factor, self.width_factor = height_factor, width_factor
+        self._height = _factor_range(height_factor, "height_factor", self._MESSAGE,
+                                     self._check)
+        self._width = _factor_range(width_factor, "width_factor", self._MESSAGE, self._check)
+
+    def _check(self, number):
+        if number > 1.0 or number < -1.0:
+            raise ValueError(f"{self._MESSAGE}Received: input_number={number}")
+
+    def _ranges(self):
+        return {"height_factor": self._height, "width_factor": self._width}
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": self.height_factor,
+                "width_factor": self.width_factor}
