@@ -1,7 +1,7 @@
 """graphc.layers: Keras-compatible layers."""
 
 from graphc.layers.base import Input, InputLayer, Layer
-from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Reshape
+from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Masking, Reshape
 from graphc.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum,
                                    Multiply, Subtract, add, average, concatenate, dot,
                                    maximum, minimum, multiply, subtract)
@@ -26,7 +26,7 @@ from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
-           "Reshape", "Identity", "OpLayer", "Add", "Subtract", "Multiply", "Average",
+           "Reshape", "Identity", "Masking", "OpLayer", "Add", "Subtract", "Multiply", "Average",
            "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average",
            "maximum", "minimum", "concatenate", "Dot", "dot", "BatchNormalization"] \
     + (_activation_layers.__all__ + _convolutional.__all__ + _embedding.__all__

@@ -22,6 +22,8 @@ class ReLU(Layer):
     ``threshold`` (else 0), clipped at ``max_value``, plus
     ``-negative_slope * relu(threshold - x)`` below the threshold."""
 
+    _SUPPORTS_MASKING = True
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0.0:
@@ -60,6 +62,8 @@ class LeakyReLU(Layer):
     0.3 (the function ``activations.leaky_relu`` uses 0.2), as in Keras; the Keras 2
     argument name ``alpha`` is accepted."""
 
+    _SUPPORTS_MASKING = True
+
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
@@ -82,6 +86,8 @@ class LeakyReLU(Layer):
 class Softmax(Layer):
     """Softmax over ``axis`` (an int, or a list of axes normalised together)."""
 
+    _SUPPORTS_MASKING = True
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)):
@@ -95,7 +101,11 @@ class Softmax(Layer):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            raise NotImplementedError("Softmax: masks are not supported by graphc")
+            raise NotImplementedError(
+                f"{self.name} (Softmax): a mask reached this layer; graphc does not yet "
+                "apply masks inside Softmax (Keras sets the masked logits to a large "
+                "negative number). Use Dense(..., activation='softmax') or remove the mask "
+                "(Embedding(mask_zero=False)).")
         ndim = len(inputs.shape)
         if isinstance(self.axis, int) or len(self.axis) == 1:
             axis = self.axis if isinstance(self.axis, int) else self.axis[0]
@@ -129,6 +139,8 @@ class Softmax(Layer):
 
 class ELU(Layer):
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
+
+    _SUPPORTS_MASKING = True
 
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)

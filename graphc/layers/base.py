@@ -3,11 +3,19 @@
 A layer holds configuration and weights, nothing else: ``build(input_shape)`` creates the
 weights, ``call(inputs)`` composes ops. Calling a layer on symbolic tensors records the
 ops' nodes under the layer's scope; calling it on arrays runs them at once.
+
+Masks (Keras 3): a symbolic tensor may carry a boolean ``(batch, time)`` mask, itself a
+value of the graph (``get_keras_mask``). A layer whose ``call`` takes ``mask`` receives
+its input's mask; a layer that ``supports_masking`` gives its outputs ``compute_mask``
+(by default the input's mask); any other layer drops the mask with Keras's warning.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
+import warnings
+import weakref
 
 import numpy as np
 
@@ -15,9 +23,46 @@ from graphc import initializers
 from graphc.ir import Parameter, Value, _ids, format_shape
 from graphc.ops._registry import apply, is_symbolic, scope
 
-__all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct"]
+__all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct",
+           "get_keras_mask", "set_keras_mask"]
 
 _name_counters: dict[str, int] = {}
+
+# The mask of each symbolic tensor (Keras keeps it in ``tensor._keras_mask``), and every
+# value used as a mask: the layer topology leaves those out, as Keras's graph does.
+_MASKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MASK_VALUES: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def get_keras_mask(x):
+    """The mask attached to symbolic tensor ``x``, or None."""
+    return _MASKS.get(x) if isinstance(x, Value) else None
+
+
+def set_keras_mask(x, mask) -> None:
+    """Attach ``mask`` (a boolean symbolic tensor, or None to remove it) to ``x``."""
+    if mask is None:
+        _MASKS.pop(x, None)
+        return
+    _MASKS[x] = mask
+    _MASK_VALUES.add(mask)
+
+
+def is_mask_value(v) -> bool:
+    """Whether ``v`` was attached to a tensor as its mask."""
+    return isinstance(v, Value) and v in _MASK_VALUES
+
+
+_CALL_TAKES_MASK: dict = {}
+
+
+def _call_takes_mask(cls) -> bool:
+    try:
+        return _CALL_TAKES_MASK[cls]
+    except KeyError:
+        params = inspect.signature(cls.call).parameters
+        _CALL_TAKES_MASK[cls] = out = "mask" in params
+        return out
 
 
 def to_snake_case(name: str) -> str:
@@ -78,6 +123,10 @@ class Layer:
     ...     def call(self, x):
     ...         return graphc.ops.multiply(x, self.s)
     """
+
+    #: Layers that pass masks on (Keras sets ``self.supports_masking = True``); a layer
+    #: that overrides ``compute_mask`` supports masking too, as in Keras.
+    _SUPPORTS_MASKING = False
 
     def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
         object.__setattr__(self, "_sublayers", [])
@@ -214,6 +263,40 @@ class Layer:
                              "the layer isn't built. Call it on an input first.")
         return int(sum(int(np.prod(p.shape)) for p in self.weights))
 
+    # ---- masks -----------------------------------------------------------------------
+    @property
+    def supports_masking(self) -> bool:
+        value = self.__dict__.get("_supports_masking")
+        if value is None:
+            value = type(self)._SUPPORTS_MASKING or \
+                type(self).compute_mask is not Layer.compute_mask
+        return value
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self.__dict__["_supports_masking"] = bool(value)
+
+    def compute_mask(self, inputs, previous_mask):
+        """The outputs' mask(s); by default the input's."""
+        return previous_mask
+
+    def _set_mask_metadata(self, inputs, outputs, previous_mask):
+        flat_outputs = flatten_struct(outputs)
+        if all(get_keras_mask(x) is not None for x in flat_outputs):
+            return  # the call set them (Masking)
+        masks = self.compute_mask(inputs, previous_mask)
+        if masks is None:
+            return
+        flat_masks = flatten_struct(masks)
+        for tensor, mask in zip(flat_outputs, flat_masks):
+            if get_keras_mask(tensor) is None and mask is not None:
+                set_keras_mask(tensor, mask)
+
+    def _drops_mask_silently(self) -> bool:
+        # Ops applied outside layers (``x + y``) are Keras Operations: no mask, no warning.
+        from graphc.layers.op_layer import OpLayer
+        return isinstance(self, OpLayer)
+
     # ---- building and calling --------------------------------------------------------
     def build(self, input_shape):
         """Create the weights; the default layer has none."""
@@ -238,6 +321,12 @@ class Layer:
             raise TypeError(f"Layer {self.name!r} was called on a mix of symbolic tensors and "
                             f"{type(bad).__name__}; pass only tensors from Input() or layers.")
         self._maybe_build(inputs)
+        # Keras's "populate mask argument": the input's mask goes to a `mask` parameter.
+        input_masks = map_struct(get_keras_mask, inputs)
+        if kwargs.get("mask") is None and _call_takes_mask(type(self)) and \
+                any(m is not None for m in flatten_struct(input_masks)):
+            kwargs["mask"] = input_masks
+        previous_mask = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
         call_index = len(self._calls)
         first_new = next(_ids)  # every node recorded from here on belongs to this call
         with scope(self, call_index):
@@ -251,6 +340,15 @@ class Layer:
                     return apply("identity", [v])  # a pass-through still gets a node
                 return v
             outputs = map_struct(own, outputs)
+            if self.supports_masking:
+                self._set_mask_metadata(inputs, outputs, previous_mask)
+            elif any(m is not None for m in flatten_struct(previous_mask)) \
+                    and not self._drops_mask_silently():
+                warnings.warn(
+                    f"Layer '{self.name}' (of type {type(self).__name__}) was passed an "
+                    "input with a mask attached to it. However, this layer does not support "
+                    "masking and will therefore destroy the mask information. Downstream "
+                    "layers will not see the mask.", stacklevel=2)
         self._calls.append((inputs, outputs))
         return outputs
 

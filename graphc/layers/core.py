@@ -1,18 +1,21 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Identity."""
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Identity, Masking."""
 
 from __future__ import annotations
 
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer
+from graphc.layers.base import Layer, is_symbolic, set_keras_mask
+from graphc.ops import masking as mask_ops
 from graphc.ops._shapes import known, product
 
-__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Identity"]
+__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Identity", "Masking"]
 
 
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)``; kernel ``(in, units)``, bias ``(units,)``."""
+
+    _SUPPORTS_MASKING = True
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
@@ -59,6 +62,8 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    _SUPPORTS_MASKING = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -72,6 +77,8 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Inverted dropout, active in training only (``training=True`` forces it on)."""
+
+    _SUPPORTS_MASKING = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -131,5 +138,37 @@ class Reshape(Layer):
 
 
 class Identity(Layer):
+    _SUPPORTS_MASKING = True
+
     def call(self, inputs):
         return ops.identity(inputs)
+
+
+class Masking(Layer):
+    """Masks the time steps whose features all equal ``mask_value`` (Keras 3): they are
+    set to zero and the output's mask is False there, so recurrent layers skip them.
+
+    >>> x = Input((None, 8))
+    >>> y = LSTM(16)(Masking(mask_value=0.0)(x))
+    """
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
+            raise TypeError(f"Masking: `mask_value` must be a number, received "
+                            f"{type(mask_value).__name__}: {mask_value!r}")
+        self.mask_value = mask_value
+
+    def compute_mask(self, inputs, mask=None):
+        return mask_ops.any(mask_ops.not_equal(inputs, self.mask_value), axis=-1)
+
+    def call(self, inputs):
+        keep = mask_ops.any(mask_ops.not_equal(inputs, self.mask_value), axis=-1, keepdims=True)
+        # Keras: where(keep, inputs, 0); the product is the same for finite inputs.
+        outputs = ops.multiply(inputs, mask_ops.cast(keep, inputs.dtype))
+        if is_symbolic(outputs):
+            set_keras_mask(outputs, mask_ops.any(keep, axis=-1))
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}

@@ -13,6 +13,7 @@ import numpy as np
 
 from graphc import initializers, ops
 from graphc.layers.base import Layer
+from graphc.ops import masking as mask_ops
 
 __all__ = ["Embedding"]
 
@@ -31,7 +32,8 @@ class Embedding(Layer):
     ±0.05, as in Keras. Float inputs (a float32 ``Input``) are cast to integers, as Keras
     does. ``input_length`` (Keras 2) gives the first layer of a Sequential model its input
     shape ``(input_length,)``; ``weights=[matrix]`` sets the initial embeddings (the
-    pretrained-vectors recipe of Keras 2 books).
+    pretrained-vectors recipe of Keras 2 books). ``mask_zero=True`` gives the output the
+    mask ``inputs != 0``, so that recurrent layers skip the padding.
     """
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
@@ -52,18 +54,13 @@ class Embedding(Layer):
                 raise NotImplementedError(
                     f"Embedding: {what} is not supported by graphc yet; remove it or add the "
                     "penalty to the loss yourself.")
-        if mask_zero:
-            raise NotImplementedError(
-                "Embedding(mask_zero=True) is not supported: graphc has no masking, so the "
-                "layers after it would silently treat the padding as data. Use "
-                "mask_zero=False (pad with index 0 and let the model learn to ignore it), "
-                "or trim the sequences.")
         if lora_rank:
             raise NotImplementedError("Embedding: LoRA (lora_rank) is not supported")
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
         if weights is not None:
             self.build(None)
             self.built = True
@@ -77,6 +74,12 @@ class Embedding(Layer):
 
     def call(self, inputs):
         return ops.take(self.embeddings, inputs, axis=0)
+
+    def compute_mask(self, inputs, mask=None):
+        """With ``mask_zero=True``, ``inputs != 0``: index 0 is padding."""
+        if not self.mask_zero:
+            return None
+        return mask_ops.not_equal(inputs, 0)
 
     def get_config(self):
         return {**super().get_config(), "input_dim": self.input_dim,

@@ -5,15 +5,35 @@ from __future__ import annotations
 
 from graphc import ops
 from graphc.layers.base import Layer
+from graphc.ops import masking as mask_ops
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]
 
 
+def _mask_or(masks):
+    """Elementwise OR of same-shaped boolean masks."""
+    if len(masks) == 1:
+        return masks[0]
+    stacked = ops.concatenate([mask_ops.expand_dims(m, -1) for m in masks], axis=-1)
+    return mask_ops.any(stacked, axis=-1)
+
+
 class _Merge(Layer):
-    """Combines a list of tensors elementwise (with broadcasting) by ``_merge``."""
+    """Combines a list of tensors elementwise (with broadcasting) by ``_merge``. Masks
+    (Keras 3): the output's mask is the OR of the inputs' masks, none if one has none."""
 
     min_inputs = 1
+    _SUPPORTS_MASKING = True
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        if not isinstance(mask, (list, tuple)):
+            raise ValueError(f"`mask` should be a list. Received: mask={mask}")
+        if any(m is None for m in mask):
+            return None
+        return _mask_or(list(mask))
 
     def _check(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < self.min_inputs:
@@ -70,6 +90,22 @@ class Concatenate(_Merge):
 
     def call(self, inputs):
         return ops.concatenate(self._check(inputs), axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras 3: along the feature axis, the OR of the masks (an input without a mask
+        counts as all True, which makes the result all True: returned as no mask, the
+        same to every layer that reads masks); along time, the masks concatenated."""
+        if mask is None or all(m is None for m in mask):
+            return None
+        rank = len(inputs[0].shape)
+        axis = self.axis % rank
+        if axis == rank - 1:
+            return None if any(m is None for m in mask) else _mask_or(list(mask))
+        if any(m is None for m in mask) or any(len(m.shape) != rank - 1 for m in mask):
+            raise NotImplementedError(
+                f"{self.name} (Concatenate): concatenating along axis {self.axis} inputs of "
+                "which only some carry a mask is not supported by graphc")
+        return ops.concatenate(list(mask), axis=axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

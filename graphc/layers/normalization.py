@@ -24,6 +24,8 @@ class LayerNormalization(Layer):
     ``gamma`` (when ``scale``) then ``beta`` (when ``center``), each of shape
     ``input_shape[axis]``, as Keras 3."""
 
+    _SUPPORTS_MASKING = True
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
                  gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from graphc import ops
 from graphc.layers.base import Layer
+from graphc.ops import masking as mask_ops
 from graphc.layers.convolutional import (check_input_rank, standardize_data_format,
                                          standardize_padding, standardize_tuple)
 
@@ -105,7 +106,26 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
+    """The mean over time; with a mask, the mean over the unmasked steps (Keras 3; a
+    fully masked row gives NaN, as there)."""
+
     rank, pool_fn = 1, ops.global_avg_pool
+    _SUPPORTS_MASKING = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        check_input_rank(self, inputs.shape, 3)
+        channels_last = self.data_format == "channels_last"
+        steps = 1 if channels_last else 2
+        weights = mask_ops.cast(mask_ops.expand_dims(mask, 2 if channels_last else 1),
+                                inputs.dtype)
+        return ops.divide(ops.sum(ops.multiply(inputs, weights), axis=steps,
+                                  keepdims=self.keepdims),
+                          ops.sum(weights, axis=steps, keepdims=self.keepdims))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 class GlobalAveragePooling2D(_GlobalPooling):

@@ -5,6 +5,10 @@ NumPy backend and the ONNX exporter need nothing layer-specific. Weights, their 
 shapes and gate layouts are Keras 3's: ``kernel (features, gates*units)``,
 ``recurrent_kernel (units, gates*units)``, ``bias`` (LSTM ``(4u,)`` gates i, f, c, o;
 GRU ``(2, 3u)`` with ``reset_after=True``, else ``(3u,)``, gates z, r, h).
+
+Masks (``Embedding(mask_zero=True)``, ``Masking``) work as in Keras 3: a masked step keeps
+the states and repeats the previous output (zeros with ``zero_output_for_mask``, which
+Bidirectional sets when returning sequences); ``return_sequences=True`` passes the mask on.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import numpy as np
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer
+from graphc.layers.base import Layer, flatten_struct
+from graphc.ops import masking as mask_ops
 from graphc.ops._shapes import known
 from graphc.ops.recurrent import RECURRENT_ACTIVATIONS
 
@@ -49,9 +54,22 @@ class _ForgetBiasInitializer:
                                np.asarray(self.base((2 * u,), dtype=dtype), dtype=dtype)])
 
 
+def _time_mask(mask):
+    """The mask a recurrent layer uses: a boolean ``(batch, timesteps)`` tensor or None.
+    A list is the mask Keras-style propagation gave ``[sequence, *initial_states]``:
+    Keras fills ``mask`` only when the sequence is the only tensor argument, so with
+    initial states the steps are not masked (pass ``mask=`` explicitly to mask them)."""
+    if mask is None or isinstance(mask, (list, tuple)):
+        return None
+    if mask.dtype != "bool":
+        mask = mask_ops.not_equal(mask, 0)
+    return mask
+
+
 class _RNN(Layer):
     """What SimpleRNN, LSTM and GRU share: arguments, weights, outputs, config."""
 
+    _SUPPORTS_MASKING = True
     _gates = 1
     _has_recurrent_activation = False
 
@@ -133,12 +151,21 @@ class _RNN(Layer):
             inputs = [inputs, *states]
         return super().__call__(inputs, **kwargs)
 
-    def _run(self, sequence, states):
+    def _run(self, sequence, states, mask):
         raise NotImplementedError
 
+    def _mask_args(self, mask) -> dict:
+        return {"mask": mask, "zero_output_for_mask": self.zero_output_for_mask}
+
+    def compute_mask(self, inputs, mask):
+        mask = flatten_struct(mask)[0] if mask is not None else None
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * (2 if self._gates == 4 else 1)
+        return output_mask
+
     def call(self, inputs, training=None, mask=None):
-        if mask is not None:
-            raise NotImplementedError(f"{self.name}: masking is not supported by graphc yet")
+        mask = _time_mask(mask)
         states = None
         if isinstance(inputs, (list, tuple)):
             inputs, states = inputs[0], list(inputs[1:]) or None
@@ -148,8 +175,15 @@ class _RNN(Layer):
                 f"{self.name} ({type(self).__name__}): expected sequences with {expected} "
                 f"features (the layer was built for (None, None, {expected})), received "
                 f"input of shape {format_shape(inputs.shape)}")
-        outs = self._run(inputs, states)
-        output = outs[0] if self.return_sequences else outs[1]
+        outs = self._run(inputs, states, mask)
+        if self.return_sequences:
+            output = outs[0]
+        elif mask is None or (states is None and not self.zero_output_for_mask):
+            output = outs[1]  # the last output is the final state
+        else:
+            # Keras returns the last output, which a masked end or a fully masked row
+            # (zeros, not the initial state) makes differ from the final state.
+            output = ops.take(outs[0], np.array(-1, dtype=np.int64), axis=1)
         if self.return_state:
             return (output,) + tuple(outs[1:])
         return output
@@ -196,9 +230,9 @@ class SimpleRNN(_RNN):
                          recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, **kwargs)
 
-    def _run(self, sequence, states):
+    def _run(self, sequence, states, mask):
         return ops.simple_rnn(sequence, self.kernel, self.recurrent_kernel, self.bias,
-                              initial_state=states,
+                              initial_state=states, **self._mask_args(mask),
                               activation=activations.serialize(self.activation),
                               go_backwards=self.go_backwards)
 
@@ -239,9 +273,9 @@ class LSTM(_RNN):
             return _ForgetBiasInitializer(self.bias_initializer, self.units)
         return self.bias_initializer
 
-    def _run(self, sequence, states):
+    def _run(self, sequence, states, mask):
         return ops.lstm(sequence, self.kernel, self.recurrent_kernel, self.bias,
-                        initial_state=states,
+                        initial_state=states, **self._mask_args(mask),
                         activation=activations.serialize(self.activation),
                         recurrent_activation=activations.serialize(self.recurrent_activation),
                         go_backwards=self.go_backwards)
@@ -278,9 +312,9 @@ class GRU(_RNN):
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def _run(self, sequence, states):
+    def _run(self, sequence, states, mask):
         return ops.gru(sequence, self.kernel, self.recurrent_kernel, self.bias,
-                       initial_state=states,
+                       initial_state=states, **self._mask_args(mask),
                        activation=activations.serialize(self.activation),
                        recurrent_activation=activations.serialize(self.recurrent_activation),
                        go_backwards=self.go_backwards, reset_after=self.reset_after)
@@ -305,7 +339,8 @@ class Bidirectional(Layer):
     """Runs a recurrent layer forwards and a copy of it backwards over the same sequence
     and merges the two outputs (Keras 3): ``merge_mode`` "concat" (default), "sum",
     "mul", "ave" or None (a pair). The backward output sequence is put back in input
-    order. Weights: the forward layer's, then the backward layer's.
+    order. Weights: the forward layer's, then the backward layer's. A mask goes to both
+    directions; when returning sequences both use ``zero_output_for_mask``, as in Keras.
 
     >>> y = Bidirectional(LSTM(32, return_sequences=True))(x)   # (None, T, 64)
     """
@@ -346,6 +381,9 @@ class Bidirectional(Layer):
                     "Forward layer and backward layer are expected to have the same value "
                     f'for attribute "{a}", got "{getattr(fwd, a, None)}" for forward layer '
                     f'and "{getattr(bwd, a, None)}" for backward layer')
+        for sub in (fwd, bwd):  # Keras's force_zero_output_for_mask
+            if getattr(sub, "zero_output_for_mask", None) is not None:
+                sub.zero_output_for_mask = sub.return_sequences
         self.merge_mode = merge_mode
         self.stateful = getattr(layer, "stateful", False)
         self.return_sequences = getattr(layer, "return_sequences", False)
@@ -370,17 +408,24 @@ class Bidirectional(Layer):
             inputs = [inputs, *list(initial_state)]
         return super().__call__(inputs, **kwargs)
 
+    _SUPPORTS_MASKING = True
+
+    def compute_mask(self, inputs, mask):
+        mask = flatten_struct(mask)[0] if mask is not None else None
+        if self.return_sequences:
+            return mask if self.merge_mode else [mask, mask]
+        return None if self.merge_mode else [None, None]
+
     def call(self, inputs, training=None, mask=None):
-        if mask is not None:
-            raise NotImplementedError(f"{self.name}: masking is not supported by graphc yet")
+        mask = _time_mask(mask)
         fwd_state = bwd_state = None
         if isinstance(inputs, (list, tuple)):
             inputs, states = inputs[0], list(inputs[1:])
             if states:
                 half = len(states) // 2
                 fwd_state, bwd_state = states[:half], states[half:]
-        y = self.forward_layer(inputs, initial_state=fwd_state)
-        y_rev = self.backward_layer(inputs, initial_state=bwd_state)
+        y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask)
+        y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask)
         states = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])

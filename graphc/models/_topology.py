@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.layers.base import flatten_struct
+from graphc.layers.base import flatten_struct, is_mask_value
 
 
 class LayerCall:
@@ -34,6 +34,8 @@ def layer_calls(graph: Graph):
             call = calls[(id(layer), index)] = LayerCall(layer, index)
         call.last = pos
         for v in node.inputs:
+            if is_mask_value(v):
+                continue  # a mask travels with its tensor: no edge of its own, as in Keras
             src = producer_call.get(v)
             if src is not None and src is not call and v not in call.inputs:
                 call.inputs.append(v)

@@ -143,6 +143,19 @@ class Trainer:
             raise ValueError("You must call `compile()` before using the model for training "
                              "or evaluation, e.g. model.compile(optimizer='rmsprop', "
                              "loss='categorical_crossentropy').")
+        from graphc.layers.base import get_keras_mask
+        if getattr(self, "_graph", None) is None and getattr(self, "_input_value", 1) is None:
+            return  # a Sequential model not built yet: its layers are called on fit
+        masked = [v.name for v in self.outputs if get_keras_mask(v) is not None]
+        if masked:
+            # Keras leaves the masked steps out of the loss and metrics; graphc's losses
+            # do not read output masks yet, so refuse rather than train on other numbers.
+            raise NotImplementedError(
+                f"Model {self.name!r}: output(s) {masked} carry a mask (e.g. a recurrent "
+                "layer with return_sequences=True after Embedding(mask_zero=True)); Keras "
+                "then leaves the masked steps out of the loss, which graphc does not do "
+                "yet. predict() works; to train, end the model with a layer that consumes "
+                "the mask (GlobalAveragePooling1D, an LSTM with return_sequences=False).")
 
     def _executor(self):
         from graphc.backends.numpy import Executor

@@ -25,6 +25,7 @@ from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops._registry import Op, apply
 from graphc.ops._shapes import dims_compatible, known, merge_dim
+from graphc.ops import masking as _masking  # noqa: F401  (registers the mask ops)
 
 __all__ = ["simple_rnn", "lstm", "gru", "reverse_sequence"]
 
@@ -141,12 +142,17 @@ class _Recurrent(Op):
         if attrs.get("use_bias", True):
             bias = xs[3]
             k = 4
-        states = xs[k:] if attrs.get("initial_state", False) else []
+        states = xs[k:k + self.n_states] if attrs.get("initial_state", False) else []
         return x, w, r, bias, states
+
+    def _mask_of(self, attrs, xs):
+        """The ``(N, T)`` boolean mask input, or None."""
+        return xs[-1] if attrs.get("masked", False) else None
 
     def _n_inputs(self, attrs):
         return 3 + bool(attrs.get("use_bias", True)) + \
-            (self.n_states if attrs.get("initial_state", False) else 0)
+            (self.n_states if attrs.get("initial_state", False) else 0) + \
+            bool(attrs.get("masked", False))
 
     # ---- shape rule ------------------------------------------------------------------
     def infer(self, attrs, *types):
@@ -157,8 +163,16 @@ class _Recurrent(Op):
                              f"got {len(types)}")
         for name in self._activations(attrs):
             _act(name)
+        mask = self._mask_of(attrs, types)
         x, w, r, bias, states = self._unpack(attrs, types)
         units, g = attrs["units"], self.gates
+        if mask is not None:
+            if mask.dtype != "bool" or len(mask.shape) != 2 or not all(
+                    dims_compatible(a, b) for a, b in zip(mask.shape, x.shape[:2])):
+                raise ShapeError(f"mask should be a boolean (batch, timesteps) tensor "
+                                 f"{format_shape(tuple(x.shape[:2]))}, got "
+                                 f"{format_shape(mask.shape)} of dtype {mask.dtype}")
+            types = types[:-1]
         dtypes = {t.dtype for t in types}
         if len(dtypes) != 1:
             raise ShapeError(f"inputs have different dtypes {', '.join(sorted(dtypes))}")
@@ -204,11 +218,22 @@ class _Recurrent(Op):
             return [np.asarray(s, dtype=x.dtype) for s in states]
         return [np.zeros((n, units), dtype=x.dtype) for _ in range(self.n_states)]
 
+    def _time_mask(self, attrs, xs):
+        """The mask as ``(T, N, 1)`` booleans in processing order, or None."""
+        mask = self._mask_of(attrs, xs)
+        if mask is None:
+            return None
+        mt = np.asarray(mask, dtype=bool).T[:, :, None]
+        return mt[::-1] if attrs.get("go_backwards", False) else mt
+
     def kernel(self, attrs, *xs):
         x, w, r, bias, states = self._unpack(attrs, xs)
         xt = self._time_major(attrs, x)
         states = self._zeros_states(x, attrs["units"], states)
-        seq, finals = self._forward(attrs, xt, w, r, bias, states)
+        mt = self._time_mask(attrs, xs)
+        seq, finals = self._forward(attrs, xt, w, r, bias, states, mt)
+        if mt is not None:
+            seq = _masked_outputs(seq, mt, attrs.get("zero_output_for_mask", False))
         return (np.ascontiguousarray(seq.transpose(1, 0, 2)),) + tuple(finals)
 
     def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
@@ -219,10 +244,14 @@ class _Recurrent(Op):
         units = attrs["units"]
         s0 = self._zeros_states(x, units, states)
         hs = ys[0].transpose(1, 0, 2)  # (T, N, U), processing order
+        mt = self._time_mask(attrs, xs)
+        if mt is not None:
+            hs = _states_from_outputs(hs, mt, s0[0])
+        route = _Route(mt, attrs.get("zero_output_for_mask", False))
         g_seq = None if gys[0] is None else gys[0].transpose(1, 0, 2)
         g_final = [None if g is None else g for g in gys[1:]]
         dxw, dw, dr, db, ds0 = self._backward(attrs, xt, w, r, bias, s0, hs, g_seq, g_final,
-                                              needs)
+                                              needs, route)
         grads = []
         dx = None
         if needs[0]:
@@ -235,12 +264,16 @@ class _Recurrent(Op):
             grads.append(db)
         if states:
             grads.extend(ds0)
+        if mt is not None:
+            grads.append(None)  # the mask has no gradient
         return tuple(grads)
 
-    def _forward(self, attrs, xt, w, r, bias, states):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
+        """``(states h after every step (T, N, U), final states)``; with a mask ``mt``
+        a masked step keeps the previous states."""
         raise NotImplementedError
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
         raise NotImplementedError
 
     # ---- ONNX ------------------------------------------------------------------------
@@ -271,13 +304,17 @@ class _Recurrent(Op):
 
     def lower(self, attrs, b, *names):
         x, w, r, bias, states = self._unpack(attrs, names)
+        mask = self._mask_of(attrs, names)
         units = attrs["units"]
         axis0 = b.const(np.array([0], dtype=np.int64))
+        lens = ""  # sequence_lens: every sequence is full length
+        if mask is not None:
+            x, lens, masked = _onnx_compact(b, x, mask)
         # onnxruntime implements only layout=0 (time-major), so transpose at every opset.
         xt = b.op("Transpose", x, perm=[1, 0, 2])
         inputs = [xt, self._onnx_matrix(b, w, units), self._onnx_matrix(b, r, units)]
         inputs.append(self._onnx_bias(b, bias, attrs, units) if bias is not None else "")
-        inputs.append("")  # sequence_lens: every sequence is full length
+        inputs.append(lens)
         for s in states:
             inputs.append(b.op("Unsqueeze", s, axis0))
         while inputs and inputs[-1] == "":
@@ -290,6 +327,9 @@ class _Recurrent(Op):
             extra["layout"] = 0
         outs = b.op(self.onnx_type, *inputs, outputs=1 + self.n_states, **extra)
         y = b.op("Squeeze", outs[0], b.const(np.array([1], dtype=np.int64)))  # (T, N, U)
+        if mask is not None:
+            return _onnx_expand(b, attrs, y, [b.op("Squeeze", o, axis0) for o in outs[1:]],
+                                states, masked)
         if attrs.get("go_backwards", False):
             # ONNX gives the reverse pass's outputs in input order; Keras in processing order.
             y = _flip_axis0(b, y)
@@ -298,11 +338,131 @@ class _Recurrent(Op):
         return (y,) + finals
 
 
+# ---- masks in ONNX: exact for any mask. Each row's unmasked steps move to the front, in
+# order; ONNX's RNN/LSTM/GRU runs them with sequence_lens = their number (the reverse
+# direction runs them last to first: Keras's go_backwards); the outputs are then mapped
+# back to every step. --------------------------------------------------------------------
+def _i64(values):
+    return np.asarray(values, dtype=np.int64)
+
+
+def _onnx_compact(b, x, mask):
+    """``(x with each row's unmasked steps first, sequence_lens (N,) int32, parts)``."""
+    shape = b.op("Shape", x)
+    t1 = b.op("Gather", shape, b.const(_i64([1])))            # [T]
+    t0 = b.op("Squeeze", t1, b.const(_i64([0])))              # T
+    steps = b.op("Range", b.const(_i64(0)), t0, b.const(_i64(1)))
+    # Sort key: an unmasked step t keeps t, a masked one goes after all: t + T.
+    key = b.op("Where", mask, steps, b.op("Add", steps, t0))
+    _, order = b.op("TopK", key, t1, axis=1, largest=0, sorted=1, outputs=2)
+    gather = b.op("Expand", b.op("Unsqueeze", order, b.const(_i64([2]))), shape)
+    xc = b.op("GatherElements", x, gather, axis=1)
+    m64 = b.op("Cast", mask, to=7)
+    count = b.op("ReduceSum", m64, b.const(_i64([1])), keepdims=0)   # (N,)
+    # A fully masked row runs one (discarded) step: its states are replaced below.
+    lens = b.op("Cast", b.op("Max", count, b.const(_i64([1]))), to=6)
+    empty = b.op("Unsqueeze", b.op("Equal", count, b.const(_i64(0))), b.const(_i64([1])))
+    return xc, lens, dict(mask=mask, m64=m64, count=count, empty=empty)
+
+
+def _onnx_expand(b, attrs, y, finals, states, parts):
+    """The op's outputs from the compacted run: ``y`` (T, N, U) in compacted order, the
+    final states (N, U)."""
+    backwards = attrs.get("go_backwards", False)
+    zero = b.const(np.zeros((), dtype=b.float_dtype))
+    empty = parts["empty"]
+    # A fully masked row keeps its initial states.
+    finals = tuple(b.op("Where", empty, s0 if s0 else zero, f)
+                   for f, s0 in zip(finals, list(states) + [None] * len(finals)))
+    yc = b.op("Transpose", y, perm=[1, 0, 2])                  # (N, T, U)
+    # Steps processed up to each step t (input order): a running count of unmasked steps,
+    # from the end when going backwards. The output at t is the compacted output of the
+    # last of them: index count - 1 forwards, L - count backwards (ONNX's reverse run
+    # gives its outputs at the compacted positions).
+    count = b.op("CumSum", parts["m64"], b.const(_i64(1)), reverse=int(bool(backwards)))
+    if backwards:
+        idx = b.op("Sub", b.op("Unsqueeze", parts["count"], b.const(_i64([1]))), count)
+    else:
+        idx = b.op("Sub", count, b.const(_i64(1)))
+    if attrs.get("zero_output_for_mask", False):
+        valid = parts["mask"]
+    else:  # before the first processed step the output is zeros, as in Keras
+        valid = b.op("Greater", count, b.const(_i64(0)))
+    idx = b.op("Where", valid, idx, b.const(_i64(0)))
+    idx = b.op("Expand", b.op("Unsqueeze", idx, b.const(_i64([2]))), b.op("Shape", yc))
+    out = b.op("GatherElements", yc, idx, axis=1)
+    out = b.op("Where", b.op("Unsqueeze", valid, b.const(_i64([2]))), out, zero)
+    if backwards:  # Keras gives a backward pass's outputs in processing order
+        out = ReverseSequence().lower({}, b, out)
+    return (out,) + finals
+
+
 def _flip_axis0(b, name):
     return b.op("Slice", name, b.const(np.array([-1], dtype=np.int64)),
                 b.const(np.array([np.iinfo(np.int64).min], dtype=np.int64)),
                 b.const(np.array([0], dtype=np.int64)),
                 b.const(np.array([-1], dtype=np.int64)))
+
+
+# ---- masks (Keras's backend.rnn): a masked step keeps the states; its output is the
+# previous step's output (zeros before the first unmasked step), or zeros with
+# zero_output_for_mask. -------------------------------------------------------------------
+def _keep(mt, t, new, old):
+    """The states after step ``t``: ``new`` where the step is unmasked, else ``old``."""
+    return new if mt is None else np.where(mt[t], new, old)
+
+
+def _masked_outputs(hs, mt, zero_output):
+    """Outputs from the states after each step ``hs`` (processing order)."""
+    if zero_output:
+        return np.where(mt, hs, hs.dtype.type(0))
+    out = np.empty_like(hs)
+    prev = np.zeros_like(hs[0])
+    for t in range(hs.shape[0]):
+        prev = np.where(mt[t], hs[t], prev)
+        out[t] = prev
+    return out
+
+
+def _states_from_outputs(out, mt, h0):
+    """The states h after each step, rebuilt from the outputs: an unmasked step's output
+    is its state; a masked step keeps the previous state."""
+    hs = np.empty_like(out)
+    h = h0
+    for t in range(out.shape[0]):
+        h = np.where(mt[t], out[t], h)
+        hs[t] = h
+    return hs
+
+
+class _Route:
+    """Backward through masked steps. ``into_cell`` gives the gradient reaching the
+    cell's new output at step ``t`` (the state gradient ``dh`` and the output gradient
+    where the step is unmasked); the output gradient of a masked step goes to the
+    previous step's output (unless zero_output_for_mask), the state gradient of a masked
+    step to the previous state (``keep``). Without a mask it is the plain ``dh +
+    g_seq[t]``."""
+
+    def __init__(self, mt, zero_output):
+        self.mt, self.zero, self.carry = mt, bool(zero_output), None
+
+    def into_cell(self, t, dh, g_seq):
+        if self.mt is None:
+            if g_seq is not None:
+                dh += g_seq[t]  # dh is the loop's own array
+            return dh
+        m = self.mt[t]
+        g = None if g_seq is None else g_seq[t]
+        if self.carry is not None:
+            g = self.carry if g is None else g + self.carry
+        gh = dh * m
+        if g is not None:
+            gh += g * m
+            self.carry = None if self.zero else g * ~m
+        return gh
+
+    def keep(self, t, new, old):
+        return _keep(self.mt, t, new, old)
 
 
 def _state_grads(g_final, k, like):
@@ -317,7 +477,7 @@ class SimpleRNN(_Recurrent):
     name = "simple_rnn"
     onnx_type = "RNN"
 
-    def _forward(self, attrs, xt, w, r, bias, states):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
         f = _act(attrs.get("activation", "tanh"))[0]
         xw = _mm(xt, w)
         if bias is not None:
@@ -325,11 +485,11 @@ class SimpleRNN(_Recurrent):
         h = states[0]
         seq = np.empty(xw.shape, dtype=xt.dtype)
         for t in range(xt.shape[0]):
-            h = f(xw[t] + h @ r)
+            h = _keep(mt, t, f(xw[t] + h @ r), h)
             seq[t] = h
         return seq, [h]
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
         df = _act(attrs.get("activation", "tanh"))[1]
         T = hs.shape[0]
         dact = df(hs)
@@ -337,10 +497,9 @@ class SimpleRNN(_Recurrent):
         da = np.empty_like(hs)
         rt = r.T
         for t in range(T - 1, -1, -1):
-            if g_seq is not None:
-                dh += g_seq[t]
-            da[t] = dh * dact[t]
-            dh = da[t] @ rt
+            gh = route.into_cell(t, dh, g_seq)
+            da[t] = gh * dact[t]
+            dh = route.keep(t, da[t] @ rt, dh)
         h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)
         dw = _outer(xt, da) if needs[1] else None
         dr = _outer(h_prev, da) if needs[2] else None
@@ -369,7 +528,7 @@ class LSTM(_Recurrent):
     def _onnx_extra_attrs(self, attrs):
         return {"input_forget": 0}
 
-    def _forward(self, attrs, xt, w, r, bias, states):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
         u = attrs["units"]
         fa = _act(attrs.get("activation", "tanh"))[0]
         fr = _act(attrs.get("recurrent_activation", "sigmoid"))[0]
@@ -381,12 +540,16 @@ class LSTM(_Recurrent):
         for t in range(xt.shape[0]):
             z = xw[t] + h @ r
             s = fr(z)  # all four blocks at once (fewer, larger calls); c's is unused
-            c = s[:, u:2 * u] * c + s[:, :u] * fa(z[:, 2 * u:3 * u])
-            h = s[:, 3 * u:] * fa(c)
+            c_new = s[:, u:2 * u] * c + s[:, :u] * fa(z[:, 2 * u:3 * u])
+            h_new = s[:, 3 * u:] * fa(c_new)
+            if mt is None:
+                h, c = h_new, c_new
+            else:
+                h, c = np.where(mt[t], h_new, h), np.where(mt[t], c_new, c)
             seq[t] = h
         return seq, [h, c]
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
         u = attrs["units"]
         fa, dfa = _act(attrs.get("activation", "tanh"))[:2]
         fr, dfr = _act(attrs.get("recurrent_activation", "sigmoid"))[:2]
@@ -403,7 +566,7 @@ class LSTM(_Recurrent):
         cs = np.empty_like(i)  # the cell states, rebuilt: one multiply-add per step
         c = c0
         for t in range(T):
-            c = f[t] * c + i[t] * g[t]
+            c = route.keep(t, f[t] * c + i[t] * g[t], c)
             cs[t] = c
         tc = fa(cs)
         c_prev = np.concatenate([c0[None], cs[:-1]], axis=0)
@@ -418,14 +581,21 @@ class LSTM(_Recurrent):
         dz = np.empty(z.shape, dtype=z.dtype)
         dz4 = dz.reshape(T, n, 4, u)
         rt = np.ascontiguousarray(r.T)
+        mt = route.mt
         for t in range(T - 1, -1, -1):
-            if g_seq is not None:
-                dh += g_seq[t]
-            dc += dh * dc_f[t]
-            np.multiply(dc[:, None, :], ifg[t], out=dz4[t, :, :3])
-            np.multiply(dh, do_f[t], out=dz4[t, :, 3])
-            dc *= f[t]
-            dh = dz[t] @ rt
+            gh = route.into_cell(t, dh, g_seq)
+            if mt is None:
+                dc += gh * dc_f[t]
+                dc_in = dc
+            else:  # a masked step passes dc by, and its gates get nothing
+                dc_in = dc * mt[t] + gh * dc_f[t]
+            np.multiply(dc_in[:, None, :], ifg[t], out=dz4[t, :, :3])
+            np.multiply(gh, do_f[t], out=dz4[t, :, 3])
+            if mt is None:
+                dc *= f[t]
+            else:
+                dc = np.where(mt[t], dc_in * f[t], dc)
+            dh = route.keep(t, dz[t] @ rt, dh)
         dw = _outer(xt, dz) if needs[1] else None
         dr = _outer(h_prev, dz) if needs[2] else None
         db = dz.sum(axis=(0, 1)) if bias is not None else None
@@ -465,7 +635,7 @@ class GRU(_Recurrent):
             return bias[0], bias[1]
         return bias, None
 
-    def _forward(self, attrs, xt, w, r, bias, states):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
         u = attrs["units"]
         fa = _act(attrs.get("activation", "tanh"))[0]
         fr = _act(attrs.get("recurrent_activation", "sigmoid"))[0]
@@ -488,11 +658,11 @@ class GRU(_Recurrent):
                 zr = fr(xw[t, :, :2 * u] + h @ r_zr)
                 hh = fa(xw[t, :, 2 * u:] + (zr[:, u:] * h) @ r_h)
             z = zr[:, :u]
-            h = z * h + (1 - z) * hh
+            h = _keep(mt, t, z * h + (1 - z) * hh, h)
             seq[t] = h
         return seq, [h]
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
         u = attrs["units"]
         fa, dfa = _act(attrs.get("activation", "tanh"))[:2]
         fr, dfr = _act(attrs.get("recurrent_activation", "sigmoid"))[:2]
@@ -525,8 +695,8 @@ class GRU(_Recurrent):
         dxw = np.empty(xw.shape, dtype=xw.dtype)   # gradient of x @ kernel (+ input bias)
         drec = np.empty(xw.shape, dtype=xw.dtype)  # gradient of the recurrent products
         for t in range(T - 1, -1, -1):
-            if g_seq is not None:
-                dh += g_seq[t]
+            d_keep = dh
+            dh = route.into_cell(t, dh, g_seq)
             da = dh * dhh_f[t]
             dx_t = dxw[t]
             dx_t[:, :u] = dh * dz_f[t]
@@ -536,13 +706,14 @@ class GRU(_Recurrent):
                 dr_t = drec[t]
                 dr_t[:, :2 * u] = dx_t[:, :2 * u]
                 dr_t[:, 2 * u:] = da * rr[t]
-                dh = dh * z[t] + dr_t @ r.T
+                dh = route.keep(t, dh * z[t] + dr_t @ r.T, d_keep)
             else:
                 d_rh = da @ r_h.T  # gradient of r * h_prev
                 dx_t[:, u:2 * u] = d_rh * h_prev[t] * dzr_f[t, :, u:]
                 drec[t, :, :2 * u] = dx_t[:, :2 * u]
                 drec[t, :, 2 * u:] = da
-                dh = dh * z[t] + d_rh * rr[t] + dx_t[:, :2 * u] @ r_zr.T
+                dh = route.keep(t, dh * z[t] + d_rh * rr[t] + dx_t[:, :2 * u] @ r_zr.T,
+                                d_keep)
         dw = _outer(xt, dxw) if needs[1] else None
         dr = None
         if needs[2]:
@@ -603,7 +774,8 @@ def _act_name(activation) -> str:
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "")
 
 
-def _run(name, x, kernel, recurrent_kernel, bias, initial_state, n_states, **attrs):
+def _run(name, x, kernel, recurrent_kernel, bias, initial_state, n_states, mask=None,
+         zero_output_for_mask=False, **attrs):
     inputs = [x, kernel, recurrent_kernel]
     if bias is not None:
         inputs.append(bias)
@@ -615,39 +787,49 @@ def _run(name, x, kernel, recurrent_kernel, bias, initial_state, n_states, **att
             raise ValueError(f"{name} expects {n_states} initial state(s), received "
                              f"{len(states)}")
         inputs += states
+    if mask is not None:
+        inputs.append(mask)
+        attrs.update(masked=True, zero_output_for_mask=bool(zero_output_for_mask))
     return apply(name, inputs, units=_units(recurrent_kernel), use_bias=bias is not None,
                  initial_state=bool(states), **attrs)
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None,
-               activation="tanh", go_backwards=False):
-    """A whole SimpleRNN pass: ``(sequence, final_h)``.
+               activation="tanh", go_backwards=False, mask=None, zero_output_for_mask=False):
+    """A whole SimpleRNN pass: ``(sequence, final_h)``. ``mask``: a boolean ``(batch,
+    timesteps)`` tensor; a masked step keeps the state and repeats the previous output
+    (zeros with ``zero_output_for_mask``), as Keras.
 
     >>> seq, h = graphc.ops.simple_rnn(x, kernel, recurrent_kernel, bias)
     """
     return _run("simple_rnn", x, kernel, recurrent_kernel, bias, initial_state, 1,
+                mask=mask, zero_output_for_mask=zero_output_for_mask,
                 activation=_act_name(activation), go_backwards=bool(go_backwards))
 
 
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
-         recurrent_activation="sigmoid", go_backwards=False):
+         recurrent_activation="sigmoid", go_backwards=False, mask=None,
+         zero_output_for_mask=False):
     """A whole LSTM pass (Keras gate order i, f, c, o): ``(sequence, final_h, final_c)``.
 
     >>> seq, h, c = graphc.ops.lstm(x, kernel, recurrent_kernel, bias)
     """
     return _run("lstm", x, kernel, recurrent_kernel, bias, initial_state, 2,
+                mask=mask, zero_output_for_mask=zero_output_for_mask,
                 activation=_act_name(activation),
                 recurrent_activation=_act_name(recurrent_activation),
                 go_backwards=bool(go_backwards))
 
 
 def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
-        recurrent_activation="sigmoid", go_backwards=False, reset_after=True):
+        recurrent_activation="sigmoid", go_backwards=False, reset_after=True, mask=None,
+        zero_output_for_mask=False):
     """A whole GRU pass (Keras gate order z, r, h): ``(sequence, final_h)``.
 
     >>> seq, h = graphc.ops.gru(x, kernel, recurrent_kernel, bias)
     """
     return _run("gru", x, kernel, recurrent_kernel, bias, initial_state, 1,
+                mask=mask, zero_output_for_mask=zero_output_for_mask,
                 activation=_act_name(activation),
                 recurrent_activation=_act_name(recurrent_activation),
                 go_backwards=bool(go_backwards), reset_after=bool(reset_after))

@@ -163,8 +163,6 @@ def test_argument_errors():
         layers.Embedding(0, 4)
     with pytest.raises(ValueError, match="output_dim=2.5"):
         layers.Embedding(10, 2.5)
-    with pytest.raises(NotImplementedError, match="mask_zero=True"):
-        layers.Embedding(10, 4, mask_zero=True)
     with pytest.raises(NotImplementedError, match="embeddings_regularizer"):
         layers.Embedding(10, 4, embeddings_regularizer="l2")
 

@@ -1,23 +1,51 @@
 """Op specs for the recurrent family (graphc/ops/recurrent.py): small sequences
 (N=2, T=3, F=4, U=3), every activation path, both directions, with and without bias and
-initial states."""
+initial states; and with Keras masks (N=3, T=4: padding at the end, at the start, holes
+in the middle, a fully masked row)."""
+
+import numpy as np
 
 N, T, F, U = 2, 3, 4, 3
 
+# Masks (N=3, T=4): rows padded at the end, at the start, with holes, fully masked.
+MASKS = {
+    "end": [[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]],
+    "start": [[0, 1, 1, 1], [0, 0, 0, 1], [1, 1, 1, 1]],
+    "holes": [[1, 0, 1, 1], [0, 1, 0, 1], [1, 1, 0, 0]],
+    "empty": [[0, 0, 0, 0], [1, 0, 1, 0], [0, 1, 1, 0]],
+}
 
-def _case(op, gates, bias_shape=None, states=0, **attrs):
+
+def _case(op, gates, bias_shape=None, states=0, mask=None, **attrs):
     """attrs, input shapes, range, options for one recurrent op configuration."""
-    shapes = [(N, T, F), (F, gates * U), (U, gates * U)]
+    n, t = (3, 4) if mask is not None else (N, T)
+    shapes = [(n, t, F), (F, gates * U), (U, gates * U)]
     use_bias = bias_shape is not None
     if use_bias:
         shapes.append(bias_shape)
-    shapes += [(N, U)] * states
+    shapes += [(n, U)] * states
     attrs = {"units": U, "use_bias": use_bias, "initial_state": bool(states), **attrs}
     options = {}
+    first_state = 3 + use_bias
+    batched = (0,) + tuple(range(first_state, first_state + states))
     if states:
-        first_state = 3 + use_bias
-        options["batched_inputs"] = (0,) + tuple(range(first_state, first_state + states))
+        options["batched_inputs"] = batched
+    if mask is not None:
+        attrs["masked"] = True
+        m = np.array(MASKS[mask], dtype=bool)
+        k = len(shapes)
+
+        def make(rng, dtype, shapes=tuple(shapes), m=m):
+            return [rng.uniform(-1, 1, s).astype(dtype) for s in shapes] + [m.copy()]
+        options.update(make=make, no_grad=(k,), batched_inputs=batched + (k,))
     return (attrs, shapes, (-1, 1), options)
+
+
+def _masked(op, gates, bias_shape, **attrs):
+    """One case per mask, alternating directions and zero_output_for_mask."""
+    return [_case(op, gates, bias_shape, mask=name, go_backwards=bool(i % 2),
+                  zero_output_for_mask=i in (1, 2), **attrs)
+            for i, name in enumerate(MASKS)]
 
 
 SPECS = {
@@ -32,6 +60,8 @@ SPECS = {
         _case("simple_rnn", 1, (U,), activation="softplus"),
         _case("simple_rnn", 1, (U,), activation="elu"),
         _case("simple_rnn", 1, (U,), activation="leaky_relu"),
+        *_masked("simple_rnn", 1, (U,), activation="tanh"),
+        _case("simple_rnn", 1, (U,), states=1, mask="start"),
     ],
     "lstm": [
         _case("lstm", 4, (4 * U,)),
@@ -43,6 +73,10 @@ SPECS = {
         _case("lstm", 4, (4 * U,), recurrent_activation="hard_sigmoid"),
         _case("lstm", 4, (4 * U,), activation="relu", recurrent_activation="sigmoid"),
         _case("lstm", 4, (4 * U,), activation="linear", recurrent_activation="hard_sigmoid"),
+        *_masked("lstm", 4, (4 * U,)),
+        _case("lstm", 4, (4 * U,), states=2, mask="holes"),
+        _case("lstm", 4, (4 * U,), states=2, mask="empty", go_backwards=True,
+              zero_output_for_mask=True),
     ],
     "gru": [
         _case("gru", 3, (2, 3 * U)),
@@ -56,6 +90,9 @@ SPECS = {
         _case("gru", 3, (2, 3 * U), recurrent_activation="hard_sigmoid", activation="relu"),
         # Only the second activation takes alpha/beta: onnxruntime hands them out in order.
         _case("gru", 3, (2, 3 * U), activation="hard_sigmoid"),
+        *_masked("gru", 3, (2, 3 * U)),
+        *_masked("gru", 3, (3 * U,), reset_after=False),
+        _case("gru", 3, (2, 3 * U), states=1, mask="start", go_backwards=True),
     ],
     "reverse_sequence": [({}, [(N, T, F)], (-1, 1)), ({}, [(N, T)], (-1, 1))],
 }

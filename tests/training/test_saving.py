@@ -364,6 +364,7 @@ LAYER_CASES = {
     "Flatten": ({}, (2, 3)),
     "Reshape": ({"target_shape": (3, 2)}, (6,)),
     "Identity": ({}, (4,)),
+    "Masking": ({"mask_value": 0.5}, (3, 4)),
     "Permute": ({"dims": (2, 1)}, (2, 3)),
     "RepeatVector": ({"n": 3}, (4,)),
     "Embedding": ({"input_dim": 10, "output_dim": 3}, "int5"),

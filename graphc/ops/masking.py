@@ -1,0 +1,151 @@
+"""Ops that make and apply Keras masks: ``not_equal``, ``any``, ``cast`` and
+``expand_dims``.
+
+A Keras mask is a boolean ``(batch, time)`` tensor computed from the data (Embedding's
+``inputs != 0``, Masking's ``any(inputs != mask_value, axis=-1)``), so it is an ordinary
+value of the graph: these ops compute it, and the recurrent ops take it as an input.
+
+>>> import numpy as np
+>>> from graphc import ops
+>>> ops.not_equal(np.array([[3, 0]]), 0)
+array([[ True, False]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import TensorType, dtype_name
+from graphc.ops._registry import Op, apply
+from graphc.ops._shapes import normalize_axis
+
+__all__ = ["not_equal", "any", "cast", "expand_dims"]
+
+_BOOL = 9  # onnx.TensorProto.BOOL
+_INT32 = 6
+
+
+class NotEqual(Op):
+    """``x != value`` elementwise (``value`` a number attribute): a boolean tensor."""
+
+    name = "not_equal"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        return TensorType(x.shape, "bool")
+
+    def kernel(self, attrs, x):
+        return np.not_equal(x, np.asarray(attrs["value"]).astype(x.dtype))
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (None,)  # a comparison has no gradient
+
+    def lower(self, attrs, b, x):
+        value = b.const(np.asarray(attrs["value"]).astype(b.in_types[0].dtype))
+        return b.op("Not", b.op("Equal", x, value))
+
+
+class Any(Op):
+    """``np.any(x, axis, keepdims)`` of a boolean tensor (one axis)."""
+
+    name = "any"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        if x.dtype != "bool":
+            raise ShapeError(f"expects a boolean tensor, got dtype {x.dtype}")
+        axis = normalize_axis(attrs["axis"], len(x.shape))
+        shape = list(x.shape)
+        if attrs.get("keepdims", False):
+            shape[axis] = 1
+        else:
+            del shape[axis]
+        return TensorType(tuple(shape), "bool")
+
+    def kernel(self, attrs, x):
+        return np.any(x, axis=attrs["axis"], keepdims=bool(attrs.get("keepdims", False)))
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (None,)
+
+    def lower(self, attrs, b, x):
+        from graphc.ops.arrays import reduce_lowering
+        axis = normalize_axis(attrs["axis"], len(b.in_types[0].shape))
+        as_int = b.op("Cast", x, to=_INT32)  # ONNX reductions take no booleans
+        red = reduce_lowering(b, "ReduceMax", as_int, (axis,), attrs.get("keepdims", False))
+        return b.op("Cast", red, to=_BOOL)
+
+
+class Cast(Op):
+    """``x.astype(dtype)``. Between float types the gradient is cast back; from booleans
+    or integers there is none."""
+
+    name = "cast"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        return TensorType(x.shape, attrs["dtype"])
+
+    def kernel(self, attrs, x):
+        return x.astype(attrs["dtype"])
+
+    def vjp(self, attrs, xs, ys, gys):
+        src = attrs.get("from_dtype")
+        if src is None or np.dtype(src).kind != "f":
+            return (None,)
+        return (gys[0].astype(src),)
+
+    def lower(self, attrs, b, x):
+        from graphc.onnx._builder import onnx_dtype
+        return b.op("Cast", x, to=onnx_dtype(attrs["dtype"]))
+
+
+class ExpandDims(Op):
+    """``np.expand_dims(x, axis)``: a new axis of size 1 (ONNX ``Unsqueeze``)."""
+
+    name = "expand_dims"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        axis = normalize_axis(attrs["axis"], len(x.shape) + 1)
+        shape = list(x.shape)
+        shape.insert(axis, 1)
+        return TensorType(tuple(shape), x.dtype)
+
+    def kernel(self, attrs, x):
+        return np.expand_dims(x, attrs["axis"])
+
+    def vjp(self, attrs, xs, ys, gys):
+        g = gys[0]
+        return (None if g is None else np.squeeze(g, axis=attrs["axis"]),)
+
+    def lower(self, attrs, b, x):
+        axis = normalize_axis(attrs["axis"], len(b.in_types[0].shape) + 1)
+        return b.op("Unsqueeze", x, b.const(np.array([axis], dtype=np.int64)))
+
+
+def not_equal(x, value):
+    """``x != value`` with a number ``value``: a boolean tensor (Embedding's mask)."""
+    if isinstance(value, (bool, np.bool_)):
+        value = int(value)
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"not_equal compares with a number, received "
+                        f"{type(value).__name__}: {value!r}")
+    return apply("not_equal", [x], value=value.item() if hasattr(value, "item") else value)
+
+
+def any(x, axis, keepdims=False):  # noqa: A001  (keras.ops.any)
+    """``keras.ops.any`` of a boolean tensor along one axis."""
+    return apply("any", [x], axis=int(axis), keepdims=bool(keepdims))
+
+
+def cast(x, dtype):
+    """``keras.ops.cast``: the same values in ``dtype``."""
+    dtype = dtype_name(dtype)
+    return apply("cast", [x], dtype=dtype, from_dtype=dtype_name(x.dtype))
+
+
+def expand_dims(x, axis):
+    """``keras.ops.expand_dims`` with one integer axis."""
+    return apply("expand_dims", [x], axis=int(axis))
