@@ -1,5 +1,6 @@
 """Transposed convolution layers: Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
-(Keras 3 arguments, defaults, validation and weight layout).
+(Keras 3 arguments, defaults, validation and weight layout); and the parameter-free
+upsampling layers UpSampling1D and UpSampling2D (nearest neighbour: ``ops.repeat``).
 
 >>> from graphc import Input, layers
 >>> x = Input(shape=(16, 16, 64))
@@ -23,7 +24,8 @@ from graphc.layers.convolutional import (check_input_rank, standardize_data_form
 from graphc.ops._shapes import known
 
 __all__ = ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose"]
+           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",
+           "UpSampling1D", "UpSampling2D"]
 
 
 class _ConvTranspose(Layer):
@@ -132,3 +134,66 @@ class Conv3DTranspose(_ConvTranspose):
 Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
 Convolution3DTranspose = Conv3DTranspose
+
+
+# ---- upsampling --------------------------------------------------------------------------
+class UpSampling1D(Layer):
+    """Repeats each step ``size`` times along the time axis, as Keras.
+
+    >>> UpSampling1D(2)(Input(shape=(5, 3))).shape
+    (None, 10, 3)
+    """
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
+        if size <= 0:
+            raise ValueError("Argument `size` should be a positive integer. "
+                             f"Received: size={size}")
+        self.size = size
+
+    def call(self, inputs):
+        check_input_rank(self, inputs.shape, 3)
+        return ops.repeat(inputs, self.size, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+# Keras's other resize methods; they need an image-resize op that graphc does not have.
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
+
+
+class UpSampling2D(Layer):
+    """Repeats rows and columns ``size`` times (``interpolation="nearest"``, Keras's
+    default; the other methods are not supported yet).
+
+    >>> UpSampling2D((2, 3))(Input(shape=(4, 4, 8))).shape
+    (None, 8, 12, 8)
+    """
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format)
+        self.size = standardize_tuple(size, 2, "size")
+        self.interpolation = str(interpolation).lower()
+        if self.interpolation not in _INTERPOLATIONS:
+            raise ValueError("Invalid value for argument `interpolation`. Expected one of "
+                             f"{_INTERPOLATIONS}. Received: interpolation={interpolation}")
+        if self.interpolation != "nearest":
+            raise NotImplementedError(
+                f"UpSampling2D(interpolation={self.interpolation!r}) is not supported by "
+                "graphc yet; only interpolation='nearest' is.")
+
+    def call(self, inputs):
+        check_input_rank(self, inputs.shape, 4)
+        # Repeating the spatial axes in place: the same as Keras's transpose to
+        # channels-last, repeat, transpose back.
+        first = 2 if self.data_format == "channels_first" else 1
+        x = ops.repeat(inputs, self.size[0], axis=first)
+        return ops.repeat(x, self.size[1], axis=first + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size),
+                "data_format": self.data_format, "interpolation": self.interpolation}

@@ -273,3 +273,75 @@ def test_whole_model_gradients_in_float64():
             arr[idx] = old
             num[idx] = (up - down) / 2e-6
         np.testing.assert_allclose(grads[p], num, rtol=1e-5, atol=1e-8, err_msg=p.path)
+
+
+# ---- UpSampling1D / UpSampling2D (nearest) -------------------------------------------------
+@pytest.mark.parametrize("cls,kwargs,shape,expected,axes", [
+    (layers.UpSampling1D, {}, (None, 4, 2), (None, 8, 2), {1: 2}),
+    (layers.UpSampling1D, {"size": 3}, (None, 4, 2), (None, 12, 2), {1: 3}),
+    (layers.UpSampling2D, {}, (None, 3, 4, 2), (None, 6, 8, 2), {1: 2, 2: 2}),
+    (layers.UpSampling2D, {"size": (2, 3)}, (None, 3, 4, 2), (None, 6, 12, 2), {1: 2, 2: 3}),
+    (layers.UpSampling2D, {"size": (3, 1), "data_format": "channels_first"},
+     (None, 2, 3, 4), (None, 2, 9, 4), {2: 3, 3: 1}),
+])
+def test_upsampling_harness_and_numbers(cls, kwargs, shape, expected, axes):
+    checked = check_layer(cls, kwargs, shape, expected, 0)
+    want = checked.x
+    for axis, n in axes.items():
+        want = np.repeat(want, n, axis=axis)
+    np.testing.assert_array_equal(checked.y, want)
+
+
+def test_upsampling_config_unknown_sizes_and_names():
+    up = layers.UpSampling2D((2, 3), interpolation="NEAREST")
+    assert up.name.startswith("up_sampling2d")
+    assert layers.UpSampling1D().name.startswith("up_sampling1d")
+    config = up.get_config()
+    assert {k: config[k] for k in ("size", "data_format", "interpolation")} == \
+        {"size": [2, 3], "data_format": "channels_last", "interpolation": "nearest"}
+    assert json.loads(json.dumps(config)) == config
+    assert layers.UpSampling2D.from_config(config).get_config() == config
+    assert up(Input(shape=(None, 5, 2))).shape == (None, None, 15, 2)
+    assert layers.UpSampling1D(2).get_config()["size"] == 2
+
+
+def test_upsampling_bad_arguments():
+    with pytest.raises(TypeError, match="integer value for `size`"):
+        layers.UpSampling1D(2.0)
+    with pytest.raises(ValueError, match="size=0"):
+        layers.UpSampling1D(0)
+    with pytest.raises(ValueError, match="size"):
+        layers.UpSampling2D((2, 2, 2))
+    with pytest.raises(ValueError, match="interpolation=cubic"):
+        layers.UpSampling2D(interpolation="cubic")
+    with pytest.raises(NotImplementedError, match="bilinear"):
+        layers.UpSampling2D(interpolation="bilinear")
+    with pytest.raises(ShapeError, match="expected ndim=4, found ndim=3"):
+        layers.UpSampling2D()(Input(shape=(4, 2)))
+    with pytest.raises(ShapeError, match="expected ndim=3, found ndim=4"):
+        layers.UpSampling1D()(Input(shape=(4, 4, 2)))
+
+
+def test_upsampling_onnx_parity_and_gradient():
+    graphc.utils.set_random_seed(8)
+    inp = Input(shape=(4, 4, 2))
+    x = layers.Conv2D(3, 3, strides=2, padding="same", activation="relu")(inp)
+    x = layers.UpSampling2D()(x)
+    x = layers.Conv2D(2, 3, padding="same")(x)
+    model = Model(inp, layers.UpSampling2D((1, 2), data_format="channels_first")(x))
+    for p in model.graph.parameters:
+        p.assign(np.random.default_rng(1).uniform(-0.5, 0.5, p.shape).astype(p.dtype))
+    x = np.random.default_rng(0).standard_normal((3, 4, 4, 2)).astype("float32")
+    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
+    np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-5)
+    seq = Input(shape=(None, 3))
+    m1 = Model(seq, layers.UpSampling1D(3)(seq))
+    r1 = graphc.onnx.Runtime(graphc.onnx.export(m1))
+    s = np.random.default_rng(1).standard_normal((2, 5, 3)).astype("float32")
+    np.testing.assert_array_equal(r1.predict(s), np.repeat(s, 3, axis=1))
+    # the gradient of a repeat sums the copies: training moves the conv below it
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.get_weights()[0].copy()
+    model.fit(x, np.zeros((3, 4, 4, 4), "float32"), epochs=1, verbose=0)
+    assert not np.allclose(model.get_weights()[0], before)

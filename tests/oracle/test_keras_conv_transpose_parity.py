@@ -6,6 +6,8 @@ predictions, a short fit and ONNX export."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -36,6 +38,8 @@ def variants(lib):
         L.Conv1DTranspose(3, 3, strides=3, output_padding=2)(seq),
         L.Conv1DTranspose(2, 5, dilation_rate=2)(seq),
         L.Conv3DTranspose(2, 2, strides=(1, 2, 2), padding="same")(vol),
+        L.UpSampling2D((2, 3))(img),
+        L.UpSampling1D(3)(seq),
     ]
     return lib.Model([img, seq, vol], outs)
 
@@ -46,7 +50,8 @@ def channels_first(lib):
     a = lib.layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=(0, 1),
                                    data_format="channels_first")(img)
     b = lib.layers.Conv1DTranspose(3, 3, strides=2, data_format="channels_first")(seq)
-    return lib.Model([img, seq], [a, b])
+    c = lib.layers.UpSampling2D((3, 2), data_format="channels_first")(img)
+    return lib.Model([img, seq], [a, b, c])
 
 
 def small_decoder(lib):
@@ -55,6 +60,7 @@ def small_decoder(lib):
     x = lib.layers.Conv1D(6, 3, strides=2, padding="same", activation="relu")(inputs)
     x = lib.layers.Conv1DTranspose(4, 3, strides=2, padding="same", activation="tanh")(x)
     x = lib.layers.Conv1DTranspose(4, 2, strides=3, output_padding=1)(x)
+    x = lib.layers.UpSampling1D(2)(x)
     x = lib.layers.GlobalAveragePooling1D()(x)
     outputs = lib.layers.Dense(3, activation="softmax")(x)
     return lib.Model(inputs, outputs)
@@ -122,6 +128,21 @@ def _fit_both(k_model, g_model, x, y, loss, optimizer, epochs, batch_size):
         np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
 
 
+def test_layer_names_and_aliases_match_keras():
+    def base(name):  # "conv2d_transpose_3" -> "conv2d_transpose"
+        return re.sub(r"_\d+$", "", name)
+
+    for name, args in [("Conv1DTranspose", (2, 3)), ("Conv2DTranspose", (2, 3)),
+                       ("Conv3DTranspose", (2, 3)), ("UpSampling1D", ()),
+                       ("UpSampling2D", ())]:
+        k_layer = getattr(keras.layers, name)(*args)
+        g_layer = getattr(graphc.layers, name)(*args)
+        assert base(g_layer.name) == base(k_layer.name)
+    for alias in ("Convolution1DTranspose", "Convolution2DTranspose",
+                  "Convolution3DTranspose"):
+        assert getattr(graphc.layers, alias).__name__ == getattr(keras.layers, alias).__name__
+
+
 def test_small_decoder_trains_like_keras():
     k_model, g_model = _pair(small_decoder)
     x = _inputs(g_model, 48, seed=1)
@@ -143,7 +164,7 @@ def test_dlwp_segmentation_model_matches_keras():
     assert g_model.output_shape == (None, 32, 32, 3)
 
     rng = np.random.default_rng(0)
-    x = rng.random((6, 32, 32, 3)).astype("float32")       # in [0, 1), as after Rescaling
+    x = rng.random((4, 32, 32, 3)).astype("float32")       # in [0, 1), as after Rescaling
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-5)
 
@@ -152,10 +173,10 @@ def test_dlwp_segmentation_model_matches_keras():
     # through this model ("RuntimeError: grad_input must be contiguous", a torch-backend
     # issue), so the fit uses the same targets one-hot with categorical_crossentropy —
     # the same numbers, which graphc's own sparse loss is checked to give.
-    y = rng.integers(0, 3, (6, 32, 32, 1))
+    y = rng.integers(0, 3, (4, 32, 32, 1))
     y_hot = np.eye(3, dtype="float32")[y[..., 0]]
     _fit_both(k_model, g_model, x, y_hot, "categorical_crossentropy",
-              lambda lib: lib.optimizers.RMSprop(1e-3), epochs=2, batch_size=3)
+              lambda lib: lib.optimizers.RMSprop(1e-3), epochs=2, batch_size=2)
     g_model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     sparse = g_model.evaluate(x, y, verbose=0)
     g_model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
