@@ -11,8 +11,12 @@ matmul batched over the groups when grouped); the ONNX lowering is ``Transpose -
 set), and ``graphc.onnx._peephole.cancel_transpose_pairs`` removes the inverse pairs
 between layers.
 
-``depthwise_conv`` and ``separable_conv`` (as ``keras.ops``) are compositions of
-``conv`` with a reshape of the kernel: no ops of their own.
+``depthwise_conv`` and ``separable_conv`` (as ``keras.ops``) are ``conv`` nodes too: with
+``depthwise=True`` the op takes Keras's depthwise kernel ``(*kernel_size, C_in,
+depth_multiplier)`` and reads it as the grouped kernel ``(*kernel_size, 1, C_in *
+depth_multiplier)`` (the same memory: output channel ``c * depth_multiplier + j``). The
+reshape lives in the op, not in a node of its own, because an op applied to a weight
+alone is evaluated at once when a layer is traced (it would bake the weight's value).
 
 >>> import numpy as np
 >>> from graphc import ops
@@ -179,6 +183,17 @@ def lower_windowed(b, attrs, x, n, make):
 
 
 # ---- grouped convolution: the im2col matrix and kernel per group -------------------------
+def _grouped_shape(shape) -> tuple:
+    """Keras's depthwise kernel shape ``(*k, C_in, dm)`` as ``(*k, 1, C_in * dm)``."""
+    c, dm = shape[-2], shape[-1]
+    return (*shape[:-2], 1, c * dm if known(c) and known(dm) else None)
+
+
+def _grouped_kernel(w, attrs):
+    """The kernel as ``(*k, C_in // groups, C_out)`` (a reshape of a depthwise one)."""
+    return w.reshape(_grouped_shape(w.shape)) if attrs.get("depthwise", False) else w
+
+
 def _group_cols(win, groups: int):
     """The strided windows ``(N, *out, *k, C)`` as one contiguous im2col matrix per
     group, ``(G, M, K * Cg)`` (M = N * prod(out), K = prod(k), Cg = C // G): one copy,
@@ -228,7 +243,10 @@ class Conv(Op):
     ``padding`` "valid" / "same" (TensorFlow's split, odd pixel after) / "causal" (all
     before, Conv1D's), ``data_format`` "channels_last" (default) or "channels_first".
     ``groups`` (default 1) divides C_in and C_out; the kernel is ``(*kernel_size,
-    C_in // groups, C_out)`` in both data formats, as Keras.
+    C_in // groups, C_out)`` in both data formats, as Keras. ``depthwise`` (default
+    False; needs ``groups == C_in``): the kernel is Keras's depthwise ``(*kernel_size,
+    C_in, depth_multiplier)`` instead, read as ``(*kernel_size, 1, C_in *
+    depth_multiplier)``.
     """
 
     name = "conv"
@@ -256,13 +274,21 @@ class Conv(Op):
         groups = attrs.get("groups", 1)
         if not isinstance(groups, (int, np.integer)) or groups <= 0:
             raise ShapeError(f"groups must be a positive integer, got {groups!r}")
-        filters = w.shape[-1]
+        kshape = w.shape
+        if attrs.get("depthwise", False):
+            if not (dims_compatible(channels, groups) and w.shape[-2] == groups):
+                raise ShapeError(
+                    f"a depthwise kernel (*kernel_size, in_channels, depth_multiplier) needs "
+                    f"groups == in_channels: got the kernel {format_shape(w.shape)}, "
+                    f"groups={groups} and an input with {channels} channels")
+            kshape = _grouped_shape(w.shape)
+        filters = kshape[-1]
         if known(filters) and filters % groups:
             raise ShapeError(f"the kernel {format_shape(w.shape)} has {filters} output "
                              f"channels, which groups={groups} does not divide")
-        expected = w.shape[-2] * groups if known(w.shape[-2]) else None
+        expected = kshape[-2] * groups if known(kshape[-2]) else None
         if not dims_compatible(channels, expected):
-            per = f" ({w.shape[-2]} per group x groups={groups})" if groups != 1 else ""
+            per = f" ({kshape[-2]} per group x groups={groups})" if groups != 1 else ""
             raise ShapeError(f"the input has {channels} channels but the kernel "
                              f"{format_shape(w.shape)} expects {expected}{per}")
         if bias and (len(bias[0].shape) != 1 or not dims_compatible(bias[0].shape[0],
@@ -295,6 +321,7 @@ class Conv(Op):
     def kernel(self, attrs, x, w, *bias):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
+        w = _grouped_kernel(w, attrs)
         window, strides, dilation, pads, out = self._geometry(attrs, x, w)
         xp = _pad(x, pads, 0)
         groups = attrs.get("groups", 1)
@@ -313,7 +340,7 @@ class Conv(Op):
         return _from_last(y.reshape(x.shape[0], *out, w.shape[-1]), fmt)
 
     def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
-        x, w = xs[0], xs[1]
+        x, w = xs[0], _grouped_kernel(xs[1], attrs)
         n_in = len(xs)
         needs = needs if needs is not None else (True,) * n_in
         out = out if out is not None else (None,) * n_in
@@ -324,8 +351,9 @@ class Conv(Op):
         g2 = g.reshape(-1, w.shape[-1])
         groups = attrs.get("groups", 1)
         if groups != 1:
-            return self._grouped_vjp(x, w, g2, n_in, needs, fmt, groups, window, strides,
-                                     dilation, pads, osz)
+            gx, gw, *gb = self._grouped_vjp(x, w, g2, n_in, needs, fmt, groups, window,
+                                            strides, dilation, pads, osz)
+            return (gx, None if gw is None else gw.reshape(xs[1].shape), *gb)
         gx = gw = gb = None
         if needs[1]:
             xp = _pad(x, pads, 0)
@@ -407,7 +435,12 @@ class Conv(Op):
             ([0] * (2 * n) if attrs.get("padding") == "valid" else None)
         # (*k, C_in, C_out) -> (C_out, C_in, *k): a Transpose on the weight, which ONNX
         # runtimes fold at load time since its input is an initializer.
-        wt = b.op("Transpose", w, perm=[n + 1, n, *range(n)])
+        if attrs.get("depthwise", False):
+            # (*k, C_in, dm) -> (C_in, dm, *k) -> (C_in * dm, 1, *k)
+            wt = b.op("Transpose", w, perm=[n, n + 1, *range(n)])
+            wt = b.op("Reshape", wt, b.const(np.asarray([-1, 1, *window], dtype=np.int64)))
+        else:
+            wt = b.op("Transpose", w, perm=[n + 1, n, *range(n)])
         pad_attrs = {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else \
             {"auto_pad": "SAME_UPPER"}
 
@@ -439,6 +472,13 @@ def _standard_format(data_format) -> str:
     return fmt
 
 
+def _attrs(n, strides, padding, data_format, dilation_rate) -> dict:
+    return {"strides": _as_tuple(strides, n, "strides"),
+            "padding": str(padding).lower(),
+            "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
+            "data_format": _standard_format(data_format)}
+
+
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1,
          bias=None, groups=None):
     """N-D convolution as ``keras.ops.conv`` (plus an optional ``bias``, added in the same
@@ -449,16 +489,13 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
     ``None`` infers it as Keras does: input channels // the kernel's input channels.
     """
     n = len(kernel.shape) - 2
-    fmt = _standard_format(data_format)
+    attrs = _attrs(n, strides, padding, data_format, dilation_rate)
     if groups is None:
-        channels = inputs.shape[1 if fmt == "channels_first" else -1]
+        channels = inputs.shape[1 if attrs["data_format"] == "channels_first" else -1]
         per = kernel.shape[-2]
         groups = channels // per if known(channels) and known(per) and per and \
             channels % per == 0 else 1
-    attrs = {"strides": _as_tuple(strides, n, "strides"),
-             "padding": str(padding).lower(),
-             "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
-             "data_format": fmt, "groups": int(groups)}
+    attrs["groups"] = int(groups)
     return apply("conv", [inputs, kernel] + ([] if bias is None else [bias]), **attrs)
 
 
@@ -468,18 +505,17 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
     ``depth_multiplier`` filters; ``kernel`` is ``(*kernel_size, C_in, depth_multiplier)``
     and output channel ``c * depth_multiplier + j`` is input channel ``c``'s filter ``j``.
 
-    A ``conv`` with ``groups = C_in`` on the kernel reshaped to ``(*kernel_size, 1,
-    C_in * depth_multiplier)`` (what Keras's torch backend does too).
+    One ``conv`` node with ``groups = C_in`` and ``depthwise=True`` (see the module's
+    docstring).
 
     >>> import numpy as np
     >>> x = np.ones((1, 5, 5, 3), "float32"); w = np.ones((3, 3, 3, 2), "float32")
     >>> depthwise_conv(x, w).shape
     (1, 3, 3, 6)
     """
-    k = tuple(kernel.shape)
-    flat = apply("reshape", [kernel], shape=(*k[:-2], 1, k[-2] * k[-1]))
-    return conv(inputs, flat, strides=strides, padding=padding, data_format=data_format,
-                dilation_rate=dilation_rate, bias=bias, groups=k[-2])
+    attrs = _attrs(len(kernel.shape) - 2, strides, padding, data_format, dilation_rate)
+    return apply("conv", [inputs, kernel] + ([] if bias is None else [bias]), **attrs,
+                 groups=int(kernel.shape[-2]), depthwise=True)
 
 
 def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",

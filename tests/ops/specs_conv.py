@@ -10,6 +10,12 @@ def _conv(strides, padding, dilation, fmt=CL, groups=1):
             "data_format": fmt, "groups": groups}
 
 
+def _dw(strides, padding, dilation, fmt=CL):
+    """``ops.depthwise_conv``'s node: groups = C_in (3 or 2 channels below)."""
+    return {**_conv(strides, padding, dilation, fmt, groups=2 if len(strides) == 1 else 3),
+            "depthwise": True}
+
+
 # The kernel is a weight: only the input carries the batch dimension.
 B = {"batched_inputs": [0]}
 
@@ -52,5 +58,9 @@ SPECS = {
          (-1, 1), B),
         (_conv((1,), "causal", (2,), groups=3), [(2, 7, 3), (3, 1, 3), (3,)], (-1, 1), B),
         (_conv((2,), "valid", (1,), CF, groups=2), [(2, 2, 7), (3, 1, 4)], (-1, 1), B),
+        # depthwise=True: Keras's depthwise kernel (*k, C_in, depth_multiplier) as is
+        (_dw((2, 1), "same", (1, 1)), [(2, 6, 5, 3), (3, 2, 3, 2), (6,)], (-1, 1), B),
+        (_dw((1, 1), "valid", (2, 2), CF), [(2, 3, 6, 6), (2, 2, 3, 1)], (-1, 1), B),
+        (_dw((2,), "same", (1,)), [(2, 7, 2), (3, 2, 3), (6,)], (-1, 1), B),
     ],
 }
