@@ -1,11 +1,22 @@
 """Convolution ops, channels-last by default as Keras (``keras.ops.conv``).
 
 One op, ``conv``, generic over the spatial rank (1-D and 2-D are what the layers use;
-3-D works too): input ``(N, *spatial, C_in)``, kernel ``(*kernel_size, C_in, C_out)``
-exactly as Keras stores it, an optional bias ``(C_out,)``. The NumPy kernel is im2col
-through a strided view plus one matmul; the ONNX lowering is ``Transpose -> Conv ->
-Transpose`` (the kernel transposed to ``(C_out, C_in, *k)``), and
-``graphc.onnx._peephole.cancel_transpose_pairs`` removes the inverse pairs between layers.
+3-D works too): input ``(N, *spatial, C_in)``, kernel ``(*kernel_size, C_in // groups,
+C_out)`` exactly as Keras stores it, an optional bias ``(C_out,)``. With ``groups`` > 1
+the channels split into that many blocks and output block ``g`` reads input block ``g``
+only (Keras's, torch's and ONNX's convention); ``groups == C_in`` is a depthwise
+convolution. The NumPy kernel is im2col through a strided view plus one matmul (a
+matmul batched over the groups when grouped); the ONNX lowering is ``Transpose -> Conv
+-> Transpose`` (the kernel transposed to ``(C_out, C_in // groups, *k)``, ``group``
+set), and ``graphc.onnx._peephole.cancel_transpose_pairs`` removes the inverse pairs
+between layers.
+
+``depthwise_conv`` and ``separable_conv`` (as ``keras.ops``) are ``conv`` nodes too: with
+``depthwise=True`` the op takes Keras's depthwise kernel ``(*kernel_size, C_in,
+depth_multiplier)`` and reads it as the grouped kernel ``(*kernel_size, 1, C_in *
+depth_multiplier)`` (the same memory: output channel ``c * depth_multiplier + j``). The
+reshape lives in the op, not in a node of its own, because an op applied to a weight
+alone is evaluated at once when a layer is traced (it would bake the weight's value).
 
 >>> import numpy as np
 >>> from graphc import ops
@@ -26,7 +37,7 @@ from graphc.ir import TensorType, format_shape
 from graphc.ops._registry import Op, apply
 from graphc.ops._shapes import dims_compatible, known
 
-__all__ = ["conv"]
+__all__ = ["conv", "depthwise_conv", "separable_conv"]
 
 PADDINGS = ("valid", "same", "causal")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -171,6 +182,59 @@ def lower_windowed(b, attrs, x, n, make):
     return b.op("Transpose", make(xt), perm=_to_last_perm(n))
 
 
+# ---- grouped convolution: the im2col matrix and kernel per group -------------------------
+def _grouped_shape(shape) -> tuple:
+    """Keras's depthwise kernel shape ``(*k, C_in, dm)`` as ``(*k, 1, C_in * dm)``."""
+    c, dm = shape[-2], shape[-1]
+    return (*shape[:-2], 1, c * dm if known(c) and known(dm) else None)
+
+
+def _grouped_kernel(w, attrs):
+    """The kernel as ``(*k, C_in // groups, C_out)`` (a reshape of a depthwise one)."""
+    return w.reshape(_grouped_shape(w.shape)) if attrs.get("depthwise", False) else w
+
+
+def _group_cols(win, groups: int):
+    """The strided windows ``(N, *out, *k, C)`` as one contiguous im2col matrix per
+    group, ``(G, M, K * Cg)`` (M = N * prod(out), K = prod(k), Cg = C // G): one copy,
+    as the ungrouped path's ``reshape``."""
+    n = (win.ndim - 2) // 2
+    cg = win.shape[-1] // groups
+    split = win.reshape(*win.shape[:-1], groups, cg)       # a view: splits the last axis
+    # (N, *out, *k, G, Cg) -> (G, N, *out, *k, Cg)
+    perm = (2 * n + 1, *range(2 * n + 1), 2 * n + 2)
+    rows = int(np.prod(win.shape[:n + 1]))
+    return np.ascontiguousarray(split.transpose(perm)).reshape(groups, rows, -1)
+
+
+def _group_kernel(w, groups: int):
+    """Keras's kernel ``(*k, Cg, C_out)`` as ``(G, K * Cg, Og)``: output block g."""
+    return np.ascontiguousarray(
+        w.reshape(-1, groups, w.shape[-1] // groups).transpose(1, 0, 2))
+
+
+def _ungroup_kernel(wg, shape):
+    """The inverse of ``_group_kernel``: ``(G, K * Cg, Og)`` -> ``(*k, Cg, C_out)``."""
+    return np.ascontiguousarray(wg.transpose(1, 0, 2)).reshape(shape)
+
+
+def _depthwise_kernel(w, groups: int):
+    """A depthwise kernel ``(*k, 1, G * Og)`` as ``(*k, Og, G)`` (a view): the channel
+    axis last, so the elementwise products below run along it."""
+    return np.swapaxes(w.reshape(*w.shape[:-2], groups, -1), -1, -2)
+
+
+def _depthwise(xp, w, groups, window, strides, dilation, out):
+    """A grouped conv with one input channel per group, ``(M, C_out)``: one broadcast
+    multiply-add per kernel offset on the strided slices (an im2col matmul would be a
+    batch of hundreds of thin products)."""
+    wt = _depthwise_kernel(w, groups)
+    y = np.zeros((xp.shape[0], *out, wt.shape[-2], groups), dtype=np.result_type(xp, w))
+    for offs, sl in _window_slices(window, strides, dilation, out):
+        y += xp[sl][..., None, :] * wt[offs]
+    return np.swapaxes(y, -1, -2).reshape(-1, w.shape[-1])  # channel g * Og + j
+
+
 # ---- the op ----------------------------------------------------------------------------
 class Conv(Op):
     """N-D convolution (cross-correlation, as Keras), inputs ``(x, kernel[, bias])``.
@@ -178,7 +242,11 @@ class Conv(Op):
     Attributes: ``strides`` and ``dilation_rate`` (tuples of the spatial rank),
     ``padding`` "valid" / "same" (TensorFlow's split, odd pixel after) / "causal" (all
     before, Conv1D's), ``data_format`` "channels_last" (default) or "channels_first".
-    The kernel is ``(*kernel_size, C_in, C_out)`` in both data formats, as Keras.
+    ``groups`` (default 1) divides C_in and C_out; the kernel is ``(*kernel_size,
+    C_in // groups, C_out)`` in both data formats, as Keras. ``depthwise`` (default
+    False; needs ``groups == C_in``): the kernel is Keras's depthwise ``(*kernel_size,
+    C_in, depth_multiplier)`` instead, read as ``(*kernel_size, 1, C_in *
+    depth_multiplier)``.
     """
 
     name = "conv"
@@ -203,10 +271,26 @@ class Conv(Op):
         first = attrs.get("data_format", "channels_last") == "channels_first"
         channels = x.shape[1] if first else x.shape[-1]
         spatial = x.shape[2:] if first else x.shape[1:-1]
-        if not dims_compatible(channels, w.shape[-2]):
+        groups = attrs.get("groups", 1)
+        if not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ShapeError(f"groups must be a positive integer, got {groups!r}")
+        kshape = w.shape
+        if attrs.get("depthwise", False):
+            if not (dims_compatible(channels, groups) and w.shape[-2] == groups):
+                raise ShapeError(
+                    f"a depthwise kernel (*kernel_size, in_channels, depth_multiplier) needs "
+                    f"groups == in_channels: got the kernel {format_shape(w.shape)}, "
+                    f"groups={groups} and an input with {channels} channels")
+            kshape = _grouped_shape(w.shape)
+        filters = kshape[-1]
+        if known(filters) and filters % groups:
+            raise ShapeError(f"the kernel {format_shape(w.shape)} has {filters} output "
+                             f"channels, which groups={groups} does not divide")
+        expected = kshape[-2] * groups if known(kshape[-2]) else None
+        if not dims_compatible(channels, expected):
+            per = f" ({kshape[-2]} per group x groups={groups})" if groups != 1 else ""
             raise ShapeError(f"the input has {channels} channels but the kernel "
-                             f"{format_shape(w.shape)} expects {w.shape[-2]}")
-        filters = w.shape[-1]
+                             f"{format_shape(w.shape)} expects {expected}{per}")
         if bias and (len(bias[0].shape) != 1 or not dims_compatible(bias[0].shape[0],
                                                                       filters)):
             raise ShapeError(f"the bias must be ({filters},), got "
@@ -237,16 +321,26 @@ class Conv(Op):
     def kernel(self, attrs, x, w, *bias):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
+        w = _grouped_kernel(w, attrs)
         window, strides, dilation, pads, out = self._geometry(attrs, x, w)
         xp = _pad(x, pads, 0)
-        cols = _windows(xp, out, window, strides, dilation).reshape(-1, w[..., 0].size)
-        y = cols @ w.reshape(-1, w.shape[-1])
+        groups = attrs.get("groups", 1)
+        if groups == 1:
+            cols = _windows(xp, out, window, strides, dilation).reshape(-1, w[..., 0].size)
+            y = cols @ w.reshape(-1, w.shape[-1])
+        elif w.shape[-2] == 1:
+            y = _depthwise(xp, w, groups, window, strides, dilation, out)
+        else:
+            cols = _group_cols(_windows(xp, out, window, strides, dilation), groups)
+            # (G, M, K*Cg) @ (G, K*Cg, Og) -> (G, M, Og) -> (M, C_out), block g at g*Og
+            y = np.matmul(cols, _group_kernel(w, groups))
+            y = y.transpose(1, 0, 2).reshape(-1, w.shape[-1])
         if bias:
             y += bias[0]
         return _from_last(y.reshape(x.shape[0], *out, w.shape[-1]), fmt)
 
     def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
-        x, w = xs[0], xs[1]
+        x, w = xs[0], _grouped_kernel(xs[1], attrs)
         n_in = len(xs)
         needs = needs if needs is not None else (True,) * n_in
         out = out if out is not None else (None,) * n_in
@@ -255,6 +349,11 @@ class Conv(Op):
         g = _to_last(gys[0], fmt)
         window, strides, dilation, pads, osz = self._geometry(attrs, x, w)
         g2 = g.reshape(-1, w.shape[-1])
+        groups = attrs.get("groups", 1)
+        if groups != 1:
+            gx, gw, *gb = self._grouped_vjp(x, w, g2, n_in, needs, fmt, groups, window,
+                                            strides, dilation, pads, osz)
+            return (gx, None if gw is None else gw.reshape(xs[1].shape), *gb)
         gx = gw = gb = None
         if needs[1]:
             xp = _pad(x, pads, 0)
@@ -279,6 +378,49 @@ class Conv(Op):
             gx = _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
         return (gx, gw, gb)[:n_in]
 
+    @staticmethod
+    def _grouped_vjp(x, w, g2, n_in, needs, fmt, groups, window, strides, dilation, pads,
+                     osz):
+        """The VJP with ``groups`` > 1: the products of the ungrouped VJP batched over
+        the groups, or for a depthwise kernel (one input channel per group) the
+        elementwise form of ``_depthwise``."""
+        depthwise = w.shape[-2] == 1
+        gx = gw = gb = None
+        xp = _pad(x, pads, 0) if needs[1] else None
+        slices = list(_window_slices(window, strides, dilation, osz))
+        if depthwise:
+            lead = "z" + "abcdef"[:len(window)]  # batch and output positions
+            wt = _depthwise_kernel(w, groups)     # (*k, Og, G)
+            gt = np.ascontiguousarray(np.swapaxes(
+                g2.reshape(x.shape[0], *osz, groups, -1), -1, -2))  # (N, *out, Og, G)
+        else:
+            gg = np.ascontiguousarray(g2.reshape(g2.shape[0], groups, -1).transpose(1, 0, 2))
+        if needs[1] and depthwise:
+            gwt = np.empty(wt.shape, dtype=g2.dtype)
+            for offs, sl in slices:
+                gwt[offs] = np.einsum(f"{lead}g,{lead}og->og", xp[sl], gt)
+            gw = np.ascontiguousarray(np.swapaxes(gwt, -1, -2)).reshape(w.shape)
+        elif needs[1]:
+            cols = _group_cols(_windows(xp, osz, window, strides, dilation), groups)
+            gw = _ungroup_kernel(np.matmul(cols.transpose(0, 2, 1), gg), w.shape)
+        if n_in > 2 and needs[2]:
+            gb = g2.sum(axis=0)
+        if needs[0]:
+            padded = (x.shape[0], *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)),
+                      x.shape[-1])
+            gxp = np.zeros(padded, dtype=g2.dtype)
+            part_shape = (x.shape[0], *osz, x.shape[-1])
+            cg = w.shape[-2]
+            for offs, sl in slices:
+                if depthwise:
+                    gxp[sl] += np.einsum(f"{lead}og,og->{lead}g", gt, wt[offs])
+                    continue
+                # (G, M, Og) @ (G, Og, Cg) -> (G, M, Cg) -> (M, G*Cg)
+                wo = w[offs].reshape(cg, groups, -1).transpose(1, 2, 0)
+                gxp[sl] += np.matmul(gg, wo).transpose(1, 0, 2).reshape(part_shape)
+            gx = _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
+        return (gx, gw, gb)[:n_in]
+
     # -- ONNX --
     def lower(self, attrs, b, x, w, *bias):
         n = len(attrs["strides"])
@@ -293,13 +435,19 @@ class Conv(Op):
             ([0] * (2 * n) if attrs.get("padding") == "valid" else None)
         # (*k, C_in, C_out) -> (C_out, C_in, *k): a Transpose on the weight, which ONNX
         # runtimes fold at load time since its input is an initializer.
-        wt = b.op("Transpose", w, perm=[n + 1, n, *range(n)])
+        if attrs.get("depthwise", False):
+            # (*k, C_in, dm) -> (C_in, dm, *k) -> (C_in * dm, 1, *k)
+            wt = b.op("Transpose", w, perm=[n, n + 1, *range(n)])
+            wt = b.op("Reshape", wt, b.const(np.asarray([-1, 1, *window], dtype=np.int64)))
+        else:
+            wt = b.op("Transpose", w, perm=[n + 1, n, *range(n)])
         pad_attrs = {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else \
             {"auto_pad": "SAME_UPPER"}
 
         def make(xt):
             shape_attr = {"kernel_shape": list(window)} if window is not None else {}
-            return b.op("Conv", xt, wt, *bias, strides=strides, dilations=dilation, group=1,
+            return b.op("Conv", xt, wt, *bias, strides=strides, dilations=dilation,
+                        group=int(attrs.get("groups", 1)),
                         **shape_attr, **pad_attrs)
         return lower_windowed(b, attrs, x, n, make)
 
@@ -324,17 +472,57 @@ def _standard_format(data_format) -> str:
     return fmt
 
 
+def _attrs(n, strides, padding, data_format, dilation_rate) -> dict:
+    return {"strides": _as_tuple(strides, n, "strides"),
+            "padding": str(padding).lower(),
+            "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
+            "data_format": _standard_format(data_format)}
+
+
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1,
-         bias=None):
+         bias=None, groups=None):
     """N-D convolution as ``keras.ops.conv`` (plus an optional ``bias``, added in the same
     op so that ONNX gets one ``Conv`` with its bias).
 
-    ``kernel`` is ``(*kernel_size, in_channels, filters)``; ``padding`` "valid", "same" or
-    "causal"; ``data_format`` ``None`` means "channels_last".
+    ``kernel`` is ``(*kernel_size, in_channels // groups, filters)``; ``padding`` "valid",
+    "same" or "causal"; ``data_format`` ``None`` means "channels_last". ``groups``
+    ``None`` infers it as Keras does: input channels // the kernel's input channels.
     """
     n = len(kernel.shape) - 2
-    attrs = {"strides": _as_tuple(strides, n, "strides"),
-             "padding": str(padding).lower(),
-             "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
-             "data_format": _standard_format(data_format)}
+    attrs = _attrs(n, strides, padding, data_format, dilation_rate)
+    if groups is None:
+        channels = inputs.shape[1 if attrs["data_format"] == "channels_first" else -1]
+        per = kernel.shape[-2]
+        groups = channels // per if known(channels) and known(per) and per and \
+            channels % per == 0 else 1
+    attrs["groups"] = int(groups)
     return apply("conv", [inputs, kernel] + ([] if bias is None else [bias]), **attrs)
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1, bias=None):
+    """``keras.ops.depthwise_conv``: each input channel convolved with its own
+    ``depth_multiplier`` filters; ``kernel`` is ``(*kernel_size, C_in, depth_multiplier)``
+    and output channel ``c * depth_multiplier + j`` is input channel ``c``'s filter ``j``.
+
+    One ``conv`` node with ``groups = C_in`` and ``depthwise=True`` (see the module's
+    docstring).
+
+    >>> import numpy as np
+    >>> x = np.ones((1, 5, 5, 3), "float32"); w = np.ones((3, 3, 3, 2), "float32")
+    >>> depthwise_conv(x, w).shape
+    (1, 3, 3, 6)
+    """
+    attrs = _attrs(len(kernel.shape) - 2, strides, padding, data_format, dilation_rate)
+    return apply("conv", [inputs, kernel] + ([] if bias is None else [bias]), **attrs,
+                 groups=int(kernel.shape[-2]), depthwise=True)
+
+
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
+                   data_format=None, dilation_rate=1, bias=None):
+    """``keras.ops.separable_conv``: ``depthwise_conv`` (with the strides, padding and
+    dilation) then a 1x1 ``conv`` with ``pointwise_kernel`` ``(1, ..., C_in *
+    depth_multiplier, filters)``; the optional ``bias`` goes with the pointwise step."""
+    y = depthwise_conv(inputs, depthwise_kernel, strides=strides, padding=padding,
+                       data_format=data_format, dilation_rate=dilation_rate)
+    return conv(y, pointwise_kernel, data_format=data_format, bias=bias, groups=1)

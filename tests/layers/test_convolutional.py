@@ -1,5 +1,6 @@
-"""Conv1D / Conv2D: the harness, numbers against a direct NumPy formula, Keras's argument
-errors, channels_first, whole-model gradients through the executor, and ONNX parity."""
+"""Conv1D / Conv2D (with groups), DepthwiseConv1D/2D, SeparableConv1D/2D: the harness,
+numbers against a direct NumPy formula, Keras's argument errors, channels_first,
+whole-model gradients through the executor, and ONNX parity."""
 
 from __future__ import annotations
 
@@ -147,11 +148,6 @@ def test_channels_first_equals_channels_last_transposed():
 def test_conv2d_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.Conv2D(**kwargs)
-
-
-def test_grouped_convolution_is_not_implemented():
-    with pytest.raises(NotImplementedError, match="groups=2"):
-        layers.Conv2D(4, 3, groups=2)
 
 
 def test_causal_padding_is_conv1d_only_and_causal():
@@ -464,3 +460,234 @@ def test_fold_initializer_transposes_stores_kernels_in_onnx_layout():
     x = np.random.default_rng(0).standard_normal((2, 12, 12, 3)).astype("float32")
     np.testing.assert_allclose(graphc.onnx.Runtime(slim).predict(x),
                                model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
+# ---- grouped, depthwise and separable convolutions -----------------------------------
+GROUPED_CASES = [
+    # (cls, kwargs, input shape, output shape, params)
+    (layers.Conv2D, {"filters": 6, "kernel_size": 3, "groups": 2}, (None, 5, 5, 4),
+     (None, 3, 3, 6), 3 * 3 * 2 * 6 + 6),
+    (layers.Conv2D, {"filters": 4, "kernel_size": 2, "groups": 4, "strides": 2,
+                     "padding": "same", "data_format": "channels_first"}, (None, 4, 5, 5),
+     (None, 4, 3, 3), 2 * 2 * 1 * 4 + 4),
+    (layers.Conv1D, {"filters": 6, "kernel_size": 3, "groups": 3, "padding": "causal",
+                     "use_bias": False}, (None, 7, 3), (None, 7, 6), 3 * 1 * 6),
+    (layers.DepthwiseConv2D, {"kernel_size": 3}, (None, 5, 5, 3), (None, 3, 3, 3),
+     3 * 3 * 3 + 3),
+    (layers.DepthwiseConv2D, {"kernel_size": (3, 2), "depth_multiplier": 2, "strides": 2,
+                              "padding": "same", "activation": "relu"}, (None, 6, 5, 3),
+     (None, 3, 3, 6), 3 * 2 * 3 * 2 + 6),
+    (layers.DepthwiseConv2D, {"kernel_size": 3, "dilation_rate": 2, "use_bias": False,
+                              "data_format": "channels_first"}, (None, 2, 7, 6),
+     (None, 2, 3, 2), 9 * 2),
+    (layers.DepthwiseConv1D, {"kernel_size": 3, "depth_multiplier": 3, "padding": "same"},
+     (None, 7, 2), (None, 7, 6), 3 * 2 * 3 + 6),
+    (layers.SeparableConv2D, {"filters": 5, "kernel_size": 3, "padding": "same"},
+     (None, 5, 6, 3), (None, 5, 6, 5), 3 * 3 * 3 + 3 * 5 + 5),
+    (layers.SeparableConv2D, {"filters": 4, "kernel_size": 2, "depth_multiplier": 2,
+                              "strides": (2, 1), "use_bias": False, "activation": "tanh"},
+     (None, 5, 5, 3), (None, 2, 4, 4), 2 * 2 * 3 * 2 + 6 * 4),
+    (layers.SeparableConv2D, {"filters": 4, "kernel_size": 3,
+                              "data_format": "channels_first"}, (None, 2, 6, 5),
+     (None, 4, 4, 3), 9 * 2 + 2 * 4 + 4),
+    (layers.SeparableConv1D, {"filters": 4, "kernel_size": 3, "dilation_rate": 2},
+     (None, 9, 3), (None, 5, 4), 3 * 3 + 3 * 4 + 4),
+]
+
+
+def _dense_kernel(w, groups):
+    """A grouped kernel ``(*k, C_in // groups, C_out)`` as the block-diagonal ungrouped
+    kernel ``(*k, C_in, C_out)`` that computes the same convolution."""
+    cg, c_out = w.shape[-2], w.shape[-1]
+    og = c_out // groups
+    dense = np.zeros((*w.shape[:-2], cg * groups, c_out))
+    for g in range(groups):
+        dense[..., g * cg:(g + 1) * cg, g * og:(g + 1) * og] = w[..., g * og:(g + 1) * og]
+    return dense
+
+
+def _depthwise_dense(w):
+    """Keras's depthwise kernel ``(*k, C, dm)``: output channel ``c * dm + j``."""
+    k, c, dm = w.shape[:-2], w.shape[-2], w.shape[-1]
+    return _dense_kernel(w.reshape(*k, 1, c * dm), c)
+
+
+@pytest.mark.parametrize("cls,kwargs,shape,expected,params", GROUPED_CASES,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(GROUPED_CASES)])
+def test_grouped_layers_harness_and_numbers(cls, kwargs, shape, expected, params):
+    checked = check_layer(cls, kwargs, shape, expected, params)
+    layer, x = checked.layer, checked.x.astype(np.float64)
+    for p in layer.weights:  # a non-zero bias, so that a dropped or misplaced one shows
+        p.assign(np.random.default_rng(4).uniform(-1, 1, p.shape).astype(p.dtype))
+    y = np.asarray(layer(checked.x))
+    first = layer.data_format == "channels_first"
+    xl = np.moveaxis(x, 1, -1) if first else x
+    weights = [w.astype(np.float64) for w in layer.get_weights()]
+    b = weights[-1] if layer.use_bias else None
+    geometry = (layer.strides, layer.padding, layer.dilation_rate)
+    if isinstance(layer, layers.SeparableConv2D | layers.SeparableConv1D):
+        mid = _reference(xl, _depthwise_dense(weights[0]), None, *geometry)
+        ref = _reference(mid, weights[1], b, (1,) * layer.rank, "valid", (1,) * layer.rank)
+    elif isinstance(layer, layers.DepthwiseConv2D | layers.DepthwiseConv1D):
+        ref = _reference(xl, _depthwise_dense(weights[0]), b, *geometry)
+    else:
+        ref = _reference(xl, _dense_kernel(weights[0], layer.groups), b, *geometry)
+    ref = layer.activation(ref) if layer.activation is not graphc.activations.linear else ref
+    ref = np.moveaxis(ref, -1, 1) if first else ref
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_weights_are_keras_layout_names_and_config():
+    inp = Input(shape=(9, 9, 4))
+    conv = layers.Conv2D(6, 3, groups=2, name="g")
+    dw = layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")
+    sep = layers.SeparableConv2D(5, (3, 2), depth_multiplier=3, name="sep")
+    for layer in (conv, dw, sep):
+        layer(inp)
+    assert [w.shape for w in conv.get_weights()] == [(3, 3, 2, 6), (6,)]
+    assert [p.name for p in dw.weights] == ["dw/kernel", "dw/bias"]
+    assert [w.shape for w in dw.get_weights()] == [(3, 3, 4, 2), (8,)]
+    assert [p.name for p in sep.weights] == ["sep/depthwise_kernel", "sep/pointwise_kernel",
+                                             "sep/bias"]
+    assert [w.shape for w in sep.get_weights()] == [(3, 2, 4, 3), (1, 1, 12, 5), (5,)]
+    assert layers.DepthwiseConv2D(3).name.startswith("depthwise_conv2d")
+    assert layers.SeparableConv1D(2, 3).name.startswith("separable_conv1d")
+    assert layers.SeparableConvolution2D is layers.SeparableConv2D
+    assert layers.SeparableConvolution1D is layers.SeparableConv1D
+    config = sep.get_config()
+    for key, value in {"filters": 5, "kernel_size": [3, 2], "depth_multiplier": 3,
+                       "strides": [1, 1], "padding": "valid", "dilation_rate": [1, 1],
+                       "use_bias": True, "activation": "linear"}.items():
+        assert config[key] == value, key
+    assert config["pointwise_initializer"]["class_name"] == "GlorotUniform"
+    assert json.loads(json.dumps(config)) == config
+    assert dw.get_config()["depth_multiplier"] == 2 and "filters" not in dw.get_config()
+
+
+@pytest.mark.parametrize("make,error,match", [
+    (lambda: layers.DepthwiseConv2D(3, depth_multiplier=0), ValueError,
+     "depth_multiplier=0"),
+    (lambda: layers.SeparableConv2D(4, 3, depth_multiplier=-1), ValueError,
+     "depth_multiplier=-1"),
+    (lambda: layers.SeparableConv2D(0, 3), ValueError, "filters=0"),
+    (lambda: layers.SeparableConv1D(4, 3, padding="causal"), ValueError, "causal"),
+    (lambda: layers.DepthwiseConv1D(3, padding="causal"), ValueError, "causal"),
+    (lambda: layers.DepthwiseConv2D((3, 3, 3)), ValueError, "kernel_size"),
+    (lambda: layers.SeparableConv2D(4, 3, strides=0), ValueError, "strides"),
+    (lambda: layers.Conv2D(4, 3, groups=3), ValueError, "groups=3, filters=4"),
+    (lambda: layers.Conv2D(4, 3, groups=True), ValueError, "groups=True"),
+    (lambda: layers.DepthwiseConv2D(3, depthwise_regularizer="l2"), NotImplementedError,
+     "depthwise_regularizer"),
+    (lambda: layers.SeparableConv2D(4, 3, pointwise_constraint="non_neg"),
+     NotImplementedError, "pointwise_constraint"),
+])
+def test_grouped_layers_bad_arguments(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_groups_must_divide_the_input_channels():
+    with pytest.raises(ValueError, match=r"groups=2, but the input has 3 channels"):
+        layers.Conv2D(4, 3, groups=2)(Input(shape=(5, 5, 3)))
+    dw = layers.DepthwiseConv2D(3)
+    dw(Input(shape=(5, 5, 3)))
+    with pytest.raises(ShapeError, match="expected axis -1 of input shape to have value 3"):
+        dw(Input(shape=(5, 5, 4)))
+    # the op's own shape rule: what was received, what was expected
+    x = Input(shape=(5, 5, 6))
+    with pytest.raises(ShapeError, match=r"6 channels .* expects 4 \(2 per group x groups=2"):
+        graphc.ops.conv(x, np.zeros((3, 3, 2, 4), "float32"), groups=2)
+    with pytest.raises(ShapeError, match="groups=4 does not divide"):
+        graphc.ops.conv(x, np.zeros((3, 3, 2, 6), "float32"), groups=4)
+
+
+def test_ops_conv_infers_groups_as_keras():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 6, 4)).astype("float32")
+    w = rng.standard_normal((3, 3, 2, 6)).astype("float32")  # 4 channels / 2 -> groups 2
+    y = graphc.ops.conv(x, w, padding="same")
+    np.testing.assert_allclose(y, graphc.ops.conv(x, _dense_kernel(w, 2).astype("float32"),
+                                                  padding="same"), rtol=1e-5, atol=1e-5)
+    dw = rng.standard_normal((3, 3, 4, 2)).astype("float32")
+    np.testing.assert_allclose(graphc.ops.depthwise_conv(x, dw),
+                               graphc.ops.conv(x, _depthwise_dense(dw).astype("float32")),
+                               rtol=1e-5, atol=1e-5)
+
+
+def _grouped_model(fmt="channels_last"):
+    graphc.utils.set_random_seed(8)
+    first = fmt == "channels_first"
+    inp = Input(shape=(4, 9, 8) if first else (9, 8, 4), name="image")
+    x = layers.Conv2D(8, 3, groups=2, padding="same", activation="relu", data_format=fmt)(inp)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, strides=2, padding="same",
+                               data_format=fmt)(x)
+    x = layers.SeparableConv2D(6, 3, padding="same", activation="relu", data_format=fmt)(x)
+    x = layers.SeparableConv2D(4, 2, depth_multiplier=2, use_bias=False, data_format=fmt)(x)
+    x = layers.GlobalAveragePooling2D(data_format=fmt)(x)
+    return Model(inp, layers.Dense(3)(x))
+
+
+def _grouped_text_model():
+    graphc.utils.set_random_seed(9)
+    inp = Input(shape=(None, 4), name="tokens")  # unknown length: "same" as SAME_UPPER
+    x = layers.Conv1D(6, 3, groups=2, padding="causal")(inp)
+    x = layers.DepthwiseConv1D(3, strides=2, padding="same", depth_multiplier=2)(x)
+    x = layers.SeparableConv1D(4, 3, padding="same", activation="tanh")(x)
+    return Model(inp, layers.GlobalMaxPooling1D()(x))
+
+
+@pytest.mark.parametrize("builder,shape", [
+    (_grouped_model, (9, 8, 4)), (lambda: _grouped_model("channels_first"), (4, 9, 8)),
+    (_grouped_text_model, (11, 4))])
+def test_grouped_models_onnx_parity(builder, shape):
+    import onnx
+    model = builder()
+    for p in model.graph.parameters:
+        p.assign(np.random.default_rng(1).uniform(-0.5, 0.5, p.shape).astype(p.dtype))
+    proto = graphc.onnx.export(model)
+    assert {n.op_type for n in proto.graph.node} >= {"Conv"}
+    groups = [a.i for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute
+              if a.name == "group"]
+    assert max(groups) > 1
+    onnx.checker.check_model(proto, full_check=True)
+    runtime = graphc.onnx.Runtime(proto)
+    for batch in (1, 4):
+        x = np.random.default_rng(batch).standard_normal((batch, *shape)).astype("float32")
+        np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_grouped_model_gradients_in_float64():
+    """Whole-model gradients (kernel reshapes included) against central differences."""
+    graphc.utils.set_random_seed(10)
+    inp = Input(shape=(5, 5, 4))
+    x = layers.Conv2D(4, 3, groups=2, padding="same", activation="tanh")(inp)
+    x = layers.DepthwiseConv2D(2, depth_multiplier=2, activation="tanh")(x)
+    x = layers.SeparableConv2D(3, 2, strides=2, padding="same")(x)
+    model = Model(inp, layers.GlobalAveragePooling2D()(x))
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, 5, 5, 4))]
+    params = model.trainable_weights
+    ex = Executor(model.graph, params)
+    base = {p: rng.uniform(-0.5, 0.5, p.shape) for p in params}
+    wout = rng.standard_normal((2, 3))
+
+    def loss(leaf):
+        return float((ex.forward(xs, ExecContext(), leaf_values=leaf)[0] * wout).sum())
+
+    outs, env = ex.forward(xs, ExecContext(), keep_for_backward=True, leaf_values=base)
+    grads = {p: np.full(p.shape, np.nan) for p in params}
+    ex.backward(env, [wout], grads)
+    for p in params:
+        num = np.zeros(p.shape)
+        arr = base[p].copy()
+        leaf = {**base, p: arr}
+        for idx in np.ndindex(*p.shape):
+            old = arr[idx]
+            arr[idx] = old + 1e-6
+            up = loss(leaf)
+            arr[idx] = old - 1e-6
+            down = loss(leaf)
+            arr[idx] = old
+            num[idx] = (up - down) / 2e-6
+        np.testing.assert_allclose(grads[p], num, rtol=1e-5, atol=1e-8, err_msg=p.path)
