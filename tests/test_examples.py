@@ -74,3 +74,15 @@ def assert_backends_agree(out, builders, tolerance=1e-5):
     for name in builders:
         line = next(l for l in out.splitlines() if l.startswith(f"{name}: onnxruntime"))
         assert float(line.rsplit(": ", 1)[1]) < tolerance, line
+
+
+def test_dlwp_vision_example():
+    """The book's chapter 8 and 9 vision models (augmentation, separable and transposed
+    convolutions): Keras's parameter counts, one training step each, and onnxruntime
+    agreeing with NumPy."""
+    out = run_example("dlwp_vision.py")
+    for total in ("991,041", "721,857", "2,880,643"):  # as Keras 3 counts them
+        assert f"Total params: {total}" in out
+    assert "Trainable params: 718,849" in out  # the mini-Xception's batch-norm statistics
+    assert_backends_agree(out, ["build_convnet", "build_mini_xception",
+                                "build_segmentation"])
