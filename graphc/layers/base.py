@@ -21,7 +21,7 @@ import numpy as np
 
 from graphc import initializers
 from graphc.ir import Parameter, Value, _ids, format_shape
-from graphc.ops._registry import apply, is_symbolic, scope
+from graphc.ops._registry import apply, eager, is_symbolic, scope
 
 __all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct",
            "get_keras_mask", "set_keras_mask"]
@@ -176,7 +176,8 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
         init = initializers.get(initializer)
-        data = np.ascontiguousarray(np.asarray(init(shape, dtype=dtype), dtype=dtype))
+        # np.array, not np.ascontiguousarray: that one turns a scalar weight into shape (1,)
+        data = np.array(init(shape, dtype=dtype), dtype=dtype, order="C")
         if data.shape != shape:
             raise ValueError(f"{self.name}: initializer returned shape "
                              f"{format_shape(data.shape)} for a weight of shape "
@@ -315,7 +316,8 @@ class Layer:
         symbolic = [x for x in flat if is_symbolic(x)]
         if not symbolic:
             self._maybe_build(inputs)
-            return self.call(inputs, *args, **kwargs)
+            with eager():
+                return self.call(inputs, *args, **kwargs)
         if len(symbolic) != len(flat):
             bad = next(x for x in flat if not is_symbolic(x))
             raise TypeError(f"Layer {self.name!r} was called on a mix of symbolic tensors and "

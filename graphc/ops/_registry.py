@@ -22,7 +22,8 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import Node, TensorType, Value, format_shape
 
-__all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "scope", "current_scope",
+__all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "scope", "eager",
+           "current_scope",
            "RULES", "is_symbolic", "infer_types"]
 
 REGISTRY: dict[str, "Op"] = {}
@@ -102,15 +103,31 @@ def get_op(name: str) -> Op:
 
 # ---- scopes: which layer call is recording ---------------------------------------------
 _SCOPE: list[tuple] = []
+# Whether ops are being recorded into a graph (a layer called on symbolic tensors) or run
+# at once (a layer or model called on arrays); the innermost call decides.
+_RECORDING: list[bool] = [False]
 
 
 @contextlib.contextmanager
 def scope(layer, call_index: int):
+    """Record the ops applied inside ``layer``'s call number ``call_index``."""
     _SCOPE.append((layer, call_index))
+    _RECORDING.append(True)
     try:
         yield
     finally:
         _SCOPE.pop()
+        _RECORDING.pop()
+
+
+@contextlib.contextmanager
+def eager():
+    """Run ops at once, even inside a recording layer call."""
+    _RECORDING.append(False)
+    try:
+        yield
+    finally:
+        _RECORDING.pop()
 
 
 def current_scope() -> tuple:
@@ -171,7 +188,12 @@ def apply(name: str, inputs, **attrs):
     """
     op = get_op(name)
     dtype = _float_dtype(inputs)
-    if not any(is_symbolic(x) for x in inputs):
+    if not any(is_symbolic(x) for x in inputs) and not (
+            _RECORDING[-1] and any(isinstance(x, Value) and x.kind == "param"
+                                   for x in inputs)):
+        # Data only: run now. An op on weights inside a recording call (a custom layer's
+        # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
+        # weight's current value into a constant that training never updates.
         out = op.run(attrs, [_as_array(x, dtype) for x in inputs])
         return out
     where_scope = current_scope()
