@@ -212,9 +212,8 @@ def test_get_layer_errors():
 def test_model_argument_errors():
     i = Input(shape=(4,))
     assert error_text(lambda: Model(i), TypeError) == (
-        "Model(inputs, outputs) needs both arguments. Subclassed models (a `call` method "
-        "instead of inputs/outputs) are not supported yet: build the model with the "
-        "functional API or Sequential.")
+        "Model(inputs, outputs) needs both arguments; or subclass Model, create the "
+        "layers in __init__ and use them in a `call(inputs)` method.")
     assert error_text(lambda: Model(np.zeros(3), i), TypeError) == (
         "Model inputs must be symbolic tensors (from Input() or a layer call); received "
         "ndarray: array([0., 0., 0.])")

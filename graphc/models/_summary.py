@@ -28,7 +28,7 @@ def _row(fields, positions) -> str:
 
 def _is_chain(model, calls) -> bool:
     from graphc.models.sequential import Sequential
-    if isinstance(model, Sequential):
+    if isinstance(model, Sequential) or model._subclassed:  # Keras 3 draws both as a stack
         return True
     layers = {id(c.layer) for c in calls}
     return (len(layers) == len(calls) and len(model.inputs) == 1 and len(model.outputs) == 1
@@ -75,7 +75,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None):
     print_fn("_" * line_length)
     print_fn(_row(headers, positions))
     print_fn("=" * line_length)
-    layers = model.operations
+    # A subclassed model lists the layers it holds, as Keras does (no input rows).
+    layers = model.layers if model._subclassed else model.operations
     for i, layer in enumerate(layers):
         mine = by_layer.get(id(layer), [])
         fields = [f"{layer.name} ({_class_name(layer)})", _output_shape(mine),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from graphc.ir import Graph, Value
-from graphc.layers.base import Layer, flatten_struct, map_struct, to_snake_case, unique_name
+from graphc.layers.base import (Input, Layer, flatten_struct, map_struct, to_snake_case,
+                                unique_name)
 from graphc.models.training import Trainer
 from graphc.ops import _registry
 from graphc.ops._registry import apply
@@ -22,25 +25,49 @@ def _check_tensors(struct, what: str) -> list:
     return flat
 
 
+def _map_shapes(fn, struct):
+    """``fn(item, name)`` over one item, a list/tuple or a dict of them (dict keys become
+    the Input names, as the data's keys must match them)."""
+    if isinstance(struct, dict):
+        return {k: fn(v, k) for k, v in struct.items()}
+    one_shape = isinstance(struct, (list, tuple)) and all(
+        isinstance(d, (int, type(None))) for d in struct)
+    if isinstance(struct, (list, tuple)) and not one_shape:
+        return [fn(v, None) for v in struct]
+    return fn(struct, None)
+
+
 class Model(Trainer, Layer):
     """A graph of layers from ``inputs`` to ``outputs`` (tensors, lists or dicts).
 
     >>> x = graphc.Input(shape=(64,))
     >>> y = graphc.layers.Dense(10, activation="softmax")(x)
     >>> model = graphc.Model(x, y)
+
+    Subclassing works as in Keras: create layers in ``__init__``, use them in
+    ``call(inputs)``; the first data (or ``build``) traces ``call`` into the graph.
     """
 
+    _subclassed = False
+
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        if inputs is None or outputs is None:
+        subclassed = inputs is None and outputs is None and type(self).call is not Model.call
+        if not subclassed and (inputs is None or outputs is None):
             raise TypeError(
-                "Model(inputs, outputs) needs both arguments. Subclassed models (a `call` "
-                "method instead of inputs/outputs) are not supported yet: build the model "
-                "with the functional API or Sequential.")
+                "Model(inputs, outputs) needs both arguments; or subclass Model, create the "
+                "layers in __init__ and use them in a `call(inputs)` method.")
         if name is None:
             base = "functional" if type(self) is Model else to_snake_case(type(self).__name__)
             name = unique_name(base)
         super().__init__(name=name, trainable=trainable, **kwargs)
-        self._set_graph(inputs, outputs)
+        self._subclassed = subclassed
+        self._graph = None
+        if subclassed:
+            # Keras's subclassed model: its graph is traced from `call` on the first data
+            # (or `build(input_shape)`), then it trains and exports like a functional one.
+            self.built = False
+        else:
+            self._set_graph(inputs, outputs)
 
     # ---- the graph ---------------------------------------------------------------------
     def _set_graph(self, inputs, outputs):
@@ -60,14 +87,62 @@ class Model(Trainer, Layer):
     @property
     def graph(self) -> Graph:
         """The model's IR (read it; transform a ``clone()``)."""
+        if self._graph is None:
+            raise ValueError(
+                f"Model {self.name!r} has not yet been built. Build the model first by "
+                "calling `build(input_shape)` or by calling the model on a batch of data "
+                "(fit, evaluate and predict do so).")
         return self._graph
 
     @property
     def layers(self) -> list:
         """Layers in Keras's order; ops applied outside layers (``a + b``) are not layers,
-        as in Keras 3, though the summary shows them."""
+        as in Keras 3, though the summary shows them. A subclassed model's layers are
+        those assigned to its attributes, in order."""
+        if self._subclassed:
+            return list(self._sublayers)
         from graphc.layers.op_layer import OpLayer
         return [l for l in self._layers if not isinstance(l, OpLayer)]
+
+    # ---- subclassed models: the graph is traced from `call` ----------------------------
+    def build(self, input_shape=None):
+        """Trace a subclassed model's ``call`` on inputs of ``input_shape`` (with the batch
+        dimension: ``(None, 64)``, or a list or dict of shapes), as Keras's
+        ``model.build``."""
+        if not self._subclassed or self._graph is not None:
+            return
+        if input_shape is None:
+            raise ValueError("You must provide an `input_shape` argument.")
+        self._trace(_map_shapes(lambda shape, key: Input(batch_shape=tuple(shape),
+                                                         name=key), input_shape))
+
+    def _maybe_build(self, inputs):
+        if not self._subclassed or self._graph is not None:
+            return
+
+        def placeholder(x, key):
+            shape = getattr(x, "shape", None)
+            if shape is None:
+                x = np.asarray(x)
+                shape = x.shape
+            # float32, Keras's default input dtype, whatever the data's: fit and predict
+            # convert the data to it (an Embedding reads float token ids as integers).
+            return Input(batch_shape=(None,) + tuple(shape[1:]), name=key)
+        self._trace(_map_shapes(placeholder, inputs))
+
+    def _ensure_built_for(self, x):
+        if self._subclassed:
+            self._maybe_build(x)
+        else:
+            super()._ensure_built_for(x)
+
+    def _trace(self, inputs):
+        # `call` runs outside this model's own scope, so the nodes belong to the layers it
+        # uses, exactly as if they had been wired with the functional API.
+        outputs = self.call(inputs)
+        if isinstance(outputs, tuple):
+            outputs = list(outputs)
+        self._set_graph(inputs, outputs)
 
     @property
     def operations(self) -> list:

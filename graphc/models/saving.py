@@ -56,7 +56,11 @@ def _class_name(layer) -> str:
     from graphc.models.functional import Model
     if getattr(type(layer), "_registered_name", None):
         return type(layer)._registered_name
-    return "Functional" if type(layer) is Model else type(layer).__name__
+    # A subclassed model is saved as the graph its `call` traced: it loads back as a
+    # functional model of the same layers and weights, without its Python class.
+    if type(layer) is Model or getattr(layer, "_subclassed", False):
+        return "Functional"
+    return type(layer).__name__
 
 
 def _lookup(class_name: str, custom_objects=None) -> type:

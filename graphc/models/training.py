@@ -144,8 +144,9 @@ class Trainer:
                              "or evaluation, e.g. model.compile(optimizer='rmsprop', "
                              "loss='categorical_crossentropy').")
         from graphc.layers.base import get_keras_mask
-        if getattr(self, "_graph", None) is None and getattr(self, "_input_value", 1) is None:
-            return  # a Sequential model not built yet: its layers are called on fit
+        if getattr(self, "_graph", None) is None and (
+                getattr(self, "_input_value", 1) is None or getattr(self, "_subclassed", False)):
+            return  # not built yet (a Sequential, a subclassed model): fit builds it
         masked = [v.name for v in self.outputs if get_keras_mask(v) is not None]
         if masked:
             # Keras leaves the masked steps out of the loss and metrics; graphc's losses
