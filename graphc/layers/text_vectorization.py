@@ -490,7 +490,7 @@ class TextVectorization(Layer):
                 "max_tokens": self.max_tokens,
                 "standardize": self._standardize,
                 "split": self._split,
-                "ngrams": self._ngrams_arg,
+                "ngrams": _plain(self._ngrams_arg),
                 "output_mode": self._output_mode,
                 "output_sequence_length": self._output_sequence_length,
                 "pad_to_max_tokens": self.pad_to_max_tokens,
