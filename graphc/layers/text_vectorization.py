@@ -355,13 +355,13 @@ class TextVectorization(Layer):
         arr = np.asarray(inputs, dtype=object) if not isinstance(inputs, np.ndarray) \
             else inputs
         if arr.dtype.kind not in "USO":
-            raise ValueError(f"TextVectorization expects strings, received an array of "
+            raise TypeError(f"TextVectorization expects strings, received an array of "
                              f"dtype {arr.dtype} and shape {arr.shape}.")
         out = np.empty(arr.shape, dtype=object)
         flat_in, flat_out = arr.reshape(-1), out.reshape(-1)
         for i, x in enumerate(flat_in):
             if not isinstance(x, (str, bytes, np.str_, np.bytes_)):
-                raise ValueError(f"TextVectorization expects strings, received "
+                raise TypeError(f"TextVectorization expects strings, received "
                                  f"{type(x).__name__} {x!r}.")
             flat_out[i] = self._decode(x.item() if isinstance(x, np.generic) else x)
         return out
