@@ -26,11 +26,13 @@ from graphc.layers.pooling import *  # noqa: F401,F403,E402
 from graphc.layers.preprocessing import *  # noqa: F401,F403,E402
 from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
+from graphc.layers.text_vectorization import TextVectorization  # noqa: E402
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
            "Reshape", "Identity", "Masking", "OpLayer", "Add", "Subtract", "Multiply", "Average",
            "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average",
-           "maximum", "minimum", "concatenate", "Dot", "dot", "BatchNormalization"] \
+           "maximum", "minimum", "concatenate", "Dot", "dot", "BatchNormalization",
+           "TextVectorization"] \
     + (_activation_layers.__all__ + _conv_transpose.__all__ + _convolutional.__all__
        + _embedding.__all__ + _normalization.__all__ + _pooling.__all__
        + _preprocessing.__all__ + _recurrent.__all__ + _reshaping.__all__)
