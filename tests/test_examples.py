@@ -8,8 +8,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 
 
-def run_example(name, timeout=300):
-    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], cwd=ROOT,
+def run_example(name, timeout=300, cwd=ROOT):
+    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
@@ -86,3 +86,16 @@ def test_dlwp_vision_example():
     assert "Trainable params: 718,849" in out  # the mini-Xception's batch-norm statistics
     assert_backends_agree(out, ["build_convnet", "build_mini_xception",
                                 "build_segmentation"])
+
+
+def test_dlwp_functional_example(tmp_path):
+    """The book's chapter 7: the ticket model with lists and dicts, reused layers, the
+    subclassed version and the mixed models; Keras's parameter counts, and the plots."""
+    out = run_example("dlwp_functional.py", cwd=tmp_path)
+    assert "Total params: 1,286,984" in out  # the model with the new "difficulty" output
+    assert "Total params: 1,286,789" in out  # the subclassed CustomerTicketModel
+    assert "Total params: 906" in out and "Total params: 321" in out  # the mixed models
+    assert out.count("40/40") == 9  # fit, evaluate and predict, three times
+    for name in ("ticket_classifier", "ticket_classifier_with_shape_info",
+                 "updated_ticket_classifier"):
+        assert (tmp_path / f"{name}.dot").read_text().startswith("digraph")
