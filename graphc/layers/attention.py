@@ -30,6 +30,7 @@ import numpy as np
 from graphc import initializers, ops
 from graphc.ir import Value, format_shape
 from graphc.layers.base import Layer, get_keras_mask
+from graphc.ops import attention as attention_ops
 from graphc.ops import masking as mask_ops
 from graphc.ops._shapes import known
 
@@ -269,7 +270,7 @@ class MultiHeadAttention(Layer):
         out = ops.matmul(weights, v)                                 # (B, H, T, value_dim)
         if self._use_gate:
             out = ops.multiply(out, ops.sigmoid(self._project(query, self._gate_dense)))
-        out = self._output(out, query)
+        out = self._output(out)
         return (out, probs) if return_attention_scores else out
 
     def _masks(self, query_mask, value_mask, key_mask, attention_mask):
@@ -289,31 +290,27 @@ class MultiHeadAttention(Layer):
 
     @staticmethod
     def _project(x, dense):
-        """``einsum("abc,cde->abde") + bias`` as ``(B, 1, T, D) @ (H, D, K)``: the heads
-        become a batch axis, so no activation needs a reshape (T may be unknown)."""
-        y = ops.matmul(ops.expand_dims(x, 1), ops.transpose(dense.kernel, (1, 0, 2)))
+        """``einsum("abc,cde->abde", x, kernel) + bias``, as one ``(B, T, D) @ (D, H*K)``
+        (Dense's fast path), then the heads split off: ``(B, H, T, K)``."""
+        d, heads, dim = dense.kernel.shape
+        y = ops.matmul(x, ops.reshape(dense.kernel, (d, heads * dim)))
         if dense.bias is not None:
-            y = ops.add(y, ops.expand_dims(dense.bias, 1))
-        return y
+            y = ops.add(y, ops.reshape(dense.bias, (heads * dim,)))
+        y = attention_ops.reshape_trailing(y, 2, (heads, dim))    # (B, T, H, K)
+        return ops.transpose(y, (0, 2, 1, 3))
 
-    def _output(self, out, query):
-        """``einsum("abcd,cde->abe") + bias``: per-head products summed over the heads."""
+    def _output(self, out):
+        """``einsum("abcd,cde->abe", out, kernel) + bias``: the heads merged back,
+        ``(B, T, H*V) @ (H*V, prod(out))``, then the output shape."""
         dense = self._output_dense
-        kernel = dense.kernel
-        tail = tuple(kernel.shape[2:])
-        if len(tail) > 1:
-            kernel = ops.reshape(kernel, kernel.shape[:2] + (math.prod(tail),))
-        y = ops.sum(ops.matmul(out, kernel), axis=1)                 # (B, T, prod(out))
-        if len(tail) > 1:
-            t = query.shape[1]
-            if not known(t):
-                raise NotImplementedError(
-                    f"{self.name} (MultiHeadAttention): a multi-dimensional output_shape "
-                    f"{tail} needs a known query length, received query shape "
-                    f"{format_shape(query.shape)}")
-            y = ops.reshape(y, (-1, int(t)) + tail)
+        heads, dim, *tail = dense.kernel.shape
+        out = ops.transpose(out, (0, 2, 1, 3))                       # (B, T, H, V)
+        out = attention_ops.reshape_trailing(out, 2, (heads * dim,))
+        y = ops.matmul(out, ops.reshape(dense.kernel, (heads * dim, math.prod(tail))))
         if dense.bias is not None:
-            y = ops.add(y, dense.bias)
+            y = ops.add(y, ops.reshape(dense.bias, (math.prod(tail),)))
+        if len(tail) > 1:
+            y = attention_ops.reshape_trailing(y, 2, tail)
         return y
 
     # ---- config ----------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Attention ops: ``masked_softmax``, the softmax of attention logits over their last axis
-with Keras's masking rules (boolean masks, a causal mask and a sliding window).
+with Keras's masking rules (boolean masks, a causal mask and a sliding window), and
+``reshape_trailing``, a reshape that keeps the leading (batch, sequence) dimensions as they
+are, known or not (splitting and merging attention heads).
 
 Keras masks attention logits in two ways, which differ only on a row where every key is
 masked (a padded query position):
@@ -30,7 +32,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import dims_compatible
+from graphc.ops._shapes import dims_compatible, known, product
 
 __all__ = ["masked_softmax"]
 
@@ -145,6 +147,45 @@ class MaskedSoftmax(Op):
                         b.op("Less", b.op("Sub", cols, rows), w))
             keep = near if keep is None else b.op("And", keep, near)
         return keep
+
+
+class ReshapeTrailing(Op):
+    """Keep the first ``keep`` dimensions and reshape the rest to ``shape`` (one entry
+    may be -1): ``(B, T, H * K) -> (B, T, H, K)`` with B and T unknown, which ``reshape``
+    (one -1 at most) cannot say. ONNX ``Reshape`` with 0 ("copy this dimension")."""
+
+    name = "reshape_trailing"
+
+    def infer(self, attrs, x):
+        keep, shape = int(attrs["keep"]), tuple(attrs["shape"])
+        if not 0 <= keep <= len(x.shape):
+            raise ShapeError(f"keep={keep} is out of range for a tensor of rank "
+                             f"{len(x.shape)}")
+        if sum(d == -1 for d in shape) > 1 or any(d < -1 or d == 0 for d in shape):
+            raise ShapeError(f"the trailing shape takes positive entries and at most one "
+                             f"-1, got {shape}")
+        total, fixed = product(x.shape[keep:]), product(d for d in shape if d != -1)
+        if total is not None and (total % fixed if -1 in shape else total != fixed):
+            raise ShapeError(f"cannot reshape the trailing dimensions of "
+                             f"{format_shape(x.shape)} ({total} values) into {shape}")
+        fill = total // fixed if known(total) else None
+        return TensorType(tuple(x.shape[:keep]) + tuple(fill if d == -1 else d
+                                                        for d in shape), x.dtype)
+
+    def kernel(self, attrs, x):
+        return x.reshape(x.shape[:int(attrs["keep"])] + tuple(attrs["shape"]))
+
+    def vjp(self, attrs, xs, ys, gys):
+        return (gys[0].reshape(xs[0].shape),)
+
+    def lower(self, attrs, b, x):
+        target = [0] * int(attrs["keep"]) + [int(d) for d in attrs["shape"]]
+        return b.op("Reshape", x, b.const(np.asarray(target, dtype=np.int64)))
+
+
+def reshape_trailing(x, keep, shape):
+    """``x`` with its first ``keep`` dimensions kept and the rest reshaped to ``shape``."""
+    return apply("reshape_trailing", [x], keep=int(keep), shape=tuple(int(d) for d in shape))
 
 
 def masked_softmax(x, masks=(), causal=False, sliding_window=None, zero_fully_masked=True):

@@ -38,3 +38,9 @@ SPECS = {
         ({}, [(3, 5)], (-2, 2)),
     ],
 }
+
+SPECS["reshape_trailing"] = [
+    ({"keep": 2, "shape": (2, 3)}, [(2, 4, 6)], (-1, 1)),     # split heads
+    ({"keep": 2, "shape": (-1,)}, [(2, 4, 2, 3)], (-1, 1)),   # merge heads
+    ({"keep": 1, "shape": (3, -1)}, [(2, 4, 6)], (-1, 1)),
+]
