@@ -1,6 +1,5 @@
-"""Op specs for the attention op (graphc/ops/attention.py): masked_softmax."""
-
-import numpy as np
+"""Op specs for the attention ops (graphc/ops/attention.py): masked_softmax and
+reshape_trailing."""
 
 
 def _logits_and_masks(x_shape, mask_shapes, fully_masked=False):
