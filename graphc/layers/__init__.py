@@ -8,6 +8,7 @@ from graphc.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Mini
 from graphc.layers.op_layer import OpLayer
 # (Modules under private aliases: a family may export a name equal to its module's.)
 from graphc.layers import activation_layers as _activation_layers  # noqa: E402
+from graphc.layers import attention as _attention  # noqa: E402
 from graphc.layers import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.layers import convolutional as _convolutional  # noqa: E402
 from graphc.layers import embedding as _embedding  # noqa: E402
@@ -17,6 +18,7 @@ from graphc.layers import preprocessing as _preprocessing  # noqa: E402
 from graphc.layers import recurrent as _recurrent  # noqa: E402
 from graphc.layers import reshaping as _reshaping  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
+from graphc.layers.attention import *  # noqa: F401,F403,E402
 from graphc.layers.batch_normalization import BatchNormalization  # noqa: E402
 from graphc.layers.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.layers.convolutional import *  # noqa: F401,F403,E402
@@ -33,6 +35,7 @@ __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Fl
            "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average",
            "maximum", "minimum", "concatenate", "Dot", "dot", "BatchNormalization",
            "TextVectorization"] \
-    + (_activation_layers.__all__ + _conv_transpose.__all__ + _convolutional.__all__
+    + (_activation_layers.__all__ + _attention.__all__ + _conv_transpose.__all__
+       + _convolutional.__all__
        + _embedding.__all__ + _normalization.__all__ + _pooling.__all__
        + _preprocessing.__all__ + _recurrent.__all__ + _reshaping.__all__)

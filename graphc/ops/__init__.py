@@ -20,18 +20,22 @@ from graphc.ops._registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 # Op families that define their public functions beside the ops (each module's __all__).
 # (Modules under private aliases: a family may export a function of its own module's name.)
 from graphc.ops import arrays as _arrays  # noqa: E402
+from graphc.ops import attention as _attention  # noqa: E402
 from graphc.ops import batch_norm as _batch_norm  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import image as _image  # noqa: E402
+from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
 from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
+from graphc.ops.attention import *  # noqa: F401,F403,E402
 from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.ops.image import *  # noqa: F401,F403,E402
+from graphc.ops.masking import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
 from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
@@ -42,7 +46,8 @@ __all__ = [
     "identity", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
     "silu", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exp", "reshape", "flatten",
     "dropout", "concatenate",
-] + (_arrays.__all__ + _batch_norm.__all__ + _conv.__all__ + _conv_transpose.__all__
+] + (_arrays.__all__ + _attention.__all__ + _masking.__all__ + _batch_norm.__all__
+     + _conv.__all__ + _conv_transpose.__all__
      + _image.__all__ + _normalization.__all__
      + _pooling.__all__ + _recurrent.__all__)
 

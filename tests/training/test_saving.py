@@ -405,6 +405,8 @@ LAYER_CASES = {
     "ReLU": ({"max_value": 6.0}, (4,)),
     "LeakyReLU": ({"negative_slope": 0.1}, (4,)),
     "Softmax": ({}, (4,)),
+    "MultiHeadAttention": ({"num_heads": 2, "key_dim": 3, "value_dim": 2, "output_shape": 5,
+                            "use_gate": True}, [(4, 3), (5, 2)]),
     "ELU": ({"alpha": 0.5}, (4,)),
     "OpLayer": ({"op": "multiply", "constants": {1: 2.5}}, (4,)),
     "Rescaling": ({"scale": [0.5, 2.0], "offset": 1.0}, (3, 3, 2)),
