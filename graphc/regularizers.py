@@ -154,7 +154,8 @@ class OrthogonalRegularizer(Regularizer):
         n = v * inv
         size = v.shape[0]
         product = (n @ n.T) * (1.0 - np.eye(size, dtype=x.dtype))
-        scale = x.dtype.type(self.factor * 0.5 / (size * (size - 1.0) / 2.0))
+        with np.errstate(divide="ignore"):  # one vector: no pairs, nan as in Keras
+            scale = x.dtype.type(np.float64(self.factor * 0.5) / (size * (size - 1.0) / 2.0))
         return v, inv, n, product, scale
 
     def __call__(self, x):
