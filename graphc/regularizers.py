@@ -165,7 +165,7 @@ class OrthogonalRegularizer(Regularizer):
 
     def gradient(self, x):
         with np.errstate(divide="ignore"):
-            v, inv, n, product, scale = self._parts(x)
+            _, inv, n, product, scale = self._parts(x)
         d_product = scale * np.sign(product)       # the diagonal is already zero
         d_n = (d_product + d_product.T) @ n
         # n = v * inv with inv = 1/|v| (unless clipped at 1/epsilon, where it is constant)

@@ -180,6 +180,16 @@ class Trainer:
         if not found:
             return []
         produced = {v for node in graph.nodes for v in node.outputs}
+        missing = {layer.name for layer, _ in found} - \
+            {layer.name for layer, v in found if v in produced}
+        if missing:
+            # A model called as a layer replays its graph on new tensors: the inner layers'
+            # outputs in this graph are not the ones their calls recorded.
+            raise NotImplementedError(
+                f"Model {self.name!r}: the activity_regularizer of layer(s) "
+                f"{sorted(missing)} cannot be applied here: they run inside a nested model, "
+                "and graphc applies activity regularizers only to layers called directly "
+                "in the model being trained.")
         return [(layer, v) for layer, v in found
                 if v in produced and np.dtype(v.dtype).kind == "f"]
 

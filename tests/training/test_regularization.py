@@ -193,3 +193,18 @@ def test_save_load_and_from_config_keep_them(tmp_path):
     h1 = model.fit(x, y, epochs=2, verbose=0, shuffle=False).history["loss"]
     h2 = loaded.fit(x, y, epochs=2, verbose=0, shuffle=False).history["loss"]
     np.testing.assert_allclose(h1, h2, rtol=1e-5)
+
+
+def test_activity_regularizer_in_a_nested_model_is_refused():
+    inner_in = graphc.Input((3,))
+    inner = graphc.Model(inner_in, layers.Dense(2, activity_regularizer="l2")(inner_in))
+    x = graphc.Input((3,))
+    outer = graphc.Model(x, layers.Dense(1)(inner(x)))
+    outer.compile("sgd", "mse")
+    with pytest.raises(NotImplementedError, match=r"activity_regularizer of layer.*nested"):
+        outer.fit(np.ones((2, 3), np.float32), np.ones((2, 1), np.float32), verbose=0)
+    # weight regularizers of nested layers do count
+    inner2_in = graphc.Input((3,))
+    inner2 = graphc.Model(inner2_in, layers.Dense(2, kernel_regularizer="l2")(inner2_in))
+    outer2 = graphc.Model(x, inner2(x))
+    assert len(outer2.losses) == 1
