@@ -9,12 +9,14 @@ NumPy, export to ONNX.
 
 __version__ = "0.1.0"
 
-from graphc import activations, errors, initializers, layers, models, ops, utils  # noqa: E402
+from graphc import (activations, constraints, errors, initializers, layers, models,  # noqa: E402
+                    ops, regularizers, utils)
 from graphc.layers import Input, InputLayer, Layer  # noqa: E402
 from graphc.models import Model, Sequential  # noqa: E402
 
 __all__ = ["Input", "InputLayer", "Layer", "Model", "Sequential", "layers", "models", "ops",
-           "activations", "initializers", "errors", "utils", "losses", "metrics", "optimizers",
+           "activations", "initializers", "regularizers", "constraints", "errors", "utils",
+           "losses", "metrics", "optimizers",
            "callbacks", "datasets", "saving", "__version__"]
 
 # Loaded on first use, so `import graphc` stays fast (the training and file modules are

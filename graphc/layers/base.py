@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from graphc import initializers
+from graphc import constraints, initializers, regularizers
 from graphc.ir import Parameter, Value, _ids, format_shape
 from graphc.ops._registry import apply, eager, is_symbolic, scope
 
@@ -104,14 +104,24 @@ def map_struct(fn, x):
     return fn(x)
 
 
+def set_weight_options(layer, **options) -> None:
+    """Resolve a layer's ``*_regularizer`` / ``*_constraint`` arguments (names, configs,
+    objects or functions) onto attributes of the same names, as Keras layers keep them."""
+    for key, value in options.items():
+        module = regularizers if key.endswith("_regularizer") else constraints
+        setattr(layer, key, module.get(value))
+
+
+def weight_options_config(layer, *keys) -> dict:
+    """The config entries of ``set_weight_options``'s attributes, serialized as Keras."""
+    return {key: (regularizers if key.endswith("_regularizer") else constraints)
+            .serialize(getattr(layer, key)) for key in keys}
+
+
 def _shape_of(x):
     if isinstance(x, Value):
         return x.shape
     return tuple(np.shape(x))
-
-
-_NOT_SUPPORTED_KWARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                         "kernel_constraint", "bias_constraint")
 
 
 class Layer:
@@ -128,9 +138,16 @@ class Layer:
     #: that overrides ``compute_mask`` supports masking too, as in Keras.
     _SUPPORTS_MASKING = False
 
-    def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
+    def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None,
+                 **kwargs):
         object.__setattr__(self, "_sublayers", [])
         self._params: list[Parameter] = []
+        # Keras keeps these on the variable (``variable.regularizer``); graphc's Parameter
+        # has fixed slots, so the layer that made the weight keeps them.
+        self._weight_regularizers: dict = {}
+        self._weight_constraints: dict = {}
+        self._activity_losses: list = []  # the penalties of the last call, as Keras's
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self._calls: list[tuple] = []  # (inputs, outputs) per symbolic call
         self._trainable = bool(trainable)
         self.built = False
@@ -148,11 +165,6 @@ class Layer:
         if input_shape is not None and batch_shape is None:
             batch_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else None
-        for key in _NOT_SUPPORTED_KWARGS:
-            if kwargs.pop(key, None) is not None:
-                raise NotImplementedError(
-                    f"{type(self).__name__}: {key} is not supported by graphc yet; remove it "
-                    "or add the penalty to the loss yourself.")
         kwargs.pop("autocast", None)
         if kwargs:
             raise TypeError(f"{type(self).__name__}.__init__() got unexpected keyword "
@@ -169,8 +181,10 @@ class Layer:
     # ---- weights ---------------------------------------------------------------------
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
                    regularizer=None, constraint=None, name=None):
-        if regularizer is not None or constraint is not None:
-            raise NotImplementedError("regularizers and constraints are not supported yet")
+        """A new weight. ``regularizer`` adds a penalty on it to the training loss;
+        ``constraint`` projects it after every optimizer step (both as in Keras)."""
+        regularizer = regularizers.get(regularizer)
+        constraint = constraints.get(constraint)
         shape = tuple(int(d) for d in (shape or ()))
         dtype = str(np.dtype(dtype or self.dtype))
         if initializer is None:
@@ -185,7 +199,42 @@ class Layer:
         param = Parameter(data, name or f"variable_{len(self._params)}", layer=self,
                           trainable=trainable)
         self._params.append(param)
+        if regularizer is not None:
+            self._weight_regularizers[param] = regularizer
+        if constraint is not None:
+            self._weight_constraints[param] = constraint
         return param
+
+    def _regularized_weights(self):
+        """``(weight, regularizer)`` for the trainable weights that have one, in
+        ``trainable_weights`` order (Keras penalises trainable weights only)."""
+        out = []
+        for p in self.trainable_weights:
+            reg = p.layer._weight_regularizers.get(p) if p.layer is not None else None
+            if reg is not None:
+                out.append((p, reg))
+        return out
+
+    def _constrained_weights(self):
+        """``(weight, constraint)`` for the trainable weights that have one."""
+        out = []
+        for p in self.trainable_weights:
+            con = p.layer._weight_constraints.get(p) if p.layer is not None else None
+            if con is not None:
+                out.append((p, con))
+        return out
+
+    @property
+    def losses(self) -> list:
+        """The current penalties, as Keras's ``layer.losses``: the activity penalties of
+        the last call (of this layer and its sub-layers), then one per regularized
+        trainable weight, on its current value."""
+        out = []
+        for layer in self._all_layers():
+            out.extend(layer._activity_losses)
+        for p, reg in self._regularized_weights():
+            out.append(regularizers.penalty_and_gradient(reg, p, need_grad=False)[0])
+        return out
 
     def _all_layers(self):
         """This layer and its sub-layers, depth first, each once (iterative)."""
@@ -317,7 +366,11 @@ class Layer:
         if not symbolic:
             self._maybe_build(inputs)
             with eager():
-                return self.call(inputs, *args, **kwargs)
+                outputs = self.call(inputs, *args, **kwargs)
+            self._activity_losses = [] if self.activity_regularizer is None else [
+                regularizers.activity_penalty(self.activity_regularizer, np.asarray(y))[0]
+                for y in flatten_struct(outputs)]
+            return outputs
         if len(symbolic) != len(flat):
             bad = next(x for x in flat if not is_symbolic(x))
             raise TypeError(f"Layer {self.name!r} was called on a mix of symbolic tensors and "
@@ -387,6 +440,8 @@ class Layer:
     # ---- config ----------------------------------------------------------------------
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
         return config

@@ -9,7 +9,7 @@ import numpy as np
 from graphc import initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer
+from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.ops._shapes import known
 
 __all__ = ["BatchNormalization"]
@@ -24,10 +24,9 @@ class BatchNormalization(Layer):
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, synchronized=False, **kwargs):
         super().__init__(**kwargs)
-        if any(v is not None for v in (beta_regularizer, gamma_regularizer, beta_constraint,
-                                        gamma_constraint)):
-            raise NotImplementedError("BatchNormalization: regularizers and constraints are "
-                                      "not supported yet")
+        set_weight_options(self, beta_regularizer=beta_regularizer,
+                           gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
+                           gamma_constraint=gamma_constraint)
         self.axis = int(axis)
         self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
@@ -45,9 +44,13 @@ class BatchNormalization(Layer):
         shape = (channels,)
         # Without scale/center, constants stand in for gamma/beta: the op always has five
         # inputs, and Keras has no weight for them either.
-        self.gamma = self.add_weight(shape, self.gamma_initializer, name="gamma") \
+        self.gamma = self.add_weight(shape, self.gamma_initializer,
+                                     regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint, name="gamma") \
             if self.scale else None
-        self.beta = self.add_weight(shape, self.beta_initializer, name="beta") \
+        self.beta = self.add_weight(shape, self.beta_initializer,
+                                    regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint, name="beta") \
             if self.center else None
         self.moving_mean = self.add_weight(shape, self.moving_mean_initializer,
                                            name="moving_mean", trainable=False)
@@ -71,4 +74,6 @@ class BatchNormalization(Layer):
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
                 "moving_variance_initializer":
                     initializers.serialize(self.moving_variance_initializer),
+                **weight_options_config(self, "beta_regularizer", "gamma_regularizer",
+                                        "beta_constraint", "gamma_constraint"),
                 "synchronized": self.synchronized}

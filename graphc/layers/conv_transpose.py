@@ -18,7 +18,7 @@ from __future__ import annotations
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer
+from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.layers.convolutional import (check_input_rank, standardize_data_format,
                                          standardize_padding, standardize_tuple)
 from graphc.ops._shapes import known
@@ -33,7 +33,9 @@ class _ConvTranspose(Layer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         rank = self.rank
         # Keras's order of checks (keras/src/layers/convolutional/base_conv_transpose.py).
@@ -48,6 +50,9 @@ class _ConvTranspose(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_weight_options(self, kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError("Invalid value for argument `filters`. Expected a strictly "
                              f"positive value. Received filters={filters}.")
@@ -76,9 +81,13 @@ class _ConvTranspose(Layer):
                              f"of the input must be known to build the kernel, received "
                              f"input shape {format_shape(tuple(input_shape))}")
         self.kernel = self.add_weight(self.kernel_size + (self.filters, int(channels)),
-                                      self.kernel_initializer, name="kernel")
+                                      self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         if self.use_bias:
-            self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias")
+            self.bias = self.add_weight((self.filters,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint, name="bias")
         else:
             self.bias = None
 
@@ -109,7 +118,9 @@ class _ConvTranspose(Layer):
                 "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options_config(self, "kernel_regularizer", "bias_regularizer",
+                                        "activity_regularizer", "kernel_constraint", "bias_constraint")}
 
 
 class Conv1DTranspose(_ConvTranspose):

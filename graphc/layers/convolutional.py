@@ -28,7 +28,7 @@ from __future__ import annotations
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer
+from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.ops._shapes import known
 
 __all__ = ["Conv1D", "Conv2D", "Convolution1D", "Convolution2D", "DepthwiseConv1D",
@@ -97,14 +97,6 @@ def _positive_int(value, message: str) -> int:
     return value
 
 
-def _refuse(layer, **arguments):
-    """Keras arguments graphc does not implement yet (regularizers, constraints)."""
-    for key, value in arguments.items():
-        if value is not None:
-            raise NotImplementedError(f"{type(layer).__name__}: {key} is not supported by "
-                                      "graphc yet")
-
-
 class _BaseConv(Layer):
     """What the convolution layers share: the window arguments (validated as Keras),
     the activation and bias flag, and the input's channel checks."""
@@ -122,6 +114,14 @@ class _BaseConv(Layer):
         self.data_format = standardize_data_format(data_format)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
+
+    def _bias_weight(self, size):
+        """The bias (``size``,) with its regularizer and constraint, or None."""
+        if not self.use_bias:
+            return None
+        return self.add_weight((size,), self.bias_initializer,
+                               regularizer=self.bias_regularizer,
+                               constraint=self.bias_constraint, name="bias")
 
     def _channels(self, shape):
         return shape[1] if self.data_format == "channels_first" else shape[-1]
@@ -159,12 +159,17 @@ class _BaseConv(Layer):
 class _Conv(_BaseConv):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         self._window_args(kernel_size, strides, padding, data_format, dilation_rate,
                           activation, use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_weight_options(self, kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.filters = _positive_int(
             filters, "Invalid value for argument `filters`. Expected a strictly positive "
             f"value. Received filters={filters}.")
@@ -188,11 +193,9 @@ class _Conv(_BaseConv):
                 f"channels (full input shape is {format_shape(tuple(input_shape))}).")
         self.kernel = self.add_weight(
             self.kernel_size + (channels // self.groups, self.filters),
-            self.kernel_initializer, name="kernel")
-        if self.use_bias:
-            self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias")
-        else:
-            self.bias = None
+            self.kernel_initializer, regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint, name="kernel")
+        self.bias = self._bias_weight(self.filters)
 
     def call(self, inputs):
         self._check_input(inputs, self.kernel.shape[-2] * self.groups)
@@ -205,7 +208,9 @@ class _Conv(_BaseConv):
         return {**super().get_config(), "filters": self.filters, **self._window_config(),
                 "groups": self.groups,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options_config(self, "kernel_regularizer", "bias_regularizer",
+                                        "activity_regularizer", "kernel_constraint", "bias_constraint")}
 
 
 class Conv1D(_Conv):
@@ -233,10 +238,13 @@ class _DepthwiseConv(_BaseConv):
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, depthwise_constraint=None, **kwargs):
+                 depthwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        _refuse(self, depthwise_regularizer=depthwise_regularizer,
-                depthwise_constraint=depthwise_constraint)
+        set_weight_options(self, depthwise_regularizer=depthwise_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           depthwise_constraint=depthwise_constraint,
+                           bias_constraint=bias_constraint)
         self._window_args(kernel_size, strides, padding, data_format, dilation_rate,
                           activation, use_bias)
         self.depth_multiplier = _depth_multiplier(depth_multiplier)
@@ -246,12 +254,10 @@ class _DepthwiseConv(_BaseConv):
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
         self.kernel = self.add_weight(self.kernel_size + (channels, self.depth_multiplier),
-                                      self.depthwise_initializer, name="kernel")
-        if self.use_bias:
-            self.bias = self.add_weight((channels * self.depth_multiplier,),
-                                        self.bias_initializer, name="bias")
-        else:
-            self.bias = None
+                                      self.depthwise_initializer,
+                                      regularizer=self.depthwise_regularizer,
+                                      constraint=self.depthwise_constraint, name="kernel")
+        self.bias = self._bias_weight(channels * self.depth_multiplier)
 
     def call(self, inputs):
         self._check_input(inputs, self.kernel.shape[-2])
@@ -264,7 +270,9 @@ class _DepthwiseConv(_BaseConv):
         return {**super().get_config(), "depth_multiplier": self.depth_multiplier,
                 **self._window_config(),
                 "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options_config(self, "depthwise_regularizer", "bias_regularizer",
+                                        "activity_regularizer", "depthwise_constraint", "bias_constraint")}
 
 
 class DepthwiseConv1D(_DepthwiseConv):
@@ -292,13 +300,15 @@ class _SeparableConv(_BaseConv):
                  dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None,
-                 pointwise_regularizer=None, depthwise_constraint=None,
-                 pointwise_constraint=None, **kwargs):
+                 pointwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        _refuse(self, depthwise_regularizer=depthwise_regularizer,
-                pointwise_regularizer=pointwise_regularizer,
-                depthwise_constraint=depthwise_constraint,
-                pointwise_constraint=pointwise_constraint)
+        set_weight_options(self, depthwise_regularizer=depthwise_regularizer,
+                           pointwise_regularizer=pointwise_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           depthwise_constraint=depthwise_constraint,
+                           pointwise_constraint=pointwise_constraint,
+                           bias_constraint=bias_constraint)
         self._window_args(kernel_size, strides, padding, data_format, dilation_rate,
                           activation, use_bias)
         self.depth_multiplier = _depth_multiplier(depth_multiplier)
@@ -313,14 +323,13 @@ class _SeparableConv(_BaseConv):
         channels = self._input_channels(input_shape)
         self.depthwise_kernel = self.add_weight(
             self.kernel_size + (channels, self.depth_multiplier), self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer, constraint=self.depthwise_constraint,
             name="depthwise_kernel")
         self.pointwise_kernel = self.add_weight(
             (1,) * self.rank + (channels * self.depth_multiplier, self.filters),
-            self.pointwise_initializer, name="pointwise_kernel")
-        if self.use_bias:
-            self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias")
-        else:
-            self.bias = None
+            self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint, name="pointwise_kernel")
+        self.bias = self._bias_weight(self.filters)
 
     def call(self, inputs):
         self._check_input(inputs, self.depthwise_kernel.shape[-2])
@@ -335,7 +344,11 @@ class _SeparableConv(_BaseConv):
                 "filters": self.filters, **self._window_config(),
                 "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
                 "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options_config(self, "depthwise_regularizer",
+                                        "pointwise_regularizer", "bias_regularizer",
+                                        "activity_regularizer", "depthwise_constraint", "pointwise_constraint",
+                                        "bias_constraint")}
 
 
 class SeparableConv1D(_SeparableConv):

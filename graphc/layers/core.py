@@ -5,7 +5,8 @@ from __future__ import annotations
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer, is_symbolic, set_keras_mask
+from graphc.layers.base import (Layer, is_symbolic, set_keras_mask, set_weight_options,
+                                weight_options_config)
 from graphc.ops import masking as mask_ops
 from graphc.ops._shapes import known, product
 
@@ -18,7 +19,9 @@ class Dense(Layer):
     _SUPPORTS_MASKING = True
 
     def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(units, int) or units <= 0:
             raise ValueError(f"Received an invalid value for `units`, expected a positive "
@@ -28,6 +31,9 @@ class Dense(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        set_weight_options(self, kernel_regularizer=kernel_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
 
     def build(self, input_shape):
         in_dim = input_shape[-1] if input_shape else None
@@ -36,9 +42,12 @@ class Dense(Layer):
                              f"known to build the kernel, received input shape "
                              f"{format_shape(input_shape)}")
         self.kernel = self.add_weight((in_dim, self.units), self.kernel_initializer,
-                                      name="kernel")
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         if self.use_bias:
-            self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias")
+            self.bias = self.add_weight((self.units,), self.bias_initializer,
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint, name="bias")
 
     def call(self, inputs):
         expected, got = self.kernel.shape[0], inputs.shape[-1] if inputs.shape else None
@@ -58,7 +67,9 @@ class Dense(Layer):
                 "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **weight_options_config(self, "kernel_regularizer", "bias_regularizer",
+                                        "kernel_constraint", "bias_constraint")}
 
 
 class Activation(Layer):

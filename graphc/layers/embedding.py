@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import initializers, ops
-from graphc.layers.base import Layer
+from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.ops import masking as mask_ops
 
 __all__ = ["Embedding"]
@@ -48,12 +48,8 @@ class Embedding(Layer):
             kwargs["input_shape"] = (input_length,) if isinstance(input_length, int) \
                 else tuple(input_length)
         super().__init__(**kwargs)
-        for what, value in (("embeddings_regularizer", embeddings_regularizer),
-                            ("embeddings_constraint", embeddings_constraint)):
-            if value is not None:
-                raise NotImplementedError(
-                    f"Embedding: {what} is not supported by graphc yet; remove it or add the "
-                    "penalty to the loss yourself.")
+        set_weight_options(self, embeddings_regularizer=embeddings_regularizer,
+                           embeddings_constraint=embeddings_constraint)
         if lora_rank:
             raise NotImplementedError("Embedding: LoRA (lora_rank) is not supported")
         self.input_dim = input_dim
@@ -70,7 +66,10 @@ class Embedding(Layer):
 
     def build(self, input_shape=None):
         self.embeddings = self.add_weight((self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, name="embeddings")
+                                          self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint,
+                                          name="embeddings")
 
     def call(self, inputs):
         return ops.take(self.embeddings, inputs, axis=0)
@@ -85,5 +84,6 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim,
                 "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                "embeddings_regularizer": None, "embeddings_constraint": None,
+                **weight_options_config(self, "embeddings_regularizer",
+                                        "activity_regularizer", "embeddings_constraint"),
                 "mask_zero": self.mask_zero}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from graphc import initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer
+from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.ops._shapes import known
 
 __all__ = ["LayerNormalization"]
@@ -44,13 +44,9 @@ class LayerNormalization(Layer):
         elif not isinstance(axis, int):
             raise TypeError("Expected an int or a list/tuple of ints for the argument 'axis', "
                             f"but received: {axis!r}")
-        for what, value in (("beta_regularizer", beta_regularizer),
-                            ("gamma_regularizer", gamma_regularizer),
-                            ("beta_constraint", beta_constraint),
-                            ("gamma_constraint", gamma_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"LayerNormalization: {what} is not supported by "
-                                          "graphc yet")
+        set_weight_options(self, beta_regularizer=beta_regularizer,
+                           gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
+                           gamma_constraint=gamma_constraint)
         self.axis = axis
         self.epsilon = epsilon
         self.center = center
@@ -75,9 +71,13 @@ class LayerNormalization(Layer):
             raise ShapeError(f"{self.name} (LayerNormalization): the normalised axes must be "
                              f"known to build gamma and beta, received input shape "
                              f"{format_shape(input_shape)} for axis={self.axis}")
-        self.gamma = self.add_weight(shape, self.gamma_initializer, name="gamma") \
+        self.gamma = self.add_weight(shape, self.gamma_initializer,
+                                     regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint, name="gamma") \
             if self.scale else None
-        self.beta = self.add_weight(shape, self.beta_initializer, name="beta") \
+        self.beta = self.add_weight(shape, self.beta_initializer,
+                                    regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint, name="beta") \
             if self.center else None
 
     def call(self, inputs):
@@ -90,5 +90,5 @@ class LayerNormalization(Layer):
                 "center": self.center, "scale": self.scale,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": None, "gamma_regularizer": None,
-                "beta_constraint": None, "gamma_constraint": None}
+                **weight_options_config(self, "beta_regularizer", "gamma_regularizer",
+                                        "beta_constraint", "gamma_constraint")}

@@ -18,7 +18,8 @@ import numpy as np
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import Layer, flatten_struct
+from graphc.layers.base import (Layer, flatten_struct, set_weight_options,
+                                weight_options_config)
 from graphc.ops import masking as mask_ops
 from graphc.ops._shapes import known
 from graphc.ops.recurrent import RECURRENT_ACTIVATIONS
@@ -76,7 +77,9 @@ class _RNN(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 recurrent_regularizer=None, recurrent_constraint=None, dropout=0.0,
+                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
+                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
+                 dropout=0.0,
                  recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
                  **kwargs):
@@ -85,10 +88,12 @@ class _RNN(Layer):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
             raise ValueError("Received an invalid value for argument `units`, expected a "
                              f"positive integer, got {units}.")
-        for argument, value in (("recurrent_regularizer", recurrent_regularizer),
-                                ("recurrent_constraint", recurrent_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"{cls}: {argument} is not supported by graphc yet")
+        set_weight_options(self, kernel_regularizer=kernel_regularizer,
+                           recurrent_regularizer=recurrent_regularizer,
+                           bias_regularizer=bias_regularizer,
+                           kernel_constraint=kernel_constraint,
+                           recurrent_constraint=recurrent_constraint,
+                           bias_constraint=bias_constraint)
         for argument, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if value:
                 raise NotImplementedError(
@@ -134,12 +139,17 @@ class _RNN(Layer):
                 f"shape {format_shape(input_shape)}")
         g, u = self._gates, self.units
         self.kernel = self.add_weight((input_shape[-1], g * u), self.kernel_initializer,
-                                      name="kernel")
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
         self.recurrent_kernel = self.add_weight((u, g * u), self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint,
                                                 name="recurrent_kernel")
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(self._bias_shape(), self._bias_init(), name="bias")
+            self.bias = self.add_weight(self._bias_shape(), self._bias_init(),
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint, name="bias")
 
     # ---- calling -------------------------------------------------------------------
     def __call__(self, inputs, initial_state=None, **kwargs):
@@ -200,6 +210,10 @@ class _RNN(Layer):
                   "kernel_initializer": initializers.serialize(self.kernel_initializer),
                   "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
                   "bias_initializer": initializers.serialize(self.bias_initializer),
+                  **weight_options_config(self, "kernel_regularizer", "recurrent_regularizer",
+                                          "bias_regularizer", "activity_regularizer",
+                                          "kernel_constraint", "recurrent_constraint",
+                                          "bias_constraint"),
                   "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
                   "seed": self.seed, "return_sequences": self.return_sequences,
                   "return_state": self.return_state, "go_backwards": self.go_backwards,

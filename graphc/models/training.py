@@ -162,10 +162,71 @@ class Trainer:
         from graphc.backends.numpy import Executor
         graph = self.graph
         trainable = self.trainable_weights
+        activity = self._activity_outputs(graph)
+        watch = [v for _, v in activity]
         cached = getattr(self, "_exec_cache", None)
-        if cached is None or cached[0] is not graph or cached[1] != trainable:
-            self._exec_cache = (graph, trainable, Executor(graph, trainable))
-        return self._exec_cache[2]
+        if cached is None or cached[0] is not graph or cached[1] != trainable or \
+                cached[3] != watch:
+            self._exec_cache = (graph, trainable, Executor(graph, trainable, watch), watch)
+        ex = self._exec_cache[2]
+        ex.activity = activity
+        return ex
+
+    def _activity_outputs(self, graph):
+        """``(layer, value)`` for each output of each call, in this graph, of a layer that
+        has an ``activity_regularizer`` (Keras penalises every call's outputs)."""
+        found = [(layer, v) for layer in self._all_layers()
+                 if getattr(layer, "activity_regularizer", None) is not None
+                 for _, outs in layer._calls for v in flatten_struct(outs)]
+        if not found:
+            return []
+        produced = {v for node in graph.nodes for v in node.outputs}
+        missing = {layer.name for layer, _ in found} - \
+            {layer.name for layer, v in found if v in produced}
+        if missing:
+            # A model called as a layer replays its graph on new tensors: the inner layers'
+            # outputs in this graph are not the ones their calls recorded.
+            raise NotImplementedError(
+                f"Model {self.name!r}: the activity_regularizer of layer(s) "
+                f"{sorted(missing)} cannot be applied here: they run inside a nested model, "
+                "and graphc applies activity regularizers only to layers called directly "
+                "in the model being trained.")
+        return [(layer, v) for layer, v in found
+                if v in produced and np.dtype(v.dtype).kind == "f"]
+
+    # ---- regularization ------------------------------------------------------------
+    def _weight_penalty(self, store=None):
+        """The sum of the weight regularization penalties; with ``store``, also add
+        their gradients to its gradient buffer (NumPy, on the current weights)."""
+        from graphc.regularizers import penalty_and_gradient
+        total = 0.0
+        for p, reg in self._regularized_weights():
+            value, grad = penalty_and_gradient(reg, p, need_grad=store is not None)
+            total += float(np.sum(value))
+            if store is not None and p in store.grad_views:
+                store.grad_views[p] += grad
+        return total
+
+    def _activity_penalty(self, ex, arrays, need_grad=False):
+        """The sum of the activity penalties on ``arrays`` (the executor's watched
+        values, in order) and, for training, each one's gradient. Each layer keeps the
+        values, as Keras's ``layer.losses`` shows the last call's."""
+        from graphc.regularizers import activity_penalty
+        total, grads = 0.0, []
+        for layer in {id(layer): layer for layer, _ in ex.activity}.values():
+            layer._activity_losses = []
+        for (layer, _), y in zip(ex.activity, arrays):
+            value, grad = activity_penalty(layer.activity_regularizer, y, need_grad)
+            layer._activity_losses.append(value)
+            total += float(np.sum(value))
+            grads.append(grad)
+        return total, grads
+
+    def _apply_constraints(self):
+        """As Keras's optimizer: after each step, each constrained trainable weight is
+        replaced by its projection."""
+        for p, con in self._constrained_weights():
+            p.assign(np.asarray(con(p.data), dtype=p.dtype))
 
     def _param_store(self):
         """The contiguous buffer of trainable weights, (re)built when the set changes."""
@@ -249,14 +310,30 @@ class Trainer:
         return total, per_output, grads
 
     def _train_batch(self, ex, store, ctx, xs, ys, sw):
+        watched = []
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            outputs, env = ex.forward(xs, ctx, keep_for_backward=True)
+            outputs, env = ex.forward(xs, ctx, keep_for_backward=True, watched=watched)
             total, per_output, grads = self._losses(outputs, ys, sw, need_grad=True)
+            # Keras's compute_loss: the regularization penalties go to the total only.
+            activity, activity_grads = self._activity_penalty(ex, watched, need_grad=True)
+            total += activity
+            regularized = bool(self._regularized_weights())
+            if regularized:
+                # A weight missing from the graph gets no gradient from backward: start at 0.
+                in_graph = set(ex.trainable)
+                for p in store.params:
+                    if p not in in_graph:
+                        store.grad_views[p].fill(0)
         if not np.isfinite(total):
             # Keep the weights: a NaN update would destroy them. TerminateOnNaN stops here.
             return total, per_output, outputs
-        ex.backward(env, grads, store.grad_views)
+        ex.backward(env, grads, store.grad_views, activity_grads)
+        if regularized:
+            total += self._weight_penalty(store)
+            if not np.isfinite(total):
+                return total, per_output, outputs
         self._compiled.optimizer.apply(store.grads)
+        self._apply_constraints()
         return total, per_output, outputs
 
     def _build_metrics(self, ex, xs, ys):
@@ -381,15 +458,18 @@ class Trainer:
         self._reset_metrics()
         running = _Running(c.losses)
         logs = {}
+        weight_penalty = self._weight_penalty()  # the weights do not change here
         for step in range(-(-n // batch_size)):
             if cbs:
                 cbs.on_test_batch_begin(step)
             sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
             by = [a[sl] for a in ys]
             bsw = sw[sl] if sw is not None else None
+            watched = []
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                outputs = ex.forward([a[sl] for a in xs], ctx)
+                outputs = ex.forward([a[sl] for a in xs], ctx, watched=watched)
                 total, per_output, _ = self._losses(outputs, by, bsw)
+                total += weight_penalty + self._activity_penalty(ex, watched)[0]
             running.add(total, per_output, sl.stop - sl.start)
             self._update_metrics(outputs, by)
             logs = self._logs(running)

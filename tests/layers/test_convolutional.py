@@ -576,10 +576,10 @@ def test_grouped_weights_are_keras_layout_names_and_config():
     (lambda: layers.SeparableConv2D(4, 3, strides=0), ValueError, "strides"),
     (lambda: layers.Conv2D(4, 3, groups=3), ValueError, "groups=3, filters=4"),
     (lambda: layers.Conv2D(4, 3, groups=True), ValueError, "groups=True"),
-    (lambda: layers.DepthwiseConv2D(3, depthwise_regularizer="l2"), NotImplementedError,
-     "depthwise_regularizer"),
-    (lambda: layers.SeparableConv2D(4, 3, pointwise_constraint="non_neg"),
-     NotImplementedError, "pointwise_constraint"),
+    (lambda: layers.DepthwiseConv2D(3, depthwise_regularizer="l3"), ValueError,
+     "regularizer identifier: 'l3'"),
+    (lambda: layers.SeparableConv2D(4, 3, pointwise_constraint="nonneg"),
+     ValueError, "constraint identifier: 'nonneg'"),
 ])
 def test_grouped_layers_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):

@@ -163,8 +163,8 @@ def test_argument_errors():
         layers.Embedding(0, 4)
     with pytest.raises(ValueError, match="output_dim=2.5"):
         layers.Embedding(10, 2.5)
-    with pytest.raises(NotImplementedError, match="embeddings_regularizer"):
-        layers.Embedding(10, 4, embeddings_regularizer="l2")
+    with pytest.raises(ValueError, match="Could not interpret regularizer identifier: 'l3'"):
+        layers.Embedding(10, 4, embeddings_regularizer="l3")
 
 
 def test_embedding_config_round_trip():

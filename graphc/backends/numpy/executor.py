@@ -3,7 +3,9 @@
 The plan is a flat list of steps ``(op, attrs, input slots, output slots)``. Running a
 batch is one loop over it; the backward pass walks it in reverse, calling each op's VJP.
 Activations that no VJP reads are dropped as soon as the forward pass is done with them,
-and the rest as soon as the backward pass is.
+and the rest as soon as the backward pass is. ``watch`` values (layer outputs an activity
+regularizer penalises) are kept, handed back by ``forward`` and may receive an extra
+gradient in ``backward``.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ class _Step:
 
 
 class Executor:
-    """Runs ``graph``. ``trainable`` are the parameters that get gradients."""
+    """Runs ``graph``. ``trainable`` are the parameters that get gradients; ``watch`` are
+    internal values whose arrays ``forward`` also returns (see ``forward(watched=)``)."""
 
-    def __init__(self, graph: Graph, trainable=()):
+    def __init__(self, graph: Graph, trainable=(), watch=()):
         self.graph = graph
         slots: dict = {}
 
@@ -71,6 +74,7 @@ class Executor:
             steps.append(_Step(node, [slot(v) for v in node.inputs],
                                [slot(v) for v in node.outputs]))
         self.output_slots = [slot(v) for v in graph.outputs]
+        self.watch_slots = [slot(v) for v in watch]
         self.n_slots = len(slots)
         self.steps = steps
         self.slot_of = slots
@@ -116,7 +120,8 @@ class Executor:
         self._ungraded = [p for p in self.param_slot.values() if p not in seen]
 
     def _plan_memory(self):
-        keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in self.leaves}
+        keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in self.leaves} \
+            | set(self.watch_slots)
         n = len(self.steps)
         last_fwd = {}
         for i, step in enumerate(self.steps):
@@ -149,10 +154,12 @@ class Executor:
                 tuple(free_inf[i]), tuple(free_fwd[i]), tuple(free_bwd[i])
 
     # ---- running -------------------------------------------------------------------
-    def forward(self, inputs, ctx: ExecContext, keep_for_backward=False, leaf_values=None):
+    def forward(self, inputs, ctx: ExecContext, keep_for_backward=False, leaf_values=None,
+                watched=None):
         """Outputs for one batch; with ``keep_for_backward`` also the environment the
         backward pass needs. ``leaf_values`` overrides parameter arrays (gradient checks
-        run the same plan in float64)."""
+        run the same plan in float64). A list passed as ``watched`` receives the arrays of
+        the ``watch`` values."""
         env = [None] * self.n_slots
         for s, x in zip(self.input_slots, inputs):
             env[s] = x
@@ -182,14 +189,20 @@ class Executor:
             for s in (step.free_fwd if keep_for_backward else step.free_inf):
                 env[s] = None
         outputs = [env[s] for s in self.output_slots]
+        if watched is not None:
+            watched[:] = [env[s] for s in self.watch_slots]
         return (outputs, env) if keep_for_backward else outputs
 
-    def backward(self, env, output_grads, param_grads: dict):
+    def backward(self, env, output_grads, param_grads: dict, watched_grads=()):
         """Accumulate d(loss)/d(param) into ``param_grads[param]`` (arrays written in
         place: views into the gradient buffer). Parameters that get no gradient are
-        zeroed."""
+        zeroed. ``watched_grads`` (one per ``watch`` value, or None) are added to the
+        gradients flowing into those values."""
         grads = [None] * self.n_slots
         for s, g in zip(self.output_slots, output_grads):
+            if g is not None:
+                grads[s] = g if grads[s] is None else grads[s] + g
+        for s, g in zip(self.watch_slots, watched_grads):
             if g is not None:
                 grads[s] = g if grads[s] is None else grads[s] + g
         for step in self._backward_steps:
