@@ -275,10 +275,17 @@ def save_model(model, filepath):
     atomic_write(filepath, write)
 
 
+def _weight_keys(model) -> dict:
+    """Each weight's key in ``optimizer.npz``: its position in ``model.weights``, as in
+    ``model.weights.npz`` (paths would not do: a reloaded custom layer may name its
+    sub-layers differently)."""
+    return {id(p): f"{i:05d}" for i, p in enumerate(model.weights)}
+
+
 def _optimizer_bytes(model):
-    """The optimizer's state, one array per slot and trainable weight (keyed by the
-    weight's path, so the file does not depend on how the flat buffer is laid out);
-    None before the first training step."""
+    """The optimizer's state, one array per slot and trainable weight (so the file does
+    not depend on how the flat buffer is laid out); None before the first training
+    step."""
     store = getattr(model, "_store", None)
     opt = model._compiled.optimizer
     if store is None or not opt.built:
@@ -286,9 +293,10 @@ def _optimizer_bytes(model):
     state = opt.get_state()
     arrays = {"iteration": state.pop("iteration")}
     state.pop("learning_rate", None)  # in the optimizer's config already
+    keys = _weight_keys(model)
     for slot, flat in state.items():
         for p, seg in zip(store.params, store.segments):
-            arrays[f"{slot}/{p.path}"] = flat[seg].reshape(p.shape)
+            arrays[f"{slot}/{keys[id(p)]}"] = flat[seg].reshape(p.shape)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
@@ -302,13 +310,14 @@ def _restore_optimizer(model, data, source):
     opt = model._compiled.optimizer
     fresh = opt.get_state()
     state = {"iteration": data["iteration"]}
+    keys = _weight_keys(model)
     try:
         for slot, flat in fresh.items():
             if slot in ("iteration", "learning_rate"):
                 continue
             flat = flat.copy()
             for p, seg in zip(store.params, store.segments):
-                flat[seg] = data[f"{slot}/{p.path}"].reshape(-1)
+                flat[seg] = data[f"{slot}/{keys[id(p)]}"].reshape(-1)
             state[slot] = flat
         opt.set_state(state)
     except (KeyError, ValueError) as e:

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
@@ -197,6 +198,39 @@ def test_training_resumes_with_the_saved_optimizer_state(tmp_path):
     fresh.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     fresh.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     assert not np.array_equal(fresh.get_weights()[0], model.get_weights()[0])
+
+
+@graphc.saving.register_serializable(package="TestSaving")
+class DenseBlock(layers.Layer):
+    """A custom layer with a sub-layer: reloading it makes a new, differently named Dense."""
+
+    def __init__(self, units=4, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.inner = layers.Dense(units, activation="tanh")
+
+    def call(self, x):
+        return self.inner(x)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_optimizer_state_survives_renamed_sub_layers(tmp_path):
+    graphc.utils.set_random_seed(12)
+    inp = graphc.Input(shape=(8,))
+    model = graphc.Model(inp, layers.Dense(5, activation="softmax")(DenseBlock()(inp)))
+    model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    x, y = _sequential_data()
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    model.save(str(tmp_path / "block.graphc"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "does not fit" warning
+        loaded = load_model(str(tmp_path / "block.graphc"))
+    assert [p.path for p in loaded.weights] != [p.path for p in model.weights]
+    model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    loaded.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    _same(loaded.get_weights(), model.get_weights())
 
 
 def test_no_optimizer_state_before_training_or_without_compile(tmp_path):
