@@ -1,5 +1,6 @@
-"""Keras's config format for losses and metrics: ``{"module", "class_name", "config",
-"registered_name"}`` for objects, ``class_name="function"`` for plain functions."""
+"""Keras's config format for losses, metrics, regularizers and constraints: ``{"module",
+"class_name", "config", "registered_name"}`` for objects, ``class_name="function"`` for
+plain functions."""
 
 from __future__ import annotations
 
@@ -37,3 +38,32 @@ def deserialize_dict(config, kind: str, functions: dict, classes: dict, wrapper,
         raise ValueError(f"Unknown {kind} class '{name}'; pass "
                          f"custom_objects={{'{name}': cls}}.")
     return cls.from_config(dict(inner or {}))
+
+
+def deserialize_named(config, kind: str, table: dict, custom_objects=None):
+    """A Keras name (``"l2"``) or config dict back to an object of ``kind``. ``table`` maps
+    class names and snake-case aliases to classes or factory functions; ``custom_objects``
+    come first. A name gives the default object, a dict the one its config describes."""
+    custom = dict(custom_objects or {})
+    if isinstance(config, str):
+        found = custom.get(config) or table.get(config)
+        if found is None:
+            aliases = ", ".join(sorted(k for k in table if k.islower()))
+            raise ValueError(f"Could not interpret {kind} identifier: {config!r}; "
+                             f"expected one of {aliases}")
+        # A custom plain function is the object itself; a class or a factory makes one.
+        return found if config in custom and not isinstance(found, type) else found()
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret {kind} identifier: {config!r}")
+    name, inner = config["class_name"], config.get("config")
+    if name == "function":
+        if inner not in custom:
+            raise ValueError(f"Unknown {kind} function {inner!r}; pass "
+                             f"custom_objects={{{inner!r}: fn}}.")
+        return custom[inner]
+    cls = custom.get(name) or table.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown {kind} class {name!r}; pass "
+                         f"custom_objects={{{name!r}: cls}}.")
+    inner = dict(inner or {})
+    return cls.from_config(inner) if isinstance(cls, type) else cls(**inner)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc._serialization import serialize_object
+from graphc._serialization import deserialize_named, serialize_object
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm",
            "min_max_norm", "non_neg", "unit_norm", "get", "serialize", "deserialize"]
@@ -121,26 +121,7 @@ def serialize(constraint):
 
 def deserialize(config, custom_objects=None):
     """The inverse of ``serialize``; ``custom_objects`` maps names to classes/functions."""
-    custom = dict(custom_objects or {})
-    if isinstance(config, str):
-        found = custom.get(config) or _CLASSES.get(config) or _NAMES.get(config)
-        if found is None:
-            raise ValueError(f"Could not interpret constraint identifier: {config!r}; "
-                             f"expected one of {', '.join(sorted(_NAMES))}")
-        return found() if isinstance(found, type) else found
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret constraint identifier: {config!r}")
-    name, inner = config["class_name"], config.get("config")
-    if name == "function":
-        if inner not in custom:
-            raise ValueError(f"Unknown constraint function {inner!r}; pass "
-                             f"custom_objects={{{inner!r}: fn}}.")
-        return custom[inner]
-    cls = custom.get(name) or _CLASSES.get(name) or _NAMES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown constraint class {name!r}; pass "
-                         f"custom_objects={{{name!r}: cls}}.")
-    return cls.from_config(dict(inner or {}))
+    return deserialize_named(config, "constraint", {**_CLASSES, **_NAMES}, custom_objects)
 
 
 def get(identifier):

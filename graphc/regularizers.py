@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from graphc._serialization import serialize_object
+from graphc._serialization import deserialize_named, serialize_object
 from graphc.ir import Value
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2",
@@ -204,27 +204,7 @@ def serialize(regularizer):
 
 def deserialize(config, custom_objects=None):
     """The inverse of ``serialize``; ``custom_objects`` maps names to classes/functions."""
-    custom = dict(custom_objects or {})
-    if isinstance(config, str):
-        found = custom.get(config) or _CLASSES.get(config) or _NAMES.get(config)
-        if found is None:
-            raise ValueError(f"Could not interpret regularizer identifier: {config!r}")
-        return found() if isinstance(found, type) or found is _l1_l2_shortcut else found
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Could not interpret regularizer identifier: {config!r}")
-    name, inner = config["class_name"], config.get("config")
-    if name == "function":
-        if inner not in custom:
-            raise ValueError(f"Unknown regularizer function {inner!r}; pass "
-                             f"custom_objects={{{inner!r}: fn}}.")
-        return custom[inner]
-    cls = custom.get(name) or _CLASSES.get(name) or _NAMES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer class {name!r}; pass "
-                         f"custom_objects={{{name!r}: cls}}.")
-    if cls is _l1_l2_shortcut:
-        return cls(**(inner or {}))
-    return cls.from_config(dict(inner or {}))
+    return deserialize_named(config, "regularizer", {**_CLASSES, **_NAMES}, custom_objects)
 
 
 def get(identifier):

@@ -1,6 +1,5 @@
 """Cases for the batch_norm op (see test_ops.py): x, gamma, beta, moving mean/variance."""
 
-import numpy as np
 
 
 def _make(shape, channels):

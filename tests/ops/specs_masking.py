@@ -1,6 +1,5 @@
 """Op specs for the mask ops (graphc/ops/masking.py): not_equal, any, cast, expand_dims."""
 
-import numpy as np
 
 
 def _ints(shape, lo, hi, dtype="int64"):
