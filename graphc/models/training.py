@@ -158,19 +158,18 @@ class Trainer:
                 "yet. predict() works; to train, end the model with a layer that consumes "
                 "the mask (GlobalAveragePooling1D, an LSTM with return_sequences=False).")
 
-    def _executor(self):
+    def _executor(self, trainable=None):
         from graphc.backends.numpy import Executor
         graph = self.graph
-        trainable = self.trainable_weights
-        activity = self._activity_outputs(graph)
-        watch = [v for _, v in activity]
+        trainable = self.trainable_weights if trainable is None else trainable
         cached = getattr(self, "_exec_cache", None)
-        if cached is None or cached[0] is not graph or cached[1] != trainable or \
-                cached[3] != watch:
-            self._exec_cache = (graph, trainable, Executor(graph, trainable, watch), watch)
-        ex = self._exec_cache[2]
-        ex.activity = activity
-        return ex
+        if cached is None or cached[0] is not graph or cached[1] != trainable:
+            # The layers with activity regularizers are fixed with the graph.
+            activity = self._activity_outputs(graph)
+            ex = Executor(graph, trainable, [v for _, v in activity])
+            ex.activity = activity
+            self._exec_cache = (graph, trainable, ex)
+        return self._exec_cache[2]
 
     def _activity_outputs(self, graph):
         """``(layer, value)`` for each output of each call, in this graph, of a layer that
@@ -195,12 +194,24 @@ class Trainer:
                 if v in produced and np.dtype(v.dtype).kind == "f"]
 
     # ---- regularization ------------------------------------------------------------
+    def _weight_rules(self, store):
+        """The trainable weights that have a regularizer, and those that have a
+        constraint: found once per parameter store, since walking every layer on each
+        batch would cost more than a small model's whole step."""
+        cached = getattr(self, "_rules", None)
+        if cached is None or cached[0] is not store:
+            cached = self._rules = (store, self._regularized_weights(),
+                                    self._constrained_weights())
+        return cached[1], cached[2]
+
     def _weight_penalty(self, store=None):
         """The sum of the weight regularization penalties; with ``store``, also add
         their gradients to its gradient buffer (NumPy, on the current weights)."""
         from graphc.regularizers import penalty_and_gradient
         total = 0.0
-        for p, reg in self._regularized_weights():
+        regularized = self._weight_rules(store)[0] if store is not None \
+            else self._regularized_weights()
+        for p, reg in regularized:
             value, grad = penalty_and_gradient(reg, p, need_grad=store is not None)
             total += float(np.sum(value))
             if store is not None and p in store.grad_views:
@@ -213,6 +224,8 @@ class Trainer:
         values, as Keras's ``layer.losses`` shows the last call's."""
         from graphc.regularizers import activity_penalty
         total, grads = 0.0, []
+        if not ex.activity:
+            return total, grads
         for layer in {id(layer): layer for layer, _ in ex.activity}.values():
             layer._activity_losses = []
         for (layer, _), y in zip(ex.activity, arrays):
@@ -222,16 +235,16 @@ class Trainer:
             grads.append(grad)
         return total, grads
 
-    def _apply_constraints(self):
+    def _apply_constraints(self, store):
         """As Keras's optimizer: after each step, each constrained trainable weight is
         replaced by its projection."""
-        for p, con in self._constrained_weights():
+        for p, con in self._weight_rules(store)[1]:
             p.assign(np.asarray(con(p.data), dtype=p.dtype))
 
-    def _param_store(self):
+    def _param_store(self, trainable=None):
         """The contiguous buffer of trainable weights, (re)built when the set changes."""
         from graphc.backends.numpy import ParamStore
-        trainable = self.trainable_weights
+        trainable = self.trainable_weights if trainable is None else trainable
         store = getattr(self, "_store", None)
         if store is None or not store.owns(trainable):
             new = ParamStore(trainable)
@@ -317,7 +330,7 @@ class Trainer:
             # Keras's compute_loss: the regularization penalties go to the total only.
             activity, activity_grads = self._activity_penalty(ex, watched, need_grad=True)
             total += activity
-            regularized = bool(self._regularized_weights())
+            regularized = bool(self._weight_rules(store)[0])
             if regularized:
                 # A weight missing from the graph gets no gradient from backward: start at 0.
                 in_graph = set(ex.trainable)
@@ -333,7 +346,7 @@ class Trainer:
             if not np.isfinite(total):
                 return total, per_output, outputs
         self._compiled.optimizer.apply(store.grads)
-        self._apply_constraints()
+        self._apply_constraints(store)
         return total, per_output, outputs
 
     def _build_metrics(self, ex, xs, ys):
@@ -398,8 +411,9 @@ class Trainer:
             val = (vx, vy, vsw)
 
         c = self._compiled
-        ex = self._executor()
-        store = self._param_store()
+        trainable = self.trainable_weights  # walks every layer: once per call
+        ex = self._executor(trainable)
+        store = self._param_store(trainable)
         ctx = ExecContext(training=True, rng=grandom.generator())
         steps = -(-n // batch_size)
         verbose = _verbose(verbose)
@@ -530,7 +544,8 @@ class Trainer:
 
         self._require_compiled()
         xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)
-        ex, store = self._executor(), self._param_store()
+        trainable = self.trainable_weights
+        ex, store = self._executor(trainable), self._param_store(trainable)
         self._build_metrics(ex, xs, ys)
         self._reset_metrics()
         ctx = ExecContext(training=True, rng=grandom.generator())

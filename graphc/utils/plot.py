@@ -8,8 +8,6 @@ Graphviz's ``dot`` program when it is installed (Keras needs pydot and Graphviz 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 from graphc.ir import format_shape
 
@@ -80,6 +78,9 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
     if extension in ("dot", "gv"):
         atomic_write(to_file, lambda f: f.write(dot), mode="w")
         return
+    import shutil  # only here: `import graphc` stays light
+    import subprocess
+
     program = shutil.which("dot")
     if program is None:
         raise ImportError(
