@@ -155,7 +155,12 @@ def _unbroadcast(x, shape):
 
 
 def _apply_mask(sample_weight, mask, dtype, reduction):
-    # keras/src/losses/loss.py apply_mask
+    """keras/src/losses/loss.py apply_mask: the mask folded into the sample weights.
+    For the mean reductions the valid entries weigh ``total / valid`` (0 when every
+    entry is masked), so that the mean over all entries is the mean over the valid ones.
+    Per-sample weights ``(batch,)`` with a ``(batch, time)`` mask, which Keras refuses
+    (its broadcast fails), weigh every step of their sample."""
+    mask = np.asarray(mask)
     if reduction in ("mean", "sum_over_batch_size"):
         total = dtype.type(mask.size)
         valid = dtype.type(np.count_nonzero(mask))
@@ -165,8 +170,21 @@ def _apply_mask(sample_weight, mask, dtype, reduction):
         float_mask = mask.astype(dtype)
     if sample_weight is not None:
         float_mask, sample_weight = squeeze_or_expand_to_same_rank(float_mask, sample_weight)
+        if sample_weight.ndim < float_mask.ndim and \
+                sample_weight.shape == float_mask.shape[:sample_weight.ndim]:
+            sample_weight = sample_weight.reshape(
+                sample_weight.shape + (1,) * (float_mask.ndim - sample_weight.ndim))
         return sample_weight * float_mask
     return float_mask
+
+
+def _merge_masks(in_mask, out_mask):
+    """Keras's Loss.__call__: the prediction's mask and the one the loss makes
+    (``ignore_class``) both apply."""
+    if in_mask is None:
+        return out_mask
+    in_mask = np.asarray(in_mask).astype(bool, copy=False)
+    return in_mask if out_mask is None else in_mask & out_mask
 
 
 def _reduce(values, sample_weight, mask, reduction, dtype, need_grad):
@@ -298,23 +316,28 @@ class Loss:
             values, _, _ = self._forward(yt, yp, need_grad=False)
         return np.asarray(values, dtype=dtype)
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
+        """The reduced loss. ``mask`` is ``y_pred``'s Keras mask (Keras reads it from
+        the tensor; NumPy arrays carry none, so the trainer passes it): masked entries
+        are left out, e.g. the mean is over the valid time steps."""
         _, dtype, yt, yp = self._prepare(y_true, y_pred)
         # Like Keras, bad inputs (a zero-sum probability row, log of a negative)
         # give NaN/inf quietly; TerminateOnNaN is the place to catch them.
         with np.errstate(divide="ignore", invalid="ignore"):
-            values, _, mask = self._forward(yt, yp, need_grad=False)
+            values, _, out_mask = self._forward(yt, yp, need_grad=False)
+            mask = _merge_masks(mask, out_mask)
             loss, _ = _reduce(values, sample_weight, mask, self.reduction, dtype, need_grad=False)
         if np.ndim(loss) == 0:
             return float(loss)
         return loss
 
-    def value_and_grad(self, y_true, y_pred, sample_weight=None):
+    def value_and_grad(self, y_true, y_pred, sample_weight=None, mask=None):
         """``(loss, dloss/dy_pred)``: the reduced value (float) and its exact gradient,
-        an array of ``y_pred``'s shape and floating dtype."""
+        an array of ``y_pred``'s shape and floating dtype (``mask`` as in ``__call__``)."""
         yp_in, dtype, yt, yp = self._prepare(y_true, y_pred)
         with np.errstate(divide="ignore", invalid="ignore"):
-            values, jac, mask = self._forward(yt, yp, need_grad=True)
+            values, jac, out_mask = self._forward(yt, yp, need_grad=True)
+            mask = _merge_masks(mask, out_mask)
             loss, u = _reduce(values, sample_weight, mask, self.reduction, dtype, need_grad=True)
             if jac is _NUMERIC:
                 grad = self._numeric_grad(yt, yp, u)

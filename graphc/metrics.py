@@ -240,6 +240,24 @@ def _reduce_to_samplewise_values(values, sample_weight, reduce_fn):
     return values, sample_weight
 
 
+def update_state_with_mask(metric, y_true, y_pred, mask):
+    """Update ``metric`` as Keras's trainer does when ``y_pred`` carries ``mask``:
+    ``MeanMetricWrapper.update_state`` folds the mask into the sample weight (Keras's
+    ``apply_mask`` with reduction ``"sum"``: weight 1 on valid entries, 0 on masked
+    ones), so e.g. accuracy is the mean over the valid time steps; other metrics
+    (``RootMeanSquaredError``, ``AUC``...) never read the mask.
+
+    Example::
+
+        acc = SparseCategoricalAccuracy()
+        update_state_with_mask(acc, y, probs, mask)   # mask: (batch, time) booleans
+    """
+    if mask is not None and isinstance(metric, MeanMetricWrapper):
+        return metric.update_state(y_true, y_pred,
+                                   sample_weight=np.asarray(mask, dtype=np.float64))
+    return metric.update_state(y_true, y_pred)
+
+
 class Sum(Metric):
     """Weighted sum of the values seen.
 

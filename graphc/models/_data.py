@@ -96,7 +96,7 @@ def check_target(name: str, y: np.ndarray, output, loss) -> None:
     sparse = type(loss).__name__ == "SparseCategoricalCrossentropy"
     if sparse:
         classes = expected[-1] if expected else None
-        if got not in (expected[:-1], expected[:-1] + (1,)):
+        if not any(_fits(got, want) for want in (expected[:-1], expected[:-1] + (1,))):
             raise InputDataError(
                 f'Target "{name}" has shape {got} per sample; sparse categorical '
                 f"crossentropy wants class indices of shape {expected[:-1]} (one per sample "
@@ -122,6 +122,13 @@ def check_target(name: str, y: np.ndarray, output, loss) -> None:
         raise InputDataError(
             f'Target "{name}" has shape {got} per sample but the output "{name}" has shape '
             f"{expected}: give targets of shape (n, {', '.join(map(str, expected))}).")
+
+
+def _fits(got, expected) -> bool:
+    """Whether a per-sample shape is ``expected``, whose unknown dimensions (a
+    sequence's length) take any size."""
+    return len(got) == len(expected) and all(
+        e is None or isinstance(e, str) or e == g for e, g in zip(expected, got))
 
 
 def num_rows(groups: dict) -> int:

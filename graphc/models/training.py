@@ -143,33 +143,44 @@ class Trainer:
             raise ValueError("You must call `compile()` before using the model for training "
                              "or evaluation, e.g. model.compile(optimizer='rmsprop', "
                              "loss='categorical_crossentropy').")
-        from graphc.layers.base import get_keras_mask
-        if getattr(self, "_graph", None) is None and (
-                getattr(self, "_input_value", 1) is None or getattr(self, "_subclassed", False)):
-            return  # not built yet (a Sequential, a subclassed model): fit builds it
-        masked = [v.name for v in self.outputs if get_keras_mask(v) is not None]
-        if masked:
-            # Keras leaves the masked steps out of the loss and metrics; graphc's losses
-            # do not read output masks yet, so refuse rather than train on other numbers.
-            raise NotImplementedError(
-                f"Model {self.name!r}: output(s) {masked} carry a mask (e.g. a recurrent "
-                "layer with return_sequences=True after Embedding(mask_zero=True)); Keras "
-                "then leaves the masked steps out of the loss, which graphc does not do "
-                "yet. predict() works; to train, end the model with a layer that consumes "
-                "the mask (GlobalAveragePooling1D, an LSTM with return_sequences=False).")
 
-    def _executor(self, trainable=None):
+    def _executor(self, trainable=None, with_masks=False):
+        """The executor of the model's graph. ``with_masks`` (training, evaluation): its
+        ``forward`` also returns the Keras mask of each output that has one, after the
+        outputs (``split_masks`` pairs them up); predict runs the graph alone."""
         from graphc.backends.numpy import Executor
+        from graphc.ir import Graph
+        from graphc.layers.base import get_keras_mask
         graph = self.graph
         trainable = self.trainable_weights if trainable is None else trainable
-        cached = getattr(self, "_exec_cache", None)
+        masks = [get_keras_mask(v) for v in graph.outputs] if with_masks else []
+        attr = "_exec_cache_masked" if any(m is not None for m in masks) else "_exec_cache"
+        cached = getattr(self, attr, None)
         if cached is None or cached[0] is not graph or cached[1] != trainable:
             # The layers with activity regularizers are fixed with the graph.
             activity = self._activity_outputs(graph)
-            ex = Executor(graph, trainable, [v for _, v in activity])
+            run = graph
+            if attr == "_exec_cache_masked":
+                # A mask no layer reads (Dense passes it on) is not in the model's graph.
+                run = Graph.from_outputs(graph.inputs, list(graph.outputs) +
+                                         [m for m in masks if m is not None], graph.name)
+            ex = Executor(run, trainable, [v for _, v in activity])
             ex.activity = activity
-            self._exec_cache = (graph, trainable, ex)
-        return self._exec_cache[2]
+            ex.n_outputs = len(graph.outputs)
+            setattr(self, attr, (graph, trainable, ex))
+        return getattr(self, attr)[2]
+
+    @staticmethod
+    def split_masks(ex, results):
+        """``(outputs, masks)`` from a forward pass of ``_executor(with_masks=True)``:
+        one mask (a boolean array, or None) per output."""
+        outputs, extra = results[:ex.n_outputs], iter(results[ex.n_outputs:])
+        masks = [None] * len(outputs)
+        if len(results) > len(outputs):
+            from graphc.layers.base import get_keras_mask
+            masks = [None if get_keras_mask(v) is None else next(extra)
+                     for v in ex.graph.outputs[:ex.n_outputs]]
+        return outputs, masks
 
     def _activity_outputs(self, graph):
         """``(layer, value)`` for each output of each call, in this graph, of a layer that
@@ -303,9 +314,10 @@ class Trainer:
             self._maybe_build(np.asarray(x))
 
     # ---- one batch -----------------------------------------------------------------
-    def _losses(self, outputs, ys, sw, need_grad=False):
+    def _losses(self, outputs, ys, sw, masks, need_grad=False):
         """Total weighted loss, each output's loss, and (for training) the gradients of
-        the total with respect to each output."""
+        the total with respect to each output. An output's mask leaves its masked
+        entries out of its loss, as Keras's ``Loss.__call__`` does with ``y_pred``'s."""
         c = self._compiled
         total, per_output, grads = 0.0, [], []
         for i, (loss, w) in enumerate(zip(c.losses, c.loss_weights)):
@@ -314,10 +326,10 @@ class Trainer:
                 grads.append(None)
                 continue
             if need_grad:
-                value, g = loss.value_and_grad(ys[i], outputs[i], sw)
+                value, g = loss.value_and_grad(ys[i], outputs[i], sw, mask=masks[i])
                 grads.append(g if w == 1.0 else g * np.asarray(w, dtype=g.dtype))
             else:
-                value = loss(ys[i], outputs[i], sample_weight=sw)
+                value = loss(ys[i], outputs[i], sample_weight=sw, mask=masks[i])
             total += w * float(value)
             per_output.append(float(value))
         return total, per_output, grads
@@ -325,8 +337,9 @@ class Trainer:
     def _train_batch(self, ex, store, ctx, xs, ys, sw):
         watched = []
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            outputs, env = ex.forward(xs, ctx, keep_for_backward=True, watched=watched)
-            total, per_output, grads = self._losses(outputs, ys, sw, need_grad=True)
+            results, env = ex.forward(xs, ctx, keep_for_backward=True, watched=watched)
+            outputs, masks = self.split_masks(ex, results)
+            total, per_output, grads = self._losses(outputs, ys, sw, masks, need_grad=True)
             # Keras's compute_loss: the regularization penalties go to the total only.
             activity, activity_grads = self._activity_penalty(ex, watched, need_grad=True)
             total += activity
@@ -339,28 +352,30 @@ class Trainer:
                         store.grad_views[p].fill(0)
         if not np.isfinite(total):
             # Keep the weights: a NaN update would destroy them. TerminateOnNaN stops here.
-            return total, per_output, outputs
+            return total, per_output, outputs, masks
         ex.backward(env, grads, store.grad_views, activity_grads)
         if regularized:
             total += self._weight_penalty(store)
             if not np.isfinite(total):
-                return total, per_output, outputs
+                return total, per_output, outputs, masks
         self._compiled.optimizer.apply(store.grads)
         self._apply_constraints(store)
-        return total, per_output, outputs
+        return total, per_output, outputs, masks
 
     def _build_metrics(self, ex, xs, ys):
         """Metrics are resolved once, from the shapes of a one-row prediction."""
         from graphc.ops import ExecContext
         if self._compiled.metrics is None:
             first = ex.forward([a[:1] for a in xs], ExecContext(training=False))
-            self._compiled.build_metrics(first, [a[:1] for a in ys])
+            self._compiled.build_metrics(first[:ex.n_outputs], [a[:1] for a in ys])
 
-    def _update_metrics(self, outputs, ys):
-        """As Keras 3: sample and class weights reach the loss, not ``metrics=``."""
+    def _update_metrics(self, outputs, ys, masks):
+        """As Keras 3: sample and class weights reach the loss, not ``metrics=``; an
+        output's mask does reach them (see ``metrics.update_state_with_mask``)."""
+        from graphc.metrics import update_state_with_mask
         for i, row in enumerate(self._compiled.metrics):
             for _, m in row:
-                m.update_state(ys[i], outputs[i])
+                update_state_with_mask(m, ys[i], outputs[i], masks[i])
 
     def _reset_metrics(self):
         for row in self._compiled.metrics or []:
@@ -412,7 +427,7 @@ class Trainer:
 
         c = self._compiled
         trainable = self.trainable_weights  # walks every layer: once per call
-        ex = self._executor(trainable)
+        ex = self._executor(trainable, with_masks=True)
         store = self._param_store(trainable)
         ctx = ExecContext(training=True, rng=grandom.generator())
         steps = -(-n // batch_size)
@@ -439,9 +454,10 @@ class Trainer:
                     rows = perm[rows]
                 bx, by = _data.take(xs, rows), _data.take(ys, rows)
                 bsw = sw[rows] if sw is not None else None
-                total, per_output, outputs = self._train_batch(ex, store, ctx, bx, by, bsw)
+                total, per_output, outputs, masks = self._train_batch(ex, store, ctx, bx,
+                                                                      by, bsw)
                 running.add(total, per_output, size)
-                self._update_metrics(outputs, by)
+                self._update_metrics(outputs, by, masks)
                 logs = self._logs(running)
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
@@ -464,7 +480,7 @@ class Trainer:
 
     def _evaluate_arrays(self, xs, ys, sw, batch_size=32, cbs=None):
         from graphc.ops import ExecContext
-        ex = self._executor()
+        ex = self._executor(with_masks=True)
         ctx = ExecContext(training=False)
         n = xs[0].shape[0]
         c = self._compiled
@@ -481,11 +497,12 @@ class Trainer:
             bsw = sw[sl] if sw is not None else None
             watched = []
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                outputs = ex.forward([a[sl] for a in xs], ctx, watched=watched)
-                total, per_output, _ = self._losses(outputs, by, bsw)
+                outputs, masks = self.split_masks(
+                    ex, ex.forward([a[sl] for a in xs], ctx, watched=watched))
+                total, per_output, _ = self._losses(outputs, by, bsw, masks)
                 total += weight_penalty + self._activity_penalty(ex, watched)[0]
             running.add(total, per_output, sl.stop - sl.start)
-            self._update_metrics(outputs, by)
+            self._update_metrics(outputs, by, masks)
             logs = self._logs(running)
             if cbs:
                 cbs.on_test_batch_end(step, logs)
@@ -545,12 +562,13 @@ class Trainer:
         self._require_compiled()
         xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)
         trainable = self.trainable_weights
-        ex, store = self._executor(trainable), self._param_store(trainable)
+        ex = self._executor(trainable, with_masks=True)
+        store = self._param_store(trainable)
         self._build_metrics(ex, xs, ys)
         self._reset_metrics()
         ctx = ExecContext(training=True, rng=grandom.generator())
-        total, per_output, outputs = self._train_batch(ex, store, ctx, xs, ys, sw)
-        self._update_metrics(outputs, ys)
+        total, per_output, outputs, masks = self._train_batch(ex, store, ctx, xs, ys, sw)
+        self._update_metrics(outputs, ys, masks)
         running = _Running(self._compiled.losses)
         running.add(total, per_output, 1)
         logs = self._logs(running)
