@@ -240,12 +240,15 @@ def _reduce_to_samplewise_values(values, sample_weight, reduce_fn):
     return values, sample_weight
 
 
-def update_state_with_mask(metric, y_true, y_pred, mask):
+def update_state_with_mask(metric, y_true, y_pred, mask, sample_weight=None):
     """Update ``metric`` as Keras's trainer does when ``y_pred`` carries ``mask``:
     ``MeanMetricWrapper.update_state`` folds the mask into the sample weight (Keras's
     ``apply_mask`` with reduction ``"sum"``: weight 1 on valid entries, 0 on masked
     ones), so e.g. accuracy is the mean over the valid time steps; other metrics
-    (``RootMeanSquaredError``, ``AUC``...) never read the mask.
+    (``RootMeanSquaredError``, ``AUC``...) never read the mask. ``sample_weight``
+    (a ``weighted_metrics=`` metric's) is multiplied by the mask, each sample's weight
+    applying to all its steps (as graphc's losses do; Keras's broadcast refuses a
+    ``(batch,)`` weight with a ``(batch, time)`` mask).
 
     Example::
 
@@ -253,9 +256,12 @@ def update_state_with_mask(metric, y_true, y_pred, mask):
         update_state_with_mask(acc, y, probs, mask)   # mask: (batch, time) booleans
     """
     if mask is not None and isinstance(metric, MeanMetricWrapper):
-        return metric.update_state(y_true, y_pred,
-                                   sample_weight=np.asarray(mask, dtype=np.float64))
-    return metric.update_state(y_true, y_pred)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        sample_weight = _losses._apply_mask(sample_weight, mask, np.dtype(np.float64), "sum")
+    if sample_weight is None:
+        return metric.update_state(y_true, y_pred)
+    return metric.update_state(y_true, y_pred, sample_weight=sample_weight)
 
 
 class Sum(Metric):

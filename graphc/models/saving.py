@@ -249,10 +249,15 @@ def _compile_config(model):
         return {"optimizer": optimizers.serialize(c.optimizer),
                 "loss": [losses.serialize(l) if l is not None else None for l in c.losses],
                 "loss_weights": c.loss_weights,
-                "metrics": [[m if isinstance(m, str) else None for m in specs]
-                            for specs in c._metric_specs]}
+                "metrics": _metric_names(c._metric_specs),
+                "weighted_metrics": _metric_names(c._weighted_specs)}
     except Exception:  # noqa: BLE001 - custom objects: save the architecture only
         return None
+
+
+def _metric_names(specs):
+    # Metrics given by name are saved (objects are not: compile again after loading).
+    return [[m if isinstance(m, str) else None for m in row] for row in specs]
 
 
 def save_model(model, filepath):
@@ -354,7 +359,6 @@ def load_model(filepath, custom_objects=None, compile=True):
     cc = config.get("compile_config")
     if compile and cc:
         from graphc import losses, optimizers
-        metrics = cc.get("metrics")
         names = model.output_names
         def loss(spec):
             return losses.deserialize(spec, custom_objects) if spec else None
@@ -362,12 +366,18 @@ def load_model(filepath, custom_objects=None, compile=True):
                       loss=[loss(l) for l in cc["loss"]] if len(cc["loss"]) > 1
                       else loss(cc["loss"][0]),
                       loss_weights=cc.get("loss_weights"),
-                      metrics=({n: [m for m in ms if m] for n, ms in zip(names, metrics)}
-                               if metrics and len(names) > 1
-                               else [m for m in (metrics or [[]])[0] if m]))
+                      metrics=_metrics_arg(cc.get("metrics"), names),
+                      weighted_metrics=_metrics_arg(cc.get("weighted_metrics"), names))
         if optimizer is not None:
             _restore_optimizer(model, optimizer, filepath)
     return model
+
+
+def _metrics_arg(metrics, names):
+    """The ``metrics=``/``weighted_metrics=`` of ``compile`` from a saved list per output."""
+    if metrics and len(names) > 1:
+        return {n: [m for m in ms if m] for n, ms in zip(names, metrics)}
+    return [m for m in (metrics or [[]])[0] if m]
 
 
 def model_from_json(json_string, custom_objects=None):

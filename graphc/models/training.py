@@ -21,10 +21,16 @@ class _Compiled:
     on the outputs is resolved once the model is built (a Sequential without an input
     shape builds on its first batch, as in Keras)."""
 
-    def __init__(self, model, optimizer, loss, metrics, loss_weights):
+    def __init__(self, model, optimizer, loss, metrics, loss_weights, weighted_metrics=None):
         from graphc import optimizers as optimizers_mod
+        if weighted_metrics and not isinstance(weighted_metrics, (list, tuple, dict)):
+            # Keras's CompileMetrics refuses a bare metric (graphc's metrics= takes one).
+            raise ValueError(
+                "Expected `weighted_metrics` argument to be a list, tuple, or dict. Received "
+                f"instead: weighted_metrics={weighted_metrics} of type "
+                f"{type(weighted_metrics)}")
         self.optimizer = optimizers_mod.get(optimizer)
-        self._spec = (loss, metrics, loss_weights)
+        self._spec = (loss, metrics, loss_weights, weighted_metrics)
         self.output_names = None
         self.metrics = None  # built on first data, when shapes are known
         if model.built:
@@ -34,8 +40,15 @@ class _Compiled:
         from graphc import losses as losses_mod
         if self.output_names is not None:
             return
-        loss, metrics, loss_weights = self._spec
+        loss, metrics, loss_weights, weighted_metrics = self._spec
         names = model.output_names
+        subclassed = getattr(model, "_subclassed", False)
+        if subclassed and isinstance(loss, dict) and not isinstance(model.output, dict):
+            # Keras 3 fails here too (a TypeError from inside its CompileLoss).
+            raise TypeError(
+                f"Model {model.name!r} is a subclassed model: its outputs have no names, so "
+                f"`loss` cannot be a dict (received loss={loss}); pass a list with one "
+                f"loss per output, in the order `call` returns them.")
         self.losses = [losses_mod.get(l) if l is not None else None
                        for l in per_output(loss, names, "loss")]
         if all(l is None for l in self.losses):
@@ -44,24 +57,75 @@ class _Compiled:
             else [1.0] * len(names)
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metric_specs = per_output_metrics(metrics, names)
+        self._weighted_specs = per_output_metrics(weighted_metrics, names)
         self.output_names = names
+        # Keras names a subclassed model's outputs nothing: its logs name each output's
+        # loss after the loss and its metrics without a prefix (CompileLoss/CompileMetrics
+        # with output_names=None).
+        self.named_outputs = not subclassed
+        self.loss_keys = _loss_keys(self.losses, names if self.named_outputs else None)
 
     def build_metrics(self, outputs, ys):
+        """``self.metrics``: ``(key, metric, weighted, output index)`` in Keras's order
+        (the ``metrics=`` of each output, then the ``weighted_metrics=``), keys named as
+        Keras's ``CompileMetrics.result`` names them."""
         from graphc import metrics as metrics_mod
         if self.metrics is not None:
             return
-        built = []
-        multi = len(self.output_names) > 1
-        for i, specs in enumerate(self._metric_specs):
-            row = []
-            for spec in specs:
-                m = metrics_mod.get(spec, loss=self.losses[i],
-                                    y_true_shape=None if ys is None else ys[i].shape,
-                                    y_pred_shape=outputs[i].shape)
-                key = f"{self.output_names[i]}_{m.name}" if multi else m.name
-                row.append((key, m))
-            built.append(row)
+        prefixes = self.output_names if self.named_outputs and len(self.output_names) > 1 \
+            else [None] * len(self.output_names)
+        built, seen = [], {}
+        for weighted, all_specs in ((False, self._metric_specs), (True, self._weighted_specs)):
+            for i, specs in enumerate(all_specs):
+                for spec in specs:
+                    m = metrics_mod.get(spec, loss=self.losses[i],
+                                        y_true_shape=None if ys is None else ys[i].shape,
+                                        y_pred_shape=outputs[i].shape)
+                    key = _metric_key(m.name, prefixes[i], weighted, seen)
+                    built.append((key, m, weighted, i))
         self.metrics = built
+
+    def log_names(self):
+        """Keras's ``_flatten_metrics_in_order``: the order of ``evaluate``'s list. The
+        model's metric names (the loss, each compiled metric's own name, each output's
+        loss) that are log keys first, then the other keys sorted."""
+        names = ["loss"] + [m.name for _, m, _, _ in self.metrics or []] + \
+            [k for k in self.loss_keys if k is not None]
+        return names
+
+
+def _loss_keys(losses, output_names):
+    """Each output's loss key, as Keras's CompileLoss: ``"<name>_loss"`` when more than
+    one output has a loss, the name being the output's, or (``output_names`` None: a
+    subclassed model) the loss's own (``"mse"`` for ``loss="mse"``,
+    ``"mean_squared_error"`` for ``MeanSquaredError()``). Equal keys share one entry,
+    the last output's value."""
+    if sum(l is not None for l in losses) < 2:
+        return [None] * len(losses)
+    return [None if l is None else
+            f"{output_names[i] if output_names is not None else l.name}_loss"
+            for i, l in enumerate(losses)]
+
+
+def _metric_key(name, prefix, weighted, seen):
+    """A metric's log key, as Keras's ``CompileMetrics.result``: ``<output>_<name>``
+    (no prefix for one output or a subclassed model); a repeated key gets ``_1``,
+    ``_2``...; a weighted metric whose key is taken becomes ``weighted_<name>``."""
+    key = f"{prefix}_{name}" if prefix else name
+    if key not in seen:
+        seen[key] = 1
+        return key
+    if not weighted:
+        index = seen[key]
+        seen[key] += 1
+        return f"{key}_{index}"
+    key = f"{prefix}_weighted_{name}" if prefix else f"weighted_{name}"
+    if key not in seen:
+        seen[key] = 1
+        return key
+    index = seen[key]
+    seen[key] += 1
+    return f"{key}_{index}"
 
 
 def per_output(value, names, what):
@@ -126,12 +190,11 @@ class Trainer:
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
                 jit_compile="auto", auto_scale_loss=True):
         """Choose optimizer, loss(es) and metrics (strings, objects, lists or dicts keyed
-        by output name), as ``keras.Model.compile``."""
-        if weighted_metrics:
-            raise NotImplementedError("weighted_metrics is not supported yet; sample weights "
-                                      "apply to the loss only (metrics= are unweighted, as "
-                                      "in Keras 3).")
-        self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights)
+        by output name), as ``keras.Model.compile``. ``weighted_metrics`` are metrics
+        that, unlike ``metrics``, receive the sample and class weights; one named like a
+        ``metrics`` entry is logged as ``weighted_<name>``."""
+        self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights,
+                                   weighted_metrics)
         self._store = None
 
     @property
@@ -369,31 +432,30 @@ class Trainer:
             first = ex.forward([a[:1] for a in xs], ExecContext(training=False))
             self._compiled.build_metrics(first[:ex.n_outputs], [a[:1] for a in ys])
 
-    def _update_metrics(self, outputs, ys, masks):
-        """As Keras 3: sample and class weights reach the loss, not ``metrics=``; an
-        output's mask does reach them (see ``metrics.update_state_with_mask``)."""
+    def _update_metrics(self, outputs, ys, masks, sw=None):
+        """As Keras 3: sample and class weights reach the loss and ``weighted_metrics``,
+        not ``metrics=``; an output's mask reaches both (see
+        ``metrics.update_state_with_mask``)."""
         from graphc.metrics import update_state_with_mask
-        for i, row in enumerate(self._compiled.metrics):
-            for _, m in row:
-                update_state_with_mask(m, ys[i], outputs[i], masks[i])
+        for _, m, weighted, i in self._compiled.metrics:
+            update_state_with_mask(m, ys[i], outputs[i], masks[i], sw if weighted else None)
 
     def _reset_metrics(self):
-        for row in self._compiled.metrics or []:
-            for _, m in row:
-                m.reset_state()
+        for _, m, _, _ in self._compiled.metrics or []:
+            m.reset_state()
 
     def _logs(self, running: "_Running"):
-        """Logs as Keras 3 shows them: running means over the epoch so far."""
+        """Logs as Keras 3 shows them: running means over the epoch so far, keys sorted
+        (Keras's ``pythonify_logs``). Built in Keras's order (loss, metrics, each
+        output's loss) so that a repeated key keeps the value Keras keeps: the last."""
         logs = {"loss": running.loss / running.count}
         c = self._compiled
-        if len(c.output_names) > 1:
-            for name, s in zip(c.output_names, running.outputs):
-                if s is not None:
-                    logs[f"{name}_loss"] = s / running.count
-        for row in c.metrics:
-            for key, m in row:
-                logs[key] = float(m.result())
-        return logs
+        for key, m, _, _ in c.metrics:
+            logs[key] = float(m.result())
+        for key, s in zip(c.loss_keys, running.outputs):
+            if key is not None:
+                logs[key] = s / running.count
+        return dict(sorted(logs.items()))
 
     # ---- public API ----------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -457,7 +519,7 @@ class Trainer:
                 total, per_output, outputs, masks = self._train_batch(ex, store, ctx, bx,
                                                                       by, bsw)
                 running.add(total, per_output, size)
-                self._update_metrics(outputs, by, masks)
+                self._update_metrics(outputs, by, masks, bsw)
                 logs = self._logs(running)
                 cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
@@ -502,7 +564,7 @@ class Trainer:
                 total, per_output, _ = self._losses(outputs, by, bsw, masks)
                 total += weight_penalty + self._activity_penalty(ex, watched)[0]
             running.add(total, per_output, sl.stop - sl.start)
-            self._update_metrics(outputs, by, masks)
+            self._update_metrics(outputs, by, masks, bsw)
             logs = self._logs(running)
             if cbs:
                 cbs.on_test_batch_end(step, logs)
@@ -510,8 +572,9 @@ class Trainer:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
-        """Loss (and metrics) on data, in inference mode. Without metrics and with one
-        output the loss alone; otherwise a list: loss, each output's loss, the metrics."""
+        """Loss (and metrics) on data, in inference mode: with ``return_dict`` the logs
+        (keys sorted, as Keras's); else the loss alone if it is the only value, otherwise
+        a list in Keras's order (loss, each output's loss, the metrics by key)."""
         from graphc.callbacks import CallbackList
 
         self._require_compiled()
@@ -523,10 +586,7 @@ class Trainer:
         cbs.on_test_begin()
         logs = self._evaluate_arrays(xs, ys, sw, batch_size, cbs)
         cbs.on_test_end(logs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return _batch_result(logs, return_dict, self._compiled)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs for ``x`` in inference mode, in the structure of the model's outputs."""
@@ -568,17 +628,17 @@ class Trainer:
         self._reset_metrics()
         ctx = ExecContext(training=True, rng=grandom.generator())
         total, per_output, outputs, masks = self._train_batch(ex, store, ctx, xs, ys, sw)
-        self._update_metrics(outputs, ys, masks)
+        self._update_metrics(outputs, ys, masks, sw)
         running = _Running(self._compiled.losses)
         running.add(total, per_output, 1)
         logs = self._logs(running)
-        return _batch_result(logs, return_dict)
+        return _batch_result(logs, return_dict, self._compiled)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled()
         xs, ys, sw, n = self._standardize(x, y, sample_weight)
         logs = self._evaluate_arrays(xs, ys, sw, batch_size=n)
-        return _batch_result(logs, return_dict)
+        return _batch_result(logs, return_dict, self._compiled)
 
     def predict_on_batch(self, x):
         from graphc.ops import ExecContext
@@ -588,10 +648,14 @@ class Trainer:
         return map_struct(lambda v: lookup[v], self.output)
 
 
-def _batch_result(logs, return_dict):
+def _batch_result(logs, return_dict, compiled):
+    """The logs, or their values in the order of Keras's ``_flatten_metrics_in_order``
+    (a name listed twice is given twice, as there); one value alone."""
     if return_dict:
         return logs
-    values = list(logs.values())
+    names = compiled.log_names()
+    values = [logs[n] for n in names if n in logs] + \
+        [v for k, v in logs.items() if k not in names]
     return values[0] if len(values) == 1 else values
 
 
