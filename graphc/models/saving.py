@@ -250,7 +250,10 @@ def _compile_config(model):
                 "loss": [losses.serialize(l) if l is not None else None for l in c.losses],
                 "loss_weights": c.loss_weights,
                 "metrics": _metric_names(c._metric_specs),
-                "weighted_metrics": _metric_names(c._weighted_specs)}
+                "weighted_metrics": _metric_names(c._weighted_specs),
+                # A subclassed model's logs name the losses, not its outputs: its
+                # reloaded (functional) copy keeps those log keys.
+                "named_outputs": c.named_outputs}
     except Exception:  # noqa: BLE001 - custom objects: save the architecture only
         return None
 
@@ -360,6 +363,7 @@ def load_model(filepath, custom_objects=None, compile=True):
     if compile and cc:
         from graphc import losses, optimizers
         names = model.output_names
+        model._named_outputs = cc.get("named_outputs", True)
         def loss(spec):
             return losses.deserialize(spec, custom_objects) if spec else None
         model.compile(optimizer=optimizers.deserialize(cc["optimizer"], custom_objects),

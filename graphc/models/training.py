@@ -62,7 +62,7 @@ class _Compiled:
         # Keras names a subclassed model's outputs nothing: its logs name each output's
         # loss after the loss and its metrics without a prefix (CompileLoss/CompileMetrics
         # with output_names=None).
-        self.named_outputs = not subclassed
+        self.named_outputs = not subclassed and model._named_outputs
         self.loss_keys = _loss_keys(self.losses, names if self.named_outputs else None)
 
     def build_metrics(self, outputs, ys):
@@ -184,6 +184,9 @@ class Trainer:
 
     _compiled = None
     stop_training = False
+    # False: logs name each output's loss after the loss and give metrics no output
+    # prefix (a subclassed model, or its reloaded copy; see _Compiled.resolve).
+    _named_outputs = True
 
     # ---- set-up --------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,

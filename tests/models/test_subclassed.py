@@ -206,3 +206,28 @@ def test_ticket_model_trains_as_in_keras():
     np.testing.assert_allclose(fits[1].history["loss"], fits[0].history["loss"], rtol=1e-3)
     for g, k in zip(g_model.get_weights(), k_model.get_weights()):
         np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+
+
+def test_log_keys_name_the_losses_not_the_outputs(tmp_path):
+    """Keras 3 gives a subclassed model's outputs no names: each output's loss key is
+    named after its loss, metric keys have no output prefix, repeats get ``_1``
+    (tests/oracle/test_keras_metric_names_parity.py checks these against Keras)."""
+    graphc.utils.set_random_seed(2)
+    model = ticket_model_class(graphc)(num_departments=4)
+    _compile(model, graphc)
+    x, y = ticket_data()
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert list(history.history) == ["accuracy", "categorical_crossentropy_loss", "loss",
+                                     "mean_absolute_error", "mean_squared_error_loss"]
+    model.compile("rmsprop", loss="mse", metrics=[["mae"], ["mae"]])
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "mae", "mae_1", "mse_loss"]
+    priority, department = model.predict(x, verbose=0)
+    # the shared key keeps the last output's loss, as Keras's logs dict does
+    assert logs["mse_loss"] == pytest.approx(np.mean((department - y[1]) ** 2), rel=1e-5)
+    assert logs["mae"] == pytest.approx(np.mean(np.abs(priority - y[0])), rel=1e-5)
+    model.save(str(tmp_path / "t.graphc"))  # the reloaded (functional) copy keeps them
+    loaded = graphc.models.load_model(str(tmp_path / "t.graphc"))
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == pytest.approx(logs)
+    with pytest.raises(TypeError, match="subclassed model.*cannot be a dict"):
+        model.compile("rmsprop", loss={"priority": "mse", "department": "mse"})
