@@ -83,6 +83,7 @@ class InferenceMode(Pass):
         plain = Node(node.op, node.inputs, [v.type for v in keep], attrs, node.scope,
                      names=[v.name for v in keep])
         for old, new in zip(keep, plain.outputs):
+            new.name = old.name  # exactly (a new Value's name is made unique)
             edit.rewire(old, new)
         edit.replace(node, plain)
         return True
