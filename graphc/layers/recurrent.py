@@ -9,6 +9,13 @@ GRU ``(2, 3u)`` with ``reset_after=True``, else ``(3u,)``, gates z, r, h).
 Masks (``Embedding(mask_zero=True)``, ``Masking``) work as in Keras 3: a masked step keeps
 the states and repeats the previous output (zeros with ``zero_output_for_mask``, which
 Bidirectional sets when returning sequences); ``return_sequences=True`` passes the mask on.
+
+``dropout``/``recurrent_dropout`` as in Keras 3: in training only, one mask per call for the
+inputs ``(batch, features)`` and one for the recurrent state ``(batch, units)``, reused at
+every step; LSTM and GRU with ``recurrent_dropout`` draw one mask per gate (Keras's
+``implementation=1``). Rates are clipped to [0, 1] as Keras does; a rate of 1 is off for
+LSTM/GRU (Keras applies their masks only for ``0 < rate < 1``) and drops everything for
+SimpleRNN. Inference and the ONNX export are those of the layer without dropout.
 """
 
 from __future__ import annotations
@@ -94,11 +101,6 @@ class _RNN(Layer):
                            kernel_constraint=kernel_constraint,
                            recurrent_constraint=recurrent_constraint,
                            bias_constraint=bias_constraint)
-        for argument, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if value:
-                raise NotImplementedError(
-                    f"{cls}: {argument}={value} is not supported by graphc yet (only 0.0); "
-                    "put a Dropout layer before or after the recurrent layer instead.")
         if stateful:
             raise NotImplementedError(f"{cls}: stateful=True is not supported by graphc; "
                                       "pass the state explicitly with initial_state= and "
@@ -112,8 +114,10 @@ class _RNN(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.dropout, self.recurrent_dropout, self.seed = float(dropout), \
-            float(recurrent_dropout), seed
+        # Keras clips the rates (a rate that cannot be compared raises its TypeError).
+        self.dropout = float(min(1.0, max(0.0, dropout)))
+        self.recurrent_dropout = float(min(1.0, max(0.0, recurrent_dropout)))
+        self.seed = seed  # graphc draws from the executor's generator (set_random_seed)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -161,11 +165,26 @@ class _RNN(Layer):
             inputs = [inputs, *states]
         return super().__call__(inputs, **kwargs)
 
-    def _run(self, sequence, states, mask):
+    def _run(self, sequence, states, mask, training=None):
         raise NotImplementedError
 
     def _mask_args(self, mask) -> dict:
         return {"mask": mask, "zero_output_for_mask": self.zero_output_for_mask}
+
+    def _dropout_args(self, training) -> dict:
+        """The op's dropout arguments (none at all without dropout or with
+        ``training=False``, so the graph is the plain one)."""
+        rates = self.dropout, self.recurrent_dropout
+        if self._gates > 1:  # Keras's LSTM/GRU cells use a mask only for 0 < rate < 1
+            rates = tuple(r if r < 1 else 0.0 for r in rates)
+        if training is False or not any(rates):
+            return {}
+        out = {"dropout": rates[0], "recurrent_dropout": rates[1], "training": training}
+        if self._gates > 1:
+            # recurrent_dropout makes Keras's LSTM/GRU cells use implementation 1: one
+            # mask per gate, for the inputs too.
+            out["gate_masks"] = self.recurrent_dropout != 0
+        return out
 
     def compute_mask(self, inputs, mask):
         mask = flatten_struct(mask)[0] if mask is not None else None
@@ -185,7 +204,7 @@ class _RNN(Layer):
                 f"{self.name} ({type(self).__name__}): expected sequences with {expected} "
                 f"features (the layer was built for (None, None, {expected})), received "
                 f"input of shape {format_shape(inputs.shape)}")
-        outs = self._run(inputs, states, mask)
+        outs = self._run(inputs, states, mask, training)
         if self.return_sequences:
             output = outs[0]
         elif mask is None or (states is None and not self.zero_output_for_mask):
@@ -244,9 +263,10 @@ class SimpleRNN(_RNN):
                          recurrent_initializer=recurrent_initializer,
                          bias_initializer=bias_initializer, **kwargs)
 
-    def _run(self, sequence, states, mask):
+    def _run(self, sequence, states, mask, training=None):
         return ops.simple_rnn(sequence, self.kernel, self.recurrent_kernel, self.bias,
                               initial_state=states, **self._mask_args(mask),
+                              **self._dropout_args(training),
                               activation=activations.serialize(self.activation),
                               go_backwards=self.go_backwards)
 
@@ -287,9 +307,10 @@ class LSTM(_RNN):
             return _ForgetBiasInitializer(self.bias_initializer, self.units)
         return self.bias_initializer
 
-    def _run(self, sequence, states, mask):
+    def _run(self, sequence, states, mask, training=None):
         return ops.lstm(sequence, self.kernel, self.recurrent_kernel, self.bias,
                         initial_state=states, **self._mask_args(mask),
+                        **self._dropout_args(training),
                         activation=activations.serialize(self.activation),
                         recurrent_activation=activations.serialize(self.recurrent_activation),
                         go_backwards=self.go_backwards)
@@ -326,9 +347,10 @@ class GRU(_RNN):
     def _bias_shape(self):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def _run(self, sequence, states, mask):
+    def _run(self, sequence, states, mask, training=None):
         return ops.gru(sequence, self.kernel, self.recurrent_kernel, self.bias,
                        initial_state=states, **self._mask_args(mask),
+                       **self._dropout_args(training),
                        activation=activations.serialize(self.activation),
                        recurrent_activation=activations.serialize(self.recurrent_activation),
                        go_backwards=self.go_backwards, reset_after=self.reset_after)
@@ -438,8 +460,9 @@ class Bidirectional(Layer):
             if states:
                 half = len(states) // 2
                 fwd_state, bwd_state = states[:half], states[half:]
-        y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask)
-        y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask)
+        y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask, training=training)
+        y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask,
+                                    training=training)
         states = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])

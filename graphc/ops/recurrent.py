@@ -15,6 +15,16 @@ and ``initial_state`` say which optional inputs are present. The kernels loop ov
 steps (vectorised over batch and units). The VJP (backpropagation through time) rebuilds
 the gate values from the inputs and the output sequence, which holds every hidden state,
 with a few batched matmuls, so the forward pass keeps nothing extra.
+
+Dropout (Keras's ``dropout``/``recurrent_dropout``, attributes of the same names): in
+training mode the kernel draws, once per call, an input mask ``(k, N, F)`` and a recurrent
+mask ``(k, N, U)`` (inverted dropout, scaled by ``1 / (1 - rate)``) and uses them at every
+step: ``x_t * mask`` goes into ``x_t @ kernel``, ``h * mask`` into ``h @ recurrent_kernel``.
+``k`` is 1, or one mask per gate with ``gate_masks`` (Keras's LSTM/GRU ``implementation=1``,
+which ``recurrent_dropout`` selects): gate block ``g`` of a product then reads
+``(a * mask[g]) @ w[:, block g]``. The masks are two extra outputs (None when nothing was
+drawn) that the VJP reads, as the ``dropout`` op's mask. Inference ignores them, and so
+does the ONNX lowering (the export pass ``inference_mode`` also strips them from the graph).
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
+from graphc.ops._registry import ExecContext, Op, apply
 from graphc.ops._shapes import dims_compatible, known, merge_dim
 from graphc.ops import masking as _masking  # noqa: F401  (registers the mask ops)
 
@@ -115,6 +125,50 @@ def _outer(a, g):
     return a.reshape(-1, a.shape[-1]).T @ g.reshape(-1, g.shape[-1])
 
 
+# ---- products with dropout masks: ``m`` is None, one mask ``(1, N, K)`` or one per gate
+# block ``(G, N, K)``; ``a`` is ``(N, K)`` or ``(T, N, K)`` (the masks hold for every step).
+def _proj(a, w, m):
+    """``a @ w`` where gate block ``g`` of the result reads ``a * m[g]``."""
+    if m is None:
+        return _mm(a, w)
+    if len(m) == 1:
+        return _mm(a * m[0], w)
+    return np.concatenate([_mm(a * mg, wg) for mg, wg in zip(m, np.split(w, len(m), 1))],
+                          axis=-1)
+
+
+def _proj_grad_a(d, w, m):
+    """The gradient of ``_proj(a, w, m)`` with respect to ``a``, given ``d`` for its
+    result."""
+    if m is None:
+        return _mm(d, w.T)
+    if len(m) == 1:
+        return _mm(d, w.T) * m[0]
+    k = len(m)
+    return sum(_mm(dg, wg.T) * mg
+               for mg, dg, wg in zip(m, np.split(d, k, -1), np.split(w, k, 1)))
+
+
+def _proj_grad_w(a, d, m):
+    """The gradient of ``_proj(a, w, m)`` with respect to ``w`` (summed over steps and
+    batch), given ``d`` for its result."""
+    if m is None:
+        return _outer(a, d)
+    if len(m) == 1:
+        return _outer(a * m[0], d)
+    return np.concatenate([_outer(a * mg, dg) for mg, dg in zip(m, np.split(d, len(m), -1))],
+                          axis=1)
+
+
+def _gate_slice(m, lo, hi):
+    """The masks of gate blocks ``lo:hi`` (a single shared mask serves every block)."""
+    return m if m is None or len(m) == 1 else m[lo:hi]
+
+
+def _has_dropout(attrs) -> bool:
+    return bool(attrs.get("dropout", 0.0) or attrs.get("recurrent_dropout", 0.0))
+
+
 class _Recurrent(Op):
     """Common shape rule, input unpacking, time-major layout and ONNX lowering."""
 
@@ -125,6 +179,7 @@ class _Recurrent(Op):
     vjp_reads_inputs = True
     vjp_reads_outputs = True  # the output sequence holds every hidden state
     vjp_takes_needs_and_out = True
+    uses_context = True  # dropout draws its masks in training mode
 
     # ---- attributes and inputs ------------------------------------------------------
     def _activations(self, attrs) -> tuple:
@@ -204,7 +259,41 @@ class _Recurrent(Op):
                                  f"({n}, {units})")
             n = merge_dim(n, s.shape[0])
         state = TensorType((n, units), x.dtype)
-        return (TensorType((n, x.shape[1], units), x.dtype),) + (state,) * self.n_states
+        out = (TensorType((n, x.shape[1], units), x.dtype),) + (state,) * self.n_states
+        if _has_dropout(attrs):
+            for arg in ("dropout", "recurrent_dropout"):
+                rate = attrs.get(arg, 0.0)
+                if not 0 <= rate <= 1:
+                    raise ShapeError(f"{arg} must be in [0, 1], got {rate}")
+            k = self._n_masks(attrs)
+            out += (TensorType((k, n, x.shape[2]), x.dtype), TensorType((k, n, units), x.dtype))
+        return out
+
+    # ---- dropout masks ---------------------------------------------------------------
+    def _n_masks(self, attrs) -> int:
+        return self.gates if attrs.get("gate_masks", False) else 1
+
+    def _draw_masks(self, attrs, x, units, ctx):
+        """``(input mask, recurrent mask)``, each None unless drawn (training mode and a
+        rate above 0). Drawn in Keras's order: the input mask first."""
+        if not (ctx.training or attrs.get("force_training", False)):
+            return None, None
+        k, n = self._n_masks(attrs), x.shape[0]
+
+        def draw(rate, width):
+            if not rate:
+                return None
+            keep = ctx.rng.random((k, n, width), dtype=np.float32) >= rate
+            # rate 1 drops everything (Keras's backend dropout returns zeros)
+            return keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - rate) if rate < 1 else 0)
+        return (draw(attrs.get("dropout", 0.0), x.shape[2]),
+                draw(attrs.get("recurrent_dropout", 0.0), units))
+
+    def _masks_of(self, attrs, ys):
+        """The drawn masks among the outputs ``ys``: ``(input mask, recurrent mask)``."""
+        if not _has_dropout(attrs):
+            return None, None
+        return ys[1 + self.n_states], ys[2 + self.n_states]
 
     # ---- kernel and VJP frame --------------------------------------------------------
     def _time_major(self, attrs, x):
@@ -226,15 +315,19 @@ class _Recurrent(Op):
         mt = np.asarray(mask, dtype=bool).T[:, :, None]
         return mt[::-1] if attrs.get("go_backwards", False) else mt
 
-    def kernel(self, attrs, *xs):
+    def kernel(self, attrs, *xs, ctx=None):
         x, w, r, bias, states = self._unpack(attrs, xs)
         xt = self._time_major(attrs, x)
         states = self._zeros_states(x, attrs["units"], states)
         mt = self._time_mask(attrs, xs)
-        seq, finals = self._forward(attrs, xt, w, r, bias, states, mt)
+        drop = (None, None)
+        if _has_dropout(attrs):
+            drop = self._draw_masks(attrs, x, attrs["units"], ctx or ExecContext())
+        seq, finals = self._forward(attrs, xt, w, r, bias, states, mt, drop)
         if mt is not None:
             seq = _masked_outputs(seq, mt, attrs.get("zero_output_for_mask", False))
-        return (np.ascontiguousarray(seq.transpose(1, 0, 2)),) + tuple(finals)
+        out = (np.ascontiguousarray(seq.transpose(1, 0, 2)),) + tuple(finals)
+        return out + drop if _has_dropout(attrs) else out
 
     def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
         x, w, r, bias, states = self._unpack(attrs, xs)
@@ -249,13 +342,14 @@ class _Recurrent(Op):
             hs = _states_from_outputs(hs, mt, s0[0])
         route = _Route(mt, attrs.get("zero_output_for_mask", False))
         g_seq = None if gys[0] is None else gys[0].transpose(1, 0, 2)
-        g_final = [None if g is None else g for g in gys[1:]]
+        g_final = [None if g is None else g for g in gys[1:1 + self.n_states]]
+        drop = self._masks_of(attrs, ys)
         dxw, dw, dr, db, ds0 = self._backward(attrs, xt, w, r, bias, s0, hs, g_seq, g_final,
-                                              needs, route)
+                                              needs, route, drop)
         grads = []
         dx = None
         if needs[0]:
-            dx = _mm(dxw, w.T)  # (T, N, F), processing order
+            dx = _proj_grad_a(dxw, w, drop[0])  # (T, N, F), processing order
             if attrs.get("go_backwards", False):
                 dx = dx[::-1]
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
@@ -268,12 +362,15 @@ class _Recurrent(Op):
             grads.append(None)  # the mask has no gradient
         return tuple(grads)
 
-    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None, drop=(None, None)):
         """``(states h after every step (T, N, U), final states)``; with a mask ``mt``
-        a masked step keeps the previous states."""
+        a masked step keeps the previous states; ``drop``: the (input, recurrent) dropout
+        masks or Nones."""
         raise NotImplementedError
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop):
+        """``(gradient of the input products (T, N, G*U), d kernel, d recurrent_kernel,
+        d bias, d initial states)``."""
         raise NotImplementedError
 
     # ---- ONNX ------------------------------------------------------------------------
@@ -327,15 +424,17 @@ class _Recurrent(Op):
             extra["layout"] = 0
         outs = b.op(self.onnx_type, *inputs, outputs=1 + self.n_states, **extra)
         y = b.op("Squeeze", outs[0], b.const(np.array([1], dtype=np.int64)))  # (T, N, U)
+        # ONNX models are for inference, where dropout does nothing: no masks.
+        no_masks = (None, None) if _has_dropout(attrs) else ()
         if mask is not None:
             return _onnx_expand(b, attrs, y, [b.op("Squeeze", o, axis0) for o in outs[1:]],
-                                states, masked)
+                                states, masked) + no_masks
         if attrs.get("go_backwards", False):
             # ONNX gives the reverse pass's outputs in input order; Keras in processing order.
             y = _flip_axis0(b, y)
         y = b.op("Transpose", y, perm=[1, 0, 2])
         finals = tuple(b.op("Squeeze", o, axis0) for o in outs[1:])
-        return (y,) + finals
+        return (y,) + finals + no_masks
 
 
 # ---- masks in ONNX: exact for any mask. Each row's unmasked steps move to the front, in
@@ -477,20 +576,22 @@ class SimpleRNN(_Recurrent):
     name = "simple_rnn"
     onnx_type = "RNN"
 
-    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None, drop=(None, None)):
         f = _act(attrs.get("activation", "tanh"))[0]
-        xw = _mm(xt, w)
+        mx, mh = drop
+        xw = _proj(xt, w, mx)
         if bias is not None:
             xw += bias
         h = states[0]
         seq = np.empty(xw.shape, dtype=xt.dtype)
         for t in range(xt.shape[0]):
-            h = _keep(mt, t, f(xw[t] + h @ r), h)
+            h = _keep(mt, t, f(xw[t] + _proj(h, r, mh)), h)
             seq[t] = h
         return seq, [h]
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop):
         df = _act(attrs.get("activation", "tanh"))[1]
+        mx, mh = drop
         T = hs.shape[0]
         dact = df(hs)
         dh = _state_grads(g_final, 0, s0[0])
@@ -499,10 +600,10 @@ class SimpleRNN(_Recurrent):
         for t in range(T - 1, -1, -1):
             gh = route.into_cell(t, dh, g_seq)
             da[t] = gh * dact[t]
-            dh = route.keep(t, da[t] @ rt, dh)
+            dh = route.keep(t, da[t] @ rt if mh is None else _proj_grad_a(da[t], r, mh), dh)
         h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)
-        dw = _outer(xt, da) if needs[1] else None
-        dr = _outer(h_prev, da) if needs[2] else None
+        dw = _proj_grad_w(xt, da, mx) if needs[1] else None
+        dr = _proj_grad_w(h_prev, da, mh) if needs[2] else None
         db = da.sum(axis=(0, 1)) if bias is not None else None
         return da, dw, dr, db, [dh]
 
@@ -528,17 +629,18 @@ class LSTM(_Recurrent):
     def _onnx_extra_attrs(self, attrs):
         return {"input_forget": 0}
 
-    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None, drop=(None, None)):
         u = attrs["units"]
         fa = _act(attrs.get("activation", "tanh"))[0]
         fr = _act(attrs.get("recurrent_activation", "sigmoid"))[0]
-        xw = _mm(xt, w)
+        mx, mh = drop
+        xw = _proj(xt, w, mx)
         if bias is not None:
             xw += bias
         h, c = states
         seq = np.empty(xw.shape[:2] + (u,), dtype=xt.dtype)
         for t in range(xt.shape[0]):
-            z = xw[t] + h @ r
+            z = xw[t] + _proj(h, r, mh)
             s = fr(z)  # all four blocks at once (fewer, larger calls); c's is unused
             c_new = s[:, u:2 * u] * c + s[:, :u] * fa(z[:, 2 * u:3 * u])
             h_new = s[:, 3 * u:] * fa(c_new)
@@ -549,14 +651,15 @@ class LSTM(_Recurrent):
             seq[t] = h
         return seq, [h, c]
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop):
         u = attrs["units"]
         fa, dfa = _act(attrs.get("activation", "tanh"))[:2]
         fr, dfr = _act(attrs.get("recurrent_activation", "sigmoid"))[:2]
+        mx, mh = drop
         T = hs.shape[0]
         h0, c0 = s0
         h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-        z = _mm(xt, w) + _mm(h_prev, r)
+        z = _proj(xt, w, mx) + _proj(h_prev, r, mh)
         if bias is not None:
             z += bias
         i = fr(z[..., :u])
@@ -595,9 +698,9 @@ class LSTM(_Recurrent):
                 dc *= f[t]
             else:
                 dc = np.where(mt[t], dc_in * f[t], dc)
-            dh = route.keep(t, dz[t] @ rt, dh)
-        dw = _outer(xt, dz) if needs[1] else None
-        dr = _outer(h_prev, dz) if needs[2] else None
+            dh = route.keep(t, dz[t] @ rt if mh is None else _proj_grad_a(dz[t], r, mh), dh)
+        dw = _proj_grad_w(xt, dz, mx) if needs[1] else None
+        dr = _proj_grad_w(h_prev, dz, mh) if needs[2] else None
         db = dz.sum(axis=(0, 1)) if bias is not None else None
         return dz, dw, dr, db, [dh, dc]
 
@@ -635,13 +738,15 @@ class GRU(_Recurrent):
             return bias[0], bias[1]
         return bias, None
 
-    def _forward(self, attrs, xt, w, r, bias, states, mt=None):
+    def _forward(self, attrs, xt, w, r, bias, states, mt=None, drop=(None, None)):
         u = attrs["units"]
         fa = _act(attrs.get("activation", "tanh"))[0]
         fr = _act(attrs.get("recurrent_activation", "sigmoid"))[0]
         after = attrs.get("reset_after", True)
         b_in, b_rec = self._split_bias(attrs, bias)
-        xw = _mm(xt, w)
+        mx, mh = drop
+        mh_zr, mh_h = _gate_slice(mh, 0, 2), _gate_slice(mh, 2, 3)
+        xw = _proj(xt, w, mx)
         if b_in is not None:
             xw += b_in
         h = states[0]
@@ -649,43 +754,45 @@ class GRU(_Recurrent):
         r_zr, r_h = r[:, :2 * u], r[:, 2 * u:]
         for t in range(xt.shape[0]):
             if after:
-                rh = h @ r
+                rh = _proj(h, r, mh)
                 if b_rec is not None:
                     rh += b_rec
                 zr = fr(xw[t, :, :2 * u] + rh[:, :2 * u])
                 hh = fa(xw[t, :, 2 * u:] + zr[:, u:] * rh[:, 2 * u:])
             else:
-                zr = fr(xw[t, :, :2 * u] + h @ r_zr)
-                hh = fa(xw[t, :, 2 * u:] + (zr[:, u:] * h) @ r_h)
+                zr = fr(xw[t, :, :2 * u] + _proj(h, r_zr, mh_zr))
+                hh = fa(xw[t, :, 2 * u:] + _proj(zr[:, u:] * h, r_h, mh_h))
             z = zr[:, :u]
             h = _keep(mt, t, z * h + (1 - z) * hh, h)
             seq[t] = h
         return seq, [h]
 
-    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route):
+    def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop):
         u = attrs["units"]
         fa, dfa = _act(attrs.get("activation", "tanh"))[:2]
         fr, dfr = _act(attrs.get("recurrent_activation", "sigmoid"))[:2]
         after = attrs.get("reset_after", True)
         b_in, b_rec = self._split_bias(attrs, bias)
+        mx, mh = drop
+        mh_zr, mh_h = _gate_slice(mh, 0, 2), _gate_slice(mh, 2, 3)
         T = hs.shape[0]
         h0 = s0[0]
         h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
-        xw = _mm(xt, w)
+        xw = _proj(xt, w, mx)
         if b_in is not None:
             xw += b_in
         r_zr, r_h = r[:, :2 * u], r[:, 2 * u:]
         if after:
-            rh = _mm(h_prev, r)
+            rh = _proj(h_prev, r, mh)
             if b_rec is not None:
                 rh += b_rec
             zr = fr(xw[..., :2 * u] + rh[..., :2 * u])
             rec_h = rh[..., 2 * u:]
             hh = fa(xw[..., 2 * u:] + zr[..., u:] * rec_h)
         else:
-            zr = fr(xw[..., :2 * u] + _mm(h_prev, r_zr))
+            zr = fr(xw[..., :2 * u] + _proj(h_prev, r_zr, mh_zr))
             rhp = zr[..., u:] * h_prev
-            hh = fa(xw[..., 2 * u:] + _mm(rhp, r_h))
+            hh = fa(xw[..., 2 * u:] + _proj(rhp, r_h, mh_h))
         z, rr = zr[..., :u], zr[..., u:]
         dzr_f = dfr(zr)
         # dL/d(pre-activation of hh) = dh * (1 - z) * act'(hh); dz_pre = dh * (h_prev - hh)
@@ -706,22 +813,22 @@ class GRU(_Recurrent):
                 dr_t = drec[t]
                 dr_t[:, :2 * u] = dx_t[:, :2 * u]
                 dr_t[:, 2 * u:] = da * rr[t]
-                dh = route.keep(t, dh * z[t] + dr_t @ r.T, d_keep)
+                dh = route.keep(t, dh * z[t] + _proj_grad_a(dr_t, r, mh), d_keep)
             else:
-                d_rh = da @ r_h.T  # gradient of r * h_prev
+                d_rh = _proj_grad_a(da, r_h, mh_h)  # gradient of r * h_prev
                 dx_t[:, u:2 * u] = d_rh * h_prev[t] * dzr_f[t, :, u:]
                 drec[t, :, :2 * u] = dx_t[:, :2 * u]
                 drec[t, :, 2 * u:] = da
-                dh = route.keep(t, dh * z[t] + d_rh * rr[t] + dx_t[:, :2 * u] @ r_zr.T,
-                                d_keep)
-        dw = _outer(xt, dxw) if needs[1] else None
+                dh = route.keep(t, dh * z[t] + d_rh * rr[t]
+                                + _proj_grad_a(dx_t[:, :2 * u], r_zr, mh_zr), d_keep)
+        dw = _proj_grad_w(xt, dxw, mx) if needs[1] else None
         dr = None
         if needs[2]:
             if after:
-                dr = _outer(h_prev, drec)
+                dr = _proj_grad_w(h_prev, drec, mh)
             else:
-                dr = np.concatenate([_outer(h_prev, drec[..., :2 * u]),
-                                     _outer(rhp, drec[..., 2 * u:])], axis=1)
+                dr = np.concatenate([_proj_grad_w(h_prev, drec[..., :2 * u], mh_zr),
+                                     _proj_grad_w(rhp, drec[..., 2 * u:], mh_h)], axis=1)
         db = None
         if bias is not None:
             db_in = dxw.sum(axis=(0, 1))
@@ -775,7 +882,8 @@ def _act_name(activation) -> str:
 
 
 def _run(name, x, kernel, recurrent_kernel, bias, initial_state, n_states, mask=None,
-         zero_output_for_mask=False, **attrs):
+         zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, gate_masks=False,
+         training=None, **attrs):
     inputs = [x, kernel, recurrent_kernel]
     if bias is not None:
         inputs.append(bias)
@@ -790,32 +898,48 @@ def _run(name, x, kernel, recurrent_kernel, bias, initial_state, n_states, mask=
     if mask is not None:
         inputs.append(mask)
         attrs.update(masked=True, zero_output_for_mask=bool(zero_output_for_mask))
-    return apply(name, inputs, units=_units(recurrent_kernel), use_bias=bias is not None,
+    if training is not False and (dropout or recurrent_dropout):
+        # Only then: without dropout the node (and its export) is the plain one.
+        attrs.update(dropout=float(dropout), recurrent_dropout=float(recurrent_dropout),
+                     gate_masks=bool(gate_masks))
+        if training:
+            attrs["force_training"] = True
+    outs = apply(name, inputs, units=_units(recurrent_kernel), use_bias=bias is not None,
                  initial_state=bool(states), **attrs)
+    return tuple(outs[:1 + n_states])  # the dropout masks are the VJP's business
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None,
-               activation="tanh", go_backwards=False, mask=None, zero_output_for_mask=False):
+               activation="tanh", go_backwards=False, mask=None, zero_output_for_mask=False,
+               dropout=0.0, recurrent_dropout=0.0, training=None):
     """A whole SimpleRNN pass: ``(sequence, final_h)``. ``mask``: a boolean ``(batch,
     timesteps)`` tensor; a masked step keeps the state and repeats the previous output
-    (zeros with ``zero_output_for_mask``), as Keras.
+    (zeros with ``zero_output_for_mask``), as Keras. ``dropout``/``recurrent_dropout``:
+    rates of the input and recurrent dropout masks, drawn once per call in training mode
+    (or always with ``training=True``) and shared by every step.
 
     >>> seq, h = graphc.ops.simple_rnn(x, kernel, recurrent_kernel, bias)
     """
     return _run("simple_rnn", x, kernel, recurrent_kernel, bias, initial_state, 1,
-                mask=mask, zero_output_for_mask=zero_output_for_mask,
+                mask=mask, zero_output_for_mask=zero_output_for_mask, dropout=dropout,
+                recurrent_dropout=recurrent_dropout, training=training,
                 activation=_act_name(activation), go_backwards=bool(go_backwards))
 
 
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
          recurrent_activation="sigmoid", go_backwards=False, mask=None,
-         zero_output_for_mask=False):
+         zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, gate_masks=False,
+         training=None):
     """A whole LSTM pass (Keras gate order i, f, c, o): ``(sequence, final_h, final_c)``.
+    Dropout as in ``simple_rnn``; ``gate_masks``: one mask per gate (Keras's LSTM with
+    ``recurrent_dropout``) instead of one for all.
 
     >>> seq, h, c = graphc.ops.lstm(x, kernel, recurrent_kernel, bias)
     """
     return _run("lstm", x, kernel, recurrent_kernel, bias, initial_state, 2,
-                mask=mask, zero_output_for_mask=zero_output_for_mask,
+                mask=mask, zero_output_for_mask=zero_output_for_mask, dropout=dropout,
+                recurrent_dropout=recurrent_dropout, gate_masks=gate_masks,
+                training=training,
                 activation=_act_name(activation),
                 recurrent_activation=_act_name(recurrent_activation),
                 go_backwards=bool(go_backwards))
@@ -823,13 +947,17 @@ def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation=
 
 def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
         recurrent_activation="sigmoid", go_backwards=False, reset_after=True, mask=None,
-        zero_output_for_mask=False):
-    """A whole GRU pass (Keras gate order z, r, h): ``(sequence, final_h)``.
+        zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, gate_masks=False,
+        training=None):
+    """A whole GRU pass (Keras gate order z, r, h): ``(sequence, final_h)``. Dropout as in
+    ``lstm``.
 
     >>> seq, h = graphc.ops.gru(x, kernel, recurrent_kernel, bias)
     """
     return _run("gru", x, kernel, recurrent_kernel, bias, initial_state, 1,
-                mask=mask, zero_output_for_mask=zero_output_for_mask,
+                mask=mask, zero_output_for_mask=zero_output_for_mask, dropout=dropout,
+                recurrent_dropout=recurrent_dropout, gate_masks=gate_masks,
+                training=training,
                 activation=_act_name(activation),
                 recurrent_activation=_act_name(recurrent_activation),
                 go_backwards=bool(go_backwards), reset_after=bool(reset_after))

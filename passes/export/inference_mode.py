@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from graphc.ir import Graph
+from graphc.ir import Graph, Node
+from graphc.ops import get_op
 from passes._base import Pass, PassResult
 from passes.export._edit import GraphEditor, new_node
 
@@ -11,6 +12,9 @@ __all__ = ["InferenceMode", "TRAINING_ONLY_OPS"]
 #: ops that are the identity on their first input in inference mode (their other outputs
 #: record what training drew: a dropout mask, augmentation transforms)
 TRAINING_ONLY_OPS = ("dropout", "random_flip", "random_affine")
+#: ops whose dropout attributes (and the two mask outputs they add) are training-only
+DROPOUT_ATTR_OPS = ("simple_rnn", "lstm", "gru")
+_DROPOUT_ATTRS = ("dropout", "recurrent_dropout", "gate_masks", "force_training")
 
 
 class InferenceMode(Pass):
@@ -20,6 +24,8 @@ class InferenceMode(Pass):
     Uses of the dropout's output read its input instead and the node goes. When that output
     is a graph output that its input cannot take over (the input is a graph input or
     another output), the node becomes an ``identity`` instead, which keeps the output's name.
+    A recurrent node with dropout (``simple_rnn``/``lstm``/``gru``) becomes the same node
+    without it: no dropout attributes, no mask outputs.
     Batch normalization will get its inference form here too.
     """
 
@@ -29,8 +35,13 @@ class InferenceMode(Pass):
         edit = GraphEditor(graph)
         removed: dict[str, int] = {}
         kept: dict[str, int] = {}
+        stripped: dict[str, int] = {}
         skipped = []
         for node in graph.nodes:
+            if node.op in DROPOUT_ATTR_OPS and any(a in node.attrs for a in _DROPOUT_ATTRS):
+                if self._strip_dropout(edit, node, skipped):
+                    stripped[node.op] = stripped.get(node.op, 0) + 1
+                continue
             if node.op not in TRAINING_ONLY_OPS:
                 continue
             x, y = node.inputs[0], node.outputs[0]
@@ -47,12 +58,32 @@ class InferenceMode(Pass):
                 edit.rewire(y, x)
                 edit.remove(node)
                 removed[node.op] = removed.get(node.op, 0) + 1
-        if not (removed or kept):
+        if not (removed or kept or stripped):
             reason = "; ".join(skipped) if skipped else "no dropout nodes"
             return PassResult(graph, False, reason)
         edit.commit()
         parts = [f"removed {n} {op} node(s)" for op, n in removed.items()]
+        parts += [f"removed the dropout of {n} {op} node(s)" for op, n in stripped.items()]
         parts += [f"turned {n} {op} node(s) producing graph outputs into identity"
                   for op, n in kept.items()]
         parts += [f"skipped {s}" for s in skipped]
         return PassResult(graph, True, "; ".join(parts))
+
+    @staticmethod
+    def _strip_dropout(edit, node, skipped) -> bool:
+        """Replace a recurrent ``node`` by the same op without dropout; its outputs keep
+        their names. False (and a note in ``skipped``) when a mask output is read."""
+        n_keep = get_op(node.op).n_outputs  # the plain op's outputs; masks come after
+        masks = node.outputs[n_keep:]
+        if any(edit.users(m) or edit.is_output(m) for m in masks):
+            skipped.append(f"{node.where()}: its dropout masks are read by another node")
+            return False
+        attrs = {k: v for k, v in node.attrs.items() if k not in _DROPOUT_ATTRS}
+        keep = node.outputs[:n_keep]
+        plain = Node(node.op, node.inputs, [v.type for v in keep], attrs, node.scope,
+                     names=[v.name for v in keep])
+        for old, new in zip(keep, plain.outputs):
+            new.name = old.name  # exactly (a new Value's name is made unique)
+            edit.rewire(old, new)
+        edit.replace(node, plain)
+        return True

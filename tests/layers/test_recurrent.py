@@ -253,10 +253,6 @@ def test_argument_errors():
         layers.LSTM(0)
     with pytest.raises(ValueError, match="units"):
         layers.GRU(2.5)
-    with pytest.raises(NotImplementedError, match="dropout=0.2"):
-        layers.LSTM(3, dropout=0.2)
-    with pytest.raises(NotImplementedError, match="recurrent_dropout"):
-        layers.GRU(3, recurrent_dropout=0.1)
     with pytest.raises(NotImplementedError, match="stateful"):
         layers.SimpleRNN(3, stateful=True)
     with pytest.raises(NotImplementedError, match="selu"):

@@ -1,7 +1,9 @@
 """Op specs for the recurrent family (graphc/ops/recurrent.py): small sequences
 (N=2, T=3, F=4, U=3), every activation path, both directions, with and without bias and
-initial states; and with Keras masks (N=3, T=4: padding at the end, at the start, holes
-in the middle, a fully masked row)."""
+initial states; with Keras masks (N=3, T=4: padding at the end, at the start, holes
+in the middle, a fully masked row); and with dropout (the VJP check draws the same masks
+for every evaluation, so dropout is a fixed part of the function; the ONNX check runs
+inference, where the masks are not drawn)."""
 
 import numpy as np
 
@@ -48,6 +50,26 @@ def _masked(op, gates, bias_shape, **attrs):
             for i, name in enumerate(MASKS)]
 
 
+def _dropped(op, gates, bias_shape, **attrs):
+    """Dropout cases: input only, recurrent only, both; one mask for all gates and one per
+    gate; rate 1 (everything dropped); with a Keras mask; going backwards."""
+    cases = [_case(op, gates, bias_shape, dropout=0.5, **attrs),
+             _case(op, gates, bias_shape, recurrent_dropout=0.5, go_backwards=True, **attrs),
+             _case(op, gates, bias_shape, states=gates // 4 + 1, dropout=0.3,
+                   recurrent_dropout=0.6, **attrs),
+             _case(op, gates, bias_shape, mask="holes", dropout=0.4, recurrent_dropout=0.4,
+                   **attrs),
+             _case(op, gates, bias_shape, dropout=1.0, recurrent_dropout=0.5, **attrs)]
+    if gates > 1:
+        cases += [_case(op, gates, bias_shape, dropout=0.5, recurrent_dropout=0.5,
+                        gate_masks=True, **attrs),
+                  _case(op, gates, bias_shape, dropout=0.5, gate_masks=True,
+                        go_backwards=True, **attrs),
+                  _case(op, gates, bias_shape, mask="end", recurrent_dropout=0.5,
+                        gate_masks=True, **attrs)]
+    return cases
+
+
 SPECS = {
     "simple_rnn": [
         _case("simple_rnn", 1, (U,), activation="tanh"),
@@ -62,6 +84,7 @@ SPECS = {
         _case("simple_rnn", 1, (U,), activation="leaky_relu"),
         *_masked("simple_rnn", 1, (U,), activation="tanh"),
         _case("simple_rnn", 1, (U,), states=1, mask="start"),
+        *_dropped("simple_rnn", 1, (U,)),
     ],
     "lstm": [
         _case("lstm", 4, (4 * U,)),
@@ -77,6 +100,7 @@ SPECS = {
         _case("lstm", 4, (4 * U,), states=2, mask="holes"),
         _case("lstm", 4, (4 * U,), states=2, mask="empty", go_backwards=True,
               zero_output_for_mask=True),
+        *_dropped("lstm", 4, (4 * U,)),
     ],
     "gru": [
         _case("gru", 3, (2, 3 * U)),
@@ -93,6 +117,8 @@ SPECS = {
         *_masked("gru", 3, (2, 3 * U)),
         *_masked("gru", 3, (3 * U,), reset_after=False),
         _case("gru", 3, (2, 3 * U), states=1, mask="start", go_backwards=True),
+        *_dropped("gru", 3, (2, 3 * U)),
+        *_dropped("gru", 3, (3 * U,), reset_after=False),
     ],
     "reverse_sequence": [({}, [(N, T, F)], (-1, 1)), ({}, [(N, T)], (-1, 1))],
 }
