@@ -221,7 +221,12 @@ class Model(Trainer, Layer):
 
     # ---- calling a model as a layer --------------------------------------------------
     def call(self, inputs, training=None):
-        """Replay the graph on new inputs; the parameters are shared, not copied."""
+        """Replay the graph on new inputs; the parameters are shared, not copied. On
+        arrays, ``training=True`` runs dropout and the random layers as ``fit`` does."""
+        if training is not None and not any(_registry.is_symbolic(x)
+                                            for x in flatten_struct(inputs)):
+            with _registry.eager_context(_registry.ExecContext(training=bool(training))):
+                return self.call(inputs)
         graph = self.graph
         given = self._match_inputs(inputs)
         mapping = dict(zip(graph.inputs, given))

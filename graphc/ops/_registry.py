@@ -134,6 +134,21 @@ def current_scope() -> tuple:
     return tuple(_SCOPE)
 
 
+# The context of ops run at once (a model called on arrays): ``model(x, training=True)``
+# runs its dropout as ``fit`` would.
+_EAGER_CONTEXT: list[ExecContext] = []
+
+
+@contextlib.contextmanager
+def eager_context(ctx: ExecContext):
+    """Run the ops applied at once inside with ``ctx`` (training mode, random generator)."""
+    _EAGER_CONTEXT.append(ctx)
+    try:
+        yield
+    finally:
+        _EAGER_CONTEXT.pop()
+
+
 # ---- applying an op --------------------------------------------------------------------
 def is_symbolic(x) -> bool:
     """A symbolic tensor (graph input or node output), as opposed to data or a weight."""
@@ -194,8 +209,8 @@ def apply(name: str, inputs, **attrs):
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
         # weight's current value into a constant that training never updates.
-        out = op.run(attrs, [_as_array(x, dtype) for x in inputs])
-        return out
+        ctx = _EAGER_CONTEXT[-1] if _EAGER_CONTEXT else None
+        return op.run(attrs, [_as_array(x, dtype) for x in inputs], ctx)
     where_scope = current_scope()
     if not where_scope:
         # An op on symbolic tensors outside any layer gets a layer of its own, as in Keras.

@@ -289,3 +289,23 @@ def test_model_is_a_layer():
     m = Model(i, layers.Dense(1, name="fn_isl_d")(i))
     assert isinstance(m, graphc.Layer) and m.built
     assert graphc.models.Model is Model
+
+
+def test_calling_a_model_on_arrays_with_training_true_runs_dropout():
+    """Keras: ``model(x, training=True)`` behaves as in fit (dropout on), ``model(x)`` and
+    ``training=False`` as predict."""
+    graphc.utils.set_random_seed(3)
+    inputs = graphc.Input(shape=(2000,))
+    inner = graphc.Model(inputs, graphc.layers.Dropout(0.5)(inputs))
+    outer_in = graphc.Input(shape=(2000,))
+    model = graphc.Model(outer_in, graphc.layers.Dense(1, kernel_initializer="ones",
+                                                      use_bias=False)(inner(outer_in)))
+    x = np.ones((3, 2000), "float32")
+    np.testing.assert_array_equal(inner(x), x)
+    np.testing.assert_array_equal(inner(x, training=False), x)
+    dropped = inner(x, training=True)
+    assert 0.45 < (dropped == 0).mean() < 0.55
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    np.testing.assert_allclose(model(x), 2000.0)
+    assert not np.allclose(model(x, training=True), 2000.0)  # through the nested model too
+    np.testing.assert_allclose(model.predict(x, verbose=0), 2000.0)
