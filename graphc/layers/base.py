@@ -21,6 +21,7 @@ import numpy as np
 
 from graphc import constraints, initializers, regularizers
 from graphc.ir import Parameter, Value, _ids, format_shape
+from graphc.ops import _registry
 from graphc.ops._registry import apply, eager, is_symbolic, scope
 
 __all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct",
@@ -54,6 +55,29 @@ def is_mask_value(v) -> bool:
 
 
 _CALL_TAKES_MASK: dict = {}
+_CALL_PARAMETERS: dict = {}
+
+
+def _call_parameters(cls) -> list:
+    """The names of ``cls.call``'s parameters after ``self``."""
+    try:
+        return _CALL_PARAMETERS[cls]
+    except KeyError:
+        names = list(inspect.signature(cls.call).parameters)[1:]
+        _CALL_PARAMETERS[cls] = names
+        return names
+
+
+def _other_tensor_arguments(layer, inputs, args, kwargs) -> dict:
+    """The symbolic tensors passed to ``call`` besides the first argument, by parameter
+    name in call order (Keras's ``CallSpec.tensor_arguments_dict`` without the first)."""
+    names = _call_parameters(type(layer))
+    out = {}
+    for i, value in enumerate(args, start=1):
+        out[names[i] if i < len(names) else f"arg_{i}"] = value
+    out.update(kwargs)
+    return {k: v for k, v in out.items()
+            if any(is_symbolic(x) for x in flatten_struct(v))}
 
 
 def _call_takes_mask(cls) -> bool:
@@ -149,6 +173,8 @@ class Layer:
         self._activity_losses: list = []  # the penalties of the last call, as Keras's
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._calls: list[tuple] = []  # (inputs, outputs) per symbolic call
+        # call index -> the other tensor arguments of that call, by name (`encoder_outputs`)
+        self._call_extras: dict = {}
         self._trainable = bool(trainable)
         self.built = False
         self.dtype = str(np.dtype(dtype or "float32"))
@@ -365,6 +391,12 @@ class Layer:
         symbolic = [x for x in flat if is_symbolic(x)]
         if not symbolic:
             self._maybe_build(inputs)
+            if _registry._RECORDING[-1]:
+                # Called on data inside an outer layer's symbolic call (a Transformer's
+                # `self.position_embeddings(ops.arange(5))` when the length is known):
+                # record the ops on the weights, else the weights would freeze into
+                # constants that training never updates.
+                return self.call(inputs, *args, **kwargs)
             with eager():
                 outputs = self.call(inputs, *args, **kwargs)
             self._activity_losses = [] if self.activity_regularizer is None else [
@@ -376,9 +408,22 @@ class Layer:
             raise TypeError(f"Layer {self.name!r} was called on a mix of symbolic tensors and "
                             f"{type(bad).__name__}; pass only tensors from Input() or layers.")
         self._maybe_build(inputs)
-        # Keras's "populate mask argument": the input's mask goes to a `mask` parameter.
+        # Keras's "populate mask argument(s)": with one tensor argument its mask goes to
+        # a `mask` parameter; with several (`decoder(x, encoder_outputs)`), each one's
+        # mask goes to a `<name>_mask` parameter where call() has one, and none to `mask`.
         input_masks = map_struct(get_keras_mask, inputs)
-        if kwargs.get("mask") is None and _call_takes_mask(type(self)) and \
+        others = _other_tensor_arguments(self, inputs, args, kwargs) if args or kwargs \
+            else {}
+        if others:
+            self._call_extras[len(self._calls)] = others
+            params = _call_parameters(type(self))
+            for name, value in [("", inputs)] + list(others.items()):
+                name = name or next(iter(params), "inputs")
+                masks = map_struct(get_keras_mask, value)
+                if f"{name}_mask" in params and kwargs.get(f"{name}_mask") is None and \
+                        any(m is not None for m in flatten_struct(masks)):
+                    kwargs[f"{name}_mask"] = masks
+        elif kwargs.get("mask") is None and _call_takes_mask(type(self)) and \
                 any(m is not None for m in flatten_struct(input_masks)):
             kwargs["mask"] = input_masks
         previous_mask = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
@@ -414,6 +459,12 @@ class Layer:
                                  "no defined input or output.")
         return self._calls[0]
 
+    def _call_tensors(self, index) -> list:
+        """Every tensor call ``index`` took, the first argument's first (Keras's node
+        ``input_tensors``)."""
+        return flatten_struct(self._calls[index][0]) + \
+            flatten_struct(list(self._call_extras.get(index, {}).values()))
+
     @property
     def input(self):
         return self._first_call()[0]
@@ -435,6 +486,7 @@ class Layer:
             placeholders = [probe(s) for s in input_shape]
         out = self(placeholders)
         self._calls.pop()
+        self._call_extras.pop(len(self._calls), None)
         return map_struct(lambda v: v.shape, out)
 
     # ---- config ----------------------------------------------------------------------

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from graphc.ir import Graph
-from graphc.layers.base import flatten_struct, is_mask_value
+from graphc.layers.base import is_mask_value
 
 
 class LayerCall:
@@ -45,7 +45,7 @@ def layer_calls(graph: Graph):
     # layer order and so the weight order follow), not the order its ops read them.
     for call in calls.values():
         if call.layer is not None and call.index < len(call.layer._calls):
-            args = flatten_struct(call.layer._calls[call.index][0])
+            args = call.layer._call_tensors(call.index)
             rank = {id(v): i for i, v in reversed(list(enumerate(args)))}
             call.inputs.sort(key=lambda v: rank.get(id(v), len(args)))
     # A call's outputs: what other calls or the graph outputs read.

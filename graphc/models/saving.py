@@ -127,8 +127,12 @@ def model_to_config(model) -> dict:
         local_index[(key, call.index)] = counts.get(key, 0)
         counts[key] = local_index[(key, call.index)] + 1
         if not isinstance(call.layer, InputLayer):
-            args = call.layer._calls[call.index][0]
-            entries[key]["inbound_nodes"].append(_map_refs(ref, args))
+            args = _map_refs(ref, call.layer._calls[call.index][0])
+            extras = call.layer._call_extras.get(call.index)
+            if extras:  # more tensor arguments (`decoder(x, encoder_outputs)`): by name
+                args = {"__call__": {"args": args, "kwargs": {
+                    k: _map_refs(ref, v) for k, v in extras.items()}}}
+            entries[key]["inbound_nodes"].append(args)
     return {"name": model.name, "trainable": model.trainable,
             "layers": [entries[k] for k in order],
             "input_layers": _map_refs(ref, model._input_struct),
@@ -171,8 +175,14 @@ def model_from_config(spec: dict, custom_objects=None):
     for entry in config["layers"]:
         layer = layers[entry["name"]]
         for k, args in enumerate(entry.get("inbound_nodes", [])):
-            inputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], args)
-            produced[(layer.name, k)] = flatten_struct(layer(inputs))
+            find = lambda r: produced[(r[0], r[1])][r[2]]  # noqa: E731
+            if isinstance(args, dict) and "__call__" in args:
+                kwargs = {n: _unmap_refs(find, v)
+                          for n, v in args["__call__"]["kwargs"].items()}
+                out = layer(_unmap_refs(find, args["__call__"]["args"]), **kwargs)
+            else:
+                out = layer(_unmap_refs(find, args))
+            produced[(layer.name, k)] = flatten_struct(out)
     inputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["input_layers"])
     outputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["output_layers"])
     model = Model(inputs, outputs, name=config.get("name"))

@@ -24,6 +24,7 @@ from graphc.ops import attention as _attention  # noqa: E402
 from graphc.ops import batch_norm as _batch_norm  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
+from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import image as _image  # noqa: E402
 from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
@@ -34,6 +35,8 @@ from graphc.ops.attention import *  # noqa: F401,F403,E402
 from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
+# (after this, graphc.ops.shape is the function `shape`; the module stays importable)
+from graphc.ops.dynamic import *  # noqa: F401,F403,E402
 from graphc.ops.image import *  # noqa: F401,F403,E402
 from graphc.ops.masking import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
@@ -47,7 +50,7 @@ __all__ = [
     "silu", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exp", "reshape", "flatten",
     "dropout", "concatenate",
 ] + (_arrays.__all__ + _attention.__all__ + _masking.__all__ + _batch_norm.__all__
-     + _conv.__all__ + _conv_transpose.__all__
+     + _conv.__all__ + _conv_transpose.__all__ + _dynamic.__all__
      + _image.__all__ + _normalization.__all__
      + _pooling.__all__ + _recurrent.__all__)
 

@@ -123,7 +123,9 @@ def test_shape_rule_matches_kernel(name, i):
         for t, y in zip(types, outs):
             if y is None:
                 continue
-            assert tuple(y.shape) == t.shape
+            # a None in the rule is a size known only from the data (range's length)
+            assert len(y.shape) == len(t.shape)
+            assert all(d is None or d == s for d, s in zip(t.shape, y.shape)), (t, y.shape)
             assert str(y.dtype) == t.dtype
 
 
