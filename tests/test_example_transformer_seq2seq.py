@@ -25,7 +25,7 @@ def test_dlwp_transformer_seq2seq_example():
     assert re.search(r"transformer_decoder \(Transforme\S*\s+\(None, None, 256\)\s+5259520",
                      out)
     assert "Total params: 19,960,216" in out
-    assert "one epoch on 16 pairs" in out
+    assert "one epoch on 128 pairs" in out
     line = out.strip().splitlines()[-1]
     assert line.startswith("transformer: onnxruntime vs NumPy, largest difference: "), line
     assert float(line.rsplit(" ", 1)[1]) < 1e-4, line

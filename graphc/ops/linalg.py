@@ -30,6 +30,10 @@ class MatMul(Op):
         return TensorType(batch + (a.shape[-2], b.shape[-1]), a.dtype)
 
     def kernel(self, attrs, a, b):
+        if a.ndim > 2 and b.ndim == 2:
+            # One GEMM over all leading dims: NumPy's stacked matmul calls BLAS per slice,
+            # or not at all for some strides.
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
         return np.matmul(a, b)
 
     def vjp(self, attrs, xs, ys, gys, needs=(True, True), out=(None, None)):
@@ -40,7 +44,7 @@ class MatMul(Op):
             # The common Dense case: fold all leading dims into one GEMM per gradient,
             # written straight into the gradient buffer when the executor gives one.
             if needs[0]:
-                ga = np.matmul(g, b.T)
+                ga = (g.reshape(-1, g.shape[-1]) @ b.T).reshape(a.shape)
             if needs[1]:
                 a2, g2 = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
                 gb = np.matmul(a2.T, g2, out=out[1]) if out[1] is not None else a2.T @ g2
