@@ -159,8 +159,8 @@ def _as_value(x, like_dtype: str) -> Value:
     """Wrap data as a constant; Python numbers and float arrays take the tensors' dtype."""
     if isinstance(x, Value):
         return x
-    arr = np.asarray(x)
-    if isinstance(x, (int, float, bool)) or arr.dtype.kind == "f":
+    arr = _as_array(x, like_dtype)
+    if arr.dtype.kind == "f" and np.dtype(like_dtype).kind == "f":
         arr = arr.astype(like_dtype)
     return Value(arr.shape, arr.dtype, kind="const", name="const", data=arr)
 
@@ -169,16 +169,21 @@ def _as_array(x, like_dtype: str):
     if isinstance(x, Value):
         return x.data
     if isinstance(x, (int, float, bool)):
+        if isinstance(x, float) and np.dtype(like_dtype).kind != "f":
+            return np.asarray(x, dtype="float32")  # int tensor and a float: float, as Keras
         return np.asarray(x, dtype=like_dtype)
     return np.asarray(x)
 
 
 def _float_dtype(inputs) -> str:
+    """The dtype Python numbers take: the first float tensor's, else the first integer
+    tensor's (``length - 1`` on a size stays an integer, as in Keras), else float32."""
+    kinds = {}
     for x in inputs:
         dt = getattr(x, "dtype", None)
-        if dt is not None and np.dtype(dt).kind == "f":
-            return str(np.dtype(dt))
-    return "float32"
+        if dt is not None and not isinstance(x, (int, float, bool)):
+            kinds.setdefault(np.dtype(dt).kind, str(np.dtype(dt)))
+    return kinds.get("f") or kinds.get("i") or kinds.get("u") or "float32"
 
 
 def infer_types(op: Op, attrs: dict, types, where: str) -> tuple:

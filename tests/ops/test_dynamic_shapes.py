@@ -128,3 +128,24 @@ def test_onnx_export_with_a_symbolic_length():
         x = rng.integers(0, 30, (3, length)).astype("int64")
         got = sess.run(None, {proto.graph.input[0].name: x})[0]
         np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_integer_arithmetic_on_a_size_stays_integer():
+    """``ops.arange(0, length - 1)``: a Python int with an integer tensor keeps its dtype
+    (Keras's rule), so the size arithmetic works in NumPy and in ONNX."""
+    ort = pytest.importorskip("onnxruntime")
+    inputs = graphc.Input(shape=(None,), dtype="int64")
+    length = ops.shape(inputs)[-1]
+    assert (length - 1).dtype == "int64"
+    shorter = layers.Embedding(10, 2)(ops.arange(0, length - 1))
+    assert shorter.shape == (None, 2)
+    model = graphc.Model(inputs, ops.add(ops.sum(shorter), ops.sum(ops.cast(inputs, "float32"))))
+    proto = graphc.onnx.export(model)
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    weights = model.layers[1].get_weights()[0]
+    for n in (3, 6):
+        x = np.ones((2, n), "int64")
+        want = weights[: n - 1].sum() + 2 * n
+        np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5)
+        np.testing.assert_allclose(sess.run(None, {proto.graph.input[0].name: x})[0], want,
+                                   rtol=1e-5)
