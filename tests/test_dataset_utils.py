@@ -237,7 +237,7 @@ def test_errors(images, tmp_path):
 def test_dataset_from_tensor_slices_and_transformations():
     x, y = np.arange(10, dtype="float32"), np.arange(10) % 3
     ds = Dataset.from_tensor_slices((x, y))
-    assert len(ds) == 10 and ds.prefetch(2) is ds and ds.cache() is ds
+    assert len(ds) == 10 and ds.prefetch(Dataset.AUTOTUNE) is ds and ds.cache() is ds
     batched = ds.batch(4)
     assert len(batched) == 3 and [b[0].tolist() for b in batched][2] == [8.0, 9.0]
     assert len(ds.batch(4, drop_remainder=True)) == 2

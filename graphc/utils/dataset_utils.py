@@ -83,6 +83,9 @@ class Dataset:
     3
     """
 
+    # tf.data.AUTOTUNE, for code that passes it to prefetch/map (graphc ignores it).
+    AUTOTUNE = -1
+
     def __init__(self, make_iterator, cardinality):
         self._make_iterator = make_iterator
         self._cardinality = cardinality
