@@ -1,12 +1,24 @@
 """Utilities: ``set_random_seed``, ``plot_model``, the progress bar, and the data loaders
 (``image_dataset_from_directory``, ``text_dataset_from_directory``, ``load_img``, ...)."""
 
-from graphc.utils.dataset_utils import (Dataset, image_dataset_from_directory,
-                                        text_dataset_from_directory)
+from graphc.utils.dataset_utils import (
+    Dataset,
+    image_dataset_from_directory,
+    text_dataset_from_directory,
+)
 from graphc.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from graphc.utils.plot import model_to_dot, plot_model
 from graphc.utils.random import set_random_seed
 
-__all__ = ["set_random_seed", "plot_model", "model_to_dot",
-           "Dataset", "image_dataset_from_directory", "text_dataset_from_directory",
-           "load_img", "img_to_array", "array_to_img", "save_img"]
+__all__ = [
+    "Dataset",
+    "array_to_img",
+    "image_dataset_from_directory",
+    "img_to_array",
+    "load_img",
+    "model_to_dot",
+    "plot_model",
+    "save_img",
+    "set_random_seed",
+    "text_dataset_from_directory",
+]

@@ -108,7 +108,7 @@ class Dataset:
 
         def make_iterator():
             for i in range(n):
-                yield _map_struct(lambda a: a[i], tensors)
+                yield _map_struct(lambda a, i=i: a[i], tensors)
         return Dataset(make_iterator, n)
 
     # -- iteration -----------------------------------------------------------------

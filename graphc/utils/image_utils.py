@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.layers.convolutional import standardize_data_format
 
-__all__ = ["load_img", "img_to_array", "array_to_img", "save_img"]
+__all__ = ["array_to_img", "img_to_array", "load_img", "save_img"]
 
 # Keras's ``load_img`` names -> Pillow filters.
 PIL_INTERPOLATION_METHODS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")

@@ -16,12 +16,12 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("PIL")
 pytestmark = pytest.mark.oracle
 
-from keras.src.utils import dataset_utils as keras_dataset_utils  # noqa: E402
-from keras.src.utils import image_dataset_utils as keras_image_utils  # noqa: E402
-from PIL import Image  # noqa: E402
+from keras.src.utils import dataset_utils as keras_dataset_utils
+from keras.src.utils import image_dataset_utils as keras_image_utils
+from PIL import Image
 
-import graphc  # noqa: E402
-from graphc.utils import dataset_utils  # noqa: E402
+import graphc
+from graphc.utils import dataset_utils
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +46,11 @@ def tree(tmp_path_factory):
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(labels="inferred", shuffle=False),
-    dict(labels="inferred", shuffle=True, seed=1337),
-    dict(labels="inferred", shuffle=True, seed=7, class_names=["c_cls", "a_cls"]),
-    dict(labels=None, shuffle=True, seed=3),
-    dict(labels=[0, 1, 0, 1, 0, 1, 0, 1, 0, 1], shuffle=True, seed=11),
+    {"labels": "inferred", "shuffle": False},
+    {"labels": "inferred", "shuffle": True, "seed": 1337},
+    {"labels": "inferred", "shuffle": True, "seed": 7, "class_names": ["c_cls", "a_cls"]},
+    {"labels": None, "shuffle": True, "seed": 3},
+    {"labels": [0, 1, 0, 1, 0, 1, 0, 1, 0, 1], "shuffle": True, "seed": 11},
 ])
 def test_index_directory_matches_keras(tree, kwargs, capsys):
     formats = keras_image_utils.ALLOWLIST_FORMATS
