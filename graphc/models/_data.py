@@ -1,6 +1,9 @@
-"""Turning user data (arrays, lists, dicts) into checked lists of arrays, and batching.
+"""Turning user data (arrays, lists, dicts) into checked lists of arrays, and batching;
+reading datasets (iterables of batches) one epoch at a time.
 
-Every check runs before any weight changes, so bad data never costs a user their model.
+Every check of arrays runs before any weight changes, so bad data never costs a user
+their model. A dataset's batches are checked as they are read (each error names its
+batch): the batches before a bad one have trained the model already.
 """
 
 from __future__ import annotations

@@ -493,7 +493,19 @@ class Trainer:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None,
             validation_steps=None, validation_batch_size=None, validation_freq=1):
-        """Train for ``epochs`` epochs; returns a ``History``."""
+        """Train for ``epochs`` epochs; returns a ``History``.
+
+        ``x`` is arrays (a list or a dict of them for several inputs) with targets
+        ``y``, or a dataset that yields batches ``(x, y)`` or ``(x, y, sample_weight)``:
+        a re-iterable object (read once per epoch), a generator (read on across
+        epochs; ``steps_per_epoch`` batches per epoch, else one pass) or a
+        ``graphc.utils.PyDataset``. As in Keras, a dataset brings its own batches
+        (``batch_size`` is not used), targets and sample weights (``y=`` and
+        ``sample_weight=`` are refused), and is not shuffled (but a PyDataset's batch
+        order is, with ``shuffle=True``). Example::
+
+            model.fit(train_dataset, epochs=30, validation_data=validation_dataset)
+        """
         from graphc.callbacks import CallbackList
         from graphc.ops import ExecContext
         from graphc.utils import random as grandom
