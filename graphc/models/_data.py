@@ -1,6 +1,9 @@
-"""Turning user data (arrays, lists, dicts) into checked lists of arrays, and batching.
+"""Turning user data (arrays, lists, dicts) into checked lists of arrays, and batching;
+reading datasets (iterables of batches) one epoch at a time.
 
-Every check runs before any weight changes, so bad data never costs a user their model.
+Every check of arrays runs before any weight changes, so bad data never costs a user
+their model. A dataset's batches are checked as they are read (each error names its
+batch): the batches before a bad one have trained the model already.
 """
 
 from __future__ import annotations
@@ -177,3 +180,205 @@ def split_validation(groups: dict, split: float, n: int):
     train = {k: take(v, slice(0, at)) for k, v in groups.items()}
     val = {k: take(v, slice(at, n)) for k, v in groups.items()}
     return train, val
+
+
+# ---- datasets: iterables of batches ---------------------------------------------------
+_RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your "
+            "dataset or generator can generate at least `steps_per_epoch * epochs` "
+            "batches.")
+
+
+def is_dataset(data) -> bool:
+    """Whether ``data`` is a dataset (an iterable of batches) rather than arrays: not an
+    array, list, tuple, dict or string, not array-like (``__array__``: a torch tensor),
+    but iterable (a PyDataset, a generator, an object with ``__iter__``)."""
+    from graphc.utils.py_dataset import PyDataset
+    if isinstance(data, PyDataset):
+        return True
+    if data is None or isinstance(data, (np.ndarray, list, tuple, dict, str, bytes)) \
+            or hasattr(data, "__array__") or np.isscalar(data):
+        return False
+    return hasattr(data, "__iter__") or hasattr(data, "__next__")
+
+
+def dataset_kind(data) -> str:
+    """The name Keras gives the input type in its errors."""
+    import types
+    from graphc.utils.py_dataset import PyDataset
+    if isinstance(data, PyDataset):
+        return "PyDataset"
+    if isinstance(data, types.GeneratorType):
+        return "generator"
+    return "dataset"
+
+
+def refuse_with_dataset(data, y=None, sample_weight=None):
+    """Keras's errors for ``y=`` or ``sample_weight=`` given with a dataset ``x``: the
+    batches carry them."""
+    kind = dataset_kind(data)
+    for value, arg, desc in ((y, "y", "the targets"),
+                             (sample_weight, "sample_weights", "the sample weights")):
+        if value is not None:
+            raise ValueError(f"When providing `x` as a {kind}, `{arg}` should not be "
+                             f"passed. Instead, {desc} should be included as part of the "
+                             f"{kind}.")
+
+
+def unpack_batch(batch, kind="dataset"):
+    """``(x, y, sample_weight)`` of one batch, as Keras's ``unpack_x_y_sample_weight``:
+    a list counts as a tuple; a tuple is ``(x,)``, ``(x, y)`` or ``(x, y, sw)``; anything
+    else (an array, a dict) is ``x`` alone. A PyDataset's ``__getitem__`` must return a
+    tuple, a list, an array or a dict (Keras's ``PyDatasetAdapter``)."""
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if kind == "PyDataset" and not isinstance(batch, (tuple, dict, np.ndarray)) or \
+            isinstance(batch, tuple) and len(batch) not in (1, 2, 3):
+        if kind == "PyDataset":
+            raise ValueError(
+                "PyDataset.__getitem__() must return a tuple or a dict. If a tuple, it "
+                "must be ordered either (input,) or (inputs, targets) or (inputs, "
+                "targets, sample_weights). "
+                f"Received: {str(batch)[:100]}... of type {type(batch)}")
+        raise ValueError("Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+                         f"`(x, y, sample_weight)`, found: {str(batch)[:200]}")
+    if not isinstance(batch, tuple):
+        return batch, None, None
+    return tuple(batch) + (None,) * (3 - len(batch))
+
+
+class DatasetBatches:
+    """The batches of a dataset, one epoch at a time, as Keras's ``EpochIterator``.
+
+    A re-iterable dataset (``iter`` starts over; a ``PyDataset`` is read by index) is
+    read afresh each epoch; a one-shot iterator (a generator) goes on where the last
+    epoch stopped. With ``steps`` (``steps_per_epoch``) an epoch is that many batches
+    and the reading goes on across epochs, starting over once the dataset is used up;
+    without, an epoch is one pass. The number of batches is ``len(data)`` when the
+    dataset has one, else learnt at the end of the first pass.
+
+    ``standardize(x, y, sample_weight)`` turns one batch into checked arrays
+    ``(xs, ys, sw, rows)``; its errors name the batch.
+
+    Example::
+
+        source = DatasetBatches(gen(), model._standardize_batch, steps=10)
+        for step, (xs, ys, sw, rows) in source.begin_epoch():
+            ...
+    """
+
+    def __init__(self, data, standardize, steps=None, shuffle=False, class_weight=None,
+                 rng=None):
+        from graphc.utils.py_dataset import PyDataset
+        self.data = data
+        self.kind = dataset_kind(data)
+        self.standardize = standardize
+        self.steps = None if steps is None else int(steps)
+        if self.steps is not None and self.steps <= 0:
+            raise ValueError(f"The number of steps must be a positive integer, "
+                             f"received {steps}")
+        self.class_weight = class_weight
+        self.py_dataset = data if isinstance(data, PyDataset) else None
+        # Keras shuffles a finite PyDataset's batch order; other datasets come shuffled.
+        self.shuffle = shuffle and self.py_dataset is not None
+        self.rng = rng
+        if self.py_dataset is not None:
+            self.num_batches = self.py_dataset.num_batches
+        else:
+            try:
+                self.num_batches = len(data)
+            except TypeError:
+                self.num_batches = None
+        self.one_shot = hasattr(data, "__next__")
+        self._iterator = None
+        self._seen = 0      # batches read from the current iterator
+        self._index = 0     # batches read in all: the index errors name
+        self.epochs_begun = 0
+
+    @property
+    def steps_per_epoch(self):
+        """What the progress bar shows: ``steps``, else the dataset's size if known."""
+        return self.steps or self.num_batches
+
+    def _new_iterator(self):
+        if self.py_dataset is None:
+            return iter(self.data)
+        ds = self.py_dataset
+        if self.num_batches is None:
+            import itertools
+            return (ds[i] for i in itertools.count())
+        order = range(self.num_batches)
+        if self.shuffle:
+            order = self.rng.permutation(self.num_batches).tolist()
+        return (ds[i] for i in order)
+
+    def begin_epoch(self, restart=False):
+        """An iterator over this epoch's ``(step, (xs, ys, sw, rows))``, its first batch
+        read and checked already (``self.first``: a model built lazily is built from
+        it); None, with Keras's
+        "ran out of data" warning, when the dataset has no batch left. ``restart``
+        (validation) reads a re-iterable dataset from its start."""
+        import warnings
+        if self.py_dataset is not None:
+            self.py_dataset.on_epoch_begin()
+        fresh = restart or self._iterator is None or self.steps is None or \
+            (self.num_batches is not None and self._seen >= self.num_batches)
+        if fresh:
+            self._iterator, self._seen = self._new_iterator(), 0
+        first = self._next()
+        if first is None and not fresh and not self.one_shot:
+            # steps_per_epoch used the dataset up exactly: start it over.
+            self._iterator, self._seen = self._new_iterator(), 0
+            first = self._next()
+        if first is None:
+            self._end_epoch()
+            if self.epochs_begun == 0:
+                raise ValueError(f"The {self.kind} passed to the model yielded no batch: "
+                                 "it must yield at least one batch.")
+            warnings.warn(_RAN_OUT, stacklevel=3)
+            return None
+        self.epochs_begun += 1
+        self.first = first
+        return self._epoch(first)
+
+    def _next(self):
+        """The next batch, checked; None when the data (or the known size) is used up."""
+        if self.num_batches is not None and self._seen >= self.num_batches:
+            return None
+        try:
+            batch = next(self._iterator)
+        except StopIteration:
+            if self.num_batches is None:
+                self.num_batches = self._seen
+            self._iterator = None
+            return None
+        index = self._index
+        self._seen += 1
+        self._index += 1
+        return self._check(batch, index)
+
+    def _check(self, batch, index):
+        try:
+            x, y, sw = unpack_batch(batch, self.kind)
+            if self.class_weight is not None and sw is not None:
+                raise ValueError("You cannot specify `class_weight` and `sample_weight` "
+                                 "at the same time.")
+            return self.standardize(x, y, sw, self.class_weight)
+        except InputDataError as e:
+            raise InputDataError(f"Batch {index} of the {self.kind}: {e}") from None
+
+    def _epoch(self, first):
+        import warnings
+        step, batch = 0, first
+        while batch is not None:
+            yield step, batch
+            step += 1
+            if self.steps is not None and step >= self.steps:
+                break
+            batch = self._next()
+            if batch is None and self.steps is not None:
+                warnings.warn(_RAN_OUT, stacklevel=2)
+        self._end_epoch()
+
+    def _end_epoch(self):
+        if self.py_dataset is not None:
+            self.py_dataset.on_epoch_end()

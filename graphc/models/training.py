@@ -175,6 +175,34 @@ class _Running:
                         for s, v in zip(self.outputs, per_output)]
 
 
+class _ArrayBatches:
+    """Arrays cut into batches of ``batch_size`` rows, shuffled each epoch if asked:
+    the interface of ``_data.DatasetBatches``."""
+
+    def __init__(self, xs, ys, sw, n, batch_size, shuffle):
+        self.xs, self.ys, self.sw, self.n = xs, ys, sw, n
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.steps_per_epoch = -(-n // batch_size)
+
+    def begin_epoch(self, restart=False):
+        return self._epoch()
+
+    def _epoch(self):
+        from graphc.utils import random as grandom
+        # Rows are gathered batch by batch: a shuffled copy of the whole epoch would
+        # stream every input through memory and push the weights out of the cache.
+        # The permutation is drawn at the first batch, after on_epoch_begin.
+        perm = grandom.generator().permutation(self.n) if self.shuffle else None
+        n, size = self.n, self.batch_size
+        for step in range(self.steps_per_epoch):
+            rows = slice(step * size, min(n, (step + 1) * size))
+            count = rows.stop - rows.start
+            if perm is not None:
+                rows = perm[rows]
+            yield step, (_data.take(self.xs, rows), _data.take(self.ys, rows),
+                         self.sw[rows] if self.sw is not None else None, count)
+
+
 def _verbose(verbose):
     return 1 if verbose == "auto" else int(verbose)
 
@@ -465,7 +493,19 @@ class Trainer:
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None,
             validation_steps=None, validation_batch_size=None, validation_freq=1):
-        """Train for ``epochs`` epochs; returns a ``History``."""
+        """Train for ``epochs`` epochs; returns a ``History``.
+
+        ``x`` is arrays (a list or a dict of them for several inputs) with targets
+        ``y``, or a dataset that yields batches ``(x, y)`` or ``(x, y, sample_weight)``:
+        a re-iterable object (read once per epoch), a generator (read on across
+        epochs; ``steps_per_epoch`` batches per epoch, else one pass) or a
+        ``graphc.utils.PyDataset``. As in Keras, a dataset brings its own batches
+        (``batch_size`` is not used), targets and sample weights (``y=`` and
+        ``sample_weight=`` are refused), and is not shuffled (but a PyDataset's batch
+        order is, with ``shuffle=True``). Example::
+
+            model.fit(train_dataset, epochs=30, validation_data=validation_dataset)
+        """
         from graphc.callbacks import CallbackList
         from graphc.ops import ExecContext
         from graphc.utils import random as grandom
@@ -474,51 +514,59 @@ class Trainer:
         batch_size = 32 if batch_size is None else int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
-        xs, ys, sw, n = self._standardize(x, y, sample_weight, class_weight)
+        if _data.is_dataset(x):
+            # As Keras: batch_size is not used (the dataset makes the batches), shuffle
+            # only reorders a PyDataset's batches, validation_split needs arrays.
+            _data.refuse_with_dataset(x, y, sample_weight)
+            if validation_split and validation_data is None:
+                raise ValueError("Argument `validation_split` is only supported for "
+                                 "tensors or NumPy arrays. Found incompatible type in the "
+                                 f"input: {[type(x)]}")
+            source = _data.DatasetBatches(x, self._standardize_batch, steps=steps_per_epoch,
+                                          shuffle=shuffle, class_weight=class_weight,
+                                          rng=grandom.generator())
+            pending = source.begin_epoch()  # builds a lazily built model
+            sample = source.first
+        else:
+            xs, ys, sw, n = self._standardize(x, y, sample_weight, class_weight)
+            if validation_data is None and validation_split:
+                groups = {"x": xs, "y": ys, "sw": [sw] if sw is not None else None}
+                train, held = _data.split_validation(groups, validation_split, n)
+                xs, ys = train["x"], train["y"]
+                sw = train["sw"][0] if train["sw"] else None
+                n = xs[0].shape[0]
+                validation_data = (held["x"], held["y"],
+                                   held["sw"][0] if held["sw"] else None)
+            source = _ArrayBatches(xs, ys, sw, n, batch_size, shuffle)
+            pending, sample = None, (xs, ys, sw, n)
         val = None
         if validation_data is not None:
-            val = _unpack_validation(validation_data)
-        elif validation_split:
-            groups = {"x": xs, "y": ys, "sw": [sw] if sw is not None else None}
-            train, held = _data.split_validation(groups, validation_split, n)
-            xs, ys = train["x"], train["y"]
-            sw = train["sw"][0] if train["sw"] else None
-            n = xs[0].shape[0]
-            val = (held["x"], held["y"], held["sw"][0] if held["sw"] else None)
-        if val is not None:
-            vx, vy, vsw = val
-            vx, vy, vsw, _ = self._standardize(vx, vy, vsw)
-            val = (vx, vy, vsw)
+            val = self._validation_source(validation_data, validation_steps,
+                                          validation_batch_size or batch_size)
 
         c = self._compiled
         trainable = self.trainable_weights  # walks every layer: once per call
         ex = self._executor(trainable, with_masks=True)
         store = self._param_store(trainable)
         ctx = ExecContext(training=True, rng=grandom.generator())
-        steps = -(-n // batch_size)
         verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-                           verbose=verbose, epochs=epochs, steps=steps)
+                           verbose=verbose, epochs=epochs, steps=source.steps_per_epoch)
         self.stop_training = False
-        self._build_metrics(ex, xs, ys)
+        self._build_metrics(ex, sample[0], sample[1])
 
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
+            batches = pending if pending is not None else source.begin_epoch()
+            pending = None
+            if batches is None:  # a generator used up: Keras's warning was given
+                break
             self._reset_metrics()
             cbs.on_epoch_begin(epoch)
-            # Rows are gathered batch by batch: a shuffled copy of the whole epoch would
-            # stream every input through memory and push the weights out of the cache.
-            perm = grandom.generator().permutation(n) if shuffle else None
             running = _Running(c.losses)
-            for step in range(steps):
+            for step, (bx, by, bsw, size) in batches:
                 cbs.on_train_batch_begin(step)
-                rows = slice(step * batch_size, min(n, (step + 1) * batch_size))
-                size = rows.stop - rows.start
-                if perm is not None:
-                    rows = perm[rows]
-                bx, by = _data.take(xs, rows), _data.take(ys, rows)
-                bsw = sw[rows] if sw is not None else None
                 total, per_output, outputs, masks = self._train_batch(ex, store, ctx, bx,
                                                                       by, bsw)
                 running.add(total, per_output, size)
@@ -529,12 +577,13 @@ class Trainer:
                     break
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
-                cbs.on_test_begin()
-                val_logs = self._evaluate_arrays(*val, batch_size=validation_batch_size
-                                                 or batch_size, cbs=cbs)
-                cbs.on_test_end(val_logs)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                self._reset_metrics()
+                val_batches = val.begin_epoch(restart=True)
+                if val_batches is not None:
+                    cbs.on_test_begin()
+                    val_logs = self._evaluate_batches(val_batches, cbs=cbs)
+                    cbs.on_test_end(val_logs)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                    self._reset_metrics()
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
@@ -543,72 +592,105 @@ class Trainer:
         cbs.on_train_end(logs)
         return self.history
 
+    def _validation_source(self, data, steps, batch_size):
+        """The batches of ``validation_data``: a dataset, or a tuple ``(x, y)`` or
+        ``(x, y, sample_weight)`` of arrays."""
+        if _data.is_dataset(data):
+            return _data.DatasetBatches(data, self._standardize_batch, steps=steps)
+        vx, vy, vsw = _unpack_validation(data)
+        vx, vy, vsw, n = self._standardize(vx, vy, vsw)
+        return _ArrayBatches(vx, vy, vsw, n, batch_size, shuffle=False)
+
+    def _standardize_batch(self, x, y, sample_weight, class_weight=None, need_y=True):
+        """One batch of a dataset as checked arrays ``(xs, ys, sw, rows)``; predict's
+        batches may carry targets, which it does not read."""
+        return self._standardize(x, y if need_y else None, sample_weight if need_y else None,
+                                 class_weight, need_y=need_y)
+
     def _evaluate_arrays(self, xs, ys, sw, batch_size=32, cbs=None):
+        n = xs[0].shape[0]
+        batches = _ArrayBatches(xs, ys, sw, n, batch_size, shuffle=False).begin_epoch()
+        return self._evaluate_batches(batches, cbs)
+
+    def _evaluate_batches(self, batches, cbs=None):
+        """The logs of a pass over ``batches`` (``(step, (xs, ys, sw, rows))``) in
+        inference mode, calling the test-batch hooks of ``cbs``."""
         from graphc.ops import ExecContext
         ex = self._executor(with_masks=True)
         ctx = ExecContext(training=False)
-        n = xs[0].shape[0]
         c = self._compiled
-        self._build_metrics(ex, xs, ys)
         self._reset_metrics()
         running = _Running(c.losses)
         logs = {}
         weight_penalty = self._weight_penalty()  # the weights do not change here
-        for step in range(-(-n // batch_size)):
+        for step, (bx, by, bsw, size) in batches:
+            if c.metrics is None:
+                self._build_metrics(ex, bx, by)
             if cbs:
                 cbs.on_test_batch_begin(step)
-            sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
-            by = [a[sl] for a in ys]
-            bsw = sw[sl] if sw is not None else None
             watched = []
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                outputs, masks = self.split_masks(
-                    ex, ex.forward([a[sl] for a in xs], ctx, watched=watched))
+                outputs, masks = self.split_masks(ex, ex.forward(bx, ctx, watched=watched))
                 total, per_output, _ = self._losses(outputs, by, bsw, masks)
                 total += weight_penalty + self._activity_penalty(ex, watched)[0]
-            running.add(total, per_output, sl.stop - sl.start)
+            running.add(total, per_output, size)
             self._update_metrics(outputs, by, masks, bsw)
             logs = self._logs(running)
             if cbs:
                 cbs.on_test_batch_end(step, logs)
         return logs
 
+    def _batches_for(self, x, y, sample_weight, batch_size, steps, need_y):
+        """``(source, first epoch)`` for evaluate/predict: arrays are cut into batches
+        of ``batch_size``; a dataset gives its own (``steps`` of them, if given)."""
+        if _data.is_dataset(x):
+            _data.refuse_with_dataset(x, y, sample_weight)
+            standardize = self._standardize_batch if need_y else \
+                (lambda bx, by, bsw, cw: self._standardize_batch(bx, by, bsw, cw, False))
+            source = _data.DatasetBatches(x, standardize, steps=steps)
+            return source, source.begin_epoch()
+        batch_size = 32 if batch_size is None else int(batch_size)
+        xs, ys, sw, n = self._standardize(x, y, sample_weight, need_y=need_y)
+        source = _ArrayBatches(xs, ys, sw, n, batch_size, shuffle=False)
+        return source, source.begin_epoch()
+
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         """Loss (and metrics) on data, in inference mode: with ``return_dict`` the logs
         (keys sorted, as Keras's); else the loss alone if it is the only value, otherwise
-        a list in Keras's order (loss, each output's loss, the metrics by key)."""
+        a list in Keras's order (loss, each output's loss, the metrics by key). ``x`` may
+        be a dataset of ``(x, y)`` or ``(x, y, sample_weight)`` batches (then ``steps``
+        limits how many are read)."""
         from graphc.callbacks import CallbackList
 
         self._require_compiled()
-        batch_size = 32 if batch_size is None else int(batch_size)
-        xs, ys, sw, n = self._standardize(x, y, sample_weight)
+        source, batches = self._batches_for(x, y, sample_weight, batch_size, steps, True)
         verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                           epochs=1, steps=-(-n // batch_size))
+                           epochs=1, steps=source.steps_per_epoch)
         cbs.on_test_begin()
-        logs = self._evaluate_arrays(xs, ys, sw, batch_size, cbs)
+        logs = self._evaluate_batches(batches, cbs)
         cbs.on_test_end(logs)
         return _batch_result(logs, return_dict, self._compiled)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Outputs for ``x`` in inference mode, in the structure of the model's outputs."""
+        """Outputs for ``x`` in inference mode, in the structure of the model's outputs.
+        ``x`` may be a dataset whose batches are ``x`` alone, ``(x,)`` or ``(x, y)``
+        (the targets are not read)."""
         from graphc.callbacks import CallbackList
         from graphc.ops import ExecContext
 
-        batch_size = 32 if batch_size is None else int(batch_size)
-        xs, _, _, n = self._standardize(x, need_y=False)
+        source, batches = self._batches_for(x, None, None, batch_size, steps, False)
         ex = self._executor()
         ctx = ExecContext(training=False)
         verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                           epochs=1, steps=-(-n // batch_size))
+                           epochs=1, steps=source.steps_per_epoch)
         cbs.on_predict_begin()
         chunks = []
-        for step in range(-(-n // batch_size)):
+        for step, (bx, _, _, _) in batches:
             cbs.on_predict_batch_begin(step)
-            sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
-            chunks.append(ex.forward([a[sl] for a in xs], ctx))
+            chunks.append(ex.forward(bx, ctx))
             cbs.on_predict_batch_end(step, {})
         cbs.on_predict_end()
         outs = [np.concatenate([c[i] for c in chunks]) if len(chunks) > 1 else chunks[0][i]
