@@ -6,8 +6,10 @@ test}/{cat,dog}; graphc cannot download them here, so the script writes a small 
 of random JPEG pictures of random sizes in the same layout (in a temporary directory), then
 reads it exactly as the book does: `image_dataset_from_directory` with
 `image_size=(180, 180)` and `batch_size=32`, the book's look at one batch (listing 8.10),
-its tour of the Dataset API (listings 8.7-8.9, on `graphc.utils.Dataset`), and chapter 9's
-`load_img` / `img_to_array`.
+its tour of the Dataset API (listings 8.7-8.9, on `graphc.utils.Dataset`), chapter 9's
+`load_img` / `img_to_array`, and the training of the convnet with data augmentation on
+these datasets (listings 8.16-8.17: `fit` with `validation_data` and a `ModelCheckpoint`,
+then `evaluate` on the test set) for one epoch instead of the book's 100.
 
     python examples/dlwp_dogs_vs_cats_data.py
 """
@@ -18,6 +20,8 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+import graphc as keras
+from dlwp_vision import build_convnet  # the book's dogs-vs-cats convnet (listing 8.14)
 from graphc.utils import Dataset, image_dataset_from_directory, img_to_array, load_img
 
 # Few pictures per class (the book has 1000/500/500): enough for a full and a short batch.
@@ -74,6 +78,26 @@ def main():
         img = load_img(train_dataset.file_paths[0], target_size=(180, 180))
         array = img_to_array(img)
         print("img_to_array shape:", array.shape, array.dtype)
+
+        # Listings 8.16-8.17: training on the datasets, keeping the best model, testing it.
+        # (The book's file is "convnet_from_scratch.keras"; graphc writes .graphc files.)
+        model = build_convnet()
+        checkpoint = str(pathlib.Path(tmp) / "convnet_from_scratch.graphc")
+        callbacks = [
+            keras.callbacks.ModelCheckpoint(
+                filepath=checkpoint,
+                save_best_only=True,
+                monitor="val_loss")
+        ]
+        history = model.fit(
+            train_dataset,
+            epochs=1,
+            validation_data=validation_dataset,
+            callbacks=callbacks)
+        print("history keys:", sorted(history.history))
+        test_model = keras.models.load_model(checkpoint)
+        test_loss, test_acc = test_model.evaluate(test_dataset)
+        print(f"Test accuracy: {test_acc:.3f}")
 
     # Listings 8.7-8.9: the Dataset API on random numbers (tf.data.Dataset in the book).
     random_numbers = np.random.normal(size=(1000, 16))

@@ -35,5 +35,9 @@ def test_dlwp_dogs_vs_cats_data_example(tmp_path):
     low, high = map(float, dtype_line.split("range:")[1].split())
     assert "float32" in dtype_line and 0 <= low < 10 and 245 < high <= 255  # random pixels
     assert "img_to_array shape: (180, 180, 3) float32" in lines
+    # Listings 8.16-8.17: fit on the datasets with validation, the checkpoint, evaluate.
+    assert "history keys: ['accuracy', 'loss', 'val_accuracy', 'val_loss']" in lines
+    accuracy = next(line for line in lines if line.startswith("Test accuracy: "))
+    assert 0.0 <= float(accuracy.split(": ")[1]) <= 1.0
     assert lines[-9:] == ["(16,)"] * 3 + ["(32, 16)"] * 3 + ["(4, 4)"] * 3
     assert not os.listdir(tmp_path)  # the pictures went to a temporary directory
