@@ -150,6 +150,26 @@ class Callback:
         pass
 
 
+# Each batch hook, and the hooks that Callback's default implementation of it calls.
+_BATCH_HOOKS = {
+    "on_batch_begin": ("on_batch_begin",),
+    "on_batch_end": ("on_batch_end",),
+    "on_train_batch_begin": ("on_train_batch_begin", "on_batch_begin"),
+    "on_train_batch_end": ("on_train_batch_end", "on_batch_end"),
+    "on_test_batch_begin": ("on_test_batch_begin",),
+    "on_test_batch_end": ("on_test_batch_end",),
+    "on_predict_batch_begin": ("on_predict_batch_begin",),
+    "on_predict_batch_end": ("on_predict_batch_end",),
+}
+
+
+def _defines(callback, name) -> bool:
+    """Whether ``callback`` has its own ``name`` hook (a method of a subclass, or a
+    function set on the instance as LambdaCallback does)."""
+    attr = getattr(callback, name, None)
+    return getattr(attr, "__func__", attr) is not getattr(Callback, name)
+
+
 class CallbackList(Callback):
     """Dispatches every hook to a list of callbacks.
 
@@ -214,9 +234,28 @@ class CallbackList(Callback):
             callback.set_model(model)
 
     def _call(self, hook, *args, logs=None):
+        targets = self.callbacks
+        if hook in _BATCH_HOOKS:
+            # Batch hooks run on every step: only the callbacks that define one (Keras
+            # skips the others too), and no logs built when there are none.
+            targets = self._batch_targets(hook)
+            if not targets:
+                return
         logs = _pythonify_logs(logs)
-        for callback in self.callbacks:
+        for callback in targets:
             getattr(callback, hook)(*args, logs)
+
+    def _batch_targets(self, hook) -> list:
+        cache = self.__dict__.setdefault("_targets", {})
+        if hook not in cache:
+            cache[hook] = [cb for cb in self.callbacks
+                           if any(_defines(cb, name) for name in _BATCH_HOOKS[hook])]
+        return cache[hook]
+
+    def calls(self, hook) -> bool:
+        """Whether ``hook`` reaches any callback (the trainer skips building the logs of
+        a batch hook nobody reads)."""
+        return bool(self._batch_targets(hook)) if hook in _BATCH_HOOKS else True
 
     def on_batch_begin(self, batch, logs=None):
         self._call("on_batch_begin", batch, logs=logs)

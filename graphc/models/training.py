@@ -565,16 +565,20 @@ class Trainer:
             self._reset_metrics()
             cbs.on_epoch_begin(epoch)
             running = _Running(c.losses)
+            batch_logs = cbs.calls("on_train_batch_end")
             for step, (bx, by, bsw, size) in batches:
                 cbs.on_train_batch_begin(step)
                 total, per_output, outputs, masks = self._train_batch(ex, store, ctx, bx,
                                                                       by, bsw)
                 running.add(total, per_output, size)
                 self._update_metrics(outputs, by, masks, bsw)
-                logs = self._logs(running)
-                cbs.on_train_batch_end(step, logs)
+                if batch_logs:
+                    logs = self._logs(running)
+                    cbs.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
+            if running.count:
+                logs = self._logs(running)
             epoch_logs = dict(logs)
             if val is not None and (epoch + 1) % validation_freq == 0:
                 val_batches = val.begin_epoch(restart=True)
