@@ -19,41 +19,8 @@ import time
 import numpy as np
 
 import graphc as keras
+from dlwp_transformer import TransformerEncoder  # the book's encoder, listing 11.21
 from graphc import layers, ops
-
-
-class TransformerEncoder(layers.Layer):
-    def __init__(self, embed_dim, dense_dim, num_heads, **kwargs):
-        super().__init__(**kwargs)
-        self.embed_dim = embed_dim
-        self.dense_dim = dense_dim
-        self.num_heads = num_heads
-        self.attention = layers.MultiHeadAttention(
-            num_heads=num_heads, key_dim=embed_dim)
-        self.dense_proj = keras.Sequential(
-            [layers.Dense(dense_dim, activation="relu"),
-             layers.Dense(embed_dim),]
-        )
-        self.layernorm_1 = layers.LayerNormalization()
-        self.layernorm_2 = layers.LayerNormalization()
-
-    def call(self, inputs, mask=None):
-        if mask is not None:
-            mask = ops.expand_dims(mask, axis=1)
-        attention_output = self.attention(
-            inputs, inputs, attention_mask=mask)
-        proj_input = self.layernorm_1(inputs + attention_output)
-        proj_output = self.dense_proj(proj_input)
-        return self.layernorm_2(proj_input + proj_output)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "embed_dim": self.embed_dim,
-            "num_heads": self.num_heads,
-            "dense_dim": self.dense_dim,
-        })
-        return config
 
 
 class PositionalEmbedding(layers.Layer):
