@@ -39,12 +39,18 @@ _DTYPE_NAMES: dict = {}
 
 
 def dtype_name(dtype) -> str:
-    """``"float32"`` for any spelling of a dtype; cached, as ``str(np.dtype(d))`` is
-    slow and graphs create values by the thousand."""
+    """``"float32"`` for any spelling of a dtype (``"string"`` for text); cached, as
+    ``str(np.dtype(d))`` is slow and graphs create values by the thousand."""
     try:
         return _DTYPE_NAMES[dtype]
     except (KeyError, TypeError):
-        name = str(np.dtype(dtype))
+        # Text tensors (``Input(dtype="string")``, NumPy str/bytes arrays) are "string",
+        # as in Keras; their data are NumPy str or object arrays.
+        if isinstance(dtype, str) and dtype == "string":
+            name = "string"
+        else:
+            np_dtype = np.dtype(dtype)
+            name = "string" if np_dtype.kind in "US" else str(np_dtype)
         try:
             _DTYPE_NAMES[dtype] = name
         except TypeError:  # unhashable spelling

@@ -177,7 +177,7 @@ class Layer:
         self._call_extras: dict = {}
         self._trainable = bool(trainable)
         self.built = False
-        self.dtype = str(np.dtype(dtype or "float32"))
+        self.dtype = "string" if dtype == "string" else str(np.dtype(dtype or "float32"))
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, received {type(name).__name__}")
         self.name = name or unique_name(to_snake_case(type(self).__name__))

@@ -9,8 +9,14 @@ indices padded with 0 (``"int"``; 1 is the out-of-vocabulary token ``"[UNK]"``),
 ``(batch, vocabulary size)`` rows for ``"multi_hot"``, ``"count"`` and ``"tf_idf"``.
 
 The layer runs eagerly on lists or arrays of strings (or bytes), as in the book's data
-pipelines: graphc graphs carry numbers only, so calling it on a symbolic ``Input`` raises
-a clear error; vectorize the texts first and feed the arrays to the model.
+pipelines, and inside a model on a string ``Input``, as in the book's end-to-end
+inference model (it records a ``text_vectorization`` op holding the options and the
+vocabulary as they are at that call; such a model predicts and trains on raw strings, but
+has no ONNX export: export the model that takes the vectorized integers)::
+
+    inputs = graphc.Input(shape=(1,), dtype="string")
+    inference_model = graphc.Model(inputs, model(vectorize(inputs)))
+    inference_model.predict(np.array([["a great movie"]]))
 
 >>> vectorize = TextVectorization(max_tokens=20, output_mode="int", output_sequence_length=4)
 >>> vectorize.adapt(["foo bar", "bar baz", "baz bada boom"])
@@ -31,8 +37,8 @@ import string
 
 import numpy as np
 
-from graphc.layers.base import Layer, flatten_struct
-from graphc.ops._registry import is_symbolic
+from graphc.layers.base import Layer
+from graphc.ops._registry import apply, is_symbolic
 
 __all__ = ["TextVectorization"]
 
@@ -85,6 +91,13 @@ def _ngrams(tokens: list, widths) -> list:
     for w in widths:
         out.extend(" ".join(tokens[i:i + w]) for i in range(len(tokens) - w + 1))
     return out
+
+
+def _adapted_idf(layer):
+    """The adapted idf weights, one per vocabulary entry, for the config (tf_idf only)."""
+    if layer._output_mode != "tf_idf" or layer.idf_weights is None or not layer._tokens:
+        return None
+    return layer.idf_weights[:layer.vocabulary_size()].tolist()
 
 
 class TextVectorization(Layer):
@@ -423,17 +436,26 @@ class TextVectorization(Layer):
         return rows
 
     # ---- call ----------------------------------------------------------------------------
-    def __call__(self, inputs, *args, **kwargs):
-        if any(is_symbolic(x) for x in flatten_struct(inputs)):
-            raise NotImplementedError(
-                f"Layer {self.name!r} (TextVectorization) was called on a symbolic tensor: "
-                "graphc models carry numbers, not strings, so TextVectorization runs "
-                "eagerly only. Vectorize the texts outside the model "
-                "(x = text_vectorization(texts)) and feed x to the model; for inference, "
-                "call model.predict(text_vectorization(texts)).")
-        return super().__call__(inputs, *args, **kwargs)
-
     def call(self, inputs):
+        if is_symbolic(inputs):
+            # In a model (``Input(shape=(1,), dtype="string")``): a node whose attributes
+            # hold this layer's options and vocabulary as they are now.
+            return apply("text_vectorization", [inputs], **self._op_attrs())
+        return self._vectorize(inputs)
+
+    def _op_attrs(self) -> dict:
+        attrs = {"layer": self.name, "max_tokens": self.max_tokens,
+                 "standardize": self._standardize, "split": self._split,
+                 "ngrams": _plain(self._ngrams_arg), "output_mode": self._output_mode,
+                 "output_sequence_length": self._output_sequence_length,
+                 "pad_to_max_tokens": self.pad_to_max_tokens, "encoding": self.encoding,
+                 "vocabulary": self.get_vocabulary() if self._tokens else None}
+        if _adapted_idf(self) is not None:
+            attrs["idf_weights"] = _adapted_idf(self)
+        return attrs
+
+    def _vectorize(self, inputs):
+        """The eager computation (also the ``text_vectorization`` op's kernel)."""
         rows, lead = self._tokenize(inputs)
         oov = self._oov_index()
         index = self._index
@@ -479,6 +501,7 @@ class TextVectorization(Layer):
         return self._frozen_vocab_size
 
     def compute_output_shape(self, input_shape):
+        # (The layer's symbolic calls use the op's shape rule; this is Keras's method.)
         if self._output_mode == "int":
             return (input_shape[0], self._output_sequence_length)
         depth = self.max_tokens if self.pad_to_max_tokens else self._frozen_vocab_size
@@ -496,8 +519,12 @@ class TextVectorization(Layer):
                 "pad_to_max_tokens": self.pad_to_max_tokens,
                 "sparse": False,
                 "ragged": False,
-                "vocabulary": self._input_vocabulary,
-                "idf_weights": self._input_idf_weights,
+                # An adapted vocabulary too (Keras keeps it in the saved assets), so a
+                # saved model or from_config vectorizes as this layer does.
+                "vocabulary": self._input_vocabulary if self._input_vocabulary is not None
+                else (self.get_vocabulary() if self._tokens else None),
+                "idf_weights": self._input_idf_weights if self._input_vocabulary is not None
+                else _adapted_idf(self),
                 "encoding": self.encoding,
                 "vocabulary_size": self.vocabulary_size()}
 

@@ -49,7 +49,8 @@ def to_arrays(data, names: list[str], what: str) -> list | None:
         except Exception as e:  # ragged lists and the like
             raise InputDataError(f"{what[:-1].capitalize()} {name!r} could not be converted "
                                  f"to an array: {e}") from None
-        if arr.dtype.kind not in "biuf":
+        # Strings may feed a string Input (check_against checks which inputs take them).
+        if arr.dtype.kind not in ("biufUSO" if what == "inputs" else "biuf"):
             raise InputDataError(f"{what[:-1].capitalize()} {name!r} has dtype {arr.dtype}; "
                                  "expected numbers (float or int).")
         if arr.ndim == 0:
@@ -78,7 +79,13 @@ def check_against(arrays: list, values, what: str, model_name: str,
                 f'{what[:-1].capitalize()} "{v.name}" of model "{model_name}" is incompatible: '
                 f"expected shape {format_shape(expected)}, received {format_shape(arr.shape)}. "
                 f"Each row must have shape {format_shape(tuple(expected[1:]))}.")
-        if arr.dtype != np.dtype(v.dtype):
+        if (v.dtype == "string") != (arr.dtype.kind in "USO"):
+            raise InputDataError(
+                f'{what[:-1].capitalize()} "{v.name}" of model "{model_name}" expects '
+                + ("strings (dtype string)" if v.dtype == "string" else
+                   f"numbers (dtype {v.dtype})")
+                + f", received an array of dtype {arr.dtype}.")
+        if v.dtype != "string" and arr.dtype != np.dtype(v.dtype):
             arr = arr.astype(v.dtype)
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))

@@ -181,7 +181,7 @@ def _float_dtype(inputs) -> str:
     kinds = {}
     for x in inputs:
         dt = getattr(x, "dtype", None)
-        if dt is not None and not isinstance(x, (int, float, bool)):
+        if dt is not None and dt != "string" and not isinstance(x, (int, float, bool)):
             kinds.setdefault(np.dtype(dt).kind, str(np.dtype(dt)))
     return kinds.get("f") or kinds.get("i") or kinds.get("u") or "float32"
 
