@@ -13,7 +13,8 @@ from graphc.ops import REGISTRY, RULES, ExecContext, Op, get_op
 # Options (a dict, optional): "make": f(rng, dtype) -> input arrays (overrides shapes and
 # range, e.g. integer indices); "no_grad": input positions without a gradient (indices);
 # "batch": False when the first dimension is not a batch; "rtol"/"atol" for the VJP
-# check; "onnx_rtol"/"onnx_atol" for the onnxruntime check.
+# check; "onnx_rtol"/"onnx_atol" for the onnxruntime check; "onnx_raises": (error type,
+# message pattern) for an op that refuses ONNX export (string inputs).
 # Op families keep their cases beside this file in specs_<family>.py (a SPECS dict).
 SPECS = {
     "add": [({}, [(3, 4), (4,)], (-2, 2)), ({}, [(2, 1, 3), (4, 1)], (-2, 2))],
@@ -201,6 +202,11 @@ def test_onnx_lowering_matches_kernel(name, i, opset):
 
     op = get_op(name)
     attrs, xs = _inputs(name, i, np.float32)
+    refusal = _options(name, i).get("onnx_raises")
+    if refusal is not None:
+        with pytest.raises(refusal[0], match=refusal[1]):
+            one_node_model(name, attrs, xs, opset=opset)
+        return
     model = one_node_model(name, attrs, xs, opset=opset)
     onnx.checker.check_model(model, full_check=True)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
