@@ -16,6 +16,7 @@ import numpy as np
 
 import graphc as keras
 from graphc import layers
+from synthetic_pairs import random_pairs
 
 vocab_size = 15000
 sequence_length = 20
@@ -41,26 +42,11 @@ seq2seq_rnn.compile(
     metrics=["accuracy"])
 
 
-def random_pairs(n, rng):
-    """``({"english": ..., "spanish": ...}, next_step)``: random sentences of 3 to
-    ``sequence_length`` tokens padded with zeros at the end; the Spanish side starts
-    with a "[start]" token and the target is it shifted by one step (the book's
-    format_dataset)."""
-    def padded(lengths):
-        seqs = rng.integers(2, vocab_size, (n, sequence_length + 1))
-        seqs[np.arange(sequence_length + 1) >= lengths[:, None]] = 0
-        return seqs
-    eng = padded(rng.integers(3, sequence_length + 1, n))[:, :-1]
-    spa = padded(rng.integers(3, sequence_length + 2, n))
-    spa[:, 0] = 1  # "[start]"
-    return {"english": eng, "spanish": spa[:, :-1]}, spa[:, 1:]
-
-
 if __name__ == "__main__":
     import sys
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     rng = np.random.default_rng(0)
-    inputs, targets = random_pairs(n, rng)
+    inputs, targets = random_pairs(n, rng, vocab_size, sequence_length)
     seq2seq_rnn.summary()
     t = time.perf_counter()
     seq2seq_rnn.fit(inputs, targets, epochs=1, batch_size=64)
