@@ -7,8 +7,7 @@ NumPy, export to ONNX.
 >>> model = graphc.Model(x, layers.Dense(10, activation="softmax")(x))
 """
 
-__version__ = "0.1.0"
-
+from graphc.version import __version__
 from graphc import (activations, constraints, errors, initializers, layers, models,  # noqa: E402
                     ops, regularizers, utils)
 from graphc.layers import Input, InputLayer, Layer  # noqa: E402

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from graphc.utils.progbar import Progbar
+from graphc.progbar import Progbar
 
 __all__ = [
     "Callback",

@@ -181,10 +181,10 @@ def _inputs_for(rt, data, path: str, keys=("x",)):
 
 
 def _save_npz(path: str, arrays: dict) -> str:
-    from graphc.onnx.export import _atomic_write
+    from graphc.files import atomic_write
     if not path.endswith(".npz"):
         path += ".npz"
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
     return path
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from graphc._serialization import deserialize_named, serialize_object
+from graphc.config import EPSILON as _EPSILON
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm",
            "min_max_norm", "non_neg", "unit_norm", "get", "serialize", "deserialize"]
 
 _MODULE = "keras.constraints"
-_EPSILON = 1e-7  # keras.backend.epsilon()
 
 
 def _axis(axis):

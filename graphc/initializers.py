@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from graphc.utils import random as _random
+from graphc import rng as _random
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",

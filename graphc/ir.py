@@ -15,24 +15,16 @@ of kind ``"input"``; calling a layer on it records nodes and returns their outpu
 from __future__ import annotations
 
 import heapq
-import itertools
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from graphc.errors import GraphError
+from graphc.recording import next_id, unique_value_name
 
 __all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType"]
 
-_ids = itertools.count()
 _LEAF_KINDS = ("param", "const")
-_value_names: dict[str, int] = {}
-
-
-def _unique_value_name(base: str) -> str:
-    n = _value_names.get(base, 0)
-    _value_names[base] = n + 1
-    return base if n == 0 else f"{base}_{n}"
 
 
 _DTYPE_NAMES: dict = {}
@@ -102,13 +94,13 @@ class Value:
         self.shape = tuple(shape)
         self.dtype = dtype_name(dtype)
         self.kind = kind
-        self.name = _unique_value_name(name or "value")
+        self.name = unique_value_name(name or "value")
         self.producer = producer
         self.index = index
         self.uses: list[Node] = []
         self.layer = layer
         self.data = data
-        self._id = next(_ids)
+        self._id = next_id()
 
     @property
     def ndim(self) -> int:
@@ -131,23 +123,23 @@ class Value:
     def __bool__(self):
         return True
 
-    # Arithmetic on symbolic tensors records ops, as on Keras tensors.
-    def __add__(self, o): return _ops().add(self, o)
-    def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().subtract(self, o)
-    def __rsub__(self, o): return _ops().subtract(o, self)
-    def __mul__(self, o): return _ops().multiply(self, o)
-    def __rmul__(self, o): return _ops().multiply(o, self)
-    def __truediv__(self, o): return _ops().divide(self, o)
-    def __rtruediv__(self, o): return _ops().divide(o, self)
-    def __matmul__(self, o): return _ops().matmul(self, o)
-    def __rmatmul__(self, o): return _ops().matmul(o, self)
-    def __neg__(self): return _ops().negative(self)
+    # Arithmetic on symbolic tensors records ops, as on Keras tensors. The functions come
+    # from ``OPERATORS``, which graphc.ops fills: the IR sits below the ops.
+    def __add__(self, o): return OPERATORS["add"](self, o)
+    def __radd__(self, o): return OPERATORS["add"](o, self)
+    def __sub__(self, o): return OPERATORS["subtract"](self, o)
+    def __rsub__(self, o): return OPERATORS["subtract"](o, self)
+    def __mul__(self, o): return OPERATORS["multiply"](self, o)
+    def __rmul__(self, o): return OPERATORS["multiply"](o, self)
+    def __truediv__(self, o): return OPERATORS["divide"](self, o)
+    def __rtruediv__(self, o): return OPERATORS["divide"](o, self)
+    def __matmul__(self, o): return OPERATORS["matmul"](self, o)
+    def __rmatmul__(self, o): return OPERATORS["matmul"](o, self)
+    def __neg__(self): return OPERATORS["negative"](self)
 
 
-def _ops():
-    import graphc.ops as ops  # the op registry imports this module
-    return ops
+#: The functions behind ``Value``'s arithmetic operators, by ``graphc.ops`` name.
+OPERATORS: dict[str, Callable] = {}
 
 
 class Parameter(Value):
@@ -211,7 +203,7 @@ class Node:
         self.inputs = list(inputs)
         self.attrs = dict(attrs or {})
         self.scope = tuple(scope)
-        self._id = next(_ids)
+        self._id = next_id()
         prefix = "/".join(layer.name for layer, _ in self.scope)
         base = f"{prefix}/{op}" if prefix else op
         self.outputs = [

@@ -39,6 +39,8 @@ import warnings
 
 import numpy as np
 
+from graphc.config import EPSILON
+
 __all__ = [
     "Loss",
     "LossFunctionWrapper",
@@ -92,7 +94,6 @@ __all__ = [
     "squeeze_or_expand_to_same_rank",
 ]
 
-EPSILON = 1e-7  # keras.backend.epsilon()
 _MODULE = "keras.losses"
 _REDUCTIONS = {"sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight"}
 _NUMERIC = object()  # sentinel: "no analytic gradient, use central differences"

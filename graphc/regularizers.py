@@ -19,13 +19,13 @@ import math
 import numpy as np
 
 from graphc._serialization import deserialize_named, serialize_object
+from graphc.config import EPSILON as _EPSILON
 from graphc.ir import Value
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2",
            "l1l2", "orthogonal_regularizer", "get", "serialize", "deserialize"]
 
 _MODULE = "keras.regularizers"
-_EPSILON = 1e-7  # keras.backend.epsilon()
 
 
 def validate_float_arg(value, name):
@@ -261,7 +261,7 @@ def _traced(regularizer, data, need_grad):
     stand-in weight of ``data``'s shape; the recording is kept per regularizer and shape."""
     from graphc.backends.numpy import Executor
     from graphc.ir import Graph, Parameter
-    from graphc.ops._registry import ExecContext, scope
+    from graphc.recording import ExecContext, scope
 
     key = (id(regularizer), data.shape, str(data.dtype))
     entry = _TRACES.get(key)

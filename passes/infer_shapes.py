@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from graphc.errors import GraphError
 from graphc.ir import Graph, TensorType, format_shape
-from graphc.ops._registry import get_op, infer_types
-from graphc.ops._shapes import dims_compatible
+from graphc.ops.registry import get_op, infer_types
+from graphc.ops.shapes import dims_compatible
 from passes._base import Pass
 
 __all__ = ["InferShapes"]

@@ -12,7 +12,7 @@ from graphc import ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer
-from graphc.ops._shapes import known, normalize_axis, product
+from graphc.ops.shapes import known, normalize_axis, product
 
 __all__ = ["ELU", "LeakyReLU", "ReLU", "Softmax"]
 

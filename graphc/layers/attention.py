@@ -32,7 +32,7 @@ from graphc.ir import Value, format_shape
 from graphc.layers.base import Layer, get_keras_mask
 from graphc.ops import attention as attention_ops
 from graphc.ops import masking as mask_ops
-from graphc.ops._shapes import known
+from graphc.ops.shapes import known
 
 __all__ = ["MultiHeadAttention"]
 

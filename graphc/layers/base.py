@@ -15,44 +15,16 @@ from __future__ import annotations
 import inspect
 import re
 import warnings
-import weakref
 
 import numpy as np
 
-from graphc import constraints, initializers, regularizers
-from graphc.ir import Parameter, Value, _ids, format_shape
-from graphc.ops import _registry
-from graphc.ops._registry import apply, eager, is_symbolic, scope
+from graphc import constraints, initializers, recording, regularizers
+from graphc.ir import Parameter, Value, format_shape
+from graphc.ops.registry import apply, is_symbolic
+from graphc.recording import eager, get_keras_mask, is_mask_value, scope, set_keras_mask
 
 __all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct",
            "get_keras_mask", "set_keras_mask"]
-
-_name_counters: dict[str, int] = {}
-
-# The mask of each symbolic tensor (Keras keeps it in ``tensor._keras_mask``), and every
-# value used as a mask: the layer topology leaves those out, as Keras's graph does.
-_MASKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_MASK_VALUES: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def get_keras_mask(x):
-    """The mask attached to symbolic tensor ``x``, or None."""
-    return _MASKS.get(x) if isinstance(x, Value) else None
-
-
-def set_keras_mask(x, mask) -> None:
-    """Attach ``mask`` (a boolean symbolic tensor, or None to remove it) to ``x``."""
-    if mask is None:
-        _MASKS.pop(x, None)
-        return
-    _MASKS[x] = mask
-    _MASK_VALUES.add(mask)
-
-
-def is_mask_value(v) -> bool:
-    """Whether ``v`` was attached to a tensor as its mask."""
-    return isinstance(v, Value) and v in _MASK_VALUES
-
 
 _CALL_TAKES_MASK: dict = {}
 _CALL_PARAMETERS: dict = {}
@@ -97,13 +69,7 @@ def to_snake_case(name: str) -> str:
     return name.lower()
 
 
-def unique_name(base: str) -> str:
-    """``dense``, ``dense_1``, ``dense_2`` ... per process, as Keras."""
-    if base in _name_counters:
-        _name_counters[base] += 1
-        return f"{base}_{_name_counters[base]}"
-    _name_counters[base] = 0
-    return base
+unique_name = recording.unique_layer_name
 
 
 def flatten_struct(x) -> list:
@@ -369,9 +335,7 @@ class Layer:
                 set_keras_mask(tensor, mask)
 
     def _drops_mask_silently(self) -> bool:
-        # Ops applied outside layers (``x + y``) are Keras Operations: no mask, no warning.
-        from graphc.layers.op_layer import OpLayer
-        return isinstance(self, OpLayer)
+        return False
 
     # ---- building and calling --------------------------------------------------------
     def build(self, input_shape):
@@ -391,7 +355,7 @@ class Layer:
         symbolic = [x for x in flat if is_symbolic(x)]
         if not symbolic:
             self._maybe_build(inputs)
-            if _registry._RECORDING[-1]:
+            if recording.is_recording():
                 # Called on data inside an outer layer's symbolic call (a Transformer's
                 # `self.position_embeddings(ops.arange(5))` when the length is known):
                 # record the ops on the weights, else the weights would freeze into
@@ -428,7 +392,7 @@ class Layer:
             kwargs["mask"] = input_masks
         previous_mask = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
         call_index = len(self._calls)
-        first_new = next(_ids)  # every node recorded from here on belongs to this call
+        first_new = recording.next_id()  # every node recorded from here on belongs to this call
         with scope(self, call_index):
             outputs = self.call(inputs, *args, **kwargs)
 
@@ -490,6 +454,10 @@ class Layer:
         return map_struct(lambda v: v.shape, out)
 
     # ---- config ----------------------------------------------------------------------
+    def config_class_name(self) -> str:
+        """The class name a saved config gives this layer (models override it)."""
+        return type(self).__name__
+
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
         if self.activity_regularizer is not None:

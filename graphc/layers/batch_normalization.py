@@ -10,7 +10,7 @@ from graphc import initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer, set_weight_options, weight_options_config
-from graphc.ops._shapes import known
+from graphc.ops.shapes import known
 
 __all__ = ["BatchNormalization"]
 

@@ -19,9 +19,9 @@ from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer, set_weight_options, weight_options_config
-from graphc.layers.convolutional import (check_input_rank, standardize_data_format,
-                                         standardize_padding, standardize_tuple)
-from graphc.ops._shapes import known
+from graphc.config import standardize_data_format
+from graphc.layers.convolutional import check_input_rank, standardize_padding, standardize_tuple
+from graphc.ops.shapes import known
 
 __all__ = ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
            "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",

@@ -26,10 +26,11 @@ reshaped kernel (then a 1x1 ``conv``), so no backend code of their own.
 from __future__ import annotations
 
 from graphc import activations, initializers, ops
+from graphc.config import standardize_data_format
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer, set_weight_options, weight_options_config
-from graphc.ops._shapes import known
+from graphc.ops.shapes import known
 
 __all__ = ["Conv1D", "Conv2D", "Convolution1D", "Convolution2D", "DepthwiseConv1D",
            "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D",
@@ -69,17 +70,6 @@ def standardize_padding(value, allow_causal=False) -> str:
         raise ValueError(f"The `padding` argument must be a list/tuple or one of "
                          f"{allowed}. Received: {value}")
     return padding
-
-
-def standardize_data_format(data_format) -> str:
-    if data_format is None:
-        return "channels_last"  # Keras's image_data_format() default
-    fmt = str(data_format).lower()
-    if fmt not in {"channels_first", "channels_last"}:
-        raise ValueError("The `data_format` argument must be one of "
-                         "{'channels_first', 'channels_last'}. "
-                         f"Received: data_format={data_format}")
-    return fmt
 
 
 def check_input_rank(layer, shape, ndim: int, exact: bool = True):

@@ -8,7 +8,7 @@ from graphc.ir import format_shape
 from graphc.layers.base import (Layer, is_symbolic, set_keras_mask, set_weight_options,
                                 weight_options_config)
 from graphc.ops import masking as mask_ops
-from graphc.ops._shapes import known, product
+from graphc.ops.shapes import known, product
 
 __all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Identity", "Masking"]
 

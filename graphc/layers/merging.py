@@ -143,7 +143,7 @@ def concatenate(inputs, axis=-1, **kwargs):
 # Added with the array ops (transpose, sum); composed of ops like every merge layer.
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.ops._shapes import dims_compatible, known
+from graphc.ops.shapes import dims_compatible, known
 
 __all__ += ["Dot", "dot"]
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc import recording
 from graphc.ir import Value
 from graphc.layers.base import Layer
+from graphc.ops.registry import apply
 
 
 def _constant_config(v):
@@ -29,8 +31,7 @@ class OpLayer(Layer):
     def __init__(self, op: str, attrs=None, constants=None, **kwargs):
         kwargs.setdefault("name", None)
         if kwargs["name"] is None:
-            from graphc.layers.base import unique_name
-            kwargs["name"] = unique_name(op)
+            kwargs["name"] = recording.unique_layer_name(op)
         super().__init__(**kwargs)
         self.op = op
         self.attrs = dict(attrs or {})
@@ -39,12 +40,15 @@ class OpLayer(Layer):
                           for k, v in (constants or {}).items()}
         self.built = True
 
+    def _drops_mask_silently(self) -> bool:
+        # Ops applied outside layers (``x + y``) are Keras Operations: no mask, no warning.
+        return True
+
     @property
     def summary_class(self) -> str:
         return _camel(self.op)
 
     def call(self, inputs):
-        from graphc.ops._registry import apply
         symbolic = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         n = len(symbolic) + len(self.constants)
         it = iter(symbolic)
@@ -62,3 +66,12 @@ class OpLayer(Layer):
         attrs = {k: tuple(v) if isinstance(v, list) else v
                  for k, v in config.pop("attrs", {}).items()}
         return cls(attrs=attrs, **config)
+
+
+def _record_outside_layer(op: str, attrs: dict, constants: dict, symbolic: list):
+    """An op applied to symbolic tensors outside any layer becomes an ``OpLayer`` call."""
+    layer = OpLayer(op, attrs, constants)
+    return layer(symbolic if len(symbolic) > 1 else symbolic[0])
+
+
+recording.set_outside_layer_handler(_record_outside_layer)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from graphc import ops
 from graphc.layers.base import Layer
 from graphc.ops import masking as mask_ops
-from graphc.layers.convolutional import (check_input_rank, standardize_data_format,
-                                         standardize_padding, standardize_tuple)
+from graphc.config import standardize_data_format
+from graphc.layers.convolutional import check_input_rank, standardize_padding, standardize_tuple
 
 __all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
            "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",

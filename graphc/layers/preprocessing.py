@@ -23,9 +23,10 @@ import numpy as np
 
 from graphc import ops
 from graphc.layers.base import Layer
-from graphc.layers.convolutional import check_input_rank, standardize_data_format
+from graphc.config import standardize_data_format
+from graphc.layers.convolutional import check_input_rank
 from graphc.ops import image as image_ops
-from graphc.ops._registry import is_symbolic
+from graphc.ops.registry import is_symbolic
 
 __all__ = ["Rescaling", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation"]
 

@@ -25,10 +25,11 @@ import numpy as np
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
+from graphc.layers import serialization
 from graphc.layers.base import (Layer, flatten_struct, set_weight_options,
                                 weight_options_config)
 from graphc.ops import masking as mask_ops
-from graphc.ops._shapes import known
+from graphc.ops.shapes import known
 from graphc.ops.recurrent import RECURRENT_ACTIVATIONS
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
@@ -484,16 +485,14 @@ class Bidirectional(Layer):
         return output
 
     def get_config(self):
-        from graphc.models.saving import serialize_layer
-        return {**super().get_config(), "layer": serialize_layer(self.forward_layer),
+        return {**super().get_config(), "layer": serialization.serialize(self.forward_layer),
                 "merge_mode": self.merge_mode,
-                "backward_layer": serialize_layer(self.backward_layer)}
+                "backward_layer": serialization.serialize(self.backward_layer)}
 
     @classmethod
     def from_config(cls, config):
-        from graphc.models.saving import deserialize_layer
         config = dict(config)
-        config["layer"] = deserialize_layer(config["layer"])
+        config["layer"] = serialization.deserialize(config["layer"])
         if config.get("backward_layer") is not None:
-            config["backward_layer"] = deserialize_layer(config["backward_layer"])
+            config["backward_layer"] = serialization.deserialize(config["backward_layer"])
         return cls(**config)

@@ -13,7 +13,7 @@ from graphc import ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer
-from graphc.ops._shapes import known
+from graphc.ops.shapes import known
 
 __all__ = ["Permute", "RepeatVector"]
 

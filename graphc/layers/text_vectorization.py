@@ -38,7 +38,7 @@ import string
 import numpy as np
 
 from graphc.layers.base import Layer
-from graphc.ops._registry import apply, is_symbolic
+from graphc.ops.registry import apply, is_symbolic
 
 __all__ = ["TextVectorization"]
 

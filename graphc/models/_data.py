@@ -199,7 +199,7 @@ def is_dataset(data) -> bool:
     """Whether ``data`` is a dataset (an iterable of batches) rather than arrays: not an
     array, list, tuple, dict or string, not array-like (``__array__``: a torch tensor),
     but iterable (a PyDataset, a generator, an object with ``__iter__``)."""
-    from graphc.utils.py_dataset import PyDataset
+    from graphc.models.py_dataset import PyDataset
     if isinstance(data, PyDataset):
         return True
     if data is None or isinstance(data, (np.ndarray, list, tuple, dict, str, bytes)) \
@@ -211,7 +211,7 @@ def is_dataset(data) -> bool:
 def dataset_kind(data) -> str:
     """The name Keras gives the input type in its errors."""
     import types
-    from graphc.utils.py_dataset import PyDataset
+    from graphc.models.py_dataset import PyDataset
     if isinstance(data, PyDataset):
         return "PyDataset"
     if isinstance(data, types.GeneratorType):
@@ -275,7 +275,7 @@ class DatasetBatches:
 
     def __init__(self, data, standardize, steps=None, shuffle=False, class_weight=None,
                  rng=None):
-        from graphc.utils.py_dataset import PyDataset
+        from graphc.models.py_dataset import PyDataset
         self.data = data
         self.kind = dataset_kind(data)
         self.standardize = standardize

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import Graph, Value
+from graphc.layers import serialization
 from graphc.layers.base import (Input, Layer, flatten_struct, map_struct, to_snake_case,
                                 unique_name)
 from graphc.models.training import Trainer
-from graphc.ops import _registry
-from graphc.ops._registry import apply
+from graphc import recording
+from graphc.ops.registry import apply, is_symbolic
 
 __all__ = ["Model"]
 
@@ -223,22 +224,16 @@ class Model(Trainer, Layer):
     def call(self, inputs, training=None):
         """Replay the graph on new inputs; the parameters are shared, not copied. On
         arrays, ``training=True`` runs dropout and the random layers as ``fit`` does."""
-        if training is not None and not any(_registry.is_symbolic(x)
-                                            for x in flatten_struct(inputs)):
-            with _registry.eager_context(_registry.ExecContext(training=bool(training))):
+        if training is not None and not any(is_symbolic(x) for x in flatten_struct(inputs)):
+            with recording.eager_context(recording.ExecContext(training=bool(training))):
                 return self.call(inputs)
         graph = self.graph
         given = self._match_inputs(inputs)
         mapping = dict(zip(graph.inputs, given))
-        stack = _registry._SCOPE
         for node in graph.nodes:
             ins = [mapping.get(v, v) for v in node.inputs]
-            depth = len(stack)
-            stack.extend(node.scope)  # keep the inner layers' scopes under this call's
-            try:
+            with recording.scopes(node.scope):  # the inner layers' scopes, under this call's
                 out = apply(node.op, ins, **node.attrs)
-            finally:
-                del stack[depth:]
             mapping.update(zip(node.outputs, out if isinstance(out, tuple) else (out,)))
         return map_struct(lambda v: mapping.get(v, v), self._output_struct)
 
@@ -270,18 +265,25 @@ class Model(Trainer, Layer):
         if input_signature is not None:
             raise NotImplementedError("input_signature is not supported: graphc exports the "
                                       "model's own inputs with a symbolic batch dimension.")
-        from graphc.onnx import export
+        from graphc.backends.onnx.export import export
         export(self, filepath, opset=opset, verbose=bool(verbose), **kwargs)
 
     # ---- saving --------------------------------------------------------------------
+    def config_class_name(self) -> str:
+        # A subclassed model is saved as the graph its `call` traced: it loads back as a
+        # functional model of the same layers and weights, without its Python class.
+        if type(self) is Model or self._subclassed:
+            return "Functional"
+        return type(self).__name__
+
     def get_config(self):
         from graphc.models.saving import model_to_config
         return model_to_config(self)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from graphc.models.saving import _class_name, model_from_config
-        name = "Functional" if cls is Model else _class_name(cls.__new__(cls))
+        from graphc.models.saving import model_from_config
+        name = "Functional" if cls is Model else serialization.class_name(cls.__new__(cls))
         return model_from_config({"class_name": name, "config": config}, custom_objects)
 
     def to_json(self, **kwargs) -> str:
@@ -310,3 +312,7 @@ class Model(Trainer, Layer):
     def load_weights(self, filepath):
         from graphc.models.saving import load_weights
         load_weights(self, filepath)
+
+
+serialization.register_builtin("Functional", Model)
+serialization.register_builtin("Model", Model)

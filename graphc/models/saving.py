@@ -22,6 +22,9 @@ import warnings
 import numpy as np
 
 from graphc.errors import GraphcError
+from graphc.files import atomic_write
+from graphc.version import __version__
+from graphc.layers import serialization
 from graphc.layers.base import InputLayer, flatten_struct
 
 __all__ = ["register_serializable", "serialize_layer", "deserialize_layer", "model_to_config",
@@ -29,68 +32,14 @@ __all__ = ["register_serializable", "serialize_layer", "deserialize_layer", "mod
            "model_from_json", "atomic_write"]
 
 FORMAT_VERSION = 1
-_CUSTOM: dict[str, type] = {}
 
-
-def register_serializable(package: str = "Custom", name: str | None = None):
-    """Decorator: make a custom layer class loadable by name (``package>Name``)."""
-    def decorate(cls):
-        key = f"{package}>{name or cls.__name__}"
-        _CUSTOM[key] = cls
-        cls._registered_name = key
-        return cls
-    return decorate
-
-
-def _builtin_classes() -> dict[str, type]:
-    from graphc import layers
-    from graphc.models.functional import Model
-    from graphc.models.sequential import Sequential
-    table = {name: getattr(layers, name) for name in layers.__all__
-             if isinstance(getattr(layers, name), type)}
-    table.update({"Functional": Model, "Model": Model, "Sequential": Sequential})
-    return table
-
-
-def _class_name(layer) -> str:
-    from graphc.models.functional import Model
-    if getattr(type(layer), "_registered_name", None):
-        return type(layer)._registered_name
-    # A subclassed model is saved as the graph its `call` traced: it loads back as a
-    # functional model of the same layers and weights, without its Python class.
-    if type(layer) is Model or getattr(layer, "_subclassed", False):
-        return "Functional"
-    return type(layer).__name__
-
-
-def _lookup(class_name: str, custom_objects=None) -> type:
-    custom_objects = custom_objects or {}
-    short = class_name.split(">")[-1]
-    for table in (custom_objects, _CUSTOM, _builtin_classes()):
-        if class_name in table:
-            return table[class_name]
-        if short in table and table is custom_objects:
-            return table[short]
-    raise ValueError(
-        f"Unknown layer class {class_name!r} in the saved model. If it is a custom layer, "
-        f"register it with @graphc.saving.register_serializable() or pass "
-        f"custom_objects={{{short!r}: {short}}} when loading.")
-
-
-def serialize_layer(layer) -> dict:
-    from graphc.models.functional import Model
-    config = model_to_config(layer) if isinstance(layer, Model) else layer.get_config()
-    return {"class_name": _class_name(layer), "config": config}
-
-
-def deserialize_layer(spec: dict, custom_objects=None):
-    if not isinstance(spec, dict) or "class_name" not in spec:
-        raise ValueError(f"Not a layer config: {str(spec)[:80]!r}")
-    cls = _lookup(spec["class_name"], custom_objects)
-    from graphc.models.functional import Model
-    if issubclass(cls, Model):
-        return model_from_config(spec, custom_objects)
-    return cls.from_config(dict(spec.get("config", {})))
+# The class table and layer configs live with the layers (Bidirectional's config holds
+# its inner layers'); the model files build on them.
+serialize_layer = serialization.serialize
+deserialize_layer = serialization.deserialize
+register_serializable = serialization.register_serializable
+_lookup = serialization.lookup
+_class_name = serialization.class_name
 
 
 # ---- functional and sequential configs ---------------------------------------------------
@@ -191,24 +140,6 @@ def model_from_config(spec: dict, custom_objects=None):
 
 
 # ---- files ----------------------------------------------------------------------------
-def atomic_write(path, write_fn, mode="wb"):
-    """Write through ``write_fn(file)`` to a temporary file beside ``path``, then rename:
-    a crash never leaves a truncated file, and an existing file stays intact on error."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _weights_bytes(model) -> bytes:
     buf = io.BytesIO()
     params = model.weights
@@ -277,9 +208,8 @@ def save_model(model, filepath):
     filepath = os.fspath(filepath)
     if not filepath.endswith(".graphc"):
         raise ValueError(f"The filename must end in `.graphc`. Received: filepath={filepath}")
-    import graphc
     config = {"format": "graphc", "format_version": FORMAT_VERSION,
-              "graphc_version": graphc.__version__, "model": serialize_layer(model),
+              "graphc_version": __version__, "model": serialize_layer(model),
               "weights": _manifest(model), "compile_config": _compile_config(model)}
     weights = _weights_bytes(model)
     optimizer = _optimizer_bytes(model) if config["compile_config"] else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphc.ir import Value
+from graphc.layers import serialization
 from graphc.layers.base import InputLayer, Layer, flatten_struct, unique_name
 from graphc.models.functional import Model
 
@@ -115,3 +116,6 @@ class Sequential(Model):
         if self._input_value is None:
             shape = inputs.shape if hasattr(inputs, "shape") else None
             self.build((None,) + tuple(shape[1:]) if shape is not None else None)
+
+
+serialization.register_builtin("Sequential", Sequential)

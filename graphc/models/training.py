@@ -188,7 +188,7 @@ class _ArrayBatches:
         return self._epoch()
 
     def _epoch(self):
-        from graphc.utils import random as grandom
+        from graphc import rng as grandom
         # Rows are gathered batch by batch: a shuffled copy of the whole epoch would
         # stream every input through memory and push the weights out of the cache.
         # The permutation is drawn at the first batch, after on_epoch_begin.
@@ -508,7 +508,7 @@ class Trainer:
         """
         from graphc.callbacks import CallbackList
         from graphc.ops import ExecContext
-        from graphc.utils import random as grandom
+        from graphc import rng as grandom
 
         self._require_compiled()
         batch_size = 32 if batch_size is None else int(batch_size)
@@ -706,7 +706,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
         from graphc.ops import ExecContext
-        from graphc.utils import random as grandom
+        from graphc import rng as grandom
 
         self._require_compiled()
         xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)

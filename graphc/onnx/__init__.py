@@ -1,17 +1,17 @@
-"""ONNX backend: ``export`` a model to a checked ``ModelProto`` and run it in onnxruntime
-with ``Runtime``.
+"""ONNX: ``export`` a model to a checked ``ModelProto`` and run it in onnxruntime with
+``Runtime``.
 
 >>> import graphc
 >>> proto = graphc.onnx.export(model, "model.onnx")      # or model.export("model.onnx")
 >>> graphc.onnx.Runtime("model.onnx").predict(x)
 
 Importing this package is cheap; ``onnx`` and ``onnxruntime`` load only when a model is
-exported or run.
+exported or run. The exporter itself is the ONNX backend, ``graphc.backends.onnx``.
 """
 
-from graphc.onnx._builder import DEFAULT_OPSET, MIN_OPSET, newest_opset
-from graphc.onnx.export import ExportError, ExportResult, PassReport, export, \
-    export_with_report
+from graphc.backends.onnx.builder import DEFAULT_OPSET, MIN_OPSET, newest_opset
+from graphc.backends.onnx.export import (ExportError, ExportResult, PassReport, export,
+                                         export_with_report)
 from graphc.onnx.runtime import Runtime, RuntimeLoadError
 
 __all__ = ["export", "export_with_report", "Runtime", "ExportError", "ExportResult",

@@ -12,11 +12,12 @@ Each function works on symbolic tensors (it records a node, for use inside a lay
         def call(self, x):
             return ops.multiply(x, self.s)
 
-To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see ``_registry``).
+To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see ``graphc.ops.registry`` and ARCHITECTURE.md).
 """
 
+from graphc import ir as _ir
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
-from graphc.ops._registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
+from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 # Op families that define their public functions beside the ops (each module's __all__).
 # (Modules under private aliases: a family may export a function of its own module's name.)
 from graphc.ops import arrays as _arrays  # noqa: E402
@@ -169,3 +170,8 @@ def dropout(x, rate, noise_shape=None, seed=None, training=None):
 
 def concatenate(xs, axis=-1):
     return apply("concatenate", list(xs), axis=int(axis))
+
+
+# Arithmetic on symbolic tensors (``x + y``, ``-x``, ``x @ w``) records these ops.
+_ir.OPERATORS.update(add=add, subtract=subtract, multiply=multiply, divide=divide,
+                     matmul=matmul, negative=negative)

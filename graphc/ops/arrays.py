@@ -17,8 +17,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType
-from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import known, normalize_axis, product
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import known, normalize_axis, product
 
 __all__ = ["mean", "repeat", "sum", "take", "thresholded_relu", "transpose"]
 

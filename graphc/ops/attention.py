@@ -31,8 +31,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import dims_compatible, known, product
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import dims_compatible, known, product
 
 __all__ = ["masked_softmax"]
 

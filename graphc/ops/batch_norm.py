@@ -7,8 +7,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import dims_compatible, normalize_axis
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import dims_compatible, normalize_axis
 
 __all__ = ["batch_norm"]
 

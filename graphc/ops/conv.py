@@ -34,8 +34,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import dims_compatible, known
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import dims_compatible, known
 
 __all__ = ["conv", "depthwise_conv", "separable_conv"]
 

@@ -30,8 +30,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import dims_compatible, known
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import dims_compatible, known
 from graphc.ops.conv import (DATA_FORMATS, _as_tuple, _eff, _from_last, _standard_format,
                              _to_last, _window_slices, _windows, lower_windowed)
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, Value, dtype_name
-from graphc.ops._registry import Op, apply, is_symbolic
-from graphc.ops._shapes import known, normalize_axis
+from graphc.ops.registry import Op, apply, is_symbolic
+from graphc.ops.shapes import known, normalize_axis
 
 __all__ = ["shape", "arange"]
 
@@ -79,7 +79,7 @@ class Range(Op):
         return (None, None, None)
 
     def lower(self, attrs, b, start, limit, delta):
-        from graphc.onnx._builder import onnx_dtype
+        from graphc.ops.lowering import onnx_dtype
         to = onnx_dtype(attrs["dtype"])
         names = [n if t.dtype == attrs["dtype"] else b.op("Cast", n, to=to)
                  for n, t in zip((start, limit, delta), b.in_types)]

@@ -8,8 +8,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType
-from graphc.ops._registry import Op
-from graphc.ops._shapes import broadcast_shapes, normalize_axis, unbroadcast
+from graphc.ops.registry import Op
+from graphc.ops.shapes import broadcast_shapes, normalize_axis, unbroadcast
 
 
 # ---- binary arithmetic -----------------------------------------------------------------

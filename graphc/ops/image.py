@@ -30,7 +30,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
+from graphc.ops.registry import Op, apply
 
 __all__ = ["affine_transform"]
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op
-from graphc.ops._shapes import broadcast_shapes, dims_compatible, unbroadcast
+from graphc.ops.registry import Op
+from graphc.ops.shapes import broadcast_shapes, dims_compatible, unbroadcast
 
 
 class MatMul(Op):

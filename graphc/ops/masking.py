@@ -17,8 +17,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, dtype_name
-from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import normalize_axis
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import normalize_axis
 
 __all__ = ["not_equal", "any", "cast", "expand_dims"]
 
@@ -97,7 +97,7 @@ class Cast(Op):
         return (gys[0].astype(src),)
 
     def lower(self, attrs, b, x):
-        from graphc.onnx._builder import onnx_dtype
+        from graphc.ops.lowering import onnx_dtype
         return b.op("Cast", x, to=onnx_dtype(attrs["dtype"]))
 
 

@@ -13,15 +13,16 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
-from graphc.ops._shapes import dims_compatible, known, normalize_axis
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import dims_compatible, known, normalize_axis
+from graphc.config import EPSILON
 from graphc.ops.arrays import reduce_lowering
 
 __all__ = ["layer_normalization", "normalize"]
 
 #: Keras's ``backend.epsilon()``: the default of ``keras.ops`` functions (the
 #: LayerNormalization layer passes its own 1e-3).
-BACKEND_EPSILON = 1e-7
+BACKEND_EPSILON = EPSILON
 
 
 def _norm_axes(axis, ndim: int) -> tuple:

@@ -20,7 +20,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op, apply
+from graphc.ops.registry import Op, apply
 from graphc.ops.conv import (_as_tuple, _check_window_attrs, _from_last, _onnx_pads,
                              _pad, _pads, _spatial_out, _standard_format, _to_last, _unpad,
                              _window_slices, lower_windowed)

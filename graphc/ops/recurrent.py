@@ -33,8 +33,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import ExecContext, Op, apply
-from graphc.ops._shapes import dims_compatible, known, merge_dim
+from graphc.ops.registry import ExecContext, Op, apply
+from graphc.ops.shapes import dims_compatible, known, merge_dim
 from graphc.ops import masking as _masking  # noqa: F401  (registers the mask ops)
 
 __all__ = ["simple_rnn", "lstm", "gru", "reverse_sequence"]

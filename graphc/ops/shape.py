@@ -6,8 +6,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op
-from graphc.ops._shapes import dims_compatible, known, merge_dim, normalize_axis, product
+from graphc.ops.registry import Op
+from graphc.ops.shapes import dims_compatible, known, merge_dim, normalize_axis, product
 
 
 class Reshape(Op):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._registry import Op
+from graphc.ops.registry import Op
 
 __all__: list = []
 

@@ -8,11 +8,13 @@ from graphc.utils.dataset_utils import (
 )
 from graphc.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from graphc.utils.plot import model_to_dot, plot_model
-from graphc.utils.py_dataset import PyDataset
-from graphc.utils.random import set_random_seed
+from graphc.models.py_dataset import PyDataset
+from graphc.progbar import Progbar
+from graphc.rng import set_random_seed
 
 __all__ = [
     "Dataset",
+    "Progbar",
     "PyDataset",
     "array_to_img",
     "image_dataset_from_directory",

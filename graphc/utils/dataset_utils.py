@@ -24,9 +24,9 @@ import os
 
 import numpy as np
 
-from graphc.layers.convolutional import standardize_data_format
+from graphc.config import standardize_data_format
 from graphc.utils import image_utils
-from graphc.utils import random as graphc_random
+from graphc import rng as graphc_random
 
 __all__ = ["Dataset", "image_dataset_from_directory", "text_dataset_from_directory"]
 

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from graphc.layers.convolutional import standardize_data_format
+from graphc.config import standardize_data_format
 
 __all__ = ["array_to_img", "img_to_array", "load_img", "save_img"]
 

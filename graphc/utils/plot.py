@@ -68,7 +68,7 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
     """Write ``model``'s graph to ``to_file``: DOT text for a ``.dot``/``.gv`` name, else an
     image in the extension's format drawn by Graphviz's ``dot``. Keras's arguments;
     ``expand_nested`` and ``show_layer_activations`` are accepted and not drawn yet."""
-    from graphc.models.saving import atomic_write
+    from graphc.files import atomic_write
 
     dot = model_to_dot(model, show_shapes=show_shapes, show_dtype=show_dtype,
                        show_layer_names=show_layer_names, rankdir=rankdir,

@@ -393,7 +393,7 @@ def test_training_learns_a_sequence_task():
 
 
 def _opsets():
-    from graphc.onnx._builder import newest_opset
+    from graphc.backends.onnx.builder import newest_opset
     return sorted({13, 14, newest_opset()})
 
 

@@ -9,7 +9,7 @@ import pytest
 import graphc
 from graphc.errors import InputDataError, ShapeError
 from graphc.layers import TextVectorization
-from graphc.onnx.export import ExportError
+from graphc.backends.onnx.export import ExportError
 
 TEXTS = ["That was an excellent movie", "I loved it, great fun", "terrible film, awful",
          "boring and bad movie", "an excellent, great film", "awful and boring"]

@@ -13,7 +13,7 @@ import graphc
 from graphc import Input, Model, layers
 from graphc.onnx import DEFAULT_OPSET, ExportError, Runtime, export, export_with_report, \
     newest_opset
-from graphc.onnx._builder import ir_version_for
+from graphc.backends.onnx.builder import ir_version_for
 from graphc.ops import get_op
 from onnx_example_models import MODELS, reference, sample_inputs
 
@@ -256,9 +256,9 @@ def test_external_data_without_a_path_is_validated_in_memory():
 
 
 def test_failing_write_leaves_an_existing_file_untouched(tmp_path, monkeypatch):
-    import graphc.onnx.export  # noqa: F401
+    import graphc.backends.onnx.export  # noqa: F401
     import sys
-    module = sys.modules["graphc.onnx.export"]
+    module = sys.modules["graphc.backends.onnx.export"]
     path = tmp_path / "model.onnx"
     path.write_bytes(b"the old model")
 
@@ -274,7 +274,7 @@ def test_failing_write_leaves_an_existing_file_untouched(tmp_path, monkeypatch):
 
 def test_failing_write_of_external_data_leaves_nothing_behind(tmp_path, monkeypatch):
     import sys
-    module = sys.modules["graphc.onnx.export"]
+    module = sys.modules["graphc.backends.onnx.export"]
     path = tmp_path / "model.onnx"
     path.write_bytes(b"the old model")
 

@@ -188,7 +188,7 @@ def test_vjp_matches_central_differences(name, i):
 
 
 def _opsets():
-    from graphc.onnx._builder import newest_opset
+    from graphc.backends.onnx.builder import newest_opset
     return sorted({13, 17, 18, newest_opset()})
 
 
@@ -198,7 +198,7 @@ def test_onnx_lowering_matches_kernel(name, i, opset):
     import onnx
     import onnxruntime as ort
 
-    from graphc.onnx._builder import one_node_model
+    from graphc.backends.onnx.builder import one_node_model
 
     op = get_op(name)
     attrs, xs = _inputs(name, i, np.float32)

@@ -28,7 +28,7 @@ TRAIN_ROWS = np.r_[0:11, 13:16]
 
 
 def _opsets():
-    from graphc.onnx._builder import newest_opset
+    from graphc.backends.onnx.builder import newest_opset
     return sorted({13, 17, 18, newest_opset()})
 
 

@@ -18,7 +18,7 @@ X = RNG.standard_normal((N, T, F)).astype("float32")
 
 
 def _opsets():
-    from graphc.onnx._builder import newest_opset
+    from graphc.backends.onnx.builder import newest_opset
     return sorted({13, 14, newest_opset()})
 
 

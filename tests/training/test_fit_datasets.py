@@ -377,7 +377,7 @@ def test_progress_bar_counts_unknown_steps_then_knows_them(monkeypatch):
 
     stream = Tty()
     monkeypatch.setattr(sys, "stdout", stream)
-    monkeypatch.setattr(graphc.utils.progbar.time, "time", _Clock())
+    monkeypatch.setattr(graphc.progbar.time, "time", _Clock())
     x, y = _data()
     _model().fit(Batches(x, y), epochs=2, verbose=1)
     monkeypatch.undo()

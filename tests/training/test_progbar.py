@@ -5,7 +5,7 @@ import types
 import pytest
 
 from graphc.utils import progbar as progbar_mod
-from graphc.utils.progbar import Progbar
+from graphc.progbar import Progbar
 
 
 class FakeStream:

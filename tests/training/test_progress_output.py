@@ -174,7 +174,7 @@ def test_on_a_terminal_the_bar_is_redrawn(monkeypatch):
 
     stream = Tty()
     monkeypatch.setattr(sys, "stdout", stream)
-    monkeypatch.setattr(graphc.utils.progbar.time, "time",
+    monkeypatch.setattr(graphc.progbar.time, "time",
                         _Clock(step=1.0))   # every update is past the redraw interval
     x, y = _data()
     _model().fit(x, y, epochs=1, verbose=1)

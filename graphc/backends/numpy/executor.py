@@ -14,7 +14,7 @@ import numpy as np
 
 from graphc.errors import GraphcError
 from graphc.ir import Graph
-from graphc.ops._registry import ExecContext, Op, get_op
+from graphc.ops.registry import ExecContext, Op, get_op
 
 __all__ = ["Executor", "KernelError"]
 

@@ -14,7 +14,7 @@ from graphc import Input, Model, Sequential, layers
 from graphc.ir import Node, TensorType
 from graphc.layers.base import flatten_struct
 from graphc.ops import REGISTRY, Op, get_op
-from graphc.ops._registry import apply
+from graphc.ops.registry import apply
 from passes import PassResult
 from passes.export import EXPORT_PASSES, CancelTransposes, EliminateDeadCode, \
     EliminateIdentity, FuseMatMulAdd, InferenceMode

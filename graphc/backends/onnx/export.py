@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphc.backends.onnx.builder import (DEFAULT_OPSET, MIN_OPSET, OnnxBuilder,
+                                          lowering_context, make_model, newest_opset,
+                                          onnx_dtype, value_info)
 from graphc.errors import GraphcError
+from graphc.files import atomic_write
 from graphc.ir import format_shape
-from graphc.onnx._builder import DEFAULT_OPSET, MIN_OPSET, OnnxBuilder, make_model, \
-    newest_opset, onnx_dtype, value_info
+from graphc.ops.registry import get_op
 
 __all__ = ["export", "export_with_report", "ExportError", "ExportResult", "PassReport",
            "check_opset", "export_passes", "MAX_PROTOBUF_BYTES"]
@@ -231,8 +234,6 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
     from onnx import numpy_helper
 
-    from graphc.ops import get_op
-
     b = OnnxBuilder(opset)
     tensor_of: dict = {}
     for v in graph.inputs:
@@ -245,17 +246,16 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
 
     live_outputs = set(graph.outputs)
     for node in graph.nodes:
-        b.prefix = "/".join(layer.name for layer, _ in node.scope)
-        b.float_dtype = next((v.dtype for v in (*node.inputs, *node.outputs)
-                              if v.dtype.startswith("float")), "float32")
-        b.in_types = [v.type for v in node.inputs]
+        ctx = lowering_context(b, [v.type for v in node.inputs],
+                               [v.type for v in node.outputs],
+                               where="/".join(layer.name for layer, _ in node.scope))
         try:
             names = [tensor_of[v] for v in node.inputs]
         except KeyError as e:
             raise ExportError(f"{node.where()}: reads {e.args[0].name!r}, which no earlier "
                               "node produces") from None
         try:
-            outs = get_op(node.op).lower(node.attrs, b, *names)
+            outs = get_op(node.op).lower(node.attrs, ctx, *names)
         except NotImplementedError as e:
             raise ExportError(f"{node.where()}: cannot be exported to ONNX: {e}") from None
         outs = outs if isinstance(outs, (tuple, list)) else (outs,)
@@ -268,7 +268,6 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             elif v in live_outputs or graph.consumers(v):
                 raise ExportError(f"{node.where()}: output {v.index} ({v.name}) has no ONNX "
                                   "form (it exists only in training) but the graph reads it")
-    b.prefix = ""
 
     # Graph outputs carry the output layers' names: rename the producing tensor when we
     # made it, otherwise (a graph input, a weight, a tensor already named) add an Identity.
@@ -293,9 +292,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             if t in renames:
                 tensor_of[v] = renames[t]
     for t, want in identities:
-        b.prefix = want
-        b.op("Identity", renames.get(t, t), out_names=[want])
-    b.prefix = ""
+        b.op("Identity", renames.get(t, t), out_names=[want], where=want)
 
     if optimize:
         # ONNX-level peepholes: channels-last lowerings leave inverse Transpose pairs
@@ -344,7 +341,7 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
         _compare_shapes(graph, tensor_of, inferred)
         if path is not None:
             data = proto.SerializeToString()
-            _atomic_write(path, lambda f: f.write(data))
+            atomic_write(path, lambda f: f.write(data))
         return False
     _export_external(proto, graph, tensor_of, path)
     return True
@@ -419,35 +416,3 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ExportError("ONNX shape inference disagrees with graphc's shapes: "
                           + "; ".join(problems[:5]) + more)
-
-
-def _atomic_write(path: str, write) -> None:
-    """``write(fileobj)`` into a temporary file beside ``path``, then rename it over
-    ``path``: readers see the old file or the new one, never half of one."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"Cannot write {path}: folder {folder} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"Cannot write {path}: it is a folder")
-    if os.path.exists(path):
-        mode = os.stat(path).st_mode & 0o7777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

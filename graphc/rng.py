@@ -6,6 +6,8 @@ import random as _py_random
 
 import numpy as np
 
+__all__ = ["generator", "set_random_seed"]
+
 _generator = np.random.default_rng()
 
 

@@ -14,33 +14,18 @@ Defining the subclass registers it; a test fails any op that leaves a rule out.
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from graphc import recording
 from graphc.errors import ShapeError
 from graphc.ir import Node, TensorType, Value, format_shape
+from graphc.recording import ExecContext
 
-__all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "scope", "eager",
-           "current_scope",
-           "RULES", "is_symbolic", "infer_types"]
+__all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "RULES", "is_symbolic",
+           "infer_types"]
 
 REGISTRY: dict[str, "Op"] = {}
 RULES = ("infer", "kernel", "vjp", "lower")
-
-
-@dataclass
-class ExecContext:
-    """What a kernel may need beyond its inputs: the mode and the random generator."""
-
-    training: bool = False
-    rng: np.random.Generator = field(default_factory=lambda: _default_rng())
-
-
-def _default_rng():
-    from graphc.utils import random as _random
-    return _random.generator()
 
 
 class Op:
@@ -99,54 +84,6 @@ def get_op(name: str) -> Op:
     except KeyError:
         raise KeyError(f"Unknown op {name!r}; registered ops: {', '.join(sorted(REGISTRY))}") \
             from None
-
-
-# ---- scopes: which layer call is recording ---------------------------------------------
-_SCOPE: list[tuple] = []
-# Whether ops are being recorded into a graph (a layer called on symbolic tensors) or run
-# at once (a layer or model called on arrays); the innermost call decides.
-_RECORDING: list[bool] = [False]
-
-
-@contextlib.contextmanager
-def scope(layer, call_index: int):
-    """Record the ops applied inside ``layer``'s call number ``call_index``."""
-    _SCOPE.append((layer, call_index))
-    _RECORDING.append(True)
-    try:
-        yield
-    finally:
-        _SCOPE.pop()
-        _RECORDING.pop()
-
-
-@contextlib.contextmanager
-def eager():
-    """Run ops at once, even inside a recording layer call."""
-    _RECORDING.append(False)
-    try:
-        yield
-    finally:
-        _RECORDING.pop()
-
-
-def current_scope() -> tuple:
-    return tuple(_SCOPE)
-
-
-# The context of ops run at once (a model called on arrays): ``model(x, training=True)``
-# runs its dropout as ``fit`` would.
-_EAGER_CONTEXT: list[ExecContext] = []
-
-
-@contextlib.contextmanager
-def eager_context(ctx: ExecContext):
-    """Run the ops applied at once inside with ``ctx`` (training mode, random generator)."""
-    _EAGER_CONTEXT.append(ctx)
-    try:
-        yield
-    finally:
-        _EAGER_CONTEXT.pop()
 
 
 # ---- applying an op --------------------------------------------------------------------
@@ -208,23 +145,22 @@ def apply(name: str, inputs, **attrs):
     """
     op = get_op(name)
     dtype = _float_dtype(inputs)
+    # When an op records and when it runs: the table in graphc/recording.py.
     if not any(is_symbolic(x) for x in inputs) and not (
-            _RECORDING[-1] and any(isinstance(x, Value) and x.kind == "param"
-                                   for x in inputs)):
+            recording.is_recording() and any(isinstance(x, Value) and x.kind == "param"
+                                             for x in inputs)):
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
         # weight's current value into a constant that training never updates.
-        ctx = _EAGER_CONTEXT[-1] if _EAGER_CONTEXT else None
-        return op.run(attrs, [_as_array(x, dtype) for x in inputs], ctx)
-    where_scope = current_scope()
+        return op.run(attrs, [_as_array(x, dtype) for x in inputs],
+                      recording.current_eager_context())
+    where_scope = recording.current_scope()
     if not where_scope:
         # An op on symbolic tensors outside any layer gets a layer of its own, as in Keras.
-        from graphc.layers.op_layer import OpLayer
         constants = {i: np.asarray(x, dtype=dtype) if isinstance(x, (int, float, bool)) else x
                      for i, x in enumerate(inputs) if not is_symbolic(x)}
-        layer = OpLayer(name, attrs, constants)
-        symbolic = [x for x in inputs if is_symbolic(x)]
-        return layer(symbolic if len(symbolic) > 1 else symbolic[0])
+        return recording.outside_layer_handler()(name, attrs, constants,
+                                                 [x for x in inputs if is_symbolic(x)])
     values = [_as_value(x, dtype) for x in inputs]
     where = f"{where_scope[-1][0].name} ({name})" if where_scope else name
     types = infer_types(op, attrs, [v.type for v in values], where)

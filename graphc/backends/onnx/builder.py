@@ -1,37 +1,36 @@
-"""The small builder that op lowering rules write ONNX nodes through.
+"""The emitter behind every ``LoweringContext``: ONNX nodes and initializers with
+unique names, and the helpers that wrap them into a ``ModelProto``.
 
-A lowering rule calls ``b.op("Relu", x)`` and ``b.const(array)`` with tensor *names* and
-gets names back; it never touches protobuf. ``onnx`` is imported here only, and only when
-an export or a test actually builds a model, so ``import graphc`` stays fast.
+Lowering rules see only ``graphc.ops.lowering.LoweringContext``; this module is the one
+place that touches protobuf. ``onnx`` is imported only when an export or a test actually
+builds a model, so ``import graphc`` stays fast.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from graphc.ir import TensorType
+from graphc.ops.lowering import LoweringContext, onnx_dtype
+from graphc.ops.registry import get_op
+
+__all__ = ["OnnxBuilder", "DEFAULT_OPSET", "MIN_OPSET", "value_info", "make_model",
+           "one_node_model", "newest_opset", "ir_version_for", "lowering_context",
+           "onnx_dtype"]
+
 DEFAULT_OPSET = 18
 MIN_OPSET = 13
 
-_ONNX_DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "int32": 6, "int64": 7, "bool": 9,
-                "float16": 10, "float64": 11}
-
-
-def onnx_dtype(dtype) -> int:
-    return _ONNX_DTYPES[str(np.dtype(dtype))]
-
 
 class OnnxBuilder:
-    """Collects NodeProtos and initializers with unique names."""
+    """Collects NodeProtos and initializers with unique names (an ``Emitter``)."""
 
     def __init__(self, opset: int = DEFAULT_OPSET):
         import onnx.helper  # noqa: F401  (fail here, not half-way through a lowering)
         self.opset = int(opset)
-        self.nodes = []
-        self.initializers = []
+        self.nodes: list = []
+        self.initializers: list = []
         self._used: set[str] = set()
-        self.prefix = ""  # set per graph node, so ONNX node names say which layer made them
-        self.float_dtype = "float32"
-        self.in_types = []  # TensorTypes of the node being lowered (shapes for lowerings)
 
     def fresh(self, base: str) -> str:
         base = base or "t"
@@ -49,10 +48,12 @@ class OnnxBuilder:
         self._used.add(name)
         return name
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, out_names=None, **attrs):
-        """Append one node; returns its output name (or a list when ``outputs > 1``)."""
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, out_names=None, where="",
+           **attrs):
+        """Append one node; returns its output name (or a list when ``outputs > 1``).
+        ``where`` (a layer path) prefixes the names, so they say which layer made them."""
         from onnx import helper
-        base = f"{self.prefix}/{op_type}" if self.prefix else op_type
+        base = f"{where}/{op_type}" if where else op_type
         outs = list(out_names) if out_names else [self.fresh(base if outputs == 1 else
                                                              f"{base}:{i}")
                                                   for i in range(outputs)]
@@ -60,16 +61,23 @@ class OnnxBuilder:
                                            name=self.fresh(f"{base}.node"), **attrs))
         return outs[0] if outputs == 1 else outs
 
-    def const(self, array, name: str | None = None) -> str:
+    def const(self, array, name: str | None = None, where: str = "") -> str:
         from onnx import numpy_helper
         arr = np.asarray(array)
-        n = self.fresh(name or (f"{self.prefix}/const" if self.prefix else "const"))
+        n = self.fresh(name or (f"{where}/const" if where else "const"))
         self.initializers.append(numpy_helper.from_array(arr, n))
         return n
 
-    def scalar(self, value: float) -> str:
-        """A scalar constant in the graph's float dtype (for arithmetic in lowerings)."""
-        return self.const(np.asarray(value, dtype=self.float_dtype))
+
+def lowering_context(builder: OnnxBuilder, in_types, out_types, where: str = "",
+                     float_dtype: str | None = None) -> LoweringContext:
+    """The context one node is lowered in; the float dtype is the first float type among
+    its inputs and outputs (float32 when there is none)."""
+    in_types, out_types = tuple(in_types), tuple(out_types)
+    if float_dtype is None:
+        float_dtype = next((t.dtype for t in (*in_types, *out_types)
+                            if t.dtype.startswith("float")), "float32")
+    return LoweringContext(builder, builder.opset, in_types, out_types, float_dtype, where)
 
 
 def value_info(name: str, dtype, shape):
@@ -83,10 +91,10 @@ def make_model(builder: OnnxBuilder, inputs, outputs, name: str = "graphc"):
     """Wrap the builder's nodes into a ModelProto; inputs/outputs are ValueInfoProtos."""
     from onnx import helper
 
-    import graphc
+    from graphc.version import __version__
     graph = helper.make_graph(builder.nodes, name, inputs, outputs, builder.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", builder.opset)],
-                              producer_name="graphc", producer_version=graphc.__version__)
+                              producer_name="graphc", producer_version=__version__)
     model.ir_version = ir_version_for(builder.opset)
     return model
 
@@ -104,17 +112,15 @@ def ir_version_for(opset: int) -> int:
 def one_node_model(op_name: str, attrs: dict, inputs: list, opset: int = DEFAULT_OPSET):
     """A model holding the lowering of one op, with inputs ``x0, x1, ...`` and outputs
     ``y0, ...``: how tests check an op's ONNX rule against its kernel."""
-    from graphc.ir import TensorType
-    from graphc.ops import get_op
-
     op = get_op(op_name)
     b = OnnxBuilder(opset)
-    b.float_dtype = next((str(a.dtype) for a in inputs if a.dtype.kind == "f"), "float32")
     names = [b.reserve(f"x{i}") for i in range(len(inputs))]
-    b.in_types = [TensorType(a.shape, a.dtype) for a in inputs]
-    types = op.infer(attrs, *b.in_types)
+    in_types = [TensorType(a.shape, a.dtype) for a in inputs]
+    types = op.infer(attrs, *in_types)
     types = (types,) if isinstance(types, TensorType) else types
-    outs = op.lower(attrs, b, *names)
+    float_dtype = next((str(a.dtype) for a in inputs if a.dtype.kind == "f"), "float32")
+    outs = op.lower(attrs, lowering_context(b, in_types, types, float_dtype=float_dtype),
+                    *names)
     outs = outs if isinstance(outs, tuple) else (outs,)
     out_infos = []
     for i, (o, t) in enumerate(zip(outs, types)):

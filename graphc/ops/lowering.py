@@ -1,0 +1,75 @@
+"""What an op's ONNX rule sees: ``lower(attrs, b, *names)`` gets ``b``, a
+``LoweringContext`` for the one node being lowered.
+
+The context holds the node's facts (input and output types, the float dtype, the opset)
+and writes ONNX nodes through the exporter's emitter, by tensor *name*: a lowering never
+touches protobuf and never reads state the exporter set between nodes.
+
+>>> def lower(self, attrs, b, x):                      # inside an Op subclass
+...     half = b.scalar(0.5)                            # a constant of the float dtype
+...     return b.op("Mul", x, half)                     # returns the output's name
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from graphc.ir import TensorType
+
+__all__ = ["LoweringContext", "Emitter", "onnx_dtype", "ONNX_DTYPES"]
+
+#: TensorProto element types (onnx.TensorProto.FLOAT, ...) by dtype name.
+ONNX_DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "int32": 6, "int64": 7, "bool": 9,
+               "float16": 10, "float64": 11}
+
+
+def onnx_dtype(dtype) -> int:
+    """The ONNX element type of a NumPy dtype (``Cast(to=...)``, ``value_info``)."""
+    return ONNX_DTYPES[str(np.dtype(dtype))]
+
+
+class Emitter(Protocol):
+    """What the exporter provides: nodes and initializers with unique names."""
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1,
+           out_names: Sequence[str] | None = None, where: str = "", **attrs: Any) -> Any: ...
+
+    def const(self, array: Any, name: str | None = None, where: str = "") -> str: ...
+
+    def fresh(self, base: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class LoweringContext:
+    """One node's lowering: ``op``/``const``/``scalar`` emit ONNX, the fields describe it.
+
+    ``where`` is the layer path (``model/dense_1``) that names the emitted nodes.
+    """
+
+    emitter: Emitter
+    opset: int
+    in_types: tuple[TensorType, ...]
+    out_types: tuple[TensorType, ...]
+    float_dtype: str = "float32"
+    where: str = ""
+
+    def op(self, op_type: str, *inputs: str, outputs: int = 1,
+           out_names: Sequence[str] | None = None, **attrs: Any) -> Any:
+        """Append one node; returns its output name (a list when ``outputs > 1``)."""
+        return self.emitter.op(op_type, *inputs, outputs=outputs, out_names=out_names,
+                               where=self.where, **attrs)
+
+    def const(self, array: Any, name: str | None = None) -> str:
+        """An initializer holding ``array`` (its dtype as given)."""
+        return self.emitter.const(array, name, where=self.where)
+
+    def scalar(self, value: float) -> str:
+        """A scalar constant in the node's float dtype (for arithmetic in lowerings)."""
+        return self.const(np.asarray(value, dtype=self.float_dtype))
+
+    def fresh(self, base: str) -> str:
+        """A tensor name no other tensor has."""
+        return self.emitter.fresh(base)

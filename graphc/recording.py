@@ -1,0 +1,196 @@
+"""The recording state: every piece of process-wide state that decides what an op call
+does, and the counters that name what it creates. Nothing else in graphc keeps such state.
+
+When ``graphc.ops.registry.apply`` (behind every ``graphc.ops`` function, ``x + y`` on
+symbolic tensors and every layer) is called, the state here decides:
+
+=============================================  ==================  ====================
+inputs                                         innermost call      the op ...
+=============================================  ==================  ====================
+any symbolic tensor (graph input or output)    inside a layer      records a node in
+                                               call (``scope``)    that layer's scope
+any symbolic tensor                            outside any layer   gets a layer of its
+                                                                   own (an ``OpLayer``,
+                                                                   as Keras records ops
+                                                                   on KerasTensors)
+arrays and weights only                        recording layer     records a node: run
+                                               call                now, a weight would
+                                                                   freeze into a constant
+arrays and weights only                        ``eager()``, or no  runs its kernel at
+                                               layer call          once, with the
+                                                                   ``eager_context``
+                                                                   (``training=True``
+                                                                   under ``model(x,
+                                                                   training=True)``)
+arrays only (no weight)                        any                 runs at once
+=============================================  ==================  ====================
+
+Also here: the Keras mask of each symbolic tensor (``tensor._keras_mask`` in Keras),
+and the counters behind node ids, value names and layer names (``dense``, ``dense_1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from graphc import rng
+
+__all__ = ["ExecContext", "scope", "scopes", "eager", "eager_context", "current_scope",
+           "is_recording", "current_eager_context", "set_outside_layer_handler",
+           "outside_layer_handler", "get_keras_mask", "set_keras_mask", "is_mask_value",
+           "next_id", "unique_value_name", "unique_layer_name"]
+
+
+@dataclass
+class ExecContext:
+    """What a kernel may need beyond its inputs: the mode and the random generator."""
+
+    training: bool = False
+    rng: np.random.Generator = field(default_factory=rng.generator)
+
+
+# ---- which layer call is recording -----------------------------------------------------
+# ``(layer, call_index)`` entries, outermost first: the scope of every recorded node.
+_SCOPE: list[tuple] = []
+# Whether ops are being recorded into a graph (a layer called on symbolic tensors) or run
+# at once (a layer or model called on arrays); the innermost call decides.
+_RECORDING: list[bool] = [False]
+# The context of ops run at once (a model called on arrays).
+_EAGER_CONTEXT: list[ExecContext] = []
+
+
+@contextlib.contextmanager
+def scope(layer, call_index: int) -> Iterator[None]:
+    """Record the ops applied inside ``layer``'s call number ``call_index``."""
+    _SCOPE.append((layer, call_index))
+    _RECORDING.append(True)
+    try:
+        yield
+    finally:
+        _SCOPE.pop()
+        _RECORDING.pop()
+
+
+@contextlib.contextmanager
+def scopes(entries) -> Iterator[None]:
+    """Re-enter recorded scopes under the current one (a model replaying its graph keeps
+    its inner layers' scopes under the call that replays it)."""
+    depth = len(_SCOPE)
+    _SCOPE.extend(entries)
+    try:
+        yield
+    finally:
+        del _SCOPE[depth:]
+
+
+@contextlib.contextmanager
+def eager() -> Iterator[None]:
+    """Run ops at once, even inside a recording layer call."""
+    _RECORDING.append(False)
+    try:
+        yield
+    finally:
+        _RECORDING.pop()
+
+
+@contextlib.contextmanager
+def eager_context(ctx: ExecContext) -> Iterator[None]:
+    """Run the ops applied at once inside with ``ctx`` (training mode, random generator)."""
+    _EAGER_CONTEXT.append(ctx)
+    try:
+        yield
+    finally:
+        _EAGER_CONTEXT.pop()
+
+
+def current_scope() -> tuple:
+    return tuple(_SCOPE)
+
+
+def is_recording() -> bool:
+    """Whether the innermost call records ops on weights (see the table above)."""
+    return _RECORDING[-1]
+
+
+def current_eager_context() -> ExecContext | None:
+    return _EAGER_CONTEXT[-1] if _EAGER_CONTEXT else None
+
+
+# What ``apply`` does with an op on symbolic tensors outside any layer call. The layers
+# package installs its ``OpLayer`` here (ops sit below layers and may not import them).
+_OUTSIDE_LAYER: list[Callable[..., Any]] = []
+
+
+def set_outside_layer_handler(handler: Callable[..., Any]) -> None:
+    _OUTSIDE_LAYER[:] = [handler]
+
+
+def outside_layer_handler() -> Callable[..., Any]:
+    if not _OUTSIDE_LAYER:
+        raise RuntimeError("An op was applied to symbolic tensors outside any layer before "
+                           "graphc.layers was imported; import graphc first.")
+    return _OUTSIDE_LAYER[0]
+
+
+# ---- masks -------------------------------------------------------------------------------
+# The mask of each symbolic tensor (Keras keeps it in ``tensor._keras_mask``), and every
+# value used as a mask: the layer topology leaves those out, as Keras's graph does.
+_MASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MASK_VALUES: weakref.WeakSet = weakref.WeakSet()
+
+
+def get_keras_mask(x):
+    """The mask attached to symbolic tensor ``x``, or None."""
+    try:
+        return _MASKS.get(x)
+    except TypeError:  # not weak-referenceable: an array or a number has no mask
+        return None
+
+
+def set_keras_mask(x, mask) -> None:
+    """Attach ``mask`` (a boolean symbolic tensor, or None to remove it) to ``x``."""
+    if mask is None:
+        _MASKS.pop(x, None)
+        return
+    _MASKS[x] = mask
+    _MASK_VALUES.add(mask)
+
+
+def is_mask_value(v) -> bool:
+    """Whether ``v`` was attached to a tensor as its mask."""
+    try:
+        return v in _MASK_VALUES
+    except TypeError:
+        return False
+
+
+# ---- ids and names -------------------------------------------------------------------------
+_ids = itertools.count()
+_value_names: dict[str, int] = {}
+_layer_names: dict[str, int] = {}
+
+
+def next_id() -> int:
+    """Increasing ids of values and nodes: recording order (toposort ties keep it)."""
+    return next(_ids)
+
+
+def unique_value_name(base: str) -> str:
+    n = _value_names.get(base, 0)
+    _value_names[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def unique_layer_name(base: str) -> str:
+    """``dense``, ``dense_1``, ``dense_2`` ... per process, as Keras."""
+    if base in _layer_names:
+        _layer_names[base] += 1
+        return f"{base}_{_layer_names[base]}"
+    _layer_names[base] = 0
+    return base
