@@ -78,7 +78,6 @@ class Gather(Op):
     """
 
     name = "gather"
-    vjp_takes_needs_and_out = True
 
     def infer(self, attrs, table, indices):
         if len(table.shape) < 1:
@@ -99,10 +98,10 @@ class Gather(Op):
                                  f"{size} rows (valid indices are 0 to {size - 1})")
         return idx
 
-    def kernel(self, attrs, table, indices):
+    def kernel(self, attrs, table, indices, *, ctx):
         return np.take(table, self._indices(indices, table.shape[0]), axis=0)
 
-    def vjp(self, attrs, xs, ys, gys, needs=(True, False), out=(None, None)):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         table, indices = xs
         if not needs[0]:
             return None, None
@@ -171,10 +170,10 @@ class Transpose(Op):
         perm = self._perm(attrs, len(x.shape))
         return TensorType(tuple(x.shape[p] for p in perm), x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.transpose(x, self._perm(attrs, x.ndim))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         g = gys[0]
         return (np.transpose(g, np.argsort(self._perm(attrs, g.ndim))),)
 
@@ -213,10 +212,10 @@ class Repeat(Op):
         shape[axis] = d * n if known(d) else None
         return TensorType(tuple(shape), x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.repeat(x, attrs["repeats"], axis=attrs.get("axis", 0))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         g = gys[0]
         n = attrs["repeats"]
         a = normalize_axis(attrs.get("axis", 0), g.ndim)
@@ -296,11 +295,11 @@ class Sum(_Reduce):
 
     name, onnx_type = "sum", "ReduceSum"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         axes = _axes(attrs.get("axis"), x.ndim)
         return np.asarray(np.sum(x, axis=axes, keepdims=attrs.get("keepdims", False)))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (self._spread(attrs, xs[0], gys[0])[0],)
 
 
@@ -309,11 +308,11 @@ class Mean(_Reduce):
 
     name, onnx_type = "mean", "ReduceMean"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         axes = _axes(attrs.get("axis"), x.ndim)
         return np.asarray(np.mean(x, axis=axes, keepdims=attrs.get("keepdims", False)))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         g, axes = self._spread(attrs, x, gys[0])
         count = product(x.shape[a] for a in axes)
@@ -345,10 +344,10 @@ class ThresholdedRelu(Op):
             raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
         return TensorType(x.shape, x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.where(x > attrs.get("theta", 1.0), x, 0).astype(x.dtype, copy=False)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         # theta >= 0 in every use (Keras refuses a negative threshold), so y != 0 exactly
         # where x > theta; for a negative theta an x of exactly 0 would differ, harmlessly.
         return (gys[0] * (ys[0] != 0),)

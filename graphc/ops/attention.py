@@ -83,7 +83,7 @@ class MaskedSoftmax(Op):
                                  f"logits {format_shape(x.shape)}")
         return TensorType(tuple(x.shape), x.dtype)
 
-    def kernel(self, attrs, x, *masks):
+    def kernel(self, attrs, x, *masks, ctx):
         keep = None
         for m in masks:
             keep = m if keep is None else keep & m
@@ -103,7 +103,7 @@ class MaskedSoftmax(Op):
             e = np.where(keep, e, x.dtype.type(0))
         return e.astype(x.dtype, copy=False)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         y, g = ys[0], gys[0]
         return (y * (g - (g * y).sum(axis=-1, keepdims=True)),) + (None,) * (len(xs) - 1)
 
@@ -172,10 +172,10 @@ class ReshapeTrailing(Op):
         return TensorType(tuple(x.shape[:keep]) + tuple(fill if d == -1 else d
                                                         for d in shape), x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x.reshape(x.shape[:int(attrs["keep"])] + tuple(attrs["shape"]))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0].reshape(xs[0].shape),)
 
     def lower(self, attrs, b, x):

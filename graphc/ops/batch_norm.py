@@ -35,7 +35,6 @@ class BatchNorm(Op):
 
     name = "batch_norm"
     n_outputs = 3
-    uses_context = True
     vjp_reads_outputs = True
     frozen_means_inference = True
 
@@ -71,7 +70,7 @@ class BatchNorm(Op):
             moving *= momentum
             moving += (1 - momentum) * batch
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x, gamma = xs[0], xs[1]
         g = gys[0]
         axis, red = _axes(attrs, x.ndim)

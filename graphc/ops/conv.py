@@ -250,7 +250,6 @@ class Conv(Op):
     """
 
     name = "conv"
-    vjp_takes_needs_and_out = True
 
     def infer(self, attrs, x, w, *bias):
         if len(w.shape) < 3:
@@ -318,7 +317,7 @@ class Conv(Op):
                            "kernel_size")
         return window, strides, dilation, pads, out
 
-    def kernel(self, attrs, x, w, *bias):
+    def kernel(self, attrs, x, w, *bias, ctx):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
         w = _grouped_kernel(w, attrs)
@@ -339,7 +338,7 @@ class Conv(Op):
             y += bias[0]
         return _from_last(y.reshape(x.shape[0], *out, w.shape[-1]), fmt)
 
-    def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x, w = xs[0], _grouped_kernel(xs[1], attrs)
         n_in = len(xs)
         needs = needs if needs is not None else (True,) * n_in

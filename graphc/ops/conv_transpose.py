@@ -98,7 +98,6 @@ class ConvTranspose(Op):
     or a tuple), ``data_format``."""
 
     name = "conv_transpose"
-    vjp_takes_needs_and_out = True
 
     def infer(self, attrs, x, w, *bias):
         if len(w.shape) < 3:
@@ -167,7 +166,7 @@ class ConvTranspose(Op):
         origin = tuple(max(-g[2], 0) for g in geo)
         return spatial, window, strides, dilation, tuple(buf), tuple(keep), origin
 
-    def kernel(self, attrs, x, w, *bias):
+    def kernel(self, attrs, x, w, *bias, ctx):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
         spatial, window, strides, dilation, buf, keep, origin = self._layout(attrs, x, w)
@@ -185,11 +184,9 @@ class ConvTranspose(Op):
             y = y + bias[0]
         return _from_last(np.ascontiguousarray(y), fmt)
 
-    def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x, w = xs[0], xs[1]
         n_in = len(xs)
-        needs = needs if needs is not None else (True,) * n_in
-        out = out if out is not None else (None,) * n_in
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
         g = _to_last(gys[0], fmt)

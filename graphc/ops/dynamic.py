@@ -39,10 +39,10 @@ class Shape(Op):
         normalize_axis(attrs["axis"], len(x.shape))
         return TensorType((), "int64")
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.asarray(x.shape[attrs["axis"]], dtype=np.int64)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (None,)  # a size has no gradient
 
     def lower(self, attrs, b, x):
@@ -67,7 +67,7 @@ class Range(Op):
                 raise ShapeError(f"arange's {what} must be a scalar, got shape {t.shape}")
         return TensorType((None,), attrs["dtype"])
 
-    def kernel(self, attrs, start, limit, delta):
+    def kernel(self, attrs, start, limit, delta, *, ctx):
         if delta == 0:
             raise ValueError("arange: step must not be zero")
         dtype = attrs["dtype"]
@@ -75,7 +75,7 @@ class Range(Op):
         return np.arange(np.asarray(start).astype(dtype), np.asarray(limit).astype(dtype),
                          np.asarray(delta).astype(dtype), dtype=dtype)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (None, None, None)
 
     def lower(self, attrs, b, start, limit, delta):

@@ -28,10 +28,10 @@ class _Binary(Op):
 class Add(_Binary):
     name, onnx_type = "add", "Add"
 
-    def kernel(self, attrs, a, b):
+    def kernel(self, attrs, a, b, *, ctx):
         return a + b
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         g = gys[0]
         return unbroadcast(g, xs[0].shape), unbroadcast(g, xs[1].shape)
 
@@ -39,10 +39,10 @@ class Add(_Binary):
 class Subtract(_Binary):
     name, onnx_type = "subtract", "Sub"
 
-    def kernel(self, attrs, a, b):
+    def kernel(self, attrs, a, b, *, ctx):
         return a - b
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         g = gys[0]
         return unbroadcast(g, xs[0].shape), unbroadcast(-g, xs[1].shape)
 
@@ -50,10 +50,10 @@ class Subtract(_Binary):
 class Multiply(_Binary):
     name, onnx_type = "multiply", "Mul"
 
-    def kernel(self, attrs, a, b):
+    def kernel(self, attrs, a, b, *, ctx):
         return a * b
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         a, b = xs
         g = gys[0]
         return unbroadcast(g * b, a.shape), unbroadcast(g * a, b.shape)
@@ -62,10 +62,10 @@ class Multiply(_Binary):
 class Divide(_Binary):
     name, onnx_type = "divide", "Div"
 
-    def kernel(self, attrs, a, b):
+    def kernel(self, attrs, a, b, *, ctx):
         return a / b
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         a, b = xs
         g = gys[0]
         return unbroadcast(g / b, a.shape), unbroadcast(-g * a / (b * b), b.shape)
@@ -74,10 +74,10 @@ class Divide(_Binary):
 class Maximum(_Binary):
     name, onnx_type = "maximum", "Max"
 
-    def kernel(self, attrs, a, b):
+    def kernel(self, attrs, a, b, *, ctx):
         return np.maximum(a, b)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         a, b = xs
         g = gys[0]
         pick_a = a >= b  # ties go to the first operand, as in TensorFlow
@@ -87,10 +87,10 @@ class Maximum(_Binary):
 class Minimum(_Binary):
     name, onnx_type = "minimum", "Min"
 
-    def kernel(self, attrs, a, b):
+    def kernel(self, attrs, a, b, *, ctx):
         return np.minimum(a, b)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         a, b = xs
         g = gys[0]
         pick_a = a <= b
@@ -109,10 +109,10 @@ class Identity(_Unary):
     name = "identity"
     vjp_reads_inputs = False
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0],)
 
     def lower(self, attrs, b, x):
@@ -123,10 +123,10 @@ class Negative(_Unary):
     name = "negative"
     vjp_reads_inputs = False
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return -x
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (-gys[0],)
 
     def lower(self, attrs, b, x):
@@ -137,10 +137,10 @@ class Relu(_Unary):
     name = "relu"
     vjp_reads_inputs, vjp_reads_outputs = False, True
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.maximum(x, 0)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0] * (ys[0] > 0),)
 
     def lower(self, attrs, b, x):
@@ -157,10 +157,10 @@ class Sigmoid(_Unary):
     name = "sigmoid"
     vjp_reads_inputs, vjp_reads_outputs = False, True
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return _sigmoid(x)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         y = ys[0]
         return (gys[0] * y * (1 - y),)
 
@@ -172,10 +172,10 @@ class Tanh(_Unary):
     name = "tanh"
     vjp_reads_inputs, vjp_reads_outputs = False, True
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.tanh(x)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         y = ys[0]
         return (gys[0] * (1 - y * y),)
 
@@ -191,14 +191,14 @@ class Softmax(_Unary):
         normalize_axis(attrs.get("axis", -1), len(x.shape))
         return super().infer(attrs, x)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         axis = attrs.get("axis", -1)
         e = x - x.max(axis=axis, keepdims=True)
         np.exp(e, out=e)
         e /= e.sum(axis=axis, keepdims=True)
         return e
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         y, g = ys[0], gys[0]
         axis = attrs.get("axis", -1)
         return (y * (g - (g * y).sum(axis=axis, keepdims=True)),)
@@ -211,11 +211,11 @@ class Elu(_Unary):
     name = "elu"
     vjp_reads_outputs = True
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         alpha = attrs.get("alpha", 1.0)
         return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         alpha = attrs.get("alpha", 1.0)
         return (gys[0] * np.where(xs[0] > 0, 1, ys[0] + alpha),)
 
@@ -230,11 +230,11 @@ SELU_SCALE = 1.0507009873554804934193349852946
 class Selu(_Unary):
     name = "selu"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         neg = SELU_ALPHA * np.expm1(np.minimum(x, 0))
         return (SELU_SCALE * np.where(x > 0, x, neg)).astype(x.dtype, copy=False)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         d = np.where(x > 0, SELU_SCALE, SELU_SCALE * SELU_ALPHA * np.exp(np.minimum(x, 0)))
         return ((gys[0] * d).astype(x.dtype, copy=False),)
@@ -246,10 +246,10 @@ class Selu(_Unary):
 class Softplus(_Unary):
     name = "softplus"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.logaddexp(x, 0).astype(x.dtype, copy=False)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0] * _sigmoid(xs[0]),)
 
     def lower(self, attrs, b, x):
@@ -259,10 +259,10 @@ class Softplus(_Unary):
 class Softsign(_Unary):
     name = "softsign"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x / (1 + np.abs(x))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         d = 1 + np.abs(xs[0])
         return (gys[0] / (d * d),)
 
@@ -275,10 +275,10 @@ class Silu(_Unary):
 
     name = "silu"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x * _sigmoid(x)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         s = _sigmoid(x)
         return (gys[0] * s * (1 + x * (1 - s)),)
@@ -308,13 +308,13 @@ class Gelu(_Unary):
 
     name = "gelu"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         if attrs.get("approximate", False):
             inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
             return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
         return (0.5 * x * (1 + erf(x / _SQRT_2))).astype(x.dtype, copy=False)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         if attrs.get("approximate", False):
             inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
@@ -343,11 +343,11 @@ class Gelu(_Unary):
 class LeakyRelu(_Unary):
     name = "leaky_relu"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         a = attrs.get("negative_slope", 0.2)
         return np.where(x >= 0, x, a * x).astype(x.dtype, copy=False)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         a = attrs.get("negative_slope", 0.2)
         return ((gys[0] * np.where(xs[0] >= 0, 1, a)).astype(xs[0].dtype, copy=False),)
 
@@ -360,10 +360,10 @@ class HardSigmoid(_Unary):
 
     name = "hard_sigmoid"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.clip(x / 6 + 0.5, 0, 1)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         return ((gys[0] * ((x > -3) & (x < 3)) / 6).astype(x.dtype, copy=False),)
 
@@ -375,10 +375,10 @@ class Exp(_Unary):
     name = "exp"
     vjp_reads_inputs, vjp_reads_outputs = False, True
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.exp(x)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0] * ys[0],)
 
     def lower(self, attrs, b, x):
@@ -393,8 +393,8 @@ class Dropout(Op):
     """
 
     name = "dropout"
+    training_only = True
     n_outputs = 2
-    uses_context = True
     vjp_reads_inputs, vjp_reads_outputs = False, True
 
     def infer(self, attrs, x):
@@ -413,7 +413,7 @@ class Dropout(Op):
         mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - rate))
         return x * mask, mask
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         mask = ys[1]
         return (gys[0] if mask is None else gys[0] * mask,)
 

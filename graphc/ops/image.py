@@ -236,8 +236,8 @@ class RandomFlip(Op):
     at all). Outputs ``(y, flips)``, ``flips`` 1.0/0.0 per sample."""
 
     name = "random_flip"
+    training_only = True
     n_outputs = 2
-    uses_context = True
     vjp_reads_inputs, vjp_reads_outputs = False, True
 
     def infer(self, attrs, x):
@@ -264,7 +264,7 @@ class RandomFlip(Op):
         flips = (ctx.rng.random(x.shape[0]) <= 0.5).astype(x.dtype)
         return self._flip(attrs, x, flips), flips
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         flips = ys[1]
         # a flip is its own inverse (and transpose)
         return (gys[0] if flips is None else self._flip(attrs, gys[0], flips),)
@@ -284,8 +284,8 @@ class RandomAffine(Op):
     """
 
     name = "random_affine"
+    training_only = True
     n_outputs = 2
-    uses_context = True
     vjp_reads_inputs, vjp_reads_outputs = False, True
 
     def infer(self, attrs, x):
@@ -310,7 +310,7 @@ class RandomAffine(Op):
                              attrs.get("data_format", "channels_last"))
         return y, t
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         t = ys[1]
         if t is None:
             return (gys[0],)

@@ -15,7 +15,6 @@ class MatMul(Op):
     operand is not supported (layers always pass rank >= 2)."""
 
     name = "matmul"
-    vjp_takes_needs_and_out = True
 
     def infer(self, attrs, a, b):
         if a.dtype != b.dtype:
@@ -29,14 +28,14 @@ class MatMul(Op):
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
         return TensorType(batch + (a.shape[-2], b.shape[-1]), a.dtype)
 
-    def kernel(self, attrs, a, b):
+    def kernel(self, attrs, a, b, *, ctx):
         if a.ndim > 2 and b.ndim == 2:
             # One GEMM over all leading dims: NumPy's stacked matmul calls BLAS per slice,
             # or not at all for some strides.
             return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
         return np.matmul(a, b)
 
-    def vjp(self, attrs, xs, ys, gys, needs=(True, True), out=(None, None)):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         a, b = xs
         g = gys[0]
         ga = gb = None
@@ -82,10 +81,10 @@ class Gemm(Op):
                              f"{w.shape[1]} columns")
         return TensorType((x.shape[0], w.shape[1]), x.dtype)
 
-    def kernel(self, attrs, x, w, b):
+    def kernel(self, attrs, x, w, b, *, ctx):
         return x @ w + b
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x, w, _ = xs
         g = gys[0]
         return g @ w.T, x.T @ g, g.sum(axis=0)

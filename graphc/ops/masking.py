@@ -35,10 +35,10 @@ class NotEqual(Op):
     def infer(self, attrs, x):
         return TensorType(x.shape, "bool")
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.not_equal(x, np.asarray(attrs["value"]).astype(x.dtype))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (None,)  # a comparison has no gradient
 
     def lower(self, attrs, b, x):
@@ -63,10 +63,10 @@ class Any(Op):
             del shape[axis]
         return TensorType(tuple(shape), "bool")
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.any(x, axis=attrs["axis"], keepdims=bool(attrs.get("keepdims", False)))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (None,)
 
     def lower(self, attrs, b, x):
@@ -87,10 +87,10 @@ class Cast(Op):
     def infer(self, attrs, x):
         return TensorType(x.shape, attrs["dtype"])
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x.astype(attrs["dtype"])
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         src = attrs.get("from_dtype")
         if src is None or np.dtype(src).kind != "f":
             return (None,)
@@ -113,10 +113,10 @@ class ExpandDims(Op):
         shape.insert(axis, 1)
         return TensorType(tuple(shape), x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.expand_dims(x, attrs["axis"])
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         g = gys[0]
         return (None if g is None else np.squeeze(g, axis=attrs["axis"]),)
 

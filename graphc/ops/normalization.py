@@ -92,7 +92,7 @@ class LayerNorm(Op):
         inv = 1.0 / np.sqrt(var + x.dtype.type(attrs.get("epsilon", 1e-3)))
         return axes, d * inv, inv
 
-    def kernel(self, attrs, x, *params):
+    def kernel(self, attrs, x, *params, ctx):
         gamma, beta = self._parts(attrs, params)
         axes, y, _ = self._normalized(attrs, x)
         if gamma is not None:
@@ -101,7 +101,7 @@ class LayerNorm(Op):
             y += beta.reshape(_bshape(beta.shape, axes, x.ndim))
         return y
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x, params = xs[0], xs[1:]
         gamma, beta = self._parts(attrs, params)
         g = gys[0]
@@ -178,11 +178,11 @@ class L2Normalize(Op):
         n = np.sqrt(np.sum(x * x, axis=axes, keepdims=True))
         return axes, n, x.dtype.type(attrs.get("epsilon", BACKEND_EPSILON))
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         _, n, eps = self._norm(attrs, x)
         return x / np.maximum(n, eps)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x, g = xs[0], gys[0]
         axes, n, eps = self._norm(attrs, x)
         big = n > eps

@@ -93,7 +93,7 @@ class MaxPool(_Pool):
     onnx_type = "MaxPool"
     vjp_reads_outputs = True  # the maxima, to find where they came from
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
         pool, strides, _, pads, out = self._geometry(attrs, x)
@@ -105,7 +105,7 @@ class MaxPool(_Pool):
             y = xp[sl].copy() if y is None else np.maximum(y, xp[sl], out=y)
         return _from_last(y, fmt)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(xs[0], fmt)
         g = _to_last(gys[0], fmt)
@@ -155,7 +155,7 @@ class AvgPool(_Pool):
             counts = counts * c.reshape(shape).astype(dtype)
         return counts
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
         pool, strides, _, pads, out = self._geometry(attrs, x)
@@ -166,7 +166,7 @@ class AvgPool(_Pool):
         y /= self._counts(pool, strides, pads, out, x.shape[1:-1], x.dtype)
         return _from_last(y, fmt)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(xs[0], fmt)
         g = _to_last(gys[0], fmt)
@@ -224,10 +224,10 @@ class GlobalAvgPool(_GlobalPool):
     name = "global_avg_pool"
     onnx_type = "ReduceMean"
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x.mean(axis=self._axes(attrs, x.ndim), keepdims=attrs.get("keepdims", False))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         axes = self._axes(attrs, x.ndim)
         g = gys[0] if attrs.get("keepdims", False) else np.expand_dims(gys[0], axes)
@@ -243,10 +243,10 @@ class GlobalMaxPool(_GlobalPool):
     onnx_type = "ReduceMax"
     vjp_reads_outputs = True
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x.max(axis=self._axes(attrs, x.ndim), keepdims=attrs.get("keepdims", False))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         axes = self._axes(attrs, x.ndim)
         keep = attrs.get("keepdims", False)

@@ -178,8 +178,9 @@ class _Recurrent(Op):
     onnx_type = "RNN"
     vjp_reads_inputs = True
     vjp_reads_outputs = True  # the output sequence holds every hidden state
-    vjp_takes_needs_and_out = True
-    uses_context = True  # dropout draws its masks in training mode
+    # Keras's dropout and recurrent dropout (their masks are extra outputs), or a forced
+    # training mode: without them the op is its inference form.
+    training_attrs = ("dropout", "recurrent_dropout", "gate_masks", "force_training")
 
     # ---- attributes and inputs ------------------------------------------------------
     def _activations(self, attrs) -> tuple:
@@ -315,7 +316,7 @@ class _Recurrent(Op):
         mt = np.asarray(mask, dtype=bool).T[:, :, None]
         return mt[::-1] if attrs.get("go_backwards", False) else mt
 
-    def kernel(self, attrs, *xs, ctx=None):
+    def kernel(self, attrs, *xs, ctx):
         x, w, r, bias, states = self._unpack(attrs, xs)
         xt = self._time_major(attrs, x)
         states = self._zeros_states(x, attrs["units"], states)
@@ -329,10 +330,9 @@ class _Recurrent(Op):
         out = (np.ascontiguousarray(seq.transpose(1, 0, 2)),) + tuple(finals)
         return out + drop if _has_dropout(attrs) else out
 
-    def vjp(self, attrs, xs, ys, gys, needs=None, out=None):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         x, w, r, bias, states = self._unpack(attrs, xs)
         n_in = len(xs)
-        needs = tuple(needs) if needs is not None else (True,) * n_in
         xt = np.ascontiguousarray(self._time_major(attrs, x))  # read by two GEMMs
         units = attrs["units"]
         s0 = self._zeros_states(x, units, states)
@@ -850,10 +850,10 @@ class ReverseSequence(Op):
                              f"{format_shape(x.shape)}")
         return TensorType(x.shape, x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.ascontiguousarray(x[:, ::-1])
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (np.ascontiguousarray(gys[0][:, ::-1]),)
 
     def lower(self, attrs, b, x):

@@ -1,15 +1,28 @@
 """The op registry and the one entry point that applies an op.
 
-An op is defined once, as a subclass of ``Op`` with four rules:
+An op is defined once, as a subclass of ``Op`` with four rules, each with one signature:
 
-- ``infer(attrs, *types)``: shape/dtype rule on ``TensorType``s (never runs data, so
-  ``None`` and symbolic dimensions survive); raises ``ShapeError`` with a plain reason.
-- ``kernel(attrs, *arrays)``: the NumPy implementation.
-- ``vjp(attrs, inputs, outputs, grads)``: one gradient per input (``None`` where there is
-  none), given the forward inputs, outputs and the gradients of the outputs.
-- ``lower(attrs, b, *names)``: the ONNX lowering through the small builder ``b``.
+- ``infer(attrs, *types) -> TensorType | tuple``: the shape/dtype rule on ``TensorType``s
+  (never runs data, so ``None`` and symbolic dimensions survive); raises ``ShapeError``
+  with a plain reason.
+- ``kernel(attrs, *arrays, ctx) -> array | tuple``: the NumPy implementation. ``ctx`` (an
+  ``ExecContext``: training mode, random generator) is always passed; most kernels
+  ignore it.
+- ``vjp(attrs, xs, ys, gys, needs, out) -> tuple``: one gradient per input (``None`` where
+  there is none), given the forward inputs ``xs``, outputs ``ys`` and the gradients of the
+  outputs ``gys``. ``needs[k]`` says whether input ``k`` wants a gradient (skip the work
+  when not); ``out[k]`` is a buffer the gradient may be written into and returned (or
+  ``None``): the executor's gradient buffer of a weight.
+- ``lower(attrs, b, *names) -> name | tuple``: the ONNX lowering; ``b`` is a
+  ``graphc.ops.lowering.LoweringContext`` for this node.
+
+and declared facts the executor and the passes read instead of op names:
+``n_outputs``; ``vjp_reads_inputs``/``vjp_reads_outputs`` (what the backward pass keeps);
+``update_state`` (stateful ops); ``frozen_means_inference`` (a frozen layer runs the op in
+inference mode); ``training_only`` and ``training_attrs`` (what inference drops).
 
 Defining the subclass registers it; a test fails any op that leaves a rule out.
+ARCHITECTURE.md ("Adding an op") walks through a complete one.
 """
 
 from __future__ import annotations
@@ -33,17 +46,18 @@ class Op:
 
     name: str = ""
     n_outputs: int = 1
-    #: kernels that need the mode or the random generator receive ``ctx=`` as a keyword.
-    uses_context: bool = False
     #: what ``vjp`` reads, so the executor can free the rest after the forward pass.
     vjp_reads_inputs: bool = True
     vjp_reads_outputs: bool = False
-    #: ``vjp`` also takes ``needs`` (which inputs want a gradient; skip the others) and
-    #: ``out`` (buffers to write input gradients into): the executor's fast path.
-    vjp_takes_needs_and_out: bool = False
     #: a layer frozen with ``trainable = False`` runs this op in inference mode (Keras 3's
     #: BatchNormalization rule); other context-using ops (dropout) ignore freezing.
     frozen_means_inference: bool = False
+    #: in inference this op is the identity on its first input; its other outputs record
+    #: what training drew (a dropout mask, augmentation transforms). Export removes it.
+    training_only: bool = False
+    #: attributes that act only in training (recurrent dropout); in inference the op runs
+    #: without them, and the outputs past ``n_outputs`` they add (the masks) go away.
+    training_attrs: tuple[str, ...] = ()
 
     def update_state(self, attrs, xs, ys) -> None:
         """Ops with state (batch norm's moving statistics) update their state inputs in
@@ -59,20 +73,23 @@ class Op:
     def infer(self, attrs, *types):
         raise NotImplementedError(f"op {self.name} has no shape rule")
 
-    def kernel(self, attrs, *xs):
+    def kernel(self, attrs, *xs, ctx):
         raise NotImplementedError(f"op {self.name} has no NumPy kernel")
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         raise NotImplementedError(f"op {self.name} has no VJP")
 
     def lower(self, attrs, b, *names):
         raise NotImplementedError(f"op {self.name} has no ONNX lowering")
 
     def run(self, attrs, xs, ctx: ExecContext | None = None):
-        """Call the kernel, passing the context to ops that need it."""
-        if self.uses_context:
-            return self.kernel(attrs, *xs, ctx=ctx or ExecContext())
-        return self.kernel(attrs, *xs)
+        """Call the kernel on arrays ``xs`` (inference mode unless ``ctx`` says)."""
+        return self.kernel(attrs, *xs, ctx=ctx or ExecContext())
+
+    def gradients(self, attrs, xs, ys, gys):
+        """The VJP for every input, with no buffers: how tests and tools call it."""
+        n = len(xs)
+        return self.vjp(attrs, xs, ys, gys, needs=(True,) * n, out=(None,) * n)
 
     def __repr__(self):
         return f"<Op {self.name}>"

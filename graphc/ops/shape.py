@@ -47,10 +47,10 @@ class Reshape(Op):
                 fill = None
         return TensorType(tuple(fill if d == -1 else d for d in shape), x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return np.reshape(x, attrs["shape"])
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0].reshape(xs[0].shape),)
 
     def lower(self, attrs, b, x):
@@ -67,10 +67,10 @@ class Flatten(Op):
             raise ShapeError("cannot flatten a scalar")
         return TensorType((x.shape[0], product(x.shape[1:])), x.dtype)
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return x.reshape(x.shape[0], -1)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0].reshape(xs[0].shape),)
 
     def lower(self, attrs, b, x):
@@ -109,10 +109,10 @@ class Concatenate(Op):
             out.append(merged)
         return TensorType(tuple(out), types[0].dtype)
 
-    def kernel(self, attrs, *xs):
+    def kernel(self, attrs, *xs, ctx):
         return np.concatenate(xs, axis=attrs.get("axis", -1))
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         axis = attrs.get("axis", -1)
         bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
         return tuple(np.split(gys[0], bounds, axis=axis))

@@ -97,10 +97,10 @@ class TextVectorizationOp(Op):
                 "argument to the layer, or call `adapt` with some sample data.")
         return TensorType(lead + (depth,), "float32")
 
-    def kernel(self, attrs, x):
+    def kernel(self, attrs, x, *, ctx):
         return _vectorizer(attrs)._vectorize(x)
 
-    def vjp(self, attrs, xs, ys, gys):
+    def vjp(self, attrs, xs, ys, gys, needs, out):
         return (None,)  # strings have no gradient
 
     def lower(self, attrs, b, x):

@@ -7,25 +7,19 @@ from graphc.ops import get_op
 from passes._base import Pass, PassResult
 from passes.export._edit import GraphEditor, new_node
 
-__all__ = ["InferenceMode", "TRAINING_ONLY_OPS"]
-
-#: ops that are the identity on their first input in inference mode (their other outputs
-#: record what training drew: a dropout mask, augmentation transforms)
-TRAINING_ONLY_OPS = ("dropout", "random_flip", "random_affine")
-#: ops whose dropout attributes (and the two mask outputs they add) are training-only
-DROPOUT_ATTR_OPS = ("simple_rnn", "lstm", "gru")
-_DROPOUT_ATTRS = ("dropout", "recurrent_dropout", "gate_masks", "force_training")
+__all__ = ["InferenceMode"]
 
 
 class InferenceMode(Pass):
-    """Rewrite the graph into its inference form: a ``dropout`` node (or a random
-    augmentation node, ``random_flip`` / ``random_affine``) becomes its input.
+    """Rewrite the graph into its inference form: a node of a ``training_only`` op
+    (``dropout``, the random augmentations ``random_flip`` / ``random_affine``) becomes
+    its input.
 
     Uses of the dropout's output read its input instead and the node goes. When that output
     is a graph output that its input cannot take over (the input is a graph input or
     another output), the node becomes an ``identity`` instead, which keeps the output's name.
-    A recurrent node with dropout (``simple_rnn``/``lstm``/``gru``) becomes the same node
-    without it: no dropout attributes, no mask outputs.
+    A node whose op declares ``training_attrs`` (the recurrent ops' dropout) and uses them
+    becomes the same node without them: no dropout attributes, no mask outputs.
     Batch normalization will get its inference form here too.
     """
 
@@ -38,11 +32,12 @@ class InferenceMode(Pass):
         stripped: dict[str, int] = {}
         skipped = []
         for node in graph.nodes:
-            if node.op in DROPOUT_ATTR_OPS and any(a in node.attrs for a in _DROPOUT_ATTRS):
+            op = get_op(node.op)
+            if any(a in node.attrs for a in op.training_attrs):
                 if self._strip_dropout(edit, node, skipped):
                     stripped[node.op] = stripped.get(node.op, 0) + 1
                 continue
-            if node.op not in TRAINING_ONLY_OPS:
+            if not op.training_only:
                 continue
             x, y = node.inputs[0], node.outputs[0]
             masks = node.outputs[1:]
@@ -73,12 +68,13 @@ class InferenceMode(Pass):
     def _strip_dropout(edit, node, skipped) -> bool:
         """Replace a recurrent ``node`` by the same op without dropout; its outputs keep
         their names. False (and a note in ``skipped``) when a mask output is read."""
-        n_keep = get_op(node.op).n_outputs  # the plain op's outputs; masks come after
+        op = get_op(node.op)
+        n_keep = op.n_outputs  # the plain op's outputs; masks come after
         masks = node.outputs[n_keep:]
         if any(edit.users(m) or edit.is_output(m) for m in masks):
             skipped.append(f"{node.where()}: its dropout masks are read by another node")
             return False
-        attrs = {k: v for k, v in node.attrs.items() if k not in _DROPOUT_ATTRS}
+        attrs = {k: v for k, v in node.attrs.items() if k not in op.training_attrs}
         keep = node.outputs[:n_keep]
         plain = Node(node.op, node.inputs, [v.type for v in keep], attrs, node.scope,
                      names=[v.name for v in keep])

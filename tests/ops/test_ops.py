@@ -3,6 +3,8 @@ differences, ONNX lowering in onnxruntime == kernel (at several opsets)."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -104,6 +106,19 @@ def test_every_op_defines_all_four_rules(name):
     assert not missing, f"op {name} lacks {missing}"
 
 
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_op_has_the_one_kernel_and_vjp_signature(name):
+    """The protocol (graphc/ops/registry.py): the executor calls every op the same way."""
+    op = get_op(name)
+    kernel = inspect.signature(type(op).kernel).parameters
+    assert list(kernel)[:2] == ["self", "attrs"]
+    assert kernel["ctx"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert kernel["ctx"].default is inspect.Parameter.empty
+    vjp = inspect.signature(type(op).vjp).parameters
+    assert list(vjp) == ["self", "attrs", "xs", "ys", "gys", "needs", "out"]
+    assert all(p.default is inspect.Parameter.empty for p in vjp.values())
+
+
 def test_an_op_without_a_rule_is_caught():
     class Half(Op):  # not registered: no name
         def infer(self, attrs, x):
@@ -158,7 +173,7 @@ def test_vjp_matches_central_differences(name, i):
     rng = np.random.default_rng(2)
     ws = [rng.standard_normal(y.shape) if y is not None else None for y in ys]
     ws = [ws[0]] + [None] * (len(ws) - 1)  # project the first output only
-    grads = op.vjp(attrs, xs, ys, tuple(w if w is not None else None for w in ws))
+    grads = op.gradients(attrs, xs, ys, tuple(ws))
     assert len(grads) == len(xs)
 
     def objective(values):
@@ -228,10 +243,10 @@ def test_vjp_reads_only_what_it_declares(name, i):
     ctx = ExecContext(training=True, rng=np.random.default_rng(1))
     ys = _outputs(op, op.run(attrs, xs, ctx))
     gys = (np.ones_like(ys[0]),) + (None,) * (len(ys) - 1)
-    full = op.vjp(attrs, xs, ys, gys)
+    full = op.gradients(attrs, xs, ys, gys)
     xs_seen = xs if op.vjp_reads_inputs else [None] * len(xs)
     ys_seen = ys if op.vjp_reads_outputs else (None,) * len(ys)
-    partial = op.vjp(attrs, xs_seen, ys_seen, gys)
+    partial = op.gradients(attrs, xs_seen, ys_seen, gys)
     for a, b in zip(full, partial):
         if a is None or b is None:
             assert a is None and b is None

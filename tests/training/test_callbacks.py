@@ -20,7 +20,7 @@ from graphc.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
-from graphc.utils import progbar as progbar_mod
+from graphc import progbar as progbar_mod
 
 
 class FakeOptimizer:

@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from graphc.utils import progbar as progbar_mod
+from graphc import progbar as progbar_mod
 from graphc.progbar import Progbar
 
 

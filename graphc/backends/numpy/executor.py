@@ -172,11 +172,7 @@ class Executor:
         for step in self.steps:
             args = [env[i] for i in step.ins]
             try:
-                if step.op.uses_context:
-                    out = step.op.kernel(step.attrs, *args,
-                                         ctx=inference if step.frozen else ctx)
-                else:
-                    out = step.op.kernel(step.attrs, *args)
+                out = step.op.kernel(step.attrs, *args, ctx=inference if step.frozen else ctx)
                 if step.stateful and ctx.training and not step.frozen:
                     step.op.update_state(step.attrs, args, out if step.multi else (out,))
             except Exception as e:  # re-raised with the node and layer attached
@@ -221,11 +217,8 @@ class Executor:
                 gys, ys = (g0,), (env[outs[0]],)
             xs = [env[i] for i in step.ins]
             try:
-                if step.op.vjp_takes_needs_and_out:
-                    out = tuple(None if p is None else param_grads[p] for p in step.out_params)
-                    gxs = step.op.vjp(step.attrs, xs, ys, gys, needs=step.needs, out=out)
-                else:
-                    gxs = step.op.vjp(step.attrs, xs, ys, gys)
+                out = tuple(None if p is None else param_grads[p] for p in step.out_params)
+                gxs = step.op.vjp(step.attrs, xs, ys, gys, needs=step.needs, out=out)
             except Exception as e:
                 raise self._error(step, "gradient", e) from e
             for k, s, action, p in step.actions:

@@ -223,9 +223,9 @@ def test_gemm_op_rules():
     x, w, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=5)
     assert op.infer({}, TensorType((None, 4)), TensorType((4, 5)), TensorType((5,))) \
         == TensorType((None, 5))
-    np.testing.assert_allclose(op.kernel({}, x, w, b), x @ w + b)
+    np.testing.assert_allclose(op.run({}, [x, w, b]), x @ w + b)
     g = rng.normal(size=(3, 5))
-    gx, gw, gb = op.vjp({}, (x, w, b), (x @ w + b,), (g,))
+    gx, gw, gb = op.gradients({}, (x, w, b), (x @ w + b,), (g,))
     np.testing.assert_allclose(gx, g @ w.T)
     np.testing.assert_allclose(gw, x.T @ g)
     np.testing.assert_allclose(gb, g.sum(0))
