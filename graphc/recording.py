@@ -35,7 +35,7 @@ import contextlib
 import itertools
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -66,7 +66,7 @@ _EAGER_CONTEXT: list[ExecContext] = []
 
 
 @contextlib.contextmanager
-def scope(layer, call_index: int) -> Iterator[None]:
+def scope(layer: Any, call_index: int) -> Iterator[None]:
     """Record the ops applied inside ``layer``'s call number ``call_index``."""
     _SCOPE.append((layer, call_index))
     _RECORDING.append(True)
@@ -78,7 +78,7 @@ def scope(layer, call_index: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def scopes(entries) -> Iterator[None]:
+def scopes(entries: Iterable[tuple]) -> Iterator[None]:
     """Re-enter recorded scopes under the current one (a model replaying its graph keeps
     its inner layers' scopes under the call that replays it)."""
     depth = len(_SCOPE)
@@ -145,7 +145,7 @@ _MASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MASK_VALUES: weakref.WeakSet = weakref.WeakSet()
 
 
-def get_keras_mask(x):
+def get_keras_mask(x: object) -> Any:
     """The mask attached to symbolic tensor ``x``, or None."""
     try:
         return _MASKS.get(x)
@@ -153,7 +153,7 @@ def get_keras_mask(x):
         return None
 
 
-def set_keras_mask(x, mask) -> None:
+def set_keras_mask(x: object, mask: Any) -> None:
     """Attach ``mask`` (a boolean symbolic tensor, or None to remove it) to ``x``."""
     if mask is None:
         _MASKS.pop(x, None)
@@ -162,7 +162,7 @@ def set_keras_mask(x, mask) -> None:
     _MASK_VALUES.add(mask)
 
 
-def is_mask_value(v) -> bool:
+def is_mask_value(v: object) -> bool:
     """Whether ``v`` was attached to a tensor as its mask."""
     try:
         return v in _MASK_VALUES

@@ -26,7 +26,7 @@ ONNX_DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "int32": 6, "int64": 7, "boo
                "float16": 10, "float64": 11}
 
 
-def onnx_dtype(dtype) -> int:
+def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a NumPy dtype (``Cast(to=...)``, ``value_info``)."""
     return ONNX_DTYPES[str(np.dtype(dtype))]
 

@@ -27,12 +27,19 @@ ARCHITECTURE.md ("Adding an op") walks through a complete one.
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 
 from graphc import recording
 from graphc.errors import ShapeError
 from graphc.ir import Node, TensorType, Value, format_shape
+from graphc.ops.lowering import LoweringContext
 from graphc.recording import ExecContext
+
+#: An op's attributes: plain data (numbers, strings, tuples), JSON-describable.
+Attrs = dict[str, Any]
+Array = np.ndarray
 
 __all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "RULES", "is_symbolic",
            "infer_types"]
@@ -59,39 +66,42 @@ class Op:
     #: without them, and the outputs past ``n_outputs`` they add (the masks) go away.
     training_attrs: tuple[str, ...] = ()
 
-    def update_state(self, attrs, xs, ys) -> None:
+    def update_state(self, attrs: Attrs, xs: Sequence[Array], ys: Sequence[Array]) -> None:
         """Ops with state (batch norm's moving statistics) update their state inputs in
         place here; the executor calls it after the kernel, in training mode only."""
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("name"):
             if cls.name in REGISTRY:
                 raise ValueError(f"An op named {cls.name!r} is already registered.")
             REGISTRY[cls.name] = cls()
 
-    def infer(self, attrs, *types):
+    def infer(self, attrs: Attrs, *types: TensorType) -> TensorType | tuple[TensorType, ...]:
         raise NotImplementedError(f"op {self.name} has no shape rule")
 
-    def kernel(self, attrs, *xs, ctx):
+    def kernel(self, attrs: Attrs, *xs: Array, ctx: ExecContext) -> Any:
         raise NotImplementedError(f"op {self.name} has no NumPy kernel")
 
-    def vjp(self, attrs, xs, ys, gys, needs, out):
+    def vjp(self, attrs: Attrs, xs: Sequence[Array | None], ys: Sequence[Array | None],
+            gys: Sequence[Array | None], needs: Sequence[bool],
+            out: Sequence[Array | None]) -> tuple[Array | None, ...]:
         raise NotImplementedError(f"op {self.name} has no VJP")
 
-    def lower(self, attrs, b, *names):
+    def lower(self, attrs: Attrs, b: LoweringContext, *names: str) -> Any:
         raise NotImplementedError(f"op {self.name} has no ONNX lowering")
 
-    def run(self, attrs, xs, ctx: ExecContext | None = None):
+    def run(self, attrs: Attrs, xs: Sequence[Array], ctx: ExecContext | None = None) -> Any:
         """Call the kernel on arrays ``xs`` (inference mode unless ``ctx`` says)."""
         return self.kernel(attrs, *xs, ctx=ctx or ExecContext())
 
-    def gradients(self, attrs, xs, ys, gys):
+    def gradients(self, attrs: Attrs, xs: Sequence[Array | None], ys: Sequence[Array | None],
+                  gys: Sequence[Array | None]) -> tuple[Array | None, ...]:
         """The VJP for every input, with no buffers: how tests and tools call it."""
         n = len(xs)
         return self.vjp(attrs, xs, ys, gys, needs=(True,) * n, out=(None,) * n)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Op {self.name}>"
 
 
@@ -104,12 +114,12 @@ def get_op(name: str) -> Op:
 
 
 # ---- applying an op --------------------------------------------------------------------
-def is_symbolic(x) -> bool:
+def is_symbolic(x: object) -> bool:
     """A symbolic tensor (graph input or node output), as opposed to data or a weight."""
     return isinstance(x, Value) and x.kind in ("input", "intermediate")
 
 
-def _as_value(x, like_dtype: str) -> Value:
+def _as_value(x: Any, like_dtype: str) -> Value:
     """Wrap data as a constant; Python numbers and float arrays take the tensors' dtype."""
     if isinstance(x, Value):
         return x
@@ -119,7 +129,7 @@ def _as_value(x, like_dtype: str) -> Value:
     return Value(arr.shape, arr.dtype, kind="const", name="const", data=arr)
 
 
-def _as_array(x, like_dtype: str):
+def _as_array(x: Any, like_dtype: str) -> Array:
     if isinstance(x, Value):
         return x.data
     if isinstance(x, (int, float, bool)):
@@ -129,10 +139,10 @@ def _as_array(x, like_dtype: str):
     return np.asarray(x)
 
 
-def _float_dtype(inputs) -> str:
+def _float_dtype(inputs: Sequence[Any]) -> str:
     """The dtype Python numbers take: the first float tensor's, else the first integer
     tensor's (``length - 1`` on a size stays an integer, as in Keras), else float32."""
-    kinds = {}
+    kinds: dict[str, str] = {}
     for x in inputs:
         dt = getattr(x, "dtype", None)
         if dt is not None and dt != "string" and not isinstance(x, (int, float, bool)):
@@ -140,7 +150,8 @@ def _float_dtype(inputs) -> str:
     return kinds.get("f") or kinds.get("i") or kinds.get("u") or "float32"
 
 
-def infer_types(op: Op, attrs: dict, types, where: str) -> tuple:
+def infer_types(op: Op, attrs: Attrs, types: Sequence[TensorType],
+                where: str) -> tuple[TensorType, ...]:
     """Run a shape rule; a ``ShapeError`` comes back naming the layer, the op and the
     received shapes: ``dense_2 (matmul): inner dimensions differ, got ...``."""
     try:
@@ -154,7 +165,7 @@ def infer_types(op: Op, attrs: dict, types, where: str) -> tuple:
     return (out,) if isinstance(out, TensorType) else tuple(out)
 
 
-def apply(name: str, inputs, **attrs):
+def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
     """Apply op ``name``: record a node when any input is symbolic, else run the kernel.
 
     Returns one output (or a tuple for multi-output ops) of the same kind as the inputs:

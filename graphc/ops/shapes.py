@@ -3,20 +3,25 @@ string (a symbol such as ``"batch"``); two symbols are equal only if their names
 
 from __future__ import annotations
 
+from typing import Iterable, Union
+
 import numpy as np
 
 from graphc.errors import ShapeError
 
+#: A dimension: a size, None (unknown) or a symbol's name.
+Dim = Union[int, None, str]
 
-def known(d) -> bool:
+
+def known(d: Dim) -> bool:
     return isinstance(d, (int, np.integer))
 
 
-def dims_compatible(a, b) -> bool:
+def dims_compatible(a: Dim, b: Dim) -> bool:
     return not (known(a) and known(b)) or a == b
 
 
-def merge_dim(a, b):
+def merge_dim(a: Dim, b: Dim) -> Dim:
     """The more precise of two compatible dimensions."""
     if known(a):
         return a
@@ -43,11 +48,11 @@ def broadcast_shapes(a: tuple, b: tuple) -> tuple:
     return tuple(out)
 
 
-def product(dims):
+def product(dims: Iterable[Dim]) -> int | None:
     """Product of dims, or None when any is unknown."""
     p = 1
     for d in dims:
-        if not known(d):
+        if not isinstance(d, (int, np.integer)):  # known(d), spelled out for mypy
             return None
         p *= int(d)
     return p

@@ -10,10 +10,12 @@ gradient in ``backward``.
 
 from __future__ import annotations
 
+from typing import Any, Iterable, Sequence
+
 import numpy as np
 
 from graphc.errors import GraphcError
-from graphc.ir import Graph
+from graphc.ir import Graph, Node, Parameter, Value
 from graphc.ops.registry import ExecContext, Op, get_op
 
 __all__ = ["Executor", "KernelError"]
@@ -31,18 +33,20 @@ class _Step:
                  "free_bwd", "free_inf", "multi", "actions", "out_params", "stateful",
                  "frozen")
 
-    def __init__(self, node, ins, outs):
+    def __init__(self, node: Node, ins: list[int], outs: list[int]) -> None:
         self.op = get_op(node.op)
         self.attrs = node.attrs
         self.ins, self.outs, self.node = ins, outs, node
         self.multi = self.op.n_outputs > 1
         self.grad = False          # does any input need a gradient?
-        self.needs = ()            # which inputs need one
-        self.free_fwd = ()         # slots to drop after this step, training forward
-        self.free_bwd = ()         # slots to drop after this step's VJP
-        self.free_inf = ()         # slots to drop after this step, inference
-        self.actions = ()          # what backward does with each input gradient
-        self.out_params = ()       # parameters whose gradient buffer the VJP writes into
+        self.needs: tuple[bool, ...] = ()      # which inputs need one
+        self.free_fwd: tuple[int, ...] = ()    # slots to drop after this step, training fwd
+        self.free_bwd: tuple[int, ...] = ()    # slots to drop after this step's VJP
+        self.free_inf: tuple[int, ...] = ()    # slots to drop after this step, inference
+        # what backward does with each input gradient: (input, slot, action, parameter)
+        self.actions: tuple[tuple[int, int, int, Parameter | None], ...] = ()
+        # parameters whose gradient buffer the VJP writes into
+        self.out_params: tuple[Parameter | None, ...] = ()
         self.stateful = type(self.op).update_state is not Op.update_state
         layer = node.layer
         # Read once, when the plan is made: the trainer rebuilds the plan when the set of
@@ -55,11 +59,12 @@ class Executor:
     """Runs ``graph``. ``trainable`` are the parameters that get gradients; ``watch`` are
     internal values whose arrays ``forward`` also returns (see ``forward(watched=)``)."""
 
-    def __init__(self, graph: Graph, trainable=(), watch=()):
+    def __init__(self, graph: Graph, trainable: Iterable[Parameter] = (),
+                 watch: Iterable[Value] = ()) -> None:
         self.graph = graph
-        slots: dict = {}
+        slots: dict[Value, int] = {}
 
-        def slot(v):
+        def slot(v: Value) -> int:
             if v not in slots:
                 slots[v] = len(slots)
             return slots[v]
@@ -85,7 +90,7 @@ class Executor:
         self._plan_memory()
 
     # ---- planning ------------------------------------------------------------------
-    def _plan_gradients(self):
+    def _plan_gradients(self) -> None:
         requires = [False] * self.n_slots
         for s in self.param_slot:
             requires[s] = True
@@ -100,9 +105,10 @@ class Executor:
         # Static plan of the backward pass: the first gradient a parameter gets (in
         # backward order) is written into its buffer, later ones are added; parameters
         # that get none are zeroed at the end.
-        seen = set()
+        seen: set[Parameter] = set()
         for step in self._backward_steps:
-            actions, out_params = [], []
+            actions: list[tuple[int, int, int, Parameter | None]] = []
+            out_params: list[Parameter | None] = []
             for k, s in enumerate(step.ins):
                 p = self.param_slot.get(s)
                 first = p is not None and p not in seen and step.needs[k]
@@ -119,17 +125,17 @@ class Executor:
             step.actions, step.out_params = tuple(actions), tuple(out_params)
         self._ungraded = [p for p in self.param_slot.values() if p not in seen]
 
-    def _plan_memory(self):
+    def _plan_memory(self) -> None:
         keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in self.leaves} \
             | set(self.watch_slots)
         n = len(self.steps)
-        last_fwd = {}
+        last_fwd: dict[int, int] = {}
         for i, step in enumerate(self.steps):
             for s in step.ins:
                 last_fwd[s] = i
         # Slots some VJP reads, and the earliest step (in forward order) that reads them:
         # the backward pass reaches that step last.
-        first_bwd = {}
+        first_bwd: dict[int, int] = {}
         for i, step in enumerate(self.steps):
             if not step.grad:
                 continue
@@ -137,9 +143,9 @@ class Executor:
                    (step.outs if step.op.vjp_reads_outputs else [])
             for s in read:
                 first_bwd.setdefault(s, i)
-        free_inf = [[] for _ in range(n)]
-        free_fwd = [[] for _ in range(n)]
-        free_bwd = [[] for _ in range(n)]
+        free_inf: list[list[int]] = [[] for _ in range(n)]
+        free_fwd: list[list[int]] = [[] for _ in range(n)]
+        free_bwd: list[list[int]] = [[] for _ in range(n)]
         for s, i in last_fwd.items():
             if s in keep:
                 continue
@@ -154,13 +160,15 @@ class Executor:
                 tuple(free_inf[i]), tuple(free_fwd[i]), tuple(free_bwd[i])
 
     # ---- running -------------------------------------------------------------------
-    def forward(self, inputs, ctx: ExecContext, keep_for_backward=False, leaf_values=None,
-                watched=None):
+    def forward(self, inputs: Sequence[np.ndarray], ctx: ExecContext,
+                keep_for_backward: bool = False,
+                leaf_values: dict[Value, np.ndarray] | None = None,
+                watched: list | None = None) -> Any:
         """Outputs for one batch; with ``keep_for_backward`` also the environment the
         backward pass needs. ``leaf_values`` overrides parameter arrays (gradient checks
         run the same plan in float64). A list passed as ``watched`` receives the arrays of
         the ``watch`` values."""
-        env = [None] * self.n_slots
+        env: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, inputs):
             env[s] = x
         for s, v in self.leaves:
@@ -189,12 +197,14 @@ class Executor:
             watched[:] = [env[s] for s in self.watch_slots]
         return (outputs, env) if keep_for_backward else outputs
 
-    def backward(self, env, output_grads, param_grads: dict, watched_grads=()):
+    def backward(self, env: list, output_grads: Sequence[np.ndarray | None],
+                 param_grads: dict[Parameter, np.ndarray],
+                 watched_grads: Sequence[np.ndarray | None] = ()) -> None:
         """Accumulate d(loss)/d(param) into ``param_grads[param]`` (arrays written in
         place: views into the gradient buffer). Parameters that get no gradient are
         zeroed. ``watched_grads`` (one per ``watch`` value, or None) are added to the
         gradients flowing into those values."""
-        grads = [None] * self.n_slots
+        grads: list[Any] = [None] * self.n_slots
         for s, g in zip(self.output_slots, output_grads):
             if g is not None:
                 grads[s] = g if grads[s] is None else grads[s] + g
@@ -227,12 +237,14 @@ class Executor:
                     if g is not None:
                         grads[s] = g if grads[s] is None else grads[s] + g
                 elif action == _WRITE_PARAM:
+                    assert p is not None
                     buf = param_grads[p]
                     if g is None:
                         buf.fill(0)  # later contributions add to it
                     elif g is not buf:
                         np.copyto(buf, g)
                 elif g is not None:
+                    assert p is not None
                     param_grads[p] += g
             for o in outs:
                 grads[o] = None
@@ -242,6 +254,6 @@ class Executor:
             param_grads[p].fill(0)
 
     @staticmethod
-    def _error(step, phase, e):
+    def _error(step: _Step, phase: str, e: Exception) -> KernelError:
         return KernelError(f"{step.node.where()}: the {phase} kernel failed: "
                            f"{type(e).__name__}: {e}")

@@ -7,11 +7,15 @@ stay visible to training.
 
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 import numpy as np
+
+from graphc.ir import Parameter
 
 
 class ParamStore:
-    def __init__(self, params, dtype=np.float32):
+    def __init__(self, params: Iterable[Parameter], dtype: Any = np.float32) -> None:
         self.params = list(params)
         sizes = [int(np.prod(p.shape)) for p in self.params]
         offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
@@ -26,11 +30,11 @@ class ParamStore:
             p.data = view
             self.grad_views[p] = self.grads[seg].reshape(p.shape)
 
-    def owns(self, params) -> bool:
+    def owns(self, params: Iterable[Parameter]) -> bool:
         """Still the store of exactly these parameters, each still viewing the buffer?"""
         params = list(params)
         return params == self.params and all(
             np.shares_memory(p.data, self.values) for p in params if p.data.size)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.values.size
