@@ -3,10 +3,11 @@ called on a string ``Input`` (as in "Deep Learning with Python" ch. 11's end-to-
 inference model).
 
 The attributes are plain data (the options and the vocabulary, special tokens first),
-so the graph stays JSON-describable; the kernel rebuilds the layer's vectorization from
-them (cached per vocabulary) and runs it. Strings carry no gradient, and ONNX has no
-exact lowering of Keras's standardize/split/lookup, so export refuses with a pointer to
-exporting the model that takes the vectorized integers.
+so the graph stays JSON-describable; the kernel builds a ``Vectorizer`` (the computation
+the layer delegates to, in ``text_processing``) from them, cached per vocabulary, and
+runs it. Strings carry no gradient, and ONNX has no exact lowering of Keras's
+standardize/split/lookup, so export refuses with a pointer to exporting the model that
+takes the vectorized integers.
 
 >>> import numpy as np
 >>> from graphc.ops import get_op
@@ -21,38 +22,38 @@ from __future__ import annotations
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops.registry import Op
+from graphc.ops.text_processing import Vectorizer
 
 __all__: list = []
 
-# The options the kernel passes to the layer (the rest of the attributes: "vocabulary",
-# "idf_weights", "layer").
+# The options the kernel passes to the Vectorizer (the rest of the attributes:
+# "vocabulary", "idf_weights", "layer").
 OPTIONS = ("max_tokens", "standardize", "split", "ngrams", "output_mode",
            "output_sequence_length", "pad_to_max_tokens", "encoding")
-# vocabulary list id -> (vocabulary, idf_weights, attrs options, layer): a model called in
-# a loop copies its node's attrs dict each time, but not the vocabulary list inside.
+# vocabulary list id -> (vocabulary, idf_weights, attrs options, vectorizer): a model
+# called in a loop copies its node's attrs dict each time, but not the vocabulary list
+# inside.
 _CACHE: dict = {}
 _CACHE_SIZE = 16
 
 
-def _vectorizer(attrs):
-    """The ``TextVectorization`` that computes this node (cached)."""
+def _vectorizer(attrs) -> Vectorizer:
+    """The ``Vectorizer`` that computes this node (cached)."""
     vocabulary = attrs.get("vocabulary")
     idf = attrs.get("idf_weights")
     options = {k: attrs[k] for k in OPTIONS if k in attrs}
     hit = _CACHE.get(id(vocabulary))
     if hit is not None and hit[0] is vocabulary and hit[1] is idf and hit[2] == options:
         return hit[3]
-    from graphc.layers.text_vectorization import TextVectorization
     if isinstance(options.get("ngrams"), list):
         options["ngrams"] = tuple(options["ngrams"])
-    # A fixed name: an unnamed layer would take a number from the user's layer names.
-    layer = TextVectorization(**options, name="text_vectorization_kernel")
+    vectorizer = Vectorizer(**options)
     if vocabulary:
-        layer.set_vocabulary(vocabulary, idf)
+        vectorizer.set_vocabulary(vocabulary, idf)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[id(vocabulary)] = (vocabulary, idf, dict(options), layer)
-    return layer
+    _CACHE[id(vocabulary)] = (vocabulary, idf, dict(options), vectorizer)
+    return vectorizer
 
 
 class TextVectorizationOp(Op):
@@ -98,7 +99,7 @@ class TextVectorizationOp(Op):
         return TensorType(lead + (depth,), "float32")
 
     def kernel(self, attrs, x, *, ctx):
-        return _vectorizer(attrs)._vectorize(x)
+        return _vectorizer(attrs).vectorize(x)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         return (None,)  # strings have no gradient
