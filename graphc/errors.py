@@ -11,6 +11,7 @@ __all__ = [
     "GraphDisconnectedError",
     "GraphError",
     "InputDataError",
+    "TraceError",
 ]
 
 
@@ -32,3 +33,8 @@ class GraphError(GraphcError, ValueError):
 
 class InputDataError(GraphcError, ValueError):
     """Data passed to fit/evaluate/predict does not match the model."""
+
+
+class TraceError(GraphcError, TypeError):
+    """A custom loss or regularizer could not be recorded with ``graphc.ops`` (it called
+    NumPy on a symbolic tensor, say), so graphc cannot differentiate it."""

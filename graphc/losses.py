@@ -20,25 +20,29 @@ Keras details reproduced here (``keras/src/losses/losses.py``, ``loss.py`` and
 - ``y_true``/``y_pred`` whose ranks differ by one with a trailing 1 are squeezed
   or expanded to the same rank first (``squeeze_or_expand_to_same_rank``).
 
-Custom losses: a plain callable ``f(y_true, y_pred) -> per-sample losses`` (NumPy)
-or a subclass that only implements ``call`` is accepted; its gradient is then
-computed by float64 central differences, vectorised over the batch (two calls of
-``f`` per feature of one sample), which assumes each sample's loss depends only on
-its own prediction. For an exact and fast gradient, subclass :class:`Loss` and
-implement ``call_and_grad(y_true, y_pred) -> (values, jac)`` where ``jac`` has
-``y_pred``'s shape and holds ``d values[i] / d y_pred[i, j]`` (``values`` being
-``y_pred`` reduced along its last axis).
+Custom losses: a plain callable ``f(y_true, y_pred) -> per-sample losses`` or a
+subclass that only implements ``call``, written with ``graphc.ops``, is accepted. Its
+value is ``f`` run on the arrays (the ops run at once); its gradient comes from recording
+``f`` once per input signature (``graphc.backends.numpy.trace``) and running the ops'
+VJPs backward, with the reduction's weights as the output gradient -- the same way a
+model's gradients are made. A function written with NumPy calls on its arguments cannot
+be recorded and raises :class:`graphc.errors.TraceError` in ``value_and_grad`` (and so in
+``fit``). For a hand-written gradient, subclass :class:`Loss` and implement
+``call_and_grad(y_true, y_pred) -> (values, jac)`` where ``jac`` has ``y_pred``'s shape
+and holds ``d values[i] / d y_pred[i, j]`` (``values`` being ``y_pred`` reduced along its
+last axis). The built-in losses are such hand-written fast paths;
+``tests/training/test_loss_gradients_traced.py`` checks each against the recorded
+gradient of the same loss written with ``graphc.ops``.
 
 Float32 in, float32 out; float64 inputs are computed in float64.
-This module imports only NumPy and the standard library.
 """
 
 import math
 import re
-import warnings
 
 import numpy as np
 
+from graphc.backends.numpy.trace import value_and_pullback
 from graphc.config import EPSILON
 
 __all__ = [
@@ -96,7 +100,11 @@ __all__ = [
 
 _MODULE = "keras.losses"
 _REDUCTIONS = {"sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight"}
-_NUMERIC = object()  # sentinel: "no analytic gradient, use central differences"
+_TRACE_ADVICE = (
+    "For example ops.mean(ops.square(y_pred - y_true), axis=-1) instead of "
+    "np.mean((y_pred - y_true) ** 2, axis=-1); or subclass graphc.losses.Loss and implement "
+    "call_and_grad(y_true, y_pred) -> (per-sample values, d values / d y_pred)."
+)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -268,7 +276,10 @@ class Loss:
 
         class MyMSE(Loss):
             def call(self, y_true, y_pred):
-                return np.mean((y_pred - y_true) ** 2, axis=-1)
+                return ops.mean(ops.square(y_pred - y_true), axis=-1)
+
+    ``call`` written with ``graphc.ops`` is differentiated by recording it (see the
+    module docstring); ``call_and_grad`` gives a hand-written gradient instead.
     """
 
     _squeeze = False  # Keras's LossFunctionWrapper squeezes/expands ranks first
@@ -281,7 +292,8 @@ class Loss:
 
     # -- subclass API ---------------------------------------------------------
     def call(self, y_true, y_pred):
-        """Per-sample losses (NumPy arrays in, NumPy array out)."""
+        """Per-sample losses, written with ``graphc.ops`` (arrays in, array out; it is
+        also called once on symbolic tensors to record its gradient)."""
         raise NotImplementedError(
             f"Loss '{type(self).__name__}' must implement `call(y_true, y_pred)`."
         )
@@ -291,12 +303,27 @@ class Loss:
         raise NotImplementedError
 
     def _forward(self, y_true, y_pred, need_grad):
-        """``(values, jac or None or _NUMERIC, mask or None)``."""
+        """``(values, jac, mask or None)``. ``jac`` is None without ``need_grad``; else
+        either the Jacobian of each sample's value (an array of ``y_pred``'s shape, the
+        fast path of the built-in losses and of ``call_and_grad``), or a pullback
+        ``u -> d sum(u * values) / d y_pred`` from the recording of ``call``."""
         if need_grad and type(self).call_and_grad is not Loss.call_and_grad:
             values, jac = self.call_and_grad(y_true, y_pred)
             return np.asarray(values), np.asarray(jac, dtype=y_pred.dtype), None
-        values = np.asarray(self.call(y_true, y_pred))
-        return values, (_NUMERIC if need_grad else None), None
+        if need_grad:
+            return self._traced(y_true, y_pred)
+        return np.asarray(self.call(y_true, y_pred)), None, None
+
+    def _traced(self, y_true, y_pred):
+        """Values and pullback of ``call``, recorded once per input signature."""
+        values, pullback = value_and_pullback(
+            self.call, [y_true, y_pred], wrt=(1,), batched=(0, 1), owner=self,
+            what="loss", names=("y_true", "y_pred"), label=self._label(),
+            advice=_TRACE_ADVICE)
+        return values, (lambda u: pullback(u)[0]), None
+
+    def _label(self):
+        return f"{type(self).__name__}.call (named {self.name!r})"
 
     # -- plumbing --------------------------------------------------------------
     def _convert_true(self, y_true, dtype):
@@ -340,57 +367,14 @@ class Loss:
             values, jac, out_mask = self._forward(yt, yp, need_grad=True)
             mask = _merge_masks(mask, out_mask)
             loss, u = _reduce(values, sample_weight, mask, self.reduction, dtype, need_grad=True)
-            if jac is _NUMERIC:
-                grad = self._numeric_grad(yt, yp, u)
+            if callable(jac):  # recorded: pull the reduction's weights back
+                grad = jac(u)
             else:
                 axis = self._grad_axis % yp.ndim if yp.ndim else 0
                 grad = jac * np.expand_dims(u, axis) if yp.ndim else jac * u
         out_dtype = yp_in.dtype if np.issubdtype(yp_in.dtype, np.floating) else dtype
         grad = np.asarray(grad, dtype=out_dtype).reshape(yp_in.shape)
         return float(loss), grad
-
-    def _numeric_grad(self, yt, yp, u):
-        # Central differences in float64, perturbing one feature position of every
-        # sample at once (per-sample independence assumed, see module docstring).
-        y = yp.astype(np.float64)
-        u = np.asarray(u, dtype=np.float64)
-        grad = np.zeros_like(y)
-
-        def weighted(yy):
-            v, _, _ = self._forward(yt, yy, need_grad=False)
-            return np.asarray(v, dtype=np.float64) * u
-
-        per_sample = y.ndim >= 1 and u.ndim >= 1 and u.shape[0] == y.shape[0]
-        if per_sample:
-            for idx in np.ndindex(*y.shape[1:]):
-                sel = (slice(None),) + idx
-                orig = y[sel].copy()
-                h = 1e-6 * np.maximum(1.0, np.abs(orig))
-                y[sel] = orig + h
-                fp = weighted(y)
-                y[sel] = orig - h
-                fm = weighted(y)
-                y[sel] = orig
-                diff = (fp - fm).reshape(y.shape[0], -1).sum(axis=1)
-                grad[sel] = diff / (2 * h)
-        else:
-            if y.size > 4096:
-                warnings.warn(
-                    f"Loss '{self.name}': numerical gradient over {y.size} elements "
-                    "one at a time; implement call_and_grad for speed."
-                , stacklevel=2)
-            flat = y.reshape(-1)
-            gflat = grad.reshape(-1)
-            for i in range(flat.size):
-                orig = flat[i]
-                h = 1e-6 * max(1.0, abs(orig))
-                flat[i] = orig + h
-                fp = weighted(y).sum()
-                flat[i] = orig - h
-                fm = weighted(y).sum()
-                flat[i] = orig
-                gflat[i] = (fp - fm) / (2 * h)
-        return grad
 
     # -- config ----------------------------------------------------------------
     def get_config(self):
@@ -407,12 +391,13 @@ class Loss:
 class LossFunctionWrapper(Loss):
     """A Loss made from a function ``fn(y_true, y_pred, **kwargs)`` returning
     per-sample losses. graphc's own loss functions get their analytic gradient;
-    other functions a numerical one (see the module docstring).
+    other functions, written with ``graphc.ops``, are recorded and differentiated
+    through the ops' VJPs (see the module docstring).
 
     Example::
 
         def scaled_mse(y_true, y_pred, scale=2.0):
-            return scale * np.mean((y_pred - y_true) ** 2, axis=-1)
+            return scale * ops.mean(ops.square(y_pred - y_true), axis=-1)
         loss = LossFunctionWrapper(scaled_mse, scale=3.0)
     """
 
@@ -430,6 +415,10 @@ class LossFunctionWrapper(Loss):
     def call(self, y_true, y_pred):
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
+    def _label(self):
+        fn = getattr(self.fn, "__qualname__", None) or repr(self.fn)
+        return f"function {fn!r}"
+
     def _convert_true(self, y_true, dtype):
         if self._impl is not None:
             return self._impl._convert_true(y_true, dtype)
@@ -438,8 +427,9 @@ class LossFunctionWrapper(Loss):
     def _forward(self, y_true, y_pred, need_grad):
         if self._impl is not None:
             return self._impl._forward(y_true, y_pred, need_grad)
-        values = np.asarray(self.call(y_true, y_pred))
-        return values, (_NUMERIC if need_grad else None), None
+        if need_grad:
+            return self._traced(y_true, y_pred)
+        return np.asarray(self.call(y_true, y_pred)), None, None
 
     def get_config(self):
         config = super().get_config()
@@ -1137,8 +1127,8 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
     as in ``model.compile``, a loss given by a string or function is named after
     it (``get("mse").name == "mse"``). ``"crossentropy"``/``"ce"`` pick binary,
     sparse or categorical crossentropy from the shapes, as Keras 3's compile does.
-    A callable that graphc does not know becomes a :class:`LossFunctionWrapper`
-    with a numerical gradient (see the module docstring).
+    A callable that graphc does not know becomes a :class:`LossFunctionWrapper`,
+    differentiated by recording it (see the module docstring).
 
     Example::
 

@@ -9,7 +9,8 @@ A regularizer maps an array to a scalar penalty that training adds to the loss:
 The built-in ones also give the penalty's gradient in NumPy (``gradient(x)``), so the
 trainer adds it to the weights' gradients without a graph. A custom regularizer (a
 ``Regularizer`` subclass overriding ``__call__`` only, or a plain function) written with
-``graphc.ops`` is differentiated by tracing it once per weight.
+``graphc.ops`` is differentiated by recording it once per weight shape and running the
+ops' VJPs (``graphc.models.regularization``, through ``graphc.backends.numpy.trace``).
 """
 
 from __future__ import annotations
@@ -223,80 +224,31 @@ def get(identifier):
                      "Regularizer, a config dict or a function of the weight.")
 
 
-# ---- penalties and their gradients, for training ------------------------------------------
+# ---- penalty values ------------------------------------------------------------------------
+# Their gradients, for training, are made by graphc.models.regularization (hand-written
+# ``gradient`` for the built-ins, the recorded ops' VJPs for custom regularizers); this
+# module stays at the layers' rank and imports no backend.
 
-def penalty_and_gradient(regularizer, weight, need_grad=True):
-    """``(penalty, d penalty / d weight or None)`` for a weight (a ``Parameter``) or an
-    array. Built-in regularizers compute both in NumPy; any other callable is traced
-    once through graphc's ops and differentiated by the executor."""
+def penalty_value(regularizer, weight):
+    """The penalty of a weight (a ``Parameter``) or an array, as a NumPy scalar of its
+    dtype. A custom regularizer written with ``graphc.ops`` runs at once on the array;
+    a penalty that is not a scalar is summed."""
     data = weight.data if isinstance(weight, Value) else np.asarray(weight)
-    if isinstance(regularizer, Regularizer):
-        try:
-            grad = regularizer.gradient(data) if need_grad else None
-        except NotImplementedError:
-            pass  # a subclass that only defines __call__: traced below
-        else:
-            return np.asarray(regularizer(data), dtype=data.dtype), grad
-    return _traced(regularizer, data, need_grad)
+    value = np.asarray(regularizer(data), dtype=data.dtype)
+    return value if value.ndim == 0 else np.sum(value)
 
 
-def activity_penalty(regularizer, y, need_grad=True):
-    """Keras's activity penalty on a layer output ``y``: the regularizer's value divided
-    by the batch size (the first dimension) for outputs of rank > 0, and its gradient."""
-    value, grad = penalty_and_gradient(regularizer, y, need_grad)
-    if np.ndim(y) > 0:
-        n = y.shape[0]
-        # Keras's divide_no_nan: an empty batch gives 0
-        value = value / value.dtype.type(n) if n else np.zeros_like(value)
-        if grad is not None:
-            grad = grad / grad.dtype.type(n) if n else np.zeros_like(grad)
-    return value, grad
+def per_batch_size(penalty, y):
+    """Keras's activity rule: a penalty of a layer output ``y`` (or its gradient) is
+    divided by the batch size, the first dimension, for outputs of rank > 0; an empty
+    batch gives 0 (``divide_no_nan``)."""
+    if np.ndim(y) == 0 or penalty is None:
+        return penalty
+    n = np.shape(y)[0]
+    return penalty / penalty.dtype.type(n) if n else np.zeros_like(penalty)
 
 
-_TRACES: dict = {}
-
-
-def _traced(regularizer, data, need_grad):
-    """Run (and differentiate) a custom regularizer recorded with graphc's ops on a
-    stand-in weight of ``data``'s shape; the recording is kept per regularizer and shape."""
-    from graphc.backends.numpy import Executor
-    from graphc.ir import Graph, Parameter
-    from graphc.recording import ExecContext, scope
-
-    key = (id(regularizer), data.shape, str(data.dtype))
-    entry = _TRACES.get(key)
-    if entry is None or entry[0] is not regularizer:
-        holder = Parameter(np.array(data), "regularized_weight")
-        with scope(_TraceScope, -1):
-            try:
-                out = regularizer(holder)
-            except Exception as e:
-                raise TypeError(
-                    f"The regularizer {regularizer!r} could not be differentiated: it must "
-                    "be written with graphc.ops (e.g. 0.01 * graphc.ops.sum(graphc.ops."
-                    "multiply(w, w))), or subclass graphc.regularizers.Regularizer and "
-                    f"define gradient(x). Calling it on a weight raised {type(e).__name__}: "
-                    f"{e}") from e
-        if isinstance(out, Value) and out.producer is not None:
-            executor = Executor(Graph.from_outputs([], [out]), [holder])
-        else:
-            executor = None  # no dependence on the weight: a constant penalty
-        entry = _TRACES[key] = (regularizer, holder, executor, out)
-    _, holder, executor, out = entry
-    if executor is None:
-        value = np.asarray(out.data if isinstance(out, Value) else out, dtype=data.dtype)
-        return np.sum(value), (np.zeros_like(data) if need_grad else None)
-    holder.data = data
-    outputs, env = executor.forward([], ExecContext(training=False), keep_for_backward=True)
-    value = np.asarray(outputs[0], dtype=data.dtype)
-    grad = None
-    if need_grad:
-        grad = np.zeros_like(data)
-        executor.backward(env, [np.ones_like(value)], {holder: grad})
-    return np.sum(value), grad
-
-
-class _TraceScope:
-    """The scope custom regularizers are recorded under (named in error messages)."""
-    name = "regularizer"
-    trainable = True
+def activity_penalty_value(regularizer, y):
+    """Keras's activity penalty of a layer output ``y``: the regularizer's value divided
+    by the batch size (see :func:`per_batch_size`)."""
+    return per_batch_size(penalty_value(regularizer, y), y)

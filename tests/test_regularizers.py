@@ -8,6 +8,8 @@ import pytest
 
 import graphc
 from graphc import layers, ops, regularizers
+from graphc.errors import TraceError
+from graphc.models.regularization import activity_penalty, penalty_and_gradient
 
 W = np.array([[1.0, -2.0, 0.5], [3.0, 0.0, -1.5]], dtype=np.float32)
 
@@ -62,27 +64,44 @@ def test_gradients_match_finite_differences(reg):
 def test_custom_regularizer_is_traced_through_graphc_ops():
     def my_l2(w):
         return ops.multiply(ops.sum(ops.multiply(w, w)), 0.3)
-    value, grad = regularizers.penalty_and_gradient(my_l2, W)
+    value, grad = penalty_and_gradient(my_l2, W)
     np.testing.assert_allclose(value, 0.3 * 16.5, rtol=1e-6)
     np.testing.assert_allclose(grad, 0.6 * W, rtol=1e-6)
 
     class Sum(regularizers.Regularizer):  # only __call__, as Keras's docs show
         def __call__(self, x):
             return ops.sum(x)
-    value, grad = regularizers.penalty_and_gradient(Sum(), W)
+    value, grad = penalty_and_gradient(Sum(), W)
     assert float(value) == pytest.approx(1.0) and np.all(grad == 1)
 
 
 def test_custom_regularizer_with_numpy_is_refused_with_advice():
-    with pytest.raises(TypeError, match="written with graphc.ops"):
-        regularizers.penalty_and_gradient(lambda w: 0.1 * np.sum(np.abs(w)), W)
+    with pytest.raises(TraceError, match="written with graphc.ops") as info:
+        penalty_and_gradient(lambda w: 0.1 * np.sum(np.abs(w)), W)
+    assert isinstance(info.value, TypeError)
+    assert "define gradient(x)" in str(info.value) and "ops.square" in str(info.value)
+    # its value alone is computed at once on the array, NumPy or not
+    assert regularizers.penalty_value(lambda w: 0.1 * np.sum(np.abs(w)), W) == \
+        pytest.approx(0.8)
 
 
 def test_activity_penalty_is_divided_by_the_batch_size():
     y = np.full((4, 3), 2.0, np.float32)
-    value, grad = regularizers.activity_penalty(regularizers.L2(0.5), y)
+    value, grad = activity_penalty(regularizers.L2(0.5), y)
     np.testing.assert_allclose(value, 0.5 * 48 / 4)
     np.testing.assert_allclose(grad, np.full((4, 3), 0.5))
+    assert regularizers.activity_penalty_value(regularizers.L2(0.5), y) == value
+    # a custom one, recorded with a symbolic batch: one recording serves both sizes
+    def half_l2(x):
+        return ops.multiply(ops.sum(ops.square(x)), 0.5)
+    for n in (4, 3):
+        value, grad = activity_penalty(half_l2, y[:n])
+        np.testing.assert_allclose(value, 0.5 * 12 * n / n)
+        np.testing.assert_allclose(grad, np.full((n, 3), 2.0 / n), rtol=1e-6)
+    from graphc.backends.numpy.trace import _CACHE
+    assert len(_CACHE[half_l2]) == 1
+    value, grad = activity_penalty(half_l2, y[:0])  # an empty batch: 0, as divide_no_nan
+    assert value == 0 and grad.shape == (0, 3)
 
 
 def test_names_and_defaults_as_keras():

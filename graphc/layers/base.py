@@ -225,7 +225,7 @@ class Layer:
         for layer in self._all_layers():
             out.extend(layer._activity_losses)
         for p, reg in self._regularized_weights():
-            out.append(regularizers.penalty_and_gradient(reg, p, need_grad=False)[0])
+            out.append(regularizers.penalty_value(reg, p))
         return out
 
     def _all_layers(self):
@@ -364,7 +364,7 @@ class Layer:
             with eager():
                 outputs = self.call(inputs, *args, **kwargs)
             self._activity_losses = [] if self.activity_regularizer is None else [
-                regularizers.activity_penalty(self.activity_regularizer, np.asarray(y))[0]
+                regularizers.activity_penalty_value(self.activity_regularizer, np.asarray(y))
                 for y in flatten_struct(outputs)]
             return outputs
         if len(symbolic) != len(flat):

@@ -312,7 +312,7 @@ class Trainer:
     def _weight_penalty(self, store=None):
         """The sum of the weight regularization penalties; with ``store``, also add
         their gradients to its gradient buffer (NumPy, on the current weights)."""
-        from graphc.regularizers import penalty_and_gradient
+        from graphc.models.regularization import penalty_and_gradient
         total = 0.0
         regularized = self._weight_rules(store)[0] if store is not None \
             else self._regularized_weights()
@@ -327,7 +327,7 @@ class Trainer:
         """The sum of the activity penalties on ``arrays`` (the executor's watched
         values, in order) and, for training, each one's gradient. Each layer keeps the
         values, as Keras's ``layer.losses`` shows the last call's."""
-        from graphc.regularizers import activity_penalty
+        from graphc.models.regularization import activity_penalty
         total, grads = 0.0, []
         if not ex.activity:
             return total, grads

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from graphc import losses
+from graphc import losses, ops
+from graphc.errors import TraceError
 
 EPS = 1e-7
 
@@ -386,8 +387,11 @@ def test_get_other_identifiers():
     )
 
 
-def test_custom_callable_gets_numerical_gradient():
+def test_custom_callable_is_differentiated_by_recording_it():
     def my_loss(y_true, y_pred):
+        return ops.mean(ops.square(y_pred - y_true) + 0.5 * ops.abs(y_pred), axis=-1)
+
+    def by_hand(y_true, y_pred):
         return np.mean((y_pred - y_true) ** 2 + 0.5 * np.abs(y_pred), axis=-1)
 
     loss = losses.get(my_loss)
@@ -395,8 +399,88 @@ def test_custom_callable_gets_numerical_gradient():
     value, grad = loss.value_and_grad(R_T, R_P, sample_weight=W)
     d = R_P.shape[-1]
     expected = (2 * (R_P - R_T) + 0.5 * np.sign(R_P)) / d * W[:, None] / N
-    assert value == pytest.approx(float(np.sum(my_loss(R_T, R_P) * W) / N), rel=1e-12)
-    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-9)
+    assert value == pytest.approx(float(np.sum(by_hand(R_T, R_P) * W) / N), rel=1e-12)
+    assert value == pytest.approx(loss(R_T, R_P, sample_weight=W), rel=1e-12)
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-15)
+    # float32 in, float32 out, as for the built-in losses
+    v32, g32 = loss.value_and_grad(R_T.astype(np.float32), R_P.astype(np.float32))
+    assert g32.dtype == np.float32
+    np.testing.assert_allclose(g32, (2 * (R_P - R_T) + 0.5 * np.sign(R_P)) / d / N,
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_custom_loss_written_with_numpy_is_refused_with_advice():
+    def np_loss(y_true, y_pred):
+        return np.mean((y_pred - y_true) ** 2, axis=-1)
+
+    loss = losses.get(np_loss)
+    # its value is computed on the arrays, as before
+    assert loss(R_T, R_P) == pytest.approx(float(np.mean(np_loss(R_T, R_P))))
+    # its gradient needs a recording, which NumPy calls on symbolic tensors cannot make
+    with pytest.raises(TraceError, match="np_loss.*could not be differentiated") as info:
+        loss.value_and_grad(R_T, R_P)
+    message = str(info.value)
+    assert isinstance(info.value, TypeError)
+    assert "written with graphc.ops" in message and "call_and_grad" in message
+    assert "** or pow()" in message  # what failed
+
+
+def test_custom_loss_returning_a_numpy_object_is_refused():
+    class Sums(losses.Loss):
+        def call(self, y_true, y_pred):
+            return np.array([y_pred, y_true], dtype=object)
+
+    with pytest.raises(TraceError, match=r"Sums.call \(named 'sums'\).*returned ndarray"):
+        Sums().value_and_grad(R_T, R_P)
+
+
+def test_custom_loss_recording_is_reused_across_batch_sizes():
+    from graphc.backends.numpy.trace import _CACHE
+
+    class Scaled(losses.Loss):
+        def call(self, y_true, y_pred):
+            return ops.sum(ops.square(y_pred - y_true), axis=-1) * 3.0
+
+    loss = Scaled(reduction="sum")
+    for n in (N, 2, N):
+        _, grad = loss.value_and_grad(R_T[:n], R_P[:n])
+        np.testing.assert_allclose(grad, 6 * (R_P[:n] - R_T[:n]), rtol=1e-12)
+    assert len(_CACHE[loss]) == 1  # one recording, with a symbolic batch dimension
+    (signature,) = [sig for _, sig in _CACHE[loss]]
+    assert [shape for shape, _ in signature] == [(None, 3), (None, 3)]
+
+
+def test_custom_loss_that_needs_the_batch_size_is_recorded_per_size():
+    from graphc.backends.numpy.trace import _CACHE
+
+    class Flat(losses.Loss):
+        def call(self, y_true, y_pred):
+            n = y_pred.shape[0]  # None in a symbolic-batch recording
+            return ops.sum(ops.reshape(ops.square(y_pred - y_true), (n, -1)), axis=-1)
+
+    loss = Flat(reduction="sum")
+    for n in (N, 2):
+        _, grad = loss.value_and_grad(R_T[:n], R_P[:n])
+        np.testing.assert_allclose(grad, 2 * (R_P[:n] - R_T[:n]), rtol=1e-12)
+    # the failed symbolic-batch recording is remembered once, then one per batch size
+    assert sorted(v is not None for v in _CACHE[loss].values()) == [False, True, True]
+
+
+def test_custom_loss_shape_errors_come_back_as_they_are():
+    from graphc.backends.numpy import KernelError
+    from graphc.errors import ShapeError
+
+    def bad_axis(y_true, y_pred):
+        return ops.softmax(y_pred, axis=2)
+
+    with pytest.raises(ShapeError, match=r"loss \(softmax\): axis 2 is out of range"):
+        losses.get(bad_axis).value_and_grad(R_T, R_P)
+
+    def bad_batch(y_true, y_pred):
+        return ops.matmul(y_pred, y_true)  # (n, 3) @ (n, 3): n is symbolic when recorded
+
+    with pytest.raises(KernelError, match=r"loss \(matmul\): the forward kernel failed"):
+        losses.get(bad_batch).value_and_grad(R_T, R_P)
 
 
 def test_subclass_with_call_and_grad_is_used():
@@ -418,12 +502,13 @@ def test_subclass_with_call_and_grad_is_used():
     expected = num_grad(lambda x: loss(R_T, x), R_P)
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
 
-    class CallOnly(losses.Loss):
+    class CallOnly(losses.Loss):  # differentiated by recording `call`
         def call(self, y_true, y_pred):
-            return np.sum((y_pred - y_true) ** 3, axis=-1)
+            d = y_pred - y_true
+            return ops.sum(ops.multiply(ops.square(d), d), axis=-1)
 
     _, grad2 = CallOnly().value_and_grad(R_T, R_P)
-    np.testing.assert_allclose(grad2, grad, rtol=1e-6)
+    np.testing.assert_allclose(grad2, grad, rtol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,7 @@ def test_load_model_compile_false_and_uncompiled_models(tmp_path):
 
 
 def _my_loss(y_true, y_pred):
-    return np.mean((y_true - y_pred) ** 2, axis=-1)
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
 
 
 def test_custom_loss_function_needs_custom_objects(tmp_path):

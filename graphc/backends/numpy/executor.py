@@ -57,7 +57,9 @@ class _Step:
 
 class Executor:
     """Runs ``graph``. ``trainable`` are the parameters that get gradients; ``watch`` are
-    internal values whose arrays ``forward`` also returns (see ``forward(watched=)``)."""
+    internal values whose arrays ``forward`` also returns (see ``forward(watched=)``).
+    Graph inputs may be listed in ``trainable`` too: ``backward`` writes their gradient
+    into ``param_grads`` like a parameter's (``trace.py`` differentiates losses so)."""
 
     def __init__(self, graph: Graph, trainable: Iterable[Parameter] = (),
                  watch: Iterable[Value] = ()) -> None:
