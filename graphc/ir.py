@@ -6,6 +6,10 @@ it remembers the layer scope that recorded it, so errors and summaries speak in 
 A ``Graph`` is a set of nodes in topological order between graph inputs and outputs, with
 the parameters and constants they read.
 
+Passes edit graphs only through the graph: ``replace_all_uses``, ``erase``, ``insert``,
+``replace_node`` and ``commit`` keep ``Value.uses`` exact and stay linear; what a pass
+derives about a node goes in ``Node.meta``.
+
 Every algorithm here is iterative (no recursion), so 10,000-layer models work.
 
 Symbolic tensors in the functional API *are* Values: ``Input(shape=(64,))`` returns a Value
@@ -15,22 +19,28 @@ of kind ``"input"``; calling a layer on it records nodes and returns their outpu
 from __future__ import annotations
 
 import heapq
-from typing import Callable, Iterable, Sequence
+import itertools
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union, cast
 
 import numpy as np
 
 from graphc.errors import GraphError
 from graphc.recording import next_id, unique_value_name
 
-__all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType"]
+__all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType", "Dim",
+           "Shape"]
+
+#: One dimension: a size, ``None`` (unknown, e.g. the batch) or a symbol such as ``"batch"``.
+Dim = Union[int, str, None]
+Shape = tuple[Dim, ...]
 
 _LEAF_KINDS = ("param", "const")
 
 
-_DTYPE_NAMES: dict = {}
+_DTYPE_NAMES: dict[Any, str] = {}
 
 
-def dtype_name(dtype) -> str:
+def dtype_name(dtype: Any) -> str:
     """``"float32"`` for any spelling of a dtype (``"string"`` for text); cached, as
     ``str(np.dtype(d))`` is slow and graphs create values by the thousand."""
     try:
@@ -50,7 +60,7 @@ def dtype_name(dtype) -> str:
         return name
 
 
-def format_shape(shape) -> str:
+def format_shape(shape: Sequence[Dim] | None) -> str:
     """``(None, 64)`` as Keras prints it; symbolic dims print as their name."""
     if shape is None:
         return "?"
@@ -64,13 +74,18 @@ class TensorType(tuple):
 
     __slots__ = ()
 
-    def __new__(cls, shape, dtype="float32"):
+    def __new__(cls, shape: Iterable[Dim], dtype: Any = "float32") -> TensorType:
         return super().__new__(cls, (tuple(shape), dtype_name(dtype)))
 
-    shape = property(lambda self: self[0])
-    dtype = property(lambda self: self[1])
+    @property
+    def shape(self) -> Shape:
+        return self[0]
 
-    def __repr__(self):
+    @property
+    def dtype(self) -> str:
+        return self[1]
+
+    def __repr__(self) -> str:
         return f"TensorType({format_shape(self[0])}, {self[1]})"
 
 
@@ -89,8 +104,9 @@ class Value:
     # NumPy must hand ``array + value`` over to Value.__radd__ instead of broadcasting.
     __array_ufunc__ = None
 
-    def __init__(self, shape, dtype="float32", kind="intermediate", name=None,
-                 producer=None, index=0, data=None, layer=None):
+    def __init__(self, shape: Iterable[Dim], dtype: Any = "float32", kind: str = "intermediate",
+                 name: str | None = None, producer: Node | None = None, index: int = 0,
+                 data: Any = None, layer: Any = None) -> None:
         self.shape = tuple(shape)
         self.dtype = dtype_name(dtype)
         self.kind = kind
@@ -110,36 +126,36 @@ class Value:
     def type(self) -> TensorType:
         return TensorType(self.shape, self.dtype)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<{type(self).__name__} {self.name} shape={format_shape(self.shape)} "
                 f"dtype={self.dtype}>")
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return self._id
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return self is other
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return True
 
     # Arithmetic on symbolic tensors records ops, as on Keras tensors. The functions come
     # from ``OPERATORS``, which graphc.ops fills: the IR sits below the ops.
-    def __add__(self, o): return OPERATORS["add"](self, o)
-    def __radd__(self, o): return OPERATORS["add"](o, self)
-    def __sub__(self, o): return OPERATORS["subtract"](self, o)
-    def __rsub__(self, o): return OPERATORS["subtract"](o, self)
-    def __mul__(self, o): return OPERATORS["multiply"](self, o)
-    def __rmul__(self, o): return OPERATORS["multiply"](o, self)
-    def __truediv__(self, o): return OPERATORS["divide"](self, o)
-    def __rtruediv__(self, o): return OPERATORS["divide"](o, self)
-    def __matmul__(self, o): return OPERATORS["matmul"](self, o)
-    def __rmatmul__(self, o): return OPERATORS["matmul"](o, self)
-    def __neg__(self): return OPERATORS["negative"](self)
+    def __add__(self, o: Any) -> Any: return OPERATORS["add"](self, o)
+    def __radd__(self, o: Any) -> Any: return OPERATORS["add"](o, self)
+    def __sub__(self, o: Any) -> Any: return OPERATORS["subtract"](self, o)
+    def __rsub__(self, o: Any) -> Any: return OPERATORS["subtract"](o, self)
+    def __mul__(self, o: Any) -> Any: return OPERATORS["multiply"](self, o)
+    def __rmul__(self, o: Any) -> Any: return OPERATORS["multiply"](o, self)
+    def __truediv__(self, o: Any) -> Any: return OPERATORS["divide"](self, o)
+    def __rtruediv__(self, o: Any) -> Any: return OPERATORS["divide"](o, self)
+    def __matmul__(self, o: Any) -> Any: return OPERATORS["matmul"](self, o)
+    def __rmatmul__(self, o: Any) -> Any: return OPERATORS["matmul"](o, self)
+    def __neg__(self) -> Any: return OPERATORS["negative"](self)
 
 
 #: The functions behind ``Value``'s arithmetic operators, by ``graphc.ops`` name.
-OPERATORS: dict[str, Callable] = {}
+OPERATORS: dict[str, Callable[..., Any]] = {}
 
 
 class Parameter(Value):
@@ -151,7 +167,10 @@ class Parameter(Value):
 
     __slots__ = ("short_name", "_trainable")
 
-    def __init__(self, data: np.ndarray, name: str, layer=None, trainable=True):
+    shape: tuple[int, ...]  # a weight's dims are all known
+
+    def __init__(self, data: np.ndarray, name: str, layer: Any = None,
+                 trainable: bool = True) -> None:
         path = f"{layer.name}/{name}" if layer is not None else name
         super().__init__(data.shape, data.dtype, kind="param", name=path, data=data,
                          layer=layer)
@@ -168,7 +187,7 @@ class Parameter(Value):
         return self._trainable and (self.layer is None or self.layer.trainable)
 
     @trainable.setter
-    def trainable(self, value):
+    def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
 
     @property
@@ -178,7 +197,7 @@ class Parameter(Value):
     def numpy(self) -> np.ndarray:
         return np.array(self.data, copy=True)
 
-    def assign(self, value) -> None:
+    def assign(self, value: Any) -> None:
         value = np.asarray(value)
         if value.shape != self.data.shape:
             raise ValueError(
@@ -186,19 +205,26 @@ class Parameter(Value):
                 f"{format_shape(self.data.shape)}, received {format_shape(value.shape)}.")
         self.data[...] = value
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={format_shape(self.shape)}, dtype={self.dtype}>"
 
 
 class Node:
     """One op application. ``scope`` is the stack of ``(layer, call_index)`` that recorded
     it, outermost first: ``scope[0]`` is the layer a model summary shows, ``scope[-1]`` the
-    layer that composed the op (named in error messages)."""
+    layer that composed the op (named in error messages).
 
-    __slots__ = ("op", "inputs", "outputs", "attrs", "scope", "_id", "__weakref__")
+    ``meta`` holds what passes derive about the node, so a fact lives on the node it is
+    about instead of in a pass's side table, and survives ``Graph.clone``. Keys in use:
+    ``"types"``, the tuple of output ``TensorType``s that ``passes.InferShapes`` derived
+    (the latest run on this graph).
+    """
+
+    __slots__ = ("op", "inputs", "outputs", "attrs", "scope", "meta", "_id", "__weakref__")
 
     def __init__(self, op: str, inputs: Sequence[Value], output_types: Sequence[TensorType],
-                 attrs=None, scope=(), names: Sequence[str] | None = None):
+                 attrs: Mapping[str, Any] | None = None, scope: Iterable[tuple[Any, int]] = (),
+                 names: Sequence[str] | None = None) -> None:
         self.op = op
         self.inputs = list(inputs)
         self.attrs = dict(attrs or {})
@@ -217,14 +243,28 @@ class Node:
             # (``Graph.consumers``), so they keep no global list that would only grow.
             if v.kind not in _LEAF_KINDS:
                 v.uses.append(self)
+        self.meta: dict[str, Any] = {}
+
+    @classmethod
+    def with_outputs_like(cls, op: str, inputs: Sequence[Value], like: Sequence[Value],
+                          attrs: Mapping[str, Any] | None = None,
+                          scope: Iterable[tuple[Any, int]] = ()) -> Node:
+        """A node whose outputs have the types and exact names of the values ``like``: the
+        replacement for the node producing them (see ``Graph.replace_node``). The names
+        matter to the exporter, which names ONNX tensors after values."""
+        node = cls(op, inputs, [v.type for v in like], attrs, scope,
+                   names=[v.name for v in like])
+        for v, out in zip(like, node.outputs):
+            out.name = v.name  # exactly: a new Value's name is made unique ("x_1")
+        return node
 
     @property
-    def layer(self):
+    def layer(self) -> Any:
         """The layer whose ``call`` composed this op (innermost scope), or None."""
         return self.scope[-1][0] if self.scope else None
 
     @property
-    def top(self):
+    def top(self) -> tuple[Any, int]:
         """``(layer, call_index)`` of the outermost scope, or ``(None, 0)``."""
         return self.scope[0] if self.scope else (None, 0)
 
@@ -233,25 +273,78 @@ class Node:
         layer = self.layer
         return f"{layer.name} ({self.op})" if layer is not None else self.op
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return self._id
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return self is other
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Node {self.where()} -> {', '.join(v.name for v in self.outputs)}>"
 
 
+class _EditState:
+    """The bookkeeping of one batch of edits on a graph (see ``Graph.commit``): which nodes
+    belong to it now, and where inserted nodes go. Built in one pass over the nodes when
+    the first edit or edit query comes, so that every later one costs O(1) per node it
+    touches instead of a scan of the node list."""
+
+    __slots__ = ("members", "dead", "before", "after", "appended", "inputs", "outputs",
+                 "reorder", "leaf_readers")
+
+    def __init__(self, graph: Graph) -> None:
+        self.members: set[Node] = set(graph._nodes)
+        self.dead: set[Node] = set()                  # erased during this batch
+        self.before: dict[Node, list[Node]] = {}     # anchor -> nodes inserted before it
+        self.after: dict[Node, list[Node]] = {}      # anchor -> nodes inserted after it
+        self.appended: list[Node] = []                # inserted with no anchor
+        self.inputs: set[Value] = set(graph.inputs)
+        self.outputs: set[Value] = set(graph.outputs)
+        self.reorder = False                          # whether commit must rebuild the order
+        # Weights and constants keep no ``uses`` (they are shared across graphs); their
+        # readers in this graph are tabled here, only if an edit needs them.
+        self.leaf_readers: dict[Value, list[Node]] | None = None
+
+
 class Graph:
-    """Nodes in topological order between ``inputs`` and ``outputs``."""
+    """Nodes in topological order between ``inputs`` and ``outputs``.
+
+    Passes edit a graph in place with ``replace_all_uses``, ``erase``, ``insert`` and
+    ``replace_node``. Each keeps every ``Value.uses`` exact at once and costs time
+    proportional to what it touches; the node order is rebuilt once, by ``commit()`` or
+    the next read of ``nodes``, so a pass making thousands of edits stays linear::
+
+        for node in graph.nodes:
+            if node.op == "identity":
+                graph.replace_all_uses(node.outputs[0], node.inputs[0])
+                graph.erase(node)
+        graph.commit()
+
+    During a batch, change the graph only through these methods (``graph.inputs``,
+    ``graph.outputs`` and the list ``graph.nodes`` returned are not to be mutated by hand
+    until ``commit``); assigning ``graph.nodes`` discards pending order changes.
+    """
 
     def __init__(self, inputs: Sequence[Value], outputs: Sequence[Value],
-                 nodes: Iterable[Node], name: str = "graph"):
+                 nodes: Iterable[Node], name: str = "graph") -> None:
         self.name = name
-        self.inputs = list(inputs)
-        self.outputs = list(outputs)
-        self.nodes = list(nodes)
+        self.inputs: list[Value] = list(inputs)
+        self.outputs: list[Value] = list(outputs)
+        self._nodes: list[Node] = list(nodes)
+        self._consumers: dict[Value, list[Node]] | None = None
+        self._edit: _EditState | None = None
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The nodes in topological order. Reading it applies pending edits (``commit``)."""
+        if self._edit is not None:
+            self.commit()
+        return self._nodes
+
+    @nodes.setter
+    def nodes(self, nodes: Iterable[Node]) -> None:
+        self._nodes = nodes if isinstance(nodes, list) else list(nodes)
+        self._edit = None
         self._consumers = None
 
     @classmethod
@@ -322,7 +415,13 @@ class Graph:
         return order
 
     def consumers(self, value: Value) -> list[Node]:
-        """The nodes of *this* graph that read ``value``."""
+        """The nodes of *this* graph that read ``value``, once per input slot (a node
+        reading it twice is listed twice)."""
+        e = self._edit
+        if e is not None:
+            if value.kind in _LEAF_KINDS:
+                return list(self._leaf_readers(e).get(value, ()))
+            return [u for u in value.uses if u in e.members]
         if self._consumers is None:
             table: dict[Value, list[Node]] = {}
             for n in self.nodes:
@@ -331,13 +430,37 @@ class Graph:
             self._consumers = table
         return self._consumers.get(value, [])
 
+    def users(self, value: Value) -> list[Node]:
+        """The nodes of *this* graph that read ``value``, each once, in ``uses`` order."""
+        seen: set[Node] = set()
+        out = []
+        for n in self.consumers(value):
+            if n not in seen:
+                seen.add(n)
+                out.append(n)
+        return out
+
+    def contains(self, node: Node) -> bool:
+        """Whether ``node`` is in the graph now (erased nodes are not, inserted ones are)."""
+        return node in self._editing().members
+
+    def is_input(self, value: Value) -> bool:
+        return value in self._editing().inputs
+
+    def is_output(self, value: Value) -> bool:
+        return value in self._editing().outputs
+
     def invalidate(self) -> None:
-        """Call after changing ``nodes`` in place (passes do)."""
+        """Call after changing the list ``nodes`` in place (assigning ``nodes`` and the
+        editing methods need no call). Pending edits are committed first."""
+        if self._edit is not None:
+            self.commit()
         self._consumers = None
 
     def leaves(self, kind: str) -> list[Value]:
         """Non-node values read by the graph, of one kind, in first-use order."""
-        seen, out = set(), []
+        seen: set[Value] = set()
+        out: list[Value] = []
         for n in self.nodes:
             for v in n.inputs:
                 if v.kind == kind and v not in seen:
@@ -347,11 +470,195 @@ class Graph:
 
     @property
     def parameters(self) -> list[Parameter]:
-        return self.leaves("param")
+        return cast("list[Parameter]", self.leaves("param"))  # kind "param" is a Parameter
 
     @property
     def constants(self) -> list[Value]:
         return self.leaves("const")
+
+    # ---- editing -------------------------------------------------------------------
+    def replace_all_uses(self, old: Value, new: Value) -> None:
+        """Every node of this graph reading ``old`` reads ``new`` instead, and a graph
+        output that was ``old`` becomes ``new``. Nodes of other graphs sharing ``old``
+        keep reading it, and so does the node producing ``new`` (a node cannot read its
+        own output: this is what lets a pass put a node after ``old`` and redirect the
+        other readers to it). Costs time proportional to ``old``'s uses.
+
+        ``new`` must have ``old``'s dtype and rank: readers' recorded types depend on it.
+        """
+        if old is new:
+            return
+        self._check_same_type(old, new, "replace_all_uses")
+        e = self._editing()
+        skip = new.producer
+        moved: list[Node]  # one entry per input slot, as ``uses`` counts them
+        if old.kind in _LEAF_KINDS:
+            table = self._leaf_readers(e)
+            readers = table.pop(old, [])
+            moved = [u for u in readers if u is not skip]
+            if len(moved) != len(readers):
+                table[old] = [u for u in readers if u is skip]
+        else:
+            moved = []
+            kept: list[Node] = []
+            for u in old.uses:
+                (moved if u in e.members and u is not skip else kept).append(u)
+            old.uses[:] = kept
+        done: set[Node] = set()
+        for u in moved:
+            if u not in done:
+                done.add(u)
+                u.inputs[:] = [new if x is old else x for x in u.inputs]
+        if new.kind in _LEAF_KINDS:
+            if e.leaf_readers is not None:
+                e.leaf_readers.setdefault(new, []).extend(moved)
+        else:
+            new.uses.extend(moved)
+        if old in e.outputs:
+            self.outputs = [new if v is old else v for v in self.outputs]
+            e.outputs.discard(old)
+            e.outputs.add(new)
+
+    def erase(self, node: Node) -> None:
+        """Drop ``node`` from the graph; it stops counting as a use of its inputs. Its
+        outputs must be unread by the graph's other nodes and not be graph outputs:
+        ``replace_all_uses`` them, or erase their readers, first. Costs time proportional
+        to the uses of its inputs."""
+        e = self._editing()
+        if node not in e.members:
+            why = "it was erased already" if node in e.dead else \
+                f"it is not a node of graph {self.name!r}"
+            raise GraphError(f"Cannot erase {node.where()}: {why}.")
+        for out in node.outputs:
+            if out in e.outputs:
+                raise GraphError(
+                    f"Cannot erase {node.where()}: its output {out.name} is an output of "
+                    f"graph {self.name!r}. Call graph.replace_all_uses({out.name}, ...) with "
+                    "the value that should take its place first.")
+            for u in out.uses:
+                if u in e.members and u is not node:
+                    raise GraphError(
+                        f"Cannot erase {node.where()}: {u.where()} still reads its output "
+                        f"{out.name}. Call graph.replace_all_uses({out.name}, ...) or erase "
+                        f"{u.where()} first.")
+        e.members.discard(node)
+        e.dead.add(node)
+        e.reorder = True
+        for v in set(node.inputs):
+            if v.kind in _LEAF_KINDS:
+                if e.leaf_readers is not None and v in e.leaf_readers:
+                    e.leaf_readers[v][:] = [u for u in e.leaf_readers[v] if u is not node]
+            else:
+                v.uses[:] = [u for u in v.uses if u is not node]
+
+    def insert(self, node: Node, *, before: Node | None = None,
+               after: Node | None = None) -> None:
+        """Add ``node`` (already built on its inputs, which lists it in their ``uses``)
+        just before or just after an ``anchor`` node of this graph, or at the end when
+        neither is given. Nodes inserted on the same side of one anchor keep the order of
+        the calls. The anchor may be erased in the same batch: its place remains, which
+        is how ``replace_node`` works."""
+        e = self._editing()
+        if before is not None and after is not None:
+            raise GraphError(f"insert({node.where()}) takes before= or after=, not both.")
+        if node in e.members:
+            raise GraphError(f"Cannot insert {node.where()}: it is already in graph "
+                             f"{self.name!r}.")
+        if node in e.dead:
+            raise GraphError(f"Cannot insert {node.where()}: it was erased from graph "
+                             f"{self.name!r}; build a new node instead.")
+        anchor = before if before is not None else after
+        if anchor is not None and anchor not in e.members and anchor not in e.dead:
+            raise GraphError(f"Cannot insert {node.where()} next to {anchor.where()}: that "
+                             f"node is not in graph {self.name!r}.")
+        e.members.add(node)
+        e.reorder = True
+        if before is not None:
+            e.before.setdefault(before, []).append(node)
+        elif after is not None:
+            e.after.setdefault(after, []).append(node)
+        else:
+            e.appended.append(node)
+        if e.leaf_readers is not None:
+            for v in node.inputs:
+                if v.kind in _LEAF_KINDS:
+                    e.leaf_readers.setdefault(v, []).append(node)
+
+    def replace_node(self, old: Node, new: Node) -> None:
+        """``new`` (already built on its inputs) takes ``old``'s place: its position, and
+        the readers of its outputs pairwise (``old.outputs[i]`` -> ``new.outputs[i]``,
+        graph outputs included). Outputs of ``old`` beyond ``new``'s must be unread.
+        ``Node.with_outputs_like`` builds a ``new`` whose outputs keep the old names."""
+        e = self._editing()
+        if old not in e.members:
+            raise GraphError(f"Cannot replace {old.where()}: it is not a node of graph "
+                             f"{self.name!r}.")
+        if len(new.outputs) > len(old.outputs):
+            raise GraphError(f"Cannot replace {old.where()} ({len(old.outputs)} outputs) by "
+                             f"{new.where()} ({len(new.outputs)} outputs): the new node "
+                             "would have outputs nothing reads.")
+        for o, n in zip(old.outputs, new.outputs):
+            self._check_same_type(o, n, "replace_node")
+        self.insert(new, before=old)
+        for o, n in zip(old.outputs, new.outputs):
+            self.replace_all_uses(o, n)
+        self.erase(old)
+
+    def commit(self) -> Graph:
+        """Apply the batch's order changes in one pass: erased nodes leave ``nodes`` and
+        inserted ones take their places. Returns the graph."""
+        e, self._edit = self._edit, None
+        self._consumers = None
+        if e is None or not e.reorder:
+            return self
+        order: list[Node] = []
+        stack: list[tuple[Node, bool]] = []
+        for root in itertools.chain(self._nodes, e.appended):
+            # Iterative: a node inserted next to an inserted node is placed next to it.
+            stack.append((root, False))
+            while stack:
+                n, expanded = stack.pop()
+                if expanded:
+                    if n in e.members:
+                        order.append(n)
+                    continue
+                stack.extend((a, False) for a in reversed(e.after.get(n, ())))
+                stack.append((n, True))
+                stack.extend((b, False) for b in reversed(e.before.get(n, ())))
+        if len(order) != len(e.members):
+            raise GraphError(
+                f"Graph {self.name!r}: {len(e.members) - len(order)} node(s) of the edit "
+                "batch have no place in the order: graph.nodes was changed in place during "
+                "the batch. Edit through the graph's methods, or commit() first.")
+        self._nodes = order
+        return self
+
+    def _editing(self) -> _EditState:
+        if self._edit is None:
+            self._edit = _EditState(self)
+            self._consumers = None
+        return self._edit
+
+    def _leaf_readers(self, e: _EditState) -> dict[Value, list[Node]]:
+        if e.leaf_readers is None:
+            table: dict[Value, list[Node]] = {}
+            inserted = itertools.chain(*e.before.values(), *e.after.values(), e.appended)
+            for n in itertools.chain(self._nodes, inserted):
+                if n in e.members:
+                    for v in n.inputs:
+                        if v.kind in _LEAF_KINDS:
+                            table.setdefault(v, []).append(n)
+            e.leaf_readers = table
+        return e.leaf_readers
+
+    @staticmethod
+    def _check_same_type(old: Value, new: Value, what: str) -> None:
+        if old.dtype != new.dtype or len(old.shape) != len(new.shape):
+            raise GraphError(
+                f"{what}: {new.name} ({format_shape(new.shape)} {new.dtype}) cannot stand in "
+                f"for {old.name} ({format_shape(old.shape)} {old.dtype}): the dtype and rank "
+                "must match, as the readers' recorded types depend on them. Insert a cast "
+                "or reshape node and use its output instead.")
 
     # ---- invariants ----------------------------------------------------------------
     def lint(self) -> None:
@@ -399,17 +706,18 @@ class Graph:
         new_nodes = []
         for n in self.nodes:
             ins = [mapping.get(v, v) for v in n.inputs]
-            c = Node(n.op, ins, [o.type for o in n.outputs], n.attrs, n.scope,
-                     names=[o.name for o in n.outputs])
-            for o, co in zip(n.outputs, c.outputs):
+            cn = Node(n.op, ins, [o.type for o in n.outputs], n.attrs, n.scope,
+                      names=[o.name for o in n.outputs])
+            cn.meta = dict(n.meta)  # shallow: passes store immutable facts (TensorTypes)
+            for o, co in zip(n.outputs, cn.outputs):
                 co.name = o.name
                 mapping[o] = co
-            new_nodes.append(c)
+            new_nodes.append(cn)
         g = Graph(new_inputs, [mapping.get(v, v) for v in self.outputs], new_nodes, self.name)
         return g
 
     def __str__(self) -> str:
-        def t(v):
+        def t(v: Value) -> str:
             return f"{v.dtype}{list(v.shape)}".replace("'", "")
         lines = [f"graph {self.name}("]
         lines += [f"  %{v.name}: {t(v)}" for v in self.inputs]
@@ -424,6 +732,6 @@ class Graph:
         lines.append("}")
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes, "
                 f"{len(self.outputs)} outputs>")

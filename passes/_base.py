@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from graphc.ir import Graph
 
@@ -33,16 +33,16 @@ class Pass:
     def __call__(self, graph: Graph) -> Any:
         return self.run(graph)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Pass {self.name}>"
 
 
 @dataclass
 class PipelineReport:
-    results: dict = field(default_factory=dict)   # pass name -> what it returned
-    seconds: dict = field(default_factory=dict)   # pass name -> wall time
+    results: dict[str, Any] = field(default_factory=dict)   # pass name -> what it returned
+    seconds: dict[str, float] = field(default_factory=dict)  # pass name -> wall time
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Any:
         return self.results[name]
 
 
@@ -51,7 +51,7 @@ class Pipeline:
     its error (of its own type, so ``except ValueError`` still works) carries
     ``failed_pass`` and ``passes_run`` and a note naming both."""
 
-    def __init__(self, passes, lint: bool = False):
+    def __init__(self, passes: Iterable[Pass], lint: bool = False) -> None:
         self.passes = list(passes)
         self.lint = lint
 
@@ -65,8 +65,9 @@ class Pipeline:
                 if self.lint:
                     graph.lint()
             except Exception as e:
-                e.failed_pass = p.name
-                e.passes_run = list(done)
+                # Exceptions carry them for tests and tools (mypy knows no such fields).
+                e.failed_pass = p.name  # type: ignore[attr-defined]
+                e.passes_run = list(done)  # type: ignore[attr-defined]
                 if hasattr(e, "add_note"):
                     after = f" after {', '.join(done)}" if done else " (the first pass)"
                     e.add_note(f"[graphc] pass {p.name!r} failed{after}")
@@ -75,5 +76,5 @@ class Pipeline:
             done.append(p.name)
         return report
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Pipeline({[p.name for p in self.passes]})"

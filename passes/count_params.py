@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.ir import Graph
+from graphc.ir import Graph, Parameter
 from passes._base import Pass
 
 __all__ = ["CountParams", "ParamCount"]
@@ -17,7 +17,7 @@ class ParamCount:
     total: int = 0
     trainable: int = 0
     non_trainable: int = 0
-    per_layer: dict = field(default_factory=dict)  # top-level layer name -> count
+    per_layer: dict[str, int] = field(default_factory=dict)  # top layer name -> count
 
 
 class CountParams(Pass):
@@ -30,7 +30,7 @@ class CountParams(Pass):
     def run(self, graph: Graph) -> ParamCount:
         from passes.validate_connectivity import top_layers
         result = ParamCount()
-        counted: set = set()
+        counted: set[Parameter] = set()
         # Each layer's own weights (as Keras counts them, used by call() or not), plus any
         # parameter a node reads that no layer of the graph owns.
         for layer in top_layers(graph):
@@ -44,7 +44,7 @@ class CountParams(Pass):
         return result
 
     @staticmethod
-    def _total(result: ParamCount, p, counted: set) -> None:
+    def _total(result: ParamCount, p: Parameter, counted: set[Parameter]) -> None:
         if p in counted:
             return
         counted.add(p)

@@ -1,18 +1,64 @@
-"""Shape inference: re-derive every value's type from the inputs through the op rules."""
+"""Shape inference: re-derive every value's type from the inputs through the op rules.
+
+The result lives on the nodes: ``node.meta["types"]`` is the tuple of the node's output
+types (``TensorType``), written by the latest run on that graph and copied by
+``Graph.clone``. What ``run`` returns is a read-only view over them.
+"""
 
 from __future__ import annotations
 
+from typing import Iterator, Mapping
+
 from graphc.errors import GraphError
-from graphc.ir import Graph, TensorType, format_shape
+from graphc.ir import Graph, Node, TensorType, Value, format_shape
 from graphc.ops.registry import get_op, infer_types
 from graphc.ops.shapes import dims_compatible
 from passes._base import Pass
 
-__all__ = ["InferShapes"]
+__all__ = ["InferShapes", "InferredTypes", "TYPES"]
+
+#: The ``Node.meta`` key under which the pass stores a node's output types.
+TYPES = "types"
+_ABSENT = object()
+
+
+class InferredTypes(Mapping[Value, TensorType]):
+    """``{value: TensorType}`` for the graph inputs and every node output, as one run of
+    ``InferShapes`` derived them. Node outputs are read from ``node.meta["types"]``, so a
+    later run on the same graph (other input shapes) shows through; the graph inputs'
+    types, which have no node to live on, are kept here."""
+
+    def __init__(self, inputs: dict[Value, TensorType], nodes: list[Node],
+                 members: set[Node]) -> None:
+        self._inputs = inputs
+        self._nodes = nodes
+        self._members = members
+
+    def __getitem__(self, v: Value) -> TensorType:
+        t = self._inputs.get(v)
+        if t is not None:
+            return t
+        p = v.producer
+        if p is not None and p in self._members:
+            types: tuple[TensorType, ...] = p.meta[TYPES]
+            return types[v.index]
+        raise KeyError(v)
+
+    def __iter__(self) -> Iterator[Value]:
+        yield from self._inputs
+        for n in self._nodes:
+            yield from n.outputs
+
+    def __len__(self) -> int:
+        return len(self._inputs) + sum(len(n.outputs) for n in self._nodes)
+
+    def __repr__(self) -> str:
+        return f"<InferredTypes of {len(self)} values>"
 
 
 class InferShapes(Pass):
-    """Returns ``{value: TensorType}`` for every value of the graph.
+    """Writes every node's output types into ``node.meta["types"]`` and returns them as
+    ``{value: TensorType}`` (an ``InferredTypes`` view).
 
     ``input_shapes`` (input name -> shape) re-infers for other input shapes, e.g. a fixed
     batch size; without it the pass checks that every recorded type still follows from
@@ -21,29 +67,56 @@ class InferShapes(Pass):
 
     name = "infer_shapes"
 
-    def __init__(self, input_shapes: dict | None = None):
+    def __init__(self, input_shapes: Mapping[str, tuple] | None = None) -> None:
         self.input_shapes = dict(input_shapes or {})
 
-    def run(self, graph: Graph) -> dict:
-        types: dict = {}
+    def run(self, graph: Graph) -> InferredTypes:
+        inputs: dict[Value, TensorType] = {}
         for v in graph.inputs:
             shape = self.input_shapes.get(v.name, v.shape)
             if len(shape) != len(v.shape):
                 raise GraphError(f"input {v.name}: rank {len(v.shape)} expected, got shape "
                                  f"{format_shape(shape)}")
-            types[v] = TensorType(shape, v.dtype)
-        for node in graph.nodes:
-            in_types = [types.get(v) or v.type for v in node.inputs]
-            out_types = infer_types(get_op(node.op), node.attrs, in_types, node.where())
-            if len(out_types) != len(node.outputs):
-                raise GraphError(f"{node.where()}: the shape rule gave {len(out_types)} "
-                                 f"outputs, the node has {len(node.outputs)}")
-            for v, t in zip(node.outputs, out_types):
-                if not self.input_shapes and (
-                        t.dtype != v.dtype or len(t.shape) != len(v.shape)
-                        or not all(dims_compatible(a, b) for a, b in zip(t.shape, v.shape))):
-                    raise GraphError(f"{node.where()}: {v.name} is recorded as "
-                                     f"{format_shape(v.shape)} {v.dtype} but the op rule "
-                                     f"gives {format_shape(t.shape)} {t.dtype}")
-                types[v] = t
-        return types
+            inputs[v] = TensorType(shape, v.dtype)
+        nodes = graph.nodes
+        done: set[Node] = set()  # nodes whose meta this run has written
+        before: list[tuple[Node, object]] = []  # what they held, restored if the run fails
+
+        def type_of(v: Value) -> TensorType:
+            t = inputs.get(v)
+            if t is not None:
+                return t
+            p = v.producer
+            if p is not None and p in done:
+                types: tuple[TensorType, ...] = p.meta[TYPES]
+                return types[v.index]
+            return v.type  # a weight or constant, or a value produced outside the graph
+
+        try:
+            for node in nodes:
+                in_types = [type_of(v) for v in node.inputs]
+                out_types = infer_types(get_op(node.op), node.attrs, in_types, node.where())
+                if len(out_types) != len(node.outputs):
+                    raise GraphError(f"{node.where()}: the shape rule gave {len(out_types)} "
+                                     f"outputs, the node has {len(node.outputs)}")
+                if not self.input_shapes:
+                    for v, t in zip(node.outputs, out_types):
+                        if (t.dtype != v.dtype or len(t.shape) != len(v.shape) or not all(
+                                dims_compatible(a, b) for a, b in zip(t.shape, v.shape))):
+                            raise GraphError(
+                                f"{node.where()}: {v.name} is recorded as "
+                                f"{format_shape(v.shape)} {v.dtype} but the op rule gives "
+                                f"{format_shape(t.shape)} {t.dtype}")
+                before.append((node, node.meta.get(TYPES, _ABSENT)))
+                node.meta[TYPES] = tuple(out_types)
+                done.add(node)
+        except Exception:
+            # A run that fails part-way leaves no node with its types: a reader would take
+            # them for the graph's. Each node gets back what the previous run wrote.
+            for node, old in before:
+                if old is _ABSENT:
+                    del node.meta[TYPES]
+                else:
+                    node.meta[TYPES] = old
+            raise
+        return InferredTypes(inputs, nodes, done)

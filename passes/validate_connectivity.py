@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from types import FrameType
+from typing import Any, cast
 
 from graphc.errors import GraphDisconnectedError, GraphError
-from graphc.ir import Graph, Value, format_shape
+from graphc.ir import Graph, Node, Value, format_shape
 from passes._base import Pass
 
 __all__ = ["ValidateConnectivity", "ConnectivityReport", "top_layers"]
 
 
-def top_layers(graph: Graph) -> list:
+def top_layers(graph: Graph) -> list[Any]:
     """The layers a summary of ``graph`` shows: input layers, then the outermost layer of
     each node's scope, each once, in graph order."""
-    seen, out = set(), []
+    seen: set[int] = set()
+    out: list[Any] = []
     for v in graph.inputs:
         if v.layer is not None and id(v.layer) not in seen:
             seen.add(id(v.layer))
@@ -33,10 +36,11 @@ def _user_stacklevel() -> int:
     the user's ``Model(...)`` line."""
     import os
     import sys
-    roots = tuple(os.path.dirname(os.path.dirname(os.path.abspath(m.__file__))) + os.sep + d
-                  for m, d in ((sys.modules["graphc"], "graphc"),
-                               (sys.modules["passes"], "passes")))
-    frame, level = sys._getframe(1), 1
+    roots = tuple(
+        os.path.dirname(os.path.dirname(os.path.abspath(cast(str, m.__file__)))) + os.sep + d
+        for m, d in ((sys.modules["graphc"], "graphc"), (sys.modules["passes"], "passes")))
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
         frame, level = frame.f_back, level + 1
     return level
@@ -44,8 +48,8 @@ def _user_stacklevel() -> int:
 
 @dataclass
 class ConnectivityReport:
-    unused_inputs: list
-    layers: list
+    unused_inputs: list[Value]
+    layers: list[Any]
 
 
 def _describe(v: Value) -> str:
@@ -110,7 +114,8 @@ class ValidateConnectivity(Pass):
         return ConnectivityReport(unused_inputs=unused, layers=layers)
 
     @staticmethod
-    def _message(graph: Graph, missing: Value, node, reached) -> str:
+    def _message(graph: Graph, missing: Value, node: Node | None,
+                 reached: list[str]) -> str:
         if node is None:
             at = " (it is one of the model's outputs)"
         elif node.top[0] is not None:

@@ -263,3 +263,274 @@ def test_ten_thousand_node_chain_without_recursion_error():
     assert text.count("\n") == n + 3
     data = np.full((2, 3), 0.5, dtype="float32")
     np.testing.assert_allclose(run_graph(c, [data])[0], run_graph(g, [data])[0])
+
+
+# ---- editing: replace_all_uses, erase, insert, replace_node, commit --------------------
+def chain_graph(ops_=("relu", "tanh", "sigmoid"), name="chain"):
+    """x -> ops_[0] -> ops_[1] -> ...: hand-built nodes, one per op."""
+    x = Value((None, 4), kind="input", name=f"ir_{name}_x")
+    nodes, v = [], x
+    for op in ops_:
+        nodes.append(Node(op, [v], [TensorType((None, 4))]))
+        v = nodes[-1].outputs[0]
+    return Graph([x], [v], nodes, name=name), x, nodes
+
+
+def test_replace_all_uses_moves_readers_and_uses():
+    g, (x, n1, n2, n3) = small_graph()
+    a = n1.outputs[0]
+    g.replace_all_uses(a, x)             # tanh now reads x directly
+    assert n2.inputs == [x]
+    assert a.uses == [] and x.uses == [n1, n3, n2]
+    g.erase(n1)
+    assert g.nodes == [n2, n3]           # reading nodes applies the batch
+    assert x.uses == [n3, n2]
+    g.lint()
+
+
+def test_replace_all_uses_rewires_graph_outputs():
+    g, (x, n1, n2, n3) = small_graph()
+    t = n2.outputs[0]
+    g.replace_all_uses(n3.outputs[0], t)
+    assert g.outputs == [t] and g.is_output(t) and not g.is_output(n3.outputs[0])
+    g.erase(n3)                          # its output is no longer an output: it can go
+    g.commit()
+    assert g.nodes == [n1, n2] and x.uses == [n1]
+    g.lint()
+
+
+def test_replace_all_uses_of_a_value_read_twice_keeps_one_use_per_slot():
+    x = Value((None, 4), kind="input", name="ir_twice_x")
+    r = Node("relu", [x], [TensorType((None, 4))])
+    s = Node("tanh", [x], [TensorType((None, 4))])
+    add = Node("add", [r.outputs[0], r.outputs[0]], [TensorType((None, 4))])
+    g = Graph([x], [add.outputs[0]], [r, s, add])
+    g.replace_all_uses(r.outputs[0], s.outputs[0])
+    assert add.inputs == [s.outputs[0], s.outputs[0]]
+    assert s.outputs[0].uses == [add, add]
+    assert g.consumers(s.outputs[0]) == [add, add] and g.users(s.outputs[0]) == [add]
+    g.erase(r)
+    g.lint()
+
+
+def test_replace_all_uses_leaves_other_graphs_and_the_new_values_producer():
+    g, x, (n1, n2, n3) = chain_graph(name="rau_other")
+    a = n1.outputs[0]
+    outside = Node("exp", [a], [TensorType((None, 4))])  # a reader in no graph of ours
+    # Put a node after n1 and send n1's other readers through it: the new node itself
+    # keeps reading a (a node cannot read its own output).
+    square = Node("square", [a], [TensorType((None, 4))])
+    g.insert(square, after=n1)
+    g.replace_all_uses(a, square.outputs[0])
+    assert square.inputs == [a] and n2.inputs == [square.outputs[0]]
+    assert outside.inputs == [a]
+    assert a.uses == [outside, square]
+    g.commit()
+    assert [n.op for n in g.nodes] == ["relu", "square", "tanh", "sigmoid"]
+    g.lint()
+
+
+def test_replace_all_uses_needs_the_same_dtype_and_rank():
+    g, x, (n1, n2, n3) = chain_graph(name="rau_type")
+    wide = Value((None, 4, 1), kind="input", name="ir_rau_wide")
+    with pytest.raises(GraphError, match=r"ir_rau_wide \(\(None, 4, 1\) float32\) cannot "
+                                         r"stand in for .*dtype and rank must match"):
+        g.replace_all_uses(n1.outputs[0], wide)
+    ints = Value((None, 4), "int32", kind="input", name="ir_rau_int")
+    with pytest.raises(GraphError, match="cannot stand in"):
+        g.replace_all_uses(n1.outputs[0], ints)
+    assert n2.inputs == [n1.outputs[0]]  # nothing changed
+    g.lint()
+
+
+def test_erase_refuses_nodes_whose_outputs_are_still_read():
+    g, (x, n1, n2, n3) = small_graph()
+    with pytest.raises(GraphError, match=r"Cannot erase relu: tanh still reads its output "
+                                         r".*replace_all_uses"):
+        g.erase(n1)
+    with pytest.raises(GraphError, match=r"Cannot erase add: its output .* is an output of "
+                                         r"graph 'small'"):
+        g.erase(n3)
+    g.replace_all_uses(n2.outputs[0], x)
+    g.erase(n2)
+    with pytest.raises(GraphError, match="it was erased already"):
+        g.erase(n2)
+    stranger = Node("relu", [x], [TensorType((None, 4))])
+    with pytest.raises(GraphError, match="it is not a node of graph 'small'"):
+        g.erase(stranger)
+    g.commit()
+    assert g.nodes == [n1, n3]
+    # The failed erases changed nothing; relu is dead now (nothing reads it) and can go.
+    assert g.users(n1.outputs[0]) == []
+    g.erase(n1)
+    assert g.nodes == [n3]
+    # add reads x twice now; stranger was never in the graph: still a use.
+    assert x.uses == [n3, n3, stranger] and n3.inputs == [x, x]
+    g.lint()
+
+
+def test_erase_readers_first_removes_a_whole_branch():
+    x = Value((None, 4), kind="input", name="ir_branch_x")
+    keep = Node("relu", [x], [TensorType((None, 4))])
+    b1 = Node("tanh", [x], [TensorType((None, 4))])
+    b2 = Node("exp", [b1.outputs[0]], [TensorType((None, 4))])
+    g = Graph([x], [keep.outputs[0]], [keep, b1, b2])
+    g.erase(b2)
+    g.erase(b1)
+    assert g.nodes == [keep] and x.uses == [keep] and b1.outputs[0].uses == []
+    g.lint()
+
+
+def test_insert_before_and_after_keeps_call_order():
+    g, x, (n1, n2, n3) = chain_graph(name="ins")
+
+    def relu_of(v):
+        return Node("relu", [v], [TensorType((None, 4))])
+
+    a1, a2 = relu_of(n1.outputs[0]), relu_of(n1.outputs[0])
+    g.insert(a1, after=n1)
+    g.insert(a2, after=n1)
+    b1, b2 = relu_of(n1.outputs[0]), relu_of(n1.outputs[0])
+    g.insert(b1, before=n2)
+    g.insert(b2, before=n2)
+    nested = relu_of(a1.outputs[0])
+    g.insert(nested, after=a1)           # next to a node inserted in the same batch
+    tail = relu_of(n3.outputs[0])
+    g.insert(tail)                       # no anchor: the end
+    assert g.contains(a1) and g.contains(tail)
+    g.commit()
+    assert g.nodes == [n1, a1, nested, a2, b1, b2, n2, n3, tail]
+    g.lint()
+
+
+def test_insert_rejects_bad_anchors_and_double_inserts():
+    g, x, (n1, n2, n3) = chain_graph(name="ins_bad")
+    new = Node("relu", [x], [TensorType((None, 4))])
+    with pytest.raises(GraphError, match="before= or after=, not both"):
+        g.insert(new, before=n2, after=n1)
+    with pytest.raises(GraphError, match="already in graph 'ins_bad'"):
+        g.insert(n2, after=n1)
+    elsewhere = Node("tanh", [x], [TensorType((None, 4))])
+    with pytest.raises(GraphError, match=r"next to tanh: that node is not in graph"):
+        g.insert(new, after=elsewhere)
+    g.insert(new, before=n1)
+    g.erase(new)
+    with pytest.raises(GraphError, match="it was erased from graph 'ins_bad'; build a new"):
+        g.insert(new)
+    g.commit()
+    assert g.nodes == [n1, n2, n3]
+    g.lint()
+
+
+def test_replace_node_takes_position_readers_and_outputs():
+    g, x, (n1, n2, n3) = chain_graph(name="repl")
+    new = Node.with_outputs_like("exp", [n1.outputs[0]], n2.outputs, scope=n2.scope)
+    assert new.outputs[0].name == n2.outputs[0].name  # exactly, not made unique
+    assert new.outputs[0].type == n2.outputs[0].type
+    g.replace_node(n2, new)
+    last = Node.with_outputs_like("softplus", [new.outputs[0]], n3.outputs)
+    g.replace_node(n3, last)             # an output of the graph
+    assert g.outputs == [last.outputs[0]]
+    assert g.nodes == [n1, new, last]
+    assert n1.outputs[0].uses == [new]
+    # n3 was rewired to new's output, then erased: it no longer counts as a use.
+    assert n3.inputs == [new.outputs[0]] and new.outputs[0].uses == [last]
+    assert n2.outputs[0].uses == []
+    g.lint()
+
+
+def test_replace_node_with_fewer_outputs_needs_the_rest_unread():
+    x = Value((None, 4), kind="input", name="ir_repl_two_x")
+    two = Node("split2", [x], [TensorType((None, 2)), TensorType((None, 2))])
+    user = Node("relu", [two.outputs[1]], [TensorType((None, 2))])
+    g = Graph([x], [two.outputs[0], user.outputs[0]], [two, user], name="two")
+    one = Node.with_outputs_like("relu", [x], two.outputs[:1])
+    with pytest.raises(GraphError, match=r"still reads its output"):
+        g.replace_node(two, one)
+    bigger = Node("relu", [x], [TensorType((None, 4))] * 3)
+    with pytest.raises(GraphError, match=r"\(2 outputs\) by relu \(3 outputs\)"):
+        g.replace_node(two, bigger)
+
+
+def test_replace_all_uses_and_erase_on_weights_track_graph_consumers():
+    i = Input(shape=(3,), name="ir_w_in")
+    h = layers.Dense(3, use_bias=False, name="ir_w_d1")(i)
+    o = layers.Dense(3, use_bias=False, name="ir_w_d2")(h)
+    g = Model(i, o, name="ir_w_model").graph.clone()
+    w1, w2 = g.parameters
+    mm1, mm2 = g.nodes
+    assert g.consumers(w1) == [mm1]
+    g.replace_all_uses(w1, w2)           # both matmuls now read the second kernel
+    assert mm1.inputs[1] is w2 and g.consumers(w1) == [] and g.users(w2) == [mm2, mm1]
+    assert w1.uses == [] and w2.uses == []  # weights keep no global uses
+    g.commit()
+    assert g.parameters == [w2] and g.consumers(w2) == [mm1, mm2]
+    g.replace_all_uses(mm1.outputs[0], g.inputs[0])
+    g.erase(mm1)
+    assert g.consumers(w2) == [mm2]
+    g.commit()
+    g.lint()
+
+
+def test_pending_edits_apply_when_nodes_are_read_and_lint_sees_them():
+    g, x, (n1, n2, n3) = chain_graph(name="pending")
+    g.replace_all_uses(n2.outputs[0], n1.outputs[0])
+    g.erase(n2)
+    g.lint()                             # reads nodes: the batch is applied first
+    assert [n.op for n in g.nodes] == ["relu", "sigmoid"]
+    assert "tanh" not in str(g)
+
+
+def test_commit_detects_the_node_list_changed_in_place_during_a_batch():
+    g, x, (n1, n2, n3) = chain_graph(name="inplace")
+    nodes = g.nodes
+    g.insert(Node("relu", [x], [TensorType((None, 4))]), before=n1)
+    nodes.remove(n2)                     # behind the batch's back
+    with pytest.raises(GraphError, match="changed in place during the batch"):
+        g.commit()
+
+
+def test_assigning_nodes_ends_the_batch():
+    g, x, (n1, n2, n3) = chain_graph(name="assign")
+    g.replace_all_uses(n2.outputs[0], n1.outputs[0])
+    g.erase(n2)
+    g.nodes = [n1, n3]
+    assert g.nodes == [n1, n3]
+    g.lint()
+
+
+def test_editing_a_ten_thousand_node_chain():
+    n = 10_000
+    x = Value((None, 3), kind="input", name="ir_edit_deep_x")
+    y = x
+    for k in range(n):
+        y = graphc.ops.identity(y) if k % 2 else graphc.ops.tanh(y)
+    g = Graph.from_outputs([x], [y], name="deep_edit")
+    data = np.full((2, 3), 0.5, dtype="float32")
+    want = run_graph(g, [data])[0]
+    # Drop every identity (the last one produces the output: its input takes over) and
+    # replace every tanh by a node of the same op whose outputs keep the names.
+    for node in g.nodes:
+        if node.op == "identity":
+            g.replace_all_uses(node.outputs[0], node.inputs[0])
+            g.erase(node)
+        else:
+            g.replace_node(node, Node.with_outputs_like("tanh", node.inputs, node.outputs))
+    g.commit()
+    assert len(g.nodes) == n // 2 and all(node.op == "tanh" for node in g.nodes)
+    assert g.outputs == [g.nodes[-1].outputs[0]]
+    assert all(len(node.outputs[0].uses) == 1 for node in g.nodes[:-1])
+    g.lint()
+    np.testing.assert_allclose(run_graph(g, [data])[0], want)
+
+
+# ---- meta -----------------------------------------------------------------------------
+def test_nodes_carry_meta_and_clone_copies_it():
+    g, (x, n1, n2, n3) = small_graph()
+    assert n1.meta == {}
+    n1.meta["types"] = (TensorType((None, 4)),)
+    n1.meta["note"] = "kept"
+    c = g.clone()
+    assert c.nodes[0].meta == {"types": (TensorType((None, 4)),), "note": "kept"}
+    c.nodes[0].meta["note"] = "changed"
+    assert n1.meta["note"] == "kept"     # the dict is the clone's own

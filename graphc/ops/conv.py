@@ -8,7 +8,7 @@ only (Keras's, torch's and ONNX's convention); ``groups == C_in`` is a depthwise
 convolution. The NumPy kernel is im2col through a strided view plus one matmul (a
 matmul batched over the groups when grouped); the ONNX lowering is ``Transpose -> Conv
 -> Transpose`` (the kernel transposed to ``(C_out, C_in // groups, *k)``, ``group``
-set), and ``graphc.onnx._peephole.cancel_transpose_pairs`` removes the inverse pairs
+set), and ``passes.onnx.peephole.cancel_transpose_pairs`` removes the inverse pairs
 between layers.
 
 ``depthwise_conv`` and ``separable_conv`` (as ``keras.ops``) are ``conv`` nodes too: with

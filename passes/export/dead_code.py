@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from graphc.ir import Graph
+from graphc.ir import Graph, Node, Value
 from passes._base import Pass, PassResult
-from passes.export._edit import GraphEditor
 
 __all__ = ["EliminateDeadCode"]
 
@@ -19,8 +18,8 @@ class EliminateDeadCode(Pass):
     name = "eliminate_dead_code"
 
     def run(self, graph: Graph) -> PassResult:
-        live = set(graph.outputs)
-        dead = []
+        live: set[Value] = set(graph.outputs)
+        dead: list[Node] = []
         for node in reversed(graph.nodes):
             if any(v in live for v in node.outputs):
                 live.update(node.inputs)
@@ -28,8 +27,7 @@ class EliminateDeadCode(Pass):
                 dead.append(node)
         if not dead:
             return PassResult(graph, False, "every node reaches an output")
-        edit = GraphEditor(graph)
-        for node in dead:
-            edit.remove(node)
-        edit.commit()
+        for node in dead:  # readers first (reverse order), so each erased node is unread
+            graph.erase(node)
+        graph.commit()
         return PassResult(graph, True, f"removed {len(dead)} node(s) that reach no output")

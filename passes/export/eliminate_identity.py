@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphc.ir import Graph
 from passes._base import Pass, PassResult
-from passes.export._edit import GraphEditor
+from passes.export._outputs import can_take_over_output
 
 __all__ = ["EliminateIdentity"]
 
@@ -20,26 +20,25 @@ class EliminateIdentity(Pass):
     name = "eliminate_identity"
 
     def run(self, graph: Graph) -> PassResult:
-        edit = GraphEditor(graph)
         removed, kept = 0, []
         for node in graph.nodes:
             if node.op != "identity":
                 continue
             x, y = node.inputs[0], node.outputs[0]
-            if edit.is_output(y) and not edit.can_become_output(x):
-                what = "graph input" if x in edit.inputs else \
-                    "another output" if edit.is_output(x) else "weight"
+            if graph.is_output(y) and not can_take_over_output(graph, x):
+                what = "graph input" if graph.is_input(x) else \
+                    "another output" if graph.is_output(x) else "weight"
                 kept.append(f"{node.where()} produces output {y.name!r} from {what} "
                             f"{x.name!r}")
                 continue
-            edit.rewire(y, x)
-            edit.remove(node)
+            graph.replace_all_uses(y, x)
+            graph.erase(node)
             removed += 1
         if not removed:
             reason = "no identity nodes" if not kept else \
                 "kept every identity node: " + "; ".join(kept)
             return PassResult(graph, False, reason)
-        edit.commit()
+        graph.commit()
         reason = f"removed {removed} identity node(s)"
         if kept:
             reason += f"; kept {len(kept)}: " + "; ".join(kept)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from graphc.ir import Graph
+from graphc.ir import Graph, Node, Value
 from passes._base import Pass, PassResult
-from passes.export._edit import GraphEditor, new_node
 
 __all__ = ["FuseMatMulAdd"]
 
@@ -18,32 +17,30 @@ class FuseMatMulAdd(Pass):
     name = "fuse_matmul_add"
 
     def run(self, graph: Graph) -> PassResult:
-        edit = GraphEditor(graph)
         fused, why_not = 0, []
         for mm in graph.nodes:
             if mm.op != "matmul":
                 continue
-            reason = self._why_not(edit, mm)
+            reason = self._why_not(graph, mm)
             if isinstance(reason, str):
                 why_not.append(f"{mm.where()}: {reason}")
                 continue
             add, bias = reason
-            out = add.outputs[0]
-            gemm = new_node("gemm", [mm.inputs[0], mm.inputs[1], bias], out, mm.scope)
-            edit.rewire(out, gemm.outputs[0])
-            edit.remove(mm)
-            edit.replace(add, gemm)
+            gemm = Node.with_outputs_like("gemm", [mm.inputs[0], mm.inputs[1], bias],
+                                          add.outputs, scope=mm.scope)
+            graph.replace_node(add, gemm)  # gemm takes the add's place and readers
+            graph.erase(mm)                # its only reader, the add, is gone
             fused += 1
         if not fused:
             return PassResult(graph, False, "; ".join(why_not) or "no matmul nodes")
-        edit.commit()
+        graph.commit()
         reason = f"fused {fused} matmul+add pair(s) into gemm"
         if why_not:
             reason += "; not fused: " + "; ".join(why_not)
         return PassResult(graph, True, reason)
 
     @staticmethod
-    def _why_not(edit: GraphEditor, mm):
+    def _why_not(graph: Graph, mm: Node) -> str | tuple[Node, Value]:
         """``(add_node, bias)`` when ``mm`` can be fused, else the reason it cannot."""
         x, w = mm.inputs
         y = mm.outputs[0]
@@ -53,8 +50,8 @@ class FuseMatMulAdd(Pass):
             return f"the input has rank {len(x.shape)}; Gemm needs rank 2"
         if not x.dtype.startswith("float") or x.dtype != w.dtype:
             return f"dtypes {x.dtype} and {w.dtype} are not one float dtype"
-        users = edit.users(y)
-        if edit.is_output(y) or len(users) != 1 or users[0].op != "add":
+        users = graph.users(y)
+        if graph.is_output(y) or len(users) != 1 or users[0].op != "add":
             return "the result is not read by exactly one add (and nothing else)"
         add = users[0]
         a, b = add.inputs

@@ -321,7 +321,7 @@ def _node(op, x, y, name=None):
 
 
 def test_peephole_cancels_pairs_directly_and_through_elementwise_ops():
-    from graphc.onnx._peephole import cancel_transpose_pairs
+    from passes.onnx.peephole import cancel_transpose_pairs
     to_last, to_first = (0, 2, 3, 1), (0, 3, 1, 2)
     nodes = [
         _node("Conv", ["x", "w"], "c1"),
@@ -353,7 +353,7 @@ def test_peephole_cancels_pairs_directly_and_through_elementwise_ops():
 
 
 def test_peephole_keeps_graph_outputs_and_other_readers():
-    from graphc.onnx._peephole import cancel_transpose_pairs
+    from passes.onnx.peephole import cancel_transpose_pairs
     p, q = (0, 2, 1), (0, 2, 1)
     # a pair straight into a graph output cannot be removed (the output keeps its name) ...
     nodes = [_transpose("a", "x", "ao", p), _transpose("b", "ao", "y", q)]
@@ -379,7 +379,7 @@ def test_peephole_keeps_graph_outputs_and_other_readers():
 
 def test_peephole_cascades():
     """Removing an inner pair exposes an outer one."""
-    from graphc.onnx._peephole import cancel_transpose_pairs
+    from passes.onnx.peephole import cancel_transpose_pairs
     a, b = (1, 2, 0), (2, 0, 1)   # inverses of each other
     nodes = [_transpose("t1", "x", "o1", a), _transpose("t2", "o1", "o2", a),
              _transpose("t3", "o2", "o3", b), _transpose("t4", "o3", "o4", b),
@@ -402,7 +402,7 @@ def _three_conv_cnn():
 def test_peephole_on_an_exported_three_conv_cnn():
     import onnx
 
-    from graphc.onnx._peephole import cancel_transpose_pairs
+    from passes.onnx.peephole import cancel_transpose_pairs
     model = _three_conv_cnn()
     for p in model.graph.parameters:
         p.assign(np.random.default_rng(2).uniform(-0.5, 0.5, p.shape).astype(p.dtype))
@@ -437,7 +437,7 @@ def test_peephole_on_an_exported_three_conv_cnn():
 def test_fold_initializer_transposes_stores_kernels_in_onnx_layout():
     import onnx
 
-    from graphc.onnx._peephole import cancel_transpose_pairs, fold_initializer_transposes
+    from passes.onnx.peephole import cancel_transpose_pairs, fold_initializer_transposes
     model = _three_conv_cnn()
     proto = graphc.onnx.export(model, optimize=False)
     slim = onnx.ModelProto()

@@ -297,7 +297,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     if optimize:
         # ONNX-level peepholes: channels-last lowerings leave inverse Transpose pairs
         # between convolutions, and weights transposed by a node can be stored transposed.
-        from graphc.onnx._peephole import cancel_transpose_pairs, fold_initializer_transposes
+        from passes.onnx.peephole import cancel_transpose_pairs, fold_initializer_transposes
         b.nodes[:], _ = cancel_transpose_pairs(b.nodes, output_names)
         b.nodes[:], _ = fold_initializer_transposes(b.nodes, b.initializers, output_names)
     _drop_unused(b, output_names)

@@ -17,6 +17,11 @@ name, instead of transposing it at run time.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:  # onnx loads only when a model is exported
+    from onnx import NodeProto, TensorProto
+
 __all__ = ["cancel_transpose_pairs", "fold_initializer_transposes", "LAYOUT_FREE_OPS"]
 
 #: Single-input ONNX ops that act on each element alone, so they commute with Transpose.
@@ -28,19 +33,20 @@ LAYOUT_FREE_OPS = frozenset({
 })
 
 
-def _perm(node):
+def _perm(node: NodeProto) -> tuple[int, ...] | None:
     for a in node.attribute:
         if a.name == "perm":
             return tuple(a.ints)
     return None  # the default (reverse all axes) needs the rank, which we do not know
 
 
-def _inverse(p, q) -> bool:
+def _inverse(p: Sequence[int], q: Sequence[int]) -> bool:
     return len(p) == len(q) and sorted(p) == list(range(len(p))) and \
         all(p[q[i]] == i for i in range(len(p)))
 
 
-def cancel_transpose_pairs(nodes, graph_outputs=()):
+def cancel_transpose_pairs(nodes: Iterable[NodeProto], graph_outputs: Iterable[str] = ()
+                           ) -> tuple[list[NodeProto], int]:
     """Remove ``Transpose(p)`` followed by ``Transpose(inverse of p)``, directly or through
     single-input elementwise ops (``LAYOUT_FREE_OPS``), when every tensor in between has
     no other reader and is not a graph output.
@@ -54,11 +60,11 @@ def cancel_transpose_pairs(nodes, graph_outputs=()):
     nodes = list(nodes)
     outputs = set(graph_outputs)
     used_names = {t for n in nodes for t in (*n.input, *n.output)} | outputs
-    removed: set = set()      # indexes into nodes
+    removed: set[int] = set()      # indexes into nodes
     total = -1
     while total != len(removed):  # a cancelled pair can expose another: one more sweep
         total = len(removed)
-        readers: dict = {}
+        readers: dict[str, list[int]] = {}
         for i, n in enumerate(nodes):
             if i not in removed:
                 for t in n.input:
@@ -69,7 +75,8 @@ def cancel_transpose_pairs(nodes, graph_outputs=()):
     return [n for i, n in enumerate(nodes) if i not in removed], len(removed)
 
 
-def _cancel_from(i, nodes, readers, outputs, used_names, removed) -> None:
+def _cancel_from(i: int, nodes: list[NodeProto], readers: dict[str, list[int]],
+                 outputs: set[str], used_names: set[str], removed: set[int]) -> None:
     """Cancel the pair starting at ``nodes[i]`` if it is one; keeps ``readers`` current."""
     first = nodes[i]
     if first.op_type != "Transpose" or len(first.output) != 1:
@@ -78,11 +85,12 @@ def _cancel_from(i, nodes, readers, outputs, used_names, removed) -> None:
     if p is None:
         return
 
-    def sole_reader(t):
+    def sole_reader(t: str) -> int | None:
         r = readers.get(t, [])
         return r[0] if len(r) == 1 and t not in outputs else None
 
-    chain, j = [], sole_reader(first.output[0])
+    chain: list[int] = []
+    j = sole_reader(first.output[0])
     while j is not None and nodes[j].op_type in LAYOUT_FREE_OPS and \
             len(nodes[j].input) == 1 and len(nodes[j].output) == 1:
         chain.append(j)
@@ -128,7 +136,7 @@ def _cancel_from(i, nodes, readers, outputs, used_names, removed) -> None:
     removed.update((i, j))
 
 
-def _fresh(base: str, used: set) -> str:
+def _fresh(base: str, used: set[str]) -> str:
     name, k = base, 0
     while name in used:
         k += 1
@@ -137,7 +145,9 @@ def _fresh(base: str, used: set) -> str:
     return name
 
 
-def fold_initializer_transposes(nodes, initializers, graph_outputs=()):
+def fold_initializer_transposes(nodes: list[NodeProto], initializers: list[TensorProto],
+                                graph_outputs: Iterable[str] = ()
+                                ) -> tuple[list[NodeProto], int]:
     """Replace ``Transpose(w)`` of an initializer ``w`` that nothing else reads by ``w``
     stored transposed (same name). ``initializers`` is a list of TensorProtos, edited in
     place. Returns ``(nodes, removed_count)``."""
@@ -145,11 +155,11 @@ def fold_initializer_transposes(nodes, initializers, graph_outputs=()):
 
     outputs = set(graph_outputs)
     by_name = {t.name: t for t in initializers}
-    readers: dict = {}
+    readers: dict[str, list[int]] = {}
     for i, n in enumerate(nodes):
         for t in n.input:
             readers.setdefault(t, []).append(i)
-    removed = set()
+    removed: set[int] = set()
     for i, n in enumerate(nodes):
         if n.op_type != "Transpose" or n.input[0] not in by_name or n.output[0] in outputs:
             continue
