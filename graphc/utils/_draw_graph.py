@@ -305,17 +305,33 @@ def _plan(diagram, measure, rankdir):
             routes.append(("loop", src))
             continue
         points = []
-        for cluster_key, a, b in chain:
+        for i, (cluster_key, a, b) in enumerate(chain):
             level = levels[cluster_key]
             local = level.edges[(a, b)]
             pts = [(level.ox + x, level.oy + y) for x, y in local] or [centre(a), centre(b)]
             if a[0] in ("box", "cluster") and len(pts) > 1:
                 pts[0] = _clip(pts[0], pts[1], rects[a])
+                if a[0] == "cluster" and i > 0:
+                    # Leave the cluster straight out from its exit port.
+                    pts[0] = _on_border(rects[chain[i - 1][2]], rects[a], rankdir, "far")
             if b[0] in ("box", "cluster") and len(pts) > 1:
                 pts[-1] = _clip(pts[-1], pts[-2], rects[b])
+                if b[0] == "cluster" and i + 1 < len(chain):
+                    # Enter the cluster straight towards its entry port.
+                    pts[-1] = _on_border(rects[chain[i + 1][1]], rects[b], rankdir, "near")
             points.extend(pts)
         routes.append(("path", points))
     return levels, rects, routes
+
+
+def _on_border(port, cluster, rankdir, side):
+    """The point of ``cluster``'s border in line with ``port`` along the rank axis: on its
+    near side (where edges come in) or far side (where they leave)."""
+    px, py = (port[0] + port[2]) / 2, (port[1] + port[3]) / 2
+    left, top, right, bottom = cluster
+    if rankdir == "LR":
+        return (left if side == "near" else right, py)
+    return (px, top if side == "near" else bottom)
 
 
 # ---- drawing -----------------------------------------------------------------------------
@@ -335,8 +351,9 @@ def render(diagram, extension, *, rankdir="TB", dpi=200, to_file=None) -> bytes:
     root = levels[()]
     width = root.width + 2 * MARGIN
     height = root.height + 2 * MARGIN
-    for left, top, right, bottom in rects.values():  # loops may stick out on the right
+    for left, top, right, bottom in rects.values():  # room for loops beside the boxes
         width = max(width, right + MARGIN + 12)
+        height = max(height, bottom + MARGIN + 12)
     with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42,
                                 "font.family": "DejaVu Sans"}):
         fig = Figure(figsize=(width / 72.0, height / 72.0))
@@ -353,16 +370,25 @@ def render(diagram, extension, *, rankdir="TB", dpi=200, to_file=None) -> bytes:
                                         boxstyle="round,pad=0,rounding_size=6",
                                         facecolor=CLUSTER_FILL, edgecolor=CLUSTER_EDGE,
                                         linestyle="--", linewidth=1.0, zorder=len(key)))
+            # Above the edges, on the cluster's colour: an edge entering the cluster
+            # passes under its name instead of through it.
             ax.text(left + CLUSTER_PAD / 2, top + CLUSTER_PAD / 2, levels[key].cluster.label,
                     fontsize=TITLE_SIZE, fontweight="bold", color="#555555", ha="left",
-                    va="top", zorder=len(key))
+                    va="top", zorder=55,
+                    bbox={"facecolor": CLUSTER_FILL, "edgecolor": "none", "pad": 1.0})
         for kind, route in routes:
             if kind == "loop":
                 left, top, right, bottom = rects[("box", route)]
-                mid = (top + bottom) / 2
-                path = Path([(right, mid - 6), (right + 16, mid - 10), (right + 16, mid + 10),
-                             (right, mid + 6)],
-                            [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
+                # Beside the box, on a side that edges do not use: right for TB, below for LR.
+                if rankdir == "LR":
+                    mid = (left + right) / 2
+                    loop = [(mid - 6, bottom), (mid - 10, bottom + 16), (mid + 10, bottom + 16),
+                            (mid + 6, bottom)]
+                else:
+                    mid = (top + bottom) / 2
+                    loop = [(right, mid - 6), (right + 16, mid - 10), (right + 16, mid + 10),
+                            (right, mid + 6)]
+                path = Path(loop, [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
             else:
                 path = Path(route, [Path.MOVETO] + [Path.LINETO] * (len(route) - 1))
             ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=10,
