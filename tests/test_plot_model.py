@@ -182,13 +182,24 @@ def test_nested_clusters_hold_their_layers_and_nothing_else(rankdir):
             ("side (Dense)", "join (Concatenate)"),
             ("deep (Dense)", "join (Concatenate)")} <= edges
     # Arrows point from producer to consumer: each polyline starts on its source box's
-    # border and ends on its target's.
+    # border, ends on its target's coming from outside it, and runs down the ranks.
     axis = 1 if rankdir == "TB" else 0
     for (src, dst), (kind, points) in zip(diagram.edges, routes):
         assert kind == "path"
         a, b = rects[("box", src)], rects[("box", dst)]
-        assert points[0][axis] >= a[axis + 2] - 1.0  # leaves past the source's far side
-        assert abs(points[-1][axis] - b[axis]) < 1.0  # arrives on the target's near side
+        assert _on_border(points[0], a) and _on_border(points[-1], b)
+        assert not _inside(points[-2], b) and not _inside(points[1], a)
+        assert points[-1][axis] > points[0][axis]
+
+
+def _inside(p, rect):
+    return rect[0] + 0.5 < p[0] < rect[2] - 0.5 and rect[1] + 0.5 < p[1] < rect[3] - 0.5
+
+
+def _on_border(p, rect, tol=1.0):
+    within = rect[0] - tol <= p[0] <= rect[2] + tol and rect[1] - tol <= p[1] <= rect[3] + tol
+    return within and min(abs(p[0] - rect[0]), abs(p[0] - rect[2]), abs(p[1] - rect[1]),
+                          abs(p[1] - rect[3])) <= tol
 
 
 @needs_plots
