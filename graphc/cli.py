@@ -291,7 +291,7 @@ def _explain_eval_failure(rt, x, y, loss, metrics, error) -> str:
         {n: list(metrics or []) for n in names}
     targets = y if isinstance(y, dict) else {names[0]: y}
     none = {n: None for n in names}
-    for name, pred in zip(names, preds):
+    for name, pred in zip(names, preds, strict=True):
         if name not in targets:
             continue
         target = np.asarray(targets[name])

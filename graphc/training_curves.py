@@ -55,7 +55,7 @@ def read_csv_log(path, separator=None):
         if len(row) != len(header):
             raise ValueError(f"{path}, line {line_no}: {len(row)} fields, the header has "
                              f"{len(header)}")
-        record = dict(zip(header, row))
+        record = dict(zip(header, row, strict=True))
         try:
             epochs.append(int(float(record["epoch"])))
         except ValueError:
@@ -138,7 +138,7 @@ def plot_history(history, to_file=None, metrics=None, title=None, dpi=100):
         fig = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
         axes = fig.subplots(rows, columns, squeeze=False).ravel()
         x = [e + 1 for e in epochs]
-        for ax, name in zip(axes, names):
+        for ax, name in zip(axes, names, strict=False):  # more axes than names
             for key, label, style in ((name, "training", "-"), (f"val_{name}", "validation",
                                                                 "--")):
                 if key in logs:

@@ -184,7 +184,7 @@ def test_nested_clusters_hold_their_layers_and_nothing_else(rankdir):
     # Arrows point from producer to consumer: each polyline starts on its source box's
     # border, ends on its target's coming from outside it, and runs down the ranks.
     axis = 1 if rankdir == "TB" else 0
-    for (src, dst), (kind, points) in zip(diagram.edges, routes):
+    for (src, dst), (kind, points) in zip(diagram.edges, routes, strict=True):
         assert kind == "path"
         a, b = rects[("box", src)], rects[("box", dst)]
         assert _on_border(points[0], a) and _on_border(points[-1], b)
@@ -207,7 +207,7 @@ def test_a_layer_called_twice_in_a_row_gets_a_loop(tmp_path, no_graphviz):
     x = graphc.Input(shape=(4,), name="x")
     twice = layers.Dense(4, name="twice")
     model = graphc.Model(x, twice(twice(x)))
-    diagram, rects, routes = _boxes(model)
+    diagram, _, routes = _boxes(model)
     assert len(diagram.boxes) == 2
     assert [kind for kind, _ in routes].count("loop") == 1
     assert "twice -> " not in graphc.utils.model_to_dot(model)  # DOT has ids, not names

@@ -232,7 +232,7 @@ def _plan(diagram, measure, rankdir):
     """Lay out every cluster (innermost first) and return the levels, the global rectangle
     of each box and cluster, and each diagram edge as a polyline in picture coordinates."""
     levels = {key: _Level(cluster) for key, cluster in diagram.clusters.items()}
-    for key, level in levels.items():
+    for level in levels.values():
         for box in level.cluster.boxes:
             level.item(("box", box.key), "box", *_box_size(box, measure))
         for sub in level.cluster.clusters:
@@ -300,7 +300,7 @@ def _plan(diagram, measure, rankdir):
         return ((left + right) / 2, (top + bottom) / 2)
 
     routes = []
-    for (src, dst), chain in zip(diagram.edges, chains):
+    for (src, dst), chain in zip(diagram.edges, chains, strict=True):
         if src == dst:
             routes.append(("loop", src))
             continue
@@ -351,7 +351,7 @@ def render(diagram, extension, *, rankdir="TB", dpi=200, to_file=None) -> bytes:
     root = levels[()]
     width = root.width + 2 * MARGIN
     height = root.height + 2 * MARGIN
-    for left, top, right, bottom in rects.values():  # room for loops beside the boxes
+    for _, _, right, bottom in rects.values():  # room for loops beside the boxes
         width = max(width, right + MARGIN + 12)
         height = max(height, bottom + MARGIN + 12)
     with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42,
