@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 
 import numpy as np  # noqa: E402
 
@@ -42,11 +43,10 @@ def main():
     print(f"evaluate: loss {score:.4f}")
 
     banner("A real task: 8x8 handwritten digits (UCI, CC BY 4.0)")
-    digits_model, (x_test, y_test) = train_digits()
+    digits_model, history, (x_test, y_test) = train_digits()
 
     banner("Export with the command line, evaluate in onnxruntime")
-    out = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
-                                        "build", "demo"))
+    out = os.path.join(REPO, "build", "demo")
     os.makedirs(out, exist_ok=True)
     saved = os.path.join(out, "digits.graphc")
     onnx_path = os.path.join(out, "digits.onnx")
@@ -55,6 +55,38 @@ def main():
     print("$ graphc export build/demo/digits.graphc -o build/demo/digits.onnx")
     subprocess.run(command, check=True)
     compare_backends(digits_model, onnx_path, x_test, y_test)
+
+    banner("Pictures: the model and its training curves")
+    pictures = draw_pictures(digits_model, history, out)
+    for path in pictures:
+        print(f"wrote {os.path.relpath(path, REPO)}")
+
+    banner("Next")
+    graphc_command = os.path.relpath(os.path.join(os.path.dirname(sys.executable), "graphc"),
+                                     REPO)
+    print(f"The graphc command is {graphc_command} (or `source "
+          f"{os.path.relpath(os.path.dirname(os.path.dirname(sys.executable)), REPO)}"
+          "/bin/activate`, then `graphc`):")
+    print(f"  {graphc_command} check build/demo/digits.onnx --reference "
+          "build/demo/digits.graphc")
+    print(f"  {graphc_command} plot build/demo/digits.graphc -o build/demo/digits.svg")
+    print(f"  {graphc_command} view build/demo/digits.onnx      # Netron, in the browser")
+    print("The tutorial: docs/tutorial.md")
+
+
+def draw_pictures(model, history, out):
+    """The model's graph and the training curves beside the ONNX file; without the `plots`
+    extra (matplotlib, grandalf) and without Graphviz, say how to get them."""
+    model_png = os.path.join(out, "digits_model.png")
+    curves_png = os.path.join(out, "digits_curves.png")
+    try:
+        graphc.utils.plot_model(model, model_png, show_shapes=True,
+                                show_layer_activations=True, dpi=96)
+        history.plot(curves_png, title="digits: training and validation")
+    except ImportError as e:
+        print(f"no pictures: {e}")
+        return []
+    return [model_png, curves_png]
 
 
 def compare_backends(model, onnx_path, x, y):
@@ -86,11 +118,12 @@ def train_digits():
     ], name="digits")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(x_train, y_train, epochs=30, batch_size=32, validation_split=0.1, verbose=2)
+    history = model.fit(x_train, y_train, epochs=30, batch_size=32, validation_split=0.1,
+                        verbose=2)
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"digits test set ({len(y_test)} images): loss {loss:.4f}, "
           f"accuracy {accuracy:.2%} (target >= 95%)")
-    return model, (x_test, y_test)
+    return model, history, (x_test, y_test)
 
 
 if __name__ == "__main__":

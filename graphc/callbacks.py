@@ -331,6 +331,16 @@ class History(Callback):
         if self.model is not None:
             self.model.history = self
 
+    def plot(self, to_file=None, metrics=None, title=None, dpi=100):
+        """Draw the training curves: one panel per metric (``loss`` first), training
+        solid and validation (``val_*``) dashed, per epoch. Saves to ``to_file`` when
+        given and returns the matplotlib ``Figure`` (needs the ``plots`` extra)::
+
+            model.fit(x, y, validation_split=0.2, epochs=20).plot("curves.png")
+        """
+        from graphc.training_curves import plot_history
+        return plot_history(self, to_file, metrics=metrics, title=title, dpi=dpi)
+
 
 class ProgbarLogger(Callback):
     """Prints ``Epoch i/n`` and a progress bar (Keras's format).

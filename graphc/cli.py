@@ -5,7 +5,12 @@
     graphc run model.onnx --input x.npz [-o out.npz]
     graphc eval model.onnx --data test.npz --loss sparse_categorical_crossentropy \
         --metrics accuracy
-    graphc check model.onnx [--reference model.py:build]
+    graphc eval model.onnx --data test.npz --loss out_a=mse --loss out_b=binary_crossentropy \
+        --metrics out_b=accuracy
+    graphc check model.onnx [--reference model.graphc]
+    graphc plot model.graphc -o model.svg [--expand-nested] [--rankdir LR]
+    graphc plot-history training.log -o curves.png
+    graphc view model.onnx [--port N] [--no-browser]
 
 A SPEC names a model: ``path/to/file.py:NAME`` where NAME is a Model or a function with no
 required arguments returning one (``path/to/file.py`` alone works when the file defines
@@ -222,6 +227,103 @@ def _cmd_run(args, out) -> int:
     return 0
 
 
+def _per_output(items, outs, what, model_path):
+    """``--loss``/``--metrics`` values: ``NAME`` for every output, or ``OUTPUT=NAME`` for
+    one (several names comma separated for metrics). Returns (for all, {output: [...]})."""
+    common, by_output = [], {}
+    for item in items or []:
+        for part in (item.split(",") if "=" not in item else [item]):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" in part:
+                output, _, names = part.partition("=")
+                output = output.strip()
+                if output not in outs:
+                    raise CliError(f"--{what} {part}: {output!r} is not an output of "
+                                   f"{model_path}; its outputs are {', '.join(outs)}")
+                names = [n.strip() for n in names.split(",") if n.strip()]
+                if not names:
+                    raise CliError(f"--{what} {part}: no {what} name after '='")
+                by_output.setdefault(output, []).extend(names)
+            else:
+                common.append(part)
+    return common, by_output
+
+
+def _eval_losses(args, outs):
+    common, by_output = _per_output(args.loss, outs, "loss", args.model)
+    if common and by_output:
+        raise CliError(f"--loss {common[0]} applies to every output; give either one loss "
+                       f"for all outputs or one per output (OUTPUT=LOSS), not both")
+    if len(common) > 1:
+        raise CliError(f"--loss given {len(common)} times ({', '.join(common)}) without "
+                       f"output names; name the outputs: --loss {outs[0]}=LOSS ...")
+    for output, names in by_output.items():
+        if len(names) > 1:
+            raise CliError(f"--loss: output {output!r} given {len(names)} losses "
+                           f"({', '.join(names)}); one per output")
+    if common:
+        return common[0]
+    missing = [o for o in outs if o not in by_output]
+    if missing:
+        raise CliError(f"--loss: no loss for output{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join(missing)}; give one per output (--loss OUTPUT=LOSS) or "
+                       "one for all (--loss LOSS)")
+    return {o: by_output[o][0] for o in outs}
+
+
+def _eval_metrics(args, outs):
+    common, by_output = _per_output(args.metrics, outs, "metrics", args.model)
+    if not by_output:
+        return common or None
+    return {o: common + by_output.get(o, []) for o in outs}
+
+
+def _explain_eval_failure(rt, x, y, loss, metrics, error) -> str:
+    """Which output's loss or metric failed, with both shapes, instead of NumPy's message
+    alone: the loss and each metric are tried again one at a time."""
+    names = rt.output_names
+    preds = rt.predict(x)
+    preds = [preds] if len(names) == 1 else preds
+    losses = loss if isinstance(loss, dict) else {n: loss for n in names}
+    metric_map = metrics if isinstance(metrics, dict) else \
+        {n: list(metrics or []) for n in names}
+    targets = y if isinstance(y, dict) else {names[0]: y}
+    none = {n: None for n in names}
+    for name, pred in zip(names, preds, strict=True):
+        if name not in targets:
+            continue
+        target = np.asarray(targets[name])
+        trials = [("loss", losses.get(name), {**none, name: losses.get(name)}, None)]
+        trials += [("metric", m, {**none, name: losses.get(name)}, {name: [m]})
+                   for m in metric_map.get(name, [])]
+        for what, ident, loss_arg, metric_arg in trials:
+            if ident is None:
+                continue
+            try:
+                rt.evaluate(x, {name: target}, loss=loss_arg, metrics=metric_arg)
+            except Exception as e:  # noqa: BLE001 - this is the one to explain
+                # The loss is tried first, so a failing metric's trial had a working loss.
+                text = _one_line(e)
+                hint = ""
+                if "shape" in text or "broadcast" in text:
+                    ident_s = str(ident)
+                    if "sparse" in ident_s and target.ndim == pred.ndim and \
+                            target.shape[-1] > 1:
+                        hint = "; the targets look one-hot: use categorical_crossentropy"
+                    elif "categorical" in ident_s and "sparse" not in ident_s and \
+                            target.ndim == pred.ndim - 1:
+                        hint = ("; the targets are class indices: use "
+                                "sparse_categorical_crossentropy")
+                    elif "sparse" not in ident_s:
+                        hint = "; this one needs targets of the predictions' shape"
+                return (f"output {name!r}: {what} {ident} on predictions of shape "
+                        f"{tuple(pred.shape)} and targets of shape {tuple(target.shape)} "
+                        f"failed: {text}{hint}")
+    return _one_line(error)
+
+
 def _cmd_eval(args, out) -> int:
     rt = _runtime(args.model)
     data = _load_arrays(args.data, "data")
@@ -237,9 +339,25 @@ def _cmd_eval(args, out) -> int:
     else:
         raise CliError(f"{args.data} has arrays {sorted(data)}; the targets must be 'y' or "
                        f"named after the outputs ({', '.join(outs)})")
-    metrics = [m for item in (args.metrics or []) for m in item.split(",") if m]
-    result = rt.evaluate(x, y, loss=args.loss, metrics=metrics or None,
-                         batch_size=args.batch_size, sample_weight=data.get("sample_weight"))
+    loss = _eval_losses(args, outs)
+    metrics = _eval_metrics(args, outs)
+    weights = None
+    if args.loss_weights:
+        common, by_output = _per_output(args.loss_weights, outs, "loss-weights", args.model)
+        if common:
+            raise CliError(f"--loss-weights {common[0]}: give OUTPUT=WEIGHT")
+        try:
+            weights = {o: float(by_output[o][0]) if o in by_output else 1.0 for o in outs}
+        except ValueError as e:
+            raise CliError(f"--loss-weights: {_one_line(e)}") from None
+    from graphc.errors import GraphcError
+    try:
+        result = rt.evaluate(x, y, loss=loss, metrics=metrics, batch_size=args.batch_size,
+                             sample_weight=data.get("sample_weight"), loss_weights=weights)
+    except (CliError, GraphcError):
+        raise
+    except Exception as e:  # noqa: BLE001 - NumPy's errors name no output: say which
+        raise CliError(_explain_eval_failure(rt, x, y, loss, metrics, e)) from e
     if args.json:
         import json
         out(json.dumps(result))
@@ -300,8 +418,39 @@ def _cmd_check(args, out) -> int:
         out(f"  onnxruntime: FAILED: {_one_line(e)}")
         return 1
     if args.reference:
-        failed |= not _parity(rt, load_spec(args.reference), out)
+        reference = load_spec(args.reference)
+        rebuilt = not args.reference.rstrip("/").endswith(".graphc")
+        differ = rebuilt and not _same_weights(proto, reference)
+        if differ:
+            out(f"  reference: the weights differ from the ONNX model's: {args.reference} is "
+                "rebuilt by running the file, with fresh random weights")
+        ok = _parity(rt, reference, out)
+        failed |= not ok
+        if not ok and rebuilt:
+            out("  hint: to compare a trained model, save it (model.save('model.graphc')) "
+                "and pass --reference model.graphc")
     return 1 if failed else 0
+
+
+def _same_weights(proto, model) -> bool:
+    """Whether the ONNX initializers hold the model's weights. Export may transpose or
+    reshape a weight (Gemm, convolutions), so each is compared by an order-free
+    fingerprint: its size, sum and sum of squares."""
+    from onnx import numpy_helper
+
+    def fingerprint(a):
+        a = np.asarray(a, dtype=np.float64)
+        return (a.size, round(float(a.sum()), 3), round(float((a * a).sum()), 3))
+
+    inits = {fingerprint(numpy_helper.to_array(t)) for t in proto.graph.initializer
+             if t.data_type in (1, 10, 11, 16)}
+    # Constant initial values (zero biases, ones of a normalization) say nothing.
+    weights = [w for w in model.get_weights()
+               if np.asarray(w).size > 1 and np.ptp(np.asarray(w, dtype=np.float64)) > 0]
+    if not weights:
+        return True
+    found = sum(fingerprint(w) in inits for w in weights)
+    return found * 2 >= len(weights)
 
 
 def _parity(rt, model, out) -> bool:
@@ -340,6 +489,93 @@ def _parity(rt, model, out) -> bool:
                 f"{rel:.3g}: {'ok' if good else 'FAILED'} (rtol {PARITY_RTOL:g}, atol "
                 f"{PARITY_ATOL:g})")
     return ok
+
+
+def _cmd_plot(args, out) -> int:
+    from graphc.utils import plot_model
+    if args.spec.endswith(".onnx"):
+        raise CliError(f"graphc plot draws a graphc model's layers (file.py:NAME or a .graphc); "
+                       f"to look at {args.spec}, use: graphc view {args.spec}")
+    model = load_spec(args.spec)
+    try:
+        written = plot_model(model, args.output, show_shapes=not args.no_shapes,
+                             show_dtype=args.show_dtype, rankdir=args.rankdir,
+                             expand_nested=args.expand_nested, dpi=args.dpi,
+                             show_layer_activations=args.show_activations,
+                             show_trainable=args.show_trainable, engine=args.engine)
+    except ImportError as e:
+        raise CliError(_one_line(e)) from e
+    out(f"wrote {written}")
+    return 0
+
+
+def _cmd_plot_history(args, out) -> int:
+    from graphc.utils import plot_history
+    if not os.path.isfile(args.log):
+        raise CliError(f"No such training log: {args.log}")
+    try:
+        plot_history(args.log, args.output, metrics=args.metrics, title=args.title,
+                     dpi=args.dpi)
+    except ImportError as e:
+        raise CliError(_one_line(e)) from e
+    out(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_view(args, out) -> int:
+    import logging
+    import shutil
+    import signal
+    import tempfile
+    import time
+    import webbrowser
+
+    try:
+        import netron
+    except ImportError:
+        raise CliError("graphc view opens the model in Netron, which is not installed: "
+                       "pip install 'graphc[view]'") from None
+    spec = args.model
+    tmp = None
+    if spec.endswith((".graphc", ".py")) or ".py:" in spec:
+        from graphc.onnx import export
+        model = load_spec(spec)
+        tmp = tempfile.mkdtemp(prefix="graphc-view-")
+        path = os.path.join(tmp, f"{model.name}.onnx")
+        export(model, path)
+    else:
+        # .onnx, and the files Netron reads itself (.keras, .h5, .tflite, ...).
+        if not os.path.isfile(spec):
+            raise CliError(f"No such model file: {spec}")
+        path = spec
+    logging.getLogger("netron").setLevel(logging.WARNING)  # graphc prints the address
+    try:
+        address = netron.serve(path, None, address=(args.host, args.port), browse=False)
+    except OSError as e:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise CliError(f"Cannot serve on {args.host}:{args.port}: {_one_line(e)}") from e
+    url = f"http://{address[0]}:{address[1]}"
+    out(f"Netron is showing {spec} at {url}")
+    out("press Ctrl-C to stop")
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        if not args.no_browser:
+            webbrowser.open(url)
+        while netron.status(address):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        netron.stop(address)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
 
 
 # ---- the parser ------------------------------------------------------------------------
@@ -405,11 +641,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="data.npz",
                    help="x and y (or arrays named after the inputs and outputs; optional "
                         "sample_weight)")
-    p.add_argument("--loss", required=True, metavar="L",
+    p.add_argument("--loss", required=True, metavar="[OUTPUT=]L", action="append",
                    help="a loss name as compile() accepts, e.g. mse, "
-                        "sparse_categorical_crossentropy")
-    p.add_argument("--metrics", nargs="+", metavar="M",
-                   help="metric names (space or comma separated), e.g. accuracy")
+                        "sparse_categorical_crossentropy; for a model with several outputs "
+                        "one per output by name, repeated: --loss out_a=mse --loss "
+                        "out_b=binary_crossentropy")
+    p.add_argument("--metrics", nargs="+", metavar="[OUTPUT=]M", action="extend",
+                   help="metric names (space or comma separated), e.g. accuracy, for every "
+                        "output; OUTPUT=M1,M2 for one output")
+    p.add_argument("--loss-weights", nargs="+", metavar="OUTPUT=W", action="extend",
+                   help="weights of the outputs' losses in the total (default 1 each)")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="samples per onnxruntime run (default: all at once)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -422,8 +663,61 @@ def build_parser() -> argparse.ArgumentParser:
                                    "backend. Exits 1 when a check fails.")
     p.add_argument("model", metavar="MODEL.onnx")
     p.add_argument("--reference", metavar="SPEC",
-                   help="compare outputs with this model (same weights) run in NumPy")
+                   help="compare outputs with this model run in NumPy; it needs the same "
+                        "weights, so give the saved model.graphc (a file.py:NAME is rebuilt "
+                        "with fresh random weights unless the file loads them)")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("plot", parents=[common], help="draw a model's layer graph",
+                       description="Draw the model's layers and the tensors between them "
+                                   "(as graphc.utils.plot_model): .png, .svg, .pdf, or .dot "
+                                   "for the Graphviz description. Uses Graphviz's dot when "
+                                   "installed, else the `plots` extra (grandalf and "
+                                   "matplotlib).")
+    p.add_argument("spec", metavar="SPEC", help=spec_help)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.svg",
+                   help="the picture (.png, .svg, .pdf, .dot)")
+    p.add_argument("--no-shapes", action="store_true", help="leave the shapes out")
+    p.add_argument("--show-dtype", action="store_true", help="show the dtypes")
+    p.add_argument("--show-activations", action="store_true",
+                   help="show each layer's activation")
+    p.add_argument("--show-trainable", action="store_true",
+                   help="show whether each layer is trainable")
+    p.add_argument("--expand-nested", action="store_true",
+                   help="draw nested models as boxes around their layers")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                   help="top to bottom (default) or left to right")
+    p.add_argument("--dpi", type=_positive_int, default=96, help="resolution of a .png")
+    p.add_argument("--engine", choices=("auto", "graphviz", "matplotlib"), default="auto",
+                   help="auto (default): Graphviz when `dot` is installed, else matplotlib")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("plot-history", parents=[common], help="draw training curves",
+                       description="Draw the training curves of a CSVLogger file: loss and "
+                                   "each metric per epoch, training and validation (needs "
+                                   "the `plots` extra).")
+    p.add_argument("log", metavar="LOG.csv", help="a file written by callbacks.CSVLogger")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png",
+                   help="the picture (.png, .svg, .pdf)")
+    p.add_argument("--metrics", nargs="+", metavar="M",
+                   help="the curves to draw (default: all)")
+    p.add_argument("--title", help="a title above the panels")
+    p.add_argument("--dpi", type=_positive_int, default=100, help="resolution of a .png")
+    p.set_defaults(func=_cmd_plot_history)
+
+    p = sub.add_parser("view", parents=[common], help="open a model in Netron",
+                       description="Serve the model to the Netron viewer on this machine, "
+                                   "print the address and open it in the browser. .onnx "
+                                   "(and the formats Netron reads, e.g. .keras) as they are; "
+                                   "a .graphc or file.py:NAME through a temporary ONNX "
+                                   "export. Needs the `view` extra (netron).")
+    p.add_argument("model", metavar="MODEL", help="model.onnx, model.graphc, file.py:NAME")
+    p.add_argument("--host", default="localhost", help="address to serve on (localhost)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port (default: 8080 or the next free one; 0 for any free port)")
+    p.add_argument("--no-browser", action="store_true",
+                   help="only serve and print the address")
+    p.set_defaults(func=_cmd_view)
     return parser
 
 
@@ -445,8 +739,8 @@ def main(argv=None) -> int:
     except SystemExit as e:  # --help / --version
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     if not getattr(args, "command", None):
-        print("graphc: error: a command is required: export, summary, run, eval or check "
-              "(see 'graphc --help')", file=sys.stderr)
+        print("graphc: error: a command is required: export, summary, run, eval, check, "
+              "plot, plot-history or view (see 'graphc --help')", file=sys.stderr)
         return 2
 
     def out(line=""):

@@ -8,9 +8,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 
 
-def run_example(name, timeout=300, cwd=ROOT):
+def run_example(name, timeout=300, cwd=ROOT, env=None):
+    # This checkout's graphc, whatever an editable install elsewhere points at.
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
@@ -44,8 +47,17 @@ def test_seed_functional_example():
     assert 'Model: "functional' in out
 
 
+def _path_without_graphviz():
+    import shutil
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep)
+                                  if not shutil.which("dot", path=d))
+    return env
+
+
 def test_demo():
-    out = run_example("demo.py")
+    # As on a fresh clone without Graphviz: the pictures come from the pure-Python path.
+    out = run_example("demo.py", env=_path_without_graphviz())
     assert out.count("Total params: 3,466") >= 2
     assert summary_rows(out)[:6] == SEED_ROWS * 2
     assert "GraphDisconnectedError: Graph disconnected: cannot obtain value for tensor" in out
@@ -57,6 +69,12 @@ def test_demo():
     accuracy = float(digits.split("accuracy ")[1].split("%")[0])
     assert accuracy >= 95.0, digits
     assert "NumPy backend" in out and "onnxruntime" in out
+    # the pictures, beside the ONNX file, and where the graphc command is
+    for name in ("digits_model.png", "digits_curves.png"):
+        assert f"wrote {os.path.join('build', 'demo', name)}" in out
+        with open(os.path.join(ROOT, "build", "demo", name), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "The graphc command is " in out and os.path.join("bin", "graphc") in out
 
 
 def test_dlwp_text_example():

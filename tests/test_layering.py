@@ -25,10 +25,11 @@ RANKS = [
     ("layers", ["graphc.activations", "graphc.initializers", "graphc.regularizers",
                 "graphc.constraints", "graphc.layers"]),
     ("training", ["graphc.losses", "graphc.metrics", "graphc.optimizers",
-                  "graphc.schedules", "graphc.callbacks", "graphc.progbar"]),
+                  "graphc.schedules", "graphc.callbacks", "graphc.progbar",
+                  "graphc.training_curves"]),
     ("models", ["graphc.models"]),
     ("api", ["graphc", "graphc.onnx", "graphc.utils", "graphc.saving", "graphc.datasets",
-             "graphc.cli", "graphc.__main__"]),
+             "graphc.cli", "graphc.__main__", "graphc.distributed"]),
 ]
 ROOT_PACKAGE = "graphc"
 _ORDER = {name: i for i, (name, _) in enumerate(RANKS)}
