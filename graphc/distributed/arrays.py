@@ -142,28 +142,35 @@ class _ContiguousRows(RowSource):
 
 
 class NpyRows(_ContiguousRows):
-    """An ``.npy`` file. Its header is read with ``np.load(mmap_mode="r")`` (no data is
-    touched); rows are read from the file per chunk."""
+    """An ``.npy`` file. Only its header is read here (shape, dtype, where the data
+    starts); rows are read from the file per chunk."""
 
     def __init__(self, path: str):
         self.path, self.key = os.fspath(path), None
         try:
-            mm = np.load(self.path, mmap_mode="r", allow_pickle=False)
+            with open(self.path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+                self.offset = f.tell()
         except ValueError as e:
-            raise InputDataError(f"Cannot read {self.path} lazily: {e}. graphc reads "
-                                 "numeric .npy files (no object arrays)") from e
-        if not isinstance(mm, np.memmap):
-            # np.load gives a plain array for a zero-size file: nothing to stream.
-            mm = np.asarray(mm)
-            self.offset = 0
-        else:
-            self.offset = int(mm.offset)
-        self.shape = tuple(int(d) for d in mm.shape)
-        self.dtype = _check_dtype(np.dtype(mm.dtype), self.path)
-        self.fortran = bool(mm.ndim > 1 and mm.flags.f_contiguous and not mm.flags.c_contiguous)
+            raise InputDataError(f"Cannot read {self.path} as an .npy file: {e}") from e
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = _check_dtype(np.dtype(dtype), self.path)
+        self.fortran = bool(fortran and len(self.shape) > 1)
         if not self.shape:
             raise InputDataError(f"{self.path} holds a scalar, not rows of samples")
-        del mm
+        need = self.offset + int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        size = os.path.getsize(self.path)
+        if size < need:
+            raise InputDataError(f"{self.path} ends early: its header promises "
+                                 f"{_fmt_shape(self.shape)} {self.dtype} ({need:,} bytes), "
+                                 f"the file has {size:,} bytes (a truncated file?)")
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's sizeFileHeader (30 bytes)

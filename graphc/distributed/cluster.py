@@ -141,6 +141,7 @@ def predict(model, data, batch_size=32, chunk_rows=None, client=None):
         probs = graphc.distributed.predict("digits.onnx", "x.npy", client=client)
         probs.to_zarr("probs.zarr")         # or probs.compute()
     """
+    require_dask("graphc.distributed.predict")
     from dask.base import tokenize
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
     plan = _Plan(model, data, batch_size, chunk_rows, client)
@@ -184,6 +185,7 @@ def evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=
 
         graphc.distributed.evaluate("digits.graphc", "test.npz", client=client)
     """
+    require_dask("graphc.distributed.evaluate")
     from dask.base import tokenize
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
     plan = _Plan(model, data, batch_size, chunk_rows, client)
