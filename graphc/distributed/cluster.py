@@ -59,8 +59,11 @@ def get_client(client=None):
         return None
 
 
-def _to_dask(a, rows_per_chunk, da, name_hint):
-    """A Dask array chunked on rows only, ``rows_per_chunk`` rows per chunk."""
+def _to_dask(a, rows_per_chunk, da, client=None):
+    """A Dask array chunked on rows only, ``rows_per_chunk`` rows per chunk. A file
+    becomes tasks that read their rows where they run (only the path travels); a NumPy
+    array in this process is scattered to the workers chunk by chunk (straight to them,
+    not through the scheduler inside the graph)."""
     from dask.base import tokenize
     chunks = (rows_per_chunk,) + tuple(-1 for _ in a.shape[1:])
     if isinstance(a, RowSource):
@@ -68,7 +71,12 @@ def _to_dask(a, rows_per_chunk, da, name_hint):
         return da.from_array(a, chunks=chunks, name=f"graphc-rows-{tokenize(a)}",
                              lock=False, asarray=True, fancy=False, meta=meta)
     if isinstance(a, np.ndarray):
-        return da.from_array(a, chunks=chunks)
+        if client is None:
+            return da.from_array(a, chunks=chunks)
+        parts = [a[i:i + rows_per_chunk] for i in range(0, a.shape[0], rows_per_chunk)]
+        futures = client.scatter(parts, hash=True)
+        return da.concatenate([da.from_delayed(f, shape=p.shape, dtype=p.dtype)
+                               for f, p in zip(futures, parts)], axis=0)
     return a.rechunk(chunks)
 
 
@@ -94,11 +102,11 @@ class _Plan:
         self.client = get_client(client)
 
     def dask_inputs(self):
-        return [_to_dask(self.arrays[n], self.chunk_rows, self.da, n)
+        return [_to_dask(self.arrays[n], self.chunk_rows, self.da, self.client)
                 for n in self.local.input_names]
 
     def aligned(self, a):
-        return None if a is None else _to_dask(a, self.chunk_rows, self.da, "")
+        return None if a is None else _to_dask(a, self.chunk_rows, self.da, self.client)
 
     def ref_node(self):
         """What the tasks receive as the model: a future of the bytes broadcast to every
