@@ -15,12 +15,26 @@ streaming functions (``stream_predict``, ``stream_evaluate``: chunks of a file o
 machine, bounded memory) need no Dask at all.
 """
 
-from graphc.distributed.errors import (DistributedDependencyError, MetricReductionError,
-                                       RowShapeError, UnsupportedModelError)
+from graphc.distributed.errors import (
+    DistributedDependencyError,
+    MetricReductionError,
+    RowShapeError,
+    UnsupportedModelError,
+)
 
-__all__ = ["predict", "evaluate", "search", "SearchResult", "Trial", "stream_predict",
-           "stream_evaluate", "RowShapeError", "UnsupportedModelError",
-           "DistributedDependencyError", "MetricReductionError"]
+__all__ = [
+    "DistributedDependencyError",
+    "MetricReductionError",
+    "RowShapeError",
+    "SearchResult",
+    "Trial",
+    "UnsupportedModelError",
+    "evaluate",
+    "predict",
+    "search",
+    "stream_evaluate",
+    "stream_predict",
+]
 
 
 def predict(model, data, batch_size=32, chunk_rows=None, client=None):

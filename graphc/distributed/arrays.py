@@ -25,7 +25,7 @@ import numpy as np
 
 from graphc.errors import InputDataError
 
-__all__ = ["RowSource", "NpyRows", "NpzMemberRows", "ZarrRows", "open_file", "is_zarr_path"]
+__all__ = ["NpyRows", "NpzMemberRows", "RowSource", "ZarrRows", "is_zarr_path", "open_file"]
 
 
 class RowSource:

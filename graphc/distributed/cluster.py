@@ -21,10 +21,17 @@ import numpy as np
 from graphc.distributed import inputs as _inputs
 from graphc.distributed.arrays import RowSource
 from graphc.distributed.errors import require_dask
-from graphc.distributed.models import (ChunkState, check_rows, check_target_rows, dry_run,
-                                       load, merge_states, model_ref)
+from graphc.distributed.models import (
+    ChunkState,
+    check_rows,
+    check_target_rows,
+    dry_run,
+    load,
+    merge_states,
+    model_ref,
+)
 
-__all__ = ["predict", "evaluate", "predict_chunk", "evaluate_chunk", "get_client"]
+__all__ = ["evaluate", "evaluate_chunk", "get_client", "predict", "predict_chunk"]
 
 
 # ---- the tasks (run on the workers) ----------------------------------------------------
@@ -88,6 +95,8 @@ class _Plan:
         dask, da, _ = require_dask()
         self.dask, self.da = dask, da
         self.ref, self.local = model_ref(model)
+        if batch_size is None and self.local.kind == "graphc":
+            batch_size = 32  # Model.predict's default: chunks stay whole batches of it
         self.batch_size = batch_size
         self.arrays = _inputs.by_name(data, self.local.input_names)
         shapes = {k: _inputs.shape_of(v) for k, v in self.arrays.items()}
@@ -157,13 +166,13 @@ def predict(model, data, batch_size=32, chunk_rows=None, client=None):
     out_specs = plan.local.probe_outputs(plan.row_shapes)
     xs = plan.dask_inputs()
     ref = plan.ref_node()
-    token = tokenize(plan.ref, [x.name for x in xs], batch_size)
+    token = tokenize(plan.ref, [x.name for x in xs], plan.batch_size)
     per_input = [plan.blocks(x) for x in xs]
     sizes = xs[0].chunks[0]
     pieces = [[] for _ in out_specs]
     for i, rows in enumerate(sizes):
         task = dask.delayed(predict_chunk, pure=True)(
-            ref, [blocks[i] for blocks in per_input], batch_size,
+            ref, [blocks[i] for blocks in per_input], plan.batch_size,
             dask_key_name=f"graphc-predict-{token}-{i}")
         for j, (shape, dtype) in enumerate(out_specs):
             part = dask.delayed(_pick, pure=True)(
@@ -214,7 +223,7 @@ def evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=
     ref = plan.ref_node()
     token = tokenize(plan.ref, [x.name for x in xs], [None if t is None else t.name
                                                        for t in ys],
-                     None if sw is None else sw.name, batch_size, repr(spec))
+                     None if sw is None else sw.name, plan.batch_size, repr(spec))
     x_blocks = [plan.blocks(x) for x in xs]
     y_blocks = [None if t is None else plan.blocks(t) for t in ys]
     w_blocks = None if sw is None else plan.blocks(sw)
@@ -222,7 +231,7 @@ def evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=
     for i in range(len(xs[0].chunks[0])):
         tasks.append(dask.delayed(evaluate_chunk, pure=True)(
             ref, [b[i] for b in x_blocks], [None if b is None else b[i] for b in y_blocks],
-            None if w_blocks is None else w_blocks[i], batch_size, spec,
+            None if w_blocks is None else w_blocks[i], plan.batch_size, spec,
             dask_key_name=f"graphc-evaluate-{token}-{i}"))
     if plan.client is not None:
         states = plan.client.gather(plan.client.compute(tasks))

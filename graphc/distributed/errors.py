@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from graphc.errors import GraphcError, InputDataError
 
-__all__ = ["RowShapeError", "UnsupportedModelError", "DistributedDependencyError",
-           "MetricReductionError", "require_dask", "DISTRIBUTED_EXTRA"]
+__all__ = [
+    "DISTRIBUTED_EXTRA",
+    "DistributedDependencyError",
+    "MetricReductionError",
+    "RowShapeError",
+    "UnsupportedModelError",
+    "require_dask",
+]
 
 DISTRIBUTED_EXTRA = "pip install 'graphc[distributed]'"
 

@@ -12,8 +12,14 @@ import numpy as np
 from graphc.distributed.arrays import RowSource, is_zarr_path, open_file
 from graphc.distributed.errors import RowShapeError
 
-__all__ = ["by_name", "shape_of", "dtype_of", "label_of", "chunk_rows_for",
-           "DEFAULT_CHUNK_BYTES"]
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "by_name",
+    "chunk_rows_for",
+    "dtype_of",
+    "label_of",
+    "shape_of",
+]
 
 # A default chunk holds about this many bytes of input: large enough that the per-task
 # overhead of Dask (about a millisecond) is noise, small enough for a worker's memory.

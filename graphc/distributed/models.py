@@ -20,11 +20,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.distributed.errors import MetricReductionError, RowShapeError, \
-    UnsupportedModelError
+from graphc.distributed.errors import MetricReductionError, RowShapeError, UnsupportedModelError
 
-__all__ = ["ModelRef", "Loaded", "model_ref", "load", "cache_stats", "ChunkState",
-           "merge_states", "check_rows"]
+__all__ = [
+    "ChunkState",
+    "Loaded",
+    "ModelRef",
+    "cache_stats",
+    "check_rows",
+    "load",
+    "merge_states",
+    "model_ref",
+]
 
 
 # ---- what travels ----------------------------------------------------------------------
@@ -70,7 +77,7 @@ def _content_hash(kind, payload: bytes) -> str:
     return h.hexdigest()
 
 
-def model_ref(model) -> tuple[ModelRef, "Loaded"]:
+def model_ref(model) -> tuple[ModelRef, Loaded]:
     """``(ModelRef, Loaded)`` for ``model``: a graphc Model, a ``.graphc`` or ``.onnx``
     path, or a ``graphc.onnx.Runtime`` made from a file. The Loaded one is the client's
     copy, used to check the data before any work is sent."""
@@ -82,7 +89,7 @@ def model_ref(model) -> tuple[ModelRef, "Loaded"]:
             path = os.path.join(tmp, "model.graphc")
             try:
                 model.save(path)
-            except Exception as e:  # noqa: BLE001 - unsaveable custom objects
+            except Exception as e:  # custom objects that cannot be saved, whatever kind
                 raise UnsupportedModelError(
                     f"Model {model.name!r} cannot be saved to send it to the workers "
                     f"({type(e).__name__}: {e}). Register custom layers with "
@@ -134,13 +141,13 @@ def _refuse_external_data(path):
 
 
 # ---- loading, once per process ---------------------------------------------------------
-_CACHE: "OrderedDict[str, Loaded]" = OrderedDict()
+_CACHE: OrderedDict[str, Loaded] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 4   # models kept per worker process (least recently used goes first)
 _LOADS = {"loads": 0, "hits": 0}
 
 
-def load(ref: "ModelRef | Loaded") -> "Loaded":
+def load(ref: ModelRef | Loaded) -> Loaded:
     """The model ``ref`` names, loaded once per process and reused (a worker scoring a
     thousand chunks deserialises the model once)."""
     if isinstance(ref, Loaded):
@@ -166,7 +173,7 @@ def cache_stats() -> dict:
         return {"pid": os.getpid(), **_LOADS, "models": list(_CACHE)}
 
 
-def _load_payload(ref: ModelRef) -> "Loaded":
+def _load_payload(ref: ModelRef) -> Loaded:
     if ref.kind == "onnx":
         from graphc.onnx import Runtime
         return OnnxLoaded(Runtime(ref.payload), ref.label)
@@ -211,7 +218,7 @@ class Loaded:
     def predict(self, xs: list, batch_size) -> list:
         raise NotImplementedError
 
-    def evaluate_chunk(self, xs, ys, sw, batch_size, spec) -> "ChunkState":
+    def evaluate_chunk(self, xs, ys, sw, batch_size, spec) -> ChunkState:
         raise NotImplementedError
 
     def probe_outputs(self, row_shapes: list) -> list:

@@ -21,11 +21,22 @@ import numpy as np
 
 from graphc.distributed import inputs as _inputs
 from graphc.distributed.arrays import RowSource, open_file
-from graphc.distributed.models import (check_rows, check_target_rows, dry_run, load,
-                                       merge_states, model_ref)
+from graphc.distributed.models import (
+    check_rows,
+    check_target_rows,
+    dry_run,
+    load,
+    merge_states,
+    model_ref,
+)
 
-__all__ = ["stream_predict", "stream_evaluate", "predict_rows", "evaluate_rows",
-           "NpzWriter"]
+__all__ = [
+    "NpzWriter",
+    "evaluate_rows",
+    "predict_rows",
+    "stream_evaluate",
+    "stream_predict",
+]
 
 
 def _read(src, start, stop):
@@ -156,13 +167,16 @@ class NpzWriter:
 # ---- the two entry points --------------------------------------------------------------
 def _prepare(model, data, batch_size, chunk_rows):
     ref, local = model_ref(model)
+    if batch_size is None and local.kind == "graphc":
+        batch_size = 32  # Model.predict's default: chunks stay whole batches of it
     sources = _inputs.by_name(data, local.input_names)
     shapes = {k: _inputs.shape_of(v) for k, v in sources.items()}
     rows = check_rows(local, shapes, {k: _inputs.dtype_of(v) for k, v in sources.items()},
                       {k: _inputs.label_of(v) for k, v in sources.items()})
     row_shapes = [shapes[n][1:] for n in local.input_names]
     chunk = _inputs.chunk_rows_for(list(sources.values()), chunk_rows, batch_size)
-    return ref, local, [sources[n] for n in local.input_names], rows, row_shapes, chunk
+    return (ref, local, [sources[n] for n in local.input_names], rows, row_shapes, chunk,
+            batch_size)
 
 
 def stream_predict(model, data, out=None, batch_size=32, chunk_rows=None, client=None,
@@ -174,8 +188,8 @@ def stream_predict(model, data, out=None, batch_size=32, chunk_rows=None, client
     this process computes. ``on_chunk(start, stop, outputs)`` sees every chunk.
     Returns ``{output name: (shape, dtype)}`` and, with ``out``, ``"path"``."""
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
-    ref, local, sources, rows, row_shapes, chunk = _prepare(model, data, batch_size,
-                                                            chunk_rows)
+    ref, local, sources, rows, row_shapes, chunk, batch_size = _prepare(
+        model, data, batch_size, chunk_rows)
     specs = dict(zip(local.output_names, local.probe_outputs(row_shapes)))
     writer = NpzWriter(out, specs, rows) if out else None
     client, owned = _connect(client)
@@ -208,8 +222,8 @@ def stream_evaluate(model, data, y=None, sample_weight=None, batch_size=32, chun
     ``y=None``, ``data`` is an ``.npz`` archive or Zarr group holding the inputs and the
     targets (``y``, or named after the outputs) and, if present, ``sample_weight``."""
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
-    ref, local, sources, rows, row_shapes, chunk = _prepare(model, data, batch_size,
-                                                            chunk_rows)
+    ref, local, sources, rows, row_shapes, chunk, batch_size = _prepare(
+        model, data, batch_size, chunk_rows)
     names = local.output_names
     found = None
     if y is None:

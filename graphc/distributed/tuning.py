@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["search", "SearchResult", "Trial", "expand_grid", "train_trial"]
+__all__ = ["SearchResult", "Trial", "expand_grid", "search", "train_trial"]
 
 
 @dataclass

@@ -14,16 +14,15 @@ import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
-import dask  # noqa: E402
-import dask.array as da  # noqa: E402
+import dask
+import dask.array as da
+from dist_helpers import build_two_outputs, digits_data, two_output_data
 
-import graphc  # noqa: E402
-import graphc.distributed as gd  # noqa: E402
-from graphc import layers  # noqa: E402
-from graphc.cli import main  # noqa: E402
-from graphc.distributed.models import cache_stats  # noqa: E402
-
-from dist_helpers import build_two_outputs, digits_data, two_output_data  # noqa: E402
+import graphc
+import graphc.distributed as gd
+from graphc import layers
+from graphc.cli import main
+from graphc.distributed.models import cache_stats
 
 WORKERS = 2
 

@@ -10,6 +10,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from dist_helpers import build_two_outputs, two_output_data
 
 import graphc
 import graphc.distributed as gd
@@ -17,8 +18,6 @@ from graphc import layers
 from graphc.cli import main
 from graphc.distributed.arrays import open_file
 from graphc.distributed.models import cache_stats
-
-from dist_helpers import build_two_outputs, two_output_data
 
 
 # ---- import hygiene ------------------------------------------------------------------------
@@ -93,6 +92,15 @@ def test_predict_without_a_cluster_is_bitwise_single_process(digits_model, digit
         got = gd.predict(digits_model, data, chunk_rows=200)
         assert got.chunks[0][0] == 192  # rounded down to whole batches of 32
         np.testing.assert_array_equal(got.compute(scheduler="threads"), want)
+
+
+def test_batch_size_none_keeps_a_graphc_models_chunks_whole_batches(digits_model,
+                                                                   digits_test):
+    x, _ = digits_test
+    got = gd.predict(digits_model, x, batch_size=None, chunk_rows=100)
+    assert got.chunks[0][0] == 96
+    np.testing.assert_array_equal(got.compute(scheduler="threads"),
+                                  digits_model.predict(x, verbose=0))
 
 
 def test_multi_output_predict_is_a_dict_named_by_the_outputs():
