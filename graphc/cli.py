@@ -2,9 +2,9 @@
 
     graphc export model.py:build -o model.onnx [--opset N] [--no-optimize]
     graphc summary model.py:build
-    graphc run model.onnx --input x.npz [-o out.npz]
+    graphc run model.onnx --input x.npz [-o out.npz] [--chunk-rows N] [--scheduler ADDR]
     graphc eval model.onnx --data test.npz --loss sparse_categorical_crossentropy \
-        --metrics accuracy
+        --metrics accuracy [--chunk-rows N] [--scheduler ADDR]
     graphc eval model.onnx --data test.npz --loss out_a=mse --loss out_b=binary_crossentropy \
         --metrics out_b=accuracy
     graphc check model.onnx [--reference model.graphc]
@@ -210,7 +210,19 @@ def _cmd_summary(args, out) -> int:
     return 0
 
 
+def _chunked(args) -> bool:
+    return args.chunk_rows is not None or args.scheduler is not None
+
+
+def _stream_model(path: str) -> str:
+    if not os.path.isfile(path):
+        raise CliError(f"No such ONNX file: {path}")
+    return path
+
+
 def _cmd_run(args, out) -> int:
+    if _chunked(args):
+        return _cmd_run_chunked(args, out)
     rt = _runtime(args.model)
     data = _load_arrays(args.input, "input")
     preds = rt.predict(_inputs_for(rt, data, args.input), batch_size=args.batch_size)
@@ -324,7 +336,35 @@ def _explain_eval_failure(rt, x, y, loss, metrics, error) -> str:
     return _one_line(error)
 
 
+def _cmd_run_chunked(args, out) -> int:
+    """--chunk-rows / --scheduler: the input is read a chunk of rows at a time (an .npy
+    file, an .npz archive or a Zarr store) and the outputs are written as they come."""
+    from graphc.distributed.stream import stream_predict
+    if not os.path.exists(args.input):
+        raise CliError(f"No such input file: {args.input}")
+    summary = stream_predict(_stream_model(args.model), args.input, out=args.output,
+                             batch_size=args.batch_size, chunk_rows=args.chunk_rows,
+                             client=args.scheduler)
+    path = summary.pop("path", None)
+    for name, (shape, dtype) in summary.items():
+        out(f"{name}: shape {tuple(shape)} {dtype}")
+    if path:
+        out(f"wrote {path} ({', '.join(summary)})")
+    else:
+        out("(chunked run: the outputs are not printed; pass -o out.npz to keep them)")
+    return 0
+
+
 def _cmd_eval(args, out) -> int:
+    metrics = [m for item in (args.metrics or []) for m in item.split(",") if m]
+    if _chunked(args):
+        from graphc.distributed.stream import stream_evaluate
+        if not os.path.exists(args.data):
+            raise CliError(f"No such data file: {args.data}")
+        result = stream_evaluate(_stream_model(args.model), args.data, loss=args.loss,
+                                 metrics=metrics or None, batch_size=args.batch_size,
+                                 chunk_rows=args.chunk_rows, client=args.scheduler)
+        return _print_result(args, out, result)
     rt = _runtime(args.model)
     data = _load_arrays(args.data, "data")
     if isinstance(data, np.ndarray):
@@ -358,6 +398,29 @@ def _cmd_eval(args, out) -> int:
         raise
     except Exception as e:  # noqa: BLE001 - NumPy's errors name no output: say which
         raise CliError(_explain_eval_failure(rt, x, y, loss, metrics, e)) from e
+    return _print_result(args, out, result)
+
+
+def _cmd_eval_chunked(args, out) -> int:
+    """--chunk-rows / --scheduler: losses and metrics summed chunk by chunk (exact, as one
+    evaluate over the whole file)."""
+    from graphc.distributed.stream import stream_evaluate
+    if not os.path.exists(args.data):
+        raise CliError(f"No such data file: {args.data}")
+    losses = [item for item in (args.loss or []) if item.strip()]
+    metrics = [m.strip() for item in (args.metrics or []) for m in item.split(",") if m.strip()]
+    if len(losses) > 1 or any("=" in item for item in losses + metrics):
+        raise CliError("--chunk-rows/--scheduler take one --loss and --metrics for every "
+                       "output; per-output losses (OUTPUT=LOSS) need an evaluation without "
+                       "chunks")
+    result = stream_evaluate(_stream_model(args.model), args.data,
+                             loss=losses[0] if losses else None, metrics=metrics or None,
+                             batch_size=args.batch_size, chunk_rows=args.chunk_rows,
+                             client=args.scheduler)
+    return _print_result(args, out, result)
+
+
+def _print_result(args, out, result) -> int:
     if args.json:
         import json
         out(json.dumps(result))
@@ -590,6 +653,17 @@ def _positive_int(text):
     return value
 
 
+def _scale_out_args(p):
+    p.add_argument("--chunk-rows", type=_positive_int, default=None, metavar="N",
+                   help="read the input N rows at a time (an .npy file, an .npz archive "
+                        "or a Zarr store) with memory bounded by a chunk, instead of "
+                        "loading it whole; rounded down to a multiple of --batch-size")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the chunks on a dask.distributed cluster, e.g. "
+                        "tcp://10.0.0.5:8786 (needs graphc[distributed]; the input path "
+                        "must be readable by the workers)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import graphc
 
@@ -632,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the outputs here, keyed by output names")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="samples per onnxruntime run (default: all at once)")
+    _scale_out_args(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("eval", parents=[common], help="loss and metrics of an ONNX model",
@@ -654,6 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="samples per onnxruntime run (default: all at once)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _scale_out_args(p)
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("check", parents=[common], help="inspect and validate an ONNX model",
