@@ -1,6 +1,6 @@
-"""The export passes, as DESIGN.md asks: build, clone, run; check the op list, the
-``changed`` flag, that outputs are unchanged (in NumPy and through onnxruntime), and why a
-pass did not apply."""
+"""The export passes, tested as ARCHITECTURE.md ("How to add a pass") asks of every pass:
+build, clone, run; check the op list, the ``changed`` flag, that outputs are unchanged (in
+NumPy and through onnxruntime), and why a pass did not apply."""
 
 from __future__ import annotations
 
