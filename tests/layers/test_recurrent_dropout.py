@@ -220,6 +220,7 @@ def test_bidirectional_directions_draw_their_own_masks():
 
 
 # ---- gradients, float64, masks held fixed -----------------------------------------------
+@pytest.mark.slow
 def test_model_gradients_with_fixed_masks():
     graphc.utils.set_random_seed(5)
     x = Input((4, 3))

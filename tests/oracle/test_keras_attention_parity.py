@@ -143,6 +143,7 @@ def transformer_model(lib, rate=0.5, mask_zero=True):
     return lib.Model(inputs, outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*does not support masking")
 @pytest.mark.parametrize("mask_zero", [True, False])
 def test_transformer_encoder_predicts_trains_and_exports_like_keras(mask_zero):

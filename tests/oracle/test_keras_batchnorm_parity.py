@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 from oracle_harness import assert_trains_alike, compile_both, pair  # noqa: E402
 

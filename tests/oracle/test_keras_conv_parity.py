@@ -96,6 +96,7 @@ def _trains_like_keras(builder, loss, y, optimizer, epochs=3):
     return g_model
 
 
+@pytest.mark.slow
 def test_small_cnn_trains_like_keras():
     y = np.random.default_rng(2).integers(0, 4, 64)
     model = _trains_like_keras(small_cnn, "sparse_categorical_crossentropy", y,
@@ -103,6 +104,7 @@ def test_small_cnn_trains_like_keras():
     assert_onnx_matches(model, [random_inputs(model, 5)])
 
 
+@pytest.mark.slow
 def test_text_cnn_trains_like_keras():
     y = (np.random.default_rng(3).random((64, 1)) > 0.5).astype("float32")
     _trains_like_keras(text_cnn, "binary_crossentropy", y,
@@ -192,12 +194,14 @@ def test_grouped_predictions_match_keras():
     test_predictions_match_keras(grouped_variants)
 
 
+@pytest.mark.slow
 def test_grouped_cnn_trains_like_keras():
     y = np.random.default_rng(4).integers(0, 3, 32)
     _trains_like_keras(grouped_cnn, "sparse_categorical_crossentropy", y,
                        lambda lib: lib.optimizers.Adam(0.01), epochs=2)
 
 
+@pytest.mark.slow
 def test_grouped_text_cnn_trains_like_keras():
     y = (np.random.default_rng(5).random((32, 1)) > 0.5).astype("float32")
     _trains_like_keras(grouped_text_cnn, "binary_crossentropy", y,
@@ -229,6 +233,7 @@ def mini_xception(lib, dropout=0.5, image_size=32):
     return keras_.Model(inputs=inputs, outputs=outputs)
 
 
+@pytest.mark.slow
 def test_mini_xception_matches_keras(tmp_path):
     k_model, g_model = pair(mini_xception)
     assert g_model.count_params() == k_model.count_params()
@@ -249,6 +254,7 @@ def test_mini_xception_matches_keras(tmp_path):
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_mini_xception_trains_like_keras():
     """Dropout draws different masks in each library: the fit compares the same model
     with rate 0 (the forward parity above keeps the book's 0.5). Plain SGD with a small

@@ -116,6 +116,7 @@ def test_layer_names_and_aliases_match_keras():
         assert getattr(graphc.layers, alias).__name__ == getattr(keras.layers, alias).__name__
 
 
+@pytest.mark.slow
 def test_small_decoder_trains_like_keras():
     k_model, g_model = pair(small_decoder)
     x = random_inputs(g_model, 48, seed=1)
@@ -125,6 +126,7 @@ def test_small_decoder_trains_like_keras():
     assert_trains_alike(k_model, g_model, x, y, epochs=3, batch_size=16)
 
 
+@pytest.mark.slow
 def test_dlwp_segmentation_model_matches_keras():
     keras.utils.set_random_seed(0)  # Keras's initial weights, copied to graphc
     k_model, g_model = pair(dlwp_segmentation)

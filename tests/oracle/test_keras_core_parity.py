@@ -154,6 +154,7 @@ def _pair_in_call_order(builder):
     return k_model, g_model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", list(CASES), ids=lambda b: b.__name__)
 def test_predictions_training_and_onnx_match_keras(builder):
     make_y, loss, (opt_name, opt_args) = CASES[builder]
@@ -224,6 +225,7 @@ def test_layer_configs_carry_keras_arguments():
             assert g_value == k_value, (name, key)
 
 
+@pytest.mark.slow
 def test_dot_attention_matches_keras_with_weights_copied_by_layer_name():
     """Dot's numbers and gradients, whatever order model.layers lists the layers in."""
     k_model, g_model = dot_attention(keras), dot_attention(graphc)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 import graphc  # noqa: E402
 from oracle_harness import assert_same_training, compile_both, pair  # noqa: E402

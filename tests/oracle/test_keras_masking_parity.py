@@ -47,6 +47,7 @@ def _check_fit(k, g, x, y, loss="binary_crossentropy", epochs=3):
     assert_trains_alike(k, g, x, y, epochs=epochs, batch_size=8)
 
 
+@pytest.mark.slow
 def test_listing_11_17_predicts_and_trains_like_keras():
     k, g = pair(listing_11_17)
     np.testing.assert_allclose(g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0),
@@ -87,6 +88,7 @@ def _masked_model(lib, make, head):
     return lib.Model(inputs, y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_masked_layer_matches_keras(name):
     # The layer's own output (a masked sequence or the last output) ...
@@ -108,6 +110,7 @@ def masking_model(lib):
     return lib.Model(x, L.Dense(1)(y))
 
 
+@pytest.mark.slow
 def test_masking_layer_matches_keras():
     x = np.where((TOKENS > 0)[..., None], _rng.standard_normal((16, T, 3)), 0.0)
     x = x.astype("float32")

@@ -60,6 +60,7 @@ def _check_fit(k, g, x, y):
 OPSETS = (13, 14)  # the ONNX checks' opsets, with the newest: onnx_opsets(*OPSETS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_layer_predicts_and_trains_like_keras(name):
     k, g = pair(lambda lib: one_layer_model(lib, LAYERS[name]))
@@ -126,6 +127,7 @@ def encoder_decoder(lib):
     return lib.Model([enc_in, dec_in], lib.layers.Dense(2)(y))
 
 
+@pytest.mark.slow
 def test_initial_state_matches_keras():
     k, g = pair(encoder_decoder)
     xd = RNG.standard_normal((N, 4, 2)).astype("float32")
@@ -143,6 +145,7 @@ def stacked(lib):
                            lib.layers.Dense(1, activation="sigmoid")])
 
 
+@pytest.mark.slow
 def test_stacked_recurrent_model_trains_like_keras():
     k, g = pair(stacked)
     assert_same_predictions(k, g, X)
@@ -174,6 +177,7 @@ def imdb_lstm(lib):
     return model
 
 
+@pytest.mark.slow
 def test_dlwp_embedding_lstm_classifier():
     if not hasattr(graphc.layers, "Embedding"):
         pytest.skip("graphc.layers.Embedding is not there yet")

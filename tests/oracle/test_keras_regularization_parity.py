@@ -92,6 +92,7 @@ LOSSES = {dense_book: "binary_crossentropy", conv: "sparse_categorical_crossentr
           text: "binary_crossentropy", constrained: "mse", conv_constrained: "mse"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", [dense_book, conv, text, constrained, conv_constrained])
 def test_training_matches_keras(builder):
     k_model, g_model = pair(builder, shapes=False)

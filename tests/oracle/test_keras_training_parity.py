@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 from oracle_harness import assert_same_training, train_both  # noqa: E402
 

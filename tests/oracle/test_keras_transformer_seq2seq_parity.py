@@ -201,6 +201,7 @@ def test_structure_matches_keras():
     assert get_keras_mask(g.output) is not None
 
 
+@pytest.mark.slow
 def test_predictions_match_keras_on_padded_batches():
     k, g = twins()
     rng = np.random.default_rng(0)
@@ -212,6 +213,7 @@ def test_predictions_match_keras_on_padded_batches():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_matches_keras():
     k, g = twins(rate=0.0)
     rng = np.random.default_rng(1)
@@ -225,6 +227,7 @@ def test_fit_matches_keras():
                             keys=("loss", "accuracy"), weights_atol=1e-5)
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_numpy():
     pytest.importorskip("onnxruntime")
     _, g = twins()

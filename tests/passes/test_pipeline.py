@@ -116,6 +116,7 @@ def test_pass_is_callable_and_named():
         Pass().run(g)
 
 
+@pytest.mark.slow
 def test_two_thousand_layer_chain_builds_validates_and_summarises_in_time():
     """The scaling test: building, validating and summarising a model grows linearly with
     its layers (ARCHITECTURE.md, "How Dense(32)(x) and fit flow"). The limit is generous

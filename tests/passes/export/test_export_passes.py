@@ -369,6 +369,7 @@ def test_first_transpose_read_elsewhere_stays(transpose_op):
 
 
 # ---- all of them, on a long chain ------------------------------------------------------
+@pytest.mark.slow
 def test_export_passes_on_a_long_chain_are_fast():
     graphc.utils.set_random_seed(0)
     model = Sequential([layers.Dense(4, activation="relu", input_shape=(4,))]
