@@ -3,21 +3,15 @@ this checkout's graphc first on the path): the book's chapter 11 text pipeline f
 directory of reviews to a model that takes raw strings."""
 
 import os
-import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import pytest
+from example_runner import run_example
+
+pytestmark = pytest.mark.slow
 
 
 def test_dlwp_bag_of_words_example(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples",
-                                                        "dlwp_bag_of_words.py")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
-    out = proc.stdout
-    assert proc.returncode == 0, f"failed:\n{out[-3000:]}\n{proc.stderr[-3000:]}"
+    out = run_example("dlwp_bag_of_words.py", cwd=tmp_path)
     lines = out.splitlines()
     # 300 + 300 training reviews split 80/20, 100 + 100 test reviews (Keras's messages).
     assert lines[:5] == ["Found 600 files belonging to 2 classes.",

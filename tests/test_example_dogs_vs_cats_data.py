@@ -2,25 +2,16 @@
 interpreter (with this checkout's graphc first on the path), and prints the book's shapes."""
 
 import os
-import subprocess
-import sys
 
 import pytest
+from example_runner import run_example
 
 pytest.importorskip("PIL")
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow
 
 
 def test_dlwp_dogs_vs_cats_data_example(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "examples",
-                                                        "dlwp_dogs_vs_cats_data.py")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
-    out = proc.stdout
-    assert proc.returncode == 0, f"failed:\n{out[-3000:]}\n{proc.stderr[-3000:]}"
+    out = run_example("dlwp_dogs_vs_cats_data.py", cwd=tmp_path, timeout=120)
     lines = out.splitlines()
     # 20 + 20 training pictures, 6 + 6 validation and test ones.
     assert lines[:3] == ["Found 40 files belonging to 2 classes.",

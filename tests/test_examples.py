@@ -1,21 +1,12 @@
 """The examples run as a user runs them: as scripts, in a fresh interpreter."""
 
 import os
-import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = os.path.join(ROOT, "examples")
+import pytest
+from example_runner import assert_backends_agree, run_example
 
-
-def run_example(name, timeout=300, cwd=ROOT, env=None):
-    # This checkout's graphc, whatever an editable install elsewhere points at.
-    env = dict(os.environ if env is None else env)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
+# Each example starts an interpreter and imports graphc; the book's ones train models.
+pytestmark = pytest.mark.slow
 
 
 def summary_rows(out):
@@ -84,14 +75,6 @@ def test_dlwp_text_example():
     assert out.count("Total params: 5,194,049") == 2  # listing 11.16, and 11.17 with masking
     assert out.count("Epoch 2/2") == 2
     assert_backends_agree(out, ["build_model", "build_masked_model"])
-
-
-def assert_backends_agree(out, builders, tolerance=1e-5):
-    """Each builder's line "NAME: onnxruntime vs NumPy, largest difference: D" with a
-    small D."""
-    for name in builders:
-        line = next(l for l in out.splitlines() if l.startswith(f"{name}: onnxruntime"))
-        assert float(line.rsplit(": ", 1)[1]) < tolerance, line
 
 
 def test_dlwp_vision_example():

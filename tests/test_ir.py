@@ -246,6 +246,7 @@ def test_text_form_shows_attrs():
 
 
 # ---- iterative algorithms: no recursion on deep graphs ---------------------------------
+@pytest.mark.slow
 def test_ten_thousand_node_chain_without_recursion_error():
     n = 10_000
     x = Value((None, 3), kind="input", name="ir_deep_x")

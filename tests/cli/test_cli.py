@@ -70,6 +70,7 @@ def one_line_error(err: str) -> str:
 
 
 # ---- as a process ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_process_help_and_commands():
     r = cli("--help")
     assert r.returncode == 0
@@ -79,6 +80,7 @@ def test_process_help_and_commands():
         assert sub.returncode == 0 and "usage: graphc " + command in sub.stdout
 
 
+@pytest.mark.slow
 def test_process_export_run_and_errors(tmp_path, spec):
     out = tmp_path / "m.onnx"
     r = cli("export", f"{spec}:build", "-o", str(out))
@@ -103,6 +105,7 @@ def test_process_export_run_and_errors(tmp_path, spec):
     assert "a command is required" in one_line_error(r.stderr)
 
 
+@pytest.mark.slow
 def test_process_debug_shows_the_traceback(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage")

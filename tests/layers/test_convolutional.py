@@ -11,11 +11,9 @@ import pytest
 
 import graphc
 from graphc import Input, Model, layers
-from graphc.backends.numpy import Executor
 from graphc.errors import ShapeError
-from graphc.ops import ExecContext
 
-from harness import check_layer
+from harness import assert_onnx_matches, check_gradients, check_layer, randomize_weights
 
 CASES = [
     # (cls, kwargs, input shape, output shape, params)
@@ -185,30 +183,7 @@ def test_whole_model_gradients_in_float64():
     model = Model(inp, layers.Dense(2)(x))
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((3, 6, 6, 2))]
-    params = model.trainable_weights
-    ex = Executor(model.graph, params)
-    base = {p: p.data.astype(np.float64) for p in params}
-    wout = rng.standard_normal((3, 2))
-
-    def loss(leaf):
-        return float((ex.forward(xs, ExecContext(), leaf_values=leaf)[0] * wout).sum())
-
-    outs, env = ex.forward(xs, ExecContext(), keep_for_backward=True, leaf_values=base)
-    grads = {p: np.full(p.shape, np.nan) for p in params}
-    ex.backward(env, [wout], grads)
-    for p in params:
-        num = np.zeros(p.shape)
-        arr = base[p].copy()
-        leaf = {**base, p: arr}
-        for idx in np.ndindex(*p.shape):
-            old = arr[idx]
-            arr[idx] = old + 1e-6
-            up = loss(leaf)
-            arr[idx] = old - 1e-6
-            down = loss(leaf)
-            arr[idx] = old
-            num[idx] = (up - down) / 2e-6
-        np.testing.assert_allclose(grads[p], num, rtol=1e-5, atol=1e-8, err_msg=p.path)
+    check_gradients(model, xs, [rng.standard_normal((3, 2))])
 
 
 def _text_model():
@@ -237,14 +212,10 @@ def _image_model():
 @pytest.mark.parametrize("builder", [_text_model, _image_model])
 def test_conv_models_onnx_parity(builder):
     model = builder()
-    for p in model.graph.parameters:  # non-zero biases, so a dropped bias would show
-        p.assign(np.random.default_rng(1).uniform(-0.5, 0.5, p.shape).astype(p.dtype))
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
+    randomize_weights(model)
     shape = model.inputs[0].shape[1:]
-    for batch in (1, 5):
-        x = np.random.default_rng(batch).standard_normal((batch, *shape)).astype("float32")
-        np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+    assert_onnx_matches(model, [np.random.default_rng(batch).standard_normal(
+        (batch, *shape)).astype("float32") for batch in (1, 5)])
 
 
 def test_conv_onnx_with_unknown_spatial_size_uses_same_upper():
@@ -253,11 +224,8 @@ def test_conv_onnx_with_unknown_spatial_size_uses_same_upper():
     y = layers.Conv1D(3, 4, strides=2, padding="same")(inp)
     y = layers.MaxPooling1D(3, strides=2, padding="same")(y)
     model = Model(inp, layers.GlobalAveragePooling1D()(y))
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
-    for steps in (5, 8, 11):
-        x = np.random.default_rng(steps).standard_normal((2, steps, 4)).astype("float32")
-        np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+    assert_onnx_matches(model, [np.random.default_rng(steps).standard_normal(
+        (2, steps, 4)).astype("float32") for steps in (5, 8, 11)])
 
 
 def test_conv_model_trains_and_saves(tmp_path):
@@ -304,9 +272,7 @@ def test_dlwp_convnet_builds_with_keras_parameter_counts():
     rng = np.random.default_rng(0)
     x = rng.random((8, 28, 28, 1)).astype("float32")
     model.fit(x, rng.integers(0, 10, 8), epochs=1, batch_size=4, verbose=0)
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
-    np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    assert_onnx_matches(model, [x])
 
 
 # ---- ONNX: cancelling the transposes between channels-last layers -----------------------
@@ -404,8 +370,7 @@ def test_peephole_on_an_exported_three_conv_cnn():
 
     from passes.onnx.peephole import cancel_transpose_pairs
     model = _three_conv_cnn()
-    for p in model.graph.parameters:
-        p.assign(np.random.default_rng(2).uniform(-0.5, 0.5, p.shape).astype(p.dtype))
+    randomize_weights(model, seed=2)
     proto = graphc.onnx.export(model, optimize=False)
     before = [n.op_type for n in proto.graph.node]
     slim = onnx.ModelProto()
@@ -458,8 +423,7 @@ def test_fold_initializer_transposes_stores_kernels_in_onnx_layout():
     assert kernel.name == next(t.name for t in proto.graph.initializer
                                if tuple(t.dims) == (3, 3, 3, 8))
     x = np.random.default_rng(0).standard_normal((2, 12, 12, 3)).astype("float32")
-    np.testing.assert_allclose(graphc.onnx.Runtime(slim).predict(x),
-                               model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    assert_onnx_matches(model, [x], proto=slim)
 
 
 # ---- grouped, depthwise and separable convolutions -----------------------------------
@@ -642,19 +606,15 @@ def _grouped_text_model():
 def test_grouped_models_onnx_parity(builder, shape):
     import onnx
     model = builder()
-    for p in model.graph.parameters:
-        p.assign(np.random.default_rng(1).uniform(-0.5, 0.5, p.shape).astype(p.dtype))
+    randomize_weights(model)
     proto = graphc.onnx.export(model)
     assert {n.op_type for n in proto.graph.node} >= {"Conv"}
     groups = [a.i for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute
               if a.name == "group"]
     assert max(groups) > 1
     onnx.checker.check_model(proto, full_check=True)
-    runtime = graphc.onnx.Runtime(proto)
-    for batch in (1, 4):
-        x = np.random.default_rng(batch).standard_normal((batch, *shape)).astype("float32")
-        np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+    assert_onnx_matches(model, [np.random.default_rng(batch).standard_normal(
+        (batch, *shape)).astype("float32") for batch in (1, 4)], proto=proto)
 
 
 def test_grouped_model_gradients_in_float64():
@@ -667,27 +627,5 @@ def test_grouped_model_gradients_in_float64():
     model = Model(inp, layers.GlobalAveragePooling2D()(x))
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((2, 5, 5, 4))]
-    params = model.trainable_weights
-    ex = Executor(model.graph, params)
-    base = {p: rng.uniform(-0.5, 0.5, p.shape) for p in params}
-    wout = rng.standard_normal((2, 3))
-
-    def loss(leaf):
-        return float((ex.forward(xs, ExecContext(), leaf_values=leaf)[0] * wout).sum())
-
-    outs, env = ex.forward(xs, ExecContext(), keep_for_backward=True, leaf_values=base)
-    grads = {p: np.full(p.shape, np.nan) for p in params}
-    ex.backward(env, [wout], grads)
-    for p in params:
-        num = np.zeros(p.shape)
-        arr = base[p].copy()
-        leaf = {**base, p: arr}
-        for idx in np.ndindex(*p.shape):
-            old = arr[idx]
-            arr[idx] = old + 1e-6
-            up = loss(leaf)
-            arr[idx] = old - 1e-6
-            down = loss(leaf)
-            arr[idx] = old
-            num[idx] = (up - down) / 2e-6
-        np.testing.assert_allclose(grads[p], num, rtol=1e-5, atol=1e-8, err_msg=p.path)
+    base = {p: rng.uniform(-0.5, 0.5, p.shape) for p in model.trainable_weights}
+    check_gradients(model, xs, [rng.standard_normal((2, 3))], leaf_values=base)

@@ -188,6 +188,7 @@ def test_a_plain_model_without_inputs_or_call_is_refused():
         graphc.Model(inputs=graphc.Input(shape=(2,)))
 
 
+@pytest.mark.slow
 @pytest.mark.oracle
 def test_ticket_model_trains_as_in_keras():
     """The same subclass code in both libraries, Keras's weights copied: the same losses

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
-import graphc  # noqa: E402
+from oracle_harness import assert_trains_alike, compile_both, pair  # noqa: E402
 
 
 def mlp_bn(lib):
@@ -33,20 +34,15 @@ def _data():
 
 @pytest.mark.parametrize("freeze", [False, True])
 def test_batchnorm_trains_like_keras(freeze):
-    k_model, g_model = mlp_bn(keras), mlp_bn(graphc)
-    g_model.set_weights(k_model.get_weights())
+    k_model, g_model = pair(mlp_bn, shapes=False)
     if freeze:
         for model in (k_model, g_model):
             next(l for l in model.layers if "batch_normalization" in l.name).trainable = False
     x, y = _data()
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-6)
-    for model, lib in ((k_model, keras), (g_model, graphc)):
-        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="categorical_crossentropy")
-    k_hist = k_model.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0).history
-    g_hist = g_model.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+    compile_both(k_model, g_model, lambda lib: lib.optimizers.Adam(0.01),
+                 loss="categorical_crossentropy")
+    assert_trains_alike(k_model, g_model, x, y, epochs=3, batch_size=32)
     np.testing.assert_allclose(g_model.evaluate(x, y, verbose=0),
                                k_model.evaluate(x, y, verbose=0), rtol=1e-3)

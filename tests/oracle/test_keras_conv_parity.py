@@ -16,6 +16,9 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
 import graphc  # noqa: E402
+from oracle_harness import (  # noqa: E402
+    as_list, assert_onnx_matches, assert_trains_alike, compile_both, pair, random_inputs,
+    summary_rows)
 
 
 def small_cnn(lib):
@@ -74,60 +77,38 @@ def channels_first(lib):
     return lib.Model([img, seq], [a, b])
 
 
-def _pair(builder):
-    k_model, g_model = builder(keras), builder(graphc)
-    assert [w.shape for w in g_model.get_weights()] == \
-        [tuple(w.shape) for w in k_model.get_weights()]
-    g_model.set_weights(k_model.get_weights())
-    return k_model, g_model
-
-
-def _inputs(model, n, seed=0):
-    rng = np.random.default_rng(seed)
-    xs = [rng.standard_normal((n, *t.shape[1:])).astype("float32") for t in model.inputs]
-    return xs if len(xs) > 1 else xs[0]
-
-
 @pytest.mark.parametrize("builder", [small_cnn, text_cnn, variants, channels_first])
 def test_predictions_match_keras(builder):
-    k_model, g_model = _pair(builder)
-    x = _inputs(g_model, 16)
-    want = k_model.predict(x, verbose=0)
-    got = g_model.predict(x, verbose=0)
-    want = want if isinstance(want, list) else [want]
-    got = got if isinstance(got, list) else [got]
+    k_model, g_model = pair(builder)
+    x = random_inputs(g_model, 16)
+    want = as_list(k_model.predict(x, verbose=0))
+    got = as_list(g_model.predict(x, verbose=0))
     assert [g.shape for g in got] == [w.shape for w in want]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
 
-def _fit_both(builder, loss, y, optimizer, epochs=3):
-    k_model, g_model = _pair(builder)
-    x = _inputs(g_model, len(y), seed=1)
-    k_model.compile(optimizer=optimizer(keras), loss=loss)
-    g_model.compile(optimizer=optimizer(graphc), loss=loss)
-    k_hist = k_model.fit(x, y, epochs=epochs, batch_size=16, shuffle=False, verbose=0).history
-    g_hist = g_model.fit(x, y, epochs=epochs, batch_size=16, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+def _trains_like_keras(builder, loss, y, optimizer, epochs=3):
+    k_model, g_model = pair(builder)
+    x = random_inputs(g_model, len(y), seed=1)
+    compile_both(k_model, g_model, optimizer, loss=loss)
+    assert_trains_alike(k_model, g_model, x, y, epochs=epochs, batch_size=16)
     return g_model
 
 
+@pytest.mark.slow
 def test_small_cnn_trains_like_keras():
     y = np.random.default_rng(2).integers(0, 4, 64)
-    model = _fit_both(small_cnn, "sparse_categorical_crossentropy", y,
-                      lambda lib: lib.optimizers.Adam(0.01))
-    x = _inputs(model, 5)
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
-    np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    model = _trains_like_keras(small_cnn, "sparse_categorical_crossentropy", y,
+                               lambda lib: lib.optimizers.Adam(0.01))
+    assert_onnx_matches(model, [random_inputs(model, 5)])
 
 
+@pytest.mark.slow
 def test_text_cnn_trains_like_keras():
     y = (np.random.default_rng(3).random((64, 1)) > 0.5).astype("float32")
-    _fit_both(text_cnn, "binary_crossentropy", y,
-              lambda lib: lib.optimizers.SGD(0.05, momentum=0.9))
+    _trains_like_keras(text_cnn, "binary_crossentropy", y,
+                       lambda lib: lib.optimizers.SGD(0.05, momentum=0.9))
 
 
 # ---- "Deep Learning with Python", listing 8.1 ---------------------------------------------
@@ -154,11 +135,7 @@ def _keras_dlwp():
 def test_dlwp_convnet_matches_keras_summary_and_numbers():
     g_model, k_model = _dlwp_builder()(), _keras_dlwp()
     assert g_model.count_params() == k_model.count_params() == 104_202
-    g_rows = [(type(layer).__name__, layer.output.shape, layer.count_params())
-              for layer in g_model.layers[1:]]
-    k_rows = [(type(layer).__name__, tuple(layer.output.shape), layer.count_params())
-              for layer in k_model.layers[1:]]
-    assert g_rows == k_rows
+    assert summary_rows(g_model) == summary_rows(k_model)
     g_model.set_weights(k_model.get_weights())
     x = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
@@ -217,16 +194,18 @@ def test_grouped_predictions_match_keras():
     test_predictions_match_keras(grouped_variants)
 
 
+@pytest.mark.slow
 def test_grouped_cnn_trains_like_keras():
     y = np.random.default_rng(4).integers(0, 3, 32)
-    _fit_both(grouped_cnn, "sparse_categorical_crossentropy", y,
-              lambda lib: lib.optimizers.Adam(0.01), epochs=2)
+    _trains_like_keras(grouped_cnn, "sparse_categorical_crossentropy", y,
+                       lambda lib: lib.optimizers.Adam(0.01), epochs=2)
 
 
+@pytest.mark.slow
 def test_grouped_text_cnn_trains_like_keras():
     y = (np.random.default_rng(5).random((32, 1)) > 0.5).astype("float32")
-    _fit_both(grouped_text_cnn, "binary_crossentropy", y,
-              lambda lib: lib.optimizers.SGD(0.05, momentum=0.9), epochs=2)
+    _trains_like_keras(grouped_text_cnn, "binary_crossentropy", y,
+                       lambda lib: lib.optimizers.SGD(0.05, momentum=0.9), epochs=2)
 
 
 # ---- "Deep Learning with Python", ch. 9: the mini-Xception ------------------------------
@@ -254,21 +233,17 @@ def mini_xception(lib, dropout=0.5, image_size=32):
     return keras_.Model(inputs=inputs, outputs=outputs)
 
 
-def _rows(model):
-    return [(type(layer).__name__, tuple(layer.output.shape), layer.count_params())
-            for layer in model.layers[1:]]
-
-
+@pytest.mark.slow
 def test_mini_xception_matches_keras(tmp_path):
-    k_model, g_model = _pair(mini_xception)
+    k_model, g_model = pair(mini_xception)
     assert g_model.count_params() == k_model.count_params()
-    assert _rows(g_model) == _rows(k_model)
+    assert summary_rows(g_model) == summary_rows(k_model)
     assert [w.name.split("/")[-1] for w in g_model.weights] == \
         [w.name.split("/")[-1] for w in k_model.weights]
     lines = []
     g_model.summary(print_fn=lines.append)
     assert f"Total params: {k_model.count_params():,}" in "\n".join(lines)
-    x = _inputs(g_model, 4)
+    x = random_inputs(g_model, 4)
     want = k_model.predict(x, verbose=0)
     np.testing.assert_allclose(g_model.predict(x, verbose=0), want, rtol=1e-4, atol=1e-5)
     runtime = graphc.onnx.Runtime(graphc.onnx.export(g_model))
@@ -279,6 +254,7 @@ def test_mini_xception_matches_keras(tmp_path):
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_mini_xception_trains_like_keras():
     """Dropout draws different masks in each library: the fit compares the same model
     with rate 0 (the forward parity above keeps the book's 0.5). Plain SGD with a small
@@ -289,16 +265,12 @@ def test_mini_xception_trains_like_keras():
     with momentum 0.9, 1e-5 at lr 0.01)."""
     def builder(lib):
         return mini_xception(lib, dropout=0.0)
-    k_model, g_model = _pair(builder)
+    k_model, g_model = pair(builder)
     rng = np.random.default_rng(6)
     x = rng.random((16, 32, 32, 3)).astype("float32")
     y = (rng.random((16, 1)) > 0.5).astype("float32")
-    for model, lib in ((k_model, keras), (g_model, graphc)):
-        model.compile(optimizer=lib.optimizers.SGD(0.01), loss="binary_crossentropy")
-    k_hist = k_model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history
-    g_hist = g_model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+    compile_both(k_model, g_model, lambda lib: lib.optimizers.SGD(0.01),
+                 loss="binary_crossentropy")
+    assert_trains_alike(k_model, g_model, x, y, epochs=2, batch_size=8)
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-3, atol=1e-4)

@@ -13,6 +13,9 @@ pytestmark = pytest.mark.oracle
 
 import graphc  # noqa: E402
 from graphc.layers import merging  # noqa: E402
+from oracle_harness import (  # noqa: E402
+    assert_onnx_matches, assert_same_history, assert_trains_alike, compile_both, fit_both,
+    pair)
 
 
 def _dot(lib, **kwargs):
@@ -140,25 +143,22 @@ def _seeded():
     graphc.utils.set_random_seed(4321)
 
 
-def _pair(builder):
-    k_model, g_model = builder(keras), builder(graphc)
+def _pair_in_call_order(builder):
+    k_model, g_model = pair(builder, count=True)
     # Layer order (and so weight order) follows the order each layer was called with, as
     # in Keras, even where an op reads its inputs in another order (Dot transposes its
     # second input before it reads the first).
     named = ("query", "key", "readout")
     assert [l.name for l in g_model.layers if l.name in named] == \
         [l.name for l in k_model.layers if l.name in named]
-    assert g_model.count_params() == k_model.count_params()
-    assert [w.shape for w in g_model.get_weights()] == [tuple(w.shape)
-                                                        for w in k_model.get_weights()]
-    g_model.set_weights(k_model.get_weights())
     return k_model, g_model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", list(CASES), ids=lambda b: b.__name__)
 def test_predictions_training_and_onnx_match_keras(builder):
     make_y, loss, (opt_name, opt_args) = CASES[builder]
-    k_model, g_model = _pair(builder)
+    k_model, g_model = _pair_in_call_order(builder)
     rng = np.random.default_rng(0)
     x = _x(builder, 96, rng)
     y = make_y(rng, 96)
@@ -166,19 +166,12 @@ def test_predictions_training_and_onnx_match_keras(builder):
     k_pred = k_model.predict(x, verbose=0)
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_pred, rtol=1e-4, atol=1e-5)
 
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(g_model))
-    for n in (1, 17):
-        xs = [a[:n] for a in x] if isinstance(x, list) else x[:n].astype("float32")
-        np.testing.assert_allclose(runtime.predict(xs), g_model.predict(xs, verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+    assert_onnx_matches(g_model, [[a[:n] for a in x] if isinstance(x, list)
+                                  else x[:n].astype("float32") for n in (1, 17)])
 
-    for model, lib in ((k_model, keras), (g_model, graphc)):
-        model.compile(optimizer=getattr(lib.optimizers, opt_name)(**opt_args), loss=loss)
-    k_hist = k_model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    g_hist = g_model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+    compile_both(k_model, g_model, lambda lib: getattr(lib.optimizers, opt_name)(**opt_args),
+                 loss=loss)
+    assert_trains_alike(k_model, g_model, x, y, epochs=3, batch_size=16)
 
 
 def test_imdb_book_model_with_keras2_input_length():
@@ -232,6 +225,7 @@ def test_layer_configs_carry_keras_arguments():
             assert g_value == k_value, (name, key)
 
 
+@pytest.mark.slow
 def test_dot_attention_matches_keras_with_weights_copied_by_layer_name():
     """Dot's numbers and gradients, whatever order model.layers lists the layers in."""
     k_model, g_model = dot_attention(keras), dot_attention(graphc)
@@ -243,11 +237,9 @@ def test_dot_attention_matches_keras_with_weights_copied_by_layer_name():
     y = rng.standard_normal((96, 1)).astype("float32")
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-5)
-    for model, lib in ((k_model, keras), (g_model, graphc)):
-        model.compile(optimizer=lib.optimizers.SGD(0.01), loss="mse")
-    k_hist = k_model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    g_hist = g_model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
+    compile_both(k_model, g_model, lambda lib: lib.optimizers.SGD(0.01), loss="mse")
+    k_hist, g_hist = fit_both(k_model, g_model, x, y, epochs=3, batch_size=16)
+    assert_same_history(k_hist, g_hist, keys=["loss"])
     for layer in (la for la in k_model.layers if la.weights):
         for g, k in zip(g_model.get_layer(layer.name).get_weights(), layer.get_weights()):
             np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)

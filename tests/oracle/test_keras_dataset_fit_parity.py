@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 import graphc  # noqa: E402
+from oracle_harness import assert_same_training, compile_both, pair  # noqa: E402
 
 N, BS = 48, 8   # 6 batches
 
@@ -33,10 +35,8 @@ def _models(out=2, activation=None, **compile_kwargs):
         return lib.Model(inputs, lib.layers.Dense(out, activation=activation)(h))
 
     keras.utils.set_random_seed(0)
-    k_model, g_model = build(keras), build(graphc)
-    g_model.set_weights(k_model.get_weights())
-    for lib, model in ((keras, k_model), (graphc, g_model)):
-        model.compile(optimizer=lib.optimizers.Adam(0.01), **compile_kwargs)
+    k_model, g_model = pair(build, shapes=False)
+    compile_both(k_model, g_model, lambda lib: lib.optimizers.Adam(0.01), **compile_kwargs)
     return k_model, g_model
 
 
@@ -65,11 +65,7 @@ def _seq_class(lib):
 
 
 def _assert_same(k_model, g_model, k_hist, g_hist):
-    assert set(g_hist.history) == set(k_hist.history)
-    for key, values in k_hist.history.items():
-        np.testing.assert_allclose(g_hist.history[key], values, rtol=1e-3, err_msg=key)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-5)
+    assert_same_training(k_model, g_model, k_hist.history, g_hist.history, weights_atol=1e-5)
 
 
 def _quiet(fn, *args, **kwargs):

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 import graphc  # noqa: E402
+from oracle_harness import assert_trains_alike, compile_both, pair  # noqa: E402
 
 VOCAB, EMBED, LATENT, T, N = 30, 8, 8, 7, 24
 
@@ -70,31 +72,21 @@ def masked_dense(lib):
     return lib.Model(inputs, layers.Dense(3, activation="softmax")(x))
 
 
-def _pair(build, **compile_kwargs):
-    k, g = build(keras), build(graphc)
-    g.set_weights(k.get_weights())
-    for model, lib in ((k, keras), (g, graphc)):
-        model.compile(optimizer=lib.optimizers.RMSprop(0.01), **compile_kwargs)
+def _compiled_pair(build, **compile_kwargs):
+    k, g = pair(build, shapes=False)
+    compile_both(k, g, lambda lib: lib.optimizers.RMSprop(0.01), **compile_kwargs)
     return k, g
 
 
-def _fit_and_compare(k, g, x, y, epochs=3, batch_size=8, **fit_kwargs):
-    kh = k.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0,
-               **fit_kwargs).history
-    gh = g.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0,
-               **fit_kwargs).history
-    assert set(gh) == set(kh), (sorted(gh), sorted(kh))
-    for key in kh:
-        np.testing.assert_allclose(gh[key], kh[key], rtol=1e-3, err_msg=key)
-    for a, b in zip(g.get_weights(), k.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
-    return kh
+def _fit_and_compare(k, g, x, y, **fit_kwargs):
+    """Every history key (the metrics too) and the weights agree."""
+    return assert_trains_alike(k, g, x, y, epochs=3, batch_size=8, keys=None, **fit_kwargs)[0]
 
 
 def test_dlwp_seq2seq_rnn_trains_and_evaluates_like_keras():
     source, target, next_step = _data()
     kwargs = dict(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    k, g = _pair(lambda lib: seq2seq_rnn(lib, dropout=0.0), **kwargs)
+    k, g = _compiled_pair(lambda lib: seq2seq_rnn(lib, dropout=0.0), **kwargs)
     hist = _fit_and_compare(k, g, [source, target], next_step)
     # The masked mean differs from the plain one: the padding really is left out.
     assert hist["loss"][0] > 0
@@ -126,7 +118,7 @@ def test_tagger_with_per_step_sample_weights_like_keras():
     x = _padded(rng, rng.integers(1, T + 1, N))
     y = rng.integers(0, 4, (N, T))
     sw = rng.random((N, T)).astype("float32")
-    k, g = _pair(tagger, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    k, g = _compiled_pair(tagger, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     _fit_and_compare(k, g, x, y, sample_weight=sw)
     np.testing.assert_allclose(
         g.evaluate(x, y, sample_weight=sw, batch_size=10, verbose=0),
@@ -140,6 +132,6 @@ def test_masking_then_dense_with_sample_and_class_weights_like_keras():
     y = rng.integers(0, 3, N)
     sw = rng.random(N).astype("float32")
     for fit_kwargs in ({"sample_weight": sw}, {"class_weight": {0: 2.0, 1: 0.5, 2: 1.0}}):
-        k, g = _pair(masked_dense, loss="sparse_categorical_crossentropy",
+        k, g = _compiled_pair(masked_dense, loss="sparse_categorical_crossentropy",
                      metrics=["accuracy", "sparse_categorical_crossentropy"])
         _fit_and_compare(k, g, x, y, **fit_kwargs)

@@ -12,7 +12,8 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
-import graphc  # noqa: E402
+from oracle_harness import (  # noqa: E402
+    assert_onnx_matches, assert_trains_alike, compile_both, onnx_opsets, pair)
 
 MAX_TOKENS, T = 50, 7
 _rng = np.random.default_rng(0)
@@ -27,9 +28,7 @@ TARGETS = (_rng.random((16, 1)) < 0.5).astype("float32")
 TRAIN_ROWS = np.r_[0:11, 13:16]
 
 
-def _opsets():
-    from graphc.backends.onnx.builder import newest_opset
-    return sorted({13, 17, 18, newest_opset()})
+OPSETS = (13, 17, 18)  # the ONNX checks' opsets, with the newest: onnx_opsets(*OPSETS)
 
 
 def listing_11_17(lib, rate=0.5):
@@ -43,37 +42,19 @@ def listing_11_17(lib, rate=0.5):
     return lib.Model(inputs, outputs)
 
 
-def _pair(build):
-    k, g = build(keras), build(graphc)
-    assert [w.shape for w in g.get_weights()] == [tuple(w.shape) for w in k.get_weights()]
-    g.set_weights(k.get_weights())
-    return k, g
-
-
 def _check_fit(k, g, x, y, loss="binary_crossentropy", epochs=3):
-    for model, lib in ((k, keras), (g, graphc)):
-        model.compile(optimizer=lib.optimizers.RMSprop(0.01), loss=loss)
-    k_hist = k.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0).history
-    g_hist = g.fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for a, b in zip(g.get_weights(), k.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    compile_both(k, g, lambda lib: lib.optimizers.RMSprop(0.01), loss=loss)
+    assert_trains_alike(k, g, x, y, epochs=epochs, batch_size=8)
 
 
-def _check_onnx(g, x, opsets=None):
-    want = g.predict(x, verbose=0)
-    for opset in opsets or _opsets():
-        got = graphc.onnx.Runtime(graphc.onnx.export(g, opset=opset)).predict(x)
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-
-
+@pytest.mark.slow
 def test_listing_11_17_predicts_and_trains_like_keras():
-    k, g = _pair(listing_11_17)
+    k, g = pair(listing_11_17)
     np.testing.assert_allclose(g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0),
                                rtol=1e-4, atol=1e-5)
-    _check_onnx(g, TOKENS)
+    assert_onnx_matches(g, [TOKENS], onnx_opsets(*OPSETS))
     # Training without dropout (random numbers differ between libraries).
-    k, g = _pair(lambda lib: listing_11_17(lib, rate=0.0))
+    k, g = pair(lambda lib: listing_11_17(lib, rate=0.0))
     _check_fit(k, g, TOKENS, TARGETS)
 
 
@@ -107,16 +88,17 @@ def _masked_model(lib, make, head):
     return lib.Model(inputs, y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_masked_layer_matches_keras(name):
     # The layer's own output (a masked sequence or the last output) ...
     x = TOKENS[TRAIN_ROWS] if "pooling" in name else TOKENS
-    k, g = _pair(lambda lib: _masked_model(lib, LAYERS[name], head=False))
+    k, g = pair(lambda lib: _masked_model(lib, LAYERS[name], head=False))
     np.testing.assert_allclose(g.predict(x, verbose=0), k.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-5)
-    _check_onnx(g, x, opsets=[13, _opsets()[-1]])
+    assert_onnx_matches(g, [x], opsets=[13, onnx_opsets()[-1]])
     # ... and training through it.
-    k, g = _pair(lambda lib: _masked_model(lib, LAYERS[name], head=True))
+    k, g = pair(lambda lib: _masked_model(lib, LAYERS[name], head=True))
     _check_fit(k, g, TOKENS[TRAIN_ROWS], TARGETS[TRAIN_ROWS], epochs=2)
 
 
@@ -128,13 +110,14 @@ def masking_model(lib):
     return lib.Model(x, L.Dense(1)(y))
 
 
+@pytest.mark.slow
 def test_masking_layer_matches_keras():
     x = np.where((TOKENS > 0)[..., None], _rng.standard_normal((16, T, 3)), 0.0)
     x = x.astype("float32")
-    k, g = _pair(masking_model)
+    k, g = pair(masking_model)
     np.testing.assert_allclose(g.predict(x, verbose=0), k.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-5)
-    _check_onnx(g, x, opsets=[13, _opsets()[-1]])
+    assert_onnx_matches(g, [x], opsets=[13, onnx_opsets()[-1]])
     _check_fit(k, g, x, TARGETS, loss="mse", epochs=2)
 
 
@@ -144,6 +127,6 @@ def test_sequential_embedding_mask_matches_keras():
         return lib.Sequential([lib.Input(shape=(T,), dtype="int64"),
                                L.Embedding(MAX_TOKENS, 4, mask_zero=True),
                                L.Dropout(0.0), L.SimpleRNN(3), L.Dense(1)])
-    k, g = _pair(build)
+    k, g = pair(build)
     np.testing.assert_allclose(g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0),
                                rtol=1e-4, atol=1e-5)

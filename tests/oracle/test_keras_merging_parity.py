@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
-import graphc  # noqa: E402
+from oracle_harness import assert_trains_alike, compile_both, pair  # noqa: E402
 
 
 def two_towers(lib):
@@ -25,18 +26,12 @@ def two_towers(lib):
 
 
 def test_merge_layers_match_keras():
-    k_model, g_model = two_towers(keras), two_towers(graphc)
-    g_model.set_weights(k_model.get_weights())
+    k_model, g_model = pair(two_towers, shapes=False)
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((64, 4)).astype("float32"),
           rng.standard_normal((64, 6)).astype("float32")]
     y = rng.standard_normal((64, 3)).astype("float32")
     np.testing.assert_allclose(g_model.predict(xs, verbose=0), k_model.predict(xs, verbose=0),
                                rtol=1e-5, atol=1e-6)
-    for model, lib in ((k_model, keras), (g_model, graphc)):
-        model.compile(optimizer=lib.optimizers.Adam(0.01), loss="mse")
-    k_hist = k_model.fit(xs, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    g_hist = g_model.fit(xs, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+    compile_both(k_model, g_model, lambda lib: lib.optimizers.Adam(0.01), loss="mse")
+    assert_trains_alike(k_model, g_model, xs, y, epochs=3, batch_size=16)

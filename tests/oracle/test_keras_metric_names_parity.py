@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 import graphc  # noqa: E402
 

@@ -5,13 +5,18 @@ for both libraries, Keras's initial weights copied across, ``shuffle=False``."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 import graphc  # noqa: E402
+from oracle_harness import (  # noqa: E402
+    assert_same_training, assert_same_weights, fit_both, pair, train_both)
 
 EPOCHS = 3
 
@@ -56,28 +61,7 @@ def _onehot(labels, k=4):
     return np.eye(k, dtype="float32")[labels]
 
 
-def _fit_both(builder, optimizer, compile_kwargs, x, y, fit_kwargs=None, epochs=EPOCHS):
-    k_model = builder(keras)
-    g_model = builder(graphc)
-    g_model.set_weights(k_model.get_weights())
-    k_model.compile(optimizer=optimizer(keras), **compile_kwargs)
-    g_model.compile(optimizer=optimizer(graphc), **compile_kwargs)
-    kwargs = {"epochs": epochs, "batch_size": 32, "shuffle": False, "verbose": 0,
-              **(fit_kwargs or {})}
-    k_hist = k_model.fit(x, y, **kwargs).history
-    g_hist = g_model.fit(x, y, **kwargs).history
-    return k_model, g_model, k_hist, g_hist
-
-
-def _assert_same(k_model, g_model, k_hist, g_hist):
-    assert set(g_hist) == set(k_hist), (sorted(g_hist), sorted(k_hist))
-    for key in k_hist:
-        np.testing.assert_allclose(g_hist[key], k_hist[key], rtol=1e-3, err_msg=key)
-    k_weights = k_model.get_weights()
-    g_weights = g_model.get_weights()
-    assert len(k_weights) == len(g_weights)
-    for i, (g, k) in enumerate(zip(g_weights, k_weights)):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4, err_msg=f"weight {i}")
+_train_both = functools.partial(train_both, epochs=EPOCHS, batch_size=32)
 
 
 OPTIMIZERS = {
@@ -109,20 +93,20 @@ OPTIMIZERS = {
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_optimizer_trains_like_keras(name):
     x, labels = _data()
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         mlp, OPTIMIZERS[name], {"loss": "categorical_crossentropy"}, x, _onehot(labels))
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     assert g_hist["loss"][-1] < g_hist["loss"][0]
 
 
 def test_sparse_categorical_crossentropy_with_accuracy_evaluate_and_predict():
     x, labels = _data(seed=1)
     xv, lv = _data(n=64, seed=2)
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         mlp, lambda lib: lib.optimizers.Adam(0.01),
         {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}, x, labels,
         {"validation_data": (xv, lv)})
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     assert set(g_hist) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     k_eval = k_model.evaluate(xv, lv, verbose=0)
     g_eval = g_model.evaluate(xv, lv, verbose=0)
@@ -138,17 +122,13 @@ def test_sparse_categorical_crossentropy_with_accuracy_evaluate_and_predict():
 def test_binary_crossentropy_from_logits():
     x, labels = _data(seed=3)
     y = (labels % 2).astype("float32")[:, None]
-    k_model = logit_model(keras)
-    g_model = logit_model(graphc)
-    g_model.set_weights(k_model.get_weights())
+    k_model, g_model = pair(logit_model, shapes=False)
     k_model.compile(optimizer=keras.optimizers.RMSprop(0.003),
                     loss=keras.losses.BinaryCrossentropy(from_logits=True))
     g_model.compile(optimizer=graphc.optimizers.RMSprop(0.003),
                     loss=graphc.losses.BinaryCrossentropy(from_logits=True))
-    kw = {"epochs": EPOCHS, "batch_size": 32, "shuffle": False, "verbose": 0}
-    k_hist = k_model.fit(x, y, **kw).history
-    g_hist = g_model.fit(x, y, **kw).history
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    k_hist, g_hist = fit_both(k_model, g_model, x, y, epochs=EPOCHS, batch_size=32)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     np.testing.assert_allclose(g_model.evaluate(x, y, verbose=0),
                                k_model.evaluate(x, y, verbose=0), rtol=1e-4)
 
@@ -160,23 +140,21 @@ def test_binary_crossentropy_from_logits_string_compile_with_label_smoothing():
     def loss(lib):
         return lib.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1)
 
-    k_model, g_model = logit_model(keras), logit_model(graphc)
-    g_model.set_weights(k_model.get_weights())
+    k_model, g_model = pair(logit_model, shapes=False)
     k_model.compile(optimizer="adam", loss=loss(keras), metrics=["binary_accuracy"])
     g_model.compile(optimizer="adam", loss=loss(graphc), metrics=["binary_accuracy"])
-    kw = {"epochs": EPOCHS, "batch_size": 32, "shuffle": False, "verbose": 0}
-    _assert_same(k_model, g_model, k_model.fit(x, y, **kw).history,
-                 g_model.fit(x, y, **kw).history)
+    k_hist, g_hist = fit_both(k_model, g_model, x, y, epochs=EPOCHS, batch_size=32)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
 
 
 def test_sample_weight_matches_keras():
     x, labels = _data(seed=5)
     sw = np.random.default_rng(6).uniform(0, 2, len(x)).astype("float32")
     sw[::7] = 0
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         mlp, lambda lib: lib.optimizers.SGD(0.05, momentum=0.5),
         {"loss": "categorical_crossentropy"}, x, _onehot(labels), {"sample_weight": sw})
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     np.testing.assert_allclose(
         g_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0),
         k_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0), rtol=1e-4)
@@ -185,11 +163,11 @@ def test_sample_weight_matches_keras():
 def test_class_weight_matches_keras():
     x, labels = _data(seed=7)
     class_weight = {0: 0.5, 1: 2.0, 2: 1.0, 3: 3.0}
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         mlp, lambda lib: lib.optimizers.Adam(0.005),
         {"loss": "sparse_categorical_crossentropy"}, x, labels,
         {"class_weight": class_weight})
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
 
 
 @pytest.mark.parametrize("how", ["sample_weight", "class_weight"])
@@ -199,11 +177,11 @@ def test_metrics_ignore_sample_weight_like_keras(how):
     sw[::7] = 0
     fit_kwargs = ({"sample_weight": sw} if how == "sample_weight"
                   else {"class_weight": {0: 0.2, 1: 3.0, 2: 1.0, 3: 0.5}})
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         mlp, lambda lib: lib.optimizers.SGD(0.05, momentum=0.5),
         {"loss": "categorical_crossentropy", "metrics": ["accuracy", "mae"]}, x,
         _onehot(labels), fit_kwargs)
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     k_eval = k_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0,
                               return_dict=True)
     g_eval = g_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0,
@@ -214,11 +192,11 @@ def test_metrics_ignore_sample_weight_like_keras(how):
 
 def test_validation_split_matches_keras():
     x, labels = _data(n=200, seed=8)
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         mlp, lambda lib: lib.optimizers.RMSprop(0.002),
         {"loss": "categorical_crossentropy", "metrics": ["accuracy"]}, x, _onehot(labels),
         {"validation_split": 0.15})
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     assert len(g_hist["val_loss"]) == EPOCHS
 
 
@@ -229,9 +207,9 @@ def test_multi_output_evaluate_order_and_history_keys_match_keras():
     compile_kwargs = {"loss": {"age": "mse", "income": "sparse_categorical_crossentropy"},
                       "loss_weights": {"age": 0.5, "income": 2.0},
                       "metrics": {"age": ["mae"], "income": ["accuracy"]}}
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         two_headed, lambda lib: lib.optimizers.Adam(0.01), compile_kwargs, x, y)
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     k_dict = k_model.evaluate(x, y, verbose=0, return_dict=True)
     g_dict = g_model.evaluate(x, y, verbose=0, return_dict=True)
     assert set(g_dict) == set(k_dict)
@@ -248,15 +226,13 @@ def test_multi_output_evaluate_order_and_history_keys_match_keras():
 
 def test_trainable_false_after_compile_matches_keras():
     x, labels = _data(seed=11)
-    k_model, g_model = mlp(keras), mlp(graphc)
-    g_model.set_weights(k_model.get_weights())
+    k_model, g_model = pair(mlp, shapes=False)
     for m, lib in ((k_model, keras), (g_model, graphc)):
         m.compile(optimizer=lib.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
         m.fit(x, labels, epochs=1, batch_size=32, shuffle=False, verbose=0)
         m.layers[1].trainable = False
         m.fit(x, labels, epochs=2, batch_size=32, shuffle=False, verbose=0)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+    assert_same_weights(k_model, g_model)
 
 
 def _hook_recorder(lib, events):
@@ -304,8 +280,7 @@ def test_callback_hook_sequence_matches_keras_without_validation():
 def test_evaluate_in_batches_matches_keras():
     x, labels = _data(n=100, seed=14)
     sw = np.random.default_rng(15).uniform(0, 3, 100).astype("float32")
-    k_model, g_model = mlp(keras), mlp(graphc)
-    g_model.set_weights(k_model.get_weights())
+    k_model, g_model = pair(mlp, shapes=False)
     for m in (k_model, g_model):
         m.compile(optimizer="sgd", loss="categorical_crossentropy",
                   metrics=["accuracy", "mae"])

@@ -238,6 +238,7 @@ def cats_vs_dogs(lib, size=32):
     return lib.Model(inputs=inputs, outputs=outputs)
 
 
+@pytest.mark.slow
 def test_dlwp_cats_vs_dogs_trains_predicts_and_exports_like_keras(tmp_path):
     g_model, k_model = cats_vs_dogs(graphc), cats_vs_dogs(keras)
     assert g_model.count_params() == k_model.count_params() == 95_297

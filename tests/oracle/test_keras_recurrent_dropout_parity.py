@@ -18,9 +18,9 @@ pytestmark = pytest.mark.oracle
 
 import torch  # noqa: E402
 
-import graphc  # noqa: E402
 from graphc.backends.numpy import Executor  # noqa: E402
 from graphc.ops import ExecContext  # noqa: E402
+from oracle_harness import pair  # noqa: E402
 
 N, T, F = 5, 6, 3
 RNG = np.random.default_rng(0)
@@ -51,12 +51,6 @@ LAYERS = {
 def _model(lib, make):
     x = lib.Input(shape=(T, F))
     return lib.Model(x, lib.layers.Dense(2)(make(lib.layers)(x)))
-
-
-def _pair(make):
-    k, g = _model(keras, make), _model(graphc, make)
-    g.set_weights(k.get_weights())
-    return k, g
 
 
 def _cells(k):
@@ -104,14 +98,14 @@ def _inject(cell, rng):
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_predictions_match(name):
-    k, g = _pair(LAYERS[name])
+    k, g = pair(lambda lib: _model(lib, LAYERS[name]), shapes=False)
     np.testing.assert_allclose(g.predict(X, verbose=0), k.predict(X, verbose=0),
                                rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_training_step_with_the_same_masks(name):
-    k, g = _pair(LAYERS[name])
+    k, g = pair(lambda lib: _model(lib, LAYERS[name]), shapes=False)
     rng = np.random.default_rng(1)
     uniforms = [u for cell in _cells(k) for u in _inject(cell, rng)]
     w = RNG.standard_normal((N,) + g.output_shape[1:]).astype("float32")

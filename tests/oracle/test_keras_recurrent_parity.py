@@ -11,15 +11,13 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
 import graphc  # noqa: E402
+from oracle_harness import (  # noqa: E402
+    assert_onnx_matches, assert_same_predictions, assert_trains_alike, compile_both,
+    onnx_opsets, pair)
 
 N, T, F = 32, 6, 3
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((N, T, F)).astype("float32")
-
-
-def _opsets():
-    from graphc.backends.onnx.builder import newest_opset
-    return sorted({13, 14, newest_opset()})
 
 
 # name -> f(lib) making the recurrent layer under test
@@ -54,61 +52,30 @@ def one_layer_model(lib, make):
     return lib.Model(x, lib.layers.Dense(2)(y))
 
 
-def _pair(build):
-    k, g = build(keras), build(graphc)
-    assert [w.shape for w in g.get_weights()] == [tuple(w.shape) for w in k.get_weights()]
-    g.set_weights(k.get_weights())
-    return k, g
+def _check_fit(k, g, x, y):
+    compile_both(k, g, lambda lib: lib.optimizers.Adam(0.01), loss="mse")
+    assert_trains_alike(k, g, x, y, epochs=3, batch_size=16)
 
 
-def _as_list(y):
-    return list(y) if isinstance(y, (list, tuple)) else [y]
+OPSETS = (13, 14)  # the ONNX checks' opsets, with the newest: onnx_opsets(*OPSETS)
 
 
-def _check_predictions(k, g, x, rtol=1e-4, atol=1e-5):
-    want, got = _as_list(k.predict(x, verbose=0)), _as_list(g.predict(x, verbose=0))
-    assert len(want) == len(got)
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
-    return got
-
-
-def _check_fit(k, g, x, y, optimizer="adam"):
-    for model, lib in ((k, keras), (g, graphc)):
-        opt = lib.optimizers.Adam(0.01) if optimizer == "adam" else \
-            lib.optimizers.SGD(0.1, momentum=0.9)
-        model.compile(optimizer=opt, loss="mse")
-    k_hist = k.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    g_hist = g.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for a, b in zip(g.get_weights(), k.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
-
-
-def _check_onnx(g, xs, opsets=None):
-    for opset in opsets or _opsets():
-        runtime = graphc.onnx.Runtime(graphc.onnx.export(g, opset=opset))
-        for x in xs:
-            want, got = _as_list(g.predict(x, verbose=0)), _as_list(runtime.predict(x))
-            for a, b in zip(got, want):
-                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_layer_predicts_and_trains_like_keras(name):
-    k, g = _pair(lambda lib: one_layer_model(lib, LAYERS[name]))
-    _check_predictions(k, g, X)
+    k, g = pair(lambda lib: one_layer_model(lib, LAYERS[name]))
+    assert_same_predictions(k, g, X)
     # Toy sequence task: running sums of two features (per step, or at the end).
     sums = np.tanh(np.cumsum(X[..., :2], axis=1) / 2)
     y = sums if len(k.output.shape) == 3 else sums[:, -1]
     _check_fit(k, g, X, np.ascontiguousarray(y, dtype="float32"))
-    _check_onnx(g, [X[:1], X[:7]], opsets=[13, _opsets()[-1]])
+    assert_onnx_matches(g, [X[:1], X[:7]], opsets=[13, onnx_opsets()[-1]])
 
 
 def test_go_backwards_sequence_is_in_processing_order():
     """Keras returns a go_backwards layer's sequence in the order it read the input: the
     first entry belongs to the last input step, so it equals the final state."""
-    k, g = _pair(lambda lib: one_layer_model(
+    k, g = pair(lambda lib: one_layer_model(
         lib, lambda L: L.LSTM(3, go_backwards=True, return_sequences=True)))
     layer = g.layers[1]
     seq = np.asarray(layer(X[:4]))
@@ -128,9 +95,9 @@ def return_state_model(lib):
 
 
 def test_return_state_matches_keras():
-    k, g = _pair(return_state_model)
-    _check_predictions(k, g, X)
-    _check_onnx(g, [X[:3]])
+    k, g = pair(return_state_model)
+    assert_same_predictions(k, g, X)
+    assert_onnx_matches(g, [X[:3]], onnx_opsets(*OPSETS))
 
 
 def bidirectional_state_model(lib):
@@ -142,9 +109,9 @@ def bidirectional_state_model(lib):
 
 
 def test_bidirectional_states_and_merge_none_match_keras():
-    k, g = _pair(bidirectional_state_model)
-    _check_predictions(k, g, X)
-    _check_onnx(g, [X[:3]])
+    k, g = pair(bidirectional_state_model)
+    assert_same_predictions(k, g, X)
+    assert_onnx_matches(g, [X[:3]], onnx_opsets(*OPSETS))
 
 
 def encoder_decoder(lib):
@@ -160,13 +127,14 @@ def encoder_decoder(lib):
     return lib.Model([enc_in, dec_in], lib.layers.Dense(2)(y))
 
 
+@pytest.mark.slow
 def test_initial_state_matches_keras():
-    k, g = _pair(encoder_decoder)
+    k, g = pair(encoder_decoder)
     xd = RNG.standard_normal((N, 4, 2)).astype("float32")
-    _check_predictions(k, g, [X, xd])
+    assert_same_predictions(k, g, [X, xd])
     y = RNG.standard_normal((N, 4, 2)).astype("float32")
     _check_fit(k, g, [X, xd], y)
-    _check_onnx(g, [[X[:2], xd[:2]], [X[:5], xd[:5]]])
+    assert_onnx_matches(g, [[X[:2], xd[:2]], [X[:5], xd[:5]]], onnx_opsets(*OPSETS))
 
 
 def stacked(lib):
@@ -177,19 +145,15 @@ def stacked(lib):
                            lib.layers.Dense(1, activation="sigmoid")])
 
 
+@pytest.mark.slow
 def test_stacked_recurrent_model_trains_like_keras():
-    k, g = _pair(stacked)
-    _check_predictions(k, g, X)
+    k, g = pair(stacked)
+    assert_same_predictions(k, g, X)
     y = (X[:, :, 0].mean(axis=1, keepdims=True) > 0).astype("float32")
-    for model, lib in ((k, keras), (g, graphc)):
-        model.compile(optimizer=lib.optimizers.RMSprop(0.01), loss="binary_crossentropy",
-                      metrics=["accuracy"])
-    k_hist = k.fit(X, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    g_hist = g.fit(X, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for a, b in zip(g.get_weights(), k.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
-    _check_onnx(g, [X[:1], X[:9]])
+    compile_both(k, g, lambda lib: lib.optimizers.RMSprop(0.01), loss="binary_crossentropy",
+                 metrics=["accuracy"])
+    assert_trains_alike(k, g, X, y, epochs=3, batch_size=16)
+    assert_onnx_matches(g, [X[:1], X[:9]], onnx_opsets(*OPSETS))
 
 
 def test_onnx_with_unknown_sequence_length():
@@ -213,19 +177,15 @@ def imdb_lstm(lib):
     return model
 
 
+@pytest.mark.slow
 def test_dlwp_embedding_lstm_classifier():
     if not hasattr(graphc.layers, "Embedding"):
         pytest.skip("graphc.layers.Embedding is not there yet")
-    k, g = _pair(imdb_lstm)
+    k, g = pair(imdb_lstm)
     assert g.count_params() == k.count_params() == 200 * 32 + 4 * (32 * 32 + 32 * 32 + 32) + 33
     tokens = RNG.integers(0, 200, (64, 20)).astype("int32")
     y = (tokens[:, :5] < 100).mean(axis=1, keepdims=True).round().astype("float32")
-    _check_predictions(k, g, tokens)
-    for model, lib in ((k, keras), (g, graphc)):
-        model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["acc"])
-    k_hist = k.fit(tokens, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    g_hist = g.fit(tokens, y, epochs=3, batch_size=16, shuffle=False, verbose=0).history
-    np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-3)
-    for a, b in zip(g.get_weights(), k.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
-    _check_onnx(g, [tokens[:1], tokens[:10]])
+    assert_same_predictions(k, g, tokens)
+    compile_both(k, g, "rmsprop", loss="binary_crossentropy", metrics=["acc"])
+    assert_trains_alike(k, g, tokens, y, epochs=3, batch_size=16)
+    assert_onnx_matches(g, [tokens[:1], tokens[:10]], onnx_opsets(*OPSETS))

@@ -4,13 +4,16 @@ and final weights must agree."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-pytestmark = pytest.mark.oracle
+# slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
-import graphc  # noqa: E402
+from oracle_harness import assert_same_training, train_both  # noqa: E402
 
 EPOCHS = 4
 
@@ -34,23 +37,7 @@ def two_headed_model(lib):
     return lib.Model(inputs, [age, income, gender])
 
 
-def _fit_both(builder, optimizer, compile_kwargs, x, y, batch_size=128):
-    k_model = builder(keras)
-    g_model = builder(graphc)
-    g_model.set_weights(k_model.get_weights())
-    k_model.compile(optimizer=optimizer(keras), **compile_kwargs)
-    g_model.compile(optimizer=optimizer(graphc), **compile_kwargs)
-    k_hist = k_model.fit(x, y, epochs=EPOCHS, batch_size=batch_size, shuffle=False, verbose=0)
-    g_hist = g_model.fit(x, y, epochs=EPOCHS, batch_size=batch_size, shuffle=False, verbose=0)
-    return k_model, g_model, k_hist.history, g_hist.history
-
-
-def _assert_same(k_model, g_model, k_hist, g_hist):
-    assert set(g_hist) == set(k_hist), (sorted(g_hist), sorted(k_hist))
-    for key in k_hist:
-        np.testing.assert_allclose(g_hist[key], k_hist[key], rtol=1e-3, err_msg=key)
-    for g, k in zip(g_model.get_weights(), k_model.get_weights()):
-        np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
+_train_both = functools.partial(train_both, epochs=EPOCHS, batch_size=128)
 
 
 @pytest.fixture
@@ -70,9 +57,9 @@ OPTIMIZERS = {
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_seed_model_trains_like_keras(name, seed_data):
     x, y = seed_data
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         seed_model, OPTIMIZERS[name], {"loss": "categorical_crossentropy"}, x, y)
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     # and the seed's loss level: un-normalised random targets give about 11.6
     assert 10.5 < g_hist["loss"][0] < 12.5
 
@@ -81,10 +68,10 @@ def test_metrics_and_evaluate_match_keras(seed_data):
     x, y = seed_data
     labels = y.argmax(axis=1)
     onehot = np.eye(10, dtype="float32")[labels]
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         seed_model, OPTIMIZERS["adam"],
         {"loss": "categorical_crossentropy", "metrics": ["accuracy", "mae"]}, x, onehot)
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     k_eval = k_model.evaluate(x, onehot, verbose=0, return_dict=True)
     g_eval = g_model.evaluate(x, onehot, verbose=0, return_dict=True)
     assert set(k_eval) == set(g_eval)
@@ -107,7 +94,7 @@ def test_multi_output_with_loss_weights_matches_keras():
                  "gender": "binary_crossentropy"},
         "loss_weights": {"age": 0.25, "income": 1.0, "gender": 10.0},
     }
-    k_model, g_model, k_hist, g_hist = _fit_both(
+    k_model, g_model, k_hist, g_hist = _train_both(
         two_headed_model, OPTIMIZERS["rmsprop"], compile_kwargs, x, y, batch_size=64)
-    _assert_same(k_model, g_model, k_hist, g_hist)
+    assert_same_training(k_model, g_model, k_hist, g_hist)
     assert {"loss", "age_loss", "income_loss", "gender_loss"} <= set(g_hist)

@@ -17,7 +17,8 @@ keras = pytest.importorskip("keras")
 # The book's TransformerEncoder drops the mask it uses (Keras warns, and so does graphc).
 pytestmark = [pytest.mark.oracle, pytest.mark.filterwarnings("ignore:.*does not support masking")]
 
-import graphc  # noqa: E402
+from oracle_harness import (  # noqa: E402
+    assert_onnx_matches, assert_trains_alike, compile_both, pair, torch_math_attention)
 
 VOCAB, SEQ, EMBED, DENSE, HEADS = 30, 8, 8, 16, 2
 
@@ -175,11 +176,6 @@ def transformer(lib, rate=0.5):
     return lib.Model([encoder_inputs, decoder_inputs], decoder_outputs)
 
 
-def _torch_math_attention():
-    from tests.oracle.test_keras_attention_parity import _torch_math_attention as math_sdpa
-    return math_sdpa()
-
-
 def padded_pairs(n, rng, length=SEQ):
     """Random sentence pairs padded with 0: each row has 2..length tokens."""
     def batch():
@@ -191,10 +187,7 @@ def padded_pairs(n, rng, length=SEQ):
 
 
 def twins(rate=0.5):
-    k = transformer(keras, rate)
-    g = transformer(graphc, rate)
-    g.set_weights(k.get_weights())
-    return k, g
+    return pair(lambda lib: transformer(lib, rate), shapes=False)
 
 
 def test_structure_matches_keras():
@@ -208,42 +201,36 @@ def test_structure_matches_keras():
     assert get_keras_mask(g.output) is not None
 
 
+@pytest.mark.slow
 def test_predictions_match_keras_on_padded_batches():
     k, g = twins()
     rng = np.random.default_rng(0)
     for length in (SEQ, 5):
         src, tgt = padded_pairs(6, rng, length)
-        with _torch_math_attention():
+        with torch_math_attention():
             want = np.asarray(k.predict([src, tgt], verbose=0))
         got = g.predict([src, tgt], verbose=0)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_matches_keras():
     k, g = twins(rate=0.0)
     rng = np.random.default_rng(1)
     src, tgt = padded_pairs(24, rng)
     y = np.roll(tgt, -1, axis=1)
     y[:, -1] = 0
-    for m in (k, g):
-        m.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    with _torch_math_attention():
-        hk = k.fit([src, tgt], y, epochs=3, batch_size=8, shuffle=False, verbose=0)
-    hg = g.fit([src, tgt], y, epochs=3, batch_size=8, shuffle=False, verbose=0)
-    np.testing.assert_allclose(hg.history["loss"], hk.history["loss"], rtol=1e-3)
-    np.testing.assert_allclose(hg.history["accuracy"], hk.history["accuracy"], rtol=1e-3)
-    for wg, wk in zip(g.get_weights(), k.get_weights()):
-        np.testing.assert_allclose(wg, np.asarray(wk), rtol=1e-3, atol=1e-5)
+    compile_both(k, g, "rmsprop", loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"])
+    with torch_math_attention():  # Keras's fit; graphc's does not use torch
+        assert_trains_alike(k, g, [src, tgt], y, epochs=3, batch_size=8,
+                            keys=("loss", "accuracy"), weights_atol=1e-5)
 
 
+@pytest.mark.slow
 def test_onnx_export_matches_numpy():
     pytest.importorskip("onnxruntime")
     _, g = twins()
-    proto = graphc.onnx.export(g)
-    runtime = graphc.onnx.Runtime(proto)
     rng = np.random.default_rng(2)
-    for length in (SEQ, 4):
-        src, tgt = padded_pairs(3, rng, length)
-        np.testing.assert_allclose(runtime.predict([src, tgt]),
-                                   g.predict([src, tgt], verbose=0), rtol=1e-4, atol=1e-6)
+    assert_onnx_matches(g, [list(padded_pairs(3, rng, length)) for length in (SEQ, 4)],
+                        atol=1e-6)

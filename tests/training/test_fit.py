@@ -53,6 +53,7 @@ def _same_weights(a, b):
 
 
 # ---- a learnable task ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_digits_loss_falls_and_accuracy_rises():
     (x_train, y_train), (x_test, y_test) = digits.load_data()
     x_train, x_test = x_train / 16.0, x_test / 16.0

@@ -1,6 +1,6 @@
-"""The export passes, as DESIGN.md asks: build, clone, run; check the op list, the
-``changed`` flag, that outputs are unchanged (in NumPy and through onnxruntime), and why a
-pass did not apply."""
+"""The export passes, tested as ARCHITECTURE.md ("How to add a pass") asks of every pass:
+build, clone, run; check the op list, the ``changed`` flag, that outputs are unchanged (in
+NumPy and through onnxruntime), and why a pass did not apply."""
 
 from __future__ import annotations
 
@@ -369,6 +369,7 @@ def test_first_transpose_read_elsewhere_stays(transpose_op):
 
 
 # ---- all of them, on a long chain ------------------------------------------------------
+@pytest.mark.slow
 def test_export_passes_on_a_long_chain_are_fast():
     graphc.utils.set_random_seed(0)
     model = Sequential([layers.Dense(4, activation="relu", input_shape=(4,))]
