@@ -130,7 +130,7 @@ def assert_same_training(k, g, k_hist, g_hist, weights_atol=1e-4):
 # ---- ONNX --------------------------------------------------------------------------------
 def onnx_opsets(*opsets):
     """The given opsets and the newest one graphc writes, sorted, without repeats."""
-    from graphc.onnx._builder import newest_opset
+    from graphc.backends.onnx.builder import newest_opset
     return sorted({*opsets, newest_opset()})
 
 
