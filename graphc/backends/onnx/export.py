@@ -22,11 +22,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.backends.onnx.builder import (DEFAULT_OPSET, MIN_OPSET, OnnxBuilder,
-                                          lowering_context, make_model, newest_opset,
-                                          onnx_dtype, value_info)
-from graphc.errors import GraphcError
 from graphc import files
+from graphc.backends.onnx.builder import (
+    DEFAULT_OPSET,
+    MIN_OPSET,
+    OnnxBuilder,
+    lowering_context,
+    make_model,
+    newest_opset,
+    onnx_dtype,
+    value_info,
+)
+from graphc.errors import GraphcError
 from graphc.files import atomic_write
 from graphc.ir import format_shape
 from graphc.ops.registry import get_op
