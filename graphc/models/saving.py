@@ -11,8 +11,10 @@ code from the file. Every write goes to a temporary file first, then is renamed.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import math
 import os
 import struct
 import warnings
@@ -205,7 +207,9 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
 def _open_zip(filepath, what):
     try:
         return zipfile.ZipFile(filepath)
-    except _ZIP_ERRORS as e:
+    except (*_ZIP_ERRORS, OSError) as e:
+        if isinstance(e, OSError) and e.errno != errno.EINVAL:   # EINVAL: a bad offset
+            raise
         raise FileFormatError(f"{filepath} is not {what} (a damaged zip archive: "
                               f"{type(e).__name__}: {e})") from None
 
@@ -230,7 +234,7 @@ def _entry(z, name, source, limit=None) -> bytes:
     try:
         with z.open(info) as f:
             data = f.read(info.file_size + 1)
-    except _ZIP_ERRORS as e:
+    except (*_ZIP_ERRORS, OSError) as e:   # OSError: seeking to a damaged offset
         raise FileFormatError(f"{source}: entry {name} is damaged ({type(e).__name__}: "
                               f"{e}).") from None
     if len(data) != info.file_size:
@@ -270,7 +274,7 @@ def _npz_headers(source, name) -> dict:
                     else:
                         raise ValueError(f"unsupported .npy format version {version}")
                     header_size = f.tell()
-            except _ZIP_ERRORS as e:
+            except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds
                 raise FileFormatError(f"{name}: array {key} has a damaged header "
                                       f"({type(e).__name__}: {e}).") from None
             if dtype.hasobject:
@@ -280,7 +284,7 @@ def _npz_headers(source, name) -> dict:
             if dtype.kind not in "biufc":
                 raise FileFormatError(f"{name}: array {key} has dtype {dtype}, not a "
                                       "numeric one.")
-            count = int(np.prod(shape, dtype=object))
+            count = math.prod(shape)
             if count * dtype.itemsize != info.file_size - header_size:
                 raise FileFormatError(
                     f"{name}: array {key} declares shape {tuple(shape)} {dtype} "
@@ -326,13 +330,13 @@ class _WeightBudget:
     or more values in all than the file holds, before it is allocated."""
 
     def __init__(self, headers, source):
-        counts = [int(np.prod(s, dtype=object)) for s, _ in headers.values()]
+        counts = [math.prod(s) for s, _ in headers.values()]
         self.largest = max(counts, default=0) + _WEIGHT_SLACK
         self.left = sum(counts) + _WEIGHT_SLACK
         self.source = source
 
     def __call__(self, layer, shape, dtype):
-        n = int(np.prod(shape, dtype=object))
+        n = math.prod(shape)
         if n > self.largest or n > self.left:
             raise FileFormatError(
                 f"{self.source}: the config's layer {layer.name!r} asks for a weight of "
