@@ -553,7 +553,7 @@ def _read_optimizer(z, filepath) -> dict:
                     out[name] = npy.read_array(f, allow_pickle=False)
                 if out[name].dtype.kind not in "biuf":
                     raise ValueError(f"dtype {out[name].dtype} is not a real number type")
-            except _ZIP_ERRORS + (OSError,) as e:
+            except Exception as e:  # noqa: BLE001 - numpy's parser raises many kinds
                 raise FileFormatError(f"{source}: array {name} is damaged "
                                       f"({type(e).__name__}: {e})") from None
     return out

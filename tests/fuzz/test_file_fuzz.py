@@ -207,6 +207,7 @@ def fuzz(budget=BUDGET, seed=0, folder=None) -> Report:
     return report
 
 
+@pytest.mark.slow   # ~5 s of fuzzing, plus importing onnx and onnxruntime
 def test_mutated_files_load_or_fail_with_typed_errors(tmp_path):
     report = fuzz(BUDGET, seed=0, folder=str(tmp_path))
     print(f"\nfile fuzz: {report.cases} mutations, {report.loaded} loaded, {report.typed} "
