@@ -8,7 +8,7 @@ Every file graphc writes goes through here:
   the target's folder (the ONNX exporter's external-data file).
 
 The target is the file a symlink points to (the link stays a link); folders, devices,
-FIFOs and sockets are refused with ``OutputPathError``. A new file gets the umask's
+FIFOs, sockets and read-only files are refused with ``OutputPathError``. A new file gets the umask's
 permissions, a replaced file keeps its own. Temporaries are named
 ``.<name>.graphc-tmp-<pid>-<random>`` so a user sees what they are, and the next write
 to the same target removes those a crashed process left behind (their process is gone,
@@ -68,6 +68,12 @@ def resolve_output(path) -> tuple[str, int | None]:
             f"Cannot write {path}{via}: it is {_kind(st.st_mode)}; graphc writes regular "
             "files only (it replaces them atomically). Pass the path of a file to create "
             "or replace.")
+    if not os.access(target, os.W_OK):
+        raise OutputPathError(
+            f"Cannot write {path}: the file is read-only for you (mode "
+            f"{stat.filemode(st.st_mode)}, owner uid {st.st_uid}); graphc does not replace "
+            "files it could not open for writing. Make it writable (chmod u+w) or remove "
+            "it first.")
     return target, st.st_mode & 0o7777
 
 

@@ -125,6 +125,16 @@ def test_folders_fifos_and_devices_are_refused(tmp_path):
         export(_model(), link)
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file")
+def test_a_read_only_file_is_not_replaced(tmp_path):
+    path = tmp_path / "m.graphc"
+    path.write_bytes(b"keep me")
+    os.chmod(path, 0o444)
+    with pytest.raises(OutputPathError, match="read-only"):
+        _model().save(path)
+    assert path.read_bytes() == b"keep me"
+
+
 def test_write_errors_name_the_users_path_not_the_temporary(tmp_path, monkeypatch):
     path = tmp_path / "m.graphc"
 
