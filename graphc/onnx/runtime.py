@@ -20,7 +20,7 @@ import numpy as np
 
 from graphc.errors import GraphcError, InputDataError
 
-__all__ = ["Runtime", "RuntimeLoadError"]
+__all__ = ["Runtime", "RuntimeLoadError", "RuntimeRunError"]
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -31,6 +31,11 @@ _ORT_DTYPES = {
 
 class RuntimeLoadError(GraphcError, ValueError):
     """onnxruntime cannot load the file or proto."""
+
+
+class RuntimeRunError(GraphcError, RuntimeError):
+    """onnxruntime loaded the model but failed running it (a damaged or inconsistent
+    file: a weight whose shape does not fit its node, say)."""
 
 
 def _fmt_shape(shape) -> str:
@@ -179,7 +184,12 @@ class Runtime:
     # ---- predict / evaluate ------------------------------------------------------------
     def run(self, feeds: dict) -> list[np.ndarray]:
         """One onnxruntime call on already checked feeds; outputs in output order."""
-        return self.session.run(self.output_names, feeds)
+        try:
+            return self.session.run(self.output_names, feeds)
+        except Exception as e:  # onnxruntime's own exception types are not importable
+            detail = " ".join(str(e).split())
+            raise RuntimeRunError(f"onnxruntime failed running "
+                                  f"{self.path or 'the model'}: {detail}") from e
 
     def predict(self, x, batch_size=None):
         """Outputs for ``x``: an array (one input), a list in input order, or a dict keyed
