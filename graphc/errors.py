@@ -12,6 +12,8 @@ __all__ = [
     "GraphError",
     "InputDataError",
     "TraceError",
+    "FileFormatError",
+    "OutputPathError",
 ]
 
 
@@ -38,3 +40,13 @@ class InputDataError(GraphcError, ValueError):
 class TraceError(GraphcError, TypeError):
     """A custom loss or regularizer could not be recorded with ``graphc.ops`` (it called
     NumPy on a symbolic tensor, say), so graphc cannot differentiate it."""
+
+
+class FileFormatError(GraphcError, ValueError):
+    """A file graphc was asked to read (a ``.graphc`` model, a ``.weights.npz``) is
+    damaged, truncated, not of the expected kind, or declares sizes it does not hold."""
+
+
+class OutputPathError(GraphcError, OSError):
+    """graphc was asked to write a file where it cannot or must not: a folder, a device,
+    a FIFO, a socket, or into a folder that does not exist."""

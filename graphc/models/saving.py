@@ -11,21 +11,23 @@ code from the file. Every write goes to a temporary file first, then is renamed.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import math
 import os
-import tempfile
-import zipfile
-
+import struct
 import warnings
+import zipfile
+import zlib
 
 import numpy as np
 
-from graphc.errors import GraphcError
+from graphc.errors import FileFormatError, GraphcError
 from graphc.files import atomic_write
-from graphc.version import __version__
 from graphc.layers import serialization
-from graphc.layers.base import InputLayer, flatten_struct
+from graphc.layers.base import InputLayer, _weight_check, flatten_struct
+from graphc.version import __version__
 
 __all__ = ["register_serializable", "serialize_layer", "deserialize_layer", "model_to_config",
            "model_from_config", "save_model", "load_model", "save_weights", "load_weights",
@@ -151,14 +153,12 @@ def _manifest(model) -> list:
     return [{"path": p.path, "shape": list(p.shape), "dtype": p.dtype} for p in model.weights]
 
 
-def _set_from_npz(model, data, source: str):
-    keys = sorted(k for k in data.files if k.isdigit())
-    arrays = [data[k] for k in keys]
+def _set_from_npz(model, arrays, source: str):
     try:
         model.set_weights(arrays)
     except ValueError as e:
-        raise ValueError(f"The weights in {source} do not fit model {model.name!r}: {e}") \
-            from None
+        raise FileFormatError(f"The weights in {source} do not fit model {model.name!r}: "
+                              f"{e}") from None
 
 
 def save_weights(model, filepath):
@@ -171,14 +171,213 @@ def save_weights(model, filepath):
 
 
 def load_weights(model, filepath):
+    """Load weights from a ``.weights.npz`` file or a ``.graphc`` model file. The arrays'
+    declared shapes are checked against the model before any is read."""
     filepath = os.fspath(filepath)
-    if zipfile.is_zipfile(filepath) and filepath.endswith(".graphc"):
-        with zipfile.ZipFile(filepath) as z:
-            data = np.load(io.BytesIO(z.read("model.weights.npz")), allow_pickle=False)
-            _set_from_npz(model, data, filepath)
+    if not os.path.exists(filepath):
+        raise FileNotFoundError(f"No such file: {filepath}")
+    if filepath.endswith(".graphc") and zipfile.is_zipfile(filepath):
+        with _open_zip(filepath, "a .graphc model file") as z:
+            if "model.weights.npz" not in z.namelist():
+                raise FileFormatError(f"{filepath} is not a .graphc model file: it lacks "
+                                      "model.weights.npz.")
+            source = io.BytesIO(_entry(z, "model.weights.npz", filepath))
+    else:
+        source = filepath
+    headers = _npz_headers(source, filepath)
+    _check_fits(model, headers, filepath)
+    _set_from_npz(model, _npz_arrays(source, headers, filepath), filepath)
+
+
+# ---- reading files that may be damaged or hostile ----------------------------------------
+#: The largest ``config.json`` graphc reads, in bytes.
+MAX_CONFIG_BYTES = 64 * 2**20
+#: A zip entry bigger than ``_RATIO_FROM`` bytes may expand to at most this many times its
+#: compressed size (real weights compress less than 2:1; a zip bomb, about 1000:1).
+MAX_EXPANSION_RATIO = 100
+_RATIO_FROM = 16 * 2**20
+#: Values a rebuilt model may allocate beyond what the file's weights hold (layers with
+#: state that is not saved).
+_WEIGHT_SLACK = 2**16
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
+               NotImplementedError, RuntimeError, ValueError, struct.error, OverflowError,
+               UnicodeDecodeError, KeyError, IndexError, TypeError)
+
+
+def _open_zip(filepath, what):
+    try:
+        return zipfile.ZipFile(filepath)
+    except (*_ZIP_ERRORS, OSError) as e:
+        if isinstance(e, OSError) and e.errno != errno.EINVAL:   # EINVAL: a bad offset
+            raise
+        raise FileFormatError(f"{filepath} is not {what} (a damaged zip archive: "
+                              f"{type(e).__name__}: {e})") from None
+
+
+def _entry(z, name, source, limit=None) -> bytes:
+    """The bytes of entry ``name``, after checking its declared size and expansion ratio
+    and, while reading, that it holds what it declares."""
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise FileFormatError(f"{source} lacks the entry {name}.") from None
+    if limit is not None and info.file_size > limit:
+        raise FileFormatError(f"{source}: entry {name} declares {info.file_size:,} bytes, "
+                              f"more than the {limit:,} graphc reads for it.")
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > _RATIO_FROM and ratio > MAX_EXPANSION_RATIO:
+        raise FileFormatError(
+            f"{source}: entry {name} would expand from {info.compress_size:,} to "
+            f"{info.file_size:,} bytes ({ratio:,.0f}:1, more than graphc's limit of "
+            f"{MAX_EXPANSION_RATIO}:1): a zip bomb or a damaged file. (A trusted file can "
+            "be loaded after raising graphc.models.saving.MAX_EXPANSION_RATIO.)")
+    try:
+        with z.open(info) as f:
+            data = f.read(info.file_size + 1)
+    except (*_ZIP_ERRORS, OSError) as e:   # OSError: seeking to a damaged offset
+        raise FileFormatError(f"{source}: entry {name} is damaged ({type(e).__name__}: "
+                              f"{e}).") from None
+    if len(data) != info.file_size:
+        raise FileFormatError(f"{source}: entry {name} holds {len(data):,} bytes, not the "
+                              f"{info.file_size:,} it declares.")
+    return data
+
+
+def _npz_headers(source, name) -> dict:
+    """``{key: (shape, dtype)}`` of the numbered arrays of an ``.npz`` (a path or a
+    BytesIO), read from the ``.npy`` headers without loading any array; each header's
+    size is checked against its entry's."""
+    from numpy.lib import format as npy
+
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    elif not zipfile.is_zipfile(source):
+        raise FileFormatError(f"{name} is not a .weights.npz file (not a zip archive).")
+    headers = {}
+    with _open_zip(source, "an .npz weights file") as z:
+        for info in z.infolist():
+            key = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if key is None or not key.isdigit():
+                continue
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > _RATIO_FROM and ratio > MAX_EXPANSION_RATIO:
+                raise FileFormatError(
+                    f"{name}: array {key} would expand {ratio:,.0f}:1 (more than graphc's "
+                    f"limit of {MAX_EXPANSION_RATIO}:1): a zip bomb or a damaged file.")
+            try:
+                with z.open(info) as f:
+                    version = npy.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = npy.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = npy.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f"unsupported .npy format version {version}")
+                    header_size = f.tell()
+            except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds
+                raise FileFormatError(f"{name}: array {key} has a damaged header "
+                                      f"({type(e).__name__}: {e}).") from None
+            if dtype.hasobject:
+                raise FileFormatError(
+                    f"{name}: array {key} holds Python objects (pickled data); graphc "
+                    "never unpickles (allow_pickle=False), so the file is refused.")
+            if dtype.kind not in "biufc":
+                raise FileFormatError(f"{name}: array {key} has dtype {dtype}, not a "
+                                      "numeric one.")
+            count = math.prod(shape)
+            if count * dtype.itemsize != info.file_size - header_size:
+                raise FileFormatError(
+                    f"{name}: array {key} declares shape {tuple(shape)} {dtype} "
+                    f"({count * dtype.itemsize:,} bytes) but its entry holds "
+                    f"{info.file_size - header_size:,} bytes.")
+            headers[key] = (tuple(shape), dtype)
+    return dict(sorted(headers.items()))
+
+
+def _npz_arrays(source, headers, name) -> list:
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            arrays = [data[k] for k in headers]
+    except _ZIP_ERRORS + (OSError,) as e:
+        raise FileFormatError(f"{name}: the weights cannot be read ({type(e).__name__}: "
+                              f"{e}).") from None
+    for k, a in zip(headers, arrays):
+        if (a.shape, a.dtype) != headers[k]:
+            raise FileFormatError(f"{name}: array {k} is not what its header declares.")
+    return arrays
+
+
+def _check_fits(model, headers, source):
+    """The file's arrays (from their headers) against the model's weights, before any
+    is read."""
+    params = model.weights
+    shapes = [s for s, _ in headers.values()]
+    if len(shapes) != len(params):
+        raise FileFormatError(f"The weights in {source} do not fit model {model.name!r}: "
+                              f"the file holds {len(shapes)} arrays, the model has "
+                              f"{len(params)} weights.")
+    for i, (p, shape) in enumerate(zip(params, shapes)):
+        if tuple(p.shape) != shape:
+            raise FileFormatError(
+                f"The weights in {source} do not fit model {model.name!r}: array {i} has "
+                f"shape {shape}, the model's weight {p.path} has {tuple(p.shape)}.")
+
+
+class _WeightBudget:
+    """While a config is rebuilt: refuse any weight bigger than the file's biggest array,
+    or more values in all than the file holds, before it is allocated."""
+
+    def __init__(self, headers, source):
+        counts = [math.prod(s) for s, _ in headers.values()]
+        self.largest = max(counts, default=0) + _WEIGHT_SLACK
+        self.left = sum(counts) + _WEIGHT_SLACK
+        self.source = source
+
+    def __call__(self, layer, shape, dtype):
+        n = math.prod(shape)
+        if n > self.largest or n > self.left:
+            raise FileFormatError(
+                f"{self.source}: the config's layer {layer.name!r} asks for a weight of "
+                f"shape {tuple(shape)} ({n:,} values), more than the file's weights hold "
+                f"(its largest array has {self.largest - _WEIGHT_SLACK:,} values): the "
+                "config does not match the weights.")
+        self.left -= n
+
+
+def _check_manifest(manifest, headers, source):
+    """``config.json``'s weights manifest against the arrays' headers."""
+    if manifest is None:
         return
-    with np.load(filepath, allow_pickle=False) as data:
-        _set_from_npz(model, data, filepath)
+    if not isinstance(manifest, list) or len(manifest) != len(headers):
+        raise FileFormatError(f"{source}: config.json lists "
+                              f"{len(manifest) if isinstance(manifest, list) else '?'} "
+                              f"weights, model.weights.npz holds {len(headers)} arrays.")
+    for i, (entry, (shape, _)) in enumerate(zip(manifest, headers.values())):
+        declared = entry.get("shape") if isinstance(entry, dict) else None
+        if not isinstance(declared, list) or tuple(declared) != shape:
+            raise FileFormatError(f"{source}: config.json declares weight {i} with shape "
+                                  f"{declared}, model.weights.npz holds {shape}.")
+
+
+def _parse_config(raw, source) -> dict:
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as e:   # JSONDecodeError, UnicodeDecodeError
+        raise FileFormatError(f"{source}: config.json is not valid JSON "
+                              f"({type(e).__name__}: {e}).") from None
+    if not isinstance(config, dict) or config.get("format") != "graphc":
+        raise FileFormatError(f"{source} is not a .graphc model file.")
+    version = config.get("format_version", 0)
+    if not isinstance(version, int):
+        raise FileFormatError(f"{source}: config.json's format_version is {version!r}.")
+    if version > FORMAT_VERSION:
+        raise GraphcError(f"{source} was written by a newer graphc "
+                          f"({config.get('graphc_version')}); upgrade graphc to load it.")
+    if not isinstance(config.get("model"), dict):
+        raise FileFormatError(f"{source}: config.json holds no model config.")
+    return config
 
 
 def _compile_config(model):
@@ -257,9 +456,9 @@ def _restore_optimizer(model, data, source):
     store = model._param_store()
     opt = model._compiled.optimizer
     fresh = opt.get_state()
-    state = {"iteration": data["iteration"]}
     keys = _weight_keys(model)
     try:
+        state = {"iteration": np.asarray(data["iteration"])}
         for slot, flat in fresh.items():
             if slot in ("iteration", "learning_rate"):
                 continue
@@ -268,7 +467,9 @@ def _restore_optimizer(model, data, source):
                 flat[seg] = data[f"{slot}/{keys[id(p)]}"].reshape(-1)
             state[slot] = flat
         opt.set_state(state)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError,
+            OverflowError) as e:
+        opt.set_state(fresh)
         warnings.warn(f"The optimizer state in {source} does not fit the model's optimizer "
                       f"({type(e).__name__}: {e}); training will start with a fresh "
                       "optimizer state.", stacklevel=3)
@@ -277,44 +478,100 @@ def _restore_optimizer(model, data, source):
 def load_model(filepath, custom_objects=None, compile=True):
     """Rebuild a model saved with ``model.save``: weights, and compile settings and the
     optimizer's state when they were plain names. Reads JSON and ``.npz`` only (no
-    pickle, no code)."""
+    pickle, no code). Sizes are checked before anything is allocated; a damaged or
+    hostile file raises ``graphc.errors.FileFormatError`` saying what is wrong. An
+    optimizer state that cannot be read or does not fit gives a warning and a fresh
+    optimizer."""
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
     if not zipfile.is_zipfile(filepath):
-        raise ValueError(f"{filepath} is not a .graphc model file (not a zip archive).")
-    with zipfile.ZipFile(filepath) as z:
+        raise FileFormatError(f"{filepath} is not a .graphc model file (not a zip archive).")
+    with _open_zip(filepath, "a .graphc model file") as z:
         names = set(z.namelist())
         if not {"config.json", "model.weights.npz"} <= names:
-            raise ValueError(f"{filepath} is not a .graphc model file: it lacks "
-                             f"{sorted({'config.json', 'model.weights.npz'} - names)}.")
-        config = json.loads(z.read("config.json"))
-        if config.get("format") != "graphc":
-            raise ValueError(f"{filepath} is not a .graphc model file.")
-        if config.get("format_version", 0) > FORMAT_VERSION:
-            raise GraphcError(f"{filepath} was written by a newer graphc "
-                              f"({config.get('graphc_version')}); upgrade graphc to load it.")
-        model = model_from_config(config["model"], custom_objects)
-        data = np.load(io.BytesIO(z.read("model.weights.npz")), allow_pickle=False)
-        _set_from_npz(model, data, filepath)
-        optimizer = (np.load(io.BytesIO(z.read("optimizer.npz")), allow_pickle=False)
-                     if "optimizer.npz" in names else None)
+            raise FileFormatError(f"{filepath} is not a .graphc model file: it lacks "
+                                  f"{sorted({'config.json', 'model.weights.npz'} - names)}.")
+        config = _parse_config(_entry(z, "config.json", filepath, MAX_CONFIG_BYTES),
+                               filepath)
+        weights = io.BytesIO(_entry(z, "model.weights.npz", filepath))
+        source = f"{filepath} (model.weights.npz)"
+        headers = _npz_headers(weights, source)
+        _check_manifest(config.get("weights"), headers, filepath)
+        token = _weight_check.set(_WeightBudget(headers, filepath))
+        try:
+            model = model_from_config(config["model"], custom_objects)
+        except GraphcError:
+            raise
+        except (Exception, RecursionError) as e:  # noqa: BLE001 - any malformed config
+            raise FileFormatError(f"Cannot rebuild the model in {filepath} from its "
+                                  f"config: {type(e).__name__}: {e}") from e
+        finally:
+            _weight_check.reset(token)
+        _check_fits(model, headers, filepath)
+        _set_from_npz(model, _npz_arrays(weights, headers, source), filepath)
+        optimizer = None
+        if "optimizer.npz" in names and compile:
+            try:
+                optimizer = _read_optimizer(z, filepath)
+            except FileFormatError as e:
+                warnings.warn(f"The optimizer state in {filepath} cannot be read ({e}); "
+                              "training will start with a fresh optimizer state.",
+                              stacklevel=2)
     cc = config.get("compile_config")
     if compile and cc:
-        from graphc import losses, optimizers
-        names = model.output_names
-        model._named_outputs = cc.get("named_outputs", True)
-        def loss(spec):
-            return losses.deserialize(spec, custom_objects) if spec else None
-        model.compile(optimizer=optimizers.deserialize(cc["optimizer"], custom_objects),
-                      loss=[loss(l) for l in cc["loss"]] if len(cc["loss"]) > 1
-                      else loss(cc["loss"][0]),
-                      loss_weights=cc.get("loss_weights"),
-                      metrics=_metrics_arg(cc.get("metrics"), names),
-                      weighted_metrics=_metrics_arg(cc.get("weighted_metrics"), names))
+        try:
+            _compile_from_config(model, cc, custom_objects)
+        except GraphcError:
+            raise
+        except (Exception, RecursionError) as e:  # noqa: BLE001 - a malformed config
+            raise FileFormatError(f"Cannot compile the model in {filepath} from its "
+                                  f"compile config: {type(e).__name__}: {e}") from e
         if optimizer is not None:
             _restore_optimizer(model, optimizer, filepath)
     return model
+
+
+def _read_optimizer(z, filepath) -> dict:
+    raw = io.BytesIO(_entry(z, "optimizer.npz", filepath))
+    source = f"{filepath} (optimizer.npz)"
+    try:
+        with np.load(raw, allow_pickle=False) as data:
+            names = list(data.files)
+    except _ZIP_ERRORS + (OSError,) as e:
+        raise FileFormatError(f"{source} is damaged ({type(e).__name__}: {e})") from None
+    from numpy.lib import format as npy
+    out = {}
+    with _open_zip(raw, "an .npz file") as z2:
+        for name in names:
+            info = z2.getinfo(name + ".npy")
+            if info.file_size > _RATIO_FROM and \
+                    info.file_size > MAX_EXPANSION_RATIO * max(info.compress_size, 1):
+                raise FileFormatError(f"{source}: array {name} would expand too much.")
+            try:
+                with z2.open(info) as f:
+                    out[name] = npy.read_array(f, allow_pickle=False)
+                if out[name].dtype.kind not in "biuf":
+                    raise ValueError(f"dtype {out[name].dtype} is not a real number type")
+            except Exception as e:  # noqa: BLE001 - numpy's parser raises many kinds
+                raise FileFormatError(f"{source}: array {name} is damaged "
+                                      f"({type(e).__name__}: {e})") from None
+    return out
+
+
+def _compile_from_config(model, cc, custom_objects):
+    from graphc import losses, optimizers
+    names = model.output_names
+    model._named_outputs = cc.get("named_outputs", True)
+
+    def loss(spec):
+        return losses.deserialize(spec, custom_objects) if spec else None
+    model.compile(optimizer=optimizers.deserialize(cc["optimizer"], custom_objects),
+                  loss=[loss(l) for l in cc["loss"]] if len(cc["loss"]) > 1
+                  else loss(cc["loss"][0]),
+                  loss_weights=cc.get("loss_weights"),
+                  metrics=_metrics_arg(cc.get("metrics"), names),
+                  weighted_metrics=_metrics_arg(cc.get("weighted_metrics"), names))
 
 
 def _metrics_arg(metrics, names):

@@ -18,9 +18,9 @@ import os
 
 import numpy as np
 
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, InputDataError
 
-__all__ = ["Runtime", "RuntimeLoadError"]
+__all__ = ["Runtime", "RuntimeLoadError", "RuntimeRunError"]
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -31,6 +31,11 @@ _ORT_DTYPES = {
 
 class RuntimeLoadError(GraphcError, ValueError):
     """onnxruntime cannot load the file or proto."""
+
+
+class RuntimeRunError(GraphcError, RuntimeError):
+    """onnxruntime loaded the model but failed running it (a damaged or inconsistent
+    file: a weight whose shape does not fit its node, say)."""
 
 
 def _fmt_shape(shape) -> str:
@@ -89,8 +94,12 @@ class Runtime:
         except Exception as e:  # onnxruntime's own exception types are not importable
             detail = " ".join(str(e).split())
             raise RuntimeLoadError(f"onnxruntime cannot load {what}: {detail}") from e
-        self.inputs = [_Port(a) for a in self.session.get_inputs()]
-        self.outputs = [_Port(a) for a in self.session.get_outputs()]
+        try:
+            self.inputs = [_Port(a) for a in self.session.get_inputs()]
+            self.outputs = [_Port(a) for a in self.session.get_outputs()]
+        except (UnicodeDecodeError, ValueError, TypeError) as e:  # a damaged file's names
+            raise RuntimeLoadError(f"onnxruntime cannot load {what}: {type(e).__name__}: "
+                                   f"{e}") from e
 
     @property
     def input_names(self) -> list[str]:
@@ -116,21 +125,21 @@ class Runtime:
         if isinstance(x, dict):
             unknown = [k for k in x if k not in names]
             if unknown:
-                raise ValueError(f"Unknown input {unknown[0]!r}; the model's inputs are "
+                raise InputDataError(f"Unknown input {unknown[0]!r}; the model's inputs are "
                                  f"{names}")
             missing = [p for p in self.inputs if p.name not in x]
             if missing:
                 p = missing[0]
-                raise ValueError(f"Missing input {p.name!r} (expected shape {p.describe()}); "
+                raise InputDataError(f"Missing input {p.name!r} (expected shape {p.describe()}); "
                                  f"the model's inputs are {names}")
             given = [x[n] for n in names]
         elif isinstance(x, (list, tuple)) and len(names) > 1:
             if len(x) != len(names):
-                raise ValueError(f"The model has {len(names)} inputs {names}, received a "
+                raise InputDataError(f"The model has {len(names)} inputs {names}, received a "
                                  f"list of {len(x)} arrays")
             given = list(x)
         elif len(names) > 1:
-            raise ValueError(f"The model has {len(names)} inputs {names}; pass a list in that "
+            raise InputDataError(f"The model has {len(names)} inputs {names}; pass a list in that "
                              f"order or a dict keyed by those names")
         elif isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
             given = [x[0]]
@@ -143,7 +152,7 @@ class Runtime:
                 counts[port.name] = feeds[port.name].shape[0]
         if len(set(counts.values())) > 1:
             shown = ", ".join(f"{k} has {v}" for k, v in counts.items())
-            raise ValueError(f"All inputs must have the same number of samples: {shown}")
+            raise InputDataError(f"All inputs must have the same number of samples: {shown}")
         return feeds, next(iter(counts.values()), 1)
 
     @staticmethod
@@ -151,31 +160,36 @@ class Runtime:
         try:
             arr = np.asarray(a)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"Input {port.name!r}: cannot make an array of the data "
+            raise InputDataError(f"Input {port.name!r}: cannot make an array of the data "
                              f"({e}); expected shape {port.describe()}") from None
         got = f"received shape {_fmt_shape(arr.shape)} {arr.dtype}"
         if arr.dtype.kind not in "biuf":
-            raise ValueError(f"Input {port.name!r}: expected numeric data of shape "
+            raise InputDataError(f"Input {port.name!r}: expected numeric data of shape "
                              f"{port.describe()}, {got}")
         want = port.dtype
         if want.kind == "b" and arr.dtype.kind != "b":
-            raise ValueError(f"Input {port.name!r}: expected booleans of shape "
+            raise InputDataError(f"Input {port.name!r}: expected booleans of shape "
                              f"{port.describe()}, {got}")
         if want.kind in "iu" and arr.dtype.kind not in "biu":
-            raise ValueError(f"Input {port.name!r}: expected integers of shape "
+            raise InputDataError(f"Input {port.name!r}: expected integers of shape "
                              f"{port.describe()}, {got}")
         if port.shape is not None:
             bad = arr.ndim != len(port.shape) or any(
                 isinstance(d, int) and d != n for d, n in zip(port.shape, arr.shape))
             if bad:
-                raise ValueError(f"Input {port.name!r}: expected shape {port.describe()}, "
+                raise InputDataError(f"Input {port.name!r}: expected shape {port.describe()}, "
                                  f"{got}")
         return np.ascontiguousarray(arr, dtype=want)
 
     # ---- predict / evaluate ------------------------------------------------------------
     def run(self, feeds: dict) -> list[np.ndarray]:
         """One onnxruntime call on already checked feeds; outputs in output order."""
-        return self.session.run(self.output_names, feeds)
+        try:
+            return self.session.run(self.output_names, feeds)
+        except Exception as e:  # onnxruntime's own exception types are not importable
+            detail = " ".join(str(e).split())
+            raise RuntimeRunError(f"onnxruntime failed running "
+                                  f"{self.path or 'the model'}: {detail}") from e
 
     def predict(self, x, batch_size=None):
         """Outputs for ``x``: an array (one input), a list in input order, or a dict keyed

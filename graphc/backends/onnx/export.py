@@ -14,6 +14,7 @@ costs nothing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -21,9 +22,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.backends.onnx.builder import (DEFAULT_OPSET, MIN_OPSET, OnnxBuilder,
-                                          lowering_context, make_model, newest_opset,
-                                          onnx_dtype, value_info)
+from graphc import files
+from graphc.backends.onnx.builder import (
+    DEFAULT_OPSET,
+    MIN_OPSET,
+    OnnxBuilder,
+    lowering_context,
+    make_model,
+    newest_opset,
+    onnx_dtype,
+    value_info,
+)
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
 from graphc.ir import format_shape
@@ -83,7 +92,8 @@ class ExportResult:
         else:
             out.append("export passes: skipped (optimize=False)")
         where = f"wrote {self.path}" if self.path else "exported"
-        data = f" (weights in {self.path}.data)" if self.external_data and self.path else ""
+        data = " (weights in an external .data file beside it)" \
+            if self.external_data and self.path else ""
         out.append(f"{where}: opset {self.opset}, {self.node_count} ONNX nodes, inputs "
                    f"{', '.join(self.input_names)}, outputs {', '.join(self.output_names)}"
                    f"{data} in {self.seconds:.2f} s")
@@ -134,7 +144,9 @@ def export(model, path=None, opset=None, optimize=True, *, verbose=False,
       identity removal, transpose cancelling); ``False`` lowers the graph as recorded.
     - ``verbose``: print each pass with its node counts, and what was written.
     - Models whose protobuf would reach ``external_data_threshold`` bytes (2 GiB, the
-      protobuf limit) store their weights as ONNX external data in ``<path>.data``.
+      protobuf limit) store their weights as ONNX external data in
+      ``<path>.<sha256[:16]>.data``, named by content: re-exporting replaces the pair
+      as a unit and removes the earlier data file.
 
     Every export is checked (``onnx.checker`` with ``full_check``, strict shape inference
     agreeing with graphc's shapes) before anything is written; a failure raises
@@ -356,20 +368,63 @@ def _rejected(proto, e) -> ExportError:
 
 
 def _export_external(proto, graph, tensor_of, path) -> None:
-    """Save with weights in ``<name>.data`` into a temporary folder beside ``path``, check
-    the files there, then move both into place."""
-    import onnx
-    from onnx.external_data_helper import load_external_data_for_model
+    """Write the weights to ``<name>.<sha256[:16]>.data`` and the graph to ``<name>``,
+    check the pair in a temporary folder beside ``path``, then move the data file and,
+    last, the graph into place.
 
-    folder = os.path.dirname(os.path.abspath(path)) if path else None
-    base = os.path.basename(path) if path else "model.onnx"
-    location = base + ".data"
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".graphc-export-") as tmp:
+    The graph names its data file by content, so the pair is replaced as a unit: until
+    the graph's rename, readers see the old graph with the old data file; after it, the
+    new graph with the new one. Data files of earlier exports to the same path that the
+    new graph does not name are removed afterwards."""
+    import onnx
+
+    target = None
+    if path is not None:
+        target, _ = files.resolve_output(path)
+        files.remove_stale_temporaries(target)
+    folder = os.path.dirname(target) if target else None
+    base = os.path.basename(target) if target else "model.onnx"
+    tensors = [t for t in proto.graph.initializer
+               if t.HasField("raw_data") and len(t.raw_data) >= _EXTERNAL_TENSOR_BYTES]
+    raws = [t.raw_data for t in tensors]
+    digest = hashlib.sha256()
+    for t, raw in zip(tensors, raws):
+        digest.update(t.name.encode() + b"\0" + len(raw).to_bytes(8, "little"))
+        digest.update(raw)
+    location = f"{base}.{digest.hexdigest()[:16]}.data"
+    old = _old_data_files(target) if target else set()
+    prefix = files.temp_name_prefix(target) if target else ".graphc-export-"
+    with tempfile.TemporaryDirectory(dir=folder, prefix=prefix) as tmp:
         tmp_model = os.path.join(tmp, base)
-        onnx.save_model(proto, tmp_model, save_as_external_data=True,
-                        all_tensors_to_one_file=True, location=location, size_threshold=1024)
-        # Saving moved the weights out of ``proto``; the caller gets them back in memory.
-        load_external_data_for_model(proto, tmp)
+        tmp_data = os.path.join(tmp, location)
+        try:
+            with open(tmp_data, "wb") as f:
+                offset = 0
+                for t, raw in zip(tensors, raws):
+                    pad = -offset % _ALIGNMENT if len(raw) >= _ALIGN_FROM else 0
+                    f.write(b"\0" * pad)
+                    offset += pad
+                    f.write(raw)
+                    t.ClearField("raw_data")
+                    t.data_location = onnx.TensorProto.EXTERNAL
+                    del t.external_data[:]
+                    for key, value in (("location", location), ("offset", str(offset)),
+                                       ("length", str(len(raw)))):
+                        entry = t.external_data.add()
+                        entry.key, entry.value = key, value
+                    offset += len(raw)
+                f.flush()
+                os.fsync(f.fileno())
+            with open(tmp_model, "wb") as f:
+                f.write(proto.SerializeToString())
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            # The caller gets the weights back in memory, whatever happened.
+            for t, raw in zip(tensors, raws):
+                del t.external_data[:]
+                t.data_location = onnx.TensorProto.DEFAULT
+                t.raw_data = raw
         inferred_path = os.path.join(tmp, "inferred.onnx")
         try:
             onnx.checker.check_model(tmp_model, full_check=True)
@@ -378,10 +433,47 @@ def _export_external(proto, graph, tensor_of, path) -> None:
         except Exception as e:
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, onnx.load(inferred_path, load_external_data=False))
-        if path is not None:
-            if os.path.exists(os.path.join(tmp, location)):  # absent if every tensor is tiny
-                os.replace(os.path.join(tmp, location), os.path.join(folder, location))
-            os.replace(tmp_model, path)
+        if target is None:
+            return
+        if tensors:
+            files.atomic_move(tmp_data, os.path.join(folder, location))
+        files.atomic_move(tmp_model, target)
+    for name in old - {location}:
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+#: Initializers at least this big go to the external data file (as onnx's own default).
+_EXTERNAL_TENSOR_BYTES = 1024
+#: Offsets of tensors of 1 MB or more are multiples of this (mmap-friendly, as onnx's).
+_ALIGNMENT = 4096
+_ALIGN_FROM = 2**20
+
+
+def _old_data_files(target: str) -> set:
+    """Data files beside ``target`` that belong to earlier exports to it: the ones the
+    current file names (when it names files ``<name>.*``), and content-addressed
+    ``<name>.<16 hex>.data`` files."""
+    import re
+
+    folder, base = os.path.split(target)
+    pattern = re.compile(re.escape(base) + r"\.[0-9a-f]{16}\.data")
+    found = {n for n in os.listdir(folder) if pattern.fullmatch(n)}
+    if os.path.isfile(target) and os.path.getsize(target) < MAX_PROTOBUF_BYTES:
+        try:
+            import onnx
+            current = onnx.load(target, load_external_data=False)
+            for t in current.graph.initializer:
+                for entry in t.external_data:
+                    name = entry.value
+                    if (entry.key == "location" and os.path.basename(name) == name
+                            and name.startswith(base + ".") and name.endswith(".data")):
+                        found.add(name)
+        except Exception:  # noqa: BLE001 - an unreadable old file names nothing
+            pass
+    return found
 
 
 def _compare_shapes(graph, tensor_of, inferred) -> None:

@@ -1,0 +1,232 @@
+"""File fuzzer (issue 13): random byte flips, truncations and zip-entry reorderings of
+saved ``.graphc``, ``.weights.npz`` and ``.onnx`` files. Every mutated file must load or
+fail with one of graphc's typed errors (``GraphcError``), within a time limit per case,
+with bounded memory.
+
+A fixed, seeded budget runs in CI; more from the command line:
+
+    python tests/fuzz/test_file_fuzz.py --budget 5000 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import tracemalloc
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import layers
+from graphc.errors import GraphcError
+from graphc.models.saving import load_model
+
+#: Mutations per CI run (split over the three formats).
+BUDGET = 300
+#: Seconds one case may take before it counts as a hang.
+CASE_SECONDS = 10.0
+#: Peak Python-traced memory (numpy arrays included) one case may use.
+CASE_MEGABYTES = 64
+
+
+def build_model():
+    graphc.utils.set_random_seed(0)
+    a = graphc.Input(shape=(6,), name="a")
+    b = graphc.Input(shape=(3,), name="b")
+    h = layers.Dense(16, activation="relu")(a)
+    h = layers.BatchNormalization()(h)
+    h = layers.Concatenate()([h, layers.Dense(4)(b)])
+    model = graphc.Model([a, b], layers.Dense(2, activation="softmax")(h))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(32, 6)).astype("float32"), rng.normal(size=(32, 3)).astype("float32")]
+    model.fit(x, rng.integers(0, 2, size=32), epochs=1, batch_size=16, verbose=0)
+    return model, [v[:2] for v in x]
+
+
+# ---- mutations ------------------------------------------------------------------------------
+def flip(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    n = rng.choice([1, 1, 2, 4, 16])
+    for _ in range(n):
+        # headers live at both ends of a zip: aim there half of the time
+        if rng.random() < 0.5:
+            edge = min(len(out), 256)
+            i = rng.randrange(edge) if rng.random() < 0.5 else len(out) - 1 - rng.randrange(edge)
+        else:
+            i = rng.randrange(len(out))
+        out[i] = rng.randrange(256) if rng.random() < 0.5 else out[i] ^ (1 << rng.randrange(8))
+    return bytes(out)
+
+
+def truncate(data: bytes, rng: random.Random) -> bytes:
+    return data[:rng.randrange(len(data))]
+
+
+def reorder(data: bytes, rng: random.Random) -> bytes:
+    """Rewrite the zip with its entries shuffled, sometimes one dropped or duplicated, or
+    stored instead of deflated (and vice versa), or with an entry's content mutated and
+    re-zipped (so the CRC is right and the damage reaches the parsers)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            entries = [(i.filename, z.read(i)) for i in z.infolist()]
+    except Exception:  # noqa: BLE001 - not a zip (an .onnx): flip instead
+        return flip(data, rng)
+    rng.shuffle(entries)
+    choice = rng.random()
+    if choice < 0.15 and entries:
+        entries.pop(rng.randrange(len(entries)))
+    elif choice < 0.3 and entries:
+        entries.append(entries[rng.randrange(len(entries))])
+    elif choice < 0.75 and entries:
+        k = rng.randrange(len(entries))
+        name, content = entries[k]
+        if content and zipfile.is_zipfile(io.BytesIO(content)) and rng.random() < 0.5:
+            content = reorder(content, rng)
+        elif content:
+            content = (flip if rng.random() < 0.7 else truncate)(content, rng)
+        entries[k] = (name, content)
+    buf = io.BytesIO()
+    compression = rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+    with zipfile.ZipFile(buf, "w", compression=compression) as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # duplicate names
+        for name, content in entries:
+            z.writestr(name, content)
+    return buf.getvalue()
+
+
+MUTATIONS = {"flip": flip, "truncate": truncate, "reorder": reorder}
+
+
+# ---- loading --------------------------------------------------------------------------------
+def load_graphc(path, model, x):
+    load_model(path)
+    model.load_weights(path)     # a .graphc is a weights source too
+
+
+def load_weights_file(path, model, x):
+    model.load_weights(path)
+
+
+def load_onnx(path, model, x):
+    rt = graphc.onnx.Runtime(path)
+    with np.errstate(all="ignore"):
+        rt.predict(x)
+
+
+LOADERS = {".graphc": load_graphc, ".weights.npz": load_weights_file, ".onnx": load_onnx}
+
+
+class Hang(BaseException):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang()
+
+
+@dataclass
+class Report:
+    cases: int = 0
+    loaded: int = 0
+    typed: int = 0
+    failures: list = field(default_factory=list)   # (format, mutation, case, error)
+    slowest: float = 0.0
+    peak_mb: float = 0.0
+    seconds: float = 0.0
+
+
+def fuzz(budget=BUDGET, seed=0, folder=None) -> Report:
+    """Mutate saved files ``budget`` times; every outcome goes in the report."""
+    start = time.perf_counter()
+    folder = folder or tempfile.mkdtemp(prefix="graphc-file-fuzz-")
+    model, x = build_model()
+    originals = {}
+    for ext in LOADERS:
+        path = os.path.join(folder, "original" + ext)
+        if ext == ".graphc":
+            model.save(path)
+        elif ext == ".weights.npz":
+            model.save_weights(path)
+        else:
+            graphc.onnx.export(model, path)
+        with open(path, "rb") as f:
+            originals[ext] = f.read()
+    rng = random.Random(seed)
+    report = Report()
+    old_handler = signal.signal(signal.SIGALRM, _alarm)
+    try:
+        for case in range(budget):
+            ext = list(LOADERS)[case % len(LOADERS)]
+            mutation = rng.choice(list(MUTATIONS))
+            data = MUTATIONS[mutation](originals[ext], rng)
+            path = os.path.join(folder, f"case{ext}")
+            with open(path, "wb") as f:
+                f.write(data)
+            report.cases += 1
+            t0 = time.perf_counter()
+            tracemalloc.start()
+            signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    LOADERS[ext](path, model, x)
+                report.loaded += 1
+            except GraphcError:
+                report.typed += 1
+            except Hang:
+                report.failures.append((ext, mutation, case, f"hang over {CASE_SECONDS} s"))
+            except Exception as e:  # noqa: BLE001 - exactly what the fuzzer looks for
+                where = " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno}"
+                                    for f in traceback.extract_tb(e.__traceback__)[::-1][:4])
+                report.failures.append((ext, mutation, case,
+                                        f"{type(e).__name__}: {e}"[:300] + f" at {where}"))
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                peak = tracemalloc.get_traced_memory()[1] / 2**20
+                tracemalloc.stop()
+            report.slowest = max(report.slowest, time.perf_counter() - t0)
+            report.peak_mb = max(report.peak_mb, peak)
+            if peak > CASE_MEGABYTES:
+                report.failures.append((ext, mutation, case, f"used {peak:.0f} MB"))
+    finally:
+        signal.signal(signal.SIGALRM, old_handler)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+@pytest.mark.slow   # ~5 s of fuzzing, plus importing onnx and onnxruntime
+def test_mutated_files_load_or_fail_with_typed_errors(tmp_path):
+    report = fuzz(BUDGET, seed=0, folder=str(tmp_path))
+    print(f"\nfile fuzz: {report.cases} mutations, {report.loaded} loaded, {report.typed} "
+          f"typed errors, {len(report.failures)} failures, slowest {report.slowest:.2f} s, "
+          f"peak {report.peak_mb:.1f} MB, {report.seconds:.1f} s")
+    assert report.cases == BUDGET
+    assert not report.failures, "\n".join(map(str, report.failures[:20]))
+    assert report.loaded > 0 and report.typed > 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=int, default=BUDGET)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    r = fuzz(args.budget, args.seed)
+    print(f"{r.cases} mutations: {r.loaded} loaded, {r.typed} typed errors, "
+          f"{len(r.failures)} failures; slowest case {r.slowest:.2f} s, peak "
+          f"{r.peak_mb:.1f} MB, {r.seconds:.1f} s in all")
+    for f in r.failures:
+        print(f)
+    sys.exit(1 if r.failures else 0)
