@@ -26,12 +26,14 @@ arrays only (no weight)                        any                 runs at once
 =============================================  ==================  ====================
 
 Also here: the Keras mask of each symbolic tensor (``tensor._keras_mask`` in Keras),
-and the counters behind node ids, value names and layer names (``dense``, ``dense_1``).
+the counters behind node ids, value names and layer names (``dense``, ``dense_1``), and
+the weight-size check a model file's loader sets while it rebuilds the layers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import weakref
 from dataclasses import dataclass, field
@@ -194,3 +196,11 @@ def unique_layer_name(base: str) -> str:
         return f"{base}_{_layer_names[base]}"
     _layer_names[base] = 0
     return base
+
+
+# ---- loading -------------------------------------------------------------------------------
+#: Set by the model loader while it rebuilds layers from a file's config: called with
+#: ``(layer, shape, dtype)`` before a weight is allocated, so that a config asking for
+#: more than the file's weights hold fails before allocating (graphc.models.saving).
+weight_check: contextvars.ContextVar[Callable[..., None] | None] = contextvars.ContextVar(
+    "graphc_weight_check", default=None)

@@ -12,7 +12,6 @@ its input's mask; a layer that ``supports_masking`` gives its outputs ``compute_
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 import re
 import warnings
@@ -28,11 +27,6 @@ __all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct",
            "get_keras_mask", "set_keras_mask"]
 
 _CALL_TAKES_MASK: dict = {}
-
-# Set by the model loader while it rebuilds layers from a file's config: called with
-# (layer, shape, dtype) before a weight is allocated, so that a config asking for more
-# than the file's weights hold fails before allocating (graphc.models.saving).
-_weight_check = contextvars.ContextVar("graphc_weight_check", default=None)
 _CALL_PARAMETERS: dict = {}
 
 
@@ -188,7 +182,7 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
         init = initializers.get(initializer)
-        check = _weight_check.get()
+        check = recording.weight_check.get()
         if check is not None:
             check(self, shape, dtype)
         # np.array, not np.ascontiguousarray: that one turns a scalar weight into shape (1,)

@@ -26,7 +26,8 @@ import numpy as np
 from graphc.errors import FileFormatError, GraphcError
 from graphc.files import atomic_write
 from graphc.layers import serialization
-from graphc.layers.base import InputLayer, _weight_check, flatten_struct
+from graphc.layers.base import InputLayer, flatten_struct
+from graphc.recording import weight_check
 from graphc.version import __version__
 
 __all__ = ["register_serializable", "serialize_layer", "deserialize_layer", "model_to_config",
@@ -498,7 +499,7 @@ def load_model(filepath, custom_objects=None, compile=True):
         source = f"{filepath} (model.weights.npz)"
         headers = _npz_headers(weights, source)
         _check_manifest(config.get("weights"), headers, filepath)
-        token = _weight_check.set(_WeightBudget(headers, filepath))
+        token = weight_check.set(_WeightBudget(headers, filepath))
         try:
             model = model_from_config(config["model"], custom_objects)
         except GraphcError:
@@ -507,7 +508,7 @@ def load_model(filepath, custom_objects=None, compile=True):
             raise FileFormatError(f"Cannot rebuild the model in {filepath} from its "
                                   f"config: {type(e).__name__}: {e}") from e
         finally:
-            _weight_check.reset(token)
+            weight_check.reset(token)
         _check_fits(model, headers, filepath)
         _set_from_npz(model, _npz_arrays(weights, headers, source), filepath)
         optimizer = None
