@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from example_runner import assert_backends_agree, run_example
+from example_runner import ROOT, assert_backends_agree, run_example
 
 # Each example starts an interpreter and imports graphc; the book's ones train models.
 pytestmark = pytest.mark.slow

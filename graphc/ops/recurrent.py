@@ -332,7 +332,6 @@ class _Recurrent(Op):
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         x, w, r, bias, states = self._unpack(attrs, xs)
-        n_in = len(xs)
         xt = np.ascontiguousarray(self._time_major(attrs, x))  # read by two GEMMs
         units = attrs["units"]
         s0 = self._zeros_states(x, units, states)
