@@ -343,48 +343,17 @@ class OnnxLoaded(Loaded):
     def evaluate_chunk(self, xs, ys, sw, batch_size, spec):
         # Runtime.evaluate's rules (per-output losses, loss_weights, sample weights on the
         # losses only), per chunk, as sums.
-        from graphc import losses as losses_mod
-        from graphc import metrics as metrics_mod
-        from graphc.models.training import per_output, per_output_metrics
-
         loss, metrics, loss_weights = spec
         if loss is None:
             raise ValueError("evaluating an ONNX model needs loss= (the file holds no "
                              "compile settings), e.g. loss=\"sparse_categorical_crossentropy\"")
-        names = self.output_names
-        preds = self.predict(xs, batch_size)
         rows = int(xs[0].shape[0])
-        ids = per_output(loss, names, "loss")
-        weights = per_output(loss_weights, names, "loss_weights") \
-            if loss_weights is not None else [1.0] * len(names)
-        metric_lists = per_output_metrics(metrics, names)
-        multi = len(names) > 1
-        losses = {"loss": 0.0}
-        found = {}
-        order = ["loss"]
-        for name, yt, yp, ident, w, idents in zip(names, ys, preds, ids, weights,
-                                                  metric_lists):
-            if yt is None:
-                if ident is not None:
-                    raise ValueError(f"No target for output {name!r}, which has a loss; the "
-                                     f"model's outputs are {names}")
-                continue
-            fn = None
-            if ident is not None:
-                fn = losses_mod.get(ident, y_true_shape=yt.shape, y_pred_shape=yp.shape)
-                value = float(fn(yt, yp, sample_weight=sw)) * rows
-                losses["loss"] += (1.0 if w is None else float(w)) * value
-                if multi:
-                    losses[f"{name}_loss"] = value
-                    order.append(f"{name}_loss")
-            for mspec in idents:
-                m = metrics_mod.get(mspec, loss=fn, y_true_shape=yt.shape,
-                                    y_pred_shape=yp.shape)
-                m.update_state(yt, yp)
-                key = f"{name}_{m.name}" if multi else m.name
-                found[key] = m
-                order.append(key)
-        return ChunkState(rows, losses, found, order)
+        targets = {n: y for n, y in zip(self.output_names, ys) if y is not None}
+        losses, found = self.runtime.evaluate_parts(
+            dict(zip(self.input_names, xs)), targets, loss=loss, metrics=metrics,
+            batch_size=batch_size, sample_weight=sw, loss_weights=loss_weights)
+        sums = {k: v * rows for k, v in losses.items()}
+        return ChunkState(rows, sums, found, [*sums, *found])
 
 
 # ---- exact reduction -------------------------------------------------------------------

@@ -226,6 +226,17 @@ class Runtime:
         >>> rt.evaluate(x, y, loss="mse", metrics=["mae"])
         {'loss': 0.02, 'mae': 0.11}
         """
+        losses, metrics_found = self.evaluate_parts(
+            x, y, loss=loss, metrics=metrics, batch_size=batch_size,
+            sample_weight=sample_weight, loss_weights=loss_weights)
+        return {**losses, **{k: float(m.result()) for k, m in metrics_found.items()}}
+
+    def evaluate_parts(self, x, y, loss=None, metrics=None, batch_size=None,
+                       sample_weight=None, loss_weights=None) -> tuple[dict, dict]:
+        """What ``evaluate`` reports, before the metrics are read: ``(losses, metrics)``,
+        the loss values by key (``"loss"``, and ``"<output>_loss"`` for several outputs)
+        and the updated metric objects by key, whose states can be added up across
+        chunks of data (graphc.distributed does)."""
         from graphc import losses as _losses
         from graphc import metrics as _metrics
         from graphc.models.training import per_output, per_output_metrics
@@ -244,7 +255,7 @@ class Runtime:
         metric_lists = per_output_metrics(metrics, names)
         multi = len(names) > 1
         result = {"loss": 0.0}
-        metric_results = {}
+        metric_results: dict = {}
         for name, yt, yp, ident, w, idents in zip(names, truths, preds, loss_ids, weights,
                                                   metric_lists):
             if yt is None:
@@ -265,9 +276,8 @@ class Runtime:
             for spec in idents:
                 m = _metrics.get(spec, loss=fn, y_true_shape=yt.shape, y_pred_shape=yp.shape)
                 m.update_state(yt, yp)
-                metric_results[f"{name}_{m.name}" if multi else m.name] = float(m.result())
-        result.update(metric_results)
-        return result
+                metric_results[f"{name}_{m.name}" if multi else m.name] = m
+        return result, metric_results
 
     def _targets(self, y) -> list[np.ndarray]:
         names = self.output_names
