@@ -324,12 +324,14 @@ class History(Callback):
         self.epoch = []
 
     def on_epoch_end(self, epoch, logs=None):
+        from graphc.interrupts import atomic
         logs = logs or {}
-        self.epoch.append(epoch)
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-        if self.model is not None:
-            self.model.history = self
+        with atomic():  # Ctrl-C never leaves an epoch half recorded
+            self.epoch.append(epoch)
+            for k, v in logs.items():
+                self.history.setdefault(k, []).append(v)
+            if self.model is not None:
+                self.model.history = self
 
 
 class ProgbarLogger(Callback):

@@ -429,6 +429,35 @@ class Trainer:
         return total, per_output, grads
 
     def _train_batch(self, ex, store, ctx, xs, ys, sw):
+        """One training step, all or nothing: Ctrl-C is held back until the step ends
+        (``graphc.interrupts.atomic``), and an exception before the optimizer's update
+        (a kernel, a loss) puts back the moving statistics the forward pass changed, so
+        the weights, the optimizer's slots and ``iterations`` are always those of one
+        step count. As Keras (its torch trainer has no check), a non-finite loss still
+        updates the weights; the first such step warns (``TerminateOnNaN`` stops)."""
+        from graphc.interrupts import atomic
+        with atomic():
+            state = _state_params(ex)
+            saved = [p.data.copy() for p in state]
+            try:
+                total, per_output, outputs, masks, regularized = \
+                    self._forward_backward(ex, store, ctx, xs, ys, sw)
+            except BaseException:
+                for p, old in zip(state, saved):
+                    p.data[...] = old
+                raise
+            if regularized:
+                total += self._weight_penalty(store)
+            if np.isfinite(total):
+                self._compiled.optimizer.apply(store.grads)
+            else:
+                self._warn_non_finite(total)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    self._compiled.optimizer.apply(store.grads)
+            self._apply_constraints(store)
+        return total, per_output, outputs, masks
+
+    def _forward_backward(self, ex, store, ctx, xs, ys, sw):
         watched = []
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             results, env = ex.forward(xs, ctx, keep_for_backward=True, watched=watched)
@@ -444,17 +473,22 @@ class Trainer:
                 for p in store.params:
                     if p not in in_graph:
                         store.grad_views[p].fill(0)
-        if not np.isfinite(total):
-            # Keep the weights: a NaN update would destroy them. TerminateOnNaN stops here.
-            return total, per_output, outputs, masks
-        ex.backward(env, grads, store.grad_views, activity_grads)
-        if regularized:
-            total += self._weight_penalty(store)
-            if not np.isfinite(total):
-                return total, per_output, outputs, masks
-        self._compiled.optimizer.apply(store.grads)
-        self._apply_constraints(store)
-        return total, per_output, outputs, masks
+            ex.backward(env, grads, store.grad_views, activity_grads)
+        return total, per_output, outputs, masks, regularized
+
+    def _warn_non_finite(self, total):
+        """Warn once per model (as long as the loss stays non-finite, once in all)."""
+        if getattr(self, "_warned_non_finite", False):
+            return
+        self._warned_non_finite = True
+        import warnings
+        warnings.warn(
+            f"Model {self.name!r}: the training loss is {total}; as Keras does, the "
+            f"optimizer step was applied anyway, so the weights may now be NaN or "
+            f"infinite. Pass callbacks=[graphc.callbacks.TerminateOnNaN()] to stop "
+            f"training after the first such batch, or lower the learning rate / check "
+            f"the data for huge or missing values. (Warned once per model.)",
+            UserWarning, stacklevel=4)
 
     def _build_metrics(self, ex, xs, ys):
         """Metrics are resolved once, from the shapes of a one-row prediction."""
@@ -507,6 +541,7 @@ class Trainer:
             model.fit(train_dataset, epochs=30, validation_data=validation_dataset)
         """
         from graphc.callbacks import CallbackList
+        from graphc.interrupts import atomic
         from graphc.ops import ExecContext
         from graphc import rng as grandom
 
@@ -568,10 +603,11 @@ class Trainer:
             batch_logs = cbs.calls("on_train_batch_end")
             for step, (bx, by, bsw, size) in batches:
                 cbs.on_train_batch_begin(step)
-                total, per_output, outputs, masks = self._train_batch(ex, store, ctx, bx,
-                                                                      by, bsw)
-                running.add(total, per_output, size)
-                self._update_metrics(outputs, by, masks, bsw)
+                with atomic():  # the step and its running means: Ctrl-C waits for both
+                    total, per_output, outputs, masks = self._train_batch(ex, store, ctx,
+                                                                          bx, by, bsw)
+                    running.add(total, per_output, size)
+                    self._update_metrics(outputs, by, masks, bsw)
                 if batch_logs:
                     logs = self._logs(running)
                     cbs.on_train_batch_end(step, logs)
@@ -735,6 +771,19 @@ class Trainer:
         outs = self._executor().forward(xs, ExecContext(training=False))
         lookup = dict(zip(self.outputs, outs))
         return map_struct(lambda v: lookup[v], self.output)
+
+
+def _state_params(ex):
+    """The non-trainable parameters that stateful ops change in training (batch norm's
+    moving statistics): what ``_train_batch`` puts back if the step fails."""
+    cached = getattr(ex, "_state_params", None)
+    if cached is None:
+        trainable = set(ex.trainable)
+        params = {s: v for s, v in ex.leaves if getattr(v, "data", None) is not None}
+        ins = {i for step in ex.steps if step.stateful for i in step.ins}
+        cached = ex._state_params = [v for s, v in params.items()
+                                     if s in ins and v not in trainable]
+    return cached
 
 
 def _batch_result(logs, return_dict, compiled):
