@@ -12,6 +12,8 @@ __all__ = [
     "GraphError",
     "InputDataError",
     "TraceError",
+    "ArgumentValueError",
+    "ArgumentTypeError",
 ]
 
 
@@ -33,6 +35,14 @@ class GraphError(GraphcError, ValueError):
 
 class InputDataError(GraphcError, ValueError):
     """Data passed to fit/evaluate/predict does not match the model."""
+
+
+class ArgumentValueError(GraphcError, ValueError):
+    """A public argument (``batch_size``, ``epochs``, ``verbose``...) is out of range."""
+
+
+class ArgumentTypeError(GraphcError, TypeError):
+    """A public argument has the wrong type (``batch_size=2.5``, ``shuffle="yes"``)."""
 
 
 class TraceError(GraphcError, TypeError):

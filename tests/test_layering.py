@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 RANKS = [
     ("core", ["graphc.errors", "graphc.config", "graphc.rng", "graphc.recording",
               "graphc.files", "graphc.version", "graphc._serialization",
-              "graphc.interrupts"]),
+              "graphc.interrupts", "graphc._args"]),
     ("ir", ["graphc.ir"]),
     ("ops", ["graphc.ops"]),
     ("passes", ["passes"]),

@@ -7,10 +7,13 @@ the running means that the progress bar and History show, and calls the callback
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from graphc.errors import InputDataError
+from graphc.errors import ArgumentTypeError, InputDataError
 from graphc.layers.base import flatten_struct, map_struct
+from graphc import _args
 from graphc.models import _data
 
 __all__ = ["Trainer"]
@@ -55,6 +58,14 @@ class _Compiled:
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         weights = per_output(loss_weights, names, "loss_weights") if loss_weights is not None \
             else [1.0] * len(names)
+        for w in weights:
+            if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real)
+                                  or not np.isfinite(w)):
+                raise ArgumentTypeError(
+                    f"Model.compile(): each of `loss_weights` must be a finite number, "
+                    f"received {w!r} of type {type(w).__name__}; pass e.g. "
+                    f"loss_weights=[1.0, 0.5] (one per output) or a dict keyed by output "
+                    f"name.")
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metric_specs = per_output_metrics(metrics, names)
         self._weighted_specs = per_output_metrics(weighted_metrics, names)
@@ -203,8 +214,10 @@ class _ArrayBatches:
                          self.sw[rows] if self.sw is not None else None, count)
 
 
-def _verbose(verbose):
-    return 1 if verbose == "auto" else int(verbose)
+def _verbose(verbose, where="Model"):
+    if isinstance(verbose, (bool, np.bool_)):  # Keras's verbose=True prints the bar
+        return int(verbose)
+    return _args.verbose(verbose, where)
 
 
 class Trainer:
@@ -224,6 +237,12 @@ class Trainer:
         by output name), as ``keras.Model.compile``. ``weighted_metrics`` are metrics
         that, unlike ``metrics``, receive the sample and class weights; one named like a
         ``metrics`` entry is logged as ``weighted_<name>``."""
+        where = "Model.compile()"
+        _args.boolean(run_eagerly, "run_eagerly", where)
+        _args.positive_int(steps_per_execution, "steps_per_execution", where, "1")
+        if not (jit_compile == "auto" and isinstance(jit_compile, str)):
+            _args.boolean(jit_compile, "jit_compile", where)
+        _args.boolean(auto_scale_loss, "auto_scale_loss", where)
         self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights,
                                    weighted_metrics)
         self._store = None
@@ -546,9 +565,25 @@ class Trainer:
         from graphc import rng as grandom
 
         self._require_compiled()
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
+        where = "Model.fit()"
+        batch_size = 32 if batch_size is None else \
+            _args.positive_int(batch_size, "batch_size", where)
+        epochs = _args.non_negative_int(epochs, "epochs", where, "10")
+        initial_epoch = _args.non_negative_int(initial_epoch, "initial_epoch", where)
+        verbose = _verbose(verbose, where)
+        _args.callbacks_list(callbacks, where)
+        if validation_split is None:
+            validation_split = 0.0
+        validation_split = _args.fraction(validation_split, "validation_split", where)
+        _args.boolean(shuffle, "shuffle", where)
+        _args.mapping_or_none(class_weight, "class_weight", where, "{0: 1.0, 1: 5.0}")
+        steps_per_epoch = _args.optional_positive_int(steps_per_epoch, "steps_per_epoch",
+                                                      where, "100")
+        validation_steps = _args.optional_positive_int(validation_steps, "validation_steps",
+                                                       where, "10")
+        validation_batch_size = _args.optional_positive_int(
+            validation_batch_size, "validation_batch_size", where)
+        validation_freq = _args.positive_int(validation_freq, "validation_freq", where, "1")
         if _data.is_dataset(x):
             # As Keras: batch_size is not used (the dataset makes the batches), shuffle
             # only reorders a PyDataset's batches, validation_split needs arrays.
@@ -584,7 +619,6 @@ class Trainer:
         ex = self._executor(trainable, with_masks=True)
         store = self._param_store(trainable)
         ctx = ExecContext(training=True, rng=grandom.generator())
-        verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=source.steps_per_epoch)
         self.stop_training = False
@@ -689,7 +723,7 @@ class Trainer:
                 (lambda bx, by, bsw, cw: self._standardize_batch(bx, by, bsw, cw, False))
             source = _data.DatasetBatches(x, standardize, steps=steps)
             return source, source.begin_epoch()
-        batch_size = 32 if batch_size is None else int(batch_size)
+        batch_size = 32 if batch_size is None else int(batch_size)  # checked by the caller
         xs, ys, sw, n = self._standardize(x, y, sample_weight, need_y=need_y)
         source = _ArrayBatches(xs, ys, sw, n, batch_size, shuffle=False)
         return source, source.begin_epoch()
@@ -704,8 +738,13 @@ class Trainer:
         from graphc.callbacks import CallbackList
 
         self._require_compiled()
+        where = "Model.evaluate()"
+        batch_size = _args.optional_positive_int(batch_size, "batch_size", where)
+        steps = _args.optional_positive_int(steps, "steps", where, "10")
+        verbose = _verbose(verbose, where)
+        _args.callbacks_list(callbacks, where)
+        _args.boolean(return_dict, "return_dict", where)
         source, batches = self._batches_for(x, y, sample_weight, batch_size, steps, True)
-        verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                            epochs=1, steps=source.steps_per_epoch)
         cbs.on_test_begin()
@@ -720,10 +759,14 @@ class Trainer:
         from graphc.callbacks import CallbackList
         from graphc.ops import ExecContext
 
+        where = "Model.predict()"
+        batch_size = _args.optional_positive_int(batch_size, "batch_size", where)
+        steps = _args.optional_positive_int(steps, "steps", where, "10")
+        verbose = _verbose(verbose, where)
+        _args.callbacks_list(callbacks, where)
         source, batches = self._batches_for(x, None, None, batch_size, steps, False)
         ex = self._executor()
         ctx = ExecContext(training=False)
-        verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                            epochs=1, steps=source.steps_per_epoch)
         cbs.on_predict_begin()
@@ -745,6 +788,9 @@ class Trainer:
         from graphc import rng as grandom
 
         self._require_compiled()
+        _args.mapping_or_none(class_weight, "class_weight", "Model.train_on_batch()",
+                              "{0: 1.0, 1: 5.0}")
+        _args.boolean(return_dict, "return_dict", "Model.train_on_batch()")
         xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)
         trainable = self.trainable_weights
         ex = self._executor(trainable, with_masks=True)
@@ -761,6 +807,7 @@ class Trainer:
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled()
+        _args.boolean(return_dict, "return_dict", "Model.test_on_batch()")
         xs, ys, sw, n = self._standardize(x, y, sample_weight)
         logs = self._evaluate_arrays(xs, ys, sw, batch_size=n)
         return _batch_result(logs, return_dict, self._compiled)
