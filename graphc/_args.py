@@ -79,11 +79,15 @@ def fraction(value, name, where):
 
 
 def callbacks_list(value, where):
-    """None, a callback, or a list/tuple of them (anything with the hooks)."""
+    """None, or a list/tuple of callbacks (anything with the hooks), as Keras."""
     if value is None:
         return value
-    items = value if isinstance(value, (list, tuple)) else [value]
-    for c in items:
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentTypeError(f"{where}: `callbacks` must be a list of "
+                                f"graphc.callbacks.Callback instances, received "
+                                f"{_received(value)}; wrap it in a list: "
+                                f"callbacks=[{type(value).__name__}(...)].")
+    for c in value:
         if c is None or isinstance(c, (str, bytes, int, float, dict)) \
                 or not hasattr(c, "set_model"):
             raise ArgumentTypeError(f"{where}: `callbacks` must be a list of "

@@ -483,8 +483,8 @@ class MonitorCallback(Callback):
         _args.string(monitor, "monitor", where, "'val_loss'")
         _args.real(min_delta, "min_delta", where, "0.001")
         if baseline is not None:
-            _args.real(baseline, "baseline" if not isinstance(self, ModelCheckpoint)
-                       else "initial_value_threshold", where, "0.5")
+            _args.real(baseline, "initial_value_threshold" if where == "ModelCheckpoint()"
+                       else "baseline", where, "0.5")
         if mode not in ["auto", "min", "max"]:
             warnings.warn(
                 f"{self.__class__.__name__} mode '{mode}' is unknown, fallback to auto mode.",
@@ -564,6 +564,8 @@ class EarlyStopping(MonitorCallback):
         _args.non_negative_int(patience, "patience", "EarlyStopping()", "3")
         _args.boolean(restore_best_weights, "restore_best_weights", "EarlyStopping()")
         _args.non_negative_int(start_from_epoch, "start_from_epoch", "EarlyStopping()")
+        if baseline is not None:
+            _args.real(baseline, "baseline", "EarlyStopping()", "0.5")
         self.patience = patience
         self.verbose = verbose
         self.baseline = baseline
