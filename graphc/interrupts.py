@@ -17,11 +17,12 @@ from __future__ import annotations
 import signal
 import threading
 
-__all__ = ["atomic", "interrupt_pending"]
+__all__ = ["atomic", "armed", "interrupt_pending"]
 
 _depth = 0
 _pending = None        # (signum, frame) of a SIGINT held back
 _previous = None       # the SIGINT handler to restore (and to call for a held signal)
+_armed = False         # the holding handler stays installed between blocks (``armed``)
 
 
 def _hold(signum, frame):
@@ -37,26 +38,59 @@ def interrupt_pending() -> bool:
     return _pending is not None
 
 
-class atomic:
-    """Context manager: SIGINT is held back until the outermost block ends."""
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class armed:
+    """Context manager for a long run of ``atomic`` blocks (a whole ``fit``): installs
+    the holding handler once, so each block costs a counter, not two system calls.
+    Outside the blocks a Ctrl-C is delivered at once, as usual."""
 
     __slots__ = ("active",)
 
     def __enter__(self):
-        global _depth, _previous
+        global _previous, _armed
         self.active = False
-        if threading.current_thread() is not threading.main_thread():
+        if _armed or _depth or not _main_thread():
             return self
-        if _depth:
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous) or previous is _hold:
+            return self
+        _previous, _armed, self.active = previous, True, True
+        signal.signal(signal.SIGINT, _hold)
+        return self
+
+    def __exit__(self, *exc_info):
+        global _previous, _armed
+        if not self.active:
+            return False
+        previous, _previous, _armed = _previous, None, False
+        if signal.getsignal(signal.SIGINT) is _hold:
+            signal.signal(signal.SIGINT, previous)
+        return False
+
+
+class atomic:
+    """Context manager: SIGINT is held back until the outermost block ends."""
+
+    __slots__ = ("active", "installed")
+
+    def __enter__(self):
+        global _depth, _previous
+        self.active = self.installed = False
+        if not _main_thread():
+            return self
+        if _depth or _armed:
             _depth += 1
             self.active = True
             return self
         previous = signal.getsignal(signal.SIGINT)
-        if not callable(previous):  # SIG_IGN, SIG_DFL or not set from Python
+        if not callable(previous) or previous is _hold:  # SIG_IGN, SIG_DFL, not Python's
             return self
         _previous = previous
         _depth = 1
-        self.active = True
+        self.active = self.installed = True
         signal.signal(signal.SIGINT, _hold)
         return self
 
@@ -67,10 +101,12 @@ class atomic:
         _depth -= 1
         if _depth:
             return False
-        previous, _previous = _previous, None
-        if signal.getsignal(signal.SIGINT) is _hold:
-            signal.signal(signal.SIGINT, previous)
+        previous = _previous
+        if self.installed:
+            _previous = None
+            if signal.getsignal(signal.SIGINT) is _hold:
+                signal.signal(signal.SIGINT, previous)
         held, _pending = _pending, None
-        if held is not None:
+        if held is not None and callable(previous):
             previous(*held)  # the default handler raises KeyboardInterrupt here
         return False

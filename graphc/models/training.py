@@ -560,7 +560,7 @@ class Trainer:
             model.fit(train_dataset, epochs=30, validation_data=validation_dataset)
         """
         from graphc.callbacks import CallbackList
-        from graphc.interrupts import atomic
+        from graphc.interrupts import armed, atomic
         from graphc.ops import ExecContext
         from graphc import rng as grandom
 
@@ -624,47 +624,52 @@ class Trainer:
         self.stop_training = False
         self._build_metrics(ex, sample[0], sample[1])
 
-        cbs.on_train_begin()
-        logs = {}
-        for epoch in range(initial_epoch, epochs):
-            batches = pending if pending is not None else source.begin_epoch()
-            pending = None
-            if batches is None:  # a generator used up: Keras's warning was given
-                break
-            self._reset_metrics()
-            cbs.on_epoch_begin(epoch)
-            running = _Running(c.losses)
-            batch_logs = cbs.calls("on_train_batch_end")
-            for step, (bx, by, bsw, size) in batches:
-                cbs.on_train_batch_begin(step)
-                with atomic():  # the step and its running means: Ctrl-C waits for both
-                    total, per_output, outputs, masks = self._train_batch(ex, store, ctx,
-                                                                          bx, by, bsw)
-                    running.add(total, per_output, size)
-                    self._update_metrics(outputs, by, masks, bsw)
-                if batch_logs:
+        guard = armed()  # Ctrl-C: held over each step, delivered between steps
+        guard.__enter__()
+        try:
+            cbs.on_train_begin()
+            logs = {}
+            for epoch in range(initial_epoch, epochs):
+                batches = pending if pending is not None else source.begin_epoch()
+                pending = None
+                if batches is None:  # a generator used up: Keras's warning was given
+                    break
+                self._reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                running = _Running(c.losses)
+                batch_logs = cbs.calls("on_train_batch_end")
+                for step, (bx, by, bsw, size) in batches:
+                    cbs.on_train_batch_begin(step)
+                    with atomic():  # the step and its running means: Ctrl-C waits for both
+                        total, per_output, outputs, masks = self._train_batch(ex, store, ctx,
+                                                                              bx, by, bsw)
+                        running.add(total, per_output, size)
+                        self._update_metrics(outputs, by, masks, bsw)
+                    if batch_logs:
+                        logs = self._logs(running)
+                        cbs.on_train_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+                if running.count:
                     logs = self._logs(running)
-                    cbs.on_train_batch_end(step, logs)
+                epoch_logs = dict(logs)
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    val_batches = val.begin_epoch(restart=True)
+                    if val_batches is not None:
+                        cbs.on_test_begin()
+                        val_logs = self._evaluate_batches(val_batches, cbs=cbs)
+                        cbs.on_test_end(val_logs)
+                        epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                        self._reset_metrics()
+                cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
                     break
-            if running.count:
-                logs = self._logs(running)
-            epoch_logs = dict(logs)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_batches = val.begin_epoch(restart=True)
-                if val_batches is not None:
-                    cbs.on_test_begin()
-                    val_logs = self._evaluate_batches(val_batches, cbs=cbs)
-                    cbs.on_test_end(val_logs)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                    self._reset_metrics()
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        if epochs > initial_epoch:
-            c.optimizer.finalize_variable_values()  # use_ema: the averages become weights
-        cbs.on_train_end(logs)
-        return self.history
+            if epochs > initial_epoch:
+                c.optimizer.finalize_variable_values()  # use_ema: the averages become weights
+            cbs.on_train_end(logs)
+            return self.history
+        finally:
+            guard.__exit__(None, None, None)
 
     def _validation_source(self, data, steps, batch_size):
         """The batches of ``validation_data``: a dataset, or a tuple ``(x, y)`` or

@@ -301,3 +301,28 @@ def test_atomic_delivers_the_held_sigint_at_the_end():
     assert order == ["inner done", "outer done"]
     assert not interrupts.interrupt_pending()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigint_between_steps_is_delivered_at_once_and_the_handler_restored():
+    """Outside the steps (a slow callback) a Ctrl-C interrupts fit at once; after fit
+    SIGINT's handler is the one that was there before."""
+    import signal
+    import time
+    x, y = _data()
+    model = _small_model()
+    reached = []
+
+    class Slow(callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.5)
+                reached.append("after sleep")
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[Slow()])
+    assert reached == [] and model.optimizer.iterations == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
