@@ -13,6 +13,7 @@ Example::
 
 import collections
 import csv
+import numbers
 import operator
 import os
 import sys
@@ -20,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from graphc import _args
 from graphc.progbar import Progbar
 
 __all__ = [
@@ -324,12 +326,14 @@ class History(Callback):
         self.epoch = []
 
     def on_epoch_end(self, epoch, logs=None):
+        from graphc.interrupts import atomic
         logs = logs or {}
-        self.epoch.append(epoch)
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-        if self.model is not None:
-            self.model.history = self
+        with atomic():  # Ctrl-C never leaves an epoch half recorded
+            self.epoch.append(epoch)
+            for k, v in logs.items():
+                self.history.setdefault(k, []).append(v)
+            if self.model is not None:
+                self.model.history = self
 
     def plot(self, to_file=None, metrics=None, title=None, dpi=100):
         """Draw the training curves: one panel per metric (``loss`` first), training
@@ -485,6 +489,12 @@ class MonitorCallback(Callback):
 
     def __init__(self, monitor="val_loss", mode="auto", baseline=None, min_delta=0):
         super().__init__()
+        where = f"{self.__class__.__name__}()"
+        _args.string(monitor, "monitor", where, "'val_loss'")
+        _args.real(min_delta, "min_delta", where, "0.001")
+        if baseline is not None:
+            _args.real(baseline, "initial_value_threshold" if where == "ModelCheckpoint()"
+                       else "baseline", where, "0.5")
         if mode not in ["auto", "min", "max"]:
             warnings.warn(
                 f"{self.__class__.__name__} mode '{mode}' is unknown, fallback to auto mode.",
@@ -561,6 +571,11 @@ class EarlyStopping(MonitorCallback):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor, mode, min_delta=min_delta)
+        _args.non_negative_int(patience, "patience", "EarlyStopping()", "3")
+        _args.boolean(restore_best_weights, "restore_best_weights", "EarlyStopping()")
+        _args.non_negative_int(start_from_epoch, "start_from_epoch", "EarlyStopping()")
+        if baseline is not None:
+            _args.real(baseline, "baseline", "EarlyStopping()", "0.5")
         self.patience = patience
         self.verbose = verbose
         self.baseline = baseline
@@ -643,6 +658,22 @@ class ModelCheckpoint(MonitorCallback):
                  save_weights_only=False, mode="auto", save_freq="epoch",
                  initial_value_threshold=None):
         super().__init__(monitor, mode, initial_value_threshold)
+        where = "ModelCheckpoint()"
+        if not isinstance(filepath, (str, bytes, os.PathLike)):
+            raise _args.ArgumentTypeError(
+                f"{where}: `filepath` must be a path (a string or a pathlib.Path), "
+                f"received {filepath!r} of type {type(filepath).__name__}; pass e.g. "
+                f"filepath='best.graphc'.")
+        _args.boolean(save_best_only, "save_best_only", where)
+        _args.boolean(save_weights_only, "save_weights_only", where)
+        if not (isinstance(save_freq, str) and save_freq == "epoch"):
+            if isinstance(save_freq, str) or isinstance(save_freq, bool) or \
+                    not isinstance(save_freq, numbers.Integral):
+                raise _args.ArgumentValueError(
+                    f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
+                    f"'epoch' or integer values (a number of batches, e.g. save_freq=100).")
+            _args.positive_int(save_freq, "save_freq", where, "100")
+            save_freq = int(save_freq)
         self.verbose = verbose
         self.filepath = os.fspath(filepath)
         self.save_best_only = save_best_only
@@ -758,6 +789,7 @@ class TerminateOnNaN(Callback):
 
     def __init__(self, raise_error=False):
         super().__init__()
+        _args.boolean(raise_error, "raise_error", "TerminateOnNaN()")
         self.raise_error = raise_error
 
     def on_batch_end(self, batch, logs=None):
@@ -788,6 +820,8 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
+        _args.function(schedule, "schedule", "LearningRateScheduler()",
+                       "lambda epoch, lr: lr * 0.9")
         self.schedule = schedule
         self.verbose = verbose
 
@@ -838,10 +872,16 @@ class ReduceLROnPlateau(MonitorCallback):
         if kwargs:
             raise TypeError(f"Unexpected keyword arguments: {sorted(kwargs)}")
         super().__init__(monitor, mode, min_delta=min_delta)
+        where = "ReduceLROnPlateau()"
+        _args.real(factor, "factor", where, "0.1")
         if factor >= 1.0:
-            raise ValueError(
+            raise _args.ArgumentValueError(
                 f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}"
             )
+        _args.real(factor, "factor", where, "0.1", low=0)
+        _args.non_negative_int(patience, "patience", where, "10")
+        _args.non_negative_int(cooldown, "cooldown", where, "0")
+        _args.real(min_lr, "min_lr", where, "1e-5", low=0)
         self.factor = factor
         self.min_lr = min_lr
         self.patience = patience
@@ -915,6 +955,8 @@ class CSVLogger(Callback):
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
+        _args.string(separator, "separator", "CSVLogger()", "','")
+        _args.boolean(append, "append", "CSVLogger()")
         self.sep = separator
         self.filename = os.fspath(filename)
         self.append = append
@@ -993,6 +1035,13 @@ class LambdaCallback(Callback):
                  on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
                  **kwargs):
         super().__init__()
+        hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
+                     on_train_begin=on_train_begin, on_train_end=on_train_end,
+                     on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end)
+        for name, fn in hooks.items():
+            if fn is not None:
+                _args.function(fn, name, "LambdaCallback()", "lambda epoch, logs: None")
         self.__dict__.update(kwargs)
         if on_epoch_begin is not None:
             self.on_epoch_begin = on_epoch_begin

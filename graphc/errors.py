@@ -14,6 +14,8 @@ __all__ = [
     "TraceError",
     "FileFormatError",
     "OutputPathError",
+    "ArgumentValueError",
+    "ArgumentTypeError",
 ]
 
 
@@ -35,6 +37,14 @@ class GraphError(GraphcError, ValueError):
 
 class InputDataError(GraphcError, ValueError):
     """Data passed to fit/evaluate/predict does not match the model."""
+
+
+class ArgumentValueError(GraphcError, ValueError):
+    """A public argument (``batch_size``, ``epochs``, ``verbose``...) is out of range."""
+
+
+class ArgumentTypeError(GraphcError, TypeError):
+    """A public argument has the wrong type (``batch_size=2.5``, ``shuffle="yes"``)."""
 
 
 class TraceError(GraphcError, TypeError):

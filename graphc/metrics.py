@@ -56,6 +56,7 @@ __all__ = [
     "MeanAbsolutePercentageError",
     "MeanSquaredLogarithmicError",
     "LogCoshError",
+    "CosineSimilarity",
     "KLDivergence",
     "Poisson",
     "BinaryCrossentropy",
@@ -499,6 +500,43 @@ class _LossMetric(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """Keras's ``metrics.cosine_similarity``: ``sum(l2_normalize(y_true) *
+    l2_normalize(y_pred), axis)``, per sample (+1 for equal directions; the loss of the
+    same name is its negative)."""
+    from graphc.config import epsilon
+    y_pred = np.asarray(y_pred)
+    y_pred = y_pred.astype(y_pred.dtype if y_pred.dtype.kind == "f" else np.float32)
+    y_true = np.asarray(y_true, dtype=y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+
+    def normalize(x):
+        with np.errstate(divide="ignore"):
+            inv = 1.0 / np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True))
+        return x * np.minimum(inv, x.dtype.type(1.0 / epsilon()))
+
+    return np.sum(normalize(y_true) * normalize(y_pred), axis=axis)
+
+
+class CosineSimilarity(MeanMetricWrapper):
+    """Mean over samples of the cosine similarity of ``y_true`` and ``y_pred`` along
+    ``axis`` (Keras's ``CosineSimilarity``; maximised).
+
+    Example::
+
+        m = CosineSimilarity(axis=1)
+        m.update_state([[0., 1.], [1., 1.]], [[1., 0.], [1., 1.]])
+        m.result()  # 0.5
+    """
+
+    def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
+        super().__init__(fn=cosine_similarity, name=name, dtype=dtype, axis=axis)
+        self._direction = "up"
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
 def _loss_metric(class_name, fn, default_name, doc):
     cls = type(
         class_name,
@@ -714,6 +752,7 @@ _CLASSES = {
         Hinge,
         SquaredHinge,
         CategoricalHinge,
+        CosineSimilarity,
     )
 }
 
@@ -768,7 +807,7 @@ _FUNCTIONS = {
         sparse_top_k_categorical_accuracy,
         *_LOSS_FUNCTIONS,
         _losses.huber,
-        _losses.cosine_similarity,
+        cosine_similarity,
     )
 }
 
@@ -836,8 +875,11 @@ def get(identifier, loss=None, y_true_shape=None, y_pred_shape=None):
       or with a trailing 1 -> sparse; else categorical); without shapes, from
       ``loss`` (binary/sparse crossentropy), else categorical. The metric keeps the
       spelling it was asked for as its name (``"acc"`` stays ``"acc"``).
-    - other strings: Keras's metric names and aliases (``"mae"``, ``"mse"``,
-      ``"binary_accuracy"``, ``"AUC"``-style class names...); the name is the string.
+    - other strings: Keras's metric names and aliases, spelled exactly as Keras spells
+      them (``"mae"``, ``"MAE"``, ``"mse"``, ``"binary_accuracy"``,
+      ``"BinaryAccuracy"``...), plus graphc's ``"rmse"``, ``"kld"``/``"KLD"`` and
+      ``"logcosh"``/``"log_cosh"``; the name is the string. Any other string is a
+      ``ValueError`` that lists the closest names.
     - a Metric (returned unchanged), a Metric class, a config dict, or a function
       ``fn(y_true, y_pred)`` returning per-sample values (wrapped in a
       :class:`MeanMetricWrapper` named after the function).
@@ -859,23 +901,33 @@ def get(identifier, loss=None, y_true_shape=None, y_pred_shape=None):
         if identifier.lower() in ("accuracy", "acc"):
             return _resolve_accuracy(identifier, loss, y_true_shape, y_pred_shape)
         cls = _NAMES.get(identifier)
-        if cls is None:
-            low = identifier.lower()
-            cls = next((v for k, v in _NAMES.items() if k.lower() == low), None)
         if cls is not None:
             m = cls()
             m.name = identifier
             return m
-        fn = _FUNCTIONS.get(identifier) or getattr(_losses, identifier, None)
-        if callable(fn) and not isinstance(fn, type):
-            return MeanMetricWrapper(fn, name=identifier)
-        raise ValueError(
-            f"Unknown metric: '{identifier}'. Known metrics: accuracy, acc, "
-            f"{', '.join(sorted(_NAMES, key=str.lower))}."
-        )
+        raise ValueError(_unknown_metric_message(identifier))
     if callable(identifier):
         return MeanMetricWrapper(identifier)
     raise ValueError(f"Could not interpret metric identifier: {identifier}")
+
+
+def _unknown_metric_message(identifier):
+    """As Keras (``metrics.get`` knows its classes, their snake_case names and a few
+    aliases, spelled exactly), with the closest known names."""
+    import difflib
+    known = ["accuracy", "acc", *_NAMES]
+    by_lower = {}
+    for k in known:
+        by_lower.setdefault(k.lower(), k)
+    close = [k for k in known if k.lower() == identifier.lower()]
+    close += [by_lower[k] for k in difflib.get_close_matches(identifier.lower(), by_lower,
+                                                             n=4, cutoff=0.6)
+              if by_lower[k] not in close]
+    hint = f" Did you mean {', '.join(repr(c) for c in close[:4])}?" if close else ""
+    return (f"Unknown metric: '{identifier}' (Could not interpret metric identifier).{hint} "
+            f"Metric names are Keras's, spelled exactly: accuracy, acc, "
+            f"{', '.join(sorted(_NAMES, key=str.lower))}. For anything else pass a "
+            f"function fn(y_true, y_pred) or a graphc.metrics.Metric.")
 
 
 def serialize(metric):

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 
 from . import schedules
+from .interrupts import atomic
 from .schedules import LearningRateSchedule
 
 __all__ = [
@@ -453,8 +454,14 @@ class Optimizer:
         """One optimizer step: update the built ``param_flat`` in place.
 
         ``grad_flat`` has the parameter buffer's size; it is used as scratch and
-        holds garbage afterwards. Increments ``iterations``.
+        holds garbage afterwards. Increments ``iterations``. The step is all or
+        nothing with respect to Ctrl-C: a SIGINT arriving inside is delivered when the
+        step ends (``graphc.interrupts.atomic``).
         """
+        with atomic():
+            self._apply(grad_flat)
+
+    def _apply(self, grad_flat):
         if not self.built:
             raise ValueError(
                 "The optimizer is not built: call `optimizer.build(param_flat, segments)` "

@@ -17,7 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Lowest first. A module's rank is that of the longest prefix listed here.
 RANKS = [
     ("core", ["graphc.errors", "graphc.config", "graphc.rng", "graphc.recording",
-              "graphc.files", "graphc.version", "graphc._serialization"]),
+              "graphc.files", "graphc.version", "graphc._serialization",
+              "graphc.interrupts", "graphc._args"]),
     ("ir", ["graphc.ir"]),
     ("ops", ["graphc.ops"]),
     ("passes", ["passes"]),

@@ -7,10 +7,13 @@ the running means that the progress bar and History show, and calls the callback
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from graphc.errors import InputDataError
+from graphc.errors import ArgumentTypeError, InputDataError
 from graphc.layers.base import flatten_struct, map_struct
+from graphc import _args
 from graphc.models import _data
 
 __all__ = ["Trainer"]
@@ -55,6 +58,14 @@ class _Compiled:
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         weights = per_output(loss_weights, names, "loss_weights") if loss_weights is not None \
             else [1.0] * len(names)
+        for w in weights:
+            if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real)
+                                  or not np.isfinite(w)):
+                raise ArgumentTypeError(
+                    f"Model.compile(): each of `loss_weights` must be a finite number, "
+                    f"received {w!r} of type {type(w).__name__}; pass e.g. "
+                    f"loss_weights=[1.0, 0.5] (one per output) or a dict keyed by output "
+                    f"name.")
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metric_specs = per_output_metrics(metrics, names)
         self._weighted_specs = per_output_metrics(weighted_metrics, names)
@@ -203,8 +214,10 @@ class _ArrayBatches:
                          self.sw[rows] if self.sw is not None else None, count)
 
 
-def _verbose(verbose):
-    return 1 if verbose == "auto" else int(verbose)
+def _verbose(verbose, where="Model"):
+    if isinstance(verbose, (bool, np.bool_)):  # Keras's verbose=True prints the bar
+        return int(verbose)
+    return _args.verbose(verbose, where)
 
 
 class Trainer:
@@ -224,6 +237,12 @@ class Trainer:
         by output name), as ``keras.Model.compile``. ``weighted_metrics`` are metrics
         that, unlike ``metrics``, receive the sample and class weights; one named like a
         ``metrics`` entry is logged as ``weighted_<name>``."""
+        where = "Model.compile()"
+        _args.boolean(run_eagerly, "run_eagerly", where)
+        _args.positive_int(steps_per_execution, "steps_per_execution", where, "1")
+        if not (jit_compile == "auto" and isinstance(jit_compile, str)):
+            _args.boolean(jit_compile, "jit_compile", where)
+        _args.boolean(auto_scale_loss, "auto_scale_loss", where)
         self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights,
                                    weighted_metrics)
         self._store = None
@@ -429,6 +448,35 @@ class Trainer:
         return total, per_output, grads
 
     def _train_batch(self, ex, store, ctx, xs, ys, sw):
+        """One training step, all or nothing: Ctrl-C is held back until the step ends
+        (``graphc.interrupts.atomic``), and an exception before the optimizer's update
+        (a kernel, a loss) puts back the moving statistics the forward pass changed, so
+        the weights, the optimizer's slots and ``iterations`` are always those of one
+        step count. As Keras (its torch trainer has no check), a non-finite loss still
+        updates the weights; the first such step warns (``TerminateOnNaN`` stops)."""
+        from graphc.interrupts import atomic
+        with atomic():
+            state = _state_params(ex)
+            saved = [p.data.copy() for p in state]
+            try:
+                total, per_output, outputs, masks, regularized = \
+                    self._forward_backward(ex, store, ctx, xs, ys, sw)
+            except BaseException:
+                for p, old in zip(state, saved):
+                    p.data[...] = old
+                raise
+            if regularized:
+                total += self._weight_penalty(store)
+            if np.isfinite(total):
+                self._compiled.optimizer.apply(store.grads)
+            else:
+                self._warn_non_finite(total)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    self._compiled.optimizer.apply(store.grads)
+            self._apply_constraints(store)
+        return total, per_output, outputs, masks
+
+    def _forward_backward(self, ex, store, ctx, xs, ys, sw):
         watched = []
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             results, env = ex.forward(xs, ctx, keep_for_backward=True, watched=watched)
@@ -444,17 +492,22 @@ class Trainer:
                 for p in store.params:
                     if p not in in_graph:
                         store.grad_views[p].fill(0)
-        if not np.isfinite(total):
-            # Keep the weights: a NaN update would destroy them. TerminateOnNaN stops here.
-            return total, per_output, outputs, masks
-        ex.backward(env, grads, store.grad_views, activity_grads)
-        if regularized:
-            total += self._weight_penalty(store)
-            if not np.isfinite(total):
-                return total, per_output, outputs, masks
-        self._compiled.optimizer.apply(store.grads)
-        self._apply_constraints(store)
-        return total, per_output, outputs, masks
+            ex.backward(env, grads, store.grad_views, activity_grads)
+        return total, per_output, outputs, masks, regularized
+
+    def _warn_non_finite(self, total):
+        """Warn once per model (as long as the loss stays non-finite, once in all)."""
+        if getattr(self, "_warned_non_finite", False):
+            return
+        self._warned_non_finite = True
+        import warnings
+        warnings.warn(
+            f"Model {self.name!r}: the training loss is {total}; as Keras does, the "
+            f"optimizer step was applied anyway, so the weights may now be NaN or "
+            f"infinite. Pass callbacks=[graphc.callbacks.TerminateOnNaN()] to stop "
+            f"training after the first such batch, or lower the learning rate / check "
+            f"the data for huge or missing values. (Warned once per model.)",
+            UserWarning, stacklevel=4)
 
     def _build_metrics(self, ex, xs, ys):
         """Metrics are resolved once, from the shapes of a one-row prediction."""
@@ -507,13 +560,30 @@ class Trainer:
             model.fit(train_dataset, epochs=30, validation_data=validation_dataset)
         """
         from graphc.callbacks import CallbackList
+        from graphc.interrupts import armed, atomic
         from graphc.ops import ExecContext
         from graphc import rng as grandom
 
         self._require_compiled()
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, received {batch_size}")
+        where = "Model.fit()"
+        batch_size = 32 if batch_size is None else \
+            _args.positive_int(batch_size, "batch_size", where)
+        epochs = _args.non_negative_int(epochs, "epochs", where, "10")
+        initial_epoch = _args.non_negative_int(initial_epoch, "initial_epoch", where)
+        verbose = _verbose(verbose, where)
+        _args.callbacks_list(callbacks, where)
+        if validation_split is None:
+            validation_split = 0.0
+        validation_split = _args.fraction(validation_split, "validation_split", where)
+        _args.boolean(shuffle, "shuffle", where)
+        _args.mapping_or_none(class_weight, "class_weight", where, "{0: 1.0, 1: 5.0}")
+        steps_per_epoch = _args.optional_positive_int(steps_per_epoch, "steps_per_epoch",
+                                                      where, "100")
+        validation_steps = _args.optional_positive_int(validation_steps, "validation_steps",
+                                                       where, "10")
+        validation_batch_size = _args.optional_positive_int(
+            validation_batch_size, "validation_batch_size", where)
+        validation_freq = _args.positive_int(validation_freq, "validation_freq", where, "1")
         if _data.is_dataset(x):
             # As Keras: batch_size is not used (the dataset makes the batches), shuffle
             # only reorders a PyDataset's batches, validation_split needs arrays.
@@ -549,52 +619,57 @@ class Trainer:
         ex = self._executor(trainable, with_masks=True)
         store = self._param_store(trainable)
         ctx = ExecContext(training=True, rng=grandom.generator())
-        verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=source.steps_per_epoch)
         self.stop_training = False
         self._build_metrics(ex, sample[0], sample[1])
 
-        cbs.on_train_begin()
-        logs = {}
-        for epoch in range(initial_epoch, epochs):
-            batches = pending if pending is not None else source.begin_epoch()
-            pending = None
-            if batches is None:  # a generator used up: Keras's warning was given
-                break
-            self._reset_metrics()
-            cbs.on_epoch_begin(epoch)
-            running = _Running(c.losses)
-            batch_logs = cbs.calls("on_train_batch_end")
-            for step, (bx, by, bsw, size) in batches:
-                cbs.on_train_batch_begin(step)
-                total, per_output, outputs, masks = self._train_batch(ex, store, ctx, bx,
-                                                                      by, bsw)
-                running.add(total, per_output, size)
-                self._update_metrics(outputs, by, masks, bsw)
-                if batch_logs:
+        guard = armed()  # Ctrl-C: held over each step, delivered between steps
+        guard.__enter__()
+        try:
+            cbs.on_train_begin()
+            logs = {}
+            for epoch in range(initial_epoch, epochs):
+                batches = pending if pending is not None else source.begin_epoch()
+                pending = None
+                if batches is None:  # a generator used up: Keras's warning was given
+                    break
+                self._reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                running = _Running(c.losses)
+                batch_logs = cbs.calls("on_train_batch_end")
+                for step, (bx, by, bsw, size) in batches:
+                    cbs.on_train_batch_begin(step)
+                    with atomic():  # the step and its running means: Ctrl-C waits for both
+                        total, per_output, outputs, masks = self._train_batch(ex, store, ctx,
+                                                                              bx, by, bsw)
+                        running.add(total, per_output, size)
+                        self._update_metrics(outputs, by, masks, bsw)
+                    if batch_logs:
+                        logs = self._logs(running)
+                        cbs.on_train_batch_end(step, logs)
+                    if self.stop_training:
+                        break
+                if running.count:
                     logs = self._logs(running)
-                    cbs.on_train_batch_end(step, logs)
+                epoch_logs = dict(logs)
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    val_batches = val.begin_epoch(restart=True)
+                    if val_batches is not None:
+                        cbs.on_test_begin()
+                        val_logs = self._evaluate_batches(val_batches, cbs=cbs)
+                        cbs.on_test_end(val_logs)
+                        epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                        self._reset_metrics()
+                cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
                     break
-            if running.count:
-                logs = self._logs(running)
-            epoch_logs = dict(logs)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_batches = val.begin_epoch(restart=True)
-                if val_batches is not None:
-                    cbs.on_test_begin()
-                    val_logs = self._evaluate_batches(val_batches, cbs=cbs)
-                    cbs.on_test_end(val_logs)
-                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-                    self._reset_metrics()
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
-        if epochs > initial_epoch:
-            c.optimizer.finalize_variable_values()  # use_ema: the averages become weights
-        cbs.on_train_end(logs)
-        return self.history
+            if epochs > initial_epoch:
+                c.optimizer.finalize_variable_values()  # use_ema: the averages become weights
+            cbs.on_train_end(logs)
+            return self.history
+        finally:
+            guard.__exit__(None, None, None)
 
     def _validation_source(self, data, steps, batch_size):
         """The batches of ``validation_data``: a dataset, or a tuple ``(x, y)`` or
@@ -653,7 +728,7 @@ class Trainer:
                 (lambda bx, by, bsw, cw: self._standardize_batch(bx, by, bsw, cw, False))
             source = _data.DatasetBatches(x, standardize, steps=steps)
             return source, source.begin_epoch()
-        batch_size = 32 if batch_size is None else int(batch_size)
+        batch_size = 32 if batch_size is None else int(batch_size)  # checked by the caller
         xs, ys, sw, n = self._standardize(x, y, sample_weight, need_y=need_y)
         source = _ArrayBatches(xs, ys, sw, n, batch_size, shuffle=False)
         return source, source.begin_epoch()
@@ -668,8 +743,13 @@ class Trainer:
         from graphc.callbacks import CallbackList
 
         self._require_compiled()
+        where = "Model.evaluate()"
+        batch_size = _args.optional_positive_int(batch_size, "batch_size", where)
+        steps = _args.optional_positive_int(steps, "steps", where, "10")
+        verbose = _verbose(verbose, where)
+        _args.callbacks_list(callbacks, where)
+        _args.boolean(return_dict, "return_dict", where)
         source, batches = self._batches_for(x, y, sample_weight, batch_size, steps, True)
-        verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                            epochs=1, steps=source.steps_per_epoch)
         cbs.on_test_begin()
@@ -684,10 +764,14 @@ class Trainer:
         from graphc.callbacks import CallbackList
         from graphc.ops import ExecContext
 
+        where = "Model.predict()"
+        batch_size = _args.optional_positive_int(batch_size, "batch_size", where)
+        steps = _args.optional_positive_int(steps, "steps", where, "10")
+        verbose = _verbose(verbose, where)
+        _args.callbacks_list(callbacks, where)
         source, batches = self._batches_for(x, None, None, batch_size, steps, False)
         ex = self._executor()
         ctx = ExecContext(training=False)
-        verbose = _verbose(verbose)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
                            epochs=1, steps=source.steps_per_epoch)
         cbs.on_predict_begin()
@@ -709,6 +793,9 @@ class Trainer:
         from graphc import rng as grandom
 
         self._require_compiled()
+        _args.mapping_or_none(class_weight, "class_weight", "Model.train_on_batch()",
+                              "{0: 1.0, 1: 5.0}")
+        _args.boolean(return_dict, "return_dict", "Model.train_on_batch()")
         xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)
         trainable = self.trainable_weights
         ex = self._executor(trainable, with_masks=True)
@@ -725,6 +812,7 @@ class Trainer:
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled()
+        _args.boolean(return_dict, "return_dict", "Model.test_on_batch()")
         xs, ys, sw, n = self._standardize(x, y, sample_weight)
         logs = self._evaluate_arrays(xs, ys, sw, batch_size=n)
         return _batch_result(logs, return_dict, self._compiled)
@@ -735,6 +823,19 @@ class Trainer:
         outs = self._executor().forward(xs, ExecContext(training=False))
         lookup = dict(zip(self.outputs, outs))
         return map_struct(lambda v: lookup[v], self.output)
+
+
+def _state_params(ex):
+    """The non-trainable parameters that stateful ops change in training (batch norm's
+    moving statistics): what ``_train_batch`` puts back if the step fails."""
+    cached = getattr(ex, "_state_params", None)
+    if cached is None:
+        trainable = set(ex.trainable)
+        params = {s: v for s, v in ex.leaves if getattr(v, "data", None) is not None}
+        ins = {i for step in ex.steps if step.stateful for i in step.ins}
+        cached = ex._state_params = [v for s, v in params.items()
+                                     if s in ins and v not in trainable]
+    return cached
 
 
 def _batch_result(logs, return_dict, compiled):

@@ -304,25 +304,26 @@ def _linear(seed=15, lr=0.01):
 
 
 @_OVERFLOW_OK
-def test_terminate_on_nan_stops_within_the_batch_and_keeps_the_weights(capsys):
+def test_terminate_on_nan_stops_after_the_batch_as_keras(capsys):
+    # Keras's TerminateOnNaN runs at on_train_batch_end, after the optimizer applied the
+    # bad batch's update (its torch trainer never skips one): graphc does the same.
     x, y = _overflow_data()
     model = _linear()
     rec = BatchRecorder()
-    hist = model.fit(x, y, batch_size=4, epochs=5, shuffle=False, verbose=0,
-                     callbacks=[rec, callbacks.TerminateOnNaN()])
+    with pytest.warns(UserWarning, match="step was applied anyway"):
+        hist = model.fit(x, y, batch_size=4, epochs=5, shuffle=False, verbose=0,
+                         callbacks=[rec, callbacks.TerminateOnNaN()])
     assert rec.batches == 3                        # batches 0, 1 and the bad batch 2
     assert np.isfinite(rec.losses[:2]).all() and not np.isfinite(rec.losses[2])
-    # the bad batch made no update: the weights are those after batch 1
-    for u, v in zip(rec.weights[1], model.get_weights()):
+    # the bad batch's update was applied: the weights are those after batch 2
+    for u, v in zip(rec.weights[2], model.get_weights()):
         np.testing.assert_array_equal(u, v)
-    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert not all(np.isfinite(w).all() for w in model.get_weights())
+    assert model.optimizer.iterations == 3
     # as Keras 3: the interrupted epoch still ends (on_epoch_end, one History entry)
     assert rec.epochs_ended == 1 and len(hist.history["loss"]) == 1
     assert not np.isfinite(hist.history["loss"][0])
     assert "Batch 2: Invalid loss, terminating training" in capsys.readouterr().out
-    # the model is still usable
-    model.fit(x[:8], y[:8], epochs=1, verbose=0)
-    assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
 @_OVERFLOW_OK
@@ -337,23 +338,28 @@ def test_terminate_on_nan_after_a_huge_learning_rate():
     assert rec.batches < 8
     assert not np.isfinite(rec.losses[-1])
     assert np.isfinite(rec.losses[:-1]).all()
-    for u, v in zip(rec.weights[-2], model.get_weights()):
+    for u, v in zip(rec.weights[-1], model.get_weights()):
         np.testing.assert_array_equal(u, v)
 
 
 @_OVERFLOW_OK
-def test_without_terminate_on_nan_non_finite_batches_are_skipped():
+def test_without_terminate_on_nan_every_batch_is_applied_as_keras():
+    # Keras applies every step, NaN or not; graphc too, and says so once.
+    import warnings
     x, y = _overflow_data()
     model = _linear(seed=18)
     rec = BatchRecorder()
-    hist = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[rec])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hist = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
+                         callbacks=[rec])
     assert rec.batches == 8
+    assert model.optimizer.iterations == 8         # every batch made an optimizer step
     assert not np.isfinite(hist.history["loss"]).any()
-    # batch 2 (and 6) made no update; batch 3 did
-    for u, v in zip(rec.weights[1], rec.weights[2]):
-        np.testing.assert_array_equal(u, v)
-    assert not all(np.array_equal(u, v) for u, v in zip(rec.weights[2], rec.weights[3]))
-    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert not all(np.array_equal(u, v) for u, v in zip(rec.weights[1], rec.weights[2]))
+    assert not all(np.isfinite(w).all() for w in model.get_weights())
+    mine = [w for w in caught if "step was applied anyway" in str(w.message)]
+    assert len(mine) == 1 and "TerminateOnNaN" in str(mine[0].message)
 
 
 @_OVERFLOW_OK
@@ -365,7 +371,7 @@ def test_terminate_on_nan_raise_error():
         model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
                   callbacks=[rec, callbacks.TerminateOnNaN(raise_error=True)])
     assert rec.batches == 3
-    for u, v in zip(rec.weights[1], model.get_weights()):
+    for u, v in zip(rec.weights[2], model.get_weights()):
         np.testing.assert_array_equal(u, v)
 
 
@@ -377,4 +383,6 @@ def test_overflowing_loss_emits_no_runtime_warning():
         warnings.simplefilter("always")
         model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0,
                   callbacks=[callbacks.TerminateOnNaN()])
+    # NumPy's overflow warnings stay quiet; graphc's own (a UserWarning) says it once
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert sum("step was applied anyway" in str(w.message) for w in caught) == 1
