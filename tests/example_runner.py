@@ -27,5 +27,5 @@ def assert_backends_agree(out, builders, tolerance=1e-5):
     """Each builder's line "NAME: onnxruntime vs NumPy, largest difference: D" with
     D < tolerance."""
     for name in builders:
-        line = next(l for l in out.splitlines() if l.startswith(f"{name}: onnxruntime"))
+        line = next(line_ for line_ in out.splitlines() if line_.startswith(f"{name}: onnxruntime"))
         assert float(line.rsplit(": ", 1)[1]) < tolerance, line

@@ -21,8 +21,8 @@ def test_dlwp_bag_of_words_example(tmp_path):
                          "Found 200 files belonging to 2 classes."]
     assert "Total params: 320,033" in out  # Dense(16) on 20,000 multi-hot bigram tokens
     assert "Epoch 5/5" in out
-    accuracy = float(next(l for l in lines if l.startswith("Test acc: ")).split(": ")[1])
+    accuracy = float(next(line for line in lines if line.startswith("Test acc: ")).split(": ")[1])
     assert accuracy >= 0.9  # the sentiment words are easy to learn
-    scores = [float(l.split(" percent")[0]) for l in lines if "percent positive" in l]
+    scores = [float(line.split(" percent")[0]) for line in lines if "percent positive" in line]
     assert len(scores) == 2 and scores[0] > 50 > scores[1]  # raw strings in, as the book
     assert not os.listdir(tmp_path)  # the reviews went to a temporary directory

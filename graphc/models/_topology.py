@@ -92,5 +92,5 @@ def ordered_layers(graph: Graph) -> list:
             seen.add(id(call.layer))
             layers.append(call.layer)
     # An input no output reaches has depth 0 and index -1, as in Keras.
-    return sorted(layers, key=lambda l: (-layer_depth.get(id(l), 0),
-                                         index.get(id(l), -1)))
+    return sorted(layers, key=lambda layer: (-layer_depth.get(id(layer), 0),
+                                         index.get(id(layer), -1)))

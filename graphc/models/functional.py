@@ -103,7 +103,7 @@ class Model(Trainer, Layer):
         if self._subclassed:
             return list(self._sublayers)
         from graphc.layers.op_layer import OpLayer
-        return [l for l in self._layers if not isinstance(l, OpLayer)]
+        return [layer for layer in self._layers if not isinstance(layer, OpLayer)]
 
     # ---- subclassed models: the graph is traced from `call` ----------------------------
     def build(self, input_shape=None):
@@ -209,7 +209,7 @@ class Model(Trainer, Layer):
                 if layer.name == name:
                     return layer
             raise ValueError(f"No such layer: {name}. Existing layers are: "
-                             f"{[l.name for l in layers]}.")
+                             f"{[layer.name for layer in layers]}.")
         raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
     def count_params(self) -> int:

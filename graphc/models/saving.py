@@ -55,7 +55,7 @@ def model_to_config(model) -> dict:
         stack = []
         if model._input_value is not None:
             stack.append(serialize_layer(model._input_value.layer))
-        stack += [serialize_layer(l) for l in model.layers]
+        stack += [serialize_layer(layer) for layer in model.layers]
         return {"name": model.name, "trainable": model.trainable, "layers": stack}
     graph = model.graph
     calls, producer_call = layer_calls(graph)
@@ -388,7 +388,7 @@ def _compile_config(model):
     from graphc import losses, optimizers
     try:
         return {"optimizer": optimizers.serialize(c.optimizer),
-                "loss": [losses.serialize(l) if l is not None else None for l in c.losses],
+                "loss": [losses.serialize(each) if each is not None else None for each in c.losses],
                 "loss_weights": c.loss_weights,
                 "metrics": _metric_names(c._metric_specs),
                 "weighted_metrics": _metric_names(c._weighted_specs),
@@ -568,7 +568,7 @@ def _compile_from_config(model, cc, custom_objects):
     def loss(spec):
         return losses.deserialize(spec, custom_objects) if spec else None
     model.compile(optimizer=optimizers.deserialize(cc["optimizer"], custom_objects),
-                  loss=[loss(l) for l in cc["loss"]] if len(cc["loss"]) > 1
+                  loss=[loss(each) for each in cc["loss"]] if len(cc["loss"]) > 1
                   else loss(cc["loss"][0]),
                   loss_weights=cc.get("loss_weights"),
                   metrics=_metrics_arg(cc.get("metrics"), names),

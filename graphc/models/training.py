@@ -52,9 +52,9 @@ class _Compiled:
                 f"Model {model.name!r} is a subclassed model: its outputs have no names, so "
                 f"`loss` cannot be a dict (received loss={loss}); pass a list with one "
                 f"loss per output, in the order `call` returns them.")
-        self.losses = [losses_mod.get(l) if l is not None else None
-                       for l in per_output(loss, names, "loss")]
-        if all(l is None for l in self.losses):
+        self.losses = [losses_mod.get(each) if each is not None else None
+                       for each in per_output(loss, names, "loss")]
+        if all(each is None for each in self.losses):
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         weights = per_output(loss_weights, names, "loss_weights") if loss_weights is not None \
             else [1.0] * len(names)
@@ -111,11 +111,11 @@ def _loss_keys(losses, output_names):
     subclassed model) the loss's own (``"mse"`` for ``loss="mse"``,
     ``"mean_squared_error"`` for ``MeanSquaredError()``). Equal keys share one entry,
     the last output's value."""
-    if sum(l is not None for l in losses) < 2:
+    if sum(each is not None for each in losses) < 2:
         return [None] * len(losses)
-    return [None if l is None else
-            f"{output_names[i] if output_names is not None else l.name}_loss"
-            for i, l in enumerate(losses)]
+    return [None if each is None else
+            f"{output_names[i] if output_names is not None else each.name}_loss"
+            for i, each in enumerate(losses)]
 
 
 def _metric_key(name, prefix, weighted, seen):
@@ -177,7 +177,7 @@ class _Running:
 
     def __init__(self, losses):
         self.loss, self.count = 0.0, 0
-        self.outputs = [0.0 if l is not None else None for l in losses]
+        self.outputs = [0.0 if each is not None else None for each in losses]
 
     def add(self, total, per_output, size):
         self.loss += total * size

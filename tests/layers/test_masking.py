@@ -111,7 +111,7 @@ def test_configs_round_trip_and_masks_come_back():
     y = layers.Dense(1)(layers.LSTM(3)(layers.Masking(0.5)(layers.Dropout(0.1)(e))))
     model = graphc.Model(x, y)
     config = model.get_config()
-    emb = next(l for l in config["layers"] if l["class_name"] == "Embedding")
+    emb = next(layer for layer in config["layers"] if layer["class_name"] == "Embedding")
     assert emb["config"]["mask_zero"] is True
     assert json.loads(json.dumps(config)) == config
     again = graphc.Model.from_config(config)
@@ -129,7 +129,7 @@ def test_the_mask_adds_no_layer_connection():
     d = layers.Dropout(0.5)(e)
     y = layers.LSTM(2)(d)
     model = graphc.Model(x, y)
-    assert [l.name for l in model.layers] == [x.layer.name, e.producer.top[0].name,
+    assert [layer_.name for layer_ in model.layers] == [x.layer.name, e.producer.top[0].name,
                                               d.producer.top[0].name, y.producer.top[0].name]
     lstm = model.get_config()["layers"][-1]
     assert lstm["inbound_nodes"] == [[d.producer.top[0].name, 0, 0]]  # not the embedding

@@ -46,7 +46,7 @@ def test_concatenate_shape_and_summary_connections():
     assert out.shape == (None, 10)
     lines = []
     Model([a, b], out).summary(print_fn=lines.append)
-    row = next(i for i, l in enumerate(lines) if l.startswith("mg_cat (Concatenate)"))
+    row = next(i for i, line in enumerate(lines) if line.startswith("mg_cat (Concatenate)"))
     assert "mg_a[0][0]" in lines[row] and "mg_b[0][0]" in lines[row + 1]
 
 

@@ -217,7 +217,7 @@ KERAS_TWO_BRANCH = {
 def test_layer_order_and_weights_order_match_keras(swap):
     m = two_branch(swap)
     names, shapes = KERAS_TWO_BRANCH[swap]
-    assert [l.name for l in m.layers] == names
+    assert [layer.name for layer in m.layers] == names
     assert [w.shape for w in m.get_weights()] == shapes
 
 
@@ -228,7 +228,7 @@ def test_layer_order_with_two_outputs_matches_keras():
     y2 = layers.Dense(3, name="y2")(layers.Dense(4, name="z1")(x))
     m = Model(inp, [y1, y2])
     # Recorded from Keras 3.15.1 (torch backend) with the same code.
-    assert [l.name for l in m.layers] == ["inp", "x1", "z1", "y1", "y2"]
+    assert [layer.name for layer in m.layers] == ["inp", "x1", "z1", "y1", "y2"]
 
 
 def test_nested_and_shared_order_matches_keras():
@@ -241,7 +241,7 @@ def test_nested_and_shared_order_matches_keras():
     h2 = inner(shared(k))
     m = Model([j, k], [layers.Dense(2, name="head")(h), h2], name="outer")
     # Recorded from Keras 3.15.1 (torch backend) with the same code.
-    assert [l.name for l in m.layers] == ["outer_in", "shared", "outer_in2", "inner", "head"]
+    assert [layer.name for layer in m.layers] == ["outer_in", "shared", "outer_in2", "inner", "head"]
     assert [w.shape for w in m.get_weights()] == [(4, 4), (4,), (4, 3), (3,), (3, 2), (2,)]
     assert m.count_params() == 43
 
@@ -251,7 +251,7 @@ def test_raw_ops_on_tensors_do_not_add_none_to_layers():
     a = layers.Dense(3, name="fn_raw_a")(i)
     b = layers.Dense(3, name="fn_raw_b")(i)
     m = Model(i, a + b)
-    assert [l.name for l in m.layers] == ["fn_raw_in", "fn_raw_a", "fn_raw_b"]
+    assert [layer.name for layer in m.layers] == ["fn_raw_in", "fn_raw_a", "fn_raw_b"]
 
 
 # ---- weights -----------------------------------------------------------------------

@@ -19,9 +19,9 @@ def test_seed_model():
     m = seed_sequential()
     assert m.built
     assert m.input_shape == (None, 64) and m.output_shape == (None, 10)
-    assert [l.count_params() for l in m.layers] == [2080, 1056, 330]
+    assert [layer.count_params() for layer in m.layers] == [2080, 1056, 330]
     assert m.count_params() == 3466
-    assert all(isinstance(l, layers.Dense) for l in m.layers)  # no InputLayer in .layers
+    assert all(isinstance(layer, layers.Dense) for layer in m.layers)  # no InputLayer in .layers
     assert [w.shape for w in m.get_weights()] == [(64, 32), (32,), (32, 32), (32,),
                                                    (32, 10), (10,)]
 
@@ -131,7 +131,7 @@ def test_unique_names():
         m.add(layers.Dense(2, name="sq_same"))
     assert len(m.layers) == 1
     auto = Sequential([layers.Dense(2, input_shape=(3,)), layers.Dense(2), layers.Dense(2)])
-    names = [l.name for l in auto.layers]
+    names = [layer.name for layer in auto.layers]
     assert len(set(names)) == 3 and all(n.startswith("dense") for n in names)
     assert Sequential().name.startswith("sequential")
 
@@ -141,11 +141,11 @@ def test_sequential_as_a_layer_in_a_functional_model():
                        name="sq_block")
     i = Input(shape=(3,), name="sq_outer_in")
     m = Model(i, layers.Dense(1, name="sq_outer_head")(block(i)))
-    assert [l.name for l in m.layers] == ["sq_outer_in", "sq_block", "sq_outer_head"]
+    assert [layer.name for layer in m.layers] == ["sq_outer_in", "sq_block", "sq_outer_head"]
     assert m.count_params() == 16 + 10 + 3
     lines = []
     m.summary(print_fn=lines.append)
-    assert any(l.startswith("sq_block (Sequential)") for l in lines)
+    assert any(line.startswith("sq_block (Sequential)") for line in lines)
     x = np.ones((2, 3), "float32")
     np.testing.assert_allclose(m(x), m.get_layer("sq_outer_head")(block(x)), rtol=1e-6)
 

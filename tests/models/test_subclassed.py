@@ -53,7 +53,7 @@ def _compile(model, lib):
 def test_unbuilt_model_says_how_to_build_it():
     model = ticket_model_class(graphc)(num_departments=4)
     assert not model.built
-    assert [l.name for l in model.layers] == [l.name for l in (
+    assert [layer.name for layer in model.layers] == [layer.name for layer in (
         model.concat_layer, model.mixing_layer, model.priority_scorer,
         model.department_classifier)]
     with pytest.raises(ValueError, match=r"has not yet been built.*build\(input_shape\)"):
@@ -76,7 +76,7 @@ def test_first_eager_call_builds_and_computes(capsys):
     assert "InputLayer" not in out and "Connected to" not in out  # Keras's layout
     rows = [line.split()[0] for line in out.splitlines() if "(Dense)" in line
             or "(Concatenate)" in line]
-    assert rows == [l.name for l in model.layers]
+    assert rows == [layer.name for layer in model.layers]
     assert "Total params: 4,613" in out
 
 
@@ -178,7 +178,7 @@ def test_mixing_with_functional_models():
     model.compile("rmsprop", "binary_crossentropy")
     model.fit(x, np.ones((6, 1)), verbose=0)
     assert model.predict(x, verbose=0).shape == (6, 1)
-    assert [l.name for l in model.layers] == [model.dense.name, binary_classifier.name]
+    assert [layer.name for layer in model.layers] == [model.dense.name, binary_classifier.name]
 
 
 def test_a_plain_model_without_inputs_or_call_is_refused():

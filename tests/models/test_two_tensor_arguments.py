@@ -52,7 +52,7 @@ def test_topology_follows_the_argument_order():
     calls, _ = layer_calls(model.graph)
     call = next(cl for cl in calls if cl.layer is mix)
     assert call.inputs == [x, c]
-    assert [l.name for l in model.layers][-2:] == ["mix", model.layers[-1].name]
+    assert [layer.name for layer in model.layers][-2:] == ["mix", model.layers[-1].name]
     summary = []
     model.summary(print_fn=summary.append)
     text = "\n".join(summary)

@@ -37,7 +37,7 @@ def test_batchnorm_trains_like_keras(freeze):
     k_model, g_model = pair(mlp_bn, shapes=False)
     if freeze:
         for model in (k_model, g_model):
-            next(l for l in model.layers if "batch_normalization" in l.name).trainable = False
+            next(layer for layer in model.layers if "batch_normalization" in layer.name).trainable = False
     x, y = _data()
     np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
                                rtol=1e-4, atol=1e-6)

@@ -149,8 +149,8 @@ def _pair_in_call_order(builder):
     # in Keras, even where an op reads its inputs in another order (Dot transposes its
     # second input before it reads the first).
     named = ("query", "key", "readout")
-    assert [l.name for l in g_model.layers if l.name in named] == \
-        [l.name for l in k_model.layers if l.name in named]
+    assert [layer.name for layer in g_model.layers if layer.name in named] == \
+        [layer.name for layer in k_model.layers if layer.name in named]
     return k_model, g_model
 
 

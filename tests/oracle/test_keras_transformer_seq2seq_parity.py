@@ -192,7 +192,7 @@ def twins(rate=0.5):
 
 def test_structure_matches_keras():
     k, g = twins()
-    assert [type(l).__name__ for l in g.layers] == [type(l).__name__ for l in k.layers]
+    assert [type(layer).__name__ for layer in g.layers] == [type(layer).__name__ for layer in k.layers]
     assert [w.shape for w in g.weights] == [tuple(w.shape) for w in k.weights]
     assert g.count_params() == k.count_params()
     # the decoder takes its first argument's mask (Keras's previous_mask): the loss is masked

@@ -46,7 +46,7 @@ def test_seed_model_with_its_own_input_builds():
     i, o = seed_output()
     report = ValidateConnectivity().run(Model(i, o).graph)
     assert isinstance(report, ConnectivityReport)
-    assert [l.name for l in report.layers] == ["cn_seed_in", "cn_seed_d1", "cn_seed_d2",
+    assert [layer.name for layer in report.layers] == ["cn_seed_in", "cn_seed_d1", "cn_seed_d2",
                                               "cn_seed_d3"]
     assert report.unused_inputs == []
 

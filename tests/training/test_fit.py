@@ -575,7 +575,7 @@ def test_dropout_active_in_fit_inactive_in_predict_and_evaluate():
     hist = model.fit(x, y, batch_size=64, epochs=3, verbose=0)
     assert _same_weights(before, model.get_weights())
     train_losses = hist.history["loss"]
-    assert all(abs(l - eval_loss) > 1e-3 for l in train_losses)
+    assert all(abs(each - eval_loss) > 1e-3 for each in train_losses)
     assert len(set(train_losses)) == 3   # a new mask per step
     t1, t2 = model.train_on_batch(x, y), model.train_on_batch(x, y)
     assert t1 != t2

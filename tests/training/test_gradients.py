@@ -50,7 +50,7 @@ class GradCheck:
         self.params = model.trainable_weights
         self.xs = [np.asarray(x, np.float64) for x in xs]
         self.ys = ys
-        self.losses = [_loss_fn(l) for l in loss_list]
+        self.losses = [_loss_fn(each) for each in loss_list]
         self.weights = loss_weights or [1.0] * len(self.losses)
         self.sw = sample_weight
         self.dropout_seed = dropout_seed
@@ -64,16 +64,16 @@ class GradCheck:
 
     def loss(self, leaf_values):
         outs = self.ex.forward(self.xs, self._ctx(), leaf_values=leaf_values)
-        return sum(w * float(l(y, o, sample_weight=self.sw))
-                   for l, w, y, o in zip(self.losses, self.weights, self.ys, outs))
+        return sum(w * float(each(y, o, sample_weight=self.sw))
+                   for each, w, y, o in zip(self.losses, self.weights, self.ys, outs))
 
     def analytic(self):
         outs, env = self.ex.forward(self.xs, self._ctx(), keep_for_backward=True,
                                     leaf_values=self.base)
         assert all(o.dtype == np.float64 for o in outs), [o.dtype for o in outs]
         value, out_grads = 0.0, []
-        for l, w, y, o in zip(self.losses, self.weights, self.ys, outs):
-            v, g = l.value_and_grad(y, o, self.sw)
+        for each, w, y, o in zip(self.losses, self.weights, self.ys, outs):
+            v, g = each.value_and_grad(y, o, self.sw)
             assert g.dtype == np.float64
             value += w * float(v)
             out_grads.append(g * w)
@@ -136,8 +136,8 @@ LOSSES = ["mse", "mae", "huber", "categorical_crossentropy", "sparse_categorical
           losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)]
 
 
-@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l if isinstance(l, str) else
-                         f"{type(l).__name__}_logits")
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda each: each if isinstance(each, str) else
+                         f"{type(each).__name__}_logits")
 def test_loss_through_model_gradient(loss):
     graphc.utils.set_random_seed(3)
     name = loss if isinstance(loss, str) else ""

@@ -117,7 +117,7 @@ def test_save_load_round_trip(tmp_path, kind):
     loaded = load_model(str(path))
     assert type(loaded) is type(model)
     assert loaded.name == model.name
-    assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     assert [p.path for p in loaded.weights] == [p.path for p in model.weights]
     _same(loaded.get_weights(), model.get_weights())
     assert loaded.count_params() == model.count_params()
@@ -375,7 +375,7 @@ def test_to_json_and_model_from_json(kind):
     assert json.loads(text)["class_name"] in ("Sequential", "Functional")
     rebuilt = model_from_json(text)
     assert rebuilt.to_json() == text
-    assert [l.name for l in rebuilt.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
     assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in model.get_weights()]
     assert rebuilt.optimizer is None   # architecture only, as Keras
     rebuilt.set_weights(model.get_weights())
@@ -539,8 +539,8 @@ def test_registered_custom_layer_loads(tmp_path):
     config = json.loads(zipfile.ZipFile(tmp_path / "c.graphc").read("config.json"))
     assert "TestSaving>Scale" in json.dumps(config)
     loaded = load_model(str(tmp_path / "c.graphc"))
-    scales = [l for l in loaded.layers if isinstance(l, Scale)]
-    assert sorted(l.offset for l in scales) == [-1.0, 0.5]
+    scales = [layer for layer in loaded.layers if isinstance(layer, Scale)]
+    assert sorted(each.offset for each in scales) == [-1.0, 0.5]
     _same(loaded.get_weights(), model.get_weights())
     _same([loaded.predict(x, verbose=0)], [model.predict(x, verbose=0)])
     assert loaded.evaluate(x, x, verbose=0) == model.evaluate(x, x, verbose=0)
