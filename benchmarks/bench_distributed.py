@@ -111,7 +111,7 @@ def bench_throughput():
 
                 runs = []
 
-                def run():
+                def run(x=x, runs=runs, model=model):
                     # A fresh name each run: the tasks are pure, and the same keys would
                     # find the last run's results still in memory.
                     xi = x.map_blocks(np.asarray, dtype=x.dtype, name=f"bench-in-{len(runs)}")

@@ -45,7 +45,7 @@ def bench_export_chains():
         for n in (1000, 2000, 5000):
             model = chain(n)
             path = os.path.join(d, f"chain{n}.onnx")
-            t = _best(lambda: graphc.onnx.export(model, path), 2)
+            t = _best(lambda model=model, path=path: graphc.onnx.export(model, path), 2)
             per_layer = t / n
             base = base or per_layer
             print(f"    {n:>5} layers: {t:6.2f} s   {per_layer * 1e6:6.0f} us/layer   "

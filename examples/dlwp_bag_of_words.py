@@ -29,8 +29,9 @@ POSITIVE = "excellent loved great wonderful superb brilliant enjoyed beautiful".
 NEGATIVE = "terrible hated awful boring worst waste dull bad".split()
 
 
-def write_reviews(base, rng, per_class={"train": 300, "test": 100}):
+def write_reviews(base, rng, per_class=None):
     """aclImdb/{train,test}/{neg,pos}/<i>.txt with synthetic reviews."""
+    per_class = per_class or {"train": 300, "test": 100}
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
     for subset, count in per_class.items():
         for label, words in (("neg", NEGATIVE), ("pos", POSITIVE)):

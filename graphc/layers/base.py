@@ -24,7 +24,7 @@ from graphc.ops.registry import apply, is_symbolic
 from graphc.recording import eager, get_keras_mask, is_mask_value, scope, set_keras_mask
 
 __all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct",
-           "get_keras_mask", "set_keras_mask"]
+           "get_keras_mask", "set_keras_mask", "is_mask_value"]
 
 _CALL_TAKES_MASK: dict = {}
 _CALL_PARAMETERS: dict = {}

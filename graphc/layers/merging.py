@@ -4,8 +4,11 @@ Keras 2 lower-case functions (``layers.add([a, b])``) that tutorials still use."
 from __future__ import annotations
 
 from graphc import ops
+from graphc.errors import ShapeError
+from graphc.ir import format_shape
 from graphc.layers.base import Layer
 from graphc.ops import masking as mask_ops
+from graphc.ops.shapes import dims_compatible, known
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]
@@ -141,10 +144,6 @@ def concatenate(inputs, axis=-1, **kwargs):
 
 # ---- Dot ---------------------------------------------------------------------------------
 # Added with the array ops (transpose, sum); composed of ops like every merge layer.
-from graphc.errors import ShapeError
-from graphc.ir import format_shape
-from graphc.ops.shapes import dims_compatible, known
-
 __all__ += ["Dot", "dot"]
 
 

@@ -12,7 +12,8 @@ Each function works on symbolic tensors (it records a node, for use inside a lay
         def call(self, x):
             return ops.multiply(x, self.s)
 
-To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see ``graphc.ops.registry`` and ARCHITECTURE.md).
+To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see
+``graphc.ops.registry`` and ARCHITECTURE.md, "Adding an op").
 """
 
 from graphc import ir as _ir

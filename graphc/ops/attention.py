@@ -131,7 +131,10 @@ class MaskedSoftmax(Op):
         t, s = b.in_types[0].shape[-2:]
         if isinstance(t, int) and isinstance(s, int):
             return b.const(_band(attrs, t, s))
-        i64 = (lambda v: b.const(np.asarray(v, dtype=np.int64)))
+
+        def i64(v):
+            return b.const(np.asarray(v, dtype=np.int64))
+
         shape = b.op("Shape", x)
         rank = len(b.in_types[0].shape)
         length = [b.op("Gather", shape, i64(rank + k), axis=0) for k in (-2, -1)]

@@ -177,7 +177,7 @@ class ConvTranspose(Op):
         y = np.zeros((x.shape[0], *buf, f), dtype=cols.dtype)
         full = y[(slice(None),) + tuple(slice(o, None) for o in origin)]
         # col2im: each kernel offset adds its slab into a strided slice of the output.
-        for j, (offs, sl) in enumerate(_window_slices(window, strides, dilation, spatial)):
+        for j, (_offs, sl) in enumerate(_window_slices(window, strides, dilation, spatial)):
             full[sl] += cols[..., j, :]
         y = y[(slice(None),) + keep]
         if bias:

@@ -1,5 +1,6 @@
-"""Utilities: ``set_random_seed``, ``plot_model``, ``plot_history``, the progress bar, and the data loaders
-(``image_dataset_from_directory``, ``text_dataset_from_directory``, ``load_img``, ...)."""
+"""Utilities: ``set_random_seed``, ``plot_model``, ``plot_history``, the progress bar,
+and the data loaders (``image_dataset_from_directory``, ``text_dataset_from_directory``,
+``load_img``, ...)."""
 
 from graphc.utils.dataset_utils import (
     Dataset,

@@ -149,7 +149,8 @@ def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
         file_format = "jpeg"
     img = array_to_img(x, data_format=data_format, scale=scale)
     if img.mode == "RGBA" and file_format == "jpeg":
-        warnings.warn("The JPEG format does not support RGBA images, converting to RGB.")
+        warnings.warn("The JPEG format does not support RGBA images, converting to RGB.",
+                      stacklevel=2)
         img = img.convert("RGB")
     img.save(path, format=file_format, **kwargs)
 

@@ -20,7 +20,6 @@ cluster (a box around its layers) instead of one box.
 from __future__ import annotations
 
 import os
-import tempfile
 
 from graphc.files import atomic_write
 from graphc.ir import format_shape

@@ -124,8 +124,9 @@ def test_affine_transform_bad_arguments_like_keras():
         with pytest.raises(ValueError) as g_err:
             image_ops.affine_transform(x, t, **kwargs)
         # the same text but for the order in which a set of choices prints
-        key = (lambda m: sorted(m.replace("{", " ").replace("}", " ").replace(",", " ")
-                                .split()))
+        def key(m):
+            return sorted(m.replace("{", " ").replace("}", " ").replace(",", " ").split())
+
         assert key(str(g_err.value)) == key(str(k_err.value))
     with pytest.raises(ValueError, match="Invalid images rank"):
         image_ops.affine_transform(x[0, 0], t)
