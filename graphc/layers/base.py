@@ -12,7 +12,9 @@ its input's mask; a layer that ``supports_masking`` gives its outputs ``compute_
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import math
 import re
 import warnings
 
@@ -70,6 +72,22 @@ def to_snake_case(name: str) -> str:
 
 
 unique_name = recording.unique_layer_name
+
+# The most elements one weight may have while a file's layers are built (None: no limit);
+# set by ``weight_limit`` so a file cannot make graphc allocate a huge weight.
+_WEIGHT_LIMIT: list = [None]
+
+
+@contextlib.contextmanager
+def weight_limit(max_elements):
+    """Refuse, inside the block, any ``add_weight`` of more than ``max_elements``
+    elements, before it is allocated."""
+    previous = _WEIGHT_LIMIT[0]
+    _WEIGHT_LIMIT[0] = max_elements
+    try:
+        yield
+    finally:
+        _WEIGHT_LIMIT[0] = previous
 
 
 def flatten_struct(x) -> list:
@@ -178,6 +196,10 @@ class Layer:
         regularizer = regularizers.get(regularizer)
         constraint = constraints.get(constraint)
         shape = tuple(int(d) for d in (shape or ()))
+        limit = _WEIGHT_LIMIT[0]
+        if limit is not None and (any(d < 0 for d in shape) or math.prod(shape) > limit):
+            raise ValueError(f"{self.name}: a weight of shape {format_shape(shape)} is over "
+                             f"the limit of {limit} elements for a loaded file.")
         dtype = str(np.dtype(dtype or self.dtype))
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"

@@ -163,15 +163,29 @@ def _set_from_npz(model, data, source: str):
 
 def save_weights(model, filepath):
     filepath = os.fspath(filepath)
+    if filepath.endswith(".weights.h5"):
+        from graphc.models import keras_format
+        keras_format.save_weights_h5(model, filepath)
+        return
     if not filepath.endswith(".weights.npz"):
-        raise ValueError(f"The filename must end in `.weights.npz`. Received: "
-                         f"filepath={filepath}")
+        raise ValueError(f"The filename must end in `.weights.h5` (Keras's) or "
+                         f"`.weights.npz`. Received: filepath={filepath}")
     data = _weights_bytes(model)
     atomic_write(filepath, lambda f: f.write(data))
 
 
 def load_weights(model, filepath):
     filepath = os.fspath(filepath)
+    from graphc.models import keras_format
+    if filepath.endswith(".weights.h5"):
+        keras_format.load_weights_h5(model, filepath)
+        return
+    if filepath.endswith(".keras"):
+        with zipfile.ZipFile(filepath) as z:
+            data = keras_format._read_member(z, "model.weights.h5",
+                                             keras_format.MAX_WEIGHTS_BYTES, filepath)
+        keras_format._read_h5(model, io.BytesIO(data), filepath)
+        return
     if zipfile.is_zipfile(filepath) and filepath.endswith(".graphc"):
         with zipfile.ZipFile(filepath) as z:
             data = np.load(io.BytesIO(z.read("model.weights.npz")), allow_pickle=False)
@@ -206,8 +220,13 @@ def _metric_names(specs):
 
 def save_model(model, filepath):
     filepath = os.fspath(filepath)
+    if filepath.endswith(".keras"):
+        from graphc.models import keras_format
+        keras_format.save_keras(model, filepath)
+        return
     if not filepath.endswith(".graphc"):
-        raise ValueError(f"The filename must end in `.graphc`. Received: filepath={filepath}")
+        raise ValueError(f"The filename must end in `.keras` (Keras 3's format) or "
+                         f"`.graphc`. Received: filepath={filepath}")
     config = {"format": "graphc", "format_version": FORMAT_VERSION,
               "graphc_version": __version__, "model": serialize_layer(model),
               "weights": _manifest(model), "compile_config": _compile_config(model)}
@@ -281,6 +300,10 @@ def load_model(filepath, custom_objects=None, compile=True):
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
+    from graphc.models import keras_format
+    if keras_format.is_keras_file(filepath):
+        return keras_format.load_keras(filepath, custom_objects=custom_objects,
+                                       compile=compile)
     if not zipfile.is_zipfile(filepath):
         raise ValueError(f"{filepath} is not a .graphc model file (not a zip archive).")
     with zipfile.ZipFile(filepath) as z:

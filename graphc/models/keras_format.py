@@ -1,0 +1,658 @@
+"""Keras 3's own files: ``.keras`` (a zip of ``metadata.json``, ``config.json`` and
+``model.weights.h5``) and ``.weights.h5``, read and written so that Keras 3 and graphc
+open each other's files.
+
+The architecture is Keras's config (``Functional``: each layer with its calls as
+``inbound_nodes`` of ``__keras_tensor__`` references; ``Sequential``: the list of layers);
+graphc's layer configs already follow Keras's ``get_config``, so each layer config only
+needs Keras's decorations removed (the ``DTypePolicy`` dicts, ``module`` keys, options
+left at their default that graphc does not have) or added. The weights are an HDF5 tree
+addressed as Keras's ``saving_lib`` walks a model: ``layers/<snake_case class name>``
+(made unique per container: ``dense``, ``dense_1``), the layer's own variables in
+``vars/0``, ``vars/1`` ... and its sub-layers under their attribute names (``cell`` of a
+recurrent layer, ``forward_layer``/``backward_layer`` of ``Bidirectional``).
+
+Safety, stricter than Keras's safe mode: the file only ever names classes, which are
+looked up in graphc's table (nothing is imported from a ``module`` key, nothing is
+unpickled or unmarshalled); a ``Lambda`` holding serialized Python code is refused; the
+sizes in the zip are checked before reading; every HDF5 dataset's shape and dtype are
+checked against the weight it fills before it is read (so a file cannot make graphc
+allocate more than the model it describes), links out of the file are refused, and the
+weights a config declares are capped (``MAX_WEIGHT_ELEMENTS``) before they are made.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from graphc.errors import GraphcError
+from graphc.files import atomic_write
+from graphc.layers import serialization
+from graphc.layers.base import (InputLayer, _call_takes_mask, flatten_struct, to_snake_case,
+                                weight_limit)
+from graphc.recording import get_keras_mask
+
+__all__ = ["save_keras", "load_keras", "save_weights_h5", "load_weights_h5",
+           "is_keras_file", "MAX_WEIGHT_ELEMENTS", "MAX_CONFIG_BYTES", "MAX_WEIGHTS_BYTES"]
+
+#: The Keras version graphc's files say they were written with (the format it follows).
+KERAS_VERSION = "3.15.1"
+#: Limits checked before anything is read or allocated.
+MAX_CONFIG_BYTES = 64 * 2**20
+MAX_WEIGHTS_BYTES = 16 * 2**30
+MAX_WEIGHT_ELEMENTS = 2**31  # one weight's elements (8 GiB of float32)
+
+_CONFIG = "config.json"
+_METADATA = "metadata.json"
+_WEIGHTS = "model.weights.h5"
+
+
+class UnsafeFileError(GraphcError, ValueError):
+    """A Keras file holds something graphc refuses to load (code, links out of the file,
+    sizes beyond the limits)."""
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError as e:  # pragma: no cover - h5py is a dependency
+        raise ImportError("Reading and writing Keras's .keras and .weights.h5 files needs "
+                          "h5py: pip install h5py") from e
+    return h5py
+
+
+def is_keras_file(filepath) -> bool:
+    """A ``.keras`` archive (by name, or by its members when the name says nothing)."""
+    filepath = os.fspath(filepath)
+    if filepath.endswith(".keras"):
+        return True
+    if not zipfile.is_zipfile(filepath):
+        return False
+    with zipfile.ZipFile(filepath) as z:
+        return {_CONFIG, _METADATA, _WEIGHTS} <= set(z.namelist())
+
+
+# ---- Keras config -> graphc ---------------------------------------------------------------
+# Keras options graphc does not have, dropped when they hold Keras's default (any other
+# value stays, so graphc's constructor names it in its error).
+_KERAS_DEFAULTS = {"optional": False, "ragged": False, "sparse": False,
+                   "quantization_config": None, "input_axes": None, "output_axes": None,
+                   "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99,
+                   "lora_rank": None, "lora_alpha": None, "lora_enabled": False}
+_DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
+_MODEL_CLASSES = ("Functional", "Sequential", "Model")
+
+
+def _lambda_error(where: str) -> UnsafeFileError:
+    return UnsafeFileError(
+        f"{where} holds serialized Python code (a Lambda layer or a lambda function); "
+        "graphc never runs code from a file. Define the function in your program, "
+        "register it (`@graphc.saving.register_serializable()` on a custom layer that "
+        "calls it, or pass `custom_objects={'name': fn}`) and save the model with a "
+        "named function instead of a lambda.")
+
+
+def _clean(obj, where: str):
+    """Keras's config decorations to graphc's plain config, refusing code."""
+    if isinstance(obj, list):
+        return [_clean(v, where) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    name = obj.get("class_name")
+    if name == "__lambda__" or name == "Lambda":
+        raise _lambda_error(where)
+    if name in _DTYPE_POLICIES:
+        return (obj.get("config") or {}).get("name", "float32")
+    if name == "__tuple__":
+        return [_clean(v, where) for v in (obj.get("config") or {}).get("value", [])]
+    if name in ("__bytes__", "__typespec__", "__tensor__"):
+        raise UnsafeFileError(f"{where} holds a serialized {name[2:-2]}, which graphc "
+                              "does not load.")
+    if name == "__numpy__":
+        cfg = obj.get("config") or {}
+        return np.asarray(cfg.get("value"), dtype=np.dtype(str(cfg.get("dtype")))).tolist()
+    out = {}
+    for k, v in obj.items():
+        if k in ("module", "registered_name", "shared_object_id", "build_config",
+                 "compile_config"):
+            continue
+        if k in _KERAS_DEFAULTS and v == _KERAS_DEFAULTS[k]:
+            continue
+        out[k] = _clean(v, where)
+    if name is not None and obj.get("registered_name") and ">" in str(
+            obj["registered_name"]):
+        out["class_name"] = obj["registered_name"]  # a custom class: "package>Name"
+    return out
+
+
+def _layer_from_keras(spec: dict, custom_objects, where: str):
+    name = spec.get("class_name")
+    if name in _MODEL_CLASSES:
+        return _model_from_keras(spec, custom_objects, where)
+    if name == "Lambda" or name == "__lambda__":
+        raise _lambda_error(f"Layer {spec.get('config', {}).get('name')!r} at {where}")
+    layer_name = (spec.get("config") or {}).get("name")
+    clean = _clean(spec, f"layer {layer_name!r} ({name}) at {where}")
+    try:
+        with weight_limit(MAX_WEIGHT_ELEMENTS):
+            return serialization.deserialize(
+                {"class_name": clean["class_name"], "config": clean.get("config", {})},
+                custom_objects)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Cannot load layer {layer_name!r} ({name}) at {where}: {e}") \
+            from None
+
+
+def _keras_op(spec: dict, where: str):
+    """An operation Keras recorded outside layers (``NotEqual`` for an Embedding's mask):
+    the graphc.ops function of the same name."""
+    from graphc import ops
+    fn_name = to_snake_case(spec["class_name"])
+    fn = getattr(ops, fn_name, None)
+    if fn is None or not callable(fn):
+        raise ValueError(f"Operation {spec['class_name']!r} ({where}) has no graphc "
+                         "equivalent.")
+    return fn
+
+
+def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
+    from graphc.models.functional import Model
+    from graphc.models.sequential import Sequential
+    cls_name = spec.get("class_name")
+    config = spec.get("config") or {}
+    name = config.get("name")
+    here = f"{where}/{name}" if where != "the model" else name
+    if cls_name == "Sequential":
+        model = Sequential(name=name, trainable=config.get("trainable", True))
+        for layer_spec in config.get("layers", []):
+            model.add(_layer_from_keras(layer_spec, custom_objects, here))
+        build_shape = config.get("build_input_shape")
+        if model._input_value is None and build_shape is not None:
+            model.build(tuple(build_shape))
+        return model
+    if cls_name not in ("Functional", "Model"):
+        raise ValueError(f"Unknown model class {cls_name!r} at {where}.")
+    created, ops_fns, pending = {}, {}, []
+    for entry in config.get("layers", []):
+        lname = entry.get("name") or (entry.get("config") or {}).get("name")
+        module = str(entry.get("module") or "")
+        if module.startswith("keras.src.ops") or module.startswith("keras.ops"):
+            ops_fns[lname] = _keras_op(entry, f"{here}/{lname}")
+        else:
+            created[lname] = _layer_from_keras(entry, custom_objects, here)
+        pending.append((lname, list(entry.get("inbound_nodes") or [])))
+    produced: dict = {}   # (layer name, node index) -> flat outputs
+    counts: dict = {}
+    for lname, layer in created.items():
+        if isinstance(layer, InputLayer):
+            produced[(lname, 0)] = [layer.output]
+            counts[lname] = 1
+
+    def tensor(history):
+        lname, node, k = history[0], int(history[1]), int(history[2])
+        if isinstance(created.get(lname), Model) and not isinstance(
+                created.get(lname), Sequential):
+            node -= 1  # Keras counts a functional model's own construction as node 0
+        if (lname, node) not in produced:
+            raise IndexError(lname)
+        return produced[(lname, node)][k]
+
+    def resolve(obj):
+        if isinstance(obj, dict):
+            if obj.get("class_name") == "__keras_tensor__":
+                return tensor(obj["config"]["keras_history"])
+            if obj.get("class_name") in ("__tuple__",):
+                return tuple(resolve(v) for v in obj["config"]["value"])
+            if "class_name" in obj and "config" in obj:
+                return _clean(obj, here)
+            return {k: resolve(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            if len(obj) == 3 and isinstance(obj[0], str) and isinstance(obj[1], int) \
+                    and isinstance(obj[2], int) and (obj[0] in created or obj[0] in ops_fns):
+                return tensor(obj)  # Keras 2-style [layer, node, tensor] reference
+            return [resolve(v) for v in obj]
+        return obj
+
+    queue = [(n, nodes) for n, nodes in pending if nodes]
+    while queue:
+        progressed, rest = False, []
+        for lname, nodes in queue:
+            done = 0
+            for node in nodes:
+                try:
+                    if isinstance(node, dict) and "args" in node:
+                        args = resolve(node.get("args", []))
+                        kwargs = resolve(node.get("kwargs", {}) or {})
+                    else:
+                        args, kwargs = [resolve(node)], {}
+                except IndexError:
+                    break
+                kwargs.pop("training", None)
+                mask = kwargs.pop("mask", None)
+                # Keras writes the masks it passed; graphc's layers pass masks on by
+                # themselves, so an explicit one is given only where none travels.
+                first = flatten_struct(args[0])[0] if args and flatten_struct(args[0]) \
+                    else None
+                if mask is not None and lname in created and _call_takes_mask(
+                        type(created[lname])) and (first is None or get_keras_mask(
+                            first) is None):
+                    kwargs["mask"] = mask
+                if lname in ops_fns:
+                    out = ops_fns[lname](*args, **kwargs)
+                else:
+                    out = created[lname](*args, **kwargs)
+                idx = counts.get(lname, 0)
+                produced[(lname, idx)] = flatten_struct(out)
+                counts[lname] = idx + 1
+                done += 1
+            if done:
+                progressed = True
+            if done < len(nodes):
+                rest.append((lname, nodes[done:]))
+        if not progressed:
+            raise ValueError(f"Invalid functional config in {here}: the calls of "
+                             f"{[n for n, _ in rest]} cannot be resolved (a loop or a "
+                             "reference to a missing layer).")
+        queue = rest
+
+    def refs(struct):
+        if isinstance(struct, list) and len(struct) == 3 and isinstance(struct[0], str):
+            return tensor(struct)
+        if isinstance(struct, dict):
+            return {k: refs(v) for k, v in struct.items()}
+        return [refs(v) for v in struct]
+    inputs = refs(config["input_layers"])
+    outputs = refs(config["output_layers"])
+    model = Model(inputs, outputs, name=name)
+    model.trainable = config.get("trainable", True)
+    return model
+
+
+# ---- graphc -> Keras config ---------------------------------------------------------------
+_MODULES = {"initializer": "keras.initializers", "regularizer": "keras.regularizers",
+            "constraint": "keras.constraints"}
+
+
+def _decorate(obj, key=""):
+    """graphc's config to Keras's: nested objects get Keras's ``module`` key."""
+    if isinstance(obj, list):
+        return [_decorate(v, key) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {k: _decorate(v, k) for k, v in obj.items()}
+    if "class_name" in obj and "config" in obj and "module" not in obj:
+        module = next((m for suffix, m in _MODULES.items() if key.endswith(suffix)), None)
+        if module is None:
+            module = "keras.layers"
+        out = {"module": module, **out}
+        out.setdefault("registered_name", None)
+    return out
+
+
+def _layer_to_keras(layer) -> dict:
+    from graphc.models.functional import Model
+    if isinstance(layer, Model):
+        return _model_to_keras(layer)
+    from graphc.layers.op_layer import OpLayer
+    if isinstance(layer, OpLayer):
+        raise NotImplementedError(
+            f"Cannot write {layer.name!r} (op {layer.op!r} applied outside a layer) to a "
+            ".keras file; wrap it in a layer (e.g. layers.Add for `a + b`), or save as "
+            ".graphc.")
+    cls = serialization.class_name(layer)
+    registered = cls if ">" in cls else None
+    spec = {"module": "keras.layers", "class_name": cls.split(">")[-1],
+            "config": _decorate(layer.get_config()), "registered_name": registered}
+    if registered:
+        spec["module"] = None
+    return spec
+
+
+def _tensor_ref(v, ref) -> dict:
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(v.shape), "dtype": str(v.dtype),
+                       "keras_history": ref(v)}}
+
+
+def _model_to_keras(model) -> dict:
+    from graphc.models._topology import layer_calls
+    from graphc.models.functional import Model
+    from graphc.models.sequential import Sequential
+    if isinstance(model, Sequential):
+        stack = []
+        if model._input_value is not None:
+            stack.append(_layer_to_keras(model._input_value.layer))
+        stack += [_layer_to_keras(l) for l in model.layers]
+        config = {"name": model.name, "trainable": model.trainable, "dtype": "float32",
+                  "layers": stack}
+        if model._input_value is not None:
+            config["build_input_shape"] = list(model._input_value.shape)
+        return {"module": "keras", "class_name": "Sequential", "config": config,
+                "registered_name": None,
+                "build_config": {"input_shape": config.get("build_input_shape")}}
+    graph = model.graph
+    calls, producer_call = layer_calls(graph)
+    local_index: dict = {}
+    counts: dict = {}
+    entries: dict = {}
+    order = []
+
+    def ref(v):
+        src = producer_call[v]
+        outs = flatten_struct(src.layer._calls[src.index][1])
+        k = next((j for j, o in enumerate(outs) if o is v), 0)
+        node = local_index[(id(src.layer), src.index)]
+        if isinstance(src.layer, Model) and not isinstance(src.layer, Sequential):
+            node += 1  # Keras's functional model has its own construction as node 0
+        return [src.layer.name, node, k]
+
+    def tensors(struct):
+        if isinstance(struct, dict):
+            return {k: tensors(v) for k, v in struct.items()}
+        if isinstance(struct, (list, tuple)):
+            return [tensors(v) for v in struct]
+        return _tensor_ref(struct, ref)
+
+    from graphc.layers.attention import MultiHeadAttention
+    for call in sorted(calls, key=lambda c: c.last):
+        key = id(call.layer)
+        if key not in entries:
+            entries[key] = {**_layer_to_keras(call.layer), "name": call.layer.name,
+                            "inbound_nodes": []}
+            order.append(key)
+        local_index[(key, call.index)] = counts.get(key, 0)
+        counts[key] = local_index[(key, call.index)] + 1
+        if isinstance(call.layer, InputLayer):
+            continue
+        inputs = call.layer._calls[call.index][0]
+        if isinstance(call.layer, MultiHeadAttention) and isinstance(inputs, (list, tuple)):
+            args = [tensors(x) for x in inputs]  # Keras: query, value[, key] positionally
+        else:
+            args = [tensors(inputs)]
+        extras = call.layer._call_extras.get(call.index) or {}
+        entries[key]["inbound_nodes"].append(
+            {"args": args, "kwargs": {k: tensors(v) for k, v in extras.items()}})
+
+    def refs(struct):
+        if isinstance(struct, dict):
+            return {k: refs(v) for k, v in struct.items()}
+        if isinstance(struct, (list, tuple)):
+            return [refs(v) for v in struct]
+        return ref(struct)
+    config = {"name": model.name, "trainable": model.trainable,
+              "layers": [entries[k] for k in order],
+              "input_layers": refs(model._input_struct),
+              "output_layers": refs(model._output_struct)}
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": config, "registered_name": "Functional",
+            "build_config": {"input_shape": None}}
+
+
+# ---- the weight tree ----------------------------------------------------------------------
+def _keras_class(layer) -> str:
+    from graphc.models.functional import Model
+    from graphc.models.sequential import Sequential
+    if isinstance(layer, Sequential):
+        return "Sequential"
+    if isinstance(layer, Model):
+        return "Functional"
+    return type(layer).__name__
+
+
+def _own(layer) -> list:
+    return [p for p in layer._params if p._trainable] + \
+           [p for p in layer._params if not p._trainable]
+
+
+def _name_key(name: str) -> str:
+    return f"~{name}" if name.startswith("_") else name
+
+
+def _children(layer) -> list:
+    """``(attribute name, sub-layer)`` as Keras's saving walk names them."""
+    from graphc.layers.attention import MultiHeadAttention
+    from graphc.layers.recurrent import Bidirectional
+    if isinstance(layer, Bidirectional):
+        return [("backward_layer", layer.backward_layer), ("forward_layer", layer.forward_layer)]
+    if isinstance(layer, MultiHeadAttention):
+        out = [(attr.lstrip("_"), getattr(layer, attr, None))
+               for attr in ("_gate_dense", "_key_dense", "_output_dense", "_query_dense",
+                            "_value_dense")]
+        return [(a, sub) for a, sub in out if sub is not None]
+    found = [(k, v) for k, v in vars(layer).items() if v in layer._sublayers]
+    return sorted(found, key=lambda kv: _name_key(kv[0]))
+
+
+def weight_groups(model) -> list:
+    """``(h5 group path, layer name, [weights])`` for every layer Keras's walk visits,
+    in its order (the model's own ``vars`` first)."""
+    from graphc.layers.recurrent import _RNN
+    from graphc.models.functional import Model
+    out, seen = [], set()
+
+    def walk(layer, path):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        join = (lambda *p: "/".join(x for x in (path,) + p if x))
+        if isinstance(layer, Model):
+            out.append((join("vars"), layer.name, []))
+            used: dict = {}
+            for sub in layer.layers:
+                base = to_snake_case(_keras_class(sub))
+                if base in used:
+                    used[base] += 1
+                    name = f"{base}_{used[base]}"
+                else:
+                    used[base] = 0
+                    name = base
+                walk(sub, join("layers", name))
+            return
+        if isinstance(layer, _RNN):  # Keras keeps a recurrent layer's weights in its cell
+            out.append((join("vars"), layer.name, []))
+            out.append((join("cell", "vars"), f"{to_snake_case(type(layer).__name__)}_cell",
+                        _own(layer)))
+            return
+        out.append((join("vars"), layer.name, _own(layer)))
+        for attr, sub in _children(layer):
+            walk(sub, join(attr))
+
+    walk(model, "")
+    return out
+
+
+def _write_h5(model, f) -> None:
+    h5py = _h5py()
+    with h5py.File(f, "w") as h:
+        for path, name, params in weight_groups(model):
+            g = h.require_group(path)
+            g.attrs["name"] = name
+            for i, p in enumerate(params):
+                g.create_dataset(str(i), data=p.numpy())
+
+
+def _check_no_links(group, where: str) -> None:
+    h5py = _h5py()
+    for key in group:
+        link = group.get(key, getlink=True)
+        if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+            raise UnsafeFileError(f"{where}/{key} is a link ({type(link).__name__}); "
+                                  "graphc reads only data stored in the file itself.")
+
+
+def _read_h5(model, f, source: str) -> None:
+    """Fill ``model``'s weights from an open HDF5 weight tree, every dataset checked
+    against the weight it fills before it is read; nothing is assigned until all fit."""
+    h5py = _h5py()
+    arrays = []
+    with h5py.File(f, "r") as h:
+        if "_layer_checkpoint_dependencies" in h or "model_weights" in h \
+                or "layer_names" in h.attrs:
+            raise ValueError(f"{source} is a legacy Keras 2 / tf.keras HDF5 file, which "
+                             "graphc does not read yet; re-save it with Keras 3 as .keras.")
+        for path, name, params in weight_groups(model):
+            group_path = path.rsplit("/", 1)[0] if "/" in path else ""
+            g = h
+            for part in path.split("/"):
+                _check_no_links(g, group_path or "/")
+                if part not in g:
+                    g = None
+                    break
+                g = g[part]
+            n = 0 if g is None else len(g)
+            if n != len(params):
+                raise ValueError(
+                    f"{source}: layer {name!r} expects {len(params)} variables at "
+                    f"{path!r}, the file has {n}. The file does not fit this model "
+                    f"({model.name!r}).")
+            if g is not None:
+                _check_no_links(g, path)
+            for i, p in enumerate(params):
+                ds = g[str(i)]
+                if not isinstance(ds, h5py.Dataset):
+                    raise ValueError(f"{source}: {path}/{i} is not a dataset")
+                if ds.is_virtual or ds.external:
+                    raise UnsafeFileError(f"{source}: {path}/{i} stores its data outside "
+                                          "the file; graphc refuses it.")
+                if tuple(ds.shape) != tuple(p.shape):
+                    raise ValueError(f"{source}: weight {p.path} of layer {name!r} has shape "
+                                     f"{tuple(p.shape)}, the file's {path}/{i} has "
+                                     f"{tuple(ds.shape)}.")
+                if ds.dtype.kind not in "fiub":
+                    raise UnsafeFileError(f"{source}: {path}/{i} has dtype {ds.dtype}; "
+                                          "only numeric weights are read.")
+                arrays.append((p, np.asarray(ds[()]).astype(p.dtype, copy=False)))
+    for p, a in arrays:
+        p.assign(a)
+
+
+# ---- files --------------------------------------------------------------------------------
+def save_weights_h5(model, filepath) -> None:
+    buf = io.BytesIO()
+    _write_h5(model, buf)
+    data = buf.getvalue()
+    atomic_write(os.fspath(filepath), lambda f: f.write(data))
+
+
+def load_weights_h5(model, filepath) -> None:
+    filepath = os.fspath(filepath)
+    if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
+        raise UnsafeFileError(f"{filepath} is larger than graphc's limit "
+                              f"({MAX_WEIGHTS_BYTES} bytes).")
+    with open(filepath, "rb") as f:
+        _read_h5(model, f, filepath)
+
+
+def _compile_config(model):
+    c = getattr(model, "_compiled", None)
+    if c is None:
+        return None
+    from graphc import losses, optimizers
+    try:
+        loss = [losses.serialize(l) if l is not None else None for l in c.losses]
+        metrics = [[m for m in row if isinstance(m, str)] for row in c._metric_specs]
+        return {"optimizer": _decorate({"module": "keras.optimizers",
+                                        **optimizers.serialize(c.optimizer)}),
+                "loss": loss[0] if len(loss) == 1 else loss,
+                "loss_weights": c.loss_weights,
+                "metrics": (metrics[0] or None) if len(metrics) == 1 else metrics,
+                "weighted_metrics": None, "run_eagerly": False,
+                "steps_per_execution": 1, "jit_compile": False}
+    except Exception:  # noqa: BLE001 - custom objects: the architecture and weights only
+        return None
+
+
+def save_keras(model, filepath) -> None:
+    """Write ``model`` as a Keras 3 ``.keras`` file (no optimizer state: see the README)."""
+    spec = _model_to_keras(model)
+    cc = _compile_config(model)
+    if cc is not None:
+        spec["compile_config"] = cc
+    config = json.dumps(spec)
+    metadata = json.dumps({"keras_version": KERAS_VERSION,
+                           "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
+    buf = io.BytesIO()
+    _write_h5(model, buf)
+    weights = buf.getvalue()
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+            z.writestr(_METADATA, metadata)
+            z.writestr(_CONFIG, config)
+            z.writestr(_WEIGHTS, weights)
+    atomic_write(os.fspath(filepath), write)
+
+
+def _read_member(z: zipfile.ZipFile, name: str, limit: int, source: str) -> bytes:
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise ValueError(f"{source} is not a Keras 3 .keras file: it lacks {name}.") \
+            from None
+    if info.file_size > limit:
+        raise UnsafeFileError(f"{source}: {name} declares {info.file_size} bytes, over "
+                              f"graphc's limit of {limit}.")
+    with z.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UnsafeFileError(f"{source}: {name} is larger than graphc's limit of {limit}.")
+    return data
+
+
+def read_keras_config(filepath) -> dict:
+    filepath = os.fspath(filepath)
+    with zipfile.ZipFile(filepath) as z:
+        return json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
+
+
+def load_keras(filepath, custom_objects=None, compile=True):
+    """A model from a Keras 3 ``.keras`` file: architecture and weights, and the compile
+    settings when they name things graphc has (the optimizer's state is not read)."""
+    filepath = os.fspath(filepath)
+    if not zipfile.is_zipfile(filepath):
+        raise ValueError(f"{filepath} is not a .keras file (not a zip archive).")
+    with zipfile.ZipFile(filepath) as z:
+        names = set(z.namelist())
+        if "model.weights.npz" in names and _WEIGHTS not in names:
+            raise ValueError(f"{filepath} holds NumPy weights (Keras's npz variant), which "
+                             "graphc does not read; save with model.weights.h5.")
+        spec = json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
+        weights = _read_member(z, _WEIGHTS, MAX_WEIGHTS_BYTES, filepath)
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(f"{filepath}: config.json does not describe a model.")
+    if spec["class_name"] in _MODEL_CLASSES:
+        model = _model_from_keras(spec, custom_objects)
+    else:
+        model = _layer_from_keras(spec, custom_objects, "the model")
+    _read_h5(model, io.BytesIO(weights), filepath)
+    cc = spec.get("compile_config")
+    if compile and cc:
+        _compile_from_keras(model, cc, custom_objects, filepath)
+    return model
+
+
+def _compile_from_keras(model, cc, custom_objects, source):
+    import warnings
+
+    from graphc import losses, optimizers
+    try:
+        opt = cc.get("optimizer")
+        opt = optimizers.deserialize(_clean(opt, source), custom_objects) \
+            if isinstance(opt, dict) else opt
+        loss = cc.get("loss")
+        if isinstance(loss, dict):
+            loss = losses.deserialize(_clean(loss, source), custom_objects)
+        metrics = cc.get("metrics")
+        model.compile(optimizer=opt, loss=loss, loss_weights=cc.get("loss_weights"),
+                      metrics=metrics if metrics and all(
+                          isinstance(m, str) for m in flatten_struct(metrics)) else None)
+    except Exception as e:  # noqa: BLE001 - compile what can be named; warn about the rest
+        warnings.warn(f"{source}: could not compile the model from its compile config "
+                      f"({type(e).__name__}: {e}); call model.compile() yourself.",
+                      stacklevel=3)
