@@ -34,8 +34,13 @@ import numpy as np
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
 from graphc.layers import serialization
-from graphc.layers.base import (InputLayer, _call_takes_mask, flatten_struct, to_snake_case,
-                                weight_limit)
+from graphc.layers.base import (
+    InputLayer,
+    _call_takes_mask,
+    flatten_struct,
+    to_snake_case,
+    weight_limit,
+)
 from graphc.recording import get_keras_mask
 
 __all__ = ["save_keras", "load_keras", "save_weights_h5", "load_weights_h5",
@@ -440,7 +445,9 @@ def weight_groups(model) -> list:
         if id(layer) in seen:
             return
         seen.add(id(layer))
-        join = (lambda *p: "/".join(x for x in (path,) + p if x))
+
+        def join(*parts):
+            return "/".join(x for x in (path,) + parts if x)
         if isinstance(layer, Model):
             out.append((join("vars"), layer.name, []))
             used: dict = {}
