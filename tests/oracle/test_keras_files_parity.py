@@ -1,0 +1,159 @@
+"""Keras 3's own files, both ways: Keras builds and saves (``.keras`` and
+``.weights.h5``); graphc loads them and predicts as Keras does; graphc trains a step and
+saves both files; Keras loads graphc's files and predicts as graphc does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.oracle
+
+import graphc  # noqa: E402
+
+N = 8
+RNG = np.random.default_rng(0)
+TOL = 1e-5
+
+
+def _mlp(K):
+    return K.Sequential([K.Input((6,)), K.layers.Dense(8, activation="relu"),
+                         K.layers.Dropout(0.2), K.layers.Dense(3, activation="softmax")])
+
+
+def _convnet(K):
+    L = K.layers
+    x = K.Input((8, 8, 3))
+    y = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+    y = L.BatchNormalization()(y)
+    y = L.MaxPooling2D()(y)
+    y = L.Conv2D(5, 3)(y)
+    y = L.GlobalAveragePooling2D()(y)
+    return K.Model(x, L.Dense(2)(y))
+
+
+def _embedding_lstm(K):
+    L = K.layers
+    x = K.Input((7,), dtype="int32")
+    y = L.Embedding(20, 4, mask_zero=True)(x)
+    y = L.LSTM(5)(y)
+    return K.Model(x, L.Dense(1, name="score")(y))
+
+
+def _bidirectional_gru(K):
+    L = K.layers
+    return K.Sequential([K.Input((6, 3)), L.Bidirectional(L.GRU(4, return_sequences=True)),
+                         L.GRU(3), L.Dense(2)])
+
+
+def _shared_two_inputs(K):
+    L = K.layers
+    a, b = K.Input((5,), name="left"), K.Input((5,), name="right")
+    shared = L.Dense(4, activation="tanh", name="shared")
+    y = L.Concatenate()([shared(a), shared(b)])
+    return K.Model([a, b], L.Dense(1)(y))
+
+
+def _nested_sequential(K):
+    L = K.layers
+    inner = K.Sequential([K.Input((4,)), L.Dense(6, activation="relu"), L.Dense(3)],
+                         name="inner")
+    x = K.Input((4,))
+    y = inner(x)
+    y = L.Add()([y, L.Dense(3)(x)])
+    return K.Model(x, L.Dense(2)(y))
+
+
+FAMILIES = {"mlp": (_mlp, [(6,)], (3,)),
+            "convnet_batchnorm": (_convnet, [(8, 8, 3)], (2,)),
+            "embedding_lstm": (_embedding_lstm, ["tokens"], (1,)),
+            "bidirectional_gru": (_bidirectional_gru, [(6, 3)], (2,)),
+            "shared_two_inputs": (_shared_two_inputs, [(5,), (5,)], (1,)),
+            "nested_sequential": (_nested_sequential, [(4,)], (2,))}
+
+
+def _data(shapes, out_shape):
+    xs = []
+    for s in shapes:
+        if s == "tokens":
+            t = RNG.integers(1, 20, (N, 7)).astype("int32")
+            t[:, 5:] = 0  # padding, masked
+            xs.append(t)
+        else:
+            xs.append(RNG.standard_normal((N,) + s).astype("float32"))
+    y = RNG.standard_normal((N,) + out_shape).astype("float32")
+    return (xs[0] if len(xs) == 1 else xs), y
+
+
+def _flat(p):
+    return [np.asarray(a) for a in (p if isinstance(p, list) else [p])]
+
+
+def _close(a, b):
+    for u, v in zip(_flat(a), _flat(b)):
+        np.testing.assert_allclose(u, v, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_keras_to_graphc_to_keras(family, tmp_path):
+    build, shapes, out_shape = FAMILIES[family]
+    x, y = _data(shapes, out_shape)
+    km = build(keras)
+    km.compile(optimizer="sgd", loss="mse")
+    km.fit(x, y, epochs=1, batch_size=N, verbose=0)  # moves the batch-norm statistics
+    km.save(tmp_path / "k.keras")
+    km.save_weights(tmp_path / "k.weights.h5")
+    kp = km.predict(x, verbose=0)
+
+    # Keras -> graphc: the whole model, and the weights into a model of the same config.
+    gm = graphc.models.load_model(tmp_path / "k.keras")
+    _close(gm.predict(x, verbose=0), kp)
+    assert gm.count_params() == km.count_params()
+    gm2 = graphc.models.load_model(tmp_path / "k.keras", compile=False)
+    for p in gm2.weights:
+        p.assign(np.zeros(p.shape, p.dtype))
+    gm2.load_weights(tmp_path / "k.weights.h5")
+    _close(gm2.predict(x, verbose=0), kp)
+
+    # graphc trains a step and saves both files.
+    gm.compile(optimizer="sgd", loss="mse")
+    gm.fit(x, y, epochs=1, batch_size=N, verbose=0)
+    gp = gm.predict(x, verbose=0)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(_flat(gp), _flat(kp))) > TOL
+    gm.save(tmp_path / "g.keras")
+    gm.save_weights(tmp_path / "g.weights.h5")
+
+    # graphc -> Keras.
+    km2 = keras.saving.load_model(tmp_path / "g.keras")
+    _close(km2.predict(x, verbose=0), gp)
+    km.load_weights(tmp_path / "g.weights.h5")
+    _close(km.predict(x, verbose=0), gp)
+
+
+def test_graphc_built_model_loads_in_keras(tmp_path):
+    """A model written with graphc's API (not loaded from Keras) opens in Keras."""
+    L = graphc.layers
+    a = graphc.Input((5,), name="a")
+    t = graphc.Input((6,), dtype="int32", name="t")
+    e = L.GlobalAveragePooling1D()(L.Embedding(10, 3)(t))
+    y = L.Dense(4, activation="relu")(L.Concatenate()([a, e]))
+    m = graphc.Model([a, t], [L.Dense(1, name="out1")(y), L.Dense(2, name="out2")(y)])
+    x = [RNG.standard_normal((N, 5)).astype("float32"),
+         RNG.integers(0, 10, (N, 6)).astype("int32")]
+    m.save(tmp_path / "m.keras")
+    km = keras.saving.load_model(tmp_path / "m.keras")
+    _close(km.predict(x, verbose=0), m.predict(x, verbose=0))
+
+
+def test_compile_config_round_trip(tmp_path):
+    km = _mlp(keras)
+    km.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy",
+               metrics=["accuracy"])
+    km.save(tmp_path / "k.keras")
+    gm = graphc.models.load_model(tmp_path / "k.keras")
+    assert type(gm._compiled.optimizer).__name__ == "Adam"
+    assert abs(float(gm._compiled.optimizer.learning_rate) - 0.01) < 1e-7
+    gm.save(tmp_path / "g.keras")
+    km2 = keras.saving.load_model(tmp_path / "g.keras")
+    assert type(km2.optimizer).__name__ == "Adam"
