@@ -73,17 +73,19 @@ def to_snake_case(name: str) -> str:
 
 unique_name = recording.unique_layer_name
 
-# The most elements one weight may have while a file's layers are built (None: no limit);
-# set by ``weight_limit`` so a file cannot make graphc allocate a huge weight.
+# While a file's layers are built: the most elements one weight, and all of them, may
+# have, and the elements made so far (None: no limit). Set by ``weight_limit`` so a file
+# cannot make graphc allocate huge weights.
 _WEIGHT_LIMIT: list = [None]
 
 
 @contextlib.contextmanager
-def weight_limit(max_elements):
+def weight_limit(max_elements, max_total=None):
     """Refuse, inside the block, any ``add_weight`` of more than ``max_elements``
-    elements, before it is allocated."""
+    elements, or that brings the weights made in the block over ``max_total``, before it
+    is allocated."""
     previous = _WEIGHT_LIMIT[0]
-    _WEIGHT_LIMIT[0] = max_elements
+    _WEIGHT_LIMIT[0] = {"one": max_elements, "total": max_total, "used": 0}
     try:
         yield
     finally:
@@ -197,9 +199,17 @@ class Layer:
         constraint = constraints.get(constraint)
         shape = tuple(int(d) for d in (shape or ()))
         limit = _WEIGHT_LIMIT[0]
-        if limit is not None and (any(d < 0 for d in shape) or math.prod(shape) > limit):
-            raise ValueError(f"{self.name}: a weight of shape {format_shape(shape)} is over "
-                             f"the limit of {limit} elements for a loaded file.")
+        if limit is not None:
+            size = math.prod(shape)
+            if any(d < 0 for d in shape) or size > limit["one"]:
+                raise ValueError(f"{self.name}: a weight of shape {format_shape(shape)} is "
+                                 f"over the limit of {limit['one']} elements for a loaded "
+                                 "file.")
+            limit["used"] += size
+            if limit["total"] is not None and limit["used"] > limit["total"]:
+                raise ValueError(f"{self.name}: the weights declared so far have "
+                                 f"{limit['used']} elements, over the limit of "
+                                 f"{limit['total']} for a loaded file.")
         dtype = str(np.dtype(dtype or self.dtype))
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"

@@ -44,7 +44,8 @@ from graphc.layers.base import (
 from graphc.recording import get_keras_mask
 
 __all__ = ["save_keras", "load_keras", "save_weights_h5", "load_weights_h5",
-           "is_keras_file", "MAX_WEIGHT_ELEMENTS", "MAX_CONFIG_BYTES", "MAX_WEIGHTS_BYTES"]
+           "is_keras_file", "MAX_WEIGHT_ELEMENTS", "MAX_TOTAL_ELEMENTS", "MAX_CONFIG_BYTES",
+           "MAX_WEIGHTS_BYTES", "UnsafeFileError"]
 
 #: The Keras version graphc's files say they were written with (the format it follows).
 KERAS_VERSION = "3.15.1"
@@ -52,6 +53,7 @@ KERAS_VERSION = "3.15.1"
 MAX_CONFIG_BYTES = 64 * 2**20
 MAX_WEIGHTS_BYTES = 16 * 2**30
 MAX_WEIGHT_ELEMENTS = 2**31  # one weight's elements (8 GiB of float32)
+MAX_TOTAL_ELEMENTS = 2**32   # all the weights' elements (16 GiB of float32)
 
 _CONFIG = "config.json"
 _METADATA = "metadata.json"
@@ -145,10 +147,9 @@ def _layer_from_keras(spec: dict, custom_objects, where: str):
     layer_name = (spec.get("config") or {}).get("name")
     clean = _clean(spec, f"layer {layer_name!r} ({name}) at {where}")
     try:
-        with weight_limit(MAX_WEIGHT_ELEMENTS):
-            return serialization.deserialize(
-                {"class_name": clean["class_name"], "config": clean.get("config", {})},
-                custom_objects)
+        return serialization.deserialize(
+            {"class_name": clean["class_name"], "config": clean.get("config", {})},
+            custom_objects)
     except (TypeError, ValueError) as e:
         raise ValueError(f"Cannot load layer {layer_name!r} ({name}) at {where}: {e}") \
             from None
@@ -633,10 +634,11 @@ def load_keras(filepath, custom_objects=None, compile=True):
         weights = _read_member(z, _WEIGHTS, MAX_WEIGHTS_BYTES, filepath)
     if not isinstance(spec, dict) or "class_name" not in spec:
         raise ValueError(f"{filepath}: config.json does not describe a model.")
-    if spec["class_name"] in _MODEL_CLASSES:
-        model = _model_from_keras(spec, custom_objects)
-    else:
-        model = _layer_from_keras(spec, custom_objects, "the model")
+    with weight_limit(MAX_WEIGHT_ELEMENTS, MAX_TOTAL_ELEMENTS):
+        if spec["class_name"] in _MODEL_CLASSES:
+            model = _model_from_keras(spec, custom_objects)
+        else:
+            model = _layer_from_keras(spec, custom_objects, "the model")
     _read_h5(model, io.BytesIO(weights), filepath)
     cc = spec.get("compile_config")
     if compile and cc:
