@@ -408,7 +408,10 @@ def _keras_class(layer) -> str:
         return "Sequential"
     if isinstance(layer, Model):
         return "Functional"
-    return type(layer).__name__
+    # A registered class stands for the Keras class of its registered name ("pkg>Name"):
+    # Keras names its weight group after that class.
+    registered = getattr(type(layer), "_registered_name", None)
+    return registered.split(">")[-1] if registered else type(layer).__name__
 
 
 def _own(layer) -> list:

@@ -157,3 +157,53 @@ def test_compile_config_round_trip(tmp_path):
     gm.save(tmp_path / "g.keras")
     km2 = keras.saving.load_model(tmp_path / "g.keras")
     assert type(km2.optimizer).__name__ == "Adam"
+
+
+@keras.saving.register_keras_serializable(package="FilesTest")
+class KScaledDense(keras.layers.Layer):
+    def __init__(self, units=3, scale=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.scale = units, scale
+
+    def build(self, shape):
+        self.w = self.add_weight(shape=(shape[-1], self.units), name="w")
+        self.b = self.add_weight(shape=(self.units,), initializer="ones", name="b")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.w) * self.scale + self.b
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
+@graphc.saving.register_serializable(package="FilesTest", name="KScaledDense")
+class GScaledDense(graphc.layers.Layer):
+    def __init__(self, units=3, scale=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.scale = units, scale
+
+    def build(self, shape):
+        self.w = self.add_weight((shape[-1], self.units), name="w")
+        self.b = self.add_weight((self.units,), initializer="ones", name="b")
+
+    def call(self, x):
+        return graphc.ops.add(graphc.ops.multiply(graphc.ops.matmul(x, self.w), self.scale),
+                              self.b)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
+def test_custom_layer_registered_on_both_sides(tmp_path):
+    x = RNG.standard_normal((N, 4)).astype("float32")
+    inp = keras.Input((4,))
+    km = keras.Model(inp, keras.layers.Dense(2)(KScaledDense(3, scale=0.5)(inp)))
+    km.save(tmp_path / "k.keras")
+    gm = graphc.models.load_model(tmp_path / "k.keras")
+    assert type(gm.layers[1]) is GScaledDense and gm.layers[1].scale == 0.5
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+    gm.layers[1].w.assign(gm.layers[1].w.numpy() + 1)
+    gm.save(tmp_path / "g.keras")
+    km2 = keras.saving.load_model(tmp_path / "g.keras")
+    assert type(km2.layers[1]) is KScaledDense
+    _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
