@@ -307,10 +307,7 @@ def _layer_to_keras(layer) -> dict:
         return _model_to_keras(layer)
     from graphc.layers.op_layer import OpLayer
     if isinstance(layer, OpLayer):
-        raise NotImplementedError(
-            f"Cannot write {layer.name!r} (op {layer.op!r} applied outside a layer) to a "
-            ".keras file; wrap it in a layer (e.g. layers.Add for `a + b`), or save as "
-            ".graphc.")
+        return _op_to_keras(layer)
     cls = serialization.class_name(layer)
     registered = cls if ">" in cls else None
     spec = {"module": "keras.layers", "class_name": cls.split(">")[-1],
@@ -318,6 +315,33 @@ def _layer_to_keras(layer) -> dict:
     if registered:
         spec["module"] = None
     return spec
+
+
+_NN_OPS = {"relu", "relu6", "sigmoid", "softplus", "softsign", "silu", "gelu", "elu", "selu",
+           "leaky_relu", "hard_sigmoid", "log_softmax", "softmax"}
+
+
+def _op_to_keras(layer) -> dict:
+    """An op applied outside layers (``a + b``, ``ops.relu(x)``): Keras's operation entry
+    of the same name, for the ops without attributes; scalar constants go inline."""
+    bad = [v for v in layer.constants.values() if np.ndim(v) != 0]
+    if layer.attrs or bad:
+        raise NotImplementedError(
+            f"Cannot write {layer.name!r} (op {layer.op!r} applied outside a layer, with "
+            f"{'attributes' if layer.attrs else 'array constants'}) to a .keras file; "
+            "wrap it in a layer (e.g. layers.Add for `a + b`), or save as .graphc.")
+    name = "".join(part.capitalize() for part in layer.op.split("_"))
+    module = "keras.src.ops.nn" if layer.op in _NN_OPS else "keras.src.ops.numpy"
+    return {"module": module, "class_name": name, "config": {"name": layer.name},
+            "registered_name": name}
+
+
+def _op_args(layer, inputs, tensors) -> list:
+    symbolic = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    it = iter(symbolic)
+    n = len(symbolic) + len(layer.constants)
+    return [np.asarray(layer.constants[i]).item() if i in layer.constants
+            else tensors(next(it)) for i in range(n)]
 
 
 def _tensor_ref(v, ref) -> dict:
@@ -366,6 +390,7 @@ def _model_to_keras(model) -> dict:
         return _tensor_ref(struct, ref)
 
     from graphc.layers.attention import MultiHeadAttention
+    from graphc.layers.op_layer import OpLayer
     for call in sorted(calls, key=lambda c: c.last):
         key = id(call.layer)
         if key not in entries:
@@ -377,7 +402,9 @@ def _model_to_keras(model) -> dict:
         if isinstance(call.layer, InputLayer):
             continue
         inputs = call.layer._calls[call.index][0]
-        if isinstance(call.layer, MultiHeadAttention) and isinstance(inputs, (list, tuple)):
+        if isinstance(call.layer, OpLayer):
+            args = _op_args(call.layer, inputs, tensors)
+        elif isinstance(call.layer, MultiHeadAttention) and isinstance(inputs, (list, tuple)):
             args = [tensors(x) for x in inputs]  # Keras: query, value[, key] positionally
         else:
             args = [tensors(inputs)]

@@ -218,12 +218,17 @@ def test_zip_member_size_limit(tmp_path, monkeypatch):
         graphc.models.load_model(tmp_path / "m.keras")
 
 
-def test_op_outside_layers_cannot_be_written(tmp_path):
+def test_ops_outside_layers(tmp_path):
     x = graphc.Input((3,))
     y = L.Dense(3)(x)
-    m = graphc.Model(x, y * 2.0)
+    m = graphc.Model(x, 1.0 - graphc.ops.relu(y * 2.0 + x))  # Keras's operation entries
+    m.save(tmp_path / "op.keras")
+    xs = RNG.standard_normal((4, 3)).astype("float32")
+    m2 = graphc.models.load_model(tmp_path / "op.keras")
+    np.testing.assert_array_equal(m2.predict(xs, verbose=0), m.predict(xs, verbose=0))
+    m = graphc.Model(x, graphc.ops.sum(y, axis=-1))  # attributes: not written
     with pytest.raises(NotImplementedError, match="outside a layer"):
-        m.save(tmp_path / "op.keras")
+        m.save(tmp_path / "attrs.keras")
     m.save(tmp_path / "op.graphc")  # graphc's own format keeps it
 
 

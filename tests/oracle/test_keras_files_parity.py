@@ -138,6 +138,7 @@ def test_graphc_built_model_loads_in_keras(tmp_path):
     t = graphc.Input((6,), dtype="int32", name="t")
     e = L.GlobalAveragePooling1D()(L.Embedding(10, 3)(t))
     y = L.Dense(4, activation="relu")(L.Concatenate()([a, e]))
+    y = 1.0 - graphc.ops.sigmoid(y * 2.0 + y)  # operations outside layers
     m = graphc.Model([a, t], [L.Dense(1, name="out1")(y), L.Dense(2, name="out2")(y)])
     x = [RNG.standard_normal((N, 5)).astype("float32"),
          RNG.integers(0, 10, (N, 6)).astype("int32")]
