@@ -164,7 +164,12 @@ def _keras_op(spec: dict, where: str):
     if fn is None or not callable(fn):
         raise ValueError(f"Operation {spec['class_name']!r} ({where}) has no graphc "
                          "equivalent.")
-    return fn
+    # The operation's own arguments (``Any``'s axis and keepdims) are in its config.
+    attrs = {k: v for k, v in _clean(spec.get("config") or {}, where).items() if k != "name"}
+
+    def call(*args, **kwargs):
+        return fn(*args, **attrs, **kwargs)
+    return call
 
 
 def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
