@@ -205,11 +205,13 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
             produced[(lname, 0)] = [layer.output]
             counts[lname] = 1
 
-    def tensor(history):
+    def tensor(history, model_io=False):
         lname, node, k = history[0], int(history[1]), int(history[2])
-        if isinstance(created.get(lname), Model) and not isinstance(
+        if model_io and isinstance(created.get(lname), Model) and not isinstance(
                 created.get(lname), Sequential):
-            node -= 1  # Keras counts a functional model's own construction as node 0
+            # In input_layers/output_layers (not in the calls' arguments) Keras counts a
+            # functional model's own construction as its node 0.
+            node -= 1
         if (lname, node) not in produced:
             raise IndexError(lname)
         return produced[(lname, node)][k]
@@ -274,7 +276,7 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
 
     def refs(struct):
         if isinstance(struct, list) and len(struct) == 3 and isinstance(struct[0], str):
-            return tensor(struct)
+            return tensor(struct, model_io=True)
         if isinstance(struct, dict):
             return {k: refs(v) for k, v in struct.items()}
         return [refs(v) for v in struct]
@@ -378,13 +380,13 @@ def _model_to_keras(model) -> dict:
     entries: dict = {}
     order = []
 
-    def ref(v):
+    def ref(v, model_io=False):
         src = producer_call[v]
         outs = flatten_struct(src.layer._calls[src.index][1])
         k = next((j for j, o in enumerate(outs) if o is v), 0)
         node = local_index[(id(src.layer), src.index)]
-        if isinstance(src.layer, Model) and not isinstance(src.layer, Sequential):
-            node += 1  # Keras's functional model has its own construction as node 0
+        if model_io and isinstance(src.layer, Model) and not isinstance(src.layer, Sequential):
+            node += 1  # in input/output_layers, a functional model's node 0 is its own
         return [src.layer.name, node, k]
 
     def tensors(struct):
@@ -422,7 +424,7 @@ def _model_to_keras(model) -> dict:
             return {k: refs(v) for k, v in struct.items()}
         if isinstance(struct, (list, tuple)):
             return [refs(v) for v in struct]
-        return ref(struct)
+        return ref(struct, model_io=True)
     config = {"name": model.name, "trainable": model.trainable,
               "layers": [entries[k] for k in order],
               "input_layers": refs(model._input_struct),

@@ -268,3 +268,55 @@ def test_layer_round_trip(name, tmp_path):
     gm.save(tmp_path / "g.keras")
     km2 = keras.saving.load_model(tmp_path / "g.keras")
     _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
+
+
+def test_nested_functional_called_twice(tmp_path):
+    """A functional model inside a functional model, called on two inputs (Keras counts
+    the inner model's construction as its node 0)."""
+    L = keras.layers
+    i = keras.Input((4,))
+    inner = keras.Model(i, L.Dense(3, activation="tanh")(i), name="encoder")
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    y = L.Concatenate()([inner(a), inner(b)])
+    km = keras.Model([a, b], L.Dense(1)(y))
+    x = [RNG.standard_normal((N, 4)).astype("float32") for _ in range(2)]
+    km.save(tmp_path / "k.keras")
+    gm = graphc.models.load_model(tmp_path / "k.keras")
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+    for p in gm.weights:
+        p.assign(p.numpy() * 1.5)
+    gm.save(tmp_path / "g.keras")
+    km2 = keras.saving.load_model(tmp_path / "g.keras")
+    _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
+
+
+def test_subclassed_graphc_model_saves_as_functional(tmp_path):
+    class Net(graphc.Model):
+        def __init__(self):
+            super().__init__()
+            self.d1 = graphc.layers.Dense(4, activation="relu")
+            self.d2 = graphc.layers.Dense(2)
+
+        def call(self, x):
+            return self.d2(self.d1(x))
+    x = RNG.standard_normal((N, 3)).astype("float32")
+    gm = Net()
+    gp = gm.predict(x, verbose=0)
+    gm.save(tmp_path / "g.keras")
+    km = keras.saving.load_model(tmp_path / "g.keras")
+    _close(km.predict(x, verbose=0), gp)
+
+
+def test_nested_functional_as_output(tmp_path):
+    L = keras.layers
+    i = keras.Input((4,))
+    inner = keras.Model(i, L.Dense(3)(i), name="inner")
+    a = keras.Input((4,))
+    km = keras.Model(a, [inner(a), L.Dense(2)(a)])
+    x = RNG.standard_normal((N, 4)).astype("float32")
+    km.save(tmp_path / "k.keras")
+    gm = graphc.models.load_model(tmp_path / "k.keras")
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+    gm.save(tmp_path / "g.keras")
+    km2 = keras.saving.load_model(tmp_path / "g.keras")
+    _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
