@@ -512,7 +512,102 @@ def weight_groups(model) -> list:
     return out
 
 
-def _write_h5(model, f) -> None:
+# Keras's optimizer variables after ``iterations`` (and ``learning_rate`` unless it is a
+# schedule): one group per ``add_optimizer_variables`` call, each interleaved over the
+# trainable variables ([m_w0, v_w0, m_w1, v_w1, ...] for Adam). graphc's slots have the
+# same names.
+_SLOT_GROUPS = {"SGD": [["momentum"]], "Adam": [["momentum", "velocity"], ["velocity_hat"]],
+                "AdamW": [["momentum", "velocity"], ["velocity_hat"]],
+                "RMSprop": [["velocity"], ["momentum"], ["average_gradient"]],
+                "Adagrad": [["accumulator"]]}
+
+
+def _optimizer_layout(model):
+    """``(optimizer, store, [("iterations"|"learning_rate"|slot, param or None)])`` in
+    Keras's variable order, or None when graphc does not map this optimizer's state."""
+    c = getattr(model, "_compiled", None)
+    store = getattr(model, "_store", None)
+    if c is None or store is None or not c.optimizer.built:
+        return None
+    opt = c.optimizer
+    groups = _SLOT_GROUPS.get(type(opt).__name__)
+    if groups is None or opt.use_ema or opt.gradient_accumulation_steps:
+        return None
+    from graphc.schedules import LearningRateSchedule
+    layout = [("iterations", None)]
+    lr = opt._learning_rate
+    if not isinstance(lr, LearningRateSchedule) and not callable(lr):
+        layout.append(("learning_rate", None))
+    for group in groups:
+        group = [g for g in group if g in opt._slots]
+        for p in store.params:
+            layout.extend((slot, p) for slot in group)
+    return opt, store, layout
+
+
+def _write_optimizer(model, h) -> None:
+    found = _optimizer_layout(model)
+    if found is None:
+        return
+    opt, store, layout = found
+    state = opt.get_state()
+    seg = dict(zip(map(id, store.params), store.segments))
+    g = h.require_group("optimizer/vars")
+    g.attrs["name"] = getattr(opt, "name", type(opt).__name__.lower())
+    for i, (slot, p) in enumerate(layout):
+        if slot == "iterations":
+            data = np.asarray(state["iteration"], dtype=np.int64)
+        elif slot == "learning_rate":
+            data = np.asarray(state["learning_rate"], dtype=np.float32)
+        else:
+            data = state[slot][seg[id(p)]].reshape(p.shape).astype(np.float32)
+        g.create_dataset(str(i), data=data)
+
+
+def _read_optimizer(model, f, source) -> None:
+    """Keras's optimizer variables into the compiled model's optimizer, each checked
+    against its slot's shape before it is read; a file that does not fit leaves the
+    optimizer fresh, with a warning (as Keras does)."""
+    import warnings
+    h5py = _h5py()
+    model._param_store()
+    found = _optimizer_layout(model)
+    with h5py.File(f, "r") as h:
+        if "optimizer" not in h or "vars" not in h["optimizer"]:
+            return
+        _check_no_links(h, "/")
+        _check_no_links(h["optimizer"], "optimizer")
+        g = h["optimizer/vars"]
+        _check_no_links(g, "optimizer/vars")
+        if all(isinstance(g[k], h5py.Dataset) and g[k].shape == () for k in g):
+            return  # an optimizer that never took a step: nothing but its counters
+        if found is None or len(g) != len(found[2]):
+            warnings.warn(f"{source}: the optimizer state ({len(g)} variables) does not fit "
+                          "graphc's optimizer; training starts with a fresh optimizer "
+                          "state.", stacklevel=4)
+            return
+        opt, store, layout = found
+        state = opt.get_state()
+        seg = dict(zip(map(id, store.params), store.segments))
+        for i, (slot, p) in enumerate(layout):
+            ds = g[str(i)]
+            want = () if p is None else tuple(p.shape)
+            if not isinstance(ds, h5py.Dataset) or tuple(ds.shape) != want \
+                    or ds.dtype.kind not in "fiu" or ds.is_virtual or ds.external:
+                warnings.warn(f"{source}: optimizer variable {i} ({slot}) does not fit; "
+                              "training starts with a fresh optimizer state.", stacklevel=4)
+                return
+            value = np.asarray(ds[()])
+            if slot == "iterations":
+                state["iteration"] = value.astype(np.int64)
+            elif slot == "learning_rate":
+                continue  # the compile config's learning rate is the same
+            else:
+                state[slot][seg[id(p)]] = value.reshape(-1)
+    opt.set_state(state)
+
+
+def _write_h5(model, f, optimizer=False) -> None:
     h5py = _h5py()
     with h5py.File(f, "w") as h:
         for path, name, params in weight_groups(model):
@@ -520,6 +615,8 @@ def _write_h5(model, f) -> None:
             g.attrs["name"] = name
             for i, p in enumerate(params):
                 g.create_dataset(str(i), data=p.numpy())
+        if optimizer:
+            _write_optimizer(model, h)
 
 
 def _check_no_links(group, where: str) -> None:
@@ -579,8 +676,10 @@ def _read_h5(model, f, source: str) -> None:
 
 # ---- files --------------------------------------------------------------------------------
 def save_weights_h5(model, filepath) -> None:
+    """Keras's ``.weights.h5``: the weight tree and, as Keras writes it for a compiled
+    model, the optimizer's variables."""
     buf = io.BytesIO()
-    _write_h5(model, buf)
+    _write_h5(model, buf, optimizer=getattr(model, "_compiled", None) is not None)
     data = buf.getvalue()
     atomic_write(os.fspath(filepath), lambda f: f.write(data))
 
@@ -592,6 +691,9 @@ def load_weights_h5(model, filepath) -> None:
                               f"({MAX_WEIGHTS_BYTES} bytes).")
     with open(filepath, "rb") as f:
         _read_h5(model, f, filepath)
+        if getattr(model, "_compiled", None) is not None:
+            f.seek(0)
+            _read_optimizer(model, f, filepath)
 
 
 def _compile_config(model):
@@ -614,7 +716,9 @@ def _compile_config(model):
 
 
 def save_keras(model, filepath) -> None:
-    """Write ``model`` as a Keras 3 ``.keras`` file (no optimizer state: see the README)."""
+    """Write ``model`` as a Keras 3 ``.keras`` file: the architecture, the weights, the
+    compile settings and, for the optimizers whose state graphc maps (SGD, Adam, AdamW,
+    RMSprop, Adagrad), the optimizer's variables."""
     spec = _model_to_keras(model)
     cc = _compile_config(model)
     if cc is not None:
@@ -623,7 +727,7 @@ def save_keras(model, filepath) -> None:
     metadata = json.dumps({"keras_version": KERAS_VERSION,
                            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
     buf = io.BytesIO()
-    _write_h5(model, buf)
+    _write_h5(model, buf, optimizer=cc is not None)
     weights = buf.getvalue()
 
     def write(f):
@@ -678,8 +782,8 @@ def load_keras(filepath, custom_objects=None, compile=True):
             model = _layer_from_keras(spec, custom_objects, "the model")
     _read_h5(model, io.BytesIO(weights), filepath)
     cc = spec.get("compile_config")
-    if compile and cc:
-        _compile_from_keras(model, cc, custom_objects, filepath)
+    if compile and cc and _compile_from_keras(model, cc, custom_objects, filepath):
+        _read_optimizer(model, io.BytesIO(weights), filepath)
     return model
 
 
@@ -698,7 +802,9 @@ def _compile_from_keras(model, cc, custom_objects, source):
         model.compile(optimizer=opt, loss=loss, loss_weights=cc.get("loss_weights"),
                       metrics=metrics if metrics and all(
                           isinstance(m, str) for m in flatten_struct(metrics)) else None)
+        return True
     except Exception as e:  # noqa: BLE001 - compile what can be named; warn about the rest
         warnings.warn(f"{source}: could not compile the model from its compile config "
                       f"({type(e).__name__}: {e}); call model.compile() yourself.",
                       stacklevel=3)
+        return False

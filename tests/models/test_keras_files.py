@@ -240,3 +240,30 @@ def test_total_weight_size_limited(tmp_path, monkeypatch):
         graphc.models.load_model(tmp_path / "m.keras")
     monkeypatch.setattr(keras_format, "MAX_TOTAL_ELEMENTS", 10**6)
     graphc.models.load_model(tmp_path / "m.keras")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad"])
+def test_optimizer_state_in_keras_file(tmp_path, optimizer):
+    """Training resumed from a .keras file takes the same steps as uninterrupted."""
+    def make():
+        graphc.utils.set_random_seed(3)
+        x = graphc.Input((4,))
+        m = graphc.Model(x, L.Dense(2)(L.Dense(5, activation="tanh")(x)))
+        m.compile(optimizer=optimizer, loss="mse")
+        return m
+    xs = RNG.standard_normal((8, 4)).astype("float32")
+    ys = RNG.standard_normal((8, 2)).astype("float32")
+    a = make()
+    a.fit(xs, ys, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    a.save(tmp_path / "a.keras")
+    a.save_weights(tmp_path / "a.weights.h5")
+    b = graphc.models.load_model(tmp_path / "a.keras")
+    assert b._compiled.optimizer.iterations == 2
+    c = make()
+    c.fit(xs, ys, epochs=1, batch_size=8, shuffle=False, verbose=0)  # builds, then replaced
+    c.load_weights(tmp_path / "a.weights.h5")
+    assert c._compiled.optimizer.iterations == 2
+    for m in (a, b, c):
+        m.fit(xs, ys, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    np.testing.assert_allclose(b.predict(xs, verbose=0), a.predict(xs, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(c.predict(xs, verbose=0), a.predict(xs, verbose=0), atol=1e-6)
