@@ -177,7 +177,8 @@ def save_weights(model, filepath):
 def load_weights(model, filepath):
     filepath = os.fspath(filepath)
     from graphc.models import keras_format
-    if filepath.endswith(".weights.h5"):
+    if filepath.endswith((".h5", ".hdf5")):
+        # Keras 3's .weights.h5; a legacy Keras 2 file is named as such by the reader.
         keras_format.load_weights_h5(model, filepath)
         return
     if filepath.endswith(".keras"):
@@ -301,6 +302,10 @@ def load_model(filepath, custom_objects=None, compile=True):
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
     from graphc.models import keras_format
+    if filepath.endswith((".h5", ".hdf5")):
+        raise ValueError(f"{filepath}: legacy Keras 2 / tf.keras HDF5 model files are not "
+                         "supported yet; re-save the model with Keras 3 as .keras "
+                         "(model.save('model.keras')).")
     if keras_format.is_keras_file(filepath):
         return keras_format.load_keras(filepath, custom_objects=custom_objects,
                                        compile=compile)

@@ -267,3 +267,14 @@ def test_optimizer_state_in_keras_file(tmp_path, optimizer):
         m.fit(xs, ys, epochs=2, batch_size=8, shuffle=False, verbose=0)
     np.testing.assert_allclose(b.predict(xs, verbose=0), a.predict(xs, verbose=0), atol=1e-6)
     np.testing.assert_allclose(c.predict(xs, verbose=0), a.predict(xs, verbose=0), atol=1e-6)
+
+
+def test_legacy_h5_named_as_such(tmp_path):
+    path = tmp_path / "old.h5"
+    with h5py.File(path, "w") as h:
+        h.attrs["layer_names"] = [b"dense"]
+        h.create_group("dense")
+    with pytest.raises(ValueError, match="legacy Keras 2"):
+        graphc.models.load_model(path)
+    with pytest.raises(ValueError, match="legacy Keras 2"):
+        _model().load_weights(path)
