@@ -771,6 +771,12 @@ def load_keras(filepath, custom_objects=None, compile=True):
         if "model.weights.npz" in names and _WEIGHTS not in names:
             raise ValueError(f"{filepath} holds NumPy weights (Keras's npz variant), which "
                              "graphc does not read; save with model.weights.h5.")
+        assets = sorted(n for n in names if n.startswith("assets/") and not n.endswith("/"))
+        if assets:
+            raise ValueError(f"{filepath} holds assets ({', '.join(assets[:3])}...), such as "
+                             "the vocabulary of an adapted TextVectorization or StringLookup "
+                             "layer, which graphc does not read yet; pass the vocabulary in "
+                             "the layer's config instead.")
         spec = json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
         weights = _read_member(z, _WEIGHTS, MAX_WEIGHTS_BYTES, filepath)
     if not isinstance(spec, dict) or "class_name" not in spec:

@@ -278,3 +278,12 @@ def test_legacy_h5_named_as_such(tmp_path):
         graphc.models.load_model(path)
     with pytest.raises(ValueError, match="legacy Keras 2"):
         _model().load_weights(path)
+
+
+def test_assets_are_refused(tmp_path):
+    m = _model()
+    m.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras", "a") as z:
+        z.writestr("assets/text_vectorization/vocabulary.txt", "the\ncat\n")
+    with pytest.raises(ValueError, match="vocabulary"):
+        graphc.models.load_model(tmp_path / "m.keras")
