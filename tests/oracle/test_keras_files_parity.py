@@ -350,3 +350,25 @@ def test_optimizer_state_resumes_both_ways(opt, tmp_path):
     km2.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
     gm.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
     _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
+
+
+def test_frozen_layers(tmp_path):
+    L = keras.layers
+    km = keras.Sequential([keras.Input((4,)), L.Dense(5), L.BatchNormalization(), L.Dense(2)])
+    km.layers[0].trainable = False
+    km.layers[1].trainable = False
+    x, y = _data([(4,)], (2,))
+    km.compile(optimizer="adam", loss="mse")
+    km.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    km.save(tmp_path / "k.keras")
+    gm = graphc.models.load_model(tmp_path / "k.keras")
+    assert [l.trainable for l in gm.layers] == [False, False, True]
+    assert len(gm.trainable_weights) == 2
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+    gm.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    km.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+    gm.save(tmp_path / "g.keras")
+    km2 = keras.saving.load_model(tmp_path / "g.keras")
+    assert [l.trainable for l in km2.layers] == [False, False, True]
+    _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
