@@ -762,10 +762,26 @@ def read_keras_config(filepath) -> dict:
 
 def load_keras(filepath, custom_objects=None, compile=True):
     """A model from a Keras 3 ``.keras`` file: architecture and weights, and the compile
-    settings when they name things graphc has (the optimizer's state is not read)."""
+    settings and optimizer state when they name things graphc has. The weight file is
+    read only after the model is built, up to a size its weights justify."""
     filepath = os.fspath(filepath)
     if not zipfile.is_zipfile(filepath):
         raise ValueError(f"{filepath} is not a .keras file (not a zip archive).")
+    try:
+        return _load_keras(filepath, custom_objects, compile)
+    except RecursionError:
+        raise UnsafeFileError(f"{filepath}: the config is nested too deeply.") from None
+
+
+def _weights_budget(model) -> int:
+    """The most bytes a Keras weight file for ``model`` can need: the weights, three
+    optimizer slots each, and HDF5's overhead per dataset and group."""
+    params = model.weights
+    data = sum(int(np.prod(p.shape)) * np.dtype(p.dtype).itemsize for p in params)
+    return 4 * data + 64 * 1024 * (len(params) + len(weight_groups(model))) + 2**20
+
+
+def _load_keras(filepath, custom_objects, compile):
     with zipfile.ZipFile(filepath) as z:
         names = set(z.namelist())
         if "model.weights.npz" in names and _WEIGHTS not in names:
@@ -778,14 +794,15 @@ def load_keras(filepath, custom_objects=None, compile=True):
                              "layer, which graphc does not read yet; pass the vocabulary in "
                              "the layer's config instead.")
         spec = json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
-        weights = _read_member(z, _WEIGHTS, MAX_WEIGHTS_BYTES, filepath)
-    if not isinstance(spec, dict) or "class_name" not in spec:
-        raise ValueError(f"{filepath}: config.json does not describe a model.")
-    with weight_limit(MAX_WEIGHT_ELEMENTS, MAX_TOTAL_ELEMENTS):
-        if spec["class_name"] in _MODEL_CLASSES:
-            model = _model_from_keras(spec, custom_objects)
-        else:
-            model = _layer_from_keras(spec, custom_objects, "the model")
+        if not isinstance(spec, dict) or "class_name" not in spec:
+            raise ValueError(f"{filepath}: config.json does not describe a model.")
+        with weight_limit(MAX_WEIGHT_ELEMENTS, MAX_TOTAL_ELEMENTS):
+            if spec["class_name"] in _MODEL_CLASSES:
+                model = _model_from_keras(spec, custom_objects)
+            else:
+                model = _layer_from_keras(spec, custom_objects, "the model")
+        weights = _read_member(z, _WEIGHTS, min(MAX_WEIGHTS_BYTES, _weights_budget(model)),
+                               filepath)
     _read_h5(model, io.BytesIO(weights), filepath)
     cc = spec.get("compile_config")
     if compile and cc and _compile_from_keras(model, cc, custom_objects, filepath):

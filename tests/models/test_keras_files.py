@@ -287,3 +287,29 @@ def test_assets_are_refused(tmp_path):
         z.writestr("assets/text_vectorization/vocabulary.txt", "the\ncat\n")
     with pytest.raises(ValueError, match="vocabulary"):
         graphc.models.load_model(tmp_path / "m.keras")
+
+
+def test_weight_file_larger_than_the_model_justifies(tmp_path):
+    m = _model()
+    m.save(tmp_path / "m.keras")
+
+    def padding(h):
+        h.create_dataset("junk", data=np.zeros(2**20, "f8"))  # 8 MiB no weight needs
+    _rewrite(tmp_path / "m.keras", tmp_path / "pad.keras", weights=padding)
+    with pytest.raises(keras_format.UnsafeFileError, match="limit"):
+        graphc.models.load_model(tmp_path / "pad.keras")
+
+
+def test_deeply_nested_config(tmp_path):
+    m = _model()
+    m.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    depth = 100000
+    members["config.json"] = ('{"class_name": "Functional", "config": ' + '{"x": ' * depth
+                              + "{}" + "}" * depth + "}").encode()
+    with zipfile.ZipFile(tmp_path / "deep.keras", "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    with pytest.raises(keras_format.UnsafeFileError, match="nested too deeply"):
+        graphc.models.load_model(tmp_path / "deep.keras")
