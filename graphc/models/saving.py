@@ -1,4 +1,5 @@
-"""Model configs, JSON, and the ``.graphc`` / ``.weights.npz`` files.
+"""Model configs, JSON, and the ``.graphc`` / ``.weights.npz`` files; Keras 3's ``.keras``
+and ``.weights.h5`` go to ``keras_format.py`` by their names.
 
 A ``.graphc`` file is a zip holding ``config.json`` (the architecture and, when it can be
 named, the compile configuration), ``model.weights.npz`` and, once the model has trained,
@@ -295,9 +296,9 @@ def _restore_optimizer(model, data, source):
 
 
 def load_model(filepath, custom_objects=None, compile=True):
-    """Rebuild a model saved with ``model.save``: weights, and compile settings and the
-    optimizer's state when they were plain names. Reads JSON and ``.npz`` only (no
-    pickle, no code)."""
+    """Rebuild a model saved with ``model.save`` (``.graphc``) or by Keras 3 (``.keras``):
+    weights, and compile settings and the optimizer's state when they were plain names.
+    Reads JSON, ``.npz`` and HDF5 data only (no pickle, no code)."""
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")

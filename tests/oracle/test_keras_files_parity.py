@@ -372,3 +372,24 @@ def test_frozen_layers(tmp_path):
     km2 = keras.saving.load_model(tmp_path / "g.keras")
     assert [l.trainable for l in km2.layers] == [False, False, True]
     _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
+
+
+def test_converter_keras_file_to_onnx(tmp_path, capsys):
+    """`graphc export model.keras -o model.onnx`: onnxruntime predicts what Keras does,
+    with the LSTM as one native node and the output named after its layer."""
+    import onnx
+
+    from graphc.cli import main
+    from graphc.onnx import Runtime
+    km = keras.Sequential([keras.Input((20, 8)), keras.layers.LSTM(16),
+                           keras.layers.Dense(1, name="score")])
+    km.save(tmp_path / "m.keras")
+    out = str(tmp_path / "m.onnx")
+    assert main(["export", str(tmp_path / "m.keras"), "-o", out]) == 0
+    assert main(["check", out, "--reference", str(tmp_path / "m.keras")]) == 0
+    assert "FAILED" not in capsys.readouterr().out
+    proto = onnx.load(out)
+    assert [o.name for o in proto.graph.output] == ["score"]
+    assert [n.op_type for n in proto.graph.node].count("LSTM") == 1
+    x = RNG.standard_normal((N, 20, 8)).astype("float32")
+    _close(Runtime(out).predict(x), km.predict(x, verbose=0))
