@@ -45,7 +45,8 @@ from graphc.recording import get_keras_mask
 
 __all__ = ["save_keras", "load_keras", "save_weights_h5", "load_weights_h5",
            "is_keras_file", "MAX_WEIGHT_ELEMENTS", "MAX_TOTAL_ELEMENTS", "MAX_CONFIG_BYTES",
-           "MAX_WEIGHTS_BYTES", "UnsafeFileError"]
+           "MAX_WEIGHTS_BYTES", "UnsafeFileError", "load_legacy_h5",
+           "load_legacy_weights"]
 
 #: The Keras version graphc's files say they were written with (the format it follows).
 KERAS_VERSION = "3.15.1"
@@ -282,6 +283,10 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
         return [refs(v) for v in struct]
     inputs = refs(config["input_layers"])
     outputs = refs(config["output_layers"])
+    # Keras 3 calls a model built on one-element lists with one tensor and returns one
+    # (``unpack_singleton``); Keras 2 files list even a single input and output.
+    inputs = inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
+    outputs = outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
     model = Model(inputs, outputs, name=name)
     model.trainable = config.get("trainable", True)
     return model
@@ -634,10 +639,9 @@ def _read_h5(model, f, source: str) -> None:
     h5py = _h5py()
     arrays = []
     with h5py.File(f, "r") as h:
-        if "_layer_checkpoint_dependencies" in h or "model_weights" in h \
-                or "layer_names" in h.attrs:
-            raise ValueError(f"{source} is a legacy Keras 2 / tf.keras HDF5 file, which "
-                             "graphc does not read yet; re-save it with Keras 3 as .keras.")
+        if "_layer_checkpoint_dependencies" in h:
+            raise ValueError(f"{source} is a TensorFlow-checkpoint-style HDF5 file, which "
+                             "graphc does not read; re-save it with Keras 3 as .keras.")
         for path, name, params in weight_groups(model):
             group_path = path.rsplit("/", 1)[0] if "/" in path else ""
             g = h
@@ -689,6 +693,9 @@ def load_weights_h5(model, filepath) -> None:
     if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
         raise UnsafeFileError(f"{filepath} is larger than graphc's limit "
                               f"({MAX_WEIGHTS_BYTES} bytes).")
+    if is_legacy_h5(filepath):
+        load_legacy_weights(model, filepath)
+        return
     with open(filepath, "rb") as f:
         _read_h5(model, f, filepath)
         if getattr(model, "_compiled", None) is not None:
@@ -831,3 +838,136 @@ def _compile_from_keras(model, cc, custom_objects, source):
                       f"({type(e).__name__}: {e}); call model.compile() yourself.",
                       stacklevel=3)
         return False
+
+
+# ---- legacy Keras 2 / tf.keras HDF5 files -----------------------------------------------
+def _h5_attr_list(group, name) -> list:
+    """A list attribute as Keras's legacy writer stores it (chunked when long)."""
+    if name in group.attrs:
+        raw = list(group.attrs[name])
+    else:
+        raw, k = [], 0
+        while f"{name}{k}" in group.attrs:
+            raw.extend(group.attrs[f"{name}{k}"])
+            k += 1
+    return [n.decode("utf8") if hasattr(n, "decode") else str(n) for n in raw]
+
+
+def _legacy_node(node):
+    """A Keras 2 call, ``[[layer, node, tensor, kwargs], ...]``, as Keras 3's
+    ``{"args", "kwargs"}`` with ``[layer, node, tensor]`` references."""
+    if isinstance(node, dict) or not isinstance(node, list) or not node or \
+            not all(isinstance(r, list) and len(r) in (3, 4) and isinstance(r[0], str)
+                    for r in node):
+        return node
+    refs = [list(r[:3]) for r in node]
+    kwargs = dict(node[0][3]) if len(node[0]) == 4 and isinstance(node[0][3], dict) else {}
+    return {"args": [refs[0] if len(refs) == 1 else refs], "kwargs": kwargs}
+
+
+def _legacy_config(spec):
+    """Keras 2 model configs to the shape the Keras 3 reader takes: calls as above,
+    ``batch_input_shape`` as ``batch_shape``, and the options that only tuned speed."""
+    if isinstance(spec, list):
+        return [_legacy_config(v) for v in spec]
+    if not isinstance(spec, dict):
+        return spec
+    out = {}
+    for k, v in spec.items():
+        if k == "inbound_nodes" and isinstance(v, list):
+            out[k] = [_legacy_node(n) for n in v]
+        elif k in ("implementation", "time_major") and not isinstance(v, (dict, list)):
+            continue
+        else:
+            out[k] = _legacy_config(v)
+    if spec.get("class_name") == "InputLayer" and isinstance(out.get("config"), dict):
+        cfg = out["config"]
+        if "batch_input_shape" in cfg and "batch_shape" not in cfg:
+            cfg["batch_shape"] = cfg.pop("batch_input_shape")
+    return out
+
+
+def _read_legacy_weights(model, group, source) -> None:
+    """Weights by layer order, as Keras's legacy loader: the file's layers that have
+    weights, in order, fill the model's layers that have weights, each with its
+    trainable weights then the others; shapes checked before reading."""
+    h5py = _h5py()
+    _check_no_links(group, "/")
+    names = [n for n in _h5_attr_list(group, "layer_names")
+             if n in group and _h5_attr_list(group[n], "weight_names")]
+    layers = [l for l in model.layers if l.weights]
+    if len(names) != len(layers):
+        raise ValueError(f"{source} holds weights for {len(names)} layers, model "
+                         f"{model.name!r} has {len(layers)} layers with weights.")
+    arrays = []
+    for name, layer in zip(names, layers):
+        g = group[name]
+        _check_no_links(g, name)
+        wanted = layer.trainable_weights + layer.non_trainable_weights
+        wnames = _h5_attr_list(g, "weight_names")
+        if len(wnames) != len(wanted):
+            raise ValueError(f"{source}: layer {name!r} has {len(wnames)} weights in the "
+                             f"file, layer {layer.name!r} ({type(layer).__name__}) expects "
+                             f"{len(wanted)}.")
+        for wname, p in zip(wnames, wanted):
+            link = g.get(wname, getlink=True)
+            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                raise UnsafeFileError(f"{source}: {name}/{wname} is a link; graphc reads "
+                                      "only data stored in the file itself.")
+            ds = g.get(wname)
+            if not isinstance(ds, h5py.Dataset) or ds.is_virtual or ds.external:
+                raise UnsafeFileError(f"{source}: {name}/{wname} is not a dataset stored "
+                                      "in the file.")
+            if tuple(ds.shape) != tuple(p.shape) or ds.dtype.kind not in "fiub":
+                raise ValueError(f"{source}: {name}/{wname} has shape {tuple(ds.shape)} "
+                                 f"({ds.dtype}); weight {p.path} expects {tuple(p.shape)}.")
+            arrays.append((p, np.asarray(ds[()]).astype(p.dtype, copy=False)))
+    for p, a in arrays:
+        p.assign(a)
+
+
+def load_legacy_h5(filepath, custom_objects=None):
+    """A model from a legacy Keras 2 / tf.keras ``.h5`` file (``model_config`` and
+    ``model_weights``); the training config is not read (compile after loading)."""
+    h5py = _h5py()
+    filepath = os.fspath(filepath)
+    if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
+        raise UnsafeFileError(f"{filepath} is larger than graphc's limit "
+                              f"({MAX_WEIGHTS_BYTES} bytes).")
+    with h5py.File(filepath, "r") as h:
+        raw = h.attrs.get("model_config")
+        if raw is None:
+            raise ValueError(f"{filepath} holds no model config (a weights-only file?); "
+                             "build the model and call model.load_weights on it.")
+        if hasattr(raw, "decode"):
+            raw = raw.decode("utf8")
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UnsafeFileError(f"{filepath}: the model config is over graphc's limit.")
+        try:
+            spec = _legacy_config(json.loads(raw))
+            with weight_limit(MAX_WEIGHT_ELEMENTS, MAX_TOTAL_ELEMENTS):
+                if spec.get("class_name") in _MODEL_CLASSES:
+                    model = _model_from_keras(spec, custom_objects)
+                else:
+                    raise ValueError(f"{filepath}: model class {spec.get('class_name')!r} "
+                                     "is not a Functional or Sequential model.")
+        except RecursionError:
+            raise UnsafeFileError(f"{filepath}: the config is nested too deeply.") from None
+        _read_legacy_weights(model, h["model_weights"] if "model_weights" in h else h,
+                             filepath)
+    return model
+
+
+def load_legacy_weights(model, filepath) -> None:
+    """Weights from a legacy Keras 2 ``.h5`` file (a whole model or weights only)."""
+    h5py = _h5py()
+    with h5py.File(filepath, "r") as h:
+        _read_legacy_weights(model, h["model_weights"] if "model_weights" in h else h,
+                             os.fspath(filepath))
+
+
+def is_legacy_h5(f) -> bool:
+    h5py = _h5py()
+    with h5py.File(f, "r") as h:
+        return "layer_names" in h.attrs or "model_config" in h.attrs or \
+            "model_weights" in h

@@ -304,9 +304,7 @@ def load_model(filepath, custom_objects=None, compile=True):
         raise FileNotFoundError(f"No such file: {filepath}")
     from graphc.models import keras_format
     if filepath.endswith((".h5", ".hdf5")):
-        raise ValueError(f"{filepath}: legacy Keras 2 / tf.keras HDF5 model files are not "
-                         "supported yet; re-save the model with Keras 3 as .keras "
-                         "(model.save('model.keras')).")
+        return keras_format.load_legacy_h5(filepath, custom_objects=custom_objects)
     if keras_format.is_keras_file(filepath):
         return keras_format.load_keras(filepath, custom_objects=custom_objects,
                                        compile=compile)

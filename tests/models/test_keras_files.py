@@ -269,14 +269,14 @@ def test_optimizer_state_in_keras_file(tmp_path, optimizer):
     np.testing.assert_allclose(c.predict(xs, verbose=0), a.predict(xs, verbose=0), atol=1e-6)
 
 
-def test_legacy_h5_named_as_such(tmp_path):
+def test_legacy_h5_without_config_or_matching_layers(tmp_path):
     path = tmp_path / "old.h5"
     with h5py.File(path, "w") as h:
         h.attrs["layer_names"] = [b"dense"]
-        h.create_group("dense")
-    with pytest.raises(ValueError, match="legacy Keras 2"):
+        h.create_group("dense").attrs["weight_names"] = [b"dense/kernel:0"]
+    with pytest.raises(ValueError, match="no model config"):
         graphc.models.load_model(path)
-    with pytest.raises(ValueError, match="legacy Keras 2"):
+    with pytest.raises(ValueError, match="1 layers"):
         _model().load_weights(path)
 
 
@@ -313,3 +313,52 @@ def test_deeply_nested_config(tmp_path):
             z.writestr(n, data)
     with pytest.raises(keras_format.UnsafeFileError, match="nested too deeply"):
         graphc.models.load_model(tmp_path / "deep.keras")
+
+
+def test_keras2_style_legacy_h5(tmp_path):
+    """A file in tf.keras 2's layout: `batch_input_shape`, calls as nested lists, weight
+    names with `:0`, an LSTM's `implementation`."""
+    config = {"class_name": "Functional", "config": {
+        "name": "model", "layers": [
+            {"class_name": "InputLayer", "name": "input_1", "inbound_nodes": [],
+             "config": {"batch_input_shape": [None, 3, 2], "dtype": "float32",
+                        "sparse": False, "ragged": False, "name": "input_1"}},
+            {"class_name": "LSTM", "name": "lstm",
+             "config": {"name": "lstm", "trainable": True, "dtype": "float32", "units": 4,
+                        "return_sequences": False, "implementation": 2,
+                        "time_major": False, "unit_forget_bias": True},
+             "inbound_nodes": [[["input_1", 0, 0, {}]]]},
+            {"class_name": "Dense", "name": "dense",
+             "config": {"name": "dense", "units": 1, "activation": "sigmoid",
+                        "kernel_initializer": {"class_name": "GlorotUniform",
+                                               "config": {"seed": None}}},
+             "inbound_nodes": [[["lstm", 0, 0, {}]]]}],
+        "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}}
+    rng = np.random.default_rng(1)
+    w = {"lstm": [("lstm/lstm_cell/kernel:0", (2, 16)),
+                  ("lstm/lstm_cell/recurrent_kernel:0", (4, 16)),
+                  ("lstm/lstm_cell/bias:0", (16,))],
+         "dense": [("dense/kernel:0", (4, 1)), ("dense/bias:0", (1,))]}
+    values = {}
+    with h5py.File(tmp_path / "k2.h5", "w") as h:
+        h.attrs["model_config"] = json.dumps(config)
+        h.attrs["keras_version"] = "2.13.1"
+        g = h.create_group("model_weights")
+        g.attrs["layer_names"] = [b"input_1", b"lstm", b"dense"]
+        g.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S1")
+        for layer, items in w.items():
+            lg = g.create_group(layer)
+            lg.attrs["weight_names"] = [n.encode() for n, _ in items]
+            for n, shape in items:
+                values[n] = rng.standard_normal(shape).astype("float32")
+                lg.create_dataset(n, data=values[n])
+    m = graphc.models.load_model(tmp_path / "k2.h5")
+    x = rng.standard_normal((4, 3, 2)).astype("float32")
+    ref = graphc.Sequential([graphc.Input((3, 2)), L.LSTM(4), L.Dense(1, activation="sigmoid")])
+    ref.set_weights([values[n] for items in w.values() for n, _ in items])
+    np.testing.assert_allclose(m.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-6)
+    m2 = graphc.models.load_model(tmp_path / "k2.h5")
+    for p in m2.weights:
+        p.assign(np.zeros(p.shape, p.dtype))
+    m2.load_weights(tmp_path / "k2.h5")
+    np.testing.assert_allclose(m2.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-6)

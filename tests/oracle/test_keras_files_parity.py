@@ -393,3 +393,27 @@ def test_converter_keras_file_to_onnx(tmp_path, capsys):
     assert [n.op_type for n in proto.graph.node].count("LSTM") == 1
     x = RNG.standard_normal((N, 20, 8)).astype("float32")
     _close(Runtime(out).predict(x), km.predict(x, verbose=0))
+
+
+def test_legacy_h5_whole_model_and_weights(tmp_path):
+    """Keras's legacy HDF5 format (Keras 3's own legacy writer): whole model and weights."""
+    from keras.src.legacy.saving import legacy_h5_format
+    L = keras.layers
+    inner = keras.Sequential([keras.Input((5,)), L.Dense(4), L.BatchNormalization()],
+                             name="inner")
+    a = keras.Input((5,))
+    y = L.Bidirectional(L.LSTM(2))(L.Reshape((4, 1))(inner(a)))
+    km = keras.Model(a, L.Dense(2)(y))
+    x, yy = _data([(5,)], (2,))
+    km.compile(optimizer="sgd", loss="mse")
+    km.fit(x, yy, epochs=1, batch_size=N, verbose=0)
+    km.save(tmp_path / "m.h5")
+    gm = graphc.models.load_model(tmp_path / "m.h5")
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+    import h5py
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, km)
+    for p in gm.weights:
+        p.assign(np.zeros(p.shape, p.dtype))
+    gm.load_weights(tmp_path / "w.h5")
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
