@@ -9,9 +9,9 @@
 
 A SPEC names a model: ``path/to/file.py:NAME`` where NAME is a Model or a function with no
 required arguments returning one (``path/to/file.py`` alone works when the file defines
-exactly one Model), a saved ``.graphc`` model, or a Keras 3 ``.keras`` file (read without
-Keras installed: ``graphc export model.keras -o model.onnx`` is the Keras -> ONNX
-converter).
+exactly one Model), a saved ``.graphc`` model, or a Keras 3 ``.keras`` file or legacy
+Keras ``.h5`` file (read without Keras installed: ``graphc export model.keras -o
+model.onnx`` is the Keras -> ONNX converter).
 
 A bad file or model prints one line, ``graphc: error: ...``, on stderr and exits 1; a
 usage error exits 2. ``--debug`` shows the traceback.
@@ -57,7 +57,7 @@ def load_spec(spec: str):
     ``model.keras``."""
     from graphc.models import Model
 
-    if spec.endswith(".keras"):
+    if spec.endswith((".keras", ".h5", ".hdf5")):
         if not os.path.isfile(spec):
             raise CliError(f"No such Keras file: {spec}")
         from graphc.models import load_model
@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     spec_help = ("the model: path/to/file.py:NAME (a Model, or a function with no required "
-                 "arguments returning one), a saved model.graphc or a Keras 3 model.keras")
+                 "arguments returning one), a saved model.graphc, a Keras 3 model.keras or a legacy Keras model.h5")
     p = sub.add_parser("export", parents=[common], help="export a model to ONNX",
                        description="Export a model to ONNX, checked by onnx.checker and "
                                    "shape inference, written atomically.")

@@ -417,3 +417,7 @@ def test_legacy_h5_whole_model_and_weights(tmp_path):
         p.assign(np.zeros(p.shape, p.dtype))
     gm.load_weights(tmp_path / "w.h5")
     _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+    from graphc.cli import main
+    assert main(["export", str(tmp_path / "m.h5"), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert main(["check", str(tmp_path / "m.onnx"), "--reference",
+                 str(tmp_path / "m.h5")]) == 0
