@@ -169,8 +169,10 @@ def test_export_file_without_name_needs_exactly_one_model(tmp_path, spec, capsys
 def test_export_spec_errors(tmp_path, capsys):
     assert main(["export", "nowhere.py:m", "-o", str(tmp_path / "m.onnx")]) == 1
     assert "No such file: nowhere.py" in one_line_error(capsys.readouterr().err)
-    assert main(["export", "model.h5", "-o", str(tmp_path / "m.onnx")]) == 1
+    assert main(["export", "model.pt", "-o", str(tmp_path / "m.onnx")]) == 1
     assert "expected path/to/file.py:NAME" in one_line_error(capsys.readouterr().err)
+    assert main(["export", "model.h5", "-o", str(tmp_path / "m.onnx")]) == 1  # legacy Keras
+    assert "No such Keras file: model.h5" in one_line_error(capsys.readouterr().err)
     assert main(["export", str(tmp_path / "saved.graphc"), "-o", "m.onnx"]) == 1
     assert "saved.graphc" in one_line_error(capsys.readouterr().err)
     bad = tmp_path / "bad.py"
