@@ -10,7 +10,10 @@ left at their default that graphc does not have) or added. The weights are an HD
 addressed as Keras's ``saving_lib`` walks a model: ``layers/<snake_case class name>``
 (made unique per container: ``dense``, ``dense_1``), the layer's own variables in
 ``vars/0``, ``vars/1`` ... and its sub-layers under their attribute names (``cell`` of a
-recurrent layer, ``forward_layer``/``backward_layer`` of ``Bidirectional``).
+recurrent layer, ``forward_layer``/``backward_layer`` of ``Bidirectional``). The
+optimizer's variables (SGD, Adam, AdamW, RMSprop, Adagrad) sit under ``optimizer/vars``.
+Legacy Keras 2 ``.h5`` files (``model_config`` and ``model_weights``) are read too, their
+weights matched by layer order as Keras's legacy loader does.
 
 Safety, stricter than Keras's safe mode: the file only ever names classes, which are
 looked up in graphc's table (nothing is imported from a ``module`` key, nothing is
