@@ -7,14 +7,16 @@
         --metrics accuracy [--chunk-rows N] [--scheduler ADDR]
     graphc eval model.onnx --data test.npz --loss out_a=mse --loss out_b=binary_crossentropy \
         --metrics out_b=accuracy
-    graphc check model.onnx [--reference model.graphc]
+    graphc check model.onnx [--reference model.graphc | model.keras | model.py:build]
     graphc plot model.graphc -o model.svg [--expand-nested] [--rankdir LR]
     graphc plot-history training.log -o curves.png
     graphc view model.onnx [--port N] [--no-browser]
 
 A SPEC names a model: ``path/to/file.py:NAME`` where NAME is a Model or a function with no
 required arguments returning one (``path/to/file.py`` alone works when the file defines
-exactly one Model), or a saved ``.graphc`` model.
+exactly one Model), a saved ``.graphc`` model, or a Keras 3 ``.keras`` file or legacy
+Keras ``.h5`` file (read without Keras installed: ``graphc export model.keras -o
+model.onnx`` is the Keras -> ONNX converter).
 
 A bad file or model prints one line, ``graphc: error: ...``, on stderr and exits 1; a
 usage error exits 2. ``--debug`` shows the traceback.
@@ -56,9 +58,19 @@ class _Parser(argparse.ArgumentParser):
 
 # ---- loading models --------------------------------------------------------------------
 def load_spec(spec: str):
-    """The Model a SPEC names: ``file.py:NAME``, ``file.py`` or ``model.graphc``."""
+    """The Model a SPEC names: ``file.py:NAME``, ``file.py``, ``model.graphc`` or
+    ``model.keras``."""
     from graphc.models import Model
 
+    if spec.endswith((".keras", ".h5", ".hdf5")):
+        if not os.path.isfile(spec):
+            raise CliError(f"No such Keras file: {spec}")
+        from graphc.models import load_model
+        try:
+            # Exporting and summarising need no optimizer: the compile config is not read.
+            return load_model(spec, compile=False)
+        except (ValueError, TypeError, NotImplementedError, OSError, KeyError) as e:
+            raise CliError(f"Cannot load {spec}: {_one_line(e)}") from e
     if spec.rstrip("/").endswith(".graphc"):
         if not os.path.exists(spec):
             raise CliError(f"No such saved model: {spec}")
@@ -79,7 +91,8 @@ def load_spec(spec: str):
             path, sep, name = spec.rpartition(":")
             if not sep or not path.endswith(".py") or not name:
                 raise CliError(f"Cannot read model spec {spec!r}: expected "
-                               "path/to/file.py:NAME or a saved model.graphc")
+                               "path/to/file.py:NAME, a saved model.graphc or a Keras "
+                               "model.keras")
         if not os.path.isfile(path):
             raise CliError(f"No such file: {path}")
         module = _import_file(path)
@@ -676,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     spec_help = ("the model: path/to/file.py:NAME (a Model, or a function with no required "
-                 "arguments returning one) or a saved model.graphc")
+                 "arguments returning one), a saved model.graphc, a Keras 3 model.keras or a legacy Keras model.h5")
     p = sub.add_parser("export", parents=[common], help="export a model to ONNX",
                        description="Export a model to ONNX, checked by onnx.checker and "
                                    "shape inference, written atomically.")

@@ -71,7 +71,6 @@ def to_snake_case(name: str) -> str:
 
 unique_name = recording.unique_layer_name
 
-
 def flatten_struct(x) -> list:
     """The tensors of a tensor, a list/tuple, or a dict (in key order), flattened."""
     out, stack = [], [x]

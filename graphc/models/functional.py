@@ -293,7 +293,8 @@ class Model(Trainer, Layer):
         return json.dumps(serialize_layer(self), **kwargs)
 
     def save(self, filepath, overwrite=True):
-        """One ``.graphc`` file: architecture, weights and compile settings."""
+        """One file: ``.keras`` (Keras 3's format) or ``.graphc`` (with the optimizer's
+        state)."""
         import os
 
         from graphc.models.saving import save_model

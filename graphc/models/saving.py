@@ -1,4 +1,5 @@
-"""Model configs, JSON, and the ``.graphc`` / ``.weights.npz`` files.
+"""Model configs, JSON, and the ``.graphc`` / ``.weights.npz`` files; Keras 3's ``.keras``
+and ``.weights.h5`` go to ``keras_format.py`` by their names.
 
 A ``.graphc`` file is a zip holding ``config.json`` (the architecture and, when it can be
 named, the compile configuration), ``model.weights.npz`` and, once the model has trained,
@@ -12,6 +13,7 @@ code from the file. Every write goes to a temporary file first, then is renamed.
 from __future__ import annotations
 
 import errno
+import contextlib
 import io
 import json
 import math
@@ -164,19 +166,35 @@ def _set_from_npz(model, arrays, source: str):
 
 def save_weights(model, filepath):
     filepath = os.fspath(filepath)
+    if filepath.endswith(".weights.h5"):
+        from graphc.models import keras_format
+        keras_format.save_weights_h5(model, filepath)
+        return
     if not filepath.endswith(".weights.npz"):
-        raise ValueError(f"The filename must end in `.weights.npz`. Received: "
-                         f"filepath={filepath}")
+        raise ValueError(f"The filename must end in `.weights.h5` (Keras's) or "
+                         f"`.weights.npz`. Received: filepath={filepath}")
     data = _weights_bytes(model)
     atomic_write(filepath, lambda f: f.write(data))
 
 
 def load_weights(model, filepath):
-    """Load weights from a ``.weights.npz`` file or a ``.graphc`` model file. The arrays'
-    declared shapes are checked against the model before any is read."""
+    """Load weights from a ``.weights.npz`` or ``.weights.h5`` file, or a ``.graphc`` or
+    ``.keras`` model file. The arrays' declared shapes are checked against the model
+    before any is read."""
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
+    from graphc.models import keras_format
+    if filepath.endswith((".h5", ".hdf5")):
+        # Keras 3's .weights.h5; a legacy Keras 2 file is named as such by the reader.
+        keras_format.load_weights_h5(model, filepath)
+        return
+    if filepath.endswith(".keras"):
+        with _open_zip(filepath, "a .keras model file") as z:
+            data = keras_format._read_member(z, "model.weights.h5",
+                                             keras_format.MAX_WEIGHTS_BYTES, filepath)
+        keras_format._read_h5(model, io.BytesIO(data), filepath)
+        return
     if filepath.endswith(".graphc") and zipfile.is_zipfile(filepath):
         with _open_zip(filepath, "a .graphc model file") as z:
             if "model.weights.npz" not in z.namelist():
@@ -326,25 +344,35 @@ def _check_fits(model, headers, source):
                 f"shape {shape}, the model's weight {p.path} has {tuple(p.shape)}.")
 
 
-class _WeightBudget:
-    """While a config is rebuilt: refuse any weight bigger than the file's biggest array,
-    or more values in all than the file holds, before it is allocated."""
+@contextlib.contextmanager
+def weight_budget(largest: int, total: int, source, why: str):
+    """While a file's config is rebuilt: any weight a layer asks for that has more than
+    ``largest`` values, or brings all of them over ``total``, raises ``FileFormatError``
+    before it is allocated (``why`` says where the limits come from)."""
+    left = [total]
 
-    def __init__(self, headers, source):
-        counts = [math.prod(s) for s, _ in headers.values()]
-        self.largest = max(counts, default=0) + _WEIGHT_SLACK
-        self.left = sum(counts) + _WEIGHT_SLACK
-        self.source = source
-
-    def __call__(self, layer, shape, dtype):
+    def check(layer, shape, dtype):
         n = math.prod(shape)
-        if n > self.largest or n > self.left:
+        if any(d < 0 for d in shape) or n > largest or n > left[0]:
             raise FileFormatError(
-                f"{self.source}: the config's layer {layer.name!r} asks for a weight of "
-                f"shape {tuple(shape)} ({n:,} values), more than the file's weights hold "
-                f"(its largest array has {self.largest - _WEIGHT_SLACK:,} values): the "
-                "config does not match the weights.")
-        self.left -= n
+                f"{source}: the config's layer {layer.name!r} asks for a weight of shape "
+                f"{tuple(shape)} ({n:,} values), more than {why}.")
+        left[0] -= n
+
+    token = weight_check.set(check)
+    try:
+        yield
+    finally:
+        weight_check.reset(token)
+
+
+def _budget_of(headers, source):
+    """The weight budget of a file whose arrays have these headers."""
+    counts = [math.prod(s) for s, _ in headers.values()]
+    largest = max(counts, default=0)
+    return weight_budget(largest + _WEIGHT_SLACK, sum(counts) + _WEIGHT_SLACK, source,
+                         f"the file's weights hold (its largest array has {largest:,} "
+                         "values): the config does not match the weights")
 
 
 def _check_manifest(manifest, headers, source):
@@ -406,8 +434,13 @@ def _metric_names(specs):
 
 def save_model(model, filepath):
     filepath = os.fspath(filepath)
+    if filepath.endswith(".keras"):
+        from graphc.models import keras_format
+        keras_format.save_keras(model, filepath)
+        return
     if not filepath.endswith(".graphc"):
-        raise ValueError(f"The filename must end in `.graphc`. Received: filepath={filepath}")
+        raise ValueError(f"The filename must end in `.keras` (Keras 3's format) or "
+                         f"`.graphc`. Received: filepath={filepath}")
     config = {"format": "graphc", "format_version": FORMAT_VERSION,
               "graphc_version": __version__, "model": serialize_layer(model),
               "weights": _manifest(model), "compile_config": _compile_config(model)}
@@ -477,15 +510,21 @@ def _restore_optimizer(model, data, source):
 
 
 def load_model(filepath, custom_objects=None, compile=True):
-    """Rebuild a model saved with ``model.save``: weights, and compile settings and the
-    optimizer's state when they were plain names. Reads JSON and ``.npz`` only (no
-    pickle, no code). Sizes are checked before anything is allocated; a damaged or
-    hostile file raises ``graphc.errors.FileFormatError`` saying what is wrong. An
-    optimizer state that cannot be read or does not fit gives a warning and a fresh
-    optimizer."""
+    """Rebuild a model saved with ``model.save`` (``.graphc``) or by Keras (``.keras``,
+    legacy ``.h5``): weights, and compile settings and the optimizer's state when they were
+    plain names. Reads JSON, ``.npz`` and HDF5 data only (no pickle, no code). Sizes are
+    checked before anything is allocated; a damaged or hostile file raises
+    ``graphc.errors.FileFormatError`` saying what is wrong. An optimizer state that cannot
+    be read or does not fit gives a warning and a fresh optimizer."""
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
+    from graphc.models import keras_format
+    if filepath.endswith((".h5", ".hdf5")):
+        return keras_format.load_legacy_h5(filepath, custom_objects=custom_objects)
+    if keras_format.is_keras_file(filepath):
+        return keras_format.load_keras(filepath, custom_objects=custom_objects,
+                                       compile=compile)
     if not zipfile.is_zipfile(filepath):
         raise FileFormatError(f"{filepath} is not a .graphc model file (not a zip archive).")
     with _open_zip(filepath, "a .graphc model file") as z:
@@ -499,16 +538,14 @@ def load_model(filepath, custom_objects=None, compile=True):
         source = f"{filepath} (model.weights.npz)"
         headers = _npz_headers(weights, source)
         _check_manifest(config.get("weights"), headers, filepath)
-        token = weight_check.set(_WeightBudget(headers, filepath))
         try:
-            model = model_from_config(config["model"], custom_objects)
+            with _budget_of(headers, filepath):
+                model = model_from_config(config["model"], custom_objects)
         except GraphcError:
             raise
         except (Exception, RecursionError) as e:  # noqa: BLE001 - any malformed config
             raise FileFormatError(f"Cannot rebuild the model in {filepath} from its "
                                   f"config: {type(e).__name__}: {e}") from e
-        finally:
-            weight_check.reset(token)
         _check_fits(model, headers, filepath)
         _set_from_npz(model, _npz_arrays(weights, headers, source), filepath)
         optimizer = None

@@ -172,8 +172,10 @@ def test_export_file_without_name_needs_exactly_one_model(tmp_path, spec, capsys
 def test_export_spec_errors(tmp_path, capsys):
     assert main(["export", "nowhere.py:m", "-o", str(tmp_path / "m.onnx")]) == 1
     assert "No such file: nowhere.py" in one_line_error(capsys.readouterr().err)
-    assert main(["export", "model.h5", "-o", str(tmp_path / "m.onnx")]) == 1
+    assert main(["export", "model.pt", "-o", str(tmp_path / "m.onnx")]) == 1
     assert "expected path/to/file.py:NAME" in one_line_error(capsys.readouterr().err)
+    assert main(["export", "model.h5", "-o", str(tmp_path / "m.onnx")]) == 1  # legacy Keras
+    assert "No such Keras file: model.h5" in one_line_error(capsys.readouterr().err)
     assert main(["export", str(tmp_path / "saved.graphc"), "-o", "m.onnx"]) == 1
     assert "saved.graphc" in one_line_error(capsys.readouterr().err)
     bad = tmp_path / "bad.py"
@@ -343,3 +345,24 @@ def test_saved_graphc_model_as_spec(tmp_path, spec, capsys):
     (tmp_path / "bad.graphc").write_bytes(b"not a zip")
     assert main(["export", str(tmp_path / "bad.graphc"), "-o", out]) == 1
     assert "bad.graphc" in one_line_error(capsys.readouterr().err)
+
+
+def test_keras_file_as_spec(tmp_path, spec, capsys):
+    """The converter: a Keras 3 .keras file (written here by graphc in Keras's format)
+    exports to ONNX and is the reference of `check`."""
+    pytest.importorskip("h5py")
+    from graphc.cli import load_spec
+    saved = str(tmp_path / "model.keras")
+    load_spec(f"{spec}:build").save(saved)
+    out = str(tmp_path / "m.onnx")
+    assert main(["export", saved, "-o", out]) == 0
+    assert main(["summary", saved]) == 0
+    assert main(["check", out, "--reference", saved]) == 0
+    text = capsys.readouterr().out
+    assert "output scores" in text and "parity (batch 5) scores" in text
+    assert "FAILED" not in text
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    assert main(["export", str(tmp_path / "bad.keras"), "-o", out]) == 1
+    assert "bad.keras" in one_line_error(capsys.readouterr().err)
+    assert main(["export", str(tmp_path / "none.keras"), "-o", out]) == 1
+    assert "No such Keras file" in one_line_error(capsys.readouterr().err)
