@@ -78,8 +78,8 @@ def _content_hash(kind, payload: bytes) -> str:
 
 
 def model_ref(model) -> tuple[ModelRef, Loaded]:
-    """``(ModelRef, Loaded)`` for ``model``: a graphc Model, a ``.graphc`` or ``.onnx``
-    path, or a ``graphc.onnx.Runtime`` made from a file. The Loaded one is the client's
+    """``(ModelRef, Loaded)`` for ``model``: a graphc Model, a ``.graphc``, ``.keras``,
+    ``.h5`` or ``.onnx`` path, or a ``graphc.onnx.Runtime`` made from a file. The Loaded one is the client's
     copy, used to check the data before any work is sent."""
     from graphc.models import Model
     from graphc.onnx import Runtime
@@ -106,20 +106,20 @@ def model_ref(model) -> tuple[ModelRef, Loaded]:
         model = model.path
     if not isinstance(model, (str, os.PathLike)):
         raise UnsupportedModelError(
-            f"model must be a graphc Model, a .graphc file or an .onnx file, received "
+            f"model must be a graphc Model, a .graphc, .keras or .onnx file, received "
             f"{type(model).__name__}")
     path = os.fspath(model)
     lower = path.lower().rstrip("/")
-    if lower.endswith(".keras") or lower.endswith(".h5"):
+    if not lower.endswith((".graphc", ".onnx", ".keras", ".h5")):
         raise UnsupportedModelError(
-            f"{path}: graphc cannot read Keras .keras/.h5 files yet. Rebuild the model with "
-            "graphc (the same Keras code with `import graphc`), load its weights, and pass "
-            "the Model, a model.save('model.graphc') file or an exported .onnx file.")
-    if not (lower.endswith(".graphc") or lower.endswith(".onnx")):
-        raise UnsupportedModelError(
-            f"{path}: expected a .graphc or .onnx model file (or a graphc Model)")
+            f"{path}: expected a .graphc, .keras, .h5 or .onnx model file (or a graphc "
+            "Model)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such model file: {path}")
+    if lower.endswith((".keras", ".h5")):
+        # Keras's files: read here, sent to the workers as the model they describe.
+        from graphc.models import load_model
+        return model_ref(load_model(path))
     with open(path, "rb") as f:
         payload = f.read()
     if lower.endswith(".onnx"):
