@@ -194,3 +194,8 @@ def unique_layer_name(base: str) -> str:
         return f"{base}_{_layer_names[base]}"
     _layer_names[base] = 0
     return base
+
+
+def reset_layer_names() -> None:
+    """Start layer names afresh (``dense`` again), as ``keras.utils.clear_session``."""
+    _layer_names.clear()

@@ -19,7 +19,7 @@ RANKS = [
     ("core", ["graphc.errors", "graphc.config", "graphc.rng", "graphc.recording",
               "graphc.files", "graphc.version", "graphc._serialization"]),
     ("ir", ["graphc.ir"]),
-    ("ops", ["graphc.ops"]),
+    ("ops", ["graphc.ops", "graphc.random"]),
     ("passes", ["passes"]),
     ("backends", ["graphc.backends"]),
     ("layers", ["graphc.activations", "graphc.initializers", "graphc.regularizers",

@@ -39,3 +39,7 @@ __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Fl
        + _convolutional.__all__
        + _embedding.__all__ + _normalization.__all__ + _pooling.__all__
        + _preprocessing.__all__ + _recurrent.__all__ + _reshaping.__all__)
+
+# keras.layers.serialize / deserialize (functions, so not in __all__, which lists what a
+# saved config may name).
+from graphc.layers.serialization import deserialize, serialize  # noqa: E402,F401
