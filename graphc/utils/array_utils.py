@@ -28,7 +28,7 @@ def normalize(x, axis=-1, order=2):
     x = np.asarray(x)
     norm = np.atleast_1d(np.linalg.norm(x, order, axis))
     norm[norm == 0] = 1
-    axis = axis or -1
+    axis = -1 if axis is None else axis  # (Keras's `axis or -1` breaks axis=0)
     return x / np.expand_dims(norm, axis)
 
 
