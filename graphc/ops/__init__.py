@@ -93,7 +93,12 @@ def matmul(x1, x2):
     return apply("matmul", [x1, x2])
 
 
-def identity(x):
+def identity(x, dtype=None):
+    """The identity op on a tensor; on an integer ``n``, Keras's ``identity(n)``: the
+    ``n x n`` identity matrix (float32 unless ``dtype``)."""
+    if isinstance(x, int) and not isinstance(x, bool):
+        import numpy
+        return numpy.eye(x, dtype=dtype or "float32")
     return apply("identity", [x])
 
 
