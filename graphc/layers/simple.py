@@ -295,3 +295,52 @@ class Lambda(Layer):
             raise ValueError(f"Lambda function {name!r} is unknown: pass "
                              f"custom_objects={{{name!r}: {name}}} when loading")
         return cls(table[name], **config)
+
+
+class _ZeroPadding(Layer):
+    _RANK = 1
+
+    def __init__(self, padding, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pairs(padding, self._RANK, "padding")
+        if any(v < 0 for p in self.padding for v in p):
+            raise ValueError(f"`padding` cannot be negative. Received: padding={padding}")
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs):
+        check_input_rank(self, inputs.shape, self._RANK + 2)
+        spatial = list(self.padding)
+        widths = [(0, 0)] + (spatial + [(0, 0)] if self.data_format == "channels_last"
+                             else [(0, 0)] + spatial)
+        return ops.pad(inputs, widths)
+
+    def get_config(self):
+        padding = self.padding[0] if self._RANK == 1 else self.padding
+        return {**super().get_config(), "padding": padding, "data_format": self.data_format}
+
+
+class ZeroPadding1D(_ZeroPadding):
+    """Adds ``(before, after)`` zero steps to a ``(batch, steps, features)`` sequence."""
+
+    _RANK = 1
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class ZeroPadding2D(_ZeroPadding):
+    _RANK = 2
+
+    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+class ZeroPadding3D(_ZeroPadding):
+    _RANK = 3
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
+__all__ += ["ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"]
+

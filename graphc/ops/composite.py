@@ -1079,3 +1079,49 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None,
     probs = apply("softmax", [logits], axis=-1)
     out = transpose(apply("matmul", [probs, v]), (0, 2, 1, 3))
     return squeeze(out, 2) if three else out
+
+
+__all__ += ["pad"]
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    """``keras.ops.pad`` in ``"constant"`` mode: ``pad_width`` is one ``(before, after)``
+    pair per axis (or one pair, or one int, for all). The padding blocks are made from
+    slices of ``x`` times 0 plus the value, so they keep an unknown batch size (an
+    infinite or NaN entry of ``x`` in such a slice would give NaN padding there)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad(mode={mode!r}) is not supported yet; only "
+                                  "mode='constant' is")
+    nd = _rank(x)
+    if isinstance(pad_width, (int, np.integer)):
+        widths = [(int(pad_width), int(pad_width))] * nd
+    else:
+        widths = [tuple(int(v) for v in np.atleast_1d(p)) for p in pad_width]
+        widths = [(p[0], p[0]) if len(p) == 1 else p for p in widths]
+        if len(widths) == 1:
+            widths = widths * nd
+    if len(widths) != nd:
+        raise ValueError(f"pad_width needs one (before, after) pair per axis ({nd}), got "
+                         f"{pad_width}")
+    value = 0 if constant_values is None else constant_values
+    if not is_symbolic(x) and not isinstance(x, Value):
+        return np.pad(np.asarray(x), widths, constant_values=value)
+    for axis, (before, after) in enumerate(widths):
+        if not before and not after:
+            continue
+        if _shape(x)[axis] is None:
+            raise ValueError(f"pad: axis {axis} has an unknown size; only axes of known "
+                             "size can be padded")
+        parts = []
+        for n in (before, after):
+            if n:
+                block = take(x, np.zeros(n, dtype=np.int64), axis=axis)
+                block = apply("multiply", [block, 0])
+                if value:
+                    block = apply("add", [block, value])
+                parts.append(block)
+            else:
+                parts.append(None)
+        x = apply("concatenate", [p for p in (parts[0], x, parts[1]) if p is not None],
+                  axis=axis)
+    return x

@@ -150,3 +150,16 @@ def test_shape_errors_are_plain():
         ops.split(inp, 2, axis=1)
     with pytest.raises(ValueError, match="equal parts"):
         ops.split(X, 3, axis=1)
+
+
+def test_pad():
+    np.testing.assert_array_equal(ops.pad(X, [(1, 0), (0, 2)], constant_values=3),
+                                  np.pad(X, [(1, 0), (0, 2)], constant_values=3))
+    inp = graphc.Input(shape=(4,))
+    model = graphc.Model(inp, ops.pad(inp, [(0, 0), (2, 1)]))
+    assert model.output_shape == (None, 7) if hasattr(model, "output_shape") else True
+    np.testing.assert_array_equal(model.predict(X, verbose=0), np.pad(X, [(0, 0), (2, 1)]))
+    with pytest.raises(ValueError, match="unknown size"):
+        ops.pad(inp, 1)
+    with pytest.raises(NotImplementedError, match="reflect"):
+        ops.pad(X, 1, mode="reflect")

@@ -73,3 +73,13 @@ def test_unit_normalization_keeps_masks():
     x = np.array([[1, 2, 0]])
     y = graphc.Model(inp, out).predict(x, verbose=0)
     np.testing.assert_allclose(np.linalg.norm(y, axis=-1), 1, rtol=1e-5)
+
+
+def test_zero_padding_shapes():
+    assert layers.ZeroPadding1D(2)(graphc.Input(shape=(5, 3))).shape == (None, 9, 3)
+    assert layers.ZeroPadding2D(((1, 2), (0, 1)))(graphc.Input(shape=(4, 4, 3))).shape == \
+        (None, 7, 5, 3)
+    assert layers.ZeroPadding3D(1)(graphc.Input(shape=(2, 2, 2, 1))).shape == \
+        (None, 4, 4, 4, 1)
+    with pytest.raises(ValueError, match="negative"):
+        layers.ZeroPadding2D(-1)

@@ -1,4 +1,4 @@
-"""Cropping1D/2D/3D, UpSampling3D, UnitNormalization, RMSNormalization, PReLU,
+"""Cropping1D/2D/3D, ZeroPadding1D/2D/3D, UpSampling3D, UnitNormalization, RMSNormalization, PReLU,
 SpatialDropout1D/2D/3D and Lambda against Keras 3 itself: the same builder code, Keras's
 weights copied, the same predictions (1e-5), a short fit (1e-3), and onnxruntime."""
 
@@ -36,6 +36,12 @@ BUILDERS = {
     "spatialdropout2d": ((4, 4, 3), lambda L: [L.SpatialDropout2D(0.5)]),
     "spatialdropout3d": ((2, 2, 2, 3), lambda L: [L.SpatialDropout3D(0.5)]),
     "lambda": ((5,), lambda L: [L.Dense(3), L.Lambda(_double_relu)]),
+    "zeropad1d": ((5, 3), lambda L: [L.ZeroPadding1D((2, 1))]),
+    "zeropad2d": ((4, 4, 2), lambda L: [L.ZeroPadding2D(((1, 0), (2, 3)))]),
+    "zeropad2d_cf": ((2, 4, 4), lambda L: [L.ZeroPadding2D(1, data_format="channels_first")]),
+    "zeropad3d": ((2, 3, 2, 2), lambda L: [L.ZeroPadding3D(1)]),
+    "zeropad_conv": ((6, 6, 2), lambda L: [L.ZeroPadding2D(1), L.Conv2D(3, 3),
+                                           L.Cropping2D(1)]),
 }
 
 
@@ -57,10 +63,12 @@ def test_predictions_match_keras(name):
     np.testing.assert_allclose(Runtime(export(g)).predict(x), want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["prelu", "rmsnorm", "unitnorm"])
+@pytest.mark.parametrize("name", ["prelu", "rmsnorm", "unitnorm", "zeropad_conv"])
 def test_short_fit_matches_keras(name):
     def head(lib):
         m = _build(lib, name)
+        if len(BUILDERS[name][0]) > 1:
+            m.add(lib.layers.Flatten())
         m.add(lib.layers.Dense(1))
         m.compile(optimizer=lib.optimizers.SGD(0.05), loss="mse")
         return m
@@ -68,7 +76,7 @@ def test_short_fit_matches_keras(name):
     k, g = head(keras), head(graphc)
     g.set_weights([np.asarray(w) for w in k.get_weights()])
     x = R.standard_normal((32, *BUILDERS[name][0])).astype("float32")
-    y = x.sum(1, keepdims=True)
+    y = x.reshape(len(x), -1).mean(1, keepdims=True)
     hk = k.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
     hg = g.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0).history["loss"]
     np.testing.assert_allclose(hg, hk, rtol=1e-3)
@@ -82,7 +90,7 @@ def _flat(v):
 
 
 @pytest.mark.parametrize("name", ["prelu", "rmsnorm", "cropping2d", "spatialdropout",
-                                  "unitnorm"])
+                                  "unitnorm", "zeropad1d", "zeropad3d"])
 def test_configs_match_keras(name):
     def own(lib):
         return [layer for layer in _build(lib, name).layers
