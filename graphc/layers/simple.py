@@ -68,7 +68,8 @@ class _Cropping(Layer):
         return x
 
     def get_config(self):
-        cropping = self.cropping[0] if self._RANK == 1 else self.cropping
+        cropping = list(self.cropping[0]) if self._RANK == 1 else \
+            [list(p) for p in self.cropping]
         config = {**super().get_config(), "cropping": cropping}
         if self._RANK > 1:
             config["data_format"] = self.data_format
@@ -315,7 +316,8 @@ class _ZeroPadding(Layer):
         return ops.pad(inputs, widths)
 
     def get_config(self):
-        padding = self.padding[0] if self._RANK == 1 else self.padding
+        padding = list(self.padding[0]) if self._RANK == 1 else \
+            [list(p) for p in self.padding]
         return {**super().get_config(), "padding": padding, "data_format": self.data_format}
 
 
