@@ -141,8 +141,8 @@ _BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, elu, s
                                     softsign, swish, silu, gelu, leaky_relu, hard_sigmoid,
                                     exponential, celu, glu, hard_shrink, hard_silu, hard_tanh,
                                     log_sigmoid, log_softmax, mish, relu6, soft_shrink,
-                                    sparse_plus, sparse_sigmoid, squareplus, tanh_shrink,
-                                    threshold)}
+                                    sparse_plus, sparse_sigmoid, squareplus, tanh_shrink)}
+# (threshold needs its threshold and default value, so it is no activation by name)
 _BY_NAME["hard_swish"] = hard_silu
 
 
