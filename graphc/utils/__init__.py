@@ -2,6 +2,8 @@
 (``image_dataset_from_directory``, ``text_dataset_from_directory``, ``load_img``, ...)."""
 
 from graphc.models.py_dataset import PyDataset
+from graphc.progbar import Progbar
+from graphc.rng import set_random_seed
 from graphc.utils.array_utils import (
     normalize,
     pack_x_y_sample_weight,
@@ -30,9 +32,6 @@ from graphc.utils.general import (
 )
 from graphc.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from graphc.utils.plot import model_to_dot, plot_model
-
-from graphc.progbar import Progbar
-from graphc.rng import set_random_seed
 
 Sequence = PyDataset
 
