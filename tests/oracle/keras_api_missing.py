@@ -441,7 +441,6 @@ MISSING = {
         "binary_focal_crossentropy": "not yet",
         "categorical_focal_crossentropy": "not yet",
         "concordance_correlation": "not yet",
-        "huber": "not yet",
         "pearson_correlation": "not yet",
     },
     "keras.optimizers": {

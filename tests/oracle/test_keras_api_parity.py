@@ -170,3 +170,9 @@ def test_lowercase_initializers_are_keras_classes(name):
     assert g((4, 4)).shape == (4, 4)
     if name in ("zeros", "ones", "identity"):
         np.testing.assert_array_equal(g((3, 4)), _np(k((3, 4))))
+
+
+def test_metrics_huber_is_the_loss_function():
+    y, p = X, Y
+    np.testing.assert_allclose(graphc.metrics.huber(y, p), _np(keras.metrics.huber(y, p)),
+                               rtol=1e-5)
