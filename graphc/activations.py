@@ -7,7 +7,10 @@ from graphc import ops
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
            "softsign", "swish", "silu", "gelu", "leaky_relu", "hard_sigmoid", "exponential",
-           "get", "serialize"]
+           "celu", "glu", "hard_shrink", "hard_silu", "hard_swish", "hard_tanh",
+           "log_sigmoid", "log_softmax", "mish", "relu6", "soft_shrink", "sparse_plus",
+           "sparse_sigmoid", "squareplus", "tanh_shrink", "threshold", "get", "serialize",
+           "deserialize"]
 
 
 def linear(x):
@@ -71,9 +74,76 @@ def exponential(x):
     return ops.exp(x)
 
 
+def celu(x, alpha=1.0):
+    return ops.celu(x, alpha=alpha)
+
+
+def glu(x, axis=-1):
+    return ops.glu(x, axis=axis)
+
+
+def hard_shrink(x, threshold=0.5):
+    return ops.hard_shrink(x, threshold=threshold)
+
+
+def hard_silu(x):
+    return ops.hard_silu(x)
+
+
+hard_swish = hard_silu
+
+
+def hard_tanh(x):
+    return ops.hard_tanh(x)
+
+
+def log_sigmoid(x):
+    return ops.log_sigmoid(x)
+
+
+def log_softmax(x, axis=-1):
+    return ops.log_softmax(x, axis=axis)
+
+
+def mish(x):
+    return ops.mish(x)
+
+
+def relu6(x):
+    return ops.relu6(x)
+
+
+def soft_shrink(x, threshold=0.5):
+    return ops.soft_shrink(x, threshold=threshold)
+
+
+def sparse_plus(x):
+    return ops.sparse_plus(x)
+
+
+def sparse_sigmoid(x):
+    return ops.sparse_sigmoid(x)
+
+
+def squareplus(x, b=4):
+    return ops.squareplus(x, b=b)
+
+
+def tanh_shrink(x):
+    return ops.tanh_shrink(x)
+
+
+def threshold(x, threshold, default_value):
+    return ops.threshold(x, threshold, default_value)
+
+
 _BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, elu, selu, softplus,
                                     softsign, swish, silu, gelu, leaky_relu, hard_sigmoid,
-                                    exponential)}
+                                    exponential, celu, glu, hard_shrink, hard_silu, hard_tanh,
+                                    log_sigmoid, log_softmax, mish, relu6, soft_shrink,
+                                    sparse_plus, sparse_sigmoid, squareplus, tanh_shrink)}
+# (threshold needs its threshold and default value, so it is no activation by name)
+_BY_NAME["hard_swish"] = hard_silu
 
 
 def get(identifier):
@@ -97,3 +167,13 @@ def serialize(fn) -> str:
     if _BY_NAME.get(name) is fn:
         return name
     raise ValueError(f"Cannot serialize custom activation {name or fn!r} by name")
+
+
+def deserialize(config, custom_objects=None):
+    """``keras.activations.deserialize``: a name, or Keras's ``{"class_name": "function",
+    "config": name}`` dict; ``custom_objects`` maps names to functions."""
+    if isinstance(config, dict):
+        config = config.get("config", config.get("class_name"))
+    if isinstance(config, str) and custom_objects and config in custom_objects:
+        return custom_objects[config]
+    return get(config)

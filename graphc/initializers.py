@@ -16,7 +16,10 @@ __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
     "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform",
     "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "get", "serialize",
-    "compute_fans",
+    "compute_fans", "Identity", "IdentityInitializer", "OrthogonalInitializer", "deserialize",
+    "zeros", "ones", "constant", "random_uniform", "random_normal", "truncated_normal",
+    "variance_scaling", "orthogonal", "identity", "glorot_uniform", "glorot_normal",
+    "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
 ]
 
 
@@ -208,6 +211,38 @@ _ALIASES = {
 }
 
 
+class Identity(Initializer):
+    """``keras.initializers.Identity``: ``gain`` times the identity matrix (2-D shapes)."""
+
+    def __init__(self, gain=1.0):
+        super().__init__(None)
+        self.gain = gain
+
+    def __call__(self, shape, dtype="float32"):
+        if len(shape) != 2:
+            raise ValueError(f"The Identity initializer needs a 2-D shape, received "
+                             f"{tuple(shape)}")
+        return (self.gain * np.eye(*shape)).astype(dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+IdentityInitializer = Identity
+OrthogonalInitializer = Orthogonal
+_CLASSES["Identity"] = Identity
+_CLASSES["IdentityInitializer"] = Identity
+_CLASSES["OrthogonalInitializer"] = Orthogonal
+_ALIASES["identity"] = "Identity"
+
+# Keras's lower-case names are the classes themselves (keras.initializers.he_normal()).
+zeros, ones, constant = Zeros, Ones, Constant
+random_uniform, random_normal, truncated_normal = RandomUniform, RandomNormal, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunUniform, LecunNormal
+
+
 def get(identifier):
     """An initializer from a name, a ``{"class_name", "config"}`` dict, an instance or a
     callable ``f(shape, dtype)``."""
@@ -239,3 +274,12 @@ def serialize(initializer) -> dict | str:
     name = getattr(initializer, "__name__", None)
     raise ValueError(f"Cannot serialize custom initializer {name or initializer!r}; use a "
                      "graphc.initializers.Initializer subclass")
+
+
+def deserialize(config, custom_objects=None):
+    """``keras.initializers.deserialize``: an initializer from a name or a
+    ``{"class_name", "config"}`` dict (``custom_objects`` maps class names to classes)."""
+    if isinstance(config, dict) and custom_objects and \
+            config.get("class_name") in custom_objects:
+        return custom_objects[config["class_name"]].from_config(config.get("config", {}))
+    return get(config)

@@ -40,6 +40,7 @@ from .losses import (
 )
 
 __all__ = [
+    "huber",
     "Metric",
     "Mean",
     "Sum",
@@ -779,6 +780,9 @@ _NAMES.update(
         "log_cosh": LogCoshError,
     }
 )
+
+# keras.metrics.huber is the loss function itself, as in Keras.
+huber = _losses.huber
 
 _LOSS_FUNCTIONS = {
     mean_squared_error,

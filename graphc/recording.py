@@ -198,6 +198,11 @@ def unique_layer_name(base: str) -> str:
     return base
 
 
+def reset_layer_names() -> None:
+    """Start layer names afresh (``dense`` again), as ``keras.utils.clear_session``."""
+    _layer_names.clear()
+
+
 # ---- loading -------------------------------------------------------------------------------
 #: Set by the model loader while it rebuilds layers from a file's config: called with
 #: ``(layer, shape, dtype)`` before a weight is allocated, so that a config asking for

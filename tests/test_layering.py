@@ -20,7 +20,7 @@ RANKS = [
               "graphc.files", "graphc.version", "graphc._serialization",
               "graphc.interrupts", "graphc._args"]),
     ("ir", ["graphc.ir"]),
-    ("ops", ["graphc.ops"]),
+    ("ops", ["graphc.ops", "graphc.random"]),
     ("passes", ["passes"]),
     ("backends", ["graphc.backends"]),
     ("layers", ["graphc.activations", "graphc.initializers", "graphc.regularizers",

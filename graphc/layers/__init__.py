@@ -29,6 +29,8 @@ from graphc.layers.preprocessing import *  # noqa: F401,F403,E402
 from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
 from graphc.layers.text_vectorization import TextVectorization  # noqa: E402
+from graphc.layers import simple as _simple  # noqa: E402
+from graphc.layers.simple import *  # noqa: F401,F403,E402
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
            "Reshape", "Identity", "Masking", "OpLayer", "Add", "Subtract", "Multiply", "Average",
@@ -38,4 +40,9 @@ __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Fl
     + (_activation_layers.__all__ + _attention.__all__ + _conv_transpose.__all__
        + _convolutional.__all__
        + _embedding.__all__ + _normalization.__all__ + _pooling.__all__
-       + _preprocessing.__all__ + _recurrent.__all__ + _reshaping.__all__)
+       + _preprocessing.__all__ + _recurrent.__all__ + _reshaping.__all__
+       + _simple.__all__)
+
+# keras.layers.serialize / deserialize (functions, so not in __all__, which lists what a
+# saved config may name).
+from graphc.layers.serialization import deserialize, serialize  # noqa: E402,F401

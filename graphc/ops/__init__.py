@@ -24,6 +24,7 @@ from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops import arrays as _arrays  # noqa: E402
 from graphc.ops import attention as _attention  # noqa: E402
 from graphc.ops import batch_norm as _batch_norm  # noqa: E402
+from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
@@ -37,6 +38,7 @@ from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectori
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402
 from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
+from graphc.ops.composite import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
@@ -57,7 +59,7 @@ __all__ = [
 ] + (_arrays.__all__ + _attention.__all__ + _masking.__all__ + _batch_norm.__all__
      + _conv.__all__ + _conv_transpose.__all__ + _dynamic.__all__
      + _image.__all__ + _normalization.__all__ + _numeric.__all__
-     + _pooling.__all__ + _recurrent.__all__)
+     + _pooling.__all__ + _recurrent.__all__ + _composite.__all__)
 
 
 def add(x1, x2):
@@ -92,7 +94,12 @@ def matmul(x1, x2):
     return apply("matmul", [x1, x2])
 
 
-def identity(x):
+def identity(x, dtype=None):
+    """The identity op on a tensor; on an integer ``n``, Keras's ``identity(n)``: the
+    ``n x n`` identity matrix (float32 unless ``dtype``)."""
+    if isinstance(x, int) and not isinstance(x, bool):
+        import numpy
+        return numpy.eye(x, dtype=dtype or "float32")
     return apply("identity", [x])
 
 
@@ -178,3 +185,8 @@ def concatenate(xs, axis=-1):
 # Arithmetic on symbolic tensors (``x + y``, ``-x``, ``x @ w``) records these ops.
 _ir.OPERATORS.update(add=add, subtract=subtract, multiply=multiply, divide=divide,
                      matmul=matmul, negative=negative)
+
+
+# Keras's submodules ``keras.ops.nn``, ``numpy``, ``core`` (``linalg`` and ``image`` are the
+# op families of those names): thin re-exports of the functions above, imported last.
+from graphc.ops import core, nn, numpy  # noqa: E402,F401

@@ -337,3 +337,20 @@ def random_affine(x, kind, training=None, **attrs):
     if training:
         attrs["force_training"] = True
     return apply("random_affine", [x], kind=kind, **attrs)[0]
+
+
+def rgb_to_grayscale(images, data_format=None):
+    """``keras.ops.image.rgb_to_grayscale``: the ITU-R 601 weighted sum of the channels
+    (0.2989, 0.5870, 0.1140), keeping a channel axis of size 1."""
+    from graphc.config import image_data_format
+    from graphc.ops.arrays import sum as _sum
+    data_format = data_format or image_data_format()
+    nd = len(images.shape) if hasattr(images, "shape") else np.ndim(images)
+    if nd not in (3, 4):
+        raise ValueError(f"rgb_to_grayscale expects a 3-D or 4-D tensor, got rank {nd}")
+    axis = -1 if data_format == "channels_last" else -3
+    shape = [1] * nd
+    shape[axis] = 3
+    dtype = getattr(images, "dtype", "float32")
+    w = np.asarray([0.2989, 0.5870, 0.1140], dtype=dtype).reshape(shape)
+    return _sum(apply("multiply", [images, w]), axis=axis, keepdims=True)

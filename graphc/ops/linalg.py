@@ -93,3 +93,34 @@ class Gemm(Op):
         # Every attribute written out: ONNX defaults are not graphc's business to rely on.
         return b.op("Gemm", x, w, bias, alpha=1.0, beta=1.0, transA=0, transB=0)
 
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """``keras.ops.linalg.norm`` for vector norms (``ord`` None/2, 1, ``inf``, ``-inf``, 0
+    or a positive number) over one axis, and the Frobenius norm (``ord`` None or "fro")
+    over all of ``x`` or two axes."""
+    from graphc.ops import composite as c  # same rank, imported late (composite is larger)
+    from graphc.ops.arrays import sum as _sum
+    from graphc.ops.numeric import abs as _abs
+    from graphc.ops.numeric import max as _max
+    from graphc.ops.numeric import sqrt, square
+    axes = axis if isinstance(axis, (tuple, list)) else None
+    if axes is not None and len(axes) == 2 or axis is None and (ord in (None, "fro")):
+        if ord not in (None, "fro"):
+            raise NotImplementedError(f"norm: matrix norm ord={ord!r} is not supported yet")
+        return sqrt(_sum(square(x), axis=axis, keepdims=keepdims))
+    if axes is not None:
+        axis = axes[0]
+    if ord is None or ord == 2:
+        return sqrt(_sum(square(x), axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return _sum(_abs(x), axis=axis, keepdims=keepdims)
+    if ord == float("inf"):
+        return _max(_abs(x), axis=axis, keepdims=keepdims)
+    if ord == float("-inf"):
+        return c.min(_abs(x), axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return c.count_nonzero(x, axis=axis) if not keepdims else \
+            _sum(c.cast(c.not_equal(x, 0), c.dtype(x)), axis=axis, keepdims=True)
+    p = float(ord)
+    return c.power(_sum(c.power(_abs(x), p), axis=axis, keepdims=keepdims), 1.0 / p)

@@ -29,7 +29,9 @@ def dense_with(activation):
     @_seed
     def build():
         x = Input(shape=(6,), name="features")
-        y = layers.Dense(5, activation=activation, name="out")(x)
+        # glu halves its last axis, so it needs an even width.
+        y = layers.Dense(4 if activation == "glu" else 5, activation=activation,
+                         name="out")(x)
         return Model(x, y)
     return build
 

@@ -449,10 +449,25 @@ LAYER_CASES = {
     "RandomZoom": ({"height_factor": 0.2, "width_factor": 0.1}, (4, 5, 2)),
     "RandomTranslation": ({"height_factor": 0.1, "width_factor": 0.2,
                            "interpolation": "nearest"}, (4, 5, 2)),
+    "Cropping1D": ({"cropping": (2, 1)}, (5, 2)),
+    "Cropping2D": ({"cropping": [[1, 0], [0, 2]]}, (4, 5, 2)),
+    "Cropping3D": ({"cropping": [[1, 0], [0, 1], [1, 1]], "data_format": "channels_last"},
+                   (3, 3, 4, 2)),
+    "ZeroPadding1D": ({"padding": (2, 1)}, (3, 2)),
+    "ZeroPadding2D": ({"padding": [[1, 0], [0, 2]]}, (3, 3, 2)),
+    "ZeroPadding3D": ({"padding": [[1, 0], [0, 1], [1, 1]]}, (2, 2, 2, 1)),
+    "UpSampling3D": ({"size": (2, 1, 2)}, (2, 2, 2, 1)),
+    "UnitNormalization": ({"axis": -1}, (4,)),
+    "RMSNormalization": ({"axis": -1, "epsilon": 1e-4}, (4,)),
+    "PReLU": ({"alpha_initializer": "random_normal", "shared_axes": [1]}, (3, 4)),
+    "SpatialDropout1D": ({"rate": 0.3, "seed": 2}, (3, 4)),
+    "SpatialDropout2D": ({"rate": 0.3}, (3, 3, 2)),
+    "SpatialDropout3D": ({"rate": 0.3}, (2, 2, 2, 2)),
 }
 # TextVectorization runs eagerly only (strings never enter a graph): its config round
 # trip is tested in tests/layers/test_text_vectorization.py.
-_NOT_PLAIN = {"Layer", "InputLayer", "Input", "Bidirectional", "TextVectorization"}
+# Lambda saves its function by name only (tests/api/test_simple_layers.py).
+_NOT_PLAIN = {"Layer", "InputLayer", "Input", "Bidirectional", "TextVectorization", "Lambda"}
 
 
 def _layer_classes():
