@@ -419,7 +419,6 @@ MISSING = {
         "AUC": "not yet",
         "BinaryIoU": "not yet",
         "ConcordanceCorrelation": "not yet",
-        "CosineSimilarity": "not yet",
         "F1Score": "not yet",
         "FBetaScore": "not yet",
         "FalseNegatives": "not yet",
