@@ -30,6 +30,7 @@ from graphc.ops import image as _image  # noqa: E402
 from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
 from graphc.ops import numeric as _numeric  # noqa: E402
+from graphc.ops import padding as _padding  # noqa: E402
 from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
@@ -44,6 +45,7 @@ from graphc.ops.image import *  # noqa: F401,F403,E402
 from graphc.ops.masking import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
 from graphc.ops.numeric import *  # noqa: F401,F403,E402
+from graphc.ops.padding import *  # noqa: F401,F403,E402
 from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 
@@ -55,7 +57,7 @@ __all__ = [
     "dropout", "concatenate",
 ] + (_arrays.__all__ + _attention.__all__ + _masking.__all__ + _batch_norm.__all__
      + _conv.__all__ + _conv_transpose.__all__ + _dynamic.__all__
-     + _image.__all__ + _normalization.__all__ + _numeric.__all__
+     + _image.__all__ + _normalization.__all__ + _numeric.__all__ + _padding.__all__
      + _pooling.__all__ + _recurrent.__all__)
 
 
