@@ -146,8 +146,15 @@ def _softmax_like(log):
         axis = _attr(node, "axis", -1 if opset >= 13 else 1)
         axis = _axis(axis, rank)
         if opset < 13 and axis != rank - 1:
-            raise _Unsupported(f"{node.op_type} before opset 13 flattens from axis {axis}; "
-                               "graphc supports the last axis only")
+            # before opset 13: over the axes from ``axis`` on, flattened
+            shape = _shape(x)
+            rest = shape[axis:]
+            if any(d is None for d in rest) or any(d is None for d in shape[1:axis]):
+                raise _Unsupported(f"{node.op_type} before opset 13 from axis {axis} on "
+                                   "unknown dimensions")
+            flat = _reshape(x, (-1, int(np.prod(rest))))
+            y = convert(node, [flat], 13)
+            return _reshape(y, _target_shape(y, shape))
         if not log:
             return ops.softmax(x, axis=axis)
         m = ops.apply("max", [x], axis=(axis,), keepdims=True)
@@ -304,8 +311,10 @@ def _window_padding(node, x, kernel, strides, dilations, fill):
         if same == pads and fill in ("conv", "-inf", "exclude"):
             return x, "same"
     if fill == "exclude":
-        raise _Unsupported("AveragePool with pads that are not 'same' and "
-                           "count_include_pad=0")
+        if not all(isinstance(s, int) for s in spatial):
+            raise _Unsupported("AveragePool with explicit pads and count_include_pad=0 on "
+                               "unknown spatial sizes")
+        return ops.pad(x, [(0, 0), (0, 0), *pads]), ("exclude", pads)
     value = float("-inf") if fill == "-inf" else 0.0
     return ops.pad(x, [(0, 0), (0, 0), *pads], constant_values=value), "valid"
 
@@ -349,9 +358,19 @@ def _pool(kind):
             fill = "-inf"
         else:
             fill = "zero" if _attr(node, "count_include_pad", 0) else "exclude"
+        spatial = _shape(x)[2:]
         x, padding = _window_padding(node, x, kernel, strides, dilations, fill)
-        return ops.apply("max_pool" if kind == "max" else "avg_pool", [x], pool_size=kernel,
-                         strides=strides, padding=padding, data_format="channels_first")
+        attrs = dict(pool_size=kernel, strides=strides, data_format="channels_first")
+        if isinstance(padding, tuple):
+            # the average of the input elements only: the zero-padded average divided by
+            # the share of each window that the input covers (a constant)
+            pads = padding[1]
+            ones = np.pad(np.ones((1, 1, *spatial), _dtype(x)), [(0, 0), (0, 0), *pads])
+            share = ops.apply("avg_pool", [ones], padding="valid", **attrs)
+            y = ops.apply("avg_pool", [x], padding="valid", **attrs)
+            return ops.divide(y, share.astype(_dtype(x)))
+        return ops.apply("max_pool" if kind == "max" else "avg_pool", [x], padding=padding,
+                         **attrs)
     return convert
 
 
@@ -448,11 +467,15 @@ def _identity(node, ins, opset):
 
 
 def _dropout(node, ins, opset):
-    if len(node.output) > 1 and node.output[1]:
-        raise _Unsupported("Dropout's mask output")
     if len(ins) > 2 and ins[2] is not None and bool(_static(ins[2], "training_mode")):
         raise _Unsupported("Dropout with training_mode=True")
-    return _identity(node, ins, opset)
+    y = _identity(node, ins, opset)
+    if len(node.output) > 1 and node.output[1]:
+        shape = _shape(ins[0])
+        if any(d is None for d in shape):
+            raise _Unsupported("Dropout's mask output on unknown dimensions")
+        return y, np.ones(shape, dtype=bool)  # inference keeps every element
+    return y
 
 
 def _constant(node, ins, opset):
@@ -467,6 +490,14 @@ def _constant(node, ins, opset):
             return np.asarray(_attr(node, a.name),
                               dtype="float32" if a.name == "value_floats" else "int64")
     raise _Unsupported("Constant with a sparse or string value")
+
+
+def _constant_of_shape(node, ins, opset):
+    from onnx import numpy_helper
+    shape = [int(d) for d in _static(ins[0], "shape").reshape(-1)]
+    value = _attr(node, "value", None)
+    fill = np.zeros(1, "float32") if value is None else numpy_helper.to_array(value)
+    return np.full(shape, fill.reshape(-1)[0], dtype=fill.dtype)
 
 
 def _shape_op(node, ins, opset):
@@ -621,7 +652,7 @@ CONVERTERS = {
     "BatchNormalization": _batch_norm,
     "Flatten": _flatten, "Reshape": _reshape_op, "Transpose": _transpose,
     "Concat": _concat, "Identity": _identity, "Dropout": _dropout, "Constant": _constant,
-    "Shape": _shape_op, "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
+    "ConstantOfShape": _constant_of_shape, "Shape": _shape_op, "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
     "Cast": _cast, "Slice": _slice,
     "ReduceSum": _reduce("sum"), "ReduceMean": _reduce("mean"), "ReduceMax": _reduce("max"),
 }
