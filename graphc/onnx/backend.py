@@ -16,7 +16,7 @@ from onnx import ModelProto, helper
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
 from graphc.backends.numpy.executor import Executor
-from graphc.onnx.importer import load
+from graphc.onnx.importer import OnnxImportError, load
 from graphc.recording import ExecContext
 
 __all__ = ["GraphcBackend", "GraphcRep", "prepare", "run_model", "run_node",
@@ -24,13 +24,35 @@ __all__ = ["GraphcBackend", "GraphcRep", "prepare", "run_model", "run_node",
 
 
 class GraphcRep(BackendRep):
-    """A prepared model: ``run(inputs)`` returns the outputs by ONNX output name."""
+    """A prepared model: ``run(inputs)`` returns the outputs by ONNX output name.
 
-    def __init__(self, model, output_names):
-        self.model = model
-        self.output_names = list(output_names)
-        self.input_names = [v.name for v in model.inputs]
-        self._executor = Executor(model.graph)
+    When an op needs one of the graph's inputs as a constant (a ``Reshape`` target, a
+    reduction's axes, clip bounds given as inputs), the model is imported at ``run`` with
+    those inputs bound to the values given (``load(constants=...)``), as a compiler
+    specialises on shapes; each set of bound values is imported once.
+    """
+
+    def __init__(self, proto):
+        self.proto = proto
+        self.output_names = [o.name for o in proto.graph.output]
+        inits = {t.name for t in proto.graph.initializer}
+        self.input_names = [i.name for i in proto.graph.input if i.name not in inits]
+        self._bound: list[str] = []
+        self._models: dict = {}
+        self.model = self._import({})
+
+    def _import(self, values):
+        """The model with ``values`` bound, or None when an op asks for another input
+        as a constant (added to ``self._bound``; the caller supplies its value)."""
+        try:
+            return load(self.proto, trainable=False, constants=values)
+        except OnnxImportError as e:
+            name = getattr(e, "needs_input", None)
+            if name is None or name in values:
+                raise
+            if name not in self._bound:
+                self._bound.append(name)
+            return None
 
     def run(self, inputs, **kwargs):
         if isinstance(inputs, dict):
@@ -42,8 +64,23 @@ class GraphcRep(BackendRep):
         if len(arrays) != len(self.input_names):
             raise ValueError(f"the model takes {len(self.input_names)} inputs "
                              f"({', '.join(self.input_names)}), received {len(arrays)}")
-        arrays = [np.asarray(a, dtype=v.dtype) for a, v in zip(arrays, self.model.inputs)]
-        outs = self._executor.forward(arrays, ExecContext(training=False))
+        given = dict(zip(self.input_names, (np.asarray(a) for a in arrays)))
+        model = self.model
+        while model is None or self._bound:
+            values = {n: given[n] for n in self._bound}
+            key = tuple((n, v.dtype.str, v.shape, v.tobytes()) for n, v in values.items())
+            if key not in self._models:
+                m = self._import(values)
+                if m is None:
+                    continue  # one more input to bind
+                self._models[key] = m
+            model = self._models[key]
+            break
+        feeds = [given[v.name].astype(v.dtype, copy=False) for v in model.inputs]
+        ex = getattr(model, "_backend_executor", None)
+        if ex is None:
+            ex = model._backend_executor = Executor(model.graph)
+        outs = ex.forward(feeds, ExecContext(training=False))
         outs = [np.asarray(o) for o in outs]
         return namedtupledict("Outputs", self.output_names)(*outs)
 
@@ -65,8 +102,7 @@ class GraphcBackend(Backend):
             import onnx
             model = onnx.load_model_from_string(model) if isinstance(model, bytes) \
                 else onnx.load(model)
-        m = load(model, trainable=False)
-        return GraphcRep(m, [o.name for o in model.graph.output])
+        return GraphcRep(model)
 
     @classmethod
     def run_model(cls, model, inputs, device="CPU", **kwargs):

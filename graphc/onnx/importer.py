@@ -44,6 +44,10 @@ class OnnxImportError(GraphcError, NotImplementedError):
 class _Unsupported(Exception):
     """Raised by a converter with the reason; ``OnnxGraphLayer`` adds the node's facts."""
 
+    def __init__(self, reason, needs_input=None):
+        super().__init__(reason)
+        self.needs_input = needs_input  # a graph input whose value would make it work
+
 
 # ---- helpers on the values a converter sees -------------------------------------------
 # A converter gets, per ONNX input, a graphc symbolic ``Value``, a ``Parameter`` (a
@@ -60,8 +64,9 @@ def _static(x, what="input"):
         return x
     if isinstance(x, Parameter):
         return np.asarray(x.data)
+    name = x.name if isinstance(x, Value) and x.kind == "input" else None
     raise _Unsupported(f"the {what} must be a constant (an initializer or a Constant "
-                       "node), not computed at run time")
+                       "node), not computed at run time", needs_input=name)
 
 
 def _shape(x) -> tuple:
@@ -566,8 +571,9 @@ def _squeeze(node, ins, opset):
     return _reshape(x, _target_shape(x, target))
 
 
-_ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool",
-                10: "float16", 11: "float64"}
+_ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
+                7: "int64", 9: "bool", 10: "float16", 11: "float64", 12: "uint32",
+                13: "uint64"}
 
 
 def _cast(node, ins, opset):
@@ -596,6 +602,44 @@ def _reduce(name):
         rank = len(_shape(x))
         axis = None if axes is None else tuple(sorted(_axis(a, rank) for a in axes))
         return ops.apply(name, [x], axis=axis, keepdims=keep)
+    return convert
+
+
+def _cast_like(node, ins, opset):
+    target = _dtype(ins[1])
+    x = ins[0]
+    if _dtype(x) not in _ONNX_DTYPES.values() or target not in _ONNX_DTYPES.values():
+        raise _Unsupported(f"CastLike from {_dtype(x)} to {target}")
+    if _is_const(x):
+        return x.astype(target)
+    return ops.cast(x, target) if _dtype(x) != target else ops.identity(x)
+
+
+def _size(node, ins, opset):
+    shape = _shape(ins[0])
+    if any(d is None for d in shape):
+        raise _Unsupported("Size of a tensor with unknown dimensions")
+    return np.asarray(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
+
+
+def _composite_reduce(kind):
+    """Reductions made of graphc ops: L1, L2, SumSquare, LogSumExp, LogSum, Min."""
+    base = _reduce("sum" if kind != "min" else "max")
+
+    def convert(node, ins, opset):
+        x = ins[0]
+        _require_float(x, node.op_type)
+        pre = {"l1": lambda v: ops.apply("abs", [v]),
+               "l2": lambda v: ops.apply("square", [v]),
+               "sumsquare": lambda v: ops.apply("square", [v]),
+               "logsumexp": ops.exp, "logsum": lambda v: v,
+               "min": ops.negative}[kind]
+        y = base(node, [pre(x), *ins[1:]], opset)
+        post = {"l2": lambda v: ops.apply("sqrt", [v]),
+                "logsumexp": lambda v: ops.apply("log", [v]),
+                "logsum": lambda v: ops.apply("log", [v]),
+                "min": ops.negative}.get(kind)
+        return post(y) if post else y
     return convert
 
 
@@ -654,6 +698,11 @@ CONVERTERS = {
     "Concat": _concat, "Identity": _identity, "Dropout": _dropout, "Constant": _constant,
     "ConstantOfShape": _constant_of_shape, "Shape": _shape_op, "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
     "Cast": _cast, "Slice": _slice,
+    "CastLike": _cast_like, "Size": _size,
+    "ReduceL1": _composite_reduce("l1"), "ReduceL2": _composite_reduce("l2"),
+    "ReduceSumSquare": _composite_reduce("sumsquare"),
+    "ReduceLogSumExp": _composite_reduce("logsumexp"),
+    "ReduceLogSum": _composite_reduce("logsum"), "ReduceMin": _composite_reduce("min"),
     "ReduceSum": _reduce("sum"), "ReduceMean": _reduce("mean"), "ReduceMax": _reduce("max"),
 }
 SUPPORTED_OPS = tuple(sorted(CONVERTERS))
@@ -692,7 +741,7 @@ class OnnxGraphLayer(Layer):
     """
 
     def __init__(self, graph, opset=13, input_names=None, output_names=None,
-                 trainable_weights=None, **kwargs):
+                 trainable_weights=None, constant_names=(), **kwargs):
         super().__init__(**kwargs)
         from onnx import numpy_helper
         if isinstance(graph, str):
@@ -702,7 +751,8 @@ class OnnxGraphLayer(Layer):
                                 [i.name for i in graph.input])
         self.output_names = list(output_names if output_names is not None else
                                  [o.name for o in graph.output])
-        names = _weight_names(graph)
+        self.constant_names = list(constant_names)
+        names = [n for n in _weight_names(graph) if n not in self.constant_names]
         frozen = _frozen_names(graph)
         self.trainable_names = list(trainable_weights) if trainable_weights is not None \
             else [n for n in names if n not in frozen]
@@ -763,7 +813,9 @@ class OnnxGraphLayer(Layer):
             try:
                 out = convert(node, ins, self.opset)
             except _Unsupported as e:
-                raise _node_error(node, k, self.opset, str(e)) from None
+                err = _node_error(node, k, self.opset, str(e))
+                err.needs_input = e.needs_input
+                raise err from None
             outs = out if isinstance(out, tuple) else (out,)
             for name, v in zip(node.output, outs):
                 if name:
@@ -781,7 +833,8 @@ class OnnxGraphLayer(Layer):
         config = super().get_config()
         config.update(graph=_graph_b64(self.graph), opset=self.opset,
                       input_names=self.input_names, output_names=self.output_names,
-                      trainable_weights=self.trainable_names)
+                      trainable_weights=self.trainable_names,
+                      constant_names=self.constant_names)
         return config
 
 
@@ -811,12 +864,16 @@ def _dims(value_info) -> tuple:
     return tuple(dims)
 
 
-def load(path_or_proto, trainable=True, name=None) -> Model:
+def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     """An ONNX model (a path, bytes or a ``ModelProto``) as a graphc ``Model``.
 
     ``trainable=False`` freezes every imported weight. Inputs keep their ONNX names and
     dtypes; ``dim_param`` (symbolic) and unknown dimensions become ``None``.
+    ``constants`` (``{input name: array}``) binds graph inputs to fixed values: they
+    become constants of the graph (what an op needs as an attribute, such as a
+    ``Reshape`` target given as an input) and are no longer inputs of the model.
     """
+    constants = dict(constants or {})
     import onnx
     if isinstance(path_or_proto, (str, os.PathLike)):
         proto = onnx.load(os.fspath(path_or_proto))
@@ -832,6 +889,13 @@ def load(path_or_proto, trainable=True, name=None) -> Model:
                               f"({MIN_IMPORT_OPSET}); convert it with "
                               "onnx.version_converter first")
     graph = proto.graph
+    if constants:
+        from onnx import numpy_helper
+        bound = type(graph)()
+        bound.CopyFrom(graph)
+        for n, arr in constants.items():
+            bound.initializer.append(numpy_helper.from_array(np.asarray(arr), n))
+        graph = bound
     init_names = {t.name for t in graph.initializer}
     inputs = []
     for vi in graph.input:
@@ -851,7 +915,8 @@ def load(path_or_proto, trainable=True, name=None) -> Model:
     del layer_graph.input[:]
     layer_graph.input.extend([vi for vi in graph.input if vi.name not in init_names])
     layer = OnnxGraphLayer(layer_graph, opset=opset,
-                           name=name or f"onnx_{_layer_name(graph.name)}")
+                           name=name or f"onnx_{_layer_name(graph.name)}",
+                           constant_names=list(constants))
     if not trainable:
         layer.trainable_names = []
     outputs = layer(inputs if len(inputs) != 1 else inputs[0])
