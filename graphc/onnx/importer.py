@@ -643,6 +643,117 @@ def _composite_reduce(kind):
     return convert
 
 
+def _compare(name):
+    def convert(node, ins, opset):
+        a, b = ins
+        if _dtype(a) != _dtype(b):
+            raise _Unsupported(f"operands of different dtypes {_dtype(a)} and {_dtype(b)}")
+        if _dtype(a) not in _ONNX_DTYPES.values():
+            raise _Unsupported(f"{node.op_type} on dtype {_dtype(a)}")
+        return ops.apply(name, [a, b])
+    return convert
+
+
+def _where(node, ins, opset):
+    c, a, b = ins
+    if _dtype(a) != _dtype(b):
+        raise _Unsupported(f"branches of different dtypes {_dtype(a)} and {_dtype(b)}")
+    return ops.where(c, a, b)
+
+
+def _not(node, ins, opset):
+    return ops.logical_not(ins[0])
+
+
+def _neg(node, ins, opset):
+    x = ins[0]
+    if _dtype(x) == "bool" or _dtype(x).startswith("uint"):
+        raise _Unsupported(f"Neg on dtype {_dtype(x)}")
+    return ops.negative(x)
+
+
+def _pad(node, ins, opset):
+    x = ins[0]
+    mode = _str(_attr(node, "mode", "constant"))
+    if mode != "constant":
+        raise _Unsupported(f"Pad mode {mode!r} (graphc pads with a constant)")
+    if opset < 11:
+        pads, value = list(_attr(node, "pads")), float(_attr(node, "value", 0.0))
+    else:
+        pads = [int(p) for p in _static(ins[1], "pads").reshape(-1)]
+        value = 0.0 if len(ins) < 3 or ins[2] is None else \
+            _static(ins[2], "constant_value").reshape(-1)[0].item()
+    rank = len(_shape(x))
+    axes = list(range(rank))
+    if opset >= 18 and len(ins) > 3 and ins[3] is not None:
+        axes = [_axis(a, rank) for a in _static(ins[3], "axes").reshape(-1)]
+    n = len(axes)
+    if any(p < 0 for p in pads):
+        raise _Unsupported("Pad with negative pads (cropping)")
+    widths = [(0, 0)] * rank
+    for i, a in enumerate(axes):
+        widths[a] = (pads[i], pads[i + n])
+    if _is_const(x):
+        return np.pad(x, widths, constant_values=value)
+    return ops.apply("pad", [x], pads=tuple(widths), value=value)
+
+
+def _split(node, ins, opset):
+    x = ins[0]
+    shape = _shape(x)
+    axis = _axis(_attr(node, "axis", 0), len(shape))
+    size = shape[axis]
+    if size is None:
+        raise _Unsupported("Split along an unknown dimension")
+    if opset >= 13 and len(ins) > 1 and ins[1] is not None:
+        sizes = [int(v) for v in _static(ins[1], "split").reshape(-1)]
+    elif opset < 13 and _attr(node, "split", None) is not None:
+        sizes = [int(v) for v in _attr(node, "split")]
+    else:
+        n = int(_attr(node, "num_outputs", len(node.output)))
+        step = -(-size // n)
+        sizes = [min(step, size - i * step) for i in range(n)]
+    outs, start = [], 0
+    for k in sizes:
+        idx = np.arange(start, start + k, dtype=np.int64)
+        start += k
+        if _is_const(x):
+            outs.append(np.take(x, idx, axis=axis))
+        else:
+            outs.append(ops.take(x, idx, axis=axis))
+    return tuple(outs)
+
+
+def _range(node, ins, opset):
+    start, limit, delta = ins
+    if all(_is_const(v) for v in ins):
+        return np.arange(start, limit, delta, dtype=start.dtype)
+    raise _Unsupported("Range with bounds computed at run time")
+
+
+def _expand(node, ins, opset):
+    x = ins[0]
+    shape = tuple(int(d) for d in _static(ins[1], "shape").reshape(-1))
+    if _is_const(x):
+        return x * np.ones(shape, x.dtype)
+    if _dtype(x) == "bool":
+        return ops.logical_or(x, np.zeros(shape, bool))
+    return ops.multiply(x, np.ones(shape, _dtype(x)))
+
+
+def _tile(node, ins, opset):
+    x = ins[0]
+    reps = [int(r) for r in _static(ins[1], "repeats").reshape(-1)]
+    if _is_const(x):
+        return np.tile(x, reps)
+    for axis, r in enumerate(reps):
+        if r == 0:
+            raise _Unsupported("Tile with a zero repeat")
+        if r > 1:
+            x = ops.concatenate([x] * r, axis=axis)
+    return x if x is not ins[0] else ops.identity(x)
+
+
 def _slice(node, ins, opset):
     x = ins[0]
     shape = _shape(x)
@@ -682,7 +793,7 @@ CONVERTERS = {
     "Div": _binary("divide"),
     "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
     "Exp": _unary("exp"), "Log": _unary("log"), "Sqrt": _unary("sqrt"),
-    "Abs": _unary("abs"), "Neg": _unary("negative"), "Softplus": _unary("softplus"),
+    "Abs": _unary("abs"), "Neg": _neg, "Softplus": _unary("softplus"),
     "Softsign": _unary("softsign"),
     "Softmax": _softmax_like(False), "LogSoftmax": _softmax_like(True),
     "Elu": _elu, "Selu": _selu, "LeakyRelu": _leaky, "HardSigmoid": _hard_sigmoid,
@@ -699,6 +810,14 @@ CONVERTERS = {
     "ConstantOfShape": _constant_of_shape, "Shape": _shape_op, "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
     "Cast": _cast, "Slice": _slice,
     "CastLike": _cast_like, "Size": _size,
+    "Equal": _compare("equal"), "Less": _compare("less"),
+    "LessOrEqual": _compare("less_equal"), "Greater": _compare("greater"),
+    "GreaterOrEqual": _compare("greater_equal"), "And": _compare("logical_and"),
+    "Or": _compare("logical_or"), "Xor": _compare("logical_xor"), "Not": _not,
+    "Where": _where, "Floor": _unary("floor"), "Ceil": _unary("ceil"),
+    "Round": _unary("round"), "Sign": _unary("sign", floats=False), "Sin": _unary("sin"),
+    "Cos": _unary("cos"), "Pad": _pad, "Split": _split, "Range": _range,
+    "Expand": _expand, "Tile": _tile,
     "ReduceL1": _composite_reduce("l1"), "ReduceL2": _composite_reduce("l2"),
     "ReduceSumSquare": _composite_reduce("sumsquare"),
     "ReduceLogSumExp": _composite_reduce("logsumexp"),
