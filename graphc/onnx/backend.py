@@ -12,7 +12,7 @@ model graphc cannot import raises ``OnnxImportError``.
 from __future__ import annotations
 
 import numpy as np
-from onnx import ModelProto, helper
+from onnx import ModelProto, TensorProto, helper, numpy_helper
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
 from graphc.backends.numpy.executor import Executor
@@ -21,6 +21,12 @@ from graphc.recording import ExecContext
 
 __all__ = ["GraphcBackend", "GraphcRep", "prepare", "run_model", "run_node",
            "supports_device", "is_compatible"]
+
+
+def _array(a):
+    if isinstance(a, TensorProto):
+        return numpy_helper.to_array(a)
+    return np.asarray(a)
 
 
 class GraphcRep(BackendRep):
@@ -64,7 +70,7 @@ class GraphcRep(BackendRep):
         if len(arrays) != len(self.input_names):
             raise ValueError(f"the model takes {len(self.input_names)} inputs "
                              f"({', '.join(self.input_names)}), received {len(arrays)}")
-        given = dict(zip(self.input_names, (np.asarray(a) for a in arrays)))
+        given = dict(zip(self.input_names, (_array(a) for a in arrays)))
         model = self.model
         while model is None or self._bound:
             values = {n: given[n] for n in self._bound}

@@ -89,6 +89,13 @@ def _str(v):
     return v.decode() if isinstance(v, bytes) else v
 
 
+def _ident(x):
+    """A node that passes ``x`` on (graphc's identity op is for floats)."""
+    if _dtype(x) in _FLOAT_KINDS:
+        return ops.identity(x)
+    return ops.transpose(x, tuple(range(len(_shape(x)))))
+
+
 def _require_float(x, op):
     if _dtype(x) not in _FLOAT_KINDS:
         raise _Unsupported(f"{op} on dtype {_dtype(x)} (graphc computes it on floats only)")
@@ -99,12 +106,18 @@ def _binary(name):
         a, b = ins
         if _dtype(a) != _dtype(b):
             raise _Unsupported(f"operands of different dtypes {_dtype(a)} and {_dtype(b)}")
-        if name == "divide" and _dtype(a) not in _FLOAT_KINDS:
-            raise _Unsupported(f"integer division (dtype {_dtype(a)})")
         if _dtype(a) == "bool":
             raise _Unsupported("arithmetic on booleans")
         if _is_const(a) and _is_const(b):
-            return getattr(np, name)(a, b).astype(a.dtype)
+            return np.asarray(getattr(np, name)(a, b)).astype(a.dtype)
+        if name == "divide" and _dtype(a) not in _FLOAT_KINDS:
+            if _dtype(a) in ("int64", "uint64"):
+                raise _Unsupported(f"integer division of {_dtype(a)} (exact in float64 "
+                                   "only below 2**53)")
+            # ONNX's integer Div truncates toward zero: in float64, cast back
+            q = ops.divide(ops.cast(a, "float64") if not _is_const(a) else a.astype("f8"),
+                           ops.cast(b, "float64") if not _is_const(b) else b.astype("f8"))
+            return ops.cast(q, _dtype(a))
         return ops.apply(name, [a, b])
     return convert
 
@@ -224,7 +237,7 @@ def _variadic(name, mean=False):
             raise _Unsupported("Sum of booleans")
         y = xs[0]
         if len(xs) == 1:
-            return ops.identity(y) if not _is_const(y) else y
+            return _ident(y) if not _is_const(y) else y
         for x in xs[1:]:
             y = ops.apply(name, [y, x])
         if mean:
@@ -245,7 +258,7 @@ def _pow(node, ins, opset):
     if p == 0.5:
         return ops.apply("sqrt", [x])
     if p == 1.0:
-        return ops.identity(x)
+        return _ident(x)
     raise _Unsupported(f"Pow with exponent {p} (graphc has square and sqrt)")
 
 
@@ -414,7 +427,7 @@ def _flatten(node, ins, opset):
     axis = int(_attr(node, "axis", 1))
     axis = axis + len(shape) if axis < 0 else axis
     if axis == 1 and not _is_const(x) and len(shape) >= 1:
-        return ops.flatten(x) if len(shape) != 2 else ops.identity(x)
+        return ops.flatten(x) if len(shape) != 2 else _ident(x)
 
     def prod(ds):
         out = 1
@@ -468,7 +481,7 @@ def _concat(node, ins, opset):
 
 def _identity(node, ins, opset):
     x = ins[0]
-    return x if _is_const(x) else ops.identity(x)
+    return x if _is_const(x) else _ident(x)
 
 
 def _dropout(node, ins, opset):
@@ -597,7 +610,7 @@ def _reduce(name):
         keep = bool(_attr(node, "keepdims", 1))
         if axes is None or axes == []:
             if _attr(node, "noop_with_empty_axes", 0):
-                return ops.identity(x)
+                return _ident(x)
             axes = None
         rank = len(_shape(x))
         axis = None if axes is None else tuple(sorted(_axis(a, rank) for a in axes))
@@ -612,7 +625,7 @@ def _cast_like(node, ins, opset):
         raise _Unsupported(f"CastLike from {_dtype(x)} to {target}")
     if _is_const(x):
         return x.astype(target)
-    return ops.cast(x, target) if _dtype(x) != target else ops.identity(x)
+    return ops.cast(x, target) if _dtype(x) != target else _ident(x)
 
 
 def _size(node, ins, opset):
@@ -728,7 +741,9 @@ def _range(node, ins, opset):
     start, limit, delta = ins
     if all(_is_const(v) for v in ins):
         return np.arange(start, limit, delta, dtype=start.dtype)
-    raise _Unsupported("Range with bounds computed at run time")
+    if any(len(_shape(v)) for v in ins) or len({_dtype(v) for v in ins}) > 1:
+        raise _Unsupported("Range with non-scalar or mixed-dtype bounds")
+    return ops.apply("range", list(ins), dtype=_dtype(start))
 
 
 def _expand(node, ins, opset):
@@ -751,7 +766,7 @@ def _tile(node, ins, opset):
             raise _Unsupported("Tile with a zero repeat")
         if r > 1:
             x = ops.concatenate([x] * r, axis=axis)
-    return x if x is not ins[0] else ops.identity(x)
+    return x if x is not ins[0] else _ident(x)
 
 
 def _slice(node, ins, opset):
@@ -785,7 +800,7 @@ def _slice(node, ins, opset):
         if idx.size == size and st == 1:
             continue
         x = ops.take(x, idx.astype(np.int64), axis=a)
-    return x if not isinstance(x, Value) or x is not ins[0] else ops.identity(x)
+    return x if not isinstance(x, Value) or x is not ins[0] else _ident(x)
 
 
 CONVERTERS = {

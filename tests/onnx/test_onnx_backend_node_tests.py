@@ -26,6 +26,8 @@ def _compare(expected, got, rtol, atol) -> str | None:
     for i, (e, g) in enumerate(zip(expected, got)):
         if isinstance(e, list) or e is None:
             return "a sequence/optional output"
+        if isinstance(e, onnx.TensorProto):
+            e = onnx.numpy_helper.to_array(e)
         e, g = np.asarray(e), np.asarray(g)
         if e.dtype != g.dtype:
             return f"output {i}: dtype {g.dtype}, expected {e.dtype}"
@@ -40,6 +42,10 @@ def _compare(expected, got, rtol, atol) -> str | None:
         except AssertionError as err:
             return f"output {i}: {str(err).strip().splitlines()[2:4]}"
     return None
+
+
+def _arr(x):
+    return onnx.numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else x
 
 
 def _reason(e: Exception) -> str:
@@ -72,7 +78,7 @@ def run_onnxruntime(case) -> bool:
                                     providers=["CPUExecutionProvider"])
         names = [i.name for i in sess.get_inputs()]
         for inputs, outputs in case.data_sets:
-            got = sess.run(None, dict(zip(names, inputs)))
+            got = sess.run(None, dict(zip(names, map(_arr, inputs))))
             if _compare(outputs, got, case.rtol, case.atol) is not None:
                 return False
         return True
@@ -86,7 +92,7 @@ def run_reference(case) -> bool:
         ref = ReferenceEvaluator(case.model)
         names = [i.name for i in case.model.graph.input]
         for inputs, outputs in case.data_sets:
-            got = ref.run(None, dict(zip(names, inputs)))
+            got = ref.run(None, dict(zip(names, map(_arr, inputs))))
             if _compare(outputs, got, case.rtol, case.atol) is not None:
                 return False
         return True
