@@ -249,17 +249,87 @@ def _variadic(name, mean=False):
 
 def _pow(node, ins, opset):
     x, e = ins
-    _require_float(x, "Pow")
-    if not (_is_const(e) and e.size == 1):
-        raise _Unsupported("Pow with an exponent that is not a constant scalar")
-    p = float(e.reshape(()))
-    if p == 2.0:
-        return ops.apply("square", [x])
-    if p == 0.5:
-        return ops.apply("sqrt", [x])
-    if p == 1.0:
-        return _ident(x)
-    raise _Unsupported(f"Pow with exponent {p} (graphc has square and sqrt)")
+    if _dtype(x) not in _FLOAT_KINDS + ("int32", "int64"):
+        raise _Unsupported(f"Pow on dtype {_dtype(x)}")
+    if _is_const(e) and e.size == 1 and _dtype(x) in _FLOAT_KINDS:
+        p = float(e.reshape(()))
+        if p == 2.0:
+            return ops.apply("square", [x])
+        if p == 1.0:
+            return _ident(x)
+    return ops.power(x, e)
+
+
+def _mod(node, ins, opset):
+    a, b = ins
+    if _dtype(a) != _dtype(b) or _dtype(a) == "bool":
+        raise _Unsupported(f"Mod of dtypes {_dtype(a)} and {_dtype(b)}")
+    fmod = bool(_attr(node, "fmod", 0))
+    if _is_const(a) and _is_const(b):
+        return (np.fmod if fmod else np.mod)(a, b)
+    return ops.apply("mod", [a, b], fmod=fmod)
+
+
+def _arg(name):
+    def convert(node, ins, opset):
+        x = ins[0]
+        if _dtype(x) == "bool":
+            raise _Unsupported(f"{node.op_type} on booleans")
+        return ops.apply(name, [x], axis=_axis(_attr(node, "axis", 0), len(_shape(x))),
+                         keepdims=bool(_attr(node, "keepdims", 1)),
+                         select_last_index=bool(_attr(node, "select_last_index", 0)))
+    return convert
+
+
+def _gather_elements(node, ins, opset):
+    x, idx = ins
+    if _dtype(idx) not in ("int32", "int64"):
+        raise _Unsupported(f"GatherElements with {_dtype(idx)} indices")
+    return ops.apply("take_along_axis", [x, idx],
+                     axis=_axis(_attr(node, "axis", 0), len(_shape(x))))
+
+
+def _trilu(node, ins, opset):
+    x = ins[0]
+    k = 0 if len(ins) < 2 or ins[1] is None else int(_static(ins[1], "k").reshape(()))
+    shape = _shape(x)
+    if len(shape) < 2 or shape[-1] is None or shape[-2] is None:
+        raise _Unsupported("Trilu on unknown matrix sizes")
+    upper = bool(_attr(node, "upper", 1))
+    mask = (np.triu if upper else np.tril)(np.ones(shape[-2:], dtype=bool), k)
+    zero = np.zeros((), _dtype(x))
+    if _is_const(x):
+        return np.where(mask, x, zero)
+    return ops.where(mask, x, zero)
+
+
+def _layer_norm(node, ins, opset):
+    x, scale = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    _require_float(x, "LayerNormalization")
+    if len([o for o in node.output if o]) > 1:
+        raise _Unsupported("LayerNormalization's Mean and InvStdDev outputs")
+    rank = len(_shape(x))
+    axis = _axis(_attr(node, "axis", -1), rank)
+    axes = tuple(range(axis, rank))
+    want = _shape(x)[axis:]
+    # ONNX broadcasts the scale and bias; graphc's op takes them in the normalized shape
+    if tuple(_shape(scale)) != tuple(want) or (bias is not None and
+                                                 tuple(_shape(bias)) != tuple(want)):
+        raise _Unsupported("LayerNormalization with a broadcast scale or bias")
+    if _attr(node, "stash_type", 1) != 1 and _dtype(x) != "float32":
+        raise _Unsupported("LayerNormalization with stash_type other than float32")
+    inputs = [x, scale] + ([bias] if bias is not None else [])
+    if _dtype(x) != "float32" and _attr(node, "stash_type", 1) == 1:
+        # the statistics in float32, as ONNX's stash_type=1 says
+        y = ops.apply("layer_norm", [ops.cast(v, "float32") if not _is_const(v) else
+                                     v.astype("float32") for v in inputs],
+                      axis=axes, epsilon=float(_attr(node, "epsilon", 1e-5)), scale=True,
+                      center=bias is not None)
+        return ops.cast(y, _dtype(x))
+    return ops.apply("layer_norm", inputs, axis=axes,
+                     epsilon=float(_attr(node, "epsilon", 1e-5)), scale=True,
+                     center=bias is not None)
 
 
 def _reciprocal(node, ins, opset):
@@ -832,7 +902,9 @@ CONVERTERS = {
     "Where": _where, "Floor": _unary("floor"), "Ceil": _unary("ceil"),
     "Round": _unary("round"), "Sign": _unary("sign", floats=False), "Sin": _unary("sin"),
     "Cos": _unary("cos"), "Pad": _pad, "Split": _split, "Range": _range,
-    "Expand": _expand, "Tile": _tile,
+    "Expand": _expand, "Tile": _tile, "Mod": _mod, "ArgMax": _arg("argmax"),
+    "ArgMin": _arg("argmin"), "GatherElements": _gather_elements, "Trilu": _trilu,
+    "LayerNormalization": _layer_norm,
     "ReduceL1": _composite_reduce("l1"), "ReduceL2": _composite_reduce("l2"),
     "ReduceSumSquare": _composite_reduce("sumsquare"),
     "ReduceLogSumExp": _composite_reduce("logsumexp"),

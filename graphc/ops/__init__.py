@@ -27,6 +27,7 @@ from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import image as _image  # noqa: E402
+from graphc.ops import indexing as _indexing  # noqa: E402
 from graphc.ops import logic as _logic  # noqa: E402
 from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
@@ -44,6 +45,7 @@ from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
 from graphc.ops.image import *  # noqa: F401,F403,E402
+from graphc.ops.indexing import *  # noqa: F401,F403,E402
 from graphc.ops.logic import *  # noqa: F401,F403,E402
 from graphc.ops.masking import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
@@ -62,7 +64,8 @@ __all__ = [
 ] + (_arrays.__all__ + _attention.__all__ + _masking.__all__ + _batch_norm.__all__
      + _conv.__all__ + _conv_transpose.__all__ + _dynamic.__all__
      + _image.__all__ + _normalization.__all__ + _numeric.__all__ + _padding.__all__
-     + _pooling.__all__ + _recurrent.__all__ + _logic.__all__ + _rounding.__all__)
+     + _pooling.__all__ + _recurrent.__all__ + _logic.__all__ + _rounding.__all__
+     + _indexing.__all__)
 
 
 def add(x1, x2):

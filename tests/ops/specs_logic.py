@@ -51,3 +51,43 @@ SPECS = {
     "floor": _STEP, "ceil": _STEP, "round": _STEP, "sign": _STEP,
     "sin": [({}, [(3, 4)], (-3, 3))], "cos": [({}, [(3, 4)], (-3, 3))],
 }
+
+
+def _gather_elements(shape, axis, n):
+    def make(rng, dtype):
+        idx_shape = list(shape)
+        idx_shape[axis] = n
+        return [rng.uniform(-1, 1, shape).astype(dtype),
+                rng.integers(-shape[axis], shape[axis], idx_shape).astype("int64")]
+    return make
+
+
+def _distinct(shape):
+    def make(rng, dtype):
+        return [rng.permutation(int(np.prod(shape))).reshape(shape).astype(dtype)]
+    return make
+
+
+def _mod_pair(shape):
+    def make(rng, dtype):
+        a = rng.uniform(-3, 3, shape)
+        b = rng.choice([-1.7, 1.3, 2.1], size=shape)
+        q = a / b
+        a = np.where(np.abs(q - np.round(q)) < 0.1, a + 0.35, a)
+        return [a.astype(dtype), b.astype(dtype)]
+    return make
+
+
+SPECS.update({
+    "mod": [({"fmod": False}, [(3, 4), (3, 4)], (-3, 3), {"make": _mod_pair((3, 4))}),
+            ({"fmod": True}, [(3, 4), (3, 4)], (-3, 3), {"make": _mod_pair((3, 4))})],
+    "power": [({}, [(3, 4), (4,)], (0.5, 2))],
+    "argmax": [({"axis": 1, "keepdims": True}, [(3, 4)], (0, 1),
+                {"make": _distinct((3, 4)), "no_grad": (0,)}),
+               ({"axis": -1, "keepdims": False, "select_last_index": True}, [(2, 3, 4)],
+                (0, 1), {"make": _distinct((2, 3, 4)), "no_grad": (0,)})],
+    "argmin": [({"axis": 0, "keepdims": False}, [(3, 4)], (0, 1),
+                {"make": _distinct((3, 4)), "no_grad": (0,), "batch": False})],
+    "take_along_axis": [({"axis": 1}, [(3, 4), (3, 2)], (-1, 1),
+                         {"make": _gather_elements((3, 4), 1, 2), "no_grad": (1,)})],
+})
