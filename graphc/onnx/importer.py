@@ -175,11 +175,15 @@ def _softmax_like(log):
             return _reshape(y, _target_shape(y, shape))
         if not log:
             return ops.softmax(x, axis=axis)
-        m = ops.apply("max", [x], axis=(axis,), keepdims=True)
-        z = ops.subtract(x, m)
-        s = ops.apply("sum", [ops.exp(z)], axis=(axis,), keepdims=True)
-        return ops.subtract(z, ops.apply("log", [s]))
+        return _log_softmax(x, axis)
     return convert
+
+
+def _log_softmax(x, axis):
+    m = ops.apply("max", [x], axis=(axis,), keepdims=True)
+    z = ops.subtract(x, m)
+    s = ops.apply("sum", [ops.exp(z)], axis=(axis,), keepdims=True)
+    return ops.subtract(z, ops.apply("log", [s]))
 
 
 def _elu(node, ins, opset):
@@ -839,6 +843,91 @@ def _tile(node, ins, opset):
     return x if x is not ins[0] else _ident(x)
 
 
+def _nll(x, target, weight, ignore_index, reduction):
+    """NegativeLogLikelihoodLoss from graphc ops: ``-x[n, t[n, ...], ...] * w[t]``."""
+    dt = _dtype(x)
+    if _dtype(target) not in ("int32", "int64"):
+        raise _Unsupported(f"targets of dtype {_dtype(target)}")
+    valid = None
+    t = target
+    if ignore_index is not None:
+        ig = np.asarray(ignore_index, dtype=_dtype(target))
+        valid = ops.logical_not(ops.equal(target, ig))
+        t = ops.where(valid, target, np.zeros((), _dtype(target)))
+    picked = ops.apply("take_along_axis", [x, ops.expand_dims(t, 1)], axis=1)
+    picked = ops.apply("sum", [picked], axis=(1,), keepdims=False)
+    w = None
+    if weight is not None:
+        w = ops.take(weight, t, axis=0)
+    if valid is not None:
+        w = ops.where(valid, np.ones((), dt) if w is None else w, np.zeros((), dt))
+    loss = ops.negative(picked if w is None else ops.multiply(picked, w))
+    if reduction == "none":
+        return loss
+    total = ops.apply("sum", [loss], axis=None, keepdims=False)
+    if reduction == "sum":
+        return total
+    if reduction != "mean":
+        raise _Unsupported(f"reduction {reduction!r}")
+    if w is None:
+        return ops.apply("mean", [loss], axis=None, keepdims=False)
+    return ops.divide(total, ops.apply("sum", [w], axis=None, keepdims=False))
+
+
+def _nll_loss(node, ins, opset):
+    x, target = ins[0], ins[1]
+    weight = ins[2] if len(ins) > 2 else None
+    _require_float(x, node.op_type)
+    return _nll(x, target, weight, _attr(node, "ignore_index", None),
+                _str(_attr(node, "reduction", "mean")))
+
+
+def _softmax_ce(node, ins, opset):
+    x, target = ins[0], ins[1]
+    weight = ins[2] if len(ins) > 2 else None
+    _require_float(x, node.op_type)
+    log_prob = _log_softmax(x, 1)
+    loss = _nll(log_prob, target, weight, _attr(node, "ignore_index", None),
+                _str(_attr(node, "reduction", "mean")))
+    if len(node.output) > 1 and node.output[1]:
+        return loss, log_prob
+    return loss
+
+
+def _rms_norm(node, ins, opset):
+    x, scale = ins[0], ins[1]
+    _require_float(x, "RMSNormalization")
+    rank = len(_shape(x))
+    axis = _axis(_attr(node, "axis", -1), rank)
+    axes = tuple(range(axis, rank))
+    eps = float(_attr(node, "epsilon", 1e-5))
+    stash = _attr(node, "stash_type", 1)
+    if stash != 1:
+        raise _Unsupported("RMSNormalization with stash_type other than float32")
+    dt = _dtype(x)
+    xf = ops.cast(x, "float32") if dt != "float32" else x
+    ms = ops.apply("mean", [ops.apply("square", [xf])], axis=axes, keepdims=True)
+    y = ops.divide(xf, ops.apply("sqrt", [ops.add(ms, np.asarray(eps, "float32"))]))
+    if dt != "float32":
+        y = ops.cast(y, dt)
+    return ops.multiply(y, scale)
+
+
+def _gelu(node, ins, opset):
+    _require_float(ins[0], "Gelu")
+    approx = _str(_attr(node, "approximate", "none"))
+    return ops.gelu(ins[0], approximate=approx == "tanh")
+
+
+def _swish(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "Swish")
+    alpha = float(_attr(node, "alpha", 1.0))
+    if alpha == 1.0:
+        return ops.silu(x)
+    return ops.multiply(x, ops.sigmoid(ops.multiply(x, np.asarray(alpha, _dtype(x)))))
+
+
 def _slice(node, ins, opset):
     x = ins[0]
     shape = _shape(x)
@@ -904,7 +993,9 @@ CONVERTERS = {
     "Cos": _unary("cos"), "Pad": _pad, "Split": _split, "Range": _range,
     "Expand": _expand, "Tile": _tile, "Mod": _mod, "ArgMax": _arg("argmax"),
     "ArgMin": _arg("argmin"), "GatherElements": _gather_elements, "Trilu": _trilu,
-    "LayerNormalization": _layer_norm,
+    "LayerNormalization": _layer_norm, "NegativeLogLikelihoodLoss": _nll_loss,
+    "SoftmaxCrossEntropyLoss": _softmax_ce, "RMSNormalization": _rms_norm,
+    "Gelu": _gelu, "Swish": _swish,
     "ReduceL1": _composite_reduce("l1"), "ReduceL2": _composite_reduce("l2"),
     "ReduceSumSquare": _composite_reduce("sumsquare"),
     "ReduceLogSumExp": _composite_reduce("logsumexp"),
