@@ -928,6 +928,103 @@ def _swish(node, ins, opset):
     return ops.multiply(x, ops.sigmoid(ops.multiply(x, np.asarray(alpha, _dtype(x)))))
 
 
+_RNN_ACTS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu"}
+
+
+def _recurrent(kind):
+    """ONNX LSTM/GRU/RNN as graphc's whole-sequence ops: ONNX's weights ``(D, G*H, in)``
+    (LSTM gates i, o, f, c) become Keras's ``(in, G*H)`` (i, f, c, o) by graphc ops, so
+    the ONNX weights stay the trainable ones."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+
+    def convert(node, ins, opset):
+        x, w, r = ins[:3]
+        ins = list(ins) + [None] * (8 - len(ins))
+        b, seq_lens, h0 = ins[3], ins[4], ins[5]
+        c0 = ins[6] if kind == "LSTM" else None
+        _require_float(x, kind)
+        if seq_lens is not None:
+            raise _Unsupported("sequence_lens")
+        if kind == "LSTM" and ins[7] is not None:
+            raise _Unsupported("peephole weights (P)")
+        if _attr(node, "clip", None) is not None:
+            raise _Unsupported("clip")
+        if kind == "LSTM" and _attr(node, "input_forget", 0):
+            raise _Unsupported("input_forget=1")
+        if kind == "LSTM" and (h0 is None) != (c0 is None):
+            raise _Unsupported("only one of initial_h and initial_c")
+        if _attr(node, "activation_alpha", None) or _attr(node, "activation_beta", None):
+            raise _Unsupported("activation_alpha/activation_beta")
+        hidden = int(_attr(node, "hidden_size", _shape(r)[-1]))
+        direction = _str(_attr(node, "direction", "forward"))
+        dirs = 2 if direction == "bidirectional" else 1
+        default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
+                   "RNN": ["Tanh"]}[kind]
+        acts = [_str(a) for a in (_attr(node, "activations", None) or default * dirs)]
+        if any(a not in _RNN_ACTS for a in acts):
+            raise _Unsupported(f"activations {acts} (graphc has {sorted(_RNN_ACTS)})")
+        per = len(default)
+        layout = int(_attr(node, "layout", 0))
+        xs = x if layout == 1 else ops.transpose(x, (1, 0, 2))
+        order = {"LSTM": (0, 2, 3, 1), "GRU": (0, 1, 2), "RNN": (0,)}[kind]
+        rows = np.concatenate([np.arange(hidden) + g * hidden for g in order]).astype(np.int64)
+        seqs, hs, cs = [], [], []
+        for d in range(dirs):
+            a = acts[d * per:(d + 1) * per]
+            if kind == "LSTM" and a[1] != a[2]:
+                raise _Unsupported("different cell and output activations")
+            pick = np.asarray(d, np.int64)
+            kernel = ops.transpose(ops.take(ops.take(w, pick, axis=0), rows, axis=0), (1, 0))
+            rec = ops.transpose(ops.take(ops.take(r, pick, axis=0), rows, axis=0), (1, 0))
+            bias = None
+            if b is not None:
+                bd = ops.take(b, pick, axis=0)
+                wb = ops.take(bd, rows, axis=0)
+                rb = ops.take(bd, rows + gates * hidden, axis=0)
+                if kind == "GRU" and _attr(node, "linear_before_reset", 0):
+                    bias = ops.concatenate([ops.expand_dims(wb, 0), ops.expand_dims(rb, 0)],
+                                           axis=0)
+                else:
+                    bias = ops.add(wb, rb)
+            elif kind == "GRU" and _attr(node, "linear_before_reset", 0):
+                bias = np.zeros((2, gates * hidden), _dtype(x))
+            state = None
+            if h0 is not None:
+                state = [ops.take(h0, pick, axis=0)]
+                if kind == "LSTM":
+                    state.append(ops.take(c0, pick, axis=0))
+            backwards = direction == "reverse" or d == 1
+            if kind == "LSTM":
+                out = ops.lstm(xs, kernel, rec, bias, state, activation=_RNN_ACTS[a[1]],
+                               recurrent_activation=_RNN_ACTS[a[0]], go_backwards=backwards)
+            elif kind == "GRU":
+                out = ops.gru(xs, kernel, rec, bias, state, activation=_RNN_ACTS[a[1]],
+                              recurrent_activation=_RNN_ACTS[a[0]], go_backwards=backwards,
+                              reset_after=bool(_attr(node, "linear_before_reset", 0)))
+            else:
+                out = ops.simple_rnn(xs, kernel, rec, bias, state,
+                                     activation=_RNN_ACTS[a[0]], go_backwards=backwards)
+            seq = ops.reverse_sequence(out[0]) if backwards else out[0]
+            if layout == 0:
+                seqs.append(ops.expand_dims(ops.transpose(seq, (1, 0, 2)), 1))
+                hs.append(ops.expand_dims(out[1], 0))
+                if kind == "LSTM":
+                    cs.append(ops.expand_dims(out[2], 0))
+            else:
+                seqs.append(ops.expand_dims(seq, 2))
+                hs.append(ops.expand_dims(out[1], 1))
+                if kind == "LSTM":
+                    cs.append(ops.expand_dims(out[2], 1))
+
+        def join(parts, axis):
+            return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis)
+        results = [join(seqs, 1 if layout == 0 else 2), join(hs, 0 if layout == 0 else 1)]
+        if kind == "LSTM":
+            results.append(join(cs, 0 if layout == 0 else 1))
+        return tuple(results[:max(1, len(node.output))])
+    return convert
+
+
 def _slice(node, ins, opset):
     x = ins[0]
     shape = _shape(x)
@@ -995,7 +1092,8 @@ CONVERTERS = {
     "ArgMin": _arg("argmin"), "GatherElements": _gather_elements, "Trilu": _trilu,
     "LayerNormalization": _layer_norm, "NegativeLogLikelihoodLoss": _nll_loss,
     "SoftmaxCrossEntropyLoss": _softmax_ce, "RMSNormalization": _rms_norm,
-    "Gelu": _gelu, "Swish": _swish,
+    "Gelu": _gelu, "Swish": _swish, "LSTM": _recurrent("LSTM"), "GRU": _recurrent("GRU"),
+    "RNN": _recurrent("RNN"),
     "ReduceL1": _composite_reduce("l1"), "ReduceL2": _composite_reduce("l2"),
     "ReduceSumSquare": _composite_reduce("sumsquare"),
     "ReduceLogSumExp": _composite_reduce("logsumexp"),
