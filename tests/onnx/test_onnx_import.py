@@ -133,3 +133,83 @@ def test_light_models_that_import_match_onnxruntime():
     print(f"light models: {len(loaded)} of {len(loaded) + len(refused)} import: {loaded}")
     for name, why in refused:
         print(f"  refused {name}: {why}")
+
+
+def _torch_models():
+    torch = pytest.importorskip("torch")
+
+    class MLP(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(8, 16), torch.nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)))
+
+    class CNN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = torch.nn.Conv2d(2, 4, 3, padding=1)
+            self.fc = torch.nn.Linear(4 * 5 * 5, 3)
+
+        def forward(self, x):
+            x = torch.nn.functional.max_pool2d(torch.relu(self.c(x)), 2)
+            return self.fc(torch.flatten(x, 1))
+
+    class LSTMNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(4, 8, batch_first=True)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            y, _ = self.lstm(x)
+            return self.fc(y[:, -1])
+
+    # (module, sample shape, dynamic batch): torch's LSTM export computes its initial
+    # states from Shape, which graphc imports on known sizes only, so its batch is fixed.
+    return {"mlp": (MLP, (8,), True), "cnn": (CNN, (2, 10, 10), True),
+            "lstm": (LSTMNet, (6, 4), False)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["mlp", "cnn", "lstm"])
+def test_torch_export_imports_finetunes_and_reexports(tmp_path, which):
+    torch = pytest.importorskip("torch")
+    cls, shape, dynamic = _torch_models()[which]
+    torch.manual_seed(0)
+    net = cls().eval()
+    batch = 8
+    src = str(tmp_path / "torch.onnx")
+    kwargs = {"dynamic_axes": {"x": {0: "batch"}, "y": {0: "batch"}}} if dynamic else {}
+    torch.onnx.export(net, torch.randn(batch, *shape), src, dynamo=False, input_names=["x"],
+                      output_names=["y"], opset_version=17, **kwargs)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, *shape)).astype("float32")
+    y = rng.integers(0, 3, size=64)
+
+    model = load(src)
+    expected = np.concatenate([_ort(src, {"x": x[i:i + batch]})[0]
+                               for i in range(0, 64, batch)])
+    np.testing.assert_allclose(model.predict(x, batch_size=batch, verbose=0), expected,
+                               rtol=1e-4, atol=1e-5)
+    # The torch models end in logits.
+    from graphc import losses
+    model.compile(optimizer="adam",
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = model.evaluate(x, y, batch_size=batch, verbose=0)
+    model.fit(x, y, epochs=3, batch_size=batch, verbose=0)
+    after = model.evaluate(x, y, batch_size=batch, verbose=0)
+    assert after < before
+
+    saved = str(tmp_path / "tuned.graphc")
+    model.save(saved)
+    reloaded = graphc.saving.load_model(saved)
+    ours = reloaded.predict(x, batch_size=batch, verbose=0)
+    np.testing.assert_allclose(ours, model.predict(x, batch_size=batch, verbose=0),
+                               rtol=1e-6, atol=1e-7)
+    out = str(tmp_path / "tuned.onnx")
+    reloaded.export(out)
+    name = onnx.load(out).graph.input[0].name
+    again = np.concatenate([_ort(out, {name: x[i:i + batch]})[0] for i in range(0, 64, batch)])
+    np.testing.assert_allclose(again, ours, rtol=1e-4, atol=1e-5)
