@@ -372,10 +372,13 @@ def _gemm(node, ins, opset):
 
 
 # ---- convolution and pooling ------------------------------------------------------------
-def _window_padding(node, x, kernel, strides, dilations, fill):
-    """(x padded where needed, graphc padding) for an ONNX window op's pads/auto_pad."""
+def _window_padding(node, x, kernel, strides, dilations, fill, ceil=False):
+    """(x padded where needed, graphc padding) for an ONNX window op's pads/auto_pad;
+    ``ceil`` (pooling's ceil_mode) pads the end for the last partial window."""
     n = len(kernel)
     auto = _str(_attr(node, "auto_pad", "NOTSET"))
+    if ceil and auto != "NOTSET":
+        raise _Unsupported(f"ceil_mode with auto_pad={auto}")
     if auto == "VALID":
         return x, "valid"
     if auto == "SAME_UPPER":
@@ -391,6 +394,25 @@ def _window_padding(node, x, kernel, strides, dilations, fill):
     else:
         p = list(_attr(node, "pads", [0] * (2 * n)))
         pads = [(int(p[i]), int(p[i + n])) for i in range(n)]
+    if ceil:
+        if not all(isinstance(s, int) for s in spatial):
+            raise _Unsupported("ceil_mode on unknown spatial sizes")
+        grown = []
+        for (b, a), size, k, st, d in zip(pads, spatial, kernel, strides, dilations):
+            eff = (k - 1) * d + 1
+            out = -(-(size + b + a - eff) // st) + 1
+            if (out - 1) * st >= size + b:  # the last window must start inside
+                out -= 1
+            extra = max((out - 1) * st + eff - (size + b + a), 0)
+            grown.append((b, a + extra))
+        if grown != pads and fill == "zero":
+            raise _Unsupported("ceil_mode with count_include_pad=1")
+        if grown != pads:
+            pads = grown
+            if fill == "exclude":
+                return ops.pad(x, [(0, 0), (0, 0), *pads]), ("exclude", pads)
+            return ops.pad(x, [(0, 0), (0, 0), *pads], constant_values=float("-inf")), \
+                "valid"
     if not any(b or a for b, a in pads):
         return x, "valid"
     if all(isinstance(s, int) for s in spatial):
@@ -444,14 +466,13 @@ def _pool(kind):
         dilations = tuple(_attr(node, "dilations", None) or (1,) * n)
         if any(d != 1 for d in dilations):
             raise _Unsupported(f"{node.op_type} with dilations {dilations}")
-        if _attr(node, "ceil_mode", 0):
-            raise _Unsupported(f"{node.op_type} with ceil_mode=1")
         if kind == "max":
             fill = "-inf"
         else:
             fill = "zero" if _attr(node, "count_include_pad", 0) else "exclude"
         spatial = _shape(x)[2:]
-        x, padding = _window_padding(node, x, kernel, strides, dilations, fill)
+        x, padding = _window_padding(node, x, kernel, strides, dilations, fill,
+                                     ceil=bool(_attr(node, "ceil_mode", 0)))
         attrs = dict(pool_size=kernel, strides=strides, data_format="channels_first")
         if isinstance(padding, tuple):
             # the average of the input elements only: the zero-padded average divided by
