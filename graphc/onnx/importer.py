@@ -1046,6 +1046,45 @@ def _recurrent(kind):
     return convert
 
 
+def _hardmax(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "Hardmax")
+    shape = _shape(x)
+    axis = _axis(_attr(node, "axis", -1), len(shape))
+    if opset < 13 and axis != len(shape) - 1:
+        raise _Unsupported("Hardmax before opset 13 on an inner axis")
+    if shape[axis] is None:
+        raise _Unsupported("Hardmax along an unknown dimension")
+    idx = ops.argmax(x, axis=axis, keepdims=True)
+    along = np.arange(shape[axis], dtype=np.int64).reshape(
+        [-1 if i == axis else 1 for i in range(len(shape))])
+    return ops.cast(ops.equal(idx, along), _dtype(x))
+
+
+def _space_depth(to_depth):
+    def convert(node, ins, opset):
+        x = ins[0]
+        shape = _shape(x)
+        if len(shape) != 4 or any(d is None for d in shape[1:]):
+            raise _Unsupported(f"{node.op_type} on unknown sizes or rank {len(shape)}")
+        bs = int(_attr(node, "blocksize"))
+        n, c, h, w = shape
+        mode = _str(_attr(node, "mode", "DCR"))
+        if to_depth:
+            y = _reshape(x, (-1, c, h // bs, bs, w // bs, bs))
+            perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+            y = ops.transpose(y, perm)
+            return _reshape(y, (-1, c * bs * bs, h // bs, w // bs))
+        if mode == "DCR":
+            y = _reshape(x, (-1, bs, bs, c // (bs * bs), h, w))
+            y = ops.transpose(y, (0, 3, 4, 1, 5, 2))
+        else:
+            y = _reshape(x, (-1, c // (bs * bs), bs, bs, h, w))
+            y = ops.transpose(y, (0, 1, 4, 2, 5, 3))
+        return _reshape(y, (-1, c // (bs * bs), h * bs, w * bs))
+    return convert
+
+
 def _slice(node, ins, opset):
     x = ins[0]
     shape = _shape(x)
@@ -1114,7 +1153,8 @@ CONVERTERS = {
     "LayerNormalization": _layer_norm, "NegativeLogLikelihoodLoss": _nll_loss,
     "SoftmaxCrossEntropyLoss": _softmax_ce, "RMSNormalization": _rms_norm,
     "Gelu": _gelu, "Swish": _swish, "LSTM": _recurrent("LSTM"), "GRU": _recurrent("GRU"),
-    "RNN": _recurrent("RNN"),
+    "RNN": _recurrent("RNN"), "Hardmax": _hardmax, "SpaceToDepth": _space_depth(True),
+    "DepthToSpace": _space_depth(False),
     "ReduceL1": _composite_reduce("l1"), "ReduceL2": _composite_reduce("l2"),
     "ReduceSumSquare": _composite_reduce("sumsquare"),
     "ReduceLogSumExp": _composite_reduce("logsumexp"),
