@@ -307,15 +307,35 @@ def _trilu(node, ins, opset):
     return ops.where(mask, x, zero)
 
 
+def _layer_norm_parts(node, x, scale, bias, axes):
+    """LayerNormalization with its Mean and InvStdDev outputs, from elementwise ops."""
+    dt = _dtype(x)
+    if _attr(node, "stash_type", 1) != 1:
+        raise _Unsupported("LayerNormalization with stash_type other than float32")
+    xf = ops.cast(x, "float32") if dt != "float32" else x
+    mean = ops.apply("mean", [xf], axis=axes, keepdims=True)
+    d = ops.subtract(xf, mean)
+    var = ops.apply("mean", [ops.apply("square", [d])], axis=axes, keepdims=True)
+    eps = np.asarray(float(_attr(node, "epsilon", 1e-5)), "float32")
+    inv = ops.divide(np.ones((), "float32"), ops.apply("sqrt", [ops.add(var, eps)]))
+    y = ops.multiply(d, inv)
+    if dt != "float32":
+        y = ops.cast(y, dt)
+    y = ops.multiply(y, scale)
+    if bias is not None:
+        y = ops.add(y, bias)
+    return y, mean, inv
+
+
 def _layer_norm(node, ins, opset):
     x, scale = ins[0], ins[1]
     bias = ins[2] if len(ins) > 2 else None
     _require_float(x, "LayerNormalization")
-    if len([o for o in node.output if o]) > 1:
-        raise _Unsupported("LayerNormalization's Mean and InvStdDev outputs")
     rank = len(_shape(x))
     axis = _axis(_attr(node, "axis", -1), rank)
     axes = tuple(range(axis, rank))
+    if len([o for o in node.output if o]) > 1:
+        return _layer_norm_parts(node, x, scale, bias, axes)
     want = _shape(x)[axis:]
     # ONNX broadcasts the scale and bias; graphc's op takes them in the normalized shape
     if tuple(_shape(scale)) != tuple(want) or (bias is not None and
@@ -1138,7 +1158,8 @@ CONVERTERS = {
     "BatchNormalization": _batch_norm,
     "Flatten": _flatten, "Reshape": _reshape_op, "Transpose": _transpose,
     "Concat": _concat, "Identity": _identity, "Dropout": _dropout, "Constant": _constant,
-    "ConstantOfShape": _constant_of_shape, "Shape": _shape_op, "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
+    "ConstantOfShape": _constant_of_shape, "Shape": _shape_op,
+    "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
     "Cast": _cast, "Slice": _slice,
     "CastLike": _cast_like, "Size": _size,
     "Equal": _compare("equal"), "Less": _compare("less"),

@@ -74,7 +74,9 @@ def run_graphc(case):
 def run_onnxruntime(case) -> bool:
     import onnxruntime as ort
     try:
-        sess = ort.InferenceSession(case.model.SerializeToString(),
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        sess = ort.InferenceSession(case.model.SerializeToString(), options,
                                     providers=["CPUExecutionProvider"])
         names = [i.name for i in sess.get_inputs()]
         for inputs, outputs in case.data_sets:
