@@ -111,6 +111,15 @@ def test_light_models_that_import_match_onnxruntime():
     loaded, refused = [], []
     for path in sorted(LIGHT.glob("*.onnx")):
         proto = onnx.load(str(path))
+        last = proto.graph.node[-1]
+        if last.op_type == "Softmax" and len(proto.graph.output) == 1:
+            # Their weights are constant fills, so the logits reach ~1e10, where float32
+            # rounding (~1e3) decides a softmax: compare the logits instead.
+            from onnx import helper
+            logits = last.input[0]
+            proto.graph.node.pop()
+            del proto.graph.output[:]
+            proto.graph.output.append(helper.make_empty_tensor_value_info(logits))
         try:
             m = load(proto)
         except Exception as e:  # refused: counted, with the reason
@@ -124,11 +133,14 @@ def test_light_models_that_import_match_onnxruntime():
             dims = [d if d is not None else 1 for d in v.shape]
             feeds[vi.name] = rng.uniform(0, 1, size=dims).astype(v.dtype)
         expected = _ort(proto, feeds)
-        got = m.predict(list(feeds.values()) if len(feeds) > 1 else
-                        next(iter(feeds.values())), verbose=0)
-        got = got if isinstance(got, list) else [got]
+        # Some take their biases as graph inputs (no batch axis): run the whole arrays
+        # through the executor, as graphc.onnx.backend does, not predict's batches.
+        from graphc.backends.numpy.executor import Executor
+        from graphc.recording import ExecContext
+        got = Executor(m.graph).forward([feeds[v.name] for v in m.inputs],
+                                        ExecContext(training=False))
         for e, g in zip(expected, got):
-            np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-4)
+            np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
         loaded.append(path.name)
     print(f"light models: {len(loaded)} of {len(loaded) + len(refused)} import: {loaded}")
     for name, why in refused:
