@@ -59,7 +59,8 @@ class _Parser(argparse.ArgumentParser):
 # ---- loading models --------------------------------------------------------------------
 def load_spec(spec: str):
     """The Model a SPEC names: ``file.py:NAME``, ``file.py``, ``model.graphc`` or
-    ``model.keras``."""
+    ``model.keras`` (or a legacy ``model.h5``), or ``model.onnx`` (imported with
+    ``graphc.onnx.load``)."""
     from graphc.models import Model
 
     if spec.endswith((".keras", ".h5", ".hdf5")):
@@ -71,10 +72,16 @@ def load_spec(spec: str):
             return load_model(spec, compile=False)
         except (ValueError, TypeError, NotImplementedError, OSError, KeyError) as e:
             raise CliError(f"Cannot load {spec}: {_one_line(e)}") from e
-    if spec.rstrip("/").endswith(".graphc"):
+    if spec.endswith(".onnx"):
+        if not os.path.isfile(spec):
+            raise CliError(f"No such ONNX model: {spec}")
+        from graphc.onnx import load
+        model = load(spec)
+    elif spec.rstrip("/").endswith(".graphc"):
         if not os.path.exists(spec):
             raise CliError(f"No such saved model: {spec}")
         import graphc.models as models
+        import graphc.saving  # noqa: F401  (registers the layers of imported ONNX models)
         load_model = getattr(models, "load_model", None)
         if load_model is None:
             raise CliError(f"Cannot load {spec}: this graphc cannot read .graphc models yet; "
@@ -214,6 +221,19 @@ def _cmd_export(args, out) -> int:
                                 optimize=not args.no_optimize)
     for line in result.lines():
         out(line.replace("(optimize=False)", "(--no-optimize)"))
+    return 0
+
+
+def _cmd_import(args, out) -> int:
+    from graphc.onnx import load
+    if not os.path.isfile(args.model):
+        raise CliError(f"No such ONNX model: {args.model}")
+    model = load(args.model, trainable=not args.frozen)
+    output = args.output if args.output.endswith(".graphc") else args.output + ".graphc"
+    model.save(output)
+    out(f"Imported {args.model}: {len(model.inputs)} input(s), {len(model.outputs)} "
+        f"output(s), {model.count_params():,} parameters ({len(model.trainable_weights)} "
+        f"trainable weights) -> {output}")
     return 0
 
 
@@ -689,7 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     spec_help = ("the model: path/to/file.py:NAME (a Model, or a function with no required "
-                 "arguments returning one), a saved model.graphc, a Keras 3 model.keras or a legacy Keras model.h5")
+                 "arguments returning one), a saved model.graphc, a Keras 3 model.keras, a "
+                 "legacy Keras model.h5 or a model.onnx to import")
     p = sub.add_parser("export", parents=[common], help="export a model to ONNX",
                        description="Export a model to ONNX, checked by onnx.checker and "
                                    "shape inference, written atomically.")
@@ -702,6 +723,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the export passes (dead code, inference mode, Gemm fusion, "
                         "identity removal, transpose cancelling)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("import", parents=[common], help="import an ONNX model as .graphc",
+                       description="Import an ONNX model with graphc.onnx.load and save it "
+                                   "as a graphc model (to summarise, fine-tune, re-export).")
+    p.add_argument("model", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.graphc",
+                   help="where to save the graphc model")
+    p.add_argument("--frozen", action="store_true",
+                   help="import the weights as non-trainable")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("summary", parents=[common], help="print a model's summary",
                        description="Print the model summary (layers, output shapes, "
@@ -828,8 +859,8 @@ def main(argv=None) -> int:
     except SystemExit as e:  # --help / --version
         return int(e.code or 0) if not isinstance(e.code, str) else 2
     if not getattr(args, "command", None):
-        print("graphc: error: a command is required: export, summary, run, eval, check, "
-              "plot, plot-history or view (see 'graphc --help')", file=sys.stderr)
+        print("graphc: error: a command is required: export, import, summary, run, eval, "
+              "check, plot, plot-history or view (see 'graphc --help')", file=sys.stderr)
         return 2
 
     def out(line=""):

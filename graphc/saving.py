@@ -13,6 +13,7 @@ from graphc.models.saving import (
     save_model,
     save_weights,
 )
+from graphc.onnx import importer as _importer  # noqa: F401  (registers OnnxGraphLayer)
 
 register_keras_serializable = register_serializable
 CustomObjectScope = custom_object_scope

@@ -510,11 +510,14 @@ class Trainer:
             UserWarning, stacklevel=4)
 
     def _build_metrics(self, ex, xs, ys):
-        """Metrics are resolved once, from the shapes of a one-row prediction."""
+        """Metrics are resolved once, from the shapes of a one-row prediction (as many
+        rows as a model with a fixed batch size takes: an imported ONNX model)."""
         from graphc.ops import ExecContext
         if self._compiled.metrics is None:
-            first = ex.forward([a[:1] for a in xs], ExecContext(training=False))
-            self._compiled.build_metrics(first[:ex.n_outputs], [a[:1] for a in ys])
+            fixed = [v.shape[0] for v in self.inputs if v.shape and v.shape[0] is not None]
+            n = fixed[0] if fixed else 1
+            first = ex.forward([a[:n] for a in xs], ExecContext(training=False))
+            self._compiled.build_metrics(first[:ex.n_outputs], [a[:n] for a in ys])
 
     def _update_metrics(self, outputs, ys, masks, sw=None):
         """As Keras 3: sample and class weights reach the loss and ``weighted_metrics``,

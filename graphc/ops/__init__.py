@@ -29,11 +29,15 @@ from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import image as _image  # noqa: E402
+from graphc.ops import indexing as _indexing  # noqa: E402
+from graphc.ops import logic as _logic  # noqa: E402
 from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
 from graphc.ops import numeric as _numeric  # noqa: E402
+from graphc.ops import padding as _padding  # noqa: E402
 from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
+from graphc.ops import rounding as _rounding  # noqa: E402
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402
@@ -44,11 +48,15 @@ from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
 from graphc.ops.image import *  # noqa: F401,F403,E402
+from graphc.ops.indexing import *  # noqa: F401,F403,E402
+from graphc.ops.logic import *  # noqa: F401,F403,E402
 from graphc.ops.masking import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
 from graphc.ops.numeric import *  # noqa: F401,F403,E402
+from graphc.ops.padding import *  # noqa: F401,F403,E402
 from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
+from graphc.ops.rounding import *  # noqa: F401,F403,E402
 
 __all__ = [
     "Op", "ExecContext", "REGISTRY", "RULES", "get_op", "apply",
@@ -58,8 +66,9 @@ __all__ = [
     "dropout", "concatenate",
 ] + (_arrays.__all__ + _attention.__all__ + _masking.__all__ + _batch_norm.__all__
      + _conv.__all__ + _conv_transpose.__all__ + _dynamic.__all__
-     + _image.__all__ + _normalization.__all__ + _numeric.__all__
-     + _pooling.__all__ + _recurrent.__all__ + _composite.__all__)
+     + _image.__all__ + _normalization.__all__ + _numeric.__all__ + _padding.__all__
+     + _pooling.__all__ + _recurrent.__all__ + _logic.__all__ + _rounding.__all__
+     + _indexing.__all__ + _composite.__all__)
 
 
 def add(x1, x2):

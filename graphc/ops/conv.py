@@ -318,6 +318,12 @@ class Conv(Op):
         return window, strides, dilation, pads, out
 
     def kernel(self, attrs, x, w, *bias, ctx):
+        if x.dtype == np.float16:
+            # half precision accumulates in float32 (as onnxruntime and the GPUs do); a
+            # float16 sum over a window drifts past 1e-3
+            y = self.kernel(attrs, x.astype(np.float32), w.astype(np.float32),
+                            *(b.astype(np.float32) for b in bias), ctx=ctx)
+            return y.astype(np.float16)
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
         w = _grouped_kernel(w, attrs)

@@ -366,3 +366,28 @@ def test_keras_file_as_spec(tmp_path, spec, capsys):
     assert "bad.keras" in one_line_error(capsys.readouterr().err)
     assert main(["export", str(tmp_path / "none.keras"), "-o", out]) == 1
     assert "No such Keras file" in one_line_error(capsys.readouterr().err)
+
+
+# ---- import ------------------------------------------------------------------------------
+def test_import_onnx_then_summary_and_export(tmp_path, exported, capsys):
+    out = str(tmp_path / "imported.graphc")
+    assert main(["import", exported, "-o", out]) == 0
+    said = capsys.readouterr().out
+    assert "Imported" in said and out in said
+    assert main(["summary", out]) == 0
+    assert "Trainable params: 83" in capsys.readouterr().out
+    again = str(tmp_path / "again.onnx")
+    assert main(["export", exported, "-o", again]) == 0  # a .onnx SPEC is imported
+    capsys.readouterr()
+    x = np.random.default_rng(0).normal(size=(3, *[
+        d.dim_value for d in onnx.load(exported).graph.input[0].type.tensor_type.shape.dim
+    ][1:])).astype("float32")
+    import onnxruntime as ort
+    a = ort.InferenceSession(exported).run(None, {onnx.load(exported).graph.input[0].name: x})
+    b = ort.InferenceSession(again).run(None, {onnx.load(again).graph.input[0].name: x})
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-6)
+
+
+def test_import_missing_file(tmp_path, capsys):
+    assert main(["import", str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "m")]) == 1
+    assert "No such ONNX model" in capsys.readouterr().err
