@@ -17,7 +17,10 @@ from graphc.ir import Value
 from graphc.ops.arrays import _rank, mean, sum, take, thresholded_relu, transpose
 from graphc.ops.masking import any as _any
 from graphc.ops.masking import cast, expand_dims, not_equal
+from graphc.ops.logic import (equal, greater, greater_equal, less, less_equal, logical_and,
+                              logical_not, logical_or, logical_xor, where)
 from graphc.ops.numeric import abs, clip, log, max, sqrt, square
+from graphc.ops.rounding import power, sign
 from graphc.ops.registry import apply, is_symbolic
 from graphc.ops.shapes import normalize_axis
 
@@ -233,25 +236,6 @@ def exp2(x):
     return apply("exp", [apply("multiply", [x, math.log(2.0)])])
 
 
-def power(x1, x2):
-    """``x1 ** x2``. A non-negative integer exponent multiplies; otherwise
-    ``exp(x2 * log(x1))``, which is NaN for negative ``x1`` as NumPy is for fractional
-    exponents (but also for negative ``x1`` with a tensor of integral exponents)."""
-    if isinstance(x2, (int, np.integer)) and not isinstance(x2, bool) and x2 >= 0:
-        if x2 == 0:
-            return ones_like(x1)
-        out, base, n = None, x1, int(x2)
-        while n:
-            if n & 1:
-                out = base if out is None else apply("multiply", [out, base])
-            n >>= 1
-            if n:
-                base = square(base)
-        return out
-    if isinstance(x2, (float, np.floating)) and x2 == 0.5:
-        return sqrt(x1)
-    return apply("exp", [apply("multiply", [x2, log(x1)])])
-
 
 def fabs(x):
     return abs(x)
@@ -289,81 +273,8 @@ def imag(x):
     return zeros_like(x)
 
 
-def sign(x):
-    pos = cast(greater(x, 0), dtype(x))
-    neg = cast(less(x, 0), dtype(x))
-    return apply("subtract", [pos, neg])
-
 
 # ---- comparisons and logic --------------------------------------------------------------
-def _ne(x1, x2):
-    """``x1 != x2`` elementwise, as ``(x1 - x2) != 0``."""
-    if not isinstance(x2, (Value, np.ndarray)) and not isinstance(x1, (Value, np.ndarray)):
-        return np.not_equal(x1, x2)
-    if isinstance(x2, (int, float, np.integer, np.floating)):
-        return not_equal(x1, x2)
-    return not_equal(apply("subtract", [x1, x2]), 0)
-
-
-def logical_not(x):
-    return not_equal(cast(x, "int32"), 1)
-
-
-def greater(x1, x2):
-    """``x1 > x2``, as ``relu(x1 - x2) != 0``."""
-    return not_equal(apply("relu", [apply("subtract", [x1, x2])]), 0)
-
-
-def less(x1, x2):
-    return greater(x2, x1)
-
-
-def greater_equal(x1, x2):
-    return logical_not(less(x1, x2))
-
-
-def less_equal(x1, x2):
-    return logical_not(greater(x1, x2))
-
-
-def equal(x1, x2):
-    return logical_not(_ne(x1, x2))
-
-
-def _int(x):
-    return cast(x, "int32") if isinstance(x, (Value, np.ndarray)) else np.asarray(x, "int32")
-
-
-def logical_and(x1, x2):
-    return not_equal(apply("multiply", [_int(x1), _int(x2)]), 0)
-
-
-def logical_or(x1, x2):
-    return not_equal(apply("maximum", [_int(x1), _int(x2)]), 0)
-
-
-def logical_xor(x1, x2):
-    return not_equal(apply("subtract", [_int(x1), _int(x2)]), 0)
-
-
-def where(condition, x1=None, x2=None):
-    """``x1`` where ``condition``, else ``x2``: on arrays NumPy's ``where``; on symbolic
-    tensors ``x1 * c + x2 * (1 - c)``, so an infinite entry of the branch not taken gives
-    NaN there. ``where(condition)`` alone (the indices) works on arrays only."""
-    if x1 is None and x2 is None:
-        if is_symbolic(condition):
-            raise ValueError("where(condition) with one argument has a data-dependent "
-                             "shape; it works on arrays only")
-        return np.where(np.asarray(condition))
-    if not builtins.any(is_symbolic(v) or isinstance(v, Value)
-                        for v in (condition, x1, x2)):
-        out = np.where(np.asarray(condition), x1, x2)
-        return out.astype("float32") if out.dtype == np.float64 and not (
-            isinstance(x1, np.ndarray) or isinstance(x2, np.ndarray)) else out
-    ref = x1 if isinstance(x1, Value) else x2
-    c = cast(condition, dtype(ref))
-    return apply("add", [apply("multiply", [x1, c]),
-                         apply("multiply", [x2, apply("subtract", [1, c])])])
 
 
 def isfinite(x):
@@ -487,6 +398,10 @@ def ptp(x, axis=None, keepdims=False):
 def count_nonzero(x, axis=None):
     return sum(cast(not_equal(x, 0), "int32"), axis=axis)
 
+
+
+def _int(x):
+    return cast(x, "int32") if isinstance(x, (Value, np.ndarray)) else np.asarray(x, "int32")
 
 def all(x, axis=None, keepdims=False):  # noqa: A001  (keras.ops.all)
     if axis is None:
@@ -1081,47 +996,6 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None,
     return squeeze(out, 2) if three else out
 
 
-__all__ += ["pad"]
 
 
-def pad(x, pad_width, mode="constant", constant_values=None):
-    """``keras.ops.pad`` in ``"constant"`` mode: ``pad_width`` is one ``(before, after)``
-    pair per axis (or one pair, or one int, for all). The padding blocks are made from
-    slices of ``x`` times 0 plus the value, so they keep an unknown batch size (an
-    infinite or NaN entry of ``x`` in such a slice would give NaN padding there)."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad(mode={mode!r}) is not supported yet; only "
-                                  "mode='constant' is")
-    nd = _rank(x)
-    if isinstance(pad_width, (int, np.integer)):
-        widths = [(int(pad_width), int(pad_width))] * nd
-    else:
-        widths = [tuple(int(v) for v in np.atleast_1d(p)) for p in pad_width]
-        widths = [(p[0], p[0]) if len(p) == 1 else p for p in widths]
-        if len(widths) == 1:
-            widths = widths * nd
-    if len(widths) != nd:
-        raise ValueError(f"pad_width needs one (before, after) pair per axis ({nd}), got "
-                         f"{pad_width}")
-    value = 0 if constant_values is None else constant_values
-    if not is_symbolic(x) and not isinstance(x, Value):
-        return np.pad(np.asarray(x), widths, constant_values=value)
-    for axis, (before, after) in enumerate(widths):
-        if not before and not after:
-            continue
-        if _shape(x)[axis] is None:
-            raise ValueError(f"pad: axis {axis} has an unknown size; only axes of known "
-                             "size can be padded")
-        parts = []
-        for n in (before, after):
-            if n:
-                block = take(x, np.zeros(n, dtype=np.int64), axis=axis)
-                block = apply("multiply", [block, 0])
-                if value:
-                    block = apply("add", [block, value])
-                parts.append(block)
-            else:
-                parts.append(None)
-        x = apply("concatenate", [p for p in (parts[0], x, parts[1]) if p is not None],
-                  axis=axis)
-    return x
+

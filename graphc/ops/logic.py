@@ -17,7 +17,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType
-from graphc.ops.registry import Op, apply
+from graphc.ops.registry import Op, apply, is_symbolic
 from graphc.ops.shapes import broadcast_shapes, unbroadcast
 
 __all__ = ["equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
@@ -167,5 +167,12 @@ def logical_not(x):
     return apply("logical_not", [x])
 
 
-def where(condition, x1, x2):
+def where(condition, x1=None, x2=None):
+    """``x1`` where ``condition``, else ``x2`` (``keras.ops.where``). ``where(condition)``
+    alone gives the indices, on arrays only (their number depends on the data)."""
+    if x1 is None and x2 is None:
+        if is_symbolic(condition):
+            raise ValueError("where(condition) with one argument has a data-dependent "
+                             "shape; it works on arrays only")
+        return np.where(np.asarray(condition))
     return apply("where", [condition, x1, x2])

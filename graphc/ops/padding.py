@@ -57,10 +57,23 @@ class Pad(Op):
                     mode="constant")
 
 
-def pad(x, pad_width, mode="constant", constant_values=0):
-    """``keras.ops.pad`` in constant mode: ``pad_width`` one ``(before, after)`` per axis."""
+def pad(x, pad_width, mode="constant", constant_values=None):
+    """``keras.ops.pad`` in constant mode: ``pad_width`` is one ``(before, after)`` pair
+    per axis, or one pair (or one int) for every axis."""
     if mode != "constant":
-        raise NotImplementedError(f"pad supports mode='constant', got {mode!r}")
-    pads = tuple((int(b), int(a)) for b, a in pad_width)
-    value = float(constant_values)
+        raise NotImplementedError(f"pad(mode={mode!r}) is not supported yet; only "
+                                  "mode='constant' is")
+    nd = len(x.shape) if hasattr(x, "shape") else np.ndim(x)
+    if isinstance(pad_width, (int, np.integer)):
+        widths = [(int(pad_width), int(pad_width))] * nd
+    else:
+        widths = [tuple(int(v) for v in np.atleast_1d(p)) for p in pad_width]
+        widths = [(p[0], p[0]) if len(p) == 1 else p for p in widths]
+        if len(widths) == 1:
+            widths = widths * nd
+    if len(widths) != nd:
+        raise ValueError(f"pad_width needs one (before, after) pair per axis ({nd}), got "
+                         f"{pad_width}")
+    pads = tuple((int(b), int(a)) for b, a in widths)
+    value = 0.0 if constant_values is None else float(constant_values)
     return apply("pad", [x], pads=pads, value=value)

@@ -159,7 +159,8 @@ def test_pad():
     model = graphc.Model(inp, ops.pad(inp, [(0, 0), (2, 1)]))
     assert model.output_shape == (None, 7) if hasattr(model, "output_shape") else True
     np.testing.assert_array_equal(model.predict(X, verbose=0), np.pad(X, [(0, 0), (2, 1)]))
-    with pytest.raises(ValueError, match="unknown size"):
-        ops.pad(inp, 1)
+    # The pad op pads an unknown size too (the batch here), as Keras does.
+    both = graphc.Model(inp, ops.pad(inp, 1))
+    np.testing.assert_array_equal(both.predict(X, verbose=0), np.pad(X, 1))
     with pytest.raises(NotImplementedError, match="reflect"):
         ops.pad(X, 1, mode="reflect")
