@@ -65,23 +65,30 @@ def import_time() -> tuple[float, float]:
 
 def main(sizes=SIZES) -> dict:
     print(f"Chain of Dense(8) layers, functional API (best of {REPEAT}):")
-    print(f"{'layers':>8} {'calls s':>9} {'passes s':>9} {'summary s':>10} {'total s':>9} "
-          f"{'us/layer':>9} {'vs first':>9}")
+    print(
+        f"{'layers':>8} {'calls s':>9} {'passes s':>9} {'summary s':>10} {'total s':>9} "
+        f"{'us/layer':>9} {'vs first':>9}"
+    )
     results = {}
     for n in sizes:
         r = best_of(n)
         results[n] = r
         per_layer = r["total"] / n
         ratio = per_layer / (results[sizes[0]]["total"] / sizes[0])
-        print(f"{n:>8,} {r['layers']:>9.3f} {r['passes']:>9.3f} {r['summary']:>10.3f} "
-              f"{r['total']:>9.3f} {per_layer * 1e6:>9.1f} {ratio:>8.2f}x")
+        print(
+            f"{n:>8,} {r['layers']:>9.3f} {r['passes']:>9.3f} {r['summary']:>10.3f} "
+            f"{r['total']:>9.3f} {per_layer * 1e6:>9.1f} {ratio:>8.2f}x"
+        )
     largest = sizes[-1]
     verdict = "ok" if results[largest]["total"] < BUILD_TARGET_S else "OVER TARGET"
-    print(f"{largest:,} layers in {results[largest]['total']:.2f} s "
-          f"(target < {BUILD_TARGET_S:.0f} s): {verdict}")
+    print(
+        f"{largest:,} layers in {results[largest]['total']:.2f} s "
+        f"(target < {BUILD_TARGET_S:.0f} s): {verdict}"
+    )
     ratio = (results[largest]["total"] / largest) / (results[sizes[0]]["total"] / sizes[0])
-    print(f"time per layer at {largest:,} vs {sizes[0]:,} layers: {ratio:.2f}x "
-          f"(1.0x = linear growth)")
+    print(
+        f"time per layer at {largest:,} vs {sizes[0]:,} layers: {ratio:.2f}x (1.0x = linear growth)"
+    )
     # The same without Python's cyclic garbage collector, whose full collections grow
     # with the number of live objects: what is left is graphc's own algorithms.
     gc.disable()
@@ -94,10 +101,11 @@ def main(sizes=SIZES) -> dict:
 
     own, base = import_time()
     verdict = "ok" if own < IMPORT_TARGET_S else "OVER TARGET"
-    print(f"python -c 'import graphc': {own:.3f} s beyond the interpreter's {base:.3f} s "
-          f"(median of 5; target < {IMPORT_TARGET_S} s): {verdict}")
-    heavy = [m for m in ("onnx", "onnxruntime", "torch", "keras")
-             if m in _modules_after_import()]
+    print(
+        f"python -c 'import graphc': {own:.3f} s beyond the interpreter's {base:.3f} s "
+        f"(median of 5; target < {IMPORT_TARGET_S} s): {verdict}"
+    )
+    heavy = [m for m in ("onnx", "onnxruntime", "torch", "keras") if m in _modules_after_import()]
     print(f"heavy modules loaded by 'import graphc': {', '.join(heavy) or 'none'}")
     results["import"] = own
     return results
@@ -105,8 +113,9 @@ def main(sizes=SIZES) -> dict:
 
 def _modules_after_import() -> set:
     code = "import sys, graphc; print(' '.join(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
     return set(out.split())
 
 

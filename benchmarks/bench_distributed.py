@@ -32,22 +32,32 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def digits_model():
     graphc.utils.set_random_seed(0)
-    model = graphc.Sequential([
-        graphc.Input(shape=(8, 8), name="pixels"), layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax", name="digit")], name="digits")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = graphc.Sequential(
+        [
+            graphc.Input(shape=(8, 8), name="pixels"),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(10, activation="softmax", name="digit"),
+        ],
+        name="digits",
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def small_cnn():
     graphc.utils.set_random_seed(0)
-    model = graphc.Sequential([
-        graphc.Input(shape=(28, 28, 1), name="image"),
-        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(32, 3, activation="relu"), layers.GlobalAveragePooling2D(),
-        layers.Dense(10, activation="softmax", name="digit")], name="cnn")
+    model = graphc.Sequential(
+        [
+            graphc.Input(shape=(28, 28, 1), name="image"),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(10, activation="softmax", name="digit"),
+        ],
+        name="cnn",
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
 
@@ -76,12 +86,28 @@ def _single_process_rows_per_s(builder, n, row):
     """Model.predict in a fresh process with one BLAS thread, as a Dask worker has
     (its nanny sets OMP/OPENBLAS/MKL_NUM_THREADS=1): the per-process speed to compare
     the workers with."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", _SINGLE, os.path.dirname(__file__),
-                          builder, str(n), ",".join(map(str, row))],
-                         capture_output=True, text=True, env=env, check=True)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SINGLE,
+            os.path.dirname(__file__),
+            builder,
+            str(n),
+            ",".join(map(str, row)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -91,10 +117,14 @@ def bench_throughput():
 
     import graphc.distributed as gd
 
-    cases = [("digits MLP (64-64-10)", "digits_model", (8, 8), 200_000, 20_000),
-             ("small CNN (28x28x1, 2 conv)", "small_cnn", (28, 28, 1), 4_000, 500)]
-    print("graphc.distributed.predict throughput (NumPy backend, batch_size 256, "
-          "data already in the workers' memory)")
+    cases = [
+        ("digits MLP (64-64-10)", "digits_model", (8, 8), 200_000, 20_000),
+        ("small CNN (28x28x1, 2 conv)", "small_cnn", (28, 28, 1), 4_000, 500),
+    ]
+    print(
+        "graphc.distributed.predict throughput (NumPy backend, batch_size 256, "
+        "data already in the workers' memory)"
+    )
     for label, builder, row, n, chunk in cases:
         model = globals()[builder]()
         single = _single_process_rows_per_s(builder, n, row)
@@ -102,9 +132,16 @@ def bench_throughput():
         print(f"    one process, Model.predict, 1 BLAS thread: {single:10,.0f} rows/s")
         per_worker = {}
         for workers in (1, 2):
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None, silence_logs=40) as cluster, \
-                    Client(cluster) as client:
+            with (
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=40,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 x = da.random.RandomState(0).random_sample((n, *row), chunks=(chunk,) + row)
                 x = client.persist(x.astype(np.float32))
                 wait(x)
@@ -116,17 +153,21 @@ def bench_throughput():
                     # find the last run's results still in memory.
                     xi = x.map_blocks(np.asarray, dtype=x.dtype, name=f"bench-in-{len(runs)}")
                     runs.append(xi)
-                    out = client.persist(gd.predict(model, xi, batch_size=256,
-                                                    client=client))
+                    out = client.persist(gd.predict(model, xi, batch_size=256, client=client))
                     wait(out)
                     client.cancel(out)
+
                 run()  # the workers load the model here, once
                 t = _best(run, 2)
                 per_worker[workers] = n / t
-                print(f"    {workers} worker{'s' if workers > 1 else ' '} (LocalCluster, "
-                      f"1 thread each):    {n / t:10,.0f} rows/s")
-        print(f"    2 workers / 1 worker: {per_worker[2] / per_worker[1]:.2f}x "
-              f"(this machine has {os.cpu_count()} cores, shared)")
+                print(
+                    f"    {workers} worker{'s' if workers > 1 else ' '} (LocalCluster, "
+                    f"1 thread each):    {n / t:10,.0f} rows/s"
+                )
+        print(
+            f"    2 workers / 1 worker: {per_worker[2] / per_worker[1]:.2f}x "
+            f"(this machine has {os.cpu_count()} cores, shared)"
+        )
 
 
 # The child's peak resident memory: VmHWM (Linux) starts afresh at exec, while
@@ -151,8 +192,9 @@ print(json.dumps({"code": code, "maxrss_mb": peak}))
 
 def _eval_rss(args):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([sys.executable, "-c", _MEASURE, *args], capture_output=True,
-                         text=True, env=env, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     last = out.stdout.strip().splitlines()[-1]
     result = json.loads(last)
     if result["code"] != 0:
@@ -162,9 +204,11 @@ def _eval_rss(args):
 
 def bench_streamed_memory():
     rows, chunk = 300_000, 30_000
-    print(f"peak memory of `graphc eval` (VmHWM of a fresh process), digits MLP in "
-          f"onnxruntime, {rows:,} rows of 64 float32 = {rows * 64 * 4 / 2**20:.0f} MiB "
-          f"of input, chunks of {chunk:,} rows")
+    print(
+        f"peak memory of `graphc eval` (VmHWM of a fresh process), digits MLP in "
+        f"onnxruntime, {rows:,} rows of 64 float32 = {rows * 64 * 4 / 2**20:.0f} MiB "
+        f"of input, chunks of {chunk:,} rows"
+    )
     with tempfile.TemporaryDirectory() as d:
         model = digits_model()
         onnx_path = os.path.join(d, "digits.onnx")
@@ -176,18 +220,29 @@ def bench_streamed_memory():
         np.savez(big, x=x, y=y)
         np.savez(small, x=x[:chunk], y=y[:chunk])
         del x, y
-        common = ["--loss", "sparse_categorical_crossentropy", "--metrics", "accuracy",
-                  "--batch-size", "4096"]
+        common = [
+            "--loss",
+            "sparse_categorical_crossentropy",
+            "--metrics",
+            "accuracy",
+            "--batch-size",
+            "4096",
+        ]
         whole = _eval_rss(["eval", onnx_path, "--data", big, *common])
-        streamed = _eval_rss(["eval", onnx_path, "--data", big, "--chunk-rows", str(chunk),
-                              *common])
+        streamed = _eval_rss(
+            ["eval", onnx_path, "--data", big, "--chunk-rows", str(chunk), *common]
+        )
         one_chunk = _eval_rss(["eval", onnx_path, "--data", small, *common])
     print(f"    loaded whole:            {whole:7.0f} MiB")
     print(f"    streamed (--chunk-rows): {streamed:7.0f} MiB")
-    print(f"    one chunk's rows, whole: {one_chunk:7.0f} MiB  (the floor: Python, NumPy, "
-          "onnxruntime, one chunk)")
-    print(f"    streamed / whole: {streamed / whole:.2f}; streamed above the one-chunk "
-          f"floor: {streamed - one_chunk:+.0f} MiB")
+    print(
+        f"    one chunk's rows, whole: {one_chunk:7.0f} MiB  (the floor: Python, NumPy, "
+        "onnxruntime, one chunk)"
+    )
+    print(
+        f"    streamed / whole: {streamed / whole:.2f}; streamed above the one-chunk "
+        f"floor: {streamed - one_chunk:+.0f} MiB"
+    )
 
 
 def bench_gradient_exchange():
@@ -196,11 +251,20 @@ def bench_gradient_exchange():
     def echo(a):
         return a
 
-    print("round trip of one gradient exchange through the LocalCluster (client -> "
-          "worker -> client, pure=False)")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=40) as cluster, \
-            Client(cluster) as client:
+    print(
+        "round trip of one gradient exchange through the LocalCluster (client -> "
+        "worker -> client, pure=False)"
+    )
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         for n in (1_000, 1_000_000):
             a = np.random.default_rng(0).random(n, dtype=np.float32)
             client.submit(echo, a, pure=False).result()  # warm up
@@ -211,8 +275,10 @@ def bench_gradient_exchange():
                 times.append(time.perf_counter() - t)
             assert np.array_equal(back, a)
             times.sort()
-            print(f"    {n:>9,} float32 ({a.nbytes / 2**20:5.2f} MiB): median "
-                  f"{times[len(times) // 2] * 1e3:6.1f} ms, best {times[0] * 1e3:6.1f} ms")
+            print(
+                f"    {n:>9,} float32 ({a.nbytes / 2**20:5.2f} MiB): median "
+                f"{times[len(times) // 2] * 1e3:6.1f} ms, best {times[0] * 1e3:6.1f} ms"
+            )
     # What one training step costs here, for scale: a 1M-parameter MLP, batch 128.
     graphc.utils.set_random_seed(0)
     inputs = graphc.Input(shape=(784,))
@@ -224,8 +290,10 @@ def bench_gradient_exchange():
     yb = np.random.default_rng(2).integers(0, 192, 128)
     model.train_on_batch(xb, yb)
     step = _best(lambda: model.train_on_batch(xb, yb), 10)
-    print(f"    for scale: one NumPy training step of a {params:,}-parameter MLP, batch "
-          f"128: {step * 1e3:.1f} ms")
+    print(
+        f"    for scale: one NumPy training step of a {params:,}-parameter MLP, batch "
+        f"128: {step * 1e3:.1f} ms"
+    )
 
 
 def main():
@@ -235,8 +303,10 @@ def main():
         print("skipped: needs the distributed extra (pip install 'graphc[distributed]')")
         return
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"(machine: {os.cpu_count()} cores, load average {load}: the figures below "
-          "move with the load)")
+    print(
+        f"(machine: {os.cpu_count()} cores, load average {load}: the figures below "
+        "move with the load)"
+    )
     bench_throughput()
     bench_streamed_memory()
     bench_gradient_exchange()

@@ -38,8 +38,7 @@ def chain(n):
 
 
 def bench_export_chains():
-    print("ONNX export of Dense(8) chains (with the export passes, checker and shape "
-          "inference)")
+    print("ONNX export of Dense(8) chains (with the export passes, checker and shape inference)")
     base = None
     with tempfile.TemporaryDirectory() as d:
         for n in (1000, 2000, 5000):
@@ -48,8 +47,10 @@ def bench_export_chains():
             t = _best(lambda model=model, path=path: graphc.onnx.export(model, path), 2)
             per_layer = t / n
             base = base or per_layer
-            print(f"    {n:>5} layers: {t:6.2f} s   {per_layer * 1e6:6.0f} us/layer   "
-                  f"{per_layer / base:4.2f}x the 1,000-layer cost per layer")
+            print(
+                f"    {n:>5} layers: {t:6.2f} s   {per_layer * 1e6:6.0f} us/layer   "
+                f"{per_layer / base:4.2f}x the 1,000-layer cost per layer"
+            )
             if n == 5000:
                 print(f"    5,000 layers under 2 s: {'met' if t < 2 else 'NOT met'}")
 
@@ -63,6 +64,7 @@ def big_mlp():
 
 def _session(proto_bytes):
     import onnxruntime as ort
+
     return ort.InferenceSession(proto_bytes, providers=["CPUExecutionProvider"])
 
 
@@ -81,8 +83,7 @@ def bench_runtime():
         rows["torch.onnx.export"] = _best(lambda: t_sess.run(None, {name: x}), 5)
         g_time = min(g_time, _best(lambda: g_sess.run(None, {"x": x}), 5))
         rows["graphc export"] = g_time
-    rows["graphc NumPy predict"] = _best(lambda: model.predict(x, batch_size=4096, verbose=0),
-                                         5)
+    rows["graphc NumPy predict"] = _best(lambda: model.predict(x, batch_size=4096, verbose=0), 5)
     runtime = graphc.onnx.Runtime(proto)
     rows["graphc Runtime.predict"] = _best(lambda: runtime.predict(x), 5)
     print("MLP 784-1024-1024-10, 4,096 samples in one batch: onnxruntime (CPU) and NumPy")
@@ -90,12 +91,16 @@ def bench_runtime():
         print(f"    {name:<28} {t * 1e3:8.2f} ms   {len(x) / t:10.0f} samples/s")
     if "torch.onnx.export" in rows:
         ratio = rows["graphc export"] / rows["torch.onnx.export"]
-        print(f"    graphc export / torch.onnx.export time = {ratio:.3f}  (target <= 1.05: "
-              f"{'met' if ratio <= 1.05 else 'NOT met'})")
+        print(
+            f"    graphc export / torch.onnx.export time = {ratio:.3f}  (target <= 1.05: "
+            f"{'met' if ratio <= 1.05 else 'NOT met'})"
+        )
     else:
         print("    torch not installed: no torch.onnx.export comparison")
-    print(f"    NumPy predict / onnxruntime predict = "
-          f"{rows['graphc NumPy predict'] / rows['graphc Runtime.predict']:.2f}")
+    print(
+        f"    NumPy predict / onnxruntime predict = "
+        f"{rows['graphc NumPy predict'] / rows['graphc Runtime.predict']:.2f}"
+    )
 
 
 def _torch_export(model):
@@ -104,20 +109,33 @@ def _torch_export(model):
     except ImportError:
         return None
     k1, b1, k2, b2, k3, b3 = model.get_weights()
-    net = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(),
-                              torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
-                              torch.nn.Linear(1024, 10), torch.nn.Softmax(dim=1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 1024),
+        torch.nn.ReLU(),
+        torch.nn.Linear(1024, 1024),
+        torch.nn.ReLU(),
+        torch.nn.Linear(1024, 10),
+        torch.nn.Softmax(dim=1),
+    )
     with torch.no_grad():
         for layer, k, b in zip((net[0], net[2], net[4]), (k1, k2, k3), (b1, b2, b3)):
             layer.weight.copy_(torch.from_numpy(k.T.copy()))
             layer.bias.copy_(torch.from_numpy(b))
     buf = io.BytesIO()
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(2, 784),), buf, input_names=["x"],
-                          output_names=["y"], dynamic_axes={"x": {0: "batch"}},
-                          opset_version=18, dynamo=False)
+        torch.onnx.export(
+            net,
+            (torch.zeros(2, 784),),
+            buf,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}},
+            opset_version=18,
+            dynamo=False,
+        )
     return buf.getvalue()
 
 
@@ -142,10 +160,18 @@ def _torch_cnn_export(model):
         return None
     k1, b1, k2, b2, k3, b3, k4, b4 = model.get_weights()
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(64, 128, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-        torch.nn.Linear(3 * 3 * 128, 10), torch.nn.Softmax(dim=1))
+        torch.nn.Conv2d(1, 32, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(64, 128, 3),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 3 * 128, 10),
+        torch.nn.Softmax(dim=1),
+    )
     with torch.no_grad():
         for conv, k, b in zip((net[0], net[3], net[6]), (k1, k2, k3), (b1, b2, b3)):
             conv.weight.copy_(torch.from_numpy(k.transpose(3, 2, 0, 1).copy()))
@@ -155,11 +181,19 @@ def _torch_cnn_export(model):
         net[9].bias.copy_(torch.from_numpy(b4))
     buf = io.BytesIO()
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.zeros(2, 1, 28, 28),), buf, input_names=["x"],
-                          output_names=["y"], dynamic_axes={"x": {0: "batch"}},
-                          opset_version=18, dynamo=False)
+        torch.onnx.export(
+            net,
+            (torch.zeros(2, 1, 28, 28),),
+            buf,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}},
+            opset_version=18,
+            dynamo=False,
+        )
     return buf.getvalue()
 
 
@@ -173,8 +207,9 @@ def bench_cnn():
     if torch_bytes is not None:
         t_sess = _session(torch_bytes)
         x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        np.testing.assert_allclose(t_sess.run(None, {"x": x_nchw})[0],
-                                   g_sess.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            t_sess.run(None, {"x": x_nchw})[0], g_sess.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5
+        )
         rows["torch.onnx.export (NCHW in)"] = lambda: t_sess.run(None, {"x": x_nchw})
     rows["graphc NumPy predict"] = lambda: model.predict(x, batch_size=256, verbose=0)
     best = {name: float("inf") for name in rows}
@@ -190,9 +225,11 @@ def bench_cnn():
         print(f"    {name:<28} {t * 1e3:8.2f} ms   {len(x) / t:10.0f} images/s")
     if "torch.onnx.export (NCHW in)" in best:
         ratio = best["graphc export (NHWC in)"] / best["torch.onnx.export (NCHW in)"]
-        print(f"    graphc export / torch.onnx.export time = {ratio:.3f}  (target <= 1.05: "
-              f"{'met' if ratio <= 1.05 else 'NOT met'}; graphc's graph keeps Keras's "
-              f"channels-last input, so it transposes once at the start)")
+        print(
+            f"    graphc export / torch.onnx.export time = {ratio:.3f}  (target <= 1.05: "
+            f"{'met' if ratio <= 1.05 else 'NOT met'}; graphc's graph keeps Keras's "
+            f"channels-last input, so it transposes once at the start)"
+        )
 
 
 def main():

@@ -44,7 +44,7 @@ def hand_numpy_seed_epoch(params, x, y, batch, lr=1e-3, rho=0.9, eps=1e-7, state
     if state is None:
         state = [np.zeros_like(p) for p in params]
     for start in range(0, len(x), batch):
-        xb, yb = x[start:start + batch], y[start:start + batch]
+        xb, yb = x[start : start + batch], y[start : start + batch]
         n = len(xb)
         z1 = xb @ W1 + b1
         h1 = np.maximum(z1, 0)
@@ -89,9 +89,11 @@ def bench_seed():
 
     rows = {"hand-written NumPy": _best(hand, 20)}
     rows["graphc fit(verbose=0, shuffle=False)"] = _best(
-        lambda: g.fit(x, y, batch_size=128, epochs=1, verbose=0, shuffle=False), 20)
+        lambda: g.fit(x, y, batch_size=128, epochs=1, verbose=0, shuffle=False), 20
+    )
     rows["graphc fit(verbose=0)"] = _best(
-        lambda: g.fit(x, y, batch_size=128, epochs=1, verbose=0), 20)
+        lambda: g.fit(x, y, batch_size=128, epochs=1, verbose=0), 20
+    )
     torch_time = _torch_seed(x, y)
     if torch_time:
         rows["PyTorch eager"] = torch_time
@@ -103,8 +105,10 @@ def bench_seed():
     for name, t in rows.items():
         print(f"    {name:<40} {t * 1e3:8.2f} ms   {t / floor:5.2f}x hand NumPy")
     ratio = rows["graphc fit(verbose=0, shuffle=False)"] / floor
-    print(f"    graphc / hand-written NumPy = {ratio:.2f}  (target <= 1.50: "
-          f"{'met' if ratio <= 1.5 else 'NOT met'})")
+    print(
+        f"    graphc / hand-written NumPy = {ratio:.2f}  (target <= 1.50: "
+        f"{'met' if ratio <= 1.5 else 'NOT met'})"
+    )
 
 
 def _torch_seed(x, y):
@@ -113,20 +117,26 @@ def _torch_seed(x, y):
     except ImportError:
         return None
     torch.set_num_threads(os.cpu_count() or 1)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
-                                torch.nn.Linear(32, 32), torch.nn.Softmax(dim=1),
-                                torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, 32),
+        torch.nn.ReLU(),
+        torch.nn.Linear(32, 32),
+        torch.nn.Softmax(dim=1),
+        torch.nn.Linear(32, 10),
+        torch.nn.Softmax(dim=1),
+    )
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
     def epoch():
         for start in range(0, len(tx), 128):
-            p = model(tx[start:start + 128])
+            p = model(tx[start : start + 128])
             p = p / p.sum(dim=1, keepdim=True)
-            loss = -(ty[start:start + 128] * torch.log(p.clamp(1e-7, 1 - 1e-7))).sum(1).mean()
+            loss = -(ty[start : start + 128] * torch.log(p.clamp(1e-7, 1 - 1e-7))).sum(1).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
+
     return _best(epoch, 20)
 
 
@@ -138,8 +148,9 @@ def _keras_fit(builder, x, y, batch, optimizer, epochs_repeat=5):
         return None
     model = builder(keras)
     model.compile(optimizer=optimizer, loss="categorical_crossentropy")
-    return _best(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0,
-                                   shuffle=False), epochs_repeat)
+    return _best(
+        lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False), epochs_repeat
+    )
 
 
 def big_mlp(lib):
@@ -186,8 +197,10 @@ def hand_numpy_big(x, y, optimizer, batch=256, seed=0):
     params = []
     for fan_in, fan_out in sizes:
         limit = np.sqrt(6 / (fan_in + fan_out))
-        params += [rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32),
-                   np.zeros(fan_out, np.float32)]
+        params += [
+            rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32),
+            np.zeros(fan_out, np.float32),
+        ]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     t = [0]
@@ -195,7 +208,7 @@ def hand_numpy_big(x, y, optimizer, batch=256, seed=0):
     def epoch():
         perm = rng.permutation(len(x))
         for start in range(0, len(x), batch):
-            idx = perm[start:start + batch]
+            idx = perm[start : start + batch]
             xb, yb = x[idx], y[idx]
             W1, b1, W2, b2, W3, b3 = params
             z1 = xb @ W1 + b1
@@ -217,6 +230,7 @@ def hand_numpy_big(x, y, optimizer, batch=256, seed=0):
                 mi += (g - mi) * 0.1
                 vi += (g * g - vi) * 0.001
                 prm -= alpha * mi / (np.sqrt(vi) + 1e-7)
+
     return epoch
 
 
@@ -232,26 +246,35 @@ def bench_big():
     for opt in BIG_OPTIMIZERS:
         g = big_mlp(graphc)
         g.compile(optimizer=opt, loss="categorical_crossentropy")
-        fns[f"graphc fit(verbose=0), {opt}"] = \
-            lambda g=g: g.fit(x, y, batch_size=256, epochs=1, verbose=0)
+        fns[f"graphc fit(verbose=0), {opt}"] = lambda g=g: g.fit(
+            x, y, batch_size=256, epochs=1, verbose=0
+        )
     params = g.count_params()
     for opt in ("sgd", "adam"):
         fns[f"hand-written NumPy, {opt}"] = hand_numpy_big(x, y, opt)
     fns.update(_torch_big(x, y))
     times, peak = _interleaved(fns)
     flops = 6 * params * n
-    print(f"(b) MLP 784-1024-1024-10 ({params:,} params), {n:,} samples, batch 256; "
-          f"float32 matmul peak {peak:.0f} GFLOP/s (best of the turns)")
+    print(
+        f"(b) MLP 784-1024-1024-10 ({params:,} params), {n:,} samples, batch 256; "
+        f"float32 matmul peak {peak:.0f} GFLOP/s (best of the turns)"
+    )
     for name, t in times.items():
         gflops = flops / t / 1e9
-        print(f"    {name:<36} {n / t:9.0f} samples/s  {gflops:6.1f} GFLOP/s  "
-              f"{gflops / peak:6.1%} of peak")
-    print("    (GFLOP/s = 6 x params x samples / time; every contender skips the input "
-          "gradient of the first layer, so 100% is reachable)")
+        print(
+            f"    {name:<36} {n / t:9.0f} samples/s  {gflops:6.1f} GFLOP/s  "
+            f"{gflops / peak:6.1%} of peak"
+        )
+    print(
+        "    (GFLOP/s = 6 x params x samples / time; every contender skips the input "
+        "gradient of the first layer, so 100% is reachable)"
+    )
     for opt in BIG_OPTIMIZERS:
         share = flops / times[f"graphc fit(verbose=0), {opt}"] / 1e9 / peak
-        print(f"    graphc share of matmul peak with {opt:<8} = {share:.1%}  (target >= 85%: "
-              f"{'met' if share >= 0.85 else 'NOT met'})")
+        print(
+            f"    graphc share of matmul peak with {opt:<8} = {share:.1%}  (target >= 85%: "
+            f"{'met' if share >= 0.85 else 'NOT met'})"
+        )
 
 
 def _torch_big(x, y):
@@ -265,24 +288,31 @@ def _torch_big(x, y):
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def make(name):
-        model = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(),
-                                    torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
-                                    torch.nn.Linear(1024, 10))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(784, 1024),
+            torch.nn.ReLU(),
+            torch.nn.Linear(1024, 1024),
+            torch.nn.ReLU(),
+            torch.nn.Linear(1024, 10),
+        )
         if name == "sgd":
             opt = torch.optim.SGD(model.parameters(), lr=0.01)
         else:
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7,
-                                   fused=name == "adam fused")
+            opt = torch.optim.Adam(
+                model.parameters(), lr=1e-3, eps=1e-7, fused=name == "adam fused"
+            )
 
         def epoch():
             perm = torch.randperm(len(tx))
             for start in range(0, len(tx), 256):
-                idx = perm[start:start + 256]
+                idx = perm[start : start + 256]
                 loss = loss_fn(model(tx[idx]), ty[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+
         return epoch
+
     return {f"PyTorch eager, {name}": make(name) for name in ("sgd", "adam", "adam fused")}
 
 

@@ -18,8 +18,11 @@ FIRST = ["build"]  # the rest follow in name order
 
 
 def available() -> list[str]:
-    names = sorted(f[len("bench_"):-3] for f in os.listdir(HERE)
-                   if f.startswith("bench_") and f.endswith(".py"))
+    names = sorted(
+        f[len("bench_") : -3]
+        for f in os.listdir(HERE)
+        if f.startswith("bench_") and f.endswith(".py")
+    )
     return [n for n in FIRST if n in names] + [n for n in names if n not in FIRST]
 
 
@@ -30,8 +33,10 @@ def main(argv=None) -> int:
     chosen = argv or names
     unknown = [n for n in chosen if n not in names]
     if unknown:
-        print(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(names)}",
-              file=sys.stderr)
+        print(
+            f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(names)}",
+            file=sys.stderr,
+        )
         return 2
     failed = []
     for name in chosen:

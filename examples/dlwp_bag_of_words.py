@@ -23,8 +23,10 @@ import graphc as keras
 from graphc import layers
 from graphc.layers import TextVectorization
 
-NEUTRAL = ("the movie film plot actor story scene was is it a an this that with and of to "
-           "in for on director cast script music").split()
+NEUTRAL = (
+    "the movie film plot actor story scene was is it a an this that with and of to "
+    "in for on director cast script music"
+).split()
 POSITIVE = "excellent loved great wonderful superb brilliant enjoyed beautiful".split()
 NEGATIVE = "terrible hated awful boring worst waste dull bad".split()
 
@@ -51,9 +53,7 @@ def get_model(max_tokens=20000, hidden_dim=16):
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer="rmsprop",
-                  loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -65,13 +65,20 @@ def main():
         write_reviews(base, rng)
         batch_size = 32
         train_ds = keras.utils.text_dataset_from_directory(
-            base / "train", batch_size=batch_size, validation_split=0.2, subset="training",
-            seed=1337)
+            base / "train",
+            batch_size=batch_size,
+            validation_split=0.2,
+            subset="training",
+            seed=1337,
+        )
         val_ds = keras.utils.text_dataset_from_directory(
-            base / "train", batch_size=batch_size, validation_split=0.2,
-            subset="validation", seed=1337)
-        test_ds = keras.utils.text_dataset_from_directory(
-            base / "test", batch_size=batch_size)
+            base / "train",
+            batch_size=batch_size,
+            validation_split=0.2,
+            subset="validation",
+            seed=1337,
+        )
+        test_ds = keras.utils.text_dataset_from_directory(base / "test", batch_size=batch_size)
         text_only_train_ds = train_ds.map(lambda x, y: x)
 
         # Listing 11.7: bigrams, multi-hot.
@@ -82,27 +89,26 @@ def main():
         )
         text_vectorization.adapt(text_only_train_ds)
         binary_2gram_train_ds = train_ds.map(
-            lambda x, y: (text_vectorization(x), y),
-            num_parallel_calls=4)
+            lambda x, y: (text_vectorization(x), y), num_parallel_calls=4
+        )
         binary_2gram_val_ds = val_ds.map(
-            lambda x, y: (text_vectorization(x), y),
-            num_parallel_calls=4)
+            lambda x, y: (text_vectorization(x), y), num_parallel_calls=4
+        )
         binary_2gram_test_ds = test_ds.map(
-            lambda x, y: (text_vectorization(x), y),
-            num_parallel_calls=4)
+            lambda x, y: (text_vectorization(x), y), num_parallel_calls=4
+        )
 
         # Listing 11.8 (the book writes "binary_2gram.keras" and trains 10 epochs).
         model = get_model()
         model.summary()
         checkpoint = str(pathlib.Path(tmp) / "binary_2gram.graphc")
-        callbacks = [
-            keras.callbacks.ModelCheckpoint(checkpoint,
-                                            save_best_only=True)
-        ]
-        model.fit(binary_2gram_train_ds.cache(),
-                  validation_data=binary_2gram_val_ds.cache(),
-                  epochs=5,
-                  callbacks=callbacks)
+        callbacks = [keras.callbacks.ModelCheckpoint(checkpoint, save_best_only=True)]
+        model.fit(
+            binary_2gram_train_ds.cache(),
+            validation_data=binary_2gram_val_ds.cache(),
+            epochs=5,
+            callbacks=callbacks,
+        )
         model = keras.models.load_model(checkpoint)
         print(f"Test acc: {model.evaluate(binary_2gram_test_ds)[1]:.3f}")
 
@@ -111,8 +117,10 @@ def main():
         processed_inputs = text_vectorization(inputs)
         outputs = model(processed_inputs)
         inference_model = keras.Model(inputs, outputs)
-        for review in ("That was an excellent movie, I loved it.",
-                       "That was a terrible movie, I hated it."):
+        for review in (
+            "That was an excellent movie, I loved it.",
+            "That was a terrible movie, I hated it.",
+        ):
             raw_text_data = np.array([[review]])
             predictions = inference_model(raw_text_data)
             # predictions[0][0]: NumPy arrays refuse float() of a one-element 1-D array,

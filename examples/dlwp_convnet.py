@@ -25,6 +25,4 @@ def build_model():
 if __name__ == "__main__":
     model = build_model()
     model.summary()
-    model.compile(optimizer="rmsprop",
-                  loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])

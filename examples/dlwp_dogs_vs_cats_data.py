@@ -18,10 +18,10 @@ import pathlib
 import tempfile
 
 import numpy as np
+from dlwp_vision import build_convnet  # the book's dogs-vs-cats convnet (listing 8.14)
 from PIL import Image
 
 import graphc as keras
-from dlwp_vision import build_convnet  # the book's dogs-vs-cats convnet (listing 8.14)
 from graphc.utils import Dataset, image_dataset_from_directory, img_to_array, load_img
 
 # Few pictures per class (the book has 1000/500/500): enough for a full and a short batch.
@@ -50,28 +50,29 @@ def main():
 
         # Listing 8.9: reading the images as datasets.
         train_dataset = image_dataset_from_directory(
-            new_base_dir / "train",
-            image_size=(180, 180),
-            batch_size=32)
+            new_base_dir / "train", image_size=(180, 180), batch_size=32
+        )
         validation_dataset = image_dataset_from_directory(
-            new_base_dir / "validation",
-            image_size=(180, 180),
-            batch_size=32)
+            new_base_dir / "validation", image_size=(180, 180), batch_size=32
+        )
         test_dataset = image_dataset_from_directory(
-            new_base_dir / "test",
-            image_size=(180, 180),
-            batch_size=32)
+            new_base_dir / "test", image_size=(180, 180), batch_size=32
+        )
         print("class names:", train_dataset.class_names)
-        print("batches per epoch:", len(train_dataset), len(validation_dataset),
-              len(test_dataset))
+        print("batches per epoch:", len(train_dataset), len(validation_dataset), len(test_dataset))
 
         # Listing 8.10: the output of one batch.
         for data_batch, labels_batch in train_dataset:
             print("data batch shape:", data_batch.shape)
             print("labels batch shape:", labels_batch.shape)
             break
-        print("data batch dtype:", data_batch.dtype,
-              "range:", float(data_batch.min()), float(data_batch.max()))
+        print(
+            "data batch dtype:",
+            data_batch.dtype,
+            "range:",
+            float(data_batch.min()),
+            float(data_batch.max()),
+        )
         print("labels:", labels_batch.dtype, sorted(set(labels_batch.tolist())))
 
         # Chapter 9: one picture as an array.
@@ -85,15 +86,12 @@ def main():
         checkpoint = str(pathlib.Path(tmp) / "convnet_from_scratch.graphc")
         callbacks = [
             keras.callbacks.ModelCheckpoint(
-                filepath=checkpoint,
-                save_best_only=True,
-                monitor="val_loss")
+                filepath=checkpoint, save_best_only=True, monitor="val_loss"
+            )
         ]
         history = model.fit(
-            train_dataset,
-            epochs=1,
-            validation_data=validation_dataset,
-            callbacks=callbacks)
+            train_dataset, epochs=1, validation_data=validation_dataset, callbacks=callbacks
+        )
         print("history keys:", sorted(history.history))
         test_model = keras.models.load_model(checkpoint)
         test_loss, test_acc = test_model.evaluate(test_dataset)

@@ -26,8 +26,7 @@ features = layers.Concatenate()([title, text_body, tags])
 features = layers.Dense(64, activation="relu")(features)
 
 priority = layers.Dense(1, activation="sigmoid", name="priority")(features)
-department = layers.Dense(
-    num_departments, activation="softmax", name="department")(features)
+department = layers.Dense(num_departments, activation="softmax", name="department")(features)
 
 model = keras.Model(inputs=[title, text_body, tags], outputs=[priority, department])
 
@@ -41,34 +40,36 @@ tags_data = np.random.randint(0, 2, size=(num_samples, num_tags))
 priority_data = np.random.random(size=(num_samples, 1))
 department_data = np.random.randint(0, 2, size=(num_samples, num_departments))
 
-model.compile(optimizer="rmsprop",
-              loss=["mean_squared_error", "categorical_crossentropy"],
-              metrics=[["mean_absolute_error"], ["accuracy"]])
-model.fit([title_data, text_body_data, tags_data],
-          [priority_data, department_data],
-          epochs=1)
-model.evaluate([title_data, text_body_data, tags_data],
-               [priority_data, department_data])
-priority_preds, department_preds = model.predict(
-    [title_data, text_body_data, tags_data])
+model.compile(
+    optimizer="rmsprop",
+    loss=["mean_squared_error", "categorical_crossentropy"],
+    metrics=[["mean_absolute_error"], ["accuracy"]],
+)
+model.fit([title_data, text_body_data, tags_data], [priority_data, department_data], epochs=1)
+model.evaluate([title_data, text_body_data, tags_data], [priority_data, department_data])
+priority_preds, department_preds = model.predict([title_data, text_body_data, tags_data])
 
 # ---- listing 7.11: the same with dicts keyed by input and output names -------------------
-model.compile(optimizer="rmsprop",
-              loss={"priority": "mean_squared_error", "department":
-                    "categorical_crossentropy"},
-              metrics={"priority": ["mean_absolute_error"], "department":
-                       ["accuracy"]})
-model.fit({"title": title_data, "text_body": text_body_data, "tags": tags_data},
-          {"priority": priority_data, "department": department_data},
-          epochs=1)
-model.evaluate({"title": title_data, "text_body": text_body_data, "tags": tags_data},
-               {"priority": priority_data, "department": department_data})
+model.compile(
+    optimizer="rmsprop",
+    loss={"priority": "mean_squared_error", "department": "categorical_crossentropy"},
+    metrics={"priority": ["mean_absolute_error"], "department": ["accuracy"]},
+)
+model.fit(
+    {"title": title_data, "text_body": text_body_data, "tags": tags_data},
+    {"priority": priority_data, "department": department_data},
+    epochs=1,
+)
+model.evaluate(
+    {"title": title_data, "text_body": text_body_data, "tags": tags_data},
+    {"priority": priority_data, "department": department_data},
+)
 priority_preds, department_preds = model.predict(
-    {"title": title_data, "text_body": text_body_data, "tags": tags_data})
+    {"title": title_data, "text_body": text_body_data, "tags": tags_data}
+)
 
 keras.utils.plot_model(model, "ticket_classifier.dot")
-keras.utils.plot_model(
-    model, "ticket_classifier_with_shape_info.dot", show_shapes=True)
+keras.utils.plot_model(model, "ticket_classifier_with_shape_info.dot", show_shapes=True)
 
 # ---- listings 7.12-7.13: layers, their inputs and outputs, a new output ------------------
 print(model.layers)
@@ -78,24 +79,19 @@ print(model.layers[3].output)
 features = model.layers[4].output
 difficulty = layers.Dense(3, activation="softmax", name="difficulty")(features)
 
-new_model = keras.Model(
-    inputs=[title, text_body, tags],
-    outputs=[priority, department, difficulty])
-keras.utils.plot_model(
-    new_model, "updated_ticket_classifier.dot", show_shapes=True)
+new_model = keras.Model(inputs=[title, text_body, tags], outputs=[priority, department, difficulty])
+keras.utils.plot_model(new_model, "updated_ticket_classifier.dot", show_shapes=True)
 new_model.summary()
 
 
 # ---- listing 7.14: the same model, subclassed ---------------------------------------------
 class CustomerTicketModel(keras.Model):
-
     def __init__(self, num_departments):
         super().__init__()
         self.concat_layer = layers.Concatenate()
         self.mixing_layer = layers.Dense(64, activation="relu")
         self.priority_scorer = layers.Dense(1, activation="sigmoid")
-        self.department_classifier = layers.Dense(
-            num_departments, activation="softmax")
+        self.department_classifier = layers.Dense(num_departments, activation="softmax")
 
     def call(self, inputs):
         title = inputs["title"]
@@ -111,30 +107,30 @@ class CustomerTicketModel(keras.Model):
 
 model = CustomerTicketModel(num_departments=4)
 
-priority, department = model(
-    {"title": title_data, "text_body": text_body_data, "tags": tags_data})
+priority, department = model({"title": title_data, "text_body": text_body_data, "tags": tags_data})
 
-model.compile(optimizer="rmsprop",
-              loss=["mean_squared_error", "categorical_crossentropy"],
-              metrics=[["mean_absolute_error"], ["accuracy"]])
-model.fit({"title": title_data,
-           "text_body": text_body_data,
-           "tags": tags_data},
-          [priority_data, department_data],
-          epochs=1)
-model.evaluate({"title": title_data,
-                "text_body": text_body_data,
-                "tags": tags_data},
-               [priority_data, department_data])
-priority_preds, department_preds = model.predict({"title": title_data,
-                                                  "text_body": text_body_data,
-                                                  "tags": tags_data})
+model.compile(
+    optimizer="rmsprop",
+    loss=["mean_squared_error", "categorical_crossentropy"],
+    metrics=[["mean_absolute_error"], ["accuracy"]],
+)
+model.fit(
+    {"title": title_data, "text_body": text_body_data, "tags": tags_data},
+    [priority_data, department_data],
+    epochs=1,
+)
+model.evaluate(
+    {"title": title_data, "text_body": text_body_data, "tags": tags_data},
+    [priority_data, department_data],
+)
+priority_preds, department_preds = model.predict(
+    {"title": title_data, "text_body": text_body_data, "tags": tags_data}
+)
 model.summary()
 
 
 # ---- listings 7.15-7.16: subclassed and functional models mixed ---------------------------
 class Classifier(keras.Model):
-
     def __init__(self, num_classes=2):
         super().__init__()
         if num_classes == 2:
@@ -161,7 +157,6 @@ binary_classifier = keras.Model(inputs=inputs, outputs=outputs)
 
 
 class MyModel(keras.Model):
-
     def __init__(self, num_classes=2):
         super().__init__()
         self.dense = layers.Dense(64, activation="relu")

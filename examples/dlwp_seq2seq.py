@@ -13,10 +13,10 @@ exporting, not translation.
 import time
 
 import numpy as np
+from synthetic_pairs import random_pairs
 
 import graphc as keras
 from graphc import layers
-from synthetic_pairs import random_pairs
 
 vocab_size = 15000
 sequence_length = 20
@@ -25,8 +25,7 @@ latent_dim = 1024
 
 source = keras.Input(shape=(None,), dtype="int64", name="english")
 x = layers.Embedding(vocab_size, embed_dim, mask_zero=True)(source)
-encoded_source = layers.Bidirectional(
-    layers.GRU(latent_dim), merge_mode="sum")(x)
+encoded_source = layers.Bidirectional(layers.GRU(latent_dim), merge_mode="sum")(x)
 
 past_target = keras.Input(shape=(None,), dtype="int64", name="spanish")
 x = layers.Embedding(vocab_size, embed_dim, mask_zero=True)(past_target)
@@ -37,13 +36,13 @@ target_next_step = layers.Dense(vocab_size, activation="softmax")(x)
 seq2seq_rnn = keras.Model([source, past_target], target_next_step)
 
 seq2seq_rnn.compile(
-    optimizer="rmsprop",
-    loss="sparse_categorical_crossentropy",
-    metrics=["accuracy"])
+    optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 
 
 if __name__ == "__main__":
     import sys
+
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     rng = np.random.default_rng(0)
     inputs, targets = random_pairs(n, rng, vocab_size, sequence_length)

@@ -25,23 +25,18 @@ def build_model():
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer="rmsprop",
-                  loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
 def build_masked_model():
     inputs = keras.Input(shape=(None,), dtype="int64")
-    embedded = layers.Embedding(
-        input_dim=max_tokens, output_dim=256, mask_zero=True)(inputs)
+    embedded = layers.Embedding(input_dim=max_tokens, output_dim=256, mask_zero=True)(inputs)
     x = layers.Bidirectional(layers.LSTM(32))(embedded)
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer="rmsprop",
-                  loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -57,6 +52,7 @@ if __name__ == "__main__":
         model.summary()
         model.fit(data, y, epochs=2, batch_size=32)
         proto = keras.onnx.export(model)
-        diff = np.abs(keras.onnx.Runtime(proto).predict(data[:8])
-                      - model.predict(data[:8], verbose=0))
+        diff = np.abs(
+            keras.onnx.Runtime(proto).predict(data[:8]) - model.predict(data[:8], verbose=0)
+        )
         print(f"{build.__name__}: onnxruntime vs NumPy, largest difference: {diff.max():.2e}")

@@ -21,11 +21,12 @@ class TransformerEncoder(layers.Layer):
         self.embed_dim = embed_dim
         self.dense_dim = dense_dim
         self.num_heads = num_heads
-        self.attention = layers.MultiHeadAttention(
-            num_heads=num_heads, key_dim=embed_dim)
+        self.attention = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
         self.dense_proj = keras.Sequential(
-            [layers.Dense(dense_dim, activation="relu"),
-             layers.Dense(embed_dim),]
+            [
+                layers.Dense(dense_dim, activation="relu"),
+                layers.Dense(embed_dim),
+            ]
         )
         self.layernorm_1 = layers.LayerNormalization()
         self.layernorm_2 = layers.LayerNormalization()
@@ -33,19 +34,20 @@ class TransformerEncoder(layers.Layer):
     def call(self, inputs, mask=None):
         if mask is not None:
             mask = ops.expand_dims(mask, axis=1)
-        attention_output = self.attention(
-            inputs, inputs, attention_mask=mask)
+        attention_output = self.attention(inputs, inputs, attention_mask=mask)
         proj_input = self.layernorm_1(inputs + attention_output)
         proj_output = self.dense_proj(proj_input)
         return self.layernorm_2(proj_input + proj_output)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "embed_dim": self.embed_dim,
-            "num_heads": self.num_heads,
-            "dense_dim": self.dense_dim,
-        })
+        config.update(
+            {
+                "embed_dim": self.embed_dim,
+                "num_heads": self.num_heads,
+                "dense_dim": self.dense_dim,
+            }
+        )
         return config
 
 
@@ -63,9 +65,7 @@ def build_model():
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer="rmsprop",
-                  loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -77,6 +77,5 @@ if __name__ == "__main__":
     model.summary()
     model.fit(x, y, epochs=2, batch_size=32)
     proto = keras.onnx.export(model)
-    diff = np.abs(keras.onnx.Runtime(proto).predict(x[:8])
-                  - model.predict(x[:8], verbose=0))
+    diff = np.abs(keras.onnx.Runtime(proto).predict(x[:8]) - model.predict(x[:8], verbose=0))
     print(f"build_model: onnxruntime vs NumPy, largest difference: {diff.max():.2e}")

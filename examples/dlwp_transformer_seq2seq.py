@@ -17,19 +17,17 @@ and exporting, not translation.
 import time
 
 import numpy as np
+from dlwp_transformer import TransformerEncoder  # the book's encoder, listing 11.21
+from synthetic_pairs import random_pairs
 
 import graphc as keras
-from dlwp_transformer import TransformerEncoder  # the book's encoder, listing 11.21
 from graphc import layers, ops
-from synthetic_pairs import random_pairs
 
 
 class PositionalEmbedding(layers.Layer):
     def __init__(self, sequence_length, input_dim, output_dim, **kwargs):
         super().__init__(**kwargs)
-        self.token_embeddings = layers.Embedding(
-            input_dim=input_dim, output_dim=output_dim
-        )
+        self.token_embeddings = layers.Embedding(input_dim=input_dim, output_dim=output_dim)
         self.position_embeddings = layers.Embedding(
             input_dim=sequence_length, output_dim=output_dim
         )
@@ -65,12 +63,8 @@ class TransformerDecoder(layers.Layer):
         self.embed_dim = embed_dim
         self.latent_dim = latent_dim
         self.num_heads = num_heads
-        self.attention_1 = layers.MultiHeadAttention(
-            num_heads=num_heads, key_dim=embed_dim
-        )
-        self.attention_2 = layers.MultiHeadAttention(
-            num_heads=num_heads, key_dim=embed_dim
-        )
+        self.attention_1 = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+        self.attention_2 = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
         self.dense_proj = keras.Sequential(
             [
                 layers.Dense(latent_dim, activation="relu"),
@@ -141,13 +135,13 @@ decoder_outputs = layers.Dense(vocab_size, activation="softmax")(x)
 transformer = keras.Model([encoder_inputs, decoder_inputs], decoder_outputs)
 
 transformer.compile(
-    optimizer="rmsprop",
-    loss="sparse_categorical_crossentropy",
-    metrics=["accuracy"])
+    optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+)
 
 
 if __name__ == "__main__":
     import sys
+
     # 128 pairs (two batches) keep one epoch short at the book's sizes: the data is
     # shrunk, not the model.
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 128

@@ -36,7 +36,7 @@ def build_convnet():
     data_augmentation = make_data_augmentation()
     inputs = keras.Input(shape=(180, 180, 3))
     x = data_augmentation(inputs)
-    x = layers.Rescaling(1./255)(x)
+    x = layers.Rescaling(1.0 / 255)(x)
     x = layers.Conv2D(filters=32, kernel_size=3, activation="relu")(x)
     x = layers.MaxPooling2D(pool_size=2)(x)
     x = layers.Conv2D(filters=64, kernel_size=3, activation="relu")(x)
@@ -50,9 +50,7 @@ def build_convnet():
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs=inputs, outputs=outputs)
-    model.compile(loss="binary_crossentropy",
-                  optimizer="rmsprop",
-                  metrics=["accuracy"])
+    model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
     return model
 
 
@@ -62,7 +60,7 @@ def build_mini_xception():
     inputs = keras.Input(shape=(180, 180, 3))
     x = data_augmentation(inputs)
 
-    x = layers.Rescaling(1./255)(x)
+    x = layers.Rescaling(1.0 / 255)(x)
     x = layers.Conv2D(filters=32, kernel_size=5, use_bias=False)(x)
 
     for size in [32, 64, 128, 256, 512]:
@@ -78,24 +76,21 @@ def build_mini_xception():
 
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
 
-        residual = layers.Conv2D(
-            size, 1, strides=2, padding="same", use_bias=False)(residual)
+        residual = layers.Conv2D(size, 1, strides=2, padding="same", use_bias=False)(residual)
         x = layers.add([x, residual])
 
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs=inputs, outputs=outputs)
-    model.compile(loss="binary_crossentropy",
-                  optimizer="rmsprop",
-                  metrics=["accuracy"])
+    model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
     return model
 
 
 def get_model(img_size, num_classes):
     """Chapter 9: the image-segmentation model."""
     inputs = keras.Input(shape=img_size + (3,))
-    x = layers.Rescaling(1./255)(inputs)
+    x = layers.Rescaling(1.0 / 255)(inputs)
 
     x = layers.Conv2D(64, 3, strides=2, activation="relu", padding="same")(x)
     x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
@@ -105,14 +100,11 @@ def get_model(img_size, num_classes):
     x = layers.Conv2D(256, 3, activation="relu", padding="same")(x)
 
     x = layers.Conv2DTranspose(256, 3, activation="relu", padding="same")(x)
-    x = layers.Conv2DTranspose(
-        256, 3, activation="relu", padding="same", strides=2)(x)
+    x = layers.Conv2DTranspose(256, 3, activation="relu", padding="same", strides=2)(x)
     x = layers.Conv2DTranspose(128, 3, activation="relu", padding="same")(x)
-    x = layers.Conv2DTranspose(
-        128, 3, activation="relu", padding="same", strides=2)(x)
+    x = layers.Conv2DTranspose(128, 3, activation="relu", padding="same", strides=2)(x)
     x = layers.Conv2DTranspose(64, 3, activation="relu", padding="same")(x)
-    x = layers.Conv2DTranspose(
-        64, 3, activation="relu", padding="same", strides=2)(x)
+    x = layers.Conv2DTranspose(64, 3, activation="relu", padding="same", strides=2)(x)
 
     outputs = layers.Conv2D(num_classes, 3, activation="softmax", padding="same")(x)
 
@@ -141,6 +133,7 @@ if __name__ == "__main__":
             targets = rng.integers(0, 2, (4, 1)).astype("float32")
         model.fit(images, targets, epochs=1, batch_size=4)
         proto = keras.onnx.export(model)
-        diff = np.abs(keras.onnx.Runtime(proto).predict(images[:2])
-                      - model.predict(images[:2], verbose=0))
+        diff = np.abs(
+            keras.onnx.Runtime(proto).predict(images[:2]) - model.predict(images[:2], verbose=0)
+        )
         print(f"{build.__name__}: onnxruntime vs NumPy, largest difference: {diff.max():.2e}")

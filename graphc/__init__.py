@@ -7,24 +7,66 @@ NumPy, export to ONNX.
 >>> model = graphc.Model(x, layers.Dense(10, activation="softmax")(x))
 """
 
-from graphc.version import __version__
-from graphc import (activations, constraints, errors, initializers, layers, models,  # noqa: E402
-                    ops, regularizers, utils)
+from graphc import (  # noqa: E402
+    activations,
+    constraints,
+    errors,
+    initializers,
+    layers,
+    models,
+    ops,
+    regularizers,
+    utils,
+)
 from graphc.initializers import Initializer  # noqa: E402
 from graphc.layers import Input, InputLayer, Layer  # noqa: E402
-from graphc.regularizers import Regularizer  # noqa: E402
 from graphc.models import Model, Sequential  # noqa: E402
+from graphc.regularizers import Regularizer  # noqa: E402
+from graphc.version import __version__
 
-__all__ = ["Input", "InputLayer", "Layer", "Model", "Sequential", "layers", "models", "ops",
-           "activations", "initializers", "regularizers", "constraints", "errors", "utils",
-           "losses", "metrics", "optimizers",
-           "callbacks", "datasets", "saving", "random", "Initializer", "Regularizer", "Loss",
-           "Metric", "Optimizer", "__version__"]
+__all__ = [
+    "Input",
+    "InputLayer",
+    "Layer",
+    "Model",
+    "Sequential",
+    "layers",
+    "models",
+    "ops",
+    "activations",
+    "initializers",
+    "regularizers",
+    "constraints",
+    "errors",
+    "utils",
+    "losses",
+    "metrics",
+    "optimizers",
+    "callbacks",
+    "datasets",
+    "saving",
+    "random",
+    "Initializer",
+    "Regularizer",
+    "Loss",
+    "Metric",
+    "Optimizer",
+    "__version__",
+]
 
 # Loaded on first use, so `import graphc` stays fast (the training and file modules are
 # not needed to build and inspect a model).
-_LAZY = ("losses", "metrics", "optimizers", "callbacks", "datasets", "saving", "schedules",
-         "onnx", "random")
+_LAZY = (
+    "losses",
+    "metrics",
+    "optimizers",
+    "callbacks",
+    "datasets",
+    "saving",
+    "schedules",
+    "onnx",
+    "random",
+)
 # Base classes of the lazily loaded modules, as Keras's top-level names.
 _LAZY_NAMES = {"Loss": "losses", "Metric": "metrics", "Optimizer": "optimizers"}
 
@@ -32,8 +74,10 @@ _LAZY_NAMES = {"Loss": "losses", "Metric": "metrics", "Optimizer": "optimizers"}
 def __getattr__(name):
     if name in _LAZY:
         import importlib
+
         return importlib.import_module(f"graphc.{name}")
     if name in _LAZY_NAMES:
         import importlib
+
         return getattr(importlib.import_module(f"graphc.{_LAZY_NAMES[name]}"), name)
     raise AttributeError(f"module 'graphc' has no attribute {name!r}")

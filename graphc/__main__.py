@@ -5,6 +5,7 @@ import sys
 
 def main(argv=None) -> int:
     from graphc.cli import main as cli_main
+
     return cli_main(argv)
 
 

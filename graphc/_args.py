@@ -9,9 +9,21 @@ import numbers
 
 from graphc.errors import ArgumentTypeError, ArgumentValueError
 
-__all__ = ["ArgumentTypeError", "ArgumentValueError", "positive_int", "non_negative_int",
-           "optional_positive_int", "boolean", "verbose", "fraction", "callbacks_list",
-           "mapping_or_none", "real", "string", "function"]
+__all__ = [
+    "ArgumentTypeError",
+    "ArgumentValueError",
+    "positive_int",
+    "non_negative_int",
+    "optional_positive_int",
+    "boolean",
+    "verbose",
+    "fraction",
+    "callbacks_list",
+    "mapping_or_none",
+    "real",
+    "string",
+    "function",
+]
 
 
 def _is_int(value) -> bool:
@@ -25,11 +37,15 @@ def _received(value) -> str:
 def positive_int(value, name, where, example="32"):
     """An integer >= 1 (a NumPy integer too); never a bool or a float such as 2.5."""
     if not _is_int(value):
-        raise ArgumentTypeError(f"{where}: `{name}` must be a positive integer, received "
-                        f"{_received(value)}; pass e.g. {name}={example}.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be a positive integer, received "
+            f"{_received(value)}; pass e.g. {name}={example}."
+        )
     if value < 1:
-        raise ArgumentValueError(f"{where}: `{name}` must be a positive integer, received "
-                         f"{name}={value}; pass e.g. {name}={example}.")
+        raise ArgumentValueError(
+            f"{where}: `{name}` must be a positive integer, received "
+            f"{name}={value}; pass e.g. {name}={example}."
+        )
     return int(value)
 
 
@@ -39,19 +55,25 @@ def optional_positive_int(value, name, where, example="32"):
 
 def non_negative_int(value, name, where, example="0"):
     if not _is_int(value):
-        raise ArgumentTypeError(f"{where}: `{name}` must be an integer >= 0, received "
-                        f"{_received(value)}; pass e.g. {name}={example}.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be an integer >= 0, received "
+            f"{_received(value)}; pass e.g. {name}={example}."
+        )
     if value < 0:
-        raise ArgumentValueError(f"{where}: `{name}` must be an integer >= 0, received "
-                         f"{name}={value}; pass e.g. {name}={example}.")
+        raise ArgumentValueError(
+            f"{where}: `{name}` must be an integer >= 0, received "
+            f"{name}={value}; pass e.g. {name}={example}."
+        )
     return int(value)
 
 
 def boolean(value, name, where):
     import numpy as np
+
     if not isinstance(value, (bool, np.bool_)):
-        raise ArgumentTypeError(f"{where}: `{name}` must be True or False, received "
-                        f"{_received(value)}.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be True or False, received {_received(value)}."
+        )
     return bool(value)
 
 
@@ -61,20 +83,26 @@ def verbose(value, where):
     if value == "auto" and isinstance(value, str):
         return 1
     if not _is_int(value) or value not in (0, 1, 2):
-        raise ArgumentValueError(f"{where}: `verbose` must be 'auto', 0, 1 or 2, received "
-                         f"{_received(value)}; pass verbose=0 for silence.")
+        raise ArgumentValueError(
+            f"{where}: `verbose` must be 'auto', 0, 1 or 2, received "
+            f"{_received(value)}; pass verbose=0 for silence."
+        )
     return int(value)
 
 
 def fraction(value, name, where):
     """A float in [0, 1) (``validation_split``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{where}: `{name}` must be a float between 0 and 1, received "
-                        f"{_received(value)}; pass e.g. {name}=0.2.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be a float between 0 and 1, received "
+            f"{_received(value)}; pass e.g. {name}=0.2."
+        )
     if not 0 <= value < 1:
-        raise ArgumentValueError(f"{where}: `{name}` must be between 0 and 1 (1 excluded: "
-                         f"nothing would be left to train on), received {name}={value}; "
-                         f"pass e.g. {name}=0.2.")
+        raise ArgumentValueError(
+            f"{where}: `{name}` must be between 0 and 1 (1 excluded: "
+            f"nothing would be left to train on), received {name}={value}; "
+            f"pass e.g. {name}=0.2."
+        )
     return float(value)
 
 
@@ -83,23 +111,32 @@ def callbacks_list(value, where):
     if value is None:
         return value
     if not isinstance(value, (list, tuple)):
-        raise ArgumentTypeError(f"{where}: `callbacks` must be a list of "
-                                f"graphc.callbacks.Callback instances, received "
-                                f"{_received(value)}; wrap it in a list: "
-                                f"callbacks=[{type(value).__name__}(...)].")
+        raise ArgumentTypeError(
+            f"{where}: `callbacks` must be a list of "
+            f"graphc.callbacks.Callback instances, received "
+            f"{_received(value)}; wrap it in a list: "
+            f"callbacks=[{type(value).__name__}(...)]."
+        )
     for c in value:
-        if c is None or isinstance(c, (str, bytes, int, float, dict)) \
-                or not hasattr(c, "set_model"):
-            raise ArgumentTypeError(f"{where}: `callbacks` must be a list of "
-                            f"graphc.callbacks.Callback instances, received an entry "
-                            f"{_received(c)}; e.g. callbacks=[EarlyStopping(patience=3)].")
+        if (
+            c is None
+            or isinstance(c, (str, bytes, int, float, dict))
+            or not hasattr(c, "set_model")
+        ):
+            raise ArgumentTypeError(
+                f"{where}: `callbacks` must be a list of "
+                f"graphc.callbacks.Callback instances, received an entry "
+                f"{_received(c)}; e.g. callbacks=[EarlyStopping(patience=3)]."
+            )
     return value
 
 
 def mapping_or_none(value, name, where, example):
     if value is not None and not isinstance(value, dict):
-        raise ArgumentTypeError(f"{where}: `{name}` must be a dict or None, received "
-                        f"{_received(value)}; pass e.g. {name}={example}.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be a dict or None, received "
+            f"{_received(value)}; pass e.g. {name}={example}."
+        )
     return value
 
 
@@ -107,27 +144,40 @@ def real(value, name, where, example, low=None, high=None, high_open=False):
     """A real number (not a bool), optionally in ``[low, high]`` (``high`` excluded with
     ``high_open``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ArgumentTypeError(f"{where}: `{name}` must be a number, received "
-                                f"{_received(value)}; pass e.g. {name}={example}.")
-    if value != value or (low is not None and value < low) or \
-            (high is not None and (value >= high if high_open else value > high)):
-        bounds = f"{'>= ' + str(low) if low is not None else ''}" + \
-            (" and " if low is not None and high is not None else "") + \
-            (f"{'< ' if high_open else '<= '}{high}" if high is not None else "")
-        raise ArgumentValueError(f"{where}: `{name}` must be {bounds}, received "
-                                 f"{name}={value}; pass e.g. {name}={example}.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be a number, received "
+            f"{_received(value)}; pass e.g. {name}={example}."
+        )
+    if (
+        value != value
+        or (low is not None and value < low)
+        or (high is not None and (value >= high if high_open else value > high))
+    ):
+        bounds = (
+            f"{'>= ' + str(low) if low is not None else ''}"
+            + (" and " if low is not None and high is not None else "")
+            + (f"{'< ' if high_open else '<= '}{high}" if high is not None else "")
+        )
+        raise ArgumentValueError(
+            f"{where}: `{name}` must be {bounds}, received "
+            f"{name}={value}; pass e.g. {name}={example}."
+        )
     return value
 
 
 def string(value, name, where, example):
     if not isinstance(value, str):
-        raise ArgumentTypeError(f"{where}: `{name}` must be a string, received "
-                                f"{_received(value)}; pass e.g. {name}={example}.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be a string, received "
+            f"{_received(value)}; pass e.g. {name}={example}."
+        )
     return value
 
 
 def function(value, name, where, example):
     if not callable(value):
-        raise ArgumentTypeError(f"{where}: `{name}` must be a function, received "
-                                f"{_received(value)}; pass e.g. {name}={example}.")
+        raise ArgumentTypeError(
+            f"{where}: `{name}` must be a function, received "
+            f"{_received(value)}; pass e.g. {name}={example}."
+        )
     return value

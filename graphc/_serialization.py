@@ -10,16 +10,25 @@ def serialize_object(obj, base: type, module: str, kind: str):
     if isinstance(obj, str):
         return obj
     if isinstance(obj, base):
-        return {"module": module, "class_name": type(obj).__name__,
-                "config": obj.get_config(), "registered_name": None}
+        return {
+            "module": module,
+            "class_name": type(obj).__name__,
+            "config": obj.get_config(),
+            "registered_name": None,
+        }
     if callable(obj):
-        return {"module": "builtins", "class_name": "function", "config": obj.__name__,
-                "registered_name": "function"}
+        return {
+            "module": "builtins",
+            "class_name": "function",
+            "config": obj.__name__,
+            "registered_name": "function",
+        }
     raise TypeError(f"Cannot serialize {kind} {obj!r}")
 
 
-def deserialize_dict(config, kind: str, functions: dict, classes: dict, wrapper,
-                     custom_objects=None):
+def deserialize_dict(
+    config, kind: str, functions: dict, classes: dict, wrapper, custom_objects=None
+):
     """The inverse of ``serialize_object`` for a config dict: a function by name, the
     function wrapper class, or a class by name (``custom_objects`` first)."""
     if not isinstance(config, dict) or "class_name" not in config:
@@ -35,8 +44,7 @@ def deserialize_dict(config, kind: str, functions: dict, classes: dict, wrapper,
         return wrapper.from_config(inner or {}, custom_objects=custom_objects)
     cls = {**classes, **(custom_objects or {})}.get(name)
     if cls is None:
-        raise ValueError(f"Unknown {kind} class '{name}'; pass "
-                         f"custom_objects={{'{name}': cls}}.")
+        raise ValueError(f"Unknown {kind} class '{name}'; pass custom_objects={{'{name}': cls}}.")
     return cls.from_config(dict(inner or {}))
 
 
@@ -49,8 +57,9 @@ def deserialize_named(config, kind: str, table: dict, custom_objects=None):
         found = custom.get(config) or table.get(config)
         if found is None:
             aliases = ", ".join(sorted(k for k in table if k.islower()))
-            raise ValueError(f"Could not interpret {kind} identifier: {config!r}; "
-                             f"expected one of {aliases}")
+            raise ValueError(
+                f"Could not interpret {kind} identifier: {config!r}; expected one of {aliases}"
+            )
         # A custom plain function is the object itself; a class or a factory makes one.
         return found if config in custom and not isinstance(found, type) else found()
     if not isinstance(config, dict) or "class_name" not in config:
@@ -58,12 +67,12 @@ def deserialize_named(config, kind: str, table: dict, custom_objects=None):
     name, inner = config["class_name"], config.get("config")
     if name == "function":
         if inner not in custom:
-            raise ValueError(f"Unknown {kind} function {inner!r}; pass "
-                             f"custom_objects={{{inner!r}: fn}}.")
+            raise ValueError(
+                f"Unknown {kind} function {inner!r}; pass custom_objects={{{inner!r}: fn}}."
+            )
         return custom[inner]
     cls = custom.get(name) or table.get(name)
     if cls is None:
-        raise ValueError(f"Unknown {kind} class {name!r}; pass "
-                         f"custom_objects={{{name!r}: cls}}.")
+        raise ValueError(f"Unknown {kind} class {name!r}; pass custom_objects={{{name!r}: cls}}.")
     inner = dict(inner or {})
     return cls.from_config(inner) if isinstance(cls, type) else cls(**inner)

@@ -5,12 +5,42 @@ from __future__ import annotations
 
 from graphc import ops
 
-__all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
-           "softsign", "swish", "silu", "gelu", "leaky_relu", "hard_sigmoid", "exponential",
-           "celu", "glu", "hard_shrink", "hard_silu", "hard_swish", "hard_tanh",
-           "log_sigmoid", "log_softmax", "mish", "relu6", "soft_shrink", "sparse_plus",
-           "sparse_sigmoid", "squareplus", "tanh_shrink", "threshold", "get", "serialize",
-           "deserialize"]
+__all__ = [
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "leaky_relu",
+    "hard_sigmoid",
+    "exponential",
+    "celu",
+    "glu",
+    "hard_shrink",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
+    "log_sigmoid",
+    "log_softmax",
+    "mish",
+    "relu6",
+    "soft_shrink",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "squareplus",
+    "tanh_shrink",
+    "threshold",
+    "get",
+    "serialize",
+    "deserialize",
+]
 
 
 def linear(x):
@@ -137,11 +167,40 @@ def threshold(x, threshold, default_value):
     return ops.threshold(x, threshold, default_value)
 
 
-_BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, elu, selu, softplus,
-                                    softsign, swish, silu, gelu, leaky_relu, hard_sigmoid,
-                                    exponential, celu, glu, hard_shrink, hard_silu, hard_tanh,
-                                    log_sigmoid, log_softmax, mish, relu6, soft_shrink,
-                                    sparse_plus, sparse_sigmoid, squareplus, tanh_shrink)}
+_BY_NAME = {
+    f.__name__: f
+    for f in (
+        linear,
+        relu,
+        sigmoid,
+        tanh,
+        softmax,
+        elu,
+        selu,
+        softplus,
+        softsign,
+        swish,
+        silu,
+        gelu,
+        leaky_relu,
+        hard_sigmoid,
+        exponential,
+        celu,
+        glu,
+        hard_shrink,
+        hard_silu,
+        hard_tanh,
+        log_sigmoid,
+        log_softmax,
+        mish,
+        relu6,
+        soft_shrink,
+        sparse_plus,
+        sparse_sigmoid,
+        squareplus,
+        tanh_shrink,
+    )
+}
 # (threshold needs its threshold and default value, so it is no activation by name)
 _BY_NAME["hard_swish"] = hard_silu
 
@@ -154,12 +213,12 @@ def get(identifier):
         try:
             return _BY_NAME[identifier]
         except KeyError:
-            raise ValueError(f"Unknown activation {identifier!r}; expected one of "
-                             f"{', '.join(sorted(_BY_NAME))}") from None
+            raise ValueError(
+                f"Unknown activation {identifier!r}; expected one of {', '.join(sorted(_BY_NAME))}"
+            ) from None
     if callable(identifier):
         return identifier
-    raise TypeError(f"Could not interpret activation {identifier!r}: expected a name or a "
-                    "callable")
+    raise TypeError(f"Could not interpret activation {identifier!r}: expected a name or a callable")
 
 
 def serialize(fn) -> str:

@@ -186,8 +186,7 @@ class CallbackList(Callback):
                            model=model, verbose=1, epochs=10, steps=8)
     """
 
-    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
-                 **params):
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
         self.callbacks = _flatten(callbacks) if callbacks else []
         self._add_default_callbacks(add_history, add_progbar)
@@ -250,8 +249,11 @@ class CallbackList(Callback):
     def _batch_targets(self, hook) -> list:
         cache = self.__dict__.setdefault("_targets", {})
         if hook not in cache:
-            cache[hook] = [cb for cb in self.callbacks
-                           if any(_defines(cb, name) for name in _BATCH_HOOKS[hook])]
+            cache[hook] = [
+                cb
+                for cb in self.callbacks
+                if any(_defines(cb, name) for name in _BATCH_HOOKS[hook])
+            ]
         return cache[hook]
 
     def calls(self, hook) -> bool:
@@ -327,6 +329,7 @@ class History(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         from graphc.interrupts import atomic
+
         logs = logs or {}
         with atomic():  # Ctrl-C never leaves an epoch half recorded
             self.epoch.append(epoch)
@@ -343,6 +346,7 @@ class History(Callback):
             model.fit(x, y, validation_split=0.2, epochs=20).plot("curves.png")
         """
         from graphc.training_curves import plot_history
+
         return plot_history(self, to_file, metrics=metrics, title=title, dpi=dpi)
 
 
@@ -470,12 +474,33 @@ class ProgbarLogger(Callback):
 
 
 _UP_SUFFIXES = (
-    "acc", "accuracy", "auc", "precision", "recall", "f1_score", "fbeta_score",
-    "r2_score", "iou", "cosine_similarity", "correlation",
+    "acc",
+    "accuracy",
+    "auc",
+    "precision",
+    "recall",
+    "f1_score",
+    "fbeta_score",
+    "r2_score",
+    "iou",
+    "cosine_similarity",
+    "correlation",
 )
 _DOWN_SUFFIXES = (
-    "loss", "error", "mse", "mae", "mape", "msle", "rmse", "crossentropy", "hinge",
-    "divergence", "kld", "logcosh", "poisson", "huber",
+    "loss",
+    "error",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "rmse",
+    "crossentropy",
+    "hinge",
+    "divergence",
+    "kld",
+    "logcosh",
+    "poisson",
+    "huber",
 )
 
 
@@ -493,8 +518,12 @@ class MonitorCallback(Callback):
         _args.string(monitor, "monitor", where, "'val_loss'")
         _args.real(min_delta, "min_delta", where, "0.001")
         if baseline is not None:
-            _args.real(baseline, "initial_value_threshold" if where == "ModelCheckpoint()"
-                       else "baseline", where, "0.5")
+            _args.real(
+                baseline,
+                "initial_value_threshold" if where == "ModelCheckpoint()" else "baseline",
+                where,
+                "0.5",
+            )
         if mode not in ["auto", "min", "max"]:
             warnings.warn(
                 f"{self.__class__.__name__} mode '{mode}' is unknown, fallback to auto mode.",
@@ -568,8 +597,17 @@ class EarlyStopping(MonitorCallback):
         EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+    ):
         super().__init__(monitor, mode, min_delta=min_delta)
         _args.non_negative_int(patience, "patience", "EarlyStopping()", "3")
         _args.boolean(restore_best_weights, "restore_best_weights", "EarlyStopping()")
@@ -654,24 +692,37 @@ class ModelCheckpoint(MonitorCallback):
         ModelCheckpoint("best.graphc", monitor="val_accuracy", save_best_only=True)
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
         super().__init__(monitor, mode, initial_value_threshold)
         where = "ModelCheckpoint()"
         if not isinstance(filepath, (str, bytes, os.PathLike)):
             raise _args.ArgumentTypeError(
                 f"{where}: `filepath` must be a path (a string or a pathlib.Path), "
                 f"received {filepath!r} of type {type(filepath).__name__}; pass e.g. "
-                f"filepath='best.graphc'.")
+                f"filepath='best.graphc'."
+            )
         _args.boolean(save_best_only, "save_best_only", where)
         _args.boolean(save_weights_only, "save_weights_only", where)
         if not (isinstance(save_freq, str) and save_freq == "epoch"):
-            if isinstance(save_freq, str) or isinstance(save_freq, bool) or \
-                    not isinstance(save_freq, numbers.Integral):
+            if (
+                isinstance(save_freq, str)
+                or isinstance(save_freq, bool)
+                or not isinstance(save_freq, numbers.Integral)
+            ):
                 raise _args.ArgumentValueError(
                     f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
-                    f"'epoch' or integer values (a number of batches, e.g. save_freq=100).")
+                    f"'epoch' or integer values (a number of batches, e.g. save_freq=100)."
+                )
             _args.positive_int(save_freq, "save_freq", where, "100")
             save_freq = int(save_freq)
         self.verbose = verbose
@@ -723,16 +774,15 @@ class ModelCheckpoint(MonitorCallback):
             self._set_monitor_op()
         current = logs.get(self.monitor)
         if current is None:
-            warnings.warn(
-                f"Can save best model only with {self.monitor} available.", stacklevel=2
-            )
+            warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=2)
             return True
         if isinstance(current, np.ndarray) and current.ndim > 0:
             warnings.warn(
                 "Can save best model only when `monitor` is "
                 f"a scalar value. Received: {current}. "
-                "Falling back to `save_best_only=False`."
-            , stacklevel=2)
+                "Falling back to `save_best_only=False`.",
+                stacklevel=2,
+            )
             return True
         best_str = "None" if self.best is None else f"{self.best:.5f}"
         if self._is_improvement(current, self.best):
@@ -820,8 +870,9 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
-        _args.function(schedule, "schedule", "LearningRateScheduler()",
-                       "lambda epoch, lr: lr * 0.9")
+        _args.function(
+            schedule, "schedule", "LearningRateScheduler()", "lambda epoch, lr: lr * 0.9"
+        )
         self.schedule = schedule
         self.verbose = verbose
 
@@ -861,8 +912,18 @@ class ReduceLROnPlateau(MonitorCallback):
         ReduceLROnPlateau(monitor="val_loss", factor=0.2, patience=5, min_lr=1e-5)
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+        **kwargs,
+    ):
         if "epsilon" in kwargs:
             min_delta = kwargs.pop("epsilon")
             warnings.warn(
@@ -1002,8 +1063,9 @@ class CSVLogger(Callback):
                 delimiter = sep
 
             fieldnames = ["epoch"] + (self.keys or [])
-            self.writer = csv.DictWriter(self.csv_file, fieldnames=fieldnames,
-                                         dialect=CustomDialect)
+            self.writer = csv.DictWriter(
+                self.csv_file, fieldnames=fieldnames, dialect=CustomDialect
+            )
             if self.append_header:
                 self.writer.writeheader()
 
@@ -1031,14 +1093,25 @@ class LambdaCallback(Callback):
         LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
     """
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
-                 on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
-                 **kwargs):
+    def __init__(
+        self,
+        on_epoch_begin=None,
+        on_epoch_end=None,
+        on_train_begin=None,
+        on_train_end=None,
+        on_train_batch_begin=None,
+        on_train_batch_end=None,
+        **kwargs,
+    ):
         super().__init__()
-        hooks = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
-                     on_train_begin=on_train_begin, on_train_end=on_train_end,
-                     on_train_batch_begin=on_train_batch_begin,
-                     on_train_batch_end=on_train_batch_end)
+        hooks = dict(
+            on_epoch_begin=on_epoch_begin,
+            on_epoch_end=on_epoch_end,
+            on_train_begin=on_train_begin,
+            on_train_end=on_train_end,
+            on_train_batch_begin=on_train_batch_begin,
+            on_train_batch_end=on_train_batch_end,
+        )
         for name, fn in hooks.items():
             if fn is not None:
                 _args.function(fn, name, "LambdaCallback()", "lambda epoch, logs: None")

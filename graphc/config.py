@@ -3,8 +3,13 @@ factor ``epsilon``. Everything that reads them imports them from here."""
 
 from __future__ import annotations
 
-__all__ = ["epsilon", "image_data_format", "set_image_data_format",
-           "standardize_data_format", "EPSILON"]
+__all__ = [
+    "epsilon",
+    "image_data_format",
+    "set_image_data_format",
+    "standardize_data_format",
+    "EPSILON",
+]
 
 #: Keras's ``backend.epsilon()`` default: the clip of crossentropies, the fuzz factor of
 #: constraints, regularizers and ops (one value everywhere, as in Keras).
@@ -38,7 +43,9 @@ def standardize_data_format(data_format) -> str:
 def _check(data_format) -> str:
     fmt = str(data_format).lower()
     if fmt not in _DATA_FORMATS:
-        raise ValueError("The `data_format` argument must be one of "
-                         "{'channels_first', 'channels_last'}. "
-                         f"Received: data_format={data_format}")
+        raise ValueError(
+            "The `data_format` argument must be one of "
+            "{'channels_first', 'channels_last'}. "
+            f"Received: data_format={data_format}"
+        )
     return fmt

@@ -15,8 +15,20 @@ import numpy as np
 from graphc._serialization import deserialize_named, serialize_object
 from graphc.config import EPSILON as _EPSILON
 
-__all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "max_norm",
-           "min_max_norm", "non_neg", "unit_norm", "get", "serialize", "deserialize"]
+__all__ = [
+    "Constraint",
+    "MaxNorm",
+    "MinMaxNorm",
+    "NonNeg",
+    "UnitNorm",
+    "max_norm",
+    "min_max_norm",
+    "non_neg",
+    "unit_norm",
+    "get",
+    "serialize",
+    "deserialize",
+]
 
 _MODULE = "keras.constraints"
 
@@ -95,21 +107,31 @@ class MinMaxNorm(Constraint):
     def __call__(self, w):
         w = np.asarray(w)
         norms = _norms(w, self.axis)
-        desired = self.rate * np.clip(norms, self.min_value, self.max_value) + \
-            (1 - self.rate) * norms
+        desired = (
+            self.rate * np.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        )
         return (w * (desired / (_EPSILON + norms))).astype(w.dtype)
 
     def get_config(self):
-        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,
-                "axis": self.axis}
+        return {
+            "min_value": self.min_value,
+            "max_value": self.max_value,
+            "rate": self.rate,
+            "axis": self.axis,
+        }
 
 
 # Keras exports the classes under snake-case names too.
 max_norm, min_max_norm, non_neg, unit_norm = MaxNorm, MinMaxNorm, NonNeg, UnitNorm
 
 _CLASSES = {c.__name__: c for c in (Constraint, MaxNorm, MinMaxNorm, NonNeg, UnitNorm)}
-_NAMES = {"constraint": Constraint, "max_norm": MaxNorm, "min_max_norm": MinMaxNorm,
-          "non_neg": NonNeg, "unit_norm": UnitNorm}
+_NAMES = {
+    "constraint": Constraint,
+    "max_norm": MaxNorm,
+    "min_max_norm": MinMaxNorm,
+    "non_neg": NonNeg,
+    "unit_norm": UnitNorm,
+}
 
 
 def serialize(constraint):
@@ -135,6 +157,8 @@ def get(identifier):
         return identifier()
     if callable(identifier):
         return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r} (of type "
-                     f"{type(identifier).__name__}); expected a name such as 'max_norm', a "
-                     "Constraint, a config dict or a function of the weight.")
+    raise ValueError(
+        f"Could not interpret constraint identifier: {identifier!r} (of type "
+        f"{type(identifier).__name__}); expected a name such as 'max_norm', a "
+        "Constraint, a config dict or a function of the weight."
+    )

@@ -27,8 +27,15 @@ from typing import IO, Callable
 
 from graphc.errors import OutputPathError
 
-__all__ = ["atomic_write", "atomic_move", "resolve_output", "temp_name_prefix",
-           "remove_stale_temporaries", "STALE_SECONDS", "TEMP_MARK"]
+__all__ = [
+    "atomic_write",
+    "atomic_move",
+    "resolve_output",
+    "temp_name_prefix",
+    "remove_stale_temporaries",
+    "STALE_SECONDS",
+    "TEMP_MARK",
+]
 
 #: A temporary older than this is removed by the next write to its target even when
 #: its process still runs (the pid may have been reused).
@@ -67,13 +74,15 @@ def resolve_output(path) -> tuple[str, int | None]:
         raise OutputPathError(
             f"Cannot write {path}{via}: it is {_kind(st.st_mode)}; graphc writes regular "
             "files only (it replaces them atomically). Pass the path of a file to create "
-            "or replace.")
+            "or replace."
+        )
     if not os.access(target, os.W_OK):
         raise OutputPathError(
             f"Cannot write {path}: the file is read-only for you (mode "
             f"{stat.filemode(st.st_mode)}, owner uid {st.st_uid}); graphc does not replace "
             "files it could not open for writing. Make it writable (chmod u+w) or remove "
-            "it first.")
+            "it first."
+        )
     return target, st.st_mode & 0o7777
 
 
@@ -97,7 +106,7 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True   # exists, owned by someone else
+        return True  # exists, owned by someone else
     return True
 
 

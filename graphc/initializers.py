@@ -13,13 +13,43 @@ import numpy as np
 from graphc import rng as _random
 
 __all__ = [
-    "Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal",
-    "TruncatedNormal", "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform",
-    "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal", "get", "serialize",
-    "compute_fans", "Identity", "IdentityInitializer", "OrthogonalInitializer", "deserialize",
-    "zeros", "ones", "constant", "random_uniform", "random_normal", "truncated_normal",
-    "variance_scaling", "orthogonal", "identity", "glorot_uniform", "glorot_normal",
-    "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+    "Initializer",
+    "Zeros",
+    "Ones",
+    "Constant",
+    "RandomUniform",
+    "RandomNormal",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "GlorotUniform",
+    "GlorotNormal",
+    "HeUniform",
+    "HeNormal",
+    "LecunUniform",
+    "LecunNormal",
+    "Orthogonal",
+    "get",
+    "serialize",
+    "compute_fans",
+    "Identity",
+    "IdentityInitializer",
+    "OrthogonalInitializer",
+    "deserialize",
+    "zeros",
+    "ones",
+    "constant",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "variance_scaling",
+    "orthogonal",
+    "identity",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
 ]
 
 
@@ -45,8 +75,7 @@ class Initializer:
     def rng(self) -> np.random.Generator:
         """With a seed, a fresh generator per call: the same values every call, as Keras 3
         gives; without, graphc's global generator (``set_random_seed``)."""
-        return np.random.default_rng(self.seed) if self.seed is not None \
-            else _random.generator()
+        return np.random.default_rng(self.seed) if self.seed is not None else _random.generator()
 
     def __call__(self, shape, dtype="float32"):
         raise NotImplementedError
@@ -135,8 +164,10 @@ class VarianceScaling(Initializer):
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"mode must be fan_in, fan_out or fan_avg, received {mode!r}")
         if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
-            raise ValueError("distribution must be truncated_normal, untruncated_normal or "
-                             f"uniform, received {distribution!r}")
+            raise ValueError(
+                "distribution must be truncated_normal, untruncated_normal or "
+                f"uniform, received {distribution!r}"
+            )
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def __call__(self, shape, dtype="float32"):
@@ -154,8 +185,12 @@ class VarianceScaling(Initializer):
         return out.astype(dtype)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "seed": self.seed}
+        return {
+            "scale": self.scale,
+            "mode": self.mode,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
 
 
 def _variance_scaling(name, scale, mode, distribution):
@@ -183,8 +218,9 @@ class Orthogonal(Initializer):
 
     def __call__(self, shape, dtype="float32"):
         if len(shape) < 2:
-            raise ValueError(f"The Orthogonal initializer needs a shape of rank >= 2, "
-                             f"received {tuple(shape)}")
+            raise ValueError(
+                f"The Orthogonal initializer needs a shape of rank >= 2, received {tuple(shape)}"
+            )
         rows, cols = math.prod(shape[:-1]), shape[-1]
         a = self.rng.standard_normal((max(rows, cols), min(rows, cols)))
         q, r = np.linalg.qr(a)
@@ -197,17 +233,42 @@ class Orthogonal(Initializer):
         return {"gain": self.gain, "seed": self.seed}
 
 
-_CLASSES = {c.__name__: c for c in (
-    Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal, VarianceScaling,
-    GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal)}
+_CLASSES = {
+    c.__name__: c
+    for c in (
+        Zeros,
+        Ones,
+        Constant,
+        RandomUniform,
+        RandomNormal,
+        TruncatedNormal,
+        VarianceScaling,
+        GlorotUniform,
+        GlorotNormal,
+        HeUniform,
+        HeNormal,
+        LecunUniform,
+        LecunNormal,
+        Orthogonal,
+    )
+}
 _ALIASES = {
-    "zeros": "Zeros", "ones": "Ones", "constant": "Constant",
-    "random_uniform": "RandomUniform", "uniform": "RandomUniform",
-    "random_normal": "RandomNormal", "normal": "RandomNormal",
-    "truncated_normal": "TruncatedNormal", "variance_scaling": "VarianceScaling",
-    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-    "he_uniform": "HeUniform", "he_normal": "HeNormal", "lecun_uniform": "LecunUniform",
-    "lecun_normal": "LecunNormal", "orthogonal": "Orthogonal",
+    "zeros": "Zeros",
+    "ones": "Ones",
+    "constant": "Constant",
+    "random_uniform": "RandomUniform",
+    "uniform": "RandomUniform",
+    "random_normal": "RandomNormal",
+    "normal": "RandomNormal",
+    "truncated_normal": "TruncatedNormal",
+    "variance_scaling": "VarianceScaling",
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform",
+    "he_normal": "HeNormal",
+    "lecun_uniform": "LecunUniform",
+    "lecun_normal": "LecunNormal",
+    "orthogonal": "Orthogonal",
 }
 
 
@@ -220,8 +281,7 @@ class Identity(Initializer):
 
     def __call__(self, shape, dtype="float32"):
         if len(shape) != 2:
-            raise ValueError(f"The Identity initializer needs a 2-D shape, received "
-                             f"{tuple(shape)}")
+            raise ValueError(f"The Identity initializer needs a 2-D shape, received {tuple(shape)}")
         return (self.gain * np.eye(*shape)).astype(dtype)
 
     def get_config(self):
@@ -248,8 +308,9 @@ def get(identifier):
     callable ``f(shape, dtype)``."""
     if identifier is None:
         return None
-    if isinstance(identifier, Initializer) or (callable(identifier)
-                                               and not isinstance(identifier, type)):
+    if isinstance(identifier, Initializer) or (
+        callable(identifier) and not isinstance(identifier, type)
+    ):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Initializer):
         return identifier()
@@ -262,24 +323,28 @@ def get(identifier):
         name = _ALIASES.get(identifier, identifier)
         if name in _CLASSES:
             return _CLASSES[name]()
-        raise ValueError(f"Unknown initializer {identifier!r}; expected one of "
-                         f"{', '.join(sorted(_ALIASES))}")
-    raise TypeError(f"Could not interpret initializer {identifier!r}: expected a name, a "
-                    "config dict, an Initializer or a callable(shape, dtype)")
+        raise ValueError(
+            f"Unknown initializer {identifier!r}; expected one of {', '.join(sorted(_ALIASES))}"
+        )
+    raise TypeError(
+        f"Could not interpret initializer {identifier!r}: expected a name, a "
+        "config dict, an Initializer or a callable(shape, dtype)"
+    )
 
 
 def serialize(initializer) -> dict | str:
     if isinstance(initializer, Initializer):
         return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
     name = getattr(initializer, "__name__", None)
-    raise ValueError(f"Cannot serialize custom initializer {name or initializer!r}; use a "
-                     "graphc.initializers.Initializer subclass")
+    raise ValueError(
+        f"Cannot serialize custom initializer {name or initializer!r}; use a "
+        "graphc.initializers.Initializer subclass"
+    )
 
 
 def deserialize(config, custom_objects=None):
     """``keras.initializers.deserialize``: an initializer from a name or a
     ``{"class_name", "config"}`` dict (``custom_objects`` maps class names to classes)."""
-    if isinstance(config, dict) and custom_objects and \
-            config.get("class_name") in custom_objects:
+    if isinstance(config, dict) and custom_objects and config.get("class_name") in custom_objects:
         return custom_objects[config["class_name"]].from_config(config.get("config", {}))
     return get(config)

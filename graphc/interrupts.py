@@ -20,9 +20,9 @@ import threading
 __all__ = ["atomic", "armed", "interrupt_pending"]
 
 _depth = 0
-_pending = None        # (signum, frame) of a SIGINT held back
-_previous = None       # the SIGINT handler to restore (and to call for a held signal)
-_armed = False         # the holding handler stays installed between blocks (``armed``)
+_pending = None  # (signum, frame) of a SIGINT held back
+_previous = None  # the SIGINT handler to restore (and to call for a held signal)
+_armed = False  # the holding handler stays installed between blocks (``armed``)
 
 
 def _hold(signum, frame):

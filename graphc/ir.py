@@ -27,8 +27,7 @@ import numpy as np
 from graphc.errors import GraphError
 from graphc.recording import next_id, unique_value_name
 
-__all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType", "Dim",
-           "Shape"]
+__all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType", "Dim", "Shape"]
 
 #: One dimension: a size, ``None`` (unknown, e.g. the batch) or a symbol such as ``"batch"``.
 Dim = Union[int, str, None]
@@ -98,15 +97,34 @@ class Value:
     graphs, leave that to ``Graph.consumers``.
     """
 
-    __slots__ = ("name", "shape", "dtype", "kind", "producer", "index", "uses", "layer",
-                 "data", "_id", "__weakref__")
+    __slots__ = (
+        "name",
+        "shape",
+        "dtype",
+        "kind",
+        "producer",
+        "index",
+        "uses",
+        "layer",
+        "data",
+        "_id",
+        "__weakref__",
+    )
 
     # NumPy must hand ``array + value`` over to Value.__radd__ instead of broadcasting.
     __array_ufunc__ = None
 
-    def __init__(self, shape: Iterable[Dim], dtype: Any = "float32", kind: str = "intermediate",
-                 name: str | None = None, producer: Node | None = None, index: int = 0,
-                 data: Any = None, layer: Any = None) -> None:
+    def __init__(
+        self,
+        shape: Iterable[Dim],
+        dtype: Any = "float32",
+        kind: str = "intermediate",
+        name: str | None = None,
+        producer: Node | None = None,
+        index: int = 0,
+        data: Any = None,
+        layer: Any = None,
+    ) -> None:
         self.shape = tuple(shape)
         self.dtype = dtype_name(dtype)
         self.kind = kind
@@ -127,8 +145,10 @@ class Value:
         return TensorType(self.shape, self.dtype)
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} {self.name} shape={format_shape(self.shape)} "
-                f"dtype={self.dtype}>")
+        return (
+            f"<{type(self).__name__} {self.name} shape={format_shape(self.shape)} "
+            f"dtype={self.dtype}>"
+        )
 
     def __hash__(self) -> int:
         return self._id
@@ -141,17 +161,38 @@ class Value:
 
     # Arithmetic on symbolic tensors records ops, as on Keras tensors. The functions come
     # from ``OPERATORS``, which graphc.ops fills: the IR sits below the ops.
-    def __add__(self, o: Any) -> Any: return OPERATORS["add"](self, o)
-    def __radd__(self, o: Any) -> Any: return OPERATORS["add"](o, self)
-    def __sub__(self, o: Any) -> Any: return OPERATORS["subtract"](self, o)
-    def __rsub__(self, o: Any) -> Any: return OPERATORS["subtract"](o, self)
-    def __mul__(self, o: Any) -> Any: return OPERATORS["multiply"](self, o)
-    def __rmul__(self, o: Any) -> Any: return OPERATORS["multiply"](o, self)
-    def __truediv__(self, o: Any) -> Any: return OPERATORS["divide"](self, o)
-    def __rtruediv__(self, o: Any) -> Any: return OPERATORS["divide"](o, self)
-    def __matmul__(self, o: Any) -> Any: return OPERATORS["matmul"](self, o)
-    def __rmatmul__(self, o: Any) -> Any: return OPERATORS["matmul"](o, self)
-    def __neg__(self) -> Any: return OPERATORS["negative"](self)
+    def __add__(self, o: Any) -> Any:
+        return OPERATORS["add"](self, o)
+
+    def __radd__(self, o: Any) -> Any:
+        return OPERATORS["add"](o, self)
+
+    def __sub__(self, o: Any) -> Any:
+        return OPERATORS["subtract"](self, o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return OPERATORS["subtract"](o, self)
+
+    def __mul__(self, o: Any) -> Any:
+        return OPERATORS["multiply"](self, o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return OPERATORS["multiply"](o, self)
+
+    def __truediv__(self, o: Any) -> Any:
+        return OPERATORS["divide"](self, o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return OPERATORS["divide"](o, self)
+
+    def __matmul__(self, o: Any) -> Any:
+        return OPERATORS["matmul"](self, o)
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return OPERATORS["matmul"](o, self)
+
+    def __neg__(self) -> Any:
+        return OPERATORS["negative"](self)
 
 
 #: The functions behind ``Value``'s arithmetic operators, by ``graphc.ops`` name.
@@ -169,11 +210,11 @@ class Parameter(Value):
 
     shape: tuple[int, ...]  # a weight's dims are all known
 
-    def __init__(self, data: np.ndarray, name: str, layer: Any = None,
-                 trainable: bool = True) -> None:
+    def __init__(
+        self, data: np.ndarray, name: str, layer: Any = None, trainable: bool = True
+    ) -> None:
         path = f"{layer.name}/{name}" if layer is not None else name
-        super().__init__(data.shape, data.dtype, kind="param", name=path, data=data,
-                         layer=layer)
+        super().__init__(data.shape, data.dtype, kind="param", name=path, data=data, layer=layer)
         self.short_name = name
         self._trainable = trainable
 
@@ -202,7 +243,8 @@ class Parameter(Value):
         if value.shape != self.data.shape:
             raise ValueError(
                 f"Cannot assign to variable {self.path}: expected shape "
-                f"{format_shape(self.data.shape)}, received {format_shape(value.shape)}.")
+                f"{format_shape(self.data.shape)}, received {format_shape(value.shape)}."
+            )
         self.data[...] = value
 
     def __repr__(self) -> str:
@@ -222,9 +264,15 @@ class Node:
 
     __slots__ = ("op", "inputs", "outputs", "attrs", "scope", "meta", "_id", "__weakref__")
 
-    def __init__(self, op: str, inputs: Sequence[Value], output_types: Sequence[TensorType],
-                 attrs: Mapping[str, Any] | None = None, scope: Iterable[tuple[Any, int]] = (),
-                 names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        op: str,
+        inputs: Sequence[Value],
+        output_types: Sequence[TensorType],
+        attrs: Mapping[str, Any] | None = None,
+        scope: Iterable[tuple[Any, int]] = (),
+        names: Sequence[str] | None = None,
+    ) -> None:
         self.op = op
         self.inputs = list(inputs)
         self.attrs = dict(attrs or {})
@@ -233,8 +281,13 @@ class Node:
         prefix = "/".join(layer.name for layer, _ in self.scope)
         base = f"{prefix}/{op}" if prefix else op
         self.outputs = [
-            Value(t.shape, t.dtype, producer=self, index=i,
-                  name=(names[i] if names else (base if len(output_types) == 1 else f"{base}:{i}")))
+            Value(
+                t.shape,
+                t.dtype,
+                producer=self,
+                index=i,
+                name=(names[i] if names else (base if len(output_types) == 1 else f"{base}:{i}")),
+            )
             for i, t in enumerate(output_types)
         ]
         for v in self.inputs:
@@ -246,14 +299,18 @@ class Node:
         self.meta: dict[str, Any] = {}
 
     @classmethod
-    def with_outputs_like(cls, op: str, inputs: Sequence[Value], like: Sequence[Value],
-                          attrs: Mapping[str, Any] | None = None,
-                          scope: Iterable[tuple[Any, int]] = ()) -> Node:
+    def with_outputs_like(
+        cls,
+        op: str,
+        inputs: Sequence[Value],
+        like: Sequence[Value],
+        attrs: Mapping[str, Any] | None = None,
+        scope: Iterable[tuple[Any, int]] = (),
+    ) -> Node:
         """A node whose outputs have the types and exact names of the values ``like``: the
         replacement for the node producing them (see ``Graph.replace_node``). The names
         matter to the exporter, which names ONNX tensors after values."""
-        node = cls(op, inputs, [v.type for v in like], attrs, scope,
-                   names=[v.name for v in like])
+        node = cls(op, inputs, [v.type for v in like], attrs, scope, names=[v.name for v in like])
         for v, out in zip(like, node.outputs):
             out.name = v.name  # exactly: a new Value's name is made unique ("x_1")
         return node
@@ -289,18 +346,27 @@ class _EditState:
     the first edit or edit query comes, so that every later one costs O(1) per node it
     touches instead of a scan of the node list."""
 
-    __slots__ = ("members", "dead", "before", "after", "appended", "inputs", "outputs",
-                 "reorder", "leaf_readers")
+    __slots__ = (
+        "members",
+        "dead",
+        "before",
+        "after",
+        "appended",
+        "inputs",
+        "outputs",
+        "reorder",
+        "leaf_readers",
+    )
 
     def __init__(self, graph: Graph) -> None:
         self.members: set[Node] = set(graph._nodes)
-        self.dead: set[Node] = set()                  # erased during this batch
-        self.before: dict[Node, list[Node]] = {}     # anchor -> nodes inserted before it
-        self.after: dict[Node, list[Node]] = {}      # anchor -> nodes inserted after it
-        self.appended: list[Node] = []                # inserted with no anchor
+        self.dead: set[Node] = set()  # erased during this batch
+        self.before: dict[Node, list[Node]] = {}  # anchor -> nodes inserted before it
+        self.after: dict[Node, list[Node]] = {}  # anchor -> nodes inserted after it
+        self.appended: list[Node] = []  # inserted with no anchor
         self.inputs: set[Value] = set(graph.inputs)
         self.outputs: set[Value] = set(graph.outputs)
-        self.reorder = False                          # whether commit must rebuild the order
+        self.reorder = False  # whether commit must rebuild the order
         # Weights and constants keep no ``uses`` (they are shared across graphs); their
         # readers in this graph are tabled here, only if an edit needs them.
         self.leaf_readers: dict[Value, list[Node]] | None = None
@@ -325,8 +391,13 @@ class Graph:
     until ``commit``); assigning ``graph.nodes`` discards pending order changes.
     """
 
-    def __init__(self, inputs: Sequence[Value], outputs: Sequence[Value],
-                 nodes: Iterable[Node], name: str = "graph") -> None:
+    def __init__(
+        self,
+        inputs: Sequence[Value],
+        outputs: Sequence[Value],
+        nodes: Iterable[Node],
+        name: str = "graph",
+    ) -> None:
         self.name = name
         self.inputs: list[Value] = list(inputs)
         self.outputs: list[Value] = list(outputs)
@@ -348,8 +419,9 @@ class Graph:
         self._consumers = None
 
     @classmethod
-    def from_outputs(cls, inputs: Sequence[Value], outputs: Sequence[Value],
-                     name: str = "graph") -> "Graph":
+    def from_outputs(
+        cls, inputs: Sequence[Value], outputs: Sequence[Value], name: str = "graph"
+    ) -> "Graph":
         """Collect every node the outputs depend on, stopping at ``inputs``.
 
         Never fails: a leaf that is neither a graph input, a parameter nor a constant is
@@ -411,7 +483,8 @@ class Graph:
             raise GraphError(
                 f"Graph {self.name!r} has a cycle through {len(stuck)} node(s): "
                 f"{', '.join(stuck[:5])}{' ...' if len(stuck) > 5 else ''}. "
-                "A value cannot depend on itself; rebuild the graph without the loop.")
+                "A value cannot depend on itself; rebuild the graph without the loop."
+            )
         return order
 
     def consumers(self, value: Value) -> list[Node]:
@@ -526,21 +599,26 @@ class Graph:
         to the uses of its inputs."""
         e = self._editing()
         if node not in e.members:
-            why = "it was erased already" if node in e.dead else \
-                f"it is not a node of graph {self.name!r}"
+            why = (
+                "it was erased already"
+                if node in e.dead
+                else f"it is not a node of graph {self.name!r}"
+            )
             raise GraphError(f"Cannot erase {node.where()}: {why}.")
         for out in node.outputs:
             if out in e.outputs:
                 raise GraphError(
                     f"Cannot erase {node.where()}: its output {out.name} is an output of "
                     f"graph {self.name!r}. Call graph.replace_all_uses({out.name}, ...) with "
-                    "the value that should take its place first.")
+                    "the value that should take its place first."
+                )
             for u in out.uses:
                 if u in e.members and u is not node:
                     raise GraphError(
                         f"Cannot erase {node.where()}: {u.where()} still reads its output "
                         f"{out.name}. Call graph.replace_all_uses({out.name}, ...) or erase "
-                        f"{u.where()} first.")
+                        f"{u.where()} first."
+                    )
         e.members.discard(node)
         e.dead.add(node)
         e.reorder = True
@@ -551,8 +629,7 @@ class Graph:
             else:
                 v.uses[:] = [u for u in v.uses if u is not node]
 
-    def insert(self, node: Node, *, before: Node | None = None,
-               after: Node | None = None) -> None:
+    def insert(self, node: Node, *, before: Node | None = None, after: Node | None = None) -> None:
         """Add ``node`` (already built on its inputs, which lists it in their ``uses``)
         just before or just after an ``anchor`` node of this graph, or at the end when
         neither is given. Nodes inserted on the same side of one anchor keep the order of
@@ -562,15 +639,18 @@ class Graph:
         if before is not None and after is not None:
             raise GraphError(f"insert({node.where()}) takes before= or after=, not both.")
         if node in e.members:
-            raise GraphError(f"Cannot insert {node.where()}: it is already in graph "
-                             f"{self.name!r}.")
+            raise GraphError(f"Cannot insert {node.where()}: it is already in graph {self.name!r}.")
         if node in e.dead:
-            raise GraphError(f"Cannot insert {node.where()}: it was erased from graph "
-                             f"{self.name!r}; build a new node instead.")
+            raise GraphError(
+                f"Cannot insert {node.where()}: it was erased from graph "
+                f"{self.name!r}; build a new node instead."
+            )
         anchor = before if before is not None else after
         if anchor is not None and anchor not in e.members and anchor not in e.dead:
-            raise GraphError(f"Cannot insert {node.where()} next to {anchor.where()}: that "
-                             f"node is not in graph {self.name!r}.")
+            raise GraphError(
+                f"Cannot insert {node.where()} next to {anchor.where()}: that "
+                f"node is not in graph {self.name!r}."
+            )
         e.members.add(node)
         e.reorder = True
         if before is not None:
@@ -591,12 +671,15 @@ class Graph:
         ``Node.with_outputs_like`` builds a ``new`` whose outputs keep the old names."""
         e = self._editing()
         if old not in e.members:
-            raise GraphError(f"Cannot replace {old.where()}: it is not a node of graph "
-                             f"{self.name!r}.")
+            raise GraphError(
+                f"Cannot replace {old.where()}: it is not a node of graph {self.name!r}."
+            )
         if len(new.outputs) > len(old.outputs):
-            raise GraphError(f"Cannot replace {old.where()} ({len(old.outputs)} outputs) by "
-                             f"{new.where()} ({len(new.outputs)} outputs): the new node "
-                             "would have outputs nothing reads.")
+            raise GraphError(
+                f"Cannot replace {old.where()} ({len(old.outputs)} outputs) by "
+                f"{new.where()} ({len(new.outputs)} outputs): the new node "
+                "would have outputs nothing reads."
+            )
         for o, n in zip(old.outputs, new.outputs):
             self._check_same_type(o, n, "replace_node")
         self.insert(new, before=old)
@@ -629,7 +712,8 @@ class Graph:
             raise GraphError(
                 f"Graph {self.name!r}: {len(e.members) - len(order)} node(s) of the edit "
                 "batch have no place in the order: graph.nodes was changed in place during "
-                "the batch. Edit through the graph's methods, or commit() first.")
+                "the batch. Edit through the graph's methods, or commit() first."
+            )
         self._nodes = order
         return self
 
@@ -658,7 +742,8 @@ class Graph:
                 f"{what}: {new.name} ({format_shape(new.shape)} {new.dtype}) cannot stand in "
                 f"for {old.name} ({format_shape(old.shape)} {old.dtype}): the dtype and rank "
                 "must match, as the readers' recorded types depend on them. Insert a cast "
-                "or reshape node and use its output instead.")
+                "or reshape node and use its output instead."
+            )
 
     # ---- invariants ----------------------------------------------------------------
     def lint(self) -> None:
@@ -678,8 +763,11 @@ class Graph:
                         problems.append(f"{n.where()} reads {v.name}, produced outside the graph")
                     elif j >= i:
                         problems.append(f"{n.where()} reads {v.name} before it is produced")
-                elif v.producer is None and v.kind in ("input", "intermediate") \
-                        and v not in graph_inputs:
+                elif (
+                    v.producer is None
+                    and v.kind in ("input", "intermediate")
+                    and v not in graph_inputs
+                ):
                     problems.append(f"{n.where()} reads {v.name}, which is not a graph input")
                 if v.kind not in _LEAF_KINDS and n not in v.uses:
                     problems.append(f"{v.name} does not list {n.where()} among its uses")
@@ -706,8 +794,14 @@ class Graph:
         new_nodes = []
         for n in self.nodes:
             ins = [mapping.get(v, v) for v in n.inputs]
-            cn = Node(n.op, ins, [o.type for o in n.outputs], n.attrs, n.scope,
-                      names=[o.name for o in n.outputs])
+            cn = Node(
+                n.op,
+                ins,
+                [o.type for o in n.outputs],
+                n.attrs,
+                n.scope,
+                names=[o.name for o in n.outputs],
+            )
             cn.meta = dict(n.meta)  # shallow: passes store immutable facts (TensorTypes)
             for o, co in zip(n.outputs, cn.outputs):
                 co.name = o.name
@@ -719,6 +813,7 @@ class Graph:
     def __str__(self) -> str:
         def t(v: Value) -> str:
             return f"{v.dtype}{list(v.shape)}".replace("'", "")
+
         lines = [f"graph {self.name}("]
         lines += [f"  %{v.name}: {t(v)}" for v in self.inputs]
         lines.append(") -> (" + ", ".join(f"%{v.name}" for v in self.outputs) + ") {")
@@ -733,5 +828,7 @@ class Graph:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes, "
-                f"{len(self.outputs)} outputs>")
+        return (
+            f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes, "
+            f"{len(self.outputs)} outputs>"
+        )

@@ -179,10 +179,13 @@ def _apply_mask(sample_weight, mask, dtype, reduction):
         float_mask = mask.astype(dtype)
     if sample_weight is not None:
         float_mask, sample_weight = squeeze_or_expand_to_same_rank(float_mask, sample_weight)
-        if sample_weight.ndim < float_mask.ndim and \
-                sample_weight.shape == float_mask.shape[:sample_weight.ndim]:
+        if (
+            sample_weight.ndim < float_mask.ndim
+            and sample_weight.shape == float_mask.shape[: sample_weight.ndim]
+        ):
             sample_weight = sample_weight.reshape(
-                sample_weight.shape + (1,) * (float_mask.ndim - sample_weight.ndim))
+                sample_weight.shape + (1,) * (float_mask.ndim - sample_weight.ndim)
+            )
         return sample_weight * float_mask
     return float_mask
 
@@ -317,9 +320,16 @@ class Loss:
     def _traced(self, y_true, y_pred):
         """Values and pullback of ``call``, recorded once per input signature."""
         values, pullback = value_and_pullback(
-            self.call, [y_true, y_pred], wrt=(1,), batched=(0, 1), owner=self,
-            what="loss", names=("y_true", "y_pred"), label=self._label(),
-            advice=_TRACE_ADVICE)
+            self.call,
+            [y_true, y_pred],
+            wrt=(1,),
+            batched=(0, 1),
+            owner=self,
+            what="loss",
+            names=("y_true", "y_pred"),
+            label=self._label(),
+            advice=_TRACE_ADVICE,
+        )
         return values, (lambda u: pullback(u)[0]), None
 
     def _label(self):
@@ -949,9 +959,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     )._values(y_true, y_pred)
 
 
-def sparse_categorical_crossentropy(
-    y_true, y_pred, from_logits=False, ignore_class=None, axis=-1
-):
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
     """Per-sample sparse categorical crossentropy (integer labels)."""
     return SparseCategoricalCrossentropy(
         from_logits=from_logits, ignore_class=ignore_class, axis=axis
@@ -1172,6 +1180,7 @@ def _fn_name(fn):
 def serialize(loss):
     """Keras-format dict for a Loss; ``{"class_name": "function", ...}`` for a function."""
     from graphc._serialization import serialize_object
+
     return serialize_object(loss, Loss, _MODULE, "loss")
 
 
@@ -1183,4 +1192,7 @@ def deserialize(config, custom_objects=None):
             return obj() if isinstance(obj, type) else obj
         return get(config)
     from graphc._serialization import deserialize_dict
-    return deserialize_dict(config, "loss", _FUNCTIONS, _CLASSES, LossFunctionWrapper, custom_objects)
+
+    return deserialize_dict(
+        config, "loss", _FUNCTIONS, _CLASSES, LossFunctionWrapper, custom_objects
+    )

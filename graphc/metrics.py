@@ -506,6 +506,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     l2_normalize(y_pred), axis)``, per sample (+1 for equal directions; the loss of the
     same name is its negative)."""
     from graphc.config import epsilon
+
     y_pred = np.asarray(y_pred)
     y_pred = y_pred.astype(y_pred.dtype if y_pred.dtype.kind == "f" else np.float32)
     y_true = np.asarray(y_true, dtype=y_pred.dtype)
@@ -829,13 +830,17 @@ def _loss_kind(loss):
             return None
     if isinstance(loss, type):
         loss = loss if issubclass(loss, _losses.Loss) else None
-    if loss is _losses.binary_crossentropy or isinstance(loss, _losses.BinaryCrossentropy) or (
-        isinstance(loss, type) and issubclass(loss, _losses.BinaryCrossentropy)
+    if (
+        loss is _losses.binary_crossentropy
+        or isinstance(loss, _losses.BinaryCrossentropy)
+        or (isinstance(loss, type) and issubclass(loss, _losses.BinaryCrossentropy))
     ):
         return "binary"
-    if loss is _losses.sparse_categorical_crossentropy or isinstance(
-        loss, _losses.SparseCategoricalCrossentropy
-    ) or (isinstance(loss, type) and issubclass(loss, _losses.SparseCategoricalCrossentropy)):
+    if (
+        loss is _losses.sparse_categorical_crossentropy
+        or isinstance(loss, _losses.SparseCategoricalCrossentropy)
+        or (isinstance(loss, type) and issubclass(loss, _losses.SparseCategoricalCrossentropy))
+    ):
         return "sparse"
     impl = getattr(loss, "_impl", None)  # LossFunctionWrapper around a graphc function
     if impl is not None:
@@ -857,9 +862,7 @@ def _resolve_accuracy(name, loss, y_true_shape, y_pred_shape):
         if y_true_shape is not None:
             t_rank = len(y_true_shape)
             t_last = y_true_shape[-1] if t_rank else None
-            if t_rank < len(y_pred_shape) or (
-                t_last == 1 and p_last is not None and p_last > 1
-            ):
+            if t_rank < len(y_pred_shape) or (t_last == 1 and p_last is not None and p_last > 1):
                 return SparseCategoricalAccuracy(name=name)
             return CategoricalAccuracy(name=name)
     kind = _loss_kind(loss)
@@ -919,24 +922,30 @@ def _unknown_metric_message(identifier):
     """As Keras (``metrics.get`` knows its classes, their snake_case names and a few
     aliases, spelled exactly), with the closest known names."""
     import difflib
+
     known = ["accuracy", "acc", *_NAMES]
     by_lower = {}
     for k in known:
         by_lower.setdefault(k.lower(), k)
     close = [k for k in known if k.lower() == identifier.lower()]
-    close += [by_lower[k] for k in difflib.get_close_matches(identifier.lower(), by_lower,
-                                                             n=4, cutoff=0.6)
-              if by_lower[k] not in close]
+    close += [
+        by_lower[k]
+        for k in difflib.get_close_matches(identifier.lower(), by_lower, n=4, cutoff=0.6)
+        if by_lower[k] not in close
+    ]
     hint = f" Did you mean {', '.join(repr(c) for c in close[:4])}?" if close else ""
-    return (f"Unknown metric: '{identifier}' (Could not interpret metric identifier).{hint} "
-            f"Metric names are Keras's, spelled exactly: accuracy, acc, "
-            f"{', '.join(sorted(_NAMES, key=str.lower))}. For anything else pass a "
-            f"function fn(y_true, y_pred) or a graphc.metrics.Metric.")
+    return (
+        f"Unknown metric: '{identifier}' (Could not interpret metric identifier).{hint} "
+        f"Metric names are Keras's, spelled exactly: accuracy, acc, "
+        f"{', '.join(sorted(_NAMES, key=str.lower))}. For anything else pass a "
+        f"function fn(y_true, y_pred) or a graphc.metrics.Metric."
+    )
 
 
 def serialize(metric):
     """Keras-format dict ``{"module", "class_name", "config", "registered_name"}``."""
     from graphc._serialization import serialize_object
+
     return serialize_object(metric, Metric, _MODULE, "metric")
 
 
@@ -945,4 +954,7 @@ def deserialize(config, custom_objects=None):
     if isinstance(config, str):
         return get(config)
     from graphc._serialization import deserialize_dict
-    return deserialize_dict(config, "metric", _FUNCTIONS, _CLASSES, MeanMetricWrapper, custom_objects)
+
+    return deserialize_dict(
+        config, "metric", _FUNCTIONS, _CLASSES, MeanMetricWrapper, custom_objects
+    )

@@ -171,7 +171,9 @@ class Optimizer:
         **kwargs,
     ):
         if kwargs.pop("decay", None) is not None:
-            warnings.warn("Argument `decay` is no longer supported and will be ignored.", stacklevel=2)
+            warnings.warn(
+                "Argument `decay` is no longer supported and will be ignored.", stacklevel=2
+            )
         if "lr" in kwargs:  # Keras 2 spelling still found in tutorials
             learning_rate = kwargs.pop("lr")
         if kwargs:
@@ -401,8 +403,7 @@ class Optimizer:
                 v = np.asarray(v)
                 if v.shape != self._slots[k].shape:
                     raise ValueError(
-                        f"Optimizer slot '{k}' has shape {self._slots[k].shape}, "
-                        f"got {v.shape}"
+                        f"Optimizer slot '{k}' has shape {self._slots[k].shape}, got {v.shape}"
                     )
                 self._slots[k][...] = v
             else:
@@ -964,9 +965,7 @@ class AdamW(Adam):
             **kwargs,
         )
         if self.weight_decay is None:
-            raise ValueError(
-                "Argument `weight_decay` must be a float. Received: weight_decay=None"
-            )
+            raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
 
 
 class Adagrad(Optimizer):

@@ -12,8 +12,19 @@ import numpy as np
 
 from graphc import rng as _rng
 
-__all__ = ["SeedGenerator", "normal", "uniform", "truncated_normal", "randint", "dropout",
-           "shuffle", "categorical", "gamma", "beta", "binomial"]
+__all__ = [
+    "SeedGenerator",
+    "normal",
+    "uniform",
+    "truncated_normal",
+    "randint",
+    "dropout",
+    "shuffle",
+    "categorical",
+    "gamma",
+    "beta",
+    "binomial",
+]
 
 
 class SeedGenerator:
@@ -80,8 +91,11 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
     """Zero each entry with probability ``rate`` and scale the rest by ``1 / (1 - rate)``
     (``noise_shape`` broadcasts the mask, as Keras's)."""
     x = np.asarray(inputs)
-    shape = x.shape if noise_shape is None else tuple(
-        x.shape[i] if d is None else int(d) for i, d in enumerate(noise_shape))
+    shape = (
+        x.shape
+        if noise_shape is None
+        else tuple(x.shape[i] if d is None else int(d) for i, d in enumerate(noise_shape))
+    )
     keep = _gen(seed).uniform(size=shape) >= rate
     return np.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
 

@@ -43,10 +43,24 @@ import numpy as np
 
 from graphc import rng
 
-__all__ = ["ExecContext", "scope", "scopes", "eager", "eager_context", "current_scope",
-           "is_recording", "current_eager_context", "set_outside_layer_handler",
-           "outside_layer_handler", "get_keras_mask", "set_keras_mask", "is_mask_value",
-           "next_id", "unique_value_name", "unique_layer_name"]
+__all__ = [
+    "ExecContext",
+    "scope",
+    "scopes",
+    "eager",
+    "eager_context",
+    "current_scope",
+    "is_recording",
+    "current_eager_context",
+    "set_outside_layer_handler",
+    "outside_layer_handler",
+    "get_keras_mask",
+    "set_keras_mask",
+    "is_mask_value",
+    "next_id",
+    "unique_value_name",
+    "unique_layer_name",
+]
 
 
 @dataclass
@@ -135,8 +149,10 @@ def set_outside_layer_handler(handler: Callable[..., Any]) -> None:
 
 def outside_layer_handler() -> Callable[..., Any]:
     if not _OUTSIDE_LAYER:
-        raise RuntimeError("An op was applied to symbolic tensors outside any layer before "
-                           "graphc.layers was imported; import graphc first.")
+        raise RuntimeError(
+            "An op was applied to symbolic tensors outside any layer before "
+            "graphc.layers was imported; import graphc first."
+        )
     return _OUTSIDE_LAYER[0]
 
 
@@ -208,4 +224,5 @@ def reset_layer_names() -> None:
 #: ``(layer, shape, dtype)`` before a weight is allocated, so that a config asking for
 #: more than the file's weights hold fails before allocating (graphc.models.saving).
 weight_check: contextvars.ContextVar[Callable[..., None] | None] = contextvars.ContextVar(
-    "graphc_weight_check", default=None)
+    "graphc_weight_check", default=None
+)

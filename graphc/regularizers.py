@@ -23,18 +23,38 @@ from graphc._serialization import deserialize_named, serialize_object
 from graphc.config import EPSILON as _EPSILON
 from graphc.ir import Value
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2",
-           "l1l2", "orthogonal_regularizer", "get", "serialize", "deserialize"]
+__all__ = [
+    "Regularizer",
+    "L1",
+    "L2",
+    "L1L2",
+    "OrthogonalRegularizer",
+    "l1",
+    "l2",
+    "l1_l2",
+    "l1l2",
+    "orthogonal_regularizer",
+    "get",
+    "serialize",
+    "deserialize",
+]
 
 _MODULE = "keras.regularizers"
 
 
 def validate_float_arg(value, name):
     """Keras's check: a finite, non-negative number."""
-    if isinstance(value, bool) or not isinstance(value, (float, int)) or \
-            math.isinf(value) or math.isnan(value) or value < 0:
-        raise ValueError(f"Invalid value for argument {name}: expected a non-negative float."
-                         f"Received: {name}={value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (float, int))
+        or math.isinf(value)
+        or math.isnan(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"Invalid value for argument {name}: expected a non-negative float."
+            f"Received: {name}={value!r}"
+        )
     return float(value)
 
 
@@ -140,18 +160,23 @@ class OrthogonalRegularizer(Regularizer):
     def __init__(self, factor=0.01, mode="rows"):
         self.factor = _f32(validate_float_arg(factor, name="factor"))
         if mode not in ("rows", "columns"):
-            raise ValueError('Invalid value for argument `mode`. Expected one of '
-                             f'{{"rows", "columns"}}. Received: mode={mode!r}')
+            raise ValueError(
+                "Invalid value for argument `mode`. Expected one of "
+                f'{{"rows", "columns"}}. Received: mode={mode!r}'
+            )
         self.mode = mode
 
     def _parts(self, x):
         x = np.asarray(x)
         if x.ndim != 2:
-            raise ValueError("Inputs to OrthogonalRegularizer must have rank 2. Received: "
-                             f"inputs.shape={x.shape}")
+            raise ValueError(
+                "Inputs to OrthogonalRegularizer must have rank 2. Received: "
+                f"inputs.shape={x.shape}"
+            )
         v = x if self.mode == "rows" else x.T  # the vectors to decorrelate, one per row
-        inv = np.minimum(1.0 / np.sqrt(np.sum(np.square(v), axis=1, keepdims=True)),
-                         1.0 / _EPSILON).astype(x.dtype)
+        inv = np.minimum(
+            1.0 / np.sqrt(np.sum(np.square(v), axis=1, keepdims=True)), 1.0 / _EPSILON
+        ).astype(x.dtype)
         n = v * inv
         size = v.shape[0]
         product = (n @ n.T) * (1.0 - np.eye(size, dtype=x.dtype))
@@ -167,12 +192,11 @@ class OrthogonalRegularizer(Regularizer):
     def gradient(self, x):
         with np.errstate(divide="ignore"):
             _, inv, n, product, scale = self._parts(x)
-        d_product = scale * np.sign(product)       # the diagonal is already zero
+        d_product = scale * np.sign(product)  # the diagonal is already zero
         d_n = (d_product + d_product.T) @ n
         # n = v * inv with inv = 1/|v| (unless clipped at 1/epsilon, where it is constant)
         unclipped = inv < 1.0 / _EPSILON
-        d_v = d_n * inv - np.where(unclipped, n * np.sum(d_n * n, axis=1, keepdims=True)
-                                   * inv, 0.0)
+        d_v = d_n * inv - np.where(unclipped, n * np.sum(d_n * n, axis=1, keepdims=True) * inv, 0.0)
         d_v = d_v.astype(np.asarray(x).dtype)
         return d_v if self.mode == "rows" else d_v.T
 
@@ -191,8 +215,14 @@ def _l1_l2_shortcut(l1=0.01, l2=0.01):
 
 
 _CLASSES = {c.__name__: c for c in (Regularizer, L1, L2, L1L2, OrthogonalRegularizer)}
-_NAMES = {"regularizer": Regularizer, "l1": L1, "l2": L2, "l1l2": L1L2,
-          "l1_l2": _l1_l2_shortcut, "orthogonal_regularizer": OrthogonalRegularizer}
+_NAMES = {
+    "regularizer": Regularizer,
+    "l1": L1,
+    "l2": L2,
+    "l1l2": L1L2,
+    "l1_l2": _l1_l2_shortcut,
+    "orthogonal_regularizer": OrthogonalRegularizer,
+}
 
 
 def serialize(regularizer):
@@ -219,15 +249,18 @@ def get(identifier):
         return identifier()
     if callable(identifier):
         return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r} (of type "
-                     f"{type(identifier).__name__}); expected a name such as 'l2', a "
-                     "Regularizer, a config dict or a function of the weight.")
+    raise ValueError(
+        f"Could not interpret regularizer identifier: {identifier!r} (of type "
+        f"{type(identifier).__name__}); expected a name such as 'l2', a "
+        "Regularizer, a config dict or a function of the weight."
+    )
 
 
 # ---- penalty values ------------------------------------------------------------------------
 # Their gradients, for training, are made by graphc.models.regularization (hand-written
 # ``gradient`` for the built-ins, the recorded ops' VJPs for custom regularizers); this
 # module stays at the layers' rank and imports no backend.
+
 
 def penalty_value(regularizer, weight):
     """The penalty of a weight (a ``Parameter``) or an array, as a NumPy scalar of its

@@ -18,20 +18,37 @@ from graphc.onnx import importer as _importer  # noqa: F401  (registers OnnxGrap
 register_keras_serializable = register_serializable
 CustomObjectScope = custom_object_scope
 
-__all__ = ["load_model", "save_model", "load_weights", "save_weights", "model_from_json",
-           "register_serializable", "register_keras_serializable", "custom_object_scope",
-           "CustomObjectScope", "get_custom_objects", "get_registered_name",
-           "get_registered_object", "serialize_keras_object", "deserialize_keras_object"]
+__all__ = [
+    "load_model",
+    "save_model",
+    "load_weights",
+    "save_weights",
+    "model_from_json",
+    "register_serializable",
+    "register_keras_serializable",
+    "custom_object_scope",
+    "CustomObjectScope",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "serialize_keras_object",
+    "deserialize_keras_object",
+]
 
 # Where a class name is looked up when no custom object or registration names it
 # (Keras's own module of the object first, from the config's "module").
 _MODULES = {
-    "keras.layers": "graphc.layers", "keras.losses": "graphc.losses",
-    "keras.metrics": "graphc.metrics", "keras.optimizers": "graphc.optimizers",
+    "keras.layers": "graphc.layers",
+    "keras.losses": "graphc.losses",
+    "keras.metrics": "graphc.metrics",
+    "keras.optimizers": "graphc.optimizers",
     "keras.optimizers.schedules": "graphc.schedules",
-    "keras.initializers": "graphc.initializers", "keras.regularizers": "graphc.regularizers",
-    "keras.constraints": "graphc.constraints", "keras.activations": "graphc.activations",
-    "keras.models": "graphc.models", "keras.random": "graphc.random",
+    "keras.initializers": "graphc.initializers",
+    "keras.regularizers": "graphc.regularizers",
+    "keras.constraints": "graphc.constraints",
+    "keras.activations": "graphc.activations",
+    "keras.models": "graphc.models",
+    "keras.random": "graphc.random",
 }
 
 
@@ -44,6 +61,7 @@ def get_registered_name(obj) -> str:
 
 def _scoped() -> dict:
     from graphc.layers import serialization as s
+
     table: dict = {}
     for scope in s._SCOPES:
         table.update(scope)
@@ -53,8 +71,7 @@ def _scoped() -> dict:
 def get_registered_object(name, custom_objects=None, module_objects=None):
     """The class or function called ``name``: from ``custom_objects``, an enclosing
     ``custom_object_scope``, the registered objects, then ``module_objects``; else None."""
-    for table in (custom_objects or {}, _scoped(), get_custom_objects(),
-                  module_objects or {}):
+    for table in (custom_objects or {}, _scoped(), get_custom_objects(), module_objects or {}):
         if name in table:
             return table[name]
     return None
@@ -71,9 +88,12 @@ def serialize_keras_object(obj):
     if isinstance(obj, dict):
         return {k: serialize_keras_object(v) for k, v in obj.items()}
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
-        return {"module": getattr(obj, "__module__", None), "class_name": "function",
-                "config": obj.__name__,
-                "registered_name": getattr(obj, "_registered_name", obj.__name__)}
+        return {
+            "module": getattr(obj, "__module__", None),
+            "class_name": "function",
+            "config": obj.__name__,
+            "registered_name": getattr(obj, "_registered_name", obj.__name__),
+        }
     if hasattr(obj, "get_config"):
         cls = type(obj)
         registered = getattr(cls, "_registered_name", None)
@@ -81,13 +101,18 @@ def serialize_keras_object(obj):
         for keras_mod, graphc_mod in _MODULES.items():
             if module == graphc_mod or module.startswith(graphc_mod + "."):
                 module = keras_mod
-        return {"module": module, "class_name": cls.__name__,
-                "config": obj.get_config(), "registered_name": registered}
+        return {
+            "module": module,
+            "class_name": cls.__name__,
+            "config": obj.get_config(),
+            "registered_name": registered,
+        }
     raise TypeError(f"Cannot serialize {obj!r}: it has no get_config()")
 
 
 def _find_class(name, module, custom_objects):
     import importlib
+
     found = get_registered_object(name, custom_objects)
     if found is not None:
         return found
@@ -107,9 +132,11 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     if isinstance(config, str):
         found = _find_class(config, None, custom_objects)
         if found is None:
-            raise ValueError(f"Could not locate object {config!r}; pass it in "
-                             "custom_objects or register it with "
-                             "@graphc.saving.register_keras_serializable().")
+            raise ValueError(
+                f"Could not locate object {config!r}; pass it in "
+                "custom_objects or register it with "
+                "@graphc.saving.register_keras_serializable()."
+            )
         return found
     if isinstance(config, (list, tuple)):
         return [deserialize_keras_object(v, custom_objects) for v in config]
@@ -120,11 +147,13 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     name, inner = config["class_name"], config["config"]
     if name == "function":
         key = config.get("registered_name") or inner
-        found = get_registered_object(key, custom_objects) or \
-            _find_class(inner, config.get("module"), custom_objects)
+        found = get_registered_object(key, custom_objects) or _find_class(
+            inner, config.get("module"), custom_objects
+        )
         if found is None:
-            raise ValueError(f"Could not locate function {inner!r}; pass it in "
-                             "custom_objects or register it.")
+            raise ValueError(
+                f"Could not locate function {inner!r}; pass it in custom_objects or register it."
+            )
         return found
     cls = None
     if config.get("registered_name"):
@@ -132,8 +161,10 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     if cls is None:
         cls = _find_class(name, config.get("module"), custom_objects)
     if cls is None:
-        raise ValueError(f"Could not locate class {name!r}; pass it in custom_objects or "
-                         "register it with @graphc.saving.register_keras_serializable().")
+        raise ValueError(
+            f"Could not locate class {name!r}; pass it in custom_objects or "
+            "register it with @graphc.saving.register_keras_serializable()."
+        )
     with custom_object_scope(custom_objects):
         if hasattr(cls, "from_config"):
             return cls.from_config(dict(inner or {}))

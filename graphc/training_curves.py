@@ -27,7 +27,8 @@ def _matplotlib():
     except ImportError:
         raise ImportError(
             "Training curves are drawn with matplotlib, which is not installed: "
-            "`pip install 'graphc[plots]'`") from None
+            "`pip install 'graphc[plots]'`"
+        ) from None
 
 
 def read_csv_log(path, separator=None):
@@ -39,28 +40,34 @@ def read_csv_log(path, separator=None):
         text = f.read()
     lines = text.splitlines()
     if not lines or not lines[0].strip():
-        raise ValueError(f"{path} is empty: expected a CSVLogger file (a header line "
-                         "'epoch,loss,...' and one row per epoch)")
+        raise ValueError(
+            f"{path} is empty: expected a CSVLogger file (a header line "
+            "'epoch,loss,...' and one row per epoch)"
+        )
     if separator is None:
         header = lines[0]
         separator = max((",", ";", "\t"), key=header.count)
     rows = list(csv.reader(lines, delimiter=separator))
     header, rows = rows[0], [r for r in rows[1:] if r]
     if "epoch" not in header:
-        raise ValueError(f"{path} has no 'epoch' column (columns: {', '.join(header)}): "
-                         "expected a CSVLogger file")
+        raise ValueError(
+            f"{path} has no 'epoch' column (columns: {', '.join(header)}): "
+            "expected a CSVLogger file"
+        )
     logs: dict = {}
     epochs = []
     for line_no, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise ValueError(f"{path}, line {line_no}: {len(row)} fields, the header has "
-                             f"{len(header)}")
+            raise ValueError(
+                f"{path}, line {line_no}: {len(row)} fields, the header has {len(header)}"
+            )
         record = dict(zip(header, row, strict=True))
         try:
             epochs.append(int(float(record["epoch"])))
         except ValueError:
-            raise ValueError(f"{path}, line {line_no}: epoch {record['epoch']!r} is not a "
-                             "number") from None
+            raise ValueError(
+                f"{path}, line {line_no}: epoch {record['epoch']!r} is not a number"
+            ) from None
         for key in header:
             if key == "epoch":
                 continue
@@ -86,8 +93,10 @@ def _as_logs(history):
         return read_csv_log(history)
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict):
-        raise TypeError(f"plot_history takes a History (what fit returns), its .history "
-                        f"dict or a CSVLogger file's path; received {type(history).__name__}")
+        raise TypeError(
+            f"plot_history takes a History (what fit returns), its .history "
+            f"dict or a CSVLogger file's path; received {type(history).__name__}"
+        )
     logs = {k: [float(x) for x in v] for k, v in logs.items()}
     epochs = list(getattr(history, "epoch", None) or [])
     length = max((len(v) for v in logs.values()), default=0)
@@ -102,8 +111,10 @@ def _panels(logs, metrics):
         names = [metrics] if isinstance(metrics, str) else list(metrics)
         unknown = [m for m in names if m not in logs and f"val_{m}" not in logs]
         if unknown:
-            raise ValueError(f"No curve named {', '.join(map(repr, unknown))}; the logs have "
-                             f"{', '.join(sorted(logs)) or 'nothing'}")
+            raise ValueError(
+                f"No curve named {', '.join(map(repr, unknown))}; the logs have "
+                f"{', '.join(sorted(logs)) or 'nothing'}"
+            )
         return names
     names = []
     for key in logs:
@@ -125,8 +136,9 @@ def plot_history(history, to_file=None, metrics=None, title=None, dpi=100):
     epochs, logs = _as_logs(history)
     names = _panels(logs, metrics)
     if not names:
-        raise ValueError("Nothing to plot: the history has no epochs logged (fit with at "
-                         "least one epoch)")
+        raise ValueError(
+            "Nothing to plot: the history has no epochs logged (fit with at least one epoch)"
+        )
     _matplotlib()
     import matplotlib
     from matplotlib.figure import Figure
@@ -139,19 +151,19 @@ def plot_history(history, to_file=None, metrics=None, title=None, dpi=100):
         axes = fig.subplots(rows, columns, squeeze=False).ravel()
         x = [e + 1 for e in epochs]
         for ax, name in zip(axes, names, strict=False):  # more axes than names
-            for key, label, style in ((name, "training", "-"), (f"val_{name}", "validation",
-                                                                "--")):
+            for key, label, style in ((name, "training", "-"), (f"val_{name}", "validation", "--")):
                 if key in logs:
                     values = logs[key]
                     marker = "o" if len(values) <= 30 else None
-                    ax.plot(x[:len(values)], values, style, marker=marker, markersize=3,
-                            label=label)
+                    ax.plot(
+                        x[: len(values)], values, style, marker=marker, markersize=3, label=label
+                    )
             ax.set_title(name)
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, alpha=0.3)
             ax.legend()
-        for ax in axes[len(names):]:
+        for ax in axes[len(names) :]:
             ax.set_visible(False)
         if title:
             fig.suptitle(title)
@@ -159,8 +171,10 @@ def plot_history(history, to_file=None, metrics=None, title=None, dpi=100):
             to_file = os.fspath(to_file)
             extension = os.path.splitext(to_file)[1].lstrip(".").lower()
             if not extension:
-                raise ValueError(f"plot_history needs a file name with an extension (.png, "
-                                 f".svg or .pdf), received {to_file!r}")
+                raise ValueError(
+                    f"plot_history needs a file name with an extension (.png, "
+                    f".svg or .pdf), received {to_file!r}"
+                )
             metadata = {"Title": title or "training curves"}
             if extension in ("png", "svg"):
                 metadata["Description"] = "curves: " + ", ".join(names)

@@ -39,7 +39,7 @@ class Pass:
 
 @dataclass
 class PipelineReport:
-    results: dict[str, Any] = field(default_factory=dict)   # pass name -> what it returned
+    results: dict[str, Any] = field(default_factory=dict)  # pass name -> what it returned
     seconds: dict[str, float] = field(default_factory=dict)  # pass name -> wall time
 
     def __getitem__(self, name: str) -> Any:

@@ -29,6 +29,7 @@ class CountParams(Pass):
 
     def run(self, graph: Graph) -> ParamCount:
         from passes.validate_connectivity import top_layers
+
         result = ParamCount()
         counted: set[Parameter] = set()
         # Each layer's own weights (as Keras counts them, used by call() or not), plus any

@@ -28,8 +28,9 @@ class InferredTypes(Mapping[Value, TensorType]):
     later run on the same graph (other input shapes) shows through; the graph inputs'
     types, which have no node to live on, are kept here."""
 
-    def __init__(self, inputs: dict[Value, TensorType], nodes: list[Node],
-                 members: set[Node]) -> None:
+    def __init__(
+        self, inputs: dict[Value, TensorType], nodes: list[Node], members: set[Node]
+    ) -> None:
         self._inputs = inputs
         self._nodes = nodes
         self._members = members
@@ -75,8 +76,9 @@ class InferShapes(Pass):
         for v in graph.inputs:
             shape = self.input_shapes.get(v.name, v.shape)
             if len(shape) != len(v.shape):
-                raise GraphError(f"input {v.name}: rank {len(v.shape)} expected, got shape "
-                                 f"{format_shape(shape)}")
+                raise GraphError(
+                    f"input {v.name}: rank {len(v.shape)} expected, got shape {format_shape(shape)}"
+                )
             inputs[v] = TensorType(shape, v.dtype)
         nodes = graph.nodes
         done: set[Node] = set()  # nodes whose meta this run has written
@@ -97,16 +99,22 @@ class InferShapes(Pass):
                 in_types = [type_of(v) for v in node.inputs]
                 out_types = infer_types(get_op(node.op), node.attrs, in_types, node.where())
                 if len(out_types) != len(node.outputs):
-                    raise GraphError(f"{node.where()}: the shape rule gave {len(out_types)} "
-                                     f"outputs, the node has {len(node.outputs)}")
+                    raise GraphError(
+                        f"{node.where()}: the shape rule gave {len(out_types)} "
+                        f"outputs, the node has {len(node.outputs)}"
+                    )
                 if not self.input_shapes:
                     for v, t in zip(node.outputs, out_types):
-                        if (t.dtype != v.dtype or len(t.shape) != len(v.shape) or not all(
-                                dims_compatible(a, b) for a, b in zip(t.shape, v.shape))):
+                        if (
+                            t.dtype != v.dtype
+                            or len(t.shape) != len(v.shape)
+                            or not all(dims_compatible(a, b) for a, b in zip(t.shape, v.shape))
+                        ):
                             raise GraphError(
                                 f"{node.where()}: {v.name} is recorded as "
                                 f"{format_shape(v.shape)} {v.dtype} but the op rule gives "
-                                f"{format_shape(t.shape)} {t.dtype}")
+                                f"{format_shape(t.shape)} {t.dtype}"
+                            )
                 before.append((node, node.meta.get(TYPES, _ABSENT)))
                 node.meta[TYPES] = tuple(out_types)
                 done.add(node)

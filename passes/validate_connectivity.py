@@ -36,9 +36,11 @@ def _user_stacklevel() -> int:
     the user's ``Model(...)`` line."""
     import os
     import sys
+
     roots = tuple(
         os.path.dirname(os.path.dirname(os.path.abspath(cast(str, m.__file__)))) + os.sep + d
-        for m, d in ((sys.modules["graphc"], "graphc"), (sys.modules["passes"], "passes")))
+        for m, d in ((sys.modules["graphc"], "graphc"), (sys.modules["passes"], "passes"))
+    )
     frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
@@ -69,7 +71,8 @@ class ValidateConnectivity(Pass):
                 made_by = f", produced by layer {v.producer.where()}" if v.producer else ""
                 raise GraphError(
                     f"Model inputs must be tensors returned by graphc.Input(); received "
-                    f"{_describe(v)}{made_by}. Pass the Input tensor the graph starts from.")
+                    f"{_describe(v)}{made_by}. Pass the Input tensor the graph starts from."
+                )
         if len(set(graph.inputs)) != len(graph.inputs):
             raise GraphError("The same Input tensor is listed twice in the model's inputs.")
         graph.nodes = graph.toposort()
@@ -80,8 +83,11 @@ class ValidateConnectivity(Pass):
         reached_set: set[str] = set()
         for node in graph.nodes:
             for v in node.inputs:
-                if v not in available and v.producer is None and v.kind in ("input",
-                                                                           "intermediate"):
+                if (
+                    v not in available
+                    and v.producer is None
+                    and v.kind in ("input", "intermediate")
+                ):
                     raise GraphDisconnectedError(self._message(graph, v, node, reached))
             available.update(node.outputs)
             layer = node.top[0]
@@ -89,8 +95,7 @@ class ValidateConnectivity(Pass):
                 reached_set.add(layer.name)
                 reached.append(layer.name)
         for v in graph.outputs:
-            if v not in available and v.kind in ("input", "intermediate") \
-                    and v.producer is None:
+            if v not in available and v.kind in ("input", "intermediate") and v.producer is None:
                 raise GraphDisconnectedError(self._message(graph, v, None, reached))
 
         layers = top_layers(graph)
@@ -103,19 +108,22 @@ class ValidateConnectivity(Pass):
             raise GraphError(
                 f'The name "{name}" is used {by_name[name]} times in the model. All layer '
                 f"names should be unique: give each layer its own name= (or leave name= out "
-                f"and graphc numbers them).")
+                f"and graphc numbers them)."
+            )
 
         used = {v for n in graph.nodes for v in n.inputs} | set(graph.outputs)
         unused = [v for v in graph.inputs if v not in used]
         for v in unused:
-            warnings.warn(f"Model input {_describe(v)} is not connected to any output; it "
-                          "will be fed but ignored. Remove it from `inputs` or use it.",
-                          UserWarning, stacklevel=_user_stacklevel())
+            warnings.warn(
+                f"Model input {_describe(v)} is not connected to any output; it "
+                "will be fed but ignored. Remove it from `inputs` or use it.",
+                UserWarning,
+                stacklevel=_user_stacklevel(),
+            )
         return ConnectivityReport(unused_inputs=unused, layers=layers)
 
     @staticmethod
-    def _message(graph: Graph, missing: Value, node: Node | None,
-                 reached: list[str]) -> str:
+    def _message(graph: Graph, missing: Value, node: Node | None, reached: list[str]) -> str:
         if node is None:
             at = " (it is one of the model's outputs)"
         elif node.top[0] is not None:
@@ -129,5 +137,6 @@ class ValidateConnectivity(Pass):
         return (
             f"Graph disconnected: cannot obtain value for tensor {_describe(missing)}{at}. "
             f"The following previous layers were accessed without issue: {reached}. "
-            f"The model's inputs are [{given}], and the outputs need \"{missing.name}\" too: "
-            f"add it to the inputs, e.g. Model(inputs=[{names}], outputs=...).")
+            f'The model\'s inputs are [{given}], and the outputs need "{missing.name}" too: '
+            f"add it to the inputs, e.g. Model(inputs=[{names}], outputs=...)."
+        )

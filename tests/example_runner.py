@@ -15,10 +15,17 @@ def run_example(name, *args, cwd=ROOT, timeout=300, env=None):
     replaces the environment (this checkout stays first on PYTHONPATH)."""
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(
-        [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    proc = subprocess.run([sys.executable, os.path.join(EXAMPLES, name), *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+        [ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    proc = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, name), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 

@@ -32,8 +32,7 @@ from graphc.utils.image_utils import resize_image
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 # The files of the `images` fixture in Keras's order with shuffle=False: classes sorted,
 # each class's walk sorted by directory then name (upper case sorts before lower case).
-SORTED = ["cats/a.png", "cats/b.png", "cats/c.bmp", "dogs/E.PNG", "dogs/d.jpg",
-          "dogs/more/f.png"]
+SORTED = ["cats/a.png", "cats/b.png", "cats/c.bmp", "dogs/E.PNG", "dogs/d.jpg", "dogs/more/f.png"]
 
 
 @pytest.fixture
@@ -41,14 +40,22 @@ def images(tmp_path):
     """cats (red, 3 files) and dogs (blue, 3 files, one in a nested folder), of various
     sizes, plus files Keras skips: a .txt, a hidden folder, a top-level image."""
     root = tmp_path / "images"
-    files = {"cats/a.png": (12, 10), "cats/b.png": (8, 20), "cats/c.bmp": (5, 5),
-             "dogs/E.PNG": (14, 9), "dogs/d.jpg": (16, 16), "dogs/more/f.png": (7, 7),
-             ".hidden/g.png": (4, 4), "top.png": (6, 6)}
+    files = {
+        "cats/a.png": (12, 10),
+        "cats/b.png": (8, 20),
+        "cats/c.bmp": (5, 5),
+        "dogs/E.PNG": (14, 9),
+        "dogs/d.jpg": (16, 16),
+        "dogs/more/f.png": (7, 7),
+        ".hidden/g.png": (4, 4),
+        "top.png": (6, 6),
+    }
     for name, (w, h) in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (w, h), BLUE if name.startswith("dogs") else RED).save(
-            path, format="JPEG" if name.endswith("jpg") else None)
+            path, format="JPEG" if name.endswith("jpg") else None
+        )
     (root / "dogs" / "notes.txt").write_text("not an image")
     return str(root)
 
@@ -88,8 +95,9 @@ def test_counts_class_order_and_batches(images, capsys):
 
 
 def test_class_names_argument_orders_and_selects(images, capsys):
-    ds = image_dataset_from_directory(images, class_names=["dogs", "cats"], image_size=4,
-                                      shuffle=False, batch_size=None)
+    ds = image_dataset_from_directory(
+        images, class_names=["dogs", "cats"], image_size=4, shuffle=False, batch_size=None
+    )
     assert ds.class_names == ["dogs", "cats"]
     assert relative(ds.file_paths, images)[:3] == SORTED[3:]
     assert [int(y) for _, y in ds] == [0, 0, 0, 1, 1, 1]
@@ -130,8 +138,7 @@ def test_color_modes_data_format_and_unbatched(images):
     assert gray[0, 0, 0, 0] == 76  # Pillow's L = (299 R + 587 G + 114 B) / 1000, red -> 76
     rgba = next(iter(image_dataset_from_directory(images, color_mode="rgba", **kw)))[0]
     assert rgba.shape == (6, 5, 7, 4) and np.all(rgba[..., 3] == 255)
-    first = next(iter(image_dataset_from_directory(images, data_format="channels_first",
-                                                   **kw)))[0]
+    first = next(iter(image_dataset_from_directory(images, data_format="channels_first", **kw)))[0]
     assert first.shape == (6, 3, 5, 7)
     single = image_dataset_from_directory(images, batch_size=None, **kw)
     assert len(single) == 6
@@ -142,8 +149,9 @@ def test_color_modes_data_format_and_unbatched(images):
 def test_validation_split_is_keras_seeded_shuffle_then_split(images, capsys):
     # 6 files, split 0.34: int(0.34 * 6) = 2 for validation (the last 2 of the shuffled
     # list), 4 for training.
-    train, val = image_dataset_from_directory(images, image_size=(4, 4), batch_size=3,
-                                              validation_split=0.34, subset="both", seed=1337)
+    train, val = image_dataset_from_directory(
+        images, image_size=(4, 4), batch_size=3, validation_split=0.34, subset="both", seed=1337
+    )
     out = capsys.readouterr().out
     assert "Using 4 files for training.\nUsing 2 files for validation.\n" in out
     order = list(SORTED)
@@ -153,11 +161,13 @@ def test_validation_split_is_keras_seeded_shuffle_then_split(images, capsys):
     assert not set(train.file_paths) & set(val.file_paths)
     assert (len(train), len(val)) == (2, 1)
     # The separate subsets are the same as "both".
-    alone = image_dataset_from_directory(images, image_size=(4, 4), validation_split=0.34,
-                                         subset="training", seed=1337)
+    alone = image_dataset_from_directory(
+        images, image_size=(4, 4), validation_split=0.34, subset="training", seed=1337
+    )
     assert alone.file_paths == train.file_paths
-    alone = image_dataset_from_directory(images, image_size=(4, 4), validation_split=0.34,
-                                         subset="validation", seed=1337)
+    alone = image_dataset_from_directory(
+        images, image_size=(4, 4), validation_split=0.34, subset="validation", seed=1337
+    )
     assert alone.file_paths == val.file_paths
     # Each label still belongs to its image after the shuffles (cats red, dogs blue).
     for ds in (train, val):
@@ -170,13 +180,13 @@ def test_validation_split_is_keras_seeded_shuffle_then_split(images, capsys):
 def test_reshuffles_each_epoch_repeatably(texts):
     def epochs(ds, n=3):
         return [[t for x, _ in ds for t in x.tolist()] for _ in range(n)]
+
     ds = text_dataset_from_directory(texts, batch_size=2, seed=5, verbose=False)
     orders = epochs(ds)
     assert all(sorted(o) == sorted(orders[0]) and len(o) == 12 for o in orders)
     assert len({tuple(o) for o in orders}) == 3  # a new order each epoch
     # The same seed gives the same sequence of orders.
-    assert epochs(text_dataset_from_directory(texts, batch_size=2, seed=5,
-                                              verbose=False)) == orders
+    assert epochs(text_dataset_from_directory(texts, batch_size=2, seed=5, verbose=False)) == orders
     unshuffled = text_dataset_from_directory(texts, batch_size=5, shuffle=False, verbose=False)
     assert epochs(unshuffled, 2)[0] == epochs(unshuffled, 2)[1]
 
@@ -189,12 +199,12 @@ def test_text_dataset(texts, capsys):
     assert x.dtype.kind in "UO" and x.shape == (5,)
     assert x.tolist() == [f"neg {i} caf\u00e9" for i in range(5)]
     assert y.tolist() == [0] * 5 and y.dtype == np.int32
-    short = text_dataset_from_directory(texts, max_length=5, batch_size=None, shuffle=False,
-                                        label_mode="binary", verbose=False)
+    short = text_dataset_from_directory(
+        texts, max_length=5, batch_size=None, shuffle=False, label_mode="binary", verbose=False
+    )
     x, y = list(short)[-1]
     assert str(x) == "pos 4" and y.tolist() == [1.0]
-    texts_only = text_dataset_from_directory(texts, label_mode=None, batch_size=4,
-                                             verbose=False)
+    texts_only = text_dataset_from_directory(texts, label_mode=None, batch_size=4, verbose=False)
     assert [x.shape for x in texts_only] == [(4,), (4,), (4,)]
     empty = os.path.join(os.path.dirname(texts), "empty")
     os.makedirs(os.path.join(empty, "a"))
@@ -212,20 +222,26 @@ def test_errors(images, tmp_path):
         image_dataset_from_directory(images, subset="training")
     with pytest.raises(ValueError, match="you must provide a `seed`"):
         image_dataset_from_directory(images, validation_split=0.2, subset="training")
-    with pytest.raises(ValueError, match='`subset` must be either "training", "validation" '
-                                         'or "both", received: train'):
+    with pytest.raises(
+        ValueError,
+        match='`subset` must be either "training", "validation" or "both", received: train',
+    ):
         image_dataset_from_directory(images, validation_split=0.2, subset="train", seed=1)
     with pytest.raises(ValueError, match="between 0 and 1, received: 1.5"):
         image_dataset_from_directory(images, validation_split=1.5, subset="training", seed=1)
-    with pytest.raises(ValueError, match="label_mode` argument must be one of .*"
-                                         "Received: label_mode=sparse"):
+    with pytest.raises(
+        ValueError, match="label_mode` argument must be one of .*Received: label_mode=sparse"
+    ):
         image_dataset_from_directory(images, label_mode="sparse")
     with pytest.raises(ValueError, match="color_mode` must be one of .*Received: color_mode=bgr"):
         image_dataset_from_directory(images, color_mode="bgr")
     with pytest.raises(ValueError, match="interpolation=cubic"):
         image_dataset_from_directory(images, interpolation="cubic")
-    with pytest.raises(ValueError, match="Expected a tuple of 2 integers. Received: "
-                                         r"image_size=\(1, 2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match="Expected a tuple of 2 integers. Received: "
+        r"image_size=\(1, 2, 3\)",
+    ):
         image_dataset_from_directory(images, image_size=(1, 2, 3))
     with pytest.raises(ValueError, match="Only one of `pad_to_aspect_ratio`"):
         image_dataset_from_directory(images, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)
@@ -235,8 +251,11 @@ def test_errors(images, tmp_path):
         image_dataset_from_directory(images, labels=[0, 1], verbose=False)
     (tmp_path / "images" / "birds").mkdir()
     Image.new("RGB", (3, 3)).save(tmp_path / "images" / "birds" / "x.png")
-    with pytest.raises(ValueError, match="exactly 2 class_names. Received: "
-                                         r"class_names=\['birds', 'cats', 'dogs'\]"):
+    with pytest.raises(
+        ValueError,
+        match="exactly 2 class_names. Received: "
+        r"class_names=\['birds', 'cats', 'dogs'\]",
+    ):
         image_dataset_from_directory(images, label_mode="binary", verbose=False)
 
 
@@ -269,7 +288,8 @@ def test_dataset_from_tensor_slices_and_transformations():
     first, second = list(shuffled), list(shuffled)
     assert sorted(first) == list(range(50)) and first != second
     fixed = Dataset.from_tensor_slices(np.arange(50)).shuffle(
-        50, seed=0, reshuffle_each_iteration=False)
+        50, seed=0, reshuffle_each_iteration=False
+    )
     assert list(fixed) == list(fixed)
     assert next(iter(Dataset.from_tensor_slices({"a": [[1, 2], [3, 4]]})))["a"].tolist() == [1, 2]
     with pytest.raises(ValueError, match=r"same first dimension.*\[3, 2\]"):
@@ -313,8 +333,9 @@ def test_resize_rules():
     # crop: 4x8 to a square keeps columns 2..5; pad: 4x8 to a square adds 2 zero rows
     # above and below (Keras's int((pad - size) / 2) on each side).
     cols = np.tile(np.arange(8, dtype="float32")[None, :, None], (4, 1, 1))
-    np.testing.assert_array_equal(resize_image(cols, (4, 4), crop_to_aspect_ratio=True)[0, :, 0],
-                                  [2, 3, 4, 5])
+    np.testing.assert_array_equal(
+        resize_image(cols, (4, 4), crop_to_aspect_ratio=True)[0, :, 0], [2, 3, 4, 5]
+    )
     padded = resize_image(cols + 1, (8, 8), pad_to_aspect_ratio=True)[:, 0, 0]
     np.testing.assert_array_equal(padded, [0, 0, 1, 1, 1, 1, 0, 0])
     assert resize_image(cols, (3, 5), "bicubic").shape == (3, 5, 1)

@@ -26,11 +26,13 @@ def blocks(path):
 def as_script(path) -> str:
     """One script: the Python blocks as they are, each `graphc ...` line of an sh block as a
     run of ``python -m graphc`` that must succeed."""
-    parts = ["import shlex as _shlex, subprocess as _subprocess, sys as _sys\n"
-             "def _graphc(line):\n"
-             "    print('$ ' + line, flush=True)\n"
-             "    _subprocess.run([_sys.executable, '-m', 'graphc', *_shlex.split(line)[1:]],"
-             " check=True)\n"]
+    parts = [
+        "import shlex as _shlex, subprocess as _subprocess, sys as _sys\n"
+        "def _graphc(line):\n"
+        "    print('$ ' + line, flush=True)\n"
+        "    _subprocess.run([_sys.executable, '-m', 'graphc', *_shlex.split(line)[1:]],"
+        " check=True)\n"
+    ]
     for language, code in blocks(path):
         if language == "python":
             parts.append(code)
@@ -47,8 +49,13 @@ def test_tutorial_has_the_snippets_it_promises():
     assert kinds.count("python") >= 10 and kinds.count("sh") >= 3
     script = as_script(TUTORIAL)
     compile(script, TUTORIAL, "exec")  # every Python block is valid Python, in order
-    for name in ("plot_model", "history.plot", "export_with_report", "Runtime",
-                 "passes.CountParams"):
+    for name in (
+        "plot_model",
+        "history.plot",
+        "export_with_report",
+        "Runtime",
+        "passes.CountParams",
+    ):
         assert name in script
 
 
@@ -61,10 +68,17 @@ def test_tutorial_runs(tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     # As a reader without Graphviz has it: the pictures come from the pure-Python path.
-    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep)
-                                  if not shutil.which("dot", path=d))
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env["PATH"] = os.pathsep.join(
+        d for d in env.get("PATH", "").split(os.pathsep) if not shutil.which("dot", path=d)
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "Total params: 3,466" in out
@@ -72,10 +86,20 @@ def test_tutorial_runs(tmp_path):
     assert "Epoch 10/10" in out
     assert "onnx checker: ok" in out and "FAILED" not in out
     assert "loss: " in out  # graphc eval
-    for name in ("seed.graphc", "seed.onnx", "seed_model.png", "seed_model.svg", "twin.png",
-                 "curves.png", "training.log", "curves_from_log.png", "seed_from_cli.svg"):
+    for name in (
+        "seed.graphc",
+        "seed.onnx",
+        "seed_model.png",
+        "seed_model.svg",
+        "twin.png",
+        "curves.png",
+        "training.log",
+        "curves_from_log.png",
+        "seed_from_cli.svg",
+    ):
         assert (tmp_path / name).is_file(), name
     from PIL import Image
+
     with Image.open(tmp_path / "twin.png") as image:
         image.load()
         drawn = image.text["Description"]

@@ -12,8 +12,13 @@ import pytest
 
 import graphc
 from graphc import Input, Model, Sequential, layers, ops
-from graphc.errors import (GraphcError, GraphDisconnectedError, GraphError, InputDataError,
-                           ShapeError)
+from graphc.errors import (
+    GraphcError,
+    GraphDisconnectedError,
+    GraphError,
+    InputDataError,
+    ShapeError,
+)
 from graphc.ir import Graph, Node, TensorType, Value
 
 
@@ -45,9 +50,10 @@ def test_seed_graph_disconnected():
     assert str(e.value) == (
         'Graph disconnected: cannot obtain value for tensor "te_seed_in" (shape (None, 64), '
         'dtype float32) at layer "te_seed_d1". The following previous layers were accessed '
-        "without issue: []. The model's inputs are [\"te_unrelated\" (None, 32)], and the "
+        'without issue: []. The model\'s inputs are ["te_unrelated" (None, 32)], and the '
         'outputs need "te_seed_in" too: add it to the inputs, e.g. '
-        "Model(inputs=[te_unrelated, te_seed_in], outputs=...).")
+        "Model(inputs=[te_unrelated, te_seed_in], outputs=...)."
+    )
     assert e.value.__notes__ == ["[graphc] pass 'validate_connectivity' failed (the first pass)"]
 
 
@@ -62,7 +68,8 @@ def test_disconnected_in_the_middle():
         'dtype float32) at layer "te_mid_b1". The following previous layers were accessed '
         "without issue: ['te_mid_a1']. The model's inputs are [\"te_mid_a\" (None, 4)], and "
         'the outputs need "te_mid_b" too: add it to the inputs, e.g. '
-        "Model(inputs=[te_mid_a, te_mid_b], outputs=...).")
+        "Model(inputs=[te_mid_a, te_mid_b], outputs=...)."
+    )
 
 
 def test_duplicate_layer_names():
@@ -70,7 +77,8 @@ def test_duplicate_layer_names():
     out = layers.Dense(2, name="te_dup")(layers.Dense(2, name="te_dup")(i))
     assert error_text(lambda: Model(i, out), GraphError) == (
         'The name "te_dup" is used 2 times in the model. All layer names should be unique: '
-        "give each layer its own name= (or leave name= out and graphc numbers them).")
+        "give each layer its own name= (or leave name= out and graphc numbers them)."
+    )
 
 
 def test_input_that_is_not_an_input_tensor():
@@ -80,13 +88,16 @@ def test_input_that_is_not_an_input_tensor():
     assert error_text(lambda: Model(h, o), GraphError) == (
         'Model inputs must be tensors returned by graphc.Input(); received "te_nonin_h/add" '
         "(shape (None, 3), dtype float32), produced by layer te_nonin_h (add). Pass the Input "
-        "tensor the graph starts from.")
+        "tensor the graph starts from."
+    )
 
 
 def test_same_input_twice():
     i = Input(shape=(4,), name="te_twice")
-    assert error_text(lambda: Model([i, i], layers.Dense(2, name="te_twice_d")(i)),
-                      GraphError) == "The same Input tensor is listed twice in the model's inputs."
+    assert (
+        error_text(lambda: Model([i, i], layers.Dense(2, name="te_twice_d")(i)), GraphError)
+        == "The same Input tensor is listed twice in the model's inputs."
+    )
 
 
 def test_unused_input_warning():
@@ -97,7 +108,8 @@ def test_unused_input_warning():
         Model([i, spare], layers.Dense(2, name="te_used_d")(i))
     assert [str(w.message) for w in record] == [
         'Model input "te_spare" (shape (None, 7), dtype float32) is not connected to any '
-        "output; it will be fed but ignored. Remove it from `inputs` or use it."]
+        "output; it will be fed but ignored. Remove it from `inputs` or use it."
+    ]
     assert record[0].category is UserWarning
 
 
@@ -110,30 +122,38 @@ def test_cycle():
     g = Graph([x], [n2.outputs[0]], [n1, n2], name="te_cycle")
     assert error_text(g.toposort, GraphError) == (
         "Graph 'te_cycle' has a cycle through 2 node(s): relu, tanh. A value cannot depend on "
-        "itself; rebuild the graph without the loop.")
+        "itself; rebuild the graph without the loop."
+    )
 
 
 # ---- shapes -------------------------------------------------------------------------
 def test_dense_needs_known_last_dimension():
-    assert error_text(lambda: layers.Dense(2, name="te_nolast")(
-        Input(shape=(None,), name="te_nolast_in")), ShapeError) == (
+    assert error_text(
+        lambda: layers.Dense(2, name="te_nolast")(Input(shape=(None,), name="te_nolast_in")),
+        ShapeError,
+    ) == (
         "te_nolast (Dense): the last dimension of the input must be known to build the kernel, "
-        "received input shape (None, None)")
+        "received input shape (None, None)"
+    )
 
 
 def test_reshape_with_minus_one_cannot_divide():
-    assert error_text(lambda: layers.Reshape((2, -1), name="te_rs")(
-        Input(shape=(7,), name="te_rs_in")), ShapeError) == (
+    assert error_text(
+        lambda: layers.Reshape((2, -1), name="te_rs")(Input(shape=(7,), name="te_rs_in")),
+        ShapeError,
+    ) == (
         "te_rs (Reshape): cannot reshape input of shape (None, 7) (7 values per sample) to "
-        "target shape (2, -1) (2 values times a free dimension).")
+        "target shape (2, -1) (2 values times a free dimension)."
+    )
 
 
 def test_input_dimensions():
     assert error_text(lambda: Input(shape=(0,)), ValueError) == (
-        "Input shape dimensions must be positive integers or None, received (0,) "
-        "(batch size None)")
+        "Input shape dimensions must be positive integers or None, received (0,) (batch size None)"
+    )
     assert error_text(lambda: Input(), ValueError) == (
-        "Input needs a shape, e.g. Input(shape=(64,))")
+        "Input needs a shape, e.g. Input(shape=(64,))"
+    )
 
 
 # ---- layers and weights ---------------------------------------------------------------
@@ -147,37 +167,43 @@ def test_set_weights_wrong_count():
     d = built_dense()
     assert error_text(lambda: d.set_weights([np.zeros((4, 3))]), ValueError) == (
         "You called set_weights(weights) on layer 'te_w' with a weight list of length 1, but "
-        "the layer was expecting 2 weights (te_w/kernel, te_w/bias).")
+        "the layer was expecting 2 weights (te_w/kernel, te_w/bias)."
+    )
 
 
 def test_set_weights_wrong_shape():
     d = built_dense()
     assert error_text(lambda: d.set_weights([np.zeros((4, 4)), np.zeros(3)]), ValueError) == (
         "Layer 'te_w' weight shape (4, 3) is not compatible with provided weight shape (4, 4) "
-        "(for te_w/kernel).")
+        "(for te_w/kernel)."
+    )
 
 
 def test_assign_wrong_shape():
     d = built_dense()
     assert error_text(lambda: d.kernel.assign(np.zeros(3)), ValueError) == (
-        "Cannot assign to variable te_w/kernel: expected shape (4, 3), received (3,).")
+        "Cannot assign to variable te_w/kernel: expected shape (4, 3), received (3,)."
+    )
 
 
 def test_count_params_before_build():
-    assert error_text(lambda: layers.Dense(2, name="te_unbuilt").count_params(),
-                      ValueError) == (
+    assert error_text(lambda: layers.Dense(2, name="te_unbuilt").count_params(), ValueError) == (
         "You tried to call count_params on layer 'te_unbuilt', but the layer isn't built. "
-        "Call it on an input first.")
+        "Call it on an input first."
+    )
 
 
 def test_bad_units_rate_and_kwargs():
     assert error_text(lambda: layers.Dense(0), ValueError) == (
-        "Received an invalid value for `units`, expected a positive integer. Received: units=0")
+        "Received an invalid value for `units`, expected a positive integer. Received: units=0"
+    )
     assert error_text(lambda: layers.Dropout(1.5), ValueError) == (
         "Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
-        "Received: rate=1.5")
+        "Received: rate=1.5"
+    )
     assert error_text(lambda: layers.Dense(3, foo=1), TypeError) == (
-        "Dense.__init__() got unexpected keyword argument(s): foo")
+        "Dense.__init__() got unexpected keyword argument(s): foo"
+    )
 
 
 def test_unknown_activation_and_initializer():
@@ -186,18 +212,21 @@ def test_unknown_activation_and_initializer():
         "hard_shrink, hard_sigmoid, hard_silu, hard_swish, hard_tanh, leaky_relu, linear, "
         "log_sigmoid, log_softmax, mish, relu, relu6, selu, sigmoid, silu, soft_shrink, "
         "softmax, softplus, softsign, sparse_plus, sparse_sigmoid, squareplus, swish, tanh, "
-        "tanh_shrink")
+        "tanh_shrink"
+    )
     assert error_text(lambda: graphc.initializers.get("nope"), ValueError) == (
         "Unknown initializer 'nope'; expected one of constant, glorot_normal, glorot_uniform, "
         "he_normal, he_uniform, identity, lecun_normal, lecun_uniform, normal, ones, orthogonal, "
-        "random_normal, random_uniform, truncated_normal, uniform, variance_scaling, zeros")
+        "random_normal, random_uniform, truncated_normal, uniform, variance_scaling, zeros"
+    )
 
 
 def test_mixed_symbolic_and_data_call():
     i = Input(shape=(2,))
     assert error_text(lambda: AddPair(name="te_mix")([i, np.zeros((1, 2))]), TypeError) == (
         "Layer 'te_mix' was called on a mix of symbolic tensors and ndarray; pass only tensors "
-        "from Input() or layers.")
+        "from Input() or layers."
+    )
 
 
 # ---- models ---------------------------------------------------------------------------
@@ -205,32 +234,40 @@ def test_get_layer_errors():
     i = Input(shape=(4,), name="te_gl_in")
     m = Model(i, layers.Dense(2, name="te_gl_d")(i))
     assert error_text(lambda: m.get_layer("zzz"), ValueError) == (
-        "No such layer: zzz. Existing layers are: ['te_gl_in', 'te_gl_d'].")
+        "No such layer: zzz. Existing layers are: ['te_gl_in', 'te_gl_d']."
+    )
     assert error_text(lambda: m.get_layer(index=5), ValueError) == (
-        "Was asked to retrieve layer at index 5 but model only has 2 layers.")
+        "Was asked to retrieve layer at index 5 but model only has 2 layers."
+    )
     assert error_text(lambda: m.get_layer(), ValueError) == (
-        "Provide either a layer name or layer index at `get_layer`.")
+        "Provide either a layer name or layer index at `get_layer`."
+    )
 
 
 def test_model_argument_errors():
     i = Input(shape=(4,))
     assert error_text(lambda: Model(i), TypeError) == (
         "Model(inputs, outputs) needs both arguments; or subclass Model, create the "
-        "layers in __init__ and use them in a `call(inputs)` method.")
+        "layers in __init__ and use them in a `call(inputs)` method."
+    )
     assert error_text(lambda: Model(np.zeros(3), i), TypeError) == (
         "Model inputs must be symbolic tensors (from Input() or a layer call); received "
-        "ndarray: array([0., 0., 0.])")
+        "ndarray: array([0., 0., 0.])"
+    )
 
 
 def test_sequential_errors():
-    assert error_text(lambda: Sequential([layers.Dense(2)], name="te_seq").summary(),
-                      ValueError) == (
+    assert error_text(
+        lambda: Sequential([layers.Dense(2)], name="te_seq").summary(), ValueError
+    ) == (
         "Sequential model 'te_seq' has not yet been built. Build it by giving the first layer "
         "an input_shape, adding an Input first, calling `build((None, ...))`, or by calling it "
-        "on a batch of data.")
+        "on a batch of data."
+    )
     m = Sequential([layers.Dense(2, input_shape=(3,), name="te_seq_d")])
     assert error_text(lambda: m.add(layers.Dense(2, name="te_seq_d")), ValueError) == (
         'All layers added to a Sequential model should have unique names. Name "te_seq_d" is '
         "already the name of a layer in this model. Update the `name` argument to pass a "
-        "unique name.")
+        "unique name."
+    )
     assert error_text(lambda: Sequential().pop(), TypeError) == "There are no layers in the model."

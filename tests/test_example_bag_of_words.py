@@ -14,11 +14,13 @@ def test_dlwp_bag_of_words_example(tmp_path):
     out = run_example("dlwp_bag_of_words.py", cwd=tmp_path)
     lines = out.splitlines()
     # 300 + 300 training reviews split 80/20, 100 + 100 test reviews (Keras's messages).
-    assert lines[:5] == ["Found 600 files belonging to 2 classes.",
-                         "Using 480 files for training.",
-                         "Found 600 files belonging to 2 classes.",
-                         "Using 120 files for validation.",
-                         "Found 200 files belonging to 2 classes."]
+    assert lines[:5] == [
+        "Found 600 files belonging to 2 classes.",
+        "Using 480 files for training.",
+        "Found 600 files belonging to 2 classes.",
+        "Using 120 files for validation.",
+        "Found 200 files belonging to 2 classes.",
+    ]
     assert "Total params: 320,033" in out  # Dense(16) on 20,000 multi-hot bigram tokens
     assert "Epoch 5/5" in out
     accuracy = float(next(line for line in lines if line.startswith("Test acc: ")).split(": ")[1])

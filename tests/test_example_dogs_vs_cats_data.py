@@ -14,9 +14,11 @@ def test_dlwp_dogs_vs_cats_data_example(tmp_path):
     out = run_example("dlwp_dogs_vs_cats_data.py", cwd=tmp_path, timeout=120)
     lines = out.splitlines()
     # 20 + 20 training pictures, 6 + 6 validation and test ones.
-    assert lines[:3] == ["Found 40 files belonging to 2 classes.",
-                         "Found 12 files belonging to 2 classes.",
-                         "Found 12 files belonging to 2 classes."]
+    assert lines[:3] == [
+        "Found 40 files belonging to 2 classes.",
+        "Found 12 files belonging to 2 classes.",
+        "Found 12 files belonging to 2 classes.",
+    ]
     assert "class names: ['cat', 'dog']" in lines
     assert "batches per epoch: 2 1 1" in lines
     # The book's listing 8.10 output.

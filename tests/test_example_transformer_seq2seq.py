@@ -13,10 +13,8 @@ def test_dlwp_transformer_seq2seq_example():
     out = run_example("dlwp_transformer_seq2seq.py")
     # The book's sizes: PositionalEmbedding(20, 15000, 256) = (15000 + 20) x 256; the
     # decoder's two attentions (8 heads x 256) and 256 -> 2048 -> 256 projection.
-    assert re.search(r"positional_embedding \(Positiona\S*\s+\(None, None, 256\)\s+3845120",
-                     out)
-    assert re.search(r"transformer_decoder \(Transforme\S*\s+\(None, None, 256\)\s+5259520",
-                     out)
+    assert re.search(r"positional_embedding \(Positiona\S*\s+\(None, None, 256\)\s+3845120", out)
+    assert re.search(r"transformer_decoder \(Transforme\S*\s+\(None, None, 256\)\s+5259520", out)
     assert "Total params: 19,960,216" in out
     assert "one epoch on 128 pairs" in out
     line = out.strip().splitlines()[-1]

@@ -32,7 +32,7 @@ def test_seed_sequential_example():
 
 def test_seed_functional_example():
     out = run_example("seed_functional.py")
-    assert out.count("Total params: 3,466") == 2      # the Sequential and the functional model
+    assert out.count("Total params: 3,466") == 2  # the Sequential and the functional model
     assert summary_rows(out) == SEED_ROWS * 2
     assert out.count("(InputLayer)") == 1
     assert 'Model: "functional' in out
@@ -40,9 +40,11 @@ def test_seed_functional_example():
 
 def _path_without_graphviz():
     import shutil
+
     env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep)
-                                  if not shutil.which("dot", path=d))
+    env["PATH"] = os.pathsep.join(
+        d for d in env.get("PATH", "").split(os.pathsep) if not shutil.which("dot", path=d)
+    )
     return env
 
 
@@ -85,8 +87,7 @@ def test_dlwp_vision_example():
     for total in ("991,041", "721,857", "2,880,643"):  # as Keras 3 counts them
         assert f"Total params: {total}" in out
     assert "Trainable params: 718,849" in out  # the mini-Xception's batch-norm statistics
-    assert_backends_agree(out, ["build_convnet", "build_mini_xception",
-                                "build_segmentation"])
+    assert_backends_agree(out, ["build_convnet", "build_mini_xception", "build_segmentation"])
 
 
 def test_dlwp_functional_example(tmp_path):
@@ -97,6 +98,9 @@ def test_dlwp_functional_example(tmp_path):
     assert "Total params: 1,286,789" in out  # the subclassed CustomerTicketModel
     assert "Total params: 906" in out and "Total params: 321" in out  # the mixed models
     assert out.count("40/40") == 9  # fit, evaluate and predict, three times
-    for name in ("ticket_classifier", "ticket_classifier_with_shape_info",
-                 "updated_ticket_classifier"):
+    for name in (
+        "ticket_classifier",
+        "ticket_classifier_with_shape_info",
+        "updated_ticket_classifier",
+    ):
         assert (tmp_path / f"{name}.dot").read_text().startswith("digraph")

@@ -33,6 +33,7 @@ def umask():
 
     def set_(value):
         os.umask(value)
+
     yield set_
     os.umask(old)
 
@@ -43,8 +44,9 @@ def _mode(path):
 
 def _model(seed=3, width=64):
     graphc.utils.set_random_seed(seed)
-    return graphc.Sequential([layers.Dense(width, activation="relu", input_shape=(32,)),
-                              layers.Dense(4)])
+    return graphc.Sequential(
+        [layers.Dense(width, activation="relu", input_shape=(32,)), layers.Dense(4)]
+    )
 
 
 # ---- item 6: permissions -----------------------------------------------------------------
@@ -58,7 +60,7 @@ def test_new_files_follow_the_umask(tmp_path, umask, mask, expected):
     export(model, tmp_path / "small.onnx")
     for name in os.listdir(tmp_path):
         assert _mode(tmp_path / name) == expected, name
-    assert len(os.listdir(tmp_path)) == 5   # m, w, big.onnx + its data, small.onnx
+    assert len(os.listdir(tmp_path)) == 5  # m, w, big.onnx + its data, small.onnx
 
 
 def test_replaced_files_keep_their_mode(tmp_path, umask):
@@ -89,7 +91,7 @@ def test_a_symlink_is_followed_and_its_target_replaced(tmp_path):
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_bytes()[:2] == b"PK" and _mode(target) == 0o640
     assert graphc.saving.load_model(link).count_params() == _model().count_params()
-    assert sorted(os.listdir(real)) == ["m.graphc"]     # no temporaries, in either folder
+    assert sorted(os.listdir(real)) == ["m.graphc"]  # no temporaries, in either folder
     assert sorted(os.listdir(tmp_path)) == ["link.graphc", "real"]
 
 
@@ -140,6 +142,7 @@ def test_write_errors_name_the_users_path_not_the_temporary(tmp_path, monkeypatc
 
     def fail(fd):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, "fsync", fail)
     with pytest.raises(OSError) as info:
         _model().save(path)
@@ -186,6 +189,7 @@ def test_temporaries_are_named_after_their_target(tmp_path):
     def write(f):
         seen.extend(n for n in os.listdir(tmp_path) if n != "m.graphc")
         f.write(b"data")
+
     atomic_write(tmp_path / "m.graphc", write)
     assert re.fullmatch(r"\.m\.graphc\.graphc-tmp-%d-\w+" % os.getpid(), seen[0])
     assert os.listdir(tmp_path) == ["m.graphc"]
@@ -198,6 +202,7 @@ def _data_files(folder):
 
 def _run(path, x):
     import onnxruntime as ort
+
     session = ort.InferenceSession(str(path))
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
@@ -208,11 +213,11 @@ def test_reexporting_external_data_to_the_same_path(tmp_path):
     first, second = _model(seed=1), _model(seed=2)
     export_with_report(first, path, external_data_threshold=1000)
     one = _data_files(tmp_path)
-    export_with_report(first, path, external_data_threshold=1000)   # the same again
+    export_with_report(first, path, external_data_threshold=1000)  # the same again
     assert _data_files(tmp_path) == one
     export_with_report(second, path, external_data_threshold=1000)
     two = _data_files(tmp_path)
-    assert len(two) == 1 and two != one                # the old data file is gone
+    assert len(two) == 1 and two != one  # the old data file is gone
     np.testing.assert_allclose(_run(path, x), second.predict(x, verbose=0), atol=1e-5)
     assert sorted(os.listdir(tmp_path)) == sorted(["big.onnx", *two])
 
@@ -232,8 +237,13 @@ def test_a_data_file_in_the_working_directory_does_not_block_export(tmp_path, mo
 def test_an_old_style_data_file_named_by_the_old_graph_is_removed(tmp_path):
     path = tmp_path / "big.onnx"
     model = _model(seed=4)
-    onnx.save_model(export(model), str(path), save_as_external_data=True,
-                    location="big.onnx.data", size_threshold=1024)
+    onnx.save_model(
+        export(model),
+        str(path),
+        save_as_external_data=True,
+        location="big.onnx.data",
+        size_threshold=1024,
+    )
     assert (tmp_path / "big.onnx.data").exists()
     export_with_report(model, path, external_data_threshold=1000)
     names = _data_files(tmp_path)
@@ -252,8 +262,9 @@ def test_the_graph_is_renamed_after_its_data(tmp_path, monkeypatch):
     def move(src, dst):
         moves.append(os.path.basename(os.fspath(dst)))
         if len(moves) == 2:
-            raise KeyboardInterrupt   # "killed" before the graph's rename
+            raise KeyboardInterrupt  # "killed" before the graph's rename
         real(src, dst)
+
     monkeypatch.setattr(graphc.files, "atomic_move", move)
     with pytest.raises(KeyboardInterrupt):
         export_with_report(new, path, external_data_threshold=1000)

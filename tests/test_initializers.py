@@ -8,7 +8,7 @@ import pytest
 import graphc
 from graphc import initializers, layers
 
-SHAPE = (300, 200)           # fan_in 300, fan_out 200: 60,000 samples
+SHAPE = (300, 200)  # fan_in 300, fan_out 200: 60,000 samples
 FAN_IN, FAN_OUT = SHAPE
 
 
@@ -17,29 +17,35 @@ def sample(name_or_init, shape=SHAPE, seed=0):
     return np.asarray(initializers.get(name_or_init)(shape))
 
 
-@pytest.mark.parametrize("name, limit", [
-    ("glorot_uniform", math.sqrt(6 / (FAN_IN + FAN_OUT))),
-    ("he_uniform", math.sqrt(6 / FAN_IN)),
-    ("lecun_uniform", math.sqrt(3 / FAN_IN)),
-])
+@pytest.mark.parametrize(
+    "name, limit",
+    [
+        ("glorot_uniform", math.sqrt(6 / (FAN_IN + FAN_OUT))),
+        ("he_uniform", math.sqrt(6 / FAN_IN)),
+        ("lecun_uniform", math.sqrt(3 / FAN_IN)),
+    ],
+)
 def test_uniform_variance_scaling(name, limit):
     w = sample(name)
     assert w.shape == SHAPE and w.dtype == np.float32
     assert np.abs(w).max() <= limit
-    assert np.abs(w).max() > 0.99 * limit          # the whole range is used
+    assert np.abs(w).max() > 0.99 * limit  # the whole range is used
     assert abs(w.std() - limit / math.sqrt(3)) < 0.02 * limit
     assert abs(w.mean()) < 0.01 * limit
 
 
-@pytest.mark.parametrize("name, std", [
-    ("glorot_normal", math.sqrt(2 / (FAN_IN + FAN_OUT))),
-    ("he_normal", math.sqrt(2 / FAN_IN)),
-    ("lecun_normal", math.sqrt(1 / FAN_IN)),
-])
+@pytest.mark.parametrize(
+    "name, std",
+    [
+        ("glorot_normal", math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        ("he_normal", math.sqrt(2 / FAN_IN)),
+        ("lecun_normal", math.sqrt(1 / FAN_IN)),
+    ],
+)
 def test_truncated_variance_scaling(name, std):
     w = sample(name)
-    assert abs(w.std() - std) < 0.02 * std             # the target std after truncation
-    bound = 2 * std / 0.87962566103423978              # two stddevs of the raw normal
+    assert abs(w.std() - std) < 0.02 * std  # the target std after truncation
+    bound = 2 * std / 0.87962566103423978  # two stddevs of the raw normal
     assert np.abs(w).max() <= bound * (1 + 1e-6)
     assert np.abs(w).max() > 0.95 * bound
     assert abs(w.mean()) < 0.02 * std
@@ -124,10 +130,24 @@ def test_set_random_seed_rejects_non_integers():
         graphc.utils.set_random_seed(1.5)
 
 
-@pytest.mark.parametrize("name", ["glorot_uniform", "glorot_normal", "he_uniform",
-                                  "he_normal", "lecun_uniform", "lecun_normal", "orthogonal",
-                                  "zeros", "ones", "constant", "random_uniform",
-                                  "random_normal", "truncated_normal"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "glorot_uniform",
+        "glorot_normal",
+        "he_uniform",
+        "he_normal",
+        "lecun_uniform",
+        "lecun_normal",
+        "orthogonal",
+        "zeros",
+        "ones",
+        "constant",
+        "random_uniform",
+        "random_normal",
+        "truncated_normal",
+    ],
+)
 def test_every_api_name_resolves_and_serializes(name):
     init = initializers.get(name)
     assert isinstance(init, initializers.Initializer)
@@ -144,6 +164,7 @@ def test_get_accepts_classes_instances_and_callables():
 
     def fn(shape, dtype="float32"):
         return np.full(shape, 3.0, dtype=dtype)
+
     assert initializers.get(fn) is fn
     d = layers.Dense(2, kernel_initializer=fn)
     d(graphc.Input(shape=(3,)))

@@ -54,7 +54,7 @@ def test_values_compare_by_identity():
     assert a == a and a != b
     assert len({a, b}) == 2
     assert bool(Value((0,)))  # never falsy, even with a zero-sized shape
-    assert a.name != b.name   # names are made unique
+    assert a.name != b.name  # names are made unique
 
 
 def test_layer_call_records_nodes_with_scope():
@@ -117,8 +117,7 @@ def make_cycle():
 
 def test_cycle_in_hand_built_graph_raises_graph_error():
     g, (x, n1, n2, n3) = make_cycle()
-    with pytest.raises(GraphError, match=r"^Graph 'small' has a cycle through .*relu, tanh") \
-            as e:
+    with pytest.raises(GraphError, match=r"^Graph 'small' has a cycle through .*relu, tanh") as e:
         g.toposort()
     assert isinstance(e.value, ValueError)
     assert "A value cannot depend on itself" in str(e.value)
@@ -280,11 +279,11 @@ def chain_graph(ops_=("relu", "tanh", "sigmoid"), name="chain"):
 def test_replace_all_uses_moves_readers_and_uses():
     g, (x, n1, n2, n3) = small_graph()
     a = n1.outputs[0]
-    g.replace_all_uses(a, x)             # tanh now reads x directly
+    g.replace_all_uses(a, x)  # tanh now reads x directly
     assert n2.inputs == [x]
     assert a.uses == [] and x.uses == [n1, n3, n2]
     g.erase(n1)
-    assert g.nodes == [n2, n3]           # reading nodes applies the batch
+    assert g.nodes == [n2, n3]  # reading nodes applies the batch
     assert x.uses == [n3, n2]
     g.lint()
 
@@ -294,7 +293,7 @@ def test_replace_all_uses_rewires_graph_outputs():
     t = n2.outputs[0]
     g.replace_all_uses(n3.outputs[0], t)
     assert g.outputs == [t] and g.is_output(t) and not g.is_output(n3.outputs[0])
-    g.erase(n3)                          # its output is no longer an output: it can go
+    g.erase(n3)  # its output is no longer an output: it can go
     g.commit()
     assert g.nodes == [n1, n2] and x.uses == [n1]
     g.lint()
@@ -334,8 +333,11 @@ def test_replace_all_uses_leaves_other_graphs_and_the_new_values_producer():
 def test_replace_all_uses_needs_the_same_dtype_and_rank():
     g, x, (n1, n2, n3) = chain_graph(name="rau_type")
     wide = Value((None, 4, 1), kind="input", name="ir_rau_wide")
-    with pytest.raises(GraphError, match=r"ir_rau_wide \(\(None, 4, 1\) float32\) cannot "
-                                         r"stand in for .*dtype and rank must match"):
+    with pytest.raises(
+        GraphError,
+        match=r"ir_rau_wide \(\(None, 4, 1\) float32\) cannot "
+        r"stand in for .*dtype and rank must match",
+    ):
         g.replace_all_uses(n1.outputs[0], wide)
     ints = Value((None, 4), "int32", kind="input", name="ir_rau_int")
     with pytest.raises(GraphError, match="cannot stand in"):
@@ -346,11 +348,17 @@ def test_replace_all_uses_needs_the_same_dtype_and_rank():
 
 def test_erase_refuses_nodes_whose_outputs_are_still_read():
     g, (x, n1, n2, n3) = small_graph()
-    with pytest.raises(GraphError, match=r"Cannot erase relu: tanh still reads its output "
-                                         r".*replace_all_uses"):
+    with pytest.raises(
+        GraphError,
+        match=r"Cannot erase relu: tanh still reads its output "
+        r".*replace_all_uses",
+    ):
         g.erase(n1)
-    with pytest.raises(GraphError, match=r"Cannot erase add: its output .* is an output of "
-                                         r"graph 'small'"):
+    with pytest.raises(
+        GraphError,
+        match=r"Cannot erase add: its output .* is an output of "
+        r"graph 'small'",
+    ):
         g.erase(n3)
     g.replace_all_uses(n2.outputs[0], x)
     g.erase(n2)
@@ -395,9 +403,9 @@ def test_insert_before_and_after_keeps_call_order():
     g.insert(b1, before=n2)
     g.insert(b2, before=n2)
     nested = relu_of(a1.outputs[0])
-    g.insert(nested, after=a1)           # next to a node inserted in the same batch
+    g.insert(nested, after=a1)  # next to a node inserted in the same batch
     tail = relu_of(n3.outputs[0])
-    g.insert(tail)                       # no anchor: the end
+    g.insert(tail)  # no anchor: the end
     assert g.contains(a1) and g.contains(tail)
     g.commit()
     assert g.nodes == [n1, a1, nested, a2, b1, b2, n2, n3, tail]
@@ -430,7 +438,7 @@ def test_replace_node_takes_position_readers_and_outputs():
     assert new.outputs[0].type == n2.outputs[0].type
     g.replace_node(n2, new)
     last = Node.with_outputs_like("softplus", [new.outputs[0]], n3.outputs)
-    g.replace_node(n3, last)             # an output of the graph
+    g.replace_node(n3, last)  # an output of the graph
     assert g.outputs == [last.outputs[0]]
     assert g.nodes == [n1, new, last]
     assert n1.outputs[0].uses == [new]
@@ -461,7 +469,7 @@ def test_replace_all_uses_and_erase_on_weights_track_graph_consumers():
     w1, w2 = g.parameters
     mm1, mm2 = g.nodes
     assert g.consumers(w1) == [mm1]
-    g.replace_all_uses(w1, w2)           # both matmuls now read the second kernel
+    g.replace_all_uses(w1, w2)  # both matmuls now read the second kernel
     assert mm1.inputs[1] is w2 and g.consumers(w1) == [] and g.users(w2) == [mm2, mm1]
     assert w1.uses == [] and w2.uses == []  # weights keep no global uses
     g.commit()
@@ -477,7 +485,7 @@ def test_pending_edits_apply_when_nodes_are_read_and_lint_sees_them():
     g, x, (n1, n2, n3) = chain_graph(name="pending")
     g.replace_all_uses(n2.outputs[0], n1.outputs[0])
     g.erase(n2)
-    g.lint()                             # reads nodes: the batch is applied first
+    g.lint()  # reads nodes: the batch is applied first
     assert [n.op for n in g.nodes] == ["relu", "sigmoid"]
     assert "tanh" not in str(g)
 
@@ -486,7 +494,7 @@ def test_commit_detects_the_node_list_changed_in_place_during_a_batch():
     g, x, (n1, n2, n3) = chain_graph(name="inplace")
     nodes = g.nodes
     g.insert(Node("relu", [x], [TensorType((None, 4))]), before=n1)
-    nodes.remove(n2)                     # behind the batch's back
+    nodes.remove(n2)  # behind the batch's back
     with pytest.raises(GraphError, match="changed in place during the batch"):
         g.commit()
 
@@ -534,4 +542,4 @@ def test_nodes_carry_meta_and_clone_copies_it():
     c = g.clone()
     assert c.nodes[0].meta == {"types": (TensorType((None, 4)),), "note": "kept"}
     c.nodes[0].meta["note"] = "changed"
-    assert n1.meta["note"] == "kept"     # the dict is the clone's own
+    assert n1.meta["note"] == "kept"  # the dict is the clone's own

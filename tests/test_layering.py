@@ -16,26 +16,66 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Lowest first. A module's rank is that of the longest prefix listed here.
 RANKS = [
-    ("core", ["graphc.errors", "graphc.config", "graphc.rng", "graphc.recording",
-              "graphc.files", "graphc.version", "graphc._serialization",
-              "graphc.interrupts", "graphc._args"]),
+    (
+        "core",
+        [
+            "graphc.errors",
+            "graphc.config",
+            "graphc.rng",
+            "graphc.recording",
+            "graphc.files",
+            "graphc.version",
+            "graphc._serialization",
+            "graphc.interrupts",
+            "graphc._args",
+        ],
+    ),
     ("ir", ["graphc.ir"]),
     ("ops", ["graphc.ops", "graphc.random"]),
     ("passes", ["passes"]),
     ("backends", ["graphc.backends"]),
-    ("layers", ["graphc.activations", "graphc.initializers", "graphc.regularizers",
-                "graphc.constraints", "graphc.layers"]),
-    ("training", ["graphc.losses", "graphc.metrics", "graphc.optimizers",
-                  "graphc.schedules", "graphc.callbacks", "graphc.progbar",
-                  "graphc.training_curves"]),
+    (
+        "layers",
+        [
+            "graphc.activations",
+            "graphc.initializers",
+            "graphc.regularizers",
+            "graphc.constraints",
+            "graphc.layers",
+        ],
+    ),
+    (
+        "training",
+        [
+            "graphc.losses",
+            "graphc.metrics",
+            "graphc.optimizers",
+            "graphc.schedules",
+            "graphc.callbacks",
+            "graphc.progbar",
+            "graphc.training_curves",
+        ],
+    ),
     ("models", ["graphc.models"]),
-    ("api", ["graphc", "graphc.onnx", "graphc.utils", "graphc.saving", "graphc.datasets",
-             "graphc.cli", "graphc.__main__", "graphc.distributed"]),
+    (
+        "api",
+        [
+            "graphc",
+            "graphc.onnx",
+            "graphc.utils",
+            "graphc.saving",
+            "graphc.datasets",
+            "graphc.cli",
+            "graphc.__main__",
+            "graphc.distributed",
+        ],
+    ),
 ]
 ROOT_PACKAGE = "graphc"
 _ORDER = {name: i for i, (name, _) in enumerate(RANKS)}
-_PREFIXES = sorted(((p, name) for name, prefixes in RANKS for p in prefixes),
-                   key=lambda t: -len(t[0]))
+_PREFIXES = sorted(
+    ((p, name) for name, prefixes in RANKS for p in prefixes), key=lambda t: -len(t[0])
+)
 
 
 def rank_of(module: str) -> str:
@@ -69,14 +109,15 @@ def _imports(module: str, path: pathlib.Path, known: set) -> list[tuple[str, int
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base_name = ".".join(base + ([node.module] if node.module else []))
             else:
                 base_name = node.module or ""
             # ``from graphc import ops`` imports the module graphc.ops; a name that is no
             # module (``from graphc.layers.base import Layer``) comes from base_name.
-            submodules = [f"{base_name}.{a.name}" for a in node.names
-                          if f"{base_name}.{a.name}" in known]
+            submodules = [
+                f"{base_name}.{a.name}" for a in node.names if f"{base_name}.{a.name}" in known
+            ]
             targets = submodules
             if len(submodules) < len(node.names) or base_name != ROOT_PACKAGE:
                 targets = [base_name, *submodules]
@@ -100,8 +141,10 @@ def _violations() -> list[str]:
         for target, line in _imports(module, path, known):
             theirs = rank_of(target)
             if _ORDER[theirs] > _ORDER[mine]:
-                out.append(f"{path.relative_to(ROOT)}:{line}: {module} ({mine}) imports "
-                           f"{target} ({theirs}), a higher rank")
+                out.append(
+                    f"{path.relative_to(ROOT)}:{line}: {module} ({mine}) imports "
+                    f"{target} ({theirs}), a higher rank"
+                )
     return out
 
 
@@ -120,11 +163,14 @@ def test_no_import_runs_upward():
     assert not violations, "imports that run upward:\n" + "\n".join(violations)
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from graphc.models import Model\n", "graphc.models"),
-    ("def f():\n    from graphc import layers\n", "graphc.layers"),
-    ("import graphc.onnx.runtime\n", "graphc.onnx.runtime"),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from graphc.models import Model\n", "graphc.models"),
+        ("def f():\n    from graphc import layers\n", "graphc.layers"),
+        ("import graphc.onnx.runtime\n", "graphc.onnx.runtime"),
+    ],
+)
 def test_the_scan_sees_upward_imports(tmp_path, source, expected):
     """The scanner itself: an ops module importing these would be reported."""
     path = tmp_path / "graphc" / "ops" / "probe.py"

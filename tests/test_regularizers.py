@@ -24,13 +24,16 @@ def _numeric_grad(fn, x, eps=1e-6):
     return out
 
 
-@pytest.mark.parametrize("reg,expected", [
-    (regularizers.L1(0.1), 0.1 * 8.0),
-    (regularizers.L2(0.2), 0.2 * (1 + 4 + 0.25 + 9 + 2.25)),
-    (regularizers.L1L2(l1=0.1, l2=0.2), 0.1 * 8.0 + 0.2 * 16.5),
-    (regularizers.L1L2(l2=0.2), 0.2 * 16.5),
-    (regularizers.Regularizer(), 0.0),
-])
+@pytest.mark.parametrize(
+    "reg,expected",
+    [
+        (regularizers.L1(0.1), 0.1 * 8.0),
+        (regularizers.L2(0.2), 0.2 * (1 + 4 + 0.25 + 9 + 2.25)),
+        (regularizers.L1L2(l1=0.1, l2=0.2), 0.1 * 8.0 + 0.2 * 16.5),
+        (regularizers.L1L2(l2=0.2), 0.2 * 16.5),
+        (regularizers.Regularizer(), 0.0),
+    ],
+)
 def test_penalties_by_hand(reg, expected):
     np.testing.assert_allclose(float(reg(W)), expected, rtol=1e-6)
 
@@ -52,11 +55,17 @@ def test_orthogonal_by_hand():
         regularizers.OrthogonalRegularizer()(np.ones(3, np.float32))
 
 
-@pytest.mark.parametrize("reg", [regularizers.L1(0.1), regularizers.L2(0.2),
-                                 regularizers.L1L2(0.1, 0.2),
-                                 regularizers.OrthogonalRegularizer(0.3),
-                                 regularizers.OrthogonalRegularizer(0.3, "columns")],
-                         ids=lambda r: type(r).__name__ + getattr(r, "mode", ""))
+@pytest.mark.parametrize(
+    "reg",
+    [
+        regularizers.L1(0.1),
+        regularizers.L2(0.2),
+        regularizers.L1L2(0.1, 0.2),
+        regularizers.OrthogonalRegularizer(0.3),
+        regularizers.OrthogonalRegularizer(0.3, "columns"),
+    ],
+    ids=lambda r: type(r).__name__ + getattr(r, "mode", ""),
+)
 def test_gradients_match_finite_differences(reg):
     np.testing.assert_allclose(reg.gradient(W), _numeric_grad(reg, W), rtol=1e-4, atol=1e-6)
 
@@ -64,6 +73,7 @@ def test_gradients_match_finite_differences(reg):
 def test_custom_regularizer_is_traced_through_graphc_ops():
     def my_l2(w):
         return ops.multiply(ops.sum(ops.multiply(w, w)), 0.3)
+
     value, grad = penalty_and_gradient(my_l2, W)
     np.testing.assert_allclose(value, 0.3 * 16.5, rtol=1e-6)
     np.testing.assert_allclose(grad, 0.6 * W, rtol=1e-6)
@@ -71,6 +81,7 @@ def test_custom_regularizer_is_traced_through_graphc_ops():
     class Sum(regularizers.Regularizer):  # only __call__, as Keras's docs show
         def __call__(self, x):
             return ops.sum(x)
+
     value, grad = penalty_and_gradient(Sum(), W)
     assert float(value) == pytest.approx(1.0) and np.all(grad == 1)
 
@@ -81,8 +92,7 @@ def test_custom_regularizer_with_numpy_is_refused_with_advice():
     assert isinstance(info.value, TypeError)
     assert "define gradient(x)" in str(info.value) and "ops.square" in str(info.value)
     # its value alone is computed at once on the array, NumPy or not
-    assert regularizers.penalty_value(lambda w: 0.1 * np.sum(np.abs(w)), W) == \
-        pytest.approx(0.8)
+    assert regularizers.penalty_value(lambda w: 0.1 * np.sum(np.abs(w)), W) == pytest.approx(0.8)
 
 
 def test_activity_penalty_is_divided_by_the_batch_size():
@@ -91,14 +101,17 @@ def test_activity_penalty_is_divided_by_the_batch_size():
     np.testing.assert_allclose(value, 0.5 * 48 / 4)
     np.testing.assert_allclose(grad, np.full((4, 3), 0.5))
     assert regularizers.activity_penalty_value(regularizers.L2(0.5), y) == value
+
     # a custom one, recorded with a symbolic batch: one recording serves both sizes
     def half_l2(x):
         return ops.multiply(ops.sum(ops.square(x)), 0.5)
+
     for n in (4, 3):
         value, grad = activity_penalty(half_l2, y[:n])
         np.testing.assert_allclose(value, 0.5 * 12 * n / n)
         np.testing.assert_allclose(grad, np.full((n, 3), 2.0 / n), rtol=1e-6)
     from graphc.backends.numpy.trace import _CACHE
+
     assert len(_CACHE[half_l2]) == 1
     value, grad = activity_penalty(half_l2, y[:0])  # an empty batch: 0, as divide_no_nan
     assert value == 0 and grad.shape == (0, 3)
@@ -109,8 +122,10 @@ def test_names_and_defaults_as_keras():
     assert regularizers.get("l2").get_config() == {"l2": 0.01}
     assert regularizers.get("l1l2").get_config() == {"l1": 0.0, "l2": 0.0}
     assert regularizers.get("l1_l2").get_config() == {"l1": 0.01, "l2": 0.01}
-    assert regularizers.get("orthogonal_regularizer").get_config() == \
-        {"factor": pytest.approx(0.01), "mode": "rows"}
+    assert regularizers.get("orthogonal_regularizer").get_config() == {
+        "factor": pytest.approx(0.01),
+        "mode": "rows",
+    }
     assert isinstance(regularizers.get("L2"), regularizers.L2)
     assert regularizers.get(regularizers.L1).get_config()["l1"] == pytest.approx(0.01)
     assert regularizers.l1 is regularizers.L1 and regularizers.l2 is regularizers.L2
@@ -126,8 +141,12 @@ def test_names_and_defaults_as_keras():
 def test_serialize_round_trip_in_keras_format():
     reg = regularizers.L1L2(l1=0.1)
     config = regularizers.serialize(reg)
-    assert config == {"module": "keras.regularizers", "class_name": "L1L2",
-                      "config": {"l1": 0.1, "l2": 0.0}, "registered_name": None}
+    assert config == {
+        "module": "keras.regularizers",
+        "class_name": "L1L2",
+        "config": {"l1": 0.1, "l2": 0.0},
+        "registered_name": None,
+    }
     back = regularizers.deserialize(config)
     assert isinstance(back, regularizers.L1L2) and back.get_config() == reg.get_config()
     assert regularizers.get({"class_name": "l2", "config": {"l2": 0.3}}).l2 == 0.3
@@ -140,21 +159,25 @@ def test_serialize_round_trip_in_keras_format():
 def test_custom_objects():
     class Mine(regularizers.L2):
         pass
+
     config = regularizers.serialize(Mine(0.4))
     with pytest.raises(ValueError, match="Unknown regularizer class 'Mine'"):
         regularizers.deserialize(config)
     assert regularizers.deserialize(config, custom_objects={"Mine": Mine}).l2 == 0.4
 
 
-@pytest.mark.parametrize("make,match", [
-    (lambda: regularizers.get("l3"), "Could not interpret regularizer identifier: 'l3'"),
-    (lambda: regularizers.get(3), "identifier: 3 .of type int"),
-    (lambda: regularizers.L1(-1), r"non-negative float.Received: l1=-1"),
-    (lambda: regularizers.L2("a"), r"Received: l2='a'"),
-    (lambda: regularizers.L1L2(l2=float("nan")), r"l2=nan"),
-    (lambda: regularizers.OrthogonalRegularizer(mode="diag"), r"Received: mode='diag'"),
-    (lambda: layers.Dense(2, kernel_regularizer="l3"), "identifier: 'l3'"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: regularizers.get("l3"), "Could not interpret regularizer identifier: 'l3'"),
+        (lambda: regularizers.get(3), "identifier: 3 .of type int"),
+        (lambda: regularizers.L1(-1), r"non-negative float.Received: l1=-1"),
+        (lambda: regularizers.L2("a"), r"Received: l2='a'"),
+        (lambda: regularizers.L1L2(l2=float("nan")), r"l2=nan"),
+        (lambda: regularizers.OrthogonalRegularizer(mode="diag"), r"Received: mode='diag'"),
+        (lambda: layers.Dense(2, kernel_regularizer="l3"), "identifier: 'l3'"),
+    ],
+)
 def test_errors_name_what_was_received(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -162,9 +185,13 @@ def test_errors_name_what_was_received(make, match):
 
 def test_layer_losses_as_keras_docstring():
     # keras.regularizers.Regularizer's example: kernel 0.25, activity 5.0 (batch of 5)
-    layer = layers.Dense(5, input_dim=5, kernel_initializer="ones",
-                         kernel_regularizer=regularizers.L1(0.01),
-                         activity_regularizer=regularizers.L2(0.01))
+    layer = layers.Dense(
+        5,
+        input_dim=5,
+        kernel_initializer="ones",
+        kernel_regularizer=regularizers.L1(0.01),
+        activity_regularizer=regularizers.L2(0.01),
+    )
     layer(np.full((5, 5), 2.0, np.float32))
     np.testing.assert_allclose(float(sum(layer.losses)), 5.25, rtol=1e-6)
     assert len(layer.losses) == 2

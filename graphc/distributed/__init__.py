@@ -39,21 +39,48 @@ __all__ = [
 
 def predict(model, data, batch_size=32, chunk_rows=None, client=None):
     from graphc.distributed.cluster import predict as _predict
+
     return _predict(model, data, batch_size=batch_size, chunk_rows=chunk_rows, client=client)
 
 
-def evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=None,
-             loss=None, metrics=None, loss_weights=None, client=None):
+def evaluate(
+    model,
+    data,
+    y=None,
+    sample_weight=None,
+    batch_size=32,
+    chunk_rows=None,
+    loss=None,
+    metrics=None,
+    loss_weights=None,
+    client=None,
+):
     from graphc.distributed.cluster import evaluate as _evaluate
-    return _evaluate(model, data, y, sample_weight=sample_weight, batch_size=batch_size,
-                     chunk_rows=chunk_rows, loss=loss, metrics=metrics,
-                     loss_weights=loss_weights, client=client)
+
+    return _evaluate(
+        model,
+        data,
+        y,
+        sample_weight=sample_weight,
+        batch_size=batch_size,
+        chunk_rows=chunk_rows,
+        loss=loss,
+        metrics=metrics,
+        loss_weights=loss_weights,
+        client=client,
+    )
 
 
 def __getattr__(name):
     import importlib
-    homes = {"search": "tuning", "SearchResult": "tuning", "Trial": "tuning",
-             "stream_predict": "stream", "stream_evaluate": "stream"}
+
+    homes = {
+        "search": "tuning",
+        "SearchResult": "tuning",
+        "Trial": "tuning",
+        "stream_predict": "stream",
+        "stream_evaluate": "stream",
+    }
     if name in homes:
         return getattr(importlib.import_module(f"graphc.distributed.{homes[name]}"), name)
     raise AttributeError(f"module 'graphc.distributed' has no attribute {name!r}")
@@ -61,6 +88,7 @@ def __getattr__(name):
 
 def _copy_doc():
     from graphc.distributed import cluster
+
     predict.__doc__ = cluster.predict.__doc__
     evaluate.__doc__ = cluster.evaluate.__doc__
 

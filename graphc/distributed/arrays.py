@@ -61,8 +61,9 @@ class RowSource:
         index = index if isinstance(index, tuple) else (index,)
         first = index[0] if index else slice(None)
         if not isinstance(first, slice) or first.step not in (None, 1):
-            raise TypeError(f"{type(self).__name__} reads contiguous row ranges, received "
-                            f"index {index!r}")
+            raise TypeError(
+                f"{type(self).__name__} reads contiguous row ranges, received index {index!r}"
+            )
         start, stop, _ = first.indices(self.rows)
         block = self.read(start, max(start, stop))
         rest = index[1:]
@@ -97,17 +98,21 @@ class RowSource:
 
 def _check_dtype(dtype: np.dtype, where: str) -> np.dtype:
     if dtype.hasobject:
-        raise InputDataError(f"{where} holds Python objects (dtype {dtype}); graphc reads "
-                             "numeric or string arrays only (object arrays would need "
-                             "pickle). Save the data as a numeric array.")
+        raise InputDataError(
+            f"{where} holds Python objects (dtype {dtype}); graphc reads "
+            "numeric or string arrays only (object arrays would need "
+            "pickle). Save the data as a numeric array."
+        )
     return dtype
 
 
 def _read_exact(f, nbytes: int) -> bytes:
     data = f.read(nbytes)
     if len(data) != nbytes:
-        raise InputDataError(f"{getattr(f, 'name', 'the file')} ends early: expected "
-                             f"{nbytes} more bytes, found {len(data)} (a truncated file?)")
+        raise InputDataError(
+            f"{getattr(f, 'name', 'the file')} ends early: expected "
+            f"{nbytes} more bytes, found {len(data)} (a truncated file?)"
+        )
     return data
 
 
@@ -126,8 +131,14 @@ class _ContiguousRows(RowSource):
             return out
         if self.fortran:
             # Rows are not contiguous in a Fortran-ordered file: slice a read-only map.
-            mm = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset,
-                           shape=self.shape, order="F")
+            mm = np.memmap(
+                self.path,
+                dtype=self.dtype,
+                mode="r",
+                offset=self.offset,
+                shape=self.shape,
+                order="F",
+            )
             out[...] = mm[start:stop]
             del mm
             return out
@@ -135,9 +146,11 @@ class _ContiguousRows(RowSource):
             f.seek(self.offset + start * self.row_bytes)
             got = f.readinto(memoryview(out.reshape(-1).view(np.uint8)))
         if got != out.nbytes:
-            raise InputDataError(f"{self.label} ends early: rows {start}..{stop} need "
-                                 f"{out.nbytes} bytes, the file has {got} (a truncated "
-                                 "file?)")
+            raise InputDataError(
+                f"{self.label} ends early: rows {start}..{stop} need "
+                f"{out.nbytes} bytes, the file has {got} (a truncated "
+                "file?)"
+            )
         return out
 
 
@@ -150,8 +163,11 @@ class NpyRows(_ContiguousRows):
         try:
             with open(self.path, "rb") as f:
                 version = np.lib.format.read_magic(f)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                               else np.lib.format.read_array_header_2_0)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
                 shape, fortran, dtype = read_header(f)
                 self.offset = f.tell()
         except ValueError as e:
@@ -164,9 +180,11 @@ class NpyRows(_ContiguousRows):
         need = self.offset + int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
         size = os.path.getsize(self.path)
         if size < need:
-            raise InputDataError(f"{self.path} ends early: its header promises "
-                                 f"{_fmt_shape(self.shape)} {self.dtype} ({need:,} bytes), "
-                                 f"the file has {size:,} bytes (a truncated file?)")
+            raise InputDataError(
+                f"{self.path} ends early: its header promises "
+                f"{_fmt_shape(self.shape)} {self.dtype} ({need:,} bytes), "
+                f"the file has {size:,} bytes (a truncated file?)"
+            )
 
 
 def _fmt_shape(shape):
@@ -200,8 +218,7 @@ class NpzMemberRows(RowSource):
                 with open(self.path, "rb") as raw:
                     raw.seek(info.header_offset)
                     fields = _LOCAL_HEADER.unpack(_read_exact(raw, _LOCAL_HEADER.size))
-                    member_start = (info.header_offset + _LOCAL_HEADER.size + fields[10]
-                                    + fields[11])
+                    member_start = info.header_offset + _LOCAL_HEADER.size + fields[10] + fields[11]
         self.shape = tuple(int(d) for d in shape)
         self.dtype = _check_dtype(np.dtype(dtype), f"{self.path}[{key!r}]")
         if not self.shape:
@@ -239,8 +256,7 @@ class NpzMemberRows(RowSource):
                     break
                 got += k
         if got != out.nbytes:
-            raise InputDataError(f"{self.label} ends early at row {start} (a truncated "
-                                 "archive?)")
+            raise InputDataError(f"{self.label} ends early at row {start} (a truncated archive?)")
         return out
 
     def close(self):
@@ -271,7 +287,7 @@ class ZarrRows(RowSource):
         return arr
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        return np.asarray(self._array()[int(start):int(stop)])
+        return np.asarray(self._array()[int(start) : int(stop)])
 
 
 def _import_zarr():
@@ -279,8 +295,10 @@ def _import_zarr():
         import zarr
     except ImportError as e:
         from graphc.distributed.errors import DistributedDependencyError
+
         raise DistributedDependencyError(
-            f"Reading a Zarr store needs the zarr package ({e}): pip install zarr") from e
+            f"Reading a Zarr store needs the zarr package ({e}): pip install zarr"
+        ) from e
     return zarr
 
 
@@ -289,8 +307,8 @@ def is_zarr_path(path: str) -> bool:
     if path.endswith(".zarr"):
         return True
     return os.path.isdir(path) and any(
-        os.path.exists(os.path.join(path, marker))
-        for marker in (".zarray", ".zgroup", "zarr.json"))
+        os.path.exists(os.path.join(path, marker)) for marker in (".zarray", ".zgroup", "zarr.json")
+    )
 
 
 def open_file(path) -> dict[str, RowSource]:
@@ -305,8 +323,11 @@ def open_file(path) -> dict[str, RowSource]:
         node = zarr.open(path, mode="r")
         if hasattr(node, "shape"):
             return {path: ZarrRows(path)}
-        keys = sorted(k for k, v in node.arrays()) if hasattr(node, "arrays") else \
-            sorted(node.array_keys())
+        keys = (
+            sorted(k for k, v in node.arrays())
+            if hasattr(node, "arrays")
+            else sorted(node.array_keys())
+        )
         return {k: ZarrRows(path, k) for k in keys}
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such data file: {path}")
@@ -319,5 +340,7 @@ def open_file(path) -> dict[str, RowSource]:
         return {k: NpzMemberRows(path, k) for k in names}
     if path.endswith(".npy"):
         return {path: NpyRows(path)}
-    raise InputDataError(f"Cannot read {path} lazily: expected an .npy file, an .npz "
-                         "archive or a Zarr store (a directory ending in .zarr)")
+    raise InputDataError(
+        f"Cannot read {path} lazily: expected an .npy file, an .npz "
+        "archive or a Zarr store (a directory ending in .zarr)"
+    )

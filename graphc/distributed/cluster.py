@@ -72,18 +72,28 @@ def _to_dask(a, rows_per_chunk, da, client=None):
     array in this process is scattered to the workers chunk by chunk (straight to them,
     not through the scheduler inside the graph)."""
     from dask.base import tokenize
+
     chunks = (rows_per_chunk,) + tuple(-1 for _ in a.shape[1:])
     if isinstance(a, RowSource):
         meta = np.empty((0,) * a.ndim, dtype=a.dtype)
-        return da.from_array(a, chunks=chunks, name=f"graphc-rows-{tokenize(a)}",
-                             lock=False, asarray=True, fancy=False, meta=meta)
+        return da.from_array(
+            a,
+            chunks=chunks,
+            name=f"graphc-rows-{tokenize(a)}",
+            lock=False,
+            asarray=True,
+            fancy=False,
+            meta=meta,
+        )
     if isinstance(a, np.ndarray):
         if client is None:
             return da.from_array(a, chunks=chunks)
-        parts = [a[i:i + rows_per_chunk] for i in range(0, a.shape[0], rows_per_chunk)]
+        parts = [a[i : i + rows_per_chunk] for i in range(0, a.shape[0], rows_per_chunk)]
         futures = client.scatter(parts, hash=True)
-        return da.concatenate([da.from_delayed(f, shape=p.shape, dtype=p.dtype)
-                               for f, p in zip(futures, parts)], axis=0)
+        return da.concatenate(
+            [da.from_delayed(f, shape=p.shape, dtype=p.dtype) for f, p in zip(futures, parts)],
+            axis=0,
+        )
     return a.rechunk(chunks)
 
 
@@ -100,19 +110,23 @@ class _Plan:
         self.batch_size = batch_size
         self.arrays = _inputs.by_name(data, self.local.input_names)
         shapes = {k: _inputs.shape_of(v) for k, v in self.arrays.items()}
-        self.rows = check_rows(self.local, shapes,
-                               {k: _inputs.dtype_of(v) for k, v in self.arrays.items()},
-                               {k: _inputs.label_of(v) for k, v in self.arrays.items()})
+        self.rows = check_rows(
+            self.local,
+            shapes,
+            {k: _inputs.dtype_of(v) for k, v in self.arrays.items()},
+            {k: _inputs.label_of(v) for k, v in self.arrays.items()},
+        )
         if self.rows == 0:
             raise _empty(self.local)
         self.row_shapes = [shapes[n][1:] for n in self.local.input_names]
-        self.chunk_rows = _inputs.chunk_rows_for(list(self.arrays.values()), chunk_rows,
-                                                 batch_size)
+        self.chunk_rows = _inputs.chunk_rows_for(list(self.arrays.values()), chunk_rows, batch_size)
         self.client = get_client(client)
 
     def dask_inputs(self):
-        return [_to_dask(self.arrays[n], self.chunk_rows, self.da, self.client)
-                for n in self.local.input_names]
+        return [
+            _to_dask(self.arrays[n], self.chunk_rows, self.da, self.client)
+            for n in self.local.input_names
+        ]
 
     def aligned(self, a):
         return None if a is None else _to_dask(a, self.chunk_rows, self.da, self.client)
@@ -131,6 +145,7 @@ class _Plan:
 
 def _empty(local):
     from graphc.distributed.errors import RowShapeError
+
     return RowShapeError(f"The data for {local.label} has no rows: nothing to do")
 
 
@@ -160,6 +175,7 @@ def predict(model, data, batch_size=32, chunk_rows=None, client=None):
     """
     require_dask("graphc.distributed.predict")
     from dask.base import tokenize
+
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
     plan = _Plan(model, data, batch_size, chunk_rows, client)
     dask, da = plan.dask, plan.da
@@ -172,19 +188,33 @@ def predict(model, data, batch_size=32, chunk_rows=None, client=None):
     pieces = [[] for _ in out_specs]
     for i, rows in enumerate(sizes):
         task = dask.delayed(predict_chunk, pure=True)(
-            ref, [blocks[i] for blocks in per_input], plan.batch_size,
-            dask_key_name=f"graphc-predict-{token}-{i}")
+            ref,
+            [blocks[i] for blocks in per_input],
+            plan.batch_size,
+            dask_key_name=f"graphc-predict-{token}-{i}",
+        )
         for j, (shape, dtype) in enumerate(out_specs):
             part = dask.delayed(_pick, pure=True)(
-                task, j, dask_key_name=f"graphc-output-{j}-{token}-{i}")
+                task, j, dask_key_name=f"graphc-output-{j}-{token}-{i}"
+            )
             pieces[j].append(da.from_delayed(part, shape=(rows, *shape), dtype=dtype))
     outs = [da.concatenate(p, axis=0) for p in pieces]
     names = plan.local.output_names
     return outs[0] if len(outs) == 1 else dict(zip(names, outs))
 
 
-def evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=None,
-             loss=None, metrics=None, loss_weights=None, client=None) -> dict:
+def evaluate(
+    model,
+    data,
+    y=None,
+    sample_weight=None,
+    batch_size=32,
+    chunk_rows=None,
+    loss=None,
+    metrics=None,
+    loss_weights=None,
+    client=None,
+) -> dict:
     """Loss and metrics of ``model`` on ``(data, y)`` computed on a Dask cluster, equal to
     a single-process evaluation of the same data (within float rounding).
 
@@ -204,6 +234,7 @@ def evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=
     """
     require_dask("graphc.distributed.evaluate")
     from dask.base import tokenize
+
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
     plan = _Plan(model, data, batch_size, chunk_rows, client)
     dask = plan.dask
@@ -212,27 +243,44 @@ def evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=
     weights = None
     if sample_weight is not None:
         weights = _inputs.by_name(sample_weight, ["sample_weight"], "sample weights")[
-            "sample_weight"]
-        check_target_rows(plan.rows, {"sample_weight": _inputs.shape_of(weights)},
-                          {"sample_weight": _inputs.label_of(weights)}, "sample weight")
+            "sample_weight"
+        ]
+        check_target_rows(
+            plan.rows,
+            {"sample_weight": _inputs.shape_of(weights)},
+            {"sample_weight": _inputs.label_of(weights)},
+            "sample weight",
+        )
     _dry_run(plan, targets, weights, spec)
 
     xs = plan.dask_inputs()
     ys = [plan.aligned(targets[n]) for n in plan.local.output_names]
     sw = plan.aligned(weights)
     ref = plan.ref_node()
-    token = tokenize(plan.ref, [x.name for x in xs], [None if t is None else t.name
-                                                       for t in ys],
-                     None if sw is None else sw.name, plan.batch_size, repr(spec))
+    token = tokenize(
+        plan.ref,
+        [x.name for x in xs],
+        [None if t is None else t.name for t in ys],
+        None if sw is None else sw.name,
+        plan.batch_size,
+        repr(spec),
+    )
     x_blocks = [plan.blocks(x) for x in xs]
     y_blocks = [None if t is None else plan.blocks(t) for t in ys]
     w_blocks = None if sw is None else plan.blocks(sw)
     tasks = []
     for i in range(len(xs[0].chunks[0])):
-        tasks.append(dask.delayed(evaluate_chunk, pure=True)(
-            ref, [b[i] for b in x_blocks], [None if b is None else b[i] for b in y_blocks],
-            None if w_blocks is None else w_blocks[i], plan.batch_size, spec,
-            dask_key_name=f"graphc-evaluate-{token}-{i}"))
+        tasks.append(
+            dask.delayed(evaluate_chunk, pure=True)(
+                ref,
+                [b[i] for b in x_blocks],
+                [None if b is None else b[i] for b in y_blocks],
+                None if w_blocks is None else w_blocks[i],
+                plan.batch_size,
+                spec,
+                dask_key_name=f"graphc-evaluate-{token}-{i}",
+            )
+        )
     if plan.client is not None:
         states = plan.client.gather(plan.client.compute(tasks))
     else:
@@ -244,27 +292,41 @@ def _targets(plan, data, y) -> dict:
     names = plan.local.output_names
     if y is None:
         from graphc.distributed.arrays import open_file
-        if not isinstance(data, (str,)) and not hasattr(data, "__fspath__") or \
-                len(open_file(data)) < 2:
-            raise ValueError("evaluate needs targets: pass y= (or data as an .npz archive "
-                             "or Zarr group holding 'y' or arrays named after the outputs)")
-        targets = _inputs.by_name(data, names, "outputs", default_key="y",
-                                  allow_missing=True)
+
+        if (
+            not isinstance(data, (str,))
+            and not hasattr(data, "__fspath__")
+            or len(open_file(data)) < 2
+        ):
+            raise ValueError(
+                "evaluate needs targets: pass y= (or data as an .npz archive "
+                "or Zarr group holding 'y' or arrays named after the outputs)"
+            )
+        targets = _inputs.by_name(data, names, "outputs", default_key="y", allow_missing=True)
     else:
         targets = _inputs.by_name(y, names, "outputs", default_key="y", allow_missing=True)
     if all(t is None for t in targets.values()):
         raise ValueError(f"No targets for any of the outputs {names}")
-    check_target_rows(plan.rows, {k: None if v is None else _inputs.shape_of(v)
-                                  for k, v in targets.items()},
-                      {k: None if v is None else _inputs.label_of(v)
-                       for k, v in targets.items()})
+    check_target_rows(
+        plan.rows,
+        {k: None if v is None else _inputs.shape_of(v) for k, v in targets.items()},
+        {k: None if v is None else _inputs.label_of(v) for k, v in targets.items()},
+    )
     return targets
 
 
 def _dry_run(plan, targets, weights, spec):
-    dry_run(plan.local, plan.ref, plan.row_shapes,
-            [None if targets[n] is None else
-             (_inputs.shape_of(targets[n])[1:], _inputs.dtype_of(targets[n]))
-             for n in plan.local.output_names],
-            None if weights is None else _inputs.shape_of(weights)[1:],
-            plan.batch_size, spec)
+    dry_run(
+        plan.local,
+        plan.ref,
+        plan.row_shapes,
+        [
+            None
+            if targets[n] is None
+            else (_inputs.shape_of(targets[n])[1:], _inputs.dtype_of(targets[n]))
+            for n in plan.local.output_names
+        ],
+        None if weights is None else _inputs.shape_of(weights)[1:],
+        plan.batch_size,
+        spec,
+    )

@@ -44,5 +44,6 @@ def require_dask(what: str = "graphc.distributed"):
     except ImportError as e:
         raise DistributedDependencyError(
             f"{what} needs Dask (dask[array] and distributed), which is not installed "
-            f"({e}). Install the extra: {DISTRIBUTED_EXTRA}") from e
+            f"({e}). Install the extra: {DISTRIBUTED_EXTRA}"
+        ) from e
     return dask, da, distributed

@@ -41,26 +41,37 @@ def _single(value, what: str):
     if isinstance(value, (str, os.PathLike)):
         found = open_file(value)
         if len(found) != 1:
-            raise RowShapeError(f"{os.fspath(value)} holds {len(found)} arrays "
-                                f"({', '.join(found)}); name the one for the {what}")
+            raise RowShapeError(
+                f"{os.fspath(value)} holds {len(found)} arrays "
+                f"({', '.join(found)}); name the one for the {what}"
+            )
         return next(iter(found.values()))
     if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
         return np.asarray(value)
-    raise TypeError(f"The {what} must be an array, a dask array or a path to an .npy file, "
-                    f".npz archive or Zarr store; received {type(value).__name__}")
+    raise TypeError(
+        f"The {what} must be an array, a dask array or a path to an .npy file, "
+        f".npz archive or Zarr store; received {type(value).__name__}"
+    )
 
 
-def by_name(data, names: list[str], what: str = "inputs", default_key: str = "x",
-            allow_missing: bool = False) -> dict:
+def by_name(
+    data,
+    names: list[str],
+    what: str = "inputs",
+    default_key: str = "x",
+    allow_missing: bool = False,
+) -> dict:
     """``{name: array-like}`` for the model's ``names`` (input or output names) from a
     single array, a list in order, a dict keyed by name, or a path (an ``.npz`` archive
     or Zarr group keyed by the names, or by ``default_key`` for a one-name model)."""
     if isinstance(data, (str, os.PathLike)):
         found = open_file(data)
         path = os.fspath(data)
-        if len(found) == 1 and len(names) == 1 and (path.endswith(".npy") or
-                                                     not is_zarr_path(path) or
-                                                     next(iter(found)) == path):
+        if (
+            len(found) == 1
+            and len(names) == 1
+            and (path.endswith(".npy") or not is_zarr_path(path) or next(iter(found)) == path)
+        ):
             return {names[0]: next(iter(found.values()))}
         if all(n in found for n in names):
             return {n: found[n] for n in names}
@@ -72,27 +83,41 @@ def by_name(data, names: list[str], what: str = "inputs", default_key: str = "x"
         raise RowShapeError(
             f"{path} holds arrays {sorted(found)}; the model's {what} need "
             f"{', '.join(repr(n) for n in missing)}"
-            + (f" (or {default_key!r})" if len(names) == 1 else ""))
+            + (f" (or {default_key!r})" if len(names) == 1 else "")
+        )
     if isinstance(data, dict):
         unknown = [k for k in data if k not in names]
         if unknown:
-            raise RowShapeError(f"Unknown {what[:-1]} {unknown[0]!r}; the model's {what} are "
-                                f"{names}")
+            raise RowShapeError(
+                f"Unknown {what[:-1]} {unknown[0]!r}; the model's {what} are {names}"
+            )
         missing = [n for n in names if n not in data]
         if missing and not allow_missing:
-            raise RowShapeError(f"Missing {what[:-1]} {missing[0]!r}; the model's {what} are "
-                                f"{names}")
-        return {n: (_single(data[n], f"{what[:-1]} {n!r}") if n in data and data[n] is not None
-                    else None) for n in names}
+            raise RowShapeError(
+                f"Missing {what[:-1]} {missing[0]!r}; the model's {what} are {names}"
+            )
+        return {
+            n: (
+                _single(data[n], f"{what[:-1]} {n!r}")
+                if n in data and data[n] is not None
+                else None
+            )
+            for n in names
+        }
     if isinstance(data, (list, tuple)) and len(names) > 1:
         if len(data) != len(names):
-            raise RowShapeError(f"The model has {len(names)} {what} {names}, received a list "
-                                f"of {len(data)} arrays")
-        return {n: _single(v, f"{what[:-1]} {n!r}") if v is not None else None
-                for n, v in zip(names, data)}
+            raise RowShapeError(
+                f"The model has {len(names)} {what} {names}, received a list of {len(data)} arrays"
+            )
+        return {
+            n: _single(v, f"{what[:-1]} {n!r}") if v is not None else None
+            for n, v in zip(names, data)
+        }
     if len(names) > 1:
-        raise RowShapeError(f"The model has {len(names)} {what} {names}; pass a list in that "
-                            "order or a dict keyed by those names")
+        raise RowShapeError(
+            f"The model has {len(names)} {what} {names}; pass a list in that "
+            "order or a dict keyed by those names"
+        )
     if isinstance(data, (list, tuple)) and len(data) == 1 and _is_arrayish(data[0]):
         data = data[0]
     return {names[0]: _single(data, what[:-1])}
@@ -120,8 +145,11 @@ def chunk_rows_for(arrays: list, chunk_rows, batch_size) -> int:
     ``batch_size`` (never below one batch) so that every chunk is cut into the very
     batches a single-process ``predict``/``evaluate`` makes: same numbers, bit for bit."""
     if chunk_rows is not None:
-        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) \
-                or chunk_rows < 1:
+        if (
+            isinstance(chunk_rows, bool)
+            or not isinstance(chunk_rows, (int, np.integer))
+            or chunk_rows < 1
+        ):
             raise ValueError(f"chunk_rows must be a positive integer, received {chunk_rows!r}")
         rows = int(chunk_rows)
     else:
@@ -129,8 +157,10 @@ def chunk_rows_for(arrays: list, chunk_rows, batch_size) -> int:
         if dask_rows:
             rows = int(max(dask_rows))
         else:
-            row_bytes = sum(max(1, int(np.prod(a.shape[1:], dtype=np.int64)) *
-                                np.dtype(a.dtype).itemsize) for a in arrays)
+            row_bytes = sum(
+                max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * np.dtype(a.dtype).itemsize)
+                for a in arrays
+            )
             rows = max(1, DEFAULT_CHUNK_BYTES // max(1, row_bytes))
     if batch_size:
         rows = max(int(batch_size), rows // int(batch_size) * int(batch_size))
@@ -140,7 +170,10 @@ def chunk_rows_for(arrays: list, chunk_rows, batch_size) -> int:
 def check_batch_size(batch_size, default=32):
     if batch_size is None:
         return default
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or \
-            batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}")
     return int(batch_size)

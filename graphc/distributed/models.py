@@ -40,17 +40,19 @@ class ModelRef:
     """A model as bytes: a ``.graphc`` archive or an ONNX file. ``key`` (the SHA-256 of
     the bytes) names it in each worker's cache and in Dask's graph."""
 
-    kind: str            # "graphc" or "onnx"
+    kind: str  # "graphc" or "onnx"
     key: str
     payload: bytes = field(repr=False)
-    label: str = ""      # the file or model it came from, for messages
+    label: str = ""  # the file or model it came from, for messages
 
     def __dask_tokenize__(self):
         return ("graphc-model", self.kind, self.key)
 
     def __repr__(self):
-        return f"<ModelRef {self.kind} {self.label or ''} {self.key[:12]} " \
-               f"({len(self.payload):,} bytes)>"
+        return (
+            f"<ModelRef {self.kind} {self.label or ''} {self.key[:12]} "
+            f"({len(self.payload):,} bytes)>"
+        )
 
 
 def _ref(kind, payload, label):
@@ -65,6 +67,7 @@ def _content_hash(kind, payload: bytes) -> str:
     if kind == "graphc":
         import io
         import zipfile
+
         try:
             with zipfile.ZipFile(io.BytesIO(payload)) as z:
                 for name in sorted(z.namelist()):
@@ -79,8 +82,8 @@ def _content_hash(kind, payload: bytes) -> str:
 
 def model_ref(model) -> tuple[ModelRef, Loaded]:
     """``(ModelRef, Loaded)`` for ``model``: a graphc Model, a ``.graphc``, ``.keras``,
-    ``.h5`` or ``.onnx`` path, or a ``graphc.onnx.Runtime`` made from a file. The Loaded one is the client's
-    copy, used to check the data before any work is sent."""
+    ``.h5`` or ``.onnx`` path, or a ``graphc.onnx.Runtime`` made from a file. The Loaded
+    one is the client's copy, used to check the data before any work is sent."""
     from graphc.models import Model
     from graphc.onnx import Runtime
 
@@ -94,31 +97,35 @@ def model_ref(model) -> tuple[ModelRef, Loaded]:
                     f"Model {model.name!r} cannot be saved to send it to the workers "
                     f"({type(e).__name__}: {e}). Register custom layers with "
                     "@graphc.saving.register_serializable(), or export the model to ONNX "
-                    "and pass the .onnx file.") from e
+                    "and pass the .onnx file."
+                ) from e
             with open(path, "rb") as f:
                 payload = f.read()
-        return _ref("graphc", payload, f"model {model.name!r}"), GraphcLoaded(model,
-                                                                              owned=False)
+        return _ref("graphc", payload, f"model {model.name!r}"), GraphcLoaded(model, owned=False)
     if isinstance(model, Runtime):
         if model.path is None:
-            raise UnsupportedModelError("A Runtime made from a ModelProto or bytes has no "
-                                        "file to send; pass the .onnx path instead")
+            raise UnsupportedModelError(
+                "A Runtime made from a ModelProto or bytes has no "
+                "file to send; pass the .onnx path instead"
+            )
         model = model.path
     if not isinstance(model, (str, os.PathLike)):
         raise UnsupportedModelError(
             f"model must be a graphc Model, a .graphc, .keras or .onnx file, received "
-            f"{type(model).__name__}")
+            f"{type(model).__name__}"
+        )
     path = os.fspath(model)
     lower = path.lower().rstrip("/")
     if not lower.endswith((".graphc", ".onnx", ".keras", ".h5")):
         raise UnsupportedModelError(
-            f"{path}: expected a .graphc, .keras, .h5 or .onnx model file (or a graphc "
-            "Model)")
+            f"{path}: expected a .graphc, .keras, .h5 or .onnx model file (or a graphc Model)"
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such model file: {path}")
     if lower.endswith((".keras", ".h5")):
         # Keras's files: read here, sent to the workers as the model they describe.
         from graphc.models import load_model
+
         return model_ref(load_model(path))
     with open(path, "rb") as f:
         payload = f.read()
@@ -132,18 +139,20 @@ def model_ref(model) -> tuple[ModelRef, Loaded]:
 
 def _refuse_external_data(path):
     import onnx
+
     proto = onnx.load(path, load_external_data=False)
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
         raise UnsupportedModelError(
             f"{path} keeps its weights in external data files, which do not travel with "
             "it to the workers; export the model as one file (graphc writes one file "
-            "below 2 GB).")
+            "below 2 GB)."
+        )
 
 
 # ---- loading, once per process ---------------------------------------------------------
 _CACHE: OrderedDict[str, Loaded] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 4   # models kept per worker process (least recently used goes first)
+_CACHE_SIZE = 4  # models kept per worker process (least recently used goes first)
 _LOADS = {"loads": 0, "hits": 0}
 
 
@@ -176,8 +185,10 @@ def cache_stats() -> dict:
 def _load_payload(ref: ModelRef) -> Loaded:
     if ref.kind == "onnx":
         from graphc.onnx import Runtime
+
         return OnnxLoaded(Runtime(ref.payload), ref.label)
     from graphc.models import load_model
+
     # load_model reads a path: the bytes go to a private temporary file for the call.
     fd, path = tempfile.mkstemp(suffix=".graphc", prefix="graphc-dist-")
     try:
@@ -193,8 +204,8 @@ def _load_payload(ref: ModelRef) -> Loaded:
 @dataclass
 class Port:
     name: str
-    row_shape: tuple          # per-row dims, None where any size goes
-    dtype: np.dtype | str     # "string" for a TextVectorization input
+    row_shape: tuple  # per-row dims, None where any size goes
+    dtype: np.dtype | str  # "string" for a TextVectorization input
 
     def describe(self) -> str:
         dims = ", ".join("None" if d is None else str(d) for d in self.row_shape)
@@ -206,7 +217,7 @@ class Loaded:
     ``predict(xs, batch_size)`` (arrays in output order) and ``evaluate_chunk``."""
 
     kind = ""
-    owned = True   # False: the caller's own Model object (never compiled or changed)
+    owned = True  # False: the caller's own Model object (never compiled or changed)
     inputs: list
     output_names: list
     label: str
@@ -246,9 +257,10 @@ class GraphcLoaded(Loaded):
         # A graphc model is not safe to run from two threads at once (its executor and
         # metrics hold state): a worker with several threads runs it one chunk at a time.
         self.lock = threading.RLock()
-        self.inputs = [Port(v.name, tuple(v.shape[1:]),
-                            "string" if v.dtype == "string" else np.dtype(v.dtype))
-                       for v in model.inputs]
+        self.inputs = [
+            Port(v.name, tuple(v.shape[1:]), "string" if v.dtype == "string" else np.dtype(v.dtype))
+            for v in model.inputs
+        ]
         self.output_names = list(model.output_names)
         self.name = model.name
         self._compiled_for = None
@@ -271,6 +283,7 @@ class GraphcLoaded(Loaded):
                     walk(v, g)
             else:
                 found[order[id(spec)]] = np.asarray(got)
+
         walk(self.model.output, struct)
         return found
 
@@ -285,28 +298,36 @@ class GraphcLoaded(Loaded):
         loss, metrics, loss_weights = spec
         if loss is None:
             if metrics is not None or loss_weights is not None:
-                raise ValueError("metrics= and loss_weights= need loss= too (or leave all "
-                                 "three out to use the model's own compile settings)")
+                raise ValueError(
+                    "metrics= and loss_weights= need loss= too (or leave all "
+                    "three out to use the model's own compile settings)"
+                )
             if self.model.optimizer is None:
                 raise ValueError(
                     f"{self.label} has no compile settings to evaluate with (it was never "
                     "compiled, or compiled with loss or metric objects that a .graphc file "
-                    "does not keep): pass loss= (and metrics=)")
+                    "does not keep): pass loss= (and metrics=)"
+                )
             return
         token = repr(spec)
         if self._compiled_for != token:
-            self.model.compile(optimizer="sgd", loss=loss, metrics=metrics,
-                               loss_weights=loss_weights)
+            self.model.compile(
+                optimizer="sgd", loss=loss, metrics=metrics, loss_weights=loss_weights
+            )
             self._compiled_for = token
 
     def evaluate_chunk(self, xs, ys, sw, batch_size, spec):
         with self.lock:
             self.compile_for(spec)
             rows = int(xs[0].shape[0])
-            y = ys[0] if len(ys) == 1 else {n: t for n, t in zip(self.output_names, ys)
-                                             if t is not None}
-            logs = self.model.evaluate(self._x(xs), y, batch_size=batch_size, verbose=0,
-                                       sample_weight=sw, return_dict=True)
+            y = (
+                ys[0]
+                if len(ys) == 1
+                else {n: t for n, t in zip(self.output_names, ys) if t is not None}
+            )
+            logs = self.model.evaluate(
+                self._x(xs), y, batch_size=batch_size, verbose=0, sample_weight=sw, return_dict=True
+            )
             # Model.evaluate's loss is the row-weighted mean of its batches' losses; its
             # metrics keep (total, count) sums. The chunk hands back sums: each loss
             # times the rows, and the metric objects themselves (their state), so that
@@ -316,7 +337,7 @@ class GraphcLoaded(Loaded):
             metrics = {key: copy.deepcopy(m) for key, m, _, _ in compiled.metrics or []}
             loss_keys = {"loss", *(k for k in compiled.loss_keys if k)}
             losses = {k: float(v) * rows for k, v in logs.items() if k in loss_keys}
-            order = list(logs)   # sorted, as Model.evaluate's logs are
+            order = list(logs)  # sorted, as Model.evaluate's logs are
             return ChunkState(rows, losses, metrics, order)
 
 
@@ -326,9 +347,14 @@ class OnnxLoaded(Loaded):
     def __init__(self, runtime, label=""):
         self.runtime = runtime
         self.label = label or (runtime.path or "the ONNX model")
-        self.inputs = [Port(p.name, tuple(d if isinstance(d, int) else None
-                                          for d in (p.shape or ())[1:]), p.dtype)
-                       for p in runtime.inputs]
+        self.inputs = [
+            Port(
+                p.name,
+                tuple(d if isinstance(d, int) else None for d in (p.shape or ())[1:]),
+                p.dtype,
+            )
+            for p in runtime.inputs
+        ]
         self.output_names = list(runtime.output_names)
         self.name = os.path.basename(self.label)
         # onnxruntime sessions may be run from several threads; evaluate builds fresh
@@ -345,13 +371,21 @@ class OnnxLoaded(Loaded):
         # losses only), per chunk, as sums.
         loss, metrics, loss_weights = spec
         if loss is None:
-            raise ValueError("evaluating an ONNX model needs loss= (the file holds no "
-                             "compile settings), e.g. loss=\"sparse_categorical_crossentropy\"")
+            raise ValueError(
+                "evaluating an ONNX model needs loss= (the file holds no "
+                'compile settings), e.g. loss="sparse_categorical_crossentropy"'
+            )
         rows = int(xs[0].shape[0])
         targets = {n: y for n, y in zip(self.output_names, ys) if y is not None}
         losses, found = self.runtime.evaluate_parts(
-            dict(zip(self.input_names, xs)), targets, loss=loss, metrics=metrics,
-            batch_size=batch_size, sample_weight=sw, loss_weights=loss_weights)
+            dict(zip(self.input_names, xs)),
+            targets,
+            loss=loss,
+            metrics=metrics,
+            batch_size=batch_size,
+            sample_weight=sw,
+            loss_weights=loss_weights,
+        )
         sums = {k: v * rows for k, v in losses.items()}
         return ChunkState(rows, sums, found, [*sums, *found])
 
@@ -370,6 +404,7 @@ class ChunkState:
 
 def _merge_metric(key, ms):
     from graphc.metrics import Mean, Sum
+
     first = ms[0]
     if hasattr(first, "merge_state"):
         merged = copy.deepcopy(first)
@@ -387,7 +422,8 @@ def _merge_metric(key, ms):
             f"Metric {key!r} ({type(first).__name__}) keeps a state graphc cannot add up "
             "across chunks: give it a merge_state(others) method that folds the other "
             "chunks' metric objects into this one, or derive it from graphc.metrics.Mean "
-            "or Sum (whose total and count add up).")
+            "or Sum (whose total and count add up)."
+        )
     return merged
 
 
@@ -422,18 +458,27 @@ def check_rows(loaded: Loaded, shapes: dict, dtypes: dict, labels: dict) -> int:
         shape, dtype = tuple(shapes[port.name]), np.dtype(dtypes[port.name])
         where = labels.get(port.name) or "the data"
         if not shape:
-            raise RowShapeError(f"Input {port.name!r} of {loaded.label}: {where} is a scalar; "
-                                f"expected rows of shape {_fmt(port.row_shape)}")
+            raise RowShapeError(
+                f"Input {port.name!r} of {loaded.label}: {where} is a scalar; "
+                f"expected rows of shape {_fmt(port.row_shape)}"
+            )
         row = shape[1:]
         fits = len(row) == len(port.row_shape) and all(
-            d is None or d == r for d, r in zip(port.row_shape, row))
+            d is None or d == r for d, r in zip(port.row_shape, row)
+        )
         if not fits:
             raise RowShapeError(
                 f"Input {port.name!r} of {loaded.label}: each row must have shape "
                 f"{_fmt(port.row_shape)}, but {where} has rows of shape {_fmt(row)} (array "
                 f"shape {_fmt(shape)}). Pass the features the model was built for"
-                + (", reshaped to rows of that shape" if int(np.prod(row or (1,))) ==
-                   int(np.prod([d or 0 for d in port.row_shape] or [1])) else "") + ".")
+                + (
+                    ", reshaped to rows of that shape"
+                    if int(np.prod(row or (1,)))
+                    == int(np.prod([d or 0 for d in port.row_shape] or [1]))
+                    else ""
+                )
+                + "."
+            )
         want = port.dtype
         if want == "string":
             ok = dtype.kind in "USO"
@@ -444,8 +489,10 @@ def check_rows(loaded: Loaded, shapes: dict, dtypes: dict, labels: dict) -> int:
         else:
             ok = dtype.kind in "biuf"
         if not ok:
-            raise RowShapeError(f"Input {port.name!r} of {loaded.label} expects {want} data; "
-                                f"{where} holds {dtype}. Convert it before scoring.")
+            raise RowShapeError(
+                f"Input {port.name!r} of {loaded.label} expects {want} data; "
+                f"{where} holds {dtype}. Convert it before scoring."
+            )
     counts = {p.name: int(shapes[p.name][0]) for p in loaded.inputs}
     if len(set(counts.values())) > 1:
         shown = ", ".join(f"{k} has {v}" for k, v in counts.items())
@@ -459,19 +506,22 @@ def check_target_rows(n: int, shapes: dict, labels: dict, what="target"):
             continue
         if not shape or int(shape[0]) != n:
             got = "a scalar" if not shape else f"{shape[0]} rows"
-            raise RowShapeError(f"The {what} for {name!r} ({labels.get(name) or 'data'}) has "
-                                f"{got}; the inputs have {n}. Pass one {what} row per "
-                                "input row.")
+            raise RowShapeError(
+                f"The {what} for {name!r} ({labels.get(name) or 'data'}) has "
+                f"{got}; the inputs have {n}. Pass one {what} row per "
+                "input row."
+            )
 
 
-def dry_run(local: Loaded, ref: ModelRef, row_shapes, target_specs, weight_shape,
-            batch_size, spec):
+def dry_run(local: Loaded, ref: ModelRef, row_shapes, target_specs, weight_shape, batch_size, spec):
     """Evaluate one row of zeros shaped like the data, on the client: a target of the
     wrong shape, a loss that does not fit the outputs or a model without compile settings
     fails here, once, before any task is sent. ``target_specs``: ``(row shape, dtype)``
     or None per output; ``weight_shape``: the sample weights' row shape or None."""
-    xs = [np.zeros((1, *shape), dtype=p.dtype if p.dtype != "string" else "U1")
-          for p, shape in zip(local.inputs, row_shapes)]
+    xs = [
+        np.zeros((1, *shape), dtype=p.dtype if p.dtype != "string" else "U1")
+        for p, shape in zip(local.inputs, row_shapes)
+    ]
     ys = [None if t is None else np.zeros((1, *t[0]), dtype=t[1]) for t in target_specs]
     sw = None if weight_shape is None else np.ones((1, *weight_shape), dtype=np.float32)
     # Never the caller's own Model: compiling it with loss= would replace its optimizer.

@@ -74,6 +74,7 @@ def _run_on(client, fn, ref, args_list, name):
     """Submit one task per chunk with a bounded number in flight (twice the cluster's
     threads), yielding results in chunk order; each result is released once read."""
     from dask.base import tokenize
+
     shared = client.scatter(ref, broadcast=True, hash=True)
     window = max(2, 2 * sum(client.nthreads().values()))
     pending = []
@@ -84,8 +85,12 @@ def _run_on(client, fn, ref, args_list, name):
         nxt = next(it, None)
         if nxt is not None:
             i, args = nxt
-            pending.append(client.submit(fn, shared, *args, pure=True,
-                                         key=f"graphc-{name}-{token}-{tokenize(args)}-{i}"))
+            pending.append(
+                client.submit(
+                    fn, shared, *args, pure=True, key=f"graphc-{name}-{token}-{tokenize(args)}-{i}"
+                )
+            )
+
     for _ in range(window):
         submit_next()
     while pending:
@@ -100,13 +105,16 @@ def _connect(client):
     if client is None or not isinstance(client, str):
         return client, False
     from graphc.distributed.errors import require_dask
+
     _, _, distributed = require_dask("--scheduler")
     try:
         return distributed.Client(client, timeout="10s"), True
     except (OSError, TimeoutError) as e:
-        raise OSError(f"Cannot reach the Dask scheduler at {client}: {e}. Start one with "
-                      "`dask scheduler` (and workers with `dask worker ADDRESS`), or leave "
-                      "out --scheduler to run on this machine") from e
+        raise OSError(
+            f"Cannot reach the Dask scheduler at {client}: {e}. Start one with "
+            "`dask scheduler` (and workers with `dask worker ADDRESS`), or leave "
+            "out --scheduler to run on this machine"
+        ) from e
 
 
 # ---- output: an .npz written a chunk at a time -----------------------------------------
@@ -123,9 +131,14 @@ class NpzWriter:
         self.specs = specs
         for name, (shape, dtype) in specs.items():
             f = open(os.path.join(self.tmpdir, f"{len(self.files)}.npy"), "wb")
-            np.lib.format.write_array_header_2_0(f, {
-                "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                "fortran_order": False, "shape": (rows, *shape)})
+            np.lib.format.write_array_header_2_0(
+                f,
+                {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                    "fortran_order": False,
+                    "shape": (rows, *shape),
+                },
+            )
             self.files[name] = f
 
     def write(self, outs: list):
@@ -133,8 +146,10 @@ class NpzWriter:
         for (name, (shape, dtype)), arr in zip(self.specs.items(), outs):
             arr = np.ascontiguousarray(arr, dtype=dtype)
             if tuple(arr.shape[1:]) != tuple(shape):
-                raise ValueError(f"Output {name!r}: a chunk has rows of shape "
-                                 f"{arr.shape[1:]}, the first had {shape}")
+                raise ValueError(
+                    f"Output {name!r}: a chunk has rows of shape "
+                    f"{arr.shape[1:]}, the first had {shape}"
+                )
             self.files[name].write(memoryview(arr.reshape(-1).view(np.uint8)))
             n = arr.shape[0]
         self.written += n or 0
@@ -142,14 +157,16 @@ class NpzWriter:
     def close(self) -> str:
         import shutil
         import zipfile
+
         try:
             for f in self.files.values():
                 f.close()
             if self.written != self.rows:
                 raise ValueError(f"wrote {self.written} rows of outputs, expected {self.rows}")
             tmp_zip = os.path.join(self.tmpdir, "out.npz")
-            with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED,
-                                 allowZip64=True) as z:
+            with zipfile.ZipFile(
+                tmp_zip, "w", compression=zipfile.ZIP_STORED, allowZip64=True
+            ) as z:
                 for name, f in self.files.items():
                     z.write(f.name, arcname=f"{name}.npy")
             os.replace(tmp_zip, self.path)
@@ -159,6 +176,7 @@ class NpzWriter:
 
     def abort(self):
         import shutil
+
         for f in self.files.values():
             f.close()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
@@ -171,16 +189,28 @@ def _prepare(model, data, batch_size, chunk_rows):
         batch_size = 32  # Model.predict's default: chunks stay whole batches of it
     sources = _inputs.by_name(data, local.input_names)
     shapes = {k: _inputs.shape_of(v) for k, v in sources.items()}
-    rows = check_rows(local, shapes, {k: _inputs.dtype_of(v) for k, v in sources.items()},
-                      {k: _inputs.label_of(v) for k, v in sources.items()})
+    rows = check_rows(
+        local,
+        shapes,
+        {k: _inputs.dtype_of(v) for k, v in sources.items()},
+        {k: _inputs.label_of(v) for k, v in sources.items()},
+    )
     row_shapes = [shapes[n][1:] for n in local.input_names]
     chunk = _inputs.chunk_rows_for(list(sources.values()), chunk_rows, batch_size)
-    return (ref, local, [sources[n] for n in local.input_names], rows, row_shapes, chunk,
-            batch_size)
+    return (
+        ref,
+        local,
+        [sources[n] for n in local.input_names],
+        rows,
+        row_shapes,
+        chunk,
+        batch_size,
+    )
 
 
-def stream_predict(model, data, out=None, batch_size=32, chunk_rows=None, client=None,
-                   on_chunk=None) -> dict:
+def stream_predict(
+    model, data, out=None, batch_size=32, chunk_rows=None, client=None, on_chunk=None
+) -> dict:
     """Predict ``data`` (a path, an array or a list/dict of them) chunk by chunk, in row
     order, writing the outputs to the ``.npz`` archive ``out`` as they come (keyed by
     output names). ``client``: a ``dask.distributed.Client`` or a scheduler address
@@ -189,21 +219,26 @@ def stream_predict(model, data, out=None, batch_size=32, chunk_rows=None, client
     Returns ``{output name: (shape, dtype)}`` and, with ``out``, ``"path"``."""
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
     ref, local, sources, rows, row_shapes, chunk, batch_size = _prepare(
-        model, data, batch_size, chunk_rows)
+        model, data, batch_size, chunk_rows
+    )
     specs = dict(zip(local.output_names, local.probe_outputs(row_shapes)))
     writer = NpzWriter(out, specs, rows) if out else None
     client, owned = _connect(client)
     args = [(sources, a, b, batch_size) for a, b in _ranges(rows, chunk)]
     try:
-        results = (_run_local(predict_rows, local, args) if client is None else
-                   _run_on(client, predict_rows, ref, args, "stream-predict"))
+        results = (
+            _run_local(predict_rows, local, args)
+            if client is None
+            else _run_on(client, predict_rows, ref, args, "stream-predict")
+        )
         for (a, b), outs in zip(_ranges(rows, chunk), results):
             if writer is not None:
                 writer.write(outs)
             if on_chunk is not None:
                 on_chunk(a, b, outs)
-        summary = {name: ((rows, *shape), np.dtype(dtype))
-                   for name, (shape, dtype) in specs.items()}
+        summary = {
+            name: ((rows, *shape), np.dtype(dtype)) for name, (shape, dtype) in specs.items()
+        }
         if writer is not None:
             summary["path"] = writer.close()
             writer = None
@@ -215,23 +250,36 @@ def stream_predict(model, data, out=None, batch_size=32, chunk_rows=None, client
             client.close()
 
 
-def stream_evaluate(model, data, y=None, sample_weight=None, batch_size=32, chunk_rows=None,
-                    loss=None, metrics=None, loss_weights=None, client=None) -> dict:
+def stream_evaluate(
+    model,
+    data,
+    y=None,
+    sample_weight=None,
+    batch_size=32,
+    chunk_rows=None,
+    loss=None,
+    metrics=None,
+    loss_weights=None,
+    client=None,
+) -> dict:
     """Evaluate chunk by chunk (see ``stream_predict`` for ``data`` and ``client``),
     reducing the chunks' sums exactly, as ``graphc.distributed.evaluate`` does. With
     ``y=None``, ``data`` is an ``.npz`` archive or Zarr group holding the inputs and the
     targets (``y``, or named after the outputs) and, if present, ``sample_weight``."""
     batch_size = _inputs.check_batch_size(batch_size) if batch_size is not None else None
     ref, local, sources, rows, row_shapes, chunk, batch_size = _prepare(
-        model, data, batch_size, chunk_rows)
+        model, data, batch_size, chunk_rows
+    )
     names = local.output_names
     found = None
     if y is None:
         found = open_file(data) if isinstance(data, (str, os.PathLike)) else {}
         if len(found) < 2:
-            raise ValueError("evaluate needs targets: pass y=, or data as an .npz archive "
-                             "holding x and y (or arrays named after the inputs and "
-                             "outputs)")
+            raise ValueError(
+                "evaluate needs targets: pass y=, or data as an .npz archive "
+                "holding x and y (or arrays named after the inputs and "
+                "outputs)"
+            )
         targets = _inputs.by_name(data, names, "outputs", default_key="y", allow_missing=True)
         if sample_weight is None and "sample_weight" in found:
             sample_weight = found["sample_weight"]
@@ -239,24 +287,41 @@ def stream_evaluate(model, data, y=None, sample_weight=None, batch_size=32, chun
         targets = _inputs.by_name(y, names, "outputs", default_key="y", allow_missing=True)
     if all(t is None for t in targets.values()):
         raise ValueError(f"No targets for any of the outputs {names}")
-    check_target_rows(rows, {k: None if v is None else _inputs.shape_of(v)
-                             for k, v in targets.items()},
-                      {k: None if v is None else _inputs.label_of(v)
-                       for k, v in targets.items()})
+    check_target_rows(
+        rows,
+        {k: None if v is None else _inputs.shape_of(v) for k, v in targets.items()},
+        {k: None if v is None else _inputs.label_of(v) for k, v in targets.items()},
+    )
     weights = None
     if sample_weight is not None:
         weights = _inputs.by_name(sample_weight, ["sample_weight"], "sample weights")[
-            "sample_weight"]
-        check_target_rows(rows, {"sample_weight": _inputs.shape_of(weights)},
-                          {"sample_weight": _inputs.label_of(weights)}, "sample weight")
+            "sample_weight"
+        ]
+        check_target_rows(
+            rows,
+            {"sample_weight": _inputs.shape_of(weights)},
+            {"sample_weight": _inputs.label_of(weights)},
+            "sample weight",
+        )
     spec = (loss, metrics, loss_weights)
-    dry_run(local, ref, row_shapes,
-            [None if targets[n] is None else
-             (_inputs.shape_of(targets[n])[1:], _inputs.dtype_of(targets[n])) for n in names],
-            None if weights is None else _inputs.shape_of(weights)[1:], batch_size, spec)
+    dry_run(
+        local,
+        ref,
+        row_shapes,
+        [
+            None
+            if targets[n] is None
+            else (_inputs.shape_of(targets[n])[1:], _inputs.dtype_of(targets[n]))
+            for n in names
+        ],
+        None if weights is None else _inputs.shape_of(weights)[1:],
+        batch_size,
+        spec,
+    )
     target_list = [targets[n] for n in names]
-    args = [(sources, target_list, weights, a, b, batch_size, spec)
-            for a, b in _ranges(rows, chunk)]
+    args = [
+        (sources, target_list, weights, a, b, batch_size, spec) for a, b in _ranges(rows, chunk)
+    ]
     client, owned = _connect(client)
     try:
         if client is None:

@@ -38,8 +38,10 @@ class Trial:
     worker_pid: int = 0
 
     def __repr__(self):
-        return (f"<Trial {self.index} {self.params} score={self.score:.6g} "
-                f"({len(next(iter(self.history.values()), []))} epochs)>")
+        return (
+            f"<Trial {self.index} {self.params} score={self.score:.6g} "
+            f"({len(next(iter(self.history.values()), []))} epochs)>"
+        )
 
 
 @dataclass
@@ -80,8 +82,10 @@ def expand_grid(param_grid) -> list[dict]:
         for k in keys:
             v = param_grid[k]
             if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
-                raise TypeError(f"param_grid[{k!r}] must be a list of values to try, "
-                                f"received {type(v).__name__}: {v!r}")
+                raise TypeError(
+                    f"param_grid[{k!r}] must be a list of values to try, "
+                    f"received {type(v).__name__}: {v!r}"
+                )
             v = list(v)
             if not v:
                 raise ValueError(f"param_grid[{k!r}] is empty: give at least one value")
@@ -91,8 +95,10 @@ def expand_grid(param_grid) -> list[dict]:
         if not param_grid:
             raise ValueError("param_grid is an empty list: nothing to train")
         return [dict(p) for p in param_grid]
-    raise TypeError("param_grid must be a dict of lists (a grid) or a list of dicts (the "
-                    f"configurations), received {type(param_grid).__name__}")
+    raise TypeError(
+        "param_grid must be a dict of lists (a grid) or a list of dicts (the "
+        f"configurations), received {type(param_grid).__name__}"
+    )
 
 
 class _TrainData:
@@ -103,14 +109,20 @@ class _TrainData:
 
     def __dask_tokenize__(self):
         from dask.base import tokenize
-        return ("graphc-train-data", tokenize(self.x), tokenize(self.y),
-                tokenize(self.validation_data))
+
+        return (
+            "graphc-train-data",
+            tokenize(self.x),
+            tokenize(self.y),
+            tokenize(self.validation_data),
+        )
 
 
 def _materialize(value):
     """Paths become arrays (training needs the rows in memory anyway)."""
     if isinstance(value, (str, os.PathLike)):
         from graphc.distributed.arrays import open_file
+
         found = open_file(value)
         if len(found) == 1:
             src = next(iter(found.values()))
@@ -133,11 +145,15 @@ def train_trial(build_fn, params, data, seed, fit_kwargs) -> dict:
     set_random_seed(int(seed))
     model = build_fn(**params)
     if not isinstance(model, Model):
-        raise TypeError(f"build_fn({params}) returned {type(model).__name__}; it must return "
-                        "a compiled graphc Model")
+        raise TypeError(
+            f"build_fn({params}) returned {type(model).__name__}; it must return "
+            "a compiled graphc Model"
+        )
     if model.optimizer is None:
-        raise ValueError(f"build_fn({params}) returned a model that is not compiled; call "
-                         "model.compile(optimizer=..., loss=...) in build_fn")
+        raise ValueError(
+            f"build_fn({params}) returned a model that is not compiled; call "
+            "model.compile(optimizer=..., loss=...) in build_fn"
+        )
     x, y = _materialize(data.x), _materialize(data.y)
     val = data.validation_data
     if val is not None:
@@ -149,8 +165,12 @@ def train_trial(build_fn, params, data, seed, fit_kwargs) -> dict:
         with open(path, "rb") as f:
             blob = f.read()
     logs = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    return {"history": logs, "model": blob, "seconds": time.perf_counter() - started,
-            "pid": os.getpid()}
+    return {
+        "history": logs,
+        "model": blob,
+        "seconds": time.perf_counter() - started,
+        "pid": os.getpid(),
+    }
 
 
 def _direction(monitor, mode):
@@ -162,9 +182,22 @@ def _direction(monitor, mode):
     return "max" if any(u in monitor for u in up) else "min"
 
 
-def search(build_fn, param_grid, x, y=None, *, epochs=1, batch_size=32,
-           validation_data=None, validation_split=0.0, monitor=None, mode="auto", seed=0,
-           client=None, **fit_kwargs) -> SearchResult:
+def search(
+    build_fn,
+    param_grid,
+    x,
+    y=None,
+    *,
+    epochs=1,
+    batch_size=32,
+    validation_data=None,
+    validation_split=0.0,
+    monitor=None,
+    mode="auto",
+    seed=0,
+    client=None,
+    **fit_kwargs,
+) -> SearchResult:
     """Train ``build_fn(**params)`` for every configuration of ``param_grid`` and return
     the histories and the best model.
 
@@ -194,13 +227,16 @@ def search(build_fn, param_grid, x, y=None, *, epochs=1, batch_size=32,
     """
     configs = expand_grid(param_grid)
     if not callable(build_fn):
-        raise TypeError(f"build_fn must be a function returning a compiled Model, received "
-                        f"{type(build_fn).__name__}")
+        raise TypeError(
+            f"build_fn must be a function returning a compiled Model, received "
+            f"{type(build_fn).__name__}"
+        )
     for bad in ("verbose", "validation_data", "x", "y"):
         if bad in fit_kwargs:
             raise TypeError(f"search() sets fit's {bad}= itself; do not pass it")
-    fit_spec = dict(fit_kwargs, epochs=epochs, batch_size=batch_size,
-                    validation_split=validation_split)
+    fit_spec = dict(
+        fit_kwargs, epochs=epochs, batch_size=batch_size, validation_split=validation_split
+    )
     with_validation = validation_data is not None or bool(validation_split)
     monitor = monitor or ("val_loss" if with_validation else "loss")
     direction = _direction(monitor, mode)
@@ -208,6 +244,7 @@ def search(build_fn, param_grid, x, y=None, *, epochs=1, batch_size=32,
     seeds = [int(seed) + i for i in range(len(configs))]
 
     from graphc.distributed.cluster import get_client
+
     try:
         client = get_client(client)
     except ImportError:
@@ -218,25 +255,36 @@ def search(build_fn, param_grid, x, y=None, *, epochs=1, batch_size=32,
         raw = [train_trial(build_fn, p, data, s, fit_spec) for p, s in zip(configs, seeds)]
     else:
         from dask.base import tokenize
+
         shared = client.scatter(data, broadcast=True, hash=True)
         token = tokenize(build_fn, configs, seeds, shared.key, fit_spec)
-        futures = [client.submit(train_trial, build_fn, p, shared, s, fit_spec, pure=True,
-                                 key=f"graphc-search-{token}-{i}")
-                   for i, (p, s) in enumerate(zip(configs, seeds))]
+        futures = [
+            client.submit(
+                train_trial,
+                build_fn,
+                p,
+                shared,
+                s,
+                fit_spec,
+                pure=True,
+                key=f"graphc-search-{token}-{i}",
+            )
+            for i, (p, s) in enumerate(zip(configs, seeds))
+        ]
         raw = client.gather(futures)
     trials = []
     for i, (params, s, r) in enumerate(zip(configs, seeds, raw)):
         hist = r["history"]
         if monitor not in hist:
-            raise KeyError(f"monitor={monitor!r} is not in the training history; it has "
-                           f"{sorted(hist)}")
-        trials.append(Trial(i, params, s, hist, float(hist[monitor][-1]), r["seconds"],
-                            r["pid"]))
+            raise KeyError(
+                f"monitor={monitor!r} is not in the training history; it has {sorted(hist)}"
+            )
+        trials.append(Trial(i, params, s, hist, float(hist[monitor][-1]), r["seconds"], r["pid"]))
 
     def rank(t):
-        score = t.score if math.isfinite(t.score) else math.inf * (1 if direction == "min"
-                                                                     else -1)
+        score = t.score if math.isfinite(t.score) else math.inf * (1 if direction == "min" else -1)
         return (score if direction == "min" else -score, t.index)
+
     best = min(trials, key=rank).index
     best_model = _model_from_bytes(raw[best]["model"])
     return SearchResult(trials, monitor, direction, best, best_model)
@@ -244,6 +292,7 @@ def search(build_fn, param_grid, x, y=None, *, epochs=1, batch_size=32,
 
 def _model_from_bytes(blob):
     from graphc.models import load_model
+
     fd, path = tempfile.mkstemp(suffix=".graphc", prefix="graphc-search-")
     try:
         with os.fdopen(fd, "wb") as f:

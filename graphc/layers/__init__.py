@@ -1,11 +1,5 @@
 """graphc.layers: Keras-compatible layers."""
 
-from graphc.layers.base import Input, InputLayer, Layer
-from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Masking, Reshape
-from graphc.layers.merging import (Add, Average, Concatenate, Dot, Maximum, Minimum,
-                                   Multiply, Subtract, add, average, concatenate, dot,
-                                   maximum, minimum, multiply, subtract)
-from graphc.layers.op_layer import OpLayer
 # (Modules under private aliases: a family may export a name equal to its module's.)
 from graphc.layers import activation_layers as _activation_layers  # noqa: E402
 from graphc.layers import attention as _attention  # noqa: E402
@@ -17,31 +11,85 @@ from graphc.layers import pooling as _pooling  # noqa: E402
 from graphc.layers import preprocessing as _preprocessing  # noqa: E402
 from graphc.layers import recurrent as _recurrent  # noqa: E402
 from graphc.layers import reshaping as _reshaping  # noqa: E402
+from graphc.layers import simple as _simple  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
 from graphc.layers.attention import *  # noqa: F401,F403,E402
+from graphc.layers.base import Input, InputLayer, Layer
 from graphc.layers.batch_normalization import BatchNormalization  # noqa: E402
 from graphc.layers.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.layers.convolutional import *  # noqa: F401,F403,E402
+from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Masking, Reshape
 from graphc.layers.embedding import *  # noqa: F401,F403,E402
+from graphc.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from graphc.layers.normalization import *  # noqa: F401,F403,E402
+from graphc.layers.op_layer import OpLayer
 from graphc.layers.pooling import *  # noqa: F401,F403,E402
 from graphc.layers.preprocessing import *  # noqa: F401,F403,E402
 from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
-from graphc.layers.text_vectorization import TextVectorization  # noqa: E402
-from graphc.layers import simple as _simple  # noqa: E402
 from graphc.layers.simple import *  # noqa: F401,F403,E402
+from graphc.layers.text_vectorization import TextVectorization  # noqa: E402
 
-__all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "Dropout", "Flatten",
-           "Reshape", "Identity", "Masking", "OpLayer", "Add", "Subtract", "Multiply", "Average",
-           "Maximum", "Minimum", "Concatenate", "add", "subtract", "multiply", "average",
-           "maximum", "minimum", "concatenate", "Dot", "dot", "BatchNormalization",
-           "TextVectorization"] \
-    + (_activation_layers.__all__ + _attention.__all__ + _conv_transpose.__all__
-       + _convolutional.__all__
-       + _embedding.__all__ + _normalization.__all__ + _pooling.__all__
-       + _preprocessing.__all__ + _recurrent.__all__ + _reshaping.__all__
-       + _simple.__all__)
+__all__ = [
+    "Layer",
+    "InputLayer",
+    "Input",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "Flatten",
+    "Reshape",
+    "Identity",
+    "Masking",
+    "OpLayer",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
+    "Dot",
+    "dot",
+    "BatchNormalization",
+    "TextVectorization",
+] + (
+    _activation_layers.__all__
+    + _attention.__all__
+    + _conv_transpose.__all__
+    + _convolutional.__all__
+    + _embedding.__all__
+    + _normalization.__all__
+    + _pooling.__all__
+    + _preprocessing.__all__
+    + _recurrent.__all__
+    + _reshaping.__all__
+    + _simple.__all__
+)
 
 # keras.layers.serialize / deserialize (functions, so not in __all__, which lists what a
 # saved config may name).

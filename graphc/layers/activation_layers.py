@@ -27,14 +27,20 @@ class ReLU(Layer):
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0.0:
-            raise ValueError("max_value of a ReLU layer cannot be a negative value. "
-                             f"Received: max_value={max_value}")
+            raise ValueError(
+                "max_value of a ReLU layer cannot be a negative value. "
+                f"Received: max_value={max_value}"
+            )
         if negative_slope is None or negative_slope < 0.0:
-            raise ValueError("negative_slope of a ReLU layer cannot be None or a negative "
-                             f"value. Received: negative_slope={negative_slope}")
+            raise ValueError(
+                "negative_slope of a ReLU layer cannot be None or a negative "
+                f"value. Received: negative_slope={negative_slope}"
+            )
         if threshold is None or threshold < 0.0:
-            raise ValueError("threshold of a ReLU layer cannot be None or a negative value. "
-                             f"Received: threshold={threshold}")
+            raise ValueError(
+                "threshold of a ReLU layer cannot be None or a negative value. "
+                f"Received: threshold={threshold}"
+            )
         self.max_value = max_value
         self.negative_slope = negative_slope
         self.threshold = threshold
@@ -47,14 +53,19 @@ class ReLU(Layer):
         if top is not None:
             x = ops.minimum(x, float(top))  # x >= 0 already: Keras's clip(x, 0, max_value)
         if slope != 0.0:
-            below = ops.relu(ops.subtract(t, inputs)) if t != 0.0 else \
-                ops.relu(ops.negative(inputs))
+            below = (
+                ops.relu(ops.subtract(t, inputs)) if t != 0.0 else ops.relu(ops.negative(inputs))
+            )
             x = ops.subtract(x, ops.multiply(below, slope))
         return x
 
     def get_config(self):
-        return {**super().get_config(), "max_value": self.max_value,
-                "negative_slope": self.negative_slope, "threshold": self.threshold}
+        return {
+            **super().get_config(),
+            "max_value": self.max_value,
+            "negative_slope": self.negative_slope,
+            "threshold": self.threshold,
+        }
 
 
 class LeakyReLU(Layer):
@@ -67,13 +78,16 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
-            warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.",
-                          stacklevel=2)
+            warnings.warn(
+                "Argument `alpha` is deprecated. Use `negative_slope` instead.", stacklevel=2
+            )
         super().__init__(**kwargs)
         if negative_slope is None or negative_slope < 0:
-            raise ValueError("The negative_slope value of a Leaky ReLU layer cannot be None "
-                             "or negative value. Expected a float. Received: "
-                             f"negative_slope={negative_slope}")
+            raise ValueError(
+                "The negative_slope value of a Leaky ReLU layer cannot be None "
+                "or negative value. Expected a float. Received: "
+                f"negative_slope={negative_slope}"
+            )
         self.negative_slope = negative_slope
 
     def call(self, inputs):
@@ -92,8 +106,9 @@ class Softmax(Layer):
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)):
             if not axis or not all(isinstance(a, int) for a in axis):
-                raise TypeError(f"`axis` must be an int or a non-empty list of ints. "
-                                 f"Received: axis={axis}")
+                raise TypeError(
+                    f"`axis` must be an int or a non-empty list of ints. Received: axis={axis}"
+                )
             axis = list(axis)
         elif not isinstance(axis, int):
             raise TypeError(f"`axis` must be an int or a list of ints. Received: axis={axis}")
@@ -105,7 +120,8 @@ class Softmax(Layer):
                 f"{self.name} (Softmax): a mask reached this layer; graphc does not yet "
                 "apply masks inside Softmax (Keras sets the masked logits to a large "
                 "negative number). Use Dense(..., activation='softmax') or remove the mask "
-                "(Embedding(mask_zero=False)).")
+                "(Embedding(mask_zero=False))."
+            )
         ndim = len(inputs.shape)
         if isinstance(self.axis, int) or len(self.axis) == 1:
             axis = self.axis if isinstance(self.axis, int) else self.axis[0]
@@ -122,14 +138,16 @@ class Softmax(Layer):
             raise NotImplementedError(
                 f"{self.name} (Softmax): a softmax over several axes needs known dimensions "
                 f"besides the batch and cannot include the batch axis, got axis={self.axis} "
-                f"for input shape {format_shape(x.shape)}")
+                f"for input shape {format_shape(x.shape)}"
+            )
         rest = [i for i in range(ndim) if i not in axes]
         perm = tuple(rest + axes)
         moved = ops.transpose(x, perm)
         kept = tuple(int(x.shape[i]) for i in rest[1:])
         flat = ops.reshape(moved, (-1,) + kept + (product(x.shape[a] for a in axes),))
-        y = ops.reshape(ops.softmax(flat, axis=-1),
-                        (-1,) + kept + tuple(int(x.shape[a]) for a in axes))
+        y = ops.reshape(
+            ops.softmax(flat, axis=-1), (-1,) + kept + tuple(int(x.shape[a]) for a in axes)
+        )
         inverse = tuple(sorted(range(ndim), key=lambda i: perm[i]))
         return ops.transpose(y, inverse)
 

@@ -36,8 +36,13 @@ from graphc.ops.shapes import known
 
 __all__ = ["MultiHeadAttention"]
 
-_UNSUPPORTED = ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                "kernel_constraint", "bias_constraint")
+_UNSUPPORTED = (
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+)
 
 
 class _Projection(Layer):
@@ -45,8 +50,9 @@ class _Projection(Layer):
     ``kernel`` (its first ``n_in`` axes are the input units) and ``bias``. The attention
     layer composes their ops itself, so this layer is never called."""
 
-    def __init__(self, name, kernel_shape, n_in, bias_shape, kernel_initializer,
-                 bias_initializer, dtype):
+    def __init__(
+        self, name, kernel_shape, n_in, bias_shape, kernel_initializer, bias_initializer, dtype
+    ):
         super().__init__(name=name, dtype=dtype)
         fan_in = math.prod(kernel_shape[:n_in])
         fan_out = math.prod(kernel_shape[n_in:])
@@ -57,8 +63,11 @@ class _Projection(Layer):
             return np.reshape(init((fan_in, fan_out), dtype=dtype), shape)
 
         self.kernel = self.add_weight(kernel_shape, kernel_init, name="kernel")
-        self.bias = None if bias_shape is None else \
-            self.add_weight(bias_shape, bias_initializer, name="bias")
+        self.bias = (
+            None
+            if bias_shape is None
+            else self.add_weight(bias_shape, bias_initializer, name="bias")
+        )
         self.built = True
 
 
@@ -67,19 +76,24 @@ def _split_inputs(query, value, key):
     ``[query, value(, key)]`` (what a saved model's config replays)."""
     if isinstance(query, (list, tuple)):
         if value is not None or key is not None or not 2 <= len(query) <= 3:
-            raise ValueError("MultiHeadAttention takes `query, value[, key]` as separate "
-                             "arguments or as one list [query, value(, key)], received "
-                             f"a list of {len(query)} and value={value!r}, key={key!r}")
+            raise ValueError(
+                "MultiHeadAttention takes `query, value[, key]` as separate "
+                "arguments or as one list [query, value(, key)], received "
+                f"a list of {len(query)} and value={value!r}, key={key!r}"
+            )
         query, value, key = (list(query) + [None])[:3]
     if value is None:
-        raise TypeError("MultiHeadAttention.call() missing 1 required positional argument: "
-                        "'value' (pass the same tensor twice for self-attention)")
+        raise TypeError(
+            "MultiHeadAttention.call() missing 1 required positional argument: "
+            "'value' (pass the same tensor twice for self-attention)"
+        )
     return query, value, key
 
 
 def _is_shape(s) -> bool:
-    return isinstance(s, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer))
-                                                for d in s)
+    return isinstance(s, (tuple, list)) and all(
+        d is None or isinstance(d, (int, np.integer)) for d in s
+    )
 
 
 def _as_bool(mask):
@@ -98,33 +112,68 @@ class MultiHeadAttention(Layer):
     default ``attention_axes``; other axes raise NotImplementedError).
     """
 
-    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
-                 output_shape=None, attention_axes=None, sliding_window=None,
-                 flash_attention=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
-                 use_gate=False, seed=None, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        value_dim=None,
+        dropout=0.0,
+        use_bias=True,
+        output_shape=None,
+        attention_axes=None,
+        sliding_window=None,
+        flash_attention=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        use_gate=False,
+        seed=None,
+        **kwargs,
+    ):
         if not isinstance(num_heads, int) or num_heads <= 0:
-            raise ValueError("Received an invalid value for argument `num_heads`, expected "
-                             f"a positive integer. Received: num_heads={num_heads}")
+            raise ValueError(
+                "Received an invalid value for argument `num_heads`, expected "
+                f"a positive integer. Received: num_heads={num_heads}"
+            )
         if not isinstance(key_dim, int) or key_dim <= 0:
-            raise ValueError("Received an invalid value for argument `key_dim`, expected a "
-                             f"positive integer. Received: key_dim={key_dim}")
+            raise ValueError(
+                "Received an invalid value for argument `key_dim`, expected a "
+                f"positive integer. Received: key_dim={key_dim}"
+            )
         if value_dim is not None and (not isinstance(value_dim, int) or value_dim <= 0):
-            raise ValueError("Received an invalid value for argument `value_dim`, expected "
-                             f"a positive integer or `None`. Received: value_dim={value_dim}")
+            raise ValueError(
+                "Received an invalid value for argument `value_dim`, expected "
+                f"a positive integer or `None`. Received: value_dim={value_dim}"
+            )
         if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError("Invalid value received for argument `dropout`. Expected a "
-                             f"float value between 0 and 1. Received: dropout={dropout}")
+            raise ValueError(
+                "Invalid value received for argument `dropout`. Expected a "
+                f"float value between 0 and 1. Received: dropout={dropout}"
+            )
         super().__init__(**kwargs)
-        given = dict(zip(_UNSUPPORTED, (kernel_regularizer, bias_regularizer,
-                                        activity_regularizer, kernel_constraint,
-                                        bias_constraint)))
+        given = dict(
+            zip(
+                _UNSUPPORTED,
+                (
+                    kernel_regularizer,
+                    bias_regularizer,
+                    activity_regularizer,
+                    kernel_constraint,
+                    bias_constraint,
+                ),
+            )
+        )
         for key, value in given.items():
             if value is not None:
-                raise NotImplementedError(f"MultiHeadAttention: {key} is not supported by "
-                                          "graphc yet; remove it or add the penalty to the "
-                                          "loss yourself.")
+                raise NotImplementedError(
+                    f"MultiHeadAttention: {key} is not supported by "
+                    "graphc yet; remove it or add the penalty to the "
+                    "loss yourself."
+                )
         self._num_heads, self._key_dim = num_heads, key_dim
         self._value_dim = value_dim if value_dim else key_dim
         self._dropout = float(dropout)
@@ -134,28 +183,38 @@ class MultiHeadAttention(Layer):
             if isinstance(output_shape, int):
                 output_shape = (output_shape,)
             if not isinstance(output_shape, (tuple, list)) or not all(
-                    isinstance(d, int) and d > 0 for d in output_shape):
-                raise ValueError(f"Invalid `output_shape`: {output_shape}. When specified, "
-                                 "the `output_shape` should be of type tuple, list, or int "
-                                 "(of positive integers).")
+                isinstance(d, int) and d > 0 for d in output_shape
+            ):
+                raise ValueError(
+                    f"Invalid `output_shape`: {output_shape}. When specified, "
+                    "the `output_shape` should be of type tuple, list, or int "
+                    "(of positive integers)."
+                )
             output_shape = tuple(output_shape)
         self._output_shape = output_shape or None
         if isinstance(attention_axes, int):
             attention_axes = (attention_axes,)
         elif attention_axes and not isinstance(attention_axes, (list, tuple)):
-            raise ValueError("`attention_axes` must be an int, list, or tuple."
-                             f"Received: attention_axes={attention_axes}")
+            raise ValueError(
+                "`attention_axes` must be an int, list, or tuple."
+                f"Received: attention_axes={attention_axes}"
+            )
         self._attention_axes = tuple(attention_axes) if attention_axes else None
-        if sliding_window is not None and (not isinstance(sliding_window, int)
-                                           or sliding_window <= 0):
-            raise ValueError("`sliding_window` must be `None` or a positive integer. "
-                             f"Received: sliding_window={sliding_window}")
+        if sliding_window is not None and (
+            not isinstance(sliding_window, int) or sliding_window <= 0
+        ):
+            raise ValueError(
+                "`sliding_window` must be `None` or a positive integer. "
+                f"Received: sliding_window={sliding_window}"
+            )
         self._sliding_window = sliding_window
         # Flash attention is a kernel choice, not a different result: only its checks.
         self._flash_attention = bool(flash_attention)
         if self._flash_attention and self._dropout > 0.0:
-            raise ValueError("Dropout is not supported when flash attention is enabled. "
-                             "Please set dropout to 0.0 to use flash attention.")
+            raise ValueError(
+                "Dropout is not supported when flash attention is enabled. "
+                "Please set dropout to 0.0 to use flash attention."
+            )
         self._kernel_initializer = initializers.get(kernel_initializer)
         self._bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
@@ -175,51 +234,63 @@ class MultiHeadAttention(Layer):
         if value_shape is None and not _is_shape(query_shape):
             query_shape, value_shape, key_shape = (list(query_shape) + [None])[:3]
         key_shape = value_shape if key_shape is None else key_shape
-        query_shape, value_shape, key_shape = (tuple(s) for s in
-                                               (query_shape, value_shape, key_shape))
+        query_shape, value_shape, key_shape = (
+            tuple(s) for s in (query_shape, value_shape, key_shape)
+        )
         if value_shape[1:-1] != key_shape[1:-1]:
-            raise ValueError("All dimensions of `value` and `key`, except the last one, must "
-                             f"be equal. Received: value_shape={value_shape} and "
-                             f"key_shape={key_shape}")
-        for what, shape in (("query", query_shape), ("value", value_shape),
-                            ("key", key_shape)):
+            raise ValueError(
+                "All dimensions of `value` and `key`, except the last one, must "
+                f"be equal. Received: value_shape={value_shape} and "
+                f"key_shape={key_shape}"
+            )
+        for what, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
             if len(shape) != 3:
                 raise NotImplementedError(
                     f"{self.name} (MultiHeadAttention): graphc supports rank-3 inputs "
                     f"(batch, sequence, features), received {what} of shape "
-                    f"{format_shape(shape)}")
+                    f"{format_shape(shape)}"
+                )
             if not known(shape[-1]):
-                raise ValueError(f"{self.name} (MultiHeadAttention): the last dimension of "
-                                 f"the {what} must be known, received shape "
-                                 f"{format_shape(shape)}")
+                raise ValueError(
+                    f"{self.name} (MultiHeadAttention): the last dimension of "
+                    f"the {what} must be known, received shape "
+                    f"{format_shape(shape)}"
+                )
         # Keras's default attention axes for rank-3 inputs: the sequence axis, (1,) of the
         # projected (batch, sequence, heads, dim); negative axes count from rank - 1.
-        axes = (1,) if self._attention_axes is None else \
-            tuple(a if a >= 0 else 3 + a for a in self._attention_axes)
+        axes = (
+            (1,)
+            if self._attention_axes is None
+            else tuple(a if a >= 0 else 3 + a for a in self._attention_axes)
+        )
         if axes != (1,):
             raise NotImplementedError(
                 f"{self.name} (MultiHeadAttention): graphc supports attention over the "
                 f"sequence axis only (attention_axes=None or (1,)), received "
-                f"attention_axes={self._attention_axes}")
+                f"attention_axes={self._attention_axes}"
+            )
         self._attention_axes = axes
         heads, kd, vd = self._num_heads, self._key_dim, self._value_dim
         out = self._output_shape or (int(query_shape[-1]),)
 
         def projection(name, kernel_shape, n_in, bias_shape):
-            return _Projection(name, kernel_shape, n_in,
-                               bias_shape if self._use_bias else None,
-                               self._kernel_initializer, self._bias_initializer, self.dtype)
+            return _Projection(
+                name,
+                kernel_shape,
+                n_in,
+                bias_shape if self._use_bias else None,
+                self._kernel_initializer,
+                self._bias_initializer,
+                self.dtype,
+            )
 
         # Keras's creation order, which is the weight order.
         self._query_dense = projection("query", (query_shape[-1], heads, kd), 1, (heads, kd))
         self._key_dense = projection("key", (key_shape[-1], heads, kd), 1, (heads, kd))
         if self._use_gate:
-            self._gate_dense = projection("gate", (query_shape[-1], heads, vd), 1,
-                                          (heads, vd))
-        self._value_dense = projection("value", (value_shape[-1], heads, vd), 1,
-                                       (heads, vd))
-        self._output_dense = projection("attention_output", (heads, vd) + tuple(out), 2,
-                                        tuple(out))
+            self._gate_dense = projection("gate", (query_shape[-1], heads, vd), 1, (heads, vd))
+        self._value_dense = projection("value", (value_shape[-1], heads, vd), 1, (heads, vd))
+        self._output_dense = projection("attention_output", (heads, vd) + tuple(out), 2, tuple(out))
 
     # ---- calling ---------------------------------------------------------------------
     def __call__(self, query, value=None, key=None, **kwargs):
@@ -237,37 +308,53 @@ class MultiHeadAttention(Layer):
             return previous_mask[0] if previous_mask else None
         return previous_mask
 
-    def call(self, query, value=None, key=None, query_mask=None, value_mask=None,
-             key_mask=None, attention_mask=None, return_attention_scores=False,
-             training=None, use_causal_mask=False):
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+    ):
         query, value, key = _split_inputs(query, value, key)
         key = value if key is None else key
         # As Keras: the query's own mask, whatever `query_mask` says.
         query_mask = get_keras_mask(query)
         if self._flash_attention and return_attention_scores:
-            raise ValueError("Returning attention scores is not supported when flash "
-                             "attention is enabled. Please disable flash attention to access "
-                             "attention scores.")
+            raise ValueError(
+                "Returning attention scores is not supported when flash "
+                "attention is enabled. Please disable flash attention to access "
+                "attention scores."
+            )
         masks = self._masks(query_mask, value_mask, key_mask, attention_mask)
 
-        q = self._project(query, self._query_dense)                 # (B, H, T, key_dim)
-        k = self._project(key, self._key_dense)                     # (B, H, S, key_dim)
-        v = self._project(value, self._value_dense)                 # (B, H, S, value_dim)
+        q = self._project(query, self._query_dense)  # (B, H, T, key_dim)
+        k = self._project(key, self._key_dense)  # (B, H, S, key_dim)
+        v = self._project(value, self._value_dense)  # (B, H, S, value_dim)
         q = ops.multiply(q, np.float32(self._inverse_sqrt_key_dim))
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))      # (B, H, T, S)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (B, H, T, S)
         # Keras's fused dot_product_attention path (no dropout, no scores returned)
         # leaves a fully masked row uniform; its Softmax-layer path zeroes it.
         softmax_layer_path = self._dropout > 0.0 or bool(return_attention_scores)
         if masks or use_causal_mask or self._sliding_window is not None:
-            probs = ops.masked_softmax(scores, masks, causal=bool(use_causal_mask),
-                                       sliding_window=self._sliding_window,
-                                       zero_fully_masked=softmax_layer_path)
+            probs = ops.masked_softmax(
+                scores,
+                masks,
+                causal=bool(use_causal_mask),
+                sliding_window=self._sliding_window,
+                zero_fully_masked=softmax_layer_path,
+            )
         else:
             probs = ops.softmax(scores, axis=-1)
         weights = probs
         if self._dropout > 0.0 and training is not False:
             weights = ops.dropout(probs, self._dropout, seed=self.seed, training=training)
-        out = ops.matmul(weights, v)                                 # (B, H, T, value_dim)
+        out = ops.matmul(weights, v)  # (B, H, T, value_dim)
         if self._use_gate:
             out = ops.multiply(out, ops.sigmoid(self._project(query, self._gate_dense)))
         out = self._output(out)
@@ -276,12 +363,12 @@ class MultiHeadAttention(Layer):
     def _masks(self, query_mask, value_mask, key_mask, attention_mask):
         """Keras's masks as ``(B, 1, T, S)``-broadcastable booleans, and-ed by the op."""
         masks = []
-        if query_mask is not None:                                   # (B, 1, T, 1)
+        if query_mask is not None:  # (B, 1, T, 1)
             masks.append(ops.expand_dims(ops.expand_dims(_as_bool(query_mask), 1), -1))
-        for m in (value_mask, key_mask):                             # (B, 1, 1, S)
+        for m in (value_mask, key_mask):  # (B, 1, 1, S)
             if m is not None:
                 masks.append(ops.expand_dims(ops.expand_dims(_as_bool(m), 1), 1))
-        if attention_mask is not None:                               # (B, T, S) -> 4-D
+        if attention_mask is not None:  # (B, T, S) -> 4-D
             m = _as_bool(attention_mask)
             for _ in range(4 - len(m.shape)):
                 m = ops.expand_dims(m, -3)
@@ -296,7 +383,7 @@ class MultiHeadAttention(Layer):
         y = ops.matmul(x, ops.reshape(dense.kernel, (d, heads * dim)))
         if dense.bias is not None:
             y = ops.add(y, ops.reshape(dense.bias, (heads * dim,)))
-        y = attention_ops.reshape_trailing(y, 2, (heads, dim))    # (B, T, H, K)
+        y = attention_ops.reshape_trailing(y, 2, (heads, dim))  # (B, T, H, K)
         return ops.transpose(y, (0, 2, 1, 3))
 
     def _output(self, out):
@@ -304,7 +391,7 @@ class MultiHeadAttention(Layer):
         ``(B, T, H*V) @ (H*V, prod(out))``, then the output shape."""
         dense = self._output_dense
         heads, dim, *tail = dense.kernel.shape
-        out = ops.transpose(out, (0, 2, 1, 3))                       # (B, T, H, V)
+        out = ops.transpose(out, (0, 2, 1, 3))  # (B, T, H, V)
         out = attention_ops.reshape_trailing(out, 2, (heads * dim,))
         y = ops.matmul(out, ops.reshape(dense.kernel, (heads * dim, math.prod(tail))))
         if dense.bias is not None:
@@ -317,14 +404,20 @@ class MultiHeadAttention(Layer):
     def get_config(self):
         def as_list(t):
             return None if t is None else list(t)
-        return {**super().get_config(),
-                "num_heads": self._num_heads, "key_dim": self._key_dim,
-                "value_dim": self._value_dim, "dropout": self._dropout,
-                "use_bias": self._use_bias, "use_gate": self._use_gate,
-                "output_shape": as_list(self._output_shape),
-                "attention_axes": as_list(self._attention_axes),
-                "sliding_window": self._sliding_window,
-                "kernel_initializer": initializers.serialize(self._kernel_initializer),
-                "bias_initializer": initializers.serialize(self._bias_initializer),
-                **{key: None for key in _UNSUPPORTED},
-                "seed": self.seed}
+
+        return {
+            **super().get_config(),
+            "num_heads": self._num_heads,
+            "key_dim": self._key_dim,
+            "value_dim": self._value_dim,
+            "dropout": self._dropout,
+            "use_bias": self._use_bias,
+            "use_gate": self._use_gate,
+            "output_shape": as_list(self._output_shape),
+            "attention_axes": as_list(self._attention_axes),
+            "sliding_window": self._sliding_window,
+            "kernel_initializer": initializers.serialize(self._kernel_initializer),
+            "bias_initializer": initializers.serialize(self._bias_initializer),
+            **{key: None for key in _UNSUPPORTED},
+            "seed": self.seed,
+        }

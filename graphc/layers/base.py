@@ -23,8 +23,16 @@ from graphc.ir import Parameter, Value, format_shape
 from graphc.ops.registry import apply, is_symbolic
 from graphc.recording import eager, get_keras_mask, is_mask_value, scope, set_keras_mask
 
-__all__ = ["Layer", "InputLayer", "Input", "to_snake_case", "flatten_struct",
-           "get_keras_mask", "set_keras_mask", "is_mask_value"]
+__all__ = [
+    "Layer",
+    "InputLayer",
+    "Input",
+    "to_snake_case",
+    "flatten_struct",
+    "get_keras_mask",
+    "set_keras_mask",
+    "is_mask_value",
+]
 
 _CALL_TAKES_MASK: dict = {}
 _CALL_PARAMETERS: dict = {}
@@ -48,8 +56,7 @@ def _other_tensor_arguments(layer, inputs, args, kwargs) -> dict:
     for i, value in enumerate(args, start=1):
         out[names[i] if i < len(names) else f"arg_{i}"] = value
     out.update(kwargs)
-    return {k: v for k, v in out.items()
-            if any(is_symbolic(x) for x in flatten_struct(v))}
+    return {k: v for k, v in out.items() if any(is_symbolic(x) for x in flatten_struct(v))}
 
 
 def _call_takes_mask(cls) -> bool:
@@ -70,6 +77,7 @@ def to_snake_case(name: str) -> str:
 
 
 unique_name = recording.unique_layer_name
+
 
 def flatten_struct(x) -> list:
     """The tensors of a tensor, a list/tuple, or a dict (in key order), flattened."""
@@ -103,8 +111,12 @@ def set_weight_options(layer, **options) -> None:
 
 def weight_options_config(layer, *keys) -> dict:
     """The config entries of ``set_weight_options``'s attributes, serialized as Keras."""
-    return {key: (regularizers if key.endswith("_regularizer") else constraints)
-            .serialize(getattr(layer, key)) for key in keys}
+    return {
+        key: (regularizers if key.endswith("_regularizer") else constraints).serialize(
+            getattr(layer, key)
+        )
+        for key in keys
+    }
 
 
 def _shape_of(x):
@@ -127,8 +139,7 @@ class Layer:
     #: that overrides ``compute_mask`` supports masking too, as in Keras.
     _SUPPORTS_MASKING = False
 
-    def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None,
-                 **kwargs):
+    def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, **kwargs):
         object.__setattr__(self, "_sublayers", [])
         self._params: list[Parameter] = []
         # Keras keeps these on the variable (``variable.regularizer``); graphc's Parameter
@@ -158,8 +169,10 @@ class Layer:
         self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else None
         kwargs.pop("autocast", None)
         if kwargs:
-            raise TypeError(f"{type(self).__name__}.__init__() got unexpected keyword "
-                            f"argument(s): {', '.join(sorted(kwargs))}")
+            raise TypeError(
+                f"{type(self).__name__}.__init__() got unexpected keyword "
+                f"argument(s): {', '.join(sorted(kwargs))}"
+            )
 
     # ---- attribute tracking: sub-layers assigned as attributes are tracked ----------
     def __setattr__(self, key, value):
@@ -170,8 +183,16 @@ class Layer:
         object.__setattr__(self, key, value)
 
     # ---- weights ---------------------------------------------------------------------
-    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
-                   regularizer=None, constraint=None, name=None):
+    def add_weight(
+        self,
+        shape=None,
+        initializer=None,
+        dtype=None,
+        trainable=True,
+        regularizer=None,
+        constraint=None,
+        name=None,
+    ):
         """A new weight. ``regularizer`` adds a penalty on it to the training loss;
         ``constraint`` projects it after every optimizer step (both as in Keras)."""
         regularizer = regularizers.get(regularizer)
@@ -187,11 +208,14 @@ class Layer:
         # np.array, not np.ascontiguousarray: that one turns a scalar weight into shape (1,)
         data = np.array(init(shape, dtype=dtype), dtype=dtype, order="C")
         if data.shape != shape:
-            raise ValueError(f"{self.name}: initializer returned shape "
-                             f"{format_shape(data.shape)} for a weight of shape "
-                             f"{format_shape(shape)}")
-        param = Parameter(data, name or f"variable_{len(self._params)}", layer=self,
-                          trainable=trainable)
+            raise ValueError(
+                f"{self.name}: initializer returned shape "
+                f"{format_shape(data.shape)} for a weight of shape "
+                f"{format_shape(shape)}"
+            )
+        param = Parameter(
+            data, name or f"variable_{len(self._params)}", layer=self, trainable=trainable
+        )
         self._params.append(param)
         if regularizer is not None:
             self._weight_regularizers[param] = regularizer
@@ -251,8 +275,9 @@ class Layer:
         sub-layers' in tracking order, as Keras 3."""
         out, seen = [], set()
         for layer in self._all_layers():
-            own = [p for p in layer._params if p._trainable] + \
-                  [p for p in layer._params if not p._trainable]
+            own = [p for p in layer._params if p._trainable] + [
+                p for p in layer._params if not p._trainable
+            ]
             for p in own:
                 if p not in seen:
                     seen.add(p)
@@ -290,21 +315,25 @@ class Layer:
             raise ValueError(
                 f"You called set_weights(weights) on layer {self.name!r} with a weight list "
                 f"of length {len(weights)}, but the layer was expecting {len(params)} "
-                f"weights ({', '.join(p.path for p in params) or 'none'}).")
+                f"weights ({', '.join(p.path for p in params) or 'none'})."
+            )
         for p, w in zip(params, weights):
             w = np.asarray(w)
             if w.shape != p.shape:
                 raise ValueError(
                     f"Layer {self.name!r} weight shape {format_shape(p.shape)} is not "
                     f"compatible with provided weight shape {format_shape(w.shape)} "
-                    f"(for {p.path}).")
+                    f"(for {p.path})."
+                )
         for p, w in zip(params, weights):  # validated first, so a bad list changes nothing
             p.assign(w)
 
     def count_params(self) -> int:
         if not self.built:
-            raise ValueError(f"You tried to call count_params on layer {self.name!r}, but "
-                             "the layer isn't built. Call it on an input first.")
+            raise ValueError(
+                f"You tried to call count_params on layer {self.name!r}, but "
+                "the layer isn't built. Call it on an input first."
+            )
         return int(sum(int(np.prod(p.shape)) for p in self.weights))
 
     # ---- masks -----------------------------------------------------------------------
@@ -312,8 +341,9 @@ class Layer:
     def supports_masking(self) -> bool:
         value = self.__dict__.get("_supports_masking")
         if value is None:
-            value = type(self)._SUPPORTS_MASKING or \
-                type(self).compute_mask is not Layer.compute_mask
+            value = (
+                type(self)._SUPPORTS_MASKING or type(self).compute_mask is not Layer.compute_mask
+            )
         return value
 
     @supports_masking.setter
@@ -365,32 +395,44 @@ class Layer:
                 return self.call(inputs, *args, **kwargs)
             with eager():
                 outputs = self.call(inputs, *args, **kwargs)
-            self._activity_losses = [] if self.activity_regularizer is None else [
-                regularizers.activity_penalty_value(self.activity_regularizer, np.asarray(y))
-                for y in flatten_struct(outputs)]
+            self._activity_losses = (
+                []
+                if self.activity_regularizer is None
+                else [
+                    regularizers.activity_penalty_value(self.activity_regularizer, np.asarray(y))
+                    for y in flatten_struct(outputs)
+                ]
+            )
             return outputs
         if len(symbolic) != len(flat):
             bad = next(x for x in flat if not is_symbolic(x))
-            raise TypeError(f"Layer {self.name!r} was called on a mix of symbolic tensors and "
-                            f"{type(bad).__name__}; pass only tensors from Input() or layers.")
+            raise TypeError(
+                f"Layer {self.name!r} was called on a mix of symbolic tensors and "
+                f"{type(bad).__name__}; pass only tensors from Input() or layers."
+            )
         self._maybe_build(inputs)
         # Keras's "populate mask argument(s)": with one tensor argument its mask goes to
         # a `mask` parameter; with several (`decoder(x, encoder_outputs)`), each one's
         # mask goes to a `<name>_mask` parameter where call() has one, and none to `mask`.
         input_masks = map_struct(get_keras_mask, inputs)
-        others = _other_tensor_arguments(self, inputs, args, kwargs) if args or kwargs \
-            else {}
+        others = _other_tensor_arguments(self, inputs, args, kwargs) if args or kwargs else {}
         if others:
             self._call_extras[len(self._calls)] = others
             params = _call_parameters(type(self))
             for name, value in [("", inputs)] + list(others.items()):
                 name = name or next(iter(params), "inputs")
                 masks = map_struct(get_keras_mask, value)
-                if f"{name}_mask" in params and kwargs.get(f"{name}_mask") is None and \
-                        any(m is not None for m in flatten_struct(masks)):
+                if (
+                    f"{name}_mask" in params
+                    and kwargs.get(f"{name}_mask") is None
+                    and any(m is not None for m in flatten_struct(masks))
+                ):
                     kwargs[f"{name}_mask"] = masks
-        elif kwargs.get("mask") is None and _call_takes_mask(type(self)) and \
-                any(m is not None for m in flatten_struct(input_masks)):
+        elif (
+            kwargs.get("mask") is None
+            and _call_takes_mask(type(self))
+            and any(m is not None for m in flatten_struct(input_masks))
+        ):
             kwargs["mask"] = input_masks
         previous_mask = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
         call_index = len(self._calls)
@@ -400,36 +442,46 @@ class Layer:
 
             def own(v):
                 if not isinstance(v, Value):
-                    raise TypeError(f"Layer {self.name!r} returned {type(v).__name__} from "
-                                    "call(); a layer must return symbolic tensors")
+                    raise TypeError(
+                        f"Layer {self.name!r} returned {type(v).__name__} from "
+                        "call(); a layer must return symbolic tensors"
+                    )
                 if v.producer is None or v.producer._id < first_new:
                     return apply("identity", [v])  # a pass-through still gets a node
                 return v
+
             outputs = map_struct(own, outputs)
             if self.supports_masking:
                 self._set_mask_metadata(inputs, outputs, previous_mask)
-            elif any(m is not None for m in flatten_struct(previous_mask)) \
-                    and not self._drops_mask_silently():
+            elif (
+                any(m is not None for m in flatten_struct(previous_mask))
+                and not self._drops_mask_silently()
+            ):
                 warnings.warn(
                     f"Layer '{self.name}' (of type {type(self).__name__}) was passed an "
                     "input with a mask attached to it. However, this layer does not support "
                     "masking and will therefore destroy the mask information. Downstream "
-                    "layers will not see the mask.", stacklevel=2)
+                    "layers will not see the mask.",
+                    stacklevel=2,
+                )
         self._calls.append((inputs, outputs))
         return outputs
 
     # ---- what the first call saw -----------------------------------------------------
     def _first_call(self):
         if not self._calls:
-            raise AttributeError(f"Layer {self.name!r} has never been called and thus has "
-                                 "no defined input or output.")
+            raise AttributeError(
+                f"Layer {self.name!r} has never been called and thus has "
+                "no defined input or output."
+            )
         return self._calls[0]
 
     def _call_tensors(self, index) -> list:
         """Every tensor call ``index`` took, the first argument's first (Keras's node
         ``input_tensors``)."""
-        return flatten_struct(self._calls[index][0]) + \
-            flatten_struct(list(self._call_extras.get(index, {}).values()))
+        return flatten_struct(self._calls[index][0]) + flatten_struct(
+            list(self._call_extras.get(index, {}).values())
+        )
 
     @property
     def input(self):
@@ -442,8 +494,10 @@ class Layer:
     def compute_output_shape(self, input_shape):
         """Output shape(s) for an input shape, from the ops' shape rules (never written
         twice): the layer is traced on placeholder inputs."""
+
         def probe(shape):
             return Input(batch_shape=shape, name="shape_probe")
+
         if _is_shape(input_shape):
             placeholders = probe(input_shape)
         elif isinstance(input_shape, dict):
@@ -477,15 +531,24 @@ class Layer:
 
 
 def _is_shape(x) -> bool:
-    return isinstance(x, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer))
-                                                for d in x)
+    return isinstance(x, (tuple, list)) and all(
+        d is None or isinstance(d, (int, np.integer)) for d in x
+    )
 
 
 class InputLayer(Layer):
     """The layer behind ``Input``: it owns the graph-input Value."""
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, batch_shape=None, name=None,
-                 sparse=None, **kwargs):
+    def __init__(
+        self,
+        shape=None,
+        batch_size=None,
+        dtype=None,
+        batch_shape=None,
+        name=None,
+        sparse=None,
+        **kwargs,
+    ):
         shape = kwargs.pop("input_shape", shape)
         batch_shape = kwargs.pop("batch_input_shape", batch_shape)
         super().__init__(name=name, dtype=dtype, **kwargs)
@@ -497,14 +560,17 @@ class InputLayer(Layer):
             if isinstance(shape, (int, np.integer)):
                 shape = (shape,)
             if not isinstance(shape, (tuple, list)):
-                raise TypeError(f"Input shape must be a tuple, received "
-                                f"{type(shape).__name__}: {shape!r}")
+                raise TypeError(
+                    f"Input shape must be a tuple, received {type(shape).__name__}: {shape!r}"
+                )
             batch_shape = (batch_size,) + tuple(shape)
         batch_shape = tuple(batch_shape)
         for d in batch_shape:
             if d is not None and not (isinstance(d, (int, np.integer)) and d > 0):
-                raise ValueError(f"Input shape dimensions must be positive integers or None, "
-                                 f"received {batch_shape[1:]} (batch size {batch_shape[0]})")
+                raise ValueError(
+                    f"Input shape dimensions must be positive integers or None, "
+                    f"received {batch_shape[1:]} (batch size {batch_shape[0]})"
+                )
         self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self.built = True
         value = Value(self.batch_shape, self.dtype, kind="input", layer=self)
@@ -519,10 +585,17 @@ class InputLayer(Layer):
         return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "name": self.name}
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
-          tensor=None):
+def Input(
+    shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None, tensor=None
+):
     """A symbolic graph input: ``Input(shape=(64,))`` has shape ``(None, 64)``."""
     if tensor is not None:
         raise NotImplementedError("Input(tensor=...) is not supported")
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
-                      batch_shape=batch_shape, name=name).output
+    return InputLayer(
+        shape=shape,
+        batch_size=batch_size,
+        dtype=dtype,
+        sparse=sparse,
+        batch_shape=batch_shape,
+        name=name,
+    ).output

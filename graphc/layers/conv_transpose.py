@@ -16,26 +16,47 @@ so ``set_weights(keras_layer.get_weights())`` works. Transposed convolution, bia
 from __future__ import annotations
 
 from graphc import activations, initializers, ops
+from graphc.config import standardize_data_format
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer, set_weight_options, weight_options_config
-from graphc.config import standardize_data_format
 from graphc.layers.convolutional import check_input_rank, standardize_padding, standardize_tuple
 from graphc.ops.shapes import known
 
-__all__ = ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",
-           "UpSampling1D", "UpSampling2D"]
+__all__ = [
+    "Conv1DTranspose",
+    "Conv2DTranspose",
+    "Conv3DTranspose",
+    "Convolution1DTranspose",
+    "Convolution2DTranspose",
+    "Convolution3DTranspose",
+    "UpSampling1D",
+    "UpSampling2D",
+]
 
 
 class _ConvTranspose(Layer):
     rank = 0
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None,
-                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        output_padding=None,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         rank = self.rank
         # Keras's order of checks (keras/src/layers/convolutional/base_conv_transpose.py).
@@ -43,19 +64,28 @@ class _ConvTranspose(Layer):
         self.strides = standardize_tuple(strides, rank, "strides")
         self.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")
         self.padding = standardize_padding(padding)
-        self.output_padding = None if output_padding is None else \
-            standardize_tuple(output_padding, rank, "output_padding", allow_zero=True)
+        self.output_padding = (
+            None
+            if output_padding is None
+            else standardize_tuple(output_padding, rank, "output_padding", allow_zero=True)
+        )
         self.data_format = standardize_data_format(data_format)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        set_weight_options(self, kernel_regularizer=kernel_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        set_weight_options(
+            self,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
-            raise ValueError("Invalid value for argument `filters`. Expected a strictly "
-                             f"positive value. Received filters={filters}.")
+            raise ValueError(
+                "Invalid value for argument `filters`. Expected a strictly "
+                f"positive value. Received filters={filters}."
+            )
         self.filters = filters
         if self.output_padding is not None:
             for i, (op, s) in enumerate(zip(self.output_padding, self.strides)):
@@ -64,11 +94,14 @@ class _ConvTranspose(Layer):
                         "`output_padding` must be strictly less than `strides` for all "
                         f"dimensions. At dimension {i}, `output_padding` is {op} but "
                         f"`strides` is {s}. Received: output_padding={self.output_padding}"
-                        f", strides={self.strides}")
+                        f", strides={self.strides}"
+                    )
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError("`strides > 1` not supported in conjunction with "
-                             f"`dilation_rate > 1`. Received: strides={self.strides} and "
-                             f"dilation_rate={self.dilation_rate}")
+            raise ValueError(
+                "`strides > 1` not supported in conjunction with "
+                f"`dilation_rate > 1`. Received: strides={self.strides} and "
+                f"dilation_rate={self.dilation_rate}"
+            )
 
     def _channels(self, shape):
         return shape[1] if self.data_format == "channels_first" else shape[-1]
@@ -77,17 +110,26 @@ class _ConvTranspose(Layer):
         check_input_rank(self, input_shape, self.rank + 2, exact=False)
         channels = self._channels(input_shape)
         if not known(channels):
-            raise ShapeError(f"{self.name} ({type(self).__name__}): the channel dimension "
-                             f"of the input must be known to build the kernel, received "
-                             f"input shape {format_shape(tuple(input_shape))}")
-        self.kernel = self.add_weight(self.kernel_size + (self.filters, int(channels)),
-                                      self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint, name="kernel")
+            raise ShapeError(
+                f"{self.name} ({type(self).__name__}): the channel dimension "
+                f"of the input must be known to build the kernel, received "
+                f"input shape {format_shape(tuple(input_shape))}"
+            )
+        self.kernel = self.add_weight(
+            self.kernel_size + (self.filters, int(channels)),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
         if self.use_bias:
-            self.bias = self.add_weight((self.filters,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint, name="bias")
+            self.bias = self.add_weight(
+                (self.filters,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
         else:
             self.bias = None
 
@@ -99,28 +141,44 @@ class _ConvTranspose(Layer):
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                 f"axis {1 if self.data_format == 'channels_first' else -1} of input shape "
                 f"to have value {expected}, but received input with shape "
-                f"{format_shape(tuple(inputs.shape))}")
-        x = ops.conv_transpose(inputs, self.kernel, strides=self.strides, padding=self.padding,
-                               output_padding=self.output_padding,
-                               data_format=self.data_format, dilation_rate=self.dilation_rate,
-                               bias=self.bias)
+                f"{format_shape(tuple(inputs.shape))}"
+            )
+        x = ops.conv_transpose(
+            inputs,
+            self.kernel,
+            strides=self.strides,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+            bias=self.bias,
+        )
         return self.activation(x)
 
     def get_config(self):
         # Tuples as lists: a config is plain JSON data (Keras itself returns tuples).
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding,
-                "output_padding": None if self.output_padding is None else
-                list(self.output_padding),
-                "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate),
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                **weight_options_config(self, "kernel_regularizer", "bias_regularizer",
-                                        "activity_regularizer", "kernel_constraint", "bias_constraint")}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "output_padding": None if self.output_padding is None else list(self.output_padding),
+            "data_format": self.data_format,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "kernel_regularizer",
+                "bias_regularizer",
+                "activity_regularizer",
+                "kernel_constraint",
+                "bias_constraint",
+            ),
+        }
 
 
 class Conv1DTranspose(_ConvTranspose):
@@ -160,8 +218,7 @@ class UpSampling1D(Layer):
         if not isinstance(size, int) or isinstance(size, bool):
             raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
         if size <= 0:
-            raise ValueError("Argument `size` should be a positive integer. "
-                             f"Received: size={size}")
+            raise ValueError(f"Argument `size` should be a positive integer. Received: size={size}")
         self.size = size
 
     def call(self, inputs):
@@ -190,12 +247,15 @@ class UpSampling2D(Layer):
         self.size = standardize_tuple(size, 2, "size")
         self.interpolation = str(interpolation).lower()
         if self.interpolation not in _INTERPOLATIONS:
-            raise ValueError("Invalid value for argument `interpolation`. Expected one of "
-                             f"{_INTERPOLATIONS}. Received: interpolation={interpolation}")
+            raise ValueError(
+                "Invalid value for argument `interpolation`. Expected one of "
+                f"{_INTERPOLATIONS}. Received: interpolation={interpolation}"
+            )
         if self.interpolation != "nearest":
             raise NotImplementedError(
                 f"UpSampling2D(interpolation={self.interpolation!r}) is not supported by "
-                "graphc yet; only interpolation='nearest' is.")
+                "graphc yet; only interpolation='nearest' is."
+            )
 
     def call(self, inputs):
         check_input_rank(self, inputs.shape, 4)
@@ -206,5 +266,9 @@ class UpSampling2D(Layer):
         return ops.repeat(x, self.size[1], axis=first + 1)
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size),
-                "data_format": self.data_format, "interpolation": self.interpolation}
+        return {
+            **super().get_config(),
+            "size": list(self.size),
+            "data_format": self.data_format,
+            "interpolation": self.interpolation,
+        }

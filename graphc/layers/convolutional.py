@@ -32,9 +32,18 @@ from graphc.ir import format_shape
 from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.ops.shapes import known
 
-__all__ = ["Conv1D", "Conv2D", "Convolution1D", "Convolution2D", "DepthwiseConv1D",
-           "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D",
-           "SeparableConvolution2D"]
+__all__ = [
+    "Conv1D",
+    "Conv2D",
+    "Convolution1D",
+    "Convolution2D",
+    "DepthwiseConv1D",
+    "DepthwiseConv2D",
+    "SeparableConv1D",
+    "SeparableConv2D",
+    "SeparableConvolution1D",
+    "SeparableConvolution2D",
+]
 
 
 def standardize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tuple:
@@ -58,8 +67,10 @@ def standardize_tuple(value, n: int, name: str, allow_zero: bool = False) -> tup
         values = tuple(int(v) for v in values)
     bad = {v for v in values if (v < 0 if allow_zero else v <= 0)}
     if bad:
-        raise ValueError(f"{msg}, including values {bad} that do not satisfy "
-                         f"`value {'>= 0' if allow_zero else '> 0'}`")
+        raise ValueError(
+            f"{msg}, including values {bad} that do not satisfy "
+            f"`value {'>= 0' if allow_zero else '> 0'}`"
+        )
     return values
 
 
@@ -67,8 +78,9 @@ def standardize_padding(value, allow_causal=False) -> str:
     allowed = {"valid", "same", "causal"} if allow_causal else {"valid", "same"}
     padding = str(value).lower()
     if padding not in allowed:
-        raise ValueError(f"The `padding` argument must be a list/tuple or one of "
-                         f"{allowed}. Received: {value}")
+        raise ValueError(
+            f"The `padding` argument must be a list/tuple or one of {allowed}. Received: {value}"
+        )
     return padding
 
 
@@ -76,9 +88,11 @@ def check_input_rank(layer, shape, ndim: int, exact: bool = True):
     """Keras's InputSpec message for an input of the wrong rank."""
     if exact and len(shape) != ndim or not exact and len(shape) < ndim:
         want = f"ndim={ndim}" if exact else f"min_ndim={ndim}"
-        raise ShapeError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: '
-                         f"expected {want}, found ndim={len(shape)}. Full shape received: "
-                         f"{format_shape(tuple(shape))}")
+        raise ShapeError(
+            f'Input 0 of layer "{layer.name}" is incompatible with the layer: '
+            f"expected {want}, found ndim={len(shape)}. Full shape received: "
+            f"{format_shape(tuple(shape))}"
+        )
 
 
 def _positive_int(value, message: str) -> int:
@@ -94,8 +108,9 @@ class _BaseConv(Layer):
     rank = 0
     allow_causal = False
 
-    def _window_args(self, kernel_size, strides, padding, data_format, dilation_rate,
-                     activation, use_bias):
+    def _window_args(
+        self, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias
+    ):
         rank = self.rank
         self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
         self.strides = standardize_tuple(strides, rank, "strides")
@@ -109,9 +124,13 @@ class _BaseConv(Layer):
         """The bias (``size``,) with its regularizer and constraint, or None."""
         if not self.use_bias:
             return None
-        return self.add_weight((size,), self.bias_initializer,
-                               regularizer=self.bias_regularizer,
-                               constraint=self.bias_constraint, name="bias")
+        return self.add_weight(
+            (size,),
+            self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+            name="bias",
+        )
 
     def _channels(self, shape):
         return shape[1] if self.data_format == "channels_first" else shape[-1]
@@ -121,9 +140,11 @@ class _BaseConv(Layer):
         check_input_rank(self, input_shape, self.rank + 2, exact=False)
         channels = self._channels(input_shape)
         if not known(channels):
-            raise ShapeError(f"{self.name} ({type(self).__name__}): the channel dimension "
-                             f"of the input must be known to build the kernel, received "
-                             f"input shape {format_shape(tuple(input_shape))}")
+            raise ShapeError(
+                f"{self.name} ({type(self).__name__}): the channel dimension "
+                f"of the input must be known to build the kernel, received "
+                f"input shape {format_shape(tuple(input_shape))}"
+            )
         return int(channels)
 
     def _check_input(self, inputs, expected: int):
@@ -135,44 +156,74 @@ class _BaseConv(Layer):
                 f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
                 f"axis {1 if self.data_format == 'channels_first' else -1} of input shape "
                 f"to have value {expected}, but received input with shape "
-                f"{format_shape(tuple(inputs.shape))}")
+                f"{format_shape(tuple(inputs.shape))}"
+            )
 
     def _window_config(self) -> dict:
         # Tuples as lists: a config is plain JSON data (Keras itself returns tuples).
-        return {"kernel_size": list(self.kernel_size), "strides": list(self.strides),
-                "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate),
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias}
+        return {
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "data_format": self.data_format,
+            "dilation_rate": list(self.dilation_rate),
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        }
 
 
 class _Conv(_BaseConv):
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        groups=1,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self._window_args(kernel_size, strides, padding, data_format, dilation_rate,
-                          activation, use_bias)
+        self._window_args(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias
+        )
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        set_weight_options(self, kernel_regularizer=kernel_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        set_weight_options(
+            self,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
         self.filters = _positive_int(
-            filters, "Invalid value for argument `filters`. Expected a strictly positive "
-            f"value. Received filters={filters}.")
+            filters,
+            "Invalid value for argument `filters`. Expected a strictly positive "
+            f"value. Received filters={filters}.",
+        )
         self.groups = _positive_int(
-            groups, f"The number of groups must be a positive integer. Received: "
-            f"groups={groups}.")
+            groups, f"The number of groups must be a positive integer. Received: groups={groups}."
+        )
         if filters % groups:
-            raise ValueError("The number of filters must be evenly divisible by the number "
-                             f"of groups. Received: groups={groups}, filters={filters}.")
+            raise ValueError(
+                "The number of filters must be evenly divisible by the number "
+                f"of groups. Received: groups={groups}, filters={filters}."
+            )
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError("`strides > 1` not supported in conjunction with "
-                             f"`dilation_rate > 1`. Received: strides={self.strides} and "
-                             f"dilation_rate={self.dilation_rate}")
+            raise ValueError(
+                "`strides > 1` not supported in conjunction with "
+                f"`dilation_rate > 1`. Received: strides={self.strides} and "
+                f"dilation_rate={self.dilation_rate}"
+            )
 
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
@@ -180,27 +231,48 @@ class _Conv(_BaseConv):
             raise ValueError(
                 "The number of input channels must be evenly divisible by the number of "
                 f"groups. Received groups={self.groups}, but the input has {channels} "
-                f"channels (full input shape is {format_shape(tuple(input_shape))}).")
+                f"channels (full input shape is {format_shape(tuple(input_shape))})."
+            )
         self.kernel = self.add_weight(
             self.kernel_size + (channels // self.groups, self.filters),
-            self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint, name="kernel")
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
         self.bias = self._bias_weight(self.filters)
 
     def call(self, inputs):
         self._check_input(inputs, self.kernel.shape[-2] * self.groups)
-        x = ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding,
-                     data_format=self.data_format, dilation_rate=self.dilation_rate,
-                     bias=self.bias, groups=self.groups)
+        x = ops.conv(
+            inputs,
+            self.kernel,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+            bias=self.bias,
+            groups=self.groups,
+        )
         return self.activation(x)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, **self._window_config(),
-                "groups": self.groups,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                **weight_options_config(self, "kernel_regularizer", "bias_regularizer",
-                                        "activity_regularizer", "kernel_constraint", "bias_constraint")}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            **self._window_config(),
+            "groups": self.groups,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "kernel_regularizer",
+                "bias_regularizer",
+                "activity_regularizer",
+                "kernel_constraint",
+                "bias_constraint",
+            ),
+        }
 
 
 class Conv1D(_Conv):
@@ -220,49 +292,87 @@ class Conv2D(_Conv):
 
 
 def _depth_multiplier(value) -> int:
-    return _positive_int(value, "Invalid value for argument `depth_multiplier`. Expected a "
-                         f"strictly positive value. Received depth_multiplier={value}.")
+    return _positive_int(
+        value,
+        "Invalid value for argument `depth_multiplier`. Expected a "
+        f"strictly positive value. Received depth_multiplier={value}.",
+    )
 
 
 class _DepthwiseConv(_BaseConv):
-    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
-                 data_format=None, dilation_rate=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        depth_multiplier=1,
+        data_format=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        bias_regularizer=None,
+        depthwise_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        set_weight_options(self, depthwise_regularizer=depthwise_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           depthwise_constraint=depthwise_constraint,
-                           bias_constraint=bias_constraint)
-        self._window_args(kernel_size, strides, padding, data_format, dilation_rate,
-                          activation, use_bias)
+        set_weight_options(
+            self,
+            depthwise_regularizer=depthwise_regularizer,
+            bias_regularizer=bias_regularizer,
+            depthwise_constraint=depthwise_constraint,
+            bias_constraint=bias_constraint,
+        )
+        self._window_args(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias
+        )
         self.depth_multiplier = _depth_multiplier(depth_multiplier)
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
-        self.kernel = self.add_weight(self.kernel_size + (channels, self.depth_multiplier),
-                                      self.depthwise_initializer,
-                                      regularizer=self.depthwise_regularizer,
-                                      constraint=self.depthwise_constraint, name="kernel")
+        self.kernel = self.add_weight(
+            self.kernel_size + (channels, self.depth_multiplier),
+            self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
+            name="kernel",
+        )
         self.bias = self._bias_weight(channels * self.depth_multiplier)
 
     def call(self, inputs):
         self._check_input(inputs, self.kernel.shape[-2])
-        x = ops.depthwise_conv(inputs, self.kernel, strides=self.strides,
-                               padding=self.padding, data_format=self.data_format,
-                               dilation_rate=self.dilation_rate, bias=self.bias)
+        x = ops.depthwise_conv(
+            inputs,
+            self.kernel,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+            bias=self.bias,
+        )
         return self.activation(x)
 
     def get_config(self):
-        return {**super().get_config(), "depth_multiplier": self.depth_multiplier,
-                **self._window_config(),
-                "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                **weight_options_config(self, "depthwise_regularizer", "bias_regularizer",
-                                        "activity_regularizer", "depthwise_constraint", "bias_constraint")}
+        return {
+            **super().get_config(),
+            "depth_multiplier": self.depth_multiplier,
+            **self._window_config(),
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "depthwise_regularizer",
+                "bias_regularizer",
+                "activity_regularizer",
+                "depthwise_constraint",
+                "bias_constraint",
+            ),
+        }
 
 
 class DepthwiseConv1D(_DepthwiseConv):
@@ -286,25 +396,47 @@ class DepthwiseConv2D(_DepthwiseConv):
 
 
 class _SeparableConv(_BaseConv):
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, depth_multiplier=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", depthwise_regularizer=None,
-                 pointwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
-                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        dilation_rate=1,
+        depth_multiplier=1,
+        activation=None,
+        use_bias=True,
+        depthwise_initializer="glorot_uniform",
+        pointwise_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        depthwise_regularizer=None,
+        pointwise_regularizer=None,
+        bias_regularizer=None,
+        depthwise_constraint=None,
+        pointwise_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        set_weight_options(self, depthwise_regularizer=depthwise_regularizer,
-                           pointwise_regularizer=pointwise_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           depthwise_constraint=depthwise_constraint,
-                           pointwise_constraint=pointwise_constraint,
-                           bias_constraint=bias_constraint)
-        self._window_args(kernel_size, strides, padding, data_format, dilation_rate,
-                          activation, use_bias)
+        set_weight_options(
+            self,
+            depthwise_regularizer=depthwise_regularizer,
+            pointwise_regularizer=pointwise_regularizer,
+            bias_regularizer=bias_regularizer,
+            depthwise_constraint=depthwise_constraint,
+            pointwise_constraint=pointwise_constraint,
+            bias_constraint=bias_constraint,
+        )
+        self._window_args(
+            kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias
+        )
         self.depth_multiplier = _depth_multiplier(depth_multiplier)
         self.filters = _positive_int(
-            filters, "Invalid value for argument `filters`. Expected a strictly positive "
-            f"value. Received filters={filters}.")
+            filters,
+            "Invalid value for argument `filters`. Expected a strictly positive "
+            f"value. Received filters={filters}.",
+        )
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -312,33 +444,55 @@ class _SeparableConv(_BaseConv):
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
         self.depthwise_kernel = self.add_weight(
-            self.kernel_size + (channels, self.depth_multiplier), self.depthwise_initializer,
-            regularizer=self.depthwise_regularizer, constraint=self.depthwise_constraint,
-            name="depthwise_kernel")
+            self.kernel_size + (channels, self.depth_multiplier),
+            self.depthwise_initializer,
+            regularizer=self.depthwise_regularizer,
+            constraint=self.depthwise_constraint,
+            name="depthwise_kernel",
+        )
         self.pointwise_kernel = self.add_weight(
             (1,) * self.rank + (channels * self.depth_multiplier, self.filters),
-            self.pointwise_initializer, regularizer=self.pointwise_regularizer,
-            constraint=self.pointwise_constraint, name="pointwise_kernel")
+            self.pointwise_initializer,
+            regularizer=self.pointwise_regularizer,
+            constraint=self.pointwise_constraint,
+            name="pointwise_kernel",
+        )
         self.bias = self._bias_weight(self.filters)
 
     def call(self, inputs):
         self._check_input(inputs, self.depthwise_kernel.shape[-2])
-        x = ops.separable_conv(inputs, self.depthwise_kernel, self.pointwise_kernel,
-                               strides=self.strides, padding=self.padding,
-                               data_format=self.data_format,
-                               dilation_rate=self.dilation_rate, bias=self.bias)
+        x = ops.separable_conv(
+            inputs,
+            self.depthwise_kernel,
+            self.pointwise_kernel,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+            bias=self.bias,
+        )
         return self.activation(x)
 
     def get_config(self):
-        return {**super().get_config(), "depth_multiplier": self.depth_multiplier,
-                "filters": self.filters, **self._window_config(),
-                "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
-                "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                **weight_options_config(self, "depthwise_regularizer",
-                                        "pointwise_regularizer", "bias_regularizer",
-                                        "activity_regularizer", "depthwise_constraint", "pointwise_constraint",
-                                        "bias_constraint")}
+        return {
+            **super().get_config(),
+            "depth_multiplier": self.depth_multiplier,
+            "filters": self.filters,
+            **self._window_config(),
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "depthwise_regularizer",
+                "pointwise_regularizer",
+                "bias_regularizer",
+                "activity_regularizer",
+                "depthwise_constraint",
+                "pointwise_constraint",
+                "bias_constraint",
+            ),
+        }
 
 
 class SeparableConv1D(_SeparableConv):

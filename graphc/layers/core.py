@@ -5,8 +5,13 @@ from __future__ import annotations
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
-from graphc.layers.base import (Layer, is_symbolic, set_keras_mask, set_weight_options,
-                                weight_options_config)
+from graphc.layers.base import (
+    Layer,
+    is_symbolic,
+    set_keras_mask,
+    set_weight_options,
+    weight_options_config,
+)
 from graphc.ops import masking as mask_ops
 from graphc.ops.shapes import known, product
 
@@ -18,36 +23,61 @@ class Dense(Layer):
 
     _SUPPORTS_MASKING = True
 
-    def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"Received an invalid value for `units`, expected a positive "
-                             f"integer. Received: units={units!r}")
+            raise ValueError(
+                f"Received an invalid value for `units`, expected a positive "
+                f"integer. Received: units={units!r}"
+            )
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        set_weight_options(self, kernel_regularizer=kernel_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        set_weight_options(
+            self,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
 
     def build(self, input_shape):
         in_dim = input_shape[-1] if input_shape else None
         if not known(in_dim):
-            raise ShapeError(f"{self.name} (Dense): the last dimension of the input must be "
-                             f"known to build the kernel, received input shape "
-                             f"{format_shape(input_shape)}")
-        self.kernel = self.add_weight((in_dim, self.units), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint, name="kernel")
+            raise ShapeError(
+                f"{self.name} (Dense): the last dimension of the input must be "
+                f"known to build the kernel, received input shape "
+                f"{format_shape(input_shape)}"
+            )
+        self.kernel = self.add_weight(
+            (in_dim, self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
         if self.use_bias:
-            self.bias = self.add_weight((self.units,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint, name="bias")
+            self.bias = self.add_weight(
+                (self.units,),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
 
     def call(self, inputs):
         expected, got = self.kernel.shape[0], inputs.shape[-1] if inputs.shape else None
@@ -56,20 +86,29 @@ class Dense(Layer):
                 f"{self.name} (Dense): expected an input whose last dimension is {expected} "
                 f"(the layer was built for (..., {expected})), received an input of shape "
                 f"{format_shape(inputs.shape)}. A layer instance keeps the shape it was first "
-                "called with; create a new Dense for this input.")
+                "called with; create a new Dense for this input."
+            )
         x = ops.matmul(inputs, self.kernel)
         if self.use_bias:
             x = ops.add(x, self.bias)
         return self.activation(x)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                **weight_options_config(self, "kernel_regularizer", "bias_regularizer",
-                                        "kernel_constraint", "bias_constraint")}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "kernel_regularizer",
+                "bias_regularizer",
+                "kernel_constraint",
+                "bias_constraint",
+            ),
+        }
 
 
 class Activation(Layer):
@@ -94,8 +133,10 @@ class Dropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate <= 1:
-            raise ValueError(f"Invalid value received for argument `rate`. Expected a float "
-                             f"value between 0 and 1. Received: rate={rate}")
+            raise ValueError(
+                f"Invalid value received for argument `rate`. Expected a float "
+                f"value between 0 and 1. Received: rate={rate}"
+            )
         self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
 
     def call(self, inputs, training=None):
@@ -104,8 +145,12 @@ class Dropout(Layer):
         return ops.dropout(inputs, self.rate, noise_shape=self.noise_shape, training=training)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "noise_shape": self.noise_shape,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": self.noise_shape,
+            "seed": self.seed,
+        }
 
 
 class Flatten(Layer):
@@ -133,13 +178,13 @@ class Reshape(Layer):
         target = self.target_shape
         per_sample = product(inputs.shape[1:])
         rest = product(d for d in target if d != -1)
-        if per_sample is not None and (per_sample % rest if -1 in target
-                                       else per_sample != rest):
+        if per_sample is not None and (per_sample % rest if -1 in target else per_sample != rest):
             holds = f"{rest} values" + (" times a free dimension" if -1 in target else "")
             raise ShapeError(
                 f"{self.name} (Reshape): cannot reshape input of shape "
                 f"{format_shape(inputs.shape)} ({per_sample} values per sample) to target "
-                f"shape {target} ({holds}).")
+                f"shape {target} ({holds})."
+            )
         if -1 in target and per_sample is not None:
             target = tuple(per_sample // rest if d == -1 else d for d in target)
         return ops.reshape(inputs, (-1,) + target)
@@ -166,8 +211,10 @@ class Masking(Layer):
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
         if isinstance(mask_value, bool) or not isinstance(mask_value, (int, float)):
-            raise TypeError(f"Masking: `mask_value` must be a number, received "
-                            f"{type(mask_value).__name__}: {mask_value!r}")
+            raise TypeError(
+                f"Masking: `mask_value` must be a number, received "
+                f"{type(mask_value).__name__}: {mask_value!r}"
+            )
         self.mask_value = mask_value
 
     def compute_mask(self, inputs, mask=None):

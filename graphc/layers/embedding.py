@@ -20,8 +20,10 @@ __all__ = ["Embedding"]
 
 def _positive_int(value, what):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"`{what}` must be a positive integer. Received: {what}={value} "
-                         f"(of type {type(value).__name__}).")
+        raise ValueError(
+            f"`{what}` must be a positive integer. Received: {what}={value} "
+            f"(of type {type(value).__name__})."
+        )
     return int(value)
 
 
@@ -36,20 +38,35 @@ class Embedding(Layer):
     mask ``inputs != 0``, so that recurrent layers skip the padding.
     """
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 embeddings_regularizer=None, embeddings_constraint=None, mask_zero=False,
-                 weights=None, lora_rank=None, lora_alpha=None, **kwargs):
+    def __init__(
+        self,
+        input_dim,
+        output_dim,
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        embeddings_constraint=None,
+        mask_zero=False,
+        weights=None,
+        lora_rank=None,
+        lora_alpha=None,
+        **kwargs,
+    ):
         input_dim = _positive_int(input_dim, "input_dim")
         output_dim = _positive_int(output_dim, "output_dim")
         input_length = kwargs.pop("input_length", None)
-        if input_length is not None and not any(k in kwargs for k in (
-                "input_shape", "batch_input_shape", "input_dim")):
+        if input_length is not None and not any(
+            k in kwargs for k in ("input_shape", "batch_input_shape", "input_dim")
+        ):
             # Keras 2: the first layer of a Sequential model knew its input from this.
-            kwargs["input_shape"] = (input_length,) if isinstance(input_length, int) \
-                else tuple(input_length)
+            kwargs["input_shape"] = (
+                (input_length,) if isinstance(input_length, int) else tuple(input_length)
+            )
         super().__init__(**kwargs)
-        set_weight_options(self, embeddings_regularizer=embeddings_regularizer,
-                           embeddings_constraint=embeddings_constraint)
+        set_weight_options(
+            self,
+            embeddings_regularizer=embeddings_regularizer,
+            embeddings_constraint=embeddings_constraint,
+        )
         if lora_rank:
             raise NotImplementedError("Embedding: LoRA (lora_rank) is not supported")
         self.input_dim = input_dim
@@ -65,11 +82,13 @@ class Embedding(Layer):
             self.set_weights(weights)
 
     def build(self, input_shape=None):
-        self.embeddings = self.add_weight((self.input_dim, self.output_dim),
-                                          self.embeddings_initializer,
-                                          regularizer=self.embeddings_regularizer,
-                                          constraint=self.embeddings_constraint,
-                                          name="embeddings")
+        self.embeddings = self.add_weight(
+            (self.input_dim, self.output_dim),
+            self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            constraint=self.embeddings_constraint,
+            name="embeddings",
+        )
 
     def call(self, inputs):
         return ops.take(self.embeddings, inputs, axis=0)
@@ -81,9 +100,13 @@ class Embedding(Layer):
         return mask_ops.not_equal(inputs, 0)
 
     def get_config(self):
-        return {**super().get_config(), "input_dim": self.input_dim,
-                "output_dim": self.output_dim,
-                "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
-                **weight_options_config(self, "embeddings_regularizer",
-                                        "activity_regularizer", "embeddings_constraint"),
-                "mask_zero": self.mask_zero}
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+            "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
+            **weight_options_config(
+                self, "embeddings_regularizer", "activity_regularizer", "embeddings_constraint"
+            ),
+            "mask_zero": self.mask_zero,
+        }

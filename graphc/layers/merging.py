@@ -10,8 +10,22 @@ from graphc.layers.base import Layer
 from graphc.ops import masking as mask_ops
 from graphc.ops.shapes import dims_compatible, known
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]
+__all__ = [
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "add",
+    "subtract",
+    "multiply",
+    "average",
+    "maximum",
+    "minimum",
+    "concatenate",
+]
 
 
 def _mask_or(masks):
@@ -40,8 +54,10 @@ class _Merge(Layer):
 
     def _check(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < self.min_inputs:
-            raise ValueError(f"A {type(self).__name__} layer should be called on a list of at "
-                             f"least {self.min_inputs} input(s). Received: inputs={inputs!r}")
+            raise ValueError(
+                f"A {type(self).__name__} layer should be called on a list of at "
+                f"least {self.min_inputs} input(s). Received: inputs={inputs!r}"
+            )
         return list(inputs)
 
     def call(self, inputs):
@@ -81,8 +97,10 @@ class Subtract(_Merge):
     def call(self, inputs):
         inputs = self._check(inputs)
         if len(inputs) != 2:
-            raise ValueError(f"A Subtract layer should be called on exactly 2 inputs. "
-                             f"Received: {len(inputs)} inputs")
+            raise ValueError(
+                f"A Subtract layer should be called on exactly 2 inputs. "
+                f"Received: {len(inputs)} inputs"
+            )
         return ops.subtract(inputs[0], inputs[1])
 
 
@@ -107,7 +125,8 @@ class Concatenate(_Merge):
         if any(m is None for m in mask) or any(len(m.shape) != rank - 1 for m in mask):
             raise NotImplementedError(
                 f"{self.name} (Concatenate): concatenating along axis {self.axis} inputs of "
-                "which only some carry a mask is not supported by graphc")
+                "which only some carry a mask is not supported by graphc"
+            )
         return ops.concatenate(list(mask), axis=axis)
 
     def get_config(self):
@@ -158,15 +177,20 @@ class Dot(_Merge):
         super().__init__(**kwargs)
         if not isinstance(axes, int):
             if not isinstance(axes, (list, tuple)):
-                raise TypeError(f"Invalid type for argument `axes`: it should be a list or an "
-                                f"int. Received: axes={axes}")
+                raise TypeError(
+                    f"Invalid type for argument `axes`: it should be a list or an "
+                    f"int. Received: axes={axes}"
+                )
             if len(axes) != 2:
-                raise ValueError(f"Invalid format for argument `axes`: it should contain two "
-                                 f"elements. Received: axes={axes}")
+                raise ValueError(
+                    f"Invalid format for argument `axes`: it should contain two "
+                    f"elements. Received: axes={axes}"
+                )
             if not isinstance(axes[0], int) or not isinstance(axes[1], int):
                 raise ValueError(  # noqa: TRY004 - Keras raises ValueError here
                     f"Invalid format for argument `axes`: list elements should be integers. "
-                    f"Received: axes={axes}")
+                    f"Received: axes={axes}"
+                )
             axes = list(axes)
         self.axes = axes
         self.normalize = normalize
@@ -180,26 +204,35 @@ class Dot(_Merge):
     def call(self, inputs):
         inputs = self._check(inputs)
         if len(inputs) != 2:
-            raise ValueError(f"A `Dot` layer should be called on exactly 2 inputs. "
-                             f"Received: {len(inputs)} inputs")
+            raise ValueError(
+                f"A `Dot` layer should be called on exactly 2 inputs. "
+                f"Received: {len(inputs)} inputs"
+            )
         x, y = inputs
         xs, ys = tuple(x.shape), tuple(y.shape)
         a0, a1 = self._pair((len(xs), len(ys)))
         where = f"{self.name} (Dot)"
         if len(xs) < 2 or len(ys) < 2:
-            raise ShapeError(f"{where}: cannot do batch_dot on inputs with rank < 2. "
-                             f"Received inputs with shapes {format_shape(xs)} and "
-                             f"{format_shape(ys)}.")
+            raise ShapeError(
+                f"{where}: cannot do batch_dot on inputs with rank < 2. "
+                f"Received inputs with shapes {format_shape(xs)} and "
+                f"{format_shape(ys)}."
+            )
         if a0 >= len(xs) or a1 >= len(ys):
-            raise ShapeError(f"{where}: axes {self.axes} out of range for inputs of shapes "
-                             f"{format_shape(xs)} and {format_shape(ys)}")
+            raise ShapeError(
+                f"{where}: axes {self.axes} out of range for inputs of shapes "
+                f"{format_shape(xs)} and {format_shape(ys)}"
+            )
         if 0 in (a0, a1):
-            raise ShapeError(f"{where}: cannot perform batch_dot over axis 0 (the batch), "
-                             f"axes={self.axes}")
+            raise ShapeError(
+                f"{where}: cannot perform batch_dot over axis 0 (the batch), axes={self.axes}"
+            )
         if not dims_compatible(xs[a0], ys[a1]):
-            raise ShapeError(f"{where}: incompatible input shapes: axis values {xs[a0]} (at "
-                             f"axis {a0}) != {ys[a1]} (at axis {a1}). Full input shapes: "
-                             f"{format_shape(xs)}, {format_shape(ys)}")
+            raise ShapeError(
+                f"{where}: incompatible input shapes: axis values {xs[a0]} (at "
+                f"axis {a0}) != {ys[a1]} (at axis {a1}). Full input shapes: "
+                f"{format_shape(xs)}, {format_shape(ys)}"
+            )
         if self.normalize:
             x = ops.normalize(x, axis=a0)
             y = ops.normalize(y, axis=a1)
@@ -215,8 +248,10 @@ def _batch_dot(x, y, a0, a1, xs, ys, where):
     if len(xs) == 2 and len(ys) == 2:
         return ops.sum(ops.multiply(x, y), axis=1, keepdims=True)
     if not all(known(d) for d in xs[1:] + ys[1:]):
-        raise ShapeError(f"{where}: inputs of rank > 2 need known dimensions besides the "
-                         f"batch, received {format_shape(xs)} and {format_shape(ys)}")
+        raise ShapeError(
+            f"{where}: inputs of rank > 2 need known dimensions besides the "
+            f"batch, received {format_shape(xs)} and {format_shape(ys)}"
+        )
     # Contracted axis last in x, second (after the batch) in y; then one batched matmul.
     xperm = [i for i in range(len(xs)) if i != a0] + [a0]
     yperm = [0, a1] + [i for i in range(1, len(ys)) if i != a1]
@@ -224,12 +259,12 @@ def _batch_dot(x, y, a0, a1, xs, ys, where):
         x = ops.transpose(x, xperm)
     if yperm != list(range(len(ys))):
         y = ops.transpose(y, yperm)
-    x_mid = [int(xs[i]) for i in xperm[1:-1]]   # x's kept dimensions
-    y_tail = [int(ys[i]) for i in yperm[2:]]    # y's kept dimensions
+    x_mid = [int(xs[i]) for i in xperm[1:-1]]  # x's kept dimensions
+    y_tail = [int(ys[i]) for i in yperm[2:]]  # y's kept dimensions
     k = int(xs[a0])
     x3 = ops.reshape(x, (-1, _prod(x_mid), k)) if len(x_mid) != 1 else x
     y3 = ops.reshape(y, (-1, k, _prod(y_tail))) if len(y_tail) != 1 else y
-    out = ops.matmul(x3, y3)                     # (batch, prod(x_mid), prod(y_tail))
+    out = ops.matmul(x3, y3)  # (batch, prod(x_mid), prod(y_tail))
     shape = x_mid + y_tail
     if len(shape) == 2 and len(x_mid) == 1:
         return out

@@ -16,7 +16,8 @@ def _constant_config(v):
     if isinstance(v, Value):
         raise NotImplementedError(
             f"Cannot serialize an op on weight {v.name} outside a layer; wrap the "
-            "computation in a custom layer that owns the weight.")
+            "computation in a custom layer that owns the weight."
+        )
     return v.tolist()
 
 
@@ -36,8 +37,10 @@ class OpLayer(Layer):
         self.op = op
         self.attrs = dict(attrs or {})
         # A weight used in a raw op stays a weight (shared, trained); data becomes arrays.
-        self.constants = {int(k): v if isinstance(v, Value) else np.asarray(v)
-                          for k, v in (constants or {}).items()}
+        self.constants = {
+            int(k): v if isinstance(v, Value) else np.asarray(v)
+            for k, v in (constants or {}).items()
+        }
         self.built = True
 
     def _drops_mask_silently(self) -> bool:
@@ -57,14 +60,19 @@ class OpLayer(Layer):
 
     def get_config(self):
         attrs = {k: list(v) if isinstance(v, tuple) else v for k, v in self.attrs.items()}
-        return {**super().get_config(), "op": self.op, "attrs": attrs,
-                "constants": {str(k): _constant_config(v) for k, v in self.constants.items()}}
+        return {
+            **super().get_config(),
+            "op": self.op,
+            "attrs": attrs,
+            "constants": {str(k): _constant_config(v) for k, v in self.constants.items()},
+        }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        attrs = {k: tuple(v) if isinstance(v, list) else v
-                 for k, v in config.pop("attrs", {}).items()}
+        attrs = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in config.pop("attrs", {}).items()
+        }
         return cls(attrs=attrs, **config)
 
 

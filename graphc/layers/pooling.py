@@ -14,55 +14,82 @@ window only (TensorFlow's rule; ONNX ``count_include_pad=0``).
 from __future__ import annotations
 
 from graphc import ops
-from graphc.layers.base import Layer
-from graphc.ops import masking as mask_ops
 from graphc.config import standardize_data_format
+from graphc.layers.base import Layer
 from graphc.layers.convolutional import check_input_rank, standardize_padding, standardize_tuple
+from graphc.ops import masking as mask_ops
 
-__all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-           "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
-           "GlobalAveragePooling2D", "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D",
-           "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D"]
+__all__ = [
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "MaxPool1D",
+    "MaxPool2D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+]
 
 
 class _Pooling(Layer):
     rank = 0
     pool_fn = None
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, name=None,
-                 **kwargs):
+    def __init__(
+        self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         self.pool_size = standardize_tuple(pool_size, self.rank, "pool_size")
-        self.strides = standardize_tuple(self.pool_size if strides is None else strides,
-                                         self.rank, "strides")
+        self.strides = standardize_tuple(
+            self.pool_size if strides is None else strides, self.rank, "strides"
+        )
         self.padding = standardize_padding(padding)
         self.data_format = standardize_data_format(data_format)
 
     def call(self, inputs):
         check_input_rank(self, inputs.shape, self.rank + 2)
-        return type(self).pool_fn(inputs, self.pool_size, strides=self.strides,
-                                  padding=self.padding, data_format=self.data_format)
+        return type(self).pool_fn(
+            inputs,
+            self.pool_size,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+        )
 
     def get_config(self):
         # Tuples as lists: a config is plain JSON data (Keras itself returns tuples).
-        return {**super().get_config(), "pool_size": list(self.pool_size),
-                "padding": self.padding, "strides": list(self.strides),
-                "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "padding": self.padding,
+            "strides": list(self.strides),
+            "data_format": self.data_format,
+        }
 
 
 class MaxPooling1D(_Pooling):
     rank, pool_fn = 1, ops.max_pool
 
-    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None,
-                 name=None, **kwargs):
+    def __init__(
+        self, pool_size=2, strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
         super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
 class MaxPooling2D(_Pooling):
     rank, pool_fn = 2, ops.max_pool
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 name=None, **kwargs):
+    def __init__(
+        self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, name=None, **kwargs
+    ):
         super().__init__(pool_size, strides, padding, data_format, name=name, **kwargs)
 
 
@@ -89,12 +116,10 @@ class _GlobalPooling(Layer):
 
     def call(self, inputs):
         check_input_rank(self, inputs.shape, self.rank + 2)
-        return type(self).pool_fn(inputs, data_format=self.data_format,
-                                  keepdims=self.keepdims)
+        return type(self).pool_fn(inputs, data_format=self.data_format, keepdims=self.keepdims)
 
     def get_config(self):
-        return {**super().get_config(), "data_format": self.data_format,
-                "keepdims": self.keepdims}
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
 
 
 class GlobalMaxPooling1D(_GlobalPooling):
@@ -118,11 +143,11 @@ class GlobalAveragePooling1D(_GlobalPooling):
         check_input_rank(self, inputs.shape, 3)
         channels_last = self.data_format == "channels_last"
         steps = 1 if channels_last else 2
-        weights = mask_ops.cast(mask_ops.expand_dims(mask, 2 if channels_last else 1),
-                                inputs.dtype)
-        return ops.divide(ops.sum(ops.multiply(inputs, weights), axis=steps,
-                                  keepdims=self.keepdims),
-                          ops.sum(weights, axis=steps, keepdims=self.keepdims))
+        weights = mask_ops.cast(mask_ops.expand_dims(mask, 2 if channels_last else 1), inputs.dtype)
+        return ops.divide(
+            ops.sum(ops.multiply(inputs, weights), axis=steps, keepdims=self.keepdims),
+            ops.sum(weights, axis=steps, keepdims=self.keepdims),
+        )
 
     def compute_mask(self, inputs, mask=None):
         return None

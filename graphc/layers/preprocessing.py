@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import ops
-from graphc.layers.base import Layer
 from graphc.config import standardize_data_format
+from graphc.layers.base import Layer
 from graphc.layers.convolutional import check_input_rank
 from graphc.ops import image as image_ops
 from graphc.ops.registry import is_symbolic
@@ -99,8 +99,10 @@ class RandomFlip(_RandomImageLayer):
     def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         if mode not in image_ops.FLIP_MODES:
-            raise ValueError(f"Invalid value for argument `mode`. Expected one of "
-                             f"{image_ops.FLIP_MODES}. Received: mode={mode!r}")
+            raise ValueError(
+                f"Invalid value for argument `mode`. Expected one of "
+                f"{image_ops.FLIP_MODES}. Received: mode={mode!r}"
+            )
         self.mode = mode
 
     def _augment(self, x, training):
@@ -113,11 +115,13 @@ class RandomFlip(_RandomImageLayer):
 def _check_fill_and_interpolation(fill_mode, interpolation):
     # Keras raises NotImplementedError for these two.
     if fill_mode not in image_ops.FILL_MODES:
-        raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one "
-                                  f"{image_ops.FILL_MODES}.")
+        raise NotImplementedError(
+            f"Unknown `fill_mode` {fill_mode}. Expected of one {image_ops.FILL_MODES}."
+        )
     if interpolation not in image_ops.INTERPOLATIONS:
-        raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of one "
-                                  f"{image_ops.INTERPOLATIONS}.")
+        raise NotImplementedError(
+            f"Unknown `interpolation` {interpolation}. Expected of one {image_ops.INTERPOLATIONS}."
+        )
 
 
 def _factor_range(factor, name, message, check):
@@ -138,8 +142,15 @@ def _factor_range(factor, name, message, check):
 class _RandomAffineLayer(_RandomImageLayer):
     kind = ""
 
-    def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
-                 fill_value=0.0, data_format=None, **kwargs):
+    def __init__(
+        self,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         _check_fill_and_interpolation(fill_mode, interpolation)
         self.fill_mode, self.interpolation = fill_mode, interpolation
@@ -150,13 +161,23 @@ class _RandomAffineLayer(_RandomImageLayer):
 
     def _augment(self, x, training):
         return image_ops.random_affine(
-            x, self.kind, training=training, fill_mode=self.fill_mode,
-            interpolation=self.interpolation, fill_value=float(self.fill_value),
-            data_format=self.data_format, **self._ranges())
+            x,
+            self.kind,
+            training=training,
+            fill_mode=self.fill_mode,
+            interpolation=self.interpolation,
+            fill_value=float(self.fill_value),
+            data_format=self.data_format,
+            **self._ranges(),
+        )
 
     def get_config(self):
-        return {**super().get_config(), "fill_mode": self.fill_mode,
-                "fill_value": self.fill_value, "interpolation": self.interpolation}
+        return {
+            **super().get_config(),
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "interpolation": self.interpolation,
+        }
 
 
 class RandomRotation(_RandomAffineLayer):
@@ -166,11 +187,21 @@ class RandomRotation(_RandomAffineLayer):
 
     kind = "rotation"
 
-    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
-                 fill_value=0.0, data_format=None, **kwargs):
+    def __init__(
+        self,
+        factor,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        message = ("The `factor` argument should be a number (or a list of two numbers) "
-                   f"in the range [-1, 1]. Received: factor={factor}")
+        message = (
+            "The `factor` argument should be a number (or a list of two numbers) "
+            f"in the range [-1, 1]. Received: factor={factor}"
+        )
         # Keras's BaseImagePreprocessingLayer._set_factor with bounds (-1, 1)
         if isinstance(factor, (tuple, list)):
             if len(factor) != 2 or factor[0] > 1 or factor[1] < -1:
@@ -199,18 +230,30 @@ class RandomZoom(_RandomAffineLayer):
     zoom out, negative zoom in (a factor of 0.2 samples 1.2 times the extent)."""
 
     kind = "zoom"
-    _MESSAGE = ("The `height_factor` and `width_factor` arguments should be a number (or a "
-                "list of two numbers) in the range (-1.0, 1.0]. ")
+    _MESSAGE = (
+        "The `height_factor` and `width_factor` arguments should be a number (or a "
+        "list of two numbers) in the range (-1.0, 1.0]. "
+    )
 
-    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
-                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
-                 **kwargs):
+    def __init__(
+        self,
+        height_factor,
+        width_factor=None,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
-        self._height = _factor_range(height_factor, "height_factor", self._MESSAGE,
-                                     self._check)
-        self._width = None if width_factor is None else \
-            _factor_range(width_factor, "width_factor", self._MESSAGE, self._check)
+        self._height = _factor_range(height_factor, "height_factor", self._MESSAGE, self._check)
+        self._width = (
+            None
+            if width_factor is None
+            else _factor_range(width_factor, "width_factor", self._MESSAGE, self._check)
+        )
 
     def _check(self, number):
         if number > 1.0 or number <= -1.0:
@@ -223,8 +266,11 @@ class RandomZoom(_RandomAffineLayer):
         return ranges
 
     def get_config(self):
-        return {**super().get_config(), "height_factor": self.height_factor,
-                "width_factor": self.width_factor}
+        return {
+            **super().get_config(),
+            "height_factor": self.height_factor,
+            "width_factor": self.width_factor,
+        }
 
 
 class RandomTranslation(_RandomAffineLayer):
@@ -233,16 +279,25 @@ class RandomTranslation(_RandomAffineLayer):
     values shift down / right."""
 
     kind = "translation"
-    _MESSAGE = ("The `factor` argument should be a number (or a list of two numbers) in the "
-                "range [-1.0, 1.0]. ")
+    _MESSAGE = (
+        "The `factor` argument should be a number (or a list of two numbers) in the "
+        "range [-1.0, 1.0]. "
+    )
 
-    def __init__(self, height_factor, width_factor, fill_mode="reflect",
-                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
-                 **kwargs):
+    def __init__(
+        self,
+        height_factor,
+        width_factor,
+        fill_mode="reflect",
+        interpolation="bilinear",
+        seed=None,
+        fill_value=0.0,
+        data_format=None,
+        **kwargs,
+    ):
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
         self.height_factor, self.width_factor = height_factor, width_factor
-        self._height = _factor_range(height_factor, "height_factor", self._MESSAGE,
-                                     self._check)
+        self._height = _factor_range(height_factor, "height_factor", self._MESSAGE, self._check)
         self._width = _factor_range(width_factor, "width_factor", self._MESSAGE, self._check)
 
     def _check(self, number):
@@ -253,5 +308,8 @@ class RandomTranslation(_RandomAffineLayer):
         return {"height_factor": self._height, "width_factor": self._width}
 
     def get_config(self):
-        return {**super().get_config(), "height_factor": self.height_factor,
-                "width_factor": self.width_factor}
+        return {
+            **super().get_config(),
+            "height_factor": self.height_factor,
+            "width_factor": self.width_factor,
+        }

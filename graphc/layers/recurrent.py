@@ -26,11 +26,10 @@ from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers import serialization
-from graphc.layers.base import (Layer, flatten_struct, set_weight_options,
-                                weight_options_config)
+from graphc.layers.base import Layer, flatten_struct, set_weight_options, weight_options_config
 from graphc.ops import masking as mask_ops
-from graphc.ops.shapes import known
 from graphc.ops.recurrent import RECURRENT_ACTIVATIONS
+from graphc.ops.shapes import known
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "Bidirectional"]
 
@@ -46,7 +45,8 @@ def _activation(layer, argument, value):
         raise NotImplementedError(
             f"{layer}: {argument}={name or value!r} is not supported by graphc's recurrent "
             f"ops (they lower to ONNX's RNN/LSTM/GRU); use one of "
-            f"{', '.join(RECURRENT_ACTIVATIONS)}")
+            f"{', '.join(RECURRENT_ACTIVATIONS)}"
+        )
     return fn
 
 
@@ -58,9 +58,13 @@ class _ForgetBiasInitializer:
 
     def __call__(self, shape, dtype="float32"):
         u = self.units
-        return np.concatenate([np.asarray(self.base((u,), dtype=dtype), dtype=dtype),
-                               np.ones((u,), dtype=dtype),
-                               np.asarray(self.base((2 * u,), dtype=dtype), dtype=dtype)])
+        return np.concatenate(
+            [
+                np.asarray(self.base((u,), dtype=dtype), dtype=dtype),
+                np.ones((u,), dtype=dtype),
+                np.asarray(self.base((2 * u,), dtype=dtype), dtype=dtype),
+            ]
+        )
 
 
 def _time_mask(mask):
@@ -82,35 +86,60 @@ class _RNN(Layer):
     _gates = 1
     _has_recurrent_activation = False
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None,
-                 kernel_constraint=None, recurrent_constraint=None, bias_constraint=None,
-                 dropout=0.0,
-                 recurrent_dropout=0.0, seed=None, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, unroll=False, zero_output_for_mask=False,
-                 **kwargs):
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         cls = type(self).__name__
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError("Received an invalid value for argument `units`, expected a "
-                             f"positive integer, got {units}.")
-        set_weight_options(self, kernel_regularizer=kernel_regularizer,
-                           recurrent_regularizer=recurrent_regularizer,
-                           bias_regularizer=bias_regularizer,
-                           kernel_constraint=kernel_constraint,
-                           recurrent_constraint=recurrent_constraint,
-                           bias_constraint=bias_constraint)
+            raise ValueError(
+                "Received an invalid value for argument `units`, expected a "
+                f"positive integer, got {units}."
+            )
+        set_weight_options(
+            self,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
+        )
         if stateful:
-            raise NotImplementedError(f"{cls}: stateful=True is not supported by graphc; "
-                                      "pass the state explicitly with initial_state= and "
-                                      "return_state=True")
+            raise NotImplementedError(
+                f"{cls}: stateful=True is not supported by graphc; "
+                "pass the state explicitly with initial_state= and "
+                "return_state=True"
+            )
         self.units = int(units)
         self.activation = _activation(cls, "activation", activation)
         if self._has_recurrent_activation:
-            self.recurrent_activation = _activation(cls, "recurrent_activation",
-                                                    recurrent_activation)
+            self.recurrent_activation = _activation(
+                cls, "recurrent_activation", recurrent_activation
+            )
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.recurrent_initializer = initializers.get(recurrent_initializer)
@@ -141,28 +170,41 @@ class _RNN(Layer):
             raise ShapeError(
                 f"{self.name} ({type(self).__name__}): expected a 3-D input (batch, "
                 f"timesteps, features) with a known number of features, received input of "
-                f"shape {format_shape(input_shape)}")
+                f"shape {format_shape(input_shape)}"
+            )
         g, u = self._gates, self.units
-        self.kernel = self.add_weight((input_shape[-1], g * u), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint, name="kernel")
-        self.recurrent_kernel = self.add_weight((u, g * u), self.recurrent_initializer,
-                                                regularizer=self.recurrent_regularizer,
-                                                constraint=self.recurrent_constraint,
-                                                name="recurrent_kernel")
+        self.kernel = self.add_weight(
+            (input_shape[-1], g * u),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
+        self.recurrent_kernel = self.add_weight(
+            (u, g * u),
+            self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+            name="recurrent_kernel",
+        )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(self._bias_shape(), self._bias_init(),
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint, name="bias")
+            self.bias = self.add_weight(
+                self._bias_shape(),
+                self._bias_init(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
 
     # ---- calling -------------------------------------------------------------------
     def __call__(self, inputs, initial_state=None, **kwargs):
         # Initial states travel with the sequence as one input list ([x, h0(, c0)], the
         # Keras 2 form), so model configs record them as inputs of this call.
         if initial_state is not None:
-            states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
-                else [initial_state]
+            states = (
+                list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            )
             inputs = [inputs, *states]
         return super().__call__(inputs, **kwargs)
 
@@ -204,7 +246,8 @@ class _RNN(Layer):
             raise ShapeError(
                 f"{self.name} ({type(self).__name__}): expected sequences with {expected} "
                 f"features (the layer was built for (None, None, {expected})), received "
-                f"input of shape {format_shape(inputs.shape)}")
+                f"input of shape {format_shape(inputs.shape)}"
+            )
         outs = self._run(inputs, states, mask, training)
         if self.return_sequences:
             output = outs[0]
@@ -225,20 +268,34 @@ class _RNN(Layer):
         return out
 
     def get_config(self):
-        config = {**super().get_config(),
-                  "units": self.units, **self._activations(), "use_bias": self.use_bias,
-                  "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                  "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-                  "bias_initializer": initializers.serialize(self.bias_initializer),
-                  **weight_options_config(self, "kernel_regularizer", "recurrent_regularizer",
-                                          "bias_regularizer", "activity_regularizer",
-                                          "kernel_constraint", "recurrent_constraint",
-                                          "bias_constraint"),
-                  "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
-                  "seed": self.seed, "return_sequences": self.return_sequences,
-                  "return_state": self.return_state, "go_backwards": self.go_backwards,
-                  "stateful": self.stateful, "unroll": self.unroll,
-                  "zero_output_for_mask": self.zero_output_for_mask}
+        config = {
+            **super().get_config(),
+            "units": self.units,
+            **self._activations(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "kernel_regularizer",
+                "recurrent_regularizer",
+                "bias_regularizer",
+                "activity_regularizer",
+                "kernel_constraint",
+                "recurrent_constraint",
+                "bias_constraint",
+            ),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
         return config
 
 
@@ -253,30 +310,51 @@ class SimpleRNN(_RNN):
     >>> model = Sequential([Input((10, 8)), SimpleRNN(16), Dense(1)])
     """
 
-    def __init__(self, units, activation="tanh", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         if "recurrent_activation" in kwargs:
-            raise TypeError("SimpleRNN.__init__() got an unexpected keyword argument "
-                            "'recurrent_activation'")
-        super().__init__(units, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
+            raise TypeError(
+                "SimpleRNN.__init__() got an unexpected keyword argument 'recurrent_activation'"
+            )
+        super().__init__(
+            units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
 
     def _run(self, sequence, states, mask, training=None):
-        return ops.simple_rnn(sequence, self.kernel, self.recurrent_kernel, self.bias,
-                              initial_state=states, **self._mask_args(mask),
-                              **self._dropout_args(training),
-                              activation=activations.serialize(self.activation),
-                              go_backwards=self.go_backwards)
+        return ops.simple_rnn(
+            sequence,
+            self.kernel,
+            self.recurrent_kernel,
+            self.bias,
+            initial_state=states,
+            **self._mask_args(mask),
+            **self._dropout_args(training),
+            activation=activations.serialize(self.activation),
+            go_backwards=self.go_backwards,
+        )
 
 
 def _check_use_cudnn(value):
     """graphc has no cuDNN; the argument is checked as Keras does and kept for configs."""
     if value not in ("auto", True, False):
-        raise ValueError("Invalid valid received for argument `use_cudnn`. Expected one "
-                         f"of {{'auto', True, False}}. Received: use_cudnn={value}")
+        raise ValueError(
+            "Invalid valid received for argument `use_cudnn`. Expected one "
+            f"of {{'auto', True, False}}. Received: use_cudnn={value}"
+        )
 
 
 class LSTM(_RNN):
@@ -290,15 +368,29 @@ class LSTM(_RNN):
     _gates = 4
     _has_recurrent_activation = True
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 unit_forget_bias=True, use_cudnn="auto", **kwargs):
-        super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
         _check_use_cudnn(use_cudnn)
         self.unit_forget_bias = bool(unit_forget_bias)
         self.use_cudnn = use_cudnn
@@ -309,16 +401,25 @@ class LSTM(_RNN):
         return self.bias_initializer
 
     def _run(self, sequence, states, mask, training=None):
-        return ops.lstm(sequence, self.kernel, self.recurrent_kernel, self.bias,
-                        initial_state=states, **self._mask_args(mask),
-                        **self._dropout_args(training),
-                        activation=activations.serialize(self.activation),
-                        recurrent_activation=activations.serialize(self.recurrent_activation),
-                        go_backwards=self.go_backwards)
+        return ops.lstm(
+            sequence,
+            self.kernel,
+            self.recurrent_kernel,
+            self.bias,
+            initial_state=states,
+            **self._mask_args(mask),
+            **self._dropout_args(training),
+            activation=activations.serialize(self.activation),
+            recurrent_activation=activations.serialize(self.recurrent_activation),
+            go_backwards=self.go_backwards,
+        )
 
     def get_config(self):
-        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias,
-                "use_cudnn": self.use_cudnn}
+        return {
+            **super().get_config(),
+            "unit_forget_bias": self.unit_forget_bias,
+            "use_cudnn": self.use_cudnn,
+        }
 
 
 class GRU(_RNN):
@@ -332,15 +433,29 @@ class GRU(_RNN):
     _gates = 3
     _has_recurrent_activation = True
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros",
-                 reset_after=True, use_cudnn="auto", **kwargs):
-        super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer,
-                         bias_initializer=bias_initializer, **kwargs)
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        reset_after=True,
+        use_cudnn="auto",
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            activation=activation,
+            recurrent_activation=recurrent_activation,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            **kwargs,
+        )
         _check_use_cudnn(use_cudnn)
         self.reset_after = bool(reset_after)
         self.use_cudnn = use_cudnn
@@ -349,16 +464,26 @@ class GRU(_RNN):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def _run(self, sequence, states, mask, training=None):
-        return ops.gru(sequence, self.kernel, self.recurrent_kernel, self.bias,
-                       initial_state=states, **self._mask_args(mask),
-                       **self._dropout_args(training),
-                       activation=activations.serialize(self.activation),
-                       recurrent_activation=activations.serialize(self.recurrent_activation),
-                       go_backwards=self.go_backwards, reset_after=self.reset_after)
+        return ops.gru(
+            sequence,
+            self.kernel,
+            self.recurrent_kernel,
+            self.bias,
+            initial_state=states,
+            **self._mask_args(mask),
+            **self._dropout_args(training),
+            activation=activations.serialize(self.activation),
+            recurrent_activation=activations.serialize(self.recurrent_activation),
+            go_backwards=self.go_backwards,
+            reset_after=self.reset_after,
+        )
 
     def get_config(self):
-        return {**super().get_config(), "reset_after": self.reset_after,
-                "use_cudnn": self.use_cudnn}
+        return {
+            **super().get_config(),
+            "reset_after": self.reset_after,
+            "use_cudnn": self.use_cudnn,
+        }
 
 
 # ---- Bidirectional -----------------------------------------------------------------------
@@ -382,28 +507,35 @@ class Bidirectional(Layer):
     >>> y = Bidirectional(LSTM(32, return_sequences=True))(x)   # (None, T, 64)
     """
 
-    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None,
-                 **kwargs):
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
         if not isinstance(layer, Layer):  # ValueError, as Keras
-            raise ValueError("Please initialize `Bidirectional` layer with a "
-                             f"`keras.layers.Layer` instance. Received: {layer}")
+            raise ValueError(
+                "Please initialize `Bidirectional` layer with a "
+                f"`keras.layers.Layer` instance. Received: {layer}"
+            )
         if backward_layer is not None and not isinstance(backward_layer, Layer):
-            raise ValueError("`backward_layer` need to be a `keras.layers.Layer` "
-                             f"instance. Received: {backward_layer}")
+            raise ValueError(
+                "`backward_layer` need to be a `keras.layers.Layer` "
+                f"instance. Received: {backward_layer}"
+            )
         if merge_mode not in _MERGE_MODES:
-            raise ValueError(f"Invalid merge mode. Received: {merge_mode}. Merge mode should "
-                             'be one of {"sum", "mul", "ave", "concat", None}')
+            raise ValueError(
+                f"Invalid merge mode. Received: {merge_mode}. Merge mode should "
+                'be one of {"sum", "mul", "ave", "concat", None}'
+            )
         if getattr(layer, "_batch_input_shape", None) is not None and not any(
-                k in kwargs for k in ("input_shape", "batch_input_shape", "input_dim")):
+            k in kwargs for k in ("input_shape", "batch_input_shape", "input_dim")
+        ):
             # Keras 2 spelling: Bidirectional(LSTM(8, input_shape=(10, 4)))
             kwargs["batch_input_shape"] = layer._batch_input_shape
         super().__init__(**kwargs)
         self.forward_layer = _copy_layer(
-            layer, name=f"forward_{layer.name.removeprefix('forward_')}")
+            layer, name=f"forward_{layer.name.removeprefix('forward_')}"
+        )
         if backward_layer is None:
             self.backward_layer = _copy_layer(
-                layer, go_backwards=True,
-                name=f"backward_{layer.name.removeprefix('backward_')}")
+                layer, go_backwards=True, name=f"backward_{layer.name.removeprefix('backward_')}"
+            )
         else:
             self.backward_layer = backward_layer
         fwd, bwd = self.forward_layer, self.backward_layer
@@ -411,13 +543,15 @@ class Bidirectional(Layer):
             raise ValueError(
                 "Forward layer and backward layer should have different `go_backwards` "
                 f"value. Received: forward_layer.go_backwards {fwd.go_backwards}, "
-                f"backward_layer.go_backwards={bwd.go_backwards}")
+                f"backward_layer.go_backwards={bwd.go_backwards}"
+            )
         for a in ("stateful", "return_sequences", "return_state"):
             if getattr(fwd, a, None) != getattr(bwd, a, None):
                 raise ValueError(
                     "Forward layer and backward layer are expected to have the same value "
                     f'for attribute "{a}", got "{getattr(fwd, a, None)}" for forward layer '
-                    f'and "{getattr(bwd, a, None)}" for backward layer')
+                    f'and "{getattr(bwd, a, None)}" for backward layer'
+                )
         for sub in (fwd, bwd):  # Keras's force_zero_output_for_mask
             if getattr(sub, "zero_output_for_mask", None) is not None:
                 sub.zero_output_for_mask = sub.return_sequences
@@ -436,8 +570,8 @@ class Bidirectional(Layer):
                 layer.built = True
         if self._initial_weights is not None:
             n = len(self._initial_weights)
-            self.forward_layer.set_weights(self._initial_weights[:n // 2])
-            self.backward_layer.set_weights(self._initial_weights[n // 2:])
+            self.forward_layer.set_weights(self._initial_weights[: n // 2])
+            self.backward_layer.set_weights(self._initial_weights[n // 2 :])
             self._initial_weights = None
 
     def __call__(self, inputs, initial_state=None, **kwargs):
@@ -462,8 +596,7 @@ class Bidirectional(Layer):
                 half = len(states) // 2
                 fwd_state, bwd_state = states[:half], states[half:]
         y = self.forward_layer(inputs, initial_state=fwd_state, mask=mask, training=training)
-        y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask,
-                                    training=training)
+        y_rev = self.backward_layer(inputs, initial_state=bwd_state, mask=mask, training=training)
         states = ()
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])
@@ -485,9 +618,12 @@ class Bidirectional(Layer):
         return output
 
     def get_config(self):
-        return {**super().get_config(), "layer": serialization.serialize(self.forward_layer),
-                "merge_mode": self.merge_mode,
-                "backward_layer": serialization.serialize(self.backward_layer)}
+        return {
+            **super().get_config(),
+            "layer": serialization.serialize(self.forward_layer),
+            "merge_mode": self.merge_mode,
+            "backward_layer": serialization.serialize(self.backward_layer),
+        }
 
     @classmethod
     def from_config(cls, config):

@@ -21,9 +21,11 @@ __all__ = ["Permute", "RepeatVector"]
 def _check_rank(layer, inputs, ndim):
     got = len(inputs.shape)
     if got != ndim:
-        raise ShapeError(f"{layer.name} ({type(layer).__name__}): expected an input of rank "
-                         f"{ndim} (ndim={ndim}, batch included), received shape "
-                         f"{format_shape(inputs.shape)} (ndim={got})")
+        raise ShapeError(
+            f"{layer.name} ({type(layer).__name__}): expected an input of rank "
+            f"{ndim} (ndim={ndim}, batch included), received shape "
+            f"{format_shape(inputs.shape)} (ndim={got})"
+        )
 
 
 class Permute(Layer):
@@ -34,9 +36,11 @@ class Permute(Layer):
         super().__init__(**kwargs)
         dims = tuple(int(d) for d in dims)
         if sorted(dims) != list(range(1, len(dims) + 1)):
-            raise ValueError("Invalid permutation argument `dims` for Permute Layer. The set "
-                             "of indices in `dims` must be consecutive and start from 1. "
-                             f"Received dims={dims}")
+            raise ValueError(
+                "Invalid permutation argument `dims` for Permute Layer. The set "
+                "of indices in `dims` must be consecutive and start from 1. "
+                f"Received dims={dims}"
+            )
         self.dims = dims
 
     def call(self, inputs):
@@ -62,8 +66,10 @@ class RepeatVector(Layer):
         _check_rank(self, inputs, 2)
         features = inputs.shape[1]
         if not known(features):
-            raise ShapeError(f"{self.name} (RepeatVector): the feature dimension must be "
-                             f"known, received input shape {format_shape(inputs.shape)}")
+            raise ShapeError(
+                f"{self.name} (RepeatVector): the feature dimension must be "
+                f"known, received input shape {format_shape(inputs.shape)}"
+            )
         # As Keras: a reshape to (batch, 1, features), then a repeat along axis 1.
         return ops.repeat(ops.reshape(inputs, (-1, 1, int(features))), self.n, axis=1)
 

@@ -9,8 +9,16 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-__all__ = ["serialize", "deserialize", "register_serializable", "register_builtin",
-           "custom_object_scope", "get_custom_objects", "class_name", "lookup"]
+__all__ = [
+    "serialize",
+    "deserialize",
+    "register_serializable",
+    "register_builtin",
+    "custom_object_scope",
+    "get_custom_objects",
+    "class_name",
+    "lookup",
+]
 
 # Classes registered with @register_serializable ("package>Name" -> class).
 _CUSTOM: dict[str, type] = {}
@@ -22,11 +30,13 @@ _SCOPES: list[dict] = []
 
 def register_serializable(package: str = "Custom", name: str | None = None):
     """Decorator: make a custom layer class loadable by name (``package>Name``)."""
+
     def decorate(cls):
         key = f"{package}>{name or cls.__name__}"
         _CUSTOM[key] = cls
         cls._registered_name = key
         return cls
+
     return decorate
 
 
@@ -52,8 +62,12 @@ def custom_object_scope(custom_objects: dict | None) -> Iterator[None]:
 
 def _builtin_classes() -> dict[str, type]:
     from graphc import layers
-    table = {name: getattr(layers, name) for name in layers.__all__
-             if isinstance(getattr(layers, name), type)}
+
+    table = {
+        name: getattr(layers, name)
+        for name in layers.__all__
+        if isinstance(getattr(layers, name), type)
+    }
     table.update(_BUILTIN)
     return table
 
@@ -80,7 +94,8 @@ def lookup(name: str, custom_objects=None) -> type:
     raise ValueError(
         f"Unknown layer class {name!r} in the saved model. If it is a custom layer, "
         f"register it with @graphc.saving.register_serializable() or pass "
-        f"custom_objects={{{short!r}: {short}}} when loading.")
+        f"custom_objects={{{short!r}: {short}}} when loading."
+    )
 
 
 def serialize(layer) -> dict:

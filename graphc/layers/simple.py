@@ -18,9 +18,19 @@ from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.layers.convolutional import check_input_rank
 from graphc.ops.shapes import known
 
-__all__ = ["Cropping1D", "Cropping2D", "Cropping3D", "UpSampling3D", "UnitNormalization",
-           "RMSNormalization", "PReLU", "SpatialDropout1D", "SpatialDropout2D",
-           "SpatialDropout3D", "Lambda"]
+__all__ = [
+    "Cropping1D",
+    "Cropping2D",
+    "Cropping3D",
+    "UpSampling3D",
+    "UnitNormalization",
+    "RMSNormalization",
+    "PReLU",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "Lambda",
+]
 
 
 def _pairs(cropping, n: int, name: str) -> tuple:
@@ -46,8 +56,9 @@ class _Cropping(Layer):
         self.cropping = _pairs(cropping, self._RANK, "cropping")
         if any(v < 0 for p in self.cropping for v in p):
             raise ValueError(f"`cropping` cannot be negative. Received: cropping={cropping}")
-        self.data_format = "channels_last" if self._RANK == 1 else \
-            standardize_data_format(data_format)
+        self.data_format = (
+            "channels_last" if self._RANK == 1 else standardize_data_format(data_format)
+        )
 
     def call(self, inputs):
         check_input_rank(self, inputs.shape, self._RANK + 2)
@@ -57,19 +68,22 @@ class _Cropping(Layer):
             axis = first + i
             size = x.shape[axis]
             if not known(size):
-                raise ShapeError(f"{self.name} ({type(self).__name__}): the cropped axes must "
-                                 f"be known, received input shape {format_shape(inputs.shape)}")
+                raise ShapeError(
+                    f"{self.name} ({type(self).__name__}): the cropped axes must "
+                    f"be known, received input shape {format_shape(inputs.shape)}"
+                )
             if before + after >= size:
-                raise ValueError(f"{self.name}: cropping {(before, after)} leaves nothing of "
-                                 f"an axis of size {size} (input shape "
-                                 f"{format_shape(inputs.shape)})")
+                raise ValueError(
+                    f"{self.name}: cropping {(before, after)} leaves nothing of "
+                    f"an axis of size {size} (input shape "
+                    f"{format_shape(inputs.shape)})"
+                )
             if before or after:
                 x = ops.take(x, np.arange(before, size - after, dtype=np.int64), axis=axis)
         return x
 
     def get_config(self):
-        cropping = list(self.cropping[0]) if self._RANK == 1 else \
-            [list(p) for p in self.cropping]
+        cropping = list(self.cropping[0]) if self._RANK == 1 else [list(p) for p in self.cropping]
         config = {**super().get_config(), "cropping": cropping}
         if self._RANK > 1:
             config["data_format"] = self.data_format
@@ -116,8 +130,7 @@ class UpSampling3D(Layer):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size),
-                "data_format": self.data_format}
+        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format}
 
 
 class UnitNormalization(Layer):
@@ -152,8 +165,10 @@ class RMSNormalization(Layer):
         axes = self.axis if isinstance(self.axis, (list, tuple)) else [self.axis]
         shape = tuple(input_shape[a] for a in sorted(axes))
         if not all(known(d) for d in shape):
-            raise ShapeError(f"{self.name} (RMSNormalization): the normalised axes must be "
-                             f"known, received input shape {format_shape(input_shape)}")
+            raise ShapeError(
+                f"{self.name} (RMSNormalization): the normalised axes must be "
+                f"known, received input shape {format_shape(input_shape)}"
+            )
         self.scale = self.add_weight(shape, initializers.get("ones"), name="scale")
 
     def call(self, inputs):
@@ -174,12 +189,19 @@ class PReLU(Layer):
     """``relu(x) - alpha * relu(-x)`` with a learned ``alpha`` per entry of a sample
     (shared along ``shared_axes``)."""
 
-    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None,
-                 alpha_constraint=None, shared_axes=None, **kwargs):
+    def __init__(
+        self,
+        alpha_initializer="Zeros",
+        alpha_regularizer=None,
+        alpha_constraint=None,
+        shared_axes=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
-        set_weight_options(self, alpha_regularizer=alpha_regularizer,
-                           alpha_constraint=alpha_constraint)
+        set_weight_options(
+            self, alpha_regularizer=alpha_regularizer, alpha_constraint=alpha_constraint
+        )
         if shared_axes is None or isinstance(shared_axes, (list, tuple)):
             self.shared_axes = None if shared_axes is None else list(shared_axes)
         else:
@@ -190,11 +212,17 @@ class PReLU(Layer):
         for a in self.shared_axes or []:
             shape[a - 1] = 1
         if not all(known(d) for d in shape):
-            raise ShapeError(f"{self.name} (PReLU): the non-shared axes must be known, "
-                             f"received input shape {format_shape(input_shape)}")
-        self.alpha = self.add_weight(tuple(shape), self.alpha_initializer, name="alpha",
-                                     regularizer=self.alpha_regularizer,
-                                     constraint=self.alpha_constraint)
+            raise ShapeError(
+                f"{self.name} (PReLU): the non-shared axes must be known, "
+                f"received input shape {format_shape(input_shape)}"
+            )
+        self.alpha = self.add_weight(
+            tuple(shape),
+            self.alpha_initializer,
+            name="alpha",
+            regularizer=self.alpha_regularizer,
+            constraint=self.alpha_constraint,
+        )
 
     def call(self, inputs):
         pos = ops.relu(inputs)
@@ -202,10 +230,12 @@ class PReLU(Layer):
         return ops.add(pos, neg)
 
     def get_config(self):
-        return {**super().get_config(),
-                "alpha_initializer": initializers.serialize(self.alpha_initializer),
-                **weight_options_config(self, "alpha_regularizer", "alpha_constraint"),
-                "shared_axes": self.shared_axes}
+        return {
+            **super().get_config(),
+            "alpha_initializer": initializers.serialize(self.alpha_initializer),
+            **weight_options_config(self, "alpha_regularizer", "alpha_constraint"),
+            "shared_axes": self.shared_axes,
+        }
 
 
 class _SpatialDropout(Layer):
@@ -214,11 +244,14 @@ class _SpatialDropout(Layer):
     def __init__(self, rate, seed=None, data_format=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate <= 1:
-            raise ValueError(f"Invalid value received for argument `rate`. Expected a float "
-                             f"value between 0 and 1. Received: rate={rate}")
+            raise ValueError(
+                f"Invalid value received for argument `rate`. Expected a float "
+                f"value between 0 and 1. Received: rate={rate}"
+            )
         self.rate, self.seed = float(rate), seed
-        self.data_format = "channels_last" if self._RANK == 1 else \
-            standardize_data_format(data_format)
+        self.data_format = (
+            "channels_last" if self._RANK == 1 else standardize_data_format(data_format)
+        )
 
     def call(self, inputs, training=None):
         check_input_rank(self, inputs.shape, self._RANK + 2)
@@ -278,14 +311,18 @@ class Lambda(Layer):
             raise NotImplementedError(
                 f"{self.name} (Lambda) wraps an anonymous function, which graphc cannot "
                 "save (it never stores code): use a named function and pass it in "
-                "custom_objects when loading, or a Layer subclass")
-        return {**super().get_config(),
-                "function": {"class_name": "function", "config": name},
-                "arguments": self.arguments}
+                "custom_objects when loading, or a Layer subclass"
+            )
+        return {
+            **super().get_config(),
+            "function": {"class_name": "function", "config": name},
+            "arguments": self.arguments,
+        }
 
     @classmethod
     def from_config(cls, config):
         from graphc.layers.serialization import _SCOPES
+
         config = dict(config)
         fn = config.pop("function")
         name = fn["config"] if isinstance(fn, dict) else fn
@@ -293,8 +330,10 @@ class Lambda(Layer):
         for scope in _SCOPES:
             table.update(scope)
         if name not in table:
-            raise ValueError(f"Lambda function {name!r} is unknown: pass "
-                             f"custom_objects={{{name!r}: {name}}} when loading")
+            raise ValueError(
+                f"Lambda function {name!r} is unknown: pass "
+                f"custom_objects={{{name!r}: {name}}} when loading"
+            )
         return cls(table[name], **config)
 
 
@@ -311,13 +350,13 @@ class _ZeroPadding(Layer):
     def call(self, inputs):
         check_input_rank(self, inputs.shape, self._RANK + 2)
         spatial = list(self.padding)
-        widths = [(0, 0)] + (spatial + [(0, 0)] if self.data_format == "channels_last"
-                             else [(0, 0)] + spatial)
+        widths = [(0, 0)] + (
+            spatial + [(0, 0)] if self.data_format == "channels_last" else [(0, 0)] + spatial
+        )
         return ops.pad(inputs, widths)
 
     def get_config(self):
-        padding = list(self.padding[0]) if self._RANK == 1 else \
-            [list(p) for p in self.padding]
+        padding = list(self.padding[0]) if self._RANK == 1 else [list(p) for p in self.padding]
         return {**super().get_config(), "padding": padding, "data_format": self.data_format}
 
 
@@ -345,4 +384,3 @@ class ZeroPadding3D(_ZeroPadding):
 
 
 __all__ += ["ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"]
-

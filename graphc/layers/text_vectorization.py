@@ -56,7 +56,7 @@ def _adapted_idf(v: Vectorizer):
     """The adapted idf weights, one per vocabulary entry, for the config (tf_idf only)."""
     if v.output_mode != "tf_idf" or v.idf_weights is None or not v.tokens:
         return None
-    return v.idf_weights[:v.vocabulary_size()].tolist()
+    return v.idf_weights[: v.vocabulary_size()].tolist()
 
 
 class TextVectorization(Layer):
@@ -71,39 +71,61 @@ class TextVectorization(Layer):
     (1, 8)
     """
 
-    def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation",
-                 split="whitespace", ngrams=None, output_mode="int",
-                 output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
-                 idf_weights=None, sparse=False, ragged=False, encoding="utf-8", name=None,
-                 **kwargs):
+    def __init__(
+        self,
+        max_tokens=None,
+        standardize="lower_and_strip_punctuation",
+        split="whitespace",
+        ngrams=None,
+        output_mode="int",
+        output_sequence_length=None,
+        pad_to_max_tokens=False,
+        vocabulary=None,
+        idf_weights=None,
+        sparse=False,
+        ragged=False,
+        encoding="utf-8",
+        name=None,
+        **kwargs,
+    ):
         if sparse:
             raise ValueError("`sparse=True` can only be used with the TensorFlow backend.")
         if ragged:
             raise ValueError("`ragged=True` can only be used with the TensorFlow backend.")
         # The options' checks (Keras's errors) are the vectorizer's.
-        vectorizer = Vectorizer(max_tokens, standardize, split, ngrams, output_mode,
-                                output_sequence_length, pad_to_max_tokens, encoding)
+        vectorizer = Vectorizer(
+            max_tokens,
+            standardize,
+            split,
+            ngrams,
+            output_mode,
+            output_sequence_length,
+            pad_to_max_tokens,
+            encoding,
+        )
         output_mode = vectorizer.output_mode  # "binary" and "tf-idf" normalized
         if idf_weights is not None and output_mode != "tf_idf":
-            raise ValueError("`idf_weights` should only be set if `output_mode` is "
-                             f"`'tf_idf'`. Received: idf_weights={idf_weights} and "
-                             f"output_mode={output_mode}")
+            raise ValueError(
+                "`idf_weights` should only be set if `output_mode` is "
+                f"`'tf_idf'`. Received: idf_weights={idf_weights} and "
+                f"output_mode={output_mode}"
+            )
         # Hidden options Keras keeps in the config.
-        self._has_input_vocabulary = kwargs.pop("has_input_vocabulary",
-                                                vocabulary is not None)
+        self._has_input_vocabulary = kwargs.pop("has_input_vocabulary", vocabulary is not None)
         vectorizer.frozen_vocab_size = kwargs.pop("vocabulary_size", None)
         super().__init__(name=name, **kwargs)
         self.built = True  # no weights: the vocabulary is state, not a weight
         # The options, the vocabulary and the computation (shared with the op's kernel).
         self._vectorizer = vectorizer
         # As Keras: a vocabulary file's path is not kept in the config.
-        self._input_vocabulary = _plain(vocabulary) if not isinstance(vocabulary, str) \
-            else None
+        self._input_vocabulary = _plain(vocabulary) if not isinstance(vocabulary, str) else None
         self._input_idf_weights = _plain(idf_weights)
         self.reset_state()
         if output_mode == "tf_idf" and self._has_input_vocabulary and idf_weights is None:
-            raise ValueError("When specifying the `vocabulary` argument, in TF-IDF output "
-                             "mode, the `idf_weights` argument must also be provided.")
+            raise ValueError(
+                "When specifying the `vocabulary` argument, in TF-IDF output "
+                "mode, the `idf_weights` argument must also be provided."
+            )
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
 
@@ -183,16 +205,21 @@ class TextVectorization(Layer):
         """Count the tokens of one batch of texts."""
         rows, lead = self._tokenize(data)
         if self._has_input_vocabulary:
-            raise ValueError(f"Cannot adapt layer '{self.name}' after setting a static "
-                             "vocabulary via `vocabulary` argument or `set_vocabulary()` "
-                             "method.")
+            raise ValueError(
+                f"Cannot adapt layer '{self.name}' after setting a static "
+                "vocabulary via `vocabulary` argument or `set_vocabulary()` "
+                "method."
+            )
         for row in rows:
             self._token_counts.update(row)
         if self._vectorizer.output_mode == "tf_idf":
             # A document is one item of the batch's first axis (a lone sequence is one).
             per_doc = len(rows) // lead[0] if lead and lead[0] else len(rows)
-            docs = [set().union(*rows[i:i + per_doc]) for i in range(0, len(rows), per_doc)] \
-                if rows else []
+            docs = (
+                [set().union(*rows[i : i + per_doc]) for i in range(0, len(rows), per_doc)]
+                if rows
+                else []
+            )
             for doc in docs:
                 self._document_counts.update(doc)
             self._num_documents += len(docs)
@@ -209,7 +236,7 @@ class TextVectorization(Layer):
         # by descending token (UTF-8 byte order, which is code point order).
         tokens = sorted(counts, key=lambda t: (counts[t], t), reverse=True)
         if v.max_tokens:
-            tokens = tokens[:v.max_tokens - v.token_start()]
+            tokens = tokens[: v.max_tokens - v.token_start()]
         v.set_tokens(tokens)
         if v.output_mode == "tf_idf":
             df = np.array([self._document_counts[t] for t in tokens], dtype=np.int64)
@@ -218,7 +245,8 @@ class TextVectorization(Layer):
             idf = np.log(1 + self._num_documents / (1 + df)).astype(np.float32)
             oov = np.float32(idf.mean()) if idf.size else np.float32(np.nan)
             v.idf_weights = v.pad_idf(
-                np.concatenate([[oov] * v.token_start(), idf]).astype(np.float32))
+                np.concatenate([[oov] * v.token_start(), idf]).astype(np.float32)
+            )
         self.reset_state()
         v.record_vocabulary_size()
 
@@ -236,12 +264,18 @@ class TextVectorization(Layer):
 
     def _op_attrs(self) -> dict:
         v = self._vectorizer
-        attrs = {"layer": self.name, "max_tokens": v.max_tokens,
-                 "standardize": v.standardize, "split": v.split,
-                 "ngrams": _plain(v.ngrams_arg), "output_mode": v.output_mode,
-                 "output_sequence_length": v.output_sequence_length,
-                 "pad_to_max_tokens": v.pad_to_max_tokens, "encoding": v.encoding,
-                 "vocabulary": v.get_vocabulary() if v.tokens else None}
+        attrs = {
+            "layer": self.name,
+            "max_tokens": v.max_tokens,
+            "standardize": v.standardize,
+            "split": v.split,
+            "ngrams": _plain(v.ngrams_arg),
+            "output_mode": v.output_mode,
+            "output_sequence_length": v.output_sequence_length,
+            "pad_to_max_tokens": v.pad_to_max_tokens,
+            "encoding": v.encoding,
+            "vocabulary": v.get_vocabulary() if v.tokens else None,
+        }
         if _adapted_idf(v) is not None:
             attrs["idf_weights"] = _adapted_idf(v)
         return attrs
@@ -257,24 +291,28 @@ class TextVectorization(Layer):
     # ---- config and persistence ------------------------------------------------------------
     def get_config(self):
         v = self._vectorizer
-        return {**super().get_config(),
-                "max_tokens": v.max_tokens,
-                "standardize": v.standardize,
-                "split": v.split,
-                "ngrams": _plain(v.ngrams_arg),
-                "output_mode": v.output_mode,
-                "output_sequence_length": v.output_sequence_length,
-                "pad_to_max_tokens": v.pad_to_max_tokens,
-                "sparse": False,
-                "ragged": False,
-                # An adapted vocabulary too (Keras keeps it in the saved assets), so a
-                # saved model or from_config vectorizes as this layer does.
-                "vocabulary": self._input_vocabulary if self._input_vocabulary is not None
-                else (v.get_vocabulary() if v.tokens else None),
-                "idf_weights": self._input_idf_weights if self._input_vocabulary is not None
-                else _adapted_idf(v),
-                "encoding": v.encoding,
-                "vocabulary_size": v.vocabulary_size()}
+        return {
+            **super().get_config(),
+            "max_tokens": v.max_tokens,
+            "standardize": v.standardize,
+            "split": v.split,
+            "ngrams": _plain(v.ngrams_arg),
+            "output_mode": v.output_mode,
+            "output_sequence_length": v.output_sequence_length,
+            "pad_to_max_tokens": v.pad_to_max_tokens,
+            "sparse": False,
+            "ragged": False,
+            # An adapted vocabulary too (Keras keeps it in the saved assets), so a
+            # saved model or from_config vectorizes as this layer does.
+            "vocabulary": self._input_vocabulary
+            if self._input_vocabulary is not None
+            else (v.get_vocabulary() if v.tokens else None),
+            "idf_weights": self._input_idf_weights
+            if self._input_vocabulary is not None
+            else _adapted_idf(v),
+            "encoding": v.encoding,
+            "vocabulary_size": v.vocabulary_size(),
+        }
 
     @classmethod
     def from_config(cls, config):

@@ -13,8 +13,14 @@ import numpy as np
 from graphc.errors import InputDataError
 from graphc.ir import format_shape
 
-__all__ = ["to_arrays", "check_against", "num_rows", "class_weight_to_sample_weight",
-           "take", "split_validation"]
+__all__ = [
+    "to_arrays",
+    "check_against",
+    "num_rows",
+    "class_weight_to_sample_weight",
+    "take",
+    "split_validation",
+]
 
 
 def to_arrays(data, names: list[str], what: str) -> list | None:
@@ -27,18 +33,28 @@ def to_arrays(data, names: list[str], what: str) -> list | None:
         if missing or extra:
             raise InputDataError(
                 f"The {what} dict has keys {sorted(map(str, data))} but the model's {what} "
-                f"are named {names}" + (f"; missing {missing}" if missing else "")
+                f"are named {names}"
+                + (f"; missing {missing}" if missing else "")
                 + (f"; unexpected {extra}" if extra else "")
-                + ". Key the dict by those names, or pass a list in that order.")
+                + ". Key the dict by those names, or pass a list in that order."
+            )
         items = [data[n] for n in names]
     elif isinstance(data, (list, tuple)) and len(names) > 1:
         if len(data) != len(names):
-            raise InputDataError(f"The model has {len(names)} {what} {names}, but "
-                                 f"{len(data)} arrays were passed. Pass one array per "
-                                 f"{what[:-1] if what.endswith('s') else what}, in that order.")
+            raise InputDataError(
+                f"The model has {len(names)} {what} {names}, but "
+                f"{len(data)} arrays were passed. Pass one array per "
+                f"{what[:-1] if what.endswith('s') else what}, in that order."
+            )
         items = list(data)
-    elif isinstance(data, (list, tuple)) and len(data) == 1 and not np.isscalar(data[0]) \
-            and np.ndim(data[0]) >= 1 and len(names) == 1 and _is_array_like(data[0]):
+    elif (
+        isinstance(data, (list, tuple))
+        and len(data) == 1
+        and not np.isscalar(data[0])
+        and np.ndim(data[0]) >= 1
+        and len(names) == 1
+        and _is_array_like(data[0])
+    ):
         items = [data[0]]
     else:
         items = [data]
@@ -47,50 +63,63 @@ def to_arrays(data, names: list[str], what: str) -> list | None:
         try:
             arr = np.asarray(a)
         except Exception as e:  # ragged lists and the like
-            raise InputDataError(f"{what[:-1].capitalize()} {name!r} could not be converted "
-                                 f"to an array: {e}") from None
+            raise InputDataError(
+                f"{what[:-1].capitalize()} {name!r} could not be converted to an array: {e}"
+            ) from None
         # Strings may feed a string Input (check_against checks which inputs take them).
         if arr.dtype.kind not in ("biufUSO" if what == "inputs" else "biuf"):
-            raise InputDataError(f"{what[:-1].capitalize()} {name!r} has dtype {arr.dtype}; "
-                                 "expected numbers (float or int).")
+            raise InputDataError(
+                f"{what[:-1].capitalize()} {name!r} has dtype {arr.dtype}; "
+                "expected numbers (float or int)."
+            )
         if arr.ndim == 0:
-            raise InputDataError(f"{what[:-1].capitalize()} {name!r} is a scalar; expected "
-                                 "an array with one row per sample.")
+            raise InputDataError(
+                f"{what[:-1].capitalize()} {name!r} is a scalar; expected "
+                "an array with one row per sample."
+            )
         out.append(arr)
     return out
 
 
 def _is_array_like(x) -> bool:
-    return isinstance(x, np.ndarray) or (isinstance(x, (list, tuple)) and len(x) > 0
-                                         and isinstance(x[0], (list, tuple, np.ndarray)))
+    return isinstance(x, np.ndarray) or (
+        isinstance(x, (list, tuple)) and len(x) > 0 and isinstance(x[0], (list, tuple, np.ndarray))
+    )
 
 
-def check_against(arrays: list, values, what: str, model_name: str,
-                  dtype="float32") -> list:
+def check_against(arrays: list, values, what: str, model_name: str, dtype="float32") -> list:
     """Check each array's feature shape against the model's tensor ``values`` and cast to
     the model's dtype. NaN or Inf in inputs is refused: it would poison every weight."""
     out = []
     for arr, v in zip(arrays, values):
         expected = v.shape
         ok = len(arr.shape) == len(expected) and all(
-            e is None or isinstance(e, str) or e == a for e, a in zip(expected[1:], arr.shape[1:]))
+            e is None or isinstance(e, str) or e == a for e, a in zip(expected[1:], arr.shape[1:])
+        )
         if not ok:
             raise InputDataError(
                 f'{what[:-1].capitalize()} "{v.name}" of model "{model_name}" is incompatible: '
                 f"expected shape {format_shape(expected)}, received {format_shape(arr.shape)}. "
-                f"Each row must have shape {format_shape(tuple(expected[1:]))}.")
+                f"Each row must have shape {format_shape(tuple(expected[1:]))}."
+            )
         if (v.dtype == "string") != (arr.dtype.kind in "USO"):
             raise InputDataError(
                 f'{what[:-1].capitalize()} "{v.name}" of model "{model_name}" expects '
-                + ("strings (dtype string)" if v.dtype == "string" else
-                   f"numbers (dtype {v.dtype})")
-                + f", received an array of dtype {arr.dtype}.")
+                + (
+                    "strings (dtype string)"
+                    if v.dtype == "string"
+                    else f"numbers (dtype {v.dtype})"
+                )
+                + f", received an array of dtype {arr.dtype}."
+            )
         if v.dtype != "string" and arr.dtype != np.dtype(v.dtype):
             arr = arr.astype(v.dtype)
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-            raise InputDataError(f'{what[:-1].capitalize()} "{v.name}" contains {bad} NaN or '
-                                 "infinite value(s); clean or impute them before training.")
+            raise InputDataError(
+                f'{what[:-1].capitalize()} "{v.name}" contains {bad} NaN or '
+                "infinite value(s); clean or impute them before training."
+            )
         out.append(arr)
     return out
 
@@ -110,7 +139,8 @@ def check_target(name: str, y: np.ndarray, output, loss) -> None:
             raise InputDataError(
                 f'Target "{name}" has shape {got} per sample; sparse categorical '
                 f"crossentropy wants class indices of shape {expected[:-1]} (one per sample "
-                f"for an output of shape {expected}).")
+                f"for an output of shape {expected})."
+            )
         if isinstance(classes, int) and y.size:
             low, high = float(y.min()), float(y.max())
             ignore = getattr(loss, "ignore_class", None)
@@ -121,35 +151,40 @@ def check_target(name: str, y: np.ndarray, output, loss) -> None:
                 bad = high if high >= classes else low
                 raise InputDataError(
                     f'Target "{name}" has label {bad:g}, but the output has {classes} '
-                    f"classes (labels 0 to {classes - 1}).")
+                    f"classes (labels 0 to {classes - 1})."
+                )
         return
     # Keras broadcasts a target dimension of 1 against the output (mse on (n, 1) targets
     # for an (n, 4) output), and squeezes a trailing 1; anything else cannot broadcast.
     same = len(got) == len(expected) and all(
-        e is None or isinstance(e, str) or e == g or g == 1 for e, g in zip(expected, got))
+        e is None or isinstance(e, str) or e == g or g == 1 for e, g in zip(expected, got)
+    )
     squeezed = got == expected[:-1] and expected[-1:] == (1,)
     if not (same or squeezed):
         raise InputDataError(
             f'Target "{name}" has shape {got} per sample but the output "{name}" has shape '
-            f"{expected}: give targets of shape (n, {', '.join(map(str, expected))}).")
+            f"{expected}: give targets of shape (n, {', '.join(map(str, expected))})."
+        )
 
 
 def _fits(got, expected) -> bool:
     """Whether a per-sample shape is ``expected``, whose unknown dimensions (a
     sequence's length) take any size."""
     return len(got) == len(expected) and all(
-        e is None or isinstance(e, str) or e == g for e, g in zip(expected, got))
+        e is None or isinstance(e, str) or e == g for e, g in zip(expected, got)
+    )
 
 
 def num_rows(groups: dict) -> int:
     """The common number of samples of every array; a clear error if they differ."""
-    sizes = {what: [int(a.shape[0]) for a in arrays] for what, arrays in groups.items()
-             if arrays}
+    sizes = {what: [int(a.shape[0]) for a in arrays] for what, arrays in groups.items() if arrays}
     flat = {n for s in sizes.values() for n in s}
     if len(flat) != 1:
         detail = "; ".join(f"{what} sizes: {', '.join(map(str, s))}" for what, s in sizes.items())
-        raise InputDataError(f"Data cardinality is ambiguous: {detail}. Make sure all arrays "
-                             "contain the same number of samples.")
+        raise InputDataError(
+            f"Data cardinality is ambiguous: {detail}. Make sure all arrays "
+            "contain the same number of samples."
+        )
     return flat.pop()
 
 
@@ -161,8 +196,10 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: dict) -> np.ndarr
         classes = np.round(y.reshape(y.shape[0])).astype(int)
     missing = sorted(set(np.unique(classes).tolist()) - set(class_weight))
     if missing:
-        raise InputDataError(f"class_weight has no entry for class(es) {missing}; give a "
-                             "weight for every class in y.")
+        raise InputDataError(
+            f"class_weight has no entry for class(es) {missing}; give a "
+            "weight for every class in y."
+        )
     lookup = np.zeros(int(max(max(class_weight), classes.max())) + 1, dtype=np.float32)
     for k, w in class_weight.items():
         lookup[int(k)] = w
@@ -182,17 +219,20 @@ def split_validation(groups: dict, split: float, n: int):
         raise InputDataError(f"validation_split must be in (0, 1), received {split}")
     at = int(n * (1.0 - split))
     if at == 0 or at == n:
-        raise InputDataError(f"validation_split={split} leaves no training or no validation "
-                             f"samples out of {n}.")
+        raise InputDataError(
+            f"validation_split={split} leaves no training or no validation samples out of {n}."
+        )
     train = {k: take(v, slice(0, at)) for k, v in groups.items()}
     val = {k: take(v, slice(at, n)) for k, v in groups.items()}
     return train, val
 
 
 # ---- datasets: iterables of batches ---------------------------------------------------
-_RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your "
-            "dataset or generator can generate at least `steps_per_epoch * epochs` "
-            "batches.")
+_RAN_OUT = (
+    "Your input ran out of data; interrupting training. Make sure that your "
+    "dataset or generator can generate at least `steps_per_epoch * epochs` "
+    "batches."
+)
 
 
 def is_dataset(data) -> bool:
@@ -200,10 +240,15 @@ def is_dataset(data) -> bool:
     array, list, tuple, dict or string, not array-like (``__array__``: a torch tensor),
     but iterable (a PyDataset, a generator, an object with ``__iter__``)."""
     from graphc.models.py_dataset import PyDataset
+
     if isinstance(data, PyDataset):
         return True
-    if data is None or isinstance(data, (np.ndarray, list, tuple, dict, str, bytes)) \
-            or hasattr(data, "__array__") or np.isscalar(data):
+    if (
+        data is None
+        or isinstance(data, (np.ndarray, list, tuple, dict, str, bytes))
+        or hasattr(data, "__array__")
+        or np.isscalar(data)
+    ):
         return False
     return hasattr(data, "__iter__") or hasattr(data, "__next__")
 
@@ -211,7 +256,9 @@ def is_dataset(data) -> bool:
 def dataset_kind(data) -> str:
     """The name Keras gives the input type in its errors."""
     import types
+
     from graphc.models.py_dataset import PyDataset
+
     if isinstance(data, PyDataset):
         return "PyDataset"
     if isinstance(data, types.GeneratorType):
@@ -223,12 +270,16 @@ def refuse_with_dataset(data, y=None, sample_weight=None):
     """Keras's errors for ``y=`` or ``sample_weight=`` given with a dataset ``x``: the
     batches carry them."""
     kind = dataset_kind(data)
-    for value, arg, desc in ((y, "y", "the targets"),
-                             (sample_weight, "sample_weights", "the sample weights")):
+    for value, arg, desc in (
+        (y, "y", "the targets"),
+        (sample_weight, "sample_weights", "the sample weights"),
+    ):
         if value is not None:
-            raise ValueError(f"When providing `x` as a {kind}, `{arg}` should not be "
-                             f"passed. Instead, {desc} should be included as part of the "
-                             f"{kind}.")
+            raise ValueError(
+                f"When providing `x` as a {kind}, `{arg}` should not be "
+                f"passed. Instead, {desc} should be included as part of the "
+                f"{kind}."
+            )
 
 
 def unpack_batch(batch, kind="dataset"):
@@ -238,16 +289,23 @@ def unpack_batch(batch, kind="dataset"):
     tuple, a list, an array or a dict (Keras's ``PyDatasetAdapter``)."""
     if isinstance(batch, list):
         batch = tuple(batch)
-    if kind == "PyDataset" and not isinstance(batch, (tuple, dict, np.ndarray)) or \
-            isinstance(batch, tuple) and len(batch) not in (1, 2, 3):
+    if (
+        kind == "PyDataset"
+        and not isinstance(batch, (tuple, dict, np.ndarray))
+        or isinstance(batch, tuple)
+        and len(batch) not in (1, 2, 3)
+    ):
         if kind == "PyDataset":
             raise ValueError(
                 "PyDataset.__getitem__() must return a tuple or a dict. If a tuple, it "
                 "must be ordered either (input,) or (inputs, targets) or (inputs, "
                 "targets, sample_weights). "
-                f"Received: {str(batch)[:100]}... of type {type(batch)}")
-        raise ValueError("Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
-                         f"`(x, y, sample_weight)`, found: {str(batch)[:200]}")
+                f"Received: {str(batch)[:100]}... of type {type(batch)}"
+            )
+        raise ValueError(
+            "Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+            f"`(x, y, sample_weight)`, found: {str(batch)[:200]}"
+        )
     if not isinstance(batch, tuple):
         return batch, None, None
     return tuple(batch) + (None,) * (3 - len(batch))
@@ -273,16 +331,15 @@ class DatasetBatches:
             ...
     """
 
-    def __init__(self, data, standardize, steps=None, shuffle=False, class_weight=None,
-                 rng=None):
+    def __init__(self, data, standardize, steps=None, shuffle=False, class_weight=None, rng=None):
         from graphc.models.py_dataset import PyDataset
+
         self.data = data
         self.kind = dataset_kind(data)
         self.standardize = standardize
         self.steps = None if steps is None else int(steps)
         if self.steps is not None and self.steps <= 0:
-            raise ValueError(f"The number of steps must be a positive integer, "
-                             f"received {steps}")
+            raise ValueError(f"The number of steps must be a positive integer, received {steps}")
         self.class_weight = class_weight
         self.py_dataset = data if isinstance(data, PyDataset) else None
         # Keras shuffles a finite PyDataset's batch order; other datasets come shuffled.
@@ -297,8 +354,8 @@ class DatasetBatches:
                 self.num_batches = None
         self.one_shot = hasattr(data, "__next__")
         self._iterator = None
-        self._seen = 0      # batches read from the current iterator
-        self._index = 0     # batches read in all: the index errors name
+        self._seen = 0  # batches read from the current iterator
+        self._index = 0  # batches read in all: the index errors name
         self.epochs_begun = 0
 
     @property
@@ -312,6 +369,7 @@ class DatasetBatches:
         ds = self.py_dataset
         if self.num_batches is None:
             import itertools
+
             return (ds[i] for i in itertools.count())
         order = range(self.num_batches)
         if self.shuffle:
@@ -325,10 +383,15 @@ class DatasetBatches:
         "ran out of data" warning, when the dataset has no batch left. ``restart``
         (validation) reads a re-iterable dataset from its start."""
         import warnings
+
         if self.py_dataset is not None:
             self.py_dataset.on_epoch_begin()
-        fresh = restart or self._iterator is None or self.steps is None or \
-            (self.num_batches is not None and self._seen >= self.num_batches)
+        fresh = (
+            restart
+            or self._iterator is None
+            or self.steps is None
+            or (self.num_batches is not None and self._seen >= self.num_batches)
+        )
         if fresh:
             self._iterator, self._seen = self._new_iterator(), 0
         first = self._next()
@@ -339,8 +402,10 @@ class DatasetBatches:
         if first is None:
             self._end_epoch()
             if self.epochs_begun == 0:
-                raise ValueError(f"The {self.kind} passed to the model yielded no batch: "
-                                 "it must yield at least one batch.")
+                raise ValueError(
+                    f"The {self.kind} passed to the model yielded no batch: "
+                    "it must yield at least one batch."
+                )
             warnings.warn(_RAN_OUT, stacklevel=3)
             return None
         self.epochs_begun += 1
@@ -367,14 +432,16 @@ class DatasetBatches:
         try:
             x, y, sw = unpack_batch(batch, self.kind)
             if self.class_weight is not None and sw is not None:
-                raise ValueError("You cannot specify `class_weight` and `sample_weight` "
-                                 "at the same time.")
+                raise ValueError(
+                    "You cannot specify `class_weight` and `sample_weight` at the same time."
+                )
             return self.standardize(x, y, sw, self.class_weight)
         except InputDataError as e:
             raise InputDataError(f"Batch {index} of the {self.kind}: {e}") from None
 
     def _epoch(self, first):
         import warnings
+
         step, batch = 0, first
         while batch is not None:
             yield step, batch

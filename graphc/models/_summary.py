@@ -11,8 +11,7 @@ from graphc.layers.base import flatten_struct
 from graphc.models._topology import layer_calls
 
 _CHAIN = ([0.45, 0.85, 1.0], 65, ["Layer (type)", "Output Shape", "Param #"])
-_GRAPH = ([0.33, 0.55, 0.67, 1.0], 98, ["Layer (type)", "Output Shape", "Param #",
-                                        "Connected to"])
+_GRAPH = ([0.33, 0.55, 0.67, 1.0], 98, ["Layer (type)", "Output Shape", "Param #", "Connected to"])
 
 
 def _row(fields, positions) -> str:
@@ -21,26 +20,34 @@ def _row(fields, positions) -> str:
         if i > 0:
             line = line[:-1] + " "
         line += str(field)
-        line = line[:positions[i]]
+        line = line[: positions[i]]
         line += " " * (positions[i] - len(line))
     return line
 
 
 def _is_chain(model, calls) -> bool:
     from graphc.models.sequential import Sequential
+
     if isinstance(model, Sequential) or model._subclassed:  # Keras 3 draws both as a stack
         return True
     layers = {id(c.layer) for c in calls}
-    return (len(layers) == len(calls) and len(model.inputs) == 1 and len(model.outputs) == 1
-            and all(len(c.inputs) <= 1 and len(c.outputs) <= 1 for c in calls))
+    return (
+        len(layers) == len(calls)
+        and len(model.inputs) == 1
+        and len(model.outputs) == 1
+        and all(len(c.inputs) <= 1 and len(c.outputs) <= 1 for c in calls)
+    )
 
 
 def _output_shape(layer_calls_of_layer) -> str:
     shapes = []
     for call in layer_calls_of_layer:
         outs = call.outputs
-        shapes.append(format_shape(outs[0].shape) if len(outs) == 1 else
-                      "[" + ", ".join(format_shape(v.shape) for v in outs) + "]")
+        shapes.append(
+            format_shape(outs[0].shape)
+            if len(outs) == 1
+            else "[" + ", ".join(format_shape(v.shape) for v in outs) + "]"
+        )
     if len(set(shapes)) > 1:
         return "multiple"
     return shapes[0] if shapes else "multiple"
@@ -48,6 +55,7 @@ def _output_shape(layer_calls_of_layer) -> str:
 
 def _class_name(layer) -> str:
     from graphc.models.functional import Model
+
     if type(layer) is Model:
         return "Functional"
     return getattr(layer, "summary_class", None) or type(layer).__name__
@@ -79,8 +87,11 @@ def print_summary(model, line_length=None, positions=None, print_fn=None):
     layers = model.layers if model._subclassed else model.operations
     for i, layer in enumerate(layers):
         mine = by_layer.get(id(layer), [])
-        fields = [f"{layer.name} ({_class_name(layer)})", _output_shape(mine),
-                  counts.per_layer.get(layer.name, 0)]
+        fields = [
+            f"{layer.name} ({_class_name(layer)})",
+            _output_shape(mine),
+            counts.per_layer.get(layer.name, 0),
+        ]
         if chain:
             print_fn(_row(fields, positions))
         else:

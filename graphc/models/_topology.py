@@ -14,9 +14,9 @@ class LayerCall:
 
     def __init__(self, layer, index):
         self.layer, self.index = layer, index
-        self.inputs: list = []   # values read from outside the call, first-use order
+        self.inputs: list = []  # values read from outside the call, first-use order
         self.outputs: list = []  # values produced by the call and read outside it
-        self.last = -1           # position of the call's last node in graph order
+        self.last = -1  # position of the call's last node in graph order
 
 
 def layer_calls(graph: Graph):
@@ -92,5 +92,6 @@ def ordered_layers(graph: Graph) -> list:
             seen.add(id(call.layer))
             layers.append(call.layer)
     # An input no output reaches has depth 0 and index -1, as in Keras.
-    return sorted(layers, key=lambda layer: (-layer_depth.get(id(layer), 0),
-                                         index.get(id(layer), -1)))
+    return sorted(
+        layers, key=lambda layer: (-layer_depth.get(id(layer), 0), index.get(id(layer), -1))
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 __all__ = ["clone_model"]
 
 
-def clone_model(model, input_tensors=None, clone_function=None, call_function=None,
-                recursive=False, **kwargs):
+def clone_model(
+    model, input_tensors=None, clone_function=None, call_function=None, recursive=False, **kwargs
+):
     """A new model of ``model``'s architecture: each layer rebuilt from its config (the
     same names, freshly initialised weights), as Keras's default clone. A custom
     ``clone_function``, ``call_function`` or ``input_tensors`` is not supported yet."""
@@ -14,12 +15,15 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
     from graphc.models.functional import Model
     from graphc.models.saving import model_from_config, model_to_config
     from graphc.models.sequential import Sequential
+
     if clone_function is not None or call_function is not None or input_tensors is not None:
-        raise NotImplementedError("clone_model: clone_function, call_function and "
-                                  "input_tensors are not supported yet")
+        raise NotImplementedError(
+            "clone_model: clone_function, call_function and input_tensors are not supported yet"
+        )
     if not isinstance(model, (Model, Sequential)):
         raise ValueError(f"Expected a Model or Sequential instance, received {model!r}")
     custom = {type(model).__name__: type(model)}
     with custom_object_scope(custom):
-        return model_from_config({"class_name": class_name(model),
-                                  "config": model_to_config(model)}, custom)
+        return model_from_config(
+            {"class_name": class_name(model), "config": model_to_config(model)}, custom
+        )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc import recording
 from graphc.ir import Graph, Value
 from graphc.layers import serialization
-from graphc.layers.base import (Input, Layer, flatten_struct, map_struct, to_snake_case,
-                                unique_name)
+from graphc.layers.base import Input, Layer, flatten_struct, map_struct, to_snake_case, unique_name
 from graphc.models.training import Trainer
-from graphc import recording
 from graphc.ops.registry import apply, is_symbolic
 
 __all__ = ["Model"]
@@ -21,8 +20,10 @@ def _check_tensors(struct, what: str) -> list:
         raise ValueError(f"Model {what} must not be empty")
     for x in flat:
         if not isinstance(x, Value):
-            raise TypeError(f"Model {what} must be symbolic tensors (from Input() or a layer "
-                            f"call); received {type(x).__name__}: {x!r:.80}")
+            raise TypeError(
+                f"Model {what} must be symbolic tensors (from Input() or a layer "
+                f"call); received {type(x).__name__}: {x!r:.80}"
+            )
     return flat
 
 
@@ -32,7 +33,8 @@ def _map_shapes(fn, struct):
     if isinstance(struct, dict):
         return {k: fn(v, k) for k, v in struct.items()}
     one_shape = isinstance(struct, (list, tuple)) and all(
-        isinstance(d, (int, type(None))) for d in struct)
+        isinstance(d, (int, type(None))) for d in struct
+    )
     if isinstance(struct, (list, tuple)) and not one_shape:
         return [fn(v, None) for v in struct]
     return fn(struct, None)
@@ -56,7 +58,8 @@ class Model(Trainer, Layer):
         if not subclassed and (inputs is None or outputs is None):
             raise TypeError(
                 "Model(inputs, outputs) needs both arguments; or subclass Model, create the "
-                "layers in __init__ and use them in a `call(inputs)` method.")
+                "layers in __init__ and use them in a `call(inputs)` method."
+            )
         if name is None:
             base = "functional" if type(self) is Model else to_snake_case(type(self).__name__)
             name = unique_name(base)
@@ -72,9 +75,9 @@ class Model(Trainer, Layer):
 
     # ---- the graph ---------------------------------------------------------------------
     def _set_graph(self, inputs, outputs):
+        from graphc.models._topology import ordered_layers
         from passes import MODEL_PASSES, Pipeline
 
-        from graphc.models._topology import ordered_layers
         in_list = _check_tensors(inputs, "inputs")
         out_list = _check_tensors(outputs, "outputs")
         graph = Graph.from_outputs(in_list, out_list, name=self.name)
@@ -92,7 +95,8 @@ class Model(Trainer, Layer):
             raise ValueError(
                 f"Model {self.name!r} has not yet been built. Build the model first by "
                 "calling `build(input_shape)` or by calling the model on a batch of data "
-                "(fit, evaluate and predict do so).")
+                "(fit, evaluate and predict do so)."
+            )
         return self._graph
 
     @property
@@ -103,6 +107,7 @@ class Model(Trainer, Layer):
         if self._subclassed:
             return list(self._sublayers)
         from graphc.layers.op_layer import OpLayer
+
         return [layer for layer in self._layers if not isinstance(layer, OpLayer)]
 
     # ---- subclassed models: the graph is traced from `call` ----------------------------
@@ -114,8 +119,9 @@ class Model(Trainer, Layer):
             return
         if input_shape is None:
             raise ValueError("You must provide an `input_shape` argument.")
-        self._trace(_map_shapes(lambda shape, key: Input(batch_shape=tuple(shape),
-                                                         name=key), input_shape))
+        self._trace(
+            _map_shapes(lambda shape, key: Input(batch_shape=tuple(shape), name=key), input_shape)
+        )
 
     def _maybe_build(self, inputs):
         if not self._subclassed or self._graph is not None:
@@ -129,6 +135,7 @@ class Model(Trainer, Layer):
             # float32, Keras's default input dtype, whatever the data's: fit and predict
             # convert the data to it (an Embedding reads float token ids as integers).
             return Input(batch_shape=(None,) + tuple(shape[1:]), name=key)
+
         self._trace(_map_shapes(placeholder, inputs))
 
     def _ensure_built_for(self, x):
@@ -196,28 +203,35 @@ class Model(Trainer, Layer):
 
     def get_layer(self, name=None, index=None):
         if index is not None and name is not None:
-            raise ValueError("Provide only a layer name or a layer index, not both "
-                             f"(received name={name!r}, index={index}).")
+            raise ValueError(
+                "Provide only a layer name or a layer index, not both "
+                f"(received name={name!r}, index={index})."
+            )
         layers = self.layers
         if index is not None:
             if not -len(layers) <= index < len(layers):
-                raise ValueError(f"Was asked to retrieve layer at index {index} but model "
-                                 f"only has {len(layers)} layers.")
+                raise ValueError(
+                    f"Was asked to retrieve layer at index {index} but model "
+                    f"only has {len(layers)} layers."
+                )
             return layers[index]
         if name is not None:
             for layer in layers:
                 if layer.name == name:
                     return layer
-            raise ValueError(f"No such layer: {name}. Existing layers are: "
-                             f"{[layer.name for layer in layers]}.")
+            raise ValueError(
+                f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}."
+            )
         raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
     def count_params(self) -> int:
         from passes import CountParams
+
         return CountParams().run(self.graph).total
 
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
         from graphc.models._summary import print_summary
+
         print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn)
 
     # ---- calling a model as a layer --------------------------------------------------
@@ -246,26 +260,34 @@ class Model(Trainer, Layer):
             wanted = [keys.get(id(v), v.name) for v in graph_inputs]
             missing = [k for k in wanted if k not in inputs]
             if missing:
-                raise ValueError(f"Model {self.name!r} is missing inputs {missing}; it "
-                                 f"expects {wanted}, received keys {sorted(inputs)}")
+                raise ValueError(
+                    f"Model {self.name!r} is missing inputs {missing}; it "
+                    f"expects {wanted}, received keys {sorted(inputs)}"
+                )
             return [inputs[k] for k in wanted]
         flat = flatten_struct(inputs)
         if len(flat) != len(graph_inputs):
-            raise ValueError(f"Model {self.name!r} expects {len(graph_inputs)} input(s) "
-                             f"{[v.name for v in graph_inputs]}, received {len(flat)}")
+            raise ValueError(
+                f"Model {self.name!r} expects {len(graph_inputs)} input(s) "
+                f"{[v.name for v in graph_inputs]}, received {len(flat)}"
+            )
         return flat
 
-    def export(self, filepath, format="onnx", verbose=None, input_signature=None,
-               opset=None, **kwargs):
+    def export(
+        self, filepath, format="onnx", verbose=None, input_signature=None, opset=None, **kwargs
+    ):
         """Write the model as ONNX (the Keras 3 spelling); see ``graphc.onnx.export``.
         The inputs are the model's own (batch dimension symbolic), so ``input_signature``
         is not needed."""
         if format != "onnx":
             raise ValueError(f"Unsupported export format {format!r}; graphc exports 'onnx'.")
         if input_signature is not None:
-            raise NotImplementedError("input_signature is not supported: graphc exports the "
-                                      "model's own inputs with a symbolic batch dimension.")
+            raise NotImplementedError(
+                "input_signature is not supported: graphc exports the "
+                "model's own inputs with a symbolic batch dimension."
+            )
         from graphc.backends.onnx.export import export
+
         export(self, filepath, opset=opset, verbose=bool(verbose), **kwargs)
 
     # ---- saving --------------------------------------------------------------------
@@ -278,11 +300,13 @@ class Model(Trainer, Layer):
 
     def get_config(self):
         from graphc.models.saving import model_to_config
+
         return model_to_config(self)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         from graphc.models.saving import model_from_config
+
         name = "Functional" if cls is Model else serialization.class_name(cls.__new__(cls))
         return model_from_config({"class_name": name, "config": config}, custom_objects)
 
@@ -290,6 +314,7 @@ class Model(Trainer, Layer):
         import json
 
         from graphc.models.saving import serialize_layer
+
         return json.dumps(serialize_layer(self), **kwargs)
 
     def save(self, filepath, overwrite=True):
@@ -298,6 +323,7 @@ class Model(Trainer, Layer):
         import os
 
         from graphc.models.saving import save_model
+
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
         save_model(self, filepath)
@@ -306,12 +332,14 @@ class Model(Trainer, Layer):
         import os
 
         from graphc.models.saving import save_weights
+
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"{filepath} exists and overwrite=False")
         save_weights(self, filepath)
 
     def load_weights(self, filepath):
         from graphc.models.saving import load_weights
+
         load_weights(self, filepath)
 
 

@@ -45,18 +45,34 @@ from graphc.layers.base import (
 )
 from graphc.recording import get_keras_mask
 
+
 def _weight_limit(filepath):
     """graphc's size limits on the weights a Keras file's config may ask for."""
     from graphc.models.saving import weight_budget
-    return weight_budget(MAX_WEIGHT_ELEMENTS, MAX_TOTAL_ELEMENTS, filepath,
-                         f"graphc's limits for a loaded file ({MAX_WEIGHT_ELEMENTS:,} values "
-                         f"in one weight, {MAX_TOTAL_ELEMENTS:,} in all)")
+
+    return weight_budget(
+        MAX_WEIGHT_ELEMENTS,
+        MAX_TOTAL_ELEMENTS,
+        filepath,
+        f"graphc's limits for a loaded file ({MAX_WEIGHT_ELEMENTS:,} values "
+        f"in one weight, {MAX_TOTAL_ELEMENTS:,} in all)",
+    )
 
 
-__all__ = ["save_keras", "load_keras", "save_weights_h5", "load_weights_h5",
-           "is_keras_file", "MAX_WEIGHT_ELEMENTS", "MAX_TOTAL_ELEMENTS", "MAX_CONFIG_BYTES",
-           "MAX_WEIGHTS_BYTES", "UnsafeFileError", "load_legacy_h5",
-           "load_legacy_weights"]
+__all__ = [
+    "save_keras",
+    "load_keras",
+    "save_weights_h5",
+    "load_weights_h5",
+    "is_keras_file",
+    "MAX_WEIGHT_ELEMENTS",
+    "MAX_TOTAL_ELEMENTS",
+    "MAX_CONFIG_BYTES",
+    "MAX_WEIGHTS_BYTES",
+    "UnsafeFileError",
+    "load_legacy_h5",
+    "load_legacy_weights",
+]
 
 #: The Keras version graphc's files say they were written with (the format it follows).
 KERAS_VERSION = "3.15.1"
@@ -64,7 +80,7 @@ KERAS_VERSION = "3.15.1"
 MAX_CONFIG_BYTES = 64 * 2**20
 MAX_WEIGHTS_BYTES = 16 * 2**30
 MAX_WEIGHT_ELEMENTS = 2**31  # one weight's elements (8 GiB of float32)
-MAX_TOTAL_ELEMENTS = 2**32   # all the weights' elements (16 GiB of float32)
+MAX_TOTAL_ELEMENTS = 2**32  # all the weights' elements (16 GiB of float32)
 
 _CONFIG = "config.json"
 _METADATA = "metadata.json"
@@ -80,8 +96,9 @@ def _h5py():
     try:
         import h5py
     except ImportError as e:  # pragma: no cover - h5py is a dependency
-        raise ImportError("Reading and writing Keras's .keras and .weights.h5 files needs "
-                          "h5py: pip install h5py") from e
+        raise ImportError(
+            "Reading and writing Keras's .keras and .weights.h5 files needs h5py: pip install h5py"
+        ) from e
     return h5py
 
 
@@ -99,10 +116,20 @@ def is_keras_file(filepath) -> bool:
 # ---- Keras config -> graphc ---------------------------------------------------------------
 # Keras options graphc does not have, dropped when they hold Keras's default (any other
 # value stays, so graphc's constructor names it in its error).
-_KERAS_DEFAULTS = {"optional": False, "ragged": False, "sparse": False,
-                   "quantization_config": None, "input_axes": None, "output_axes": None,
-                   "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99,
-                   "lora_rank": None, "lora_alpha": None, "lora_enabled": False}
+_KERAS_DEFAULTS = {
+    "optional": False,
+    "ragged": False,
+    "sparse": False,
+    "quantization_config": None,
+    "input_axes": None,
+    "output_axes": None,
+    "renorm": False,
+    "renorm_clipping": None,
+    "renorm_momentum": 0.99,
+    "lora_rank": None,
+    "lora_alpha": None,
+    "lora_enabled": False,
+}
 _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 _MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
@@ -113,7 +140,8 @@ def _lambda_error(where: str) -> UnsafeFileError:
         "graphc never runs code from a file. Define the function in your program, "
         "register it (`@graphc.saving.register_serializable()` on a custom layer that "
         "calls it, or pass `custom_objects={'name': fn}`) and save the model with a "
-        "named function instead of a lambda.")
+        "named function instead of a lambda."
+    )
 
 
 def _clean(obj, where: str):
@@ -130,21 +158,20 @@ def _clean(obj, where: str):
     if name == "__tuple__":
         return [_clean(v, where) for v in (obj.get("config") or {}).get("value", [])]
     if name in ("__bytes__", "__typespec__", "__tensor__"):
-        raise UnsafeFileError(f"{where} holds a serialized {name[2:-2]}, which graphc "
-                              "does not load.")
+        raise UnsafeFileError(
+            f"{where} holds a serialized {name[2:-2]}, which graphc does not load."
+        )
     if name == "__numpy__":
         cfg = obj.get("config") or {}
         return np.asarray(cfg.get("value"), dtype=np.dtype(str(cfg.get("dtype")))).tolist()
     out = {}
     for k, v in obj.items():
-        if k in ("module", "registered_name", "shared_object_id", "build_config",
-                 "compile_config"):
+        if k in ("module", "registered_name", "shared_object_id", "build_config", "compile_config"):
             continue
         if k in _KERAS_DEFAULTS and v == _KERAS_DEFAULTS[k]:
             continue
         out[k] = _clean(v, where)
-    if name is not None and obj.get("registered_name") and ">" in str(
-            obj["registered_name"]):
+    if name is not None and obj.get("registered_name") and ">" in str(obj["registered_name"]):
         out["class_name"] = obj["registered_name"]  # a custom class: "package>Name"
     return out
 
@@ -159,33 +186,34 @@ def _layer_from_keras(spec: dict, custom_objects, where: str):
     clean = _clean(spec, f"layer {layer_name!r} ({name}) at {where}")
     try:
         return serialization.deserialize(
-            {"class_name": clean["class_name"], "config": clean.get("config", {})},
-            custom_objects)
+            {"class_name": clean["class_name"], "config": clean.get("config", {})}, custom_objects
+        )
     except (TypeError, ValueError) as e:
-        raise ValueError(f"Cannot load layer {layer_name!r} ({name}) at {where}: {e}") \
-            from None
+        raise ValueError(f"Cannot load layer {layer_name!r} ({name}) at {where}: {e}") from None
 
 
 def _keras_op(spec: dict, where: str):
     """An operation Keras recorded outside layers (``NotEqual`` for an Embedding's mask):
     the graphc.ops function of the same name."""
     from graphc import ops
+
     fn_name = to_snake_case(spec["class_name"])
     fn = getattr(ops, fn_name, None)
     if fn is None or not callable(fn):
-        raise ValueError(f"Operation {spec['class_name']!r} ({where}) has no graphc "
-                         "equivalent.")
+        raise ValueError(f"Operation {spec['class_name']!r} ({where}) has no graphc equivalent.")
     # The operation's own arguments (``Any``'s axis and keepdims) are in its config.
     attrs = {k: v for k, v in _clean(spec.get("config") or {}, where).items() if k != "name"}
 
     def call(*args, **kwargs):
         return fn(*args, **attrs, **kwargs)
+
     return call
 
 
 def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
     from graphc.models.functional import Model
     from graphc.models.sequential import Sequential
+
     cls_name = spec.get("class_name")
     config = spec.get("config") or {}
     name = config.get("name")
@@ -209,7 +237,7 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
         else:
             created[lname] = _layer_from_keras(entry, custom_objects, here)
         pending.append((lname, list(entry.get("inbound_nodes") or [])))
-    produced: dict = {}   # (layer name, node index) -> flat outputs
+    produced: dict = {}  # (layer name, node index) -> flat outputs
     counts: dict = {}
     for lname, layer in created.items():
         if isinstance(layer, InputLayer):
@@ -218,8 +246,11 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
 
     def tensor(history, model_io=False):
         lname, node, k = history[0], int(history[1]), int(history[2])
-        if model_io and isinstance(created.get(lname), Model) and not isinstance(
-                created.get(lname), Sequential):
+        if (
+            model_io
+            and isinstance(created.get(lname), Model)
+            and not isinstance(created.get(lname), Sequential)
+        ):
             # In input_layers/output_layers (not in the calls' arguments) Keras counts a
             # functional model's own construction as its node 0.
             node -= 1
@@ -237,8 +268,13 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
                 return _clean(obj, here)
             return {k: resolve(v) for k, v in obj.items()}
         if isinstance(obj, list):
-            if len(obj) == 3 and isinstance(obj[0], str) and isinstance(obj[1], int) \
-                    and isinstance(obj[2], int) and (obj[0] in created or obj[0] in ops_fns):
+            if (
+                len(obj) == 3
+                and isinstance(obj[0], str)
+                and isinstance(obj[1], int)
+                and isinstance(obj[2], int)
+                and (obj[0] in created or obj[0] in ops_fns)
+            ):
                 return tensor(obj)  # Keras 2-style [layer, node, tensor] reference
             return [resolve(v) for v in obj]
         return obj
@@ -261,11 +297,13 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
                 mask = kwargs.pop("mask", None)
                 # Keras writes the masks it passed; graphc's layers pass masks on by
                 # themselves, so an explicit one is given only where none travels.
-                first = flatten_struct(args[0])[0] if args and flatten_struct(args[0]) \
-                    else None
-                if mask is not None and lname in created and _call_takes_mask(
-                        type(created[lname])) and (first is None or get_keras_mask(
-                            first) is None):
+                first = flatten_struct(args[0])[0] if args and flatten_struct(args[0]) else None
+                if (
+                    mask is not None
+                    and lname in created
+                    and _call_takes_mask(type(created[lname]))
+                    and (first is None or get_keras_mask(first) is None)
+                ):
                     kwargs["mask"] = mask
                 if lname in ops_fns:
                     out = ops_fns[lname](*args, **kwargs)
@@ -280,9 +318,11 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
             if done < len(nodes):
                 rest.append((lname, nodes[done:]))
         if not progressed:
-            raise ValueError(f"Invalid functional config in {here}: the calls of "
-                             f"{[n for n, _ in rest]} cannot be resolved (a loop or a "
-                             "reference to a missing layer).")
+            raise ValueError(
+                f"Invalid functional config in {here}: the calls of "
+                f"{[n for n, _ in rest]} cannot be resolved (a loop or a "
+                "reference to a missing layer)."
+            )
         queue = rest
 
     def refs(struct):
@@ -291,6 +331,7 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
         if isinstance(struct, dict):
             return {k: refs(v) for k, v in struct.items()}
         return [refs(v) for v in struct]
+
     inputs = refs(config["input_layers"])
     outputs = refs(config["output_layers"])
     # Keras 3 calls a model built on one-element lists with one tensor and returns one
@@ -303,8 +344,11 @@ def _model_from_keras(spec: dict, custom_objects, where: str = "the model"):
 
 
 # ---- graphc -> Keras config ---------------------------------------------------------------
-_MODULES = {"initializer": "keras.initializers", "regularizer": "keras.regularizers",
-            "constraint": "keras.constraints"}
+_MODULES = {
+    "initializer": "keras.initializers",
+    "regularizer": "keras.regularizers",
+    "constraint": "keras.constraints",
+}
 
 
 def _decorate(obj, key=""):
@@ -325,22 +369,41 @@ def _decorate(obj, key=""):
 
 def _layer_to_keras(layer) -> dict:
     from graphc.models.functional import Model
+
     if isinstance(layer, Model):
         return _model_to_keras(layer)
     from graphc.layers.op_layer import OpLayer
+
     if isinstance(layer, OpLayer):
         return _op_to_keras(layer)
     cls = serialization.class_name(layer)
     registered = cls if ">" in cls else None
-    spec = {"module": "keras.layers", "class_name": cls.split(">")[-1],
-            "config": _decorate(layer.get_config()), "registered_name": registered}
+    spec = {
+        "module": "keras.layers",
+        "class_name": cls.split(">")[-1],
+        "config": _decorate(layer.get_config()),
+        "registered_name": registered,
+    }
     if registered:
         spec["module"] = None
     return spec
 
 
-_NN_OPS = {"relu", "relu6", "sigmoid", "softplus", "softsign", "silu", "gelu", "elu", "selu",
-           "leaky_relu", "hard_sigmoid", "log_softmax", "softmax"}
+_NN_OPS = {
+    "relu",
+    "relu6",
+    "sigmoid",
+    "softplus",
+    "softsign",
+    "silu",
+    "gelu",
+    "elu",
+    "selu",
+    "leaky_relu",
+    "hard_sigmoid",
+    "log_softmax",
+    "softmax",
+}
 
 
 def _op_to_keras(layer) -> dict:
@@ -351,43 +414,60 @@ def _op_to_keras(layer) -> dict:
         raise NotImplementedError(
             f"Cannot write {layer.name!r} (op {layer.op!r} applied outside a layer, with "
             f"{'attributes' if layer.attrs else 'array constants'}) to a .keras file; "
-            "wrap it in a layer (e.g. layers.Add for `a + b`), or save as .graphc.")
+            "wrap it in a layer (e.g. layers.Add for `a + b`), or save as .graphc."
+        )
     name = "".join(part.capitalize() for part in layer.op.split("_"))
     module = "keras.src.ops.nn" if layer.op in _NN_OPS else "keras.src.ops.numpy"
-    return {"module": module, "class_name": name, "config": {"name": layer.name},
-            "registered_name": name}
+    return {
+        "module": module,
+        "class_name": name,
+        "config": {"name": layer.name},
+        "registered_name": name,
+    }
 
 
 def _op_args(layer, inputs, tensors) -> list:
     symbolic = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     it = iter(symbolic)
     n = len(symbolic) + len(layer.constants)
-    return [np.asarray(layer.constants[i]).item() if i in layer.constants
-            else tensors(next(it)) for i in range(n)]
+    return [
+        np.asarray(layer.constants[i]).item() if i in layer.constants else tensors(next(it))
+        for i in range(n)
+    ]
 
 
 def _tensor_ref(v, ref) -> dict:
-    return {"class_name": "__keras_tensor__",
-            "config": {"shape": list(v.shape), "dtype": str(v.dtype),
-                       "keras_history": ref(v)}}
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": list(v.shape), "dtype": str(v.dtype), "keras_history": ref(v)},
+    }
 
 
 def _model_to_keras(model) -> dict:
     from graphc.models._topology import layer_calls
     from graphc.models.functional import Model
     from graphc.models.sequential import Sequential
+
     if isinstance(model, Sequential):
         stack = []
         if model._input_value is not None:
             stack.append(_layer_to_keras(model._input_value.layer))
-        stack += [_layer_to_keras(l) for l in model.layers]
-        config = {"name": model.name, "trainable": model.trainable, "dtype": "float32",
-                  "layers": stack}
+        stack += [_layer_to_keras(layer) for layer in model.layers]
+        config = {
+            "name": model.name,
+            "trainable": model.trainable,
+            "dtype": "float32",
+            "layers": stack,
+        }
         if model._input_value is not None:
             config["build_input_shape"] = list(model._input_value.shape)
-        return {"module": "keras", "class_name": "Sequential", "config": config,
-                "registered_name": None,
-                "build_config": {"input_shape": config.get("build_input_shape")}}
+        return {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": config,
+            "registered_name": None,
+            "build_config": {"input_shape": config.get("build_input_shape")},
+        }
     graph = model.graph
     calls, producer_call = layer_calls(graph)
     local_index: dict = {}
@@ -413,11 +493,15 @@ def _model_to_keras(model) -> dict:
 
     from graphc.layers.attention import MultiHeadAttention
     from graphc.layers.op_layer import OpLayer
+
     for call in sorted(calls, key=lambda c: c.last):
         key = id(call.layer)
         if key not in entries:
-            entries[key] = {**_layer_to_keras(call.layer), "name": call.layer.name,
-                            "inbound_nodes": []}
+            entries[key] = {
+                **_layer_to_keras(call.layer),
+                "name": call.layer.name,
+                "inbound_nodes": [],
+            }
             order.append(key)
         local_index[(key, call.index)] = counts.get(key, 0)
         counts[key] = local_index[(key, call.index)] + 1
@@ -432,7 +516,8 @@ def _model_to_keras(model) -> dict:
             args = [tensors(inputs)]
         extras = call.layer._call_extras.get(call.index) or {}
         entries[key]["inbound_nodes"].append(
-            {"args": args, "kwargs": {k: tensors(v) for k, v in extras.items()}})
+            {"args": args, "kwargs": {k: tensors(v) for k, v in extras.items()}}
+        )
 
     def refs(struct):
         if isinstance(struct, dict):
@@ -440,19 +525,28 @@ def _model_to_keras(model) -> dict:
         if isinstance(struct, (list, tuple)):
             return [refs(v) for v in struct]
         return ref(struct, model_io=True)
-    config = {"name": model.name, "trainable": model.trainable,
-              "layers": [entries[k] for k in order],
-              "input_layers": refs(model._input_struct),
-              "output_layers": refs(model._output_struct)}
-    return {"module": "keras.src.models.functional", "class_name": "Functional",
-            "config": config, "registered_name": "Functional",
-            "build_config": {"input_shape": None}}
+
+    config = {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": [entries[k] for k in order],
+        "input_layers": refs(model._input_struct),
+        "output_layers": refs(model._output_struct),
+    }
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": config,
+        "registered_name": "Functional",
+        "build_config": {"input_shape": None},
+    }
 
 
 # ---- the weight tree ----------------------------------------------------------------------
 def _keras_class(layer) -> str:
     from graphc.models.functional import Model
     from graphc.models.sequential import Sequential
+
     if isinstance(layer, Sequential):
         return "Sequential"
     if isinstance(layer, Model):
@@ -464,8 +558,9 @@ def _keras_class(layer) -> str:
 
 
 def _own(layer) -> list:
-    return [p for p in layer._params if p._trainable] + \
-           [p for p in layer._params if not p._trainable]
+    return [p for p in layer._params if p._trainable] + [
+        p for p in layer._params if not p._trainable
+    ]
 
 
 def _name_key(name: str) -> str:
@@ -476,12 +571,20 @@ def _children(layer) -> list:
     """``(attribute name, sub-layer)`` as Keras's saving walk names them."""
     from graphc.layers.attention import MultiHeadAttention
     from graphc.layers.recurrent import Bidirectional
+
     if isinstance(layer, Bidirectional):
         return [("backward_layer", layer.backward_layer), ("forward_layer", layer.forward_layer)]
     if isinstance(layer, MultiHeadAttention):
-        out = [(attr.lstrip("_"), getattr(layer, attr, None))
-               for attr in ("_gate_dense", "_key_dense", "_output_dense", "_query_dense",
-                            "_value_dense")]
+        out = [
+            (attr.lstrip("_"), getattr(layer, attr, None))
+            for attr in (
+                "_gate_dense",
+                "_key_dense",
+                "_output_dense",
+                "_query_dense",
+                "_value_dense",
+            )
+        ]
         return [(a, sub) for a, sub in out if sub is not None]
     found = [(k, v) for k, v in vars(layer).items() if v in layer._sublayers]
     return sorted(found, key=lambda kv: _name_key(kv[0]))
@@ -492,6 +595,7 @@ def weight_groups(model) -> list:
     in its order (the model's own ``vars`` first)."""
     from graphc.layers.recurrent import _RNN
     from graphc.models.functional import Model
+
     out, seen = [], set()
 
     def walk(layer, path):
@@ -501,6 +605,7 @@ def weight_groups(model) -> list:
 
         def join(*parts):
             return "/".join(x for x in (path,) + parts if x)
+
         if isinstance(layer, Model):
             out.append((join("vars"), layer.name, []))
             used: dict = {}
@@ -516,8 +621,9 @@ def weight_groups(model) -> list:
             return
         if isinstance(layer, _RNN):  # Keras keeps a recurrent layer's weights in its cell
             out.append((join("vars"), layer.name, []))
-            out.append((join("cell", "vars"), f"{to_snake_case(type(layer).__name__)}_cell",
-                        _own(layer)))
+            out.append(
+                (join("cell", "vars"), f"{to_snake_case(type(layer).__name__)}_cell", _own(layer))
+            )
             return
         out.append((join("vars"), layer.name, _own(layer)))
         for attr, sub in _children(layer):
@@ -531,10 +637,13 @@ def weight_groups(model) -> list:
 # schedule): one group per ``add_optimizer_variables`` call, each interleaved over the
 # trainable variables ([m_w0, v_w0, m_w1, v_w1, ...] for Adam). graphc's slots have the
 # same names.
-_SLOT_GROUPS = {"SGD": [["momentum"]], "Adam": [["momentum", "velocity"], ["velocity_hat"]],
-                "AdamW": [["momentum", "velocity"], ["velocity_hat"]],
-                "RMSprop": [["velocity"], ["momentum"], ["average_gradient"]],
-                "Adagrad": [["accumulator"]]}
+_SLOT_GROUPS = {
+    "SGD": [["momentum"]],
+    "Adam": [["momentum", "velocity"], ["velocity_hat"]],
+    "AdamW": [["momentum", "velocity"], ["velocity_hat"]],
+    "RMSprop": [["velocity"], ["momentum"], ["average_gradient"]],
+    "Adagrad": [["accumulator"]],
+}
 
 
 def _optimizer_layout(model):
@@ -549,6 +658,7 @@ def _optimizer_layout(model):
     if groups is None or opt.use_ema or opt.gradient_accumulation_steps:
         return None
     from graphc.schedules import LearningRateSchedule
+
     layout = [("iterations", None)]
     lr = opt._learning_rate
     if not isinstance(lr, LearningRateSchedule) and not callable(lr):
@@ -584,6 +694,7 @@ def _read_optimizer(model, f, source) -> None:
     against its slot's shape before it is read; a file that does not fit leaves the
     optimizer fresh, with a warning (as Keras does)."""
     import warnings
+
     h5py = _h5py()
     model._param_store()
     found = _optimizer_layout(model)
@@ -597,9 +708,12 @@ def _read_optimizer(model, f, source) -> None:
         if all(isinstance(g[k], h5py.Dataset) and g[k].shape == () for k in g):
             return  # an optimizer that never took a step: nothing but its counters
         if found is None or len(g) != len(found[2]):
-            warnings.warn(f"{source}: the optimizer state ({len(g)} variables) does not fit "
-                          "graphc's optimizer; training starts with a fresh optimizer "
-                          "state.", stacklevel=4)
+            warnings.warn(
+                f"{source}: the optimizer state ({len(g)} variables) does not fit "
+                "graphc's optimizer; training starts with a fresh optimizer "
+                "state.",
+                stacklevel=4,
+            )
             return
         opt, store, layout = found
         state = opt.get_state()
@@ -607,10 +721,18 @@ def _read_optimizer(model, f, source) -> None:
         for i, (slot, p) in enumerate(layout):
             ds = g[str(i)]
             want = () if p is None else tuple(p.shape)
-            if not isinstance(ds, h5py.Dataset) or tuple(ds.shape) != want \
-                    or ds.dtype.kind not in "fiu" or ds.is_virtual or ds.external:
-                warnings.warn(f"{source}: optimizer variable {i} ({slot}) does not fit; "
-                              "training starts with a fresh optimizer state.", stacklevel=4)
+            if (
+                not isinstance(ds, h5py.Dataset)
+                or tuple(ds.shape) != want
+                or ds.dtype.kind not in "fiu"
+                or ds.is_virtual
+                or ds.external
+            ):
+                warnings.warn(
+                    f"{source}: optimizer variable {i} ({slot}) does not fit; "
+                    "training starts with a fresh optimizer state.",
+                    stacklevel=4,
+                )
                 return
             value = np.asarray(ds[()])
             if slot == "iterations":
@@ -639,8 +761,10 @@ def _check_no_links(group, where: str) -> None:
     for key in group:
         link = group.get(key, getlink=True)
         if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
-            raise UnsafeFileError(f"{where}/{key} is a link ({type(link).__name__}); "
-                                  "graphc reads only data stored in the file itself.")
+            raise UnsafeFileError(
+                f"{where}/{key} is a link ({type(link).__name__}); "
+                "graphc reads only data stored in the file itself."
+            )
 
 
 def _read_h5(model, f, source: str) -> None:
@@ -650,8 +774,10 @@ def _read_h5(model, f, source: str) -> None:
     arrays = []
     with h5py.File(f, "r") as h:
         if "_layer_checkpoint_dependencies" in h:
-            raise ValueError(f"{source} is a TensorFlow-checkpoint-style HDF5 file, which "
-                             "graphc does not read; re-save it with Keras 3 as .keras.")
+            raise ValueError(
+                f"{source} is a TensorFlow-checkpoint-style HDF5 file, which "
+                "graphc does not read; re-save it with Keras 3 as .keras."
+            )
         for path, name, params in weight_groups(model):
             group_path = path.rsplit("/", 1)[0] if "/" in path else ""
             g = h
@@ -666,7 +792,8 @@ def _read_h5(model, f, source: str) -> None:
                 raise ValueError(
                     f"{source}: layer {name!r} expects {len(params)} variables at "
                     f"{path!r}, the file has {n}. The file does not fit this model "
-                    f"({model.name!r}).")
+                    f"({model.name!r})."
+                )
             if g is not None:
                 _check_no_links(g, path)
             for i, p in enumerate(params):
@@ -674,15 +801,19 @@ def _read_h5(model, f, source: str) -> None:
                 if not isinstance(ds, h5py.Dataset):
                     raise ValueError(f"{source}: {path}/{i} is not a dataset")
                 if ds.is_virtual or ds.external:
-                    raise UnsafeFileError(f"{source}: {path}/{i} stores its data outside "
-                                          "the file; graphc refuses it.")
+                    raise UnsafeFileError(
+                        f"{source}: {path}/{i} stores its data outside the file; graphc refuses it."
+                    )
                 if tuple(ds.shape) != tuple(p.shape):
-                    raise ValueError(f"{source}: weight {p.path} of layer {name!r} has shape "
-                                     f"{tuple(p.shape)}, the file's {path}/{i} has "
-                                     f"{tuple(ds.shape)}.")
+                    raise ValueError(
+                        f"{source}: weight {p.path} of layer {name!r} has shape "
+                        f"{tuple(p.shape)}, the file's {path}/{i} has "
+                        f"{tuple(ds.shape)}."
+                    )
                 if ds.dtype.kind not in "fiub":
-                    raise UnsafeFileError(f"{source}: {path}/{i} has dtype {ds.dtype}; "
-                                          "only numeric weights are read.")
+                    raise UnsafeFileError(
+                        f"{source}: {path}/{i} has dtype {ds.dtype}; only numeric weights are read."
+                    )
                 arrays.append((p, np.asarray(ds[()]).astype(p.dtype, copy=False)))
     for p, a in arrays:
         p.assign(a)
@@ -701,8 +832,9 @@ def save_weights_h5(model, filepath) -> None:
 def load_weights_h5(model, filepath) -> None:
     filepath = os.fspath(filepath)
     if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
-        raise UnsafeFileError(f"{filepath} is larger than graphc's limit "
-                              f"({MAX_WEIGHTS_BYTES} bytes).")
+        raise UnsafeFileError(
+            f"{filepath} is larger than graphc's limit ({MAX_WEIGHTS_BYTES} bytes)."
+        )
     if is_legacy_h5(filepath):
         load_legacy_weights(model, filepath)
         return
@@ -718,16 +850,22 @@ def _compile_config(model):
     if c is None:
         return None
     from graphc import losses, optimizers
+
     try:
-        loss = [losses.serialize(l) if l is not None else None for l in c.losses]
+        loss = [losses.serialize(each) if each is not None else None for each in c.losses]
         metrics = [[m for m in row if isinstance(m, str)] for row in c._metric_specs]
-        return {"optimizer": _decorate({"module": "keras.optimizers",
-                                        **optimizers.serialize(c.optimizer)}),
-                "loss": loss[0] if len(loss) == 1 else loss,
-                "loss_weights": c.loss_weights,
-                "metrics": (metrics[0] or None) if len(metrics) == 1 else metrics,
-                "weighted_metrics": None, "run_eagerly": False,
-                "steps_per_execution": 1, "jit_compile": False}
+        return {
+            "optimizer": _decorate(
+                {"module": "keras.optimizers", **optimizers.serialize(c.optimizer)}
+            ),
+            "loss": loss[0] if len(loss) == 1 else loss,
+            "loss_weights": c.loss_weights,
+            "metrics": (metrics[0] or None) if len(metrics) == 1 else metrics,
+            "weighted_metrics": None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": False,
+        }
     except Exception:  # noqa: BLE001 - custom objects: the architecture and weights only
         return None
 
@@ -741,8 +879,12 @@ def save_keras(model, filepath) -> None:
     if cc is not None:
         spec["compile_config"] = cc
     config = json.dumps(spec)
-    metadata = json.dumps({"keras_version": KERAS_VERSION,
-                           "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
+    metadata = json.dumps(
+        {
+            "keras_version": KERAS_VERSION,
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+        }
+    )
     buf = io.BytesIO()
     _write_h5(model, buf, optimizer=cc is not None)
     weights = buf.getvalue()
@@ -752,6 +894,7 @@ def save_keras(model, filepath) -> None:
             z.writestr(_METADATA, metadata)
             z.writestr(_CONFIG, config)
             z.writestr(_WEIGHTS, weights)
+
     atomic_write(os.fspath(filepath), write)
 
 
@@ -759,11 +902,11 @@ def _read_member(z: zipfile.ZipFile, name: str, limit: int, source: str) -> byte
     try:
         info = z.getinfo(name)
     except KeyError:
-        raise ValueError(f"{source} is not a Keras 3 .keras file: it lacks {name}.") \
-            from None
+        raise ValueError(f"{source} is not a Keras 3 .keras file: it lacks {name}.") from None
     if info.file_size > limit:
-        raise UnsafeFileError(f"{source}: {name} declares {info.file_size} bytes, over "
-                              f"graphc's limit of {limit}.")
+        raise UnsafeFileError(
+            f"{source}: {name} declares {info.file_size} bytes, over graphc's limit of {limit}."
+        )
     with z.open(info) as f:
         data = f.read(limit + 1)
     if len(data) > limit:
@@ -802,14 +945,18 @@ def _load_keras(filepath, custom_objects, compile):
     with zipfile.ZipFile(filepath) as z:
         names = set(z.namelist())
         if "model.weights.npz" in names and _WEIGHTS not in names:
-            raise ValueError(f"{filepath} holds NumPy weights (Keras's npz variant), which "
-                             "graphc does not read; save with model.weights.h5.")
+            raise ValueError(
+                f"{filepath} holds NumPy weights (Keras's npz variant), which "
+                "graphc does not read; save with model.weights.h5."
+            )
         assets = sorted(n for n in names if n.startswith("assets/") and not n.endswith("/"))
         if assets:
-            raise ValueError(f"{filepath} holds assets ({', '.join(assets[:3])}...), such as "
-                             "the vocabulary of an adapted TextVectorization or StringLookup "
-                             "layer, which graphc does not read yet; pass the vocabulary in "
-                             "the layer's config instead.")
+            raise ValueError(
+                f"{filepath} holds assets ({', '.join(assets[:3])}...), such as "
+                "the vocabulary of an adapted TextVectorization or StringLookup "
+                "layer, which graphc does not read yet; pass the vocabulary in "
+                "the layer's config instead."
+            )
         spec = json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
         if not isinstance(spec, dict) or "class_name" not in spec:
             raise ValueError(f"{filepath}: config.json does not describe a model.")
@@ -818,8 +965,9 @@ def _load_keras(filepath, custom_objects, compile):
                 model = _model_from_keras(spec, custom_objects)
             else:
                 model = _layer_from_keras(spec, custom_objects, "the model")
-        weights = _read_member(z, _WEIGHTS, min(MAX_WEIGHTS_BYTES, _weights_budget(model)),
-                               filepath)
+        weights = _read_member(
+            z, _WEIGHTS, min(MAX_WEIGHTS_BYTES, _weights_budget(model)), filepath
+        )
     _read_h5(model, io.BytesIO(weights), filepath)
     cc = spec.get("compile_config")
     if compile and cc and _compile_from_keras(model, cc, custom_objects, filepath):
@@ -831,22 +979,33 @@ def _compile_from_keras(model, cc, custom_objects, source):
     import warnings
 
     from graphc import losses, optimizers
+
     try:
         opt = cc.get("optimizer")
-        opt = optimizers.deserialize(_clean(opt, source), custom_objects) \
-            if isinstance(opt, dict) else opt
+        opt = (
+            optimizers.deserialize(_clean(opt, source), custom_objects)
+            if isinstance(opt, dict)
+            else opt
+        )
         loss = cc.get("loss")
         if isinstance(loss, dict):
             loss = losses.deserialize(_clean(loss, source), custom_objects)
         metrics = cc.get("metrics")
-        model.compile(optimizer=opt, loss=loss, loss_weights=cc.get("loss_weights"),
-                      metrics=metrics if metrics and all(
-                          isinstance(m, str) for m in flatten_struct(metrics)) else None)
+        model.compile(
+            optimizer=opt,
+            loss=loss,
+            loss_weights=cc.get("loss_weights"),
+            metrics=metrics
+            if metrics and all(isinstance(m, str) for m in flatten_struct(metrics))
+            else None,
+        )
         return True
     except Exception as e:  # noqa: BLE001 - compile what can be named; warn about the rest
-        warnings.warn(f"{source}: could not compile the model from its compile config "
-                      f"({type(e).__name__}: {e}); call model.compile() yourself.",
-                      stacklevel=3)
+        warnings.warn(
+            f"{source}: could not compile the model from its compile config "
+            f"({type(e).__name__}: {e}); call model.compile() yourself.",
+            stacklevel=3,
+        )
         return False
 
 
@@ -866,9 +1025,12 @@ def _h5_attr_list(group, name) -> list:
 def _legacy_node(node):
     """A Keras 2 call, ``[[layer, node, tensor, kwargs], ...]``, as Keras 3's
     ``{"args", "kwargs"}`` with ``[layer, node, tensor]`` references."""
-    if isinstance(node, dict) or not isinstance(node, list) or not node or \
-            not all(isinstance(r, list) and len(r) in (3, 4) and isinstance(r[0], str)
-                    for r in node):
+    if (
+        isinstance(node, dict)
+        or not isinstance(node, list)
+        or not node
+        or not all(isinstance(r, list) and len(r) in (3, 4) and isinstance(r[0], str) for r in node)
+    ):
         return node
     refs = [list(r[:3]) for r in node]
     kwargs = dict(node[0][3]) if len(node[0]) == 4 and isinstance(node[0][3], dict) else {}
@@ -903,12 +1065,17 @@ def _read_legacy_weights(model, group, source) -> None:
     trainable weights then the others; shapes checked before reading."""
     h5py = _h5py()
     _check_no_links(group, "/")
-    names = [n for n in _h5_attr_list(group, "layer_names")
-             if n in group and _h5_attr_list(group[n], "weight_names")]
-    layers = [l for l in model.layers if l.weights]
+    names = [
+        n
+        for n in _h5_attr_list(group, "layer_names")
+        if n in group and _h5_attr_list(group[n], "weight_names")
+    ]
+    layers = [layer for layer in model.layers if layer.weights]
     if len(names) != len(layers):
-        raise ValueError(f"{source} holds weights for {len(names)} layers, model "
-                         f"{model.name!r} has {len(layers)} layers with weights.")
+        raise ValueError(
+            f"{source} holds weights for {len(names)} layers, model "
+            f"{model.name!r} has {len(layers)} layers with weights."
+        )
     arrays = []
     for name, layer in zip(names, layers):
         g = group[name]
@@ -916,21 +1083,28 @@ def _read_legacy_weights(model, group, source) -> None:
         wanted = layer.trainable_weights + layer.non_trainable_weights
         wnames = _h5_attr_list(g, "weight_names")
         if len(wnames) != len(wanted):
-            raise ValueError(f"{source}: layer {name!r} has {len(wnames)} weights in the "
-                             f"file, layer {layer.name!r} ({type(layer).__name__}) expects "
-                             f"{len(wanted)}.")
+            raise ValueError(
+                f"{source}: layer {name!r} has {len(wnames)} weights in the "
+                f"file, layer {layer.name!r} ({type(layer).__name__}) expects "
+                f"{len(wanted)}."
+            )
         for wname, p in zip(wnames, wanted):
             link = g.get(wname, getlink=True)
             if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
-                raise UnsafeFileError(f"{source}: {name}/{wname} is a link; graphc reads "
-                                      "only data stored in the file itself.")
+                raise UnsafeFileError(
+                    f"{source}: {name}/{wname} is a link; graphc reads "
+                    "only data stored in the file itself."
+                )
             ds = g.get(wname)
             if not isinstance(ds, h5py.Dataset) or ds.is_virtual or ds.external:
-                raise UnsafeFileError(f"{source}: {name}/{wname} is not a dataset stored "
-                                      "in the file.")
+                raise UnsafeFileError(
+                    f"{source}: {name}/{wname} is not a dataset stored in the file."
+                )
             if tuple(ds.shape) != tuple(p.shape) or ds.dtype.kind not in "fiub":
-                raise ValueError(f"{source}: {name}/{wname} has shape {tuple(ds.shape)} "
-                                 f"({ds.dtype}); weight {p.path} expects {tuple(p.shape)}.")
+                raise ValueError(
+                    f"{source}: {name}/{wname} has shape {tuple(ds.shape)} "
+                    f"({ds.dtype}); weight {p.path} expects {tuple(p.shape)}."
+                )
             arrays.append((p, np.asarray(ds[()]).astype(p.dtype, copy=False)))
     for p, a in arrays:
         p.assign(a)
@@ -942,13 +1116,16 @@ def load_legacy_h5(filepath, custom_objects=None):
     h5py = _h5py()
     filepath = os.fspath(filepath)
     if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
-        raise UnsafeFileError(f"{filepath} is larger than graphc's limit "
-                              f"({MAX_WEIGHTS_BYTES} bytes).")
+        raise UnsafeFileError(
+            f"{filepath} is larger than graphc's limit ({MAX_WEIGHTS_BYTES} bytes)."
+        )
     with h5py.File(filepath, "r") as h:
         raw = h.attrs.get("model_config")
         if raw is None:
-            raise ValueError(f"{filepath} holds no model config (a weights-only file?); "
-                             "build the model and call model.load_weights on it.")
+            raise ValueError(
+                f"{filepath} holds no model config (a weights-only file?); "
+                "build the model and call model.load_weights on it."
+            )
         if hasattr(raw, "decode"):
             raw = raw.decode("utf8")
         if len(raw) > MAX_CONFIG_BYTES:
@@ -959,12 +1136,13 @@ def load_legacy_h5(filepath, custom_objects=None):
                 if spec.get("class_name") in _MODEL_CLASSES:
                     model = _model_from_keras(spec, custom_objects)
                 else:
-                    raise ValueError(f"{filepath}: model class {spec.get('class_name')!r} "
-                                     "is not a Functional or Sequential model.")
+                    raise ValueError(
+                        f"{filepath}: model class {spec.get('class_name')!r} "
+                        "is not a Functional or Sequential model."
+                    )
         except RecursionError:
             raise UnsafeFileError(f"{filepath}: the config is nested too deeply.") from None
-        _read_legacy_weights(model, h["model_weights"] if "model_weights" in h else h,
-                             filepath)
+        _read_legacy_weights(model, h["model_weights"] if "model_weights" in h else h, filepath)
     return model
 
 
@@ -972,12 +1150,12 @@ def load_legacy_weights(model, filepath) -> None:
     """Weights from a legacy Keras 2 ``.h5`` file (a whole model or weights only)."""
     h5py = _h5py()
     with h5py.File(filepath, "r") as h:
-        _read_legacy_weights(model, h["model_weights"] if "model_weights" in h else h,
-                             os.fspath(filepath))
+        _read_legacy_weights(
+            model, h["model_weights"] if "model_weights" in h else h, os.fspath(filepath)
+        )
 
 
 def is_legacy_h5(f) -> bool:
     h5py = _h5py()
     with h5py.File(f, "r") as h:
-        return "layer_names" in h.attrs or "model_config" in h.attrs or \
-            "model_weights" in h
+        return "layer_names" in h.attrs or "model_config" in h.attrs or "model_weights" in h

@@ -49,8 +49,11 @@ class PyDataset:
 
     def _warn_if_super_not_called(self):
         warn = False
-        for name, default in (("_workers", 1), ("_use_multiprocessing", False),
-                              ("_max_queue_size", 10)):
+        for name, default in (
+            ("_workers", 1),
+            ("_use_multiprocessing", False),
+            ("_max_queue_size", 10),
+        ):
             if not hasattr(self, name):
                 setattr(self, name, default)
                 warn = True
@@ -59,7 +62,9 @@ class PyDataset:
                 "Your `PyDataset` class should call `super().__init__(**kwargs)` in its "
                 "constructor. `**kwargs` can include `workers`, `use_multiprocessing`, "
                 "`max_queue_size`. Do not pass these arguments to `fit()`, as they will "
-                "be ignored.", stacklevel=3)
+                "be ignored.",
+                stacklevel=3,
+            )
 
     @property
     def workers(self):
@@ -109,7 +114,8 @@ class PyDataset:
             return len(self)
         raise NotImplementedError(
             "You need to implement the `num_batches` property:\n\n"
-            "@property\ndef num_batches(self):\n  return ...")
+            "@property\ndef num_batches(self):\n  return ..."
+        )
 
     def on_epoch_begin(self):
         """Called at the beginning of every epoch."""

@@ -20,8 +20,10 @@ from graphc.regularizers import Regularizer, penalty_value, per_batch_size
 
 __all__ = ["penalty_and_gradient", "activity_penalty"]
 
-_ADVICE = ("For example 0.01 * ops.sum(ops.square(w)) instead of 0.01 * np.sum(w ** 2); or "
-           "subclass graphc.regularizers.Regularizer and define gradient(x).")
+_ADVICE = (
+    "For example 0.01 * ops.sum(ops.square(w)) instead of 0.01 * np.sum(w ** 2); or "
+    "subclass graphc.regularizers.Regularizer and define gradient(x)."
+)
 
 
 def penalty_and_gradient(regularizer, weight, need_grad=True):
@@ -53,8 +55,10 @@ def activity_penalty(regularizer, y, need_grad=True):
         except NotImplementedError:
             pass
         else:
-            return (per_batch_size(penalty_value(regularizer, data), data),
-                    per_batch_size(grad, data))
+            return (
+                per_batch_size(penalty_value(regularizer, data), data),
+                per_batch_size(grad, data),
+            )
     value, grad = _traced(regularizer, data, batched=(0,))
     return per_batch_size(value, data), per_batch_size(grad, data)
 
@@ -63,8 +67,14 @@ def _traced(regularizer, data, batched):
     """The penalty (summed, in ``data``'s dtype) and its gradient from the recording of
     ``regularizer``; a layer output's batch dimension is left symbolic (``batched``)."""
     value, pullback = value_and_pullback(
-        regularizer, [data], wrt=(0,), batched=batched, what="regularizer", names=("x",),
-        advice=_ADVICE)
+        regularizer,
+        [data],
+        wrt=(0,),
+        batched=batched,
+        what="regularizer",
+        names=("x",),
+        advice=_ADVICE,
+    )
     value = np.asarray(value, dtype=data.dtype)
     (grad,) = pullback(np.ones_like(value))
     return (value if value.ndim == 0 else np.sum(value)), grad

@@ -12,8 +12,8 @@ code from the file. Every write goes to a temporary file first, then is renamed.
 
 from __future__ import annotations
 
-import errno
 import contextlib
+import errno
 import io
 import json
 import math
@@ -32,9 +32,19 @@ from graphc.layers.base import InputLayer, flatten_struct
 from graphc.recording import weight_check
 from graphc.version import __version__
 
-__all__ = ["register_serializable", "serialize_layer", "deserialize_layer", "model_to_config",
-           "model_from_config", "save_model", "load_model", "save_weights", "load_weights",
-           "model_from_json", "atomic_write"]
+__all__ = [
+    "register_serializable",
+    "serialize_layer",
+    "deserialize_layer",
+    "model_to_config",
+    "model_from_config",
+    "save_model",
+    "load_model",
+    "save_weights",
+    "load_weights",
+    "model_from_json",
+    "atomic_write",
+]
 
 FORMAT_VERSION = 1
 
@@ -53,6 +63,7 @@ def model_to_config(model) -> dict:
     each call's inputs as ``[layer_name, call_index, tensor_index]``."""
     from graphc.models._topology import layer_calls
     from graphc.models.sequential import Sequential
+
     if isinstance(model, Sequential):
         stack = []
         if model._input_value is not None:
@@ -61,7 +72,7 @@ def model_to_config(model) -> dict:
         return {"name": model.name, "trainable": model.trainable, "layers": stack}
     graph = model.graph
     calls, producer_call = layer_calls(graph)
-    local_index: dict = {}   # (id(layer), global call index) -> index within this model
+    local_index: dict = {}  # (id(layer), global call index) -> index within this model
     counts: dict = {}
     entries: dict = {}
     order = []
@@ -75,8 +86,11 @@ def model_to_config(model) -> dict:
     for call in sorted(calls, key=lambda c: c.last):
         key = id(call.layer)
         if key not in entries:
-            entries[key] = {**serialize_layer(call.layer), "name": call.layer.name,
-                            "inbound_nodes": []}
+            entries[key] = {
+                **serialize_layer(call.layer),
+                "name": call.layer.name,
+                "inbound_nodes": [],
+            }
             order.append(key)
         local_index[(key, call.index)] = counts.get(key, 0)
         counts[key] = local_index[(key, call.index)] + 1
@@ -84,13 +98,20 @@ def model_to_config(model) -> dict:
             args = _map_refs(ref, call.layer._calls[call.index][0])
             extras = call.layer._call_extras.get(call.index)
             if extras:  # more tensor arguments (`decoder(x, encoder_outputs)`): by name
-                args = {"__call__": {"args": args, "kwargs": {
-                    k: _map_refs(ref, v) for k, v in extras.items()}}}
+                args = {
+                    "__call__": {
+                        "args": args,
+                        "kwargs": {k: _map_refs(ref, v) for k, v in extras.items()},
+                    }
+                }
             entries[key]["inbound_nodes"].append(args)
-    return {"name": model.name, "trainable": model.trainable,
-            "layers": [entries[k] for k in order],
-            "input_layers": _map_refs(ref, model._input_struct),
-            "output_layers": _map_refs(ref, model._output_struct)}
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "layers": [entries[k] for k in order],
+        "input_layers": _map_refs(ref, model._input_struct),
+        "output_layers": _map_refs(ref, model._output_struct),
+    }
 
 
 def _map_refs(fn, struct):
@@ -112,6 +133,7 @@ def _unmap_refs(fn, struct):
 def model_from_config(spec: dict, custom_objects=None):
     from graphc.models.functional import Model
     from graphc.models.sequential import Sequential
+
     cls = _lookup(spec["class_name"], custom_objects)
     config = spec["config"]
     if issubclass(cls, Sequential):
@@ -121,8 +143,9 @@ def model_from_config(spec: dict, custom_objects=None):
         return model
     layers, produced = {}, {}
     for entry in config["layers"]:
-        layer = deserialize_layer({"class_name": entry["class_name"],
-                                   "config": entry["config"]}, custom_objects)
+        layer = deserialize_layer(
+            {"class_name": entry["class_name"], "config": entry["config"]}, custom_objects
+        )
         layers[entry["name"]] = layer
         if isinstance(layer, InputLayer):
             produced[(layer.name, 0)] = [layer.output]
@@ -131,8 +154,7 @@ def model_from_config(spec: dict, custom_objects=None):
         for k, args in enumerate(entry.get("inbound_nodes", [])):
             find = lambda r: produced[(r[0], r[1])][r[2]]  # noqa: E731
             if isinstance(args, dict) and "__call__" in args:
-                kwargs = {n: _unmap_refs(find, v)
-                          for n, v in args["__call__"]["kwargs"].items()}
+                kwargs = {n: _unmap_refs(find, v) for n, v in args["__call__"]["kwargs"].items()}
                 out = layer(_unmap_refs(find, args["__call__"]["args"]), **kwargs)
             else:
                 out = layer(_unmap_refs(find, args))
@@ -160,19 +182,23 @@ def _set_from_npz(model, arrays, source: str):
     try:
         model.set_weights(arrays)
     except ValueError as e:
-        raise FileFormatError(f"The weights in {source} do not fit model {model.name!r}: "
-                              f"{e}") from None
+        raise FileFormatError(
+            f"The weights in {source} do not fit model {model.name!r}: {e}"
+        ) from None
 
 
 def save_weights(model, filepath):
     filepath = os.fspath(filepath)
     if filepath.endswith(".weights.h5"):
         from graphc.models import keras_format
+
         keras_format.save_weights_h5(model, filepath)
         return
     if not filepath.endswith(".weights.npz"):
-        raise ValueError(f"The filename must end in `.weights.h5` (Keras's) or "
-                         f"`.weights.npz`. Received: filepath={filepath}")
+        raise ValueError(
+            f"The filename must end in `.weights.h5` (Keras's) or "
+            f"`.weights.npz`. Received: filepath={filepath}"
+        )
     data = _weights_bytes(model)
     atomic_write(filepath, lambda f: f.write(data))
 
@@ -185,21 +211,24 @@ def load_weights(model, filepath):
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
     from graphc.models import keras_format
+
     if filepath.endswith((".h5", ".hdf5")):
         # Keras 3's .weights.h5; a legacy Keras 2 file is named as such by the reader.
         keras_format.load_weights_h5(model, filepath)
         return
     if filepath.endswith(".keras"):
         with _open_zip(filepath, "a .keras model file") as z:
-            data = keras_format._read_member(z, "model.weights.h5",
-                                             keras_format.MAX_WEIGHTS_BYTES, filepath)
+            data = keras_format._read_member(
+                z, "model.weights.h5", keras_format.MAX_WEIGHTS_BYTES, filepath
+            )
         keras_format._read_h5(model, io.BytesIO(data), filepath)
         return
     if filepath.endswith(".graphc") and zipfile.is_zipfile(filepath):
         with _open_zip(filepath, "a .graphc model file") as z:
             if "model.weights.npz" not in z.namelist():
-                raise FileFormatError(f"{filepath} is not a .graphc model file: it lacks "
-                                      "model.weights.npz.")
+                raise FileFormatError(
+                    f"{filepath} is not a .graphc model file: it lacks model.weights.npz."
+                )
             source = io.BytesIO(_entry(z, "model.weights.npz", filepath))
     else:
         source = filepath
@@ -218,19 +247,32 @@ _RATIO_FROM = 16 * 2**20
 #: Values a rebuilt model may allocate beyond what the file's weights hold (layers with
 #: state that is not saved).
 _WEIGHT_SLACK = 2**16
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
-               NotImplementedError, RuntimeError, ValueError, struct.error, OverflowError,
-               UnicodeDecodeError, KeyError, IndexError, TypeError)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+    OverflowError,
+    UnicodeDecodeError,
+    KeyError,
+    IndexError,
+    TypeError,
+)
 
 
 def _open_zip(filepath, what):
     try:
         return zipfile.ZipFile(filepath)
     except (*_ZIP_ERRORS, OSError) as e:
-        if isinstance(e, OSError) and e.errno != errno.EINVAL:   # EINVAL: a bad offset
+        if isinstance(e, OSError) and e.errno != errno.EINVAL:  # EINVAL: a bad offset
             raise
-        raise FileFormatError(f"{filepath} is not {what} (a damaged zip archive: "
-                              f"{type(e).__name__}: {e})") from None
+        raise FileFormatError(
+            f"{filepath} is not {what} (a damaged zip archive: {type(e).__name__}: {e})"
+        ) from None
 
 
 def _entry(z, name, source, limit=None) -> bytes:
@@ -241,24 +283,30 @@ def _entry(z, name, source, limit=None) -> bytes:
     except KeyError:
         raise FileFormatError(f"{source} lacks the entry {name}.") from None
     if limit is not None and info.file_size > limit:
-        raise FileFormatError(f"{source}: entry {name} declares {info.file_size:,} bytes, "
-                              f"more than the {limit:,} graphc reads for it.")
+        raise FileFormatError(
+            f"{source}: entry {name} declares {info.file_size:,} bytes, "
+            f"more than the {limit:,} graphc reads for it."
+        )
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > _RATIO_FROM and ratio > MAX_EXPANSION_RATIO:
         raise FileFormatError(
             f"{source}: entry {name} would expand from {info.compress_size:,} to "
             f"{info.file_size:,} bytes ({ratio:,.0f}:1, more than graphc's limit of "
             f"{MAX_EXPANSION_RATIO}:1): a zip bomb or a damaged file. (A trusted file can "
-            "be loaded after raising graphc.models.saving.MAX_EXPANSION_RATIO.)")
+            "be loaded after raising graphc.models.saving.MAX_EXPANSION_RATIO.)"
+        )
     try:
         with z.open(info) as f:
             data = f.read(info.file_size + 1)
-    except (*_ZIP_ERRORS, OSError) as e:   # OSError: seeking to a damaged offset
-        raise FileFormatError(f"{source}: entry {name} is damaged ({type(e).__name__}: "
-                              f"{e}).") from None
+    except (*_ZIP_ERRORS, OSError) as e:  # OSError: seeking to a damaged offset
+        raise FileFormatError(
+            f"{source}: entry {name} is damaged ({type(e).__name__}: {e})."
+        ) from None
     if len(data) != info.file_size:
-        raise FileFormatError(f"{source}: entry {name} holds {len(data):,} bytes, not the "
-                              f"{info.file_size:,} it declares.")
+        raise FileFormatError(
+            f"{source}: entry {name} holds {len(data):,} bytes, not the "
+            f"{info.file_size:,} it declares."
+        )
     return data
 
 
@@ -282,7 +330,8 @@ def _npz_headers(source, name) -> dict:
             if info.file_size > _RATIO_FROM and ratio > MAX_EXPANSION_RATIO:
                 raise FileFormatError(
                     f"{name}: array {key} would expand {ratio:,.0f}:1 (more than graphc's "
-                    f"limit of {MAX_EXPANSION_RATIO}:1): a zip bomb or a damaged file.")
+                    f"limit of {MAX_EXPANSION_RATIO}:1): a zip bomb or a damaged file."
+                )
             try:
                 with z.open(info) as f:
                     version = npy.read_magic(f)
@@ -294,21 +343,23 @@ def _npz_headers(source, name) -> dict:
                         raise ValueError(f"unsupported .npy format version {version}")
                     header_size = f.tell()
             except Exception as e:  # noqa: BLE001 - numpy's header parser raises many kinds
-                raise FileFormatError(f"{name}: array {key} has a damaged header "
-                                      f"({type(e).__name__}: {e}).") from None
+                raise FileFormatError(
+                    f"{name}: array {key} has a damaged header ({type(e).__name__}: {e})."
+                ) from None
             if dtype.hasobject:
                 raise FileFormatError(
                     f"{name}: array {key} holds Python objects (pickled data); graphc "
-                    "never unpickles (allow_pickle=False), so the file is refused.")
+                    "never unpickles (allow_pickle=False), so the file is refused."
+                )
             if dtype.kind not in "biufc":
-                raise FileFormatError(f"{name}: array {key} has dtype {dtype}, not a "
-                                      "numeric one.")
+                raise FileFormatError(f"{name}: array {key} has dtype {dtype}, not a numeric one.")
             count = math.prod(shape)
             if count * dtype.itemsize != info.file_size - header_size:
                 raise FileFormatError(
                     f"{name}: array {key} declares shape {tuple(shape)} {dtype} "
                     f"({count * dtype.itemsize:,} bytes) but its entry holds "
-                    f"{info.file_size - header_size:,} bytes.")
+                    f"{info.file_size - header_size:,} bytes."
+                )
             headers[key] = (tuple(shape), dtype)
     return dict(sorted(headers.items()))
 
@@ -320,8 +371,9 @@ def _npz_arrays(source, headers, name) -> list:
         with np.load(source, allow_pickle=False) as data:
             arrays = [data[k] for k in headers]
     except _ZIP_ERRORS + (OSError,) as e:
-        raise FileFormatError(f"{name}: the weights cannot be read ({type(e).__name__}: "
-                              f"{e}).") from None
+        raise FileFormatError(
+            f"{name}: the weights cannot be read ({type(e).__name__}: {e})."
+        ) from None
     for k, a in zip(headers, arrays):
         if (a.shape, a.dtype) != headers[k]:
             raise FileFormatError(f"{name}: array {k} is not what its header declares.")
@@ -334,14 +386,17 @@ def _check_fits(model, headers, source):
     params = model.weights
     shapes = [s for s, _ in headers.values()]
     if len(shapes) != len(params):
-        raise FileFormatError(f"The weights in {source} do not fit model {model.name!r}: "
-                              f"the file holds {len(shapes)} arrays, the model has "
-                              f"{len(params)} weights.")
+        raise FileFormatError(
+            f"The weights in {source} do not fit model {model.name!r}: "
+            f"the file holds {len(shapes)} arrays, the model has "
+            f"{len(params)} weights."
+        )
     for i, (p, shape) in enumerate(zip(params, shapes)):
         if tuple(p.shape) != shape:
             raise FileFormatError(
                 f"The weights in {source} do not fit model {model.name!r}: array {i} has "
-                f"shape {shape}, the model's weight {p.path} has {tuple(p.shape)}.")
+                f"shape {shape}, the model's weight {p.path} has {tuple(p.shape)}."
+            )
 
 
 @contextlib.contextmanager
@@ -356,7 +411,8 @@ def weight_budget(largest: int, total: int, source, why: str):
         if any(d < 0 for d in shape) or n > largest or n > left[0]:
             raise FileFormatError(
                 f"{source}: the config's layer {layer.name!r} asks for a weight of shape "
-                f"{tuple(shape)} ({n:,} values), more than {why}.")
+                f"{tuple(shape)} ({n:,} values), more than {why}."
+            )
         left[0] -= n
 
     token = weight_check.set(check)
@@ -370,9 +426,13 @@ def _budget_of(headers, source):
     """The weight budget of a file whose arrays have these headers."""
     counts = [math.prod(s) for s, _ in headers.values()]
     largest = max(counts, default=0)
-    return weight_budget(largest + _WEIGHT_SLACK, sum(counts) + _WEIGHT_SLACK, source,
-                         f"the file's weights hold (its largest array has {largest:,} "
-                         "values): the config does not match the weights")
+    return weight_budget(
+        largest + _WEIGHT_SLACK,
+        sum(counts) + _WEIGHT_SLACK,
+        source,
+        f"the file's weights hold (its largest array has {largest:,} "
+        "values): the config does not match the weights",
+    )
 
 
 def _check_manifest(manifest, headers, source):
@@ -380,30 +440,37 @@ def _check_manifest(manifest, headers, source):
     if manifest is None:
         return
     if not isinstance(manifest, list) or len(manifest) != len(headers):
-        raise FileFormatError(f"{source}: config.json lists "
-                              f"{len(manifest) if isinstance(manifest, list) else '?'} "
-                              f"weights, model.weights.npz holds {len(headers)} arrays.")
+        raise FileFormatError(
+            f"{source}: config.json lists "
+            f"{len(manifest) if isinstance(manifest, list) else '?'} "
+            f"weights, model.weights.npz holds {len(headers)} arrays."
+        )
     for i, (entry, (shape, _)) in enumerate(zip(manifest, headers.values())):
         declared = entry.get("shape") if isinstance(entry, dict) else None
         if not isinstance(declared, list) or tuple(declared) != shape:
-            raise FileFormatError(f"{source}: config.json declares weight {i} with shape "
-                                  f"{declared}, model.weights.npz holds {shape}.")
+            raise FileFormatError(
+                f"{source}: config.json declares weight {i} with shape "
+                f"{declared}, model.weights.npz holds {shape}."
+            )
 
 
 def _parse_config(raw, source) -> dict:
     try:
         config = json.loads(raw)
-    except (ValueError, RecursionError) as e:   # JSONDecodeError, UnicodeDecodeError
-        raise FileFormatError(f"{source}: config.json is not valid JSON "
-                              f"({type(e).__name__}: {e}).") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError
+        raise FileFormatError(
+            f"{source}: config.json is not valid JSON ({type(e).__name__}: {e})."
+        ) from None
     if not isinstance(config, dict) or config.get("format") != "graphc":
         raise FileFormatError(f"{source} is not a .graphc model file.")
     version = config.get("format_version", 0)
     if not isinstance(version, int):
         raise FileFormatError(f"{source}: config.json's format_version is {version!r}.")
     if version > FORMAT_VERSION:
-        raise GraphcError(f"{source} was written by a newer graphc "
-                          f"({config.get('graphc_version')}); upgrade graphc to load it.")
+        raise GraphcError(
+            f"{source} was written by a newer graphc "
+            f"({config.get('graphc_version')}); upgrade graphc to load it."
+        )
     if not isinstance(config.get("model"), dict):
         raise FileFormatError(f"{source}: config.json holds no model config.")
     return config
@@ -414,15 +481,18 @@ def _compile_config(model):
     if c is None:
         return None
     from graphc import losses, optimizers
+
     try:
-        return {"optimizer": optimizers.serialize(c.optimizer),
-                "loss": [losses.serialize(each) if each is not None else None for each in c.losses],
-                "loss_weights": c.loss_weights,
-                "metrics": _metric_names(c._metric_specs),
-                "weighted_metrics": _metric_names(c._weighted_specs),
-                # A subclassed model's logs name the losses, not its outputs: its
-                # reloaded (functional) copy keeps those log keys.
-                "named_outputs": c.named_outputs}
+        return {
+            "optimizer": optimizers.serialize(c.optimizer),
+            "loss": [losses.serialize(each) if each is not None else None for each in c.losses],
+            "loss_weights": c.loss_weights,
+            "metrics": _metric_names(c._metric_specs),
+            "weighted_metrics": _metric_names(c._weighted_specs),
+            # A subclassed model's logs name the losses, not its outputs: its
+            # reloaded (functional) copy keeps those log keys.
+            "named_outputs": c.named_outputs,
+        }
     except Exception:  # noqa: BLE001 - custom objects: save the architecture only
         return None
 
@@ -436,14 +506,22 @@ def save_model(model, filepath):
     filepath = os.fspath(filepath)
     if filepath.endswith(".keras"):
         from graphc.models import keras_format
+
         keras_format.save_keras(model, filepath)
         return
     if not filepath.endswith(".graphc"):
-        raise ValueError(f"The filename must end in `.keras` (Keras 3's format) or "
-                         f"`.graphc`. Received: filepath={filepath}")
-    config = {"format": "graphc", "format_version": FORMAT_VERSION,
-              "graphc_version": __version__, "model": serialize_layer(model),
-              "weights": _manifest(model), "compile_config": _compile_config(model)}
+        raise ValueError(
+            f"The filename must end in `.keras` (Keras 3's format) or "
+            f"`.graphc`. Received: filepath={filepath}"
+        )
+    config = {
+        "format": "graphc",
+        "format_version": FORMAT_VERSION,
+        "graphc_version": __version__,
+        "model": serialize_layer(model),
+        "weights": _manifest(model),
+        "compile_config": _compile_config(model),
+    }
     weights = _weights_bytes(model)
     optimizer = _optimizer_bytes(model) if config["compile_config"] else None
 
@@ -453,6 +531,7 @@ def save_model(model, filepath):
             z.writestr("model.weights.npz", weights)
             if optimizer is not None:
                 z.writestr("optimizer.npz", optimizer)
+
     atomic_write(filepath, write)
 
 
@@ -501,12 +580,14 @@ def _restore_optimizer(model, data, source):
                 flat[seg] = data[f"{slot}/{keys[id(p)]}"].reshape(-1)
             state[slot] = flat
         opt.set_state(state)
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError,
-            OverflowError) as e:
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as e:
         opt.set_state(fresh)
-        warnings.warn(f"The optimizer state in {source} does not fit the model's optimizer "
-                      f"({type(e).__name__}: {e}); training will start with a fresh "
-                      "optimizer state.", stacklevel=3)
+        warnings.warn(
+            f"The optimizer state in {source} does not fit the model's optimizer "
+            f"({type(e).__name__}: {e}); training will start with a fresh "
+            "optimizer state.",
+            stacklevel=3,
+        )
 
 
 def load_model(filepath, custom_objects=None, compile=True):
@@ -520,20 +601,21 @@ def load_model(filepath, custom_objects=None, compile=True):
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
     from graphc.models import keras_format
+
     if filepath.endswith((".h5", ".hdf5")):
         return keras_format.load_legacy_h5(filepath, custom_objects=custom_objects)
     if keras_format.is_keras_file(filepath):
-        return keras_format.load_keras(filepath, custom_objects=custom_objects,
-                                       compile=compile)
+        return keras_format.load_keras(filepath, custom_objects=custom_objects, compile=compile)
     if not zipfile.is_zipfile(filepath):
         raise FileFormatError(f"{filepath} is not a .graphc model file (not a zip archive).")
     with _open_zip(filepath, "a .graphc model file") as z:
         names = set(z.namelist())
         if not {"config.json", "model.weights.npz"} <= names:
-            raise FileFormatError(f"{filepath} is not a .graphc model file: it lacks "
-                                  f"{sorted({'config.json', 'model.weights.npz'} - names)}.")
-        config = _parse_config(_entry(z, "config.json", filepath, MAX_CONFIG_BYTES),
-                               filepath)
+            raise FileFormatError(
+                f"{filepath} is not a .graphc model file: it lacks "
+                f"{sorted({'config.json', 'model.weights.npz'} - names)}."
+            )
+        config = _parse_config(_entry(z, "config.json", filepath, MAX_CONFIG_BYTES), filepath)
         weights = io.BytesIO(_entry(z, "model.weights.npz", filepath))
         source = f"{filepath} (model.weights.npz)"
         headers = _npz_headers(weights, source)
@@ -544,8 +626,9 @@ def load_model(filepath, custom_objects=None, compile=True):
         except GraphcError:
             raise
         except (Exception, RecursionError) as e:  # noqa: BLE001 - any malformed config
-            raise FileFormatError(f"Cannot rebuild the model in {filepath} from its "
-                                  f"config: {type(e).__name__}: {e}") from e
+            raise FileFormatError(
+                f"Cannot rebuild the model in {filepath} from its config: {type(e).__name__}: {e}"
+            ) from e
         _check_fits(model, headers, filepath)
         _set_from_npz(model, _npz_arrays(weights, headers, source), filepath)
         optimizer = None
@@ -553,9 +636,11 @@ def load_model(filepath, custom_objects=None, compile=True):
             try:
                 optimizer = _read_optimizer(z, filepath)
             except FileFormatError as e:
-                warnings.warn(f"The optimizer state in {filepath} cannot be read ({e}); "
-                              "training will start with a fresh optimizer state.",
-                              stacklevel=2)
+                warnings.warn(
+                    f"The optimizer state in {filepath} cannot be read ({e}); "
+                    "training will start with a fresh optimizer state.",
+                    stacklevel=2,
+                )
     cc = config.get("compile_config")
     if compile and cc:
         try:
@@ -563,8 +648,10 @@ def load_model(filepath, custom_objects=None, compile=True):
         except GraphcError:
             raise
         except (Exception, RecursionError) as e:  # noqa: BLE001 - a malformed config
-            raise FileFormatError(f"Cannot compile the model in {filepath} from its "
-                                  f"compile config: {type(e).__name__}: {e}") from e
+            raise FileFormatError(
+                f"Cannot compile the model in {filepath} from its "
+                f"compile config: {type(e).__name__}: {e}"
+            ) from e
         if optimizer is not None:
             _restore_optimizer(model, optimizer, filepath)
     return model
@@ -579,12 +666,14 @@ def _read_optimizer(z, filepath) -> dict:
     except _ZIP_ERRORS + (OSError,) as e:
         raise FileFormatError(f"{source} is damaged ({type(e).__name__}: {e})") from None
     from numpy.lib import format as npy
+
     out = {}
     with _open_zip(raw, "an .npz file") as z2:
         for name in names:
             info = z2.getinfo(name + ".npy")
-            if info.file_size > _RATIO_FROM and \
-                    info.file_size > MAX_EXPANSION_RATIO * max(info.compress_size, 1):
+            if info.file_size > _RATIO_FROM and info.file_size > MAX_EXPANSION_RATIO * max(
+                info.compress_size, 1
+            ):
                 raise FileFormatError(f"{source}: array {name} would expand too much.")
             try:
                 with z2.open(info) as f:
@@ -592,24 +681,28 @@ def _read_optimizer(z, filepath) -> dict:
                 if out[name].dtype.kind not in "biuf":
                     raise ValueError(f"dtype {out[name].dtype} is not a real number type")
             except Exception as e:  # noqa: BLE001 - numpy's parser raises many kinds
-                raise FileFormatError(f"{source}: array {name} is damaged "
-                                      f"({type(e).__name__}: {e})") from None
+                raise FileFormatError(
+                    f"{source}: array {name} is damaged ({type(e).__name__}: {e})"
+                ) from None
     return out
 
 
 def _compile_from_config(model, cc, custom_objects):
     from graphc import losses, optimizers
+
     names = model.output_names
     model._named_outputs = cc.get("named_outputs", True)
 
     def loss(spec):
         return losses.deserialize(spec, custom_objects) if spec else None
-    model.compile(optimizer=optimizers.deserialize(cc["optimizer"], custom_objects),
-                  loss=[loss(each) for each in cc["loss"]] if len(cc["loss"]) > 1
-                  else loss(cc["loss"][0]),
-                  loss_weights=cc.get("loss_weights"),
-                  metrics=_metrics_arg(cc.get("metrics"), names),
-                  weighted_metrics=_metrics_arg(cc.get("weighted_metrics"), names))
+
+    model.compile(
+        optimizer=optimizers.deserialize(cc["optimizer"], custom_objects),
+        loss=[loss(each) for each in cc["loss"]] if len(cc["loss"]) > 1 else loss(cc["loss"][0]),
+        loss_weights=cc.get("loss_weights"),
+        metrics=_metrics_arg(cc.get("metrics"), names),
+        weighted_metrics=_metrics_arg(cc.get("weighted_metrics"), names),
+    )
 
 
 def _metrics_arg(metrics, names):

@@ -32,24 +32,30 @@ class Sequential(Model):
         if isinstance(layer, Value) and layer.kind == "input":
             layer = layer.layer
         if not isinstance(layer, Layer):
-            raise TypeError(f"Only instances of graphc.layers.Layer can be added to a "
-                            f"Sequential model. Received: {layer!r} of type "
-                            f"{type(layer).__name__}")
+            raise TypeError(
+                f"Only instances of graphc.layers.Layer can be added to a "
+                f"Sequential model. Received: {layer!r} of type "
+                f"{type(layer).__name__}"
+            )
         if isinstance(layer, InputLayer):
             if self._stack or self._input_value is not None:
-                raise ValueError("An Input can only be the first thing added to a Sequential "
-                                 "model; this model already has layers.")
+                raise ValueError(
+                    "An Input can only be the first thing added to a Sequential "
+                    "model; this model already has layers."
+                )
             self._input_value = self._last_output = layer.output
             self.built = True
             return
         if any(existing.name == layer.name for existing in self._stack):
-            raise ValueError(f'All layers added to a Sequential model should have unique '
-                             f'names. Name "{layer.name}" is already the name of a layer in '
-                             f"this model. Update the `name` argument to pass a unique name.")
-        if self._input_value is None and not self._stack \
-                and layer._batch_input_shape is not None:
-            self._input_value = self._last_output = \
-                InputLayer(batch_shape=layer._batch_input_shape).output
+            raise ValueError(
+                f"All layers added to a Sequential model should have unique "
+                f'names. Name "{layer.name}" is already the name of a layer in '
+                f"this model. Update the `name` argument to pass a unique name."
+            )
+        if self._input_value is None and not self._stack and layer._batch_input_shape is not None:
+            self._input_value = self._last_output = InputLayer(
+                batch_shape=layer._batch_input_shape
+            ).output
         if self._last_output is not None:
             self._last_output = self._call_one(layer, self._last_output)
             self.built = True
@@ -60,9 +66,11 @@ class Sequential(Model):
     def _call_one(layer, x):
         out = layer(x)
         if len(flatten_struct(out)) != 1:
-            raise ValueError(f"All layers in a Sequential model should have a single output "
-                             f"tensor; layer {layer.name!r} returned {len(flatten_struct(out))}."
-                             " Use the functional API for multi-output layers.")
+            raise ValueError(
+                f"All layers in a Sequential model should have a single output "
+                f"tensor; layer {layer.name!r} returned {len(flatten_struct(out))}."
+                " Use the functional API for multi-output layers."
+            )
         return flatten_struct(out)[0]
 
     def pop(self):
@@ -98,7 +106,8 @@ class Sequential(Model):
                 raise ValueError(
                     f"Sequential model {self.name!r} has not yet been built. Build it by "
                     "giving the first layer an input_shape, adding an Input first, calling "
-                    "`build((None, ...))`, or by calling it on a batch of data.")
+                    "`build((None, ...))`, or by calling it on a batch of data."
+                )
             output = self._last_output if self._stack else self._input_value
             self._set_graph(self._input_value, output)
         return self._graph

@@ -11,9 +11,9 @@ import numbers
 
 import numpy as np
 
+from graphc import _args
 from graphc.errors import ArgumentTypeError, InputDataError
 from graphc.layers.base import flatten_struct, map_struct
-from graphc import _args
 from graphc.models import _data
 
 __all__ = ["Trainer"]
@@ -26,12 +26,14 @@ class _Compiled:
 
     def __init__(self, model, optimizer, loss, metrics, loss_weights, weighted_metrics=None):
         from graphc import optimizers as optimizers_mod
+
         if weighted_metrics and not isinstance(weighted_metrics, (list, tuple, dict)):
             # Keras's CompileMetrics refuses a bare metric (graphc's metrics= takes one).
             raise ValueError(
                 "Expected `weighted_metrics` argument to be a list, tuple, or dict. Received "
                 f"instead: weighted_metrics={weighted_metrics} of type "
-                f"{type(weighted_metrics)}")
+                f"{type(weighted_metrics)}"
+            )
         self.optimizer = optimizers_mod.get(optimizer)
         self._spec = (loss, metrics, loss_weights, weighted_metrics)
         self.output_names = None
@@ -41,6 +43,7 @@ class _Compiled:
 
     def resolve(self, model):
         from graphc import losses as losses_mod
+
         if self.output_names is not None:
             return
         loss, metrics, loss_weights, weighted_metrics = self._spec
@@ -51,21 +54,29 @@ class _Compiled:
             raise TypeError(
                 f"Model {model.name!r} is a subclassed model: its outputs have no names, so "
                 f"`loss` cannot be a dict (received loss={loss}); pass a list with one "
-                f"loss per output, in the order `call` returns them.")
-        self.losses = [losses_mod.get(each) if each is not None else None
-                       for each in per_output(loss, names, "loss")]
+                f"loss per output, in the order `call` returns them."
+            )
+        self.losses = [
+            losses_mod.get(each) if each is not None else None
+            for each in per_output(loss, names, "loss")
+        ]
         if all(each is None for each in self.losses):
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
-        weights = per_output(loss_weights, names, "loss_weights") if loss_weights is not None \
+        weights = (
+            per_output(loss_weights, names, "loss_weights")
+            if loss_weights is not None
             else [1.0] * len(names)
+        )
         for w in weights:
-            if w is not None and (isinstance(w, bool) or not isinstance(w, numbers.Real)
-                                  or not np.isfinite(w)):
+            if w is not None and (
+                isinstance(w, bool) or not isinstance(w, numbers.Real) or not np.isfinite(w)
+            ):
                 raise ArgumentTypeError(
                     f"Model.compile(): each of `loss_weights` must be a finite number, "
                     f"received {w!r} of type {type(w).__name__}; pass e.g. "
                     f"loss_weights=[1.0, 0.5] (one per output) or a dict keyed by output "
-                    f"name.")
+                    f"name."
+                )
         self.loss_weights = [1.0 if w is None else float(w) for w in weights]
         self._metric_specs = per_output_metrics(metrics, names)
         self._weighted_specs = per_output_metrics(weighted_metrics, names)
@@ -81,17 +92,24 @@ class _Compiled:
         (the ``metrics=`` of each output, then the ``weighted_metrics=``), keys named as
         Keras's ``CompileMetrics.result`` names them."""
         from graphc import metrics as metrics_mod
+
         if self.metrics is not None:
             return
-        prefixes = self.output_names if self.named_outputs and len(self.output_names) > 1 \
+        prefixes = (
+            self.output_names
+            if self.named_outputs and len(self.output_names) > 1
             else [None] * len(self.output_names)
+        )
         built, seen = [], {}
         for weighted, all_specs in ((False, self._metric_specs), (True, self._weighted_specs)):
             for i, specs in enumerate(all_specs):
                 for spec in specs:
-                    m = metrics_mod.get(spec, loss=self.losses[i],
-                                        y_true_shape=None if ys is None else ys[i].shape,
-                                        y_pred_shape=outputs[i].shape)
+                    m = metrics_mod.get(
+                        spec,
+                        loss=self.losses[i],
+                        y_true_shape=None if ys is None else ys[i].shape,
+                        y_pred_shape=outputs[i].shape,
+                    )
                     key = _metric_key(m.name, prefixes[i], weighted, seen)
                     built.append((key, m, weighted, i))
         self.metrics = built
@@ -100,8 +118,11 @@ class _Compiled:
         """Keras's ``_flatten_metrics_in_order``: the order of ``evaluate``'s list. The
         model's metric names (the loss, each compiled metric's own name, each output's
         loss) that are log keys first, then the other keys sorted."""
-        names = ["loss"] + [m.name for _, m, _, _ in self.metrics or []] + \
-            [k for k in self.loss_keys if k is not None]
+        names = (
+            ["loss"]
+            + [m.name for _, m, _, _ in self.metrics or []]
+            + [k for k in self.loss_keys if k is not None]
+        )
         return names
 
 
@@ -113,9 +134,12 @@ def _loss_keys(losses, output_names):
     the last output's value."""
     if sum(each is not None for each in losses) < 2:
         return [None] * len(losses)
-    return [None if each is None else
-            f"{output_names[i] if output_names is not None else each.name}_loss"
-            for i, each in enumerate(losses)]
+    return [
+        None
+        if each is None
+        else f"{output_names[i] if output_names is not None else each.name}_loss"
+        for i, each in enumerate(losses)
+    ]
 
 
 def _metric_key(name, prefix, weighted, seen):
@@ -145,13 +169,16 @@ def per_output(value, names, what):
     if isinstance(value, dict):
         unknown = [k for k in value if k not in names]
         if unknown:
-            raise ValueError(f"{what} has keys {unknown} that are not output names; the "
-                             f"model's outputs are {names}.")
+            raise ValueError(
+                f"{what} has keys {unknown} that are not output names; the "
+                f"model's outputs are {names}."
+            )
         return [value.get(n) for n in names]
     if isinstance(value, (list, tuple)):
         if len(value) != len(names):
-            raise ValueError(f"{what} has {len(value)} entries but the model has "
-                             f"{len(names)} outputs {names}.")
+            raise ValueError(
+                f"{what} has {len(value)} entries but the model has {len(names)} outputs {names}."
+            )
         return list(value)
     return [value] * len(names)
 
@@ -162,11 +189,15 @@ def per_output_metrics(metrics, names):
         return [[] for _ in names]
     if isinstance(metrics, dict):
         rows = per_output(metrics, names, "metrics")
-        return [[] if r is None else (list(r) if isinstance(r, (list, tuple)) else [r])
-                for r in rows]
+        return [
+            [] if r is None else (list(r) if isinstance(r, (list, tuple)) else [r]) for r in rows
+        ]
     if isinstance(metrics, (list, tuple)):
-        if len(names) > 1 and metrics and all(isinstance(m, (list, tuple)) or m is None
-                                              for m in metrics):
+        if (
+            len(names) > 1
+            and metrics
+            and all(isinstance(m, (list, tuple)) or m is None for m in metrics)
+        ):
             return [list(m or []) for m in per_output(list(metrics), names, "metrics")]
         return [list(metrics) for _ in names]
     return [[metrics] for _ in names]
@@ -182,8 +213,9 @@ class _Running:
     def add(self, total, per_output, size):
         self.loss += total * size
         self.count += size
-        self.outputs = [None if s is None else s + v * size
-                        for s, v in zip(self.outputs, per_output)]
+        self.outputs = [
+            None if s is None else s + v * size for s, v in zip(self.outputs, per_output)
+        ]
 
 
 class _ArrayBatches:
@@ -200,6 +232,7 @@ class _ArrayBatches:
 
     def _epoch(self):
         from graphc import rng as grandom
+
         # Rows are gathered batch by batch: a shuffled copy of the whole epoch would
         # stream every input through memory and push the weights out of the cache.
         # The permutation is drawn at the first batch, after on_epoch_begin.
@@ -210,8 +243,15 @@ class _ArrayBatches:
             count = rows.stop - rows.start
             if perm is not None:
                 rows = perm[rows]
-            yield step, (_data.take(self.xs, rows), _data.take(self.ys, rows),
-                         self.sw[rows] if self.sw is not None else None, count)
+            yield (
+                step,
+                (
+                    _data.take(self.xs, rows),
+                    _data.take(self.ys, rows),
+                    self.sw[rows] if self.sw is not None else None,
+                    count,
+                ),
+            )
 
 
 def _verbose(verbose, where="Model"):
@@ -230,9 +270,18 @@ class Trainer:
     _named_outputs = True
 
     # ---- set-up --------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
-                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                jit_compile="auto", auto_scale_loss=True):
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        metrics=None,
+        loss_weights=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
         """Choose optimizer, loss(es) and metrics (strings, objects, lists or dicts keyed
         by output name), as ``keras.Model.compile``. ``weighted_metrics`` are metrics
         that, unlike ``metrics``, receive the sample and class weights; one named like a
@@ -243,8 +292,7 @@ class Trainer:
         if not (jit_compile == "auto" and isinstance(jit_compile, str)):
             _args.boolean(jit_compile, "jit_compile", where)
         _args.boolean(auto_scale_loss, "auto_scale_loss", where)
-        self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights,
-                                   weighted_metrics)
+        self._compiled = _Compiled(self, optimizer, loss, metrics, loss_weights, weighted_metrics)
         self._store = None
 
     @property
@@ -253,9 +301,11 @@ class Trainer:
 
     def _require_compiled(self):
         if self._compiled is None:
-            raise ValueError("You must call `compile()` before using the model for training "
-                             "or evaluation, e.g. model.compile(optimizer='rmsprop', "
-                             "loss='categorical_crossentropy').")
+            raise ValueError(
+                "You must call `compile()` before using the model for training "
+                "or evaluation, e.g. model.compile(optimizer='rmsprop', "
+                "loss='categorical_crossentropy')."
+            )
 
     def _executor(self, trainable=None, with_masks=False):
         """The executor of the model's graph. ``with_masks`` (training, evaluation): its
@@ -264,6 +314,7 @@ class Trainer:
         from graphc.backends.numpy import Executor
         from graphc.ir import Graph
         from graphc.layers.base import get_keras_mask
+
         graph = self.graph
         trainable = self.trainable_weights if trainable is None else trainable
         masks = [get_keras_mask(v) for v in graph.outputs] if with_masks else []
@@ -275,8 +326,11 @@ class Trainer:
             run = graph
             if attr == "_exec_cache_masked":
                 # A mask no layer reads (Dense passes it on) is not in the model's graph.
-                run = Graph.from_outputs(graph.inputs, list(graph.outputs) +
-                                         [m for m in masks if m is not None], graph.name)
+                run = Graph.from_outputs(
+                    graph.inputs,
+                    list(graph.outputs) + [m for m in masks if m is not None],
+                    graph.name,
+                )
             ex = Executor(run, trainable, [v for _, v in activity])
             ex.activity = activity
             ex.n_outputs = len(graph.outputs)
@@ -287,25 +341,33 @@ class Trainer:
     def split_masks(ex, results):
         """``(outputs, masks)`` from a forward pass of ``_executor(with_masks=True)``:
         one mask (a boolean array, or None) per output."""
-        outputs, extra = results[:ex.n_outputs], iter(results[ex.n_outputs:])
+        outputs, extra = results[: ex.n_outputs], iter(results[ex.n_outputs :])
         masks = [None] * len(outputs)
         if len(results) > len(outputs):
             from graphc.layers.base import get_keras_mask
-            masks = [None if get_keras_mask(v) is None else next(extra)
-                     for v in ex.graph.outputs[:ex.n_outputs]]
+
+            masks = [
+                None if get_keras_mask(v) is None else next(extra)
+                for v in ex.graph.outputs[: ex.n_outputs]
+            ]
         return outputs, masks
 
     def _activity_outputs(self, graph):
         """``(layer, value)`` for each output of each call, in this graph, of a layer that
         has an ``activity_regularizer`` (Keras penalises every call's outputs)."""
-        found = [(layer, v) for layer in self._all_layers()
-                 if getattr(layer, "activity_regularizer", None) is not None
-                 for _, outs in layer._calls for v in flatten_struct(outs)]
+        found = [
+            (layer, v)
+            for layer in self._all_layers()
+            if getattr(layer, "activity_regularizer", None) is not None
+            for _, outs in layer._calls
+            for v in flatten_struct(outs)
+        ]
         if not found:
             return []
         produced = {v for node in graph.nodes for v in node.outputs}
-        missing = {layer.name for layer, _ in found} - \
-            {layer.name for layer, v in found if v in produced}
+        missing = {layer.name for layer, _ in found} - {
+            layer.name for layer, v in found if v in produced
+        }
         if missing:
             # A model called as a layer replays its graph on new tensors: the inner layers'
             # outputs in this graph are not the ones their calls recorded.
@@ -313,9 +375,9 @@ class Trainer:
                 f"Model {self.name!r}: the activity_regularizer of layer(s) "
                 f"{sorted(missing)} cannot be applied here: they run inside a nested model, "
                 "and graphc applies activity regularizers only to layers called directly "
-                "in the model being trained.")
-        return [(layer, v) for layer, v in found
-                if v in produced and np.dtype(v.dtype).kind == "f"]
+                "in the model being trained."
+            )
+        return [(layer, v) for layer, v in found if v in produced and np.dtype(v.dtype).kind == "f"]
 
     # ---- regularization ------------------------------------------------------------
     def _weight_rules(self, store):
@@ -324,17 +386,18 @@ class Trainer:
         batch would cost more than a small model's whole step."""
         cached = getattr(self, "_rules", None)
         if cached is None or cached[0] is not store:
-            cached = self._rules = (store, self._regularized_weights(),
-                                    self._constrained_weights())
+            cached = self._rules = (store, self._regularized_weights(), self._constrained_weights())
         return cached[1], cached[2]
 
     def _weight_penalty(self, store=None):
         """The sum of the weight regularization penalties; with ``store``, also add
         their gradients to its gradient buffer (NumPy, on the current weights)."""
         from graphc.models.regularization import penalty_and_gradient
+
         total = 0.0
-        regularized = self._weight_rules(store)[0] if store is not None \
-            else self._regularized_weights()
+        regularized = (
+            self._weight_rules(store)[0] if store is not None else self._regularized_weights()
+        )
         for p, reg in regularized:
             value, grad = penalty_and_gradient(reg, p, need_grad=store is not None)
             total += float(np.sum(value))
@@ -347,6 +410,7 @@ class Trainer:
         values, in order) and, for training, each one's gradient. Each layer keeps the
         values, as Keras's ``layer.losses`` shows the last call's."""
         from graphc.models.regularization import activity_penalty
+
         total, grads = 0.0, []
         if not ex.activity:
             return total, grads
@@ -368,6 +432,7 @@ class Trainer:
     def _param_store(self, trainable=None):
         """The contiguous buffer of trainable weights, (re)built when the set changes."""
         from graphc.backends.numpy import ParamStore
+
         trainable = self.trainable_weights if trainable is None else trainable
         store = getattr(self, "_store", None)
         if store is None or not store.owns(trainable):
@@ -377,8 +442,9 @@ class Trainer:
                 opt.build(new.values, new.segments)
             else:  # the trainable set changed: keep the state of the weights that stay
                 old_at = dict(zip(store.params, store.segments))
-                moved = [(old_at[p], seg) for p, seg in zip(new.params, new.segments)
-                         if p in old_at]
+                moved = [
+                    (old_at[p], seg) for p, seg in zip(new.params, new.segments) if p in old_at
+                ]
                 opt.rebuild(new.values, new.segments, moved)
             self._store = store = new
         return store
@@ -395,8 +461,9 @@ class Trainer:
         ys = None
         if need_y:
             if y is None:
-                raise InputDataError("y is required for training and evaluation; pass the "
-                                     "targets as y=.")
+                raise InputDataError(
+                    "y is required for training and evaluation; pass the targets as y=."
+                )
             ys = _data.to_arrays(y, self.output_names, "outputs")
             losses = self._compiled.losses if self._compiled else [None] * len(ys)
             for name, a, v, loss in zip(self.output_names, ys, self.outputs, losses):
@@ -406,15 +473,19 @@ class Trainer:
             sw = np.asarray(sample_weight, dtype=np.float32)
         if class_weight is not None:
             if len(self.outputs) > 1:
-                raise InputDataError("class_weight is only supported for models with a "
-                                     "single output (as in Keras); use sample_weight.")
+                raise InputDataError(
+                    "class_weight is only supported for models with a "
+                    "single output (as in Keras); use sample_weight."
+                )
             cw = _data.class_weight_to_sample_weight(ys[0], class_weight)
             sw = cw if sw is None else sw * cw
         groups = {"x": xs, "y": ys, "sample_weight": [sw] if sw is not None else None}
         n = _data.num_rows(groups)
         if n == 0:
-            raise InputDataError(f'Input "{self.input_names[0]}" has no rows; there is '
-                                 "nothing to train on, evaluate or predict.")
+            raise InputDataError(
+                f'Input "{self.input_names[0]}" has no rows; there is '
+                "nothing to train on, evaluate or predict."
+            )
         return xs, ys, sw, n
 
     def _ensure_built_for(self, x):
@@ -455,12 +526,14 @@ class Trainer:
         step count. As Keras (its torch trainer has no check), a non-finite loss still
         updates the weights; the first such step warns (``TerminateOnNaN`` stops)."""
         from graphc.interrupts import atomic
+
         with atomic():
             state = _state_params(ex)
             saved = [p.data.copy() for p in state]
             try:
-                total, per_output, outputs, masks, regularized = \
-                    self._forward_backward(ex, store, ctx, xs, ys, sw)
+                total, per_output, outputs, masks, regularized = self._forward_backward(
+                    ex, store, ctx, xs, ys, sw
+                )
             except BaseException:
                 for p, old in zip(state, saved):
                     p.data[...] = old
@@ -501,29 +574,34 @@ class Trainer:
             return
         self._warned_non_finite = True
         import warnings
+
         warnings.warn(
             f"Model {self.name!r}: the training loss is {total}; as Keras does, the "
             f"optimizer step was applied anyway, so the weights may now be NaN or "
             f"infinite. Pass callbacks=[graphc.callbacks.TerminateOnNaN()] to stop "
             f"training after the first such batch, or lower the learning rate / check "
             f"the data for huge or missing values. (Warned once per model.)",
-            UserWarning, stacklevel=4)
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _build_metrics(self, ex, xs, ys):
         """Metrics are resolved once, from the shapes of a one-row prediction (as many
         rows as a model with a fixed batch size takes: an imported ONNX model)."""
         from graphc.ops import ExecContext
+
         if self._compiled.metrics is None:
             fixed = [v.shape[0] for v in self.inputs if v.shape and v.shape[0] is not None]
             n = fixed[0] if fixed else 1
             first = ex.forward([a[:n] for a in xs], ExecContext(training=False))
-            self._compiled.build_metrics(first[:ex.n_outputs], [a[:n] for a in ys])
+            self._compiled.build_metrics(first[: ex.n_outputs], [a[:n] for a in ys])
 
     def _update_metrics(self, outputs, ys, masks, sw=None):
         """As Keras 3: sample and class weights reach the loss and ``weighted_metrics``,
         not ``metrics=``; an output's mask reaches both (see
         ``metrics.update_state_with_mask``)."""
         from graphc.metrics import update_state_with_mask
+
         for _, m, weighted, i in self._compiled.metrics:
             update_state_with_mask(m, ys[i], outputs[i], masks[i], sw if weighted else None)
 
@@ -545,10 +623,25 @@ class Trainer:
         return dict(sorted(logs.items()))
 
     # ---- public API ----------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None,
-            validation_steps=None, validation_batch_size=None, validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         """Train for ``epochs`` epochs; returns a ``History``.
 
         ``x`` is arrays (a list or a dict of them for several inputs) with targets
@@ -562,15 +655,16 @@ class Trainer:
 
             model.fit(train_dataset, epochs=30, validation_data=validation_dataset)
         """
+        from graphc import rng as grandom
         from graphc.callbacks import CallbackList
         from graphc.interrupts import armed, atomic
         from graphc.ops import ExecContext
-        from graphc import rng as grandom
 
         self._require_compiled()
         where = "Model.fit()"
-        batch_size = 32 if batch_size is None else \
-            _args.positive_int(batch_size, "batch_size", where)
+        batch_size = (
+            32 if batch_size is None else _args.positive_int(batch_size, "batch_size", where)
+        )
         epochs = _args.non_negative_int(epochs, "epochs", where, "10")
         initial_epoch = _args.non_negative_int(initial_epoch, "initial_epoch", where)
         verbose = _verbose(verbose, where)
@@ -580,24 +674,34 @@ class Trainer:
         validation_split = _args.fraction(validation_split, "validation_split", where)
         _args.boolean(shuffle, "shuffle", where)
         _args.mapping_or_none(class_weight, "class_weight", where, "{0: 1.0, 1: 5.0}")
-        steps_per_epoch = _args.optional_positive_int(steps_per_epoch, "steps_per_epoch",
-                                                      where, "100")
-        validation_steps = _args.optional_positive_int(validation_steps, "validation_steps",
-                                                       where, "10")
+        steps_per_epoch = _args.optional_positive_int(
+            steps_per_epoch, "steps_per_epoch", where, "100"
+        )
+        validation_steps = _args.optional_positive_int(
+            validation_steps, "validation_steps", where, "10"
+        )
         validation_batch_size = _args.optional_positive_int(
-            validation_batch_size, "validation_batch_size", where)
+            validation_batch_size, "validation_batch_size", where
+        )
         validation_freq = _args.positive_int(validation_freq, "validation_freq", where, "1")
         if _data.is_dataset(x):
             # As Keras: batch_size is not used (the dataset makes the batches), shuffle
             # only reorders a PyDataset's batches, validation_split needs arrays.
             _data.refuse_with_dataset(x, y, sample_weight)
             if validation_split and validation_data is None:
-                raise ValueError("Argument `validation_split` is only supported for "
-                                 "tensors or NumPy arrays. Found incompatible type in the "
-                                 f"input: {[type(x)]}")
-            source = _data.DatasetBatches(x, self._standardize_batch, steps=steps_per_epoch,
-                                          shuffle=shuffle, class_weight=class_weight,
-                                          rng=grandom.generator())
+                raise ValueError(
+                    "Argument `validation_split` is only supported for "
+                    "tensors or NumPy arrays. Found incompatible type in the "
+                    f"input: {[type(x)]}"
+                )
+            source = _data.DatasetBatches(
+                x,
+                self._standardize_batch,
+                steps=steps_per_epoch,
+                shuffle=shuffle,
+                class_weight=class_weight,
+                rng=grandom.generator(),
+            )
             pending = source.begin_epoch()  # builds a lazily built model
             sample = source.first
         else:
@@ -608,22 +712,29 @@ class Trainer:
                 xs, ys = train["x"], train["y"]
                 sw = train["sw"][0] if train["sw"] else None
                 n = xs[0].shape[0]
-                validation_data = (held["x"], held["y"],
-                                   held["sw"][0] if held["sw"] else None)
+                validation_data = (held["x"], held["y"], held["sw"][0] if held["sw"] else None)
             source = _ArrayBatches(xs, ys, sw, n, batch_size, shuffle)
             pending, sample = None, (xs, ys, sw, n)
         val = None
         if validation_data is not None:
-            val = self._validation_source(validation_data, validation_steps,
-                                          validation_batch_size or batch_size)
+            val = self._validation_source(
+                validation_data, validation_steps, validation_batch_size or batch_size
+            )
 
         c = self._compiled
         trainable = self.trainable_weights  # walks every layer: once per call
         ex = self._executor(trainable, with_masks=True)
         store = self._param_store(trainable)
         ctx = ExecContext(training=True, rng=grandom.generator())
-        cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
-                           verbose=verbose, epochs=epochs, steps=source.steps_per_epoch)
+        cbs = CallbackList(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=source.steps_per_epoch,
+        )
         self.stop_training = False
         self._build_metrics(ex, sample[0], sample[1])
 
@@ -644,8 +755,9 @@ class Trainer:
                 for step, (bx, by, bsw, size) in batches:
                     cbs.on_train_batch_begin(step)
                     with atomic():  # the step and its running means: Ctrl-C waits for both
-                        total, per_output, outputs, masks = self._train_batch(ex, store, ctx,
-                                                                              bx, by, bsw)
+                        total, per_output, outputs, masks = self._train_batch(
+                            ex, store, ctx, bx, by, bsw
+                        )
                         running.add(total, per_output, size)
                         self._update_metrics(outputs, by, masks, bsw)
                     if batch_logs:
@@ -686,8 +798,9 @@ class Trainer:
     def _standardize_batch(self, x, y, sample_weight, class_weight=None, need_y=True):
         """One batch of a dataset as checked arrays ``(xs, ys, sw, rows)``; predict's
         batches may carry targets, which it does not read."""
-        return self._standardize(x, y if need_y else None, sample_weight if need_y else None,
-                                 class_weight, need_y=need_y)
+        return self._standardize(
+            x, y if need_y else None, sample_weight if need_y else None, class_weight, need_y=need_y
+        )
 
     def _evaluate_arrays(self, xs, ys, sw, batch_size=32, cbs=None):
         n = xs[0].shape[0]
@@ -698,6 +811,7 @@ class Trainer:
         """The logs of a pass over ``batches`` (``(step, (xs, ys, sw, rows))``) in
         inference mode, calling the test-batch hooks of ``cbs``."""
         from graphc.ops import ExecContext
+
         ex = self._executor(with_masks=True)
         ctx = ExecContext(training=False)
         c = self._compiled
@@ -727,8 +841,11 @@ class Trainer:
         of ``batch_size``; a dataset gives its own (``steps`` of them, if given)."""
         if _data.is_dataset(x):
             _data.refuse_with_dataset(x, y, sample_weight)
-            standardize = self._standardize_batch if need_y else \
-                (lambda bx, by, bsw, cw: self._standardize_batch(bx, by, bsw, cw, False))
+            standardize = (
+                self._standardize_batch
+                if need_y
+                else (lambda bx, by, bsw, cw: self._standardize_batch(bx, by, bsw, cw, False))
+            )
             source = _data.DatasetBatches(x, standardize, steps=steps)
             return source, source.begin_epoch()
         batch_size = 32 if batch_size is None else int(batch_size)  # checked by the caller
@@ -736,8 +853,17 @@ class Trainer:
         source = _ArrayBatches(xs, ys, sw, n, batch_size, shuffle=False)
         return source, source.begin_epoch()
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+    ):
         """Loss (and metrics) on data, in inference mode: with ``return_dict`` the logs
         (keys sorted, as Keras's); else the loss alone if it is the only value, otherwise
         a list in Keras's order (loss, each output's loss, the metrics by key). ``x`` may
@@ -753,8 +879,14 @@ class Trainer:
         _args.callbacks_list(callbacks, where)
         _args.boolean(return_dict, "return_dict", where)
         source, batches = self._batches_for(x, y, sample_weight, batch_size, steps, True)
-        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                           epochs=1, steps=source.steps_per_epoch)
+        cbs = CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=source.steps_per_epoch,
+        )
         cbs.on_test_begin()
         logs = self._evaluate_batches(batches, cbs)
         cbs.on_test_end(logs)
@@ -775,8 +907,14 @@ class Trainer:
         source, batches = self._batches_for(x, None, None, batch_size, steps, False)
         ex = self._executor()
         ctx = ExecContext(training=False)
-        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose,
-                           epochs=1, steps=source.steps_per_epoch)
+        cbs = CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=1,
+            steps=source.steps_per_epoch,
+        )
         cbs.on_predict_begin()
         chunks = []
         for step, (bx, _, _, _) in batches:
@@ -784,20 +922,22 @@ class Trainer:
             chunks.append(ex.forward(bx, ctx))
             cbs.on_predict_batch_end(step, {})
         cbs.on_predict_end()
-        outs = [np.concatenate([c[i] for c in chunks]) if len(chunks) > 1 else chunks[0][i]
-                for i in range(len(self.outputs))]
+        outs = [
+            np.concatenate([c[i] for c in chunks]) if len(chunks) > 1 else chunks[0][i]
+            for i in range(len(self.outputs))
+        ]
         lookup = dict(zip(self.outputs, outs))
         return map_struct(lambda v: lookup[v], self.output)
 
     # ---- single batches ------------------------------------------------------------
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
-                       return_dict=False):
-        from graphc.ops import ExecContext
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         from graphc import rng as grandom
+        from graphc.ops import ExecContext
 
         self._require_compiled()
-        _args.mapping_or_none(class_weight, "class_weight", "Model.train_on_batch()",
-                              "{0: 1.0, 1: 5.0}")
+        _args.mapping_or_none(
+            class_weight, "class_weight", "Model.train_on_batch()", "{0: 1.0, 1: 5.0}"
+        )
         _args.boolean(return_dict, "return_dict", "Model.train_on_batch()")
         xs, ys, sw, _ = self._standardize(x, y, sample_weight, class_weight)
         trainable = self.trainable_weights
@@ -822,6 +962,7 @@ class Trainer:
 
     def predict_on_batch(self, x):
         from graphc.ops import ExecContext
+
         xs, _, _, _ = self._standardize(x, need_y=False)
         outs = self._executor().forward(xs, ExecContext(training=False))
         lookup = dict(zip(self.outputs, outs))
@@ -836,8 +977,9 @@ def _state_params(ex):
         trainable = set(ex.trainable)
         params = {s: v for s, v in ex.leaves if getattr(v, "data", None) is not None}
         ins = {i for step in ex.steps if step.stateful for i in step.ins}
-        cached = ex._state_params = [v for s, v in params.items()
-                                     if s in ins and v not in trainable]
+        cached = ex._state_params = [
+            v for s, v in params.items() if s in ins and v not in trainable
+        ]
     return cached
 
 
@@ -847,8 +989,7 @@ def _batch_result(logs, return_dict, compiled):
     if return_dict:
         return logs
     names = compiled.log_names()
-    values = [logs[n] for n in names if n in logs] + \
-        [v for k, v in logs.items() if k not in names]
+    values = [logs[n] for n in names if n in logs] + [v for k, v in logs.items() if k not in names]
     return values[0] if len(values) == 1 else values
 
 
@@ -858,5 +999,6 @@ def _unpack_validation(data):
             return data[0], data[1], None
         if len(data) == 3:
             return data[0], data[1], data[2]
-    raise InputDataError("validation_data must be a tuple (x_val, y_val) or "
-                         "(x_val, y_val, val_sample_weight).")
+    raise InputDataError(
+        "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight)."
+    )

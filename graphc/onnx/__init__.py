@@ -10,11 +10,29 @@ exported or run. The exporter itself is the ONNX backend, ``graphc.backends.onnx
 """
 
 from graphc.backends.onnx.builder import DEFAULT_OPSET, MIN_OPSET, newest_opset
-from graphc.backends.onnx.export import (ExportError, ExportResult, PassReport, export,
-                                         export_with_report)
+from graphc.backends.onnx.export import (
+    ExportError,
+    ExportResult,
+    PassReport,
+    export,
+    export_with_report,
+)
 from graphc.onnx.importer import OnnxGraphLayer, OnnxImportError, load
 from graphc.onnx.runtime import Runtime, RuntimeLoadError, RuntimeRunError
 
-__all__ = ["export", "load", "OnnxGraphLayer", "OnnxImportError", "export_with_report",
-           "Runtime", "ExportError", "ExportResult", "PassReport", "RuntimeLoadError",
-           "RuntimeRunError", "newest_opset", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = [
+    "export",
+    "load",
+    "OnnxGraphLayer",
+    "OnnxImportError",
+    "export_with_report",
+    "Runtime",
+    "ExportError",
+    "ExportResult",
+    "PassReport",
+    "RuntimeLoadError",
+    "RuntimeRunError",
+    "newest_opset",
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+]

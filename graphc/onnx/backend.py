@@ -19,8 +19,15 @@ from graphc.backends.numpy.executor import Executor
 from graphc.onnx.importer import OnnxImportError, load
 from graphc.recording import ExecContext
 
-__all__ = ["GraphcBackend", "GraphcRep", "prepare", "run_model", "run_node",
-           "supports_device", "is_compatible"]
+__all__ = [
+    "GraphcBackend",
+    "GraphcRep",
+    "prepare",
+    "run_model",
+    "run_node",
+    "supports_device",
+    "is_compatible",
+]
 
 
 def _array(a):
@@ -68,8 +75,10 @@ class GraphcRep(BackendRep):
         else:
             arrays = [inputs]
         if len(arrays) != len(self.input_names):
-            raise ValueError(f"the model takes {len(self.input_names)} inputs "
-                             f"({', '.join(self.input_names)}), received {len(arrays)}")
+            raise ValueError(
+                f"the model takes {len(self.input_names)} inputs "
+                f"({', '.join(self.input_names)}), received {len(arrays)}"
+            )
         given = dict(zip(self.input_names, (_array(a) for a in arrays)))
         model = self.model
         while model is None or self._bound:
@@ -106,8 +115,10 @@ class GraphcBackend(Backend):
             raise RuntimeError(f"graphc runs on CPU, not {device!r}")
         if not isinstance(model, ModelProto):
             import onnx
-            model = onnx.load_model_from_string(model) if isinstance(model, bytes) \
-                else onnx.load(model)
+
+            model = (
+                onnx.load_model_from_string(model) if isinstance(model, bytes) else onnx.load(model)
+            )
         return GraphcRep(model)
 
     @classmethod
@@ -122,8 +133,10 @@ class GraphcBackend(Backend):
             inputs = [inputs[n] for n in node.input if n]
         arrays = [np.asarray(a) for a in inputs]
         names = [n for n in node.input if n]
-        graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(
-            a.dtype), a.shape) for n, a in zip(names, arrays)]
+        graph_inputs = [
+            helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for n, a in zip(names, arrays)
+        ]
         graph_outputs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
         graph = helper.make_graph([node], "run_node", graph_inputs, graph_outputs)
         opset = kwargs.get("opset_version")

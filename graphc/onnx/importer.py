@@ -54,6 +54,7 @@ class _Unsupported(Exception):
 # weight), a NumPy array (a constant: an integer initializer, a ``Constant`` node, or a
 # value computed from constants at import) or ``None`` (an omitted optional input).
 
+
 def _is_const(x) -> bool:
     return isinstance(x, np.ndarray)
 
@@ -65,8 +66,11 @@ def _static(x, what="input"):
     if isinstance(x, Parameter):
         return np.asarray(x.data)
     name = x.name if isinstance(x, Value) and x.kind == "input" else None
-    raise _Unsupported(f"the {what} must be a constant (an initializer or a Constant "
-                       "node), not computed at run time", needs_input=name)
+    raise _Unsupported(
+        f"the {what} must be a constant (an initializer or a Constant "
+        "node), not computed at run time",
+        needs_input=name,
+    )
 
 
 def _shape(x) -> tuple:
@@ -79,6 +83,7 @@ def _dtype(x) -> str:
 
 def _attr(node, name, default=None):
     from onnx import helper
+
     for a in node.attribute:
         if a.name == name:
             return helper.get_attribute_value(a)
@@ -112,13 +117,17 @@ def _binary(name):
             return np.asarray(getattr(np, name)(a, b)).astype(a.dtype)
         if name == "divide" and _dtype(a) not in _FLOAT_KINDS:
             if _dtype(a) in ("int64", "uint64"):
-                raise _Unsupported(f"integer division of {_dtype(a)} (exact in float64 "
-                                   "only below 2**53)")
+                raise _Unsupported(
+                    f"integer division of {_dtype(a)} (exact in float64 only below 2**53)"
+                )
             # ONNX's integer Div truncates toward zero: in float64, cast back
-            q = ops.divide(ops.cast(a, "float64") if not _is_const(a) else a.astype("f8"),
-                           ops.cast(b, "float64") if not _is_const(b) else b.astype("f8"))
+            q = ops.divide(
+                ops.cast(a, "float64") if not _is_const(a) else a.astype("f8"),
+                ops.cast(b, "float64") if not _is_const(b) else b.astype("f8"),
+            )
             return ops.cast(q, _dtype(a))
         return ops.apply(name, [a, b])
+
     return convert
 
 
@@ -127,6 +136,7 @@ def _unary(name, floats=True, **attrs):
         if floats:
             _require_float(ins[0], node.op_type)
         return ops.apply(name, [ins[0]], **attrs)
+
     return convert
 
 
@@ -168,14 +178,16 @@ def _softmax_like(log):
             shape = _shape(x)
             rest = shape[axis:]
             if any(d is None for d in rest) or any(d is None for d in shape[1:axis]):
-                raise _Unsupported(f"{node.op_type} before opset 13 from axis {axis} on "
-                                   "unknown dimensions")
+                raise _Unsupported(
+                    f"{node.op_type} before opset 13 from axis {axis} on unknown dimensions"
+                )
             flat = _reshape(x, (-1, int(np.prod(rest))))
             y = convert(node, [flat], 13)
             return _reshape(y, _target_shape(y, shape))
         if not log:
             return ops.softmax(x, axis=axis)
         return _log_softmax(x, axis)
+
     return convert
 
 
@@ -208,8 +220,10 @@ def _hard_sigmoid(node, ins, opset):
     x = ins[0]
     _require_float(x, "HardSigmoid")
     dt = _dtype(x)
-    y = ops.add(ops.multiply(x, np.asarray(_attr(node, "alpha", 0.2), dt)),
-                np.asarray(_attr(node, "beta", 0.5), dt))
+    y = ops.add(
+        ops.multiply(x, np.asarray(_attr(node, "alpha", 0.2), dt)),
+        np.asarray(_attr(node, "beta", 0.5), dt),
+    )
     return ops.apply("clip", [y], min=0.0, max=1.0)
 
 
@@ -227,8 +241,9 @@ def _clip(node, ins, opset):
         lo = None if len(ins) < 2 or ins[1] is None else float(_static(ins[1], "min"))
         hi = None if len(ins) < 3 or ins[2] is None else float(_static(ins[2], "max"))
     big = float(np.finfo(_dtype(x)).max)
-    return ops.apply("clip", [x], min=-big if lo is None else float(lo),
-                     max=big if hi is None else float(hi))
+    return ops.apply(
+        "clip", [x], min=-big if lo is None else float(lo), max=big if hi is None else float(hi)
+    )
 
 
 def _variadic(name, mean=False):
@@ -248,6 +263,7 @@ def _variadic(name, mean=False):
             _require_float(y, node.op_type)
             y = ops.divide(y, np.asarray(len(xs), dtype=dt))
         return y
+
     return convert
 
 
@@ -279,9 +295,14 @@ def _arg(name):
         x = ins[0]
         if _dtype(x) == "bool":
             raise _Unsupported(f"{node.op_type} on booleans")
-        return ops.apply(name, [x], axis=_axis(_attr(node, "axis", 0), len(_shape(x))),
-                         keepdims=bool(_attr(node, "keepdims", 1)),
-                         select_last_index=bool(_attr(node, "select_last_index", 0)))
+        return ops.apply(
+            name,
+            [x],
+            axis=_axis(_attr(node, "axis", 0), len(_shape(x))),
+            keepdims=bool(_attr(node, "keepdims", 1)),
+            select_last_index=bool(_attr(node, "select_last_index", 0)),
+        )
+
     return convert
 
 
@@ -289,8 +310,9 @@ def _gather_elements(node, ins, opset):
     x, idx = ins
     if _dtype(idx) not in ("int32", "int64"):
         raise _Unsupported(f"GatherElements with {_dtype(idx)} indices")
-    return ops.apply("take_along_axis", [x, idx],
-                     axis=_axis(_attr(node, "axis", 0), len(_shape(x))))
+    return ops.apply(
+        "take_along_axis", [x, idx], axis=_axis(_attr(node, "axis", 0), len(_shape(x)))
+    )
 
 
 def _trilu(node, ins, opset):
@@ -338,22 +360,32 @@ def _layer_norm(node, ins, opset):
         return _layer_norm_parts(node, x, scale, bias, axes)
     want = _shape(x)[axis:]
     # ONNX broadcasts the scale and bias; graphc's op takes them in the normalized shape
-    if tuple(_shape(scale)) != tuple(want) or (bias is not None and
-                                                 tuple(_shape(bias)) != tuple(want)):
+    if tuple(_shape(scale)) != tuple(want) or (
+        bias is not None and tuple(_shape(bias)) != tuple(want)
+    ):
         raise _Unsupported("LayerNormalization with a broadcast scale or bias")
     if _attr(node, "stash_type", 1) != 1 and _dtype(x) != "float32":
         raise _Unsupported("LayerNormalization with stash_type other than float32")
     inputs = [x, scale] + ([bias] if bias is not None else [])
     if _dtype(x) != "float32" and _attr(node, "stash_type", 1) == 1:
         # the statistics in float32, as ONNX's stash_type=1 says
-        y = ops.apply("layer_norm", [ops.cast(v, "float32") if not _is_const(v) else
-                                     v.astype("float32") for v in inputs],
-                      axis=axes, epsilon=float(_attr(node, "epsilon", 1e-5)), scale=True,
-                      center=bias is not None)
+        y = ops.apply(
+            "layer_norm",
+            [ops.cast(v, "float32") if not _is_const(v) else v.astype("float32") for v in inputs],
+            axis=axes,
+            epsilon=float(_attr(node, "epsilon", 1e-5)),
+            scale=True,
+            center=bias is not None,
+        )
         return ops.cast(y, _dtype(x))
-    return ops.apply("layer_norm", inputs, axis=axes,
-                     epsilon=float(_attr(node, "epsilon", 1e-5)), scale=True,
-                     center=bias is not None)
+    return ops.apply(
+        "layer_norm",
+        inputs,
+        axis=axes,
+        epsilon=float(_attr(node, "epsilon", 1e-5)),
+        scale=True,
+        center=bias is not None,
+    )
 
 
 def _reciprocal(node, ins, opset):
@@ -431,8 +463,7 @@ def _window_padding(node, x, kernel, strides, dilations, fill, ceil=False):
             pads = grown
             if fill == "exclude":
                 return ops.pad(x, [(0, 0), (0, 0), *pads]), ("exclude", pads)
-            return ops.pad(x, [(0, 0), (0, 0), *pads], constant_values=float("-inf")), \
-                "valid"
+            return ops.pad(x, [(0, 0), (0, 0), *pads], constant_values=float("-inf")), "valid"
     if not any(b or a for b, a in pads):
         return x, "valid"
     if all(isinstance(s, int) for s in spatial):
@@ -446,8 +477,9 @@ def _window_padding(node, x, kernel, strides, dilations, fill, ceil=False):
             return x, "same"
     if fill == "exclude":
         if not all(isinstance(s, int) for s in spatial):
-            raise _Unsupported("AveragePool with explicit pads and count_include_pad=0 on "
-                               "unknown spatial sizes")
+            raise _Unsupported(
+                "AveragePool with explicit pads and count_include_pad=0 on unknown spatial sizes"
+            )
         return ops.pad(x, [(0, 0), (0, 0), *pads]), ("exclude", pads)
     value = float("-inf") if fill == "-inf" else 0.0
     return ops.pad(x, [(0, 0), (0, 0), *pads], constant_values=value), "valid"
@@ -469,9 +501,15 @@ def _conv(node, ins, opset):
     # ONNX kernel (C_out, C_in / g, *k) -> graphc's (*k, C_in / g, C_out)
     perm = (*range(2, n + 2), 1, 0)
     wk = np.transpose(w, perm) if _is_const(w) else ops.transpose(w, perm)
-    return ops.apply("conv", [x, wk] + ([] if bias is None else [bias]),
-                     strides=strides, dilation_rate=dilations, padding=padding,
-                     data_format="channels_first", groups=groups)
+    return ops.apply(
+        "conv",
+        [x, wk] + ([] if bias is None else [bias]),
+        strides=strides,
+        dilation_rate=dilations,
+        padding=padding,
+        data_format="channels_first",
+        groups=groups,
+    )
 
 
 def _pool(kind):
@@ -491,8 +529,9 @@ def _pool(kind):
         else:
             fill = "zero" if _attr(node, "count_include_pad", 0) else "exclude"
         spatial = _shape(x)[2:]
-        x, padding = _window_padding(node, x, kernel, strides, dilations, fill,
-                                     ceil=bool(_attr(node, "ceil_mode", 0)))
+        x, padding = _window_padding(
+            node, x, kernel, strides, dilations, fill, ceil=bool(_attr(node, "ceil_mode", 0))
+        )
         attrs = dict(pool_size=kernel, strides=strides, data_format="channels_first")
         if isinstance(padding, tuple):
             # the average of the input elements only: the zero-padded average divided by
@@ -502,8 +541,8 @@ def _pool(kind):
             share = ops.apply("avg_pool", [ones], padding="valid", **attrs)
             y = ops.apply("avg_pool", [x], padding="valid", **attrs)
             return ops.divide(y, share.astype(_dtype(x)))
-        return ops.apply("max_pool" if kind == "max" else "avg_pool", [x], padding=padding,
-                         **attrs)
+        return ops.apply("max_pool" if kind == "max" else "avg_pool", [x], padding=padding, **attrs)
+
     return convert
 
 
@@ -511,6 +550,7 @@ def _global_pool(kind):
     def convert(node, ins, opset):
         _require_float(ins[0], node.op_type)
         return ops.apply(kind, [ins[0]], data_format="channels_first", keepdims=True)
+
     return convert
 
 
@@ -525,13 +565,19 @@ def _batch_norm(node, ins, opset):
     eps = float(_attr(node, "epsilon", 1e-5))
     momentum = float(_attr(node, "momentum", 0.9))
     if rank == 2:
-        return ops.apply("batch_norm", [x, scale, bias, mean, var], axis=1,
-                         momentum=momentum, epsilon=eps)[0]
+        return ops.apply(
+            "batch_norm", [x, scale, bias, mean, var], axis=1, momentum=momentum, epsilon=eps
+        )[0]
     # channels-first: move the channels last (graphc's batch norm exports on the last axis)
     to_last = (0, *range(2, rank), 1)
     to_first = (0, rank - 1, *range(1, rank - 1))
-    y = ops.apply("batch_norm", [ops.transpose(x, to_last), scale, bias, mean, var],
-                  axis=-1, momentum=momentum, epsilon=eps)[0]
+    y = ops.apply(
+        "batch_norm",
+        [ops.transpose(x, to_last), scale, bias, mean, var],
+        axis=-1,
+        momentum=momentum,
+        epsilon=eps,
+    )[0]
     return ops.transpose(y, to_first)
 
 
@@ -551,6 +597,7 @@ def _flatten(node, ins, opset):
                 return None
             out *= d
         return out
+
     target = (prod(shape[:axis]), prod(shape[axis:]))
     return _reshape(x, _target_shape(x, target))
 
@@ -613,20 +660,24 @@ def _dropout(node, ins, opset):
 
 def _constant(node, ins, opset):
     from onnx import numpy_helper
+
     for a in node.attribute:
         if a.name == "value":
             return numpy_helper.to_array(a.t)
         if a.name in ("value_float", "value_int"):
-            return np.asarray(_attr(node, a.name),
-                              dtype="float32" if a.name == "value_float" else "int64")
+            return np.asarray(
+                _attr(node, a.name), dtype="float32" if a.name == "value_float" else "int64"
+            )
         if a.name in ("value_floats", "value_ints"):
-            return np.asarray(_attr(node, a.name),
-                              dtype="float32" if a.name == "value_floats" else "int64")
+            return np.asarray(
+                _attr(node, a.name), dtype="float32" if a.name == "value_floats" else "int64"
+            )
     raise _Unsupported("Constant with a sparse or string value")
 
 
 def _constant_of_shape(node, ins, opset):
     from onnx import numpy_helper
+
     shape = [int(d) for d in _static(ins[0], "shape").reshape(-1)]
     value = _attr(node, "value", None)
     fill = np.zeros(1, "float32") if value is None else numpy_helper.to_array(value)
@@ -699,9 +750,20 @@ def _squeeze(node, ins, opset):
     return _reshape(x, _target_shape(x, target))
 
 
-_ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
-                7: "int64", 9: "bool", 10: "float16", 11: "float64", 12: "uint32",
-                13: "uint64"}
+_ONNX_DTYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+}
 
 
 def _cast(node, ins, opset):
@@ -730,6 +792,7 @@ def _reduce(name):
         rank = len(_shape(x))
         axis = None if axes is None else tuple(sorted(_axis(a, rank) for a in axes))
         return ops.apply(name, [x], axis=axis, keepdims=keep)
+
     return convert
 
 
@@ -757,17 +820,23 @@ def _composite_reduce(kind):
     def convert(node, ins, opset):
         x = ins[0]
         _require_float(x, node.op_type)
-        pre = {"l1": lambda v: ops.apply("abs", [v]),
-               "l2": lambda v: ops.apply("square", [v]),
-               "sumsquare": lambda v: ops.apply("square", [v]),
-               "logsumexp": ops.exp, "logsum": lambda v: v,
-               "min": ops.negative}[kind]
+        pre = {
+            "l1": lambda v: ops.apply("abs", [v]),
+            "l2": lambda v: ops.apply("square", [v]),
+            "sumsquare": lambda v: ops.apply("square", [v]),
+            "logsumexp": ops.exp,
+            "logsum": lambda v: v,
+            "min": ops.negative,
+        }[kind]
         y = base(node, [pre(x), *ins[1:]], opset)
-        post = {"l2": lambda v: ops.apply("sqrt", [v]),
-                "logsumexp": lambda v: ops.apply("log", [v]),
-                "logsum": lambda v: ops.apply("log", [v]),
-                "min": ops.negative}.get(kind)
+        post = {
+            "l2": lambda v: ops.apply("sqrt", [v]),
+            "logsumexp": lambda v: ops.apply("log", [v]),
+            "logsum": lambda v: ops.apply("log", [v]),
+            "min": ops.negative,
+        }.get(kind)
         return post(y) if post else y
+
     return convert
 
 
@@ -779,6 +848,7 @@ def _compare(name):
         if _dtype(a) not in _ONNX_DTYPES.values():
             raise _Unsupported(f"{node.op_type} on dtype {_dtype(a)}")
         return ops.apply(name, [a, b])
+
     return convert
 
 
@@ -809,8 +879,11 @@ def _pad(node, ins, opset):
         pads, value = list(_attr(node, "pads")), float(_attr(node, "value", 0.0))
     else:
         pads = [int(p) for p in _static(ins[1], "pads").reshape(-1)]
-        value = 0.0 if len(ins) < 3 or ins[2] is None else \
-            _static(ins[2], "constant_value").reshape(-1)[0].item()
+        value = (
+            0.0
+            if len(ins) < 3 or ins[2] is None
+            else _static(ins[2], "constant_value").reshape(-1)[0].item()
+        )
     rank = len(_shape(x))
     axes = list(range(rank))
     if opset >= 18 and len(ins) > 3 and ins[3] is not None:
@@ -919,8 +992,9 @@ def _nll_loss(node, ins, opset):
     x, target = ins[0], ins[1]
     weight = ins[2] if len(ins) > 2 else None
     _require_float(x, node.op_type)
-    return _nll(x, target, weight, _attr(node, "ignore_index", None),
-                _str(_attr(node, "reduction", "mean")))
+    return _nll(
+        x, target, weight, _attr(node, "ignore_index", None), _str(_attr(node, "reduction", "mean"))
+    )
 
 
 def _softmax_ce(node, ins, opset):
@@ -928,8 +1002,13 @@ def _softmax_ce(node, ins, opset):
     weight = ins[2] if len(ins) > 2 else None
     _require_float(x, node.op_type)
     log_prob = _log_softmax(x, 1)
-    loss = _nll(log_prob, target, weight, _attr(node, "ignore_index", None),
-                _str(_attr(node, "reduction", "mean")))
+    loss = _nll(
+        log_prob,
+        target,
+        weight,
+        _attr(node, "ignore_index", None),
+        _str(_attr(node, "reduction", "mean")),
+    )
     if len(node.output) > 1 and node.output[1]:
         return loss, log_prob
     return loss
@@ -999,8 +1078,11 @@ def _recurrent(kind):
         hidden = int(_attr(node, "hidden_size", _shape(r)[-1]))
         direction = _str(_attr(node, "direction", "forward"))
         dirs = 2 if direction == "bidirectional" else 1
-        default = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
-                   "RNN": ["Tanh"]}[kind]
+        default = {
+            "LSTM": ["Sigmoid", "Tanh", "Tanh"],
+            "GRU": ["Sigmoid", "Tanh"],
+            "RNN": ["Tanh"],
+        }[kind]
         acts = [_str(a) for a in (_attr(node, "activations", None) or default * dirs)]
         if any(a not in _RNN_ACTS for a in acts):
             raise _Unsupported(f"activations {acts} (graphc has {sorted(_RNN_ACTS)})")
@@ -1011,7 +1093,7 @@ def _recurrent(kind):
         rows = np.concatenate([np.arange(hidden) + g * hidden for g in order]).astype(np.int64)
         seqs, hs, cs = [], [], []
         for d in range(dirs):
-            a = acts[d * per:(d + 1) * per]
+            a = acts[d * per : (d + 1) * per]
             if kind == "LSTM" and a[1] != a[2]:
                 raise _Unsupported("different cell and output activations")
             pick = np.asarray(d, np.int64)
@@ -1023,8 +1105,7 @@ def _recurrent(kind):
                 wb = ops.take(bd, rows, axis=0)
                 rb = ops.take(bd, rows + gates * hidden, axis=0)
                 if kind == "GRU" and _attr(node, "linear_before_reset", 0):
-                    bias = ops.concatenate([ops.expand_dims(wb, 0), ops.expand_dims(rb, 0)],
-                                           axis=0)
+                    bias = ops.concatenate([ops.expand_dims(wb, 0), ops.expand_dims(rb, 0)], axis=0)
                 else:
                     bias = ops.add(wb, rb)
             elif kind == "GRU" and _attr(node, "linear_before_reset", 0):
@@ -1036,15 +1117,32 @@ def _recurrent(kind):
                     state.append(ops.take(c0, pick, axis=0))
             backwards = direction == "reverse" or d == 1
             if kind == "LSTM":
-                out = ops.lstm(xs, kernel, rec, bias, state, activation=_RNN_ACTS[a[1]],
-                               recurrent_activation=_RNN_ACTS[a[0]], go_backwards=backwards)
+                out = ops.lstm(
+                    xs,
+                    kernel,
+                    rec,
+                    bias,
+                    state,
+                    activation=_RNN_ACTS[a[1]],
+                    recurrent_activation=_RNN_ACTS[a[0]],
+                    go_backwards=backwards,
+                )
             elif kind == "GRU":
-                out = ops.gru(xs, kernel, rec, bias, state, activation=_RNN_ACTS[a[1]],
-                              recurrent_activation=_RNN_ACTS[a[0]], go_backwards=backwards,
-                              reset_after=bool(_attr(node, "linear_before_reset", 0)))
+                out = ops.gru(
+                    xs,
+                    kernel,
+                    rec,
+                    bias,
+                    state,
+                    activation=_RNN_ACTS[a[1]],
+                    recurrent_activation=_RNN_ACTS[a[0]],
+                    go_backwards=backwards,
+                    reset_after=bool(_attr(node, "linear_before_reset", 0)),
+                )
             else:
-                out = ops.simple_rnn(xs, kernel, rec, bias, state,
-                                     activation=_RNN_ACTS[a[0]], go_backwards=backwards)
+                out = ops.simple_rnn(
+                    xs, kernel, rec, bias, state, activation=_RNN_ACTS[a[0]], go_backwards=backwards
+                )
             seq = ops.reverse_sequence(out[0]) if backwards else out[0]
             if layout == 0:
                 seqs.append(ops.expand_dims(ops.transpose(seq, (1, 0, 2)), 1))
@@ -1059,10 +1157,12 @@ def _recurrent(kind):
 
         def join(parts, axis):
             return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis)
+
         results = [join(seqs, 1 if layout == 0 else 2), join(hs, 0 if layout == 0 else 1)]
         if kind == "LSTM":
             results.append(join(cs, 0 if layout == 0 else 1))
-        return tuple(results[:max(1, len(node.output))])
+        return tuple(results[: max(1, len(node.output))])
+
     return convert
 
 
@@ -1077,7 +1177,8 @@ def _hardmax(node, ins, opset):
         raise _Unsupported("Hardmax along an unknown dimension")
     idx = ops.argmax(x, axis=axis, keepdims=True)
     along = np.arange(shape[axis], dtype=np.int64).reshape(
-        [-1 if i == axis else 1 for i in range(len(shape))])
+        [-1 if i == axis else 1 for i in range(len(shape))]
+    )
     return ops.cast(ops.equal(idx, along), _dtype(x))
 
 
@@ -1102,6 +1203,7 @@ def _space_depth(to_depth):
             y = _reshape(x, (-1, c // (bs * bs), bs, bs, h, w))
             y = ops.transpose(y, (0, 1, 4, 2, 5, 3))
         return _reshape(y, (-1, c // (bs * bs), h * bs, w * bs))
+
     return convert
 
 
@@ -1114,10 +1216,14 @@ def _slice(node, ins, opset):
     else:
         starts = _static(ins[1], "starts").reshape(-1).tolist()
         ends = _static(ins[2], "ends").reshape(-1).tolist()
-        axes = None if len(ins) < 4 or ins[3] is None else \
-            _static(ins[3], "axes").reshape(-1).tolist()
-        steps = None if len(ins) < 5 or ins[4] is None else \
-            _static(ins[4], "steps").reshape(-1).tolist()
+        axes = (
+            None if len(ins) < 4 or ins[3] is None else _static(ins[3], "axes").reshape(-1).tolist()
+        )
+        steps = (
+            None
+            if len(ins) < 5 or ins[4] is None
+            else _static(ins[4], "steps").reshape(-1).tolist()
+        )
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
     if _is_const(x):
@@ -1140,47 +1246,105 @@ def _slice(node, ins, opset):
 
 
 CONVERTERS = {
-    "Add": _binary("add"), "Sub": _binary("subtract"), "Mul": _binary("multiply"),
+    "Add": _binary("add"),
+    "Sub": _binary("subtract"),
+    "Mul": _binary("multiply"),
     "Div": _binary("divide"),
-    "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
-    "Exp": _unary("exp"), "Log": _unary("log"), "Sqrt": _unary("sqrt"),
-    "Abs": _unary("abs"), "Neg": _neg, "Softplus": _unary("softplus"),
+    "Relu": _unary("relu"),
+    "Sigmoid": _unary("sigmoid"),
+    "Tanh": _unary("tanh"),
+    "Exp": _unary("exp"),
+    "Log": _unary("log"),
+    "Sqrt": _unary("sqrt"),
+    "Abs": _unary("abs"),
+    "Neg": _neg,
+    "Softplus": _unary("softplus"),
     "Softsign": _unary("softsign"),
-    "Softmax": _softmax_like(False), "LogSoftmax": _softmax_like(True),
-    "Elu": _elu, "Selu": _selu, "LeakyRelu": _leaky, "HardSigmoid": _hard_sigmoid,
-    "ThresholdedRelu": _thresholded, "Clip": _clip,
-    "Max": _variadic("maximum"), "Min": _variadic("minimum"), "Sum": _variadic("add"),
-    "Mean": _variadic("add", mean=True), "Pow": _pow, "Reciprocal": _reciprocal,
-    "MatMul": _matmul, "Gemm": _gemm,
-    "Conv": _conv, "MaxPool": _pool("max"), "AveragePool": _pool("avg"),
+    "Softmax": _softmax_like(False),
+    "LogSoftmax": _softmax_like(True),
+    "Elu": _elu,
+    "Selu": _selu,
+    "LeakyRelu": _leaky,
+    "HardSigmoid": _hard_sigmoid,
+    "ThresholdedRelu": _thresholded,
+    "Clip": _clip,
+    "Max": _variadic("maximum"),
+    "Min": _variadic("minimum"),
+    "Sum": _variadic("add"),
+    "Mean": _variadic("add", mean=True),
+    "Pow": _pow,
+    "Reciprocal": _reciprocal,
+    "MatMul": _matmul,
+    "Gemm": _gemm,
+    "Conv": _conv,
+    "MaxPool": _pool("max"),
+    "AveragePool": _pool("avg"),
     "GlobalAveragePool": _global_pool("global_avg_pool"),
     "GlobalMaxPool": _global_pool("global_max_pool"),
     "BatchNormalization": _batch_norm,
-    "Flatten": _flatten, "Reshape": _reshape_op, "Transpose": _transpose,
-    "Concat": _concat, "Identity": _identity, "Dropout": _dropout, "Constant": _constant,
-    "ConstantOfShape": _constant_of_shape, "Shape": _shape_op,
-    "Gather": _gather, "Unsqueeze": _unsqueeze, "Squeeze": _squeeze,
-    "Cast": _cast, "Slice": _slice,
-    "CastLike": _cast_like, "Size": _size,
-    "Equal": _compare("equal"), "Less": _compare("less"),
-    "LessOrEqual": _compare("less_equal"), "Greater": _compare("greater"),
-    "GreaterOrEqual": _compare("greater_equal"), "And": _compare("logical_and"),
-    "Or": _compare("logical_or"), "Xor": _compare("logical_xor"), "Not": _not,
-    "Where": _where, "Floor": _unary("floor"), "Ceil": _unary("ceil"),
-    "Round": _unary("round"), "Sign": _unary("sign", floats=False), "Sin": _unary("sin"),
-    "Cos": _unary("cos"), "Pad": _pad, "Split": _split, "Range": _range,
-    "Expand": _expand, "Tile": _tile, "Mod": _mod, "ArgMax": _arg("argmax"),
-    "ArgMin": _arg("argmin"), "GatherElements": _gather_elements, "Trilu": _trilu,
-    "LayerNormalization": _layer_norm, "NegativeLogLikelihoodLoss": _nll_loss,
-    "SoftmaxCrossEntropyLoss": _softmax_ce, "RMSNormalization": _rms_norm,
-    "Gelu": _gelu, "Swish": _swish, "LSTM": _recurrent("LSTM"), "GRU": _recurrent("GRU"),
-    "RNN": _recurrent("RNN"), "Hardmax": _hardmax, "SpaceToDepth": _space_depth(True),
+    "Flatten": _flatten,
+    "Reshape": _reshape_op,
+    "Transpose": _transpose,
+    "Concat": _concat,
+    "Identity": _identity,
+    "Dropout": _dropout,
+    "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
+    "Shape": _shape_op,
+    "Gather": _gather,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Cast": _cast,
+    "Slice": _slice,
+    "CastLike": _cast_like,
+    "Size": _size,
+    "Equal": _compare("equal"),
+    "Less": _compare("less"),
+    "LessOrEqual": _compare("less_equal"),
+    "Greater": _compare("greater"),
+    "GreaterOrEqual": _compare("greater_equal"),
+    "And": _compare("logical_and"),
+    "Or": _compare("logical_or"),
+    "Xor": _compare("logical_xor"),
+    "Not": _not,
+    "Where": _where,
+    "Floor": _unary("floor"),
+    "Ceil": _unary("ceil"),
+    "Round": _unary("round"),
+    "Sign": _unary("sign", floats=False),
+    "Sin": _unary("sin"),
+    "Cos": _unary("cos"),
+    "Pad": _pad,
+    "Split": _split,
+    "Range": _range,
+    "Expand": _expand,
+    "Tile": _tile,
+    "Mod": _mod,
+    "ArgMax": _arg("argmax"),
+    "ArgMin": _arg("argmin"),
+    "GatherElements": _gather_elements,
+    "Trilu": _trilu,
+    "LayerNormalization": _layer_norm,
+    "NegativeLogLikelihoodLoss": _nll_loss,
+    "SoftmaxCrossEntropyLoss": _softmax_ce,
+    "RMSNormalization": _rms_norm,
+    "Gelu": _gelu,
+    "Swish": _swish,
+    "LSTM": _recurrent("LSTM"),
+    "GRU": _recurrent("GRU"),
+    "RNN": _recurrent("RNN"),
+    "Hardmax": _hardmax,
+    "SpaceToDepth": _space_depth(True),
     "DepthToSpace": _space_depth(False),
-    "ReduceL1": _composite_reduce("l1"), "ReduceL2": _composite_reduce("l2"),
+    "ReduceL1": _composite_reduce("l1"),
+    "ReduceL2": _composite_reduce("l2"),
     "ReduceSumSquare": _composite_reduce("sumsquare"),
     "ReduceLogSumExp": _composite_reduce("logsumexp"),
-    "ReduceLogSum": _composite_reduce("logsum"), "ReduceMin": _composite_reduce("min"),
-    "ReduceSum": _reduce("sum"), "ReduceMean": _reduce("mean"), "ReduceMax": _reduce("max"),
+    "ReduceLogSum": _composite_reduce("logsum"),
+    "ReduceMin": _composite_reduce("min"),
+    "ReduceSum": _reduce("sum"),
+    "ReduceMean": _reduce("mean"),
+    "ReduceMax": _reduce("max"),
 }
 SUPPORTED_OPS = tuple(sorted(CONVERTERS))
 
@@ -1192,6 +1356,7 @@ def _graph_b64(graph) -> str:
 
 def _graph_from_b64(text: str):
     import onnx
+
     g = onnx.GraphProto()
     g.ParseFromString(base64.b64decode(text))
     return g
@@ -1204,8 +1369,13 @@ def _weight_names(graph) -> list:
 
 def _frozen_names(graph) -> set:
     """BatchNormalization running statistics: weights that gradients never update."""
-    return {n.input[i] for n in graph.node if n.op_type == "BatchNormalization"
-            for i in (3, 4) if len(n.input) > i}
+    return {
+        n.input[i]
+        for n in graph.node
+        if n.op_type == "BatchNormalization"
+        for i in (3, 4)
+        if len(n.input) > i
+    }
 
 
 class OnnxGraphLayer(Layer):
@@ -1217,22 +1387,36 @@ class OnnxGraphLayer(Layer):
     initializer except BatchNormalization running statistics).
     """
 
-    def __init__(self, graph, opset=13, input_names=None, output_names=None,
-                 trainable_weights=None, constant_names=(), **kwargs):
+    def __init__(
+        self,
+        graph,
+        opset=13,
+        input_names=None,
+        output_names=None,
+        trainable_weights=None,
+        constant_names=(),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         from onnx import numpy_helper
+
         if isinstance(graph, str):
             graph = _graph_from_b64(graph)
         self.opset = int(opset)
-        self.input_names = list(input_names if input_names is not None else
-                                [i.name for i in graph.input])
-        self.output_names = list(output_names if output_names is not None else
-                                 [o.name for o in graph.output])
+        self.input_names = list(
+            input_names if input_names is not None else [i.name for i in graph.input]
+        )
+        self.output_names = list(
+            output_names if output_names is not None else [o.name for o in graph.output]
+        )
         self.constant_names = list(constant_names)
         names = [n for n in _weight_names(graph) if n not in self.constant_names]
         frozen = _frozen_names(graph)
-        self.trainable_names = list(trainable_weights) if trainable_weights is not None \
+        self.trainable_names = (
+            list(trainable_weights)
+            if trainable_weights is not None
             else [n for n in names if n not in frozen]
+        )
         self._init_data = {}
         stripped = type(graph)()
         stripped.CopyFrom(graph)
@@ -1258,8 +1442,13 @@ class OnnxGraphLayer(Layer):
             dtype = _ONNX_DTYPES[t.data_type]
             data = self._init_data.get(t.name)
             shape = tuple(int(d) for d in t.dims)
-            p = self.add_weight(shape=shape, initializer="zeros", dtype=dtype,
-                                trainable=t.name in self.trainable_names, name=t.name)
+            p = self.add_weight(
+                shape=shape,
+                initializer="zeros",
+                dtype=dtype,
+                trainable=t.name in self.trainable_names,
+                name=t.name,
+            )
             if data is not None:
                 p.data[...] = np.asarray(data, dtype=dtype).reshape(shape)
             self.weights_by_name[t.name] = p
@@ -1267,6 +1456,7 @@ class OnnxGraphLayer(Layer):
 
     def call(self, inputs):
         from onnx import numpy_helper
+
         flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         env: dict = dict(self.weights_by_name)
         for t in self.graph.initializer:
@@ -1301,17 +1491,23 @@ class OnnxGraphLayer(Layer):
         for name in self.output_names:
             v = env[name]
             if not isinstance(v, Value) or v.kind not in ("input", "intermediate"):
-                raise OnnxImportError(f"the graph output {name!r} is a constant; graphc "
-                                      "models compute their outputs from their inputs")
+                raise OnnxImportError(
+                    f"the graph output {name!r} is a constant; graphc "
+                    "models compute their outputs from their inputs"
+                )
             result.append(v)
         return result if len(result) > 1 else result[0]
 
     def get_config(self):
         config = super().get_config()
-        config.update(graph=_graph_b64(self.graph), opset=self.opset,
-                      input_names=self.input_names, output_names=self.output_names,
-                      trainable_weights=self.trainable_names,
-                      constant_names=self.constant_names)
+        config.update(
+            graph=_graph_b64(self.graph),
+            opset=self.opset,
+            input_names=self.input_names,
+            output_names=self.output_names,
+            trainable_weights=self.trainable_names,
+            constant_names=self.constant_names,
+        )
         return config
 
 
@@ -1323,10 +1519,13 @@ def _node_error(node, index, opset, reason):
     if reason is None:
         return OnnxImportError(
             f"ONNX op {node.op_type!r} (node {name!r}, opset {opset}) has no graphc "
-            f"equivalent. Supported ops: {', '.join(SUPPORTED_OPS)}.")
-    return OnnxImportError(f"ONNX op {node.op_type!r} (node {name!r}, opset {opset}) is not "
-                           f"supported with {reason}. Supported ops: "
-                           f"{', '.join(SUPPORTED_OPS)}.")
+            f"equivalent. Supported ops: {', '.join(SUPPORTED_OPS)}."
+        )
+    return OnnxImportError(
+        f"ONNX op {node.op_type!r} (node {name!r}, opset {opset}) is not "
+        f"supported with {reason}. Supported ops: "
+        f"{', '.join(SUPPORTED_OPS)}."
+    )
 
 
 # ---- load --------------------------------------------------------------------------------
@@ -1336,8 +1535,7 @@ def _dims(value_info) -> tuple:
         raise OnnxImportError(f"graph input {value_info.name!r} has no shape")
     dims = []
     for d in t.shape.dim:
-        dims.append(int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0
-                    else None)
+        dims.append(int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None)
     return tuple(dims)
 
 
@@ -1352,6 +1550,7 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     """
     constants = dict(constants or {})
     import onnx
+
     if isinstance(path_or_proto, (str, os.PathLike)):
         proto = onnx.load(os.fspath(path_or_proto))
     elif isinstance(path_or_proto, (bytes, bytearray)):
@@ -1362,12 +1561,15 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     if opset is None:
         raise OnnxImportError("the model imports no default-domain (ai.onnx) opset")
     if opset < MIN_IMPORT_OPSET:
-        raise OnnxImportError(f"opset {opset} is older than the oldest graphc imports "
-                              f"({MIN_IMPORT_OPSET}); convert it with "
-                              "onnx.version_converter first")
+        raise OnnxImportError(
+            f"opset {opset} is older than the oldest graphc imports "
+            f"({MIN_IMPORT_OPSET}); convert it with "
+            "onnx.version_converter first"
+        )
     graph = proto.graph
     if constants:
         from onnx import numpy_helper
+
         bound = type(graph)()
         bound.CopyFrom(graph)
         for n, arr in constants.items():
@@ -1381,8 +1583,10 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
         elem = vi.type.tensor_type.elem_type
         dtype = _ONNX_DTYPES.get(elem)
         if dtype is None:
-            raise OnnxImportError(f"graph input {vi.name!r} has ONNX element type {elem}, "
-                                  "which graphc does not support")
+            raise OnnxImportError(
+                f"graph input {vi.name!r} has ONNX element type {elem}, "
+                "which graphc does not support"
+            )
         try:
             inputs.append(Input(batch_shape=_dims(vi), dtype=dtype, name=vi.name))
         except ValueError as e:
@@ -1391,9 +1595,12 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     layer_graph.CopyFrom(graph)
     del layer_graph.input[:]
     layer_graph.input.extend([vi for vi in graph.input if vi.name not in init_names])
-    layer = OnnxGraphLayer(layer_graph, opset=opset,
-                           name=name or f"onnx_{_layer_name(graph.name)}",
-                           constant_names=list(constants))
+    layer = OnnxGraphLayer(
+        layer_graph,
+        opset=opset,
+        name=name or f"onnx_{_layer_name(graph.name)}",
+        constant_names=list(constants),
+    )
     if not trainable:
         layer.trainable_names = []
     outputs = layer(inputs if len(inputs) != 1 else inputs[0])

@@ -23,9 +23,15 @@ from graphc.errors import GraphcError, InputDataError
 __all__ = ["Runtime", "RuntimeLoadError", "RuntimeRunError"]
 
 _ORT_DTYPES = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16,
-    "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
 }
 
 
@@ -82,15 +88,19 @@ class Runtime:
         elif hasattr(path_or_proto, "SerializeToString"):
             source, what = path_or_proto.SerializeToString(), "the given ModelProto"
         else:
-            raise TypeError(f"Runtime needs a path to an .onnx file or an onnx.ModelProto, "
-                            f"received {type(path_or_proto).__name__}")
+            raise TypeError(
+                f"Runtime needs a path to an .onnx file or an onnx.ModelProto, "
+                f"received {type(path_or_proto).__name__}"
+            )
         if session_options is None:
             session_options = ort.SessionOptions()
             session_options.log_severity_level = 3  # errors only: no warnings on stderr
         try:
             self.session = ort.InferenceSession(
-                source, sess_options=session_options,
-                providers=list(providers) if providers else ["CPUExecutionProvider"])
+                source,
+                sess_options=session_options,
+                providers=list(providers) if providers else ["CPUExecutionProvider"],
+            )
         except Exception as e:  # onnxruntime's own exception types are not importable
             detail = " ".join(str(e).split())
             raise RuntimeLoadError(f"onnxruntime cannot load {what}: {detail}") from e
@@ -98,8 +108,9 @@ class Runtime:
             self.inputs = [_Port(a) for a in self.session.get_inputs()]
             self.outputs = [_Port(a) for a in self.session.get_outputs()]
         except (UnicodeDecodeError, ValueError, TypeError) as e:  # a damaged file's names
-            raise RuntimeLoadError(f"onnxruntime cannot load {what}: {type(e).__name__}: "
-                                   f"{e}") from e
+            raise RuntimeLoadError(
+                f"onnxruntime cannot load {what}: {type(e).__name__}: {e}"
+            ) from e
 
     @property
     def input_names(self) -> list[str]:
@@ -125,22 +136,28 @@ class Runtime:
         if isinstance(x, dict):
             unknown = [k for k in x if k not in names]
             if unknown:
-                raise InputDataError(f"Unknown input {unknown[0]!r}; the model's inputs are "
-                                 f"{names}")
+                raise InputDataError(
+                    f"Unknown input {unknown[0]!r}; the model's inputs are {names}"
+                )
             missing = [p for p in self.inputs if p.name not in x]
             if missing:
                 p = missing[0]
-                raise InputDataError(f"Missing input {p.name!r} (expected shape {p.describe()}); "
-                                 f"the model's inputs are {names}")
+                raise InputDataError(
+                    f"Missing input {p.name!r} (expected shape {p.describe()}); "
+                    f"the model's inputs are {names}"
+                )
             given = [x[n] for n in names]
         elif isinstance(x, (list, tuple)) and len(names) > 1:
             if len(x) != len(names):
-                raise InputDataError(f"The model has {len(names)} inputs {names}, received a "
-                                 f"list of {len(x)} arrays")
+                raise InputDataError(
+                    f"The model has {len(names)} inputs {names}, received a list of {len(x)} arrays"
+                )
             given = list(x)
         elif len(names) > 1:
-            raise InputDataError(f"The model has {len(names)} inputs {names}; pass a list in that "
-                             f"order or a dict keyed by those names")
+            raise InputDataError(
+                f"The model has {len(names)} inputs {names}; pass a list in that "
+                f"order or a dict keyed by those names"
+            )
         elif isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
             given = [x[0]]
         else:
@@ -160,25 +177,32 @@ class Runtime:
         try:
             arr = np.asarray(a)
         except (ValueError, TypeError) as e:
-            raise InputDataError(f"Input {port.name!r}: cannot make an array of the data "
-                             f"({e}); expected shape {port.describe()}") from None
+            raise InputDataError(
+                f"Input {port.name!r}: cannot make an array of the data "
+                f"({e}); expected shape {port.describe()}"
+            ) from None
         got = f"received shape {_fmt_shape(arr.shape)} {arr.dtype}"
         if arr.dtype.kind not in "biuf":
-            raise InputDataError(f"Input {port.name!r}: expected numeric data of shape "
-                             f"{port.describe()}, {got}")
+            raise InputDataError(
+                f"Input {port.name!r}: expected numeric data of shape {port.describe()}, {got}"
+            )
         want = port.dtype
         if want.kind == "b" and arr.dtype.kind != "b":
-            raise InputDataError(f"Input {port.name!r}: expected booleans of shape "
-                             f"{port.describe()}, {got}")
+            raise InputDataError(
+                f"Input {port.name!r}: expected booleans of shape {port.describe()}, {got}"
+            )
         if want.kind in "iu" and arr.dtype.kind not in "biu":
-            raise InputDataError(f"Input {port.name!r}: expected integers of shape "
-                             f"{port.describe()}, {got}")
+            raise InputDataError(
+                f"Input {port.name!r}: expected integers of shape {port.describe()}, {got}"
+            )
         if port.shape is not None:
             bad = arr.ndim != len(port.shape) or any(
-                isinstance(d, int) and d != n for d, n in zip(port.shape, arr.shape))
+                isinstance(d, int) and d != n for d, n in zip(port.shape, arr.shape)
+            )
             if bad:
-                raise InputDataError(f"Input {port.name!r}: expected shape {port.describe()}, "
-                                 f"{got}")
+                raise InputDataError(
+                    f"Input {port.name!r}: expected shape {port.describe()}, {got}"
+                )
         return np.ascontiguousarray(arr, dtype=want)
 
     # ---- predict / evaluate ------------------------------------------------------------
@@ -188,8 +212,9 @@ class Runtime:
             return self.session.run(self.output_names, feeds)
         except Exception as e:  # onnxruntime's own exception types are not importable
             detail = " ".join(str(e).split())
-            raise RuntimeRunError(f"onnxruntime failed running "
-                                  f"{self.path or 'the model'}: {detail}") from e
+            raise RuntimeRunError(
+                f"onnxruntime failed running {self.path or 'the model'}: {detail}"
+            ) from e
 
     def predict(self, x, batch_size=None):
         """Outputs for ``x``: an array (one input), a list in input order, or a dict keyed
@@ -201,22 +226,26 @@ class Runtime:
         (2, 2)
         """
         feeds, n = self._feeds(x)
-        if batch_size is not None and (isinstance(batch_size, bool) or
-                                       not isinstance(batch_size, (int, np.integer))
-                                       or batch_size < 1):
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}")
         fixed = any(p.shape and isinstance(p.shape[0], int) for p in self.inputs)
         if batch_size is None or batch_size >= n or fixed or n == 0:
             outs = self.run(feeds)
         else:
-            parts = [self.run({k: v[i:i + batch_size] for k, v in feeds.items()})
-                     for i in range(0, n, batch_size)]
-            outs = [np.concatenate([p[j] for p in parts], axis=0)
-                    for j in range(len(self.outputs))]
+            parts = [
+                self.run({k: v[i : i + batch_size] for k, v in feeds.items()})
+                for i in range(0, n, batch_size)
+            ]
+            outs = [np.concatenate([p[j] for p in parts], axis=0) for j in range(len(self.outputs))]
         return outs[0] if len(outs) == 1 else outs
 
-    def evaluate(self, x, y, loss=None, metrics=None, batch_size=None, sample_weight=None,
-                 loss_weights=None):
+    def evaluate(
+        self, x, y, loss=None, metrics=None, batch_size=None, sample_weight=None, loss_weights=None
+    ):
         """Loss and metrics of the model on ``(x, y)``, with graphc's own losses and
         metrics and the same rules as ``Model.compile``/``evaluate``: per-output losses as
         a list or dict, ``loss_weights``, sample weights on the loss only (Keras 3).
@@ -227,12 +256,19 @@ class Runtime:
         {'loss': 0.02, 'mae': 0.11}
         """
         losses, metrics_found = self.evaluate_parts(
-            x, y, loss=loss, metrics=metrics, batch_size=batch_size,
-            sample_weight=sample_weight, loss_weights=loss_weights)
+            x,
+            y,
+            loss=loss,
+            metrics=metrics,
+            batch_size=batch_size,
+            sample_weight=sample_weight,
+            loss_weights=loss_weights,
+        )
         return {**losses, **{k: float(m.result()) for k, m in metrics_found.items()}}
 
-    def evaluate_parts(self, x, y, loss=None, metrics=None, batch_size=None,
-                       sample_weight=None, loss_weights=None) -> tuple[dict, dict]:
+    def evaluate_parts(
+        self, x, y, loss=None, metrics=None, batch_size=None, sample_weight=None, loss_weights=None
+    ) -> tuple[dict, dict]:
         """What ``evaluate`` reports, before the metrics are read: ``(losses, metrics)``,
         the loss values by key (``"loss"``, and ``"<output>_loss"`` for several outputs)
         and the updated metric objects by key, whose states can be added up across
@@ -242,7 +278,7 @@ class Runtime:
         from graphc.models.training import per_output, per_output_metrics
 
         if loss is None:
-            raise ValueError("evaluate needs a loss, e.g. loss=\"mse\"")
+            raise ValueError('evaluate needs a loss, e.g. loss="mse"')
         names = self.output_names
         preds = self.predict(x, batch_size=batch_size)
         preds = [preds] if len(self.outputs) == 1 else preds
@@ -250,22 +286,30 @@ class Runtime:
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)
         loss_ids = per_output(loss, names, "loss")
-        weights = per_output(loss_weights, names, "loss_weights") \
-            if loss_weights is not None else [1.0] * len(names)
+        weights = (
+            per_output(loss_weights, names, "loss_weights")
+            if loss_weights is not None
+            else [1.0] * len(names)
+        )
         metric_lists = per_output_metrics(metrics, names)
         multi = len(names) > 1
         result = {"loss": 0.0}
         metric_results: dict = {}
-        for name, yt, yp, ident, w, idents in zip(names, truths, preds, loss_ids, weights,
-                                                  metric_lists):
+        for name, yt, yp, ident, w, idents in zip(
+            names, truths, preds, loss_ids, weights, metric_lists
+        ):
             if yt is None:
                 if ident is not None:
-                    raise ValueError(f"No target for output {name!r}, which has a loss; the "
-                                     f"model's outputs are {names}")
+                    raise ValueError(
+                        f"No target for output {name!r}, which has a loss; the "
+                        f"model's outputs are {names}"
+                    )
                 continue
             if yt.shape[:1] != yp.shape[:1]:
-                raise ValueError(f"Target for output {name!r} has {yt.shape[0]} samples, "
-                                 f"the predictions {yp.shape[0]}")
+                raise ValueError(
+                    f"Target for output {name!r} has {yt.shape[0]} samples, "
+                    f"the predictions {yp.shape[0]}"
+                )
             fn = None
             if ident is not None:
                 fn = _losses.get(ident, y_true_shape=yt.shape, y_pred_shape=yp.shape)
@@ -284,12 +328,15 @@ class Runtime:
         if isinstance(y, dict):
             unknown = [k for k in y if k not in names]
             if unknown:
-                raise ValueError(f"Unknown output {unknown[0]!r} in the targets; the model's "
-                                 f"outputs are {names}")
+                raise ValueError(
+                    f"Unknown output {unknown[0]!r} in the targets; the model's outputs are {names}"
+                )
             return [np.asarray(y[n]) if n in y else None for n in names]
         if len(names) > 1:
             if not isinstance(y, (list, tuple)) or len(y) != len(names):
-                raise ValueError(f"The model has {len(names)} outputs {names}; pass the "
-                                 f"targets as a list in that order or a dict keyed by them")
+                raise ValueError(
+                    f"The model has {len(names)} outputs {names}; pass the "
+                    f"targets as a list in that order or a dict keyed by them"
+                )
             return [np.asarray(t) for t in y]
         return [np.asarray(y)]

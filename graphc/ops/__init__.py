@@ -17,8 +17,7 @@ To add a primitive, subclass ``graphc.ops.Op`` with all four rules (see
 """
 
 from graphc import ir as _ir
-from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
-from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
+
 # Op families that define their public functions beside the ops (each module's __all__).
 # (Modules under private aliases: a family may export a function of its own module's name.)
 from graphc.ops import arrays as _arrays  # noqa: E402
@@ -28,6 +27,7 @@ from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
+from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops import image as _image  # noqa: E402
 from graphc.ops import indexing as _indexing  # noqa: E402
 from graphc.ops import logic as _logic  # noqa: E402
@@ -45,6 +45,7 @@ from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
 from graphc.ops.composite import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
+
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
 from graphc.ops.image import *  # noqa: F401,F403,E402
@@ -56,19 +57,62 @@ from graphc.ops.numeric import *  # noqa: F401,F403,E402
 from graphc.ops.padding import *  # noqa: F401,F403,E402
 from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
+from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops.rounding import *  # noqa: F401,F403,E402
 
 __all__ = [
-    "Op", "ExecContext", "REGISTRY", "RULES", "get_op", "apply",
-    "add", "subtract", "multiply", "divide", "maximum", "minimum", "negative", "matmul",
-    "identity", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
-    "silu", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exp", "reshape", "flatten",
-    "dropout", "concatenate",
-] + (_arrays.__all__ + _attention.__all__ + _masking.__all__ + _batch_norm.__all__
-     + _conv.__all__ + _conv_transpose.__all__ + _dynamic.__all__
-     + _image.__all__ + _normalization.__all__ + _numeric.__all__ + _padding.__all__
-     + _pooling.__all__ + _recurrent.__all__ + _logic.__all__ + _rounding.__all__
-     + _indexing.__all__ + _composite.__all__)
+    "Op",
+    "ExecContext",
+    "REGISTRY",
+    "RULES",
+    "get_op",
+    "apply",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "maximum",
+    "minimum",
+    "negative",
+    "matmul",
+    "identity",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "silu",
+    "swish",
+    "gelu",
+    "leaky_relu",
+    "hard_sigmoid",
+    "exp",
+    "reshape",
+    "flatten",
+    "dropout",
+    "concatenate",
+] + (
+    _arrays.__all__
+    + _attention.__all__
+    + _masking.__all__
+    + _batch_norm.__all__
+    + _conv.__all__
+    + _conv_transpose.__all__
+    + _dynamic.__all__
+    + _image.__all__
+    + _normalization.__all__
+    + _numeric.__all__
+    + _padding.__all__
+    + _pooling.__all__
+    + _recurrent.__all__
+    + _logic.__all__
+    + _rounding.__all__
+    + _indexing.__all__
+    + _composite.__all__
+)
 
 
 def add(x1, x2):
@@ -108,6 +152,7 @@ def identity(x, dtype=None):
     ``n x n`` identity matrix (float32 unless ``dtype``)."""
     if isinstance(x, int) and not isinstance(x, bool):
         import numpy
+
         return numpy.eye(x, dtype=dtype or "float32")
     return apply("identity", [x])
 
@@ -192,8 +237,9 @@ def concatenate(xs, axis=-1):
 
 
 # Arithmetic on symbolic tensors (``x + y``, ``-x``, ``x @ w``) records these ops.
-_ir.OPERATORS.update(add=add, subtract=subtract, multiply=multiply, divide=divide,
-                     matmul=matmul, negative=negative)
+_ir.OPERATORS.update(
+    add=add, subtract=subtract, multiply=multiply, divide=divide, matmul=matmul, negative=negative
+)
 
 
 # Keras's submodules ``keras.ops.nn``, ``numpy``, ``core`` (``linalg`` and ``image`` are the

@@ -35,8 +35,9 @@ def _axes(axis, ndim: int) -> tuple:
     """Sorted non-negative axes of ``axis`` (None means all); repeats are an error."""
     if axis is None:
         return tuple(range(ndim))
-    axes = tuple(normalize_axis(int(a), ndim) for a in
-                 (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    axes = tuple(
+        normalize_axis(int(a), ndim) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))
+    )
     if len(set(axes)) != len(axes):
         raise ShapeError(f"axis {tuple(axis)} repeats an axis")
     return tuple(sorted(axes))
@@ -83,8 +84,9 @@ class Gather(Op):
         if len(table.shape) < 1:
             raise ShapeError("cannot gather from a scalar")
         if np.dtype(indices.dtype).kind not in "iuf":
-            raise ShapeError(f"indices must be integers (or floats holding integers), got "
-                             f"dtype {indices.dtype}")
+            raise ShapeError(
+                f"indices must be integers (or floats holding integers), got dtype {indices.dtype}"
+            )
         return TensorType(tuple(indices.shape) + tuple(table.shape[1:]), table.dtype)
 
     @staticmethod
@@ -94,8 +96,10 @@ class Gather(Op):
             lo, hi = idx.min(), idx.max()
             if lo < -size or hi >= size:
                 bad = lo if lo < -size else hi
-                raise IndexError(f"index {int(bad)} is out of range for a table of "
-                                 f"{size} rows (valid indices are 0 to {size - 1})")
+                raise IndexError(
+                    f"index {int(bad)} is out of range for a table of "
+                    f"{size} rows (valid indices are 0 to {size - 1})"
+                )
         return idx
 
     def kernel(self, attrs, table, indices, *, ctx):
@@ -158,12 +162,12 @@ class Transpose(Op):
         if perm is None:
             return tuple(reversed(range(ndim)))
         if len(perm) != ndim:
-            raise ShapeError(f"perm {tuple(perm)} has {len(perm)} entries for a tensor of "
-                             f"rank {ndim}")
+            raise ShapeError(
+                f"perm {tuple(perm)} has {len(perm)} entries for a tensor of rank {ndim}"
+            )
         norm = tuple(normalize_axis(int(p), ndim) for p in perm)
         if sorted(norm) != list(range(ndim)):
-            raise ShapeError(f"perm {tuple(perm)} is not a permutation of the axes "
-                             f"0..{ndim - 1}")
+            raise ShapeError(f"perm {tuple(perm)} is not a permutation of the axes 0..{ndim - 1}")
         return norm
 
     def infer(self, attrs, x):
@@ -188,8 +192,11 @@ class Transpose(Op):
 def transpose(x, axes=None):
     """``keras.ops.transpose``: permute the axes (reverse them when ``axes`` is None)."""
     ndim = _rank(x)
-    perm = tuple(reversed(range(ndim))) if axes is None else \
-        tuple(int(a) % ndim if ndim else int(a) for a in axes)
+    perm = (
+        tuple(reversed(range(ndim)))
+        if axes is None
+        else tuple(int(a) % ndim if ndim else int(a) for a in axes)
+    )
     return apply("transpose", [x], perm=perm)
 
 
@@ -220,7 +227,7 @@ class Repeat(Op):
         n = attrs["repeats"]
         a = normalize_axis(attrs.get("axis", 0), g.ndim)
         s = g.shape
-        return (g.reshape(s[:a] + (s[a] // n, n) + s[a + 1:]).sum(axis=a + 1),)
+        return (g.reshape(s[:a] + (s[a] // n, n) + s[a + 1 :]).sum(axis=a + 1),)
 
     def lower(self, attrs, b, x):
         shape = b.in_types[0].shape
@@ -235,17 +242,23 @@ class Repeat(Op):
         reps = [1] * (r + 1)
         reps[a + 1] = n
         e = b.op("Expand", u, b.const(np.asarray(reps, dtype=np.int64)))
-        trailing = shape[a + 1:]
+        trailing = shape[a + 1 :]
         if all(known(d) for d in trailing):
             # 0 copies the input's dimension at the same index (the leading ones).
-            target = b.const(np.asarray([0] * a + [-1] + [int(d) for d in trailing],
-                                        dtype=np.int64))
+            target = b.const(
+                np.asarray([0] * a + [-1] + [int(d) for d in trailing], dtype=np.int64)
+            )
         else:
             s = b.op("Shape", x)
 
             def piece(start, end):
-                return b.op("Slice", s, b.const(np.asarray([start], dtype=np.int64)),
-                            b.const(np.asarray([end], dtype=np.int64)))
+                return b.op(
+                    "Slice",
+                    s,
+                    b.const(np.asarray([start], dtype=np.int64)),
+                    b.const(np.asarray([end], dtype=np.int64)),
+                )
+
             mid = b.op("Mul", piece(a, a + 1), b.const(np.asarray([n], dtype=np.int64)))
             target = b.op("Concat", piece(0, a), mid, piece(a + 1, r), axis=0)
         extra = {"allowzero": 0} if b.opset >= 14 else {}
@@ -256,8 +269,9 @@ def repeat(x, repeats, axis=None):
     """``keras.ops.repeat`` with an integer ``repeats`` (None ``axis``: of the flattened
     ``x``)."""
     if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool):
-        raise NotImplementedError(f"repeat: only an integer `repeats` is supported, got "
-                                  f"{repeats!r}")
+        raise NotImplementedError(
+            f"repeat: only an integer `repeats` is supported, got {repeats!r}"
+        )
     if axis is None:
         return apply("repeat", [_flat(x)], repeats=int(repeats), axis=0)
     axis = normalize_axis(int(axis), _rank(x))
@@ -286,8 +300,9 @@ class _Reduce(Op):
         return np.array(np.broadcast_to(g, x.shape)), axes
 
     def lower(self, attrs, b, x):
-        return reduce_lowering(b, self.onnx_type, x, attrs.get("axis"),
-                               attrs.get("keepdims", False))
+        return reduce_lowering(
+            b, self.onnx_type, x, attrs.get("axis"), attrs.get("keepdims", False)
+        )
 
 
 class Sum(_Reduce):
@@ -359,4 +374,3 @@ class ThresholdedRelu(Op):
 def thresholded_relu(x, theta=1.0):
     """``x`` where ``x > theta``, else 0."""
     return apply("thresholded_relu", [x], theta=float(theta))
-

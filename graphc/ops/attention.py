@@ -36,8 +36,8 @@ from graphc.ops.shapes import dims_compatible, known, product
 
 __all__ = ["masked_softmax"]
 
-_SOFTMAX_FILL = -1e9          # keras.layers.Softmax's masked logits (float32)
-_BIAS = 3.38953e38 * -0.7     # keras.ops.dot_product_attention's mask bias (float32)
+_SOFTMAX_FILL = -1e9  # keras.layers.Softmax's masked logits (float32)
+_BIAS = 3.38953e38 * -0.7  # keras.ops.dot_product_attention's mask bias (float32)
 
 
 def _band(attrs, t: int, s: int) -> np.ndarray | None:
@@ -67,8 +67,10 @@ class MaskedSoftmax(Op):
             raise ShapeError(f"expected floating-point logits, got dtype {x.dtype}")
         band = attrs.get("causal", False) or attrs.get("sliding_window") is not None
         if band and len(x.shape) < 2:
-            raise ShapeError(f"a causal or sliding-window mask needs logits of rank >= 2, "
-                             f"got {format_shape(x.shape)}")
+            raise ShapeError(
+                f"a causal or sliding-window mask needs logits of rank >= 2, "
+                f"got {format_shape(x.shape)}"
+            )
         window = attrs.get("sliding_window")
         if window is not None and (not isinstance(window, int) or window <= 0):
             raise ShapeError(f"sliding_window must be a positive integer, got {window!r}")
@@ -76,11 +78,14 @@ class MaskedSoftmax(Op):
             if m.dtype != "bool":
                 raise ShapeError(f"masks must be boolean, got dtype {m.dtype}")
             # Each mask dimension is 1 or the logits' own: the mask never widens them.
-            tail = x.shape[len(x.shape) - len(m.shape):] if m.shape else ()
+            tail = x.shape[len(x.shape) - len(m.shape) :] if m.shape else ()
             if len(m.shape) > len(x.shape) or any(
-                    d != 1 and not dims_compatible(d, xd) for d, xd in zip(m.shape, tail)):
-                raise ShapeError(f"mask {format_shape(m.shape)} does not broadcast to the "
-                                 f"logits {format_shape(x.shape)}")
+                d != 1 and not dims_compatible(d, xd) for d, xd in zip(m.shape, tail)
+            ):
+                raise ShapeError(
+                    f"mask {format_shape(m.shape)} does not broadcast to the "
+                    f"logits {format_shape(x.shape)}"
+                )
         return TensorType(tuple(x.shape), x.dtype)
 
     def kernel(self, attrs, x, *masks, ctx):
@@ -146,8 +151,11 @@ class MaskedSoftmax(Op):
         window = attrs.get("sliding_window")
         if window is not None:
             w = i64(int(window))
-            near = b.op("And", b.op("Less", b.op("Sub", rows, cols), w),
-                        b.op("Less", b.op("Sub", cols, rows), w))
+            near = b.op(
+                "And",
+                b.op("Less", b.op("Sub", rows, cols), w),
+                b.op("Less", b.op("Sub", cols, rows), w),
+            )
             keep = near if keep is None else b.op("And", keep, near)
         return keep
 
@@ -162,21 +170,24 @@ class ReshapeTrailing(Op):
     def infer(self, attrs, x):
         keep, shape = int(attrs["keep"]), tuple(attrs["shape"])
         if not 0 <= keep <= len(x.shape):
-            raise ShapeError(f"keep={keep} is out of range for a tensor of rank "
-                             f"{len(x.shape)}")
+            raise ShapeError(f"keep={keep} is out of range for a tensor of rank {len(x.shape)}")
         if sum(d == -1 for d in shape) > 1 or any(d < -1 or d == 0 for d in shape):
-            raise ShapeError(f"the trailing shape takes positive entries and at most one "
-                             f"-1, got {shape}")
+            raise ShapeError(
+                f"the trailing shape takes positive entries and at most one -1, got {shape}"
+            )
         total, fixed = product(x.shape[keep:]), product(d for d in shape if d != -1)
         if total is not None and (total % fixed if -1 in shape else total != fixed):
-            raise ShapeError(f"cannot reshape the trailing dimensions of "
-                             f"{format_shape(x.shape)} ({total} values) into {shape}")
+            raise ShapeError(
+                f"cannot reshape the trailing dimensions of "
+                f"{format_shape(x.shape)} ({total} values) into {shape}"
+            )
         fill = total // fixed if known(total) else None
-        return TensorType(tuple(x.shape[:keep]) + tuple(fill if d == -1 else d
-                                                        for d in shape), x.dtype)
+        return TensorType(
+            tuple(x.shape[:keep]) + tuple(fill if d == -1 else d for d in shape), x.dtype
+        )
 
     def kernel(self, attrs, x, *, ctx):
-        return x.reshape(x.shape[:int(attrs["keep"])] + tuple(attrs["shape"]))
+        return x.reshape(x.shape[: int(attrs["keep"])] + tuple(attrs["shape"]))
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         return (gys[0].reshape(xs[0].shape),)

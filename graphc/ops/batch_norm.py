@@ -41,12 +41,18 @@ class BatchNorm(Op):
     def infer(self, attrs, x, gamma, beta, mean, var):
         axis, _ = _axes(attrs, len(x.shape))
         channels = x.shape[axis]
-        for t, what in ((gamma, "gamma"), (beta, "beta"), (mean, "moving_mean"),
-                        (var, "moving_variance")):
+        for t, what in (
+            (gamma, "gamma"),
+            (beta, "beta"),
+            (mean, "moving_mean"),
+            (var, "moving_variance"),
+        ):
             if len(t.shape) != 1 or not dims_compatible(t.shape[0], channels):
-                raise ShapeError(f"{what} must have shape ({channels},) for axis "
-                                 f"{attrs.get('axis', -1)} of {format_shape(x.shape)}, got "
-                                 f"{format_shape(t.shape)}")
+                raise ShapeError(
+                    f"{what} must have shape ({channels},) for axis "
+                    f"{attrs.get('axis', -1)} of {format_shape(x.shape)}, got "
+                    f"{format_shape(t.shape)}"
+                )
         stat = TensorType((channels,), x.dtype)
         return TensorType(x.shape, x.dtype), stat, stat
 
@@ -58,8 +64,11 @@ class BatchNorm(Op):
             batch_var = x.var(axis=red)  # biased, as Keras's ops.moments
             inv = 1.0 / np.sqrt(batch_var + x.dtype.type(eps))
             y = (x - _bcast(batch_mean, axis, x.ndim)) * _bcast(inv * gamma, axis, x.ndim)
-            return (y + _bcast(beta, axis, x.ndim)).astype(x.dtype, copy=False), \
-                batch_mean, batch_var
+            return (
+                (y + _bcast(beta, axis, x.ndim)).astype(x.dtype, copy=False),
+                batch_mean,
+                batch_var,
+            )
         inv = 1.0 / np.sqrt(var + x.dtype.type(eps))
         y = (x - _bcast(mean, axis, x.ndim)) * _bcast(inv * gamma, axis, x.ndim)
         return (y + _bcast(beta, axis, x.ndim)).astype(x.dtype, copy=False), None, None
@@ -85,8 +94,10 @@ class BatchNorm(Op):
         if training:
             m = x.size // x.shape[axis]
             dx = _bcast(inv / m, axis, x.ndim) * (
-                m * dxhat - _bcast(dxhat.sum(axis=red), axis, x.ndim)
-                - xhat * _bcast((dxhat * xhat).sum(axis=red), axis, x.ndim))
+                m * dxhat
+                - _bcast(dxhat.sum(axis=red), axis, x.ndim)
+                - xhat * _bcast((dxhat * xhat).sum(axis=red), axis, x.ndim)
+            )
         else:
             dx = dxhat * _bcast(inv, axis, x.ndim)
         return dx.astype(x.dtype, copy=False), dgamma, dbeta, None, None
@@ -98,21 +109,34 @@ class BatchNorm(Op):
         eps = float(attrs.get("epsilon", 1e-3))
         rank = len(b.in_types[0].shape)
         if rank == 2 and attrs.get("axis", -1) in (-1, 1):
-            y = b.op("BatchNormalization", x, gamma, beta, mean, var, epsilon=eps,
-                     momentum=float(attrs.get("momentum", 0.99)))
+            y = b.op(
+                "BatchNormalization",
+                x,
+                gamma,
+                beta,
+                mean,
+                var,
+                epsilon=eps,
+                momentum=float(attrs.get("momentum", 0.99)),
+            )
             return y, None, None
         # (x - mean) * (gamma / sqrt(var + eps)) + beta; parameters broadcast on the last
         # axis, which is where Keras puts the channels by default.
         if attrs.get("axis", -1) % rank != rank - 1:
-            raise NotImplementedError("ONNX export of BatchNormalization supports the "
-                                      "channels on the last axis")
+            raise NotImplementedError(
+                "ONNX export of BatchNormalization supports the channels on the last axis"
+            )
         scale = b.op("Div", gamma, b.op("Sqrt", b.op("Add", var, b.scalar(eps))))
         y = b.op("Add", b.op("Mul", b.op("Sub", x, mean), scale), beta)
         return y, None, None
 
 
-def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis=-1, momentum=0.99,
-               epsilon=1e-3):
+def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis=-1, momentum=0.99, epsilon=1e-3):
     """Returns ``(y, batch_mean, batch_variance)``; see ``BatchNorm``."""
-    return apply("batch_norm", [x, gamma, beta, moving_mean, moving_variance], axis=int(axis),
-                 momentum=float(momentum), epsilon=float(epsilon))
+    return apply(
+        "batch_norm",
+        [x, gamma, beta, moving_mean, moving_variance],
+        axis=int(axis),
+        momentum=float(momentum),
+        epsilon=float(epsilon),
+    )

@@ -15,44 +15,154 @@ import numpy as np
 
 from graphc.ir import Value
 from graphc.ops.arrays import _rank, mean, sum, take, thresholded_relu, transpose
+from graphc.ops.logic import (
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    where,
+)
 from graphc.ops.masking import any as _any
 from graphc.ops.masking import cast, expand_dims, not_equal
-from graphc.ops.logic import (equal, greater, greater_equal, less, less_equal, logical_and,
-                              logical_not, logical_or, logical_xor, where)
 from graphc.ops.numeric import abs, clip, log, max, sqrt, square
-from graphc.ops.rounding import power, sign
 from graphc.ops.registry import apply, is_symbolic
+from graphc.ops.rounding import power, sign
 from graphc.ops.shapes import normalize_axis
 
 __all__ = [
     # creation
-    "ones", "zeros", "full", "empty", "ones_like", "zeros_like", "full_like", "empty_like",
-    "eye", "tri", "linspace", "logspace", "geomspace", "array", "convert_to_tensor",
-    "convert_to_numpy", "is_tensor", "copy", "ndim", "size", "dtype",
-    "hanning", "hamming", "blackman", "bartlett", "kaiser",
+    "ones",
+    "zeros",
+    "full",
+    "empty",
+    "ones_like",
+    "zeros_like",
+    "full_like",
+    "empty_like",
+    "eye",
+    "tri",
+    "linspace",
+    "logspace",
+    "geomspace",
+    "array",
+    "convert_to_tensor",
+    "convert_to_numpy",
+    "is_tensor",
+    "copy",
+    "ndim",
+    "size",
+    "dtype",
+    "hanning",
+    "hamming",
+    "blackman",
+    "bartlett",
+    "kaiser",
     # elementwise
-    "true_divide", "reciprocal", "rsqrt", "expm1", "log1p", "log2", "log10", "exp2",
-    "power", "fabs", "hypot", "logaddexp", "deg2rad", "rad2deg", "real", "conj",
-    "conjugate", "imag", "sign",
+    "true_divide",
+    "reciprocal",
+    "rsqrt",
+    "expm1",
+    "log1p",
+    "log2",
+    "log10",
+    "exp2",
+    "power",
+    "fabs",
+    "hypot",
+    "logaddexp",
+    "deg2rad",
+    "rad2deg",
+    "real",
+    "conj",
+    "conjugate",
+    "imag",
+    "sign",
     # comparisons and logic
-    "greater", "less", "greater_equal", "less_equal", "equal", "logical_not",
-    "logical_and", "logical_or", "logical_xor", "where", "isfinite",
+    "greater",
+    "less",
+    "greater_equal",
+    "less_equal",
+    "equal",
+    "logical_not",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "where",
+    "isfinite",
     # activations
-    "relu6", "hard_tanh", "hard_silu", "hard_swish", "log_sigmoid", "log_softmax",
-    "logsumexp", "celu", "glu", "mish", "sparse_plus", "sparse_sigmoid", "squareplus",
-    "soft_shrink", "hard_shrink", "tanh_shrink", "threshold",
+    "relu6",
+    "hard_tanh",
+    "hard_silu",
+    "hard_swish",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "celu",
+    "glu",
+    "mish",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "squareplus",
+    "soft_shrink",
+    "hard_shrink",
+    "tanh_shrink",
+    "threshold",
     # reductions
-    "min", "amax", "amin", "var", "std", "moments", "ptp", "count_nonzero", "all",
+    "min",
+    "amax",
+    "amin",
+    "var",
+    "std",
+    "moments",
+    "ptp",
+    "count_nonzero",
+    "all",
     "average",
     # shapes
-    "squeeze", "ravel", "stack", "hstack", "vstack", "tile", "split", "array_split",
-    "hsplit", "vsplit", "unstack", "slice", "flip", "fliplr", "flipud", "roll", "swapaxes",
-    "moveaxis", "outer", "broadcast_to", "diff", "tril", "triu",
+    "squeeze",
+    "ravel",
+    "stack",
+    "hstack",
+    "vstack",
+    "tile",
+    "split",
+    "array_split",
+    "hsplit",
+    "vsplit",
+    "unstack",
+    "slice",
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "swapaxes",
+    "moveaxis",
+    "outer",
+    "broadcast_to",
+    "diff",
+    "tril",
+    "triu",
     # nn
-    "one_hot", "multi_hot", "batch_normalization", "rms_normalization",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+    "one_hot",
+    "multi_hot",
+    "batch_normalization",
+    "rms_normalization",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
     # control flow (Python loops: eager, or unrolled on symbolic tensors)
-    "cond", "fori_loop", "while_loop", "scan", "map", "switch", "vectorized_map",
+    "cond",
+    "fori_loop",
+    "while_loop",
+    "scan",
+    "map",
+    "switch",
+    "vectorized_map",
 ]
 
 _EPSILON = 1e-7  # Keras's backend.epsilon()
@@ -121,13 +231,15 @@ def tri(N, M=None, k=0, dtype=None):
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
-    return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep,
-                       dtype=_float(dtype), axis=axis)
+    return np.linspace(
+        start, stop, num, endpoint=endpoint, retstep=retstep, dtype=_float(dtype), axis=axis
+    )
 
 
 def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
-    return np.logspace(start, stop, num, endpoint=endpoint, base=base, dtype=_float(dtype),
-                       axis=axis)
+    return np.logspace(
+        start, stop, num, endpoint=endpoint, base=base, dtype=_float(dtype), axis=axis
+    )
 
 
 def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
@@ -137,6 +249,7 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
 def _window(fn):
     def window(x):
         return fn(int(x)).astype("float32")
+
     window.__name__ = fn.__name__
     window.__doc__ = f"``keras.ops.{fn.__name__}``: NumPy's window, in float32."
     return window
@@ -172,8 +285,10 @@ def array(x, dtype=None):
 def convert_to_numpy(x):
     if isinstance(x, Value):
         if x.data is None:
-            raise ValueError("convert_to_numpy needs data; a symbolic tensor has none "
-                             "(call the model on arrays to get values)")
+            raise ValueError(
+                "convert_to_numpy needs data; a symbolic tensor has none "
+                "(call the model on arrays to get values)"
+            )
         return np.asarray(x.data)
     return np.asarray(x)
 
@@ -236,7 +351,6 @@ def exp2(x):
     return apply("exp", [apply("multiply", [x, math.log(2.0)])])
 
 
-
 def fabs(x):
     return abs(x)
 
@@ -247,8 +361,10 @@ def hypot(x1, x2):
 
 def logaddexp(x1, x2):
     m = apply("maximum", [x1, x2])
-    s = apply("add", [apply("exp", [apply("subtract", [x1, m])]),
-                      apply("exp", [apply("subtract", [x2, m])])])
+    s = apply(
+        "add",
+        [apply("exp", [apply("subtract", [x1, m])]), apply("exp", [apply("subtract", [x2, m])])],
+    )
     return apply("add", [m, log(s)])
 
 
@@ -271,7 +387,6 @@ conj = conjugate = real
 def imag(x):
     """Real tensors only: zeros of ``x``'s shape."""
     return zeros_like(x)
-
 
 
 # ---- comparisons and logic --------------------------------------------------------------
@@ -308,8 +423,7 @@ def logsumexp(x, axis=None, keepdims=False):
     out = apply("add", [m, log(s)])
     if keepdims:
         return out
-    return squeeze(out, axis=axis) if axis is not None else \
-        apply("reshape", [out], shape=())
+    return squeeze(out, axis=axis) if axis is not None else apply("reshape", [out], shape=())
 
 
 def log_softmax(x, axis=-1):
@@ -332,8 +446,13 @@ def mish(x):
 
 def sparse_plus(x):
     c = clip(x, -1.0, 1.0)
-    return apply("add", [apply("multiply", [square(apply("add", [c, 1.0])), 0.25]),
-                         apply("relu", [apply("subtract", [x, 1.0])])])
+    return apply(
+        "add",
+        [
+            apply("multiply", [square(apply("add", [c, 1.0])), 0.25]),
+            apply("relu", [apply("subtract", [x, 1.0])]),
+        ],
+    )
 
 
 def sparse_sigmoid(x):
@@ -341,20 +460,23 @@ def sparse_sigmoid(x):
 
 
 def squareplus(x, b=4):
-    return apply("multiply", [apply("add", [x, sqrt(apply("add", [square(x), float(b)]))]),
-                              0.5])
+    return apply("multiply", [apply("add", [x, sqrt(apply("add", [square(x), float(b)]))]), 0.5])
 
 
 def soft_shrink(x, threshold=0.5):
     t = float(threshold)
-    return apply("subtract", [apply("relu", [apply("subtract", [x, t])]),
-                              apply("relu", [apply("subtract", [apply("negative", [x]), t])])])
+    return apply(
+        "subtract",
+        [
+            apply("relu", [apply("subtract", [x, t])]),
+            apply("relu", [apply("subtract", [apply("negative", [x]), t])]),
+        ],
+    )
 
 
 def hard_shrink(x, threshold=0.5):
     t = float(threshold)
-    return apply("subtract", [thresholded_relu(x, t),
-                              thresholded_relu(apply("negative", [x]), t)])
+    return apply("subtract", [thresholded_relu(x, t), thresholded_relu(apply("negative", [x]), t)])
 
 
 def tanh_shrink(x):
@@ -364,8 +486,13 @@ def tanh_shrink(x):
 def threshold(x, threshold, default_value):
     """``x`` where ``x > threshold``, else ``default_value``."""
     keep = cast(greater(x, threshold), dtype(x))
-    return apply("add", [apply("multiply", [x, keep]),
-                         apply("multiply", [apply("subtract", [1, keep]), default_value])])
+    return apply(
+        "add",
+        [
+            apply("multiply", [x, keep]),
+            apply("multiply", [apply("subtract", [1, keep]), default_value]),
+        ],
+    )
 
 
 # ---- reductions -------------------------------------------------------------------------
@@ -391,17 +518,18 @@ def moments(x, axes, keepdims=False, synchronized=False):
 
 
 def ptp(x, axis=None, keepdims=False):
-    return apply("subtract", [max(x, axis=axis, keepdims=keepdims),
-                              min(x, axis=axis, keepdims=keepdims)])
+    return apply(
+        "subtract", [max(x, axis=axis, keepdims=keepdims), min(x, axis=axis, keepdims=keepdims)]
+    )
 
 
 def count_nonzero(x, axis=None):
     return sum(cast(not_equal(x, 0), "int32"), axis=axis)
 
 
-
 def _int(x):
     return cast(x, "int32") if isinstance(x, (Value, np.ndarray)) else np.asarray(x, "int32")
+
 
 def all(x, axis=None, keepdims=False):  # noqa: A001  (keras.ops.all)
     if axis is None:
@@ -429,8 +557,7 @@ def average(x, axis=None, weights=None):
 def _static(x, axis) -> int:
     d = _shape(x)[axis]
     if d is None:
-        raise ValueError(f"this needs a known size along axis {axis}, got shape "
-                         f"{_shape(x)}")
+        raise ValueError(f"this needs a known size along axis {axis}, got shape {_shape(x)}")
     return int(d)
 
 
@@ -439,8 +566,10 @@ def squeeze(x, axis=None):
     if axis is None:
         axes = {i for i, d in enumerate(shape) if d == 1}
     else:
-        axes = {normalize_axis(int(a), len(shape))
-                for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        axes = {
+            normalize_axis(int(a), len(shape))
+            for a in (axis if isinstance(axis, (tuple, list)) else (axis,))
+        }
         bad = [a for a in axes if shape[a] not in (1, None)]
         if bad:
             raise ValueError(f"cannot squeeze axis {bad[0]} of size {shape[bad[0]]}")
@@ -471,8 +600,7 @@ def vstack(xs):
 
 
 def tile(x, repeats):
-    reps = [int(repeats)] if isinstance(repeats, (int, np.integer)) else \
-        [int(r) for r in repeats]
+    reps = [int(repeats)] if isinstance(repeats, (int, np.integer)) else [int(r) for r in repeats]
     while len(reps) > _rank(x):
         x = expand_dims(x, 0)
     reps = [1] * (_rank(x) - len(reps)) + reps
@@ -492,8 +620,9 @@ def split(x, indices_or_sections, axis=0):
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
         if n % k:
-            raise ValueError(f"array of size {n} along axis {axis} does not split into "
-                             f"{k} equal parts")
+            raise ValueError(
+                f"array of size {n} along axis {axis} does not split into {k} equal parts"
+            )
         bounds = [i * n // k for i in range(k + 1)]
     else:
         bounds = [0, *[int(i) for i in indices_or_sections], n]
@@ -519,8 +648,7 @@ def vsplit(x, indices_or_sections):
 
 def unstack(x, num=None, axis=0):
     axis = normalize_axis(int(axis), _rank(x))
-    return [take(x, np.asarray(i, dtype=np.int64), axis=axis)
-            for i in range(_static(x, axis))]
+    return [take(x, np.asarray(i, dtype=np.int64), axis=axis) for i in range(_static(x, axis))]
 
 
 def slice(inputs, start_indices, shape):  # noqa: A001  (keras.ops.slice)
@@ -536,9 +664,14 @@ def slice(inputs, start_indices, shape):  # noqa: A001  (keras.ops.slice)
 
 
 def flip(x, axis=None):
-    axes = range(_rank(x)) if axis is None else \
-        [normalize_axis(int(a), _rank(x)) for a in (axis if isinstance(axis, (tuple, list))
-                                                    else (axis,))]
+    axes = (
+        range(_rank(x))
+        if axis is None
+        else [
+            normalize_axis(int(a), _rank(x))
+            for a in (axis if isinstance(axis, (tuple, list)) else (axis,))
+        ]
+    )
     for a in axes:
         x = take(x, np.arange(_static(x, a) - 1, -1, -1, dtype=np.int64), axis=a)
     return x
@@ -555,8 +688,11 @@ def flipud(x):
 def roll(x, shift, axis=None):
     if axis is None:
         shape = _shape(x)
-        return apply("reshape", [roll(ravel(x), shift, 0)],
-                     shape=tuple(-1 if d is None else d for d in shape))
+        return apply(
+            "reshape",
+            [roll(ravel(x), shift, 0)],
+            shape=tuple(-1 if d is None else d for d in shape),
+        )
     shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     for s, a in zip(shifts, axes):
@@ -585,8 +721,9 @@ def swapaxes(x, axis1, axis2):
 
 
 def outer(x1, x2):
-    return apply("multiply", [apply("reshape", [x1], shape=(-1, 1)),
-                              apply("reshape", [x2], shape=(1, -1))])
+    return apply(
+        "multiply", [apply("reshape", [x1], shape=(-1, 1)), apply("reshape", [x2], shape=(1, -1))]
+    )
 
 
 def broadcast_to(x, shape):
@@ -662,8 +799,11 @@ def rms_normalization(x, scale=1, axis=-1, epsilon=None):
     eps = _EPSILON if epsilon is None else float(epsilon)
     r = rsqrt(apply("add", [mean(square(x), axis=axis, keepdims=True), eps]))
     out = apply("multiply", [x, r])
-    return apply("multiply", [out, scale]) if not (
-        isinstance(scale, (int, float)) and scale == 1) else out
+    return (
+        apply("multiply", [out, scale])
+        if not (isinstance(scale, (int, float)) and scale == 1)
+        else out
+    )
 
 
 def categorical_crossentropy(target, output, from_logits=False, axis=-1):
@@ -677,28 +817,37 @@ def categorical_crossentropy(target, output, from_logits=False, axis=-1):
 
 def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     n = _static(output, axis)
-    return categorical_crossentropy(one_hot(target, n, axis=axis, dtype=dtype(output)),
-                                    output, from_logits=from_logits, axis=axis)
+    return categorical_crossentropy(
+        one_hot(target, n, axis=axis, dtype=dtype(output)),
+        output,
+        from_logits=from_logits,
+        axis=axis,
+    )
 
 
 def binary_crossentropy(target, output, from_logits=False):
     if from_logits:
         # max(x, 0) - x * t + log(1 + exp(-|x|))
-        return apply("add", [apply("subtract", [apply("relu", [output]),
-                                                apply("multiply", [output, target])]),
-                             apply("softplus", [apply("negative", [abs(output)])])])
+        return apply(
+            "add",
+            [
+                apply("subtract", [apply("relu", [output]), apply("multiply", [output, target])]),
+                apply("softplus", [apply("negative", [abs(output)])]),
+            ],
+        )
     o = clip(output, _EPSILON, 1.0 - _EPSILON)
     pos = apply("multiply", [target, log(o)])
-    neg = apply("multiply", [apply("subtract", [1.0, target]),
-                             log(apply("subtract", [1.0, o]))])
+    neg = apply("multiply", [apply("subtract", [1.0, target]), log(apply("subtract", [1.0, o]))])
     return apply("negative", [apply("add", [pos, neg])])
 
 
 # ---- control flow -----------------------------------------------------------------------
 def _concrete(pred, what):
     if is_symbolic(pred):
-        raise ValueError(f"{what} on a symbolic condition is not supported: graphc "
-                         "records no data-dependent control flow (use where)")
+        raise ValueError(
+            f"{what} on a symbolic condition is not supported: graphc "
+            "records no data-dependent control flow (use where)"
+        )
     return bool(np.asarray(pred))
 
 
@@ -726,11 +875,12 @@ def while_loop(cond, body, loop_vars, maximum_iterations=None):
     vars_ = tuple(loop_vars) if is_tuple else (loop_vars,)
     n = 0
     while _concrete(cond(*vars_), "while_loop") and (
-            maximum_iterations is None or n < maximum_iterations):
+        maximum_iterations is None or n < maximum_iterations
+    ):
         out = body(*vars_)
         vars_ = tuple(out) if isinstance(out, (list, tuple)) else (out,)
         n += 1
-    return (type(loop_vars)(vars_) if is_tuple else vars_[0])
+    return type(loop_vars)(vars_) if is_tuple else vars_[0]
 
 
 def _leading(xs, length):
@@ -756,8 +906,9 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
 
 
 def map(f, xs):  # noqa: A001  (keras.ops.map)
-    return stack([f(take(xs, np.asarray(i, dtype=np.int64), axis=0))
-                  for i in range(_leading(xs, None))])
+    return stack(
+        [f(take(xs, np.asarray(i, dtype=np.int64), axis=0)) for i in range(_leading(xs, None))]
+    )
 
 
 def vectorized_map(function, elements):
@@ -765,10 +916,30 @@ def vectorized_map(function, elements):
 
 
 # ---- more compositions ------------------------------------------------------------------
-__all__ += ["dot", "inner", "vdot", "trace", "diagonal", "diag", "isclose", "allclose",
-            "select", "heaviside", "append", "dstack", "dsplit", "logaddexp2", "trapezoid",
-            "ldexp", "rot90", "psnr", "depth_to_space", "space_to_depth", "meshgrid",
-            "dot_product_attention"]
+__all__ += [
+    "dot",
+    "inner",
+    "vdot",
+    "trace",
+    "diagonal",
+    "diag",
+    "isclose",
+    "allclose",
+    "select",
+    "heaviside",
+    "append",
+    "dstack",
+    "dsplit",
+    "logaddexp2",
+    "trapezoid",
+    "ldexp",
+    "rot90",
+    "psnr",
+    "depth_to_space",
+    "space_to_depth",
+    "meshgrid",
+    "dot_product_attention",
+]
 
 
 def dot(x1, x2):
@@ -814,8 +985,11 @@ def diagonal(x, offset=0, axis1=0, axis2=1):
     k = int(offset)
     n = builtins.max(0, builtins.min(rows, cols - k) if k >= 0 else builtins.min(rows + k, cols))
     r0, c0 = (0, k) if k >= 0 else (-k, 0)
-    flat = apply("reshape", [x], shape=tuple(-1 if d is None else int(d)
-                                            for d in _shape(x)[:-2]) + (rows * cols,))
+    flat = apply(
+        "reshape",
+        [x],
+        shape=tuple(-1 if d is None else int(d) for d in _shape(x)[:-2]) + (rows * cols,),
+    )
     idx = np.asarray([(r0 + i) * cols + c0 + i for i in range(n)], dtype=np.int64)
     return take(flat, idx, axis=-1 if _rank(flat) > 1 else 0)
 
@@ -851,8 +1025,15 @@ def allclose(x1, x2, rtol=1e-5, atol=1e-8, equal_nan=False):
 def select(condlist, choicelist, default=0):
     out = default
     for c, v in reversed(list(zip(condlist, choicelist))):
-        out = where(c, v, out if isinstance(out, (Value, np.ndarray)) else
-                    zeros_like(v) if out == 0 else full_like(v, out))
+        out = where(
+            c,
+            v,
+            out
+            if isinstance(out, (Value, np.ndarray))
+            else zeros_like(v)
+            if out == 0
+            else full_like(v, out),
+        )
     return out
 
 
@@ -883,24 +1064,29 @@ def dsplit(x, indices_or_sections):
 
 def logaddexp2(x1, x2):
     ln2 = math.log(2.0)
-    return apply("multiply", [logaddexp(apply("multiply", [x1, ln2]),
-                                        apply("multiply", [x2, ln2])), 1.0 / ln2])
+    return apply(
+        "multiply",
+        [logaddexp(apply("multiply", [x1, ln2]), apply("multiply", [x2, ln2])), 1.0 / ln2],
+    )
 
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
     axis = normalize_axis(int(axis), _rank(y))
     n = _static(y, axis)
-    avg = apply("multiply", [apply("add", [_take_range(y, 1, n, axis),
-                                           _take_range(y, 0, n - 1, axis)]), 0.5])
+    avg = apply(
+        "multiply",
+        [apply("add", [_take_range(y, 1, n, axis), _take_range(y, 0, n - 1, axis)]), 0.5],
+    )
     if x is not None:
-        return sum(apply("multiply", [avg, diff(x, axis=-1 if _rank(x) == 1 else axis)]),
-                   axis=axis)
+        return sum(apply("multiply", [avg, diff(x, axis=-1 if _rank(x) == 1 else axis)]), axis=axis)
     return apply("multiply", [sum(avg, axis=axis), float(dx)])
 
 
 def ldexp(x1, x2):
-    return apply("multiply", [x1, exp2(cast(x2, "float32") if isinstance(x2, Value)
-                                       else np.asarray(x2, "float32"))])
+    return apply(
+        "multiply",
+        [x1, exp2(cast(x2, "float32") if isinstance(x2, Value) else np.asarray(x2, "float32"))],
+    )
 
 
 def rot90(array, k=1, axes=(0, 1)):
@@ -962,8 +1148,17 @@ def meshgrid(*x, indexing="xy"):
     return out
 
 
-def dot_product_attention(query, key, value, bias=None, mask=None, scale=None,
-                          is_causal=False, flash_attention=None, attn_logits_soft_cap=None):
+def dot_product_attention(
+    query,
+    key,
+    value,
+    bias=None,
+    mask=None,
+    scale=None,
+    is_causal=False,
+    flash_attention=None,
+    attn_logits_soft_cap=None,
+):
     """``keras.ops.dot_product_attention`` on ``(batch, seq, heads, head_dim)`` tensors
     (3-D inputs without the heads axis too): ``softmax(q k^T * scale + bias) v``, with
     ``mask`` (True keeps) and ``is_causal``."""
@@ -989,13 +1184,9 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None,
         keep = causal if keep is None else apply("multiply", [keep, causal])
     if keep is not None:
         big = float(np.finfo(np.dtype(dtype(logits))).max) * 0.7
-        logits = apply("subtract", [logits, apply("multiply", [apply("subtract", [1.0, keep]),
-                                                                 big])])
+        logits = apply(
+            "subtract", [logits, apply("multiply", [apply("subtract", [1.0, keep]), big])]
+        )
     probs = apply("softmax", [logits], axis=-1)
     out = transpose(apply("matmul", [probs, v]), (0, 2, 1, 3))
     return squeeze(out, 2) if three else out
-
-
-
-
-

@@ -74,13 +74,15 @@ def _check_window_attrs(attrs, n: int, what: str):
         if key in attrs:
             v = attrs[key]
             if len(v) != n or any(int(t) <= 0 for t in v):
-                raise ShapeError(f"{key} must be {n} positive integers for a {n}-D {what}, "
-                                 f"got {tuple(v)}")
+                raise ShapeError(
+                    f"{key} must be {n} positive integers for a {n}-D {what}, got {tuple(v)}"
+                )
     if attrs.get("padding", "valid") not in PADDINGS:
         raise ShapeError(f"padding must be one of {PADDINGS}, got {attrs.get('padding')!r}")
     if attrs.get("data_format", "channels_last") not in DATA_FORMATS:
-        raise ShapeError(f"data_format must be one of {DATA_FORMATS}, got "
-                         f"{attrs.get('data_format')!r}")
+        raise ShapeError(
+            f"data_format must be one of {DATA_FORMATS}, got {attrs.get('data_format')!r}"
+        )
 
 
 def _spatial_out(in_shape, window, strides, dilation, padding, what: str, kind: str):
@@ -93,8 +95,9 @@ def _spatial_out(in_shape, window, strides, dilation, padding, what: str, kind: 
             raise ShapeError(
                 f"the {what} window does not fit the input: computed output size would be "
                 f"{o} for spatial size {size}, {kind} {tuple(window)}, strides "
-                f"{tuple(strides)}{dil} and padding {padding!r}; use padding=\"same\" or a "
-                "smaller window")
+                f'{tuple(strides)}{dil} and padding {padding!r}; use padding="same" or a '
+                "smaller window"
+            )
         out.append(o)
     return tuple(out)
 
@@ -112,8 +115,12 @@ def _windows(xp, out, window, strides, dilation):
     n = len(window)
     st = xp.strides
     shape = (xp.shape[0], *out, *window, xp.shape[-1])
-    strides = (st[0], *(st[1 + i] * strides[i] for i in range(n)),
-               *(st[1 + i] * dilation[i] for i in range(n)), st[-1])
+    strides = (
+        st[0],
+        *(st[1 + i] * strides[i] for i in range(n)),
+        *(st[1 + i] * dilation[i] for i in range(n)),
+        st[-1],
+    )
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
 
 
@@ -121,16 +128,25 @@ def _window_slices(window, strides, dilation, out):
     """For each window offset (row-major order), the index of the strided slice
     ``(N, *out, C)`` of a padded channels-last array that this offset reads."""
     for offs in np.ndindex(*window):
-        yield offs, (slice(None),) + tuple(
-            slice(o * dilation[i], o * dilation[i] + (out[i] - 1) * strides[i] + 1,
-                  strides[i]) for i, o in enumerate(offs)) + (slice(None),)
+        yield (
+            offs,
+            (slice(None),)
+            + tuple(
+                slice(o * dilation[i], o * dilation[i] + (out[i] - 1) * strides[i] + 1, strides[i])
+                for i, o in enumerate(offs)
+            )
+            + (slice(None),),
+        )
 
 
 def _unpad(xp, pads, in_spatial):
     """The part of a padded gradient that belongs to the input (also drops the rows a
     "valid" window never reached, which are zero)."""
-    return xp[(slice(None),) + tuple(slice(b, b + s) for (b, _), s in zip(pads, in_spatial))
-              + (slice(None),)]
+    return xp[
+        (slice(None),)
+        + tuple(slice(b, b + s) for (b, _), s in zip(pads, in_spatial))
+        + (slice(None),)
+    ]
 
 
 def _to_last(x, data_format):
@@ -168,8 +184,9 @@ def _onnx_pads(b, attrs, window, dilation):
     spatial = shape[2:] if attrs.get("data_format") == "channels_first" else shape[1:-1]
     if not all(known(s) for s in spatial):
         return None
-    pads = [_pads(int(s), k, st, d, padding)
-            for s, k, st, d in zip(spatial, window, strides, dilation)]
+    pads = [
+        _pads(int(s), k, st, d, padding) for s, k, st, d in zip(spatial, window, strides, dilation)
+    ]
     return [p[0] for p in pads] + [p[1] for p in pads]
 
 
@@ -200,17 +217,16 @@ def _group_cols(win, groups: int):
     as the ungrouped path's ``reshape``."""
     n = (win.ndim - 2) // 2
     cg = win.shape[-1] // groups
-    split = win.reshape(*win.shape[:-1], groups, cg)       # a view: splits the last axis
+    split = win.reshape(*win.shape[:-1], groups, cg)  # a view: splits the last axis
     # (N, *out, *k, G, Cg) -> (G, N, *out, *k, Cg)
     perm = (2 * n + 1, *range(2 * n + 1), 2 * n + 2)
-    rows = int(np.prod(win.shape[:n + 1]))
+    rows = int(np.prod(win.shape[: n + 1]))
     return np.ascontiguousarray(split.transpose(perm)).reshape(groups, rows, -1)
 
 
 def _group_kernel(w, groups: int):
     """Keras's kernel ``(*k, Cg, C_out)`` as ``(G, K * Cg, Og)``: output block g."""
-    return np.ascontiguousarray(
-        w.reshape(-1, groups, w.shape[-1] // groups).transpose(1, 0, 2))
+    return np.ascontiguousarray(w.reshape(-1, groups, w.shape[-1] // groups).transpose(1, 0, 2))
 
 
 def _ungroup_kernel(wg, shape):
@@ -253,16 +269,22 @@ class Conv(Op):
 
     def infer(self, attrs, x, w, *bias):
         if len(w.shape) < 3:
-            raise ShapeError(f"the kernel must be (*kernel_size, in_channels, filters), got "
-                             f"{format_shape(w.shape)}")
+            raise ShapeError(
+                f"the kernel must be (*kernel_size, in_channels, filters), got "
+                f"{format_shape(w.shape)}"
+            )
         n = len(w.shape) - 2
         _check_window_attrs(attrs, n, "convolution")
         if len(x.shape) != n + 2:
-            raise ShapeError(f"a {n}-D convolution expects an input of rank {n + 2} "
-                             f"(batch, *spatial, channels), got {format_shape(x.shape)}")
+            raise ShapeError(
+                f"a {n}-D convolution expects an input of rank {n + 2} "
+                f"(batch, *spatial, channels), got {format_shape(x.shape)}"
+            )
         if not (x.dtype == w.dtype and all(t.dtype == x.dtype for t in bias)):
-            raise ShapeError("input, kernel and bias must have the same dtype, got "
-                             + ", ".join(t.dtype for t in (x, w, *bias)))
+            raise ShapeError(
+                "input, kernel and bias must have the same dtype, got "
+                + ", ".join(t.dtype for t in (x, w, *bias))
+            )
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected floating-point tensors, got dtype {x.dtype}")
         if len(bias) > 1:
@@ -279,26 +301,35 @@ class Conv(Op):
                 raise ShapeError(
                     f"a depthwise kernel (*kernel_size, in_channels, depth_multiplier) needs "
                     f"groups == in_channels: got the kernel {format_shape(w.shape)}, "
-                    f"groups={groups} and an input with {channels} channels")
+                    f"groups={groups} and an input with {channels} channels"
+                )
             kshape = _grouped_shape(w.shape)
         filters = kshape[-1]
         if known(filters) and filters % groups:
-            raise ShapeError(f"the kernel {format_shape(w.shape)} has {filters} output "
-                             f"channels, which groups={groups} does not divide")
+            raise ShapeError(
+                f"the kernel {format_shape(w.shape)} has {filters} output "
+                f"channels, which groups={groups} does not divide"
+            )
         expected = kshape[-2] * groups if known(kshape[-2]) else None
         if not dims_compatible(channels, expected):
             per = f" ({kshape[-2]} per group x groups={groups})" if groups != 1 else ""
-            raise ShapeError(f"the input has {channels} channels but the kernel "
-                             f"{format_shape(w.shape)} expects {expected}{per}")
-        if bias and (len(bias[0].shape) != 1 or not dims_compatible(bias[0].shape[0],
-                                                                      filters)):
-            raise ShapeError(f"the bias must be ({filters},), got "
-                             f"{format_shape(bias[0].shape)}")
+            raise ShapeError(
+                f"the input has {channels} channels but the kernel "
+                f"{format_shape(w.shape)} expects {expected}{per}"
+            )
+        if bias and (len(bias[0].shape) != 1 or not dims_compatible(bias[0].shape[0], filters)):
+            raise ShapeError(f"the bias must be ({filters},), got {format_shape(bias[0].shape)}")
         if any(known(k) and k <= 0 for k in w.shape):
             raise ShapeError(f"the kernel shape {format_shape(w.shape)} has an empty dim")
-        out = _spatial_out(spatial, w.shape[:n], attrs.get("strides", (1,) * n),
-                           attrs.get("dilation_rate", (1,) * n), attrs.get("padding", "valid"),
-                           "convolution", "kernel_size")
+        out = _spatial_out(
+            spatial,
+            w.shape[:n],
+            attrs.get("strides", (1,) * n),
+            attrs.get("dilation_rate", (1,) * n),
+            attrs.get("padding", "valid"),
+            "convolution",
+            "kernel_size",
+        )
         shape = (x.shape[0], filters, *out) if first else (x.shape[0], *out, filters)
         return TensorType(shape, x.dtype)
 
@@ -311,18 +342,25 @@ class Conv(Op):
         dilation = tuple(attrs.get("dilation_rate", (1,) * n))
         padding = attrs.get("padding", "valid")
         spatial = x_last.shape[1:-1]
-        pads = [_pads(s, k, st, d, padding)
-                for s, k, st, d in zip(spatial, window, strides, dilation)]
-        out = _spatial_out(spatial, window, strides, dilation, padding, "convolution",
-                           "kernel_size")
+        pads = [
+            _pads(s, k, st, d, padding) for s, k, st, d in zip(spatial, window, strides, dilation)
+        ]
+        out = _spatial_out(
+            spatial, window, strides, dilation, padding, "convolution", "kernel_size"
+        )
         return window, strides, dilation, pads, out
 
     def kernel(self, attrs, x, w, *bias, ctx):
         if x.dtype == np.float16:
             # half precision accumulates in float32 (as onnxruntime and the GPUs do); a
             # float16 sum over a window drifts past 1e-3
-            y = self.kernel(attrs, x.astype(np.float32), w.astype(np.float32),
-                            *(b.astype(np.float32) for b in bias), ctx=ctx)
+            y = self.kernel(
+                attrs,
+                x.astype(np.float32),
+                w.astype(np.float32),
+                *(b.astype(np.float32) for b in bias),
+                ctx=ctx,
+            )
             return y.astype(np.float16)
         fmt = attrs.get("data_format", "channels_last")
         x = _to_last(x, fmt)
@@ -356,8 +394,9 @@ class Conv(Op):
         g2 = g.reshape(-1, w.shape[-1])
         groups = attrs.get("groups", 1)
         if groups != 1:
-            gx, gw, *gb = self._grouped_vjp(x, w, g2, n_in, needs, fmt, groups, window,
-                                            strides, dilation, pads, osz)
+            gx, gw, *gb = self._grouped_vjp(
+                x, w, g2, n_in, needs, fmt, groups, window, strides, dilation, pads, osz
+            )
             return (gx, None if gw is None else gw.reshape(xs[1].shape), *gb)
         gx = gw = gb = None
         if needs[1]:
@@ -374,8 +413,11 @@ class Conv(Op):
         if needs[0]:
             # The adjoint of im2col, one kernel offset at a time: a GEMM per offset added
             # into a strided slice (no (N*out, k*C_in) matrix to scatter back).
-            padded = (x.shape[0], *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)),
-                      x.shape[-1])
+            padded = (
+                x.shape[0],
+                *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)),
+                x.shape[-1],
+            )
             gxp = np.zeros(padded, dtype=g2.dtype)
             part_shape = (x.shape[0], *osz, x.shape[-1])
             for offs, sl in _window_slices(window, strides, dilation, osz):
@@ -384,8 +426,7 @@ class Conv(Op):
         return (gx, gw, gb)[:n_in]
 
     @staticmethod
-    def _grouped_vjp(x, w, g2, n_in, needs, fmt, groups, window, strides, dilation, pads,
-                     osz):
+    def _grouped_vjp(x, w, g2, n_in, needs, fmt, groups, window, strides, dilation, pads, osz):
         """The VJP with ``groups`` > 1: the products of the ungrouped VJP batched over
         the groups, or for a depthwise kernel (one input channel per group) the
         elementwise form of ``_depthwise``."""
@@ -394,10 +435,11 @@ class Conv(Op):
         xp = _pad(x, pads, 0) if needs[1] else None
         slices = list(_window_slices(window, strides, dilation, osz))
         if depthwise:
-            lead = "z" + "abcdef"[:len(window)]  # batch and output positions
-            wt = _depthwise_kernel(w, groups)     # (*k, Og, G)
-            gt = np.ascontiguousarray(np.swapaxes(
-                g2.reshape(x.shape[0], *osz, groups, -1), -1, -2))  # (N, *out, Og, G)
+            lead = "z" + "abcdef"[: len(window)]  # batch and output positions
+            wt = _depthwise_kernel(w, groups)  # (*k, Og, G)
+            gt = np.ascontiguousarray(
+                np.swapaxes(g2.reshape(x.shape[0], *osz, groups, -1), -1, -2)
+            )  # (N, *out, Og, G)
         else:
             gg = np.ascontiguousarray(g2.reshape(g2.shape[0], groups, -1).transpose(1, 0, 2))
         if needs[1] and depthwise:
@@ -411,8 +453,11 @@ class Conv(Op):
         if n_in > 2 and needs[2]:
             gb = g2.sum(axis=0)
         if needs[0]:
-            padded = (x.shape[0], *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)),
-                      x.shape[-1])
+            padded = (
+                x.shape[0],
+                *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)),
+                x.shape[-1],
+            )
             gxp = np.zeros(padded, dtype=g2.dtype)
             part_shape = (x.shape[0], *osz, x.shape[-1])
             cg = w.shape[-2]
@@ -436,8 +481,11 @@ class Conv(Op):
             raise NotImplementedError("a causal conv needs the kernel shape at export")
         strides = [int(s) for s in attrs.get("strides", (1,) * n)]
         dilation = [int(d) for d in attrs.get("dilation_rate", (1,) * n)]
-        pads = _onnx_pads(b, attrs, window, dilation) if window is not None else \
-            ([0] * (2 * n) if attrs.get("padding") == "valid" else None)
+        pads = (
+            _onnx_pads(b, attrs, window, dilation)
+            if window is not None
+            else ([0] * (2 * n) if attrs.get("padding") == "valid" else None)
+        )
         # (*k, C_in, C_out) -> (C_out, C_in, *k): a Transpose on the weight, which ONNX
         # runtimes fold at load time since its input is an initializer.
         if attrs.get("depthwise", False):
@@ -446,14 +494,24 @@ class Conv(Op):
             wt = b.op("Reshape", wt, b.const(np.asarray([-1, 1, *window], dtype=np.int64)))
         else:
             wt = b.op("Transpose", w, perm=[n + 1, n, *range(n)])
-        pad_attrs = {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else \
-            {"auto_pad": "SAME_UPPER"}
+        pad_attrs = (
+            {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else {"auto_pad": "SAME_UPPER"}
+        )
 
         def make(xt):
             shape_attr = {"kernel_shape": list(window)} if window is not None else {}
-            return b.op("Conv", xt, wt, *bias, strides=strides, dilations=dilation,
-                        group=int(attrs.get("groups", 1)),
-                        **shape_attr, **pad_attrs)
+            return b.op(
+                "Conv",
+                xt,
+                wt,
+                *bias,
+                strides=strides,
+                dilations=dilation,
+                group=int(attrs.get("groups", 1)),
+                **shape_attr,
+                **pad_attrs,
+            )
+
         return lower_windowed(b, attrs, x, n, make)
 
 
@@ -463,29 +521,42 @@ def _as_tuple(value, n: int, name: str) -> tuple:
         return (int(value),) * n
     value = tuple(int(v) for v in value)
     if len(value) != n:
-        raise ValueError(f"The `{name}` argument must be a tuple of {n} integers. "
-                         f"Received {name}={value}")
+        raise ValueError(
+            f"The `{name}` argument must be a tuple of {n} integers. Received {name}={value}"
+        )
     return value
 
 
 def _standard_format(data_format) -> str:
     fmt = "channels_last" if data_format is None else str(data_format).lower()
     if fmt not in DATA_FORMATS:
-        raise ValueError("The `data_format` argument must be one of "
-                         "{'channels_first', 'channels_last'}. "
-                         f"Received: data_format={data_format}")
+        raise ValueError(
+            "The `data_format` argument must be one of "
+            "{'channels_first', 'channels_last'}. "
+            f"Received: data_format={data_format}"
+        )
     return fmt
 
 
 def _attrs(n, strides, padding, data_format, dilation_rate) -> dict:
-    return {"strides": _as_tuple(strides, n, "strides"),
-            "padding": str(padding).lower(),
-            "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
-            "data_format": _standard_format(data_format)}
+    return {
+        "strides": _as_tuple(strides, n, "strides"),
+        "padding": str(padding).lower(),
+        "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
+        "data_format": _standard_format(data_format),
+    }
 
 
-def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1,
-         bias=None, groups=None):
+def conv(
+    inputs,
+    kernel,
+    strides=1,
+    padding="valid",
+    data_format=None,
+    dilation_rate=1,
+    bias=None,
+    groups=None,
+):
     """N-D convolution as ``keras.ops.conv`` (plus an optional ``bias``, added in the same
     op so that ONNX gets one ``Conv`` with its bias).
 
@@ -498,14 +569,16 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
     if groups is None:
         channels = inputs.shape[1 if attrs["data_format"] == "channels_first" else -1]
         per = kernel.shape[-2]
-        groups = channels // per if known(channels) and known(per) and per and \
-            channels % per == 0 else 1
+        groups = (
+            channels // per if known(channels) and known(per) and per and channels % per == 0 else 1
+        )
     attrs["groups"] = int(groups)
     return apply("conv", [inputs, kernel] + ([] if bias is None else [bias]), **attrs)
 
 
-def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
-                   dilation_rate=1, bias=None):
+def depthwise_conv(
+    inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, bias=None
+):
     """``keras.ops.depthwise_conv``: each input channel convolved with its own
     ``depth_multiplier`` filters; ``kernel`` is ``(*kernel_size, C_in, depth_multiplier)``
     and output channel ``c * depth_multiplier + j`` is input channel ``c``'s filter ``j``.
@@ -519,15 +592,34 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
     (1, 3, 3, 6)
     """
     attrs = _attrs(len(kernel.shape) - 2, strides, padding, data_format, dilation_rate)
-    return apply("conv", [inputs, kernel] + ([] if bias is None else [bias]), **attrs,
-                 groups=int(kernel.shape[-2]), depthwise=True)
+    return apply(
+        "conv",
+        [inputs, kernel] + ([] if bias is None else [bias]),
+        **attrs,
+        groups=int(kernel.shape[-2]),
+        depthwise=True,
+    )
 
 
-def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
-                   data_format=None, dilation_rate=1, bias=None):
+def separable_conv(
+    inputs,
+    depthwise_kernel,
+    pointwise_kernel,
+    strides=1,
+    padding="valid",
+    data_format=None,
+    dilation_rate=1,
+    bias=None,
+):
     """``keras.ops.separable_conv``: ``depthwise_conv`` (with the strides, padding and
     dilation) then a 1x1 ``conv`` with ``pointwise_kernel`` ``(1, ..., C_in *
     depth_multiplier, filters)``; the optional ``bias`` goes with the pointwise step."""
-    y = depthwise_conv(inputs, depthwise_kernel, strides=strides, padding=padding,
-                       data_format=data_format, dilation_rate=dilation_rate)
+    y = depthwise_conv(
+        inputs,
+        depthwise_kernel,
+        strides=strides,
+        padding=padding,
+        data_format=data_format,
+        dilation_rate=dilation_rate,
+    )
     return conv(y, pointwise_kernel, data_format=data_format, bias=bias, groups=1)

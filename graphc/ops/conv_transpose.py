@@ -30,10 +30,19 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops.conv import (
+    DATA_FORMATS,
+    _as_tuple,
+    _eff,
+    _from_last,
+    _standard_format,
+    _to_last,
+    _window_slices,
+    _windows,
+    lower_windowed,
+)
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known
-from graphc.ops.conv import (DATA_FORMATS, _as_tuple, _eff, _from_last, _standard_format,
-                             _to_last, _window_slices, _windows, lower_windowed)
 
 __all__ = ["conv_transpose"]
 
@@ -62,8 +71,9 @@ def _geometry(attrs, window):
     op = attrs.get("output_padding")
     op = (None,) * n if op is None else tuple(op)
     padding = attrs.get("padding", "valid")
-    return [(s, d, *_crops(k, s, d, padding, p))
-            for k, s, d, p in zip(window, strides, dilation, op)]
+    return [
+        (s, d, *_crops(k, s, d, padding, p)) for k, s, d, p in zip(window, strides, dilation, op)
+    ]
 
 
 def _out_len(size, k, s, d, crop_l, crop_r):
@@ -76,18 +86,21 @@ def _check_attrs(attrs, n: int):
     for key in ("strides", "dilation_rate"):
         v = attrs.get(key, (1,) * n)
         if len(v) != n or any(int(t) <= 0 for t in v):
-            raise ShapeError(f"{key} must be {n} positive integers for a {n}-D transposed "
-                             f"convolution, got {tuple(v)}")
+            raise ShapeError(
+                f"{key} must be {n} positive integers for a {n}-D transposed "
+                f"convolution, got {tuple(v)}"
+            )
     op = attrs.get("output_padding")
     if op is not None and (len(op) != n or any(int(t) < 0 for t in op)):
-        raise ShapeError(f"output_padding must be None or {n} non-negative integers, got "
-                         f"{tuple(op)}")
+        raise ShapeError(
+            f"output_padding must be None or {n} non-negative integers, got {tuple(op)}"
+        )
     if attrs.get("padding", "valid") not in ("valid", "same"):
-        raise ShapeError("padding must be one of ('valid', 'same'), got "
-                         f"{attrs.get('padding')!r}")
+        raise ShapeError(f"padding must be one of ('valid', 'same'), got {attrs.get('padding')!r}")
     if attrs.get("data_format", "channels_last") not in DATA_FORMATS:
-        raise ShapeError(f"data_format must be one of {DATA_FORMATS}, got "
-                         f"{attrs.get('data_format')!r}")
+        raise ShapeError(
+            f"data_format must be one of {DATA_FORMATS}, got {attrs.get('data_format')!r}"
+        )
 
 
 # ---- the op ----------------------------------------------------------------------------
@@ -101,45 +114,53 @@ class ConvTranspose(Op):
 
     def infer(self, attrs, x, w, *bias):
         if len(w.shape) < 3:
-            raise ShapeError(f"the kernel must be (*kernel_size, filters, in_channels), got "
-                             f"{format_shape(w.shape)}")
+            raise ShapeError(
+                f"the kernel must be (*kernel_size, filters, in_channels), got "
+                f"{format_shape(w.shape)}"
+            )
         n = len(w.shape) - 2
         _check_attrs(attrs, n)
         if len(x.shape) != n + 2:
-            raise ShapeError(f"a {n}-D transposed convolution expects an input of rank "
-                             f"{n + 2} (batch, *spatial, channels), got "
-                             f"{format_shape(x.shape)}")
+            raise ShapeError(
+                f"a {n}-D transposed convolution expects an input of rank "
+                f"{n + 2} (batch, *spatial, channels), got "
+                f"{format_shape(x.shape)}"
+            )
         if not (x.dtype == w.dtype and all(t.dtype == x.dtype for t in bias)):
-            raise ShapeError("input, kernel and bias must have the same dtype, got "
-                             + ", ".join(t.dtype for t in (x, w, *bias)))
+            raise ShapeError(
+                "input, kernel and bias must have the same dtype, got "
+                + ", ".join(t.dtype for t in (x, w, *bias))
+            )
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected floating-point tensors, got dtype {x.dtype}")
         if len(bias) > 1:
             raise ShapeError("takes at most one bias")
         if not all(known(k) and k > 0 for k in w.shape):
-            raise ShapeError(f"the kernel shape {format_shape(w.shape)} must be known and "
-                             "have no empty dim")
+            raise ShapeError(
+                f"the kernel shape {format_shape(w.shape)} must be known and have no empty dim"
+            )
         first = attrs.get("data_format", "channels_last") == "channels_first"
         channels = x.shape[1] if first else x.shape[-1]
         spatial = x.shape[2:] if first else x.shape[1:-1]
         if not dims_compatible(channels, w.shape[-1]):
-            raise ShapeError(f"the input has {channels} channels but the kernel "
-                             f"{format_shape(w.shape)} expects {w.shape[-1]}")
+            raise ShapeError(
+                f"the input has {channels} channels but the kernel "
+                f"{format_shape(w.shape)} expects {w.shape[-1]}"
+            )
         filters = w.shape[-2]
-        if bias and (len(bias[0].shape) != 1 or not dims_compatible(bias[0].shape[0],
-                                                                      filters)):
-            raise ShapeError(f"the bias must be ({filters},), got "
-                             f"{format_shape(bias[0].shape)}")
+        if bias and (len(bias[0].shape) != 1 or not dims_compatible(bias[0].shape[0], filters)):
+            raise ShapeError(f"the bias must be ({filters},), got {format_shape(bias[0].shape)}")
         out = []
-        for size, k, (s, d, cl, cr) in zip(spatial, w.shape[:n],
-                                           _geometry(attrs, w.shape[:n])):
+        for size, k, (s, d, cl, cr) in zip(spatial, w.shape[:n], _geometry(attrs, w.shape[:n])):
             o = _out_len(size, k, s, d, cl, cr)
             if o is not None and o <= 0:
-                raise ShapeError(f"the transposed convolution would have output size {o} "
-                                 f"for spatial size {size}, kernel_size {tuple(w.shape[:n])}"
-                                 f", strides {tuple(attrs.get('strides'))} and "
-                                 f"output_padding {attrs.get('output_padding')}; expected a "
-                                 "positive size")
+                raise ShapeError(
+                    f"the transposed convolution would have output size {o} "
+                    f"for spatial size {size}, kernel_size {tuple(w.shape[:n])}"
+                    f", strides {tuple(attrs.get('strides'))} and "
+                    f"output_padding {attrs.get('output_padding')}; expected a "
+                    "positive size"
+                )
             out.append(o)
         shape = (x.shape[0], filters, *out) if first else (x.shape[0], *out, filters)
         return TensorType(shape, x.dtype)
@@ -172,8 +193,7 @@ class ConvTranspose(Op):
         spatial, window, strides, dilation, buf, keep, origin = self._layout(attrs, x, w)
         f, c_in = w.shape[-2], w.shape[-1]
         # One matmul: every input pixel times every (offset, filter) column.
-        cols = (x.reshape(-1, c_in) @ w.reshape(-1, c_in).T).reshape(
-            x.shape[0], *spatial, -1, f)
+        cols = (x.reshape(-1, c_in) @ w.reshape(-1, c_in).T).reshape(x.shape[0], *spatial, -1, f)
         y = np.zeros((x.shape[0], *buf, f), dtype=cols.dtype)
         full = y[(slice(None),) + tuple(slice(o, None) for o in origin)]
         # col2im: each kernel offset adds its slab into a strided slice of the output.
@@ -201,8 +221,7 @@ class ConvTranspose(Op):
             gbuf = np.zeros((g.shape[0], *buf, f), dtype=g.dtype)
             gbuf[(slice(None),) + keep] = g
             gfull = gbuf[(slice(None),) + tuple(slice(o, None) for o in origin)]
-            cols = _windows(gfull, spatial, window, strides, dilation).reshape(
-                -1, w[..., 0].size)
+            cols = _windows(gfull, spatial, window, strides, dilation).reshape(-1, w[..., 0].size)
             if needs[0]:
                 gx = (cols @ w.reshape(-1, c_in)).reshape(x.shape)
                 gx = _from_last(gx, fmt)
@@ -233,15 +252,34 @@ class ConvTranspose(Op):
         wt = b.op("Transpose", w, perm=[n + 1, n, *range(n)])
 
         def make(xt):
-            return b.op("ConvTranspose", xt, wt, *bias, strides=[g[0] for g in geo],
-                        dilations=[g[1] for g in geo], kernel_shape=list(window), group=1,
-                        pads=pads, output_padding=out_pad, auto_pad="NOTSET")
+            return b.op(
+                "ConvTranspose",
+                xt,
+                wt,
+                *bias,
+                strides=[g[0] for g in geo],
+                dilations=[g[1] for g in geo],
+                kernel_shape=list(window),
+                group=1,
+                pads=pads,
+                output_padding=out_pad,
+                auto_pad="NOTSET",
+            )
+
         return lower_windowed(b, attrs, x, n, make)
 
 
 # ---- the public function ---------------------------------------------------------------
-def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
-                   data_format=None, dilation_rate=1, bias=None):
+def conv_transpose(
+    inputs,
+    kernel,
+    strides=1,
+    padding="valid",
+    output_padding=None,
+    data_format=None,
+    dilation_rate=1,
+    bias=None,
+):
     """Transposed convolution as ``keras.ops.conv_transpose`` (plus an optional ``bias``
     in the same op, so that ONNX gets one ``ConvTranspose`` with its bias).
 
@@ -250,11 +288,13 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     ``data_format`` ``None`` means "channels_last".
     """
     n = len(kernel.shape) - 2
-    attrs = {"strides": _as_tuple(strides, n, "strides"),
-             "padding": str(padding).lower(),
-             "output_padding": None if output_padding is None else
-             _as_tuple(output_padding, n, "output_padding"),
-             "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
-             "data_format": _standard_format(data_format)}
-    return apply("conv_transpose", [inputs, kernel] + ([] if bias is None else [bias]),
-                 **attrs)
+    attrs = {
+        "strides": _as_tuple(strides, n, "strides"),
+        "padding": str(padding).lower(),
+        "output_padding": None
+        if output_padding is None
+        else _as_tuple(output_padding, n, "output_padding"),
+        "dilation_rate": _as_tuple(dilation_rate, n, "dilation_rate"),
+        "data_format": _standard_format(data_format),
+    }
+    return apply("conv_transpose", [inputs, kernel] + ([] if bias is None else [bias]), **attrs)

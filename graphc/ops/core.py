@@ -9,10 +9,28 @@ import graphc.ops as _ops
 
 #: Keras 3's names in this namespace.
 KERAS_NAMES = (
-    "associative_scan", "cast", "cond", "convert_to_numpy", "convert_to_tensor",
-    "custom_gradient", "dtype", "fori_loop", "is_tensor", "map", "saturate_cast", "scan",
-    "scatter", "scatter_update", "shape", "slice", "slice_update", "stop_gradient", "switch",
-    "unstack", "vectorized_map", "while_loop",
+    "associative_scan",
+    "cast",
+    "cond",
+    "convert_to_numpy",
+    "convert_to_tensor",
+    "custom_gradient",
+    "dtype",
+    "fori_loop",
+    "is_tensor",
+    "map",
+    "saturate_cast",
+    "scan",
+    "scatter",
+    "scatter_update",
+    "shape",
+    "slice",
+    "slice_update",
+    "stop_gradient",
+    "switch",
+    "unstack",
+    "vectorized_map",
+    "while_loop",
 )
 
 globals().update({_n: getattr(_ops, _n) for _n in KERAS_NAMES if hasattr(_ops, _n)})

@@ -49,8 +49,7 @@ class Shape(Op):
         axis = normalize_axis(attrs["axis"], len(b.in_types[0].shape))
         # Shape's start/end attributes need opset 15; Gather with a scalar index works
         # from opset 13 and gives the scalar directly.
-        return b.op("Gather", b.op("Shape", x), b.const(np.asarray(axis, dtype=np.int64)),
-                    axis=0)
+        return b.op("Gather", b.op("Shape", x), b.const(np.asarray(axis, dtype=np.int64)), axis=0)
 
 
 class Range(Op):
@@ -72,17 +71,24 @@ class Range(Op):
             raise ValueError("arange: step must not be zero")
         dtype = attrs["dtype"]
         # The bounds are taken in the output dtype first, as ONNX Range does.
-        return np.arange(np.asarray(start).astype(dtype), np.asarray(limit).astype(dtype),
-                         np.asarray(delta).astype(dtype), dtype=dtype)
+        return np.arange(
+            np.asarray(start).astype(dtype),
+            np.asarray(limit).astype(dtype),
+            np.asarray(delta).astype(dtype),
+            dtype=dtype,
+        )
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         return (None, None, None)
 
     def lower(self, attrs, b, start, limit, delta):
         from graphc.ops.lowering import onnx_dtype
+
         to = onnx_dtype(attrs["dtype"])
-        names = [n if t.dtype == attrs["dtype"] else b.op("Cast", n, to=to)
-                 for n, t in zip((start, limit, delta), b.in_types)]
+        names = [
+            n if t.dtype == attrs["dtype"] else b.op("Cast", n, to=to)
+            for n, t in zip((start, limit, delta), b.in_types)
+        ]
         return b.op("Range", *names)
 
 
@@ -97,8 +103,7 @@ def shape(x):
     """
     if not is_symbolic(x):
         return tuple(int(d) for d in np.shape(x.data if isinstance(x, Value) else x))
-    return tuple(int(d) if known(d) else apply("shape", [x], axis=i)
-                 for i, d in enumerate(x.shape))
+    return tuple(int(d) if known(d) else apply("shape", [x], axis=i) for i, d in enumerate(x.shape))
 
 
 def _arg_dtype(v) -> tuple[str, bool]:
@@ -158,5 +163,8 @@ def arange(start, stop=None, step=None, dtype=None):
         if is_symbolic(a) and len(a.shape) != 0:
             raise ValueError(f"arange takes scalars, received a tensor of shape {a.shape}")
     # Numbers become constants of the output dtype (``apply`` would make them float).
-    return apply("range", [a if isinstance(a, Value) else np.asarray(a, dtype=dtype)
-                           for a in args], dtype=dtype)
+    return apply(
+        "range",
+        [a if isinstance(a, Value) else np.asarray(a, dtype=dtype) for a in args],
+        dtype=dtype,
+    )

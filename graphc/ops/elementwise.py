@@ -292,9 +292,32 @@ def erf(x: np.ndarray) -> np.ndarray:
     Numerical Recipes Chebyshev fit of erfc (relative error below 1.2e-7)."""
     z = np.abs(np.asarray(x, dtype=np.float64))
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = (-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277)))))))))
+    poly = (
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
     r = 1.0 - t * np.exp(poly)
     return np.where(np.asarray(x) >= 0, r, -r)
 
@@ -310,14 +333,14 @@ class Gelu(_Unary):
 
     def kernel(self, attrs, x, *, ctx):
         if attrs.get("approximate", False):
-            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
             return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
         return (0.5 * x * (1 + erf(x / _SQRT_2))).astype(x.dtype, copy=False)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]
         if attrs.get("approximate", False):
-            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
             t = np.tanh(inner)
             d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
         else:
@@ -332,8 +355,11 @@ class Gelu(_Unary):
             return b.op("Gelu", x, approximate="tanh" if approximate else "none")
         if approximate:
             cube = b.op("Mul", x, b.op("Mul", x, x))
-            inner = b.op("Mul", b.op("Add", x, b.op("Mul", cube, b.scalar(0.044715))),
-                         b.scalar(_SQRT_2_OVER_PI))
+            inner = b.op(
+                "Mul",
+                b.op("Add", x, b.op("Mul", cube, b.scalar(0.044715))),
+                b.scalar(_SQRT_2_OVER_PI),
+            )
             gate = b.op("Add", b.op("Tanh", inner), b.scalar(1.0))
         else:
             gate = b.op("Add", b.op("Erf", b.op("Div", x, b.scalar(_SQRT_2))), b.scalar(1.0))

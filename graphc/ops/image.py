@@ -82,20 +82,28 @@ def _corners(transform, height, width, interpolation, fill_mode, dtype):
     for iy, wy in per_axis[0]:
         for ix, wx in per_axis[1]:
             weight = wy * wx if wy is not None else None
-            valid = ((iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
-                     if fill_mode == "constant" else None)
-            corners.append((_fix_index(iy, height, fill_mode), _fix_index(ix, width, fill_mode),
-                            weight, valid))
+            valid = (
+                (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
+                if fill_mode == "constant"
+                else None
+            )
+            corners.append(
+                (_fix_index(iy, height, fill_mode), _fix_index(ix, width, fill_mode), weight, valid)
+            )
     return corners
 
 
 def _check_transform_args(interpolation, fill_mode):
     if interpolation not in INTERPOLATIONS:
-        raise ValueError("Invalid value for argument `interpolation`. Expected of one "
-                         f"{set(INTERPOLATIONS)}. Received: interpolation={interpolation}")
+        raise ValueError(
+            "Invalid value for argument `interpolation`. Expected of one "
+            f"{set(INTERPOLATIONS)}. Received: interpolation={interpolation}"
+        )
     if fill_mode not in AFFINE_FILL_MODES:
-        raise ValueError(f"Invalid value for argument `fill_mode`. Expected of one "
-                         f"{set(AFFINE_FILL_MODES)}. Received: fill_mode={fill_mode}")
+        raise ValueError(
+            f"Invalid value for argument `fill_mode`. Expected of one "
+            f"{set(AFFINE_FILL_MODES)}. Received: fill_mode={fill_mode}"
+        )
 
 
 def _last(x, data_format):
@@ -137,8 +145,14 @@ def _transform_batch_vjp(g, transform, interpolation, fill_mode, data_format):
     return _restore(gx.reshape(n, h, w, c), data_format)
 
 
-def affine_transform(images, transform, interpolation="bilinear", fill_mode="constant",
-                     fill_value=0, data_format=None):
+def affine_transform(
+    images,
+    transform,
+    interpolation="bilinear",
+    fill_mode="constant",
+    fill_value=0,
+    data_format=None,
+):
     """``keras.ops.image.affine_transform`` on NumPy arrays: a 3-D image or a 4-D batch,
     with a transform ``(8,)`` or one row per image ``(batch, 8)``."""
     _check_transform_args(interpolation, fill_mode)
@@ -146,17 +160,27 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     images = np.asarray(images)
     transform = np.asarray(transform)
     if images.ndim not in (3, 4):
-        raise ValueError("Invalid images rank: expected rank 3 (single image) or rank 4 "
-                         "(batch of images). Received input with shape: "
-                         f"images.shape={images.shape}")
+        raise ValueError(
+            "Invalid images rank: expected rank 3 (single image) or rank 4 "
+            "(batch of images). Received input with shape: "
+            f"images.shape={images.shape}"
+        )
     if transform.ndim not in (1, 2):
-        raise ValueError("Invalid transform rank: expected rank 1 (single transform) or "
-                         "rank 2 (batch of transforms). Received input with shape: "
-                         f"transform.shape={transform.shape}")
+        raise ValueError(
+            "Invalid transform rank: expected rank 1 (single transform) or "
+            "rank 2 (batch of transforms). Received input with shape: "
+            f"transform.shape={transform.shape}"
+        )
     dtype = np.result_type(images.dtype, np.float32)
     batch = images[None] if images.ndim == 3 else images
-    out = _transform_batch(batch.astype(dtype), transform.astype(dtype), interpolation,
-                           fill_mode, fill_value, data_format)
+    out = _transform_batch(
+        batch.astype(dtype),
+        transform.astype(dtype),
+        interpolation,
+        fill_mode,
+        fill_value,
+        data_format,
+    )
     return (out[0] if images.ndim == 3 else out).astype(images.dtype)
 
 
@@ -168,16 +192,29 @@ def rotation_matrix(angles, height, width):
     cx, cy = 0.5 * (width - 1), 0.5 * (height - 1)
     cos, sin = np.cos(theta), np.sin(theta)
     zeros = np.zeros_like(theta)
-    return np.stack([cos, -sin, cx - cx * cos + cy * sin,
-                     sin, cos, cy - cx * sin - cy * cos, zeros, zeros], axis=1)
+    return np.stack(
+        [cos, -sin, cx - cx * cos + cy * sin, sin, cos, cy - cx * sin - cy * cos, zeros, zeros],
+        axis=1,
+    )
 
 
 def zoom_matrix(height_zoom, width_zoom, height, width):
     """Zoom about the image centre by the sampling factors (> 1 zooms out)."""
     hz, wz = np.asarray(height_zoom), np.asarray(width_zoom)
     zeros = np.zeros_like(hz)
-    return np.stack([wz, zeros, (width - 1.0) / 2.0 * (1.0 - wz),
-                     zeros, hz, (height - 1.0) / 2.0 * (1.0 - hz), zeros, zeros], axis=1)
+    return np.stack(
+        [
+            wz,
+            zeros,
+            (width - 1.0) / 2.0 * (1.0 - wz),
+            zeros,
+            hz,
+            (height - 1.0) / 2.0 * (1.0 - hz),
+            zeros,
+            zeros,
+        ],
+        axis=1,
+    )
 
 
 def translation_matrix(dy, dx):
@@ -193,8 +230,7 @@ def draw_transforms(attrs, rng, n, height, width, dtype):
     kind = attrs["kind"]
     if kind == "rotation":
         lo, hi = attrs["factor"]
-        m = rotation_matrix(rng.uniform(lo * 360.0, hi * 360.0, n).astype(dtype),
-                            height, width)
+        m = rotation_matrix(rng.uniform(lo * 360.0, hi * 360.0, n).astype(dtype), height, width)
     elif kind == "zoom":
         (hl, hu), wf = attrs["height_factor"], attrs.get("width_factor")
         hz = rng.uniform(1.0 + hl, 1.0 + hu, n).astype(dtype)
@@ -220,8 +256,10 @@ def _spatial(attrs, shape):
 
 def _check_images(x):
     if len(x.shape) != 4:
-        raise ShapeError("expected a 4-D batch of images (batch, height, width, channels) "
-                         f"(or channels first), got shape {format_shape(x.shape)}")
+        raise ShapeError(
+            "expected a 4-D batch of images (batch, height, width, channels) "
+            f"(or channels first), got shape {format_shape(x.shape)}"
+        )
     if not x.dtype.startswith("float"):
         raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
 
@@ -291,13 +329,15 @@ class RandomAffine(Op):
     def infer(self, attrs, x):
         _check_images(x)
         try:
-            _check_transform_args(attrs.get("interpolation", "bilinear"),
-                                  attrs.get("fill_mode", "reflect"))
+            _check_transform_args(
+                attrs.get("interpolation", "bilinear"), attrs.get("fill_mode", "reflect")
+            )
         except ValueError as e:
             raise ShapeError(str(e)) from None
         if attrs.get("kind") not in ("rotation", "zoom", "translation"):
-            raise ShapeError(f"kind must be 'rotation', 'zoom' or 'translation', "
-                             f"got {attrs.get('kind')!r}")
+            raise ShapeError(
+                f"kind must be 'rotation', 'zoom' or 'translation', got {attrs.get('kind')!r}"
+            )
         return TensorType(x.shape, x.dtype), TensorType((x.shape[0], 8), x.dtype)
 
     def kernel(self, attrs, x, *, ctx):
@@ -305,25 +345,35 @@ class RandomAffine(Op):
             return x, None
         h, w = _spatial(attrs, x.shape)
         t = draw_transforms(attrs, ctx.rng, x.shape[0], h, w, x.dtype)
-        y = _transform_batch(x, t, attrs.get("interpolation", "bilinear"),
-                             attrs.get("fill_mode", "reflect"), attrs.get("fill_value", 0.0),
-                             attrs.get("data_format", "channels_last"))
+        y = _transform_batch(
+            x,
+            t,
+            attrs.get("interpolation", "bilinear"),
+            attrs.get("fill_mode", "reflect"),
+            attrs.get("fill_value", 0.0),
+            attrs.get("data_format", "channels_last"),
+        )
         return y, t
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         t = ys[1]
         if t is None:
             return (gys[0],)
-        return (_transform_batch_vjp(gys[0], t, attrs.get("interpolation", "bilinear"),
-                                     attrs.get("fill_mode", "reflect"),
-                                     attrs.get("data_format", "channels_last")),)
+        return (
+            _transform_batch_vjp(
+                gys[0],
+                t,
+                attrs.get("interpolation", "bilinear"),
+                attrs.get("fill_mode", "reflect"),
+                attrs.get("data_format", "channels_last"),
+            ),
+        )
 
     def lower(self, attrs, b, x):
         return b.op("Identity", x), None
 
 
-def random_flip(x, mode="horizontal_and_vertical", data_format="channels_last",
-                training=None):
+def random_flip(x, mode="horizontal_and_vertical", data_format="channels_last", training=None):
     """Randomly flip each sample in training mode (always with ``training=True``)."""
     attrs = {"mode": mode, "data_format": data_format}
     if training:
@@ -344,6 +394,7 @@ def rgb_to_grayscale(images, data_format=None):
     (0.2989, 0.5870, 0.1140), keeping a channel axis of size 1."""
     from graphc.config import image_data_format
     from graphc.ops.arrays import sum as _sum
+
     data_format = data_format or image_data_format()
     nd = len(images.shape) if hasattr(images, "shape") else np.ndim(images)
     if nd not in (3, 4):

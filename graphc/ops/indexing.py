@@ -52,9 +52,13 @@ class _Arg(Op):
         return (None,)
 
     def lower(self, attrs, b, x):
-        return b.op(self.onnx_type, x, axis=int(attrs.get("axis", 0)),
-                    keepdims=int(bool(attrs.get("keepdims", True))),
-                    select_last_index=int(bool(attrs.get("select_last_index", False))))
+        return b.op(
+            self.onnx_type,
+            x,
+            axis=int(attrs.get("axis", 0)),
+            keepdims=int(bool(attrs.get("keepdims", True))),
+            select_last_index=int(bool(attrs.get("select_last_index", False))),
+        )
 
 
 class ArgMax(_Arg):
@@ -73,8 +77,9 @@ class TakeAlongAxis(Op):
 
     def infer(self, attrs, x, idx):
         if len(x.shape) != len(idx.shape):
-            raise ShapeError(f"indices of rank {len(idx.shape)} for a tensor of rank "
-                             f"{len(x.shape)}")
+            raise ShapeError(
+                f"indices of rank {len(idx.shape)} for a tensor of rank {len(x.shape)}"
+            )
         if np.dtype(idx.dtype).kind not in "iu":
             raise ShapeError(f"indices must be integers, got dtype {idx.dtype}")
         normalize_axis(attrs.get("axis", 0), len(x.shape))

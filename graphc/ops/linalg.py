@@ -20,11 +20,14 @@ class MatMul(Op):
         if a.dtype != b.dtype:
             raise ShapeError(f"operands have different dtypes {a.dtype} and {b.dtype}")
         if len(a.shape) < 2 or len(b.shape) < 2:
-            raise ShapeError(f"both operands need rank >= 2, got {format_shape(a.shape)} "
-                             f"and {format_shape(b.shape)}")
+            raise ShapeError(
+                f"both operands need rank >= 2, got {format_shape(a.shape)} "
+                f"and {format_shape(b.shape)}"
+            )
         if not dims_compatible(a.shape[-1], b.shape[-2]):
-            raise ShapeError(f"inner dimensions differ, got {format_shape(a.shape)} and "
-                             f"{format_shape(b.shape)}")
+            raise ShapeError(
+                f"inner dimensions differ, got {format_shape(a.shape)} and {format_shape(b.shape)}"
+            )
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
         return TensorType(batch + (a.shape[-2], b.shape[-1]), a.dtype)
 
@@ -65,20 +68,23 @@ class Gemm(Op):
 
     def infer(self, attrs, x, w, b):
         if not (x.dtype == w.dtype == b.dtype):
-            raise ShapeError(f"operands have different dtypes {x.dtype}, {w.dtype} and "
-                             f"{b.dtype}")
+            raise ShapeError(f"operands have different dtypes {x.dtype}, {w.dtype} and {b.dtype}")
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected floating-point operands, got dtype {x.dtype}")
         if len(x.shape) != 2 or len(w.shape) != 2 or len(b.shape) != 1:
-            raise ShapeError(f"expects a rank-2 input, a 2-D weight and a 1-D bias, got "
-                             f"{format_shape(x.shape)}, {format_shape(w.shape)} and "
-                             f"{format_shape(b.shape)}")
+            raise ShapeError(
+                f"expects a rank-2 input, a 2-D weight and a 1-D bias, got "
+                f"{format_shape(x.shape)}, {format_shape(w.shape)} and "
+                f"{format_shape(b.shape)}"
+            )
         if not dims_compatible(x.shape[1], w.shape[0]):
-            raise ShapeError(f"inner dimensions differ, got {format_shape(x.shape)} and "
-                             f"{format_shape(w.shape)}")
+            raise ShapeError(
+                f"inner dimensions differ, got {format_shape(x.shape)} and {format_shape(w.shape)}"
+            )
         if not dims_compatible(w.shape[1], b.shape[0]):
-            raise ShapeError(f"bias {format_shape(b.shape)} does not match the weight's "
-                             f"{w.shape[1]} columns")
+            raise ShapeError(
+                f"bias {format_shape(b.shape)} does not match the weight's {w.shape[1]} columns"
+            )
         return TensorType((x.shape[0], w.shape[1]), x.dtype)
 
     def kernel(self, attrs, x, w, b, *, ctx):
@@ -94,7 +100,6 @@ class Gemm(Op):
         return b.op("Gemm", x, w, bias, alpha=1.0, beta=1.0, transA=0, transB=0)
 
 
-
 def norm(x, ord=None, axis=None, keepdims=False):
     """``keras.ops.linalg.norm`` for vector norms (``ord`` None/2, 1, ``inf``, ``-inf``, 0
     or a positive number) over one axis, and the Frobenius norm (``ord`` None or "fro")
@@ -104,6 +109,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     from graphc.ops.numeric import abs as _abs
     from graphc.ops.numeric import max as _max
     from graphc.ops.numeric import sqrt, square
+
     axes = axis if isinstance(axis, (tuple, list)) else None
     if axes is not None and len(axes) == 2 or axis is None and (ord in (None, "fro")):
         if ord not in (None, "fro"):
@@ -120,7 +126,10 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if ord == float("-inf"):
         return c.min(_abs(x), axis=axis, keepdims=keepdims)
     if ord == 0:
-        return c.count_nonzero(x, axis=axis) if not keepdims else \
-            _sum(c.cast(c.not_equal(x, 0), c.dtype(x)), axis=axis, keepdims=True)
+        return (
+            c.count_nonzero(x, axis=axis)
+            if not keepdims
+            else _sum(c.cast(c.not_equal(x, 0), c.dtype(x)), axis=axis, keepdims=True)
+        )
     p = float(ord)
     return c.power(_sum(c.power(_abs(x), p), axis=axis, keepdims=keepdims), 1.0 / p)

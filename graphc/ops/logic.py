@@ -20,8 +20,18 @@ from graphc.ir import TensorType
 from graphc.ops.registry import Op, apply, is_symbolic
 from graphc.ops.shapes import broadcast_shapes, unbroadcast
 
-__all__ = ["equal", "less", "less_equal", "greater", "greater_equal", "logical_and",
-           "logical_or", "logical_xor", "logical_not", "where"]
+__all__ = [
+    "equal",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "where",
+]
 
 
 class _Compare(Op):
@@ -113,8 +123,7 @@ class Where(Op):
             raise ShapeError(f"the condition must be boolean, got dtype {c.dtype}")
         if x.dtype != y.dtype:
             raise ShapeError(f"branches have different dtypes {x.dtype} and {y.dtype}")
-        return TensorType(broadcast_shapes(c.shape, broadcast_shapes(x.shape, y.shape)),
-                          x.dtype)
+        return TensorType(broadcast_shapes(c.shape, broadcast_shapes(x.shape, y.shape)), x.dtype)
 
     def kernel(self, attrs, c, x, y, *, ctx):
         return np.asarray(np.where(c, x, y))
@@ -172,7 +181,9 @@ def where(condition, x1=None, x2=None):
     alone gives the indices, on arrays only (their number depends on the data)."""
     if x1 is None and x2 is None:
         if is_symbolic(condition):
-            raise ValueError("where(condition) with one argument has a data-dependent "
-                             "shape; it works on arrays only")
+            raise ValueError(
+                "where(condition) with one argument has a data-dependent "
+                "shape; it works on arrays only"
+            )
         return np.where(np.asarray(condition))
     return apply("where", [condition, x1, x2])

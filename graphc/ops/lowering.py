@@ -22,8 +22,16 @@ from graphc.ir import TensorType
 __all__ = ["LoweringContext", "Emitter", "onnx_dtype", "ONNX_DTYPES"]
 
 #: TensorProto element types (onnx.TensorProto.FLOAT, ...) by dtype name.
-ONNX_DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "int32": 6, "int64": 7, "bool": 9,
-               "float16": 10, "float64": 11}
+ONNX_DTYPES = {
+    "float32": 1,
+    "uint8": 2,
+    "int8": 3,
+    "int32": 6,
+    "int64": 7,
+    "bool": 9,
+    "float16": 10,
+    "float64": 11,
+}
 
 
 def onnx_dtype(dtype: Any) -> int:
@@ -34,8 +42,15 @@ def onnx_dtype(dtype: Any) -> int:
 class Emitter(Protocol):
     """What the exporter provides: nodes and initializers with unique names."""
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1,
-           out_names: Sequence[str] | None = None, where: str = "", **attrs: Any) -> Any: ...
+    def op(
+        self,
+        op_type: str,
+        *inputs: str,
+        outputs: int = 1,
+        out_names: Sequence[str] | None = None,
+        where: str = "",
+        **attrs: Any,
+    ) -> Any: ...
 
     def const(self, array: Any, name: str | None = None, where: str = "") -> str: ...
 
@@ -56,11 +71,18 @@ class LoweringContext:
     float_dtype: str = "float32"
     where: str = ""
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1,
-           out_names: Sequence[str] | None = None, **attrs: Any) -> Any:
+    def op(
+        self,
+        op_type: str,
+        *inputs: str,
+        outputs: int = 1,
+        out_names: Sequence[str] | None = None,
+        **attrs: Any,
+    ) -> Any:
         """Append one node; returns its output name (a list when ``outputs > 1``)."""
-        return self.emitter.op(op_type, *inputs, outputs=outputs, out_names=out_names,
-                               where=self.where, **attrs)
+        return self.emitter.op(
+            op_type, *inputs, outputs=outputs, out_names=out_names, where=self.where, **attrs
+        )
 
     def const(self, array: Any, name: str | None = None) -> str:
         """An initializer holding ``array`` (its dtype as given)."""

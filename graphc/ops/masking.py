@@ -71,6 +71,7 @@ class Any(Op):
 
     def lower(self, attrs, b, x):
         from graphc.ops.arrays import reduce_lowering
+
         axis = normalize_axis(attrs["axis"], len(b.in_types[0].shape))
         as_int = b.op("Cast", x, to=_INT32)  # ONNX reductions take no booleans
         red = reduce_lowering(b, "ReduceMax", as_int, (axis,), attrs.get("keepdims", False))
@@ -98,6 +99,7 @@ class Cast(Op):
 
     def lower(self, attrs, b, x):
         from graphc.ops.lowering import onnx_dtype
+
         return b.op("Cast", x, to=onnx_dtype(attrs["dtype"]))
 
 
@@ -130,8 +132,9 @@ def not_equal(x, value):
     if isinstance(value, (bool, np.bool_)):
         value = int(value)
     if not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"not_equal compares with a number, received "
-                        f"{type(value).__name__}: {value!r}")
+        raise TypeError(
+            f"not_equal compares with a number, received {type(value).__name__}: {value!r}"
+        )
     return apply("not_equal", [x], value=value.item() if hasattr(value, "item") else value)
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.config import EPSILON
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops.arrays import reduce_lowering
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known, normalize_axis
-from graphc.config import EPSILON
-from graphc.ops.arrays import reduce_lowering
 
 __all__ = ["layer_normalization", "normalize"]
 
@@ -63,22 +63,35 @@ class LayerNorm(Op):
     def infer(self, attrs, x, *params):
         n_params = int(attrs.get("scale", True)) + int(attrs.get("center", True))
         if len(params) != n_params:
-            raise ShapeError(f"expects {n_params} parameter input(s) (scale="
-                             f"{attrs.get('scale', True)}, center={attrs.get('center', True)})"
-                             f", got {len(params)}")
+            raise ShapeError(
+                f"expects {n_params} parameter input(s) (scale="
+                f"{attrs.get('scale', True)}, center={attrs.get('center', True)})"
+                f", got {len(params)}"
+            )
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
         ndim = len(x.shape)
         axes = _norm_axes(attrs.get("axis", (-1,)), ndim)
         want = tuple(x.shape[a] for a in axes)
-        for p, what in zip(params, [w for w, on in (("gamma", attrs.get("scale", True)),
-                                                      ("beta", attrs.get("center", True)))
-                                    if on]):
-            if len(p.shape) != len(want) or not all(dims_compatible(a, b)
-                                                    for a, b in zip(p.shape, want)):
-                raise ShapeError(f"{what} must have shape {format_shape(want)} for axis "
-                                 f"{attrs.get('axis', (-1,))} of {format_shape(x.shape)}, "
-                                 f"got {format_shape(p.shape)}")
+        for p, what in zip(
+            params,
+            [
+                w
+                for w, on in (
+                    ("gamma", attrs.get("scale", True)),
+                    ("beta", attrs.get("center", True)),
+                )
+                if on
+            ],
+        ):
+            if len(p.shape) != len(want) or not all(
+                dims_compatible(a, b) for a, b in zip(p.shape, want)
+            ):
+                raise ShapeError(
+                    f"{what} must have shape {format_shape(want)} for axis "
+                    f"{attrs.get('axis', (-1,))} of {format_shape(x.shape)}, "
+                    f"got {format_shape(p.shape)}"
+                )
             if p.dtype != x.dtype:
                 raise ShapeError(f"{what} has dtype {p.dtype}, the input {x.dtype}")
         return TensorType(x.shape, x.dtype)
@@ -115,8 +128,11 @@ class LayerNorm(Op):
             gh = g
         if beta is not None:
             grads.append(g.sum(axis=others).reshape(beta.shape))
-        gx = inv * (gh - gh.mean(axis=axes, keepdims=True)
-                    - xhat * (gh * xhat).mean(axis=axes, keepdims=True))
+        gx = inv * (
+            gh
+            - gh.mean(axis=axes, keepdims=True)
+            - xhat * (gh * xhat).mean(axis=axes, keepdims=True)
+        )
         return (gx, *grads)
 
     def lower(self, attrs, b, x, *params):
@@ -128,19 +144,20 @@ class LayerNorm(Op):
         pshape = tuple(types[0].shape[a] for a in axes)
         trailing = axes == tuple(range(axes[0], ndim))
         if b.opset >= 17 and trailing and (gamma is not None or all(known(d) for d in pshape)):
-            scale = gamma if gamma is not None else \
-                b.const(np.ones(pshape, dtype=b.float_dtype))
+            scale = gamma if gamma is not None else b.const(np.ones(pshape, dtype=b.float_dtype))
             inputs = [x, scale] + ([beta] if beta is not None else [])
             # stash_type=1: statistics in float32 (ONNX's default, written out).
-            return b.op("LayerNormalization", *inputs, axis=int(axes[0]), epsilon=eps,
-                        stash_type=1)
+            return b.op("LayerNormalization", *inputs, axis=int(axes[0]), epsilon=eps, stash_type=1)
         mean = reduce_lowering(b, "ReduceMean", x, axes, True)
         d = b.op("Sub", x, mean)
         var = reduce_lowering(b, "ReduceMean", b.op("Mul", d, d), axes, True)
         inv = b.op("Reciprocal", b.op("Sqrt", b.op("Add", var, b.scalar(eps))))
         y = b.op("Mul", d, inv)
-        for p, t, onnx_type in zip(params, types[1:], [op for op, on in (
-                ("Mul", gamma is not None), ("Add", beta is not None)) if on]):
+        for p, t, onnx_type in zip(
+            params,
+            types[1:],
+            [op for op, on in (("Mul", gamma is not None), ("Add", beta is not None)) if on],
+        ):
             if not trailing:
                 shape = _bshape(t.shape, axes, ndim)
                 p = b.op("Reshape", p, b.const(np.asarray(shape, dtype=np.int64)))
@@ -155,8 +172,14 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None):
     axis = tuple(int(a) for a in axis) if isinstance(axis, (tuple, list)) else (int(axis),)
     eps = BACKEND_EPSILON if epsilon is None else float(epsilon)
     inputs = [x] + [p for p in (gamma, beta) if p is not None]
-    return apply("layer_norm", inputs, axis=axis, epsilon=eps, scale=gamma is not None,
-                 center=beta is not None)
+    return apply(
+        "layer_norm",
+        inputs,
+        axis=axis,
+        epsilon=eps,
+        scale=gamma is not None,
+        center=beta is not None,
+    )
 
 
 # ---- L2 normalization ------------------------------------------------------------------

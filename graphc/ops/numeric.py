@@ -17,8 +17,8 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType
-from graphc.ops.registry import Op, apply
 from graphc.ops.arrays import _axes, _axis_attr, _Reduce
+from graphc.ops.registry import Op, apply
 
 __all__ = ["abs", "absolute", "clip", "log", "max", "sqrt", "square"]
 
@@ -166,9 +166,11 @@ def clip(x, x_min, x_max):
     """``keras.ops.clip``: ``x`` limited to ``[x_min, x_max]`` (two numbers)."""
     for what, v in (("x_min", x_min), ("x_max", x_max)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"clip takes numbers as bounds; received {what}={v!r} "
-                            f"({type(v).__name__}). Use ops.maximum/ops.minimum for "
-                            "tensor bounds.")
+            raise TypeError(
+                f"clip takes numbers as bounds; received {what}={v!r} "
+                f"({type(v).__name__}). Use ops.maximum/ops.minimum for "
+                "tensor bounds."
+            )
     return apply("clip", [x], min=float(x_min), max=float(x_max))
 
 

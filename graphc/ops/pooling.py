@@ -20,13 +20,30 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops.conv import (
+    _as_tuple,
+    _check_window_attrs,
+    _from_last,
+    _onnx_pads,
+    _pad,
+    _pads,
+    _spatial_out,
+    _standard_format,
+    _to_last,
+    _unpad,
+    _window_slices,
+    lower_windowed,
+)
 from graphc.ops.registry import Op, apply
-from graphc.ops.conv import (_as_tuple, _check_window_attrs, _from_last, _onnx_pads,
-                             _pad, _pads, _spatial_out, _standard_format, _to_last, _unpad,
-                             _window_slices, lower_windowed)
 
-__all__ = ["max_pool", "average_pool", "avg_pool", "global_max_pool", "global_avg_pool",
-           "global_average_pool"]
+__all__ = [
+    "max_pool",
+    "average_pool",
+    "avg_pool",
+    "global_max_pool",
+    "global_avg_pool",
+    "global_average_pool",
+]
 
 
 def _first(attrs) -> bool:
@@ -47,14 +64,23 @@ class _Pool(Op):
         if attrs.get("padding", "valid") == "causal":
             raise ShapeError("pooling padding must be 'valid' or 'same', got 'causal'")
         if len(x.shape) != n + 2:
-            raise ShapeError(f"a {n}-D pooling expects an input of rank {n + 2} "
-                             f"(batch, *spatial, channels), got {format_shape(x.shape)}")
+            raise ShapeError(
+                f"a {n}-D pooling expects an input of rank {n + 2} "
+                f"(batch, *spatial, channels), got {format_shape(x.shape)}"
+            )
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
         first = _first(attrs)
         spatial = x.shape[2:] if first else x.shape[1:-1]
-        out = _spatial_out(spatial, pool, attrs.get("strides", pool), (1,) * n,
-                           attrs.get("padding", "valid"), "pooling", "pool_size")
+        out = _spatial_out(
+            spatial,
+            pool,
+            attrs.get("strides", pool),
+            (1,) * n,
+            attrs.get("padding", "valid"),
+            "pooling",
+            "pool_size",
+        )
         shape = (x.shape[0], x.shape[1], *out) if first else (x.shape[0], *out, x.shape[-1])
         return TensorType(shape, x.dtype)
 
@@ -74,14 +100,24 @@ class _Pool(Op):
         n = len(pool)
         strides = [int(s) for s in attrs.get("strides", pool)]
         pads = _onnx_pads(b, attrs, pool, (1,) * n)
-        pad_attrs = {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else \
-            {"auto_pad": "SAME_UPPER"}
-        extra = {"count_include_pad": 0} if self.onnx_type == "AveragePool" else \
-            {"storage_order": 0}
+        pad_attrs = (
+            {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else {"auto_pad": "SAME_UPPER"}
+        )
+        extra = (
+            {"count_include_pad": 0} if self.onnx_type == "AveragePool" else {"storage_order": 0}
+        )
 
         def make(xt):
-            return b.op(self.onnx_type, xt, kernel_shape=pool, strides=strides, ceil_mode=0,
-                        **extra, **pad_attrs)
+            return b.op(
+                self.onnx_type,
+                xt,
+                kernel_shape=pool,
+                strides=strides,
+                ceil_mode=0,
+                **extra,
+                **pad_attrs,
+            )
+
         return lower_windowed(b, attrs, x, n, make)
 
 
@@ -127,7 +163,7 @@ class MaxPool(_Pool):
                 np.multiply(g, hit, out=gxp[sl])
             else:
                 gxp[sl] += g * hit
-        return (_from_last(_unpad(gxp, pads, x.shape[1:1 + n]), fmt),)
+        return (_from_last(_unpad(gxp, pads, x.shape[1 : 1 + n]), fmt),)
 
 
 def _offset_slices(window, strides, out):
@@ -146,8 +182,7 @@ class AvgPool(_Pool):
     def _counts(pool, strides, pads, out, spatial, dtype):
         """How many input elements each output window covers, shaped ``(1, *out, 1)``."""
         counts = np.ones((1,) * (len(pool) + 2), dtype=dtype)
-        for i, (k, s, (before, _), o, size) in enumerate(zip(pool, strides, pads, out,
-                                                             spatial)):
+        for i, (k, s, (before, _), o, size) in enumerate(zip(pool, strides, pads, out, spatial)):
             start = np.arange(o) * s - before
             c = np.minimum(start + k, size) - np.maximum(start, 0)
             shape = [1] * (len(pool) + 2)
@@ -173,8 +208,7 @@ class AvgPool(_Pool):
         pool, strides, _, pads, out = self._geometry(attrs, x)
         n = len(pool)
         share = g / self._counts(pool, strides, pads, out, x.shape[1:-1], g.dtype)
-        padded = (x.shape[0], *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)),
-                  x.shape[-1])
+        padded = (x.shape[0], *(s + b + a for s, (b, a) in zip(x.shape[1:-1], pads)), x.shape[-1])
         gxp = np.zeros(padded, dtype=g.dtype)
         disjoint = all(s >= k for s, k in zip(strides, pool))
         for sl in _offset_slices(pool, strides, out):
@@ -182,15 +216,17 @@ class AvgPool(_Pool):
                 gxp[sl] = share
             else:
                 gxp[sl] += share
-        return (_from_last(_unpad(gxp, pads, x.shape[1:1 + n]), fmt),)
+        return (_from_last(_unpad(gxp, pads, x.shape[1 : 1 + n]), fmt),)
 
 
 # ---- global pooling --------------------------------------------------------------------
 class _GlobalPool(Op):
     def infer(self, attrs, x):
         if len(x.shape) < 3:
-            raise ShapeError(f"global pooling expects an input of rank >= 3 (batch, "
-                             f"*spatial, channels), got {format_shape(x.shape)}")
+            raise ShapeError(
+                f"global pooling expects an input of rank >= 3 (batch, "
+                f"*spatial, channels), got {format_shape(x.shape)}"
+            )
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
         n = len(x.shape) - 2
@@ -213,8 +249,7 @@ class _GlobalPool(Op):
         axes = list(self._axes(attrs, len(types[0].shape)))
         keep = int(bool(attrs.get("keepdims", False)))
         if b.opset >= 18:
-            return b.op(self.onnx_type, x, b.const(np.asarray(axes, dtype=np.int64)),
-                        keepdims=keep)
+            return b.op(self.onnx_type, x, b.const(np.asarray(axes, dtype=np.int64)), keepdims=keep)
         return b.op(self.onnx_type, x, axes=axes, keepdims=keep)
 
 
@@ -260,26 +295,32 @@ class GlobalMaxPool(_GlobalPool):
 def _pool_attrs(inputs, pool_size, strides, padding, data_format):
     n = len(inputs.shape) - 2
     if n < 1:
-        raise ValueError(f"Pooling expects an input of rank >= 3, received shape "
-                         f"{format_shape(tuple(inputs.shape))}")
+        raise ValueError(
+            f"Pooling expects an input of rank >= 3, received shape "
+            f"{format_shape(tuple(inputs.shape))}"
+        )
     pool = _as_tuple(pool_size, n, "pool_size")
-    return {"pool_size": pool,
-            "strides": pool if strides is None else _as_tuple(strides, n, "strides"),
-            "padding": str(padding).lower(),
-            "data_format": _standard_format(data_format)}
+    return {
+        "pool_size": pool,
+        "strides": pool if strides is None else _as_tuple(strides, n, "strides"),
+        "padding": str(padding).lower(),
+        "data_format": _standard_format(data_format),
+    }
 
 
 def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     """Max pooling as ``keras.ops.max_pool`` (channels-last unless ``data_format``)."""
-    return apply("max_pool", [inputs],
-                 **_pool_attrs(inputs, pool_size, strides, padding, data_format))
+    return apply(
+        "max_pool", [inputs], **_pool_attrs(inputs, pool_size, strides, padding, data_format)
+    )
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     """Average pooling as ``keras.ops.average_pool``; "same" averages the input elements
     inside each window only."""
-    return apply("avg_pool", [inputs],
-                 **_pool_attrs(inputs, pool_size, strides, padding, data_format))
+    return apply(
+        "avg_pool", [inputs], **_pool_attrs(inputs, pool_size, strides, padding, data_format)
+    )
 
 
 avg_pool = average_pool
@@ -287,14 +328,22 @@ avg_pool = average_pool
 
 def global_max_pool(inputs, data_format=None, keepdims=False):
     """Max over all spatial axes: ``(N, *spatial, C) -> (N, C)``."""
-    return apply("global_max_pool", [inputs], data_format=_standard_format(data_format),
-                 keepdims=bool(keepdims))
+    return apply(
+        "global_max_pool",
+        [inputs],
+        data_format=_standard_format(data_format),
+        keepdims=bool(keepdims),
+    )
 
 
 def global_avg_pool(inputs, data_format=None, keepdims=False):
     """Mean over all spatial axes: ``(N, *spatial, C) -> (N, C)``."""
-    return apply("global_avg_pool", [inputs], data_format=_standard_format(data_format),
-                 keepdims=bool(keepdims))
+    return apply(
+        "global_avg_pool",
+        [inputs],
+        data_format=_standard_format(data_format),
+        keepdims=bool(keepdims),
+    )
 
 
 global_average_pool = global_avg_pool

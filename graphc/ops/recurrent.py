@@ -33,9 +33,9 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops import masking as _masking  # noqa: F401  (registers the mask ops)
 from graphc.ops.registry import ExecContext, Op, apply
 from graphc.ops.shapes import dims_compatible, known, merge_dim
-from graphc.ops import masking as _masking  # noqa: F401  (registers the mask ops)
 
 __all__ = ["simple_rnn", "lstm", "gru", "reverse_sequence"]
 
@@ -71,16 +71,25 @@ def _leaky_relu(x):
 _ACT = {
     "tanh": (np.tanh, lambda y: 1 - y * y, "Tanh", None, None),
     "sigmoid": (_sigmoid, lambda y: y * (1 - y), "Sigmoid", None, None),
-    "relu": (lambda x: np.maximum(x, 0), lambda y: (y > 0).astype(y.dtype), "Relu",
-             None, None),
+    "relu": (lambda x: np.maximum(x, 0), lambda y: (y > 0).astype(y.dtype), "Relu", None, None),
     "linear": (lambda x: x, np.ones_like, "Affine", 1.0, 0.0),
-    "hard_sigmoid": (_hard_sigmoid, lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6,
-                     "HardSigmoid", 1 / 6, 0.5),
+    "hard_sigmoid": (
+        _hard_sigmoid,
+        lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6,
+        "HardSigmoid",
+        1 / 6,
+        0.5,
+    ),
     "softsign": (_softsign, lambda y: (1 - np.abs(y)) ** 2, "Softsign", None, None),
     "softplus": (_softplus, lambda y: -np.expm1(-y), "Softplus", None, None),
     "elu": (_elu, lambda y: np.where(y > 0, 1, y + 1).astype(y.dtype), "Elu", 1.0, None),
-    "leaky_relu": (_leaky_relu, lambda y: np.where(y > 0, 1, 0.2).astype(y.dtype),
-                   "LeakyRelu", 0.2, None),
+    "leaky_relu": (
+        _leaky_relu,
+        lambda y: np.where(y > 0, 1, 0.2).astype(y.dtype),
+        "LeakyRelu",
+        0.2,
+        None,
+    ),
 }
 #: Activation names the recurrent ops (and ONNX's recurrent operators) support.
 RECURRENT_ACTIVATIONS = tuple(_ACT)
@@ -90,8 +99,10 @@ def _act(name):
     try:
         return _ACT[name]
     except KeyError:
-        raise ShapeError(f"activation {name!r} is not supported inside a recurrent op; "
-                         f"use one of {', '.join(RECURRENT_ACTIVATIONS)}") from None
+        raise ShapeError(
+            f"activation {name!r} is not supported inside a recurrent op; "
+            f"use one of {', '.join(RECURRENT_ACTIVATIONS)}"
+        ) from None
 
 
 def _onnx_activations(names) -> dict:
@@ -133,8 +144,7 @@ def _proj(a, w, m):
         return _mm(a, w)
     if len(m) == 1:
         return _mm(a * m[0], w)
-    return np.concatenate([_mm(a * mg, wg) for mg, wg in zip(m, np.split(w, len(m), 1))],
-                          axis=-1)
+    return np.concatenate([_mm(a * mg, wg) for mg, wg in zip(m, np.split(w, len(m), 1))], axis=-1)
 
 
 def _proj_grad_a(d, w, m):
@@ -145,8 +155,7 @@ def _proj_grad_a(d, w, m):
     if len(m) == 1:
         return _mm(d, w.T) * m[0]
     k = len(m)
-    return sum(_mm(dg, wg.T) * mg
-               for mg, dg, wg in zip(m, np.split(d, k, -1), np.split(w, k, 1)))
+    return sum(_mm(dg, wg.T) * mg for mg, dg, wg in zip(m, np.split(d, k, -1), np.split(w, k, 1)))
 
 
 def _proj_grad_w(a, d, m):
@@ -156,8 +165,9 @@ def _proj_grad_w(a, d, m):
         return _outer(a, d)
     if len(m) == 1:
         return _outer(a * m[0], d)
-    return np.concatenate([_outer(a * mg, dg) for mg, dg in zip(m, np.split(d, len(m), -1))],
-                          axis=1)
+    return np.concatenate(
+        [_outer(a * mg, dg) for mg, dg in zip(m, np.split(d, len(m), -1))], axis=1
+    )
 
 
 def _gate_slice(m, lo, hi):
@@ -198,7 +208,7 @@ class _Recurrent(Op):
         if attrs.get("use_bias", True):
             bias = xs[3]
             k = 4
-        states = xs[k:k + self.n_states] if attrs.get("initial_state", False) else []
+        states = xs[k : k + self.n_states] if attrs.get("initial_state", False) else []
         return x, w, r, bias, states
 
     def _mask_of(self, attrs, xs):
@@ -206,28 +216,38 @@ class _Recurrent(Op):
         return xs[-1] if attrs.get("masked", False) else None
 
     def _n_inputs(self, attrs):
-        return 3 + bool(attrs.get("use_bias", True)) + \
-            (self.n_states if attrs.get("initial_state", False) else 0) + \
-            bool(attrs.get("masked", False))
+        return (
+            3
+            + bool(attrs.get("use_bias", True))
+            + (self.n_states if attrs.get("initial_state", False) else 0)
+            + bool(attrs.get("masked", False))
+        )
 
     # ---- shape rule ------------------------------------------------------------------
     def infer(self, attrs, *types):
         if len(types) != self._n_inputs(attrs):
-            raise ShapeError(f"expects {self._n_inputs(attrs)} inputs (x, kernel, "
-                             f"recurrent_kernel{', bias' if attrs.get('use_bias', True) else ''}"
-                             f"{', initial states' if attrs.get('initial_state') else ''}), "
-                             f"got {len(types)}")
+            raise ShapeError(
+                f"expects {self._n_inputs(attrs)} inputs (x, kernel, "
+                f"recurrent_kernel{', bias' if attrs.get('use_bias', True) else ''}"
+                f"{', initial states' if attrs.get('initial_state') else ''}), "
+                f"got {len(types)}"
+            )
         for name in self._activations(attrs):
             _act(name)
         mask = self._mask_of(attrs, types)
         x, w, r, bias, states = self._unpack(attrs, types)
         units, g = attrs["units"], self.gates
         if mask is not None:
-            if mask.dtype != "bool" or len(mask.shape) != 2 or not all(
-                    dims_compatible(a, b) for a, b in zip(mask.shape, x.shape[:2])):
-                raise ShapeError(f"mask should be a boolean (batch, timesteps) tensor "
-                                 f"{format_shape(tuple(x.shape[:2]))}, got "
-                                 f"{format_shape(mask.shape)} of dtype {mask.dtype}")
+            if (
+                mask.dtype != "bool"
+                or len(mask.shape) != 2
+                or not all(dims_compatible(a, b) for a, b in zip(mask.shape, x.shape[:2]))
+            ):
+                raise ShapeError(
+                    f"mask should be a boolean (batch, timesteps) tensor "
+                    f"{format_shape(tuple(x.shape[:2]))}, got "
+                    f"{format_shape(mask.shape)} of dtype {mask.dtype}"
+                )
             types = types[:-1]
         dtypes = {t.dtype for t in types}
         if len(dtypes) != 1:
@@ -235,29 +255,40 @@ class _Recurrent(Op):
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected a floating-point sequence, got dtype {x.dtype}")
         if len(x.shape) != 3:
-            raise ShapeError(f"expects a sequence of shape (batch, timesteps, features), "
-                             f"got {format_shape(x.shape)}")
-        if len(w.shape) != 2 or not dims_compatible(w.shape[0], x.shape[2]) \
-                or not dims_compatible(w.shape[1], g * units):
-            raise ShapeError(f"kernel {format_shape(w.shape)} does not fit the input "
-                             f"{format_shape(x.shape)}: expected ({x.shape[2]}, {g * units})")
+            raise ShapeError(
+                f"expects a sequence of shape (batch, timesteps, features), "
+                f"got {format_shape(x.shape)}"
+            )
+        if (
+            len(w.shape) != 2
+            or not dims_compatible(w.shape[0], x.shape[2])
+            or not dims_compatible(w.shape[1], g * units)
+        ):
+            raise ShapeError(
+                f"kernel {format_shape(w.shape)} does not fit the input "
+                f"{format_shape(x.shape)}: expected ({x.shape[2]}, {g * units})"
+            )
         if tuple(r.shape) != (units, g * units) and not (
-                len(r.shape) == 2 and all(dims_compatible(a, b) for a, b in
-                                          zip(r.shape, (units, g * units)))):
-            raise ShapeError(f"recurrent kernel {format_shape(r.shape)} should be "
-                             f"({units}, {g * units})")
+            len(r.shape) == 2
+            and all(dims_compatible(a, b) for a, b in zip(r.shape, (units, g * units)))
+        ):
+            raise ShapeError(
+                f"recurrent kernel {format_shape(r.shape)} should be ({units}, {g * units})"
+            )
         if bias is not None:
             want = self._bias_shape(attrs, units)
             if len(bias.shape) != len(want) or not all(
-                    dims_compatible(a, b) for a, b in zip(bias.shape, want)):
-                raise ShapeError(f"bias {format_shape(bias.shape)} should be "
-                                 f"{format_shape(want)}")
+                dims_compatible(a, b) for a, b in zip(bias.shape, want)
+            ):
+                raise ShapeError(f"bias {format_shape(bias.shape)} should be {format_shape(want)}")
         n = x.shape[0]
         for s in states:
-            if len(s.shape) != 2 or not dims_compatible(s.shape[1], units) \
-                    or not dims_compatible(s.shape[0], n):
-                raise ShapeError(f"initial state {format_shape(s.shape)} should be "
-                                 f"({n}, {units})")
+            if (
+                len(s.shape) != 2
+                or not dims_compatible(s.shape[1], units)
+                or not dims_compatible(s.shape[0], n)
+            ):
+                raise ShapeError(f"initial state {format_shape(s.shape)} should be ({n}, {units})")
             n = merge_dim(n, s.shape[0])
         state = TensorType((n, units), x.dtype)
         out = (TensorType((n, x.shape[1], units), x.dtype),) + (state,) * self.n_states
@@ -287,8 +318,11 @@ class _Recurrent(Op):
             keep = ctx.rng.random((k, n, width), dtype=np.float32) >= rate
             # rate 1 drops everything (Keras's backend dropout returns zeros)
             return keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - rate) if rate < 1 else 0)
-        return (draw(attrs.get("dropout", 0.0), x.shape[2]),
-                draw(attrs.get("recurrent_dropout", 0.0), units))
+
+        return (
+            draw(attrs.get("dropout", 0.0), x.shape[2]),
+            draw(attrs.get("recurrent_dropout", 0.0), units),
+        )
 
     def _masks_of(self, attrs, ys):
         """The drawn masks among the outputs ``ys``: ``(input mask, recurrent mask)``."""
@@ -341,10 +375,11 @@ class _Recurrent(Op):
             hs = _states_from_outputs(hs, mt, s0[0])
         route = _Route(mt, attrs.get("zero_output_for_mask", False))
         g_seq = None if gys[0] is None else gys[0].transpose(1, 0, 2)
-        g_final = [None if g is None else g for g in gys[1:1 + self.n_states]]
+        g_final = [None if g is None else g for g in gys[1 : 1 + self.n_states]]
         drop = self._masks_of(attrs, ys)
-        dxw, dw, dr, db, ds0 = self._backward(attrs, xt, w, r, bias, s0, hs, g_seq, g_final,
-                                              needs, route, drop)
+        dxw, dw, dr, db, ds0 = self._backward(
+            attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop
+        )
         grads = []
         dx = None
         if needs[0]:
@@ -415,10 +450,12 @@ class _Recurrent(Op):
             inputs.append(b.op("Unsqueeze", s, axis0))
         while inputs and inputs[-1] == "":
             inputs.pop()
-        extra = dict(hidden_size=int(units),
-                     direction="reverse" if attrs.get("go_backwards", False) else "forward",
-                     **_onnx_activations(self._activations(attrs)),
-                     **self._onnx_extra_attrs(attrs))
+        extra = dict(
+            hidden_size=int(units),
+            direction="reverse" if attrs.get("go_backwards", False) else "forward",
+            **_onnx_activations(self._activations(attrs)),
+            **self._onnx_extra_attrs(attrs),
+        )
         if b.opset >= 14:
             extra["layout"] = 0
         outs = b.op(self.onnx_type, *inputs, outputs=1 + self.n_states, **extra)
@@ -426,8 +463,12 @@ class _Recurrent(Op):
         # ONNX models are for inference, where dropout does nothing: no masks.
         no_masks = (None, None) if _has_dropout(attrs) else ()
         if mask is not None:
-            return _onnx_expand(b, attrs, y, [b.op("Squeeze", o, axis0) for o in outs[1:]],
-                                states, masked) + no_masks
+            return (
+                _onnx_expand(
+                    b, attrs, y, [b.op("Squeeze", o, axis0) for o in outs[1:]], states, masked
+                )
+                + no_masks
+            )
         if attrs.get("go_backwards", False):
             # ONNX gives the reverse pass's outputs in input order; Keras in processing order.
             y = _flip_axis0(b, y)
@@ -447,8 +488,8 @@ def _i64(values):
 def _onnx_compact(b, x, mask):
     """``(x with each row's unmasked steps first, sequence_lens (N,) int32, parts)``."""
     shape = b.op("Shape", x)
-    t1 = b.op("Gather", shape, b.const(_i64([1])))            # [T]
-    t0 = b.op("Squeeze", t1, b.const(_i64([0])))              # T
+    t1 = b.op("Gather", shape, b.const(_i64([1])))  # [T]
+    t0 = b.op("Squeeze", t1, b.const(_i64([0])))  # T
     steps = b.op("Range", b.const(_i64(0)), t0, b.const(_i64(1)))
     # Sort key: an unmasked step t keeps t, a masked one goes after all: t + T.
     key = b.op("Where", mask, steps, b.op("Add", steps, t0))
@@ -456,7 +497,7 @@ def _onnx_compact(b, x, mask):
     gather = b.op("Expand", b.op("Unsqueeze", order, b.const(_i64([2]))), shape)
     xc = b.op("GatherElements", x, gather, axis=1)
     m64 = b.op("Cast", mask, to=7)
-    count = b.op("ReduceSum", m64, b.const(_i64([1])), keepdims=0)   # (N,)
+    count = b.op("ReduceSum", m64, b.const(_i64([1])), keepdims=0)  # (N,)
     # A fully masked row runs one (discarded) step: its states are replaced below.
     lens = b.op("Cast", b.op("Max", count, b.const(_i64([1]))), to=6)
     empty = b.op("Unsqueeze", b.op("Equal", count, b.const(_i64(0))), b.const(_i64([1])))
@@ -470,9 +511,11 @@ def _onnx_expand(b, attrs, y, finals, states, parts):
     zero = b.const(np.zeros((), dtype=b.float_dtype))
     empty = parts["empty"]
     # A fully masked row keeps its initial states.
-    finals = tuple(b.op("Where", empty, s0 if s0 else zero, f)
-                   for f, s0 in zip(finals, list(states) + [None] * len(finals)))
-    yc = b.op("Transpose", y, perm=[1, 0, 2])                  # (N, T, U)
+    finals = tuple(
+        b.op("Where", empty, s0 if s0 else zero, f)
+        for f, s0 in zip(finals, list(states) + [None] * len(finals))
+    )
+    yc = b.op("Transpose", y, perm=[1, 0, 2])  # (N, T, U)
     # Steps processed up to each step t (input order): a running count of unmasked steps,
     # from the end when going backwards. The output at t is the compacted output of the
     # last of them: index count - 1 forwards, L - count backwards (ONNX's reverse run
@@ -496,10 +539,14 @@ def _onnx_expand(b, attrs, y, finals, states, parts):
 
 
 def _flip_axis0(b, name):
-    return b.op("Slice", name, b.const(np.array([-1], dtype=np.int64)),
-                b.const(np.array([np.iinfo(np.int64).min], dtype=np.int64)),
-                b.const(np.array([0], dtype=np.int64)),
-                b.const(np.array([-1], dtype=np.int64)))
+    return b.op(
+        "Slice",
+        name,
+        b.const(np.array([-1], dtype=np.int64)),
+        b.const(np.array([np.iinfo(np.int64).min], dtype=np.int64)),
+        b.const(np.array([0], dtype=np.int64)),
+        b.const(np.array([-1], dtype=np.int64)),
+    )
 
 
 # ---- masks (Keras's backend.rnn): a masked step keeps the states; its output is the
@@ -641,8 +688,8 @@ class LSTM(_Recurrent):
         for t in range(xt.shape[0]):
             z = xw[t] + _proj(h, r, mh)
             s = fr(z)  # all four blocks at once (fewer, larger calls); c's is unused
-            c_new = s[:, u:2 * u] * c + s[:, :u] * fa(z[:, 2 * u:3 * u])
-            h_new = s[:, 3 * u:] * fa(c_new)
+            c_new = s[:, u : 2 * u] * c + s[:, :u] * fa(z[:, 2 * u : 3 * u])
+            h_new = s[:, 3 * u :] * fa(c_new)
             if mt is None:
                 h, c = h_new, c_new
             else:
@@ -662,9 +709,9 @@ class LSTM(_Recurrent):
         if bias is not None:
             z += bias
         i = fr(z[..., :u])
-        f = fr(z[..., u:2 * u])
-        g = fa(z[..., 2 * u:3 * u])
-        o = fr(z[..., 3 * u:])
+        f = fr(z[..., u : 2 * u])
+        g = fa(z[..., 2 * u : 3 * u])
+        o = fr(z[..., 3 * u :])
         cs = np.empty_like(i)  # the cell states, rebuilt: one multiply-add per step
         c = c0
         for t in range(T):
@@ -750,17 +797,17 @@ class GRU(_Recurrent):
             xw += b_in
         h = states[0]
         seq = np.empty(xw.shape[:2] + (u,), dtype=xt.dtype)
-        r_zr, r_h = r[:, :2 * u], r[:, 2 * u:]
+        r_zr, r_h = r[:, : 2 * u], r[:, 2 * u :]
         for t in range(xt.shape[0]):
             if after:
                 rh = _proj(h, r, mh)
                 if b_rec is not None:
                     rh += b_rec
-                zr = fr(xw[t, :, :2 * u] + rh[:, :2 * u])
-                hh = fa(xw[t, :, 2 * u:] + zr[:, u:] * rh[:, 2 * u:])
+                zr = fr(xw[t, :, : 2 * u] + rh[:, : 2 * u])
+                hh = fa(xw[t, :, 2 * u :] + zr[:, u:] * rh[:, 2 * u :])
             else:
-                zr = fr(xw[t, :, :2 * u] + _proj(h, r_zr, mh_zr))
-                hh = fa(xw[t, :, 2 * u:] + _proj(zr[:, u:] * h, r_h, mh_h))
+                zr = fr(xw[t, :, : 2 * u] + _proj(h, r_zr, mh_zr))
+                hh = fa(xw[t, :, 2 * u :] + _proj(zr[:, u:] * h, r_h, mh_h))
             z = zr[:, :u]
             h = _keep(mt, t, z * h + (1 - z) * hh, h)
             seq[t] = h
@@ -780,25 +827,25 @@ class GRU(_Recurrent):
         xw = _proj(xt, w, mx)
         if b_in is not None:
             xw += b_in
-        r_zr, r_h = r[:, :2 * u], r[:, 2 * u:]
+        r_zr, r_h = r[:, : 2 * u], r[:, 2 * u :]
         if after:
             rh = _proj(h_prev, r, mh)
             if b_rec is not None:
                 rh += b_rec
-            zr = fr(xw[..., :2 * u] + rh[..., :2 * u])
-            rec_h = rh[..., 2 * u:]
-            hh = fa(xw[..., 2 * u:] + zr[..., u:] * rec_h)
+            zr = fr(xw[..., : 2 * u] + rh[..., : 2 * u])
+            rec_h = rh[..., 2 * u :]
+            hh = fa(xw[..., 2 * u :] + zr[..., u:] * rec_h)
         else:
-            zr = fr(xw[..., :2 * u] + _proj(h_prev, r_zr, mh_zr))
+            zr = fr(xw[..., : 2 * u] + _proj(h_prev, r_zr, mh_zr))
             rhp = zr[..., u:] * h_prev
-            hh = fa(xw[..., 2 * u:] + _proj(rhp, r_h, mh_h))
+            hh = fa(xw[..., 2 * u :] + _proj(rhp, r_h, mh_h))
         z, rr = zr[..., :u], zr[..., u:]
         dzr_f = dfr(zr)
         # dL/d(pre-activation of hh) = dh * (1 - z) * act'(hh); dz_pre = dh * (h_prev - hh)
         dhh_f = (1 - z) * dfa(hh)
         dz_f = (h_prev - hh) * dzr_f[..., :u]
         dh = _state_grads(g_final, 0, h0)
-        dxw = np.empty(xw.shape, dtype=xw.dtype)   # gradient of x @ kernel (+ input bias)
+        dxw = np.empty(xw.shape, dtype=xw.dtype)  # gradient of x @ kernel (+ input bias)
         drec = np.empty(xw.shape, dtype=xw.dtype)  # gradient of the recurrent products
         for t in range(T - 1, -1, -1):
             d_keep = dh
@@ -806,28 +853,36 @@ class GRU(_Recurrent):
             da = dh * dhh_f[t]
             dx_t = dxw[t]
             dx_t[:, :u] = dh * dz_f[t]
-            dx_t[:, 2 * u:] = da
+            dx_t[:, 2 * u :] = da
             if after:
-                dx_t[:, u:2 * u] = da * rec_h[t] * dzr_f[t, :, u:]
+                dx_t[:, u : 2 * u] = da * rec_h[t] * dzr_f[t, :, u:]
                 dr_t = drec[t]
-                dr_t[:, :2 * u] = dx_t[:, :2 * u]
-                dr_t[:, 2 * u:] = da * rr[t]
+                dr_t[:, : 2 * u] = dx_t[:, : 2 * u]
+                dr_t[:, 2 * u :] = da * rr[t]
                 dh = route.keep(t, dh * z[t] + _proj_grad_a(dr_t, r, mh), d_keep)
             else:
                 d_rh = _proj_grad_a(da, r_h, mh_h)  # gradient of r * h_prev
-                dx_t[:, u:2 * u] = d_rh * h_prev[t] * dzr_f[t, :, u:]
-                drec[t, :, :2 * u] = dx_t[:, :2 * u]
-                drec[t, :, 2 * u:] = da
-                dh = route.keep(t, dh * z[t] + d_rh * rr[t]
-                                + _proj_grad_a(dx_t[:, :2 * u], r_zr, mh_zr), d_keep)
+                dx_t[:, u : 2 * u] = d_rh * h_prev[t] * dzr_f[t, :, u:]
+                drec[t, :, : 2 * u] = dx_t[:, : 2 * u]
+                drec[t, :, 2 * u :] = da
+                dh = route.keep(
+                    t,
+                    dh * z[t] + d_rh * rr[t] + _proj_grad_a(dx_t[:, : 2 * u], r_zr, mh_zr),
+                    d_keep,
+                )
         dw = _proj_grad_w(xt, dxw, mx) if needs[1] else None
         dr = None
         if needs[2]:
             if after:
                 dr = _proj_grad_w(h_prev, drec, mh)
             else:
-                dr = np.concatenate([_proj_grad_w(h_prev, drec[..., :2 * u], mh_zr),
-                                     _proj_grad_w(rhp, drec[..., 2 * u:], mh_h)], axis=1)
+                dr = np.concatenate(
+                    [
+                        _proj_grad_w(h_prev, drec[..., : 2 * u], mh_zr),
+                        _proj_grad_w(rhp, drec[..., 2 * u :], mh_h),
+                    ],
+                    axis=1,
+                )
         db = None
         if bias is not None:
             db_in = dxw.sum(axis=(0, 1))
@@ -845,8 +900,9 @@ class ReverseSequence(Op):
 
     def infer(self, attrs, x):
         if len(x.shape) < 2:
-            raise ShapeError(f"expects a tensor of rank >= 2 (batch, time, ...), got "
-                             f"{format_shape(x.shape)}")
+            raise ShapeError(
+                f"expects a tensor of rank >= 2 (batch, time, ...), got {format_shape(x.shape)}"
+            )
         return TensorType(x.shape, x.dtype)
 
     def kernel(self, attrs, x, *, ctx):
@@ -856,10 +912,14 @@ class ReverseSequence(Op):
         return (np.ascontiguousarray(gys[0][:, ::-1]),)
 
     def lower(self, attrs, b, x):
-        return b.op("Slice", x, b.const(np.array([-1], dtype=np.int64)),
-                    b.const(np.array([np.iinfo(np.int64).min], dtype=np.int64)),
-                    b.const(np.array([1], dtype=np.int64)),
-                    b.const(np.array([-1], dtype=np.int64)))
+        return b.op(
+            "Slice",
+            x,
+            b.const(np.array([-1], dtype=np.int64)),
+            b.const(np.array([np.iinfo(np.int64).min], dtype=np.int64)),
+            b.const(np.array([1], dtype=np.int64)),
+            b.const(np.array([-1], dtype=np.int64)),
+        )
 
 
 # ---- public functions ------------------------------------------------------------------
@@ -868,8 +928,10 @@ def _units(recurrent_kernel) -> int:
     if shape is None:
         shape = np.shape(recurrent_kernel)
     if len(shape) != 2 or not known(shape[0]):
-        raise ShapeError(f"recurrent_kernel must be a 2-D (units, gates * units) weight, got "
-                         f"{format_shape(tuple(shape))}")
+        raise ShapeError(
+            f"recurrent_kernel must be a 2-D (units, gates * units) weight, got "
+            f"{format_shape(tuple(shape))}"
+        )
     return int(shape[0])
 
 
@@ -880,37 +942,70 @@ def _act_name(activation) -> str:
     return activation if isinstance(activation, str) else getattr(activation, "__name__", "")
 
 
-def _run(name, x, kernel, recurrent_kernel, bias, initial_state, n_states, mask=None,
-         zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, gate_masks=False,
-         training=None, **attrs):
+def _run(
+    name,
+    x,
+    kernel,
+    recurrent_kernel,
+    bias,
+    initial_state,
+    n_states,
+    mask=None,
+    zero_output_for_mask=False,
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    gate_masks=False,
+    training=None,
+    **attrs,
+):
     inputs = [x, kernel, recurrent_kernel]
     if bias is not None:
         inputs.append(bias)
     states = []
     if initial_state is not None:
-        states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
-            else [initial_state]
+        states = (
+            list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        )
         if len(states) != n_states:
-            raise ValueError(f"{name} expects {n_states} initial state(s), received "
-                             f"{len(states)}")
+            raise ValueError(f"{name} expects {n_states} initial state(s), received {len(states)}")
         inputs += states
     if mask is not None:
         inputs.append(mask)
         attrs.update(masked=True, zero_output_for_mask=bool(zero_output_for_mask))
     if training is not False and (dropout or recurrent_dropout):
         # Only then: without dropout the node (and its export) is the plain one.
-        attrs.update(dropout=float(dropout), recurrent_dropout=float(recurrent_dropout),
-                     gate_masks=bool(gate_masks))
+        attrs.update(
+            dropout=float(dropout),
+            recurrent_dropout=float(recurrent_dropout),
+            gate_masks=bool(gate_masks),
+        )
         if training:
             attrs["force_training"] = True
-    outs = apply(name, inputs, units=_units(recurrent_kernel), use_bias=bias is not None,
-                 initial_state=bool(states), **attrs)
-    return tuple(outs[:1 + n_states])  # the dropout masks are the VJP's business
+    outs = apply(
+        name,
+        inputs,
+        units=_units(recurrent_kernel),
+        use_bias=bias is not None,
+        initial_state=bool(states),
+        **attrs,
+    )
+    return tuple(outs[: 1 + n_states])  # the dropout masks are the VJP's business
 
 
-def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None,
-               activation="tanh", go_backwards=False, mask=None, zero_output_for_mask=False,
-               dropout=0.0, recurrent_dropout=0.0, training=None):
+def simple_rnn(
+    x,
+    kernel,
+    recurrent_kernel,
+    bias=None,
+    initial_state=None,
+    activation="tanh",
+    go_backwards=False,
+    mask=None,
+    zero_output_for_mask=False,
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    training=None,
+):
     """A whole SimpleRNN pass: ``(sequence, final_h)``. ``mask``: a boolean ``(batch,
     timesteps)`` tensor; a masked step keeps the state and repeats the previous output
     (zeros with ``zero_output_for_mask``), as Keras. ``dropout``/``recurrent_dropout``:
@@ -919,47 +1014,107 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None,
 
     >>> seq, h = graphc.ops.simple_rnn(x, kernel, recurrent_kernel, bias)
     """
-    return _run("simple_rnn", x, kernel, recurrent_kernel, bias, initial_state, 1,
-                mask=mask, zero_output_for_mask=zero_output_for_mask, dropout=dropout,
-                recurrent_dropout=recurrent_dropout, training=training,
-                activation=_act_name(activation), go_backwards=bool(go_backwards))
+    return _run(
+        "simple_rnn",
+        x,
+        kernel,
+        recurrent_kernel,
+        bias,
+        initial_state,
+        1,
+        mask=mask,
+        zero_output_for_mask=zero_output_for_mask,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        training=training,
+        activation=_act_name(activation),
+        go_backwards=bool(go_backwards),
+    )
 
 
-def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
-         recurrent_activation="sigmoid", go_backwards=False, mask=None,
-         zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, gate_masks=False,
-         training=None):
+def lstm(
+    x,
+    kernel,
+    recurrent_kernel,
+    bias=None,
+    initial_state=None,
+    activation="tanh",
+    recurrent_activation="sigmoid",
+    go_backwards=False,
+    mask=None,
+    zero_output_for_mask=False,
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    gate_masks=False,
+    training=None,
+):
     """A whole LSTM pass (Keras gate order i, f, c, o): ``(sequence, final_h, final_c)``.
     Dropout as in ``simple_rnn``; ``gate_masks``: one mask per gate (Keras's LSTM with
     ``recurrent_dropout``) instead of one for all.
 
     >>> seq, h, c = graphc.ops.lstm(x, kernel, recurrent_kernel, bias)
     """
-    return _run("lstm", x, kernel, recurrent_kernel, bias, initial_state, 2,
-                mask=mask, zero_output_for_mask=zero_output_for_mask, dropout=dropout,
-                recurrent_dropout=recurrent_dropout, gate_masks=gate_masks,
-                training=training,
-                activation=_act_name(activation),
-                recurrent_activation=_act_name(recurrent_activation),
-                go_backwards=bool(go_backwards))
+    return _run(
+        "lstm",
+        x,
+        kernel,
+        recurrent_kernel,
+        bias,
+        initial_state,
+        2,
+        mask=mask,
+        zero_output_for_mask=zero_output_for_mask,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        gate_masks=gate_masks,
+        training=training,
+        activation=_act_name(activation),
+        recurrent_activation=_act_name(recurrent_activation),
+        go_backwards=bool(go_backwards),
+    )
 
 
-def gru(x, kernel, recurrent_kernel, bias=None, initial_state=None, activation="tanh",
-        recurrent_activation="sigmoid", go_backwards=False, reset_after=True, mask=None,
-        zero_output_for_mask=False, dropout=0.0, recurrent_dropout=0.0, gate_masks=False,
-        training=None):
+def gru(
+    x,
+    kernel,
+    recurrent_kernel,
+    bias=None,
+    initial_state=None,
+    activation="tanh",
+    recurrent_activation="sigmoid",
+    go_backwards=False,
+    reset_after=True,
+    mask=None,
+    zero_output_for_mask=False,
+    dropout=0.0,
+    recurrent_dropout=0.0,
+    gate_masks=False,
+    training=None,
+):
     """A whole GRU pass (Keras gate order z, r, h): ``(sequence, final_h)``. Dropout as in
     ``lstm``.
 
     >>> seq, h = graphc.ops.gru(x, kernel, recurrent_kernel, bias)
     """
-    return _run("gru", x, kernel, recurrent_kernel, bias, initial_state, 1,
-                mask=mask, zero_output_for_mask=zero_output_for_mask, dropout=dropout,
-                recurrent_dropout=recurrent_dropout, gate_masks=gate_masks,
-                training=training,
-                activation=_act_name(activation),
-                recurrent_activation=_act_name(recurrent_activation),
-                go_backwards=bool(go_backwards), reset_after=bool(reset_after))
+    return _run(
+        "gru",
+        x,
+        kernel,
+        recurrent_kernel,
+        bias,
+        initial_state,
+        1,
+        mask=mask,
+        zero_output_for_mask=zero_output_for_mask,
+        dropout=dropout,
+        recurrent_dropout=recurrent_dropout,
+        gate_masks=gate_masks,
+        training=training,
+        activation=_act_name(activation),
+        recurrent_activation=_act_name(recurrent_activation),
+        go_backwards=bool(go_backwards),
+        reset_after=bool(reset_after),
+    )
 
 
 def reverse_sequence(x):

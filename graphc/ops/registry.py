@@ -41,8 +41,16 @@ from graphc.recording import ExecContext
 Attrs = dict[str, Any]
 Array = np.ndarray
 
-__all__ = ["Op", "ExecContext", "REGISTRY", "get_op", "apply", "RULES", "is_symbolic",
-           "infer_types"]
+__all__ = [
+    "Op",
+    "ExecContext",
+    "REGISTRY",
+    "get_op",
+    "apply",
+    "RULES",
+    "is_symbolic",
+    "infer_types",
+]
 
 REGISTRY: dict[str, "Op"] = {}
 RULES = ("infer", "kernel", "vjp", "lower")
@@ -83,9 +91,15 @@ class Op:
     def kernel(self, attrs: Attrs, *xs: Array, ctx: ExecContext) -> Any:
         raise NotImplementedError(f"op {self.name} has no NumPy kernel")
 
-    def vjp(self, attrs: Attrs, xs: Sequence[Array | None], ys: Sequence[Array | None],
-            gys: Sequence[Array | None], needs: Sequence[bool],
-            out: Sequence[Array | None]) -> tuple[Array | None, ...]:
+    def vjp(
+        self,
+        attrs: Attrs,
+        xs: Sequence[Array | None],
+        ys: Sequence[Array | None],
+        gys: Sequence[Array | None],
+        needs: Sequence[bool],
+        out: Sequence[Array | None],
+    ) -> tuple[Array | None, ...]:
         raise NotImplementedError(f"op {self.name} has no VJP")
 
     def lower(self, attrs: Attrs, b: LoweringContext, *names: str) -> Any:
@@ -95,8 +109,13 @@ class Op:
         """Call the kernel on arrays ``xs`` (inference mode unless ``ctx`` says)."""
         return self.kernel(attrs, *xs, ctx=ctx or ExecContext())
 
-    def gradients(self, attrs: Attrs, xs: Sequence[Array | None], ys: Sequence[Array | None],
-                  gys: Sequence[Array | None]) -> tuple[Array | None, ...]:
+    def gradients(
+        self,
+        attrs: Attrs,
+        xs: Sequence[Array | None],
+        ys: Sequence[Array | None],
+        gys: Sequence[Array | None],
+    ) -> tuple[Array | None, ...]:
         """The VJP for every input, with no buffers: how tests and tools call it."""
         n = len(xs)
         return self.vjp(attrs, xs, ys, gys, needs=(True,) * n, out=(None,) * n)
@@ -109,8 +128,9 @@ def get_op(name: str) -> Op:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"Unknown op {name!r}; registered ops: {', '.join(sorted(REGISTRY))}") \
-            from None
+        raise KeyError(
+            f"Unknown op {name!r}; registered ops: {', '.join(sorted(REGISTRY))}"
+        ) from None
 
 
 # ---- applying an op --------------------------------------------------------------------
@@ -150,8 +170,9 @@ def _float_dtype(inputs: Sequence[Any]) -> str:
     return kinds.get("f") or kinds.get("i") or kinds.get("u") or "float32"
 
 
-def infer_types(op: Op, attrs: Attrs, types: Sequence[TensorType],
-                where: str) -> tuple[TensorType, ...]:
+def infer_types(
+    op: Op, attrs: Attrs, types: Sequence[TensorType], where: str
+) -> tuple[TensorType, ...]:
     """Run a shape rule; a ``ShapeError`` comes back naming the layer, the op and the
     received shapes: ``dense_2 (matmul): inner dimensions differ, got ...``."""
     try:
@@ -159,8 +180,11 @@ def infer_types(op: Op, attrs: Attrs, types: Sequence[TensorType],
     except ShapeError as e:
         shapes = [format_shape(t.shape) for t in types]
         said = str(e)
-        suffix = "" if all(s in said for s in shapes) else \
-            f" (received input shapes {', '.join(shapes)})"
+        suffix = (
+            ""
+            if all(s in said for s in shapes)
+            else f" (received input shapes {', '.join(shapes)})"
+        )
         raise ShapeError(f"{where}: {said}{suffix}") from None
     return (out,) if isinstance(out, TensorType) else tuple(out)
 
@@ -175,20 +199,25 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
     dtype = _float_dtype(inputs)
     # When an op records and when it runs: the table in graphc/recording.py.
     if not any(is_symbolic(x) for x in inputs) and not (
-            recording.is_recording() and any(isinstance(x, Value) and x.kind == "param"
-                                             for x in inputs)):
+        recording.is_recording() and any(isinstance(x, Value) and x.kind == "param" for x in inputs)
+    ):
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
         # weight's current value into a constant that training never updates.
-        return op.run(attrs, [_as_array(x, dtype) for x in inputs],
-                      recording.current_eager_context())
+        return op.run(
+            attrs, [_as_array(x, dtype) for x in inputs], recording.current_eager_context()
+        )
     where_scope = recording.current_scope()
     if not where_scope:
         # An op on symbolic tensors outside any layer gets a layer of its own, as in Keras.
-        constants = {i: np.asarray(x, dtype=dtype) if isinstance(x, (int, float, bool)) else x
-                     for i, x in enumerate(inputs) if not is_symbolic(x)}
-        return recording.outside_layer_handler()(name, attrs, constants,
-                                                 [x for x in inputs if is_symbolic(x)])
+        constants = {
+            i: np.asarray(x, dtype=dtype) if isinstance(x, (int, float, bool)) else x
+            for i, x in enumerate(inputs)
+            if not is_symbolic(x)
+        }
+        return recording.outside_layer_handler()(
+            name, attrs, constants, [x for x in inputs if is_symbolic(x)]
+        )
     values = [_as_value(x, dtype) for x in inputs]
     where = f"{where_scope[-1][0].name} ({name})" if where_scope else name
     types = infer_types(op, attrs, [v.type for v in values], where)

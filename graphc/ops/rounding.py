@@ -122,8 +122,10 @@ class Mod(Op):
         a, b = xs
         g = gys[0]
         q = np.trunc(a / b) if attrs.get("fmod", False) else np.floor(a / b)
-        return (unbroadcast(g, a.shape) if needs[0] else None,
-                unbroadcast(-g * q, b.shape) if needs[1] else None)
+        return (
+            unbroadcast(g, a.shape) if needs[0] else None,
+            unbroadcast(-g * q, b.shape) if needs[1] else None,
+        )
 
     def lower(self, attrs, b, x, y):
         fmod = bool(attrs.get("fmod", False))
@@ -154,8 +156,9 @@ class Power(Op):
             ga = unbroadcast(g * b * np.power(a, b - 1), a.shape).astype(a.dtype)
         if needs[1] and b.dtype.kind == "f":
             with np.errstate(divide="ignore", invalid="ignore"):
-                gb = unbroadcast(g * np.power(a, b) * np.log(np.where(a > 0, a, 1)),
-                                 b.shape).astype(b.dtype)
+                gb = unbroadcast(
+                    g * np.power(a, b) * np.log(np.where(a > 0, a, 1)), b.shape
+                ).astype(b.dtype)
         return ga, gb
 
     def lower(self, attrs, b, x, y):

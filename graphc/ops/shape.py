@@ -26,13 +26,17 @@ class Reshape(Op):
         fixed = product(d for d in shape if d != -1)
         if -1 not in shape:
             if total is not None and total != fixed:
-                raise ShapeError(f"cannot reshape {format_shape(x.shape)} ({total} values) "
-                                 f"into {format_shape(shape)} ({fixed} values)")
+                raise ShapeError(
+                    f"cannot reshape {format_shape(x.shape)} ({total} values) "
+                    f"into {format_shape(shape)} ({fixed} values)"
+                )
             return TensorType(shape, x.dtype)
         if total is not None:
             if total % fixed:
-                raise ShapeError(f"cannot reshape {format_shape(x.shape)} ({total} values) "
-                                 f"into {format_shape(shape)}")
+                raise ShapeError(
+                    f"cannot reshape {format_shape(x.shape)} ({total} values) "
+                    f"into {format_shape(shape)}"
+                )
             fill = total // fixed
         else:
             # Unknown leading dims: the -1 keeps them when the rest match exactly.
@@ -41,7 +45,8 @@ class Reshape(Op):
                 if rest != fixed:
                     raise ShapeError(
                         f"cannot reshape {format_shape(x.shape)} into {format_shape(shape)}: "
-                        f"{rest} values per sample, the target holds {fixed}")
+                        f"{rest} values per sample, the target holds {fixed}"
+                    )
                 fill = x.shape[0]
             else:
                 fill = None
@@ -91,8 +96,10 @@ class Concatenate(Op):
             if t.dtype != types[0].dtype:
                 raise ShapeError(f"inputs have different dtypes {types[0].dtype} and {t.dtype}")
             if len(t.shape) != rank:
-                raise ShapeError("inputs must have the same rank, got shapes "
-                                 + ", ".join(format_shape(u.shape) for u in types))
+                raise ShapeError(
+                    "inputs must have the same rank, got shapes "
+                    + ", ".join(format_shape(u.shape) for u in types)
+                )
         out = []
         for i in range(rank):
             dims = [t.shape[i] for t in types]
@@ -104,7 +111,8 @@ class Concatenate(Op):
                 if not dims_compatible(merged, d):
                     raise ShapeError(
                         f"inputs must match on every axis but {attrs.get('axis', -1)}, got "
-                        "shapes " + ", ".join(format_shape(u.shape) for u in types))
+                        "shapes " + ", ".join(format_shape(u.shape) for u in types)
+                    )
                 merged = merge_dim(merged, d)
             out.append(merged)
         return TensorType(tuple(out), types[0].dtype)

@@ -28,8 +28,16 @@ __all__: list = []
 
 # The options the kernel passes to the Vectorizer (the rest of the attributes:
 # "vocabulary", "idf_weights", "layer").
-OPTIONS = ("max_tokens", "standardize", "split", "ngrams", "output_mode",
-           "output_sequence_length", "pad_to_max_tokens", "encoding")
+OPTIONS = (
+    "max_tokens",
+    "standardize",
+    "split",
+    "ngrams",
+    "output_mode",
+    "output_sequence_length",
+    "pad_to_max_tokens",
+    "encoding",
+)
 # vocabulary list id -> (vocabulary, idf_weights, attrs options, vectorizer): a model
 # called in a loop copies its node's attrs dict each time, but not the vocabulary list
 # inside.
@@ -66,8 +74,10 @@ class TextVectorizationOp(Op):
     def infer(self, attrs, x):
         layer = attrs.get("layer", "text_vectorization")
         if x.dtype != "string":
-            raise ShapeError(f"TextVectorization layer {layer!r} expects a string tensor "
-                             f"(Input(..., dtype=\"string\")), got dtype {x.dtype}")
+            raise ShapeError(
+                f"TextVectorization layer {layer!r} expects a string tensor "
+                f'(Input(..., dtype="string")), got dtype {x.dtype}'
+            )
         shape = tuple(x.shape)
         if attrs.get("split", "whitespace") is None:
             lead = shape[:-1]
@@ -76,7 +86,8 @@ class TextVectorizationOp(Op):
                 raise ShapeError(
                     "When using `TextVectorization` to tokenize strings, the input rank "
                     "must be 1 or the last shape dimension must be 1. Received: "
-                    f"inputs.shape={format_shape(shape)} with rank={len(shape)}")
+                    f"inputs.shape={format_shape(shape)} with rank={len(shape)}"
+                )
             lead = shape[:-1]
         else:
             lead = shape
@@ -84,9 +95,11 @@ class TextVectorizationOp(Op):
         if mode == "int":
             return TensorType(lead + (attrs.get("output_sequence_length"),), "int64")
         if len(lead) > 1:
-            raise ShapeError("When output_mode is not `'int'`, maximum supported output "
-                             f"rank is 2. Received output_mode {mode} and input shape "
-                             f"{format_shape(shape)}")
+            raise ShapeError(
+                "When output_mode is not `'int'`, maximum supported output "
+                f"rank is 2. Received output_mode {mode} and input shape "
+                f"{format_shape(shape)}"
+            )
         if attrs.get("pad_to_max_tokens"):
             depth = attrs["max_tokens"]
         elif attrs.get("vocabulary"):
@@ -95,7 +108,8 @@ class TextVectorizationOp(Op):
             raise ShapeError(
                 f"When using `output_mode={mode}` and `pad_to_max_tokens=False`, you must "
                 "set the layer's vocabulary before calling it. Either pass a `vocabulary` "
-                "argument to the layer, or call `adapt` with some sample data.")
+                "argument to the layer, or call `adapt` with some sample data."
+            )
         return TensorType(lead + (depth,), "float32")
 
     def kernel(self, attrs, x, *, ctx):
@@ -110,4 +124,5 @@ class TextVectorizationOp(Op):
             f"TextVectorization layer {layer!r} has no ONNX lowering (ONNX has no exact "
             "equivalent of its standardize, split and vocabulary lookup). Export the model "
             "that takes the vectorized integers instead (the model after the "
-            "TextVectorization layer), and vectorize the texts before calling it.")
+            "TextVectorization layer), and vectorize the texts before calling it."
+        )

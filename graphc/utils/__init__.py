@@ -5,6 +5,7 @@ and the data loaders (``image_dataset_from_directory``, ``text_dataset_from_dire
 from graphc.models.py_dataset import PyDataset
 from graphc.progbar import Progbar
 from graphc.rng import set_random_seed
+from graphc.training_curves import plot_history
 from graphc.utils.array_utils import (
     normalize,
     pack_x_y_sample_weight,
@@ -32,17 +33,28 @@ from graphc.utils.general import (
     standardize_dtype,
 )
 from graphc.utils.image_utils import array_to_img, img_to_array, load_img, save_img
-from graphc.training_curves import plot_history
 from graphc.utils.plot import model_to_dot, plot_model
 
 Sequence = PyDataset
 
 __all__ = [
-    "to_categorical", "normalize", "pad_sequences", "pack_x_y_sample_weight",
-    "unpack_x_y_sample_weight", "get_file", "clear_session", "is_keras_tensor",
-    "standardize_dtype", "CustomObjectScope", "custom_object_scope",
-    "deserialize_keras_object", "get_custom_objects", "get_registered_name",
-    "get_registered_object", "register_keras_serializable", "serialize_keras_object",
+    "to_categorical",
+    "normalize",
+    "pad_sequences",
+    "pack_x_y_sample_weight",
+    "unpack_x_y_sample_weight",
+    "get_file",
+    "clear_session",
+    "is_keras_tensor",
+    "standardize_dtype",
+    "CustomObjectScope",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "register_keras_serializable",
+    "serialize_keras_object",
     "Sequence",
     "Dataset",
     "Progbar",

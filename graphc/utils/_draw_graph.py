@@ -17,7 +17,7 @@ import io
 
 TITLE_SIZE = 10.5
 ROW_SIZE = 8.5
-LINE = 1.4            # line height, in font sizes
+LINE = 1.4  # line height, in font sizes
 PAD_X, PAD_Y = 9.0, 6.0
 CLUSTER_PAD = 12.0
 X_SPACE, Y_SPACE = 22.0, 30.0
@@ -50,7 +50,8 @@ def _requirements():
         raise ImportError(
             f"plot_model draws images without Graphviz through {' and '.join(missing)}, "
             "which is not installed: `pip install 'graphc[plots]'` (or install Graphviz's "
-            "`dot`, or give a file name ending in .dot for the graph's description alone)")
+            "`dot`, or give a file name ending in .dot for the graph's description alone)"
+        )
 
 
 class _Measure:
@@ -118,9 +119,9 @@ class _Level:
     def __init__(self, cluster):
         self.cluster = cluster
         self.items: dict = {}
-        self.edges: dict = {}     # (item key, item key) -> route (list of points)
+        self.edges: dict = {}  # (item key, item key) -> route (list of points)
         self.width = self.height = 0.0
-        self.ox = self.oy = 0.0   # the content's origin in the picture
+        self.ox = self.oy = 0.0  # the content's origin in the picture
 
     def item(self, key, kind, w=PORT, h=PORT):
         if key not in self.items:
@@ -158,8 +159,7 @@ def _layout(level, rankdir):
         # Roots in the diagram's order (inputs as the model lists them), so the first
         # input is drawn first.
         order = {key: i for i, key in enumerate(level.items)}
-        roots = sorted((v for v in component.sV if len(v.e_in()) == 0),
-                       key=lambda v: order[v.data])
+        roots = sorted((v for v in component.sV if len(v.e_in()) == 0), key=lambda v: order[v.data])
         component.get_scs_with_feedback(roots)
         sug.alt_e = [e for e in component.sE if e.feedback]
         sug.rank_all(roots)
@@ -167,8 +167,9 @@ def _layout(level, rankdir):
         # every box of the cluster instead of ending among them.
         exits = [v for v in component.sV if level.items[v.data].kind == "exit"]
         if exits:
-            last = max(sug.grx[v].rank for v in component.sV
-                       if level.items[v.data].kind != "exit") + 1
+            last = (
+                max(sug.grx[v].rank for v in component.sV if level.items[v.data].kind != "exit") + 1
+            )
             for v in exits:
                 sug.layers[sug.grx[v].rank].remove(v)
                 sug.grx[v].rank = last
@@ -204,7 +205,7 @@ def _layout(level, rankdir):
     for e in edges:
         points = [(y, x) if lr else (x, y) for x, y in e.view.points]
         level.edges[(e.v[0].data, e.v[1].data)] = points
-    for (a, b) in level.edges:
+    for a, b in level.edges:
         if a == b:
             level.edges[(a, b)] = []
     level.width, level.height = width, height
@@ -256,10 +257,10 @@ def _plan(diagram, measure, rankdir):
             levels[cu[:depth]].item(port, "exit")
             chain.append((cu[:depth], inner, port))
             inner = ("cluster", cu[:depth])
-        item_v = ("box", dst) if len(cv) == len(top) else ("cluster", cv[:len(top) + 1])
+        item_v = ("box", dst) if len(cv) == len(top) else ("cluster", cv[: len(top) + 1])
         chain.append((top, inner, item_v))
         for depth in range(len(top) + 1, len(cv) + 1):
-            target = ("box", dst) if depth == len(cv) else ("cluster", cv[:depth + 1])
+            target = ("box", dst) if depth == len(cv) else ("cluster", cv[: depth + 1])
             port = ("entry", cv[:depth], target)
             levels[cv[:depth]].item(port, "entry")
             chain.append((cv[:depth], port, target))
@@ -339,8 +340,10 @@ def render(diagram, extension, *, rankdir="TB", dpi=200, to_file=None) -> bytes:
     """The picture's bytes in ``extension``'s format."""
     _requirements()
     if extension not in _FORMATS:
-        raise ValueError(f"plot_model cannot draw {extension!r} without Graphviz; use one "
-                         f"of {', '.join(_FORMATS[:3])} (or .dot for the description)")
+        raise ValueError(
+            f"plot_model cannot draw {extension!r} without Graphviz; use one "
+            f"of {', '.join(_FORMATS[:3])} (or .dot for the description)"
+        )
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -354,8 +357,9 @@ def render(diagram, extension, *, rankdir="TB", dpi=200, to_file=None) -> bytes:
     for _, _, right, bottom in rects.values():  # room for loops beside the boxes
         width = max(width, right + MARGIN + 12)
         height = max(height, bottom + MARGIN + 12)
-    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42,
-                                "font.family": "DejaVu Sans"}):
+    with matplotlib.rc_context(
+        {"svg.fonttype": "none", "pdf.fonttype": 42, "font.family": "DejaVu Sans"}
+    ):
         fig = Figure(figsize=(width / 72.0, height / 72.0))
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_xlim(0, width)
@@ -366,53 +370,110 @@ def render(diagram, extension, *, rankdir="TB", dpi=200, to_file=None) -> bytes:
             if not key:
                 continue
             left, top, right, bottom = rects[("cluster", key)]
-            ax.add_patch(FancyBboxPatch((left, top), right - left, bottom - top,
-                                        boxstyle="round,pad=0,rounding_size=6",
-                                        facecolor=CLUSTER_FILL, edgecolor=CLUSTER_EDGE,
-                                        linestyle="--", linewidth=1.0, zorder=len(key)))
+            ax.add_patch(
+                FancyBboxPatch(
+                    (left, top),
+                    right - left,
+                    bottom - top,
+                    boxstyle="round,pad=0,rounding_size=6",
+                    facecolor=CLUSTER_FILL,
+                    edgecolor=CLUSTER_EDGE,
+                    linestyle="--",
+                    linewidth=1.0,
+                    zorder=len(key),
+                )
+            )
             # Above the edges, on the cluster's colour: an edge entering the cluster
             # passes under its name instead of through it.
-            ax.text(left + CLUSTER_PAD / 2, top + CLUSTER_PAD / 2, levels[key].cluster.label,
-                    fontsize=TITLE_SIZE, fontweight="bold", color="#555555", ha="left",
-                    va="top", zorder=55,
-                    bbox={"facecolor": CLUSTER_FILL, "edgecolor": "none", "pad": 1.0})
+            ax.text(
+                left + CLUSTER_PAD / 2,
+                top + CLUSTER_PAD / 2,
+                levels[key].cluster.label,
+                fontsize=TITLE_SIZE,
+                fontweight="bold",
+                color="#555555",
+                ha="left",
+                va="top",
+                zorder=55,
+                bbox={"facecolor": CLUSTER_FILL, "edgecolor": "none", "pad": 1.0},
+            )
         for kind, route in routes:
             if kind == "loop":
                 left, top, right, bottom = rects[("box", route)]
                 # Beside the box, on a side that edges do not use: right for TB, below for LR.
                 if rankdir == "LR":
                     mid = (left + right) / 2
-                    loop = [(mid - 6, bottom), (mid - 10, bottom + 16), (mid + 10, bottom + 16),
-                            (mid + 6, bottom)]
+                    loop = [
+                        (mid - 6, bottom),
+                        (mid - 10, bottom + 16),
+                        (mid + 10, bottom + 16),
+                        (mid + 6, bottom),
+                    ]
                 else:
                     mid = (top + bottom) / 2
-                    loop = [(right, mid - 6), (right + 16, mid - 10), (right + 16, mid + 10),
-                            (right, mid + 6)]
+                    loop = [
+                        (right, mid - 6),
+                        (right + 16, mid - 10),
+                        (right + 16, mid + 10),
+                        (right, mid + 6),
+                    ]
                 path = Path(loop, [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
             else:
                 path = Path(route, [Path.MOVETO] + [Path.LINETO] * (len(route) - 1))
-            ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=10,
-                                         color=EDGE_COLOR, linewidth=1.0, shrinkA=0,
-                                         shrinkB=0, zorder=50))
+            ax.add_patch(
+                FancyArrowPatch(
+                    path=path,
+                    arrowstyle="-|>",
+                    mutation_scale=10,
+                    color=EDGE_COLOR,
+                    linewidth=1.0,
+                    shrinkA=0,
+                    shrinkB=0,
+                    zorder=50,
+                )
+            )
         for box in diagram.boxes.values():
             left, top, right, bottom = rects[("box", box.key)]
             fill = INPUT_FILL if box.is_input else BOX_FILL
             if not box.trainable and not box.is_input:
                 fill = FROZEN_FILL
-            ax.add_patch(FancyBboxPatch((left, top), right - left, bottom - top,
-                                        boxstyle="round,pad=0,rounding_size=4",
-                                        facecolor=fill, edgecolor=BOX_EDGE, linewidth=1.0,
-                                        zorder=60))
+            ax.add_patch(
+                FancyBboxPatch(
+                    (left, top),
+                    right - left,
+                    bottom - top,
+                    boxstyle="round,pad=0,rounding_size=4",
+                    facecolor=fill,
+                    edgecolor=BOX_EDGE,
+                    linewidth=1.0,
+                    zorder=60,
+                )
+            )
             cx = (left + right) / 2
             y = top + PAD_Y + TITLE_SIZE * LINE / 2
-            ax.text(cx, y, box.title, fontsize=TITLE_SIZE, fontweight="bold", ha="center",
-                    va="center_baseline", zorder=61)
+            ax.text(
+                cx,
+                y,
+                box.title,
+                fontsize=TITLE_SIZE,
+                fontweight="bold",
+                ha="center",
+                va="center_baseline",
+                zorder=61,
+            )
             y += TITLE_SIZE * LINE / 2
             if box.rows:
                 ax.plot([left, right], [y, y], color=BOX_EDGE, linewidth=0.6, zorder=61)
             for what, text in box.rows:
-                ax.text(cx, y + ROW_SIZE * LINE / 2, _row_text(what, text), fontsize=ROW_SIZE,
-                        ha="center", va="center_baseline", zorder=61)
+                ax.text(
+                    cx,
+                    y + ROW_SIZE * LINE / 2,
+                    _row_text(what, text),
+                    fontsize=ROW_SIZE,
+                    ha="center",
+                    va="center_baseline",
+                    zorder=61,
+                )
                 y += ROW_SIZE * LINE
         buffer = io.BytesIO()
         names = ", ".join(box.title for box in diagram.boxes.values())
@@ -424,6 +485,7 @@ def render(diagram, extension, *, rankdir="TB", dpi=200, to_file=None) -> bytes:
             metadata["Description" if extension == "svg" else "Subject"] = f"layers: {names}"
         else:
             metadata = None
-        fig.savefig(buffer, format="jpeg" if extension == "jpg" else extension, dpi=dpi,
-                    metadata=metadata)
+        fig.savefig(
+            buffer, format="jpeg" if extension == "jpg" else extension, dpi=dpi, metadata=metadata
+        )
     return buffer.getvalue()

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["to_categorical", "normalize", "pad_sequences", "pack_x_y_sample_weight",
-           "unpack_x_y_sample_weight"]
+__all__ = [
+    "to_categorical",
+    "normalize",
+    "pad_sequences",
+    "pack_x_y_sample_weight",
+    "unpack_x_y_sample_weight",
+]
 
 
 def to_categorical(x, num_classes=None):
@@ -32,8 +37,9 @@ def normalize(x, axis=-1, order=2):
     return x / np.expand_dims(norm, axis)
 
 
-def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
-                  value=0.0):
+def pad_sequences(
+    sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0
+):
     """Lists of sequences to one ``(len(sequences), maxlen, ...)`` array, padded and
     truncated at the start (``"pre"``) or the end (``"post"``), as Keras's."""
     if not hasattr(sequences, "__len__"):
@@ -47,15 +53,18 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
                 sample_shape = np.asarray(x).shape[1:]
                 flag = False
         except TypeError as e:
-            raise ValueError("`sequences` must be a list of iterables. Found non-iterable: "
-                             f"{x!s}") from e
+            raise ValueError(
+                f"`sequences` must be a list of iterables. Found non-iterable: {x!s}"
+            ) from e
     if maxlen is None:
         maxlen = np.max(lengths) if lengths else 0
     is_dtype_str = np.issubdtype(dtype, np.str_) or np.issubdtype(dtype, np.object_)
     if isinstance(value, str) and dtype is not object and not is_dtype_str:
-        raise ValueError(f"`dtype` {dtype} is not compatible with `value`'s type: "
-                         f"{type(value)}\nYou should set `dtype=object` for variable "
-                         "length strings.")
+        raise ValueError(
+            f"`dtype` {dtype} is not compatible with `value`'s type: "
+            f"{type(value)}\nYou should set `dtype=object` for variable "
+            "length strings."
+        )
     x = np.full((num_samples, maxlen) + sample_shape, value, dtype=dtype)
     for idx, s in enumerate(sequences):
         if not len(s):
@@ -68,12 +77,14 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
             raise ValueError(f'Truncating type "{truncating}" not understood')
         trunc = np.asarray(trunc, dtype=dtype)
         if trunc.shape[1:] != sample_shape:
-            raise ValueError(f"Shape of sample {trunc.shape[1:]} of sequence at position "
-                             f"{idx} is different from expected shape {sample_shape}")
+            raise ValueError(
+                f"Shape of sample {trunc.shape[1:]} of sequence at position "
+                f"{idx} is different from expected shape {sample_shape}"
+            )
         if padding == "post":
-            x[idx, :len(trunc)] = trunc
+            x[idx, : len(trunc)] = trunc
         elif padding == "pre":
-            x[idx, -len(trunc):] = trunc
+            x[idx, -len(trunc) :] = trunc
         else:
             raise ValueError(f'Padding type "{padding}" not understood')
     return x
@@ -100,5 +111,7 @@ def unpack_x_y_sample_weight(data):
         return (data[0], data[1], None)
     if len(data) == 3:
         return (data[0], data[1], data[2])
-    raise ValueError("Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
-                     f"`(x, y, sample_weight)`, found: {data}")
+    raise ValueError(
+        "Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+        f"`(x, y, sample_weight)`, found: {data}"
+    )

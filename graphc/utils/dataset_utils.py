@@ -24,9 +24,9 @@ import os
 
 import numpy as np
 
+from graphc import rng as graphc_random
 from graphc.config import standardize_data_format
 from graphc.utils import image_utils
-from graphc import rng as graphc_random
 
 __all__ = ["Dataset", "image_dataset_from_directory", "text_dataset_from_directory"]
 
@@ -36,6 +36,7 @@ UNKNOWN_CARDINALITY = -2
 
 
 # --------------------------------------------------------------------------- Dataset
+
 
 def _map_struct(fn, element):
     if isinstance(element, tuple):
@@ -99,16 +100,21 @@ class Dataset:
         sizes = []
         _map_struct(lambda a: sizes.append(a.shape[0] if a.ndim else None), tensors)
         if None in sizes:
-            raise ValueError("Unbatching a tensor is only supported for rank >= 1: "
-                             "from_tensor_slices needs arrays with a first dimension.")
+            raise ValueError(
+                "Unbatching a tensor is only supported for rank >= 1: "
+                "from_tensor_slices needs arrays with a first dimension."
+            )
         if len(set(sizes)) != 1:
-            raise ValueError("All the arrays passed to from_tensor_slices must have the "
-                             f"same first dimension. Received first dimensions: {sizes}")
+            raise ValueError(
+                "All the arrays passed to from_tensor_slices must have the "
+                f"same first dimension. Received first dimensions: {sizes}"
+            )
         n = sizes[0]
 
         def make_iterator():
             for i in range(n):
                 yield _map_struct(lambda a, i=i: a[i], tensors)
+
         return Dataset(make_iterator, n)
 
     # -- iteration -----------------------------------------------------------------
@@ -136,13 +142,21 @@ class Dataset:
         """Apply ``map_func`` to each element when it is pulled (a tuple element's parts
         are its arguments: ``ds.map(lambda x, y: (f(x), y))``). ``num_parallel_calls``
         is accepted and the calls run one after another."""
+
         def make_iterator():
             for element in self:
                 yield _call(map_func, element)
+
         return Dataset(make_iterator, self._cardinality)
 
-    def batch(self, batch_size, drop_remainder=False, num_parallel_calls=None,
-              deterministic=None, name=None):
+    def batch(
+        self,
+        batch_size,
+        drop_remainder=False,
+        num_parallel_calls=None,
+        deterministic=None,
+        name=None,
+    ):
         """Stack ``batch_size`` consecutive elements into one (the last may be short)."""
         batch_size = int(batch_size)
         if batch_size <= 0:
@@ -157,6 +171,7 @@ class Dataset:
                     pending = []
             if pending and not drop_remainder:
                 yield _stack(pending)
+
         n = self._cardinality
         if n >= 0:
             n = n // batch_size if drop_remainder else -(-n // batch_size)
@@ -164,9 +179,11 @@ class Dataset:
 
     def unbatch(self, name=None):
         """Split each element along its first axis."""
+
         def make_iterator():
             for batch in self:
                 yield from _unstack(batch)
+
         return Dataset(make_iterator, UNKNOWN_CARDINALITY)
 
     def take(self, count, name=None):
@@ -180,6 +197,7 @@ class Dataset:
                 yield element
                 if i + 1 == count:
                     return
+
         n = self._cardinality
         if count >= 0 and n != UNKNOWN_CARDINALITY:
             n = count if n == INFINITE_CARDINALITY else min(n, count)
@@ -193,6 +211,7 @@ class Dataset:
             for i, element in enumerate(self):
                 if i >= count:
                     yield element
+
         n = self._cardinality
         if n >= 0:
             n = max(n - count, 0)
@@ -211,7 +230,8 @@ class Dataset:
 
         def make_iterator():
             rng = np.random.default_rng(
-                seed if not reshuffle_each_iteration else int(seeds.integers(2**63)))
+                seed if not reshuffle_each_iteration else int(seeds.integers(2**63))
+            )
             buffer = []
             for element in self:
                 buffer.append(element)
@@ -223,6 +243,7 @@ class Dataset:
                 i = rng.integers(len(buffer))
                 buffer[i], buffer[-1] = buffer[-1], buffer[i]
                 yield buffer.pop()
+
         return Dataset(make_iterator, self._cardinality)
 
     def prefetch(self, buffer_size=None, name=None):
@@ -244,65 +265,88 @@ def _lists_to_arrays(tensors):
 
 # --------------------------------------------------------------- listing the files
 
+
 def check_validation_split_arg(validation_split, subset, shuffle, seed):
     """Keras's checks of ``validation_split`` / ``subset`` / ``seed``."""
     if validation_split and not 0 < validation_split < 1:
-        raise ValueError("`validation_split` must be between 0 and 1, "
-                         f"received: {validation_split}")
+        raise ValueError(
+            f"`validation_split` must be between 0 and 1, received: {validation_split}"
+        )
     if (validation_split or subset) and not (validation_split and subset):
         raise ValueError("If `subset` is set, `validation_split` must be set, and inversely.")
     if subset not in ("training", "validation", "both", None):
-        raise ValueError('`subset` must be either "training", '
-                         f'"validation" or "both", received: {subset}')
+        raise ValueError(
+            f'`subset` must be either "training", "validation" or "both", received: {subset}'
+        )
     if validation_split and shuffle and seed is None:
-        raise ValueError("If using `validation_split` and shuffling the data, you must "
-                         "provide a `seed` argument, to make sure that there is no "
-                         "overlap between the training and validation subset.")
+        raise ValueError(
+            "If using `validation_split` and shuffling the data, you must "
+            "provide a `seed` argument, to make sure that there is no "
+            "overlap between the training and validation subset."
+        )
 
 
 def _iter_valid_files(directory, follow_links, formats):
     # Every file below `directory` (sub-subdirectories too), directories and names sorted.
-    for root, _, files in sorted(os.walk(directory, followlinks=follow_links),
-                                 key=lambda x: x[0]):
+    for root, _, files in sorted(os.walk(directory, followlinks=follow_links), key=lambda x: x[0]):
         for fname in sorted(files):
             if fname.lower().endswith(formats):
                 yield root, fname
 
 
-def index_directory(directory, labels, formats, class_names=None, shuffle=True, seed=None,
-                    follow_links=False, verbose=True):
+def index_directory(
+    directory,
+    labels,
+    formats,
+    class_names=None,
+    shuffle=True,
+    seed=None,
+    follow_links=False,
+    verbose=True,
+):
     """``(file_paths, labels, class_names)`` as Keras's ``index_directory``: class
     subdirectories in sorted order (or ``class_names``' order), their files sorted, then
     one global shuffle with ``np.random.RandomState(seed)``."""
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Directory not found: {directory!r} (expected a directory "
-                                "of files, or of one subdirectory of files per class).")
+        raise FileNotFoundError(
+            f"Directory not found: {directory!r} (expected a directory "
+            "of files, or of one subdirectory of files per class)."
+        )
     if labels == "inferred":
-        subdirs = [d for d in sorted(os.listdir(directory))
-                   if os.path.isdir(os.path.join(directory, d)) and not d.startswith(".")]
+        subdirs = [
+            d
+            for d in sorted(os.listdir(directory))
+            if os.path.isdir(os.path.join(directory, d)) and not d.startswith(".")
+        ]
         if class_names is not None:
             if not set(class_names).issubset(set(subdirs)):
-                raise ValueError("The `class_names` passed did not match the names of the "
-                                 "subdirectories of the target directory. "
-                                 f"Expected: {subdirs} (or a subset of it), "
-                                 f"but received: class_names={class_names}")
+                raise ValueError(
+                    "The `class_names` passed did not match the names of the "
+                    "subdirectories of the target directory. "
+                    f"Expected: {subdirs} (or a subset of it), "
+                    f"but received: class_names={class_names}"
+                )
             subdirs = list(class_names)  # keep the given order
     else:
         subdirs = [""]  # explicit or no labels: index from the directory itself down
         if class_names is not None:
             if labels is None:
-                raise ValueError("When `labels=None` (no labels), argument `class_names` "
-                                 "cannot be specified.")
-            raise ValueError("When argument `labels` is specified, argument `class_names` "
-                             "cannot be specified (the `class_names` will be the sorted "
-                             "list of labels).")
+                raise ValueError(
+                    "When `labels=None` (no labels), argument `class_names` cannot be specified."
+                )
+            raise ValueError(
+                "When argument `labels` is specified, argument `class_names` "
+                "cannot be specified (the `class_names` will be the sorted "
+                "list of labels)."
+            )
     class_names = subdirs
     filenames, found_labels = [], []
     for index, subdir in enumerate(subdirs):
         subdir_path = os.path.join(directory, subdir)
         for root, fname in _iter_valid_files(subdir_path, follow_links, formats):
-            filenames.append(os.path.join(
-                subdir, os.path.relpath(os.path.join(root, fname), subdir_path)))
+            filenames.append(
+                os.path.join(subdir, os.path.relpath(os.path.join(root, fname), subdir_path))
+            )
             found_labels.append(index)
 
     if labels == "inferred":
@@ -311,9 +355,11 @@ def index_directory(directory, labels, formats, class_names=None, shuffle=True, 
         class_names = None
     else:
         if len(labels) != len(filenames):
-            raise ValueError("Expected the lengths of `labels` to match the number of files "
-                             f"in the target directory. len(labels) is {len(labels)} while "
-                             f"we found {len(filenames)} files in directory {directory}.")
+            raise ValueError(
+                "Expected the lengths of `labels` to match the number of files "
+                f"in the target directory. len(labels) is {len(labels)} while "
+                f"we found {len(filenames)} files in directory {directory}."
+            )
         class_names = [str(label) for label in sorted(set(labels))]
     if verbose:
         if labels is None:
@@ -352,8 +398,7 @@ def get_training_or_validation_split(samples, labels, validation_split, subset):
         if labels is not None:
             labels = labels[-num_val_samples:]
     else:
-        raise ValueError('`subset` must be either "training" '
-                         f'or "validation", received: {subset}')
+        raise ValueError(f'`subset` must be either "training" or "validation", received: {subset}')
     return samples, labels
 
 
@@ -365,13 +410,18 @@ def _check_common_args(labels, label_mode, class_names):
                 "size as the number of files in the target directory. If you wish to "
                 "infer the labels from the subdirectory names in the target directory, "
                 'pass `labels="inferred"`. If you wish to get a dataset that only contains '
-                f"the files (no labels), pass `labels=None`. Received: labels={labels}")
+                f"the files (no labels), pass `labels=None`. Received: labels={labels}"
+            )
         if class_names:
-            raise ValueError('You can only pass `class_names` if `labels="inferred"`. '
-                             f"Received: labels={labels}, and class_names={class_names}")
+            raise ValueError(
+                'You can only pass `class_names` if `labels="inferred"`. '
+                f"Received: labels={labels}, and class_names={class_names}"
+            )
     if label_mode not in {"int", "categorical", "binary", None}:
-        raise ValueError('`label_mode` argument must be one of "int", "categorical", '
-                         f'"binary", or None. Received: label_mode={label_mode}')
+        raise ValueError(
+            '`label_mode` argument must be one of "int", "categorical", '
+            f'"binary", or None. Received: label_mode={label_mode}'
+        )
 
 
 def _encode_label(label, label_mode, num_classes):
@@ -392,8 +442,10 @@ def _make_dataset(paths, labels, label_mode, num_classes, load, batch_size, shuf
             for i in range(len(paths)):
                 yield (paths[i], encoded[i])
     else:
+
         def make_iterator():
             yield from paths
+
     ds = Dataset(make_iterator, len(paths))
     if shuffle:
         ds = ds.shuffle(batch_size * 8 if batch_size is not None else 1024, seed=seed)
@@ -401,49 +453,85 @@ def _make_dataset(paths, labels, label_mode, num_classes, load, batch_size, shuf
     return ds.batch(batch_size) if batch_size is not None else ds
 
 
-def _datasets_from_directory(directory, labels, label_mode, class_names, formats, load,
-                             batch_size, shuffle, seed, validation_split, subset,
-                             follow_links, verbose, what):
+def _datasets_from_directory(
+    directory,
+    labels,
+    label_mode,
+    class_names,
+    formats,
+    load,
+    batch_size,
+    shuffle,
+    seed,
+    validation_split,
+    subset,
+    follow_links,
+    verbose,
+    what,
+):
     """The listing, split and datasets shared by the image and text loaders."""
     check_validation_split_arg(validation_split, subset, shuffle, seed)
     if seed is None:
         seed = np.random.randint(1e6)
     paths, labels, class_names = index_directory(
-        directory, labels, formats=formats, class_names=class_names, shuffle=shuffle,
-        seed=seed, follow_links=follow_links, verbose=verbose)
+        directory,
+        labels,
+        formats=formats,
+        class_names=class_names,
+        shuffle=shuffle,
+        seed=seed,
+        follow_links=follow_links,
+        verbose=verbose,
+    )
     if label_mode == "binary" and len(class_names) != 2:
-        raise ValueError('When passing `label_mode="binary"`, there must be exactly 2 '
-                         f"class_names. Received: class_names={class_names}")
+        raise ValueError(
+            'When passing `label_mode="binary"`, there must be exactly 2 '
+            f"class_names. Received: class_names={class_names}"
+        )
     num_classes = len(class_names) if class_names else 0
-    allowed = (f"Allowed formats: {formats}" if len(formats) > 1
-               else f"Allowed format: {formats[0]}")
+    allowed = f"Allowed formats: {formats}" if len(formats) > 1 else f"Allowed format: {formats[0]}"
 
     def build(subset_name, subset_shuffle, prefix):
         sub_paths, sub_labels = get_training_or_validation_split(
-            paths, labels, validation_split, subset_name)
+            paths, labels, validation_split, subset_name
+        )
         if not sub_paths:
             raise ValueError(f"No {prefix}{what} found in directory {directory}. {allowed}")
-        ds = _make_dataset(sub_paths, sub_labels, label_mode, num_classes, load, batch_size,
-                           subset_shuffle, seed)
+        ds = _make_dataset(
+            sub_paths, sub_labels, label_mode, num_classes, load, batch_size, subset_shuffle, seed
+        )
         ds.class_names = class_names
         ds.file_paths = sub_paths
         return ds
 
     if subset == "both":
         # As Keras: the validation set is never shuffled.
-        return [build("training", shuffle, "training "), build("validation", False,
-                                                                "validation ")]
+        return [build("training", shuffle, "training "), build("validation", False, "validation ")]
     return build(subset, shuffle, "")
 
 
 # ------------------------------------------------------------------------- loaders
 
-def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
-                                 class_names=None, color_mode="rgb", batch_size=32,
-                                 image_size=(256, 256), shuffle=True, seed=None,
-                                 validation_split=None, subset=None, interpolation="bilinear",
-                                 follow_links=False, crop_to_aspect_ratio=False,
-                                 pad_to_aspect_ratio=False, data_format=None, verbose=True):
+
+def image_dataset_from_directory(
+    directory,
+    labels="inferred",
+    label_mode="int",
+    class_names=None,
+    color_mode="rgb",
+    batch_size=32,
+    image_size=(256, 256),
+    shuffle=True,
+    seed=None,
+    validation_split=None,
+    subset=None,
+    interpolation="bilinear",
+    follow_links=False,
+    crop_to_aspect_ratio=False,
+    pad_to_aspect_ratio=False,
+    data_format=None,
+    verbose=True,
+):
     """A :class:`Dataset` of images from ``directory``, as Keras 3's
     ``keras.utils.image_dataset_from_directory``.
 
@@ -481,41 +569,75 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         labels = label_mode = None
     channels = {"rgb": 3, "rgba": 4, "grayscale": 1}.get(color_mode)
     if channels is None:
-        raise ValueError('`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
-                         f"Received: color_mode={color_mode}")
+        raise ValueError(
+            '`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
+            f"Received: color_mode={color_mode}"
+        )
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
     elif not isinstance(image_size, (list, tuple)) or len(image_size) != 2:
-        raise ValueError("Invalid `image_size` value. Expected a tuple of 2 integers. "
-                         f"Received: image_size={image_size}")
+        raise ValueError(
+            "Invalid `image_size` value. Expected a tuple of 2 integers. "
+            f"Received: image_size={image_size}"
+        )
     image_size = tuple(int(s) for s in image_size)
     interpolation = str(interpolation).lower()
     if interpolation not in image_utils.RESIZE_INTERPOLATIONS:
-        raise ValueError("Argument `interpolation` should be one of "
-                         f"{image_utils.RESIZE_INTERPOLATIONS}. "
-                         f"Received: interpolation={interpolation}")
+        raise ValueError(
+            "Argument `interpolation` should be one of "
+            f"{image_utils.RESIZE_INTERPOLATIONS}. "
+            f"Received: interpolation={interpolation}"
+        )
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise ValueError("Only one of `pad_to_aspect_ratio`, `crop_to_aspect_ratio` can be "
-                         "set to `True`.")
+        raise ValueError(
+            "Only one of `pad_to_aspect_ratio`, `crop_to_aspect_ratio` can be set to `True`."
+        )
     data_format = standardize_data_format(data_format)
     image_utils.pil_image()  # Pillow missing: say so now, not at the first batch
 
     def load(path):
         img = image_utils.img_to_array(image_utils.load_img(path, color_mode=color_mode))
-        img = image_utils.resize_image(img, image_size, interpolation,
-                                       crop_to_aspect_ratio=crop_to_aspect_ratio,
-                                       pad_to_aspect_ratio=pad_to_aspect_ratio)
+        img = image_utils.resize_image(
+            img,
+            image_size,
+            interpolation,
+            crop_to_aspect_ratio=crop_to_aspect_ratio,
+            pad_to_aspect_ratio=pad_to_aspect_ratio,
+        )
         return img.transpose(2, 0, 1) if data_format == "channels_first" else img
 
-    return _datasets_from_directory(directory, labels, label_mode, class_names,
-                                    ALLOWLIST_FORMATS, load, batch_size, shuffle, seed,
-                                    validation_split, subset, follow_links, verbose, "images")
+    return _datasets_from_directory(
+        directory,
+        labels,
+        label_mode,
+        class_names,
+        ALLOWLIST_FORMATS,
+        load,
+        batch_size,
+        shuffle,
+        seed,
+        validation_split,
+        subset,
+        follow_links,
+        verbose,
+        "images",
+    )
 
 
-def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
-                                class_names=None, batch_size=32, max_length=None,
-                                shuffle=True, seed=None, validation_split=None, subset=None,
-                                follow_links=False, verbose=True):
+def text_dataset_from_directory(
+    directory,
+    labels="inferred",
+    label_mode="int",
+    class_names=None,
+    batch_size=32,
+    max_length=None,
+    shuffle=True,
+    seed=None,
+    validation_split=None,
+    subset=None,
+    follow_links=False,
+    verbose=True,
+):
     """A :class:`Dataset` of texts from the ``.txt`` files in ``directory``, as Keras 3's
     ``keras.utils.text_dataset_from_directory`` (directory layout, labels, shuffling and
     splitting as :func:`image_dataset_from_directory`).
@@ -538,6 +660,19 @@ def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
             text = f.read()
         return text if max_length is None else text[:max_length]
 
-    return _datasets_from_directory(directory, labels, label_mode, class_names, (".txt",),
-                                    load, batch_size, shuffle, seed, validation_split,
-                                    subset, follow_links, verbose, "text files")
+    return _datasets_from_directory(
+        directory,
+        labels,
+        label_mode,
+        class_names,
+        (".txt",),
+        load,
+        batch_size,
+        shuffle,
+        seed,
+        validation_split,
+        subset,
+        follow_links,
+        verbose,
+        "text files",
+    )

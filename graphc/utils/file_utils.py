@@ -46,7 +46,7 @@ def _local_source(origin: str) -> str | None:
     parts = urllib.parse.urlsplit(origin)
     if parts.scheme == "file":
         return urllib.request.url2pathname(parts.path)
-    if parts.scheme in ("", ) or (len(parts.scheme) == 1 and os.name == "nt"):
+    if parts.scheme in ("",) or (len(parts.scheme) == 1 and os.name == "nt"):
         return origin
     return None
 
@@ -56,8 +56,9 @@ def _fetch(origin: str, target: str) -> None:
     try:
         if local is not None:
             if not os.path.exists(local):
-                raise FileNotFoundError(f"get_file: no such file {local!r} (from origin "
-                                        f"{origin!r})")
+                raise FileNotFoundError(
+                    f"get_file: no such file {local!r} (from origin {origin!r})"
+                )
             shutil.copyfile(local, target)
             return
         try:
@@ -66,9 +67,11 @@ def _fetch(origin: str, target: str) -> None:
             raise OSError(f"URL fetch failure on {origin}: {e.code} -- {e.msg}") from e
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
-            raise OSError(f"URL fetch failure on {origin}: {reason}. This machine may be "
-                          "offline: download the file yourself and pass its local path or "
-                          "a file:// URL as origin (or put it in the cache directory).") from e
+            raise OSError(
+                f"URL fetch failure on {origin}: {reason}. This machine may be "
+                "offline: download the file yourself and pass its local path or "
+                "a file:// URL as origin (or put it in the cache directory)."
+            ) from e
     except BaseException:
         if os.path.exists(target):
             os.remove(target)
@@ -76,8 +79,13 @@ def _fetch(origin: str, target: str) -> None:
 
 
 def _extract(path: str, into: str, archive_format="auto") -> bool:
-    formats = ["tar", "zip"] if archive_format == "auto" else \
-        [archive_format] if isinstance(archive_format, str) else list(archive_format or [])
+    formats = (
+        ["tar", "zip"]
+        if archive_format == "auto"
+        else [archive_format]
+        if isinstance(archive_format, str)
+        else list(archive_format or [])
+    )
     for fmt in formats:
         if fmt == "tar" and tarfile.is_tarfile(path):
             with tarfile.open(path) as t:
@@ -95,14 +103,23 @@ def _extract(path: str, into: str, archive_format="auto") -> bool:
     return False
 
 
-def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None,
-             cache_subdir="datasets", hash_algorithm="auto", extract=False,
-             archive_format="auto", cache_dir=None, force_download=False):
+def get_file(
+    fname=None,
+    origin=None,
+    untar=False,
+    md5_hash=None,
+    file_hash=None,
+    cache_subdir="datasets",
+    hash_algorithm="auto",
+    extract=False,
+    archive_format="auto",
+    cache_dir=None,
+    force_download=False,
+):
     """The path of the cached copy of ``origin`` (fetched if missing or forced); with
     ``extract`` (or ``untar``), the directory it was extracted into."""
     if origin is None:
-        raise ValueError('Please specify the "origin" argument (URL of the file to '
-                         'download).')
+        raise ValueError('Please specify the "origin" argument (URL of the file to download).')
     if md5_hash is not None and file_hash is None:
         file_hash, hash_algorithm = md5_hash, "md5"
     datadir = os.path.join(_cache_base(cache_dir), cache_subdir)
@@ -112,32 +129,42 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
     if not fname:
         fname = os.path.basename(urllib.parse.urlsplit(origin).path)
         if not fname:
-            raise ValueError(f"Can't parse the file name from the origin provided: "
-                             f"'{origin}'. Please specify the `fname` argument.")
+            raise ValueError(
+                f"Can't parse the file name from the origin provided: "
+                f"'{origin}'. Please specify the `fname` argument."
+            )
     elif os.sep in fname:
-        raise ValueError("Paths are no longer accepted as the `fname` argument. To specify "
-                         f"the file's parent directory, use `cache_dir`. Received: "
-                         f"fname={fname}")
+        raise ValueError(
+            "Paths are no longer accepted as the `fname` argument. To specify "
+            f"the file's parent directory, use `cache_dir`. Received: "
+            f"fname={fname}"
+        )
     if extract or untar:
         if provided and "." in fname:
             target = os.path.join(datadir, fname)
-            extraction_dir = os.path.join(datadir, f"{fname[:fname.find('.')]}_extracted")
+            extraction_dir = os.path.join(datadir, f"{fname[: fname.find('.')]}_extracted")
         else:
             extraction_dir = os.path.join(datadir, fname)
             target = os.path.join(datadir, f"{fname}_archive")
     else:
         target = os.path.join(datadir, fname)
-    download = force_download or not os.path.exists(target) or (
-        file_hash is not None and not _valid(target, file_hash, hash_algorithm))
+    download = (
+        force_download
+        or not os.path.exists(target)
+        or (file_hash is not None and not _valid(target, file_hash, hash_algorithm))
+    )
     if download:
         _fetch(origin, target)
         if file_hash is not None and not _valid(target, file_hash, hash_algorithm):
-            raise ValueError(f"Incomplete or corrupted file detected. The "
-                             f"{hash_algorithm} file hash does not match the provided "
-                             f"value of {file_hash}.")
+            raise ValueError(
+                f"Incomplete or corrupted file detected. The "
+                f"{hash_algorithm} file hash does not match the provided "
+                f"value of {file_hash}."
+            )
     if extract or untar:
         if not _extract(target, extraction_dir, "tar" if untar else archive_format):
             import warnings
+
             warnings.warn("Could not extract archive.", stacklevel=2)
         return extraction_dir
     return target

@@ -18,10 +18,19 @@ from graphc.saving import (
     serialize_keras_object,
 )
 
-__all__ = ["clear_session", "is_keras_tensor", "standardize_dtype", "CustomObjectScope",
-           "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
-           "get_registered_name", "get_registered_object", "register_keras_serializable",
-           "serialize_keras_object"]
+__all__ = [
+    "clear_session",
+    "is_keras_tensor",
+    "standardize_dtype",
+    "CustomObjectScope",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "register_keras_serializable",
+    "serialize_keras_object",
+]
 
 
 def clear_session(free_memory=True):

@@ -24,11 +24,25 @@ __all__ = ["array_to_img", "img_to_array", "load_img", "save_img"]
 # Keras's ``load_img`` names -> Pillow filters.
 PIL_INTERPOLATION_METHODS = ("nearest", "bilinear", "bicubic", "hamming", "box", "lanczos")
 # ``image_dataset_from_directory``'s names (TensorFlow's), in Keras's order.
-RESIZE_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
-                         "gaussian", "mitchellcubic")
+RESIZE_INTERPOLATIONS = (
+    "bilinear",
+    "nearest",
+    "bicubic",
+    "area",
+    "lanczos3",
+    "lanczos5",
+    "gaussian",
+    "mitchellcubic",
+)
 # The methods graphc approximates with a Pillow filter (there is no TF resize here).
-_PIL_FOR_RESIZE = {"bicubic": "BICUBIC", "area": "BOX", "lanczos3": "LANCZOS",
-                   "lanczos5": "LANCZOS", "gaussian": "HAMMING", "mitchellcubic": "BICUBIC"}
+_PIL_FOR_RESIZE = {
+    "bicubic": "BICUBIC",
+    "area": "BOX",
+    "lanczos3": "LANCZOS",
+    "lanczos5": "LANCZOS",
+    "gaussian": "HAMMING",
+    "mitchellcubic": "BICUBIC",
+}
 
 
 def pil_image():
@@ -36,8 +50,10 @@ def pil_image():
     try:
         from PIL import Image
     except ImportError as e:  # pragma: no cover - Pillow is in the test extra
-        raise ImportError("Reading and writing images needs Pillow: `pip install pillow` "
-                          "(or `pip install graphc[images]`).") from e
+        raise ImportError(
+            "Reading and writing images needs Pillow: `pip install pillow` "
+            "(or `pip install graphc[images]`)."
+        ) from e
     return Image
 
 
@@ -46,8 +62,9 @@ def _resample(name):
     return getattr(getattr(image, "Resampling", image), name.upper())
 
 
-def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest",
-             keep_aspect_ratio=False):
+def load_img(
+    path, color_mode="rgb", target_size=None, interpolation="nearest", keep_aspect_ratio=False
+):
     """Load an image file as a PIL image (Keras's ``keras.utils.load_img``).
 
     ``color_mode`` is ``"rgb"``, ``"rgba"`` or ``"grayscale"``; ``target_size`` is
@@ -69,9 +86,11 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest",
         width_height = (target_size[1], target_size[0])
         if img.size != width_height:
             if interpolation not in PIL_INTERPOLATION_METHODS:
-                raise ValueError(f"Invalid interpolation method {interpolation} specified. "
-                                 "Supported methods are "
-                                 f"{', '.join(PIL_INTERPOLATION_METHODS)}")
+                raise ValueError(
+                    f"Invalid interpolation method {interpolation} specified. "
+                    "Supported methods are "
+                    f"{', '.join(PIL_INTERPOLATION_METHODS)}"
+                )
             resample = _resample(interpolation)
             if keep_aspect_ratio:
                 width, height = img.size
@@ -94,8 +113,9 @@ def _convert_mode(img, color_mode):
         if img.mode != "RGB":
             img = img.convert("RGB")
     else:
-        raise ValueError('color_mode must be "grayscale", "rgb", or "rgba". '
-                         f"Received: color_mode={color_mode}")
+        raise ValueError(
+            f'color_mode must be "grayscale", "rgb", or "rgba". Received: color_mode={color_mode}'
+        )
     return img
 
 
@@ -120,8 +140,9 @@ def array_to_img(x, data_format=None, scale=True, dtype=None):
     image = pil_image()
     x = np.array(x, dtype=dtype or "float32")
     if x.ndim != 3:
-        raise ValueError("Expected image array to have rank 3 (single image). "
-                         f"Got array with shape: {x.shape}")
+        raise ValueError(
+            f"Expected image array to have rank 3 (single image). Got array with shape: {x.shape}"
+        )
     if data_format == "channels_first":
         x = x.transpose(1, 2, 0)
     if scale:
@@ -149,8 +170,9 @@ def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
         file_format = "jpeg"
     img = array_to_img(x, data_format=data_format, scale=scale)
     if img.mode == "RGBA" and file_format == "jpeg":
-        warnings.warn("The JPEG format does not support RGBA images, converting to RGB.",
-                      stacklevel=2)
+        warnings.warn(
+            "The JPEG format does not support RGBA images, converting to RGB.", stacklevel=2
+        )
         img = img.convert("RGB")
     img.save(path, format=file_format, **kwargs)
 
@@ -182,10 +204,12 @@ def _resize_bilinear(x, size):
 
 def _resize_nearest(x, size):
     # TF2's nearest neighbour: floor((out + 0.5) * scale), clipped.
-    rows = np.minimum(np.floor((np.arange(size[0]) + 0.5) * (x.shape[0] / size[0])),
-                      x.shape[0] - 1).astype(np.intp)
-    cols = np.minimum(np.floor((np.arange(size[1]) + 0.5) * (x.shape[1] / size[1])),
-                      x.shape[1] - 1).astype(np.intp)
+    rows = np.minimum(
+        np.floor((np.arange(size[0]) + 0.5) * (x.shape[0] / size[0])), x.shape[0] - 1
+    ).astype(np.intp)
+    cols = np.minimum(
+        np.floor((np.arange(size[1]) + 0.5) * (x.shape[1] / size[1])), x.shape[1] - 1
+    ).astype(np.intp)
     return x[rows][:, cols]
 
 
@@ -193,21 +217,28 @@ def _resize_pil(x, size, interpolation):
     image = pil_image()
     resample = _resample(_PIL_FOR_RESIZE[interpolation])
     # Channel by channel in Pillow's 32-bit float mode: no rounding to uint8.
-    return np.stack([np.asarray(image.fromarray(x[:, :, c], "F").resize(
-        (size[1], size[0]), resample)) for c in range(x.shape[2])], axis=-1)
+    return np.stack(
+        [
+            np.asarray(image.fromarray(x[:, :, c], "F").resize((size[1], size[0]), resample))
+            for c in range(x.shape[2])
+        ],
+        axis=-1,
+    )
 
 
-def resize_image(x, size, interpolation="bilinear", crop_to_aspect_ratio=False,
-                 pad_to_aspect_ratio=False):
+def resize_image(
+    x, size, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False
+):
     """Resize one float32 ``(height, width, channels)`` image to ``size``, as Keras's
     ``ops.image.resize`` (the crop or zero padding to the target aspect ratio first)."""
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise ValueError("Only one of `pad_to_aspect_ratio`, `crop_to_aspect_ratio` can be "
-                         "set to `True`.")
+        raise ValueError(
+            "Only one of `pad_to_aspect_ratio`, `crop_to_aspect_ratio` can be set to `True`."
+        )
     height, width = x.shape[:2]
     if crop_to_aspect_ratio:
         crop_h, crop_w, h0, w0 = _crop_box(height, width, size)
-        x = x[h0:h0 + crop_h, w0:w0 + crop_w]
+        x = x[h0 : h0 + crop_h, w0 : w0 + crop_w]
     elif pad_to_aspect_ratio:
         pad_h = max(height, int(float(width * size[0]) / size[1]))
         pad_w = max(width, int(float(height * size[1]) / size[0]))

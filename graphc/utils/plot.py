@@ -33,8 +33,7 @@ _ENGINES = ("auto", "graphviz", "matplotlib")
 class _Box:
     """One layer (all its calls): a title and label rows."""
 
-    __slots__ = ("key", "layer", "title", "rows", "calls", "cluster", "is_input",
-                 "trainable")
+    __slots__ = ("key", "layer", "title", "rows", "calls", "cluster", "is_input", "trainable")
 
     def __init__(self, key, layer, cluster):
         self.key, self.layer, self.cluster = key, layer, cluster
@@ -57,10 +56,10 @@ class _Cluster:
 class _Diagram:
     def __init__(self, name):
         self.name = name
-        self.boxes: dict = {}     # box key -> _Box, in graph order
+        self.boxes: dict = {}  # box key -> _Box, in graph order
         self.root = _Cluster((), None, name)
         self.clusters: dict = {(): self.root}
-        self.edges: list = []     # (box key, box key), each pair once, in graph order
+        self.edges: list = []  # (box key, box key), each pair once, in graph order
 
 
 class _Call:
@@ -74,6 +73,7 @@ class _Call:
 
 def _class_name(layer) -> str:
     from graphc.models import Model
+
     if layer is None:
         return "Op"
     if type(layer) is Model:
@@ -95,14 +95,23 @@ def _activation_name(layer):
     if fn is None or not callable(fn):
         return None
     from graphc import activations
+
     try:
         return activations.serialize(fn)
     except ValueError:  # a custom activation: its function's name
         return getattr(fn, "__name__", type(fn).__name__)
 
 
-def _describe(model, *, show_shapes, show_dtype, show_layer_names, expand_nested,
-              show_layer_activations, show_trainable) -> _Diagram:
+def _describe(
+    model,
+    *,
+    show_shapes,
+    show_dtype,
+    show_layer_names,
+    expand_nested,
+    show_layer_activations,
+    show_trainable,
+) -> _Diagram:
     """Group the graph's nodes into layer calls (inside nested models too when
     ``expand_nested``), then the calls into one box per layer."""
     from graphc.layers.base import is_mask_value
@@ -118,7 +127,7 @@ def _describe(model, *, show_shapes, show_dtype, show_layer_names, expand_nested
         if expand_nested:
             while depth + 1 < len(scope) and isinstance(scope[depth][0], Model):
                 depth += 1
-        return scope[:depth + 1]
+        return scope[: depth + 1]
 
     calls: dict = {}
     producer: dict = {}
@@ -166,8 +175,9 @@ def _describe(model, *, show_shapes, show_dtype, show_layer_names, expand_nested
         if cluster is None:
             parent = cluster_for(path_layers[:-1])
             layer = path_layers[-1]
-            label = (f"{layer.name} ({_class_name(layer)})" if show_layer_names
-                     else _class_name(layer))
+            label = (
+                f"{layer.name} ({_class_name(layer)})" if show_layer_names else _class_name(layer)
+            )
             cluster = diagram.clusters[key] = _Cluster(key, layer, label)
             parent.clusters.append(cluster)
         return cluster
@@ -185,10 +195,15 @@ def _describe(model, *, show_shapes, show_dtype, show_layer_names, expand_nested
         box_of_call[id(call)] = box
     input_layers = {id(v.layer) for v in graph.inputs}
     for box in diagram.boxes.values():
-        _label_box(box, box.layer, show_shapes=show_shapes, show_dtype=show_dtype,
-                   show_layer_names=show_layer_names,
-                   show_layer_activations=show_layer_activations,
-                   show_trainable=show_trainable)
+        _label_box(
+            box,
+            box.layer,
+            show_shapes=show_shapes,
+            show_dtype=show_dtype,
+            show_layer_names=show_layer_names,
+            show_layer_activations=show_layer_activations,
+            show_trainable=show_trainable,
+        )
         box.is_input = id(box.layer) in input_layers
     seen = set()
     for call in calls.values():
@@ -200,8 +215,9 @@ def _describe(model, *, show_shapes, show_dtype, show_layer_names, expand_nested
     return diagram
 
 
-def _label_box(box, layer, *, show_shapes, show_dtype, show_layer_names,
-               show_layer_activations, show_trainable):
+def _label_box(
+    box, layer, *, show_shapes, show_dtype, show_layer_names, show_layer_activations, show_trainable
+):
     name = getattr(layer, "name", None) or "op"
     box.title = f"{name} ({_class_name(layer)})" if show_layer_names else _class_name(layer)
     box.trainable = bool(getattr(layer, "trainable", True))
@@ -244,12 +260,12 @@ def _record(text: str) -> str:
 
 def _dot_label(box) -> str:
     title = _record(box.title)
-    extra = [f"{what}: {_record(text)}" for what, text in box.rows
-             if what not in ("input", "output")]
+    extra = [
+        f"{what}: {_record(text)}" for what, text in box.rows if what not in ("input", "output")
+    ]
     if extra:
         title += " | " + " | ".join(extra)
-    cells = [f"{what}: {_record(text)}" for what, text in box.rows
-             if what in ("input", "output")]
+    cells = [f"{what}: {_record(text)}" for what, text in box.rows if what in ("input", "output")]
     if cells:
         title = f"{{{title} | {{{' | '.join(cells)}}}}}"
     return title
@@ -257,24 +273,41 @@ def _dot_label(box) -> str:
 
 def _check_rankdir(rankdir):
     if rankdir not in ("TB", "LR"):
-        raise ValueError(f"rankdir must be 'TB' (top to bottom) or 'LR' (left to right), "
-                         f"received {rankdir!r}")
+        raise ValueError(
+            f"rankdir must be 'TB' (top to bottom) or 'LR' (left to right), received {rankdir!r}"
+        )
 
 
-def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True,
-                 rankdir="TB", expand_nested=False, dpi=200, show_layer_activations=False,
-                 show_trainable=False, **kwargs) -> str:
+def model_to_dot(
+    model,
+    show_shapes=False,
+    show_dtype=False,
+    show_layer_names=True,
+    rankdir="TB",
+    expand_nested=False,
+    dpi=200,
+    show_layer_activations=False,
+    show_trainable=False,
+    **kwargs,
+) -> str:
     """The DOT text of ``model``: one record box per layer, one edge per tensor between
     two layers, and with ``expand_nested`` a ``cluster`` subgraph per nested model."""
     _check_rankdir(rankdir)
-    diagram = _describe(model, show_shapes=show_shapes, show_dtype=show_dtype,
-                        show_layer_names=show_layer_names, expand_nested=expand_nested,
-                        show_layer_activations=show_layer_activations,
-                        show_trainable=show_trainable)
+    diagram = _describe(
+        model,
+        show_shapes=show_shapes,
+        show_dtype=show_dtype,
+        show_layer_names=show_layer_names,
+        expand_nested=expand_nested,
+        show_layer_activations=show_layer_activations,
+        show_trainable=show_trainable,
+    )
     ids = {key: f"n{i}" for i, key in enumerate(diagram.boxes)}
-    lines = [f"digraph {_quote(model.name)} {{",
-             f"  graph [rankdir={rankdir}, dpi={int(dpi)}];",
-             '  node [shape=record, fontname="Helvetica"];']
+    lines = [
+        f"digraph {_quote(model.name)} {{",
+        f"  graph [rankdir={rankdir}, dpi={int(dpi)}];",
+        '  node [shape=record, fontname="Helvetica"];',
+    ]
     counter = iter(range(1 << 30))
 
     def emit(cluster, indent):
@@ -282,7 +315,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
             lines.append(f"{indent}{ids[box.key]} [label={_quote(_dot_label(box))}];")
         for sub in cluster.clusters:
             lines.append(f"{indent}subgraph cluster_{next(counter)} {{")
-            lines.append(f"{indent}  label={_quote(sub.label)}; style=\"rounded,dashed\";")
+            lines.append(f'{indent}  label={_quote(sub.label)}; style="rounded,dashed";')
             emit(sub, indent + "  ")
             lines.append(f"{indent}}}")
 
@@ -298,9 +331,20 @@ def _write_bytes(path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
 
 
-def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
-               show_layer_names=True, rankdir="TB", expand_nested=False, dpi=200,
-               show_layer_activations=False, show_trainable=False, engine="auto", **kwargs):
+def plot_model(
+    model,
+    to_file="model.png",
+    show_shapes=False,
+    show_dtype=False,
+    show_layer_names=True,
+    rankdir="TB",
+    expand_nested=False,
+    dpi=200,
+    show_layer_activations=False,
+    show_trainable=False,
+    engine="auto",
+    **kwargs,
+):
     """Draw ``model``'s layer graph to ``to_file``, Keras's arguments.
 
     The format follows the extension: ``.dot``/``.gv`` write DOT text; ``.png``, ``.svg``,
@@ -314,12 +358,18 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
     to_file = os.fspath(to_file)
     extension = os.path.splitext(to_file)[1].lstrip(".").lower()
     if not extension:
-        raise ValueError(f"plot_model needs a file name with an extension (.png, .svg, .pdf "
-                         f"or .dot), received {to_file!r}")
-    options = dict(show_shapes=show_shapes, show_dtype=show_dtype,
-                   show_layer_names=show_layer_names, expand_nested=expand_nested,
-                   show_layer_activations=show_layer_activations,
-                   show_trainable=show_trainable)
+        raise ValueError(
+            f"plot_model needs a file name with an extension (.png, .svg, .pdf "
+            f"or .dot), received {to_file!r}"
+        )
+    options = dict(
+        show_shapes=show_shapes,
+        show_dtype=show_dtype,
+        show_layer_names=show_layer_names,
+        expand_nested=expand_nested,
+        show_layer_activations=show_layer_activations,
+        show_trainable=show_trainable,
+    )
     if extension in ("dot", "gv"):
         dot = model_to_dot(model, rankdir=rankdir, dpi=dpi, **options)
         _write_bytes(to_file, dot.encode())
@@ -331,22 +381,25 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False,
         raise ImportError(
             f"plot_model(engine='graphviz') needs Graphviz's `dot` program to draw "
             f"{to_file!r}, and it is not on the PATH (e.g. `apt install graphviz`); "
-            "engine='auto' draws without it through the `plots` extra.")
+            "engine='auto' draws without it through the `plots` extra."
+        )
     if program is not None:
         import subprocess
 
         dot = model_to_dot(model, rankdir=rankdir, dpi=dpi, **options)
-        result = subprocess.run([program, f"-T{extension}"], input=dot.encode(),
-                                capture_output=True, check=False)
+        result = subprocess.run(
+            [program, f"-T{extension}"], input=dot.encode(), capture_output=True, check=False
+        )
         if result.returncode != 0:
-            raise ValueError(f"Graphviz could not draw {to_file!r}: "
-                             f"{result.stderr.decode(errors='replace').strip()}")
+            raise ValueError(
+                f"Graphviz could not draw {to_file!r}: "
+                f"{result.stderr.decode(errors='replace').strip()}"
+            )
         _write_bytes(to_file, result.stdout)
         return to_file
     from graphc.utils import _draw_graph
 
     diagram = _describe(model, **options)
-    data = _draw_graph.render(diagram, extension, rankdir=rankdir, dpi=dpi,
-                              to_file=to_file)
+    data = _draw_graph.render(diagram, extension, rankdir=rankdir, dpi=dpi, to_file=to_file)
     _write_bytes(to_file, data)
     return to_file

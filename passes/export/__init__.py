@@ -13,11 +13,22 @@ from passes.export.eliminate_identity import EliminateIdentity
 from passes.export.fuse_matmul_add import FuseMatMulAdd
 from passes.export.inference_mode import InferenceMode
 
-__all__ = ["EliminateDeadCode", "InferenceMode", "FuseMatMulAdd", "EliminateIdentity",
-           "CancelTransposes", "EXPORT_PASSES"]
+__all__ = [
+    "EliminateDeadCode",
+    "InferenceMode",
+    "FuseMatMulAdd",
+    "EliminateIdentity",
+    "CancelTransposes",
+    "EXPORT_PASSES",
+]
 
 #: What the exporter runs, in order: inference form first (it exposes identities), then
 #: identity removal, transpose cancelling and fusion, and dead code last (it sweeps up
 #: what the others leave behind).
-EXPORT_PASSES = (InferenceMode, EliminateIdentity, CancelTransposes, FuseMatMulAdd,
-                 EliminateDeadCode)
+EXPORT_PASSES = (
+    InferenceMode,
+    EliminateIdentity,
+    CancelTransposes,
+    FuseMatMulAdd,
+    EliminateDeadCode,
+)

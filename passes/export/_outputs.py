@@ -11,5 +11,9 @@ def can_take_over_output(graph: Graph, v: Value) -> bool:
     """Whether ``v`` can stand in for a graph output when the node between them goes: the
     exporter then gives ``v``'s tensor the output's name. A graph input or another output
     cannot be renamed, and a weight is not a node output."""
-    return (v.producer is not None and graph.contains(v.producer)
-            and not graph.is_input(v) and not graph.is_output(v))
+    return (
+        v.producer is not None
+        and graph.contains(v.producer)
+        and not graph.is_input(v)
+        and not graph.is_output(v)
+    )

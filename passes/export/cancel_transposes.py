@@ -50,8 +50,10 @@ class CancelTransposes(Pass):
                 continue
             x, y = first.inputs[0], second.outputs[0]
             if graph.is_output(y) and not can_take_over_output(graph, x):
-                kept.append(f"{second.where()} produces output {y.name!r} from {x.name!r}, "
-                            "which cannot be renamed")
+                kept.append(
+                    f"{second.where()} produces output {y.name!r} from {x.name!r}, "
+                    "which cannot be renamed"
+                )
                 continue
             graph.replace_all_uses(y, x)
             graph.erase(second)
@@ -59,8 +61,11 @@ class CancelTransposes(Pass):
                 graph.erase(first)
             cancelled += 1
         if not cancelled:
-            reason = "; ".join(kept) if kept else \
-                f"no transpose among {len(transposes)} is followed by its inverse"
+            reason = (
+                "; ".join(kept)
+                if kept
+                else f"no transpose among {len(transposes)} is followed by its inverse"
+            )
             return PassResult(graph, False, reason)
         graph.commit()
         return PassResult(graph, True, f"cancelled {cancelled} inverse transpose pair(s)")

@@ -26,17 +26,22 @@ class EliminateIdentity(Pass):
                 continue
             x, y = node.inputs[0], node.outputs[0]
             if graph.is_output(y) and not can_take_over_output(graph, x):
-                what = "graph input" if graph.is_input(x) else \
-                    "another output" if graph.is_output(x) else "weight"
-                kept.append(f"{node.where()} produces output {y.name!r} from {what} "
-                            f"{x.name!r}")
+                what = (
+                    "graph input"
+                    if graph.is_input(x)
+                    else "another output"
+                    if graph.is_output(x)
+                    else "weight"
+                )
+                kept.append(f"{node.where()} produces output {y.name!r} from {what} {x.name!r}")
                 continue
             graph.replace_all_uses(y, x)
             graph.erase(node)
             removed += 1
         if not removed:
-            reason = "no identity nodes" if not kept else \
-                "kept every identity node: " + "; ".join(kept)
+            reason = (
+                "no identity nodes" if not kept else "kept every identity node: " + "; ".join(kept)
+            )
             return PassResult(graph, False, reason)
         graph.commit()
         reason = f"removed {removed} identity node(s)"

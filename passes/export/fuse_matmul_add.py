@@ -26,10 +26,11 @@ class FuseMatMulAdd(Pass):
                 why_not.append(f"{mm.where()}: {reason}")
                 continue
             add, bias = reason
-            gemm = Node.with_outputs_like("gemm", [mm.inputs[0], mm.inputs[1], bias],
-                                          add.outputs, scope=mm.scope)
+            gemm = Node.with_outputs_like(
+                "gemm", [mm.inputs[0], mm.inputs[1], bias], add.outputs, scope=mm.scope
+            )
             graph.replace_node(add, gemm)  # gemm takes the add's place and readers
-            graph.erase(mm)                # its only reader, the add, is gone
+            graph.erase(mm)  # its only reader, the add, is gone
             fused += 1
         if not fused:
             return PassResult(graph, False, "; ".join(why_not) or "no matmul nodes")
@@ -59,6 +60,5 @@ class FuseMatMulAdd(Pass):
             return "the add adds the result to itself"
         bias = b if a is y else a
         if bias.kind != "param" or bias.shape != (w.shape[1],) or bias.dtype != w.dtype:
-            return (f"the added tensor {bias.name!r} is not a 1-D weight of {w.shape[1]} "
-                    "entries")
+            return f"the added tensor {bias.name!r} is not a 1-D weight of {w.shape[1]} entries"
         return add, bias

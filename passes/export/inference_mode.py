@@ -57,8 +57,10 @@ class InferenceMode(Pass):
         graph.commit()
         parts = [f"removed {n} {op} node(s)" for op, n in removed.items()]
         parts += [f"removed the dropout of {n} {op} node(s)" for op, n in stripped.items()]
-        parts += [f"turned {n} {op} node(s) producing graph outputs into identity"
-                  for op, n in kept.items()]
+        parts += [
+            f"turned {n} {op} node(s) producing graph outputs into identity"
+            for op, n in kept.items()
+        ]
         parts += [f"skipped {s}" for s in skipped]
         return PassResult(graph, True, "; ".join(parts))
 
@@ -73,7 +75,8 @@ class InferenceMode(Pass):
             skipped.append(f"{node.where()}: its dropout masks are read by another node")
             return False
         attrs = {k: v for k, v in node.attrs.items() if k not in op.training_attrs}
-        plain = Node.with_outputs_like(node.op, node.inputs, node.outputs[:n_keep], attrs,
-                                       node.scope)
+        plain = Node.with_outputs_like(
+            node.op, node.inputs, node.outputs[:n_keep], attrs, node.scope
+        )
         graph.replace_node(node, plain)  # the masks beyond n_keep are unread (checked)
         return True

@@ -25,12 +25,48 @@ if TYPE_CHECKING:  # onnx loads only when a model is exported
 __all__ = ["cancel_transpose_pairs", "fold_initializer_transposes", "LAYOUT_FREE_OPS"]
 
 #: Single-input ONNX ops that act on each element alone, so they commute with Transpose.
-LAYOUT_FREE_OPS = frozenset({
-    "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Celu", "Cos", "Cosh",
-    "Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu",
-    "Log", "Mish", "Neg", "Not", "Reciprocal", "Relu", "Round", "Selu", "Sigmoid", "Sign",
-    "Sin", "Sinh", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh", "ThresholdedRelu",
-})
+LAYOUT_FREE_OPS = frozenset(
+    {
+        "Abs",
+        "Acos",
+        "Acosh",
+        "Asin",
+        "Asinh",
+        "Atan",
+        "Atanh",
+        "Ceil",
+        "Celu",
+        "Cos",
+        "Cosh",
+        "Elu",
+        "Erf",
+        "Exp",
+        "Floor",
+        "Gelu",
+        "HardSigmoid",
+        "HardSwish",
+        "Identity",
+        "LeakyRelu",
+        "Log",
+        "Mish",
+        "Neg",
+        "Not",
+        "Reciprocal",
+        "Relu",
+        "Round",
+        "Selu",
+        "Sigmoid",
+        "Sign",
+        "Sin",
+        "Sinh",
+        "Softplus",
+        "Softsign",
+        "Sqrt",
+        "Tan",
+        "Tanh",
+        "ThresholdedRelu",
+    }
+)
 
 
 def _perm(node: NodeProto) -> tuple[int, ...] | None:
@@ -41,12 +77,16 @@ def _perm(node: NodeProto) -> tuple[int, ...] | None:
 
 
 def _inverse(p: Sequence[int], q: Sequence[int]) -> bool:
-    return len(p) == len(q) and sorted(p) == list(range(len(p))) and \
-        all(p[q[i]] == i for i in range(len(p)))
+    return (
+        len(p) == len(q)
+        and sorted(p) == list(range(len(p)))
+        and all(p[q[i]] == i for i in range(len(p)))
+    )
 
 
-def cancel_transpose_pairs(nodes: Iterable[NodeProto], graph_outputs: Iterable[str] = ()
-                           ) -> tuple[list[NodeProto], int]:
+def cancel_transpose_pairs(
+    nodes: Iterable[NodeProto], graph_outputs: Iterable[str] = ()
+) -> tuple[list[NodeProto], int]:
     """Remove ``Transpose(p)`` followed by ``Transpose(inverse of p)``, directly or through
     single-input elementwise ops (``LAYOUT_FREE_OPS``), when every tensor in between has
     no other reader and is not a graph output.
@@ -60,7 +100,7 @@ def cancel_transpose_pairs(nodes: Iterable[NodeProto], graph_outputs: Iterable[s
     nodes = list(nodes)
     outputs = set(graph_outputs)
     used_names = {t for n in nodes for t in (*n.input, *n.output)} | outputs
-    removed: set[int] = set()      # indexes into nodes
+    removed: set[int] = set()  # indexes into nodes
     total = -1
     while total != len(removed):  # a cancelled pair can expose another: one more sweep
         total = len(removed)
@@ -75,8 +115,14 @@ def cancel_transpose_pairs(nodes: Iterable[NodeProto], graph_outputs: Iterable[s
     return [n for i, n in enumerate(nodes) if i not in removed], len(removed)
 
 
-def _cancel_from(i: int, nodes: list[NodeProto], readers: dict[str, list[int]],
-                 outputs: set[str], used_names: set[str], removed: set[int]) -> None:
+def _cancel_from(
+    i: int,
+    nodes: list[NodeProto],
+    readers: dict[str, list[int]],
+    outputs: set[str],
+    used_names: set[str],
+    removed: set[int],
+) -> None:
     """Cancel the pair starting at ``nodes[i]`` if it is one; keeps ``readers`` current."""
     first = nodes[i]
     if first.op_type != "Transpose" or len(first.output) != 1:
@@ -91,8 +137,12 @@ def _cancel_from(i: int, nodes: list[NodeProto], readers: dict[str, list[int]],
 
     chain: list[int] = []
     j = sole_reader(first.output[0])
-    while j is not None and nodes[j].op_type in LAYOUT_FREE_OPS and \
-            len(nodes[j].input) == 1 and len(nodes[j].output) == 1:
+    while (
+        j is not None
+        and nodes[j].op_type in LAYOUT_FREE_OPS
+        and len(nodes[j].input) == 1
+        and len(nodes[j].output) == 1
+    ):
         chain.append(j)
         j = sole_reader(nodes[j].output[0])
     if j is None or nodes[j].op_type != "Transpose":
@@ -117,8 +167,9 @@ def _cancel_from(i: int, nodes: list[NodeProto], readers: dict[str, list[int]],
         if prev == source:
             src_readers.append(idx)
         old = node.output[0]
-        node.output[0] = y if (k == len(chain) - 1 and y in outputs) else \
-            _fresh(old + "_relaid", used_names)
+        node.output[0] = (
+            y if (k == len(chain) - 1 and y in outputs) else _fresh(old + "_relaid", used_names)
+        )
         readers[node.output[0]] = readers.pop(old, [])
         prev = node.output[0]
     if prev != y:
@@ -145,9 +196,9 @@ def _fresh(base: str, used: set[str]) -> str:
     return name
 
 
-def fold_initializer_transposes(nodes: list[NodeProto], initializers: list[TensorProto],
-                                graph_outputs: Iterable[str] = ()
-                                ) -> tuple[list[NodeProto], int]:
+def fold_initializer_transposes(
+    nodes: list[NodeProto], initializers: list[TensorProto], graph_outputs: Iterable[str] = ()
+) -> tuple[list[NodeProto], int]:
     """Replace ``Transpose(w)`` of an initializer ``w`` that nothing else reads by ``w``
     stored transposed (same name). ``initializers`` is a list of TensorProtos, edited in
     place. Returns ``(nodes, removed_count)``."""

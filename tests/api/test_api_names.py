@@ -16,15 +16,15 @@ from graphc import activations, initializers, layers, random, saving, utils
 
 # ---- utils ----------------------------------------------------------------------------
 def test_to_categorical_and_pad_sequences():
-    np.testing.assert_array_equal(utils.to_categorical([[1], [0]], 3),
-                                  [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(utils.to_categorical([[1], [0]], 3), [[0, 1, 0], [1, 0, 0]])
     assert utils.to_categorical(np.zeros((2, 3), int)).shape == (2, 3, 1)
     out = utils.pad_sequences([[1, 2, 3], [4]], maxlen=2)
     np.testing.assert_array_equal(out, [[2, 3], [0, 4]])
     assert out.dtype == np.int32
     np.testing.assert_array_equal(
-        utils.pad_sequences([[1, 2, 3], [4]], padding="post", truncating="post", maxlen=2,
-                            value=9), [[1, 2], [4, 9]])
+        utils.pad_sequences([[1, 2, 3], [4]], padding="post", truncating="post", maxlen=2, value=9),
+        [[1, 2], [4, 9]],
+    )
     with pytest.raises(ValueError, match="Padding type"):
         utils.pad_sequences([[1]], padding="middle")
 
@@ -52,16 +52,15 @@ def test_get_file_local_path_file_url_and_extract(tmp_path):
     p2 = utils.get_file(origin=src.as_uri(), cache_dir=str(cache), cache_subdir="x")
     assert pathlib.Path(p2).read_text() == "hello" and p2.endswith("data.txt")
     import hashlib
+
     digest = hashlib.sha256(b"hello").hexdigest()
-    assert utils.get_file("copy.txt", origin=str(src), cache_dir=str(cache),
-                          file_hash=digest) == p
+    assert utils.get_file("copy.txt", origin=str(src), cache_dir=str(cache), file_hash=digest) == p
     with pytest.raises(ValueError, match="hash"):
         utils.get_file("bad.txt", origin=str(src), cache_dir=str(cache), file_hash="0" * 64)
     archive = tmp_path / "arch.tar.gz"
     with tarfile.open(archive, "w:gz") as t:
         t.add(src, arcname="inner/data.txt")
-    d = utils.get_file("arch.tar.gz", origin=archive.as_uri(), cache_dir=str(cache),
-                       extract=True)
+    d = utils.get_file("arch.tar.gz", origin=archive.as_uri(), cache_dir=str(cache), extract=True)
     assert pathlib.Path(d, "inner", "data.txt").read_text() == "hello"
     assert d.endswith("arch_extracted")
 
@@ -82,6 +81,7 @@ def test_small_utils():
     assert utils.standardize_dtype(np.float32) == "float32"
     assert utils.Sequence is utils.PyDataset
     from graphc import recording
+
     saved = dict(recording._layer_names)
     try:
         utils.clear_session()
@@ -99,7 +99,8 @@ def test_serialize_deserialize_keras_object():
     back = saving.deserialize_keras_object(cfg)
     assert isinstance(back, layers.Dense) and back.units == 3 and back.name == "d"
     init = saving.deserialize_keras_object(
-        saving.serialize_keras_object(initializers.HeNormal(seed=3)))
+        saving.serialize_keras_object(initializers.HeNormal(seed=3))
+    )
     assert isinstance(init, initializers.HeNormal) and init.seed == 3
     fn = saving.serialize_keras_object(activations.relu)
     assert fn["class_name"] == "function"
@@ -141,14 +142,14 @@ def test_clone_model(kind):
         model = graphc.Sequential([graphc.Input(shape=(4,)), layers.Dense(3), layers.Dense(2)])
     clone = graphc.models.clone_model(model)
     assert clone is not model and type(clone) is type(model)
-    assert [l.name for l in clone.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
     assert all(a is not b for a, b in zip(clone.layers, model.layers))
     assert [w.shape for w in clone.get_weights()] == [w.shape for w in model.get_weights()]
     clone.set_weights(model.get_weights())
     x = np.ones((2, 4), "float32")
     np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(NotImplementedError):
-        graphc.models.clone_model(model, clone_function=lambda l: l)
+        graphc.models.clone_model(model, clone_function=lambda each: each)
 
 
 def test_models_save_model(tmp_path):
@@ -188,8 +189,9 @@ def test_new_activations_by_name_and_deserialize():
     for name in ("celu", "mish", "relu6", "log_softmax", "hard_swish", "squareplus"):
         assert activations.get(name)(np.zeros((1, 2), "float32")).shape == (1, 2)
     assert activations.deserialize("mish") is activations.mish
-    assert activations.deserialize({"class_name": "function", "config": "relu6"}) is \
-        activations.relu6
+    assert (
+        activations.deserialize({"class_name": "function", "config": "relu6"}) is activations.relu6
+    )
     layer = layers.Dense(2, activation="mish")
     assert layer(np.ones((1, 3), "float32")).shape == (1, 2)
 

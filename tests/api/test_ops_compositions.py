@@ -19,8 +19,8 @@ P = R.uniform(0.1, 2.0, (3, 4)).astype("float32")
 NUMPY = {
     "reciprocal": (lambda: ops.reciprocal(P), lambda: 1 / P),
     "log1p": (lambda: ops.log1p(P), lambda: np.log1p(P)),
-    "power": (lambda: ops.power(X, 3), lambda: X ** 3),
-    "power_frac": (lambda: ops.power(P, 1.5), lambda: P ** 1.5),
+    "power": (lambda: ops.power(X, 3), lambda: X**3),
+    "power_frac": (lambda: ops.power(P, 1.5), lambda: P**1.5),
     "sign": (lambda: ops.sign(X), lambda: np.sign(X)),
     "greater": (lambda: ops.greater(X, 0.1), lambda: X > 0.1),
     "less_equal": (lambda: ops.less_equal(X, P), lambda: X <= P),
@@ -38,16 +38,21 @@ NUMPY = {
     "diff": (lambda: ops.diff(X, n=2, axis=0), lambda: np.diff(X, n=2, axis=0)),
     "moveaxis": (lambda: ops.moveaxis(X[None], 0, 2), lambda: np.moveaxis(X[None], 0, 2)),
     "tril": (lambda: ops.tril(X), lambda: np.tril(X)),
-    "one_hot": (lambda: ops.one_hot(np.array([2, 0, 5]), 4),
-                lambda: np.eye(5, 4, dtype="float32")[[2, 0, 4]] * [[1], [1], [0]]),
-    "logsumexp": (lambda: ops.logsumexp(X, axis=1),
-                  lambda: np.log(np.exp(X).sum(1))),
-    "log_softmax": (lambda: ops.log_softmax(X),
-                    lambda: X - np.log(np.exp(X).sum(-1, keepdims=True))),
+    "one_hot": (
+        lambda: ops.one_hot(np.array([2, 0, 5]), 4),
+        lambda: np.eye(5, 4, dtype="float32")[[2, 0, 4]] * [[1], [1], [0]],
+    ),
+    "logsumexp": (lambda: ops.logsumexp(X, axis=1), lambda: np.log(np.exp(X).sum(1))),
+    "log_softmax": (
+        lambda: ops.log_softmax(X),
+        lambda: X - np.log(np.exp(X).sum(-1, keepdims=True)),
+    ),
     "trace": (lambda: ops.trace(X), lambda: np.trace(X)),
     "rot90": (lambda: ops.rot90(X, 3), lambda: np.rot90(X, 3)),
-    "meshgrid_ij": (lambda: ops.meshgrid(X[0], X[1, :2], indexing="ij")[0],
-                    lambda: np.meshgrid(X[0], X[1, :2], indexing="ij")[0]),
+    "meshgrid_ij": (
+        lambda: ops.meshgrid(X[0], X[1, :2], indexing="ij")[0],
+        lambda: np.meshgrid(X[0], X[1, :2], indexing="ij")[0],
+    ),
     "ones": (lambda: ops.ones((2, 3)), lambda: np.ones((2, 3), "float32")),
     "full": (lambda: ops.full((2,), 7), lambda: np.full((2,), 7, "int32")),
     "linalg.norm": (lambda: ops.linalg.norm(X, axis=1), lambda: np.linalg.norm(X, axis=1)),
@@ -59,8 +64,9 @@ def test_eager_matches_numpy(name):
     got, want = (f() for f in NUMPY[name])
     got = np.asarray(got)
     assert got.shape == np.shape(want)
-    np.testing.assert_allclose(got.astype("float64"), np.asarray(want, "float64"),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        got.astype("float64"), np.asarray(want, "float64"), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_submodules_are_reexports():
@@ -106,13 +112,16 @@ def test_symbolic_matches_eager(name):
     np.testing.assert_allclose(model.predict(X, verbose=0), fn(X), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["celu", "log_softmax", "stack", "split", "where", "var",
-                                  "tile", "rms_norm"])
+@pytest.mark.parametrize(
+    "name", ["celu", "log_softmax", "stack", "split", "where", "var", "tile", "rms_norm"]
+)
 def test_onnx_export_matches(name):
     from graphc.onnx import Runtime, export
+
     model = _model(SYMBOLIC[name])
-    np.testing.assert_allclose(Runtime(export(model)).predict(X), model.predict(X, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        Runtime(export(model)).predict(X), model.predict(X, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_compositions_train():
@@ -153,8 +162,10 @@ def test_shape_errors_are_plain():
 
 
 def test_pad():
-    np.testing.assert_array_equal(ops.pad(X, [(1, 0), (0, 2)], constant_values=3),
-                                  np.pad(X, [(1, 0), (0, 2)], constant_values=3))
+    np.testing.assert_array_equal(
+        ops.pad(X, [(1, 0), (0, 2)], constant_values=3),
+        np.pad(X, [(1, 0), (0, 2)], constant_values=3),
+    )
     inp = graphc.Input(shape=(4,))
     model = graphc.Model(inp, ops.pad(inp, [(0, 0), (2, 1)]))
     assert model.output_shape == (None, 7) if hasattr(model, "output_shape") else True

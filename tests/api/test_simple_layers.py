@@ -16,10 +16,8 @@ def _double(x):
 def test_shapes():
     assert layers.Cropping1D(2)(graphc.Input(shape=(7, 3))).shape == (None, 3, 3)
     assert layers.Cropping3D(1)(graphc.Input(shape=(4, 4, 4, 2))).shape == (None, 2, 2, 2, 2)
-    assert layers.UpSampling3D(2)(graphc.Input(shape=(1, 2, 3, 4))).shape == \
-        (None, 2, 4, 6, 4)
-    assert layers.SpatialDropout2D(0.3)(graphc.Input(shape=(4, 4, 2))).shape == \
-        (None, 4, 4, 2)
+    assert layers.UpSampling3D(2)(graphc.Input(shape=(1, 2, 3, 4))).shape == (None, 2, 4, 6, 4)
+    assert layers.SpatialDropout2D(0.3)(graphc.Input(shape=(4, 4, 2))).shape == (None, 4, 4, 2)
 
 
 def test_errors():
@@ -77,9 +75,12 @@ def test_unit_normalization_keeps_masks():
 
 def test_zero_padding_shapes():
     assert layers.ZeroPadding1D(2)(graphc.Input(shape=(5, 3))).shape == (None, 9, 3)
-    assert layers.ZeroPadding2D(((1, 2), (0, 1)))(graphc.Input(shape=(4, 4, 3))).shape == \
-        (None, 7, 5, 3)
-    assert layers.ZeroPadding3D(1)(graphc.Input(shape=(2, 2, 2, 1))).shape == \
-        (None, 4, 4, 4, 1)
+    assert layers.ZeroPadding2D(((1, 2), (0, 1)))(graphc.Input(shape=(4, 4, 3))).shape == (
+        None,
+        7,
+        5,
+        3,
+    )
+    assert layers.ZeroPadding3D(1)(graphc.Input(shape=(2, 2, 2, 1))).shape == (None, 4, 4, 4, 1)
     with pytest.raises(ValueError, match="negative"):
         layers.ZeroPadding2D(-1)

@@ -60,9 +60,9 @@ def test_one_recording_per_owner_and_signature_with_a_symbolic_batch():
     for n in (4, 2, 4):
         tr.value_and_pullback(f, [A[:n]], wrt=(0,), batched=(0,))
     assert calls == [(None, 3)]
-    tr.value_and_pullback(f, [A[:, :2]], wrt=(0,), batched=(0,))      # a new feature size
+    tr.value_and_pullback(f, [A[:, :2]], wrt=(0,), batched=(0,))  # a new feature size
     tr.value_and_pullback(f, [A.astype(np.float32)], wrt=(0,), batched=(0,))  # a new dtype
-    tr.value_and_pullback(f, [A], wrt=(0,))                           # no batch: concrete
+    tr.value_and_pullback(f, [A], wrt=(0,))  # no batch: concrete
     assert calls == [(None, 3), (None, 2), (None, 3), (4, 3)]
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from graphc.cli import main
 
-SPEC = textwrap.dedent('''
+SPEC = textwrap.dedent("""
     import graphc
     from graphc import layers
 
@@ -39,7 +39,7 @@ SPEC = textwrap.dedent('''
 
     model = build()
     not_a_model = 3
-''')
+""")
 
 
 @pytest.fixture
@@ -57,8 +57,13 @@ def exported(tmp_path, spec):
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "graphc", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "graphc", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def one_line_error(err: str) -> str:
@@ -121,8 +126,13 @@ def test_export_reports_passes(tmp_path, spec, capsys):
     out = str(tmp_path / "m.onnx")
     assert main(["export", f"{spec}:build", "-o", out, "--opset", "17"]) == 0
     text = capsys.readouterr().out
-    for name in ("inference_mode", "eliminate_identity", "cancel_transposes",
-                 "fuse_matmul_add", "eliminate_dead_code"):
+    for name in (
+        "inference_mode",
+        "eliminate_identity",
+        "cancel_transposes",
+        "fuse_matmul_add",
+        "eliminate_dead_code",
+    ):
         assert name in text
     assert "inference_mode            7 -> 6" in text
     assert "fuse_matmul_add           6 -> 4" in text
@@ -140,17 +150,22 @@ def test_export_no_optimize(tmp_path, spec, capsys):
 def test_export_model_object_and_single_model_file(tmp_path, spec, capsys):
     assert main(["export", f"{spec}:model", "-o", str(tmp_path / "a.onnx")]) == 0
     single = tmp_path / "single.py"
-    single.write_text("import graphc\nx = graphc.Input(shape=(2,))\n"
-                      "m = graphc.Model(x, graphc.layers.Dense(1)(x))\n")
+    single.write_text(
+        "import graphc\nx = graphc.Input(shape=(2,))\n"
+        "m = graphc.Model(x, graphc.layers.Dense(1)(x))\n"
+    )
     assert main(["export", str(single), "-o", str(tmp_path / "b.onnx")]) == 0
 
 
-@pytest.mark.parametrize("target, message", [
-    (":nope", "has no attribute 'nope' (models there: model)"),
-    (":not_a_model", "is a int, not a graphc Model"),
-    (":needs_args", "needs arguments (units)"),
-    (":broken", "broken() failed: RuntimeError: no model today"),
-])
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        (":nope", "has no attribute 'nope' (models there: model)"),
+        (":not_a_model", "is a int, not a graphc Model"),
+        (":needs_args", "needs arguments (units)"),
+        (":broken", "broken() failed: RuntimeError: no model today"),
+    ],
+)
 def test_export_bad_specs(tmp_path, spec, capsys, target, message):
     status = main(["export", spec + target, "-o", str(tmp_path / "m.onnx")])
     assert status == 1
@@ -185,8 +200,7 @@ def test_export_spec_errors(tmp_path, capsys):
 
 
 def test_export_bad_opset_is_one_line(tmp_path, spec, capsys):
-    assert main(["export", f"{spec}:build", "-o", str(tmp_path / "m.onnx"),
-                 "--opset", "9"]) == 1
+    assert main(["export", f"{spec}:build", "-o", str(tmp_path / "m.onnx"), "--opset", "9"]) == 1
     assert "opset 9 is not supported" in one_line_error(capsys.readouterr().err)
     assert main(["export", f"{spec}:build", "-o", "m.onnx", "--opset", "x"]) == 2
     one_line_error(capsys.readouterr().err)
@@ -203,6 +217,7 @@ def test_summary(spec, capsys):
 def _reference(spec, name, x):
     from graphc.cli import load_spec
     from graphc.layers.base import flatten_struct
+
     return [np.asarray(o) for o in flatten_struct(load_spec(f"{spec}:{name}")(x))]
 
 
@@ -215,14 +230,14 @@ def test_run_npy_and_npz(tmp_path, spec, exported, capsys):
     assert "scores: shape (5, 3) float32" in text
     with np.load(out) as data:
         assert data.files == ["scores"]
-        np.testing.assert_allclose(data["scores"], _reference(spec, "build", x)[0],
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            data["scores"], _reference(spec, "build", x)[0], rtol=1e-4, atol=1e-5
+        )
     np.savez(tmp_path / "x.npz", features=x)
     assert main(["run", exported, "--input", str(tmp_path / "x.npz")]) == 0
     assert "scores: shape (5, 3)" in capsys.readouterr().out  # and the values
     np.savez(tmp_path / "xx.npz", x=x)
-    assert main(["run", exported, "--input", str(tmp_path / "xx.npz"), "--batch-size",
-                 "2"]) == 0
+    assert main(["run", exported, "--input", str(tmp_path / "xx.npz"), "--batch-size", "2"]) == 0
 
 
 def test_run_multi_io(tmp_path, spec, capsys):
@@ -243,12 +258,17 @@ def test_run_multi_io(tmp_path, spec, capsys):
     assert "has 2 inputs (a, b)" in one_line_error(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: np.save(p, np.zeros((2, 5), "float32")),
-     r"Input 'features': expected shape (batch, 6) float32, received shape (2, 5) float32"),
-    (lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), "object arrays are refused"),
-    (lambda p: open(p, "wb").write(b"nonsense"), "Cannot read"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda p: np.save(p, np.zeros((2, 5), "float32")),
+            r"Input 'features': expected shape (batch, 6) float32, received shape (2, 5) float32",
+        ),
+        (lambda p: np.save(p, np.array([{"a": 1}], dtype=object)), "object arrays are refused"),
+        (lambda p: open(p, "wb").write(b"nonsense"), "Cannot read"),
+    ],
+)
 def test_run_bad_inputs(tmp_path, exported, capsys, make, message):
     path = str(tmp_path / "x.npy")
     make(path)
@@ -265,21 +285,51 @@ def test_run_npz_with_wrong_keys(tmp_path, exported, capsys):
 # ---- eval --------------------------------------------------------------------------------
 def test_eval(tmp_path, spec, exported, capsys):
     from graphc import losses
+
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (20, 6)).astype("float32")
     y = rng.integers(0, 3, 20)
     np.savez(tmp_path / "data.npz", x=x, y=y)
-    assert main(["eval", exported, "--data", str(tmp_path / "data.npz"), "--loss",
-                 "sparse_categorical_crossentropy", "--metrics", "accuracy", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                exported,
+                "--data",
+                str(tmp_path / "data.npz"),
+                "--loss",
+                "sparse_categorical_crossentropy",
+                "--metrics",
+                "accuracy",
+                "--json",
+            ]
+        )
+        == 0
+    )
     import json
+
     result = json.loads(capsys.readouterr().out)
     pred = _reference(spec, "build", x)[0]
     assert result["loss"] == pytest.approx(
-        losses.get("sparse_categorical_crossentropy")(y, pred), rel=1e-5)
+        losses.get("sparse_categorical_crossentropy")(y, pred), rel=1e-5
+    )
     assert result["accuracy"] == pytest.approx(np.mean(pred.argmax(-1) == y))
     np.savez(tmp_path / "named.npz", features=x, scores=y)
-    assert main(["eval", exported, "--data", str(tmp_path / "named.npz"), "--loss",
-                 "sparse_categorical_crossentropy", "--metrics", "accuracy,acc"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                exported,
+                "--data",
+                str(tmp_path / "named.npz"),
+                "--loss",
+                "sparse_categorical_crossentropy",
+                "--metrics",
+                "accuracy,acc",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert text.startswith("loss: ") and "accuracy: " in text and "acc: " in text
 
@@ -289,8 +339,9 @@ def test_eval_errors(tmp_path, exported, capsys):
     assert main(["eval", exported, "--data", str(tmp_path / "d.npz"), "--loss", "mse"]) == 1
     assert "the targets must be 'y'" in one_line_error(capsys.readouterr().err)
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 6)), y=np.zeros((4, 3)))
-    assert main(["eval", exported, "--data", str(tmp_path / "d.npz"), "--loss",
-                 "no_such_loss"]) == 1
+    assert (
+        main(["eval", exported, "--data", str(tmp_path / "d.npz"), "--loss", "no_such_loss"]) == 1
+    )
     one_line_error(capsys.readouterr().err)
     assert main(["eval", exported, "--data", str(tmp_path / "d.npz")]) == 2
     assert "--loss" in one_line_error(capsys.readouterr().err)
@@ -331,6 +382,7 @@ def test_check_bad_files(tmp_path, capsys):
 
 def test_saved_graphc_model_as_spec(tmp_path, spec, capsys):
     from graphc.cli import load_spec
+
     model = load_spec(f"{spec}:build")
     if not hasattr(model, "save"):
         pytest.skip("this graphc cannot save models yet")
@@ -352,6 +404,7 @@ def test_keras_file_as_spec(tmp_path, spec, capsys):
     exports to ONNX and is the reference of `check`."""
     pytest.importorskip("h5py")
     from graphc.cli import load_spec
+
     saved = str(tmp_path / "model.keras")
     load_spec(f"{spec}:build").save(saved)
     out = str(tmp_path / "m.onnx")
@@ -379,10 +432,21 @@ def test_import_onnx_then_summary_and_export(tmp_path, exported, capsys):
     again = str(tmp_path / "again.onnx")
     assert main(["export", exported, "-o", again]) == 0  # a .onnx SPEC is imported
     capsys.readouterr()
-    x = np.random.default_rng(0).normal(size=(3, *[
-        d.dim_value for d in onnx.load(exported).graph.input[0].type.tensor_type.shape.dim
-    ][1:])).astype("float32")
+    x = (
+        np.random.default_rng(0)
+        .normal(
+            size=(
+                3,
+                *[
+                    d.dim_value
+                    for d in onnx.load(exported).graph.input[0].type.tensor_type.shape.dim
+                ][1:],
+            )
+        )
+        .astype("float32")
+    )
     import onnxruntime as ort
+
     a = ort.InferenceSession(exported).run(None, {onnx.load(exported).graph.input[0].name: x})
     b = ort.InferenceSession(again).run(None, {onnx.load(again).graph.input[0].name: x})
     np.testing.assert_allclose(a[0], b[0], rtol=1e-5, atol=1e-6)

@@ -13,7 +13,7 @@ import pytest
 
 from graphc.cli import main
 
-SPEC = textwrap.dedent('''
+SPEC = textwrap.dedent("""
     import graphc
     from graphc import layers
 
@@ -22,7 +22,7 @@ SPEC = textwrap.dedent('''
         x = graphc.Input(shape=(6,), name="features")
         h = layers.Dense(8, activation="relu")(x)
         return graphc.Model(x, layers.Dense(3, activation="softmax", name="scores")(h))
-''')
+""")
 
 
 def one_line_error(err: str) -> str:
@@ -32,11 +32,13 @@ def one_line_error(err: str) -> str:
     assert "Traceback" not in err
     return lines[0]
 
+
 needs_plots = pytest.mark.skipif(
     not all(importlib.util.find_spec(m) for m in ("matplotlib", "grandalf")),
-    reason="the `plots` extra (matplotlib, grandalf) is not installed")
+    reason="the `plots` extra (matplotlib, grandalf) is not installed",
+)
 
-TWO_OUTPUTS = textwrap.dedent('''
+TWO_OUTPUTS = textwrap.dedent("""
     import graphc
     from graphc import layers
 
@@ -45,7 +47,7 @@ TWO_OUTPUTS = textwrap.dedent('''
     h = layers.Dense(8, activation="relu", name="hidden")(x)
     model = graphc.Model(x, [layers.Dense(1, name="out_a")(h),
                              layers.Dense(3, activation="softmax", name="out_b")(h)])
-''')
+""")
 
 
 @pytest.fixture
@@ -64,20 +66,43 @@ def two_outputs(tmp_path):
     assert main(["export", f"{path}:model", "-o", onnx_path]) == 0
     rng = np.random.default_rng(0)
     data = str(tmp_path / "data.npz")
-    np.savez(data, x=rng.random((20, 6)).astype("float32"), out_a=rng.random((20, 1)),
-             out_b=rng.integers(0, 3, 20))
+    np.savez(
+        data,
+        x=rng.random((20, 6)).astype("float32"),
+        out_a=rng.random((20, 1)),
+        out_b=rng.integers(0, 3, 20),
+    )
     from graphc.cli import load_spec
+
     return onnx_path, data, load_spec(f"{path}:model")
 
 
 # ---- eval: one loss per output -------------------------------------------------------
 def test_eval_per_output_losses_and_metrics(two_outputs, capsys):
     from graphc import losses
+
     onnx_path, data, model = two_outputs
     capsys.readouterr()
-    assert main(["eval", onnx_path, "--data", data, "--loss", "out_a=mse", "--loss",
-                 "out_b=sparse_categorical_crossentropy", "--metrics", "out_b=accuracy",
-                 "--loss-weights", "out_a=0.5", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                onnx_path,
+                "--data",
+                data,
+                "--loss",
+                "out_a=mse",
+                "--loss",
+                "out_b=sparse_categorical_crossentropy",
+                "--metrics",
+                "out_b=accuracy",
+                "--loss-weights",
+                "out_a=0.5",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     arrays = np.load(data)
     pred_a, pred_b = (np.asarray(p) for p in model(arrays["x"]))
@@ -86,26 +111,41 @@ def test_eval_per_output_losses_and_metrics(two_outputs, capsys):
     assert result["out_a_loss"] == pytest.approx(mse, rel=1e-5)
     assert result["out_b_loss"] == pytest.approx(scce, rel=1e-5)
     assert result["loss"] == pytest.approx(0.5 * mse + scce, rel=1e-5)
-    assert result["out_b_accuracy"] == pytest.approx(
-        np.mean(pred_b.argmax(-1) == arrays["out_b"]))
+    assert result["out_b_accuracy"] == pytest.approx(np.mean(pred_b.argmax(-1) == arrays["out_b"]))
     assert "out_a_accuracy" not in result
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--loss", "mse"], "output 'out_b': loss mse on predictions of shape (20, 3) and "
-                        "targets of shape (20,) failed"),
-    (["--loss", "out_a=mse", "--loss", "out_b=categorical_crossentropy"],
-     "use sparse_categorical_crossentropy"),
-    (["--loss", "out_a=mse", "--loss", "out_b=sparse_categorical_crossentropy",
-      "--metrics", "mae"], "output 'out_b': metric mae on predictions of shape (20, 3)"),
-    (["--loss", "out_a=mse"], "no loss for output out_b"),
-    (["--loss", "out_c=mse"], "'out_c' is not an output of"),
-    (["--loss", "mse", "--loss", "out_a=mse"], "not both"),
-    (["--loss", "mse", "--loss", "mae"], "without output names"),
-    (["--loss", "out_a=mse", "--loss", "out_a=mae", "--loss", "out_b=mse"],
-     "one per output"),
-    (["--loss", "mse", "--loss-weights", "out_a=heavy"], "--loss-weights"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--loss", "mse"],
+            "output 'out_b': loss mse on predictions of shape (20, 3) and "
+            "targets of shape (20,) failed",
+        ),
+        (
+            ["--loss", "out_a=mse", "--loss", "out_b=categorical_crossentropy"],
+            "use sparse_categorical_crossentropy",
+        ),
+        (
+            [
+                "--loss",
+                "out_a=mse",
+                "--loss",
+                "out_b=sparse_categorical_crossentropy",
+                "--metrics",
+                "mae",
+            ],
+            "output 'out_b': metric mae on predictions of shape (20, 3)",
+        ),
+        (["--loss", "out_a=mse"], "no loss for output out_b"),
+        (["--loss", "out_c=mse"], "'out_c' is not an output of"),
+        (["--loss", "mse", "--loss", "out_a=mse"], "not both"),
+        (["--loss", "mse", "--loss", "mae"], "without output names"),
+        (["--loss", "out_a=mse", "--loss", "out_a=mae", "--loss", "out_b=mse"], "one per output"),
+        (["--loss", "mse", "--loss-weights", "out_a=heavy"], "--loss-weights"),
+    ],
+)
 def test_eval_errors_are_one_line(two_outputs, capsys, args, message):
     onnx_path, data, _ = two_outputs
     capsys.readouterr()
@@ -130,6 +170,7 @@ def test_check_reference_rebuilt_with_other_weights_says_so(tmp_path, capsys):
     assert "--reference model.graphc" in text
     # The saved model is the one to compare: same weights, parity holds.
     from graphc.cli import load_spec
+
     model = load_spec(f"{path}:model")
     saved = str(tmp_path / "fresh.graphc")
     model.save(saved)
@@ -159,8 +200,20 @@ def test_plot_command(tmp_path, spec, capsys, monkeypatch):
     svg = out.read_text()
     assert "features (InputLayer)" in svg and "scores (Dense)" in svg
     assert "Activation: softmax" in svg and "Output: (None, 3)" in svg
-    assert main(["plot", f"{spec}:build", "-o", str(tmp_path / "m.dot"), "--no-shapes",
-                 "--rankdir", "LR"]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                f"{spec}:build",
+                "-o",
+                str(tmp_path / "m.dot"),
+                "--no-shapes",
+                "--rankdir",
+                "LR",
+            ]
+        )
+        == 0
+    )
     dot = (tmp_path / "m.dot").read_text()
     assert "rankdir=LR" in dot and "(None" not in dot
 
@@ -175,14 +228,20 @@ def test_plot_command_errors(tmp_path, spec, capsys):
 def _write_log(path, epochs=4, separator=","):
     import graphc
     from graphc import layers
+
     graphc.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 5)), rng.integers(0, 2, 64)
-    model = graphc.Sequential([graphc.Input(shape=(5,)),
-                               layers.Dense(1, activation="sigmoid")])
+    model = graphc.Sequential([graphc.Input(shape=(5,)), layers.Dense(1, activation="sigmoid")])
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
-    return model.fit(x, y, epochs=epochs, validation_split=0.25, verbose=0, callbacks=[
-        graphc.callbacks.CSVLogger(str(path), separator=separator)])
+    return model.fit(
+        x,
+        y,
+        epochs=epochs,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[graphc.callbacks.CSVLogger(str(path), separator=separator)],
+    )
 
 
 @needs_plots
@@ -194,8 +253,7 @@ def test_plot_history_command(tmp_path, capsys):
     svg = out.read_text()
     for text in ("loss", "accuracy", "training", "validation", "epoch", "a run"):
         assert f">{text}<" in svg, text
-    assert main(["plot-history", str(log), "-o", str(tmp_path / "c.png"), "--metrics",
-                 "nope"]) == 1
+    assert main(["plot-history", str(log), "-o", str(tmp_path / "c.png"), "--metrics", "nope"]) == 1
     assert "No curve named 'nope'" in one_line_error(capsys.readouterr().err)
     assert main(["plot-history", str(tmp_path / "none.log"), "-o", str(out)]) == 1
     assert "No such training log" in one_line_error(capsys.readouterr().err)
@@ -209,6 +267,7 @@ def test_history_plot_and_plot_history(tmp_path):
     from PIL import Image
 
     import graphc
+
     history = _write_log(tmp_path / "training.log", epochs=5, separator=";")
     figure = history.plot(str(tmp_path / "h.png"))
     assert [ax.get_title() for ax in figure.axes if ax.get_visible()] == ["loss", "accuracy"]
@@ -236,6 +295,7 @@ def test_plot_history_without_matplotlib(tmp_path, monkeypatch):
     import sys
 
     import graphc
+
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install 'graphc\[plots\]'"):
         graphc.utils.plot_history({"loss": [1.0, 0.5]}, str(tmp_path / "c.png"))

@@ -62,9 +62,14 @@ def _env(**extra):
 
 def _start_view(path, *extra, env=None):
     """``graphc view PATH --no-browser --port 0``; returns (process, url)."""
-    proc = subprocess.Popen([sys.executable, "-m", "graphc", "view", str(path), "--no-browser",
-                             "--port", "0", *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env or _env(), cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphc", "view", str(path), "--no-browser", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or _env(),
+        cwd=ROOT,
+    )
     line = proc.stdout.readline()
     if " at http://" not in line:
         proc.kill()
@@ -102,16 +107,30 @@ class _DevTools:
             os.dup2(from_browser_w, 4)
 
         self.proc = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-             f"--user-data-dir={profile}", "--remote-debugging-pipe",
-             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
-             "--window-size=1200,900", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+                "--window-size=1200,900",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             # close_fds would close 3 and 4 after preexec_fn; Python's own descriptors are
             # close-on-exec anyway.
-            close_fds=False, preexec_fn=pipe_on_3_and_4)
+            close_fds=False,
+            preexec_fn=pipe_on_3_and_4,
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -158,20 +177,30 @@ def _render_in_chromium(url, profile, screenshot=None, timeout=60.0):
     try:
         targets = browser.send("Target.getTargets")["targetInfos"]
         page = next(t["targetId"] for t in targets if t["type"] == "page")
-        session = browser.send("Target.attachToTarget", targetId=page,
-                               flatten=True)["sessionId"]
-        browser.send("Storage.setCookies", cookies=[
-            {"name": "consent", "value": str(int(time.time() * 1000)), "domain": "localhost",
-             "path": "/"}])
+        session = browser.send("Target.attachToTarget", targetId=page, flatten=True)["sessionId"]
+        browser.send(
+            "Storage.setCookies",
+            cookies=[
+                {
+                    "name": "consent",
+                    "value": str(int(time.time() * 1000)),
+                    "domain": "localhost",
+                    "path": "/",
+                }
+            ],
+        )
         browser.send("Page.enable", session=session)
         browser.send("Page.navigate", session=session, url=url)
-        expression = ("Array.from(document.querySelectorAll('svg text, svg tspan'))"
-                      ".map(t => t.textContent).join('\\n')")
+        expression = (
+            "Array.from(document.querySelectorAll('svg text, svg tspan'))"
+            ".map(t => t.textContent).join('\\n')"
+        )
         text = ""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            result = browser.send("Runtime.evaluate", session=session,
-                                  expression=expression, returnByValue=True)
+            result = browser.send(
+                "Runtime.evaluate", session=session, expression=expression, returnByValue=True
+            )
             text = result.get("result", {}).get("value") or ""
             if "Gemm" in text:
                 time.sleep(0.5)  # let the drawing finish before the picture
@@ -186,10 +215,12 @@ def _render_in_chromium(url, profile, screenshot=None, timeout=60.0):
         browser.close()
 
 
-@pytest.mark.skipif(_chromium() is None,
-                    reason="Chromium is not installed (apt-get install chromium)")
-@pytest.mark.skipif(not _netron_installed(),
-                    reason="Netron is not installed (pip install 'graphc[view]')")
+@pytest.mark.skipif(
+    _chromium() is None, reason="Chromium is not installed (apt-get install chromium)"
+)
+@pytest.mark.skipif(
+    not _netron_installed(), reason="Netron is not installed (pip install 'graphc[view]')"
+)
 @pytest.mark.slow
 def test_netron_shows_the_model_in_headless_chromium(tmp_path):
     # A .graphc goes through a temporary .onnx: the same page (see the test below).
@@ -198,8 +229,7 @@ def test_netron_shows_the_model_in_headless_chromium(tmp_path):
     proc, url = _start_view(path)
     try:
         assert url.startswith("http://localhost:")
-        text = _render_in_chromium(url, tmp_path / "profile",
-                                   screenshot=tmp_path / "netron.png")
+        text = _render_in_chromium(url, tmp_path / "profile", screenshot=tmp_path / "netron.png")
     finally:
         _stop(proc)
     # The graph's inputs, outputs and operators, as Netron draws them.
@@ -210,8 +240,7 @@ def test_netron_shows_the_model_in_headless_chromium(tmp_path):
 
 def test_view_serves_the_model_file(tmp_path):
     """Without a browser: the address serves Netron's page and the model's bytes."""
-    pytest.importorskip("netron", reason="Netron is not installed (pip install "
-                        "'graphc[view]')")
+    pytest.importorskip("netron", reason="Netron is not installed (pip install 'graphc[view]')")
     import urllib.request
 
     path = tmp_path / "m.onnx"
@@ -228,8 +257,7 @@ def test_view_serves_the_model_file(tmp_path):
 
 
 def test_view_of_a_saved_model_cleans_its_temporary_export(tmp_path):
-    pytest.importorskip("netron", reason="Netron is not installed (pip install "
-                        "'graphc[view]')")
+    pytest.importorskip("netron", reason="Netron is not installed (pip install 'graphc[view]')")
     import urllib.request
 
     path = tmp_path / "m.graphc"
@@ -243,6 +271,7 @@ def test_view_of_a_saved_model_cleans_its_temporary_export(tmp_path):
         assert served_name == "viewed.onnx"
         onnx_bytes = urllib.request.urlopen(url + "/data/viewed.onnx", timeout=10).read()
         import onnx
+
         names = {o.name for o in onnx.load_from_string(onnx_bytes).graph.output}
         assert names == {"score_out", "class_out"}
         assert [p for p in temp.iterdir() if p.name.startswith("graphc-view-")]
@@ -266,6 +295,7 @@ def test_view_without_netron_says_how_to_get_it(tmp_path, monkeypatch, capsys):
 
 def test_view_of_a_missing_file(tmp_path, capsys):
     from graphc.cli import main
+
     pytest.importorskip("netron")
     assert main(["view", str(tmp_path / "nope.onnx"), "--no-browser"]) == 1
     assert "No such model file" in capsys.readouterr().err

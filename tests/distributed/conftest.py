@@ -24,9 +24,14 @@ def files(tmp_path_factory, digits_model, digits_test):
     """The digits model as .graphc and .onnx, and its test data as .npy and .npz."""
     d = tmp_path_factory.mktemp("dist")
     x, y = digits_test
-    paths = {"graphc": str(d / "digits.graphc"), "onnx": str(d / "digits.onnx"),
-             "x": str(d / "x.npy"), "y": str(d / "y.npy"), "npz": str(d / "test.npz"),
-             "dir": d}
+    paths = {
+        "graphc": str(d / "digits.graphc"),
+        "onnx": str(d / "digits.onnx"),
+        "x": str(d / "x.npy"),
+        "y": str(d / "y.npy"),
+        "npz": str(d / "test.npz"),
+        "dir": d,
+    }
     digits_model.save(paths["graphc"])
     digits_model.export(paths["onnx"])
     np.save(paths["x"], x)

@@ -22,10 +22,13 @@ from graphc.distributed.models import cache_stats
 
 # ---- import hygiene ------------------------------------------------------------------------
 def test_import_graphc_and_graphc_distributed_do_not_import_dask():
-    code = ("import sys, graphc, graphc.distributed, graphc.cli; "
-            "print([m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, graphc, graphc.distributed, graphc.cli; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -48,9 +51,12 @@ def test_row_sources_read_what_numpy_reads(tmp_path):
     np.save(tmp_path / "f.npy", np.asfortranarray(x))
     np.savez(tmp_path / "s.npz", x=x, y=y)
     np.savez_compressed(tmp_path / "c.npz", x=x, y=y)
-    sources = [open_file(tmp_path / "x.npy")[str(tmp_path / "x.npy")],
-               open_file(tmp_path / "f.npy")[str(tmp_path / "f.npy")],
-               open_file(tmp_path / "s.npz")["x"], open_file(tmp_path / "c.npz")["x"]]
+    sources = [
+        open_file(tmp_path / "x.npy")[str(tmp_path / "x.npy")],
+        open_file(tmp_path / "f.npy")[str(tmp_path / "f.npy")],
+        open_file(tmp_path / "s.npz")["x"],
+        open_file(tmp_path / "c.npz")["x"],
+    ]
     for src in sources:
         assert src.shape == x.shape and src.dtype == x.dtype
         for a, b in [(0, 100), (100, 200), (250, 301), (5, 9), (200, 500), (0, 301)]:
@@ -59,6 +65,7 @@ def test_row_sources_read_what_numpy_reads(tmp_path):
     assert open_file(tmp_path / "c.npz")["y"].read(290, 301).tolist() == list(range(290, 301))
     # Only the path travels: an unpickled source opens the file itself.
     import pickle
+
     again = pickle.loads(pickle.dumps(sources[3]))
     np.testing.assert_array_equal(again.read(7, 11), x[7:11])
 
@@ -94,13 +101,13 @@ def test_predict_without_a_cluster_is_bitwise_single_process(digits_model, digit
         np.testing.assert_array_equal(got.compute(scheduler="threads"), want)
 
 
-def test_batch_size_none_keeps_a_graphc_models_chunks_whole_batches(digits_model,
-                                                                   digits_test):
+def test_batch_size_none_keeps_a_graphc_models_chunks_whole_batches(digits_model, digits_test):
     x, _ = digits_test
     got = gd.predict(digits_model, x, batch_size=None, chunk_rows=100)
     assert got.chunks[0][0] == 96
-    np.testing.assert_array_equal(got.compute(scheduler="threads"),
-                                  digits_model.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        got.compute(scheduler="threads"), digits_model.predict(x, verbose=0)
+    )
 
 
 def test_multi_output_predict_is_a_dict_named_by_the_outputs():
@@ -110,6 +117,7 @@ def test_multi_output_predict_is_a_dict_named_by_the_outputs():
     assert list(out) == ["cls", "reg"]
     want = model.predict(x, batch_size=16, verbose=0)
     import dask
+
     cls, reg = dask.compute(out["cls"], out["reg"], scheduler="threads")
     np.testing.assert_array_equal(cls, want[0])
     np.testing.assert_array_equal(reg, want[1])
@@ -119,8 +127,7 @@ def test_evaluate_equals_model_evaluate_with_two_outputs_and_sample_weights():
     model = build_two_outputs()
     x, y = two_output_data(333, seed=3)
     sw = np.random.default_rng(4).random(333).astype("float32")
-    want = model.evaluate(x, y, sample_weight=sw, batch_size=16, verbose=0,
-                          return_dict=True)
+    want = model.evaluate(x, y, sample_weight=sw, batch_size=16, verbose=0, return_dict=True)
     got = gd.evaluate(model, x, y, sample_weight=sw, batch_size=16, chunk_rows=50)
     assert list(got) == list(want)  # same keys, same (sorted) order
     for k in want:
@@ -133,8 +140,7 @@ def _tagger():
     h = layers.Embedding(7, 3, mask_zero=True)(x)
     h = layers.SimpleRNN(4, return_sequences=True)(h)
     model = graphc.Model(x, layers.Dense(4, activation="softmax", name="tags")(h))
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -153,8 +159,12 @@ def test_evaluate_of_a_masked_output_reduces_exactly():
     for k in want:
         assert got[k] == pytest.approx(want[k], rel=1e-6), k
     # A mean of the chunks' accuracies (the mistake this reduction avoids) differs here.
-    chunks = [model.evaluate(tokens[a:a + 40], labels[a:a + 40], batch_size=8, verbose=0,
-                             return_dict=True)["accuracy"] for a in range(0, n, 40)]
+    chunks = [
+        model.evaluate(
+            tokens[a : a + 40], labels[a : a + 40], batch_size=8, verbose=0, return_dict=True
+        )["accuracy"]
+        for a in range(0, n, 40)
+    ]
     assert abs(np.mean(chunks) - want["accuracy"]) > 1e-6
 
 
@@ -162,8 +172,15 @@ def test_evaluate_of_an_onnx_file_equals_runtime_evaluate(files, digits_test):
     x, y = digits_test
     rt = graphc.onnx.Runtime(files["onnx"])
     want = rt.evaluate(x, y, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    got = gd.evaluate(files["onnx"], files["x"], files["y"], batch_size=None, chunk_rows=300,
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    got = gd.evaluate(
+        files["onnx"],
+        files["x"],
+        files["y"],
+        batch_size=None,
+        chunk_rows=300,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     assert list(got) == list(want)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-6)
     assert got["accuracy"] == want["accuracy"]
@@ -174,8 +191,7 @@ def test_evaluate_of_an_onnx_file_equals_runtime_evaluate(files, digits_test):
 def test_the_callers_model_is_not_recompiled(digits_model, digits_test):
     x, y = digits_test
     optimizer = digits_model.optimizer
-    got = gd.evaluate(digits_model, x, y, loss="sparse_categorical_crossentropy",
-                      chunk_rows=500)
+    got = gd.evaluate(digits_model, x, y, loss="sparse_categorical_crossentropy", chunk_rows=500)
     assert set(got) == {"loss"}
     assert digits_model.optimizer is optimizer
 
@@ -194,8 +210,11 @@ def test_the_model_loads_once_per_process(files, digits_test):
 def test_rows_that_do_not_fit_are_one_clear_error(digits_model, files, tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((50, 8, 7), "float32"))
     for model in (digits_model, files["graphc"], files["onnx"]):
-        with pytest.raises(gd.RowShapeError, match=r"each row must have shape \(8, 8\).*"
-                                                   r"rows of shape \(8, 7\)"):
+        with pytest.raises(
+            gd.RowShapeError,
+            match=r"each row must have shape \(8, 8\).*"
+            r"rows of shape \(8, 7\)",
+        ):
             gd.predict(model, str(tmp_path / "bad.npy"))
     with pytest.raises(gd.RowShapeError, match="expects float32 data"):
         gd.predict(digits_model, np.array([["a"] * 8] * 8)[None].repeat(3, 0))
@@ -210,8 +229,9 @@ def test_rows_that_do_not_fit_are_one_clear_error(digits_model, files, tmp_path)
 def test_keras_files_are_read_on_the_client(tmp_path, digits_model, digits_test):
     x, _ = digits_test
     digits_model.save(tmp_path / "model.keras")
-    np.testing.assert_array_equal(np.asarray(gd.predict(str(tmp_path / "model.keras"), x)),
-                                  digits_model.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        np.asarray(gd.predict(str(tmp_path / "model.keras"), x)), digits_model.predict(x, verbose=0)
+    )
 
 
 def test_unsupported_models_are_clear_errors(tmp_path, digits_test):
@@ -249,8 +269,9 @@ def test_a_metric_without_additive_state_is_refused():
 def test_stream_predict_writes_the_npz_single_process_would(files, digits_test, tmp_path):
     x, _ = digits_test
     rt = graphc.onnx.Runtime(files["onnx"])
-    out = gd.stream_predict(files["onnx"], files["x"], out=str(tmp_path / "p"),
-                            batch_size=None, chunk_rows=250)
+    out = gd.stream_predict(
+        files["onnx"], files["x"], out=str(tmp_path / "p"), batch_size=None, chunk_rows=250
+    )
     assert out["path"] == str(tmp_path / "p.npz")
     with np.load(out["path"]) as got:
         assert got.files == ["digit"]
@@ -262,7 +283,7 @@ def test_streamed_evaluate_memory_is_bounded_by_a_chunk(digits_model, tmp_path):
     during a streamed evaluation stays far below the input's size."""
     rng = np.random.default_rng(0)
     n = 40_000
-    x = rng.random((n, 8, 8), dtype=np.float32)           # 10 MB
+    x = rng.random((n, 8, 8), dtype=np.float32)  # 10 MB
     y = rng.integers(0, 10, n)
     np.savez(tmp_path / "big.npz", x=x, y=y)
     del x
@@ -282,16 +303,31 @@ def test_cli_run_and_eval_with_chunk_rows_equal_the_whole_file_runs(files, tmp_p
     common = ["--loss", "sparse_categorical_crossentropy", "--metrics", "accuracy", "--json"]
     assert main(["eval", files["onnx"], "--data", files["npz"], *common]) == 0
     whole = json.loads(capsys.readouterr().out)
-    assert main(["eval", files["onnx"], "--data", files["npz"], "--chunk-rows", "100",
-                 *common]) == 0
+    assert (
+        main(["eval", files["onnx"], "--data", files["npz"], "--chunk-rows", "100", *common]) == 0
+    )
     chunked = json.loads(capsys.readouterr().out)
     assert chunked["accuracy"] == whole["accuracy"]
     assert chunked["loss"] == pytest.approx(whole["loss"], rel=1e-6)
 
-    assert main(["run", files["onnx"], "--input", files["x"], "-o", str(tmp_path / "a.npz")]) \
+    assert main(["run", files["onnx"], "--input", files["x"], "-o", str(tmp_path / "a.npz")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                files["onnx"],
+                "--input",
+                files["x"],
+                "--chunk-rows",
+                "128",
+                "--batch-size",
+                "32",
+                "-o",
+                str(tmp_path / "b.npz"),
+            ]
+        )
         == 0
-    assert main(["run", files["onnx"], "--input", files["x"], "--chunk-rows", "128",
-                 "--batch-size", "32", "-o", str(tmp_path / "b.npz")]) == 0
+    )
     out = capsys.readouterr().out
     assert "digit: shape (1800, 10) float32" in out and "b.npz" in out
     with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
@@ -300,8 +336,9 @@ def test_cli_run_and_eval_with_chunk_rows_equal_the_whole_file_runs(files, tmp_p
 
 def test_cli_chunked_bad_rows_is_one_line(files, tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.zeros((10, 63), "float32"))
-    assert main(["run", files["onnx"], "--input", str(tmp_path / "bad.npy"),
-                 "--chunk-rows", "4"]) == 1
+    assert (
+        main(["run", files["onnx"], "--input", str(tmp_path / "bad.npy"), "--chunk-rows", "4"]) == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "each row must have shape (8, 8)" in err[0]
     assert main(["run", files["onnx"], "--input", files["x"], "--chunk-rows", "0"]) == 2
@@ -309,18 +346,33 @@ def test_cli_chunked_bad_rows_is_one_line(files, tmp_path, capsys):
 
 # ---- search without a cluster ------------------------------------------------------------
 def _build(units, lr=0.01):
-    model = graphc.Sequential([graphc.Input(shape=(8, 8)), layers.Flatten(),
-                               layers.Dense(units, activation="relu"),
-                               layers.Dense(10, activation="softmax")])
-    model.compile(optimizer=graphc.optimizers.Adam(learning_rate=lr),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = graphc.Sequential(
+        [
+            graphc.Input(shape=(8, 8)),
+            layers.Flatten(),
+            layers.Dense(units, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=graphc.optimizers.Adam(learning_rate=lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
 def test_search_in_process_ranks_the_trials(digits_test):
     x, y = digits_test
-    result = gd.search(_build, {"units": [4, 32]}, x[:600], y[:600], epochs=2,
-                       validation_split=0.25, monitor="val_accuracy")
+    result = gd.search(
+        _build,
+        {"units": [4, 32]},
+        x[:600],
+        y[:600],
+        epochs=2,
+        validation_split=0.25,
+        monitor="val_accuracy",
+    )
     assert [t.params for t in result.trials] == [{"units": 4}, {"units": 32}]
     assert result.mode == "max"
     assert all(len(t.history["val_accuracy"]) == 2 for t in result.trials)
@@ -335,6 +387,9 @@ def test_search_errors():
     with pytest.raises(TypeError, match="list of values"):
         gd.search(_build, {"units": 4}, np.zeros((4, 8, 8)), np.zeros(4))
     with pytest.raises(ValueError, match="not compiled"):
-        gd.search(lambda units: graphc.Sequential([graphc.Input(shape=(8, 8)),
-                                                   layers.Dense(units)]),
-                  {"units": [2]}, np.zeros((4, 8, 8)), np.zeros(4))
+        gd.search(
+            lambda units: graphc.Sequential([graphc.Input(shape=(8, 8)), layers.Dense(units)]),
+            {"units": [2]},
+            np.zeros((4, 8, 8)),
+            np.zeros(4),
+        )

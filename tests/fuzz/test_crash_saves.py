@@ -38,22 +38,35 @@ def _models():
 
     def build(seed):
         graphc.utils.set_random_seed(seed)
-        model = graphc.Sequential([layers.Dense(256, activation="relu", input_shape=(64,)),
-                                   layers.Dense(128, activation="relu"), layers.Dense(4)])
+        model = graphc.Sequential(
+            [
+                layers.Dense(256, activation="relu", input_shape=(64,)),
+                layers.Dense(128, activation="relu"),
+                layers.Dense(4),
+            ]
+        )
         model.compile(optimizer="adam", loss="mse")
         return model
+
     x = np.random.default_rng(0).normal(size=(8, 64)).astype("float32")
     y = np.zeros((8, 4), "float32")
     models = [build(1), build(2)]
     for m in models:
-        m.fit(x, y, epochs=1, batch_size=4, verbose=0)   # optimizer state in the files
+        m.fit(x, y, epochs=1, batch_size=4, verbose=0)  # optimizer state in the files
     return models, x, y
 
 
 def _target(kind, folder):
-    return os.path.join(folder, {"save": "m.graphc", "save_weights": "m.weights.npz",
-                                 "checkpoint": "ckpt.graphc", "export": "m.onnx",
-                                 "export_external": "big.onnx"}[kind])
+    return os.path.join(
+        folder,
+        {
+            "save": "m.graphc",
+            "save_weights": "m.weights.npz",
+            "checkpoint": "ckpt.graphc",
+            "export": "m.onnx",
+            "export_external": "big.onnx",
+        }[kind],
+    )
 
 
 def _write(kind, model, target, x, y):
@@ -82,6 +95,7 @@ def _state(kind, target, models, x, probe):
     try:
         if kind in ("export", "export_external"):
             import onnxruntime as ort
+
             session = ort.InferenceSession(target)
             out = session.run(None, {session.get_inputs()[0].name: x})[0]
             refs = [m.predict(x, verbose=0) for m in models]
@@ -108,9 +122,11 @@ def _leftovers(kind, target):
     names = set(os.listdir(folder)) - {os.path.basename(target)}
     if kind == "export_external":
         import onnx
+
         proto = onnx.load(target, load_external_data=False)
-        named = {e.value for t in proto.graph.initializer for e in t.external_data
-                 if e.key == "location"}
+        named = {
+            e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"
+        }
         names -= named
     return sorted(names)
 
@@ -127,14 +143,14 @@ def zygote(runs: int, seed: int, folder: str, kinds=KINDS) -> dict:
         sub = os.path.join(folder, kind)
         os.mkdir(sub)
         target = _target(kind, sub)
-        _write(kind, models[1], target, x, y)   # warm up (imports), then time one write
+        _write(kind, models[1], target, x, y)  # warm up (imports), then time one write
         t0 = time.perf_counter()
         _write(kind, models[0], target, x, y)
         one = time.perf_counter() - t0
         survived, problems, temps_after_kill = 0, [], 0
         for run in range(runs):
             pid = os.fork()
-            if pid == 0:   # the worker: write, alternating the models, until killed
+            if pid == 0:  # the worker: write, alternating the models, until killed
                 try:
                     k = 1
                     while True:
@@ -157,24 +173,48 @@ def zygote(runs: int, seed: int, folder: str, kinds=KINDS) -> dict:
                 problems.append(f"run {run}: after a successful write, left over: {left}")
             else:
                 survived += 1
-        results[kind] = {"runs": runs, "survived": survived, "problems": problems,
-                         "temporaries_left_by_kills": temps_after_kill,
-                         "seconds_per_write": round(one, 3)}
-        np.random.default_rng(0)   # (keep numpy imported for the fork)
+        results[kind] = {
+            "runs": runs,
+            "survived": survived,
+            "problems": problems,
+            "temporaries_left_by_kills": temps_after_kill,
+            "seconds_per_write": round(one, 3),
+        }
+        np.random.default_rng(0)  # (keep numpy imported for the fork)
     return results
 
 
 def run_zygote(runs, seed, kinds=KINDS, timeout=600) -> dict:
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "PYTHONPATH": root}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": root,
+    }
     with tempfile.TemporaryDirectory() as folder:
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--zygote",
-                               "--runs", str(runs), "--seed", str(seed), "--folder", folder,
-                               "--kinds", ",".join(kinds)],
-                              capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=root)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--zygote",
+                "--runs",
+                str(runs),
+                "--seed",
+                str(seed),
+                "--folder",
+                folder,
+                "--kinds",
+                ",".join(kinds),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=root,
+        )
     if proc.returncode != 0:
         raise AssertionError(f"the crash-test process failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -184,9 +224,11 @@ def run_zygote(runs, seed, kinds=KINDS, timeout=600) -> dict:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 def test_killed_writes_leave_the_old_or_the_new_file():
     results = run_zygote(RUNS, seed=0)
-    lines = [f"{k}: {r['survived']}/{r['runs']} survived, {r['temporaries_left_by_kills']} "
-             f"temporaries left by kills (all cleaned by the next write)"
-             for k, r in results.items()]
+    lines = [
+        f"{k}: {r['survived']}/{r['runs']} survived, {r['temporaries_left_by_kills']} "
+        f"temporaries left by kills (all cleaned by the next write)"
+        for k, r in results.items()
+    ]
     print("\n" + "\n".join(lines))
     problems = [f"{k}: {p}" for k, r in results.items() for p in r["problems"]]
     assert not problems, "\n".join(problems)

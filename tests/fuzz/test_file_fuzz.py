@@ -48,8 +48,7 @@ def build_model():
     h = layers.BatchNormalization()(h)
     h = layers.Concatenate()([h, layers.Dense(4)(b)])
     model = graphc.Model([a, b], layers.Dense(2, activation="softmax")(h))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x = [rng.normal(size=(32, 6)).astype("float32"), rng.normal(size=(32, 3)).astype("float32")]
     model.fit(x, rng.integers(0, 2, size=32), epochs=1, batch_size=16, verbose=0)
@@ -72,7 +71,7 @@ def flip(data: bytes, rng: random.Random) -> bytes:
 
 
 def truncate(data: bytes, rng: random.Random) -> bytes:
-    return data[:rng.randrange(len(data))]
+    return data[: rng.randrange(len(data))]
 
 
 def reorder(data: bytes, rng: random.Random) -> bytes:
@@ -101,7 +100,7 @@ def reorder(data: bytes, rng: random.Random) -> bytes:
     buf = io.BytesIO()
     compression = rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
     with zipfile.ZipFile(buf, "w", compression=compression) as z, warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # duplicate names
+        warnings.simplefilter("ignore")  # duplicate names
         for name, content in entries:
             z.writestr(name, content)
     return buf.getvalue()
@@ -113,7 +112,7 @@ MUTATIONS = {"flip": flip, "truncate": truncate, "reorder": reorder}
 # ---- loading --------------------------------------------------------------------------------
 def load_graphc(path, model, x):
     load_model(path)
-    model.load_weights(path)     # a .graphc is a weights source too
+    model.load_weights(path)  # a .graphc is a weights source too
 
 
 def load_weights_file(path, model, x):
@@ -142,7 +141,7 @@ class Report:
     cases: int = 0
     loaded: int = 0
     typed: int = 0
-    failures: list = field(default_factory=list)   # (format, mutation, case, error)
+    failures: list = field(default_factory=list)  # (format, mutation, case, error)
     slowest: float = 0.0
     peak_mb: float = 0.0
     seconds: float = 0.0
@@ -189,10 +188,13 @@ def fuzz(budget=BUDGET, seed=0, folder=None) -> Report:
             except Hang:
                 report.failures.append((ext, mutation, case, f"hang over {CASE_SECONDS} s"))
             except Exception as e:  # noqa: BLE001 - exactly what the fuzzer looks for
-                where = " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno}"
-                                    for f in traceback.extract_tb(e.__traceback__)[::-1][:4])
-                report.failures.append((ext, mutation, case,
-                                        f"{type(e).__name__}: {e}"[:300] + f" at {where}"))
+                where = " <- ".join(
+                    f"{os.path.basename(f.filename)}:{f.lineno}"
+                    for f in traceback.extract_tb(e.__traceback__)[::-1][:4]
+                )
+                report.failures.append(
+                    (ext, mutation, case, f"{type(e).__name__}: {e}"[:300] + f" at {where}")
+                )
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -207,12 +209,14 @@ def fuzz(budget=BUDGET, seed=0, folder=None) -> Report:
     return report
 
 
-@pytest.mark.slow   # ~5 s of fuzzing, plus importing onnx and onnxruntime
+@pytest.mark.slow  # ~5 s of fuzzing, plus importing onnx and onnxruntime
 def test_mutated_files_load_or_fail_with_typed_errors(tmp_path):
     report = fuzz(BUDGET, seed=0, folder=str(tmp_path))
-    print(f"\nfile fuzz: {report.cases} mutations, {report.loaded} loaded, {report.typed} "
-          f"typed errors, {len(report.failures)} failures, slowest {report.slowest:.2f} s, "
-          f"peak {report.peak_mb:.1f} MB, {report.seconds:.1f} s")
+    print(
+        f"\nfile fuzz: {report.cases} mutations, {report.loaded} loaded, {report.typed} "
+        f"typed errors, {len(report.failures)} failures, slowest {report.slowest:.2f} s, "
+        f"peak {report.peak_mb:.1f} MB, {report.seconds:.1f} s"
+    )
     assert report.cases == BUDGET
     assert not report.failures, "\n".join(map(str, report.failures[:20]))
     assert report.loaded > 0 and report.typed > 0
@@ -224,9 +228,11 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     r = fuzz(args.budget, args.seed)
-    print(f"{r.cases} mutations: {r.loaded} loaded, {r.typed} typed errors, "
-          f"{len(r.failures)} failures; slowest case {r.slowest:.2f} s, peak "
-          f"{r.peak_mb:.1f} MB, {r.seconds:.1f} s in all")
+    print(
+        f"{r.cases} mutations: {r.loaded} loaded, {r.typed} typed errors, "
+        f"{len(r.failures)} failures; slowest case {r.slowest:.2f} s, peak "
+        f"{r.peak_mb:.1f} MB, {r.seconds:.1f} s in all"
+    )
     for f in r.failures:
         print(f)
     sys.exit(1 if r.failures else 0)

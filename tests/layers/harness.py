@@ -31,8 +31,8 @@ from graphc.ops import ExecContext
 class Checked:
     layer: object
     model: object
-    x: np.ndarray      # the NumPy input used
-    y: np.ndarray      # the layer's eager output on it
+    x: np.ndarray  # the NumPy input used
+    y: np.ndarray  # the layer's eager output on it
 
 
 def concrete(shape, batch=2):
@@ -100,8 +100,9 @@ def assert_onnx_matches(model, batches, *, proto=None, rtol=1e-4, atol=1e-5):
     return runtime
 
 
-def check_gradients(model, xs, out_weights, *, leaf_values=None, context=ExecContext,
-                    rtol=1e-5, atol=1e-8, eps=1e-6):
+def check_gradients(
+    model, xs, out_weights, *, leaf_values=None, context=ExecContext, rtol=1e-5, atol=1e-8, eps=1e-6
+):
     """The executor's reverse pass against central differences, in float64, for the loss
     ``sum_i sum(output_i * w_i)``.
 
@@ -111,15 +112,19 @@ def check_gradients(model, xs, out_weights, *, leaf_values=None, context=ExecCon
     draws the same dropout masks every time keeps them fixed)."""
     params = model.trainable_weights
     ex = Executor(model.graph, params)
-    base = dict(leaf_values) if leaf_values is not None else \
-        {p: p.data.astype(np.float64) for p in model.weights}
+    base = (
+        dict(leaf_values)
+        if leaf_values is not None
+        else {p: p.data.astype(np.float64) for p in model.weights}
+    )
     xs = [np.asarray(x, np.float64) for x in xs]
     outs, env = ex.forward(xs, context(), keep_for_backward=True, leaf_values=base)
     ws = out_weights(outs) if callable(out_weights) else list(out_weights)
 
     def loss(leaf):
-        return sum(float((o * w).sum())
-                   for o, w in zip(ex.forward(xs, context(), leaf_values=leaf), ws))
+        return sum(
+            float((o * w).sum()) for o, w in zip(ex.forward(xs, context(), leaf_values=leaf), ws)
+        )
 
     grads = {p: np.full(p.shape, np.nan) for p in params}
     ex.backward(env, ws, grads)

@@ -7,11 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+from harness import check_layer
 
 import graphc
 from graphc import Input, Model, layers
-
-from harness import check_layer
 
 
 def keras_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -44,8 +43,12 @@ def test_relu(kwargs):
     r = check_layer(layers.ReLU, kwargs, (None, 3, 4), (None, 3, 4), 0)
     np.testing.assert_allclose(r.y, keras_relu(r.x, **kwargs), rtol=1e-6, atol=1e-7)
     config = r.layer.get_config()
-    assert {k: config[k] for k in ("max_value", "negative_slope", "threshold")} == \
-        {"max_value": None, "negative_slope": 0.0, "threshold": 0.0, **kwargs}
+    assert {k: config[k] for k in ("max_value", "negative_slope", "threshold")} == {
+        "max_value": None,
+        "negative_slope": 0.0,
+        "threshold": 0.0,
+        **kwargs,
+    }
 
 
 @pytest.mark.parametrize("kwargs,slope", [({}, 0.3), ({"negative_slope": 0.1}, 0.1)])
@@ -66,21 +69,24 @@ def test_leaky_relu_keras2_alpha():
 def test_softmax(axis):
     r = check_layer(layers.Softmax, {"axis": axis}, (None, 3, 4, 2), (None, 3, 4, 2), 0)
     np_axis = tuple(axis) if isinstance(axis, list) else axis
-    np.testing.assert_allclose(r.y, softmax(r.x.astype(np.float64), np_axis),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(r.y, softmax(r.x.astype(np.float64), np_axis), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
 def test_elu(alpha):
     r = check_layer(layers.ELU, {"alpha": alpha}, (None, 6), (None, 6), 0)
-    np.testing.assert_allclose(r.y, np.where(r.x > 0, r.x, alpha * np.expm1(r.x)),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        r.y, np.where(r.x > 0, r.x, alpha * np.expm1(r.x)), rtol=1e-6, atol=1e-7
+    )
     assert r.layer.get_config()["alpha"] == alpha
 
 
 def test_argument_errors():
-    with pytest.raises(ValueError, match=r"max_value of a ReLU layer cannot be a negative "
-                                         r"value. Received: max_value=-1"):
+    with pytest.raises(
+        ValueError,
+        match=r"max_value of a ReLU layer cannot be a negative "
+        r"value. Received: max_value=-1",
+    ):
         layers.ReLU(max_value=-1)
     with pytest.raises(ValueError, match=r"Received: negative_slope=-0.1"):
         layers.ReLU(negative_slope=-0.1)
@@ -144,8 +150,9 @@ def test_activation_layers_onnx_parity():
         runtime = graphc.onnx.Runtime(graphc.onnx.export(model, opset=opset))
         for n in (1, 6):
             x = np.random.default_rng(n).standard_normal((n, 3, 4)).astype(np.float32) * 3
-            np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                                       rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                runtime.predict(x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+            )
 
 
 def test_layers_are_exported_by_name():

@@ -19,8 +19,12 @@ def _model(shape=(6,), **kwargs):
 
 def test_weights_in_keras_order_and_counts():
     model, bn = _model()
-    assert [p.path.split("/")[-1] for p in bn.weights] == \
-        ["gamma", "beta", "moving_mean", "moving_variance"]
+    assert [p.path.split("/")[-1] for p in bn.weights] == [
+        "gamma",
+        "beta",
+        "moving_mean",
+        "moving_variance",
+    ]
     assert [w.trainable for w in bn.weights] == [True, True, False, False]
     lines = []
     model.summary(print_fn=lines.append)
@@ -94,13 +98,23 @@ def test_onnx_export_is_the_inference_form(shape, opset):
     bn = layers.BatchNormalization(epsilon=1e-3)
     model = Model(inp, layers.Activation("relu")(bn(x)))
     rng = np.random.default_rng(5)
-    bn.set_weights([rng.uniform(0.5, 2, 6), rng.uniform(-1, 1, 6), rng.uniform(-1, 1, 6),
-                    rng.uniform(0.5, 2, 6)])
+    bn.set_weights(
+        [
+            rng.uniform(0.5, 2, 6),
+            rng.uniform(-1, 1, 6),
+            rng.uniform(-1, 1, 6),
+            rng.uniform(0.5, 2, 6),
+        ]
+    )
     proto = graphc.onnx.export(model, opset=opset)
     if len(shape) == 1:
         node = next(n for n in proto.graph.node if n.op_type == "BatchNormalization")
         eps = next(a.f for a in node.attribute if a.name == "epsilon")
         assert eps == pytest.approx(1e-3)
     data = rng.standard_normal((7,) + shape).astype("float32")
-    np.testing.assert_allclose(graphc.onnx.Runtime(proto).predict(data),
-                               model.predict(data, verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        graphc.onnx.Runtime(proto).predict(data),
+        model.predict(data, verbose=0),
+        rtol=1e-4,
+        atol=1e-5,
+    )

@@ -8,42 +8,111 @@ import json
 
 import numpy as np
 import pytest
+from harness import assert_onnx_matches, check_gradients, check_layer, randomize_weights
 
 import graphc
 from graphc import Input, Model, layers
 from graphc.errors import ShapeError
 
-from harness import assert_onnx_matches, check_gradients, check_layer, randomize_weights
-
 CASES = [
     # (cls, kwargs, input shape, output shape, params); params = k*F*C + F
-    (layers.Conv2DTranspose, {"filters": 4, "kernel_size": 3}, (None, 4, 4, 3),
-     (None, 6, 6, 4), 112),
-    (layers.Conv2DTranspose, {"filters": 4, "kernel_size": 3, "padding": "same"},
-     (None, 4, 5, 3), (None, 4, 5, 4), 112),
-    (layers.Conv2DTranspose, {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same",
-                              "activation": "relu"}, (None, 4, 4, 3), (None, 8, 8, 4), 112),
-    (layers.Conv2DTranspose, {"filters": 2, "kernel_size": 3, "strides": 2}, (None, 3, 4, 3),
-     (None, 7, 9, 2), 56),
-    (layers.Conv2DTranspose, {"filters": 2, "kernel_size": 2, "strides": 3}, (None, 3, 3, 3),
-     (None, 9, 9, 2), 26),   # stride > kernel: (in - 1) * s + max(k, s)
-    (layers.Conv2DTranspose, {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same",
-                              "output_padding": (0, 1)}, (None, 3, 3, 3), (None, 5, 6, 2), 56),
-    (layers.Conv2DTranspose, {"filters": 2, "kernel_size": 3, "strides": 3,
-                              "output_padding": 2}, (None, 2, 2, 1), (None, 8, 8, 2), 20),
-    (layers.Conv2DTranspose, {"filters": 2, "kernel_size": 3, "dilation_rate": 2,
-                              "use_bias": False}, (None, 3, 3, 2), (None, 7, 7, 2), 36),
-    (layers.Conv2DTranspose, {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same",
-                              "data_format": "channels_first"}, (None, 3, 4, 5),
-     (None, 4, 8, 10), 112),
-    (layers.Conv1DTranspose, {"filters": 4, "kernel_size": 3, "strides": 2}, (None, 5, 3),
-     (None, 11, 4), 40),
-    (layers.Conv1DTranspose, {"filters": 2, "kernel_size": 4, "strides": 2, "padding": "same",
-                              "activation": "tanh"}, (None, 5, 3), (None, 10, 2), 26),
-    (layers.Conv1DTranspose, {"filters": 2, "kernel_size": 3,
-                              "data_format": "channels_first"}, (None, 3, 4), (None, 2, 6), 20),
-    (layers.Conv3DTranspose, {"filters": 2, "kernel_size": 2, "strides": (2, 1, 2)},
-     (None, 2, 3, 2, 3), (None, 4, 4, 4, 2), 50),
+    (
+        layers.Conv2DTranspose,
+        {"filters": 4, "kernel_size": 3},
+        (None, 4, 4, 3),
+        (None, 6, 6, 4),
+        112,
+    ),
+    (
+        layers.Conv2DTranspose,
+        {"filters": 4, "kernel_size": 3, "padding": "same"},
+        (None, 4, 5, 3),
+        (None, 4, 5, 4),
+        112,
+    ),
+    (
+        layers.Conv2DTranspose,
+        {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same", "activation": "relu"},
+        (None, 4, 4, 3),
+        (None, 8, 8, 4),
+        112,
+    ),
+    (
+        layers.Conv2DTranspose,
+        {"filters": 2, "kernel_size": 3, "strides": 2},
+        (None, 3, 4, 3),
+        (None, 7, 9, 2),
+        56,
+    ),
+    (
+        layers.Conv2DTranspose,
+        {"filters": 2, "kernel_size": 2, "strides": 3},
+        (None, 3, 3, 3),
+        (None, 9, 9, 2),
+        26,
+    ),  # stride > kernel: (in - 1) * s + max(k, s)
+    (
+        layers.Conv2DTranspose,
+        {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same", "output_padding": (0, 1)},
+        (None, 3, 3, 3),
+        (None, 5, 6, 2),
+        56,
+    ),
+    (
+        layers.Conv2DTranspose,
+        {"filters": 2, "kernel_size": 3, "strides": 3, "output_padding": 2},
+        (None, 2, 2, 1),
+        (None, 8, 8, 2),
+        20,
+    ),
+    (
+        layers.Conv2DTranspose,
+        {"filters": 2, "kernel_size": 3, "dilation_rate": 2, "use_bias": False},
+        (None, 3, 3, 2),
+        (None, 7, 7, 2),
+        36,
+    ),
+    (
+        layers.Conv2DTranspose,
+        {
+            "filters": 4,
+            "kernel_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "data_format": "channels_first",
+        },
+        (None, 3, 4, 5),
+        (None, 4, 8, 10),
+        112,
+    ),
+    (
+        layers.Conv1DTranspose,
+        {"filters": 4, "kernel_size": 3, "strides": 2},
+        (None, 5, 3),
+        (None, 11, 4),
+        40,
+    ),
+    (
+        layers.Conv1DTranspose,
+        {"filters": 2, "kernel_size": 4, "strides": 2, "padding": "same", "activation": "tanh"},
+        (None, 5, 3),
+        (None, 10, 2),
+        26,
+    ),
+    (
+        layers.Conv1DTranspose,
+        {"filters": 2, "kernel_size": 3, "data_format": "channels_first"},
+        (None, 3, 4),
+        (None, 2, 6),
+        20,
+    ),
+    (
+        layers.Conv3DTranspose,
+        {"filters": 2, "kernel_size": 2, "strides": (2, 1, 2)},
+        (None, 2, 3, 2, 3),
+        (None, 4, 4, 4, 2),
+        50,
+    ),
 ]
 
 
@@ -71,13 +140,20 @@ def _reference(x, w, b, strides, padding, output_padding, dilation):
             right = total - left
         crops.append((eff - 1 - left, eff - 1 - right))
     y = np.pad(y, [(0, 0)] + [(max(-a, 0), max(-c, 0)) for a, c in crops] + [(0, 0)])
-    y = y[(slice(None), *(slice(max(a, 0), y.shape[1 + i] - max(c, 0))
-                          for i, (a, c) in enumerate(crops)))]
+    y = y[
+        (
+            slice(None),
+            *(slice(max(a, 0), y.shape[1 + i] - max(c, 0)) for i, (a, c) in enumerate(crops)),
+        )
+    ]
     return y + (0 if b is None else b)
 
 
-@pytest.mark.parametrize("cls,kwargs,shape,expected,params", CASES,
-                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "cls,kwargs,shape,expected,params",
+    CASES,
+    ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)],
+)
 def test_conv_transpose_harness_and_numbers(cls, kwargs, shape, expected, params):
     checked = check_layer(cls, kwargs, shape, expected, params)
     layer, x, y = checked.layer, checked.x.astype(np.float64), checked.y
@@ -85,8 +161,9 @@ def test_conv_transpose_harness_and_numbers(cls, kwargs, shape, expected, params
     b = layer.bias.numpy().astype(np.float64) if layer.use_bias else None
     first = layer.data_format == "channels_first"
     xl = np.moveaxis(x, 1, -1) if first else x
-    ref = _reference(xl, w, b, layer.strides, layer.padding, layer.output_padding,
-                     layer.dilation_rate)
+    ref = _reference(
+        xl, w, b, layer.strides, layer.padding, layer.output_padding, layer.dilation_rate
+    )
     ref = layer.activation(ref) if layer.activation is not graphc.activations.linear else ref
     ref = np.moveaxis(ref, -1, 1) if first else ref
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
@@ -115,13 +192,27 @@ def test_weights_are_keras_layout_and_names():
 
 
 def test_config_is_keras_and_round_trips():
-    layer = layers.Conv2DTranspose(4, 3, strides=(2, 1), padding="SAME", activation="relu",
-                                   output_padding=(1, 0), kernel_initializer="he_normal")
+    layer = layers.Conv2DTranspose(
+        4,
+        3,
+        strides=(2, 1),
+        padding="SAME",
+        activation="relu",
+        output_padding=(1, 0),
+        kernel_initializer="he_normal",
+    )
     config = layer.get_config()
-    for key, value in {"filters": 4, "kernel_size": [3, 3], "strides": [2, 1],
-                       "padding": "same", "output_padding": [1, 0],
-                       "data_format": "channels_last", "dilation_rate": [1, 1],
-                       "activation": "relu", "use_bias": True}.items():
+    for key, value in {
+        "filters": 4,
+        "kernel_size": [3, 3],
+        "strides": [2, 1],
+        "padding": "same",
+        "output_padding": [1, 0],
+        "data_format": "channels_last",
+        "dilation_rate": [1, 1],
+        "activation": "relu",
+        "use_bias": True,
+    }.items():
         assert config[key] == value, key
     assert "groups" not in config  # Keras's transposed convolutions have none
     assert json.loads(json.dumps(config)) == config
@@ -141,20 +232,25 @@ def test_saved_model_round_trip(tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"filters": 0, "kernel_size": 3}, "filters=0"),
-    ({"filters": 4, "kernel_size": (3, 3, 3)}, "kernel_size"),
-    ({"filters": 4, "kernel_size": 0}, "kernel_size"),
-    ({"filters": 4, "kernel_size": 3, "strides": 0}, "strides"),
-    ({"filters": 4, "kernel_size": 3, "padding": "causal"}, "padding"),
-    ({"filters": 4, "kernel_size": 3, "data_format": "nhwc"}, "data_format"),
-    ({"filters": 4, "kernel_size": 3, "strides": 2, "dilation_rate": 2}, "dilation_rate"),
-    ({"filters": 4, "kernel_size": 3, "output_padding": -1}, "output_padding"),
-    ({"filters": 4, "kernel_size": 3, "strides": 2, "output_padding": 2},
-     "At dimension 0, `output_padding` is 2 but `strides` is 2"),
-    ({"filters": 4, "kernel_size": 3, "output_padding": (0, 1)}, "strictly less"),
-    ({"filters": 4, "kernel_size": 3, "activation": "nope"}, "nope"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"filters": 0, "kernel_size": 3}, "filters=0"),
+        ({"filters": 4, "kernel_size": (3, 3, 3)}, "kernel_size"),
+        ({"filters": 4, "kernel_size": 0}, "kernel_size"),
+        ({"filters": 4, "kernel_size": 3, "strides": 0}, "strides"),
+        ({"filters": 4, "kernel_size": 3, "padding": "causal"}, "padding"),
+        ({"filters": 4, "kernel_size": 3, "data_format": "nhwc"}, "data_format"),
+        ({"filters": 4, "kernel_size": 3, "strides": 2, "dilation_rate": 2}, "dilation_rate"),
+        ({"filters": 4, "kernel_size": 3, "output_padding": -1}, "output_padding"),
+        (
+            {"filters": 4, "kernel_size": 3, "strides": 2, "output_padding": 2},
+            "At dimension 0, `output_padding` is 2 but `strides` is 2",
+        ),
+        ({"filters": 4, "kernel_size": 3, "output_padding": (0, 1)}, "strictly less"),
+        ({"filters": 4, "kernel_size": 3, "activation": "nope"}, "nope"),
+    ],
+)
 def test_bad_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.Conv2DTranspose(**kwargs)
@@ -183,13 +279,15 @@ def test_channels_first_equals_channels_last_transposed():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 4, 3)).astype("float32")
     last = layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=(1, 0))
-    first = layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=(1, 0),
-                                   data_format="channels_first")
+    first = layers.Conv2DTranspose(
+        4, 3, strides=2, padding="same", output_padding=(1, 0), data_format="channels_first"
+    )
     y_last = last(x)
     first(np.moveaxis(x, -1, 1))
     first.set_weights(last.get_weights())
-    np.testing.assert_allclose(np.moveaxis(first(np.moveaxis(x, -1, 1)), 1, -1), y_last,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.moveaxis(first(np.moveaxis(x, -1, 1)), 1, -1), y_last, rtol=1e-5, atol=1e-6
+    )
 
 
 def _segmentation(size=16, num_classes=3):
@@ -212,8 +310,14 @@ def test_segmentation_model_onnx_parity_and_transposes_cancelled():
     assert ops_.count("ConvTranspose") == 2
     # only the input's and the output's layout changes are left (kernels are folded)
     assert ops_.count("Transpose") == 2
-    assert_onnx_matches(model, [np.random.default_rng(batch).standard_normal(
-        (batch, 16, 16, 3)).astype("float32") for batch in (1, 3)], proto=proto)
+    assert_onnx_matches(
+        model,
+        [
+            np.random.default_rng(batch).standard_normal((batch, 16, 16, 3)).astype("float32")
+            for batch in (1, 3)
+        ],
+        proto=proto,
+    )
 
 
 def test_onnx_with_unknown_spatial_size_and_1d():
@@ -223,8 +327,10 @@ def test_onnx_with_unknown_spatial_size_and_1d():
     y = layers.Conv1DTranspose(2, 3, strides=2, padding="same")(y)
     model = Model(inp, y)
     randomize_weights(model)
-    xs = [np.random.default_rng(steps).standard_normal((2, steps, 4)).astype("float32")
-          for steps in (1, 4, 7)]
+    xs = [
+        np.random.default_rng(steps).standard_normal((2, steps, 4)).astype("float32")
+        for steps in (1, 4, 7)
+    ]
     for x in xs:
         steps = x.shape[1]
         assert model.predict(x, verbose=0).shape == (2, ((steps - 1) * 3 + 6) * 2, 2)
@@ -246,14 +352,22 @@ def test_whole_model_gradients_in_float64():
 
 
 # ---- UpSampling1D / UpSampling2D (nearest) -------------------------------------------------
-@pytest.mark.parametrize("cls,kwargs,shape,expected,axes", [
-    (layers.UpSampling1D, {}, (None, 4, 2), (None, 8, 2), {1: 2}),
-    (layers.UpSampling1D, {"size": 3}, (None, 4, 2), (None, 12, 2), {1: 3}),
-    (layers.UpSampling2D, {}, (None, 3, 4, 2), (None, 6, 8, 2), {1: 2, 2: 2}),
-    (layers.UpSampling2D, {"size": (2, 3)}, (None, 3, 4, 2), (None, 6, 12, 2), {1: 2, 2: 3}),
-    (layers.UpSampling2D, {"size": (3, 1), "data_format": "channels_first"},
-     (None, 2, 3, 4), (None, 2, 9, 4), {2: 3, 3: 1}),
-])
+@pytest.mark.parametrize(
+    "cls,kwargs,shape,expected,axes",
+    [
+        (layers.UpSampling1D, {}, (None, 4, 2), (None, 8, 2), {1: 2}),
+        (layers.UpSampling1D, {"size": 3}, (None, 4, 2), (None, 12, 2), {1: 3}),
+        (layers.UpSampling2D, {}, (None, 3, 4, 2), (None, 6, 8, 2), {1: 2, 2: 2}),
+        (layers.UpSampling2D, {"size": (2, 3)}, (None, 3, 4, 2), (None, 6, 12, 2), {1: 2, 2: 3}),
+        (
+            layers.UpSampling2D,
+            {"size": (3, 1), "data_format": "channels_first"},
+            (None, 2, 3, 4),
+            (None, 2, 9, 4),
+            {2: 3, 3: 1},
+        ),
+    ],
+)
 def test_upsampling_harness_and_numbers(cls, kwargs, shape, expected, axes):
     checked = check_layer(cls, kwargs, shape, expected, 0)
     want = checked.x
@@ -267,8 +381,11 @@ def test_upsampling_config_unknown_sizes_and_names():
     assert up.name.startswith("up_sampling2d")
     assert layers.UpSampling1D().name.startswith("up_sampling1d")
     config = up.get_config()
-    assert {k: config[k] for k in ("size", "data_format", "interpolation")} == \
-        {"size": [2, 3], "data_format": "channels_last", "interpolation": "nearest"}
+    assert {k: config[k] for k in ("size", "data_format", "interpolation")} == {
+        "size": [2, 3],
+        "data_format": "channels_last",
+        "interpolation": "nearest",
+    }
     assert json.loads(json.dumps(config)) == config
     assert layers.UpSampling2D.from_config(config).get_config() == config
     assert up(Input(shape=(None, 5, 2))).shape == (None, None, 15, 2)

@@ -4,12 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from harness import check_layer
 
 import graphc
 from graphc import Input, layers
 from graphc.ops import ExecContext, get_op
-
-from harness import check_layer
 
 _erf = np.vectorize(math.erf)
 
@@ -46,8 +45,7 @@ ACTIVATIONS = {
 # ---- Dense --------------------------------------------------------------------------
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_dense_with_every_activation(activation):
-    r = check_layer(layers.Dense, {"units": 3, "activation": activation}, (None, 4), (None, 3),
-                    15)
+    r = check_layer(layers.Dense, {"units": 3, "activation": activation}, (None, 4), (None, 3), 15)
     kernel, bias = r.layer.get_weights()
     z = r.x.astype(np.float64) @ kernel + bias
     np.testing.assert_allclose(r.y, ACTIVATIONS[activation](z), rtol=1e-5, atol=1e-6)
@@ -55,8 +53,9 @@ def test_dense_with_every_activation(activation):
 
 
 def test_dense_activation_by_function():
-    r = check_layer(layers.Dense, {"units": 2, "activation": graphc.activations.tanh},
-                    (None, 3), (None, 2), 8)
+    r = check_layer(
+        layers.Dense, {"units": 2, "activation": graphc.activations.tanh}, (None, 3), (None, 2), 8
+    )
     assert r.layer.get_config()["activation"] == "tanh"
 
 
@@ -122,8 +121,9 @@ def test_set_weights_with_wrong_count_raises_and_changes_nothing():
     d = layers.Dense(2)
     d(Input(shape=(3,)))
     before = d.get_weights()
-    with pytest.raises(ValueError, match="weight list of length 1, but the layer was "
-                                         "expecting 2 weights"):
+    with pytest.raises(
+        ValueError, match="weight list of length 1, but the layer was expecting 2 weights"
+    ):
         d.set_weights([np.ones((3, 2))])
     for a, b in zip(before, d.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -134,8 +134,11 @@ def test_set_weights_with_wrong_shape_raises_and_changes_nothing():
     d(Input(shape=(3,)))
     before = d.get_weights()
     # The kernel is fine, the bias is not: the kernel must not be written either.
-    with pytest.raises(ValueError, match=r"weight shape \(2,\) is not compatible with "
-                                         r"provided weight shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"weight shape \(2,\) is not compatible with "
+        r"provided weight shape \(3,\)",
+    ):
         d.set_weights([np.full((3, 2), 7.0), np.ones(3)])
     for a, b in zip(before, d.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -155,8 +158,9 @@ def test_shared_weights_are_updated_in_place():
 @pytest.mark.parametrize("activation", ["relu", "softmax", "gelu", "hard_sigmoid"])
 def test_activation_layer(activation):
     r = check_layer(layers.Activation, {"activation": activation}, (None, 5), (None, 5), 0)
-    np.testing.assert_allclose(r.y, ACTIVATIONS[activation](r.x.astype(np.float64)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        r.y, ACTIVATIONS[activation](r.x.astype(np.float64)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_dropout_is_the_identity_in_inference():
@@ -168,8 +172,7 @@ def test_dropout_is_the_identity_in_inference():
 def test_dropout_in_training_applies_a_scaled_mask():
     x = np.ones((400, 50), dtype="float32")
     op = get_op("dropout")
-    y, mask = op.run({"rate": 0.25}, [x], ExecContext(training=True,
-                                                       rng=np.random.default_rng(0)))
+    y, mask = op.run({"rate": 0.25}, [x], ExecContext(training=True, rng=np.random.default_rng(0)))
     scale = np.float32(1 / 0.75)
     assert set(np.unique(y)) == {0.0, scale}
     np.testing.assert_array_equal(y, x * mask)
@@ -202,8 +205,10 @@ def test_flatten():
     check_layer(layers.Flatten, {}, (None, 2, 3, 4), (None, 24), 0)
 
 
-@pytest.mark.parametrize("target, expected", [((3, 4), (None, 3, 4)), ((3, -1), (None, 3, 4)),
-                                              ((-1, 2), (None, 6, 2)), ((12,), (None, 12))])
+@pytest.mark.parametrize(
+    "target, expected",
+    [((3, 4), (None, 3, 4)), ((3, -1), (None, 3, 4)), ((-1, 2), (None, 6, 2)), ((12,), (None, 12))],
+)
 def test_reshape(target, expected):
     r = check_layer(layers.Reshape, {"target_shape": target}, (None, 12), expected, 0)
     np.testing.assert_array_equal(r.y, r.x.reshape((2,) + expected[1:]))
@@ -225,17 +230,28 @@ def test_identity_records_a_node():
 
 
 # ---- config ------------------------------------------------------------------------
-@pytest.mark.parametrize("cls, kwargs", [
-    (layers.Dense, {"units": 3, "activation": "relu", "use_bias": False,
-                    "kernel_initializer": "he_normal", "name": "ly_cfg_dense"}),
-    (layers.Dense, {"units": 2, "input_shape": (4,)}),
-    (layers.Dense, {"units": 2, "bias_initializer": graphc.initializers.Constant(0.5)}),
-    (layers.Activation, {"activation": "softmax"}),
-    (layers.Dropout, {"rate": 0.3, "seed": 7}),
-    (layers.Flatten, {}),
-    (layers.Reshape, {"target_shape": (2, -1)}),
-    (layers.Identity, {"trainable": False}),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (
+            layers.Dense,
+            {
+                "units": 3,
+                "activation": "relu",
+                "use_bias": False,
+                "kernel_initializer": "he_normal",
+                "name": "ly_cfg_dense",
+            },
+        ),
+        (layers.Dense, {"units": 2, "input_shape": (4,)}),
+        (layers.Dense, {"units": 2, "bias_initializer": graphc.initializers.Constant(0.5)}),
+        (layers.Activation, {"activation": "softmax"}),
+        (layers.Dropout, {"rate": 0.3, "seed": 7}),
+        (layers.Flatten, {}),
+        (layers.Reshape, {"target_shape": (2, -1)}),
+        (layers.Identity, {"trainable": False}),
+    ],
+)
 def test_get_config_round_trip(cls, kwargs):
     layer = cls(**kwargs)
     config = layer.get_config()

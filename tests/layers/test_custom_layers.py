@@ -16,8 +16,9 @@ def make_scale_layer(lib):
 
     class LogScale(lib.layers.Layer):
         def build(self, input_shape):
-            self.log_scale = self.add_weight(shape=(input_shape[-1],), initializer="zeros",
-                                             name="log_scale")
+            self.log_scale = self.add_weight(
+                shape=(input_shape[-1],), initializer="zeros", name="log_scale"
+            )
             self.shift = self.add_weight(shape=(), initializer="ones", name="shift")
 
         def call(self, x):

@@ -32,8 +32,12 @@ V = _arr(4, 2, 3, 5)
 CASES = [
     ({"axes": 1}, [A, B], (None, 1), (A * B).sum(axis=1, keepdims=True)),
     ({"axes": -1}, [A, B], (None, 1), (A * B).sum(axis=1, keepdims=True)),
-    ({"axes": 1, "normalize": True}, [A, B], (None, 1),
-     (_unit(A, 1) * _unit(B, 1)).sum(axis=1, keepdims=True)),
+    (
+        {"axes": 1, "normalize": True},
+        [A, B],
+        (None, 1),
+        (_unit(A, 1) * _unit(B, 1)).sum(axis=1, keepdims=True),
+    ),
     ({"axes": 2}, [S, T], (None, 3, 6), np.einsum("btd,bsd->bts", S, T)),
     ({"axes": (2, 1)}, [S, U], (None, 3, 6), np.einsum("btd,bde->bte", S, U)),
     ({"axes": (1, 1)}, [S, C], (None, 5, 2), np.einsum("btd,bte->bde", S, C)),
@@ -41,29 +45,36 @@ CASES = [
     ({"axes": (1, 2)}, [A, T], (None, 6), np.einsum("bd,bsd->bs", A, T)),
     ({"axes": (3, 1)}, [V, U], (None, 2, 3, 6), np.einsum("npqd,nde->npqe", V, U)),
     ({"axes": (1, 3)}, [U, V], (None, 6, 2, 3), np.einsum("nde,npqd->nepq", U, V)),
-    ({"axes": 2, "normalize": True}, [S, T], (None, 3, 6),
-     np.einsum("btd,bsd->bts", _unit(S, 2), _unit(T, 2))),
+    (
+        {"axes": 2, "normalize": True},
+        [S, T],
+        (None, 3, 6),
+        np.einsum("btd,bsd->bts", _unit(S, 2), _unit(T, 2)),
+    ),
 ]
 
 
-@pytest.mark.parametrize("kwargs,arrays,shape,expected", CASES,
-                         ids=[f"{c[0]}-{c[1][0].ndim}x{c[1][1].ndim}" for c in CASES])
+@pytest.mark.parametrize(
+    "kwargs,arrays,shape,expected",
+    CASES,
+    ids=[f"{c[0]}-{c[1][0].ndim}x{c[1][1].ndim}" for c in CASES],
+)
 def test_dot_shapes_and_numbers(kwargs, arrays, shape, expected):
     inputs = [Input(shape=a.shape[1:]) for a in arrays]
     layer = Dot(**kwargs)
     out = layer(inputs)
     assert out.shape == shape
     model = Model(inputs, out)
-    np.testing.assert_allclose(model.predict(arrays, verbose=0), expected, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(model.predict(arrays, verbose=0), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(Dot(**kwargs)(arrays), expected, rtol=1e-5, atol=1e-5)
     config = layer.get_config()
     assert Dot.from_config(config).get_config() == config
     runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
     for n in (1, 4):
         xs = [a[:n] for a in arrays]
-        np.testing.assert_allclose(runtime.predict(xs), model.predict(xs, verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            runtime.predict(xs), model.predict(xs, verbose=0), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_dot_function_and_errors():

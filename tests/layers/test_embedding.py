@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import check_layer
 
 import graphc
 from graphc import Input, Model, Sequential, layers, ops
@@ -12,14 +13,13 @@ from graphc.backends.numpy import Executor
 from graphc.backends.numpy.executor import KernelError
 from graphc.ops import ExecContext
 
-from harness import check_layer
-
 
 def test_embedding_through_the_harness():
     # The harness feeds standard-normal floats: cast to integers (truncated, as Keras),
     # they are small indices, negative ones counting from the end as in Keras.
-    r = check_layer(layers.Embedding, {"input_dim": 10, "output_dim": 3}, (None, 4),
-                    (None, 4, 3), 30)
+    r = check_layer(
+        layers.Embedding, {"input_dim": 10, "output_dim": 3}, (None, 4), (None, 4, 3), 30
+    )
     table = r.layer.get_weights()[0]
     np.testing.assert_array_equal(r.y, table[r.x.astype(np.int64)])
     assert [p.name.split("/")[-1] for p in r.layer.weights] == ["embeddings"]
@@ -27,8 +27,9 @@ def test_embedding_through_the_harness():
 
 def test_embedding_any_index_rank():
     check_layer(layers.Embedding, {"input_dim": 7, "output_dim": 2}, (None,), (None, 2), 14)
-    check_layer(layers.Embedding, {"input_dim": 7, "output_dim": 2}, (None, 3, 2),
-                (None, 3, 2, 2), 14)
+    check_layer(
+        layers.Embedding, {"input_dim": 7, "output_dim": 2}, (None, 3, 2), (None, 3, 2, 2), 14
+    )
 
 
 def test_embedding_initializer_is_uniform_005():
@@ -40,7 +41,9 @@ def test_embedding_initializer_is_uniform_005():
     assert np.abs(w).max() <= 0.05 and np.abs(w).max() > 0.049
     assert abs(w.std() - 0.05 / np.sqrt(3)) < 1e-3
     assert layer.get_config()["embeddings_initializer"] == {
-        "class_name": "RandomUniform", "config": {"minval": -0.05, "maxval": 0.05, "seed": None}}
+        "class_name": "RandomUniform",
+        "config": {"minval": -0.05, "maxval": 0.05, "seed": None},
+    }
 
 
 def test_float_indices_truncate_like_a_cast():
@@ -63,8 +66,9 @@ def test_integer_input_and_onnx_cast():
     model = Model(inp, out)
     x = np.random.default_rng(0).integers(0, 50, (9, 5)).astype(np.int32)
     runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
-    np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        runtime.predict(x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
 
 
 def _gradcheck(model, x, y):
@@ -77,8 +81,7 @@ def _gradcheck(model, x, y):
         out = ex.forward(xs, ExecContext(training=False), leaf_values=leaf)[0]
         return float(((out - y) ** 2).mean())
 
-    out, env = ex.forward(xs, ExecContext(training=False), keep_for_backward=True,
-                          leaf_values=base)
+    out, env = ex.forward(xs, ExecContext(training=False), keep_for_backward=True, leaf_values=base)
     out = out[0]
     grads = {p: np.full(p.shape, np.nan) for p in model.trainable_weights}
     ex.backward(env, [2 * (out - y) / out.size], grads)
@@ -158,8 +161,11 @@ def test_pretrained_weights_argument():
 
 
 def test_argument_errors():
-    with pytest.raises(ValueError, match=r"`input_dim` must be a positive integer. "
-                                         r"Received: input_dim=0"):
+    with pytest.raises(
+        ValueError,
+        match=r"`input_dim` must be a positive integer. "
+        r"Received: input_dim=0",
+    ):
         layers.Embedding(0, 4)
     with pytest.raises(ValueError, match="output_dim=2.5"):
         layers.Embedding(10, 2.5)
@@ -178,16 +184,23 @@ def test_embedding_config_round_trip():
 @pytest.mark.parametrize("opset", [13, None])
 def test_embedding_model_onnx_parity(opset):
     graphc.utils.set_random_seed(4)
-    model = Sequential([Input(shape=(6,)), layers.Embedding(30, 4), layers.Flatten(),
-                        layers.Dense(3, activation="softmax")])
+    model = Sequential(
+        [
+            Input(shape=(6,)),
+            layers.Embedding(30, 4),
+            layers.Flatten(),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
     proto = graphc.onnx.export(model, opset=opset)
     assert "Gather" in [n.op_type for n in proto.graph.node]
     runtime = graphc.onnx.Runtime(proto)
     rng = np.random.default_rng(1)
     for n in (1, 13):
         x = rng.integers(0, 30, (n, 6)).astype(np.float32)
-        np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            runtime.predict(x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_take_along_other_axes_matches_numpy():

@@ -26,11 +26,20 @@ def test_embedding_mask_zero_makes_a_boolean_mask():
     assert get_keras_mask(layers.Embedding(10, 4)(x)) is None
 
 
-@pytest.mark.parametrize("make", [
-    lambda: layers.Dense(3), lambda: layers.Dropout(0.5), lambda: layers.Activation("relu"),
-    lambda: layers.ReLU(), lambda: layers.LeakyReLU(), lambda: layers.ELU(),
-    lambda: layers.LayerNormalization(), lambda: layers.Identity(),
-    lambda: layers.LSTM(3, return_sequences=True)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.Dense(3),
+        lambda: layers.Dropout(0.5),
+        lambda: layers.Activation("relu"),
+        lambda: layers.ReLU(),
+        lambda: layers.LeakyReLU(),
+        lambda: layers.ELU(),
+        lambda: layers.LayerNormalization(),
+        lambda: layers.Identity(),
+        lambda: layers.LSTM(3, return_sequences=True),
+    ],
+)
 def test_layers_that_support_masking_pass_it_on(make):
     e = layers.Embedding(10, 4, mask_zero=True)(_tokens())
     with warnings.catch_warnings():
@@ -39,8 +48,14 @@ def test_layers_that_support_masking_pass_it_on(make):
     assert get_keras_mask(y) is get_keras_mask(e)
 
 
-@pytest.mark.parametrize("make", [lambda: layers.LSTM(3), lambda: layers.GlobalAveragePooling1D(),
-                                  lambda: layers.Bidirectional(layers.GRU(2))])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.LSTM(3),
+        lambda: layers.GlobalAveragePooling1D(),
+        lambda: layers.Bidirectional(layers.GRU(2)),
+    ],
+)
 def test_layers_that_consume_the_mask_return_none(make):
     e = layers.Embedding(10, 4, mask_zero=True)(_tokens())
     with warnings.catch_warnings():
@@ -49,8 +64,10 @@ def test_layers_that_consume_the_mask_return_none(make):
     assert get_keras_mask(y) is None
 
 
-@pytest.mark.parametrize("make", [lambda: layers.GlobalMaxPooling1D(), lambda: layers.Flatten(),
-                                  lambda: layers.Conv1D(2, 3)])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: layers.GlobalMaxPooling1D(), lambda: layers.Flatten(), lambda: layers.Conv1D(2, 3)],
+)
 def test_layers_without_masking_drop_it_with_keras_warning(make):
     x = graphc.Input(shape=(6,), dtype="int64")
     e = layers.Embedding(10, 4, mask_zero=True)(x)
@@ -117,8 +134,9 @@ def test_configs_round_trip_and_masks_come_back():
     again = graphc.Model.from_config(config)
     again.set_weights(model.get_weights())
     tokens = np.array([[1, 2, 0, 0], [0, 3, 4, 5]])
-    np.testing.assert_allclose(again.predict(tokens, verbose=0),
-                               model.predict(tokens, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        again.predict(tokens, verbose=0), model.predict(tokens, verbose=0), rtol=1e-6
+    )
     assert layers.Masking(0.5).get_config()["mask_value"] == 0.5
     assert layers.Masking.from_config(layers.Masking(2.0).get_config()).mask_value == 2.0
 
@@ -129,8 +147,12 @@ def test_the_mask_adds_no_layer_connection():
     d = layers.Dropout(0.5)(e)
     y = layers.LSTM(2)(d)
     model = graphc.Model(x, y)
-    assert [layer_.name for layer_ in model.layers] == [x.layer.name, e.producer.top[0].name,
-                                              d.producer.top[0].name, y.producer.top[0].name]
+    assert [layer_.name for layer_ in model.layers] == [
+        x.layer.name,
+        e.producer.top[0].name,
+        d.producer.top[0].name,
+        y.producer.top[0].name,
+    ]
     lstm = model.get_config()["layers"][-1]
     assert lstm["inbound_nodes"] == [[d.producer.top[0].name, 0, 0]]  # not the embedding
     assert model.count_params() == 40 + 4 * (4 * 2 + 2 * 2 + 2)
@@ -149,7 +171,7 @@ def test_masked_predict_runs_the_mask_from_the_data():
     model = graphc.Model(x, y)
     assert "not_equal" in [n.op for n in model.graph.nodes]
     out = model.predict(np.array([[0, 4, 0, 5, 0]]), verbose=0)[0]
-    np.testing.assert_array_equal(out[0], 0)      # nothing processed yet: zeros
+    np.testing.assert_array_equal(out[0], 0)  # nothing processed yet: zeros
     np.testing.assert_array_equal(out[2], out[1])  # a masked step repeats the output
     np.testing.assert_array_equal(out[4], out[3])
     assert not np.array_equal(out[3], out[1])
@@ -172,8 +194,9 @@ def test_explicit_mask_argument_and_initial_state():
 def test_a_model_whose_output_has_a_mask_trains_on_the_valid_steps():
     # The masked loss itself is checked in tests/training/test_masked_outputs.py.
     x = _tokens()
-    y = layers.Dense(1)(layers.LSTM(2, return_sequences=True)(
-        layers.Embedding(10, 3, mask_zero=True)(x)))
+    y = layers.Dense(1)(
+        layers.LSTM(2, return_sequences=True)(layers.Embedding(10, 3, mask_zero=True)(x))
+    )
     model = graphc.Model(x, y)
     model.compile("adam", "mse")
     # The padded step's target is huge: left out of the loss, it changes nothing.

@@ -27,8 +27,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("cls,kwargs,arrays,expected", CASES,
-                         ids=[f"{c[0].__name__}{c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    "cls,kwargs,arrays,expected", CASES, ids=[f"{c[0].__name__}{c[1]}" for c in CASES]
+)
 def test_merge_layer_numbers_symbolic_and_eager(cls, kwargs, arrays, expected):
     layer = cls(**kwargs)
     eager = layer(arrays)
@@ -52,10 +53,15 @@ def test_concatenate_shape_and_summary_connections():
 
 def test_lower_case_functions_make_layers():
     a, b = Input(shape=(3,)), Input(shape=(3,))
-    for fn, cls in ((layers.add, layers.Add), (layers.subtract, layers.Subtract),
-                    (layers.multiply, layers.Multiply), (layers.average, layers.Average),
-                    (layers.maximum, layers.Maximum), (layers.minimum, layers.Minimum),
-                    (layers.concatenate, layers.Concatenate)):
+    for fn, cls in (
+        (layers.add, layers.Add),
+        (layers.subtract, layers.Subtract),
+        (layers.multiply, layers.Multiply),
+        (layers.average, layers.Average),
+        (layers.maximum, layers.Maximum),
+        (layers.minimum, layers.Minimum),
+        (layers.concatenate, layers.Concatenate),
+    ):
         out = fn([a, b])
         assert isinstance(out.producer.top[0], cls)
 
@@ -75,8 +81,9 @@ def test_merge_errors_name_the_layer_and_shapes():
 def test_two_branch_model_trains_saves_and_exports(tmp_path):
     graphc.utils.set_random_seed(3)
     a, b = Input(shape=(4,), name="left"), Input(shape=(6,), name="right")
-    x = layers.concatenate([layers.Dense(3, activation="relu")(a),
-                            layers.Dense(5, activation="tanh")(b)])
+    x = layers.concatenate(
+        [layers.Dense(3, activation="relu")(a), layers.Dense(5, activation="tanh")(b)]
+    )
     y = layers.average([layers.Dense(2)(x), layers.Dense(2)(x)])
     model = Model([a, b], y)
     model.compile(optimizer="adam", loss="mse")
@@ -90,5 +97,6 @@ def test_two_branch_model_trains_saves_and_exports(tmp_path):
     loaded = graphc.models.load_model(path)
     np.testing.assert_array_equal(loaded.predict(xs, verbose=0), model.predict(xs, verbose=0))
     runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
-    np.testing.assert_allclose(runtime.predict(xs), model.predict(xs, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        runtime.predict(xs), model.predict(xs, verbose=0), rtol=1e-4, atol=1e-5
+    )

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import check_layer
 
 import graphc
 from graphc import Input, Model, layers, ops
 from graphc.backends.numpy import Executor
 from graphc.errors import ShapeError
 from graphc.ops import ExecContext
-
-from harness import check_layer
 
 
 def layer_norm(x, gamma, beta, axes, eps=1e-3):
@@ -33,26 +32,31 @@ def layer_norm(x, gamma, beta, axes, eps=1e-3):
     return x * inv + res
 
 
-@pytest.mark.parametrize("kwargs,in_shape,axes,params", [
-    ({}, (None, 5), (1,), 10),
-    ({}, (None, 3, 4), (2,), 8),
-    ({"axis": 1}, (None, 3, 4), (1,), 6),
-    ({"axis": [1, 2]}, (None, 3, 4), (1, 2), 24),
-    ({"axis": [-1, 1]}, (None, 3, 2, 4), (1, 3), 24),
-    ({"epsilon": 0.1, "center": False}, (None, 5), (1,), 5),
-    ({"scale": False}, (None, 5), (1,), 5),
-    ({"scale": False, "center": False}, (None, 2, 5), (2,), 0),
-])
+@pytest.mark.parametrize(
+    "kwargs,in_shape,axes,params",
+    [
+        ({}, (None, 5), (1,), 10),
+        ({}, (None, 3, 4), (2,), 8),
+        ({"axis": 1}, (None, 3, 4), (1,), 6),
+        ({"axis": [1, 2]}, (None, 3, 4), (1, 2), 24),
+        ({"axis": [-1, 1]}, (None, 3, 2, 4), (1, 3), 24),
+        ({"epsilon": 0.1, "center": False}, (None, 5), (1,), 5),
+        ({"scale": False}, (None, 5), (1,), 5),
+        ({"scale": False, "center": False}, (None, 2, 5), (2,), 0),
+    ],
+)
 def test_layer_normalization(kwargs, in_shape, axes, params):
-    kwargs = {"gamma_initializer": "random_normal", "beta_initializer": "random_normal",
-              **kwargs}
+    kwargs = {"gamma_initializer": "random_normal", "beta_initializer": "random_normal", **kwargs}
     r = check_layer(layers.LayerNormalization, kwargs, in_shape, in_shape, params)
     weights = r.layer.get_weights()
     names = [p.name.split("/")[-1] for p in r.layer.weights]
     gamma = weights[names.index("gamma")] if "gamma" in names else None
     beta = weights[names.index("beta")] if "beta" in names else None
-    assert names == [n for n, on in (("gamma", kwargs.get("scale", True)),
-                                     ("beta", kwargs.get("center", True))) if on]
+    assert names == [
+        n
+        for n, on in (("gamma", kwargs.get("scale", True)), ("beta", kwargs.get("center", True)))
+        if on
+    ]
     for w in weights:
         assert w.shape == tuple(in_shape[a] for a in axes)
     want = layer_norm(r.x, gamma, beta, axes, kwargs.get("epsilon", 1e-3))
@@ -66,8 +70,12 @@ def test_defaults_and_config():
     np.testing.assert_array_equal(gamma, np.ones(4))
     np.testing.assert_array_equal(beta, np.zeros(4))
     config = layer.get_config()
-    assert (config["axis"], config["epsilon"], config["center"], config["scale"]) == \
-        (-1, 1e-3, True, True)
+    assert (config["axis"], config["epsilon"], config["center"], config["scale"]) == (
+        -1,
+        1e-3,
+        True,
+        True,
+    )
     assert config["gamma_initializer"]["class_name"] == "Ones"
     assert layers.LayerNormalization.from_config(config).get_config() == config
 
@@ -85,16 +93,20 @@ def test_errors():
 
 def test_ops_layer_normalization_defaults_to_keras_epsilon():
     x = np.arange(5, dtype=np.float32)
-    np.testing.assert_allclose(ops.layer_normalization(x),
-                               [-1.4142135, -0.70710677, 0.0, 0.7071067, 1.4142135],
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        ops.layer_normalization(x),
+        [-1.4142135, -0.70710677, 0.0, 0.7071067, 1.4142135],
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 def test_model_gradient_matches_finite_differences():
     graphc.utils.set_random_seed(8)
     inp = Input(shape=(3, 4))
-    h = layers.LayerNormalization(axis=[1, 2], gamma_initializer="random_normal",
-                                  beta_initializer="random_normal")(layers.Dense(4)(inp))
+    h = layers.LayerNormalization(
+        axis=[1, 2], gamma_initializer="random_normal", beta_initializer="random_normal"
+    )(layers.Dense(4)(inp))
     h = layers.LayerNormalization(axis=1, center=False)(h)
     model = Model(inp, layers.Dense(2)(layers.Flatten()(h)))
     rng = np.random.default_rng(0)
@@ -135,5 +147,6 @@ def test_onnx_parity(opset):
     runtime = graphc.onnx.Runtime(proto)
     for n in (1, 7):
         x = np.random.default_rng(n).standard_normal((n, 3, 4)).astype(np.float32)
-        np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            runtime.predict(x), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+        )

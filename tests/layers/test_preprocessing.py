@@ -6,22 +6,29 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import check_layer
 
 import graphc
 from graphc import Input, Model, layers
 from graphc.errors import ShapeError
 from graphc.utils import set_random_seed
 
-from harness import check_layer
-
 RANDOM_LAYERS = [
     (layers.RandomFlip, {"mode": "vertical", "seed": 4}),
-    (layers.RandomRotation, {"factor": (-0.2, 0.3), "fill_mode": "constant",
-                             "fill_value": 1.5}),
-    (layers.RandomZoom, {"height_factor": 0.2, "width_factor": (-0.1, 0.3),
-                         "interpolation": "nearest"}),
-    (layers.RandomTranslation, {"height_factor": 0.1, "width_factor": 0.2,
-                                "fill_mode": "wrap", "data_format": "channels_first"}),
+    (layers.RandomRotation, {"factor": (-0.2, 0.3), "fill_mode": "constant", "fill_value": 1.5}),
+    (
+        layers.RandomZoom,
+        {"height_factor": 0.2, "width_factor": (-0.1, 0.3), "interpolation": "nearest"},
+    ),
+    (
+        layers.RandomTranslation,
+        {
+            "height_factor": 0.1,
+            "width_factor": 0.2,
+            "fill_mode": "wrap",
+            "data_format": "channels_first",
+        },
+    ),
 ]
 
 
@@ -30,8 +37,14 @@ def _images(shape, seed=0):
 
 
 # ---- Rescaling -----------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs", [{"scale": 1.0 / 255}, {"scale": 0.5, "offset": -1.0},
-                                    {"scale": [1.0, 2.0, 3.0], "offset": [0.0, 0.5, 1.0]}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"scale": 1.0 / 255},
+        {"scale": 0.5, "offset": -1.0},
+        {"scale": [1.0, 2.0, 3.0], "offset": [0.0, 0.5, 1.0]},
+    ],
+)
 def test_rescaling_harness_numbers_and_onnx(kwargs, tmp_path):
     checked = check_layer(layers.Rescaling, kwargs, (None, 4, 5, 3), (None, 4, 5, 3), 0)
     want = checked.x * np.asarray(kwargs["scale"]) + np.asarray(kwargs.get("offset", 0.0))
@@ -39,6 +52,7 @@ def test_rescaling_harness_numbers_and_onnx(kwargs, tmp_path):
     path = tmp_path / "rescaling.onnx"
     checked.model.export(str(path))
     import onnx
+
     ops_used = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert ops_used == (["Mul", "Add"] if kwargs.get("offset") else ["Mul"])
     runtime = graphc.onnx.Runtime(str(path))
@@ -73,6 +87,7 @@ def test_identity_in_predict_evaluate_and_with_training_false(cls, kwargs):
 @pytest.mark.parametrize("cls,kwargs", RANDOM_LAYERS)
 def test_export_drops_them_and_agrees_with_predict(cls, kwargs, tmp_path):
     import onnx
+
     first = kwargs.get("data_format") == "channels_first"
     inputs = Input(shape=(3, 6, 7) if first else (6, 7, 3))
     x = cls(**kwargs)(inputs)
@@ -82,8 +97,9 @@ def test_export_drops_them_and_agrees_with_predict(cls, kwargs, tmp_path):
     model.export(str(path))
     assert "Identity" not in [n.op_type for n in onnx.load(str(path)).graph.node]
     data = _images((4, *inputs.shape[1:]))
-    np.testing.assert_allclose(graphc.onnx.Runtime(str(path)).predict(data),
-                               model.predict(data, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        graphc.onnx.Runtime(str(path)).predict(data), model.predict(data, verbose=0), rtol=1e-6
+    )
 
 
 def test_eager_call_augments_by_default_as_keras():
@@ -95,16 +111,24 @@ def test_eager_call_augments_by_default_as_keras():
 
 
 # ---- training geometry ---------------------------------------------------------------------
-@pytest.mark.parametrize("mode,fmt", [("horizontal", "channels_last"),
-                                      ("vertical", "channels_last"),
-                                      ("horizontal_and_vertical", "channels_last"),
-                                      ("horizontal", "channels_first")])
+@pytest.mark.parametrize(
+    "mode,fmt",
+    [
+        ("horizontal", "channels_last"),
+        ("vertical", "channels_last"),
+        ("horizontal_and_vertical", "channels_last"),
+        ("horizontal", "channels_first"),
+    ],
+)
 def test_flips_happen_about_half_the_time_per_sample(mode, fmt):
     set_random_seed(1)
     x = _images((400, 2, 3, 4))
     h_axis, w_axis = (2, 3) if fmt == "channels_first" else (1, 2)
-    axes = {"horizontal": (w_axis,), "vertical": (h_axis,),
-            "horizontal_and_vertical": (h_axis, w_axis)}[mode]
+    axes = {
+        "horizontal": (w_axis,),
+        "vertical": (h_axis,),
+        "horizontal_and_vertical": (h_axis, w_axis),
+    }[mode]
     y = layers.RandomFlip(mode, data_format=fmt)(x, training=True)
     same = np.all(y == x, axis=(1, 2, 3))
     flipped = np.all(y == np.flip(x, axis=axes), axis=(1, 2, 3))
@@ -122,9 +146,9 @@ def test_rotation_by_a_quarter_turn_is_rot90_counter_clockwise():
     y = layers.RandomRotation((0.25, 0.25))(x, training=True)
     np.testing.assert_allclose(y, np.rot90(x, k=1, axes=(1, 2)), atol=1e-5)
     y = layers.RandomRotation((-0.5, -0.5), data_format="channels_first")(
-        x.transpose(0, 3, 1, 2), training=True)
-    np.testing.assert_allclose(y, np.rot90(x, k=2, axes=(1, 2)).transpose(0, 3, 1, 2),
-                               atol=1e-5)
+        x.transpose(0, 3, 1, 2), training=True
+    )
+    np.testing.assert_allclose(y, np.rot90(x, k=2, axes=(1, 2)).transpose(0, 3, 1, 2), atol=1e-5)
 
 
 def test_zoom_geometry():
@@ -143,16 +167,22 @@ def test_zoom_geometry():
 def test_translation_geometry():
     x = _images((2, 5, 5, 1))
     y = layers.RandomTranslation((0.2, 0.2), (0.4, 0.4), fill_mode="constant")(
-        x, training=True)  # one pixel down, two right
+        x, training=True
+    )  # one pixel down, two right
     want = np.zeros_like(x)
     want[:, 1:, 2:] = x[:, :-1, :-2]
     np.testing.assert_allclose(y, want, atol=1e-6)
 
 
-@pytest.mark.parametrize("fill_mode,want", [("reflect", [2, 1, 1, 2]),
-                                            ("wrap", [3, 4, 1, 2]),
-                                            ("nearest", [1, 1, 1, 2]),
-                                            ("constant", [9, 9, 1, 2])])
+@pytest.mark.parametrize(
+    "fill_mode,want",
+    [
+        ("reflect", [2, 1, 1, 2]),
+        ("wrap", [3, 4, 1, 2]),
+        ("nearest", [1, 1, 1, 2]),
+        ("constant", [9, 9, 1, 2]),
+    ],
+)
 def test_fill_modes_as_keras_documents_them(fill_mode, want):
     row = np.array([1, 2, 3, 4], dtype="float32").reshape(1, 1, 4, 1)
     layer = layers.RandomTranslation(0.0, (0.5, 0.5), fill_mode=fill_mode, fill_value=9.0)
@@ -163,8 +193,12 @@ def test_fit_augments_and_gradient_flows_through_to_a_trainable_layer_before():
     set_random_seed(2)
     inputs = Input(shape=(8, 8, 2))
     x = layers.Conv2D(3, 3, padding="same")(inputs)
-    for layer in (layers.RandomFlip(), layers.RandomRotation(0.2), layers.RandomZoom(0.2),
-                  layers.RandomTranslation(0.1, 0.1)):
+    for layer in (
+        layers.RandomFlip(),
+        layers.RandomRotation(0.2),
+        layers.RandomZoom(0.2),
+        layers.RandomTranslation(0.1, 0.1),
+    ):
         x = layer(x)
     model = Model(inputs, layers.Dense(1)(layers.Flatten()(x)))
     model.compile(optimizer="sgd", loss="mse")
@@ -174,14 +208,16 @@ def test_fit_augments_and_gradient_flows_through_to_a_trainable_layer_before():
     assert not np.allclose(model.get_weights()[0], kernel)
     # training sees augmented images: the training-mode output differs from predict
     from graphc.ops import ExecContext, get_op
+
     node = next(n for n in model.graph.nodes if n.op == "random_affine")
     y, _ = get_op(node.op).run(node.attrs, [data], ExecContext(training=True))
     assert not np.allclose(y, data)
 
 
 def test_unknown_batch_and_a_sequential_inside_a_functional_model():
-    augment = graphc.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.1),
-                                 layers.RandomZoom(0.2)])
+    augment = graphc.Sequential(
+        [layers.RandomFlip("horizontal"), layers.RandomRotation(0.1), layers.RandomZoom(0.2)]
+    )
     inputs = Input(shape=(12, 12, 3))
     out = layers.Rescaling(1.0 / 255)(augment(inputs))
     assert out.shape == (None, 12, 12, 3)
@@ -191,27 +227,51 @@ def test_unknown_batch_and_a_sequential_inside_a_functional_model():
 
 
 # ---- bad arguments -------------------------------------------------------------------------
-@pytest.mark.parametrize("make,error,match", [
-    (lambda: layers.RandomRotation(1.5), ValueError,
-     (r"should be a number \(or a list of two numbers\) in the range \[-1, 1\]\. "
-      r"Received: factor=1.5")),
-    (lambda: layers.RandomRotation((0.1, 0.2, 0.3)), ValueError, r"Received: factor=\(0.1"),
-    (lambda: layers.RandomRotation("a"), ValueError, "Received: factor=a"),
-    (lambda: layers.RandomZoom(-1.0), ValueError,
-     r"in the range \(-1.0, 1.0\]\. Received: input_number=-1.0"),
-    (lambda: layers.RandomZoom(0.1, (0.1,)), ValueError, r"Received: width_factor=\(0.1,\)"),
-    (lambda: layers.RandomTranslation(0.1, 1.5), ValueError,
-     r"in the range \[-1.0, 1.0\]\. Received: input_number=1.5"),
-    (lambda: layers.RandomZoom(0.1, fill_mode="mirror"), NotImplementedError,
-     (r"Unknown `fill_mode` mirror. Expected of one \('reflect', 'wrap', 'constant', "
-      r"'nearest'\)")),
-    (lambda: layers.RandomRotation(0.1, interpolation="bicubic"), NotImplementedError,
-     "Unknown `interpolation` bicubic"),
-    (lambda: layers.RandomFlip("diagonal"), ValueError,
-     "Expected one of .*horizontal.*Received: mode='diagonal'"),
-    (lambda: layers.RandomFlip(data_format="nhwc"), ValueError,
-     "Received: data_format=nhwc"),
-])
+@pytest.mark.parametrize(
+    "make,error,match",
+    [
+        (
+            lambda: layers.RandomRotation(1.5),
+            ValueError,
+            (
+                r"should be a number \(or a list of two numbers\) in the range \[-1, 1\]\. "
+                r"Received: factor=1.5"
+            ),
+        ),
+        (lambda: layers.RandomRotation((0.1, 0.2, 0.3)), ValueError, r"Received: factor=\(0.1"),
+        (lambda: layers.RandomRotation("a"), ValueError, "Received: factor=a"),
+        (
+            lambda: layers.RandomZoom(-1.0),
+            ValueError,
+            r"in the range \(-1.0, 1.0\]\. Received: input_number=-1.0",
+        ),
+        (lambda: layers.RandomZoom(0.1, (0.1,)), ValueError, r"Received: width_factor=\(0.1,\)"),
+        (
+            lambda: layers.RandomTranslation(0.1, 1.5),
+            ValueError,
+            r"in the range \[-1.0, 1.0\]\. Received: input_number=1.5",
+        ),
+        (
+            lambda: layers.RandomZoom(0.1, fill_mode="mirror"),
+            NotImplementedError,
+            (
+                r"Unknown `fill_mode` mirror. Expected of one \('reflect', 'wrap', 'constant', "
+                r"'nearest'\)"
+            ),
+        ),
+        (
+            lambda: layers.RandomRotation(0.1, interpolation="bicubic"),
+            NotImplementedError,
+            "Unknown `interpolation` bicubic",
+        ),
+        (
+            lambda: layers.RandomFlip("diagonal"),
+            ValueError,
+            "Expected one of .*horizontal.*Received: mode='diagonal'",
+        ),
+        (lambda: layers.RandomFlip(data_format="nhwc"), ValueError, "Received: data_format=nhwc"),
+    ],
+)
 def test_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make()

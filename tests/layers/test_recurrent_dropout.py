@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import assert_onnx_matches, check_gradients, check_layer
 
 import graphc
 from graphc import Input, Model, Sequential, layers, ops
 from graphc.backends.numpy import Executor
 from graphc.errors import ShapeError
 from graphc.ops import ExecContext
-
-from harness import assert_onnx_matches, check_gradients, check_layer
 
 RNG = np.random.default_rng(0)
 
@@ -25,8 +24,9 @@ MAKERS = {
     "simple_rnn": lambda **kw: layers.SimpleRNN(4, return_sequences=True, name="r", **kw),
     "lstm": lambda **kw: layers.LSTM(4, name="r", **kw),
     "gru": lambda **kw: layers.GRU(4, return_sequences=True, name="r", **kw),
-    "gru_reset_before": lambda **kw: layers.GRU(4, reset_after=False, go_backwards=True,
-                                                name="r", **kw),
+    "gru_reset_before": lambda **kw: layers.GRU(
+        4, reset_after=False, go_backwards=True, name="r", **kw
+    ),
     "bidirectional_lstm": lambda **kw: layers.Bidirectional(layers.LSTM(3, **kw), name="r"),
 }
 RATES = {"dropout": 0.3, "recurrent_dropout": 0.4}
@@ -78,14 +78,25 @@ def _canonical(graph):
     """An ONNX graph with its tensor names replaced by their order of appearance (weight
     names carry per-process counters)."""
     import onnx
+
     names: dict = {}
 
     def name(n):
         return names.setdefault(n, f"t{len(names)}") if n else n
-    inits = [(name(t.name), onnx.numpy_helper.to_array(t).tobytes(), tuple(t.dims))
-             for t in graph.initializer]
-    nodes = [(n.op_type, [name(i) for i in n.input], [name(o) for o in n.output],
-              [a.SerializeToString() for a in n.attribute]) for n in graph.node]
+
+    inits = [
+        (name(t.name), onnx.numpy_helper.to_array(t).tobytes(), tuple(t.dims))
+        for t in graph.initializer
+    ]
+    nodes = [
+        (
+            n.op_type,
+            [name(i) for i in n.input],
+            [name(o) for o in n.output],
+            [a.SerializeToString() for a in n.attribute],
+        )
+        for n in graph.node
+    ]
     io = [(name(v.name), v.type.SerializeToString()) for v in (*graph.input, *graph.output)]
     return inits, nodes, io
 
@@ -102,12 +113,12 @@ def test_onnx_export_equals_the_export_without_dropout(name, optimize):
 
 def test_inference_mode_pass_strips_the_dropout():
     from passes.export import InferenceMode
+
     drop, plain = _twins(MAKERS["bidirectional_lstm"])
     graph = drop.graph.clone()
     result = InferenceMode().run(graph)
     assert result.changed and "removed the dropout of 2 lstm node(s)" in result.reason
-    assert [(n.op, n.attrs) for n in graph.nodes] == [(n.op, n.attrs)
-                                                      for n in plain.graph.nodes]
+    assert [(n.op, n.attrs) for n in graph.nodes] == [(n.op, n.attrs) for n in plain.graph.nodes]
     # the recurrent outputs keep their names; the masks are gone
     for old, new in zip(drop.graph.nodes[:2], graph.nodes[:2]):
         assert [v.name for v in new.outputs] == [v.name for v in old.outputs[:3]]
@@ -118,8 +129,9 @@ def test_inference_mode_pass_strips_the_dropout():
 
 # ---- masks: once per call, shared by every step -----------------------------------------
 def _linear_rnn(units, kernel, recurrent_kernel, **kw):
-    layer = layers.SimpleRNN(units, activation="linear", use_bias=False,
-                             return_sequences=True, **kw)
+    layer = layers.SimpleRNN(
+        units, activation="linear", use_bias=False, return_sequences=True, **kw
+    )
     layer.build((None, None, kernel.shape[0]))
     layer.built = True
     layer.set_weights([kernel, recurrent_kernel])
@@ -129,8 +141,7 @@ def _linear_rnn(units, kernel, recurrent_kernel, **kw):
 def test_input_mask_is_drawn_per_call_and_shared_by_the_steps():
     # kernel I, recurrent kernel 0: h_t = x_t * mask, so with x = 1 every step shows the mask
     graphc.utils.set_random_seed(1)
-    layer = _linear_rnn(8, np.eye(8, dtype="float32"), np.zeros((8, 8), "float32"),
-                        dropout=0.5)
+    layer = _linear_rnn(8, np.eye(8, dtype="float32"), np.zeros((8, 8), "float32"), dropout=0.5)
     x = np.ones((16, 6, 8), "float32")
     y = np.asarray(layer(x, training=True))
     mask = y[:, 0]
@@ -145,15 +156,16 @@ def test_input_mask_is_drawn_per_call_and_shared_by_the_steps():
 def test_recurrent_mask_is_drawn_per_call_and_shared_by_the_steps():
     # kernel I, recurrent kernel I, input only at step 0: h_t = h_0 * mask ** t
     graphc.utils.set_random_seed(2)
-    layer = _linear_rnn(8, np.eye(8, dtype="float32"), np.eye(8, dtype="float32"),
-                        recurrent_dropout=0.5)
+    layer = _linear_rnn(
+        8, np.eye(8, dtype="float32"), np.eye(8, dtype="float32"), recurrent_dropout=0.5
+    )
     x = np.zeros((16, 5, 8), "float32")
     x[:, 0] = 1
     y = np.asarray(layer(x, training=True))
     mask = y[:, 1]
     assert set(np.unique(mask)) == {0.0, 2.0}
     for t in range(5):
-        np.testing.assert_array_equal(y[:, t], mask ** t)
+        np.testing.assert_array_equal(y[:, t], mask**t)
 
 
 def test_rates():
@@ -161,8 +173,7 @@ def test_rates():
     n, f = 400, 50
     x = np.ones((n, 2, f), "float32")
     eye = np.eye(f, dtype="float32")
-    y = np.asarray(_linear_rnn(f, eye, np.zeros((f, f), "float32"), dropout=0.3)(
-        x, training=True))
+    y = np.asarray(_linear_rnn(f, eye, np.zeros((f, f), "float32"), dropout=0.3)(x, training=True))
     assert abs((y[:, 0] == 0).mean() - 0.3) < 0.02
     np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=1e-6)
     x[:, 1] = 0
@@ -174,14 +185,12 @@ def test_rates():
 def test_rate_one():
     x = RNG.standard_normal((3, 4, 2)).astype("float32")
     # SimpleRNN drops everything (Keras's dropout at rate 1 gives zeros) ...
-    layer = _linear_rnn(2, np.eye(2, dtype="float32"), np.eye(2, dtype="float32"),
-                        dropout=1.0)
+    layer = _linear_rnn(2, np.eye(2, dtype="float32"), np.eye(2, dtype="float32"), dropout=1.0)
     np.testing.assert_array_equal(np.asarray(layer(x, training=True)), 0)
     # ... LSTM and GRU apply masks only for 0 < rate < 1
     for cls in (layers.LSTM, layers.GRU):
         layer = cls(3, dropout=1.0, recurrent_dropout=1.0)
-        np.testing.assert_array_equal(np.asarray(layer(x, training=True)),
-                                      np.asarray(layer(x)))
+        np.testing.assert_array_equal(np.asarray(layer(x, training=True)), np.asarray(layer(x)))
 
 
 def test_lstm_and_gru_draw_one_mask_per_gate_with_recurrent_dropout():
@@ -189,8 +198,11 @@ def test_lstm_and_gru_draw_one_mask_per_gate_with_recurrent_dropout():
     recurrent_dropout is set; with dropout alone one input mask serves every gate."""
     x = Input((5, 3))
     for cls, gates in ((layers.LSTM, 4), (layers.GRU, 3)):
-        for kw, k in (({"dropout": 0.2}, 1), ({"recurrent_dropout": 0.2}, gates),
-                      ({"dropout": 0.2, "recurrent_dropout": 0.2}, gates)):
+        for kw, k in (
+            ({"dropout": 0.2}, 1),
+            ({"recurrent_dropout": 0.2}, gates),
+            ({"dropout": 0.2, "recurrent_dropout": 0.2}, gates),
+        ):
             cls(4, **kw)(x)
             node = x.uses[-1]
             assert [v.shape for v in node.outputs[-2:]] == [(k, None, 3), (k, None, 4)]
@@ -208,8 +220,7 @@ def test_training_false_records_the_plain_op():
 def test_bidirectional_directions_draw_their_own_masks():
     graphc.utils.set_random_seed(6)
     x = Input((5, 3))
-    model = Model(x, layers.Bidirectional(layers.SimpleRNN(8, dropout=0.5),
-                                          merge_mode=None)(x))
+    model = Model(x, layers.Bidirectional(layers.SimpleRNN(8, dropout=0.5), merge_mode=None)(x))
     fwd, bwd = model.layers[1].forward_layer, model.layers[1].backward_layer
     bwd.set_weights(fwd.get_weights())
     xs = np.ones((4, 5, 3), "float32")  # the same input both ways
@@ -224,11 +235,17 @@ def test_bidirectional_directions_draw_their_own_masks():
 def test_model_gradients_with_fixed_masks():
     graphc.utils.set_random_seed(5)
     x = Input((4, 3))
-    seq = layers.LSTM(2, return_sequences=True, dropout=0.3, recurrent_dropout=0.4,
-                      bias_initializer="random_normal")(x)
+    seq = layers.LSTM(
+        2,
+        return_sequences=True,
+        dropout=0.3,
+        recurrent_dropout=0.4,
+        bias_initializer="random_normal",
+    )(x)
     g = layers.GRU(2, dropout=0.5, go_backwards=True, bias_initializer="random_normal")(seq)
-    b = layers.Bidirectional(layers.GRU(2, reset_after=False, recurrent_dropout=0.5,
-                                        return_sequences=True))(seq)
+    b = layers.Bidirectional(
+        layers.GRU(2, reset_after=False, recurrent_dropout=0.5, return_sequences=True)
+    )(seq)
     s = layers.SimpleRNN(2, dropout=0.2, recurrent_dropout=0.3)(b)
     model = Model(x, [g, s])
     ex = Executor(model.graph, model.trainable_weights)
@@ -241,16 +258,24 @@ def test_model_gradients_with_fixed_masks():
     outs = ex.forward(xs, ctx(), leaf_values=base)
     plain = ex.forward(xs, ExecContext(training=False), leaf_values=base)
     assert not np.allclose(outs[1], plain[1])  # the masks are in play
-    check_gradients(model, xs, lambda outs: [RNG.standard_normal(o.shape) for o in outs],
-                    leaf_values=base, context=ctx)
+    check_gradients(
+        model,
+        xs,
+        lambda outs: [RNG.standard_normal(o.shape) for o in outs],
+        leaf_values=base,
+        context=ctx,
+    )
 
 
 # ---- configs and arguments --------------------------------------------------------------
-@pytest.mark.parametrize("cls,kwargs,params", [
-    (layers.SimpleRNN, {"units": 3, "dropout": 0.2, "recurrent_dropout": 0.1}, 24),
-    (layers.LSTM, {"units": 3, "recurrent_dropout": 0.25}, 96),
-    (layers.GRU, {"units": 3, "dropout": 0.5, "reset_after": False}, 72),
-])
+@pytest.mark.parametrize(
+    "cls,kwargs,params",
+    [
+        (layers.SimpleRNN, {"units": 3, "dropout": 0.2, "recurrent_dropout": 0.1}, 24),
+        (layers.LSTM, {"units": 3, "recurrent_dropout": 0.25}, 96),
+        (layers.GRU, {"units": 3, "dropout": 0.5, "reset_after": False}, 72),
+    ],
+)
 def test_harness_and_config(cls, kwargs, params):
     checked = check_layer(cls, kwargs, (None, 5, 4), (None, 3), params)
     config = checked.layer.get_config()
@@ -299,8 +324,14 @@ def test_book_bidirectional_lstm_with_recurrent_dropout_trains_and_exports():
 
 
 def test_book_lstm_with_recurrent_dropout_in_sequential():
-    model = Sequential([Input((None, 14)), layers.LSTM(32, recurrent_dropout=0.25),
-                        layers.Dropout(0.5), layers.Dense(1)])
+    model = Sequential(
+        [
+            Input((None, 14)),
+            layers.LSTM(32, recurrent_dropout=0.25),
+            layers.Dropout(0.5),
+            layers.Dense(1),
+        ]
+    )
     x = RNG.standard_normal((4, 9, 14)).astype("float32")
     first = model.predict(x, verbose=0)
     np.testing.assert_array_equal(model.predict(x, verbose=0), first)

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import check_layer
 
 import graphc
 from graphc import Input, Model, Sequential, layers, ops
 from graphc.errors import ShapeError
 
-from harness import check_layer
 
-
-@pytest.mark.parametrize("dims,in_shape,out_shape", [
-    ((2, 1), (None, 3, 4), (None, 4, 3)),
-    ((1,), (None, 5), (None, 5)),
-    ((3, 1, 2), (None, 2, 3, 4), (None, 4, 2, 3)),
-    ((2, 3, 1), (None, 2, 3, 4), (None, 3, 4, 2)),
-])
+@pytest.mark.parametrize(
+    "dims,in_shape,out_shape",
+    [
+        ((2, 1), (None, 3, 4), (None, 4, 3)),
+        ((1,), (None, 5), (None, 5)),
+        ((3, 1, 2), (None, 2, 3, 4), (None, 4, 2, 3)),
+        ((2, 3, 1), (None, 2, 3, 4), (None, 3, 4, 2)),
+    ],
+)
 def test_permute(dims, in_shape, out_shape):
     r = check_layer(layers.Permute, {"dims": dims}, in_shape, out_shape, 0)
     np.testing.assert_array_equal(r.y, np.transpose(r.x, (0,) + dims))
@@ -26,13 +28,19 @@ def test_permute(dims, in_shape, out_shape):
 
 
 def test_permute_errors():
-    with pytest.raises(ValueError, match=r"must be consecutive and start from 1. "
-                                         r"Received dims=\(0, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"must be consecutive and start from 1. "
+        r"Received dims=\(0, 1\)",
+    ):
         layers.Permute((0, 1))
     with pytest.raises(ValueError, match="Received dims"):
         layers.Permute((1, 3))
-    with pytest.raises(ShapeError, match=r"permute_bad \(Permute\): expected an input of "
-                                         r"rank 3"):
+    with pytest.raises(
+        ShapeError,
+        match=r"permute_bad \(Permute\): expected an input of "
+        r"rank 3",
+    ):
         layers.Permute((2, 1), name="permute_bad")(Input(shape=(3, 4, 5)))
 
 
@@ -56,16 +64,18 @@ def _seq2seq_like():
     """Encoder vector repeated per step, steps and features swapped and back (the
     transposes cancel on export), then a per-step Dense."""
     graphc.utils.set_random_seed(5)
-    return Sequential([
-        Input(shape=(6,)),
-        layers.Dense(4, activation="tanh"),
-        layers.RepeatVector(3),
-        layers.Permute((2, 1)),
-        layers.Permute((2, 1)),
-        layers.Dense(2),
-        layers.Permute((2, 1)),
-        layers.Flatten(),
-    ])
+    return Sequential(
+        [
+            Input(shape=(6,)),
+            layers.Dense(4, activation="tanh"),
+            layers.RepeatVector(3),
+            layers.Permute((2, 1)),
+            layers.Permute((2, 1)),
+            layers.Dense(2),
+            layers.Permute((2, 1)),
+            layers.Flatten(),
+        ]
+    )
 
 
 def test_repeat_and_permute_model_trains_and_exports():
@@ -82,8 +92,9 @@ def test_repeat_and_permute_model_trains_and_exports():
     assert "Expand" in kinds and kinds.count("Transpose") == 1  # one inverse pair cancelled
     runtime = graphc.onnx.Runtime(proto)
     for n in (1, 7):
-        np.testing.assert_allclose(runtime.predict(x[:n]), model.predict(x[:n], verbose=0),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            runtime.predict(x[:n]), model.predict(x[:n], verbose=0), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_export_without_passes_keeps_both_transposes():

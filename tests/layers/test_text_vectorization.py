@@ -34,26 +34,27 @@ def test_keras_adapt_flow_and_tie_breaking():
 
 def test_keras_fixed_and_set_vocabulary():
     # test_fixed_vocabulary and test_set_vocabulary
-    fixed = TextVectorization(max_tokens=5000, output_sequence_length=4,
-                              vocabulary=["baz", "bar", "foo"])
+    fixed = TextVectorization(
+        max_tokens=5000, output_sequence_length=4, vocabulary=["baz", "bar", "foo"]
+    )
     later = TextVectorization(max_tokens=5000, output_sequence_length=4)
     later.set_vocabulary(["baz", "bar", "foo"])
     for layer in (fixed, later):
-        np.testing.assert_array_equal(layer([["foo qux bar"], ["qux baz"]]),
-                                      [[4, 1, 3, 0], [1, 2, 0, 0]])
+        np.testing.assert_array_equal(
+            layer([["foo qux bar"], ["qux baz"]]), [[4, 1, 3, 0], [1, 2, 0, 0]]
+        )
 
 
 def test_keras_vector_modes():
     # test_multi_hot_output, test_output_mode_count_output, test_output_mode_tf_idf_output
     vocab = ["foo", "bar", "baz"]
     multi = TextVectorization(output_mode="multi_hot", vocabulary=vocab)
-    np.testing.assert_array_equal(multi([["foo bar"], ["baz foo foo"]]),
-                                  [[0, 1, 1, 0], [0, 1, 0, 1]])
+    np.testing.assert_array_equal(
+        multi([["foo bar"], ["baz foo foo"]]), [[0, 1, 1, 0], [0, 1, 0, 1]]
+    )
     count = TextVectorization(output_mode="count", vocabulary=vocab)
-    np.testing.assert_array_equal(count(["foo bar", "baz foo foo"]),
-                                  [[0, 1, 1, 0], [0, 2, 0, 1]])
-    tfidf = TextVectorization(output_mode="tf_idf", vocabulary=vocab,
-                              idf_weights=[0.3, 0.5, 0.2])
+    np.testing.assert_array_equal(count(["foo bar", "baz foo foo"]), [[0, 1, 1, 0], [0, 2, 0, 1]])
+    tfidf = TextVectorization(output_mode="tf_idf", vocabulary=vocab, idf_weights=[0.3, 0.5, 0.2])
     out = tfidf(["foo bar", "baz foo foo"])
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[0.0, 0.3, 0.5, 0.0], [0.0, 0.6, 0.0, 0.2]], rtol=1e-6)
@@ -65,12 +66,14 @@ def test_keras_string_lookup_tf_idf_oov_weight():
     layer = TextVectorization(output_mode="tf_idf", standardize=None, split=None)
     layer.set_vocabulary(["a", "b", "c", "d"], idf_weights=[0.25, 0.75, 0.6, 0.4])
     data = np.array([["a", "c", "d", "d"], ["d", "z", "b", "z"]])
-    np.testing.assert_allclose(layer(data), [[0.0, 0.25, 0.0, 0.6, 0.8],
-                                             [1.0, 0.0, 0.75, 0.0, 0.4]], rtol=1e-6)
+    np.testing.assert_allclose(
+        layer(data), [[0.0, 0.25, 0.0, 0.6, 0.8], [1.0, 0.0, 0.75, 0.0, 0.4]], rtol=1e-6
+    )
     layer = TextVectorization(output_mode="tf_idf", standardize=None, split=None)
     layer.set_vocabulary(["[UNK]", "a", "b", "c", "d"], idf_weights=[0.9, 0.25, 0.75, 0.6, 0.4])
-    np.testing.assert_allclose(layer(data), [[0.0, 0.25, 0.0, 0.6, 0.8],
-                                             [1.8, 0.0, 0.75, 0.0, 0.4]], rtol=1e-6)
+    np.testing.assert_allclose(
+        layer(data), [[0.0, 0.25, 0.0, 0.6, 0.8], [1.8, 0.0, 0.75, 0.0, 0.4]], rtol=1e-6
+    )
 
 
 def test_keras_standardize_and_split_modes():
@@ -80,11 +83,13 @@ def test_keras_standardize_and_split_modes():
     text = ["Hello, World!. This is just a nice test!"]
     layer = TextVectorization(vocabulary=["hello", "world", "this", "is", "nice", "test"])
     np.testing.assert_array_equal(layer(text), [[2, 3, 4, 5, 1, 1, 6, 7]])
-    layer = TextVectorization(standardize="lower", vocabulary=[
-        "hello,", "hello", "world", "this", "is", "nice", "test"])
+    layer = TextVectorization(
+        standardize="lower", vocabulary=["hello,", "hello", "world", "this", "is", "nice", "test"]
+    )
     np.testing.assert_array_equal(layer(text), [[2, 1, 5, 6, 1, 1, 7, 1]])
-    layer = TextVectorization(standardize="strip_punctuation",
-                              vocabulary=["Hello", "World", "Test"])
+    layer = TextVectorization(
+        standardize="strip_punctuation", vocabulary=["Hello", "World", "Test"]
+    )
     np.testing.assert_array_equal(layer(["Hello, World! Test."]), [[2, 3, 4]])
     layer = TextVectorization(standardize=None, vocabulary=["Hello", "world"])
     np.testing.assert_array_equal(layer(["Hello hello"]), [[2, 1]])
@@ -127,12 +132,15 @@ def test_whitespace_split_is_ascii_whitespace_only():
     assert lead == (3,)
 
 
-@pytest.mark.parametrize("ngrams, expected", [
-    (2, ["a", "b", "c", "a b", "b c"]),
-    ((1, 3), ["a", "b", "c", "a b c"]),
-    ((3, 1), ["a b c", "a", "b", "c"]),
-    (4, ["a", "b", "c", "a b", "b c", "a b c"]),
-])
+@pytest.mark.parametrize(
+    "ngrams, expected",
+    [
+        (2, ["a", "b", "c", "a b", "b c"]),
+        ((1, 3), ["a", "b", "c", "a b c"]),
+        ((3, 1), ["a b c", "a", "b", "c"]),
+        (4, ["a", "b", "c", "a b", "b c", "a b c"]),
+    ],
+)
 def test_ngrams_order(ngrams, expected):
     # tf.strings.ngrams: each width in the given order, joined by " ", none for widths
     # longer than the sequence.
@@ -170,8 +178,7 @@ def test_vocabulary_order_max_tokens_and_special_tokens():
 
 def test_int_padding_and_truncation():
     layer = TextVectorization(vocabulary=["a", "b", "c"], output_sequence_length=3)
-    np.testing.assert_array_equal(layer(["a b c a b", "c", ""]),
-                                  [[2, 3, 4], [4, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(layer(["a b c a b", "c", ""]), [[2, 3, 4], [4, 0, 0], [0, 0, 0]])
     ragged = TextVectorization(vocabulary=["a", "b", "c"])
     out = ragged(np.array([["a b c a b"], ["c"]]))  # shape (N, 1) input
     assert out.shape == (2, 5)
@@ -214,6 +221,7 @@ def test_tf_idf_documents_are_batch_rows_of_a_generator():
     def batches():
         yield ["a b", "a"]
         yield ["b"]
+
     layer = TextVectorization(output_mode="tf_idf")
     layer.adapt(batches())
     # 3 documents: a in 2, b in 2
@@ -239,13 +247,22 @@ def test_adapt_on_lists_arrays_and_generators_agree():
     assert vocab(tuple(texts), batch_size=2) == expected
     assert vocab(iter([texts[:2], texts[2:]])) == expected
     assert vocab(np.array([[t]]) for t in texts) == expected
+
     # steps stops an endless generator
     def forever():
         while True:
             yield ["only these words"]
+
     # all 3 times: by descending token ("these words" > "these")
-    assert vocab(forever(), steps=3) == ["", "[UNK]", "words", "these words", "these",
-                                         "only these", "only"]
+    assert vocab(forever(), steps=3) == [
+        "",
+        "[UNK]",
+        "words",
+        "these words",
+        "these",
+        "only these",
+        "only",
+    ]
 
 
 def test_readapt_and_empty_adapt():
@@ -261,6 +278,7 @@ def test_custom_split_callable():
     # Keras's test_custom_splitting: "|" is punctuation, stripped before the split.
     def split(texts):
         return [s.split("|") for s in texts]
+
     layer = TextVectorization(split=split, vocabulary=["foo", "bar", "foobar"])
     np.testing.assert_array_equal(layer(["foo|bar"]), [[4]])
     layer = TextVectorization(split=split, standardize=None, vocabulary=["foo", "bar"])
@@ -281,9 +299,14 @@ def test_set_vocabulary_with_special_tokens_and_file(tmp_path):
 
 
 def test_config_round_trip():
-    layer = TextVectorization(max_tokens=50, ngrams=(1, 2), output_mode="tf_idf",
-                              vocabulary=np.array(["a", "b"]), idf_weights=(0.5, 0.25),
-                              name="tv")
+    layer = TextVectorization(
+        max_tokens=50,
+        ngrams=(1, 2),
+        output_mode="tf_idf",
+        vocabulary=np.array(["a", "b"]),
+        idf_weights=(0.5, 0.25),
+        name="tv",
+    )
     config = layer.get_config()
     assert json.loads(json.dumps(config)) == config
     assert config["vocabulary"] == ["a", "b"] and config["vocabulary_size"] == 3
@@ -291,6 +314,7 @@ def test_config_round_trip():
     assert twin.get_config() == config
     np.testing.assert_array_equal(twin(["a b b c"]), layer(["a b b c"]))
     from graphc.models.saving import deserialize_layer, serialize_layer
+
     spec = json.loads(json.dumps(serialize_layer(layer)))
     assert spec["class_name"] == "TextVectorization"
     assert deserialize_layer(spec).get_config() == config
@@ -326,34 +350,61 @@ def test_vectorized_texts_train_a_model():
 
 
 # ---- bad arguments: Keras's types and messages ----------------------------------------------
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"standardize": "upper"}, ValueError,
-     ("Unknown value for `standardize` argument of TextVectorization. Allowed values are: "
-      "('lower_and_strip_punctuation', 'lower', 'strip_punctuation'). Received: "
-      "standardize=upper")),
-    ({"split": "comma"}, ValueError, "Unknown value for `split` argument"),
-    ({"output_mode": "ints"}, ValueError, "Unknown value for `output_mode` argument"),
-    ({"ngrams": "2"}, ValueError,
-     "`ngrams` must be None, an integer, or a tuple of integers. Received: ngrams=2"),
-    ({"output_sequence_length": 2.5}, ValueError,
-     "`output_sequence_length` must be either None or an integer"),
-    ({"output_mode": "count", "output_sequence_length": 3}, ValueError,
-     "`output_sequence_length` must not be set if `output_mode` is not 'int'"),
-    ({"max_tokens": 1}, ValueError,
-     "If set, `max_tokens` must be greater than 1. Received: max_tokens=1"),
-    ({"pad_to_max_tokens": True}, ValueError, "If pad_to_max_tokens is True, must set"),
-    ({"idf_weights": [1.0]}, ValueError, "`idf_weights` should only be set if"),
-    ({"output_mode": "tf_idf", "vocabulary": ["a"]}, ValueError,
-     "in TF-IDF output mode, the `idf_weights` argument must also be provided"),
-    ({"sparse": True}, ValueError, "`sparse=True` can only be used with the TensorFlow"),
-    ({"ragged": True}, ValueError, "`ragged=True` can only be used with the TensorFlow"),
-    ({"vocabulary": ["a", "b", "a"]}, ValueError, "repeated term"),
-    ({"vocabulary": ["a", ""]}, ValueError, "Found reserved mask token"),
-    ({"vocabulary": []}, ValueError, "Cannot set an empty vocabulary"),
-    ({"vocabulary": ["a", "b"], "max_tokens": 3}, ValueError,
-     "Received vocabulary size is 4; `max_tokens` is 3."),
-    ({"vocabulary": "/no/such/vocab.txt"}, ValueError, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (
+            {"standardize": "upper"},
+            ValueError,
+            (
+                "Unknown value for `standardize` argument of TextVectorization. Allowed values "
+                "are: "
+                "('lower_and_strip_punctuation', 'lower', 'strip_punctuation'). Received: "
+                "standardize=upper"
+            ),
+        ),
+        ({"split": "comma"}, ValueError, "Unknown value for `split` argument"),
+        ({"output_mode": "ints"}, ValueError, "Unknown value for `output_mode` argument"),
+        (
+            {"ngrams": "2"},
+            ValueError,
+            "`ngrams` must be None, an integer, or a tuple of integers. Received: ngrams=2",
+        ),
+        (
+            {"output_sequence_length": 2.5},
+            ValueError,
+            "`output_sequence_length` must be either None or an integer",
+        ),
+        (
+            {"output_mode": "count", "output_sequence_length": 3},
+            ValueError,
+            "`output_sequence_length` must not be set if `output_mode` is not 'int'",
+        ),
+        (
+            {"max_tokens": 1},
+            ValueError,
+            "If set, `max_tokens` must be greater than 1. Received: max_tokens=1",
+        ),
+        ({"pad_to_max_tokens": True}, ValueError, "If pad_to_max_tokens is True, must set"),
+        ({"idf_weights": [1.0]}, ValueError, "`idf_weights` should only be set if"),
+        (
+            {"output_mode": "tf_idf", "vocabulary": ["a"]},
+            ValueError,
+            "in TF-IDF output mode, the `idf_weights` argument must also be provided",
+        ),
+        ({"sparse": True}, ValueError, "`sparse=True` can only be used with the TensorFlow"),
+        ({"ragged": True}, ValueError, "`ragged=True` can only be used with the TensorFlow"),
+        ({"vocabulary": ["a", "b", "a"]}, ValueError, "repeated term"),
+        ({"vocabulary": ["a", ""]}, ValueError, "Found reserved mask token"),
+        ({"vocabulary": []}, ValueError, "Cannot set an empty vocabulary"),
+        (
+            {"vocabulary": ["a", "b"], "max_tokens": 3},
+            ValueError,
+            "Received vocabulary size is 4; `max_tokens` is 3.",
+        ),
+        ({"vocabulary": "/no/such/vocab.txt"}, ValueError, "does not exist"),
+    ],
+)
 def test_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):
         TextVectorization(**kwargs)

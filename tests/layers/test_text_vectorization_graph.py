@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 
 import graphc
+from graphc.backends.onnx.export import ExportError
 from graphc.errors import InputDataError, ShapeError
 from graphc.layers import TextVectorization
-from graphc.backends.onnx.export import ExportError
 
-TEXTS = ["That was an excellent movie", "I loved it, great fun", "terrible film, awful",
-         "boring and bad movie", "an excellent, great film", "awful and boring"]
+TEXTS = [
+    "That was an excellent movie",
+    "I loved it, great fun",
+    "terrible film, awful",
+    "boring and bad movie",
+    "an excellent, great film",
+    "awful and boring",
+]
 LABELS = np.array([1, 1, 0, 0, 1, 0], dtype="float32")
 RAW = np.array(TEXTS)[:, None]  # (batch, 1) strings, as the book's datasets give
 
@@ -50,8 +56,11 @@ def test_the_books_inference_model_predicts_from_raw_strings():
     np.testing.assert_allclose(inference_model(review), want, rtol=1e-6)
     np.testing.assert_allclose(inference_model.predict(review, verbose=0), want, rtol=1e-6)
     # Several batches, and a batch size never seen before (the batch stays unknown).
-    np.testing.assert_allclose(inference_model.predict(RAW, batch_size=4, verbose=0),
-                               model.predict(tv(RAW), verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        inference_model.predict(RAW, batch_size=4, verbose=0),
+        model.predict(tv(RAW), verbose=0),
+        rtol=1e-6,
+    )
     assert inference_model.output.shape == (None, 1)
 
 
@@ -61,9 +70,11 @@ def test_int_mode_without_a_sequence_length_pads_each_batch():
     inference_model = _end_to_end(tv, _int_model(tv))
     assert inference_model.layers[1].output.shape == (None, None)
     batch = np.array([["awful"], ["an excellent great film and more"]])
-    np.testing.assert_allclose(inference_model.predict(batch, verbose=0),
-                               inference_model.layers[2].predict(tv(batch), verbose=0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        inference_model.predict(batch, verbose=0),
+        inference_model.layers[2].predict(tv(batch), verbose=0),
+        rtol=1e-6,
+    )
 
 
 def test_multi_hot_mode_in_a_model():
@@ -75,8 +86,9 @@ def test_multi_hot_mode_in_a_model():
     model = graphc.Model(inputs, graphc.layers.Dense(1, activation="sigmoid")(x))
     dense = model.layers[-1]
     w, b = dense.get_weights()
-    np.testing.assert_allclose(model.predict(RAW, verbose=0),
-                               1 / (1 + np.exp(-(tv(RAW) @ w + b))), rtol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(RAW, verbose=0), 1 / (1 + np.exp(-(tv(RAW) @ w + b))), rtol=1e-5
+    )
 
 
 def test_fit_and_evaluate_on_raw_strings_end_to_end():
@@ -99,8 +111,9 @@ def test_end_to_end_model_saves_and_loads(tmp_path):
     path = tmp_path / "end_to_end.graphc"
     model.save(path)
     loaded = graphc.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(RAW, verbose=0),
-                               model.predict(RAW, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(RAW, verbose=0), model.predict(RAW, verbose=0), rtol=1e-6
+    )
     config = loaded.layers[1].get_config()
     assert json.loads(json.dumps(config)) == config
     assert config["vocabulary"] == tv.get_vocabulary()
@@ -111,8 +124,11 @@ def test_onnx_export_is_refused_with_a_pointer(tmp_path):
     tv = _int_vectorizer()
     model = _int_model(tv)
     inference_model = _end_to_end(tv, model)
-    with pytest.raises(ExportError, match=rf"TextVectorization layer '{tv.name}' has no "
-                                          r"ONNX lowering.*vectorized integers"):
+    with pytest.raises(
+        ExportError,
+        match=rf"TextVectorization layer '{tv.name}' has no "
+        r"ONNX lowering.*vectorized integers",
+    ):
         inference_model.export(tmp_path / "model.onnx")
     model.export(tmp_path / "ints.onnx")  # the model after the layer exports
 

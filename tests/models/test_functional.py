@@ -117,19 +117,21 @@ def test_shared_layer_uses_the_same_weights_for_both_calls():
 
 def test_model_called_as_a_layer_shares_weights():
     i = Input(shape=(4,), name="fn_inner_in")
-    inner = Model(i, layers.Dense(3, activation="relu", name="fn_inner_d")(i),
-                  name="fn_inner")
+    inner = Model(i, layers.Dense(3, activation="relu", name="fn_inner_d")(i), name="fn_inner")
     j = Input(shape=(4,), name="fn_outer_in")
     h = inner(j)
     outer = Model(j, layers.Dense(2, name="fn_outer_d")(h), name="fn_outer")
     assert outer.get_layer("fn_inner") is inner
     assert outer.weights[0] is inner.weights[0]
-    assert [p.path for p in outer.weights] == ["fn_inner_d/kernel", "fn_inner_d/bias",
-                                               "fn_outer_d/kernel", "fn_outer_d/bias"]
+    assert [p.path for p in outer.weights] == [
+        "fn_inner_d/kernel",
+        "fn_inner_d/bias",
+        "fn_outer_d/kernel",
+        "fn_outer_d/bias",
+    ]
     x = np.random.default_rng(2).standard_normal((5, 4)).astype("float32")
     k1, b1, k2, b2 = outer.get_weights()
-    np.testing.assert_allclose(outer(x), np.maximum(x @ k1 + b1, 0) @ k2 + b2, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(outer(x), np.maximum(x @ k1 + b1, 0) @ k2 + b2, rtol=1e-5, atol=1e-6)
     # Changing the inner model's weights changes the outer model's output.
     inner.set_weights([np.zeros_like(k1), np.ones_like(b1)])
     np.testing.assert_allclose(outer(x), np.ones((5, 3)) @ k2 + b2, rtol=1e-5)
@@ -153,8 +155,7 @@ def test_keras_naming_is_snake_case_with_counters():
     first = layers.Dense(1).name
     assert first == "dense" or first.startswith("dense_")
     start = 0 if first == "dense" else int(first.rsplit("_", 1)[1])
-    assert [layers.Dense(1).name for _ in range(2)] == [f"dense_{start + 1}",
-                                                        f"dense_{start + 2}"]
+    assert [layers.Dense(1).name for _ in range(2)] == [f"dense_{start + 1}", f"dense_{start + 2}"]
     assert layers.Activation("relu").name.startswith("activation")
     assert AddPair().name.startswith("add_pair")
     assert Input(shape=(2,)).name.startswith("input_layer")
@@ -164,6 +165,7 @@ def test_keras_naming_is_snake_case_with_counters():
 
 def test_snake_case_rule():
     from graphc.layers.base import to_snake_case
+
     assert to_snake_case("Dense") == "dense"
     assert to_snake_case("LeakyReLU") == "leaky_re_lu"
     assert to_snake_case("GlobalAveragePooling2D") == "global_average_pooling2d"
@@ -195,7 +197,7 @@ def test_get_layer_by_name_and_index():
 
 def two_branch(swap):
     inp = Input(shape=(8,), name="inp")
-    b1 = layers.Dense(5, name="b1")(inp)      # created first: the shallow branch
+    b1 = layers.Dense(5, name="b1")(inp)  # created first: the shallow branch
     a1 = layers.Dense(3, name="a1")(inp)
     a2 = layers.Dense(5, name="a2")(a1)
     merged = AddPair(name="merge")([b1, a2] if swap else [a2, b1])
@@ -206,10 +208,14 @@ def two_branch(swap):
 # (two_branch above, with keras in place of graphc) — layer order by depth, ties in
 # traversal order, and get_weights() following it:
 KERAS_TWO_BRANCH = {
-    False: (["inp", "a1", "a2", "b1", "merge", "out"],
-            [(8, 3), (3,), (3, 5), (5,), (8, 5), (5,), (5, 2), (2,)]),
-    True: (["inp", "a1", "b1", "a2", "merge", "out"],
-           [(8, 3), (3,), (8, 5), (5,), (3, 5), (5,), (5, 2), (2,)]),
+    False: (
+        ["inp", "a1", "a2", "b1", "merge", "out"],
+        [(8, 3), (3,), (3, 5), (5,), (8, 5), (5,), (5, 2), (2,)],
+    ),
+    True: (
+        ["inp", "a1", "b1", "a2", "merge", "out"],
+        [(8, 3), (3,), (8, 5), (5,), (3, 5), (5,), (5, 2), (2,)],
+    ),
 }
 
 
@@ -241,7 +247,13 @@ def test_nested_and_shared_order_matches_keras():
     h2 = inner(shared(k))
     m = Model([j, k], [layers.Dense(2, name="head")(h), h2], name="outer")
     # Recorded from Keras 3.15.1 (torch backend) with the same code.
-    assert [layer.name for layer in m.layers] == ["outer_in", "shared", "outer_in2", "inner", "head"]
+    assert [layer.name for layer in m.layers] == [
+        "outer_in",
+        "shared",
+        "outer_in2",
+        "inner",
+        "head",
+    ]
     assert [w.shape for w in m.get_weights()] == [(4, 4), (4,), (4, 3), (3,), (3, 2), (2,)]
     assert m.count_params() == 43
 
@@ -298,8 +310,9 @@ def test_calling_a_model_on_arrays_with_training_true_runs_dropout():
     inputs = graphc.Input(shape=(2000,))
     inner = graphc.Model(inputs, graphc.layers.Dropout(0.5)(inputs))
     outer_in = graphc.Input(shape=(2000,))
-    model = graphc.Model(outer_in, graphc.layers.Dense(1, kernel_initializer="ones",
-                                                      use_bias=False)(inner(outer_in)))
+    model = graphc.Model(
+        outer_in, graphc.layers.Dense(1, kernel_initializer="ones", use_bias=False)(inner(outer_in))
+    )
     x = np.ones((3, 2000), "float32")
     np.testing.assert_array_equal(inner(x), x)
     np.testing.assert_array_equal(inner(x, training=False), x)

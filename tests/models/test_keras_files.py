@@ -79,8 +79,7 @@ def test_sequential_and_nested(tmp_path):
     m2 = graphc.models.load_model(tmp_path / "n.keras")
     xs = RNG.standard_normal((3, 3)).astype("float32")
     np.testing.assert_array_equal(m2.predict(xs, verbose=0), m.predict(xs, verbose=0))
-    with h5py.File(io.BytesIO(zipfile.ZipFile(tmp_path / "n.keras")
-                              .read("model.weights.h5"))) as h:
+    with h5py.File(io.BytesIO(zipfile.ZipFile(tmp_path / "n.keras").read("model.weights.h5"))) as h:
         assert "layers/sequential/layers/dense_1/vars/1" in h
 
 
@@ -88,9 +87,10 @@ def test_model_checkpoint_writes_keras_files(tmp_path):
     m = _model()
     m.compile(optimizer="sgd", loss="mse")
     y = RNG.standard_normal((5, 2)).astype("float32")
-    cbs = [graphc.callbacks.ModelCheckpoint(str(tmp_path / "ck.keras")),
-           graphc.callbacks.ModelCheckpoint(str(tmp_path / "ck.weights.h5"),
-                                            save_weights_only=True)]
+    cbs = [
+        graphc.callbacks.ModelCheckpoint(str(tmp_path / "ck.keras")),
+        graphc.callbacks.ModelCheckpoint(str(tmp_path / "ck.weights.h5"), save_weights_only=True),
+    ]
     m.fit(X, y, epochs=1, verbose=0, callbacks=cbs)
     m2 = graphc.models.load_model(tmp_path / "ck.keras")
     np.testing.assert_array_equal(m2.predict(X, verbose=0), m.predict(X, verbose=0))
@@ -102,12 +102,23 @@ def test_lambda_layer_refused_with_how_to_register(tmp_path):
     m.save(tmp_path / "m.keras")
 
     def add_lambda(spec):
-        spec["config"]["layers"].insert(2, {
-            "module": "keras.layers", "class_name": "Lambda", "name": "lam",
-            "config": {"name": "lam", "function": {
-                "class_name": "__lambda__",
-                "config": {"value": "4wEAAAAAAAAA", "defaults": None, "closure": None}}},
-            "inbound_nodes": []})
+        spec["config"]["layers"].insert(
+            2,
+            {
+                "module": "keras.layers",
+                "class_name": "Lambda",
+                "name": "lam",
+                "config": {
+                    "name": "lam",
+                    "function": {
+                        "class_name": "__lambda__",
+                        "config": {"value": "4wEAAAAAAAAA", "defaults": None, "closure": None},
+                    },
+                },
+                "inbound_nodes": [],
+            },
+        )
+
     _rewrite(tmp_path / "m.keras", tmp_path / "lam.keras", config=add_lambda)
     with pytest.raises(keras_format.UnsafeFileError, match="register_serializable"):
         graphc.models.load_model(tmp_path / "lam.keras")
@@ -119,7 +130,10 @@ def test_lambda_function_anywhere_is_refused(tmp_path):
 
     def code_in_activation(spec):
         spec["config"]["layers"][-1]["config"]["activation"] = {
-            "class_name": "__lambda__", "config": {"value": "AAAA"}}
+            "class_name": "__lambda__",
+            "config": {"value": "AAAA"},
+        }
+
     _rewrite(tmp_path / "m.keras", tmp_path / "act.keras", config=code_in_activation)
     with pytest.raises(keras_format.UnsafeFileError, match="never runs code"):
         graphc.models.load_model(tmp_path / "act.keras")
@@ -127,18 +141,21 @@ def test_lambda_function_anywhere_is_refused(tmp_path):
 
 def test_module_key_is_never_imported(tmp_path, monkeypatch):
     import builtins
+
     m = _model()
     m.save(tmp_path / "m.keras")
 
     def evil_module(spec):
         for entry in spec["config"]["layers"]:
             entry["module"] = "graphc_test_evil_module"
+
     _rewrite(tmp_path / "m.keras", tmp_path / "mod.keras", config=evil_module)
     real_import = builtins.__import__
 
     def guard(name, *args, **kwargs):
         assert "evil" not in name, "a module named in the file was imported"
         return real_import(name, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", guard)
     m2 = graphc.models.load_model(tmp_path / "mod.keras")  # classes by name only
     np.testing.assert_array_equal(m2.predict(X, verbose=0), m.predict(X, verbose=0))
@@ -150,6 +167,7 @@ def test_unknown_class_is_an_error(tmp_path):
 
     def unknown(spec):
         spec["config"]["layers"][-1]["class_name"] = "os.system"
+
     _rewrite(tmp_path / "m.keras", tmp_path / "u.keras", config=unknown)
     with pytest.raises(ValueError, match="Unknown layer class"):
         graphc.models.load_model(tmp_path / "u.keras")
@@ -162,6 +180,7 @@ def test_wrong_dataset_shape_refused_before_reading(tmp_path):
     def big(h):
         del h["layers/dense_1/vars/0"]
         h["layers/dense_1/vars"].create_dataset("0", shape=(3000, 2000), dtype="f4")
+
     _rewrite(tmp_path / "m.keras", tmp_path / "big.keras", weights=big)
     with pytest.raises(ValueError, match=r"shape \(6, 2\).*\(3000, 2000\)"):
         graphc.models.load_model(tmp_path / "big.keras")
@@ -173,6 +192,7 @@ def test_wrong_variable_count_and_non_numeric_data(tmp_path):
 
     def extra(h):
         h["layers/dense_1/vars"].create_dataset("2", data=np.zeros(2, "f4"))
+
     _rewrite(tmp_path / "m.keras", tmp_path / "extra.keras", weights=extra)
     with pytest.raises(ValueError, match="expects 2 variables"):
         graphc.models.load_model(tmp_path / "extra.keras")
@@ -180,6 +200,7 @@ def test_wrong_variable_count_and_non_numeric_data(tmp_path):
     def strings(h):
         del h["layers/dense_1/vars/1"]
         h["layers/dense_1/vars"].create_dataset("1", data=np.array([b"a", b"b"]))
+
     _rewrite(tmp_path / "m.keras", tmp_path / "str.keras", weights=strings)
     with pytest.raises(keras_format.UnsafeFileError, match="only numeric"):
         graphc.models.load_model(tmp_path / "str.keras")
@@ -194,6 +215,7 @@ def test_external_link_refused(tmp_path):
     def link(h):
         del h["layers/dense_1/vars/0"]
         h["layers/dense_1/vars/0"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/0")
+
     _rewrite(tmp_path / "m.keras", tmp_path / "link.keras", weights=link)
     with pytest.raises(keras_format.UnsafeFileError, match="link"):
         graphc.models.load_model(tmp_path / "link.keras")
@@ -205,6 +227,7 @@ def test_declared_weight_size_limited_before_allocating(tmp_path, monkeypatch):
 
     def huge(spec):
         spec["config"]["layers"][-1]["config"]["units"] = 10**12
+
     _rewrite(tmp_path / "m.keras", tmp_path / "huge.keras", config=huge)
     with pytest.raises(ValueError, match="graphc.s limits for a loaded file"):
         graphc.models.load_model(tmp_path / "huge.keras")
@@ -245,12 +268,14 @@ def test_total_weight_size_limited(tmp_path, monkeypatch):
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad"])
 def test_optimizer_state_in_keras_file(tmp_path, optimizer):
     """Training resumed from a .keras file takes the same steps as uninterrupted."""
+
     def make():
         graphc.utils.set_random_seed(3)
         x = graphc.Input((4,))
         m = graphc.Model(x, L.Dense(2)(L.Dense(5, activation="tanh")(x)))
         m.compile(optimizer=optimizer, loss="mse")
         return m
+
     xs = RNG.standard_normal((8, 4)).astype("float32")
     ys = RNG.standard_normal((8, 2)).astype("float32")
     a = make()
@@ -295,6 +320,7 @@ def test_weight_file_larger_than_the_model_justifies(tmp_path):
 
     def padding(h):
         h.create_dataset("junk", data=np.zeros(2**20, "f8"))  # 8 MiB no weight needs
+
     _rewrite(tmp_path / "m.keras", tmp_path / "pad.keras", weights=padding)
     with pytest.raises(keras_format.UnsafeFileError, match="limit"):
         graphc.models.load_model(tmp_path / "pad.keras")
@@ -306,8 +332,9 @@ def test_deeply_nested_config(tmp_path):
     with zipfile.ZipFile(tmp_path / "m.keras") as z:
         members = {n: z.read(n) for n in z.namelist()}
     depth = 100000
-    members["config.json"] = ('{"class_name": "Functional", "config": ' + '{"x": ' * depth
-                              + "{}" + "}" * depth + "}").encode()
+    members["config.json"] = (
+        '{"class_name": "Functional", "config": ' + '{"x": ' * depth + "{}" + "}" * depth + "}"
+    ).encode()
     with zipfile.ZipFile(tmp_path / "deep.keras", "w") as z:
         for n, data in members.items():
             z.writestr(n, data)
@@ -318,27 +345,66 @@ def test_deeply_nested_config(tmp_path):
 def test_keras2_style_legacy_h5(tmp_path):
     """A file in tf.keras 2's layout: `batch_input_shape`, calls as nested lists, weight
     names with `:0`, an LSTM's `implementation`."""
-    config = {"class_name": "Functional", "config": {
-        "name": "model", "layers": [
-            {"class_name": "InputLayer", "name": "input_1", "inbound_nodes": [],
-             "config": {"batch_input_shape": [None, 3, 2], "dtype": "float32",
-                        "sparse": False, "ragged": False, "name": "input_1"}},
-            {"class_name": "LSTM", "name": "lstm",
-             "config": {"name": "lstm", "trainable": True, "dtype": "float32", "units": 4,
-                        "return_sequences": False, "implementation": 2,
-                        "time_major": False, "unit_forget_bias": True},
-             "inbound_nodes": [[["input_1", 0, 0, {}]]]},
-            {"class_name": "Dense", "name": "dense",
-             "config": {"name": "dense", "units": 1, "activation": "sigmoid",
-                        "kernel_initializer": {"class_name": "GlorotUniform",
-                                               "config": {"seed": None}}},
-             "inbound_nodes": [[["lstm", 0, 0, {}]]]}],
-        "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}}
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "name": "model",
+            "layers": [
+                {
+                    "class_name": "InputLayer",
+                    "name": "input_1",
+                    "inbound_nodes": [],
+                    "config": {
+                        "batch_input_shape": [None, 3, 2],
+                        "dtype": "float32",
+                        "sparse": False,
+                        "ragged": False,
+                        "name": "input_1",
+                    },
+                },
+                {
+                    "class_name": "LSTM",
+                    "name": "lstm",
+                    "config": {
+                        "name": "lstm",
+                        "trainable": True,
+                        "dtype": "float32",
+                        "units": 4,
+                        "return_sequences": False,
+                        "implementation": 2,
+                        "time_major": False,
+                        "unit_forget_bias": True,
+                    },
+                    "inbound_nodes": [[["input_1", 0, 0, {}]]],
+                },
+                {
+                    "class_name": "Dense",
+                    "name": "dense",
+                    "config": {
+                        "name": "dense",
+                        "units": 1,
+                        "activation": "sigmoid",
+                        "kernel_initializer": {
+                            "class_name": "GlorotUniform",
+                            "config": {"seed": None},
+                        },
+                    },
+                    "inbound_nodes": [[["lstm", 0, 0, {}]]],
+                },
+            ],
+            "input_layers": [["input_1", 0, 0]],
+            "output_layers": [["dense", 0, 0]],
+        },
+    }
     rng = np.random.default_rng(1)
-    w = {"lstm": [("lstm/lstm_cell/kernel:0", (2, 16)),
-                  ("lstm/lstm_cell/recurrent_kernel:0", (4, 16)),
-                  ("lstm/lstm_cell/bias:0", (16,))],
-         "dense": [("dense/kernel:0", (4, 1)), ("dense/bias:0", (1,))]}
+    w = {
+        "lstm": [
+            ("lstm/lstm_cell/kernel:0", (2, 16)),
+            ("lstm/lstm_cell/recurrent_kernel:0", (4, 16)),
+            ("lstm/lstm_cell/bias:0", (16,)),
+        ],
+        "dense": [("dense/kernel:0", (4, 1)), ("dense/bias:0", (1,))],
+    }
     values = {}
     with h5py.File(tmp_path / "k2.h5", "w") as h:
         h.attrs["model_config"] = json.dumps(config)

@@ -22,8 +22,7 @@ def test_seed_model():
     assert [layer.count_params() for layer in m.layers] == [2080, 1056, 330]
     assert m.count_params() == 3466
     assert all(isinstance(layer, layers.Dense) for layer in m.layers)  # no InputLayer in .layers
-    assert [w.shape for w in m.get_weights()] == [(64, 32), (32,), (32, 32), (32,),
-                                                   (32, 10), (10,)]
+    assert [w.shape for w in m.get_weights()] == [(64, 32), (32,), (32, 32), (32,), (32, 10), (10,)]
 
 
 def test_layers_list_in_constructor():
@@ -137,8 +136,9 @@ def test_unique_names():
 
 
 def test_sequential_as_a_layer_in_a_functional_model():
-    block = Sequential([layers.Dense(4, input_shape=(3,), activation="relu"), layers.Dense(2)],
-                       name="sq_block")
+    block = Sequential(
+        [layers.Dense(4, input_shape=(3,), activation="relu"), layers.Dense(2)], name="sq_block"
+    )
     i = Input(shape=(3,), name="sq_outer_in")
     m = Model(i, layers.Dense(1, name="sq_outer_head")(block(i)))
     assert [layer.name for layer in m.layers] == ["sq_outer_in", "sq_block", "sq_outer_head"]

@@ -20,8 +20,7 @@ def ticket_model_class(lib):
             self.concat_layer = lib.layers.Concatenate()
             self.mixing_layer = lib.layers.Dense(64, activation="relu")
             self.priority_scorer = lib.layers.Dense(1, activation="sigmoid")
-            self.department_classifier = lib.layers.Dense(num_departments,
-                                                          activation="softmax")
+            self.department_classifier = lib.layers.Dense(num_departments, activation="softmax")
 
         def call(self, inputs):
             title = inputs["title"]
@@ -38,24 +37,35 @@ def ticket_model_class(lib):
 
 def ticket_data(n=48, seed=0):
     rng = np.random.default_rng(seed)
-    x = {"title": rng.integers(0, 2, (n, 30)), "text_body": rng.integers(0, 2, (n, 30)),
-         "tags": rng.integers(0, 2, (n, 6))}
+    x = {
+        "title": rng.integers(0, 2, (n, 30)),
+        "text_body": rng.integers(0, 2, (n, 30)),
+        "tags": rng.integers(0, 2, (n, 6)),
+    }
     y = [rng.random((n, 1)), np.eye(4)[rng.integers(0, 4, n)]]
     return x, y
 
 
 def _compile(model, lib):
-    model.compile(optimizer=lib.optimizers.RMSprop(0.01),
-                  loss=["mean_squared_error", "categorical_crossentropy"],
-                  metrics=[["mean_absolute_error"], ["accuracy"]])
+    model.compile(
+        optimizer=lib.optimizers.RMSprop(0.01),
+        loss=["mean_squared_error", "categorical_crossentropy"],
+        metrics=[["mean_absolute_error"], ["accuracy"]],
+    )
 
 
 def test_unbuilt_model_says_how_to_build_it():
     model = ticket_model_class(graphc)(num_departments=4)
     assert not model.built
-    assert [layer.name for layer in model.layers] == [layer.name for layer in (
-        model.concat_layer, model.mixing_layer, model.priority_scorer,
-        model.department_classifier)]
+    assert [layer.name for layer in model.layers] == [
+        layer.name
+        for layer in (
+            model.concat_layer,
+            model.mixing_layer,
+            model.priority_scorer,
+            model.department_classifier,
+        )
+    ]
     with pytest.raises(ValueError, match=r"has not yet been built.*build\(input_shape\)"):
         model.summary()
 
@@ -74,8 +84,9 @@ def test_first_eager_call_builds_and_computes(capsys):
     model.summary()
     out = capsys.readouterr().out
     assert "InputLayer" not in out and "Connected to" not in out  # Keras's layout
-    rows = [line.split()[0] for line in out.splitlines() if "(Dense)" in line
-            or "(Concatenate)" in line]
+    rows = [
+        line.split()[0] for line in out.splitlines() if "(Dense)" in line or "(Concatenate)" in line
+    ]
     assert rows == [layer.name for layer in model.layers]
     assert "Total params: 4,613" in out
 
@@ -218,8 +229,13 @@ def test_log_keys_name_the_losses_not_the_outputs(tmp_path):
     _compile(model, graphc)
     x, y = ticket_data()
     history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
-    assert list(history.history) == ["accuracy", "categorical_crossentropy_loss", "loss",
-                                     "mean_absolute_error", "mean_squared_error_loss"]
+    assert list(history.history) == [
+        "accuracy",
+        "categorical_crossentropy_loss",
+        "loss",
+        "mean_absolute_error",
+        "mean_squared_error_loss",
+    ]
     model.compile("rmsprop", loss="mse", metrics=[["mae"], ["mae"]])
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert list(logs) == ["loss", "mae", "mae_1", "mse_loss"]

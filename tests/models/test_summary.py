@@ -173,8 +173,11 @@ def test_non_trainable_counts_after_freezing():
     m = seed_functional()
     m.get_layer("dense_10").trainable = False
     rows = lines_of(m)
-    assert rows[-4:-1] == ["Total params: 3,466", "Trainable params: 1,386",
-                           "Non-trainable params: 2,080"]
+    assert rows[-4:-1] == [
+        "Total params: 3,466",
+        "Trainable params: 1,386",
+        "Non-trainable params: 2,080",
+    ]
     m.trainable = False
     rows = lines_of(m)
     assert rows[-3:-1] == ["Trainable params: 0", "Non-trainable params: 3,466"]

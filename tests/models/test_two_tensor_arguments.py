@@ -42,8 +42,8 @@ def _model():
 
 def test_masks_follow_keras_with_two_tensor_arguments():
     model, mix, x, c = _model()
-    assert mix.seen["mask"] is None                          # not populated: two tensors
-    assert mix.seen["context_mask"] is get_keras_mask(c)     # `<name>_mask` is
+    assert mix.seen["mask"] is None  # not populated: two tensors
+    assert mix.seen["context_mask"] is get_keras_mask(c)  # `<name>_mask` is
     assert get_keras_mask(mix.output) is get_keras_mask(x)  # the first argument's mask
 
 
@@ -56,7 +56,7 @@ def test_topology_follows_the_argument_order():
     summary = []
     model.summary(print_fn=summary.append)
     text = "\n".join(summary)
-    row = text[text.index("mix (Mix)"):]
+    row = text[text.index("mix (Mix)") :]
     assert "emb_x[0][0]" in row and row.index("emb_x[0][0]") < row.index("emb_c[0][0]")
 
 

@@ -21,6 +21,7 @@ def _seed(fn):
         for p in model.graph.parameters:
             p.assign(rng.uniform(-0.5, 0.5, p.shape).astype(p.dtype))
         return model
+
     build.__name__ = fn.__name__
     return build
 
@@ -30,9 +31,9 @@ def dense_with(activation):
     def build():
         x = Input(shape=(6,), name="features")
         # glu halves its last axis, so it needs an even width.
-        y = layers.Dense(4 if activation == "glu" else 5, activation=activation,
-                         name="out")(x)
+        y = layers.Dense(4 if activation == "glu" else 5, activation=activation, name="out")(x)
         return Model(x, y)
+
     return build
 
 
@@ -44,11 +45,15 @@ def dense_no_bias():
 
 @_seed
 def mlp_dropout():
-    return Sequential([layers.Dense(16, activation="relu", input_shape=(8,)),
-                       layers.Dropout(0.3),
-                       layers.Dense(8, activation="tanh", use_bias=False),
-                       layers.Dropout(0.5),
-                       layers.Dense(4, activation="softmax")])
+    return Sequential(
+        [
+            layers.Dense(16, activation="relu", input_shape=(8,)),
+            layers.Dropout(0.3),
+            layers.Dense(8, activation="tanh", use_bias=False),
+            layers.Dropout(0.5),
+            layers.Dense(4, activation="softmax"),
+        ]
+    )
 
 
 @_seed
@@ -101,8 +106,7 @@ def shared_layer():
 def nested():
     xi = Input(shape=(4,), name="inner_in")
     inner = Model(xi, layers.Dense(5, activation="relu")(layers.Dense(6)(xi)), name="inner")
-    seq = Sequential([layers.Dense(3, activation="softplus", input_shape=(5,))],
-                     name="inner_seq")
+    seq = Sequential([layers.Dense(3, activation="softplus", input_shape=(5,))], name="inner_seq")
     x = Input(shape=(7,), name="x")
     h = layers.Dense(4, activation="selu")(x)
     h = seq(inner(h))
@@ -135,9 +139,21 @@ def unnamed_arithmetic_output():
 
 
 MODELS = {f"dense_{name}": dense_with(name) for name in sorted(ACTIVATIONS)}
-for _fn in (dense_no_bias, mlp_dropout, dropout_last, dropout_on_input, flatten_reshape_identity,
-            unknown_dims, multi_io, shared_layer, nested, identity_of_input, input_as_output,
-            same_output_twice, unnamed_arithmetic_output):
+for _fn in (
+    dense_no_bias,
+    mlp_dropout,
+    dropout_last,
+    dropout_on_input,
+    flatten_reshape_identity,
+    unknown_dims,
+    multi_io,
+    shared_layer,
+    nested,
+    identity_of_input,
+    input_as_output,
+    same_output_twice,
+    unnamed_arithmetic_output,
+):
     MODELS[_fn.__name__] = _fn
 
 
@@ -147,8 +163,9 @@ def sample_inputs(model, batch: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     xs = []
     for v in model.inputs:
-        dims = [batch if i == 0 else (d if isinstance(d, int) else 3)
-                for i, d in enumerate(v.shape)]
+        dims = [
+            batch if i == 0 else (d if isinstance(d, int) else 3) for i, d in enumerate(v.shape)
+        ]
         xs.append(rng.uniform(-2, 2, dims).astype(v.dtype))
     return xs[0] if len(xs) == 1 else xs
 

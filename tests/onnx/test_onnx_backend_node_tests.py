@@ -56,6 +56,7 @@ def _reason(e: Exception) -> str:
 def run_graphc(case):
     """("passed" | "unsupported" | "wrong", reason)."""
     from graphc.onnx import backend
+
     try:
         rep = backend.prepare(case.model)
     except Exception as e:  # the importer refused: an unsupported case
@@ -73,11 +74,13 @@ def run_graphc(case):
 
 def run_onnxruntime(case) -> bool:
     import onnxruntime as ort
+
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        sess = ort.InferenceSession(case.model.SerializeToString(), options,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            case.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
         names = [i.name for i in sess.get_inputs()]
         for inputs, outputs in case.data_sets:
             got = sess.run(None, dict(zip(names, map(_arr, inputs))))
@@ -90,6 +93,7 @@ def run_onnxruntime(case) -> bool:
 
 def run_reference(case) -> bool:
     from onnx.reference import ReferenceEvaluator
+
     try:
         ref = ReferenceEvaluator(case.model)
         names = [i.name for i in case.model.graph.input]
@@ -104,6 +108,7 @@ def run_reference(case) -> bool:
 
 def node_test_report(others=True, limit=None):
     from onnx.backend.test.case.node import collect_testcases
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cases = collect_testcases()
@@ -120,18 +125,26 @@ def node_test_report(others=True, limit=None):
             if others:
                 ort_passed += run_onnxruntime(case)
                 ref_passed += run_reference(case)
-    return {"total": len(cases), "counts": counts, "results": results,
-            "onnxruntime": ort_passed if others else None,
-            "reference": ref_passed if others else None}
+    return {
+        "total": len(cases),
+        "counts": counts,
+        "results": results,
+        "onnxruntime": ort_passed if others else None,
+        "reference": ref_passed if others else None,
+    }
 
 
 def format_report(report) -> str:
     c = report["counts"]
-    lines = [f"graphc.onnx.backend: {c['passed']} passed, {c['unsupported']} unsupported, "
-             f"{c['wrong']} wrong, of {report['total']} ONNX node test cases"]
+    lines = [
+        f"graphc.onnx.backend: {c['passed']} passed, {c['unsupported']} unsupported, "
+        f"{c['wrong']} wrong, of {report['total']} ONNX node test cases"
+    ]
     if report["onnxruntime"] is not None:
-        lines.append(f"onnxruntime: {report['onnxruntime']} passed; onnx.reference: "
-                     f"{report['reference']} passed (same run)")
+        lines.append(
+            f"onnxruntime: {report['onnxruntime']} passed; onnx.reference: "
+            f"{report['reference']} passed (same run)"
+        )
     wrong = [(n, r) for n, (s, r) in report["results"].items() if s == "wrong"]
     for n, r in wrong:
         lines.append(f"  WRONG {n}: {r}")
@@ -143,9 +156,11 @@ def test_onnx_node_tests_none_wrong():
     report = node_test_report()
     text = format_report(report)
     print(text)
-    reasons = collections.Counter(r.split(":")[0] + ":" + r.split(":")[1][:60]
-                                  for s, r in report["results"].values()
-                                  if s == "unsupported" and ":" in r)
+    reasons = collections.Counter(
+        r.split(":")[0] + ":" + r.split(":")[1][:60]
+        for s, r in report["results"].values()
+        if s == "unsupported" and ":" in r
+    )
     for reason, n in reasons.most_common(15):
         print(f"  unsupported x{n}: {reason}")
     assert report["counts"]["wrong"] == 0, text
@@ -154,6 +169,7 @@ def test_onnx_node_tests_none_wrong():
 
 if __name__ == "__main__":
     import sys
+
     rep = node_test_report(others="--graphc-only" not in sys.argv)
     print(format_report(rep))
     if "-v" in sys.argv:

@@ -9,14 +9,20 @@ import re
 import numpy as np
 import onnx
 import pytest
+from onnx_example_models import MODELS, reference, sample_inputs
 
 import graphc
 from graphc import Input, Model, layers
-from graphc.onnx import DEFAULT_OPSET, ExportError, Runtime, export, export_with_report, \
-    newest_opset
 from graphc.backends.onnx.builder import ir_version_for
+from graphc.onnx import (
+    DEFAULT_OPSET,
+    ExportError,
+    Runtime,
+    export,
+    export_with_report,
+    newest_opset,
+)
 from graphc.ops import get_op
-from onnx_example_models import MODELS, reference, sample_inputs
 
 RTOL, ATOL = 1e-4, 1e-5
 OPSETS = sorted({13, 17, 18, newest_opset()})
@@ -59,8 +65,9 @@ def test_onnx_checks_pass_and_shapes_agree(name):
     onnx.checker.check_model(proto, full_check=True)
     inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=True, check_type=True)
     for vi, v in zip(inferred.graph.output, model.outputs):
-        dims = [d.dim_value if d.HasField("dim_value") else None
-                for d in vi.type.tensor_type.shape.dim]
+        dims = [
+            d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim
+        ]
         assert len(dims) == len(v.shape)
         assert all(a is None or b is None or a == b for a, b in zip(dims, v.shape))
 
@@ -146,8 +153,13 @@ def test_export_with_report_lists_each_pass_with_node_counts():
     model = MODELS["mlp_dropout"]()
     result = export_with_report(model)
     names = [p.name for p in result.passes]
-    assert names == ["inference_mode", "eliminate_identity", "cancel_transposes",
-                     "fuse_matmul_add", "eliminate_dead_code"]
+    assert names == [
+        "inference_mode",
+        "eliminate_identity",
+        "cancel_transposes",
+        "fuse_matmul_add",
+        "eliminate_dead_code",
+    ]
     counts = [(p.nodes_before, p.nodes_after) for p in result.passes]
     assert counts[0] == (len(model.graph.nodes), len(model.graph.nodes) - 2)
     for (_, after), (before, _) in zip(counts, counts[1:]):
@@ -182,6 +194,7 @@ def test_export_leaves_no_nodes_on_the_shared_weights():
 # ---- validation --------------------------------------------------------------------------
 def _unsqueezing_relu(self, attrs, b, x):
     import numpy as np
+
     return b.op("Unsqueeze", x, b.const(np.asarray([1], dtype=np.int64)))
 
 
@@ -227,8 +240,13 @@ def test_writes_the_file(tmp_path):
 
 def _wide():
     graphc.utils.set_random_seed(3)
-    return graphc.Sequential([layers.Dense(64, activation="relu", input_shape=(32,)),
-                              layers.Dropout(0.1), layers.Dense(4)])  # 8 KB kernel
+    return graphc.Sequential(
+        [
+            layers.Dense(64, activation="relu", input_shape=(32,)),
+            layers.Dropout(0.1),
+            layers.Dense(4),
+        ]
+    )  # 8 KB kernel
 
 
 def test_external_data_for_big_models(tmp_path):
@@ -240,11 +258,16 @@ def test_external_data_for_big_models(tmp_path):
     assert len(names) == 2 and names[0] == "big.onnx"
     assert re.fullmatch(r"big\.onnx\.[0-9a-f]{16}\.data", names[1])
     on_disk = onnx.load(str(path), load_external_data=False)
-    external = [t.name for t in on_disk.graph.initializer
-                if t.data_location == onnx.TensorProto.EXTERNAL]
-    assert external and all(loc.value == names[1] for t in on_disk.graph.initializer
-                            for loc in t.external_data if loc.key == "location")
-    assert path.stat().st_size < 2000   # the 8 KB kernel is not in it
+    external = [
+        t.name for t in on_disk.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL
+    ]
+    assert external and all(
+        loc.value == names[1]
+        for t in on_disk.graph.initializer
+        for loc in t.external_data
+        if loc.key == "location"
+    )
+    assert path.stat().st_size < 2000  # the 8 KB kernel is not in it
     # the returned proto still holds its weights in memory
     assert all(t.data_location != onnx.TensorProto.EXTERNAL for t in result.model.graph.initializer)
     _assert_parity(model, str(path))
@@ -259,14 +282,17 @@ def test_external_data_without_a_path_is_validated_in_memory():
 
 
 def test_failing_write_leaves_an_existing_file_untouched(tmp_path, monkeypatch):
-    import graphc.backends.onnx.export  # noqa: F401
     import sys
+
+    import graphc.backends.onnx.export  # noqa: F401
+
     module = sys.modules["graphc.backends.onnx.export"]
     path = tmp_path / "model.onnx"
     path.write_bytes(b"the old model")
 
     def fail(src, dst):
         raise OSError("disk full")
+
     monkeypatch.setattr(module.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         export(MODELS["dense_relu"](), path)
@@ -277,12 +303,14 @@ def test_failing_write_leaves_an_existing_file_untouched(tmp_path, monkeypatch):
 
 def test_failing_write_of_external_data_leaves_nothing_behind(tmp_path, monkeypatch):
     import sys
+
     module = sys.modules["graphc.backends.onnx.export"]
     path = tmp_path / "model.onnx"
     path.write_bytes(b"the old model")
 
     def fail(src, dst):
         raise OSError("disk full")
+
     monkeypatch.setattr(module.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         export(_wide(), path, external_data_threshold=1000)

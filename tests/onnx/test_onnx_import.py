@@ -18,8 +18,7 @@ from graphc.onnx import OnnxImportError, load  # noqa: E402
 
 
 def _ort(path_or_proto, feeds):
-    src = path_or_proto if isinstance(path_or_proto, str) else \
-        path_or_proto.SerializeToString()
+    src = path_or_proto if isinstance(path_or_proto, str) else path_or_proto.SerializeToString()
     sess = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
     return sess.run(None, feeds)
 
@@ -39,8 +38,7 @@ def _cnn():
     return graphc.Model(inp, layers.Dense(3, activation="softmax")(h))
 
 
-@pytest.mark.parametrize("build,shape", [(_mlp, (8,)), (_cnn, (10, 10, 2))],
-                         ids=["mlp", "cnn"])
+@pytest.mark.parametrize("build,shape", [(_mlp, (8,)), (_cnn, (10, 10, 2))], ids=["mlp", "cnn"])
 def test_import_predict_finetune_save_reexport(tmp_path, build, shape):
     rng = np.random.default_rng(0)
     model = build()
@@ -83,10 +81,14 @@ def test_trainable_false_freezes_weights(tmp_path):
 
 def test_unsupported_op_names_op_node_opset():
     from onnx import TensorProto, helper
+
     node = helper.make_node("Acos", ["x"], ["y"], name="the_acos")
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])])
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+    )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(OnnxImportError, match=r"'Acos'.*'the_acos'.*opset 17.*Supported"):
         load(proto)
@@ -94,10 +96,14 @@ def test_unsupported_op_names_op_node_opset():
 
 def test_symbolic_dims_become_none():
     from onnx import TensorProto, helper
+
     node = helper.make_node("Relu", ["x"], ["y"])
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])])
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+    )
     m = load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     assert m.input_shape == (None, 3) and m.input_names == ["x"]
 
@@ -116,6 +122,7 @@ def test_light_models_that_import_match_onnxruntime():
             # Their weights are constant fills, so the logits reach ~1e10, where float32
             # rounding (~1e3) decides a softmax: compare the logits instead.
             from onnx import helper
+
             logits = last.input[0]
             proto.graph.node.pop()
             del proto.graph.output[:]
@@ -127,9 +134,14 @@ def test_light_models_that_import_match_onnxruntime():
             continue
         rng = np.random.default_rng(0)
         feeds = {}
-        for vi, v in zip([i for i in proto.graph.input
-                          if i.name not in {t.name for t in proto.graph.initializer}],
-                         m.inputs):
+        for vi, v in zip(
+            [
+                i
+                for i in proto.graph.input
+                if i.name not in {t.name for t in proto.graph.initializer}
+            ],
+            m.inputs,
+        ):
             dims = [d if d is not None else 1 for d in v.shape]
             feeds[vi.name] = rng.uniform(0, 1, size=dims).astype(v.dtype)
         expected = _ort(proto, feeds)
@@ -137,8 +149,10 @@ def test_light_models_that_import_match_onnxruntime():
         # through the executor, as graphc.onnx.backend does, not predict's batches.
         from graphc.backends.numpy.executor import Executor
         from graphc.recording import ExecContext
-        got = Executor(m.graph).forward([feeds[v.name] for v in m.inputs],
-                                        ExecContext(training=False))
+
+        got = Executor(m.graph).forward(
+            [feeds[v.name] for v in m.inputs], ExecContext(training=False)
+        )
         for e, g in zip(expected, got):
             np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
         loaded.append(path.name)
@@ -180,8 +194,11 @@ def _torch_models():
 
     # (module, sample shape, dynamic batch): torch's LSTM export computes its initial
     # states from Shape, which graphc imports on known sizes only, so its batch is fixed.
-    return {"mlp": (MLP, (8,), True), "cnn": (CNN, (2, 10, 10), True),
-            "lstm": (LSTMNet, (6, 4), False)}
+    return {
+        "mlp": (MLP, (8,), True),
+        "cnn": (CNN, (2, 10, 10), True),
+        "lstm": (LSTMNet, (6, 4), False),
+    }
 
 
 @pytest.mark.slow
@@ -194,21 +211,29 @@ def test_torch_export_imports_finetunes_and_reexports(tmp_path, which):
     batch = 8
     src = str(tmp_path / "torch.onnx")
     kwargs = {"dynamic_axes": {"x": {0: "batch"}, "y": {0: "batch"}}} if dynamic else {}
-    torch.onnx.export(net, torch.randn(batch, *shape), src, dynamo=False, input_names=["x"],
-                      output_names=["y"], opset_version=17, **kwargs)
+    torch.onnx.export(
+        net,
+        torch.randn(batch, *shape),
+        src,
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        opset_version=17,
+        **kwargs,
+    )
     rng = np.random.default_rng(1)
     x = rng.normal(size=(64, *shape)).astype("float32")
     y = rng.integers(0, 3, size=64)
 
     model = load(src)
-    expected = np.concatenate([_ort(src, {"x": x[i:i + batch]})[0]
-                               for i in range(0, 64, batch)])
-    np.testing.assert_allclose(model.predict(x, batch_size=batch, verbose=0), expected,
-                               rtol=1e-4, atol=1e-5)
+    expected = np.concatenate([_ort(src, {"x": x[i : i + batch]})[0] for i in range(0, 64, batch)])
+    np.testing.assert_allclose(
+        model.predict(x, batch_size=batch, verbose=0), expected, rtol=1e-4, atol=1e-5
+    )
     # The torch models end in logits.
     from graphc import losses
-    model.compile(optimizer="adam",
-                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    model.compile(optimizer="adam", loss=losses.SparseCategoricalCrossentropy(from_logits=True))
     before = model.evaluate(x, y, batch_size=batch, verbose=0)
     model.fit(x, y, epochs=3, batch_size=batch, verbose=0)
     after = model.evaluate(x, y, batch_size=batch, verbose=0)
@@ -218,10 +243,11 @@ def test_torch_export_imports_finetunes_and_reexports(tmp_path, which):
     model.save(saved)
     reloaded = graphc.saving.load_model(saved)
     ours = reloaded.predict(x, batch_size=batch, verbose=0)
-    np.testing.assert_allclose(ours, model.predict(x, batch_size=batch, verbose=0),
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        ours, model.predict(x, batch_size=batch, verbose=0), rtol=1e-6, atol=1e-7
+    )
     out = str(tmp_path / "tuned.onnx")
     reloaded.export(out)
     name = onnx.load(out).graph.input[0].name
-    again = np.concatenate([_ort(out, {name: x[i:i + batch]})[0] for i in range(0, 64, batch)])
+    again = np.concatenate([_ort(out, {name: x[i : i + batch]})[0] for i in range(0, 64, batch)])
     np.testing.assert_allclose(again, ours, rtol=1e-4, atol=1e-5)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx_example_models import MODELS, reference, sample_inputs
 
 from graphc import losses
 from graphc.onnx import Runtime, RuntimeLoadError, export
-from onnx_example_models import MODELS, reference, sample_inputs
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,7 @@ def test_sources_path_proto_and_bytes(tmp_path, single):
     proto = export(model, tmp_path / "m.onnx")
     x = sample_inputs(model, 4)
     want = reference(model, x)[0]
-    for source in (str(tmp_path / "m.onnx"), tmp_path / "m.onnx", proto,
-                   proto.SerializeToString()):
+    for source in (str(tmp_path / "m.onnx"), tmp_path / "m.onnx", proto, proto.SerializeToString()):
         np.testing.assert_allclose(Runtime(source).predict(x), want, rtol=1e-4, atol=1e-5)
 
 
@@ -97,28 +96,43 @@ def test_float64_and_ints_are_cast(single):
 @pytest.fixture
 def no_run(monkeypatch):
     """Input errors must be raised before onnxruntime is called."""
+
     def wrap(rt):
         def boom(feeds):
             raise AssertionError("onnxruntime was called")
+
         monkeypatch.setattr(rt, "run", boom)
         return rt
+
     return wrap
 
 
-@pytest.mark.parametrize("x, message", [
-    (np.zeros((2, 5), "float32"),
-     r"Input 'features': expected shape \(batch, 6\) float32, received shape \(2, 5\) "
-     "float32"),
-    (np.zeros((2, 6, 1), "float32"),
-     r"Input 'features': expected shape \(batch, 6\) float32, received shape \(2, 6, 1\)"),
-    (np.zeros(6, "float32"),
-     r"Input 'features': expected shape \(batch, 6\) float32, received shape \(6,\)"),
-    (np.array([["a"] * 6]), r"Input 'features': expected numeric data of shape \(batch, 6\)"),
-    (np.zeros((2, 6), np.complex64), r"Input 'features': expected numeric data"),
-    ({"feature": np.zeros((2, 6))}, r"Unknown input 'feature'; the model's inputs are "
-                                    r"\['features'\]"),
-    ({}, r"Missing input 'features' \(expected shape \(batch, 6\) float32\)"),
-])
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (
+            np.zeros((2, 5), "float32"),
+            r"Input 'features': expected shape \(batch, 6\) float32, received shape \(2, 5\) "
+            "float32",
+        ),
+        (
+            np.zeros((2, 6, 1), "float32"),
+            r"Input 'features': expected shape \(batch, 6\) float32, received shape \(2, 6, 1\)",
+        ),
+        (
+            np.zeros(6, "float32"),
+            r"Input 'features': expected shape \(batch, 6\) float32, received shape \(6,\)",
+        ),
+        (np.array([["a"] * 6]), r"Input 'features': expected numeric data of shape \(batch, 6\)"),
+        (np.zeros((2, 6), np.complex64), r"Input 'features': expected numeric data"),
+        (
+            {"feature": np.zeros((2, 6))},
+            r"Unknown input 'feature'; the model's inputs are "
+            r"\['features'\]",
+        ),
+        ({}, r"Missing input 'features' \(expected shape \(batch, 6\) float32\)"),
+    ],
+)
 def test_single_input_errors(single, no_run, x, message):
     _, rt = single
     no_run(rt)
@@ -126,14 +140,19 @@ def test_single_input_errors(single, no_run, x, message):
         rt.predict(x)
 
 
-@pytest.mark.parametrize("x, message", [
-    (np.zeros((2, 4), "float32"), r"has 2 inputs \['left', 'right'\]; pass a list"),
-    ([np.zeros((2, 4))], r"has 2 inputs \['left', 'right'\], received a list of 1"),
-    ([np.zeros((2, 4)), np.zeros((3, 3))], r"same number of samples: left has 2, right has 3"),
-    ([np.zeros((2, 3)), np.zeros((2, 3))],
-     r"Input 'left': expected shape \(batch, 4\) float32, received shape \(2, 3\)"),
-    ({"left": np.zeros((2, 4))}, r"Missing input 'right'"),
-])
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((2, 4), "float32"), r"has 2 inputs \['left', 'right'\]; pass a list"),
+        ([np.zeros((2, 4))], r"has 2 inputs \['left', 'right'\], received a list of 1"),
+        ([np.zeros((2, 4)), np.zeros((3, 3))], r"same number of samples: left has 2, right has 3"),
+        (
+            [np.zeros((2, 3)), np.zeros((2, 3))],
+            r"Input 'left': expected shape \(batch, 4\) float32, received shape \(2, 3\)",
+        ),
+        ({"left": np.zeros((2, 4))}, r"Missing input 'right'"),
+    ],
+)
 def test_multi_input_errors(multi, no_run, x, message):
     _, rt = multi
     no_run(rt)
@@ -143,11 +162,15 @@ def test_multi_input_errors(multi, no_run, x, message):
 
 def test_fixed_batch_dimension_is_checked():
     from graphc import Input, Model, layers
+
     x = Input(batch_shape=(2, 3), name="x")
     rt = Runtime(export(Model(x, layers.Dense(2)(x))))
     assert rt.predict(np.zeros((2, 3)), batch_size=1).shape == (2, 2)
-    with pytest.raises(ValueError, match=r"expected shape \(2, 3\) float32, received shape "
-                                         r"\(3, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected shape \(2, 3\) float32, received shape "
+        r"\(3, 3\)",
+    ):
         rt.predict(np.zeros((3, 3)))
 
 
@@ -160,8 +183,9 @@ def test_evaluate_loss_matches_graphc_losses(single):
     want = losses.get("sparse_categorical_crossentropy")(y, pred)
     got = rt.evaluate(x, y, loss="sparse_categorical_crossentropy")
     assert got == pytest.approx({"loss": want}, rel=1e-5)
-    assert rt.evaluate(x, y, loss="sparse_categorical_crossentropy", batch_size=3)["loss"] \
-        == pytest.approx(want, rel=1e-5)
+    assert rt.evaluate(x, y, loss="sparse_categorical_crossentropy", batch_size=3)[
+        "loss"
+    ] == pytest.approx(want, rel=1e-5)
 
 
 def test_evaluate_with_metrics(single):
@@ -170,8 +194,12 @@ def test_evaluate_with_metrics(single):
     x = sample_inputs(model, 30)
     y = np.random.default_rng(2).integers(0, 5, 30)
     pred = reference(model, x)[0]
-    got = rt.evaluate(x, y, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy", "sparse_top_k_categorical_accuracy"])
+    got = rt.evaluate(
+        x,
+        y,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", "sparse_top_k_categorical_accuracy"],
+    )
     assert list(got) == ["loss", "accuracy", "sparse_top_k_categorical_accuracy"]
     acc = float(np.mean(pred.argmax(-1) == y))
     assert got["accuracy"] == pytest.approx(acc)
@@ -200,12 +228,11 @@ def test_evaluate_multi_output(multi):
     ce = losses.get("sparse_categorical_crossentropy")(y_cls, cls)
     mse = losses.get("mse")(y_reg, reg)
     for y in ([y_cls, y_reg], {"cls": y_cls, "reg": y_reg}):
-        got = rt.evaluate(x, y, loss={"cls": "sparse_categorical_crossentropy",
-                                      "reg": "mse"})
-        assert got == pytest.approx({"loss": ce + mse, "cls_loss": ce, "reg_loss": mse},
-                                    rel=1e-5)
-    got = rt.evaluate(x, [y_cls, y_reg], loss=["sparse_categorical_crossentropy", "mse"],
-                      metrics={"reg": ["mae"]})
+        got = rt.evaluate(x, y, loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"})
+        assert got == pytest.approx({"loss": ce + mse, "cls_loss": ce, "reg_loss": mse}, rel=1e-5)
+    got = rt.evaluate(
+        x, [y_cls, y_reg], loss=["sparse_categorical_crossentropy", "mse"], metrics={"reg": ["mae"]}
+    )
     assert got["reg_mae"] == pytest.approx(float(np.mean(np.abs(y_reg - reg))), rel=1e-5)
     with pytest.raises(ValueError, match="2 outputs"):
         rt.evaluate(x, y_cls, loss="mse")
@@ -221,8 +248,9 @@ def test_evaluate_missing_targets(multi):
     model, rt = multi
     x = sample_inputs(model, 4)
     y_cls = np.zeros(4, int)
-    got = rt.evaluate(x, {"cls": y_cls}, loss={"cls": "sparse_categorical_crossentropy"},
-                      metrics=["accuracy"])
+    got = rt.evaluate(
+        x, {"cls": y_cls}, loss={"cls": "sparse_categorical_crossentropy"}, metrics=["accuracy"]
+    )
     assert set(got) == {"loss", "cls_loss", "cls_accuracy"}
     with pytest.raises(ValueError, match="No target for output 'reg'"):
         rt.evaluate(x, {"cls": y_cls}, loss=["sparse_categorical_crossentropy", "mse"])

@@ -9,6 +9,7 @@ def _gather(table_shape, index_shape, float_indices=False):
         idx = rng.integers(0, table_shape[0], index_shape)
         idx.flat[0] = idx.flat[-1]  # a repeated row: its gradient must add up
         return [table, idx.astype(np.float32 if float_indices else np.int64)]
+
     return make
 
 
@@ -17,6 +18,7 @@ def _away_from(theta, shape):
         x = rng.uniform(-3, 3, shape)
         x = np.where(np.abs(x - theta) < 0.05, x + 0.1, x)
         return [x.astype(dtype)]
+
     return make
 
 
@@ -26,8 +28,12 @@ SPECS = {
     "gather": [
         ({}, [(6, 4), (3, 5)], (0, 1), {**_GATHER, "make": _gather((6, 4), (3, 5))}),
         ({}, [(5, 2, 3), (4,)], (0, 1), {**_GATHER, "make": _gather((5, 2, 3), (4,))}),
-        ({}, [(7, 3), (2, 4)], (0, 1),
-         {**_GATHER, "make": _gather((7, 3), (2, 4), float_indices=True)}),
+        (
+            {},
+            [(7, 3), (2, 4)],
+            (0, 1),
+            {**_GATHER, "make": _gather((7, 3), (2, 4), float_indices=True)},
+        ),
     ],
     "transpose": [
         ({"perm": (0, 2, 1)}, [(2, 3, 4)], (-1, 1)),

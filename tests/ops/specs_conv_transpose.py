@@ -7,8 +7,13 @@ CL, CF = "channels_last", "channels_first"
 
 def _ct(strides, padding, output_padding=None, dilation=None, fmt=CL):
     n = len(strides)
-    return {"strides": strides, "padding": padding, "output_padding": output_padding,
-            "dilation_rate": dilation or (1,) * n, "data_format": fmt}
+    return {
+        "strides": strides,
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation_rate": dilation or (1,) * n,
+        "data_format": fmt,
+    }
 
 
 # The kernel is a weight: only the input carries the batch dimension.

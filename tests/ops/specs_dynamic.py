@@ -9,12 +9,14 @@ import numpy as np
 def _floats(shape, dtype="float32"):
     def make(rng, _dtype):
         return [rng.uniform(-1, 1, shape).astype(dtype)]
+
     return make
 
 
 def _scalars(*values, dtypes=("int64", "int64", "int64")):
     def make(rng, _dtype):
         return [np.asarray(v, dtype=d) for v, d in zip(values, dtypes)]
+
     return make
 
 
@@ -32,8 +34,12 @@ SPECS = {
         ({"dtype": "int32"}, [(), (), ()], (0, 1), {**_NONE3, "make": _scalars(0, 7, 1)}),
         ({"dtype": "int64"}, [(), (), ()], (0, 1), {**_NONE3, "make": _scalars(2, 11, 3)}),
         ({"dtype": "int64"}, [(), (), ()], (0, 1), {**_NONE3, "make": _scalars(5, 0, -2)}),
-        ({"dtype": "float32"}, [(), (), ()], (0, 1),
-         {**_NONE3, "make": _scalars(0.5, 3.0, 0.5, dtypes=("float32",) * 3)}),
+        (
+            {"dtype": "float32"},
+            [(), (), ()],
+            (0, 1),
+            {**_NONE3, "make": _scalars(0.5, 3.0, 0.5, dtypes=("float32",) * 3)},
+        ),
         # an empty range
         ({"dtype": "int32"}, [(), (), ()], (0, 1), {**_NONE3, "make": _scalars(3, 3, 1)}),
     ],

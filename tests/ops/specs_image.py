@@ -10,8 +10,14 @@ def _flip(mode, fmt=CL):
 
 
 def _affine(kind, fill="reflect", interp="bilinear", fmt=CL, fill_value=0.0, **ranges):
-    return {"kind": kind, "fill_mode": fill, "interpolation": interp,
-            "fill_value": fill_value, "data_format": fmt, **ranges}
+    return {
+        "kind": kind,
+        "fill_mode": fill,
+        "interpolation": interp,
+        "fill_value": fill_value,
+        "data_format": fmt,
+        **ranges,
+    }
 
 
 SPECS = {
@@ -22,13 +28,22 @@ SPECS = {
     ],
     "random_affine": [
         (_affine("rotation", factor=(-0.2, 0.2)), [(2, 5, 6, 2)], (-1, 1)),
-        (_affine("rotation", "constant", fill_value=0.5, factor=(-0.3, 0.3)),
-         [(2, 5, 6, 2)], (-1, 1)),
+        (
+            _affine("rotation", "constant", fill_value=0.5, factor=(-0.3, 0.3)),
+            [(2, 5, 6, 2)],
+            (-1, 1),
+        ),
         (_affine("rotation", "wrap", "nearest", factor=(0.1, 0.3)), [(2, 5, 6, 2)], (-1, 1)),
         (_affine("zoom", "nearest", height_factor=(-0.3, 0.3)), [(2, 5, 6, 2)], (-1, 1)),
-        (_affine("zoom", "reflect", fmt=CF, height_factor=(-0.3, 0.3),
-                 width_factor=(0.1, 0.4)), [(2, 2, 5, 6)], (-1, 1)),
-        (_affine("translation", "constant", height_factor=(-0.3, 0.3),
-                 width_factor=(-0.3, 0.3)), [(2, 5, 6, 2)], (-1, 1)),
+        (
+            _affine("zoom", "reflect", fmt=CF, height_factor=(-0.3, 0.3), width_factor=(0.1, 0.4)),
+            [(2, 2, 5, 6)],
+            (-1, 1),
+        ),
+        (
+            _affine("translation", "constant", height_factor=(-0.3, 0.3), width_factor=(-0.3, 0.3)),
+            [(2, 5, 6, 2)],
+            (-1, 1),
+        ),
     ],
 }

@@ -6,11 +6,13 @@ import numpy as np
 
 def _away_from(points, shape, lo=-2.0, hi=2.0):
     """Uniform inputs kept 0.05 away from kinks, where central differences mean nothing."""
+
     def make(rng, dtype):
         x = rng.uniform(lo, hi, shape)
         for p in points:
             x = np.where(np.abs(x - p) < 0.05, x + 0.1, x)
         return [x.astype(dtype)]
+
     return make
 
 
@@ -20,10 +22,13 @@ SPECS = {
     "abs": [({}, [(3, 4)], (-2, 2), {"make": _away_from([0.0], (3, 4))})],
     "square": [({}, [(3, 4)], (-2, 2)), ({}, [(2, 3, 4)], (-2, 2))],
     "clip": [
-        ({"min": -0.5, "max": 1.0}, [(3, 4)], (-2, 2),
-         {"make": _away_from([-0.5, 1.0], (3, 4))}),
-        ({"min": 1e-7, "max": 1 - 1e-7}, [(2, 5)], (-0.5, 1.5),
-         {"make": _away_from([0.0, 1.0], (2, 5), -0.5, 1.5)}),
+        ({"min": -0.5, "max": 1.0}, [(3, 4)], (-2, 2), {"make": _away_from([-0.5, 1.0], (3, 4))}),
+        (
+            {"min": 1e-7, "max": 1 - 1e-7},
+            [(2, 5)],
+            (-0.5, 1.5),
+            {"make": _away_from([0.0, 1.0], (2, 5), -0.5, 1.5)},
+        ),
     ],
     "max": [
         ({"axis": (1,), "keepdims": False}, [(3, 4)], (-2, 2)),

@@ -39,34 +39,55 @@ def _case(op, gates, bias_shape=None, states=0, mask=None, **attrs):
 
         def make(rng, dtype, shapes=tuple(shapes), m=m):
             return [rng.uniform(-1, 1, s).astype(dtype) for s in shapes] + [m.copy()]
+
         options.update(make=make, no_grad=(k,), batched_inputs=batched + (k,))
     return (attrs, shapes, (-1, 1), options)
 
 
 def _masked(op, gates, bias_shape, **attrs):
     """One case per mask, alternating directions and zero_output_for_mask."""
-    return [_case(op, gates, bias_shape, mask=name, go_backwards=bool(i % 2),
-                  zero_output_for_mask=i in (1, 2), **attrs)
-            for i, name in enumerate(MASKS)]
+    return [
+        _case(
+            op,
+            gates,
+            bias_shape,
+            mask=name,
+            go_backwards=bool(i % 2),
+            zero_output_for_mask=i in (1, 2),
+            **attrs,
+        )
+        for i, name in enumerate(MASKS)
+    ]
 
 
 def _dropped(op, gates, bias_shape, **attrs):
     """Dropout cases: input only, recurrent only, both; one mask for all gates and one per
     gate; rate 1 (everything dropped); with a Keras mask; going backwards."""
-    cases = [_case(op, gates, bias_shape, dropout=0.5, **attrs),
-             _case(op, gates, bias_shape, recurrent_dropout=0.5, go_backwards=True, **attrs),
-             _case(op, gates, bias_shape, states=gates // 4 + 1, dropout=0.3,
-                   recurrent_dropout=0.6, **attrs),
-             _case(op, gates, bias_shape, mask="holes", dropout=0.4, recurrent_dropout=0.4,
-                   **attrs),
-             _case(op, gates, bias_shape, dropout=1.0, recurrent_dropout=0.5, **attrs)]
+    cases = [
+        _case(op, gates, bias_shape, dropout=0.5, **attrs),
+        _case(op, gates, bias_shape, recurrent_dropout=0.5, go_backwards=True, **attrs),
+        _case(
+            op,
+            gates,
+            bias_shape,
+            states=gates // 4 + 1,
+            dropout=0.3,
+            recurrent_dropout=0.6,
+            **attrs,
+        ),
+        _case(op, gates, bias_shape, mask="holes", dropout=0.4, recurrent_dropout=0.4, **attrs),
+        _case(op, gates, bias_shape, dropout=1.0, recurrent_dropout=0.5, **attrs),
+    ]
     if gates > 1:
-        cases += [_case(op, gates, bias_shape, dropout=0.5, recurrent_dropout=0.5,
-                        gate_masks=True, **attrs),
-                  _case(op, gates, bias_shape, dropout=0.5, gate_masks=True,
-                        go_backwards=True, **attrs),
-                  _case(op, gates, bias_shape, mask="end", recurrent_dropout=0.5,
-                        gate_masks=True, **attrs)]
+        cases += [
+            _case(
+                op, gates, bias_shape, dropout=0.5, recurrent_dropout=0.5, gate_masks=True, **attrs
+            ),
+            _case(op, gates, bias_shape, dropout=0.5, gate_masks=True, go_backwards=True, **attrs),
+            _case(
+                op, gates, bias_shape, mask="end", recurrent_dropout=0.5, gate_masks=True, **attrs
+            ),
+        ]
     return cases
 
 
@@ -98,8 +119,15 @@ SPECS = {
         _case("lstm", 4, (4 * U,), activation="linear", recurrent_activation="hard_sigmoid"),
         *_masked("lstm", 4, (4 * U,)),
         _case("lstm", 4, (4 * U,), states=2, mask="holes"),
-        _case("lstm", 4, (4 * U,), states=2, mask="empty", go_backwards=True,
-              zero_output_for_mask=True),
+        _case(
+            "lstm",
+            4,
+            (4 * U,),
+            states=2,
+            mask="empty",
+            go_backwards=True,
+            zero_output_for_mask=True,
+        ),
         *_dropped("lstm", 4, (4 * U,)),
     ],
     "gru": [

@@ -16,8 +16,9 @@ class PositionalEmbedding(layers.Layer):
     def __init__(self, sequence_length, input_dim, output_dim, **kwargs):
         super().__init__(**kwargs)
         self.token_embeddings = layers.Embedding(input_dim=input_dim, output_dim=output_dim)
-        self.position_embeddings = layers.Embedding(input_dim=sequence_length,
-                                                    output_dim=output_dim)
+        self.position_embeddings = layers.Embedding(
+            input_dim=sequence_length, output_dim=output_dim
+        )
 
     def call(self, inputs):
         length = ops.shape(inputs)[-1]
@@ -52,15 +53,18 @@ def test_shape_of_a_symbolic_tensor_keeps_known_dims_as_ints():
 
 
 # ---- arange ----------------------------------------------------------------------------
-@pytest.mark.parametrize("args,kwargs,want", [
-    ((5,), {}, np.arange(5, dtype="int32")),
-    ((1, 7, 2), {}, np.arange(1, 7, 2, dtype="int32")),
-    ((0.0, 1.0, 0.25), {}, np.arange(0, 1, 0.25, dtype="float32")),
-    ((0, 2, 0.5), {}, np.arange(0, 2, 0.5, dtype="float32")),  # a Python float: floatx
-    ((np.int64(4),), {}, np.arange(4, dtype="int64")),
-    ((3,), {"dtype": "float64"}, np.arange(3, dtype="float64")),
-    ((5, 0, -2), {}, np.arange(5, 0, -2, dtype="int32")),
-])
+@pytest.mark.parametrize(
+    "args,kwargs,want",
+    [
+        ((5,), {}, np.arange(5, dtype="int32")),
+        ((1, 7, 2), {}, np.arange(1, 7, 2, dtype="int32")),
+        ((0.0, 1.0, 0.25), {}, np.arange(0, 1, 0.25, dtype="float32")),
+        ((0, 2, 0.5), {}, np.arange(0, 2, 0.5, dtype="float32")),  # a Python float: floatx
+        ((np.int64(4),), {}, np.arange(4, dtype="int64")),
+        ((3,), {"dtype": "float64"}, np.arange(3, dtype="float64")),
+        ((5, 0, -2), {}, np.arange(5, 0, -2, dtype="int32")),
+    ],
+)
 def test_arange_on_numbers_runs_at_once_with_keras_dtypes(args, kwargs, want):
     got = ops.arange(*args, **kwargs)
     assert isinstance(got, np.ndarray) and got.dtype == want.dtype
@@ -147,5 +151,6 @@ def test_integer_arithmetic_on_a_size_stays_integer():
         x = np.ones((2, n), "int64")
         want = weights[: n - 1].sum() + 2 * n
         np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5)
-        np.testing.assert_allclose(sess.run(None, {proto.graph.input[0].name: x})[0], want,
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            sess.run(None, {proto.graph.input[0].name: x})[0], want, rtol=1e-5
+        )

@@ -10,8 +10,9 @@ from graphc.ops import get_op
 def test_max_splits_the_gradient_between_tied_maxima():
     x = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]], np.float64)
     y = ops.max(x, axis=-1)
-    (g,) = get_op("max").gradients({"axis": (1,), "keepdims": False}, [x], [y],
-                             (np.array([1.0, 4.0]),))
+    (g,) = get_op("max").gradients(
+        {"axis": (1,), "keepdims": False}, [x], [y], (np.array([1.0, 4.0]),)
+    )
     np.testing.assert_array_equal(g, [[0, 0.5, 0.5, 0], [1, 1, 1, 1]])
 
 

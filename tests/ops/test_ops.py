@@ -36,28 +36,39 @@ SPECS = {
     "softplus": [({}, [(3, 4)], (-3, 3))],
     "softsign": [({}, [(3, 4)], (-2, 2))],
     "silu": [({}, [(3, 4)], (-3, 3))],
-    "gelu": [({"approximate": False}, [(3, 4)], (-3, 3)),
-             ({"approximate": True}, [(3, 4)], (-3, 3))],
-    "leaky_relu": [({"negative_slope": 0.2}, [(3, 4)], (-2, 2)),
-                   ({"negative_slope": 0.3}, [(3, 4)], (-2, 2))],
+    "gelu": [
+        ({"approximate": False}, [(3, 4)], (-3, 3)),
+        ({"approximate": True}, [(3, 4)], (-3, 3)),
+    ],
+    "leaky_relu": [
+        ({"negative_slope": 0.2}, [(3, 4)], (-2, 2)),
+        ({"negative_slope": 0.3}, [(3, 4)], (-2, 2)),
+    ],
     "hard_sigmoid": [({}, [(3, 4)], (-5, 5))],
     "exp": [({}, [(3, 4)], (-2, 2))],
     "gemm": [({}, [(3, 4), (4, 5), (5,)], (-1, 1))],
-    "matmul": [({}, [(3, 4), (4, 5)], (-1, 1)), ({}, [(2, 3, 4), (4, 5)], (-1, 1)),
-               ({}, [(2, 3, 4), (2, 4, 5)], (-1, 1))],
-    "reshape": [({"shape": (-1, 6)}, [(4, 3, 2)], (-1, 1)),
-                ({"shape": (2, -1, 3)}, [(4, 3)], (-1, 1))],
+    "matmul": [
+        ({}, [(3, 4), (4, 5)], (-1, 1)),
+        ({}, [(2, 3, 4), (4, 5)], (-1, 1)),
+        ({}, [(2, 3, 4), (2, 4, 5)], (-1, 1)),
+    ],
+    "reshape": [
+        ({"shape": (-1, 6)}, [(4, 3, 2)], (-1, 1)),
+        ({"shape": (2, -1, 3)}, [(4, 3)], (-1, 1)),
+    ],
     "flatten": [({}, [(4, 3, 2)], (-1, 1)), ({}, [(4,)], (-1, 1))],
-    "concatenate": [({"axis": -1}, [(3, 2), (3, 4)], (-1, 1)),
-                    ({"axis": 1}, [(2, 1, 3), (2, 2, 3), (2, 3, 3)], (-1, 1))],
+    "concatenate": [
+        ({"axis": -1}, [(3, 2), (3, 4)], (-1, 1)),
+        ({"axis": 1}, [(2, 1, 3), (2, 2, 3), (2, 3, 3)], (-1, 1)),
+    ],
     "dropout": [({"rate": 0.5}, [(3, 4)], (-2, 2))],
 }
-
 
 
 def _family_specs():
     import importlib.util
     import pathlib
+
     for path in sorted(pathlib.Path(__file__).parent.glob("specs_*.py")):
         spec = importlib.util.spec_from_file_location(f"_ops_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
@@ -146,9 +157,12 @@ def test_shape_rule_matches_kernel(name, i):
 
 
 # A reshape to a fixed leading dimension does not carry the batch through.
-BATCH_CASES = [(n, i) for n, i in CASES
-               if not (n == "reshape" and SPECS[n][i][0]["shape"][0] != -1)
-               and _options(n, i).get("batch", True)]
+BATCH_CASES = [
+    (n, i)
+    for n, i in CASES
+    if not (n == "reshape" and SPECS[n][i][0]["shape"][0] != -1)
+    and _options(n, i).get("batch", True)
+]
 
 
 @pytest.mark.parametrize("name,i", BATCH_CASES)
@@ -156,9 +170,12 @@ def test_shape_rule_keeps_unknown_batch(name, i):
     op = get_op(name)
     attrs, xs = _inputs(name, i, np.float32)
     batched = _options(name, i).get("batched_inputs")
-    sym = [TensorType((None,) + x.shape[1:], x.dtype)
-           if (k in batched if batched is not None else x.ndim == max(y.ndim for y in xs))
-           else TensorType(x.shape, x.dtype) for k, x in enumerate(xs)]
+    sym = [
+        TensorType((None,) + x.shape[1:], x.dtype)
+        if (k in batched if batched is not None else x.ndim == max(y.ndim for y in xs))
+        else TensorType(x.shape, x.dtype)
+        for k, x in enumerate(xs)
+    ]
     types = op.infer(attrs, *sym)
     first = types[0] if isinstance(types, tuple) and not isinstance(types, TensorType) else types
     assert first.shape[0] is None
@@ -166,10 +183,20 @@ def test_shape_rule_keeps_unknown_batch(name, i):
 
 # Central differences run the kernel twice per input element: for these ops a few tenths of
 # a second a case, and together half the time of `make test-fast`; `make test` runs them.
-SLOW_VJP = {"avg_pool", "conv", "conv_transpose", "gru", "lstm", "max_pool", "random_affine",
-            "simple_rnn"}
-VJP_CASES = [pytest.param(name, i, marks=pytest.mark.slow) if name in SLOW_VJP else (name, i)
-             for name, i in CASES]
+SLOW_VJP = {
+    "avg_pool",
+    "conv",
+    "conv_transpose",
+    "gru",
+    "lstm",
+    "max_pool",
+    "random_affine",
+    "simple_rnn",
+}
+VJP_CASES = [
+    pytest.param(name, i, marks=pytest.mark.slow) if name in SLOW_VJP else (name, i)
+    for name, i in CASES
+]
 
 
 @pytest.mark.parametrize("name,i", VJP_CASES)
@@ -205,13 +232,18 @@ def test_vjp_matches_central_differences(name, i):
             minus[k][idx] -= eps
             num[idx] = (objective(plus) - objective(minus)) / (2 * eps)
         assert grads[k] is not None
-        np.testing.assert_allclose(grads[k], num, rtol=options.get("rtol", 1e-5),
-                                   atol=options.get("atol", 1e-6),
-                                   err_msg=f"{name} d/d input {k}")
+        np.testing.assert_allclose(
+            grads[k],
+            num,
+            rtol=options.get("rtol", 1e-5),
+            atol=options.get("atol", 1e-6),
+            err_msg=f"{name} d/d input {k}",
+        )
 
 
 def _opsets():
     from graphc.backends.onnx.builder import newest_opset
+
     return sorted({13, 17, 18, newest_opset()})
 
 
@@ -234,13 +266,15 @@ def test_onnx_lowering_matches_kernel(name, i, opset):
     onnx.checker.check_model(model, full_check=True)
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {f"x{k}": x for k, x in enumerate(xs)})
-    want = [y for y in _outputs(op, op.run(attrs, xs, ExecContext(training=False)))
-            if y is not None]
+    want = [
+        y for y in _outputs(op, op.run(attrs, xs, ExecContext(training=False))) if y is not None
+    ]
     assert len(got) == len(want)
     options = _options(name, i)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=options.get("onnx_rtol", 1e-5),
-                                   atol=options.get("onnx_atol", 1e-6))
+        np.testing.assert_allclose(
+            g, w, rtol=options.get("onnx_rtol", 1e-5), atol=options.get("onnx_atol", 1e-6)
+        )
 
 
 @pytest.mark.parametrize("name,i", CASES)

@@ -14,13 +14,16 @@ from graphc.ops.text_processing import Vectorizer
 TEXTS = ["The cat sat.", "a DOG, a cat", "", "the cat and the dog sat"]
 
 
-@pytest.mark.parametrize("options", [
-    {"output_mode": "int", "output_sequence_length": 5},
-    {"output_mode": "int", "ngrams": 2},
-    {"output_mode": "multi_hot"},
-    {"output_mode": "count", "max_tokens": 12, "pad_to_max_tokens": True},
-    {"output_mode": "tf_idf", "ngrams": (1, 2)},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"output_mode": "int", "output_sequence_length": 5},
+        {"output_mode": "int", "ngrams": 2},
+        {"output_mode": "multi_hot"},
+        {"output_mode": "count", "max_tokens": 12, "pad_to_max_tokens": True},
+        {"output_mode": "tf_idf", "ngrams": (1, 2)},
+    ],
+)
 def test_the_op_kernel_matches_the_layer_without_building_a_layer(options, monkeypatch):
     layer = TextVectorization(**options)
     layer.adapt(TEXTS)
@@ -50,13 +53,16 @@ def test_the_layer_keeps_its_vocabulary_in_its_vectorizer():
     assert layer(["cat"]).shape == (1, layer.vocabulary_size())
 
 
-@pytest.mark.parametrize("options, error, match", [
-    ({"standardize": "upper"}, ValueError, "Unknown value for `standardize`"),
-    ({"output_mode": "one_hot"}, NotImplementedError, "needs TensorFlow"),
-    ({"ngrams": [1, 2]}, ValueError, "`ngrams` must be None, an integer"),
-    ({"max_tokens": 1}, ValueError, "must be greater than 1"),
-    ({"pad_to_max_tokens": True}, ValueError, "must set `max_tokens`"),
-])
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        ({"standardize": "upper"}, ValueError, "Unknown value for `standardize`"),
+        ({"output_mode": "one_hot"}, NotImplementedError, "needs TensorFlow"),
+        ({"ngrams": [1, 2]}, ValueError, "`ngrams` must be None, an integer"),
+        ({"max_tokens": 1}, ValueError, "must be greater than 1"),
+        ({"pad_to_max_tokens": True}, ValueError, "must set `max_tokens`"),
+    ],
+)
 def test_the_vectorizer_and_the_layer_refuse_the_same_options(options, error, match):
     with pytest.raises(error, match=match) as from_vectorizer:
         Vectorizer(**options)

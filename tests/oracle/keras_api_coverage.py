@@ -75,15 +75,19 @@ def coverage() -> list[dict]:
             continue
         present = [n for n in names if graphc_has(g_ns, n)]
         missing = [n for n in names if n not in set(present)]
-        rows.append({"keras": k_ns, "graphc": g_ns, "names": names, "present": present,
-                     "missing": missing})
+        rows.append(
+            {"keras": k_ns, "graphc": g_ns, "names": names, "present": present, "missing": missing}
+        )
     return rows
 
 
 def table(rows: list[dict]) -> str:
     import keras
-    lines = [f"| namespace (Keras {keras.__version__}) | present | total | % |",
-             "| --- | ---: | ---: | ---: |"]
+
+    lines = [
+        f"| namespace (Keras {keras.__version__}) | present | total | % |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     total = present = 0
     for r in rows:
         n, p = len(r["names"]), len(r["present"])
@@ -125,18 +129,23 @@ def write_missing(rows: list[dict], path: str) -> None:
     """Rewrite ``keras_api_missing.py`` with the names missing now, keeping the reasons
     already written (new ones get FRAMEWORK's reason or "not yet")."""
     import importlib.util
+
     old: dict = {}
     if os.path.exists(path):
         spec = importlib.util.spec_from_file_location("keras_api_missing", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         old = module.MISSING
-    lines = ['"""The Keras 3 names graphc does not provide, each with its reason: "framework: ..."',
-             "(it needs TensorFlow, JAX, a distribution strategy, ...) or \"not yet\" (work not",
-             "done). ``tests/oracle/test_keras_api_coverage.py`` fails on a Keras name that graphc",
-             "lacks and this list does not give, and on a name listed here that graphc has.",
-             "Regenerate with ``python tests/oracle/keras_api_coverage.py --write-missing``",
-             '(reasons already written are kept)."""', "", "MISSING = {"]
+    lines = [
+        '"""The Keras 3 names graphc does not provide, each with its reason: "framework: ..."',
+        '(it needs TensorFlow, JAX, a distribution strategy, ...) or "not yet" (work not',
+        "done). ``tests/oracle/test_keras_api_coverage.py`` fails on a Keras name that graphc",
+        "lacks and this list does not give, and on a name listed here that graphc has.",
+        "Regenerate with ``python tests/oracle/keras_api_coverage.py --write-missing``",
+        '(reasons already written are kept)."""',
+        "",
+        "MISSING = {",
+    ]
     for r in rows:
         if not r["missing"]:
             continue
@@ -154,8 +163,9 @@ def main(argv: list[str]) -> None:
     rows = coverage()
     print(table(rows))
     if "--write-missing" in argv:
-        write_missing(rows, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                         "keras_api_missing.py"))
+        write_missing(
+            rows, os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_api_missing.py")
+        )
     if "--missing" in argv:
         for r in rows:
             if r["missing"]:
@@ -164,6 +174,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))))
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     main(sys.argv[1:])

@@ -41,8 +41,9 @@ def pair(build, *, shapes=True, count=False):
 def compile_both(k, g, optimizer, **compile_kwargs):
     """Compile both; ``optimizer`` is a name, or ``f(lib)`` making each library's own."""
     for model, lib in ((k, keras), (g, graphc)):
-        model.compile(optimizer=optimizer(lib) if callable(optimizer) else optimizer,
-                      **compile_kwargs)
+        model.compile(
+            optimizer=optimizer(lib) if callable(optimizer) else optimizer, **compile_kwargs
+        )
 
 
 def train_both(build, optimizer, compile_kwargs, x, y, fit_kwargs=None, *, epochs, batch_size):
@@ -50,8 +51,7 @@ def train_both(build, optimizer, compile_kwargs, x, y, fit_kwargs=None, *, epoch
     ``shuffle=False``; returns ``(k_model, g_model, k_history, g_history)``."""
     k, g = pair(build, shapes=False)
     compile_both(k, g, optimizer, **compile_kwargs)
-    return (k, g, *fit_both(k, g, x, y, epochs=epochs, batch_size=batch_size,
-                            **(fit_kwargs or {})))
+    return (k, g, *fit_both(k, g, x, y, epochs=epochs, batch_size=batch_size, **(fit_kwargs or {})))
 
 
 def random_inputs(model, n, seed=0):
@@ -64,8 +64,10 @@ def random_inputs(model, n, seed=0):
 def summary_rows(model):
     """What ``model.summary()`` lists for each layer after the input: class, output shape,
     parameter count."""
-    return [(type(layer).__name__, tuple(layer.output.shape), layer.count_params())
-            for layer in model.layers[1:]]
+    return [
+        (type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+        for layer in model.layers[1:]
+    ]
 
 
 def as_list(y):
@@ -90,8 +92,13 @@ def assert_same_predictions(k, g, x, rtol=1e-4, atol=1e-5):
 
 def fit_both(k, g, x, y, *, epochs, batch_size, **fit_kwargs):
     """Fit both the same way, ``shuffle=False``; returns the two History dicts."""
-    kwargs = {"epochs": epochs, "batch_size": batch_size, "shuffle": False, "verbose": 0,
-              **fit_kwargs}
+    kwargs = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "shuffle": False,
+        "verbose": 0,
+        **fit_kwargs,
+    }
     return k.fit(x, y, **kwargs).history, g.fit(x, y, **kwargs).history
 
 
@@ -111,8 +118,9 @@ def assert_same_weights(k, g, rtol=1e-3, atol=1e-4):
         np.testing.assert_allclose(a, np.asarray(b), rtol=rtol, atol=atol, err_msg=f"weight {i}")
 
 
-def assert_trains_alike(k, g, x, y, *, epochs, batch_size, keys=("loss",), weights_atol=1e-4,
-                        **fit_kwargs):
+def assert_trains_alike(
+    k, g, x, y, *, epochs, batch_size, keys=("loss",), weights_atol=1e-4, **fit_kwargs
+):
     """Fit both (compiled already): the history's ``keys`` (all of them for None) and the
     final weights agree. Returns the two History dicts."""
     k_hist, g_hist = fit_both(k, g, x, y, epochs=epochs, batch_size=batch_size, **fit_kwargs)
@@ -131,6 +139,7 @@ def assert_same_training(k, g, k_hist, g_hist, weights_atol=1e-4):
 def onnx_opsets(*opsets):
     """The given opsets and the newest one graphc writes, sorted, without repeats."""
     from graphc.backends.onnx.builder import newest_opset
+
     return sorted({*opsets, newest_opset()})
 
 

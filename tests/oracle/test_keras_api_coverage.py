@@ -22,7 +22,8 @@ def test_every_missing_name_is_listed_with_a_reason(row):
     unlisted = [n for n in row["missing"] if n not in listed]
     assert not unlisted, (
         f"{row['graphc']} lacks {unlisted} of {row['keras']}: provide them or list them in "
-        f"tests/oracle/keras_api_missing.py with a reason")
+        f"tests/oracle/keras_api_missing.py with a reason"
+    )
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["keras"] for r in ROWS])
@@ -30,8 +31,10 @@ def test_no_listed_name_is_present(row):
     """The list stays true: a name graphc now provides comes off it."""
     listed = MISSING.get(row["keras"], {})
     stale = [n for n in listed if graphc_has(row["graphc"], n) or n not in row["names"]]
-    assert not stale, (f"{stale} are listed as missing from {row['graphc']} but graphc has "
-                       f"them (or Keras no longer does): take them off keras_api_missing.py")
+    assert not stale, (
+        f"{stale} are listed as missing from {row['graphc']} but graphc has "
+        f"them (or Keras no longer does): take them off keras_api_missing.py"
+    )
 
 
 def test_reasons_are_framework_or_not_yet():

@@ -14,22 +14,27 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
 from oracle_harness import (  # noqa: E402
-    assert_close, assert_onnx_matches, assert_trains_alike, compile_both, pair,
-    torch_math_attention)
+    assert_close,
+    assert_onnx_matches,
+    assert_trains_alike,
+    compile_both,
+    pair,
+    torch_math_attention,
+)
 
 VOCAB, T, S = 50, 10, 6
 _rng = np.random.default_rng(0)
 TOKENS = _rng.integers(1, VOCAB, (12, T))
-TOKENS[0:3, 6:] = 0          # padded at the end
-TOKENS[3:5, :2] = 0          # padded at the start
-TOKENS[5, [1, 4, 7]] = 0     # holes
-TOKENS[6] = 0                # a fully padded row
+TOKENS[0:3, 6:] = 0  # padded at the end
+TOKENS[3:5, :2] = 0  # padded at the start
+TOKENS[5, [1, 4, 7]] = 0  # holes
+TOKENS[6] = 0  # a fully padded row
 TARGETS = (_rng.random((12, 1)) < 0.5).astype("float32")
 QUERY = _rng.standard_normal((4, T, 6)).astype("float32")
 VALUE = _rng.standard_normal((4, S, 5)).astype("float32")
 KEY = _rng.standard_normal((4, S, 3)).astype("float32")
 ATTN = _rng.random((4, T, S)) < 0.7
-ATTN[1, 2] = False           # one query row sees no key
+ATTN[1, 2] = False  # one query row sees no key
 
 
 # ---- the layer alone ---------------------------------------------------------------------
@@ -50,28 +55,42 @@ def _cross(kwargs, call=None, with_key=False, with_mask=False, scores=False):
         layer = lib.layers.MultiHeadAttention(**kwargs)
         out = layer(q, v, return_attention_scores=scores, **extra)
         return lib.Model(inputs, list(out) if scores else out)
+
     return build
 
 
 CROSS_CASES = {
     "default": (_cross({"num_heads": 2, "key_dim": 3}), {}),
-    "value_dim_output_shape": (_cross({"num_heads": 3, "key_dim": 2, "value_dim": 4,
-                                       "output_shape": 7}), {}),
+    "value_dim_output_shape": (
+        _cross({"num_heads": 3, "key_dim": 2, "value_dim": 4, "output_shape": 7}),
+        {},
+    ),
     "output_shape_2d": (_cross({"num_heads": 2, "key_dim": 2, "output_shape": (2, 3)}), {}),
-    "no_bias_key": (_cross({"num_heads": 2, "key_dim": 3, "use_bias": False},
-                           with_key=True), {"key": True}),
+    "no_bias_key": (
+        _cross({"num_heads": 2, "key_dim": 3, "use_bias": False}, with_key=True),
+        {"key": True},
+    ),
     "gate": (_cross({"num_heads": 2, "key_dim": 3, "use_gate": True}), {}),
-    "attention_mask": (_cross({"num_heads": 2, "key_dim": 3}, with_mask=True),
-                       {"mask": True}),
-    "attention_mask_scores": (_cross({"num_heads": 2, "key_dim": 3}, with_mask=True,
-                                     scores=True), {"mask": True}),
+    "attention_mask": (_cross({"num_heads": 2, "key_dim": 3}, with_mask=True), {"mask": True}),
+    "attention_mask_scores": (
+        _cross({"num_heads": 2, "key_dim": 3}, with_mask=True, scores=True),
+        {"mask": True},
+    ),
     "causal": (_cross({"num_heads": 2, "key_dim": 3}, {"use_causal_mask": True}), {}),
-    "causal_mask_scores": (_cross({"num_heads": 2, "key_dim": 3}, {"use_causal_mask": True},
-                                  with_mask=True, scores=True), {"mask": True}),
-    "sliding_window": (_cross({"num_heads": 2, "key_dim": 3, "sliding_window": 2},
-                              {"use_causal_mask": True}), {}),
-    "dropout_inference": (_cross({"num_heads": 2, "key_dim": 3, "dropout": 0.3},
-                                 with_mask=True), {"mask": True}),
+    "causal_mask_scores": (
+        _cross(
+            {"num_heads": 2, "key_dim": 3}, {"use_causal_mask": True}, with_mask=True, scores=True
+        ),
+        {"mask": True},
+    ),
+    "sliding_window": (
+        _cross({"num_heads": 2, "key_dim": 3, "sliding_window": 2}, {"use_causal_mask": True}),
+        {},
+    ),
+    "dropout_inference": (
+        _cross({"num_heads": 2, "key_dim": 3, "dropout": 0.3}, with_mask=True),
+        {"mask": True},
+    ),
 }
 
 
@@ -79,26 +98,30 @@ CROSS_CASES = {
 def test_cross_attention_predicts_like_keras(name):
     build, data = CROSS_CASES[name]
     k, g = pair(build, count=True)
-    x = [QUERY, VALUE] + ([KEY] if data.get("key") else []) + \
-        ([ATTN] if data.get("mask") else [])
+    x = [QUERY, VALUE] + ([KEY] if data.get("key") else []) + ([ATTN] if data.get("mask") else [])
     assert_close(g.predict(x, verbose=0), k.predict(x, verbose=0))
 
 
 def _embedded_self_attention(kwargs, scores=False):
     """Embedding(mask_zero=True) -> self-attention: the query's and value's masks."""
+
     def build(lib):
         ids = lib.Input((T,), dtype="int64")
         x = lib.layers.Embedding(VOCAB, 8, mask_zero=True)(ids)
         out = lib.layers.MultiHeadAttention(**kwargs)(x, x, return_attention_scores=scores)
         return lib.Model(ids, list(out) if scores else out)
+
     return build
 
 
-@pytest.mark.parametrize("kwargs,scores", [
-    ({"num_heads": 2, "key_dim": 4}, False),                  # dot_product_attention path
-    ({"num_heads": 2, "key_dim": 4}, True),                   # Softmax-layer path
-    ({"num_heads": 2, "key_dim": 4, "dropout": 0.2}, False),  # Softmax-layer path
-])
+@pytest.mark.parametrize(
+    "kwargs,scores",
+    [
+        ({"num_heads": 2, "key_dim": 4}, False),  # dot_product_attention path
+        ({"num_heads": 2, "key_dim": 4}, True),  # Softmax-layer path
+        ({"num_heads": 2, "key_dim": 4, "dropout": 0.2}, False),  # Softmax-layer path
+    ],
+)
 def test_masks_from_embedding_like_keras(kwargs, scores):
     k, g = pair(_embedded_self_attention(kwargs, scores), count=True)
     assert_close(g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0))
@@ -115,10 +138,10 @@ def transformer_encoder_class(lib):
             self.embed_dim = embed_dim
             self.dense_dim = dense_dim
             self.num_heads = num_heads
-            self.attention = layers.MultiHeadAttention(num_heads=num_heads,
-                                                       key_dim=embed_dim)
-            self.dense_proj = lib.Sequential([layers.Dense(dense_dim, activation="relu"),
-                                              layers.Dense(embed_dim)])
+            self.attention = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+            self.dense_proj = lib.Sequential(
+                [layers.Dense(dense_dim, activation="relu"), layers.Dense(embed_dim)]
+            )
             self.layernorm_1 = layers.LayerNormalization()
             self.layernorm_2 = layers.LayerNormalization()
 

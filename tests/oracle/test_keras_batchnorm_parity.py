@@ -37,12 +37,17 @@ def test_batchnorm_trains_like_keras(freeze):
     k_model, g_model = pair(mlp_bn, shapes=False)
     if freeze:
         for model in (k_model, g_model):
-            next(layer for layer in model.layers if "batch_normalization" in layer.name).trainable = False
+            next(
+                layer for layer in model.layers if "batch_normalization" in layer.name
+            ).trainable = False
     x, y = _data()
-    np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-6)
-    compile_both(k_model, g_model, lambda lib: lib.optimizers.Adam(0.01),
-                 loss="categorical_crossentropy")
+    np.testing.assert_allclose(
+        g_model.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=1e-4, atol=1e-6
+    )
+    compile_both(
+        k_model, g_model, lambda lib: lib.optimizers.Adam(0.01), loss="categorical_crossentropy"
+    )
     assert_trains_alike(k_model, g_model, x, y, epochs=3, batch_size=32)
-    np.testing.assert_allclose(g_model.evaluate(x, y, verbose=0),
-                               k_model.evaluate(x, y, verbose=0), rtol=1e-3)
+    np.testing.assert_allclose(
+        g_model.evaluate(x, y, verbose=0), k_model.evaluate(x, y, verbose=0), rtol=1e-3
+    )

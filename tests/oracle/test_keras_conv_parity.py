@@ -15,10 +15,17 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
-import graphc  # noqa: E402
 from oracle_harness import (  # noqa: E402
-    as_list, assert_onnx_matches, assert_trains_alike, compile_both, pair, random_inputs,
-    summary_rows)
+    as_list,
+    assert_onnx_matches,
+    assert_trains_alike,
+    compile_both,
+    pair,
+    random_inputs,
+    summary_rows,
+)
+
+import graphc  # noqa: E402
 
 
 def small_cnn(lib):
@@ -45,7 +52,7 @@ def variants(lib):
     """Every argument that changes the arithmetic, in one model (forward parity)."""
     img = lib.Input(shape=(9, 8, 3))
     seq = lib.Input(shape=(11, 4))
-    a = lib.layers.Conv2D(4, 3, strides=2, padding="same")(img)          # pads (0, 1)/(0, 1)
+    a = lib.layers.Conv2D(4, 3, strides=2, padding="same")(img)  # pads (0, 1)/(0, 1)
     b = lib.layers.Conv2D(4, (3, 2), dilation_rate=2, padding="same", use_bias=False)(img)
     c = lib.layers.Conv2D(4, 3, strides=(2, 1), activation="tanh")(img)
     d = lib.layers.MaxPooling2D(3, strides=2, padding="same")(img)
@@ -53,8 +60,8 @@ def variants(lib):
     # is uneven (keras/src/backend/torch/nn.py `_apply_same_padding`, mode="replicate")
     # where TensorFlow, ONNX and graphc average the input elements only. The two agree
     # when the padding is even, or when a window holds a single padded element.
-    e = lib.layers.AveragePooling2D(3, strides=1, padding="same")(img)   # pads (1, 1)
-    f = lib.layers.AveragePooling2D(2, padding="same")(img)              # one padded pixel
+    e = lib.layers.AveragePooling2D(3, strides=1, padding="same")(img)  # pads (1, 1)
+    f = lib.layers.AveragePooling2D(2, padding="same")(img)  # one padded pixel
     g = lib.layers.Conv1D(3, 3, padding="causal", dilation_rate=2)(seq)
     h = lib.layers.Conv1D(3, 4, strides=3, padding="same")(seq)
     i = lib.layers.AveragePooling1D(2, strides=1)(seq)
@@ -71,8 +78,7 @@ def channels_first(lib):
     a = lib.layers.MaxPooling2D(2, padding="same", data_format="channels_first")(a)
     a = lib.layers.GlobalAveragePooling2D(data_format="channels_first")(a)
     b = lib.layers.Conv1D(3, 3, data_format="channels_first")(seq)
-    b = lib.layers.AveragePooling1D(3, strides=2, padding="same",
-                                    data_format="channels_first")(b)
+    b = lib.layers.AveragePooling1D(3, strides=2, padding="same", data_format="channels_first")(b)
     b = lib.layers.GlobalMaxPooling1D(data_format="channels_first")(b)
     return lib.Model([img, seq], [a, b])
 
@@ -99,16 +105,18 @@ def _trains_like_keras(builder, loss, y, optimizer, epochs=3):
 @pytest.mark.slow
 def test_small_cnn_trains_like_keras():
     y = np.random.default_rng(2).integers(0, 4, 64)
-    model = _trains_like_keras(small_cnn, "sparse_categorical_crossentropy", y,
-                               lambda lib: lib.optimizers.Adam(0.01))
+    model = _trains_like_keras(
+        small_cnn, "sparse_categorical_crossentropy", y, lambda lib: lib.optimizers.Adam(0.01)
+    )
     assert_onnx_matches(model, [random_inputs(model, 5)])
 
 
 @pytest.mark.slow
 def test_text_cnn_trains_like_keras():
     y = (np.random.default_rng(3).random((64, 1)) > 0.5).astype("float32")
-    _trains_like_keras(text_cnn, "binary_crossentropy", y,
-                       lambda lib: lib.optimizers.SGD(0.05, momentum=0.9))
+    _trains_like_keras(
+        text_cnn, "binary_crossentropy", y, lambda lib: lib.optimizers.SGD(0.05, momentum=0.9)
+    )
 
 
 # ---- "Deep Learning with Python", listing 8.1 ---------------------------------------------
@@ -138,8 +146,9 @@ def test_dlwp_convnet_matches_keras_summary_and_numbers():
     assert summary_rows(g_model) == summary_rows(k_model)
     g_model.set_weights(k_model.get_weights())
     x = np.random.default_rng(0).random((8, 28, 28, 1)).astype("float32")
-    np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        g_model.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
 
 
 # ---- grouped, depthwise and separable convolutions --------------------------------------
@@ -162,8 +171,9 @@ def grouped_variants(lib):
         L.DepthwiseConv1D(3, depth_multiplier=2, strides=2, padding="same")(seq),
         L.SeparableConv1D(5, 3, dilation_rate=2)(seq),
         L.Conv2D(4, 3, groups=4, data_format="channels_first")(img_cf),
-        L.DepthwiseConv2D(3, depth_multiplier=2, padding="same",
-                          data_format="channels_first")(img_cf),
+        L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", data_format="channels_first")(
+            img_cf
+        ),
         L.SeparableConv2D(3, 3, strides=2, data_format="channels_first")(img_cf),
     ]
     return lib.Model([img, seq, img_cf], outs)
@@ -172,8 +182,7 @@ def grouped_variants(lib):
 def grouped_cnn(lib):
     inputs = lib.Input(shape=(10, 10, 4))
     x = lib.layers.Conv2D(8, 3, groups=2, activation="relu")(inputs)
-    x = lib.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same",
-                                   activation="relu")(x)
+    x = lib.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu")(x)
     x = lib.layers.SeparableConv2D(8, 3, strides=2, activation="relu")(x)
     x = lib.layers.GlobalAveragePooling2D()(x)
     outputs = lib.layers.Dense(3, activation="softmax")(x)
@@ -197,15 +206,25 @@ def test_grouped_predictions_match_keras():
 @pytest.mark.slow
 def test_grouped_cnn_trains_like_keras():
     y = np.random.default_rng(4).integers(0, 3, 32)
-    _trains_like_keras(grouped_cnn, "sparse_categorical_crossentropy", y,
-                       lambda lib: lib.optimizers.Adam(0.01), epochs=2)
+    _trains_like_keras(
+        grouped_cnn,
+        "sparse_categorical_crossentropy",
+        y,
+        lambda lib: lib.optimizers.Adam(0.01),
+        epochs=2,
+    )
 
 
 @pytest.mark.slow
 def test_grouped_text_cnn_trains_like_keras():
     y = (np.random.default_rng(5).random((32, 1)) > 0.5).astype("float32")
-    _trains_like_keras(grouped_text_cnn, "binary_crossentropy", y,
-                       lambda lib: lib.optimizers.SGD(0.05, momentum=0.9), epochs=2)
+    _trains_like_keras(
+        grouped_text_cnn,
+        "binary_crossentropy",
+        y,
+        lambda lib: lib.optimizers.SGD(0.05, momentum=0.9),
+        epochs=2,
+    )
 
 
 # ---- "Deep Learning with Python", ch. 9: the mini-Xception ------------------------------
@@ -238,8 +257,9 @@ def test_mini_xception_matches_keras(tmp_path):
     k_model, g_model = pair(mini_xception)
     assert g_model.count_params() == k_model.count_params()
     assert summary_rows(g_model) == summary_rows(k_model)
-    assert [w.name.split("/")[-1] for w in g_model.weights] == \
-        [w.name.split("/")[-1] for w in k_model.weights]
+    assert [w.name.split("/")[-1] for w in g_model.weights] == [
+        w.name.split("/")[-1] for w in k_model.weights
+    ]
     lines = []
     g_model.summary(print_fn=lines.append)
     assert f"Total params: {k_model.count_params():,}" in "\n".join(lines)
@@ -250,8 +270,9 @@ def test_mini_xception_matches_keras(tmp_path):
     np.testing.assert_allclose(runtime.predict(x), want, rtol=1e-4, atol=1e-5)
     path = tmp_path / "xception.graphc"
     g_model.save(path)
-    np.testing.assert_allclose(graphc.models.load_model(path).predict(x, verbose=0), want,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        graphc.models.load_model(path).predict(x, verbose=0), want, rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -263,14 +284,16 @@ def test_mini_xception_trains_like_keras():
     normalised first step turns into +-lr/sqrt(1 - rho) either way, and which a large
     step with momentum amplifies past the weights' tolerance (seen: 3e-4 at lr 0.05
     with momentum 0.9, 1e-5 at lr 0.01)."""
+
     def builder(lib):
         return mini_xception(lib, dropout=0.0)
+
     k_model, g_model = pair(builder)
     rng = np.random.default_rng(6)
     x = rng.random((16, 32, 32, 3)).astype("float32")
     y = (rng.random((16, 1)) > 0.5).astype("float32")
-    compile_both(k_model, g_model, lambda lib: lib.optimizers.SGD(0.01),
-                 loss="binary_crossentropy")
+    compile_both(k_model, g_model, lambda lib: lib.optimizers.SGD(0.01), loss="binary_crossentropy")
     assert_trains_alike(k_model, g_model, x, y, epochs=2, batch_size=8)
-    np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
-                               rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        g_model.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=1e-3, atol=1e-4
+    )

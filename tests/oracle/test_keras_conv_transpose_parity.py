@@ -14,10 +14,17 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
-import graphc  # noqa: E402
 from oracle_harness import (  # noqa: E402
-    as_list, assert_onnx_matches, assert_trains_alike, compile_both, pair, random_inputs,
-    summary_rows)
+    as_list,
+    assert_onnx_matches,
+    assert_trains_alike,
+    compile_both,
+    pair,
+    random_inputs,
+    summary_rows,
+)
+
+import graphc  # noqa: E402
 
 
 def variants(lib):
@@ -27,11 +34,11 @@ def variants(lib):
     vol = lib.Input(shape=(2, 3, 2, 2))
     L = lib.layers
     outs = [
-        L.Conv2DTranspose(4, 3, strides=2, padding="same")(img),             # DLwP's
+        L.Conv2DTranspose(4, 3, strides=2, padding="same")(img),  # DLwP's
         L.Conv2DTranspose(4, 3, padding="same", activation="relu")(img),
         L.Conv2DTranspose(3, (3, 2), strides=(2, 3))(img),
-        L.Conv2DTranspose(2, 2, strides=3, use_bias=False)(img),            # s > k: zeros
-        L.Conv2DTranspose(2, 4, strides=2, padding="same")(img),            # even kernel
+        L.Conv2DTranspose(2, 2, strides=3, use_bias=False)(img),  # s > k: zeros
+        L.Conv2DTranspose(2, 4, strides=2, padding="same")(img),  # even kernel
         L.Conv2DTranspose(2, 3, strides=3, padding="same", output_padding=(2, 0))(img),
         L.Conv2DTranspose(2, 3, strides=2, output_padding=1)(img),
         L.Conv2DTranspose(2, 1, strides=2, padding="same", output_padding=1)(img),
@@ -50,8 +57,9 @@ def variants(lib):
 def channels_first(lib):
     img = lib.Input(shape=(3, 5, 4))
     seq = lib.Input(shape=(4, 6))
-    a = lib.layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=(0, 1),
-                                   data_format="channels_first")(img)
+    a = lib.layers.Conv2DTranspose(
+        4, 3, strides=2, padding="same", output_padding=(0, 1), data_format="channels_first"
+    )(img)
     b = lib.layers.Conv1DTranspose(3, 3, strides=2, data_format="channels_first")(seq)
     c = lib.layers.UpSampling2D((3, 2), data_format="channels_first")(img)
     return lib.Model([img, seq], [a, b, c])
@@ -95,8 +103,7 @@ def test_predictions_match_keras(builder):
     x = random_inputs(g_model, 8)
     want, got = as_list(k_model.predict(x, verbose=0)), as_list(g_model.predict(x, verbose=0))
     assert [g.shape for g in got] == [w.shape for w in want]
-    assert [tuple(o.shape) for o in g_model.outputs] == \
-        [tuple(o.shape) for o in k_model.outputs]
+    assert [tuple(o.shape) for o in g_model.outputs] == [tuple(o.shape) for o in k_model.outputs]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 
@@ -105,14 +112,17 @@ def test_layer_names_and_aliases_match_keras():
     def base(name):  # "conv2d_transpose_3" -> "conv2d_transpose"
         return re.sub(r"_\d+$", "", name)
 
-    for name, args in [("Conv1DTranspose", (2, 3)), ("Conv2DTranspose", (2, 3)),
-                       ("Conv3DTranspose", (2, 3)), ("UpSampling1D", ()),
-                       ("UpSampling2D", ())]:
+    for name, args in [
+        ("Conv1DTranspose", (2, 3)),
+        ("Conv2DTranspose", (2, 3)),
+        ("Conv3DTranspose", (2, 3)),
+        ("UpSampling1D", ()),
+        ("UpSampling2D", ()),
+    ]:
         k_layer = getattr(keras.layers, name)(*args)
         g_layer = getattr(graphc.layers, name)(*args)
         assert base(g_layer.name) == base(k_layer.name)
-    for alias in ("Convolution1DTranspose", "Convolution2DTranspose",
-                  "Convolution3DTranspose"):
+    for alias in ("Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose"):
         assert getattr(graphc.layers, alias).__name__ == getattr(keras.layers, alias).__name__
 
 
@@ -121,8 +131,12 @@ def test_small_decoder_trains_like_keras():
     k_model, g_model = pair(small_decoder)
     x = random_inputs(g_model, 48, seed=1)
     y = np.random.default_rng(2).integers(0, 3, 48)
-    compile_both(k_model, g_model, lambda lib: lib.optimizers.Adam(0.01),
-                 loss="sparse_categorical_crossentropy")
+    compile_both(
+        k_model,
+        g_model,
+        lambda lib: lib.optimizers.Adam(0.01),
+        loss="sparse_categorical_crossentropy",
+    )
     assert_trains_alike(k_model, g_model, x, y, epochs=3, batch_size=16)
 
 
@@ -137,9 +151,10 @@ def test_dlwp_segmentation_model_matches_keras():
     assert g_model.output_shape == (None, 32, 32, 3)
 
     rng = np.random.default_rng(0)
-    x = rng.random((4, 32, 32, 3)).astype("float32")       # in [0, 1), as after Rescaling
-    np.testing.assert_allclose(g_model.predict(x, verbose=0), k_model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    x = rng.random((4, 32, 32, 3)).astype("float32")  # in [0, 1), as after Rescaling
+    np.testing.assert_allclose(
+        g_model.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
 
     # The book's targets are one class index per pixel, shape (32, 32, 1), with
     # sparse_categorical_crossentropy. Keras 3.15 on torch fails in that loss's backward
@@ -150,8 +165,12 @@ def test_dlwp_segmentation_model_matches_keras():
     # whose gradient is nearly zero (float noise) would differ by ~lr between libraries.
     y = rng.integers(0, 3, (4, 32, 32, 1))
     y_hot = np.eye(3, dtype="float32")[y[..., 0]]
-    compile_both(k_model, g_model, lambda lib: lib.optimizers.SGD(0.05, momentum=0.9),
-                 loss="categorical_crossentropy")
+    compile_both(
+        k_model,
+        g_model,
+        lambda lib: lib.optimizers.SGD(0.05, momentum=0.9),
+        loss="categorical_crossentropy",
+    )
     assert_trains_alike(k_model, g_model, x, y_hot, epochs=2, batch_size=2)
     g_model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     sparse = g_model.evaluate(x, y, verbose=0)

@@ -14,10 +14,11 @@ keras = pytest.importorskip("keras")
 # slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
-import graphc  # noqa: E402
 from oracle_harness import assert_same_training, compile_both, pair  # noqa: E402
 
-N, BS = 48, 8   # 6 batches
+import graphc  # noqa: E402
+
+N, BS = 48, 8  # 6 batches
 
 
 def _data(seed=0, classes=None):
@@ -42,7 +43,7 @@ def _models(out=2, activation=None, **compile_kwargs):
 
 def _gen(*arrays, batch_size=BS):
     for i in range(0, len(arrays[0]), batch_size):
-        yield tuple(a[i:i + batch_size] for a in arrays)
+        yield tuple(a[i : i + batch_size] for a in arrays)
 
 
 def _seq_class(lib):
@@ -56,7 +57,7 @@ def _seq_class(lib):
             return -(-len(self.arrays[0]) // BS)
 
         def __getitem__(self, idx):
-            return tuple(a[idx * BS:(idx + 1) * BS] for a in self.arrays)
+            return tuple(a[idx * BS : (idx + 1) * BS] for a in self.arrays)
 
         def on_epoch_end(self):
             self.ends += 1
@@ -69,7 +70,7 @@ def _assert_same(k_model, g_model, k_hist, g_hist):
 
 
 def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():   # Keras warns that shuffle is ignored, and more
+    with warnings.catch_warnings():  # Keras warns that shuffle is ignored, and more
         warnings.simplefilter("ignore")
         return fn(*args, **kwargs)
 
@@ -78,9 +79,18 @@ def test_generator_with_steps_and_pydataset_validation():
     x, y = _data()
     vx, vy = _data(seed=1)
     k_model, g_model = _models(loss="mse", metrics=["mae"])
-    hists = [_quiet(m.fit, _gen(x, y), steps_per_epoch=3, epochs=2, verbose=0,
-                    validation_data=_seq_class(lib)(vx, vy), validation_steps=4)
-             for lib, m in ((keras, k_model), (graphc, g_model))]
+    hists = [
+        _quiet(
+            m.fit,
+            _gen(x, y),
+            steps_per_epoch=3,
+            epochs=2,
+            verbose=0,
+            validation_data=_seq_class(lib)(vx, vy),
+            validation_steps=4,
+        )
+        for lib, m in ((keras, k_model), (graphc, g_model))
+    ]
     assert set(hists[1].history) == {"loss", "mae", "val_loss", "val_mae"}
     _assert_same(k_model, g_model, *hists)
 
@@ -100,29 +110,37 @@ def test_pydataset_with_sample_weights_then_evaluate_and_predict():
     for key in k_eval:
         np.testing.assert_allclose(g_eval[key], k_eval[key], rtol=1e-3, err_msg=key)
     k_pred = _quiet(k_model.predict, ((b,) for b in np.split(x, 6)), verbose=0)
-    np.testing.assert_allclose(g_model.predict(((b,) for b in np.split(x, 6)), verbose=0),
-                               k_pred, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        g_model.predict(((b,) for b in np.split(x, 6)), verbose=0), k_pred, rtol=1e-3, atol=1e-5
+    )
 
 
 def test_pydataset_with_class_weight():
     x, y = _data(classes=3)
     cw = {0: 0.5, 1: 2.0, 2: 1.0}
-    k_model, g_model = _models(out=3, activation="softmax",
-                               loss="sparse_categorical_crossentropy",
-                               weighted_metrics=["accuracy"])
-    k_hist = _quiet(k_model.fit, _seq_class(keras)(x, y), class_weight=cw, epochs=2,
-                    shuffle=False, verbose=0)
-    g_hist = g_model.fit(_seq_class(graphc)(x, y), class_weight=cw, epochs=2,
-                         shuffle=False, verbose=0)
+    k_model, g_model = _models(
+        out=3,
+        activation="softmax",
+        loss="sparse_categorical_crossentropy",
+        weighted_metrics=["accuracy"],
+    )
+    k_hist = _quiet(
+        k_model.fit, _seq_class(keras)(x, y), class_weight=cw, epochs=2, shuffle=False, verbose=0
+    )
+    g_hist = g_model.fit(
+        _seq_class(graphc)(x, y), class_weight=cw, epochs=2, shuffle=False, verbose=0
+    )
     _assert_same(k_model, g_model, k_hist, g_hist)
 
 
 def test_torch_dataloader_is_a_reiterable_dataset():
     torch = pytest.importorskip("torch")
     from torch.utils.data import DataLoader, TensorDataset
+
     x, y = _data()
-    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
-                        batch_size=BS, shuffle=False)
+    loader = DataLoader(
+        TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=BS, shuffle=False
+    )
     k_model, g_model = _models(loss="mse")
     k_hist = _quiet(k_model.fit, loader, epochs=3, verbose=0)
     g_hist = g_model.fit(loader, epochs=3, verbose=0)

@@ -18,8 +18,14 @@ TOL = 1e-5
 
 
 def _mlp(K):
-    return K.Sequential([K.Input((6,)), K.layers.Dense(8, activation="relu"),
-                         K.layers.Dropout(0.2), K.layers.Dense(3, activation="softmax")])
+    return K.Sequential(
+        [
+            K.Input((6,)),
+            K.layers.Dense(8, activation="relu"),
+            K.layers.Dropout(0.2),
+            K.layers.Dense(3, activation="softmax"),
+        ]
+    )
 
 
 def _convnet(K):
@@ -43,8 +49,9 @@ def _embedding_lstm(K):
 
 def _bidirectional_gru(K):
     L = K.layers
-    return K.Sequential([K.Input((6, 3)), L.Bidirectional(L.GRU(4, return_sequences=True)),
-                         L.GRU(3), L.Dense(2)])
+    return K.Sequential(
+        [K.Input((6, 3)), L.Bidirectional(L.GRU(4, return_sequences=True)), L.GRU(3), L.Dense(2)]
+    )
 
 
 def _shared_two_inputs(K):
@@ -57,20 +64,21 @@ def _shared_two_inputs(K):
 
 def _nested_sequential(K):
     L = K.layers
-    inner = K.Sequential([K.Input((4,)), L.Dense(6, activation="relu"), L.Dense(3)],
-                         name="inner")
+    inner = K.Sequential([K.Input((4,)), L.Dense(6, activation="relu"), L.Dense(3)], name="inner")
     x = K.Input((4,))
     y = inner(x)
     y = L.Add()([y, L.Dense(3)(x)])
     return K.Model(x, L.Dense(2)(y))
 
 
-FAMILIES = {"mlp": (_mlp, [(6,)], (3,)),
-            "convnet_batchnorm": (_convnet, [(8, 8, 3)], (2,)),
-            "embedding_lstm": (_embedding_lstm, ["tokens"], (1,)),
-            "bidirectional_gru": (_bidirectional_gru, [(6, 3)], (2,)),
-            "shared_two_inputs": (_shared_two_inputs, [(5,), (5,)], (1,)),
-            "nested_sequential": (_nested_sequential, [(4,)], (2,))}
+FAMILIES = {
+    "mlp": (_mlp, [(6,)], (3,)),
+    "convnet_batchnorm": (_convnet, [(8, 8, 3)], (2,)),
+    "embedding_lstm": (_embedding_lstm, ["tokens"], (1,)),
+    "bidirectional_gru": (_bidirectional_gru, [(6, 3)], (2,)),
+    "shared_two_inputs": (_shared_two_inputs, [(5,), (5,)], (1,)),
+    "nested_sequential": (_nested_sequential, [(4,)], (2,)),
+}
 
 
 def _data(shapes, out_shape):
@@ -140,8 +148,7 @@ def test_graphc_built_model_loads_in_keras(tmp_path):
     y = L.Dense(4, activation="relu")(L.Concatenate()([a, e]))
     y = 1.0 - graphc.ops.sigmoid(y * 2.0 + y)  # operations outside layers
     m = graphc.Model([a, t], [L.Dense(1, name="out1")(y), L.Dense(2, name="out2")(y)])
-    x = [RNG.standard_normal((N, 5)).astype("float32"),
-         RNG.integers(0, 10, (N, 6)).astype("int32")]
+    x = [RNG.standard_normal((N, 5)).astype("float32"), RNG.integers(0, 10, (N, 6)).astype("int32")]
     m.save(tmp_path / "m.keras")
     km = keras.saving.load_model(tmp_path / "m.keras")
     _close(km.predict(x, verbose=0), m.predict(x, verbose=0))
@@ -149,8 +156,9 @@ def test_graphc_built_model_loads_in_keras(tmp_path):
 
 def test_compile_config_round_trip(tmp_path):
     km = _mlp(keras)
-    km.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy",
-               metrics=["accuracy"])
+    km.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
     km.save(tmp_path / "k.keras")
     gm = graphc.models.load_model(tmp_path / "k.keras")
     assert type(gm._compiled.optimizer).__name__ == "Adam"
@@ -188,8 +196,7 @@ class GScaledDense(graphc.layers.Layer):
         self.b = self.add_weight((self.units,), initializer="ones", name="b")
 
     def call(self, x):
-        return graphc.ops.add(graphc.ops.multiply(graphc.ops.matmul(x, self.w), self.scale),
-                              self.b)
+        return graphc.ops.add(graphc.ops.multiply(graphc.ops.matmul(x, self.w), self.scale), self.b)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "scale": self.scale}
@@ -236,19 +243,30 @@ LAYERS = {
     "random_rotation": ((4, 4, 3), lambda L: L.RandomRotation(0.1)),
     "simple_rnn": ((4, 3), lambda L: L.SimpleRNN(3, return_sequences=True)),
     "gru_reset_before": ((4, 3), lambda L: L.GRU(3, reset_after=False)),
-    "bidirectional_lstm_sum": ((4, 3), lambda L: L.Bidirectional(L.LSTM(3),
-                                                                 merge_mode="sum")),
-    "dense_regularized": ((5,), lambda L: L.Dense(3, kernel_regularizer="l2",
-                                                  kernel_constraint="max_norm",
-                                                  activity_regularizer="l1")),
+    "bidirectional_lstm_sum": ((4, 3), lambda L: L.Bidirectional(L.LSTM(3), merge_mode="sum")),
+    "dense_regularized": (
+        (5,),
+        lambda L: L.Dense(
+            3, kernel_regularizer="l2", kernel_constraint="max_norm", activity_regularizer="l1"
+        ),
+    ),
     "masking_lstm": ((4, 3), lambda L: lambda x: L.LSTM(3)(L.Masking()(x))),
-    "multi_head_attention": ((4, 6), lambda L: lambda x: L.MultiHeadAttention(
-        2, 3, dropout=0.1)(x, x)),
-    "dot_normalized": ((4,), lambda L: lambda x: L.Dot(axes=1, normalize=True)(
-        [L.Dense(4)(x), x])),
-    "merging": ((4,), lambda L: lambda x: L.Concatenate()(
-        [f()([x, L.Dense(4)(x)]) for f in (L.Subtract, L.Multiply, L.Average, L.Maximum,
-                                           L.Minimum)])),
+    "multi_head_attention": (
+        (4, 6),
+        lambda L: lambda x: L.MultiHeadAttention(2, 3, dropout=0.1)(x, x),
+    ),
+    "dot_normalized": ((4,), lambda L: lambda x: L.Dot(axes=1, normalize=True)([L.Dense(4)(x), x])),
+    "merging": (
+        (4,),
+        lambda L: (
+            lambda x: L.Concatenate()(
+                [
+                    f()([x, L.Dense(4)(x)])
+                    for f in (L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)
+                ]
+            )
+        ),
+    ),
 }
 
 
@@ -299,6 +317,7 @@ def test_subclassed_graphc_model_saves_as_functional(tmp_path):
 
         def call(self, x):
             return self.d2(self.d1(x))
+
     x = RNG.standard_normal((N, 3)).astype("float32")
     gm = Net()
     gp = gm.predict(x, verbose=0)
@@ -326,14 +345,18 @@ def test_nested_functional_as_output(tmp_path):
 def test_optimizer_state_resumes_both_ways(opt, tmp_path):
     """The optimizer's variables travel in the .keras file: training resumed after loading
     takes the same step in Keras and in graphc."""
+
     def make(K):
-        return {"adam": lambda: K.optimizers.Adam(0.01),
-                "sgd_momentum": lambda: K.optimizers.SGD(0.05, momentum=0.9),
-                "rmsprop_centered": lambda: K.optimizers.RMSprop(0.01, momentum=0.5,
-                                                                 centered=True)}[opt]()
+        return {
+            "adam": lambda: K.optimizers.Adam(0.01),
+            "sgd_momentum": lambda: K.optimizers.SGD(0.05, momentum=0.9),
+            "rmsprop_centered": lambda: K.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
+        }[opt]()
+
     x, y = _data([(6,)], (3,))
-    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
-                           keras.layers.Dense(3)])  # no dropout: steps are deterministic
+    km = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)]
+    )  # no dropout: steps are deterministic
     km.compile(optimizer=make(keras), loss="mse")
     km.fit(x, y, epochs=2, batch_size=N, shuffle=False, verbose=0)
     km.save(tmp_path / "k.keras")
@@ -362,7 +385,7 @@ def test_frozen_layers(tmp_path):
     km.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
     km.save(tmp_path / "k.keras")
     gm = graphc.models.load_model(tmp_path / "k.keras")
-    assert [l.trainable for l in gm.layers] == [False, False, True]
+    assert [layer.trainable for layer in gm.layers] == [False, False, True]
     assert len(gm.trainable_weights) == 2
     _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
     gm.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
@@ -370,7 +393,7 @@ def test_frozen_layers(tmp_path):
     _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
     gm.save(tmp_path / "g.keras")
     km2 = keras.saving.load_model(tmp_path / "g.keras")
-    assert [l.trainable for l in km2.layers] == [False, False, True]
+    assert [layer.trainable for layer in km2.layers] == [False, False, True]
     _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
 
 
@@ -381,8 +404,10 @@ def test_converter_keras_file_to_onnx(tmp_path, capsys):
 
     from graphc.cli import main
     from graphc.onnx import Runtime
-    km = keras.Sequential([keras.Input((20, 8)), keras.layers.LSTM(16),
-                           keras.layers.Dense(1, name="score")])
+
+    km = keras.Sequential(
+        [keras.Input((20, 8)), keras.layers.LSTM(16), keras.layers.Dense(1, name="score")]
+    )
     km.save(tmp_path / "m.keras")
     out = str(tmp_path / "m.onnx")
     assert main(["export", str(tmp_path / "m.keras"), "-o", out]) == 0
@@ -398,9 +423,9 @@ def test_converter_keras_file_to_onnx(tmp_path, capsys):
 def test_legacy_h5_whole_model_and_weights(tmp_path):
     """Keras's legacy HDF5 format (Keras 3's own legacy writer): whole model and weights."""
     from keras.src.legacy.saving import legacy_h5_format
+
     L = keras.layers
-    inner = keras.Sequential([keras.Input((5,)), L.Dense(4), L.BatchNormalization()],
-                             name="inner")
+    inner = keras.Sequential([keras.Input((5,)), L.Dense(4), L.BatchNormalization()], name="inner")
     a = keras.Input((5,))
     y = L.Bidirectional(L.LSTM(2))(L.Reshape((4, 1))(inner(a)))
     km = keras.Model(a, L.Dense(2)(y))
@@ -411,6 +436,7 @@ def test_legacy_h5_whole_model_and_weights(tmp_path):
     gm = graphc.models.load_model(tmp_path / "m.h5")
     _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
     import h5py
+
     with h5py.File(tmp_path / "w.h5", "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, km)
     for p in gm.weights:
@@ -418,6 +444,6 @@ def test_legacy_h5_whole_model_and_weights(tmp_path):
     gm.load_weights(tmp_path / "w.h5")
     _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
     from graphc.cli import main
+
     assert main(["export", str(tmp_path / "m.h5"), "-o", str(tmp_path / "m.onnx")]) == 0
-    assert main(["check", str(tmp_path / "m.onnx"), "--reference",
-                 str(tmp_path / "m.h5")]) == 0
+    assert main(["check", str(tmp_path / "m.onnx"), "--reference", str(tmp_path / "m.h5")]) == 0

@@ -18,8 +18,9 @@ keras = pytest.importorskip("keras")
 # slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
-import graphc  # noqa: E402
 from oracle_harness import assert_trains_alike, compile_both, pair  # noqa: E402
+
+import graphc  # noqa: E402
 
 VOCAB, EMBED, LATENT, T, N = 30, 8, 8, 7, 24
 
@@ -93,8 +94,12 @@ def test_dlwp_seq2seq_rnn_trains_and_evaluates_like_keras():
     k_eval = k.evaluate([source, target], next_step, batch_size=10, verbose=0)
     g_eval = g.evaluate([source, target], next_step, batch_size=10, verbose=0)
     np.testing.assert_allclose(g_eval, k_eval, rtol=1e-4)
-    np.testing.assert_allclose(g.predict([source, target], verbose=0),
-                               k.predict([source, target], verbose=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        g.predict([source, target], verbose=0),
+        k.predict([source, target], verbose=0),
+        rtol=1e-4,
+        atol=1e-6,
+    )
 
 
 def test_masked_loss_is_the_mean_over_the_valid_steps():
@@ -106,8 +111,7 @@ def test_masked_loss_is_the_mean_over_the_valid_steps():
     g.compile("rmsprop", "sparse_categorical_crossentropy")
     masked = g.evaluate([source, target], next_step, batch_size=len(source), verbose=0)
     probs = g.predict([source, target], verbose=0)
-    steps = -np.log(np.clip(np.take_along_axis(probs, next_step[..., None], -1)[..., 0],
-                            1e-7, 1.0))
+    steps = -np.log(np.clip(np.take_along_axis(probs, next_step[..., None], -1)[..., 0], 1e-7, 1.0))
     valid = target != 0
     assert 0 < valid.sum() < valid.size  # some steps are padding
     np.testing.assert_allclose(masked, steps[valid].mean(), rtol=1e-5)
@@ -122,7 +126,9 @@ def test_tagger_with_per_step_sample_weights_like_keras():
     _fit_and_compare(k, g, x, y, sample_weight=sw)
     np.testing.assert_allclose(
         g.evaluate(x, y, sample_weight=sw, batch_size=10, verbose=0),
-        k.evaluate(x, y, sample_weight=sw, batch_size=10, verbose=0), rtol=1e-4)
+        k.evaluate(x, y, sample_weight=sw, batch_size=10, verbose=0),
+        rtol=1e-4,
+    )
 
 
 def test_masking_then_dense_with_sample_and_class_weights_like_keras():
@@ -132,6 +138,9 @@ def test_masking_then_dense_with_sample_and_class_weights_like_keras():
     y = rng.integers(0, 3, N)
     sw = rng.random(N).astype("float32")
     for fit_kwargs in ({"sample_weight": sw}, {"class_weight": {0: 2.0, 1: 0.5, 2: 1.0}}):
-        k, g = _compiled_pair(masked_dense, loss="sparse_categorical_crossentropy",
-                     metrics=["accuracy", "sparse_categorical_crossentropy"])
+        k, g = _compiled_pair(
+            masked_dense,
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy", "sparse_categorical_crossentropy"],
+        )
         _fit_and_compare(k, g, x, y, **fit_kwargs)

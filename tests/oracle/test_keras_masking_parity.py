@@ -12,16 +12,15 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
-from oracle_harness import (  # noqa: E402
-    assert_onnx_matches, assert_trains_alike, compile_both, onnx_opsets, pair)
+from oracle_harness import assert_onnx_matches, assert_trains_alike, compile_both, onnx_opsets, pair  # noqa: E402
 
 MAX_TOKENS, T = 50, 7
 _rng = np.random.default_rng(0)
 TOKENS = _rng.integers(1, MAX_TOKENS, (16, T))
-TOKENS[0:4, 4:] = 0           # padded at the end
-TOKENS[4:8, :3] = 0           # padded at the start
-TOKENS[8:11, [1, 3, 4]] = 0   # holes in the middle
-TOKENS[11:13] = 0             # fully padded rows
+TOKENS[0:4, 4:] = 0  # padded at the end
+TOKENS[4:8, :3] = 0  # padded at the start
+TOKENS[8:11, [1, 3, 4]] = 0  # holes in the middle
+TOKENS[11:13] = 0  # fully padded rows
 TOKENS[13, -1] = 0
 TARGETS = (_rng.random((16, 1)) < 0.5).astype("float32")
 # No fully padded rows for models that average over the steps (0 / 0 is NaN in both).
@@ -50,8 +49,9 @@ def _check_fit(k, g, x, y, loss="binary_crossentropy", epochs=3):
 @pytest.mark.slow
 def test_listing_11_17_predicts_and_trains_like_keras():
     k, g = pair(listing_11_17)
-    np.testing.assert_allclose(g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0), rtol=1e-4, atol=1e-5
+    )
     assert_onnx_matches(g, [TOKENS], onnx_opsets(*OPSETS))
     # Training without dropout (random numbers differ between libraries).
     k, g = pair(lambda lib: listing_11_17(lib, rate=0.0))
@@ -64,8 +64,7 @@ LAYERS = {
     "simple_rnn_last": lambda L: L.SimpleRNN(3),
     "simple_rnn_backwards_last": lambda L: L.SimpleRNN(3, go_backwards=True),
     "lstm_seq": lambda L: L.LSTM(3, return_sequences=True),
-    "lstm_seq_zero_output": lambda L: L.LSTM(3, return_sequences=True,
-                                             zero_output_for_mask=True),
+    "lstm_seq_zero_output": lambda L: L.LSTM(3, return_sequences=True, zero_output_for_mask=True),
     "lstm_backwards_seq": lambda L: L.LSTM(3, go_backwards=True, return_sequences=True),
     "lstm_last_zero_output": lambda L: L.LSTM(3, zero_output_for_mask=True),
     "gru_last": lambda L: L.GRU(3),
@@ -94,8 +93,9 @@ def test_masked_layer_matches_keras(name):
     # The layer's own output (a masked sequence or the last output) ...
     x = TOKENS[TRAIN_ROWS] if "pooling" in name else TOKENS
     k, g = pair(lambda lib: _masked_model(lib, LAYERS[name], head=False))
-    np.testing.assert_allclose(g.predict(x, verbose=0), k.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        g.predict(x, verbose=0), k.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
     assert_onnx_matches(g, [x], opsets=[13, onnx_opsets()[-1]])
     # ... and training through it.
     k, g = pair(lambda lib: _masked_model(lib, LAYERS[name], head=True))
@@ -115,8 +115,9 @@ def test_masking_layer_matches_keras():
     x = np.where((TOKENS > 0)[..., None], _rng.standard_normal((16, T, 3)), 0.0)
     x = x.astype("float32")
     k, g = pair(masking_model)
-    np.testing.assert_allclose(g.predict(x, verbose=0), k.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        g.predict(x, verbose=0), k.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
     assert_onnx_matches(g, [x], opsets=[13, onnx_opsets()[-1]])
     _check_fit(k, g, x, TARGETS, loss="mse", epochs=2)
 
@@ -124,9 +125,17 @@ def test_masking_layer_matches_keras():
 def test_sequential_embedding_mask_matches_keras():
     def build(lib):
         L = lib.layers
-        return lib.Sequential([lib.Input(shape=(T,), dtype="int64"),
-                               L.Embedding(MAX_TOKENS, 4, mask_zero=True),
-                               L.Dropout(0.0), L.SimpleRNN(3), L.Dense(1)])
+        return lib.Sequential(
+            [
+                lib.Input(shape=(T,), dtype="int64"),
+                L.Embedding(MAX_TOKENS, 4, mask_zero=True),
+                L.Dropout(0.0),
+                L.SimpleRNN(3),
+                L.Dense(1),
+            ]
+        )
+
     k, g = pair(build)
-    np.testing.assert_allclose(g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0), rtol=1e-4, atol=1e-5
+    )

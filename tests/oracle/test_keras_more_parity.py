@@ -14,9 +14,9 @@ keras = pytest.importorskip("keras")
 # slow: the tests here train models, most in both libraries (Keras on torch steps slowly)
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
+from oracle_harness import assert_same_training, assert_same_weights, fit_both, pair, train_both  # noqa: E402
+
 import graphc  # noqa: E402
-from oracle_harness import (  # noqa: E402
-    assert_same_training, assert_same_weights, fit_both, pair, train_both)
 
 EPOCHS = 3
 
@@ -69,24 +69,24 @@ OPTIMIZERS = {
     "sgd_momentum": lambda lib: lib.optimizers.SGD(learning_rate=0.02, momentum=0.9),
     "adagrad": lambda lib: lib.optimizers.Adagrad(learning_rate=0.05),
     "adamw": lambda lib: lib.optimizers.AdamW(learning_rate=0.01, weight_decay=0.05),
-    "rmsprop_centered": lambda lib: lib.optimizers.RMSprop(learning_rate=0.003,
-                                                           centered=True),
-    "rmsprop_momentum": lambda lib: lib.optimizers.RMSprop(learning_rate=0.001,
-                                                           momentum=0.9),
+    "rmsprop_centered": lambda lib: lib.optimizers.RMSprop(learning_rate=0.003, centered=True),
+    "rmsprop_momentum": lambda lib: lib.optimizers.RMSprop(learning_rate=0.001, momentum=0.9),
     "sgd_clipnorm": lambda lib: lib.optimizers.SGD(learning_rate=0.1, clipnorm=0.05),
-    "adam_global_clipnorm": lambda lib: lib.optimizers.Adam(learning_rate=0.01,
-                                                            global_clipnorm=0.05),
-    "sgd_global_clipnorm": lambda lib: lib.optimizers.SGD(learning_rate=0.2,
-                                                          global_clipnorm=0.1),
-    "rmsprop_clipvalue": lambda lib: lib.optimizers.RMSprop(learning_rate=0.01,
-                                                            clipvalue=0.002),
+    "adam_global_clipnorm": lambda lib: lib.optimizers.Adam(
+        learning_rate=0.01, global_clipnorm=0.05
+    ),
+    "sgd_global_clipnorm": lambda lib: lib.optimizers.SGD(learning_rate=0.2, global_clipnorm=0.1),
+    "rmsprop_clipvalue": lambda lib: lib.optimizers.RMSprop(learning_rate=0.01, clipvalue=0.002),
     "sgd_clipvalue": lambda lib: lib.optimizers.SGD(learning_rate=0.5, clipvalue=0.01),
     "exponential_decay": lambda lib: lib.optimizers.SGD(
-        learning_rate=lib.optimizers.schedules.ExponentialDecay(
-            0.2, decay_steps=4, decay_rate=0.5), momentum=0.5),
+        learning_rate=lib.optimizers.schedules.ExponentialDecay(0.2, decay_steps=4, decay_rate=0.5),
+        momentum=0.5,
+    ),
     "exponential_decay_staircase_adam": lambda lib: lib.optimizers.Adam(
         learning_rate=lib.optimizers.schedules.ExponentialDecay(
-            0.02, decay_steps=5, decay_rate=0.3, staircase=True)),
+            0.02, decay_steps=5, decay_rate=0.3, staircase=True
+        )
+    ),
 }
 
 
@@ -94,7 +94,8 @@ OPTIMIZERS = {
 def test_optimizer_trains_like_keras(name):
     x, labels = _data()
     k_model, g_model, k_hist, g_hist = _train_both(
-        mlp, OPTIMIZERS[name], {"loss": "categorical_crossentropy"}, x, _onehot(labels))
+        mlp, OPTIMIZERS[name], {"loss": "categorical_crossentropy"}, x, _onehot(labels)
+    )
     assert_same_training(k_model, g_model, k_hist, g_hist)
     assert g_hist["loss"][-1] < g_hist["loss"][0]
 
@@ -103,9 +104,13 @@ def test_sparse_categorical_crossentropy_with_accuracy_evaluate_and_predict():
     x, labels = _data(seed=1)
     xv, lv = _data(n=64, seed=2)
     k_model, g_model, k_hist, g_hist = _train_both(
-        mlp, lambda lib: lib.optimizers.Adam(0.01),
-        {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}, x, labels,
-        {"validation_data": (xv, lv)})
+        mlp,
+        lambda lib: lib.optimizers.Adam(0.01),
+        {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]},
+        x,
+        labels,
+        {"validation_data": (xv, lv)},
+    )
     assert_same_training(k_model, g_model, k_hist, g_hist)
     assert set(g_hist) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     k_eval = k_model.evaluate(xv, lv, verbose=0)
@@ -115,22 +120,28 @@ def test_sparse_categorical_crossentropy_with_accuracy_evaluate_and_predict():
     k_dict = k_model.evaluate(xv, lv, verbose=0, return_dict=True)
     g_dict = g_model.evaluate(xv, lv, verbose=0, return_dict=True)
     assert set(g_dict) == set(k_dict)
-    np.testing.assert_allclose(g_model.predict(xv, verbose=0), k_model.predict(xv, verbose=0),
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        g_model.predict(xv, verbose=0), k_model.predict(xv, verbose=0), rtol=1e-4, atol=1e-6
+    )
 
 
 def test_binary_crossentropy_from_logits():
     x, labels = _data(seed=3)
     y = (labels % 2).astype("float32")[:, None]
     k_model, g_model = pair(logit_model, shapes=False)
-    k_model.compile(optimizer=keras.optimizers.RMSprop(0.003),
-                    loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    g_model.compile(optimizer=graphc.optimizers.RMSprop(0.003),
-                    loss=graphc.losses.BinaryCrossentropy(from_logits=True))
+    k_model.compile(
+        optimizer=keras.optimizers.RMSprop(0.003),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    g_model.compile(
+        optimizer=graphc.optimizers.RMSprop(0.003),
+        loss=graphc.losses.BinaryCrossentropy(from_logits=True),
+    )
     k_hist, g_hist = fit_both(k_model, g_model, x, y, epochs=EPOCHS, batch_size=32)
     assert_same_training(k_model, g_model, k_hist, g_hist)
-    np.testing.assert_allclose(g_model.evaluate(x, y, verbose=0),
-                               k_model.evaluate(x, y, verbose=0), rtol=1e-4)
+    np.testing.assert_allclose(
+        g_model.evaluate(x, y, verbose=0), k_model.evaluate(x, y, verbose=0), rtol=1e-4
+    )
 
 
 def test_binary_crossentropy_from_logits_string_compile_with_label_smoothing():
@@ -152,21 +163,32 @@ def test_sample_weight_matches_keras():
     sw = np.random.default_rng(6).uniform(0, 2, len(x)).astype("float32")
     sw[::7] = 0
     k_model, g_model, k_hist, g_hist = _train_both(
-        mlp, lambda lib: lib.optimizers.SGD(0.05, momentum=0.5),
-        {"loss": "categorical_crossentropy"}, x, _onehot(labels), {"sample_weight": sw})
+        mlp,
+        lambda lib: lib.optimizers.SGD(0.05, momentum=0.5),
+        {"loss": "categorical_crossentropy"},
+        x,
+        _onehot(labels),
+        {"sample_weight": sw},
+    )
     assert_same_training(k_model, g_model, k_hist, g_hist)
     np.testing.assert_allclose(
         g_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0),
-        k_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0), rtol=1e-4)
+        k_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0),
+        rtol=1e-4,
+    )
 
 
 def test_class_weight_matches_keras():
     x, labels = _data(seed=7)
     class_weight = {0: 0.5, 1: 2.0, 2: 1.0, 3: 3.0}
     k_model, g_model, k_hist, g_hist = _train_both(
-        mlp, lambda lib: lib.optimizers.Adam(0.005),
-        {"loss": "sparse_categorical_crossentropy"}, x, labels,
-        {"class_weight": class_weight})
+        mlp,
+        lambda lib: lib.optimizers.Adam(0.005),
+        {"loss": "sparse_categorical_crossentropy"},
+        x,
+        labels,
+        {"class_weight": class_weight},
+    )
     assert_same_training(k_model, g_model, k_hist, g_hist)
 
 
@@ -175,17 +197,22 @@ def test_metrics_ignore_sample_weight_like_keras(how):
     x, labels = _data(seed=5)
     sw = np.random.default_rng(6).uniform(0, 2, len(x)).astype("float32")
     sw[::7] = 0
-    fit_kwargs = ({"sample_weight": sw} if how == "sample_weight"
-                  else {"class_weight": {0: 0.2, 1: 3.0, 2: 1.0, 3: 0.5}})
+    fit_kwargs = (
+        {"sample_weight": sw}
+        if how == "sample_weight"
+        else {"class_weight": {0: 0.2, 1: 3.0, 2: 1.0, 3: 0.5}}
+    )
     k_model, g_model, k_hist, g_hist = _train_both(
-        mlp, lambda lib: lib.optimizers.SGD(0.05, momentum=0.5),
-        {"loss": "categorical_crossentropy", "metrics": ["accuracy", "mae"]}, x,
-        _onehot(labels), fit_kwargs)
+        mlp,
+        lambda lib: lib.optimizers.SGD(0.05, momentum=0.5),
+        {"loss": "categorical_crossentropy", "metrics": ["accuracy", "mae"]},
+        x,
+        _onehot(labels),
+        fit_kwargs,
+    )
     assert_same_training(k_model, g_model, k_hist, g_hist)
-    k_eval = k_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0,
-                              return_dict=True)
-    g_eval = g_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0,
-                              return_dict=True)
+    k_eval = k_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0, return_dict=True)
+    g_eval = g_model.evaluate(x, _onehot(labels), sample_weight=sw, verbose=0, return_dict=True)
     for key in k_eval:
         np.testing.assert_allclose(g_eval[key], k_eval[key], rtol=1e-4, err_msg=key)
 
@@ -193,9 +220,13 @@ def test_metrics_ignore_sample_weight_like_keras(how):
 def test_validation_split_matches_keras():
     x, labels = _data(n=200, seed=8)
     k_model, g_model, k_hist, g_hist = _train_both(
-        mlp, lambda lib: lib.optimizers.RMSprop(0.002),
-        {"loss": "categorical_crossentropy", "metrics": ["accuracy"]}, x, _onehot(labels),
-        {"validation_split": 0.15})
+        mlp,
+        lambda lib: lib.optimizers.RMSprop(0.002),
+        {"loss": "categorical_crossentropy", "metrics": ["accuracy"]},
+        x,
+        _onehot(labels),
+        {"validation_split": 0.15},
+    )
     assert_same_training(k_model, g_model, k_hist, g_hist)
     assert len(g_hist["val_loss"]) == EPOCHS
 
@@ -204,11 +235,14 @@ def test_multi_output_evaluate_order_and_history_keys_match_keras():
     x, labels = _data(seed=9)
     rng = np.random.default_rng(10)
     y = [rng.standard_normal((len(x), 1)).astype("float32"), labels]
-    compile_kwargs = {"loss": {"age": "mse", "income": "sparse_categorical_crossentropy"},
-                      "loss_weights": {"age": 0.5, "income": 2.0},
-                      "metrics": {"age": ["mae"], "income": ["accuracy"]}}
+    compile_kwargs = {
+        "loss": {"age": "mse", "income": "sparse_categorical_crossentropy"},
+        "loss_weights": {"age": 0.5, "income": 2.0},
+        "metrics": {"age": ["mae"], "income": ["accuracy"]},
+    }
     k_model, g_model, k_hist, g_hist = _train_both(
-        two_headed, lambda lib: lib.optimizers.Adam(0.01), compile_kwargs, x, y)
+        two_headed, lambda lib: lib.optimizers.Adam(0.01), compile_kwargs, x, y
+    )
     assert_same_training(k_model, g_model, k_hist, g_hist)
     k_dict = k_model.evaluate(x, y, verbose=0, return_dict=True)
     g_dict = g_model.evaluate(x, y, verbose=0, return_dict=True)
@@ -239,12 +273,22 @@ def _hook_recorder(lib, events):
     class Recorder(lib.callbacks.Callback):
         pass
 
-    hooks = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-             "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
-             "on_test_batch_begin", "on_test_batch_end"]
+    hooks = [
+        "on_train_begin",
+        "on_train_end",
+        "on_epoch_begin",
+        "on_epoch_end",
+        "on_train_batch_begin",
+        "on_train_batch_end",
+        "on_test_begin",
+        "on_test_end",
+        "on_test_batch_begin",
+        "on_test_batch_end",
+    ]
     for hook in hooks:
-        setattr(Recorder, hook,
-                (lambda name: lambda self, *args, **kwargs: events.append(name))(hook))
+        setattr(
+            Recorder, hook, (lambda name: lambda self, *args, **kwargs: events.append(name))(hook)
+        )
     return Recorder()
 
 
@@ -255,9 +299,15 @@ def test_callback_hook_sequence_matches_keras_with_validation():
         events = []
         model = mlp(lib)
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-        model.fit(x, labels, epochs=2, batch_size=32, verbose=0,
-                  validation_data=(x[:40], labels[:40]),
-                  callbacks=[_hook_recorder(lib, events)])
+        model.fit(
+            x,
+            labels,
+            epochs=2,
+            batch_size=32,
+            verbose=0,
+            validation_data=(x[:40], labels[:40]),
+            callbacks=[_hook_recorder(lib, events)],
+        )
         sequences[lib.__name__] = events
     assert sequences["graphc"] == sequences["keras"]
 
@@ -269,10 +319,10 @@ def test_callback_hook_sequence_matches_keras_without_validation():
         events = []
         model = mlp(lib)
         model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-        model.fit(x, labels, epochs=2, batch_size=24, verbose=0,
-                  callbacks=[_hook_recorder(lib, events)])
-        model.evaluate(x, labels, batch_size=40, verbose=0,
-                       callbacks=[_hook_recorder(lib, events)])
+        model.fit(
+            x, labels, epochs=2, batch_size=24, verbose=0, callbacks=[_hook_recorder(lib, events)]
+        )
+        model.evaluate(x, labels, batch_size=40, verbose=0, callbacks=[_hook_recorder(lib, events)])
         sequences[lib.__name__] = events
     assert sequences["graphc"] == sequences["keras"]
 
@@ -282,19 +332,30 @@ def test_evaluate_in_batches_matches_keras():
     sw = np.random.default_rng(15).uniform(0, 3, 100).astype("float32")
     k_model, g_model = pair(mlp, shapes=False)
     for m in (k_model, g_model):
-        m.compile(optimizer="sgd", loss="categorical_crossentropy",
-                  metrics=["accuracy", "mae"])
+        m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy", "mae"])
     for batch_size in (7, 32, 100):
-        k = k_model.evaluate(x, _onehot(labels), batch_size=batch_size, verbose=0,
-                             return_dict=True)
-        g = g_model.evaluate(x, _onehot(labels), batch_size=batch_size, verbose=0,
-                             return_dict=True)
+        k = k_model.evaluate(x, _onehot(labels), batch_size=batch_size, verbose=0, return_dict=True)
+        g = g_model.evaluate(x, _onehot(labels), batch_size=batch_size, verbose=0, return_dict=True)
         assert set(g) == set(k)
         for key in k:
             np.testing.assert_allclose(g[key], k[key], rtol=1e-4, err_msg=f"{key} {batch_size}")
         # the loss alone, with sample weights
         np.testing.assert_allclose(
-            g_model.evaluate(x, _onehot(labels), sample_weight=sw, batch_size=batch_size,
-                             verbose=0, return_dict=True)["loss"],
-            k_model.evaluate(x, _onehot(labels), sample_weight=sw, batch_size=batch_size,
-                             verbose=0, return_dict=True)["loss"], rtol=1e-4)
+            g_model.evaluate(
+                x,
+                _onehot(labels),
+                sample_weight=sw,
+                batch_size=batch_size,
+                verbose=0,
+                return_dict=True,
+            )["loss"],
+            k_model.evaluate(
+                x,
+                _onehot(labels),
+                sample_weight=sw,
+                batch_size=batch_size,
+                verbose=0,
+                return_dict=True,
+            )["loss"],
+            rtol=1e-4,
+        )

@@ -29,8 +29,7 @@ def _images(shape, seed=0):
 
 def _without_dtype(config):
     """A config as JSON data (tuples become lists, as Keras's saving does)."""
-    return json.loads(json.dumps({k: v for k, v in config.items()
-                                  if k not in ("dtype", "name")}))
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in ("dtype", "name")}))
 
 
 # ---- Rescaling and inference identity -----------------------------------------------------
@@ -49,8 +48,9 @@ def test_rescaling_predictions_and_config_match_keras():
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
     for args in [(1.0 / 255,), (0.5, -1.0), ([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])]:
-        assert _without_dtype(graphc.layers.Rescaling(*args).get_config()) == \
-            _without_dtype(keras.layers.Rescaling(*args).get_config())
+        assert _without_dtype(graphc.layers.Rescaling(*args).get_config()) == _without_dtype(
+            keras.layers.Rescaling(*args).get_config()
+        )
 
 
 def _augmenting(lib, fmt="channels_last"):
@@ -71,13 +71,17 @@ def test_random_layers_are_the_identity_in_predict_like_keras(fmt):
     np.testing.assert_array_equal(got, x)
 
 
-@pytest.mark.parametrize("make", [
-    lambda lib: lib.layers.RandomFlip("vertical", seed=3),
-    lambda lib: lib.layers.RandomRotation((-0.2, 0.1), fill_mode="constant", fill_value=1.0),
-    lambda lib: lib.layers.RandomZoom((-0.5, 0.2), 0.4, interpolation="nearest"),
-    lambda lib: lib.layers.RandomTranslation(0.3, (-0.1, 0.2), fill_mode="wrap",
-                                             data_format="channels_first"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.layers.RandomFlip("vertical", seed=3),
+        lambda lib: lib.layers.RandomRotation((-0.2, 0.1), fill_mode="constant", fill_value=1.0),
+        lambda lib: lib.layers.RandomZoom((-0.5, 0.2), 0.4, interpolation="nearest"),
+        lambda lib: lib.layers.RandomTranslation(
+            0.3, (-0.1, 0.2), fill_mode="wrap", data_format="channels_first"
+        ),
+    ],
+)
 def test_configs_match_keras(make):
     got = _without_dtype(make(graphc).get_config())
     want = _without_dtype(make(keras).get_config())
@@ -98,16 +102,21 @@ def _transforms(n, h, w, seed):
     return np.asarray(out, dtype="float32")
 
 
-@pytest.mark.parametrize("fill_mode,interpolation",
-                         list(itertools.product(image_ops.AFFINE_FILL_MODES,
-                                                image_ops.INTERPOLATIONS)))
+@pytest.mark.parametrize(
+    "fill_mode,interpolation",
+    list(itertools.product(image_ops.AFFINE_FILL_MODES, image_ops.INTERPOLATIONS)),
+)
 @pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
 def test_affine_transform_matches_keras(fill_mode, interpolation, fmt):
     h, w = 7, 9
     x = _images((4, h, w, 2) if fmt == "channels_last" else (4, 2, h, w), seed=1)
     t = _transforms(4, h, w, seed=2)
-    kwargs = {"interpolation": interpolation, "fill_mode": fill_mode, "fill_value": 3.5,
-              "data_format": fmt}
+    kwargs = {
+        "interpolation": interpolation,
+        "fill_mode": fill_mode,
+        "fill_value": 3.5,
+        "data_format": fmt,
+    }
     got = image_ops.affine_transform(x, t, **kwargs)
     want = _np(keras.ops.image.affine_transform(x, t, **kwargs))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
@@ -123,6 +132,7 @@ def test_affine_transform_bad_arguments_like_keras():
             keras.ops.image.affine_transform(x, t, **kwargs)
         with pytest.raises(ValueError) as g_err:
             image_ops.affine_transform(x, t, **kwargs)
+
         # the same text but for the order in which a set of choices prints
         def key(m):
             return sorted(m.replace("{", " ").replace("}", " ").replace(",", " ").split())
@@ -154,8 +164,9 @@ class ReplayRng:
 
 
 def _layer_pair(name, args, kwargs):
-    return getattr(graphc.layers, name)(*args, **kwargs), \
-        getattr(keras.layers, name)(*args, **kwargs)
+    return getattr(graphc.layers, name)(*args, **kwargs), getattr(keras.layers, name)(
+        *args, **kwargs
+    )
 
 
 def _our_training_output(layer, x, draws):
@@ -168,16 +179,25 @@ def _our_training_output(layer, x, draws):
 CASES = [
     ("RandomRotation", (0.25,), {}),
     ("RandomRotation", ((-0.1, 0.3),), {"fill_mode": "constant", "fill_value": 2.0}),
-    ("RandomRotation", (0.2,), {"interpolation": "nearest", "fill_mode": "wrap",
-                                "data_format": "channels_first"}),
+    (
+        "RandomRotation",
+        (0.2,),
+        {"interpolation": "nearest", "fill_mode": "wrap", "data_format": "channels_first"},
+    ),
     ("RandomZoom", (0.25,), {}),
     ("RandomZoom", ((-0.5, -0.1), (0.1, 0.6)), {"fill_mode": "nearest"}),
     ("RandomZoom", (0.3, 0.2), {"data_format": "channels_first", "fill_mode": "constant"}),
     ("RandomTranslation", (0.25, 0.25), {}),
-    ("RandomTranslation", ((-0.3, 0.1), 0.4), {"fill_mode": "constant",
-                                               "interpolation": "nearest"}),
-    ("RandomTranslation", (0.2, (0.0, 0.3)), {"fill_mode": "wrap",
-                                              "data_format": "channels_first"}),
+    (
+        "RandomTranslation",
+        ((-0.3, 0.1), 0.4),
+        {"fill_mode": "constant", "interpolation": "nearest"},
+    ),
+    (
+        "RandomTranslation",
+        (0.2, (0.0, 0.3)),
+        {"fill_mode": "wrap", "data_format": "channels_first"},
+    ),
     ("RandomFlip", ("horizontal",), {}),
     ("RandomFlip", ("vertical",), {"data_format": "channels_first"}),
     ("RandomFlip", (), {}),
@@ -191,16 +211,28 @@ def _keras_draws(name, k_layer, transformation, n):
     if name == "RandomFlip":
         return [_np(transformation["flips"]).reshape(n)]
     if name == "RandomZoom":
-        draws = [(1 + k_layer.height_lower, 1 + k_layer.height_upper,
-                  _np(transformation["height_zoom"]).reshape(n))]
+        draws = [
+            (
+                1 + k_layer.height_lower,
+                1 + k_layer.height_upper,
+                _np(transformation["height_zoom"]).reshape(n),
+            )
+        ]
         if k_layer.width_factor is not None:
-            draws.append((1 + k_layer.width_lower, 1 + k_layer.width_upper,
-                          _np(transformation["width_zoom"]).reshape(n)))
+            draws.append(
+                (
+                    1 + k_layer.width_lower,
+                    1 + k_layer.width_upper,
+                    _np(transformation["width_zoom"]).reshape(n),
+                )
+            )
         return draws
     h, w = k_layer_hw(k_layer, transformation["input_shape"])
     t = _np(transformation["translations"])  # (n, [dx, dy]) in pixels
-    return [(k_layer.height_lower, k_layer.height_upper, t[:, 1] / h),
-            (k_layer.width_lower, k_layer.width_upper, t[:, 0] / w)]
+    return [
+        (k_layer.height_lower, k_layer.height_upper, t[:, 1] / h),
+        (k_layer.width_lower, k_layer.width_upper, t[:, 0] / w),
+    ]
 
 
 def k_layer_hw(k_layer, shape):
@@ -222,9 +254,13 @@ def test_training_output_matches_keras_given_its_draws(name, args, kwargs):
 
 # ---- "Deep Learning with Python", ch. 8: cats vs dogs, small ------------------------------
 def cats_vs_dogs(lib, size=32):
-    data_augmentation = lib.Sequential([lib.layers.RandomFlip("horizontal"),
-                                        lib.layers.RandomRotation(0.1),
-                                        lib.layers.RandomZoom(0.2)])
+    data_augmentation = lib.Sequential(
+        [
+            lib.layers.RandomFlip("horizontal"),
+            lib.layers.RandomRotation(0.1),
+            lib.layers.RandomZoom(0.2),
+        ]
+    )
     inputs = lib.Input(shape=(size, size, 3))
     x = data_augmentation(inputs)
     x = lib.layers.Rescaling(1.0 / 255)(x)
@@ -258,5 +294,6 @@ def test_dlwp_cats_vs_dogs_trains_predicts_and_exports_like_keras(tmp_path):
     path = tmp_path / "cats_vs_dogs.onnx"
     g_model.export(str(path))
     runtime = graphc.onnx.Runtime(str(path))
-    np.testing.assert_allclose(runtime.predict(x), g_model.predict(x, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        runtime.predict(x), g_model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )

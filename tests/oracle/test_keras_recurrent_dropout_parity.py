@@ -17,10 +17,10 @@ keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
 import torch  # noqa: E402
+from oracle_harness import pair  # noqa: E402
 
 from graphc.backends.numpy import Executor  # noqa: E402
 from graphc.ops import ExecContext  # noqa: E402
-from oracle_harness import pair  # noqa: E402
 
 N, T, F = 5, 6, 3
 RNG = np.random.default_rng(0)
@@ -28,23 +28,29 @@ X = RNG.standard_normal((N, T, F)).astype("float32")
 
 # name -> f(layers module) making the recurrent layer under test
 LAYERS = {
-    "simple_rnn": lambda L: L.SimpleRNN(4, dropout=0.3, recurrent_dropout=0.4,
-                                        return_sequences=True),
-    "simple_rnn_backwards_recurrent": lambda L: L.SimpleRNN(4, recurrent_dropout=0.5,
-                                                            go_backwards=True),
+    "simple_rnn": lambda L: L.SimpleRNN(
+        4, dropout=0.3, recurrent_dropout=0.4, return_sequences=True
+    ),
+    "simple_rnn_backwards_recurrent": lambda L: L.SimpleRNN(
+        4, recurrent_dropout=0.5, go_backwards=True
+    ),
     "lstm_dropout_only": lambda L: L.LSTM(4, dropout=0.4, return_sequences=True),
     "lstm_both": lambda L: L.LSTM(4, dropout=0.3, recurrent_dropout=0.5),
-    "lstm_recurrent_backwards": lambda L: L.LSTM(4, recurrent_dropout=0.25, go_backwards=True,
-                                                 return_sequences=True),
+    "lstm_recurrent_backwards": lambda L: L.LSTM(
+        4, recurrent_dropout=0.25, go_backwards=True, return_sequences=True
+    ),
     "gru_dropout_only": lambda L: L.GRU(4, dropout=0.4),
     "gru_both": lambda L: L.GRU(4, dropout=0.3, recurrent_dropout=0.5, return_sequences=True),
-    "gru_reset_before_both": lambda L: L.GRU(4, reset_after=False, dropout=0.2,
-                                             recurrent_dropout=0.5),
-    "gru_reset_before_dropout_only": lambda L: L.GRU(4, reset_after=False, dropout=0.5,
-                                                     return_sequences=True),
+    "gru_reset_before_both": lambda L: L.GRU(
+        4, reset_after=False, dropout=0.2, recurrent_dropout=0.5
+    ),
+    "gru_reset_before_dropout_only": lambda L: L.GRU(
+        4, reset_after=False, dropout=0.5, return_sequences=True
+    ),
     "bidirectional_lstm": lambda L: L.Bidirectional(L.LSTM(3, recurrent_dropout=0.5)),
     "bidirectional_gru_seq": lambda L: L.Bidirectional(
-        L.GRU(3, dropout=0.3, recurrent_dropout=0.3, return_sequences=True)),
+        L.GRU(3, dropout=0.3, recurrent_dropout=0.3, return_sequences=True)
+    ),
 }
 
 
@@ -89,6 +95,7 @@ def _inject(cell, rng):
         uniforms.append(u)
         m = [torch.tensor((ui >= rate) / (1 - rate), dtype=torch.float32) for ui in u]
         return m if k else m[0]
+
     dp = masks(cell.dropout, F)
     rec = masks(cell.recurrent_dropout, cell.units)
     cell.get_dropout_mask = lambda step_input: dp
@@ -99,8 +106,9 @@ def _inject(cell, rng):
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_predictions_match(name):
     k, g = pair(lambda lib: _model(lib, LAYERS[name]), shapes=False)
-    np.testing.assert_allclose(g.predict(X, verbose=0), k.predict(X, verbose=0),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        g.predict(X, verbose=0), k.predict(X, verbose=0), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
@@ -125,7 +133,6 @@ def test_training_step_with_the_same_masks(name):
     y_k = y_k.detach().cpu().numpy()
     np.testing.assert_allclose(y_g, y_k, rtol=1e-4, atol=1e-5)
     assert not np.allclose(y_k, k.predict(X, verbose=0), atol=1e-3)  # the masks mattered
-    assert [tuple(v.shape) for v in k.trainable_weights] == [p.shape for p in
-                                                            g.trainable_weights]
+    assert [tuple(v.shape) for v in k.trainable_weights] == [p.shape for p in g.trainable_weights]
     for p, want in zip(g.trainable_weights, grads_k):
         np.testing.assert_allclose(grads[p], want, rtol=1e-4, atol=1e-5, err_msg=p.path)

@@ -10,10 +10,16 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
-import graphc  # noqa: E402
 from oracle_harness import (  # noqa: E402
-    assert_onnx_matches, assert_same_predictions, assert_trains_alike, compile_both,
-    onnx_opsets, pair)
+    assert_onnx_matches,
+    assert_same_predictions,
+    assert_trains_alike,
+    compile_both,
+    onnx_opsets,
+    pair,
+)
+
+import graphc  # noqa: E402
 
 N, T, F = 32, 6, 3
 RNG = np.random.default_rng(0)
@@ -24,25 +30,27 @@ X = RNG.standard_normal((N, T, F)).astype("float32")
 LAYERS = {
     "simple_rnn_last": lambda L: L.SimpleRNN(5),
     "simple_rnn_seq_relu": lambda L: L.SimpleRNN(5, activation="relu", return_sequences=True),
-    "simple_rnn_backwards_seq": lambda L: L.SimpleRNN(5, go_backwards=True,
-                                                      return_sequences=True),
+    "simple_rnn_backwards_seq": lambda L: L.SimpleRNN(5, go_backwards=True, return_sequences=True),
     "lstm_last": lambda L: L.LSTM(5),
     "lstm_seq": lambda L: L.LSTM(5, return_sequences=True),
     "lstm_backwards_seq": lambda L: L.LSTM(5, go_backwards=True, return_sequences=True),
     "lstm_backwards_last": lambda L: L.LSTM(5, go_backwards=True),
-    "lstm_no_bias_hard_sigmoid": lambda L: L.LSTM(4, use_bias=False,
-                                                  recurrent_activation="hard_sigmoid"),
+    "lstm_no_bias_hard_sigmoid": lambda L: L.LSTM(
+        4, use_bias=False, recurrent_activation="hard_sigmoid"
+    ),
     "gru_last": lambda L: L.GRU(5),
     "gru_seq": lambda L: L.GRU(5, return_sequences=True),
     "gru_backwards_seq": lambda L: L.GRU(5, go_backwards=True, return_sequences=True),
     "gru_reset_before_seq": lambda L: L.GRU(5, reset_after=False, return_sequences=True),
     "bidirectional_lstm_seq": lambda L: L.Bidirectional(L.LSTM(4, return_sequences=True)),
     "bidirectional_lstm_last": lambda L: L.Bidirectional(L.LSTM(4)),
-    "bidirectional_gru_sum_seq": lambda L: L.Bidirectional(L.GRU(4, return_sequences=True),
-                                                           merge_mode="sum"),
+    "bidirectional_gru_sum_seq": lambda L: L.Bidirectional(
+        L.GRU(4, return_sequences=True), merge_mode="sum"
+    ),
     "bidirectional_simple_ave": lambda L: L.Bidirectional(L.SimpleRNN(4), merge_mode="ave"),
     "bidirectional_lstm_mul_seq": lambda L: L.Bidirectional(
-        L.LSTM(4, return_sequences=True), merge_mode="mul"),
+        L.LSTM(4, return_sequences=True), merge_mode="mul"
+    ),
 }
 
 
@@ -75,8 +83,11 @@ def test_layer_predicts_and_trains_like_keras(name):
 def test_go_backwards_sequence_is_in_processing_order():
     """Keras returns a go_backwards layer's sequence in the order it read the input: the
     first entry belongs to the last input step, so it equals the final state."""
-    k, g = pair(lambda lib: one_layer_model(
-        lib, lambda L: L.LSTM(3, go_backwards=True, return_sequences=True)))
+    k, g = pair(
+        lambda lib: one_layer_model(
+            lib, lambda L: L.LSTM(3, go_backwards=True, return_sequences=True)
+        )
+    )
     layer = g.layers[1]
     seq = np.asarray(layer(X[:4]))
     _, h, _ = graphc.ops.lstm(X[:4], *layer.get_weights(), go_backwards=True)
@@ -88,8 +99,7 @@ def test_go_backwards_sequence_is_in_processing_order():
 def return_state_model(lib):
     x = lib.Input(shape=(T, F))
     out, h, c = lib.layers.LSTM(4, return_state=True)(x)
-    seq, h2 = lib.layers.GRU(3, return_sequences=True, return_state=True,
-                             go_backwards=True)(x)
+    seq, h2 = lib.layers.GRU(3, return_sequences=True, return_state=True, go_backwards=True)(x)
     s_out, s_h = lib.layers.SimpleRNN(2, return_state=True)(x)
     return lib.Model(x, [out, h, c, seq, h2, s_out, s_h])
 
@@ -103,7 +113,8 @@ def test_return_state_matches_keras():
 def bidirectional_state_model(lib):
     x = lib.Input(shape=(T, F))
     out, hf, cf, hb, cb = lib.layers.Bidirectional(
-        lib.layers.LSTM(3, return_sequences=True, return_state=True))(x)
+        lib.layers.LSTM(3, return_sequences=True, return_state=True)
+    )(x)
     both = lib.layers.Bidirectional(lib.layers.GRU(2), merge_mode=None)(x)
     return lib.Model(x, [out, hf, cf, hb, cb, *both])
 
@@ -121,8 +132,7 @@ def encoder_decoder(lib):
     _, h, c = lib.layers.LSTM(5, return_state=True)(enc_in)
     dec = lib.layers.LSTM(5, return_sequences=True)(dec_in, initial_state=[h, c])
     _, gh = lib.layers.GRU(3, return_state=True)(enc_in)
-    dec2 = lib.layers.GRU(3, return_sequences=True, go_backwards=True)(dec_in,
-                                                                       initial_state=[gh])
+    dec2 = lib.layers.GRU(3, return_sequences=True, go_backwards=True)(dec_in, initial_state=[gh])
     y = lib.layers.concatenate([dec, dec2])
     return lib.Model([enc_in, dec_in], lib.layers.Dense(2)(y))
 
@@ -138,11 +148,15 @@ def test_initial_state_matches_keras():
 
 
 def stacked(lib):
-    return lib.Sequential([lib.Input(shape=(T, F)),
-                           lib.layers.LSTM(8, return_sequences=True),
-                           lib.layers.GRU(6, return_sequences=True),
-                           lib.layers.Bidirectional(lib.layers.SimpleRNN(4)),
-                           lib.layers.Dense(1, activation="sigmoid")])
+    return lib.Sequential(
+        [
+            lib.Input(shape=(T, F)),
+            lib.layers.LSTM(8, return_sequences=True),
+            lib.layers.GRU(6, return_sequences=True),
+            lib.layers.Bidirectional(lib.layers.SimpleRNN(4)),
+            lib.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -150,30 +164,41 @@ def test_stacked_recurrent_model_trains_like_keras():
     k, g = pair(stacked)
     assert_same_predictions(k, g, X)
     y = (X[:, :, 0].mean(axis=1, keepdims=True) > 0).astype("float32")
-    compile_both(k, g, lambda lib: lib.optimizers.RMSprop(0.01), loss="binary_crossentropy",
-                 metrics=["accuracy"])
+    compile_both(
+        k,
+        g,
+        lambda lib: lib.optimizers.RMSprop(0.01),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
     assert_trains_alike(k, g, X, y, epochs=3, batch_size=16)
     assert_onnx_matches(g, [X[:1], X[:9]], onnx_opsets(*OPSETS))
 
 
 def test_onnx_with_unknown_sequence_length():
     """Variable-length input: the exported model takes any number of time steps."""
-    g = graphc.Sequential([graphc.Input(shape=(None, F)), graphc.layers.GRU(4),
-                           graphc.layers.Dense(1)])
+    g = graphc.Sequential(
+        [graphc.Input(shape=(None, F)), graphc.layers.GRU(4), graphc.layers.Dense(1)]
+    )
     runtime = graphc.onnx.Runtime(graphc.onnx.export(g))
     for steps in (2, 9):
         x = RNG.standard_normal((3, steps, F)).astype("float32")
-        np.testing.assert_allclose(runtime.predict(x), g.predict(x, verbose=0), rtol=1e-4,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            runtime.predict(x), g.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+        )
 
 
 def imdb_lstm(lib):
-    """"Deep Learning with Python" (1st ed.), listing 6.27: Embedding -> LSTM(32) ->
+    """ "Deep Learning with Python" (1st ed.), listing 6.27: Embedding -> LSTM(32) ->
     Dense(1, sigmoid) on integer word sequences."""
-    model = lib.Sequential([lib.Input(shape=(20,), dtype="int32"),
-                            lib.layers.Embedding(200, 32),
-                            lib.layers.LSTM(32),
-                            lib.layers.Dense(1, activation="sigmoid")])
+    model = lib.Sequential(
+        [
+            lib.Input(shape=(20,), dtype="int32"),
+            lib.layers.Embedding(200, 32),
+            lib.layers.LSTM(32),
+            lib.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     return model
 
 

@@ -30,8 +30,10 @@ BUILDERS = {
     "unitnorm_axes": ((3, 4), lambda L: [L.UnitNormalization(axis=[1, 2])]),
     "rmsnorm": ((6,), lambda L: [L.Dense(5), L.RMSNormalization()]),
     "prelu": ((6,), lambda L: [L.Dense(5), L.PReLU(alpha_initializer="random_normal")]),
-    "prelu_shared": ((4, 4, 3), lambda L: [L.PReLU(alpha_initializer="random_uniform",
-                                                   shared_axes=[1, 2])]),
+    "prelu_shared": (
+        (4, 4, 3),
+        lambda L: [L.PReLU(alpha_initializer="random_uniform", shared_axes=[1, 2])],
+    ),
     "spatialdropout": ((5, 4), lambda L: [L.Dense(4), L.SpatialDropout1D(0.5), L.Dense(1)]),
     "spatialdropout2d": ((4, 4, 3), lambda L: [L.SpatialDropout2D(0.5)]),
     "spatialdropout3d": ((2, 2, 2, 3), lambda L: [L.SpatialDropout3D(0.5)]),
@@ -40,8 +42,7 @@ BUILDERS = {
     "zeropad2d": ((4, 4, 2), lambda L: [L.ZeroPadding2D(((1, 0), (2, 3)))]),
     "zeropad2d_cf": ((2, 4, 4), lambda L: [L.ZeroPadding2D(1, data_format="channels_first")]),
     "zeropad3d": ((2, 3, 2, 2), lambda L: [L.ZeroPadding3D(1)]),
-    "zeropad_conv": ((6, 6, 2), lambda L: [L.ZeroPadding2D(1), L.Conv2D(3, 3),
-                                           L.Cropping2D(1)]),
+    "zeropad_conv": ((6, 6, 2), lambda L: [L.ZeroPadding2D(1), L.Conv2D(3, 3), L.Cropping2D(1)]),
 }
 
 
@@ -85,16 +86,22 @@ def test_short_fit_matches_keras(name):
 
 
 def _flat(v):
-    return [int(u) if isinstance(u, (int, np.integer)) else u for u in np.ravel(v)] \
-        if isinstance(v, (list, tuple, int)) and not isinstance(v, bool) else v
+    return (
+        [int(u) if isinstance(u, (int, np.integer)) else u for u in np.ravel(v)]
+        if isinstance(v, (list, tuple, int)) and not isinstance(v, bool)
+        else v
+    )
 
 
-@pytest.mark.parametrize("name", ["prelu", "rmsnorm", "cropping2d", "spatialdropout",
-                                  "unitnorm", "zeropad1d", "zeropad3d"])
+@pytest.mark.parametrize(
+    "name",
+    ["prelu", "rmsnorm", "cropping2d", "spatialdropout", "unitnorm", "zeropad1d", "zeropad3d"],
+)
 def test_configs_match_keras(name):
     def own(lib):
-        return [layer for layer in _build(lib, name).layers
-                if type(layer).__name__ != "Dense"][0].get_config()
+        return [layer for layer in _build(lib, name).layers if type(layer).__name__ != "Dense"][
+            0
+        ].get_config()
 
     kl, gl = own(keras), own(graphc)
     for key in kl:

@@ -18,7 +18,12 @@ keras = pytest.importorskip("keras")
 pytestmark = [pytest.mark.oracle, pytest.mark.filterwarnings("ignore:.*does not support masking")]
 
 from oracle_harness import (  # noqa: E402
-    assert_onnx_matches, assert_trains_alike, compile_both, pair, torch_math_attention)
+    assert_onnx_matches,
+    assert_trains_alike,
+    compile_both,
+    pair,
+    torch_math_attention,
+)
 
 VOCAB, SEQ, EMBED, DENSE, HEADS = 30, 8, 8, 16, 2
 
@@ -33,11 +38,12 @@ def model_classes(lib):
             self.embed_dim = embed_dim
             self.dense_dim = dense_dim
             self.num_heads = num_heads
-            self.attention = layers.MultiHeadAttention(
-                num_heads=num_heads, key_dim=embed_dim)
+            self.attention = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
             self.dense_proj = lib.Sequential(
-                [layers.Dense(dense_dim, activation="relu"),
-                 layers.Dense(embed_dim),]
+                [
+                    layers.Dense(dense_dim, activation="relu"),
+                    layers.Dense(embed_dim),
+                ]
             )
             self.layernorm_1 = layers.LayerNormalization()
             self.layernorm_2 = layers.LayerNormalization()
@@ -45,27 +51,26 @@ def model_classes(lib):
         def call(self, inputs, mask=None):
             if mask is not None:
                 mask = ops.expand_dims(mask, axis=1)
-            attention_output = self.attention(
-                inputs, inputs, attention_mask=mask)
+            attention_output = self.attention(inputs, inputs, attention_mask=mask)
             proj_input = self.layernorm_1(inputs + attention_output)
             proj_output = self.dense_proj(proj_input)
             return self.layernorm_2(proj_input + proj_output)
 
         def get_config(self):
             config = super().get_config()
-            config.update({
-                "embed_dim": self.embed_dim,
-                "num_heads": self.num_heads,
-                "dense_dim": self.dense_dim,
-            })
+            config.update(
+                {
+                    "embed_dim": self.embed_dim,
+                    "num_heads": self.num_heads,
+                    "dense_dim": self.dense_dim,
+                }
+            )
             return config
 
     class PositionalEmbedding(layers.Layer):
         def __init__(self, sequence_length, input_dim, output_dim, **kwargs):
             super().__init__(**kwargs)
-            self.token_embeddings = layers.Embedding(
-                input_dim=input_dim, output_dim=output_dim
-            )
+            self.token_embeddings = layers.Embedding(input_dim=input_dim, output_dim=output_dim)
             self.position_embeddings = layers.Embedding(
                 input_dim=sequence_length, output_dim=output_dim
             )
@@ -100,12 +105,8 @@ def model_classes(lib):
             self.embed_dim = embed_dim
             self.latent_dim = latent_dim
             self.num_heads = num_heads
-            self.attention_1 = layers.MultiHeadAttention(
-                num_heads=num_heads, key_dim=embed_dim
-            )
-            self.attention_2 = layers.MultiHeadAttention(
-                num_heads=num_heads, key_dim=embed_dim
-            )
+            self.attention_1 = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+            self.attention_2 = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
             self.dense_proj = lib.Sequential(
                 [
                     layers.Dense(latent_dim, activation="relu"),
@@ -178,11 +179,13 @@ def transformer(lib, rate=0.5):
 
 def padded_pairs(n, rng, length=SEQ):
     """Random sentence pairs padded with 0: each row has 2..length tokens."""
+
     def batch():
         x = rng.integers(1, VOCAB, (n, length))
         lengths = rng.integers(2, length + 1, n)
         x[np.arange(length)[None, :] >= lengths[:, None]] = 0
         return x.astype("int64")
+
     return batch(), batch()
 
 
@@ -192,11 +195,14 @@ def twins(rate=0.5):
 
 def test_structure_matches_keras():
     k, g = twins()
-    assert [type(layer).__name__ for layer in g.layers] == [type(layer).__name__ for layer in k.layers]
+    assert [type(layer).__name__ for layer in g.layers] == [
+        type(layer).__name__ for layer in k.layers
+    ]
     assert [w.shape for w in g.weights] == [tuple(w.shape) for w in k.weights]
     assert g.count_params() == k.count_params()
     # the decoder takes its first argument's mask (Keras's previous_mask): the loss is masked
     from graphc.layers.base import get_keras_mask
+
     assert getattr(k.output, "_keras_mask", None) is not None
     assert get_keras_mask(g.output) is not None
 
@@ -220,11 +226,18 @@ def test_fit_matches_keras():
     src, tgt = padded_pairs(24, rng)
     y = np.roll(tgt, -1, axis=1)
     y[:, -1] = 0
-    compile_both(k, g, "rmsprop", loss="sparse_categorical_crossentropy",
-                 metrics=["accuracy"])
+    compile_both(k, g, "rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     with torch_math_attention():  # Keras's fit; graphc's does not use torch
-        assert_trains_alike(k, g, [src, tgt], y, epochs=3, batch_size=8,
-                            keys=("loss", "accuracy"), weights_atol=1e-5)
+        assert_trains_alike(
+            k,
+            g,
+            [src, tgt],
+            y,
+            epochs=3,
+            batch_size=8,
+            keys=("loss", "accuracy"),
+            weights_atol=1e-5,
+        )
 
 
 @pytest.mark.slow
@@ -232,5 +245,4 @@ def test_onnx_export_matches_numpy():
     pytest.importorskip("onnxruntime")
     _, g = twins()
     rng = np.random.default_rng(2)
-    assert_onnx_matches(g, [list(padded_pairs(3, rng, length)) for length in (SEQ, 4)],
-                        atol=1e-6)
+    assert_onnx_matches(g, [list(padded_pairs(3, rng, length)) for length in (SEQ, 4)], atol=1e-6)

@@ -33,10 +33,10 @@ def test_seed_unrelated_input_raises_graph_disconnected():
     assert isinstance(e.value, ValueError)
     msg = str(e.value)
     assert msg.startswith("Graph disconnected")
-    assert '"cn_seed_in" (shape (None, 64), dtype float32)' in msg   # missing tensor + shape
-    assert 'at layer "cn_seed_d1"' in msg                             # the layer needing it
-    assert "accessed without issue: []" in msg                       # nothing reached
-    assert '"cn_unrelated" (None, 32)' in msg                         # what was given
+    assert '"cn_seed_in" (shape (None, 64), dtype float32)' in msg  # missing tensor + shape
+    assert 'at layer "cn_seed_d1"' in msg  # the layer needing it
+    assert "accessed without issue: []" in msg  # nothing reached
+    assert '"cn_unrelated" (None, 32)' in msg  # what was given
     assert "add it to the inputs" in msg
     assert "Model(inputs=[cn_unrelated, cn_seed_in], outputs=...)" in msg
     assert e.value.failed_pass == "validate_connectivity"
@@ -46,8 +46,12 @@ def test_seed_model_with_its_own_input_builds():
     i, o = seed_output()
     report = ValidateConnectivity().run(Model(i, o).graph)
     assert isinstance(report, ConnectivityReport)
-    assert [layer.name for layer in report.layers] == ["cn_seed_in", "cn_seed_d1", "cn_seed_d2",
-                                              "cn_seed_d3"]
+    assert [layer.name for layer in report.layers] == [
+        "cn_seed_in",
+        "cn_seed_d1",
+        "cn_seed_d2",
+        "cn_seed_d3",
+    ]
     assert report.unused_inputs == []
 
 
@@ -56,13 +60,15 @@ def test_two_inputs_only_one_given_lists_reached_layers():
     b = Input(shape=(4,), name="cn_b")
     h = layers.Dense(4, name="cn_a1")(a)
     h = layers.Dense(4, name="cn_a2")(h)
-    g = layers.Dense(4, name="cn_b1")(b)          # recorded after cn_a1, cn_a2
+    g = layers.Dense(4, name="cn_b1")(b)  # recorded after cn_a1, cn_a2
     out = layers.Dense(2, name="cn_out")(AddPair(name="cn_merge")([h, g]))
     with pytest.raises(GraphDisconnectedError) as e:
         Model(a, out)
     msg = str(e.value)
-    assert msg.startswith('Graph disconnected: cannot obtain value for tensor "cn_b" '
-                          '(shape (None, 4), dtype float32) at layer "cn_b1".')
+    assert msg.startswith(
+        'Graph disconnected: cannot obtain value for tensor "cn_b" '
+        '(shape (None, 4), dtype float32) at layer "cn_b1".'
+    )
     assert "accessed without issue: ['cn_a1', 'cn_a2']" in msg
     assert "Model(inputs=[cn_a, cn_b], outputs=...)" in msg
     Model([a, b], out)  # both given: fine
@@ -86,8 +92,11 @@ def test_error_in_the_middle_of_a_chain_lists_the_layers_before_it():
 def test_output_that_is_an_unrelated_input():
     a = Input(shape=(3,), name="cn_out_a")
     b = Input(shape=(3,), name="cn_out_b")
-    with pytest.raises(GraphDisconnectedError, match=r"\"cn_out_b\" .* \(it is one of the "
-                                                     r"model's outputs\)"):
+    with pytest.raises(
+        GraphDisconnectedError,
+        match=r"\"cn_out_b\" .* \(it is one of the "
+        r"model's outputs\)",
+    ):
         Model(a, [layers.Dense(2, name="cn_out_d")(a), b])
 
 
@@ -144,8 +153,11 @@ def test_unused_input_warns_and_is_reported():
     i = Input(shape=(4,), name="cn_used")
     spare = Input(shape=(7,), name="cn_spare")
     o = layers.Dense(2, name="cn_used_d")(i)
-    with pytest.warns(UserWarning, match=r'Model input "cn_spare" \(shape \(None, 7\), dtype '
-                                         r'float32\) is not connected to any output'):
+    with pytest.warns(
+        UserWarning,
+        match=r'Model input "cn_spare" \(shape \(None, 7\), dtype '
+        r"float32\) is not connected to any output",
+    ):
         m = Model([i, spare], o)
     with pytest.warns(UserWarning):
         report = ValidateConnectivity().run(m.graph)

@@ -1,7 +1,6 @@
 """CountParams: per layer and total, trainable / non-trainable, shared layers once, nested
 models; count_params() and summary() agree with it."""
 
-
 from graphc import Input, Model, layers, ops
 from passes import CountParams, ParamCount
 
@@ -20,8 +19,7 @@ def test_per_layer_and_total():
     assert r.per_layer == {"cp_in": 0, "cp_d1": 2080, "cp_d2": 1056, "cp_d3": 330}
     assert (r.total, r.trainable, r.non_trainable) == (3466, 3466, 0)
     assert m.count_params() == 3466
-    assert [m.get_layer(n).count_params() for n in ("cp_d1", "cp_d2", "cp_d3")] == \
-        [2080, 1056, 330]
+    assert [m.get_layer(n).count_params() for n in ("cp_d1", "cp_d2", "cp_d3")] == [2080, 1056, 330]
 
 
 def test_no_bias_and_weightless_layers():
@@ -58,8 +56,7 @@ class Scale(layers.Layer):
 
     def build(self, input_shape):
         self.s = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="s")
-        self.c = self.add_weight(shape=(2,), initializer="zeros", trainable=False,
-                                 name="count")
+        self.c = self.add_weight(shape=(2,), initializer="zeros", trainable=False, name="count")
 
     def call(self, x):
         return ops.multiply(x, self.s)

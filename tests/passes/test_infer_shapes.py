@@ -13,13 +13,17 @@ from graphc.errors import GraphError, ShapeError
 from graphc.ir import Graph, TensorType, Value
 from passes import InferShapes
 
-LIBRARY_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__)) + os.sep
-                     for m in (graphc, sys.modules["passes"]))
+LIBRARY_DIRS = tuple(
+    os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (graphc, sys.modules["passes"])
+)
 
 
 def last_user_frame(excinfo):
-    frames = [f for f in traceback.extract_tb(excinfo.tb)
-              if not os.path.abspath(f.filename).startswith(LIBRARY_DIRS)]
+    frames = [
+        f
+        for f in traceback.extract_tb(excinfo.tb)
+        if not os.path.abspath(f.filename).startswith(LIBRARY_DIRS)
+    ]
     return frames[-1]
 
 
@@ -116,7 +120,7 @@ def test_dense_on_wrong_rank_input_raises_at_the_call_site():
     assert frame.filename == __file__ and frame.lineno == line
     msg = str(e.value)
     assert msg.startswith("is_rank_d (matmul): ")  # layer and op
-    assert "(8,)" in msg                          # received
+    assert "(8,)" in msg  # received
 
 
 def test_dense_called_on_a_different_width_raises_at_the_call_site():
@@ -144,8 +148,11 @@ def test_dense_mismatch_message_states_the_expected_input_shape():
 
 
 def test_dense_needs_a_known_last_dimension():
-    with pytest.raises(ShapeError, match=r"^is_nolast \(Dense\): the last dimension of the "
-                                         r"input must be known"):
+    with pytest.raises(
+        ShapeError,
+        match=r"^is_nolast \(Dense\): the last dimension of the "
+        r"input must be known",
+    ):
         layers.Dense(2, name="is_nolast")(Input(shape=(None,), name="is_nolast_in"))
 
 
@@ -162,10 +169,13 @@ def test_reshape_mismatch_raises_at_the_call_site():
 
 
 def test_reshape_with_minus_one_mismatch():
-    with pytest.raises(ShapeError, match=r"^is_rs_m1 \(Reshape\): cannot reshape input of "
-                                         r"shape \(None, 7\) \(7 values per sample\) to "
-                                         r"target shape \(2, -1\) \(2 values times a free "
-                                         r"dimension\)\.$"):
+    with pytest.raises(
+        ShapeError,
+        match=r"^is_rs_m1 \(Reshape\): cannot reshape input of "
+        r"shape \(None, 7\) \(7 values per sample\) to "
+        r"target shape \(2, -1\) \(2 values times a free "
+        r"dimension\)\.$",
+    ):
         layers.Reshape((2, -1), name="is_rs_m1")(Input(shape=(7,), name="is_rs_m1_in"))
 
 
@@ -201,8 +211,11 @@ def test_pass_detects_a_tampered_recorded_shape():
     victim = g.nodes[0].outputs[0]
     assert victim.shape == (None, 4)
     victim.shape = (None, 99)
-    with pytest.raises(GraphError, match=r"is_d1 \(matmul\): .* is recorded as \(None, 99\) "
-                                         r"float32 but the op rule gives \(None, 4\) float32"):
+    with pytest.raises(
+        GraphError,
+        match=r"is_d1 \(matmul\): .* is recorded as \(None, 99\) "
+        r"float32 but the op rule gives \(None, 4\) float32",
+    ):
         InferShapes().run(g)
     InferShapes().run(m.graph)  # the original is untouched
 

@@ -25,13 +25,14 @@ def test_peephole_imports_nothing_of_graphc_and_onnx_only_lazily():
             top_level |= names
     assert not any(n.split(".")[0] == "graphc" for n in anywhere), anywhere
     assert "onnx" not in top_level  # onnx types are for type checkers only
-    assert "onnx" in anywhere       # numpy_helper inside fold_initializer_transposes
+    assert "onnx" in anywhere  # numpy_helper inside fold_initializer_transposes
 
 
 def test_the_old_module_is_gone_and_the_package_exports_the_peepholes():
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("graphc.onnx._peephole")
     import passes.onnx
+
     assert passes.onnx.cancel_transpose_pairs is peephole.cancel_transpose_pairs
     assert passes.onnx.fold_initializer_transposes is peephole.fold_initializer_transposes
     assert "Relu" in passes.onnx.LAYOUT_FREE_OPS

@@ -7,8 +7,16 @@ import pytest
 
 from graphc import Input, Model, layers
 from graphc.errors import GraphError, ShapeError
-from passes import (MODEL_PASSES, CountParams, InferShapes, Pass, PassResult, Pipeline,
-                    PipelineReport, ValidateConnectivity)
+from passes import (
+    MODEL_PASSES,
+    CountParams,
+    InferShapes,
+    Pass,
+    PassResult,
+    Pipeline,
+    PipelineReport,
+    ValidateConnectivity,
+)
 
 
 def small_model():
@@ -61,8 +69,11 @@ def test_real_passes_give_typed_reports():
     report = Pipeline([ValidateConnectivity(), InferShapes(), CountParams()], lint=True).run(g)
     assert report["count_params"].total == 16 + 10
     assert report["infer_shapes"][g.outputs[0]].shape == (None, 2)
-    assert [layer.name for layer in report["validate_connectivity"].layers] == ["pl_in", "pl_d1",
-                                                                        "pl_d2"]
+    assert [layer.name for layer in report["validate_connectivity"].layers] == [
+        "pl_in",
+        "pl_d1",
+        "pl_d2",
+    ]
     assert repr(Pipeline([InferShapes()])) == "Pipeline(['infer_shapes'])"
 
 

@@ -30,8 +30,9 @@ def _two_io(seed=1):
     out1 = layers.Dense(1, name="score")(ha)
     out2 = layers.Dense(2, activation="softmax", name="label")(hb)
     model = graphc.Model({"left": a, "right": b}, {"score": out1, "label": out2})
-    model.compile(optimizer="adam", loss={"score": "mse",
-                                          "label": "sparse_categorical_crossentropy"})
+    model.compile(
+        optimizer="adam", loss={"score": "mse", "label": "sparse_categorical_crossentropy"}
+    )
     return model
 
 
@@ -42,10 +43,13 @@ def _data(n=20, seed=2):
 
 def _two_io_data(n=12, seed=3):
     rng = np.random.default_rng(seed)
-    return ({"left": rng.standard_normal((n, 3)).astype(np.float32),
-             "right": rng.standard_normal((n, 2)).astype(np.float32)},
-            {"score": rng.standard_normal((n, 1)).astype(np.float32),
-             "label": rng.integers(0, 2, n)})
+    return (
+        {
+            "left": rng.standard_normal((n, 3)).astype(np.float32),
+            "right": rng.standard_normal((n, 2)).astype(np.float32),
+        },
+        {"score": rng.standard_normal((n, 1)).astype(np.float32), "label": rng.integers(0, 2, n)},
+    )
 
 
 def _assert_unharmed(model, before, x, y):
@@ -82,25 +86,36 @@ def _nan_at(x, where, value):
 BAD_SINGLE = {
     "fewer_y_rows": (lambda x, y: (x, y[:-3]), ["x sizes: 20", "y sizes: 17"]),
     "fewer_x_rows": (lambda x, y: (x[:5], y), ["x sizes: 5", "y sizes: 20"]),
-    "narrow_features": (lambda x, y: (x[:, :3], y),
-                        ['"features"', "expected shape (None, 4)", "received (20, 3)"]),
-    "extra_axis": (lambda x, y: (x[:, :, None], y),
-                   ['"features"', "expected shape (None, 4)", "received (20, 4, 1)"]),
-    "one_row_without_batch_axis": (lambda x, y: (x[0], y[:1]),
-                                   ['"features"', "expected shape (None, 4)", "(4,)"]),
+    "narrow_features": (
+        lambda x, y: (x[:, :3], y),
+        ['"features"', "expected shape (None, 4)", "received (20, 3)"],
+    ),
+    "extra_axis": (
+        lambda x, y: (x[:, :, None], y),
+        ['"features"', "expected shape (None, 4)", "received (20, 4, 1)"],
+    ),
+    "one_row_without_batch_axis": (
+        lambda x, y: (x[0], y[:1]),
+        ['"features"', "expected shape (None, 4)", "(4,)"],
+    ),
     "string_x": (lambda x, y: (x.astype(str), y), ["features", "dtype"]),
     "string_y": (lambda x, y: (x, np.array(["cat"] * len(y))), ["probs", "dtype"]),
-    "object_x": (lambda x, y: (np.array([[1, 2, 3, "a"]] * 20, dtype=object), y),
-                 ["features", "dtype"]),
+    "object_x": (
+        lambda x, y: (np.array([[1, 2, 3, "a"]] * 20, dtype=object), y),
+        ["features", "dtype"],
+    ),
     "ragged_x": (lambda x, y: ([[1.0, 2.0], [3.0]], y), ["features"]),
-    "nan_in_x": (lambda x, y: (_nan_at(x, (7, 2), np.nan), y),
-                 ['"features"', "1 NaN or infinite"]),
-    "inf_in_x": (lambda x, y: (_nan_at(x, (19, 0), -np.inf), y),
-                 ['"features"', "1 NaN or infinite"]),
+    "nan_in_x": (lambda x, y: (_nan_at(x, (7, 2), np.nan), y), ['"features"', "1 NaN or infinite"]),
+    "inf_in_x": (
+        lambda x, y: (_nan_at(x, (19, 0), -np.inf), y),
+        ['"features"', "1 NaN or infinite"],
+    ),
     "wrong_dict_key": (lambda x, y: ({"feature": x}, y), ["feature", "features", "missing"]),
     "wrong_target_key": (lambda x, y: (x, {"prob": y}), ["'prob'", "probs", "missing"]),
-    "one_hot_width": (lambda x, y: (x, np.eye(5, dtype=np.float32)[y % 5]),
-                      ['"probs"', "(5,)", "(3,)"]),
+    "one_hot_width": (
+        lambda x, y: (x, np.eye(5, dtype=np.float32)[y % 5]),
+        ['"probs"', "(5,)", "(3,)"],
+    ),
     "y_missing": (lambda x, y: (x, None), ["y"]),
 }
 
@@ -113,20 +128,32 @@ def test_bad_data_is_refused_and_nothing_is_lost(case, entry):
     if case == "one_hot_width":
         model.compile(optimizer="adam", loss="categorical_crossentropy")
         y = np.eye(3, dtype=np.float32)[y]
-    model.fit(x, y, epochs=1, verbose=0)          # optimizer state and buffer exist
+    model.fit(x, y, epochs=1, verbose=0)  # optimizer state and buffer exist
     before = model.get_weights()
     make, fragments = BAD_SINGLE[case]
     bx, by = make(x, y if case != "one_hot_width" else y.argmax(-1))
-    call = {"fit": lambda: model.fit(bx, by, epochs=2, batch_size=4, verbose=0),
-            "evaluate": lambda: model.evaluate(bx, by, verbose=0),
-            "train_on_batch": lambda: model.train_on_batch(bx, by),
-            "test_on_batch": lambda: model.test_on_batch(bx, by)}[entry]
+    call = {
+        "fit": lambda: model.fit(bx, by, epochs=2, batch_size=4, verbose=0),
+        "evaluate": lambda: model.evaluate(bx, by, verbose=0),
+        "train_on_batch": lambda: model.train_on_batch(bx, by),
+        "test_on_batch": lambda: model.test_on_batch(bx, by),
+    }[entry]
     _raises(call, *fragments)
     _assert_unharmed(model, before, x, y)
 
 
-@pytest.mark.parametrize("case", ["narrow_features", "extra_axis", "string_x", "nan_in_x",
-                                  "inf_in_x", "wrong_dict_key", "ragged_x"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "narrow_features",
+        "extra_axis",
+        "string_x",
+        "nan_in_x",
+        "inf_in_x",
+        "wrong_dict_key",
+        "ragged_x",
+    ],
+)
 def test_bad_data_to_predict(case):
     x, y = _data()
     model = _model(seed=5)
@@ -134,7 +161,7 @@ def test_bad_data_to_predict(case):
     make, fragments = BAD_SINGLE[case]
     bx, _ = make(x, y)
     _raises(lambda: model.predict(bx, verbose=0), *fragments)
-    if case != "ragged_x":   # see test_predict_on_batch_accepts_nested_lists
+    if case != "ragged_x":  # see test_predict_on_batch_accepts_nested_lists
         _raises(lambda: model.predict_on_batch(bx), *fragments)
     _assert_unharmed(model, before, x, y)
 
@@ -143,8 +170,12 @@ def test_fit_before_compile():
     x, y = _data()
     model = _model(seed=6, compile=False)
     before = model.get_weights()
-    for call in (lambda: model.fit(x, y, verbose=0), lambda: model.evaluate(x, y, verbose=0),
-                 lambda: model.train_on_batch(x, y), lambda: model.test_on_batch(x, y)):
+    for call in (
+        lambda: model.fit(x, y, verbose=0),
+        lambda: model.evaluate(x, y, verbose=0),
+        lambda: model.train_on_batch(x, y),
+        lambda: model.test_on_batch(x, y),
+    ):
         with pytest.raises(ValueError, match="compile"):
             call()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
@@ -156,8 +187,9 @@ def test_bad_sample_weight_and_class_weight():
     model = _model(seed=7)
     model.fit(x, y, epochs=1, verbose=0)
     before = model.get_weights()
-    _raises(lambda: model.fit(x, y, sample_weight=np.ones(19), verbose=0),
-            "sample_weight sizes: 19")
+    _raises(
+        lambda: model.fit(x, y, sample_weight=np.ones(19), verbose=0), "sample_weight sizes: 19"
+    )
     _raises(lambda: model.fit(x, y, class_weight={0: 1.0, 1: 2.0}, verbose=0), "class", "[2]")
     _raises(lambda: model.fit(x, y, validation_split=1.5, verbose=0), "validation_split")
     _assert_unharmed(model, before, x, y)
@@ -167,14 +199,19 @@ def test_bad_validation_data_is_refused_before_any_training():
     x, y = _data()
     model = _model(seed=8)
     before = model.get_weights()
-    _raises(lambda: model.fit(x, y, epochs=2, verbose=0, validation_data=(x[:, :3], y)),
-            '"features"', "received (20, 3)")
-    _raises(lambda: model.fit(x, y, epochs=2, verbose=0,
-                              validation_data=(_nan_at(x, (0, 0), np.nan), y)), "NaN")
-    _raises(lambda: model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y[:4])),
-            "sizes")
-    _raises(lambda: model.fit(x, y, epochs=2, verbose=0, validation_data=x),
-            "validation_data")
+    _raises(
+        lambda: model.fit(x, y, epochs=2, verbose=0, validation_data=(x[:, :3], y)),
+        '"features"',
+        "received (20, 3)",
+    )
+    _raises(
+        lambda: model.fit(
+            x, y, epochs=2, verbose=0, validation_data=(_nan_at(x, (0, 0), np.nan), y)
+        ),
+        "NaN",
+    )
+    _raises(lambda: model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y[:4])), "sizes")
+    _raises(lambda: model.fit(x, y, epochs=2, verbose=0, validation_data=x), "validation_data")
     _assert_unharmed(model, before, x, y)
 
 
@@ -189,8 +226,9 @@ def test_nan_targets_are_refused():
     _assert_unharmed(model, before, x, np.eye(3, dtype=np.float32)[y])
 
 
-@pytest.mark.parametrize("bad", ["missing_input", "wrong_input_shape", "missing_target",
-                                 "rows", "list_length"])
+@pytest.mark.parametrize(
+    "bad", ["missing_input", "wrong_input_shape", "missing_target", "rows", "list_length"]
+)
 def test_multi_io_bad_data(bad):
     model = _two_io()
     x, y = _two_io_data()
@@ -200,11 +238,12 @@ def test_multi_io_bad_data(bad):
         call, frag = lambda: model.fit({"left": x["left"]}, y, verbose=0), ["right", "missing"]
     elif bad == "wrong_input_shape":
         bx = dict(x, right=x["right"][:, :1])
-        call, frag = lambda: model.fit(bx, y, verbose=0), ['"right"', "expected shape (None, 2)",
-                                                            "received (12, 1)"]
+        call, frag = (
+            lambda: model.fit(bx, y, verbose=0),
+            ['"right"', "expected shape (None, 2)", "received (12, 1)"],
+        )
     elif bad == "missing_target":
-        call, frag = lambda: model.fit(x, {"score": y["score"]}, verbose=0), ["label",
-                                                                              "missing"]
+        call, frag = lambda: model.fit(x, {"score": y["score"]}, verbose=0), ["label", "missing"]
     elif bad == "rows":
         by = dict(y, label=y["label"][:10])
         call, frag = lambda: model.fit(x, by, verbose=0), ["sizes", "10", "12"]
@@ -220,17 +259,17 @@ def test_integer_and_float64_inputs_are_accepted():
     p32 = model.predict(x, verbose=0)
     np.testing.assert_array_equal(model.predict(x.astype(np.float64), verbose=0), p32)
     xi = np.round(x * 3).astype(np.int64)
-    np.testing.assert_array_equal(model.predict(xi, verbose=0),
-                                  model.predict(xi.astype(np.float32), verbose=0))
+    np.testing.assert_array_equal(
+        model.predict(xi, verbose=0), model.predict(xi.astype(np.float32), verbose=0)
+    )
     model.fit(xi, y.astype(np.int32), epochs=1, verbose=0)
-    model.fit(x.tolist(), y.tolist(), epochs=1, verbose=0)   # nested lists work like arrays
+    model.fit(x.tolist(), y.tolist(), epochs=1, verbose=0)  # nested lists work like arrays
 
 
 def test_predict_on_batch_accepts_nested_lists():
     x, _ = _data(n=5)
     model = _model(seed=20)
-    np.testing.assert_array_equal(model.predict_on_batch(x.tolist()),
-                                  model.predict(x, verbose=0))
+    np.testing.assert_array_equal(model.predict_on_batch(x.tolist()), model.predict(x, verbose=0))
 
 
 # ---- errors in the middle of an epoch -----------------------------------------------------
@@ -241,8 +280,9 @@ def test_out_of_range_label_in_a_late_batch_changes_nothing():
     before = model.get_weights()
     bad = y.copy()
     bad[-1] = 7
-    _raises(lambda: model.fit(x, bad, batch_size=4, shuffle=False, verbose=0),
-            "label 7", "3 classes")
+    _raises(
+        lambda: model.fit(x, bad, batch_size=4, shuffle=False, verbose=0), "label 7", "3 classes"
+    )
     _assert_unharmed(model, before, x, y)
 
 
@@ -250,8 +290,7 @@ def test_rank_one_target_for_a_wide_output_names_the_output():
     x, y = _data()
     model = _model(seed=12, loss="mse")
     before = model.get_weights()
-    _raises(lambda: model.fit(x, y.astype(np.float32), batch_size=4, verbose=0),
-            '"probs"', "(3,)")
+    _raises(lambda: model.fit(x, y.astype(np.float32), batch_size=4, verbose=0), '"probs"', "(3,)")
     _assert_unharmed(model, before, x, np.eye(3, dtype=np.float32)[y])
 
 
@@ -259,9 +298,11 @@ def test_rank_one_target_for_a_wide_output_names_the_output():
 def test_empty_data_is_a_clear_error(entry):
     model = _model(seed=13)
     x, y = np.zeros((0, 4), np.float32), np.zeros((0,), np.int64)
-    call = {"fit": lambda: model.fit(x, y, verbose=0),
-            "evaluate": lambda: model.evaluate(x, y, verbose=0),
-            "predict": lambda: model.predict(x, verbose=0)}[entry]
+    call = {
+        "fit": lambda: model.fit(x, y, verbose=0),
+        "evaluate": lambda: model.evaluate(x, y, verbose=0),
+        "predict": lambda: model.predict(x, verbose=0),
+    }[entry]
     with pytest.raises(ValueError, match="features"):
         call()
 
@@ -311,9 +352,16 @@ def test_terminate_on_nan_stops_after_the_batch_as_keras(capsys):
     model = _linear()
     rec = BatchRecorder()
     with pytest.warns(UserWarning, match="step was applied anyway"):
-        hist = model.fit(x, y, batch_size=4, epochs=5, shuffle=False, verbose=0,
-                         callbacks=[rec, callbacks.TerminateOnNaN()])
-    assert rec.batches == 3                        # batches 0, 1 and the bad batch 2
+        hist = model.fit(
+            x,
+            y,
+            batch_size=4,
+            epochs=5,
+            shuffle=False,
+            verbose=0,
+            callbacks=[rec, callbacks.TerminateOnNaN()],
+        )
+    assert rec.batches == 3  # batches 0, 1 and the bad batch 2
     assert np.isfinite(rec.losses[:2]).all() and not np.isfinite(rec.losses[2])
     # the bad batch's update was applied: the weights are those after batch 2
     for u, v in zip(rec.weights[2], model.get_weights()):
@@ -333,8 +381,15 @@ def test_terminate_on_nan_after_a_huge_learning_rate():
     y = rng.standard_normal((32, 1)).astype(np.float32)
     model = _linear(seed=17, lr=1e25)
     rec = BatchRecorder()
-    model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0,
-              callbacks=[rec, callbacks.TerminateOnNaN()])
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[rec, callbacks.TerminateOnNaN()],
+    )
     assert rec.batches < 8
     assert not np.isfinite(rec.losses[-1])
     assert np.isfinite(rec.losses[:-1]).all()
@@ -346,15 +401,15 @@ def test_terminate_on_nan_after_a_huge_learning_rate():
 def test_without_terminate_on_nan_every_batch_is_applied_as_keras():
     # Keras applies every step, NaN or not; graphc too, and says so once.
     import warnings
+
     x, y = _overflow_data()
     model = _linear(seed=18)
     rec = BatchRecorder()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        hist = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
-                         callbacks=[rec])
+        hist = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[rec])
     assert rec.batches == 8
-    assert model.optimizer.iterations == 8         # every batch made an optimizer step
+    assert model.optimizer.iterations == 8  # every batch made an optimizer step
     assert not np.isfinite(hist.history["loss"]).any()
     assert not all(np.array_equal(u, v) for u, v in zip(rec.weights[1], rec.weights[2]))
     assert not all(np.isfinite(w).all() for w in model.get_weights())
@@ -368,8 +423,15 @@ def test_terminate_on_nan_raise_error():
     model = _linear(seed=19)
     rec = BatchRecorder()
     with pytest.raises(RuntimeError, match="NaN or Inf loss"):
-        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
-                  callbacks=[rec, callbacks.TerminateOnNaN(raise_error=True)])
+        model.fit(
+            x,
+            y,
+            batch_size=4,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[rec, callbacks.TerminateOnNaN(raise_error=True)],
+        )
     assert rec.batches == 3
     for u, v in zip(rec.weights[2], model.get_weights()):
         np.testing.assert_array_equal(u, v)
@@ -377,12 +439,20 @@ def test_terminate_on_nan_raise_error():
 
 def test_overflowing_loss_emits_no_runtime_warning():
     import warnings
+
     x, y = _overflow_data()
     model = _linear(seed=21)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0,
-                  callbacks=[callbacks.TerminateOnNaN()])
+        model.fit(
+            x,
+            y,
+            batch_size=4,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[callbacks.TerminateOnNaN()],
+        )
     # NumPy's overflow warnings stay quiet; graphc's own (a UserWarning) says it once
     assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
     assert sum("step was applied anyway" in str(w.message) for w in caught) == 1

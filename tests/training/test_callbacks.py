@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from graphc import callbacks as cb_mod
+from graphc import progbar as progbar_mod
 from graphc.callbacks import (
     Callback,
     CallbackList,
@@ -20,7 +21,6 @@ from graphc.callbacks import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
-from graphc import progbar as progbar_mod
 
 
 class FakeOptimizer:
@@ -69,8 +69,14 @@ class FakeModel:
 
 def fit(model, callbacks, epoch_logs, batch_logs=None, steps=2, verbose=0):
     """A fit-like loop: weights become `epoch` during epoch `epoch`; stops like the trainer."""
-    cbs = CallbackList(callbacks, add_history=True, model=model, verbose=verbose,
-                       epochs=len(epoch_logs), steps=steps)
+    cbs = CallbackList(
+        callbacks,
+        add_history=True,
+        model=model,
+        verbose=verbose,
+        epochs=len(epoch_logs),
+        steps=steps,
+    )
     cbs.on_train_begin()
     for epoch, logs in enumerate(epoch_logs):
         cbs.on_epoch_begin(epoch)
@@ -122,9 +128,17 @@ def test_callback_list_pythonifies_sorted_shared_logs():
             seen.append(dict(logs))
 
     model = FakeModel()
-    hist = fit(model, [ReduceLROnPlateau(monitor="loss", patience=5), Spy()],
-               [{"val_loss": np.float32(0.5), "loss": np.float64(1.5),
-                 "out": {"age_loss": np.float32(0.25)}}])
+    hist = fit(
+        model,
+        [ReduceLROnPlateau(monitor="loss", patience=5), Spy()],
+        [
+            {
+                "val_loss": np.float32(0.5),
+                "loss": np.float64(1.5),
+                "out": {"age_loss": np.float32(0.25)},
+            }
+        ],
+    )
     logs = seen[0]
     # flattened and sorted by CallbackList; learning_rate appended by ReduceLROnPlateau
     assert list(logs) == ["loss", "age_loss", "val_loss", "learning_rate"]
@@ -138,8 +152,15 @@ def test_callback_list_default_callbacks_and_order():
     cbs = CallbackList([h, p], add_history=True, add_progbar=True)
     assert cbs.callbacks == [h, p]
     other = Callback()
-    cbs = CallbackList([[other]], add_history=True, add_progbar=True, model=FakeModel(),
-                       epochs=1, steps=1, verbose=0)
+    cbs = CallbackList(
+        [[other]],
+        add_history=True,
+        add_progbar=True,
+        model=FakeModel(),
+        epochs=1,
+        steps=1,
+        verbose=0,
+    )
     assert cbs.callbacks[0] is other
     assert isinstance(cbs.callbacks[1], History) and isinstance(cbs.callbacks[2], ProgbarLogger)
     assert cbs.model.history is cbs.history
@@ -162,8 +183,7 @@ def test_early_stopping_patience_and_restore_best_weights(capsys):
     assert es.stopped_epoch == 3 and es.best == 0.9 and es.best_epoch == 1
     assert np.array_equal(model.weights[0], [1.0, 1.0])
     assert capsys.readouterr().out == (
-        "Epoch 4: early stopping\n"
-        "Restoring model weights from the end of the best epoch: 2.\n"
+        "Epoch 4: early stopping\nRestoring model weights from the end of the best epoch: 2.\n"
     )
 
 
@@ -222,8 +242,13 @@ def test_early_stopping_modes():
 
 def test_auto_mode_uses_model_metric_direction_and_rejects_unknown():
     es = EarlyStopping(monitor="val_score")
-    es.set_model(FakeModel(metrics=[types.SimpleNamespace(
-        name="compile_metrics", metrics=[FakeMetric("score", "up")])]))
+    es.set_model(
+        FakeModel(
+            metrics=[
+                types.SimpleNamespace(name="compile_metrics", metrics=[FakeMetric("score", "up")])
+            ]
+        )
+    )
     es._set_monitor_op()
     assert es._is_improvement(2.0, 1.0)
     es = EarlyStopping(monitor="val_score")
@@ -240,8 +265,9 @@ def test_unknown_mode_warns_and_falls_back_to_auto():
 
 def test_early_stopping_missing_monitor_warns():
     model = FakeModel()
-    with pytest.warns(UserWarning, match="`val_loss` which is not available. "
-                                         "Available metrics are: loss"):
+    with pytest.warns(
+        UserWarning, match="`val_loss` which is not available. Available metrics are: loss"
+    ):
         hist = fit(model, [EarlyStopping()], [{"loss": 1.0}] * 3)
     assert hist.epoch == [0, 1, 2]
 
@@ -249,8 +275,9 @@ def test_early_stopping_missing_monitor_warns():
 def test_early_stopping_start_from_epoch():
     hist = fit(FakeModel(), [EarlyStopping(patience=0)], val(1.0, 2.0, 3.0, 4.0, 5.0))
     assert hist.epoch == [0, 1]
-    hist = fit(FakeModel(), [EarlyStopping(patience=0, start_from_epoch=2)],
-               val(1.0, 2.0, 3.0, 4.0, 5.0))
+    hist = fit(
+        FakeModel(), [EarlyStopping(patience=0, start_from_epoch=2)], val(1.0, 2.0, 3.0, 4.0, 5.0)
+    )
     assert hist.epoch == [0, 1, 2, 3]
 
 
@@ -268,7 +295,9 @@ def test_checkpoint_file_names(tmp_path):
     path = str(tmp_path / "ckpt" / "m-{epoch:02d}-{val_loss:.2f}.graphc")
     fit(model, [ModelCheckpoint(path)], val(0.5, 0.4))
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
-        "m-01-0.50.graphc", "m-02-0.40.graphc"]
+        "m-01-0.50.graphc",
+        "m-02-0.40.graphc",
+    ]
     assert [kind for kind, _ in model.saved] == ["model", "model"]
 
 
@@ -289,11 +318,18 @@ def test_checkpoint_save_best_only_messages(tmp_path, capsys):
 def test_checkpoint_save_best_only_max_mode_and_threshold(tmp_path):
     model = FakeModel()
     path = str(tmp_path / "w-{epoch}.weights.npz")
-    cb = ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True,
-                         save_weights_only=True, initial_value_threshold=0.55)
+    cb = ModelCheckpoint(
+        path,
+        monitor="val_accuracy",
+        save_best_only=True,
+        save_weights_only=True,
+        initial_value_threshold=0.55,
+    )
     fit(model, [cb], [{"val_accuracy": v} for v in (0.5, 0.6, 0.58, 0.7)])
-    assert model.saved == [("weights", str(tmp_path / "w-2.weights.npz")),
-                           ("weights", str(tmp_path / "w-4.weights.npz"))]
+    assert model.saved == [
+        ("weights", str(tmp_path / "w-2.weights.npz")),
+        ("weights", str(tmp_path / "w-4.weights.npz")),
+    ]
 
 
 def test_checkpoint_plain_message(tmp_path, capsys):
@@ -308,8 +344,11 @@ def test_checkpoint_plain_message(tmp_path, capsys):
 def test_checkpoint_save_best_only_missing_monitor_saves_and_warns(tmp_path):
     model = FakeModel()
     with pytest.warns(UserWarning, match="Can save best model only with val_loss available"):
-        fit(model, [ModelCheckpoint(str(tmp_path / "m.graphc"), save_best_only=True)],
-            [{"loss": 1.0}])
+        fit(
+            model,
+            [ModelCheckpoint(str(tmp_path / "m.graphc"), save_best_only=True)],
+            [{"loss": 1.0}],
+        )
     assert len(model.saved) == 1
 
 
@@ -318,8 +357,10 @@ def test_checkpoint_integer_save_freq(tmp_path):
     path = str(tmp_path / "m-{epoch}-{batch}.graphc")
     fit(model, [ModelCheckpoint(path, save_freq=3)], val(0.5, 0.4), steps=4)
     # batches seen: e0 b0..b3, e1 b0..b3 -> saves after the 3rd and 6th batch
-    assert [p for _, p in model.saved] == [str(tmp_path / "m-1-3.graphc"),
-                                           str(tmp_path / "m-2-2.graphc")]
+    assert [p for _, p in model.saved] == [
+        str(tmp_path / "m-1-3.graphc"),
+        str(tmp_path / "m-2-2.graphc"),
+    ]
 
 
 def test_checkpoint_bad_arguments(tmp_path):
@@ -337,8 +378,13 @@ def test_terminate_on_nan(capsys, bad):
     batch_logs = [[{"loss": 1.0}, {"loss": bad}, {"loss": 1.0}]]
     seen = []
     spy = LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
-    hist = fit(model, [TerminateOnNaN(), spy], [{"loss": bad}, {"loss": 1.0}],
-               batch_logs=batch_logs, steps=3)
+    hist = fit(
+        model,
+        [TerminateOnNaN(), spy],
+        [{"loss": bad}, {"loss": 1.0}],
+        batch_logs=batch_logs,
+        steps=3,
+    )
     assert model.stop_training is True
     assert seen == [0, 1] and hist.epoch == [0]
     assert capsys.readouterr().out == "Batch 1: Invalid loss, terminating training\n"
@@ -404,8 +450,11 @@ def test_reduce_lr_on_plateau_improvement_resets_wait():
 
 def test_reduce_lr_on_plateau_max_mode_and_errors():
     model = FakeModel(lr=0.1)
-    fit(model, [ReduceLROnPlateau(monitor="val_accuracy", patience=1)],
-        [{"val_accuracy": v} for v in (0.5, 0.6, 0.4)])
+    fit(
+        model,
+        [ReduceLROnPlateau(monitor="val_accuracy", patience=1)],
+        [{"val_accuracy": v} for v in (0.5, 0.6, 0.4)],
+    )
     assert model.optimizer.learning_rate == 0.01
     with pytest.raises(ValueError, match="factor >= 1.0"):
         ReduceLROnPlateau(factor=1.0)
@@ -416,15 +465,21 @@ def test_reduce_lr_on_plateau_max_mode_and_errors():
 # ----------------------------------------------------------------------------- CSVLogger
 def test_csv_logger_content_and_append(tmp_path):
     path = tmp_path / "log.csv"
-    fit(FakeModel(), [CSVLogger(path)],
-        [{"val_loss": 0.6, "loss": 0.5, "accuracy": 0.25}, {"val_loss": 0.5, "loss": 0.4,
-                                                             "accuracy": 0.75}])
-    expected = ("epoch,accuracy,loss,val_loss\r\n"
-                "0,0.25,0.5,0.6\r\n"
-                "1,0.75,0.4,0.5\r\n")
+    fit(
+        FakeModel(),
+        [CSVLogger(path)],
+        [
+            {"val_loss": 0.6, "loss": 0.5, "accuracy": 0.25},
+            {"val_loss": 0.5, "loss": 0.4, "accuracy": 0.75},
+        ],
+    )
+    expected = "epoch,accuracy,loss,val_loss\r\n0,0.25,0.5,0.6\r\n1,0.75,0.4,0.5\r\n"
     assert path.read_bytes().decode() == expected
-    fit(FakeModel(), [CSVLogger(path, append=True)], [{"val_loss": 0.3, "loss": 0.2,
-                                                       "accuracy": 1.0}])
+    fit(
+        FakeModel(),
+        [CSVLogger(path, append=True)],
+        [{"val_loss": 0.3, "loss": 0.2, "accuracy": 1.0}],
+    )
     assert path.read_bytes().decode() == expected + "0,1.0,0.2,0.3\r\n"
     fit(FakeModel(), [CSVLogger(path)], [{"val_loss": 0.3, "loss": 0.2, "accuracy": 1.0}])
     assert path.read_bytes().decode() == "epoch,accuracy,loss,val_loss\r\n0,1.0,0.2,0.3\r\n"
@@ -465,8 +520,15 @@ def test_lambda_callback_hooks():
     )
     fit(FakeModel(), [cb], [{"loss": 1.5}], steps=1)
     CallbackList([cb]).on_test_end()
-    assert calls == ["train_begin", "epoch_begin 0", "batch_begin 0", "batch_end 0",
-                     "epoch_end 0 1.5", "train_end", "test_end"]
+    assert calls == [
+        "train_begin",
+        "epoch_begin 0",
+        "batch_begin 0",
+        "batch_end 0",
+        "epoch_end 0 1.5",
+        "train_end",
+        "test_end",
+    ]
 
 
 # ------------------------------------------------------------------------- ProgbarLogger
@@ -496,12 +558,18 @@ def clock(monkeypatch):
     return state
 
 
-def progbar_fit(monkeypatch, clock, tty, verbose, epochs=2, steps=4, validation=True,
-                extra=()):
+def progbar_fit(monkeypatch, clock, tty, verbose, epochs=2, steps=4, validation=True, extra=()):
     stream = FakeStream(tty)
     monkeypatch.setattr(sys, "stdout", stream)
-    cbs = CallbackList(list(extra), add_history=True, add_progbar=True, model=FakeModel(),
-                       verbose=verbose, epochs=epochs, steps=steps)
+    cbs = CallbackList(
+        list(extra),
+        add_history=True,
+        add_progbar=True,
+        model=FakeModel(),
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
+    )
     cbs.on_train_begin()
     for epoch in range(epochs):
         clock.now = 1000.0
@@ -522,19 +590,24 @@ def progbar_fit(monkeypatch, clock, tty, verbose, epochs=2, steps=4, validation=
 
 def test_progbar_logger_non_terminal(monkeypatch, clock):
     stream = progbar_fit(monkeypatch, clock, tty=False, verbose="auto")
-    line = ("4/4 [==============================] - 0s 2ms/step - accuracy: 0.5000"
-            " - loss: 11.6211 - val_loss: 11.5000\n")
+    line = (
+        "4/4 [==============================] - 0s 2ms/step - accuracy: 0.5000"
+        " - loss: 11.6211 - val_loss: 11.5000\n"
+    )
     assert stream.text == "Epoch 1/2\n" + line + "Epoch 2/2\n" + line
 
 
 def test_progbar_logger_terminal(monkeypatch, clock):
     stream = progbar_fit(monkeypatch, clock, tty=True, verbose=1, epochs=1)
     # One epoch: no "Epoch 1/1" line. Batch logs are running means: shown as given.
-    assert stream.writes[0] == ("\r1/4 [======>.......................] - ETA: 0s"
-                                " - accuracy: 0.5000 - loss: 11.0000")
+    assert stream.writes[0] == (
+        "\r1/4 [======>.......................] - ETA: 0s - accuracy: 0.5000 - loss: 11.0000"
+    )
     assert len(stream.writes) == 2  # batches 2 ms apart: redraws throttled by interval=0.05
-    assert stream.writes[-1] == ("\r4/4 [==============================] - 0s 2ms/step - accuracy: "
-                                 "0.5000 - loss: 11.6211 - val_loss: 11.5000\n")
+    assert stream.writes[-1] == (
+        "\r4/4 [==============================] - 0s 2ms/step - accuracy: "
+        "0.5000 - loss: 11.6211 - val_loss: 11.5000\n"
+    )
 
 
 def test_progbar_logger_verbose2(monkeypatch, clock):
@@ -549,17 +622,27 @@ def test_progbar_logger_verbose0_silent(monkeypatch, clock):
 
 
 def test_progbar_logger_shows_learning_rate_added_by_callbacks(monkeypatch, clock):
-    stream = progbar_fit(monkeypatch, clock, tty=False, verbose=1, epochs=1,
-                         validation=False, extra=[ReduceLROnPlateau(monitor="loss")])
-    assert stream.text == ("4/4 [==============================] - 0s 2ms/step - accuracy: 0.5000"
-                           " - loss: 11.6211 - learning_rate: 1.0000e-03\n")
+    stream = progbar_fit(
+        monkeypatch,
+        clock,
+        tty=False,
+        verbose=1,
+        epochs=1,
+        validation=False,
+        extra=[ReduceLROnPlateau(monitor="loss")],
+    )
+    assert stream.text == (
+        "4/4 [==============================] - 0s 2ms/step - accuracy: 0.5000"
+        " - loss: 11.6211 - learning_rate: 1.0000e-03\n"
+    )
 
 
 def test_progbar_logger_averages_stateless_by_batch_size(monkeypatch, clock):
     stream = FakeStream(tty=True)
     monkeypatch.setattr(sys, "stdout", stream)
-    cbs = CallbackList([ProgbarLogger(stateful_metrics=())], model=FakeModel(), verbose=1,
-                       epochs=1, steps=3)
+    cbs = CallbackList(
+        [ProgbarLogger(stateful_metrics=())], model=FakeModel(), verbose=1, epochs=1, steps=3
+    )
     cbs.on_train_begin()
     cbs.on_epoch_begin(0)
     for batch, (loss, size) in enumerate([(1.0, 32), (2.0, 32), (4.0, 16)]):
@@ -572,8 +655,7 @@ def test_progbar_logger_averages_stateless_by_batch_size(monkeypatch, clock):
 def test_progbar_logger_evaluate_and_unknown_steps(monkeypatch, clock):
     stream = FakeStream(tty=False)
     monkeypatch.setattr(sys, "stdout", stream)
-    cbs = CallbackList(None, add_progbar=True, model=FakeModel(), verbose=1, epochs=1,
-                       steps=None)
+    cbs = CallbackList(None, add_progbar=True, model=FakeModel(), verbose=1, epochs=1, steps=None)
     cbs.on_test_begin()
     for batch in range(3):
         clock.now = 1000.5 * (batch + 1) - 1000.0 * batch

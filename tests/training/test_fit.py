@@ -58,14 +58,22 @@ def test_digits_loss_falls_and_accuracy_rises():
     (x_train, y_train), (x_test, y_test) = digits.load_data()
     x_train, x_test = x_train / 16.0, x_test / 16.0
     graphc.utils.set_random_seed(0)
-    model = graphc.Sequential([layers.Flatten(input_shape=(8, 8)),
-                               layers.Dense(32, activation="relu"),
-                               layers.Dense(10, activation="softmax")])
-    model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = graphc.Sequential(
+        [
+            layers.Flatten(input_shape=(8, 8)),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=optimizers.Adam(0.01),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     before = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
-    hist = model.fit(x_train, y_train, epochs=8, batch_size=32, verbose=0,
-                     validation_data=(x_test, y_test))
+    hist = model.fit(
+        x_train, y_train, epochs=8, batch_size=32, verbose=0, validation_data=(x_test, y_test)
+    )
     h = hist.history
     assert sorted(h) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert all(len(v) == 8 for v in h.values())
@@ -95,13 +103,15 @@ def test_validation_split_takes_the_last_rows_before_shuffling():
     inp = graphc.Input(shape=(5,))
     dense = layers.Dense(3, activation="softmax")
     model = graphc.Model(inp, dense(inp))
-    model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     kernel_before = dense.kernel.numpy()
     kernel_row = kernel_before[4].copy()
     rec = Recorder()
-    hist = model.fit(x, y, epochs=3, batch_size=8, validation_split=0.1, shuffle=True,
-                     verbose=0, callbacks=[rec])
+    hist = model.fit(
+        x, y, epochs=3, batch_size=8, validation_split=0.1, shuffle=True, verbose=0, callbacks=[rec]
+    )
     # 45 training rows -> 6 batches of 8 per epoch
     assert rec.batches == 3 * 6
     # never trained on the held-out rows
@@ -130,8 +140,7 @@ def test_validation_data_with_sample_weights():
     xv, yv = _blobs(n=20, seed=6)
     swv = np.linspace(0, 2, 20).astype(np.float32)
     model = _mlp(seed=7)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     hist = model.fit(x, y, epochs=2, verbose=0, validation_data=(xv, yv, swv))
     ev = model.evaluate(xv, yv, sample_weight=swv, verbose=0, return_dict=True)
     np.testing.assert_allclose(hist.history["val_loss"][-1], ev["loss"], rtol=1e-6)
@@ -198,8 +207,9 @@ def test_sample_weight_loss_value_is_keras_reduction_by_hand():
     per_sample = np.mean((pred - y) ** 2, axis=-1)
     # Keras: weighted sum divided by the number of samples, not by the sum of the weights
     by_hand = np.sum(sw * per_sample) / 6
-    np.testing.assert_allclose(model.evaluate(x, y, sample_weight=sw, verbose=0), by_hand,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        model.evaluate(x, y, sample_weight=sw, verbose=0), by_hand, rtol=1e-5
+    )
     hist = model.fit(x, y, sample_weight=sw, batch_size=6, epochs=1, verbose=0)
     np.testing.assert_allclose(hist.history["loss"][0], by_hand, rtol=1e-5)
 
@@ -216,14 +226,14 @@ def test_zero_sample_weight_equals_training_without_those_rows():
     a = _mlp(seed=13)
     b = _mlp(seed=13)
     a.compile(optimizer=optimizers.SGD(lr), loss="sparse_categorical_crossentropy")
-    b.compile(optimizer=optimizers.SGD(lr * len(keep) / 20),
-              loss="sparse_categorical_crossentropy")
+    b.compile(optimizer=optimizers.SGD(lr * len(keep) / 20), loss="sparse_categorical_crossentropy")
     ha = a.fit(x, y, sample_weight=sw, batch_size=20, epochs=3, shuffle=False, verbose=0)
     hb = b.fit(x[keep], y[keep], batch_size=20, epochs=3, shuffle=False, verbose=0)
     for u, v in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.array(ha.history["loss"]) * 20 / len(keep),
-                               hb.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        np.array(ha.history["loss"]) * 20 / len(keep), hb.history["loss"], rtol=1e-5
+    )
 
 
 def test_class_weight_equals_the_matching_sample_weight():
@@ -232,10 +242,12 @@ def test_class_weight_equals_the_matching_sample_weight():
     sw = np.array([class_weight[int(c)] for c in y], np.float32)
     a, b = _mlp(seed=15), _mlp(seed=15)
     for m in (a, b):
-        m.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    ha = a.fit(x, y, class_weight=class_weight, batch_size=16, epochs=2, shuffle=False,
-               verbose=0)
+        m.compile(
+            optimizer=optimizers.Adam(0.01),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    ha = a.fit(x, y, class_weight=class_weight, batch_size=16, epochs=2, shuffle=False, verbose=0)
     hb = b.fit(x, y, sample_weight=sw, batch_size=16, epochs=2, shuffle=False, verbose=0)
     assert _same_weights(a.get_weights(), b.get_weights())
     assert ha.history == hb.history
@@ -259,8 +271,7 @@ def test_initial_epoch_counts_epochs_from_there():
     model = _mlp(seed=19)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     rec = Recorder()
-    hist = model.fit(x, y, epochs=5, initial_epoch=3, batch_size=8, verbose=0,
-                     callbacks=[rec])
+    hist = model.fit(x, y, epochs=5, initial_epoch=3, batch_size=8, verbose=0, callbacks=[rec])
     assert rec.epochs == [3, 4]
     assert hist.epoch == [3, 4]
     assert len(hist.history["loss"]) == 2
@@ -309,18 +320,16 @@ def test_evaluate_single_output_forms():
     pred = model.predict(x, verbose=0)
     by_hand = np.mean(-np.log(np.clip(pred[np.arange(40), y].astype(np.float64), 1e-7, 1)))
     np.testing.assert_allclose(result, by_hand, rtol=1e-5)
-    np.testing.assert_allclose(model.evaluate(x, y, batch_size=7, verbose=0), by_hand,
-                               rtol=1e-5)
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=7, verbose=0), by_hand, rtol=1e-5)
     assert model.evaluate(x, y, verbose=0, return_dict=True) == {"loss": result}
 
     onehot = np.eye(3, dtype=np.float32)[y]
-    model.compile(optimizer="sgd", loss="categorical_crossentropy",
-                  metrics=["accuracy", "mse"])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["accuracy", "mse"])
     listed = model.evaluate(x, onehot, verbose=0)
     assert isinstance(listed, list) and len(listed) == 3
     as_dict = model.evaluate(x, onehot, verbose=0, return_dict=True)
     assert set(as_dict) == {"loss", "accuracy", "mse"}
-    assert listed == [as_dict[k] for k in ("loss", "accuracy", "mse")]   # Keras 3's order
+    assert listed == [as_dict[k] for k in ("loss", "accuracy", "mse")]  # Keras 3's order
     np.testing.assert_allclose(listed[0], by_hand, rtol=1e-5)
     np.testing.assert_allclose(listed[1], np.mean(pred.argmax(-1) == y))
     np.testing.assert_allclose(listed[2], np.mean((onehot - pred) ** 2), rtol=1e-5)
@@ -339,9 +348,11 @@ def _three_headed(seed=26):
 def _three_headed_data(n=48, seed=27):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 6)).astype(np.float32)
-    y = {"age": rng.standard_normal((n, 1)).astype(np.float32),
-         "income": rng.integers(0, 4, n),
-         "gender": (rng.random((n, 1)) > 0.5).astype(np.float32)}
+    y = {
+        "age": rng.standard_normal((n, 1)).astype(np.float32),
+        "income": rng.integers(0, 4, n),
+        "gender": (rng.random((n, 1)) > 0.5).astype(np.float32),
+    }
     return x, y
 
 
@@ -349,36 +360,58 @@ def test_multi_output_history_keys_loss_weights_and_evaluate_order():
     model = _three_headed()
     x, y = _three_headed_data()
     weights = {"age": 0.25, "income": 1.0, "gender": 4.0}
-    model.compile(optimizer=optimizers.RMSprop(0.005),
-                  loss={"age": "mse", "income": "sparse_categorical_crossentropy",
-                        "gender": "binary_crossentropy"},
-                  loss_weights=weights,
-                  metrics={"income": ["accuracy"], "gender": ["accuracy"]})
+    model.compile(
+        optimizer=optimizers.RMSprop(0.005),
+        loss={
+            "age": "mse",
+            "income": "sparse_categorical_crossentropy",
+            "gender": "binary_crossentropy",
+        },
+        loss_weights=weights,
+        metrics={"income": ["accuracy"], "gender": ["accuracy"]},
+    )
     hist = model.fit(x, y, epochs=3, batch_size=16, verbose=0, validation_split=0.25)
     h = hist.history
-    expected = {"loss", "age_loss", "income_loss", "gender_loss", "income_accuracy",
-                "gender_accuracy"}
+    expected = {
+        "loss",
+        "age_loss",
+        "income_loss",
+        "gender_loss",
+        "income_accuracy",
+        "gender_accuracy",
+    }
     assert set(h) == expected | {f"val_{k}" for k in expected}
     for e in range(3):
         total = sum(w * h[f"{k}_loss"][e] for k, w in weights.items())
         np.testing.assert_allclose(h["loss"][e], total, rtol=1e-6)
-        np.testing.assert_allclose(h["val_loss"][e],
-                                   sum(w * h[f"val_{k}_loss"][e] for k, w in weights.items()),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            h["val_loss"][e], sum(w * h[f"val_{k}_loss"][e] for k, w in weights.items()), rtol=1e-6
+        )
     result = model.evaluate(x, y, verbose=0)
     as_dict = model.evaluate(x, y, verbose=0, return_dict=True)
     assert set(as_dict) == expected
     # Keras 3's order (_flatten_metrics_in_order): total loss, each output's loss, then
     # the prefixed metric keys sorted (checked with Keras 3.x, torch backend)
-    assert result == [as_dict[k] for k in ("loss", "age_loss", "income_loss", "gender_loss",
-                                           "gender_accuracy", "income_accuracy")]
+    assert result == [
+        as_dict[k]
+        for k in (
+            "loss",
+            "age_loss",
+            "income_loss",
+            "gender_loss",
+            "gender_accuracy",
+            "income_accuracy",
+        )
+    ]
     # numbers, from predict
     age, income, gender = model.predict(x, verbose=0)
     np.testing.assert_allclose(as_dict["age_loss"], np.mean((age - y["age"]) ** 2), rtol=1e-5)
-    np.testing.assert_allclose(as_dict["income_accuracy"],
-                               np.mean(income.argmax(-1) == y["income"]))
-    np.testing.assert_allclose(as_dict["gender_accuracy"],
-                               np.mean((gender > 0.5) == (y["gender"] > 0.5)))
+    np.testing.assert_allclose(
+        as_dict["income_accuracy"], np.mean(income.argmax(-1) == y["income"])
+    )
+    np.testing.assert_allclose(
+        as_dict["gender_accuracy"], np.mean((gender > 0.5) == (y["gender"] > 0.5))
+    )
     # targets as a list in output order give the same
     listed = model.evaluate(x, [y["age"], y["income"], y["gender"]], verbose=0)
     assert listed == result
@@ -391,8 +424,9 @@ def test_multi_output_loss_list_and_single_loss_for_all_outputs():
     model.compile(optimizer="sgd", loss="mse")
     ev = model.evaluate(x, y_list, verbose=0, return_dict=True)
     assert set(ev) == {"loss", "age_loss", "income_loss", "gender_loss"}
-    np.testing.assert_allclose(ev["loss"], ev["age_loss"] + ev["income_loss"]
-                               + ev["gender_loss"], rtol=1e-6)
+    np.testing.assert_allclose(
+        ev["loss"], ev["age_loss"] + ev["income_loss"] + ev["gender_loss"], rtol=1e-6
+    )
     model.compile(optimizer="sgd", loss=["mse", None, "binary_crossentropy"])
     ev = model.evaluate(x, y_list, verbose=0, return_dict=True)
     assert "income_loss" not in ev
@@ -411,9 +445,13 @@ def _two_inputs_dict_out(seed=31):
     a = graphc.Input(shape=(3,), name="a")
     b = graphc.Input(shape=(2,), name="b")
     h = AddPair()([layers.Dense(4)(a), layers.Dense(4)(b)])
-    return graphc.Model({"a": a, "b": b},
-                        {"score": layers.Dense(1, name="score")(h),
-                         "probs": layers.Dense(2, activation="softmax", name="probs")(h)})
+    return graphc.Model(
+        {"a": a, "b": b},
+        {
+            "score": layers.Dense(1, name="score")(h),
+            "probs": layers.Dense(2, activation="softmax", name="probs")(h),
+        },
+    )
 
 
 def test_predict_accepts_lists_and_dicts_and_keeps_dict_outputs():
@@ -440,13 +478,16 @@ def test_predict_accepts_lists_and_dicts_and_keeps_dict_outputs():
 def test_dict_model_fits_with_dict_targets():
     model = _two_inputs_dict_out(seed=33)
     rng = np.random.default_rng(34)
-    xs = {"a": rng.standard_normal((24, 3)).astype(np.float32),
-          "b": rng.standard_normal((24, 2)).astype(np.float32)}
-    ys = {"score": rng.standard_normal((24, 1)).astype(np.float32),
-          "probs": rng.integers(0, 2, 24)}
-    model.compile(optimizer="adam", loss={"score": "mse",
-                                          "probs": "sparse_categorical_crossentropy"},
-                  metrics={"probs": "accuracy"})
+    xs = {
+        "a": rng.standard_normal((24, 3)).astype(np.float32),
+        "b": rng.standard_normal((24, 2)).astype(np.float32),
+    }
+    ys = {"score": rng.standard_normal((24, 1)).astype(np.float32), "probs": rng.integers(0, 2, 24)}
+    model.compile(
+        optimizer="adam",
+        loss={"score": "mse", "probs": "sparse_categorical_crossentropy"},
+        metrics={"probs": "accuracy"},
+    )
     hist = model.fit(xs, ys, epochs=2, batch_size=8, verbose=0)
     assert set(hist.history) == {"loss", "score_loss", "probs_loss", "probs_accuracy"}
 
@@ -465,8 +506,9 @@ def test_list_outputs_come_back_as_a_list():
 def test_train_test_predict_on_batch():
     x, y = _blobs(n=24, seed=38)
     model = _mlp(seed=39)
-    model.compile(optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     ev = model.evaluate(x, y, batch_size=24, verbose=0)
     tb = model.test_on_batch(x, y)
     assert tb == ev
@@ -478,22 +520,23 @@ def test_train_test_predict_on_batch():
     assert not _same_weights(before, model.get_weights())
     after = model.test_on_batch(x, y)
     assert after[0] < ev[0]
-    np.testing.assert_array_equal(model.predict_on_batch(x), model.predict(x, batch_size=24,
-                                                                           verbose=0))
+    np.testing.assert_array_equal(
+        model.predict_on_batch(x), model.predict(x, batch_size=24, verbose=0)
+    )
 
 
 # ---- Sequential built on first fit -----------------------------------------------------------
 def _lazy_sequential():
     graphc.utils.set_random_seed(40)
-    return graphc.Sequential([layers.Dense(8, activation="relu"),
-                              layers.Dense(3, activation="softmax")])
+    return graphc.Sequential(
+        [layers.Dense(8, activation="relu"), layers.Dense(3, activation="softmax")]
+    )
 
 
 def test_sequential_without_input_shape_compiles_then_builds_on_fit():
     x, y = _blobs(n=30, seed=41)
     model = _lazy_sequential()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert not model.built
     hist = model.fit(x, y, epochs=2, verbose=0)
     assert model.built and model.input_shape == (None, 4)
@@ -522,7 +565,7 @@ def test_trainable_false_after_compile_freezes_without_recompiling():
     out = layers.Dense(3, activation="softmax")(first(inp))
     model = graphc.Model(inp, out)
     model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=1, verbose=0)          # the training buffer exists now
+    model.fit(x, y, epochs=1, verbose=0)  # the training buffer exists now
     first.trainable = False
     frozen = first.get_weights()
     head = model.layers[-1].get_weights()
@@ -560,15 +603,14 @@ def test_dropout_active_in_fit_inactive_in_predict_and_evaluate():
     x = rng.standard_normal((64, 8)).astype(np.float32)
     y = rng.standard_normal((64, 1)).astype(np.float32)
     model = _dropout_model()
-    model.compile(optimizer=optimizers.SGD(0.0), loss="mse")   # lr 0: weights fixed
+    model.compile(optimizer=optimizers.SGD(0.0), loss="mse")  # lr 0: weights fixed
     p1 = model.predict(x, verbose=0)
     p2 = model.predict(x, verbose=0)
     np.testing.assert_array_equal(p1, p2)
     # inference = the network without the Dropout layer
     d1, d2 = model.layers[1], model.layers[-1]
     h = np.maximum(x @ d1.kernel.numpy() + d1.bias.numpy(), 0)
-    np.testing.assert_allclose(p1, h @ d2.kernel.numpy() + d2.bias.numpy(), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(p1, h @ d2.kernel.numpy() + d2.bias.numpy(), rtol=1e-5, atol=1e-6)
     eval_loss = model.evaluate(x, y, batch_size=64, verbose=0)
     np.testing.assert_allclose(eval_loss, np.mean((p1 - y) ** 2), rtol=1e-5)
     before = model.get_weights()
@@ -576,7 +618,7 @@ def test_dropout_active_in_fit_inactive_in_predict_and_evaluate():
     assert _same_weights(before, model.get_weights())
     train_losses = hist.history["loss"]
     assert all(abs(each - eval_loss) > 1e-3 for each in train_losses)
-    assert len(set(train_losses)) == 3   # a new mask per step
+    assert len(set(train_losses)) == 3  # a new mask per step
     t1, t2 = model.train_on_batch(x, y), model.train_on_batch(x, y)
     assert t1 != t2
     np.testing.assert_allclose(model.test_on_batch(x, y), eval_loss, rtol=1e-6)
@@ -585,8 +627,10 @@ def test_dropout_active_in_fit_inactive_in_predict_and_evaluate():
 # ---- the contiguous buffer: set_weights during training ---------------------------------------
 def test_set_weights_during_training_is_seen_by_training():
     x, y = _blobs(n=16, seed=48)
-    target = [np.full(w.shape, 0.05 * (i + 1), np.float32)
-              for i, w in enumerate(_mlp(seed=49).get_weights())]
+    target = [
+        np.full(w.shape, 0.05 * (i + 1), np.float32)
+        for i, w in enumerate(_mlp(seed=49).get_weights())
+    ]
 
     def reset(epoch, logs=None):
         if epoch == 1:
@@ -595,8 +639,15 @@ def test_set_weights_during_training_is_seen_by_training():
     lr = 0.3
     model = _mlp(seed=49)
     model.compile(optimizer=optimizers.SGD(lr), loss="sparse_categorical_crossentropy")
-    hist = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
-                     callbacks=[callbacks.LambdaCallback(on_epoch_begin=reset)])
+    hist = model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[callbacks.LambdaCallback(on_epoch_begin=reset)],
+    )
     # the same as starting from `target` and training one step
     ref = _mlp(seed=49)
     ref.set_weights(target)
@@ -616,7 +667,7 @@ def test_assign_and_set_weights_between_fits_are_seen():
     model.set_weights(new)
     model.layers[-1].bias.assign(np.array([1.0, -1.0, 0.5], np.float32))
     new[-1] = np.array([1.0, -1.0, 0.5], np.float32)
-    model.fit(x, y, epochs=1, verbose=0)        # lr 0: must stay exactly there
+    model.fit(x, y, epochs=1, verbose=0)  # lr 0: must stay exactly there
     assert _same_weights(model.get_weights(), new)
     ref = _mlp(seed=51)
     ref.set_weights(new)
@@ -659,17 +710,19 @@ def test_freezing_a_layer_keeps_the_optimizer_state_of_the_others():
     x, y = _blobs(n=16, seed=60)
     model = _mlp(seed=61)
     lr, mu = 0.1, 0.9
-    model.compile(optimizer=optimizers.SGD(lr, momentum=mu),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=optimizers.SGD(lr, momentum=mu), loss="sparse_categorical_crossentropy")
     head = model.layers[-1]
     w0 = head.get_weights()
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0)     # one step: velocity = w1 - w0
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # one step: velocity = w1 - w0
     w1 = head.get_weights()
     model.layers[1].trainable = False
     ex = Executor(model.graph, model.trainable_weights)
-    outs, env = ex.forward([x.astype(np.float64)], ExecContext(training=False),
-                           keep_for_backward=True,
-                           leaf_values={p: p.data.astype(np.float64) for p in model.weights})
+    outs, env = ex.forward(
+        [x.astype(np.float64)],
+        ExecContext(training=False),
+        keep_for_backward=True,
+        leaf_values={p: p.data.astype(np.float64) for p in model.weights},
+    )
     _, g = losses.get("sparse_categorical_crossentropy").value_and_grad(y, outs[0])
     grads = {p: np.zeros(p.shape) for p in model.trainable_weights}
     ex.backward(env, [g], grads)

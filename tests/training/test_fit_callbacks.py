@@ -57,8 +57,12 @@ def _diverging_schedule(good=3, lr=0.1, bad=1.6):
 def _float64_grad(model, x, y, loss="mse"):
     ex = Executor(model.graph, model.trainable_weights)
     leaf = {p: p.data.astype(np.float64) for p in model.weights}
-    outs, env = ex.forward([x.astype(np.float64)], ExecContext(training=False),
-                           keep_for_backward=True, leaf_values=leaf)
+    outs, env = ex.forward(
+        [x.astype(np.float64)],
+        ExecContext(training=False),
+        keep_for_backward=True,
+        leaf_values=leaf,
+    )
     _, g = losses.get(loss).value_and_grad(y.astype(np.float64), outs[0])
     grads = {p: np.zeros(p.shape) for p in model.trainable_weights}
     ex.backward(env, [g], grads)
@@ -72,16 +76,22 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epoch(restore
     xv, yv = _regression(n=16, seed=102)
     model = _linear(seed=3)
     rec = EpochWeights()
-    stop = callbacks.EarlyStopping(monitor="val_loss", patience=2,
-                                   restore_best_weights=restore)
-    hist = model.fit(x, y, batch_size=32, epochs=20, shuffle=False, verbose=0,
-                     validation_data=(xv, yv),
-                     callbacks=[_diverging_schedule(good=4), rec, stop])
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=restore)
+    hist = model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=20,
+        shuffle=False,
+        verbose=0,
+        validation_data=(xv, yv),
+        callbacks=[_diverging_schedule(good=4), rec, stop],
+    )
     val = hist.history["val_loss"]
     best = int(np.argmin(val))
-    assert best == 3, val                      # improving while lr is small, then diverging
+    assert best == 3, val  # improving while lr is small, then diverging
     assert all(b > a for a, b in zip(val[3:], val[4:]))
-    assert len(val) == best + 2 + 1            # patience 2 after the best epoch
+    assert len(val) == best + 2 + 1  # patience 2 after the best epoch
     assert stop.stopped_epoch == best + 2 and stop.best_epoch == best
     np.testing.assert_allclose(stop.best, val[best])
     expected = rec.weights[best] if restore else rec.weights[len(val) - 1]
@@ -93,11 +103,11 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_epoch(restore
 
 def test_early_stopping_on_training_loss_with_min_delta():
     x, y = _regression(seed=4)
-    model = _linear(seed=5, lr=1e-6)   # hardly moves: no improvement bigger than min_delta
+    model = _linear(seed=5, lr=1e-6)  # hardly moves: no improvement bigger than min_delta
     stop = callbacks.EarlyStopping(monitor="loss", min_delta=1e-2, patience=3)
     hist = model.fit(x, y, batch_size=32, epochs=50, verbose=0, callbacks=[stop])
-    assert len(hist.history["loss"]) == 4      # epoch 0 sets the best, 3 more without gain
-    assert hist.history["loss"][-1] < hist.history["loss"][0]   # it did improve, by little
+    assert len(hist.history["loss"]) == 4  # epoch 0 sets the best, 3 more without gain
+    assert hist.history["loss"][-1] < hist.history["loss"][0]  # it did improve, by little
 
 
 def test_early_stopping_mode_max_on_accuracy():
@@ -107,15 +117,14 @@ def test_early_stopping_mode_max_on_accuracy():
     graphc.utils.set_random_seed(7)
     inp = graphc.Input(shape=(4,))
     model = graphc.Model(inp, layers.Dense(1, activation="sigmoid")(inp))
-    model.compile(optimizer=optimizers.SGD(0.5), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=optimizers.SGD(0.5), loss="binary_crossentropy", metrics=["accuracy"])
     stop = callbacks.EarlyStopping(monitor="accuracy", patience=1, mode="auto")
     hist = model.fit(x, y, batch_size=40, epochs=100, verbose=0, callbacks=[stop])
     acc = hist.history["accuracy"]
     # stopped at the first epoch that did not beat the best accuracy so far
     assert len(acc) < 100
     assert acc[-1] <= max(acc[:-1])
-    assert all(b > max(acc[:i + 1]) for i, b in enumerate(acc[1:-1]))
+    assert all(b > max(acc[: i + 1]) for i, b in enumerate(acc[1:-1]))
 
 
 # ---- ModelCheckpoint ---------------------------------------------------------------------
@@ -123,11 +132,11 @@ def test_model_checkpoint_writes_weights_and_models_every_epoch(tmp_path):
     x, y = _regression(seed=8)
     model = _linear(seed=9)
     rec = EpochWeights()
-    weights_cb = callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch:02d}.weights.npz"),
-                                           save_weights_only=True)
+    weights_cb = callbacks.ModelCheckpoint(
+        str(tmp_path / "w-{epoch:02d}.weights.npz"), save_weights_only=True
+    )
     model_cb = callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}-{loss:.4f}.graphc"))
-    hist = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[rec, weights_cb,
-                                                                          model_cb])
+    hist = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[rec, weights_cb, model_cb])
     names = sorted(os.listdir(tmp_path))
     expected_models = [f"m-{e + 1}-{hist.history['loss'][e]:.4f}.graphc" for e in range(3)]
     assert names == sorted(expected_models + [f"w-{e:02d}.weights.npz" for e in (1, 2, 3)])
@@ -140,8 +149,9 @@ def test_model_checkpoint_writes_weights_and_models_every_epoch(tmp_path):
         for u, v in zip(loaded.get_weights(), rec.weights[e]):
             np.testing.assert_array_equal(u, v)
         # the compile config came along: evaluate works at once
-        np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0),
-                                   _evaluate_with(rec.weights[e], x, y), rtol=1e-6)
+        np.testing.assert_allclose(
+            loaded.evaluate(x, y, verbose=0), _evaluate_with(rec.weights[e], x, y), rtol=1e-6
+        )
 
 
 def _evaluate_with(weights, x, y):
@@ -156,13 +166,22 @@ def test_model_checkpoint_save_best_only(tmp_path):
     model = _linear(seed=14)
     rec = EpochWeights()
     best_path = tmp_path / "best.weights.npz"
-    cb = callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True,
-                                   save_weights_only=True)
-    per_epoch = callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.graphc"),
-                                          monitor="val_loss", save_best_only=True)
-    hist = model.fit(x, y, batch_size=32, epochs=7, shuffle=False, verbose=0,
-                     validation_data=(xv, yv),
-                     callbacks=[_diverging_schedule(good=3), rec, cb, per_epoch])
+    cb = callbacks.ModelCheckpoint(
+        str(best_path), monitor="val_loss", save_best_only=True, save_weights_only=True
+    )
+    per_epoch = callbacks.ModelCheckpoint(
+        str(tmp_path / "e{epoch}.graphc"), monitor="val_loss", save_best_only=True
+    )
+    hist = model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=7,
+        shuffle=False,
+        verbose=0,
+        validation_data=(xv, yv),
+        callbacks=[_diverging_schedule(good=3), rec, cb, per_epoch],
+    )
     val = hist.history["val_loss"]
     best = int(np.argmin(val))
     assert best == 2 and val[-1] > val[best]
@@ -172,7 +191,8 @@ def test_model_checkpoint_save_best_only(tmp_path):
         np.testing.assert_array_equal(u, v)
     improved = [e for e in range(7) if val[e] < min(val[:e], default=np.inf)]
     assert sorted(os.listdir(tmp_path)) == sorted(
-        ["best.weights.npz"] + [f"e{e + 1}.graphc" for e in improved])
+        ["best.weights.npz"] + [f"e{e + 1}.graphc" for e in improved]
+    )
 
 
 def test_model_checkpoint_monitor_max_accuracy(tmp_path):
@@ -182,11 +202,15 @@ def test_model_checkpoint_monitor_max_accuracy(tmp_path):
     graphc.utils.set_random_seed(17)
     inp = graphc.Input(shape=(4,))
     model = graphc.Model(inp, layers.Dense(2, activation="softmax")(inp))
-    model.compile(optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    cb = callbacks.ModelCheckpoint(str(tmp_path / "a{epoch}.weights.npz"),
-                                   monitor="accuracy", save_best_only=True,
-                                   save_weights_only=True)
+    model.compile(
+        optimizer=optimizers.SGD(0.3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    cb = callbacks.ModelCheckpoint(
+        str(tmp_path / "a{epoch}.weights.npz"),
+        monitor="accuracy",
+        save_best_only=True,
+        save_weights_only=True,
+    )
     hist = model.fit(x, y, batch_size=40, epochs=6, verbose=0, callbacks=[cb])
     acc = hist.history["accuracy"]
     improved = [e for e in range(6) if acc[e] > max(acc[:e], default=-np.inf)]
@@ -206,14 +230,20 @@ def test_learning_rate_scheduler_sets_the_rate_the_update_uses():
             grads[epoch] = _float64_grad(self.model, x, y)
 
     sched = callbacks.LearningRateScheduler(lambda epoch, lr: rates[epoch])
-    hist = model.fit(x, y, batch_size=32, epochs=4, shuffle=False, verbose=0,
-                     callbacks=[sched, GradAtEpochBegin(), rec])
+    hist = model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=[sched, GradAtEpochBegin(), rec],
+    )
     assert hist.history["learning_rate"] == pytest.approx(rates)
     assert model.optimizer.learning_rate == pytest.approx(rates[-1])
     for e, lr in enumerate(rates):
         for w0, w1, g in zip(rec.begin_weights[e], rec.weights[e], grads[e]):
-            np.testing.assert_allclose(w1 - w0, -lr * g, rtol=1e-4, atol=1e-7,
-                                       err_msg=f"epoch {e}")
+            np.testing.assert_allclose(w1 - w0, -lr * g, rtol=1e-4, atol=1e-7, err_msg=f"epoch {e}")
 
 
 def test_learning_rate_scheduler_old_one_argument_form():
@@ -222,7 +252,8 @@ def test_learning_rate_scheduler_old_one_argument_form():
     seen = []
     sched = callbacks.LearningRateScheduler(lambda epoch: 0.1 / (epoch + 1))
     cb = callbacks.LambdaCallback(
-        on_epoch_end=lambda epoch, logs: seen.append(model.optimizer.learning_rate))
+        on_epoch_end=lambda epoch, logs: seen.append(model.optimizer.learning_rate)
+    )
     model.fit(x, y, epochs=3, verbose=0, callbacks=[sched, cb])
     assert seen == pytest.approx([0.1, 0.05, 0.1 / 3])
 
@@ -235,14 +266,21 @@ def test_reduce_lr_on_plateau_reduces_and_the_update_uses_it():
 
     class GradAtEpochBegin(callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            grads[epoch] = (_float64_grad(self.model, x, y),
-                            self.model.optimizer.learning_rate)
+            grads[epoch] = (_float64_grad(self.model, x, y), self.model.optimizer.learning_rate)
 
     # a huge min_delta: nothing after the first epoch counts as an improvement
-    plateau = callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2,
-                                          min_delta=1e6, min_lr=0.04)
-    hist = model.fit(x, y, batch_size=32, epochs=7, shuffle=False, verbose=0,
-                     callbacks=[GradAtEpochBegin(), rec, plateau])
+    plateau = callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=2, min_delta=1e6, min_lr=0.04
+    )
+    hist = model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=7,
+        shuffle=False,
+        verbose=0,
+        callbacks=[GradAtEpochBegin(), rec, plateau],
+    )
     # epochs 0..6: best at 0; waits 1,2 -> reduce after epoch 2; 1,2 -> after epoch 4;
     # after epoch 6 the floor min_lr holds it at 0.04
     expected_used = [0.2, 0.2, 0.2, 0.1, 0.1, 0.05, 0.05]
@@ -251,8 +289,7 @@ def test_reduce_lr_on_plateau_reduces_and_the_update_uses_it():
     assert model.optimizer.learning_rate == pytest.approx(0.04)
     for e, lr in enumerate(expected_used):
         for w0, w1, g in zip(rec.begin_weights[e], rec.weights[e], grads[e][0]):
-            np.testing.assert_allclose(w1 - w0, -lr * g, rtol=1e-4, atol=1e-7,
-                                       err_msg=f"epoch {e}")
+            np.testing.assert_allclose(w1 - w0, -lr * g, rtol=1e-4, atol=1e-7, err_msg=f"epoch {e}")
 
 
 def test_lr_scheduler_refuses_a_schedule_optimizer():
@@ -264,8 +301,13 @@ def test_lr_scheduler_refuses_a_schedule_optimizer():
     model.compile(optimizer=optimizers.SGD(sched), loss="mse")
     before = model.get_weights()
     with pytest.raises(TypeError, match="not settable"):
-        model.fit(x, y, epochs=2, verbose=0,
-                  callbacks=[callbacks.LearningRateScheduler(lambda e, lr: 0.01)])
+        model.fit(
+            x,
+            y,
+            epochs=2,
+            verbose=0,
+            callbacks=[callbacks.LearningRateScheduler(lambda e, lr: 0.01)],
+        )
     for u, v in zip(before, model.get_weights()):
         np.testing.assert_array_equal(u, v)
 
@@ -278,11 +320,11 @@ def test_csv_logger_rows_equal_history(tmp_path):
     graphc.utils.set_random_seed(27)
     inp = graphc.Input(shape=(4,))
     model = graphc.Model(inp, layers.Dense(3, activation="softmax")(inp))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     path = tmp_path / "log.csv"
-    hist = model.fit(x, y, epochs=3, verbose=0, validation_split=0.2,
-                     callbacks=[callbacks.CSVLogger(str(path))])
+    hist = model.fit(
+        x, y, epochs=3, verbose=0, validation_split=0.2, callbacks=[callbacks.CSVLogger(str(path))]
+    )
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
@@ -290,8 +332,15 @@ def test_csv_logger_rows_equal_history(tmp_path):
     for key, values in hist.history.items():
         assert [float(r[key]) for r in rows] == values, key
     # append=True adds rows without a second header
-    model.fit(x, y, epochs=5, initial_epoch=3, verbose=0, validation_split=0.2,
-              callbacks=[callbacks.CSVLogger(str(path), append=True)])
+    model.fit(
+        x,
+        y,
+        epochs=5,
+        initial_epoch=3,
+        verbose=0,
+        validation_split=0.2,
+        callbacks=[callbacks.CSVLogger(str(path), append=True)],
+    )
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
@@ -307,10 +356,13 @@ def _hook_log():
         return lambda logs: events.append((name, None, sorted(logs or {})))
 
     cb = callbacks.LambdaCallback(
-        on_train_begin=add("train_begin", False), on_train_end=add("train_end", False),
-        on_epoch_begin=add("epoch_begin", True), on_epoch_end=add("epoch_end", True),
+        on_train_begin=add("train_begin", False),
+        on_train_end=add("train_end", False),
+        on_epoch_begin=add("epoch_begin", True),
+        on_epoch_end=add("epoch_end", True),
         on_train_batch_begin=add("batch_begin", True),
-        on_train_batch_end=add("batch_end", True))
+        on_train_batch_end=add("batch_end", True),
+    )
     return cb, events
 
 
@@ -348,8 +400,7 @@ def test_callback_params_model_and_batch_logs_are_running_means():
     ref = _linear(seed=31)
     for sl in (slice(0, 8), slice(8, 16), slice(16, 20)):
         batch_losses.append(ref.train_on_batch(x[sl], y[sl]))
-    hist = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
-                     callbacks=[Spy()])
+    hist = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0, callbacks=[Spy()])
     assert seen["model"] is model
     assert seen["params"]["epochs"] == 1 and seen["params"]["steps"] == 3
     sizes = np.array([8, 8, 4])
@@ -368,8 +419,14 @@ def test_stop_training_from_a_batch_hook_stops_within_the_epoch():
         if len(count) == 2:
             model.stop_training = True
 
-    hist = model.fit(x, y, batch_size=8, epochs=5, verbose=0,
-                     callbacks=[callbacks.LambdaCallback(on_train_batch_end=on_batch_end)])
+    hist = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=5,
+        verbose=0,
+        callbacks=[callbacks.LambdaCallback(on_train_batch_end=on_batch_end)],
+    )
     assert count == [0, 1]
     assert len(hist.history["loss"]) == 1
 
@@ -395,10 +452,16 @@ def test_validation_inside_fit_calls_the_test_hooks_like_keras():
         def on_epoch_end(self, epoch, logs=None):
             events.append("epoch_end")
 
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, validation_data=(x, y),
-              callbacks=[Spy()])
-    assert events == ["train_batch", "train_batch", "test_begin", "test_batch",
-                      "test_batch", "test_end", "epoch_end"]
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, validation_data=(x, y), callbacks=[Spy()])
+    assert events == [
+        "train_batch",
+        "train_batch",
+        "test_begin",
+        "test_batch",
+        "test_batch",
+        "test_end",
+        "epoch_end",
+    ]
 
 
 def test_evaluate_and_predict_callbacks():
@@ -427,6 +490,14 @@ def test_evaluate_and_predict_callbacks():
 
     model.evaluate(x, y, batch_size=8, verbose=0, callbacks=[Spy()])
     model.predict(x, batch_size=16, verbose=0, callbacks=[Spy()])
-    assert events == ["test_begin", ("test_batch", 0), ("test_batch", 1), ("test_batch", 2),
-                      ("test_end", ["loss"]), "predict_begin", ("predict_batch", 0),
-                      ("predict_batch", 1), "predict_end"]
+    assert events == [
+        "test_begin",
+        ("test_batch", 0),
+        ("test_batch", 1),
+        ("test_batch", 2),
+        ("test_end", ["loss"]),
+        "predict_begin",
+        ("predict_batch", 0),
+        ("predict_batch", 1),
+        "predict_end",
+    ]

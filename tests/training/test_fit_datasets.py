@@ -14,7 +14,7 @@ import graphc
 from graphc import layers
 from graphc.errors import InputDataError
 
-N, BS = 24, 4   # 6 batches
+N, BS = 24, 4  # 6 batches
 
 
 def _data(seed=0):
@@ -43,7 +43,7 @@ class Batches:
         self.passes += 1
         n = len(self.arrays[0])
         for i in range(0, n, self.batch_size):
-            batch = tuple(a[i:i + self.batch_size] for a in self.arrays)
+            batch = tuple(a[i : i + self.batch_size] for a in self.arrays)
             yield batch if len(batch) > 1 else batch[0]
 
 
@@ -56,7 +56,7 @@ class SizedBatches(Batches):
 
 def _gen(*arrays, batch_size=BS, start=0):
     for i in range(start, len(arrays[0]), batch_size):
-        yield tuple(a[i:i + batch_size] for a in arrays)
+        yield tuple(a[i : i + batch_size] for a in arrays)
 
 
 class Seq(graphc.utils.PyDataset):
@@ -113,8 +113,9 @@ def test_generator_with_steps_per_epoch_is_consumed_across_epochs():
     ref = _model()
     h1 = ref.fit(x[:12], y[:12], batch_size=BS, shuffle=False, verbose=0)
     h2 = ref.fit(x[12:], y[12:], batch_size=BS, shuffle=False, verbose=0)
-    np.testing.assert_allclose(h.history["loss"], h1.history["loss"] + h2.history["loss"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        h.history["loss"], h1.history["loss"] + h2.history["loss"], rtol=1e-6
+    )
     for a, b in zip(model.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
@@ -130,15 +131,17 @@ def test_generator_without_steps_runs_one_pass_then_runs_out_of_data():
 
 def test_steps_beyond_the_data_warn_and_end_the_epoch():
     x, y = _data()
-    ds = SizedBatches(x, y)                 # 6 batches
+    ds = SizedBatches(x, y)  # 6 batches
     model = _model()
     with pytest.warns(UserWarning, match="ran out of data"):
         h = model.fit(ds, steps_per_epoch=4, epochs=3, verbose=0)
     # 4 batches, then 2 (used up: warning), then the dataset starts over.
     assert h.epoch == [0, 1, 2] and ds.passes == 2
     ref = _model()
-    losses = [ref.fit(x[a:b], y[a:b], batch_size=BS, shuffle=False,
-                      verbose=0).history["loss"][0] for a, b in ((0, 16), (16, 24), (0, 16))]
+    losses = [
+        ref.fit(x[a:b], y[a:b], batch_size=BS, shuffle=False, verbose=0).history["loss"][0]
+        for a, b in ((0, 16), (16, 24), (0, 16))
+    ]
     np.testing.assert_allclose(h.history["loss"], losses, rtol=1e-6)
 
 
@@ -163,8 +166,8 @@ def test_pydataset_is_read_by_index_and_told_each_epoch():
 def test_pydataset_shuffle_reorders_the_batches_each_epoch():
     x, y = _data()
     seq = Seq(x, y)
-    _model().fit(seq, epochs=4, verbose=0)           # shuffle=True, the default
-    epochs = [seq.read[i * 6:(i + 1) * 6] for i in range(4)]
+    _model().fit(seq, epochs=4, verbose=0)  # shuffle=True, the default
+    epochs = [seq.read[i * 6 : (i + 1) * 6] for i in range(4)]
     assert all(sorted(e) == list(range(6)) for e in epochs)
     assert any(e != list(range(6)) for e in epochs)
 
@@ -218,8 +221,9 @@ def _two_io_model():
     graphc.utils.set_random_seed(4)
     a, b = graphc.Input((3,), name="a"), graphc.Input((2,), name="b")
     h = layers.Dense(4, activation="relu")(layers.Concatenate()([a, b]))
-    model = graphc.Model({"a": a, "b": b}, {"p": layers.Dense(1, name="p")(h),
-                                            "q": layers.Dense(2, name="q")(h)})
+    model = graphc.Model(
+        {"a": a, "b": b}, {"p": layers.Dense(1, name="p")(h), "q": layers.Dense(2, name="q")(h)}
+    )
     model.compile("adam", loss={"p": "mse", "q": "mse"}, metrics={"q": ["mae"]})
     return model
 
@@ -237,12 +241,12 @@ def test_dict_inputs_and_targets_per_batch():
 
     m1, m2 = _two_io_model(), _two_io_model()
     h1 = m1.fit(DictBatches(), epochs=2, verbose=0)
-    h2 = m2.fit({"a": xa, "b": xb}, {"p": yp, "q": yq}, batch_size=BS, epochs=2,
-                shuffle=False, verbose=0)
+    h2 = m2.fit(
+        {"a": xa, "b": xb}, {"p": yp, "q": yq}, batch_size=BS, epochs=2, shuffle=False, verbose=0
+    )
     assert {"p_loss", "q_loss", "q_mae"} <= set(h1.history)
     _same_training(h1, m1, h2, m2)
-    pred = m1.predict(({"a": xa[i:i + 5], "b": xb[i:i + 5]} for i in range(0, N, 5)),
-                      verbose=0)
+    pred = m1.predict(({"a": xa[i : i + 5], "b": xb[i : i + 5]} for i in range(0, N, 5)), verbose=0)
     ref = m1.predict({"a": xa, "b": xb}, verbose=0)
     np.testing.assert_allclose(pred["q"], ref["q"], rtol=1e-6)
 
@@ -252,12 +256,12 @@ def test_validation_data_as_a_dataset_with_validation_steps():
     vx, vy = _data(seed=9)
     val = Seq(vx, vy)
     model = _model()
-    h = model.fit(Batches(x, y), validation_data=val, validation_steps=2, epochs=2,
-                  verbose=0)
-    assert val.read == [0, 1, 0, 1]      # read from its start at each validation
+    h = model.fit(Batches(x, y), validation_data=val, validation_steps=2, epochs=2, verbose=0)
+    assert val.read == [0, 1, 0, 1]  # read from its start at each validation
     ref_model = _model()
-    ref = ref_model.fit(x, y, batch_size=BS, epochs=2, shuffle=False, verbose=0,
-                        validation_data=(vx[:8], vy[:8]))
+    ref = ref_model.fit(
+        x, y, batch_size=BS, epochs=2, shuffle=False, verbose=0, validation_data=(vx[:8], vy[:8])
+    )
     _same_training(h, model, ref, ref_model)
     assert {"val_loss", "val_mae"} <= set(h.history)
 
@@ -270,8 +274,11 @@ def test_validation_data_as_a_generator_and_validation_freq():
     ref = _model()
     np.testing.assert_allclose(
         h.history["val_loss"],
-        ref.fit(x, y, batch_size=BS, shuffle=False, verbose=0,
-                validation_data=(vx, vy)).history["val_loss"], rtol=1e-6)
+        ref.fit(x, y, batch_size=BS, shuffle=False, verbose=0, validation_data=(vx, vy)).history[
+            "val_loss"
+        ],
+        rtol=1e-6,
+    )
 
 
 def test_evaluate_and_predict_on_datasets():
@@ -281,8 +288,7 @@ def test_evaluate_and_predict_on_datasets():
     ref = model.evaluate(x, y, batch_size=BS, return_dict=True, verbose=0)
     assert model.evaluate(Batches(x, y), return_dict=True, verbose=0) == ref
     assert model.evaluate(Seq(x, y), return_dict=True, verbose=0) == ref
-    assert model.evaluate(_gen(x, y), verbose=0) == model.evaluate(x, y, verbose=0,
-                                                                   batch_size=BS)
+    assert model.evaluate(_gen(x, y), verbose=0) == model.evaluate(x, y, verbose=0, batch_size=BS)
     part = model.evaluate(Batches(x, y), steps=2, return_dict=True, verbose=0)
     assert part == model.evaluate(x[:8], y[:8], batch_size=BS, return_dict=True, verbose=0)
     expected = model.predict(x, verbose=0)
@@ -326,15 +332,17 @@ def test_batch_size_and_shuffle_are_not_used_with_a_dataset():
 def test_arguments_refused_with_a_dataset():
     x, y = _data()
     model = _model()
-    with pytest.raises(ValueError, match="When providing `x` as a generator, `y` should "
-                                         "not be passed"):
+    with pytest.raises(
+        ValueError, match="When providing `x` as a generator, `y` should not be passed"
+    ):
         model.fit(_gen(x, y), y)
     with pytest.raises(ValueError, match="as a PyDataset, `sample_weights` should not"):
         model.fit(Seq(x, y), sample_weight=np.ones(N))
     with pytest.raises(ValueError, match="as a dataset, `y` should not"):
         model.evaluate(Batches(x, y), y)
-    with pytest.raises(ValueError, match="`validation_split` is only supported for "
-                                         "tensors or NumPy arrays"):
+    with pytest.raises(
+        ValueError, match="`validation_split` is only supported for tensors or NumPy arrays"
+    ):
         model.fit(Batches(x, y), validation_split=0.2)
     with pytest.raises(ValueError, match="yielded no batch"):
         model.fit(_gen(x[:0], y[:0]))
@@ -342,14 +350,18 @@ def test_arguments_refused_with_a_dataset():
 
 def test_bad_batches_get_the_array_errors_naming_the_batch():
     x, y = _data()
+
     def bad_shape():
         yield x[:4], y[:4]
         yield x[4:8], y[4:8]
         yield x[8:12, :2], y[8:12]
 
     model = _model()
-    with pytest.raises(InputDataError, match=r"Batch 2 of the generator: .*expected shape "
-                                             r"\(None, 3\), received \(4, 2\)"):
+    with pytest.raises(
+        InputDataError,
+        match=r"Batch 2 of the generator: .*expected shape "
+        r"\(None, 3\), received \(4, 2\)",
+    ):
         model.fit(bad_shape(), verbose=0)
 
     def bad_rows():
@@ -413,6 +425,6 @@ def test_callbacks_see_each_dataset_step():
             seen.append(batch)
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error")      # no warning for a normal pass
+        warnings.simplefilter("error")  # no warning for a normal pass
         _model().fit(_gen(x, y), callbacks=[Spy()], verbose=0)
     assert seen == list(range(6))

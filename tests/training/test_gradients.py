@@ -43,8 +43,9 @@ def _loss_fn(loss):
 class GradCheck:
     """Loss of a model as a float64 function of its trainable parameters."""
 
-    def __init__(self, model, xs, ys, loss_list, loss_weights=None, sample_weight=None,
-                 dropout_seed=None):
+    def __init__(
+        self, model, xs, ys, loss_list, loss_weights=None, sample_weight=None, dropout_seed=None
+    ):
         self.model = model
         self.ex = Executor(model.graph, model.trainable_weights)
         self.params = model.trainable_weights
@@ -64,12 +65,15 @@ class GradCheck:
 
     def loss(self, leaf_values):
         outs = self.ex.forward(self.xs, self._ctx(), leaf_values=leaf_values)
-        return sum(w * float(each(y, o, sample_weight=self.sw))
-                   for each, w, y, o in zip(self.losses, self.weights, self.ys, outs))
+        return sum(
+            w * float(each(y, o, sample_weight=self.sw))
+            for each, w, y, o in zip(self.losses, self.weights, self.ys, outs)
+        )
 
     def analytic(self):
-        outs, env = self.ex.forward(self.xs, self._ctx(), keep_for_backward=True,
-                                    leaf_values=self.base)
+        outs, env = self.ex.forward(
+            self.xs, self._ctx(), keep_for_backward=True, leaf_values=self.base
+        )
         assert all(o.dtype == np.float64 for o in outs), [o.dtype for o in outs]
         value, out_grads = 0.0, []
         for each, w, y, o in zip(self.losses, self.weights, self.ys, outs):
@@ -102,8 +106,9 @@ class GradCheck:
         assert self.params, "nothing to check"
         for p in self.params:
             num = self.numeric(p)
-            assert np.abs(num).max() > 0 or p.layer.name.startswith("dropout"), \
+            assert np.abs(num).max() > 0 or p.layer.name.startswith("dropout"), (
                 f"{p.path}: the loss does not depend on it; a useless check"
+            )
             np.testing.assert_allclose(grads[p], num, rtol=RTOL, atol=ATOL, err_msg=p.path)
         return grads
 
@@ -113,8 +118,22 @@ def _rng(seed=0):
 
 
 # ---- Dense with each activation, under several losses -------------------------------------
-ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
-               "softsign", "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential"]
+ACTIVATIONS = [
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "gelu",
+    "leaky_relu",
+    "hard_sigmoid",
+    "exponential",
+]
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -130,19 +149,28 @@ def test_dense_stack_gradient(activation):
     GradCheck(model, [x], [y], ["mse"]).check()
 
 
-LOSSES = ["mse", "mae", "huber", "categorical_crossentropy", "sparse_categorical_crossentropy",
-          "kl_divergence", "binary_crossentropy",
-          losses.BinaryCrossentropy(from_logits=True),
-          losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)]
+LOSSES = [
+    "mse",
+    "mae",
+    "huber",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "binary_crossentropy",
+    losses.BinaryCrossentropy(from_logits=True),
+    losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+]
 
 
-@pytest.mark.parametrize("loss", LOSSES, ids=lambda each: each if isinstance(each, str) else
-                         f"{type(each).__name__}_logits")
+@pytest.mark.parametrize(
+    "loss",
+    LOSSES,
+    ids=lambda each: each if isinstance(each, str) else f"{type(each).__name__}_logits",
+)
 def test_loss_through_model_gradient(loss):
     graphc.utils.set_random_seed(3)
     name = loss if isinstance(loss, str) else ""
-    if name in ("categorical_crossentropy", "sparse_categorical_crossentropy",
-                "kl_divergence"):
+    if name in ("categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence"):
         last = "softmax"
     elif name == "binary_crossentropy":
         last = "sigmoid"
@@ -154,8 +182,11 @@ def test_loss_through_model_gradient(loss):
     model = graphc.Model(inp, out)
     rng = _rng(4)
     x = rng.standard_normal((7, 4))
-    kind = name or ("binary_crossentropy" if isinstance(loss, losses.BinaryCrossentropy)
-                    else "categorical_crossentropy")
+    kind = name or (
+        "binary_crossentropy"
+        if isinstance(loss, losses.BinaryCrossentropy)
+        else "categorical_crossentropy"
+    )
     y = _targets(kind, (7, 3), rng)
     GradCheck(model, [x], [y], [loss]).check()
 
@@ -200,7 +231,7 @@ def test_flatten_reshape_gradient():
     h = layers.Flatten()(inp)
     h = layers.Dense(6, activation="sigmoid")(h)
     h = layers.Reshape((3, 2))(h)
-    h = layers.Dense(4, activation="tanh")(h)      # Dense on a rank-3 tensor
+    h = layers.Dense(4, activation="tanh")(h)  # Dense on a rank-3 tensor
     h = layers.Reshape((-1,))(h)
     out = layers.Dense(3, activation="softmax")(h)
     model = graphc.Model(inp, out)
@@ -278,8 +309,7 @@ def test_frozen_layer_gets_no_gradient_slot():
     first.trainable = False
     assert first.kernel not in model.trainable_weights
     rng = _rng(18)
-    GradCheck(model, [rng.standard_normal((4, 3))], [rng.standard_normal((4, 2))],
-              ["mse"]).check()
+    GradCheck(model, [rng.standard_normal((4, 3))], [rng.standard_normal((4, 2))], ["mse"]).check()
 
 
 # ---- one optimizer step ----------------------------------------------------------------------
@@ -296,8 +326,9 @@ def test_train_on_batch_sgd_step_is_weights_minus_lr_grad(with_sw):
     out = layers.Dense(3, activation="softmax")(h)
     model = graphc.Model(inp, out)
     lr = 0.5
-    model.compile(optimizer=graphc.optimizers.SGD(learning_rate=lr),
-                  loss="categorical_crossentropy")
+    model.compile(
+        optimizer=graphc.optimizers.SGD(learning_rate=lr), loss="categorical_crossentropy"
+    )
     rng = _rng(20)
     x = rng.standard_normal((10, 5)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 10)]
@@ -309,8 +340,9 @@ def test_train_on_batch_sgd_step_is_weights_minus_lr_grad(with_sw):
     for p in model.trainable_weights:
         expected = before[p] - lr * grads[p]
         # compare the deltas, so float32 rounding of the weights is not what is tested
-        np.testing.assert_allclose(p.numpy() - before[p], expected - before[p],
-                                   rtol=1e-4, atol=1e-6, err_msg=p.path)
+        np.testing.assert_allclose(
+            p.numpy() - before[p], expected - before[p], rtol=1e-4, atol=1e-6, err_msg=p.path
+        )
         assert np.abs(expected - before[p]).max() > 1e-3
 
 
@@ -318,21 +350,29 @@ def test_train_on_batch_multi_output_step_uses_loss_weights():
     graphc.utils.set_random_seed(21)
     model = _two_in_two_out()
     lr = 0.1
-    model.compile(optimizer=graphc.optimizers.SGD(lr),
-                  loss={"reg": "mse", "cls": "categorical_crossentropy"},
-                  loss_weights={"reg": 0.3, "cls": 2.0})
+    model.compile(
+        optimizer=graphc.optimizers.SGD(lr),
+        loss={"reg": "mse", "cls": "categorical_crossentropy"},
+        loss_weights={"reg": 0.3, "cls": 2.0},
+    )
     rng = _rng(22)
-    x = [rng.standard_normal((6, 4)).astype(np.float32),
-         rng.standard_normal((6, 3)).astype(np.float32)]
-    y = [rng.standard_normal((6, 2)).astype(np.float32),
-         np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]]
+    x = [
+        rng.standard_normal((6, 4)).astype(np.float32),
+        rng.standard_normal((6, 3)).astype(np.float32),
+    ]
+    y = [
+        rng.standard_normal((6, 2)).astype(np.float32),
+        np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)],
+    ]
     check = GradCheck(model, x, y, ["mse", "categorical_crossentropy"], loss_weights=[0.3, 2.0])
     value, grads = check.analytic()
     before = {p: p.numpy() for p in model.trainable_weights}
     logs = model.train_on_batch(x, y, return_dict=True)
     np.testing.assert_allclose(logs["loss"], value, rtol=1e-5)
-    np.testing.assert_allclose(logs["loss"], 0.3 * logs["reg_loss"] + 2.0 * logs["cls_loss"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        logs["loss"], 0.3 * logs["reg_loss"] + 2.0 * logs["cls_loss"], rtol=1e-6
+    )
     for p in model.trainable_weights:
-        np.testing.assert_allclose(p.numpy() - before[p], -lr * grads[p], rtol=1e-4,
-                                   atol=1e-6, err_msg=p.path)
+        np.testing.assert_allclose(
+            p.numpy() - before[p], -lr * grads[p], rtol=1e-4, atol=1e-6, err_msg=p.path
+        )

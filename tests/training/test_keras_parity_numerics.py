@@ -133,8 +133,17 @@ def test_seed_case_unnormalised_targets_match_keras():
 
 @pytest.mark.parametrize(
     "name",
-    ["categorical_crossentropy", "binary_crossentropy", "mean_squared_error",
-     "mean_absolute_error", "huber", "kl_divergence", "log_cosh", "poisson", "hinge"],
+    [
+        "categorical_crossentropy",
+        "binary_crossentropy",
+        "mean_squared_error",
+        "mean_absolute_error",
+        "huber",
+        "kl_divergence",
+        "log_cosh",
+        "poisson",
+        "hinge",
+    ],
 )
 def test_loss_functions_per_sample_match_keras(name):
     probabilistic = "crossentropy" in name or name == "kl_divergence"
@@ -215,22 +224,40 @@ def test_mean_loss_tracker_matches_keras():
 
 @pytest.mark.parametrize(
     "y_true_shape, y_pred_shape",
-    [((8, 1), (8, 1)), ((8,), (8, 1)), ((8,), (8, 10)), ((8, 1), (8, 10)), ((8, 10), (8, 10)),
-     ((8, 3), (8, 3)), ((8, 5, 1), (8, 5, 7))],
+    [
+        ((8, 1), (8, 1)),
+        ((8,), (8, 1)),
+        ((8,), (8, 10)),
+        ((8, 1), (8, 10)),
+        ((8, 10), (8, 10)),
+        ((8, 3), (8, 3)),
+        ((8, 5, 1), (8, 5, 7)),
+    ],
 )
 @pytest.mark.parametrize("spelling", ["accuracy", "acc"])
 def test_accuracy_resolution_matches_keras_compile(y_true_shape, y_pred_shape, spelling):
     compile_utils = pytest.importorskip("keras.src.trainers.compile_utils")
     km = compile_utils.get_metric(spelling, np.zeros(y_true_shape), np.zeros(y_pred_shape))
-    gm = metrics.get(spelling, loss="binary_crossentropy", y_true_shape=y_true_shape,
-                     y_pred_shape=y_pred_shape)
+    gm = metrics.get(
+        spelling, loss="binary_crossentropy", y_true_shape=y_true_shape, y_pred_shape=y_pred_shape
+    )
     assert type(gm).__name__ == type(km).__name__
     assert gm.name == km.name == spelling
 
 
-@pytest.mark.parametrize("name", ["mae", "mse", "binary_accuracy", "categorical_accuracy",
-                                  "sparse_categorical_accuracy", "top_k_categorical_accuracy",
-                                  "mean_squared_error", "kl_divergence"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mae",
+        "mse",
+        "binary_accuracy",
+        "categorical_accuracy",
+        "sparse_categorical_accuracy",
+        "top_k_categorical_accuracy",
+        "mean_squared_error",
+        "kl_divergence",
+    ],
+)
 def test_metric_names_match_keras_compile(name):
     compile_utils = pytest.importorskip("keras.src.trainers.compile_utils")
     km = compile_utils.get_metric(name, np.zeros((4, 3)), np.zeros((4, 3)))
@@ -267,8 +294,7 @@ OPT_CASES = [
 def _opt_problem():
     r = np.random.default_rng(7)
     init = [r.standard_normal(s).astype(np.float32) for s in OPT_SHAPES]
-    grads = [[(r.standard_normal(s) * 3).astype(np.float32) for s in OPT_SHAPES]
-             for _ in range(5)]
+    grads = [[(r.standard_normal(s) * 3).astype(np.float32) for s in OPT_SHAPES] for _ in range(5)]
     return init, grads
 
 
@@ -327,17 +353,23 @@ def test_learning_rate_assignment_matches_keras(cls):
 
 SCHEDULE_CASES = [
     ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=2, decay_rate=0.5)),
-    ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=2, decay_rate=0.5,
-                              staircase=True)),
+    (
+        "ExponentialDecay",
+        dict(initial_learning_rate=0.1, decay_steps=2, decay_rate=0.5, staircase=True),
+    ),
     ("PiecewiseConstantDecay", dict(boundaries=[1, 3], values=[0.1, 0.05, 0.01])),
     ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=3, power=2.0)),
     ("PolynomialDecay", dict(initial_learning_rate=0.1, decay_steps=2, cycle=True)),
     ("InverseTimeDecay", dict(initial_learning_rate=0.1, decay_steps=1, decay_rate=0.5)),
     ("CosineDecay", dict(initial_learning_rate=0.1, decay_steps=4, alpha=0.1)),
-    ("CosineDecay", dict(initial_learning_rate=0.0, decay_steps=4, warmup_target=0.1,
-                         warmup_steps=2)),
-    ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=2, t_mul=2.0,
-                                 m_mul=0.5, alpha=0.05)),
+    (
+        "CosineDecay",
+        dict(initial_learning_rate=0.0, decay_steps=4, warmup_target=0.1, warmup_steps=2),
+    ),
+    (
+        "CosineDecayRestarts",
+        dict(initial_learning_rate=0.1, first_decay_steps=2, t_mul=2.0, m_mul=0.5, alpha=0.05),
+    ),
     ("CosineDecayRestarts", dict(initial_learning_rate=0.1, first_decay_steps=2, t_mul=1.0)),
 ]
 
@@ -362,11 +394,13 @@ def test_serialized_configs_read_by_keras():
     opt = optimizers.Adam(learning_rate=schedules.ExponentialDecay(0.1, 10, 0.9), amsgrad=True)
     k_opt = keras.optimizers.deserialize(optimizers.serialize(opt))
     assert type(k_opt).__name__ == "Adam" and k_opt.amsgrad is True
-    k_loss = keras.losses.deserialize(losses.serialize(losses.CategoricalCrossentropy(
-        label_smoothing=0.1)))
+    k_loss = keras.losses.deserialize(
+        losses.serialize(losses.CategoricalCrossentropy(label_smoothing=0.1))
+    )
     assert k_loss.get_config()["label_smoothing"] == 0.1
     k_metric = keras.metrics.deserialize(metrics.serialize(metrics.BinaryAccuracy(threshold=0.2)))
     assert k_metric.threshold == 0.2
-    g_opt = optimizers.deserialize(keras.optimizers.serialize(keras.optimizers.RMSprop(
-        centered=True)))
+    g_opt = optimizers.deserialize(
+        keras.optimizers.serialize(keras.optimizers.RMSprop(centered=True))
+    )
     assert type(g_opt) is optimizers.RMSprop and g_opt.centered is True

@@ -34,6 +34,7 @@ def cce(from_logits=False, label_smoothing=0.0, axis=-1):
             o = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
             log_p = ops.log(ops.clip(o, EPS, 1 - EPS))
         return -ops.sum(y_true * log_p, axis=axis)
+
     return f
 
 
@@ -42,12 +43,12 @@ def bce(from_logits=False, label_smoothing=0.0):
         if label_smoothing:
             y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
         if from_logits:
-            elem = ops.relu(y_pred) - y_pred * y_true + \
-                ops.log(1.0 + ops.exp(-ops.abs(y_pred)))
+            elem = ops.relu(y_pred) - y_pred * y_true + ops.log(1.0 + ops.exp(-ops.abs(y_pred)))
         else:
             p = ops.clip(y_pred, EPS, 1 - EPS)
             elem = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
         return ops.mean(elem, axis=-1)
+
     return f
 
 
@@ -60,13 +61,16 @@ def mae(y_true, y_pred):
 
 
 def mape(y_true, y_pred):
-    return 100.0 * ops.mean(ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), EPS)),
-                            axis=-1)
+    return 100.0 * ops.mean(ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), EPS)), axis=-1)
 
 
 def msle(y_true, y_pred):
-    return ops.mean(ops.square(ops.log(ops.maximum(y_pred, EPS) + 1.0)
-                               - ops.log(ops.maximum(y_true, EPS) + 1.0)), axis=-1)
+    return ops.mean(
+        ops.square(
+            ops.log(ops.maximum(y_pred, EPS) + 1.0) - ops.log(ops.maximum(y_true, EPS) + 1.0)
+        ),
+        axis=-1,
+    )
 
 
 def huber(delta):
@@ -76,6 +80,7 @@ def huber(delta):
         a = ops.abs(y_pred - y_true)
         q = ops.minimum(a, delta)
         return ops.mean(0.5 * ops.square(q) + delta * (a - q), axis=-1)
+
     return f
 
 
@@ -95,6 +100,7 @@ def hinge(labels01, squared=False):
         t = 2.0 * y_true - 1.0 if labels01 else y_true
         m = ops.maximum(1.0 - t * y_pred, 0.0)
         return ops.mean(ops.square(m) if squared else m, axis=-1)
+
     return f
 
 
@@ -106,11 +112,13 @@ def categorical_hinge(y_true, y_pred):
 
 def cosine(axis=-1):
     def l2_normalize(x):
-        return x * ops.minimum(1.0 / ops.sqrt(ops.sum(ops.square(x), axis=axis,
-                                                      keepdims=True)), 1.0 / EPS)
+        return x * ops.minimum(
+            1.0 / ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=True)), 1.0 / EPS
+        )
 
     def f(y_true, y_pred):
         return -ops.sum(l2_normalize(y_true) * l2_normalize(y_pred), axis=axis)
+
     return f
 
 
@@ -124,27 +132,27 @@ def kl_divergence(y_true, y_pred):
 LABELS = rng.integers(0, C, N)
 ONE_HOT = np.eye(C)[LABELS]
 SOFT = rng.dirichlet(np.ones(C), N)
-PROBS = rng.uniform(0.05, 1.0, (N, C))          # not normalised: the loss normalises
+PROBS = rng.uniform(0.05, 1.0, (N, C))  # not normalised: the loss normalises
 PROBS_CLIPPED = PROBS.copy()
-PROBS_CLIPPED[0] = [0.0, 0.0, 1.0, 0.0]           # o = 0 and o = 1: both clip bounds
+PROBS_CLIPPED[0] = [0.0, 0.0, 1.0, 0.0]  # o = 0 and o = 1: both clip bounds
 PROBS_CLIPPED[1, 3] = 0.0
 LOGITS = rng.normal(0.0, 2.0, (N, C))
 R_T = rng.normal(size=(N, C))
 R_P = R_T + rng.uniform(0.2, 2.0, (N, C)) * rng.choice([-1, 1], (N, C))  # away from kinks
 BINARY = (rng.random((N, C)) > 0.5).astype(np.float64)
 P01 = rng.uniform(0.02, 0.98, (N, C))
-P01[0, :2] = [0.0, 1.0]                          # at the clip bounds
+P01[0, :2] = [0.0, 1.0]  # at the clip bounds
 PM1 = rng.choice([-1.0, 1.0], (N, C))
 POSITIVE_T = rng.uniform(0.0, 3.0, (N, C))
-MSLE_P = rng.uniform(-0.5, 3.0, (N, C))          # negative entries: max(., eps) is active
+MSLE_P = rng.uniform(-0.5, 3.0, (N, C))  # negative entries: max(., eps) is active
 HINGE_TIE = rng.normal(size=(N, C))
-HINGE_TIE[2] = [0.3, 0.9, 0.9, -0.2]              # two tied maxima among the wrong classes
+HINGE_TIE[2] = [0.3, 0.9, 0.9, -0.2]  # two tied maxima among the wrong classes
 ONE_HOT_TIE = ONE_HOT.copy()
 ONE_HOT_TIE[2] = [1.0, 0.0, 0.0, 0.0]
-KL_P = rng.uniform(0.0, 1.2, (N, C))             # entries above 1: clipped
+KL_P = rng.uniform(0.0, 1.2, (N, C))  # entries above 1: clipped
 SEQ_LABELS = rng.integers(0, C, (N, T))
 SEQ_PROBS = rng.uniform(0.05, 1.0, (N, T, C))
-SEQ_LOGITS = rng.normal(0.0, 2.0, (N, C, T))     # classes on axis 1
+SEQ_LOGITS = rng.normal(0.0, 2.0, (N, C, T))  # classes on axis 1
 
 
 def _one_hot_without(labels, ignore):
@@ -157,37 +165,106 @@ def _one_hot_without(labels, ignore):
 #        y_pred, labels to ignore or None)
 CASES = {
     "cce_probs": (losses.CategoricalCrossentropy, {}, cce(), SOFT, SOFT, PROBS),
-    "cce_probs_clipped": (losses.CategoricalCrossentropy, {}, cce(), ONE_HOT, ONE_HOT,
-                          PROBS_CLIPPED),
-    "cce_logits_smoothed": (losses.CategoricalCrossentropy,
-                            {"from_logits": True, "label_smoothing": 0.1},
-                            cce(True, 0.1), ONE_HOT, ONE_HOT, LOGITS),
-    "cce_probs_smoothed": (losses.CategoricalCrossentropy, {"label_smoothing": 0.2},
-                           cce(False, 0.2), ONE_HOT, ONE_HOT, PROBS),
-    "cce_logits_axis1": (losses.CategoricalCrossentropy, {"from_logits": True, "axis": 1},
-                         cce(True, axis=1), np.moveaxis(np.eye(C)[SEQ_LABELS], -1, 1),
-                         np.moveaxis(np.eye(C)[SEQ_LABELS], -1, 1), SEQ_LOGITS),
-    "cce_sequence": (losses.CategoricalCrossentropy, {}, cce(), np.eye(C)[SEQ_LABELS],
-                     np.eye(C)[SEQ_LABELS], SEQ_PROBS),
-    "scce_probs": (losses.SparseCategoricalCrossentropy, {}, cce(), LABELS, ONE_HOT,
-                   PROBS_CLIPPED),
-    "scce_logits": (losses.SparseCategoricalCrossentropy, {"from_logits": True},
-                    cce(True), LABELS[:, None], ONE_HOT, LOGITS),
-    "scce_ignore_class": (losses.SparseCategoricalCrossentropy, {"ignore_class": 1},
-                          cce(), LABELS, _one_hot_without(LABELS, 1), PROBS, 1),
-    "scce_logits_ignore_class": (losses.SparseCategoricalCrossentropy,
-                                 {"from_logits": True, "ignore_class": 2}, cce(True),
-                                 LABELS, _one_hot_without(LABELS, 2), LOGITS, 2),
-    "scce_sequence": (losses.SparseCategoricalCrossentropy, {}, cce(), SEQ_LABELS,
-                      np.eye(C)[SEQ_LABELS], SEQ_PROBS),
+    "cce_probs_clipped": (
+        losses.CategoricalCrossentropy,
+        {},
+        cce(),
+        ONE_HOT,
+        ONE_HOT,
+        PROBS_CLIPPED,
+    ),
+    "cce_logits_smoothed": (
+        losses.CategoricalCrossentropy,
+        {"from_logits": True, "label_smoothing": 0.1},
+        cce(True, 0.1),
+        ONE_HOT,
+        ONE_HOT,
+        LOGITS,
+    ),
+    "cce_probs_smoothed": (
+        losses.CategoricalCrossentropy,
+        {"label_smoothing": 0.2},
+        cce(False, 0.2),
+        ONE_HOT,
+        ONE_HOT,
+        PROBS,
+    ),
+    "cce_logits_axis1": (
+        losses.CategoricalCrossentropy,
+        {"from_logits": True, "axis": 1},
+        cce(True, axis=1),
+        np.moveaxis(np.eye(C)[SEQ_LABELS], -1, 1),
+        np.moveaxis(np.eye(C)[SEQ_LABELS], -1, 1),
+        SEQ_LOGITS,
+    ),
+    "cce_sequence": (
+        losses.CategoricalCrossentropy,
+        {},
+        cce(),
+        np.eye(C)[SEQ_LABELS],
+        np.eye(C)[SEQ_LABELS],
+        SEQ_PROBS,
+    ),
+    "scce_probs": (losses.SparseCategoricalCrossentropy, {}, cce(), LABELS, ONE_HOT, PROBS_CLIPPED),
+    "scce_logits": (
+        losses.SparseCategoricalCrossentropy,
+        {"from_logits": True},
+        cce(True),
+        LABELS[:, None],
+        ONE_HOT,
+        LOGITS,
+    ),
+    "scce_ignore_class": (
+        losses.SparseCategoricalCrossentropy,
+        {"ignore_class": 1},
+        cce(),
+        LABELS,
+        _one_hot_without(LABELS, 1),
+        PROBS,
+        1,
+    ),
+    "scce_logits_ignore_class": (
+        losses.SparseCategoricalCrossentropy,
+        {"from_logits": True, "ignore_class": 2},
+        cce(True),
+        LABELS,
+        _one_hot_without(LABELS, 2),
+        LOGITS,
+        2,
+    ),
+    "scce_sequence": (
+        losses.SparseCategoricalCrossentropy,
+        {},
+        cce(),
+        SEQ_LABELS,
+        np.eye(C)[SEQ_LABELS],
+        SEQ_PROBS,
+    ),
     "bce_probs": (losses.BinaryCrossentropy, {}, bce(), BINARY, BINARY, P01),
-    "bce_probs_smoothed": (losses.BinaryCrossentropy, {"label_smoothing": 0.1},
-                           bce(False, 0.1), BINARY, BINARY, P01),
-    "bce_logits": (losses.BinaryCrossentropy, {"from_logits": True}, bce(True), BINARY,
-                   BINARY, LOGITS),
-    "bce_logits_smoothed": (losses.BinaryCrossentropy,
-                            {"from_logits": True, "label_smoothing": 0.2},
-                            bce(True, 0.2), BINARY, BINARY, LOGITS),
+    "bce_probs_smoothed": (
+        losses.BinaryCrossentropy,
+        {"label_smoothing": 0.1},
+        bce(False, 0.1),
+        BINARY,
+        BINARY,
+        P01,
+    ),
+    "bce_logits": (
+        losses.BinaryCrossentropy,
+        {"from_logits": True},
+        bce(True),
+        BINARY,
+        BINARY,
+        LOGITS,
+    ),
+    "bce_logits_smoothed": (
+        losses.BinaryCrossentropy,
+        {"from_logits": True, "label_smoothing": 0.2},
+        bce(True, 0.2),
+        BINARY,
+        BINARY,
+        LOGITS,
+    ),
     "mse": (losses.MeanSquaredError, {}, mse, R_T, R_T, R_P),
     "mae": (losses.MeanAbsoluteError, {}, mae, R_T, R_T, R_P),
     "mape": (losses.MeanAbsolutePercentageError, {}, mape, R_T, R_T, R_P),
@@ -199,13 +276,17 @@ CASES = {
     "kl_divergence": (losses.KLDivergence, {}, kl_divergence, SOFT, SOFT, KL_P),
     "hinge_pm1": (losses.Hinge, {}, hinge(False), PM1, PM1, LOGITS),
     "hinge_01": (losses.Hinge, {}, hinge(True), BINARY, BINARY, LOGITS),
-    "squared_hinge": (losses.SquaredHinge, {}, hinge(False, squared=True), PM1, PM1,
-                      LOGITS),
-    "categorical_hinge": (losses.CategoricalHinge, {}, categorical_hinge, ONE_HOT_TIE,
-                          ONE_HOT_TIE, HINGE_TIE),
+    "squared_hinge": (losses.SquaredHinge, {}, hinge(False, squared=True), PM1, PM1, LOGITS),
+    "categorical_hinge": (
+        losses.CategoricalHinge,
+        {},
+        categorical_hinge,
+        ONE_HOT_TIE,
+        ONE_HOT_TIE,
+        HINGE_TIE,
+    ),
     "cosine_similarity": (losses.CosineSimilarity, {}, cosine(), R_T, R_T, R_P),
-    "cosine_similarity_axis0": (losses.CosineSimilarity, {"axis": 0}, cosine(0), R_T, R_T,
-                                R_P),
+    "cosine_similarity_axis0": (losses.CosineSimilarity, {"axis": 0}, cosine(0), R_T, R_T, R_P),
 }
 REDUCTIONS = ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight"]
 
@@ -256,8 +337,7 @@ def test_fast_path_gradient_equals_the_recorded_one(name, reduction):
             assert g_fast.dtype == g_ref.dtype == np.float64, where
             assert v_fast == pytest.approx(v_ref, rel=1e-10, abs=1e-12), where
             scale = max(np.abs(g_ref).max(), 1e-12)
-            np.testing.assert_allclose(g_fast, g_ref, rtol=1e-9, atol=1e-12 * scale,
-                                       err_msg=where)
+            np.testing.assert_allclose(g_fast, g_ref, rtol=1e-9, atol=1e-12 * scale, err_msg=where)
             assert np.abs(g_ref).max() > 0, where  # a real check, not zeros against zeros
 
 
@@ -319,13 +399,13 @@ def orthogonal(factor, mode):
     def f(x):
         v = x if mode == "rows" else ops.transpose(x)
         size = v.shape[0]
-        inv = ops.minimum(1.0 / ops.sqrt(ops.sum(ops.square(v), axis=1, keepdims=True)),
-                          1.0 / EPS)
+        inv = ops.minimum(1.0 / ops.sqrt(ops.sum(ops.square(v), axis=1, keepdims=True)), 1.0 / EPS)
         n = v * inv
         off_diagonal = 1.0 - np.eye(size, dtype=x.dtype)
         product = ops.matmul(n, ops.transpose(n)) * off_diagonal
         scale = factor * 0.5 / (size * (size - 1.0) / 2.0)
         return scale * ops.sum(ops.abs(product))
+
     return f
 
 
@@ -334,11 +414,14 @@ REGULARIZERS = {
     "L2": (regularizers.L2(0.2), l2(0.2)),
     "L1L2": (regularizers.L1L2(0.1, 0.2), l1_l2(0.1, 0.2)),
     "L1L2_l2_only": (regularizers.L1L2(l2=0.3), l1_l2(0.0, 0.3)),
-    "orthogonal_rows": (regularizers.OrthogonalRegularizer(0.3),
-                        orthogonal(regularizers.OrthogonalRegularizer(0.3).factor, "rows")),
-    "orthogonal_columns": (regularizers.OrthogonalRegularizer(0.3, "columns"),
-                           orthogonal(regularizers.OrthogonalRegularizer(0.3).factor,
-                                      "columns")),
+    "orthogonal_rows": (
+        regularizers.OrthogonalRegularizer(0.3),
+        orthogonal(regularizers.OrthogonalRegularizer(0.3).factor, "rows"),
+    ),
+    "orthogonal_columns": (
+        regularizers.OrthogonalRegularizer(0.3, "columns"),
+        orthogonal(regularizers.OrthogonalRegularizer(0.3).factor, "columns"),
+    ),
 }
 
 
@@ -364,5 +447,4 @@ def test_regularizer_gradient_equals_the_recorded_one(name, dtype):
     a_fast = activity_penalty(reg, w)
     a_ref = activity_penalty(ref, w)
     assert float(a_fast[0]) == pytest.approx(float(a_ref[0]), rel=rtol)
-    np.testing.assert_allclose(a_fast[1], a_ref[1], rtol=rtol,
-                               atol=rtol * np.abs(a_ref[1]).max())
+    np.testing.assert_allclose(a_fast[1], a_ref[1], rtol=rtol, atol=rtol * np.abs(a_ref[1]).max())

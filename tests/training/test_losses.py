@@ -150,9 +150,7 @@ def test_regression_values():
     assert expected == pytest.approx(0.458, abs=1e-3)
     x = yp.astype(np.float64) - yt
     assert losses.LogCosh()(yt, yp) == pytest.approx(np.mean(np.log(np.cosh(x))), rel=1e-6)
-    assert losses.Poisson()(yt, yp) == pytest.approx(
-        np.mean(yp - yt * np.log(yp + EPS)), rel=1e-6
-    )
+    assert losses.Poisson()(yt, yp) == pytest.approx(np.mean(yp - yt * np.log(yp + EPS)), rel=1e-6)
     # hinge converts 0/1 labels to -1/1
     s = 2 * yt - 1
     assert losses.Hinge()(yt, yp) == pytest.approx(np.mean(np.maximum(1 - s * yp, 0)), rel=1e-6)
@@ -405,8 +403,9 @@ def test_custom_callable_is_differentiated_by_recording_it():
     # float32 in, float32 out, as for the built-in losses
     v32, g32 = loss.value_and_grad(R_T.astype(np.float32), R_P.astype(np.float32))
     assert g32.dtype == np.float32
-    np.testing.assert_allclose(g32, (2 * (R_P - R_T) + 0.5 * np.sign(R_P)) / d / N,
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        g32, (2 * (R_P - R_T) + 0.5 * np.sign(R_P)) / d / N, rtol=1e-5, atol=1e-7
+    )
 
 
 def test_custom_loss_written_with_numpy_is_refused_with_advice():

@@ -36,8 +36,7 @@ def test_masked_loss_is_the_mean_over_valid_steps_with_keras_weighting():
     p, sw = _probs(), RNG.random((4, T))
     cce = losses.SparseCategoricalCrossentropy()
     per_step = cce._values(LABELS, p)
-    assert cce(LABELS, p, mask=MASK) == pytest.approx(
-        per_step[MASK].mean(), rel=1e-6)
+    assert cce(LABELS, p, mask=MASK) == pytest.approx(per_step[MASK].mean(), rel=1e-6)
     # Keras: sum(loss * sw * total / valid) / total, i.e. divided by the valid count,
     # not by the weights' sum.
     want = (per_step * sw * MASK).sum() / MASK.sum()
@@ -46,15 +45,19 @@ def test_masked_loss_is_the_mean_over_valid_steps_with_keras_weighting():
     s = losses.SparseCategoricalCrossentropy(reduction="sum")
     sw1 = RNG.random(4)
     assert s(LABELS, p, sample_weight=sw1, mask=MASK) == pytest.approx(
-        (per_step * sw1[:, None] * MASK).sum(), rel=1e-6)
+        (per_step * sw1[:, None] * MASK).sum(), rel=1e-6
+    )
 
 
-@pytest.mark.parametrize("loss,target", [
-    (losses.SparseCategoricalCrossentropy(), LABELS),
-    (losses.CategoricalCrossentropy(), np.eye(V)[LABELS]),
-    (losses.MeanSquaredError(), RNG.random((4, T, V))),
-    (losses.SparseCategoricalCrossentropy(ignore_class=1), LABELS),
-])
+@pytest.mark.parametrize(
+    "loss,target",
+    [
+        (losses.SparseCategoricalCrossentropy(), LABELS),
+        (losses.CategoricalCrossentropy(), np.eye(V)[LABELS]),
+        (losses.MeanSquaredError(), RNG.random((4, T, V))),
+        (losses.SparseCategoricalCrossentropy(ignore_class=1), LABELS),
+    ],
+)
 def test_masked_loss_gradient_against_float64_finite_differences(loss, target):
     p, sw = _probs(), RNG.random((4, T))
     value, grad = loss.value_and_grad(target, p, sample_weight=sw, mask=MASK)
@@ -65,8 +68,10 @@ def test_masked_loss_gradient_against_float64_finite_differences(loss, target):
         up, down = p.copy(), p.copy()
         up[idx] += eps
         down[idx] -= eps
-        num[idx] = (loss(target, up, sample_weight=sw, mask=MASK)
-                    - loss(target, down, sample_weight=sw, mask=MASK)) / (2 * eps)
+        num[idx] = (
+            loss(target, up, sample_weight=sw, mask=MASK)
+            - loss(target, down, sample_weight=sw, mask=MASK)
+        ) / (2 * eps)
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-9)
     assert not grad[~MASK].any()  # masked steps get no gradient
 
@@ -74,15 +79,17 @@ def test_masked_loss_gradient_against_float64_finite_differences(loss, target):
 def test_all_masked_batch_gives_zero_loss_and_gradient():
     p = _probs()
     value, grad = losses.SparseCategoricalCrossentropy().value_and_grad(
-        LABELS, p, mask=np.zeros_like(MASK))
+        LABELS, p, mask=np.zeros_like(MASK)
+    )
     assert value == 0.0 and not grad.any() and np.isfinite(grad).all()
 
 
 # ---- the trainer --------------------------------------------------------------------------
 def _masked_model_loss(model, leaf_values, loss):
     ex = model._executor(with_masks=True)
-    outs, masks = model.split_masks(ex, ex.forward([TOKENS], ExecContext(training=False),
-                                                   leaf_values=leaf_values))
+    outs, masks = model.split_masks(
+        ex, ex.forward([TOKENS], ExecContext(training=False), leaf_values=leaf_values)
+    )
     return loss(LABELS, outs[0], mask=masks[0])
 
 
@@ -92,8 +99,9 @@ def test_model_gradient_with_a_masked_output_against_finite_differences():
     loss = losses.SparseCategoricalCrossentropy()
     base = {p: p.data.astype(np.float64) for p in model.weights}
     ex = model._executor(with_masks=True)
-    results, env = ex.forward([TOKENS], ExecContext(training=False), keep_for_backward=True,
-                              leaf_values=base)
+    results, env = ex.forward(
+        [TOKENS], ExecContext(training=False), keep_for_backward=True, leaf_values=base
+    )
     outs, masks = model.split_masks(ex, results)
     np.testing.assert_array_equal(masks[0], MASK)
     _, g = loss.value_and_grad(LABELS, outs[0], mask=masks[0])
@@ -119,20 +127,23 @@ def test_model_gradient_with_a_masked_output_against_finite_differences():
 
 def test_evaluate_and_metrics_use_the_valid_steps_only():
     model = _tagger()
-    model.compile("rmsprop", "sparse_categorical_crossentropy",
-                  metrics=["accuracy", "sparse_categorical_crossentropy"])
+    model.compile(
+        "rmsprop",
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy", "sparse_categorical_crossentropy"],
+    )
     p = model.predict(TOKENS, verbose=0)
     per_step = losses.SparseCategoricalCrossentropy()._values(LABELS, p)
-    hits = (p.argmax(-1) == LABELS)
+    hits = p.argmax(-1) == LABELS
     logs = model.evaluate(TOKENS, LABELS, batch_size=4, verbose=0, return_dict=True)
     assert logs["loss"] == pytest.approx(per_step[MASK].mean(), rel=1e-5)
     assert logs["accuracy"] == pytest.approx(hits[MASK].mean(), rel=1e-6)
-    assert logs["sparse_categorical_crossentropy"] == pytest.approx(per_step[MASK].mean(),
-                                                                    rel=1e-5)
+    assert logs["sparse_categorical_crossentropy"] == pytest.approx(per_step[MASK].mean(), rel=1e-5)
     # The padded labels do not matter at all.
     other = np.where(MASK, LABELS, (LABELS + 1) % V)
-    assert model.evaluate(TOKENS, other, batch_size=4, verbose=0, return_dict=True) == \
-        pytest.approx(logs)
+    assert model.evaluate(
+        TOKENS, other, batch_size=4, verbose=0, return_dict=True
+    ) == pytest.approx(logs)
     # Metrics that never read masks in Keras (not a MeanMetricWrapper) see every entry.
     rmse = metrics.RootMeanSquaredError()
     metrics.update_state_with_mask(rmse, np.eye(V)[LABELS], p, MASK)
@@ -161,8 +172,7 @@ def test_class_weight_with_a_per_sample_mask():
     data[[0, 3]] = 0.0  # masked samples
     y = np.array([0, 1, 1, 0, 1, 0])
     cw = {0: 3.0, 1: 0.5}
-    per_sample = losses.SparseCategoricalCrossentropy()._values(y, model.predict(data,
-                                                                                 verbose=0))
+    per_sample = losses.SparseCategoricalCrossentropy()._values(y, model.predict(data, verbose=0))
     keep = (data != 0).any(-1)
     w = np.where(y == 0, 3.0, 0.5)
     want = (per_sample * w * keep).sum() / keep.sum()
@@ -184,11 +194,16 @@ def test_multi_output_with_one_masked_output():
     x = graphc.Input(shape=(None,), dtype="int64")
     h = layers.Embedding(6, 3, mask_zero=True)(x)
     seq = layers.Dense(V, activation="softmax", name="tags")(
-        layers.SimpleRNN(3, return_sequences=True)(h))
+        layers.SimpleRNN(3, return_sequences=True)(h)
+    )
     pooled = layers.Dense(1, name="score")(layers.GlobalAveragePooling1D()(h))
     model = graphc.Model(x, [seq, pooled])
-    model.compile("rmsprop", ["sparse_categorical_crossentropy", "mse"],
-                  loss_weights=[1.0, 0.5], metrics=[["accuracy"], []])
+    model.compile(
+        "rmsprop",
+        ["sparse_categorical_crossentropy", "mse"],
+        loss_weights=[1.0, 0.5],
+        metrics=[["accuracy"], []],
+    )
     score = RNG.standard_normal((4, 1)).astype("float32")
     p_seq, p_score = model.predict(TOKENS, verbose=0)
     tags = losses.SparseCategoricalCrossentropy()._values(LABELS, p_seq)[MASK].mean()

@@ -203,9 +203,7 @@ def test_exclude_from_weight_decay():
     opt.build(flat, segments, names=["dense/kernel", "dense/bias", "conv/kernel"])
     for g in flat_grads:
         opt.apply(g.copy())
-    expected = reference(
-        "AdamW", params, grads, learning_rate=0.05, weight_decay=0.3, exclude={1}
-    )
+    expected = reference("AdamW", params, grads, learning_rate=0.05, weight_decay=0.3, exclude={1})
     np.testing.assert_allclose(flat, expected, rtol=1e-12)
     flat2, segments, flat_grads, params, grads = make_problem(np.float64)
     opt = optimizers.SGD(learning_rate=0.1, weight_decay=0.5)
@@ -213,9 +211,7 @@ def test_exclude_from_weight_decay():
     opt.build(flat2, segments)
     for g in flat_grads:
         opt.apply(g.copy())
-    expected = reference(
-        "SGD", params, grads, learning_rate=0.1, weight_decay=0.5, exclude={0, 2}
-    )
+    expected = reference("SGD", params, grads, learning_rate=0.1, weight_decay=0.5, exclude={0, 2})
     np.testing.assert_allclose(flat2, expected, rtol=1e-12)
 
 

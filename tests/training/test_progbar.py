@@ -172,9 +172,7 @@ def test_value_formatting(clock):
     stream = FakeStream(tty=False)
     bar = Progbar(1, stream=stream, stateful_metrics=["a", "b", "c", "d"])
     bar.update(1, [("a", 1e-4), ("b", -0.5), ("c", 0.0), ("d", float("nan"))])
-    assert stream.text.endswith(
-        " - a: 1.0000e-04 - b: -0.5000 - c: 0.0000e+00 - d: nan\n"
-    )
+    assert stream.text.endswith(" - a: 1.0000e-04 - b: -0.5000 - c: 0.0000e+00 - d: nan\n")
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,12 @@ NUM = r"-?\d+\.\d{4}(?:e[+-]\d+)?"
 def _model(seed=0, metrics=None):
     graphc.utils.set_random_seed(seed)
     inp = graphc.Input(shape=(4,))
-    model = graphc.Model(inp, layers.Dense(3, activation="softmax")(
-        layers.Dense(6, activation="relu")(inp)))
-    model.compile(optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
-                  metrics=metrics)
+    model = graphc.Model(
+        inp, layers.Dense(3, activation="softmax")(layers.Dense(6, activation="relu")(inp))
+    )
+    model.compile(
+        optimizer=optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=metrics
+    )
     return model
 
 
@@ -40,7 +42,7 @@ def _fmt(v):
 def test_verbose_1_off_a_terminal_prints_one_bar_per_epoch(capsys):
     x, y = _data()
     model = _model()
-    hist = model.fit(x, y, epochs=3, verbose=1)        # 250 rows, batch 32 -> 8 steps
+    hist = model.fit(x, y, epochs=3, verbose=1)  # 250 rows, batch 32 -> 8 steps
     out = capsys.readouterr().out
     assert "\r" not in out and "\b" not in out and "ETA" not in out
     lines = out.splitlines()
@@ -67,17 +69,20 @@ def test_verbose_auto_is_1(capsys):
 def test_verbose_1_with_metrics_and_validation(capsys):
     x, y = _data()
     model = _model(metrics=["accuracy"])
-    hist = model.fit(x, y, epochs=2, verbose=1, validation_split=0.2)   # 200 rows -> 7 steps
+    hist = model.fit(x, y, epochs=2, verbose=1, validation_split=0.2)  # 200 rows -> 7 steps
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4
-    pattern = re.compile(rf"^7/7 {re.escape(BAR)} - {TIME} - accuracy: ({NUM}) - loss: "
-                         rf"({NUM}) - val_accuracy: ({NUM}) - val_loss: ({NUM})$")
+    pattern = re.compile(
+        rf"^7/7 {re.escape(BAR)} - {TIME} - accuracy: ({NUM}) - loss: "
+        rf"({NUM}) - val_accuracy: ({NUM}) - val_loss: ({NUM})$"
+    )
     h = hist.history
     for e in range(2):
         m = pattern.match(lines[2 * e + 1])
         assert m, lines[2 * e + 1]
-        assert m.groups() == tuple(_fmt(h[k][e]) for k in ("accuracy", "loss",
-                                                           "val_accuracy", "val_loss"))
+        assert m.groups() == tuple(
+            _fmt(h[k][e]) for k in ("accuracy", "loss", "val_accuracy", "val_loss")
+        )
 
 
 def test_verbose_2_one_line_per_epoch(capsys):
@@ -88,8 +93,10 @@ def test_verbose_2_one_line_per_epoch(capsys):
     assert "\r" not in out and "[" not in out
     lines = out.splitlines()
     assert len(lines) == 6
-    pattern = re.compile(rf"^8/8 - \d+s - \d+(?:us|ms|s)/step - accuracy: ({NUM}) - loss: "
-                         rf"({NUM}) - val_accuracy: ({NUM}) - val_loss: ({NUM})$")
+    pattern = re.compile(
+        rf"^8/8 - \d+s - \d+(?:us|ms|s)/step - accuracy: ({NUM}) - loss: "
+        rf"({NUM}) - val_accuracy: ({NUM}) - val_loss: ({NUM})$"
+    )
     for e in range(3):
         assert lines[2 * e] == f"Epoch {e + 1}/3"
         m = pattern.match(lines[2 * e + 1])
@@ -122,8 +129,7 @@ def test_evaluate_prints_one_line_with_its_result(capsys):
     result = model.evaluate(x, y, batch_size=50)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
-    m = re.match(rf"^5/5 {re.escape(BAR)} - {TIME} - accuracy: ({NUM}) - loss: ({NUM})$",
-                 lines[0])
+    m = re.match(rf"^5/5 {re.escape(BAR)} - {TIME} - accuracy: ({NUM}) - loss: ({NUM})$", lines[0])
     assert m, lines[0]
     assert m.groups() == (_fmt(result[1]), _fmt(result[0]))
     model.evaluate(x, y, verbose=2)
@@ -174,8 +180,9 @@ def test_on_a_terminal_the_bar_is_redrawn(monkeypatch):
 
     stream = Tty()
     monkeypatch.setattr(sys, "stdout", stream)
-    monkeypatch.setattr(graphc.progbar.time, "time",
-                        _Clock(step=1.0))   # every update is past the redraw interval
+    monkeypatch.setattr(
+        graphc.progbar.time, "time", _Clock(step=1.0)
+    )  # every update is past the redraw interval
     x, y = _data()
     _model().fit(x, y, epochs=1, verbose=1)
     monkeypatch.undo()

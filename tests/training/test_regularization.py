@@ -19,33 +19,41 @@ EPS = 1e-6
 def _model(seed=0):
     graphc.utils.set_random_seed(seed)
     x = graphc.Input((4,))
-    h = layers.Dense(5, activation="tanh", name="hidden",
-                     kernel_regularizer=regularizers.L1L2(l1=0.01, l2=0.02),
-                     bias_regularizer=regularizers.L2(0.05),
-                     activity_regularizer=regularizers.L2(0.03))(x)
+    h = layers.Dense(
+        5,
+        activation="tanh",
+        name="hidden",
+        kernel_regularizer=regularizers.L1L2(l1=0.01, l2=0.02),
+        bias_regularizer=regularizers.L2(0.05),
+        activity_regularizer=regularizers.L2(0.03),
+    )(x)
     y = layers.Dense(2, name="out", kernel_regularizer="l1")(h)
     return graphc.Model(x, y)
 
 
 def _data(n=6, seed=1):
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(n, 4)).astype(np.float32),
-            rng.normal(size=(n, 2)).astype(np.float32))
+    return (rng.normal(size=(n, 4)).astype(np.float32), rng.normal(size=(n, 2)).astype(np.float32))
 
 
 def _full_loss(model, x, y, leaf):
     """The Keras total in float64, with the penalties written out by hand."""
     ex = model._executor()
     watched = []
-    outs = ex.forward([x.astype(np.float64)], ExecContext(training=False), leaf_values=leaf,
-                      watched=watched)
+    outs = ex.forward(
+        [x.astype(np.float64)], ExecContext(training=False), leaf_values=leaf, watched=watched
+    )
     data = float(losses.get("mse")(y.astype(np.float64), outs[0]))
     hidden, out = model.get_layer("hidden"), model.get_layer("out")
     k, b, k2 = leaf[hidden.kernel], leaf[hidden.bias], leaf[out.kernel]
-    weights = 0.01 * np.abs(k).sum() + 0.02 * (k ** 2).sum() + 0.05 * (b ** 2).sum() \
+    weights = (
+        0.01 * np.abs(k).sum()
+        + 0.02 * (k**2).sum()
+        + 0.05 * (b**2).sum()
         + np.float32(0.01) * np.abs(k2).sum()
+    )
     (activity,) = watched
-    return data + weights + 0.03 * (activity ** 2).sum() / len(x)
+    return data + weights + 0.03 * (activity**2).sum() / len(x)
 
 
 def test_loss_and_gradients_include_the_penalties():
@@ -72,8 +80,9 @@ def test_loss_and_gradients_include_the_penalties():
             down = _full_loss(model, x, y, leaf)
             arr[i] = old
             num[i] = (up - down) / (2 * EPS)
-        np.testing.assert_allclose(p.numpy() - before[p], -lr * num, rtol=2e-3, atol=2e-6,
-                                   err_msg=p.path)
+        np.testing.assert_allclose(
+            p.numpy() - before[p], -lr * num, rtol=2e-3, atol=2e-6, err_msg=p.path
+        )
 
 
 def test_activity_gradient_flows_back_through_the_graph():
@@ -124,13 +133,20 @@ def test_frozen_weights_are_not_penalised():
     assert len(model.losses) == 2  # after a call, the activity penalty as in Keras
 
 
-@pytest.mark.parametrize("constraint,check", [
-    (constraints.MaxNorm(0.3), lambda w: np.linalg.norm(w, axis=0).max() <= 0.3 + 1e-6),
-    (constraints.NonNeg(), lambda w: w.min() >= 0),
-    (constraints.UnitNorm(), lambda w: np.allclose(np.linalg.norm(w, axis=0), 1, atol=1e-5)),
-    (constraints.MinMaxNorm(0.5, 0.6), lambda w: np.all(
-        (np.linalg.norm(w, axis=0) > 0.5 - 1e-5) & (np.linalg.norm(w, axis=0) < 0.6 + 1e-5))),
-])
+@pytest.mark.parametrize(
+    "constraint,check",
+    [
+        (constraints.MaxNorm(0.3), lambda w: np.linalg.norm(w, axis=0).max() <= 0.3 + 1e-6),
+        (constraints.NonNeg(), lambda w: w.min() >= 0),
+        (constraints.UnitNorm(), lambda w: np.allclose(np.linalg.norm(w, axis=0), 1, atol=1e-5)),
+        (
+            constraints.MinMaxNorm(0.5, 0.6),
+            lambda w: np.all(
+                (np.linalg.norm(w, axis=0) > 0.5 - 1e-5) & (np.linalg.norm(w, axis=0) < 0.6 + 1e-5)
+            ),
+        ),
+    ],
+)
 def test_constraints_hold_after_every_step(constraint, check):
     graphc.utils.set_random_seed(5)
     dense = layers.Dense(3, kernel_constraint=constraint, bias_constraint="non_neg")
@@ -141,6 +157,7 @@ def test_constraints_hold_after_every_step(constraint, check):
     class Check(graphc.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             seen.append(check(dense.kernel.numpy()) and dense.bias.numpy().min() >= 0)
+
     x, y = _data(12)
     model.fit(x, y[:, :1] * 5, epochs=2, batch_size=4, verbose=0, callbacks=[Check()])
     assert len(seen) == 6 and all(seen)
@@ -149,29 +166,37 @@ def test_constraints_hold_after_every_step(constraint, check):
 def test_custom_function_regularizer_trains():
     def my_l2(w):
         return ops.multiply(ops.sum(ops.multiply(w, w)), 0.5)
+
     graphc.utils.set_random_seed(6)
-    model = graphc.Sequential([graphc.Input((4,)),
-                               layers.Dense(2, kernel_regularizer=my_l2, use_bias=False)])
+    model = graphc.Sequential(
+        [graphc.Input((4,)), layers.Dense(2, kernel_regularizer=my_l2, use_bias=False)]
+    )
     model.compile(graphc.optimizers.SGD(learning_rate=0.1), "mse")
     x, y = _data()
     kernel = model.layers[0].kernel
     before = kernel.numpy()
     loss = model.train_on_batch(x, np.zeros_like(y))
     pred = x @ before
-    np.testing.assert_allclose(loss, (pred ** 2).mean() + 0.5 * (before ** 2).sum(), rtol=1e-5)
+    np.testing.assert_allclose(loss, (pred**2).mean() + 0.5 * (before**2).sum(), rtol=1e-5)
     grad = x.T @ (2 * pred / pred.size) + before
     np.testing.assert_allclose(kernel.numpy(), before - 0.1 * grad, rtol=1e-4, atol=1e-6)
 
 
 def test_save_load_and_from_config_keep_them(tmp_path):
     graphc.utils.set_random_seed(7)
-    model = graphc.Sequential([
-        graphc.Input((5,), dtype="int32"),
-        layers.Embedding(9, 3, embeddings_regularizer="l2", embeddings_constraint="unit_norm"),
-        layers.LSTM(2, recurrent_regularizer=regularizers.L1L2(0.01, 0.02),
-                    kernel_constraint=constraints.MaxNorm(1.5),
-                    activity_regularizer=regularizers.L1(0.1)),
-        layers.Dense(1, bias_constraint="non_neg", kernel_regularizer="l1_l2")])
+    model = graphc.Sequential(
+        [
+            graphc.Input((5,), dtype="int32"),
+            layers.Embedding(9, 3, embeddings_regularizer="l2", embeddings_constraint="unit_norm"),
+            layers.LSTM(
+                2,
+                recurrent_regularizer=regularizers.L1L2(0.01, 0.02),
+                kernel_constraint=constraints.MaxNorm(1.5),
+                activity_regularizer=regularizers.L1(0.1),
+            ),
+            layers.Dense(1, bias_constraint="non_neg", kernel_regularizer="l1_l2"),
+        ]
+    )
     model.compile("adam", "mse")
     x = np.random.default_rng(8).integers(0, 9, (10, 5))
     y = np.ones((10, 1), np.float32)
@@ -185,8 +210,9 @@ def test_save_load_and_from_config_keep_them(tmp_path):
     assert lstm.recurrent_regularizer.get_config() == {"l1": 0.01, "l2": 0.02}
     assert lstm.kernel_constraint.get_config() == {"max_value": 1.5, "axis": 0}
     assert lstm.get_config()["activity_regularizer"]["class_name"] == "L1"
-    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0),
-                               model.evaluate(x, y, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6
+    )
     clone = graphc.Sequential.from_config(model.get_config())
     assert isinstance(clone.layers[0].embeddings_constraint, constraints.UnitNorm)
     # training the loaded model goes on the same way as the original

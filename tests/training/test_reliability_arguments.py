@@ -83,9 +83,11 @@ def _call(model, entry, kwargs):
     return model.test_on_batch(X, Y, **kwargs)
 
 
-@pytest.mark.parametrize("entry,kwargs,error,fragments", CASES,
-                         ids=[f"{e}-{'-'.join(f'{k}={v!r}' for k, v in kw.items())}"
-                              for e, kw, _, _ in CASES])
+@pytest.mark.parametrize(
+    "entry,kwargs,error,fragments",
+    CASES,
+    ids=[f"{e}-{'-'.join(f'{k}={v!r}' for k, v in kw.items())}" for e, kw, _, _ in CASES],
+)
 def test_bad_argument_is_a_typed_error(model, entry, kwargs, error, fragments):
     before = [w.copy() for w in model.get_weights()]
     with pytest.raises(error) as info:
@@ -138,8 +140,9 @@ COMPILE = [
 ]
 
 
-@pytest.mark.parametrize("kwargs,error,fragments", COMPILE,
-                         ids=[str(sorted(kw.items())) for kw, _, _ in COMPILE])
+@pytest.mark.parametrize(
+    "kwargs,error,fragments", COMPILE, ids=[str(sorted(kw.items())) for kw, _, _ in COMPILE]
+)
 def test_bad_compile_argument(kwargs, error, fragments):
     inp = graphc.Input(shape=(3,))
     m = graphc.Model(inp, layers.Dense(2)(inp))
@@ -159,12 +162,14 @@ CALLBACKS = [
     (lambda: callbacks.EarlyStopping(start_from_epoch=-1), V, ["start_from_epoch"]),
     (lambda: callbacks.EarlyStopping(baseline="high"), T, ["baseline"]),
     (lambda: callbacks.ModelCheckpoint("m.graphc", save_freq=0), V, ["save_freq=0"]),
-    (lambda: callbacks.ModelCheckpoint("m.graphc", save_freq="batch"), V,
-     ["Unrecognized save_freq", "'batch'"]),
+    (
+        lambda: callbacks.ModelCheckpoint("m.graphc", save_freq="batch"),
+        V,
+        ["Unrecognized save_freq", "'batch'"],
+    ),
     (lambda: callbacks.ModelCheckpoint("m.graphc", save_freq=2.5), V, ["save_freq", "2.5"]),
     (lambda: callbacks.ModelCheckpoint(None), T, ["filepath", "None"]),
-    (lambda: callbacks.ModelCheckpoint("m.graphc", save_best_only="yes"), T,
-     ["save_best_only"]),
+    (lambda: callbacks.ModelCheckpoint("m.graphc", save_best_only="yes"), T, ["save_best_only"]),
     (lambda: callbacks.ReduceLROnPlateau(factor=1.0), V, ["factor >= 1.0", "factor=1.0"]),
     (lambda: callbacks.ReduceLROnPlateau(factor=-0.5), V, ["factor", "-0.5"]),
     (lambda: callbacks.ReduceLROnPlateau(factor="0.5"), T, ["factor"]),
@@ -179,8 +184,9 @@ CALLBACKS = [
 ]
 
 
-@pytest.mark.parametrize("make,error,fragments", CALLBACKS,
-                         ids=[str(i) for i in range(len(CALLBACKS))])
+@pytest.mark.parametrize(
+    "make,error,fragments", CALLBACKS, ids=[str(i) for i in range(len(CALLBACKS))]
+)
 def test_bad_callback_argument(make, error, fragments):
     with pytest.raises(error) as info:
         make()

@@ -95,8 +95,14 @@ _SCRIPT = textwrap.dedent("""
 
 def _run(trials, seed):
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(trials), str(seed)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(trials), str(seed)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -106,7 +112,7 @@ def _check(results):
     bad = [r for r in results if not r["exact"]]
     assert not bad, f"{len(bad)} of {len(results)} interrupted runs left a mixed state: {bad}"
     for r in results:
-        assert len(r["history_lengths"]) <= 1, r   # History holds whole epochs only
+        assert len(r["history_lengths"]) <= 1, r  # History holds whole epochs only
 
 
 @pytest.mark.slow
@@ -141,8 +147,9 @@ def test_real_sigint_in_process():
     for _ in range(8):
         model = build()
         model.predict(x[:1], verbose=0)
-        timer = threading.Timer(r.uniform(0.05, 0.95) * duration, os.kill,
-                                (os.getpid(), signal.SIGINT))
+        timer = threading.Timer(
+            r.uniform(0.05, 0.95) * duration, os.kill, (os.getpid(), signal.SIGINT)
+        )
         try:
             timer.start()
             model.fit(x, y, **kw)
@@ -177,13 +184,16 @@ def _small_model():
 
 def _data():
     rng = np.random.default_rng(1)
-    return (rng.standard_normal((40, 6)).astype(np.float32),
-            rng.standard_normal((40, 3)).astype(np.float32))
+    return (
+        rng.standard_normal((40, 6)).astype(np.float32),
+        rng.standard_normal((40, 3)).astype(np.float32),
+    )
 
 
 def _state(model):
-    return [w.copy() for w in model.get_weights()] + \
-        [a.copy() for _, a in model.optimizer.variables[1:]]
+    return [w.copy() for w in model.get_weights()] + [
+        a.copy() for _, a in model.optimizer.variables[1:]
+    ]
 
 
 class _Trajectory(callbacks.Callback):
@@ -213,6 +223,7 @@ def test_keyboard_interrupt_raised_inside_a_step_rolls_it_back(where, monkeypatc
     """A KeyboardInterrupt raised by a kernel, the loss or a VJP (after batch norm's
     forward pass changed its moving statistics) leaves the model at the last step."""
     from graphc.ops import registry
+
     states = _reference()
     x, y = _data()
     for stop_at in (1, 7, 13, 19, 20):
@@ -234,14 +245,17 @@ def test_keyboard_interrupt_raised_inside_a_step_rolls_it_back(where, monkeypatc
                 if ctx.training and xs[0].shape[-1] == 16:
                     maybe_stop()
                 return _orig(self, attrs, *xs, ctx=ctx)
+
             monkeypatch.setattr(op, "kernel", kernel)
         elif where == "loss":
             from graphc import losses
+
             orig = losses.Loss.value_and_grad
 
             def vag(self, *a, _orig=orig, **k):
                 maybe_stop()
                 return _orig(self, *a, **k)
+
             monkeypatch.setattr(losses.Loss, "value_and_grad", vag)
         else:
             op = type(registry.get_op("matmul"))
@@ -250,6 +264,7 @@ def test_keyboard_interrupt_raised_inside_a_step_rolls_it_back(where, monkeypatc
             def vjp(self, attrs, xs, ys, gys, needs, out, _orig=orig):
                 maybe_stop()
                 return _orig(self, attrs, xs, ys, gys, needs, out)
+
             monkeypatch.setattr(op, "vjp", vjp)
         with pytest.raises(KeyboardInterrupt):
             model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
@@ -262,6 +277,7 @@ def test_keyboard_interrupt_from_a_callback_keeps_whole_steps_and_epochs():
     states = _reference()
     x, y = _data()
     for stop_at in (3, 10, 14):
+
         class Stop(callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None, stop_at=stop_at):
                 if self.model.optimizer.iterations == stop_at:
@@ -269,14 +285,14 @@ def test_keyboard_interrupt_from_a_callback_keeps_whole_steps_and_epochs():
 
         model = _small_model()
         with pytest.raises(KeyboardInterrupt):
-            model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
-                      callbacks=[Stop()])
+            model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[Stop()])
         assert model.optimizer.iterations == stop_at
         _assert_on_trajectory(model, states)
 
 
 def test_atomic_holds_sigint_until_the_block_ends():
     import signal
+
     seen = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts.atomic():
@@ -290,6 +306,7 @@ def test_atomic_holds_sigint_until_the_block_ends():
 
 def test_atomic_delivers_the_held_sigint_at_the_end():
     import signal
+
     order = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts.atomic():
@@ -308,6 +325,7 @@ def test_sigint_between_steps_is_delivered_at_once_and_the_handler_restored():
     SIGINT's handler is the one that was there before."""
     import signal
     import time
+
     x, y = _data()
     model = _small_model()
     reached = []
@@ -320,8 +338,7 @@ def test_sigint_between_steps_is_delivered_at_once_and_the_handler_restored():
                 reached.append("after sleep")
 
     with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0,
-                  callbacks=[Slow()])
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Slow()])
     assert reached == [] and model.optimizer.iterations == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)

@@ -10,12 +10,25 @@ from graphc import layers, losses, metrics
 
 REFUSED = [
     # private helpers and plumbing of graphc.losses
-    *[name for name in dir(losses) if name.startswith("_") and callable(getattr(losses, name))
-      and not isinstance(getattr(losses, name), type)][:8],
-    "get", "serialize", "deserialize",
+    *[
+        name
+        for name in dir(losses)
+        if name.startswith("_")
+        and callable(getattr(losses, name))
+        and not isinstance(getattr(losses, name), type)
+    ][:8],
+    "get",
+    "serialize",
+    "deserialize",
     # loss-only names Keras has no metric for, and spellings Keras refuses
-    "huber", "Mse", "Mae", "meanSquaredError", "crossentropy", "ce",
-    "no_such_metric", "accuracyy",
+    "huber",
+    "Mse",
+    "Mae",
+    "meanSquaredError",
+    "crossentropy",
+    "ce",
+    "no_such_metric",
+    "accuracyy",
 ]
 
 
@@ -26,10 +39,16 @@ def test_name_that_is_not_a_keras_metric_is_refused(name):
     assert repr(name) in str(info.value) or name in str(info.value)
 
 
-@pytest.mark.parametrize("name,suggestion", [
-    ("Mse", "'mse'"), ("Mae", "'mae'"), ("accuracyy", "'accuracy'"),
-    ("mean_squared_errors", "'mean_squared_error'"), ("BinaryAcuracy", "'BinaryAccuracy'"),
-])
+@pytest.mark.parametrize(
+    "name,suggestion",
+    [
+        ("Mse", "'mse'"),
+        ("Mae", "'mae'"),
+        ("accuracyy", "'accuracy'"),
+        ("mean_squared_errors", "'mean_squared_error'"),
+        ("BinaryAcuracy", "'BinaryAccuracy'"),
+    ],
+)
 def test_refusal_lists_close_matches(name, suggestion):
     with pytest.raises(ValueError) as info:
         metrics.get(name)
@@ -37,9 +56,14 @@ def test_refusal_lists_close_matches(name, suggestion):
 
 
 def test_private_helper_is_refused_in_compile():
-    private = next(n for n in dir(losses) if n.startswith("_") and
-                   callable(getattr(losses, n)) and not isinstance(getattr(losses, n), type)
-                   and not n.startswith("__"))
+    private = next(
+        n
+        for n in dir(losses)
+        if n.startswith("_")
+        and callable(getattr(losses, n))
+        and not isinstance(getattr(losses, n), type)
+        and not n.startswith("__")
+    )
     inp = graphc.Input(shape=(3,))
     model = graphc.Model(inp, layers.Dense(2)(inp))
     model.compile(optimizer="sgd", loss="mse", metrics=[private])
@@ -47,13 +71,35 @@ def test_private_helper_is_refused_in_compile():
         model.fit(np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32), verbose=0)
 
 
-@pytest.mark.parametrize("name", [
-    "accuracy", "acc", "ACC", "mae", "MAE", "mse", "MSE", "mape", "msle", "bce",
-    "binary_accuracy", "BinaryAccuracy", "categorical_crossentropy", "kl_divergence",
-    "KLDivergence", "poisson", "hinge", "squared_hinge", "categorical_hinge",
-    "cosine_similarity", "top_k_categorical_accuracy", "root_mean_squared_error",
-    "log_cosh_error", "mean_absolute_percentage_error",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "accuracy",
+        "acc",
+        "ACC",
+        "mae",
+        "MAE",
+        "mse",
+        "MSE",
+        "mape",
+        "msle",
+        "bce",
+        "binary_accuracy",
+        "BinaryAccuracy",
+        "categorical_crossentropy",
+        "kl_divergence",
+        "KLDivergence",
+        "poisson",
+        "hinge",
+        "squared_hinge",
+        "categorical_hinge",
+        "cosine_similarity",
+        "top_k_categorical_accuracy",
+        "root_mean_squared_error",
+        "log_cosh_error",
+        "mean_absolute_percentage_error",
+    ],
+)
 def test_keras_names_are_accepted(name):
     m = metrics.get(name, y_true_shape=(None,), y_pred_shape=(None, 3))
     assert m.name == name

@@ -34,8 +34,7 @@ class Scale(layers.Layer):
         self.offset = float(offset)
 
     def build(self, input_shape):
-        self.s = self.add_weight(shape=(input_shape[-1],), initializer="random_normal",
-                                 name="s")
+        self.s = self.add_weight(shape=(input_shape[-1],), initializer="random_normal", name="s")
 
     def call(self, x):
         return ops.add(ops.multiply(x, self.s), np.float32(self.offset))
@@ -52,15 +51,20 @@ class Unregistered(layers.Layer):
 # ---- models ------------------------------------------------------------------------------
 def _sequential(seed=0):
     graphc.utils.set_random_seed(seed)
-    model = graphc.Sequential([
-        layers.Reshape((4, 2), input_shape=(8,)),
-        layers.Dense(3, activation="elu"),
-        layers.Flatten(),
-        layers.Dropout(0.25),
-        layers.Dense(5, activation="softmax"),
-    ])
-    model.compile(optimizer=optimizers.RMSprop(0.003, momentum=0.5),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = graphc.Sequential(
+        [
+            layers.Reshape((4, 2), input_shape=(8,)),
+            layers.Dense(3, activation="elu"),
+            layers.Flatten(),
+            layers.Dropout(0.25),
+            layers.Dense(5, activation="softmax"),
+        ]
+    )
+    model.compile(
+        optimizer=optimizers.RMSprop(0.003, momentum=0.5),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -81,10 +85,12 @@ def _functional(seed=2):
     score = layers.Dense(1, name="score")(h)
     label = layers.Dense(2, activation="softmax", name="label")(h)
     model = graphc.Model([a, b], [score, label], name="two_by_two")
-    model.compile(optimizer=optimizers.Adam(0.01),
-                  loss={"score": "mse", "label": "sparse_categorical_crossentropy"},
-                  loss_weights={"score": 0.5, "label": 2.0},
-                  metrics={"label": ["accuracy"]})
+    model.compile(
+        optimizer=optimizers.Adam(0.01),
+        loss={"score": "mse", "label": "sparse_categorical_crossentropy"},
+        loss_weights={"score": 0.5, "label": 2.0},
+        metrics={"label": ["accuracy"]},
+    )
     return model
 
 
@@ -125,8 +131,9 @@ def test_save_load_round_trip(tmp_path, kind):
     # the compile configuration came along: same numbers without recompiling
     assert type(loaded.optimizer) is type(model.optimizer)
     assert loaded.optimizer.learning_rate == pytest.approx(model.optimizer.learning_rate)
-    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == \
-        model.evaluate(x, y, verbose=0, return_dict=True)
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True) == model.evaluate(
+        x, y, verbose=0, return_dict=True
+    )
     # and it trains on
     hist = loaded.fit(x, y, epochs=1, verbose=0)
     assert set(hist.history) == set(model.evaluate(x, y, verbose=0, return_dict=True))
@@ -154,8 +161,10 @@ def test_functional_structure_survives(tmp_path):
 def test_saving_keeps_trainable_flags_and_the_optimizer_config(tmp_path):
     model = _sequential(seed=4)
     model.layers[1].trainable = False
-    model.compile(optimizer=optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipnorm=1.0),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipnorm=1.0),
+        loss="sparse_categorical_crossentropy",
+    )
     path = tmp_path / "m.graphc"
     model.save(str(path))
     loaded = load_model(str(path))
@@ -163,8 +172,9 @@ def test_saving_keeps_trainable_flags_and_the_optimizer_config(tmp_path):
     assert len(loaded.non_trainable_weights) == 2
     opt = loaded.optimizer
     assert type(opt).__name__ == "SGD"
-    assert (opt.learning_rate, opt.momentum, opt.nesterov, opt.clipnorm) == \
-        pytest.approx((0.05, 0.9, True, 1.0))
+    assert (opt.learning_rate, opt.momentum, opt.nesterov, opt.clipnorm) == pytest.approx(
+        (0.05, 0.9, True, 1.0)
+    )
     x, y = _sequential_data()
     frozen = loaded.layers[1].get_weights()
     loaded.fit(x, y, epochs=1, verbose=0)
@@ -377,7 +387,7 @@ def test_to_json_and_model_from_json(kind):
     assert rebuilt.to_json() == text
     assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
     assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in model.get_weights()]
-    assert rebuilt.optimizer is None   # architecture only, as Keras
+    assert rebuilt.optimizer is None  # architecture only, as Keras
     rebuilt.set_weights(model.get_weights())
     x = _sequential_data()[0] if kind == "sequential" else _functional_data()[0]
     _same(_flat(rebuilt.predict(x, verbose=0)), _flat(model.predict(x, verbose=0)))
@@ -391,8 +401,10 @@ def _int_input(shape):
 
 # (kwargs, input shape per sample, or a list of them for merge layers)
 LAYER_CASES = {
-    "Dense": ({"units": 3, "activation": "relu", "use_bias": False,
-               "kernel_initializer": "he_normal"}, (4,)),
+    "Dense": (
+        {"units": 3, "activation": "relu", "use_bias": False, "kernel_initializer": "he_normal"},
+        (4,),
+    ),
     "Activation": ({"activation": "softsign"}, (4,)),
     "Dropout": ({"rate": 0.3, "seed": 7}, (4,)),
     "Flatten": ({}, (2, 3)),
@@ -405,16 +417,17 @@ LAYER_CASES = {
     "Conv1D": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (8, 3)),
     "Conv2D": ({"filters": 2, "kernel_size": 3, "strides": 2}, (7, 7, 2)),
     "Conv1DTranspose": ({"filters": 2, "kernel_size": 3, "strides": 2}, (5, 3)),
-    "Conv2DTranspose": ({"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same",
-                         "output_padding": 1}, (4, 4, 2)),
+    "Conv2DTranspose": (
+        {"filters": 2, "kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1},
+        (4, 4, 2),
+    ),
     "Conv3DTranspose": ({"filters": 2, "kernel_size": 2}, (2, 3, 2, 2)),
     "UpSampling1D": ({"size": 3}, (4, 2)),
     "UpSampling2D": ({"size": (2, 3)}, (3, 3, 2)),
     "DepthwiseConv1D": ({"kernel_size": 3, "depth_multiplier": 2}, (8, 3)),
     "DepthwiseConv2D": ({"kernel_size": 3, "padding": "same"}, (6, 6, 2)),
     "SeparableConv1D": ({"filters": 2, "kernel_size": 3, "strides": 2}, (8, 3)),
-    "SeparableConv2D": ({"filters": 3, "kernel_size": 2, "depth_multiplier": 2},
-                        (6, 6, 2)),
+    "SeparableConv2D": ({"filters": 3, "kernel_size": 2, "depth_multiplier": 2}, (6, 6, 2)),
     "MaxPooling1D": ({"pool_size": 2}, (8, 3)),
     "MaxPooling2D": ({"pool_size": 2}, (6, 6, 2)),
     "AveragePooling1D": ({"pool_size": 2}, (8, 3)),
@@ -439,20 +452,26 @@ LAYER_CASES = {
     "ReLU": ({"max_value": 6.0}, (4,)),
     "LeakyReLU": ({"negative_slope": 0.1}, (4,)),
     "Softmax": ({}, (4,)),
-    "MultiHeadAttention": ({"num_heads": 2, "key_dim": 3, "value_dim": 2, "output_shape": 5,
-                            "use_gate": True}, [(4, 3), (5, 2)]),
+    "MultiHeadAttention": (
+        {"num_heads": 2, "key_dim": 3, "value_dim": 2, "output_shape": 5, "use_gate": True},
+        [(4, 3), (5, 2)],
+    ),
     "ELU": ({"alpha": 0.5}, (4,)),
     "OpLayer": ({"op": "multiply", "constants": {1: 2.5}}, (4,)),
     "Rescaling": ({"scale": [0.5, 2.0], "offset": 1.0}, (3, 3, 2)),
     "RandomFlip": ({"mode": "vertical", "seed": 3}, (4, 5, 2)),
     "RandomRotation": ({"factor": (-0.1, 0.2), "fill_mode": "constant"}, (4, 5, 2)),
     "RandomZoom": ({"height_factor": 0.2, "width_factor": 0.1}, (4, 5, 2)),
-    "RandomTranslation": ({"height_factor": 0.1, "width_factor": 0.2,
-                           "interpolation": "nearest"}, (4, 5, 2)),
+    "RandomTranslation": (
+        {"height_factor": 0.1, "width_factor": 0.2, "interpolation": "nearest"},
+        (4, 5, 2),
+    ),
     "Cropping1D": ({"cropping": (2, 1)}, (5, 2)),
     "Cropping2D": ({"cropping": [[1, 0], [0, 2]]}, (4, 5, 2)),
-    "Cropping3D": ({"cropping": [[1, 0], [0, 1], [1, 1]], "data_format": "channels_last"},
-                   (3, 3, 4, 2)),
+    "Cropping3D": (
+        {"cropping": [[1, 0], [0, 1], [1, 1]], "data_format": "channels_last"},
+        (3, 3, 4, 2),
+    ),
     "ZeroPadding1D": ({"padding": (2, 1)}, (3, 2)),
     "ZeroPadding2D": ({"padding": [[1, 0], [0, 2]]}, (3, 3, 2)),
     "ZeroPadding3D": ({"padding": [[1, 0], [0, 1], [1, 1]]}, (2, 2, 2, 1)),
@@ -473,9 +492,13 @@ _NOT_PLAIN = {"Layer", "InputLayer", "Input", "Bidirectional", "TextVectorizatio
 def _layer_classes():
     """Every layer class by its own name (Keras aliases such as MaxPool2D are the same
     classes)."""
-    return sorted(name for name in layers.__all__
-                  if isinstance(getattr(layers, name), type) and name not in _NOT_PLAIN
-                  and getattr(layers, name).__name__ == name)
+    return sorted(
+        name
+        for name in layers.__all__
+        if isinstance(getattr(layers, name), type)
+        and name not in _NOT_PLAIN
+        and getattr(layers, name).__name__ == name
+    )
 
 
 @pytest.mark.parametrize("name", _layer_classes())
@@ -490,14 +513,16 @@ def test_every_layer_get_config_from_config(name):
         data = np.random.default_rng(17).integers(0, 10, (3, 5))
     elif isinstance(shape, list):
         inputs = [graphc.Input(shape=s) for s in shape]
-        data = [np.random.default_rng(17 + i).standard_normal((3,) + s).astype(np.float32)
-                for i, s in enumerate(shape)]
+        data = [
+            np.random.default_rng(17 + i).standard_normal((3,) + s).astype(np.float32)
+            for i, s in enumerate(shape)
+        ]
     else:
         inputs = graphc.Input(shape=shape)
         data = np.random.default_rng(17).standard_normal((3,) + shape).astype(np.float32)
     model = graphc.Model(inputs, layer(inputs))
     config = layer.get_config()
-    assert json.loads(json.dumps(config)) == config   # plain JSON data
+    assert json.loads(json.dumps(config)) == config  # plain JSON data
     for key, value in kwargs.items():
         got = config[key]
         if isinstance(value, tuple):
@@ -515,6 +540,7 @@ def test_every_layer_get_config_from_config(name):
     _same(_flat(model2.predict(data, verbose=0)), _flat(model.predict(data, verbose=0)))
     # through a whole model config too
     from graphc.models.saving import model_from_config, serialize_layer
+
     rebuilt = model_from_config(serialize_layer(model))
     assert rebuilt.get_config() == model.get_config()
 
@@ -537,6 +563,7 @@ def test_unknown_layer_class_is_a_value_error_naming_it(tmp_path):
 
     def edit(config):
         config["model"]["config"]["layers"][2]["class_name"] = "Frobnicator"
+
     _rewrite_config(path, edit)
     with pytest.raises(ValueError, match="Frobnicator"):
         load_model(str(path))
@@ -568,8 +595,7 @@ def test_unregistered_custom_layer_needs_custom_objects(tmp_path):
     model.save(str(tmp_path / "u.graphc"))
     with pytest.raises(ValueError, match="Unregistered"):
         load_model(str(tmp_path / "u.graphc"))
-    loaded = load_model(str(tmp_path / "u.graphc"), custom_objects={"Unregistered":
-                                                                   Unregistered})
+    loaded = load_model(str(tmp_path / "u.graphc"), custom_objects={"Unregistered": Unregistered})
     x = np.ones((2, 3), np.float32)
     _same([loaded.predict(x, verbose=0)], [model.predict(x, verbose=0)])
     with pytest.raises(ValueError, match="Unregistered"):
@@ -604,7 +630,7 @@ def test_weights_file_with_an_object_array_is_refused_not_unpickled(tmp_path):
     sentinel = tmp_path / "pwned"
     path = tmp_path / "evil.weights.npz"
     path.write_bytes(_pickled_npz(sentinel, len(before)))
-    with np.load(path, allow_pickle=False) as data:   # it really holds an object array
+    with np.load(path, allow_pickle=False) as data:  # it really holds an object array
         with pytest.raises(ValueError):
             data["00000"]
     with pytest.raises(ValueError, match="allow_pickle"):
@@ -654,6 +680,7 @@ def test_newer_format_version_is_refused(tmp_path):
 
     def edit(config):
         config["format_version"] = 999
+
     _rewrite_config(path, edit)
     with pytest.raises(GraphcError, match="newer graphc"):
         load_model(str(path))
@@ -669,7 +696,7 @@ def test_failed_model_save_keeps_the_previous_file_and_leaves_no_temp(tmp_path, 
     path = tmp_path / "m.graphc"
     model.save(str(path))
     before_bytes, before_dir = path.read_bytes(), _dir_state(tmp_path)
-    model.fit(*_sequential_data(), epochs=1, verbose=0)   # the weights differ now
+    model.fit(*_sequential_data(), epochs=1, verbose=0)  # the weights differ now
     real = zipfile.ZipFile.writestr
 
     def failing_writestr(self, name, data, *args, **kwargs):
@@ -683,7 +710,7 @@ def test_failed_model_save_keeps_the_previous_file_and_leaves_no_temp(tmp_path, 
     monkeypatch.undo()
     assert path.read_bytes() == before_bytes
     assert _dir_state(tmp_path) == before_dir
-    load_model(str(path))   # still a good file
+    load_model(str(path))  # still a good file
 
 
 def test_failed_weights_save_keeps_the_previous_file(tmp_path, monkeypatch):

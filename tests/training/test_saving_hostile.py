@@ -21,8 +21,9 @@ from graphc.models.saving import load_model
 
 def _model(seed=0, compiled=True, train=False):
     graphc.utils.set_random_seed(seed)
-    model = graphc.Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
-                               layers.Dense(3)])
+    model = graphc.Sequential(
+        [layers.Dense(8, activation="relu", input_shape=(4,)), layers.Dense(3)]
+    )
     if compiled:
         model.compile(optimizer="adam", loss="mse")
     if train:
@@ -56,6 +57,7 @@ def _fails_small(fn, match):
     def run():
         with pytest.raises(FileFormatError, match=match):
             fn()
+
     assert _peak_mb(run) < 40
 
 
@@ -69,7 +71,7 @@ def test_a_zip_bomb_is_refused_before_it_expands(tmp_path):
         z.writestr("config.json", entries["config.json"])
         with z.open("model.weights.npz", "w", force_zip64=True) as f:
             chunk = bytes(2**20)
-            for _ in range(200):          # 200 MB of zeros in ~200 KB
+            for _ in range(200):  # 200 MB of zeros in ~200 KB
                 f.write(chunk)
     assert path.stat().st_size < 2**20
     _fails_small(lambda: load_model(path), r"would expand .* zip bomb")
@@ -84,8 +86,11 @@ def test_an_npy_header_declaring_more_than_its_entry_holds(tmp_path):
     header = entries["00000.npy"]
     entries["00000.npy"] = header.replace(b"(4, 8)", b"(4000000000, 8)".ljust(6))
     _rewrite(path, entries, zipfile.ZIP_STORED)
-    _fails_small(lambda: model.load_weights(path), r"array 00000 declares shape "
-                 r"\(4000000000, 8\) .* but its entry holds")
+    _fails_small(
+        lambda: model.load_weights(path),
+        r"array 00000 declares shape "
+        r"\(4000000000, 8\) .* but its entry holds",
+    )
 
 
 def test_a_huge_units_in_the_config_fails_before_allocating(tmp_path):
@@ -94,11 +99,14 @@ def test_a_huge_units_in_the_config_fails_before_allocating(tmp_path):
     entries = _entries(path)
     config = json.loads(entries["config.json"])
     config["model"]["config"]["layers"][-1]["config"]["units"] = 300_000_000
-    config.pop("weights")   # no manifest to catch it first
+    config.pop("weights")  # no manifest to catch it first
     entries["config.json"] = json.dumps(config).encode()
     _rewrite(path, entries)
-    _fails_small(lambda: load_model(path), r"layer 'dense_\d+' asks for a weight of shape "
-                 r"\(8, 300000000\) .* does not match the weights")
+    _fails_small(
+        lambda: load_model(path),
+        r"layer 'dense_\d+' asks for a weight of shape "
+        r"\(8, 300000000\) .* does not match the weights",
+    )
 
 
 def test_a_manifest_that_disagrees_with_the_arrays(tmp_path):
@@ -118,8 +126,11 @@ def test_weights_files_are_checked_against_the_model_before_reading(tmp_path):
     _model().save_weights(path)
     graphc.utils.set_random_seed(1)
     other = graphc.Sequential([layers.Dense(5, input_shape=(4,)), layers.Dense(3)])
-    with pytest.raises(FileFormatError, match=r"array 0 has shape \(4, 8\), the model's "
-                       r"weight .* has \(4, 5\)"):
+    with pytest.raises(
+        FileFormatError,
+        match=r"array 0 has shape \(4, 8\), the model's "
+        r"weight .* has \(4, 5\)",
+    ):
         other.load_weights(path)
 
 
@@ -138,6 +149,7 @@ def _set(keys, value):
         for k in keys[:-1]:
             node = node[k]
         node[keys[-1]] = value
+
     return edit
 
 

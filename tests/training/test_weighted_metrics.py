@@ -32,8 +32,12 @@ def _weighted_mean(values, w):
 
 def test_weighted_and_unweighted_values_by_hand():
     model = _classifier()
-    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy", "mae"],
-                  weighted_metrics=["accuracy", "mae"])
+    model.compile(
+        "sgd",
+        "categorical_crossentropy",
+        metrics=["accuracy", "mae"],
+        weighted_metrics=["accuracy", "mae"],
+    )
     ev = model.evaluate(X, Y, sample_weight=SW, verbose=0, return_dict=True)
     assert list(ev) == ["accuracy", "loss", "mae", "weighted_accuracy", "weighted_mae"]
     p = model.predict(X, verbose=0)
@@ -63,16 +67,28 @@ def test_a_weighted_metric_alone_keeps_its_name_and_class_weights_reach_it():
 
 def test_fit_history_keys_and_weighted_running_mean():
     model = _classifier()
-    model.compile("sgd", "categorical_crossentropy", metrics=["mae"],
-                  weighted_metrics=["mae"])
-    hist = model.fit(X, Y, sample_weight=SW, batch_size=N, epochs=1, shuffle=False,
-                     validation_data=(X, Y, SW[::-1]), verbose=0).history
-    assert sorted(hist) == ["loss", "mae", "val_loss", "val_mae", "val_weighted_mae",
-                            "weighted_mae"]
+    model.compile("sgd", "categorical_crossentropy", metrics=["mae"], weighted_metrics=["mae"])
+    hist = model.fit(
+        X,
+        Y,
+        sample_weight=SW,
+        batch_size=N,
+        epochs=1,
+        shuffle=False,
+        validation_data=(X, Y, SW[::-1]),
+        verbose=0,
+    ).history
+    assert sorted(hist) == [
+        "loss",
+        "mae",
+        "val_loss",
+        "val_mae",
+        "val_weighted_mae",
+        "weighted_mae",
+    ]
     p = model.predict(X, verbose=0)
     mae = np.abs(p - Y).mean(-1)
-    assert hist["val_weighted_mae"][0] == pytest.approx(_weighted_mean(mae, SW[::-1]),
-                                                        rel=1e-5)
+    assert hist["val_weighted_mae"][0] == pytest.approx(_weighted_mean(mae, SW[::-1]), rel=1e-5)
     assert hist["val_mae"][0] == pytest.approx(mae.mean(), rel=1e-5)
 
 
@@ -82,23 +98,37 @@ def test_names_with_repeats_and_multiple_outputs():
     age = layers.Dense(1, name="age")(inputs)
     income = layers.Dense(3, activation="softmax", name="income")(inputs)
     model = graphc.Model(inputs, [age, income])
-    model.compile("sgd", ["mse", "categorical_crossentropy"],
-                  metrics={"age": ["mae", "mae"], "income": ["accuracy"]},
-                  weighted_metrics=[["mae", "mae"], ["accuracy", "mse"]])
+    model.compile(
+        "sgd",
+        ["mse", "categorical_crossentropy"],
+        metrics={"age": ["mae", "mae"], "income": ["accuracy"]},
+        weighted_metrics=[["mae", "mae"], ["accuracy", "mse"]],
+    )
     y_age = RNG.random((N, 1)).astype("float32")
     ev = model.evaluate(X, [y_age, Y], sample_weight=SW, verbose=0, return_dict=True)
     # Keras's CompileMetrics.result: repeats get _1, a taken name weighted_<name>, and
     # a repeated weighted one weighted_<name>_1
-    assert sorted(ev) == sorted(["loss", "age_loss", "income_loss", "age_mae", "age_mae_1",
-                                 "income_accuracy", "age_weighted_mae",
-                                 "age_weighted_mae_1", "income_weighted_accuracy",
-                                 "income_mse"])
+    assert sorted(ev) == sorted(
+        [
+            "loss",
+            "age_loss",
+            "income_loss",
+            "age_mae",
+            "age_mae_1",
+            "income_accuracy",
+            "age_weighted_mae",
+            "age_weighted_mae_1",
+            "income_weighted_accuracy",
+            "income_mse",
+        ]
+    )
     a, inc = model.predict(X, verbose=0)
     mae = np.abs(a - y_age)[:, 0]
     assert ev["age_mae"] == ev["age_mae_1"] == pytest.approx(mae.mean(), rel=1e-5)
     assert ev["age_weighted_mae"] == pytest.approx(_weighted_mean(mae, SW), rel=1e-5)
     assert ev["income_mse"] == pytest.approx(
-        _weighted_mean(((inc - Y) ** 2).mean(-1), SW), rel=1e-5)
+        _weighted_mean(((inc - Y) ** 2).mean(-1), SW), rel=1e-5
+    )
     # the list: loss, the output losses, then the other keys sorted (Keras's order)
     values = model.evaluate(X, [y_age, Y], sample_weight=SW, verbose=0)
     rest = sorted(k for k in ev if k not in ("loss", "age_loss", "income_loss"))
@@ -114,8 +144,12 @@ def test_weighted_metrics_with_a_masked_output():
     x = graphc.Input(shape=(None,), dtype="int64")
     h = layers.Embedding(6, 3, mask_zero=True)(x)
     model = graphc.Model(x, layers.Dense(4, activation="softmax")(h))
-    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"],
-                  weighted_metrics=["accuracy"])
+    model.compile(
+        "sgd",
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        weighted_metrics=["accuracy"],
+    )
     ev = model.evaluate(tokens, labels, sample_weight=sw, verbose=0, return_dict=True)
     hit = (model.predict(tokens, verbose=0).argmax(-1) == labels).astype(float)
     assert ev["accuracy"] == pytest.approx(hit[mask].mean())
@@ -132,8 +166,12 @@ def test_bad_weighted_metrics_argument():
 
 def test_save_and_load_keep_weighted_metrics(tmp_path):
     model = _classifier()
-    model.compile("sgd", "categorical_crossentropy", metrics=["accuracy"],
-                  weighted_metrics=["accuracy", "mae"])
+    model.compile(
+        "sgd",
+        "categorical_crossentropy",
+        metrics=["accuracy"],
+        weighted_metrics=["accuracy", "mae"],
+    )
     model.fit(X, Y, sample_weight=SW, epochs=1, verbose=0)
     path = tmp_path / "m.graphc"
     model.save(str(path))

@@ -29,20 +29,34 @@ class KernelError(GraphcError, RuntimeError):
 
 
 class _Step:
-    __slots__ = ("op", "attrs", "ins", "outs", "node", "grad", "needs", "free_fwd",
-                 "free_bwd", "free_inf", "multi", "actions", "out_params", "stateful",
-                 "frozen")
+    __slots__ = (
+        "op",
+        "attrs",
+        "ins",
+        "outs",
+        "node",
+        "grad",
+        "needs",
+        "free_fwd",
+        "free_bwd",
+        "free_inf",
+        "multi",
+        "actions",
+        "out_params",
+        "stateful",
+        "frozen",
+    )
 
     def __init__(self, node: Node, ins: list[int], outs: list[int]) -> None:
         self.op = get_op(node.op)
         self.attrs = node.attrs
         self.ins, self.outs, self.node = ins, outs, node
         self.multi = self.op.n_outputs > 1
-        self.grad = False          # does any input need a gradient?
-        self.needs: tuple[bool, ...] = ()      # which inputs need one
-        self.free_fwd: tuple[int, ...] = ()    # slots to drop after this step, training fwd
-        self.free_bwd: tuple[int, ...] = ()    # slots to drop after this step's VJP
-        self.free_inf: tuple[int, ...] = ()    # slots to drop after this step, inference
+        self.grad = False  # does any input need a gradient?
+        self.needs: tuple[bool, ...] = ()  # which inputs need one
+        self.free_fwd: tuple[int, ...] = ()  # slots to drop after this step, training fwd
+        self.free_bwd: tuple[int, ...] = ()  # slots to drop after this step's VJP
+        self.free_inf: tuple[int, ...] = ()  # slots to drop after this step, inference
         # what backward does with each input gradient: (input, slot, action, parameter)
         self.actions: tuple[tuple[int, int, int, Parameter | None], ...] = ()
         # parameters whose gradient buffer the VJP writes into
@@ -51,8 +65,7 @@ class _Step:
         layer = node.layer
         # Read once, when the plan is made: the trainer rebuilds the plan when the set of
         # trainable weights changes, as freezing a layer does.
-        self.frozen = self.op.frozen_means_inference and layer is not None \
-            and not layer.trainable
+        self.frozen = self.op.frozen_means_inference and layer is not None and not layer.trainable
 
 
 class Executor:
@@ -61,8 +74,9 @@ class Executor:
     Graph inputs may be listed in ``trainable`` too: ``backward`` writes their gradient
     into ``param_grads`` like a parameter's (``trace.py`` differentiates losses so)."""
 
-    def __init__(self, graph: Graph, trainable: Iterable[Parameter] = (),
-                 watch: Iterable[Value] = ()) -> None:
+    def __init__(
+        self, graph: Graph, trainable: Iterable[Parameter] = (), watch: Iterable[Value] = ()
+    ) -> None:
         self.graph = graph
         slots: dict[Value, int] = {}
 
@@ -78,8 +92,9 @@ class Executor:
             for v in node.inputs:
                 if v not in slots and v.kind in ("param", "const"):
                     self.leaves.append((slot(v), v))
-            steps.append(_Step(node, [slot(v) for v in node.inputs],
-                               [slot(v) for v in node.outputs]))
+            steps.append(
+                _Step(node, [slot(v) for v in node.inputs], [slot(v) for v in node.outputs])
+            )
         self.output_slots = [slot(v) for v in graph.outputs]
         self.watch_slots = [slot(v) for v in watch]
         self.n_slots = len(slots)
@@ -128,8 +143,12 @@ class Executor:
         self._ungraded = [p for p in self.param_slot.values() if p not in seen]
 
     def _plan_memory(self) -> None:
-        keep = set(self.output_slots) | set(self.input_slots) | {s for s, _ in self.leaves} \
+        keep = (
+            set(self.output_slots)
+            | set(self.input_slots)
+            | {s for s, _ in self.leaves}
             | set(self.watch_slots)
+        )
         n = len(self.steps)
         last_fwd: dict[int, int] = {}
         for i, step in enumerate(self.steps):
@@ -141,8 +160,9 @@ class Executor:
         for i, step in enumerate(self.steps):
             if not step.grad:
                 continue
-            read = (step.ins if step.op.vjp_reads_inputs else []) + \
-                   (step.outs if step.op.vjp_reads_outputs else [])
+            read = (step.ins if step.op.vjp_reads_inputs else []) + (
+                step.outs if step.op.vjp_reads_outputs else []
+            )
             for s in read:
                 first_bwd.setdefault(s, i)
         free_inf: list[list[int]] = [[] for _ in range(n)]
@@ -158,14 +178,21 @@ class Executor:
             if s not in keep:
                 free_bwd[i].append(s)
         for i, step in enumerate(self.steps):
-            step.free_inf, step.free_fwd, step.free_bwd = \
-                tuple(free_inf[i]), tuple(free_fwd[i]), tuple(free_bwd[i])
+            step.free_inf, step.free_fwd, step.free_bwd = (
+                tuple(free_inf[i]),
+                tuple(free_fwd[i]),
+                tuple(free_bwd[i]),
+            )
 
     # ---- running -------------------------------------------------------------------
-    def forward(self, inputs: Sequence[np.ndarray], ctx: ExecContext,
-                keep_for_backward: bool = False,
-                leaf_values: dict[Value, np.ndarray] | None = None,
-                watched: list | None = None) -> Any:
+    def forward(
+        self,
+        inputs: Sequence[np.ndarray],
+        ctx: ExecContext,
+        keep_for_backward: bool = False,
+        leaf_values: dict[Value, np.ndarray] | None = None,
+        watched: list | None = None,
+    ) -> Any:
         """Outputs for one batch; with ``keep_for_backward`` also the environment the
         backward pass needs. ``leaf_values`` overrides parameter arrays (gradient checks
         run the same plan in float64). A list passed as ``watched`` receives the arrays of
@@ -192,16 +219,20 @@ class Executor:
                     env[o] = y
             else:
                 env[step.outs[0]] = out
-            for s in (step.free_fwd if keep_for_backward else step.free_inf):
+            for s in step.free_fwd if keep_for_backward else step.free_inf:
                 env[s] = None
         outputs = [env[s] for s in self.output_slots]
         if watched is not None:
             watched[:] = [env[s] for s in self.watch_slots]
         return (outputs, env) if keep_for_backward else outputs
 
-    def backward(self, env: list, output_grads: Sequence[np.ndarray | None],
-                 param_grads: dict[Parameter, np.ndarray],
-                 watched_grads: Sequence[np.ndarray | None] = ()) -> None:
+    def backward(
+        self,
+        env: list,
+        output_grads: Sequence[np.ndarray | None],
+        param_grads: dict[Parameter, np.ndarray],
+        watched_grads: Sequence[np.ndarray | None] = (),
+    ) -> None:
         """Accumulate d(loss)/d(param) into ``param_grads[param]`` (arrays written in
         place: views into the gradient buffer). Parameters that get no gradient are
         zeroed. ``watched_grads`` (one per ``watch`` value, or None) are added to the
@@ -219,8 +250,10 @@ class Executor:
                 gys = tuple(grads[o] for o in outs)
                 if all(g is None for g in gys):
                     continue
-                gys = tuple(g if g is not None or env[o] is None else np.zeros_like(env[o])
-                            for g, o in zip(gys, outs))
+                gys = tuple(
+                    g if g is not None or env[o] is None else np.zeros_like(env[o])
+                    for g, o in zip(gys, outs)
+                )
                 ys = tuple(env[o] for o in outs)
             else:
                 g0 = grads[outs[0]]
@@ -257,5 +290,6 @@ class Executor:
 
     @staticmethod
     def _error(step: _Step, phase: str, e: Exception) -> KernelError:
-        return KernelError(f"{step.node.where()}: the {phase} kernel failed: "
-                           f"{type(e).__name__}: {e}")
+        return KernelError(
+            f"{step.node.where()}: the {phase} kernel failed: {type(e).__name__}: {e}"
+        )

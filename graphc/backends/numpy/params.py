@@ -34,7 +34,8 @@ class ParamStore:
         """Still the store of exactly these parameters, each still viewing the buffer?"""
         params = list(params)
         return params == self.params and all(
-            np.shares_memory(p.data, self.values) for p in params if p.data.size)
+            np.shares_memory(p.data, self.values) for p in params if p.data.size
+        )
 
     def __len__(self) -> int:
         return self.values.size

@@ -32,10 +32,10 @@ import weakref
 
 import numpy as np
 
+from graphc import ops
 from graphc.backends.numpy.executor import Executor
 from graphc.errors import GraphcError, TraceError
 from graphc.ir import Graph, Value, format_shape
-from graphc import ops
 from graphc.recording import ExecContext, scope
 
 __all__ = ["TracedFunction", "trace", "value_and_pullback", "clear_cache"]
@@ -74,9 +74,11 @@ class TracedFunction:
 
             def zero_pullback(output_grad):
                 return [np.zeros_like(args[i]) for i in self.wrt]
+
             return value, zero_pullback
-        outputs, env = self.executor.forward(args, ExecContext(training=False),
-                                             keep_for_backward=True)
+        outputs, env = self.executor.forward(
+            args, ExecContext(training=False), keep_for_backward=True
+        )
         value = outputs[0]
 
         def pullback(output_grad):
@@ -86,6 +88,7 @@ class TracedFunction:
                 g = np.array(np.broadcast_to(g, value.shape))
             self.executor.backward(env, [g], grads)
             return [grads[self.inputs[i]] for i in self.wrt]
+
         return value, pullback
 
 
@@ -127,8 +130,9 @@ def _batch_is_shared(args, batched) -> bool:
     return len(firsts) == 1
 
 
-def trace(fn, args, *, wrt=(), batched=(), owner=None, what="function", names=None,
-          label=None, advice="") -> TracedFunction:
+def trace(
+    fn, args, *, wrt=(), batched=(), owner=None, what="function", names=None, label=None, advice=""
+) -> TracedFunction:
     """The recording of ``fn(*args)`` (made on first use, then cached; see the module
     docstring). ``wrt`` are the positions of the arguments to differentiate, ``batched``
     those whose first dimension is the batch. ``what`` names the function in errors and
@@ -146,8 +150,7 @@ def trace(fn, args, *, wrt=(), batched=(), owner=None, what="function", names=No
     for key in keys:
         if key not in table:
             try:
-                table[key] = _record(fn, key[1], wrt, what, names,
-                                     label or _describe(fn), advice)
+                table[key] = _record(fn, key[1], wrt, what, names, label or _describe(fn), advice)
             except Exception:
                 if key is keys[-1]:
                     raise
@@ -166,8 +169,10 @@ def value_and_pullback(fn, args, **kwargs):
 
 def _record(fn, signature, wrt, what, names, label, advice) -> TracedFunction:
     names = list(names or [f"arg{i}" for i in range(len(signature))])
-    inputs = [Value(shape, dtype, kind="input", name=f"{what}/{name}")
-              for (shape, dtype), name in zip(signature, names)]
+    inputs = [
+        Value(shape, dtype, kind="input", name=f"{what}/{name}")
+        for (shape, dtype), name in zip(signature, names)
+    ]
     stand_in = _Scope(what)
     received = ", ".join(f"{format_shape(s)} {d}" for s, d in signature)
     with scope(stand_in, -1):
@@ -179,7 +184,8 @@ def _record(fn, signature, wrt, what, names, label, advice) -> TracedFunction:
             raise TraceError(
                 f"The {what} {label} could not be differentiated: called on "
                 f"symbolic tensors ({received}) it raised {type(e).__name__}: {e}. It must "
-                f"be written with graphc.ops, not NumPy. {advice}".rstrip()) from e
+                f"be written with graphc.ops, not NumPy. {advice}".rstrip()
+            ) from e
         if isinstance(out, Value) and out.kind == "input":
             out = ops.identity(out)  # an argument returned as is: give it a node
     if isinstance(out, Value) and out.producer is not None:
@@ -193,7 +199,8 @@ def _record(fn, signature, wrt, what, names, label, advice) -> TracedFunction:
             f"The {what} {label} could not be differentiated: called on symbolic "
             f"tensors ({received}) it returned {type(out).__name__} {out!r:.80}, not a "
             f"tensor made by graphc.ops (a NumPy call on a symbolic tensor gives such "
-            f"objects). {advice}".rstrip())
+            f"objects). {advice}".rstrip()
+        )
     return TracedFunction(inputs, wrt, None, arr)  # independent of the arguments
 
 

@@ -14,9 +14,18 @@ from graphc.ir import TensorType
 from graphc.ops.lowering import LoweringContext, onnx_dtype
 from graphc.ops.registry import get_op
 
-__all__ = ["OnnxBuilder", "DEFAULT_OPSET", "MIN_OPSET", "value_info", "make_model",
-           "one_node_model", "newest_opset", "ir_version_for", "lowering_context",
-           "onnx_dtype"]
+__all__ = [
+    "OnnxBuilder",
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+    "value_info",
+    "make_model",
+    "one_node_model",
+    "newest_opset",
+    "ir_version_for",
+    "lowering_context",
+    "onnx_dtype",
+]
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 13
@@ -27,6 +36,7 @@ class OnnxBuilder:
 
     def __init__(self, opset: int = DEFAULT_OPSET):
         import onnx.helper  # noqa: F401  (fail here, not half-way through a lowering)
+
         self.opset = int(opset)
         self.nodes: list = []
         self.initializers: list = []
@@ -48,41 +58,48 @@ class OnnxBuilder:
         self._used.add(name)
         return name
 
-    def op(self, op_type: str, *inputs: str, outputs: int = 1, out_names=None, where="",
-           **attrs):
+    def op(self, op_type: str, *inputs: str, outputs: int = 1, out_names=None, where="", **attrs):
         """Append one node; returns its output name (or a list when ``outputs > 1``).
         ``where`` (a layer path) prefixes the names, so they say which layer made them."""
         from onnx import helper
+
         base = f"{where}/{op_type}" if where else op_type
-        outs = list(out_names) if out_names else [self.fresh(base if outputs == 1 else
-                                                             f"{base}:{i}")
-                                                  for i in range(outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), outs,
-                                           name=self.fresh(f"{base}.node"), **attrs))
+        outs = (
+            list(out_names)
+            if out_names
+            else [self.fresh(base if outputs == 1 else f"{base}:{i}") for i in range(outputs)]
+        )
+        self.nodes.append(
+            helper.make_node(op_type, list(inputs), outs, name=self.fresh(f"{base}.node"), **attrs)
+        )
         return outs[0] if outputs == 1 else outs
 
     def const(self, array, name: str | None = None, where: str = "") -> str:
         from onnx import numpy_helper
+
         arr = np.asarray(array)
         n = self.fresh(name or (f"{where}/const" if where else "const"))
         self.initializers.append(numpy_helper.from_array(arr, n))
         return n
 
 
-def lowering_context(builder: OnnxBuilder, in_types, out_types, where: str = "",
-                     float_dtype: str | None = None) -> LoweringContext:
+def lowering_context(
+    builder: OnnxBuilder, in_types, out_types, where: str = "", float_dtype: str | None = None
+) -> LoweringContext:
     """The context one node is lowered in; the float dtype is the first float type among
     its inputs and outputs (float32 when there is none)."""
     in_types, out_types = tuple(in_types), tuple(out_types)
     if float_dtype is None:
-        float_dtype = next((t.dtype for t in (*in_types, *out_types)
-                            if t.dtype.startswith("float")), "float32")
+        float_dtype = next(
+            (t.dtype for t in (*in_types, *out_types) if t.dtype.startswith("float")), "float32"
+        )
     return LoweringContext(builder, builder.opset, in_types, out_types, float_dtype, where)
 
 
 def value_info(name: str, dtype, shape):
     """A ValueInfoProto; ``None`` dims become anonymous, strings symbolic."""
     from onnx import helper
+
     dims = [d if d is None or isinstance(d, str) else int(d) for d in shape]
     return helper.make_tensor_value_info(name, onnx_dtype(dtype), dims)
 
@@ -92,9 +109,14 @@ def make_model(builder: OnnxBuilder, inputs, outputs, name: str = "graphc"):
     from onnx import helper
 
     from graphc.version import __version__
+
     graph = helper.make_graph(builder.nodes, name, inputs, outputs, builder.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", builder.opset)],
-                              producer_name="graphc", producer_version=__version__)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", builder.opset)],
+        producer_name="graphc",
+        producer_version=__version__,
+    )
     model.ir_version = ir_version_for(builder.opset)
     return model
 
@@ -119,8 +141,7 @@ def one_node_model(op_name: str, attrs: dict, inputs: list, opset: int = DEFAULT
     types = op.infer(attrs, *in_types)
     types = (types,) if isinstance(types, TensorType) else types
     float_dtype = next((str(a.dtype) for a in inputs if a.dtype.kind == "f"), "float32")
-    outs = op.lower(attrs, lowering_context(b, in_types, types, float_dtype=float_dtype),
-                    *names)
+    outs = op.lower(attrs, lowering_context(b, in_types, types, float_dtype=float_dtype), *names)
     outs = outs if isinstance(outs, tuple) else (outs,)
     out_infos = []
     for i, (o, t) in enumerate(zip(outs, types)):
@@ -143,14 +164,15 @@ def newest_opset() -> int:
     if _NEWEST is None:
         import onnx
         import onnxruntime as ort
+
         for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET - 1, -1):
             b = OnnxBuilder(opset)
             b.op("Identity", "x", out_names=["y"])
-            model = make_model(b, [value_info("x", "float32", [1])],
-                               [value_info("y", "float32", [1])])
+            model = make_model(
+                b, [value_info("x", "float32", [1])], [value_info("y", "float32", [1])]
+            )
             try:
-                ort.InferenceSession(model.SerializeToString(),
-                                     providers=["CPUExecutionProvider"])
+                ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
             except Exception:  # noqa: BLE001 - any refusal means "too new"
                 continue
             _NEWEST = opset

@@ -38,8 +38,16 @@ from graphc.files import atomic_write
 from graphc.ir import format_shape
 from graphc.ops.registry import get_op
 
-__all__ = ["export", "export_with_report", "ExportError", "ExportResult", "PassReport",
-           "check_opset", "export_passes", "MAX_PROTOBUF_BYTES"]
+__all__ = [
+    "export",
+    "export_with_report",
+    "ExportError",
+    "ExportResult",
+    "PassReport",
+    "check_opset",
+    "export_passes",
+    "MAX_PROTOBUF_BYTES",
+]
 
 #: Protobuf cannot serialise a message of 2 GiB or more; bigger models use external data.
 MAX_PROTOBUF_BYTES = 2**31 - 1
@@ -70,12 +78,12 @@ class PassReport:
 class ExportResult:
     """What ``export_with_report`` returns."""
 
-    model: object                      # onnx.ModelProto
+    model: object  # onnx.ModelProto
     opset: int
     path: str | None = None
     input_names: list = field(default_factory=list)
     output_names: list = field(default_factory=list)
-    passes: list = field(default_factory=list)   # [PassReport], empty when not optimizing
+    passes: list = field(default_factory=list)  # [PassReport], empty when not optimizing
     external_data: bool = False
     seconds: float = 0.0
 
@@ -92,11 +100,16 @@ class ExportResult:
         else:
             out.append("export passes: skipped (optimize=False)")
         where = f"wrote {self.path}" if self.path else "exported"
-        data = " (weights in an external .data file beside it)" \
-            if self.external_data and self.path else ""
-        out.append(f"{where}: opset {self.opset}, {self.node_count} ONNX nodes, inputs "
-                   f"{', '.join(self.input_names)}, outputs {', '.join(self.output_names)}"
-                   f"{data} in {self.seconds:.2f} s")
+        data = (
+            " (weights in an external .data file beside it)"
+            if self.external_data and self.path
+            else ""
+        )
+        out.append(
+            f"{where}: opset {self.opset}, {self.node_count} ONNX nodes, inputs "
+            f"{', '.join(self.input_names)}, outputs {', '.join(self.output_names)}"
+            f"{data} in {self.seconds:.2f} s"
+        )
         return out
 
 
@@ -114,28 +127,39 @@ def check_opset(opset) -> int:
             else:
                 raise TypeError
         except TypeError:
-            raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}, "
-                             f"received {opset!r}") from None
+            raise ValueError(
+                f"opset must be an integer from {MIN_OPSET} to {newest}, received {opset!r}"
+            ) from None
     opset = int(opset)
     if not MIN_OPSET <= opset <= newest:
         import onnx
         import onnxruntime
+
         raise ValueError(
             f"opset {opset} is not supported: graphc exports opsets {MIN_OPSET} to {newest} "
             f"(the newest that both the installed onnx {onnx.__version__} and onnxruntime "
-            f"{onnxruntime.__version__} accept)")
+            f"{onnxruntime.__version__} accept)"
+        )
     return opset
 
 
 def export_passes() -> list:
     """Fresh instances of the export passes, in the order the exporter runs them."""
     from passes.export import EXPORT_PASSES
+
     return [p() for p in EXPORT_PASSES]
 
 
 # ---- the public entry points -----------------------------------------------------------
-def export(model, path=None, opset=None, optimize=True, *, verbose=False,
-           external_data_threshold: int = MAX_PROTOBUF_BYTES):
+def export(
+    model,
+    path=None,
+    opset=None,
+    optimize=True,
+    *,
+    verbose=False,
+    external_data_threshold: int = MAX_PROTOBUF_BYTES,
+):
     """Export ``model`` to ONNX; returns the ``onnx.ModelProto`` and, given ``path``,
     writes it there atomically (a temporary file in the same folder, then a rename).
 
@@ -154,15 +178,22 @@ def export(model, path=None, opset=None, optimize=True, *, verbose=False,
 
     >>> proto = graphc.onnx.export(model, "model.onnx", opset=17)
     """
-    result = export_with_report(model, path, opset=opset, optimize=optimize,
-                                external_data_threshold=external_data_threshold)
+    result = export_with_report(
+        model, path, opset=opset, optimize=optimize, external_data_threshold=external_data_threshold
+    )
     if verbose:
         print("\n".join(result.lines()))
     return result.model
 
 
-def export_with_report(model, path=None, opset=None, optimize=True, *,
-                       external_data_threshold: int = MAX_PROTOBUF_BYTES) -> ExportResult:
+def export_with_report(
+    model,
+    path=None,
+    opset=None,
+    optimize=True,
+    *,
+    external_data_threshold: int = MAX_PROTOBUF_BYTES,
+) -> ExportResult:
     """``export`` that also returns what happened: an ``ExportResult`` with the proto, one
     ``PassReport`` per export pass (node counts before and after) and timings.
 
@@ -175,16 +206,21 @@ def export_with_report(model, path=None, opset=None, optimize=True, *,
     # serves (cloning a 10,000-node graph costs more than lowering it).
     graph = model.graph.clone() if optimize else model.graph
     reports = _run_passes(graph) if optimize else []
-    output_names = _unique_output_names([v.name for v in graph.inputs],
-                                        list(model.output_names))
+    output_names = _unique_output_names([v.name for v in graph.inputs], list(model.output_names))
     proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize)
     if path is not None:
         path = os.fspath(os.path.expanduser(os.fspath(path)))
     external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
-    return ExportResult(model=proto, opset=opset, path=path,
-                        input_names=[i.name for i in proto.graph.input],
-                        output_names=output_names, passes=reports, external_data=external,
-                        seconds=time.perf_counter() - start)
+    return ExportResult(
+        model=proto,
+        opset=opset,
+        path=path,
+        input_names=[i.name for i in proto.graph.input],
+        output_names=output_names,
+        passes=reports,
+        external_data=external,
+        seconds=time.perf_counter() - start,
+    )
 
 
 # ---- passes ------------------------------------------------------------------------------
@@ -200,8 +236,16 @@ def _run_passes(graph) -> list:
                 done = ", ".join(r.name for r in reports) or "none"
                 e.add_note(f"[graphc] export pass {p.name!r} failed (passes run: {done})")
             raise
-        reports.append(PassReport(p.name, before, len(graph.nodes), bool(result.changed),
-                                  result.reason, time.perf_counter() - t0))
+        reports.append(
+            PassReport(
+                p.name,
+                before,
+                len(graph.nodes),
+                bool(result.changed),
+                result.reason,
+                time.perf_counter() - t0,
+            )
+        )
     graph.lint()
     return reports
 
@@ -258,28 +302,36 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
 
     live_outputs = set(graph.outputs)
     for node in graph.nodes:
-        ctx = lowering_context(b, [v.type for v in node.inputs],
-                               [v.type for v in node.outputs],
-                               where="/".join(layer.name for layer, _ in node.scope))
+        ctx = lowering_context(
+            b,
+            [v.type for v in node.inputs],
+            [v.type for v in node.outputs],
+            where="/".join(layer.name for layer, _ in node.scope),
+        )
         try:
             names = [tensor_of[v] for v in node.inputs]
         except KeyError as e:
-            raise ExportError(f"{node.where()}: reads {e.args[0].name!r}, which no earlier "
-                              "node produces") from None
+            raise ExportError(
+                f"{node.where()}: reads {e.args[0].name!r}, which no earlier node produces"
+            ) from None
         try:
             outs = get_op(node.op).lower(node.attrs, ctx, *names)
         except NotImplementedError as e:
             raise ExportError(f"{node.where()}: cannot be exported to ONNX: {e}") from None
         outs = outs if isinstance(outs, (tuple, list)) else (outs,)
         if len(outs) != len(node.outputs):
-            raise ExportError(f"{node.where()}: the ONNX lowering gave {len(outs)} outputs, "
-                              f"the op has {len(node.outputs)}")
+            raise ExportError(
+                f"{node.where()}: the ONNX lowering gave {len(outs)} outputs, "
+                f"the op has {len(node.outputs)}"
+            )
         for v, t in zip(node.outputs, outs):
             if t is not None:
                 tensor_of[v] = t
             elif v in live_outputs or graph.consumers(v):
-                raise ExportError(f"{node.where()}: output {v.index} ({v.name}) has no ONNX "
-                                  "form (it exists only in training) but the graph reads it")
+                raise ExportError(
+                    f"{node.where()}: output {v.index} ({v.name}) has no ONNX "
+                    "form (it exists only in training) but the graph reads it"
+                )
 
     # Graph outputs carry the output layers' names: rename the producing tensor when we
     # made it, otherwise (a graph input, a weight, a tensor already named) add an Identity.
@@ -310,13 +362,15 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         # ONNX-level peepholes: channels-last lowerings leave inverse Transpose pairs
         # between convolutions, and weights transposed by a node can be stored transposed.
         from passes.onnx.peephole import cancel_transpose_pairs, fold_initializer_transposes
+
         b.nodes[:], _ = cancel_transpose_pairs(b.nodes, output_names)
         b.nodes[:], _ = fold_initializer_transposes(b.nodes, b.initializers, output_names)
     _drop_unused(b, output_names)
-    inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape))
-              for v in graph.inputs]
-    outputs = [value_info(want, v.dtype, _onnx_shape(want, v.shape))
-               for v, want in zip(graph.outputs, output_names)]
+    inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape)) for v in graph.inputs]
+    outputs = [
+        value_info(want, v.dtype, _onnx_shape(want, v.shape))
+        for v, want in zip(graph.outputs, output_names)
+    ]
     return make_model(b, inputs, outputs, name=name), tensor_of
 
 
@@ -346,8 +400,7 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
     if size < threshold:
         try:
             onnx.checker.check_model(proto, full_check=True)
-            inferred = onnx.shape_inference.infer_shapes(proto, check_type=True,
-                                                         strict_mode=True)
+            inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
         except Exception as e:  # onnx raises ValidationError / InferenceError
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, inferred)
@@ -363,8 +416,9 @@ def _rejected(proto, e) -> ExportError:
     first = str(e).strip().splitlines()
     detail = " ".join(line.strip() for line in first[:3]) if first else type(e).__name__
     opset = proto.opset_import[0].version if proto.opset_import else "?"
-    return ExportError(f"ONNX rejects the exported model {proto.graph.name!r} (opset "
-                       f"{opset}): {detail}")
+    return ExportError(
+        f"ONNX rejects the exported model {proto.graph.name!r} (opset {opset}): {detail}"
+    )
 
 
 def _export_external(proto, graph, tensor_of, path) -> None:
@@ -384,8 +438,11 @@ def _export_external(proto, graph, tensor_of, path) -> None:
         files.remove_stale_temporaries(target)
     folder = os.path.dirname(target) if target else None
     base = os.path.basename(target) if target else "model.onnx"
-    tensors = [t for t in proto.graph.initializer
-               if t.HasField("raw_data") and len(t.raw_data) >= _EXTERNAL_TENSOR_BYTES]
+    tensors = [
+        t
+        for t in proto.graph.initializer
+        if t.HasField("raw_data") and len(t.raw_data) >= _EXTERNAL_TENSOR_BYTES
+    ]
     raws = [t.raw_data for t in tensors]
     digest = hashlib.sha256()
     for t, raw in zip(tensors, raws):
@@ -408,8 +465,11 @@ def _export_external(proto, graph, tensor_of, path) -> None:
                     t.ClearField("raw_data")
                     t.data_location = onnx.TensorProto.EXTERNAL
                     del t.external_data[:]
-                    for key, value in (("location", location), ("offset", str(offset)),
-                                       ("length", str(len(raw)))):
+                    for key, value in (
+                        ("location", location),
+                        ("offset", str(offset)),
+                        ("length", str(len(raw))),
+                    ):
                         entry = t.external_data.add()
                         entry.key, entry.value = key, value
                     offset += len(raw)
@@ -428,8 +488,9 @@ def _export_external(proto, graph, tensor_of, path) -> None:
         inferred_path = os.path.join(tmp, "inferred.onnx")
         try:
             onnx.checker.check_model(tmp_model, full_check=True)
-            onnx.shape_inference.infer_shapes_path(tmp_model, inferred_path, check_type=True,
-                                                   strict_mode=True)
+            onnx.shape_inference.infer_shapes_path(
+                tmp_model, inferred_path, check_type=True, strict_mode=True
+            )
         except Exception as e:
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, onnx.load(inferred_path, load_external_data=False))
@@ -464,12 +525,17 @@ def _old_data_files(target: str) -> set:
     if os.path.isfile(target) and os.path.getsize(target) < MAX_PROTOBUF_BYTES:
         try:
             import onnx
+
             current = onnx.load(target, load_external_data=False)
             for t in current.graph.initializer:
                 for entry in t.external_data:
                     name = entry.value
-                    if (entry.key == "location" and os.path.basename(name) == name
-                            and name.startswith(base + ".") and name.endswith(".data")):
+                    if (
+                        entry.key == "location"
+                        and os.path.basename(name) == name
+                        and name.startswith(base + ".")
+                        and name.endswith(".data")
+                    ):
                         found.add(name)
         except Exception:  # noqa: BLE001 - an unreadable old file names nothing
             pass
@@ -491,20 +557,29 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
             continue
         onnx_dims = None
         if tt.HasField("shape"):
-            onnx_dims = [d.dim_value if d.HasField("dim_value") else
-                         (d.dim_param or None) for d in tt.shape.dim]
+            onnx_dims = [
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                for d in tt.shape.dim
+            ]
         ok = tt.elem_type in (0, onnx_dtype(v.dtype))
         if ok and onnx_dims is not None:
             ok = len(onnx_dims) == len(v.shape) and all(
                 not isinstance(a, int) or not isinstance(b, (int, np.integer)) or a == b
-                for a, b in zip(onnx_dims, v.shape))
+                for a, b in zip(onnx_dims, v.shape)
+            )
         if not ok:
             where = v.producer.where() if v.producer is not None else "input"
-            shown = "?" if onnx_dims is None else \
-                format_shape(tuple(d if d is not None else None for d in onnx_dims))
-            problems.append(f"{where} -> {v.name}: graphc says {format_shape(v.shape)} "
-                            f"{v.dtype}, ONNX infers {shown} for tensor {t!r}")
+            shown = (
+                "?"
+                if onnx_dims is None
+                else format_shape(tuple(d if d is not None else None for d in onnx_dims))
+            )
+            problems.append(
+                f"{where} -> {v.name}: graphc says {format_shape(v.shape)} "
+                f"{v.dtype}, ONNX infers {shown} for tensor {t!r}"
+            )
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise ExportError("ONNX shape inference disagrees with graphc's shapes: "
-                          + "; ".join(problems[:5]) + more)
+        raise ExportError(
+            "ONNX shape inference disagrees with graphc's shapes: " + "; ".join(problems[:5]) + more
+        )

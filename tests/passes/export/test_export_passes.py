@@ -16,8 +16,14 @@ from graphc.layers.base import flatten_struct
 from graphc.ops import REGISTRY, Op, get_op
 from graphc.ops.registry import apply
 from passes import PassResult
-from passes.export import EXPORT_PASSES, CancelTransposes, EliminateDeadCode, \
-    EliminateIdentity, FuseMatMulAdd, InferenceMode
+from passes.export import (
+    EXPORT_PASSES,
+    CancelTransposes,
+    EliminateDeadCode,
+    EliminateIdentity,
+    FuseMatMulAdd,
+    InferenceMode,
+)
 
 
 def run_graph(graph, xs):
@@ -32,8 +38,10 @@ def run_graph(graph, xs):
 
 def inputs_for(model, batch=5, seed=0):
     rng = np.random.default_rng(seed)
-    return [rng.uniform(-2, 2, [batch] + [d if d else 3 for d in v.shape[1:]])
-            .astype(v.dtype) for v in model.inputs]
+    return [
+        rng.uniform(-2, 2, [batch] + [d if d else 3 for d in v.shape[1:]]).astype(v.dtype)
+        for v in model.inputs
+    ]
 
 
 def check_unchanged(model, graph):
@@ -46,6 +54,7 @@ def check_unchanged(model, graph):
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     from graphc.onnx import Runtime, export
+
     ort = Runtime(export(model)).predict(xs[0] if len(xs) == 1 else xs)
     for g, w in zip([ort] if len(want) == 1 else ort, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
@@ -63,8 +72,15 @@ def _seeded(model):
 
 
 def mlp():
-    return _seeded(Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
-                               layers.Dropout(0.5), layers.Dense(3, activation="softmax")]))
+    return _seeded(
+        Sequential(
+            [
+                layers.Dense(8, activation="relu", input_shape=(4,)),
+                layers.Dropout(0.5),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
+    )
 
 
 def test_every_export_pass_is_a_pass_returning_pass_result():
@@ -221,8 +237,9 @@ def test_gemm_op_rules():
     op = get_op("gemm")
     rng = np.random.default_rng(0)
     x, w, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=5)
-    assert op.infer({}, TensorType((None, 4)), TensorType((4, 5)), TensorType((5,))) \
-        == TensorType((None, 5))
+    assert op.infer({}, TensorType((None, 4)), TensorType((4, 5)), TensorType((5,))) == TensorType(
+        (None, 5)
+    )
     np.testing.assert_allclose(op.run({}, [x, w, b]), x @ w + b)
     g = rng.normal(size=(3, 5))
     gx, gw, gb = op.gradients({}, (x, w, b), (x @ w + b,), (g,))
@@ -252,6 +269,7 @@ def test_identity_producing_an_output_is_removed_when_renamable():
     assert EliminateIdentity().run(graph).changed
     assert ops(graph) == ["matmul", "add"]
     from graphc.onnx import export
+
     assert [o.name for o in export(model).graph.output] == ["final"]
     check_unchanged(model, graph)
 
@@ -262,8 +280,7 @@ def test_identity_of_a_graph_input_is_kept():
     graph = model.graph.clone()
     result = EliminateIdentity().run(graph)
     assert not result.changed
-    assert "kept every identity node" in result.reason and "from graph input 'x'" \
-        in result.reason
+    assert "kept every identity node" in result.reason and "from graph input 'x'" in result.reason
     assert ops(graph) == ["identity"]
 
 
@@ -312,6 +329,7 @@ def transpose_op():
 
         def lower(self, attrs, b, x):
             return b.op("Transpose", x, perm=list(attrs["perm"]))
+
     try:
         yield
     finally:
@@ -329,8 +347,8 @@ class _Swap(graphc.Layer):
 
 def test_inverse_transposes_cancel(transpose_op):
     x = Input(shape=(2, 3, 4), name="x")
-    h = _Swap((0, 2, 3, 1))(x)           # to channels first
-    h = _Swap((0, 3, 1, 2))(h)           # and back
+    h = _Swap((0, 2, 3, 1))(x)  # to channels first
+    h = _Swap((0, 3, 1, 2))(h)  # and back
     model = _seeded(Model(x, layers.Dense(5, name="out")(h)))
     graph = model.graph.clone()
     result = CancelTransposes().run(graph)
@@ -372,9 +390,11 @@ def test_first_transpose_read_elsewhere_stays(transpose_op):
 @pytest.mark.slow
 def test_export_passes_on_a_long_chain_are_fast():
     graphc.utils.set_random_seed(0)
-    model = Sequential([layers.Dense(4, activation="relu", input_shape=(4,))]
-                       + [layers.Dense(4, activation="relu") for _ in range(699)]
-                       + [layers.Dropout(0.1), layers.Identity()])
+    model = Sequential(
+        [layers.Dense(4, activation="relu", input_shape=(4,))]
+        + [layers.Dense(4, activation="relu") for _ in range(699)]
+        + [layers.Dropout(0.1), layers.Identity()]
+    )
     graph = model.graph.clone()
     assert len(graph.nodes) >= 2000
     start = time.perf_counter()
