@@ -1,5 +1,5 @@
-"""Exact message texts of user errors (ARCHITECTURE.md, "How to add an op, a layer, a
-pass": a user error is a typed graphc error whose exact text is tested here).
+"""Exact message texts of user errors (ARCHITECTURE.md, "Habits":
+a user error is a typed graphc error whose exact text is tested here).
 
 A change of wording must be deliberate: update the text here in the same commit. Messages
 known to need better wording are tested for content (as xfail) in the pass/layer tests.

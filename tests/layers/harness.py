@@ -1,6 +1,6 @@
 """The layer test harness: ``check_layer(cls, kwargs, input_shape, expected_shape,
 expected_params)`` checks one layer configuration end to end and returns what it built, so
-a test can add numeric checks of its own (ARCHITECTURE.md, "How to add a layer": every
+a test can add numeric checks of its own (ARCHITECTURE.md, "Adding a layer": every
 layer gets its cases here).
 
 It checks: the symbolic output shape, the parameter count (layer, weights and a Model

@@ -130,7 +130,7 @@ def test_pass_is_callable_and_named():
 @pytest.mark.slow
 def test_two_thousand_layer_chain_builds_validates_and_summarises_in_time():
     """The scaling test: building, validating and summarising a model grows linearly with
-    its layers (ARCHITECTURE.md, "How Dense(32)(x) and fit flow"). The limit is generous
+    its layers (ARCHITECTURE.md, "Habits"). The limit is generous
     (the benchmark gives the figures); a quadratic step or a recursion would blow it."""
     n = 2500
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The export passes, tested as ARCHITECTURE.md ("How to add a pass") asks of every pass:
+"""The export passes, tested as ARCHITECTURE.md ("Adding a pass") asks of every pass:
 build, clone, run; check the op list, the ``changed`` flag, that outputs are unchanged (in
 NumPy and through onnxruntime), and why a pass did not apply."""
 
