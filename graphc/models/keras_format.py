@@ -107,10 +107,13 @@ def is_keras_file(filepath) -> bool:
     filepath = os.fspath(filepath)
     if filepath.endswith(".keras"):
         return True
-    if not zipfile.is_zipfile(filepath):
+    if filepath.endswith(".graphc") or not zipfile.is_zipfile(filepath):
         return False
-    with zipfile.ZipFile(filepath) as z:
-        return {_CONFIG, _METADATA, _WEIGHTS} <= set(z.namelist())
+    try:
+        with zipfile.ZipFile(filepath) as z:
+            return {_CONFIG, _METADATA, _WEIGHTS} <= set(z.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False  # a damaged archive: the .graphc reader says what is wrong
 
 
 # ---- Keras config -> graphc ---------------------------------------------------------------

@@ -259,7 +259,7 @@ def test_total_weight_size_limited(tmp_path, monkeypatch):
     m = _model()
     m.save(tmp_path / "m.keras")
     monkeypatch.setattr(keras_format, "MAX_TOTAL_ELEMENTS", 20)
-    with pytest.raises(ValueError, match="in all\)"):
+    with pytest.raises(ValueError, match=r"in all\)"):
         graphc.models.load_model(tmp_path / "m.keras")
     monkeypatch.setattr(keras_format, "MAX_TOTAL_ELEMENTS", 10**6)
     graphc.models.load_model(tmp_path / "m.keras")
