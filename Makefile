@@ -18,9 +18,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Everything but the tests marked slow (pytest.mark.slow): the loop while editing.
+# The loop while editing: everything but the tests marked slow and the Keras parity tests
+# (`make test` runs those), on both cores (about 30 s here).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not oracle"
 
 # ruff (rules E, F, I, B), the formatter's check, and mypy on the typed core.
 lint: $(STAMP)

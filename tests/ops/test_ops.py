@@ -242,9 +242,13 @@ def test_vjp_matches_central_differences(name, i):
 
 
 def _opsets():
-    from graphc.backends.onnx.builder import newest_opset
+    """Every opset graphc targets; the default one also runs in `make test-fast`."""
+    from graphc.backends.onnx.builder import DEFAULT_OPSET, newest_opset
 
-    return sorted({13, 17, 18, newest_opset()})
+    return [
+        pytest.param(opset, marks=() if opset == DEFAULT_OPSET else pytest.mark.slow)
+        for opset in sorted({13, 17, DEFAULT_OPSET, newest_opset()})
+    ]
 
 
 @pytest.mark.parametrize("opset", _opsets())
