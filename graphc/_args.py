@@ -34,19 +34,23 @@ def _received(value) -> str:
     return f"{value!r} of type {type(value).__name__}"
 
 
-def positive_int(value, name, where, example="32"):
-    """An integer >= 1 (a NumPy integer too); never a bool or a float such as 2.5."""
+def _int_at_least(value, low, what, name, where, example):
+    """An integer >= ``low`` (a NumPy integer too); never a bool or a float such as 2.5."""
     if not _is_int(value):
         raise ArgumentTypeError(
-            f"{where}: `{name}` must be a positive integer, received "
+            f"{where}: `{name}` must be {what}, received "
             f"{_received(value)}; pass e.g. {name}={example}."
         )
-    if value < 1:
+    if value < low:
         raise ArgumentValueError(
-            f"{where}: `{name}` must be a positive integer, received "
+            f"{where}: `{name}` must be {what}, received "
             f"{name}={value}; pass e.g. {name}={example}."
         )
     return int(value)
+
+
+def positive_int(value, name, where, example="32"):
+    return _int_at_least(value, 1, "a positive integer", name, where, example)
 
 
 def optional_positive_int(value, name, where, example="32"):
@@ -54,17 +58,7 @@ def optional_positive_int(value, name, where, example="32"):
 
 
 def non_negative_int(value, name, where, example="0"):
-    if not _is_int(value):
-        raise ArgumentTypeError(
-            f"{where}: `{name}` must be an integer >= 0, received "
-            f"{_received(value)}; pass e.g. {name}={example}."
-        )
-    if value < 0:
-        raise ArgumentValueError(
-            f"{where}: `{name}` must be an integer >= 0, received "
-            f"{name}={value}; pass e.g. {name}={example}."
-        )
-    return int(value)
+    return _int_at_least(value, 0, "an integer >= 0", name, where, example)
 
 
 def boolean(value, name, where):
