@@ -44,6 +44,7 @@ class _Step:
         "actions",
         "out_params",
         "stateful",
+        "no_buffers",
         "frozen",
     )
 
@@ -61,6 +62,7 @@ class _Step:
         self.actions: tuple[tuple[int, int, int, Parameter | None], ...] = ()
         # parameters whose gradient buffer the VJP writes into
         self.out_params: tuple[Parameter | None, ...] = ()
+        self.no_buffers: tuple[np.ndarray | None, ...] = ()  # out= for a VJP writing no weight
         self.stateful = type(self.op).update_state is not Op.update_state
         layer = node.layer
         # Read once, when the plan is made: the trainer rebuilds the plan when the set of
@@ -140,6 +142,9 @@ class Executor:
                 else:
                     actions.append((k, s, _ADD_TO_PARAM, p))
             step.actions, step.out_params = tuple(actions), tuple(out_params)
+            # Most steps write no weight gradient: one tuple for all their backward calls.
+            if not any(p is not None for p in out_params):
+                step.no_buffers = (None,) * len(out_params)
         self._ungraded = [p for p in self.param_slot.values() if p not in seen]
 
     def _plan_memory(self) -> None:
@@ -262,7 +267,9 @@ class Executor:
                 gys, ys = (g0,), (env[outs[0]],)
             xs = [env[i] for i in step.ins]
             try:
-                out = tuple(None if p is None else param_grads[p] for p in step.out_params)
+                out = step.no_buffers or tuple(
+                    None if p is None else param_grads[p] for p in step.out_params
+                )
                 gxs = step.op.vjp(step.attrs, xs, ys, gys, needs=step.needs, out=out)
             except Exception as e:
                 raise self._error(step, "gradient", e) from e
