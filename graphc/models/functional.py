@@ -318,8 +318,8 @@ class Model(Trainer, Layer):
         return json.dumps(serialize_layer(self), **kwargs)
 
     def save(self, filepath, overwrite=True):
-        """One file: ``.keras`` (Keras 3's format) or ``.graphc`` (with the optimizer's
-        state)."""
+        """One file: ``.keras`` (Keras 3's format), ``.h5`` (Keras's legacy format) or
+        ``.graphc``, each with the compile settings and the optimizer's state."""
         import os
 
         from graphc.models.saving import save_model

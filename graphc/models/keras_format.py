@@ -78,6 +78,8 @@ __all__ = [
 KERAS_VERSION = "3.15.1"
 #: Limits checked before anything is read or allocated.
 MAX_CONFIG_BYTES = 64 * 2**20
+# HDF5 keeps attributes in the object header, which holds at most this many bytes.
+_HDF5_HEADER_LIMIT = 64512
 MAX_WEIGHTS_BYTES = 16 * 2**30
 MAX_WEIGHT_ELEMENTS = 2**31  # one weight's elements (8 GiB of float32)
 MAX_TOTAL_ELEMENTS = 2**32  # all the weights' elements (16 GiB of float32)
@@ -693,14 +695,9 @@ def _write_optimizer(model, h) -> None:
 
 
 def _read_optimizer(model, f, source) -> None:
-    """Keras's optimizer variables into the compiled model's optimizer, each checked
-    against its slot's shape before it is read; a file that does not fit leaves the
-    optimizer fresh, with a warning (as Keras does)."""
-    import warnings
-
+    """Keras's optimizer variables (``optimizer/vars/0``, ``1``, ...) into the compiled
+    model's optimizer."""
     h5py = _h5py()
-    model._param_store()
-    found = _optimizer_layout(model)
     with h5py.File(f, "r") as h:
         if "optimizer" not in h or "vars" not in h["optimizer"]:
             return
@@ -708,42 +705,55 @@ def _read_optimizer(model, f, source) -> None:
         _check_no_links(h["optimizer"], "optimizer")
         g = h["optimizer/vars"]
         _check_no_links(g, "optimizer/vars")
-        if all(isinstance(g[k], h5py.Dataset) and g[k].shape == () for k in g):
-            return  # an optimizer that never took a step: nothing but its counters
-        if found is None or len(g) != len(found[2]):
+        _set_optimizer_vars(
+            model, [g[str(i)] if str(i) in g else None for i in range(len(g))], source
+        )
+
+
+def _set_optimizer_vars(model, datasets, source) -> None:
+    """``datasets`` (Keras's optimizer variables in Keras's order) into the compiled
+    model's optimizer, each checked against its slot's shape before it is read; a file
+    that does not fit leaves the optimizer fresh, with a warning (as Keras does)."""
+    import warnings
+
+    h5py = _h5py()
+    model._param_store()
+    found = _optimizer_layout(model)
+    if all(isinstance(ds, h5py.Dataset) and ds.shape == () for ds in datasets):
+        return  # an optimizer that never took a step: nothing but its counters
+    if found is None or len(datasets) != len(found[2]):
+        warnings.warn(
+            f"{source}: the optimizer state ({len(datasets)} variables) does not fit "
+            "graphc's optimizer; training starts with a fresh optimizer "
+            "state.",
+            stacklevel=5,
+        )
+        return
+    opt, store, layout = found
+    state = opt.get_state()
+    seg = dict(zip(map(id, store.params), store.segments))
+    for i, ((slot, p), ds) in enumerate(zip(layout, datasets)):
+        want = () if p is None else tuple(p.shape)
+        if (
+            not isinstance(ds, h5py.Dataset)
+            or tuple(ds.shape) != want
+            or ds.dtype.kind not in "fiu"
+            or ds.is_virtual
+            or ds.external
+        ):
             warnings.warn(
-                f"{source}: the optimizer state ({len(g)} variables) does not fit "
-                "graphc's optimizer; training starts with a fresh optimizer "
-                "state.",
-                stacklevel=4,
+                f"{source}: optimizer variable {i} ({slot}) does not fit; "
+                "training starts with a fresh optimizer state.",
+                stacklevel=5,
             )
             return
-        opt, store, layout = found
-        state = opt.get_state()
-        seg = dict(zip(map(id, store.params), store.segments))
-        for i, (slot, p) in enumerate(layout):
-            ds = g[str(i)]
-            want = () if p is None else tuple(p.shape)
-            if (
-                not isinstance(ds, h5py.Dataset)
-                or tuple(ds.shape) != want
-                or ds.dtype.kind not in "fiu"
-                or ds.is_virtual
-                or ds.external
-            ):
-                warnings.warn(
-                    f"{source}: optimizer variable {i} ({slot}) does not fit; "
-                    "training starts with a fresh optimizer state.",
-                    stacklevel=4,
-                )
-                return
-            value = np.asarray(ds[()])
-            if slot == "iterations":
-                state["iteration"] = value.astype(np.int64)
-            elif slot == "learning_rate":
-                continue  # the compile config's learning rate is the same
-            else:
-                state[slot][seg[id(p)]] = value.reshape(-1)
+        value = np.asarray(ds[()])
+        if slot == "iterations":
+            state["iteration"] = value.astype(np.int64)
+        elif slot == "learning_rate":
+            continue  # the compile config's learning rate is the same
+        else:
+            state[slot][seg[id(p)]] = value.reshape(-1)
     opt.set_state(state)
 
 
@@ -1113,9 +1123,95 @@ def _read_legacy_weights(model, group, source) -> None:
         p.assign(a)
 
 
-def load_legacy_h5(filepath, custom_objects=None):
+def _h5_set_list(group, name, values) -> None:
+    """A list attribute as Keras's legacy writer stores it: chunked (``name0``,
+    ``name1``, ...) when one attribute would pass HDF5's 64 kB object-header limit."""
+    data = np.asarray([v.encode("utf8") for v in values])  # as Keras: bytes, or [] float
+    chunks = max(1, -(-sum(len(v) + 1 for v in values) // _HDF5_HEADER_LIMIT))
+    if chunks == 1:
+        group.attrs[name] = data
+        return
+    for k, part in enumerate(np.array_split(data, chunks)):
+        group.attrs[f"{name}{k}"] = part
+
+
+def _write_weight_list(group, params) -> None:
+    names = []
+    for p in params:
+        name = p.path
+        while name in names:  # two variables of one layer with one path
+            name += "_"
+        names.append(name)
+        group.create_dataset(name, data=p.numpy())
+    _h5_set_list(group, "weight_names", names)
+
+
+def _legacy_training_config(model):
+    """Keras's ``training_config``: the compile config with the optimizer as
+    ``optimizer_config`` (``class_name`` and ``config`` only)."""
+    cc = _compile_config(model)
+    if cc is None:
+        return None
+    opt = cc.pop("optimizer")
+    cc["optimizer_config"] = {"class_name": opt["class_name"], "config": opt["config"]}
+    return cc
+
+
+def save_legacy_h5(model, filepath) -> None:
+    """Keras 3's ``model.save("m.h5")``: the legacy HDF5 layout that Keras 3 and tf.keras
+    read: ``model_config`` (the same Keras config as a ``.keras`` file's), ``training_config``,
+    ``model_weights/<layer>/<weight path>`` with ``layer_names``/``weight_names``
+    attributes, and ``optimizer_weights`` for the optimizers whose state graphc maps."""
+    h5py = _h5py()
+    spec = _model_to_keras(model)
+    config = {"class_name": spec["class_name"], "config": spec["config"]}
+    training = _legacy_training_config(model)
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h:
+        h.attrs["keras_version"] = KERAS_VERSION
+        h.attrs["backend"] = "numpy"
+        h.attrs["model_config"] = json.dumps(config).encode("utf8")
+        if training is not None:
+            h.attrs["training_config"] = json.dumps(training).encode("utf8")
+        g = h.create_group("model_weights")
+        _h5_set_list(g, "layer_names", [layer.name for layer in model.layers])
+        g.attrs["backend"] = b"numpy"
+        g.attrs["keras_version"] = KERAS_VERSION.encode("utf8")
+        # Keras writes the groups in name order (so that no name is a prefix of a later
+        # one's path); readers match them to layers through ``layer_names``.
+        for layer in sorted(model.layers, key=lambda layer: layer.name):
+            _write_weight_list(
+                g.create_group(layer.name),
+                layer.trainable_weights + layer.non_trainable_weights,
+            )
+        _write_weight_list(g.create_group("top_level_model_weights"), [])
+        found = _optimizer_layout(model) if training is not None else None
+        if found is not None:
+            opt, store, layout = found
+            state = opt.get_state()
+            seg = dict(zip(map(id, store.params), store.segments))
+            og = h.create_group("optimizer_weights")
+            prefix = getattr(opt, "name", type(opt).__name__.lower())
+            names = []
+            for slot, p in layout:
+                if slot == "iterations":
+                    name, data = "iteration", np.asarray(state["iteration"], np.int64)
+                elif slot == "learning_rate":
+                    name, data = slot, np.asarray(state["learning_rate"], np.float32)
+                else:
+                    name = f"{p.path.replace('/', '_')}_{slot}"
+                    data = state[slot][seg[id(p)]].reshape(p.shape).astype(np.float32)
+                names.append(f"{prefix}/{name}")
+                og.create_dataset(names[-1], data=data)
+            _h5_set_list(og, "weight_names", names)
+    data = buf.getvalue()
+    atomic_write(os.fspath(filepath), lambda f: f.write(data))
+
+
+def load_legacy_h5(filepath, custom_objects=None, compile=True):
     """A model from a legacy Keras 2 / tf.keras ``.h5`` file (``model_config`` and
-    ``model_weights``); the training config is not read (compile after loading)."""
+    ``model_weights``); with ``compile``, compiled from its ``training_config`` when that
+    names things graphc has, with the optimizer's state from ``optimizer_weights``."""
     h5py = _h5py()
     filepath = os.fspath(filepath)
     if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
@@ -1146,7 +1242,26 @@ def load_legacy_h5(filepath, custom_objects=None):
         except RecursionError:
             raise UnsafeFileError(f"{filepath}: the config is nested too deeply.") from None
         _read_legacy_weights(model, h["model_weights"] if "model_weights" in h else h, filepath)
+        raw = h.attrs.get("training_config")
+        if compile and raw is not None and len(raw) <= MAX_CONFIG_BYTES:
+            cc = json.loads(raw.decode("utf8") if hasattr(raw, "decode") else raw)
+            if isinstance(cc, dict) and isinstance(cc.get("optimizer_config"), dict):
+                cc["optimizer"] = cc.pop("optimizer_config")
+                if _compile_from_keras(model, cc, custom_objects, filepath):
+                    _read_legacy_optimizer(model, h, filepath)
     return model
+
+
+def _read_legacy_optimizer(model, h, source) -> None:
+    og = h.get("optimizer_weights")
+    if og is None:
+        return
+    _check_no_links(og, "optimizer_weights")
+    names = _h5_attr_list(og, "weight_names")
+    for name in names:
+        if isinstance(og.get(name, getlink=True), (_h5py().ExternalLink, _h5py().SoftLink)):
+            raise UnsafeFileError(f"{source}: optimizer_weights/{name} is a link.")
+    _set_optimizer_vars(model, [og.get(name) for name in names], source)
 
 
 def load_legacy_weights(model, filepath) -> None:

@@ -509,10 +509,15 @@ def save_model(model, filepath):
 
         keras_format.save_keras(model, filepath)
         return
+    if filepath.endswith((".h5", ".hdf5")):
+        from graphc.models import keras_format
+
+        keras_format.save_legacy_h5(model, filepath)
+        return
     if not filepath.endswith(".graphc"):
         raise ValueError(
-            f"The filename must end in `.keras` (Keras 3's format) or "
-            f"`.graphc`. Received: filepath={filepath}"
+            f"The filename must end in `.keras` (Keras 3's format), `.h5` (Keras's "
+            f"legacy format) or `.graphc`. Received: filepath={filepath}"
         )
     config = {
         "format": "graphc",
@@ -603,7 +608,7 @@ def load_model(filepath, custom_objects=None, compile=True):
     from graphc.models import keras_format
 
     if filepath.endswith((".h5", ".hdf5")):
-        return keras_format.load_legacy_h5(filepath, custom_objects=custom_objects)
+        return keras_format.load_legacy_h5(filepath, custom_objects=custom_objects, compile=compile)
     if keras_format.is_keras_file(filepath):
         return keras_format.load_keras(filepath, custom_objects=custom_objects, compile=compile)
     if not zipfile.is_zipfile(filepath):

@@ -428,3 +428,48 @@ def test_keras2_style_legacy_h5(tmp_path):
         p.assign(np.zeros(p.shape, p.dtype))
     m2.load_weights(tmp_path / "k2.h5")
     np.testing.assert_allclose(m2.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_legacy_h5_round_trip_resumes_training(tmp_path, optimizer):
+    """``model.save("m.h5")`` writes Keras's legacy layout (shared layers once, groups by
+    layer name, ``optimizer_weights``); loading it back resumes training exactly."""
+    m = _model()
+    m.compile(optimizer=optimizer, loss="mse", metrics=["mae"])
+    y = RNG.standard_normal((5, 2)).astype("float32")
+    m.fit(X, y, epochs=2, batch_size=5, shuffle=False, verbose=0)
+    m.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5") as h:
+        g = h["model_weights"]
+        assert [n.decode() for n in g.attrs["layer_names"]] == [layer.name for layer in m.layers]
+        assert [n.decode() for n in g["shared"].attrs["weight_names"]] == [
+            "shared/kernel",
+            "shared/bias",
+        ]
+        assert json.loads(h.attrs["training_config"])["optimizer_config"]["class_name"] in (
+            "Adam",
+            "RMSprop",
+        )
+        assert "optimizer_weights" in h
+    m2 = graphc.models.load_model(tmp_path / "m.h5")
+    assert m2._compiled.optimizer.iterations == 2
+    for each in (m, m2):
+        each.fit(X, y, epochs=1, batch_size=5, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(m2.predict(X, verbose=0), m.predict(X, verbose=0))
+    assert graphc.models.load_model(tmp_path / "m.h5", compile=False)._compiled is None
+
+
+def test_model_checkpoint_writes_legacy_h5(tmp_path):
+    m = _model()
+    m.compile(optimizer="sgd", loss="mse")
+    y = RNG.standard_normal((5, 2)).astype("float32")
+    m.fit(
+        X,
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[graphc.callbacks.ModelCheckpoint(str(tmp_path / "ck.h5"))],
+    )
+    np.testing.assert_array_equal(
+        graphc.models.load_model(tmp_path / "ck.h5").predict(X, verbose=0), m.predict(X, verbose=0)
+    )
