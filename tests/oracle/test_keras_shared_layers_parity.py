@@ -74,3 +74,28 @@ def test_shared_layers_train_like_keras(build):
     np.testing.assert_allclose(g_hist["loss"], k_hist["loss"], rtol=1e-4)
     # moving statistics included: they are in get_weights
     assert_same_weights(k, g, rtol=1e-5, atol=1e-6)
+
+
+def test_model_names_after_sequential_models_are_keras_names():
+    """Keras's Sequential takes a "functional" name each time it builds its inner model
+    (found by the model fuzzer, seed 307: a model made after a Sequential was
+    ``functional`` in graphc, ``functional_1`` in Keras)."""
+    import graphc
+
+    names = []
+    for lib in (keras, graphc):
+        lib.utils.clear_session()
+        a = lib.Sequential([lib.Input(shape=(3,)), lib.layers.Dense(2)])
+        b = lib.Sequential([lib.layers.Dense(2)])
+        b.add(lib.layers.Dense(2))
+        b.build((None, 3))
+        c = lib.Sequential()
+        c.add(lib.Input(shape=(3,)))
+        c.add(lib.layers.Dense(2))
+        c.add(lib.layers.Dense(2))
+        c.pop()
+        i = lib.Input(shape=(3,))
+        d = lib.Model(i, lib.layers.Dense(1)(i))
+        e = lib.Model(i, d(i))
+        names.append([m.name for m in (a, b, c, d, e)])
+    assert names[1] == names[0]
