@@ -26,15 +26,19 @@ weights a config declares are capped (``MAX_WEIGHT_ELEMENTS``) before they are m
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import io
 import json
 import os
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
-from graphc.errors import GraphcError
+from graphc.errors import FileFormatError, GraphcError
 from graphc.files import atomic_write
 from graphc.layers import serialization
 from graphc.layers.base import (
@@ -100,6 +104,57 @@ def _h5py():
             "Reading and writing Keras's .keras and .weights.h5 files needs h5py: pip install h5py"
         ) from e
     return h5py
+
+
+#: What h5py, zipfile, zlib and the readers raise on a damaged file.
+_DAMAGE = (
+    OSError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    EOFError,
+    RuntimeError,
+    OverflowError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
+
+
+@contextlib.contextmanager
+def reading(filepath):
+    """Every failure while reading ``filepath`` as a Keras file is a ``FileFormatError``
+    (graphc's typed error; a ``ValueError`` too, as before): the readers' own messages
+    as they are, and what h5py, zipfile or zlib raise on a damaged file with the file's
+    name and what to do. A missing or unreadable path stays the ``OSError`` it is."""
+    try:
+        yield
+    except (GraphcError, FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except RecursionError:
+        raise UnsafeFileError(f"{filepath}: the file is nested too deeply.") from None
+    except ValueError as e:
+        raise FileFormatError(str(e)) from e
+    except _DAMAGE as e:
+        raise FileFormatError(
+            f"{filepath} is damaged or is not a Keras file ({type(e).__name__}: "
+            f"{str(e)[:300]}). Save it again from the model, or use an undamaged copy."
+        ) from e
+
+
+def _reader(filepath_arg):
+    """Decorate a public reader: its ``filepath_arg``-th argument is the file."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            with reading(os.fspath(args[filepath_arg])):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return wrap
 
 
 def is_keras_file(filepath) -> bool:
@@ -832,6 +887,7 @@ def save_weights_h5(model, filepath) -> None:
     atomic_write(os.fspath(filepath), lambda f: f.write(data))
 
 
+@_reader(1)
 def load_weights_h5(model, filepath) -> None:
     filepath = os.fspath(filepath)
     if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
@@ -917,12 +973,14 @@ def _read_member(z: zipfile.ZipFile, name: str, limit: int, source: str) -> byte
     return data
 
 
+@_reader(0)
 def read_keras_config(filepath) -> dict:
     filepath = os.fspath(filepath)
     with zipfile.ZipFile(filepath) as z:
         return json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
 
 
+@_reader(0)
 def load_keras(filepath, custom_objects=None, compile=True):
     """A model from a Keras 3 ``.keras`` file: architecture and weights, and the compile
     settings and optimizer state when they name things graphc has. The weight file is
@@ -1113,6 +1171,7 @@ def _read_legacy_weights(model, group, source) -> None:
         p.assign(a)
 
 
+@_reader(0)
 def load_legacy_h5(filepath, custom_objects=None):
     """A model from a legacy Keras 2 / tf.keras ``.h5`` file (``model_config`` and
     ``model_weights``); the training config is not read (compile after loading)."""
@@ -1149,6 +1208,7 @@ def load_legacy_h5(filepath, custom_objects=None):
     return model
 
 
+@_reader(1)
 def load_legacy_weights(model, filepath) -> None:
     """Weights from a legacy Keras 2 ``.h5`` file (a whole model or weights only)."""
     h5py = _h5py()
