@@ -966,11 +966,19 @@ def _read_member(z: zipfile.ZipFile, name: str, limit: int, source: str) -> byte
         raise UnsafeFileError(
             f"{source}: {name} declares {info.file_size} bytes, over graphc's limit of {limit}."
         )
+    # In pieces: memory follows the bytes the entry really holds, not a damaged size
+    # field (one read of `limit` bytes let zlib reserve the whole limit).
+    chunks, total = [], 0
     with z.open(info) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
+        while total <= limit:
+            chunk = f.read(min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    if total > limit:
         raise UnsafeFileError(f"{source}: {name} is larger than graphc's limit of {limit}.")
-    return data
+    return b"".join(chunks)
 
 
 @_reader(0)
@@ -1071,14 +1079,33 @@ def _compile_from_keras(model, cc, custom_objects, source):
 
 
 # ---- legacy Keras 2 / tf.keras HDF5 files -----------------------------------------------
+def _h5_attr(group, name):
+    """``group.attrs[name]``, its declared size checked against the file first: a damaged
+    dataspace can declare billions of strings, which h5py would allocate before reading.
+    (A damaged *length* of one variable-length string is out of reach: libhdf5 allocates
+    and fills it before it finds the mismatch, then fails with an OSError.)"""
+    h5py = _h5py()
+    attr = h5py.h5a.open(group.id, name.encode("utf8"))
+    count = int(np.prod(attr.shape, dtype=np.float64)) if attr.shape else 1
+    need = count * max(attr.dtype.itemsize, 8)
+    have = group.file.id.get_filesize()
+    if need > have:
+        raise FileFormatError(
+            f"{group.file.filename}: attribute {name!r} of {group.name!r} declares {count} "
+            f"values, more than the file's {have} bytes can hold. The file is damaged; "
+            "save it again, or use an undamaged copy."
+        )
+    return group.attrs[name]
+
+
 def _h5_attr_list(group, name) -> list:
     """A list attribute as Keras's legacy writer stores it (chunked when long)."""
     if name in group.attrs:
-        raw = list(group.attrs[name])
+        raw = list(_h5_attr(group, name))
     else:
         raw, k = [], 0
         while f"{name}{k}" in group.attrs:
-            raw.extend(group.attrs[f"{name}{k}"])
+            raw.extend(_h5_attr(group, f"{name}{k}"))
             k += 1
     return [n.decode("utf8") if hasattr(n, "decode") else str(n) for n in raw]
 
@@ -1182,7 +1209,7 @@ def load_legacy_h5(filepath, custom_objects=None):
             f"{filepath} is larger than graphc's limit ({MAX_WEIGHTS_BYTES} bytes)."
         )
     with h5py.File(filepath, "r") as h:
-        raw = h.attrs.get("model_config")
+        raw = _h5_attr(h, "model_config") if "model_config" in h.attrs else None
         if raw is None:
             raise ValueError(
                 f"{filepath} holds no model config (a weights-only file?); "
