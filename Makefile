@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast lint format bench clean
+.PHONY: demo test test-fast fuzz lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ test: $(STAMP)
 # (`make test` runs those), on both cores (about 30 s here).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow and not oracle"
+
+# More of the random-model fuzzer than CI runs (which takes seeds 0-499, and 0-49 against
+# Keras): `make fuzz N=5000` checks N seeds from START against onnxruntime and N/10 of
+# them against Keras 3; a failing seed prints its reproducer.
+N ?= 2000
+START ?= 500
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/test_model_fuzz.py --seeds $(N) --start $(START)
+	KERAS_BACKEND=torch $(BIN)/python tests/oracle/test_keras_model_fuzz.py --seeds $$(( $(N) / 10 )) --start $(START)
 
 # ruff (rules E, F, I, B), the formatter's check, and mypy on the typed core.
 lint: $(STAMP)

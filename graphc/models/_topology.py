@@ -61,37 +61,105 @@ def layer_calls(graph: Graph):
     return list(calls.values()), producer_call
 
 
-def ordered_layers(graph: Graph) -> list:
-    """Keras's ``model.layers`` order: by decreasing depth (longest path to an output, in
-    layer calls), ties in traversal order (pre-order from the outputs)."""
+def _keras_map(graph: Graph):
+    """``keras.src.ops.function.map_graph`` over layer calls: the calls in Keras's
+    post-order (``_build_map``: depth-first from each output in turn, inputs left to
+    right), each call's depth and each layer's, and each layer's traversal index.
+
+    Depths are computed as Keras computes them, walking the post-order backwards; a
+    shared layer takes the largest depth seen so far, so the result depends on that walk
+    and not only on the graph (which is why graph order will not do)."""
     calls, producer_call = layer_calls(graph)
-    # Depth, from the outputs back (reverse graph order), as keras.src.ops.function does.
-    call_depth: dict = {}
+    post: list = []
+    finished: set = set()
+    in_progress: set = set()
+    index: dict = {}
+    for out in graph.outputs:
+        root = producer_call.get(out)
+        if root is None or root in finished:
+            continue
+        # iterative form of _build_map_helper: (call, next input to visit)
+        stack = [(root, 0)]
+        in_progress.add(root)
+        index.setdefault(id(root.layer), len(index))
+        while stack:
+            call, i = stack[-1]
+            if i < len(call.inputs):
+                stack[-1] = (call, i + 1)
+                parent = producer_call[call.inputs[i]]
+                if parent not in finished and parent not in in_progress:
+                    index.setdefault(id(parent.layer), len(index))
+                    in_progress.add(parent)
+                    stack.append((parent, 0))
+                continue
+            stack.pop()
+            in_progress.discard(call)
+            finished.add(call)
+            post.append(call)
+    call_depth: dict = {}  # insertion order is Keras's nodes_by_depth order
     layer_depth: dict = {}
-    for call in sorted(calls, key=lambda c: c.last, reverse=True):
-        d = max(call_depth.get(call, 0), layer_depth.get(id(call.layer), 0))
-        call_depth[call] = d
+    for call in reversed(post):
+        d = max(call_depth.setdefault(call, 0), layer_depth.get(id(call.layer), 0))
         layer_depth[id(call.layer)] = d
+        call_depth[call] = d
         for v in call.inputs:
             parent = producer_call[v]
-            call_depth[parent] = max(call_depth.get(parent, 0), d + 1)
-    # Traversal order: depth-first pre-order from the outputs, inputs left to right.
-    index: dict = {}
-    stack = [producer_call[v] for v in reversed(graph.outputs) if v in producer_call]
-    visited = set()
-    while stack:
-        call = stack.pop()
-        if call in visited:
-            continue
-        visited.add(call)
-        index.setdefault(id(call.layer), len(index))
-        stack.extend(producer_call[v] for v in reversed(call.inputs))
+            call_depth[parent] = max(d + 1, call_depth.get(parent, 0))
+    # Inputs no output reaches have no entry: depth 0 and index -1 below, as in Keras.
+    return calls, call_depth, layer_depth, index
+
+
+def execution_order(graph: Graph) -> list:
+    """The layer calls in the order Keras's ``Functional`` runs them
+    (``_run_through_graph``): by decreasing depth, ties in ``nodes_by_depth`` order. The
+    order matters where a call changes state that a later call of the same layer reads:
+    a shared ``BatchNormalization`` updates its moving statistics once per call."""
+    _, call_depth, _, _ = _keras_map(graph)
+    order = list(call_depth)
+    rank = {c: i for i, c in enumerate(order)}
+    return sorted(order, key=lambda c: (-call_depth[c], rank[c]))
+
+
+def ordered_layers(graph: Graph) -> list:
+    """Keras's ``model.layers`` order: by decreasing depth (``map_graph``'s depths), ties
+    in traversal order (first visit of ``_build_map``'s depth-first walk)."""
+    calls, _, layer_depth, index = _keras_map(graph)
     layers, seen = [], set()
     for call in calls:
         if id(call.layer) not in seen:
             seen.add(id(call.layer))
             layers.append(call.layer)
-    # An input no output reaches has depth 0 and index -1, as in Keras.
     return sorted(
         layers, key=lambda layer: (-layer_depth.get(id(layer), 0), index.get(id(layer), -1))
     )
+
+
+def keras_node_order(graph: Graph) -> list:
+    """The graph's nodes, each layer call's together, the calls in
+    :func:`execution_order` (a topological order; ties and any call Keras would skip keep
+    recording order). Running the nodes in this order changes state in Keras's order."""
+    import heapq
+
+    rank = {(id(c.layer), c.index): i for i, c in enumerate(execution_order(graph))}
+    nodes = graph.nodes
+    members = set(nodes)
+    far = len(rank)
+
+    def key(n):
+        layer, index = n.top
+        return (rank.get((id(layer), index), far), n._id)
+
+    indegree = {n: sum(1 for v in n.inputs if v.producer in members) for n in nodes}
+    heap = [(key(n), n._id, n) for n, d in indegree.items() if d == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        *_, n = heapq.heappop(heap)
+        order.append(n)
+        for out in n.outputs:
+            for user in out.uses:
+                if user in members:
+                    indegree[user] -= 1
+                    if indegree[user] == 0:
+                        heapq.heappush(heap, (key(user), user._id, user))
+    return order if len(order) == len(nodes) else nodes

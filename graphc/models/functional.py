@@ -75,13 +75,18 @@ class Model(Trainer, Layer):
 
     # ---- the graph ---------------------------------------------------------------------
     def _set_graph(self, inputs, outputs):
-        from graphc.models._topology import ordered_layers
+        from graphc.models._topology import keras_node_order, ordered_layers
         from passes import MODEL_PASSES, Pipeline
 
         in_list = _check_tensors(inputs, "inputs")
         out_list = _check_tensors(outputs, "outputs")
         graph = Graph.from_outputs(in_list, out_list, name=self.name)
         Pipeline([p() for p in MODEL_PASSES]).run(graph)
+        if not self._subclassed:
+            # Run the layer calls in Keras's order (a subclassed model's `call` runs in
+            # its own order, the recording order): a shared BatchNormalization updates
+            # its moving statistics once per call, so the order shows in the numbers.
+            graph.nodes = keras_node_order(graph)
         self._graph = graph
         self._input_struct = inputs
         self._output_struct = outputs

@@ -26,15 +26,19 @@ weights a config declares are capped (``MAX_WEIGHT_ELEMENTS``) before they are m
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import io
 import json
 import os
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
-from graphc.errors import GraphcError
+from graphc.errors import FileFormatError, GraphcError
 from graphc.files import atomic_write
 from graphc.layers import serialization
 from graphc.layers.base import (
@@ -102,6 +106,57 @@ def _h5py():
             "Reading and writing Keras's .keras and .weights.h5 files needs h5py: pip install h5py"
         ) from e
     return h5py
+
+
+#: What h5py, zipfile, zlib and the readers raise on a damaged file.
+_DAMAGE = (
+    OSError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    EOFError,
+    RuntimeError,
+    OverflowError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+)
+
+
+@contextlib.contextmanager
+def reading(filepath):
+    """Every failure while reading ``filepath`` as a Keras file is a ``FileFormatError``
+    (graphc's typed error; a ``ValueError`` too, as before): the readers' own messages
+    as they are, and what h5py, zipfile or zlib raise on a damaged file with the file's
+    name and what to do. A missing or unreadable path stays the ``OSError`` it is."""
+    try:
+        yield
+    except (GraphcError, FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except RecursionError:
+        raise UnsafeFileError(f"{filepath}: the file is nested too deeply.") from None
+    except ValueError as e:
+        raise FileFormatError(str(e)) from e
+    except _DAMAGE as e:
+        raise FileFormatError(
+            f"{filepath} is damaged or is not a Keras file ({type(e).__name__}: "
+            f"{str(e)[:300]}). Save it again from the model, or use an undamaged copy."
+        ) from e
+
+
+def _reader(filepath_arg):
+    """Decorate a public reader: its ``filepath_arg``-th argument is the file."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            with reading(os.fspath(args[filepath_arg])):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return wrap
 
 
 def is_keras_file(filepath) -> bool:
@@ -842,6 +897,7 @@ def save_weights_h5(model, filepath) -> None:
     atomic_write(os.fspath(filepath), lambda f: f.write(data))
 
 
+@_reader(1)
 def load_weights_h5(model, filepath) -> None:
     filepath = os.fspath(filepath)
     if os.path.getsize(filepath) > MAX_WEIGHTS_BYTES:
@@ -920,19 +976,29 @@ def _read_member(z: zipfile.ZipFile, name: str, limit: int, source: str) -> byte
         raise UnsafeFileError(
             f"{source}: {name} declares {info.file_size} bytes, over graphc's limit of {limit}."
         )
+    # In pieces: memory follows the bytes the entry really holds, not a damaged size
+    # field (one read of `limit` bytes let zlib reserve the whole limit).
+    chunks, total = [], 0
     with z.open(info) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
+        while total <= limit:
+            chunk = f.read(min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    if total > limit:
         raise UnsafeFileError(f"{source}: {name} is larger than graphc's limit of {limit}.")
-    return data
+    return b"".join(chunks)
 
 
+@_reader(0)
 def read_keras_config(filepath) -> dict:
     filepath = os.fspath(filepath)
     with zipfile.ZipFile(filepath) as z:
         return json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
 
 
+@_reader(0)
 def load_keras(filepath, custom_objects=None, compile=True):
     """A model from a Keras 3 ``.keras`` file: architecture and weights, and the compile
     settings and optimizer state when they name things graphc has. The weight file is
@@ -1023,14 +1089,33 @@ def _compile_from_keras(model, cc, custom_objects, source):
 
 
 # ---- legacy Keras 2 / tf.keras HDF5 files -----------------------------------------------
+def _h5_attr(group, name):
+    """``group.attrs[name]``, its declared size checked against the file first: a damaged
+    dataspace can declare billions of strings, which h5py would allocate before reading.
+    (A damaged *length* of one variable-length string is out of reach: libhdf5 allocates
+    and fills it before it finds the mismatch, then fails with an OSError.)"""
+    h5py = _h5py()
+    attr = h5py.h5a.open(group.id, name.encode("utf8"))
+    count = int(np.prod(attr.shape, dtype=np.float64)) if attr.shape else 1
+    need = count * max(attr.dtype.itemsize, 8)
+    have = group.file.id.get_filesize()
+    if need > have:
+        raise FileFormatError(
+            f"{group.file.filename}: attribute {name!r} of {group.name!r} declares {count} "
+            f"values, more than the file's {have} bytes can hold. The file is damaged; "
+            "save it again, or use an undamaged copy."
+        )
+    return group.attrs[name]
+
+
 def _h5_attr_list(group, name) -> list:
     """A list attribute as Keras's legacy writer stores it (chunked when long)."""
     if name in group.attrs:
-        raw = list(group.attrs[name])
+        raw = list(_h5_attr(group, name))
     else:
         raw, k = [], 0
         while f"{name}{k}" in group.attrs:
-            raw.extend(group.attrs[f"{name}{k}"])
+            raw.extend(_h5_attr(group, f"{name}{k}"))
             k += 1
     return [n.decode("utf8") if hasattr(n, "decode") else str(n) for n in raw]
 
@@ -1208,6 +1293,7 @@ def save_legacy_h5(model, filepath) -> None:
     atomic_write(os.fspath(filepath), lambda f: f.write(data))
 
 
+@_reader(0)
 def load_legacy_h5(filepath, custom_objects=None, compile=True):
     """A model from a legacy Keras 2 / tf.keras ``.h5`` file (``model_config`` and
     ``model_weights``); with ``compile``, compiled from its ``training_config`` when that
@@ -1219,7 +1305,7 @@ def load_legacy_h5(filepath, custom_objects=None, compile=True):
             f"{filepath} is larger than graphc's limit ({MAX_WEIGHTS_BYTES} bytes)."
         )
     with h5py.File(filepath, "r") as h:
-        raw = h.attrs.get("model_config")
+        raw = _h5_attr(h, "model_config") if "model_config" in h.attrs else None
         if raw is None:
             raise ValueError(
                 f"{filepath} holds no model config (a weights-only file?); "
@@ -1242,7 +1328,7 @@ def load_legacy_h5(filepath, custom_objects=None, compile=True):
         except RecursionError:
             raise UnsafeFileError(f"{filepath}: the config is nested too deeply.") from None
         _read_legacy_weights(model, h["model_weights"] if "model_weights" in h else h, filepath)
-        raw = h.attrs.get("training_config")
+        raw = _h5_attr(h, "training_config") if "training_config" in h.attrs else None
         if compile and raw is not None and len(raw) <= MAX_CONFIG_BYTES:
             cc = json.loads(raw.decode("utf8") if hasattr(raw, "decode") else raw)
             if isinstance(cc, dict) and isinstance(cc.get("optimizer_config"), dict):
@@ -1264,6 +1350,7 @@ def _read_legacy_optimizer(model, h, source) -> None:
     _set_optimizer_vars(model, [og.get(name) for name in names], source)
 
 
+@_reader(1)
 def load_legacy_weights(model, filepath) -> None:
     """Weights from a legacy Keras 2 ``.h5`` file (a whole model or weights only)."""
     h5py = _h5py()

@@ -217,11 +217,12 @@ def load_weights(model, filepath):
         keras_format.load_weights_h5(model, filepath)
         return
     if filepath.endswith(".keras"):
-        with _open_zip(filepath, "a .keras model file") as z:
-            data = keras_format._read_member(
-                z, "model.weights.h5", keras_format.MAX_WEIGHTS_BYTES, filepath
-            )
-        keras_format._read_h5(model, io.BytesIO(data), filepath)
+        with keras_format.reading(filepath):
+            with _open_zip(filepath, "a .keras model file") as z:
+                data = keras_format._read_member(
+                    z, "model.weights.h5", keras_format.MAX_WEIGHTS_BYTES, filepath
+                )
+            keras_format._read_h5(model, io.BytesIO(data), filepath)
         return
     if filepath.endswith(".graphc") and zipfile.is_zipfile(filepath):
         with _open_zip(filepath, "a .graphc model file") as z:

@@ -24,7 +24,17 @@ class Sequential(Model):
         self._last_output: Value | None = None
         self._graph = None
         for layer in layers or []:
-            self.add(layer)
+            self.add(layer, rebuild=False)
+        if layers:
+            self._keras_rebuilt()
+
+    def _keras_rebuilt(self):
+        """Keras's Sequential builds an inner ``Functional`` each time it rebuilds with
+        an input and a layer (the constructor once, each ``add``, ``pop`` and ``build``),
+        and that model takes the next "functional" name: take it too, so the names of
+        the models made afterwards are Keras's (``functional_1`` after a Sequential)."""
+        if self._input_value is not None and self._stack:
+            unique_name("functional")
 
     def add(self, layer, rebuild=True):
         """Append a layer; with a known input shape it is called at once, so a shape
@@ -61,6 +71,8 @@ class Sequential(Model):
             self.built = True
         self._stack.append(layer)
         self._graph = None
+        if rebuild:
+            self._keras_rebuilt()
 
     @staticmethod
     def _call_one(layer, x):
@@ -84,6 +96,7 @@ class Sequential(Model):
                 x = self._call_one(remaining, x)
             self._last_output = x
         self._graph = None
+        self._keras_rebuilt()
         return layer
 
     def build(self, input_shape=None):
@@ -98,6 +111,7 @@ class Sequential(Model):
             self._last_output = self._call_one(layer, self._last_output)
         self.built = True
         self._graph = None
+        self._keras_rebuilt()
 
     @property
     def graph(self):

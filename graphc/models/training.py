@@ -331,6 +331,10 @@ class Trainer:
                     list(graph.outputs) + [m for m in masks if m is not None],
                     graph.name,
                 )
+                if not getattr(self, "_subclassed", False):
+                    from graphc.models._topology import keras_node_order
+
+                    run.nodes = keras_node_order(run)
             ex = Executor(run, trainable, [v for _, v in activity])
             ex.activity = activity
             ex.n_outputs = len(graph.outputs)

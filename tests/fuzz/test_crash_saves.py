@@ -1,11 +1,19 @@
-"""Crash tests (issue 13): ``save``, ``save_weights``, ``ModelCheckpoint`` and ONNX
-``export`` (inline and with external data) killed with SIGKILL at random moments.
+"""Crash tests (issue 13): ``save``, ``save_weights``, ``ModelCheckpoint`` (in ``fit``)
+and ONNX ``export`` (inline and with external data) killed with SIGKILL at random
+moments, and ``fit`` with a ``ModelCheckpoint`` interrupted with SIGINT (Ctrl-C).
 
 One subprocess imports graphc once, then for each run forks a worker that writes the
 target over and over (alternating two models), and kills it with SIGKILL after a random
 delay. After every kill the target must be the old or the new complete file (it loads,
 and gives one of the two models' outputs); after the next successful write, no
 temporaries and no stale external-data files may remain.
+
+``fit_sigint``: the worker trains a fresh model (fixed batches, no shuffling) with a
+``ModelCheckpoint`` saving every batch until SIGINT stops it; then the checkpoint must be
+a complete file, and the model in memory consistent: a twin trained with
+``train_on_batch`` for exactly as many optimizer steps as the interrupted model counts
+has bitwise the same weights (so no step was half applied, and the step count, the
+weights and the moving statistics agree).
 
     python tests/fuzz/test_crash_saves.py --runs 40 --seed 3     # more runs, by hand
 """
@@ -24,13 +32,15 @@ import time
 
 import pytest
 
-#: Kill runs per kind of write in CI.
-RUNS = 20
-KINDS = ["save", "save_weights", "checkpoint", "export", "export_external"]
+#: Kill or interrupt runs per kind in CI: 100 in all.
+RUNS = 16
+KINDS = ["save", "save_weights", "checkpoint", "export", "export_external", "fit_sigint"]
+#: Runs of a kind, when not RUNS (the CI budget of 100 runs: 5 x 16 + 20).
+KIND_RUNS = {"fit_sigint": 20}
 
 
 # ---- the subprocess -----------------------------------------------------------------------
-def _models():
+def _models(fit=True):
     import numpy as np
 
     import graphc
@@ -50,6 +60,8 @@ def _models():
 
     x = np.random.default_rng(0).normal(size=(8, 64)).astype("float32")
     y = np.zeros((8, 4), "float32")
+    if not fit:
+        return [build(3), build(3)], x, y
     models = [build(1), build(2)]
     for m in models:
         m.fit(x, y, epochs=1, batch_size=4, verbose=0)  # optimizer state in the files
@@ -63,6 +75,7 @@ def _target(kind, folder):
             "save": "m.graphc",
             "save_weights": "m.weights.npz",
             "checkpoint": "ckpt.graphc",
+            "fit_sigint": "ckpt.graphc",
             "export": "m.onnx",
             "export_external": "big.onnx",
         }[kind],
@@ -76,7 +89,7 @@ def _write(kind, model, target, x, y):
         model.save(target)
     elif kind == "save_weights":
         model.save_weights(target)
-    elif kind == "checkpoint":
+    elif kind in ("checkpoint", "fit_sigint"):
         cb = graphc.callbacks.ModelCheckpoint(target, save_freq=1)
         model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[cb])
     elif kind == "export":
@@ -106,7 +119,7 @@ def _state(kind, target, models, x, probe):
             else:
                 loaded = load_model(target)
             out = loaded.predict(x, verbose=0)
-            if kind == "checkpoint":
+            if kind in ("checkpoint", "fit_sigint"):
                 return "trained" if np.all(np.isfinite(out)) else "not finite"
             refs = [m.predict(x, verbose=0) for m in models]
     except Exception as e:  # noqa: BLE001 - a broken file is what we look for
@@ -131,12 +144,76 @@ def _leftovers(kind, target):
     return sorted(names)
 
 
+def _fit_until_interrupted(model, twin, x, y, target, result_path):
+    """The fit_sigint worker: fit until SIGINT, then replay as many steps on the twin
+    and write what it found to ``result_path``."""
+    import numpy as np
+
+    import graphc
+
+    status = "not started"
+    try:
+        status = "fitting"
+        cb = graphc.callbacks.ModelCheckpoint(target, save_freq=1)
+        model.fit(x, y, epochs=100_000, batch_size=4, shuffle=False, verbose=0, callbacks=[cb])
+        status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted " + status
+    steps = int(model.optimizer.iterations)
+    batches = [(x[i : i + 4], y[i : i + 4]) for i in range(0, len(x), 4)]
+    for k in range(steps):
+        twin.train_on_batch(*batches[k % len(batches)])
+    weights, replayed = model.get_weights(), twin.get_weights()
+    out = {
+        "status": status,
+        "steps": steps,
+        "consistent": len(weights) == len(replayed)
+        and all(np.array_equal(a, b) for a, b in zip(weights, replayed)),
+        "finite": all(np.all(np.isfinite(w)) for w in weights),
+        "predicts": bool(np.all(np.isfinite(model.predict(x, verbose=0)))),
+    }
+    with open(result_path, "w") as f:
+        json.dump(out, f)
+
+
+def _interrupt_fit(sub, target, fresh, x, y, delay):
+    """Fork a fit_sigint worker, SIGINT it after ``delay`` s; returns its report."""
+    result_path = os.path.join(sub, "result.json")
+    if os.path.exists(result_path):
+        os.remove(result_path)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _fit_until_interrupted(fresh[0], fresh[1], x, y, target, result_path)
+            code = 0
+        finally:
+            os._exit(code)
+    time.sleep(delay)
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return {"status": "hung after SIGINT"}
+    if not os.path.exists(result_path):
+        return {"status": f"the worker failed (wait status {status})"}
+    with open(result_path) as f:
+        return json.load(f)
+
+
 def zygote(runs: int, seed: int, folder: str, kinds=KINDS) -> dict:
     import numpy as np
 
     models, x, y = _models()
     probe, _, _ = _models()
     probe = probe[0]
+    fresh, _, _ = _models(fit=False)  # untrained twins for fit_sigint (copied by fork)
     rng = random.Random(seed)
     results = {}
     for kind in kinds:
@@ -147,8 +224,26 @@ def zygote(runs: int, seed: int, folder: str, kinds=KINDS) -> dict:
         t0 = time.perf_counter()
         _write(kind, models[0], target, x, y)
         one = time.perf_counter() - t0
-        survived, problems, temps_after_kill = 0, [], 0
-        for run in range(runs):
+        survived, problems, temps_after_kill, steps = 0, [], 0, []
+        runs_here = runs if runs != RUNS else KIND_RUNS.get(kind, RUNS)
+        for run in range(runs_here):
+            if kind == "fit_sigint":
+                report = _interrupt_fit(sub, target, fresh, x, y, rng.uniform(0, 3 * one))
+                steps.append(report.get("steps"))
+                state = _state(kind, target, models, x, probe)
+                left = [n for n in os.listdir(sub) if ".graphc-tmp-" in n]
+                temps_after_kill += len(left)
+                if not report.get("status", "").startswith("interrupted"):
+                    problems.append(f"run {run}: {report}")
+                elif not (report["consistent"] and report["finite"] and report["predicts"]):
+                    problems.append(f"run {run}: the model in memory is inconsistent: {report}")
+                elif state != "trained":
+                    problems.append(f"run {run}: after SIGINT the checkpoint is {state}")
+                elif left:
+                    problems.append(f"run {run}: temporaries left after SIGINT: {left}")
+                else:
+                    survived += 1
+                continue
             pid = os.fork()
             if pid == 0:  # the worker: write, alternating the models, until killed
                 try:
@@ -174,11 +269,12 @@ def zygote(runs: int, seed: int, folder: str, kinds=KINDS) -> dict:
             else:
                 survived += 1
         results[kind] = {
-            "runs": runs,
+            "runs": runs_here,
             "survived": survived,
             "problems": problems,
             "temporaries_left_by_kills": temps_after_kill,
             "seconds_per_write": round(one, 3),
+            **({"steps_at_interrupt": steps} if steps else {}),
         }
         np.random.default_rng(0)  # (keep numpy imported for the fork)
     return results
@@ -232,7 +328,9 @@ def test_killed_writes_leave_the_old_or_the_new_file():
     print("\n" + "\n".join(lines))
     problems = [f"{k}: {p}" for k, r in results.items() for p in r["problems"]]
     assert not problems, "\n".join(problems)
-    assert sum(r["survived"] for r in results.values()) == RUNS * len(KINDS)
+    assert sum(r["survived"] for r in results.values()) == sum(
+        KIND_RUNS.get(k, RUNS) for k in KINDS
+    )
 
 
 if __name__ == "__main__":
