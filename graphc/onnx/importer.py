@@ -29,6 +29,9 @@ from graphc.ir import Parameter, Value
 from graphc.layers.base import Input, Layer
 from graphc.layers.serialization import register_builtin
 from graphc.models.functional import Model
+from graphc.ops.masking import NARROW_DTYPES, narrow_cast, narrow_dtype
+
+narrow_dtype("bfloat16")  # registers ONNX's narrow dtypes with NumPy (ml_dtypes)
 
 __all__ = ["load", "OnnxGraphLayer", "OnnxImportError", "SUPPORTED_OPS", "MIN_IMPORT_OPSET"]
 
@@ -763,7 +766,36 @@ _ONNX_DTYPES = {
     11: "float64",
     12: "uint32",
     13: "uint64",
+    16: "bfloat16",
+    17: "float8_e4m3fn",
+    18: "float8_e4m3fnuz",
+    19: "float8_e5m2",
+    20: "float8_e5m2fnuz",
+    21: "uint4",
+    22: "int4",
+    23: "float4_e2m1fn",
+    24: "float8_e8m0fnu",
+    25: "uint2",
+    26: "int2",
 }
+
+
+def _cast_to(node, x, to):
+    """``x`` as ``to`` with the node's ``saturate`` and ``round_mode`` (float8, e8m0)."""
+    saturate = bool(_attr(node, "saturate", 1))
+    round_mode = _str(_attr(node, "round_mode", "up"))
+    if _is_const(x):
+        if to in NARROW_DTYPES or _dtype(x) in NARROW_DTYPES:
+            return narrow_cast(x, to, saturate, round_mode)
+        return x.astype(to)
+    if _dtype(x) == to:
+        return _ident(x)
+    attrs = {}
+    if not saturate:
+        attrs["saturate"] = False
+    if round_mode != "up":
+        attrs["round_mode"] = round_mode
+    return ops.apply("cast", [x], dtype=to, from_dtype=_dtype(x), **attrs)
 
 
 def _cast(node, ins, opset):
@@ -773,9 +805,7 @@ def _cast(node, ins, opset):
         raise _Unsupported(f"Cast to ONNX element type {_attr(node, 'to')}")
     if _dtype(x) not in _ONNX_DTYPES.values():
         raise _Unsupported(f"Cast from {_dtype(x)}")
-    if _is_const(x):
-        return x.astype(to)
-    return ops.cast(x, to)
+    return _cast_to(node, x, to)
 
 
 def _reduce(name):
@@ -801,9 +831,7 @@ def _cast_like(node, ins, opset):
     x = ins[0]
     if _dtype(x) not in _ONNX_DTYPES.values() or target not in _ONNX_DTYPES.values():
         raise _Unsupported(f"CastLike from {_dtype(x)} to {target}")
-    if _is_const(x):
-        return x.astype(target)
-    return ops.cast(x, target) if _dtype(x) != target else _ident(x)
+    return _cast_to(node, x, target)
 
 
 def _size(node, ins, opset):
