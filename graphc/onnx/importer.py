@@ -1516,8 +1516,12 @@ class OnnxGraphLayer(Layer):
                 if name:
                     env[name] = v
         result = []
+        anchor = next((v for v in flat if isinstance(v, Value)), None)
         for name in self.output_names:
             v = env[name]
+            if isinstance(v, np.ndarray) and anchor is not None:
+                # an output computed from constants alone: a constant anchored to an input
+                v = ops.constant_like(v, anchor)
             if not isinstance(v, Value) or v.kind not in ("input", "intermediate"):
                 raise OnnxImportError(
                     f"the graph output {name!r} is a constant; graphc "
@@ -1639,3 +1643,10 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
 def _layer_name(text: str) -> str:
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in (text or "graph").lower())
     return out.strip("_") or "graph"
+
+
+# ---- more converters (graphc/onnx/import_ops.py) -------------------------------------------
+from graphc.onnx import import_ops as _import_ops  # noqa: E402  (uses the helpers above)
+
+_import_ops.install(CONVERTERS)
+SUPPORTED_OPS = tuple(sorted(CONVERTERS))

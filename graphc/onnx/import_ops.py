@@ -1,0 +1,496 @@
+"""More ONNX converters for ``graphc.onnx.load``: bitwise and integer ops, the
+elementwise functions beyond the basic ones, running sums and products, selection
+(TopK, OneHot, Unique, Compress, Einsum), scatters and gathers, and quantization.
+
+Each converter has the signature of ``graphc.onnx.importer.CONVERTERS``' entries and
+refuses what graphc cannot express with the reason (the importer names the op, the
+node and the opset).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import ops
+from graphc.onnx.importer import (
+    _FLOAT_KINDS,
+    _ONNX_DTYPES,
+    _attr,
+    _axes_of,
+    _axis,
+    _cast_to,
+    _dtype,
+    _ident,
+    _is_const,
+    _require_float,
+    _shape,
+    _static,
+    _str,
+    _unary,
+    _Unsupported,
+)
+from graphc.ops.bitwise import shift
+from graphc.ops.masking import NARROW_DTYPES, narrow_cast
+
+_INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def _same_dtype(node, a, b):
+    if _dtype(a) != _dtype(b):
+        raise _Unsupported(f"operands of different dtypes {_dtype(a)} and {_dtype(b)}")
+
+
+def _bitwise(name, fn):
+    def convert(node, ins, opset):
+        a, b = ins
+        _same_dtype(node, a, b)
+        if _dtype(a) not in _INTS:
+            raise _Unsupported(f"{node.op_type} on dtype {_dtype(a)}")
+        if _is_const(a) and _is_const(b):
+            return np.asarray(fn(a, b))
+        return ops.apply(name, [a, b])
+
+    return convert
+
+
+def _bitwise_not(node, ins, opset):
+    x = ins[0]
+    if _dtype(x) not in _INTS:
+        raise _Unsupported(f"BitwiseNot on dtype {_dtype(x)}")
+    return np.invert(x) if _is_const(x) else ops.apply("bitwise_not", [x])
+
+
+def _bit_shift(node, ins, opset):
+    a, s = ins
+    _same_dtype(node, a, s)
+    if _dtype(a) not in _INTS:
+        raise _Unsupported(f"BitShift on dtype {_dtype(a)}")
+    direction = _str(_attr(node, "direction")).lower()
+    if direction not in ("left", "right"):
+        raise _Unsupported(f"direction {direction!r}")
+    if _is_const(a) and _is_const(s):
+        return shift(a, s, direction == "left")
+    return ops.apply("bit_shift", [a, s], direction=direction)
+
+
+def _int_div(base):
+    """Div: integers truncate toward zero (ONNX); floats by the importer's rule."""
+
+    def convert(node, ins, opset):
+        a, b = ins
+        if _dtype(a) not in _INTS:
+            return base(node, ins, opset)
+        _same_dtype(node, a, b)
+        return ops.apply("trunc_divide", [a, b])
+
+    return convert
+
+
+def _is_inf(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "IsInf")
+    return ops.apply(
+        "isinf",
+        [x],
+        positive=bool(_attr(node, "detect_positive", 1)),
+        negative=bool(_attr(node, "detect_negative", 1)),
+    )
+
+
+def _celu(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "Celu")
+    return ops.celu(x, alpha=float(_attr(node, "alpha", 1.0)))
+
+
+def _hard_swish(node, ins, opset):
+    _require_float(ins[0], "HardSwish")
+    return ops.hard_swish(ins[0])
+
+
+def _mish(node, ins, opset):
+    _require_float(ins[0], "Mish")
+    return ops.mish(ins[0])
+
+
+def _shrink(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "Shrink")
+    dt = _dtype(x)
+    lambd = np.asarray(_attr(node, "lambd", 0.5), dt)
+    bias = np.asarray(_attr(node, "bias", 0.0), dt)
+    zero = np.zeros((), dt)
+    return ops.where(
+        ops.less(x, -lambd),
+        ops.add(x, bias),
+        ops.where(ops.greater(x, lambd), ops.subtract(x, bias), zero),
+    )
+
+
+def _prelu(node, ins, opset):
+    x, slope = ins
+    _require_float(x, "PRelu")
+    zero = np.zeros((), _dtype(x))
+    return ops.where(ops.less(x, zero), ops.multiply(x, slope), x)
+
+
+def _clip_any(node, ins, opset):
+    """Clip on integers (floats go to the importer's Clip)."""
+    from graphc.onnx.importer import _clip
+
+    x = ins[0]
+    if _dtype(x) in _FLOAT_KINDS:
+        return _clip(node, ins, opset)
+    if _dtype(x) not in _INTS:
+        raise _Unsupported(f"Clip on dtype {_dtype(x)}")
+    lo = None if len(ins) < 2 or ins[1] is None else _static(ins[1], "min")
+    hi = None if len(ins) < 3 or ins[2] is None else _static(ins[2], "max")
+    y = x
+    if lo is not None:
+        y = ops.maximum(y, np.asarray(lo, _dtype(x)).reshape(()))
+    if hi is not None:
+        y = ops.minimum(y, np.asarray(hi, _dtype(x)).reshape(()))
+    return y if y is not x else _ident(x)
+
+
+# ---- reductions ---------------------------------------------------------------------------
+def _reduce_args(node, ins, opset, since=18):
+    x = ins[0]
+    axes = _axes_of(node, ins, opset, since)
+    keep = bool(_attr(node, "keepdims", 1))
+    rank = len(_shape(x))
+    if axes is None or axes == []:
+        if _attr(node, "noop_with_empty_axes", 0):
+            return x, "noop", keep
+        return x, None, keep
+    return x, tuple(sorted(_axis(a, rank) for a in axes)), keep
+
+
+def _reduce_prod(node, ins, opset):
+    x, axes, keep = _reduce_args(node, ins, opset)
+    _require_float(x, "ReduceProd")
+    if axes == "noop":
+        return _ident(x)
+    return ops.apply("prod", [x], axis=axes, keepdims=keep)
+
+
+def _reduce_bool_or(base, kind):
+    """ReduceMax/ReduceMin: on booleans as any/all; the rest by the importer's rule."""
+
+    def convert(node, ins, opset):
+        x = ins[0]
+        if _dtype(x) != "bool":
+            return base(node, ins, opset)
+        x, axes, keep = _reduce_args(node, ins, opset)
+        if axes == "noop":
+            return _ident(x)
+        flag = x if kind == "max" else ops.logical_not(x)
+        count = ops.apply("sum", [ops.cast(flag, "float32")], axis=axes, keepdims=keep)
+        hit = ops.greater(count, np.zeros((), "float32"))
+        return hit if kind == "max" else ops.logical_not(hit)
+
+    return convert
+
+
+# ---- running sums, selection ----------------------------------------------------------------
+def _cum(name):
+    def convert(node, ins, opset):
+        x = ins[0]
+        if _dtype(x) not in _FLOAT_KINDS + ("int32", "int64", "uint32", "uint64"):
+            raise _Unsupported(f"{node.op_type} on dtype {_dtype(x)}")
+        axis = int(_static(ins[1], "axis").reshape(()))
+        return ops.apply(
+            name,
+            [x],
+            axis=_axis(axis, len(_shape(x))),
+            exclusive=bool(_attr(node, "exclusive", 0)),
+            reverse=bool(_attr(node, "reverse", 0)),
+        )
+
+    return convert
+
+
+def _top_k(node, ins, opset):
+    x = ins[0]
+    if opset < 10:
+        k = int(_attr(node, "k"))
+    else:
+        k = int(_static(ins[1], "K").reshape(-1)[0])
+    if _dtype(x) not in _FLOAT_KINDS + _INTS:
+        raise _Unsupported(f"TopK on dtype {_dtype(x)}")
+    if not _attr(node, "sorted", 1):
+        raise _Unsupported("sorted=0 (graphc returns the top k sorted)")
+    rank = len(_shape(x))
+    axis = _axis(_attr(node, "axis", -1), rank)
+    if _shape(x)[axis] is None:
+        raise _Unsupported("TopK along an unknown dimension")
+    return ops.apply("top_k", [x], k=k, axis=axis, largest=bool(_attr(node, "largest", 1)))
+
+
+def _einsum(node, ins, opset):
+    xs = list(ins)
+    if len({_dtype(x) for x in xs}) > 1:
+        raise _Unsupported("Einsum of different dtypes")
+    return ops.apply("einsum", xs, equation=_str(_attr(node, "equation")))
+
+
+def _one_hot(node, ins, opset):
+    idx, depth, values = ins
+    depth = int(np.asarray(_static(depth, "depth")).reshape(-1)[0])
+    values = _static(values, "values").reshape(-1)
+    dt = str(values.dtype)
+    if dt not in _FLOAT_KINDS + _INTS + ("bool",):
+        raise _Unsupported(f"OneHot values of dtype {dt}")
+    axis = int(_attr(node, "axis", -1))
+    return ops.apply(
+        "one_hot",
+        [idx],
+        depth=depth,
+        axis=axis,
+        dtype=dt,
+        on_value=values[1].item(),
+        off_value=values[0].item(),
+    )
+
+
+def _unique(node, ins, opset):
+    x = ins[0]
+    if _dtype(x) not in _FLOAT_KINDS + _INTS:
+        raise _Unsupported(f"Unique on dtype {_dtype(x)}")
+    axis = _attr(node, "axis", None)
+    if axis is not None:
+        axis = _axis(axis, len(_shape(x)))
+    return ops.apply("unique", [x], axis=axis, sorted=bool(_attr(node, "sorted", 1)))
+
+
+def _compress(node, ins, opset):
+    x, cond = ins
+    axis = _attr(node, "axis", None)
+    if axis is not None:
+        axis = _axis(axis, len(_shape(x)))
+    if _is_const(x) and _is_const(cond):
+        return np.compress(cond.reshape(-1), x, axis=axis)
+    return ops.apply("compress", [x, cond], axis=axis)
+
+
+def _scatter_elements(node, ins, opset):
+    data, idx, upd = ins
+    if _dtype(idx) not in ("int32", "int64"):
+        raise _Unsupported(f"indices of dtype {_dtype(idx)}")
+    reduction = _str(_attr(node, "reduction", "none"))
+    if reduction not in ("none", "add", "mul", "max", "min"):
+        raise _Unsupported(f"reduction {reduction!r}")
+    return ops.apply(
+        "scatter_elements",
+        [data, idx, upd],
+        axis=_axis(_attr(node, "axis", 0), len(_shape(data))),
+        reduction=reduction,
+    )
+
+
+def _scatter_nd(node, ins, opset):
+    data, idx, upd = ins
+    if _dtype(idx) != "int64":
+        raise _Unsupported(f"indices of dtype {_dtype(idx)}")
+    reduction = _str(_attr(node, "reduction", "none"))
+    if reduction not in ("none", "add", "mul", "max", "min"):
+        raise _Unsupported(f"reduction {reduction!r}")
+    return ops.apply("scatter_nd", [data, idx, upd], reduction=reduction)
+
+
+def _gather_nd(node, ins, opset):
+    data, idx = ins
+    if _dtype(idx) != "int64":
+        raise _Unsupported(f"indices of dtype {_dtype(idx)}")
+    if _shape(idx)[-1] is None:
+        raise _Unsupported("GatherND with the last dimension of indices unknown")
+    return ops.apply("gather_nd", [data, idx], batch_dims=int(_attr(node, "batch_dims", 0)))
+
+
+def _eye_like(node, ins, opset):
+    x = ins[0]
+    shape = _shape(x)
+    if len(shape) != 2 or any(d is None for d in shape):
+        raise _Unsupported("EyeLike of an input of unknown or non-2-D shape")
+    to = _attr(node, "dtype", None)
+    dt = _dtype(x) if to is None else _ONNX_DTYPES.get(int(to))
+    if dt is None or dt in NARROW_DTYPES:
+        raise _Unsupported(f"EyeLike to ONNX element type {to}")
+    return np.eye(shape[0], shape[1], k=int(_attr(node, "k", 0)), dtype=dt)
+
+
+# ---- quantization -------------------------------------------------------------------------------
+def _per_axis(node, x, param, axis, block):
+    """``param`` (a scale or zero point) broadcast against ``x``: a scalar, a vector
+    along ``axis``, or blocks of ``block`` along ``axis``."""
+    rank = len(_shape(x))
+    p_shape = _shape(param)
+    if len(p_shape) == 0 or (len(p_shape) == 1 and p_shape[0] == 1 and not block):
+        return param if not _is_const(param) else param.reshape(())
+    axis = _axis(axis, rank)
+    if block:
+        if len(p_shape) != rank:
+            raise _Unsupported("blocked quantization with parameters of another rank")
+        if not _is_const(param):
+            raise _Unsupported("blocked quantization with computed parameters")
+        param = np.repeat(param, block, axis=axis)
+        size = _shape(x)[axis]
+        if size is None:
+            raise _Unsupported("blocked quantization along an unknown dimension")
+        return np.take(param, np.arange(size), axis=axis)
+    if len(p_shape) != 1:
+        raise _Unsupported(f"quantization parameters of shape {p_shape}")
+    target = [1] * rank
+    target[axis] = p_shape[0]
+    if _is_const(param):
+        return param.reshape(target)
+    return ops.apply("reshape", [param], shape=tuple(target))
+
+
+def _as_float(v, dt):
+    if _is_const(v):
+        return v.astype(np.float32).astype(dt) if _dtype(v) in NARROW_DTYPES else v.astype(dt)
+    return ops.apply("cast", [v], dtype=dt, from_dtype=_dtype(v)) if _dtype(v) != dt else v
+
+
+def _dequantize(node, ins, opset):
+    x, scale = ins[0], ins[1]
+    zp = ins[2] if len(ins) > 2 else None
+    if _dtype(scale) not in _FLOAT_KINDS:
+        raise _Unsupported(f"scale of dtype {_dtype(scale)}")
+    if _attr(node, "output_dtype", 0) not in (0, None):
+        raise _Unsupported("output_dtype")
+    dt = _dtype(scale)
+    axis, block = _attr(node, "axis", 1), int(_attr(node, "block_size", 0))
+    if _dtype(x) == "int32" or _dtype(x) in NARROW_DTYPES or _dtype(x) in ("int8", "uint8", "int16", "uint16"):
+        pass
+    else:
+        raise _Unsupported(f"DequantizeLinear of dtype {_dtype(x)}")
+    xf = _as_float(x, "float32")
+    if zp is not None:
+        zpf = _per_axis(node, x, _as_float(zp, "float32"), axis, block)
+        xf = ops.subtract(xf, zpf) if not _is_const(xf) else xf - zpf
+    s = _per_axis(node, x, scale, axis, block)
+    if _is_const(s):
+        s = s.astype("float32")
+    elif dt != "float32":
+        s = ops.cast(s, "float32")
+    y = ops.multiply(xf, s)
+    return ops.cast(y, dt) if dt != "float32" else y
+
+
+def _quantize(node, ins, opset):
+    x, scale = ins[0], ins[1]
+    zp = ins[2] if len(ins) > 2 else None
+    _require_float(x, "QuantizeLinear")
+    axis, block = _attr(node, "axis", 1), int(_attr(node, "block_size", 0))
+    to = _attr(node, "output_dtype", 0)
+    if zp is not None:
+        out = _dtype(zp)
+    elif to:
+        out = _ONNX_DTYPES.get(int(to))
+    else:
+        out = "uint8"
+    if out not in ("int8", "uint8", "int16", "uint16", "int4", "uint4", "int2", "uint2") and (
+        out not in ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
+    ):
+        raise _Unsupported(f"QuantizeLinear to {out}")
+    if _attr(node, "precision", 0):
+        raise _Unsupported("precision")
+    xf = _as_float(x, "float32")
+    s = _per_axis(node, x, _as_float(scale, "float32"), axis, block)
+    y = ops.divide(xf, s)
+    if out.startswith("float8"):
+        if zp is not None:
+            zpf = _per_axis(node, x, _as_float(zp, "float32"), axis, block)
+            y = ops.add(y, zpf)
+        return _cast_to(node, y, out)
+    y = ops.apply("round", [y])
+    if zp is not None:
+        y = ops.add(y, _per_axis(node, x, _as_float(zp, "float32"), axis, block))
+    info = {
+        "int8": (-128, 127),
+        "uint8": (0, 255),
+        "int16": (-32768, 32767),
+        "uint16": (0, 65535),
+        "int4": (-8, 7),
+        "uint4": (0, 15),
+        "int2": (-2, 1),
+        "uint2": (0, 3),
+    }[out]
+    y = ops.apply("clip", [y], min=float(info[0]), max=float(info[1]))
+    return ops.apply("cast", [y], dtype=out, from_dtype="float32")
+
+
+def _dynamic_quantize(node, ins, opset):
+    x = ins[0]
+    if _dtype(x) != "float32":
+        raise _Unsupported(f"DynamicQuantizeLinear of dtype {_dtype(x)}")
+    zero = np.zeros((), "float32")
+    hi = ops.maximum(ops.apply("max", [x], axis=None, keepdims=False), zero)
+    lo = ops.minimum(ops.negative(ops.apply("max", [ops.negative(x)], axis=None, keepdims=False)), zero)
+    scale = ops.divide(ops.subtract(hi, lo), np.asarray(255.0, "float32"))
+    zp_f = ops.apply("clip", [ops.apply("round", [ops.subtract(zero, ops.divide(lo, scale))])], min=0.0, max=255.0)
+    y = ops.apply("round", [ops.divide(x, scale)])
+    y = ops.apply("clip", [ops.add(y, zp_f)], min=0.0, max=255.0)
+    return (
+        ops.apply("cast", [y], dtype="uint8", from_dtype="float32"),
+        scale,
+        ops.apply("cast", [zp_f], dtype="uint8", from_dtype="float32"),
+    )
+
+
+def _narrow_const(x):
+    return x if not (_is_const(x) and _dtype(x) in NARROW_DTYPES) else narrow_cast(x, "float32")
+
+
+CONVERTERS = {
+    "BitwiseAnd": _bitwise("bitwise_and", np.bitwise_and),
+    "BitwiseOr": _bitwise("bitwise_or", np.bitwise_or),
+    "BitwiseXor": _bitwise("bitwise_xor", np.bitwise_xor),
+    "BitwiseNot": _bitwise_not,
+    "BitShift": _bit_shift,
+    "Tan": _unary("tan"),
+    "Sinh": _unary("sinh"),
+    "Cosh": _unary("cosh"),
+    "Asin": _unary("arcsin"),
+    "Acos": _unary("arccos"),
+    "Atan": _unary("arctan"),
+    "Asinh": _unary("arcsinh"),
+    "Acosh": _unary("arccosh"),
+    "Atanh": _unary("arctanh"),
+    "Erf": _unary("erf"),
+    "IsNaN": _unary("isnan"),
+    "IsInf": _is_inf,
+    "Celu": _celu,
+    "HardSwish": _hard_swish,
+    "Mish": _mish,
+    "Shrink": _shrink,
+    "PRelu": _prelu,
+    "ReduceProd": _reduce_prod,
+    "CumSum": _cum("cumsum"),
+    "CumProd": _cum("cumprod"),
+    "TopK": _top_k,
+    "Einsum": _einsum,
+    "OneHot": _one_hot,
+    "Unique": _unique,
+    "Compress": _compress,
+    "ScatterElements": _scatter_elements,
+    "Scatter": _scatter_elements,
+    "ScatterND": _scatter_nd,
+    "GatherND": _gather_nd,
+    "EyeLike": _eye_like,
+    "QuantizeLinear": _quantize,
+    "DequantizeLinear": _dequantize,
+    "DynamicQuantizeLinear": _dynamic_quantize,
+}
+
+
+def install(converters):
+    """Add these converters to the importer's table (overriding Div, Clip, ReduceMax and
+    ReduceMin to take integers and booleans)."""
+    converters.update(CONVERTERS)
+    converters["Div"] = _int_div(converters["Div"])
+    converters["Clip"] = _clip_any
+    converters["ReduceMax"] = _reduce_bool_or(converters["ReduceMax"], "max")
+    converters["ReduceMin"] = _reduce_bool_or(converters["ReduceMin"], "min")
