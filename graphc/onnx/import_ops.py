@@ -362,9 +362,7 @@ def _dequantize(node, ins, opset):
         raise _Unsupported("output_dtype")
     dt = _dtype(scale)
     axis, block = _attr(node, "axis", 1), int(_attr(node, "block_size", 0))
-    if _dtype(x) == "int32" or _dtype(x) in NARROW_DTYPES or _dtype(x) in ("int8", "uint8", "int16", "uint16"):
-        pass
-    else:
+    if _dtype(x) not in ("int8", "uint8", "int16", "uint16", "int32") + NARROW_DTYPES:
         raise _Unsupported(f"DequantizeLinear of dtype {_dtype(x)}")
     xf = _as_float(x, "float32")
     if zp is not None:
@@ -428,9 +426,11 @@ def _dynamic_quantize(node, ins, opset):
         raise _Unsupported(f"DynamicQuantizeLinear of dtype {_dtype(x)}")
     zero = np.zeros((), "float32")
     hi = ops.maximum(ops.apply("max", [x], axis=None, keepdims=False), zero)
-    lo = ops.minimum(ops.negative(ops.apply("max", [ops.negative(x)], axis=None, keepdims=False)), zero)
+    lowest = ops.negative(ops.apply("max", [ops.negative(x)], axis=None, keepdims=False))
+    lo = ops.minimum(lowest, zero)
     scale = ops.divide(ops.subtract(hi, lo), np.asarray(255.0, "float32"))
-    zp_f = ops.apply("clip", [ops.apply("round", [ops.subtract(zero, ops.divide(lo, scale))])], min=0.0, max=255.0)
+    zp_f = ops.apply("round", [ops.subtract(zero, ops.divide(lo, scale))])
+    zp_f = ops.apply("clip", [zp_f], min=0.0, max=255.0)
     y = ops.apply("round", [ops.divide(x, scale)])
     y = ops.apply("clip", [ops.add(y, zp_f)], min=0.0, max=255.0)
     return (

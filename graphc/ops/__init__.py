@@ -24,10 +24,10 @@ from graphc.ops import arrays as _arrays  # noqa: E402
 from graphc.ops import attention as _attention  # noqa: E402
 from graphc.ops import batch_norm as _batch_norm  # noqa: E402
 from graphc.ops import bitwise as _bitwise  # noqa: E402
-from graphc.ops import cumulative as _cumulative  # noqa: E402
 from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
+from graphc.ops import cumulative as _cumulative  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops import image as _image  # noqa: E402
@@ -47,10 +47,10 @@ from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402
 from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
 from graphc.ops.bitwise import *  # noqa: F401,F403,E402
-from graphc.ops.cumulative import *  # noqa: F401,F403,E402
 from graphc.ops.composite import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
+from graphc.ops.cumulative import *  # noqa: F401,F403,E402
 
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402

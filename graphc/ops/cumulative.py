@@ -63,7 +63,9 @@ class CumSum(_Scan):
         g = gys[0]
         axis = normalize_axis(attrs["axis"], g.ndim)
         # the transpose of a running sum is the running sum the other way
-        return (scan(g, axis, attrs.get("exclusive", False), not attrs.get("reverse", False), False),)
+        return (
+            scan(g, axis, attrs.get("exclusive", False), not attrs.get("reverse", False), False),
+        )
 
     def lower(self, attrs, b, x):
         axis = normalize_axis(attrs["axis"], len(b.in_types[0].shape))

@@ -23,7 +23,7 @@ import numpy as np
 from graphc.errors import NotDifferentiableError, ShapeError
 from graphc.ir import TensorType
 from graphc.ops.registry import Op, apply
-from graphc.ops.shapes import broadcast_shapes, normalize_axis, unbroadcast
+from graphc.ops.shapes import normalize_axis, unbroadcast
 
 __all__ = ["top_k", "one_hot", "einsum", "scatter", "scatter_update"]
 
@@ -79,14 +79,16 @@ class TopK(Op):
         return (grad,)
 
     def lower(self, attrs, b, x):
-        return b.op(
-            "TopK",
-            x,
-            b.const(np.asarray([int(attrs["k"])], np.int64)),
-            outputs=2,
-            axis=int(attrs["axis"]),
-            largest=int(attrs.get("largest", True)),
-            sorted=1,
+        return tuple(
+            b.op(
+                "TopK",
+                x,
+                b.const(np.asarray([int(attrs["k"])], np.int64)),
+                outputs=2,
+                axis=int(attrs["axis"]),
+                largest=int(attrs.get("largest", True)),
+                sorted=1,
+            )
         )
 
 
@@ -154,7 +156,9 @@ def _parse(equation, ranks):
         out = rhs.replace("...", ell)
     else:
         letters = "".join(out_ins)
-        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+        out = ell + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell)
+        )
     return out_ins, out
 
 
@@ -211,6 +215,20 @@ class Einsum(Op):
 
 
 # ---- scatter and gather ------------------------------------------------------------------
+def _reduction_attrs(op, attrs, b):
+    """ONNX's ``reduction`` attribute: add/mul from opset 16, max/min from 18."""
+    reduction = attrs.get("reduction", "none")
+    if reduction == "none":
+        return {}
+    need = 16 if reduction in ("add", "mul") else 18
+    if b.opset < need:
+        raise NotImplementedError(
+            f"{op} with reduction={reduction!r} needs opset {need} or newer in ONNX; "
+            f"export with a newer opset (asked for {b.opset})"
+        )
+    return {"reduction": reduction}
+
+
 def _elements_index(indices, axis, size):
     idx = np.where(indices < 0, indices + size, indices)
     grid = list(np.indices(indices.shape, sparse=True))
@@ -257,10 +275,10 @@ class ScatterElements(Op):
         return gd, None, g[index]
 
     def lower(self, attrs, b, data, indices, updates):
-        extra = {}
-        if attrs.get("reduction", "none") != "none":
-            extra["reduction"] = attrs["reduction"]
-        return b.op("ScatterElements", data, indices, updates, axis=int(attrs.get("axis", 0)), **extra)
+        extra = _reduction_attrs("scatter_elements", attrs, b)
+        return b.op(
+            "ScatterElements", data, indices, updates, axis=int(attrs.get("axis", 0)), **extra
+        )
 
 
 def _nd_index(indices):
@@ -294,9 +312,7 @@ class ScatterND(Op):
         return gd, None, g[index]
 
     def lower(self, attrs, b, data, indices, updates):
-        extra = {}
-        if attrs.get("reduction", "none") != "none":
-            extra["reduction"] = attrs["reduction"]
+        extra = _reduction_attrs("scatter_nd", attrs, b)
         if b.in_types[1].dtype != "int64":
             indices = b.op("Cast", indices, to=7)
         return b.op("ScatterND", data, indices, updates, **extra)
@@ -320,8 +336,11 @@ class GatherND(Op):
         bd = int(attrs.get("batch_dims", 0))
         batch = data.shape[:bd]
         n = int(np.prod(batch, dtype=np.int64))
-        return bd, batch, data.reshape((n,) + data.shape[bd:]), indices.reshape(
-            (n,) + indices.shape[bd:]
+        return (
+            bd,
+            batch,
+            data.reshape((n,) + data.shape[bd:]),
+            indices.reshape((n,) + indices.shape[bd:]),
         )
 
     def kernel(self, attrs, data, indices, *, ctx):
@@ -396,7 +415,7 @@ class Unique(Op):
 
     def lower(self, attrs, b, x):
         extra = {} if attrs.get("axis") is None else {"axis": int(attrs["axis"])}
-        return b.op("Unique", x, outputs=4, sorted=int(attrs.get("sorted", True)), **extra)
+        return tuple(b.op("Unique", x, outputs=4, sorted=int(attrs.get("sorted", True)), **extra))
 
 
 def product_or_none(shape):
