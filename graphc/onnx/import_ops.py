@@ -494,3 +494,186 @@ def install(converters):
     converters["Clip"] = _clip_any
     converters["ReduceMax"] = _reduce_bool_or(converters["ReduceMax"], "max")
     converters["ReduceMin"] = _reduce_bool_or(converters["ReduceMin"], "min")
+
+
+# ---- normalizations, linear algebra on integers, sequences ------------------------------------
+def _mean(x, axes):
+    return ops.apply("mean", [x], axis=axes, keepdims=True)
+
+
+def _normalize(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over ``axes``."""
+    d = ops.subtract(x, _mean(x, axes))
+    var = _mean(ops.apply("square", [d]), axes)
+    return ops.divide(d, ops.apply("sqrt", [ops.add(var, np.asarray(eps, _dtype(x)))]))
+
+
+def _channel(v, rank):
+    """A per-channel vector (C,) as (C, 1, ..., 1) against NCHW."""
+    shape = (-1,) + (1,) * (rank - 2)
+    if _is_const(v):
+        return v.reshape(shape)
+    return ops.apply("reshape", [v], shape=shape)
+
+
+def _instance_norm(node, ins, opset):
+    x, scale, bias = ins
+    _require_float(x, "InstanceNormalization")
+    rank = len(_shape(x))
+    y = _normalize(x, tuple(range(2, rank)), float(_attr(node, "epsilon", 1e-5)))
+    return ops.add(ops.multiply(y, _channel(scale, rank)), _channel(bias, rank))
+
+
+def _group_norm(node, ins, opset):
+    x, scale, bias = ins
+    _require_float(x, "GroupNormalization")
+    if _attr(node, "stash_type", 1) != 1 and _dtype(x) != "float32":
+        raise _Unsupported("stash_type other than float32")
+    shape = _shape(x)
+    groups = int(_attr(node, "num_groups"))
+    c = shape[1]
+    if c is None or any(d is None for d in shape[2:]):
+        raise _Unsupported("GroupNormalization on unknown channel or spatial sizes")
+    if opset < 21:
+        raise _Unsupported("GroupNormalization before opset 21 (per-group scale and bias)")
+    g = ops.apply("reshape", [x], shape=(-1, groups, c // groups) + tuple(shape[2:]))
+    rank = len(shape)
+    y = _normalize(g, tuple(range(2, rank + 1)), float(_attr(node, "epsilon", 1e-5)))
+    y = ops.apply("reshape", [y], shape=(-1,) + tuple(shape[1:]))
+    return ops.add(ops.multiply(y, _channel(scale, rank)), _channel(bias, rank))
+
+
+def _mvn(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "MeanVarianceNormalization")
+    rank = len(_shape(x))
+    axes = tuple(_axis(a, rank) for a in _attr(node, "axes", [0, 2, 3]))
+    return _normalize(x, tuple(sorted(axes)), 1e-9)
+
+
+def _lp_norm(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "LpNormalization")
+    p = int(_attr(node, "p", 2))
+    axis = (_axis(_attr(node, "axis", -1), len(_shape(x))),)
+    if p == 1:
+        n = ops.apply("sum", [ops.apply("abs", [x])], axis=axis, keepdims=True)
+    elif p == 2:
+        n = ops.apply(
+            "sqrt", [ops.apply("sum", [ops.apply("square", [x])], axis=axis, keepdims=True)]
+        )
+    else:
+        raise _Unsupported(f"p={p} (ONNX allows 1 and 2)")
+    zero = np.zeros((), _dtype(x))
+    empty = ops.equal(n, zero)  # a zero norm gives zeros, not NaN (ONNX)
+    safe = ops.where(empty, np.ones((), _dtype(x)), n)
+    return ops.where(empty, zero, ops.divide(x, safe))
+
+
+def _det(node, ins, opset):
+    _require_float(ins[0], "Det")
+    return ops.det(ins[0])
+
+
+def _nonzero(node, ins, opset):
+    x = ins[0]
+    if _is_const(x):
+        return np.asarray(np.nonzero(x), np.int64).reshape(x.ndim, -1)
+    return ops.apply("nonzero", [x])
+
+
+def _exact_float(v, dt="float64"):
+    if _is_const(v):
+        return v.astype(dt)
+    return ops.apply("cast", [v], dtype=dt, from_dtype=_dtype(v))
+
+
+def _matmul_integer(node, ins, opset):
+    """MatMulInteger: (a - a_zero) @ (b - b_zero) in int32, exact in float64."""
+    a, b = ins[0], ins[1]
+    az = ins[2] if len(ins) > 2 else None
+    bz = ins[3] if len(ins) > 3 else None
+    for v in (a, b):
+        if _dtype(v) not in ("int8", "uint8"):
+            raise _Unsupported(f"MatMulInteger of dtype {_dtype(v)}")
+    if len(_shape(a)) < 2 or len(_shape(b)) < 2:
+        raise _Unsupported("MatMulInteger with a 1-D operand")
+    af, bf = _exact_float(a), _exact_float(b)
+    if az is not None:
+        if len(_shape(az)) > 1 or (len(_shape(az)) == 1 and _shape(az)[0] != 1):
+            af = ops.subtract(af, _per_row(az))
+        else:
+            af = ops.subtract(
+                af, _exact_float(az).reshape(()) if _is_const(az) else _exact_float(az)
+            )
+    if bz is not None:
+        bf = ops.subtract(bf, _exact_float(bz))
+    return ops.apply("cast", [ops.matmul(af, bf)], dtype="int32", from_dtype="float64")
+
+
+def _per_row(zp):
+    v = _exact_float(zp)
+    return v.reshape(-1, 1) if _is_const(v) else ops.apply("reshape", [v], shape=(-1, 1))
+
+
+def _qlinear_matmul(node, ins, opset):
+    """QLinearMatMul: dequantize, multiply exactly, quantize (round half to even,
+    saturate) as the reference computes it."""
+    a, a_s, a_z, b, b_s, b_z, y_s, y_z = ins
+    for v in (a, b, a_z, b_z, y_z):
+        if _dtype(v) not in ("int8", "uint8"):
+            raise _Unsupported(f"QLinearMatMul of dtype {_dtype(v)}")
+    if any(len(_shape(v)) > 0 and _shape(v) != (1,) for v in (a_s, a_z, b_s, b_z, y_s, y_z)):
+        raise _Unsupported("QLinearMatMul with per-axis parameters")
+    if len(_shape(a)) < 2 or len(_shape(b)) < 2:
+        raise _Unsupported("QLinearMatMul with a 1-D operand")
+
+    def scalar(v):
+        v = _exact_float(v)
+        return v.reshape(()) if _is_const(v) else ops.apply("reshape", [v], shape=())
+
+    af = ops.subtract(_exact_float(a), scalar(a_z))
+    bf = ops.subtract(_exact_float(b), scalar(b_z))
+    acc = ops.matmul(af, bf)
+    scale = ops.divide(ops.multiply(scalar(a_s), scalar(b_s)), scalar(y_s))
+    y = ops.apply("round", [ops.multiply(acc, scale)])
+    y = ops.add(y, scalar(y_z))
+    lo, hi = (-128.0, 127.0) if _dtype(y_z) == "int8" else (0.0, 255.0)
+    y = ops.apply("clip", [y], min=lo, max=hi)
+    return ops.apply("cast", [y], dtype=_dtype(y_z), from_dtype="float64")
+
+
+def _reverse_sequence(node, ins, opset):
+    x, lens = ins
+    lens = np.asarray(_static(lens, "sequence_lens")).reshape(-1).astype(np.int64)
+    shape = _shape(x)
+    if any(d is None for d in shape):
+        raise _Unsupported("ReverseSequence on unknown dimensions")
+    b_axis = int(_attr(node, "batch_axis", 1))
+    t_axis = int(_attr(node, "time_axis", 0))
+    t = np.arange(shape[t_axis])
+    idx = np.where(t[None, :] < lens[:, None], lens[:, None] - 1 - t[None, :], t[None, :])
+    # idx is (batch, time): laid out along the tensor's axes and broadcast
+    if b_axis > t_axis:
+        idx = idx.T
+    view = [1] * len(shape)
+    view[b_axis], view[t_axis] = shape[b_axis], shape[t_axis]
+    idx = np.broadcast_to(idx.reshape(view), shape).astype(np.int64)
+    if _is_const(x):
+        return np.take_along_axis(x, idx, axis=t_axis)
+    return ops.apply("take_along_axis", [x, np.ascontiguousarray(idx)], axis=t_axis)
+
+
+CONVERTERS.update(
+    {
+        "InstanceNormalization": _instance_norm,
+        "GroupNormalization": _group_norm,
+        "MeanVarianceNormalization": _mvn,
+        "LpNormalization": _lp_norm,
+        "Det": _det,
+        "NonZero": _nonzero,
+        "MatMulInteger": _matmul_integer,
+        "QLinearMatMul": _qlinear_matmul,
+        "ReverseSequence": _reverse_sequence,
+    }
+)

@@ -1517,9 +1517,11 @@ class OnnxGraphLayer(Layer):
                     env[name] = v
         result = []
         anchor = next((v for v in flat if isinstance(v, Value)), None)
+        if anchor is None:
+            return [np.asarray(env[name]) for name in self.output_names]
         for name in self.output_names:
             v = env[name]
-            if isinstance(v, np.ndarray) and anchor is not None:
+            if isinstance(v, np.ndarray):
                 # an output computed from constants alone: a constant anchored to an input
                 v = ops.constant_like(v, anchor)
             if not isinstance(v, Value) or v.kind not in ("input", "intermediate"):
@@ -1635,6 +1637,17 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     )
     if not trainable:
         layer.trainable_names = []
+    if not inputs:
+        # every input bound (or none): the whole graph folds to constants at import
+        layer.build(())
+        values = layer.call([])
+        values = values if isinstance(values, list) else [values]
+        err = OnnxImportError(
+            "the graph computes its outputs from constants alone (no graph input is left "
+            "unbound); graphc models compute their outputs from their inputs"
+        )
+        err.constant_outputs = [np.asarray(v) for v in values]
+        raise err
     outputs = layer(inputs if len(inputs) != 1 else inputs[0])
     model_name = _layer_name(graph.name) or "onnx_model"
     return Model(inputs if len(inputs) != 1 else inputs[0], outputs, name=model_name)

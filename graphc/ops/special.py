@@ -36,6 +36,7 @@ __all__ = [
     "hard_swish",
     "mish",
     "constant_like",
+    "det",
 ]
 
 
@@ -296,3 +297,52 @@ def constant_like(value, like):
         dtype=value.dtype.name,
         shape=tuple(value.shape),
     )
+
+
+class Det(Op):
+    """``np.linalg.det`` of the last two (square) dimensions."""
+
+    name = "det"
+    vjp_reads_inputs, vjp_reads_outputs = True, True
+
+    def infer(self, attrs, x):
+        if len(x.shape) < 2 or not x.dtype.startswith("float"):
+            raise ShapeError(f"det takes float matrices (rank >= 2), got {x.shape} {x.dtype}")
+        return TensorType(tuple(x.shape[:-2]), x.dtype)
+
+    def kernel(self, attrs, x, *, ctx):
+        return np.asarray(np.linalg.det(x)).astype(x.dtype, copy=False)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        x, y, g = xs[0], ys[0], gys[0]
+        # d det / dX = det * inv(X)^T
+        inv_t = np.swapaxes(np.linalg.inv(x), -1, -2)
+        return ((g * y)[..., None, None] * inv_t,)
+
+    def lower(self, attrs, b, x):
+        return b.op("Det", x)
+
+
+class NonZero(Op):
+    """ONNX ``NonZero``: the indices of the nonzero entries, ``(rank, count)`` int64
+    (``np.nonzero`` stacked). No gradient."""
+
+    name = "nonzero"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        return TensorType((len(x.shape), None), "int64")
+
+    def kernel(self, attrs, x, *, ctx):
+        return np.asarray(np.nonzero(x), dtype=np.int64).reshape(x.ndim, -1)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        return (None,)
+
+    def lower(self, attrs, b, x):
+        return b.op("NonZero", x)
+
+
+def det(x):
+    """``keras.ops.det``: the determinant of each square matrix in the last two axes."""
+    return apply("det", [x])

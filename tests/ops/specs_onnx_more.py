@@ -205,3 +205,17 @@ SPECS = {
         ({"axis": 0}, [(4, 3), (3,)], (0, 1), {"make": _compress, "no_grad": (1,)}),
     ],
 }
+
+SPECS["det"] = [({}, [(2, 3, 3)], (-1, 1))]
+SPECS["nonzero"] = [
+    (
+        {},
+        [(3, 4)],
+        (0, 1),
+        {
+            "make": lambda rng, dt: [(rng.random((3, 4)) < 0.5).astype(dt)],
+            "no_grad": (0,),
+            "batch": False,
+        },
+    )
+]
