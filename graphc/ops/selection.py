@@ -1,4 +1,4 @@
-"""Selecting, scattering and contracting: ``keras.ops.top_k``, ``one_hot``, ``einsum``,
+"""Selecting, scattering and contracting: ``keras.ops.top_k``, ``einsum``,
 ``scatter``, ``scatter_update``, and ONNX's ``ScatterElements``, ``ScatterND``,
 ``GatherND``, ``Unique`` and ``Compress``.
 
@@ -25,7 +25,7 @@ from graphc.ir import TensorType
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import normalize_axis, unbroadcast
 
-__all__ = ["top_k", "one_hot", "einsum", "scatter", "scatter_update"]
+__all__ = ["top_k", "einsum", "scatter", "scatter_update"]
 
 _REDUCE = {
     "add": np.add,
@@ -474,21 +474,6 @@ def top_k(x, k, sorted=True):  # noqa: A002  (keras.ops.top_k)
 
     values, indices = apply("top_k", [x], k=int(k), axis=-1, largest=True)
     return values, cast(indices, "int32")
-
-
-def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
-    """``keras.ops.one_hot``: a new axis of ``num_classes`` with 1 at each index."""
-    if sparse:
-        raise NotImplementedError("one_hot(sparse=True): graphc has no sparse tensors")
-    return apply(
-        "one_hot",
-        [x],
-        depth=int(num_classes),
-        axis=int(axis),
-        dtype=str(np.dtype(dtype or "float32")),
-        on_value=1,
-        off_value=0,
-    )
 
 
 def einsum(subscripts, *operands):

@@ -31,10 +31,6 @@ __all__ = [
     "erf",
     "isnan",
     "isinf",
-    "isfinite",
-    "celu",
-    "hard_swish",
-    "mish",
     "constant_like",
     "det",
 ]
@@ -258,33 +254,6 @@ def isnan(x):
 def isinf(x):
     """``keras.ops.isinf``: a boolean tensor, True where ``x`` is +inf or -inf."""
     return apply("isinf", [x])
-
-
-def isfinite(x):
-    """``keras.ops.isfinite``: a boolean tensor, True where ``x`` is neither inf nor NaN."""
-    return apply("isfinite", [x])
-
-
-def celu(x, alpha=1.0):
-    """``keras.ops.celu``: ``max(x, 0) + min(0, alpha * (exp(x / alpha) - 1))``."""
-    from graphc.ops import elu, multiply
-
-    alpha = float(alpha)
-    return multiply(elu(multiply(x, 1.0 / alpha)), alpha)
-
-
-def hard_swish(x):
-    """``keras.ops.hard_swish``: ``x * relu6(x + 3) / 6``."""
-    from graphc.ops import multiply
-
-    return multiply(x, apply("hard_sigmoid", [x]))
-
-
-def mish(x):
-    """``x * tanh(softplus(x))`` (Keras's ``mish`` activation)."""
-    from graphc.ops import multiply
-
-    return multiply(x, apply("tanh", [apply("softplus", [x])]))
 
 
 def constant_like(value, like):
