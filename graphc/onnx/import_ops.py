@@ -331,13 +331,14 @@ def _per_axis(node, x, param, axis, block):
     if block:
         if len(p_shape) != rank:
             raise _Unsupported("blocked quantization with parameters of another rank")
-        if not _is_const(param):
-            raise _Unsupported("blocked quantization with computed parameters")
-        param = np.repeat(param, block, axis=axis)
         size = _shape(x)[axis]
         if size is None:
             raise _Unsupported("blocked quantization along an unknown dimension")
-        return np.take(param, np.arange(size), axis=axis)
+        keep = np.arange(size, dtype=np.int64)
+        if _is_const(param):
+            return np.take(np.repeat(param, block, axis=axis), keep, axis=axis)
+        param = ops.apply("repeat", [param], repeats=block, axis=axis)
+        return ops.take(param, keep, axis=axis)
     if len(p_shape) != 1:
         raise _Unsupported(f"quantization parameters of shape {p_shape}")
     target = [1] * rank

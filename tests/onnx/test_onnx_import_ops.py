@@ -1,0 +1,188 @@
+"""The ONNX ops graphc/onnx/import_ops.py and the narrow-dtype Cast import, checked on
+ONNX's own node test cases (their expected outputs come from onnx's reference
+implementation) through ``graphc.onnx.backend``: each must pass, never be wrong.
+
+The fast test runs a few cases of every family; the slow one runs every case whose name
+starts with a family's prefix.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from test_onnx_backend_node_tests import run_graphc  # noqa: E402
+
+FAST = [
+    "test_cast_FLOAT_to_FLOAT8E4M3FN",
+    "test_cast_no_saturate_FLOAT_to_FLOAT8E5M2",
+    "test_cast_FLOAT8E4M3FNUZ_to_FLOAT",
+    "test_cast_FLOAT_to_BFLOAT16",
+    "test_cast_INT4_to_FLOAT",
+    "test_cast_FLOAT_to_UINT4",
+    "test_cast_FLOAT4E2M1_to_FLOAT16",
+    "test_cast_e8m0_FLOAT_to_FLOAT8E8M0",
+    "test_castlike_FLOAT_to_FLOAT8E5M2FNUZ",
+    "test_bitshift_left_int8_overflow",
+    "test_bitshift_right_int32_negative_input",
+    "test_bitwise_and_ui8_bcast_4v3d",
+    "test_bitwise_not_3d",
+    "test_acosh",
+    "test_erf",
+    "test_isinf_negative",
+    "test_isnan",
+    "test_celu",
+    "test_shrink_soft",
+    "test_prelu_broadcast",
+    "test_reduce_prod_keepdims_random",
+    "test_reduce_prod_empty_set",
+    "test_reduce_max_bool_inputs",
+    "test_reduce_min_empty_set",
+    "test_div_int32_trunc",
+    "test_clip_default_int8_min",
+    "test_cumsum_1d_reverse_exclusive",
+    "test_cumprod_2d_axis_1",
+    "test_top_k_smallest",
+    "test_einsum_batch_diagonal",
+    "test_onehot_negative_indices",
+    "test_unique_not_sorted_without_axis",
+    "test_unique_sorted_with_axis_3d",
+    "test_compress_default_axis",
+    "test_scatter_elements_with_reduction_max",
+    "test_scatternd_multiply",
+    "test_gathernd_example_int32_batch_dim1",
+    "test_eyelike_with_dtype",
+    "test_shape_start_1_end_negative_1",
+    "test_constantofshape_int_zeros",
+    "test_quantizelinear_axis",
+    "test_quantizelinear_e4m3fn",
+    "test_quantizelinear_int4",
+    "test_dequantizelinear_blocked",
+    "test_dequantizelinear_uint4",
+    "test_dynamicquantizelinear_min_adjusted",
+    "test_qlinearmatmul_3D_int8_float32",
+    "test_matmulinteger",
+    "test_instancenorm_example",
+    "test_group_normalization_example",
+    "test_mvn",
+    "test_l2normalization_axis_0",
+    "test_det_nd",
+    "test_nonzero_example",
+    "test_reversesequence_batch",
+]
+
+FAMILIES = (
+    "cast",
+    "bitshift",
+    "bitwise",
+    "reduce_prod",
+    "cumsum",
+    "cumprod",
+    "top_k",
+    "einsum",
+    "onehot",
+    "unique",
+    "compress",
+    "scatter",
+    "gathernd",
+    "quantizelinear",
+    "dequantizelinear",
+    "dynamicquantizelinear",
+    "qlinearmatmul",
+)
+
+
+def _cases():
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {c.name: c for c in collect_testcases()}
+
+
+_CASES = None
+
+
+def _case(name):
+    global _CASES
+    if _CASES is None:
+        _CASES = _cases()
+    return _CASES[name]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_node_case_passes(name):
+    case = _case(name)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        status, reason = run_graphc(case)
+    assert status == "passed", f"{name}: {status} {reason}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_case_of_the_family_is_wrong(family):
+    global _CASES
+    if _CASES is None:
+        _CASES = _cases()
+    names = [n for n in _CASES if n.startswith(f"test_{family}")]
+    assert names
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        results = {n: run_graphc(_CASES[n]) for n in names}
+    wrong = {n: r for n, (s, r) in results.items() if s == "wrong"}
+    assert not wrong, wrong
+
+
+def test_refusal_names_op_node_opset_and_reason():
+    from onnx import TensorProto, helper
+
+    from graphc.onnx import OnnxImportError, load
+
+    node = helper.make_node("TopK", ["x", "k"], ["v", "i"], name="the_topk", sorted=0)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5])],
+        [
+            helper.make_tensor_value_info("v", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("i", TensorProto.INT64, None),
+        ],
+        initializer=[helper.make_tensor("k", TensorProto.INT64, [1], [2])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    with pytest.raises(OnnxImportError, match=r"'TopK'.*'the_topk'.*opset 18.*sorted=0"):
+        load(proto)
+
+
+def test_imported_cumsum_trains():
+    """An imported CumSum has a gradient: the model's weight upstream of it trains."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from graphc.onnx import load
+
+    w = numpy_helper.from_array(np.full((3,), 0.5, np.float32), "w")
+    axis = numpy_helper.from_array(np.asarray(1, np.int64), "axis")
+    nodes = [
+        helper.make_node("Mul", ["x", "w"], ["xw"]),
+        helper.make_node("CumSum", ["xw", "axis"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+        initializer=[w, axis],
+    )
+    model = load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.cumsum(x * 0.5, axis=1), rtol=1e-6)
+    model.compile(optimizer="sgd", loss="mse")
+    target = np.cumsum(x, axis=1)
+    before = model.evaluate(x, target, verbose=0)
+    model.fit(x, target, epochs=5, verbose=0)
+    assert model.evaluate(x, target, verbose=0) < before
