@@ -678,3 +678,161 @@ CONVERTERS.update(
         "ReverseSequence": _reverse_sequence,
     }
 )
+
+
+# ---- control flow: If, Loop and Scan, inlined or unrolled at import ---------------------------
+def _run_subgraph(graph, env, opset, bindings):
+    """The outputs of a subgraph (a branch, a loop body) converted in the scope ``env``
+    (the outer graph's values) with its inputs bound to ``bindings``."""
+    from onnx import numpy_helper
+
+    from graphc.onnx.importer import CONVERTERS as table
+
+    local = dict(env)
+    for t in graph.initializer:
+        local[t.name] = numpy_helper.to_array(t)
+    local.update(bindings)
+    for k, node in enumerate(graph.node):
+        convert = table.get(node.op_type)
+        where = f"its subgraph's node {node.name or '#' + str(k)!r} ({node.op_type})"
+        if convert is None or node.domain not in ("", "ai.onnx"):
+            raise _Unsupported(f"{where}, which graphc has no converter for")
+        ins = []
+        for name in node.input:
+            if name and name not in local:
+                raise _Unsupported(f"{where} reading the undefined {name!r}")
+            ins.append(local[name] if name else None)
+        try:
+            if getattr(convert, "wants_env", False):
+                out = convert(node, ins, opset, env=local)
+            else:
+                out = convert(node, ins, opset)
+        except _Unsupported as e:
+            raise _Unsupported(f"{where}: {e}", needs_input=e.needs_input) from None
+        outs = out if isinstance(out, tuple) else (out,)
+        for name, v in zip(node.output, outs):
+            if name:
+                local[name] = v
+    return [local[o.name] for o in graph.output]
+
+
+def _stack(values, axis=0):
+    """Per-iteration values stacked along a new ``axis``."""
+    if all(_is_const(v) for v in values):
+        return np.stack(values, axis=axis)
+    parts = [
+        ops.expand_dims(v, axis) if not _is_const(v) else np.expand_dims(v, axis) for v in values
+    ]
+    return ops.concatenate(parts, axis=axis)
+
+
+def _if(node, ins, opset, env):
+    cond = ins[0]
+    then_g, else_g = _attr(node, "then_branch"), _attr(node, "else_branch")
+    if _is_const(cond) or not _is_symbolic_input(cond):
+        if not _is_const(cond):
+            raise _Unsupported("a condition computed at run time (graphc inlines one branch)")
+        branch = then_g if bool(np.asarray(cond).reshape(-1)[0]) else else_g
+        outs = _run_subgraph(branch, env, opset, {})
+        return tuple(outs) if len(outs) > 1 else outs[0]
+    raise _Unsupported(
+        "a condition given at run time (graphc inlines the branch the condition picks)",
+        needs_input=cond.name,
+    )
+
+
+def _is_symbolic_input(v):
+    from graphc.ir import Value
+
+    return isinstance(v, Value) and v.kind == "input"
+
+
+_if.wants_env = True
+
+
+def _loop(node, ins, opset, env):
+    """Loop unrolled at import: the trip count and the condition must be constants at
+    every iteration (the carried values may be tensors)."""
+    m, cond = ins[0], ins[1]
+    carried = list(ins[2:])
+    body = _attr(node, "body")
+    n_carried = len(carried)
+    limit = None if m is None else int(np.asarray(_static(m, "trip count M")).reshape(()))
+    keep = True if cond is None else bool(np.asarray(_static(cond, "cond")).reshape(()))
+    names = [i.name for i in body.input]
+    scans: list = []
+    i = 0
+    while keep and (limit is None or i < limit):
+        if i >= 10000:
+            raise _Unsupported("a loop of more than 10000 iterations (graphc unrolls loops)")
+        bindings = {names[0]: np.asarray(i, np.int64), names[1]: np.asarray(keep)}
+        bindings.update(zip(names[2:], carried))
+        outs = _run_subgraph(body, env, opset, bindings)
+        c = outs[0]
+        if not _is_const(c):
+            raise _Unsupported("a loop condition computed from run-time values")
+        keep = bool(np.asarray(c).reshape(()))
+        carried = list(outs[1 : 1 + n_carried])
+        scans.append(outs[1 + n_carried :])
+        i += 1
+    n_scan = len(body.output) - 1 - n_carried
+    if n_scan and not scans:
+        raise _Unsupported("a loop that runs no iteration with scan outputs (empty tensors)")
+    stacked = [_stack([s[k] for s in scans]) for k in range(n_scan)]
+    outs = carried + stacked
+    return tuple(outs) if len(outs) > 1 else outs[0]
+
+
+_loop.wants_env = True
+
+
+def _scan(node, ins, opset, env):
+    """Scan (opset 9+) unrolled over the scanned axis, which must have a known length."""
+    if opset < 9:
+        raise _Unsupported("Scan before opset 9 (a batch axis and sequence_lens)")
+    body = _attr(node, "body")
+    n_scan_in = int(_attr(node, "num_scan_inputs"))
+    n_state = len(ins) - n_scan_in
+    state, xs = list(ins[:n_state]), list(ins[n_state:])
+    in_axes = list(_attr(node, "scan_input_axes", None) or [0] * n_scan_in)
+    in_dirs = list(_attr(node, "scan_input_directions", None) or [0] * n_scan_in)
+    n_scan_out = len(body.output) - n_state
+    out_axes = list(_attr(node, "scan_output_axes", None) or [0] * n_scan_out)
+    out_dirs = list(_attr(node, "scan_output_directions", None) or [0] * n_scan_out)
+    lengths = set()
+    for k, x in enumerate(xs):
+        rank = len(_shape(x))
+        in_axes[k] = _axis(in_axes[k], rank)
+        lengths.add(_shape(x)[in_axes[k]])
+    if None in lengths or len(lengths) != 1:
+        raise _Unsupported("scan inputs of unknown or different lengths")
+    steps = lengths.pop()
+    names = [i.name for i in body.input]
+    per_step: list = []
+    for t in range(steps):
+        bindings = dict(zip(names[:n_state], state))
+        for k, x in enumerate(xs):
+            pos = steps - 1 - t if in_dirs[k] else t
+            idx = np.asarray(pos, np.int64)
+            bindings[names[n_state + k]] = (
+                np.take(x, pos, axis=in_axes[k])
+                if _is_const(x)
+                else ops.take(x, idx, axis=in_axes[k])
+            )
+        outs = _run_subgraph(body, env, opset, bindings)
+        state = outs[:n_state]
+        per_step.append(outs[n_state:])
+    stacked = []
+    for k in range(n_scan_out):
+        values = [s[k] for s in per_step]
+        if out_dirs[k]:
+            values = values[::-1]
+        rank = len(_shape(values[0])) + 1
+        stacked.append(_stack(values, axis=_axis(out_axes[k], rank)))
+    outs = list(state) + stacked
+    return tuple(outs) if len(outs) > 1 else outs[0]
+
+
+_scan.wants_env = True
+
+CONVERTERS.update({"If": _if, "Loop": _loop, "Scan": _scan})

@@ -1506,7 +1506,10 @@ class OnnxGraphLayer(Layer):
                     raise _node_error(node, k, self.opset, f"its input {name!r} is undefined")
                 ins.append(env[name])
             try:
-                out = convert(node, ins, self.opset)
+                if getattr(convert, "wants_env", False):  # control flow: subgraphs see env
+                    out = convert(node, ins, self.opset, env=env)
+                else:
+                    out = convert(node, ins, self.opset)
             except _Unsupported as e:
                 err = _node_error(node, k, self.opset, str(e))
                 err.needs_input = e.needs_input

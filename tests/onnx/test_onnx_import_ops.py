@@ -73,6 +73,10 @@ FAST = [
     "test_det_nd",
     "test_nonzero_example",
     "test_reversesequence_batch",
+    "test_if",
+    "test_loop11",
+    "test_scan9_sum",
+    "test_scan9_multi_state",
 ]
 
 FAMILIES = (
