@@ -495,6 +495,8 @@ def install(converters):
     converters["Clip"] = _clip_any
     converters["ReduceMax"] = _reduce_bool_or(converters["ReduceMax"], "max")
     converters["ReduceMin"] = _reduce_bool_or(converters["ReduceMin"], "min")
+    for name, wrap in _OVERRIDES.items():
+        converters[name] = wrap(converters[name])
 
 
 # ---- normalizations, linear algebra on integers, sequences ------------------------------------
@@ -836,3 +838,103 @@ def _scan(node, ins, opset, env):
 _scan.wants_env = True
 
 CONVERTERS.update({"If": _if, "Loop": _loop, "Scan": _scan})
+
+
+# ---- bit casts, 1-D matmul, padding modes ------------------------------------------------------
+def _bitcast(node, ins, opset):
+    x = ins[0]
+    to = _ONNX_DTYPES.get(int(_attr(node, "to")))
+    if to is None or to in NARROW_DTYPES or _dtype(x) in NARROW_DTYPES:
+        raise _Unsupported(f"BitCast from {_dtype(x)} to ONNX element type {_attr(node, 'to')}")
+    if np.dtype(to).itemsize != np.dtype(_dtype(x)).itemsize:
+        raise _Unsupported(f"BitCast from {_dtype(x)} to {to} (different widths)")
+    if _is_const(x):
+        return (x if x.flags.c_contiguous else x.copy()).view(to)
+    return ops.apply("bitcast", [x], dtype=to)
+
+
+def _matmul_any(base):
+    """MatMul: a 1-D operand gets a unit axis (numpy's rule), removed after."""
+
+    def convert(node, ins, opset):
+        a, b = ins
+        ra, rb = len(_shape(a)), len(_shape(b))
+        if ra >= 2 and rb >= 2:
+            return base(node, ins, opset)
+        _require_float(a, "MatMul")
+        if ra == 1:
+            a = ops.expand_dims(a, 0)
+        if rb == 1:
+            b = ops.expand_dims(b, 1)
+        y = base(node, [a, b], opset)
+        shape = list(_shape(y))
+        if ra == 1:
+            del shape[-2]
+        if rb == 1:
+            del shape[-1]
+        if sum(d is None for d in shape) > 1:
+            raise _Unsupported("MatMul of a 1-D operand with several unknown dimensions")
+        return ops.apply("reshape", [y], shape=tuple(-1 if d is None else d for d in shape))
+
+    return convert
+
+
+def _pad_modes(base):
+    """Pad: edge, reflect and wrap modes (and negative pads) as gathers with index
+    vectors computed at import; constant mode by the importer's rule."""
+
+    def convert(node, ins, opset):
+        mode = _str(_attr(node, "mode", "constant"))
+        x = ins[0]
+        if opset < 11:
+            pads = [int(p) for p in _attr(node, "pads")]
+        else:
+            pads = [int(p) for p in _static(ins[1], "pads").reshape(-1)]
+        if mode == "constant" and all(p >= 0 for p in pads):
+            return base(node, ins, opset)
+        if mode not in ("constant", "edge", "reflect", "wrap"):
+            raise _Unsupported(f"Pad mode {mode!r}")
+        rank = len(_shape(x))
+        axes = list(range(rank))
+        if opset >= 18 and len(ins) > 3 and ins[3] is not None:
+            axes = [_axis(a, rank) for a in _static(ins[3], "axes").reshape(-1)]
+        n = len(axes)
+        y = x
+        widths = []
+        for i, a in enumerate(axes):
+            lo, hi = pads[i], pads[i + n]
+            size = _shape(x)[a]
+            if size is None:
+                raise _Unsupported("Pad on an unknown dimension")
+            idx = np.arange(size)
+            # cropping first (negative pads), then the padding by its mode
+            idx = idx[max(-lo, 0) : size - max(-hi, 0)]
+            lo, hi = max(lo, 0), max(hi, 0)
+            if mode == "constant":
+                widths.append((a, lo, hi))
+            elif lo or hi:
+                if idx.size == 0 or (mode == "reflect" and idx.size < 2 and (lo or hi)):
+                    raise _Unsupported(f"Pad mode {mode!r} of an axis of size {idx.size}")
+                idx = np.pad(idx, (lo, hi), mode=mode)
+            if idx.size != size or not np.array_equal(idx, np.arange(size)):
+                take = idx.astype(np.int64)
+                y = np.take(y, take, axis=a) if _is_const(y) else ops.take(y, take, axis=a)
+        if mode == "constant" and any(lo or hi for _, lo, hi in widths):
+            value = (
+                0.0
+                if len(ins) < 3 or ins[2] is None
+                else _static(ins[2], "constant_value").reshape(-1)[0].item()
+            )
+            full = [(0, 0)] * rank
+            for a, lo, hi in widths:
+                full[a] = (lo, hi)
+            if _is_const(y):
+                return np.pad(y, full, constant_values=value)
+            return ops.apply("pad", [y], pads=tuple(full), value=value)
+        return y if y is not x else _ident(x)
+
+    return convert
+
+
+CONVERTERS.update({"BitCast": _bitcast})
+_OVERRIDES = {"MatMul": _matmul_any, "Pad": _pad_modes}

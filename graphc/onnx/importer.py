@@ -36,6 +36,8 @@ narrow_dtype("bfloat16")  # registers ONNX's narrow dtypes with NumPy (ml_dtypes
 __all__ = ["load", "OnnxGraphLayer", "OnnxImportError", "SUPPORTED_OPS", "MIN_IMPORT_OPSET"]
 
 MIN_IMPORT_OPSET = 7  # older default-domain opsets are refused (their semantics differ)
+#: ops whose every version has the semantics of the newest: imported at any opset
+_UNCHANGED_SINCE_OPSET_1 = frozenset({"Not", "Identity"})
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
 
@@ -1597,7 +1599,9 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise OnnxImportError("the model imports no default-domain (ai.onnx) opset")
-    if opset < MIN_IMPORT_OPSET:
+    if opset < MIN_IMPORT_OPSET and not all(
+        n.op_type in _UNCHANGED_SINCE_OPSET_1 for n in proto.graph.node
+    ):
         raise OnnxImportError(
             f"opset {opset} is older than the oldest graphc imports "
             f"({MIN_IMPORT_OPSET}); convert it with "

@@ -315,3 +315,33 @@ class NonZero(Op):
 def det(x):
     """``keras.ops.det``: the determinant of each square matrix in the last two axes."""
     return apply("det", [x])
+
+
+class BitCast(Op):
+    """The same bits read as another dtype of the same width (``x.view(dtype)``, ONNX
+    ``BitCast``). No gradient."""
+
+    name = "bitcast"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        if np.dtype(x.dtype).itemsize != np.dtype(attrs["dtype"]).itemsize:
+            raise ShapeError(f"bitcast from {x.dtype} to {attrs['dtype']} changes the width")
+        return TensorType(x.shape, attrs["dtype"])
+
+    def kernel(self, attrs, x, *, ctx):
+        # (np.ascontiguousarray would make a scalar 1-D)
+        return (x if x.flags.c_contiguous else x.copy()).view(attrs["dtype"])
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        return (None,)
+
+    def lower(self, attrs, b, x):
+        from graphc.ops.lowering import onnx_dtype
+
+        if b.opset < 26:
+            raise NotImplementedError(
+                f"bitcast lowers to ONNX BitCast, which needs opset 26 or newer; export "
+                f"with a newer opset (asked for {b.opset})"
+            )
+        return b.op("BitCast", x, to=onnx_dtype(attrs["dtype"]))

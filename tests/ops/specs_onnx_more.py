@@ -219,3 +219,6 @@ SPECS["nonzero"] = [
         },
     )
 ]
+SPECS["bitcast"] = [
+    ({"dtype": "int32"}, [(3, 4)], (-2, 2), {"no_grad": (0,), "min_opset": 26}),
+]
