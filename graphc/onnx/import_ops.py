@@ -938,3 +938,132 @@ def _pad_modes(base):
 
 CONVERTERS.update({"BitCast": _bitcast})
 _OVERRIDES = {"MatMul": _matmul_any, "Pad": _pad_modes}
+
+
+# ---- integer convolutions, optionals, shapes at run time, random ops --------------------------
+def _int_conv_inputs(node, x, w, xz, wz, opset):
+    """(x - x_zero) and (w - w_zero) in float64 (exact for 8-bit integers) and the
+    float64 convolution of them, as ONNX's ConvInteger computes in int32."""
+    from graphc.onnx.importer import _conv
+
+    for v in (x, w):
+        if _dtype(v) not in ("int8", "uint8"):
+            raise _Unsupported(f"{node.op_type} of dtype {_dtype(v)}")
+    w = _static(w, "the weights w")  # graphc's conv takes its kernel laid out at import
+    xf, wf = _exact_float(x), _exact_float(w)
+    if xz is not None:
+        z = np.asarray(_static(xz, "x_zero_point"), np.float64).reshape(())
+        xf = ops.subtract(xf, z) if not _is_const(xf) else xf - z
+    if wz is not None:
+        z = np.asarray(_static(wz, "w_zero_point"), np.float64)
+        if z.size > 1:
+            z = z.reshape((-1,) + (1,) * (len(_shape(w)) - 1))
+        else:
+            z = z.reshape(())
+        wf = ops.subtract(wf, z) if not _is_const(wf) else wf - z
+    return _conv(node, [xf, wf], opset)
+
+
+def _conv_integer(node, ins, opset):
+    ins = list(ins) + [None] * (4 - len(ins))
+    acc = _int_conv_inputs(node, ins[0], ins[1], ins[2], ins[3], opset)
+    return ops.apply("cast", [acc], dtype="int32", from_dtype="float64")
+
+
+def _qlinear_conv(node, ins, opset):
+    ins = list(ins) + [None] * (9 - len(ins))
+    x, xs, xz, w, ws, wz, ys, yz, bias = ins
+    acc = _int_conv_inputs(node, x, w, xz, wz, opset)
+    if bias is not None:
+        bv = np.asarray(_static(bias, "B"), np.float64).reshape((-1,) + (1,) * (len(_shape(x)) - 2))
+        acc = ops.add(acc, bv)
+    xs, ws, ys = (
+        np.asarray(_static(v, n)) for v, n in ((xs, "x_scale"), (ws, "w_scale"), (ys, "y_scale"))
+    )
+    if ws.size > 1:
+        ws = ws.reshape((1, -1) + (1,) * (len(_shape(x)) - 2))
+    scale = (xs * ws / ys).astype(np.float64)  # in float32 first, as the reference
+    y = ops.multiply(acc, scale)
+    out = _dtype(yz) if yz is not None else _dtype(x)
+    if yz is not None:
+        y = ops.add(y, np.asarray(_static(yz, "y_zero_point"), np.float64).reshape(()))
+    lo, hi = (-128.0, 127.0) if out == "int8" else (0.0, 255.0)
+    y = ops.apply("round", [ops.apply("clip", [y], min=lo, max=hi)])
+    return ops.apply("cast", [y], dtype=out, from_dtype="float64")
+
+
+def _optional(node, ins, opset):
+    if not ins or ins[0] is None:
+        raise _Unsupported("an empty optional (graphc has no optional values)")
+    return ins[0] if _is_const(ins[0]) else _ident(ins[0])
+
+
+def _optional_has_element(node, ins, opset):
+    # a tensor input always has its element; an omitted input is an empty optional
+    return np.asarray(bool(ins and ins[0] is not None))
+
+
+def _optional_get_element(node, ins, opset):
+    if not ins or ins[0] is None:
+        raise _Unsupported("reading an empty optional")
+    return ins[0] if _is_const(ins[0]) else _ident(ins[0])
+
+
+def _shape_any(base):
+    """Shape: dimensions unknown at import are read from the data at run time."""
+
+    def convert(node, ins, opset):
+        x = ins[0]
+        shape = _shape(x)
+        rank = len(shape)
+        start, end = _attr(node, "start", 0), _attr(node, "end", None)
+        axes = list(range(rank))[start:end]
+        if all(shape[a] is not None for a in axes) or _is_const(x):
+            return base(node, ins, opset)
+        parts = [
+            np.asarray([shape[a]], np.int64)
+            if shape[a] is not None
+            else ops.expand_dims(ops.apply("shape", [x], axis=a), 0)
+            for a in axes
+        ]
+        return ops.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+    return convert
+
+
+def _size_any(base):
+    """Size: the product of the dimensions, read from the data where unknown."""
+
+    def convert(node, ins, opset):
+        x = ins[0]
+        shape = _shape(x)
+        if all(d is not None for d in shape) or _is_const(x):
+            return base(node, ins, opset)
+        known = int(np.prod([d for d in shape if d is not None], dtype=np.int64))
+        y = np.asarray(known, np.int64)
+        for a, d in enumerate(shape):
+            if d is None:
+                y = ops.multiply(y, ops.apply("shape", [x], axis=a))
+        return y
+
+    return convert
+
+
+def _random(node, ins, opset):
+    raise _Unsupported(
+        "random draws: graphc's generator cannot reproduce onnx's (or another runtime's) "
+        "random numbers, so it refuses them rather than give other values"
+    )
+
+
+CONVERTERS.update(
+    {
+        "ConvInteger": _conv_integer,
+        "QLinearConv": _qlinear_conv,
+        "Optional": _optional,
+        "OptionalHasElement": _optional_has_element,
+        "OptionalGetElement": _optional_get_element,
+        "Bernoulli": _random,
+    }
+)
+_OVERRIDES.update({"Shape": _shape_any, "Size": _size_any})

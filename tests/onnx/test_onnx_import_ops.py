@@ -2,8 +2,9 @@
 ONNX's own node test cases (their expected outputs come from onnx's reference
 implementation) through ``graphc.onnx.backend``: each must pass, never be wrong.
 
-The fast test runs a few cases of every family; the slow one runs every case whose name
-starts with a family's prefix.
+One test runs a few cases of every family, another every case whose name starts with a
+family's prefix (both slow: collecting onnx's cases takes most of a minute); the rest are
+fast unit tests of the importer.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ FAST = [
     "test_loop11",
     "test_scan9_sum",
     "test_scan9_multi_state",
+    "test_bitcast_scalar_float32_to_int32",
+    "test_matmul_1d_3d",
+    "test_reflect_pad",
+    "test_wrap_pad",
+    "test_not_2d",
+    "test_convinteger_with_padding",
+    "test_qlinearconv",
+    "test_optional_has_element_empty_no_input_tensor_input",
 ]
 
 FAMILIES = (
@@ -118,6 +127,7 @@ def _case(name):
     return _CASES[name]
 
 
+@pytest.mark.slow  # onnx's collect_testcases alone takes most of a minute
 @pytest.mark.parametrize("name", FAST)
 def test_node_case_passes(name):
     case = _case(name)
@@ -190,3 +200,44 @@ def test_imported_cumsum_trains():
     before = model.evaluate(x, target, verbose=0)
     model.fit(x, target, epochs=5, verbose=0)
     assert model.evaluate(x, target, verbose=0) < before
+
+
+def test_shape_and_size_of_unknown_dimensions_are_read_at_run_time():
+    from onnx import TensorProto, helper
+
+    from graphc.onnx import load
+
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Size", ["x"], ["n"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "t"])],
+        [
+            helper.make_tensor_value_info("s", TensorProto.INT64, [3]),
+            helper.make_tensor_value_info("n", TensorProto.INT64, []),
+        ],
+    )
+    model = load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    for shape in ((2, 3, 5), (4, 3, 1)):
+        s, n = model.predict(np.zeros(shape, np.float32), verbose=0)
+        assert s.tolist() == list(shape) and int(n) == int(np.prod(shape))
+
+
+def test_random_ops_are_refused_with_the_reason():
+    from onnx import TensorProto, helper
+
+    from graphc.onnx import OnnxImportError, load
+
+    node = helper.make_node("Bernoulli", ["x"], ["y"], name="coin")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)])
+    with pytest.raises(OnnxImportError, match=r"'Bernoulli'.*'coin'.*opset 22.*random"):
+        load(proto)
