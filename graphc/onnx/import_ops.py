@@ -1067,3 +1067,18 @@ CONVERTERS.update(
     }
 )
 _OVERRIDES.update({"Shape": _shape_any, "Size": _size_any})
+
+
+def _range_scalars(base):
+    """Range: bounds computed as one-element tensors are taken as the scalars they hold."""
+
+    def convert(node, ins, opset):
+        if all(_is_const(v) and v.size == 1 for v in ins):
+            start, limit, delta = (v.reshape(()) for v in ins)
+            return np.arange(start, limit, delta, dtype=start.dtype)
+        return base(node, ins, opset)
+
+    return convert
+
+
+_OVERRIDES["Range"] = _range_scalars

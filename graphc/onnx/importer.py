@@ -70,12 +70,28 @@ def _static(x, what="input"):
         return x
     if isinstance(x, Parameter):
         return np.asarray(x.data)
-    name = x.name if isinstance(x, Value) and x.kind == "input" else None
+    name = _source_input(x)
     raise _Unsupported(
         f"the {what} must be a constant (an initializer or a Constant "
         "node), not computed at run time",
         needs_input=name,
     )
+
+
+def _source_input(x):
+    """The name of a graph input that ``x`` is computed from (the backend binds it to its
+    value and imports again: the value becomes a constant), or None."""
+    seen, stack = set(), [x]
+    while stack:
+        v = stack.pop()
+        if not isinstance(v, Value) or id(v) in seen:
+            continue
+        seen.add(id(v))
+        if v.kind == "input":
+            return v.name
+        if v.producer is not None:
+            stack.extend(reversed(v.producer.inputs))
+    return None
 
 
 def _shape(x) -> tuple:
