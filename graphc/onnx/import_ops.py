@@ -390,8 +390,9 @@ def _quantize(node, ins, opset):
         out = _ONNX_DTYPES.get(int(to))
     else:
         out = "uint8"
+    floats = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float4_e2m1fn")
     if out not in ("int8", "uint8", "int16", "uint16", "int4", "uint4", "int2", "uint2") and (
-        out not in ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
+        out not in floats
     ):
         raise _Unsupported(f"QuantizeLinear to {out}")
     if _attr(node, "precision", 0):
@@ -399,7 +400,7 @@ def _quantize(node, ins, opset):
     xf = _as_float(x, "float32")
     s = _per_axis(node, x, _as_float(scale, "float32"), axis, block)
     y = ops.divide(xf, s)
-    if out.startswith("float8"):
+    if out in floats:  # float4 has no infinity: its cast saturates by itself
         if zp is not None:
             zpf = _per_axis(node, x, _as_float(zp, "float32"), axis, block)
             y = ops.add(y, zpf)
