@@ -730,24 +730,12 @@ def _stack(values, axis=0):
 
 
 def _if(node, ins, opset, env):
-    cond = ins[0]
-    then_g, else_g = _attr(node, "then_branch"), _attr(node, "else_branch")
-    if _is_const(cond) or not _is_symbolic_input(cond):
-        if not _is_const(cond):
-            raise _Unsupported("a condition computed at run time (graphc inlines one branch)")
-        branch = then_g if bool(np.asarray(cond).reshape(-1)[0]) else else_g
-        outs = _run_subgraph(branch, env, opset, {})
-        return tuple(outs) if len(outs) > 1 else outs[0]
-    raise _Unsupported(
-        "a condition given at run time (graphc inlines the branch the condition picks)",
-        needs_input=cond.name,
-    )
-
-
-def _is_symbolic_input(v):
-    from graphc.ir import Value
-
-    return isinstance(v, Value) and v.kind == "input"
+    """If: the branch its condition picks, inlined (the condition must be a constant;
+    the backend binds the graph inputs it is computed from)."""
+    cond = _static(ins[0], "condition (graphc inlines the branch it picks)")
+    branch = _attr(node, "then_branch") if bool(cond.reshape(-1)[0]) else _attr(node, "else_branch")
+    outs = _run_subgraph(branch, env, opset, {})
+    return tuple(outs) if len(outs) > 1 else outs[0]
 
 
 _if.wants_env = True
