@@ -60,3 +60,8 @@ class FileFormatError(GraphcError, ValueError):
 class OutputPathError(GraphcError, OSError):
     """graphc was asked to write a file where it cannot or must not: a folder, a device,
     a FIFO, a socket, or into a folder that does not exist."""
+
+
+class NotDifferentiableError(GraphcError, NotImplementedError):
+    """A gradient was asked of an op (or an op with these attributes) that has none:
+    the error names the op and which of its inputs has no gradient."""

@@ -29,10 +29,15 @@ from graphc.ir import Parameter, Value
 from graphc.layers.base import Input, Layer
 from graphc.layers.serialization import register_builtin
 from graphc.models.functional import Model
+from graphc.ops.masking import NARROW_DTYPES, narrow_cast, narrow_dtype
+
+narrow_dtype("bfloat16")  # registers ONNX's narrow dtypes with NumPy (ml_dtypes)
 
 __all__ = ["load", "OnnxGraphLayer", "OnnxImportError", "SUPPORTED_OPS", "MIN_IMPORT_OPSET"]
 
 MIN_IMPORT_OPSET = 7  # older default-domain opsets are refused (their semantics differ)
+#: ops whose every version has the semantics of the newest: imported at any opset
+_UNCHANGED_SINCE_OPSET_1 = frozenset({"Not", "Identity"})
 
 _FLOAT_KINDS = ("float16", "float32", "float64")
 
@@ -65,12 +70,28 @@ def _static(x, what="input"):
         return x
     if isinstance(x, Parameter):
         return np.asarray(x.data)
-    name = x.name if isinstance(x, Value) and x.kind == "input" else None
+    name = _source_input(x)
     raise _Unsupported(
         f"the {what} must be a constant (an initializer or a Constant "
         "node), not computed at run time",
         needs_input=name,
     )
+
+
+def _source_input(x):
+    """The name of a graph input that ``x`` is computed from (the backend binds it to its
+    value and imports again: the value becomes a constant), or None."""
+    seen, stack = set(), [x]
+    while stack:
+        v = stack.pop()
+        if not isinstance(v, Value) or id(v) in seen:
+            continue
+        seen.add(id(v))
+        if v.kind == "input":
+            return v.name
+        if v.producer is not None:
+            stack.extend(reversed(v.producer.inputs))
+    return None
 
 
 def _shape(x) -> tuple:
@@ -763,7 +784,36 @@ _ONNX_DTYPES = {
     11: "float64",
     12: "uint32",
     13: "uint64",
+    16: "bfloat16",
+    17: "float8_e4m3fn",
+    18: "float8_e4m3fnuz",
+    19: "float8_e5m2",
+    20: "float8_e5m2fnuz",
+    21: "uint4",
+    22: "int4",
+    23: "float4_e2m1fn",
+    24: "float8_e8m0fnu",
+    25: "uint2",
+    26: "int2",
 }
+
+
+def _cast_to(node, x, to):
+    """``x`` as ``to`` with the node's ``saturate`` and ``round_mode`` (float8, e8m0)."""
+    saturate = bool(_attr(node, "saturate", 1))
+    round_mode = _str(_attr(node, "round_mode", "up"))
+    if _is_const(x):
+        if to in NARROW_DTYPES or _dtype(x) in NARROW_DTYPES:
+            return narrow_cast(x, to, saturate, round_mode)
+        return x.astype(to)
+    if _dtype(x) == to:
+        return _ident(x)
+    attrs = {}
+    if not saturate:
+        attrs["saturate"] = False
+    if round_mode != "up":
+        attrs["round_mode"] = round_mode
+    return ops.apply("cast", [x], dtype=to, from_dtype=_dtype(x), **attrs)
 
 
 def _cast(node, ins, opset):
@@ -773,9 +823,7 @@ def _cast(node, ins, opset):
         raise _Unsupported(f"Cast to ONNX element type {_attr(node, 'to')}")
     if _dtype(x) not in _ONNX_DTYPES.values():
         raise _Unsupported(f"Cast from {_dtype(x)}")
-    if _is_const(x):
-        return x.astype(to)
-    return ops.cast(x, to)
+    return _cast_to(node, x, to)
 
 
 def _reduce(name):
@@ -801,9 +849,7 @@ def _cast_like(node, ins, opset):
     x = ins[0]
     if _dtype(x) not in _ONNX_DTYPES.values() or target not in _ONNX_DTYPES.values():
         raise _Unsupported(f"CastLike from {_dtype(x)} to {target}")
-    if _is_const(x):
-        return x.astype(target)
-    return ops.cast(x, target) if _dtype(x) != target else _ident(x)
+    return _cast_to(node, x, target)
 
 
 def _size(node, ins, opset):
@@ -1478,7 +1524,10 @@ class OnnxGraphLayer(Layer):
                     raise _node_error(node, k, self.opset, f"its input {name!r} is undefined")
                 ins.append(env[name])
             try:
-                out = convert(node, ins, self.opset)
+                if getattr(convert, "wants_env", False):  # control flow: subgraphs see env
+                    out = convert(node, ins, self.opset, env=env)
+                else:
+                    out = convert(node, ins, self.opset)
             except _Unsupported as e:
                 err = _node_error(node, k, self.opset, str(e))
                 err.needs_input = e.needs_input
@@ -1488,8 +1537,14 @@ class OnnxGraphLayer(Layer):
                 if name:
                     env[name] = v
         result = []
+        anchor = next((v for v in flat if isinstance(v, Value)), None)
+        if anchor is None:
+            return [np.asarray(env[name]) for name in self.output_names]
         for name in self.output_names:
             v = env[name]
+            if isinstance(v, np.ndarray):
+                # an output computed from constants alone: a constant anchored to an input
+                v = ops.constant_like(v, anchor)
             if not isinstance(v, Value) or v.kind not in ("input", "intermediate"):
                 raise OnnxImportError(
                     f"the graph output {name!r} is a constant; graphc "
@@ -1560,7 +1615,9 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise OnnxImportError("the model imports no default-domain (ai.onnx) opset")
-    if opset < MIN_IMPORT_OPSET:
+    if opset < MIN_IMPORT_OPSET and not all(
+        n.op_type in _UNCHANGED_SINCE_OPSET_1 for n in proto.graph.node
+    ):
         raise OnnxImportError(
             f"opset {opset} is older than the oldest graphc imports "
             f"({MIN_IMPORT_OPSET}); convert it with "
@@ -1603,6 +1660,17 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     )
     if not trainable:
         layer.trainable_names = []
+    if not inputs:
+        # every input bound (or none): the whole graph folds to constants at import
+        layer.build(())
+        values = layer.call([])
+        values = values if isinstance(values, list) else [values]
+        err = OnnxImportError(
+            "the graph computes its outputs from constants alone (no graph input is left "
+            "unbound); graphc models compute their outputs from their inputs"
+        )
+        err.constant_outputs = [np.asarray(v) for v in values]
+        raise err
     outputs = layer(inputs if len(inputs) != 1 else inputs[0])
     model_name = _layer_name(graph.name) or "onnx_model"
     return Model(inputs if len(inputs) != 1 else inputs[0], outputs, name=model_name)
@@ -1611,3 +1679,10 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
 def _layer_name(text: str) -> str:
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in (text or "graph").lower())
     return out.strip("_") or "graph"
+
+
+# ---- more converters (graphc/onnx/import_ops.py) -------------------------------------------
+from graphc.onnx import import_ops as _import_ops  # noqa: E402  (uses the helpers above)
+
+_import_ops.install(CONVERTERS)
+SUPPORTED_OPS = tuple(sorted(CONVERTERS))

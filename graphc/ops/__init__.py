@@ -23,9 +23,11 @@ from graphc import ir as _ir
 from graphc.ops import arrays as _arrays  # noqa: E402
 from graphc.ops import attention as _attention  # noqa: E402
 from graphc.ops import batch_norm as _batch_norm  # noqa: E402
+from graphc.ops import bitwise as _bitwise  # noqa: E402
 from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
+from graphc.ops import cumulative as _cumulative  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops import image as _image  # noqa: E402
@@ -38,13 +40,17 @@ from graphc.ops import padding as _padding  # noqa: E402
 from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import rounding as _rounding  # noqa: E402
+from graphc.ops import selection as _selection  # noqa: E402
+from graphc.ops import special as _special  # noqa: E402
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402
 from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
+from graphc.ops.bitwise import *  # noqa: F401,F403,E402
 from graphc.ops.composite import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
+from graphc.ops.cumulative import *  # noqa: F401,F403,E402
 
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
@@ -59,6 +65,8 @@ from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops.rounding import *  # noqa: F401,F403,E402
+from graphc.ops.selection import *  # noqa: F401,F403,E402
+from graphc.ops.special import *  # noqa: F401,F403,E402
 
 __all__ = [
     "Op",
@@ -112,6 +120,10 @@ __all__ = [
     + _rounding.__all__
     + _indexing.__all__
     + _composite.__all__
+    + _bitwise.__all__
+    + _cumulative.__all__
+    + _selection.__all__
+    + _special.__all__
 )
 
 

@@ -31,11 +31,28 @@ ONNX_DTYPES = {
     "bool": 9,
     "float16": 10,
     "float64": 11,
+    "uint16": 4,
+    "int16": 5,
+    "uint32": 12,
+    "uint64": 13,
+    "bfloat16": 16,
+    "float8_e4m3fn": 17,
+    "float8_e4m3fnuz": 18,
+    "float8_e5m2": 19,
+    "float8_e5m2fnuz": 20,
+    "uint4": 21,
+    "int4": 22,
+    "float4_e2m1fn": 23,
+    "float8_e8m0fnu": 24,
+    "uint2": 25,
+    "int2": 26,
 }
 
 
 def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a NumPy dtype (``Cast(to=...)``, ``value_info``)."""
+    if isinstance(dtype, str) and dtype in ONNX_DTYPES:
+        return ONNX_DTYPES[dtype]
     return ONNX_DTYPES[str(np.dtype(dtype))]
 
 

@@ -78,6 +78,72 @@ class Any(Op):
         return b.op("Cast", red, to=_BOOL)
 
 
+#: The narrow dtypes of ONNX (``ml_dtypes`` gives them to NumPy): bfloat16, the float8,
+#: float4 and e8m0 formats, and the 4- and 2-bit integers. Only ``cast`` computes on them.
+NARROW_DTYPES = (
+    "bfloat16",
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e5m2",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+    "float4_e2m1fn",
+    "int4",
+    "uint4",
+    "int2",
+    "uint2",
+)
+_SATURATING = ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
+
+
+def narrow_dtype(name):
+    """The NumPy dtype of a narrow dtype's name (importing ``ml_dtypes`` registers them)."""
+    import ml_dtypes  # noqa: F401  (registers bfloat16, float8_*, int4, ... with NumPy)
+
+    return np.dtype(name)
+
+
+def _to_e8m0(x, saturate, round_mode):
+    """float32 -> float8_e8m0fnu (the exponent only), rounding as ONNX's Cast says."""
+    bits = np.asarray(x, np.float32).view(np.uint32)
+    exponent = ((bits >> 23) & 0xFF).astype(np.uint16)
+    special = exponent == 0xFF
+    normal = ~special
+    if round_mode == "nearest":
+        g = (bits & 0x400000) > 0
+        r = (bits & 0x200000) > 0
+        s = (bits & 0x1FFFFF) > 0
+        up = g & (r | s | (exponent > 0)) & normal
+    elif round_mode == "up":
+        up = ((bits & 0x7FFFFF) > 0) & normal
+    elif round_mode == "down":
+        up = np.zeros(exponent.shape, bool)
+    else:
+        raise ValueError(f"round_mode must be 'up', 'down' or 'nearest', got {round_mode!r}")
+    if saturate:
+        up &= exponent != 0xFE
+    exponent = (exponent + up).astype(np.uint8)
+    out = np.where(special, np.uint8(0xFF), exponent).astype(np.uint8)
+    return out.view(narrow_dtype("float8_e8m0fnu"))
+
+
+def narrow_cast(x, to, saturate=True, round_mode="up"):
+    """``x`` cast to ``to`` where either is a narrow dtype, as ONNX's ``Cast``: to a
+    float8 format with ``saturate``, values beyond its range become its largest value."""
+    import ml_dtypes
+
+    dt = narrow_dtype(to)
+    if x.dtype.name in NARROW_DTYPES and to not in NARROW_DTYPES:
+        return x.astype(dt)
+    if to in _SATURATING and saturate:
+        wide = x.astype(np.float32) if x.dtype.name in NARROW_DTYPES else x
+        info = ml_dtypes.finfo(dt)
+        return np.clip(wide, info.min, info.max).astype(dt)
+    if to == "float8_e8m0fnu":
+        return _to_e8m0(x, saturate, round_mode)
+    return x.astype(dt)
+
+
 class Cast(Op):
     """``x.astype(dtype)``. Between float types the gradient is cast back; from booleans
     or integers there is none."""
@@ -89,7 +155,12 @@ class Cast(Op):
         return TensorType(x.shape, attrs["dtype"])
 
     def kernel(self, attrs, x, *, ctx):
-        return x.astype(attrs["dtype"])
+        to = attrs["dtype"]
+        if to in NARROW_DTYPES or x.dtype.name in NARROW_DTYPES:
+            return narrow_cast(
+                x, to, bool(attrs.get("saturate", True)), attrs.get("round_mode", "up")
+            )
+        return x.astype(to)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         src = attrs.get("from_dtype")
@@ -100,7 +171,12 @@ class Cast(Op):
     def lower(self, attrs, b, x):
         from graphc.ops.lowering import onnx_dtype
 
-        return b.op("Cast", x, to=onnx_dtype(attrs["dtype"]))
+        extra = {}
+        if attrs["dtype"] in _SATURATING and b.opset >= 19 and not attrs.get("saturate", True):
+            extra["saturate"] = 0
+        if attrs["dtype"] == "float8_e8m0fnu" and attrs.get("round_mode", "up") != "up":
+            extra["round_mode"] = attrs["round_mode"]
+        return b.op("Cast", x, to=onnx_dtype(attrs["dtype"]), **extra)
 
 
 class ExpandDims(Op):

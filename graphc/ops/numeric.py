@@ -128,7 +128,10 @@ class Max(_Reduce):
 
     def kernel(self, attrs, x, *, ctx):
         axes = _axes(attrs.get("axis"), x.ndim)
-        return np.asarray(np.max(x, axis=axes, keepdims=attrs.get("keepdims", False)))
+        keep = attrs.get("keepdims", False)
+        if x.size == 0:  # the maximum of an empty set is -inf (ONNX's ReduceMax)
+            return np.asarray(np.max(x, axis=axes, keepdims=keep, initial=-np.inf))
+        return np.asarray(np.max(x, axis=axes, keepdims=keep))
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         x = xs[0]

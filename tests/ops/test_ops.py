@@ -16,7 +16,9 @@ from graphc.ops import REGISTRY, RULES, ExecContext, Op, get_op
 # range, e.g. integer indices); "no_grad": input positions without a gradient (indices);
 # "batch": False when the first dimension is not a batch; "rtol"/"atol" for the VJP
 # check; "onnx_rtol"/"onnx_atol" for the onnxruntime check; "onnx_raises": (error type,
-# message pattern) for an op that refuses ONNX export (string inputs).
+# message pattern) for an op that refuses ONNX export (string inputs); "min_opset": the
+# oldest opset whose ONNX op the lowering needs (older ones refuse); "vjp_raises": an op
+# without a gradient (its VJP raises NotDifferentiableError).
 # Op families keep their cases beside this file in specs_<family>.py (a SPECS dict).
 SPECS = {
     "add": [({}, [(3, 4), (4,)], (-2, 2)), ({}, [(2, 1, 3), (4, 1)], (-2, 2))],
@@ -205,6 +207,12 @@ def test_vjp_matches_central_differences(name, i):
     attrs, xs = _inputs(name, i, np.float64)
     ctx = ExecContext(training=True, rng=np.random.default_rng(1))
     ys = _outputs(op, op.run(attrs, xs, ctx))
+    if _options(name, i).get("vjp_raises"):
+        from graphc.errors import NotDifferentiableError
+
+        with pytest.raises(NotDifferentiableError, match=name):
+            op.gradients(attrs, xs, ys, tuple(np.ones_like(y) for y in ys))
+        return
     rng = np.random.default_rng(2)
     ws = [rng.standard_normal(y.shape) if y is not None else None for y in ys]
     ws = [ws[0]] + [None] * (len(ws) - 1)  # project the first output only
@@ -261,6 +269,10 @@ def test_onnx_lowering_matches_kernel(name, i, opset):
 
     op = get_op(name)
     attrs, xs = _inputs(name, i, np.float32)
+    if opset < _options(name, i).get("min_opset", 0):
+        with pytest.raises(NotImplementedError, match="opset"):
+            one_node_model(name, attrs, xs, opset=opset)
+        return
     refusal = _options(name, i).get("onnx_raises")
     if refusal is not None:
         with pytest.raises(refusal[0], match=refusal[1]):
@@ -288,6 +300,8 @@ def test_vjp_reads_only_what_it_declares(name, i):
     attrs, xs = _inputs(name, i, np.float64)
     ctx = ExecContext(training=True, rng=np.random.default_rng(1))
     ys = _outputs(op, op.run(attrs, xs, ctx))
+    if _options(name, i).get("vjp_raises"):
+        return
     gys = (np.ones_like(ys[0]),) + (None,) * (len(ys) - 1)
     full = op.gradients(attrs, xs, ys, gys)
     xs_seen = xs if op.vjp_reads_inputs else [None] * len(xs)
