@@ -1,0 +1,246 @@
+"""Generate straight-line Python for an executor's plan: the compiled forward and backward.
+
+The interpreter (``Executor.forward``/``backward`` with ``compiled=False``) walks the plan
+on every batch: it builds argument lists from an environment list, tests each step's
+flags, loops over the gradient actions. All of that depends only on the graph, so the
+compiler does it once: it writes one Python function per pass in which every step is a
+line or two over local variables (``v3`` is the value in slot 3, ``g3`` its gradient),
+with the plan's decisions (what to free, where each gradient goes, which buffer a VJP
+writes into) spelled out. ``Executor.source()`` shows the code.
+
+Exactness: the generated code calls the same kernels and VJPs, on the same arguments, in
+the same order, and accumulates gradients in the same order as the interpreter, so the
+numbers are the same bit for bit (``tests/backends/test_codegen.py`` checks it). The few
+steps written inline instead of called (``_INLINE``) are the exact expressions of their
+op's kernel or VJP.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from graphc.backends.numpy.executor import Executor
+
+# What the backward pass does with an input's gradient.
+ADD_TO_SLOT, WRITE_PARAM, ADD_TO_PARAM = 0, 1, 2
+
+
+class _Writer:
+    """Lines of one function, and the objects its code refers to by name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {"np": np}
+
+    def line(self, text: str, indent: int = 1) -> None:
+        self.lines.append("    " * indent + text)
+
+    def bind(self, name: str, obj: Any) -> str:
+        self.names[name] = obj
+        return name
+
+
+def _var(s: int) -> str:
+    return f"v{s}"
+
+
+def _grad(s: int) -> str:
+    return f"g{s}"
+
+
+def _arg_list(slots: list[int], live: Callable[[int], bool]) -> str:
+    return ", ".join(_var(s) if live(s) else "None" for s in slots)
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, dict]:
+    """Source and namespace of ``forward(init, ctx, inference, watched)``.
+
+    ``init`` holds the graph inputs then the leaves (parameters, constants); the function
+    returns the outputs and, with ``keep``, the list of values the backward pass reads
+    (``saved_slots(ex)``, in that order)."""
+    w = _Writer()
+    mode = ("training" if training else "inference") + (", kept for backward" if keep else "")
+    w.line(f"def forward(init, ctx, inference, watched):  # {mode}", 0)
+    entries = list(ex.input_slots) + [s for s, _ in ex.leaves]
+    if entries:
+        targets = ", ".join(_var(s) for s in entries)
+        w.line(f"{targets}, = init" if len(entries) == 1 else f"{targets} = init")
+    w.line("at = 0")
+    w.line("try:")
+    for i, step in enumerate(ex.steps):
+        k = w.bind(f"K{i}", step.op.kernel)
+        a = w.bind(f"A{i}", step.attrs)
+        c = "inference" if step.frozen else "ctx"
+        args = ", ".join(_var(s) for s in step.ins)
+        call = f"{k}({a}, {args}, ctx={c})" if args else f"{k}({a}, ctx={c})"
+        w.line(f"# {step.node.where()}", 2)
+        w.line(f"at = {i}", 2)
+        outs = ", ".join(_var(o) for o in step.outs)
+        if step.stateful and training and not step.frozen:
+            u = w.bind(f"U{i}", step.op.update_state)
+            w.line(f"out = {call}", 2)
+            w.line(f"{u}({a}, [{args}], {'out' if step.multi else '(out,)'})", 2)
+            w.line(f"{outs}{',' if step.multi and len(step.outs) == 1 else ''} = out", 2)
+        elif step.multi:
+            w.line(f"{outs}{',' if len(step.outs) == 1 else ''} = {call}", 2)
+        else:
+            w.line(f"{outs} = {call}", 2)
+        free = step.free_fwd if keep else step.free_inf
+        if free:
+            w.line(f"del {', '.join(_var(s) for s in sorted(set(free)))}", 2)
+    w.line("except Exception as e:  # re-raised with the node and layer attached")
+    w.line('raise error(at, "forward", e) from e', 2)
+    w.names["error"] = ex._step_error
+    if ex.watch_slots:
+        w.line("if watched is not None:")
+        w.line(f"watched[:] = [{', '.join(_var(s) for s in ex.watch_slots)}]", 2)
+    outputs = f"[{', '.join(_var(s) for s in ex.output_slots)}]"
+    if keep:
+        saved = saved_slots(ex)
+        w.line(f"return {outputs}, [{', '.join(_var(s) for s in saved)}]")
+    else:
+        w.line(f"return {outputs}")
+    return "\n".join(w.lines) + "\n", w.names
+
+
+def saved_slots(ex: "Executor") -> list[int]:
+    """The slots the backward pass reads that the training forward pass keeps alive."""
+    freed = {s for step in ex.steps for s in step.free_fwd}
+    read: list[int] = []
+    for step in ex._backward_steps:
+        for s in list(step.ins) + list(step.outs):
+            if s not in freed and s not in read:
+                read.append(s)
+    return sorted(read)
+
+
+def generate_backward(ex: "Executor") -> tuple[str, dict]:
+    """Source and namespace of ``backward(saved, output_grads, watched_grads, bufs)``.
+
+    ``saved`` is what the forward pass returned (emptied here, so that the values it
+    holds are freed as the pass goes); ``output_grads`` and ``watched_grads`` are padded
+    with None to one per output and per watched value; ``bufs`` are the gradient buffers
+    of ``ex._grad_params``, in order."""
+    w = _Writer()
+    w.line("def backward(saved, output_grads, watched_grads, bufs):", 0)
+    saved = saved_slots(ex)
+    live = set(saved)
+    if saved:
+        targets = ", ".join(_var(s) for s in saved)
+        w.line(f"{targets}, = saved" if len(saved) == 1 else f"{targets} = saved")
+    w.line("saved.clear()  # the locals are now the only references: freed as we go")
+    buf_of = {p: f"b{j}" for j, p in enumerate(ex._grad_params)}
+    if buf_of:
+        names = ", ".join(buf_of.values())
+        w.line(f"{names}, = bufs" if len(buf_of) == 1 else f"{names} = bufs")
+    # Every gradient the code may test starts as None; which of them can already hold a
+    # contribution at each point is known here, so the first one is a plain assignment.
+    grad_slots = sorted(
+        {o for step in ex._backward_steps for o in step.outs}
+        | {s for step in ex._backward_steps for _, s, act, _ in step.actions if act == ADD_TO_SLOT}
+        | set(ex.output_slots)
+        | set(ex.watch_slots)
+    )
+    if grad_slots:
+        w.line(" = ".join(_grad(s) for s in grad_slots) + " = None")
+    assigned: set[int] = set()
+
+    def add(target: int, expr: str, indent: int) -> None:
+        """Add the gradient ``expr`` (possibly None) into ``g<target>``, as the
+        interpreter does: the first contribution is the gradient itself."""
+        g = _grad(target)
+        if target not in assigned:
+            w.line(f"{g} = {expr}", indent)
+            assigned.add(target)
+        else:
+            w.line(f"t = {expr}", indent)
+            w.line("if t is not None:", indent)
+            w.line(f"{g} = t if {g} is None else {g} + t", indent + 1)
+
+    for k, s in enumerate(ex.output_slots):
+        add(s, f"output_grads[{k}]", 1)
+    for k, s in enumerate(ex.watch_slots):
+        add(s, f"watched_grads[{k}]", 1)
+    w.line("at = 0")
+    w.line("try:")
+    index = {id(step): i for i, step in enumerate(ex.steps)}
+    for step in ex._backward_steps:
+        i = index[id(step)]
+        v = w.bind(f"V{i}", step.op.vjp)
+        a = w.names.get(f"A{i}") or w.bind(f"A{i}", step.attrs)
+        n = w.bind(f"N{i}", step.needs)
+        w.line(f"# {step.node.where()}", 2)
+        outs = step.outs
+        gys = [_grad(o) for o in outs]
+        if step.multi:
+            w.line(f"if not ({' and '.join(f'{g} is None' for g in gys)}):", 2)
+            filled = [
+                f"({g} if {g} is not None or {_var(o)} is None else np.zeros_like({_var(o)}))"
+                if o in live
+                else g
+                for g, o in zip(gys, outs)
+            ]
+            gys_expr = _tuple(filled)
+        else:
+            w.line(f"if {gys[0]} is not None:", 2)
+            gys_expr = _tuple(gys)
+        ys_expr = _tuple([_var(o) if o in live else "None" for o in outs])
+        xs_expr = f"[{_arg_list(list(step.ins), lambda s: s in live)}]"
+        if any(p is not None for p in step.out_params):
+            out_expr = _tuple(["None" if p is None else buf_of[p] for p in step.out_params])
+        else:
+            out_expr = w.bind(f"O{i}", step.no_buffers)
+        w.line(f"at = {i}", 3)
+        w.line(f"r = {v}({a}, {xs_expr}, {ys_expr}, {gys_expr}, needs={n}, out={out_expr})", 3)
+        for kk, s, action, p in step.actions:
+            if action == ADD_TO_SLOT:
+                add(s, f"r[{kk}]", 3)
+            elif action == WRITE_PARAM:
+                b = buf_of[p]
+                w.line(f"t = r[{kk}]", 3)
+                w.line("if t is None:", 3)
+                w.line(f"{b}.fill(0)  # later contributions add to it", 4)
+                w.line(f"elif t is not {b}:", 3)
+                w.line(f"np.copyto({b}, t)", 4)
+            else:
+                w.line(f"t = r[{kk}]", 3)
+                w.line("if t is not None:", 3)
+                w.line(f"{buf_of[p]} += t", 4)
+        w.line(f"{' = '.join(gys)} = None", 3)
+        freed = [s for s in step.free_bwd if s in live]
+        if freed:
+            w.line(f"{' = '.join(_var(s) for s in sorted(set(freed)))} = None", 3)
+        first = [buf_of[p] for p in step.out_params if p is not None]
+        if first:
+            # No gradient reached this step: the weights it would have written first get
+            # zero (the buffer holds the optimizer's scratch from the last step).
+            w.line("else:", 2)
+            for b in first:
+                w.line(f"{b}.fill(0)", 3)
+    w.line("except Exception as e:")
+    w.line('raise error(at, "gradient", e) from e', 2)
+    w.names["error"] = ex._step_error
+    for p in ex._ungraded:
+        w.line(f"{buf_of[p]}.fill(0)")
+    w.line("return None")
+    return "\n".join(w.lines) + "\n", w.names
+
+
+def compile_source(source: str, names: dict, filename: str) -> Callable:
+    """Execute generated source; the function it defines. ``filename`` names it in
+    tracebacks (the source is registered with ``linecache`` so they show its lines)."""
+    import linecache
+
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    code = compile(source, filename, "exec")
+    namespace = dict(names)
+    exec(code, namespace)  # noqa: S102 - our own generated code
+    fn = [v for k, v in namespace.items() if k in ("forward", "backward")]
+    return fn[0]
