@@ -59,6 +59,82 @@ def _tuple(items: list[str]) -> str:
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
+# ---- steps written inline ------------------------------------------------------------
+# The hot ops of dense networks are written into the generated code instead of called:
+# each expression below is its op's kernel or VJP (graphc/ops/linalg.py, elementwise.py)
+# for the case the static shapes guarantee, so the numbers are the same. Some write in
+# place: a forward value only when this step is its last reader and an inline step made
+# it (a fresh array no one else holds), a gradient likewise (``fresh``). Anything else is
+# a call to the op.
+
+
+def _rank2(v: Any) -> bool:
+    return len(v.shape) == 2
+
+
+def _is_bias(x: Any, b: Any) -> bool:
+    """``x + b`` with ``b`` a vector along x's known last dim: the sum has x's shape, and
+    the bias gradient sums over the leading axes."""
+    return (
+        len(b.shape) == 1
+        and len(x.shape) >= 1
+        and isinstance(b.shape[0], int)
+        and b.shape[0] == x.shape[-1]
+    )
+
+
+def _forward_inline(step: Any, args: list[str], y: str, reuse: Callable[[int], bool]) -> Any:
+    """Lines computing ``y`` inline, or None to call the kernel. ``reuse(k)``: may the
+    step write over its k-th input?"""
+    name, node = step.op.name, step.node
+    if step.multi or step.stateful:
+        return None
+    if name == "matmul" and _rank2(node.inputs[0]) and _rank2(node.inputs[1]):
+        return [f"{y} = {args[0]} @ {args[1]}"]
+    if name == "add" and len(args) == 2:
+        return [f"{y} = {args[0]} + {args[1]}"]
+    if name == "relu":
+        out = f", out={args[0]}" if reuse(0) else ""
+        return [f"{y} = np.maximum({args[0]}, 0{out})"]
+    if name == "softmax":
+        ax = step.attrs.get("axis", -1)
+        x = args[0]
+        return [
+            f"{y} = {x} - {x}.max(axis={ax}, keepdims=True)",
+            f"np.exp({y}, out={y})",
+            f"{y} /= {y}.sum(axis={ax}, keepdims=True)",
+        ]
+    return None
+
+
+def _backward_inline(step: Any, xs: list[str], y: str, gy: str, fresh: bool) -> Any:
+    """``[(expr or None, fresh)]`` per input: its gradient written inline (None: no
+    gradient), or None to call the VJP. ``fresh``: ``gy`` may be written over."""
+    name, node, needs = step.op.name, step.node, step.needs
+    if step.multi or y == "None" and name in ("relu", "softmax"):
+        return None
+    if name == "relu":
+        out = f", out={gy}" if fresh else ""
+        return [(f"np.multiply({gy}, {y} > 0{out})", True)]
+    if name == "softmax":
+        ax = step.attrs.get("axis", -1)
+        return [(f"{y} * ({gy} - ({gy} * {y}).sum(axis={ax}, keepdims=True))", True)]
+    if name == "add" and len(xs) == 2:
+        x, b = node.inputs
+        if node.outputs[0].shape != x.shape or not _is_bias(x, b):
+            return None
+        # unbroadcast: x's gradient is gy itself; the bias's sums the leading axes.
+        lead = tuple(range(len(x.shape) - 1))
+        return [(gy, False), (f"{gy}.sum(axis={lead})", True)]
+    if name == "matmul" and _rank2(node.inputs[0]) and _rank2(node.inputs[1]):
+        a, b = xs
+        return [
+            (f"{gy} @ {b}.T" if needs[0] else None, True),
+            (f"{a}.T @ {gy}" if needs[1] else None, True),
+        ]
+    return None
+
+
 def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, dict]:
     """Source and namespace of ``forward(init, ctx, inference, watched)``.
 
@@ -74,15 +150,30 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         w.line(f"{targets}, = init" if len(entries) == 1 else f"{targets} = init")
     w.line("at = 0")
     w.line("try:")
+    fresh: set[int] = set()  # values an inline step made: arrays no one else holds
     for i, step in enumerate(ex.steps):
+        free = step.free_fwd if keep else step.free_inf
+        w.line(f"# {step.node.where()}", 2)
+        w.line(f"at = {i}", 2)
+        outs = ", ".join(_var(o) for o in step.outs)
+
+        def reuse(k: int, step: Any = step, free: tuple = free) -> bool:
+            s = step.ins[k]
+            return s in fresh and s in free and step.ins.count(s) == 1
+
+        inline = _forward_inline(step, [_var(s) for s in step.ins], outs, reuse)
+        if inline is not None:
+            for text in inline:
+                w.line(text, 2)
+            fresh.add(step.outs[0])
+            if free:
+                w.line(f"del {', '.join(_var(s) for s in sorted(set(free)))}", 2)
+            continue
         k = w.bind(f"K{i}", step.op.kernel)
         a = w.bind(f"A{i}", step.attrs)
         c = "inference" if step.frozen else "ctx"
         args = ", ".join(_var(s) for s in step.ins)
         call = f"{k}({a}, {args}, ctx={c})" if args else f"{k}({a}, ctx={c})"
-        w.line(f"# {step.node.where()}", 2)
-        w.line(f"at = {i}", 2)
-        outs = ", ".join(_var(o) for o in step.outs)
         if step.stateful and training and not step.frozen:
             u = w.bind(f"U{i}", step.op.update_state)
             w.line(f"out = {call}", 2)
@@ -92,7 +183,6 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
             w.line(f"{outs}{',' if len(step.outs) == 1 else ''} = {call}", 2)
         else:
             w.line(f"{outs} = {call}", 2)
-        free = step.free_fwd if keep else step.free_inf
         if free:
             w.line(f"del {', '.join(_var(s) for s in sorted(set(free)))}", 2)
     w.line("except Exception as e:  # re-raised with the node and layer attached")
@@ -151,15 +241,19 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
     if grad_slots:
         w.line(" = ".join(_grad(s) for s in grad_slots) + " = None")
     assigned: set[int] = set()
+    fresh: set[int] = set()  # gradients made by one inline expression, held nowhere else
 
-    def add(target: int, expr: str, indent: int) -> None:
+    def add(target: int, expr: str, indent: int, is_fresh: bool = False) -> None:
         """Add the gradient ``expr`` (possibly None) into ``g<target>``, as the
         interpreter does: the first contribution is the gradient itself."""
         g = _grad(target)
         if target not in assigned:
             w.line(f"{g} = {expr}", indent)
             assigned.add(target)
+            if is_fresh:
+                fresh.add(target)
         else:
+            fresh.discard(target)
             w.line(f"t = {expr}", indent)
             w.line("if t is not None:", indent)
             w.line(f"{g} = t if {g} is None else {g} + t", indent + 1)
@@ -198,19 +292,38 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
         else:
             out_expr = w.bind(f"O{i}", step.no_buffers)
         w.line(f"at = {i}", 3)
-        w.line(f"r = {v}({a}, {xs_expr}, {ys_expr}, {gys_expr}, needs={n}, out={out_expr})", 3)
+        inline = _backward_inline(
+            step,
+            [_var(s) if s in live else "None" for s in step.ins],
+            _var(outs[0]) if outs[0] in live else "None",
+            gys[0],
+            outs[0] in fresh and step.ins.count(outs[0]) == 0,
+        )
+        if inline is None:
+            call = f"{v}({a}, {xs_expr}, {ys_expr}, {gys_expr}, needs={n}, out={out_expr})"
+            w.line(f"r = {call}", 3)
+            exprs = [(f"r[{kk}]", False) for kk in range(len(step.ins))]
+        else:
+            exprs = [e if e[0] is not None else ("None", False) for e in inline]
         for kk, s, action, p in step.actions:
+            expr, is_fresh = exprs[kk]
             if action == ADD_TO_SLOT:
-                add(s, f"r[{kk}]", 3)
+                add(s, expr, 3, is_fresh and inline is not None)
+            elif action == WRITE_PARAM and inline is not None and step.op.name == "matmul":
+                # The VJP writes the weight's gradient straight into its buffer.
+                a_, g_ = [_var(x) for x in step.ins][0], gys[0]
+                w.line(f"np.matmul({a_}.T, {g_}, out={buf_of[p]})", 3)
+            elif action == WRITE_PARAM and inline is not None:
+                w.line(f"np.copyto({buf_of[p]}, {expr})", 3)
             elif action == WRITE_PARAM:
                 b = buf_of[p]
-                w.line(f"t = r[{kk}]", 3)
+                w.line(f"t = {expr}", 3)
                 w.line("if t is None:", 3)
                 w.line(f"{b}.fill(0)  # later contributions add to it", 4)
                 w.line(f"elif t is not {b}:", 3)
                 w.line(f"np.copyto({b}, t)", 4)
             else:
-                w.line(f"t = r[{kk}]", 3)
+                w.line(f"t = {expr}", 3)
                 w.line("if t is not None:", 3)
                 w.line(f"{buf_of[p]} += t", 4)
         w.line(f"{' = '.join(gys)} = None", 3)

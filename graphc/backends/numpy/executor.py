@@ -80,17 +80,21 @@ class Executor:
     internal values whose arrays ``forward`` also returns (see ``forward(watched=)``).
     Graph inputs may be listed in ``trainable`` too: ``backward`` writes their gradient
     into ``param_grads`` like a parameter's (``trace.py`` differentiates losses so).
-    ``compiled`` (default): run generated code (``source()``), else interpret the plan."""
+    ``compiled``: run generated code (``source()``), else interpret the plan; None takes
+    ``Executor.COMPILE`` (set it to False to run every new executor interpreted, e.g. to
+    tell a suspected code generation bug from a kernel's)."""
+
+    COMPILE = True
 
     def __init__(
         self,
         graph: Graph,
         trainable: Iterable[Parameter] = (),
         watch: Iterable[Value] = (),
-        compiled: bool = True,
+        compiled: bool | None = None,
     ) -> None:
         self.graph = graph
-        self.compiled = compiled
+        self.compiled = Executor.COMPILE if compiled is None else compiled
         self._functions: dict[Any, Any] = {}  # generated functions, made on first use
         slots: dict[Value, int] = {}
 
