@@ -104,6 +104,23 @@ def _train(builder, optimizer, loss, interpreted=None, epochs=2):
     return model, history.history, preds
 
 
+class LeftMatmul(layers.Layer):
+    """``(w @ x.T).T``: a weight as matmul's first operand (Dense has it second)."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(3, input_shape[-1]), initializer="glorot_uniform")
+
+    def call(self, x):
+        return graphc.ops.transpose(graphc.ops.matmul(self.w, graphc.ops.transpose(x)))
+
+
+def _left_matmul():
+    inputs = graphc.Input(shape=(6,))
+    shared = layers.Dense(6, activation="relu")
+    x = shared(shared(inputs))  # one layer applied twice: two gradients for one weight
+    return graphc.Model(inputs, layers.Activation("softmax")(LeftMatmul()(x)))
+
+
 CASES = {
     "seed mlp, rmsprop": (_seed_mlp, "rmsprop", "categorical_crossentropy"),
     "shared layer, two outputs, adam": (
@@ -118,6 +135,11 @@ CASES = {
     ),
     "frozen layers, rmsprop": (_frozen, "rmsprop", "categorical_crossentropy"),
     "conv and pool (called kernels), adam": (_conv, "adam", "categorical_crossentropy"),
+    "a weight on matmul's left, a layer applied twice, sgd": (
+        _left_matmul,
+        "sgd",
+        "categorical_crossentropy",
+    ),
 }
 
 

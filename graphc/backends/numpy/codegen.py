@@ -309,14 +309,20 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
             expr, is_fresh = exprs[kk]
             if action == ADD_TO_SLOT:
                 add(s, expr, 3, is_fresh and inline is not None)
-            elif action == WRITE_PARAM and inline is not None and step.op.name == "matmul":
-                # The VJP writes the weight's gradient straight into its buffer.
-                a_, g_ = [_var(x) for x in step.ins][0], gys[0]
-                w.line(f"np.matmul({a_}.T, {g_}, out={buf_of[p]})", 3)
+                continue
+            assert p is not None
+            b = buf_of[p]
+            if (
+                action == WRITE_PARAM
+                and inline is not None
+                and step.op.name == "matmul"
+                and kk == 1
+            ):
+                # As the VJP does: the weight's gradient straight into its buffer.
+                w.line(f"np.matmul({_var(step.ins[0])}.T, {gys[0]}, out={b})", 3)
             elif action == WRITE_PARAM and inline is not None:
-                w.line(f"np.copyto({buf_of[p]}, {expr})", 3)
+                w.line(f"np.copyto({b}, {expr})", 3)
             elif action == WRITE_PARAM:
-                b = buf_of[p]
                 w.line(f"t = {expr}", 3)
                 w.line("if t is None:", 3)
                 w.line(f"{b}.fill(0)  # later contributions add to it", 4)
@@ -325,12 +331,12 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
             else:
                 w.line(f"t = {expr}", 3)
                 w.line("if t is not None:", 3)
-                w.line(f"{buf_of[p]} += t", 4)
+                w.line(f"{b} += t", 4)
         w.line(f"{' = '.join(gys)} = None", 3)
         freed = [s for s in step.free_bwd if s in live]
         if freed:
             w.line(f"{' = '.join(_var(s) for s in sorted(set(freed)))} = None", 3)
-        first = [buf_of[p] for p in step.out_params if p is not None]
+        first = [buf_of[q] for q in step.out_params if q is not None]
         if first:
             # No gradient reached this step: the weights it would have written first get
             # zero (the buffer holds the optimizer's scratch from the last step).

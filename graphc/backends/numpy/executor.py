@@ -351,7 +351,14 @@ class Executor:
         keys: list[Any] = [(True, True), "backward", (False, False)]
         return "\n".join(self._generate(key)[0] for key in keys)
 
-    def _forward_compiled(self, inputs, ctx, keep, leaf_values, watched):
+    def _forward_compiled(
+        self,
+        inputs: Sequence[np.ndarray],
+        ctx: ExecContext,
+        keep: bool,
+        leaf_values: dict[Value, np.ndarray] | None,
+        watched: list | None,
+    ) -> Any:
         init: list[Any] = list(inputs[: len(self.input_slots)])
         init += [None] * (len(self.input_slots) - len(init))
         init += [v.data for _, v in self.leaves]
@@ -367,7 +374,13 @@ class Executor:
         inference = ExecContext(training=False, rng=ctx.rng)
         return fn(init, ctx, inference, watched)
 
-    def _backward_compiled(self, saved, output_grads, param_grads, watched_grads):
+    def _backward_compiled(
+        self,
+        saved: list,
+        output_grads: Sequence[np.ndarray | None],
+        param_grads: dict[Parameter, np.ndarray],
+        watched_grads: Sequence[np.ndarray | None],
+    ) -> None:
         og = list(output_grads[: len(self.output_slots)])
         og += [None] * (len(self.output_slots) - len(og))
         wg = list(watched_grads[: len(self.watch_slots)])
