@@ -243,3 +243,14 @@ def test_a_failing_kernel_names_its_layer_in_generated_code():
     ex = Executor(model.graph, model.trainable_weights)
     with pytest.raises(KernelError, match="head"):
         ex.forward([np.ones((2, 5), np.float32)], ExecContext())  # wrong width
+
+
+def test_graphs_without_steps_or_gradients_compile():
+    inputs = graphc.Input(shape=(3,))
+    identity = graphc.Model(inputs, inputs)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(identity.predict(x, verbose=0), x)
+    model = graphc.Model(inputs, layers.Dense(2)(inputs))
+    ex = Executor(model.graph, [])  # nothing trainable: an empty backward pass
+    out, env = ex.forward([x], ExecContext(training=True), keep_for_backward=True)
+    ex.backward(env, [np.ones_like(out[0])], {})

@@ -185,6 +185,8 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
             w.line(f"{outs} = {call}", 2)
         if free:
             w.line(f"del {', '.join(_var(s) for s in sorted(set(free)))}", 2)
+    if w.lines[-1].endswith("try:"):
+        w.line("pass", 2)  # a graph without steps
     w.line("except Exception as e:  # re-raised with the node and layer attached")
     w.line('raise error(at, "forward", e) from e', 2)
     w.names["error"] = ex._step_error
@@ -343,6 +345,8 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
             w.line("else:", 2)
             for b in first:
                 w.line(f"{b}.fill(0)", 3)
+    if w.lines[-1].endswith("try:"):
+        w.line("pass", 2)  # nothing to differentiate
     w.line("except Exception as e:")
     w.line('raise error(at, "gradient", e) from e', 2)
     w.names["error"] = ex._step_error
