@@ -62,7 +62,9 @@ def _tuple(items: list[str]) -> str:
 # ---- steps written inline ------------------------------------------------------------
 # The hot ops of dense networks are written into the generated code instead of called:
 # each expression below is its op's kernel or VJP (graphc/ops/linalg.py, elementwise.py)
-# for the case the static shapes guarantee, so the numbers are the same. Some write in
+# for the case the static shapes guarantee, so the numbers are the same (``x.sum(...)``
+# is spelt ``np.add.reduce(x, ...)``: the same reduction without the method's Python
+# wrapper, and it can write into a gradient buffer). Some write in
 # place: a forward value only when this step is its last reader and an inline step made
 # it (a fresh array no one else holds), a gradient likewise (``fresh``). Anything else is
 # a call to the op.
@@ -100,9 +102,9 @@ def _forward_inline(step: Any, args: list[str], y: str, reuse: Callable[[int], b
         ax = step.attrs.get("axis", -1)
         x = args[0]
         return [
-            f"{y} = {x} - {x}.max(axis={ax}, keepdims=True)",
+            f"{y} = {x} - np.maximum.reduce({x}, axis={ax}, keepdims=True)",
             f"np.exp({y}, out={y})",
-            f"{y} /= {y}.sum(axis={ax}, keepdims=True)",
+            f"{y} /= np.add.reduce({y}, axis={ax}, keepdims=True)",
         ]
     return None
 
@@ -118,14 +120,14 @@ def _backward_inline(step: Any, xs: list[str], y: str, gy: str, fresh: bool) -> 
         return [(f"np.multiply({gy}, {y} > 0{out})", True)]
     if name == "softmax":
         ax = step.attrs.get("axis", -1)
-        return [(f"{y} * ({gy} - ({gy} * {y}).sum(axis={ax}, keepdims=True))", True)]
+        return [(f"{y} * ({gy} - np.add.reduce({gy} * {y}, axis={ax}, keepdims=True))", True)]
     if name == "add" and len(xs) == 2:
         x, b = node.inputs
         if node.outputs[0].shape != x.shape or not _is_bias(x, b):
             return None
         # unbroadcast: x's gradient is gy itself; the bias's sums the leading axes.
         lead = tuple(range(len(x.shape) - 1))
-        return [(gy, False), (f"{gy}.sum(axis={lead})", True)]
+        return [(gy, False), (f"np.add.reduce({gy}, axis={lead})", True)]
     if name == "matmul" and _rank2(node.inputs[0]) and _rank2(node.inputs[1]):
         a, b = xs
         return [
@@ -322,6 +324,10 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
             ):
                 # As the VJP does: the weight's gradient straight into its buffer.
                 w.line(f"np.matmul({_var(step.ins[0])}.T, {gys[0]}, out={b})", 3)
+            elif action == WRITE_PARAM and inline is not None and step.op.name == "add" and kk == 1:
+                # The bias gradient: the same reduction, written into its buffer.
+                lead = tuple(range(len(step.node.inputs[0].shape) - 1))
+                w.line(f"np.add.reduce({gys[0]}, axis={lead}, out={b})", 3)
             elif action == WRITE_PARAM and inline is not None:
                 w.line(f"np.copyto({b}, {expr})", 3)
             elif action == WRITE_PARAM:
