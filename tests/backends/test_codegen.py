@@ -170,6 +170,8 @@ def test_source_is_straight_line_python_with_the_dense_steps_inline():
     assert "np.maximum(" in src  # relu, inline
     assert "# dense" in src  # each step names its layer
     compile(src, "<source>", "exec")  # what source() shows is valid Python
+    model.compile(optimizer="sgd", loss="mse")
+    assert model.generated_source() == src  # the model-level accessor
 
 
 def test_arrays_of_one_batch_survive_the_next():
