@@ -256,3 +256,22 @@ def test_graphs_without_steps_or_gradients_compile():
     ex = Executor(model.graph, [])  # nothing trainable: an empty backward pass
     out, env = ex.forward([x], ExecContext(training=True), keep_for_backward=True)
     ex.backward(env, [np.ones_like(out[0])], {})
+
+
+def test_float64_leaf_values_give_the_interpreters_gradients():
+    """Gradient checks run the plan in float64 (``leaf_values``) into float32 buffers."""
+    graphc.utils.set_random_seed(6)
+    model = _seed_mlp()
+    x = np.random.default_rng(1).random((5, 6))
+    leaf = {p: p.data.astype(np.float64) for p in model.weights}
+    results = []
+    for compiled in (True, False):
+        ex = Executor(model.graph, model.trainable_weights, compiled=compiled)
+        grads = {p: np.zeros(p.shape, np.float32) for p in model.trainable_weights}
+        out, env = ex.forward([x], ExecContext(), keep_for_backward=True, leaf_values=leaf)
+        assert out[0].dtype == np.float64
+        ex.backward(env, [np.random.default_rng(2).random(out[0].shape)], grads)
+        results.append((out[0], grads))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for p in model.trainable_weights:
+        np.testing.assert_array_equal(results[0][1][p], results[1][1][p])

@@ -327,7 +327,10 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
             elif action == WRITE_PARAM and inline is not None and step.op.name == "add" and kk == 1:
                 # The bias gradient: the same reduction, written into its buffer.
                 lead = tuple(range(len(step.node.inputs[0].shape) - 1))
-                w.line(f"np.add.reduce({gys[0]}, axis={lead}, out={b})", 3)
+                # dtype=: accumulate in the gradient's dtype even if the buffer's differs
+                # (a float64 gradient check into float32 buffers), as sum-then-copy does.
+                g_ = gys[0]
+                w.line(f"np.add.reduce({g_}, axis={lead}, dtype={g_}.dtype, out={b})", 3)
             elif action == WRITE_PARAM and inline is not None:
                 w.line(f"np.copyto({b}, {expr})", 3)
             elif action == WRITE_PARAM:
