@@ -341,6 +341,13 @@ class Trainer:
             setattr(self, attr, (graph, trainable, ex))
         return getattr(self, attr)[2]
 
+    def generated_source(self):
+        """The Python that ``fit`` and ``predict`` run for this model's graph, generated
+        once from its plan: the training forward pass, the backward pass and the
+        inference forward pass (``graphc.backends.numpy.Executor.source``). For reading
+        and debugging; e.g. ``print(model.generated_source())``."""
+        return self._executor(with_masks=True).source()
+
     @staticmethod
     def split_masks(ex, results):
         """``(outputs, masks)`` from a forward pass of ``_executor(with_masks=True)``:

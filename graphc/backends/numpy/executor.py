@@ -1,11 +1,15 @@
 """Compile a Graph once into a plan over integer slots; run it forward and backward.
 
-The plan is a flat list of steps ``(op, attrs, input slots, output slots)``. Running a
-batch is one loop over it; the backward pass walks it in reverse, calling each op's VJP.
-Activations that no VJP reads are dropped as soon as the forward pass is done with them,
-and the rest as soon as the backward pass is. ``watch`` values (layer outputs an activity
-regularizer penalises) are kept, handed back by ``forward`` and may receive an extra
-gradient in ``backward``.
+The plan is a flat list of steps ``(op, attrs, input slots, output slots)``; the backward
+pass walks it in reverse, calling each op's VJP. Activations that no VJP reads are dropped
+as soon as the forward pass is done with them, and the rest as soon as the backward pass
+is. ``watch`` values (layer outputs an activity regularizer penalises) are kept, handed
+back by ``forward`` and may receive an extra gradient in ``backward``.
+
+By default the plan is then compiled to straight-line Python (``codegen.py``; see
+``Executor.source()``): one function per pass, generated on first use, that does only the
+per-batch work. ``compiled=False`` runs the same plan through the loops below instead
+(the reference the generated code is tested against, bit for bit).
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from graphc.backends.numpy import codegen
+from graphc.backends.numpy.codegen import ADD_TO_PARAM as _ADD_TO_PARAM
+from graphc.backends.numpy.codegen import ADD_TO_SLOT as _ADD_TO_SLOT
+from graphc.backends.numpy.codegen import WRITE_PARAM as _WRITE_PARAM
 from graphc.errors import GraphcError
 from graphc.ir import Graph, Node, Parameter, Value
 from graphc.ops.registry import ExecContext, Op, get_op
 
 __all__ = ["Executor", "KernelError"]
-
-# What the backward pass does with an input's gradient.
-_ADD_TO_SLOT, _WRITE_PARAM, _ADD_TO_PARAM = 0, 1, 2
 
 
 class KernelError(GraphcError, RuntimeError):
@@ -74,12 +79,23 @@ class Executor:
     """Runs ``graph``. ``trainable`` are the parameters that get gradients; ``watch`` are
     internal values whose arrays ``forward`` also returns (see ``forward(watched=)``).
     Graph inputs may be listed in ``trainable`` too: ``backward`` writes their gradient
-    into ``param_grads`` like a parameter's (``trace.py`` differentiates losses so)."""
+    into ``param_grads`` like a parameter's (``trace.py`` differentiates losses so).
+    ``compiled``: run generated code (``source()``), else interpret the plan; None takes
+    ``Executor.COMPILE`` (set it to False to run every new executor interpreted, e.g. to
+    tell a suspected code generation bug from a kernel's)."""
+
+    COMPILE = True
 
     def __init__(
-        self, graph: Graph, trainable: Iterable[Parameter] = (), watch: Iterable[Value] = ()
+        self,
+        graph: Graph,
+        trainable: Iterable[Parameter] = (),
+        watch: Iterable[Value] = (),
+        compiled: bool | None = None,
     ) -> None:
         self.graph = graph
+        self.compiled = Executor.COMPILE if compiled is None else compiled
+        self._functions: dict[Any, Any] = {}  # generated functions, made on first use
         slots: dict[Value, int] = {}
 
         def slot(v: Value) -> int:
@@ -146,6 +162,12 @@ class Executor:
             if not any(p is not None for p in out_params):
                 step.no_buffers = (None,) * len(out_params)
         self._ungraded = [p for p in self.param_slot.values() if p not in seen]
+        # The gradient buffers the generated backward pass receives, in this order.
+        self._grad_params = list(dict.fromkeys(self.param_slot.values()))
+        # Where each graph input and leaf goes in the generated forward's ``init``.
+        self._entry_index = {
+            s: k for k, s in enumerate(list(self.input_slots) + [s for s, _ in self.leaves])
+        }
 
     def _plan_memory(self) -> None:
         keep = (
@@ -202,6 +224,8 @@ class Executor:
         backward pass needs. ``leaf_values`` overrides parameter arrays (gradient checks
         run the same plan in float64). A list passed as ``watched`` receives the arrays of
         the ``watch`` values."""
+        if self.compiled:
+            return self._forward_compiled(inputs, ctx, keep_for_backward, leaf_values, watched)
         env: list[Any] = [None] * self.n_slots
         for s, x in zip(self.input_slots, inputs):
             env[s] = x
@@ -242,6 +266,9 @@ class Executor:
         place: views into the gradient buffer). Parameters that get no gradient are
         zeroed. ``watched_grads`` (one per ``watch`` value, or None) are added to the
         gradients flowing into those values."""
+        if self.compiled:
+            self._backward_compiled(env, output_grads, param_grads, watched_grads)
+            return
         grads: list[Any] = [None] * self.n_slots
         for s, g in zip(self.output_slots, output_grads):
             if g is not None:
@@ -254,6 +281,9 @@ class Executor:
             if step.multi:
                 gys = tuple(grads[o] for o in outs)
                 if all(g is None for g in gys):
+                    for p in step.out_params:  # as for a single output, below
+                        if p is not None:
+                            param_grads[p].fill(0)
                     continue
                 gys = tuple(
                     g if g is not None or env[o] is None else np.zeros_like(env[o])
@@ -263,6 +293,11 @@ class Executor:
             else:
                 g0 = grads[outs[0]]
                 if g0 is None:
+                    # No gradient reached this step: the weights it would have written
+                    # first get zero (their buffer holds the optimizer's scratch).
+                    for p in step.out_params:
+                        if p is not None:
+                            param_grads[p].fill(0)
                     continue
                 gys, ys = (g0,), (env[outs[0]],)
             xs = [env[i] for i in step.ins]
@@ -294,6 +329,67 @@ class Executor:
                 env[s] = None
         for p in self._ungraded:
             param_grads[p].fill(0)
+
+    # ---- the generated code -----------------------------------------------------------
+    def _function(self, key: Any) -> Any:
+        fn = self._functions.get(key)
+        if fn is None:
+            source, names = self._generate(key)
+            fn = codegen.compile_source(source, names, f"<graphc {self.graph.name} {key}>")
+            self._functions[key] = fn
+        return fn
+
+    def _generate(self, key: Any) -> tuple[str, dict]:
+        if key == "backward":
+            return codegen.generate_backward(self)
+        training, keep = key
+        return codegen.generate_forward(self, training, keep)
+
+    def source(self) -> str:
+        """The generated Python of this plan: the training forward pass (keeping what
+        the backward pass reads), the backward pass, and the inference forward pass."""
+        keys: list[Any] = [(True, True), "backward", (False, False)]
+        return "\n".join(self._generate(key)[0] for key in keys)
+
+    def _forward_compiled(
+        self,
+        inputs: Sequence[np.ndarray],
+        ctx: ExecContext,
+        keep: bool,
+        leaf_values: dict[Value, np.ndarray] | None,
+        watched: list | None,
+    ) -> Any:
+        init: list[Any] = list(inputs[: len(self.input_slots)])
+        init += [None] * (len(self.input_slots) - len(init))
+        init += [v.data for _, v in self.leaves]
+        if leaf_values:
+            index, slot_of = self._entry_index, self.slot_of
+            for v, arr in leaf_values.items():
+                # A value that is neither an input nor a leaf is computed by a step, which
+                # would overwrite it: as in the interpreter, it changes nothing.
+                k = index.get(slot_of[v])
+                if k is not None:
+                    init[k] = arr
+        fn = self._function((bool(ctx.training), bool(keep)))
+        inference = ExecContext(training=False, rng=ctx.rng)
+        return fn(init, ctx, inference, watched)
+
+    def _backward_compiled(
+        self,
+        saved: list,
+        output_grads: Sequence[np.ndarray | None],
+        param_grads: dict[Parameter, np.ndarray],
+        watched_grads: Sequence[np.ndarray | None],
+    ) -> None:
+        og = list(output_grads[: len(self.output_slots)])
+        og += [None] * (len(self.output_slots) - len(og))
+        wg = list(watched_grads[: len(self.watch_slots)])
+        wg += [None] * (len(self.watch_slots) - len(wg))
+        bufs = [param_grads[p] for p in self._grad_params]
+        self._function("backward")(saved, og, wg, bufs)
+
+    def _step_error(self, i: int, phase: str, e: Exception) -> KernelError:
+        return self._error(self.steps[i], phase, e)
 
     @staticmethod
     def _error(step: _Step, phase: str, e: Exception) -> KernelError:
