@@ -350,7 +350,7 @@ def test_weights_file_must_end_in_weights_npz(tmp_path):
         with pytest.raises(ValueError, match=r"\.weights\.h5.*\.weights\.npz"):
             model.save_weights(str(tmp_path / bad))
     with pytest.raises(ValueError, match=r"\.keras.*\.graphc"):
-        model.save(str(tmp_path / "m.h5"))
+        model.save(str(tmp_path / "m.npz"))
     assert os.listdir(tmp_path) == []
 
 
