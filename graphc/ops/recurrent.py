@@ -99,18 +99,34 @@ RECURRENT_ACTIVATIONS = tuple(_ACT)
 
 
 def _activate(name, a, out):
-    """``out[...] = f(a)`` with as few passes and no temporaries for the usual gates
-    (``out`` may be ``a``). The sigmoid is ``_sigmoid``'s formula with the same
-    roundings: halving is exact, so ``0.5 * t + 0.5`` equals ``0.5 * (1 + t)``."""
+    """``out[...] = f(a)`` with no temporaries for the usual gates (``out`` may be
+    ``a``). The sigmoid is ``1 / (1 + exp(-a))`` here, as Keras's and torch's: NumPy's
+    float32 ``exp`` is 1.5x faster than its ``tanh`` on this hardware, and the gates are
+    most of an LSTM's elementwise work. It agrees with ``_sigmoid`` to float32 rounding;
+    an ``exp`` overflow (``a < -88``) gives the exact limit 0, so the caller silences
+    that warning (``np.errstate(over="ignore")``)."""
     if name == "tanh":
         np.tanh(a, out=out)
     elif name == "sigmoid":
-        np.multiply(a, 0.5, out=out)
-        np.tanh(out, out=out)
-        out *= 0.5
-        out += 0.5
+        np.negative(a, out=out)
+        np.exp(out, out=out)
+        out += 1
+        np.reciprocal(out, out=out)
     else:
         out[...] = _ACT[name][0](a)
+
+
+def _dactivate(name, y, out):
+    """``out[...] = f'(x)`` from ``y = f(x)`` (the formulas of ``_ACT``), with no
+    temporaries for the usual gates."""
+    if name == "sigmoid":
+        np.subtract(1, y, out=out)
+        out *= y
+    elif name == "tanh":
+        np.multiply(y, y, out=out)
+        np.subtract(1, out, out=out)
+    else:
+        out[...] = _ACT[name][1](y)
 
 
 def _act(name):
@@ -153,6 +169,15 @@ def _outer(a, g):
     """``sum_{t, n} a[t, n, :]^T g[t, n, :]``: a weight gradient as one (blocked) GEMM
     over all steps."""
     return matmul_tn(a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1]))
+
+
+def _gate_blocks(r, gates):
+    """The recurrent kernel ``(U, G*U)`` as its gate blocks ``(G, U, U)``. The per-step
+    product ``h @ r`` runs as G products ``(N, U) @ (U, U)``: at the usual sizes (U, N <=
+    64) they take OpenBLAS's small-matrix kernel, 2-3x faster than the one product
+    (measured: N = U = 64, 50 steps, 9.3 -> 3.6 ms)."""
+    u = r.shape[0]
+    return np.ascontiguousarray(r.reshape(u, gates, u).transpose(1, 0, 2))
 
 
 class _SavedForBackward:
@@ -741,20 +766,22 @@ class LSTM(_Recurrent):
         cs = np.empty((T + 1, n, u), dtype=xt.dtype)
         tcs = np.empty((T, n, u), dtype=xt.dtype)  # act(c) after each step
         hs[0], cs[0] = states
-        rec = np.empty((n, 4 * u), dtype=xt.dtype)
+        r4 = _gate_blocks(r, 4)
+        rec = np.empty((4, n, u), dtype=xt.dtype)
         ig = np.empty((n, u), dtype=xt.dtype)
-        for t in range(T):
-            z = gates[t]
-            np.matmul(hs[t], r, out=rec)
-            z += rec
-            _activate(fr, z[:, : 2 * u], z[:, : 2 * u])  # i, f
-            _activate(fa, z[:, 2 * u : 3 * u], z[:, 2 * u : 3 * u])  # c's input
-            _activate(fr, z[:, 3 * u :], z[:, 3 * u :])  # o
-            np.multiply(z[:, u : 2 * u], cs[t], out=cs[t + 1])
-            np.multiply(z[:, :u], z[:, 2 * u : 3 * u], out=ig)
-            cs[t + 1] += ig
-            _activate(fa, cs[t + 1], tcs[t])
-            np.multiply(z[:, 3 * u :], tcs[t], out=hs[t + 1])
+        with np.errstate(over="ignore"):  # see _activate
+            for t in range(T):
+                z = gates[t]
+                np.matmul(hs[t], r4, out=rec)
+                z.reshape(n, 4, u).transpose(1, 0, 2)[...] += rec
+                _activate(fr, z[:, : 2 * u], z[:, : 2 * u])  # i, f
+                _activate(fa, z[:, 2 * u : 3 * u], z[:, 2 * u : 3 * u])  # c's input
+                _activate(fr, z[:, 3 * u :], z[:, 3 * u :])  # o
+                np.multiply(z[:, u : 2 * u], cs[t], out=cs[t + 1])
+                np.multiply(z[:, :u], z[:, 2 * u : 3 * u], out=ig)
+                cs[t + 1] += ig
+                _activate(fa, cs[t + 1], tcs[t])
+                np.multiply(z[:, 3 * u :], tcs[t], out=hs[t + 1])
         return hs[1:], [hs[T].copy(), cs[T].copy()], (gates, hs, cs, tcs)
 
     def _forward_general(self, attrs, xt, w, r, bias, states, mt, drop):
@@ -782,8 +809,9 @@ class LSTM(_Recurrent):
 
     def _backward(self, attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop, saved):
         u = attrs["units"]
-        fa, dfa = _act(attrs.get("activation", "tanh"))[:2]
-        fr, dfr = _act(attrs.get("recurrent_activation", "sigmoid"))[:2]
+        aa = attrs.get("activation", "tanh")
+        ra = attrs.get("recurrent_activation", "sigmoid")
+        fa, fr = _act(aa)[0], _act(ra)[0]
         mx, mh = drop
         T = hs.shape[0]
         h0, c0 = s0
@@ -810,14 +838,22 @@ class LSTM(_Recurrent):
         # Per-step factors, vectorised over all steps before the loop: d z_{i,f,c} = dc *
         # factor, d z_o = dh * do_f, and dc picks up dh * dc_f.
         n = hs.shape[1]
-        ifg = np.stack([dfr(i) * g, dfr(f) * c_prev, dfa(g) * i], axis=2)  # (T, N, 3, U)
-        do_f = dfr(o) * tc
-        dc_f = o * dfa(tc)
+        ifg = np.empty((T, n, 3, u), dtype=hs.dtype)
+        for k, (name, y, factor) in enumerate(((ra, i, g), (ra, f, c_prev), (aa, g, i))):
+            _dactivate(name, y, ifg[:, :, k])
+            ifg[:, :, k] *= factor
+        do_f = np.empty_like(tc)
+        _dactivate(ra, o, do_f)
+        do_f *= tc
+        dc_f = np.empty_like(tc)
+        _dactivate(aa, tc, dc_f)
+        dc_f *= o
         dh = _state_grads(g_final, 0, h0)
         dc = _state_grads(g_final, 1, c0)
         dz = np.empty((T, n, 4 * u), dtype=hs.dtype)
         dz4 = dz.reshape(T, n, 4, u)
-        rt = np.ascontiguousarray(r.T)
+        rt4 = np.ascontiguousarray(_gate_blocks(r, 4).transpose(0, 2, 1))  # (4, U, U)
+        rec = np.empty((4, n, u), dtype=hs.dtype)
         mt = route.mt
         tmp = np.empty_like(dc)
         for t in range(T - 1, -1, -1):
@@ -834,7 +870,9 @@ class LSTM(_Recurrent):
             else:
                 dc = np.where(mt[t], dc_in * f[t], dc)
             if mt is None and mh is None:
-                dh = np.matmul(dz[t], rt, out=gh)  # gh is dh's own array, used up
+                # dz[t] @ r.T, gate block by gate block (see _gate_blocks)
+                np.matmul(dz4[t].transpose(1, 0, 2), rt4, out=rec)
+                dh = rec.sum(axis=0, out=gh)  # gh is dh's own array, used up
             else:
                 dh = route.keep(t, _proj_grad_a(dz[t], r, mh), dh)
         dw = _proj_grad_w(xt, dz, mx) if needs[1] else None
