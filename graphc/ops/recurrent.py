@@ -14,7 +14,8 @@ Inputs: ``x, kernel, recurrent_kernel[, bias][, h0[, c0]]``; the attributes ``us
 and ``initial_state`` say which optional inputs are present. The kernels loop over time
 steps (vectorised over batch and units). The VJP (backpropagation through time) rebuilds
 the gate values from the inputs and the output sequence, which holds every hidden state,
-with a few batched matmuls, so the forward pass keeps nothing extra.
+with a few batched matmuls; the LSTM's training forward pass without masks or dropout
+keeps its gates and cell states instead (``_SavedForBackward``), and its VJP uses them.
 
 Dropout (Keras's ``dropout``/``recurrent_dropout``, attributes of the same names): in
 training mode the kernel draws, once per call, an input mask ``(k, N, F)`` and a recurrent
