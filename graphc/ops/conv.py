@@ -34,6 +34,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops._gemm import matmul_tn
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known
 
@@ -404,10 +405,10 @@ class Conv(Op):
             cols = _windows(xp, osz, window, strides, dilation).reshape(-1, w[..., 0].size)
             buf = out[1]
             if buf is not None and buf.flags.c_contiguous and buf.dtype == g2.dtype:
-                np.matmul(cols.T, g2, out=buf.reshape(cols.shape[1], w.shape[-1]))
+                matmul_tn(cols, g2, out=buf.reshape(cols.shape[1], w.shape[-1]))
                 gw = buf
             else:
-                gw = (cols.T @ g2).reshape(w.shape)
+                gw = matmul_tn(cols, g2).reshape(w.shape)
         if n_in > 2 and needs[2]:
             gb = g2.sum(axis=0)
         if needs[0]:
