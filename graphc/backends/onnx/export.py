@@ -31,6 +31,7 @@ from graphc.backends.onnx.builder import (
     make_model,
     newest_opset,
     onnx_dtype,
+    tensor_proto,
     value_info,
 )
 from graphc.errors import GraphcError
@@ -172,7 +173,7 @@ def export(
       ``<path>.<sha256[:16]>.data``, named by content: re-exporting replaces the pair
       as a unit and removes the earlier data file.
 
-    Every export is checked (``onnx.checker`` with ``full_check``, strict shape inference
+    Every export is checked (``onnx.checker``, strict type-checking shape inference
     agreeing with graphc's shapes) before anything is written; a failure raises
     ``ExportError`` and leaves an existing file untouched.
 
@@ -288,8 +289,6 @@ def _onnx_shape(name: str, shape) -> list:
 # ---- lowering ----------------------------------------------------------------------------
 def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True):
     """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
-    from onnx import numpy_helper
-
     b = OnnxBuilder(opset)
     tensor_of: dict = {}
     for v in graph.inputs:
@@ -298,15 +297,18 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         b.reserve(n)
     for v in graph.parameters + graph.constants:
         tensor_of[v] = b.fresh(v.name)
-        b.initializers.append(numpy_helper.from_array(np.asarray(v.data), tensor_of[v]))
+        b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v]))
 
     live_outputs = set(graph.outputs)
     for node in graph.nodes:
+        scope = node.scope
         ctx = lowering_context(
             b,
             [v.type for v in node.inputs],
             [v.type for v in node.outputs],
-            where="/".join(layer.name for layer, _ in node.scope),
+            where=scope[0][0].name
+            if len(scope) == 1
+            else "/".join([layer.name for layer, _ in scope]),
         )
         try:
             names = [tensor_of[v] for v in node.inputs]
@@ -398,14 +400,17 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
     except Exception:  # noqa: BLE001 - too big to even measure: certainly external
         size = threshold
     if size < threshold:
+        # Serialised once for the checker, shape inference and the file. The checker's
+        # ``full_check`` is strict, type-checking shape inference: the call after it,
+        # which also gives the types to compare, so it runs once.
+        data = proto.SerializeToString()
         try:
-            onnx.checker.check_model(proto, full_check=True)
-            inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+            onnx.checker.check_model(data)
+            inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=True)
         except Exception as e:  # onnx raises ValidationError / InferenceError
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, inferred)
         if path is not None:
-            data = proto.SerializeToString()
             atomic_write(path, lambda f: f.write(data))
         return False
     _export_external(proto, graph, tensor_of, path)
@@ -555,19 +560,26 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
         tt = known.get(t) if t is not None else None
         if tt is None:
             continue
-        onnx_dims = None
-        if tt.HasField("shape"):
-            onnx_dims = [
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                for d in tt.shape.dim
-            ]
         ok = tt.elem_type in (0, onnx_dtype(v.dtype))
-        if ok and onnx_dims is not None:
-            ok = len(onnx_dims) == len(v.shape) and all(
-                not isinstance(a, int) or not isinstance(b, (int, np.integer)) or a == b
-                for a, b in zip(onnx_dims, v.shape)
-            )
+        has_shape = tt.HasField("shape")
+        if ok and has_shape:
+            dims = tt.shape.dim
+            ok = len(dims) == len(v.shape)
+            if ok:
+                for d, b in zip(dims, v.shape):
+                    # dim_value reads 0 when unset (a symbol or unknown): only then ask.
+                    a = d.dim_value
+                    if a != b and (a or d.HasField("dim_value")):
+                        ok = not isinstance(b, (int, np.integer))
+                        if not ok:
+                            break
         if not ok:
+            onnx_dims = None
+            if has_shape:
+                onnx_dims = [
+                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in tt.shape.dim
+                ]
             where = v.producer.where() if v.producer is not None else "input"
             shown = (
                 "?"
