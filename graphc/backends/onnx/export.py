@@ -36,7 +36,7 @@ from graphc.backends.onnx.builder import (
 )
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
-from graphc.ir import format_shape
+from graphc.ir import format_shape, gc_paused
 from graphc.ops.registry import get_op
 
 __all__ = [
@@ -201,6 +201,11 @@ def export_with_report(
     >>> result = graphc.onnx.export_with_report(model, "model.onnx")
     >>> for p in result.passes: print(p)
     """
+    with gc_paused():
+        return _export_with_report(model, path, opset, optimize, external_data_threshold)
+
+
+def _export_with_report(model, path, opset, optimize, external_data_threshold) -> ExportResult:
     start = time.perf_counter()
     opset = check_opset(opset)
     # Passes rewrite a clone; lowering only reads, so without passes the model's own graph
@@ -295,12 +300,15 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         tensor_of[v] = b.reserve(v.name)
     for n in output_names:
         b.reserve(n)
-    for v in graph.parameters + graph.constants:
+    params, consts = _leaves(graph)
+    for v in params + consts:
         tensor_of[v] = b.fresh(v.name)
         b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v]))
 
     live_outputs = set(graph.outputs)
+    born: dict = {}  # tensor -> where the lowering that first returned it starts in b.nodes
     for node in graph.nodes:
+        start = len(b.nodes)
         scope = node.scope
         ctx = lowering_context(
             b,
@@ -329,6 +337,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         for v, t in zip(node.outputs, outs):
             if t is not None:
                 tensor_of[v] = t
+                born.setdefault(t, start)
             elif v in live_outputs or graph.consumers(v):
                 raise ExportError(
                     f"{node.where()}: output {v.index} ({v.name}) has no ONNX "
@@ -337,7 +346,10 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
 
     # Graph outputs carry the output layers' names: rename the producing tensor when we
     # made it, otherwise (a graph input, a weight, a tensor already named) add an Identity.
-    produced = {o for n in b.nodes for o in n.output}
+    # Only the nodes from the first output's lowering on can make or read those tensors.
+    starts = [born[tensor_of[v]] for v in graph.outputs if tensor_of.get(v) in born]
+    tail = b.nodes[min(starts) :] if starts else []
+    produced = {o for n in tail for o in n.output}
     renames: dict = {}
     identities = []
     for v, want in zip(graph.outputs, output_names):
@@ -347,7 +359,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         else:
             identities.append((t, want))
     if renames:
-        for n in b.nodes:
+        for n in tail:
             for j, t in enumerate(n.input):
                 if t in renames:
                     n.input[j] = renames[t]
@@ -374,6 +386,20 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         for v, want in zip(graph.outputs, output_names)
     ]
     return make_model(b, inputs, outputs, name=name), tensor_of
+
+
+def _leaves(graph) -> tuple[list, list]:
+    """``(graph.parameters, graph.constants)`` in one pass over the nodes."""
+    seen: set = set()
+    params: list = []
+    consts: list = []
+    for n in graph.nodes:
+        for v in n.inputs:
+            kind = v.kind
+            if (kind == "param" or kind == "const") and v not in seen:
+                seen.add(v)
+                (params if kind == "param" else consts).append(v)
+    return params, consts
 
 
 def _drop_unused(b, output_names) -> None:
