@@ -56,3 +56,16 @@ def test_zero_rows_through_a_dense_model_still_run():
     inputs = graphc.Input(shape=(3,))
     rt = graphc.onnx.Runtime(graphc.onnx.export(graphc.Model(inputs, layers.Dense(2)(inputs))))
     assert rt.predict(np.zeros((0, 3), np.float32)).shape == (0, 2)
+
+
+def _named_model():
+    inputs = graphc.Input(shape=(3,), name="stable_in")
+    return graphc.Model(inputs, layers.Dense(2, name="stable_dense")(inputs))
+
+
+def test_initializer_names_are_layer_paths_stable_across_models_of_a_process():
+    first = graphc.onnx.export(_named_model())
+    second = graphc.onnx.export(_named_model())  # same layer names, later in the process
+    names = sorted(t.name for t in first.graph.initializer)
+    assert names == ["stable_dense/bias", "stable_dense/kernel"]
+    assert sorted(t.name for t in second.graph.initializer) == names

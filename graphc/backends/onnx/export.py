@@ -302,7 +302,10 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         b.reserve(n)
     params, consts = _leaves(graph)
     for v in params + consts:
-        tensor_of[v] = b.fresh(v.name)
+        # A weight is named by its layer path (``dense/kernel``), not by its Value name,
+        # which a process counter makes unique (``dense/kernel_2`` when another model of
+        # the process had a layer of that name): the same model, the same names.
+        tensor_of[v] = b.fresh(v.path if v.kind == "param" and hasattr(v, "path") else v.name)
         b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v]))
 
     live_outputs = set(graph.outputs)
