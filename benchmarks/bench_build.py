@@ -1,9 +1,13 @@
 """Model building: a chain of N Dense(8) layers through the functional API, the model's
 passes (connectivity, shapes) and ``summary()``; and the time of ``import graphc``.
 
+Also the same chain through ``graphc.onnx.export`` (issue 12: build + summary + export of
+5,000 layers under 1 s, linear in depth).
+
 Prints figures, never asserts: the timed check with a generous limit is
-tests/passes/test_pipeline.py. Targets (issue 2): the 5,000-layer chain under 2 s in all,
-time linear in the number of layers, ``python -c 'import graphc'`` under 0.3 s.
+tests/passes/test_pipeline.py, the structural linearity check (counted calls)
+tests/onnx/test_export_scaling.py. Targets (issue 2): the 5,000-layer chain under 2 s in
+all, time linear in the number of layers, ``python -c 'import graphc'`` under 0.3 s.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ SIZES = (1000, 2000, 5000)
 REPEAT = 3
 BUILD_TARGET_S = 2.0
 IMPORT_TARGET_S = 0.3
+EXPORT_TARGET_S = 1.0
 
 
 def time_chain(n: int) -> dict:
@@ -38,6 +43,52 @@ def time_chain(n: int) -> dict:
     t3 = time.perf_counter()
     assert model.count_params() == 72 * n  # the figures are for a correct model
     return {"layers": t1 - t0, "passes": t2 - t1, "summary": t3 - t2, "total": t3 - t0}
+
+
+def time_chain_with_export(n: int) -> float:
+    """Seconds for issue 12's figure: the chain's layer calls, ``Model(...)``,
+    ``summary()`` and ``graphc.onnx.export`` (passes, lowering, checker, shape
+    inference; no file written)."""
+    import graphc
+    from graphc import layers
+
+    gc.collect()
+    t0 = time.perf_counter()
+    inp = graphc.Input(shape=(8,))
+    x = inp
+    for _ in range(n):
+        x = layers.Dense(8)(x)
+    model = graphc.Model(inp, x)
+    model.summary(print_fn=lambda s: None)
+    proto = graphc.onnx.export(model)
+    elapsed = time.perf_counter() - t0
+    assert len(proto.graph.node) == n  # one Gemm per Dense
+    return elapsed
+
+
+def export_chains(sizes=SIZES, repeat: int = REPEAT) -> dict:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("build + summary + ONNX export: onnx not installed")
+        return {}
+    time_chain_with_export(10)  # onnx imported, caches warm
+    print(f"Build + summary + ONNX export of the chain (best of {repeat}; issue 12: < 1 s):")
+    out = {}
+    for n in sizes:
+        out[n] = min(time_chain_with_export(n) for _ in range(repeat))
+        ratio = (out[n] / n) / (out[sizes[0]] / sizes[0])
+        print(
+            f"{n:>8,} layers {out[n]:>7.3f} s {out[n] / n * 1e6:>7.1f} us/layer "
+            f"{ratio:>5.2f}x the first size's per layer"
+        )
+    largest = sizes[-1]
+    verdict = "ok" if out[largest] < EXPORT_TARGET_S else "OVER TARGET"
+    print(
+        f"{largest:,} layers built, summarised and exported in {out[largest]:.2f} s "
+        f"(target < {EXPORT_TARGET_S:.0f} s): {verdict}"
+    )
+    return out
 
 
 def best_of(n: int, repeat: int = REPEAT) -> dict:
@@ -98,6 +149,8 @@ def main(sizes=SIZES) -> dict:
         gc.enable()
     ratio = (large["total"] / largest) / (small["total"] / sizes[0])
     print(f"  the same with the garbage collector paused: {ratio:.2f}x")
+
+    results["export"] = export_chains(sizes)
 
     own, base = import_time()
     verdict = "ok" if own < IMPORT_TARGET_S else "OVER TARGET"

@@ -18,9 +18,11 @@ of kind ``"input"``; calling a layer on it records nodes and returns their outpu
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import itertools
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
 import numpy as np
 
@@ -142,7 +144,8 @@ class Value:
 
     @property
     def type(self) -> TensorType:
-        return TensorType(self.shape, self.dtype)
+        # shape is a tuple and dtype a name already: no need for TensorType's checks.
+        return tuple.__new__(TensorType, (self.shape, self.dtype))
 
     def __repr__(self) -> str:
         return (
@@ -275,19 +278,22 @@ class Node:
     ) -> None:
         self.op = op
         self.inputs = list(inputs)
-        self.attrs = dict(attrs or {})
-        self.scope = tuple(scope)
+        self.attrs = dict(attrs) if attrs else {}
+        self.scope = scope = tuple(scope)
         self._id = next_id()
-        prefix = "/".join(layer.name for layer, _ in self.scope)
-        base = f"{prefix}/{op}" if prefix else op
+        if names:
+            out_names = names
+        else:
+            if not scope:
+                base = op
+            elif len(scope) == 1:
+                base = f"{scope[0][0].name}/{op}"
+            else:
+                base = "/".join([layer.name for layer, _ in scope]) + "/" + op
+            n_out = len(output_types)
+            out_names = [base] if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
         self.outputs = [
-            Value(
-                t.shape,
-                t.dtype,
-                producer=self,
-                index=i,
-                name=(names[i] if names else (base if len(output_types) == 1 else f"{base}:{i}")),
-            )
+            Value(t[0], t[1], producer=self, index=i, name=out_names[i])
             for i, t in enumerate(output_types)
         ]
         for v in self.inputs:
@@ -338,6 +344,59 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.where()} -> {', '.join(v.name for v in self.outputs)}>"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector back while a whole graph is walked or
+    rebuilt (model passes, summary, export). Those make many short-lived containers and
+    no cyclic garbage worth collecting, and every full collection meanwhile would walk
+    every object of the graph again: about a sixth of a 5,000-layer export. Reentrant;
+    the collector runs again as before at the end."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _node_id(node: Node) -> int:
+    return node._id
+
+
+def _sorted_if_topological(nodes: list[Node]) -> list[Node] | None:
+    """``nodes`` sorted by id when that order has every producer before its readers (and
+    no node twice), else None."""
+    by_id = sorted(nodes, key=_node_id)
+    position = {n: i for i, n in enumerate(by_id)}
+    if len(position) != len(by_id):
+        return None
+    for i, n in enumerate(by_id):
+        for v in n.inputs:
+            j = position.get(v.producer)  # type: ignore[arg-type]
+            if j is not None and j >= i:
+                return None
+    return by_id
+
+
+def _copy_value(v: Value, producer: Node | None, index: int) -> Value:
+    """A new Value like ``v`` (same name, type, kind and layer; no uses, no data): what
+    ``Graph.clone`` makes of graph inputs and node outputs."""
+    c = Value.__new__(Value)
+    c.shape = v.shape
+    c.dtype = v.dtype
+    c.kind = v.kind
+    c.name = v.name
+    c.producer = producer
+    c.index = index
+    c.uses = []
+    c.layer = v.layer
+    c.data = None
+    c._id = next_id()
+    return c
 
 
 class _EditState:
@@ -451,6 +510,12 @@ class Graph:
     # ---- queries -------------------------------------------------------------------
     def toposort(self) -> list[Node]:
         """Kahn's algorithm; ties keep recording order. Raises ``GraphError`` on a cycle."""
+        # A recorded graph is in order already once sorted by id (a node is made after
+        # the values it reads); when that order is valid it is the one Kahn's algorithm
+        # with id ties gives (the smallest in id order), so one check replaces the heap.
+        by_id = _sorted_if_topological(self.nodes)
+        if by_id is not None:
+            return by_id
         members = set(self.nodes)
         indegree = {n: 0 for n in self.nodes}
         for n in self.nodes:
@@ -787,28 +852,32 @@ class Graph:
         mapping: dict[Value, Value] = {}
         new_inputs = []
         for v in self.inputs:
-            c = Value(v.shape, v.dtype, kind=v.kind, name=v.name, layer=v.layer)
-            c.name = v.name
+            c = _copy_value(v, None, v.index)
             mapping[v] = c
             new_inputs.append(c)
         new_nodes = []
+        get = mapping.get
+        new_node = Node.__new__
         for n in self.nodes:
-            ins = [mapping.get(v, v) for v in n.inputs]
-            cn = Node(
-                n.op,
-                ins,
-                [o.type for o in n.outputs],
-                n.attrs,
-                n.scope,
-                names=[o.name for o in n.outputs],
-            )
-            cn.meta = dict(n.meta)  # shallow: passes store immutable facts (TensorTypes)
-            for o, co in zip(n.outputs, cn.outputs):
-                co.name = o.name
+            # Node.__init__ spelled out without its checks and name-making: the copy keeps
+            # every name, and a clone of a 10,000-node graph is made per export.
+            cn = new_node(Node)
+            cn.op = n.op
+            cn.inputs = ins = [get(v, v) for v in n.inputs]
+            cn.attrs = dict(n.attrs)
+            cn.scope = n.scope
+            cn._id = next_id()
+            cn.outputs = outs = []
+            for o in n.outputs:
+                co = _copy_value(o, cn, o.index)
                 mapping[o] = co
+                outs.append(co)
+            for v in ins:
+                if v.kind not in _LEAF_KINDS:
+                    v.uses.append(cn)
+            cn.meta = dict(n.meta)  # shallow: passes store immutable facts (TensorTypes)
             new_nodes.append(cn)
-        g = Graph(new_inputs, [mapping.get(v, v) for v in self.outputs], new_nodes, self.name)
-        return g
+        return Graph(new_inputs, [get(v, v) for v in self.outputs], new_nodes, self.name)
 
     def __str__(self) -> str:
         def t(v: Value) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from graphc.ir import Graph, Parameter
 from passes._base import Pass
@@ -37,7 +36,7 @@ class CountParams(Pass):
         for layer in top_layers(graph):
             row = 0
             for p in layer.weights:
-                row += int(np.prod(p.shape))
+                row += math.prod(p.shape)
                 self._total(result, p, counted)
             result.per_layer[layer.name] = row
         for p in graph.parameters:
@@ -49,7 +48,7 @@ class CountParams(Pass):
         if p in counted:
             return
         counted.add(p)
-        size = int(np.prod(p.shape))
+        size = math.prod(p.shape)  # a weight's dims are ints
         result.total += size
         if p.trainable:
             result.trainable += size

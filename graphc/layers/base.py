@@ -78,6 +78,34 @@ def to_snake_case(name: str) -> str:
 
 unique_name = recording.unique_layer_name
 
+_SNAKE_CASE: dict = {}
+
+
+def _snake_case_of(cls) -> str:
+    """``to_snake_case`` of a class's name, once per class (three regexes a layer add up
+    over thousands of layers)."""
+    try:
+        return _SNAKE_CASE[cls]
+    except KeyError:
+        _SNAKE_CASE[cls] = out = to_snake_case(cls.__name__)
+        return out
+
+
+_DTYPE_STR: dict = {}
+
+
+def _dtype_str(dtype) -> str:
+    """``str(np.dtype(dtype))``, cached (it is slow, and every layer and weight asks)."""
+    try:
+        return _DTYPE_STR[dtype]
+    except (KeyError, TypeError):
+        out = str(np.dtype(dtype))
+        try:
+            _DTYPE_STR[dtype] = out
+        except TypeError:  # an unhashable spelling
+            pass
+        return out
+
 
 def flatten_struct(x) -> list:
     """The tensors of a tensor, a list/tuple, or a dict (in key order), flattened."""
@@ -140,23 +168,27 @@ class Layer:
     _SUPPORTS_MASKING = False
 
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, **kwargs):
-        object.__setattr__(self, "_sublayers", [])
-        self._params: list[Parameter] = []
-        # Keras keeps these on the variable (``variable.regularizer``); graphc's Parameter
-        # has fixed slots, so the layer that made the weight keeps them.
-        self._weight_regularizers: dict = {}
-        self._weight_constraints: dict = {}
-        self._activity_losses: list = []  # the penalties of the last call, as Keras's
-        self.activity_regularizer = regularizers.get(activity_regularizer)
-        self._calls: list[tuple] = []  # (inputs, outputs) per symbolic call
-        # call index -> the other tensor arguments of that call, by name (`encoder_outputs`)
-        self._call_extras: dict = {}
-        self._trainable = bool(trainable)
-        self.built = False
-        self.dtype = "string" if dtype == "string" else str(np.dtype(dtype or "float32"))
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, received {type(name).__name__}")
-        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        # None of these holds a layer: set directly, past the tracking ``__setattr__``.
+        self.__dict__.update(
+            _sublayers=[],
+            _params=[],
+            # Keras keeps these on the variable (``variable.regularizer``); graphc's
+            # Parameter has fixed slots, so the layer that made the weight keeps them.
+            _weight_regularizers={},
+            _weight_constraints={},
+            _activity_losses=[],  # the penalties of the last call, as Keras's
+            activity_regularizer=regularizers.get(activity_regularizer),
+            _calls=[],  # (inputs, outputs) per symbolic call
+            # call index -> the other tensor arguments of that call, by name
+            # (`encoder_outputs`)
+            _call_extras={},
+            _trainable=bool(trainable),
+            built=False,
+            dtype="string" if dtype == "string" else _dtype_str(dtype or "float32"),
+            name=name or unique_name(_snake_case_of(type(self))),
+        )
         # Keras 2 spellings that tutorials use on the first layer of a Sequential model.
         batch_shape = kwargs.pop("batch_input_shape", None)
         input_shape = kwargs.pop("input_shape", None)
@@ -166,7 +198,9 @@ class Layer:
             input_shape = (input_dim,)
         if input_shape is not None and batch_shape is None:
             batch_shape = (batch_size,) + tuple(input_shape)
-        self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else None
+        self.__dict__["_batch_input_shape"] = (
+            tuple(batch_shape) if batch_shape is not None else None
+        )
         kwargs.pop("autocast", None)
         if kwargs:
             raise TypeError(
@@ -198,7 +232,7 @@ class Layer:
         regularizer = regularizers.get(regularizer)
         constraint = constraints.get(constraint)
         shape = tuple(int(d) for d in (shape or ()))
-        dtype = str(np.dtype(dtype or self.dtype))
+        dtype = _dtype_str(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
         init = initializers.get(initializer)

@@ -6,7 +6,7 @@ order from ``model.layers``; nothing is computed twice.
 
 from __future__ import annotations
 
-from graphc.ir import format_shape
+from graphc.ir import format_shape, gc_paused
 from graphc.layers.base import flatten_struct
 from graphc.models._topology import layer_calls
 
@@ -62,6 +62,11 @@ def _class_name(layer) -> str:
 
 
 def print_summary(model, line_length=None, positions=None, print_fn=None):
+    with gc_paused():
+        _print_summary(model, line_length, positions, print_fn)
+
+
+def _print_summary(model, line_length, positions, print_fn):
     from passes import CountParams
 
     print_fn = print_fn or (lambda line: print(line))

@@ -28,7 +28,8 @@ def layer_calls(graph: Graph):
         call.outputs.append(v)
         producer_call[v] = call
     for pos, node in enumerate(graph.nodes):
-        layer, index = node.top
+        scope = node.scope
+        layer, index = scope[0] if scope else (None, 0)  # node.top
         call = calls.get((id(layer), index))
         if call is None:
             call = calls[(id(layer), index)] = LayerCall(layer, index)
@@ -44,7 +45,7 @@ def layer_calls(graph: Graph):
     # A call's inputs in the order the layer was called with (Keras's order, which the
     # layer order and so the weight order follow), not the order its ops read them.
     for call in calls.values():
-        if call.layer is not None and call.index < len(call.layer._calls):
+        if len(call.inputs) > 1 and call.layer is not None and call.index < len(call.layer._calls):
             args = call.layer._call_tensors(call.index)
             rank = {id(v): i for i, v in reversed(list(enumerate(args)))}
             call.inputs.sort(key=lambda v: rank.get(id(v), len(args)))

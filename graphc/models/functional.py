@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import recording
-from graphc.ir import Graph, Value
+from graphc.ir import Graph, Value, gc_paused
 from graphc.layers import serialization
 from graphc.layers.base import Input, Layer, flatten_struct, map_struct, to_snake_case, unique_name
 from graphc.models.training import Trainer
@@ -80,17 +80,18 @@ class Model(Trainer, Layer):
 
         in_list = _check_tensors(inputs, "inputs")
         out_list = _check_tensors(outputs, "outputs")
-        graph = Graph.from_outputs(in_list, out_list, name=self.name)
-        Pipeline([p() for p in MODEL_PASSES]).run(graph)
-        if not self._subclassed:
-            # Run the layer calls in Keras's order (a subclassed model's `call` runs in
-            # its own order, the recording order): a shared BatchNormalization updates
-            # its moving statistics once per call, so the order shows in the numbers.
-            graph.nodes = keras_node_order(graph)
-        self._graph = graph
-        self._input_struct = inputs
-        self._output_struct = outputs
-        self._layers = ordered_layers(graph)
+        with gc_paused():
+            graph = Graph.from_outputs(in_list, out_list, name=self.name)
+            Pipeline([p() for p in MODEL_PASSES]).run(graph)
+            if not self._subclassed:
+                # Run the layer calls in Keras's order (a subclassed model's `call` runs
+                # in its own order, the recording order): a shared BatchNormalization
+                # updates its moving statistics once per call, so the order shows.
+                graph.nodes = keras_node_order(graph)
+            self._graph = graph
+            self._input_struct = inputs
+            self._output_struct = outputs
+            self._layers = ordered_layers(graph)
         self.built = True
 
     @property

@@ -927,17 +927,13 @@ class Trainer:
             steps=source.steps_per_epoch,
         )
         cbs.on_predict_begin()
-        chunks = []
+        gather = _PredictOutputs(source.n if isinstance(source, _ArrayBatches) else None)
         for step, (bx, _, _, _) in batches:
             cbs.on_predict_batch_begin(step)
-            chunks.append(ex.forward(bx, ctx))
+            gather.add(ex.forward(bx, ctx))
             cbs.on_predict_batch_end(step, {})
         cbs.on_predict_end()
-        outs = [
-            np.concatenate([c[i] for c in chunks]) if len(chunks) > 1 else chunks[0][i]
-            for i in range(len(self.outputs))
-        ]
-        lookup = dict(zip(self.outputs, outs))
+        lookup = dict(zip(self.outputs, gather.result(len(self.outputs))))
         return map_struct(lambda v: lookup[v], self.output)
 
     # ---- single batches ------------------------------------------------------------
@@ -978,6 +974,69 @@ class Trainer:
         outs = self._executor().forward(xs, ExecContext(training=False))
         lookup = dict(zip(self.outputs, outs))
         return map_struct(lambda v: lookup[v], self.output)
+
+
+class _PredictOutputs:
+    """``predict``'s outputs, batch after batch. With the number of rows known (arrays),
+    each output is one array allocated at the first batch and filled in place, instead of
+    a list of every batch's outputs concatenated at the end (twice the memory, one more
+    pass over it). One batch alone is returned as computed; batches of unknown count (a
+    dataset) or of varying trailing shape or dtype are concatenated."""
+
+    def __init__(self, n_rows: int | None):
+        self.n_rows = n_rows
+        self.first = None  # the first batch's outputs, kept until a second comes
+        self.arrays = None  # the preallocated outputs
+        self.filled = 0
+        self.chunks = None  # the fallback: every batch's outputs
+
+    def add(self, outs) -> None:
+        outs = list(outs)
+        if self.chunks is not None:
+            self.chunks.append(outs)
+        elif self.first is None and self.arrays is None:
+            self.first = outs
+        elif self.arrays is None:
+            first, self.first = self.first, None
+            if self.n_rows is not None and self._fits(first, outs):
+                self.arrays = [np.empty((self.n_rows,) + a.shape[1:], a.dtype) for a in first]
+                self._put(first)
+                self._put(outs)
+            else:
+                self.chunks = [first, outs]
+        elif self._fits(self.arrays, outs) and self.filled + len(outs[0]) <= self.n_rows:
+            self._put(outs)
+        else:  # not what the first batches promised: concatenate from here on
+            self.chunks = [[a[: self.filled] for a in self.arrays], outs]
+            self.arrays = None
+
+    @staticmethod
+    def _fits(like, outs) -> bool:
+        return len(like) == len(outs) and all(
+            isinstance(o, np.ndarray)
+            and o.ndim >= 1
+            and o.shape[1:] == a.shape[1:]
+            and o.dtype == a.dtype
+            and len(o) == len(outs[0])
+            for a, o in zip(like, outs)
+        )
+
+    def _put(self, outs) -> None:
+        k = len(outs[0])
+        for a, o in zip(self.arrays, outs):
+            a[self.filled : self.filled + k] = o
+        self.filled += k
+
+    def result(self, n_outputs: int) -> list:
+        if self.arrays is not None:
+            if self.filled == self.n_rows:
+                return self.arrays
+            return [a[: self.filled] for a in self.arrays]
+        if self.chunks is not None:
+            return [np.concatenate([c[i] for c in self.chunks]) for i in range(n_outputs)]
+        if self.first is not None:
+            return self.first
+        raise ValueError("predict() received no batch of data: the input has 0 steps.")
 
 
 def _state_params(ex):

@@ -63,6 +63,37 @@ class _Port:
         return f"{shape} {self.dtype}"
 
 
+#: ONNX ops through which onnxruntime aborts on a batch of zero rows.
+_ZERO_ROW_UNSAFE = frozenset({"LSTM", "GRU", "RNN", "Scan", "Loop"})
+
+
+def _op_types_of(source) -> frozenset:
+    """Every op type of a model (a path, serialised bytes or a ModelProto), subgraphs
+    included; empty when it cannot be read."""
+    import onnx
+
+    try:
+        if isinstance(source, (bytes, bytearray)):
+            model = onnx.load_from_string(bytes(source))
+        elif isinstance(source, str):
+            model = onnx.load(source, load_external_data=False)
+        else:
+            model = source
+    except Exception:  # noqa: BLE001 - onnxruntime loaded it; this is only a check
+        return frozenset()
+    found: set = set()
+    stack = [model.graph]
+    while stack:
+        graph = stack.pop()
+        for node in graph.node:
+            found.add(node.op_type)
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    stack.append(attr.g)
+                stack.extend(attr.graphs)
+    return frozenset(found)
+
+
 class Runtime:
     """An onnxruntime session over an exported model.
 
@@ -78,6 +109,7 @@ class Runtime:
         import onnxruntime as ort
 
         self.path = None
+        self._op_types: frozenset | None = None  # read when first needed
         if isinstance(path_or_proto, (str, os.PathLike)):
             self.path = os.fspath(path_or_proto)
             if not os.path.isfile(self.path):
@@ -85,8 +117,10 @@ class Runtime:
             source, what = self.path, self.path
         elif isinstance(path_or_proto, (bytes, bytearray)):
             source, what = bytes(path_or_proto), "the given bytes"
+            self._op_types = _op_types_of(source)
         elif hasattr(path_or_proto, "SerializeToString"):
             source, what = path_or_proto.SerializeToString(), "the given ModelProto"
+            self._op_types = _op_types_of(path_or_proto)
         else:
             raise TypeError(
                 f"Runtime needs a path to an .onnx file or an onnx.ModelProto, "
@@ -203,7 +237,31 @@ class Runtime:
                 raise InputDataError(
                     f"Input {port.name!r}: expected shape {port.describe()}, {got}"
                 )
+        if want.kind in "iu" and arr.dtype.kind in "iu" and not np.can_cast(arr.dtype, want):
+            # A narrowing cast (int64 ids to an int32 input) would wrap silently.
+            info = np.iinfo(want)
+            if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                bad = arr.max() if arr.max() > info.max else arr.min()
+                raise InputDataError(
+                    f"Input {port.name!r}: expects {want} values, {got} holding {bad}, "
+                    f"outside {want}'s range [{info.min}, {info.max}]: casting would wrap "
+                    f"it. Pass values in that range (or export the model with {arr.dtype} "
+                    "inputs)."
+                )
         return np.ascontiguousarray(arr, dtype=want)
+
+    def _refuse_zero_rows(self) -> None:
+        """onnxruntime aborts the process on an empty batch through a recurrent op (LSTM,
+        GRU, RNN, Scan, Loop): refuse it first, with the reason."""
+        if self._op_types is None:
+            self._op_types = _op_types_of(self.path) if self.path else frozenset()
+        found = sorted(self._op_types & _ZERO_ROW_UNSAFE)
+        if found:
+            raise InputDataError(
+                f"Runtime.predict received 0 rows, but the model runs {', '.join(found)}, "
+                "which onnxruntime cannot run on an empty batch (it aborts the process). "
+                "Pass at least one row, or skip the call when there is no data."
+            )
 
     # ---- predict / evaluate ------------------------------------------------------------
     def run(self, feeds: dict) -> list[np.ndarray]:
@@ -232,6 +290,8 @@ class Runtime:
             or batch_size < 1
         ):
             raise ValueError(f"batch_size must be a positive integer, received {batch_size!r}")
+        if n == 0:
+            self._refuse_zero_rows()
         fixed = any(p.shape and isinstance(p.shape[0], int) for p in self.inputs)
         if batch_size is None or batch_size >= n or fixed or n == 0:
             outs = self.run(feeds)

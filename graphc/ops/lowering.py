@@ -51,9 +51,8 @@ ONNX_DTYPES = {
 
 def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a NumPy dtype (``Cast(to=...)``, ``value_info``)."""
-    if isinstance(dtype, str) and dtype in ONNX_DTYPES:
-        return ONNX_DTYPES[dtype]
-    return ONNX_DTYPES[str(np.dtype(dtype))]
+    code = ONNX_DTYPES.get(dtype) if isinstance(dtype, str) else None
+    return code if code is not None else ONNX_DTYPES[str(np.dtype(dtype))]
 
 
 class Emitter(Protocol):

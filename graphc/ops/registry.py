@@ -27,13 +27,13 @@ ARCHITECTURE.md ("Adding an op") walks through a complete one.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from graphc import recording
 from graphc.errors import ShapeError
-from graphc.ir import Node, TensorType, Value, format_shape
+from graphc.ir import Node, TensorType, Value, dtype_name, format_shape
 from graphc.ops.lowering import LoweringContext
 from graphc.recording import ExecContext
 
@@ -162,19 +162,41 @@ def _as_array(x: Any, like_dtype: str) -> Array:
 def _float_dtype(inputs: Sequence[Any]) -> str:
     """The dtype Python numbers take: the first float tensor's, else the first integer
     tensor's (``length - 1`` on a size stays an integer, as in Keras), else float32."""
-    kinds: dict[str, str] = {}
+    first_int = first_uint = None
     for x in inputs:
-        dt = getattr(x, "dtype", None)
-        if dt is not None and dt != "string" and not isinstance(x, (int, float, bool)):
-            kinds.setdefault(np.dtype(dt).kind, str(np.dtype(dt)))
-    return kinds.get("f") or kinds.get("i") or kinds.get("u") or "float32"
+        if isinstance(x, (int, float, bool)):
+            continue
+        dt = x.dtype if isinstance(x, Value) else getattr(x, "dtype", None)
+        if dt is None:
+            continue
+        name = dtype_name(dt)  # cached: str(np.dtype(...)) is slow at a node a call
+        kind = _dtype_kind(name)
+        if kind == "f":
+            return name
+        if kind == "i" and first_int is None:
+            first_int = name
+        elif kind == "u" and first_uint is None:
+            first_uint = name
+    return first_int or first_uint or "float32"
+
+
+_KINDS: dict[str, str] = {"string": "S"}
+
+
+def _dtype_kind(name: str) -> str:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        _KINDS[name] = kind = np.dtype(name).kind
+        return kind
 
 
 def infer_types(
-    op: Op, attrs: Attrs, types: Sequence[TensorType], where: str
+    op: Op, attrs: Attrs, types: Sequence[TensorType], where: str | Callable[[], str]
 ) -> tuple[TensorType, ...]:
     """Run a shape rule; a ``ShapeError`` comes back naming the layer, the op and the
-    received shapes: ``dense_2 (matmul): inner dimensions differ, got ...``."""
+    received shapes: ``dense_2 (matmul): inner dimensions differ, got ...``. ``where``
+    may be a function giving that name, called only to report an error."""
     try:
         out = op.infer(attrs, *types)
     except ShapeError as e:
@@ -185,8 +207,12 @@ def infer_types(
             if all(s in said for s in shapes)
             else f" (received input shapes {', '.join(shapes)})"
         )
-        raise ShapeError(f"{where}: {said}{suffix}") from None
+        named = where() if callable(where) else where
+        raise ShapeError(f"{named}: {said}{suffix}") from None
     return (out,) if isinstance(out, TensorType) else tuple(out)
+
+
+_SYMBOLIC_KINDS = ("input", "intermediate")
 
 
 def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
@@ -195,12 +221,17 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
     Returns one output (or a tuple for multi-output ops) of the same kind as the inputs:
     Values when recording, arrays when eager.
     """
-    op = get_op(name)
+    op = REGISTRY.get(name) or get_op(name)
     dtype = _float_dtype(inputs)
     # When an op records and when it runs: the table in graphc/recording.py.
-    if not any(is_symbolic(x) for x in inputs) and not (
-        recording.is_recording() and any(isinstance(x, Value) and x.kind == "param" for x in inputs)
-    ):
+    symbolic = weights = False
+    for x in inputs:
+        if isinstance(x, Value):
+            if x.kind in _SYMBOLIC_KINDS:
+                symbolic = True
+                break
+            weights = weights or x.kind == "param"
+    if not symbolic and not (weights and recording.is_recording()):
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
         # weight's current value into a constant that training never updates.
@@ -218,8 +249,9 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
         return recording.outside_layer_handler()(
             name, attrs, constants, [x for x in inputs if is_symbolic(x)]
         )
-    values = [_as_value(x, dtype) for x in inputs]
-    where = f"{where_scope[-1][0].name} ({name})" if where_scope else name
-    types = infer_types(op, attrs, [v.type for v in values], where)
+    values = [x if isinstance(x, Value) else _as_value(x, dtype) for x in inputs]
+    types = infer_types(
+        op, attrs, [v.type for v in values], lambda: f"{where_scope[-1][0].name} ({name})"
+    )
     node = Node(name, values, types, attrs, where_scope)
     return node.outputs[0] if op.n_outputs == 1 else tuple(node.outputs)

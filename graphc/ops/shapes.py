@@ -32,6 +32,8 @@ def merge_dim(a: Dim, b: Dim) -> Dim:
 
 def broadcast_shapes(a: tuple, b: tuple) -> tuple:
     """NumPy broadcasting on partially known shapes."""
+    if a == b:
+        return tuple(a)  # what the loop below gives, dimension by dimension
     n = max(len(a), len(b))
     a = (1,) * (n - len(a)) + tuple(a)
     b = (1,) * (n - len(b)) + tuple(b)

@@ -98,6 +98,8 @@ def cancel_transpose_pairs(
     must not change meaning (the exporter compares shapes by tensor name).
     """
     nodes = list(nodes)
+    if not any(n.op_type == "Transpose" for n in nodes):
+        return nodes, 0  # nothing to cancel; the tables below cost a pass over every name
     outputs = set(graph_outputs)
     used_names = {t for n in nodes for t in (*n.input, *n.output)} | outputs
     removed: set[int] = set()  # indexes into nodes
@@ -204,6 +206,8 @@ def fold_initializer_transposes(
     place. Returns ``(nodes, removed_count)``."""
     from onnx import numpy_helper
 
+    if not any(n.op_type == "Transpose" for n in nodes):
+        return list(nodes), 0
     outputs = set(graph_outputs)
     by_name = {t.name: t for t in initializers}
     readers: dict[str, list[int]] = {}

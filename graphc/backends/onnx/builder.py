@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphc.ir import TensorType
-from graphc.ops.lowering import LoweringContext, onnx_dtype
+from graphc.ops.lowering import ONNX_DTYPES, LoweringContext, onnx_dtype
 from graphc.ops.registry import get_op
 
 __all__ = [
@@ -61,26 +61,98 @@ class OnnxBuilder:
     def op(self, op_type: str, *inputs: str, outputs: int = 1, out_names=None, where="", **attrs):
         """Append one node; returns its output name (or a list when ``outputs > 1``).
         ``where`` (a layer path) prefixes the names, so they say which layer made them."""
-        from onnx import helper
-
         base = f"{where}/{op_type}" if where else op_type
         outs = (
             list(out_names)
             if out_names
             else [self.fresh(base if outputs == 1 else f"{base}:{i}") for i in range(outputs)]
         )
-        self.nodes.append(
-            helper.make_node(op_type, list(inputs), outs, name=self.fresh(f"{base}.node"), **attrs)
-        )
+        self.nodes.append(_make_node(op_type, inputs, outs, self.fresh(f"{base}.node"), attrs))
         return outs[0] if outputs == 1 else outs
 
     def const(self, array, name: str | None = None, where: str = "") -> str:
-        from onnx import numpy_helper
-
         arr = np.asarray(array)
         n = self.fresh(name or (f"{where}/const" if where else "const"))
-        self.initializers.append(numpy_helper.from_array(arr, n))
+        self.initializers.append(tensor_proto(arr, n))
         return n
+
+
+# ---- fast paths for what onnx.helper makes per node ----------------------------------------
+# ``helper.make_node`` builds every attribute anew in Python (a Gemm's four cost more than
+# the rest of its lowering); nodes of one op type with the same plain attributes are
+# copies of one template. The result is the same NodeProto, field for field.
+_TEMPLATES: dict = {}
+_PLAIN_SCALARS = (int, float, str)
+
+
+def _attr_key(attrs: dict):
+    """A hashable key telling ``attrs`` apart exactly (types included: ``1``, ``1.0`` and
+    ``True`` make different attributes), or None when a value is not plain data."""
+    key = []
+    for name in sorted(attrs):
+        value = attrs[name]
+        t = type(value)
+        if t in _PLAIN_SCALARS:
+            key.append((name, t, value))
+        elif t in (tuple, list) and value:
+            kinds = {type(x) for x in value}
+            if len(kinds) != 1 or next(iter(kinds)) not in _PLAIN_SCALARS:
+                return None
+            key.append((name, tuple, next(iter(kinds)), tuple(value)))
+        elif value is None:
+            continue  # make_node leaves None attributes out
+        else:
+            return None  # arrays, tensors, graphs, empty lists: made each time
+    return tuple(key)
+
+
+def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict):
+    """``onnx.helper.make_node(op_type, inputs, outputs, name=name, **attrs)``."""
+    from onnx import NodeProto, helper
+
+    key = (op_type, _attr_key(attrs)) if attrs else (op_type, ())
+    if key[1] is None:
+        return helper.make_node(op_type, list(inputs), list(outputs), name=name, **attrs)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        template = helper.make_node(op_type, [], [], **attrs)
+        if len(_TEMPLATES) < 10_000:
+            _TEMPLATES[key] = template
+    node = NodeProto()
+    node.CopyFrom(template)
+    node.input.extend(inputs)
+    node.output.extend(outputs)
+    if name:
+        node.name = name
+    return node
+
+
+#: NumPy dtypes whose TensorProto is dims, data_type and the raw little-endian bytes.
+_RAW_TYPES: dict = {}
+
+
+def tensor_proto(array: np.ndarray, name: str):
+    """``onnx.numpy_helper.from_array(array, name)``, without its per-call dtype lookups
+    for the plain numeric dtypes (the same TensorProto, field for field)."""
+    from onnx import TensorProto, numpy_helper
+
+    if not _RAW_TYPES:
+        import sys
+
+        if sys.byteorder == "little":
+            for dtype_name, code in ONNX_DTYPES.items():
+                _RAW_TYPES[np.dtype(dtype_name)] = code
+        _RAW_TYPES[None] = None  # filled: native order is not little-endian
+    code = _RAW_TYPES.get(array.dtype)
+    if code is None:
+        return numpy_helper.from_array(array, name)
+    t = TensorProto()
+    t.dims.extend(array.shape)
+    if name:
+        t.name = name
+    t.data_type = code
+    t.raw_data = array.tobytes()
+    return t
 
 
 def lowering_context(

@@ -31,11 +31,12 @@ from graphc.backends.onnx.builder import (
     make_model,
     newest_opset,
     onnx_dtype,
+    tensor_proto,
     value_info,
 )
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
-from graphc.ir import format_shape
+from graphc.ir import format_shape, gc_paused
 from graphc.ops.registry import get_op
 
 __all__ = [
@@ -172,7 +173,7 @@ def export(
       ``<path>.<sha256[:16]>.data``, named by content: re-exporting replaces the pair
       as a unit and removes the earlier data file.
 
-    Every export is checked (``onnx.checker`` with ``full_check``, strict shape inference
+    Every export is checked (``onnx.checker``, strict type-checking shape inference
     agreeing with graphc's shapes) before anything is written; a failure raises
     ``ExportError`` and leaves an existing file untouched.
 
@@ -200,6 +201,11 @@ def export_with_report(
     >>> result = graphc.onnx.export_with_report(model, "model.onnx")
     >>> for p in result.passes: print(p)
     """
+    with gc_paused():
+        return _export_with_report(model, path, opset, optimize, external_data_threshold)
+
+
+def _export_with_report(model, path, opset, optimize, external_data_threshold) -> ExportResult:
     start = time.perf_counter()
     opset = check_opset(opset)
     # Passes rewrite a clone; lowering only reads, so without passes the model's own graph
@@ -288,25 +294,32 @@ def _onnx_shape(name: str, shape) -> list:
 # ---- lowering ----------------------------------------------------------------------------
 def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True):
     """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
-    from onnx import numpy_helper
-
     b = OnnxBuilder(opset)
     tensor_of: dict = {}
     for v in graph.inputs:
         tensor_of[v] = b.reserve(v.name)
     for n in output_names:
         b.reserve(n)
-    for v in graph.parameters + graph.constants:
-        tensor_of[v] = b.fresh(v.name)
-        b.initializers.append(numpy_helper.from_array(np.asarray(v.data), tensor_of[v]))
+    params, consts = _leaves(graph)
+    for v in params + consts:
+        # A weight is named by its layer path (``dense/kernel``), not by its Value name,
+        # which a process counter makes unique (``dense/kernel_2`` when another model of
+        # the process had a layer of that name): the same model, the same names.
+        tensor_of[v] = b.fresh(v.path if v.kind == "param" and hasattr(v, "path") else v.name)
+        b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v]))
 
     live_outputs = set(graph.outputs)
+    born: dict = {}  # tensor -> where the lowering that first returned it starts in b.nodes
     for node in graph.nodes:
+        start = len(b.nodes)
+        scope = node.scope
         ctx = lowering_context(
             b,
             [v.type for v in node.inputs],
             [v.type for v in node.outputs],
-            where="/".join(layer.name for layer, _ in node.scope),
+            where=scope[0][0].name
+            if len(scope) == 1
+            else "/".join([layer.name for layer, _ in scope]),
         )
         try:
             names = [tensor_of[v] for v in node.inputs]
@@ -327,6 +340,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         for v, t in zip(node.outputs, outs):
             if t is not None:
                 tensor_of[v] = t
+                born.setdefault(t, start)
             elif v in live_outputs or graph.consumers(v):
                 raise ExportError(
                     f"{node.where()}: output {v.index} ({v.name}) has no ONNX "
@@ -335,7 +349,10 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
 
     # Graph outputs carry the output layers' names: rename the producing tensor when we
     # made it, otherwise (a graph input, a weight, a tensor already named) add an Identity.
-    produced = {o for n in b.nodes for o in n.output}
+    # Only the nodes from the first output's lowering on can make or read those tensors.
+    starts = [born[tensor_of[v]] for v in graph.outputs if tensor_of.get(v) in born]
+    tail = b.nodes[min(starts) :] if starts else []
+    produced = {o for n in tail for o in n.output}
     renames: dict = {}
     identities = []
     for v, want in zip(graph.outputs, output_names):
@@ -345,7 +362,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         else:
             identities.append((t, want))
     if renames:
-        for n in b.nodes:
+        for n in tail:
             for j, t in enumerate(n.input):
                 if t in renames:
                     n.input[j] = renames[t]
@@ -374,6 +391,20 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     return make_model(b, inputs, outputs, name=name), tensor_of
 
 
+def _leaves(graph) -> tuple[list, list]:
+    """``(graph.parameters, graph.constants)`` in one pass over the nodes."""
+    seen: set = set()
+    params: list = []
+    consts: list = []
+    for n in graph.nodes:
+        for v in n.inputs:
+            kind = v.kind
+            if (kind == "param" or kind == "const") and v not in seen:
+                seen.add(v)
+                (params if kind == "param" else consts).append(v)
+    return params, consts
+
+
 def _drop_unused(b, output_names) -> None:
     """Remove ONNX nodes and initializers that no output needs. A lowering emits all of
     an op's outputs (a recurrent op's sequence when only its final state is used), and
@@ -398,14 +429,17 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
     except Exception:  # noqa: BLE001 - too big to even measure: certainly external
         size = threshold
     if size < threshold:
+        # Serialised once for the checker, shape inference and the file. The checker's
+        # ``full_check`` is strict, type-checking shape inference: the call after it,
+        # which also gives the types to compare, so it runs once.
+        data = proto.SerializeToString()
         try:
-            onnx.checker.check_model(proto, full_check=True)
-            inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+            onnx.checker.check_model(data)
+            inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=True)
         except Exception as e:  # onnx raises ValidationError / InferenceError
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, inferred)
         if path is not None:
-            data = proto.SerializeToString()
             atomic_write(path, lambda f: f.write(data))
         return False
     _export_external(proto, graph, tensor_of, path)
@@ -555,19 +589,26 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
         tt = known.get(t) if t is not None else None
         if tt is None:
             continue
-        onnx_dims = None
-        if tt.HasField("shape"):
-            onnx_dims = [
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                for d in tt.shape.dim
-            ]
         ok = tt.elem_type in (0, onnx_dtype(v.dtype))
-        if ok and onnx_dims is not None:
-            ok = len(onnx_dims) == len(v.shape) and all(
-                not isinstance(a, int) or not isinstance(b, (int, np.integer)) or a == b
-                for a, b in zip(onnx_dims, v.shape)
-            )
+        has_shape = tt.HasField("shape")
+        if ok and has_shape:
+            dims = tt.shape.dim
+            ok = len(dims) == len(v.shape)
+            if ok:
+                for d, b in zip(dims, v.shape):
+                    # dim_value reads 0 when unset (a symbol or unknown): only then ask.
+                    a = d.dim_value
+                    if a != b and (a or d.HasField("dim_value")):
+                        ok = not isinstance(b, (int, np.integer))
+                        if not ok:
+                            break
         if not ok:
+            onnx_dims = None
+            if has_shape:
+                onnx_dims = [
+                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in tt.shape.dim
+                ]
             where = v.producer.where() if v.producer is not None else "input"
             shown = (
                 "?"
