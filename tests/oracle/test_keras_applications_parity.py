@@ -1,0 +1,109 @@
+"""graphc.applications against keras.applications: Keras builds each model (weights=None,
+its batch-norm statistics and scales made random so they matter), saves its weights as
+``.weights.h5``; graphc's model of the same arguments has the same layer names, summary
+rows and parameter count, loads Keras's file, and predicts as Keras does; its ONNX export
+runs in onnxruntime with the same outputs. Small input sizes keep the set to about a
+minute; the batch-norm statistics are the only weights changed from Keras's own
+initialisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytestmark = [pytest.mark.oracle, pytest.mark.slow]
+
+from oracle_harness import assert_onnx_matches, summary_rows  # noqa: E402
+
+import graphc  # noqa: E402
+from graphc import applications  # noqa: E402
+
+#: (model, keyword arguments): small inputs, every model's head once, a few of the
+#: per-model arguments (alpha, minimalistic, include_preprocessing, pooling).
+CASES = [
+    ("VGG16", {"input_shape": (32, 32, 3), "classes": 7}),
+    ("VGG19", {"input_shape": (32, 32, 3), "include_top": False, "pooling": "max"}),
+    ("ResNet50", {"input_shape": (32, 32, 3), "classes": 7}),
+    ("ResNet50V2", {"input_shape": (32, 32, 3), "classes": 7}),
+    ("MobileNet", {"input_shape": (32, 32, 3), "alpha": 0.5, "classes": 7}),
+    ("MobileNetV2", {"input_shape": (32, 32, 3), "alpha": 0.35, "classes": 7}),
+    ("MobileNetV3Small", {"input_shape": (32, 32, 3), "classes": 7}),
+    (
+        "MobileNetV3Large",
+        {"input_shape": (32, 32, 3), "minimalistic": True, "include_top": False, "pooling": "avg"},
+    ),
+    ("Xception", {"input_shape": (71, 71, 3), "classes": 7}),
+    ("InceptionV3", {"input_shape": (75, 75, 3), "classes": 7}),
+    ("DenseNet121", {"input_shape": (32, 32, 3), "classes": 7}),
+    ("EfficientNetB0", {"input_shape": (32, 32, 3), "classes": 7}),
+    ("ConvNeXtTiny", {"input_shape": (32, 32, 3), "classes": 7}),
+]
+
+
+def _randomize(model, rng):
+    """Batch-norm and normalisation statistics, batch-norm scales and ConvNeXt's layer
+    scales drawn at random (Keras initialises them to identities)."""
+    for w in model.weights:
+        name = w.path.rsplit("/", 1)[-1]
+        shape = tuple(w.shape)
+        if name in ("moving_variance", "variance"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif name in ("moving_mean", "mean"):
+            value = rng.normal(0.0, 0.2, shape)
+        elif name == "gamma":
+            value = rng.uniform(0.7, 1.3, shape)
+        elif name == "beta":
+            value = rng.normal(0.0, 0.1, shape)
+        else:
+            continue
+        w.assign(value.astype("float32"))
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[c[0] for c in CASES])
+def test_application_matches_keras(name, kwargs, tmp_path):
+    kwargs = {"weights": None, "classifier_activation": None, **kwargs}
+    if not kwargs.get("include_top", True):
+        kwargs.pop("classifier_activation")
+    keras.utils.clear_session()
+    graphc.utils.clear_session()
+    k = getattr(keras.applications, name)(**kwargs)
+    _randomize(k, np.random.default_rng(0))
+    path = str(tmp_path / f"{name}.weights.h5")
+    k.save_weights(path)
+
+    g = getattr(applications, name)(**{**kwargs, "weights": path})
+    assert g.name == k.name
+    assert [layer.name for layer in g.layers] == [layer.name for layer in k.layers]
+    assert summary_rows(g) == [
+        (type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+        for layer in k.layers[1:]
+    ]
+    assert g.count_params() == k.count_params()
+
+    x = np.random.default_rng(1).uniform(0, 255, (2, *kwargs["input_shape"])).astype("float32")
+    x = getattr(applications, _module(name)).preprocess_input(x.copy())
+    want = np.asarray(k.predict(x, verbose=0))
+    got = g.predict(x, verbose=0)
+    scale = float(np.max(np.abs(want)))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(scale, 1.0))
+    if name != "VGG16":  # 34M weights: its ONNX check would take 15 s; VGG19's covers it
+        assert_onnx_matches(g, [x], rtol=1e-4, atol=1e-4 * max(scale, 1.0))
+
+
+def _module(name):
+    return {
+        "VGG16": "vgg16",
+        "VGG19": "vgg19",
+        "ResNet50": "resnet",
+        "ResNet50V2": "resnet_v2",
+        "MobileNet": "mobilenet",
+        "MobileNetV2": "mobilenet_v2",
+        "MobileNetV3Small": "mobilenet_v3",
+        "MobileNetV3Large": "mobilenet_v3",
+        "Xception": "xception",
+        "InceptionV3": "inception_v3",
+        "DenseNet121": "densenet",
+        "EfficientNetB0": "efficientnet",
+        "ConvNeXtTiny": "convnext",
+    }[name]
