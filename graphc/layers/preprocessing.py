@@ -326,7 +326,8 @@ class Normalization(Layer):
     """Keras's ``Normalization``: ``(x - mean) / max(sqrt(variance), epsilon)`` per
     position of ``axis`` (``invert=True``: the inverse). ``mean`` and ``variance`` are
     either given (constants, no weights) or the layer's non-trainable weights ``mean``,
-    ``variance`` and ``count``, as Keras's, set by ``adapt`` or loaded from a file.
+    ``variance`` and ``count``, as Keras's, set by ``adapt`` or loaded from a file
+    (``count`` is kept for Keras's files only: Keras's ``adapt`` leaves it at 0 too).
 
     >>> import numpy as np
     >>> Normalization(mean=3.0, variance=2.0)(np.array([[1.0], [3.0]], "float32"))
@@ -387,7 +388,7 @@ class Normalization(Layer):
                 name="variance", shape=shape, initializer="ones", trainable=False
             )
             self.count = self.add_weight(
-                name="count", shape=(), dtype="int64", initializer="zeros", trainable=False
+                name="count", shape=(), dtype="int32", initializer="zeros", trainable=False
             )
         else:
             mean = np.asarray(self.input_mean, dtype="float32")
@@ -413,7 +414,6 @@ class Normalization(Layer):
         x = np.concatenate([b.astype("float64") for b in batches], axis=0)
         self.adapt_mean.assign(np.mean(x, axis=self._reduce_axis).astype("float32"))
         self.adapt_variance.assign(np.var(x, axis=self._reduce_axis).astype("float32"))
-        self.count.assign(np.asarray(int(np.prod([x.shape[d] for d in self._reduce_axis]))))
 
     def _maybe_build_shape(self, shape):
         self.build(tuple(shape))
