@@ -5,7 +5,6 @@ topology, layer names and weight order, so Keras's weight files load into these 
 
 import numpy as np
 
-from graphc import initializers, ops
 from graphc.applications import imagenet_utils
 from graphc.applications._compat import (
     Functional,
@@ -15,7 +14,7 @@ from graphc.applications._compat import (
     layers,
     operation_utils,
 )
-from graphc.layers import Layer
+from graphc.layers.convnext_layers import LayerScale, StochasticDepth
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/convnext/"
 
@@ -138,84 +137,6 @@ Args:
 Returns:
     A model instance.
 """
-
-
-class StochasticDepth(Layer):
-    """Stochastic Depth module.
-
-    It performs batch-wise dropping rather than sample-wise. In libraries like
-    `timm`, it's similar to `DropPath` layers that drops residual paths
-    sample-wise.
-
-    References:
-    - https://github.com/rwightman/pytorch-image-models
-
-    Args:
-      drop_path_rate (float): Probability of dropping paths. Should be within
-        [0, 1].
-
-    Returns:
-      Tensor either with the residual path dropped or kept.
-    """
-
-    def __init__(self, drop_path_rate, **kwargs):
-        super().__init__(**kwargs)
-        self.drop_path_rate = drop_path_rate
-
-    def call(self, x, training=None):
-        # Keras's floor(keep_prob + U[0, 1)) / keep_prob, one draw per sample: dropout with
-        # a noise shape of (batch, 1, ..., 1), the identity outside training.
-        if training is False or not self.drop_path_rate:
-            return x
-        noise_shape = (None,) + (1,) * (len(x.shape) - 1)
-        return ops.dropout(x, self.drop_path_rate, noise_shape=noise_shape, training=training)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"drop_path_rate": self.drop_path_rate})
-        return config
-
-
-class LayerScale(Layer):
-    """Layer scale module.
-
-    References:
-
-    - https://arxiv.org/abs/2103.17239
-
-    Args:
-        init_values (float): Initial value for layer scale. Should be within
-            [0, 1].
-        projection_dim (int): Projection dimensionality.
-
-    Returns:
-        Tensor multiplied to the scale.
-    """
-
-    def __init__(self, init_values, projection_dim, **kwargs):
-        super().__init__(**kwargs)
-        self.init_values = init_values
-        self.projection_dim = projection_dim
-
-    def build(self, _):
-        self.gamma = self.add_weight(
-            shape=(self.projection_dim,),
-            initializer=initializers.Constant(self.init_values),
-            trainable=True,
-        )
-
-    def call(self, x):
-        return x * self.gamma
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "init_values": self.init_values,
-                "projection_dim": self.projection_dim,
-            }
-        )
-        return config
 
 
 def ConvNeXtBlock(projection_dim, drop_path_rate=0.0, layer_scale_init_value=1e-6, name=None):

@@ -389,6 +389,9 @@ def _layer_to_keras(layer) -> dict:
     }
     if registered:
         spec["module"] = None
+    keras_module = getattr(type(layer), "_keras_module", None)
+    if keras_module:  # a Keras class outside keras.layers (ConvNeXt's LayerScale)
+        spec["module"], spec["registered_name"] = keras_module, spec["class_name"]
     return spec
 
 
