@@ -14,6 +14,7 @@ from graphc.applications._compat import (
     layers,
     operation_utils,
 )
+from graphc.errors import ArgumentValueError
 from graphc.layers.convnext_layers import LayerScale, StochasticDepth
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/convnext/"
@@ -308,13 +309,13 @@ def ConvNeXt(
         A model instance.
     """
     if backend.image_data_format() == "channels_first":
-        raise ValueError(
+        raise ArgumentValueError(
             "ConvNeXt does not support the `channels_first` image data "
             "format. Switch to `channels_last` by editing your local "
             "config file at ~/.keras/keras.json"
         )
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ValueError(
+        raise ArgumentValueError(
             "The `weights` argument should be either "
             "`None` (random initialization), `imagenet` "
             "(pre-training on ImageNet), "
@@ -322,7 +323,7 @@ def ConvNeXt(
         )
 
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             'If using `weights="imagenet"` with `include_top=True`, '
             "`classes` should be 1000. "
             f"Received classes={classes}"
@@ -440,7 +441,7 @@ def ConvNeXt(
             depths != expected_config["depths"]
             or projection_dims != expected_config["projection_dims"]
         ):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"Architecture configuration does not match {weights_name} "
                 f"variant. When using pre-trained weights, the model "
                 f"architecture must match the pre-trained configuration "
@@ -450,7 +451,7 @@ def ConvNeXt(
             )
 
         if weights_name not in name:
-            raise ValueError(
+            raise ArgumentValueError(
                 f'Model name "{name}" does not match weights variant '
                 f'"{weights_name}". When using imagenet weights, model name '
                 f'must contain the weights variant (e.g., "convnext_'

@@ -5,6 +5,7 @@ topology, layer names and weight order, so Keras's weight files load into these 
 
 from graphc.applications import imagenet_utils
 from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.errors import ArgumentValueError
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
 DENSENET121_WEIGHT_PATH = f"{BASE_WEIGHTS_PATH}densenet121_weights_tf_dim_ordering_tf_kernels.h5"
@@ -162,13 +163,13 @@ def DenseNet(
         A model instance.
     """
     if backend.image_data_format() == "channels_first":
-        raise ValueError(
+        raise ArgumentValueError(
             "DenseNet does not support the `channels_first` image data "
             "format. Switch to `channels_last` by editing your local "
             "config file at ~/.keras/keras.json"
         )
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ValueError(
+        raise ArgumentValueError(
             "The `weights` argument should be either "
             "`None` (random initialization), `imagenet` "
             "(pre-training on ImageNet), "
@@ -176,7 +177,7 @@ def DenseNet(
         )
 
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             'If using `weights` as `"imagenet"` with `include_top`'
             " as true, `classes` should be 1000"
         )
@@ -265,7 +266,7 @@ def DenseNet(
                     file_hash="1ceb130c1ea1b78c3bf6114dbdfd8807",
                 )
             else:
-                raise ValueError("weights_path undefined")
+                raise ArgumentValueError("weights_path undefined")
         else:
             if blocks == [6, 12, 24, 16]:
                 weights_path = file_utils.get_file(
@@ -289,7 +290,7 @@ def DenseNet(
                     file_hash="c13680b51ded0fb44dff2d8f86ac8bb1",
                 )
             else:
-                raise ValueError("weights_path undefined")
+                raise ArgumentValueError("weights_path undefined")
         model.load_weights(weights_path)
     elif weights is not None:
         model.load_weights(weights)

@@ -8,6 +8,7 @@ import math
 
 from graphc.applications import imagenet_utils
 from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.errors import ArgumentValueError
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/keras-applications/"
 
@@ -272,7 +273,7 @@ def EfficientNet(
         blocks_args = DEFAULT_BLOCKS_ARGS
 
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ValueError(
+        raise ArgumentValueError(
             "The `weights` argument should be either "
             "`None` (random initialization), `imagenet` "
             "(pre-training on ImageNet), "
@@ -280,7 +281,7 @@ def EfficientNet(
         )
 
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             'If using `weights="imagenet"` with `include_top` as true, `classes` should be 1000'
         )
 
@@ -352,7 +353,7 @@ def EfficientNet(
     blocks = float(sum(round_repeats(args["repeats"]) for args in blocks_args))
     for i, args in enumerate(blocks_args):
         if args["repeats"] <= 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"The number of repeats in `EfficientNet` must be > 0. "
                 f"Received: repeats={args['repeats']}"
             )

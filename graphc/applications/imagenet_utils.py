@@ -156,13 +156,13 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     ImageNet's mean and standard deviation. A NumPy array of floats is modified in place,
     as Keras's; a symbolic tensor gets the same computation as graph ops."""
     if mode not in {"caffe", "tf", "torch"}:
-        raise ValueError(
+        raise ArgumentValueError(
             f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={mode}"
         )
     if data_format is None:
         data_format = image_data_format()
     elif data_format not in {"channels_first", "channels_last"}:
-        raise ValueError(
+        raise ArgumentValueError(
             "Expected data_format to be one of `channels_first` or `channels_last`. "
             f"Received: data_format={data_format}"
         )
@@ -227,7 +227,7 @@ def decode_predictions(preds, top=5):
     global CLASS_INDEX
     preds = np.asarray(preds)
     if preds.ndim != 2 or preds.shape[1] != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             "`decode_predictions` expects a batch of predictions (i.e. a 2D array of "
             f"shape (samples, 1000)). Received array with shape: {preds.shape}"
         )
@@ -278,7 +278,7 @@ def obtain_input_shape(
         default_shape = (default_size, default_size, 3)
     if weights == "imagenet" and require_flatten:
         if input_shape is not None and input_shape != default_shape:
-            raise ValueError(
+            raise ArgumentValueError(
                 "When setting `include_top=True` and loading `imagenet` weights, "
                 f"`input_shape` should be {default_shape}.  Received: "
                 f"input_shape={input_shape}"
@@ -286,18 +286,18 @@ def obtain_input_shape(
         return default_shape
     if input_shape:
         if len(input_shape) != 3:
-            raise ValueError("`input_shape` must be a tuple of three integers.")
+            raise ArgumentValueError("`input_shape` must be a tuple of three integers.")
         ch, (h, w) = (
             (input_shape[0], input_shape[1:])
             if data_format == "channels_first"
             else (input_shape[-1], input_shape[:2])
         )
         if ch != 3 and weights == "imagenet":
-            raise ValueError(
+            raise ArgumentValueError(
                 f"The input must have 3 channels; Received `input_shape={input_shape}`"
             )
         if (h is not None and h < min_size) or (w is not None and w < min_size):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"Input size must be at least {min_size}x{min_size}; Received: "
                 f"input_shape={input_shape}"
             )
@@ -306,7 +306,7 @@ def obtain_input_shape(
     else:
         input_shape = (3, None, None) if data_format == "channels_first" else (None, None, 3)
     if require_flatten and None in input_shape:
-        raise ValueError(
+        raise ArgumentValueError(
             "If `include_top` is True, you should specify a static `input_shape`. "
             f"Received: input_shape={input_shape}"
         )
@@ -333,7 +333,7 @@ def validate_activation(classifier_activation, weights):
         return
     act = activations.get(classifier_activation)
     if act not in {activations.get("softmax"), activations.get(None)}:
-        raise ValueError(
+        raise ArgumentValueError(
             "Only `None` and `softmax` activations are allowed for the "
             "`classifier_activation` argument when using pretrained weights, with "
             f"`include_top=True`; Received: classifier_activation={classifier_activation}"

@@ -7,6 +7,7 @@ import warnings
 
 from graphc.applications import imagenet_utils
 from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.errors import ArgumentValueError
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
 
@@ -100,7 +101,7 @@ def MobileNet(
         A model instance.
     """
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ValueError(
+        raise ArgumentValueError(
             "The `weights` argument should be either "
             "`None` (random initialization), 'imagenet' "
             "(pre-training on ImageNet), "
@@ -109,7 +110,7 @@ def MobileNet(
         )
 
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             "If using `weights='imagenet'` with `include_top=True`, "
             "`classes` should be 1000.  "
             f"Received classes={classes}"
@@ -149,14 +150,14 @@ def MobileNet(
 
     if weights == "imagenet":
         if depth_multiplier != 1:
-            raise ValueError(
+            raise ArgumentValueError(
                 "If imagenet weights are being loaded, "
                 "depth multiplier must be 1.  "
                 f"Received depth_multiplier={depth_multiplier}"
             )
 
         if alpha not in [0.25, 0.50, 0.75, 1.0]:
-            raise ValueError(
+            raise ArgumentValueError(
                 "If imagenet weights are being loaded, "
                 "alpha can be one of"
                 "`0.25`, `0.50`, `0.75` or `1.0` only.  "

@@ -7,6 +7,7 @@ import warnings
 
 from graphc.applications import imagenet_utils
 from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.errors import ArgumentValueError
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 
@@ -102,7 +103,7 @@ def MobileNetV2(
         A model instance.
     """
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ValueError(
+        raise ArgumentValueError(
             "The `weights` argument should be either "
             "`None` (random initialization), `imagenet` "
             "(pre-training on ImageNet), "
@@ -111,7 +112,7 @@ def MobileNetV2(
         )
 
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             'If using `weights="imagenet"` with `include_top` '
             f"as true, `classes` should be 1000. Received `classes={classes}`"
         )
@@ -127,7 +128,7 @@ def MobileNetV2(
                     operation_utils.get_source_inputs(input_tensor)
                 )
             except ValueError:
-                raise ValueError(
+                raise ArgumentValueError(
                     f"input_tensor: {input_tensor}"
                     "is not type input_tensor. "
                     f"Received `type(input_tensor)={type(input_tensor)}`"
@@ -135,7 +136,7 @@ def MobileNetV2(
         if is_input_t_tensor:
             if backend.image_data_format() == "channels_first":
                 if input_tensor.shape[1] != input_shape[1]:
-                    raise ValueError(
+                    raise ArgumentValueError(
                         "input_shape[1] must equal shape(input_tensor)[1] "
                         "when `image_data_format` is `channels_first`; "
                         "Received `input_tensor.shape="
@@ -144,14 +145,14 @@ def MobileNetV2(
                     )
             else:
                 if input_tensor.shape[2] != input_shape[1]:
-                    raise ValueError(
+                    raise ArgumentValueError(
                         "input_tensor.shape[2] must equal input_shape[1]; "
                         "Received `input_tensor.shape="
                         f"{input_tensor.shape}`, "
                         f"`input_shape={input_shape}`"
                     )
         else:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"input_tensor is not a Keras tensor; Received `input_tensor={input_tensor}`"
             )
 
@@ -160,7 +161,7 @@ def MobileNetV2(
         try:
             backend.is_keras_tensor(input_tensor)
         except ValueError:
-            raise ValueError(
+            raise ArgumentValueError(
                 "input_tensor must be a valid Keras tensor type; "
                 f"Received {input_tensor} of type {type(input_tensor)}"
             ) from None
@@ -216,7 +217,7 @@ def MobileNetV2(
 
     if weights == "imagenet":
         if alpha not in [0.35, 0.50, 0.75, 1.0, 1.3, 1.4]:
-            raise ValueError(
+            raise ArgumentValueError(
                 "If imagenet weights are being loaded, "
                 "alpha must be one of `0.35`, `0.50`, `0.75`, "
                 "`1.0`, `1.3` or `1.4` only;"

@@ -7,6 +7,7 @@ import warnings
 
 from graphc.applications import imagenet_utils
 from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.errors import ArgumentValueError
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
 WEIGHTS_HASHES = {
@@ -166,7 +167,7 @@ def MobileNetV3(
     name=None,
 ):
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ValueError(
+        raise ArgumentValueError(
             "The `weights` argument should be either "
             "`None` (random initialization), `imagenet` "
             "(pre-training on ImageNet), "
@@ -175,7 +176,7 @@ def MobileNetV3(
         )
 
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             'If using `weights="imagenet"` with `include_top` '
             "as true, `classes` should be 1000.  "
             f"Received classes={classes}"
@@ -192,7 +193,7 @@ def MobileNetV3(
                     operation_utils.get_source_inputs(input_tensor)
                 )
             except ValueError:
-                raise ValueError(
+                raise ArgumentValueError(
                     "input_tensor: ",
                     input_tensor,
                     f"is not type input_tensor.  Received type(input_tensor)={type(input_tensor)}",
@@ -200,7 +201,7 @@ def MobileNetV3(
         if is_input_t_tensor:
             if backend.image_data_format() == "channels_first":
                 if input_tensor.shape[1] != input_shape[1]:
-                    raise ValueError(
+                    raise ArgumentValueError(
                         "When backend.image_data_format()=channels_first, "
                         "input_shape[1] must equal "
                         "input_tensor.shape[1].  Received "
@@ -210,7 +211,7 @@ def MobileNetV3(
                     )
             else:
                 if input_tensor.shape[2] != input_shape[1]:
-                    raise ValueError(
+                    raise ArgumentValueError(
                         "input_shape[1] must equal "
                         "input_tensor.shape[2].  Received "
                         f"input_shape={input_shape}, "
@@ -218,7 +219,7 @@ def MobileNetV3(
                         f"{input_tensor.shape}"
                     )
         else:
-            raise ValueError(
+            raise ArgumentValueError(
                 "input_tensor specified: ",
                 input_tensor,
                 "is not a keras tensor",
@@ -229,7 +230,7 @@ def MobileNetV3(
         try:
             backend.is_keras_tensor(input_tensor)
         except ValueError:
-            raise ValueError(
+            raise ArgumentValueError(
                 "input_tensor: ",
                 input_tensor,
                 "is type: ",
@@ -260,10 +261,12 @@ def MobileNetV3(
     rows = input_shape[row_axis]
     cols = input_shape[col_axis]
     if rows and cols and (rows < 32 or cols < 32):
-        raise ValueError(f"Input size must be at least 32x32; Received `input_shape={input_shape}`")
+        raise ArgumentValueError(
+            f"Input size must be at least 32x32; Received `input_shape={input_shape}`"
+        )
     if weights == "imagenet":
         if not minimalistic and alpha not in [0.75, 1.0] or minimalistic and alpha != 1.0:
-            raise ValueError(
+            raise ArgumentValueError(
                 "If imagenet weights are being loaded, "
                 "alpha can be one of `0.75`, `1.0` for non minimalistic "
                 "or `1.0` for minimalistic only."

@@ -5,6 +5,7 @@ topology, layer names and weight order, so Keras's weight files load into these 
 
 from graphc.applications import imagenet_utils
 from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.errors import ArgumentValueError
 
 WEIGHTS_PATH = (
     "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -92,7 +93,7 @@ def VGG16(
         A `Model` instance.
     """
     if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ValueError(
+        raise ArgumentValueError(
             "The `weights` argument should be either "
             "`None` (random initialization), 'imagenet' "
             "(pre-training on ImageNet), "
@@ -101,7 +102,7 @@ def VGG16(
         )
 
     if weights == "imagenet" and include_top and classes != 1000:
-        raise ValueError(
+        raise ArgumentValueError(
             "If using `weights='imagenet'` with `include_top=True`, "
             "`classes` should be 1000.  "
             f"Received classes={classes}"

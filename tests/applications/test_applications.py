@@ -12,6 +12,7 @@ import pytest
 import graphc
 from graphc import applications
 from graphc.applications import imagenet_utils
+from graphc.errors import ArgumentValueError
 
 SMALL = {"Xception": 71, "InceptionV3": 75}
 
@@ -103,13 +104,13 @@ def test_pooling_and_input_tensor():
 
 
 def test_constructor_checks(tmp_path):
-    with pytest.raises(ValueError, match="`weights` argument should be either"):
+    with pytest.raises(ArgumentValueError, match="`weights` argument should be either"):
         applications.VGG16(weights=str(tmp_path / "missing.h5"))
-    with pytest.raises(ValueError, match="`classes` should be 1000"):
+    with pytest.raises(ArgumentValueError, match="`classes` should be 1000"):
         applications.ResNet50(weights="imagenet", classes=10)
-    with pytest.raises(ValueError, match="Input size must be at least 71x71"):
+    with pytest.raises(ArgumentValueError, match="Input size must be at least 71x71"):
         applications.Xception(weights=None, include_top=False, input_shape=(32, 32, 3))
-    with pytest.raises(ValueError, match="Only `None` and `softmax`"):
+    with pytest.raises(ArgumentValueError, match="Only `None` and `softmax`"):
         applications.MobileNetV2(
             weights=str(tmp_path), input_shape=(32, 32, 3), classifier_activation="relu"
         )
