@@ -436,7 +436,7 @@ class Normalization(Layer):
     def get_config(self):
         return {
             **super().get_config(),
-            "axis": self.axis,
+            "axis": list(self.axis),  # JSON data, as Keras's saved configs hold it
             "invert": self.invert,
             "mean": np.array(self.input_mean).tolist(),
             "variance": np.array(self.input_variance).tolist(),
