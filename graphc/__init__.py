@@ -46,6 +46,7 @@ __all__ = [
     "datasets",
     "saving",
     "random",
+    "applications",
     "Initializer",
     "Regularizer",
     "Loss",
@@ -66,6 +67,7 @@ _LAZY = (
     "schedules",
     "onnx",
     "random",
+    "applications",
 )
 # Base classes of the lazily loaded modules, as Keras's top-level names.
 _LAZY_NAMES = {"Loss": "losses", "Metric": "metrics", "Optimizer": "optimizers"}

@@ -68,6 +68,7 @@ RANKS = [
             "graphc.cli",
             "graphc.__main__",
             "graphc.distributed",
+            "graphc.applications",
         ],
     ),
 ]

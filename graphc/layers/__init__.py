@@ -4,6 +4,9 @@
 from graphc.layers import activation_layers as _activation_layers  # noqa: E402
 from graphc.layers import attention as _attention  # noqa: E402
 from graphc.layers import conv_transpose as _conv_transpose  # noqa: E402
+
+# Registered by name for Keras's files, not exported (as in Keras).
+from graphc.layers import convnext_layers as _convnext_layers  # noqa: E402,F401
 from graphc.layers import convolutional as _convolutional  # noqa: E402
 from graphc.layers import embedding as _embedding  # noqa: E402
 from graphc.layers import normalization as _normalization  # noqa: E402

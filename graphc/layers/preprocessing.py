@@ -28,7 +28,14 @@ from graphc.layers.convolutional import check_input_rank
 from graphc.ops import image as image_ops
 from graphc.ops.registry import is_symbolic
 
-__all__ = ["Rescaling", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation"]
+__all__ = [
+    "Rescaling",
+    "Normalization",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+]
 
 
 def _plain(value):
@@ -312,4 +319,125 @@ class RandomTranslation(_RandomAffineLayer):
             **super().get_config(),
             "height_factor": self.height_factor,
             "width_factor": self.width_factor,
+        }
+
+
+class Normalization(Layer):
+    """Keras's ``Normalization``: ``(x - mean) / max(sqrt(variance), epsilon)`` per
+    position of ``axis`` (``invert=True``: the inverse). ``mean`` and ``variance`` are
+    either given (constants, no weights) or the layer's non-trainable weights ``mean``,
+    ``variance`` and ``count``, as Keras's, set by ``adapt`` or loaded from a file
+    (``count`` is kept for Keras's files only: Keras's ``adapt`` leaves it at 0 too).
+
+    >>> import numpy as np
+    >>> Normalization(mean=3.0, variance=2.0)(np.array([[1.0], [3.0]], "float32"))
+    array([[-1.4142135],
+           [ 0.       ]], dtype=float32)
+    """
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis is None:
+            axis = ()
+        elif isinstance(axis, int):
+            axis = (axis,)
+        else:
+            axis = tuple(axis)
+        self.axis = axis
+        self.input_mean, self.input_variance = mean, variance
+        self.invert = bool(invert)
+        self._build_input_shape = None
+        if (mean is not None) != (variance is not None):
+            raise ValueError(
+                "When setting values directly, both `mean` and `variance` must be set. "
+                f"Received: mean={mean} and variance={variance}"
+            )
+        if mean is not None and np.shape(mean) != np.shape(variance):
+            raise ValueError(
+                "When setting values directly, `mean` and `variance` must have the same "
+                f"shape. Received: mean shape {np.shape(mean)} and variance shape "
+                f"{np.shape(variance)}"
+            )
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        self._build_input_shape = tuple(input_shape)
+        if any(a < -ndim or a >= ndim for a in self.axis):
+            raise ValueError(
+                "All `axis` values must be in the range [-ndim, ndim). "
+                f"Received inputs with ndim={ndim}, while axis={self.axis}"
+            )
+        self._keep_axis = tuple(sorted(d if d >= 0 else d + ndim for d in self.axis))
+        for d in self._keep_axis:
+            if input_shape[d] is None:
+                raise ValueError(
+                    "All `axis` values to be kept must have a known shape. Received "
+                    f"axis={self.axis}, inputs.shape={tuple(input_shape)}, with unknown "
+                    f"axis at index {d}"
+                )
+        self._reduce_axis = tuple(d for d in range(ndim) if d not in self._keep_axis)
+        self._broadcast_shape = tuple(
+            int(input_shape[d]) if d in self._keep_axis else 1 for d in range(ndim)
+        )
+        shape = tuple(int(input_shape[d]) for d in self._keep_axis)
+        if self.input_mean is None:
+            self.adapt_mean = self.add_weight(
+                name="mean", shape=shape, initializer="zeros", trainable=False
+            )
+            self.adapt_variance = self.add_weight(
+                name="variance", shape=shape, initializer="ones", trainable=False
+            )
+            self.count = self.add_weight(
+                name="count", shape=(), dtype="int32", initializer="zeros", trainable=False
+            )
+        else:
+            mean = np.asarray(self.input_mean, dtype="float32")
+            variance = np.asarray(self.input_variance, dtype="float32")
+            if mean.ndim:
+                expanded = [1] * ndim
+                for i in range(1, mean.ndim + 1):
+                    expanded[self._keep_axis[-i]] = mean.shape[-i]
+                mean, variance = mean.reshape(expanded), variance.reshape(expanded)
+            self._mean = np.broadcast_to(mean, self._broadcast_shape).copy()
+            self._variance = np.broadcast_to(variance, self._broadcast_shape).copy()
+
+    def adapt(self, data):
+        """Set ``mean`` and ``variance`` from ``data`` (an array, or an iterable of
+        batches), reduced over every axis but ``axis``."""
+        batches = [np.asarray(data)] if hasattr(data, "shape") else [np.asarray(b) for b in data]
+        if not batches:
+            raise ValueError("adapt() received no batches; pass an array or a list of arrays.")
+        if not self.built:
+            self._maybe_build_shape(batches[0].shape)
+        if self.input_mean is not None:
+            raise ValueError("adapt() needs a layer built without `mean` and `variance`.")
+        x = np.concatenate([b.astype("float64") for b in batches], axis=0)
+        self.adapt_mean.assign(np.mean(x, axis=self._reduce_axis).astype("float32"))
+        self.adapt_variance.assign(np.var(x, axis=self._reduce_axis).astype("float32"))
+
+    def _maybe_build_shape(self, shape):
+        self.build(tuple(shape))
+        self.built = True
+
+    def call(self, inputs):
+        from graphc.config import epsilon
+
+        if self.input_mean is None:
+            mean = ops.reshape(self.adapt_mean, self._broadcast_shape)
+            variance = ops.reshape(self.adapt_variance, self._broadcast_shape)
+            std = ops.maximum(ops.sqrt(variance), epsilon())
+        else:
+            mean = self._mean
+            std = np.maximum(np.sqrt(self._variance), epsilon()).astype("float32")
+        if self.invert:
+            return ops.add(ops.multiply(inputs, std), mean)
+        return ops.divide(ops.subtract(inputs, mean), std)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "axis": list(self.axis),  # JSON data, as Keras's saved configs hold it
+            "invert": self.invert,
+            "mean": np.array(self.input_mean).tolist(),
+            "variance": np.array(self.input_variance).tolist(),
         }

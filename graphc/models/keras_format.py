@@ -446,6 +446,9 @@ def _layer_to_keras(layer) -> dict:
     }
     if registered:
         spec["module"] = None
+    keras_module = getattr(type(layer), "_keras_module", None)
+    if keras_module:  # a Keras class outside keras.layers (ConvNeXt's LayerScale)
+        spec["module"], spec["registered_name"] = keras_module, spec["class_name"]
     return spec
 
 
@@ -846,11 +849,14 @@ def _read_h5(model, f, source: str) -> None:
                 f"{source} is a TensorFlow-checkpoint-style HDF5 file, which "
                 "graphc does not read; re-save it with Keras 3 as .keras."
             )
+        checked: set = set()  # groups already scanned for links (each once, not per layer)
         for path, name, params in weight_groups(model):
             group_path = path.rsplit("/", 1)[0] if "/" in path else ""
             g = h
             for part in path.split("/"):
-                _check_no_links(g, group_path or "/")
+                if g.name not in checked:
+                    _check_no_links(g, group_path or "/")
+                    checked.add(g.name)
                 if part not in g:
                     g = None
                     break

@@ -280,3 +280,37 @@ def test_bad_arguments(make, error, match):
 def test_a_rank_3_symbolic_input_is_refused_clearly():
     with pytest.raises(ShapeError, match="expected ndim=4, found ndim=3"):
         layers.RandomFlip()(Input(shape=(8, 8)))
+
+
+# ---- Normalization ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs,params",
+    [
+        ({"mean": [1.0, 2.0, 3.0], "variance": [1.0, 4.0, 9.0]}, 0),
+        ({"axis": -1}, 7),  # mean (3), variance (3), count (): Keras's weights
+        ({"axis": None, "mean": 2.0, "variance": 4.0, "invert": True}, 0),
+    ],
+)
+def test_normalization_harness(kwargs, params):
+    checked = check_layer(layers.Normalization, kwargs, (None, 4, 5, 3), (None, 4, 5, 3), params)
+    if "mean" in kwargs:
+        mean, var = np.asarray(kwargs["mean"]), np.asarray(kwargs["variance"])
+        want = (
+            checked.x * np.sqrt(var) + mean
+            if kwargs.get("invert")
+            else (checked.x - mean) / np.sqrt(var)
+        )
+        np.testing.assert_allclose(checked.y, want, rtol=1e-5, atol=1e-6)
+
+
+def test_normalization_adapt_and_weights():
+    data = np.random.default_rng(0).normal(3.0, 2.0, (50, 4, 3)).astype("float32")
+    layer = layers.Normalization(axis=(1, 2))
+    layer.adapt(data)
+    assert [w.name.split("/")[-1] for w in layer.weights] == ["mean", "variance", "count"]
+    assert layer.weights[2].dtype == "int32"  # Keras's, which adapt leaves at 0
+    y = np.asarray(layer(data))
+    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=0), 1.0, atol=1e-4)
+    with pytest.raises(ValueError, match="both `mean` and `variance`"):
+        layers.Normalization(mean=1.0)

@@ -459,6 +459,7 @@ LAYER_CASES = {
     "ELU": ({"alpha": 0.5}, (4,)),
     "OpLayer": ({"op": "multiply", "constants": {1: 2.5}}, (4,)),
     "Rescaling": ({"scale": [0.5, 2.0], "offset": 1.0}, (3, 3, 2)),
+    "Normalization": ({"axis": -1, "mean": [0.5, 2.0], "variance": [1.0, 4.0]}, (3, 3, 2)),
     "RandomFlip": ({"mode": "vertical", "seed": 3}, (4, 5, 2)),
     "RandomRotation": ({"factor": (-0.1, 0.2), "fill_mode": "constant"}, (4, 5, 2)),
     "RandomZoom": ({"height_factor": 0.2, "width_factor": 0.1}, (4, 5, 2)),
