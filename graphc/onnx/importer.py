@@ -1611,3 +1611,10 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
 def _layer_name(text: str) -> str:
     out = "".join(c if c.isalnum() or c == "_" else "_" for c in (text or "graph").lower())
     return out.strip("_") or "graph"
+
+
+# The neural-network families live apart (attention, resize, transposed convolution,
+# sampling); they use the helpers above.
+from graphc.onnx._nn_import import NN_CONVERTERS  # noqa: E402
+
+CONVERTERS.update(NN_CONVERTERS)
