@@ -11,7 +11,6 @@ from graphc import ops
 from graphc.onnx.importer import (
     _attr,
     _dtype,
-    _is_const,
     _require_float,
     _shape,
     _static,
@@ -60,6 +59,77 @@ def _attention(node, ins, opset):
     return ops.attention(q, k, v, mask, past_k, past_v, nonpad, **attrs)
 
 
+def _resize(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "Resize")
+    rank = len(_shape(x))
+    if opset < 11:
+        roi, scales, sizes = None, ins[1], None
+    else:
+        roi = ins[1] if len(ins) > 1 else None
+        scales = ins[2] if len(ins) > 2 else None
+        sizes = ins[3] if len(ins) > 3 else None
+    scales = None if scales is None else _static(scales, "scales input")
+    sizes = None if sizes is None else _static(sizes, "sizes input")
+    if scales is not None and scales.size == 0:
+        scales = None
+    if sizes is not None and sizes.size == 0:
+        sizes = None
+    if (scales is None) == (sizes is None):
+        raise _Unsupported("Resize needs exactly one of scales and sizes")
+    axes = _attr(node, "axes")
+    axes = tuple(range(rank)) if not axes else tuple(int(a) % rank for a in axes)
+    given = scales if scales is not None else sizes
+    if len(given) != len(axes):
+        raise _Unsupported(f"{len(given)} scales/sizes for {len(axes)} axes")
+    attrs = {
+        "axes": axes,
+        "mode": _str(_attr(node, "mode", "nearest")),
+        "coordinate_transformation_mode": _str(
+            _attr(
+                node,
+                "coordinate_transformation_mode",
+                "half_pixel" if opset >= 11 else "asymmetric",
+            )
+        ),
+        "nearest_mode": _str(_attr(node, "nearest_mode", "round_prefer_floor")),
+        "cubic_coeff_a": float(_attr(node, "cubic_coeff_a", -0.75)),
+        "exclude_outside": int(_attr(node, "exclude_outside", 0)),
+        "extrapolation_value": float(_attr(node, "extrapolation_value", 0.0)),
+        "antialias": int(_attr(node, "antialias", 0)),
+        "keep_aspect_ratio_policy": _str(_attr(node, "keep_aspect_ratio_policy", "stretch")),
+    }
+    if opset < 11:
+        attrs["coordinate_transformation_mode"] = "asymmetric"
+        attrs["nearest_mode"] = "floor"
+    if attrs["mode"] not in ("nearest", "linear", "cubic"):
+        raise _Unsupported(f"mode={attrs['mode']!r} (supported: nearest, linear, cubic)")
+    if attrs["mode"] == "nearest" and attrs["antialias"]:
+        raise _Unsupported("antialias with mode='nearest'")
+    if attrs["keep_aspect_ratio_policy"] not in ("stretch", "not_larger", "not_smaller"):
+        raise _Unsupported(f"keep_aspect_ratio_policy={attrs['keep_aspect_ratio_policy']!r}")
+    if scales is not None:
+        attrs["scales"] = tuple(float(v) for v in scales)
+        if any(v <= 0 for v in attrs["scales"]):
+            raise _Unsupported(f"scales {attrs['scales']} (they must be positive)")
+    else:
+        attrs["sizes"] = tuple(int(v) for v in sizes)
+    if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize":
+        if roi is None:
+            raise _Unsupported("coordinate_transformation_mode=tf_crop_and_resize without roi")
+        roi = _static(roi, "roi input").astype("float64").reshape(-1)
+        if roi.size == 2 * rank and len(axes) != rank:
+            roi = np.concatenate([roi[list(axes)], roi[[rank + a for a in axes]]])
+        attrs["roi"] = tuple(float(v) for v in roi)
+    return ops.apply("resize", [x], **attrs)
+
+
+def _upsample(node, ins, opset):
+    return _resize(node, ins[:2], 10)
+
+
 NN_CONVERTERS = {
+    "Upsample": _upsample,
+    "Resize": _resize,
     "Attention": _attention,
 }

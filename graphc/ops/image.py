@@ -405,3 +405,254 @@ def rgb_to_grayscale(images, data_format=None):
     dtype = getattr(images, "dtype", "float32")
     w = np.asarray([0.2989, 0.5870, 0.1140], dtype=dtype).reshape(shape)
     return _sum(apply("multiply", [images, w]), axis=axis, keepdims=True)
+
+
+# ---- ONNX Resize: separable, one (output x input) matrix per resized axis -----------------
+RESIZE_MODES = ("nearest", "linear", "cubic")
+RESIZE_COORDINATES = (
+    "half_pixel",
+    "half_pixel_symmetric",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "tf_crop_and_resize",
+)
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def _resize_coeffs(attrs, ratio, scale):
+    """The interpolation weights of one output position (onnx's reference rules)."""
+    mode = attrs.get("mode", "nearest")
+    if mode == "nearest":
+        if float(ratio).is_integer():
+            return np.array([0.0, 1.0])
+        rule = attrs.get("nearest_mode", "round_prefer_floor")
+        pick = {
+            "round_prefer_floor": ratio > 0.5,
+            "round_prefer_ceil": ratio >= 0.5,
+            "floor": False,
+            "ceil": True,
+        }[rule]
+        return np.array([0.0, 1.0]) if pick else np.array([1.0, 0.0])
+    antialias = attrs.get("antialias", 0)
+    if mode == "linear":
+        if not antialias:
+            return np.array([1 - ratio, ratio])
+        s = min(scale, 1.0)
+        start = int(np.floor(-1 / s) + 1)
+        args = (np.arange(start, 2 - start) - ratio) * s
+        c = np.clip(1 - np.abs(args), 0, 1)
+        return c / c.sum()
+    a = float(attrs.get("cubic_coeff_a", -0.75))
+    if not antialias:
+        r = ratio
+        return np.array(
+            [
+                ((a * (r + 1) - 5 * a) * (r + 1) + 8 * a) * (r + 1) - 4 * a,
+                ((a + 2) * r - (a + 3)) * r * r + 1,
+                ((a + 2) * (1 - r) - (a + 3)) * (1 - r) * (1 - r) + 1,
+                ((a * ((1 - r) + 1) - 5 * a) * ((1 - r) + 1) + 8 * a) * ((1 - r) + 1) - 4 * a,
+            ]
+        )
+    s = min(scale, 1.0)
+    start = int(np.floor(-2 / s) + 1)
+    x = np.abs(s * (np.arange(start, 2 - start) - ratio))
+    c = np.where(
+        x <= 1,
+        (a + 2) * x**3 - (a + 3) * x**2 + 1,
+        np.where(x < 2, a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a, 0.0),
+    )
+    return c / c.sum()
+
+
+def _resize_matrix(attrs, size_in, size_out, scale, roi):
+    """(W, extrapolated): output = W @ input along the axis, then the extrapolated rows
+    (tf_crop_and_resize outside the input) set to ``extrapolation_value``."""
+    ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+    y = np.arange(size_out, dtype=np.float64)
+    width = scale * size_in
+    extrapolated = None
+    if ctm == "align_corners":
+        x = np.zeros(size_out) if width == 1 else y * (size_in - 1) / (width - 1)
+    elif ctm == "asymmetric":
+        x = y / scale
+    elif ctm == "tf_crop_and_resize":
+        lo, hi = roi
+        if width == 1:
+            x = np.full(size_out, (hi - lo) * (size_in - 1) / 2)
+        else:
+            x = y * (hi - lo) * (size_in - 1) / (width - 1)
+        x = x + lo * (size_in - 1)
+        extrapolated = (x < 0) | (x > size_in - 1)
+    elif ctm == "pytorch_half_pixel":
+        x = np.full(size_out, -0.5) if width == 1 else (y + 0.5) / scale - 0.5
+    elif ctm == "half_pixel":
+        x = (y + 0.5) / scale - 0.5
+    else:  # half_pixel_symmetric
+        offset = size_in / 2 * (1 - size_out / width)
+        x = offset + (y + 0.5) / scale - 0.5
+    base = np.floor(x)
+    ratios = np.where(x == base, 1.0, x - base)
+    w = np.zeros((size_out, size_in))
+    for i in range(size_out):
+        c = _resize_coeffs(attrs, float(ratios[i]), scale)
+        n = len(c)
+        pad = int(np.ceil(n / 2))
+        xp = x[i] + pad
+        p = np.floor(xp)
+        frac = xp - p
+        if n % 2 == 0:
+            off = -(n // 2) if frac == 0 else -(n // 2) + 1
+        else:
+            off = -((n - 1) // 2) + (0 if frac <= 0.5 else 1)
+        idx = int(p) + off + np.arange(n) - pad
+        if attrs.get("exclude_outside", 0):
+            c = np.where((idx < 0) | (idx >= size_in), 0.0, c)
+            total = c.sum()
+            c = c / (total if total != 0 else 1.0)
+        np.add.at(w[i], np.clip(idx, 0, size_in - 1), c)
+    if extrapolated is not None:
+        w[extrapolated] = 0.0
+    return w, extrapolated
+
+
+def _resize_plan(attrs, shape):
+    """Per resized axis ``(axis, size_in, size_out, scale, roi)``, as onnx's reference
+    derives the output size and scale from ``scales`` or ``sizes``."""
+    rank = len(shape)
+    axes = tuple(attrs.get("axes") or range(rank))
+    scales, sizes, roi = attrs.get("scales"), attrs.get("sizes"), attrs.get("roi")
+    if sizes is not None:
+        scale = [sizes[i] / shape[a] for i, a in enumerate(axes)]
+        out = list(sizes)
+        policy = attrs.get("keep_aspect_ratio_policy", "stretch")
+        if policy != "stretch":
+            s = min(scale) if policy == "not_larger" else max(scale)
+            scale = [s] * len(axes)
+            out = [int(s * shape[a] + 0.5) for a in axes]
+    else:
+        scale = list(scales)
+        out = [int(s * shape[a]) for s, a in zip(scales, axes)]
+    plan = []
+    for i, a in enumerate(axes):
+        r = None if roi is None else (roi[i], roi[len(axes) + i])
+        same = math.isclose(scale[i], 1.0) and out[i] == shape[a]
+        if same and (r is None or (math.isclose(r[0], 0.0) and math.isclose(r[1], 1.0))):
+            continue
+        plan.append((a, int(shape[a]), int(out[i]), float(scale[i]), r))
+    return plan
+
+
+def _along(w, x, axis):
+    return np.moveaxis(np.tensordot(w, x, axes=([1], [axis])), 0, axis)
+
+
+class Resize(Op):
+    """ONNX's ``Resize`` on one tensor: attributes ``axes`` (the resized axes), ``scales``
+    or ``sizes`` (one per axis), ``roi`` (tf_crop_and_resize), ``mode``, ``nearest_mode``,
+    ``coordinate_transformation_mode``, ``cubic_coeff_a``, ``exclude_outside``,
+    ``extrapolation_value``, ``antialias``, ``keep_aspect_ratio_policy``. Every mode is
+    linear in the input (one ``(out, in)`` matrix per axis, computed in float64 from the
+    sizes), so the VJP applies the transposed matrices."""
+
+    name = "resize"
+    vjp_reads_inputs, vjp_reads_outputs = True, False
+
+    def infer(self, attrs, x):
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"resize takes floating-point tensors, got dtype {x.dtype}")
+        rank = len(x.shape)
+        axes = tuple(attrs.get("axes") or range(rank))
+        if any(not 0 <= a < rank for a in axes):
+            raise ShapeError(f"axes {axes} out of range for rank {rank}")
+        if attrs.get("mode", "nearest") not in RESIZE_MODES:
+            raise ShapeError(f"mode must be one of {RESIZE_MODES}, got {attrs.get('mode')!r}")
+        ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+        if ctm not in RESIZE_COORDINATES:
+            raise ShapeError(
+                f"coordinate_transformation_mode must be one of {RESIZE_COORDINATES}, got {ctm!r}"
+            )
+        if (attrs.get("scales") is None) == (attrs.get("sizes") is None):
+            raise ShapeError("resize needs exactly one of scales and sizes")
+        shape = list(x.shape)
+        if all(isinstance(shape[a], int) for a in axes):
+            for a, _, out, _, _ in _resize_plan(attrs, [d if d is not None else 1 for d in shape]):
+                shape[a] = out
+        else:
+            for a in axes:
+                shape[a] = None
+        return TensorType(tuple(shape), x.dtype)
+
+    def kernel(self, attrs, x, *, ctx):
+        y = x.astype(np.float64)
+        fill = float(attrs.get("extrapolation_value", 0.0))
+        for a, n_in, n_out, scale, roi in _resize_plan(attrs, x.shape):
+            w, extra = _resize_matrix(attrs, n_in, n_out, scale, roi)
+            y = _along(w, y, a)
+            if extra is not None and extra.any():
+                shape = [1] * y.ndim
+                shape[a] = n_out
+                y = np.where(extra.reshape(shape), fill, y)
+        return y.astype(x.dtype)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        g = gys[0].astype(np.float64)
+        for a, n_in, n_out, scale, roi in reversed(_resize_plan(attrs, xs[0].shape)):
+            w, _ = _resize_matrix(attrs, n_in, n_out, scale, roi)
+            g = _along(w.T, g, a)
+        return (g.astype(xs[0].dtype),)
+
+    def lower(self, attrs, b, x):
+        rank = len(b.in_types[0].shape)
+        axes = tuple(attrs.get("axes") or range(rank))
+        full = axes == tuple(range(rank))
+        if b.opset < 18 and (
+            not full
+            or attrs.get("antialias")
+            or attrs.get("keep_aspect_ratio_policy", "stretch") != "stretch"
+        ):
+            raise NotImplementedError(
+                "resize with axes, antialias or keep_aspect_ratio_policy exports as ONNX "
+                f"Resize-18 or newer (exporting at opset {b.opset})"
+            )
+        if b.opset < 13:
+            raise NotImplementedError(f"resize exports at opset 13 or newer, not {b.opset}")
+        roi = attrs.get("roi")
+        roi_name = b.const(np.asarray(roi if roi is not None else [], dtype=b.float_dtype))
+        ins = [x, roi_name]
+        if attrs.get("scales") is not None:
+            ins.append(b.const(np.asarray(attrs["scales"], dtype=np.float32)))
+        else:
+            ins += ["", b.const(np.asarray(attrs["sizes"], dtype=np.int64))]
+        onnx_attrs = {
+            k: attrs[k]
+            for k in (
+                "mode",
+                "nearest_mode",
+                "coordinate_transformation_mode",
+                "cubic_coeff_a",
+                "exclude_outside",
+                "extrapolation_value",
+                "antialias",
+                "keep_aspect_ratio_policy",
+            )
+            if k in attrs and (b.opset >= 18 or k not in ("antialias", "keep_aspect_ratio_policy"))
+        }
+        if not full:
+            onnx_attrs["axes"] = list(axes)
+        return b.op("Resize", *ins, **onnx_attrs)
+
+
+def resize(x, scales=None, sizes=None, axes=None, roi=None, **attrs):
+    """ONNX ``Resize`` of ``x`` by ``scales`` or to ``sizes`` (one per axis in ``axes``,
+    default every axis); the other attributes are ONNX's."""
+    a = dict(attrs)
+    if axes is not None:
+        a["axes"] = tuple(int(v) for v in axes)
+    if scales is not None:
+        a["scales"] = tuple(float(v) for v in scales)
+    if sizes is not None:
+        a["sizes"] = tuple(int(v) for v in sizes)
+    if roi is not None:
+        a["roi"] = tuple(float(v) for v in roi)
+    return apply("resize", [x], **a)
