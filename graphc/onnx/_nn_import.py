@@ -128,7 +128,28 @@ def _upsample(node, ins, opset):
     return _resize(node, ins[:2], 10)
 
 
+def _grid_sample(node, ins, opset):
+    x, grid = ins
+    _require_float(x, "GridSample")
+    _require_float(grid, "GridSample")
+    mode = _str(_attr(node, "mode", "linear" if opset >= 20 else "bilinear"))
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    if mode not in ("nearest", "linear", "cubic"):
+        raise _Unsupported(f"mode={mode!r} (supported: nearest, linear/bilinear, cubic/bicubic)")
+    padding = _str(_attr(node, "padding_mode", "zeros"))
+    if padding not in ("zeros", "border", "reflection"):
+        raise _Unsupported(f"padding_mode={padding!r} (supported: zeros, border, reflection)")
+    return ops.apply(
+        "grid_sample",
+        [x, grid],
+        mode=mode,
+        padding_mode=padding,
+        align_corners=int(_attr(node, "align_corners", 0)),
+    )
+
+
 NN_CONVERTERS = {
+    "GridSample": _grid_sample,
     "Upsample": _upsample,
     "Resize": _resize,
     "Attention": _attention,

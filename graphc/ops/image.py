@@ -656,3 +656,161 @@ def resize(x, scales=None, sizes=None, axes=None, roi=None, **attrs):
     if roi is not None:
         a["roi"] = tuple(float(v) for v in roi)
     return apply("resize", [x], **a)
+
+
+# ---- ONNX GridSample -------------------------------------------------------------------
+GRID_MODES = ("nearest", "linear", "cubic")
+GRID_PADDINGS = ("zeros", "border", "reflection")
+
+
+def _reflect(x, lo, hi):
+    """Reflect ``x`` by the near border until it lies in ``[lo, hi]`` (onnx's rule)."""
+    span = hi - lo
+    below, above = x < lo, x > hi
+    dx = np.where(below, lo - x, np.where(above, x - hi, 0.0))
+    n = np.floor(dx / span) if span > 0 else np.zeros_like(dx)
+    r = dx - n * span
+    even = n % 2 == 0
+    low = np.where(even, lo + r, hi - r)
+    high = np.where(even, hi - r, lo + r)
+    return np.where(below, low, np.where(above, high, x))
+
+
+def _cubic_weights(t, a=-0.75):
+    t = np.abs(t)
+    return [
+        ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+        ((a + 2) * t - (a + 3)) * t * t + 1,
+        ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+        ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a,
+    ]
+
+
+def _grid_taps(attrs, dims, grid):
+    """(flat indices, weights), each ``(N, P, T)``: output position p of image n is
+    ``sum_t weights * x_flat[indices]``: the sampling is linear in the input."""
+    mode = attrs.get("mode", "linear")
+    padding = attrs.get("padding_mode", "zeros")
+    align = bool(attrs.get("align_corners", 0))
+    nd = len(dims)
+    n = grid.shape[0]
+    coords = grid.reshape(n, -1, nd)[..., ::-1]
+    per_dim = []
+    for d, size in enumerate(dims):
+        g = coords[..., d]
+        x = (g + 1) / 2.0 * (size - 1) if align else ((g + 1) * size - 1) / 2.0
+        x = x.astype(np.float32).astype(np.float64)
+        lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
+        if mode == "nearest":
+            x = np.rint(x)
+        out = (x < lo) | (x > hi)
+        if padding == "border":
+            x = np.where(out, np.clip(x, 0, size - 1), x)
+        elif padding == "reflection":
+            x = np.where(out, _reflect(x, lo, hi), x)
+        if mode == "nearest":
+            taps = [(np.trunc(x).astype(np.int64), np.ones_like(x))]
+        elif mode == "linear":
+            x0 = np.floor(x)
+            f = x - x0
+            taps = [(x0.astype(np.int64), 1 - f), (x0.astype(np.int64) + 1, f)]
+        else:
+            x0 = np.floor(x)
+            w = _cubic_weights(x - x0)
+            taps = [(x0.astype(np.int64) + k - 1, w[k]) for k in range(4)]
+        fixed = []
+        for i, w in taps:
+            if padding == "zeros":
+                w = np.where((i >= 0) & (i < size), w, 0.0)
+            elif padding == "border":
+                i = np.clip(i, 0, size - 1)
+            else:
+                i = np.clip(np.trunc(_reflect(i.astype(np.float64), lo, hi)), 0, size - 1)
+            fixed.append((np.clip(i, 0, size - 1).astype(np.int64), w))
+        per_dim.append(fixed)
+    index = np.zeros(coords.shape[:2] + (1,), dtype=np.int64)
+    weight = np.ones(coords.shape[:2] + (1,))
+    for d, size in enumerate(dims):
+        i = np.stack([t[0] for t in per_dim[d]], axis=-1)
+        w = np.stack([t[1] for t in per_dim[d]], axis=-1)
+        index = (index[..., :, None] * size + i[..., None, :]).reshape(n, index.shape[1], -1)
+        weight = (weight[..., :, None] * w[..., None, :]).reshape(n, weight.shape[1], -1)
+    return index, weight
+
+
+class GridSample(Op):
+    """ONNX's ``GridSample``: ``x`` ``(N, C, *D)`` sampled at ``grid`` ``(N, *D_out,
+    len(D))`` (normalised coordinates in [-1, 1], last axis x first). Attributes ``mode``
+    (nearest, linear, cubic), ``padding_mode`` (zeros, border, reflection),
+    ``align_corners``. The VJP gives the input's gradient; the grid gets none (an error
+    says so when it is asked for)."""
+
+    name = "grid_sample"
+    vjp_reads_inputs, vjp_reads_outputs = True, False
+
+    def infer(self, attrs, x, grid):
+        if not x.dtype.startswith("float") or not grid.dtype.startswith("float"):
+            raise ShapeError(f"grid_sample takes float tensors, got {x.dtype} and {grid.dtype}")
+        nd = len(x.shape) - 2
+        if nd < 1 or len(grid.shape) != nd + 2 or grid.shape[-1] not in (None, nd):
+            raise ShapeError(
+                f"expected x (N, C, *D) and grid (N, *D_out, len(D)), got "
+                f"{format_shape(x.shape)} and {format_shape(grid.shape)}"
+            )
+        if attrs.get("mode", "linear") not in GRID_MODES:
+            raise ShapeError(f"mode must be one of {GRID_MODES}, got {attrs.get('mode')!r}")
+        if attrs.get("padding_mode", "zeros") not in GRID_PADDINGS:
+            raise ShapeError(
+                f"padding_mode must be one of {GRID_PADDINGS}, got {attrs.get('padding_mode')!r}"
+            )
+        return TensorType((x.shape[0], x.shape[1], *grid.shape[1:-1]), x.dtype)
+
+    def kernel(self, attrs, x, grid, *, ctx):
+        n, c = x.shape[:2]
+        out = grid.shape[1:-1]
+        if n * c * int(np.prod(out)) == 0:
+            return np.zeros((n, c, *out), dtype=x.dtype)
+        index, weight = _grid_taps(attrs, x.shape[2:], grid)
+        flat = x.reshape(n, c, -1)
+        p, t = index.shape[1:]
+        taken = np.take_along_axis(flat, index.reshape(n, 1, p * t), axis=2).reshape(n, c, p, t)
+        y = (taken * weight[:, None].astype(x.dtype)).sum(axis=-1)
+        return y.reshape(n, c, *out).astype(x.dtype)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        x, grid = xs
+        if needs[1]:
+            raise NotImplementedError(
+                "grid_sample: the gradient with respect to the grid is not implemented "
+                "(differentiate the sampled input only)"
+            )
+        if not needs[0]:
+            return (None, None)
+        n, c = x.shape[:2]
+        index, weight = _grid_taps(attrs, x.shape[2:], grid)
+        g = gys[0].reshape(n, c, -1)
+        gx = np.zeros((n, c, int(np.prod(x.shape[2:]))), dtype=np.float64)
+        for k in range(n):
+            vals = g[k][:, :, None] * weight[k][None]
+            np.add.at(gx[k], (slice(None), index[k].ravel()), vals.reshape(c, -1))
+        return (gx.reshape(x.shape).astype(x.dtype), None)
+
+    def lower(self, attrs, b, x, grid):
+        mode = attrs.get("mode", "linear")
+        nd = len(b.in_types[0].shape) - 2
+        if b.opset >= 20:
+            return b.op("GridSample", x, grid, mode=mode, **_grid_onnx_attrs(attrs))
+        if b.opset >= 16 and nd == 2:
+            old = {"linear": "bilinear", "cubic": "bicubic"}.get(mode, mode)
+            return b.op("GridSample", x, grid, mode=old, **_grid_onnx_attrs(attrs))
+        raise NotImplementedError(
+            f"grid_sample on {nd}-D images exports as ONNX GridSample, which needs opset "
+            f"{20 if nd != 2 else 16} or newer (exporting at opset {b.opset})"
+        )
+
+
+def _grid_onnx_attrs(attrs):
+    return {
+        "padding_mode": attrs.get("padding_mode", "zeros"),
+        "align_corners": int(attrs.get("align_corners", 0)),
+    }
