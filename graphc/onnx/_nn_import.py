@@ -11,6 +11,7 @@ from graphc import ops
 from graphc.onnx.importer import (
     _attr,
     _dtype,
+    _is_const,
     _require_float,
     _shape,
     _static,
@@ -148,7 +149,46 @@ def _grid_sample(node, ins, opset):
     )
 
 
+def _causal_conv_with_state(node, ins, opset):
+    x, w = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    past = ins[3] if len(ins) > 3 else None
+    _require_float(x, "CausalConvWithState")
+    activation = _str(_attr(node, "activation", "none"))
+    if activation not in ("none", "silu", "swish"):
+        raise _Unsupported(f"activation={activation!r} (supported: none, silu, swish)")
+    if len(_shape(x)) != 3 or len(_shape(w)) != 3:
+        raise _Unsupported("input and weight of rank other than 3")
+    k = _shape(w)[2]
+    if not isinstance(k, int) or k < 2:
+        raise _Unsupported(f"a kernel of width {k} (graphc needs a known width of 2 or more)")
+    channels = _shape(x)[1]
+    if past is None:
+        padded = ops.pad(x, [(0, 0), (0, 0), (k - 1, 0)])
+    else:
+        padded = ops.concatenate([past, x], axis=2)
+    # ONNX's depthwise kernel (C, 1, k) -> graphc's (k, 1, C)
+    wk = np.transpose(w, (2, 1, 0)) if _is_const(w) else ops.transpose(w, (2, 1, 0))
+    y = ops.apply(
+        "conv",
+        [padded, wk] + ([] if bias is None else [bias]),
+        strides=(1,),
+        dilation_rate=(1,),
+        padding="valid",
+        data_format="channels_first",
+        groups=int(channels) if isinstance(channels, int) else _shape(w)[0],
+    )
+    if activation != "none":
+        y = ops.apply("silu", [y])
+    length = _shape(padded)[2]
+    if not isinstance(length, int):
+        raise _Unsupported("the present state of an input of unknown length")
+    present = ops.take(padded, np.arange(length - k + 1, length, dtype=np.int64), axis=2)
+    return y, present
+
+
 NN_CONVERTERS = {
+    "CausalConvWithState": _causal_conv_with_state,
     "GridSample": _grid_sample,
     "Upsample": _upsample,
     "Resize": _resize,
