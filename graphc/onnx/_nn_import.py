@@ -187,7 +187,44 @@ def _causal_conv_with_state(node, ins, opset):
     return y, present
 
 
+def _linear_attention(node, ins, opset):
+    q, k, v = ins[:3]
+    for x in (q, k, v):
+        _require_float(x, "LinearAttention")
+    opt = list(ins[3:]) + [None] * (6 - len(ins))
+    past, decay, beta = opt[:3]
+    rule = _str(_attr(node, "update_rule", "gated_delta"))
+    if rule not in ("linear", "gated", "delta", "gated_delta"):
+        raise _Unsupported(f"update_rule={rule!r} (supported: linear, gated, delta, gated_delta)")
+    gated, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+    if gated != (decay is not None) or delta != (beta is not None):
+        raise _Unsupported(f"update_rule={rule!r} with decay/beta inputs it does not take")
+    hq, hkv = _attr(node, "q_num_heads"), _attr(node, "kv_num_heads")
+    if not hq or not hkv:
+        raise _Unsupported("no q_num_heads/kv_num_heads")
+    if any(len(_shape(x)) != 3 for x in (q, k, v)):
+        raise _Unsupported("query/key/value of rank other than 3")
+    dk = _shape(q)[2] // int(hq) if isinstance(_shape(q)[2], int) else None
+    if decay is not None and _shape(decay)[-1] not in (
+        int(hkv),
+        None if dk is None else int(hkv) * dk,
+    ):
+        raise _Unsupported(f"decay of shape {_shape(decay)}")
+    if beta is not None and _shape(beta)[-1] not in (int(hkv), 1):
+        raise _Unsupported(f"beta of shape {_shape(beta)}")
+    attrs = dict(
+        q_num_heads=int(hq),
+        kv_num_heads=int(hkv),
+        update_rule=rule,
+        has_past=past is not None,
+        scale=float(_attr(node, "scale", 0.0)),
+    )
+    extra = [x for x in (past, decay, beta) if x is not None]
+    return ops.apply("linear_attention", [q, k, v, *extra], **attrs)
+
+
 NN_CONVERTERS = {
+    "LinearAttention": _linear_attention,
     "CausalConvWithState": _causal_conv_with_state,
     "GridSample": _grid_sample,
     "Upsample": _upsample,

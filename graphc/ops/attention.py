@@ -492,3 +492,120 @@ def attention(
         ins.append(nonpad_kv_seqlen)
     attrs = {key: val for key, val in attrs.items() if val is not None}
     return apply("attention", ins, **flags, **attrs)
+
+
+# ---- ONNX's LinearAttention (opset 27) ---------------------------------------------------
+LINEAR_ATTENTION_RULES = ("linear", "gated", "delta", "gated_delta")
+
+
+def _heads(x, h):
+    b, t, hd = x.shape
+    return x.reshape(b, t, h, hd // h).transpose(0, 2, 1, 3)
+
+
+class LinearAttention(Op):
+    """ONNX's ``LinearAttention``: inputs ``(query, key, value[, past_state][, decay][,
+    beta])`` (3-D, ``(B, T, H * D)``) as ``has_past``/``update_rule`` say; outputs
+    ``(output, present_state)``. A recurrence over time in float32, after onnx's
+    reference; it is not differentiable in graphc (the VJP raises)."""
+
+    name = "linear_attention"
+    n_outputs = 2
+
+    @staticmethod
+    def _split(attrs, xs):
+        rule = attrs.get("update_rule", "gated_delta")
+        xs = list(xs)
+        q, k, v = xs[:3]
+        rest = xs[3:]
+        past = rest.pop(0) if attrs.get("has_past") else None
+        decay = rest.pop(0) if rule in ("gated", "gated_delta") else None
+        beta = rest.pop(0) if rule in ("delta", "gated_delta") else None
+        return q, k, v, past, decay, beta
+
+    def infer(self, attrs, *types):
+        rule = attrs.get("update_rule", "gated_delta")
+        if rule not in LINEAR_ATTENTION_RULES:
+            raise ShapeError(f"update_rule must be one of {LINEAR_ATTENTION_RULES}, got {rule!r}")
+        q, k, v, past, decay, beta = self._split(attrs, types)
+        hq, hkv = int(attrs["q_num_heads"]), int(attrs["kv_num_heads"])
+        if hq <= 0 or hkv <= 0 or hq % hkv:
+            raise ShapeError(f"q_num_heads {hq} must be a positive multiple of kv_num_heads {hkv}")
+        if any(len(x.shape) != 3 for x in (q, k, v)):
+            raise ShapeError(
+                f"query, key and value must be 3-D (B, T, H * D), got {format_shape(q.shape)}, "
+                f"{format_shape(k.shape)}, {format_shape(v.shape)}"
+            )
+        if not q.dtype.startswith("float"):
+            raise ShapeError(f"expected floating-point inputs, got dtype {q.dtype}")
+        dk = q.shape[2] // hq if known(q.shape[2]) else None
+        dv = v.shape[2] // hkv if known(v.shape[2]) else None
+        out_dv = dv * hq if dv is not None else None
+        state_dtype = past.dtype if past is not None else q.dtype
+        return (
+            TensorType((q.shape[0], q.shape[1], out_dv), q.dtype),
+            TensorType((q.shape[0], hkv, dk, dv), state_dtype),
+        )
+
+    def kernel(self, attrs, *xs, ctx):
+        q, k, v, past, decay, beta = self._split(attrs, xs)
+        hq, hkv = int(attrs["q_num_heads"]), int(attrs["kv_num_heads"])
+        b, t, _ = q.shape
+        dk, dv = q.shape[-1] // hq, v.shape[-1] // hkv
+        group = hq // hkv
+        q4, k4, v4 = (_heads(x, h).astype(np.float32) for x, h in ((q, hq), (k, hkv), (v, hkv)))
+        if decay is not None:
+            if decay.shape[-1] == hkv:
+                decay4 = decay.reshape(b, t, hkv, 1).transpose(0, 2, 1, 3)
+            else:
+                decay4 = _heads(decay, hkv)
+            decay4 = decay4.astype(np.float32)
+        if beta is not None:
+            beta4 = beta.reshape(b, t, beta.shape[-1], 1).transpose(0, 2, 1, 3).astype(np.float32)
+        if past is not None:
+            state = past.astype(np.float32).copy()
+        else:
+            state = np.zeros((b, hkv, dk, dv), dtype=np.float32)
+        scale = attrs.get("scale") or 0.0
+        scale = 1.0 / np.sqrt(dk) if scale == 0.0 else float(scale)
+        out = np.zeros((b, hq, t, dv), dtype=np.float32)
+        for i in range(t):
+            qt, kt, vt = q4[:, :, i, :], k4[:, :, i, :], v4[:, :, i, :]
+            if decay is not None:
+                state = state * np.exp(decay4[:, :, i, :])[..., None]
+            if beta is not None:
+                vt = beta4[:, :, i, :] * (vt - np.einsum("bhdm,bhd->bhm", state, kt))
+            state = state + kt[..., :, None] * vt[..., None, :]
+            read = state if group == 1 else np.repeat(state, group, axis=1)
+            out[:, :, i, :] = scale * np.einsum("bhd,bhdm->bhm", qt, read)
+        y = out.transpose(0, 2, 1, 3).reshape(b, t, hq * dv).astype(q.dtype)
+        return y, state.astype(past.dtype if past is not None else q.dtype)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        raise NotImplementedError(
+            "linear_attention (ONNX LinearAttention) has no gradient in graphc: it runs in "
+            "inference only; freeze the layers before it or leave it out of training"
+        )
+
+    def lower(self, attrs, b, *names):
+        if b.opset < 27:
+            raise NotImplementedError(
+                f"linear_attention exports as ONNX LinearAttention, which needs opset 27 or "
+                f"newer (exporting at opset {b.opset})"
+            )
+        rule = attrs.get("update_rule", "gated_delta")
+        ins = list(names[:3])
+        rest = list(names[3:])
+        ins.append(rest.pop(0) if attrs.get("has_past") else "")
+        ins.append(rest.pop(0) if rule in ("gated", "gated_delta") else "")
+        ins.append(rest.pop(0) if rule in ("delta", "gated_delta") else "")
+        while ins[-1] == "":
+            ins.pop()
+        onnx_attrs = {
+            "q_num_heads": int(attrs["q_num_heads"]),
+            "kv_num_heads": int(attrs["kv_num_heads"]),
+            "update_rule": rule,
+        }
+        if attrs.get("scale"):
+            onnx_attrs["scale"] = float(attrs["scale"])
+        return tuple(b.op("LinearAttention", *ins, outputs=2, **onnx_attrs))
