@@ -223,7 +223,103 @@ def _linear_attention(node, ins, opset):
     return ops.apply("linear_attention", [q, k, v, *extra], **attrs)
 
 
+def _window_range(x, axis, start, length):
+    """``x[start : start + length]`` along ``axis``, zeros past the end."""
+    size = _shape(x)[axis]
+    if start < 0:
+        raise _Unsupported("negative pads")
+    if start + length > size:
+        widths = [(0, 0)] * len(_shape(x))
+        widths[axis] = (0, start + length - size)
+        x = ops.pad(x, widths)
+        size = start + length
+    if start == 0 and length == size:
+        return x
+    return ops.take(x, np.arange(start, start + length, dtype=np.int64), axis=axis)
+
+
+def _conv_transpose(node, ins, opset):
+    x, w = ins[0], ins[1]
+    bias = ins[2] if len(ins) > 2 else None
+    _require_float(x, "ConvTranspose")
+    n = len(_shape(x)) - 2
+    spatial = _shape(x)[2:]
+    if n < 1 or not all(isinstance(d, int) for d in spatial):
+        raise _Unsupported("ConvTranspose on unknown spatial sizes or an input of rank < 3")
+    kernel = tuple(int(k) for k in (_attr(node, "kernel_shape", None) or _shape(w)[2:]))
+    if kernel != tuple(_shape(w)[2:]):
+        raise _Unsupported(f"kernel_shape {kernel} different from the weight's {_shape(w)[2:]}")
+    strides = tuple(_attr(node, "strides", None) or (1,) * n)
+    dilations = tuple(_attr(node, "dilations", None) or (1,) * n)
+    groups = int(_attr(node, "group", 1))
+    out_pad = tuple(_attr(node, "output_padding", None) or (0,) * n)
+    output_shape = _attr(node, "output_shape", None)
+    pads = _attr(node, "pads", None)
+    auto = _str(_attr(node, "auto_pad", "NOTSET"))
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    full = [(i - 1) * s + e for i, s, e in zip(spatial, strides, eff)]
+    if output_shape is not None:
+        output_shape = [int(v) for v in output_shape][-n:]
+    if pads is None and auto in ("SAME_UPPER", "SAME_LOWER"):
+        target = output_shape or [i * s for i, s in zip(spatial, strides)]
+        total = [f + p - t for f, p, t in zip(full, out_pad, target)]
+        if auto == "SAME_UPPER":
+            begin = [t // 2 for t in total]
+        else:
+            begin = [t - t // 2 for t in total]
+        lengths = list(target)
+    else:
+        if auto not in ("NOTSET", "VALID"):
+            raise _Unsupported(f"auto_pad={auto}")
+        pads = [int(p) for p in (pads or [0] * (2 * n))] if auto == "NOTSET" else [0] * (2 * n)
+        begin = pads[:n]
+        if output_shape is not None:
+            lengths = list(output_shape)
+        else:
+            lengths = [f + p - b - e for f, p, b, e in zip(full, out_pad, pads[:n], pads[n:])]
+    if any(v <= 0 for v in lengths):
+        raise _Unsupported(f"an output of size {lengths}")
+    c_in = _shape(x)[1]
+    if not isinstance(c_in, int) or c_in % groups:
+        raise _Unsupported(f"{c_in} input channels in {groups} groups")
+    # ONNX kernel (C_in, C_out / g, *k) -> graphc's (*k, C_out / g, C_in / g) per group
+    perm = (*range(2, n + 2), 1, 0)
+    per = c_in // groups
+    outs = []
+    for g in range(groups):
+        idx = np.arange(g * per, (g + 1) * per, dtype=np.int64)
+        xg = x if groups == 1 else ops.take(x, idx, axis=1)
+        if _is_const(w):
+            wg = np.ascontiguousarray(np.transpose(w[g * per : (g + 1) * per], perm))
+        else:
+            wg = ops.transpose(w if groups == 1 else ops.take(w, idx, axis=0), perm)
+        outs.append(
+            ops.apply(
+                "conv_transpose",
+                [xg, wg],
+                strides=strides,
+                dilation_rate=dilations,
+                padding="valid",
+                output_padding=(0,) * n,
+                data_format="channels_first",
+            )
+        )
+    y = outs[0] if groups == 1 else ops.concatenate(outs, axis=1)
+    for a in range(n):
+        y = _window_range(y, a + 2, begin[a], lengths[a])
+    if bias is not None:
+        b = _reshape_bias(bias, n)
+        y = ops.add(y, b)
+    return y
+
+
+def _reshape_bias(bias, n):
+    shape = (-1,) + (1,) * n
+    return np.reshape(bias, shape) if _is_const(bias) else ops.apply("reshape", [bias], shape=shape)
+
+
 NN_CONVERTERS = {
+    "ConvTranspose": _conv_transpose,
     "LinearAttention": _linear_attention,
     "CausalConvWithState": _causal_conv_with_state,
     "GridSample": _grid_sample,
