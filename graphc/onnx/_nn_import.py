@@ -318,7 +318,28 @@ def _reshape_bias(bias, n):
     return np.reshape(bias, shape) if _is_const(bias) else ops.apply("reshape", [bias], shape=shape)
 
 
+def _rotary_embedding(node, ins, opset):
+    x, cos, sin = ins[:3]
+    pos = ins[3] if len(ins) > 3 else None
+    _require_float(x, "RotaryEmbedding")
+    rank = len(_shape(x))
+    if rank not in (3, 4):
+        raise _Unsupported(f"an input of rank {rank} (supported: 3 and 4)")
+    num_heads = int(_attr(node, "num_heads", 0))
+    if rank == 3 and not num_heads:
+        raise _Unsupported("a 3-D input without num_heads")
+    if pos is not None and _dtype(pos) not in ("int64", "int32"):
+        raise _Unsupported(f"position_ids of dtype {_dtype(pos)}")
+    attrs = dict(
+        interleaved=int(_attr(node, "interleaved", 0)),
+        rotary_embedding_dim=int(_attr(node, "rotary_embedding_dim", 0)),
+        num_heads=num_heads,
+    )
+    return ops.apply("rotary_embedding", [x, cos, sin] + ([] if pos is None else [pos]), **attrs)
+
+
 NN_CONVERTERS = {
+    "RotaryEmbedding": _rotary_embedding,
     "ConvTranspose": _conv_transpose,
     "LinearAttention": _linear_attention,
     "CausalConvWithState": _causal_conv_with_state,

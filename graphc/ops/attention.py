@@ -609,3 +609,75 @@ class LinearAttention(Op):
         if attrs.get("scale"):
             onnx_attrs["scale"] = float(attrs["scale"])
         return tuple(b.op("LinearAttention", *ins, outputs=2, **onnx_attrs))
+
+
+# ---- ONNX's RotaryEmbedding (opset 23) ---------------------------------------------------
+def _rotary(attrs, x, cos, sin, pos, sign):
+    """Rotate ``x`` (``(B, H, S, D)`` or ``(B, S, H * D)``) by the cached angles
+    (``sign`` -1 rotates back: the VJP)."""
+    shape = x.shape
+    if x.ndim == 4:
+        x = x.transpose(0, 2, 1, 3)
+    else:
+        x = x.reshape(shape[0], shape[1], int(attrs["num_heads"]), -1)
+    dim = int(attrs.get("rotary_embedding_dim") or 0) or x.shape[3]
+    rot, rest = x[..., :dim], x[..., dim:]
+    if pos is not None:
+        cos, sin = cos[pos], sin[pos]
+    cos, sin = cos[:, :, None, :], sign * sin[:, :, None, :]
+    if attrs.get("interleaved"):
+        x1, x2 = rot[..., 0::2], rot[..., 1::2]
+    else:
+        x1, x2 = np.split(rot, 2, axis=-1)
+    real = cos * x1 - sin * x2
+    imag = sin * x1 + cos * x2
+    if attrs.get("interleaved"):
+        rot = np.stack((real, imag), axis=-1).reshape(rot.shape)
+    else:
+        rot = np.concatenate((real, imag), axis=-1)
+    y = np.concatenate((rot, rest), axis=-1).astype(x.dtype)
+    return y.reshape(shape) if len(shape) == 3 else y.transpose(0, 2, 1, 3)
+
+
+class RotaryEmbedding(Op):
+    """ONNX's ``RotaryEmbedding``: inputs ``(x, cos_cache, sin_cache[, position_ids])``
+    (``has_positions``), attributes ``interleaved``, ``rotary_embedding_dim``,
+    ``num_heads`` (3-D inputs). A rotation of ``x``: its VJP rotates back; the caches get
+    no gradient (they are constants; an error says so if asked)."""
+
+    name = "rotary_embedding"
+
+    def infer(self, attrs, x, cos, sin, *pos):
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"expected a floating-point input, got dtype {x.dtype}")
+        if len(x.shape) not in (3, 4):
+            raise ShapeError(f"expected a 3-D or 4-D input, got {format_shape(x.shape)}")
+        if len(x.shape) == 3 and not attrs.get("num_heads"):
+            raise ShapeError("a 3-D input needs num_heads")
+        return TensorType(tuple(x.shape), x.dtype)
+
+    def kernel(self, attrs, x, cos, sin, *pos, ctx):
+        return _rotary(attrs, x, cos, sin, pos[0] if pos else None, 1)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        if needs[1] or needs[2]:
+            raise NotImplementedError(
+                "rotary_embedding: the cos/sin caches have no gradient (they are constants)"
+            )
+        x, cos, sin = xs[:3]
+        pos = xs[3] if len(xs) > 3 else None
+        gx = _rotary(attrs, gys[0], cos, sin, pos, -1) if needs[0] else None
+        return (gx, None, None) + ((None,) if len(xs) > 3 else ())
+
+    def lower(self, attrs, b, x, cos, sin, *pos):
+        if b.opset < 23:
+            raise NotImplementedError(
+                f"rotary_embedding exports as ONNX RotaryEmbedding, which needs opset 23 or "
+                f"newer (exporting at opset {b.opset})"
+            )
+        onnx_attrs = {
+            k: int(attrs[k])
+            for k in ("interleaved", "rotary_embedding_dim", "num_heads")
+            if attrs.get(k)
+        }
+        return b.op("RotaryEmbedding", x, cos, sin, *pos, **onnx_attrs)
