@@ -17,6 +17,7 @@ from graphc.onnx.importer import (
     _static,
     _str,
     _Unsupported,
+    _window_padding,
 )
 
 __all__ = ["NN_CONVERTERS"]
@@ -338,7 +339,47 @@ def _rotary_embedding(node, ins, opset):
     return ops.apply("rotary_embedding", [x, cos, sin] + ([] if pos is None else [pos]), **attrs)
 
 
+def _lp_pool(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "LpPool")
+    n = len(_shape(x)) - 2
+    kernel = tuple(int(k) for k in _attr(node, "kernel_shape"))
+    strides = tuple(_attr(node, "strides", None) or (1,) * n)
+    dilations = tuple(_attr(node, "dilations", None) or (1,) * n)
+    if any(d != 1 for d in dilations):
+        raise _Unsupported(f"LpPool with dilations {dilations} (supported: 1)")
+    if _attr(node, "ceil_mode", 0):
+        raise _Unsupported("LpPool with ceil_mode=1")
+    p = float(_attr(node, "p", 2))
+    if p <= 0:
+        raise _Unsupported(f"p={p} (supported: positive)")
+    powered = ops.apply("power", [ops.abs(x), np.asarray(p, _dtype(x))])
+    padded, padding = _window_padding(node, powered, kernel, strides, dilations, "zero")
+    if padding == "same":  # SAME_UPPER: the zeros made explicit
+        spatial = _shape(x)[2:]
+        if not all(isinstance(d, int) for d in spatial):
+            raise _Unsupported("LpPool with auto_pad=SAME_UPPER on unknown spatial sizes")
+        pads = []
+        for size, k, st in zip(spatial, kernel, strides):
+            total = max((-(-size // st) - 1) * st + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        padded = ops.pad(powered, [(0, 0), (0, 0), *pads])
+    elif padding != "valid":
+        raise _Unsupported(f"LpPool with padding {padding!r}")
+    mean = ops.apply(
+        "avg_pool",
+        [padded],
+        pool_size=kernel,
+        strides=strides,
+        padding="valid",
+        data_format="channels_first",
+    )
+    total = ops.multiply(mean, np.asarray(float(np.prod(kernel)), _dtype(x)))
+    return ops.apply("power", [total, np.asarray(1.0 / p, _dtype(x))])
+
+
 NN_CONVERTERS = {
+    "LpPool": _lp_pool,
     "RotaryEmbedding": _rotary_embedding,
     "ConvTranspose": _conv_transpose,
     "LinearAttention": _linear_attention,
