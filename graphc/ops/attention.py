@@ -287,7 +287,8 @@ def _attention_parts(attrs, q, k, v, mask, past_k, past_v, nonpad):
     capped = logits if cap is None else (np.tanh(logits / dt(cap)) * dt(cap)).astype(q.dtype)
     with_bias = capped + bias
     mode = attrs.get("qk_matmul_output_mode", 0)
-    qk = capped if mode == 1 else with_bias if mode == 2 else logits
+    # as onnx's reference: modes 0 and 1 expose the (softcapped) logits, 2 with the bias
+    qk = with_bias if mode == 2 else capped
     sm = with_bias
     if attrs.get("softmax_precision") is not None:
         from onnx.helper import tensor_dtype_to_np_dtype
