@@ -12,6 +12,7 @@ from graphc.onnx.importer import (
     _attr,
     _dtype,
     _is_const,
+    _pool,
     _require_float,
     _shape,
     _static,
@@ -347,7 +348,7 @@ def _lp_pool(node, ins, opset):
     strides = tuple(_attr(node, "strides", None) or (1,) * n)
     dilations = tuple(_attr(node, "dilations", None) or (1,) * n)
     if any(d != 1 for d in dilations):
-        raise _Unsupported(f"LpPool with dilations {dilations} (supported: 1)")
+        return _lp_pool_dilated(node, x, dilations)
     if _attr(node, "ceil_mode", 0):
         raise _Unsupported("LpPool with ceil_mode=1")
     p = float(_attr(node, "p", 2))
@@ -378,7 +379,137 @@ def _lp_pool(node, ins, opset):
     return ops.apply("power", [total, np.asarray(1.0 / p, _dtype(x))])
 
 
+# ---- pooling with dilations: per axis (max and sums are separable over a box window) ---
+def _pool_geometry(node, spatial, kernel, strides, dilations):
+    """(output sizes, pads as used, extra begin pads) as onnx's reference derives them,
+    ceil_mode's extra padding included (split between the two ends as it splits it)."""
+    n = len(kernel)
+    eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    auto = _str(_attr(node, "auto_pad", "NOTSET"))
+    ceil = bool(_attr(node, "ceil_mode", 0))
+    if auto in ("SAME_UPPER", "SAME_LOWER", "VALID"):
+        if ceil:
+            raise _Unsupported(f"ceil_mode with auto_pad={auto}")
+        if auto == "VALID":
+            pads = [0] * (2 * n)
+        else:
+            total = [max((-(-i // s) - 1) * s + e - i, 0) for i, s, e in zip(spatial, strides, eff)]
+            small = [t // 2 for t in total]
+            big = [t - t // 2 for t in total]
+            pads = small + big if auto == "SAME_UPPER" else big + small
+    else:
+        pads = [int(p) for p in (_attr(node, "pads", None) or [0] * (2 * n))]
+    out = []
+    for a in range(n):
+        size = (spatial[a] + pads[a] + pads[n + a] - eff[a]) / strides[a] + 1
+        o = int(np.ceil(size)) if ceil else int(np.floor(size))
+        if ceil and (o - 1) * strides[a] >= spatial[a] + pads[a]:
+            o -= 1
+        out.append(o)
+    begin = []
+    for a in range(n):
+        extra = (out[a] - 1) * strides[a] + eff[a] - spatial[a] - pads[a] - pads[n + a]
+        begin.append(pads[a] + (extra // 2 if extra > 0 else 0))
+    return out, pads, begin
+
+
+def _axis_taps(size, out, k, stride, dil, begin, limit):
+    """Per output position, the input indices its window covers (data only) and how
+    many window positions lie inside the padded extent (``limit``)."""
+    taps, inside = [], []
+    for o in range(out):
+        pos = [stride * o + j * dil for j in range(k)]
+        pos = [p for p in pos if p < limit]
+        inside.append(len(pos))
+        taps.append([p - begin for p in pos if 0 <= p - begin < size])
+    return taps, inside
+
+
+def _move_last(x, axis):
+    rank = len(_shape(x))
+    perm = [a for a in range(rank) if a != axis] + [axis]
+    back = list(np.argsort(perm))
+    return perm, back
+
+
+def _dilated_pool(kind):
+    fallback = _pool(kind)
+
+    def convert(node, ins, opset):
+        x = ins[0]
+        n = len(_shape(x)) - 2
+        dilations = tuple(_attr(node, "dilations", None) or (1,) * n)
+        if all(d == 1 for d in dilations) or node.op_type == "LpPool":
+            if node.op_type == "LpPool":
+                return _lp_pool_dilated(node, x, dilations)
+            return fallback(node, ins, opset)
+        _require_float(x, node.op_type)
+        if len(node.output) > 1 and node.output[1]:
+            raise _Unsupported("MaxPool's Indices output")
+        return _pool_box(node, x, kind, dilations)
+
+    return convert
+
+
+def _pool_box(node, x, kind, dilations, include=None):
+    """Max or average pooling over dilated windows, one axis at a time: a max of gathered
+    taps, or a sum as a matmul by a 0/1 matrix, divided by the window counts."""
+    n = len(_shape(x)) - 2
+    spatial = _shape(x)[2:]
+    if not all(isinstance(d, int) for d in spatial):
+        raise _Unsupported(f"{node.op_type} with dilations on unknown spatial sizes")
+    kernel = tuple(int(k) for k in _attr(node, "kernel_shape"))
+    strides = tuple(_attr(node, "strides", None) or (1,) * n)
+    out, pads, begin = _pool_geometry(node, spatial, kernel, strides, dilations)
+    if include is None:
+        include = bool(_attr(node, "count_include_pad", 0))
+    dtype = _dtype(x)
+    count = np.ones([1, 1] + [1] * n)
+    y = x
+    for a in range(n):
+        limit = spatial[a] + pads[a] + pads[n + a]
+        taps, inside = _axis_taps(
+            spatial[a], out[a], kernel[a], strides[a], dilations[a], begin[a], limit
+        )
+        if any(not t for t in taps):
+            raise _Unsupported(f"{node.op_type} with a window that covers only padding")
+        axis = a + 2
+        if kind == "max":
+            width = max(len(t) for t in taps)
+            best = None
+            for j in range(width):
+                idx = np.array([t[min(j, len(t) - 1)] for t in taps], dtype=np.int64)
+                part = ops.take(y, idx, axis=axis)
+                best = part if best is None else ops.maximum(best, part)
+            y = best
+        else:
+            w = np.zeros((spatial[a], out[a]), dtype=dtype)
+            for o, t in enumerate(taps):
+                w[t, o] = 1.0
+            perm, back = _move_last(y, axis)
+            y = ops.transpose(ops.matmul(ops.transpose(y, tuple(perm)), w), tuple(back))
+            c = np.array(inside if include else [len(t) for t in taps], dtype=np.float64)
+            shape = [1] * (n + 2)
+            shape[axis] = out[a]
+            count = count * c.reshape(shape)
+    if kind == "avg":
+        y = ops.divide(y, count.astype(dtype))
+    return y
+
+
+def _lp_pool_dilated(node, x, dilations):
+    _require_float(x, "LpPool")
+    p = float(_attr(node, "p", 2))
+    if p <= 0:
+        raise _Unsupported(f"p={p} (supported: positive)")
+    powered = ops.apply("power", [ops.abs(x), np.asarray(p, _dtype(x))])
+    total = _pool_box(node, powered, "sum", dilations, include=True)
+    return ops.apply("power", [total, np.asarray(1.0 / p, _dtype(x))])
+
+
 NN_CONVERTERS = {
+    "MaxPool": _dilated_pool("max"),
+    "AveragePool": _dilated_pool("avg"),
     "LpPool": _lp_pool,
     "RotaryEmbedding": _rotary_embedding,
     "ConvTranspose": _conv_transpose,
