@@ -507,7 +507,90 @@ def _lp_pool_dilated(node, x, dilations):
     return ops.apply("power", [total, np.asarray(1.0 / p, _dtype(x))])
 
 
+def _center_crop_pad(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "CenterCropPad")
+    target = [int(v) for v in _static(ins[1], "shape input").reshape(-1)]
+    rank = len(_shape(x))
+    axes = _attr(node, "axes", None)
+    axes = list(range(rank)) if not axes else [int(a) % rank for a in axes]
+    if len(axes) != len(target):
+        raise _Unsupported(f"{len(target)} sizes for {len(axes)} axes")
+    y = x
+    for a, size in zip(axes, target):
+        dim = _shape(y)[a]
+        if not isinstance(dim, int):
+            raise _Unsupported("CenterCropPad along an unknown dimension")
+        if size == dim:
+            continue
+        if size <= 0:
+            raise _Unsupported(f"a target size of {size}")
+        if size < dim:
+            start = (dim - size) // 2
+            y = ops.take(y, np.arange(start, start + size, dtype=np.int64), axis=a)
+        else:
+            before = (size - dim) // 2
+            widths = [(0, 0)] * rank
+            widths[a] = (before, size - dim - before)
+            y = ops.pad(y, widths)
+    return y if y is not x else ops.identity(x)
+
+
+def _lrn(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "LRN")
+    if len(_shape(x)) < 3:
+        raise _Unsupported("LRN on an input of rank < 3")
+    size = int(_attr(node, "size"))
+    alpha = float(_attr(node, "alpha", 1e-4))
+    beta = float(_attr(node, "beta", 0.75))
+    bias = float(_attr(node, "bias", 1.0))
+    channels = _shape(x)[1]
+    if not isinstance(channels, int):
+        raise _Unsupported("LRN over an unknown number of channels")
+    dtype = _dtype(x)
+    lo, hi = (size - 1) // 2, -(-(size - 1) // 2)
+    # the channel window's sum of squares as a matmul by a band matrix over channels
+    band = np.zeros((channels, channels), dtype=dtype)
+    for c in range(channels):
+        band[max(0, c - lo) : min(channels, c + hi + 1), c] = 1.0
+    rank = len(_shape(x))
+    perm = (0, *range(2, rank), 1)
+    back = (0, rank - 1, *range(1, rank - 1))
+    sq = ops.transpose(ops.multiply(x, x), perm)
+    total = ops.transpose(ops.matmul(sq, band), back)
+    scale = ops.add(ops.multiply(total, np.asarray(alpha / size, dtype)), np.asarray(bias, dtype))
+    return ops.divide(x, ops.apply("power", [scale, np.asarray(beta, dtype)]))
+
+
+def _affine_grid(node, ins, opset):
+    theta = ins[0]
+    _require_float(theta, "AffineGrid")
+    size = [int(v) for v in _static(ins[1], "size input").reshape(-1)]
+    align = int(_attr(node, "align_corners", 0))
+    spatial = size[2:]
+    if len(spatial) not in (2, 3):
+        raise _Unsupported(f"a size of {len(size)} entries (supported: 4 and 5)")
+    axes = []
+    for dim in spatial:
+        if align:
+            a = np.linspace(-1.0, 1.0, dim) if dim > 1 else np.array([-1.0])
+        else:
+            a = (np.arange(dim) * 2.0 + 1.0) / dim - 1.0
+        axes.append(a)
+    mesh = np.meshgrid(*axes, indexing="ij")
+    # homogeneous coordinates, x first: (x, y[, z], 1) per position
+    base = np.stack([*mesh[::-1], np.ones(mesh[0].shape)], axis=-1)
+    base = base.reshape(-1, len(spatial) + 1).astype(_dtype(theta))
+    # (P, d+1) @ (N, d+1, d) -> (N, P, d)
+    grid = ops.matmul(base, ops.transpose(theta, (0, 2, 1)))
+    return ops.apply("reshape", [grid], shape=(size[0], *spatial, len(spatial)))
+
+
 NN_CONVERTERS = {
+    "CenterCropPad": _center_crop_pad,
+    "LRN": _lrn,
+    "AffineGrid": _affine_grid,
     "MaxPool": _dilated_pool("max"),
     "AveragePool": _dilated_pool("avg"),
     "LpPool": _lp_pool,
