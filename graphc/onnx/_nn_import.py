@@ -587,7 +587,31 @@ def _affine_grid(node, ins, opset):
     return ops.apply("reshape", [grid], shape=(size[0], *spatial, len(spatial)))
 
 
+def _nms(node, ins, opset):
+    boxes, scores = ins[:2]
+    _require_float(boxes, "NonMaxSuppression")
+    _require_float(scores, "NonMaxSuppression")
+    opt = list(ins[2:]) + [None] * (5 - len(ins))
+
+    def scalar(x, what, kind):
+        if x is None:
+            return None
+        v = _static(x, what).reshape(-1)
+        return None if v.size == 0 else kind(v[0])
+
+    limit = scalar(opt[0], "max_output_boxes_per_class input", int)
+    return ops.apply(
+        "non_max_suppression",
+        [boxes, scores],
+        max_output_boxes_per_class=0 if limit is None else limit,
+        iou_threshold=scalar(opt[1], "iou_threshold input", float),
+        score_threshold=scalar(opt[2], "score_threshold input", float),
+        center_point_box=int(_attr(node, "center_point_box", 0)),
+    )
+
+
 NN_CONVERTERS = {
+    "NonMaxSuppression": _nms,
     "CenterCropPad": _center_crop_pad,
     "LRN": _lrn,
     "AffineGrid": _affine_grid,

@@ -814,3 +814,90 @@ def _grid_onnx_attrs(attrs):
         "padding_mode": attrs.get("padding_mode", "zeros"),
         "align_corners": int(attrs.get("align_corners", 0)),
     }
+
+
+# ---- ONNX NonMaxSuppression --------------------------------------------------------------
+def _iou_suppresses(a, b, center, threshold):
+    """Whether box ``b`` suppresses box ``a`` (onnx's reference rule, strict ``>``)."""
+    if center:
+        ax0, ax1 = a[0] - a[2] / 2, a[0] + a[2] / 2
+        bx0, bx1 = b[0] - b[2] / 2, b[0] + b[2] / 2
+        ay0, ay1 = a[1] - a[3] / 2, a[1] + a[3] / 2
+        by0, by1 = b[1] - b[3] / 2, b[1] + b[3] / 2
+    else:
+        ax0, ax1 = sorted((a[1], a[3]))
+        bx0, bx1 = sorted((b[1], b[3]))
+        ay0, ay1 = sorted((a[0], a[2]))
+        by0, by1 = sorted((b[0], b[2]))
+    ix = min(ax1, bx1) - max(ax0, bx0)
+    iy = min(ay1, by1) - max(ay0, by0)
+    if ix <= 0 or iy <= 0:
+        return False
+    inter = ix * iy
+    area_a, area_b = (ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0)
+    union = area_a + area_b - inter
+    if area_a <= 0 or area_b <= 0 or union <= 0:
+        return False
+    return inter / union > threshold
+
+
+class NonMaxSuppression(Op):
+    """ONNX's ``NonMaxSuppression``: ``boxes`` ``(B, N, 4)`` and ``scores`` ``(B, C, N)``
+    give the selected ``(batch, class, box)`` indices, ``(K, 3)`` int64 (K known only
+    from the data). Attributes ``max_output_boxes_per_class``, ``iou_threshold``,
+    ``score_threshold`` (None: none), ``center_point_box``. A selection: no gradient
+    flows to the boxes or the scores (the VJP gives None)."""
+
+    name = "non_max_suppression"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, boxes, scores):
+        if len(boxes.shape) != 3 or len(scores.shape) != 3 or boxes.shape[-1] not in (4, None):
+            raise ShapeError(
+                f"expected boxes (B, N, 4) and scores (B, C, N), got "
+                f"{format_shape(boxes.shape)} and {format_shape(scores.shape)}"
+            )
+        return TensorType((None, 3), "int64")
+
+    def kernel(self, attrs, boxes, scores, *, ctx):
+        limit = max(int(attrs.get("max_output_boxes_per_class", 0)), 0)
+        iou = float(attrs.get("iou_threshold") or 0.0)
+        floor = attrs.get("score_threshold")
+        center = int(attrs.get("center_point_box", 0))
+        picked = []
+        for b in range(boxes.shape[0]):
+            for c in range(scores.shape[1]):
+                s = scores[b, c]
+                order = [i for i in range(s.shape[0]) if floor is None or s[i] > floor]
+                # highest score first; among equal scores the lower index first
+                order.sort(key=lambda i: (-s[i], i))
+                kept: list = []
+                for i in order:
+                    if len(kept) >= limit:
+                        break
+                    if not any(
+                        _iou_suppresses(boxes[b, i], boxes[b, j], center, iou) for j in kept
+                    ):
+                        kept.append(i)
+                        picked.append((b, c, i))
+        return np.asarray(picked, dtype=np.int64).reshape(-1, 3)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        return (None, None)
+
+    def lower(self, attrs, b, boxes, scores):
+        if b.opset < 11:
+            raise NotImplementedError(
+                f"non_max_suppression exports at opset 11 or newer, not {b.opset}"
+            )
+        ins = [
+            boxes,
+            scores,
+            b.const(np.asarray([int(attrs.get("max_output_boxes_per_class", 0))], np.int64)),
+            b.const(np.asarray([float(attrs.get("iou_threshold") or 0.0)], np.float32)),
+        ]
+        if attrs.get("score_threshold") is not None:
+            ins.append(b.const(np.asarray([float(attrs["score_threshold"])], np.float32)))
+        return b.op(
+            "NonMaxSuppression", *ins, center_point_box=int(attrs.get("center_point_box", 0))
+        )

@@ -216,3 +216,21 @@ SPECS = {
         ),
     ],
 }
+
+
+def _boxes_and_scores(rng, dtype):
+    corner = rng.uniform(0, 4, (2, 6, 2))
+    size = rng.uniform(0.5, 2, (2, 6, 2))
+    boxes = np.concatenate([corner, corner + size], axis=-1).astype(dtype)
+    scores = rng.uniform(0, 1, (2, 3, 6)).astype(dtype)
+    return [boxes, scores]
+
+
+SPECS["non_max_suppression"] = [
+    (
+        {"max_output_boxes_per_class": 3, "iou_threshold": 0.3, "score_threshold": 0.2},
+        [],
+        (0, 1),
+        {"no_grad": (0, 1), "batch": False, "make": _boxes_and_scores},
+    ),
+]
