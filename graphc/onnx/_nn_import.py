@@ -610,7 +610,51 @@ def _nms(node, ins, opset):
     )
 
 
+def _col2im(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "Col2Im")
+    image = [int(v) for v in _static(ins[1], "image_shape input").reshape(-1)]
+    block = [int(v) for v in _static(ins[2], "block_shape input").reshape(-1)]
+    n = len(image)
+    if len(block) != n:
+        raise _Unsupported(f"image_shape {image} and block_shape {block} of different ranks")
+    strides = [int(v) for v in (_attr(node, "strides", None) or [1] * n)]
+    dilations = [int(v) for v in (_attr(node, "dilations", None) or [1] * n)]
+    pads = [int(v) for v in (_attr(node, "pads", None) or [0] * (2 * n))]
+    grid = [
+        (i + pads[a] + pads[n + a] - (b - 1) * d - 1) // s + 1
+        for a, (i, b, d, s) in enumerate(zip(image, block, dilations, strides))
+    ]
+    k = int(np.prod(block))
+    rows, blocks = _shape(x)[1], _shape(x)[2]
+    if not isinstance(rows, int) or rows % k or blocks not in (None, int(np.prod(grid))):
+        raise _Unsupported(
+            f"an input of shape {_shape(x)} for blocks {block} over a grid of {grid}"
+        )
+    channels = rows // k
+    # the adjoint of im2col: a transposed convolution whose kernel routes row (c, k) of
+    # the columns to channel c at block offset k, then the padding cropped
+    cols = ops.apply("reshape_trailing", [x], keep=1, shape=(rows, *grid))
+    w = np.zeros((*block, channels, rows), dtype=_dtype(x))
+    for c in range(channels):
+        for j, offset in enumerate(np.ndindex(*block)):
+            w[(*offset, c, c * k + j)] = 1.0
+    y = ops.apply(
+        "conv_transpose",
+        [cols, w],
+        strides=tuple(strides),
+        dilation_rate=tuple(dilations),
+        padding="valid",
+        output_padding=(0,) * n,
+        data_format="channels_first",
+    )
+    for a in range(n):
+        y = _window_range(y, a + 2, pads[a], image[a])
+    return y
+
+
 NN_CONVERTERS = {
+    "Col2Im": _col2im,
     "NonMaxSuppression": _nms,
     "CenterCropPad": _center_crop_pad,
     "LRN": _lrn,
