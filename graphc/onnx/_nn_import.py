@@ -653,7 +653,37 @@ def _col2im(node, ins, opset):
     return y
 
 
+def _dft(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "DFT")
+    rank = len(_shape(x))
+    length = ins[1] if len(ins) > 1 else None
+    length = None if length is None else int(_static(length, "dft_length input").reshape(-1)[0])
+    if opset >= 20:
+        axis = ins[2] if len(ins) > 2 else None
+        axis = -2 if axis is None else int(_static(axis, "axis input").reshape(-1)[0])
+    else:
+        axis = int(_attr(node, "axis", 1))
+    if not -rank <= axis < rank or axis % rank == rank - 1:
+        raise _Unsupported(
+            f"axis {axis} for an input of rank {rank} (the last axis holds the components)"
+        )
+    if _shape(x)[-1] not in (1, 2):
+        raise _Unsupported(f"a last axis of {_shape(x)[-1]} components (supported: 1 or 2)")
+    if _attr(node, "onesided", 0) and not _attr(node, "inverse", 0) and _shape(x)[-1] == 2:
+        raise _Unsupported("a one-sided DFT of a complex input (ONNX requires a real one)")
+    attrs = dict(
+        axis=axis % rank,
+        inverse=int(_attr(node, "inverse", 0)),
+        onesided=int(_attr(node, "onesided", 0)),
+    )
+    if length is not None:
+        attrs["dft_length"] = length
+    return ops.apply("dft", [x], **attrs)
+
+
 NN_CONVERTERS = {
+    "DFT": _dft,
     "Col2Im": _col2im,
     "NonMaxSuppression": _nms,
     "CenterCropPad": _center_crop_pad,

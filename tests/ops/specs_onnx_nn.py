@@ -234,3 +234,20 @@ SPECS["non_max_suppression"] = [
         {"no_grad": (0, 1), "batch": False, "make": _boxes_and_scores},
     ),
 ]
+
+SPECS["dft"] = [
+    ({"axis": 1}, [(2, 5, 3, 1)], (-1, 1), {"min_opset": 17, "onnx_reference": True}),
+    (
+        {"axis": 2, "inverse": 1, "dft_length": 6},
+        [(2, 3, 4, 2)],
+        (-1, 1),
+        {"min_opset": 17, "onnx_reference": True},
+    ),
+    (
+        {"axis": 1, "onesided": 1, "inverse": 1},
+        [(2, 4, 3, 2)],
+        (-1, 1),
+        {"min_opset": 17, "onnx_reference": True},
+    ),
+    ({"axis": 1, "onesided": 1}, [(2, 6, 1)], (-1, 1), {"min_opset": 17, "onnx_reference": True}),
+]
