@@ -439,16 +439,70 @@ def _dilated_pool(kind):
         x = ins[0]
         n = len(_shape(x)) - 2
         dilations = tuple(_attr(node, "dilations", None) or (1,) * n)
+        if kind == "max" and len(node.output) > 1 and node.output[1]:
+            return _max_pool_with_indices(node, x, dilations)
         if all(d == 1 for d in dilations) or node.op_type == "LpPool":
             if node.op_type == "LpPool":
                 return _lp_pool_dilated(node, x, dilations)
             return fallback(node, ins, opset)
         _require_float(x, node.op_type)
         if len(node.output) > 1 and node.output[1]:
-            raise _Unsupported("MaxPool's Indices output")
+            raise _Unsupported("MaxPool's Indices output with dilations")
         return _pool_box(node, x, kind, dilations)
 
     return convert
+
+
+def _max_pool_with_indices(node, x, dilations):
+    """MaxPool and its Indices output: every window tap gathered, stacked on a new last
+    axis, the max and its argmax; the argmax maps to the flat input index by a table."""
+    _require_float(x, "MaxPool")
+    shape = _shape(x)
+    n = len(shape) - 2
+    if not all(isinstance(d, int) for d in shape):
+        raise _Unsupported("MaxPool's Indices output on unknown dimensions")
+    if any(d != 1 for d in dilations):
+        raise _Unsupported("MaxPool's Indices output with dilations")
+    spatial = shape[2:]
+    kernel = tuple(int(k) for k in _attr(node, "kernel_shape"))
+    strides = tuple(_attr(node, "strides", None) or (1,) * n)
+    out, pads, begin = _pool_geometry(node, spatial, kernel, strides, dilations)
+    order = int(_attr(node, "storage_order", 0))
+    taps_per_axis = []
+    for a in range(n):
+        limit = spatial[a] + pads[a] + pads[n + a]
+        taps, _ = _axis_taps(spatial[a], out[a], kernel[a], strides[a], 1, begin[a], limit)
+        if any(not t for t in taps):
+            raise _Unsupported("MaxPool with a window that covers only padding")
+        # pad short windows by repeating their last tap (a repeated tap never wins argmax)
+        taps_per_axis.append([t + [t[-1]] * (kernel[a] - len(t)) for t in taps])
+    parts, where = [], []
+    for offsets in np.ndindex(*kernel):
+        y = x
+        for a, j in enumerate(offsets):
+            idx = np.array([t[j] for t in taps_per_axis[a]], dtype=np.int64)
+            y = ops.take(y, idx, axis=a + 2)
+        parts.append(ops.apply("expand_dims", [y], axis=n + 2))
+        grids = np.meshgrid(
+            *[np.array([t[j] for t in taps_per_axis[a]]) for a, j in enumerate(offsets)],
+            indexing="ij",
+        )
+        if order == 0:
+            flat = np.ravel_multi_index(grids, spatial)
+        else:
+            flat = np.ravel_multi_index(grids[::-1], spatial[::-1])
+        where.append(flat)
+    stacked = ops.concatenate(parts, axis=n + 2)
+    values = ops.apply("max", [stacked], axis=(n + 2,), keepdims=False)
+    choice = ops.apply("argmax", [stacked], axis=n + 2, keepdims=False)
+    table = np.stack(where, axis=-1).reshape(-1).astype(np.int64)  # (*out, T) flattened
+    base = (np.arange(int(np.prod(out)), dtype=np.int64) * len(where)).reshape(out)
+    pick = ops.take(table, ops.add(ops.cast(choice, "int64"), base), axis=0)
+    size = int(np.prod(spatial))
+    lead = (np.arange(shape[0] * shape[1], dtype=np.int64) * size).reshape(
+        shape[0], shape[1], *([1] * n)
+    )
+    return values, ops.add(pick, lead)
 
 
 def _pool_box(node, x, kind, dilations, include=None):
