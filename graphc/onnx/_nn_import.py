@@ -736,7 +736,53 @@ def _dft(node, ins, opset):
     return ops.apply("dft", [x], **attrs)
 
 
+def _stft(node, ins, opset):
+    x = ins[0]
+    _require_float(x, "STFT")
+    opt = list(ins[1:]) + [None] * (4 - len(ins))
+    step = int(_static(opt[0], "frame_step input").reshape(-1)[0])
+    window, length = opt[1], opt[2]
+    length = None if length is None else int(_static(length, "frame_length input").reshape(-1)[0])
+    onesided = int(_attr(node, "onesided", 1))
+    shape = _shape(x)
+    if len(shape) != 3 or shape[-1] not in (1, 2) or not isinstance(shape[1], int):
+        raise _Unsupported(f"a signal of shape {shape} (supported: (batch, known length, 1 or 2))")
+    if window is None and length is None:
+        raise _Unsupported("STFT without a window or a frame_length")
+    size = _shape(window)[0] if window is not None else length
+    if not isinstance(size, int) or step <= 0:
+        raise _Unsupported(f"a window of size {size} with frame_step {step}")
+    fft = length if length is not None else size
+    frames = 1 + (shape[1] - fft) // step
+    if frames <= 0:
+        raise _Unsupported(f"a signal of length {shape[1]} shorter than the frame")
+    if onesided and shape[-1] == 2:
+        raise _Unsupported("a one-sided STFT of a complex signal")
+    index = (np.arange(frames)[:, None] * step + np.arange(size)[None, :]).astype(np.int64)
+    cut = ops.take(x, index, axis=1)  # (batch, frames, size, components)
+    if window is not None:
+        w = (
+            np.reshape(window, (1, 1, size, 1))
+            if _is_const(window)
+            else ops.apply("reshape", [window], shape=(1, 1, size, 1))
+        )
+        cut = ops.multiply(cut, w)
+    return ops.apply("dft", [cut], axis=2, onesided=onesided, dft_length=fft)
+
+
+def _swiglu(node, ins, opset):
+    a, b = ins
+    _require_float(a, "SwiGLU")
+    if _shape(a) != _shape(b):
+        raise _Unsupported(f"gate {_shape(a)} and value {_shape(b)} of different shapes")
+    alpha = float(_attr(node, "alpha", 1.0))
+    scaled = a if alpha == 1.0 else ops.multiply(a, np.asarray(alpha, _dtype(a)))
+    return ops.multiply(ops.multiply(a, ops.sigmoid(scaled)), b)
+
+
 NN_CONVERTERS = {
+    "STFT": _stft,
+    "SwiGLU": _swiglu,
     "DFT": _dft,
     "Col2Im": _col2im,
     "NonMaxSuppression": _nms,
