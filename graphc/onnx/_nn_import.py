@@ -780,7 +780,35 @@ def _swiglu(node, ins, opset):
     return ops.multiply(ops.multiply(a, ops.sigmoid(scaled)), b)
 
 
+def _roi_align(node, ins, opset):
+    x, rois, index = ins
+    _require_float(x, "RoiAlign")
+    mode = _str(_attr(node, "mode", "avg"))
+    if mode not in ("avg", "max"):
+        raise _Unsupported(f"mode={mode!r} (supported: avg, max)")
+    ctm = _str(
+        _attr(
+            node,
+            "coordinate_transformation_mode",
+            "half_pixel" if opset >= 16 else "output_half_pixel",
+        )
+    )
+    if ctm not in ("half_pixel", "output_half_pixel"):
+        raise _Unsupported(f"coordinate_transformation_mode={ctm!r}")
+    return ops.apply(
+        "roi_align",
+        [x, rois, index],
+        mode=mode,
+        output_height=int(_attr(node, "output_height", 1)),
+        output_width=int(_attr(node, "output_width", 1)),
+        sampling_ratio=int(_attr(node, "sampling_ratio", 0)),
+        spatial_scale=float(_attr(node, "spatial_scale", 1.0)),
+        coordinate_transformation_mode=ctm,
+    )
+
+
 NN_CONVERTERS = {
+    "RoiAlign": _roi_align,
     "STFT": _stft,
     "SwiGLU": _swiglu,
     "DFT": _dft,

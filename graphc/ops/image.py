@@ -901,3 +901,121 @@ class NonMaxSuppression(Op):
         return b.op(
             "NonMaxSuppression", *ins, center_point_box=int(attrs.get("center_point_box", 0))
         )
+
+
+# ---- ONNX RoiAlign -----------------------------------------------------------------------
+def _roi_plan(attrs, height, width, roi):
+    """For one region: the flat pixel indices ``(P, S, 4)`` and bilinear weights of every
+    sample point of every output bin (P bins, S samples each), onnx's reference rules."""
+    oh, ow = int(attrs["output_height"]), int(attrs["output_width"])
+    scale = float(attrs.get("spatial_scale", 1.0))
+    half = attrs.get("coordinate_transformation_mode", "half_pixel") == "half_pixel"
+    off = 0.5 if half else 0.0
+    x0, y0, x1, y1 = (float(v) * scale - off for v in roi)
+    rw, rh = x1 - x0, y1 - y0
+    if not half:
+        rw, rh = max(rw, 1.0), max(rh, 1.0)
+    bh, bw = rh / oh, rw / ow
+    ratio = int(attrs.get("sampling_ratio", 0))
+    gh = ratio if ratio > 0 else int(np.ceil(rh / oh))
+    gw = ratio if ratio > 0 else int(np.ceil(rw / ow))
+    pos = np.zeros((oh * ow, gh * gw, 4), dtype=np.int64)
+    wts = np.zeros((oh * ow, gh * gw, 4))
+    for ph in range(oh):
+        for pw in range(ow):
+            for iy in range(gh):
+                y = y0 + ph * bh + (iy + 0.5) * bh / gh
+                for ix in range(gw):
+                    x = x0 + pw * bw + (ix + 0.5) * bw / gw
+                    if y < -1.0 or y > height or x < -1.0 or x > width:
+                        continue
+                    y, x = max(y, 0.0), max(x, 0.0)
+                    yl, xl = int(y), int(x)
+                    if yl >= height - 1:
+                        yh = yl = height - 1
+                        y = float(yl)
+                    else:
+                        yh = yl + 1
+                    if xl >= width - 1:
+                        xh = xl = width - 1
+                        x = float(xl)
+                    else:
+                        xh = xl + 1
+                    ly, lx = y - yl, x - xl
+                    hy, hx = 1.0 - ly, 1.0 - lx
+                    p, s = ph * ow + pw, iy * gw + ix
+                    pos[p, s] = (yl * width + xl, yl * width + xh, yh * width + xl, yh * width + xh)
+                    wts[p, s] = (hy * hx, hy * lx, ly * hx, ly * lx)
+    return pos, wts, max(gh * gw, 1)
+
+
+class RoiAlign(Op):
+    """ONNX's ``RoiAlign``: ``x`` ``(N, C, H, W)``, ``rois`` ``(R, 4)`` (x1, y1, x2, y2),
+    ``batch_indices`` ``(R,)`` give ``(R, C, output_height, output_width)``. Attributes
+    ``mode`` (avg, max), ``output_height``, ``output_width``, ``sampling_ratio``,
+    ``spatial_scale``, ``coordinate_transformation_mode``. The VJP gives the input's
+    gradient in avg mode (the regions get none, as in torchvision); max mode is not
+    differentiable in graphc (its VJP raises)."""
+
+    name = "roi_align"
+    vjp_reads_inputs = True
+
+    def infer(self, attrs, x, rois, index):
+        if len(x.shape) != 4 or len(rois.shape) != 2 or len(index.shape) != 1:
+            raise ShapeError(
+                f"expected x (N, C, H, W), rois (R, 4) and batch_indices (R,), got "
+                f"{format_shape(x.shape)}, {format_shape(rois.shape)}, {format_shape(index.shape)}"
+            )
+        if attrs.get("mode", "avg") not in ("avg", "max"):
+            raise ShapeError(f"mode must be 'avg' or 'max', got {attrs.get('mode')!r}")
+        oh, ow = int(attrs["output_height"]), int(attrs["output_width"])
+        return TensorType((rois.shape[0], x.shape[1], oh, ow), x.dtype)
+
+    def kernel(self, attrs, x, rois, index, *, ctx):
+        n, c, h, w = x.shape
+        oh, ow = int(attrs["output_height"]), int(attrs["output_width"])
+        y = np.zeros((rois.shape[0], c, oh * ow), dtype=np.float64)
+        flat = x.reshape(n, c, h * w).astype(np.float64)
+        for r in range(rois.shape[0]):
+            pos, wts, count = _roi_plan(attrs, h, w, rois[r])
+            vals = flat[int(index[r])][:, pos] * wts  # (C, P, S, 4)
+            if attrs.get("mode", "avg") == "avg":
+                y[r] = vals.sum(axis=(2, 3)) / count
+            else:
+                y[r] = vals.max(axis=3).max(axis=2)
+        return y.reshape(rois.shape[0], c, oh, ow).astype(x.dtype)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        x, rois, index = xs
+        if not needs[0]:
+            return (None, None, None)
+        if attrs.get("mode", "avg") != "avg":
+            raise NotImplementedError("roi_align: mode='max' has no gradient in graphc")
+        n, c, h, w = x.shape
+        gx = np.zeros((n, c, h * w))
+        g = gys[0].reshape(rois.shape[0], c, -1)
+        for r in range(rois.shape[0]):
+            pos, wts, count = _roi_plan(attrs, h, w, rois[r])
+            vals = g[r][:, :, None, None] * (wts / count)[None]  # (C, P, S, 4)
+            np.add.at(gx[int(index[r])], (slice(None), pos.ravel()), vals.reshape(c, -1))
+        return (gx.reshape(x.shape).astype(x.dtype), None, None)
+
+    def lower(self, attrs, b, x, rois, index):
+        if b.opset < 16 and attrs.get("coordinate_transformation_mode", "half_pixel") != (
+            "output_half_pixel"
+        ):
+            raise NotImplementedError(
+                f"roi_align with half_pixel coordinates exports at opset 16 or newer, not {b.opset}"
+            )
+        onnx_attrs = {
+            "mode": attrs.get("mode", "avg"),
+            "output_height": int(attrs["output_height"]),
+            "output_width": int(attrs["output_width"]),
+            "sampling_ratio": int(attrs.get("sampling_ratio", 0)),
+            "spatial_scale": float(attrs.get("spatial_scale", 1.0)),
+        }
+        if b.opset >= 16:
+            onnx_attrs["coordinate_transformation_mode"] = attrs.get(
+                "coordinate_transformation_mode", "half_pixel"
+            )
+        return b.op("RoiAlign", x, rois, index, **onnx_attrs)

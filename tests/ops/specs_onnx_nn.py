@@ -251,3 +251,39 @@ SPECS["dft"] = [
     ),
     ({"axis": 1, "onesided": 1}, [(2, 6, 1)], (-1, 1), {"min_opset": 17, "onnx_reference": True}),
 ]
+
+
+def _rois(rng, dtype):
+    x = rng.uniform(-1, 1, (2, 2, 5, 6)).astype(dtype)
+    rois = np.array([[0.5, 0.7, 4.2, 3.9], [1.1, 0.2, 5.3, 4.6], [0, 0, 2.5, 2.5]], dtype)
+    return [x, rois, np.array([0, 1, 1], np.int64)]
+
+
+SPECS["roi_align"] = [
+    (
+        {
+            "mode": "avg",
+            "output_height": 2,
+            "output_width": 3,
+            "sampling_ratio": 2,
+            "spatial_scale": 1.0,
+            "coordinate_transformation_mode": "output_half_pixel",
+        },
+        [],
+        (-1, 1),
+        {"no_grad": (1, 2), "batch": False, "min_opset": 16, "onnx_reference": True, "make": _rois},
+    ),
+    (
+        {
+            "mode": "avg",
+            "output_height": 3,
+            "output_width": 2,
+            "sampling_ratio": 0,
+            "spatial_scale": 0.8,
+            "coordinate_transformation_mode": "half_pixel",
+        },
+        [],
+        (-1, 1),
+        {"no_grad": (1, 2), "batch": False, "min_opset": 16, "onnx_reference": True, "make": _rois},
+    ),
+]
