@@ -807,7 +807,39 @@ def _roi_align(node, ins, opset):
     )
 
 
+def _max_unpool(node, ins, opset):
+    x, indices = ins[0], ins[1]
+    _require_float(x, "MaxUnpool")
+    if _dtype(indices) != "int64":
+        raise _Unsupported(f"indices of dtype {_dtype(indices)}")
+    shape = _shape(x)
+    n = len(shape) - 2
+    if not all(isinstance(d, int) for d in shape[2:]):
+        raise _Unsupported("MaxUnpool on unknown spatial sizes")
+    kernel = [int(k) for k in _attr(node, "kernel_shape")]
+    strides = [int(v) for v in (_attr(node, "strides", None) or [1] * n)]
+    pads = [int(v) for v in (_attr(node, "pads", None) or [0] * (2 * n))]
+    unpooled = [
+        (shape[a + 2] - 1) * strides[a] - (pads[a] + pads[n + a]) + kernel[a] for a in range(n)
+    ]
+    target = list(shape[:2]) + unpooled
+    if len(ins) > 2 and ins[2] is not None:
+        target = [int(v) for v in _static(ins[2], "output_shape input").reshape(-1)]
+        if any(t < u for t, u in zip(target[2:], unpooled)):
+            raise _Unsupported(f"an output_shape {target} smaller than the unpooled {unpooled}")
+    return ops.apply(
+        "max_unpool",
+        [x, indices],
+        unpooled=tuple(unpooled),
+        shape=tuple(target),
+        kernel_shape=tuple(kernel),
+        strides=tuple(strides),
+        pads=tuple(pads),
+    )
+
+
 NN_CONVERTERS = {
+    "MaxUnpool": _max_unpool,
     "RoiAlign": _roi_align,
     "STFT": _stft,
     "SwiGLU": _swiglu,

@@ -287,3 +287,27 @@ SPECS["roi_align"] = [
         {"no_grad": (1, 2), "batch": False, "min_opset": 16, "onnx_reference": True, "make": _rois},
     ),
 ]
+
+
+def _unpool_inputs(rng, dtype):
+    x = rng.uniform(-1, 1, (2, 2, 2, 2)).astype(dtype)
+    pick = rng.integers(0, 2, (2, 2, 2, 2, 2))
+    n, c, oh, ow = np.indices((2, 2, 2, 2))
+    rows, cols = 2 * oh + pick[..., 0], 2 * ow + pick[..., 1]
+    return [x, (((n * 2 + c) * 4 + rows) * 4 + cols).astype(np.int64)]
+
+
+SPECS["max_unpool"] = [
+    (
+        {
+            "unpooled": (4, 4),
+            "shape": (2, 2, 5, 4),
+            "kernel_shape": (2, 2),
+            "strides": (2, 2),
+            "pads": (0, 0, 0, 0),
+        },
+        [],
+        (-1, 1),
+        {"no_grad": (1,), "batch": False, "make": _unpool_inputs},
+    ),
+]
