@@ -1681,8 +1681,12 @@ def _layer_name(text: str) -> str:
     return out.strip("_") or "graph"
 
 
-# ---- more converters (graphc/onnx/import_ops.py) -------------------------------------------
-from graphc.onnx import import_ops as _import_ops  # noqa: E402  (uses the helpers above)
+# ---- more converters, kept apart; they use the helpers above --------------------------------
+from graphc.onnx import import_ops as _import_ops  # noqa: E402
 
 _import_ops.install(CONVERTERS)
+# The neural-network families: attention, resize, transposed convolution, sampling.
+from graphc.onnx._nn_import import NN_CONVERTERS  # noqa: E402
+
+CONVERTERS.update(NN_CONVERTERS)
 SUPPORTED_OPS = tuple(sorted(CONVERTERS))

@@ -42,6 +42,7 @@ from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import rounding as _rounding  # noqa: E402
 from graphc.ops import selection as _selection  # noqa: E402
 from graphc.ops import special as _special  # noqa: E402
+from graphc.ops import spectral as _spectral  # noqa: E402,F401
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402

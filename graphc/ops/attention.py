@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.errors import ShapeError
+from graphc.errors import NotDifferentiableError, ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known, product
 
-__all__ = ["masked_softmax"]
+__all__ = ["masked_softmax", "attention"]
 
 _SOFTMAX_FILL = -1e9  # keras.layers.Softmax's masked logits (float32)
 _BIAS = 3.38953e38 * -0.7  # keras.ops.dot_product_attention's mask bias (float32)
@@ -210,3 +210,475 @@ def masked_softmax(x, masks=(), causal=False, sliding_window=None, zero_fully_ma
     if sliding_window is not None:
         attrs["sliding_window"] = int(sliding_window)
     return apply("masked_softmax", [x, *masks], **attrs)
+
+
+# ---- ONNX's Attention (opsets 23-25) ------------------------------------------------------
+def _attention_parts(attrs, q, k, v, mask, past_k, past_v, nonpad):
+    """ONNX Attention's forward pass, as onnx's reference evaluator computes it; returns
+    the outputs and what the VJP needs (4-D Q, repeated K and V, the bias, P, softcap)."""
+    three_d = q.ndim == 3
+    hq, hkv = attrs.get("q_num_heads"), attrs.get("kv_num_heads")
+    if three_d:
+        b = q.shape[0]
+        q = q.reshape(b, q.shape[1], hq, -1).transpose(0, 2, 1, 3)
+        k = k.reshape(b, k.shape[1], hkv, -1).transpose(0, 2, 1, 3)
+        v = v.reshape(b, v.shape[1], hkv, -1).transpose(0, 2, 1, 3)
+    dt = q.dtype.type
+    scale = attrs.get("scale")
+    scale = 1 / np.sqrt(q.shape[3]) if scale is None else scale
+    s = dt(np.sqrt(scale))
+    pk = k if past_k is None else np.concatenate((past_k, k), axis=2)
+    pv = v if past_v is None else np.concatenate((past_v, v), axis=2)
+    tq, tk = q.shape[2], pk.shape[2]
+    bias = np.zeros((tq, tk), dtype=q.dtype)
+    if mask is not None and tk - mask.shape[-1] > 0:
+        fill = False if mask.dtype == np.bool_ else -np.inf
+        mask = np.pad(
+            mask, [(0, 0)] * (mask.ndim - 1) + [(0, tk - mask.shape[-1])], constant_values=fill
+        )
+    if nonpad is not None and past_k is None:
+        offset = np.asarray(nonpad).reshape(-1) - tq
+    else:
+        offset = past_k.shape[2] if past_k is not None else 0
+    rows, cols = np.arange(tq)[:, None], np.arange(tk)[None, :]
+    left, right = attrs.get("left_window_size", -1), attrs.get("right_window_size", -1)
+
+    def band(allowed_of_diff, base):
+        per_batch = np.ndim(offset) > 0
+        diff = rows + (np.reshape(offset, (-1, 1, 1)) if per_batch else int(offset)) - cols
+        allowed = allowed_of_diff(diff)
+        add = np.where(allowed, dt(0), dt(-np.inf))
+        if per_batch:
+            add = add.reshape(add.shape[0], 1, tq, tk)
+        return base + add
+
+    if attrs.get("is_causal", 0):
+        if mask is not None and mask.dtype == np.bool_:
+            mask = np.where(mask, dt(0), dt(-np.inf))
+        base = bias if mask is None else mask.astype(q.dtype)
+        if left >= 0 or right >= 0:
+            base = np.zeros((tq, tk), dtype=q.dtype) + base
+        bias = band(lambda d: d >= 0, base)
+    elif mask is not None:
+        if mask.dtype == np.bool_:
+            mask = np.where(mask, dt(0), dt(-np.inf))
+        bias = bias + mask.astype(q.dtype)
+    if left >= 0 or right >= 0:
+
+        def window(d):
+            ok = np.ones_like(d, dtype=bool)
+            if left >= 0:
+                ok &= d <= left
+            if right >= 0:
+                ok &= -d <= right
+            return ok
+
+        bias = band(window, np.zeros((tq, tk), dtype=q.dtype) + bias)
+    if nonpad is not None:
+        keep = np.arange(tk) < np.asarray(nonpad).reshape(-1)[:, None]
+        pad = np.where(keep, 0, -np.inf).astype(bias.dtype)
+        bias = bias + pad.reshape(q.shape[0], 1, 1, tk)
+    reps = q.shape[1] // pk.shape[1]
+    kr = np.repeat(pk, reps, axis=1) if reps > 1 else pk
+    vr = np.repeat(pv, reps, axis=1) if reps > 1 else pv
+    logits = np.matmul(q * s, np.swapaxes(kr, -1, -2) * s).astype(q.dtype)
+    cap = attrs.get("softcap")
+    cap = cap if cap is not None and cap > 0 else None
+    capped = logits if cap is None else (np.tanh(logits / dt(cap)) * dt(cap)).astype(q.dtype)
+    with_bias = capped + bias
+    mode = attrs.get("qk_matmul_output_mode", 0)
+    # as onnx's reference: modes 0 and 1 expose the (softcapped) logits, 2 with the bias
+    qk = with_bias if mode == 2 else capped
+    sm = with_bias
+    if attrs.get("softmax_precision") is not None:
+        from onnx.helper import tensor_dtype_to_np_dtype
+
+        sm = sm.astype(tensor_dtype_to_np_dtype(attrs["softmax_precision"]))
+    top = sm.max(axis=-1, keepdims=True)
+    dead = np.isneginf(top)
+    e = np.exp(sm - np.where(dead, 0, top))
+    total = e.sum(axis=-1, keepdims=True)
+    p = e / np.where(total == 0, 1, total)
+    p = np.where(np.isneginf(bias.max(axis=-1, keepdims=True)), 0, p)
+    if mode == 3:
+        qk = p
+    p = p.astype(q.dtype)
+    y = np.matmul(p, vr).astype(q.dtype)
+    if three_d:
+        y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
+    outs = (y, pk, pv, qk.astype(q.dtype))
+    return outs, dict(q=q, kr=kr, vr=vr, p=p, s=s, cap=cap, capped=capped, reps=reps)
+
+
+def _attn_dim(d, factor=1, div=1):
+    return None if not known(d) else int(d) * factor // div
+
+
+class Attention(Op):
+    """ONNX's ``Attention`` (opsets 23-25): inputs ``(Q, K, V[, attn_mask][, past_key,
+    past_value][, nonpad_kv_seqlen])`` as the attributes ``has_mask``, ``has_past`` and
+    ``has_nonpad`` say; outputs ``(Y, present_key, present_value, qk_matmul_output)``.
+    Attributes are ONNX's (``scale``, ``is_causal``, ``q_num_heads``, ``kv_num_heads``,
+    ``softcap``, ``softmax_precision``, ``qk_matmul_output_mode``, ``left_window_size``,
+    ``right_window_size``). 3-D inputs ``(B, T, H * D)`` are split into heads; grouped
+    query attention repeats each key/value head. The VJP covers Y and the presents (Q, K,
+    V, past key/value and a float mask); the qk_matmul_output carries no gradient."""
+
+    name = "attention"
+    n_outputs = 4
+    vjp_reads_inputs, vjp_reads_outputs = True, False
+
+    @staticmethod
+    def _split(attrs, xs):
+        xs = list(xs)
+        q, k, v = xs[:3]
+        rest = xs[3:]
+        mask = rest.pop(0) if attrs.get("has_mask") else None
+        past_k = past_v = None
+        if attrs.get("has_past"):
+            past_k, past_v = rest.pop(0), rest.pop(0)
+        nonpad = rest.pop(0) if attrs.get("has_nonpad") else None
+        return q, k, v, mask, past_k, past_v, nonpad
+
+    def infer(self, attrs, *types):
+        q, k, v, mask, past_k, past_v, nonpad = self._split(attrs, types)
+        if not q.dtype.startswith("float") or k.dtype != q.dtype or v.dtype != q.dtype:
+            raise ShapeError(
+                f"Q, K and V must share one float dtype, got {q.dtype}, {k.dtype}, {v.dtype}"
+            )
+        rank = len(q.shape)
+        if rank not in (3, 4) or len(k.shape) != rank or len(v.shape) != rank:
+            raise ShapeError(
+                f"Q, K and V must all be 3-D or all 4-D, got {format_shape(q.shape)}, "
+                f"{format_shape(k.shape)}, {format_shape(v.shape)}"
+            )
+        if rank == 3:
+            hq, hkv = attrs.get("q_num_heads"), attrs.get("kv_num_heads")
+            if not hq or not hkv:
+                raise ShapeError("3-D Q, K and V need q_num_heads and kv_num_heads")
+            bq, tq = q.shape[:2]
+            dq = _attn_dim(q.shape[2], 1, hq)
+            dk = _attn_dim(k.shape[2], 1, hkv)
+            dv = _attn_dim(v.shape[2], 1, hkv)
+            tk = k.shape[1]
+        else:
+            bq, hq, tq, dq = q.shape
+            hkv, tk, dk, dv = k.shape[1], k.shape[2], k.shape[3], v.shape[3]
+        if known(hq) and known(hkv) and int(hq) % int(hkv):
+            raise ShapeError(f"q_num_heads {hq} is not a multiple of kv_num_heads {hkv}")
+        if past_k is not None:
+            past = past_k.shape[2]
+            tk = None if not (known(tk) and known(past)) else int(tk) + int(past)
+        y = (bq, tq, _attn_dim(dv, hq) if known(hq) else None) if rank == 3 else (bq, hq, tq, dv)
+        return (
+            TensorType(y, q.dtype),
+            TensorType((bq, hkv, tk, dk), q.dtype),
+            TensorType((bq, hkv, tk, dv), q.dtype),
+            TensorType((bq, hq, tq, tk), q.dtype),
+        )
+
+    def kernel(self, attrs, *xs, ctx):
+        return _attention_parts(attrs, *self._split(attrs, xs))[0]
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        q0, k0, v0, mask, past_k, past_v, nonpad = self._split(attrs, xs)
+        if gys[3] is not None and np.any(gys[3]):
+            raise NotImplementedError(
+                "attention: the qk_matmul_output output has no gradient (differentiate Y "
+                "and the present key/value only)"
+            )
+        (_, pk, pv, _), c = _attention_parts(attrs, q0, k0, v0, mask, past_k, past_v, nonpad)
+        gy = gys[0]
+        three_d = q0.ndim == 3
+        if three_d:
+            hq = attrs["q_num_heads"]
+            gy = gy.reshape(gy.shape[0], gy.shape[1], hq, -1).transpose(0, 2, 1, 3)
+        q, kr, vr, p, s, reps = c["q"], c["kr"], c["vr"], c["p"], c["s"], c["reps"]
+        gvr = np.matmul(np.swapaxes(p, -1, -2), gy)
+        gp = np.matmul(gy, np.swapaxes(vr, -1, -2))
+        gl = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gmask = None
+        if mask is not None and mask.dtype != np.bool_:
+            gm = gl[..., : mask.shape[-1]]
+            lead = gm.ndim - mask.ndim
+            gm = gm.sum(axis=tuple(range(lead))) if lead > 0 else gm
+            axes = tuple(i for i, d in enumerate(mask.shape) if d == 1 and gm.shape[i] != 1)
+            gmask = gm.sum(axis=axes, keepdims=True) if axes else gm
+        if c["cap"] is not None:
+            t = c["capped"] / q.dtype.type(c["cap"])
+            gl = gl * (1 - t * t)
+        gs = gl * (s * s)
+        gq = np.matmul(gs, kr)
+        gkr = np.matmul(np.swapaxes(gs, -1, -2), q)
+
+        def unrepeat(g):
+            if reps == 1:
+                return g
+            b, h, t, d = g.shape
+            return g.reshape(b, h // reps, reps, t, d).sum(axis=2)
+
+        gpk, gpv = unrepeat(gkr), unrepeat(gvr)
+        if gys[1] is not None:
+            gpk = gpk + gys[1]
+        if gys[2] is not None:
+            gpv = gpv + gys[2]
+        past = 0 if past_k is None else past_k.shape[2]
+        gk, gv = gpk[:, :, past:], gpv[:, :, past:]
+
+        def back3(g, x):
+            return g.transpose(0, 2, 1, 3).reshape(x.shape) if three_d else g
+
+        grads = [back3(gq, q0), back3(gk, k0), back3(gv, v0)]
+        if attrs.get("has_mask"):
+            grads.append(None if gmask is None else gmask.astype(mask.dtype))
+        if attrs.get("has_past"):
+            grads += [gpk[:, :, :past], gpv[:, :, :past]]
+        if attrs.get("has_nonpad"):
+            grads.append(None)
+        return tuple(
+            None if g is None or not need else np.asarray(g, dtype=x.dtype)
+            for g, need, x in zip(grads, needs, xs)
+        )
+
+    def lower(self, attrs, b, *names):
+        window = attrs.get("left_window_size", -1) >= 0 or attrs.get("right_window_size", -1) >= 0
+        need = 25 if window else 24 if attrs.get("has_nonpad") else 23
+        if b.opset < need:
+            raise NotImplementedError(
+                f"attention exports as ONNX Attention, which needs opset {need} or newer "
+                f"(exporting at opset {b.opset})"
+            )
+        ins = list(names[:3])
+        rest = list(names[3:])
+        ins.append(rest.pop(0) if attrs.get("has_mask") else "")
+        if attrs.get("has_past"):
+            ins += [rest.pop(0), rest.pop(0)]
+        else:
+            ins += ["", ""]
+        if attrs.get("has_nonpad"):
+            ins.append(rest.pop(0))
+        while ins and ins[-1] == "":
+            ins.pop()
+        keys = (
+            "scale",
+            "is_causal",
+            "q_num_heads",
+            "kv_num_heads",
+            "softcap",
+            "softmax_precision",
+            "qk_matmul_output_mode",
+            "left_window_size",
+            "right_window_size",
+        )
+        onnx_attrs = {key: attrs[key] for key in keys if attrs.get(key) is not None}
+        return tuple(b.op("Attention", *ins, outputs=4, **onnx_attrs))
+
+
+def attention(
+    q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, **attrs
+):
+    """ONNX's Attention on ``(Q, K, V)`` (3-D with ``q_num_heads``/``kv_num_heads``, or
+    4-D): returns ``(Y, present_key, present_value, qk_matmul_output)``."""
+    ins = [q, k, v]
+    flags = {
+        "has_mask": attn_mask is not None,
+        "has_past": past_key is not None,
+        "has_nonpad": nonpad_kv_seqlen is not None,
+    }
+    if attn_mask is not None:
+        ins.append(attn_mask)
+    if past_key is not None:
+        ins += [past_key, past_value]
+    if nonpad_kv_seqlen is not None:
+        ins.append(nonpad_kv_seqlen)
+    attrs = {key: val for key, val in attrs.items() if val is not None}
+    return apply("attention", ins, **flags, **attrs)
+
+
+# ---- ONNX's LinearAttention (opset 27) ---------------------------------------------------
+LINEAR_ATTENTION_RULES = ("linear", "gated", "delta", "gated_delta")
+
+
+def _heads(x, h):
+    b, t, hd = x.shape
+    return x.reshape(b, t, h, hd // h).transpose(0, 2, 1, 3)
+
+
+class LinearAttention(Op):
+    """ONNX's ``LinearAttention``: inputs ``(query, key, value[, past_state][, decay][,
+    beta])`` (3-D, ``(B, T, H * D)``) as ``has_past``/``update_rule`` say; outputs
+    ``(output, present_state)``. A recurrence over time in float32, after onnx's
+    reference; it is not differentiable in graphc (the VJP raises)."""
+
+    name = "linear_attention"
+    n_outputs = 2
+
+    @staticmethod
+    def _split(attrs, xs):
+        rule = attrs.get("update_rule", "gated_delta")
+        xs = list(xs)
+        q, k, v = xs[:3]
+        rest = xs[3:]
+        past = rest.pop(0) if attrs.get("has_past") else None
+        decay = rest.pop(0) if rule in ("gated", "gated_delta") else None
+        beta = rest.pop(0) if rule in ("delta", "gated_delta") else None
+        return q, k, v, past, decay, beta
+
+    def infer(self, attrs, *types):
+        rule = attrs.get("update_rule", "gated_delta")
+        if rule not in LINEAR_ATTENTION_RULES:
+            raise ShapeError(f"update_rule must be one of {LINEAR_ATTENTION_RULES}, got {rule!r}")
+        q, k, v, past, decay, beta = self._split(attrs, types)
+        hq, hkv = int(attrs["q_num_heads"]), int(attrs["kv_num_heads"])
+        if hq <= 0 or hkv <= 0 or hq % hkv:
+            raise ShapeError(f"q_num_heads {hq} must be a positive multiple of kv_num_heads {hkv}")
+        if any(len(x.shape) != 3 for x in (q, k, v)):
+            raise ShapeError(
+                f"query, key and value must be 3-D (B, T, H * D), got {format_shape(q.shape)}, "
+                f"{format_shape(k.shape)}, {format_shape(v.shape)}"
+            )
+        if not q.dtype.startswith("float"):
+            raise ShapeError(f"expected floating-point inputs, got dtype {q.dtype}")
+        dk = q.shape[2] // hq if known(q.shape[2]) else None
+        dv = v.shape[2] // hkv if known(v.shape[2]) else None
+        out_dv = dv * hq if dv is not None else None
+        state_dtype = past.dtype if past is not None else q.dtype
+        return (
+            TensorType((q.shape[0], q.shape[1], out_dv), q.dtype),
+            TensorType((q.shape[0], hkv, dk, dv), state_dtype),
+        )
+
+    def kernel(self, attrs, *xs, ctx):
+        q, k, v, past, decay, beta = self._split(attrs, xs)
+        hq, hkv = int(attrs["q_num_heads"]), int(attrs["kv_num_heads"])
+        b, t, _ = q.shape
+        dk, dv = q.shape[-1] // hq, v.shape[-1] // hkv
+        group = hq // hkv
+        q4, k4, v4 = (_heads(x, h).astype(np.float32) for x, h in ((q, hq), (k, hkv), (v, hkv)))
+        if decay is not None:
+            if decay.shape[-1] == hkv:
+                decay4 = decay.reshape(b, t, hkv, 1).transpose(0, 2, 1, 3)
+            else:
+                decay4 = _heads(decay, hkv)
+            decay4 = decay4.astype(np.float32)
+        if beta is not None:
+            beta4 = beta.reshape(b, t, beta.shape[-1], 1).transpose(0, 2, 1, 3).astype(np.float32)
+        if past is not None:
+            state = past.astype(np.float32).copy()
+        else:
+            state = np.zeros((b, hkv, dk, dv), dtype=np.float32)
+        scale = attrs.get("scale") or 0.0
+        scale = 1.0 / np.sqrt(dk) if scale == 0.0 else float(scale)
+        out = np.zeros((b, hq, t, dv), dtype=np.float32)
+        for i in range(t):
+            qt, kt, vt = q4[:, :, i, :], k4[:, :, i, :], v4[:, :, i, :]
+            if decay is not None:
+                state = state * np.exp(decay4[:, :, i, :])[..., None]
+            if beta is not None:
+                vt = beta4[:, :, i, :] * (vt - np.einsum("bhdm,bhd->bhm", state, kt))
+            state = state + kt[..., :, None] * vt[..., None, :]
+            read = state if group == 1 else np.repeat(state, group, axis=1)
+            out[:, :, i, :] = scale * np.einsum("bhd,bhdm->bhm", qt, read)
+        y = out.transpose(0, 2, 1, 3).reshape(b, t, hq * dv).astype(q.dtype)
+        return y, state.astype(past.dtype if past is not None else q.dtype)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        raise NotDifferentiableError(
+            "linear_attention (ONNX LinearAttention) has no gradient in graphc: it runs in "
+            "inference only; freeze the layers before it or leave it out of training"
+        )
+
+    def lower(self, attrs, b, *names):
+        if b.opset < 27:
+            raise NotImplementedError(
+                f"linear_attention exports as ONNX LinearAttention, which needs opset 27 or "
+                f"newer (exporting at opset {b.opset})"
+            )
+        rule = attrs.get("update_rule", "gated_delta")
+        ins = list(names[:3])
+        rest = list(names[3:])
+        ins.append(rest.pop(0) if attrs.get("has_past") else "")
+        ins.append(rest.pop(0) if rule in ("gated", "gated_delta") else "")
+        ins.append(rest.pop(0) if rule in ("delta", "gated_delta") else "")
+        while ins[-1] == "":
+            ins.pop()
+        onnx_attrs = {
+            "q_num_heads": int(attrs["q_num_heads"]),
+            "kv_num_heads": int(attrs["kv_num_heads"]),
+            "update_rule": rule,
+        }
+        if attrs.get("scale"):
+            onnx_attrs["scale"] = float(attrs["scale"])
+        return tuple(b.op("LinearAttention", *ins, outputs=2, **onnx_attrs))
+
+
+# ---- ONNX's RotaryEmbedding (opset 23) ---------------------------------------------------
+def _rotary(attrs, x, cos, sin, pos, sign):
+    """Rotate ``x`` (``(B, H, S, D)`` or ``(B, S, H * D)``) by the cached angles
+    (``sign`` -1 rotates back: the VJP)."""
+    shape = x.shape
+    if x.ndim == 4:
+        x = x.transpose(0, 2, 1, 3)
+    else:
+        x = x.reshape(shape[0], shape[1], int(attrs["num_heads"]), -1)
+    dim = int(attrs.get("rotary_embedding_dim") or 0) or x.shape[3]
+    rot, rest = x[..., :dim], x[..., dim:]
+    if pos is not None:
+        cos, sin = cos[pos], sin[pos]
+    cos, sin = cos[:, :, None, :], sign * sin[:, :, None, :]
+    if attrs.get("interleaved"):
+        x1, x2 = rot[..., 0::2], rot[..., 1::2]
+    else:
+        x1, x2 = np.split(rot, 2, axis=-1)
+    real = cos * x1 - sin * x2
+    imag = sin * x1 + cos * x2
+    if attrs.get("interleaved"):
+        rot = np.stack((real, imag), axis=-1).reshape(rot.shape)
+    else:
+        rot = np.concatenate((real, imag), axis=-1)
+    y = np.concatenate((rot, rest), axis=-1).astype(x.dtype)
+    return y.reshape(shape) if len(shape) == 3 else y.transpose(0, 2, 1, 3)
+
+
+class RotaryEmbedding(Op):
+    """ONNX's ``RotaryEmbedding``: inputs ``(x, cos_cache, sin_cache[, position_ids])``
+    (``has_positions``), attributes ``interleaved``, ``rotary_embedding_dim``,
+    ``num_heads`` (3-D inputs). A rotation of ``x``: its VJP rotates back; the caches get
+    no gradient (they are constants; an error says so if asked)."""
+
+    name = "rotary_embedding"
+
+    def infer(self, attrs, x, cos, sin, *pos):
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"expected a floating-point input, got dtype {x.dtype}")
+        if len(x.shape) not in (3, 4):
+            raise ShapeError(f"expected a 3-D or 4-D input, got {format_shape(x.shape)}")
+        if len(x.shape) == 3 and not attrs.get("num_heads"):
+            raise ShapeError("a 3-D input needs num_heads")
+        return TensorType(tuple(x.shape), x.dtype)
+
+    def kernel(self, attrs, x, cos, sin, *pos, ctx):
+        return _rotary(attrs, x, cos, sin, pos[0] if pos else None, 1)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        if needs[1] or needs[2]:
+            raise NotImplementedError(
+                "rotary_embedding: the cos/sin caches have no gradient (they are constants)"
+            )
+        x, cos, sin = xs[:3]
+        pos = xs[3] if len(xs) > 3 else None
+        gx = _rotary(attrs, gys[0], cos, sin, pos, -1) if needs[0] else None
+        return (gx, None, None) + ((None,) if len(xs) > 3 else ())
+
+    def lower(self, attrs, b, x, cos, sin, *pos):
+        if b.opset < 23:
+            raise NotImplementedError(
+                f"rotary_embedding exports as ONNX RotaryEmbedding, which needs opset 23 or "
+                f"newer (exporting at opset {b.opset})"
+            )
+        onnx_attrs = {
+            k: int(attrs[k])
+            for k in ("interleaved", "rotary_embedding_dim", "num_heads")
+            if attrs.get(k)
+        }
+        return b.op("RotaryEmbedding", x, cos, sin, *pos, **onnx_attrs)

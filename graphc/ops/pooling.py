@@ -347,3 +347,57 @@ def global_avg_pool(inputs, data_format=None, keepdims=False):
 
 
 global_average_pool = global_avg_pool
+
+
+class MaxUnpool(Op):
+    """ONNX's ``MaxUnpool``: ``x`` ``(N, C, *D)`` scattered into zeros of shape
+    ``(N, C, *attrs["unpooled"])`` at the flat positions ``indices`` (MaxPool's Indices
+    output), then zero-extended to ``attrs["shape"]`` (the ``output_shape`` input, or the
+    unpooled shape). The VJP gathers the output gradient back at ``indices``."""
+
+    name = "max_unpool"
+    vjp_reads_inputs = True
+
+    def infer(self, attrs, x, indices):
+        if not x.dtype.startswith("float") or indices.dtype != "int64":
+            raise ShapeError(
+                f"expected float values and int64 indices, got {x.dtype} and {indices.dtype}"
+            )
+        return TensorType((x.shape[0], x.shape[1], *tuple(attrs["shape"])[2:]), x.dtype)
+
+    def kernel(self, attrs, x, indices, *, ctx):
+        full = (x.shape[0], x.shape[1], *attrs["unpooled"])
+        y = np.zeros(int(np.prod(full)), dtype=x.dtype)
+        y[indices.reshape(-1)] = x.reshape(-1)
+        y = y.reshape(full)
+        shape = (x.shape[0], x.shape[1], *tuple(attrs["shape"])[2:])
+        if shape == full:
+            return y
+        out = np.zeros(shape, dtype=x.dtype)
+        out[tuple(slice(0, d) for d in full)] = y
+        return out
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        x, indices = xs
+        full = (x.shape[0], x.shape[1], *attrs["unpooled"])
+        g = gys[0][tuple(slice(0, d) for d in full)].reshape(-1)
+        return (g[indices.reshape(-1)].reshape(x.shape), None)
+
+    def lower(self, attrs, b, x, indices):
+        if b.opset < 11:
+            raise NotImplementedError(f"max_unpool exports at opset 11 or newer, not {b.opset}")
+        y = b.op(
+            "MaxUnpool",
+            x,
+            indices,
+            kernel_shape=list(attrs["kernel_shape"]),
+            strides=list(attrs["strides"]),
+            pads=list(attrs["pads"]),
+        )
+        # a larger output_shape: zeros after the unpooled block (runtimes differ on how
+        # they read the indices against a larger output_shape, so it is spelled out)
+        extra = [t - u for t, u in zip(tuple(attrs["shape"])[2:], attrs["unpooled"])]
+        if not any(extra):
+            return y
+        pads = [0] * (2 + len(extra)) + [0, 0] + extra
+        return b.op("Pad", y, b.const(np.asarray(pads, dtype=np.int64)))

@@ -17,8 +17,9 @@ from graphc.ops import REGISTRY, RULES, ExecContext, Op, get_op
 # "batch": False when the first dimension is not a batch; "rtol"/"atol" for the VJP
 # check; "onnx_rtol"/"onnx_atol" for the onnxruntime check; "onnx_raises": (error type,
 # message pattern) for an op that refuses ONNX export (string inputs); "min_opset": the
-# oldest opset whose ONNX op the lowering needs (older ones refuse); "vjp_raises": an op
-# without a gradient (its VJP raises NotDifferentiableError).
+# oldest opset whose ONNX op the lowering needs (older ones refuse); "onnx_reference":
+# check the lowering in onnx's reference evaluator (onnxruntime lacks the op);
+# "vjp_raises": an op without a gradient (its VJP raises NotDifferentiableError).
 # Op families keep their cases beside this file in specs_<family>.py (a SPECS dict).
 SPECS = {
     "add": [({}, [(3, 4), (4,)], (-2, 2)), ({}, [(2, 1, 3), (4, 1)], (-2, 2))],
@@ -106,6 +107,12 @@ def _inputs(name, i, dtype, seed=0):
 
 def _outputs(op, out):
     return out if isinstance(out, tuple) else (out,)
+
+
+def _gradients(op, attrs, xs, ys, gys, options):
+    """The VJP asked for every input but the ``no_grad`` ones (as the executor asks)."""
+    needs = tuple(k not in options.get("no_grad", ()) for k in range(len(xs)))
+    return op.vjp(attrs, xs, ys, gys, needs=needs, out=(None,) * len(xs))
 
 
 def test_every_registered_op_has_a_spec():
@@ -216,7 +223,7 @@ def test_vjp_matches_central_differences(name, i):
     rng = np.random.default_rng(2)
     ws = [rng.standard_normal(y.shape) if y is not None else None for y in ys]
     ws = [ws[0]] + [None] * (len(ws) - 1)  # project the first output only
-    grads = op.gradients(attrs, xs, ys, tuple(ws))
+    grads = _gradients(op, attrs, xs, ys, tuple(ws), _options(name, i))
     assert len(grads) == len(xs)
 
     def objective(values):
@@ -280,8 +287,14 @@ def test_onnx_lowering_matches_kernel(name, i, opset):
         return
     model = one_node_model(name, attrs, xs, opset=opset)
     onnx.checker.check_model(model, full_check=True)
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {f"x{k}": x for k, x in enumerate(xs)})
+    feeds = {f"x{k}": x for k, x in enumerate(xs)}
+    if _options(name, i).get("onnx_reference"):
+        from onnx.reference import ReferenceEvaluator
+
+        got = ReferenceEvaluator(model).run(None, feeds)
+    else:
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        got = sess.run(None, feeds)
     want = [
         y for y in _outputs(op, op.run(attrs, xs, ExecContext(training=False))) if y is not None
     ]
@@ -303,10 +316,11 @@ def test_vjp_reads_only_what_it_declares(name, i):
     if _options(name, i).get("vjp_raises"):
         return
     gys = (np.ones_like(ys[0]),) + (None,) * (len(ys) - 1)
-    full = op.gradients(attrs, xs, ys, gys)
+    options = _options(name, i)
+    full = _gradients(op, attrs, xs, ys, gys, options)
     xs_seen = xs if op.vjp_reads_inputs else [None] * len(xs)
     ys_seen = ys if op.vjp_reads_outputs else (None,) * len(ys)
-    partial = op.gradients(attrs, xs_seen, ys_seen, gys)
+    partial = _gradients(op, attrs, xs_seen, ys_seen, gys, options)
     for a, b in zip(full, partial):
         if a is None or b is None:
             assert a is None and b is None
