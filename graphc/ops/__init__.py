@@ -27,6 +27,7 @@ from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
+from graphc.ops import elementary as _elementary  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops import image as _image  # noqa: E402
 from graphc.ops import indexing as _indexing  # noqa: E402
@@ -34,10 +35,12 @@ from graphc.ops import logic as _logic  # noqa: E402
 from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
 from graphc.ops import numeric as _numeric  # noqa: E402
+from graphc.ops import numpy_extra as _numpy_extra  # noqa: E402
 from graphc.ops import padding as _padding  # noqa: E402
 from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import rounding as _rounding  # noqa: E402
+from graphc.ops import sorting as _sorting  # noqa: E402
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402
@@ -48,17 +51,20 @@ from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
 
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
+from graphc.ops.elementary import *  # noqa: F401,F403,E402
 from graphc.ops.image import *  # noqa: F401,F403,E402
 from graphc.ops.indexing import *  # noqa: F401,F403,E402
 from graphc.ops.logic import *  # noqa: F401,F403,E402
 from graphc.ops.masking import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
 from graphc.ops.numeric import *  # noqa: F401,F403,E402
+from graphc.ops.numpy_extra import *  # noqa: F401,F403,E402
 from graphc.ops.padding import *  # noqa: F401,F403,E402
 from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops.rounding import *  # noqa: F401,F403,E402
+from graphc.ops.sorting import *  # noqa: F401,F403,E402
 
 __all__ = [
     "Op",
@@ -102,14 +108,17 @@ __all__ = [
     + _conv.__all__
     + _conv_transpose.__all__
     + _dynamic.__all__
+    + _elementary.__all__
     + _image.__all__
     + _normalization.__all__
     + _numeric.__all__
+    + _numpy_extra.__all__
     + _padding.__all__
     + _pooling.__all__
     + _recurrent.__all__
     + _logic.__all__
     + _rounding.__all__
+    + _sorting.__all__
     + _indexing.__all__
     + _composite.__all__
 )
@@ -235,6 +244,47 @@ def dropout(x, rate, noise_shape=None, seed=None, training=None):
 def concatenate(xs, axis=-1):
     return apply("concatenate", list(xs), axis=int(axis))
 
+
+# keras.ops's linear algebra, also under graphc.ops.linalg (the op family of that name).
+from graphc.ops.linalg import (  # noqa: E402
+    cholesky,
+    cholesky_inverse,
+    det,
+    eig,
+    eigh,
+    inv,
+    logdet,
+    lstsq,
+    lu_factor,
+    matrix_rank,
+    norm,
+    pinv,
+    qr,
+    slogdet,
+    solve,
+    solve_triangular,
+    svd,
+)
+
+__all__ += [
+    "cholesky",
+    "cholesky_inverse",
+    "det",
+    "eig",
+    "eigh",
+    "inv",
+    "logdet",
+    "lstsq",
+    "lu_factor",
+    "matrix_rank",
+    "norm",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "solve_triangular",
+    "svd",
+]
 
 # Arithmetic on symbolic tensors (``x + y``, ``-x``, ``x @ w``) records these ops.
 _ir.OPERATORS.update(
