@@ -40,6 +40,7 @@ from graphc.ops import padding as _padding  # noqa: E402
 from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import rounding as _rounding  # noqa: E402
+from graphc.ops import signal as _signal  # noqa: E402
 from graphc.ops import sorting as _sorting  # noqa: E402
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
@@ -64,6 +65,7 @@ from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops.rounding import *  # noqa: F401,F403,E402
+from graphc.ops.signal import *  # noqa: F401,F403,E402
 from graphc.ops.sorting import *  # noqa: F401,F403,E402
 
 __all__ = [
@@ -119,6 +121,7 @@ __all__ = [
     + _logic.__all__
     + _rounding.__all__
     + _sorting.__all__
+    + _signal.__all__
     + _indexing.__all__
     + _composite.__all__
 )
