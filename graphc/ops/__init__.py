@@ -26,6 +26,7 @@ from graphc.ops import batch_norm as _batch_norm  # noqa: E402
 from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
+from graphc.ops import core_extra as _core_extra  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import elementary as _elementary  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
@@ -49,6 +50,7 @@ from graphc.ops.batch_norm import *  # noqa: F401,F403,E402
 from graphc.ops.composite import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
+from graphc.ops.core_extra import *  # noqa: F401,F403,E402
 
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
@@ -122,6 +124,7 @@ __all__ = [
     + _rounding.__all__
     + _sorting.__all__
     + _signal.__all__
+    + _core_extra.__all__
     + _indexing.__all__
     + _composite.__all__
 )
