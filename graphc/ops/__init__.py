@@ -296,6 +296,21 @@ __all__ += [
 _ir.OPERATORS.update(
     add=add, subtract=subtract, multiply=multiply, divide=divide, matmul=matmul, negative=negative
 )
+_ir.OPERATORS.update(
+    abs=_numeric.abs,
+    power=_rounding.power,
+    mod=_rounding.mod,
+    floor_divide=_elementary.floor_divide,
+    less=_logic.less,
+    less_equal=_logic.less_equal,
+    greater=_logic.greater,
+    greater_equal=_logic.greater_equal,
+    logical_and=_logic.logical_and,
+    logical_or=_logic.logical_or,
+    logical_xor=_logic.logical_xor,
+    logical_not=_logic.logical_not,
+    get_item=_numpy_extra.get_item,
+)
 
 
 # Keras's submodules ``keras.ops.nn``, ``numpy``, ``core`` (``linalg`` and ``image`` are the

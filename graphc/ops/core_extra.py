@@ -67,7 +67,10 @@ def _segments(data, segment_ids, num_segments, what):
             f"{what} takes 1-D segment ids; received shape {_shape(segment_ids)}"
         )
     # (segments, n): True where entry n belongs to the segment (ids of -1 belong nowhere)
-    hit = apply("equal", [expand_dims(segment_ids, 0), np.arange(num_segments, dtype=_dt(segment_ids))[:, None]])
+    hit = apply(
+        "equal",
+        [expand_dims(segment_ids, 0), np.arange(num_segments, dtype=_dt(segment_ids))[:, None]],
+    )
     return hit, int(num_segments)
 
 
@@ -83,10 +86,15 @@ def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A0
     """``keras.ops.segment_sum``: the sum of the rows of ``data`` in each segment."""
     hit, n = _segments(data, segment_ids, num_segments, "segment_sum")
     x = _float(data)
-    rest = _shape(x)[1:]
-    flat = apply("reshape", [x], shape=(_shape(x)[0] if _shape(x)[0] is not None else -1, -1)) if rest else expand_dims(x, 1)
+    rest = tuple(-1 if d is None else d for d in _shape(x)[1:])
+    n_rows = _shape(x)[0]
+    flat = (
+        apply("reshape", [x], shape=(-1 if n_rows is None else n_rows, -1))
+        if rest
+        else expand_dims(x, 1)
+    )
     out = apply("matmul", [cast(hit, _dt(x)), flat])
-    return _back(apply("reshape", [out], shape=(n,) + tuple(rest)), data)
+    return _back(apply("reshape", [out], shape=(n,) + rest), data)
 
 
 def _masked(data, segment_ids, num_segments, what, fill, reduce):
@@ -238,9 +246,21 @@ def sparsemax(x, axis=-1):
     srt = apply("negative", [sort(apply("negative", [xm]), axis=-1)])
     cums = apply("matmul", [srt, np.triu(np.ones((n, n), _dt(x)))])
     r = np.arange(1, n + 1, dtype=_dt(x))
-    support = apply("greater", [apply("subtract", [srt, apply("divide", [apply("subtract", [cums, 1.0]), r])]), 0.0])
+    support = apply(
+        "greater",
+        [apply("subtract", [srt, apply("divide", [apply("subtract", [cums, 1.0]), r])]), 0.0],
+    )
     k = sum(cast(support, _dt(x)), axis=-1, keepdims=True)
-    tau = apply("divide", [apply("subtract", [sum(c.where(support, cums, np.asarray(0, _dt(x))), axis=-1, keepdims=True), 1.0]), k])
+    tau = apply(
+        "divide",
+        [
+            apply(
+                "subtract",
+                [sum(c.where(support, cums, np.asarray(0, _dt(x))), axis=-1, keepdims=True), 1.0],
+            ),
+            k,
+        ],
+    )
     out = apply("maximum", [apply("subtract", [xm, tau]), 0.0])
     return c.moveaxis(out, -1, ax) if ax != nd - 1 else out
 

@@ -321,17 +321,17 @@ class Signbit(_Predicate):
     def lower(self, attrs, b, x):
         one = b.scalar(1.0)
         zero = b.scalar(0.0)
-        neg_zero = b.op(
-            "And", b.op("Equal", x, zero), b.op("Less", b.op("Div", one, x), zero)
-        )
+        neg_zero = b.op("And", b.op("Equal", x, zero), b.op("Less", b.op("Div", one, x), zero))
         return b.op("Or", b.op("Less", x, zero), neg_zero)
 
 
 def _predicate(name, x, **attrs):
     if np.dtype(_dt(x)).kind != "f":
         if name == "signbit":
-            return apply("less", [x, 0]) if np.dtype(_dt(x)).kind == "i" else apply(
-                "not_equal", [x, x]
+            return (
+                apply("less", [x, 0])
+                if np.dtype(_dt(x)).kind == "i"
+                else apply("not_equal", [x, x])
             )
         from graphc.ops.composite import zeros_like
 
@@ -614,15 +614,19 @@ def arctan2(x1, x2):
 
 def fmax(x1, x2):
     """``keras.ops.fmax``: the larger entry, ignoring NaNs."""
-    return apply("fmax", _pair(x1, x2, floats=False)) if _floaty(x1, x2) else _maxmin(
-        "maximum", x1, x2
+    return (
+        apply("fmax", _pair(x1, x2, floats=False))
+        if _floaty(x1, x2)
+        else _maxmin("maximum", x1, x2)
     )
 
 
 def fmin(x1, x2):
     """``keras.ops.fmin``: the smaller entry, ignoring NaNs."""
-    return apply("fmin", _pair(x1, x2, floats=False)) if _floaty(x1, x2) else _maxmin(
-        "minimum", x1, x2
+    return (
+        apply("fmin", _pair(x1, x2, floats=False))
+        if _floaty(x1, x2)
+        else _maxmin("minimum", x1, x2)
     )
 
 

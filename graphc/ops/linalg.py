@@ -167,7 +167,8 @@ class _LinalgOp(Op):
 
 class Cholesky(_LinalgOp):
     """The lower Cholesky factor ``L`` (``upper``: ``L^T``) of symmetric positive-definite
-    matrices; the VJP is Murray's (2016) formula, symmetrised."""
+    matrices. The kernel factors the symmetric part ``(a + a^T) / 2`` (the same matrix
+    for a symmetric ``a``), so the VJP, Murray's (2016) formula, is its exact gradient."""
 
     name = "cholesky"
     vjp_reads_inputs, vjp_reads_outputs = False, True
@@ -177,7 +178,7 @@ class Cholesky(_LinalgOp):
         return TensorType(a.shape, a.dtype)
 
     def kernel(self, attrs, a, *, ctx):
-        L = np.linalg.cholesky(a)
+        L = np.linalg.cholesky(0.5 * (a + _T(a)))
         return _T(L).copy() if attrs.get("upper", False) else L
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
@@ -240,8 +241,8 @@ class Slogdet(_LinalgOp):
         return TensorType(a.shape[:-2], a.dtype), TensorType(a.shape[:-2], a.dtype)
 
     def kernel(self, attrs, a, *, ctx):
-        s, l = np.linalg.slogdet(a)
-        return np.asarray(s).astype(a.dtype), np.asarray(l).astype(a.dtype)
+        s, logabs = np.linalg.slogdet(a)
+        return np.asarray(s).astype(a.dtype), np.asarray(logabs).astype(a.dtype)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         a = xs[0]
@@ -335,8 +336,10 @@ class Qr(_LinalgOp):
         if len(a.shape) < 2:
             raise ShapeError(f"qr needs a tensor of rank >= 2, got {format_shape(a.shape)}")
         m, n = a.shape[-2], a.shape[-1]
-        k = n if attrs.get("mode", "reduced") == "complete" else (
-            None if m is None or n is None else min(m, n)
+        k = (
+            n
+            if attrs.get("mode", "reduced") == "complete"
+            else (None if m is None or n is None else min(m, n))
         )
         q_cols = m if attrs.get("mode", "reduced") == "complete" else k
         r_rows = m if attrs.get("mode", "reduced") == "complete" else k
@@ -468,10 +471,15 @@ def cholesky_inverse(a, upper=False):
     if len(a.shape) > 2:  # one identity per matrix of the batch
         ident = _apply("add", [_apply("multiply", [a, 0.0]), ident])
     inv_chol = _apply("solve_triangular", [a, ident], lower=not upper)
-    t = _apply("transpose", [inv_chol], perm=tuple(range(len(a.shape) - 2)) + (
-        len(a.shape) - 1,
-        len(a.shape) - 2,
-    ))
+    t = _apply(
+        "transpose",
+        [inv_chol],
+        perm=tuple(range(len(a.shape) - 2))
+        + (
+            len(a.shape) - 1,
+            len(a.shape) - 2,
+        ),
+    )
     return _apply("matmul", [inv_chol, t] if upper else [t, inv_chol])
 
 
@@ -530,9 +538,7 @@ def qr(x, mode="reduced"):
     if mode not in ("reduced", "complete"):
         from graphc.errors import ArgumentValueError
 
-        raise ArgumentValueError(
-            f"mode must be 'reduced' or 'complete'; received mode={mode!r}"
-        )
+        raise ArgumentValueError(f"mode must be 'reduced' or 'complete'; received mode={mode!r}")
     return _apply("qr", [_f(x)], mode=mode)
 
 

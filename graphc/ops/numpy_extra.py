@@ -21,7 +21,7 @@ import numpy as np
 from graphc.errors import ArgumentValueError
 from graphc.ops import composite as c
 from graphc.ops.arrays import _rank, sum, take, transpose
-from graphc.ops.elementary import _to_float, arctan2, isinf, isnan
+from graphc.ops.elementary import _to_float, isnan
 from graphc.ops.indexing import argmax, argmin
 from graphc.ops.masking import cast, expand_dims
 from graphc.ops.registry import apply, is_symbolic
@@ -297,10 +297,12 @@ def unravel_index(indices, shape):
 
 
 def angle(x):
-    """``keras.ops.angle`` of real numbers: ``pi`` for negative entries (and ``-0.0``),
-    0 otherwise (``arctan2(0, x)``)."""
+    """``keras.ops.angle`` of real numbers: ``pi`` for negative entries, 0 otherwise
+    (``-0.0`` included, as Keras's torch backend), NaN for NaN."""
     x = _to_float(x)
-    return arctan2(c.zeros_like(x), x)
+    dt = _dtype(x)
+    half = c.where(apply("less", [x, 0.0]), np.asarray(np.pi, dt), np.asarray(0, dt))
+    return c.where(isnan(x), x, half)
 
 
 def isreal(x):

@@ -210,9 +210,7 @@ def stft(x, sequence_length, sequence_stride, fft_length, window="hann", center=
     return rfft(apply("multiply", [frames, win]), fft_length)
 
 
-def istft(
-    x, sequence_length, sequence_stride, fft_length, length=None, window="hann", center=True
-):
+def istft(x, sequence_length, sequence_stride, fft_length, length=None, window="hann", center=True):
     """``keras.ops.istft``: the signal whose ``stft`` is ``x = (real, imag)``: the
     inverse transforms of the frames, weighted by the window over its overlapped squares
     (TensorFlow's ``inverse_stft_window_fn``, as Keras), overlap-added and trimmed."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from graphc.errors import ArgumentValueError, ShapeError
 from graphc.ir import TensorType
-from graphc.ops.arrays import _axes, _axis_attr, _Reduce, reduce_lowering, take, transpose
+from graphc.ops.arrays import _axes, _axis_attr, _Reduce, take, transpose
 from graphc.ops.masking import cast
 from graphc.ops.registry import Op, apply, is_symbolic
 from graphc.ops.shapes import normalize_axis
@@ -196,7 +196,9 @@ def _moved(x, axis):
     if len(axes) != 1:
         kept = tuple(-1 if shape[i] is None else shape[i] for i in rest)
         x = apply("reshape", [x], shape=kept + (n,))
-    keep_shape = tuple(1 if i in axes else (-1 if shape[i] is None else shape[i]) for i in range(nd))
+    keep_shape = tuple(
+        1 if i in axes else (-1 if shape[i] is None else shape[i]) for i in range(nd)
+    )
     return x, n, keep_shape
 
 
@@ -246,7 +248,9 @@ def quantile(x, q, axis=None, method="linear", keepdims=False):
         a, c = take(s, lo, axis=-1), take(s, hi, axis=-1)
         frac = 0.5 if method == "midpoint" else pos - lo
         rows.append(
-            a if hi == lo else apply("add", [a, apply("multiply", [apply("subtract", [c, a]), frac])])
+            a
+            if hi == lo
+            else apply("add", [a, apply("multiply", [apply("subtract", [c, a]), frac])])
         )
     return _finish(rows, q, keepdims, keep_shape)
 
@@ -318,8 +322,8 @@ def nanmedian(x, axis=None, keepdims=False):
 def searchsorted(sorted_sequence, values, side="left"):
     """``keras.ops.searchsorted`` on a 1-D sorted sequence: the int32 positions where
     ``values`` would be inserted (``side="left"``: before equal entries)."""
-    from graphc.ops.composite import expand_dims
     from graphc.ops.arrays import sum as _sum
+    from graphc.ops.composite import expand_dims
 
     if _ndim(sorted_sequence) != 1:
         raise ArgumentValueError(
@@ -341,7 +345,9 @@ def digitize(x, bins):
     from graphc.ops.composite import expand_dims
 
     if is_symbolic(bins):
-        raise ArgumentValueError("digitize takes its bins as numbers or an array, not a symbolic tensor")
+        raise ArgumentValueError(
+            "digitize takes its bins as numbers or an array, not a symbolic tensor"
+        )
     bins = np.asarray(bins)
     if bins.ndim != 1:
         raise ArgumentValueError(f"digitize takes 1-D bins; received shape {bins.shape}")
@@ -387,9 +393,7 @@ def bincount(x, weights=None, minlength=0, sparse=False):
     if x.ndim == 1:
         return np.bincount(x, w, minlength=minlength).astype(dtype)
     length = builtins.max(int(x.max()) + 1 if x.size else 0, minlength)
-    rows = [
-        np.bincount(r, None if w is None else w[i], minlength=length) for i, r in enumerate(x)
-    ]
+    rows = [np.bincount(r, None if w is None else w[i], minlength=length) for i, r in enumerate(x)]
     return np.stack(rows).astype(dtype)
 
 
