@@ -3,7 +3,12 @@ and the data loaders (``image_dataset_from_directory``, ``text_dataset_from_dire
 ``load_img``, ...)."""
 
 from graphc.models.py_dataset import PyDataset
-from graphc.progbar import Progbar
+from graphc.progbar import (
+    Progbar,
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from graphc.rng import set_random_seed
 from graphc.training_curves import plot_history
 from graphc.utils.array_utils import (
@@ -38,6 +43,9 @@ from graphc.utils.plot import model_to_dot, plot_model
 Sequence = PyDataset
 
 __all__ = [
+    "disable_interactive_logging",
+    "enable_interactive_logging",
+    "is_interactive_logging_enabled",
     "to_categorical",
     "normalize",
     "pad_sequences",
