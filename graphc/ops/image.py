@@ -405,3 +405,15 @@ def rgb_to_grayscale(images, data_format=None):
     dtype = getattr(images, "dtype", "float32")
     w = np.asarray([0.2989, 0.5870, 0.1140], dtype=dtype).reshape(shape)
     return _sum(apply("multiply", [images, w]), axis=axis, keepdims=True)
+
+
+# keras.ops.image's other functions, made of registered ops (graphc/ops/image_extra.py).
+from graphc.ops.image_extra import (  # noqa: E402,F401
+    crop_images,
+    extract_patches,
+    gaussian_blur,
+    hsv_to_rgb,
+    pad_images,
+    resize,
+    rgb_to_hsv,
+)
