@@ -217,7 +217,7 @@ def test_unknown_activation_and_initializer():
     assert error_text(lambda: graphc.initializers.get("nope"), ValueError) == (
         "Unknown initializer 'nope'; expected one of constant, glorot_normal, glorot_uniform, "
         "he_normal, he_uniform, identity, lecun_normal, lecun_uniform, normal, ones, orthogonal, "
-        "random_normal, random_uniform, truncated_normal, uniform, variance_scaling, zeros"
+        "random_normal, random_uniform, stft, truncated_normal, uniform, variance_scaling, zeros"
     )
 
 
