@@ -1,4 +1,4 @@
-"""keras.utils's interactive-logging switch: progress bars and callback messages go to
+"""keras.utils: the interactive-logging switch: progress bars and callback messages go to
 stdout by default and to the ``"graphc"`` logger when disabled."""
 
 from __future__ import annotations
@@ -33,3 +33,11 @@ def test_sparsemax_activation_by_name():
     out = f(np.array([[1.0, 2.0, 0.1]], "float32"))
     np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-6)
     assert out[0, 2] == 0.0
+
+
+def test_get_source_inputs_finds_the_inputs_in_order():
+    a = graphc.layers.Input((3,), name="src_a")
+    b = graphc.layers.Input((3,), name="src_b")
+    y = graphc.layers.Dense(2)(graphc.layers.Add()([a, b]))
+    assert graphc.utils.get_source_inputs(y) == [a, b]
+    assert graphc.utils.get_source_inputs(a) == [a]

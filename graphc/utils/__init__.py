@@ -32,6 +32,7 @@ from graphc.utils.general import (
     get_custom_objects,
     get_registered_name,
     get_registered_object,
+    get_source_inputs,
     is_keras_tensor,
     register_keras_serializable,
     serialize_keras_object,
@@ -43,6 +44,7 @@ from graphc.utils.plot import model_to_dot, plot_model
 Sequence = PyDataset
 
 __all__ = [
+    "get_source_inputs",
     "disable_interactive_logging",
     "enable_interactive_logging",
     "is_interactive_logging_enabled",

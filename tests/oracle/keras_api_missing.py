@@ -171,17 +171,11 @@ MISSING = {
         "SwapEMAWeights": "not yet",
         "TensorBoard": "not yet",
     },
-    "keras.initializers": {
-        "STFT": "not yet",
-        "STFTInitializer": "not yet",
-        "stft": "not yet",
-    },
     "keras.utils": {
         "Config": "not yet",
         "FeatureSpace": "not yet",
         "audio_dataset_from_directory": "not yet",
         "bounding_boxes": "not yet",
-        "get_source_inputs": "not yet",
         "legacy": "framework: tf.keras 2 compatibility",
         "split_dataset": "not yet",
         "timeseries_dataset_from_array": "not yet",
