@@ -220,7 +220,7 @@ class _AdaptivePooling(Layer):
     def get_config(self):
         return {
             **super().get_config(),
-            "output_size": self.output_size,
+            "output_size": list(self.output_size),
             "data_format": self.data_format,
         }
 
