@@ -19,12 +19,13 @@ from graphc import (  # noqa: E402
     utils,
 )
 from graphc.initializers import Initializer  # noqa: E402
-from graphc.layers import Input, InputLayer, Layer  # noqa: E402
+from graphc.layers import Input, InputLayer, InputSpec, Layer  # noqa: E402
 from graphc.models import Model, Sequential  # noqa: E402
 from graphc.regularizers import Regularizer  # noqa: E402
 from graphc.version import __version__
 
 __all__ = [
+    "InputSpec",
     "Input",
     "InputLayer",
     "Layer",

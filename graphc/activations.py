@@ -6,6 +6,7 @@ from __future__ import annotations
 from graphc import ops
 
 __all__ = [
+    "sparsemax",
     "linear",
     "relu",
     "sigmoid",
@@ -163,6 +164,12 @@ def tanh_shrink(x):
     return ops.tanh_shrink(x)
 
 
+def sparsemax(x, axis=-1):
+    """The Euclidean projection onto the probability simplex (Martins & Astudillo,
+    2016): a softmax whose outputs can be exactly 0."""
+    return ops.sparsemax(x, axis=axis)
+
+
 def threshold(x, threshold, default_value):
     return ops.threshold(x, threshold, default_value)
 
@@ -199,6 +206,7 @@ _BY_NAME = {
         sparse_sigmoid,
         squareplus,
         tanh_shrink,
+        sparsemax,
     )
 }
 # (threshold needs its threshold and default value, so it is no activation by name)

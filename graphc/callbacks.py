@@ -41,6 +41,11 @@ __all__ = [
 
 
 def _print_msg(message):
+    from graphc.progbar import is_interactive_logging_enabled, log_message
+
+    if not is_interactive_logging_enabled():
+        log_message(str(message))
+        return
     # Looked up at call time so redirected stdout (and pytest's capsys) is honoured.
     stream = sys.stdout
     stream.write(f"{message}\n")

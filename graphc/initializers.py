@@ -32,6 +32,9 @@ __all__ = [
     "serialize",
     "compute_fans",
     "Identity",
+    "STFT",
+    "STFTInitializer",
+    "stft",
     "IdentityInitializer",
     "OrthogonalInitializer",
     "deserialize",
@@ -287,6 +290,87 @@ class Identity(Initializer):
     def get_config(self):
         return {"gain": self.gain}
 
+
+_WINDOWS = {
+    "hann": np.hanning,
+    "hanning": np.hanning,
+    "hamming": np.hamming,
+    "blackman": np.blackman,
+    "bartlett": np.bartlett,
+    "boxcar": np.ones,
+    "rect": np.ones,
+    "ones": np.ones,
+}
+
+
+def _window(name, n, periodic):
+    """``scipy.signal.get_window(name, n, fftbins=periodic)`` for the common windows."""
+    fn = _WINDOWS.get(name)
+    if fn is None:
+        raise ValueError(
+            f"Unknown window {name!r}: graphc provides {', '.join(sorted(_WINDOWS))}; "
+            "pass the window as an array for others"
+        )
+    return fn(n + 1)[:-1] if periodic and fn is not np.ones else fn(n)
+
+
+class STFT(Initializer):
+    """``keras.initializers.STFT``: the real (``side="real"``) or imaginary part of the
+    DFT kernel of shape ``(frame_length, 1, fft_bins)``, windowed and scaled ("density":
+    by the window's L2 norm; "spectrum": by its sum), as Keras's STFTSpectrogram uses."""
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        super().__init__(None)
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag', not {side}")
+        if isinstance(window, str):
+            _window(window, 1, periodic)
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError(
+                "Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                f"Received scaling={scaling}"
+            )
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype="float32"):
+        frame_length, _, fft_bins = shape
+        n = (fft_bins - 1) * 2
+        t = np.arange(frame_length, dtype=np.float64).reshape(frame_length, 1, 1)
+        f = np.arange(fft_bins, dtype=np.float64).reshape(1, 1, fft_bins) / n
+        args = -2 * t * f * np.pi
+        kernel = np.cos(args) if self.side == "real" else np.sin(args)
+        if self.window is not None:
+            win = self.window
+            win = _window(win, frame_length, self.periodic) if isinstance(win, str) else win
+            win = np.asarray(win, dtype=np.float64)
+            if win.shape != (frame_length,):
+                raise ValueError(
+                    "The shape of `window` must be equal to [frame_length]. Received: "
+                    f"window shape={win.shape}"
+                )
+            win = win.reshape(frame_length, 1, 1)
+            scale = 1.0
+            if self.scaling == "density":
+                scale = np.sqrt(np.sum(win * win))
+            elif self.scaling == "spectrum":
+                scale = np.sum(np.abs(win))
+            kernel = kernel * win / scale
+        return kernel.astype(dtype)
+
+    def get_config(self):
+        window = self.window.tolist() if isinstance(self.window, np.ndarray) else self.window
+        return {
+            "side": self.side,
+            "window": window,
+            "periodic": self.periodic,
+            "scaling": self.scaling,
+        }
+
+
+STFTInitializer = stft = STFT
+_CLASSES["STFT"] = STFT
+_CLASSES["STFTInitializer"] = STFT
+_ALIASES["stft"] = "STFT"
 
 IdentityInitializer = Identity
 OrthogonalInitializer = Orthogonal

@@ -197,6 +197,73 @@ class Value:
     def __neg__(self) -> Any:
         return OPERATORS["negative"](self)
 
+    def __pos__(self) -> Any:
+        return self
+
+    def __abs__(self) -> Any:
+        return OPERATORS["abs"](self)
+
+    def __pow__(self, o: Any) -> Any:
+        return OPERATORS["power"](self, o)
+
+    def __rpow__(self, o: Any) -> Any:
+        return OPERATORS["power"](o, self)
+
+    def __mod__(self, o: Any) -> Any:
+        return OPERATORS["mod"](self, o)
+
+    def __rmod__(self, o: Any) -> Any:
+        return OPERATORS["mod"](o, self)
+
+    def __floordiv__(self, o: Any) -> Any:
+        return OPERATORS["floor_divide"](self, o)
+
+    def __rfloordiv__(self, o: Any) -> Any:
+        return OPERATORS["floor_divide"](o, self)
+
+    # Comparisons record ops too (``==``/``!=`` stay identity: values key the graph's
+    # dictionaries; use ops.equal / ops.not_equal).
+    def __lt__(self, o: Any) -> Any:
+        return OPERATORS["less"](self, o)
+
+    def __le__(self, o: Any) -> Any:
+        return OPERATORS["less_equal"](self, o)
+
+    def __gt__(self, o: Any) -> Any:
+        return OPERATORS["greater"](self, o)
+
+    def __ge__(self, o: Any) -> Any:
+        return OPERATORS["greater_equal"](self, o)
+
+    def __and__(self, o: Any) -> Any:
+        return OPERATORS["logical_and"](self, o)
+
+    def __rand__(self, o: Any) -> Any:
+        return OPERATORS["logical_and"](o, self)
+
+    def __or__(self, o: Any) -> Any:
+        return OPERATORS["logical_or"](self, o)
+
+    def __ror__(self, o: Any) -> Any:
+        return OPERATORS["logical_or"](o, self)
+
+    def __xor__(self, o: Any) -> Any:
+        return OPERATORS["logical_xor"](self, o)
+
+    def __rxor__(self, o: Any) -> Any:
+        return OPERATORS["logical_xor"](o, self)
+
+    def __invert__(self) -> Any:
+        return OPERATORS["logical_not"](self)
+
+    def __getitem__(self, key: Any) -> Any:
+        """``x[:, 0]``, ``x[..., None]``, ``x[:, 1::2]``: basic indexing, recorded."""
+        return OPERATORS["get_item"](self, key)
+
+    # Not iterable (Python would otherwise iterate through ``__getitem__`` forever over
+    # an unknown batch dimension); ops.unstack splits a tensor.
+    __iter__ = None
+
 
 #: The functions behind ``Value``'s arithmetic operators, by ``graphc.ops`` name.
 OPERATORS: dict[str, Callable[..., Any]] = {}

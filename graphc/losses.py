@@ -1135,6 +1135,228 @@ _FUNCTIONS.update(
 )
 
 
+# ------------------------------------------------------------- losses written with ops
+# Keras's formulas (keras/src/losses/losses.py) in graphc.ops: their values run the ops at
+# once, their gradients come from recording them (see the module docstring).
+def binary_focal_crossentropy(
+    y_true,
+    y_pred,
+    apply_class_balancing=False,
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+):
+    """Binary crossentropy scaled by ``(1 - p_t) ** gamma`` (Lin et al., 2017), and by
+    ``alpha``/``1 - alpha`` with ``apply_class_balancing``; the mean over ``axis``."""
+    from graphc import ops
+
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    bce = ops.binary_crossentropy(y_true, y_pred, from_logits=False)
+    p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+    focal = ops.power(1.0 - p_t, gamma) * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return ops.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(
+    y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1
+):
+    """Categorical crossentropy scaled by ``alpha * (1 - p) ** gamma`` per class."""
+    from graphc import ops
+
+    if isinstance(axis, bool):
+        raise TypeError(f"axis must be an int; received axis={axis!r}")
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    if label_smoothing:
+        n = y_true.shape[-1]
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / n
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=axis)
+    out = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
+    out = ops.clip(out, EPSILON, 1.0 - EPSILON)
+    cce = ops.negative(y_true) * ops.log(out)
+    return ops.sum(ops.power(1.0 - out, gamma) * alpha * cce, axis=axis)
+
+
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 |y_true . y_pred| / (|y_true| + |y_pred|)`` over ``axis`` (None: all)."""
+    from graphc import ops
+
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    inter = ops.sum(y_true * y_pred, axis=axis)
+    total = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis) + EPSILON
+    return 1.0 - ops.divide(2.0 * inter, total)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """``1 - TP / (TP + alpha FP + beta FN)`` over ``axis`` (Salehi et al., 2017)."""
+    from graphc import ops
+
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    inter = ops.sum(y_true * y_pred, axis=axis)
+    fp = ops.sum((1.0 - y_pred) * y_true, axis=axis)
+    fn = ops.sum(y_pred * (1.0 - y_true), axis=axis)
+    return 1.0 - ops.divide(inter, inter + fp * alpha + fn * beta + EPSILON)
+
+
+def categorical_generalized_cross_entropy(y_true, y_pred, q):
+    """``(1 - p ** q) / q`` of the true class's probability ``p`` (Zhang & Sabuncu,
+    2018); ``y_true`` holds class indices."""
+    from graphc import ops
+
+    n = y_pred.shape[-1]
+    onehot = ops.cast(ops.one_hot(ops.cast(y_true, "int32"), n), ops.dtype(y_pred))
+    p = ops.sum(y_pred * onehot, axis=-1)
+    return (1.0 - ops.power(p, q)) / q
+
+
+class _OpsLoss(LossFunctionWrapper):
+    """A Keras loss class over one of the functions above, with its arguments."""
+
+    _fn = None
+    _default_name = ""
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(
+            type(self)._fn,
+            reduction=reduction,
+            name=name or self._default_name,
+            dtype=dtype,
+            **kwargs,
+        )
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction, **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+
+class BinaryFocalCrossentropy(_OpsLoss):
+    """``keras.losses.BinaryFocalCrossentropy``."""
+
+    _fn = staticmethod(binary_focal_crossentropy)
+    _default_name = "binary_focal_crossentropy"
+
+    def __init__(
+        self,
+        apply_class_balancing=False,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="binary_focal_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            apply_class_balancing=apply_class_balancing,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
+class CategoricalFocalCrossentropy(_OpsLoss):
+    """``keras.losses.CategoricalFocalCrossentropy``."""
+
+    _fn = staticmethod(categorical_focal_crossentropy)
+    _default_name = "categorical_focal_crossentropy"
+
+    def __init__(
+        self,
+        alpha=0.25,
+        gamma=2.0,
+        from_logits=False,
+        label_smoothing=0.0,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="categorical_focal_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+
+
+class Dice(_OpsLoss):
+    """``keras.losses.Dice``."""
+
+    _fn = staticmethod(dice)
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, axis=axis)
+
+
+class Tversky(_OpsLoss):
+    """``keras.losses.Tversky``."""
+
+    _fn = staticmethod(tversky)
+
+    def __init__(
+        self,
+        alpha=0.5,
+        beta=0.5,
+        reduction="sum_over_batch_size",
+        name="tversky",
+        axis=None,
+        dtype=None,
+    ):
+        super().__init__(
+            reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta, axis=axis
+        )
+
+
+class CategoricalGeneralizedCrossEntropy(_OpsLoss):
+    """``keras.losses.CategoricalGeneralizedCrossEntropy``: robust to noisy labels."""
+
+    _fn = staticmethod(categorical_generalized_cross_entropy)
+
+    def __init__(
+        self,
+        q=0.5,
+        reduction="sum_over_batch_size",
+        name="categorical_generalized_cross_entropy",
+        dtype=None,
+    ):
+        if not 0 < q < 1:
+            raise ValueError(f"q must be in the interval (0, 1); received q={q}")
+        super().__init__(reduction=reduction, name=name, dtype=dtype, q=q)
+
+
+_OPS_LOSSES = (
+    BinaryFocalCrossentropy,
+    CategoricalFocalCrossentropy,
+    Dice,
+    Tversky,
+    CategoricalGeneralizedCrossEntropy,
+)
+_CLASSES.update({cls.__name__: cls for cls in _OPS_LOSSES})
+_FUNCTIONS.update({cls._fn.__name__: cls._fn for cls in _OPS_LOSSES})
+__all__ += [cls.__name__ for cls in _OPS_LOSSES] + [cls._fn.__name__ for cls in _OPS_LOSSES]
+
+
 def _resolve_crossentropy(y_true_shape, y_pred_shape):
     # keras/src/trainers/compile_utils.py get_loss / is_binary_or_sparse_categorical
     if y_true_shape is None or y_pred_shape is None:

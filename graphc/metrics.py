@@ -41,6 +41,31 @@ from .losses import (
 
 __all__ = [
     "huber",
+    "pearson_correlation",
+    "concordance_correlation",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "TruePositives",
+    "FalsePositives",
+    "TrueNegatives",
+    "FalseNegatives",
+    "Precision",
+    "Recall",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
+    "PrecisionAtRecall",
+    "RecallAtPrecision",
+    "AUC",
+    "FBetaScore",
+    "F1Score",
+    "R2Score",
+    "IoU",
+    "MeanIoU",
+    "BinaryIoU",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "PearsonCorrelation",
+    "ConcordanceCorrelation",
     "Metric",
     "Mean",
     "Sum",
@@ -728,6 +753,860 @@ class SparseCategoricalCrossentropy(MeanMetricWrapper):
         }
 
 
+# ---------------------------------------------------------------------------- confusion
+# keras/src/metrics/confusion_metrics.py, metrics_utils.update_confusion_matrix_variables:
+# ``y_pred > threshold`` counts as positive, ``y_true`` is read as booleans, counts are
+# weighted by ``sample_weight`` (broadcast to ``y_pred``).
+_EPS = 1e-7
+
+
+def _divide_no_nan(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b == 0, 0.0, a / np.where(b == 0, 1.0, b))
+
+
+def _thresholds(thresholds, default):
+    if thresholds is None:
+        return [default], True
+    if isinstance(thresholds, (list, tuple, np.ndarray)):
+        return [float(t) for t in thresholds], False
+    return [float(thresholds)], True
+
+
+def _filter_top_k(x, k):
+    idx = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+    keep = np.zeros(x.shape, bool)
+    np.put_along_axis(keep, idx, True, axis=-1)
+    return np.where(keep, x, -np.inf)
+
+
+def _confusion(
+    y_true,
+    y_pred,
+    thresholds,
+    sample_weight=None,
+    top_k=None,
+    class_id=None,
+    multi_label=False,
+    label_weights=None,
+):
+    """``{"tp", "fp", "tn", "fn"}``, each of shape ``(len(thresholds),)`` (multi-label:
+    ``(len(thresholds), labels)``)."""
+    yp = np.asarray(y_pred, np.float64)
+    yt = np.asarray(y_true, np.float64)
+    yp, yt = squeeze_or_expand_to_same_rank(yp, yt)
+    w = None
+    if sample_weight is not None:
+        w = np.expand_dims(np.asarray(sample_weight, np.float64), -1)
+        _, w = squeeze_or_expand_to_same_rank(yt, w, expand_rank_1=False)
+    if top_k is not None:
+        yp = _filter_top_k(yp, top_k)
+    if class_id is not None:
+        yt, yp = yt[..., class_id, None], yp[..., class_id, None]
+        if w is not None and w.ndim == yp.ndim and w.shape[-1] != 1:
+            w = w[..., class_id, None]
+    w = np.ones_like(yp) if w is None else np.broadcast_to(w, yp.shape)
+    if label_weights is not None and not multi_label:
+        w = w * np.broadcast_to(np.asarray(label_weights, np.float64), yp.shape)
+    t = np.asarray(thresholds, np.float64)
+    if multi_label:
+        yp2, yt2, w2 = (
+            yp.reshape(yp.shape[0], -1),
+            yt.reshape(yt.shape[0], -1),
+            w.reshape(yp.shape[0], -1),
+        )
+        pos = yp2[None] > t[:, None, None]
+        lab = yt2[None].astype(bool)
+        ax = 1
+    else:
+        pos = yp.reshape(-1)[None] > t[:, None]
+        lab = yt.reshape(-1)[None].astype(bool)
+        w2 = w.reshape(-1)
+        ax = 1
+    out = {
+        "tp": np.sum(np.where(lab & pos, w2, 0.0), axis=ax),
+        "fp": np.sum(np.where(~lab & pos, w2, 0.0), axis=ax),
+        "tn": np.sum(np.where(~lab & ~pos, w2, 0.0), axis=ax),
+        "fn": np.sum(np.where(lab & ~pos, w2, 0.0), axis=ax),
+    }
+    return out
+
+
+class _ConfusionCount(Metric):
+    _key = "tp"
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.init_thresholds = thresholds
+        self.thresholds, self._single = _thresholds(thresholds, 0.5)
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.accumulator += _confusion(y_true, y_pred, self.thresholds, sample_weight)[self._key]
+
+    def result(self):
+        return float(self.accumulator[0]) if self._single else self.accumulator.astype(self.dtype)
+
+    def reset_state(self):
+        self.accumulator = np.zeros(len(self.thresholds))
+
+    def get_config(self):
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConfusionCount):
+    """``keras.metrics.TruePositives``: the (weighted) count of true positives."""
+
+    _key = "tp"
+
+
+class FalsePositives(_ConfusionCount):
+    """``keras.metrics.FalsePositives``."""
+
+    _key = "fp"
+
+
+class TrueNegatives(_ConfusionCount):
+    """``keras.metrics.TrueNegatives``."""
+
+    _key = "tn"
+
+
+class FalseNegatives(_ConfusionCount):
+    """``keras.metrics.FalseNegatives``."""
+
+    _key = "fn"
+
+
+class _PrecisionRecall(Metric):
+    _direction = "up"
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.init_thresholds = thresholds
+        self.top_k = top_k
+        self.class_id = class_id
+        default = -np.inf if top_k is not None else 0.5
+        self.thresholds, self._single = _thresholds(thresholds, default)
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        c = _confusion(
+            y_true,
+            y_pred,
+            self.thresholds,
+            sample_weight,
+            top_k=self.top_k,
+            class_id=self.class_id,
+        )
+        self.true_positives += c["tp"]
+        self.other += c[self._other]
+
+    def result(self):
+        r = _divide_no_nan(self.true_positives, self.true_positives + self.other)
+        return float(r[0]) if self._single else r.astype(self.dtype)
+
+    def reset_state(self):
+        self.true_positives = np.zeros(len(self.thresholds))
+        self.other = np.zeros(len(self.thresholds))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "thresholds": self.init_thresholds,
+            "top_k": self.top_k,
+            "class_id": self.class_id,
+        }
+
+
+class Precision(_PrecisionRecall):
+    """``keras.metrics.Precision``: ``tp / (tp + fp)`` (``top_k``, ``class_id`` as
+    Keras)."""
+
+    _other = "fp"
+
+
+class Recall(_PrecisionRecall):
+    """``keras.metrics.Recall``: ``tp / (tp + fn)``."""
+
+    _other = "fn"
+
+
+def _even_thresholds(num_thresholds, eps=0.0):
+    inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+    return [0.0 - eps] + inner + [1.0 + eps]
+
+
+class _AtConstraint(Metric):
+    """Base of SensitivityAtSpecificity and the three others: the best ``dependent``
+    rate over the thresholds where the ``constrained`` rate reaches ``value``."""
+
+    _direction = "up"
+    _arg = "value"
+
+    def __init__(self, value, num_thresholds=200, class_id=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if num_thresholds <= 0:
+            raise ValueError(f"num_thresholds must be > 0; received {num_thresholds}")
+        if not 0 <= value <= 1:
+            raise ValueError(f"{self._arg} must be in [0, 1]; received {value}")
+        self.value = value
+        self.num_thresholds = num_thresholds
+        self.class_id = class_id
+        self.thresholds = [0.5] if num_thresholds == 1 else _even_thresholds(num_thresholds)
+        self.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        c = _confusion(y_true, y_pred, self.thresholds, sample_weight, class_id=self.class_id)
+        for k in self.counts:
+            self.counts[k] += c[k]
+
+    def reset_state(self):
+        self.counts = {k: np.zeros(len(self.thresholds)) for k in ("tp", "fp", "tn", "fn")}
+
+    def _rates(self):
+        c = self.counts
+        return {
+            "sensitivity": _divide_no_nan(c["tp"], c["tp"] + c["fn"]),
+            "specificity": _divide_no_nan(c["tn"], c["tn"] + c["fp"]),
+            "precision": _divide_no_nan(c["tp"], c["tp"] + c["fp"]),
+        }
+
+    def result(self):
+        r = self._rates()
+        constrained, dependent = r[self._constrained], r[self._dependent]
+        feasible = constrained >= self.value
+        return float(np.max(np.where(feasible, dependent, 0.0), initial=0.0))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            self._arg: self.value,
+            "class_id": self.class_id,
+        }
+
+
+def _at_constraint(class_name, arg, constrained, dependent, doc):
+    code = (
+        f"def __init__(self, {arg}, num_thresholds=200, class_id=None, name=None, "
+        f"dtype=None):\n    _AtConstraint.__init__(self, {arg}, num_thresholds, class_id, "
+        f"name, dtype)\n"
+    )
+    scope = {"_AtConstraint": _AtConstraint}
+    exec(code, scope)  # noqa: S102  (Keras's argument name in the signature)
+    return type(
+        class_name,
+        (_AtConstraint,),
+        {
+            "__init__": scope["__init__"],
+            "_arg": arg,
+            "_constrained": constrained,
+            "_dependent": dependent,
+            "__doc__": doc,
+        },
+    )
+
+
+SensitivityAtSpecificity = _at_constraint(
+    "SensitivityAtSpecificity",
+    "specificity",
+    "specificity",
+    "sensitivity",
+    "``keras.metrics.SensitivityAtSpecificity``: the best sensitivity where specificity "
+    ">= ``specificity``.",
+)
+SpecificityAtSensitivity = _at_constraint(
+    "SpecificityAtSensitivity",
+    "sensitivity",
+    "sensitivity",
+    "specificity",
+    "``keras.metrics.SpecificityAtSensitivity``.",
+)
+PrecisionAtRecall = _at_constraint(
+    "PrecisionAtRecall",
+    "recall",
+    "sensitivity",
+    "precision",
+    "``keras.metrics.PrecisionAtRecall``: the best precision where recall >= ``recall``.",
+)
+RecallAtPrecision = _at_constraint(
+    "RecallAtPrecision",
+    "precision",
+    "precision",
+    "sensitivity",
+    "``keras.metrics.RecallAtPrecision``: the best recall where precision >= "
+    "``precision`` (0 if never reached).",
+)
+for _cls in (
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+    PrecisionAtRecall,
+    RecallAtPrecision,
+):
+    _cls.__module__ = __name__
+
+
+class AUC(Metric):
+    """``keras.metrics.AUC``: the area under the ROC or PR curve, from confusion counts
+    at ``num_thresholds`` thresholds (Keras's Riemann sums; PR with "interpolation" uses
+    Davis & Goadrich's interpolation, as Keras)."""
+
+    _direction = "up"
+
+    def __init__(
+        self,
+        num_thresholds=200,
+        curve="ROC",
+        summation_method="interpolation",
+        name=None,
+        dtype=None,
+        thresholds=None,
+        multi_label=False,
+        num_labels=None,
+        label_weights=None,
+        from_logits=False,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        curve = str(curve).upper()
+        if curve not in ("ROC", "PR", "PRGAIN"):
+            raise ValueError(f'curve must be "ROC", "PR" or "PRGAIN"; received {curve!r}')
+        summation_method = str(summation_method).lower()
+        if summation_method not in ("interpolation", "minoring", "majoring"):
+            raise ValueError(
+                "summation_method must be 'interpolation', 'minoring' or 'majoring'; "
+                f"received {summation_method!r}"
+            )
+        self.curve, self.summation_method = curve, summation_method
+        if thresholds is not None:
+            self.num_thresholds = len(thresholds) + 2
+            self._thresholds = [0.0 - _EPS] + sorted(float(t) for t in thresholds) + [1.0 + _EPS]
+            self._evenly = False
+        else:
+            self._evenly = True
+            if num_thresholds <= 1:
+                raise ValueError(f"num_thresholds must be > 1; received {num_thresholds}")
+            self.num_thresholds = num_thresholds
+            self._thresholds = _even_thresholds(num_thresholds, _EPS)
+        self.multi_label = multi_label
+        self.num_labels = num_labels
+        self.label_weights = (
+            None if label_weights is None else np.asarray(label_weights, np.float64)
+        )
+        self._from_logits = from_logits
+        self.reset_state()
+
+    @property
+    def thresholds(self):
+        return list(self._thresholds)
+
+    def reset_state(self):
+        self.counts = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        yp = np.asarray(y_pred, np.float64)
+        if self._from_logits:
+            yp = 1.0 / (1.0 + np.exp(-yp))
+        c = _confusion(
+            y_true,
+            yp,
+            self._thresholds,
+            sample_weight,
+            multi_label=self.multi_label,
+            label_weights=None if self.multi_label else self.label_weights,
+        )
+        if self.counts is None:
+            self.counts = c
+        else:
+            for k in c:
+                self.counts[k] = self.counts[k] + c[k]
+
+    def _by_label(self, terms):
+        if not self.multi_label:
+            return float(np.sum(terms))
+        by_label = np.sum(terms, axis=0)
+        if self.label_weights is None:
+            return float(np.mean(by_label))
+        return float(
+            _divide_no_nan(np.sum(by_label * self.label_weights), np.sum(self.label_weights))
+        )
+
+    def _interpolate_pr_auc(self):
+        n = self.num_thresholds
+        tp, fp, fn = self.counts["tp"], self.counts["fp"], self.counts["fn"]
+        dtp = tp[: n - 1] - tp[1:]
+        p = tp + fp
+        dp = p[: n - 1] - p[1:]
+        slope = _divide_no_nan(dtp, np.maximum(dp, 0))
+        intercept = tp[1:] - slope * p[1:]
+        ratio = np.where(
+            (p[: n - 1] > 0) & (p[1:] > 0), _divide_no_nan(p[: n - 1], np.maximum(p[1:], 0)), 1.0
+        )
+        inc = _divide_no_nan(
+            slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0)
+        )
+        return self._by_label(inc)
+
+    def result(self):
+        if self.counts is None:
+            return 0.0
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            return self._interpolate_pr_auc()
+        tp, fp, tn, fn = (self.counts[k] for k in ("tp", "fp", "tn", "fn"))
+        recall = _divide_no_nan(tp, tp + fn)
+        if self.curve == "ROC":
+            x, y = _divide_no_nan(fp, fp + tn), recall
+        elif self.curve == "PR":
+            x, y = recall, _divide_no_nan(tp, tp + fp)
+        else:
+            scale = _divide_no_nan(tp + fn, tn + fp)
+            x = np.maximum(np.where(tp == 0, 0.0, 1.0 - scale * _divide_no_nan(fn, tp)), 0.0)
+            y = np.where(tp == 0, 1.0, 1.0 - scale * _divide_no_nan(fp, tp))
+        n = self.num_thresholds
+        if self.summation_method == "interpolation":
+            heights = (y[: n - 1] + y[1:]) / 2.0
+        elif self.summation_method == "minoring":
+            heights = np.minimum(y[: n - 1], y[1:])
+        else:
+            heights = np.maximum(y[: n - 1], y[1:])
+        return self._by_label((x[: n - 1] - x[1:]) * heights)
+
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "num_thresholds": self.num_thresholds,
+            "curve": self.curve,
+            "summation_method": self.summation_method,
+            "multi_label": self.multi_label,
+            "num_labels": self.num_labels,
+            "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
+            "from_logits": self._from_logits,
+        }
+        if not self._evenly:
+            config["thresholds"] = self._thresholds[1:-1]
+        return config
+
+
+# ---------------------------------------------------------------------------- F-scores
+class FBetaScore(Metric):
+    """``keras.metrics.FBetaScore``: per-class F-beta of thresholded predictions (the
+    row's maximum when ``threshold`` is None), averaged by ``average``."""
+
+    _direction = "up"
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(
+                "average must be one of None, 'micro', 'macro', 'weighted'; "
+                f"received average={average!r}"
+            )
+        if not isinstance(beta, float) or beta <= 0.0:
+            raise ValueError(f"beta must be a Python float > 0; received beta={beta!r}")
+        if threshold is not None and (
+            not isinstance(threshold, float) or not 0.0 < threshold <= 1.0
+        ):
+            raise ValueError(
+                f"threshold must be a Python float in (0, 1]; received threshold={threshold!r}"
+            )
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self.axis = None if average == "micro" else 0
+        self.reset_state()
+
+    def reset_state(self):
+        self.true_positives = self.false_positives = self.false_negatives = 0.0
+        self.intermediate_weights = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        yt = np.asarray(y_true, np.float64)
+        yp = np.asarray(y_pred, np.float64)
+        if yp.ndim != 2 or yt.ndim != 2:
+            raise ValueError(
+                f"{type(self).__name__} expects 2D inputs (batch_size, output_dim); "
+                f"received y_pred.shape={yp.shape} and y_true.shape={yt.shape}"
+            )
+        if self.threshold is None:
+            yp = (yp >= yp.max(axis=-1, keepdims=True)) & (np.abs(yp) > 1e-9)
+        else:
+            yp = yp > self.threshold
+        yp = yp.astype(np.float64)
+
+        def wsum(v):
+            if sample_weight is not None:
+                v = v * np.expand_dims(np.asarray(sample_weight, np.float64), 1)
+            return np.sum(v, axis=self.axis)
+
+        self.true_positives = self.true_positives + wsum(yp * yt)
+        self.false_positives = self.false_positives + wsum(yp * (1 - yt))
+        self.false_negatives = self.false_negatives + wsum((1 - yp) * yt)
+        self.intermediate_weights = self.intermediate_weights + wsum(yt)
+
+    def result(self):
+        tp = np.asarray(self.true_positives, np.float64)
+        precision = tp / (tp + self.false_positives + _EPS)
+        recall = tp / (tp + self.false_negatives + _EPS)
+        b2 = self.beta**2
+        f = precision * recall / (b2 * precision + recall + _EPS) * (1 + b2)
+        if self.average == "weighted":
+            w = self.intermediate_weights / (np.sum(self.intermediate_weights) + _EPS)
+            return float(np.sum(f * w))
+        if self.average is not None:
+            return float(np.mean(f))
+        return f.astype(self.dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "average": self.average,
+            "beta": self.beta,
+            "threshold": self.threshold,
+        }
+
+
+class F1Score(FBetaScore):
+    """``keras.metrics.F1Score``: ``FBetaScore`` with ``beta=1``."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
+# ---------------------------------------------------------------------------- R2
+class R2Score(Metric):
+    """``keras.metrics.R2Score``: the coefficient of determination per output, averaged
+    by ``class_aggregation``; adjusted for ``num_regressors``."""
+
+    _direction = "up"
+
+    def __init__(
+        self, class_aggregation="uniform_average", num_regressors=0, name="r2_score", dtype=None
+    ):
+        super().__init__(name=name, dtype=dtype)
+        if class_aggregation not in (None, "uniform_average", "variance_weighted_average"):
+            raise ValueError(
+                "class_aggregation must be None, 'uniform_average' or "
+                f"'variance_weighted_average'; received {class_aggregation!r}"
+            )
+        if num_regressors < 0:
+            raise ValueError(f"num_regressors must be >= 0; received {num_regressors}")
+        self.class_aggregation, self.num_regressors = class_aggregation, num_regressors
+        self.reset_state()
+
+    def reset_state(self):
+        self.sum = self.squared_sum = self.total_mse = self.count = 0.0
+        self.num_samples = 0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        yt, yp = squeeze_or_expand_to_same_rank(
+            np.asarray(y_true, np.float64), np.asarray(y_pred, np.float64)
+        )
+        if yt.ndim != 2 or yp.ndim != 2:
+            raise ValueError(
+                "R2Score expects 2D inputs (batch_size, output_dim); received "
+                f"y_pred.shape={yp.shape} and y_true.shape={yt.shape}"
+            )
+        w = np.asarray(1.0 if sample_weight is None else sample_weight, np.float64)
+        if w.ndim == 1:
+            w = w[:, None]
+        w = np.broadcast_to(w, yt.shape)
+        self.sum = self.sum + np.sum(yt * w, axis=0)
+        self.squared_sum = self.squared_sum + np.sum(yt * yt * w, axis=0)
+        self.total_mse = self.total_mse + np.sum((yt - yp) ** 2 * w, axis=0)
+        self.count = self.count + np.sum(w, axis=0)
+        self.num_samples += yt.size
+
+    def result(self):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = self.sum / self.count
+            total = self.squared_sum - self.sum * mean
+            raw = 1 - self.total_mse / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation == "uniform_average":
+            r2 = np.mean(raw)
+        elif self.class_aggregation == "variance_weighted_average":
+            r2 = np.sum(total * raw) / np.sum(total)
+        else:
+            r2 = raw
+        n, p = self.num_samples, self.num_regressors
+        if p != 0 and p < n - 1:
+            r2 = 1.0 - (1.0 - r2) * (n - 1.0) / (n - p - 1.0)
+        return float(r2) if np.ndim(r2) == 0 else np.asarray(r2, self.dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "class_aggregation": self.class_aggregation,
+            "num_regressors": self.num_regressors,
+        }
+
+
+# ---------------------------------------------------------------------------- IoU
+class IoU(Metric):
+    """``keras.metrics.IoU``: intersection over union of the classes
+    ``target_class_ids``, from a confusion matrix accumulated over the batches (in the
+    metric's integer dtype, as Keras: float sample weights are truncated)."""
+
+    _direction = "up"
+
+    def __init__(
+        self,
+        num_classes,
+        target_class_ids,
+        name=None,
+        dtype=None,
+        ignore_class=None,
+        sparse_y_true=True,
+        sparse_y_pred=True,
+        axis=-1,
+    ):
+        super().__init__(name=name, dtype=dtype or "int32")
+        if max(target_class_ids) >= num_classes:
+            raise ValueError(
+                f"target_class_ids {list(target_class_ids)} must be < num_classes={num_classes}"
+            )
+        self.num_classes = num_classes
+        self.target_class_ids = list(target_class_ids)
+        self.ignore_class = ignore_class
+        self.sparse_y_true, self.sparse_y_pred = sparse_y_true, sparse_y_pred
+        self.axis = axis
+        self.reset_state()
+
+    def reset_state(self):
+        self.total_cm = np.zeros((self.num_classes, self.num_classes), np.float64)
+
+    def _cast(self, x):
+        x = np.asarray(x)
+        return x.astype(self.dtype) if np.dtype(self.dtype).kind in "iu" else x.astype(np.float64)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if not self.sparse_y_true:
+            y_true = np.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = np.argmax(y_pred, axis=self.axis)
+        yt = self._cast(y_true).reshape(-1)
+        yp = self._cast(y_pred).reshape(-1)
+        w = self._cast(1 if sample_weight is None else sample_weight).reshape(-1)
+        w = np.broadcast_to(w, yt.shape)
+        n = self.num_classes
+        ok = (yt >= 0) & (yt < n) & (yp >= 0) & (yp < n)
+        if self.ignore_class is not None:
+            ok &= yt != self.ignore_class
+        cm = np.zeros((n, n), np.float64)
+        np.add.at(cm, (yt[ok].astype(np.int64), yp[ok].astype(np.int64)), w[ok])
+        self.total_cm += cm
+
+    def result(self):
+        cm = self.total_cm
+        tp = np.diag(cm)
+        denom = cm.sum(axis=0) + cm.sum(axis=1) - tp
+        ids = self.target_class_ids
+        tp, denom = tp[ids], denom[ids]
+        valid = denom > 1e-9
+        iou = np.where(valid, tp / (denom + _EPS), 0.0)
+        return float(np.sum(iou) / (np.sum(valid) + _EPS))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "target_class_ids": self.target_class_ids,
+            "ignore_class": self.ignore_class,
+            "sparse_y_true": self.sparse_y_true,
+            "sparse_y_pred": self.sparse_y_pred,
+            "axis": self.axis,
+        }
+
+
+class MeanIoU(IoU):
+    """``keras.metrics.MeanIoU``: IoU averaged over all ``num_classes`` classes."""
+
+    def __init__(
+        self,
+        num_classes,
+        name=None,
+        dtype=None,
+        ignore_class=None,
+        sparse_y_true=True,
+        sparse_y_pred=True,
+        axis=-1,
+    ):
+        super().__init__(
+            num_classes,
+            list(range(num_classes)),
+            name,
+            dtype,
+            ignore_class,
+            sparse_y_true,
+            sparse_y_pred,
+            axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["target_class_ids"]
+        return config
+
+
+class BinaryIoU(IoU):
+    """``keras.metrics.BinaryIoU``: IoU of predictions thresholded at ``threshold``
+    (``>=`` is class 1)."""
+
+    def __init__(self, target_class_ids=(0, 1), threshold=0.5, name=None, dtype=None):
+        super().__init__(2, target_class_ids, name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        yp = (np.asarray(y_pred, np.float32) >= self.threshold).astype(np.int32)
+        return super().update_state(y_true, yp, sample_weight)
+
+    def get_config(self):
+        return {
+            "target_class_ids": self.target_class_ids,
+            "threshold": self.threshold,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
+
+
+class OneHotIoU(IoU):
+    """``keras.metrics.OneHotIoU``: IoU of one-hot targets and class scores."""
+
+    def __init__(
+        self,
+        num_classes,
+        target_class_ids,
+        name=None,
+        dtype=None,
+        ignore_class=None,
+        sparse_y_pred=False,
+        axis=-1,
+    ):
+        super().__init__(
+            num_classes,
+            target_class_ids,
+            name,
+            dtype,
+            ignore_class,
+            sparse_y_true=False,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+class OneHotMeanIoU(MeanIoU):
+    """``keras.metrics.OneHotMeanIoU``: MeanIoU of one-hot targets and class scores."""
+
+    def __init__(
+        self, num_classes, name=None, dtype=None, ignore_class=None, sparse_y_pred=False, axis=-1
+    ):
+        super().__init__(
+            num_classes,
+            name,
+            dtype,
+            ignore_class,
+            sparse_y_true=False,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["sparse_y_true"]
+        return config
+
+
+# ---------------------------------------------------------------------------- correlation
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """``keras.metrics.pearson_correlation``: Pearson's r of each sample along ``axis``."""
+    yp = np.asarray(y_pred, np.float64)
+    yt = np.asarray(y_true, np.float64)
+    yt, yp = squeeze_or_expand_to_same_rank(yt, yp)
+    tn = yt - yt.mean(axis=axis, keepdims=True)
+    pn = yp - yp.mean(axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tn = tn / tn.std(axis=axis, keepdims=True)
+        pn = pn / pn.std(axis=axis, keepdims=True)
+    return np.mean(tn * pn, axis=axis).astype(np.float32)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """``keras.metrics.concordance_correlation``: Lin's concordance correlation
+    coefficient of each sample along ``axis`` (Keras's formula)."""
+    yp = np.asarray(y_pred, np.float64)
+    yt = np.asarray(y_true, np.float64)
+    yt, yp = squeeze_or_expand_to_same_rank(yt, yp)
+    tm, pm = yt.mean(axis=axis, keepdims=True), yp.mean(axis=axis, keepdims=True)
+    tv, pv = (yt - tm).var(axis=axis, keepdims=True), (yp - pm).var(axis=axis, keepdims=True)
+    covar = (yt - pm) * (yp - pm)
+    norm = tv + pv + (tm - pm) ** 2
+    return np.mean(2 * covar / (norm + _EPS), axis=axis).astype(np.float32)
+
+
+class PearsonCorrelation(MeanMetricWrapper):
+    """``keras.metrics.PearsonCorrelation``: the mean of the samples' Pearson r."""
+
+    _direction = "up"
+
+    def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
+        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+
+
+class ConcordanceCorrelation(MeanMetricWrapper):
+    """``keras.metrics.ConcordanceCorrelation``: the mean of the samples' CCC."""
+
+    _direction = "up"
+
+    def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
+        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+
+
+# keras.metrics exposes these loss functions too.
+binary_focal_crossentropy = _losses.binary_focal_crossentropy
+categorical_focal_crossentropy = _losses.categorical_focal_crossentropy
+
+_NEW_CLASSES = (
+    TruePositives,
+    FalsePositives,
+    TrueNegatives,
+    FalseNegatives,
+    Precision,
+    Recall,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    AUC,
+    FBetaScore,
+    F1Score,
+    R2Score,
+    IoU,
+    MeanIoU,
+    BinaryIoU,
+    OneHotIoU,
+    OneHotMeanIoU,
+    PearsonCorrelation,
+    ConcordanceCorrelation,
+)
+
+
 # ---------------------------------------------------------------------------- lookup
 _CLASSES = {
     cls.__name__: cls
@@ -755,6 +1634,7 @@ _CLASSES = {
         SquaredHinge,
         CategoricalHinge,
         CosineSimilarity,
+        *_NEW_CLASSES,
     )
 }
 
@@ -813,6 +1693,10 @@ _FUNCTIONS = {
         *_LOSS_FUNCTIONS,
         _losses.huber,
         cosine_similarity,
+        pearson_correlation,
+        concordance_correlation,
+        binary_focal_crossentropy,
+        categorical_focal_crossentropy,
     )
 }
 

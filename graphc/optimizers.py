@@ -40,6 +40,12 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adagrad",
+    "Adamax",
+    "Nadam",
+    "Adadelta",
+    "Ftrl",
+    "Lion",
+    "Lamb",
     "schedules",
     "get",
     "serialize",
@@ -1041,7 +1047,304 @@ class Adagrad(Optimizer):
         return config
 
 
-_ALL = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad)}
+_BASE_ARGS = (
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+    "name",
+)
+
+
+class _Simple(Optimizer):
+    """An optimizer whose update is written as whole-array NumPy on each block (the
+    formulas of Keras 3's ``update_step``, in the variable dtype); ``_hyper`` lists the
+    hyperparameters its config adds."""
+
+    _hyper: tuple = ()
+
+    def __init__(self, learning_rate=0.001, **kwargs):
+        base = {k: kwargs.pop(k) for k in list(kwargs) if k in _BASE_ARGS}
+        hyper = {k: kwargs.pop(k) for k in list(kwargs) if k in self._hyper}
+        super().__init__(learning_rate=learning_rate, **base, **kwargs)
+        for k, v in hyper.items():
+            setattr(self, k, v)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({k: getattr(self, k) for k in self._hyper})
+        return config
+
+
+def _defaults(cls, **values):
+    """``cls.__init__`` with Keras's signature (its defaults shown by ``help``)."""
+    names = list(values)
+    lr_default = values.pop("learning_rate", 0.001)
+
+    def __init__(self, learning_rate=lr_default, **kwargs):
+        for k, v in values.items():
+            kwargs.setdefault(k, v)
+        _Simple.__init__(self, learning_rate=learning_rate, **kwargs)
+
+    cls.__init__ = __init__
+    cls._hyper = tuple(n for n in names if n != "learning_rate")
+    return cls
+
+
+class Adamax(_Simple):
+    """Adamax (Keras 3): ``m += (g - m)(1 - beta_1)``; ``u = max(beta_2 u, |g|)``;
+    ``p -= lr m / ((1 - beta_1^t)(u + epsilon))``."""
+
+    def _build_slots(self):
+        self._slot("momentum")
+        self._slot("norm")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        b1p = np.power(dt(self.beta_1), dt(self.iterations + 1))
+        return dt(lr), dt(self.beta_1), dt(self.beta_2), dt(self.epsilon), dt(1) - b1p
+
+    def _update(self, sl, g, consts):
+        lr, b1, b2, eps, one_m_b1p = consts
+        p, gs = self._param[sl], g[sl]
+        m, u = self._slots["momentum"][sl], self._slots["norm"][sl]
+        m += (gs - m) * (1 - b1)
+        np.maximum(b2 * u, np.abs(gs), out=u)
+        p -= (lr * m) / (one_m_b1p * (u + eps))
+
+
+_defaults(Adamax, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+
+
+class Nadam(_Simple):
+    """Nadam (Keras 3): Adam with Nesterov momentum and the momentum schedule
+    ``u_t = beta_1 (1 - 0.5 * 0.96^t)``."""
+
+    def _build_slots(self):
+        self._slot("momentum")
+        self._slot("velocity")
+        self._u_product = 1.0
+
+    def get_state(self):
+        state = super().get_state()
+        state["u_product"] = np.array(self._u_product, dtype=np.float64)
+        return state
+
+    def set_state(self, state):
+        state = dict(state)
+        u = state.pop("u_product", None)
+        super().set_state(state)
+        if u is not None:
+            self._u_product = float(u)
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t, t1 = dt(self.iterations + 1), dt(self.iterations + 2)
+        b1, b2 = dt(self.beta_1), dt(self.beta_2)
+        self._u_product = dt(self._u_product) * b1 * (dt(1) - dt(0.5) * np.power(dt(0.96), t))
+        u_t = b1 * (dt(1) - dt(0.5) * np.power(dt(0.96), t))
+        u_t1 = b1 * (dt(1) - dt(0.5) * np.power(dt(0.96), t1))
+        up_t = dt(self._u_product)
+        up_t1 = up_t * u_t1
+        return dt(lr), b1, b2, dt(self.epsilon), u_t, u_t1, up_t, up_t1, np.power(b2, t)
+
+    def _update(self, sl, g, consts):
+        lr, b1, b2, eps, u_t, u_t1, up_t, up_t1, b2p = consts
+        p, gs = self._param[sl], g[sl]
+        m, v = self._slots["momentum"][sl], self._slots["velocity"][sl]
+        m += (gs - m) * (1 - b1)
+        v += (gs * gs - v) * (1 - b2)
+        m_hat = u_t1 * m / (1 - up_t1) + (1 - u_t) * gs / (1 - up_t)
+        v_hat = v / (1 - b2p)
+        p -= m_hat * lr / (np.sqrt(v_hat) + eps)
+
+
+_defaults(Nadam, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+
+
+class Adadelta(_Simple):
+    """Adadelta (Keras 3): ``acc_g = rho acc_g + (1 - rho) g^2``; ``d = -sqrt(acc_d +
+    eps) g / sqrt(acc_g + eps)``; ``acc_d = rho acc_d + (1 - rho) d^2``; ``p += lr d``."""
+
+    def _build_slots(self):
+        self._slot("accumulated_grad")
+        self._slot("accumulated_delta_var")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        return dt(lr), dt(self.rho), dt(self.epsilon)
+
+    def _update(self, sl, g, consts):
+        lr, rho, eps = consts
+        p, gs = self._param[sl], g[sl]
+        ag = self._slots["accumulated_grad"][sl]
+        ad = self._slots["accumulated_delta_var"][sl]
+        ag[...] = rho * ag + (1 - rho) * gs * gs
+        delta = -(np.sqrt(ad + eps) * gs) / np.sqrt(ag + eps)
+        ad[...] = rho * ad + (1 - rho) * delta * delta
+        p += lr * delta
+
+
+_defaults(Adadelta, learning_rate=0.001, rho=0.95, epsilon=1e-7)
+
+
+class Ftrl(_Simple):
+    """FTRL-proximal (Keras 3), with L1, L2 and L2-shrinkage regularization."""
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        learning_rate_power=-0.5,
+        initial_accumulator_value=0.1,
+        l1_regularization_strength=0.0,
+        l2_regularization_strength=0.0,
+        l2_shrinkage_regularization_strength=0.0,
+        beta=0.0,
+        **kwargs,
+    ):
+        for what, v in (
+            ("initial_accumulator_value", initial_accumulator_value),
+            ("l1_regularization_strength", l1_regularization_strength),
+            ("l2_regularization_strength", l2_regularization_strength),
+            ("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength),
+        ):
+            if v < 0.0:
+                raise ValueError(f"`{what}` needs to be positive or zero. Received: {what}={v}.")
+        if learning_rate_power > 0.0:
+            raise ValueError(
+                "`learning_rate_power` needs to be negative or zero. Received: "
+                f"learning_rate_power={learning_rate_power}."
+            )
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.learning_rate_power = learning_rate_power
+        self.initial_accumulator_value = initial_accumulator_value
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
+        self.beta = beta
+
+    _hyper = (
+        "learning_rate_power",
+        "initial_accumulator_value",
+        "l1_regularization_strength",
+        "l2_regularization_strength",
+        "l2_shrinkage_regularization_strength",
+        "beta",
+    )
+
+    def _build_slots(self):
+        self._slot("accumulator", fill=self.initial_accumulator_value)
+        self._slot("linear")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        l2 = dt(self.l2_regularization_strength) + dt(self.beta) / (dt(2.0) * dt(lr))
+        return (
+            dt(lr),
+            dt(self.learning_rate_power),
+            l2,
+            dt(self.l1_regularization_strength),
+            dt(2 * self.l2_shrinkage_regularization_strength),
+        )
+
+    def _update(self, sl, g, consts):
+        lr, power, l2, l1, shrink = consts
+        p, gs = self._param[sl], g[sl]
+        acc, lin = self._slots["accumulator"][sl], self._slots["linear"][sl]
+        grad = gs + shrink * p
+        new_acc = acc + gs * gs
+        lin += grad - (np.power(new_acc, -power) - np.power(acc, -power)) / lr * p
+        quadratic = np.power(new_acc, -power) / lr + 2 * l2
+        p[...] = (np.clip(lin, -l1, l1) - lin) / quadratic
+        acc[...] = new_acc
+
+
+class Lion(_Simple):
+    """Lion (Keras 3): ``p -= lr sign(beta_1 m + (1 - beta_1) g)``; then ``m = beta_2 m
+    + (1 - beta_2) g``."""
+
+    def _build_slots(self):
+        self._slot("momentum")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        return dt(lr), dt(self.beta_1), dt(self.beta_2)
+
+    def _update(self, sl, g, consts):
+        lr, b1, b2 = consts
+        p, gs, m = self._param[sl], g[sl], self._slots["momentum"][sl]
+        p -= lr * np.sign(m * b1 + gs * (1 - b1))
+        m[...] = m * b2 + gs * (1 - b2)
+
+
+_defaults(Lion, learning_rate=0.001, beta_1=0.9, beta_2=0.99)
+_lion_init = Lion.__init__
+
+
+def _lion_checked(self, learning_rate=0.001, **kwargs):
+    b1 = kwargs.get("beta_1", 0.9)
+    if b1 <= 0 or b1 > 1:
+        raise ValueError(f"Argument `beta_1` must be in the [0, 1] range. Received: beta_1={b1}.")
+    _lion_init(self, learning_rate=learning_rate, **kwargs)
+
+
+Lion.__init__ = _lion_checked
+
+
+class Lamb(_Simple):
+    """LAMB (Keras 3): the Adam step scaled per variable by the trust ratio
+    ``||p|| / ||update||`` (1 when either norm is 0)."""
+
+    def _build_slots(self):
+        self._slot("momentum")
+        self._slot("velocity")
+
+    def _partition(self, n):
+        return [(0, n)]  # the norms are per variable: one pass over the segments
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t = dt(self.iterations + 1)
+        return (
+            dt(lr),
+            dt(self.beta_1),
+            dt(self.beta_2),
+            dt(self.epsilon),
+            np.power(dt(self.beta_1), t),
+            np.power(dt(self.beta_2), t),
+        )
+
+    def _chunk(self, lo, hi, g, wd, consts):
+        p = self._param
+        if wd is not None:
+            for a, b in self._wd_ranges:
+                p[a:b] *= wd
+        for a, b in self._segments:
+            self._update(slice(a, b), g, consts)
+
+    def _update(self, sl, g, consts):
+        lr, b1, b2, eps, b1p, b2p = consts
+        p, gs = self._param[sl], g[sl]
+        m, v = self._slots["momentum"][sl], self._slots["velocity"][sl]
+        m += (gs - m) * (1 - b1)
+        v += (gs * gs - v) * (1 - b2)
+        update = (m / (1 - b1p)) / (np.sqrt(v / (1 - b2p)) + eps)
+        w_norm = np.sqrt(np.sum(p * p))
+        g_norm = np.sqrt(np.sum(update * update))
+        ratio = w_norm / g_norm if w_norm > 0 and g_norm > 0 else p.dtype.type(1)
+        p -= ratio * lr * update
+
+
+_defaults(Lamb, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+
+_NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb)
+
+_ALL = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, *_NEW)}
 
 
 def serialize(optimizer):

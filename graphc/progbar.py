@@ -117,6 +117,9 @@ class Progbar:
         return stream is sys.stdout and "ipykernel" in sys.modules
 
     def _write(self, stream, message):
+        if not is_interactive_logging_enabled() and self.stream is None:
+            log_message(message)
+            return
         stream.write(message)
         flush = getattr(stream, "flush", None)
         if flush is not None:
@@ -242,3 +245,32 @@ class Progbar:
     def add(self, n, values=None):
         """Advance the bar by ``n`` steps."""
         self.update(self._seen_so_far + n, values)
+
+
+# ---- interactive logging (keras.utils.enable/disable_interactive_logging) ---------------
+_INTERACTIVE = {"enabled": True}
+
+
+def enable_interactive_logging():
+    """Progress bars and training messages go to ``sys.stdout`` (the default)."""
+    _INTERACTIVE["enabled"] = True
+
+
+def disable_interactive_logging():
+    """Progress bars and training messages go to the ``logging`` logger ``"graphc"``
+    (level INFO) instead of ``sys.stdout``, as Keras sends them to absl logging."""
+    _INTERACTIVE["enabled"] = False
+
+
+def is_interactive_logging_enabled():
+    """Whether messages go to ``sys.stdout`` (True) or to ``logging`` (False)."""
+    return _INTERACTIVE["enabled"]
+
+
+def log_message(message):
+    """One message to the ``"graphc"`` logger (carriage returns and blank lines dropped)."""
+    import logging
+
+    text = message.replace("\r", "").strip("\n")
+    if text.strip():
+        logging.getLogger("graphc").info(text)

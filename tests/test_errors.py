@@ -211,13 +211,13 @@ def test_unknown_activation_and_initializer():
         "Unknown activation 'nope'; expected one of celu, elu, exponential, gelu, glu, "
         "hard_shrink, hard_sigmoid, hard_silu, hard_swish, hard_tanh, leaky_relu, linear, "
         "log_sigmoid, log_softmax, mish, relu, relu6, selu, sigmoid, silu, soft_shrink, "
-        "softmax, softplus, softsign, sparse_plus, sparse_sigmoid, squareplus, swish, tanh, "
-        "tanh_shrink"
+        "softmax, softplus, softsign, sparse_plus, sparse_sigmoid, sparsemax, squareplus, swish, "
+        "tanh, tanh_shrink"
     )
     assert error_text(lambda: graphc.initializers.get("nope"), ValueError) == (
         "Unknown initializer 'nope'; expected one of constant, glorot_normal, glorot_uniform, "
         "he_normal, he_uniform, identity, lecun_normal, lecun_uniform, normal, ones, orthogonal, "
-        "random_normal, random_uniform, truncated_normal, uniform, variance_scaling, zeros"
+        "random_normal, random_uniform, stft, truncated_normal, uniform, variance_scaling, zeros"
     )
 
 

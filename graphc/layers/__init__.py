@@ -15,6 +15,7 @@ from graphc.layers import preprocessing as _preprocessing  # noqa: E402
 from graphc.layers import recurrent as _recurrent  # noqa: E402
 from graphc.layers import reshaping as _reshaping  # noqa: E402
 from graphc.layers import simple as _simple  # noqa: E402
+from graphc.layers import wrappers as _wrappers  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
 from graphc.layers.attention import *  # noqa: F401,F403,E402
 from graphc.layers.base import Input, InputLayer, Layer
@@ -49,6 +50,7 @@ from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
 from graphc.layers.simple import *  # noqa: F401,F403,E402
 from graphc.layers.text_vectorization import TextVectorization  # noqa: E402
+from graphc.layers.wrappers import *  # noqa: F401,F403,E402
 
 __all__ = [
     "Layer",
@@ -89,6 +91,7 @@ __all__ = [
     + _normalization.__all__
     + _pooling.__all__
     + _preprocessing.__all__
+    + _wrappers.__all__
     + _recurrent.__all__
     + _reshaping.__all__
     + _simple.__all__

@@ -418,6 +418,10 @@ class Layer:
 
     def __call__(self, inputs, *args, **kwargs):
         flat = flatten_struct(inputs)
+        if getattr(self, "input_spec", None) is not None:
+            from graphc.layers.wrappers import assert_input_compatibility
+
+            assert_input_compatibility(self.input_spec, flat, self.name)
         symbolic = [x for x in flat if is_symbolic(x)]
         if not symbolic:
             self._maybe_build(inputs)

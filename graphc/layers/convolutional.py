@@ -37,6 +37,8 @@ __all__ = [
     "Conv2D",
     "Convolution1D",
     "Convolution2D",
+    "Conv3D",
+    "Convolution3D",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
     "SeparableConv1D",
@@ -511,5 +513,14 @@ class SeparableConv2D(_SeparableConv):
 
 Convolution1D = Conv1D
 Convolution2D = Conv2D
+
+
+class Conv3D(_Conv):
+    """3-D convolution over ``(batch, depth, height, width, channels)``."""
+
+    rank = 3
+
+
+Convolution3D = Conv3D
 SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D

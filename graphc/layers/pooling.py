@@ -36,6 +36,20 @@ __all__ = [
     "GlobalMaxPool2D",
     "GlobalAvgPool1D",
     "GlobalAvgPool2D",
+    "MaxPooling3D",
+    "AveragePooling3D",
+    "MaxPool3D",
+    "AvgPool3D",
+    "GlobalMaxPooling3D",
+    "GlobalAveragePooling3D",
+    "GlobalMaxPool3D",
+    "GlobalAvgPool3D",
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
 ]
 
 
@@ -161,3 +175,75 @@ MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
 AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
 GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
 GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+
+
+class MaxPooling3D(_Pooling):
+    """3-D max pooling over ``(batch, depth, height, width, channels)``."""
+
+    rank, pool_fn = 3, ops.max_pool
+
+
+class AveragePooling3D(_Pooling):
+    """3-D average pooling over ``(batch, depth, height, width, channels)``."""
+
+    rank, pool_fn = 3, ops.average_pool
+
+
+class GlobalMaxPooling3D(_GlobalPooling):
+    rank, pool_fn = 3, ops.global_max_pool
+
+
+class GlobalAveragePooling3D(_GlobalPooling):
+    rank, pool_fn = 3, ops.global_avg_pool
+
+
+MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
+GlobalMaxPool3D, GlobalAvgPool3D = GlobalMaxPooling3D, GlobalAveragePooling3D
+
+
+class _AdaptivePooling(Layer):
+    """Pooling to a fixed ``output_size`` whatever the input size (windows from
+    ``floor(i * n / out)`` to ``ceil((i + 1) * n / out)``, as PyTorch and Keras 3)."""
+
+    rank = 0
+    pool_fn = None
+
+    def __init__(self, output_size, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = standardize_tuple(output_size, self.rank, "output_size")
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs):
+        check_input_rank(self, inputs.shape, self.rank + 2)
+        return type(self).pool_fn(inputs, self.output_size, data_format=self.data_format)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "output_size": list(self.output_size),
+            "data_format": self.data_format,
+        }
+
+
+class AdaptiveAveragePooling1D(_AdaptivePooling):
+    rank, pool_fn = 1, ops.adaptive_average_pool
+
+
+class AdaptiveAveragePooling2D(_AdaptivePooling):
+    rank, pool_fn = 2, ops.adaptive_average_pool
+
+
+class AdaptiveAveragePooling3D(_AdaptivePooling):
+    rank, pool_fn = 3, ops.adaptive_average_pool
+
+
+class AdaptiveMaxPooling1D(_AdaptivePooling):
+    rank, pool_fn = 1, ops.adaptive_max_pool
+
+
+class AdaptiveMaxPooling2D(_AdaptivePooling):
+    rank, pool_fn = 2, ops.adaptive_max_pool
+
+
+class AdaptiveMaxPooling3D(_AdaptivePooling):
+    rank, pool_fn = 3, ops.adaptive_max_pool

@@ -35,6 +35,10 @@ __all__ = [
     "RandomRotation",
     "RandomZoom",
     "RandomTranslation",
+    "Resizing",
+    "CenterCrop",
+    "CategoryEncoding",
+    "Discretization",
 ]
 
 
@@ -320,6 +324,217 @@ class RandomTranslation(_RandomAffineLayer):
             "height_factor": self.height_factor,
             "width_factor": self.width_factor,
         }
+
+
+class Resizing(Layer):
+    """``keras.layers.Resizing``: images resized to ``(height, width)`` with
+    ``ops.image.resize`` (bilinear or nearest; crop or pad to the aspect ratio)."""
+
+    def __init__(
+        self,
+        height,
+        width,
+        interpolation="bilinear",
+        crop_to_aspect_ratio=False,
+        pad_to_aspect_ratio=False,
+        fill_mode="constant",
+        fill_value=0.0,
+        antialias=False,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+        self.pad_to_aspect_ratio = pad_to_aspect_ratio
+        self.fill_mode, self.fill_value = fill_mode, fill_value
+        self.antialias = antialias
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs):
+        return image_ops.resize(
+            inputs,
+            (self.height, self.width),
+            interpolation=self.interpolation,
+            antialias=self.antialias,
+            crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+            pad_to_aspect_ratio=self.pad_to_aspect_ratio,
+            fill_value=self.fill_value,
+            data_format=self.data_format,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+            "interpolation": self.interpolation,
+            "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+            "pad_to_aspect_ratio": self.pad_to_aspect_ratio,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "antialias": self.antialias,
+            "data_format": self.data_format,
+        }
+
+
+class CenterCrop(Layer):
+    """``keras.layers.CenterCrop``: the central ``height x width`` box; an image smaller
+    than that is resized to it (cropped to the aspect ratio first), as Keras's
+    ``smart_resize``."""
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.height, self.width = int(height), int(width)
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs):
+        first = self.data_format == "channels_first"
+        h_axis = len(inputs.shape) - (2 if first else 3)
+        h, w = inputs.shape[h_axis], inputs.shape[h_axis + 1]
+        if h >= self.height and w >= self.width:
+            top, left = (h - self.height) // 2, (w - self.width) // 2
+            return image_ops.crop_images(
+                inputs, top, left, target_height=self.height, target_width=self.width,
+                data_format=self.data_format,
+            )  # fmt: skip
+        return image_ops.resize(
+            inputs, (self.height, self.width), crop_to_aspect_ratio=True,
+            data_format=self.data_format,
+        )  # fmt: skip
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+            "data_format": self.data_format,
+        }
+
+
+class CategoryEncoding(Layer):
+    """``keras.layers.CategoryEncoding``: integer ids to "one_hot", "multi_hot" or
+    "count" vectors of ``num_tokens`` (float32)."""
+
+    def __init__(self, num_tokens=None, output_mode="multi_hot", sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if output_mode == "binary":
+            output_mode = "multi_hot"
+        if output_mode not in ("count", "one_hot", "multi_hot"):
+            raise ValueError(f"Unknown arg for output_mode: {output_mode}")
+        if num_tokens is None:
+            raise ValueError("num_tokens must be set to use this layer.")
+        if num_tokens < 1:
+            raise ValueError(f"`num_tokens` must be >= 1. Received: num_tokens={num_tokens}.")
+        if sparse:
+            raise ValueError("CategoryEncoding(sparse=True) is not supported: graphc is dense")
+        self.num_tokens, self.output_mode, self.sparse = num_tokens, output_mode, sparse
+
+    def call(self, inputs, count_weights=None):
+        x = ops.cast(inputs, "int32")
+        rank = len(x.shape)
+        if self.output_mode == "one_hot":
+            if rank >= 1 and x.shape[-1] == 1 and rank > 1:
+                x = ops.squeeze(x, axis=-1)
+            return ops.one_hot(x, self.num_tokens)
+        if rank == 1:
+            x = ops.expand_dims(x, 0) if rank == 1 and not is_symbolic(inputs) else x
+        hot = ops.one_hot(x, self.num_tokens)  # (..., n, tokens)
+        if self.output_mode == "count":
+            if count_weights is not None:
+                hot = ops.multiply(hot, ops.expand_dims(ops.cast(count_weights, "float32"), -1))
+            out = ops.sum(hot, axis=-2)
+        else:
+            out = ops.max(hot, axis=-2)
+        return ops.squeeze(out, axis=0) if rank == 1 and not is_symbolic(inputs) else out
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_tokens": self.num_tokens,
+            "output_mode": self.output_mode,
+        }
+
+
+class Discretization(Layer):
+    """``keras.layers.Discretization``: the bucket of each value among
+    ``bin_boundaries`` (``bins[i - 1] <= x < bins[i]``), as "int" ids or one-hot,
+    multi-hot or count vectors. ``adapt(data)`` with ``num_bins`` sets the boundaries
+    to the data's quantiles (exact quantiles; Keras approximates them)."""
+
+    def __init__(
+        self,
+        bin_boundaries=None,
+        num_bins=None,
+        epsilon=0.01,
+        output_mode="int",
+        sparse=False,
+        dtype=None,
+        name=None,
+    ):
+        super().__init__(name=name)
+        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
+            raise ValueError(f"Unknown output_mode: {output_mode!r}")
+        if sparse:
+            raise ValueError("Discretization(sparse=True) is not supported: graphc is dense")
+        if num_bins is not None and num_bins < 0:
+            raise ValueError(f"`num_bins` must be greater than or equal to 0. Received: {num_bins}")
+        if num_bins is not None and bin_boundaries is not None:
+            raise ValueError(
+                "Both `num_bins` and `bin_boundaries` should not be set. Received: "
+                f"num_bins={num_bins} and bin_boundaries={bin_boundaries}"
+            )
+        self.bin_boundaries = list(bin_boundaries) if bin_boundaries is not None else None
+        self.num_bins, self.epsilon = num_bins, epsilon
+        self.output_mode, self.sparse = output_mode, sparse
+        self._out_dtype = dtype or ("int64" if output_mode == "int" else "float32")
+
+    @property
+    def input_dtype(self):
+        return "float32"
+
+    def adapt(self, data, steps=None):
+        """Boundaries at the ``num_bins`` quantiles of ``data``."""
+        if self.num_bins is None:
+            raise ValueError(
+                "Cannot adapt a Discretization layer that was built with bin_boundaries"
+            )
+        values = np.asarray(data, dtype="float64").reshape(-1)
+        qs = np.linspace(0, 1, self.num_bins + 1)[1:-1]
+        self.bin_boundaries = [float(v) for v in np.quantile(values, qs)]
+
+    def call(self, inputs):
+        if self.bin_boundaries is None:
+            raise ValueError(
+                "Discretization has no bin boundaries: pass bin_boundaries or call adapt() first"
+            )
+        x = inputs if np.dtype(str(inputs.dtype)).kind == "f" else ops.cast(inputs, "float32")
+        ids = ops.digitize(x, np.asarray(self.bin_boundaries, "float32"))
+        if self.output_mode == "int":
+            return ops.cast(ids, self._out_dtype)
+        n = len(self.bin_boundaries) + 1
+        return (
+            CategoryEncoding(n, self.output_mode)(ids)
+            if not is_symbolic(inputs)
+            else (CategoryEncoding(n, self.output_mode).call(ids))
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "bin_boundaries": self.bin_boundaries,
+            "num_bins": self.num_bins,
+            "epsilon": self.epsilon,
+            "output_mode": self.output_mode,
+            "sparse": self.sparse,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("trainable", None)
+        return cls(**config)
 
 
 class Normalization(Layer):

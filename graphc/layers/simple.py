@@ -384,3 +384,31 @@ class ZeroPadding3D(_ZeroPadding):
 
 
 __all__ += ["ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D"]
+
+
+class ActivityRegularization(Layer):
+    """The identity, adding ``l1 * sum(|x|) + l2 * sum(x^2)`` of its output to the
+    model's loss (Keras's ``ActivityRegularization``)."""
+
+    _SUPPORTS_MASKING = True
+
+    def __init__(self, l1=0.0, l2=0.0, **kwargs):
+        from graphc import regularizers
+
+        kwargs.pop("activity_regularizer", None)
+        super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
+        self.l1, self.l2 = l1, l2
+
+    def call(self, inputs):
+        return ops.identity(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activity_regularizer", None)
+        return {**config, "l1": self.l1, "l2": self.l2}
+
+
+__all__ += ["ActivityRegularization"]

@@ -59,7 +59,7 @@ def _attention(node, ins, opset):
         raise _Unsupported("3-D Q, K, V without q_num_heads and kv_num_heads")
     if rank == 4 and opset >= 25 and ("q_num_heads" in attrs or "kv_num_heads" in attrs):
         raise _Unsupported("q_num_heads/kv_num_heads with 4-D inputs (opset 25 forbids them)")
-    return ops.attention(q, k, v, mask, past_k, past_v, nonpad, **attrs)
+    return ops.onnx_attention(q, k, v, mask, past_k, past_v, nonpad, **attrs)
 
 
 def _resize(node, ins, opset):

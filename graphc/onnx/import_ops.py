@@ -89,12 +89,10 @@ def _int_div(base):
 def _is_inf(node, ins, opset):
     x = ins[0]
     _require_float(x, "IsInf")
-    return ops.apply(
-        "isinf",
-        [x],
-        positive=bool(_attr(node, "detect_positive", 1)),
-        negative=bool(_attr(node, "detect_negative", 1)),
-    )
+    pos, neg = bool(_attr(node, "detect_positive", 1)), bool(_attr(node, "detect_negative", 1))
+    if not (pos or neg):
+        return ops.apply("less", [x, x])  # false everywhere (NaN too)
+    return ops.apply("isinf", [x], sign=0 if pos and neg else (1 if pos else -1))
 
 
 def _celu(node, ins, opset):

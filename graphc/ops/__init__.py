@@ -27,8 +27,10 @@ from graphc.ops import bitwise as _bitwise  # noqa: E402
 from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
+from graphc.ops import core_extra as _core_extra  # noqa: E402
 from graphc.ops import cumulative as _cumulative  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
+from graphc.ops import elementary as _elementary  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops import image as _image  # noqa: E402
 from graphc.ops import indexing as _indexing  # noqa: E402
@@ -36,11 +38,14 @@ from graphc.ops import logic as _logic  # noqa: E402
 from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
 from graphc.ops import numeric as _numeric  # noqa: E402
+from graphc.ops import numpy_extra as _numpy_extra  # noqa: E402
 from graphc.ops import padding as _padding  # noqa: E402
 from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import rounding as _rounding  # noqa: E402
 from graphc.ops import selection as _selection  # noqa: E402
+from graphc.ops import signal as _signal  # noqa: E402
+from graphc.ops import sorting as _sorting  # noqa: E402
 from graphc.ops import special as _special  # noqa: E402
 from graphc.ops import spectral as _spectral  # noqa: E402,F401
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
@@ -51,22 +56,27 @@ from graphc.ops.bitwise import *  # noqa: F401,F403,E402
 from graphc.ops.composite import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
+from graphc.ops.core_extra import *  # noqa: F401,F403,E402
 from graphc.ops.cumulative import *  # noqa: F401,F403,E402
 
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
+from graphc.ops.elementary import *  # noqa: F401,F403,E402
 from graphc.ops.image import *  # noqa: F401,F403,E402
 from graphc.ops.indexing import *  # noqa: F401,F403,E402
 from graphc.ops.logic import *  # noqa: F401,F403,E402
 from graphc.ops.masking import *  # noqa: F401,F403,E402
 from graphc.ops.normalization import *  # noqa: F401,F403,E402
 from graphc.ops.numeric import *  # noqa: F401,F403,E402
+from graphc.ops.numpy_extra import *  # noqa: F401,F403,E402
 from graphc.ops.padding import *  # noqa: F401,F403,E402
 from graphc.ops.pooling import *  # noqa: F401,F403,E402
 from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops.rounding import *  # noqa: F401,F403,E402
 from graphc.ops.selection import *  # noqa: F401,F403,E402
+from graphc.ops.signal import *  # noqa: F401,F403,E402
+from graphc.ops.sorting import *  # noqa: F401,F403,E402
 from graphc.ops.special import *  # noqa: F401,F403,E402
 
 __all__ = [
@@ -111,14 +121,19 @@ __all__ = [
     + _conv.__all__
     + _conv_transpose.__all__
     + _dynamic.__all__
+    + _elementary.__all__
     + _image.__all__
     + _normalization.__all__
     + _numeric.__all__
+    + _numpy_extra.__all__
     + _padding.__all__
     + _pooling.__all__
     + _recurrent.__all__
     + _logic.__all__
     + _rounding.__all__
+    + _sorting.__all__
+    + _signal.__all__
+    + _core_extra.__all__
     + _indexing.__all__
     + _composite.__all__
     + _bitwise.__all__
@@ -249,9 +264,65 @@ def concatenate(xs, axis=-1):
     return apply("concatenate", list(xs), axis=int(axis))
 
 
+# keras.ops's linear algebra, also under graphc.ops.linalg (the op family of that name).
+from graphc.ops.linalg import (  # noqa: E402
+    cholesky,
+    cholesky_inverse,
+    det,
+    eig,
+    eigh,
+    inv,
+    logdet,
+    lstsq,
+    lu_factor,
+    matrix_rank,
+    norm,
+    pinv,
+    qr,
+    slogdet,
+    solve,
+    solve_triangular,
+    svd,
+)
+
+__all__ += [
+    "cholesky",
+    "cholesky_inverse",
+    "det",
+    "eig",
+    "eigh",
+    "inv",
+    "logdet",
+    "lstsq",
+    "lu_factor",
+    "matrix_rank",
+    "norm",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "solve_triangular",
+    "svd",
+]
+
 # Arithmetic on symbolic tensors (``x + y``, ``-x``, ``x @ w``) records these ops.
 _ir.OPERATORS.update(
     add=add, subtract=subtract, multiply=multiply, divide=divide, matmul=matmul, negative=negative
+)
+_ir.OPERATORS.update(
+    abs=_numeric.abs,
+    power=_rounding.power,
+    mod=_rounding.mod,
+    floor_divide=_elementary.floor_divide,
+    less=_logic.less,
+    less_equal=_logic.less_equal,
+    greater=_logic.greater,
+    greater_equal=_logic.greater_equal,
+    logical_and=_logic.logical_and,
+    logical_or=_logic.logical_or,
+    logical_xor=_logic.logical_xor,
+    logical_not=_logic.logical_not,
+    get_item=_numpy_extra.get_item,
 )
 
 

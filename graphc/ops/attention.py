@@ -34,7 +34,7 @@ from graphc.ir import TensorType, format_shape
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known, product
 
-__all__ = ["masked_softmax", "attention"]
+__all__ = ["masked_softmax", "onnx_attention"]
 
 _SOFTMAX_FILL = -1e9  # keras.layers.Softmax's masked logits (float32)
 _BIAS = 3.38953e38 * -0.7  # keras.ops.dot_product_attention's mask bias (float32)
@@ -474,7 +474,7 @@ class Attention(Op):
         return tuple(b.op("Attention", *ins, outputs=4, **onnx_attrs))
 
 
-def attention(
+def onnx_attention(
     q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv_seqlen=None, **attrs
 ):
     """ONNX's Attention on ``(Q, K, V)`` (3-D with ``q_num_heads``/``kv_num_heads``, or

@@ -22,7 +22,7 @@ from graphc.ops.arrays import _axes, _axis_attr, reduce_lowering
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import normalize_axis
 
-__all__ = ["cumsum", "cumprod", "prod"]
+__all__ = ["cumsum", "cumprod"]  # keras.ops.prod: sorting.prod (Keras's dtype rules)
 
 
 def scan(x, axis, exclusive, reverse, product):

@@ -643,7 +643,7 @@ class Resize(Op):
         return b.op("Resize", *ins, **onnx_attrs)
 
 
-def resize(x, scales=None, sizes=None, axes=None, roi=None, **attrs):
+def onnx_resize(x, scales=None, sizes=None, axes=None, roi=None, **attrs):
     """ONNX ``Resize`` of ``x`` by ``scales`` or to ``sizes`` (one per axis in ``axes``,
     default every axis); the other attributes are ONNX's."""
     a = dict(attrs)
@@ -1018,3 +1018,13 @@ class RoiAlign(Op):
                 "coordinate_transformation_mode", "half_pixel"
             )
         return b.op("RoiAlign", x, rois, index, **onnx_attrs)
+# keras.ops.image's other functions, made of registered ops (graphc/ops/image_extra.py).
+from graphc.ops.image_extra import (  # noqa: E402,F401
+    crop_images,
+    extract_patches,
+    gaussian_blur,
+    hsv_to_rgb,
+    pad_images,
+    resize,
+    rgb_to_hsv,
+)

@@ -3,7 +3,12 @@ and the data loaders (``image_dataset_from_directory``, ``text_dataset_from_dire
 ``load_img``, ...)."""
 
 from graphc.models.py_dataset import PyDataset
-from graphc.progbar import Progbar
+from graphc.progbar import (
+    Progbar,
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from graphc.rng import set_random_seed
 from graphc.training_curves import plot_history
 from graphc.utils.array_utils import (
@@ -27,6 +32,7 @@ from graphc.utils.general import (
     get_custom_objects,
     get_registered_name,
     get_registered_object,
+    get_source_inputs,
     is_keras_tensor,
     register_keras_serializable,
     serialize_keras_object,
@@ -38,6 +44,10 @@ from graphc.utils.plot import model_to_dot, plot_model
 Sequence = PyDataset
 
 __all__ = [
+    "get_source_inputs",
+    "disable_interactive_logging",
+    "enable_interactive_logging",
+    "is_interactive_logging_enabled",
     "to_categorical",
     "normalize",
     "pad_sequences",

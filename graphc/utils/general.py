@@ -52,3 +52,26 @@ def standardize_dtype(dtype) -> str:
     if dtype in ("string", str):
         return "string"
     return dtype_name(dtype)
+
+
+def get_source_inputs(tensor):
+    """``keras.utils.get_source_inputs``: the graph inputs (``Input`` tensors) that
+    ``tensor`` is computed from, in the order they are first reached (an input itself
+    gives ``[tensor]``)."""
+    from graphc.ir import Value
+
+    if not isinstance(tensor, Value):
+        raise TypeError(
+            f"get_source_inputs takes a symbolic tensor; received {type(tensor).__name__}"
+        )
+    found, seen, stack = [], set(), [tensor]
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v.kind == "input":
+            found.append(v)
+        elif v.producer is not None:
+            stack.extend(reversed(v.producer.inputs))
+    return found

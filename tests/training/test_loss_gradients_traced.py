@@ -298,7 +298,9 @@ def _case(name):
 
 def test_every_built_in_loss_class_is_checked():
     checked = {CASES[name][0] for name in CASES}
-    built_in = {cls for cls in losses._CLASSES.values()}
+    # (the losses written with graphc.ops have no hand-written gradient to check: theirs
+    # is the recorded one; tests/oracle/test_keras_losses_breadth_parity.py checks it)
+    built_in = {cls for cls in losses._CLASSES.values() if not issubclass(cls, losses._OpsLoss)}
     assert built_in - checked == set(), "add a CASES entry (written with graphc.ops)"
 
 

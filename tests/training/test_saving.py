@@ -483,11 +483,40 @@ LAYER_CASES = {
     "SpatialDropout1D": ({"rate": 0.3, "seed": 2}, (3, 4)),
     "SpatialDropout2D": ({"rate": 0.3}, (3, 3, 2)),
     "SpatialDropout3D": ({"rate": 0.3}, (2, 2, 2, 2)),
+    "MaxPooling3D": ({"pool_size": 2}, (4, 4, 4, 2)),
+    "AveragePooling3D": ({"pool_size": 2, "padding": "same"}, (3, 4, 4, 2)),
+    "GlobalMaxPooling3D": ({"keepdims": True}, (3, 4, 4, 2)),
+    "GlobalAveragePooling3D": ({}, (3, 4, 4, 2)),
+    "AdaptiveAveragePooling1D": ({"output_size": 3}, (8, 2)),
+    "AdaptiveAveragePooling2D": ({"output_size": (2, 3)}, (5, 7, 2)),
+    "AdaptiveAveragePooling3D": ({"output_size": 2}, (3, 4, 5, 2)),
+    "AdaptiveMaxPooling1D": ({"output_size": 3}, (8, 2)),
+    "AdaptiveMaxPooling2D": ({"output_size": (2, 3)}, (5, 7, 2)),
+    "AdaptiveMaxPooling3D": ({"output_size": 2}, (3, 4, 5, 2)),
+    "Conv3D": ({"filters": 2, "kernel_size": 2}, (3, 3, 3, 2)),
+    "ActivityRegularization": ({"l1": 0.01, "l2": 0.1}, (4,)),
+    "GroupNormalization": ({"groups": 2}, (3, 4)),
+    "Resizing": ({"height": 3, "width": 5}, (4, 6, 2)),
+    "CenterCrop": ({"height": 3, "width": 2}, (4, 6, 2)),
+    "CategoryEncoding": ({"num_tokens": 10, "output_mode": "count"}, "int5"),
+    "Discretization": ({"bin_boundaries": [-0.5, 0.5], "output_mode": "one_hot"}, (3,)),
 }
 # TextVectorization runs eagerly only (strings never enter a graph): its config round
 # trip is tested in tests/layers/test_text_vectorization.py.
 # Lambda saves its function by name only (tests/api/test_simple_layers.py).
-_NOT_PLAIN = {"Layer", "InputLayer", "Input", "Bidirectional", "TextVectorization", "Lambda"}
+# InputSpec is no layer; Wrapper is a base class; TimeDistributed takes a layer object
+# (its round trip: tests/oracle/test_keras_wrappers_parity.py).
+_NOT_PLAIN = {
+    "Layer",
+    "InputLayer",
+    "Input",
+    "Bidirectional",
+    "TextVectorization",
+    "Lambda",
+    "InputSpec",
+    "Wrapper",
+    "TimeDistributed",
+}
 
 
 def _layer_classes():
