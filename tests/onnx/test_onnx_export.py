@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx_example_models import MODELS, reference, sample_inputs
+from onnx_reference import assert_reference_matches
 
 import graphc
 from graphc import Input, Model, layers
@@ -39,6 +40,9 @@ def _assert_parity(model, proto, batches=(1, 7)):
         for name, g, w in zip(rt.output_names, got, want):
             assert g.shape == w.shape, name
             np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL, err_msg=name)
+    # The second runtime: onnx's reference evaluator, on the first rows of the first batch.
+    x = sample_inputs(model, batches[0], seed=batches[0])
+    assert_reference_matches(proto, rt, x, lambda xs: reference(model, xs), rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("opset", OPSETS)
