@@ -105,8 +105,10 @@ def test_repeat_op_general_onnx_form_with_unknown_dimensions():
     inp = Input(shape=(2, None), name="x")
     model = Model(inp, ops.repeat(inp, 3, axis=1))
     assert model.output_shape == (None, 6, None)
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
+    runtime_proto = graphc.onnx.export(model)
+    runtime = graphc.onnx.Runtime(runtime_proto)
     for shape in ((1, 2, 3), (4, 2, 5)):
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         np.testing.assert_array_equal(runtime.predict(x), np.repeat(x, 3, axis=1))
         np.testing.assert_array_equal(model.predict(x, verbose=0), np.repeat(x, 3, axis=1))
+        assert_onnx_matches(model, [x], proto=runtime_proto)
