@@ -31,6 +31,7 @@ def pytest_testnodedown(node, error):
 
     part = getattr(node, "workeroutput", {}).get("onnx_reference")
     if part:
+        onnx_reference.SECONDS[0] += part["seconds"]
         for t in part["covered"]:
             onnx_reference.RECORD[t]["compared"] += 1
         for t, reasons in part["skipped"].items():
@@ -48,7 +49,7 @@ def pytest_terminal_summary(terminalreporter):
     tr.write_sep("-", "onnx reference evaluator (second runtime for the export tests)")
     tr.write_line(
         f"{len(s['covered'])} export tests compared in onnx.reference.ReferenceEvaluator; "
-        f"{len(s['skipped'])} skipped it (reasons below)"
+        f"{len(s['skipped'])} skipped it (reasons below); {s['seconds']:.1f} s in it"
     )
     reasons = {}
     for t, rs in s["skipped"].items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import os
+import time
 
 import numpy as np
 
@@ -56,6 +57,7 @@ UNSUPPORTED_MESSAGES = ("Unknown activation function",)
 CURRENT = {"test": None}
 RECORD: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 REASONS: dict[str, set] = collections.defaultdict(set)
+SECONDS = [0.0]  # spent in the reference evaluator (building and running sessions)
 
 
 def _note(outcome: str, reason: str | None = None) -> None:
@@ -105,6 +107,7 @@ def assert_reference_matches(proto, runtime, x, reference, *, rtol, atol):
         return False
     x = _first_rows(x, MAX_ROWS)
     feeds, _ = runtime._feeds(x)
+    start = time.perf_counter()
     try:
         session = ReferenceEvaluator(model)
         got = session.run(None, feeds)
@@ -114,6 +117,8 @@ def assert_reference_matches(proto, runtime, x, reference, *, rtol, atol):
             raise
         _note("unsupported", f"not implemented: {message[:160]}")
         return False
+    finally:
+        SECONDS[0] += time.perf_counter() - start
     want = reference(x)
     want = list(want) if isinstance(want, (list, tuple)) else [want]
     assert len(got) == len(want), (len(got), len(want))
@@ -135,4 +140,4 @@ def summary() -> dict:
         calls.update(c)
     covered = sorted(t for t, c in RECORD.items() if c["compared"])
     skipped = {t: sorted(REASONS[t]) for t, c in RECORD.items() if not c["compared"]}
-    return {"covered": covered, "skipped": skipped, "calls": dict(calls)}
+    return {"covered": covered, "skipped": skipped, "calls": dict(calls), "seconds": SECONDS[0]}
