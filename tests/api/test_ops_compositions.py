@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx_reference import assert_reference_matches
 
 import graphc
 from graphc import layers, ops
@@ -119,8 +120,12 @@ def test_onnx_export_matches(name):
     from graphc.onnx import Runtime, export
 
     model = _model(SYMBOLIC[name])
-    np.testing.assert_allclose(
-        Runtime(export(model)).predict(X), model.predict(X, verbose=0), rtol=1e-5, atol=1e-5
+    proto = export(model)
+    runtime = Runtime(proto)
+    want = model.predict(X, verbose=0)
+    np.testing.assert_allclose(runtime.predict(X), want, rtol=1e-5, atol=1e-5)
+    assert_reference_matches(
+        proto, runtime, X, lambda x: model.predict(x, verbose=0), rtol=1e-5, atol=1e-5
     )
 
 

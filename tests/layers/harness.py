@@ -10,9 +10,9 @@ NumPy data has the concrete output shape and equals the model's eager call, and 
 the same numbers.
 
 For whole models built from the layers under test: ``randomize_weights`` (non-zero biases,
-so a dropped bias shows), ``assert_onnx_matches`` (onnxruntime on the export against
-``predict``) and ``check_gradients`` (the executor's reverse pass against central
-differences in float64).
+so a dropped bias shows), ``assert_onnx_matches`` (onnxruntime, and onnx's reference
+evaluator on the first rows, on the export against ``predict``) and ``check_gradients``
+(the executor's reverse pass against central differences in float64).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from onnx_reference import assert_reference_matches
 
 import graphc
 from graphc import Input, Model
@@ -88,8 +89,9 @@ def randomize_weights(model, seed=1, scale=0.5):
 def assert_onnx_matches(model, batches, *, proto=None, rtol=1e-4, atol=1e-5):
     """onnxruntime on ``proto`` (default: ``graphc.onnx.export(model)``) gives the model's
     ``predict`` on each input batch, output by output."""
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model) if proto is None else proto)
-    for x in batches:
+    proto = graphc.onnx.export(model) if proto is None else proto
+    runtime = graphc.onnx.Runtime(proto)
+    for i, x in enumerate(batches):
         got, want = runtime.predict(x), model.predict(x, verbose=0)
         if isinstance(want, (list, tuple)):
             assert len(got) == len(want)
@@ -97,6 +99,10 @@ def assert_onnx_matches(model, batches, *, proto=None, rtol=1e-4, atol=1e-5):
             got, want = [got], [want]
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+        if i == 0:  # the second runtime, on the first rows of the first batch
+            assert_reference_matches(
+                proto, runtime, x, lambda xs: model.predict(xs, verbose=0), rtol=rtol, atol=atol
+            )
     return runtime
 
 

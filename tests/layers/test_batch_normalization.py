@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import assert_onnx_matches
 
 import graphc
 from graphc import Input, Model, layers
@@ -112,9 +113,4 @@ def test_onnx_export_is_the_inference_form(shape, opset):
         eps = next(a.f for a in node.attribute if a.name == "epsilon")
         assert eps == pytest.approx(1e-3)
     data = rng.standard_normal((7,) + shape).astype("float32")
-    np.testing.assert_allclose(
-        graphc.onnx.Runtime(proto).predict(data),
-        model.predict(data, verbose=0),
-        rtol=1e-4,
-        atol=1e-5,
-    )
+    assert_onnx_matches(model, [data], proto=proto)

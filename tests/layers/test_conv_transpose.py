@@ -424,6 +424,7 @@ def test_upsampling_onnx_parity_and_gradient():
     r1 = graphc.onnx.Runtime(graphc.onnx.export(m1))
     s = np.random.default_rng(1).standard_normal((2, 5, 3)).astype("float32")
     np.testing.assert_array_equal(r1.predict(s), np.repeat(s, 3, axis=1))
+    assert_onnx_matches(m1, [s])
     # the gradient of a repeat sums the copies: training moves the conv below it
     model.compile(optimizer="sgd", loss="mse")
     before = model.get_weights()[0].copy()

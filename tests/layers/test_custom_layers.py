@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import assert_onnx_matches
 
 import graphc
 from graphc import layers, ops
@@ -71,8 +72,8 @@ def test_ops_on_weights_export_to_onnx(tmp_path):
     model = scale_model(graphc)
     model.layers[1].set_weights([np.array([0.1, -0.2, 0.3], "float32"), np.float32(-1.5)])
     x, _ = _data(8)
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model, str(tmp_path / "m.onnx")))
-    np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0), rtol=1e-6)
+    proto = graphc.onnx.export(model, str(tmp_path / "m.onnx"))
+    assert_onnx_matches(model, [x], proto=proto, rtol=1e-6, atol=0)
 
 
 def test_layer_weights_used_directly_and_through_ops_get_one_gradient():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from harness import assert_onnx_matches
 
 import graphc
 from graphc import Input, Model, layers
@@ -96,7 +97,4 @@ def test_two_branch_model_trains_saves_and_exports(tmp_path):
     model.save(path)
     loaded = graphc.models.load_model(path)
     np.testing.assert_array_equal(loaded.predict(xs, verbose=0), model.predict(xs, verbose=0))
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
-    np.testing.assert_allclose(
-        runtime.predict(xs), model.predict(xs, verbose=0), rtol=1e-4, atol=1e-5
-    )
+    assert_onnx_matches(model, [xs])

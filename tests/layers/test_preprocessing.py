@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from harness import check_layer
+from harness import assert_onnx_matches, check_layer
 
 import graphc
 from graphc import Input, Model, layers
@@ -55,8 +55,7 @@ def test_rescaling_harness_numbers_and_onnx(kwargs, tmp_path):
 
     ops_used = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert ops_used == (["Mul", "Add"] if kwargs.get("offset") else ["Mul"])
-    runtime = graphc.onnx.Runtime(str(path))
-    np.testing.assert_allclose(runtime.predict(checked.x), checked.y, rtol=1e-6, atol=1e-6)
+    assert_onnx_matches(checked.model, [checked.x], proto=str(path), rtol=1e-6, atol=1e-6)
 
 
 # ---- the random layers: config, shapes, inference ------------------------------------------
@@ -97,9 +96,7 @@ def test_export_drops_them_and_agrees_with_predict(cls, kwargs, tmp_path):
     model.export(str(path))
     assert "Identity" not in [n.op_type for n in onnx.load(str(path)).graph.node]
     data = _images((4, *inputs.shape[1:]))
-    np.testing.assert_allclose(
-        graphc.onnx.Runtime(str(path)).predict(data), model.predict(data, verbose=0), rtol=1e-6
-    )
+    assert_onnx_matches(model, [data], proto=str(path), rtol=1e-6, atol=0)
 
 
 def test_eager_call_augments_by_default_as_keras():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from harness import check_layer
+from harness import assert_onnx_matches, check_layer
 
 import graphc
 from graphc import Input, Model, Sequential, layers, ops
@@ -90,11 +90,7 @@ def test_repeat_and_permute_model_trains_and_exports():
     proto = graphc.onnx.export(model)
     kinds = [n.op_type for n in proto.graph.node]
     assert "Expand" in kinds and kinds.count("Transpose") == 1  # one inverse pair cancelled
-    runtime = graphc.onnx.Runtime(proto)
-    for n in (1, 7):
-        np.testing.assert_allclose(
-            runtime.predict(x[:n]), model.predict(x[:n], verbose=0), rtol=1e-4, atol=1e-5
-        )
+    assert_onnx_matches(model, [x[:1], x[:7]], proto=proto)
 
 
 def test_export_without_passes_keeps_both_transposes():
@@ -109,8 +105,10 @@ def test_repeat_op_general_onnx_form_with_unknown_dimensions():
     inp = Input(shape=(2, None), name="x")
     model = Model(inp, ops.repeat(inp, 3, axis=1))
     assert model.output_shape == (None, 6, None)
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
+    runtime_proto = graphc.onnx.export(model)
+    runtime = graphc.onnx.Runtime(runtime_proto)
     for shape in ((1, 2, 3), (4, 2, 5)):
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         np.testing.assert_array_equal(runtime.predict(x), np.repeat(x, 3, axis=1))
         np.testing.assert_array_equal(model.predict(x, verbose=0), np.repeat(x, 3, axis=1))
+        assert_onnx_matches(model, [x], proto=runtime_proto)

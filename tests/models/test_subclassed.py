@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from onnx_reference import assert_reference_matches
 
 import graphc
 from graphc import layers
@@ -105,9 +106,13 @@ def test_fit_evaluate_predict_save_and_export(tmp_path):
     loaded = graphc.models.load_model(str(path))  # no class needed: the traced graph
     for a, b in zip(loaded.predict(x, verbose=0), model.predict(x, verbose=0)):
         np.testing.assert_array_equal(a, b)
-    runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
+    proto = graphc.onnx.export(model)
+    runtime = graphc.onnx.Runtime(proto)
     for a, b in zip(runtime.predict(x), model.predict(x, verbose=0)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert_reference_matches(
+        proto, runtime, x, lambda xs: model.predict(xs, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_build_from_an_input_shape():

@@ -12,6 +12,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from onnx_reference import assert_reference_matches  # noqa: E402
+
 import graphc  # noqa: E402
 from graphc import layers  # noqa: E402
 from graphc.onnx import OnnxImportError, load  # noqa: E402
@@ -70,6 +72,10 @@ def test_import_predict_finetune_save_reexport(tmp_path, build, shape):
     reloaded.export(out)
     name = onnx.load(out).graph.input[0].name
     np.testing.assert_allclose(_ort(out, {name: x})[0], ours, rtol=1e-5, atol=1e-6)
+    predict = reloaded.predict
+    assert_reference_matches(
+        out, graphc.onnx.Runtime(out), x, lambda xs: predict(xs, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_trainable_false_freezes_weights(tmp_path):
@@ -251,3 +257,12 @@ def test_torch_export_imports_finetunes_and_reexports(tmp_path, which):
     name = onnx.load(out).graph.input[0].name
     again = np.concatenate([_ort(out, {name: x[i : i + batch]})[0] for i in range(0, 64, batch)])
     np.testing.assert_allclose(again, ours, rtol=1e-4, atol=1e-5)
+    predict = reloaded.predict
+    assert_reference_matches(
+        out,
+        graphc.onnx.Runtime(out),
+        x[:batch],
+        lambda xs: predict(xs, batch_size=batch, verbose=0),
+        rtol=1e-4,
+        atol=1e-5,
+    )

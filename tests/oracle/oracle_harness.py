@@ -20,6 +20,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from onnx_reference import assert_reference_matches  # noqa: E402
+
 import graphc  # noqa: E402
 
 
@@ -145,12 +147,17 @@ def onnx_opsets(*opsets):
 
 def assert_onnx_matches(g, batches, opsets=(None,), rtol=1e-4, atol=1e-5):
     """onnxruntime on graphc's export (at each opset; None: the default) gives graphc's
-    NumPy predictions on each input batch."""
+    NumPy predictions on each input batch; so does onnx's reference evaluator on the first
+    rows of the first batch (tests/onnx_reference.py)."""
     for opset in opsets:
         proto = graphc.onnx.export(g) if opset is None else graphc.onnx.export(g, opset=opset)
         runtime = graphc.onnx.Runtime(proto)
-        for x in batches:
+        for i, x in enumerate(batches):
             assert_close(runtime.predict(x), g.predict(x, verbose=0), rtol=rtol, atol=atol)
+            if i == 0:  # the second runtime, on the first rows of the first batch
+                assert_reference_matches(
+                    proto, runtime, x, lambda xs: g.predict(xs, verbose=0), rtol=rtol, atol=atol
+                )
 
 
 # ---- torch ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from onnx_reference import assert_reference_matches
 
 import graphc
 from graphc import Input, Model, Sequential, layers
@@ -55,9 +56,17 @@ def check_unchanged(model, graph):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     from graphc.onnx import Runtime, export
 
-    ort = Runtime(export(model)).predict(xs[0] if len(xs) == 1 else xs)
+    proto = export(model)
+    runtime = Runtime(proto)
+    x = xs[0] if len(xs) == 1 else xs
+    ort = runtime.predict(x)
     for g, w in zip([ort] if len(want) == 1 else ort, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+    def numpy_outputs(x):
+        return [np.asarray(o) for o in flatten_struct(model(x))]
+
+    assert_reference_matches(proto, runtime, x, numpy_outputs, rtol=1e-4, atol=1e-5)
 
 
 def ops(graph):
