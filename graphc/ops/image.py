@@ -1018,6 +1018,8 @@ class RoiAlign(Op):
                 "coordinate_transformation_mode", "half_pixel"
             )
         return b.op("RoiAlign", x, rois, index, **onnx_attrs)
+
+
 # keras.ops.image's other functions, made of registered ops (graphc/ops/image_extra.py).
 from graphc.ops.image_extra import (  # noqa: E402,F401
     crop_images,
