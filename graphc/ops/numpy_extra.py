@@ -21,6 +21,7 @@ import numpy as np
 from graphc.errors import ArgumentValueError
 from graphc.ops import composite as c
 from graphc.ops.arrays import _rank, sum, take, transpose
+from graphc.ops.cumulative import cumprod, cumsum
 from graphc.ops.elementary import _to_float, isnan
 from graphc.ops.indexing import argmax, argmin
 from graphc.ops.masking import cast, expand_dims
@@ -38,6 +39,8 @@ __all__ = [
     "nanstd",
     "nanargmax",
     "nanargmin",
+    "nancumsum",
+    "nancumprod",
     "nan_to_num",
     "kron",
     "cross",
@@ -130,6 +133,24 @@ def nanargmin(x, axis=None, keepdims=False):
     """``keras.ops.nanargmin``: the index of the smallest non-NaN entry (-1 for an
     all-NaN slice)."""
     return _nanarg(argmin, np.inf, x, axis, keepdims)
+
+
+def _nan_free(x, value):
+    if np.dtype(_dtype(x)).kind != "f":
+        return x  # integers have no NaN
+    return c.where(isnan(x), np.asarray(value, _dtype(x)), x)
+
+
+def nancumsum(x, axis=None, dtype=None):
+    """``keras.ops.nancumsum``: the running sum along ``axis`` (None: of the flattened
+    tensor), NaNs counted as 0."""
+    return cumsum(_nan_free(x, 0), axis=axis, dtype=dtype)
+
+
+def nancumprod(x, axis=None, dtype=None):
+    """``keras.ops.nancumprod``: the running product along ``axis`` (None: flattened),
+    NaNs counted as 1."""
+    return cumprod(_nan_free(x, 1), axis=axis, dtype=dtype)
 
 
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):

@@ -94,6 +94,8 @@ CASES = {
     "nanstd": ((XN,), {"axis": 0}),
     "nanargmax": ((XN,), {"axis": 1}),
     "nanargmin": ((XN,), {"axis": 0}),
+    "nancumsum": ((XN,), {}),
+    "nancumprod": ((XN,), {"axis": 1}),
     "searchsorted": ((np.sort(S1), S2), {"side": "right"}),
     "digitize": ((S1, [-1.0, 0.0, 0.5]), {}),
     "isin": ((INTS, INTS2), {}),
@@ -245,6 +247,8 @@ SYMBOLIC = {
     "nanmean": lambda x: ops.nanmean(ops.where(x > 1, np.float32(np.nan), x), axis=-1),
     "nanquantile": lambda x: ops.nanquantile(ops.where(x > 1, np.float32(np.nan), x), 0.4, axis=-1),
     "prod": lambda x: ops.prod(x, axis=-1),
+    "nancumsum": lambda x: ops.nancumsum(ops.where(x > 1, np.float32(np.nan), x), axis=-1),
+    "nancumprod": lambda x: ops.nancumprod(ops.where(x > 1, np.float32(np.nan), x), axis=1),
     "cross": lambda x: ops.cross(
         ops.get_item(x, (slice(None), slice(0, 3))), ops.get_item(x, (slice(None), slice(1, 4)))
     ),
