@@ -1,6 +1,6 @@
 """Layers made of existing ops, as Keras 3's: ``Cropping1D/2D/3D``, ``UpSampling3D``,
-``UnitNormalization``, ``RMSNormalization``, ``PReLU``, ``SpatialDropout1D/2D/3D`` and
-``Lambda``.
+``UnitNormalization``, ``RMSNormalization``, ``PReLU``, ``SpatialDropout1D/2D/3D``,
+the noise layers ``GaussianNoise``, ``GaussianDropout``, ``AlphaDropout`` and ``Lambda``.
 
 >>> graphc.layers.Cropping2D(((1, 1), (2, 0)))(graphc.Input(shape=(6, 6, 3))).shape
 (None, 4, 4, 3)
@@ -12,10 +12,11 @@ import numpy as np
 
 from graphc import initializers, ops
 from graphc.config import standardize_data_format
-from graphc.errors import ShapeError
+from graphc.errors import ArgumentValueError, ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer, set_weight_options, weight_options_config
 from graphc.layers.convolutional import check_input_rank
+from graphc.ops.registry import apply
 from graphc.ops.shapes import known
 
 __all__ = [
@@ -29,6 +30,9 @@ __all__ = [
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
     "Lambda",
 ]
 
@@ -282,6 +286,95 @@ class SpatialDropout2D(_SpatialDropout):
 
 class SpatialDropout3D(_SpatialDropout):
     _RANK = 3
+
+
+def _check_fraction(name, value):
+    if not 0 <= value <= 1:
+        raise ArgumentValueError(
+            f"Invalid value received for argument `{name}`. Expected a float value "
+            f"between 0 and 1. Received: {name}={value}"
+        )
+    return float(value)
+
+
+class _Noise(Layer):
+    """A training-only random transform (the ``random_noise`` op); identity in inference,
+    and where ``training=False`` is passed or the amount is 0."""
+
+    _SUPPORTS_MASKING = True
+    _KIND = ""
+    _AMOUNT = "rate"
+
+    def _noise(self, inputs, training, **attrs):
+        amount = getattr(self, self._AMOUNT)
+        if training is False or amount == 0:
+            return inputs
+        if training:
+            attrs["force_training"] = True
+        attrs[self._AMOUNT] = amount
+        return apply("random_noise", [inputs], kind=self._KIND, **attrs)[0]
+
+
+class GaussianNoise(_Noise):
+    """Adds zero-centred Gaussian noise of standard deviation ``stddev``, in training."""
+
+    _KIND, _AMOUNT = "gaussian_noise", "stddev"
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev, self.seed = _check_fraction("stddev", stddev), seed
+
+    def call(self, inputs, training=None):
+        return self._noise(inputs, training)
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class GaussianDropout(_Noise):
+    """Multiplies by Gaussian noise of mean 1 and standard deviation
+    ``sqrt(rate / (1 - rate))``, in training."""
+
+    _KIND = "gaussian_dropout"
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.seed = _check_fraction("rate", rate), seed
+
+    def call(self, inputs, training=None):
+        if self.rate == 1 and training is not False:
+            raise ArgumentValueError(
+                "GaussianDropout(rate=1) has infinite noise; use a rate below 1"
+            )
+        return self._noise(inputs, training)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class AlphaDropout(_Noise):
+    """Dropout that keeps SELU's self-normalisation: dropped entries take SELU's negative
+    saturation value, then an affine map restores the mean and variance (training only)."""
+
+    _KIND = "alpha_dropout"
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.noise_shape, self.seed = _check_fraction("rate", rate), noise_shape, seed
+
+    def call(self, inputs, training=None):
+        if self.rate == 1 and training is not False:
+            raise ArgumentValueError("AlphaDropout(rate=1) drops everything; use a rate below 1")
+        attrs = {} if self.noise_shape is None else {"noise_shape": tuple(self.noise_shape)}
+        return self._noise(inputs, training, **attrs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "seed": self.seed,
+            "noise_shape": self.noise_shape,
+        }
 
 
 class Lambda(Layer):

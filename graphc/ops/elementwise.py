@@ -445,3 +445,73 @@ class Dropout(Op):
 
     def lower(self, attrs, b, x):
         return b.op("Identity", x), None
+
+
+#: Keras's SELU constants, as AlphaDropout uses them.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+NOISE_KINDS = ("gaussian_noise", "gaussian_dropout", "alpha_dropout")
+
+
+class RandomNoise(Op):
+    """The noise layers' training-time transforms, Keras 3's formulas:
+
+    - "gaussian_noise" (``stddev``): ``x + N(0, stddev)``;
+    - "gaussian_dropout" (``rate``): ``x * N(1, sqrt(rate / (1 - rate)))``;
+    - "alpha_dropout" (``rate``, optional ``noise_shape``): entries dropped with
+      probability ``rate`` are set to SELU's negative saturation ``-alpha * scale``, then
+      ``a * x + b`` keeps the mean and variance (``a = ((1 - rate) * (1 + rate *
+      alpha_p**2)) ** -0.5``, ``b = -a * alpha_p * rate``).
+
+    Outputs ``(y, factor)``: ``factor`` is ``dy/dx`` (the multiplier drawn; None for the
+    additive noise). In inference mode the kernel returns ``x`` unchanged, and the ONNX
+    lowering is that Identity.
+    """
+
+    name = "random_noise"
+    training_only = True
+    n_outputs = 2
+    vjp_reads_inputs, vjp_reads_outputs = False, True
+
+    def infer(self, attrs, x):
+        kind = attrs.get("kind")
+        if kind not in NOISE_KINDS:
+            raise ShapeError(f"kind must be one of {NOISE_KINDS}, got {kind!r}")
+        if np.dtype(x.dtype).kind != "f":
+            raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
+        amount = attrs.get("stddev" if kind == "gaussian_noise" else "rate", 0.0)
+        if not 0 <= amount < (math.inf if kind == "gaussian_noise" else 1):
+            raise ShapeError(f"{kind} needs a rate in [0, 1) (stddev >= 0), got {amount}")
+        return TensorType(x.shape, x.dtype), TensorType(x.shape, x.dtype)
+
+    def kernel(self, attrs, x, *, ctx):
+        kind = attrs["kind"]
+        amount = attrs.get("stddev" if kind == "gaussian_noise" else "rate", 0.0)
+        if not (ctx.training or attrs.get("force_training")) or amount == 0:
+            return x, None
+        draw = np.float64 if x.dtype == np.float64 else np.float32
+        if kind == "gaussian_noise":
+            noise = ctx.rng.standard_normal(x.shape, dtype=draw) * amount
+            return (x + noise.astype(x.dtype, copy=False)), None
+        if kind == "gaussian_dropout":
+            stddev = math.sqrt(amount / (1.0 - amount))
+            factor = (1.0 + stddev * ctx.rng.standard_normal(x.shape, dtype=draw)).astype(
+                x.dtype, copy=False
+            )
+            return x * factor, factor
+        shape = attrs.get("noise_shape") or x.shape
+        shape = tuple(s if s is not None else xs for s, xs in zip(shape, x.shape))
+        keep = (ctx.rng.random(shape, dtype=draw) >= amount).astype(x.dtype)
+        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        a = ((1 - amount) * (1 + amount * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * amount
+        y = a * (x * keep + alpha_p * (1 - keep)) + b
+        factor = np.broadcast_to(keep * x.dtype.type(a), x.shape)  # a view: no copy
+        return y.astype(x.dtype, copy=False), factor
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        factor = ys[1]
+        return (gys[0] if factor is None else gys[0] * factor,)
+
+    def lower(self, attrs, b, x):
+        return b.op("Identity", x), None

@@ -84,3 +84,48 @@ def test_zero_padding_shapes():
     assert layers.ZeroPadding3D(1)(graphc.Input(shape=(2, 2, 2, 1))).shape == (None, 4, 4, 4, 1)
     with pytest.raises(ValueError, match="negative"):
         layers.ZeroPadding2D(-1)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [layers.GaussianNoise(0.4), layers.GaussianDropout(0.3), layers.AlphaDropout(0.3)],
+    ids=["GaussianNoise", "GaussianDropout", "AlphaDropout"],
+)
+def test_noise_layers_act_in_training_only(layer):
+    x = np.full((4000, 6), 0.5, "float32")
+    np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    y = layer(x, training=True)
+    assert y.shape == x.shape and y.dtype == x.dtype and not np.array_equal(y, x)
+    inp = graphc.Input(shape=(6,))
+    model = graphc.Model(inp, layers.Dense(1)(layer(inp)))
+    np.testing.assert_array_equal(model.predict(x[:3], verbose=0), model(x[:3]))
+    model.compile(optimizer="sgd", loss="mse")
+    loss = model.fit(x[:64], x[:64, :1], epochs=1, verbose=0).history["loss"][0]
+    assert np.isfinite(loss)
+
+
+def test_noise_layers_use_keras_formulas():
+    x = np.full((20000, 5), 0.5, "float32")
+    y = layers.GaussianNoise(0.3)(x, training=True)
+    assert abs(y.mean() - 0.5) < 0.01 and abs(y.std() - 0.3) < 0.01
+    y = layers.GaussianDropout(0.2)(x, training=True)
+    assert abs(y.mean() - 0.5) < 0.01 and abs(y.std() - 0.5 * 0.5) < 0.01  # sqrt(.2/.8)
+    rate, alpha_p = 0.2, -1.6732632423543772 * 1.0507009873554805
+    a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
+    b = -a * alpha_p * rate
+    y = layers.AlphaDropout(rate, noise_shape=(None, 1))(x, training=True)
+    np.testing.assert_allclose(np.unique(y), sorted([a * alpha_p + b, a * 0.5 + b]), rtol=1e-6)
+    assert (y.std(axis=1) == 0).all()  # the noise shape broadcasts over the features
+    assert abs((y == np.float32(a * alpha_p + b)).mean() - rate) < 0.02
+
+
+def test_noise_layers_reject_bad_amounts():
+    from graphc.errors import ArgumentValueError
+
+    with pytest.raises(ArgumentValueError, match="stddev"):
+        layers.GaussianNoise(1.5)
+    with pytest.raises(ArgumentValueError, match="rate"):
+        layers.AlphaDropout(-0.1)
+    with pytest.raises(ArgumentValueError, match="below 1"):
+        layers.GaussianDropout(1.0)(np.ones((2, 3), "float32"), training=True)
