@@ -22,7 +22,16 @@ from graphc.layers.base import Input, InputLayer, Layer
 from graphc.layers.batch_normalization import BatchNormalization  # noqa: E402
 from graphc.layers.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.layers.convolutional import *  # noqa: F401,F403,E402
-from graphc.layers.core import Activation, Dense, Dropout, Flatten, Identity, Masking, Reshape
+from graphc.layers.core import (
+    Activation,
+    Dense,
+    Dropout,
+    EinsumDense,
+    Flatten,
+    Identity,
+    Masking,
+    Reshape,
+)
 from graphc.layers.embedding import *  # noqa: F401,F403,E402
 from graphc.layers.merging import (
     Add,
@@ -57,6 +66,7 @@ __all__ = [
     "InputLayer",
     "Input",
     "Dense",
+    "EinsumDense",
     "Activation",
     "Dropout",
     "Flatten",

@@ -1,6 +1,9 @@
-"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Identity, Masking."""
+"""Core layers: Dense, EinsumDense, Activation, Dropout, Flatten, Reshape, Identity,
+Masking."""
 
 from __future__ import annotations
+
+import re
 
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
@@ -15,7 +18,16 @@ from graphc.layers.base import (
 from graphc.ops import masking as mask_ops
 from graphc.ops.shapes import known, product
 
-__all__ = ["Dense", "Activation", "Dropout", "Flatten", "Reshape", "Identity", "Masking"]
+__all__ = [
+    "Dense",
+    "EinsumDense",
+    "Activation",
+    "Dropout",
+    "Flatten",
+    "Reshape",
+    "Identity",
+    "Masking",
+]
 
 
 class Dense(Layer):
@@ -108,6 +120,199 @@ class Dense(Layer):
                 "kernel_constraint",
                 "bias_constraint",
             ),
+        }
+
+
+def analyze_einsum_string(equation, bias_axes, input_shape, output_shape):
+    """Keras's EinsumDense shapes: ``(kernel_shape, bias_shape, full_output_shape,
+    input_axes, output_axes)`` for ``equation`` ("ab,bc->ac", "...b,bc->...c" or
+    "abc...,cd->abd...") on ``input_shape`` with the partial ``output_shape``."""
+    dotted = equation.replace("...", "0")
+    for pattern, left in (
+        ("([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$", False),
+        ("0([a-zA-Z]+),([a-zA-Z]+)->0([a-zA-Z]+)$", True),
+        ("([a-zA-Z]{2,})0,([a-zA-Z]+)->([a-zA-Z]+)0$", False),
+    ):
+        match = re.match(pattern, dotted)
+        if match:
+            return _analyze_split(*match.groups(), bias_axes, input_shape, output_shape, left)
+    raise ValueError(
+        f"Invalid einsum equation '{equation}'. Equations must be in the form "
+        "[X],[Y]->[Z], ...[X],[Y]->...[Z], or [X]...,[Y]->[Z]...."
+    )
+
+
+def _analyze_split(input_spec, weight_spec, output_spec, bias_axes, input_shape, partial, left):
+    input_shape = tuple(input_shape)
+    elided = len(input_shape) - len(input_spec)
+    output_shape = [input_shape[0], *partial]
+    if elided > 0 and left:
+        for i in range(1, elided):
+            output_shape.insert(1, input_shape[i])
+    elif elided > 0:
+        output_shape.extend(input_shape[len(input_shape) - elided :])
+    if left:
+        input_map = {d: i + elided - len(input_shape) for i, d in enumerate(input_spec)}
+        output_map = {d: i + elided for i, d in enumerate(output_spec)}
+    else:
+        input_map = {d: i for i, d in enumerate(input_spec)}
+        output_map = {d: i for i, d in enumerate(output_spec)}
+    for d in input_spec:
+        if d in output_map:
+            want, got = input_shape[input_map[d]], output_shape[output_map[d]]
+            if got is not None and got != want:
+                raise ValueError(
+                    f"Input shape and output shape do not match at shared dimension '{d}'. "
+                    f"Input shape is {want}, and output shape is {got}."
+                )
+    for d in output_spec:
+        if d not in input_spec and d not in weight_spec:
+            raise ValueError(
+                f"Dimension '{d}' was specified in the output '{output_spec}' but has no "
+                f"corresponding dim in the input spec '{input_spec}' or weight spec "
+                f"'{weight_spec}'"
+            )
+    kernel_shape, input_axes, output_axes = [], [], []
+    for i, d in enumerate(weight_spec):
+        if d in output_map:
+            kernel_shape.append(output_shape[output_map[d]])
+            output_axes.append(i)
+        elif d in input_map:
+            kernel_shape.append(input_shape[input_map[d]])
+            input_axes.append(i)
+        else:
+            raise ValueError(
+                f"Weight dimension '{d}' did not have a match in either the input spec "
+                f"'{input_spec}' or the output spec '{output_spec}'. For this layer, the "
+                "weight must be fully specified."
+            )
+    bias_shape = None
+    if bias_axes is not None:
+        offset = elided if left else 0
+        sizes = {d: output_shape[i + offset] for i, d in enumerate(output_spec)}
+        for d in bias_axes:
+            if d not in output_spec:
+                raise ValueError(
+                    f"Bias dimension '{d}' was requested, but is not part of the output "
+                    f"spec '{output_spec}'"
+                )
+        first = min(output_spec.find(d) for d in bias_axes)
+        bias_shape = [sizes[d] if d in bias_axes else 1 for d in output_spec[first:]]
+        if not left:
+            bias_shape += [1] * max(elided, 0)
+    return kernel_shape, bias_shape, output_shape, input_axes, output_axes
+
+
+class EinsumDense(Layer):
+    """``activation(einsum(equation, inputs, kernel) + bias)``, as Keras's: the kernel's
+    shape comes from the equation and ``output_shape`` (the output without its batch
+    dimension); ``bias_axes`` names the output axes that get a bias. A variance-scaling
+    kernel initializer counts its fans on the kernel's input and output axes, as Keras 3.
+    """
+
+    def __init__(
+        self,
+        equation,
+        output_shape,
+        activation=None,
+        bias_axes=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        for unsupported in ("lora_rank", "lora_alpha", "gptq_unpacked_column_size"):
+            if kwargs.pop(unsupported, None) is not None:
+                raise NotImplementedError(f"EinsumDense({unsupported}=...) is not supported")
+        if kwargs.pop("quantization_config", None) is not None:
+            raise NotImplementedError("EinsumDense(quantization_config=...) is not supported")
+        super().__init__(**kwargs)
+        self.equation = equation
+        self.partial_output_shape = (
+            (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
+        )
+        self.bias_axes = bias_axes
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        set_weight_options(
+            self,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
+        self.bias = None
+
+    def _analyze(self, input_shape):
+        return analyze_einsum_string(
+            self.equation, self.bias_axes, input_shape, self.partial_output_shape
+        )
+
+    def build(self, input_shape):
+        kernel_shape, bias_shape, _, input_axes, output_axes = self._analyze(input_shape)
+        if not all(known(d) for d in kernel_shape):
+            raise ShapeError(
+                f"{self.name} (EinsumDense): the kernel's dimensions must be known, got "
+                f"{format_shape(tuple(kernel_shape))} from input shape "
+                f"{format_shape(tuple(input_shape))}; give the input's feature dimensions"
+            )
+        init = self.kernel_initializer
+        if isinstance(init, initializers.VarianceScaling):
+            # Keras 3 counts the fans on the kernel's input and output axes: draw the
+            # (independent) values as a (fan_in, fan_out) matrix, then shape them.
+            fan_in = product([kernel_shape[i] for i in input_axes])
+            fan_out = product([kernel_shape[i] for i in output_axes])
+
+            def init(shape, dtype="float32", base=self.kernel_initializer):
+                return base((fan_in, fan_out), dtype=dtype).reshape(shape)
+
+        self.kernel = self.add_weight(
+            tuple(kernel_shape),
+            init,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
+        if bias_shape is not None:
+            self.bias = self.add_weight(
+                tuple(bias_shape),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
+
+    def compute_output_shape(self, input_shape):
+        return tuple(self._analyze(input_shape)[2])
+
+    def call(self, inputs):
+        x = ops.einsum(self.equation, inputs, self.kernel)
+        if self.bias is not None:
+            x = ops.add(x, self.bias)
+        return self.activation(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "output_shape": self.partial_output_shape,
+            "equation": self.equation,
+            "activation": activations.serialize(self.activation),
+            "bias_axes": self.bias_axes,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "kernel_regularizer",
+                "bias_regularizer",
+                "activity_regularizer",
+                "kernel_constraint",
+                "bias_constraint",
+            ),
+            "quantization_config": None,
         }
 
 
