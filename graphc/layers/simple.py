@@ -373,7 +373,7 @@ class AlphaDropout(_Noise):
             **super().get_config(),
             "rate": self.rate,
             "seed": self.seed,
-            "noise_shape": self.noise_shape,
+            "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
         }
 
 

@@ -36,7 +36,6 @@ MISSING = {
     },
     "keras.layers": {
         "AdditiveAttention": "not yet",
-        "AlphaDropout": "not yet",
         "Attention": "not yet",
         "AugMix": "not yet",
         "AutoContrast": "not yet",
@@ -45,12 +44,9 @@ MISSING = {
         "ConvLSTM2D": "not yet",
         "ConvLSTM3D": "not yet",
         "CutMix": "not yet",
-        "EinsumDense": "not yet",
         "Equalization": "not yet",
         "FlaxLayer": "framework: JAX-only",
         "GRUCell": "not yet",
-        "GaussianDropout": "not yet",
-        "GaussianNoise": "not yet",
         "GroupQueryAttention": "not yet",
         "HashedCrossing": "not yet",
         "Hashing": "not yet",
@@ -94,8 +90,6 @@ MISSING = {
         "ctc_loss": "not yet",
         "custom_gradient": "not yet",
         "jvp": "framework: forward-mode autodiff (graphc has reverse mode only)",
-        "nancumprod": "not yet",
-        "nancumsum": "not yet",
         "rearrange": "not yet",
         "unique": "not yet",
     },
@@ -104,8 +98,6 @@ MISSING = {
         "ctc_loss": "not yet",
     },
     "keras.ops.numpy": {
-        "nancumprod": "not yet",
-        "nancumsum": "not yet",
         "unique": "not yet",
     },
     "keras.ops.linalg": {

@@ -483,6 +483,13 @@ LAYER_CASES = {
     "SpatialDropout1D": ({"rate": 0.3, "seed": 2}, (3, 4)),
     "SpatialDropout2D": ({"rate": 0.3}, (3, 3, 2)),
     "SpatialDropout3D": ({"rate": 0.3}, (2, 2, 2, 2)),
+    "GaussianNoise": ({"stddev": 0.2, "seed": 1}, (4,)),
+    "GaussianDropout": ({"rate": 0.3}, (4,)),
+    "AlphaDropout": ({"rate": 0.2, "noise_shape": (None, 1)}, (3, 4)),
+    "EinsumDense": (
+        {"equation": "abc,cde->abde", "output_shape": (None, 2, 3), "bias_axes": "de"},
+        (3, 4),
+    ),
     "MaxPooling3D": ({"pool_size": 2}, (4, 4, 4, 2)),
     "AveragePooling3D": ({"pool_size": 2, "padding": "same"}, (3, 4, 4, 2)),
     "GlobalMaxPooling3D": ({"keepdims": True}, (3, 4, 4, 2)),
