@@ -34,7 +34,7 @@ from graphc.ops import attention as attention_ops
 from graphc.ops import masking as mask_ops
 from graphc.ops.shapes import known
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["MultiHeadAttention", "Attention", "AdditiveAttention"]
 
 _UNSUPPORTED = (
     "kernel_regularizer",
@@ -421,3 +421,147 @@ class MultiHeadAttention(Layer):
             **{key: None for key in _UNSUPPORTED},
             "seed": self.seed,
         }
+
+
+class Attention(Layer):
+    """Keras's dot-product (Luong-style) attention: ``layer([query, value])`` or
+    ``layer([query, value, key])``, shapes ``(batch, Tq, dim)``, ``(batch, Tv, dim)``.
+
+    ``score_mode="dot"``: scores ``query @ key^T`` (times a learned scalar ``scale`` with
+    ``use_scale``); ``"concat"``: ``concat_score_weight * sum(tanh(scale * (q + k)))``.
+    The value's mask (and ``use_causal_mask``) hides keys, the query's mask zeroes output
+    rows; ``dropout`` drops attention weights in training; ``return_attention_scores``
+    also returns the softmaxed weights.
+    """
+
+    _SUPPORTS_MASKING = True
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ValueError(
+                "Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
+                f"Received: score_mode={score_mode}"
+            )
+        self.use_scale, self.score_mode = use_scale, score_mode
+        self.dropout, self.seed = dropout, seed
+        self.scale = self.concat_score_weight = None
+
+    def _validate_inputs(self, inputs, mask=None):
+        name = type(self).__name__
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError(
+                f"{name} layer must be called on a list of inputs, namely [query, value] "
+                f"or [query, value, key]. Received: inputs={inputs}."
+            )
+        if not 2 <= len(inputs) <= 3:
+            raise ValueError(
+                f"{name} layer accepts inputs list of length 2 or 3, namely [query, value] "
+                f"or [query, value, key]. Received length: {len(inputs)}."
+            )
+        if mask is not None and (not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3):
+            raise ValueError(
+                f"{name} layer mask must be a list of length 2 or 3, namely "
+                f"[query_mask, value_mask]. Received: mask={mask}."
+            )
+
+    def build(self, input_shape):
+        self._validate_inputs(input_shape)
+        if self.use_scale:
+            self.scale = self.add_weight((), "ones", name="scale")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight((), "ones", name="concat_score_weight")
+
+    def _calculate_scores(self, query, key):
+        if self.score_mode == "dot":
+            scores = ops.matmul(query, ops.swapaxes(key, -2, -1))
+            return scores if self.scale is None else ops.multiply(scores, self.scale)
+        summed = ops.add(ops.expand_dims(query, -2), ops.expand_dims(key, -3))
+        if self.scale is not None:
+            summed = ops.multiply(self.scale, summed)
+        return ops.multiply(self.concat_score_weight, ops.sum(ops.tanh(summed), axis=-1))
+
+    def call(
+        self,
+        inputs,
+        mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+    ):
+        self._validate_inputs(inputs, mask)
+        q, v = inputs[0], inputs[1]
+        k = inputs[2] if len(inputs) > 2 else v
+        q_mask = mask[0] if mask else None
+        v_mask = mask[1] if mask else None
+        scores = self._calculate_scores(q, k)
+        scores_mask = None if v_mask is None else ops.expand_dims(_as_bool(v_mask), -2)
+        if use_causal_mask:
+            tq, tv = scores.shape[-2], scores.shape[-1]
+            if not (known(tq) and known(tv)):
+                raise NotImplementedError(
+                    f"{self.name}: use_causal_mask needs known sequence lengths, got scores "
+                    f"of shape {format_shape(scores.shape)}"
+                )
+            causal = np.tril(np.ones((1, tq, tv), dtype=bool))
+            scores_mask = causal if scores_mask is None else ops.logical_and(scores_mask, causal)
+        if scores_mask is not None:
+            big = 65504.0 if str(scores.dtype) == "float16" else 1.0e9
+            scores = ops.where(ops.logical_not(scores_mask), ops.subtract(scores, big), scores)
+        weights = ops.softmax(scores, axis=-1)
+        if training is not False and self.dropout > 0:
+            weights = ops.dropout(weights, self.dropout, training=training)
+        out = ops.matmul(weights, v)
+        if q_mask is not None:
+            out = ops.where(ops.expand_dims(_as_bool(q_mask), -1), out, 0.0)
+        return (out, weights) if return_attention_scores else out
+
+    def compute_mask(self, inputs, previous_mask):
+        """The output carries the query's mask."""
+        if isinstance(previous_mask, (list, tuple)):
+            return previous_mask[0] if previous_mask else None
+        return previous_mask
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], input_shape[1][-1])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "use_scale": self.use_scale,
+            "score_mode": self.score_mode,
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+
+
+class AdditiveAttention(Attention):
+    """Keras's additive (Bahdanau-style) attention: scores
+    ``sum(scale * tanh(query + key), axis=-1)``, ``scale`` a learned ``(dim,)`` vector
+    (glorot-uniform) with ``use_scale`` (the default)."""
+
+    def __init__(self, use_scale=True, dropout=0.0, **kwargs):
+        kwargs.pop("score_mode", None)
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
+
+    def build(self, input_shape):
+        self._validate_inputs(input_shape)
+        dim = input_shape[0][-1]
+        if self.use_scale:
+            if not known(dim):
+                raise ValueError(
+                    f"{self.name}: the query's last dimension must be known, got "
+                    f"{format_shape(tuple(input_shape[0]))}"
+                )
+            self.scale = self.add_weight((dim,), "glorot_uniform", name="scale")
+
+    def _calculate_scores(self, query, key):
+        t = ops.tanh(ops.add(ops.expand_dims(query, -2), ops.expand_dims(key, -3)))
+        if self.use_scale:
+            t = ops.multiply(self.scale, t)
+        return ops.sum(t, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("score_mode")
+        return config

@@ -35,8 +35,6 @@ MISSING = {
         "wrappers": "not yet",
     },
     "keras.layers": {
-        "AdditiveAttention": "not yet",
-        "Attention": "not yet",
         "AugMix": "not yet",
         "AutoContrast": "not yet",
         "ContrastLimitedAdaptiveHistogramEqualization": "not yet",

@@ -486,6 +486,8 @@ LAYER_CASES = {
     "GaussianNoise": ({"stddev": 0.2, "seed": 1}, (4,)),
     "GaussianDropout": ({"rate": 0.3}, (4,)),
     "AlphaDropout": ({"rate": 0.2, "noise_shape": (None, 1)}, (3, 4)),
+    "Attention": ({"use_scale": True, "score_mode": "concat"}, [(3, 4), (5, 4)]),
+    "AdditiveAttention": ({"use_scale": True}, [(3, 4), (5, 4)]),
     "EinsumDense": (
         {"equation": "abc,cde->abde", "output_shape": (None, 2, 3), "bias_axes": "de"},
         (3, 4),
