@@ -420,11 +420,11 @@ class Trainer:
         """The sum of the activity penalties on ``arrays`` (the executor's watched
         values, in order) and, for training, each one's gradient. Each layer keeps the
         values, as Keras's ``layer.losses`` shows the last call's."""
-        from graphc.models.regularization import activity_penalty
-
         total, grads = 0.0, []
         if not ex.activity:
             return total, grads
+        from graphc.models.regularization import activity_penalty
+
         for layer in {id(layer): layer for layer, _ in ex.activity}.values():
             layer._activity_losses = []
         for (layer, _), y in zip(ex.activity, arrays):
@@ -763,14 +763,17 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 running = _Running(c.losses)
                 batch_logs = cbs.calls("on_train_batch_end")
+                batch_begin = cbs.calls("on_train_batch_begin")
                 for step, (bx, by, bsw, size) in batches:
-                    cbs.on_train_batch_begin(step)
+                    if batch_begin:
+                        cbs.on_train_batch_begin(step)
                     with atomic():  # the step and its running means: Ctrl-C waits for both
                         total, per_output, outputs, masks = self._train_batch(
                             ex, store, ctx, bx, by, bsw
                         )
                         running.add(total, per_output, size)
-                        self._update_metrics(outputs, by, masks, bsw)
+                        if c.metrics:
+                            self._update_metrics(outputs, by, masks, bsw)
                     if batch_logs:
                         logs = self._logs(running)
                         cbs.on_train_batch_end(step, logs)
