@@ -259,6 +259,17 @@ def _check_same_shape(y_true, y_pred):
 
 
 _BOUNDS: dict = {}
+_INVERSES: dict = {}
+
+
+def _inverse_f32(n):
+    """``np.float32(1) / np.float32(n)``, computed once per ``n``."""
+    inv = _INVERSES.get(n)
+    if inv is None:
+        if len(_INVERSES) > 256:
+            _INVERSES.clear()
+        inv = _INVERSES[n] = np.float32(1) / np.float32(n)
+    return inv
 
 
 def _clip_bounds(dtype):
@@ -541,7 +552,7 @@ class CategoricalCrossentropy(_Builtin):
         ):
             with np.errstate(divide="ignore", invalid="ignore"):
                 values, jac, _ = self._forward(y_true, y_pred, need_grad=True)
-                inv = np.float32(1) / np.float32(values.size)
+                inv = _inverse_f32(values.size)
                 loss = _add_reduce(values, axis=None, dtype=np.float32) * inv
                 # The general path multiplies by an array full of ``inv``: the same products.
                 jac *= inv
