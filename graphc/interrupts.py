@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import _signal  # the C functions behind ``signal``: no conversion of handlers to enums
+import os
 import signal
 import threading
 
@@ -39,10 +40,21 @@ def interrupt_pending() -> bool:
     return _pending is not None
 
 
+_main_ident = threading.main_thread().ident
+
+
+def _after_fork() -> None:  # a child forked by another thread has that one as its main
+    global _main_ident
+    _main_ident = threading.main_thread().ident
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _main_thread() -> bool:
     # Idents, not Thread objects: ``current_thread()`` costs a dictionary lookup and a
     # lock on every step of a training loop.
-    return threading.get_ident() == threading.main_thread().ident
+    return threading.get_ident() == _main_ident
 
 
 # ``signal.getsignal`` and ``signal.signal`` wrap these and turn handlers into enums on

@@ -13,6 +13,7 @@ import numpy as np
 
 from graphc import _args
 from graphc.errors import ArgumentTypeError, InputDataError
+from graphc.interrupts import armed, atomic
 from graphc.layers.base import flatten_struct, map_struct
 from graphc.models import _data
 
@@ -536,8 +537,6 @@ class Trainer:
         the weights, the optimizer's slots and ``iterations`` are always those of one
         step count. As Keras (its torch trainer has no check), a non-finite loss still
         updates the weights; the first such step warns (``TerminateOnNaN`` stops)."""
-        from graphc.interrupts import atomic
-
         with atomic():
             state = _state_params(ex)
             saved = [p.data.copy() for p in state]
@@ -668,7 +667,6 @@ class Trainer:
         """
         from graphc import rng as grandom
         from graphc.callbacks import CallbackList
-        from graphc.interrupts import armed, atomic
         from graphc.ops import ExecContext
 
         self._require_compiled()
