@@ -27,6 +27,8 @@ __all__ = [
 
 
 def _is_int(value) -> bool:
+    if type(value) is int:  # the common case, without the ABC check's cost
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -86,7 +88,9 @@ def verbose(value, where):
 
 def fraction(value, name, where):
     """A float in [0, 1) (``validation_split``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (
+        isinstance(value, bool) or not isinstance(value, numbers.Real)
+    ):
         raise ArgumentTypeError(
             f"{where}: `{name}` must be a float between 0 and 1, received "
             f"{_received(value)}; pass e.g. {name}=0.2."

@@ -14,6 +14,8 @@ Example::
 
 from __future__ import annotations
 
+import _signal  # the C functions behind ``signal``: no conversion of handlers to enums
+import os
 import signal
 import threading
 
@@ -38,8 +40,28 @@ def interrupt_pending() -> bool:
     return _pending is not None
 
 
+_main_ident = threading.main_thread().ident
+
+
+def _after_fork() -> None:  # a child forked by another thread has that one as its main
+    global _main_ident
+    _main_ident = threading.main_thread().ident
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+    # Idents, not Thread objects: ``current_thread()`` costs a dictionary lookup and a
+    # lock on every step of a training loop.
+    return threading.get_ident() == _main_ident
+
+
+# ``signal.getsignal`` and ``signal.signal`` wrap these and turn handlers into enums on
+# every call; the raw values (an int for SIG_DFL and SIG_IGN) are what is compared and
+# put back here.
+_getsignal = _signal.getsignal
+_setsignal = _signal.signal
 
 
 class armed:
@@ -54,11 +76,11 @@ class armed:
         self.active = False
         if _armed or _depth or not _main_thread():
             return self
-        previous = signal.getsignal(signal.SIGINT)
+        previous = _getsignal(signal.SIGINT)
         if not callable(previous) or previous is _hold:
             return self
         _previous, _armed, self.active = previous, True, True
-        signal.signal(signal.SIGINT, _hold)
+        _setsignal(signal.SIGINT, _hold)
         return self
 
     def __exit__(self, *exc_info):
@@ -66,8 +88,8 @@ class armed:
         if not self.active:
             return False
         previous, _previous, _armed = _previous, None, False
-        if signal.getsignal(signal.SIGINT) is _hold:
-            signal.signal(signal.SIGINT, previous)
+        if _getsignal(signal.SIGINT) is _hold:
+            _setsignal(signal.SIGINT, previous)
         return False
 
 
@@ -85,13 +107,13 @@ class atomic:
             _depth += 1
             self.active = True
             return self
-        previous = signal.getsignal(signal.SIGINT)
+        previous = _getsignal(signal.SIGINT)
         if not callable(previous) or previous is _hold:  # SIG_IGN, SIG_DFL, not Python's
             return self
         _previous = previous
         _depth = 1
         self.active = self.installed = True
-        signal.signal(signal.SIGINT, _hold)
+        _setsignal(signal.SIGINT, _hold)
         return self
 
     def __exit__(self, *exc_info):
@@ -104,8 +126,8 @@ class atomic:
         previous = _previous
         if self.installed:
             _previous = None
-            if signal.getsignal(signal.SIGINT) is _hold:
-                signal.signal(signal.SIGINT, previous)
+            if _getsignal(signal.SIGINT) is _hold:
+                _setsignal(signal.SIGINT, previous)
         held, _pending = _pending, None
         if held is not None and callable(previous):
             previous(*held)  # the default handler raises KeyboardInterrupt here

@@ -45,6 +45,12 @@ import numpy as np
 from graphc.backends.numpy.trace import value_and_pullback
 from graphc.config import EPSILON
 
+try:  # ``np.clip`` of a float array by two scalars is this ufunc behind Python wrappers
+    from numpy._core.umath import clip as _clip_ufunc
+except ImportError:  # pragma: no cover - older NumPy
+    _clip_ufunc = np.clip
+_add_reduce = np.add.reduce  # what ``ndarray.sum`` calls, without its Python wrapper
+
 __all__ = [
     "Loss",
     "LossFunctionWrapper",
@@ -252,8 +258,25 @@ def _check_same_shape(y_true, y_pred):
         )
 
 
+_BOUNDS: dict = {}
+_INVERSES: dict = {}
+
+
+def _inverse_f32(n):
+    """``np.float32(1) / np.float32(n)``, computed once per ``n``."""
+    inv = _INVERSES.get(n)
+    if inv is None:
+        if len(_INVERSES) > 256:
+            _INVERSES.clear()
+        inv = _INVERSES[n] = np.float32(1) / np.float32(n)
+    return inv
+
+
 def _clip_bounds(dtype):
-    return dtype.type(EPSILON), dtype.type(1.0 - EPSILON)
+    bounds = _BOUNDS.get(dtype)
+    if bounds is None:
+        bounds = _BOUNDS[dtype] = (dtype.type(EPSILON), dtype.type(1.0 - EPSILON))
+    return bounds
 
 
 def _sigmoid(x):
@@ -529,8 +552,8 @@ class CategoricalCrossentropy(_Builtin):
         ):
             with np.errstate(divide="ignore", invalid="ignore"):
                 values, jac, _ = self._forward(y_true, y_pred, need_grad=True)
-                inv = np.float32(1) / np.float32(values.size)
-                loss = values.sum(dtype=np.float32) * inv
+                inv = _inverse_f32(values.size)
+                loss = _add_reduce(values, axis=None, dtype=np.float32) * inv
                 # The general path multiplies by an array full of ``inv``: the same products.
                 jac *= inv
             return float(loss), jac
@@ -555,19 +578,33 @@ class CategoricalCrossentropy(_Builtin):
             jac = np.exp(logp) * yt.sum(axis=ax, keepdims=True) - yt
             return values, jac, None
         lo, hi = _clip_bounds(dt)
-        s = yp.sum(axis=ax, keepdims=True)
+        s = _add_reduce(yp, axis=ax, keepdims=True)
         o = yp / s
-        oc = np.clip(o, lo, hi)
-        values = -(yt * np.log(oc)).sum(axis=ax)
+        oc = _clip_ufunc(o, lo, hi)
+        # -(yt * log(oc)).sum(axis), with one temporary when the dtypes agree: products
+        # commute exactly.
+        t = np.log(oc)
+        same = yt.dtype == t.dtype
+        if same:
+            t *= yt
+            np.negative(t, out=t)
+        else:
+            t = -(yt * t)
+        values = _add_reduce(t, axis=ax)
         if not need_grad:
             return values, None, None
         # In place where the arithmetic is the same: fewer temporaries per batch.
         g = np.negative(yt)
         g /= oc
-        g *= (o >= lo) & (o <= hi)
-        jac = g - (g * o).sum(axis=ax, keepdims=True)
-        jac /= s
-        return values, jac, None
+        # (o >= lo) & (o <= hi): where the clip left o unchanged (NaN compares unequal).
+        g *= o == oc
+        if same and g.dtype == t.dtype:
+            np.multiply(g, o, out=t)
+        else:
+            t = g * o
+        g -= _add_reduce(t, axis=ax, keepdims=True)
+        g /= s
+        return values, g, None
 
     def get_config(self):
         config = super().get_config()

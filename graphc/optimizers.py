@@ -498,9 +498,11 @@ class Optimizer:
             np.divide(g, dt(steps), out=g)
             acc[...] = 0
         lr = self.learning_rate
-        self._clip(g)
+        if self.clipnorm or self.global_clipnorm or self.clipvalue:
+            self._clip(g)
         self._run(g, lr)
-        self._update_ema()
+        if self.use_ema:
+            self._update_ema()
         self._iterations += 1
 
     def _clip(self, g):
@@ -540,7 +542,11 @@ class Optimizer:
         consts = self._prepare(lr)
         chunks = self._chunks
         if len(chunks) == 1:
-            self._chunk(chunks[0][0], chunks[0][1], g, wd, consts)
+            lo, hi = chunks[0]
+            if wd is None and 0 < hi - lo <= BLOCK:  # a small model: one update, no loops
+                self._update(slice(lo, hi), g, consts)
+            else:
+                self._chunk(lo, hi, g, wd, consts)
             return
         pool = _get_pool()
         futures = [pool.submit(self._chunk, a, b, g, wd, consts) for a, b in chunks[1:]]

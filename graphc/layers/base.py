@@ -320,7 +320,17 @@ class Layer:
 
     @property
     def trainable_weights(self):
-        return [p for p in self.weights if p.trainable]
+        # ``[p for p in self.weights if p.trainable]`` in one pass (``fit`` reads it on
+        # every call): only weights with ``_trainable`` set can be trainable, and they come
+        # first in each layer's list, in creation order. Parameters compare by identity.
+        out, seen = [], set()
+        for layer in self._all_layers():
+            for p in layer._params:
+                if p._trainable and id(p) not in seen:
+                    seen.add(id(p))
+                    if p.trainable:
+                        out.append(p)
+        return out
 
     @property
     def non_trainable_weights(self):

@@ -13,6 +13,7 @@ import numpy as np
 
 from graphc import _args
 from graphc.errors import ArgumentTypeError, InputDataError
+from graphc.interrupts import armed, atomic
 from graphc.layers.base import flatten_struct, map_struct
 from graphc.models import _data
 
@@ -420,11 +421,11 @@ class Trainer:
         """The sum of the activity penalties on ``arrays`` (the executor's watched
         values, in order) and, for training, each one's gradient. Each layer keeps the
         values, as Keras's ``layer.losses`` shows the last call's."""
-        from graphc.models.regularization import activity_penalty
-
         total, grads = 0.0, []
         if not ex.activity:
             return total, grads
+        from graphc.models.regularization import activity_penalty
+
         for layer in {id(layer): layer for layer, _ in ex.activity}.values():
             layer._activity_losses = []
         for (layer, _), y in zip(ex.activity, arrays):
@@ -536,8 +537,6 @@ class Trainer:
         the weights, the optimizer's slots and ``iterations`` are always those of one
         step count. As Keras (its torch trainer has no check), a non-finite loss still
         updates the weights; the first such step warns (``TerminateOnNaN`` stops)."""
-        from graphc.interrupts import atomic
-
         with atomic():
             state = _state_params(ex)
             saved = [p.data.copy() for p in state]
@@ -668,7 +667,6 @@ class Trainer:
         """
         from graphc import rng as grandom
         from graphc.callbacks import CallbackList
-        from graphc.interrupts import armed, atomic
         from graphc.ops import ExecContext
 
         self._require_compiled()
@@ -763,14 +761,17 @@ class Trainer:
                 cbs.on_epoch_begin(epoch)
                 running = _Running(c.losses)
                 batch_logs = cbs.calls("on_train_batch_end")
+                batch_begin = cbs.calls("on_train_batch_begin")
                 for step, (bx, by, bsw, size) in batches:
-                    cbs.on_train_batch_begin(step)
+                    if batch_begin:
+                        cbs.on_train_batch_begin(step)
                     with atomic():  # the step and its running means: Ctrl-C waits for both
                         total, per_output, outputs, masks = self._train_batch(
                             ex, store, ctx, bx, by, bsw
                         )
                         running.add(total, per_output, size)
-                        self._update_metrics(outputs, by, masks, bsw)
+                        if c.metrics:
+                            self._update_metrics(outputs, by, masks, bsw)
                     if batch_logs:
                         logs = self._logs(running)
                         cbs.on_train_batch_end(step, logs)

@@ -322,3 +322,31 @@ def test_calling_a_model_on_arrays_with_training_true_runs_dropout():
     np.testing.assert_allclose(model(x), 2000.0)
     assert not np.allclose(model(x, training=True), 2000.0)  # through the nested model too
     np.testing.assert_allclose(model.predict(x, verbose=0), 2000.0)
+
+
+def test_trainable_weights_is_the_trainable_subset_of_weights_in_order():
+    # ``trainable_weights`` is computed in one pass (fit reads it on every call): it must
+    # stay ``[p for p in weights if p.trainable]`` with frozen, shared and nested layers.
+    shared = graphc.layers.Dense(4)
+    inner_in = graphc.Input(shape=(4,))
+    inner = graphc.Model(inner_in, graphc.layers.BatchNormalization()(shared(inner_in)))
+    inputs = graphc.Input(shape=(3,))
+    x = graphc.layers.Dense(4, name="first")(inputs)
+    x = inner(shared(x))
+    model = graphc.Model(inputs, graphc.layers.Dense(2, name="last")(x))
+
+    def check():
+        expected = [p for p in model.weights if p.trainable]
+        got = model.trainable_weights
+        assert len(got) == len(expected)
+        assert all(a is b for a, b in zip(got, expected))
+
+    check()
+    model.get_layer("first").trainable = False
+    check()
+    shared.kernel.trainable = False
+    check()
+    inner.trainable = False
+    check()
+    model.get_layer("first").trainable = True
+    check()

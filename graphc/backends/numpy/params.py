@@ -33,8 +33,11 @@ class ParamStore:
     def owns(self, params: Iterable[Parameter]) -> bool:
         """Still the store of exactly these parameters, each still viewing the buffer?"""
         params = list(params)
+        values = self.values
+        # A view made by ``__init__`` has ``values`` as its base: that answers at once;
+        # ``np.shares_memory`` (an exact overlap test) decides the rest.
         return params == self.params and all(
-            np.shares_memory(p.data, self.values) for p in params if p.data.size
+            p.data.base is values or np.shares_memory(p.data, values) for p in params if p.data.size
         )
 
     def __len__(self) -> int:
