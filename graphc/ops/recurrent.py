@@ -109,7 +109,9 @@ def _activate(name, a, out):
     if name == "tanh":
         np.tanh(a, out=out)
     elif name == "sigmoid":
-        np.negative(a, out=out)
+        # Not np.negative: NumPy 2.4's float32 negative in place on a one-column view (a
+        # gate block of an LSTM with units=1) reads the wrong elements; multiply does not.
+        np.multiply(a, -1, out=out)
         np.exp(out, out=out)
         out += 1
         np.reciprocal(out, out=out)

@@ -22,7 +22,7 @@ def test_embedding_through_the_harness():
     )
     table = r.layer.get_weights()[0]
     np.testing.assert_array_equal(r.y, table[r.x.astype(np.int64)])
-    assert [p.name.split("/")[-1] for p in r.layer.weights] == ["embeddings"]
+    assert [p.path.split("/")[-1] for p in r.layer.weights] == ["embeddings"]
 
 
 def test_embedding_any_index_rank():

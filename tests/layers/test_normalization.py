@@ -49,7 +49,7 @@ def test_layer_normalization(kwargs, in_shape, axes, params):
     kwargs = {"gamma_initializer": "random_normal", "beta_initializer": "random_normal", **kwargs}
     r = check_layer(layers.LayerNormalization, kwargs, in_shape, in_shape, params)
     weights = r.layer.get_weights()
-    names = [p.name.split("/")[-1] for p in r.layer.weights]
+    names = [p.path.split("/")[-1] for p in r.layer.weights]
     gamma = weights[names.index("gamma")] if "gamma" in names else None
     beta = weights[names.index("beta")] if "beta" in names else None
     assert names == [

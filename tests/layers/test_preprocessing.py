@@ -304,7 +304,7 @@ def test_normalization_adapt_and_weights():
     data = np.random.default_rng(0).normal(3.0, 2.0, (50, 4, 3)).astype("float32")
     layer = layers.Normalization(axis=(1, 2))
     layer.adapt(data)
-    assert [w.name.split("/")[-1] for w in layer.weights] == ["mean", "variance", "count"]
+    assert [w.path.split("/")[-1] for w in layer.weights] == ["mean", "variance", "count"]
     assert layer.weights[2].dtype == "int32"  # Keras's, which adapt leaves at 0
     y = np.asarray(layer(data))
     np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-5)

@@ -240,7 +240,7 @@ def test_weight_names_shapes_and_initializers():
     graphc.utils.set_random_seed(3)
     lstm = layers.LSTM(4)
     lstm(Input((6, 5)))
-    assert [p.name.split("/")[-1] for p in lstm.weights] == ["kernel", "recurrent_kernel", "bias"]
+    assert [p.path.split("/")[-1] for p in lstm.weights] == ["kernel", "recurrent_kernel", "bias"]
     kernel, recurrent, bias = lstm.get_weights()
     assert kernel.shape == (5, 16) and recurrent.shape == (4, 16) and bias.shape == (16,)
     np.testing.assert_array_equal(bias, [0] * 4 + [1] * 4 + [0] * 8)  # unit_forget_bias

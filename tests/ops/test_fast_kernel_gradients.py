@@ -298,3 +298,26 @@ def test_lstm_float32_forward_matches_the_plain_formulas():
         np.testing.assert_allclose(seq[:, t], hh, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h, hh, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(c, cc, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("units,batch", [(1, 1), (1, 3), (2, 3)])
+def test_lstm_fast_forward_equals_the_general_one(units, batch):
+    """The plain LSTM forward (gates activated in place in one buffer) against the general
+    one, at one unit too: a gate block is then a one-column view, on which NumPy 2.4's
+    float32 ``negative`` in place reads the wrong elements (found by the model fuzzer)."""
+    from graphc.ops.recurrent import LSTM
+
+    op = LSTM.__new__(LSTM)
+    rng = np.random.default_rng(0)
+    xt = rng.standard_normal((4, batch, 3)).astype("float32")
+    w = rng.standard_normal((3, 4 * units)).astype("float32")
+    r = rng.standard_normal((units, 4 * units)).astype("float32")
+    b = rng.standard_normal(4 * units).astype("float32")
+
+    def states():
+        return [rng.standard_normal((batch, units)).astype("float32") for _ in range(2)]
+
+    s = states()
+    fast = op._forward({"units": units}, xt, w, r, b, [x.copy() for x in s])[0]
+    general = op._forward_general({"units": units}, xt, w, r, b, s, None, (None, None))[0]
+    np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-6)

@@ -257,7 +257,7 @@ def test_mini_xception_matches_keras(tmp_path):
     k_model, g_model = pair(mini_xception)
     assert g_model.count_params() == k_model.count_params()
     assert summary_rows(g_model) == summary_rows(k_model)
-    assert [w.name.split("/")[-1] for w in g_model.weights] == [
+    assert [w.path.split("/")[-1] for w in g_model.weights] == [
         w.name.split("/")[-1] for w in k_model.weights
     ]
     lines = []

@@ -63,7 +63,7 @@ def test_predictions_match_keras(name):
     k, g = _dense(keras, name), _dense(graphc, name)
     kw = k.layers[-1].weights
     gw = g.layers[-1].weights
-    assert [w.name.split("/")[-1] for w in gw] == [w.name for w in kw]
+    assert [w.path.split("/")[-1] for w in gw] == [w.name for w in kw]
     assert [tuple(w.shape) for w in gw] == [tuple(w.shape) for w in kw]
     _same(k, g, X)
 

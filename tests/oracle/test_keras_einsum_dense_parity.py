@@ -47,7 +47,7 @@ def _build(lib, name):
 def test_weights_and_predictions_match_keras(name):
     k, g = _build(keras, name), _build(graphc, name)
     kl, gl = k.layers[-1], g.layers[-1]
-    assert [w.name.split("/")[-1] for w in gl.weights] == [w.name for w in kl.weights]
+    assert [w.path.split("/")[-1] for w in gl.weights] == [w.name for w in kl.weights]
     assert [tuple(w.shape) for w in gl.weights] == [tuple(w.shape) for w in kl.weights]
     assert gl.compute_output_shape((None, *CASES[name][0])) == tuple(
         kl.compute_output_shape((None, *CASES[name][0]))
