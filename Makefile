@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # The loop while editing: everything but the tests marked slow and the Keras parity tests
 # (`make test` runs those), on both cores (about 30 s here).

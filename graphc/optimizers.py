@@ -543,7 +543,9 @@ class Optimizer:
         chunks = self._chunks
         if len(chunks) == 1:
             lo, hi = chunks[0]
-            if wd is None and 0 < hi - lo <= BLOCK:  # a small model: one update, no loops
+            # A small model: one update, no loops (not for optimizers whose _chunk does
+            # more than split the range, as Lamb's per-variable norms).
+            if wd is None and 0 < hi - lo <= BLOCK and type(self)._chunk is Optimizer._chunk:
                 self._update(slice(lo, hi), g, consts)
             else:
                 self._chunk(lo, hi, g, wd, consts)
