@@ -31,8 +31,6 @@ from graphc.layers.serialization import register_builtin
 from graphc.models.functional import Model
 from graphc.ops.masking import NARROW_DTYPES, narrow_cast, narrow_dtype
 
-narrow_dtype("bfloat16")  # registers ONNX's narrow dtypes with NumPy (ml_dtypes)
-
 __all__ = ["load", "OnnxGraphLayer", "OnnxImportError", "SUPPORTED_OPS", "MIN_IMPORT_OPSET"]
 
 MIN_IMPORT_OPSET = 7  # older default-domain opsets are refused (their semantics differ)
@@ -1606,6 +1604,9 @@ def load(path_or_proto, trainable=True, name=None, constants=None) -> Model:
     constants = dict(constants or {})
     import onnx
 
+    # ONNX's narrow dtypes registered with NumPy (ml_dtypes), here rather than at import:
+    # importing ml_dtypes takes over a second, and `import graphc` reaches this module.
+    narrow_dtype("bfloat16")
     if isinstance(path_or_proto, (str, os.PathLike)):
         proto = onnx.load(os.fspath(path_or_proto))
     elif isinstance(path_or_proto, (bytes, bytearray)):
