@@ -165,7 +165,7 @@ _MASK_VALUES: weakref.WeakSet = weakref.WeakSet()
 
 def get_keras_mask(x: object) -> Any:
     """The mask attached to symbolic tensor ``x``, or None."""
-    if not _MASKS.data:  # no mask at all, the common case (a lookup makes a weakref)
+    if not _MASKS:  # no mask at all, the common case (a lookup makes a weakref)
         return None
     try:
         return _MASKS.get(x)
@@ -184,7 +184,7 @@ def set_keras_mask(x: object, mask: Any) -> None:
 
 def is_mask_value(v: object) -> bool:
     """Whether ``v`` was attached to a tensor as its mask."""
-    if not _MASK_VALUES.data:  # no mask at all, the common case (a lookup makes a weakref)
+    if not _MASK_VALUES:  # no mask at all, the common case (a lookup makes a weakref)
         return False
     try:
         return v in _MASK_VALUES
