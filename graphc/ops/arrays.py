@@ -279,18 +279,21 @@ def repeat(x, repeats, axis=None):
 
 
 # ---- reductions ------------------------------------------------------------------------
+def reduced_shape(shape, attrs) -> tuple:
+    """The shape a reduction over ``attrs["axis"]`` (``keepdims``) leaves of ``shape``."""
+    axes = _axes(attrs.get("axis"), len(shape))
+    if attrs.get("keepdims", False):
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
 class _Reduce(Op):
     onnx_type = ""
 
     def infer(self, attrs, x):
         if not x.dtype.startswith("float"):
             raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
-        axes = _axes(attrs.get("axis"), len(x.shape))
-        if attrs.get("keepdims", False):
-            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-        else:
-            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        return TensorType(shape, x.dtype)
+        return TensorType(reduced_shape(x.shape, attrs), x.dtype)
 
     def _spread(self, attrs, x, g):
         """``g`` broadcast back over the reduced axes of ``x``."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType
-from graphc.ops.arrays import _axes, _axis_attr, reduce_lowering
+from graphc.ops.arrays import _axes, _axis_attr, reduce_lowering, reduced_shape
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import normalize_axis
 
@@ -123,12 +123,7 @@ class Prod(Op):
     def infer(self, attrs, x):
         if np.dtype(x.dtype).kind not in "iuf":
             raise ShapeError(f"expected a numeric tensor, got dtype {x.dtype}")
-        axes = _axes(attrs.get("axis"), len(x.shape))
-        if attrs.get("keepdims", False):
-            shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-        else:
-            shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
-        return TensorType(shape, x.dtype)
+        return TensorType(reduced_shape(x.shape, attrs), x.dtype)
 
     def kernel(self, attrs, x, *, ctx):
         axes = _axes(attrs.get("axis"), x.ndim)
