@@ -1095,11 +1095,42 @@ def _compile_from_keras(model, cc, custom_objects, source):
 
 
 # ---- legacy Keras 2 / tf.keras HDF5 files -----------------------------------------------
+@contextlib.contextmanager
+def _address_space_cap(extra: int):
+    """Let the process map at most ``extra`` more bytes inside the block (Linux).
+
+    libhdf5 allocates a variable-length string at the length its descriptor declares before
+    it checks that length against the heap, so one damaged length byte made it allocate and
+    fill 1.7 GB (found by the file fuzzer). Under the cap that allocation fails, libhdf5
+    reports it and h5py raises OSError, which the reader turns into a FileFormatError. The
+    block only decodes one attribute: other threads are unlikely to allocate meanwhile.
+    """
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * resource.getpagesize()
+        old = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):  # not Linux: no cap
+        yield
+        return
+    cap = mapped + extra
+    if old[0] != resource.RLIM_INFINITY:
+        cap = min(cap, old[0])
+    if old[1] != resource.RLIM_INFINITY:
+        cap = min(cap, old[1])
+    resource.setrlimit(resource.RLIMIT_AS, (cap, old[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, old)
+
+
 def _h5_attr(group, name):
     """``group.attrs[name]``, its declared size checked against the file first: a damaged
-    dataspace can declare billions of strings, which h5py would allocate before reading.
-    (A damaged *length* of one variable-length string is out of reach: libhdf5 allocates
-    and fills it before it finds the mismatch, then fails with an OSError.)"""
+    dataspace can declare billions of strings, which h5py would allocate before reading;
+    a damaged length of one variable-length string is caught by the address-space cap
+    (no string in the file is longer than the file)."""
     h5py = _h5py()
     attr = h5py.h5a.open(group.id, name.encode("utf8"))
     count = int(np.prod(attr.shape, dtype=np.float64)) if attr.shape else 1
@@ -1111,7 +1142,8 @@ def _h5_attr(group, name):
             f"values, more than the file's {have} bytes can hold. The file is damaged; "
             "save it again, or use an undamaged copy."
         )
-    return group.attrs[name]
+    with _address_space_cap(64 * 2**20 + 4 * have):
+        return group.attrs[name]
 
 
 def _h5_attr_list(group, name) -> list:

@@ -18,6 +18,7 @@ import os
 import random
 import resource
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -279,6 +280,41 @@ def test_damaged_keras_files_raise_file_format_errors(tmp_path):
     legacy.write_bytes(open(LEGACY_H5, "rb").read()[:5000])
     with pytest.raises(FileFormatError, match="damaged or is not a Keras file"):
         load_model(legacy)
+
+
+def test_damaged_string_length_in_legacy_h5_costs_no_memory(tmp_path):
+    """One byte of a variable-length string's declared length (a layer's weight_names),
+    raised from 0 to 0x6E, made libhdf5 allocate and fill 1.7 GB before it failed (file
+    fuzzer seed 1, case 911). Now the read fails within a small address-space cap. Run in
+    a child process so that its peak memory is this load's alone."""
+    data = bytearray(open(LEGACY_H5, "rb").read())
+    assert data[18123] == 0
+    data[18123] = 0x6E
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(bytes(data))
+    code = (
+        "import resource, sys\n"
+        "from graphc.errors import FileFormatError\n"
+        "from graphc.models.saving import load_model\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    load_model(sys.argv[1])\n"
+        "except FileFormatError as e:\n"
+        "    print('typed', e)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("typed") and "bad.h5" in lines[0], out.stdout
+    assert int(lines[-1]) < 200, f"loading the damaged file grew the peak by {lines[-1]} MB"
 
 
 if __name__ == "__main__":
