@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tarfile
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+
+from graphc.errors import FileFormatError
+from graphc.files import atomic_write
 
 __all__ = ["get_file"]
 
@@ -51,31 +53,46 @@ def _local_source(origin: str) -> str | None:
     return None
 
 
-def _fetch(origin: str, target: str) -> None:
+def _fetch(origin: str, target: str, file_hash=None, algorithm="auto") -> None:
+    """Copy ``origin`` to ``target`` through a temporary beside it, checking the hash
+    before the rename: a killed or corrupted download never appears as ``target``."""
     local = _local_source(origin)
-    try:
-        if local is not None:
-            if not os.path.exists(local):
-                raise FileNotFoundError(
-                    f"get_file: no such file {local!r} (from origin {origin!r})"
-                )
-            shutil.copyfile(local, target)
-            return
+    if local is not None and not os.path.exists(local):
+        raise FileNotFoundError(f"get_file: no such file {local!r} (from origin {origin!r})")
+
+    if file_hash is not None and algorithm == "auto":
+        algorithm = "sha256" if len(file_hash) == 64 else "md5"
+
+    def copy(src, f):
+        digest = hashlib.md5() if algorithm == "md5" else hashlib.sha256()
+        for block in iter(lambda: src.read(1 << 20), b""):
+            digest.update(block)
+            f.write(block)
+        if file_hash is not None and digest.hexdigest() != str(file_hash):
+            raise FileFormatError(
+                f"Incomplete or corrupted file detected: {origin} does not have the "
+                f"{algorithm} file hash {file_hash}; {target} was left as it was. "
+                "Download it again, or check the hash given."
+            )
+
+    def write(f):
         try:
-            urllib.request.urlretrieve(origin, target)
+            if local is not None:
+                with open(local, "rb") as src:
+                    copy(src, f)
+            else:
+                with urllib.request.urlopen(origin) as response:
+                    copy(response, f)
         except urllib.error.HTTPError as e:
             raise OSError(f"URL fetch failure on {origin}: {e.code} -- {e.msg}") from e
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
+        except urllib.error.URLError as e:
             raise OSError(
-                f"URL fetch failure on {origin}: {reason}. This machine may be "
+                f"URL fetch failure on {origin}: {e.reason}. This machine may be "
                 "offline: download the file yourself and pass its local path or "
                 "a file:// URL as origin (or put it in the cache directory)."
             ) from e
-    except BaseException:
-        if os.path.exists(target):
-            os.remove(target)
-        raise
+
+    atomic_write(target, write)
 
 
 def _extract(path: str, into: str, archive_format="auto") -> bool:
@@ -154,13 +171,7 @@ def get_file(
         or (file_hash is not None and not _valid(target, file_hash, hash_algorithm))
     )
     if download:
-        _fetch(origin, target)
-        if file_hash is not None and not _valid(target, file_hash, hash_algorithm):
-            raise ValueError(
-                f"Incomplete or corrupted file detected. The "
-                f"{hash_algorithm} file hash does not match the provided "
-                f"value of {file_hash}."
-            )
+        _fetch(origin, target, file_hash, hash_algorithm)
     if extract or untar:
         if not _extract(target, extraction_dir, "tar" if untar else archive_format):
             import warnings

@@ -220,3 +220,45 @@ def test_onnx_export_runs_in_onnxruntime():
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     runtime = graphc.onnx.Runtime(graphc.onnx.export(model))
     np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_imagenet_weights_downloaded_when_the_network_answers(tmp_path, monkeypatch):
+    """The download branch of weights="imagenet", served by a local HTTP server (this
+    machine has no route to Keras's storage): the file is fetched into $KERAS_HOME/models,
+    its hash checked, and loaded; a file with the wrong hash is refused."""
+    import hashlib
+    import http.server
+    import threading
+
+    from graphc.errors import GraphcError
+
+    served = tmp_path / "served"
+    served.mkdir()
+    source = applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), alpha=0.75)
+    fname = "weights_test.h5"
+    source.save_weights(str(served / "w.weights.h5"))
+    (served / fname).write_bytes((served / "w.weights.h5").read_bytes())
+    digest = hashlib.sha256((served / fname).read_bytes()).hexdigest()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(served), **k)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+        origin = f"http://127.0.0.1:{server.server_address[1]}/{fname}"
+        target = applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), alpha=0.75)
+        imagenet_utils.load_weights(target, "imagenet", fname, origin, digest)
+        assert (tmp_path / "home" / "models" / fname).exists()
+        for a, b in zip(source.get_weights(), target.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        (tmp_path / "home" / "models" / fname).unlink()
+        with pytest.raises(GraphcError, match="hash"):
+            imagenet_utils.fetch(fname, origin, "0" * 64)
+    finally:
+        server.shutdown()
