@@ -676,7 +676,12 @@ def _read_optimizer(z, filepath) -> dict:
     out = {}
     with _open_zip(raw, "an .npz file") as z2:
         for name in names:
-            info = z2.getinfo(name + ".npy")
+            try:
+                info = z2.getinfo(name + ".npy")
+            except KeyError:  # a damaged entry name: numpy lists it without ".npy"
+                raise FileFormatError(
+                    f"{source}: entry {name!r} is not an .npy array; the file is damaged."
+                ) from None
             if info.file_size > _RATIO_FROM and info.file_size > MAX_EXPANSION_RATIO * max(
                 info.compress_size, 1
             ):

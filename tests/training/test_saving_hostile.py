@@ -202,7 +202,12 @@ def test_a_damaged_optimizer_state_warns_and_starts_fresh(tmp_path):
     model = _model(train=True)
     path = tmp_path / "m.graphc"
     model.save(path)
-    for bad in (b"garbage", _npz(iteration=np.zeros(3)), _npz(iteration=np.array("x"))):
+    for bad in (
+        b"garbage",
+        _npz(iteration=np.zeros(3)),
+        _npz(iteration=np.array("x")),
+        _renamed_npz(iteration=np.array(1), m=np.zeros(2)),
+    ):
         entries = _entries(path)
         entries["optimizer.npz"] = bad
         _rewrite(path, entries)
@@ -211,6 +216,17 @@ def test_a_damaged_optimizer_state_warns_and_starts_fresh(tmp_path):
         assert loaded.optimizer.iterations == 0
         for a, b in zip(loaded.get_weights(), model.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def _renamed_npz(**arrays):
+    """An .npz whose first entry lost its ".npy" suffix (file fuzzer, seed 2, case 1164:
+    a KeyError escaped)."""
+    src = zipfile.ZipFile(io.BytesIO(_npz(**arrays)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as dst:
+        for i, info in enumerate(src.infolist()):
+            dst.writestr(info.filename[:-4] + ".xpy" if i == 0 else info.filename, src.read(info))
+    return buf.getvalue()
 
 
 def _npz(**arrays):
