@@ -14,6 +14,7 @@ from graphc.layers import pooling as _pooling  # noqa: E402
 from graphc.layers import preprocessing as _preprocessing  # noqa: E402
 from graphc.layers import recurrent as _recurrent  # noqa: E402
 from graphc.layers import reshaping as _reshaping  # noqa: E402
+from graphc.layers import rnn_cells as _rnn_cells  # noqa: E402
 from graphc.layers import simple as _simple  # noqa: E402
 from graphc.layers import wrappers as _wrappers  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
@@ -57,6 +58,7 @@ from graphc.layers.pooling import *  # noqa: F401,F403,E402
 from graphc.layers.preprocessing import *  # noqa: F401,F403,E402
 from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
+from graphc.layers.rnn_cells import *  # noqa: F401,F403,E402
 from graphc.layers.simple import *  # noqa: F401,F403,E402
 from graphc.layers.text_vectorization import TextVectorization  # noqa: E402
 from graphc.layers.wrappers import *  # noqa: F401,F403,E402
@@ -103,6 +105,7 @@ __all__ = [
     + _preprocessing.__all__
     + _wrappers.__all__
     + _recurrent.__all__
+    + _rnn_cells.__all__
     + _reshaping.__all__
     + _simple.__all__
 )
