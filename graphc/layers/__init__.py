@@ -3,6 +3,7 @@
 # (Modules under private aliases: a family may export a name equal to its module's.)
 from graphc.layers import activation_layers as _activation_layers  # noqa: E402
 from graphc.layers import attention as _attention  # noqa: E402
+from graphc.layers import conv_lstm as _conv_lstm  # noqa: E402
 from graphc.layers import conv_transpose as _conv_transpose  # noqa: E402
 
 # Registered by name for Keras's files, not exported (as in Keras).
@@ -21,6 +22,7 @@ from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
 from graphc.layers.attention import *  # noqa: F401,F403,E402
 from graphc.layers.base import Input, InputLayer, Layer
 from graphc.layers.batch_normalization import BatchNormalization  # noqa: E402
+from graphc.layers.conv_lstm import *  # noqa: F401,F403,E402
 from graphc.layers.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.layers.convolutional import *  # noqa: F401,F403,E402
 from graphc.layers.core import (
@@ -106,6 +108,7 @@ __all__ = [
     + _wrappers.__all__
     + _recurrent.__all__
     + _rnn_cells.__all__
+    + _conv_lstm.__all__
     + _reshaping.__all__
     + _simple.__all__
 )

@@ -629,6 +629,17 @@ class RNN(Layer):
         kwargs = {}
         if _call_takes_training(self.cell):
             kwargs["training"] = training
+        begin = getattr(self.cell, "_begin_sequence", None)
+        if begin is not None:  # a cell drawing its dropout masks once per call
+            begin(ops.take(inputs, np.array(0, dtype=np.int64), axis=1), training)
+        try:
+            return self._unroll(inputs, states, mask, kwargs, steps)
+        finally:
+            end = getattr(self.cell, "_end_sequence", None)
+            if end is not None:
+                end()
+
+    def _unroll(self, inputs, states, mask, kwargs, steps):
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         outputs, prev, out = [], None, None
         for t in order:
