@@ -29,7 +29,13 @@ from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers import serialization
-from graphc.layers.base import Layer, flatten_struct, set_weight_options, weight_options_config
+from graphc.layers.base import (
+    Layer,
+    flatten_struct,
+    set_weight_options,
+    to_snake_case,
+    weight_options_config,
+)
 from graphc.layers.recurrent import (
     _activation,
     _ForgetBiasInitializer,
@@ -377,6 +383,22 @@ class StackedRNNCells(Layer):
         if len(new_states) == 1:
             new_states = new_states[0]
         return inputs, new_states
+
+    def _keras_children(self):
+        """``(path, cell)`` as Keras's saving names the cells of its ``cells`` list:
+        ``cells/<snake_case class name>``, numbered from the second of a class."""
+        used: dict = {}
+        out = []
+        for cell in self.cells:
+            base = to_snake_case(type(cell).__name__)
+            if base in used:
+                used[base] += 1
+                name = f"{base}_{used[base]}"
+            else:
+                used[base] = 0
+                name = base
+            out.append((f"cells/{name}", cell))
+        return out
 
     def get_config(self):
         return {

@@ -264,3 +264,25 @@ def test_cell_called_directly_is_one_step():
     go, gs = gc(x, h)
     np.testing.assert_allclose(np.asarray(go), keras.ops.convert_to_numpy(ko), atol=1e-6)
     np.testing.assert_allclose(np.asarray(gs[1]), keras.ops.convert_to_numpy(ks[1]), atol=1e-6)
+
+
+def test_stacked_cells_and_bidirectional_rnn_keras_files(tmp_path):
+    def build(lib):
+        L = lib.layers
+        x = lib.Input((T, F))
+        y = L.RNN([L.LSTMCell(4), L.LSTMCell(3), L.GRUCell(2)])(x)
+        z = L.Bidirectional(L.RNN(L.GRUCell(2), return_sequences=True))(x)
+        return lib.Model(x, [y, z])
+
+    k, g = pair(build)
+    assert_same_predictions(k, g, X)
+    path = str(tmp_path / "g.keras")
+    g.save(path)
+    back = keras.saving.load_model(path)
+    for a, b in zip(back.predict(X, verbose=0), g.predict(X, verbose=0)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    path2 = str(tmp_path / "k.keras")
+    k.save(path2)
+    again = graphc.saving.load_model(path2)
+    for a, b in zip(again.predict(X, verbose=0), k.predict(X, verbose=0)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
