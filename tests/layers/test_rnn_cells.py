@@ -91,6 +91,7 @@ def test_user_cell_gradients_with_mask():
     )
 
 
+@pytest.mark.slow
 def test_conv_lstm_gradients():
     graphc.utils.set_random_seed(3)
     x = Input((3, 4, 2))
@@ -104,6 +105,7 @@ def test_conv_lstm_gradients():
     )
 
 
+@pytest.mark.slow
 def test_spectral_normalization_inference_gradients_and_export():
     x = Input((3,))
     y = layers.SpectralNormalization(layers.Dense(2))(x)

@@ -50,6 +50,7 @@ def model_of(name):
     return build, shape
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_conv_lstm_predicts_and_trains_like_keras(name):
     build, shape = model_of(name)
@@ -110,6 +111,7 @@ def test_conv_lstm_config_matches_keras():
         getattr(keras.layers, cls).from_config(gc)
 
 
+@pytest.mark.slow
 def test_conv_lstm_keras_file_round_trip(tmp_path):
     build, shape = model_of("2d_strided_last")
     k, g = pair(build)

@@ -109,6 +109,7 @@ def _target(model):
     return Y_SEQ if len(model.output.shape) == 3 else Y_SEQ[:, -1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_builtin_cells_predict_and_train_like_keras(name):
     k, g = pair(model_of(lambda lib: CASES[name](lib.layers)))
@@ -126,6 +127,7 @@ def test_rnn_lstm_cell_holds_the_lstm_layers_weights():
     np.testing.assert_allclose(ref.predict(X, verbose=0), g.predict(X, verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["minimal", "two_state", "stack_mixed"])
 def test_user_cells_predict_and_train_like_keras(cell):
     def make(lib):
@@ -266,6 +268,7 @@ def test_cell_called_directly_is_one_step():
     np.testing.assert_allclose(np.asarray(gs[1]), keras.ops.convert_to_numpy(ks[1]), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_stacked_cells_and_bidirectional_rnn_keras_files(tmp_path):
     def build(lib):
         L = lib.layers

@@ -45,6 +45,7 @@ def model_of(name):
     return build, shape
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_spectral_normalization_predicts_and_trains_like_keras(name):
     build, shape = model_of(name)
