@@ -640,7 +640,7 @@ class RNN(Layer):
         steps = inputs.shape[1]
         if steps is None:
             raise ShapeError(
-                f"{self.name} ({type(self).__name__}): graphc unrolls the custom cell "
+                f"{self.name} ({type(self).__name__}): graphc unrolls the cell "
                 f"{type(self.cell).__name__} over the time steps (as Keras's unroll=True), "
                 "so the number of time steps must be known; received input of shape "
                 f"{format_shape(inputs.shape)}. Give the Input a fixed length, e.g. "

@@ -138,3 +138,22 @@ def test_unrolled_cell_needs_known_length_and_stateful_is_refused():
         layers.RNN(layers.Dense(2))
     with pytest.raises(NotImplementedError, match="dropout"):
         layers.LSTMCell(2, dropout=0.5)(np.zeros((1, 3), "float32"), [np.zeros((1, 2))] * 2)
+
+
+def test_builtin_cell_dropout_trains_and_is_off_in_inference():
+    graphc.utils.set_random_seed(1)
+    x = RNG.standard_normal((8, 4, 2)).astype("float32")
+    model = graphc.Sequential(
+        [
+            Input((4, 2)),
+            layers.RNN(
+                [layers.LSTMCell(3, dropout=0.3, recurrent_dropout=0.3), layers.GRUCell(2)]
+            ),
+            layers.Dense(1),
+        ]
+    )
+    model.compile("adam", "mse")
+    model.fit(x, np.ones((8, 1), "float32"), epochs=1, verbose=0)
+    a = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(a, model.predict(x, verbose=0))
+    assert not np.allclose(np.asarray(model(x, training=True)), a)

@@ -158,6 +158,8 @@ def _masked_inputs():
         ("lstm", False, False),
         ("lstm", True, True),
         ("stack", True, False),
+        ("stack_backwards", False, False),
+        ("stack_backwards", True, True),
         ("minimal", False, False),
         ("minimal", True, True),
         ("minimal_backwards", True, False),
@@ -171,6 +173,7 @@ def test_masks_as_keras(cell, seq, zero):
         c = {
             "lstm": lambda: L.LSTMCell(4),
             "stack": lambda: [L.GRUCell(4), L.SimpleRNNCell(3)],
+            "stack_backwards": lambda: [L.LSTMCell(4), L.GRUCell(3)],
             "minimal": lambda: minimal_cell(lib)(4),
             "minimal_backwards": lambda: minimal_cell(lib)(4),
         }[cell]()
