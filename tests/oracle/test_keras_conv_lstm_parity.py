@@ -141,3 +141,13 @@ def test_conv_lstm_dropout_trains_and_is_off_in_inference():
     a = m.predict(x, verbose=0)
     np.testing.assert_array_equal(a, m.predict(x, verbose=0))
     assert not np.allclose(np.asarray(m(x, training=True)), a)
+
+
+def test_bidirectional_conv_lstm_matches_keras():
+    def build(lib):
+        x = lib.Input((3, 5, 2))
+        y = lib.layers.Bidirectional(lib.layers.ConvLSTM1D(2, 2, return_sequences=True))(x)
+        return lib.Model(x, y)
+
+    k, g = pair(build)
+    assert_same_predictions(k, g, RNG.standard_normal((4, 3, 5, 2)).astype("float32"))
