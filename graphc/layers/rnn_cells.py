@@ -25,7 +25,7 @@ import inspect
 
 import numpy as np
 
-from graphc import activations, initializers, ops
+from graphc import activations, initializers, ops, recording
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers import serialization
@@ -454,6 +454,33 @@ def _pack(template, flat, start=0):
     return out, start
 
 
+def _cell_initial_state(cell, x0):
+    """A cell's initial states for the batch of ``x0``: zeros of its ``state_size``, or
+    what a custom cell's ``get_initial_state(batch_size)`` gives, computed for a batch of
+    one and broadcast over the batch (graphc's batch size is known only at run time)."""
+    template = _cell_template(cell)
+    fn = getattr(cell, "get_initial_state", None)
+    if _builtin(cell) or fn is None:
+        flat = [_batch_zeros(x0, leaf.shape) for leaf in _flatten_template(template)]
+        return _pack(template, flat)[0]
+    try:
+        with recording.eager():
+            state = fn(batch_size=1)
+        flat = [np.asarray(s, dtype="float32") for s in flatten_struct(state)]
+        if any(a.ndim == 0 or a.shape[0] != 1 for a in flat):
+            raise ValueError("the states must have a leading batch axis of size batch_size")
+    except Exception as e:
+        raise NotImplementedError(
+            f"{type(cell).__name__}.get_initial_state(batch_size=1) must return arrays "
+            f"with a leading batch axis for graphc to broadcast over the batch ({e}); "
+            "or pass initial_state= to the RNN"
+        ) from e
+    out = [ops.add(_batch_zeros(x0, a.shape[1:]), a[0]) for a in flat]
+    if not _is_nested(state):
+        return out[0]
+    return _pack_like(list(state), out)
+
+
 def _batch_zeros(x0, shape):
     """Zeros of shape ``(batch,) + shape`` with ``x0``'s (possibly unknown) batch size."""
     rank = len(x0.shape)
@@ -543,8 +570,10 @@ class RNN(Layer):
         custom = getattr(self.cell, "_initial_states", None)
         if custom is not None:  # ConvLSTM's cell: states shaped by its convolution
             return custom(x0)
-        flat = [_batch_zeros(x0, leaf.shape) for leaf in _flatten_template(self._template())]
-        return _pack(self._template(), flat)[0]
+        if isinstance(self.cell, StackedRNNCells):
+            return [_cell_initial_state(c, x0) for c in self.cell.cells]
+        state = _cell_initial_state(self.cell, x0)
+        return state if _is_nested(state) else [state]
 
     # ---- calling -------------------------------------------------------------------
     def __call__(self, inputs, initial_state=None, **kwargs):

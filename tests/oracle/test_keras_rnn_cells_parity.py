@@ -292,3 +292,18 @@ def test_stacked_cells_and_bidirectional_rnn_keras_files(tmp_path):
     again = graphc.saving.load_model(path2)
     for a, b in zip(again.predict(X, verbose=0), k.predict(X, verbose=0)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_user_cell_get_initial_state_as_keras():
+    def build(lib):
+        base = minimal_cell(lib)
+
+        class OnesStart(base):
+            def get_initial_state(self, batch_size=None):
+                return [lib.ops.ones((batch_size, self.units)) * 0.5]
+
+        x = lib.Input((T, F))
+        return lib.Model(x, lib.layers.RNN(OnesStart(4), return_sequences=True)(x))
+
+    k, g = pair(build)
+    assert_same_predictions(k, g, X)
