@@ -146,9 +146,7 @@ def test_builtin_cell_dropout_trains_and_is_off_in_inference():
     model = graphc.Sequential(
         [
             Input((4, 2)),
-            layers.RNN(
-                [layers.LSTMCell(3, dropout=0.3, recurrent_dropout=0.3), layers.GRUCell(2)]
-            ),
+            layers.RNN([layers.LSTMCell(3, dropout=0.3, recurrent_dropout=0.3), layers.GRUCell(2)]),
             layers.Dense(1),
         ]
     )
