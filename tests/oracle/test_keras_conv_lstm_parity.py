@@ -151,3 +151,17 @@ def test_bidirectional_conv_lstm_matches_keras():
 
     k, g = pair(build)
     assert_same_predictions(k, g, RNG.standard_normal((4, 3, 5, 2)).astype("float32"))
+
+
+def test_channels_first_matches_keras_and_exports():
+    def build(lib):
+        x = lib.Input((3, 2, 6, 5))
+        y = lib.layers.ConvLSTM2D(
+            3, 3, padding="same", data_format="channels_first", return_sequences=True
+        )(x)
+        return lib.Model(x, y)
+
+    k, g = pair(build)
+    x = RNG.standard_normal((4, 3, 2, 6, 5)).astype("float32")
+    assert_same_predictions(k, g, x)
+    assert_onnx_matches(g, [x[:2]])
