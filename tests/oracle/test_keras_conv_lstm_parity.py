@@ -153,6 +153,7 @@ def test_bidirectional_conv_lstm_matches_keras():
     assert_same_predictions(k, g, RNG.standard_normal((4, 3, 5, 2)).astype("float32"))
 
 
+@pytest.mark.slow
 def test_channels_first_matches_keras_and_exports():
     def build(lib):
         x = lib.Input((3, 2, 6, 5))
