@@ -3,6 +3,7 @@
 # (Modules under private aliases: a family may export a name equal to its module's.)
 from graphc.layers import activation_layers as _activation_layers  # noqa: E402
 from graphc.layers import attention as _attention  # noqa: E402
+from graphc.layers import conv_lstm as _conv_lstm  # noqa: E402
 from graphc.layers import conv_transpose as _conv_transpose  # noqa: E402
 
 # Registered by name for Keras's files, not exported (as in Keras).
@@ -14,12 +15,14 @@ from graphc.layers import pooling as _pooling  # noqa: E402
 from graphc.layers import preprocessing as _preprocessing  # noqa: E402
 from graphc.layers import recurrent as _recurrent  # noqa: E402
 from graphc.layers import reshaping as _reshaping  # noqa: E402
+from graphc.layers import rnn_cells as _rnn_cells  # noqa: E402
 from graphc.layers import simple as _simple  # noqa: E402
 from graphc.layers import wrappers as _wrappers  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
 from graphc.layers.attention import *  # noqa: F401,F403,E402
 from graphc.layers.base import Input, InputLayer, Layer
 from graphc.layers.batch_normalization import BatchNormalization  # noqa: E402
+from graphc.layers.conv_lstm import *  # noqa: F401,F403,E402
 from graphc.layers.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.layers.convolutional import *  # noqa: F401,F403,E402
 from graphc.layers.core import (
@@ -57,6 +60,7 @@ from graphc.layers.pooling import *  # noqa: F401,F403,E402
 from graphc.layers.preprocessing import *  # noqa: F401,F403,E402
 from graphc.layers.recurrent import *  # noqa: F401,F403,E402
 from graphc.layers.reshaping import *  # noqa: F401,F403,E402
+from graphc.layers.rnn_cells import *  # noqa: F401,F403,E402
 from graphc.layers.simple import *  # noqa: F401,F403,E402
 from graphc.layers.text_vectorization import TextVectorization  # noqa: E402
 from graphc.layers.wrappers import *  # noqa: F401,F403,E402
@@ -103,6 +107,8 @@ __all__ = [
     + _preprocessing.__all__
     + _wrappers.__all__
     + _recurrent.__all__
+    + _rnn_cells.__all__
+    + _conv_lstm.__all__
     + _reshaping.__all__
     + _simple.__all__
 )

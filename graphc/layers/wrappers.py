@@ -10,11 +10,15 @@ wrapped layer applied to every time step with the same weights), and ``InputSpec
 
 from __future__ import annotations
 
-from graphc import ops
+import numpy as np
+
+from graphc import ops, recording
 from graphc.layers import serialization
 from graphc.layers.base import Layer
+from graphc.ops.registry import is_symbolic
+from graphc.ops.spectral_norm import spectral_normalize
 
-__all__ = ["Wrapper", "TimeDistributed", "InputSpec"]
+__all__ = ["Wrapper", "TimeDistributed", "InputSpec", "SpectralNormalization"]
 
 
 class Wrapper(Layer):
@@ -192,3 +196,95 @@ def assert_input_compatibility(input_spec, inputs, layer_name):
             for want, got in zip(spec.shape, shape):
                 if want is not None and got is not None and want != got:
                     raise ValueError(f"{where}: expected shape={spec.shape}, found shape={shape}")
+
+
+class SpectralNormalization(Wrapper):
+    """``keras.layers.SpectralNormalization``: divides the wrapped layer's ``kernel`` (or
+    ``embeddings``) by its spectral norm, estimated by ``power_iterations`` steps of power
+    iteration with the persistent non-trainable vector ``vector_u`` ``(1, out)``.
+
+    As in Keras 3, in training the normalized kernel and the new ``vector_u`` are
+    *assigned* to the weights (``graphc.ops.spectral_normalize``, a stateful op) before
+    the wrapped layer runs, and the optimizer then updates the normalized kernel; in
+    inference the layer runs with its kernel as it is.
+
+    >>> y = SpectralNormalization(Dense(16))(x)
+    """
+
+    def __init__(self, layer, power_iterations=1, **kwargs):
+        super().__init__(layer, **kwargs)
+        if power_iterations <= 0:
+            raise ValueError(
+                "`power_iterations` should be greater than zero. Received: "
+                f"`power_iterations={power_iterations}`"
+            )
+        self.power_iterations = power_iterations
+
+    def build(self, input_shape):
+        from graphc import initializers
+
+        super().build(input_shape)
+        self.input_spec = InputSpec(min_ndim=1, axes={-1: input_shape[-1]})
+        if getattr(self.layer, "kernel", None) is not None:
+            self._kernel_attr = "kernel"
+        elif getattr(self.layer, "embeddings", None) is not None:
+            self._kernel_attr = "embeddings"
+        else:
+            raise ValueError(
+                f"{type(self.layer).__name__} object has no attribute 'kernel' nor 'embeddings'"
+            )
+        self.kernel = getattr(self.layer, self._kernel_attr)
+        # Keras tracks the kernel as the wrapper's own variable too (assigned as an
+        # attribute): it comes first in `weights` and is saved with the wrapper's vars.
+        self._params.append(self.kernel)
+        self.kernel_shape = tuple(self.kernel.shape)
+        self.vector_u = self.add_weight(
+            shape=(1, self.kernel_shape[-1]),
+            initializer=initializers.TruncatedNormal(stddev=0.02),
+            trainable=False,
+            name="vector_u",
+            dtype=str(self.kernel.dtype),
+        )
+
+    def call(self, inputs, training=None):
+        if training is False:
+            return self.layer(inputs)
+        if not is_symbolic(inputs) and not recording.is_recording():
+            # Called on data: assign now, as Keras's training call does.
+            ctx = recording.current_eager_context()
+            if training or (training is None and ctx is not None and ctx.training):
+                kernel, u = spectral_normalize(
+                    self.kernel.data, self.vector_u.data, self.power_iterations, training=True
+                )
+                self.kernel.assign(np.asarray(kernel))
+                self.vector_u.assign(np.asarray(u))
+            return self.layer(inputs)
+        kernel, _ = spectral_normalize(
+            self.kernel, self.vector_u, self.power_iterations, training=training
+        )
+        # The wrapped layer reads its kernel attribute: the normalized value, for this call.
+        attr = self._kernel_attr
+        self.layer.__dict__[attr] = kernel
+        try:
+            return (
+                self.layer(inputs, training=training)
+                if _takes_training(self.layer)
+                else self.layer(inputs)
+            )
+        finally:
+            self.layer.__dict__[attr] = self.kernel
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "power_iterations": self.power_iterations}
+
+
+def _takes_training(layer) -> bool:
+    import inspect
+
+    try:
+        return "training" in inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False

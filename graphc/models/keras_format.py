@@ -637,6 +637,9 @@ def _children(layer) -> list:
 
     if isinstance(layer, Bidirectional):
         return [("backward_layer", layer.backward_layer), ("forward_layer", layer.forward_layer)]
+    own = getattr(layer, "_keras_children", None)
+    if own is not None:  # a layer holding a list of layers (StackedRNNCells's cells)
+        return own()
     if isinstance(layer, MultiHeadAttention):
         out = [
             (attr.lstrip("_"), getattr(layer, attr, None))

@@ -48,6 +48,7 @@ from graphc.ops import signal as _signal  # noqa: E402
 from graphc.ops import sorting as _sorting  # noqa: E402
 from graphc.ops import special as _special  # noqa: E402
 from graphc.ops import spectral as _spectral  # noqa: E402,F401
+from graphc.ops import spectral_norm as _spectral_norm  # noqa: E402,F401
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402
