@@ -16,6 +16,10 @@ steps (vectorised over batch and units). The VJP (backpropagation through time) 
 the gate values from the inputs and the output sequence, which holds every hidden state,
 with a few batched matmuls; the LSTM's training forward pass without masks or dropout
 keeps its gates and cell states instead (``_SavedForBackward``), and its VJP uses them.
+That plain LSTM is laid out as a compiler would (``_FAST_ORDER``): gate-major buffers so
+that every per-step operation runs in place over contiguous blocks, one GEMM per step for
+the input and recurrent products and the bias together, and the weight gradients of all
+steps as one product.
 
 Dropout (Keras's ``dropout``/``recurrent_dropout``, attributes of the same names): in
 training mode the kernel draws, once per call, an input mask ``(k, N, F)`` and a recurrent
