@@ -321,3 +321,40 @@ def test_lstm_fast_forward_equals_the_general_one(units, batch):
     fast = op._forward({"units": units}, xt, w, r, b, [x.copy() for x in s])[0]
     general = op._forward_general({"units": units}, xt, w, r, b, s, None, (None, None))[0]
     np.testing.assert_allclose(fast, general, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("units", [1, 3])
+@pytest.mark.parametrize("acts", [("tanh", "sigmoid"), ("relu", "hard_sigmoid")])
+def test_lstm_float32_fast_path_matches_float64(units, acts):
+    """The float32 fast path (gate-major buffers, the sigmoid's sign folded into the
+    weights, one GEMM per step over [x_t, h, 1]) against the float64 op, forward and
+    VJP over its saved gates, with units=1 (one-column gate blocks: NumPy 2.4's float32
+    in-place negative misreads such views) and a longer sequence than the GEMM row block
+    (the kernel gradients' blocked product)."""
+    op = get_op("lstm")
+    act, rec_act = acts
+    attrs = {"units": units, "use_bias": True, "initial_state": True}
+    attrs.update(activation=act, recurrent_activation=rec_act)
+    rng = np.random.default_rng(6)
+    n, t, f = 3, 50, 4
+    xs64 = [
+        rng.standard_normal((n, t, f)),
+        rng.standard_normal((f, 4 * units)) * 0.4,
+        rng.standard_normal((units, 4 * units)) * 0.4,
+        rng.standard_normal(4 * units) * 0.4,
+        rng.standard_normal((n, units)),
+        rng.standard_normal((n, units)),
+    ]
+    xs32 = [a.astype(np.float32) for a in xs64]
+    ys32 = op.run(attrs, xs32, TRAIN)
+    ys64 = op.run(attrs, xs64, TRAIN)
+    assert _SAVED.get(ys32[0]) is not None
+    for a, b in zip(ys32, ys64):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    gys = [rng.standard_normal(y.shape) for y in ys64]
+    g32 = op.gradients(attrs, xs32, ys32, [g.astype(np.float32) for g in gys])
+    g64 = op.gradients(attrs, xs64, ys64, gys)
+    for a, b in zip(g32, g64):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * np.abs(b).max())
