@@ -1,0 +1,149 @@
+"""Issue 11, item 4: the export gaps found in the audit, each exported and run in
+onnxruntime and in onnx's reference evaluator against graphc's NumPy outputs.
+
+- "same" convolutions and pooling on unknown sizes: explicit pads (stride 1), or pads
+  computed from the run-time shape (a Pad node) where ONNX's ``SAME_UPPER`` is refused
+  (dilations) or asks for negative pads (a stride over the window);
+- BatchNormalization on any axis, as one ``BatchNormalization`` node, folded into the
+  preceding Conv or Gemm when that is its only reader;
+- weights re-laid out by nodes folded into constants; duplicate constants and nodes merged;
+- one symbol per unknown axis on inputs and outputs; dict outputs keep their keys.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx_reference import assert_reference_matches
+
+from graphc import Input, Model, layers
+from graphc.onnx import Runtime, export
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def _check(model, xs, compare_reference=True):
+    """Export ``model``; every input in ``xs`` runs in onnxruntime (and the first in the
+    reference evaluator) with graphc's NumPy outputs. Returns the proto."""
+    proto = export(model)
+    rt = Runtime(proto)
+    for x in xs:
+        got = rt.predict(x)
+        got = list(got.values()) if isinstance(got, dict) else got
+        got = [got] if not isinstance(got, (list, tuple)) else list(got)
+        want = model(x)
+        want = list(want.values()) if isinstance(want, dict) else want
+        want = [want] if not isinstance(want, (list, tuple)) else list(want)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            w = np.asarray(w)
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+    if compare_reference:
+
+        def reference(x):
+            out = model(x)
+            out = list(out.values()) if isinstance(out, dict) else out
+            return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+        assert assert_reference_matches(proto, rt, xs[0], reference, rtol=RTOL, atol=ATOL)
+    return proto
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(-2, 2, shape).astype("float32")
+
+
+def _ops(proto) -> list:
+    return [n.op_type for n in proto.graph.node]
+
+
+# ---- "same" padding on unknown sizes -----------------------------------------------------
+def test_dilated_same_conv1d_on_unknown_length():
+    x = Input((None, 6))
+    model = Model(x, layers.Conv1D(4, 3, padding="same", dilation_rate=2)(x))
+    proto = _check(model, [_rand(2, 7, 6), _rand(1, 4, 6, seed=1), _rand(3, 1, 6, seed=2)])
+    conv = next(n for n in proto.graph.node if n.op_type == "Conv")
+    attrs = {a.name: a for a in conv.attribute}
+    assert attrs["auto_pad"].s == b"NOTSET"
+    assert list(attrs["pads"].ints) == [2, 2]  # stride 1: the size does not matter
+    assert "Pad" not in _ops(proto)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.Conv2D(4, 3, padding="same", dilation_rate=(2, 3)),
+        lambda: layers.DepthwiseConv2D(3, padding="same", dilation_rate=2),
+        lambda: layers.SeparableConv2D(4, 3, padding="same", dilation_rate=2),
+        lambda: layers.Conv2D(4, 2, strides=3, padding="same"),  # stride over the window
+        lambda: layers.Conv2D(4, 3, strides=2, padding="same"),
+    ],
+)
+def test_same_conv2d_on_unknown_sizes(make):
+    x = Input((None, None, 3))
+    model = Model(x, make()(x))
+    _check(model, [_rand(2, 9, 8, 3), _rand(1, 7, 10, 3, seed=1), _rand(1, 2, 3, 3, seed=2)])
+
+
+def test_dilated_same_conv3d_on_unknown_sizes():
+    x = Input((None, 4, None, 2))
+    model = Model(x, layers.Conv3D(3, 2, padding="same", dilation_rate=2)(x))
+    _check(model, [_rand(2, 5, 4, 6, 2), _rand(1, 3, 4, 2, 2, seed=1)])
+
+
+def test_dilated_same_conv_channels_first():
+    x = Input((3, None, None))
+    conv = layers.Conv2D(4, 3, padding="same", dilation_rate=2, data_format="channels_first")
+    _check(Model(x, conv(x)), [_rand(2, 3, 6, 5)])
+
+
+@pytest.mark.parametrize("pool", [layers.MaxPooling2D, layers.AveragePooling2D])
+@pytest.mark.parametrize("strides", [3, (4, 2), (3, 1)])
+def test_same_pooling_with_strides_over_the_window(pool, strides):
+    x = Input((None, None, 3))
+    model = Model(x, pool(2, strides=strides, padding="same")(x))
+    # H = 9 with pool 2, stride 3: ONNX's SAME_UPPER asks for a pad of -1.
+    xs = [_rand(2, h, w, 3, seed=h) for h, w in ((9, 9), (8, 10), (7, 11), (10, 5), (1, 2))]
+    _check(model, xs)
+
+
+def test_same_average_pooling_excludes_the_pads():
+    # Keras divides by the input elements a window covers, not by the window's size.
+    x = Input((None, 2))
+    model = Model(x, layers.AveragePooling1D(3, strides=4, padding="same")(x))
+    ones = np.ones((1, 10, 2), "float32")
+    np.testing.assert_allclose(Runtime(export(model)).predict(ones), np.ones((1, 3, 2)))
+    _check(model, [_rand(2, 10, 2), _rand(1, 5, 2, seed=1)])
+
+
+# ---- BatchNormalization ------------------------------------------------------------------
+def _with_statistics(model, seed=0):
+    """Non-trivial moving statistics and affine weights, so folding errors show."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            weights = layer.get_weights()
+            new = [rng.uniform(0.5, 1.5, w.shape).astype(w.dtype) for w in weights]
+            new[2] = rng.uniform(-1, 1, weights[2].shape).astype(weights[2].dtype)
+            layer.set_weights(new)
+    return model
+
+
+@pytest.mark.parametrize("axis", [1, 2, -1])
+def test_batch_norm_on_any_axis(axis):
+    x = Input((3, 5, 4))
+    y = layers.Activation("tanh")(x)  # not foldable: the node itself is exported
+    model = _with_statistics(Model(x, layers.BatchNormalization(axis=axis)(y)))
+    proto = _check(model, [_rand(2, 3, 5, 4)])
+    assert _ops(proto).count("BatchNormalization") == 1
+
+
+def test_batch_norm_axis_1_after_channels_first_conv():
+    x = Input((3, None, None))
+    y = layers.Conv2D(4, 3, padding="same", data_format="channels_first")(x)
+    y = layers.Activation("relu")(y)
+    model = _with_statistics(Model(x, layers.BatchNormalization(axis=1)(y)))
+    proto = _check(model, [_rand(2, 3, 6, 5)])
+    assert _ops(proto).count("BatchNormalization") == 1
+    assert "Transpose" not in _ops(proto)
