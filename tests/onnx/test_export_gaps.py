@@ -147,3 +147,55 @@ def test_batch_norm_axis_1_after_channels_first_conv():
     proto = _check(model, [_rand(2, 3, 6, 5)])
     assert _ops(proto).count("BatchNormalization") == 1
     assert "Transpose" not in _ops(proto)
+
+
+# ---- symbols and dict outputs ------------------------------------------------------------
+def _dims(vi) -> list:
+    return [
+        d.dim_value if d.HasField("dim_value") else d.dim_param
+        for d in vi.type.tensor_type.shape.dim
+    ]
+
+
+def test_one_symbol_per_unknown_axis_on_inputs_and_outputs():
+    x = Input((None, 6), name="tokens")
+    h = layers.Dense(4, name="proj")(x)
+    seq = layers.LSTM(3, return_sequences=True, name="rnn")(h)
+    strided = layers.Conv1D(2, 3, strides=2, padding="same", name="down")(h)
+    model = Model(x, [seq, strided])
+    proto = _check(model, [_rand(2, 5, 6)])
+    assert _dims(proto.graph.input[0]) == ["batch", "tokens_dim_1", 6]
+    # The sequence length flows through the LSTM: the same symbol; the strided conv's
+    # length is another number, with its own name.
+    assert [_dims(o) for o in proto.graph.output] == [
+        ["batch", "tokens_dim_1", 3],
+        ["batch", "down_dim_1", 2],
+    ]
+
+
+def test_dict_outputs_keep_their_keys(tmp_path):
+    x = Input((None, 6), name="seq")
+    h = layers.Dense(4, name="d")(x)
+    model = Model(x, {"scores": h, "states": layers.GRU(3, return_sequences=True)(h)})
+    proto = _check(model, [_rand(2, 5, 6)])
+    assert [o.name for o in proto.graph.output] == ["scores", "states"]
+    path = tmp_path / "m.onnx"
+    export(model, path)
+    rt = Runtime(str(path))
+    x = _rand(3, 4, 6)
+    got, want = rt.predict(x), model.predict(x, verbose=0)
+    assert isinstance(got, dict) and list(got) == list(want) == ["scores", "states"]
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=RTOL, atol=ATOL)
+    assert [a.shape for a in rt.predict_list(x)] == [(3, 4, 4), (3, 4, 3)]
+    result = rt.evaluate(x, {"scores": np.zeros((3, 4, 4), "float32")}, loss={"scores": "mse"})
+    assert result["loss"] == pytest.approx(float(np.mean(want["scores"] ** 2)), rel=1e-4)
+
+
+def test_list_outputs_keep_layer_names():
+    x = Input((3,), name="x")
+    model = Model(x, [layers.Dense(2, name="p")(x), layers.Dense(1, name="q")(x)])
+    proto = export(model)
+    assert [o.name for o in proto.graph.output] == ["p", "q"]
+    assert not any(p.key == "graphc.output_keys" for p in proto.metadata_props)
+    assert isinstance(Runtime(proto).predict(_rand(2, 3)), list)

@@ -48,6 +48,7 @@ __all__ = [
     "check_opset",
     "export_passes",
     "MAX_PROTOBUF_BYTES",
+    "OUTPUT_KEYS_METADATA",
 ]
 
 #: Protobuf cannot serialise a message of 2 GiB or more; bigger models use external data.
@@ -212,8 +213,17 @@ def _export_with_report(model, path, opset, optimize, external_data_threshold) -
     # serves (cloning a 10,000-node graph costs more than lowering it).
     graph = model.graph.clone() if optimize else model.graph
     reports = _run_passes(graph) if optimize else []
-    output_names = _unique_output_names([v.name for v in graph.inputs], list(model.output_names))
+    keys = _output_keys(model)
+    output_names = _unique_output_names(
+        [v.name for v in graph.inputs], keys if keys is not None else list(model.output_names)
+    )
     proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize)
+    if keys is not None:
+        # Runtime returns a dict keyed by these, as the model does.
+        import json
+
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = OUTPUT_KEYS_METADATA, json.dumps(keys)
     if path is not None:
         path = os.fspath(os.path.expanduser(os.fspath(path)))
     external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
@@ -257,6 +267,27 @@ def _run_passes(graph) -> list:
 
 
 # ---- names and shapes --------------------------------------------------------------------
+#: The model property holding a dict-output model's keys, in output order (JSON).
+OUTPUT_KEYS_METADATA = "graphc.output_keys"
+
+
+def _output_keys(model) -> list | None:
+    """A model built with ``outputs={"a": ..., "b": ...}``: its keys in output order (the
+    ONNX output names), else None."""
+    try:
+        struct = model.output
+    except Exception:  # noqa: BLE001 - a model without a structure: layer names
+        return None
+    if (
+        isinstance(struct, dict)
+        and len(struct) == len(model.outputs)
+        and all(isinstance(k, str) and k for k in struct)
+        and not any(isinstance(v, (dict, list, tuple)) for v in struct.values())
+    ):
+        return list(struct)
+    return None
+
+
 def _unique_output_names(input_names: list, wanted: list) -> list:
     """Output names after their layers; a repeated name (a shared layer, a layer with two
     outputs) gets ``_1``, ``_2``... and never steals a name another output or input has."""
@@ -277,13 +308,13 @@ def _unique_output_names(input_names: list, wanted: list) -> list:
     return result
 
 
-def _onnx_shape(name: str, shape) -> list:
+def _onnx_shape(name: str, shape, anonymous: bool = False) -> list:
     """graphc dims -> ONNX dims: the batch dimension ``batch``, other unknown dims
-    ``<tensor>_dim_<i>``, symbols kept."""
+    ``<tensor>_dim_<i>`` (``None``, to be named later, with ``anonymous``), symbols kept."""
     dims = []
     for i, d in enumerate(shape):
         if d is None:
-            dims.append("batch" if i == 0 else f"{name}_dim_{i}")
+            dims.append("batch" if i == 0 else (None if anonymous else f"{name}_dim_{i}"))
         elif isinstance(d, str):
             dims.append(d)
         else:
@@ -385,7 +416,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     _drop_unused(b, output_names)
     inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape)) for v in graph.inputs]
     outputs = [
-        value_info(want, v.dtype, _onnx_shape(want, v.shape))
+        value_info(want, v.dtype, _onnx_shape(want, v.shape, anonymous=True))
         for v, want in zip(graph.outputs, output_names)
     ]
     return make_model(b, inputs, outputs, name=name), tensor_of
@@ -439,11 +470,37 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
         except Exception as e:  # onnx raises ValidationError / InferenceError
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, inferred)
+        if _name_output_dims(proto, inferred):
+            data = proto.SerializeToString()
         if path is not None:
             atomic_write(path, lambda f: f.write(data))
         return False
+    _name_output_dims(proto, None)
     _export_external(proto, graph, tensor_of, path)
     return True
+
+
+def _name_output_dims(proto, inferred) -> bool:
+    """Name the outputs' unknown dims (left anonymous by ``_lower``): the input's symbol
+    when ONNX's shape inference carries one through (a sequence length), so one axis has
+    one symbol on inputs and outputs; else ``<output>_dim_<i>``. True when it named any."""
+    symbols = {d.dim_param for vi in proto.graph.input for d in vi.type.tensor_type.shape.dim} - {
+        ""
+    }
+    found = {}
+    if inferred is not None:
+        for vi in inferred.graph.output:
+            found[vi.name] = [d.dim_param for d in vi.type.tensor_type.shape.dim]
+    changed = False
+    for vi in proto.graph.output:
+        seen = found.get(vi.name, [])
+        for i, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") or d.dim_param:
+                continue
+            name = seen[i] if i < len(seen) else ""
+            d.dim_param = name if name in symbols else f"{vi.name}_dim_{i}"
+            changed = True
+    return changed
 
 
 def _rejected(proto, e) -> ExportError:
