@@ -199,3 +199,96 @@ def test_list_outputs_keep_layer_names():
     assert [o.name for o in proto.graph.output] == ["p", "q"]
     assert not any(p.key == "graphc.output_keys" for p in proto.metadata_props)
     assert isinstance(Runtime(proto).predict(_rand(2, 3)), list)
+
+
+# ---- folding and merging -----------------------------------------------------------------
+def test_batch_norm_folds_into_the_conv_and_dense_before_it():
+    x = Input((8, 8, 3))
+    y = layers.Conv2D(4, 3, use_bias=False, name="c1")(x)
+    y = layers.BatchNormalization(name="bn1")(y)
+    y = layers.ReLU()(y)
+    y = layers.Conv2D(4, 3, name="c2")(y)
+    y = layers.BatchNormalization(name="bn2")(y)
+    y = layers.Flatten()(y)
+    y = layers.Dense(5, name="d")(y)
+    model = _with_statistics(Model(x, layers.BatchNormalization(name="bn3")(y)))
+    proto = _check(model, [_rand(2, 8, 8, 3), _rand(5, 8, 8, 3, seed=1)])
+    assert "BatchNormalization" not in _ops(proto)
+    assert _ops(proto).count("Transpose") == 2  # the input's and the last conv's
+    names = {t.name for t in proto.graph.initializer}
+    # Weights keep their layer paths; a conv without a bias takes BatchNormalization's beta.
+    assert names == {"c1/kernel", "bn1/beta", "c2/kernel", "c2/bias", "d/kernel", "d/bias"}
+
+
+def test_batch_norm_stays_one_node_when_its_input_has_other_readers():
+    x = Input((6,))
+    h = layers.Dense(4, name="d")(x)
+    model = _with_statistics(Model(x, [h, layers.BatchNormalization()(h)]))
+    proto = _check(model, [_rand(3, 6)])
+    assert _ops(proto).count("BatchNormalization") == 1
+    assert _ops(proto).count("Gemm") == 1
+
+
+def test_shared_conv_kernel_is_copied_not_changed_by_folding():
+    x = Input((6, 6, 2))
+    conv = layers.Conv2D(3, 3, name="shared")
+    a = layers.BatchNormalization(name="bn")(conv(x))
+    b = conv(layers.Activation("tanh")(x))
+    model = _with_statistics(Model(x, [a, b]))
+    proto = _check(model, [_rand(2, 6, 6, 2)])
+    assert "BatchNormalization" not in _ops(proto)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: layers.LSTM(3)(x),
+        lambda x: layers.GRU(3, return_sequences=True)(x),
+        lambda x: layers.Bidirectional(layers.LSTM(3))(x),
+        lambda x: layers.MultiHeadAttention(2, 4)(x, x),
+    ],
+)
+def test_weights_relaid_out_by_nodes_are_folded(make):
+    x = Input((5, 6))
+    model = Model(x, make(x))
+    proto = _check(model, [_rand(2, 5, 6)])
+    names = {t.name for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type in ("Gather", "Unsqueeze", "Reshape", "Concat", "Transpose"):
+            assert not all(t in names for t in node.input if t), node
+    for weight in model.weights:  # still under their layer paths
+        assert any(n == weight.path or n.endswith("/" + weight.path) for n in names), weight.path
+
+
+def test_depthwise_kernel_is_stored_in_onnx_layout():
+    x = Input((8, 8, 3))
+    model = Model(x, layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(x))
+    proto = _check(model, [_rand(2, 8, 8, 3)])
+    assert sorted(_ops(proto)) == ["Conv", "Transpose", "Transpose"]
+    (kernel,) = [t for t in proto.graph.initializer if t.name == "dw/kernel"]
+    assert list(kernel.dims) == [6, 1, 3, 3]
+
+
+def test_identical_constants_and_nodes_are_merged():
+    # Two "same" strided convs on one unknown-size input compute the same pads.
+    x = Input((None, None, 3))
+    a = layers.Conv2D(2, 2, strides=3, padding="same", name="a")(x)
+    b = layers.Conv2D(2, 2, strides=3, padding="same", name="b")(x)
+    model = Model(x, [a, b])
+    proto = _check(model, [_rand(2, 9, 7, 3)])
+    assert _ops(proto).count("Pad") == 1
+    assert _ops(proto).count("Shape") == 1
+    weights = {"a/kernel", "a/bias", "b/kernel", "b/bias"}
+    consts = [t for t in proto.graph.initializer if t.name not in weights]
+    assert {t.name for t in proto.graph.initializer} >= weights  # equal biases stay apart
+    raws = [(t.data_type, tuple(t.dims), t.raw_data) for t in consts]
+    assert len(raws) == len(set(raws))
+
+
+def test_equal_weights_are_never_merged():
+    x = Input((3,))
+    model = Model(x, [layers.Dense(2, name="p")(x), layers.Dense(2, name="q")(x)])
+    for layer in model.layers[1:]:
+        layer.set_weights([np.ones((3, 2), "float32"), np.zeros(2, "float32")])
+    proto = _check(model, [_rand(2, 3)])
+    assert {t.name for t in proto.graph.initializer} == {"p/kernel", "p/bias", "q/kernel", "q/bias"}

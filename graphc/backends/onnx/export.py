@@ -408,11 +408,24 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
 
     if optimize:
         # ONNX-level peepholes: channels-last lowerings leave inverse Transpose pairs
-        # between convolutions, and weights transposed by a node can be stored transposed.
-        from passes.onnx.peephole import cancel_transpose_pairs, fold_initializer_transposes
+        # between convolutions, and weights transposed by a node can be stored transposed;
+        # a BatchNormalization folds into the Conv/Gemm before it; weights re-laid out by
+        # nodes are stored re-laid out; identical constants and nodes are merged (never
+        # two weights of the model, even equal ones).
+        from passes.onnx.peephole import (
+            cancel_transpose_pairs,
+            fold_batch_norms,
+            fold_constant_nodes,
+            fold_initializer_transposes,
+            merge_duplicates,
+        )
 
         b.nodes[:], _ = cancel_transpose_pairs(b.nodes, output_names)
         b.nodes[:], _ = fold_initializer_transposes(b.nodes, b.initializers, output_names)
+        b.nodes[:], _ = fold_constant_nodes(b.nodes, b.initializers, output_names)
+        b.nodes[:], _ = fold_batch_norms(b.nodes, b.initializers, output_names)
+        weights = {tensor_of[v] for v in params}
+        b.nodes[:], _ = merge_duplicates(b.nodes, b.initializers, output_names, keep=weights)
     _drop_unused(b, output_names)
     inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape)) for v in graph.inputs]
     outputs = [
