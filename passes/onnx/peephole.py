@@ -495,13 +495,39 @@ def merge_duplicates(
         if first != t.name:
             alias[t.name] = first
     merged = len(alias)
+    if alias:
+        for n in nodes:
+            for k, t in enumerate(n.input):
+                if t in alias:
+                    n.input[k] = alias[t]
+    nodes = list(nodes)
+    total = 0
+    while True:  # merging two nodes can make their readers identical: one more sweep
+        nodes, count = _merge_nodes(nodes, outputs)
+        total += count
+        if not count:
+            return nodes, merged + total
+
+
+def _merge_nodes(nodes: list[NodeProto], outputs: set[str]) -> tuple[list[NodeProto], int]:
+    """One sweep of ``merge_duplicates`` over the nodes."""
+    # Identical nodes read the same first input: only nodes sharing one are compared (one
+    # cheap pass over a long chain, which has none).
+    firsts = [n.input[0] if len(n.input) else "" for n in nodes]
+    count: dict[str, int] = {}
+    for t in firsts:
+        count[t] = count.get(t, 0) + 1
     by_signature: dict = {}
     removed: set[int] = set()
+    renamed: dict[str, str] = {}
     for i, n in enumerate(nodes):
-        for k, t in enumerate(n.input):
-            if t in alias:
-                n.input[k] = alias[t]
-        if not n.input or n.op_type in _NOT_MERGED or any(o in outputs for o in n.output):
+        if renamed:
+            for k, t in enumerate(n.input):
+                if t in renamed:
+                    n.input[k] = renamed[t]
+        if not firsts[i] or count[firsts[i]] < 2:
+            continue
+        if n.op_type in _NOT_MERGED or any(o in outputs for o in n.output):
             continue
         key = (n.domain, n.op_type, tuple(n.input), len(n.output))
         earlier = by_signature.get(key)
@@ -518,6 +544,6 @@ def merge_duplicates(
             continue
         for mine, theirs in zip(n.output, nodes[match].output):
             if mine:
-                alias[mine] = theirs
+                renamed[mine] = theirs
         removed.add(i)
-    return [n for k, n in enumerate(nodes) if k not in removed], merged + len(removed)
+    return [n for k, n in enumerate(nodes) if k not in removed], len(removed)
