@@ -844,7 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-optimize",
         action="store_true",
         help="skip the export passes (dead code, inference mode, Gemm fusion, "
-        "identity removal, transpose cancelling)",
+        "identity removal, transpose cancelling, BatchNormalization folding, constant "
+        "folding and merging)",
     )
     p.set_defaults(func=_cmd_export)
 

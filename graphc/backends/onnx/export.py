@@ -167,7 +167,10 @@ def export(
 
     - ``opset``: ``None`` for 18, or any from 13 to ``graphc.onnx.newest_opset()``.
     - ``optimize``: run the export passes (dead code, inference mode, MatMul+Add into Gemm,
-      identity removal, transpose cancelling); ``False`` lowers the graph as recorded.
+      identity removal, transpose cancelling) and the ONNX-level peepholes (transpose
+      pairs, BatchNormalization folded into the Conv/Gemm before it, weights re-laid out
+      by nodes stored re-laid out, identical constants and nodes merged); ``False``
+      lowers the graph as recorded.
     - ``verbose``: print each pass with its node counts, and what was written.
     - Models whose protobuf would reach ``external_data_threshold`` bytes (2 GiB, the
       protobuf limit) store their weights as ONNX external data in
