@@ -17,7 +17,7 @@ name, instead of transposing it at run time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 if TYPE_CHECKING:  # onnx loads only when a model is exported
     from onnx import NodeProto, TensorProto
@@ -283,7 +283,7 @@ def fold_batch_norms(
     def sole(name: str, reader: int) -> bool:
         return readers.get(name, []) == [reader] and name not in outputs
 
-    def store(name: str, reader: int, arr, fallback: str) -> str:
+    def store(name: str, reader: int, arr: Any, fallback: str) -> str:
         """``arr`` under ``name`` when only ``reader`` reads it, else under a new name."""
         tensor = numpy_helper.from_array(arr, name)
         if name in by_name and sole(name, reader):
@@ -351,7 +351,7 @@ def fold_batch_norms(
     return [n for k, n in enumerate(nodes) if k not in removed], len(removed)
 
 
-def _fold_one(op: str, attrs: dict, args: list):
+def _fold_one(op: str, attrs: dict, args: list) -> Any:
     """NumPy for the layout ops that re-arrange weights at run time, or None."""
     import numpy as np
 
@@ -366,19 +366,20 @@ def _fold_one(op: str, attrs: dict, args: list):
             shape = [x.shape[k] if s == 0 else s for k, s in enumerate(shape)]
         return x.reshape(shape)
     if op == "Flatten":
-        axis = attrs.get("axis", 1) % max(x.ndim, 1) if x.ndim else 0
+        axis = int(attrs.get("axis", 1))
+        axis = axis + x.ndim if axis < 0 else axis
         return x.reshape(int(np.prod(x.shape[:axis])), -1)
     if op == "Gather":
         return np.take(x, args[1].astype(np.int64), axis=attrs.get("axis", 0))
     if op == "Unsqueeze":
-        axes = attrs.get("axes") if len(args) < 2 else [int(a) for a in args[1]]
+        axes: list = list(attrs.get("axes", ())) if len(args) < 2 else [int(a) for a in args[1]]
         rank = x.ndim + len(axes)
         for a in sorted(a % rank for a in axes):
             x = np.expand_dims(x, a)
         return x
     if op == "Squeeze":
-        axes = attrs.get("axes") if len(args) < 2 else [int(a) for a in args[1]]
-        return np.squeeze(x, axis=None if axes is None else tuple(int(a) for a in axes))
+        given = attrs.get("axes") if len(args) < 2 else args[1]
+        return np.squeeze(x, axis=None if given is None else tuple(int(a) for a in given))
     if op == "Concat":
         return np.concatenate(args, axis=attrs["axis"])
     return None
@@ -422,7 +423,7 @@ def fold_constant_nodes(
     removed: set[int] = set()
     renamed: dict[str, str] = {}
 
-    def value(name: str):
+    def value(name: str) -> Any:
         if name not in values:
             values[name] = numpy_helper.to_array(by_name[name])
         return values[name]
