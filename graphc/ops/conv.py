@@ -50,9 +50,10 @@ def _eff(k: int, d: int) -> int:
 
 
 def _out_dim(size, k: int, s: int, d: int, padding: str):
-    """Output length along one spatial axis (``None`` when the input's is unknown)."""
+    """Output length along one spatial axis (``None`` when the input's is unknown; a
+    symbolic length stays itself when "same"/"causal" padding keeps it: stride 1)."""
     if not known(size):
-        return None
+        return size if isinstance(size, str) and s == 1 and padding != "valid" else None
     size = int(size)
     if padding == "valid":
         return (size - _eff(k, d)) // s + 1  # <= 0 when the window does not fit
@@ -92,7 +93,7 @@ def _spatial_out(in_shape, window, strides, dilation, padding, what: str, kind: 
     dil = f", dilation_rate {tuple(dilation)}" if any(d != 1 for d in dilation) else ""
     for size, k, s, d in zip(in_shape, window, strides, dilation):
         o = _out_dim(size, k, s, d, padding)
-        if o is not None and o <= 0:
+        if known(o) and o <= 0:
             raise ShapeError(
                 f"the {what} window does not fit the input: computed output size would be "
                 f"{o} for spatial size {size}, {kind} {tuple(window)}, strides "

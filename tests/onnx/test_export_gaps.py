@@ -161,14 +161,17 @@ def test_one_symbol_per_unknown_axis_on_inputs_and_outputs():
     x = Input((None, 6), name="tokens")
     h = layers.Dense(4, name="proj")(x)
     seq = layers.LSTM(3, return_sequences=True, name="rnn")(h)
+    same = layers.Conv1D(2, 3, padding="same", dilation_rate=2, name="same")(h)
     strided = layers.Conv1D(2, 3, strides=2, padding="same", name="down")(h)
-    model = Model(x, [seq, strided])
+    model = Model(x, [seq, same, strided])
     proto = _check(model, [_rand(2, 5, 6)])
     assert _dims(proto.graph.input[0]) == ["batch", "tokens_dim_1", 6]
-    # The sequence length flows through the LSTM: the same symbol; the strided conv's
-    # length is another number, with its own name.
+    # The sequence length flows through the LSTM (ONNX's shape inference says so) and the
+    # stride-1 "same" conv (graphc's shape rules say so): the same symbol; the strided
+    # conv's length is another number, with its own name.
     assert [_dims(o) for o in proto.graph.output] == [
         ["batch", "tokens_dim_1", 3],
+        ["batch", "tokens_dim_1", 2],
         ["batch", "down_dim_1", 2],
     ]
 

@@ -36,7 +36,7 @@ from graphc.backends.onnx.builder import (
 )
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
-from graphc.ir import format_shape, gc_paused
+from graphc.ir import TensorType, format_shape, gc_paused
 from graphc.ops.registry import get_op
 
 __all__ = [
@@ -431,11 +431,54 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         b.nodes[:], _ = merge_duplicates(b.nodes, b.initializers, output_names, keep=weights)
     _drop_unused(b, output_names)
     inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape)) for v in graph.inputs]
+    out_shapes = _symbolic_output_shapes(graph)
     outputs = [
-        value_info(want, v.dtype, _onnx_shape(want, v.shape, anonymous=True))
-        for v, want in zip(graph.outputs, output_names)
+        value_info(want, v.dtype, _onnx_shape(want, shape, anonymous=True))
+        for v, want, shape in zip(graph.outputs, output_names, out_shapes)
     ]
     return make_model(b, inputs, outputs, name=name), tensor_of
+
+
+def _symbolic_output_shapes(graph) -> list:
+    """The outputs' shapes with the inputs' unknown dims named as the exported inputs name
+    them (``batch``, ``<input>_dim_<i>``) and carried through the ops' shape rules, so an
+    output axis that the rules say is an input's (a sequence length through a stride-1
+    "same" convolution) gets the input's symbol. Other unknown dims stay ``None``.
+
+    Runs only when an output has an unknown dim other than the batch (a long Dense chain
+    does not pay for it)."""
+    shapes = [v.shape for v in graph.outputs]
+    if not any(d is None for shape in shapes for d in shape[1:]):
+        return shapes
+    symbols: set = set()
+    typed: dict = {}
+    for v in graph.inputs:
+        shape = tuple(_onnx_shape(v.name, v.shape))
+        symbols.update(d for d in shape if isinstance(d, str))
+        typed[v] = TensorType(shape, v.dtype)
+    for node in graph.nodes:
+        if not any(v in typed for v in node.inputs):
+            continue
+        try:
+            out = get_op(node.op).infer(node.attrs, *[typed.get(v, v.type) for v in node.inputs])
+        except Exception:  # noqa: BLE001 - a rule that needs numbers: the recorded types
+            continue
+        out = (out,) if isinstance(out, TensorType) else tuple(out)
+        for v, t in zip(node.outputs, out):
+            if len(t.shape) == len(v.shape) and any(d in symbols for d in t.shape):
+                typed[v] = t
+    result = []
+    for v, shape in zip(graph.outputs, shapes):
+        sym = typed[v].shape if v in typed else shape
+        # Only where graphc does not know the number, and only the inputs' own symbols
+        # (string arithmetic in a rule would make others).
+        result.append(
+            tuple(
+                s if d is None and isinstance(s, str) and s in symbols else d
+                for d, s in zip(shape, sym)
+            )
+        )
+    return result
 
 
 def _leaves(graph) -> tuple[list, list]:
