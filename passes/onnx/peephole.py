@@ -467,7 +467,15 @@ def fold_constant_nodes(
 SMALL_CONSTANT_BYTES = 4096
 #: Ops never merged: each call draws new random numbers.
 _NOT_MERGED = frozenset(
-    {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial"}
+    {
+        "RandomNormal",
+        "RandomNormalLike",
+        "RandomUniform",
+        "RandomUniformLike",
+        "Multinomial",
+        "Bernoulli",
+        "Dropout",
+    }
 )
 
 
