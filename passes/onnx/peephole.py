@@ -405,6 +405,8 @@ def fold_constant_nodes(
     for the caller to drop). Returns ``(nodes, folded_count)``."""
     from onnx import numpy_helper
 
+    if not any(n.op_type in FOLDABLE_OPS for n in nodes):
+        return list(nodes), 0
     outputs = set(graph_outputs)
     by_name = {t.name: t for t in initializers}
     candidates = [
@@ -522,7 +524,7 @@ def _merge_nodes(nodes: list[NodeProto], outputs: set[str]) -> tuple[list[NodePr
     """One sweep of ``merge_duplicates`` over the nodes."""
     # Identical nodes read the same first input: only nodes sharing one are compared (one
     # cheap pass over a long chain, which has none).
-    firsts = [n.input[0] if len(n.input) else "" for n in nodes]
+    firsts = [(n.input or ("",))[0] for n in nodes]  # (one read of each repeated field)
     count: dict[str, int] = {}
     for t in firsts:
         count[t] = count.get(t, 0) + 1
