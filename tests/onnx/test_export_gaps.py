@@ -108,6 +108,22 @@ def test_same_pooling_with_strides_over_the_window(pool, strides):
     _check(model, xs)
 
 
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: layers.MaxPooling1D(2, strides=3, padding="same"), (None, 2)),
+        (lambda: layers.AveragePooling3D(2, strides=(3, 1, 2), padding="same"), (None, 4, None, 2)),
+        (lambda: layers.Conv2DTranspose(4, 2, strides=3, padding="same"), (None, None, 3)),
+        (lambda: layers.Conv1DTranspose(4, 3, dilation_rate=2, padding="same"), (None, 3)),
+    ],
+)
+def test_other_windowed_layers_on_unknown_sizes(make, shape):
+    x = Input(shape)
+    model = Model(x, make()(x))
+    sizes = (5, 7, 9)
+    _check(model, [_rand(2, *(n if d is None else d for d in shape), seed=n) for n in sizes])
+
+
 def test_same_average_pooling_excludes_the_pads():
     # Keras divides by the input elements a window covers, not by the window's size.
     x = Input((None, 2))
