@@ -277,8 +277,7 @@ def _cmd_run(args, out) -> int:
         return _cmd_run_chunked(args, out)
     rt = _runtime(args.model)
     data = _load_arrays(args.input, "input")
-    preds = rt.predict(_inputs_for(rt, data, args.input), batch_size=args.batch_size)
-    preds = [preds] if len(rt.outputs) == 1 else preds
+    preds = rt.predict_list(_inputs_for(rt, data, args.input), batch_size=args.batch_size)
     results = dict(zip(rt.output_names, preds))
     for name, arr in results.items():
         out(f"{name}: shape {tuple(arr.shape)} {arr.dtype}")
@@ -358,8 +357,7 @@ def _explain_eval_failure(rt, x, y, loss, metrics, error) -> str:
     """Which output's loss or metric failed, with both shapes, instead of NumPy's message
     alone: the loss and each metric are tried again one at a time."""
     names = rt.output_names
-    preds = rt.predict(x)
-    preds = [preds] if len(names) == 1 else preds
+    preds = rt.predict_list(x)
     losses = loss if isinstance(loss, dict) else {n: loss for n in names}
     metric_map = metrics if isinstance(metrics, dict) else {n: list(metrics or []) for n in names}
     targets = y if isinstance(y, dict) else {names[0]: y}
@@ -656,8 +654,7 @@ def _parity(rt, model, out) -> bool:
             xs.append(rng.uniform(-1, 1, dims).astype(dt) if dt.kind == "f" else np.zeros(dims, dt))
         ref = model(xs[0] if len(xs) == 1 else xs)
         ref = [np.asarray(r) for r in flatten_struct(ref)]
-        got = rt.predict(xs[0] if len(xs) == 1 else xs)
-        got = [got] if len(rt.outputs) == 1 else got
+        got = rt.predict_list(xs[0] if len(xs) == 1 else xs)
         for name, a, b in zip(rt.output_names, got, ref):
             if a.shape != b.shape:
                 out(f"  parity (batch {batch}) {name}: shape {a.shape} vs NumPy {b.shape}: FAILED")
@@ -847,7 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-optimize",
         action="store_true",
         help="skip the export passes (dead code, inference mode, Gemm fusion, "
-        "identity removal, transpose cancelling)",
+        "identity removal, transpose cancelling, BatchNormalization folding, constant "
+        "folding and merging)",
     )
     p.set_defaults(func=_cmd_export)
 

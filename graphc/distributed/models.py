@@ -363,8 +363,7 @@ class OnnxLoaded(Loaded):
 
     def predict(self, xs, batch_size):
         feeds = dict(zip(self.input_names, xs))
-        out = self.runtime.predict(feeds, batch_size=batch_size)
-        return [out] if len(self.output_names) == 1 else list(out)
+        return self.runtime.predict_list(feeds, batch_size=batch_size)
 
     def evaluate_chunk(self, xs, ys, sw, batch_size, spec):
         # Runtime.evaluate's rules (per-output losses, loss_weights, sample weights on the

@@ -94,6 +94,23 @@ def _op_types_of(source) -> frozenset:
     return frozenset(found)
 
 
+def _output_keys(session, n: int) -> list | None:
+    """The dict keys of a model exported with dict outputs (graphc's exporter writes them
+    in the model's properties), or None."""
+    import json
+
+    from graphc.backends.onnx.export import OUTPUT_KEYS_METADATA
+
+    try:
+        text = session.get_modelmeta().custom_metadata_map.get(OUTPUT_KEYS_METADATA)
+        keys = json.loads(text) if text else None
+    except (ValueError, TypeError, AttributeError):  # a damaged property: plain outputs
+        return None
+    if not isinstance(keys, list) or len(keys) != n or not all(isinstance(k, str) for k in keys):
+        return None
+    return keys
+
+
 class Runtime:
     """An onnxruntime session over an exported model.
 
@@ -145,6 +162,8 @@ class Runtime:
             raise RuntimeLoadError(
                 f"onnxruntime cannot load {what}: {type(e).__name__}: {e}"
             ) from e
+
+        self.output_keys = _output_keys(self.session, len(self.outputs))
 
     @property
     def input_names(self) -> list[str]:
@@ -277,12 +296,21 @@ class Runtime:
     def predict(self, x, batch_size=None):
         """Outputs for ``x``: an array (one input), a list in input order, or a dict keyed
         by input names. Returns an array for a one-output model, else a list of arrays in
-        output order. ``batch_size`` splits the samples into runs of that many; ``None``
-        runs them all at once.
+        output order, or, for a model exported with dict outputs (``outputs={"a": ...}``),
+        a dict keyed as the model's. ``batch_size`` splits the samples into runs of that
+        many; ``None`` runs them all at once.
 
         >>> Runtime("model.onnx").predict(np.zeros((2, 4), "float32")).shape
         (2, 2)
         """
+        outs = self.predict_list(x, batch_size)
+        if self.output_keys is not None:
+            return dict(zip(self.output_keys, outs))
+        return outs[0] if len(outs) == 1 else outs
+
+    def predict_list(self, x, batch_size=None) -> list:
+        """``predict``'s outputs as a list in output order, whatever the model's output
+        structure."""
         feeds, n = self._feeds(x)
         if batch_size is not None and (
             isinstance(batch_size, bool)
@@ -301,7 +329,7 @@ class Runtime:
                 for i in range(0, n, batch_size)
             ]
             outs = [np.concatenate([p[j] for p in parts], axis=0) for j in range(len(self.outputs))]
-        return outs[0] if len(outs) == 1 else outs
+        return list(outs)
 
     def evaluate(
         self, x, y, loss=None, metrics=None, batch_size=None, sample_weight=None, loss_weights=None
@@ -340,8 +368,7 @@ class Runtime:
         if loss is None:
             raise ValueError('evaluate needs a loss, e.g. loss="mse"')
         names = self.output_names
-        preds = self.predict(x, batch_size=batch_size)
-        preds = [preds] if len(self.outputs) == 1 else preds
+        preds = self.predict_list(x, batch_size=batch_size)
         truths = self._targets(y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight)

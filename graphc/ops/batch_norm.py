@@ -103,32 +103,29 @@ class BatchNorm(Op):
         return dx.astype(x.dtype, copy=False), dgamma, dbeta, None, None
 
     def lower(self, attrs, b, x, gamma, beta, mean, var):
-        """Inference form. A 2-D input with the channels last is ONNX's own
-        BatchNormalization (epsilon written out: ONNX's default is 1e-5, Keras's 1e-3);
-        other layouts are the same arithmetic in elementwise nodes."""
+        """Inference form: ONNX's own BatchNormalization (epsilon written out: ONNX's
+        default is 1e-5, Keras's 1e-3), which normalises axis 1; the channels on another
+        axis are moved there and back by Transposes (which cancel against a channels-last
+        conv's), so runtimes can fuse it into the preceding Conv or Gemm."""
         eps = float(attrs.get("epsilon", 1e-3))
+        # (momentum means nothing in inference; onnx's reference evaluator fills in its
+        # default at opsets 9-13 anyway: onnx_reference.EXCLUDED)
+        norm = {"epsilon": eps, "momentum": float(attrs.get("momentum", 0.99))}
         rank = len(b.in_types[0].shape)
-        if rank == 2 and attrs.get("axis", -1) in (-1, 1):
-            y = b.op(
-                "BatchNormalization",
-                x,
-                gamma,
-                beta,
-                mean,
-                var,
-                epsilon=eps,
-                momentum=float(attrs.get("momentum", 0.99)),
-            )
-            return y, None, None
-        # (x - mean) * (gamma / sqrt(var + eps)) + beta; parameters broadcast on the last
-        # axis, which is where Keras puts the channels by default.
-        if attrs.get("axis", -1) % rank != rank - 1:
-            raise NotImplementedError(
-                "ONNX export of BatchNormalization supports the channels on the last axis"
-            )
-        scale = b.op("Div", gamma, b.op("Sqrt", b.op("Add", var, b.scalar(eps))))
-        y = b.op("Add", b.op("Mul", b.op("Sub", x, mean), scale), beta)
-        return y, None, None
+        axis = int(attrs.get("axis", -1)) % max(rank, 1)
+        if rank < 2:
+            # (x - mean) * (gamma / sqrt(var + eps)) + beta, the parameters broadcasting.
+            scale = b.op("Div", gamma, b.op("Sqrt", b.op("Add", var, b.scalar(eps))))
+            return b.op("Add", b.op("Mul", b.op("Sub", x, mean), scale), beta), None, None
+        if axis == 1:
+            return b.op("BatchNormalization", x, gamma, beta, mean, var, **norm), None, None
+        perm = [0, axis, *(i for i in range(1, rank) if i != axis)]
+        if axis == 0:
+            perm = [1, 0, *range(2, rank)]
+        inverse = [perm.index(i) for i in range(rank)]
+        xt = b.op("Transpose", x, perm=perm)
+        y = b.op("BatchNormalization", xt, gamma, beta, mean, var, **norm)
+        return b.op("Transpose", y, perm=inverse), None, None
 
 
 def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis=-1, momentum=0.99, epsilon=1e-3):

@@ -50,9 +50,10 @@ def _eff(k: int, d: int) -> int:
 
 
 def _out_dim(size, k: int, s: int, d: int, padding: str):
-    """Output length along one spatial axis (``None`` when the input's is unknown)."""
+    """Output length along one spatial axis (``None`` when the input's is unknown; a
+    symbolic length stays itself when "same"/"causal" padding keeps it: stride 1)."""
     if not known(size):
-        return None
+        return size if isinstance(size, str) and s == 1 and padding != "valid" else None
     size = int(size)
     if padding == "valid":
         return (size - _eff(k, d)) // s + 1  # <= 0 when the window does not fit
@@ -92,7 +93,7 @@ def _spatial_out(in_shape, window, strides, dilation, padding, what: str, kind: 
     dil = f", dilation_rate {tuple(dilation)}" if any(d != 1 for d in dilation) else ""
     for size, k, s, d in zip(in_shape, window, strides, dilation):
         o = _out_dim(size, k, s, d, padding)
-        if o is not None and o <= 0:
+        if known(o) and o <= 0:
             raise ShapeError(
                 f"the {what} window does not fit the input: computed output size would be "
                 f"{o} for spatial size {size}, {kind} {tuple(window)}, strides "
@@ -169,8 +170,11 @@ def _to_last_perm(n: int) -> list:
 
 
 def _onnx_pads(b, attrs, window, dilation):
-    """Explicit ONNX pads ``[begin..., end...]``, or ``None`` when the spatial sizes are
-    unknown at export ("same" then becomes ``auto_pad=SAME_UPPER``, TensorFlow's rule)."""
+    """Explicit ONNX pads ``[begin..., end...]``, or ``None`` when "same" padding depends
+    on spatial sizes unknown at export (``same_padding`` then pads at run time).
+
+    With stride 1 the "same" pads do not depend on the size (``(k - 1) * d`` in all, the
+    odd pixel after), so they are written out even when the size is unknown."""
     n = len(window)
     padding = attrs.get("padding", "valid")
     strides = attrs.get("strides", (1,) * n)
@@ -179,16 +183,61 @@ def _onnx_pads(b, attrs, window, dilation):
     if padding == "causal":
         return [_eff(k, d) - 1 for k, d in zip(window, dilation)] + [0] * n
     types = getattr(b, "in_types", None) or []
-    if not types:
-        return None
-    shape = types[0].shape
-    spatial = shape[2:] if attrs.get("data_format") == "channels_first" else shape[1:-1]
-    if not all(known(s) for s in spatial):
-        return None
-    pads = [
-        _pads(int(s), k, st, d, padding) for s, k, st, d in zip(spatial, window, strides, dilation)
-    ]
+    spatial = (None,) * n
+    if types:
+        shape = types[0].shape
+        spatial = shape[2:] if attrs.get("data_format") == "channels_first" else shape[1:-1]
+    pads = []
+    for s, k, st, d in zip(spatial, window, strides, dilation):
+        if known(s):
+            pads.append(_pads(int(s), k, st, d, padding))
+        elif int(st) == 1:
+            pads.append(_pads(1, k, 1, d, padding))  # the same for every size
+        else:
+            return None
     return [p[0] for p in pads] + [p[1] for p in pads]
+
+
+def same_upper_exact(window, strides, dilation) -> bool:
+    """Whether ONNX's ``auto_pad=SAME_UPPER`` pads as Keras's "same" for every size: without
+    dilations (onnxruntime refuses them with it) and with no stride over its window (the
+    pads ONNX asks for would be negative for some sizes)."""
+    return all(int(d) == 1 and int(s) <= int(k) for k, s, d in zip(window, strides, dilation))
+
+
+def same_padding(b, xt, window, strides, dilation, fill: float = 0.0):
+    """``xt`` (channels first) padded at run time as Keras's "same" (TensorFlow's split:
+    the odd pixel after), from its shape: for strides over unknown sizes, where ONNX's
+    ``auto_pad=SAME_UPPER`` is refused with dilations (onnxruntime) and asks for negative
+    pads when a stride exceeds the window. Returns the padded tensor; the op that reads it
+    then takes zero pads."""
+    n = len(window)
+    i64 = np.int64
+    size = b.op(
+        "Slice",
+        b.op("Shape", xt),
+        b.const(np.asarray([2], dtype=i64)),
+        b.const(np.asarray([2 + n], dtype=i64)),
+    )
+    st = b.const(np.asarray(strides, dtype=i64))
+    eff = [_eff(int(k), int(d)) for k, d in zip(window, dilation)]
+    # out = ceil(size / s); total = max((out - 1) * s + eff - size, 0)
+    out = b.op("Div", b.op("Add", size, b.const(np.asarray(strides, dtype=i64) - 1)), st)
+    total = b.op(
+        "Max",
+        b.op(
+            "Sub",
+            b.op("Add", b.op("Mul", out, st), b.const(np.asarray(eff, dtype=i64) - strides)),
+            size,
+        ),
+        b.const(np.zeros(n, dtype=i64)),
+    )
+    before = b.op("Div", total, b.const(np.asarray(2, dtype=i64)))
+    after = b.op("Sub", total, before)
+    zeros = b.const(np.zeros(2, dtype=i64))
+    pads = b.op("Concat", zeros, before, zeros, after, axis=0)
+    value = b.const(np.asarray(fill, dtype=b.float_dtype))
+    return b.op("Pad", xt, pads, value, mode="constant")
 
 
 def lower_windowed(b, attrs, x, n, make):
@@ -498,9 +547,16 @@ class Conv(Op):
         pad_attrs = (
             {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else {"auto_pad": "SAME_UPPER"}
         )
+        padded = (
+            pads is None and window is not None and not same_upper_exact(window, strides, dilation)
+        )
+        if padded:
+            pad_attrs = {"pads": [0] * (2 * n), "auto_pad": "NOTSET"}
 
         def make(xt):
             shape_attr = {"kernel_shape": list(window)} if window is not None else {}
+            if padded:
+                xt = same_padding(b, xt, window, strides, dilation)
             return b.op(
                 "Conv",
                 xt,

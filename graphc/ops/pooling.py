@@ -33,6 +33,8 @@ from graphc.ops.conv import (
     _unpad,
     _window_slices,
     lower_windowed,
+    same_padding,
+    same_upper_exact,
 )
 from graphc.ops.registry import Op, apply
 
@@ -100,14 +102,16 @@ class _Pool(Op):
         n = len(pool)
         strides = [int(s) for s in attrs.get("strides", pool)]
         pads = _onnx_pads(b, attrs, pool, (1,) * n)
+        padded = pads is None and not same_upper_exact(pool, strides, (1,) * n)
         pad_attrs = (
             {"pads": pads, "auto_pad": "NOTSET"} if pads is not None else {"auto_pad": "SAME_UPPER"}
         )
-        extra = (
-            {"count_include_pad": 0} if self.onnx_type == "AveragePool" else {"storage_order": 0}
-        )
+        if padded:
+            pad_attrs = {"pads": [0] * (2 * n), "auto_pad": "NOTSET"}
+        average = self.onnx_type == "AveragePool"
+        extra = {"count_include_pad": 0} if average else {"storage_order": 0}
 
-        def make(xt):
+        def pool_op(xt):
             return b.op(
                 self.onnx_type,
                 xt,
@@ -117,6 +121,29 @@ class _Pool(Op):
                 **extra,
                 **pad_attrs,
             )
+
+        def make(xt):
+            if not padded:
+                return pool_op(xt)
+            if not average:
+                return pool_op(same_padding(b, xt, pool, strides, (1,) * n, fill=-np.inf))
+            # Keras averages over the input elements only: the window sums of the padded
+            # input over the window counts, both as means over the whole window.
+            sums = pool_op(same_padding(b, xt, pool, strides, (1,) * n))
+            shape = b.op(
+                "Concat",
+                b.const(np.ones(2, dtype=np.int64)),
+                b.op(
+                    "Slice",
+                    b.op("Shape", xt),
+                    b.const(np.asarray([2], dtype=np.int64)),
+                    b.const(np.asarray([2 + n], dtype=np.int64)),
+                ),
+                axis=0,
+            )
+            ones = b.op("Expand", b.scalar(1.0), shape)
+            counts = pool_op(same_padding(b, ones, pool, strides, (1,) * n))
+            return b.op("Div", sums, counts)
 
         return lower_windowed(b, attrs, x, n, make)
 

@@ -5,7 +5,17 @@ the ``onnx`` library lazily and nothing of graphc."""
 from passes.onnx.peephole import (
     LAYOUT_FREE_OPS,
     cancel_transpose_pairs,
+    fold_batch_norms,
+    fold_constant_nodes,
     fold_initializer_transposes,
+    merge_duplicates,
 )
 
-__all__ = ["cancel_transpose_pairs", "fold_initializer_transposes", "LAYOUT_FREE_OPS"]
+__all__ = [
+    "cancel_transpose_pairs",
+    "fold_initializer_transposes",
+    "fold_batch_norms",
+    "fold_constant_nodes",
+    "merge_duplicates",
+    "LAYOUT_FREE_OPS",
+]

@@ -36,7 +36,7 @@ from graphc.backends.onnx.builder import (
 )
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
-from graphc.ir import format_shape, gc_paused
+from graphc.ir import TensorType, format_shape, gc_paused
 from graphc.ops.registry import get_op
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "check_opset",
     "export_passes",
     "MAX_PROTOBUF_BYTES",
+    "OUTPUT_KEYS_METADATA",
 ]
 
 #: Protobuf cannot serialise a message of 2 GiB or more; bigger models use external data.
@@ -166,7 +167,10 @@ def export(
 
     - ``opset``: ``None`` for 18, or any from 13 to ``graphc.onnx.newest_opset()``.
     - ``optimize``: run the export passes (dead code, inference mode, MatMul+Add into Gemm,
-      identity removal, transpose cancelling); ``False`` lowers the graph as recorded.
+      identity removal, transpose cancelling) and the ONNX-level peepholes (transpose
+      pairs, BatchNormalization folded into the Conv/Gemm before it, weights re-laid out
+      by nodes stored re-laid out, identical constants and nodes merged); ``False``
+      lowers the graph as recorded.
     - ``verbose``: print each pass with its node counts, and what was written.
     - Models whose protobuf would reach ``external_data_threshold`` bytes (2 GiB, the
       protobuf limit) store their weights as ONNX external data in
@@ -212,8 +216,17 @@ def _export_with_report(model, path, opset, optimize, external_data_threshold) -
     # serves (cloning a 10,000-node graph costs more than lowering it).
     graph = model.graph.clone() if optimize else model.graph
     reports = _run_passes(graph) if optimize else []
-    output_names = _unique_output_names([v.name for v in graph.inputs], list(model.output_names))
+    keys = _output_keys(model)
+    output_names = _unique_output_names(
+        [v.name for v in graph.inputs], keys if keys is not None else list(model.output_names)
+    )
     proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize)
+    if keys is not None:
+        # Runtime returns a dict keyed by these, as the model does.
+        import json
+
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = OUTPUT_KEYS_METADATA, json.dumps(keys)
     if path is not None:
         path = os.fspath(os.path.expanduser(os.fspath(path)))
     external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
@@ -257,6 +270,27 @@ def _run_passes(graph) -> list:
 
 
 # ---- names and shapes --------------------------------------------------------------------
+#: The model property holding a dict-output model's keys, in output order (JSON).
+OUTPUT_KEYS_METADATA = "graphc.output_keys"
+
+
+def _output_keys(model) -> list | None:
+    """A model built with ``outputs={"a": ..., "b": ...}``: its keys in output order (the
+    ONNX output names), else None."""
+    try:
+        struct = model.output
+    except Exception:  # noqa: BLE001 - a model without a structure: layer names
+        return None
+    if (
+        isinstance(struct, dict)
+        and len(struct) == len(model.outputs)
+        and all(isinstance(k, str) and k for k in struct)
+        and not any(isinstance(v, (dict, list, tuple)) for v in struct.values())
+    ):
+        return list(struct)
+    return None
+
+
 def _unique_output_names(input_names: list, wanted: list) -> list:
     """Output names after their layers; a repeated name (a shared layer, a layer with two
     outputs) gets ``_1``, ``_2``... and never steals a name another output or input has."""
@@ -277,13 +311,13 @@ def _unique_output_names(input_names: list, wanted: list) -> list:
     return result
 
 
-def _onnx_shape(name: str, shape) -> list:
+def _onnx_shape(name: str, shape, anonymous: bool = False) -> list:
     """graphc dims -> ONNX dims: the batch dimension ``batch``, other unknown dims
-    ``<tensor>_dim_<i>``, symbols kept."""
+    ``<tensor>_dim_<i>`` (``None``, to be named later, with ``anonymous``), symbols kept."""
     dims = []
     for i, d in enumerate(shape):
         if d is None:
-            dims.append("batch" if i == 0 else f"{name}_dim_{i}")
+            dims.append("batch" if i == 0 else (None if anonymous else f"{name}_dim_{i}"))
         elif isinstance(d, str):
             dims.append(d)
         else:
@@ -377,18 +411,74 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
 
     if optimize:
         # ONNX-level peepholes: channels-last lowerings leave inverse Transpose pairs
-        # between convolutions, and weights transposed by a node can be stored transposed.
-        from passes.onnx.peephole import cancel_transpose_pairs, fold_initializer_transposes
+        # between convolutions, and weights transposed by a node can be stored transposed;
+        # a BatchNormalization folds into the Conv/Gemm before it; weights re-laid out by
+        # nodes are stored re-laid out; identical constants and nodes are merged (never
+        # two weights of the model, even equal ones).
+        from passes.onnx.peephole import (
+            cancel_transpose_pairs,
+            fold_batch_norms,
+            fold_constant_nodes,
+            fold_initializer_transposes,
+            merge_duplicates,
+        )
 
         b.nodes[:], _ = cancel_transpose_pairs(b.nodes, output_names)
         b.nodes[:], _ = fold_initializer_transposes(b.nodes, b.initializers, output_names)
+        b.nodes[:], _ = fold_constant_nodes(b.nodes, b.initializers, output_names)
+        b.nodes[:], _ = fold_batch_norms(b.nodes, b.initializers, output_names)
+        weights = {tensor_of[v] for v in params}
+        b.nodes[:], _ = merge_duplicates(b.nodes, b.initializers, output_names, keep=weights)
     _drop_unused(b, output_names)
     inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape)) for v in graph.inputs]
+    out_shapes = _symbolic_output_shapes(graph)
     outputs = [
-        value_info(want, v.dtype, _onnx_shape(want, v.shape))
-        for v, want in zip(graph.outputs, output_names)
+        value_info(want, v.dtype, _onnx_shape(want, shape, anonymous=True))
+        for v, want, shape in zip(graph.outputs, output_names, out_shapes)
     ]
     return make_model(b, inputs, outputs, name=name), tensor_of
+
+
+def _symbolic_output_shapes(graph) -> list:
+    """The outputs' shapes with the inputs' unknown dims named as the exported inputs name
+    them (``batch``, ``<input>_dim_<i>``) and carried through the ops' shape rules, so an
+    output axis that the rules say is an input's (a sequence length through a stride-1
+    "same" convolution) gets the input's symbol. Other unknown dims stay ``None``.
+
+    Runs only when an output has an unknown dim other than the batch (a long Dense chain
+    does not pay for it)."""
+    shapes = [v.shape for v in graph.outputs]
+    if not any(d is None for shape in shapes for d in shape[1:]):
+        return shapes
+    symbols: set = set()
+    typed: dict = {}
+    for v in graph.inputs:
+        shape = tuple(_onnx_shape(v.name, v.shape))
+        symbols.update(d for d in shape if isinstance(d, str))
+        typed[v] = TensorType(shape, v.dtype)
+    for node in graph.nodes:
+        if not any(v in typed for v in node.inputs):
+            continue
+        try:
+            out = get_op(node.op).infer(node.attrs, *[typed.get(v, v.type) for v in node.inputs])
+        except Exception:  # noqa: BLE001 - a rule that needs numbers: the recorded types
+            continue
+        out = (out,) if isinstance(out, TensorType) else tuple(out)
+        for v, t in zip(node.outputs, out):
+            if len(t.shape) == len(v.shape) and any(d in symbols for d in t.shape):
+                typed[v] = t
+    result = []
+    for v, shape in zip(graph.outputs, shapes):
+        sym = typed[v].shape if v in typed else shape
+        # Only where graphc does not know the number, and only the inputs' own symbols
+        # (string arithmetic in a rule would make others).
+        result.append(
+            tuple(
+                s if d is None and isinstance(s, str) and s in symbols else d
+                for d, s in zip(shape, sym)
+            )
+        )
+    return result
 
 
 def _leaves(graph) -> tuple[list, list]:
@@ -439,11 +529,37 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
         except Exception as e:  # onnx raises ValidationError / InferenceError
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, inferred)
+        if _name_output_dims(proto, inferred):
+            data = proto.SerializeToString()
         if path is not None:
             atomic_write(path, lambda f: f.write(data))
         return False
+    _name_output_dims(proto, None)
     _export_external(proto, graph, tensor_of, path)
     return True
+
+
+def _name_output_dims(proto, inferred) -> bool:
+    """Name the outputs' unknown dims (left anonymous by ``_lower``): the input's symbol
+    when ONNX's shape inference carries one through (a sequence length), so one axis has
+    one symbol on inputs and outputs; else ``<output>_dim_<i>``. True when it named any."""
+    symbols = {d.dim_param for vi in proto.graph.input for d in vi.type.tensor_type.shape.dim} - {
+        ""
+    }
+    found = {}
+    if inferred is not None:
+        for vi in inferred.graph.output:
+            found[vi.name] = [d.dim_param for d in vi.type.tensor_type.shape.dim]
+    changed = False
+    for vi in proto.graph.output:
+        seen = found.get(vi.name, [])
+        for i, d in enumerate(vi.type.tensor_type.shape.dim):
+            if d.HasField("dim_value") or d.dim_param:
+                continue
+            name = seen[i] if i < len(seen) else ""
+            d.dim_param = name if name in symbols else f"{vi.name}_dim_{i}"
+            changed = True
+    return changed
 
 
 def _rejected(proto, e) -> ExportError:
