@@ -46,6 +46,7 @@ __all__ = [
     "Ftrl",
     "Lion",
     "Lamb",
+    "Adafactor",
     "schedules",
     "get",
     "serialize",
@@ -1350,7 +1351,101 @@ class Lamb(_Simple):
 
 _defaults(Lamb, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 
-_NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb)
+
+class Adafactor(_Simple):
+    """Adafactor (Keras 3; Shazeer and Stern, 2018). A variable of 2 or more dimensions
+    keeps the row and column means of ``g^2 + epsilon_1`` over its last two dimensions
+    (``r``, ``c``) instead of a full second moment; the step is
+    ``max(epsilon_2, rms(p)) * min(lr, 1/sqrt(t))`` times the update clipped to an RMS of
+    ``clip_threshold``. With a constant ``learning_rate`` and ``relative_step``, the
+    learning rate is also capped by ``1/sqrt(t)``.
+
+    The factoring needs each variable's shape: ``fit`` gives them; a direct ``build``
+    takes ``shapes=`` (without, each variable is treated as a vector).
+    """
+
+    _var_shapes = None
+
+    def build(self, param_flat, segments=None, names=None, shapes=None):
+        if shapes is not None:
+            self._var_shapes = [tuple(int(d) for d in s) for s in shapes]
+        super().build(param_flat, segments, names)
+        shapes = self._var_shapes
+        if shapes is None or len(shapes) != len(self._segments):
+            shapes = [(b - a,) for a, b in self._segments]
+        for (a, b), s in zip(self._segments, shapes):
+            if int(np.prod(s)) != b - a:
+                raise ValueError(
+                    f"Adafactor: the variable shape {s} does not match its segment "
+                    f"of {b - a} values. Pass one shape per segment, in order."
+                )
+        self._seg_shapes = shapes
+
+    def _build_slots(self):
+        # r and c of a variable sit at the start of its own segment of these buffers.
+        self._slot("r")
+        self._slot("c")
+        self._slot("velocity")
+
+    def _partition(self, n):
+        return [(0, n)]  # the RMS and the factored moments are per variable
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t = dt(self.iterations + 1)
+        lr = dt(lr)
+        inv = dt(1) / np.sqrt(t)
+        if not callable(self._learning_rate) and self.relative_step:
+            lr = np.minimum(lr, inv)
+        rho = np.minimum(lr, inv)
+        beta_2_t = dt(1) - np.power(t, dt(self.beta_2_decay))
+        return (rho, beta_2_t, dt(self.epsilon_1), dt(self.epsilon_2), dt(self.clip_threshold))
+
+    def _chunk(self, lo, hi, g, wd, consts):
+        p = self._param
+        if wd is not None:
+            for a, b in self._wd_ranges:
+                p[a:b] *= wd
+        for (a, b), shape in zip(self._segments, self._seg_shapes):
+            if b > a:
+                self._update_var(a, b, shape, g, consts)
+
+    def _update_var(self, a, b, shape, g, consts):
+        rho, beta_2_t, eps1, eps2, clip = consts
+        dt = self._param.dtype.type
+        p = self._param[a:b].reshape(shape)
+        gs = g[a:b].reshape(shape)
+        v = self._slots["velocity"][a:b].reshape(shape)
+        alpha = np.maximum(eps2, np.sqrt(np.mean(np.square(p)))) * rho
+        sq = np.square(gs) + eps1
+        if len(shape) >= 2:
+            nr = int(np.prod(shape[:-1]))
+            nc = int(np.prod(shape[:-2])) * shape[-1]
+            r = self._slots["r"][a : a + nr].reshape(shape[:-1])
+            c = self._slots["c"][a : a + nc].reshape(shape[:-2] + shape[-1:])
+            r[...] = beta_2_t * r + (dt(1) - beta_2_t) * np.mean(sq, axis=-1)
+            c[...] = beta_2_t * c + (dt(1) - beta_2_t) * np.mean(sq, axis=-2)
+            v[...] = np.expand_dims(r / np.mean(r, axis=-1, keepdims=True), -1) * np.expand_dims(
+                c, -2
+            )
+        else:
+            v[...] = beta_2_t * v + (dt(1) - beta_2_t) * sq
+        u = gs / np.sqrt(v)
+        u_hat = u / np.maximum(dt(1), np.sqrt(np.mean(np.square(u))) / clip)
+        p -= alpha * u_hat
+
+
+_defaults(
+    Adafactor,
+    learning_rate=0.001,
+    beta_2_decay=-0.8,
+    epsilon_1=1e-30,
+    epsilon_2=1e-3,
+    clip_threshold=1.0,
+    relative_step=True,
+)
+
+_NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb, Adafactor)
 
 _ALL = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, *_NEW)}
 

@@ -450,6 +450,8 @@ class Trainer:
         if store is None or not store.owns(trainable):
             new = ParamStore(trainable)
             opt = self._compiled.optimizer
+            # Optimizers that factor per variable (Adafactor) read the shapes.
+            opt._var_shapes = [tuple(p.shape) for p in new.params]
             if store is None or not opt.built:
                 opt.build(new.values, new.segments)
             else:  # the trainable set changed: keep the state of the weights that stay

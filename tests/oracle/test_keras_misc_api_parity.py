@@ -1,0 +1,143 @@
+"""Issue 9's remaining names against Keras 3 (torch backend): Adafactor's steps,
+``keras.tree``'s results and ``keras.Variable``'s API."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.oracle
+
+import graphc  # noqa: E402
+
+R = np.random.default_rng(0)
+SHAPES = [(3, 4), (4,), (2, 3, 5)]
+W0 = [R.standard_normal(s).astype("float32") for s in SHAPES]
+GRADS = [[R.standard_normal(s).astype("float32") for s in SHAPES] for _ in range(5)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"learning_rate": 0.5},
+        {"relative_step": False, "learning_rate": 0.01, "weight_decay": 0.1},
+        {"clip_threshold": 0.5, "beta_2_decay": -0.5, "epsilon_2": 1e-2},
+    ],
+)
+def test_adafactor_steps_match_keras(kwargs):
+    k_vars = [keras.Variable(w) for w in W0]
+    k_opt = keras.optimizers.Adafactor(**kwargs)
+    flat = np.concatenate([w.ravel() for w in W0])
+    bounds = np.cumsum([0] + [w.size for w in W0])
+    g_opt = graphc.optimizers.Adafactor(**kwargs)
+    segs = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    g_opt.build(flat, segs, shapes=SHAPES)
+    for grads in GRADS:
+        k_opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], k_vars))
+        g_opt.apply(np.concatenate([g.ravel() for g in grads]))
+    want = np.concatenate([keras.ops.convert_to_numpy(v).ravel() for v in k_vars])
+    np.testing.assert_allclose(flat, want, rtol=1e-5, atol=1e-6)
+    k_config, g_config = k_opt.get_config(), g_opt.get_config()
+    assert set(g_config) == set(k_config)
+    for key in set(k_config) - {"name", "learning_rate"}:
+        assert g_config[key] == k_config[key], key
+
+
+def test_adafactor_fit_matches_keras():
+    from oracle_harness import pair
+
+    def build(lib):
+        x = lib.Input(shape=(6,))
+        h = lib.layers.Dense(5, activation="tanh")(x)
+        return lib.Model(x, lib.layers.Dense(2)(h))
+
+    k, g = pair(build)
+    x = R.standard_normal((32, 6)).astype("float32")
+    y = R.standard_normal((32, 2)).astype("float32")
+    for m in (k, g):
+        m.compile(optimizer="adafactor" if m is g else keras.optimizers.Adafactor(), loss="mse")
+    hk = k.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    hg = g.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(hg, hk, rtol=1e-3)
+    for a, b in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+Point = collections.namedtuple("Point", ["y", "x"])
+STRUCTURES = [
+    1,
+    None,
+    [1, 2, (3, None)],
+    {"b": [1, 2], "a": (3, {"z": 4, "c": 5})},
+    collections.OrderedDict([("b", 1), ("a", 2)]),
+    Point(y=[1, 2], x={"q": 3}),
+    ((), [], {}),
+    [np.zeros(2), {"k": (1.5, "s")}],
+]
+
+
+@pytest.mark.parametrize("s", STRUCTURES, ids=range(len(STRUCTURES)))
+def test_tree_matches_keras(s):
+    # Keras's optree implementation (its JAX/TensorFlow backends'): it sorts the keys of
+    # nested dicts at every level; the torch backend's sorts a dict's nested dicts only
+    # below a list or tuple.
+    from keras.src.tree import optree_impl as kt
+
+    gt = graphc.tree
+
+    def same(a, b):
+        assert repr(a) == repr(b)
+
+    same(gt.flatten(s), kt.flatten(s))
+    same(gt.is_nested(s), kt.is_nested(s))
+    same(gt.flatten_with_path(s), kt.flatten_with_path(s))
+    f = lambda v: (v, 0) if isinstance(v, int) else v  # noqa: E731
+    same(gt.map_structure(f, s), kt.map_structure(f, s))
+    flat = list(range(len(kt.flatten(s))))
+    same(gt.pack_sequence_as(s, flat), kt.pack_sequence_as(s, flat))
+    same(gt.lists_to_tuples(s), kt.lists_to_tuples(s))
+    same(gt.map_structure(lambda a, b: 0, s, s), kt.map_structure(lambda a, b: 0, s, s))
+
+
+def test_tree_errors_and_traverse_match_keras():
+    for t in (keras.tree, graphc.tree):
+        with pytest.raises(ValueError):
+            t.assert_same_structure([1, [2]], [1, 2])
+        with pytest.raises(ValueError):
+            t.map_structure(lambda a, b: a, [1, 2], [1, 2, 3])
+    s = {"a": [1, (2, 3)], "b": 4}
+    fk = lambda x: keras.tree.MAP_TO_NONE if x == 2 else None  # noqa: E731
+    fg = lambda x: graphc.tree.MAP_TO_NONE if x == 2 else None  # noqa: E731
+    assert graphc.tree.traverse(fg, s) == keras.tree.traverse(fk, s)
+    assert graphc.tree.traverse(fg, s, top_down=False) == keras.tree.traverse(fk, s, top_down=False)
+    shapes = {"a": (None, 3), "b": [(2,), (4, 5)]}
+    f = lambda sh: tuple(reversed(sh))  # noqa: E731
+    assert graphc.tree.map_shape_structure(f, shapes) == keras.tree.map_shape_structure(f, shapes)
+    up = graphc.tree.map_structure_up_to([1, 2], lambda a: len(a), [[1, 2], (3,)])
+    assert up == keras.tree.map_structure_up_to([1, 2], lambda a: len(a), [[1, 2], (3,)])
+
+
+def test_variable_matches_keras():
+    init = R.standard_normal((2, 3)).astype("float32")
+    for lib in (keras, graphc):
+        with lib.name_scope("block"):
+            v = lib.Variable(init, name="w", trainable=False)
+        assert v.path == "block/w" and v.name == "w" or lib is graphc
+        assert v.shape == (2, 3) and v.dtype == "float32" and not v.trainable
+    k, g = keras.Variable(init), graphc.Variable(init)
+    for v in (k, g):
+        v.assign_add(np.ones((2, 3), "float32"))
+        v.assign_sub(np.full((2, 3), 0.5, "float32"))
+    np.testing.assert_allclose(g.numpy(), keras.ops.convert_to_numpy(k.value))
+    np.testing.assert_allclose(
+        np.asarray(g * 2 + 1), keras.ops.convert_to_numpy(k * 2 + 1), rtol=1e-6
+    )
+    for value in (3.0, np.ones(2, "float64"), [1.0, 2.0]):
+        assert graphc.Variable(value).dtype == keras.Variable(value).dtype, value
+    kz = keras.Variable(initializer="zeros", shape=(2,))
+    gz = graphc.Variable(initializer="zeros", shape=(2,))
+    assert gz.dtype == kz.dtype and np.all(gz.numpy() == 0)
