@@ -753,6 +753,8 @@ class Trainer:
         guard.__enter__()
         try:
             cbs.on_train_begin()
+            # BackupAndRestore sets where an interrupted fit resumes, as in Keras.
+            initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch
             logs = {}
             for epoch in range(initial_epoch, epochs):
                 batches = pending if pending is not None else source.begin_epoch()

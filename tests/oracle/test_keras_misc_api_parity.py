@@ -141,3 +141,35 @@ def test_variable_matches_keras():
     kz = keras.Variable(initializer="zeros", shape=(2,))
     gz = graphc.Variable(initializer="zeros", shape=(2,))
     assert gz.dtype == kz.dtype and np.all(gz.numpy() == 0)
+
+
+@pytest.mark.parametrize("swap_on_epoch", [False, True])
+def test_swap_ema_weights_fit_matches_keras(swap_on_epoch):
+    from oracle_harness import pair
+
+    def build(lib):
+        x = lib.Input(shape=(6,))
+        return lib.Model(x, lib.layers.Dense(2)(lib.layers.Dense(5, activation="tanh")(x)))
+
+    k, g = pair(build)
+    x = R.standard_normal((32, 6)).astype("float32")
+    y = R.standard_normal((32, 2)).astype("float32")
+    hist = []
+    for lib, m in ((keras, k), (graphc, g)):
+        m.compile(optimizer=lib.optimizers.Adam(0.05, use_ema=True, ema_momentum=0.8), loss="mse")
+        cb = lib.callbacks.SwapEMAWeights(swap_on_epoch=swap_on_epoch)
+        h = m.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=3,
+            shuffle=False,
+            verbose=0,
+            validation_data=(x, y),
+            callbacks=[cb],
+        )
+        hist.append(h.history)
+    np.testing.assert_allclose(hist[1]["loss"], hist[0]["loss"], rtol=1e-3)
+    np.testing.assert_allclose(hist[1]["val_loss"], hist[0]["val_loss"], rtol=1e-3)
+    for a, b in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
