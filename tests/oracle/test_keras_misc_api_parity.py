@@ -173,3 +173,105 @@ def test_swap_ema_weights_fit_matches_keras(swap_on_epoch):
     np.testing.assert_allclose(hist[1]["val_loss"], hist[0]["val_loss"], rtol=1e-3)
     for a, b in zip(g.get_weights(), k.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def _ctc_case():
+    r = np.random.default_rng(3)
+    out = r.standard_normal((3, 7, 5)).astype("float32")
+    tgt = np.array([[1, 2, 2], [3, 1, 0], [4, 0, 0]], "int32")
+    return out, tgt, np.array([3, 2, 1], "int32"), np.array([7, 5, 6], "int32")
+
+
+def test_ctc_loss_and_gradient_match_keras():
+    import torch
+
+    out, tgt, tl, ol = _ctc_case()
+    for mask_index in (0, 4):
+        t = tgt if mask_index == 0 else np.where(tgt == 4, 0, tgt)
+        k = keras.ops.ctc_loss(t, out, tl, ol, mask_index=mask_index)
+        g = graphc.ops.ctc_loss(t, out, tl, ol, mask_index=mask_index)
+        np.testing.assert_allclose(g, keras.ops.convert_to_numpy(k), rtol=1e-5)
+    x = torch.tensor(out, requires_grad=True)
+    w = np.array([1.0, 2.0, 3.0], "float32")
+    lk = keras.ops.ctc_loss(torch.tensor(tgt), x, torch.tensor(tl), torch.tensor(ol))
+    (lk * torch.tensor(w)).sum().backward()
+    value = graphc.ops.ctc_loss(tgt, out, tl, ol)
+    grad = graphc.ops.get_op("ctc_loss").gradients(
+        {"mask_index": 0}, [tgt, out, tl, ol], [value], [w]
+    )[1]
+    np.testing.assert_allclose(grad, x.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"strategy": "greedy"},
+        {"strategy": "greedy", "merge_repeated": False},
+        {"strategy": "greedy", "mask_index": 2},
+        {"strategy": "beam_search"},
+        {"strategy": "beam_search", "beam_width": 4, "top_paths": 3},
+        {"strategy": "beam_search", "beam_width": 2, "top_paths": 2, "mask_index": 4},
+    ],
+)
+def test_ctc_decode_matches_keras(kwargs):
+    out, _, _, ol = _ctc_case()
+    kp, ks = keras.ops.ctc_decode(out, ol, **kwargs)
+    gp, gs = graphc.ops.ctc_decode(out, ol, **kwargs)
+    np.testing.assert_array_equal(gp, keras.ops.convert_to_numpy(kp))
+    np.testing.assert_allclose(gs, keras.ops.convert_to_numpy(ks), rtol=1e-5, atol=1e-5)
+
+
+def test_ctc_and_circle_losses_match_keras():
+    import torch
+
+    out, _, _, _ = _ctc_case()
+    y = np.array([[1, 2, 2, 0], [3, 1, 0, 0], [4, 0, 0, 0]])
+    for red in ("sum_over_batch_size", "sum", None):
+        k = keras.losses.CTC(reduction=red)(y, out)
+        g = graphc.losses.CTC(reduction=red)(y, out)
+        np.testing.assert_allclose(g, keras.ops.convert_to_numpy(k), rtol=1e-5)
+    np.testing.assert_allclose(
+        graphc.losses.ctc(y, out), keras.ops.convert_to_numpy(keras.losses.ctc(y, out)), rtol=1e-5
+    )
+    x = torch.tensor(out, requires_grad=True)
+    keras.losses.CTC()(torch.tensor(y), x).backward()
+    _, grad = graphc.losses.CTC().value_and_grad(y, out)
+    np.testing.assert_allclose(grad, x.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+    r = np.random.default_rng(4)
+    e = r.standard_normal((8, 4)).astype("float32")
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    labels = np.array([0, 1, 0, 2, 1, 2, 0, 3])  # label 3 alone: masked out, as Keras
+    for kw in ({}, {"gamma": 10.0, "margin": 0.2}, {"remove_diagonal": False}):
+        k = float(keras.losses.Circle(**kw)(labels, e))
+        np.testing.assert_allclose(graphc.losses.Circle(**kw)(labels, e), k, rtol=1e-5)
+        kf = keras.ops.convert_to_numpy(keras.losses.circle(labels, e, **kw))
+        np.testing.assert_allclose(graphc.losses.circle(labels, e, **kw), kf, rtol=1e-5, atol=1e-5)
+    x = torch.tensor(e, requires_grad=True)
+    keras.losses.Circle(gamma=10.0)(torch.tensor(labels), x).backward()
+    _, grad = graphc.losses.Circle(gamma=10.0).value_and_grad(labels, e)
+    np.testing.assert_allclose(grad, x.grad.numpy(), rtol=1e-4, atol=1e-5)
+    assert graphc.losses.Circle().get_config() == {
+        k: v for k, v in keras.losses.Circle().get_config().items() if k != "dtype"
+    } | {"reduction": "sum_over_batch_size"}
+
+
+def test_ctc_model_fit_matches_keras():
+    from oracle_harness import pair
+
+    def build(lib):
+        x = lib.Input(shape=(6, 3))
+        return lib.Model(x, lib.layers.Dense(5)(lib.layers.Dense(8, activation="tanh")(x)))
+
+    k, g = pair(build)
+    r = np.random.default_rng(5)
+    x = r.standard_normal((12, 6, 3)).astype("float32")
+    y = r.integers(1, 5, (12, 3)).astype("int32")
+    y[::3, 2] = 0
+    hist = []
+    for lib, m in ((keras, k), (graphc, g)):
+        m.compile(optimizer=lib.optimizers.Adam(0.01), loss=lib.losses.CTC())
+        hist.append(m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history)
+    np.testing.assert_allclose(hist[1]["loss"], hist[0]["loss"], rtol=1e-3)
+    for a, b in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
