@@ -45,6 +45,7 @@ from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import rounding as _rounding  # noqa: E402
 from graphc.ops import selection as _selection  # noqa: E402
+from graphc.ops import sets as _sets  # noqa: E402
 from graphc.ops import signal as _signal  # noqa: E402
 from graphc.ops import sorting as _sorting  # noqa: E402
 from graphc.ops import special as _special  # noqa: E402
@@ -77,6 +78,7 @@ from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops.rounding import *  # noqa: F401,F403,E402
 from graphc.ops.selection import *  # noqa: F401,F403,E402
+from graphc.ops.sets import *  # noqa: F401,F403,E402
 from graphc.ops.signal import *  # noqa: F401,F403,E402
 from graphc.ops.sorting import *  # noqa: F401,F403,E402
 from graphc.ops.special import *  # noqa: F401,F403,E402
@@ -141,6 +143,7 @@ __all__ = [
     + _bitwise.__all__
     + _cumulative.__all__
     + _ctc.__all__
+    + _sets.__all__
     + _selection.__all__
     + _special.__all__
 )
