@@ -47,6 +47,8 @@ __all__ = [
     "Lion",
     "Lamb",
     "Adafactor",
+    "ScheduleFreeAdamW",
+    "Muon",
     "schedules",
     "get",
     "serialize",
@@ -1445,7 +1447,183 @@ _defaults(
     relative_step=True,
 )
 
-_NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb, Adafactor)
+
+class ScheduleFreeAdamW(_Simple):
+    """Schedule-free AdamW (Defazio et al., 2024), as Keras 3's: no learning-rate
+    schedule is needed; ``momentum`` holds the ``z`` sequence (it starts as the
+    weights), the weights are the interpolation ``y`` between ``z`` and the running
+    average ``x``; ``warmup_steps`` ramps the learning rate linearly. Evaluate with the
+    weights as they are (Keras does not swap in ``x``)."""
+
+    def _build_slots(self):
+        self._slot("momentum")[...] = self._param
+        self._slot("velocity")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t = dt(self.iterations + 1)
+        lr = dt(lr)
+        if self.warmup_steps > 0:
+            lr = lr * np.minimum(t / dt(self.warmup_steps), dt(1))
+        b1, b2 = dt(self.beta_1), dt(self.beta_2)
+        return (lr, b1, b2, dt(self.epsilon), dt(1) - np.power(b2, t), dt(1.0) / t)
+
+    def _update(self, sl, g, consts):
+        lr, b1, b2, eps, bc2, weight = consts
+        p, gs = self._param[sl], g[sl]
+        m, v = self._slots["momentum"][sl], self._slots["velocity"][sl]
+        v += (gs * gs - v) * (1 - b2)
+        denom = np.sqrt(v / bc2) + eps
+        # Keras reads `momentum.value` after updating it in place (torch): the new z.
+        m -= lr * gs / denom
+        x_old = (p - (1 - b1) * m) / b1
+        x_new = (1 - weight) * x_old + weight * m
+        p[...] = (1 - b1) * m + b1 * x_new
+
+
+_defaults(
+    ScheduleFreeAdamW,
+    learning_rate=0.0025,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+    warmup_steps=0,
+)
+
+
+class Muon(_Simple):
+    """Muon (Keras 3): 2-D weights follow momentum orthogonalised by ``ns_steps``
+    Newton-Schulz iterations (coefficients ``muon_a``, ``muon_b``, ``muon_c``), scaled by
+    ``sqrt(max(n, m)) * rms_rate``; the others (and embeddings with
+    ``exclude_embeddings``, and the paths matching ``exclude_layers``) follow AdamW at
+    ``learning_rate * adam_lr_ratio``. Weight decay: ``weight_decay`` for the Muon
+    weights, ``adam_weight_decay`` for the AdamW ones.
+
+    Which rule a weight follows needs its shape and path: ``fit`` gives them; a direct
+    ``build`` takes ``shapes=`` and ``names=`` (without, every weight follows AdamW).
+    """
+
+    _var_shapes = None
+    _var_paths = None
+
+    def build(self, param_flat, segments=None, names=None, shapes=None):
+        if shapes is not None:
+            self._var_shapes = [tuple(int(d) for d in s) for s in shapes]
+        if names is not None:
+            self._var_paths = [str(n) for n in names]
+        super().build(param_flat, segments, names)
+        n = len(self._segments)
+        shapes = self._var_shapes if self._var_shapes and len(self._var_shapes) == n else None
+        paths = self._var_paths if self._var_paths and len(self._var_paths) == n else None
+        shapes = shapes or [(b - a,) for a, b in self._segments]
+        paths = paths or [""] * n
+        self._seg_shapes = shapes
+        self._use_adamw = [self._should_use_adamw(s, p) for s, p in zip(shapes, paths)]
+
+    def _should_use_adamw(self, shape, path):
+        if len(shape) != 2:
+            return True
+        if self.exclude_embeddings and "embedding" in path.lower():
+            return True
+        return any(re.search(k, path) for k in self.exclude_layers or [])
+
+    def _build_slots(self):
+        self._slot("momentum")
+        self._slot("velocity")
+
+    def _partition(self, n):
+        return [(0, n)]  # the Newton-Schulz iteration is per weight matrix
+
+    def _run(self, g, lr):
+        self._chunk(0, self._param.size, g, None, self._prepare(lr))
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t = dt(self.iterations + 1)
+        return (dt(lr), t)
+
+    def _chunk(self, lo, hi, g, wd, consts):
+        lr, t = consts
+        dt = self._param.dtype.type
+        for i, ((a, b), shape) in enumerate(zip(self._segments, self._seg_shapes)):
+            if b <= a:
+                continue
+            adamw = self._use_adamw[i]
+            p = self._param[a:b]
+            decay = self.adam_weight_decay if adamw else self.weight_decay
+            if decay is not None and self._use_weight_decay(i, (a, b)):
+                p -= p * dt(decay) * lr
+            if adamw:
+                self._adamw(a, b, g, dt(lr * dt(self.adam_lr_ratio)), t)
+            else:
+                self._muon(a, b, shape, g, lr)
+
+    def _adamw(self, a, b, g, lr, t):
+        dt = self._param.dtype.type
+        b1, b2 = dt(self.adam_beta_1), dt(self.adam_beta_2)
+        alpha = lr * np.sqrt(dt(1) - np.power(b2, t)) / (dt(1) - np.power(b1, t))
+        p, gs = self._param[a:b], g[a:b]
+        m, v = self._slots["momentum"][a:b], self._slots["velocity"][a:b]
+        m += (gs - m) * (dt(1) - b1)
+        v += (gs * gs - v) * (dt(1) - b2)
+        p -= (m * alpha) / (np.sqrt(v) + dt(self.epsilon))
+
+    def _muon(self, a, b, shape, g, lr):
+        dt = self._param.dtype.type
+        mom = dt(self.momentum)
+        gs = g[a:b].reshape(shape)
+        m = self._slots["momentum"][a:b].reshape(shape)
+        m += gs + m * (mom - dt(1))
+        upd = gs + mom * m if self.nesterov else m.copy()
+        upd = self._newton_schulz(upd)
+        step = lr * upd
+        if self.rms_rate is not None:
+            step = step * np.sqrt(dt(max(shape[0], shape[1]))) * dt(self.rms_rate)
+        self._param[a:b] -= step.reshape(-1)
+
+    def _newton_schulz(self, x):
+        dt = x.dtype.type
+        tall = x.shape[-2] > x.shape[-1]
+        if tall:
+            x = np.swapaxes(x, -1, -2)
+        x = x / (np.sqrt(np.sum(x * x, axis=(-2, -1), keepdims=True)) + dt(1e-7))
+        a, b, c = dt(self.muon_a), dt(self.muon_b), dt(self.muon_c)
+        for _ in range(self.ns_steps):
+            temp_a = x @ np.swapaxes(x, -1, -2)
+            temp_b = b * temp_a + c * temp_a @ temp_a
+            x = a * x + temp_b @ x
+        return np.swapaxes(x, -1, -2) if tall else x
+
+
+_defaults(
+    Muon,
+    learning_rate=0.001,
+    adam_beta_1=0.9,
+    adam_beta_2=0.999,
+    adam_weight_decay=0.004,
+    epsilon=1e-7,
+    exclude_layers=None,
+    exclude_embeddings=True,
+    muon_a=3.4445,
+    muon_b=-4.7750,
+    muon_c=2.0315,
+    adam_lr_ratio=1,
+    momentum=0.95,
+    ns_steps=5,
+    nesterov=True,
+    rms_rate=0.2,
+)
+_muon_init = Muon.__init__
+
+
+def _muon_checked(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+    _muon_init(self, learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+    self.exclude_layers = self.exclude_layers or []
+
+
+Muon.__init__ = _muon_checked
+
+_NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb, Adafactor, ScheduleFreeAdamW, Muon)
 
 _ALL = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, *_NEW)}
 

@@ -452,6 +452,7 @@ class Trainer:
             opt = self._compiled.optimizer
             # Optimizers that factor per variable (Adafactor) read the shapes.
             opt._var_shapes = [tuple(p.shape) for p in new.params]
+            opt._var_paths = [p.path for p in new.params]  # Muon's embedding rule
             if store is None or not opt.built:
                 opt.build(new.values, new.segments)
             else:  # the trainable set changed: keep the state of the weights that stay

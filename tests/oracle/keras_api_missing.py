@@ -98,9 +98,7 @@ MISSING = {
     "keras.optimizers": {
         "LossScaleOptimizer": "framework: mixed-precision loss scaling (graphc trains in float32)",
         "MultiOptimizer": "not yet",
-        "Muon": "not yet",
         "OptimizerMap": "not yet",
-        "ScheduleFreeAdamW": "not yet",
         "legacy": "framework: tf.keras 2 compatibility",
     },
     "keras.callbacks": {

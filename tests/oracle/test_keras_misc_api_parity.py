@@ -319,3 +319,67 @@ def test_rearrange_matches_keras(pattern, lengths):
         x = graphc.Input(shape=(6, 8, 3))  # recorded, with an unknown batch
         model = graphc.Model(x, graphc.ops.rearrange(x, pattern, **lengths))
         np.testing.assert_array_equal(model.predict(img, verbose=0), want)
+
+
+SHAPES2 = [(3, 4), (4,), (6, 2), (5, 5)]
+NAMES2 = ["dense/kernel", "dense/bias", "embedding/embeddings", "other/kernel"]
+W2 = [R.standard_normal(s).astype("float32") for s in SHAPES2]
+GRADS2 = [[R.standard_normal(s).astype("float32") for s in SHAPES2] for _ in range(5)]
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("ScheduleFreeAdamW", {}),
+        ("ScheduleFreeAdamW", {"learning_rate": 0.05, "warmup_steps": 3, "weight_decay": 0.1}),
+        ("Muon", {}),
+        (
+            "Muon",
+            {"learning_rate": 0.05, "nesterov": False, "rms_rate": None, "adam_lr_ratio": 0.5},
+        ),
+        ("Muon", {"exclude_layers": ["other"], "exclude_embeddings": False, "weight_decay": 0.1}),
+    ],
+)
+def test_muon_and_schedule_free_steps_match_keras(name, kwargs):
+    k_vars = [keras.Variable(w, name=n.split("/")[1]) for w, n in zip(W2, NAMES2)]
+    for v, n in zip(k_vars, NAMES2):
+        v._path = n  # as a layer's weights
+    k_opt = getattr(keras.optimizers, name)(**kwargs)
+    flat = np.concatenate([w.ravel() for w in W2])
+    bounds = np.cumsum([0] + [w.size for w in W2])
+    g_opt = getattr(graphc.optimizers, name)(**kwargs)
+    segs = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    if name == "Muon":
+        g_opt.build(flat, segs, names=NAMES2, shapes=SHAPES2)
+    else:
+        g_opt.build(flat, segs)
+    for grads in GRADS2:
+        k_opt.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in grads], k_vars))
+        g_opt.apply(np.concatenate([g.ravel() for g in grads]))
+    want = np.concatenate([keras.ops.convert_to_numpy(v).ravel() for v in k_vars])
+    np.testing.assert_allclose(flat, want, rtol=1e-5, atol=2e-6)
+    k_config, g_config = k_opt.get_config(), g_opt.get_config()
+    assert set(g_config) == set(k_config)
+    for key in set(k_config) - {"name", "learning_rate"}:
+        assert g_config[key] == k_config[key], key
+
+
+@pytest.mark.parametrize("name", ["Muon", "ScheduleFreeAdamW"])
+def test_muon_and_schedule_free_fit_match_keras(name):
+    from oracle_harness import pair
+
+    def build(lib):
+        x = lib.Input(shape=(6,))
+        h = lib.layers.Dense(5, activation="tanh", name="hidden")(x)
+        return lib.Model(x, lib.layers.Dense(2, name="out")(h))
+
+    k, g = pair(build)
+    x = R.standard_normal((32, 6)).astype("float32")
+    y = R.standard_normal((32, 2)).astype("float32")
+    for lib, m in ((keras, k), (graphc, g)):
+        m.compile(optimizer=getattr(lib.optimizers, name)(learning_rate=0.01), loss="mse")
+    hk = k.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    hg = g.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(hg, hk, rtol=1e-3)
+    for a, b in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
