@@ -30,6 +30,7 @@ from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import core_extra as _core_extra  # noqa: E402
 from graphc.ops import ctc as _ctc  # noqa: E402
 from graphc.ops import cumulative as _cumulative  # noqa: E402
+from graphc.ops import custom as _custom  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import elementary as _elementary  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
@@ -61,6 +62,7 @@ from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.ops.core_extra import *  # noqa: F401,F403,E402
 from graphc.ops.ctc import *  # noqa: F401,F403,E402
 from graphc.ops.cumulative import *  # noqa: F401,F403,E402
+from graphc.ops.custom import *  # noqa: F401,F403,E402
 
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
@@ -144,6 +146,7 @@ __all__ = [
     + _cumulative.__all__
     + _ctc.__all__
     + _sets.__all__
+    + _custom.__all__
     + _selection.__all__
     + _special.__all__
 )

@@ -80,7 +80,6 @@ MISSING = {
         "TorchModuleWrapper": "framework: PyTorch-only",
     },
     "keras.ops": {
-        "custom_gradient": "not yet",
         "jvp": "framework: forward-mode autodiff (graphc has reverse mode only)",
     },
     "keras.ops.linalg": {
