@@ -1530,7 +1530,10 @@ class TensorBoard(Callback):
         train_logs = {k: v for k, v in logs.items() if not k.startswith("val_")}
         val_logs = {k: v for k, v in logs.items() if k.startswith("val_")}
         opt = getattr(self.model, "optimizer", None)
-        if opt is not None and hasattr(opt, "learning_rate"):
+        if hasattr(opt, "optimizers"):  # MultiOptimizer: one rate per inner optimizer
+            for inner in opt.optimizers:
+                train_logs[f"learning_rate_{inner.name}"] = float(inner.learning_rate)
+        elif opt is not None and hasattr(opt, "learning_rate"):
             train_logs["learning_rate"] = float(opt.learning_rate)
         if self.write_steps_per_second:
             elapsed = max(time.time() - self._epoch_start_time, 1e-9)

@@ -49,6 +49,8 @@ __all__ = [
     "Adafactor",
     "ScheduleFreeAdamW",
     "Muon",
+    "MultiOptimizer",
+    "OptimizerMap",
     "schedules",
     "get",
     "serialize",
@@ -1623,9 +1625,272 @@ def _muon_checked(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
 
 Muon.__init__ = _muon_checked
 
+
+class _VariableInfo:
+    """What an optimizer selector sees of a weight: ``path``, ``name``, ``shape``."""
+
+    def __init__(self, path, shape):
+        self.path = path
+        self.name = path.rsplit("/", 1)[-1]
+        self.shape = tuple(shape)
+
+    def __repr__(self):
+        return f"<Variable path={self.path}, shape={self.shape}>"
+
+
+class OptimizerMap:
+    """Weights' paths (exact, else a ``re.fullmatch`` pattern) to optimizers, with a
+    default for the rest, as ``keras.optimizers.OptimizerMap``."""
+
+    def __init__(self, default_optimizer, optimizer_map=None):
+        if not isinstance(default_optimizer, Optimizer):
+            raise TypeError(
+                f"default_optimizer must be a Keras Optimizer instance. Received: "
+                f"{default_optimizer}"
+            )
+        if optimizer_map is not None and not isinstance(optimizer_map, dict):
+            raise TypeError(f"optimizer_map must be a dictionary. Received: {optimizer_map}")
+        self._default_optimizer = default_optimizer
+        self._optimizer_map = dict(optimizer_map or {})
+
+    @property
+    def default_optimizer(self):
+        return self._default_optimizer
+
+    def __getitem__(self, key):
+        if key in self._optimizer_map:
+            return self._optimizer_map[key]
+        matching = [p for p in self._optimizer_map if re.fullmatch(p, key)]
+        if len(matching) > 1:
+            raise ValueError(f"Multiple optimizers assigned to variable {key}.")
+        if matching:
+            return self._optimizer_map[matching[0]]
+        return self._default_optimizer
+
+    def __setitem__(self, key, optimizer):
+        if key in self._optimizer_map:
+            raise ValueError(
+                f"'{key}' already exists in the OptimizerMap with value "
+                f"{self._optimizer_map[key]}. Please make sure to not use duplicated keys."
+            )
+        if not isinstance(key, str):
+            raise ValueError(f"key must be a string. Received: {key}")
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer must be a Keras Optimizer instance. Received: {optimizer}")
+        if isinstance(optimizer, MultiOptimizer):
+            raise ValueError("optimizer cannot be MultiOptimizer.")
+        self._optimizer_map[key] = optimizer
+
+    def __delitem__(self, key):
+        del self._optimizer_map[key]
+
+    def __len__(self):
+        return len(self._optimizer_map)
+
+    def __iter__(self):
+        return iter(self._optimizer_map)
+
+    def __contains__(self, key):
+        return key in self._optimizer_map
+
+    def keys(self):
+        return self._optimizer_map.keys()
+
+    def values(self):
+        return self._optimizer_map.values()
+
+    def items(self):
+        return self._optimizer_map.items()
+
+    def __call__(self, variable):
+        return self[variable.path]
+
+    def get_config(self):
+        return {
+            "default_optimizer": serialize(self._default_optimizer),
+            "optimizer_map": {k: serialize(v) for k, v in self._optimizer_map.items()},
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        default = deserialize(config["default_optimizer"], custom_objects=custom_objects)
+        mapping = {
+            k: deserialize(v, custom_objects=custom_objects)
+            for k, v in (config.get("optimizer_map") or {}).items()
+        }
+        return cls(default, mapping)
+
+
+class MultiOptimizer(Optimizer):
+    """Different optimizers for different weights, as ``keras.optimizers.MultiOptimizer``:
+    ``optimizer_map`` is an :class:`OptimizerMap` (paths or patterns to optimizers) or a
+    callable ``variable -> optimizer`` (it sees ``path``, ``name`` and ``shape``). Each
+    inner optimizer updates its own weights with its own state; ``optimizers`` lists
+    them. Like Keras's, it has no ``learning_rate``: set it on the inner optimizers.
+
+    The inner optimizers' state is not written into Keras's ``.keras`` files' optimizer
+    layout (graphc's own ``get_state``/``set_state`` carry it).
+    """
+
+    def __init__(self, optimizer_map, loss_scale_factor=None, name=None):
+        super().__init__(learning_rate=0.0, loss_scale_factor=loss_scale_factor, name=name)
+        self._optimizer_map = optimizer_map
+        self._inner_optimizers = []
+        for opt in getattr(optimizer_map, "values", lambda: ())():
+            if opt not in self._inner_optimizers:
+                opt.loss_scale_factor = loss_scale_factor
+                self._inner_optimizers.append(opt)
+        default = getattr(optimizer_map, "default_optimizer", None)
+        if default is not None and default not in self._inner_optimizers:
+            default.loss_scale_factor = loss_scale_factor
+            self._inner_optimizers.append(default)
+        self._groups = []
+
+    @property
+    def optimizers(self):
+        return self._inner_optimizers
+
+    @property
+    def learning_rate(self):
+        raise AttributeError(
+            "Learning rate cannot be accessed on a MultiOptimizer. "
+            "Access the learning rate on the individual sub-optimizers instead."
+        )
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        raise AttributeError(
+            "Learning rate cannot be set on a MultiOptimizer. "
+            "Set the learning rate on the individual sub-optimizers instead."
+        )
+
+    def build(self, param_flat, segments=None, names=None):
+        super().build(param_flat, segments, names)
+        n = len(self._segments)
+        shapes = getattr(self, "_var_shapes", None)
+        paths = getattr(self, "_var_paths", None) or (
+            [str(x) for x in names] if names is not None else None
+        )
+        shapes = shapes if shapes and len(shapes) == n else [(b - a,) for a, b in self._segments]
+        paths = paths if paths and len(paths) == n else [f"variable_{i}" for i in range(n)]
+        members = {}
+        for seg, shape, path in zip(self._segments, shapes, paths):
+            opt = self._optimizer_map(_VariableInfo(path, shape))
+            if not isinstance(opt, Optimizer):
+                raise ValueError(f"Optimizer for variable {path} is not an Optimizer instance.")
+            if isinstance(opt, MultiOptimizer):
+                raise ValueError("MultiOptimizer cannot be used inside an MultiOptimizer.")
+            if opt not in self._inner_optimizers:
+                opt.loss_scale_factor = self.loss_scale_factor
+                self._inner_optimizers.append(opt)
+            members.setdefault(id(opt), (opt, []))[1].append((seg, shape, path))
+        self._groups = []
+        for opt in self._inner_optimizers:
+            if id(opt) not in members:
+                continue
+            segs = members[id(opt)][1]
+            index = np.concatenate([np.arange(a, b) for (a, b), _, _ in segs])
+            sub = np.ascontiguousarray(self._param[index])
+            bounds = np.cumsum([0] + [b - a for (a, b), _, _ in segs])
+            opt._var_shapes = [s for _, s, _ in segs]
+            opt._var_paths = [p for _, _, p in segs]
+            opt.build(sub, [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])])
+            self._groups.append((opt, index, sub))
+
+    def rebuild(self, param_flat, segments, moved, names=None):
+        self.build(param_flat, segments, names)
+
+    def _apply(self, grad_flat):
+        if not self.built:
+            raise ValueError(
+                "The optimizer is not built: call `optimizer.build(param_flat, segments)` "
+                "before `apply(grad_flat)`."
+            )
+        g = np.asarray(grad_flat, dtype=self._param.dtype)
+        if self.loss_scale_factor is not None:
+            g = g / self._param.dtype.type(self.loss_scale_factor)
+        for opt, index, sub in self._groups:
+            sub[...] = self._param[index]  # the weights may have been set since
+            opt._apply(np.ascontiguousarray(g[index]))
+            self._param[index] = sub
+        self._iterations += 1
+
+    def finalize_variable_values(self):
+        for opt, index, sub in self._groups:
+            sub[...] = self._param[index]
+            opt.finalize_variable_values()
+            self._param[index] = sub
+
+    def get_state(self):
+        """The inner optimizers' slots merged by name into flat buffers over all the
+        weights (each weight has one optimizer), so files lay them out per weight."""
+        state = {"iteration": np.array(self._iterations, dtype=np.int64)}
+        for opt, index, _ in self._groups:
+            for key, buf in opt._slots.items():
+                if key not in state:
+                    state[key] = np.zeros_like(self._param)
+                state[key][index] = buf
+        return state
+
+    def set_state(self, state):
+        if not self.built:
+            raise ValueError("Call `build(param_flat, segments)` before `set_state()`.")
+        for k, v in state.items():
+            if k == "iteration":
+                self._iterations = int(np.asarray(v))
+                for opt, _, _ in self._groups:
+                    opt._iterations = self._iterations
+            elif k == "learning_rate":
+                continue
+            else:
+                v = np.asarray(v)
+                if v.shape != self._param.shape:
+                    raise ValueError(
+                        f"Optimizer slot '{k}' has shape {self._param.shape}, got {v.shape}"
+                    )
+                known = False
+                for opt, index, _ in self._groups:
+                    if k in opt._slots:
+                        opt._slots[k][...] = v[index]
+                        known = True
+                if not known:
+                    raise ValueError(f"Unknown optimizer state entry '{k}'")
+
+    def get_config(self):
+        m = self._optimizer_map
+        return {
+            "optimizer_map": serialize_map(m),
+            "loss_scale_factor": self.loss_scale_factor,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        m = config["optimizer_map"]
+        if isinstance(m, dict) and m.get("class_name") == "OptimizerMap":
+            config["optimizer_map"] = OptimizerMap.from_config(m["config"], custom_objects)
+        elif isinstance(m, str) and custom_objects and m in custom_objects:
+            config["optimizer_map"] = custom_objects[m]
+        return cls(**config)
+
+
+def serialize_map(m):
+    if isinstance(m, OptimizerMap):
+        return {
+            "module": _MODULE,
+            "class_name": "OptimizerMap",
+            "config": m.get_config(),
+            "registered_name": None,
+        }
+    return getattr(m, "__name__", repr(m))  # a selector function: by name
+
+
 _NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb, Adafactor, ScheduleFreeAdamW, Muon)
 
-_ALL = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, *_NEW)}
+_ALL = {
+    cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, *_NEW, MultiOptimizer)
+}
 
 
 def serialize(optimizer):

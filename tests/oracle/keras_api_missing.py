@@ -96,8 +96,6 @@ MISSING = {
     },
     "keras.optimizers": {
         "LossScaleOptimizer": "framework: mixed-precision loss scaling (graphc trains in float32)",
-        "MultiOptimizer": "not yet",
-        "OptimizerMap": "not yet",
         "legacy": "framework: tf.keras 2 compatibility",
     },
     "keras.callbacks": {

@@ -421,3 +421,38 @@ def test_custom_gradient_matches_keras():
     model = graphc.Model(inp, gf(graphc.layers.Dense(3)(inp)))
     model.compile("sgd", "mse")
     model.fit(x, up, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("selector", [False, True])
+def test_multi_optimizer_fit_matches_keras(selector):
+    from oracle_harness import pair
+
+    def build(lib):
+        x = lib.Input(shape=(6,))
+        h = lib.layers.Dense(5, activation="tanh", name="hidden")(x)
+        return lib.Model(x, lib.layers.Dense(2, name="out")(h))
+
+    def multi(lib):
+        adam, sgd = lib.optimizers.Adam(0.01), lib.optimizers.SGD(0.05, momentum=0.9)
+        if selector:
+            return lib.optimizers.MultiOptimizer(lambda v: adam if "hidden" in v.path else sgd)
+        return lib.optimizers.MultiOptimizer(lib.optimizers.OptimizerMap(sgd, {"hidden/.*": adam}))
+
+    k, g = pair(build)
+    x = R.standard_normal((32, 6)).astype("float32")
+    y = R.standard_normal((32, 2)).astype("float32")
+    for lib, m in ((keras, k), (graphc, g)):
+        m.compile(optimizer=multi(lib), loss="mse")
+    hk = k.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    hg = g.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(hg, hk, rtol=1e-3)
+    for a, b in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    assert [o.iterations for o in g.optimizer.optimizers] == [12, 12]
+    assert g.optimizer.iterations == 12
+    with pytest.raises(AttributeError, match="sub-optimizers"):
+        g.optimizer.learning_rate  # noqa: B018
+    if not selector:
+        config = g.optimizer.get_config()
+        again = graphc.optimizers.MultiOptimizer.from_config(config)
+        assert [type(o).__name__ for o in again.optimizers] == ["Adam", "SGD"]

@@ -217,3 +217,28 @@ def test_remote_monitor_posts_each_epoch():
             verbose=0,
             callbacks=[callbacks.RemoteMonitor(root="http://127.0.0.1:9")],
         )
+
+
+def test_multi_optimizer_trains_saves_and_logs(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    opts = graphc.optimizers
+    multi = opts.MultiOptimizer(
+        opts.OptimizerMap(opts.SGD(0.1, name="sgd"), {"dense/.*": opts.Adam(name="adam")})
+    )
+    m = model(optimizer=multi)
+    m.fit(
+        X, Y, batch_size=8, epochs=2, verbose=0, callbacks=[callbacks.TensorBoard(tmp_path / "tb")]
+    )
+    acc = EventAccumulator(str(tmp_path / "tb" / "train"))
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])
+    assert {"epoch_learning_rate_sgd", "epoch_learning_rate_adam"} <= tags
+    state = m.optimizer.get_state()
+    m.save(tmp_path / "m.graphc")
+    again = graphc.saving.load_model(tmp_path / "m.graphc")
+    again._param_store()
+    assert type(again.optimizer).__name__ == "MultiOptimizer"
+    for k, v in again.optimizer.get_state().items():
+        np.testing.assert_array_equal(v, state[k])
