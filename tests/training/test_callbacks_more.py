@@ -242,3 +242,11 @@ def test_multi_optimizer_trains_saves_and_logs(tmp_path):
     assert type(again.optimizer).__name__ == "MultiOptimizer"
     for k, v in again.optimizer.get_state().items():
         np.testing.assert_array_equal(v, state[k])
+
+
+def test_tensorboard_without_the_package_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        callbacks.TensorBoard("logs")
