@@ -53,6 +53,10 @@ __all__ = [
     "Loss",
     "Metric",
     "Optimizer",
+    "Variable",
+    "KerasTensor",
+    "name_scope",
+    "tree",
     "__version__",
 ]
 
@@ -69,9 +73,17 @@ _LAZY = (
     "onnx",
     "random",
     "applications",
+    "tree",
 )
 # Base classes of the lazily loaded modules, as Keras's top-level names.
-_LAZY_NAMES = {"Loss": "losses", "Metric": "metrics", "Optimizer": "optimizers"}
+_LAZY_NAMES = {
+    "Loss": "losses",
+    "Metric": "metrics",
+    "Optimizer": "optimizers",
+    "Variable": "variables",
+    "KerasTensor": "variables",
+    "name_scope": "variables",
+}
 
 
 def __getattr__(name):

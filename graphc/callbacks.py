@@ -37,6 +37,10 @@ __all__ = [
     "ReduceLROnPlateau",
     "CSVLogger",
     "LambdaCallback",
+    "BackupAndRestore",
+    "SwapEMAWeights",
+    "TensorBoard",
+    "RemoteMonitor",
 ]
 
 
@@ -1133,3 +1137,469 @@ class LambdaCallback(Callback):
             self.on_train_batch_begin = on_train_batch_begin
         if on_train_batch_end is not None:
             self.on_train_batch_end = on_train_batch_end
+
+
+# ---- issue 9: BackupAndRestore, SwapEMAWeights, TensorBoard, RemoteMonitor ---------------
+class BackupAndRestore(Callback):
+    """Back up the training state after each epoch (or every ``save_freq`` batches) in
+    ``backup_dir``; a ``fit`` started again after an interruption restores the weights
+    (and the optimizer state) and resumes at the epoch after the last one backed up,
+    as Keras's.
+
+    ``backup_dir`` holds ``latest.weights.h5`` and ``training_metadata.json``, each
+    written atomically (a crash leaves the previous backup whole). ``double_checkpoint``
+    keeps the previous pair as ``*.bkp`` and falls back to it when the latest cannot be
+    read; ``delete_checkpoint`` removes ``backup_dir`` when training ends normally.
+    """
+
+    def __init__(
+        self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True
+    ):
+        super().__init__()
+        self.save_freq = save_freq
+        self.double_checkpoint = double_checkpoint
+        self.delete_checkpoint = delete_checkpoint
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+        self._current_epoch = 0
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        self.backup_dir = os.fspath(backup_dir)
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._training_metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._prev_weights_path = f"{self._weights_path}.bkp"
+        self._prev_training_metadata_path = f"{self._training_metadata_path}.bkp"
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)):
+            raise ValueError(
+                "Invalid value for argument `save_freq`. "
+                f"Received: save_freq={save_freq}. "
+                "Expected either 'epoch' or an integer value."
+            )
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._load_model()
+        except (OSError, ValueError) as e:
+            if not os.path.exists(self._prev_weights_path):
+                raise e
+            _copy_atomic(self._prev_weights_path, self._weights_path)
+            if os.path.exists(self._prev_training_metadata_path):
+                _copy_atomic(self._prev_training_metadata_path, self._training_metadata_path)
+            elif os.path.exists(self._training_metadata_path):
+                os.remove(self._training_metadata_path)
+            self._load_model()
+
+    def _load_model(self):
+        import json
+
+        if not getattr(self.model, "built", True):
+            raise ValueError(
+                "To use the BackupAndRestore callback, you model must be built before "
+                f"you call `fit()`. Model {self.model} is unbuilt. You can build it "
+                "beforehand by calling it on a batch of data."
+            )
+        if os.path.exists(self._weights_path):
+            self.model.load_weights(self._weights_path)
+        if os.path.exists(self._training_metadata_path):
+            with open(self._training_metadata_path) as f:
+                training_metadata = json.loads(f.read())
+            self.model._initial_epoch = training_metadata["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save_model()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_save_on_batch(batch):
+            self._save_model()
+
+    def _save_model(self):
+        import json
+
+        from graphc.files import atomic_write
+
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint and os.path.exists(self._weights_path):
+            _copy_atomic(self._weights_path, self._prev_weights_path)
+        if self.double_checkpoint and os.path.exists(self._training_metadata_path):
+            _copy_atomic(self._training_metadata_path, self._prev_training_metadata_path)
+        self.model.save_weights(self._weights_path, overwrite=True)
+        text = json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        atomic_write(self._training_metadata_path, lambda f: f.write(text), mode="w")
+
+    def _should_save_on_batch(self, batch):
+        if self.save_freq == "epoch":
+            return False
+        if batch <= self._last_batch_seen:  # a new epoch
+            add_batches = batch + 1
+        else:
+            add_batches = batch - self._last_batch_seen
+        self._batches_seen_since_last_saving += add_batches
+        self._last_batch_seen = batch
+        if self._batches_seen_since_last_saving >= self.save_freq:
+            self._batches_seen_since_last_saving = 0
+            return True
+        return False
+
+    def on_train_end(self, logs=None):
+        import shutil
+
+        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
+
+
+def _copy_atomic(src, dst):
+    from graphc.files import atomic_write
+
+    with open(src, "rb") as f:
+        data = f.read()
+    atomic_write(dst, lambda out: out.write(data))
+
+
+class SwapEMAWeights(Callback):
+    """Evaluate (and predict) with the optimizer's moving averages of the weights
+    (``use_ema=True``), as Keras's: the averages are swapped into the model for the
+    evaluation and back after. ``swap_on_epoch=True`` also swaps them in at each epoch's
+    end (so that ``ModelCheckpoint`` saves them) and out at the next epoch's start; after
+    the last epoch the averages stay in the model."""
+
+    def __init__(self, swap_on_epoch=False):
+        super().__init__()
+        self.swap_on_epoch = swap_on_epoch
+        self._ema_weights_in_model = False
+
+    def _optimizer(self):
+        opt = self.model.optimizer
+        if not getattr(opt, "use_ema", False) or "average" not in getattr(opt, "_slots", {}):
+            raise ValueError(
+                "SwapEMAWeights must be used when `use_ema=True` is set on the optimizer. "
+                f"Received: use_ema={getattr(opt, 'use_ema', None)}"
+            )
+        return opt
+
+    def _swap_variables(self):
+        opt = self._optimizer()
+        param, average = opt._param, opt._slots["average"]
+        temporary = param.copy()
+        param[...] = average
+        average[...] = temporary
+
+    def _finalize_ema_values(self):
+        opt = self._optimizer()
+        opt._slots["average"][...] = opt._param
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+            if epoch == self.params["epochs"] - 1:
+                self._finalize_ema_values()
+
+    def on_test_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_test_end(self, logs=None):
+        if self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_predict_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_predict_end(self, logs=None):
+        # As Keras 3.15 (its test reads `not`): the averages stay in after predict.
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+
+class _EventWriter:
+    """One TensorBoard event file, written with TensorBoard's own writer."""
+
+    def __init__(self, logdir):
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._writer = EventFileWriter(logdir)
+
+    def add(self, summary, step):
+        import time
+
+        from tensorboard.compat.proto import event_pb2
+
+        self._writer.add_event(
+            event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
+        )
+
+    def scalar(self, tag, value, step):
+        from tensorboard.plugins.scalar import summary_v2
+
+        self.add(summary_v2.scalar_pb(tag, float(value)), step)
+
+    def histogram(self, tag, data, step):
+        from tensorboard.plugins.histogram import summary_v2
+
+        self.add(summary_v2.histogram_pb(tag, np.asarray(data, dtype=np.float64)), step)
+
+    def text_tensor(self, tag, text, plugin_name, content, step):
+        from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+        metadata = summary_pb2.SummaryMetadata()
+        metadata.plugin_data.plugin_name = plugin_name
+        metadata.plugin_data.content = content
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING,
+            string_val=[text.encode("utf-8")],
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+        )
+        summary = summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=metadata)]
+        )
+        self.add(summary, step)
+
+    def flush(self):
+        self._writer.flush()
+
+    def close(self):
+        self._writer.close()
+
+
+class TensorBoard(Callback):
+    """Write TensorBoard event files, as Keras's: the epoch logs as scalars
+    ``epoch_<name>`` (``log_dir/train``, and ``log_dir/validation`` for the ``val_``
+    entries, prefix removed) with ``epoch_learning_rate``; with ``update_freq="batch"``
+    or an integer N, the batch logs as ``batch_<name>`` every N batches; after each
+    validation, ``evaluation_<name>_vs_iterations`` at the optimizer's step; with
+    ``histogram_freq``, a histogram of every weight (``<path>/histogram``) every that
+    many epochs; ``write_graph`` writes the model's JSON config (tag ``keras``) for
+    TensorBoard's graph plugin.
+
+    Needs the ``tensorboard`` package (``pip install graphc[tensorboard]``); the files
+    are written with TensorBoard's own event writer. ``write_images``, embeddings and
+    profiling are accepted for compatibility; profiling raises as on Keras's torch
+    backend.
+    """
+
+    def __init__(
+        self,
+        log_dir="logs",
+        histogram_freq=0,
+        write_graph=True,
+        write_images=False,
+        write_steps_per_second=False,
+        update_freq="epoch",
+        profile_batch=0,
+        embeddings_freq=0,
+        embeddings_metadata=None,
+    ):
+        super().__init__()
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as e:
+            raise ImportError(
+                "graphc.callbacks.TensorBoard writes event files with the `tensorboard` "
+                "package, which is not installed. Install it with "
+                "`pip install tensorboard` (or `pip install graphc[tensorboard]`)."
+            ) from e
+        if profile_batch:
+            raise ValueError(
+                "Profiling is not yet available with the numpy backend. Received: "
+                f"profile_batch={profile_batch} (must be 0)"
+            )
+        self.log_dir = str(os.fspath(log_dir))
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        if self.update_freq != "epoch" and (
+            isinstance(self.update_freq, bool) or not isinstance(self.update_freq, int)
+        ):
+            raise ValueError(
+                "Invalid value for argument `update_freq`. Received: "
+                f"update_freq={update_freq!r}. Expected 'epoch', 'batch' or an integer."
+            )
+        self.embeddings_freq = embeddings_freq
+        self.embeddings_metadata = embeddings_metadata
+        self._global_train_batch = 0
+        self._global_test_batch = 0
+        self._previous_epoch_iterations = 0
+        self._epoch_start_time = 0.0
+        self._batch_start_time = 0.0
+        self._writers = {}
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._train_dir = os.path.join(self.log_dir, "train")
+        self._val_dir = os.path.join(self.log_dir, "validation")
+        self._close_writers()
+        if self.write_graph:
+            to_json = getattr(model, "to_json", None)
+            if to_json is not None:
+                try:
+                    text = to_json()
+                except Exception:  # a subclassed model without a config: no graph
+                    text = None
+                if text is not None:
+                    self._train_writer.text_tensor("keras", text, "graph_keras_model", b"1", 0)
+
+    @property
+    def _train_writer(self):
+        if "train" not in self._writers:
+            self._writers["train"] = _EventWriter(self._train_dir)
+        return self._writers["train"]
+
+    @property
+    def _val_writer(self):
+        if "val" not in self._writers:
+            self._writers["val"] = _EventWriter(self._val_dir)
+        return self._writers["val"]
+
+    def _close_writers(self):
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
+
+    def _record_batch(self):
+        return self.update_freq != "epoch" and self._global_train_batch % self.update_freq == 0
+
+    def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
+        self._previous_epoch_iterations = 0
+
+    def on_train_end(self, logs=None):
+        self._close_writers()
+
+    def on_test_end(self, logs=None):
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None and hasattr(opt, "iterations") and logs:
+            for name, value in logs.items():
+                self._val_writer.scalar(f"evaluation_{name}_vs_iterations", value, opt.iterations)
+            self._val_writer.flush()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        import time
+
+        self._global_train_batch += 1
+        if self.write_steps_per_second:
+            self._batch_start_time = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        import time
+
+        if not self._record_batch():
+            return
+        w = self._train_writer
+        if self.write_steps_per_second:
+            elapsed = max(time.time() - self._batch_start_time, 1e-9)
+            w.scalar("batch_steps_per_second", 1.0 / elapsed, self._global_train_batch)
+        if isinstance(logs, dict):
+            for name, value in logs.items():
+                w.scalar(f"batch_{name}", value, self._global_train_batch)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._global_test_batch += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        if self.write_steps_per_second:
+            self._previous_epoch_iterations = float(self.model.optimizer.iterations)
+            self._epoch_start_time = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._log_epoch_metrics(epoch, logs)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._log_weights(epoch)
+
+    def _log_epoch_metrics(self, epoch, logs):
+        import time
+
+        if not logs:
+            return
+        train_logs = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        val_logs = {k: v for k, v in logs.items() if k.startswith("val_")}
+        opt = getattr(self.model, "optimizer", None)
+        if hasattr(opt, "optimizers"):  # MultiOptimizer: one rate per inner optimizer
+            for inner in opt.optimizers:
+                train_logs[f"learning_rate_{inner.name}"] = float(inner.learning_rate)
+        elif opt is not None and hasattr(opt, "learning_rate"):
+            train_logs["learning_rate"] = float(opt.learning_rate)
+        if self.write_steps_per_second:
+            elapsed = max(time.time() - self._epoch_start_time, 1e-9)
+            train_logs["steps_per_second"] = float(
+                (opt.iterations - self._previous_epoch_iterations) / elapsed
+            )
+        if train_logs:
+            for name, value in train_logs.items():
+                self._train_writer.scalar(f"epoch_{name}", value, epoch)
+            self._train_writer.flush()
+        if val_logs:
+            for name, value in val_logs.items():
+                self._val_writer.scalar(f"epoch_{name[4:]}", value, epoch)
+            self._val_writer.flush()
+
+    def _log_weights(self, epoch):
+        w = self._train_writer
+        for layer in self.model.layers:
+            for weight in layer.weights:
+                name = weight.path.replace(":", "_")
+                w.histogram(f"{name}/histogram", np.asarray(weight.data), epoch)
+        w.flush()
+
+
+class RemoteMonitor(Callback):
+    """POST each epoch's logs to a server, as Keras's: to ``root + path``, the logs
+    (with ``"epoch"``) as JSON — in the form field ``field`` by default, or as the whole
+    body with ``send_as_json=True``. Uses the standard library (urllib); a server that
+    cannot be reached gives Keras's warning, not an error."""
+
+    def __init__(
+        self,
+        root="http://localhost:9000",
+        path="/publish/epoch/end/",
+        field="data",
+        headers=None,
+        send_as_json=False,
+    ):
+        super().__init__()
+        self.root = root
+        self.path = path
+        self.field = field
+        self.headers = headers
+        self.send_as_json = send_as_json
+
+    def on_epoch_end(self, epoch, logs=None):
+        import json
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        send = {"epoch": epoch}
+        for k, v in (logs or {}).items():
+            if isinstance(v, (np.ndarray, np.generic)):
+                v = v.item()
+            send[k] = v
+        headers = dict(self.headers or {})
+        if self.send_as_json:
+            body = json.dumps(send).encode("utf-8")
+            headers.setdefault("Content-Type", "application/json")
+        else:
+            body = urllib.parse.urlencode({self.field: json.dumps(send)}).encode("utf-8")
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        request = urllib.request.Request(self.root + self.path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+        except (urllib.error.URLError, OSError):
+            warnings.warn(f"Could not reach RemoteMonitor root server at {self.root}", stacklevel=2)

@@ -1382,12 +1382,133 @@ class CategoricalGeneralizedCrossEntropy(_OpsLoss):
         super().__init__(reduction=reduction, name=name, dtype=dtype, q=q)
 
 
+def circle(
+    y_true,
+    y_pred,
+    ref_labels=None,
+    ref_embeddings=None,
+    remove_diagonal=True,
+    gamma=80,
+    margin=0.4,
+):
+    """Circle loss (Sun et al., 2020) of L2-normalised embeddings ``y_pred`` with the
+    integer labels ``y_true``: each sample's positives (same label; not itself with
+    ``remove_diagonal``) and negatives among ``ref_embeddings`` (default: the batch),
+    as Keras's ``circle``."""
+    from graphc import ops
+
+    y_true = ops.cast(y_true, "int32")
+    ref_embeddings = y_pred if ref_embeddings is None else ref_embeddings
+    ref_labels = y_true if ref_labels is None else ops.cast(ref_labels, "int32")
+    optim_pos, optim_neg = margin, 1 + margin
+    delta_pos, delta_neg = margin, 1 - margin
+    distances = 1 - ops.matmul(y_pred, ops.transpose(ref_embeddings))
+    distances = ops.maximum(distances, 0.0)
+    q = ops.reshape(y_true, (-1, 1)) if ops.ndim(y_true) == 1 else y_true
+    k = ops.reshape(ref_labels, (-1, 1)) if ops.ndim(ref_labels) == 1 else ref_labels
+    positive = ops.equal(q, ops.transpose(k))
+    negative = ops.logical_not(positive)
+    if remove_diagonal:
+        n_q, n_k = distances.shape
+        positive = ops.logical_and(positive, ops.logical_not(ops.eye(n_q, n_k, k=0, dtype="bool")))
+    dtype = ops.dtype(distances)
+    pos_mask, neg_mask = ops.cast(positive, dtype), ops.cast(negative, dtype)
+    pos_weights = ops.maximum((optim_pos + distances) * pos_mask, 0.0)
+    neg_weights = ops.maximum((optim_neg - distances) * neg_mask, 0.0)
+    pos_wdists = -1 * gamma * pos_weights * (delta_pos - distances)
+    neg_wdists = gamma * neg_weights * (delta_neg - distances)
+    # Keras fills the left-out pairs with -inf; a finite -1e30 gives the same values (a
+    # row with no pair: softplus(-1e30 + ...) == 0) and zero gradients, as torch's
+    # logsumexp does, where a row of -inf would give NaN through max and log.
+    p_loss = ops.logsumexp(ops.where(positive, pos_wdists, -1e30), axis=1)
+    n_loss = ops.logsumexp(ops.where(negative, neg_wdists, -1e30), axis=1)
+    return ops.softplus(p_loss + n_loss)
+
+
+class Circle(_OpsLoss):
+    """``keras.losses.Circle``: ``y_true`` integer labels, ``y_pred`` L2-normalised
+    embeddings. As Keras, samples whose loss is 0 (no positive pair) are masked out of
+    the reduction."""
+
+    _fn = staticmethod(circle)
+    _free_target_shape = True  # (batch,) labels for (batch, dim) embeddings
+
+    def __init__(
+        self,
+        gamma=80.0,
+        margin=0.4,
+        remove_diagonal=True,
+        reduction="sum_over_batch_size",
+        name="circle",
+        dtype=None,
+    ):
+        super().__init__(
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            gamma=gamma,
+            margin=margin,
+            remove_diagonal=remove_diagonal,
+        )
+        self.gamma = gamma
+        self.margin = margin
+        self.remove_diagonal = remove_diagonal
+
+    def _forward(self, y_true, y_pred, need_grad):
+        values, jac, _ = super()._forward(y_true, y_pred, need_grad)
+        # Keras sets the mask `loss > 0` on circle's output; the reduction reads it.
+        return values, jac, np.asarray(values) > 0
+
+
+def ctc(y_true, y_pred):
+    """CTC loss per sample, as ``keras.losses.ctc``: ``y_true`` (batch, max_length)
+    integer labels padded with 0 (the blank), ``y_pred`` (batch, time, classes) logits;
+    every sample uses all the time steps."""
+    from graphc import ops
+
+    if len(y_true.shape) != 2:
+        raise ValueError(
+            "Targets `y_true` are expected to be a tensor of shape "
+            "`(batch_size, max_length)` in integer format. "
+            f"Received: y_true.shape={tuple(y_true.shape)}"
+        )
+    if len(y_pred.shape) != 3:
+        raise ValueError(
+            "Logits `y_pred` are expected to be a tensor of shape "
+            "`(batch_size, max_length, num_classes)`. "
+            f"Received: y_pred.shape={tuple(y_pred.shape)}"
+        )
+    mask_index = 0
+    batch_length = ops.shape(y_pred)[0]
+    input_length = ops.shape(y_pred)[1] * ops.ones((batch_length,), dtype="int32")
+    present = ops.cast(ops.not_equal(y_true, mask_index), "float32")
+    label_length = ops.cast(ops.sum(present, axis=-1), "int32")
+    return ops.ctc_loss(
+        ops.cast(y_true, "int32"), y_pred, label_length, input_length, mask_index=mask_index
+    )
+
+
+class CTC(_OpsLoss):
+    """``keras.losses.CTC``: connectionist temporal classification (see ``ctc``)."""
+
+    _fn = staticmethod(ctc)
+    _free_target_shape = True  # (batch, max_length) labels for (batch, time, classes)
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+    def _convert_true(self, y_true, dtype):
+        return np.asarray(y_true)  # integer labels stay integers
+
+
 _OPS_LOSSES = (
     BinaryFocalCrossentropy,
     CategoricalFocalCrossentropy,
     Dice,
     Tversky,
     CategoricalGeneralizedCrossEntropy,
+    Circle,
+    CTC,
 )
 _CLASSES.update({cls.__name__: cls for cls in _OPS_LOSSES})
 _FUNCTIONS.update({cls._fn.__name__: cls._fn for cls in _OPS_LOSSES})

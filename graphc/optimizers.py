@@ -46,6 +46,11 @@ __all__ = [
     "Ftrl",
     "Lion",
     "Lamb",
+    "Adafactor",
+    "ScheduleFreeAdamW",
+    "Muon",
+    "MultiOptimizer",
+    "OptimizerMap",
     "schedules",
     "get",
     "serialize",
@@ -1350,9 +1355,542 @@ class Lamb(_Simple):
 
 _defaults(Lamb, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
 
-_NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb)
 
-_ALL = {cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, *_NEW)}
+class Adafactor(_Simple):
+    """Adafactor (Keras 3; Shazeer and Stern, 2018). A variable of 2 or more dimensions
+    keeps the row and column means of ``g^2 + epsilon_1`` over its last two dimensions
+    (``r``, ``c``) instead of a full second moment; the step is
+    ``max(epsilon_2, rms(p)) * min(lr, 1/sqrt(t))`` times the update clipped to an RMS of
+    ``clip_threshold``. With a constant ``learning_rate`` and ``relative_step``, the
+    learning rate is also capped by ``1/sqrt(t)``.
+
+    The factoring needs each variable's shape: ``fit`` gives them; a direct ``build``
+    takes ``shapes=`` (without, each variable is treated as a vector).
+    """
+
+    _var_shapes = None
+
+    def build(self, param_flat, segments=None, names=None, shapes=None):
+        if shapes is not None:
+            self._var_shapes = [tuple(int(d) for d in s) for s in shapes]
+        super().build(param_flat, segments, names)
+        shapes = self._var_shapes
+        if shapes is None or len(shapes) != len(self._segments):
+            shapes = [(b - a,) for a, b in self._segments]
+        for (a, b), s in zip(self._segments, shapes):
+            if int(np.prod(s)) != b - a:
+                raise ValueError(
+                    f"Adafactor: the variable shape {s} does not match its segment "
+                    f"of {b - a} values. Pass one shape per segment, in order."
+                )
+        self._seg_shapes = shapes
+
+    def _build_slots(self):
+        # r and c of a variable sit at the start of its own segment of these buffers.
+        self._slot("r")
+        self._slot("c")
+        self._slot("velocity")
+
+    def _partition(self, n):
+        return [(0, n)]  # the RMS and the factored moments are per variable
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t = dt(self.iterations + 1)
+        lr = dt(lr)
+        inv = dt(1) / np.sqrt(t)
+        if not callable(self._learning_rate) and self.relative_step:
+            lr = np.minimum(lr, inv)
+        rho = np.minimum(lr, inv)
+        beta_2_t = dt(1) - np.power(t, dt(self.beta_2_decay))
+        return (rho, beta_2_t, dt(self.epsilon_1), dt(self.epsilon_2), dt(self.clip_threshold))
+
+    def _chunk(self, lo, hi, g, wd, consts):
+        p = self._param
+        if wd is not None:
+            for a, b in self._wd_ranges:
+                p[a:b] *= wd
+        for (a, b), shape in zip(self._segments, self._seg_shapes):
+            if b > a:
+                self._update_var(a, b, shape, g, consts)
+
+    def _update_var(self, a, b, shape, g, consts):
+        rho, beta_2_t, eps1, eps2, clip = consts
+        dt = self._param.dtype.type
+        p = self._param[a:b].reshape(shape)
+        gs = g[a:b].reshape(shape)
+        v = self._slots["velocity"][a:b].reshape(shape)
+        alpha = np.maximum(eps2, np.sqrt(np.mean(np.square(p)))) * rho
+        sq = np.square(gs) + eps1
+        if len(shape) >= 2:
+            nr = int(np.prod(shape[:-1]))
+            nc = int(np.prod(shape[:-2])) * shape[-1]
+            r = self._slots["r"][a : a + nr].reshape(shape[:-1])
+            c = self._slots["c"][a : a + nc].reshape(shape[:-2] + shape[-1:])
+            r[...] = beta_2_t * r + (dt(1) - beta_2_t) * np.mean(sq, axis=-1)
+            c[...] = beta_2_t * c + (dt(1) - beta_2_t) * np.mean(sq, axis=-2)
+            v[...] = np.expand_dims(r / np.mean(r, axis=-1, keepdims=True), -1) * np.expand_dims(
+                c, -2
+            )
+        else:
+            v[...] = beta_2_t * v + (dt(1) - beta_2_t) * sq
+        u = gs / np.sqrt(v)
+        u_hat = u / np.maximum(dt(1), np.sqrt(np.mean(np.square(u))) / clip)
+        p -= alpha * u_hat
+
+
+_defaults(
+    Adafactor,
+    learning_rate=0.001,
+    beta_2_decay=-0.8,
+    epsilon_1=1e-30,
+    epsilon_2=1e-3,
+    clip_threshold=1.0,
+    relative_step=True,
+)
+
+
+class ScheduleFreeAdamW(_Simple):
+    """Schedule-free AdamW (Defazio et al., 2024), as Keras 3's: no learning-rate
+    schedule is needed; ``momentum`` holds the ``z`` sequence (it starts as the
+    weights), the weights are the interpolation ``y`` between ``z`` and the running
+    average ``x``; ``warmup_steps`` ramps the learning rate linearly. Evaluate with the
+    weights as they are (Keras does not swap in ``x``)."""
+
+    def _build_slots(self):
+        self._slot("momentum")[...] = self._param
+        self._slot("velocity")
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t = dt(self.iterations + 1)
+        lr = dt(lr)
+        if self.warmup_steps > 0:
+            lr = lr * np.minimum(t / dt(self.warmup_steps), dt(1))
+        b1, b2 = dt(self.beta_1), dt(self.beta_2)
+        return (lr, b1, b2, dt(self.epsilon), dt(1) - np.power(b2, t), dt(1.0) / t)
+
+    def _update(self, sl, g, consts):
+        lr, b1, b2, eps, bc2, weight = consts
+        p, gs = self._param[sl], g[sl]
+        m, v = self._slots["momentum"][sl], self._slots["velocity"][sl]
+        v += (gs * gs - v) * (1 - b2)
+        denom = np.sqrt(v / bc2) + eps
+        # Keras reads `momentum.value` after updating it in place (torch): the new z.
+        m -= lr * gs / denom
+        x_old = (p - (1 - b1) * m) / b1
+        x_new = (1 - weight) * x_old + weight * m
+        p[...] = (1 - b1) * m + b1 * x_new
+
+
+_defaults(
+    ScheduleFreeAdamW,
+    learning_rate=0.0025,
+    beta_1=0.9,
+    beta_2=0.999,
+    epsilon=1e-8,
+    warmup_steps=0,
+)
+
+
+class Muon(_Simple):
+    """Muon (Keras 3): 2-D weights follow momentum orthogonalised by ``ns_steps``
+    Newton-Schulz iterations (coefficients ``muon_a``, ``muon_b``, ``muon_c``), scaled by
+    ``sqrt(max(n, m)) * rms_rate``; the others (and embeddings with
+    ``exclude_embeddings``, and the paths matching ``exclude_layers``) follow AdamW at
+    ``learning_rate * adam_lr_ratio``. Weight decay: ``weight_decay`` for the Muon
+    weights, ``adam_weight_decay`` for the AdamW ones.
+
+    Which rule a weight follows needs its shape and path: ``fit`` gives them; a direct
+    ``build`` takes ``shapes=`` and ``names=`` (without, every weight follows AdamW).
+    """
+
+    _var_shapes = None
+    _var_paths = None
+
+    def build(self, param_flat, segments=None, names=None, shapes=None):
+        if shapes is not None:
+            self._var_shapes = [tuple(int(d) for d in s) for s in shapes]
+        if names is not None:
+            self._var_paths = [str(n) for n in names]
+        super().build(param_flat, segments, names)
+        n = len(self._segments)
+        shapes = self._var_shapes if self._var_shapes and len(self._var_shapes) == n else None
+        paths = self._var_paths if self._var_paths and len(self._var_paths) == n else None
+        shapes = shapes or [(b - a,) for a, b in self._segments]
+        paths = paths or [""] * n
+        self._seg_shapes = shapes
+        self._use_adamw = [self._should_use_adamw(s, p) for s, p in zip(shapes, paths)]
+
+    def _should_use_adamw(self, shape, path):
+        if len(shape) != 2:
+            return True
+        if self.exclude_embeddings and "embedding" in path.lower():
+            return True
+        return any(re.search(k, path) for k in self.exclude_layers or [])
+
+    def _build_slots(self):
+        self._slot("momentum")
+        self._slot("velocity")
+
+    def _partition(self, n):
+        return [(0, n)]  # the Newton-Schulz iteration is per weight matrix
+
+    def _run(self, g, lr):
+        self._chunk(0, self._param.size, g, None, self._prepare(lr))
+
+    def _prepare(self, lr):
+        dt = self._param.dtype.type
+        t = dt(self.iterations + 1)
+        return (dt(lr), t)
+
+    def _chunk(self, lo, hi, g, wd, consts):
+        lr, t = consts
+        dt = self._param.dtype.type
+        for i, ((a, b), shape) in enumerate(zip(self._segments, self._seg_shapes)):
+            if b <= a:
+                continue
+            adamw = self._use_adamw[i]
+            p = self._param[a:b]
+            decay = self.adam_weight_decay if adamw else self.weight_decay
+            if decay is not None and self._use_weight_decay(i, (a, b)):
+                p -= p * dt(decay) * lr
+            if adamw:
+                self._adamw(a, b, g, dt(lr * dt(self.adam_lr_ratio)), t)
+            else:
+                self._muon(a, b, shape, g, lr)
+
+    def _adamw(self, a, b, g, lr, t):
+        dt = self._param.dtype.type
+        b1, b2 = dt(self.adam_beta_1), dt(self.adam_beta_2)
+        alpha = lr * np.sqrt(dt(1) - np.power(b2, t)) / (dt(1) - np.power(b1, t))
+        p, gs = self._param[a:b], g[a:b]
+        m, v = self._slots["momentum"][a:b], self._slots["velocity"][a:b]
+        m += (gs - m) * (dt(1) - b1)
+        v += (gs * gs - v) * (dt(1) - b2)
+        p -= (m * alpha) / (np.sqrt(v) + dt(self.epsilon))
+
+    def _muon(self, a, b, shape, g, lr):
+        dt = self._param.dtype.type
+        mom = dt(self.momentum)
+        gs = g[a:b].reshape(shape)
+        m = self._slots["momentum"][a:b].reshape(shape)
+        m += gs + m * (mom - dt(1))
+        upd = gs + mom * m if self.nesterov else m.copy()
+        upd = self._newton_schulz(upd)
+        step = lr * upd
+        if self.rms_rate is not None:
+            step = step * np.sqrt(dt(max(shape[0], shape[1]))) * dt(self.rms_rate)
+        self._param[a:b] -= step.reshape(-1)
+
+    def _newton_schulz(self, x):
+        dt = x.dtype.type
+        tall = x.shape[-2] > x.shape[-1]
+        if tall:
+            x = np.swapaxes(x, -1, -2)
+        x = x / (np.sqrt(np.sum(x * x, axis=(-2, -1), keepdims=True)) + dt(1e-7))
+        a, b, c = dt(self.muon_a), dt(self.muon_b), dt(self.muon_c)
+        for _ in range(self.ns_steps):
+            temp_a = x @ np.swapaxes(x, -1, -2)
+            temp_b = b * temp_a + c * temp_a @ temp_a
+            x = a * x + temp_b @ x
+        return np.swapaxes(x, -1, -2) if tall else x
+
+
+_defaults(
+    Muon,
+    learning_rate=0.001,
+    adam_beta_1=0.9,
+    adam_beta_2=0.999,
+    adam_weight_decay=0.004,
+    epsilon=1e-7,
+    exclude_layers=None,
+    exclude_embeddings=True,
+    muon_a=3.4445,
+    muon_b=-4.7750,
+    muon_c=2.0315,
+    adam_lr_ratio=1,
+    momentum=0.95,
+    ns_steps=5,
+    nesterov=True,
+    rms_rate=0.2,
+)
+_muon_init = Muon.__init__
+
+
+def _muon_checked(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+    _muon_init(self, learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+    self.exclude_layers = self.exclude_layers or []
+
+
+Muon.__init__ = _muon_checked
+
+
+class _VariableInfo:
+    """What an optimizer selector sees of a weight: ``path``, ``name``, ``shape``."""
+
+    def __init__(self, path, shape):
+        self.path = path
+        self.name = path.rsplit("/", 1)[-1]
+        self.shape = tuple(shape)
+
+    def __repr__(self):
+        return f"<Variable path={self.path}, shape={self.shape}>"
+
+
+class OptimizerMap:
+    """Weights' paths (exact, else a ``re.fullmatch`` pattern) to optimizers, with a
+    default for the rest, as ``keras.optimizers.OptimizerMap``."""
+
+    def __init__(self, default_optimizer, optimizer_map=None):
+        if not isinstance(default_optimizer, Optimizer):
+            raise TypeError(
+                f"default_optimizer must be a Keras Optimizer instance. Received: "
+                f"{default_optimizer}"
+            )
+        if optimizer_map is not None and not isinstance(optimizer_map, dict):
+            raise TypeError(f"optimizer_map must be a dictionary. Received: {optimizer_map}")
+        self._default_optimizer = default_optimizer
+        self._optimizer_map = dict(optimizer_map or {})
+
+    @property
+    def default_optimizer(self):
+        return self._default_optimizer
+
+    def __getitem__(self, key):
+        if key in self._optimizer_map:
+            return self._optimizer_map[key]
+        matching = [p for p in self._optimizer_map if re.fullmatch(p, key)]
+        if len(matching) > 1:
+            raise ValueError(f"Multiple optimizers assigned to variable {key}.")
+        if matching:
+            return self._optimizer_map[matching[0]]
+        return self._default_optimizer
+
+    def __setitem__(self, key, optimizer):
+        if key in self._optimizer_map:
+            raise ValueError(
+                f"'{key}' already exists in the OptimizerMap with value "
+                f"{self._optimizer_map[key]}. Please make sure to not use duplicated keys."
+            )
+        if not isinstance(key, str):
+            raise ValueError(f"key must be a string. Received: {key}")
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer must be a Keras Optimizer instance. Received: {optimizer}")
+        if isinstance(optimizer, MultiOptimizer):
+            raise ValueError("optimizer cannot be MultiOptimizer.")
+        self._optimizer_map[key] = optimizer
+
+    def __delitem__(self, key):
+        del self._optimizer_map[key]
+
+    def __len__(self):
+        return len(self._optimizer_map)
+
+    def __iter__(self):
+        return iter(self._optimizer_map)
+
+    def __contains__(self, key):
+        return key in self._optimizer_map
+
+    def keys(self):
+        return self._optimizer_map.keys()
+
+    def values(self):
+        return self._optimizer_map.values()
+
+    def items(self):
+        return self._optimizer_map.items()
+
+    def __call__(self, variable):
+        return self[variable.path]
+
+    def get_config(self):
+        return {
+            "default_optimizer": serialize(self._default_optimizer),
+            "optimizer_map": {k: serialize(v) for k, v in self._optimizer_map.items()},
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        default = deserialize(config["default_optimizer"], custom_objects=custom_objects)
+        mapping = {
+            k: deserialize(v, custom_objects=custom_objects)
+            for k, v in (config.get("optimizer_map") or {}).items()
+        }
+        return cls(default, mapping)
+
+
+class MultiOptimizer(Optimizer):
+    """Different optimizers for different weights, as ``keras.optimizers.MultiOptimizer``:
+    ``optimizer_map`` is an :class:`OptimizerMap` (paths or patterns to optimizers) or a
+    callable ``variable -> optimizer`` (it sees ``path``, ``name`` and ``shape``). Each
+    inner optimizer updates its own weights with its own state; ``optimizers`` lists
+    them. Like Keras's, it has no ``learning_rate``: set it on the inner optimizers.
+
+    The inner optimizers' state is not written into Keras's ``.keras`` files' optimizer
+    layout (graphc's own ``get_state``/``set_state`` carry it).
+    """
+
+    def __init__(self, optimizer_map, loss_scale_factor=None, name=None):
+        super().__init__(learning_rate=0.0, loss_scale_factor=loss_scale_factor, name=name)
+        self._optimizer_map = optimizer_map
+        self._inner_optimizers = []
+        for opt in getattr(optimizer_map, "values", lambda: ())():
+            if opt not in self._inner_optimizers:
+                opt.loss_scale_factor = loss_scale_factor
+                self._inner_optimizers.append(opt)
+        default = getattr(optimizer_map, "default_optimizer", None)
+        if default is not None and default not in self._inner_optimizers:
+            default.loss_scale_factor = loss_scale_factor
+            self._inner_optimizers.append(default)
+        self._groups = []
+
+    @property
+    def optimizers(self):
+        return self._inner_optimizers
+
+    @property
+    def learning_rate(self):
+        raise AttributeError(
+            "Learning rate cannot be accessed on a MultiOptimizer. "
+            "Access the learning rate on the individual sub-optimizers instead."
+        )
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        raise AttributeError(
+            "Learning rate cannot be set on a MultiOptimizer. "
+            "Set the learning rate on the individual sub-optimizers instead."
+        )
+
+    def build(self, param_flat, segments=None, names=None):
+        super().build(param_flat, segments, names)
+        n = len(self._segments)
+        shapes = getattr(self, "_var_shapes", None)
+        paths = getattr(self, "_var_paths", None) or (
+            [str(x) for x in names] if names is not None else None
+        )
+        shapes = shapes if shapes and len(shapes) == n else [(b - a,) for a, b in self._segments]
+        paths = paths if paths and len(paths) == n else [f"variable_{i}" for i in range(n)]
+        members = {}
+        for seg, shape, path in zip(self._segments, shapes, paths):
+            opt = self._optimizer_map(_VariableInfo(path, shape))
+            if not isinstance(opt, Optimizer):
+                raise ValueError(f"Optimizer for variable {path} is not an Optimizer instance.")
+            if isinstance(opt, MultiOptimizer):
+                raise ValueError("MultiOptimizer cannot be used inside an MultiOptimizer.")
+            if opt not in self._inner_optimizers:
+                opt.loss_scale_factor = self.loss_scale_factor
+                self._inner_optimizers.append(opt)
+            members.setdefault(id(opt), (opt, []))[1].append((seg, shape, path))
+        self._groups = []
+        for opt in self._inner_optimizers:
+            if id(opt) not in members:
+                continue
+            segs = members[id(opt)][1]
+            index = np.concatenate([np.arange(a, b) for (a, b), _, _ in segs])
+            sub = np.ascontiguousarray(self._param[index])
+            bounds = np.cumsum([0] + [b - a for (a, b), _, _ in segs])
+            opt._var_shapes = [s for _, s, _ in segs]
+            opt._var_paths = [p for _, _, p in segs]
+            opt.build(sub, [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])])
+            self._groups.append((opt, index, sub))
+
+    def rebuild(self, param_flat, segments, moved, names=None):
+        self.build(param_flat, segments, names)
+
+    def _apply(self, grad_flat):
+        if not self.built:
+            raise ValueError(
+                "The optimizer is not built: call `optimizer.build(param_flat, segments)` "
+                "before `apply(grad_flat)`."
+            )
+        g = np.asarray(grad_flat, dtype=self._param.dtype)
+        if self.loss_scale_factor is not None:
+            g = g / self._param.dtype.type(self.loss_scale_factor)
+        for opt, index, sub in self._groups:
+            sub[...] = self._param[index]  # the weights may have been set since
+            opt._apply(np.ascontiguousarray(g[index]))
+            self._param[index] = sub
+        self._iterations += 1
+
+    def finalize_variable_values(self):
+        for opt, index, sub in self._groups:
+            sub[...] = self._param[index]
+            opt.finalize_variable_values()
+            self._param[index] = sub
+
+    def get_state(self):
+        """The inner optimizers' slots merged by name into flat buffers over all the
+        weights (each weight has one optimizer), so files lay them out per weight."""
+        state = {"iteration": np.array(self._iterations, dtype=np.int64)}
+        for opt, index, _ in self._groups:
+            for key, buf in opt._slots.items():
+                if key not in state:
+                    state[key] = np.zeros_like(self._param)
+                state[key][index] = buf
+        return state
+
+    def set_state(self, state):
+        if not self.built:
+            raise ValueError("Call `build(param_flat, segments)` before `set_state()`.")
+        for k, v in state.items():
+            if k == "iteration":
+                self._iterations = int(np.asarray(v))
+                for opt, _, _ in self._groups:
+                    opt._iterations = self._iterations
+            elif k == "learning_rate":
+                continue
+            else:
+                v = np.asarray(v)
+                if v.shape != self._param.shape:
+                    raise ValueError(
+                        f"Optimizer slot '{k}' has shape {self._param.shape}, got {v.shape}"
+                    )
+                known = False
+                for opt, index, _ in self._groups:
+                    if k in opt._slots:
+                        opt._slots[k][...] = v[index]
+                        known = True
+                if not known:
+                    raise ValueError(f"Unknown optimizer state entry '{k}'")
+
+    def get_config(self):
+        m = self._optimizer_map
+        return {
+            "optimizer_map": serialize_map(m),
+            "loss_scale_factor": self.loss_scale_factor,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        m = config["optimizer_map"]
+        if isinstance(m, dict) and m.get("class_name") == "OptimizerMap":
+            config["optimizer_map"] = OptimizerMap.from_config(m["config"], custom_objects)
+        elif isinstance(m, str) and custom_objects and m in custom_objects:
+            config["optimizer_map"] = custom_objects[m]
+        return cls(**config)
+
+
+def serialize_map(m):
+    if isinstance(m, OptimizerMap):
+        return {
+            "module": _MODULE,
+            "class_name": "OptimizerMap",
+            "config": m.get_config(),
+            "registered_name": None,
+        }
+    return getattr(m, "__name__", repr(m))  # a selector function: by name
+
+
+_NEW = (Adamax, Nadam, Adadelta, Ftrl, Lion, Lamb, Adafactor, ScheduleFreeAdamW, Muon)
+
+_ALL = {
+    cls.__name__.lower(): cls for cls in (SGD, RMSprop, Adam, AdamW, Adagrad, *_NEW, MultiOptimizer)
+}
 
 
 def serialize(optimizer):

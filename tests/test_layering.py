@@ -28,6 +28,7 @@ RANKS = [
             "graphc._serialization",
             "graphc.interrupts",
             "graphc._args",
+            "graphc.tree",
         ],
     ),
     ("ir", ["graphc.ir"]),
@@ -69,6 +70,7 @@ RANKS = [
             "graphc.__main__",
             "graphc.distributed",
             "graphc.applications",
+            "graphc.variables",
         ],
     ),
 ]

@@ -130,6 +130,8 @@ def check_target(name: str, y: np.ndarray, output, loss) -> None:
     is 1), or class indices within range for a sparse loss."""
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise InputDataError(f'Target "{name}" contains NaN or infinite values.')
+    if getattr(loss, "_free_target_shape", False):
+        return  # targets of their own shape (CTC's label sequences, Circle's labels)
     expected = tuple(output.shape[1:])
     got = tuple(y.shape[1:])
     sparse = type(loss).__name__ == "SparseCategoricalCrossentropy"

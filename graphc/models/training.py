@@ -450,6 +450,9 @@ class Trainer:
         if store is None or not store.owns(trainable):
             new = ParamStore(trainable)
             opt = self._compiled.optimizer
+            # Optimizers that factor per variable (Adafactor) read the shapes.
+            opt._var_shapes = [tuple(p.shape) for p in new.params]
+            opt._var_paths = [p.path for p in new.params]  # Muon's embedding rule
             if store is None or not opt.built:
                 opt.build(new.values, new.segments)
             else:  # the trainable set changed: keep the state of the weights that stay
@@ -751,6 +754,8 @@ class Trainer:
         guard.__enter__()
         try:
             cbs.on_train_begin()
+            # BackupAndRestore sets where an interrupted fit resumes, as in Keras.
+            initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch
             logs = {}
             for epoch in range(initial_epoch, epochs):
                 batches = pending if pending is not None else source.begin_epoch()

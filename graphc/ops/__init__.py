@@ -28,7 +28,9 @@ from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import core_extra as _core_extra  # noqa: E402
+from graphc.ops import ctc as _ctc  # noqa: E402
 from graphc.ops import cumulative as _cumulative  # noqa: E402
+from graphc.ops import custom as _custom  # noqa: E402
 from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import elementary as _elementary  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
@@ -44,6 +46,7 @@ from graphc.ops import pooling as _pooling  # noqa: E402
 from graphc.ops import recurrent as _recurrent  # noqa: E402
 from graphc.ops import rounding as _rounding  # noqa: E402
 from graphc.ops import selection as _selection  # noqa: E402
+from graphc.ops import sets as _sets  # noqa: E402
 from graphc.ops import signal as _signal  # noqa: E402
 from graphc.ops import sorting as _sorting  # noqa: E402
 from graphc.ops import special as _special  # noqa: E402
@@ -58,7 +61,9 @@ from graphc.ops.composite import *  # noqa: F401,F403,E402
 from graphc.ops.conv import *  # noqa: F401,F403,E402
 from graphc.ops.conv_transpose import *  # noqa: F401,F403,E402
 from graphc.ops.core_extra import *  # noqa: F401,F403,E402
+from graphc.ops.ctc import *  # noqa: F401,F403,E402
 from graphc.ops.cumulative import *  # noqa: F401,F403,E402
+from graphc.ops.custom import *  # noqa: F401,F403,E402
 
 # (after this, graphc.ops.shape is the function `shape`; the module stays importable)
 from graphc.ops.dynamic import *  # noqa: F401,F403,E402
@@ -76,6 +81,7 @@ from graphc.ops.recurrent import *  # noqa: F401,F403,E402
 from graphc.ops.registry import REGISTRY, RULES, ExecContext, Op, apply, get_op
 from graphc.ops.rounding import *  # noqa: F401,F403,E402
 from graphc.ops.selection import *  # noqa: F401,F403,E402
+from graphc.ops.sets import *  # noqa: F401,F403,E402
 from graphc.ops.signal import *  # noqa: F401,F403,E402
 from graphc.ops.sorting import *  # noqa: F401,F403,E402
 from graphc.ops.special import *  # noqa: F401,F403,E402
@@ -139,6 +145,9 @@ __all__ = [
     + _composite.__all__
     + _bitwise.__all__
     + _cumulative.__all__
+    + _ctc.__all__
+    + _sets.__all__
+    + _custom.__all__
     + _selection.__all__
     + _special.__all__
 )

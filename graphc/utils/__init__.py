@@ -40,10 +40,13 @@ from graphc.utils.general import (
 )
 from graphc.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from graphc.utils.plot import model_to_dot, plot_model
+from graphc.utils.timeseries_utils import split_dataset, timeseries_dataset_from_array
 
 Sequence = PyDataset
 
 __all__ = [
+    "split_dataset",
+    "timeseries_dataset_from_array",
     "get_source_inputs",
     "disable_interactive_logging",
     "enable_interactive_logging",
