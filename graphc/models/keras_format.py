@@ -656,6 +656,50 @@ def _children(layer) -> list:
 def weight_groups(model) -> list:
     """``(h5 group path, layer name, [weights])`` for every layer Keras's walk visits,
     in its order (the model's own ``vars`` first)."""
+    return [(path, name, params) for path, name, params, _ in _walk_layers(model)]
+
+
+def asset_layers(model) -> list:
+    """``(assets directory, layer)`` for every layer of Keras's walk that keeps assets
+    (``save_assets_dict``/``load_assets_dict``: a lookup layer's vocabulary), the
+    directory as Keras's ``assets/<inner path>``."""
+    out = []
+    for path, _, _, layer in _walk_layers(model):
+        if path.endswith("/vars") and hasattr(layer, "save_assets_dict"):
+            out.append(("assets/" + path[: -len("/vars")], layer))
+    return out
+
+
+#: The most bytes one asset file (a vocabulary) may hold.
+MAX_ASSET_BYTES = 256 * 2**20
+
+
+def collect_assets(model) -> dict:
+    """``{zip member name: bytes}`` of the assets of ``model``'s layers (Keras's
+    ``save_assets``: ``assets/<inner path>/vocabulary.txt``)."""
+    out = {}
+    for directory, layer in asset_layers(model):
+        for name, data in layer.save_assets_dict().items():
+            out[f"{directory}/{name}"] = data
+    return out
+
+
+def restore_assets(model, z, names, source) -> list:
+    """Give each layer that keeps assets its files from the zip ``z`` (Keras's
+    ``load_assets``); returns the asset names no layer took."""
+    unread = set(names)
+    for directory, layer in asset_layers(model):
+        prefix = directory + "/"
+        mine = [n for n in names if n.startswith(prefix) and "/" not in n[len(prefix) :]]
+        if not mine:
+            continue
+        files = {n[len(prefix) :]: _read_member(z, n, MAX_ASSET_BYTES, source) for n in mine}
+        layer.load_assets_dict(files)
+        unread -= set(mine)
+    return sorted(unread)
+
+
+def _walk_layers(model) -> list:
     from graphc.layers.recurrent import _RNN
     from graphc.models.functional import Model
 
@@ -670,7 +714,7 @@ def weight_groups(model) -> list:
             return "/".join(x for x in (path,) + parts if x)
 
         if isinstance(layer, Model):
-            out.append((join("vars"), layer.name, []))
+            out.append((join("vars"), layer.name, [], layer))
             used: dict = {}
             for sub in layer.layers:
                 base = to_snake_case(_keras_class(sub))
@@ -683,12 +727,11 @@ def weight_groups(model) -> list:
                 walk(sub, join("layers", name))
             return
         if isinstance(layer, _RNN):  # Keras keeps a recurrent layer's weights in its cell
-            out.append((join("vars"), layer.name, []))
-            out.append(
-                (join("cell", "vars"), f"{to_snake_case(type(layer).__name__)}_cell", _own(layer))
-            )
+            out.append((join("vars"), layer.name, [], layer))
+            cell = f"{to_snake_case(type(layer).__name__)}_cell"
+            out.append((join("cell", "vars"), cell, _own(layer), None))
             return
-        out.append((join("vars"), layer.name, _own(layer)))
+        out.append((join("vars"), layer.name, _own(layer), layer))
         for attr, sub in _children(layer):
             walk(sub, join(attr))
 
@@ -963,12 +1006,15 @@ def save_keras(model, filepath) -> None:
     buf = io.BytesIO()
     _write_h5(model, buf, optimizer=cc is not None)
     weights = buf.getvalue()
+    assets = collect_assets(model)
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr(_METADATA, metadata)
             z.writestr(_CONFIG, config)
             z.writestr(_WEIGHTS, weights)
+            for name, data in assets.items():
+                z.writestr(name, data)
 
     atomic_write(os.fspath(filepath), write)
 
@@ -1035,13 +1081,6 @@ def _load_keras(filepath, custom_objects, compile):
                 "graphc does not read; save with model.weights.h5."
             )
         assets = sorted(n for n in names if n.startswith("assets/") and not n.endswith("/"))
-        if assets:
-            raise ValueError(
-                f"{filepath} holds assets ({', '.join(assets[:3])}...), such as "
-                "the vocabulary of an adapted TextVectorization or StringLookup "
-                "layer, which graphc does not read yet; pass the vocabulary in "
-                "the layer's config instead."
-            )
         spec = json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
         if not isinstance(spec, dict) or "class_name" not in spec:
             raise ValueError(f"{filepath}: config.json does not describe a model.")
@@ -1050,6 +1089,13 @@ def _load_keras(filepath, custom_objects, compile):
                 model = _model_from_keras(spec, custom_objects)
             else:
                 model = _layer_from_keras(spec, custom_objects, "the model")
+        unread = restore_assets(model, z, assets, filepath)
+        if unread:
+            raise ValueError(
+                f"{filepath} holds assets ({', '.join(unread[:3])}...), such as "
+                "the vocabulary of an adapted TextVectorization layer, which graphc "
+                "does not read yet; pass the vocabulary in the layer's config instead."
+            )
         weights = _read_member(
             z, _WEIGHTS, min(MAX_WEIGHTS_BYTES, _weights_budget(model)), filepath
         )

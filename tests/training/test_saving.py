@@ -508,6 +508,8 @@ LAYER_CASES = {
     "Resizing": ({"height": 3, "width": 5}, (4, 6, 2)),
     "CenterCrop": ({"height": 3, "width": 2}, (4, 6, 2)),
     "CategoryEncoding": ({"num_tokens": 10, "output_mode": "count"}, "int5"),
+    "IntegerLookup": ({"vocabulary": [1, 3, 5], "output_mode": "multi_hot"}, "int5"),
+    "Hashing": ({"num_bins": 4, "output_mode": "count"}, "int5"),
     "Discretization": ({"bin_boundaries": [-0.5, 0.5], "output_mode": "one_hot"}, (3,)),
 }
 # TextVectorization runs eagerly only (strings never enter a graph): its config round
@@ -521,6 +523,8 @@ _NOT_PLAIN = {
     "Input",
     "Bidirectional",
     "TextVectorization",
+    "StringLookup",  # string inputs, and several inputs (tests/layers/test_lookup_layers.py)
+    "HashedCrossing",
     "Lambda",
     "InputSpec",
     "Wrapper",
