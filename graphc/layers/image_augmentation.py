@@ -1,0 +1,471 @@
+"""Keras 3's image augmentation layers beyond the geometric four of
+``graphc.layers.preprocessing``: ``RandomCrop``, ``RandomContrast``, ``RandomBrightness``,
+``RandomGrayscale``, ``RandomHue``, ``RandomSaturation``, ``RandomColorDegeneration``,
+``RandomColorJitter``, ``RandomInvert``, ``RandomPosterization``, ``Solarization``,
+``RandomSharpness`` and the deterministic ``AutoContrast``.
+
+As Keras's: each random layer transforms while training (in ``fit``, or an eager call
+with ``training`` unset or True) and is the identity in ``predict``/``evaluate`` and in
+exported ONNX models, except ``RandomCrop``, which outside training crops the centre to
+the target's aspect ratio and resizes (Keras's rule). The per-image parameters are drawn
+from graphc's generator (``graphc.utils.set_random_seed``) with Keras's distributions and
+order; ``seed`` is kept in the config only. Arguments, defaults, factor rules and
+configs are Keras 3.15's.
+
+>>> import numpy as np
+>>> x = np.full((2, 4, 4, 3), 100.0, "float32")
+>>> RandomBrightness(0.2)(x, training=False) is x
+True
+>>> RandomInvert(factor=(1.0, 1.0))(x)[0, 0, 0].tolist()  # inverts every image
+[155.0, 155.0, 155.0]
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from graphc import ops
+from graphc.config import standardize_data_format
+from graphc.layers.base import Layer
+from graphc.layers.convolutional import check_input_rank
+from graphc.layers.preprocessing import _RandomImageLayer
+from graphc.ops import image as image_ops
+from graphc.ops.image_augment import image_augment, random_crop
+from graphc.ops.registry import is_symbolic
+
+__all__ = [
+    "RandomCrop",
+    "RandomContrast",
+    "RandomBrightness",
+    "RandomGrayscale",
+    "RandomHue",
+    "RandomSaturation",
+    "RandomColorDegeneration",
+    "RandomColorJitter",
+    "RandomInvert",
+    "RandomPosterization",
+    "Solarization",
+    "RandomSharpness",
+    "AutoContrast",
+]
+
+_VALUE_RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
+
+
+def _set_factor(factor, bounds):
+    """Keras's ``BaseImagePreprocessingLayer._set_factor``: a number ``f`` (within
+    ``bounds``) means ``(max(-|f|, low), |f|)``; a pair is sorted."""
+    message = (
+        "The `factor` argument should be a number (or a list of two numbers) in the range "
+        f"[{bounds[0]}, {bounds[1]}]. Received: factor={factor}"
+    )
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2 or factor[0] > bounds[1] or factor[1] < bounds[0]:
+            raise ValueError(message)
+        lower, upper = sorted(factor)
+    elif isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        if factor < bounds[0] or factor > bounds[1]:
+            raise ValueError(message)
+        factor = abs(factor)
+        lower, upper = max(-factor, bounds[0]), factor
+    else:
+        raise ValueError(message)
+    return lower, upper
+
+
+def _sorted_value_range(value_range):
+    if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+        raise ValueError(_VALUE_RANGE_ERROR + f"Received: value_range={value_range}")
+    return sorted(value_range)
+
+
+class _Augment(_RandomImageLayer):
+    """A random colour/value layer recording one ``image_augment`` node of ``kind``."""
+
+    kind = ""
+    _FACTOR_BOUNDS = (-1, 1)
+    _SORT_VALUE_RANGE = True
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, data_format=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        self.factor = _set_factor(factor, self._FACTOR_BOUNDS)
+        self.value_range = (
+            _sorted_value_range(value_range) if self._SORT_VALUE_RANGE else value_range
+        )
+
+    def _attrs(self) -> dict:
+        return {
+            "layer": self.name,
+            "factor": tuple(float(f) for f in self.factor),
+            "value_range": tuple(float(v) for v in self.value_range),
+            "data_format": self.data_format,
+        }
+
+    def op_attrs(self) -> dict:
+        """The ``image_augment`` node's attributes: ``kind`` and the layer's options."""
+        return {"kind": self.kind, **self._attrs()}
+
+    def call(self, inputs, training=None):
+        if training is False:
+            return inputs
+        eager = not is_symbolic(inputs)
+        if eager and training is None:
+            training = True
+        attrs = self._attrs()
+        if eager:
+            x = np.asarray(inputs)
+            if not np.issubdtype(x.dtype, np.floating):
+                x = x.astype("float32")
+            if x.ndim == 3:
+                return image_augment(x[None], self.kind, training, **attrs)[0]
+            return image_augment(x, self.kind, training, **attrs)
+        check_input_rank(self, inputs.shape, 4)
+        return image_augment(inputs, self.kind, training, **attrs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "factor": list(self.factor),
+            "value_range": list(self.value_range),
+        }
+
+
+class RandomContrast(_Augment):
+    """Scale each image's deviation from its per-channel mean by a random factor in
+    ``[1 - lower, 1 + upper]`` (``factor`` in [0, 1]: a number ``f`` gives ``[1, 1 + f]``,
+    as Keras's rule does), clipped to ``value_range``."""
+
+    kind = "contrast"
+    _FACTOR_BOUNDS = (0, 1)
+    _SORT_VALUE_RANGE = False
+
+
+class RandomBrightness(_Augment):
+    """Add a random delta, ``factor`` (in [-1, 1]) times the width of ``value_range``, to
+    each image, clipped to ``value_range``."""
+
+    kind = "brightness"
+
+
+class RandomHue(_Augment):
+    """Shift each image's hue by a random amount (half of a factor drawn in ``factor``,
+    with a random sign); ``value_range`` is the images' range."""
+
+    kind = "hue"
+    _FACTOR_BOUNDS = (0, 1)
+    _SORT_VALUE_RANGE = False
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+
+
+class RandomSaturation(_Augment):
+    """Scale each image's saturation by ``f / (1 - f)``, ``f`` drawn in ``factor``
+    (0.5 keeps it, 1 saturates fully, 0 gives grayscale)."""
+
+    kind = "saturation"
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+
+
+class RandomColorDegeneration(_Augment):
+    """Blend each image toward its grayscale version by a random factor in ``factor``,
+    clipped to ``value_range``."""
+
+    kind = "color_degeneration"
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+
+
+class RandomSharpness(_Augment):
+    """Blend each image with a 3x3-smoothed version of itself by ``1 - 2 f``, ``f`` drawn
+    in ``factor`` (in [0, 1]), clipped to ``value_range``."""
+
+    kind = "sharpness"
+    _FACTOR_BOUNDS = (0, 1)
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+
+
+class RandomPosterization(_Augment):
+    """Keep the top ``bits`` bits of each 8-bit channel value, ``bits`` drawn in
+    ``[lower, upper)`` of ``factor`` (in [1, 8]; a number ``f`` gives ``[1, f)``)."""
+
+    kind = "posterization"
+    _FACTOR_BOUNDS = (1, 8)
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+
+    def _attrs(self):
+        return {**super()._attrs(), "factor": tuple(int(f) for f in self.factor)}
+
+
+class RandomInvert(_Augment):
+    """Invert each image (``value_range[1] - x``) with a probability drawn in ``factor``
+    (default 1.0: a probability uniform in [0, 1])."""
+
+    kind = "invert"
+    _FACTOR_BOUNDS = (0, 1)
+    _SORT_VALUE_RANGE = False
+
+    def __init__(self, factor=1.0, value_range=(0, 255), seed=None, data_format=None, **kwargs):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+
+
+class RandomGrayscale(_Augment):
+    """Turn each image to grayscale (kept with 3 channels) with probability ``factor``."""
+
+    kind = "grayscale"
+
+    def __init__(self, factor=0.5, data_format=None, seed=None, **kwargs):
+        _RandomImageLayer.__init__(self, seed=seed, data_format=data_format, **kwargs)
+        if factor < 0 or factor > 1:
+            raise ValueError(f"`factor` should be between 0 and 1. Received: factor={factor}")
+        self.factor = factor
+
+    def _attrs(self):
+        return {"layer": self.name, "factor": float(self.factor), "data_format": self.data_format}
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        return {**config, "data_format": self.data_format, "factor": self.factor}
+
+
+class Solarization(_Augment):
+    """Add a random amount (``addition_factor`` times 255) to each image on a 0-255
+    scale, then invert the values above a random threshold (``threshold_factor`` times
+    255). With the defaults (0, 0) every value is inverted."""
+
+    kind = "solarization"
+    _MESSAGE = (
+        "The `addition_factor` and `threshold_factor` arguments should be a number (or a "
+        "list of two numbers) in the range [0, 1]. "
+    )
+
+    def __init__(
+        self, addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255), seed=None, **kwargs
+    ):
+        _RandomImageLayer.__init__(self, seed=seed, **kwargs)
+        self.addition_factor = self._factor(addition_factor)
+        self.threshold_factor = self._factor(threshold_factor)
+        self.value_range = _sorted_value_range(value_range)
+
+    def _factor(self, factor):
+        def check(v):
+            if v > 1.0 or v < 0:
+                raise ValueError(self._MESSAGE + f"Received: input_number={v}")
+
+        if isinstance(factor, (tuple, list)):
+            if len(factor) != 2:
+                raise ValueError(self._MESSAGE + f"Received: factor={factor}")
+            check(factor[0])
+            check(factor[1])
+            return tuple(sorted(factor))
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+            check(factor)
+            return (0, factor)
+        raise ValueError(self._MESSAGE + f"Received: factor={factor}")
+
+    def _attrs(self):
+        return {
+            "layer": self.name,
+            "addition_factor": tuple(float(f) for f in self.addition_factor),
+            "threshold_factor": tuple(float(f) for f in self.threshold_factor),
+            "value_range": tuple(float(v) for v in self.value_range),
+            "data_format": self.data_format,
+        }
+
+    def get_config(self):
+        return {
+            **Layer.get_config(self),
+            "data_format": self.data_format,
+            "value_range": list(self.value_range),
+            "addition_factor": list(self.addition_factor),
+            "threshold_factor": list(self.threshold_factor),
+            "seed": self.seed,
+        }
+
+
+class RandomColorJitter(_Augment):
+    """``RandomBrightness``, ``RandomContrast``, ``RandomSaturation`` and ``RandomHue``
+    in turn, each only if its factor is given (their factor rules apply)."""
+
+    kind = "color_jitter"
+
+    def __init__(
+        self,
+        value_range=(0, 255),
+        brightness_factor=None,
+        contrast_factor=None,
+        saturation_factor=None,
+        hue_factor=None,
+        seed=None,
+        data_format=None,
+        **kwargs,
+    ):
+        _RandomImageLayer.__init__(self, seed=seed, data_format=data_format, **kwargs)
+        self.value_range = value_range
+        self.brightness_factor, self.contrast_factor = brightness_factor, contrast_factor
+        self.saturation_factor, self.hue_factor = saturation_factor, hue_factor
+        bounds = {"brightness": (-1, 1), "contrast": (0, 1), "saturation": (-1, 1), "hue": (0, 1)}
+        self._factors = {
+            kind: None if f is None else _set_factor(f, bounds[kind])
+            for kind, f in [
+                ("brightness", brightness_factor),
+                ("contrast", contrast_factor),
+                ("saturation", saturation_factor),
+                ("hue", hue_factor),
+            ]
+        }
+        for kind in ("brightness", "saturation"):  # those sub-layers check value_range
+            if self._factors[kind] is not None:
+                _sorted_value_range(value_range)
+
+    def _attrs(self):
+        attrs = {
+            "layer": self.name,
+            "value_range": tuple(float(v) for v in self.value_range),
+            "data_format": self.data_format,
+        }
+        for kind, f in self._factors.items():
+            if f is not None:
+                attrs[f"{kind}_factor"] = tuple(float(v) for v in f)
+        return attrs
+
+    def get_config(self):
+        return {
+            **Layer.get_config(self),
+            "data_format": self.data_format,
+            "value_range": list(self.value_range),
+            "brightness_factor": self.brightness_factor,
+            "contrast_factor": self.contrast_factor,
+            "saturation_factor": self.saturation_factor,
+            "hue_factor": self.hue_factor,
+            "seed": self.seed,
+        }
+
+
+class RandomCrop(Layer):
+    """Crop a random ``height x width`` window while training (one offset per batch, as
+    Keras); when the images are not larger than the window, crop the centre to the
+    window's aspect ratio and resize to it (Keras's rule).
+
+    Outside training: an eager call with ``training=False`` returns the images unchanged,
+    as Keras 3.15's code does; in a model (``predict``, ``evaluate``, ONNX) the output
+    has the declared ``height x width`` shape, so graphc applies there what Keras's code
+    does for images smaller than the window: the window at the offset of the centred
+    box of the target's aspect ratio, resized if the image cuts it short. (Keras 3.15's
+    ``predict`` returns the uncropped images, against its own output shape, which breaks
+    the layers after it.)"""
+
+    def __init__(self, height, width, seed=None, data_format=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.height, self.width = height, width
+        # Keras's backend.random.make_default_seed(): a seed is always stored
+        self.seed = seed if seed is not None else random.randint(1, int(1e9))
+        self.data_format = standardize_data_format(data_format)
+
+    def _centre(self, x):
+        first = self.data_format == "channels_first"
+        rank = len(x.shape)
+        h_axis = rank - 2 if first else rank - 3
+        h, w = x.shape[h_axis], x.shape[h_axis + 1]
+        if h is None or w is None:
+            raise ValueError(
+                "RandomCrop requires the input to have a fully defined height and width. "
+                f"Received: images.shape={tuple(x.shape)}"
+            )
+        crop_h = max(min(h, int(float(w * self.height) / self.width)), 1)
+        crop_w = max(min(w, int(float(h * self.width) / self.height)), 1)
+        top, left = int(float(h - crop_h) / 2), int(float(w - crop_w) / 2)
+        # Keras's transform_images then slices a window of the target size from there
+        # (cut short by the image's edge) and resizes what it got if that is not the
+        # target size
+        got_h, got_w = min(self.height, h - top), min(self.width, w - left)
+        y = image_ops.crop_images(
+            x, top, left, target_height=got_h, target_width=got_w, data_format=self.data_format
+        )
+        if (got_h, got_w) != (self.height, self.width):
+            y = image_ops.resize(y, (self.height, self.width), data_format=self.data_format)
+        return y
+
+    def call(self, inputs, training=None):
+        eager = not is_symbolic(inputs)
+        if eager and training is None:
+            training = True
+        x = inputs
+        if eager:
+            x = np.asarray(inputs)
+            if not np.issubdtype(x.dtype, np.floating):
+                x = x.astype("float32")
+            if training is False:
+                return x  # Keras 3.15's transform_images: only `if training`
+            if x.ndim == 3:
+                return self.call(x[None], training=training)[0]
+        else:
+            check_input_rank(self, x.shape, 4)
+        centre = self._centre(x)
+        if training is False:
+            return centre
+        return random_crop(
+            centre, x, self.height, self.width, training, data_format=self.data_format,
+            layer=self.name,
+        )  # fmt: skip
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "data_format": self.data_format,
+            "height": self.height,
+            "width": self.width,
+            "seed": self.seed,
+        }
+
+
+class AutoContrast(Layer):
+    """Stretch each image's values, per channel, to the whole ``value_range`` (its
+    minimum to the range's low end, its maximum to the high end), in training and
+    inference alike; a constant channel is left as it is."""
+
+    def __init__(self, value_range=(0, 255), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.value_range = _sorted_value_range(value_range)
+        self.data_format = standardize_data_format(data_format)
+
+    def call(self, inputs):
+        lo, hi = (float(v) for v in self.value_range)
+        x = inputs
+        if not is_symbolic(inputs):
+            x = np.asarray(inputs)
+            if not np.issubdtype(x.dtype, np.floating):
+                x = x.astype("float32")
+        y = x
+        if (lo, hi) != (0.0, 255.0):
+            y = ops.multiply(ops.divide(ops.subtract(x, lo), hi - lo), 255.0)
+        # Keras reduces axes (1, 2) of the batch whatever the data format (height and
+        # width channels last; channels and height channels first)
+        axes = (1, 2) if len(x.shape) == 4 else (0, 1)
+        low = ops.min(y, axis=axes, keepdims=True)
+        high = ops.max(y, axis=axes, keepdims=True)
+        flat = ops.less_equal(high, low)
+        span = ops.where(flat, ops.ones_like(high), ops.subtract(high, low))
+        scale = ops.divide(255.0, span)
+        offset = ops.multiply(ops.negative(low), scale)
+        y = ops.clip(ops.add(ops.multiply(y, scale), offset), 0.0, 255.0)
+        if (lo, hi) != (0.0, 255.0):
+            y = ops.add(ops.multiply(ops.divide(y, 255.0), hi - lo), lo)
+        # Keras: the NaNs of a constant channel (0 / 0) give back the original values
+        return ops.where(ops.logical_or(flat, ops.isnan(y)), x, y)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "data_format": self.data_format,
+            "value_range": list(self.value_range),
+        }

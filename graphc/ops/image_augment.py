@@ -1,0 +1,343 @@
+"""Keras 3's random image augmentations in NumPy: the ``image_augment`` op (colour and
+value transforms: brightness, contrast, grayscale, hue, saturation, colour degeneration,
+colour jitter, invert, posterization, solarization, sharpness) and ``random_crop``.
+
+Each ``kind`` has a draw (the per-image parameters Keras's ``get_random_transformation``
+draws, in its order, from the executor's generator) and an apply (Keras's
+``transform_images`` given those parameters), so a test can give the apply Keras's own
+draws. Both ops are the identity in inference (``training_only``; the export pass drops
+them); ``random_crop`` takes its inference output (Keras's centre crop and resize, made
+of ordinary ops) as its first input and returns it outside training.
+
+No gradient flows through the random transforms to their input (they stand first in a
+model, on the data); a model that needs one raises a clear error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import TensorType, format_shape
+from graphc.ops.registry import Op, apply
+
+__all__ = ["image_augment", "random_crop", "AUGMENT_KINDS", "apply_augment", "draw_augment"]
+
+_EPS = 1e-7  # keras.config.epsilon()
+
+
+def _nhwc(x, data_format):
+    return np.moveaxis(x, 1, -1) if data_format == "channels_first" else x
+
+
+def _back(y, data_format):
+    return np.moveaxis(y, -1, 1) if data_format == "channels_first" else y
+
+
+def _to_range(x, source, target):
+    """Keras's ``_transform_value_range``."""
+    if source[0] == target[0] and source[1] == target[1]:
+        return x
+    x = (x - np.float32(source[0])) / (np.float32(source[1]) - np.float32(source[0]))
+    return x * (np.float32(target[1]) - np.float32(target[0])) + np.float32(target[0])
+
+
+def rgb_to_hsv(x):
+    """Keras's ``ops.image.rgb_to_hsv`` (dm_pix's formulas), channels last."""
+    eps = np.finfo(x.dtype).eps
+    x = np.where(np.abs(x) < eps, np.zeros((), x.dtype), x)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    value = np.maximum(np.maximum(r, g), b)
+    minimum = np.minimum(np.minimum(r, g), b)
+    range_ = value - minimum
+    safe_value = np.where(value > 0, value, np.ones((), x.dtype))
+    safe_range = np.where(range_ > 0, range_, np.ones((), x.dtype))
+    saturation = np.where(value > 0, range_ / safe_value, np.zeros((), x.dtype))
+    norm = np.float32(1.0) / (np.float32(6.0) * safe_range)
+    hue = np.where(
+        value == g, norm * (b - r) + np.float32(2.0 / 6.0), norm * (r - g) + np.float32(4.0 / 6.0)
+    )
+    hue = np.where(value == r, norm * (g - b), hue)
+    hue = np.where(range_ > 0, hue, np.zeros((), x.dtype)) + (hue < 0).astype(x.dtype)
+    return np.stack([hue, saturation, value], axis=-1).astype(x.dtype, copy=False)
+
+
+def hsv_to_rgb(x):
+    """Keras's ``ops.image.hsv_to_rgb``, channels last."""
+    h, s, v = x[..., 0], x[..., 1], x[..., 2]
+    dh = np.remainder(h, np.float32(1.0)) * np.float32(6.0)
+    dr = np.clip(np.abs(dh - 3) - 1, 0, 1)
+    dg = np.clip(2 - np.abs(dh - 2), 0, 1)
+    db = np.clip(2 - np.abs(dh - 4), 0, 1)
+    one_minus_s = 1 - s
+    rgb = [v * (one_minus_s + s * d) for d in (dr, dg, db)]
+    return np.stack(rgb, axis=-1).astype(x.dtype, copy=False)
+
+
+def _grayscale(x):
+    """Keras's ``rgb_to_grayscale`` (channels last, one channel kept)."""
+    w = np.array([0.2989, 0.5870, 0.1140], dtype=x.dtype)
+    return np.tensordot(x, w, axes=([-1], [0]))[..., None].astype(x.dtype, copy=False)
+
+
+def _col(v, n=4):
+    """Per-image values ``(n,)`` shaped to broadcast against ``(n, h, w, c)``."""
+    return np.asarray(v).reshape((-1,) + (1,) * (n - 1))
+
+
+# ---- the draws (Keras's get_random_transformation, in order) -----------------------------
+def _u(rng, low, high, n):
+    return np.asarray(rng.uniform(low, high, n), dtype="float64")
+
+
+def draw_augment(attrs, rng, n: int) -> dict:
+    kind = attrs["kind"]
+    f = attrs.get("factor")
+    if kind == "brightness":
+        vr = attrs["value_range"]
+        return {"rgb_delta": _u(rng, f[0], f[1], n) * (vr[1] - vr[0])}
+    if kind == "contrast":
+        return {"contrast_factor": _u(rng, 1.0 - f[0], 1.0 + f[1], n)}
+    if kind == "grayscale":
+        return {"should_apply": _u(rng, 0.0, 1.0, n) < f}
+    if kind == "hue":
+        invert = np.where(_u(rng, 0.0, 1.0, n) > 0.5, -1.0, 1.0)
+        return {"factor": invert * _u(rng, f[0], f[1], n) * 0.5}
+    if kind == "saturation":
+        factor = _u(rng, f[0], f[1], n).astype("float32")
+        return {"factor": factor / (1 - factor + np.float32(_EPS))}
+    if kind in ("color_degeneration", "sharpness"):
+        return {"factor": _u(rng, f[0], f[1], n)}
+    if kind == "invert":
+        probability = _u(rng, f[0], f[1], n)
+        return {"apply_inversion": _u(rng, 0.0, 1.0, n) < probability}
+    if kind == "posterization":
+        if f[0] != f[1]:
+            factor = np.asarray(rng.integers(int(f[0]), int(f[1]), n), dtype="uint8")
+        else:
+            factor = np.full(n, int(f[0]), dtype="uint8")
+        return {"shift_factor": (8 - factor).astype("uint8")}
+    if kind == "solarization":
+        a, t = attrs["addition_factor"], attrs["threshold_factor"]
+        return {
+            "additions": _u(rng, a[0], a[1] * 255, n),
+            "thresholds": _u(rng, t[0], t[1] * 255, n),
+        }
+    if kind == "color_jitter":
+        out = {}
+        for sub in _jitter_parts(attrs):
+            out.update({f"{sub['kind']}/{k}": v for k, v in draw_augment(sub, rng, n).items()})
+        return out
+    raise ShapeError(f"unknown image_augment kind {kind!r}")
+
+
+def _jitter_parts(attrs) -> list:
+    """RandomColorJitter's sub-layers, in Keras's order (each on channels last: Keras
+    builds them without the jitter's data format)."""
+    vr = attrs["value_range"]
+    parts = []
+    for kind in ("brightness", "contrast", "saturation", "hue"):
+        factor = attrs.get(f"{kind}_factor")
+        if factor is not None:
+            parts.append({"kind": kind, "factor": factor, "value_range": vr})
+    return parts
+
+
+# ---- the transforms (Keras's transform_images, given the draws) ----------------------------
+def apply_augment(attrs, x, params):
+    """``x`` (a batch, ``attrs["data_format"]``) transformed with the drawn ``params``."""
+    fmt = attrs.get("data_format", "channels_last")
+    y = _apply_nhwc(attrs, _nhwc(np.asarray(x), fmt), params)
+    return np.ascontiguousarray(_back(y, fmt)).astype(x.dtype, copy=False)
+
+
+def _apply_nhwc(attrs, x, p):
+    kind = attrs["kind"]
+    vr = attrs.get("value_range", (0, 255))
+    dt = x.dtype
+    if kind == "brightness":
+        return np.clip(x + _col(p["rgb_delta"]).astype(dt), vr[0], vr[1])
+    if kind == "contrast":
+        mean = x.mean(axis=1, keepdims=True, dtype=dt).mean(axis=2, keepdims=True, dtype=dt)
+        y = (x - mean) * _col(p["contrast_factor"]).astype(dt) + mean
+        return np.clip(y, vr[0], vr[1])
+    if kind == "grayscale":
+        return np.where(_col(p["should_apply"]), _grayscale(x), x)
+    if kind == "hue":
+        y = _to_range(x.astype("float32"), vr, (0, 1))
+        hsv = rgb_to_hsv(y)
+        h = hsv[..., 0] + _col(p["factor"], 3).astype(y.dtype)
+        h = np.where(h > 1.0, h - 1.0, h)
+        h = np.where(h < 0.0, h + 1.0, h)
+        y = hsv_to_rgb(np.stack([h, hsv[..., 1], hsv[..., 2]], axis=-1))
+        return _to_range(np.clip(y, 0, 1), (0, 1), vr)
+    if kind == "saturation":
+        hsv = rgb_to_hsv(x)
+        s = np.clip(hsv[..., 1] * _col(p["factor"], 3).astype(dt), vr[0], vr[1])
+        return hsv_to_rgb(np.stack([hsv[..., 0], s, hsv[..., 2]], axis=-1))
+    if kind == "color_degeneration":
+        y = x + _col(p["factor"]).astype(dt) * (_grayscale(x) - x)
+        return np.clip(y, vr[0], vr[1])
+    if kind == "sharpness":
+        factor = _col(p["factor"] * 2).astype(dt)
+        a, b = dt.type(1.0 / 13.0), dt.type(5.0 / 13.0)
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        h, w = x.shape[1], x.shape[2]
+        smoothed = np.zeros_like(x)
+        for i in range(3):
+            for j in range(3):
+                smoothed += (b if i == j == 1 else a) * padded[:, i : i + h, j : j + w]
+        y = x + (1 - factor) * (smoothed - x)
+        return np.clip(y, vr[0], vr[1])
+    if kind == "invert":
+        return np.where(_col(p["apply_inversion"]), np.float32(vr[1]) - x, x)
+    if kind == "posterization":
+        shift = _col(p["shift_factor"]).astype("uint8")
+        y = _to_range(x, vr, (0, 255))
+        y = _saturate_uint8(y)
+        y = np.left_shift(np.right_shift(y, shift), shift).astype(dt)
+        return _to_range(y, (0, 255), vr)
+    if kind == "solarization":
+        y = _to_range(x, vr, (0, 255))
+        y = np.clip(y + _col(p["additions"]).astype(dt), 0, 255)
+        y = np.where(y < _col(p["thresholds"]).astype(dt), y, 255 - y)
+        return _to_range(y, (0, 255), vr)
+    if kind == "color_jitter":
+        for sub in _jitter_parts(attrs):
+            prefix = sub["kind"] + "/"
+            sp = {k[len(prefix) :]: v for k, v in p.items() if k.startswith(prefix)}
+            x = _apply_nhwc(sub, x, sp).astype(dt, copy=False)
+        return x
+    raise ShapeError(f"unknown image_augment kind {kind!r}")
+
+
+def _saturate_uint8(y):
+    """``cast(y, "uint8")`` as torch does for the values images hold: truncation toward
+    zero (values are in [0, 255] here)."""
+    return np.clip(np.trunc(y), 0, 255).astype("uint8")
+
+
+AUGMENT_KINDS = (
+    "brightness",
+    "contrast",
+    "grayscale",
+    "hue",
+    "saturation",
+    "color_degeneration",
+    "sharpness",
+    "invert",
+    "posterization",
+    "solarization",
+    "color_jitter",
+)
+_RGB_KINDS = ("grayscale", "hue", "saturation", "color_degeneration", "color_jitter")
+
+
+def _check_batch(x, kind):
+    if len(x.shape) != 4:
+        raise ShapeError(
+            "expected a 4-D batch of images (batch, height, width, channels) (or channels "
+            f"first), got shape {format_shape(x.shape)}"
+        )
+    if not x.dtype.startswith("float"):
+        raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
+    if kind not in AUGMENT_KINDS:
+        raise ShapeError(f"kind must be one of {AUGMENT_KINDS}, got {kind!r}")
+
+
+def _no_gradient(name, attrs):
+    layer = attrs.get("layer", name)
+    raise NotImplementedError(
+        f"{name} ({layer!r}): no gradient flows through a random image augmentation to "
+        "its input in graphc. Put the augmentation first in the model, on the data (as "
+        "Keras recommends), where no gradient is needed."
+    )
+
+
+def _active(attrs, ctx) -> bool:
+    return bool(ctx.training or attrs.get("force_training"))
+
+
+class ImageAugment(Op):
+    """A random colour/value transform of each image in training mode (``kind`` and its
+    parameters: see ``draw_augment``/``apply_augment``); the identity otherwise."""
+
+    name = "image_augment"
+    training_only = True
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x):
+        _check_batch(x, attrs.get("kind"))
+        if attrs["kind"] in _RGB_KINDS:
+            c = x.shape[1] if attrs.get("data_format") == "channels_first" else x.shape[-1]
+            if c is not None and c != 3:
+                raise ShapeError(
+                    f"Input images must have 3 channels, but received images with {c} channels."
+                )
+        return TensorType(x.shape, x.dtype)
+
+    def kernel(self, attrs, x, *, ctx):
+        if not _active(attrs, ctx):
+            return x
+        params = draw_augment(attrs, ctx.rng, x.shape[0])
+        return apply_augment(attrs, x, params)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        if needs[0]:
+            _no_gradient("image_augment", attrs)
+        return (None,)
+
+    def lower(self, attrs, b, x):
+        return b.op("Identity", x)
+
+
+def image_augment(x, kind, training=None, **attrs):
+    """Record (or run) a random image augmentation (see ``ImageAugment``)."""
+    if training:
+        attrs["force_training"] = True
+    return apply("image_augment", [x], kind=kind, **attrs)
+
+
+# ---- RandomCrop ------------------------------------------------------------------------
+class RandomCrop(Op):
+    """Keras's ``RandomCrop`` in training: one ``height x width`` window at a random
+    offset for the whole batch (Keras draws one offset per call) when the images are
+    larger than it; otherwise, and outside training, the first input (the layer's centre
+    crop to the aspect ratio, resized)."""
+
+    name = "random_crop"
+    training_only = True
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, centre, x):
+        _check_batch(x, "brightness")
+        return TensorType(centre.shape, centre.dtype)
+
+    def kernel(self, attrs, centre, x, *, ctx):
+        if not _active(attrs, ctx):
+            return centre
+        first = attrs.get("data_format", "channels_last") == "channels_first"
+        h_axis = 2 if first else 1
+        h, w = x.shape[h_axis], x.shape[h_axis + 1]
+        th, tw = attrs["height"], attrs["width"]
+        if not (h > th and w > tw):
+            return centre
+        top = int(_u(ctx.rng, 0, float(h - th + 1), 1)[0])
+        left = int(_u(ctx.rng, 0, float(w - tw + 1), 1)[0])
+        if first:
+            return np.ascontiguousarray(x[:, :, top : top + th, left : left + tw])
+        return np.ascontiguousarray(x[:, top : top + th, left : left + tw, :])
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        if needs[0] or needs[1]:
+            _no_gradient("random_crop", attrs)
+        return (None, None)
+
+    def lower(self, attrs, b, centre, x):
+        return b.op("Identity", centre)
+
+
+def random_crop(centre, x, height, width, training=None, **attrs):
+    if training:
+        attrs["force_training"] = True
+    return apply("random_crop", [centre, x], height=int(height), width=int(width), **attrs)
