@@ -49,6 +49,10 @@ __all__ = [
     "Solarization",
     "RandomSharpness",
     "AutoContrast",
+    "Equalization",
+    "RandomGaussianBlur",
+    "RandomErasing",
+    "Pipeline",
 ]
 
 _VALUE_RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
@@ -469,3 +473,211 @@ class AutoContrast(Layer):
             "data_format": self.data_format,
             "value_range": list(self.value_range),
         }
+
+
+class Equalization(_Augment):
+    """Equalize the histogram of each channel (over the whole batch, as Keras) while
+    training, with ``bins`` bins over ``value_range``; the identity in inference."""
+
+    kind = "equalization"
+
+    def __init__(self, value_range=(0, 255), bins=256, data_format=None, **kwargs):
+        _RandomImageLayer.__init__(self, data_format=data_format, **kwargs)
+        self.bins = bins
+        self.value_range = _sorted_value_range(value_range)
+
+    def _attrs(self):
+        return {
+            "layer": self.name,
+            "bins": int(self.bins),
+            "value_range": tuple(float(v) for v in self.value_range),
+            "data_format": self.data_format,
+        }
+
+    def get_config(self):
+        return {
+            **Layer.get_config(self),
+            "data_format": self.data_format,
+            "bins": self.bins,
+            "value_range": list(self.value_range),
+        }
+
+
+def _set_named_factor(factor, name, bounds=(0, 1)):
+    """Keras's ``_set_factor_by_name`` (RandomGaussianBlur's ``sigma``, RandomErasing's
+    ``scale``)."""
+    message = (
+        f"The `{name}` argument should be a number (or a list of two numbers) in the range "
+        f"[{bounds[0]}, {bounds[1]}]. Received: {name}={factor}"
+    )
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2 or factor[0] > bounds[1] or factor[1] < bounds[0]:
+            raise ValueError(message)
+        return tuple(sorted(factor))
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        if factor < bounds[0] or factor > bounds[1]:
+            raise ValueError(message)
+        factor = abs(factor)
+        return (max(-factor, bounds[0]), factor)
+    raise ValueError(message)
+
+
+class RandomGaussianBlur(_Augment):
+    """Blur each image with probability drawn in ``factor`` by a Gaussian of
+    ``kernel_size`` (odd) and a standard deviation drawn in ``sigma`` (one pair per
+    batch, as Keras), clipped to ``value_range``."""
+
+    kind = "gaussian_blur"
+    _FACTOR_BOUNDS = (0, 1)
+    _SORT_VALUE_RANGE = False
+
+    def __init__(
+        self,
+        factor=1.0,
+        kernel_size=3,
+        sigma=1.0,
+        value_range=(0, 255),
+        data_format=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+        self.kernel_size = self._kernel_size(kernel_size)
+        self.sigma = _set_named_factor(sigma, "sigma")
+
+    @staticmethod
+    def _kernel_size(k):
+        message = (
+            "The `kernel_size` argument should be a number (or a list of two numbers) "
+            f"that is odd. Received: kernel_size={k}"
+        )
+        if isinstance(k, (tuple, list)):
+            if len(k) != 2 or k[0] % 2 == 0 or k[1] % 2 == 0:
+                raise ValueError(message)
+            return (k[0], k[1])
+        if isinstance(k, (int, float)) and not isinstance(k, bool):
+            if k % 2 == 0:
+                raise ValueError(message)
+            return (k, k)
+        raise ValueError(message)
+
+    def _attrs(self):
+        return {
+            **super()._attrs(),
+            "kernel_size": tuple(int(k) for k in self.kernel_size),
+            "sigma": tuple(float(s) for s in self.sigma),
+        }
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "kernel_size": list(self.kernel_size),
+            "sigma": list(self.sigma),
+        }
+
+
+class RandomErasing(_Augment):
+    """Erase a random box (its sides the square roots of fractions drawn in ``scale``)
+    of each image with probability drawn in ``factor``, filled with ``fill_value`` (a
+    number or one per channel; by default Gaussian noise times ``value_range[1]``),
+    clipped to ``value_range``."""
+
+    kind = "erasing"
+    _FACTOR_BOUNDS = (0, 1)
+    _SORT_VALUE_RANGE = False
+
+    def __init__(
+        self,
+        factor=1.0,
+        scale=(0.02, 0.33),
+        fill_value=None,
+        value_range=(0, 255),
+        seed=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+        self.scale = _set_named_factor(scale, "scale")
+        if fill_value is not None and not (
+            isinstance(fill_value, (int, float))
+            or (isinstance(fill_value, (tuple, list)) and len(fill_value) == 3)
+        ):
+            raise ValueError(
+                "The `fill_value` argument should be a number (or a list of three numbers). "
+                f"Received: fill_value={fill_value}"
+            )
+        self.fill_value = fill_value
+
+    def _attrs(self):
+        fill = self.fill_value
+        return {
+            **super()._attrs(),
+            "scale": tuple(float(s) for s in self.scale),
+            "fill_value": tuple(fill) if isinstance(fill, list) else fill,
+        }
+
+    def get_config(self):
+        return {**super().get_config(), "scale": list(self.scale), "fill_value": self.fill_value}
+
+
+class Pipeline(Layer):
+    """Apply ``layers`` in turn (Keras 3's ``keras.layers.Pipeline``: unlike a
+    ``Sequential`` model, not a model; ``training`` goes to each layer)."""
+
+    def __init__(self, layers, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._pipeline_layers = list(layers)
+
+    @property
+    def layers(self):
+        return self._pipeline_layers
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self._pipeline_layers:
+            takes_training = "training" in _call_parameters(layer)
+            if takes_training and training is not None:
+                x = layer(x, training=training)
+            else:
+                x = layer(x)
+        return x
+
+    def get_config(self):
+        from graphc.layers import serialization
+
+        return {
+            "layers": [serialization.serialize(x) for x in self._pipeline_layers],
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        from graphc.layers import serialization
+
+        layers = config.get("layers")
+        if not isinstance(layers, (list, tuple)):
+            raise ValueError(
+                "`Pipeline` config must contain a `layers` key mapping to a list of "
+                f"serialized layers. Received config with layers={layers}."
+            )
+        config = {**config, "layers": [serialization.deserialize(_plain_dtype(x)) for x in layers]}
+        return cls(**config)
+
+
+def _plain_dtype(spec):
+    """A layer spec from Keras's file: its DTypePolicy dict as the policy's name."""
+    if isinstance(spec, dict) and isinstance(spec.get("config"), dict):
+        dtype = spec["config"].get("dtype")
+        if isinstance(dtype, dict):
+            name = dtype.get("config", {}).get("name")
+            spec = {**spec, "config": {**spec["config"], "dtype": name}}
+    return spec
+
+
+def _call_parameters(layer) -> set:
+    import inspect
+
+    try:
+        return set(inspect.signature(layer.call).parameters)
+    except (TypeError, ValueError):
+        return set()

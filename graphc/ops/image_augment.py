@@ -19,6 +19,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops.image_extra import _band, _gauss
 from graphc.ops.registry import Op, apply
 
 __all__ = ["image_augment", "random_crop", "AUGMENT_KINDS", "apply_augment", "draw_augment"]
@@ -90,9 +91,21 @@ def _u(rng, low, high, n):
     return np.asarray(rng.uniform(low, high, n), dtype="float64")
 
 
-def draw_augment(attrs, rng, n: int) -> dict:
+def draw_augment(attrs, rng, n: int, shape=None) -> dict:
+    """The parameters of ``n`` images (``shape``: the batch's, for the kinds that
+    draw per pixel) as Keras's ``get_random_transformation`` draws them."""
     kind = attrs["kind"]
     f = attrs.get("factor")
+    if kind == "equalization":
+        return {}
+    if kind == "gaussian_blur":
+        probability = _u(rng, f[0], f[1], n)
+        apply_blur = _u(rng, 0.0, 1.0, n) < probability
+        sigma = attrs["sigma"]
+        blur = _u(rng, sigma[0], sigma[1], 2).astype("float32") + np.float32(1e-6)
+        return {"should_apply_blur": apply_blur, "blur_factor": blur}
+    if kind == "erasing":
+        return _draw_erasing(attrs, rng, n, shape)
     if kind == "brightness":
         vr = attrs["value_range"]
         return {"rgb_delta": _u(rng, f[0], f[1], n) * (vr[1] - vr[0])}
@@ -131,6 +144,43 @@ def draw_augment(attrs, rng, n: int) -> dict:
     raise ShapeError(f"unknown image_augment kind {kind!r}")
 
 
+def _draw_erasing(attrs, rng, n, shape):
+    first = attrs.get("data_format") == "channels_first"
+    h, w = (shape[2], shape[3]) if first else (shape[1], shape[2])
+    scale, f = attrs["scale"], attrs["factor"]
+    weight = np.sqrt(_u(rng, scale[0], scale[1], (n, 2)).astype("float32"))
+
+    def bounds(length, ratio):
+        crop = (ratio * np.float32(length)).astype("float32")
+        start = _u(rng, 0.0, 1.0, n).astype("float32") * (np.float32(length) - crop)
+        return start, start + crop
+
+    x0, x1 = bounds(w, weight[:, 0])
+    y0, y1 = bounds(h, weight[:, 1])
+    gy, gx = np.meshgrid(
+        np.arange(h, dtype="float32"), np.arange(w, dtype="float32"), indexing="ij"
+    )
+    c = _col
+    mask = (gx >= c(x0, 3)) & (gx < c(x1, 3)) & (gy >= c(y0, 3)) & (gy < c(y1, 3))  # (n, h, w)
+    mask = (
+        np.repeat(mask[:, None], shape[1], axis=1)
+        if first
+        else np.repeat(mask[..., None], shape[3], axis=3)
+    )
+    probability = _u(rng, f[0], f[1], n)
+    apply_erasing = _u(rng, 0.0, 1.0, n) < probability
+    vr = attrs["value_range"]
+    fill = attrs.get("fill_value")
+    if fill is None:
+        fill = np.asarray(rng.standard_normal(shape), "float32") * np.float32(vr[1])
+    else:
+        fill = np.broadcast_to(np.asarray(fill, "float32"), shape)
+        if first and np.ndim(attrs.get("fill_value")) == 1:
+            fill = np.broadcast_to(np.asarray(attrs["fill_value"], "float32")[:, None, None], shape)
+    fill = np.clip(fill, vr[0], vr[1])
+    return {"apply_erasing": apply_erasing, "batch_masks": mask, "fill_value": fill}
+
+
 def _jitter_parts(attrs) -> list:
     """RandomColorJitter's sub-layers, in Keras's order (each on channels last: Keras
     builds them without the jitter's data format)."""
@@ -147,6 +197,9 @@ def _jitter_parts(attrs) -> list:
 def apply_augment(attrs, x, params):
     """``x`` (a batch, ``attrs["data_format"]``) transformed with the drawn ``params``."""
     fmt = attrs.get("data_format", "channels_last")
+    if attrs["kind"] == "erasing":  # the masks are in the layer's data format
+        erased = np.where(params["batch_masks"], params["fill_value"], x)
+        return np.where(_col(params["apply_erasing"]), erased, x).astype(x.dtype, copy=False)
     y = _apply_nhwc(attrs, _nhwc(np.asarray(x), fmt), params)
     return np.ascontiguousarray(_back(y, fmt)).astype(x.dtype, copy=False)
 
@@ -202,6 +255,18 @@ def _apply_nhwc(attrs, x, p):
         y = np.clip(y + _col(p["additions"]).astype(dt), 0, 255)
         y = np.where(y < _col(p["thresholds"]).astype(dt), y, 255 - y)
         return _to_range(y, (0, 255), vr)
+    if kind == "equalization":
+        return np.stack(
+            [_equalize(x[..., i], vr, attrs.get("bins", 256)) for i in range(x.shape[-1])], axis=-1
+        )
+    if kind == "gaussian_blur":
+        ks = attrs["kernel_size"]
+        sigma = p["blur_factor"]
+        kx, ky = _gauss(int(ks[0]), float(sigma[0])), _gauss(int(ks[1]), float(sigma[1]))
+        blurred = np.einsum("ij,njwc->niwc", _band(x.shape[1], ky), x.astype("float64"))
+        blurred = np.einsum("ij,nhjc->nhic", _band(x.shape[2], kx), blurred).astype(dt)
+        y = np.where(_col(p["should_apply_blur"]), blurred, x)
+        return np.clip(y, vr[0], vr[1])
     if kind == "color_jitter":
         for sub in _jitter_parts(attrs):
             prefix = sub["kind"] + "/"
@@ -209,6 +274,26 @@ def _apply_nhwc(attrs, x, p):
             x = _apply_nhwc(sub, x, sp).astype(dt, copy=False)
         return x
     raise ShapeError(f"unknown image_augment kind {kind!r}")
+
+
+def _equalize(channel, vr, bins):
+    """Keras's ``Equalization._equalize_channel``: one channel of the whole batch."""
+    scale = np.float32(255.0 / (vr[1] - vr[0]))
+    channel = channel * scale + np.float32(0 - vr[0] * scale)
+    scaled = (channel - np.float32(0)) * np.float32(bins - 1) / np.float32(255)
+    idx = np.clip(np.trunc(scaled).astype("int64"), 0, bins - 1)
+    hist = np.bincount(idx.reshape(-1), minlength=bins)
+    if np.count_nonzero(hist) > 1:
+        cdf = np.cumsum(hist)
+        cdf_min = cdf[np.nonzero(cdf)[0][0]]
+        den = cdf[-1] - cdf_min
+        den = 1 if den == 0 else den
+        lut = ((cdf - cdf_min) * 255).astype("float32") / np.float32(den)
+        lut = np.clip(np.round(lut), 0, 255)
+        where = np.clip((channel / np.float32(255.0)) * np.float32(bins - 1), 0, bins - 1)
+        channel = lut[where.astype("int64")].astype(channel.dtype)
+    back = np.float32((vr[1] - vr[0]) / 255.0)
+    return channel * back + np.float32(vr[0] - 0 * back)
 
 
 def _saturate_uint8(y):
@@ -229,6 +314,9 @@ AUGMENT_KINDS = (
     "posterization",
     "solarization",
     "color_jitter",
+    "equalization",
+    "gaussian_blur",
+    "erasing",
 )
 _RGB_KINDS = ("grayscale", "hue", "saturation", "color_degeneration", "color_jitter")
 
@@ -279,7 +367,7 @@ class ImageAugment(Op):
     def kernel(self, attrs, x, *, ctx):
         if not _active(attrs, ctx):
             return x
-        params = draw_augment(attrs, ctx.rng, x.shape[0])
+        params = draw_augment(attrs, ctx.rng, x.shape[0], x.shape)
         return apply_augment(attrs, x, params)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):

@@ -34,6 +34,25 @@ SPECS = {
             (0, 1),
             _NO_GRAD,
         ),
+        (_aug("equalization", bins=32), [(3, 4, 5, 3)], (0, 1), _NO_GRAD),
+        (
+            _aug("gaussian_blur", _CF, factor=(0.0, 1.0), kernel_size=(3, 3), sigma=(0.1, 1.0)),
+            [(3, 2, 5, 6)],
+            (0, 1),
+            _NO_GRAD,
+        ),
+        (
+            _aug("erasing", factor=(0.0, 1.0), scale=(0.02, 0.33), fill_value=None),
+            [(3, 5, 6, 2)],
+            (0, 1),
+            _NO_GRAD,
+        ),
+        (
+            _aug("erasing", _CF, factor=(0.5, 1.0), scale=(0.1, 0.5), fill_value=0.5),
+            [(3, 2, 5, 6)],
+            (0, 1),
+            _NO_GRAD,
+        ),
     ],
     "random_crop": [
         ({"height": 3, "width": 4}, [(2, 3, 4, 2), (2, 6, 7, 2)], (0, 1), {"no_grad": (0, 1)}),

@@ -32,6 +32,8 @@ def _json(config):
 
 
 def _params(transformation):
+    if transformation is None:  # Equalization draws nothing
+        return {}
     if not isinstance(transformation, dict):  # RandomGrayscale's is the tensor itself
         return {"should_apply": _np(transformation)}
     return {k: _np(v) for k, v in transformation.items()}
@@ -60,6 +62,14 @@ CASES = [
     ("RandomPosterization", ((2, 7),), {"value_range": (0, 1)}, 1.0),
     ("Solarization", (), {}, 255.0),
     ("Solarization", (0.3, (0.2, 0.8)), {"value_range": (0, 1)}, 1.0),
+    ("Equalization", (), {}, 255.0),
+    ("Equalization", (), {"value_range": (0, 1), "bins": 64, "data_format": "channels_first"}, 1.0),
+    ("RandomGaussianBlur", (), {}, 255.0),
+    ("RandomGaussianBlur", (0.5, (5, 5), (0.2, 0.9)), {}, 255.0),  # (Keras fails on (3, 5))
+    ("RandomGaussianBlur", (1.0, 5, 0.8), {"data_format": "channels_first"}, 255.0),
+    ("RandomErasing", (), {}, 255.0),
+    ("RandomErasing", (0.7, (0.1, 0.5), 0.5), {"value_range": (0, 1)}, 1.0),
+    ("RandomErasing", (1.0,), {"fill_value": [1, 2, 3]}, 255.0),
 ]
 
 
@@ -147,13 +157,13 @@ def test_draw_ranges_are_keras_ranges(name, args, kwargs, scale):
     ours, theirs = _layers(name, args, kwargs)
     x = _images(_shape(kwargs, 64), seed=4, high=scale)
     rng = np.random.default_rng(0)
-    drawn = draw_augment(ours.op_attrs(), rng, 64)
+    drawn = draw_augment(ours.op_attrs(), rng, 64, x.shape)
     keras_drawn = _params(theirs.get_random_transformation(x, training=True))
     assert set(drawn) == set(keras_drawn)
     for key, values in drawn.items():
-        want = keras_drawn[key].reshape(-1)
+        want, values = keras_drawn[key].reshape(-1), values.reshape(-1)
         assert values.shape == want.shape, key
-        if values.dtype == bool:
+        if values.dtype == bool or len(values) < 8:
             continue
         lo, hi = float(np.min(want)), float(np.max(want))
         span = max(hi - lo, 1e-6)
@@ -266,3 +276,38 @@ def test_auto_contrast_matches_keras(value_range, fmt):
     model = graphc.Sequential([graphc.Input(shape=x.shape[1:]), ours])
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-4 * high)
     np.testing.assert_allclose(_np(theirs(x, training=False)), want)
+
+
+def test_pipeline_matches_keras():
+    def make(lib):
+        return lib.layers.Pipeline(
+            [lib.layers.AutoContrast(), lib.layers.RandomContrast(0.3), lib.layers.RandomInvert()],
+            name="pipe",
+        )
+
+    ours, theirs = make(graphc), make(keras)
+    got, want = ours.get_config(), theirs.get_config()
+    assert got["name"] == want["name"] == "pipe"
+    assert [c["class_name"] for c in got["layers"]] == [c["class_name"] for c in want["layers"]]
+    for g, w in zip(got["layers"], want["layers"]):
+        assert _json(g["config"]) == _json(w["config"])
+    x = _images((3, 5, 6, 3), seed=9, high=200.0) + 20
+    np.testing.assert_allclose(
+        ours(x, training=False), _np(theirs(x, training=False)), rtol=1e-5, atol=1e-3
+    )
+    model = graphc.Sequential([graphc.Input(shape=(5, 6, 3)), ours])
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), _np(theirs(x, training=False)), rtol=1e-5, atol=1e-3
+    )
+    # the config rebuilds the pipeline, and Keras's config loads in graphc
+    again = graphc.layers.Pipeline.from_config(json.loads(json.dumps(want)))
+    assert [type(x).__name__ for x in again.layers] == [
+        "AutoContrast",
+        "RandomContrast",
+        "RandomInvert",
+    ]
+    graphc.utils.set_random_seed(3)
+    first = ours(x)
+    graphc.utils.set_random_seed(3)
+    np.testing.assert_array_equal(ours(x), first)
+    assert first.shape == x.shape and not np.allclose(first, _np(theirs(x, training=False)))

@@ -521,6 +521,9 @@ LAYER_CASES = {
     "Solarization": ({"addition_factor": [0, 0.1], "threshold_factor": [0.2, 0.5]}, (4, 5, 3)),
     "RandomSharpness": ({"factor": [0, 0.4]}, (4, 5, 3)),
     "AutoContrast": ({"value_range": [0, 1]}, (4, 5, 3)),
+    "Equalization": ({"bins": 64}, (4, 5, 3)),
+    "RandomGaussianBlur": ({"factor": [0, 0.5], "kernel_size": [3, 5]}, (4, 5, 3)),
+    "RandomErasing": ({"scale": [0.1, 0.3], "fill_value": 0.5}, (4, 5, 3)),
     "IntegerLookup": ({"vocabulary": [1, 3, 5], "output_mode": "multi_hot"}, "int5"),
     "Hashing": ({"num_bins": 4, "output_mode": "count"}, "int5"),
     "Discretization": ({"bin_boundaries": [-0.5, 0.5], "output_mode": "one_hot"}, (3,)),
@@ -538,6 +541,7 @@ _NOT_PLAIN = {
     "TextVectorization",
     "StringLookup",  # string inputs, and several inputs (tests/layers/test_lookup_layers.py)
     "HashedCrossing",
+    "Pipeline",  # holds layers (tests/oracle/test_keras_image_augmentation_parity.py)
     "Lambda",
     "InputSpec",
     "Wrapper",
