@@ -53,6 +53,8 @@ __all__ = [
     "RandomGaussianBlur",
     "RandomErasing",
     "Pipeline",
+    "MixUp",
+    "CutMix",
 ]
 
 _VALUE_RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
@@ -681,3 +683,81 @@ def _call_parameters(layer) -> set:
         return set(inspect.signature(layer.call).parameters)
     except (TypeError, ValueError):
         return set()
+
+
+class _Mixing(_Augment):
+    """MixUp and CutMix: images mixed with others of the batch; called eagerly on a dict
+    ``{"images": ..., "labels": ...}`` (Keras's data-pipeline use), the labels are
+    mixed by the same weights."""
+
+    def call(self, inputs, training=None):
+        if isinstance(inputs, dict):
+            return self._call_dict(inputs, training)
+        return super().call(inputs, training)
+
+    def _call_dict(self, data, training):
+        from graphc.ops.image_augment import apply_augment, draw_augment, mix_labels
+        from graphc.rng import generator
+
+        if training is False:
+            return data
+        images = np.asarray(data["images"])
+        if not np.issubdtype(images.dtype, np.floating):
+            images = images.astype("float32")
+        if images.ndim == 3:  # Keras: CutMix leaves one image alone; MixUp mixes it with itself
+            return {**data, "images": images}
+        params = draw_augment(self.op_attrs(), generator(), images.shape[0], images.shape)
+        out = {**data, "images": apply_augment(self.op_attrs(), images, params)}
+        if "labels" in data:
+            out["labels"] = mix_labels(data["labels"], params)
+        return out
+
+
+class MixUp(_Mixing):
+    """Blend each image with another of the batch (a random permutation) by a weight
+    drawn from ``Beta(alpha, alpha)`` (Keras 3's ``keras.layers.MixUp``)."""
+
+    kind = "mix_up"
+
+    def __init__(self, alpha=0.2, data_format=None, seed=None, **kwargs):
+        _RandomImageLayer.__init__(self, seed=seed, data_format=data_format, **kwargs)
+        self.alpha = alpha
+
+    def _attrs(self):
+        return {"layer": self.name, "alpha": float(self.alpha), "data_format": self.data_format}
+
+    def get_config(self):
+        return {
+            **Layer.get_config(self),
+            "data_format": self.data_format,
+            "alpha": self.alpha,
+            "seed": self.seed,
+        }
+
+
+class CutMix(_Mixing):
+    """Paste a random box of another image of the batch into each image; the box covers
+    ``1 - w`` of the image, ``w`` drawn from ``Beta(a, a)`` with ``a`` drawn in
+    ``factor`` (Keras 3's ``keras.layers.CutMix``)."""
+
+    kind = "cut_mix"
+    _FACTOR_BOUNDS = (0, 1)
+
+    def __init__(self, factor=1.0, seed=None, data_format=None, **kwargs):
+        _RandomImageLayer.__init__(self, seed=seed, data_format=data_format, **kwargs)
+        self.factor = _set_factor(factor, self._FACTOR_BOUNDS)
+
+    def _attrs(self):
+        return {
+            "layer": self.name,
+            "factor": tuple(float(f) for f in self.factor),
+            "data_format": self.data_format,
+        }
+
+    def get_config(self):
+        return {
+            **Layer.get_config(self),
+            "data_format": self.data_format,
+            "factor": list(self.factor),
+            "seed": self.seed,
+        }

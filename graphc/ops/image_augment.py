@@ -22,7 +22,14 @@ from graphc.ir import TensorType, format_shape
 from graphc.ops.image_extra import _band, _gauss
 from graphc.ops.registry import Op, apply
 
-__all__ = ["image_augment", "random_crop", "AUGMENT_KINDS", "apply_augment", "draw_augment"]
+__all__ = [
+    "image_augment",
+    "random_crop",
+    "AUGMENT_KINDS",
+    "apply_augment",
+    "draw_augment",
+    "mix_labels",
+]
 
 _EPS = 1e-7  # keras.config.epsilon()
 
@@ -106,6 +113,12 @@ def draw_augment(attrs, rng, n: int, shape=None) -> dict:
         return {"should_apply_blur": apply_blur, "blur_factor": blur}
     if kind == "erasing":
         return _draw_erasing(attrs, rng, n, shape)
+    if kind == "mix_up":
+        perm = np.asarray(rng.permutation(n), dtype="int64")
+        alpha = attrs["alpha"]
+        return {"permutation_order": perm, "mix_weight": np.asarray(rng.beta(alpha, alpha, n))}
+    if kind == "cut_mix":
+        return _draw_cut_mix(attrs, rng, n, shape)
     if kind == "brightness":
         vr = attrs["value_range"]
         return {"rgb_delta": _u(rng, f[0], f[1], n) * (vr[1] - vr[0])}
@@ -157,16 +170,7 @@ def _draw_erasing(attrs, rng, n, shape):
 
     x0, x1 = bounds(w, weight[:, 0])
     y0, y1 = bounds(h, weight[:, 1])
-    gy, gx = np.meshgrid(
-        np.arange(h, dtype="float32"), np.arange(w, dtype="float32"), indexing="ij"
-    )
-    c = _col
-    mask = (gx >= c(x0, 3)) & (gx < c(x1, 3)) & (gy >= c(y0, 3)) & (gy < c(y1, 3))  # (n, h, w)
-    mask = (
-        np.repeat(mask[:, None], shape[1], axis=1)
-        if first
-        else np.repeat(mask[..., None], shape[3], axis=3)
-    )
+    mask = _box_mask(first, shape, x0, x1, y0, y1)
     probability = _u(rng, f[0], f[1], n)
     apply_erasing = _u(rng, 0.0, 1.0, n) < probability
     vr = attrs["value_range"]
@@ -179,6 +183,51 @@ def _draw_erasing(attrs, rng, n, shape):
             fill = np.broadcast_to(np.asarray(attrs["fill_value"], "float32")[:, None, None], shape)
     fill = np.clip(fill, vr[0], vr[1])
     return {"apply_erasing": apply_erasing, "batch_masks": mask, "fill_value": fill}
+
+
+def _box_mask(first, shape, x0, x1, y0, y1):
+    h, w = (shape[2], shape[3]) if first else (shape[1], shape[2])
+    gy, gx = np.meshgrid(
+        np.arange(h, dtype="float32"), np.arange(w, dtype="float32"), indexing="ij"
+    )
+    c = _col
+    mask = (gx >= c(x0, 3)) & (gx < c(x1, 3)) & (gy >= c(y0, 3)) & (gy < c(y1, 3))
+    if first:
+        return np.repeat(mask[:, None], shape[1], axis=1)
+    return np.repeat(mask[..., None], shape[3], axis=3)
+
+
+def _draw_cut_mix(attrs, rng, n, shape):
+    first = attrs.get("data_format") == "channels_first"
+    h, w = (shape[2], shape[3]) if first else (shape[1], shape[2])
+    f = attrs["factor"]
+    alpha = np.float32(_u(rng, f[0], f[1], 1)[0]) + np.float32(1e-6)
+    mix = np.asarray(rng.beta(alpha, alpha, n), dtype="float32")
+    ratio = np.sqrt(np.float32(1.0) - mix)
+
+    def bounds(length):
+        crop = (ratio * np.float32(length)).astype("float32")
+        start = _u(rng, 0.0, 1.0, n).astype("float32") * (np.float32(length) - crop)
+        return start, start + crop
+
+    x0, x1 = bounds(w)
+    y0, y1 = bounds(h)
+    mask = _box_mask(first, shape, x0, x1, y0, y1)
+    weight = np.float32(1.0) - (x1 - x0) * (y1 - y0) / np.float32(w * h)
+    perm = np.asarray(rng.permutation(n), dtype="int64")
+    return {"permutation_order": perm, "batch_masks": mask, "mix_weight": weight}
+
+
+def mix_labels(labels, params):
+    """MixUp's and CutMix's ``transform_labels``: each label blended with its partner's
+    by the image's mixing weight."""
+    labels = np.asarray(labels)
+    w = (
+        np.asarray(params["mix_weight"])
+        .reshape(-1, 1)
+        .astype(labels.dtype if labels.dtype.kind == "f" else "float32")
+    )
+    return w * labels + (1.0 - w) * np.take(labels, params["permutation_order"], axis=0)
 
 
 def _jitter_parts(attrs) -> list:
@@ -200,6 +249,13 @@ def apply_augment(attrs, x, params):
     if attrs["kind"] == "erasing":  # the masks are in the layer's data format
         erased = np.where(params["batch_masks"], params["fill_value"], x)
         return np.where(_col(params["apply_erasing"]), erased, x).astype(x.dtype, copy=False)
+    if attrs["kind"] == "mix_up":
+        w = _col(params["mix_weight"]).astype(x.dtype)
+        other = np.take(x, params["permutation_order"], axis=0)
+        return (w * x + (1 - w) * other).astype(x.dtype, copy=False)
+    if attrs["kind"] == "cut_mix":
+        other = np.take(x, params["permutation_order"], axis=0)
+        return np.where(params["batch_masks"], other, x).astype(x.dtype, copy=False)
     y = _apply_nhwc(attrs, _nhwc(np.asarray(x), fmt), params)
     return np.ascontiguousarray(_back(y, fmt)).astype(x.dtype, copy=False)
 
@@ -317,6 +373,8 @@ AUGMENT_KINDS = (
     "equalization",
     "gaussian_blur",
     "erasing",
+    "mix_up",
+    "cut_mix",
 )
 _RGB_KINDS = ("grayscale", "hue", "saturation", "color_degeneration", "color_jitter")
 

@@ -53,6 +53,13 @@ SPECS = {
             (0, 1),
             _NO_GRAD,
         ),
+        ({"kind": "mix_up", "alpha": 0.3}, [(4, 3, 4, 2)], (0, 1), _NO_GRAD),
+        (
+            {"kind": "cut_mix", "factor": (0.0, 1.0), "data_format": _CF},
+            [(4, 2, 5, 6)],
+            (0, 1),
+            _NO_GRAD,
+        ),
     ],
     "random_crop": [
         ({"height": 3, "width": 4}, [(2, 3, 4, 2), (2, 6, 7, 2)], (0, 1), {"no_grad": (0, 1)}),

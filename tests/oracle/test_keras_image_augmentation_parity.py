@@ -70,6 +70,10 @@ CASES = [
     ("RandomErasing", (), {}, 255.0),
     ("RandomErasing", (0.7, (0.1, 0.5), 0.5), {"value_range": (0, 1)}, 1.0),
     ("RandomErasing", (1.0,), {"fill_value": [1, 2, 3]}, 255.0),
+    ("MixUp", (), {}, 255.0),
+    ("MixUp", (0.6,), {"data_format": "channels_first"}, 255.0),
+    ("CutMix", (), {}, 255.0),
+    ("CutMix", ((0.2, 0.8),), {"data_format": "channels_first"}, 255.0),
 ]
 
 
@@ -311,3 +315,19 @@ def test_pipeline_matches_keras():
     graphc.utils.set_random_seed(3)
     np.testing.assert_array_equal(ours(x), first)
     assert first.shape == x.shape and not np.allclose(first, _np(theirs(x, training=False)))
+
+
+@pytest.mark.parametrize("name,args", [("MixUp", (0.4,)), ("CutMix", ())])
+def test_mixing_labels_like_keras(name, args):
+    ours, theirs = _layers(name, args, {})
+    x = _images((6, 5, 6, 3), seed=10)
+    labels = np.eye(4, dtype="float32")[[0, 1, 2, 3, 0, 1]]
+    t = theirs.get_random_transformation({"images": x, "labels": labels}, training=True)
+    want = _np(theirs.transform_labels(keras.ops.convert_to_tensor(labels), t, training=True))
+    from graphc.ops.image_augment import mix_labels
+
+    np.testing.assert_allclose(mix_labels(labels, _params(t)), want, rtol=1e-5, atol=1e-6)
+    # eagerly on a dict, as in a data pipeline
+    out = ours({"images": x, "labels": labels})
+    assert out["images"].shape == x.shape and out["labels"].shape == labels.shape
+    np.testing.assert_allclose(out["labels"].sum(axis=1), 1.0, rtol=1e-5)
