@@ -55,6 +55,7 @@ __all__ = [
     "Pipeline",
     "MixUp",
     "CutMix",
+    "RandomShear",
 ]
 
 _VALUE_RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
@@ -759,5 +760,95 @@ class CutMix(_Mixing):
             **Layer.get_config(self),
             "data_format": self.data_format,
             "factor": list(self.factor),
+            "seed": self.seed,
+        }
+
+
+class RandomShear(_Augment):
+    """Shear each image along x and y by random amounts drawn in ``x_factor`` and
+    ``y_factor`` (numbers ``f`` in [0, 1] mean ``[-f, f]``), with one random sign per
+    image for both, resampled with ``interpolation`` and ``fill_mode`` as
+    ``ops.image.affine_transform``."""
+
+    kind = "shear"
+    _MESSAGE = (
+        "The `factor` argument should be a number (or a list of two numbers) in the range "
+        "[0, 1.0]. "
+    )
+    _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+    _INTERPOLATIONS = ("nearest", "bilinear")
+
+    def __init__(
+        self,
+        x_factor=0.0,
+        y_factor=0.0,
+        interpolation="bilinear",
+        fill_mode="reflect",
+        fill_value=0.0,
+        data_format=None,
+        seed=None,
+        **kwargs,
+    ):
+        _RandomImageLayer.__init__(self, seed=seed, data_format=data_format, **kwargs)
+        self.x_factor = self._factor(x_factor)
+        self.y_factor = self._factor(y_factor)
+        if fill_mode not in self._FILL_MODES:
+            raise NotImplementedError(
+                f"Unknown `fill_mode` {fill_mode}. Expected of one {self._FILL_MODES}."
+            )
+        if interpolation not in self._INTERPOLATIONS:
+            raise NotImplementedError(
+                f"Unknown `interpolation` {interpolation}. Expected of one {self._INTERPOLATIONS}."
+            )
+        self.fill_mode, self.fill_value = fill_mode, fill_value
+        self.interpolation = interpolation
+
+    def _factor(self, factor):
+        def check(v):
+            if v > 1.0 or v < 0.0:
+                raise ValueError(self._MESSAGE + f"Received: input_number={v}")
+
+        if isinstance(factor, (tuple, list)):
+            if len(factor) != 2:
+                raise ValueError(self._MESSAGE + f"Received: factor={factor}")
+            check(factor[0])
+            check(factor[1])
+            return tuple(sorted(factor))
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+            check(factor)
+            return (-abs(factor), abs(factor))
+        raise ValueError(self._MESSAGE + f"Received: factor={factor}")
+
+    def _attrs(self):
+        return {
+            "layer": self.name,
+            "x_factor": tuple(float(f) for f in self.x_factor),
+            "y_factor": tuple(float(f) for f in self.y_factor),
+            "interpolation": self.interpolation,
+            "fill_mode": self.fill_mode,
+            "fill_value": float(self.fill_value),
+            "data_format": self.data_format,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        # A number f is stored as (-f, f), which the constructor's [0, 1] check refuses
+        # (Keras's own from_config fails there): give the number back.
+        config = dict(config)
+        for key in ("x_factor", "y_factor"):
+            f = config.get(key)
+            if isinstance(f, (list, tuple)) and len(f) == 2 and f[0] < 0 and f[0] == -f[1]:
+                config[key] = f[1]
+        return cls(**config)
+
+    def get_config(self):
+        return {
+            **Layer.get_config(self),
+            "data_format": self.data_format,
+            "x_factor": list(self.x_factor),
+            "y_factor": list(self.y_factor),
+            "interpolation": self.interpolation,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
             "seed": self.seed,
         }

@@ -19,6 +19,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops.image import _transform_batch
 from graphc.ops.image_extra import _band, _gauss
 from graphc.ops.registry import Op, apply
 
@@ -113,6 +114,12 @@ def draw_augment(attrs, rng, n: int, shape=None) -> dict:
         return {"should_apply_blur": apply_blur, "blur_factor": blur}
     if kind == "erasing":
         return _draw_erasing(attrs, rng, n, shape)
+    if kind == "shear":
+        invert = np.where(_u(rng, 0.0, 1.0, (n, 1)) > 0.5, -1.0, 1.0)
+        yf, xf = attrs["y_factor"], attrs["x_factor"]
+        sy = _u(rng, yf[0], yf[1], (n, 1))
+        sx = _u(rng, xf[0], xf[1], (n, 1))
+        return {"shear_factor": (np.concatenate([sx, sy], axis=1) * invert).astype("float32")}
     if kind == "mix_up":
         perm = np.asarray(rng.permutation(n), dtype="int64")
         alpha = attrs["alpha"]
@@ -249,6 +256,18 @@ def apply_augment(attrs, x, params):
     if attrs["kind"] == "erasing":  # the masks are in the layer's data format
         erased = np.where(params["batch_masks"], params["fill_value"], x)
         return np.where(_col(params["apply_erasing"]), erased, x).astype(x.dtype, copy=False)
+    if attrs["kind"] == "shear":
+        s = np.asarray(params["shear_factor"], "float32").reshape(-1, 2)
+        one, zero = np.ones(len(s), "float32"), np.zeros(len(s), "float32")
+        t = np.stack([one, s[:, 0], zero, s[:, 1], one, zero, zero, zero], axis=1)
+        return _transform_batch(
+            x,
+            t,
+            attrs.get("interpolation", "bilinear"),
+            attrs.get("fill_mode", "reflect"),
+            attrs.get("fill_value", 0.0),
+            fmt,
+        ).astype(x.dtype, copy=False)
     if attrs["kind"] == "mix_up":
         w = _col(params["mix_weight"]).astype(x.dtype)
         other = np.take(x, params["permutation_order"], axis=0)
@@ -375,6 +394,7 @@ AUGMENT_KINDS = (
     "erasing",
     "mix_up",
     "cut_mix",
+    "shear",
 )
 _RGB_KINDS = ("grayscale", "hue", "saturation", "color_degeneration", "color_jitter")
 

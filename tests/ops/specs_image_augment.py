@@ -60,6 +60,12 @@ SPECS = {
             (0, 1),
             _NO_GRAD,
         ),
+        (
+            {"kind": "shear", "x_factor": (-0.3, 0.3), "y_factor": (0.0, 0.2), "fill_mode": "wrap"},
+            [(3, 5, 6, 2)],
+            (0, 1),
+            _NO_GRAD,
+        ),
     ],
     "random_crop": [
         ({"height": 3, "width": 4}, [(2, 3, 4, 2), (2, 6, 7, 2)], (0, 1), {"no_grad": (0, 1)}),

@@ -51,7 +51,6 @@ MISSING = {
         "RandAugment": "not yet",
         "RandomElasticTransform": "not yet",
         "RandomPerspective": "not yet",
-        "RandomShear": "not yet",
         "ReversibleEmbedding": "not yet",
         "STFTSpectrogram": "not yet",
         "SimpleRNNCell": "not yet",

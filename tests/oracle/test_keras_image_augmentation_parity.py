@@ -36,7 +36,7 @@ def _params(transformation):
         return {}
     if not isinstance(transformation, dict):  # RandomGrayscale's is the tensor itself
         return {"should_apply": _np(transformation)}
-    return {k: _np(v) for k, v in transformation.items()}
+    return {k: _np(v) for k, v in transformation.items() if k != "input_shape"}
 
 
 # name, args, kwargs, value scale of the images
@@ -74,6 +74,14 @@ CASES = [
     ("MixUp", (0.6,), {"data_format": "channels_first"}, 255.0),
     ("CutMix", (), {}, 255.0),
     ("CutMix", ((0.2, 0.8),), {"data_format": "channels_first"}, 255.0),
+    ("RandomShear", (0.3, 0.2), {}, 255.0),
+    ("RandomShear", ((0.1, 0.5), 0.0), {"fill_mode": "constant", "fill_value": 7.0}, 255.0),
+    (
+        "RandomShear",
+        (0.4, 0.4),
+        {"interpolation": "nearest", "data_format": "channels_first"},
+        255.0,
+    ),
 ]
 
 
