@@ -473,22 +473,38 @@ class _IndexLookup(Layer):
     def save_assets_dict(self) -> dict:
         """Keras's ``save_assets``: an adapted (or file) vocabulary as
         ``vocabulary.txt``, one token per line, the special tokens included; nothing when
-        the config holds the vocabulary."""
+        the config holds the vocabulary. In "tf_idf" mode graphc adds the idf weights as
+        ``idf_weights.txt`` (Keras keeps them in the weight file, which graphc's ``.keras``
+        files hold too; a ``.graphc`` file has only this)."""
         if self.input_vocabulary is not None or not self._tokens:
             return {}
         text = "\n".join(str(w) for w in self.get_vocabulary(include_special_tokens=True))
-        return {"vocabulary.txt": text.encode("utf-8")}
+        out = {"vocabulary.txt": text.encode("utf-8")}
+        if self.output_mode == "tf_idf" and self._idf is not None:
+            out["idf_weights.txt"] = "\n".join(repr(float(w)) for w in self._idf).encode()
+        return out
 
     def load_assets_dict(self, assets: dict) -> None:
-        """Keras's ``load_assets``."""
+        """Keras's ``load_assets`` (the idf weights may come before, from the weight
+        file, or here, from graphc's ``idf_weights.txt``)."""
         if self.input_vocabulary is not None or "vocabulary.txt" not in assets:
             return
         lines = assets["vocabulary.txt"].decode("utf-8").splitlines()
         while lines and lines[-1] == "":
             lines.pop()
         values = lines if self.vocabulary_dtype == "string" else [int(v) for v in lines]
-        idf = self._idf if self.output_mode == "tf_idf" else None
-        self.set_vocabulary(values, idf_weights=idf)
+        if "idf_weights.txt" in assets:
+            text = assets["idf_weights.txt"].decode("utf-8").split()
+            self._idf = np.asarray([float(v) for v in text], "float32")
+        if self.output_mode != "tf_idf":
+            self.set_vocabulary(values)
+            return
+        # the saved vocabulary starts with the special tokens, and the idf weights are
+        # already padded: set both as they are
+        start = self._token_start_index()
+        self._tokens = list(values[start:])
+        self._frozen_vocab_size = self.vocabulary_size()
+        self._sync_nodes()
 
     # The tf_idf weights are a variable in Keras's weight file.
     def save_own_variables_dict(self) -> dict:
@@ -496,9 +512,14 @@ class _IndexLookup(Layer):
             return {"idf_weights": self._idf}
         return {}
 
+    def own_variable_names(self) -> tuple:
+        """The names ``load_own_variables_dict`` reads from Keras's weight file."""
+        return ("idf_weights",) if self.output_mode == "tf_idf" else ()
+
     def load_own_variables_dict(self, store: dict) -> None:
         if self.output_mode == "tf_idf" and "idf_weights" in store:
             self._idf = np.asarray(store["idf_weights"], "float32")
+            self._sync_nodes()
 
     @classmethod
     def from_config(cls, config):

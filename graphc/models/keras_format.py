@@ -670,6 +670,13 @@ def asset_layers(model) -> list:
     return out
 
 
+def _named_variables(layer) -> dict:
+    """The variables a layer keeps outside its weights, by Keras's names (a tf_idf
+    lookup layer's ``idf_weights``): ``save_own_variables_dict()``."""
+    get = getattr(layer, "save_own_variables_dict", None)
+    return get() if get is not None else {}
+
+
 #: The most bytes one asset file (a vocabulary) may hold.
 MAX_ASSET_BYTES = 256 * 2**20
 
@@ -861,11 +868,14 @@ def _set_optimizer_vars(model, datasets, source) -> None:
 def _write_h5(model, f, optimizer=False) -> None:
     h5py = _h5py()
     with h5py.File(f, "w") as h:
-        for path, name, params in weight_groups(model):
+        for path, name, params, layer in _walk_layers(model):
             g = h.require_group(path)
             g.attrs["name"] = name
             for i, p in enumerate(params):
                 g.create_dataset(str(i), data=p.numpy())
+            # variables Keras stores by name (a tf_idf lookup's "idf_weights")
+            for key, value in _named_variables(layer).items():
+                g.create_dataset(key, data=value)
         if optimizer:
             _write_optimizer(model, h)
 
@@ -885,7 +895,7 @@ def _read_h5(model, f, source: str) -> None:
     """Fill ``model``'s weights from an open HDF5 weight tree, every dataset checked
     against the weight it fills before it is read; nothing is assigned until all fit."""
     h5py = _h5py()
-    arrays = []
+    arrays, loads = [], []
     with h5py.File(f, "r") as h:
         if "_layer_checkpoint_dependencies" in h:
             raise ValueError(
@@ -893,7 +903,7 @@ def _read_h5(model, f, source: str) -> None:
                 "graphc does not read; re-save it with Keras 3 as .keras."
             )
         checked: set = set()  # groups already scanned for links (each once, not per layer)
-        for path, name, params in weight_groups(model):
+        for path, name, params, layer in _walk_layers(model):
             group_path = path.rsplit("/", 1)[0] if "/" in path else ""
             g = h
             for part in path.split("/"):
@@ -904,7 +914,8 @@ def _read_h5(model, f, source: str) -> None:
                     g = None
                     break
                 g = g[part]
-            n = 0 if g is None else len(g)
+            named = tuple(getattr(layer, "own_variable_names", tuple)())
+            n = 0 if g is None else len([k for k in g if k not in named])
             if n != len(params):
                 raise ValueError(
                     f"{source}: layer {name!r} expects {len(params)} variables at "
@@ -932,8 +943,18 @@ def _read_h5(model, f, source: str) -> None:
                         f"{source}: {path}/{i} has dtype {ds.dtype}; only numeric weights are read."
                     )
                 arrays.append((p, np.asarray(ds[()]).astype(p.dtype, copy=False)))
+            found = {}
+            for key in named:
+                ds = g.get(key) if g is not None else None
+                if isinstance(ds, h5py.Dataset) and not (ds.is_virtual or ds.external):
+                    if ds.dtype.kind in "fiub":
+                        found[key] = np.asarray(ds[()])
+            if found:
+                loads.append((layer, found))
     for p, a in arrays:
         p.assign(a)
+    for layer, found in loads:
+        layer.load_own_variables_dict(found)
 
 
 # ---- files --------------------------------------------------------------------------------

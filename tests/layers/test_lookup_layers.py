@@ -6,6 +6,7 @@ Keras's, models on string inputs, and vocabularies saved as assets in ``.keras``
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 
@@ -341,3 +342,39 @@ def test_keras_written_asset_layout_is_read(tmp_path):
     np.testing.assert_array_equal(
         loaded.predict(np.array([[7, 42], [5, 7]]), verbose=0), [[2, 1], [0, 2]]
     )
+
+
+@pytest.mark.parametrize("ext", ["keras", "graphc"])
+def test_adapted_tf_idf_saves_its_idf_weights(tmp_path, ext):
+    layer = layers.StringLookup(output_mode="tf_idf")
+    layer.adapt(X)
+    inputs = graphc.Input(shape=(3,), dtype="string")
+    model = graphc.Model(inputs, layer(inputs))
+    want = model.predict(X, verbose=0)
+    path = tmp_path / f"m.{ext}"
+    model.save(path)
+    if ext == "keras":  # as Keras: the idf weights in the weight file, by name
+        import h5py
+
+        with zipfile.ZipFile(path) as z, h5py.File(io.BytesIO(z.read("model.weights.h5"))) as h:
+            idf = h["layers/string_lookup/vars/idf_weights"][()]
+        np.testing.assert_allclose(idf, layer._idf)
+    loaded = graphc.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), want, rtol=1e-6)
+
+
+def test_keras_written_tf_idf_layout_is_read(tmp_path):
+    """Keras 3 writes an adapted tf_idf lookup's vocabulary as an asset and its idf
+    weights in the weight file only."""
+    layer = layers.StringLookup(output_mode="tf_idf")
+    layer.adapt(X)
+    inputs = graphc.Input(shape=(3,), dtype="string")
+    model = graphc.Model(inputs, layer(inputs))
+    path, keras_like = tmp_path / "m.keras", tmp_path / "k.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(keras_like, "w") as dst:
+        for name in src.namelist():
+            if not name.endswith("idf_weights.txt"):
+                dst.writestr(name, src.read(name))
+    loaded = graphc.models.load_model(keras_like)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
