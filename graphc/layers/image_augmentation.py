@@ -56,6 +56,7 @@ __all__ = [
     "MixUp",
     "CutMix",
     "RandomShear",
+    "RandAugment",
 ]
 
 _VALUE_RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
@@ -851,4 +852,43 @@ class RandomShear(_Augment):
             "fill_mode": self.fill_mode,
             "fill_value": self.fill_value,
             "seed": self.seed,
+        }
+
+
+class RandAugment(_Augment):
+    """``num_ops`` times, one of Keras's eleven RandAugment layers (shear, translation,
+    rotation, brightness, colour degeneration, contrast, sharpness, posterization,
+    solarization, auto-contrast, equalization), drawn uniformly per batch, each built
+    from ``factor`` and ``value_range`` as Keras builds them (Keras 3's
+    ``keras.layers.RandAugment``)."""
+
+    kind = "rand_augment"
+    _FACTOR_BOUNDS = (0, 1)
+    _SORT_VALUE_RANGE = False
+
+    def __init__(
+        self,
+        value_range=(0, 255),
+        num_ops=2,
+        factor=0.5,
+        interpolation="bilinear",
+        seed=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
+        self.num_ops, self.interpolation = num_ops, interpolation
+
+    def _attrs(self):
+        return {
+            **super()._attrs(),
+            "num_ops": int(self.num_ops),
+            "interpolation": self.interpolation,
+        }
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_ops": self.num_ops,
+            "interpolation": self.interpolation,
         }

@@ -19,7 +19,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops.image import _transform_batch
+from graphc.ops.image import _transform_batch, draw_transforms
 from graphc.ops.image_extra import _band, _gauss
 from graphc.ops.registry import Op, apply
 
@@ -104,7 +104,7 @@ def draw_augment(attrs, rng, n: int, shape=None) -> dict:
     draw per pixel) as Keras's ``get_random_transformation`` draws them."""
     kind = attrs["kind"]
     f = attrs.get("factor")
-    if kind == "equalization":
+    if kind in ("equalization", "auto_contrast"):
         return {}
     if kind == "gaussian_blur":
         probability = _u(rng, f[0], f[1], n)
@@ -120,6 +120,19 @@ def draw_augment(attrs, rng, n: int, shape=None) -> dict:
         sy = _u(rng, yf[0], yf[1], (n, 1))
         sx = _u(rng, xf[0], xf[1], (n, 1))
         return {"shear_factor": (np.concatenate([sx, sy], axis=1) * invert).astype("float32")}
+    if kind == "rand_augment":
+        idx = np.asarray(rng.integers(0, len(RAND_AUGMENT_OPS), attrs.get("num_ops", 2)))
+        out = {"layer_idxes": idx}
+        for name, sub in _rand_augment_parts(attrs):
+            if name in ("translation", "rotation"):
+                h, w = (
+                    (shape[2], shape[3]) if sub["data_format"] == "channels_first" else shape[1:3]
+                )
+                t = draw_transforms(sub, rng, n, h, w, "float32")
+                out.update({f"{name}/transforms": t})
+            else:
+                out.update({f"{name}/{k}": v for k, v in draw_augment(sub, rng, n, shape).items()})
+        return out
     if kind == "mix_up":
         perm = np.asarray(rng.permutation(n), dtype="int64")
         alpha = attrs["alpha"]
@@ -237,6 +250,85 @@ def mix_labels(labels, params):
     return w * labels + (1.0 - w) * np.take(labels, params["permutation_order"], axis=0)
 
 
+#: RandAugment's layers, in Keras's order.
+RAND_AUGMENT_OPS = (
+    "shear",
+    "translation",
+    "rotation",
+    "brightness",
+    "color_degeneration",
+    "contrast",
+    "sharpness",
+    "posterization",
+    "solarization",
+    "auto_contrast",
+    "equalization",
+)
+
+
+def _rand_augment_parts(attrs) -> list:
+    """``(name, attrs)`` of RandAugment's layers, built as Keras builds them from
+    ``factor`` (a pair) and ``value_range``."""
+    f, vr, fmt = tuple(attrs["factor"]), tuple(attrs["value_range"]), attrs.get("data_format")
+    interpolation = attrs.get("interpolation", "bilinear")
+    affine = {"interpolation": interpolation, "fill_mode": "reflect", "fill_value": 0.0}
+    sorted_vr = tuple(sorted(vr))
+    parts = {
+        "shear": {"kind": "shear", "x_factor": f, "y_factor": f, **affine},
+        "translation": {"kind": "translation", "height_factor": f, "width_factor": f, **affine},
+        "rotation": {"kind": "rotation", "factor": f, **affine},
+        "brightness": {"kind": "brightness", "factor": f, "value_range": sorted_vr},
+        "color_degeneration": {"kind": "color_degeneration", "factor": f, "value_range": sorted_vr},
+        "contrast": {"kind": "contrast", "factor": f, "value_range": vr},
+        "sharpness": {"kind": "sharpness", "factor": f, "value_range": sorted_vr},
+        "posterization": {
+            "kind": "posterization",
+            "factor": (1, max(1, int(8 * f[1]))),
+            "value_range": sorted_vr,
+        },
+        "solarization": {
+            "kind": "solarization",
+            "addition_factor": f,
+            "threshold_factor": f,
+            "value_range": sorted_vr,
+        },
+        "auto_contrast": {"kind": "auto_contrast", "value_range": sorted_vr},
+        "equalization": {"kind": "equalization", "value_range": sorted_vr, "bins": 256},
+    }
+    return [(name, {**parts[name], "data_format": fmt}) for name in RAND_AUGMENT_OPS]
+
+
+def auto_contrast(x, vr):
+    """Keras's ``AutoContrast.transform_images`` on a batch (axes 1 and 2 reduced, as
+    Keras does whatever the data format)."""
+    y = _to_range(x, vr, (0, 255)).astype(x.dtype, copy=False)
+    low = y.min(axis=(1, 2), keepdims=True)
+    high = y.max(axis=(1, 2), keepdims=True)
+    flat = high <= low
+    scale = np.float32(255.0) / np.where(flat, np.ones((), x.dtype), high - low)
+    out = np.clip(y * scale + (-low * scale), 0, 255)
+    out = _to_range(out, (0, 255), vr).astype(x.dtype, copy=False)
+    return np.where(flat | np.isnan(out), x, out)
+
+
+def _rand_augment_apply(attrs, x, p):
+    parts = dict(_rand_augment_parts(attrs))
+    for i in np.asarray(p["layer_idxes"]).reshape(-1):
+        name = RAND_AUGMENT_OPS[int(i)]
+        sub = parts[name]
+        prefix = name + "/"
+        sp = {k[len(prefix) :]: v for k, v in p.items() if k.startswith(prefix)}
+        if name in ("translation", "rotation"):
+            x = _transform_batch(
+                x, sp["transforms"], sub["interpolation"], "reflect", 0.0, sub["data_format"]
+            ).astype(x.dtype, copy=False)
+        elif name == "auto_contrast":
+            x = auto_contrast(x, sub["value_range"])
+        else:
+            x = apply_augment(sub, x, sp)
+    return x
+
+
 def _jitter_parts(attrs) -> list:
     """RandomColorJitter's sub-layers, in Keras's order (each on channels last: Keras
     builds them without the jitter's data format)."""
@@ -268,6 +360,8 @@ def apply_augment(attrs, x, params):
             attrs.get("fill_value", 0.0),
             fmt,
         ).astype(x.dtype, copy=False)
+    if attrs["kind"] == "rand_augment":
+        return _rand_augment_apply(attrs, np.asarray(x), params).astype(x.dtype, copy=False)
     if attrs["kind"] == "mix_up":
         w = _col(params["mix_weight"]).astype(x.dtype)
         other = np.take(x, params["permutation_order"], axis=0)
@@ -395,6 +489,7 @@ AUGMENT_KINDS = (
     "mix_up",
     "cut_mix",
     "shear",
+    "rand_augment",
 )
 _RGB_KINDS = ("grayscale", "hue", "saturation", "color_degeneration", "color_jitter")
 

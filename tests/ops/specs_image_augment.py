@@ -66,6 +66,12 @@ SPECS = {
             (0, 1),
             _NO_GRAD,
         ),
+        (
+            {"kind": "rand_augment", "factor": (0.0, 0.5), "num_ops": 3, "value_range": (0.0, 1.0)},
+            [(3, 5, 6, 3)],
+            (0, 1),
+            _NO_GRAD,
+        ),
     ],
     "random_crop": [
         ({"height": 3, "width": 4}, [(2, 3, 4, 2), (2, 6, 7, 2)], (0, 1), {"no_grad": (0, 1)}),

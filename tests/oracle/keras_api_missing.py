@@ -48,7 +48,6 @@ MISSING = {
         "MaxNumBoundingBoxes": "not yet",
         "MelSpectrogram": "not yet",
         "RNN": "not yet",
-        "RandAugment": "not yet",
         "RandomElasticTransform": "not yet",
         "RandomPerspective": "not yet",
         "ReversibleEmbedding": "not yet",

@@ -339,3 +339,46 @@ def test_mixing_labels_like_keras(name, args):
     out = ours({"images": x, "labels": labels})
     assert out["images"].shape == x.shape and out["labels"].shape == labels.shape
     np.testing.assert_allclose(out["labels"].sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_rand_augment_given_keras_draws(fmt):
+    """Keras's draws for its eleven layers and its choice of two; graphc applies them
+    (the choices of translation or rotation, whose draws Keras keeps in another form,
+    are skipped: those layers are compared in test_keras_preprocessing_parity.py)."""
+    from graphc.ops.image_augment import RAND_AUGMENT_OPS
+
+    kwargs = {"factor": 0.4, "value_range": (0, 255), "data_format": fmt}
+    ours = graphc.layers.RandAugment(**kwargs)
+    theirs = keras.layers.RandAugment(**kwargs)
+    # On the torch backend Keras's RandomBrightness adds its delta in place
+    # (`images += rgb_delta`), and RandAugment runs every layer's transform on the same
+    # tensor, so the brightness change lands whichever layer is chosen: a Keras bug
+    # (TensorFlow and JAX tensors are immutable). Compare with the intended behaviour.
+    brightness = theirs.random_brightness.transform_images
+    theirs.random_brightness.transform_images = lambda images, t, training=True: brightness(
+        keras.ops.copy(images), t, training
+    )
+    assert _json(ours.get_config()) == _json(theirs.get_config())
+    x = _images((4, 3, 6, 7) if fmt == "channels_first" else (4, 6, 7, 3), seed=11)
+    xt = keras.ops.convert_to_tensor(x)
+    compared = 0
+    for _ in range(12):
+        t = theirs.get_random_transformation(x, training=True)
+        idx = _np(t["layer_idxes"]).reshape(-1)
+        if any(RAND_AUGMENT_OPS[i] in ("translation", "rotation") for i in idx):
+            continue
+        params = {"layer_idxes": idx}
+        for key, value in t["transforms"].items():
+            name = key.replace("random_", "")
+            params.update({f"{name}/{k}": v for k, v in _params(value).items()})
+        want = _np(theirs.transform_images(xt, t, training=True))
+        np.testing.assert_allclose(
+            apply_augment(ours.op_attrs(), x, params), want, rtol=1e-4, atol=2e-2
+        )
+        compared += 1
+    assert compared >= 2
+    model = graphc.Sequential([graphc.Input(shape=x.shape[1:]), ours])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)
+    y = ours(x)
+    assert y.shape == x.shape and y.dtype == np.float32

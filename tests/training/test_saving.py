@@ -524,6 +524,7 @@ LAYER_CASES = {
     "Equalization": ({"bins": 64}, (4, 5, 3)),
     "MixUp": ({"alpha": 0.4, "seed": 2}, (4, 5, 3)),
     "CutMix": ({"factor": [0.2, 0.9]}, (4, 5, 3)),
+    "RandAugment": ({"num_ops": 3, "factor": [0, 0.3], "value_range": [0, 1]}, (4, 5, 3)),
     "RandomShear": ({"x_factor": [0, 0.3], "fill_mode": "nearest"}, (4, 5, 3)),
     "RandomGaussianBlur": ({"factor": [0, 0.5], "kernel_size": [3, 5]}, (4, 5, 3)),
     "RandomErasing": ({"scale": [0.1, 0.3], "fill_value": 0.5}, (4, 5, 3)),
