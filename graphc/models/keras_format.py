@@ -659,6 +659,57 @@ def _children(layer) -> list:
 def weight_groups(model) -> list:
     """``(h5 group path, layer name, [weights])`` for every layer Keras's walk visits,
     in its order (the model's own ``vars`` first)."""
+    return [(path, name, params) for path, name, params, _ in _walk_layers(model)]
+
+
+def asset_layers(model) -> list:
+    """``(assets directory, layer)`` for every layer of Keras's walk that keeps assets
+    (``save_assets_dict``/``load_assets_dict``: a lookup layer's vocabulary), the
+    directory as Keras's ``assets/<inner path>``."""
+    out = []
+    for path, _, _, layer in _walk_layers(model):
+        if path.endswith("/vars") and hasattr(layer, "save_assets_dict"):
+            out.append(("assets/" + path[: -len("/vars")], layer))
+    return out
+
+
+def _named_variables(layer) -> dict:
+    """The variables a layer keeps outside its weights, by Keras's names (a tf_idf
+    lookup layer's ``idf_weights``): ``save_own_variables_dict()``."""
+    get = getattr(layer, "save_own_variables_dict", None)
+    return get() if get is not None else {}
+
+
+#: The most bytes one asset file (a vocabulary) may hold.
+MAX_ASSET_BYTES = 256 * 2**20
+
+
+def collect_assets(model) -> dict:
+    """``{zip member name: bytes}`` of the assets of ``model``'s layers (Keras's
+    ``save_assets``: ``assets/<inner path>/vocabulary.txt``)."""
+    out = {}
+    for directory, layer in asset_layers(model):
+        for name, data in layer.save_assets_dict().items():
+            out[f"{directory}/{name}"] = data
+    return out
+
+
+def restore_assets(model, z, names, source) -> list:
+    """Give each layer that keeps assets its files from the zip ``z`` (Keras's
+    ``load_assets``); returns the asset names no layer took."""
+    unread = set(names)
+    for directory, layer in asset_layers(model):
+        prefix = directory + "/"
+        mine = [n for n in names if n.startswith(prefix) and "/" not in n[len(prefix) :]]
+        if not mine:
+            continue
+        files = {n[len(prefix) :]: _read_member(z, n, MAX_ASSET_BYTES, source) for n in mine}
+        layer.load_assets_dict(files)
+        unread -= set(mine)
+    return sorted(unread)
+
+
+def _walk_layers(model) -> list:
     from graphc.layers.recurrent import _RNN
     from graphc.models.functional import Model
 
@@ -673,7 +724,7 @@ def weight_groups(model) -> list:
             return "/".join(x for x in (path,) + parts if x)
 
         if isinstance(layer, Model):
-            out.append((join("vars"), layer.name, []))
+            out.append((join("vars"), layer.name, [], layer))
             used: dict = {}
             for sub in layer.layers:
                 base = to_snake_case(_keras_class(sub))
@@ -686,12 +737,11 @@ def weight_groups(model) -> list:
                 walk(sub, join("layers", name))
             return
         if isinstance(layer, _RNN):  # Keras keeps a recurrent layer's weights in its cell
-            out.append((join("vars"), layer.name, []))
-            out.append(
-                (join("cell", "vars"), f"{to_snake_case(type(layer).__name__)}_cell", _own(layer))
-            )
+            out.append((join("vars"), layer.name, [], layer))
+            cell = f"{to_snake_case(type(layer).__name__)}_cell"
+            out.append((join("cell", "vars"), cell, _own(layer), None))
             return
-        out.append((join("vars"), layer.name, _own(layer)))
+        out.append((join("vars"), layer.name, _own(layer), layer))
         for attr, sub in _children(layer):
             walk(sub, join(attr))
 
@@ -821,11 +871,14 @@ def _set_optimizer_vars(model, datasets, source) -> None:
 def _write_h5(model, f, optimizer=False) -> None:
     h5py = _h5py()
     with h5py.File(f, "w") as h:
-        for path, name, params in weight_groups(model):
+        for path, name, params, layer in _walk_layers(model):
             g = h.require_group(path)
             g.attrs["name"] = name
             for i, p in enumerate(params):
                 g.create_dataset(str(i), data=p.numpy())
+            # variables Keras stores by name (a tf_idf lookup's "idf_weights")
+            for key, value in _named_variables(layer).items():
+                g.create_dataset(key, data=value)
         if optimizer:
             _write_optimizer(model, h)
 
@@ -845,7 +898,7 @@ def _read_h5(model, f, source: str) -> None:
     """Fill ``model``'s weights from an open HDF5 weight tree, every dataset checked
     against the weight it fills before it is read; nothing is assigned until all fit."""
     h5py = _h5py()
-    arrays = []
+    arrays, loads = [], []
     with h5py.File(f, "r") as h:
         if "_layer_checkpoint_dependencies" in h:
             raise ValueError(
@@ -853,7 +906,7 @@ def _read_h5(model, f, source: str) -> None:
                 "graphc does not read; re-save it with Keras 3 as .keras."
             )
         checked: set = set()  # groups already scanned for links (each once, not per layer)
-        for path, name, params in weight_groups(model):
+        for path, name, params, layer in _walk_layers(model):
             group_path = path.rsplit("/", 1)[0] if "/" in path else ""
             g = h
             for part in path.split("/"):
@@ -864,7 +917,8 @@ def _read_h5(model, f, source: str) -> None:
                     g = None
                     break
                 g = g[part]
-            n = 0 if g is None else len(g)
+            named = tuple(getattr(layer, "own_variable_names", tuple)())
+            n = 0 if g is None else len([k for k in g if k not in named])
             if n != len(params):
                 raise ValueError(
                     f"{source}: layer {name!r} expects {len(params)} variables at "
@@ -892,8 +946,18 @@ def _read_h5(model, f, source: str) -> None:
                         f"{source}: {path}/{i} has dtype {ds.dtype}; only numeric weights are read."
                     )
                 arrays.append((p, np.asarray(ds[()]).astype(p.dtype, copy=False)))
+            found = {}
+            for key in named:
+                ds = g.get(key) if g is not None else None
+                if isinstance(ds, h5py.Dataset) and not (ds.is_virtual or ds.external):
+                    if ds.dtype.kind in "fiub":
+                        found[key] = np.asarray(ds[()])
+            if found:
+                loads.append((layer, found))
     for p, a in arrays:
         p.assign(a)
+    for layer, found in loads:
+        layer.load_own_variables_dict(found)
 
 
 # ---- files --------------------------------------------------------------------------------
@@ -966,12 +1030,15 @@ def save_keras(model, filepath) -> None:
     buf = io.BytesIO()
     _write_h5(model, buf, optimizer=cc is not None)
     weights = buf.getvalue()
+    assets = collect_assets(model)
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
             z.writestr(_METADATA, metadata)
             z.writestr(_CONFIG, config)
             z.writestr(_WEIGHTS, weights)
+            for name, data in assets.items():
+                z.writestr(name, data)
 
     atomic_write(os.fspath(filepath), write)
 
@@ -1038,13 +1105,6 @@ def _load_keras(filepath, custom_objects, compile):
                 "graphc does not read; save with model.weights.h5."
             )
         assets = sorted(n for n in names if n.startswith("assets/") and not n.endswith("/"))
-        if assets:
-            raise ValueError(
-                f"{filepath} holds assets ({', '.join(assets[:3])}...), such as "
-                "the vocabulary of an adapted TextVectorization or StringLookup "
-                "layer, which graphc does not read yet; pass the vocabulary in "
-                "the layer's config instead."
-            )
         spec = json.loads(_read_member(z, _CONFIG, MAX_CONFIG_BYTES, filepath))
         if not isinstance(spec, dict) or "class_name" not in spec:
             raise ValueError(f"{filepath}: config.json does not describe a model.")
@@ -1053,6 +1113,13 @@ def _load_keras(filepath, custom_objects, compile):
                 model = _model_from_keras(spec, custom_objects)
             else:
                 model = _layer_from_keras(spec, custom_objects, "the model")
+        unread = restore_assets(model, z, assets, filepath)
+        if unread:
+            raise ValueError(
+                f"{filepath} holds assets ({', '.join(unread[:3])}...), such as "
+                "the vocabulary of an adapted TextVectorization layer, which graphc "
+                "does not read yet; pass the vocabulary in the layer's config instead."
+            )
         weights = _read_member(
             z, _WEIGHTS, min(MAX_WEIGHTS_BYTES, _weights_budget(model)), filepath
         )

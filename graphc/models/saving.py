@@ -530,6 +530,9 @@ def save_model(model, filepath):
     }
     weights = _weights_bytes(model)
     optimizer = _optimizer_bytes(model) if config["compile_config"] else None
+    from graphc.models.keras_format import collect_assets
+
+    assets = collect_assets(model)  # a lookup layer's adapted vocabulary, as in .keras
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
@@ -537,6 +540,8 @@ def save_model(model, filepath):
             z.writestr("model.weights.npz", weights)
             if optimizer is not None:
                 z.writestr("optimizer.npz", optimizer)
+            for name, data in assets.items():
+                z.writestr(name, data)
 
     atomic_write(filepath, write)
 
@@ -637,6 +642,9 @@ def load_model(filepath, custom_objects=None, compile=True):
             ) from e
         _check_fits(model, headers, filepath)
         _set_from_npz(model, _npz_arrays(weights, headers, source), filepath)
+        from graphc.models.keras_format import restore_assets
+
+        restore_assets(model, z, sorted(n for n in names if n.startswith("assets/")), filepath)
         optimizer = None
         if "optimizer.npz" in names and compile:
             try:

@@ -35,8 +35,10 @@ from graphc.ops import dynamic as _dynamic  # noqa: E402
 from graphc.ops import elementary as _elementary  # noqa: E402
 from graphc.ops import elementwise, linalg, shape  # noqa: F401  (registers the ops)
 from graphc.ops import image as _image  # noqa: E402
+from graphc.ops import image_augment as _image_augment  # noqa: E402,F401  (registers the ops)
 from graphc.ops import indexing as _indexing  # noqa: E402
 from graphc.ops import logic as _logic  # noqa: E402
+from graphc.ops import lookup as _lookup  # noqa: E402,F401  (registers the lookup ops)
 from graphc.ops import masking as _masking  # noqa: E402
 from graphc.ops import normalization as _normalization  # noqa: E402
 from graphc.ops import numeric as _numeric  # noqa: E402
