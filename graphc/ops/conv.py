@@ -267,6 +267,7 @@ class Conv(Op):
     """
 
     name = "conv"
+    kernel_returns_fresh = vjp_returns_fresh = True
 
     def infer(self, attrs, x, w, *bias):
         if len(w.shape) < 3:
