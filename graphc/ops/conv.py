@@ -30,6 +30,8 @@ serve the pooling ops too.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from graphc.errors import ShapeError
@@ -249,6 +251,62 @@ def lower_windowed(b, attrs, x, n, make):
     return b.op("Transpose", make(xt), perm=_to_last_perm(n))
 
 
+# ---- the im2col matrix kept from a training forward for the weight gradient ------------
+# A training forward (``ctx.training``) keeps its im2col matrix for the VJP of the same
+# node, which pops it: the weight gradient is ``cols.T @ gy`` over the very matrix the
+# forward multiplied, instead of a second copy out of the strided windows. Keyed by the
+# input array's identity and the geometry; an entry goes when the VJP takes it or when
+# its input array is freed (a forward never followed by a backward). The matrices kept
+# at once are capped (``_KEEP_BYTES``): past it a VJP rebuilds its matrix as before.
+_KEPT: dict = {}
+_KEEP_BYTES = 1 << 26
+_kept_bytes = [0]
+
+
+def _keep_cols(x, key, cols) -> None:
+    if _kept_bytes[0] + cols.nbytes > _KEEP_BYTES:
+        return
+    full = (id(x), key)
+
+    def forget(_ref, full=full) -> None:
+        entry = _KEPT.pop(full, None)
+        if entry is not None:
+            _kept_bytes[0] -= entry[1].nbytes
+
+    forget(None)  # an entry left by an earlier forward over the same array
+    _KEPT[full] = (weakref.ref(x, forget), cols)
+    _kept_bytes[0] += cols.nbytes
+
+
+def _take_cols(x, key):
+    """The im2col matrix a training forward kept for ``x`` and this geometry, or None."""
+    entry = _KEPT.pop((id(x), key), None)
+    if entry is None:
+        return None
+    _kept_bytes[0] -= entry[1].nbytes
+    return entry[1] if entry[0]() is x else None
+
+
+def _ones_column(w) -> bool:
+    """Whether an ungrouped conv with a bias gets its im2col matrix with a column of
+    ones: the GEMM then adds the bias, and the weight-gradient GEMM gives the bias
+    gradient as its last row. Not for a 1x1 kernel, whose matrix is a free reshape."""
+    return w[..., 0].size > w.shape[-2]
+
+
+def _im2col(xp, out, window, strides, dilation, ones: bool):
+    """The im2col matrix ``(N * prod(out), K * C)`` of a padded channels-last array, with
+    a last column of ones if asked."""
+    win = _windows(xp, out, window, strides, dilation)
+    k = int(np.prod(win.shape[len(out) + 1 :]))
+    if not ones:
+        return win.reshape(-1, k)
+    cols = np.empty((int(np.prod(win.shape[: len(out) + 1])), k + 1), xp.dtype)
+    cols[:, k] = 1
+    np.copyto(cols[:, :k].reshape(win.shape), win)
+    return cols
+
+
 # ---- grouped convolution: the im2col matrix and kernel per group -------------------------
 def _grouped_shape(shape) -> tuple:
     """Keras's depthwise kernel shape ``(*k, C_in, dm)`` as ``(*k, 1, C_in * dm)``."""
@@ -316,6 +374,7 @@ class Conv(Op):
     """
 
     name = "conv"
+    kernel_returns_fresh = vjp_returns_fresh = True
 
     def infer(self, attrs, x, w, *bias):
         if len(w.shape) < 3:
@@ -418,9 +477,14 @@ class Conv(Op):
         window, strides, dilation, pads, out = self._geometry(attrs, x, w)
         xp = _pad(x, pads, 0)
         groups = attrs.get("groups", 1)
+        biased = False
         if groups == 1:
-            cols = _windows(xp, out, window, strides, dilation).reshape(-1, w[..., 0].size)
-            y = cols @ w.reshape(-1, w.shape[-1])
+            wm = w.reshape(-1, w.shape[-1])
+            biased = bool(bias) and _ones_column(w)
+            cols = _im2col(xp, out, window, strides, dilation, biased)
+            y = cols @ (np.concatenate([wm, bias[0][None]]) if biased else wm)
+            if ctx is not None and ctx.training and fmt == "channels_last":
+                _keep_cols(x, (window, strides, dilation, tuple(pads)), cols)
         elif w.shape[-2] == 1:
             y = _depthwise(xp, w, groups, window, strides, dilation, out)
         else:
@@ -428,7 +492,7 @@ class Conv(Op):
             # (G, M, K*Cg) @ (G, K*Cg, Og) -> (G, M, Og) -> (M, C_out), block g at g*Og
             y = np.matmul(cols, _group_kernel(w, groups))
             y = y.transpose(1, 0, 2).reshape(-1, w.shape[-1])
-        if bias:
+        if bias and not biased:
             y += bias[0]
         return _from_last(y.reshape(x.shape[0], *out, w.shape[-1]), fmt)
 
@@ -449,16 +513,32 @@ class Conv(Op):
             )
             return (gx, None if gw is None else gw.reshape(xs[1].shape), *gb)
         gx = gw = gb = None
+        k = w[..., 0].size
+        cols = _take_cols(x, (window, strides, dilation, tuple(pads)))
+        if cols is not None and cols.shape not in ((g2.shape[0], k), (g2.shape[0], k + 1)):
+            cols = None
         if needs[1]:
-            xp = _pad(x, pads, 0)
-            cols = _windows(xp, osz, window, strides, dilation).reshape(-1, w[..., 0].size)
+            if cols is None:
+                ones = n_in > 2 and _ones_column(w)  # as the forward's (the same sums)
+                cols = _im2col(_pad(x, pads, 0), osz, window, strides, dilation, ones)
             buf = out[1]
-            if buf is not None and buf.flags.c_contiguous and buf.dtype == g2.dtype:
-                matmul_tn(cols, g2, out=buf.reshape(cols.shape[1], w.shape[-1]))
+            if cols.shape[1] == k + 1:
+                # the kept matrix has the forward's column of ones: the last row of the
+                # product is the bias gradient
+                full = matmul_tn(cols, g2)
+                if n_in > 2 and needs[2]:
+                    gb = full[k].copy()
+                if buf is not None and buf.shape == w.shape and buf.dtype == g2.dtype:
+                    np.copyto(buf, full[:k].reshape(w.shape))
+                    gw = buf
+                else:
+                    gw = full[:k].reshape(w.shape)
+            elif buf is not None and buf.flags.c_contiguous and buf.dtype == g2.dtype:
+                matmul_tn(cols, g2, out=buf.reshape(k, w.shape[-1]))
                 gw = buf
             else:
                 gw = matmul_tn(cols, g2).reshape(w.shape)
-        if n_in > 2 and needs[2]:
+        if n_in > 2 and needs[2] and gb is None:
             gb = g2.sum(axis=0)
         if needs[0]:
             # The adjoint of im2col, one kernel offset at a time: a GEMM per offset added

@@ -155,6 +155,7 @@ class MaxPool(_Pool):
     name = "max_pool"
     onnx_type = "MaxPool"
     vjp_reads_outputs = True  # the maxima, to find where they came from
+    kernel_returns_fresh = vjp_returns_fresh = True
 
     def kernel(self, attrs, x, *, ctx):
         fmt = attrs.get("data_format", "channels_last")
@@ -162,10 +163,13 @@ class MaxPool(_Pool):
         pool, strides, _, pads, out = self._geometry(attrs, x)
         xp = _pad(x, pads, -np.inf)
         # One np.maximum per window offset over (N, *out, C) strided slices: far cheaper
-        # than reducing a (N, *out, *pool, C) window view.
-        y = None
-        for sl in _offset_slices(pool, strides, out):
-            y = xp[sl].copy() if y is None else np.maximum(y, xp[sl], out=y)
+        # than reducing a (N, *out, *pool, C) window view. The first one makes y.
+        slices = list(_offset_slices(pool, strides, out))
+        if len(slices) == 1:
+            return _from_last(xp[slices[0]].copy(), fmt)
+        y = np.maximum(xp[slices[0]], xp[slices[1]])
+        for sl in slices[2:]:
+            np.maximum(y, xp[sl], out=y)
         return _from_last(y, fmt)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
@@ -176,13 +180,19 @@ class MaxPool(_Pool):
         n = len(pool)
         xp = _pad(x, pads, -np.inf)
         y = _to_last(ys[0], fmt)
+        slices = list(_offset_slices(pool, strides, out))
         # Offsets in row-major window order; each window's first maximum takes it all.
-        gxp = np.zeros(xp.shape, dtype=g.dtype)
+        if all(s == k for s, k in zip(strides, pool)):
+            # Windows that tile the input write each element once: only the rows and
+            # columns past the last window need zeros first.
+            gxp = _tiled_grad(xp.shape, g.dtype, [o * k for o, k in zip(out, pool)])
+        else:
+            gxp = np.zeros(xp.shape, dtype=g.dtype)
         free = np.ones(y.shape, dtype=bool)
         hit = np.empty(y.shape, dtype=bool)
         # Windows that do not overlap write each input element at most once.
         disjoint = all(s >= k for s, k in zip(strides, pool))
-        for sl in _offset_slices(pool, strides, out):
+        for sl in slices:
             np.equal(xp[sl], y, out=hit)
             hit &= free
             free ^= hit
@@ -191,6 +201,18 @@ class MaxPool(_Pool):
             else:
                 gxp[sl] += g * hit
         return (_from_last(_unpad(gxp, pads, x.shape[1 : 1 + n]), fmt),)
+
+
+def _tiled_grad(shape, dtype, covered):
+    """An uninitialised gradient of the padded input ``shape`` whose spatial part past
+    ``covered`` (what the windows tile) is zero."""
+    gxp = np.empty(shape, dtype=dtype)
+    for axis, c in enumerate(covered, start=1):
+        if c < shape[axis]:
+            tail = [slice(None)] * len(shape)
+            tail[axis] = slice(c, None)
+            gxp[tuple(tail)] = 0
+    return gxp
 
 
 def _offset_slices(window, strides, out):

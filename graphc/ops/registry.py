@@ -67,6 +67,13 @@ class Op:
     #: a layer frozen with ``trainable = False`` runs this op in inference mode (Keras 3's
     #: BatchNormalization rule); other context-using ops (dropout) ignore freezing.
     frozen_means_inference: bool = False
+    #: the kernel returns a new array that nothing else holds (not a view of an input):
+    #: the compiled plan may then run the next step (a relu) in place over it when that
+    #: step is its last reader.
+    kernel_returns_fresh: bool = False
+    #: likewise for the input gradients the VJP returns (other than those written into
+    #: an ``out`` buffer): the compiled backward may overwrite them.
+    vjp_returns_fresh: bool = False
     #: in inference this op is the identity on its first input; its other outputs record
     #: what training drew (a dropout mask, augmentation transforms). Export removes it.
     training_only: bool = False

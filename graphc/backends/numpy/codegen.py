@@ -185,6 +185,8 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
             w.line(f"{outs}{',' if len(step.outs) == 1 else ''} = {call}", 2)
         else:
             w.line(f"{outs} = {call}", 2)
+            if step.op.kernel_returns_fresh:
+                fresh.add(step.outs[0])
         if free:
             w.line(f"del {', '.join(_var(s) for s in sorted(set(free)))}", 2)
     if w.lines[-1].endswith("try:"):
@@ -306,13 +308,13 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
         if inline is None:
             call = f"{v}({a}, {xs_expr}, {ys_expr}, {gys_expr}, needs={n}, out={out_expr})"
             w.line(f"r = {call}", 3)
-            exprs = [(f"r[{kk}]", False) for kk in range(len(step.ins))]
+            exprs = [(f"r[{kk}]", step.op.vjp_returns_fresh) for kk in range(len(step.ins))]
         else:
             exprs = [e if e[0] is not None else ("None", False) for e in inline]
         for kk, s, action, p in step.actions:
             expr, is_fresh = exprs[kk]
             if action == ADD_TO_SLOT:
-                add(s, expr, 3, is_fresh and inline is not None)
+                add(s, expr, 3, is_fresh)
                 continue
             assert p is not None
             b = buf_of[p]
