@@ -9,9 +9,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 
 __all__ = ["get_file"]
@@ -45,7 +43,10 @@ def _local_source(origin: str) -> str | None:
     """The local path ``origin`` names (a path or a ``file://`` URL), else None."""
     parts = urllib.parse.urlsplit(origin)
     if parts.scheme == "file":
-        return urllib.request.url2pathname(parts.path)
+        # urllib.request loads http.client, email and ssl: only when a file is fetched.
+        from urllib.request import url2pathname
+
+        return url2pathname(parts.path)
     if parts.scheme in ("",) or (len(parts.scheme) == 1 and os.name == "nt"):
         return origin
     return None
@@ -61,11 +62,14 @@ def _fetch(origin: str, target: str) -> None:
                 )
             shutil.copyfile(local, target)
             return
+        from urllib.error import HTTPError, URLError
+        from urllib.request import urlretrieve
+
         try:
-            urllib.request.urlretrieve(origin, target)
-        except urllib.error.HTTPError as e:
+            urlretrieve(origin, target)
+        except HTTPError as e:
             raise OSError(f"URL fetch failure on {origin}: {e.code} -- {e.msg}") from e
-        except (urllib.error.URLError, OSError) as e:
+        except (URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise OSError(
                 f"URL fetch failure on {origin}: {reason}. This machine may be "
