@@ -57,6 +57,7 @@ __all__ = [
     "get_keras_mask",
     "set_keras_mask",
     "is_mask_value",
+    "any_mask_values",
     "next_id",
     "unique_value_name",
     "unique_layer_name",
@@ -180,6 +181,11 @@ def set_keras_mask(x: object, mask: Any) -> None:
         return
     _MASKS[x] = mask
     _MASK_VALUES.add(mask)
+
+
+def any_mask_values() -> bool:
+    """Whether any value is attached as a mask now (else ``is_mask_value`` is False)."""
+    return bool(_MASK_VALUES)
 
 
 def is_mask_value(v: object) -> bool:

@@ -307,6 +307,14 @@ class Layer:
     def weights(self) -> list[Parameter]:
         """Own weights (trainable first, in creation order, then the others), then the
         sub-layers' in tracking order, as Keras 3."""
+        if not self._sublayers and type(self)._tracked_layers is Layer._tracked_layers:
+            # No sub-layers (most layers): the own weights alone, without the walk.
+            params = self._params
+            own = [p for p in params if p._trainable]
+            if len(own) != len(params):
+                own += [p for p in params if not p._trainable]
+            if len(set(own)) == len(own):
+                return own
         out, seen = [], set()
         for layer in self._all_layers():
             own = [p for p in layer._params if p._trainable] + [
