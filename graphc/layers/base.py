@@ -229,13 +229,19 @@ class Layer:
     ):
         """A new weight. ``regularizer`` adds a penalty on it to the training loss;
         ``constraint`` projects it after every optimizer step (both as in Keras)."""
-        regularizer = regularizers.get(regularizer)
-        constraint = constraints.get(constraint)
-        shape = tuple(int(d) for d in (shape or ()))
+        if regularizer is not None:
+            regularizer = regularizers.get(regularizer)
+        if constraint is not None:
+            constraint = constraints.get(constraint)
+        shape = tuple([int(d) for d in shape]) if shape else ()
         dtype = _dtype_str(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
-        init = initializers.get(initializer)
+        init = (
+            initializer
+            if isinstance(initializer, initializers.Initializer)
+            else initializers.get(initializer)
+        )
         check = recording.weight_check.get()
         if check is not None:
             check(self, shape, dtype)

@@ -287,15 +287,19 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
     Values when recording, arrays when eager.
     """
     op = REGISTRY.get(name) or get_op(name)
-    dtype = _float_dtype(inputs)
     # When an op records and when it runs: the table in graphc/recording.py.
     symbolic = weights = False
+    all_values = True
     for x in inputs:
         if isinstance(x, Value):
             if x.kind in _SYMBOLIC_KINDS:
                 symbolic = True
-                break
-            weights = weights or x.kind == "param"
+            else:
+                weights = weights or x.kind == "param"
+        else:
+            all_values = False
+    # The dtype Python numbers and arrays take: needed only when some input is not a Value.
+    dtype = "float32" if all_values else _float_dtype(inputs)
     if not symbolic and not (weights and recording.is_recording()):
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
@@ -314,7 +318,7 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
         return recording.outside_layer_handler()(
             name, attrs, constants, [x for x in inputs if is_symbolic(x)]
         )
-    values = [x if isinstance(x, Value) else _as_value(x, dtype) for x in inputs]
+    values = inputs if all_values else [_as_value(x, dtype) for x in inputs]
     types = infer_types(
         op, attrs, [v.type for v in values], lambda: f"{where_scope[-1][0].name} ({name})"
     )
