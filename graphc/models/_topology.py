@@ -166,6 +166,8 @@ def keras_node_order(graph: Graph, keras_map=None) -> list:
         layer, index = n.top
         return (rank.get((id(layer), index), far), n._id)
 
+    if _in_key_order(nodes, key):
+        return list(nodes)
     indegree = {n: sum(1 for v in n.inputs if v.producer in members) for n in nodes}
     heap = [(key(n), n._id, n) for n, d in indegree.items() if d == 0]
     heapq.heapify(heap)
@@ -180,3 +182,24 @@ def keras_node_order(graph: Graph, keras_map=None) -> list:
                     if indegree[user] == 0:
                         heapq.heappush(heap, (key(user), user._id, user))
     return order if len(order) == len(nodes) else nodes
+
+
+def _in_key_order(nodes: list, key) -> bool:
+    """Whether ``nodes`` is a topological order (no node twice) along which ``key``
+    strictly increases: then it is what Kahn's algorithm with a ``key`` heap gives (each
+    next node is ready and has the smallest key left), found in one pass (a chain, and
+    most models, are recorded in Keras's order)."""
+    position = {n: i for i, n in enumerate(nodes)}
+    if len(position) != len(nodes):
+        return False
+    previous = None
+    for i, n in enumerate(nodes):
+        k = key(n)
+        if previous is not None and not previous < k:
+            return False
+        previous = k
+        for v in n.inputs:
+            j = position.get(v.producer)
+            if j is not None and j >= i:
+                return False
+    return True
