@@ -166,6 +166,9 @@ class Layer:
     #: Layers that pass masks on (Keras sets ``self.supports_masking = True``); a layer
     #: that overrides ``compute_mask`` supports masking too, as in Keras.
     _SUPPORTS_MASKING = False
+    #: Keras's ``InputSpec`` checked at each call when a layer sets one (None: no check).
+    #: A class default, so the check per call finds it without a failed attribute lookup.
+    input_spec = None
 
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, **kwargs):
         if name is not None and not isinstance(name, str):
