@@ -175,7 +175,13 @@ class VarianceScaling(Initializer):
 
     def __call__(self, shape, dtype="float32"):
         fan_in, fan_out = compute_fans(shape)
-        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        mode = self.mode
+        if mode == "fan_in":
+            fan = fan_in
+        elif mode == "fan_out":
+            fan = fan_out
+        else:
+            fan = {"fan_avg": (fan_in + fan_out) / 2}[mode]
         scale = self.scale / max(1.0, fan)
         if self.distribution == "truncated_normal":
             # 0.879...: the stddev of a unit normal truncated to (-2, 2).

@@ -828,7 +828,12 @@ class Graph:
             return self
         order: list[Node] = []
         stack: list[tuple[Node, bool]] = []
+        members, before, after = e.members, e.before, e.after
         for root in itertools.chain(self._nodes, e.appended):
+            if root not in before and root not in after:  # the usual node: no insertions
+                if root in members:
+                    order.append(root)
+                continue
             # Iterative: a node inserted next to an inserted node is placed next to it.
             stack.append((root, False))
             while stack:

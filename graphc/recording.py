@@ -57,6 +57,7 @@ __all__ = [
     "get_keras_mask",
     "set_keras_mask",
     "is_mask_value",
+    "any_mask_values",
     "next_id",
     "unique_value_name",
     "unique_layer_name",
@@ -81,14 +82,20 @@ _RECORDING: list[bool] = [False]
 _EAGER_CONTEXT: list[ExecContext] = []
 
 
-@contextlib.contextmanager
-def scope(layer: Any, call_index: int) -> Iterator[None]:
-    """Record the ops applied inside ``layer``'s call number ``call_index``."""
-    _SCOPE.append((layer, call_index))
-    _RECORDING.append(True)
-    try:
-        yield
-    finally:
+class scope:
+    """Record the ops applied inside ``layer``'s call number ``call_index``
+    (``with scope(layer, i): ...``; a class, not a generator: entered once per layer call)."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, layer: Any, call_index: int) -> None:
+        self.entry = (layer, call_index)
+
+    def __enter__(self) -> None:
+        _SCOPE.append(self.entry)
+        _RECORDING.append(True)
+
+    def __exit__(self, *exc: object) -> None:
         _SCOPE.pop()
         _RECORDING.pop()
 
@@ -180,6 +187,11 @@ def set_keras_mask(x: object, mask: Any) -> None:
         return
     _MASKS[x] = mask
     _MASK_VALUES.add(mask)
+
+
+def any_mask_values() -> bool:
+    """Whether any value is attached as a mask now (else ``is_mask_value`` is False)."""
+    return bool(_MASK_VALUES)
 
 
 def is_mask_value(v: object) -> bool:

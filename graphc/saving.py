@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import inspect
 
-from graphc.layers.serialization import custom_object_scope, get_custom_objects
+from graphc.layers.serialization import (
+    custom_object_scope,
+    get_custom_objects,
+    register_lazy_builtin,
+)
 from graphc.models.saving import (
     load_model,
     load_weights,
@@ -13,7 +17,17 @@ from graphc.models.saving import (
     save_model,
     save_weights,
 )
-from graphc.onnx import importer as _importer  # noqa: F401  (registers OnnxGraphLayer)
+
+
+def _onnx_graph_layer() -> type:
+    # The ONNX importer loads when a saved model names its layer, not at `import graphc`
+    # (it and what it imports take longer than the rest of the package).
+    from graphc.onnx.importer import OnnxGraphLayer
+
+    return OnnxGraphLayer
+
+
+register_lazy_builtin("OnnxGraphLayer", _onnx_graph_layer)
 
 register_keras_serializable = register_serializable
 CustomObjectScope = custom_object_scope

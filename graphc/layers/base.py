@@ -166,6 +166,9 @@ class Layer:
     #: Layers that pass masks on (Keras sets ``self.supports_masking = True``); a layer
     #: that overrides ``compute_mask`` supports masking too, as in Keras.
     _SUPPORTS_MASKING = False
+    #: Keras's ``InputSpec`` checked at each call when a layer sets one (None: no check).
+    #: A class default, so the check per call finds it without a failed attribute lookup.
+    input_spec = None
 
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, **kwargs):
         if name is not None and not isinstance(name, str):
@@ -229,13 +232,19 @@ class Layer:
     ):
         """A new weight. ``regularizer`` adds a penalty on it to the training loss;
         ``constraint`` projects it after every optimizer step (both as in Keras)."""
-        regularizer = regularizers.get(regularizer)
-        constraint = constraints.get(constraint)
-        shape = tuple(int(d) for d in (shape or ()))
+        if regularizer is not None:
+            regularizer = regularizers.get(regularizer)
+        if constraint is not None:
+            constraint = constraints.get(constraint)
+        shape = tuple([int(d) for d in shape]) if shape else ()
         dtype = _dtype_str(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
-        init = initializers.get(initializer)
+        init = (
+            initializer
+            if isinstance(initializer, initializers.Initializer)
+            else initializers.get(initializer)
+        )
         check = recording.weight_check.get()
         if check is not None:
             check(self, shape, dtype)
@@ -307,6 +316,14 @@ class Layer:
     def weights(self) -> list[Parameter]:
         """Own weights (trainable first, in creation order, then the others), then the
         sub-layers' in tracking order, as Keras 3."""
+        if not self._sublayers and type(self)._tracked_layers is Layer._tracked_layers:
+            # No sub-layers (most layers): the own weights alone, without the walk.
+            params = self._params
+            own = [p for p in params if p._trainable]
+            if len(own) != len(params):
+                own += [p for p in params if not p._trainable]
+            if len(set(own)) == len(own):
+                return own
         out, seen = [], set()
         for layer in self._all_layers():
             own = [p for p in layer._params if p._trainable] + [

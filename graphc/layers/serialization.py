@@ -7,13 +7,14 @@ imported or unpickled.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 __all__ = [
     "serialize",
     "deserialize",
     "register_serializable",
     "register_builtin",
+    "register_lazy_builtin",
     "custom_object_scope",
     "get_custom_objects",
     "class_name",
@@ -43,6 +44,17 @@ def register_serializable(package: str = "Custom", name: str | None = None):
 def register_builtin(name: str, cls: type) -> None:
     """graphc's own classes outside graphc.layers (``Functional``, ``Sequential``)."""
     _BUILTIN[name] = cls
+
+
+#: Builtins whose module loads on first use (``OnnxGraphLayer``: the ONNX importer and
+#: ``onnx`` cost more than the rest of ``import graphc``): name -> a function returning
+#: the class. Registered by the module above that knows where the class lives.
+_LAZY_BUILTIN: dict[str, Callable[[], type]] = {}
+
+
+def register_lazy_builtin(name: str, load: Callable[[], type]) -> None:
+    """Like ``register_builtin``, but ``load()`` gives the class when a config names it."""
+    _LAZY_BUILTIN[name] = load
 
 
 def get_custom_objects() -> dict:
@@ -91,6 +103,8 @@ def lookup(name: str, custom_objects=None) -> type:
             return table[name]
         if short in table and table is scoped:
             return table[short]
+    if name in _LAZY_BUILTIN:
+        return _LAZY_BUILTIN[name]()
     raise ValueError(
         f"Unknown layer class {name!r} in the saved model. If it is a custom layer, "
         f"register it with @graphc.saving.register_serializable() or pass "

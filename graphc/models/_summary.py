@@ -53,10 +53,10 @@ def _output_shape(layer_calls_of_layer) -> str:
     return shapes[0] if shapes else "multiple"
 
 
-def _class_name(layer) -> str:
-    from graphc.models.functional import Model
-
-    if type(layer) is Model:
+def _class_name(layer, model_class=None) -> str:
+    if model_class is None:
+        from graphc.models.functional import Model as model_class
+    if type(layer) is model_class:
         return "Functional"
     return getattr(layer, "summary_class", None) or type(layer).__name__
 
@@ -67,6 +67,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None):
 
 
 def _print_summary(model, line_length, positions, print_fn):
+    from graphc.models.functional import Model
     from passes import CountParams
 
     print_fn = print_fn or (lambda line: print(line))
@@ -93,7 +94,7 @@ def _print_summary(model, line_length, positions, print_fn):
     for i, layer in enumerate(layers):
         mine = by_layer.get(id(layer), [])
         fields = [
-            f"{layer.name} ({_class_name(layer)})",
+            f"{layer.name} ({_class_name(layer, Model)})",
             _output_shape(mine),
             counts.per_layer.get(layer.name, 0),
         ]

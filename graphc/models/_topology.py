@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from graphc.ir import Graph
 from graphc.layers.base import is_mask_value
+from graphc.recording import any_mask_values
 
 
 class LayerCall:
@@ -27,6 +28,7 @@ def layer_calls(graph: Graph):
         call = calls.setdefault((id(v.layer), 0), LayerCall(v.layer, 0))
         call.outputs.append(v)
         producer_call[v] = call
+    masks = any_mask_values()  # else no value is a mask: skip the test per input
     for pos, node in enumerate(graph.nodes):
         scope = node.scope
         layer, index = scope[0] if scope else (None, 0)  # node.top
@@ -35,7 +37,7 @@ def layer_calls(graph: Graph):
             call = calls[(id(layer), index)] = LayerCall(layer, index)
         call.last = pos
         for v in node.inputs:
-            if is_mask_value(v):
+            if masks and is_mask_value(v):
                 continue  # a mask travels with its tensor: no edge of its own, as in Keras
             src = producer_call.get(v)
             if src is not None and src is not call and v not in call.inputs:
@@ -110,21 +112,23 @@ def _keras_map(graph: Graph):
     return calls, call_depth, layer_depth, index
 
 
-def execution_order(graph: Graph) -> list:
+def execution_order(graph: Graph, keras_map=None) -> list:
     """The layer calls in the order Keras's ``Functional`` runs them
     (``_run_through_graph``): by decreasing depth, ties in ``nodes_by_depth`` order. The
     order matters where a call changes state that a later call of the same layer reads:
-    a shared ``BatchNormalization`` updates its moving statistics once per call."""
-    _, call_depth, _, _ = _keras_map(graph)
+    a shared ``BatchNormalization`` updates its moving statistics once per call.
+    ``keras_map``: ``_keras_map(graph)`` when the caller has it."""
+    _, call_depth, _, _ = keras_map or _keras_map(graph)
     order = list(call_depth)
     rank = {c: i for i, c in enumerate(order)}
     return sorted(order, key=lambda c: (-call_depth[c], rank[c]))
 
 
-def ordered_layers(graph: Graph) -> list:
+def ordered_layers(graph: Graph, keras_map=None) -> list:
     """Keras's ``model.layers`` order: by decreasing depth (``map_graph``'s depths), ties
-    in traversal order (first visit of ``_build_map``'s depth-first walk)."""
-    calls, _, layer_depth, index = _keras_map(graph)
+    in traversal order (first visit of ``_build_map``'s depth-first walk).
+    ``keras_map``: ``_keras_map(graph)`` when the caller has it."""
+    calls, _, layer_depth, index = keras_map or _keras_map(graph)
     layers, seen = [], set()
     for call in calls:
         if id(call.layer) not in seen:
@@ -135,13 +139,25 @@ def ordered_layers(graph: Graph) -> list:
     )
 
 
-def keras_node_order(graph: Graph) -> list:
+def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
+    """``(keras_node_order(graph), ordered_layers(graph after that order))``, walking the
+    layer calls once when the Keras order is the order the graph has already (a chain,
+    most models): the walk depends only on the nodes, their order and the outputs."""
+    keras_map = _keras_map(graph)
+    before = graph.nodes
+    order = keras_node_order(graph, keras_map)
+    same = len(order) == len(before) and all(a is b for a, b in zip(order, before))
+    graph.nodes = order
+    return order, ordered_layers(graph, keras_map if same else None)
+
+
+def keras_node_order(graph: Graph, keras_map=None) -> list:
     """The graph's nodes, each layer call's together, the calls in
     :func:`execution_order` (a topological order; ties and any call Keras would skip keep
     recording order). Running the nodes in this order changes state in Keras's order."""
     import heapq
 
-    rank = {(id(c.layer), c.index): i for i, c in enumerate(execution_order(graph))}
+    rank = {(id(c.layer), c.index): i for i, c in enumerate(execution_order(graph, keras_map))}
     nodes = graph.nodes
     members = set(nodes)
     far = len(rank)
@@ -150,6 +166,8 @@ def keras_node_order(graph: Graph) -> list:
         layer, index = n.top
         return (rank.get((id(layer), index), far), n._id)
 
+    if _in_key_order(nodes, key):
+        return list(nodes)
     indegree = {n: sum(1 for v in n.inputs if v.producer in members) for n in nodes}
     heap = [(key(n), n._id, n) for n, d in indegree.items() if d == 0]
     heapq.heapify(heap)
@@ -164,3 +182,24 @@ def keras_node_order(graph: Graph) -> list:
                     if indegree[user] == 0:
                         heapq.heappush(heap, (key(user), user._id, user))
     return order if len(order) == len(nodes) else nodes
+
+
+def _in_key_order(nodes: list, key) -> bool:
+    """Whether ``nodes`` is a topological order (no node twice) along which ``key``
+    strictly increases: then it is what Kahn's algorithm with a ``key`` heap gives (each
+    next node is ready and has the smallest key left), found in one pass (a chain, and
+    most models, are recorded in Keras's order)."""
+    position = {n: i for i, n in enumerate(nodes)}
+    if len(position) != len(nodes):
+        return False
+    previous = None
+    for i, n in enumerate(nodes):
+        k = key(n)
+        if previous is not None and not previous < k:
+            return False
+        previous = k
+        for v in n.inputs:
+            j = position.get(v.producer)
+            if j is not None and j >= i:
+                return False
+    return True

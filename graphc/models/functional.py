@@ -75,7 +75,7 @@ class Model(Trainer, Layer):
 
     # ---- the graph ---------------------------------------------------------------------
     def _set_graph(self, inputs, outputs):
-        from graphc.models._topology import keras_node_order, ordered_layers
+        from graphc.models._topology import keras_order_and_layers, ordered_layers
         from passes import MODEL_PASSES, Pipeline
 
         in_list = _check_tensors(inputs, "inputs")
@@ -87,11 +87,12 @@ class Model(Trainer, Layer):
                 # Run the layer calls in Keras's order (a subclassed model's `call` runs
                 # in its own order, the recording order): a shared BatchNormalization
                 # updates its moving statistics once per call, so the order shows.
-                graph.nodes = keras_node_order(graph)
+                _, self._layers = keras_order_and_layers(graph)
+            else:
+                self._layers = ordered_layers(graph)
             self._graph = graph
             self._input_struct = inputs
             self._output_struct = outputs
-            self._layers = ordered_layers(graph)
         self.built = True
 
     @property

@@ -17,7 +17,6 @@ from graphc.backends.onnx.export import (
     export,
     export_with_report,
 )
-from graphc.onnx.importer import OnnxGraphLayer, OnnxImportError, load
 from graphc.onnx.runtime import Runtime, RuntimeLoadError, RuntimeRunError
 
 __all__ = [
@@ -36,3 +35,15 @@ __all__ = [
     "DEFAULT_OPSET",
     "MIN_OPSET",
 ]
+
+# The importer (``load``) loads on first use: with its converters it takes longer to
+# import than the exporter, and an export does not need it.
+_IMPORTER_NAMES = ("load", "OnnxGraphLayer", "OnnxImportError")
+
+
+def __getattr__(name):
+    if name in _IMPORTER_NAMES:
+        from graphc.onnx import importer
+
+        return getattr(importer, name)
+    raise AttributeError(f"module 'graphc.onnx' has no attribute {name!r}")

@@ -198,12 +198,70 @@ def _dtype_kind(name: str) -> str:
         return kind
 
 
+#: Shape rules' results by (op, attributes, input types): a model repeats a few layer
+#: shapes many times, and the rule runs once at recording and again in every shape pass.
+#: Only graphc's own ops (pure functions of attributes and types) and only plain keys
+#: (exact types of dims and attribute values, so ``1`` and ``1.0`` stay apart).
+_INFERRED: dict = {}
+_INFERRED_MAX = 4096
+_PURE_RULES: dict = {}
+_PLAIN = (int, str, float, bool, type(None))
+_DIM_TYPES = frozenset((int, str, type(None)))
+
+
+def _plain_key(x: Any) -> Any:
+    """``x`` with the type of every scalar in it, or None when it holds anything else."""
+    t = type(x)
+    if t in _PLAIN:
+        return (t, x)
+    if t is tuple:
+        out = []
+        for item in x:
+            k = _plain_key(item)
+            if k is None:
+                return None
+            out.append(k)
+        return tuple(out)
+    return None
+
+
+def _infer_key(op: Op, attrs: Attrs, types: Sequence[TensorType]) -> Any:
+    cls = type(op)
+    pure = _PURE_RULES.get(cls)
+    if pure is None:
+        pure = _PURE_RULES[cls] = cls.__module__.startswith("graphc.ops.")
+    if not pure:
+        return None
+    key: list = [op.name]
+    for name in attrs:
+        k = _plain_key(attrs[name])
+        if k is None:
+            return None
+        key.append((name, k))
+    key.append(None)  # attributes end here
+    for t in types:
+        # A type keys itself when its dims are exactly ints, Nones and symbol names
+        # (no two of those are equal) and its dtype a name: the common case, made fast.
+        if type(t) is not TensorType or type(t[1]) is not str:
+            return None
+        for d in t[0]:
+            if type(d) not in _DIM_TYPES:
+                return None
+        key.append(t)
+    return tuple(key)
+
+
 def infer_types(
     op: Op, attrs: Attrs, types: Sequence[TensorType], where: str | Callable[[], str]
 ) -> tuple[TensorType, ...]:
     """Run a shape rule; a ``ShapeError`` comes back naming the layer, the op and the
     received shapes: ``dense_2 (matmul): inner dimensions differ, got ...``. ``where``
     may be a function giving that name, called only to report an error."""
+    key = _infer_key(op, attrs, types)
+    if key is not None:
+        done = _INFERRED.get(key)
+        if done is not None:
+            return done
     try:
         out = op.infer(attrs, *types)
     except ShapeError as e:
@@ -216,7 +274,14 @@ def infer_types(
         )
         named = where() if callable(where) else where
         raise ShapeError(f"{named}: {said}{suffix}") from None
-    return (out,) if isinstance(out, TensorType) else tuple(out)
+    result = (out,) if isinstance(out, TensorType) else tuple(out)
+    if key is not None and len(_INFERRED) < _INFERRED_MAX:
+        if all(
+            type(t) is TensorType and type(t[1]) is str and all(type(d) in _DIM_TYPES for d in t[0])
+            for t in result
+        ):
+            _INFERRED[key] = result
+    return result
 
 
 _SYMBOLIC_KINDS = ("input", "intermediate")
@@ -229,15 +294,19 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
     Values when recording, arrays when eager.
     """
     op = REGISTRY.get(name) or get_op(name)
-    dtype = _float_dtype(inputs)
     # When an op records and when it runs: the table in graphc/recording.py.
     symbolic = weights = False
+    all_values = True
     for x in inputs:
         if isinstance(x, Value):
             if x.kind in _SYMBOLIC_KINDS:
                 symbolic = True
-                break
-            weights = weights or x.kind == "param"
+            else:
+                weights = weights or x.kind == "param"
+        else:
+            all_values = False
+    # The dtype Python numbers and arrays take: needed only when some input is not a Value.
+    dtype = "float32" if all_values else _float_dtype(inputs)
     if not symbolic and not (weights and recording.is_recording()):
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
@@ -256,7 +325,7 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
         return recording.outside_layer_handler()(
             name, attrs, constants, [x for x in inputs if is_symbolic(x)]
         )
-    values = [x if isinstance(x, Value) else _as_value(x, dtype) for x in inputs]
+    values = inputs if all_values else [_as_value(x, dtype) for x in inputs]
     types = infer_types(
         op, attrs, [v.type for v in values], lambda: f"{where_scope[-1][0].name} ({name})"
     )

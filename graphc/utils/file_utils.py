@@ -8,9 +8,7 @@ import hashlib
 import os
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 
 from graphc.errors import FileFormatError
@@ -47,7 +45,10 @@ def _local_source(origin: str) -> str | None:
     """The local path ``origin`` names (a path or a ``file://`` URL), else None."""
     parts = urllib.parse.urlsplit(origin)
     if parts.scheme == "file":
-        return urllib.request.url2pathname(parts.path)
+        # urllib.request loads http.client, email and ssl: only when a file is fetched.
+        from urllib.request import url2pathname
+
+        return url2pathname(parts.path)
     if parts.scheme in ("",) or (len(parts.scheme) == 1 and os.name == "nt"):
         return origin
     return None
@@ -76,16 +77,19 @@ def _fetch(origin: str, target: str, file_hash=None, algorithm="auto") -> None:
             )
 
     def write(f):
+        from urllib.error import HTTPError, URLError
+        from urllib.request import urlopen
+
         try:
             if local is not None:
                 with open(local, "rb") as src:
                     copy(src, f)
             else:
-                with urllib.request.urlopen(origin) as response:
+                with urlopen(origin) as response:
                     copy(response, f)
-        except urllib.error.HTTPError as e:
+        except HTTPError as e:
             raise OSError(f"URL fetch failure on {origin}: {e.code} -- {e.msg}") from e
-        except urllib.error.URLError as e:
+        except URLError as e:
             raise OSError(
                 f"URL fetch failure on {origin}: {e.reason}. This machine may be "
                 "offline: download the file yourself and pass its local path or "

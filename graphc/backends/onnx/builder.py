@@ -41,14 +41,20 @@ class OnnxBuilder:
         self.nodes: list = []
         self.initializers: list = []
         self._used: set[str] = set()
+        # base -> the suffix ``fresh`` gave it last: names are never freed, so every
+        # smaller one is taken and the search starts there (a layer emitting thousands of
+        # ``<layer>/const`` would otherwise rescan them all: quadratic).
+        self._last: dict[str, int] = {}
 
     def fresh(self, base: str) -> str:
         base = base or "t"
-        name, k = base, 0
+        k = self._last.get(base, 0)
+        name = f"{base}_{k}" if k else base
         while name in self._used:
             k += 1
             name = f"{base}_{k}"
         self._used.add(name)
+        self._last[base] = k
         return name
 
     def reserve(self, name: str) -> str:
@@ -106,19 +112,32 @@ def _attr_key(attrs: dict):
     return tuple(key)
 
 
+#: ``onnx``'s classes and helpers, imported by the first export (an import statement in a
+#: per-node function costs more than the rest of it for a Gemm).
+_ONNX: dict = {}
+
+
+def _onnx():
+    if not _ONNX:
+        from onnx import NodeProto, TensorProto, helper, numpy_helper
+
+        _ONNX.update(
+            NodeProto=NodeProto, TensorProto=TensorProto, helper=helper, numpy_helper=numpy_helper
+        )
+    return _ONNX
+
+
 def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict):
     """``onnx.helper.make_node(op_type, inputs, outputs, name=name, **attrs)``."""
-    from onnx import NodeProto, helper
-
     key = (op_type, _attr_key(attrs)) if attrs else (op_type, ())
     if key[1] is None:
-        return helper.make_node(op_type, list(inputs), list(outputs), name=name, **attrs)
+        return _onnx()["helper"].make_node(op_type, list(inputs), list(outputs), name=name, **attrs)
     template = _TEMPLATES.get(key)
     if template is None:
-        template = helper.make_node(op_type, [], [], **attrs)
+        template = _onnx()["helper"].make_node(op_type, [], [], **attrs)
         if len(_TEMPLATES) < 10_000:
             _TEMPLATES[key] = template
-    node = NodeProto()
+    node = (_ONNX or _onnx())["NodeProto"]()
     node.CopyFrom(template)
     node.input.extend(inputs)
     node.output.extend(outputs)
@@ -134,8 +153,6 @@ _RAW_TYPES: dict = {}
 def tensor_proto(array: np.ndarray, name: str):
     """``onnx.numpy_helper.from_array(array, name)``, without its per-call dtype lookups
     for the plain numeric dtypes (the same TensorProto, field for field)."""
-    from onnx import TensorProto, numpy_helper
-
     if not _RAW_TYPES:
         import sys
 
@@ -145,8 +162,8 @@ def tensor_proto(array: np.ndarray, name: str):
         _RAW_TYPES[None] = None  # filled: native order is not little-endian
     code = _RAW_TYPES.get(array.dtype)
     if code is None:
-        return numpy_helper.from_array(array, name)
-    t = TensorProto()
+        return _onnx()["numpy_helper"].from_array(array, name)
+    t = (_ONNX or _onnx())["TensorProto"]()
     t.dims.extend(array.shape)
     if name:
         t.name = name
@@ -162,9 +179,11 @@ def lowering_context(
     its inputs and outputs (float32 when there is none)."""
     in_types, out_types = tuple(in_types), tuple(out_types)
     if float_dtype is None:
-        float_dtype = next(
-            (t.dtype for t in (*in_types, *out_types) if t.dtype.startswith("float")), "float32"
-        )
+        float_dtype = "float32"
+        for t in in_types + out_types:
+            if t[1].startswith("float"):
+                float_dtype = t[1]
+                break
     return LoweringContext(builder, builder.opset, in_types, out_types, float_dtype, where)
 
 
