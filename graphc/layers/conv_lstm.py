@@ -359,11 +359,11 @@ class _ConvLSTM(RNN):
         cell = self.cell
         config = {
             "filters": cell.filters,
-            "kernel_size": cell.kernel_size,
-            "strides": cell.strides,
+            "kernel_size": list(cell.kernel_size),
+            "strides": list(cell.strides),
             "padding": cell.padding,
             "data_format": cell.data_format,
-            "dilation_rate": cell.dilation_rate,
+            "dilation_rate": list(cell.dilation_rate),
             "activation": activations.serialize(cell.activation),
             "recurrent_activation": activations.serialize(cell.recurrent_activation),
             "use_bias": cell.use_bias,

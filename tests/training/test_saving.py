@@ -401,6 +401,9 @@ def _int_input(shape):
 
 # (kwargs, input shape per sample, or a list of them for merge layers)
 LAYER_CASES = {
+    "ConvLSTM1D": ({"filters": 2, "kernel_size": 3, "padding": "same"}, (3, 6, 2)),
+    "ConvLSTM2D": ({"filters": 2, "kernel_size": 2, "return_sequences": True}, (2, 4, 4, 1)),
+    "ConvLSTM3D": ({"filters": 2, "kernel_size": 2, "strides": 2}, (2, 4, 4, 4, 1)),
     "Dense": (
         {"units": 3, "activation": "relu", "use_bias": False, "kernel_initializer": "he_normal"},
         (4,),
@@ -550,6 +553,14 @@ _NOT_PLAIN = {
     "InputSpec",
     "Wrapper",
     "TimeDistributed",
+    # cells take (inputs, states); RNN and the wrappers hold layers (their configs:
+    # tests/layers/test_rnn_cells.py and the rnn_cells / spectral_normalization parity tests)
+    "RNN",
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "StackedRNNCells",
+    "SpectralNormalization",
 }
 
 
