@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, 
 import numpy as np
 
 from graphc.errors import GraphError
-from graphc.recording import next_id, unique_value_name
+from graphc.recording import get_keras_mask, next_id, set_keras_mask, unique_value_name
 
 __all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType", "Dim", "Shape"]
 
@@ -146,6 +146,15 @@ class Value:
     def type(self) -> TensorType:
         # shape is a tuple and dtype a name already: no need for TensorType's checks.
         return tuple.__new__(TensorType, (self.shape, self.dtype))
+
+    @property
+    def _keras_mask(self) -> Any:
+        """The Keras mask attached to this symbolic tensor (``tensor._keras_mask``)."""
+        return get_keras_mask(self)
+
+    @_keras_mask.setter
+    def _keras_mask(self, mask: Any) -> None:
+        set_keras_mask(self, mask)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,102 @@
+"""Patterns the keras.io guides use (tests/guides/keras_io_harness.py runs the guides
+themselves, read at run time; these tests are our own code for the same patterns)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphc
+from graphc import layers, ops
+
+PADDED = np.array([[711, 632, 71, 0, 0, 0], [73, 8, 3215, 55, 927, 0], [83, 91, 1, 645, 1253, 927]])
+
+
+# ---- tensor._keras_mask ------------------------------------------------------------------
+def test_symbolic_tensors_carry_keras_mask():
+    x = layers.Embedding(10, 4, mask_zero=True)(graphc.Input(shape=(None,), dtype="int32"))
+    assert x._keras_mask is not None and x._keras_mask.shape == (None, None)
+    assert layers.Dense(3)(graphc.Input(shape=(2,)))._keras_mask is None
+
+
+def test_eager_outputs_carry_keras_mask():
+    out = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(PADDED)
+    np.testing.assert_array_equal(out._keras_mask, PADDED != 0)
+    masked = layers.Masking()(np.repeat(PADDED[..., None], 10, axis=-1).astype("float32"))
+    np.testing.assert_array_equal(masked._keras_mask, PADDED != 0)
+    # arithmetic on a masked output gives a plain array: the mask is the output's own
+    assert type(out + 1) is np.ndarray and getattr(out + 1, "_keras_mask", None) is None
+    assert layers.Dense(2)(np.ones((2, 3), "float32")).__class__ is np.ndarray
+
+
+def test_eager_custom_compute_mask_splits_the_mask():
+    class TemporalSplit(layers.Layer):
+        def call(self, inputs):
+            return ops.split(inputs, 2, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            return None if mask is None else ops.split(mask, 2, axis=1)
+
+    masked = layers.Masking()(np.repeat(PADDED[..., None], 2, axis=-1).astype("float32"))
+    first, second = TemporalSplit()(masked)
+    np.testing.assert_array_equal(first._keras_mask, PADDED[:, :3] != 0)
+    np.testing.assert_array_equal(second._keras_mask, PADDED[:, 3:] != 0)
+
+
+def test_eager_mask_reaches_a_mask_consumer():
+    seen = {}
+
+    class Consumer(layers.Layer):
+        def call(self, inputs, mask=None):
+            seen["mask"] = mask
+            return inputs
+
+    Consumer()(layers.Embedding(5000, 3, mask_zero=True)(PADDED))
+    np.testing.assert_array_equal(seen["mask"], PADDED != 0)
+
+
+# ---- get_config / from_config ------------------------------------------------------------
+class _ConfigWithoutName(layers.Layer):
+    def __init__(self, units=32):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="ones")
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self.w)
+
+    def get_config(self):
+        return {"units": self.units}
+
+
+def test_functional_from_config_with_a_custom_layer_config_without_name():
+    inputs = graphc.Input((4,))
+    model = graphc.Model(inputs, _ConfigWithoutName(10)(inputs))
+    new = graphc.Model.from_config(
+        model.get_config(), custom_objects={"_ConfigWithoutName": _ConfigWithoutName}
+    )
+    assert new.output.shape == (None, 10)
+    np.testing.assert_allclose(new.predict(np.ones((2, 4)), verbose=0), np.full((2, 10), 4.0))
+
+
+# ---- layer.build() then set_weights() ----------------------------------------------------
+def test_build_called_directly_marks_the_layer_built():
+    layer = layers.Dense(3)
+    layer.build((None, 4))
+    assert layer.built
+    layer.set_weights([np.ones((4, 3)), np.zeros(3)])
+    # the first call keeps the weights set after build() (no second build)
+    np.testing.assert_allclose(layer(np.ones((1, 4), "float32")), np.full((1, 3), 4.0))
+
+    class Custom(layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 2), initializer="zeros")
+
+        def call(self, x):
+            return ops.matmul(x, self.w)
+
+    custom = Custom()
+    custom.build((None, 2))
+    custom.set_weights([np.ones((2, 2))])
+    np.testing.assert_allclose(custom(np.ones((1, 2), "float32")), np.full((1, 2), 2.0))
