@@ -326,6 +326,32 @@ class Parameter(Value):
             )
         self.data[...] = value
 
+    def _eager_value(self, value: Any, what: str) -> np.ndarray:
+        if isinstance(value, Value):
+            raise TypeError(
+                f"Variable {self.path}: {what}() received a symbolic tensor ({value.name}); "
+                "graphc updates variables from arrays only (eagerly, e.g. in a metric's "
+                "update_state or a layer called on arrays)."
+            )
+        return np.asarray(value)
+
+    def assign_add(self, value: Any) -> None:
+        """``variable += value``, in place (Keras's ``Variable.assign_add``)."""
+        self.assign(self.data + self._eager_value(value, "assign_add"))
+
+    def assign_sub(self, value: Any) -> None:
+        """``variable -= value``, in place (Keras's ``Variable.assign_sub``)."""
+        self.assign(self.data - self._eager_value(value, "assign_sub"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.data, dtype=dtype)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={format_shape(self.shape)}, dtype={self.dtype}>"
 

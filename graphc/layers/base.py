@@ -60,6 +60,9 @@ def _other_tensor_arguments(layer, inputs, args, kwargs) -> dict:
     return {k: v for k, v in out.items() if any(is_symbolic(x) for x in flatten_struct(v))}
 
 
+_EAGER_DEPTH = 0  # how many eager layer calls are running (nested ones inside)
+
+
 class KerasArray(np.ndarray):
     """An array a layer returned eagerly with a Keras mask attached (``._keras_mask``), as
     Keras's eager tensors carry theirs. Arithmetic on it gives plain arrays: the mask
@@ -237,6 +240,8 @@ class Layer:
             # Parameter has fixed slots, so the layer that made the weight keeps them.
             _weight_regularizers={},
             _weight_constraints={},
+            _added_losses=[],  # add_loss() values of the last eager call
+            _symbolic_losses=[],  # add_loss() values recorded by symbolic calls
             _activity_losses=[],  # the penalties of the last call, as Keras's
             activity_regularizer=regularizers.get(activity_regularizer),
             _calls=[],  # (inputs, outputs) per symbolic call
@@ -342,10 +347,23 @@ class Layer:
         trainable weight, on its current value."""
         out = []
         for layer in self._all_layers():
+            out.extend(layer.__dict__.get("_added_losses", ()))
             out.extend(layer._activity_losses)
         for p, reg in self._regularized_weights():
             out.append(regularizers.penalty_value(reg, p))
         return out
+
+    def add_loss(self, loss):
+        """Add a loss to minimise (Keras's ``Layer.add_loss``), from ``call``: on symbolic
+        tensors it becomes part of the model's graph, and ``fit`` adds its sum to the
+        training loss (a model compiled without a loss trains on these alone); called on
+        arrays, ``layer.losses`` holds the values of the last call."""
+        if any(is_symbolic(x) for x in flatten_struct(loss)):
+            for x in flatten_struct(loss):
+                self.__dict__.setdefault("_symbolic_losses", []).append(x)
+        else:
+            for x in flatten_struct(loss):
+                self.__dict__.setdefault("_added_losses", []).append(np.asarray(x))
 
     def _all_layers(self):
         """This layer and its sub-layers, depth first, each once (iterative)."""
@@ -504,8 +522,18 @@ class Layer:
             has_masks = any(m is not None for m in flatten_struct(input_masks))
             if has_masks and kwargs.get("mask") is None and _call_takes_mask(type(self)):
                 kwargs["mask"] = input_masks
+            global _EAGER_DEPTH
+            if _EAGER_DEPTH == 0:  # Keras: each top-level call starts its losses afresh
+                for layer in self._all_layers():
+                    if layer.__dict__.get("_added_losses"):
+                        layer.__dict__["_added_losses"] = []
+            _EAGER_DEPTH += 1
+            try:
+                with eager():
+                    outputs = self.call(inputs, *args, **kwargs)
+            finally:
+                _EAGER_DEPTH -= 1
             with eager():
-                outputs = self.call(inputs, *args, **kwargs)
                 if self.supports_masking:
                     previous = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
                     outputs = _attach_eager_masks(self, inputs, outputs, previous)

@@ -100,3 +100,96 @@ def test_build_called_directly_marks_the_layer_built():
     custom.build((None, 2))
     custom.set_weights([np.ones((2, 2))])
     np.testing.assert_allclose(custom(np.ones((1, 2), "float32")), np.full((1, 2), 2.0))
+
+
+# ---- add_loss ------------------------------------------------------------------------------
+class _MeanPenalty(layers.Layer):
+    def __init__(self, rate=1e-2, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+
+    def call(self, inputs):
+        self.add_loss(self.rate * ops.mean(inputs))
+        return inputs
+
+
+def test_add_loss_eager_losses_are_the_last_calls():
+    class Outer(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = _MeanPenalty(0.5)
+
+        def call(self, inputs):
+            return self.inner(inputs)
+
+    layer = Outer()
+    assert layer.losses == []
+    layer(np.ones((1, 2), "float32"))
+    assert len(layer.losses) == 1 and float(layer.losses[0]) == 0.5
+    layer(np.full((1, 2), 2.0, "float32"))  # reset at each top-level call
+    assert len(layer.losses) == 1 and float(layer.losses[0]) == 1.0
+
+
+def test_add_loss_joins_the_training_loss_and_trains_without_compiled_loss():
+    inputs = graphc.Input(shape=(3,))
+    model = graphc.Model(
+        inputs, _MeanPenalty(1.0)(layers.Dense(2, kernel_initializer="ones")(inputs))
+    )
+    x = np.ones((4, 3), "float32")
+    model.compile(optimizer="sgd", loss="mse")
+    # mse against the outputs themselves is 0: the loss is the penalty, mean(3) = 3
+    assert model.evaluate(x, np.full((4, 2), 3.0), verbose=0) == 3.0
+    model.compile(optimizer=graphc.optimizers.SGD(0.1))  # no loss: add_loss alone
+    history = model.fit(x, epochs=2, verbose=0).history["loss"]
+    assert history[0] == 3.0 and history[1] < 3.0  # the penalty's gradient moved the weights
+
+
+def test_loss_object_called_on_symbolic_tensors_feeds_add_loss():
+    class LogisticEndpoint(layers.Layer):
+        def __init__(self, name=None):
+            super().__init__(name=name)
+            self.loss_fn = graphc.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, targets, logits, sample_weights=None):
+            self.add_loss(self.loss_fn(targets, logits, sample_weights))
+            return ops.softmax(logits)
+
+    inputs = graphc.Input(shape=(3,), name="inputs")
+    targets = graphc.Input(shape=(4,), name="targets")
+    logits = layers.Dense(4)(inputs)
+    model = graphc.Model([inputs, targets], LogisticEndpoint(name="predictions")(targets, logits))
+    model.compile(optimizer="adam")
+    data = {"inputs": np.random.random((3, 3)), "targets": np.random.random((3, 4))}
+    loss = model.fit(data, verbose=0).history["loss"][0]
+    z = next(la for la in model.layers if isinstance(la, layers.Dense))(data["inputs"])
+    expected = graphc.losses.BinaryCrossentropy(from_logits=True)(data["targets"], np.asarray(z))
+    assert abs(loss - expected) < 0.05  # one Adam step moved the weights a little
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+def test_metric_add_variable_and_metrics_names():
+    class Count(graphc.metrics.Metric):
+        def __init__(self, name="count", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.n = self.add_variable(shape=(), name="n", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.n.assign_add(np.float32(len(y_true)))
+
+        def result(self):
+            return self.n
+
+    m = Count()
+    m.update_state(np.ones(3), np.ones(3))
+    m.update_state(np.ones(2), np.ones(2))
+    assert float(m.result()) == 5.0
+    m.reset_state()  # the default reset zeroes the variables
+    assert float(m.result()) == 0.0
+
+    inputs = graphc.Input((2,))
+    model = graphc.Model(inputs, layers.Dense(1)(inputs))
+    assert model.metrics_names == []
+    model.compile("sgd", "mse", metrics=[Count()])
+    assert model.metrics_names == ["loss", "compile_metrics"]
+    history = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=4, verbose=0).history
+    assert history["count"] == [8.0]

@@ -399,6 +399,20 @@ def _as_pydataset(lib, data):
     return _FromTfData()
 
 
+MAX_STEPS = 4  # batches per epoch / evaluation of a dataset given as batches
+
+
+def _is_batches(data):
+    """A dataset of batches (PyDataset, DataLoader, the tf.data stand-in): capped by
+    steps, as arrays are by samples."""
+    return (
+        data is not None
+        and not hasattr(data, "shape")
+        and not isinstance(data, (dict, list, tuple))
+        and hasattr(data, "__len__")
+    )
+
+
 def install_caps(lib, max_epochs, max_samples):
     model_cls = lib.Model
 
@@ -407,6 +421,8 @@ def install_caps(lib, max_epochs, max_samples):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, *args, **kw):
         epochs = min(epochs, max_epochs)
         x = _as_pydataset(lib, _cap(x, max_samples))
+        if _is_batches(x) and kw.get("steps_per_epoch") is None:
+            kw["steps_per_epoch"] = min(len(x), MAX_STEPS)
         y, kw["sample_weight"] = _cap(y, max_samples), _cap(kw.get("sample_weight"), max_samples)
         if kw["sample_weight"] is None:
             del kw["sample_weight"]
@@ -414,11 +430,15 @@ def install_caps(lib, max_epochs, max_samples):
         if isinstance(vd, tuple):
             kw["validation_data"] = tuple(_cap(v, max_samples) for v in vd)
         elif vd is not None:
-            kw["validation_data"] = _as_pydataset(lib, vd)
+            kw["validation_data"] = vd = _as_pydataset(lib, vd)
+            if _is_batches(vd) and kw.get("validation_steps") is None:
+                kw["validation_steps"] = min(len(vd), MAX_STEPS)
         return orig_fit(self, x, y, batch_size, epochs, *args, **kw)
 
     def evaluate(self, x=None, y=None, *args, **kw):
         x = _as_pydataset(lib, _cap(x, max_samples))
+        if _is_batches(x) and kw.get("steps") is None and not args:
+            kw["steps"] = min(len(x), MAX_STEPS)
         return orig_eval(self, x, _cap(y, max_samples), *args, **kw)
 
     def predict(self, x, *args, **kw):
@@ -550,6 +570,10 @@ def run_guide(path, args, log_dir):
         stem = os.path.splitext(os.path.basename(path))[0]
         out_json = os.path.join(log_dir, f"{stem}.{lib_name}.json")
         log = os.path.join(log_dir, f"{stem}.{lib_name}.log")
+        if lib_name == "keras" and args.reuse_keras and os.path.exists(out_json):
+            with open(out_json) as f:
+                out[lib_name] = json.load(f)
+            continue
         cmd = [
             sys.executable,
             os.path.abspath(__file__),
@@ -621,6 +645,11 @@ def main(argv=None):
     p.add_argument("--cell-timeout", type=int, default=300)
     p.add_argument(
         "--graphc-repo", default=REPO, help="the checkout whose graphc runs (default: this one)"
+    )
+    p.add_argument(
+        "--reuse-keras",
+        action="store_true",
+        help="reuse the Keras run's results found in --logs (Keras does not change)",
     )
     p.add_argument("--markdown", help="also write the summary table to this file")
     p.add_argument("--json", help="also write the full summary as JSON to this file")
