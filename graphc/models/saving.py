@@ -608,6 +608,14 @@ def load_model(filepath, custom_objects=None, compile=True):
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
+    from graphc.layers.serialization import custom_object_scope
+
+    # Functions named in the configs (a custom activation) are found in the scope.
+    with custom_object_scope(custom_objects):
+        return _load_model(filepath, custom_objects, compile)
+
+
+def _load_model(filepath, custom_objects, compile):
     from graphc.models import keras_format
 
     if filepath.endswith((".h5", ".hdf5")):

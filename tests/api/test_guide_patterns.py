@@ -193,3 +193,66 @@ def test_metric_add_variable_and_metrics_names():
     assert model.metrics_names == ["loss", "compile_metrics"]
     history = model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=4, verbose=0).history
     assert history["count"] == [8.0]
+
+
+# ---- custom functions and objects in configs -------------------------------------------------
+@graphc.saving.register_keras_serializable(package="guide_patterns", name="squared")
+def _squared(x):
+    return x**2
+
+
+def _unregistered_cube(x):
+    return x**3
+
+
+def test_custom_activation_functions_save_and_load(tmp_path):
+    inputs = graphc.Input(shape=(4,))
+    mid = layers.Dense(3, activation=_squared)(inputs)
+    model = graphc.Model(inputs, layers.Dense(1, activation=_unregistered_cube)(mid))
+    x = np.random.default_rng(0).random((2, 4))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = graphc.models.load_model(
+        path, custom_objects={"_unregistered_cube": _unregistered_cube}
+    )
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    with graphc.saving.custom_object_scope({"_unregistered_cube": _unregistered_cube}):
+        again = graphc.models.load_model(path)
+    assert again.layers[-1].activation is _unregistered_cube
+    assert again.layers[1].activation is _squared  # found by its registered name
+    config = layers.Dense(2, activation=_squared).get_config()["activation"]
+    assert config["registered_name"] == "guide_patterns>squared"
+
+
+def test_get_config_holding_layers_and_regularizers_round_trips():
+    class Wrapper(layers.Layer):
+        def __init__(self, first_layer, second_layer=None, **kwargs):
+            super().__init__(**kwargs)
+            self.first_layer = first_layer
+            self.second_layer = second_layer or layers.Dense(8)
+
+        def get_config(self):  # returns the layer objects themselves, as the guide does
+            return {
+                **super().get_config(),
+                "first_layer": self.first_layer,
+                "second_layer": self.second_layer,
+            }
+
+        @classmethod
+        def from_config(cls, config):
+            config["first_layer"] = layers.deserialize(config["first_layer"])
+            config["second_layer"] = layers.deserialize(config["second_layer"])
+            return cls(**config)
+
+        def call(self, inputs):
+            return self.first_layer(self.second_layer(inputs))
+
+    inner = layers.Dense(3, kernel_regularizer=graphc.regularizers.L1L2(l1=1e-5, l2=1e-4))
+    inputs = graphc.Input((5,))
+    model = graphc.Model(inputs, Wrapper(first_layer=inner)(inputs))
+    config = model.get_config()
+    wrapped = config["layers"][1]["config"]
+    assert wrapped["first_layer"]["class_name"] == "Dense"
+    assert isinstance(wrapped["first_layer"]["config"]["kernel_regularizer"], dict)
+    new = graphc.Model.from_config(config, custom_objects={"Wrapper": Wrapper})
+    assert new.output.shape == (None, 3)
