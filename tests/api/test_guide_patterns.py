@@ -256,3 +256,26 @@ def test_get_config_holding_layers_and_regularizers_round_trips():
     assert isinstance(wrapped["first_layer"]["config"]["kernel_regularizer"], dict)
     new = graphc.Model.from_config(config, custom_objects={"Wrapper": Wrapper})
     assert new.output.shape == (None, 3)
+
+
+# ---- keras.random.normal with the batch size of a traced call -------------------------------
+class _Sampling(layers.Layer):
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        batch, dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]
+        epsilon = graphc.random.normal(shape=(batch, dim))
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+
+def test_random_normal_with_a_symbolic_batch_size_draws_each_call():
+    z_mean = graphc.Input(shape=(3,))
+    z_log_var = graphc.Input(shape=(3,))
+    z = _Sampling()((z_mean, z_log_var))
+    assert z.shape == (None, 3)
+    model = graphc.Model([z_mean, z_log_var], z)
+    zeros = np.zeros((500, 3), "float32")
+    a, b = model.predict([zeros, zeros], verbose=0), model.predict([zeros, zeros], verbose=0)
+    assert a.shape == (500, 3) and not np.allclose(a, b)  # a new draw each call
+    assert abs(a.mean()) < 0.1 and abs(a.std() - 1) < 0.1  # standard normal
+    shifted = model.predict([zeros + 5, np.full_like(zeros, np.log(0.25))], verbose=0)
+    assert abs(shifted.mean() - 5) < 0.1 and abs(shifted.std() - 0.5) < 0.05
