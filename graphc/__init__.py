@@ -69,6 +69,7 @@ _LAZY = (
     "onnx",
     "random",
     "applications",
+    "preprocessing",
 )
 # Base classes of the lazily loaded modules, as Keras's top-level names.
 _LAZY_NAMES = {"Loss": "losses", "Metric": "metrics", "Optimizer": "optimizers"}

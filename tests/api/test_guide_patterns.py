@@ -279,3 +279,10 @@ def test_random_normal_with_a_symbolic_batch_size_draws_each_call():
     assert abs(a.mean()) < 0.1 and abs(a.std() - 1) < 0.1  # standard normal
     shifted = model.predict([zeros + 5, np.full_like(zeros, np.log(0.25))], verbose=0)
     assert abs(shifted.mean() - 5) < 0.1 and abs(shifted.std() - 0.5) < 0.05
+
+
+def test_keras_preprocessing_namespace():
+    from graphc.preprocessing.sequence import pad_sequences
+
+    np.testing.assert_array_equal(pad_sequences([[1, 2], [3]], maxlen=3), [[0, 1, 2], [0, 0, 3]])
+    assert graphc.preprocessing.image.img_to_array is graphc.utils.img_to_array

@@ -26,7 +26,6 @@ MISSING = {
         "legacy": "framework: tf.keras 2 compatibility",
         "mixed_precision": "framework: mixed precision (graphc trains in float32)",
         "name_scope": "not yet",
-        "preprocessing": "not yet",
         "quantizers": "not yet",
         "remat": "framework: rematerialisation in the backends' autodiff",
         "src": "framework: Keras's private source tree, not API",
