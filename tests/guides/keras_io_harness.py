@@ -570,6 +570,13 @@ def run_guide(path, args, log_dir):
         stem = os.path.splitext(os.path.basename(path))[0]
         out_json = os.path.join(log_dir, f"{stem}.{lib_name}.json")
         log = os.path.join(log_dir, f"{stem}.{lib_name}.log")
+        if args.report_only:
+            try:
+                with open(out_json) as f:
+                    out[lib_name] = json.load(f)
+            except OSError:
+                out[lib_name] = []
+            continue
         if lib_name == "keras" and args.reuse_keras and os.path.exists(out_json):
             with open(out_json) as f:
                 out[lib_name] = json.load(f)
@@ -650,6 +657,11 @@ def main(argv=None):
         "--reuse-keras",
         action="store_true",
         help="reuse the Keras run's results found in --logs (Keras does not change)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: summarize the results already in --logs",
     )
     p.add_argument("--markdown", help="also write the summary table to this file")
     p.add_argument("--json", help="also write the full summary as JSON to this file")
