@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-fast fuzz lint format bench clean
+.PHONY: demo test test-fast fuzz lint format bench guides clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The keras.io guides and examples, cell by cell on Keras 3 (torch) and on graphc; reads
+# them from GRAPHC_KERAS_IO (default /work/keras-io, keras-io's layout), which the
+# repository does not hold (tests/guides/keras_io_harness.py says how they are run).
+guides: $(STAMP)
+	$(BIN)/python tests/guides/keras_io_harness.py $(if $(GRAPHC_KERAS_IO),--dir $(GRAPHC_KERAS_IO))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -74,6 +74,7 @@ _LAZY = (
     "random",
     "applications",
     "tree",
+    "preprocessing",
 )
 # Base classes of the lazily loaded modules, as Keras's top-level names.
 _LAZY_NAMES = {

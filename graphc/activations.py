@@ -226,14 +226,58 @@ def get(identifier):
             ) from None
     if callable(identifier):
         return identifier
+    if isinstance(identifier, dict) and isinstance(identifier.get("config"), str):
+        # Keras's config of a function: {"class_name": "function", "config": name,
+        # "registered_name": "package>name"} (or the registered name as class_name)
+        return _custom_function(identifier)
     raise TypeError(f"Could not interpret activation {identifier!r}: expected a name or a callable")
 
 
-def serialize(fn) -> str:
+def _custom_function(config: dict):
+    """The function a Keras function config names: registered with
+    ``register_keras_serializable``, or passed in ``custom_objects`` (a
+    ``custom_object_scope``, ``load_model(custom_objects=...)``)."""
+    from graphc.layers import serialization
+
+    name = config.get("config")
+    registered = config.get("registered_name")
+    if not registered:
+        kind = config.get("class_name")
+        registered = kind if isinstance(kind, str) and kind != "function" else name
+    scoped: dict = {}
+    for scope in serialization._SCOPES:
+        scoped.update(scope)
+    for table, key in (
+        (scoped, registered),
+        (scoped, name),
+        (serialization._CUSTOM, registered),
+        (_BY_NAME, name),
+    ):
+        fn = table.get(key) if isinstance(key, str) else None
+        if callable(fn):
+            return fn
+    raise ValueError(
+        f"Unknown activation function {registered!r}: register it with "
+        f"@graphc.saving.register_keras_serializable() or pass "
+        f"custom_objects={{{name!r}: {name}}} when loading."
+    )
+
+
+def serialize(fn):
+    """A built-in activation's name; a custom function's Keras config (``{"class_name":
+    "function", "config": name, "registered_name": ...}``), which ``get`` reads back."""
     name = getattr(fn, "__name__", None)
     if _BY_NAME.get(name) is fn:
         return name
-    raise ValueError(f"Cannot serialize custom activation {name or fn!r} by name")
+    if name is None or name == "<lambda>":
+        raise ValueError(f"Cannot serialize custom activation {fn!r}: it has no name")
+    registered = getattr(fn, "_registered_name", None)
+    return {
+        "module": None if registered else getattr(fn, "__module__", None),
+        "class_name": "function",
+        "config": name,
+        "registered_name": registered or name,
+    }
 
 
 def deserialize(config, custom_objects=None):

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, 
 import numpy as np
 
 from graphc.errors import GraphError
-from graphc.recording import next_id, unique_value_name
+from graphc.recording import get_keras_mask, next_id, set_keras_mask, unique_value_name
 
 __all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType", "Dim", "Shape"]
 
@@ -146,6 +146,15 @@ class Value:
     def type(self) -> TensorType:
         # shape is a tuple and dtype a name already: no need for TensorType's checks.
         return tuple.__new__(TensorType, (self.shape, self.dtype))
+
+    @property
+    def _keras_mask(self) -> Any:
+        """The Keras mask attached to this symbolic tensor (``tensor._keras_mask``)."""
+        return get_keras_mask(self)
+
+    @_keras_mask.setter
+    def _keras_mask(self, mask: Any) -> None:
+        set_keras_mask(self, mask)
 
     def __repr__(self) -> str:
         return (
@@ -316,6 +325,32 @@ class Parameter(Value):
                 f"{format_shape(self.data.shape)}, received {format_shape(value.shape)}."
             )
         self.data[...] = value
+
+    def _eager_value(self, value: Any, what: str) -> np.ndarray:
+        if isinstance(value, Value):
+            raise TypeError(
+                f"Variable {self.path}: {what}() received a symbolic tensor ({value.name}); "
+                "graphc updates variables from arrays only (eagerly, e.g. in a metric's "
+                "update_state or a layer called on arrays)."
+            )
+        return np.asarray(value)
+
+    def assign_add(self, value: Any) -> None:
+        """``variable += value``, in place (Keras's ``Variable.assign_add``)."""
+        self.assign(self.data + self._eager_value(value, "assign_add"))
+
+    def assign_sub(self, value: Any) -> None:
+        """``variable -= value``, in place (Keras's ``Variable.assign_sub``)."""
+        self.assign(self.data - self._eager_value(value, "assign_sub"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.data, dtype=dtype)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={format_shape(self.shape)}, dtype={self.dtype}>"

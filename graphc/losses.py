@@ -44,6 +44,7 @@ import numpy as np
 
 from graphc.backends.numpy.trace import value_and_pullback
 from graphc.config import EPSILON
+from graphc.ops.registry import is_symbolic
 
 try:  # ``np.clip`` of a float array by two scalars is this ufunc behind Python wrappers
     from numpy._core.umath import clip as _clip_ufunc
@@ -381,6 +382,8 @@ class Loss:
         """The reduced loss. ``mask`` is ``y_pred``'s Keras mask (Keras reads it from
         the tensor; NumPy arrays carry none, so the trainer passes it): masked entries
         are left out, e.g. the mean is over the valid time steps."""
+        if any(is_symbolic(x) for x in (y_true, y_pred, sample_weight)):
+            return self._symbolic_call(y_true, y_pred, sample_weight)
         _, dtype, yt, yp = self._prepare(y_true, y_pred)
         # Like Keras, bad inputs (a zero-sum probability row, log of a negative)
         # give NaN/inf quietly; TerminateOnNaN is the place to catch them.
@@ -391,6 +394,33 @@ class Loss:
         if np.ndim(loss) == 0:
             return float(loss)
         return loss
+
+    def _symbolic_values(self, y_true, y_pred):
+        """Per-sample values on symbolic tensors, with ``graphc.ops`` (``call``)."""
+        return self.call(y_true, y_pred)
+
+    def _symbolic_call(self, y_true, y_pred, sample_weight):
+        """The loss on symbolic tensors (a loss object called inside a layer's ``call``,
+        Keras's "endpoint layer"): recorded with ``graphc.ops``, so it can feed
+        ``add_loss`` and take its gradient from the ops' VJPs."""
+        from graphc import ops
+
+        values = self._symbolic_values(y_true, y_pred)
+        if sample_weight is not None:
+            weight = ops.cast(sample_weight, values.dtype)
+            while len(weight.shape) > len(values.shape):
+                weight = ops.squeeze(weight, axis=-1)
+            values = ops.multiply(values, weight)
+        if self.reduction in ("sum_over_batch_size", "mean"):
+            return ops.mean(values)
+        if self.reduction == "sum":
+            return ops.sum(values)
+        if self.reduction is None or self.reduction == "none":
+            return values
+        raise NotImplementedError(
+            f"Loss {self.name!r}: reduction={self.reduction!r} on symbolic tensors is not "
+            "supported; use 'sum_over_batch_size' or 'sum'."
+        )
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None, mask=None):
         """``(loss, dloss/dy_pred)``: the reduced value (float) and its exact gradient,
@@ -740,6 +770,15 @@ class BinaryCrossentropy(_Builtin):
         self.axis = axis
         self._grad_axis = axis
 
+    def _symbolic_values(self, y_true, y_pred):
+        from graphc import ops
+
+        y_true = ops.cast(y_true, "float32")
+        if self.label_smoothing:
+            y_true = y_true * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        elem = ops.binary_crossentropy(y_true, y_pred, from_logits=self.from_logits)
+        return ops.mean(elem, axis=self.axis)
+
     def _forward(self, yt, yp, need_grad):
         _check_same_shape(yt, yp)
         dt = yp.dtype
@@ -800,6 +839,11 @@ class MeanSquaredError(_Elementwise):
     def _elem(self, yt, yp, need_grad):
         diff = yp - yt
         return diff * diff, (2 * diff if need_grad else None)
+
+    def _symbolic_values(self, y_true, y_pred):
+        from graphc import ops
+
+        return ops.mean(ops.square(ops.subtract(y_pred, ops.cast(y_true, "float32"))), axis=-1)
 
 
 class MeanAbsoluteError(_Elementwise):

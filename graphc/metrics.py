@@ -224,6 +224,27 @@ class Metric:
         self.name = name or _to_snake_case(type(self).__name__)
         self.dtype = str(np.dtype(dtype)) if dtype is not None else "float32"
 
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable (Keras's ``Metric.add_variable``): a weight whose ``assign``,
+        ``assign_add`` and ``assign_sub`` update it in place; ``reset_state`` of a metric
+        that does not define its own sets every such variable back to zeros."""
+        from graphc import initializers
+        from graphc.ir import Parameter
+
+        dtype = dtype or self.dtype
+        shape = tuple(shape or ())
+        data = np.asarray(initializers.get(initializer)(shape, dtype=dtype), dtype=dtype)
+        name = name or f"variable_{len(self.__dict__.setdefault('_variables', []))}"
+        variable = Parameter(np.array(data, copy=True), f"{self.name}/{name}", trainable=False)
+        self.__dict__.setdefault("_variables", []).append(variable)
+        return variable
+
+    add_weight = add_variable
+
+    @property
+    def variables(self):
+        return list(self.__dict__.get("_variables", []))
+
     def update_state(self, *args, **kwargs):
         raise NotImplementedError
 
@@ -231,7 +252,11 @@ class Metric:
         raise NotImplementedError
 
     def reset_state(self):
-        raise NotImplementedError
+        variables = self.__dict__.get("_variables")
+        if variables is None:
+            raise NotImplementedError
+        for v in variables:
+            v.assign(np.zeros(v.shape, dtype=v.dtype))
 
     def __call__(self, *args, **kwargs):
         """Update the state with one batch and return the new result."""

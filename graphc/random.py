@@ -64,7 +64,54 @@ def _dtype(dtype) -> str:
     return str(np.dtype(dtype or "float32"))
 
 
+def _symbolic_zeros(shape, dtype):
+    """Zeros of ``shape`` whose unknown sizes are ``ops.shape(x)[i]`` values (a traced
+    model's batch size: ``ops.shape(z_mean)[0]``), as a symbolic tensor."""
+    from graphc import ops
+    from graphc.ir import Value
+
+    out = None
+    known_shape = []
+    for k, d in enumerate(shape):
+        if isinstance(d, Value):
+            node = d.producer
+            if node is None or node.op != "shape":
+                raise ValueError(
+                    f"random: dimension {k} of shape {shape} is a symbolic tensor that is not "
+                    "a size read with ops.shape(x)[i]; graphc draws with a static shape or "
+                    "with sizes of other tensors."
+                )
+            x, axis = node.inputs[0], node.attrs["axis"]
+            others = [a for a in range(len(x.shape)) if a != axis]
+            line = ops.sum(ops.zeros_like(ops.cast(x, dtype)), axis=others) if others else None
+            line = ops.zeros_like(ops.cast(x, dtype)) if line is None else line
+            line = ops.reshape(line, (-1,) + (1,) * (len(shape) - k - 1))
+            out = line if out is None else out + line
+            known_shape.append(1)
+        else:
+            known_shape.append(int(d))
+    return out + np.zeros(known_shape, dtype=dtype)
+
+
+def _symbolic_shape(shape) -> bool:
+    from graphc.ops.registry import is_symbolic
+
+    return not isinstance(shape, (int, np.integer)) and any(is_symbolic(d) for d in shape)
+
+
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    if _symbolic_shape(shape):  # inside a traced call: a random op in the graph
+        from graphc.ops.registry import apply
+
+        zeros = _symbolic_zeros(shape, _dtype(dtype))
+        noise = apply(
+            "random_noise",
+            [zeros],
+            kind="gaussian_noise",
+            stddev=float(stddev),
+            force_training=True,
+        )[0]
+        return noise + mean if mean else noise
     return _gen(seed).normal(mean, stddev, _shape(shape)).astype(_dtype(dtype))
 
 

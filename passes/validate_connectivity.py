@@ -114,6 +114,10 @@ class ValidateConnectivity(Pass):
         used = {v for n in graph.nodes for v in n.inputs} | set(graph.outputs)
         unused = [v for v in graph.inputs if v not in used]
         for v in unused:
+            if v.uses:
+                # Read by ops outside the outputs' graph: an add_loss() branch (Keras's
+                # "endpoint layer" takes the targets as an input) - Keras says nothing.
+                continue
             warnings.warn(
                 f"Model input {_describe(v)} is not connected to any output; it "
                 "will be fed but ignored. Remove it from `inputs` or use it.",

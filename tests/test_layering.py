@@ -66,6 +66,7 @@ RANKS = [
             "graphc.utils",
             "graphc.saving",
             "graphc.datasets",
+            "graphc.preprocessing",
             "graphc.cli",
             "graphc.__main__",
             "graphc.distributed",

@@ -12,6 +12,7 @@ its input's mask; a layer that ``supports_masking`` gives its outputs ``compute_
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import warnings
@@ -57,6 +58,48 @@ def _other_tensor_arguments(layer, inputs, args, kwargs) -> dict:
         out[names[i] if i < len(names) else f"arg_{i}"] = value
     out.update(kwargs)
     return {k: v for k, v in out.items() if any(is_symbolic(x) for x in flatten_struct(v))}
+
+
+_EAGER_DEPTH = 0  # how many eager layer calls are running (nested ones inside)
+
+
+class KerasArray(np.ndarray):
+    """An array a layer returned eagerly with a Keras mask attached (``._keras_mask``), as
+    Keras's eager tensors carry theirs. Arithmetic on it gives plain arrays: the mask
+    belongs to this output only."""
+
+    _keras_mask = None
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        obj = np.asarray(obj)
+        return obj[()] if return_scalar else obj
+
+
+def _eager_mask(x):
+    return getattr(x, "_keras_mask", None) if isinstance(x, np.ndarray) else None
+
+
+def _attach_eager_masks(layer, inputs, outputs, previous_mask):
+    """Keras's eager mask propagation: the outputs of a masking-aware layer called on
+    arrays carry ``compute_mask``'s result, when there is one."""
+    masks = layer.compute_mask(inputs, previous_mask)
+    if masks is None or all(m is None for m in flatten_struct(masks)):
+        return outputs
+    flat_outputs, flat_masks = flatten_struct(outputs), flatten_struct(masks)
+    if len(flat_outputs) != len(flat_masks):
+        return outputs
+    tagged = iter(
+        _with_mask(y, m) if m is not None else y for y, m in zip(flat_outputs, flat_masks)
+    )
+    return map_struct(lambda _: next(tagged), outputs)
+
+
+def _with_mask(y, mask):
+    if not isinstance(y, np.ndarray) or isinstance(mask, Value):
+        return y
+    out = np.asarray(y).view(KerasArray)
+    out._keras_mask = np.asarray(mask)
+    return out
 
 
 def _call_takes_mask(cls) -> bool:
@@ -170,6 +213,25 @@ class Layer:
     #: A class default, so the check per call finds it without a failed attribute lookup.
     input_spec = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Keras: a layer whose build() was called directly (`layer.build((None, 4))`)
+        # is built; a first call then keeps the weights set since (set_weights).
+        build = cls.__dict__.get("build")
+        if build is None or getattr(build, "_sets_built", False):
+            return
+        if any(c.__module__.startswith("graphc.models") for c in cls.__mro__):
+            return  # a model's build traces its call; it says itself when it is built
+
+        @functools.wraps(build)
+        def build_wrapper(self, *args, **kw):
+            out = build(self, *args, **kw)
+            self.built = True
+            return out
+
+        build_wrapper._sets_built = True
+        cls.build = build_wrapper
+
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, **kwargs):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, received {type(name).__name__}")
@@ -181,6 +243,8 @@ class Layer:
             # Parameter has fixed slots, so the layer that made the weight keeps them.
             _weight_regularizers={},
             _weight_constraints={},
+            _added_losses=[],  # add_loss() values of the last eager call
+            _symbolic_losses=[],  # add_loss() values recorded by symbolic calls
             _activity_losses=[],  # the penalties of the last call, as Keras's
             activity_regularizer=regularizers.get(activity_regularizer),
             _calls=[],  # (inputs, outputs) per symbolic call
@@ -292,10 +356,23 @@ class Layer:
         trainable weight, on its current value."""
         out = []
         for layer in self._all_layers():
+            out.extend(layer.__dict__.get("_added_losses", ()))
             out.extend(layer._activity_losses)
         for p, reg in self._regularized_weights():
             out.append(regularizers.penalty_value(reg, p))
         return out
+
+    def add_loss(self, loss):
+        """Add a loss to minimise (Keras's ``Layer.add_loss``), from ``call``: on symbolic
+        tensors it becomes part of the model's graph, and ``fit`` adds its sum to the
+        training loss (a model compiled without a loss trains on these alone); called on
+        arrays, ``layer.losses`` holds the values of the last call."""
+        if any(is_symbolic(x) for x in flatten_struct(loss)):
+            for x in flatten_struct(loss):
+                self.__dict__.setdefault("_symbolic_losses", []).append(x)
+        else:
+            for x in flatten_struct(loss):
+                self.__dict__.setdefault("_added_losses", []).append(np.asarray(x))
 
     def _all_layers(self):
         """This layer and its sub-layers, depth first, each once (iterative)."""
@@ -458,8 +535,25 @@ class Layer:
                 # record the ops on the weights, else the weights would freeze into
                 # constants that training never updates.
                 return self.call(inputs, *args, **kwargs)
+            input_masks = map_struct(_eager_mask, inputs)
+            has_masks = any(m is not None for m in flatten_struct(input_masks))
+            if has_masks and kwargs.get("mask") is None and _call_takes_mask(type(self)):
+                kwargs["mask"] = input_masks
+            global _EAGER_DEPTH
+            if _EAGER_DEPTH == 0:  # Keras: each top-level call starts its losses afresh
+                for layer in self._all_layers():
+                    if layer.__dict__.get("_added_losses"):
+                        layer.__dict__["_added_losses"] = []
+            _EAGER_DEPTH += 1
+            try:
+                with eager():
+                    outputs = self.call(inputs, *args, **kwargs)
+            finally:
+                _EAGER_DEPTH -= 1
             with eager():
-                outputs = self.call(inputs, *args, **kwargs)
+                if self.supports_masking:
+                    previous = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
+                    outputs = _attach_eager_masks(self, inputs, outputs, previous)
             self._activity_losses = (
                 []
                 if self.activity_regularizer is None

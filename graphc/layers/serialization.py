@@ -113,8 +113,32 @@ def lookup(name: str, custom_objects=None) -> type:
 
 
 def serialize(layer) -> dict:
-    """``{"class_name": ..., "config": layer.get_config()}``."""
-    return {"class_name": class_name(layer), "config": layer.get_config()}
+    """``{"class_name": ..., "config": layer.get_config()}``; objects the config holds
+    (a sub-layer, a regularizer: a custom layer's get_config may return them as they
+    are) become their own configs, as Keras's ``serialize_keras_object`` does."""
+    return {"class_name": class_name(layer), "config": serialize_config(layer.get_config())}
+
+
+def serialize_config(config):
+    """``config`` with the layers, regularizers, initializers and constraints in it
+    replaced by their configs (recursively; plain data is left as it is)."""
+    from graphc import constraints, initializers, regularizers
+    from graphc.layers.base import Layer
+
+    if isinstance(config, dict):
+        return {k: serialize_config(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return type(config)(serialize_config(v) for v in config)
+    if isinstance(config, Layer):
+        return serialize(config)
+    for module, base in (
+        (regularizers, regularizers.Regularizer),
+        (initializers, initializers.Initializer),
+        (constraints, constraints.Constraint),
+    ):
+        if isinstance(config, base):
+            return module.serialize(config)
+    return config
 
 
 def deserialize(spec: dict, custom_objects=None):

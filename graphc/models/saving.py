@@ -146,9 +146,11 @@ def model_from_config(spec: dict, custom_objects=None):
         layer = deserialize_layer(
             {"class_name": entry["class_name"], "config": entry["config"]}, custom_objects
         )
+        # Keyed by the config's name: a custom layer whose get_config() leaves its name
+        # out comes back under a new one (Keras's rule too).
         layers[entry["name"]] = layer
         if isinstance(layer, InputLayer):
-            produced[(layer.name, 0)] = [layer.output]
+            produced[(entry["name"], 0)] = [layer.output]
     for entry in config["layers"]:
         layer = layers[entry["name"]]
         for k, args in enumerate(entry.get("inbound_nodes", [])):
@@ -158,7 +160,7 @@ def model_from_config(spec: dict, custom_objects=None):
                 out = layer(_unmap_refs(find, args["__call__"]["args"]), **kwargs)
             else:
                 out = layer(_unmap_refs(find, args))
-            produced[(layer.name, k)] = flatten_struct(out)
+            produced[(entry["name"], k)] = flatten_struct(out)
     inputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["input_layers"])
     outputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["output_layers"])
     model = Model(inputs, outputs, name=config.get("name"))
@@ -611,6 +613,14 @@ def load_model(filepath, custom_objects=None, compile=True):
     filepath = os.fspath(filepath)
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No such file: {filepath}")
+    from graphc.layers.serialization import custom_object_scope
+
+    # Functions named in the configs (a custom activation) are found in the scope.
+    with custom_object_scope(custom_objects):
+        return _load_model(filepath, custom_objects, compile)
+
+
+def _load_model(filepath, custom_objects, compile):
     from graphc.models import keras_format
 
     if filepath.endswith((".h5", ".hdf5")):

@@ -61,7 +61,7 @@ class _Compiled:
             losses_mod.get(each) if each is not None else None
             for each in per_output(loss, names, "loss")
         ]
-        if all(each is None for each in self.losses):
+        if all(each is None for each in self.losses) and not _has_added_losses(model):
             raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'.")
         weights = (
             per_output(loss_weights, names, "loss_weights")
@@ -125,6 +125,33 @@ class _Compiled:
             + [k for k in self.loss_keys if k is not None]
         )
         return names
+
+
+def _computed_from(value, inputs, known):
+    """Whether every graph input ``value`` depends on is in ``inputs`` (ids); ``known``
+    caches the answer per value id (iterative)."""
+    stack = [value]
+    while stack:
+        v = stack[-1]
+        if id(v) in known:
+            stack.pop()
+            continue
+        if v.producer is None:
+            known[id(v)] = v.kind != "input" or id(v) in inputs
+            stack.pop()
+            continue
+        pending = [u for u in v.producer.inputs if id(u) not in known]
+        if pending:
+            stack.extend(pending)
+            continue
+        known[id(v)] = all(known[id(u)] for u in v.producer.inputs)
+        stack.pop()
+    return known[id(value)]
+
+
+def _has_added_losses(model):
+    """Whether a layer of ``model`` added a loss in a symbolic call (``add_loss``)."""
+    return any(layer.__dict__.get("_symbolic_losses") for layer in model._all_layers())
 
 
 def _loss_keys(losses, output_names):
@@ -300,6 +327,21 @@ class Trainer:
     def optimizer(self):
         return self._compiled.optimizer if self._compiled else None
 
+    @property
+    def metrics_names(self):
+        """Keras's ``model.metrics_names``: ``"loss"``, ``"compile_metrics"`` when
+        ``compile`` had metrics, then each output's loss key (several outputs with a
+        loss); empty before ``compile``."""
+        c = self._compiled
+        if c is None:
+            return []
+        _, metrics, _, weighted = c._spec
+        names = ["loss"] + (["compile_metrics"] if metrics or weighted else [])
+        for key in getattr(c, "loss_keys", None) or []:
+            if key is not None and key not in names:
+                names.append(key)
+        return names
+
     def _require_compiled(self):
         if self._compiled is None:
             raise ValueError(
@@ -319,24 +361,26 @@ class Trainer:
         graph = self.graph
         trainable = self.trainable_weights if trainable is None else trainable
         masks = [get_keras_mask(v) for v in graph.outputs] if with_masks else []
-        attr = "_exec_cache_masked" if any(m is not None for m in masks) else "_exec_cache"
+        added = self._added_loss_values(graph) if with_masks else []
+        attr = "_exec_cache_masked" if added or any(m is not None for m in masks) else "_exec_cache"
         cached = getattr(self, attr, None)
         if cached is None or cached[0] is not graph or cached[1] != trainable:
-            # The layers with activity regularizers are fixed with the graph.
-            activity = self._activity_outputs(graph)
             run = graph
             if attr == "_exec_cache_masked":
-                # A mask no layer reads (Dense passes it on) is not in the model's graph.
+                # A mask no layer reads (Dense passes it on) is not in the model's graph,
+                # nor an add_loss() value (a branch that leads to no output).
                 run = Graph.from_outputs(
                     graph.inputs,
-                    list(graph.outputs) + [m for m in masks if m is not None],
+                    list(graph.outputs) + [m for m in masks if m is not None] + added,
                     graph.name,
                 )
                 if not getattr(self, "_subclassed", False):
                     from graphc.models._topology import keras_node_order
 
                     run.nodes = keras_node_order(run)
-            ex = Executor(run, trainable, [v for _, v in activity])
+            # The layers with activity regularizers are fixed with the graph.
+            activity = self._activity_outputs(run)
+            ex = Executor(run, trainable, [v for _, v, _ in activity])
             ex.activity = activity
             ex.n_outputs = len(graph.outputs)
             setattr(self, attr, (graph, trainable, ex))
@@ -364,9 +408,35 @@ class Trainer:
             ]
         return outputs, masks
 
+    def _added_loss_values(self, graph):
+        """The ``add_loss`` values of this model's layers that ``graph``'s inputs
+        compute (a layer called in another model added others)."""
+        values = [
+            v
+            for layer in self._all_layers()
+            for v in layer.__dict__.get("_symbolic_losses", ())
+            if np.dtype(v.dtype).kind == "f"
+        ]
+        if not values:
+            return []
+        inputs = {id(v) for v in graph.inputs}
+        known, out = {}, []
+        for v in values:
+            if _computed_from(v, inputs, known):
+                out.append(v)
+        return out
+
     def _activity_outputs(self, graph):
         """``(layer, value)`` for each output of each call, in this graph, of a layer that
         has an ``activity_regularizer`` (Keras penalises every call's outputs)."""
+        produced = {v for node in graph.nodes for v in node.outputs}
+        # add_loss() values recorded in this graph: their sum joins the training loss.
+        added = [
+            (layer, v, "added")
+            for layer in self._all_layers()
+            for v in layer.__dict__.get("_symbolic_losses", ())
+            if v in produced and np.dtype(v.dtype).kind == "f"
+        ]
         found = [
             (layer, v)
             for layer in self._all_layers()
@@ -375,8 +445,7 @@ class Trainer:
             for v in flatten_struct(outs)
         ]
         if not found:
-            return []
-        produced = {v for node in graph.nodes for v in node.outputs}
+            return added
         missing = {layer.name for layer, _ in found} - {
             layer.name for layer, v in found if v in produced
         }
@@ -389,7 +458,11 @@ class Trainer:
                 "and graphc applies activity regularizers only to layers called directly "
                 "in the model being trained."
             )
-        return [(layer, v) for layer, v in found if v in produced and np.dtype(v.dtype).kind == "f"]
+        return added + [
+            (layer, v, "activity")
+            for layer, v in found
+            if v in produced and np.dtype(v.dtype).kind == "f"
+        ]
 
     # ---- regularization ------------------------------------------------------------
     def _weight_rules(self, store):
@@ -426,11 +499,16 @@ class Trainer:
             return total, grads
         from graphc.models.regularization import activity_penalty
 
-        for layer in {id(layer): layer for layer, _ in ex.activity}.values():
-            layer._activity_losses = []
-        for (layer, _), y in zip(ex.activity, arrays):
-            value, grad = activity_penalty(layer.activity_regularizer, y, need_grad)
-            layer._activity_losses.append(value)
+        for layer, _, kind in ex.activity:
+            layer.__dict__["_activity_losses" if kind == "activity" else "_added_losses"] = []
+        for (layer, _, kind), y in zip(ex.activity, arrays):
+            if kind == "added":  # Keras's _aggregate_additional_loss: its sum
+                value = np.sum(y, dtype=np.float64)
+                grad = np.ones_like(y) if need_grad else None
+                layer._added_losses.append(np.asarray(value, dtype=np.float32))
+            else:
+                value, grad = activity_penalty(layer.activity_regularizer, y, need_grad)
+                layer._activity_losses.append(value)
             total += float(np.sum(value))
             grads.append(grad)
         return total, grads
@@ -474,7 +552,10 @@ class Trainer:
             raise InputDataError("x is required.")
         xs = _data.check_against(xs, self.inputs, "inputs", self.name)
         ys = None
-        if need_y:
+        no_loss = self._compiled is not None and all(
+            each is None for each in getattr(self._compiled, "losses", [0])
+        )
+        if need_y and not (y is None and no_loss):  # add_loss() alone needs no targets
             if y is None:
                 raise InputDataError(
                     "y is required for training and evaluation; pass the targets as y=."
@@ -607,7 +688,9 @@ class Trainer:
             fixed = [v.shape[0] for v in self.inputs if v.shape and v.shape[0] is not None]
             n = fixed[0] if fixed else 1
             first = ex.forward([a[:n] for a in xs], ExecContext(training=False))
-            self._compiled.build_metrics(first[: ex.n_outputs], [a[:n] for a in ys])
+            self._compiled.build_metrics(
+                first[: ex.n_outputs], None if ys is None else [a[:n] for a in ys]
+            )
 
     def _update_metrics(self, outputs, ys, masks, sw=None):
         """As Keras 3: sample and class weights reach the loss and ``weighted_metrics``,

@@ -23,7 +23,6 @@ MISSING = {
         "export": "framework: TensorFlow SavedModel export (graphc exports ONNX: Model.export)",
         "legacy": "framework: tf.keras 2 compatibility",
         "mixed_precision": "framework: mixed precision (graphc trains in float32)",
-        "preprocessing": "not yet",
         "quantizers": "not yet",
         "remat": "framework: rematerialisation in the backends' autodiff",
         "src": "framework: Keras's private source tree, not API",

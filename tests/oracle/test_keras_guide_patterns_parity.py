@@ -1,0 +1,110 @@
+"""Patterns of the keras.io guides, against Keras 3 itself (tests/api/test_guide_patterns.py
+has the rest): the same code for both libraries, Keras's weights copied over."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.oracle
+
+import graphc  # noqa: E402
+
+TOKENS = np.array([[5, 3, 9, 0, 0, 0], [7, 8, 2, 5, 1, 0], [4, 9, 1, 6, 2, 3]])
+
+
+def _eager_masked_lstm(lib):
+    embedding = lib.layers.Embedding(input_dim=10, output_dim=4, mask_zero=True)
+    lstm = lib.layers.LSTM(3)
+    embedding.build((None, None))
+    lstm.build((None, None, 4))
+    return embedding, lstm
+
+
+def test_eager_mask_flows_from_embedding_to_lstm():
+    (ke, kl), (ge, gl) = _eager_masked_lstm(keras), _eager_masked_lstm(graphc)
+    ge.set_weights(ke.get_weights())
+    gl.set_weights(kl.get_weights())
+    k_out = keras.ops.convert_to_numpy(kl(ke(TOKENS)))
+    g_out = gl(ge(TOKENS))
+    np.testing.assert_allclose(g_out, k_out, rtol=1e-4, atol=1e-5)
+    # the mask made a difference: without it the padded steps would count
+    g_unmasked = gl(np.asarray(ge(TOKENS)))
+    assert not np.allclose(g_unmasked[0], g_out[0])
+
+
+def _endpoint_model(lib):
+    class LogisticEndpoint(lib.layers.Layer):
+        def __init__(self, name=None):
+            super().__init__(name=name)
+            self.loss_fn = lib.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, targets, logits, sample_weights=None):
+            self.add_loss(self.loss_fn(targets, logits, sample_weights))
+            return lib.ops.softmax(logits)
+
+    class MeanPenalty(lib.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(0.1 * lib.ops.sum(inputs))
+            return inputs
+
+    inputs = lib.Input(shape=(3,), name="inputs")
+    targets = lib.Input(shape=(4,), name="targets")
+    logits = lib.layers.Dense(4)(MeanPenalty()(lib.layers.Dense(5)(inputs)))
+    out = LogisticEndpoint(name="predictions")(targets, logits)
+    return lib.Model([inputs, targets], out)
+
+
+def test_add_loss_only_model_trains_like_keras():
+    k, g = _endpoint_model(keras), _endpoint_model(graphc)
+    g.set_weights(k.get_weights())
+    for model, lib in ((k, keras), (g, graphc)):
+        model.compile(optimizer=lib.optimizers.SGD(0.05))
+    rng = np.random.default_rng(0)
+    data = {"inputs": rng.random((16, 3)), "targets": rng.random((16, 4))}
+    kh = k.fit(data, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    gh = g.fit(data, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(gh, kh, rtol=1e-3)
+    for gw, kw in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(gw, kw, rtol=1e-3, atol=1e-4)
+    k_eval = k.evaluate(data, verbose=0)
+    np.testing.assert_allclose(g.evaluate(data, verbose=0), k_eval, rtol=1e-4)
+
+
+def _count_metric(lib):
+    class CategoricalTruePositives(lib.metrics.Metric):
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = lib.ops.reshape(lib.ops.argmax(y_pred, axis=1), (-1, 1))
+            values = lib.ops.cast(y_true, "int32") == lib.ops.cast(y_pred, "int32")
+            self.true_positives.assign_add(lib.ops.sum(lib.ops.cast(values, "float32")))
+
+        def result(self):
+            return self.true_positives
+
+        def reset_state(self):
+            self.true_positives.assign(0.0)
+
+    inputs = lib.Input((4,))
+    model = lib.Model(inputs, lib.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(
+        optimizer="rmsprop",
+        loss="sparse_categorical_crossentropy",
+        metrics=[CategoricalTruePositives()],
+    )
+    return model
+
+
+def test_stateful_custom_metric_with_add_variable_matches_keras():
+    k, g = _count_metric(keras), _count_metric(graphc)
+    g.set_weights(k.get_weights())
+    rng = np.random.default_rng(1)
+    x, y = rng.random((40, 4)), rng.integers(0, 3, (40, 1))
+    kh = k.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    gh = g.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    assert gh["categorical_true_positives"] == kh["categorical_true_positives"]
+    assert g.metrics_names == k.metrics_names
