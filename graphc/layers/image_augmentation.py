@@ -30,7 +30,7 @@ from graphc import ops
 from graphc.config import standardize_data_format
 from graphc.layers.base import Layer
 from graphc.layers.convolutional import check_input_rank
-from graphc.layers.preprocessing import _RandomImageLayer
+from graphc.layers.preprocessing import _RandomImageLayer, float_images
 from graphc.ops import image as image_ops
 from graphc.ops.image_augment import image_augment, random_crop
 from graphc.ops.registry import is_symbolic
@@ -116,6 +116,7 @@ class _Augment(_RandomImageLayer):
         return {"kind": self.kind, **self._attrs()}
 
     def call(self, inputs, training=None):
+        inputs = float_images(inputs)
         if training is False:
             return inputs
         eager = not is_symbolic(inputs)
@@ -123,9 +124,7 @@ class _Augment(_RandomImageLayer):
             training = True
         attrs = self._attrs()
         if eager:
-            x = np.asarray(inputs)
-            if not np.issubdtype(x.dtype, np.floating):
-                x = x.astype("float32")
+            x = inputs
             if x.ndim == 3:
                 return image_augment(x[None], self.kind, training, **attrs)[0]
             return image_augment(x, self.kind, training, **attrs)
@@ -407,11 +406,8 @@ class RandomCrop(Layer):
         eager = not is_symbolic(inputs)
         if eager and training is None:
             training = True
-        x = inputs
+        x = float_images(inputs)
         if eager:
-            x = np.asarray(inputs)
-            if not np.issubdtype(x.dtype, np.floating):
-                x = x.astype("float32")
             if training is False:
                 return x  # Keras 3.15's transform_images: only `if training`
             if x.ndim == 3:

@@ -74,6 +74,18 @@ class Rescaling(Layer):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset}
 
 
+def float_images(inputs):
+    """Images as the random image layers take them: integer pixels (``uint8`` from a
+    decoder) become float32 first, in training and inference alike, as Keras's image
+    preprocessing layers cast to their compute dtype."""
+    if is_symbolic(inputs):
+        if np.issubdtype(np.dtype(inputs.dtype), np.floating):
+            return inputs
+        return ops.cast(inputs, "float32")
+    x = np.asarray(inputs)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype("float32")
+
+
 class _RandomImageLayer(Layer):
     """Shared by the random image layers: data format, rank check, and the training rule
     (identity when ``training=False``; forced on when ``training=True`` or when called
@@ -85,13 +97,14 @@ class _RandomImageLayer(Layer):
         self.data_format = standardize_data_format(data_format)
 
     def call(self, inputs, training=None):
+        inputs = float_images(inputs)
         if training is False:
             return inputs
         eager = not is_symbolic(inputs)
         if eager and training is None:
             training = True
-        if eager and np.ndim(inputs) == 3:  # one unbatched image
-            return self._augment(np.asarray(inputs)[None], training)[0]
+        if eager and inputs.ndim == 3:  # one unbatched image
+            return self._augment(inputs[None], training)[0]
         check_input_rank(self, inputs.shape, 4)
         return self._augment(inputs, training)
 

@@ -286,3 +286,22 @@ def test_keras_preprocessing_namespace():
 
     np.testing.assert_array_equal(pad_sequences([[1, 2], [3]], maxlen=3), [[0, 1, 2], [0, 0, 3]])
     assert graphc.preprocessing.image.img_to_array is graphc.utils.img_to_array
+
+
+def test_random_image_layers_take_uint8_images_as_float32():
+    """The transfer-learning guide feeds decoded uint8 images to RandomFlip and
+    RandomRotation; Keras casts them to float32, in training and inference alike."""
+    x = np.random.default_rng(0).integers(0, 255, (2, 8, 8, 3)).astype("uint8")
+    for layer in (
+        layers.RandomRotation(0.1),
+        layers.RandomFlip("horizontal"),
+        layers.RandomContrast(0.2),
+        layers.RandomCrop(4, 4),
+    ):
+        assert layer(x, training=True).dtype == np.float32
+        np.testing.assert_array_equal(layer(x, training=False), x.astype("float32"))
+    inp = graphc.Input((8, 8, 3), dtype="uint8")
+    model = graphc.Sequential([inp, layers.RandomFlip(), layers.RandomRotation(0.1)])
+    out = model.predict(x, verbose=0)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, x.astype("float32"))
