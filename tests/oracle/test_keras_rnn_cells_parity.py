@@ -113,7 +113,7 @@ def _target(model):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_builtin_cells_predict_and_train_like_keras(name):
     k, g = pair(model_of(lambda lib: CASES[name](lib.layers)))
-    assert [w.name for w in k.weights] == [w.name.split("/")[-1] for w in g.weights]
+    assert [w.name for w in k.weights] == [w.path.split("/")[-1] for w in g.weights]
     assert_same_predictions(k, g, X)
     compile_both(k, g, lambda lib: lib.optimizers.Adam(0.01), loss="mse")
     assert_trains_alike(k, g, X, _target(k), epochs=2, batch_size=8)

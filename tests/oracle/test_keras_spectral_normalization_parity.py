@@ -50,7 +50,7 @@ def model_of(name):
 def test_spectral_normalization_predicts_and_trains_like_keras(name):
     build, shape = model_of(name)
     k, g = pair(build)
-    assert [w.name for w in k.weights] == [w.name.split("/")[-1] for w in g.weights]
+    assert [w.name for w in k.weights] == [w.path.split("/")[-1] for w in g.weights]
     x = RNG.standard_normal((16,) + shape).astype("float32")
     y = RNG.standard_normal((16, 2)).astype("float32")
     before = g.get_weights()
