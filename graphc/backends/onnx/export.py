@@ -347,16 +347,17 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     for node in graph.nodes:
         start = len(b.nodes)
         scope = node.scope
+        ins = node.inputs
         ctx = lowering_context(
             b,
-            [v.type for v in node.inputs],
+            [v.type for v in ins],
             [v.type for v in node.outputs],
             where=scope[0][0].name
             if len(scope) == 1
             else "/".join([layer.name for layer, _ in scope]),
         )
         try:
-            names = [tensor_of[v] for v in node.inputs]
+            names = [tensor_of[v] for v in ins]
         except KeyError as e:
             raise ExportError(
                 f"{node.where()}: reads {e.args[0].name!r}, which no earlier node produces"
