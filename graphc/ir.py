@@ -359,10 +359,24 @@ class Node:
                 base = "/".join([layer.name for layer, _ in scope]) + "/" + op
             n_out = len(output_types)
             out_names = [base] if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
-        self.outputs = [
-            Value(t[0], t[1], producer=self, index=i, name=out_names[i])
-            for i, t in enumerate(output_types)
-        ]
+        self.outputs = outputs = []
+        for i, t in enumerate(output_types):
+            if type(t) is TensorType:
+                # Value(t[0], t[1], ...) spelled out: a TensorType's shape is a tuple and
+                # its dtype a name already (two outputs per Dense layer are made here).
+                v = _new_value(Value)
+                v.shape, v.dtype = t
+                v.kind = "intermediate"
+                v.name = unique_value_name(out_names[i] or "value")
+                v.producer = self
+                v.index = i
+                v.uses = []
+                v.layer = None
+                v.data = None
+                v._id = next_id()
+            else:
+                v = Value(t[0], t[1], producer=self, index=i, name=out_names[i])
+            outputs.append(v)
         for v in self.inputs:
             # Weights and constants are shared by every graph that reads them (each call
             # of a shared layer, each clone); their readers are a graph's business
@@ -447,6 +461,9 @@ def _sorted_if_topological(nodes: list[Node]) -> list[Node] | None:
             if j is not None and j >= i:
                 return None
     return by_id
+
+
+_new_value = object.__new__
 
 
 def _copy_value(v: Value, producer: Node | None, index: int) -> Value:
