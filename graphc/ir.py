@@ -359,7 +359,8 @@ class Node:
                 base = "/".join([layer.name for layer, _ in scope]) + "/" + op
             n_out = len(output_types)
             out_names = [base] if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
-        self.outputs = outputs = []
+        outputs: list[Value] = []
+        self.outputs = outputs
         for i, t in enumerate(output_types):
             if type(t) is TensorType:
                 # Value(t[0], t[1], ...) spelled out: a TensorType's shape is a tuple and
@@ -850,6 +851,15 @@ class Graph:
             if root not in before and root not in after:  # the usual node: no insertions
                 if root in members:
                     order.append(root)
+                continue
+            first, then = before.get(root, ()), after.get(root, ())
+            if not any(n in before or n in after for n in itertools.chain(first, then)):
+                # Nodes inserted next to this one, none an anchor itself (a fusion's
+                # node): the order the iterative walk below gives, without its stack.
+                order.extend([n for n in first if n in members])
+                if root in members:
+                    order.append(root)
+                order.extend([n for n in then if n in members])
                 continue
             # Iterative: a node inserted next to an inserted node is placed next to it.
             stack.append((root, False))
