@@ -283,8 +283,20 @@ class Parameter(Value):
     def __init__(
         self, data: np.ndarray, name: str, layer: Any = None, trainable: bool = True
     ) -> None:
-        path = f"{layer.name}/{name}" if layer is not None else name
-        super().__init__(data.shape, data.dtype, kind="param", name=path, data=data, layer=layer)
+        # Value.__init__(data.shape, data.dtype, kind="param", ...) spelled out, in its
+        # order (the name, then the id): every layer makes its weights here.
+        self.shape = tuple(data.shape)
+        self.dtype = dtype_name(data.dtype)
+        self.kind = "param"
+        self.name = unique_value_name(
+            (f"{layer.name}/{name}" if layer is not None else name) or "value"
+        )
+        self.producer = None
+        self.index = 0
+        self.uses = []
+        self.layer = layer
+        self.data = data
+        self._id = next_id()
         self.short_name = name
         self._trainable = trainable
 
