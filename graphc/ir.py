@@ -292,8 +292,20 @@ class Parameter(Value):
     def __init__(
         self, data: np.ndarray, name: str, layer: Any = None, trainable: bool = True
     ) -> None:
-        path = f"{layer.name}/{name}" if layer is not None else name
-        super().__init__(data.shape, data.dtype, kind="param", name=path, data=data, layer=layer)
+        # Value.__init__(data.shape, data.dtype, kind="param", ...) spelled out, in its
+        # order (the name, then the id): every layer makes its weights here.
+        self.shape = tuple(data.shape)
+        self.dtype = dtype_name(data.dtype)
+        self.kind = "param"
+        self.name = unique_value_name(
+            (f"{layer.name}/{name}" if layer is not None else name) or "value"
+        )
+        self.producer = None
+        self.index = 0
+        self.uses = []
+        self.layer = layer
+        self.data = data
+        self._id = next_id()
         self.short_name = name
         self._trainable = trainable
 
@@ -394,10 +406,25 @@ class Node:
                 base = "/".join([layer.name for layer, _ in scope]) + "/" + op
             n_out = len(output_types)
             out_names = [base] if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
-        self.outputs = [
-            Value(t[0], t[1], producer=self, index=i, name=out_names[i])
-            for i, t in enumerate(output_types)
-        ]
+        outputs: list[Value] = []
+        self.outputs = outputs
+        for i, t in enumerate(output_types):
+            if type(t) is TensorType:
+                # Value(t[0], t[1], ...) spelled out: a TensorType's shape is a tuple and
+                # its dtype a name already (two outputs per Dense layer are made here).
+                v = _new_value(Value)
+                v.shape, v.dtype = t
+                v.kind = "intermediate"
+                v.name = unique_value_name(out_names[i] or "value")
+                v.producer = self
+                v.index = i
+                v.uses = []
+                v.layer = None
+                v.data = None
+                v._id = next_id()
+            else:
+                v = Value(t[0], t[1], producer=self, index=i, name=out_names[i])
+            outputs.append(v)
         for v in self.inputs:
             # Weights and constants are shared by every graph that reads them (each call
             # of a shared layer, each clone); their readers are a graph's business
@@ -482,6 +509,9 @@ def _sorted_if_topological(nodes: list[Node]) -> list[Node] | None:
             if j is not None and j >= i:
                 return None
     return by_id
+
+
+_new_value = object.__new__
 
 
 def _copy_value(v: Value, producer: Node | None, index: int) -> Value:
@@ -868,6 +898,15 @@ class Graph:
             if root not in before and root not in after:  # the usual node: no insertions
                 if root in members:
                     order.append(root)
+                continue
+            first, then = before.get(root, ()), after.get(root, ())
+            if not any(n in before or n in after for n in itertools.chain(first, then)):
+                # Nodes inserted next to this one, none an anchor itself (a fusion's
+                # node): the order the iterative walk below gives, without its stack.
+                order.extend([n for n in first if n in members])
+                if root in members:
+                    order.append(root)
+                order.extend([n for n in then if n in members])
                 continue
             # Iterative: a node inserted next to an inserted node is placed next to it.
             stack.append((root, False))

@@ -16,6 +16,7 @@ import functools
 import inspect
 import re
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -188,6 +189,22 @@ def weight_options_config(layer, *keys) -> dict:
         )
         for key in keys
     }
+
+
+_SYMBOLIC_KINDS = ("input", "intermediate")
+
+
+def _own_output(layer, first_new: int, v):
+    """A tensor ``layer``'s call returned, as the call's output: one it did not record
+    (its input, a weight) gets an identity node, as a pass-through still gets a node."""
+    if not isinstance(v, Value):
+        raise TypeError(
+            f"Layer {layer.name!r} returned {type(v).__name__} from "
+            "call(); a layer must return symbolic tensors"
+        )
+    if v.producer is None or v.producer._id < first_new:
+        return apply("identity", [v])
+    return v
 
 
 def _shape_of(x):
@@ -521,6 +538,34 @@ class Layer:
             self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
+        if (
+            type(inputs) is Value
+            and not args
+            and not kwargs
+            and inputs.kind in _SYMBOLIC_KINDS
+            and self.input_spec is None
+            and get_keras_mask(inputs) is None
+            and type(self).compute_mask is Layer.compute_mask
+        ):
+            # The common call (one symbolic tensor, no other argument, no mask, a layer
+            # whose outputs get no mask of their own): the general path below without its
+            # structure and mask helpers, which all find nothing to do here.
+            if type(self)._maybe_build is not Layer._maybe_build:
+                self._maybe_build(inputs)
+            elif not self.built:
+                self.build(inputs.shape)
+                self.built = True
+            call_index = len(self._calls)
+            first_new = recording.next_id()
+            with scope(self, call_index):
+                outputs = self.call(inputs)
+                if type(outputs) is Value:
+                    if outputs.producer is None or outputs.producer._id < first_new:
+                        outputs = apply("identity", [outputs])
+                else:
+                    outputs = map_struct(partial(_own_output, self, first_new), outputs)
+            self._calls.append((inputs, outputs))
+            return outputs
         flat = flatten_struct(inputs)
         if getattr(self, "input_spec", None) is not None:
             from graphc.layers.wrappers import assert_input_compatibility
@@ -599,17 +644,7 @@ class Layer:
         with scope(self, call_index):
             outputs = self.call(inputs, *args, **kwargs)
 
-            def own(v):
-                if not isinstance(v, Value):
-                    raise TypeError(
-                        f"Layer {self.name!r} returned {type(v).__name__} from "
-                        "call(); a layer must return symbolic tensors"
-                    )
-                if v.producer is None or v.producer._id < first_new:
-                    return apply("identity", [v])  # a pass-through still gets a node
-                return v
-
-            outputs = map_struct(own, outputs)
+            outputs = map_struct(partial(_own_output, self, first_new), outputs)
             if self.supports_masking:
                 self._set_mask_metadata(inputs, outputs, previous_mask)
             elif (

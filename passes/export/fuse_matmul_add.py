@@ -51,7 +51,9 @@ class FuseMatMulAdd(Pass):
             return f"the input has rank {len(x.shape)}; Gemm needs rank 2"
         if not x.dtype.startswith("float") or x.dtype != w.dtype:
             return f"dtypes {x.dtype} and {w.dtype} are not one float dtype"
-        users = graph.users(y)
+        users = graph.consumers(y)  # once per input slot: add(y, y) lists the add twice
+        if len(users) > 1:
+            users = graph.users(y)
         if graph.is_output(y) or len(users) != 1 or users[0].op != "add":
             return "the result is not read by exactly one add (and nothing else)"
         add = users[0]

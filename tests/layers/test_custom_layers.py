@@ -112,3 +112,37 @@ def test_custom_layer_with_ops_on_weights_trains_as_in_keras():
     for g, k in zip(g_model.get_weights(), k_model.get_weights()):
         np.testing.assert_allclose(g, k, rtol=1e-3, atol=1e-4)
     assert not np.allclose(g_model.get_weights()[0], start[0])  # it did train
+
+
+def test_one_tensor_calls_record_as_the_general_path():
+    """``layer(x)`` on one unmasked symbolic tensor takes ``Layer.__call__``'s fast path;
+    ``layer(x, training=None)`` the general one. Both record the same nodes: a
+    pass-through gets its identity node, a list return keeps its structure, and a
+    non-tensor return is refused."""
+
+    class PassThrough(layers.Layer):
+        def call(self, x, training=None):
+            return x
+
+    class Split(layers.Layer):
+        def call(self, x, training=None):
+            return [ops.relu(x), x]
+
+    class Bad(layers.Layer):
+        def call(self, x, training=None):
+            return 3
+
+    def record(**kwargs):
+        inp = graphc.Input(shape=(4,))
+        y = PassThrough()(inp, **kwargs)
+        a, b = Split()(y, **kwargs)
+        out = layers.Dense(2)(a)
+        model = graphc.Model(inp, [out, b])
+        return [(n.op, type(n.layer).__name__) for n in model.graph.nodes]
+
+    fast, general = record(), record(training=None)
+    assert fast == general
+    assert fast[:3] == [("identity", "PassThrough"), ("relu", "Split"), ("identity", "Split")]
+    for kwargs in ({}, {"training": None}):
+        with pytest.raises(TypeError, match="returned int from call"):
+            Bad()(graphc.Input(shape=(4,)), **kwargs)

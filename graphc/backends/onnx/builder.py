@@ -184,7 +184,21 @@ def lowering_context(
             if t[1].startswith("float"):
                 float_dtype = t[1]
                 break
-    return LoweringContext(builder, builder.opset, in_types, out_types, float_dtype, where)
+    # LoweringContext(...) spelled out: the frozen dataclass's __init__ sets each field
+    # through object.__setattr__, a cost paid per node of the graph.
+    ctx = _new_context(LoweringContext)
+    ctx.__dict__.update(
+        emitter=builder,
+        opset=builder.opset,
+        in_types=in_types,
+        out_types=out_types,
+        float_dtype=float_dtype,
+        where=where,
+    )
+    return ctx
+
+
+_new_context = object.__new__
 
 
 def value_info(name: str, dtype, shape):

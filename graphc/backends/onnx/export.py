@@ -347,16 +347,17 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     for node in graph.nodes:
         start = len(b.nodes)
         scope = node.scope
+        ins = node.inputs
         ctx = lowering_context(
             b,
-            [v.type for v in node.inputs],
+            [v.type for v in ins],
             [v.type for v in node.outputs],
             where=scope[0][0].name
             if len(scope) == 1
             else "/".join([layer.name for layer, _ in scope]),
         )
         try:
-            names = [tensor_of[v] for v in node.inputs]
+            names = [tensor_of[v] for v in ins]
         except KeyError as e:
             raise ExportError(
                 f"{node.where()}: reads {e.args[0].name!r}, which no earlier node produces"
@@ -514,22 +515,34 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
     """Check ``proto`` and write it to ``path``; True when it went to external data."""
     import onnx
 
-    try:
-        size = proto.ByteSize()
-    except Exception:  # noqa: BLE001 - too big to even measure: certainly external
-        size = threshold
-    if size < threshold:
-        # Serialised once for the checker, shape inference and the file. The checker's
-        # ``full_check`` is strict, type-checking shape inference: the call after it,
-        # which also gives the types to compare, so it runs once.
-        data = proto.SerializeToString()
+    # Serialised once for the checker, shape inference and the file. The checker's
+    # ``full_check`` is strict, type-checking shape inference: the call after it, which
+    # also gives the types to compare, so it runs once. When the weights are far under
+    # the threshold, the serialised length is the size (no separate ByteSize walk);
+    # near it, ByteSize decides first, so a model going to external data is never
+    # serialised whole.
+    data = None
+    weights = sum(v.data.nbytes for v in _leaves(graph)[0])
+    if weights * 2 < threshold:
+        try:
+            data = proto.SerializeToString()
+        except Exception:  # noqa: BLE001 - over protobuf's 2 GB: external
+            data = None
+    else:
+        try:
+            size = proto.ByteSize()
+        except Exception:  # noqa: BLE001 - too big to even measure: certainly external
+            size = threshold
+        if size < threshold:
+            data = proto.SerializeToString()
+    if data is not None and len(data) < threshold:
         try:
             onnx.checker.check_model(data)
             inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=True)
         except Exception as e:  # onnx raises ValidationError / InferenceError
             raise _rejected(proto, e) from e
         _compare_shapes(graph, tensor_of, inferred)
-        if _name_output_dims(proto, inferred):
+        if _name_output_dims(proto, inferred) and path is not None:
             data = proto.SerializeToString()
         if path is not None:
             atomic_write(path, lambda f: f.write(data))
