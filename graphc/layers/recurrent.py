@@ -79,12 +79,114 @@ def _time_mask(mask):
     return mask
 
 
-class _RNN(Layer):
+class CellWeights:
+    """The options and weights a recurrent layer and its cell share (SimpleRNN and
+    SimpleRNNCell, LSTM and LSTMCell, GRU and GRUCell): Keras gives them the same
+    arguments, the same ``kernel``/``recurrent_kernel``/``bias`` and the same config."""
+
+    _gates = 1
+    _has_recurrent_activation = False
+
+    def _set_cell_options(
+        self,
+        units,
+        activation,
+        recurrent_activation,
+        use_bias,
+        kernel_initializer,
+        recurrent_initializer,
+        bias_initializer,
+        dropout,
+        recurrent_dropout,
+        seed,
+        **weight_options,
+    ):
+        cls = type(self).__name__
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(
+                "Received an invalid value for argument `units`, expected a "
+                f"positive integer, got {units}."
+            )
+        set_weight_options(self, **weight_options)
+        self.units = int(units)
+        self.activation = _activation(cls, "activation", activation)
+        if self._has_recurrent_activation:
+            self.recurrent_activation = _activation(
+                cls, "recurrent_activation", recurrent_activation
+            )
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        # Keras clips the rates (a rate that cannot be compared raises its TypeError).
+        self.dropout = float(min(1.0, max(0.0, dropout)))
+        self.recurrent_dropout = float(min(1.0, max(0.0, recurrent_dropout)))
+        self.seed = seed  # graphc draws from the executor's generator (set_random_seed)
+
+    def _bias_shape(self):
+        return (self._gates * self.units,)
+
+    def _bias_init(self):
+        return self.bias_initializer
+
+    def _add_cell_weights(self, features):
+        g, u = self._gates, self.units
+        self.kernel = self.add_weight(
+            (features, g * u),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
+        self.recurrent_kernel = self.add_weight(
+            (u, g * u),
+            self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+            name="recurrent_kernel",
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                self._bias_shape(),
+                self._bias_init(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
+
+    def _cell_config(self, *more_options) -> dict:
+        """The shared config entries in Keras's order (``more_options``: other weight
+        options, e.g. the layer's ``activity_regularizer``, after ``bias_regularizer``)."""
+        config = {"units": self.units, "activation": activations.serialize(self.activation)}
+        if self._has_recurrent_activation:
+            config["recurrent_activation"] = activations.serialize(self.recurrent_activation)
+        return {
+            **config,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **weight_options_config(
+                self,
+                "kernel_regularizer",
+                "recurrent_regularizer",
+                "bias_regularizer",
+                *more_options,
+                "kernel_constraint",
+                "recurrent_constraint",
+                "bias_constraint",
+            ),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+
+
+class _RNN(CellWeights, Layer):
     """What SimpleRNN, LSTM and GRU share: arguments, weights, outputs, config."""
 
     _SUPPORTS_MASKING = True
-    _gates = 1
-    _has_recurrent_activation = False
 
     def __init__(
         self,
@@ -113,14 +215,17 @@ class _RNN(Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        cls = type(self).__name__
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(
-                "Received an invalid value for argument `units`, expected a "
-                f"positive integer, got {units}."
-            )
-        set_weight_options(
-            self,
+        self._set_cell_options(
+            units,
+            activation,
+            recurrent_activation,
+            use_bias,
+            kernel_initializer,
+            recurrent_initializer,
+            bias_initializer,
+            dropout,
+            recurrent_dropout,
+            seed,
             kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
@@ -130,24 +235,10 @@ class _RNN(Layer):
         )
         if stateful:
             raise NotImplementedError(
-                f"{cls}: stateful=True is not supported by graphc; "
+                f"{type(self).__name__}: stateful=True is not supported by graphc; "
                 "pass the state explicitly with initial_state= and "
                 "return_state=True"
             )
-        self.units = int(units)
-        self.activation = _activation(cls, "activation", activation)
-        if self._has_recurrent_activation:
-            self.recurrent_activation = _activation(
-                cls, "recurrent_activation", recurrent_activation
-            )
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        # Keras clips the rates (a rate that cannot be compared raises its TypeError).
-        self.dropout = float(min(1.0, max(0.0, dropout)))
-        self.recurrent_dropout = float(min(1.0, max(0.0, recurrent_dropout)))
-        self.seed = seed  # graphc draws from the executor's generator (set_random_seed)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -156,12 +247,6 @@ class _RNN(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
 
     # ---- weights -------------------------------------------------------------------
-    def _bias_shape(self):
-        return (self._gates * self.units,)
-
-    def _bias_init(self):
-        return self.bias_initializer
-
     def build(self, input_shape):
         if isinstance(input_shape, list) and input_shape and not _is_shape(input_shape):
             input_shape = input_shape[0]  # [sequence, *initial_states]
@@ -172,30 +257,7 @@ class _RNN(Layer):
                 f"timesteps, features) with a known number of features, received input of "
                 f"shape {format_shape(input_shape)}"
             )
-        g, u = self._gates, self.units
-        self.kernel = self.add_weight(
-            (input_shape[-1], g * u),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-            name="kernel",
-        )
-        self.recurrent_kernel = self.add_weight(
-            (u, g * u),
-            self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-            name="recurrent_kernel",
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                self._bias_shape(),
-                self._bias_init(),
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name="bias",
-            )
+        self._add_cell_weights(input_shape[-1])
 
     # ---- calling -------------------------------------------------------------------
     def __call__(self, inputs, initial_state=None, **kwargs):
@@ -261,34 +323,10 @@ class _RNN(Layer):
             return (output,) + tuple(outs[1:])
         return output
 
-    def _activations(self) -> dict:
-        out = {"activation": activations.serialize(self.activation)}
-        if self._has_recurrent_activation:
-            out["recurrent_activation"] = activations.serialize(self.recurrent_activation)
-        return out
-
     def get_config(self):
         config = {
             **super().get_config(),
-            "units": self.units,
-            **self._activations(),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            **weight_options_config(
-                self,
-                "kernel_regularizer",
-                "recurrent_regularizer",
-                "bias_regularizer",
-                "activity_regularizer",
-                "kernel_constraint",
-                "recurrent_constraint",
-                "bias_constraint",
-            ),
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
+            **self._cell_config("activity_regularizer"),
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,

@@ -25,19 +25,17 @@ import inspect
 
 import numpy as np
 
-from graphc import activations, initializers, ops, recording
+from graphc import activations, ops, recording
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers import serialization
 from graphc.layers.base import (
     Layer,
     flatten_struct,
-    set_weight_options,
     to_snake_case,
-    weight_options_config,
 )
 from graphc.layers.recurrent import (
-    _activation,
+    CellWeights,
     _ForgetBiasInitializer,
     _time_mask,
 )
@@ -47,12 +45,10 @@ __all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]
 
 
 # ---- built-in cells ----------------------------------------------------------------------
-class _Cell(Layer):
+class _Cell(CellWeights, Layer):
     """What SimpleRNNCell, LSTMCell and GRUCell share."""
 
-    _gates = 1
     _n_states = 1
-    _has_recurrent_activation = False
     _op = "simple_rnn"
 
     def __init__(
@@ -75,15 +71,18 @@ class _Cell(Layer):
         seed=None,
         **kwargs,
     ):
-        cls = type(self).__name__
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(
-                "Received an invalid value for argument `units`, expected a "
-                f"positive integer, got {units}."
-            )
         super().__init__(**kwargs)
-        set_weight_options(
-            self,
+        self._set_cell_options(
+            units,
+            activation,
+            recurrent_activation,
+            use_bias,
+            kernel_initializer,
+            recurrent_initializer,
+            bias_initializer,
+            dropout,
+            recurrent_dropout,
+            seed,
             kernel_regularizer=kernel_regularizer,
             recurrent_regularizer=recurrent_regularizer,
             bias_regularizer=bias_regularizer,
@@ -91,30 +90,11 @@ class _Cell(Layer):
             recurrent_constraint=recurrent_constraint,
             bias_constraint=bias_constraint,
         )
-        self.units = int(units)
-        self.activation = _activation(cls, "activation", activation)
-        if self._has_recurrent_activation:
-            self.recurrent_activation = _activation(
-                cls, "recurrent_activation", recurrent_activation
-            )
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.dropout = float(min(1.0, max(0.0, dropout)))
-        self.recurrent_dropout = float(min(1.0, max(0.0, recurrent_dropout)))
-        self.seed = seed
         self.output_size = self.units
 
     @property
     def state_size(self):
         return self.units if self._n_states == 1 else [self.units] * self._n_states
-
-    def _bias_shape(self):
-        return (self._gates * self.units,)
-
-    def _bias_init(self):
-        return self.bias_initializer
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -124,30 +104,7 @@ class _Cell(Layer):
                 f"(batch, features) with a known number of features, received "
                 f"{format_shape(input_shape)}"
             )
-        g, u = self._gates, self.units
-        self.kernel = self.add_weight(
-            (input_shape[-1], g * u),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-            name="kernel",
-        )
-        self.recurrent_kernel = self.add_weight(
-            (u, g * u),
-            self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-            name="recurrent_kernel",
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                self._bias_shape(),
-                self._bias_init(),
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                name="bias",
-            )
+        self._add_cell_weights(input_shape[-1])
 
     def get_initial_state(self, batch_size=None):
         return [np.zeros((batch_size, self.units), "float32") for _ in range(self._n_states)]
@@ -212,34 +169,7 @@ class _Cell(Layer):
         return output, new
 
     def get_config(self):
-        config = {
-            **super().get_config(),
-            "units": self.units,
-            "activation": activations.serialize(self.activation),
-        }
-        if self._has_recurrent_activation:
-            config["recurrent_activation"] = activations.serialize(self.recurrent_activation)
-        config.update(
-            {
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                **weight_options_config(
-                    self,
-                    "kernel_regularizer",
-                    "recurrent_regularizer",
-                    "bias_regularizer",
-                    "kernel_constraint",
-                    "recurrent_constraint",
-                    "bias_constraint",
-                ),
-                "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout,
-                "seed": self.seed,
-            }
-        )
-        return config
+        return {**super().get_config(), **self._cell_config()}
 
 
 class SimpleRNNCell(_Cell):
