@@ -529,6 +529,34 @@ class _Builtin(Loss):
     def call(self, y_true, y_pred):
         return self._values(y_true, y_pred)
 
+    def _symbolic_values(self, y_true, y_pred):
+        """Per-sample values on symbolic tensors (a loss object called inside a layer's
+        ``call``): one ``custom_gradient`` op that runs this loss's own NumPy forward and
+        its analytic gradient, made once per loss object."""
+        fn = self.__dict__.get("_values_op")
+        if fn is None:
+            from graphc.ops import custom_gradient
+
+            loss = self
+
+            def per_sample_loss(y_true, y_pred):
+                _, dtype, yt, yp = loss._prepare(y_true, y_pred)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values, jac, _ = loss._forward(yt, yp, need_grad=True)
+                values = np.asarray(values, dtype=dtype)
+
+                def grad(*args, upstream=None):
+                    u = np.asarray(args[-1] if upstream is None else upstream, dtype=dtype)
+                    if not yp.ndim:
+                        return None, jac * u
+                    axis = loss._grad_axis % yp.ndim
+                    return None, (jac * np.expand_dims(u, axis)).reshape(np.shape(y_pred))
+
+                return values, grad
+
+            fn = self.__dict__["_values_op"] = custom_gradient(per_sample_loss)
+        return fn(y_true, y_pred)
+
 
 # ---------------------------------------------------------------------------- crossentropy
 class CategoricalCrossentropy(_Builtin):
