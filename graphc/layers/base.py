@@ -298,6 +298,13 @@ class Layer:
             subs = self.__dict__.get("_sublayers")
             if subs is not None and value not in subs and value is not self:
                 subs.append(value)
+        elif isinstance(value, Parameter) and value.layer is None:
+            # A Variable made by hand (``self.w = graphc.Variable(...)``) becomes one of
+            # this layer's weights, as Keras tracks variables assigned to attributes.
+            params = self.__dict__.get("_params")
+            if params is not None and not any(p is value for p in params):
+                value.layer = self
+                params.append(value)
         object.__setattr__(self, key, value)
 
     # ---- weights ---------------------------------------------------------------------

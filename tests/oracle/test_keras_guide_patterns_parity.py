@@ -158,3 +158,35 @@ def test_builtin_loss_objects_on_symbolic_tensors_train_like_keras(name):
     np.testing.assert_allclose(gh, kh, rtol=1e-4, atol=1e-6)
     for gw, kw in zip(g.get_weights(), k.get_weights()):
         np.testing.assert_allclose(gw, kw, rtol=1e-4, atol=1e-5)
+
+
+def _variable_attribute_model(lib):
+    class Linear(lib.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.w = lib.Variable(initializer=np.ones((3, 2), "float32"), name="w")
+            self.b = lib.Variable(
+                initializer=np.full((2,), 0.5, "float32"), name="b", trainable=False
+            )
+
+        def call(self, x):
+            return lib.ops.matmul(x, self.w) + self.b
+
+    inputs = lib.Input((3,))
+    return lib.Model(inputs, Linear()(inputs))
+
+
+def test_variables_assigned_to_layer_attributes_are_tracked_like_keras():
+    k, g = _variable_attribute_model(keras), _variable_attribute_model(graphc)
+    assert [w.path for w in g.weights] == [w.path for w in k.weights]
+    assert len(g.trainable_weights) == len(k.trainable_weights) == 1
+    assert g.count_params() == k.count_params()
+    x = np.random.default_rng(2).random((8, 3)).astype("float32")
+    y = np.zeros((8, 2), "float32")
+    for model, lib in ((k, keras), (g, graphc)):
+        model.compile(optimizer=lib.optimizers.SGD(0.05), loss="mse")
+    kh = k.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+    gh = g.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(gh, kh, rtol=1e-5)
+    for gw, kw in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(gw, kw, rtol=1e-5, atol=1e-6)
