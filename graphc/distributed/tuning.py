@@ -254,24 +254,7 @@ def search(
     if client is None:
         raw = [train_trial(build_fn, p, data, s, fit_spec) for p, s in zip(configs, seeds)]
     else:
-        from dask.base import tokenize
-
-        shared = client.scatter(data, broadcast=True, hash=True)
-        token = tokenize(build_fn, configs, seeds, shared.key, fit_spec)
-        futures = [
-            client.submit(
-                train_trial,
-                build_fn,
-                p,
-                shared,
-                s,
-                fit_spec,
-                pure=True,
-                key=f"graphc-search-{token}-{i}",
-            )
-            for i, (p, s) in enumerate(zip(configs, seeds))
-        ]
-        raw = client.gather(futures)
+        raw = _run_trials(client, build_fn, configs, seeds, data, fit_spec)
     trials = []
     for i, (params, s, r) in enumerate(zip(configs, seeds, raw)):
         hist = r["history"]
@@ -288,6 +271,49 @@ def search(
     best = min(trials, key=rank).index
     best_model = _model_from_bytes(raw[best]["model"])
     return SearchResult(trials, monitor, direction, best, best_model)
+
+
+#: How many times a search re-sends its data and resubmits after losing them.
+DATA_LOSS_RETRIES = 3
+
+
+def _run_trials(client, build_fn, configs, seeds, data, fit_spec) -> list:
+    """Every trial's result, on the cluster. The data are scattered to every worker; a
+    worker killed while it holds the only copy (one that joined after the scatter has
+    none) makes the scheduler cancel the trials needing it: then the data are sent
+    again and the trials resubmitted under the same keys, so finished ones are kept."""
+    from dask.base import tokenize
+
+    try:
+        from distributed.client import FutureCancelledError as Lost
+    except ImportError:  # pragma: no cover - older dask.distributed
+        from concurrent.futures import CancelledError as Lost
+
+    previous: list = []
+    for attempt in range(DATA_LOSS_RETRIES + 1):
+        shared = client.scatter(data, broadcast=True, hash=True)
+        token = tokenize(build_fn, configs, seeds, shared.key, fit_spec)
+        futures = [
+            client.submit(
+                train_trial,
+                build_fn,
+                p,
+                shared,
+                s,
+                fit_spec,
+                pure=True,
+                key=f"graphc-search-{token}-{i}",
+            )
+            for i, (p, s) in enumerate(zip(configs, seeds))
+        ]
+        previous.clear()  # the new futures hold the finished keys now
+        try:
+            return client.gather(futures)
+        except Lost:
+            if attempt == DATA_LOSS_RETRIES:
+                raise
+            previous = futures
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _model_from_bytes(blob):

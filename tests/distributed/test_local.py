@@ -393,3 +393,46 @@ def test_search_errors():
             np.zeros((4, 8, 8)),
             np.zeros(4),
         )
+
+
+# ---- a search whose scattered data are lost ------------------------------------------------
+def test_search_resends_its_data_and_resubmits_when_the_cluster_loses_them(monkeypatch):
+    """The scheduler cancels the trials whose only copy of the scattered data died with a
+    worker (seen in CI under load: FutureCancelledError, "already forgotten"); the search
+    scatters again and resubmits under the same keys instead of failing."""
+    pytest.importorskip("distributed")
+    from distributed.client import FutureCancelledError
+
+    from graphc.distributed import tuning
+
+    class Shared:
+        key = "_TrainData-0"
+
+    class LosingClient:
+        def __init__(self):
+            self.scatters, self.gathers, self.keys = 0, 0, []
+
+        def scatter(self, data, broadcast, hash):
+            assert broadcast and hash
+            self.scatters += 1
+            return Shared()
+
+        def submit(self, fn, *args, pure, key):
+            self.keys.append(key)
+            return (fn, args)
+
+        def gather(self, futures):
+            self.gathers += 1
+            if self.gathers == 1:
+                raise FutureCancelledError(self.keys[0], "already forgotten")
+            return [fn(*args) for fn, args in futures]
+
+    def fake_trial(build_fn, params, shared, seed, fit_spec):
+        return {"params": params, "seed": seed}
+
+    client = LosingClient()
+    monkeypatch.setattr(tuning, "train_trial", fake_trial)
+    out = tuning._run_trials(client, None, [{"u": 1}, {"u": 2}], [5, 6], object(), {})
+    assert out == [{"params": {"u": 1}, "seed": 5}, {"params": {"u": 2}, "seed": 6}]
+    assert client.scatters == 2 and client.gathers == 2
+    assert client.keys[:2] == client.keys[2:]  # the same keys: finished trials are kept
