@@ -4,18 +4,7 @@ Adapted from Keras's ``keras/src/applications/vgg19.py`` (Apache License 2.0): t
 topology, layer names and weight order, so Keras's weight files load into these models."""
 
 from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
-from graphc.errors import ArgumentValueError
-
-WEIGHTS_PATH = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/"
-    "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5"
-)
-WEIGHTS_PATH_NO_TOP = (
-    "https://storage.googleapis.com/tensorflow/"
-    "keras-applications/vgg19/"
-    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
+from graphc.applications._vgg import build_vgg
 
 
 def VGG19(
@@ -92,114 +81,19 @@ def VGG19(
     Returns:
         A model instance.
     """
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), 'imagenet' "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded.  Received: "
-            f"weights={weights}"
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            "If using `weights='imagenet'` with `include_top=True`, "
-            "`classes` should be 1000.  "
-            f"Received classes={classes}"
-        )
-
-    # Determine proper input shape
-    input_shape = imagenet_utils.obtain_input_shape(
+    return build_vgg(
+        "vgg19",
+        (2, 2, 4, 4, 4),
+        {True: "cbe5617147190e668d6c5d5026f83318", False: "253f8cb515780f3b799900260a226db6"},
+        include_top,
+        weights,
+        input_tensor,
         input_shape,
-        default_size=224,
-        min_size=32,
-        data_format=backend.image_data_format(),
-        require_flatten=include_top,
-        weights=weights,
+        pooling,
+        classes,
+        classifier_activation,
+        name,
     )
-
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
-    # Block 1
-    x = layers.Conv2D(64, (3, 3), activation="relu", padding="same", name="block1_conv1")(img_input)
-    x = layers.Conv2D(64, (3, 3), activation="relu", padding="same", name="block1_conv2")(x)
-    x = layers.MaxPooling2D((2, 2), strides=(2, 2), name="block1_pool")(x)
-
-    # Block 2
-    x = layers.Conv2D(128, (3, 3), activation="relu", padding="same", name="block2_conv1")(x)
-    x = layers.Conv2D(128, (3, 3), activation="relu", padding="same", name="block2_conv2")(x)
-    x = layers.MaxPooling2D((2, 2), strides=(2, 2), name="block2_pool")(x)
-
-    # Block 3
-    x = layers.Conv2D(256, (3, 3), activation="relu", padding="same", name="block3_conv1")(x)
-    x = layers.Conv2D(256, (3, 3), activation="relu", padding="same", name="block3_conv2")(x)
-    x = layers.Conv2D(256, (3, 3), activation="relu", padding="same", name="block3_conv3")(x)
-    x = layers.Conv2D(256, (3, 3), activation="relu", padding="same", name="block3_conv4")(x)
-    x = layers.MaxPooling2D((2, 2), strides=(2, 2), name="block3_pool")(x)
-
-    # Block 4
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block4_conv1")(x)
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block4_conv2")(x)
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block4_conv3")(x)
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block4_conv4")(x)
-    x = layers.MaxPooling2D((2, 2), strides=(2, 2), name="block4_pool")(x)
-
-    # Block 5
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block5_conv1")(x)
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block5_conv2")(x)
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block5_conv3")(x)
-    x = layers.Conv2D(512, (3, 3), activation="relu", padding="same", name="block5_conv4")(x)
-    x = layers.MaxPooling2D((2, 2), strides=(2, 2), name="block5_pool")(x)
-
-    if include_top:
-        # Classification block
-        x = layers.Flatten(name="flatten")(x)
-        x = layers.Dense(4096, activation="relu", name="fc1")(x)
-        x = layers.Dense(4096, activation="relu", name="fc2")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D()(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D()(x)
-
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-
-    # Create model.
-    model = Functional(inputs, x, name=name)
-
-    # Load weights.
-    if weights == "imagenet":
-        if include_top:
-            weights_path = file_utils.get_file(
-                "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
-                WEIGHTS_PATH,
-                cache_subdir="models",
-                file_hash="cbe5617147190e668d6c5d5026f83318",
-            )
-        else:
-            weights_path = file_utils.get_file(
-                "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                WEIGHTS_PATH_NO_TOP,
-                cache_subdir="models",
-                file_hash="253f8cb515780f3b799900260a226db6",
-            )
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-
-    return model
 
 
 def preprocess_input(x, data_format=None):
