@@ -11,10 +11,15 @@ __all__ = [
     "MetricReductionError",
     "RowShapeError",
     "UnsupportedModelError",
+    "DATA_LOSS_RETRIES",
+    "data_lost_error",
     "require_dask",
 ]
 
 DISTRIBUTED_EXTRA = "pip install 'graphc[distributed]'"
+
+#: How many times work is re-sent after the cluster lost the data it needed.
+DATA_LOSS_RETRIES = 3
 
 
 class RowShapeError(InputDataError):
@@ -47,3 +52,16 @@ def require_dask(what: str = "graphc.distributed"):
             f"({e}). Install the extra: {DISTRIBUTED_EXTRA}"
         ) from e
     return dask, da, distributed
+
+
+def data_lost_error() -> type[BaseException]:
+    """What a future raises when the scheduler cancelled it because a worker killed while
+    holding the only copy of scattered data (one that joined after the scatter has none)
+    took that data with it. Scattering again and resubmitting recovers."""
+    try:
+        from distributed.client import FutureCancelledError
+    except ImportError:  # pragma: no cover - older dask.distributed
+        from concurrent.futures import CancelledError
+
+        return CancelledError
+    return FutureCancelledError

@@ -21,6 +21,7 @@ import numpy as np
 
 from graphc.distributed import inputs as _inputs
 from graphc.distributed.arrays import RowSource, open_file
+from graphc.distributed.errors import DATA_LOSS_RETRIES, data_lost_error
 from graphc.distributed.models import (
     check_rows,
     check_target_rows,
@@ -72,30 +73,42 @@ def _run_local(fn, model, args_list):
 
 def _run_on(client, fn, ref, args_list, name):
     """Submit one task per chunk with a bounded number in flight (twice the cluster's
-    threads), yielding results in chunk order; each result is released once read."""
+    threads), yielding results in chunk order; each result is released once read. If
+    the cluster loses the scattered model with a killed worker (the chunks in flight are
+    cancelled), the model is scattered again and those chunks resubmitted."""
     from dask.base import tokenize
 
+    Lost = data_lost_error()
     shared = client.scatter(ref, broadcast=True, hash=True)
     window = max(2, 2 * sum(client.nthreads().values()))
-    pending = []
+    pending: list = []  # (index, args, future), in chunk order
     it = iter(enumerate(args_list))
     token = tokenize(ref, name)
+
+    def submit(i, args):
+        key = f"graphc-{name}-{token}-{tokenize(args)}-{i}"
+        return (i, args, client.submit(fn, shared, *args, pure=True, key=key))
 
     def submit_next():
         nxt = next(it, None)
         if nxt is not None:
-            i, args = nxt
-            pending.append(
-                client.submit(
-                    fn, shared, *args, pure=True, key=f"graphc-{name}-{token}-{tokenize(args)}-{i}"
-                )
-            )
+            pending.append(submit(*nxt))
 
     for _ in range(window):
         submit_next()
+    losses = 0
     while pending:
-        fut = pending.pop(0)
-        result = fut.result()
+        i, args, fut = pending[0]
+        try:
+            result = fut.result()
+        except Lost:
+            losses += 1
+            if losses > DATA_LOSS_RETRIES:
+                raise
+            shared = client.scatter(ref, broadcast=True, hash=True)
+            pending[:] = [submit(j, a) for j, a, _ in pending]
+            continue
+        pending.pop(0)
         fut.release()
         submit_next()
         yield result

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphc.distributed.errors import DATA_LOSS_RETRIES, data_lost_error
+
 __all__ = ["SearchResult", "Trial", "expand_grid", "search", "train_trial"]
 
 
@@ -273,10 +275,6 @@ def search(
     return SearchResult(trials, monitor, direction, best, best_model)
 
 
-#: How many times a search re-sends its data and resubmits after losing them.
-DATA_LOSS_RETRIES = 3
-
-
 def _run_trials(client, build_fn, configs, seeds, data, fit_spec) -> list:
     """Every trial's result, on the cluster. The data are scattered to every worker; a
     worker killed while it holds the only copy (one that joined after the scatter has
@@ -284,11 +282,7 @@ def _run_trials(client, build_fn, configs, seeds, data, fit_spec) -> list:
     again and the trials resubmitted under the same keys, so finished ones are kept."""
     from dask.base import tokenize
 
-    try:
-        from distributed.client import FutureCancelledError as Lost
-    except ImportError:  # pragma: no cover - older dask.distributed
-        from concurrent.futures import CancelledError as Lost
-
+    Lost = data_lost_error()
     previous: list = []
     for attempt in range(DATA_LOSS_RETRIES + 1):
         shared = client.scatter(data, broadcast=True, hash=True)

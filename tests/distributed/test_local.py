@@ -436,3 +436,55 @@ def test_search_resends_its_data_and_resubmits_when_the_cluster_loses_them(monke
     assert out == [{"params": {"u": 1}, "seed": 5}, {"params": {"u": 2}, "seed": 6}]
     assert client.scatters == 2 and client.gathers == 2
     assert client.keys[:2] == client.keys[2:]  # the same keys: finished trials are kept
+
+
+def test_streaming_rescatters_the_model_and_resubmits_when_the_cluster_loses_it():
+    """The chunks in flight are cancelled when the worker holding the only copy of the
+    scattered model dies; streaming scatters again and resubmits them, in chunk order,
+    and gives up (re-raising) only after DATA_LOSS_RETRIES losses in a row of work."""
+    pytest.importorskip("distributed")
+    from distributed.client import FutureCancelledError
+
+    from graphc.distributed import stream
+    from graphc.distributed.errors import DATA_LOSS_RETRIES
+
+    class Future:
+        def __init__(self, client, fn, args, key):
+            self.client, self.fn, self.args, self.key = client, fn, args, key
+
+        def result(self):
+            if self.client.losses_left and self.args[1] == 2:  # the chunk starting at row 2
+                self.client.losses_left -= 1
+                raise FutureCancelledError(self.key, "already forgotten")
+            return self.fn(*self.args)
+
+        def release(self):
+            pass
+
+    class LosingClient:
+        def __init__(self, losses):
+            self.losses_left, self.scatters, self.keys = losses, 0, []
+
+        def scatter(self, data, broadcast, hash):
+            self.scatters += 1
+            return data
+
+        def nthreads(self):
+            return {"w": 1}
+
+        def submit(self, fn, *args, pure, key):
+            self.keys.append(key)
+            return Future(self, fn, args, key)
+
+    def rows(ref, start, stop):
+        return (ref, start, stop)
+
+    args = [(a, a + 2) for a in range(0, 8, 2)]
+    client = LosingClient(losses=2)
+    got = list(stream._run_on(client, rows, "model", args, "t"))
+    assert got == [("model", a, b) for a, b in args]
+    assert client.scatters == 3
+    assert len(set(client.keys)) == len(args)  # resubmitted under the same keys
+    client = LosingClient(losses=DATA_LOSS_RETRIES + 1)
+    with pytest.raises(FutureCancelledError):
+        list(stream._run_on(client, rows, "model", args, "t"))
