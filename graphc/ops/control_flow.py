@@ -421,20 +421,41 @@ class Scan(Op):
             name=f"{b.where or 'scan'}/body",
         )
         n_y = body.n_outputs
+        # Time-major for ONNX (scan axis 0, forwards: what every runtime implements):
+        # transpose the sequences, reverse them with a negative-step Slice, transpose
+        # the stacked outputs back.
+        time_major = []
+        for name, t in zip(seqs, b.in_types[nc : nc + ns]):
+            x = b.op("Transpose", name, perm=_swap01(len(t.shape)))
+            if attrs["reverse"]:
+                x = b.op(
+                    "Slice",
+                    x,
+                    b.const(np.array([-1], np.int64)),
+                    b.const(np.array([np.iinfo(np.int64).min], np.int64)),
+                    b.const(np.array([0], np.int64)),
+                    b.const(np.array([-1], np.int64)),
+                )
+            time_major.append(x)
         outs = b.op(
             "Scan",
             *carries,
             *captured,
-            *seqs,
+            *time_major,
             outputs=nc + len(captured) + n_y,
             body=graph_proto,
             num_scan_inputs=ns,
-            scan_input_axes=[1] * ns,
-            scan_input_directions=[1 if attrs["reverse"] else 0] * ns,
-            **({"scan_output_axes": [1] * n_y} if n_y else {}),
         )
         outs = [outs] if isinstance(outs, str) else list(outs)
-        return tuple(outs[:nc] + outs[nc + len(captured) :])
+        ys = [
+            b.op("Transpose", y, perm=_swap01(len(t.shape)))
+            for y, t in zip(outs[nc + len(captured) :], b.out_types[nc:])
+        ]
+        return tuple(outs[:nc] + ys)
+
+
+def _swap01(rank: int) -> list[int]:
+    return [1, 0] + list(range(2, rank))
 
 
 def _compatible(a, b) -> bool:
