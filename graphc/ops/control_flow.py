@@ -61,32 +61,36 @@ class ScanBody:
     """A scan's step graph and the executors made for it (by the inputs that get a
     gradient). ``graph.inputs`` are ``carries + sequence slices + captured``."""
 
-    __slots__ = ("graph", "n_carry", "n_seq", "_executors", "__weakref__")
+    __slots__ = ("graph", "n_carry", "n_seq", "_executors", "wanted", "__weakref__")
 
     def __init__(self, graph: Graph, n_carry: int, n_seq: int) -> None:
         self.graph = graph
         self.n_carry, self.n_seq = n_carry, n_seq
         self._executors: dict = {}
+        #: the body inputs the last VJP differentiated with respect to: what the next
+        #: training forward records its tape for (every float input until a VJP ran)
+        self.wanted: frozenset | None = None
 
     @property
     def n_outputs(self) -> int:
         """Per-step outputs (after the carries)."""
         return len(self.graph.outputs) - self.n_carry
 
-    def executor(self, grads: bool):
-        """The executor over the body; with ``grads``, one that differentiates with
-        respect to every float input (what the tape is recorded for)."""
-        ex = self._executors.get(grads)
+    def float_inputs(self) -> frozenset:
+        return frozenset(v for v in self.graph.inputs if v.dtype.startswith("float"))
+
+    def executor(self, trainable: frozenset):
+        """The executor over the body that differentiates with respect to the body
+        inputs ``trainable`` (none: inference)."""
+        ex = self._executors.get(trainable)
         if ex is None:
             if not _EXECUTOR_FACTORY:
                 raise RuntimeError(
-                    "scan needs the NumPy backend to run its body: import graphc (or "
-                    "graphc.backends.numpy) first"
+                    "scan needs the NumPy backend to run its body: import "
+                    "graphc.backends.numpy first (graphc.Model and the RNN layers do)"
                 )
-            trainable = (
-                [v for v in self.graph.inputs if v.dtype.startswith("float")] if grads else []
-            )
-            ex = self._executors[grads] = _EXECUTOR_FACTORY[0](self.graph, trainable)
+            order = [v for v in self.graph.inputs if v in trainable]
+            ex = self._executors[trainable] = _EXECUTOR_FACTORY[0](self.graph, order)
         return ex
 
     def __getstate__(self):
@@ -95,6 +99,7 @@ class ScanBody:
     def __setstate__(self, state):
         self.graph, self.n_carry, self.n_seq = state["graph"], state["n_carry"], state["n_seq"]
         self._executors = {}
+        self.wanted = None
 
     def __repr__(self) -> str:
         return (
@@ -322,7 +327,7 @@ class Scan(Op):
                 "scan: the sequences have 0 time steps; a recurrent layer needs at least one"
             )
         keep = bool(ctx.training)
-        ex = body.executor(grads=keep)
+        ex = body.executor((body.wanted or body.float_inputs()) if keep else frozenset())
         n = body.n_carry
         per_step: list = []
         tape: list = []
@@ -344,14 +349,15 @@ class Scan(Op):
             weakref.finalize(result[0], _drop_tape, key)
         return result
 
-    def _tape(self, attrs, xs, ys):
-        """The kernel's saved activations for these outputs, or a new forward pass."""
+    def _tape(self, attrs, xs, ys, wanted):
+        """The kernel's saved activations for these outputs (when recorded for at least
+        the ``wanted`` gradients), or a new forward pass."""
         if ys and ys[0] is not None:
             entry = _TAPES.pop(id(ys[0]), None)
-            if entry is not None and entry[0]() is ys[0]:
+            if entry is not None and entry[0]() is ys[0] and wanted <= set(entry[1].trainable):
                 return entry[1], entry[2]
         body: ScanBody = attrs["body"]
-        ex = body.executor(grads=True)
+        ex = body.executor(wanted)
         carries, seqs, captured = _split(attrs, xs)
         ctx = ExecContext(training=True)
         tape = []
@@ -365,9 +371,15 @@ class Scan(Op):
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         body: ScanBody = attrs["body"]
-        ex, tape = self._tape(attrs, xs, ys)
         g_inputs = body.graph.inputs
         nc, ns = body.n_carry, body.n_seq
+        floats = body.float_inputs()
+        # the carries' gradients flow back through time whatever the outer graph needs
+        wanted = frozenset(
+            v for k, v in enumerate(g_inputs) if v in floats and (k < nc or needs[k])
+        )
+        body.wanted = wanted
+        ex, tape = self._tape(attrs, xs, ys, wanted)
         carries, seqs, captured = _split(attrs, xs)
         trainable = set(ex.trainable)
         g_carry = [

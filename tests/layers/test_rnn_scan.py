@@ -246,3 +246,32 @@ def test_a_cell_changing_its_state_shape_is_refused():
 
     with pytest.raises(ShapeError, match=r"changed a carried state from \(None, 2\) float32"):
         layers.RNN(Bad(2))(Input((None, 3)))
+
+
+def test_vjp_recomputes_when_the_tape_lacks_a_gradient():
+    """The training forward records its tape for the gradients the last VJP wanted; a VJP
+    wanting more (here the sequence's) runs the forward again, with the same result."""
+    from graphc.ops import get_op
+
+    x = Input((None, 3))
+    model = Model(x, layers.RNN(TwoStateCell(2), return_sequences=True)(x))
+    randomize_weights(model)
+    node = next(n for n in model.graph.nodes if n.op == "scan")
+    op = get_op("scan")
+    n_in = len(node.inputs)
+    xs = [RNG.standard_normal(s) for s in ((2, 2), (2, 2), (2, 3, 3))]
+    xs += [p.data.astype(np.float64) for p in node.inputs[3:]]
+    all_needed = (True,) * n_in
+    weights_only = (False,) * 3 + (True,) * (n_in - 3)
+
+    def vjp(needs, training):
+        ys = op.run(node.attrs, xs, ExecContext(training=training))
+        gys = [np.ones_like(y) for y in ys]
+        return op.vjp(node.attrs, xs, ys, gys, needs=needs, out=(None,) * n_in)
+
+    reference = vjp(all_needed, training=False)  # no tape: the forward runs again
+    vjp(weights_only, training=True)  # the next tape records the weights' gradients only
+    for got, want in zip(vjp(all_needed, training=True), reference):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    for got, want in zip(vjp(weights_only, training=True)[3:], reference[3:]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
