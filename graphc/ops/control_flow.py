@@ -27,10 +27,13 @@ Running the body: the NumPy backend's ``Executor``, per step (this module sits b
 backends, which register it through ``set_executor_factory`` when imported). The VJP is
 backpropagation through time over that executor's backward pass: in training the kernel
 keeps each step's saved activations for the VJP (a *tape*, keyed by the node's first
-output array, dropped with it); without one (the kernel ran in inference) the VJP runs
-the forward again. The ONNX lowering is ONNX ``Scan`` with the body as its subgraph
-(captured values ride along as loop-invariant state variables, so the body reads no
-outer-scope names).
+output array, dropped with it), recorded for the gradients the previous VJP wanted (the
+weights' and the carries', say, not the input sequence's: no wasted input gradient per
+step); without a tape that covers them (the kernel ran in inference, or the VJP wants
+more) the VJP runs the forward again. The ONNX lowering is ONNX ``Scan`` with the body
+as its subgraph, time-major (the sequences transposed, and reversed by a Slice for
+``reverse``); captured values ride along as loop-invariant state variables, so the body
+reads no outer-scope names.
 """
 
 from __future__ import annotations
