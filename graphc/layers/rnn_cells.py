@@ -13,15 +13,15 @@ of the cell below and its own state.
 Any other cell (a ``Layer`` with ``state_size`` and ``call(inputs, states)`` returning
 ``(output, new_states)``, as in the keras.io guide "Working with RNNs"):
 
-- when the number of time steps is known, it is *unrolled*: the RNN calls the cell once
-  per time step while recording, so the graph holds ``timesteps`` copies of the cell's
-  ops sharing its weights (Keras's ``unroll=True``); gradients are the ops' VJPs and the
-  export is the unrolled graph;
-- when it is unknown (``Input((None, features))``), the cell's step is recorded once, on
-  symbolic per-step tensors, as the body of one ``scan`` node
+- when the number of time steps is known and short (``RNN.SCAN_ABOVE_STEPS``, 32, or
+  less), or with ``unroll=True``, it is *unrolled*: the RNN calls the cell once per time
+  step while recording, so the graph holds ``timesteps`` copies of the cell's ops sharing
+  its weights; gradients are the ops' VJPs and the export is the unrolled graph;
+- when it is unknown (``Input((None, features))``), or longer, the cell's step is
+  recorded once, on symbolic per-step tensors, as the body of one ``scan`` node
   (``graphc/ops/control_flow.py``): the kernel loops over the time steps, the VJP is
   backpropagation through time over the body, and the export is ONNX ``Scan``. The
-  numbers are those of the unrolled graph.
+  outputs are those of the unrolled graph, bit for bit.
 
 Masks follow Keras's ``backend.rnn`` either way: a masked step keeps the states and
 repeats the previous output (zeros with ``zero_output_for_mask``).
@@ -443,8 +443,8 @@ def _is_shape_list(x) -> bool:
 class RNN(Layer):
     """``keras.layers.RNN(cell, return_sequences, return_state, go_backwards, stateful,
     unroll, zero_output_for_mask)``. ``cell`` is a built-in cell, a ``StackedRNNCells``, a
-    list of cells (stacked) or a custom cell (unrolled over known time steps, a ``scan``
-    over unknown ones; see the module docstring).
+    list of cells (stacked) or a custom cell (unrolled over a few known time steps, a
+    ``scan`` over unknown or many; see the module docstring).
 
     >>> y = RNN(LSTMCell(8), return_sequences=True)(x)
     >>> y = RNN([GRUCell(8), GRUCell(4)])(x)
@@ -624,10 +624,19 @@ class RNN(Layer):
             if end is not None:
                 end()
 
+    #: Known lengths above this run as a scan too (unless ``unroll=True``): measured
+    #: (benchmarks/bench_scan.py), a scan trains as fast as the unrolled graph from about
+    #: 32 steps on and predicts faster at any length, and its graph does not grow.
+    SCAN_ABOVE_STEPS = 32
+
     def _use_scan(self, inputs) -> bool:
         """One ``scan`` node (the step recorded once) when the number of time steps is
-        unknown; the unrolled graph when it is known (see the module docstring)."""
-        return is_symbolic(inputs) and inputs.shape[1] is None
+        unknown, or long and ``unroll`` is off; the unrolled graph otherwise (see the
+        module docstring)."""
+        if not is_symbolic(inputs):
+            return False
+        steps = inputs.shape[1]
+        return steps is None or (not self.unroll and steps > self.SCAN_ABOVE_STEPS)
 
     def _scan(self, inputs, states, mask, kwargs):
         """The cell's step recorded once as the body of a ``scan`` node (Keras's

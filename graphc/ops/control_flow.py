@@ -334,8 +334,9 @@ class Scan(Op):
         n = body.n_carry
         per_step: list = []
         tape: list = []
+        seqs = _time_major(seqs)
         for t in _order(attrs, steps):
-            ins = carries + [s[:, t] for s in seqs] + captured
+            ins = carries + [s[t] for s in seqs] + captured
             if keep:
                 outs, env = ex.forward(ins, ctx, keep_for_backward=True)
                 tape.append(env)
@@ -364,9 +365,11 @@ class Scan(Op):
         carries, seqs, captured = _split(attrs, xs)
         ctx = ExecContext(training=True)
         tape = []
-        for t in _order(attrs, seqs[0].shape[1]):
+        steps = seqs[0].shape[1]
+        seqs = _time_major(seqs)
+        for t in _order(attrs, steps):
             outs, env = ex.forward(
-                carries + [s[:, t] for s in seqs] + captured, ctx, keep_for_backward=True
+                carries + [s[t] for s in seqs] + captured, ctx, keep_for_backward=True
             )
             tape.append(env)
             carries = list(outs[: body.n_carry])
@@ -467,6 +470,12 @@ class Scan(Op):
             for y, t in zip(outs[nc + len(captured) :], b.out_types[nc:])
         ]
         return tuple(outs[:nc] + ys)
+
+
+def _time_major(seqs):
+    """``(time, batch, ...)`` copies: each step's slice is then one contiguous block (the
+    kernels' fast paths, convolutions' above all, want contiguous inputs)."""
+    return [np.ascontiguousarray(np.moveaxis(s, 1, 0)) for s in seqs]
 
 
 def _swap01(rank: int) -> list[int]:

@@ -275,3 +275,30 @@ def test_vjp_recomputes_when_the_tape_lacks_a_gradient():
         np.testing.assert_allclose(got, want, rtol=1e-12)
     for got, want in zip(vjp(weights_only, training=True)[3:], reference[3:]):
         np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_long_known_lengths_scan_unless_unroll():
+    long = layers.RNN.SCAN_ABOVE_STEPS + 1
+
+    def ops_of(t, **kwargs):
+        x = Input((t, 3))
+        return _ops(Model(x, layers.RNN(MinimalCell(2), **kwargs)(x)))
+
+    assert "scan" not in ops_of(layers.RNN.SCAN_ABOVE_STEPS)
+    assert ops_of(long).count("scan") == 1
+    assert "scan" not in ops_of(long, unroll=True)
+    assert "scan" in ops_of(None, unroll=True)  # nothing to unroll over
+
+
+def test_long_known_length_matches_the_unrolled_graph():
+    def build(unroll):
+        x = Input((40, 3))
+        y = layers.RNN(MinimalCell(3), return_sequences=True, unroll=unroll)(layers.Masking()(x))
+        return Model(x, y)
+
+    scanned, unrolled = build(False), build(True)
+    randomize_weights(scanned)
+    unrolled.set_weights(scanned.get_weights())
+    data = RNG.standard_normal((3, 40, 3)).astype("float32")
+    data[0, 30:] = 0
+    _assert_same(scanned, unrolled, data)
