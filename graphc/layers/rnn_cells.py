@@ -617,7 +617,9 @@ class RNN(Layer):
             begin(ops.take(inputs, np.array(0, dtype=np.int64), axis=1), training)
         try:
             if self._use_scan(inputs):
-                return self._scan(inputs, states, mask, kwargs)
+                result = self._scan(inputs, states, mask, kwargs)
+                if result is not None:
+                    return result
             return self._unroll(inputs, states, mask, kwargs, steps)
         finally:
             end = getattr(self.cell, "_end_sequence", None)
@@ -636,18 +638,45 @@ class RNN(Layer):
         if not is_symbolic(inputs):
             return False
         steps = inputs.shape[1]
+        if steps is not None and self._cell_penalised():
+            return False  # the penalties need each step's outputs in the graph
         return steps is None or (not self.unroll and steps > self.SCAN_ABOVE_STEPS)
+
+    def _cell_penalised(self) -> bool:
+        cell = self.cell
+        return isinstance(cell, Layer) and any(
+            getattr(layer, "activity_regularizer", None) is not None for layer in cell._all_layers()
+        )
+
+    def _refuse_penalties(self, what: str):
+        raise NotImplementedError(
+            f"{self.name} ({type(self).__name__}): the cell {type(self.cell).__name__} "
+            f"{what}, which graphc cannot apply inside the loop it runs over sequences of "
+            "unknown length; give the Input a fixed number of time steps (the cell is "
+            "then unrolled), or remove it"
+        )
 
     def _scan(self, inputs, states, mask, kwargs):
         """The cell's step recorded once as the body of a ``scan`` node (Keras's
-        ``backend.rnn`` loop, ``unroll=False``), with the masking of ``_unroll``."""
+        ``backend.rnn`` loop, ``unroll=False``), with the masking of ``_unroll``. None
+        when the cell adds losses at each step over a known length (unroll it then)."""
         import graphc.backends.numpy  # noqa: F401  (the scan op runs its body with it)
 
+        if self._cell_penalised():
+            self._refuse_penalties("has an activity_regularizer")
+        sublayers = self.cell._all_layers() if isinstance(self.cell, Layer) else []
+        added = [len(layer.__dict__.get("_symbolic_losses", ())) for layer in sublayers]
         tr = BodyTrace(name="scan")
         flat = flatten_struct(states)
         carried = [tr.carry(s) for s in flat]
         x_t = tr.sequence(inputs)
         out, new = self.cell(x_t, _pack_like(states, carried), **kwargs)
+        if added != [len(layer.__dict__.get("_symbolic_losses", ())) for layer in sublayers]:
+            for layer, n in zip(sublayers, added):  # forget the step's losses
+                del layer.__dict__["_symbolic_losses"][n:]
+            if inputs.shape[1] is not None:
+                return None  # unrolled instead: each step's loss joins the graph
+            self._refuse_penalties("calls add_loss")
         if not _is_nested(new):
             new = [new]
         new_flat = flatten_struct(new)

@@ -302,3 +302,22 @@ def test_long_known_length_matches_the_unrolled_graph():
     data = RNG.standard_normal((3, 40, 3)).astype("float32")
     data[0, 30:] = 0
     _assert_same(scanned, unrolled, data)
+
+
+def test_cell_penalties_unroll_or_are_refused():
+    class Penalised(MinimalCell):
+        def call(self, inputs, states):
+            h, new = super().call(inputs, states)
+            self.add_loss(graphc.ops.mean(h))
+            return h, new
+
+    regularized = MinimalCell(2, activity_regularizer="l2")
+    x = Input((layers.RNN.SCAN_ABOVE_STEPS + 2, 3))
+    assert "scan" not in _ops(Model(x, layers.RNN(regularized)(x)))  # a known length unrolls
+    penalised = Penalised(2)
+    assert "scan" not in _ops(Model(x, layers.RNN(penalised)(x)))
+    assert len(penalised._symbolic_losses) == layers.RNN.SCAN_ABOVE_STEPS + 2  # one a step
+    for cell, what in ((MinimalCell(2, activity_regularizer="l2"), "activity_regularizer"),
+                       (Penalised(2), "calls add_loss")):  # fmt: skip
+        with pytest.raises(NotImplementedError, match=f"{what}.*fixed number of time steps"):
+            layers.RNN(cell)(Input((None, 3)))
