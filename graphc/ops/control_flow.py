@@ -46,7 +46,7 @@ import numpy as np
 from graphc import recording
 from graphc.errors import ShapeError
 from graphc.ir import Graph, TensorType, Value, format_shape
-from graphc.ops.registry import ExecContext, Op, apply
+from graphc.ops.registry import REGISTRY, ExecContext, Op, apply
 
 __all__ = ["ScanBody", "BodyTrace", "set_executor_factory"]
 
@@ -84,8 +84,16 @@ class ScanBody:
 
     def executor(self, trainable: frozenset):
         """The executor over the body that differentiates with respect to the body
-        inputs ``trainable`` (none: inference)."""
-        ex = self._executors.get(trainable)
+        inputs ``trainable`` (none: inference). An executor reads which layers are frozen
+        when it is made (batch normalization then runs in inference), so there is one
+        per state of those layers too."""
+        frozen = tuple(
+            node.layer.trainable
+            for node in self.graph.nodes
+            if REGISTRY[node.op].frozen_means_inference and node.layer is not None
+        )
+        key = (trainable, frozen)
+        ex = self._executors.get(key)
         if ex is None:
             if not _EXECUTOR_FACTORY:
                 raise RuntimeError(
@@ -93,7 +101,7 @@ class ScanBody:
                     "graphc.backends.numpy first (graphc.Model and the RNN layers do)"
                 )
             order = [v for v in self.graph.inputs if v in trainable]
-            ex = self._executors[trainable] = _EXECUTOR_FACTORY[0](self.graph, order)
+            ex = self._executors[key] = _EXECUTOR_FACTORY[0](self.graph, order)
         return ex
 
     def __getstate__(self):

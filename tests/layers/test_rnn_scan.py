@@ -321,3 +321,31 @@ def test_cell_penalties_unroll_or_are_refused():
                        (Penalised(2), "calls add_loss")):  # fmt: skip
         with pytest.raises(NotImplementedError, match=f"{what}.*fixed number of time steps"):
             layers.RNN(cell)(Input((None, 3)))
+
+
+def test_freezing_a_batch_norm_inside_the_cell_takes_effect():
+    class NormedCell(MinimalCell):
+        def __init__(self, units, **kwargs):
+            super().__init__(units, **kwargs)
+            self.norm = layers.BatchNormalization(center=False, scale=False)  # no weights
+
+        def build(self, input_shape):
+            super().build(input_shape)
+            self.norm.build((None, self.units))
+
+        def call(self, inputs, states, training=None):
+            h, _ = super().call(inputs, states)
+            h = self.norm(h, training=training)
+            return h, [h]
+
+    cell = NormedCell(2)
+    x = Input((None, 3))
+    model = Model(x, layers.Dense(1)(layers.RNN(cell)(x)))
+    model.compile(optimizer="sgd", loss="mse")
+    data, target = _padded(), RNG.standard_normal((4, 1)).astype("float32")
+    model.fit(data, target, epochs=2, verbose=0)  # the body's executors are made
+    moved = cell.norm.moving_mean.numpy()
+    assert np.abs(moved).max() > 0
+    cell.norm.trainable = False
+    model.fit(data, target, epochs=1, verbose=0)
+    np.testing.assert_array_equal(cell.norm.moving_mean.numpy(), moved)
