@@ -11,12 +11,20 @@ which equals Keras's step-by-step stack: a cell's step depends only on the step'
 of the cell below and its own state.
 
 Any other cell (a ``Layer`` with ``state_size`` and ``call(inputs, states)`` returning
-``(output, new_states)``, as in the keras.io guide "Working with RNNs") is *unrolled*:
-the RNN calls the cell once per time step while recording, so the graph holds
-``timesteps`` copies of the cell's ops sharing its weights (Keras's ``unroll=True``). The
-number of time steps must therefore be known; gradients are the ops' VJPs and the export
-is the unrolled graph. Masks follow Keras's ``backend.rnn``: a masked step keeps the
-states and repeats the previous output (zeros with ``zero_output_for_mask``).
+``(output, new_states)``, as in the keras.io guide "Working with RNNs"):
+
+- when the number of time steps is known and short (``RNN.SCAN_ABOVE_STEPS``, 32, or
+  less), or with ``unroll=True``, it is *unrolled*: the RNN calls the cell once per time
+  step while recording, so the graph holds ``timesteps`` copies of the cell's ops sharing
+  its weights; gradients are the ops' VJPs and the export is the unrolled graph;
+- when it is unknown (``Input((None, features))``), or longer, the cell's step is
+  recorded once, on symbolic per-step tensors, as the body of one ``scan`` node
+  (``graphc/ops/control_flow.py``): the kernel loops over the time steps, the VJP is
+  backpropagation through time over the body, and the export is ONNX ``Scan``. The
+  outputs are those of the unrolled graph, bit for bit.
+
+Masks follow Keras's ``backend.rnn`` either way: a masked step keeps the states and
+repeats the previous output (zeros with ``zero_output_for_mask``).
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ from graphc.layers.recurrent import (
     _ForgetBiasInitializer,
     _time_mask,
 )
+from graphc.ops.control_flow import BodyTrace
+from graphc.ops.registry import is_symbolic
 from graphc.ops.shapes import known
 
 __all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells"]
@@ -433,8 +443,8 @@ def _is_shape_list(x) -> bool:
 class RNN(Layer):
     """``keras.layers.RNN(cell, return_sequences, return_state, go_backwards, stateful,
     unroll, zero_output_for_mask)``. ``cell`` is a built-in cell, a ``StackedRNNCells``, a
-    list of cells (stacked) or a custom cell (unrolled over the known time steps; see the
-    module docstring).
+    list of cells (stacked) or a custom cell (unrolled over a few known time steps, a
+    ``scan`` over unknown or many; see the module docstring).
 
     >>> y = RNN(LSTMCell(8), return_sequences=True)(x)
     >>> y = RNN([GRUCell(8), GRUCell(4)])(x)
@@ -597,14 +607,6 @@ class RNN(Layer):
 
     def _run_unrolled(self, inputs, states, mask, training):
         steps = inputs.shape[1]
-        if steps is None:
-            raise ShapeError(
-                f"{self.name} ({type(self).__name__}): graphc unrolls the cell "
-                f"{type(self.cell).__name__} over the time steps (as Keras's unroll=True), "
-                "so the number of time steps must be known; received input of shape "
-                f"{format_shape(inputs.shape)}. Give the Input a fixed length, e.g. "
-                "Input(shape=(T, features))."
-            )
         if states is None:
             states = self._initial_states(inputs)
         kwargs = {}
@@ -614,11 +616,97 @@ class RNN(Layer):
         if begin is not None:  # a cell drawing its dropout masks once per call
             begin(ops.take(inputs, np.array(0, dtype=np.int64), axis=1), training)
         try:
+            if self._use_scan(inputs):
+                result = self._scan(inputs, states, mask, kwargs)
+                if result is not None:
+                    return result
             return self._unroll(inputs, states, mask, kwargs, steps)
         finally:
             end = getattr(self.cell, "_end_sequence", None)
             if end is not None:
                 end()
+
+    #: Known lengths above this run as a scan too (unless ``unroll=True``): measured
+    #: (benchmarks/bench_scan.py), a scan trains as fast as the unrolled graph from about
+    #: 32 steps on and predicts faster at any length, and its graph does not grow.
+    SCAN_ABOVE_STEPS = 32
+
+    def _use_scan(self, inputs) -> bool:
+        """One ``scan`` node (the step recorded once) when the number of time steps is
+        unknown, or long and ``unroll`` is off; the unrolled graph otherwise (see the
+        module docstring)."""
+        if not is_symbolic(inputs):
+            return False
+        steps = inputs.shape[1]
+        if steps is not None and self._cell_penalised():
+            return False  # the penalties need each step's outputs in the graph
+        return steps is None or (not self.unroll and steps > self.SCAN_ABOVE_STEPS)
+
+    def _cell_penalised(self) -> bool:
+        cell = self.cell
+        return isinstance(cell, Layer) and any(
+            getattr(layer, "activity_regularizer", None) is not None for layer in cell._all_layers()
+        )
+
+    def _refuse_penalties(self, what: str):
+        raise NotImplementedError(
+            f"{self.name} ({type(self).__name__}): the cell {type(self.cell).__name__} "
+            f"{what}, which graphc cannot apply inside the loop it runs over sequences of "
+            "unknown length; give the Input a fixed number of time steps (the cell is "
+            "then unrolled), or remove it"
+        )
+
+    def _scan(self, inputs, states, mask, kwargs):
+        """The cell's step recorded once as the body of a ``scan`` node (Keras's
+        ``backend.rnn`` loop, ``unroll=False``), with the masking of ``_unroll``. None
+        when the cell adds losses at each step over a known length (unroll it then)."""
+        import graphc.backends.numpy  # noqa: F401  (the scan op runs its body with it)
+
+        if self._cell_penalised():
+            self._refuse_penalties("has an activity_regularizer")
+        sublayers = self.cell._all_layers() if isinstance(self.cell, Layer) else []
+        added = [len(layer.__dict__.get("_symbolic_losses", ())) for layer in sublayers]
+        tr = BodyTrace(name="scan")
+        flat = flatten_struct(states)
+        carried = [tr.carry(s) for s in flat]
+        x_t = tr.sequence(inputs)
+        out, new = self.cell(x_t, _pack_like(states, carried), **kwargs)
+        if added != [len(layer.__dict__.get("_symbolic_losses", ())) for layer in sublayers]:
+            for layer, n in zip(sublayers, added):  # forget the step's losses
+                del layer.__dict__["_symbolic_losses"][n:]
+            if inputs.shape[1] is not None:
+                return None  # unrolled instead: each step's loss joins the graph
+            self._refuse_penalties("calls add_loss")
+        if not _is_nested(new):
+            new = [new]
+        new_flat = flatten_struct(new)
+        if len(new_flat) != len(flat):
+            raise ValueError(
+                f"{self.name} ({type(self).__name__}): the cell {type(self.cell).__name__} "
+                f"returned {len(new_flat)} state tensor(s) for {len(flat)} initial ones"
+            )
+        x0 = ops.take(inputs, np.array(0, dtype=np.int64), axis=1)
+        last = None  # the carry holding the latest output (Keras's last output)
+        if mask is not None:
+            m_t = tr.sequence(mask)
+            keep = _bcast_mask(m_t, out)
+            if self.zero_output_for_mask:
+                out = ops.where(keep, out, ops.zeros_like(out))
+            else:
+                last = tr.carry(_batch_zeros(x0, out.shape[1:]))
+                out = ops.where(keep, out, last)
+            new_flat = [ops.where(_bcast_mask(m_t, n), n, o) for n, o in zip(new_flat, carried)]
+        carries_out = list(new_flat)
+        if last is None and not self.return_sequences:
+            last = tr.carry(_batch_zeros(x0, out.shape[1:]))
+        if last is not None:
+            carries_out.append(out)
+        finals, stacked = tr.finish(
+            carries_out, [out] if self.return_sequences else [], reverse=self.go_backwards
+        )
+        output = stacked[0] if self.return_sequences else finals[len(flat)]
+        states_out = _pack_like(new, finals[: len(flat)])
+        return output, list(states_out) if _is_nested(states_out) else [states_out]
 
     def _unroll(self, inputs, states, mask, kwargs, steps):
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)

@@ -25,6 +25,7 @@ from graphc.ops import attention as _attention  # noqa: E402
 from graphc.ops import batch_norm as _batch_norm  # noqa: E402
 from graphc.ops import bitwise as _bitwise  # noqa: E402
 from graphc.ops import composite as _composite  # noqa: E402
+from graphc.ops import control_flow as _control_flow  # noqa: E402,F401  (registers scan)
 from graphc.ops import conv as _conv  # noqa: E402
 from graphc.ops import conv_transpose as _conv_transpose  # noqa: E402
 from graphc.ops import core_extra as _core_extra  # noqa: E402

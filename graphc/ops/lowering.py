@@ -72,6 +72,10 @@ class Emitter(Protocol):
 
     def fresh(self, base: str) -> str: ...
 
+    def subgraph(
+        self, graph: Any, inputs: Sequence[Any], outputs: Sequence[Any], name: str
+    ) -> Any: ...
+
 
 @dataclass(frozen=True)
 class LoweringContext:
@@ -111,3 +115,11 @@ class LoweringContext:
     def fresh(self, base: str) -> str:
         """A tensor name no other tensor has."""
         return self.emitter.fresh(base)
+
+    def subgraph(self, graph: Any, inputs: Sequence[Any], outputs: Sequence[Any], name: str) -> Any:
+        """An ONNX ``GraphProto`` (for a control-flow attribute such as ``Scan``'s
+        ``body``) lowered from the IR ``graph``: its inputs are the values ``inputs`` (the
+        graph's own inputs, in the order the ONNX op wants) and its outputs the values
+        ``outputs`` (any of the graph's values, inputs included). The subgraph reads no
+        outer tensor; its tensor names are unique in the whole model."""
+        return self.emitter.subgraph(graph, inputs, outputs, name)

@@ -9,7 +9,6 @@ from harness import check_gradients, check_layer
 
 import graphc
 from graphc import Input, Model, layers
-from graphc.errors import ShapeError
 from graphc.ops import ExecContext
 
 RNG = np.random.default_rng(0)
@@ -129,9 +128,7 @@ def test_spectral_normalization_training_normalizes_the_kernel():
     assert abs(sigma - 1) < 1e-4
 
 
-def test_unrolled_cell_needs_known_length_and_stateful_is_refused():
-    with pytest.raises(ShapeError, match="number of time steps must be known"):
-        layers.RNN(MinimalCell(2))(Input((None, 3)))
+def test_stateful_and_bad_cells_are_refused():
     with pytest.raises(NotImplementedError, match="stateful=True"):
         layers.RNN(layers.LSTMCell(2), stateful=True)
     with pytest.raises(ValueError, match="state_size"):

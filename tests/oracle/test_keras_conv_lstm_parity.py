@@ -1,5 +1,6 @@
 """ConvLSTM1D/2D/3D against Keras 3: Keras's weights copied, the same predictions, a short
-fit, masks, states, configs, ONNX (the unrolled graph in onnxruntime) and .keras files."""
+fit, masks, states, configs, ONNX (the unrolled graph in onnxruntime; ONNX Scan on
+sequences of unknown length) and .keras files."""
 
 from __future__ import annotations
 
@@ -166,3 +167,25 @@ def test_channels_first_matches_keras_and_exports():
     x = RNG.standard_normal((4, 3, 2, 6, 5)).astype("float32")
     assert_same_predictions(k, g, x)
     assert_onnx_matches(g, [x[:2]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", ["ConvLSTM1D", "ConvLSTM2D"])
+def test_unknown_length_predicts_and_trains_like_keras(cls):
+    """Input((None, ...)): graphc records the cell's step once, as a scan node."""
+    spatial = (5, 2) if cls == "ConvLSTM1D" else (4, 4, 1)
+
+    def build(lib):
+        x = lib.Input((None, *spatial))
+        y = getattr(lib.layers, cls)(2, 3, padding="same", go_backwards=True)(x)
+        return lib.Model(x, lib.layers.Dense(2)(lib.layers.Flatten()(y)))
+
+    k, g = pair(build)
+    assert "scan" in [n.op for n in g.graph.nodes]
+    x = RNG.standard_normal((8, 4, *spatial)).astype("float32")
+    y = RNG.standard_normal((8, 2)).astype("float32")
+    assert_same_predictions(k, g, x, rtol=1e-5, atol=1e-5)
+    assert_same_predictions(k, g, x[:, :2], rtol=1e-5, atol=1e-5)
+    compile_both(k, g, lambda lib: lib.optimizers.Adam(0.01), loss="mse")
+    assert_trains_alike(k, g, x, y, epochs=2, batch_size=4)
+    assert_onnx_matches(g, [x[:2], x[:3, :3]])

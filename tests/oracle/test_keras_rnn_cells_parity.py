@@ -243,10 +243,44 @@ def test_keras_file_round_trip(tmp_path):
     np.testing.assert_allclose(again.predict(X, verbose=0), k.predict(X, verbose=0), atol=1e-5)
 
 
-def test_unknown_length_with_user_cell_is_refused():
-    x = graphc.Input((None, F))
-    with pytest.raises(graphc.errors.ShapeError, match="number of time steps must be known"):
-        graphc.layers.RNN(minimal_cell(graphc)(4))(x)
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["minimal", "two_state_backwards", "stack_mixed"])
+def test_user_cells_on_unknown_length_predict_and_train_like_keras(cell):
+    """Input((None, F)): graphc records the cell's step once, as a scan node."""
+
+    def build(lib):
+        L = lib.layers
+        x = lib.Input((None, F))
+        if cell == "minimal":
+            y = L.RNN(minimal_cell(lib)(4), return_sequences=True)(x)
+        elif cell == "two_state_backwards":
+            y = L.RNN(two_state_cell(lib)(3), go_backwards=True)(x)
+        else:
+            y = L.RNN([minimal_cell(lib)(4), L.GRUCell(3)], return_sequences=True)(x)
+        return lib.Model(x, L.Dense(2)(y))
+
+    k, g = pair(build)
+    assert "scan" in [n.op for n in g.graph.nodes]
+    assert_same_predictions(k, g, X, rtol=1e-5, atol=1e-5)
+    assert_same_predictions(k, g, X[:, :2], rtol=1e-5, atol=1e-5)  # another length
+    compile_both(k, g, lambda lib: lib.optimizers.Adam(0.01), loss="mse")
+    assert_trains_alike(k, g, X, _target(k), epochs=2, batch_size=8)
+    assert_onnx_matches(g, [X[:3], X[:2, :3]])
+
+
+def test_user_cell_with_mask_on_unknown_length_as_keras():
+    def build(lib):
+        L = lib.layers
+        x = lib.Input((None,), dtype="int32")
+        e = L.Embedding(10, 3, mask_zero=True)(x)
+        y = L.RNN(minimal_cell(lib)(4), return_sequences=True, go_backwards=True)(e)
+        return lib.Model(x, L.Dense(2)(y))
+
+    k, g = pair(build)
+    ids = _masked_inputs()
+    assert_same_predictions(k, g, ids, rtol=1e-5, atol=1e-5)
+    compile_both(k, g, lambda lib: lib.optimizers.Adam(0.01), loss="mse")
+    assert_trains_alike(k, g, ids, Y_SEQ, epochs=2, batch_size=8)
 
 
 def test_builtin_cells_with_unknown_length_export():

@@ -82,6 +82,65 @@ class OnnxBuilder:
         self.initializers.append(tensor_proto(arr, n))
         return n
 
+    def subgraph(self, graph, inputs, outputs, name: str):
+        """A ``GraphProto`` lowered from the IR ``graph`` (a control-flow op's body; see
+        ``LoweringContext.subgraph``): names come from this builder's table, so they are
+        unique in the whole model, and the body's constants are its own initializers."""
+        from onnx import helper
+
+        child = OnnxBuilder.__new__(OnnxBuilder)
+        child.opset, child.nodes, child.initializers = self.opset, [], []
+        child._used, child._last = self._used, self._last  # one name table
+        tensor_of = {v: child.fresh(v.name) for v in inputs}
+        lower_nodes(child, graph, tensor_of)
+        out_names = []
+        for v in outputs:
+            out = child.fresh(f"{name}/out")
+            child.op("Identity", tensor_of[v], out_names=[out], where=name)
+            out_names.append(out)
+        return helper.make_graph(
+            child.nodes,
+            name,
+            [value_info(tensor_of[v], v.dtype, v.shape) for v in inputs],
+            [value_info(n, v.dtype, v.shape) for n, v in zip(out_names, outputs)],
+            child.initializers,
+        )
+
+
+def _where(scope) -> str:
+    return scope[0][0].name if len(scope) == 1 else "/".join([layer.name for layer, _ in scope])
+
+
+def lower_nodes(b: "OnnxBuilder", graph, tensor_of: dict) -> None:
+    """Lower a body graph's nodes into ``b`` in inference form (as the export passes give
+    the outer graph: a ``training_only`` op is its input, ``training_attrs`` are dropped).
+    ``tensor_of`` maps the graph inputs to names and receives every output's name;
+    parameters and constants become initializers."""
+    for node in graph.nodes:
+        op = get_op(node.op)
+        for v in node.inputs:
+            if v not in tensor_of:
+                if v.kind not in ("param", "const"):
+                    raise ValueError(f"{node.where()}: reads {v.name!r}, which the body lacks")
+                tensor_of[v] = b.const(np.asarray(v.data), v.name)
+        ins = [tensor_of[v] for v in node.inputs]
+        if op.training_only:
+            tensor_of[node.outputs[0]] = ins[0]
+            continue
+        attrs = node.attrs
+        outputs = node.outputs
+        if any(a in attrs for a in op.training_attrs):
+            attrs = {k: a for k, a in attrs.items() if k not in op.training_attrs}
+            outputs = outputs[: op.n_outputs]
+        ctx = lowering_context(
+            b, [v.type for v in node.inputs], [v.type for v in outputs], where=_where(node.scope)
+        )
+        outs = op.lower(attrs, ctx, *ins)
+        outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+        for v, t in zip(outputs, outs):
+            if t is not None:
+                tensor_of[v] = t
+
 
 # ---- fast paths for what onnx.helper makes per node ----------------------------------------
 # ``helper.make_node`` builds every attribute anew in Python (a Gemm's four cost more than

@@ -1,0 +1,498 @@
+"""``scan``: a loop over the time axis whose step is a sub-graph, traced once.
+
+A recurrent layer over a cell graphc has no whole-sequence op for (a user's cell, a
+``StackedRNNCells`` of them, ``ConvLSTMCell``) records its step *once*, on symbolic
+per-step tensors, as the *body* of one ``scan`` node; the kernel runs the body once per
+time step. The number of steps is then known only at run time, so ``Input((None, f))``
+works, and the graph stays one node however long the sequences are.
+
+The node::
+
+    scan(*init_carries, *sequences, *captured) -> (*final_carries, *stacked_outputs)
+
+- ``body`` (attribute): a ``ScanBody`` holding the step's ``Graph``. Its inputs are the
+  carries, one time slice of each sequence (``sequence[:, t]``) and the *captured* values
+  (the weights and outer tensors the step reads); its outputs are the new carries, then
+  the per-step outputs.
+- ``n_carry``, ``n_seq``: how the inputs split; what is left is captured.
+- ``reverse``: the sequences are read from the last step to the first (``go_backwards``);
+  the stacked outputs are in processing order, as Keras's.
+- sequences are ``(batch, time, ...)``; a per-step output ``(batch, ...)`` is stacked into
+  ``(batch, time, ...)``.
+
+The op has a variable number of outputs: ``n_outputs = 2`` only marks it multi-output
+(the kernel always returns a tuple, one array per node output).
+
+Running the body: the NumPy backend's ``Executor``, per step (this module sits below the
+backends, which register it through ``set_executor_factory`` when imported). The VJP is
+backpropagation through time over that executor's backward pass: in training the kernel
+keeps each step's saved activations for the VJP (a *tape*, keyed by the node's first
+output array, dropped with it), recorded for the gradients the previous VJP wanted (the
+weights' and the carries', say, not the input sequence's: no wasted input gradient per
+step); without a tape that covers them (the kernel ran in inference, or the VJP wants
+more) the VJP runs the forward again. The ONNX lowering is ONNX ``Scan`` with the body
+as its subgraph, time-major (the sequences transposed, and reversed by a Slice for
+``reverse``); captured values ride along as loop-invariant state variables, so the body
+reads no outer-scope names.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from graphc import recording
+from graphc.errors import ShapeError
+from graphc.ir import Graph, TensorType, Value, format_shape
+from graphc.ops.registry import REGISTRY, ExecContext, Op, apply
+
+__all__ = ["ScanBody", "BodyTrace", "set_executor_factory"]
+
+#: ``factory(graph, trainable) -> executor`` (``Executor.forward``/``backward``): set by
+#: ``graphc.backends.numpy`` when it is imported.
+_EXECUTOR_FACTORY: list = []
+
+
+def set_executor_factory(factory: Callable) -> None:
+    """Tell the scan op how to run a body (the NumPy backend's ``Executor``)."""
+    _EXECUTOR_FACTORY[:] = [factory]
+
+
+class ScanBody:
+    """A scan's step graph and the executors made for it (by the inputs that get a
+    gradient). ``graph.inputs`` are ``carries + sequence slices + captured``."""
+
+    __slots__ = ("graph", "n_carry", "n_seq", "_executors", "wanted", "__weakref__")
+
+    def __init__(self, graph: Graph, n_carry: int, n_seq: int) -> None:
+        self.graph = graph
+        self.n_carry, self.n_seq = n_carry, n_seq
+        self._executors: dict = {}
+        #: the body inputs the last VJP differentiated with respect to: what the next
+        #: training forward records its tape for (every float input until a VJP ran)
+        self.wanted: frozenset | None = None
+
+    @property
+    def n_outputs(self) -> int:
+        """Per-step outputs (after the carries)."""
+        return len(self.graph.outputs) - self.n_carry
+
+    def float_inputs(self) -> frozenset:
+        return frozenset(v for v in self.graph.inputs if v.dtype.startswith("float"))
+
+    def executor(self, trainable: frozenset):
+        """The executor over the body that differentiates with respect to the body
+        inputs ``trainable`` (none: inference). An executor reads which layers are frozen
+        when it is made (batch normalization then runs in inference), so there is one
+        per state of those layers too."""
+        frozen = tuple(
+            node.layer.trainable
+            for node in self.graph.nodes
+            if REGISTRY[node.op].frozen_means_inference and node.layer is not None
+        )
+        key = (trainable, frozen)
+        ex = self._executors.get(key)
+        if ex is None:
+            if not _EXECUTOR_FACTORY:
+                raise RuntimeError(
+                    "scan needs the NumPy backend to run its body: import "
+                    "graphc.backends.numpy first (graphc.Model and the RNN layers do)"
+                )
+            order = [v for v in self.graph.inputs if v in trainable]
+            ex = self._executors[key] = _EXECUTOR_FACTORY[0](self.graph, order)
+        return ex
+
+    def __getstate__(self):
+        return {"graph": self.graph, "n_carry": self.n_carry, "n_seq": self.n_seq}
+
+    def __setstate__(self, state):
+        self.graph, self.n_carry, self.n_seq = state["graph"], state["n_carry"], state["n_seq"]
+        self._executors = {}
+        self.wanted = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<ScanBody {len(self.graph.nodes)} nodes, {self.n_carry} carries, "
+            f"{self.n_seq} sequences, {len(self.graph.inputs) - self.n_carry - self.n_seq} "
+            f"captured, {self.n_outputs} outputs>"
+        )
+
+
+# ---- tracing a body ----------------------------------------------------------------------
+class _StandIn:
+    """The layer a body traced outside any layer call is recorded under."""
+
+    trainable = True
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class BodyTrace:
+    """Record a scan body from ops applied to placeholders, then apply the scan::
+
+        tr = BodyTrace()
+        h = tr.carry(h0)                 # a placeholder for the carry, h0 its initial value
+        x = tr.sequence(inputs)          # a placeholder for inputs[:, t]
+        h_new = ops.tanh(x @ w + h @ u)  # recorded once (w, u are captured)
+        (h_last, hs) = tr.finish([h_new], [h_new])
+
+    Every value the body reads that it did not make (a weight, a tensor recorded before
+    the trace, a graph input) becomes a captured input of the node. Carries may be added
+    after some of the body is recorded (a carry shaped like a step's output).
+    """
+
+    def __init__(self, name: str = "scan") -> None:
+        self.mark = recording.next_id()
+        self.name = name
+        self.carries: list[Value] = []
+        self.inits: list[Any] = []
+        self.slices: list[Value] = []
+        self.sequences: list[Value] = []
+
+    def carry(self, init: Value) -> Value:
+        shape = tuple(init.shape)
+        ph = Value((None,) + shape[1:] if shape else shape, init.dtype, kind="input",
+                   name=f"{self.name}/carry")  # fmt: skip
+        self.carries.append(ph)
+        self.inits.append(init)
+        return ph
+
+    def sequence(self, seq: Value) -> Value:
+        shape = tuple(seq.shape)
+        if len(shape) < 2:
+            raise ShapeError(
+                f"scan: a sequence must be (batch, time, ...), received {format_shape(shape)}"
+            )
+        ph = Value((None,) + shape[2:], seq.dtype, kind="input", name=f"{self.name}/step")
+        self.slices.append(ph)
+        self.sequences.append(seq)
+        return ph
+
+    def finish(self, new_carries: Sequence[Any], outputs: Sequence[Any], reverse: bool = False):
+        """Apply the scan: returns ``(final carries, stacked outputs)`` as two lists."""
+        if len(new_carries) != len(self.carries):
+            raise ValueError(
+                f"scan: the step returned {len(new_carries)} carries for "
+                f"{len(self.carries)} initial ones"
+            )
+        if not self.sequences:
+            raise ValueError("scan: at least one sequence is needed (it sets the length)")
+        outs = []
+        with _in_scope(self.name):
+            for v in list(new_carries) + list(outputs):
+                if not isinstance(v, Value):
+                    raise TypeError(
+                        f"scan: a step must return tensors made by graphc.ops; received "
+                        f"{type(v).__name__}"
+                    )
+                if v.producer is None or v.producer._id < self.mark:
+                    v = apply("identity", [v])  # an input, weight or outer value as is
+                outs.append(v)
+        for ph, new in zip(self.carries, outs):
+            if (
+                new.dtype != ph.dtype
+                or len(new.shape) != len(ph.shape)
+                or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(new.shape[1:], ph.shape[1:])
+                )
+            ):
+                raise ShapeError(
+                    f"scan: a step changed a carried state from {format_shape(ph.shape)} "
+                    f"{ph.dtype} to {format_shape(new.shape)} {new.dtype}; a state must "
+                    "keep its shape and dtype from step to step"
+                )
+        captured = self._capture(outs)
+        inputs = self.carries + self.slices + [ph for _, ph in captured]
+        graph = Graph.from_outputs(inputs, outs, name=self.name)
+        body = ScanBody(graph, len(self.carries), len(self.slices))
+        result = apply(
+            "scan",
+            [*self.inits, *self.sequences, *[v for v, _ in captured]],
+            body=body,
+            n_carry=len(self.carries),
+            n_seq=len(self.slices),
+            reverse=bool(reverse),
+        )
+        result = list(result)
+        return result[: len(self.carries)], result[len(self.carries) :]
+
+    def _capture(self, outs: list[Value]) -> list[tuple[Value, Value]]:
+        """Find the body's nodes; replace every outside value they read by a placeholder.
+        Returns ``[(outside value, placeholder)]`` in first-read order."""
+        own = set(self.carries) | set(self.slices)
+        captured: dict[Value, Value] = {}
+        seen: set = set()
+        body_nodes = []
+        stack = list(outs)
+        while stack:
+            v = stack.pop()
+            if v in seen or v in own:
+                continue
+            seen.add(v)
+            node = v.producer
+            if node is None or node._id < self.mark:
+                continue
+            body_nodes.append(node)
+            stack.extend(node.inputs)
+        body_nodes.sort(key=lambda n: n._id)
+        for node in body_nodes:
+            for k, v in enumerate(node.inputs):
+                if v in own or v.kind == "const":
+                    continue
+                if v.kind != "param" and v.producer is not None and v.producer._id >= self.mark:
+                    continue  # made in the body
+                ph = captured.get(v)
+                if ph is None:
+                    ph = captured[v] = Value(v.shape, v.dtype, kind="input",
+                                             name=f"{self.name}/captured")  # fmt: skip
+                node.inputs[k] = ph
+                ph.uses.append(node)
+                if v.kind not in ("param", "const") and node in v.uses:
+                    v.uses.remove(node)
+        return list(captured.items())
+
+
+class _in_scope:
+    """Record under a stand-in layer when no layer call is recording."""
+
+    def __init__(self, name: str):
+        self.inner = None if recording.current_scope() else recording.scope(_StandIn(name), -1)
+
+    def __enter__(self):
+        if self.inner is not None:
+            self.inner.__enter__()
+
+    def __exit__(self, *exc):
+        if self.inner is not None:
+            self.inner.__exit__(*exc)
+
+
+# ---- the op --------------------------------------------------------------------------------
+#: id(first output array) -> (weak reference to it, executor, per-step saved activations)
+_TAPES: dict = {}
+
+
+def _drop_tape(key: int) -> None:
+    _TAPES.pop(key, None)
+
+
+def _split(attrs, xs):
+    nc, ns = attrs["n_carry"], attrs["n_seq"]
+    return list(xs[:nc]), list(xs[nc : nc + ns]), list(xs[nc + ns :])
+
+
+def _order(attrs, steps: int):
+    return range(steps - 1, -1, -1) if attrs["reverse"] else range(steps)
+
+
+class Scan(Op):
+    """Loop a body graph over the time axis (see the module docstring)."""
+
+    name = "scan"
+    n_outputs = 2  # a tuple: final carries then stacked outputs (as many as the body has)
+    vjp_reads_inputs = True
+    vjp_reads_outputs = True  # the first output keys the kernel's tape
+
+    def infer(self, attrs, *types):
+        body: ScanBody = attrs["body"]
+        carries, seqs, captured = _split(attrs, types)
+        g = body.graph
+        if len(types) != len(g.inputs) or not seqs:
+            raise ShapeError(
+                f"scan: the body takes {len(g.inputs)} inputs ({body.n_carry} carries, "
+                f"{body.n_seq} sequences), received {len(types)}"
+            )
+        steps = seqs[0].shape[1] if len(seqs[0].shape) > 1 else None
+        batch = seqs[0].shape[0]
+        for t, s in zip(seqs, g.inputs[body.n_carry : body.n_carry + body.n_seq]):
+            want = (t.shape[0],) + tuple(t.shape[2:])
+            if len(t.shape) < 2 or not _compatible(want, s.shape):
+                raise ShapeError(
+                    f"scan: a sequence of shape {format_shape(t.shape)} does not match "
+                    f"the body's step input {format_shape(s.shape)} (batch, time, ...)"
+                )
+        for t, s in zip(
+            carries + captured, g.inputs[: body.n_carry] + g.inputs[body.n_carry + body.n_seq :]
+        ):
+            if not _compatible(t.shape, s.shape):
+                raise ShapeError(
+                    f"scan: an input of shape {format_shape(t.shape)} does not match the "
+                    f"body's {format_shape(s.shape)}"
+                )
+        out = [TensorType(t.shape, t.dtype) for t in carries]
+        for v in g.outputs[body.n_carry :]:
+            shape = tuple(v.shape)
+            out.append(TensorType((batch, steps) + shape[1:], v.dtype))
+        return tuple(out)
+
+    def kernel(self, attrs, *xs, ctx):
+        body: ScanBody = attrs["body"]
+        carries, seqs, captured = _split(attrs, xs)
+        steps = seqs[0].shape[1]
+        if steps == 0:
+            raise ValueError(
+                "scan: the sequences have 0 time steps; a recurrent layer needs at least one"
+            )
+        keep = bool(ctx.training)
+        ex = body.executor((body.wanted or body.float_inputs()) if keep else frozenset())
+        n = body.n_carry
+        per_step: list = []
+        tape: list = []
+        seqs = _time_major(seqs)
+        for t in _order(attrs, steps):
+            ins = carries + [s[t] for s in seqs] + captured
+            if keep:
+                outs, env = ex.forward(ins, ctx, keep_for_backward=True)
+                tape.append(env)
+            else:
+                outs = ex.forward(ins, ctx)
+            carries = list(outs[:n])
+            per_step.append(outs[n:])
+        finals = [np.array(c, copy=True) for c in carries]
+        stacked = [np.stack([o[k] for o in per_step], axis=1) for k in range(body.n_outputs)]
+        result = tuple(finals + stacked)
+        if keep and result:
+            key = id(result[0])
+            _TAPES[key] = (weakref.ref(result[0]), ex, tape)
+            weakref.finalize(result[0], _drop_tape, key)
+        return result
+
+    def _tape(self, attrs, xs, ys, wanted):
+        """The kernel's saved activations for these outputs (when recorded for at least
+        the ``wanted`` gradients), or a new forward pass."""
+        if ys and ys[0] is not None:
+            entry = _TAPES.pop(id(ys[0]), None)
+            if entry is not None and entry[0]() is ys[0] and wanted <= set(entry[1].trainable):
+                return entry[1], entry[2]
+        body: ScanBody = attrs["body"]
+        ex = body.executor(wanted)
+        carries, seqs, captured = _split(attrs, xs)
+        ctx = ExecContext(training=True)
+        tape = []
+        steps = seqs[0].shape[1]
+        seqs = _time_major(seqs)
+        for t in _order(attrs, steps):
+            outs, env = ex.forward(
+                carries + [s[t] for s in seqs] + captured, ctx, keep_for_backward=True
+            )
+            tape.append(env)
+            carries = list(outs[: body.n_carry])
+        return ex, tape
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        body: ScanBody = attrs["body"]
+        g_inputs = body.graph.inputs
+        nc, ns = body.n_carry, body.n_seq
+        floats = body.float_inputs()
+        # the carries' gradients flow back through time whatever the outer graph needs
+        wanted = frozenset(
+            v for k, v in enumerate(g_inputs) if v in floats and (k < nc or needs[k])
+        )
+        body.wanted = wanted
+        ex, tape = self._tape(attrs, xs, ys, wanted)
+        carries, seqs, captured = _split(attrs, xs)
+        trainable = set(ex.trainable)
+        g_carry = [
+            (g if g is not None else np.zeros_like(x)) if ph in trainable else None
+            for g, x, ph in zip(gys[:nc], carries, g_inputs[:nc])
+        ]
+        g_out = list(gys[nc:])
+        g_seq = [
+            np.zeros_like(s) if needs[nc + k] and g_inputs[nc + k] in trainable else None
+            for k, s in enumerate(seqs)
+        ]
+        g_cap: list = [None] * len(captured)
+        order = list(_order(attrs, seqs[0].shape[1]))
+        for j in range(len(order) - 1, -1, -1):
+            t = order[j]
+            bufs = {}
+            for ph, x in zip(g_inputs, carries + [s[:, t] for s in seqs] + captured):
+                if ph in trainable:
+                    bufs[ph] = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
+            grads = g_carry + [None if g is None else g[:, j] for g in g_out]
+            ex.backward(tape[j], grads, bufs)
+            tape[j] = None
+            g_carry = [bufs.get(ph) for ph in g_inputs[:nc]]
+            for k in range(ns):
+                if g_seq[k] is not None:
+                    g_seq[k][:, t] = bufs[g_inputs[nc + k]]
+            for k, ph in enumerate(g_inputs[nc + ns :]):
+                if needs[nc + ns + k] and ph in bufs:
+                    g_cap[k] = bufs[ph] if g_cap[k] is None else g_cap[k] + bufs[ph]
+        result = [g if needs[k] else None for k, g in enumerate(g_carry)]
+        result += g_seq
+        result += [
+            None if g is None else g.astype(x.dtype, copy=False) for g, x in zip(g_cap, captured)
+        ]
+        return tuple(result)
+
+    def lower(self, attrs, b, *names):
+        body: ScanBody = attrs["body"]
+        nc, ns = body.n_carry, body.n_seq
+        carries, seqs, captured = _split(attrs, names)
+        g = body.graph
+        ph_carry = g.inputs[:nc]
+        ph_seq = g.inputs[nc : nc + ns]
+        ph_cap = g.inputs[nc + ns :]
+        # ONNX Scan: state variables first (the carries, then the captured values carried
+        # through unchanged), then the scan inputs; outputs in the same order.
+        graph_proto = b.subgraph(
+            g,
+            inputs=ph_carry + ph_cap + ph_seq,
+            outputs=list(g.outputs[:nc]) + ph_cap + list(g.outputs[nc:]),
+            name=f"{b.where or 'scan'}/body",
+        )
+        n_y = body.n_outputs
+        # Time-major for ONNX (scan axis 0, forwards: what every runtime implements):
+        # transpose the sequences, reverse them with a negative-step Slice, transpose
+        # the stacked outputs back.
+        time_major = []
+        for name, t in zip(seqs, b.in_types[nc : nc + ns]):
+            x = b.op("Transpose", name, perm=_swap01(len(t.shape)))
+            if attrs["reverse"]:
+                x = b.op(
+                    "Slice",
+                    x,
+                    b.const(np.array([-1], np.int64)),
+                    b.const(np.array([np.iinfo(np.int64).min], np.int64)),
+                    b.const(np.array([0], np.int64)),
+                    b.const(np.array([-1], np.int64)),
+                )
+            time_major.append(x)
+        outs = b.op(
+            "Scan",
+            *carries,
+            *captured,
+            *time_major,
+            outputs=nc + len(captured) + n_y,
+            body=graph_proto,
+            num_scan_inputs=ns,
+        )
+        outs = [outs] if isinstance(outs, str) else list(outs)
+        ys = [
+            b.op("Transpose", y, perm=_swap01(len(t.shape)))
+            for y, t in zip(outs[nc + len(captured) :], b.out_types[nc:])
+        ]
+        return tuple(outs[:nc] + ys)
+
+
+def _time_major(seqs):
+    """``(time, batch, ...)`` copies: each step's slice is then one contiguous block (the
+    kernels' fast paths, convolutions' above all, want contiguous inputs)."""
+    return [np.ascontiguousarray(np.moveaxis(s, 1, 0)) for s in seqs]
+
+
+def _swap01(rank: int) -> list[int]:
+    return [1, 0] + list(range(2, rank))
+
+
+def _compatible(a, b) -> bool:
+    a, b = tuple(a), tuple(b)
+    return len(a) == len(b) and all(
+        x is None or y is None or isinstance(x, str) or isinstance(y, str) or x == y
+        for x, y in zip(a, b)
+    )
