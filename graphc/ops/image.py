@@ -1030,3 +1030,17 @@ from graphc.ops.image_extra import (  # noqa: E402,F401
     resize,
     rgb_to_hsv,
 )
+
+# ... and the sampling ones (graphc/ops/image_warp.py); ``affine_transform`` becomes the
+# version that also records on symbolic tensors (eager arrays still run the one above).
+from graphc.ops.image_warp import (  # noqa: E402,F401
+    affine_transform,  # noqa: E402,F401,F811
+    compute_homography_matrix,
+    elastic_transform,
+    extract_patches_3d,
+    map_coordinates,
+    perspective_transform,
+    scale_and_translate,
+    sobel_edges,
+    ssim,
+)
