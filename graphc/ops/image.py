@@ -241,9 +241,31 @@ def draw_transforms(attrs, rng, n, height, width, dtype):
         dy = rng.uniform(hl, hu, n).astype(dtype) * height
         dx = rng.uniform(wl, wu, n).astype(dtype) * width
         m = translation_matrix(dy, dx)
+    elif kind == "perspective":
+        m = _draw_perspective(attrs, rng, n, height, width)
     else:
         raise ValueError(f"unknown random_affine kind {kind!r}")
     return m.astype(dtype)
+
+
+IDENTITY_TRANSFORM = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+
+
+def _draw_perspective(attrs, rng, n, height, width):
+    """Keras's ``RandomPerspective`` draws, in its order: a probability per image in
+    ``factor``, a threshold per image (transformed when below it), the corners' shifts
+    ``(n, 4, 2)`` in ``+-scale / 2`` of their coordinates; then the homography taking the
+    shifted corners to the image's (float32). Images left alone get the identity."""
+    lo, hi = attrs["factor"]
+    scale = float(attrs["scale"])
+    probability = rng.uniform(lo, hi, n)
+    apply_perspective = rng.uniform(0.0, 1.0, n) < probability
+    shift = rng.uniform(-0.5 * scale, 0.5 * scale, (n, 4, 2)).astype("float32")
+    w1, h1 = float(width - 1), float(height - 1)
+    start = np.array([[0.0, 0.0], [w1, 0.0], [0.0, h1], [w1, h1]], "float32")
+    start = np.repeat(start[None], n, axis=0)
+    m = compute_homography_matrix(start, start + start * shift)
+    return np.where(apply_perspective[:, None], m, np.asarray(IDENTITY_TRANSFORM, "float32"))
 
 
 # ---- the graph ops ---------------------------------------------------------------------
@@ -315,8 +337,9 @@ class RandomAffine(Op):
     """Resample each sample through a randomly drawn affine transform in training mode.
 
     ``kind`` is "rotation" (``factor``: (lower, upper) fractions of a full turn),
-    "zoom" (``height_factor``, optional ``width_factor``: (lower, upper)) or "translation"
-    (``height_factor``, ``width_factor``: (lower, upper) fractions of the size); plus
+    "zoom" (``height_factor``, optional ``width_factor``: (lower, upper)), "translation"
+    (``height_factor``, ``width_factor``: (lower, upper) fractions of the size) or
+    "perspective" (``factor``: (lower, upper) probability, ``scale``: corner shift); plus
     ``fill_mode``, ``interpolation``, ``fill_value``, ``data_format``. Outputs
     ``(y, transforms)``, ``transforms`` shaped ``(batch, 8)``.
     """
@@ -334,9 +357,10 @@ class RandomAffine(Op):
             )
         except ValueError as e:
             raise ShapeError(str(e)) from None
-        if attrs.get("kind") not in ("rotation", "zoom", "translation"):
+        if attrs.get("kind") not in ("rotation", "zoom", "translation", "perspective"):
             raise ShapeError(
-                f"kind must be 'rotation', 'zoom' or 'translation', got {attrs.get('kind')!r}"
+                "kind must be 'rotation', 'zoom', 'translation' or 'perspective', got "
+                f"{attrs.get('kind')!r}"
             )
         return TensorType(x.shape, x.dtype), TensorType((x.shape[0], 8), x.dtype)
 
