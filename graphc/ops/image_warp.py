@@ -836,7 +836,8 @@ def scale_and_translate(images, output_shape, scale, translation, spatial_dims, 
         from graphc.ops.composite import min as _min
         from graphc.ops.numeric import max as _max
 
-        lo, hi = cast(_min(images), "float32"), cast(_max(images), "float32")
+        as_float = cast(images, "float32")
+        lo, hi = _min(as_float), _max(as_float)
         output = apply("round", [output])
         output = apply("maximum", [apply("minimum", [output, hi]), lo])
         output = cast(output, in_dtype)
