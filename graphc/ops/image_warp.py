@@ -21,8 +21,10 @@ training-only op behind ``keras.layers.RandomElasticTransform``.
   registered ops (products with constant matrices, gathers, elementwise ops): they record,
   differentiate and export like any op.
 
-The sampling ops have no ONNX lowering (ONNX's GridSample has other fill rules): their
-export raises ``no_onnx``'s error.
+``map_coordinates`` and ``affine_transform`` export as the same sampling written with
+ONNX's ``GatherND`` and integer arithmetic (each fill mode's index rule; ONNX's
+``GridSample`` has other fill rules), for static image sizes; ``elastic_transform`` and
+the symbolic homography have no ONNX form and raise ``no_onnx``'s error.
 
 >>> import numpy as np
 >>> from graphc import ops
@@ -145,6 +147,94 @@ def _check_map_args(order, fill_mode):
         )
 
 
+# ---- ONNX: the same sampling, written with Gather/GatherND and integer arithmetic --------
+def _i64(b, v):
+    return b.const(np.asarray(v, dtype=np.int64))
+
+
+def _lower_mirror(b, v, n):
+    """``_mirror`` with ``n`` an int64 tensor (``Max(2 s, 1)`` keeps a size of 1 from a
+    modulus of 0: every index then maps to 0)."""
+    s = b.op("Sub", n, _i64(b, 1))
+    period = b.op("Max", b.op("Mul", s, _i64(b, 2)), _i64(b, 1))
+    wave = b.op("Mod", b.op("Add", v, s), period)
+    return b.op("Abs", b.op("Sub", wave, s))
+
+
+def _lower_fix(b, index, size, fill_mode):
+    """``_fix_index`` in ONNX (int64, ``size`` a tensor; ``Mod`` of integers takes the
+    divisor's sign, as Python's ``%``)."""
+    if fill_mode == "wrap":
+        return b.op("Mod", index, size)
+    if fill_mode == "mirror":
+        return _lower_mirror(b, index, size)
+    if fill_mode == "reflect":  # the wave is >= 1 here, so Div's truncation is a floor
+        odd = b.op("Add", b.op("Mul", index, _i64(b, 2)), _i64(b, 1))
+        wave = _lower_mirror(b, odd, b.op("Add", b.op("Mul", size, _i64(b, 2)), _i64(b, 1)))
+        return b.op("Div", b.op("Sub", wave, _i64(b, 1)), _i64(b, 2))
+    return b.op("Min", b.op("Max", index, _i64(b, 0)), b.op("Sub", size, _i64(b, 1)))
+
+
+def _lower_axis_nodes(b, c, size, order, fill_mode, dtype, c_dtype=None):
+    """``_axis_nodes`` in ONNX: ``(fixed index, valid, weight)`` names (or None);
+    ``size``: an int, or an int64 tensor (a size known only at run time)."""
+    from graphc.ops.lowering import onnx_dtype
+
+    c_dtype = c_dtype or dtype
+    to_int = onnx_dtype("int64")
+    if isinstance(size, (int, np.integer)):
+        size = _i64(b, int(size))
+    if order == 0 or not _is_float(c_dtype):
+        rounded = b.op("Round", c) if _is_float(c_dtype) else c
+        nodes = [(b.op("Cast", rounded, to=to_int), None)]
+    else:
+        lower = b.op("Floor", c)
+        upper_w = b.op("Sub", c, lower)
+        index = b.op("Cast", lower, to=to_int)
+        one = b.const(np.asarray(1, dtype=dtype))
+        nodes = [(index, b.op("Sub", one, upper_w)), (b.op("Add", index, _i64(b, 1)), upper_w)]
+    out = []
+    for index, weight in nodes:
+        valid = None
+        if fill_mode == "constant":
+            valid = b.op(
+                "And",
+                b.op("GreaterOrEqual", index, _i64(b, 0)),
+                b.op("Less", index, size),
+            )
+        out.append((_lower_fix(b, index, size, fill_mode), valid, weight))
+    return out
+
+
+def _lower_sample(b, per_axis, gather, fill_value, dtype, last_axis):
+    """The sum over the interpolation corners of ``weight * where(valid, gather(indices),
+    fill)``; ``last_axis`` unsqueezes the weights and masks over the channels."""
+    total = None
+    for items in itertools.product(*per_axis):
+        v = gather([it[0] for it in items])
+        valid = weight = None
+        for _, ok, w in items:
+            if ok is not None:
+                valid = ok if valid is None else b.op("And", valid, ok)
+            if w is not None:
+                weight = w if weight is None else b.op("Mul", weight, w)
+        if valid is not None:
+            if last_axis:
+                valid = b.op("Unsqueeze", valid, _i64(b, [-1]))
+            fill = b.const(np.asarray(fill_value, dtype=dtype))
+            v = b.op("Where", valid, v, fill)
+        if weight is not None:
+            if last_axis:
+                weight = b.op("Unsqueeze", weight, _i64(b, [-1]))
+            v = b.op("Mul", weight, v)
+        total = v if total is None else b.op("Add", total, v)
+    return total
+
+
+def _stack_last(b, names):
+    return b.op("Concat", *[b.op("Unsqueeze", n, _i64(b, [-1])) for n in names], axis=-1)
+
+
 class MapCoordinates(Op):
     """``keras.ops.image.map_coordinates``: ``y[...] = inputs`` interpolated at the point
     ``coordinates[:, ...]`` (attrs ``order``, ``fill_mode``, ``fill_value``)."""
@@ -211,7 +301,31 @@ class MapCoordinates(Op):
         return gx, gc
 
     def lower(self, attrs, b, x, coords):
-        raise no_onnx("map_coordinates", " with Keras's fill modes")
+        from graphc.ops.lowering import onnx_dtype
+
+        xt, ct = b.in_types
+        if not _is_float(xt.dtype):
+            raise NotImplementedError(
+                f"map_coordinates exports float inputs; received {xt.dtype} (cast it first)"
+            )
+        order, fill = attrs.get("order", 1), attrs.get("fill_mode", "constant")
+        if _is_float(ct.dtype) and ct.dtype != xt.dtype:
+            coords = b.op("Cast", coords, to=onnx_dtype(xt.dtype))
+        per_axis = []
+        for d, size in enumerate(xt.shape):
+            c = b.op("Gather", coords, _i64(b, d), axis=0)
+            if size is None:  # known at run time only
+                size = b.op("Gather", b.op("Shape", x), _i64(b, d), axis=0)
+            c_dtype = xt.dtype if _is_float(ct.dtype) else ct.dtype
+            per_axis.append(_lower_axis_nodes(b, c, size, order, fill, xt.dtype, c_dtype))
+        return _lower_sample(
+            b,
+            per_axis,
+            lambda idx: b.op("GatherND", x, _stack_last(b, idx)),
+            attrs.get("fill_value", 0.0),
+            xt.dtype,
+            last_axis=False,
+        )
 
 
 def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value=0):
@@ -312,7 +426,55 @@ class AffineTransform(Op):
         return gx, None
 
     def lower(self, attrs, b, x, t):
-        raise no_onnx("affine_transform", " with Keras's fill modes")
+        from graphc.ops.lowering import onnx_dtype
+
+        xt, tt = b.in_types
+        first = attrs.get("data_format", "channels_last") == "channels_first"
+        h, w = _spatial(xt.shape, attrs.get("data_format", "channels_last"))
+        if h is None or w is None:
+            raise NotImplementedError(
+                f"affine_transform exports images of static height and width; received "
+                f"{format_shape(xt.shape)}"
+            )
+        dtype = xt.dtype
+        if first:
+            x = b.op("Transpose", x, perm=[0, 2, 3, 1])
+        t = b.op("Reshape", t, _i64(b, [-1, 8]))
+        if tt.dtype != dtype:
+            t = b.op("Cast", t, to=onnx_dtype(dtype))
+        a0, a1, a2, b0, b1, b2, c0, c1 = (
+            b.op("Unsqueeze", b.op("Gather", t, _i64(b, k), axis=1), _i64(b, [1, 2]))
+            for k in range(8)
+        )
+        gx = b.const(np.arange(w, dtype=dtype).reshape(1, 1, w))
+        gy = b.const(np.arange(h, dtype=dtype).reshape(1, h, 1))
+
+        def affine(p, q, r):  # p x + q y + r
+            return b.op("Add", b.op("Add", b.op("Mul", p, gx), b.op("Mul", q, gy)), r)
+
+        k = affine(c0, c1, b.const(np.asarray(1, dtype=dtype)))
+        src_x = b.op("Div", affine(a0, a1, a2), k)
+        src_y = b.op("Div", affine(b0, b1, b2), k)
+        order = _ORDERS[attrs.get("interpolation", "bilinear")]
+        fill = attrs.get("fill_mode", "constant")
+        per_axis = [
+            _lower_axis_nodes(b, src_y, int(h), order, fill, dtype),
+            _lower_axis_nodes(b, src_x, int(w), order, fill, dtype),
+        ]
+        # (batch, h, w, 2) indices, broadcast to the images' batch
+        shape = b.op(
+            "Concat",
+            b.op("Slice", b.op("Shape", x), _i64(b, [0]), _i64(b, [1])),
+            _i64(b, [int(h), int(w), 2]),
+            axis=0,
+        )
+
+        def gather(idx):
+            indices = b.op("Expand", _stack_last(b, idx), shape)
+            return b.op("GatherND", x, indices, batch_dims=1)
+
+        y = _lower_sample(b, per_axis, gather, attrs.get("fill_value", 0.0), dtype, True)
+        return b.op("Transpose", y, perm=[0, 3, 1, 2]) if first else y
 
 
 def _batched_images(images, what):

@@ -23,6 +23,11 @@ def _coords(shape, out, order):
     return make
 
 
+def _int_coords(rng, dtype):
+    x = rng.uniform(-1, 1, (4, 5)).astype(dtype)
+    return x, rng.integers(-3, 8, (2, 6)).astype("int32")
+
+
 def _mc(order, fill, fill_value=0.0):
     return {"order": order, "fill_mode": fill, "fill_value": fill_value}
 
@@ -63,7 +68,7 @@ SPECS = {
             _mc(1, fill),
             [(4, 5), (2, 3, 4)],
             (0, 1),
-            {"make": _coords((4, 5), (3, 4), 1), "batch": False, **_NO_ONNX},
+            {"make": _coords((4, 5), (3, 4), 1), "batch": False},
         )
         for fill in ("constant", "nearest", "wrap", "mirror", "reflect")
     ]
@@ -72,13 +77,25 @@ SPECS = {
             _mc(0, "constant", 0.5),
             [(3, 4, 2), (3, 6)],
             (0, 1),
-            {"make": _coords((3, 4, 2), (6,), 0), "batch": False, **_NO_ONNX},
+            {"make": _coords((3, 4, 2), (6,), 0), "batch": False},
         ),
         (
             _mc(0, "reflect"),
             [(3, 4, 2), (3, 6)],
             (0, 1),
-            {"make": _coords((3, 4, 2), (6,), 0), "batch": False, **_NO_ONNX},
+            {"make": _coords((3, 4, 2), (6,), 0), "batch": False},
+        ),
+        (  # an axis of size 1: every index reads it
+            _mc(1, "mirror"),
+            [(1, 5), (2, 4)],
+            (0, 1),
+            {"make": _coords((1, 5), (4,), 1), "batch": False},
+        ),
+        (
+            _mc(1, "constant", 0.5),
+            [(4, 5), (2, 6)],
+            (0, 1),
+            {"make": _int_coords, "batch": False, "no_grad": (1,)},
         ),
     ],  # fmt: skip
     "affine_transform": [
@@ -86,19 +103,19 @@ SPECS = {
             _affine(),
             [(2, 5, 6, 2), (2, 8)],
             (0, 1),
-            {"make": _transforms((2, 5, 6, 2), 2), "no_grad": (1,), **_NO_ONNX},
+            {"make": _transforms((2, 5, 6, 2), 2), "no_grad": (1,)},
         ),
         (
             _affine("nearest", "wrap"),
             [(2, 5, 6, 2), (1, 8)],
             (0, 1),
-            {"make": _transforms((2, 5, 6, 2), 1), "no_grad": (1,), **_NO_ONNX},
+            {"make": _transforms((2, 5, 6, 2), 1), "no_grad": (1,)},
         ),
         (
             _affine("bilinear", "mirror", "channels_first"),
             [(2, 2, 5, 6), (2, 8)],
             (0, 1),
-            {"make": _transforms((2, 2, 5, 6), 2), "no_grad": (1,), **_NO_ONNX},
+            {"make": _transforms((2, 2, 5, 6), 2), "no_grad": (1,)},
         ),
     ],  # fmt: skip
     "homography": [

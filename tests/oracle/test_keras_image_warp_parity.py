@@ -208,7 +208,7 @@ def test_ops_record_run_and_export(tmp_path):
         model.predict(VOL, verbose=0),
         ops.image.extract_patches_3d(VOL, 3, strides=2, padding="same"),
     )
-    # the sampling ops record, run as eagerly, train, and refuse ONNX with the reason
+    # the sampling ops record, run as eagerly, train and export (GatherND)
     small = graphc.Input((7, 9, 3))
     warped = ops.image.perspective_transform(small, START, END[0])
     warped = ops.image.map_coordinates(warped, np.stack(np.meshgrid(
@@ -219,8 +219,14 @@ def test_ops_record_run_and_export(tmp_path):
     model.compile("sgd", "mse")
     history = model.fit(IM, np.ones((2, 1), "float32"), epochs=3, verbose=0).history["loss"]
     assert history[-1] < history[0]
+    model.export(str(tmp_path / "w.onnx"), format="onnx")
+    session = ort.InferenceSession(str(tmp_path / "w.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: IM})[0]
+    np.testing.assert_allclose(got, model.predict(IM, verbose=0), rtol=1e-4, atol=1e-5)
+    # elastic_transform draws a field: no ONNX form, and the export says so
+    model = graphc.Model(small, ops.image.elastic_transform(small, seed=1))
     with pytest.raises(ValueError, match="no ONNX lowering"):  # graphc's ExportError
-        model.export(str(tmp_path / "w.onnx"), format="onnx")
+        model.export(str(tmp_path / "e.onnx"), format="onnx")
 
 
 def _ramp(n, h, w):
