@@ -1,8 +1,10 @@
 """Image ops behind the augmentation layers (``RandomFlip``, ``RandomRotation``,
-``RandomZoom``, ``RandomTranslation``).
+``RandomZoom``, ``RandomTranslation``, ``RandomPerspective``).
 
 - ``affine_transform(images, transform, ...)``: Keras 3's ``keras.ops.image.affine_transform``
-  in NumPy (eager only): each output pixel ``(x, y)`` samples the input at
+  in NumPy (on symbolic tensors, the ``affine_transform`` op of
+  ``graphc/ops/image_warp.py``, which also holds the rest of ``keras.ops.image``'s
+  sampling ops): each output pixel ``(x, y)`` samples the input at
   ``((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)``, ``k = c0 x + c1 y + 1``, with
   ``transform = [a0, a1, a2, b0, b1, b2, c0, c1]`` per image; fill modes "reflect",
   "wrap", "constant", "nearest", "mirror"; interpolation "bilinear" or "nearest".

@@ -76,6 +76,7 @@ CASES = (
             {"data_format": "channels_first", "k1": 0.02, "k2": 0.05},
         ),
         ("extract_patches_3d", (VOL, 2), {}),
+        ("extract_patches", (VOL, (2, 2, 2)), {}),  # (Keras: a 3-tuple means volumes)
         ("extract_patches_3d", (VOL[0], (2, 3, 2)), {"strides": (1, 2, 3)}),
         ("extract_patches_3d", (VOL, 3), {"strides": 2, "padding": "same"}),
         ("extract_patches_3d", (VOL, 2), {"strides": 1, "dilation_rate": 2}),
