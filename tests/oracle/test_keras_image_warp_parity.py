@@ -404,3 +404,30 @@ def test_random_elastic_transform_training():
     model.compile("sgd", "mse")
     data = x[:8] / 240.0
     model.fit(data, np.zeros((8, 2), "float32"), epochs=1, verbose=0)
+
+
+def test_keras_files_round_trip(tmp_path):
+    def build(lib):
+        return lib.Sequential(
+            [
+                lib.Input((8, 9, 3)),
+                lib.layers.RandomPerspective(scale=0.4, seed=2),
+                lib.layers.RandomElasticTransform(value_range=(0, 1), fill_mode="nearest"),
+                lib.layers.Flatten(),
+                lib.layers.Dense(2),
+            ]
+        )
+
+    theirs = build(keras)
+    theirs.save(str(tmp_path / "k.keras"))
+    ours = graphc.saving.load_model(str(tmp_path / "k.keras"))
+    assert [type(layer).__name__ for layer in ours.layers][:2] == [
+        "RandomPerspective",
+        "RandomElasticTransform",
+    ]
+    x = np.random.default_rng(5).random((2, 8, 9, 3)).astype("float32")
+    want = theirs.predict(x, verbose=0)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    ours.save(str(tmp_path / "g.keras"))
+    again = keras.saving.load_model(str(tmp_path / "g.keras"))
+    np.testing.assert_allclose(again.predict(x, verbose=0), want, rtol=1e-6, atol=1e-7)
