@@ -894,24 +894,26 @@ _SCALE_METHODS = ("linear", "bilinear", "trilinear", "triangle", "cubic", "bicub
 
 
 def _kernel_fn(method, ops_):
-    """Keras's resampling kernels on ``x >= 0``, written with ``ops_`` (NumPy or graphc)."""
+    """Keras's resampling kernels on ``x >= 0``, written with ``ops_`` (NumPy or graphc:
+    comparisons by name, as ``!=`` on a symbolic tensor is Python's)."""
+    ge, gt = ops_.greater_equal, ops_.greater
     if method == "linear":
         return lambda x: ops_.maximum(0.0, 1.0 - ops_.abs(x))
     if method == "cubic":
 
         def cubic(x):
             out = ((1.5 * x - 2.5) * x) * x + 1.0
-            out = ops_.where(x >= 1.0, ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0, out)
-            return ops_.where(x >= 2.0, 0.0, out)
+            out = ops_.where(ge(x, 1.0), ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0, out)
+            return ops_.where(ge(x, 2.0), 0.0, out)
 
         return cubic
     radius = 3.0 if method == "lanczos3" else 5.0
 
     def lanczos(x):
         y = radius * ops_.sin(np.pi * x) * ops_.sin(np.pi * x / radius)
-        safe = ops_.where(x != 0, np.pi**2 * x**2, 1.0)
-        out = ops_.where(x > 1e-3, y / safe, 1.0)
-        return ops_.where(x > radius, 0.0, out)
+        safe = ops_.where(ops_.not_equal(x, 0.0), np.pi**2 * x**2, 1.0)
+        out = ops_.where(gt(x, 1e-3), y / safe, 1.0)
+        return ops_.where(gt(x, radius), 0.0, out)
 
     return lanczos
 
@@ -921,13 +923,15 @@ def _weight_mat(ops_, n_in, n_out, scale, translation, kernel, antialias, dtype)
     inv_scale = 1.0 / scale
     kernel_scale = ops_.maximum(inv_scale, 1.0) if antialias else 1.0
     sample_f = (np.arange(n_out, dtype=dtype) + 0.5) * inv_scale - translation * inv_scale - 0.5
-    x = ops_.abs(sample_f[None, :] - np.arange(n_in, dtype=dtype)[:, None]) / kernel_scale
+    row = ops_.expand_dims(sample_f, 0)
+    x = ops_.abs(row - np.arange(n_in, dtype=dtype)[:, None]) / kernel_scale
     weights = kernel(x)
     total = ops_.sum(weights, axis=0, keepdims=True)
     eps = 1000.0 * float(np.finfo(np.float32).eps)
-    weights = ops_.where(ops_.abs(total) > eps, weights / ops_.where(total != 0, total, 1.0), 0.0)
-    inside = ops_.logical_and(sample_f >= -0.5, sample_f <= n_in - 0.5)
-    return ops_.where(inside[None, :], weights, 0.0)
+    safe = ops_.where(ops_.not_equal(total, 0.0), total, 1.0)
+    weights = ops_.where(ops_.greater(ops_.abs(total), eps), weights / safe, 0.0)
+    inside = ops_.logical_and(ops_.greater_equal(row, -0.5), ops_.less_equal(row, n_in - 0.5))
+    return ops_.where(inside, weights, 0.0)
 
 
 class _NumpyOps:
@@ -936,6 +940,11 @@ class _NumpyOps:
     where = staticmethod(np.where)
     sin = staticmethod(np.sin)
     logical_and = staticmethod(np.logical_and)
+    greater = staticmethod(np.greater)
+    greater_equal = staticmethod(np.greater_equal)
+    less_equal = staticmethod(np.less_equal)
+    not_equal = staticmethod(np.not_equal)
+    expand_dims = staticmethod(np.expand_dims)
 
     @staticmethod
     def sum(x, axis, keepdims):

@@ -431,3 +431,19 @@ def test_keras_files_round_trip(tmp_path):
     ours.save(str(tmp_path / "g.keras"))
     again = keras.saving.load_model(str(tmp_path / "g.keras"))
     np.testing.assert_allclose(again.predict(x, verbose=0), want, rtol=1e-6, atol=1e-7)
+
+
+def test_scale_and_translate_with_symbolic_scale():
+    """A scale computed in the model builds the weight matrices with ops (as Keras)."""
+    inp, sc = graphc.Input((7, 9, 3)), graphc.Input((2,))
+    shift = np.array([0.3, -0.2], "float32")
+    y = ops.image.scale_and_translate(
+        inp, (2, 4, 5, 3), ops.take(sc, 0, axis=0), shift, (1, 2), "lanczos3"
+    )
+    model = graphc.Model([inp, sc], y)
+    scale = np.array([0.6, 0.5], "float32")
+    got = model.predict([IM, np.stack([scale, scale])], verbose=0)
+    want = _np(
+        keras.ops.image.scale_and_translate(IM, (2, 4, 5, 3), scale, shift, (1, 2), "lanczos3")
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
