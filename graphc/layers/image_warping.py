@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+from graphc.errors import ArgumentValueError
 from graphc.layers.image_augmentation import _set_factor
 from graphc.layers.preprocessing import _RandomImageLayer
 from graphc.ops import image as image_ops
@@ -63,7 +64,7 @@ class RandomPerspective(_RandomImageLayer):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.factor = _set_factor(factor, (0, 1))
         if scale < 0.0 or scale > 1.0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"The `scale` argument should be a number in the range [0,1]. Received: "
                 f"scale={scale}"
             )
@@ -101,13 +102,13 @@ def _set_scale(scale):
     )
     if isinstance(scale, (tuple, list)):
         if len(scale) != 2 or scale[0] > 1 or scale[1] < 0:
-            raise ValueError(message)
+            raise ArgumentValueError(message)
         return tuple(sorted(scale))
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
         if scale < 0 or scale > 1:
-            raise ValueError(message)
+            raise ArgumentValueError(message)
         return (max(-abs(scale), 0), abs(scale))
-    raise ValueError(message)
+    raise ArgumentValueError(message)
 
 
 class RandomElasticTransform(_RandomImageLayer):

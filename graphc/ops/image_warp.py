@@ -40,7 +40,12 @@ import itertools
 import numpy as np
 
 from graphc.config import standardize_data_format
-from graphc.errors import ArgumentValueError, NotDifferentiableError, ShapeError
+from graphc.errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    NotDifferentiableError,
+    ShapeError,
+)
 from graphc.ir import TensorType, format_shape
 from graphc.ops.arrays import take, transpose
 from graphc.ops.composite import squeeze, stack
@@ -136,7 +141,7 @@ def _product(ws, dtype):
 
 def _check_map_args(order, fill_mode):
     if fill_mode not in AFFINE_FILL_MODES:
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid value for argument `fill_mode`. Expected one of "
             f"{set(AFFINE_FILL_MODES)}. Received: fill_mode={fill_mode}"
         )
@@ -348,13 +353,13 @@ def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value
             coordinates = coordinates.astype("float32")
     rank = len(inputs.shape)
     if coordinates.shape[0] != rank:
-        raise ValueError(
+        raise ArgumentValueError(
             "First dim of `coordinates` must be the same as the rank of `inputs`. "
             f"Received inputs with shape: {tuple(inputs.shape)} and coordinate leading "
             f"dim of {coordinates.shape[0]}"
         )
     if len(coordinates.shape) < 2:
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid coordinates rank: expected at least rank 2. Received input with "
             f"shape: {tuple(coordinates.shape)}"
         )
@@ -480,7 +485,7 @@ class AffineTransform(Op):
 def _batched_images(images, what):
     rank = len(images.shape)
     if rank not in (3, 4):
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid images rank: expected rank 3 (single image) or rank 4 (batch of "
             f"images). Received input with shape: images.shape={tuple(images.shape)}"
         )
@@ -547,7 +552,7 @@ def affine_transform(
             images, transform, interpolation, fill_mode, fill_value, data_format
         )
     if len(transform.shape) not in (1, 2):
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid transform rank: expected rank 1 (single transform) or rank 2 (batch of "
             f"transforms). Received input with shape: transform.shape={tuple(transform.shape)}"
         )
@@ -601,7 +606,7 @@ class Homography(Op):
 def _check_points(points, what):
     shape = tuple(points.shape)
     if len(shape) not in (2, 3) or shape[-2:] != (4, 2):
-        raise ValueError(
+        raise ArgumentValueError(
             f"Invalid {what} shape: expected (4,2) for a single image or (N,4,2) for a "
             f"batch. Received shape: {shape}"
         )
@@ -619,12 +624,12 @@ def perspective_transform(
     ``start_points`` (4 ``(x, y)`` corners) land on ``end_points``; points outside the
     image read ``fill_value``. Differentiable in the images."""
     if interpolation not in INTERPOLATIONS:
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid value for argument `interpolation`. Expected of one "
             f"{set(INTERPOLATIONS)}. Received: interpolation={interpolation}"
         )
     if len(images.shape) not in (3, 4):
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid images rank: expected rank 3 (single image) or rank 4 (batch of "
             f"images). Received input with shape: images.shape={tuple(images.shape)}"
         )
@@ -636,7 +641,7 @@ def perspective_transform(
     _check_points(start_points, "start_points")
     _check_points(end_points, "end_points")
     if tuple(start_points.shape) != tuple(end_points.shape):
-        raise ValueError(
+        raise ArgumentValueError(
             "start_points and end_points must have the same shape. Received "
             f"start_points.shape={tuple(start_points.shape)}, "
             f"end_points.shape={tuple(end_points.shape)}"
@@ -794,12 +799,12 @@ def elastic_transform(
     blurred by a Gaussian of ``sigma``. ``seed``: None (graphc's generator) or an int
     (the same field every call). Differentiable in the images."""
     if interpolation not in _ORDERS:
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid value for argument `interpolation`. Expected of one "
             f"{set(_ORDERS)}. Received: interpolation={interpolation}"
         )
     if fill_mode not in AFFINE_FILL_MODES:
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid value for argument `fill_mode`. Expected of one "
             f"{set(AFFINE_FILL_MODES)}. Received: fill_mode={fill_mode}"
         )
@@ -958,7 +963,7 @@ def scale_and_translate(images, output_shape, scale, translation, spatial_dims, 
     scale - 0.5`` with a linear, Keys cubic or Lanczos (radius 3 or 5) kernel, widened
     when shrinking if ``antialias``; points outside the input give 0."""
     if method not in _SCALE_METHODS:
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid value for argument `method`. Expected of one "
             f"{set(_SCALE_METHODS) - {'triangle'}}. Received: method={method}"
         )
@@ -1031,7 +1036,7 @@ def sobel_edges(images, data_format=None):
     ``(..., 2)`` with ``[dy, dx]``, the 3x3 Sobel responses (cross-correlation) along the
     height and the width; channels first gives ``(batch, channels, height, width, 2)``."""
     if len(images.shape) != 4:
-        raise ValueError(
+        raise ArgumentValueError(
             "Invalid images rank: expected rank 4 (batch of images). Received: "
             f"images.shape={list(images.shape)}"
         )
@@ -1065,7 +1070,7 @@ def ssim(image1, image2, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01,
 
     for image, what in ((image1, "image1"), (image2, "image2")):
         if len(image.shape) not in (3, 4):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"Invalid {what} rank: expected rank 3 (single image) or rank 4 (batch of "
                 f"images). Received input with shape: {what}.shape={tuple(image.shape)}"
             )
@@ -1114,7 +1119,7 @@ def _triple(v, what):
         return (int(v),) * 3
     v = tuple(int(a) for a in v)
     if len(v) != 3:
-        raise ValueError(f"Invalid `{what}` argument. Got: {v}")
+        raise ArgumentValueError(f"Invalid `{what}` argument. Got: {v}")
     return v
 
 
@@ -1126,7 +1131,7 @@ def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="va
     from graphc.ops.padding import pad
 
     if not isinstance(size, (int, np.integer)) and len(size) != 3:
-        raise TypeError(
+        raise ArgumentTypeError(
             "Invalid `size` argument. Expected an int or a tuple of length 3. "
             f"Received: size={size}"
         )
