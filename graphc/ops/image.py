@@ -1,8 +1,10 @@
 """Image ops behind the augmentation layers (``RandomFlip``, ``RandomRotation``,
-``RandomZoom``, ``RandomTranslation``).
+``RandomZoom``, ``RandomTranslation``, ``RandomPerspective``).
 
 - ``affine_transform(images, transform, ...)``: Keras 3's ``keras.ops.image.affine_transform``
-  in NumPy (eager only): each output pixel ``(x, y)`` samples the input at
+  in NumPy (on symbolic tensors, the ``affine_transform`` op of
+  ``graphc/ops/image_warp.py``, which also holds the rest of ``keras.ops.image``'s
+  sampling ops): each output pixel ``(x, y)`` samples the input at
   ``((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)``, ``k = c0 x + c1 y + 1``, with
   ``transform = [a0, a1, a2, b0, b1, b2, c0, c1]`` per image; fill modes "reflect",
   "wrap", "constant", "nearest", "mirror"; interpolation "bilinear" or "nearest".
@@ -241,9 +243,31 @@ def draw_transforms(attrs, rng, n, height, width, dtype):
         dy = rng.uniform(hl, hu, n).astype(dtype) * height
         dx = rng.uniform(wl, wu, n).astype(dtype) * width
         m = translation_matrix(dy, dx)
+    elif kind == "perspective":
+        m = _draw_perspective(attrs, rng, n, height, width)
     else:
         raise ValueError(f"unknown random_affine kind {kind!r}")
     return m.astype(dtype)
+
+
+IDENTITY_TRANSFORM = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+
+
+def _draw_perspective(attrs, rng, n, height, width):
+    """Keras's ``RandomPerspective`` draws, in its order: a probability per image in
+    ``factor``, a threshold per image (transformed when below it), the corners' shifts
+    ``(n, 4, 2)`` in ``+-scale / 2`` of their coordinates; then the homography taking the
+    shifted corners to the image's (float32). Images left alone get the identity."""
+    lo, hi = attrs["factor"]
+    scale = float(attrs["scale"])
+    probability = rng.uniform(lo, hi, n)
+    apply_perspective = rng.uniform(0.0, 1.0, n) < probability
+    shift = rng.uniform(-0.5 * scale, 0.5 * scale, (n, 4, 2)).astype("float32")
+    w1, h1 = float(width - 1), float(height - 1)
+    start = np.array([[0.0, 0.0], [w1, 0.0], [0.0, h1], [w1, h1]], "float32")
+    start = np.repeat(start[None], n, axis=0)
+    m = compute_homography_matrix(start, start + start * shift)
+    return np.where(apply_perspective[:, None], m, np.asarray(IDENTITY_TRANSFORM, "float32"))
 
 
 # ---- the graph ops ---------------------------------------------------------------------
@@ -315,8 +339,9 @@ class RandomAffine(Op):
     """Resample each sample through a randomly drawn affine transform in training mode.
 
     ``kind`` is "rotation" (``factor``: (lower, upper) fractions of a full turn),
-    "zoom" (``height_factor``, optional ``width_factor``: (lower, upper)) or "translation"
-    (``height_factor``, ``width_factor``: (lower, upper) fractions of the size); plus
+    "zoom" (``height_factor``, optional ``width_factor``: (lower, upper)), "translation"
+    (``height_factor``, ``width_factor``: (lower, upper) fractions of the size) or
+    "perspective" (``factor``: (lower, upper) probability, ``scale``: corner shift); plus
     ``fill_mode``, ``interpolation``, ``fill_value``, ``data_format``. Outputs
     ``(y, transforms)``, ``transforms`` shaped ``(batch, 8)``.
     """
@@ -334,9 +359,10 @@ class RandomAffine(Op):
             )
         except ValueError as e:
             raise ShapeError(str(e)) from None
-        if attrs.get("kind") not in ("rotation", "zoom", "translation"):
+        if attrs.get("kind") not in ("rotation", "zoom", "translation", "perspective"):
             raise ShapeError(
-                f"kind must be 'rotation', 'zoom' or 'translation', got {attrs.get('kind')!r}"
+                "kind must be 'rotation', 'zoom', 'translation' or 'perspective', got "
+                f"{attrs.get('kind')!r}"
             )
         return TensorType(x.shape, x.dtype), TensorType((x.shape[0], 8), x.dtype)
 
@@ -1029,4 +1055,18 @@ from graphc.ops.image_extra import (  # noqa: E402,F401
     pad_images,
     resize,
     rgb_to_hsv,
+)
+
+# ... and the sampling ones (graphc/ops/image_warp.py); ``affine_transform`` becomes the
+# version that also records on symbolic tensors (eager arrays still run the one above).
+from graphc.ops.image_warp import (  # noqa: E402,F401
+    affine_transform,  # noqa: E402,F401,F811
+    compute_homography_matrix,
+    elastic_transform,
+    extract_patches_3d,
+    map_coordinates,
+    perspective_transform,
+    scale_and_translate,
+    sobel_edges,
+    ssim,
 )

@@ -288,6 +288,10 @@ def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid"
     as Keras's identity-kernel convolution gives them."""
     from graphc.ops.padding import pad
 
+    if not isinstance(size, int) and len(size) == 3:  # Keras: volumes' patches
+        from graphc.ops.image_warp import extract_patches_3d
+
+        return extract_patches_3d(images, size, strides, dilation_rate, padding, data_format)
     ph, pw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     sh, sw = (
         (ph, pw)

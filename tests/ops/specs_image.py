@@ -45,5 +45,10 @@ SPECS = {
             [(2, 5, 6, 2)],
             (-1, 1),
         ),
+        (
+            _affine("perspective", "constant", fill_value=0.5, factor=(0.5, 1.0), scale=0.6),
+            [(3, 5, 6, 2)],
+            (-1, 1),
+        ),
     ],
 }

@@ -37,8 +37,6 @@ MISSING = {
         "JaxLayer": "framework: JAX-only",
         "MaxNumBoundingBoxes": "not yet",
         "MelSpectrogram": "not yet",
-        "RandomElasticTransform": "not yet",
-        "RandomPerspective": "not yet",
         "ReversibleEmbedding": "not yet",
         "STFTSpectrogram": "not yet",
         "TFSMLayer": "framework: needs a TensorFlow SavedModel",
@@ -49,15 +47,6 @@ MISSING = {
     },
     "keras.ops.linalg": {
         "jvp": "framework: forward-mode autodiff (graphc has reverse mode only)",
-    },
-    "keras.ops.image": {
-        "elastic_transform": "not yet",
-        "extract_patches_3d": "not yet",
-        "map_coordinates": "not yet",
-        "perspective_transform": "not yet",
-        "scale_and_translate": "not yet",
-        "sobel_edges": "not yet",
-        "ssim": "not yet",
     },
     "keras.optimizers": {
         "LossScaleOptimizer": "framework: mixed-precision loss scaling (graphc trains in float32)",

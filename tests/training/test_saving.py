@@ -465,6 +465,11 @@ LAYER_CASES = {
     "Normalization": ({"axis": -1, "mean": [0.5, 2.0], "variance": [1.0, 4.0]}, (3, 3, 2)),
     "RandomFlip": ({"mode": "vertical", "seed": 3}, (4, 5, 2)),
     "RandomRotation": ({"factor": (-0.1, 0.2), "fill_mode": "constant"}, (4, 5, 2)),
+    "RandomPerspective": ({"factor": (0.2, 0.8), "scale": 0.5, "fill_value": 1.0}, (4, 5, 2)),
+    "RandomElasticTransform": (
+        {"scale": (0.1, 0.4), "fill_mode": "mirror", "value_range": (0, 1)},
+        (6, 5, 2),
+    ),
     "RandomZoom": ({"height_factor": 0.2, "width_factor": 0.1}, (4, 5, 2)),
     "RandomTranslation": (
         {"height_factor": 0.1, "width_factor": 0.2, "interpolation": "nearest"},
