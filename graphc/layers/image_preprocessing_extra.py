@@ -156,10 +156,10 @@ class ContrastLimitedAdaptiveHistogramEqualization(Layer):
         self.tile_grid_size = tile_grid_size
         self.data_format = standardize_data_format(data_format)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):  # (the same in training and inference)
         x = float_images(inputs)
         if not is_symbolic(x) and x.ndim == 3:  # one unbatched image
-            return self.call(x[None])[0]
+            return self.call(x[None], training)[0]
         check_input_rank(self, x.shape, 4)
         first = self.data_format == "channels_first"
         if first:
@@ -187,23 +187,32 @@ class ContrastLimitedAdaptiveHistogramEqualization(Layer):
 
 class MaxNumBoundingBoxes(Layer):
     """Pad (with ``fill_value``) or truncate the boxes and labels of a Keras data dict to
-    ``max_number`` per image, eagerly; images (alone or in the dict) pass unchanged."""
+    ``max_number`` per image, eagerly; images (alone or in the dict) pass unchanged. As
+    Keras's, a dict with ``bounding_boxes`` needs ``bounding_box_format`` (``"xyxy"``,
+    ...), which this layer only checks is given (it does not move the boxes)."""
 
-    def __init__(self, max_number, fill_value=-1, data_format=None, **kwargs):
+    def __init__(
+        self, max_number, fill_value=-1, bounding_box_format=None, data_format=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.max_number = positive_int(max_number, "max_number", "MaxNumBoundingBoxes", "10")
         self.fill_value = int(fill_value)
+        self.bounding_box_format = bounding_box_format
         self.data_format = standardize_data_format(data_format)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         if not isinstance(inputs, dict):
             return float_images(inputs)
         out = dict(inputs)
         if "images" in out:
             out["images"] = float_images(out["images"])
-        if "segmentation_masks" in out:
-            out["segmentation_masks"] = float_images(out["segmentation_masks"])
         if "bounding_boxes" in out:
+            if not self.bounding_box_format:
+                raise ArgumentValueError(
+                    "MaxNumBoundingBoxes: the data holds 'bounding_boxes' but the layer has "
+                    "no bounding box format; pass e.g. bounding_box_format='xyxy' (Keras "
+                    "requires it too)."
+                )
             out["bounding_boxes"] = self._boxes(out["bounding_boxes"])
         return out
 
@@ -221,6 +230,9 @@ class MaxNumBoundingBoxes(Layer):
             )
         boxes = np.asarray(bounding_boxes["boxes"])
         labels = np.asarray(bounding_boxes["labels"])
+        single = boxes.ndim == 2  # one image's boxes (Keras adds and removes a batch axis)
+        if single:
+            boxes, labels = boxes[None], labels[None]
         if boxes.ndim != 3 or boxes.shape[-1] != 4 or labels.shape != boxes.shape[:2]:
             raise InputDataError(
                 "MaxNumBoundingBoxes: expected boxes of shape (batch, boxes, 4) and labels "
@@ -234,6 +246,8 @@ class MaxNumBoundingBoxes(Layer):
         labels = np.pad(
             labels[:, : self.max_number], ((0, 0), (0, pad)), constant_values=self.fill_value
         )
+        if single:
+            boxes, labels = boxes[0], labels[0]
         return {**bounding_boxes, "boxes": boxes, "labels": labels}
 
     def compute_output_shape(self, input_shape):
@@ -241,8 +255,11 @@ class MaxNumBoundingBoxes(Layer):
 
     def get_config(self):
         # (Keras leaves fill_value out of its config.)
-        return {
+        config = {
             **super().get_config(),
             "data_format": self.data_format,
             "max_number": self.max_number,
         }
+        if self.bounding_box_format is not None:
+            config["bounding_box_format"] = self.bounding_box_format
+        return config
