@@ -21,8 +21,10 @@ float32, like its neighbours).
 >>> x = np.full((1, 4, 4, 3), 100.0, "float32")
 >>> AugMix()(x, training=False) is x
 True
->>> ContrastLimitedAdaptiveHistogramEqualization(tile_grid_size=(2, 2))(x)[0, 0, 0].tolist()
-[255.0, 255.0, 255.0]
+>>> ramp = np.arange(0, 160, 10, dtype="float32").reshape(1, 4, 4, 1)
+>>> clahe = ContrastLimitedAdaptiveHistogramEqualization(clip_limit=0, tile_grid_size=(1, 1))
+>>> clahe(ramp)[0, 0, :, 0].tolist()  # one tile, no clipping: histogram equalization
+[0.0, 17.0, 34.0, 51.0]
 """
 
 from __future__ import annotations
