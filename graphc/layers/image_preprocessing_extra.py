@@ -62,7 +62,9 @@ class AugMix(_RandomImageLayer):
     augmentations of strength ``factor`` (in [0, 1]), mixed with Dirichlet(``alpha``)
     weights and blended with the images by a Beta(``alpha``, ``alpha``) weight, while
     training; the identity in inference. ``all_ops`` adds brightness, colour
-    degeneration, contrast and sharpness to the seven geometric and histogram ones."""
+    degeneration, contrast and sharpness to the seven geometric and histogram ones
+    (colour degeneration needs RGB images: with ``all_ops=True`` the images must have 3
+    channels, as graphc's ``RandomColorDegeneration`` requires)."""
 
     def __init__(
         self,
@@ -129,7 +131,13 @@ class ContrastLimitedAdaptiveHistogramEqualization(Layer):
     channel; the tiles' histograms clipped at ``clip_limit`` times the mean bin, the
     excess spread over all bins) and interpolate the tiles' mappings bilinearly, in
     training and inference alike. ``value_range`` is the images' range (the histograms
-    have 256 bins over it)."""
+    have 256 bins over it).
+
+    As Keras's code computes it (and its TensorFlow, JAX and NumPy backends): the clip
+    limit ``clip_limit * tile_pixels / 256`` stays fractional and the images are padded
+    symmetrically to whole tiles. Keras's torch backend departs from its code there (its
+    ``one_hot`` gives integers, so the limit is truncated; its symmetric padding copies
+    the edge); where neither matters the outputs agree to float32 rounding."""
 
     def __init__(
         self,
