@@ -1728,8 +1728,10 @@ class MultiOptimizer(Optimizer):
     inner optimizer updates its own weights with its own state; ``optimizers`` lists
     them. Like Keras's, it has no ``learning_rate``: set it on the inner optimizers.
 
-    The inner optimizers' state is not written into Keras's ``.keras`` files' optimizer
-    layout (graphc's own ``get_state``/``set_state`` carry it).
+    In Keras's ``.keras`` files its state has Keras 3.15's layout: its own iteration
+    and learning rate, then each inner optimizer's variables (SGD, Adam, AdamW, RMSprop
+    and Adagrad are mapped), and each inner optimizer's again at
+    ``optimizer/optimizers/<class>/vars``.
     """
 
     def __init__(self, optimizer_map, loss_scale_factor=None, name=None):

@@ -11,6 +11,7 @@ from graphc.layers import convnext_layers as _convnext_layers  # noqa: E402,F401
 from graphc.layers import convolutional as _convolutional  # noqa: E402
 from graphc.layers import embedding as _embedding  # noqa: E402
 from graphc.layers import image_augmentation as _image_augmentation  # noqa: E402
+from graphc.layers import image_preprocessing_extra as _image_preprocessing_extra  # noqa: E402
 from graphc.layers import image_warping as _image_warping  # noqa: E402
 from graphc.layers import lookup as _lookup  # noqa: E402
 from graphc.layers import normalization as _normalization  # noqa: E402
@@ -40,6 +41,7 @@ from graphc.layers.core import (
 )
 from graphc.layers.embedding import *  # noqa: F401,F403,E402
 from graphc.layers.image_augmentation import *  # noqa: F401,F403,E402
+from graphc.layers.image_preprocessing_extra import *  # noqa: F401,F403,E402
 from graphc.layers.image_warping import *  # noqa: F401,F403,E402
 from graphc.layers.lookup import *  # noqa: F401,F403,E402
 from graphc.layers.merging import (
@@ -110,6 +112,7 @@ __all__ = [
     + _embedding.__all__
     + _image_augmentation.__all__
     + _image_warping.__all__
+    + _image_preprocessing_extra.__all__
     + _lookup.__all__
     + _normalization.__all__
     + _pooling.__all__

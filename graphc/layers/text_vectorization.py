@@ -120,6 +120,9 @@ class TextVectorization(Layer):
         # As Keras: a vocabulary file's path is not kept in the config.
         self._input_vocabulary = _plain(vocabulary) if not isinstance(vocabulary, str) else None
         self._input_idf_weights = _plain(idf_weights)
+        self.__dict__["_nodes"] = []  # the text_vectorization nodes this layer recorded
+        self.__dict__["_lookup_state"] = _LookupState(self)
+        self.__dict__["_asset_tokens"] = None  # a tf_idf vocabulary waiting for its weights
         self.reset_state()
         if output_mode == "tf_idf" and self._has_input_vocabulary and idf_weights is None:
             raise ValueError(
@@ -259,8 +262,16 @@ class TextVectorization(Layer):
         if is_symbolic(inputs):
             # In a model (``Input(shape=(1,), dtype="string")``): a node whose attributes
             # hold this layer's options and vocabulary as they are now.
-            return apply("text_vectorization", [inputs], **self._op_attrs())
+            out = apply("text_vectorization", [inputs], **self._op_attrs())
+            self._nodes.append(out.producer)
+            return out
         return self._vectorizer.vectorize(inputs)
+
+    def _sync_nodes(self):
+        """A vocabulary loaded from a Keras file's assets (after the model is built from
+        its config) reaches the nodes this layer recorded."""
+        for node in self._nodes:
+            node.attrs.update(self._op_attrs())
 
     def _op_attrs(self) -> dict:
         v = self._vectorizer
@@ -278,7 +289,67 @@ class TextVectorization(Layer):
         }
         if _adapted_idf(v) is not None:
             attrs["idf_weights"] = _adapted_idf(v)
+        if not v.tokens and v.frozen_vocab_size:
+            # (a model built from a Keras config whose vocabulary comes in the assets)
+            attrs["vocabulary_size"] = v.frozen_vocab_size
         return attrs
+
+    # ---- Keras's saved state: the vocabulary asset and the idf weights ---------------------
+    # Keras's layer keeps a StringLookup at ``_lookup_layer`` and delegates its state to it:
+    # an adapted vocabulary is ``vocabulary.txt`` in the assets (one token per line, the
+    # special tokens first) and the tf_idf weights are ``idf_weights`` in the weight file,
+    # both at the layer's path and again at ``<path>/_lookup_layer`` (Keras's saving walk
+    # visits the lookup layer too). graphc writes the vocabulary in the config (Keras
+    # reads it there) and the idf weights at both paths, as Keras does.
+    def _keras_children(self):
+        return [("_lookup_layer", self._lookup_state)]
+
+    def save_assets_dict(self) -> dict:
+        return {}
+
+    def load_assets_dict(self, assets: dict) -> None:
+        if self._input_vocabulary is not None or "vocabulary.txt" not in assets:
+            return
+        lines = assets["vocabulary.txt"].decode("utf-8").splitlines()
+        while lines and lines[-1] == "":
+            lines.pop()
+        if not lines:
+            return
+        v = self._vectorizer
+        if v.output_mode == "tf_idf":
+            if v.idf_weights is None:  # the weights come after, from the weight file
+                self.__dict__["_asset_tokens"] = lines
+                return
+            idf = np.asarray(v.idf_weights, "float32")[: len(lines)]
+            v.set_vocabulary(lines, idf)
+        else:
+            v.set_vocabulary(lines)
+        self._sync_nodes()
+
+    def save_own_variables_dict(self) -> dict:
+        v = self._vectorizer
+        if v.output_mode == "tf_idf" and v.tokens and v.idf_weights is not None:
+            return {"idf_weights": np.asarray(v.idf_weights, "float32")}
+        return {}
+
+    def own_variable_names(self) -> tuple:
+        """The names ``load_own_variables_dict`` reads from Keras's weight file."""
+        return ("idf_weights",) if self._vectorizer.output_mode == "tf_idf" else ()
+
+    def load_own_variables_dict(self, store: dict) -> None:
+        v = self._vectorizer
+        if v.output_mode != "tf_idf" or "idf_weights" not in store:
+            return
+        idf = np.asarray(store["idf_weights"], "float32").reshape(-1)
+        tokens = self._asset_tokens
+        if tokens is not None:
+            self.__dict__["_asset_tokens"] = None
+            v.set_vocabulary(tokens, idf[: len(tokens)])
+        elif v.tokens:
+            v.idf_weights = v.pad_idf(idf[: v.vocabulary_size()])
+        else:
+            return
+        self._sync_nodes()
 
     def compute_output_shape(self, input_shape):
         # (The layer's symbolic calls use the op's shape rule; this is Keras's method.)
@@ -320,3 +391,34 @@ class TextVectorization(Layer):
         if isinstance(config.get("ngrams"), list):
             config["ngrams"] = tuple(config["ngrams"])
         return cls(**config)
+
+
+class _LookupState:
+    """Keras's ``TextVectorization._lookup_layer`` as its saving walk sees it: the same
+    vocabulary asset and idf weights as the layer (read and written through it)."""
+
+    def __init__(self, layer):
+        self._layer = layer
+        self._params: list = []
+
+    @property
+    def name(self):
+        return f"{self._layer.name}/_lookup_layer"
+
+    def _keras_children(self):
+        return []
+
+    def save_assets_dict(self) -> dict:
+        return self._layer.save_assets_dict()
+
+    def load_assets_dict(self, assets: dict) -> None:
+        self._layer.load_assets_dict(assets)
+
+    def save_own_variables_dict(self) -> dict:
+        return self._layer.save_own_variables_dict()
+
+    def own_variable_names(self) -> tuple:
+        return self._layer.own_variable_names()
+
+    def load_own_variables_dict(self, store: dict) -> None:
+        self._layer.load_own_variables_dict(store)

@@ -762,31 +762,92 @@ _SLOT_GROUPS = {
 }
 
 
+def _plain_lr(opt) -> bool:
+    from graphc.schedules import LearningRateSchedule
+
+    lr = opt._learning_rate
+    return not isinstance(lr, LearningRateSchedule) and not callable(lr)
+
+
+def _single_layout(opt, params):
+    """One optimizer's variables in Keras's order, ``(name, param or None, opt)``, or
+    None when graphc does not map its state."""
+    groups = _SLOT_GROUPS.get(type(opt).__name__)
+    if groups is None or opt.use_ema or opt.gradient_accumulation_steps:
+        return None
+    layout = [("iterations", None, opt)]
+    if _plain_lr(opt):
+        layout.append(("learning_rate", None, opt))
+    for group in groups:
+        group = [g for g in group if g in opt._slots]
+        for p in params:
+            layout.extend((slot, p, opt) for slot in group)
+    return layout
+
+
+def _multi_layouts(opt, store):
+    """A MultiOptimizer's variables as Keras 3.15 orders them (``MultiOptimizer.
+    variables``: its own iteration and learning rate (0.0), then each inner optimizer's
+    variables over its own weights, in ``optimizers`` order): ``[(inner or None,
+    layout)]``, the first for the MultiOptimizer's own two; None when an inner
+    optimizer's state is not mapped."""
+    owner = np.full(len(store.values), -1)
+    for k, (_, index, _) in enumerate(opt._groups):
+        owner[index] = k
+    out = [(None, [("iterations", None, opt), ("learning_rate", None, opt)])]
+    inner_of = {id(g[0]): k for k, g in enumerate(opt._groups)}
+    for inner in opt._inner_optimizers:
+        k = inner_of.get(id(inner))
+        mine = [
+            p
+            for p, seg in zip(store.params, store.segments)
+            if k is not None and owner[_segment_start(seg)] == k
+        ]
+        layout = _single_layout(inner, mine)
+        if layout is None:
+            return None
+        out.append((inner, layout))
+    return out
+
+
+def _segment_start(seg) -> int:
+    return int(seg.start if isinstance(seg, slice) else seg[0])
+
+
 def _optimizer_layout(model):
-    """``(optimizer, store, [("iterations"|"learning_rate"|slot, param or None)])`` in
-    Keras's variable order, or None when graphc does not map this optimizer's state."""
+    """``(optimizer, store, [(name, param or None, owner)])`` in Keras's variable order
+    (``owner``: the optimizer whose iteration or learning rate it is), or None when
+    graphc does not map this optimizer's state."""
+    from graphc.optimizers import MultiOptimizer
+
     c = getattr(model, "_compiled", None)
     store = getattr(model, "_store", None)
     if c is None or store is None or not c.optimizer.built:
         return None
     opt = c.optimizer
-    groups = _SLOT_GROUPS.get(type(opt).__name__)
-    if groups is None or opt.use_ema or opt.gradient_accumulation_steps:
-        return None
-    from graphc.schedules import LearningRateSchedule
+    if isinstance(opt, MultiOptimizer):
+        parts = _multi_layouts(opt, store)
+        if parts is None:
+            return None
+        return opt, store, [entry for _, layout in parts for entry in layout]
+    layout = _single_layout(opt, store.params)
+    return None if layout is None else (opt, store, layout)
 
-    layout = [("iterations", None)]
-    lr = opt._learning_rate
-    if not isinstance(lr, LearningRateSchedule) and not callable(lr):
-        layout.append(("learning_rate", None))
-    for group in groups:
-        group = [g for g in group if g in opt._slots]
-        for p in store.params:
-            layout.extend((slot, p) for slot in group)
-    return opt, store, layout
+
+def _optimizer_value(opt, state, slot, p, owner, seg):
+    if slot == "iterations":
+        n = state["iteration"] if owner is opt else owner._iterations
+        return np.asarray(n, dtype=np.int64)
+    if slot == "learning_rate":
+        if owner is opt:
+            return np.asarray(state.get("learning_rate", 0.0), dtype=np.float32)
+        return np.asarray(owner._learning_rate, dtype=np.float32)
+    return state[slot][seg[id(p)]].reshape(p.shape).astype(np.float32)
 
 
 def _write_optimizer(model, h) -> None:
+    from graphc.optimizers import MultiOptimizer
+
     found = _optimizer_layout(model)
     if found is None:
         return
@@ -795,14 +856,20 @@ def _write_optimizer(model, h) -> None:
     seg = dict(zip(map(id, store.params), store.segments))
     g = h.require_group("optimizer/vars")
     g.attrs["name"] = getattr(opt, "name", type(opt).__name__.lower())
-    for i, (slot, p) in enumerate(layout):
-        if slot == "iterations":
-            data = np.asarray(state["iteration"], dtype=np.int64)
-        elif slot == "learning_rate":
-            data = np.asarray(state["learning_rate"], dtype=np.float32)
-        else:
-            data = state[slot][seg[id(p)]].reshape(p.shape).astype(np.float32)
-        g.create_dataset(str(i), data=data)
+    for i, (slot, p, owner) in enumerate(layout):
+        g.create_dataset(str(i), data=_optimizer_value(opt, state, slot, p, owner, seg))
+    if isinstance(opt, MultiOptimizer):
+        # Keras's saving walk visits the inner optimizers too (its `optimizers` list):
+        # each one's variables again at optimizer/optimizers/<class in snake case>/vars
+        used: dict = {}
+        for inner, part in _multi_layouts(opt, store)[1:]:
+            base = to_snake_case(type(inner).__name__)
+            used[base] = used.get(base, -1) + 1
+            name = base if used[base] == 0 else f"{base}_{used[base]}"
+            sub = h.require_group(f"optimizer/optimizers/{name}/vars")
+            sub.attrs["name"] = getattr(inner, "name", base)
+            for i, (slot, p, owner) in enumerate(part):
+                sub.create_dataset(str(i), data=_optimizer_value(opt, state, slot, p, owner, seg))
 
 
 def _read_optimizer(model, f, source) -> None:
@@ -843,7 +910,8 @@ def _set_optimizer_vars(model, datasets, source) -> None:
     opt, store, layout = found
     state = opt.get_state()
     seg = dict(zip(map(id, store.params), store.segments))
-    for i, ((slot, p), ds) in enumerate(zip(layout, datasets)):
+    inner_iterations = []
+    for i, ((slot, p, owner), ds) in enumerate(zip(layout, datasets)):
         want = () if p is None else tuple(p.shape)
         if (
             not isinstance(ds, h5py.Dataset)
@@ -859,13 +927,17 @@ def _set_optimizer_vars(model, datasets, source) -> None:
             )
             return
         value = np.asarray(ds[()])
-        if slot == "iterations":
+        if slot == "iterations" and owner is not opt:  # a MultiOptimizer's inner one
+            inner_iterations.append((owner, int(value)))
+        elif slot == "iterations":
             state["iteration"] = value.astype(np.int64)
         elif slot == "learning_rate":
             continue  # the compile config's learning rate is the same
         else:
             state[slot][seg[id(p)]] = value.reshape(-1)
     opt.set_state(state)
+    for inner, n in inner_iterations:
+        inner._iterations = n
 
 
 def _write_h5(model, f, optimizer=False) -> None:
@@ -1378,7 +1450,11 @@ def save_legacy_h5(model, filepath) -> None:
                 layer.trainable_weights + layer.non_trainable_weights,
             )
         _write_weight_list(g.create_group("top_level_model_weights"), [])
+        from graphc.optimizers import MultiOptimizer
+
         found = _optimizer_layout(model) if training is not None else None
+        if found is not None and isinstance(found[0], MultiOptimizer):
+            found = None  # (tf.keras 2, the legacy format's, has no MultiOptimizer)
         if found is not None:
             opt, store, layout = found
             state = opt.get_state()
@@ -1386,7 +1462,7 @@ def save_legacy_h5(model, filepath) -> None:
             og = h.create_group("optimizer_weights")
             prefix = getattr(opt, "name", type(opt).__name__.lower())
             names = []
-            for slot, p in layout:
+            for slot, p, _ in layout:
                 if slot == "iterations":
                     name, data = "iteration", np.asarray(state["iteration"], np.int64)
                 elif slot == "learning_rate":

@@ -22,8 +22,10 @@ from graphc import ir as _ir
 # (Modules under private aliases: a family may export a function of its own module's name.)
 from graphc.ops import arrays as _arrays  # noqa: E402
 from graphc.ops import attention as _attention  # noqa: E402
+from graphc.ops import aug_mix as _aug_mix  # noqa: E402,F401  (registers aug_mix)
 from graphc.ops import batch_norm as _batch_norm  # noqa: E402
 from graphc.ops import bitwise as _bitwise  # noqa: E402
+from graphc.ops import clahe as _clahe  # noqa: E402,F401  (registers clahe)
 from graphc.ops import composite as _composite  # noqa: E402
 from graphc.ops import control_flow as _control_flow  # noqa: E402,F401  (registers scan)
 from graphc.ops import conv as _conv  # noqa: E402

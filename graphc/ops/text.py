@@ -104,6 +104,8 @@ class TextVectorizationOp(Op):
             depth = attrs["max_tokens"]
         elif attrs.get("vocabulary"):
             depth = len(attrs["vocabulary"])
+        elif attrs.get("vocabulary_size"):  # the vocabulary comes later, from a file's assets
+            depth = attrs["vocabulary_size"]
         else:
             raise ShapeError(
                 f"When using `output_mode={mode}` and `pad_to_max_tokens=False`, you must "

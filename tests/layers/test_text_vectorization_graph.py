@@ -146,3 +146,69 @@ def test_bad_input_dtypes_are_refused_naming_the_input():
         tv(graphc.Input(shape=(1,)))
     with pytest.raises(ShapeError, match="last shape dimension must be 1"):
         tv(graphc.Input(shape=(2,), dtype="string"))
+
+
+def _as_keras_writes_it(src, dst, layer_config_edit):
+    """``src`` (a graphc .keras file) rewritten in the layout Keras 3.15 writes for an
+    adapted TextVectorization (its saving walk, ``TextVectorization.save_assets`` and
+    ``IndexLookup.save_assets``/``save_own_variables``): the config without the
+    vocabulary, ``vocabulary.txt`` (special tokens first) at the layer's assets path and
+    again at ``_lookup_layer``'s. (Keras's TextVectorization needs TensorFlow, which the
+    oracle environment does not install, so the file is built here from Keras's code.)"""
+    import zipfile
+
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(members["config.json"])
+    for spec in config["config"]["layers"]:
+        if spec["class_name"] == "TextVectorization":
+            vocabulary = spec["config"]["vocabulary"]
+            layer_config_edit(spec["config"])
+            # (graphc's config holds get_vocabulary(): the special tokens first, as
+            # Keras's get_vocabulary(include_special_tokens=True) in the asset)
+            text = "\n".join(vocabulary).encode()
+            members["assets/layers/text_vectorization/vocabulary.txt"] = text
+            members["assets/layers/text_vectorization/_lookup_layer/vocabulary.txt"] = text
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(dst, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+@pytest.mark.parametrize("mode", ["int", "multi_hot", "tf_idf"])
+def test_keras_written_text_vectorization_assets_are_read(tmp_path, mode):
+    tv = TextVectorization(
+        max_tokens=30, output_mode=mode, output_sequence_length=8 if mode == "int" else None
+    )
+    tv.adapt(TEXTS)
+    inputs = graphc.Input(shape=(1,), dtype="string")
+    model = graphc.Model(inputs, tv(inputs))
+    want = model.predict(RAW, verbose=0)
+    model.save(tmp_path / "g.keras")
+    if mode == "tf_idf":  # as Keras: the idf weights in the weight file, at both paths
+        import io
+        import zipfile
+
+        import h5py
+
+        with zipfile.ZipFile(tmp_path / "g.keras") as z:
+            with h5py.File(io.BytesIO(z.read("model.weights.h5"))) as h:
+                for path in ("", "/_lookup_layer"):
+                    idf = h[f"layers/text_vectorization{path}/vars/idf_weights"][()]
+                    np.testing.assert_allclose(idf, tv.idf_weights)
+
+    def keras_config(config):
+        # Keras 3.15's get_config of an adapted layer: the lookup layer's input
+        # vocabulary and idf weights (None), and its vocabulary size
+        config["vocabulary"] = None
+        config["idf_weights"] = None
+        config["vocabulary_size"] = tv.vocabulary_size()
+
+    _as_keras_writes_it(tmp_path / "g.keras", tmp_path / "k.keras", keras_config)
+    loaded = graphc.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(loaded.predict(RAW, verbose=0), want, rtol=1e-6)
+    assert loaded.layers[1].get_vocabulary() == tv.get_vocabulary()
+    # and the loaded model saves again
+    loaded.save(tmp_path / "again.keras")
+    again = graphc.models.load_model(tmp_path / "again.keras")
+    np.testing.assert_allclose(again.predict(RAW, verbose=0), want, rtol=1e-6)

@@ -473,3 +473,34 @@ def test_model_checkpoint_writes_legacy_h5(tmp_path):
     np.testing.assert_array_equal(
         graphc.models.load_model(tmp_path / "ck.h5").predict(X, verbose=0), m.predict(X, verbose=0)
     )
+
+
+def test_multi_optimizer_state_round_trips_in_keras_layout(tmp_path):
+    opts = graphc.optimizers
+    inputs = graphc.Input((4,))
+    h = L.Dense(3, name="encoder")(inputs)
+    model = graphc.Model(inputs, L.Dense(2, name="head")(h))
+    multi = opts.MultiOptimizer(
+        opts.OptimizerMap(opts.SGD(0.1, momentum=0.9), {"encoder/.*": opts.Adam(0.01)})
+    )
+    model.compile(optimizer=multi, loss="mse")
+    x, y = X[0], RNG.standard_normal((5, 2)).astype("float32")
+    model.fit(x, y, epochs=3, batch_size=5, verbose=0)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        with h5py.File(io.BytesIO(z.read("model.weights.h5"))) as f:
+            # own (iteration, learning rate), Adam's 2 + 2 x 2, SGD's 2 + 2
+            assert len(f["optimizer/vars"]) == 2 + 6 + 4
+            assert len(f["optimizer/optimizers/adam/vars"]) == 6
+            assert len(f["optimizer/optimizers/sgd/vars"]) == 4
+            assert int(f["optimizer/vars/0"][()]) == 3
+    loaded = graphc.models.load_model(tmp_path / "m.keras")
+    loaded._param_store()
+    want, got = model.optimizer.get_state(), loaded.optimizer.get_state()
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-6, err_msg=k)
+    assert [o.iterations for o in loaded.optimizer.optimizers] == [3, 3]
+    model.fit(x, y, epochs=1, batch_size=5, verbose=0)
+    loaded.fit(x, y, epochs=1, batch_size=5, verbose=0)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), 1e-6)

@@ -30,12 +30,9 @@ MISSING = {
         "wrappers": "not yet",
     },
     "keras.layers": {
-        "AugMix": "not yet",
-        "ContrastLimitedAdaptiveHistogramEqualization": "not yet",
         "FlaxLayer": "framework: JAX-only",
         "GroupQueryAttention": "not yet",
         "JaxLayer": "framework: JAX-only",
-        "MaxNumBoundingBoxes": "not yet",
         "MelSpectrogram": "not yet",
         "ReversibleEmbedding": "not yet",
         "STFTSpectrogram": "not yet",

@@ -375,6 +375,63 @@ def test_optimizer_state_resumes_both_ways(opt, tmp_path):
     _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
 
 
+def test_multi_optimizer_state_resumes_both_ways(tmp_path):
+    """A MultiOptimizer's variables in Keras 3.15's layout (``optimizer/vars``: its own
+    iteration and learning rate, then each inner optimizer's; again per inner optimizer
+    at ``optimizer/optimizers/<class>/vars``): training resumed after loading takes the
+    same step in Keras and in graphc, and Keras reads graphc's file without a warning."""
+    import warnings
+
+    import h5py
+
+    def make(K):
+        inputs = K.Input((6,))
+        h = K.layers.Dense(8, activation="relu", name="encoder")(inputs)
+        model = K.Model(inputs, K.layers.Dense(3, name="head")(h))
+        opts = K.optimizers.OptimizerMap(K.optimizers.SGD(0.05, momentum=0.9))
+        opts["encoder/.*"] = K.optimizers.Adam(0.01)
+        model.compile(optimizer=K.optimizers.MultiOptimizer(opts), loss="mse")
+        return model
+
+    x, y = _data([(6,)], (3,))
+    km = make(keras)
+    km.fit(x, y, epochs=2, batch_size=N, shuffle=False, verbose=0)
+    km.save(tmp_path / "k.keras")
+    gm = graphc.models.load_model(tmp_path / "k.keras")
+    opt = gm._compiled.optimizer
+    assert type(opt).__name__ == "MultiOptimizer" and opt.iterations == 2
+    assert [type(o).__name__ for o in opt.optimizers] == ["Adam", "SGD"]
+    km.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    gm.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    _close(gm.predict(x, verbose=0), km.predict(x, verbose=0))
+
+    gm.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    gm.save(tmp_path / "g.keras")
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "g.keras") as z, zipfile.ZipFile(tmp_path / "k.keras") as k:
+        with (
+            h5py.File(io.BytesIO(z.read("model.weights.h5"))) as hg,
+            h5py.File(io.BytesIO(k.read("model.weights.h5"))) as hk,
+        ):
+            groups = []
+            hk.visit(lambda n: groups.append(n) if n.startswith("optimizer") else None)
+            for name in groups:  # the same variables, the same shapes, where Keras puts them
+                assert name in hg, name
+                if isinstance(hk[name], h5py.Dataset):
+                    assert hg[name].shape == hk[name].shape, name
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        km2 = keras.saving.load_model(tmp_path / "g.keras")
+    assert not [w for w in caught if "optimizer" in str(w.message).lower()]
+    assert int(km2.optimizer.iterations) == 4
+    assert [int(o.iterations) for o in km2.optimizer.optimizers] == [4, 4]
+    km2.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    gm.fit(x, y, epochs=1, batch_size=N, shuffle=False, verbose=0)
+    _close(km2.predict(x, verbose=0), gm.predict(x, verbose=0))
+
+
 def test_frozen_layers(tmp_path):
     L = keras.layers
     km = keras.Sequential([keras.Input((4,)), L.Dense(5), L.BatchNormalization(), L.Dense(2)])

@@ -536,6 +536,15 @@ LAYER_CASES = {
     "RandomShear": ({"x_factor": [0, 0.3], "fill_mode": "nearest"}, (4, 5, 3)),
     "RandomGaussianBlur": ({"factor": [0, 0.5], "kernel_size": [3, 5]}, (4, 5, 3)),
     "RandomErasing": ({"scale": [0.1, 0.3], "fill_value": 0.5}, (4, 5, 3)),
+    "AugMix": (
+        {"num_chains": 2, "chain_depth": 2, "factor": [0, 0.2], "value_range": [0, 1]},
+        (4, 5, 3),
+    ),
+    "ContrastLimitedAdaptiveHistogramEqualization": (
+        {"clip_limit": 2.0, "tile_grid_size": [2, 2], "value_range": [-3, 3]},
+        (4, 5, 3),
+    ),
+    "MaxNumBoundingBoxes": ({"max_number": 4}, (4, 5, 3)),
     "IntegerLookup": ({"vocabulary": [1, 3, 5], "output_mode": "multi_hot"}, "int5"),
     "Hashing": ({"num_bins": 4, "output_mode": "count"}, "int5"),
     "Discretization": ({"bin_boundaries": [-0.5, 0.5], "output_mode": "one_hot"}, (3,)),
