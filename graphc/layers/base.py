@@ -207,6 +207,13 @@ def _own_output(layer, first_new: int, v):
     return v
 
 
+def _after_updates(outputs, n_updates: int):
+    """The call's outputs, each passed through the ``assign`` nodes the call recorded
+    (``Variable.assign`` in ``call``): every graph reading an output runs the updates."""
+    updates = recording.updates_since(n_updates)
+    return map_struct(lambda v: apply("after_updates", [v, *updates]), outputs)
+
+
 def _shape_of(x):
     if isinstance(x, Value):
         return x.shape
@@ -242,7 +249,8 @@ class Layer:
 
         @functools.wraps(build)
         def build_wrapper(self, *args, **kw):
-            out = build(self, *args, **kw)
+            with recording.building():  # a variable assigned in build changes at once
+                out = build(self, *args, **kw)
             self.built = True
             return out
 
@@ -564,6 +572,7 @@ class Layer:
                 self.built = True
             call_index = len(self._calls)
             first_new = recording.next_id()
+            n_updates = recording.update_count()
             with scope(self, call_index):
                 outputs = self.call(inputs)
                 if type(outputs) is Value:
@@ -571,6 +580,8 @@ class Layer:
                         outputs = apply("identity", [outputs])
                 else:
                     outputs = map_struct(partial(_own_output, self, first_new), outputs)
+                if recording.update_count() != n_updates:
+                    outputs = _after_updates(outputs, n_updates)
             self._calls.append((inputs, outputs))
             return outputs
         flat = flatten_struct(inputs)
@@ -648,10 +659,13 @@ class Layer:
         previous_mask = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
         call_index = len(self._calls)
         first_new = recording.next_id()  # every node recorded from here on belongs to this call
+        n_updates = recording.update_count()
         with scope(self, call_index):
             outputs = self.call(inputs, *args, **kwargs)
 
             outputs = map_struct(partial(_own_output, self, first_new), outputs)
+            if recording.update_count() != n_updates:
+                outputs = _after_updates(outputs, n_updates)
             if self.supports_masking:
                 self._set_mask_metadata(inputs, outputs, previous_mask)
             elif (

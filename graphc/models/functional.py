@@ -154,7 +154,8 @@ class Model(Trainer, Layer):
     def _trace(self, inputs):
         # `call` runs outside this model's own scope, so the nodes belong to the layers it
         # uses, exactly as if they had been wired with the functional API.
-        outputs = self.call(inputs)
+        with recording.tracing():  # an assign outside any layer here raises
+            outputs = self.call(inputs)
         if isinstance(outputs, tuple):
             outputs = list(outputs)
         self._set_graph(inputs, outputs)

@@ -1,0 +1,110 @@
+"""Variable updates recorded in a graph: ``Variable.assign`` inside a layer's ``call``.
+
+Keras runs a layer's ``call`` each time the model runs, so ``self.count.assign_add(1)``
+or ``self.mean.assign(0.9 * self.mean + 0.1 * ops.mean(x))`` takes effect on every call:
+in ``fit``, ``evaluate``, ``predict`` and ``model(x)``. graphc records ``call`` once, so
+an assign on a symbolic call becomes a node:
+
+- ``assign(variable, value)``: a stateful op, as ``batch_norm`` is (its ``update_state``
+  writes the value into the weight in place, right after the kernel, in the executor's
+  order: the same mechanism as batch norm's moving statistics). Unlike batch norm it
+  declares ``update_in_inference``: the update applies in every mode, as Keras's assign
+  does (the layer decides through its own ``training`` argument). A node recorded from
+  the training branch of a ``call`` (``attrs["training_only"]``) updates in training only.
+  Its output is the assigned value (Keras's ``assign`` returns it); its gradient goes to
+  that value, never to the variable (the update itself is not differentiated).
+- ``after_updates(x, *updates)``: ``x``, once the update nodes ran. The layer whose call
+  recorded assigns passes each of its outputs through it, so the updates are part of
+  every graph that reads the layer's output, in the layer's place in the order.
+
+ONNX graphs hold no variables: an ``assign`` left in the inference graph refuses to
+lower (naming the layer and the variable) rather than export a model that silently
+stops updating; a training-only assign leaves the inference graph with the training
+branch (``passes/export/inference_mode.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc.errors import ShapeError
+from graphc.ir import TensorType, format_shape
+from graphc.ops.registry import Op, apply
+from graphc.ops.shapes import dims_compatible
+
+__all__: list[str] = []
+
+
+class Assign(Op):
+    """Inputs ``(variable, value)``; output the value cast to the variable's dtype.
+    ``update_state`` writes it into the variable."""
+
+    name = "assign"
+    vjp_reads_inputs = False
+    update_in_inference = True
+
+    def infer(self, attrs, var, value):
+        if len(var.shape) != len(value.shape) or not all(
+            dims_compatible(a, b) for a, b in zip(var.shape, value.shape)
+        ):
+            raise ShapeError(
+                "the shape of the target variable and the shape of the value in "
+                f"`variable.assign(value)` must match: variable {format_shape(var.shape)}, "
+                f"value {format_shape(value.shape)}"
+            )
+        return TensorType(var.shape, var.dtype)
+
+    def kernel(self, attrs, var, value, *, ctx):
+        value = np.asarray(value)
+        if value.shape != var.shape:
+            raise ValueError(
+                "the shape of the target variable and the shape of the value in "
+                f"`variable.assign(value)` must match: variable {format_shape(var.shape)}, "
+                f"value {format_shape(value.shape)}"
+            )
+        return value.astype(var.dtype, copy=True)
+
+    def update_state(self, attrs, xs, ys):
+        xs[0][...] = ys[0]
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        return None, (gys[0] if needs[1] else None)
+
+    def lower(self, attrs, b, var, value):
+        raise NotImplementedError(
+            f"it assigns the variable {var!r} each time the model runs, and an ONNX graph "
+            "holds no variables: the exported model would silently stop updating it. "
+            "Assign it only in training (`if training: ...` in call) to export the "
+            "inference graph, or export a model whose layers do not assign"
+        )
+
+
+class AfterUpdates(Op):
+    """Inputs ``(x, *updates)``; output ``x``. Orders the update nodes before the
+    layer's output and keeps them in every graph that reads it."""
+
+    name = "after_updates"
+    vjp_reads_inputs = False
+
+    def infer(self, attrs, x, *updates):
+        return TensorType(x.shape, x.dtype)
+
+    def kernel(self, attrs, x, *updates, ctx):
+        return x
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        return (gys[0] if needs[0] else None,) + (None,) * (len(xs) - 1)
+
+    def lower(self, attrs, b, x, *updates):
+        return b.op("Identity", x)
+
+
+def assign(variable, value, training_only=False):
+    """Record ``variable.assign(value)`` (see ``Assign``); returns the assigned value."""
+    attrs = {"training_only": True} if training_only else {}
+    return apply("assign", [variable, value], **attrs)
+
+
+def after_updates(x, updates):
+    """``x``, once ``updates`` (outputs of ``assign`` nodes) ran."""
+    return apply("after_updates", [x, *updates]) if updates else x

@@ -1,0 +1,271 @@
+"""``Variable.assign`` / ``assign_add`` / ``assign_sub`` inside a layer's ``call`` traced
+symbolically: recorded in the graph, applied each time the model runs (predict,
+evaluate, fit, ``model(x)``), as Keras applies them whenever ``call`` runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import layers, ops
+from graphc.backends.numpy.executor import Executor
+from graphc.backends.onnx.export import ExportError
+from graphc.errors import StateUpdateError
+
+
+class Counter(layers.Layer):
+    """Counts its calls (the rows too), passes its input through scaled."""
+
+    def build(self, input_shape):
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+        self.rows = self.add_weight(shape=(), initializer="zeros", trainable=False, name="rows")
+
+    def call(self, x):
+        self.count.assign_add(1.0)
+        self.rows.assign_add(ops.sum(ops.ones_like(x[:, 0])))
+        return x * 2.0
+
+    def get_config(self):
+        return super().get_config()
+
+
+class RunningMean(layers.Layer):
+    """Subtracts a running mean of its input that it updates at each call."""
+
+    def build(self, input_shape):
+        self.mean = self.add_weight(
+            shape=(input_shape[-1],), initializer="zeros", trainable=False, name="mean"
+        )
+
+    def call(self, x):
+        self.mean.assign(0.9 * self.mean + 0.1 * ops.mean(x, axis=0))
+        return x - self.mean
+
+
+CUSTOM = {"Counter": Counter, "RunningMean": RunningMean}
+
+
+def _model():
+    i = graphc.Input((3,))
+    h = RunningMean(name="running")(Counter(name="counter")(i))
+    return graphc.Model(i, layers.Dense(2, name="head")(h))
+
+
+def _x(n=8, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, 3)).astype("float32")
+
+
+def _running_mean(batches, start=None):
+    mean = np.zeros(3, "float32") if start is None else start
+    for b in batches:
+        mean = 0.9 * mean + 0.1 * (2 * b).mean(axis=0)
+    return mean
+
+
+def test_building_a_model_assigns_nothing():
+    model = _model()
+    assert float(model.get_layer("counter").count.numpy()) == 0.0
+    assert not model.get_layer("running").mean.numpy().any()
+    assert "assign" in {n.op for n in model.graph.nodes}
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_predict_applies_the_updates_once_per_batch(compiled):
+    previous = Executor.COMPILE
+    Executor.COMPILE = compiled
+    try:
+        model = _model()
+        x = _x()
+        model.predict(x, batch_size=4, verbose=0)
+    finally:
+        Executor.COMPILE = previous
+    counter, running = model.get_layer("counter"), model.get_layer("running")
+    assert float(counter.count.numpy()) == 2.0
+    assert float(counter.rows.numpy()) == 8.0
+    np.testing.assert_allclose(running.mean.numpy(), _running_mean([x[:4], x[4:]]), rtol=1e-6)
+
+
+def test_the_output_sees_the_value_assigned_in_the_same_call():
+    model = _model()
+    x = _x(4)
+    head = model.get_layer("head")
+    y = model.predict(x, verbose=0)
+    mean = _running_mean([x])
+    expected = (2 * x - mean) @ head.kernel.numpy() + head.bias.numpy()
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_evaluate_and_direct_calls_apply_the_updates():
+    model = _model()
+    model.compile("sgd", "mse")
+    x, y = _x(), np.zeros((8, 2), "float32")
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    counter = model.get_layer("counter")
+    assert float(counter.count.numpy()) == 4.0  # no extra call to build the metrics
+    model.evaluate(x, y, batch_size=8, verbose=0)
+    assert float(counter.count.numpy()) == 5.0
+    model(x)
+    model(x, training=True)
+    assert float(counter.count.numpy()) == 7.0
+    model.predict_on_batch(x)
+    model.train_on_batch(x, y)
+    model.test_on_batch(x, y)
+    assert float(counter.count.numpy()) == 10.0
+    assert float(counter.rows.numpy()) == 4 * 4 + 6 * 8
+    counter(x)  # the layer alone, on arrays
+    assert float(counter.count.numpy()) == 11.0
+
+
+def test_a_shared_layer_updates_once_per_call():
+    counter = Counter()
+    i = graphc.Input((3,))
+    model = graphc.Model(i, counter(counter(i)))
+    model.predict(_x(), verbose=0)
+    assert float(counter.count.numpy()) == 2.0
+
+
+def test_a_nested_model_keeps_its_layers_updates():
+    inner = _model()
+    i = graphc.Input((3,))
+    outer = graphc.Model(i, layers.Dense(1)(inner(i)))
+    outer.predict(_x(), batch_size=4, verbose=0)
+    assert float(inner.get_layer("counter").count.numpy()) == 2.0
+
+
+def test_a_subclassed_model_traces_its_layers_updates():
+    class Net(graphc.Model):
+        def __init__(self):
+            super().__init__()
+            self.counter = Counter()
+            self.head = layers.Dense(1)
+
+        def call(self, x):
+            return self.head(self.counter(x))
+
+    net = Net()
+    net.compile("sgd", "mse")
+    net.fit(_x(), np.zeros((8, 1)), batch_size=2, verbose=0)
+    assert float(net.counter.count.numpy()) == 4.0
+    net.predict(_x(), batch_size=8, verbose=0)
+    assert float(net.counter.count.numpy()) == 5.0
+
+
+def test_gradients_do_not_flow_through_the_assign():
+    """A layer that assigns a statistic of its trainable weight's output trains exactly
+    as the same layer without the assign."""
+
+    class Scale(layers.Layer):
+        def __init__(self, track, **kw):
+            super().__init__(**kw)
+            self.track = track
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(3,), initializer="ones", name="w")
+            self.stat = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+        def call(self, x):
+            y = x * self.w
+            if self.track:
+                self.stat.assign(ops.sum(y * y))
+            return y
+
+    x, y = _x(), _x(8, 1)
+    weights = []
+    for track in (True, False):
+        i = graphc.Input((3,))
+        layer = Scale(track)
+        model = graphc.Model(i, layer(i))
+        model.compile("sgd", "mse")
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        weights.append(layer.w.numpy())
+        if track:
+            assert float(layer.stat.numpy()) > 0.0
+    np.testing.assert_array_equal(weights[0], weights[1])
+
+
+def test_a_variable_assigned_in_build_changes_at_once():
+    class Built(layers.Layer):
+        def build(self, input_shape):
+            self.v = self.add_weight(shape=(), initializer="zeros", trainable=False)
+            self.v.assign(5.0)
+
+        def call(self, x):
+            return x + self.v
+
+    layer = Built()
+    i = graphc.Input((3,))
+    model = graphc.Model(i, layer(i))
+    assert float(layer.v.numpy()) == 5.0
+    assert "assign" not in {n.op for n in model.graph.nodes}
+
+
+def test_assign_returns_the_assigned_tensor():
+    class Returns(layers.Layer):
+        def build(self, input_shape):
+            self.last = self.add_weight(
+                shape=(input_shape[-1],), initializer="zeros", trainable=False
+            )
+
+        def call(self, x):
+            return self.last.assign(ops.max(x, axis=0)) + 0.0 * x
+
+    layer = Returns()
+    i = graphc.Input((3,))
+    model = graphc.Model(i, layer(i))
+    x = _x()
+    y = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(layer.last.numpy(), x.max(axis=0))
+    np.testing.assert_array_equal(y, np.broadcast_to(x.max(axis=0), x.shape))
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".graphc"])
+def test_assigned_values_are_saved_and_loaded(tmp_path, suffix):
+    model = _model()
+    x = _x()
+    model.predict(x, batch_size=4, verbose=0)
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    loaded = graphc.models.load_model(path, custom_objects=CUSTOM)
+    for name, attr in (("counter", "count"), ("running", "mean")):
+        np.testing.assert_array_equal(
+            getattr(loaded.get_layer(name), attr).numpy(),
+            getattr(model.get_layer(name), attr).numpy(),
+        )
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert float(loaded.get_layer("counter").count.numpy()) == 3.0  # it keeps counting
+
+
+def test_export_refuses_an_update_of_the_inference_graph(tmp_path):
+    with pytest.raises(ExportError, match=r"counter.*holds no variables"):
+        _model().export(tmp_path / "m.onnx")
+
+
+def test_an_assign_in_a_subclassed_models_own_call_is_refused():
+    class Net(graphc.Model):
+        def __init__(self):
+            super().__init__()
+            self.head = layers.Dense(1)
+            self.calls = graphc.Variable(0.0, trainable=False, name="calls")
+
+        def call(self, x):
+            self.calls.assign_add(1.0)
+            return self.head(x)
+
+    with pytest.raises(StateUpdateError, match=r"calls: assign_add\(\) received a value"):
+        Net().predict(_x(), verbose=0)
+
+
+def test_an_assign_of_a_symbolic_tensor_outside_any_layer_is_refused():
+    v = graphc.Variable(np.zeros(3, "float32"), trainable=False, name="v")
+    i = graphc.Input((3,))
+    with pytest.raises(StateUpdateError, match="received a symbolic tensor"):
+        v.assign(ops.mean(i, axis=0))
+
+
+def test_eager_assign_still_changes_the_array():
+    v = graphc.Variable(np.zeros(2, "float32"), name="v")
+    v.assign([1.0, 2.0])
+    v.assign_add(np.ones(2, "float32"))
+    v.assign_sub(np.full(2, 0.5, "float32"))
+    np.testing.assert_array_equal(v.numpy(), [1.5, 2.5])
