@@ -170,6 +170,29 @@ def updates_since(n: int) -> list:
     return _UPDATES[n:]
 
 
+def drop_updates_since(n: int) -> None:
+    del _UPDATES[n:]
+
+
+# The mode of the branch of a layer's call being recorded (a call that branches on
+# `training` is recorded once per mode): an assign recorded there updates in it only.
+_PHASE: list[str | None] = [None]
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Record the ``"training"`` or ``"inference"`` branch of a layer's call."""
+    _PHASE.append(name)
+    try:
+        yield
+    finally:
+        _PHASE.pop()
+
+
+def current_phase() -> str | None:
+    return _PHASE[-1]
+
+
 @contextlib.contextmanager
 def building() -> Iterator[None]:
     """A layer's ``build`` runs inside: variables it assigns change at once."""

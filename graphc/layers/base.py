@@ -209,9 +209,28 @@ def _own_output(layer, first_new: int, v):
 
 def _after_updates(outputs, n_updates: int):
     """The call's outputs, each passed through the ``assign`` nodes the call recorded
-    (``Variable.assign`` in ``call``): every graph reading an output runs the updates."""
+    (``Variable.assign`` in ``call``): every graph reading an output runs the updates.
+    The call takes them over (an enclosing layer's call does not attach them again)."""
     updates = recording.updates_since(n_updates)
+    recording.drop_updates_since(n_updates)
     return map_struct(lambda v: apply("after_updates", [v, *updates]), outputs)
+
+
+class _TrainingProbe:
+    """The ``training`` a user's layer gets when recorded with no mode given (Keras's
+    ``training=None``): false, as None is, but it notes whether ``call`` asked."""
+
+    __slots__ = ("asked",)
+
+    def __init__(self):
+        self.asked = False
+
+    def __bool__(self):
+        self.asked = True
+        return False
+
+    def __repr__(self):
+        return "None"
 
 
 def _shape_of(x):
@@ -237,8 +256,15 @@ class Layer:
     #: A class default, so the check per call finds it without a failed attribute lookup.
     input_spec = None
 
+    #: A user's layer whose ``call`` takes ``training``: recorded with no mode given, it
+    #: gets a ``_TrainingProbe``, and is recorded once per mode if it branches on it.
+    _PROBES_TRAINING = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls._PROBES_TRAINING = not cls.__module__.startswith("graphc.") and (
+            "training" in _call_parameters(cls)
+        )
         # Keras: a layer whose build() was called directly (`layer.build((None, 4))`)
         # is built; a first call then keeps the weights set since (set_weights).
         build = cls.__dict__.get("build")
@@ -561,6 +587,8 @@ class Layer:
             and self.input_spec is None
             and get_keras_mask(inputs) is None
             and type(self).compute_mask is Layer.compute_mask
+            and not self._PROBES_TRAINING
+            and recording._PHASE[-1] is None
         ):
             # The common call (one symbolic tensor, no other argument, no mask, a layer
             # whose outputs get no mask of their own): the general path below without its
@@ -660,12 +688,30 @@ class Layer:
         call_index = len(self._calls)
         first_new = recording.next_id()  # every node recorded from here on belongs to this call
         n_updates = recording.update_count()
+        probe = None
+        unset = kwargs.get("training") is None or isinstance(kwargs["training"], _TrainingProbe)
+        if unset and "training" in kwargs and not self._PROBES_TRAINING:
+            # a user's layer passing its probe on to graphc's: None, which they resolve
+            # when the model runs
+            kwargs = {**kwargs, "training": None}
+        phase = recording.current_phase()
+        if unset and phase is not None and "training" in _call_parameters(type(self)):
+            # Inside one mode's branch of an outer call, the mode passes down (Keras's
+            # call context).
+            kwargs = {**kwargs, "training": phase == "training"}
+        elif unset and self._PROBES_TRAINING:
+            probe = _TrainingProbe()
+            kwargs = {**kwargs, "training": probe}
         with scope(self, call_index):
             outputs = self.call(inputs, *args, **kwargs)
 
             outputs = map_struct(partial(_own_output, self, first_new), outputs)
             if recording.update_count() != n_updates:
                 outputs = _after_updates(outputs, n_updates)
+            if probe is not None and probe.asked:
+                # `call` branches on `training`: record each mode's branch, and let the
+                # run's mode pick (the probe's own recording is left unread).
+                outputs = self._record_both_modes(inputs, args, kwargs, n_updates)
             if self.supports_masking:
                 self._set_mask_metadata(inputs, outputs, previous_mask)
             elif (
@@ -681,6 +727,34 @@ class Layer:
                 )
         self._calls.append((inputs, outputs))
         return outputs
+
+    def _record_both_modes(self, inputs, args, kwargs, n_updates):
+        """Record ``call`` with ``training=False`` and with ``training=True``; each output
+        is ``phase_select(inference, training)``, which the run's mode resolves (the
+        export keeps the inference branch). An assign recorded in a branch updates in
+        that branch's mode only."""
+        recording.drop_updates_since(n_updates)
+        branches = []
+        for training in (False, True):
+            first = recording.next_id()
+            n = recording.update_count()
+            with recording.phase("training" if training else "inference"):
+                out = self.call(inputs, *args, **{**kwargs, "training": training})
+                out = map_struct(partial(_own_output, self, first), out)
+                if recording.update_count() != n:
+                    out = _after_updates(out, n)
+            branches.append(out)
+        inference, training = branches
+        flat_train = flatten_struct(training)
+        if len(flatten_struct(inference)) != len(flat_train):
+            raise ValueError(
+                f"Layer {self.name!r}: call() returned {len(flatten_struct(inference))} "
+                f"tensor(s) with training=False and {len(flat_train)} with training=True; "
+                "graphc records both branches of a call that branches on `training`, so "
+                "they must return the same structure."
+            )
+        trained = iter(flat_train)
+        return map_struct(lambda v: apply("phase_select", [v, next(trained)]), inference)
 
     # ---- what the first call saw -----------------------------------------------------
     def _first_call(self):

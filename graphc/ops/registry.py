@@ -81,8 +81,16 @@ class Op:
     #: without them, and the outputs past ``n_outputs`` they add (the masks) go away.
     training_attrs: tuple[str, ...] = ()
     #: ``update_state`` runs in inference too (``assign``: Keras applies a variable's
-    #: assign whenever ``call`` runs), unless the node's ``attrs["training_only"]``.
+    #: assign whenever ``call`` runs); a node's ``attrs["phase"]`` (``"training"`` or
+    #: ``"inference"``) limits it to that mode.
     update_in_inference: bool = False
+
+    def updates_in(self, attrs: Attrs, training: bool) -> bool:
+        """Whether a node of this stateful op updates its state in this mode."""
+        phase = attrs.get("phase")
+        if training:
+            return phase != "inference"
+        return self.update_in_inference and phase != "training"
 
     def update_state(self, attrs: Attrs, xs: Sequence[Array], ys: Sequence[Array]) -> None:
         """Ops with state (batch norm's moving statistics) update their state inputs in
@@ -295,7 +303,7 @@ def _run_updating(op: Op, attrs: Attrs, xs: list) -> Any:
     """Run a stateful op at once and apply its update, as the executor would."""
     ctx = recording.current_eager_context() or ExecContext()
     out = op.run(attrs, xs, ctx)
-    if ctx.training or not attrs.get("training_only"):
+    if op.updates_in(attrs, bool(ctx.training)):
         op.update_state(attrs, xs, out if op.n_outputs > 1 else (out,))
     return out
 

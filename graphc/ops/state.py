@@ -9,10 +9,14 @@ an assign on a symbolic call becomes a node:
   writes the value into the weight in place, right after the kernel, in the executor's
   order: the same mechanism as batch norm's moving statistics). Unlike batch norm it
   declares ``update_in_inference``: the update applies in every mode, as Keras's assign
-  does (the layer decides through its own ``training`` argument). A node recorded from
-  the training branch of a ``call`` (``attrs["training_only"]``) updates in training only.
+  does (the layer decides through its own ``training`` argument). A node recorded in one
+  mode's branch of a ``call`` (``attrs["phase"]``: ``"training"`` or ``"inference"``)
+  updates in that mode only.
   Its output is the assigned value (Keras's ``assign`` returns it); its gradient goes to
   that value, never to the variable (the update itself is not differentiated).
+- ``phase_select(inference, training)``: a user's layer whose ``call`` branches on
+  ``training`` (``if training: self.mean.assign(...)``) is recorded once per mode
+  (``Layer._record_both_modes``); the run's mode picks the output.
 - ``after_updates(x, *updates)``: ``x``, once the update nodes ran. The layer whose call
   recorded assigns passes each of its outputs through it, so the updates are part of
   every graph that reads the layer's output, in the layer's place in the order.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc import recording
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops.registry import Op, apply
@@ -99,9 +104,47 @@ class AfterUpdates(Op):
         return b.op("Identity", x)
 
 
-def assign(variable, value, training_only=False):
-    """Record ``variable.assign(value)`` (see ``Assign``); returns the assigned value."""
-    attrs = {"training_only": True} if training_only else {}
+class PhaseSelect(Op):
+    """Inputs ``(inference, training)``: the two recordings of a layer's call that
+    branches on ``training``; output the one of the run's mode. ``training_only``: in
+    inference it is its first input (the export keeps that branch and drops the other,
+    with the updates recorded there)."""
+
+    name = "phase_select"
+    training_only = True
+    vjp_reads_inputs = True
+    vjp_reads_outputs = True
+
+    def infer(self, attrs, inference, training):
+        if len(inference.shape) != len(training.shape) or not all(
+            dims_compatible(a, b) for a, b in zip(inference.shape, training.shape)
+        ):
+            raise ShapeError(
+                "call() returned tensors of different shapes with training=False "
+                f"({format_shape(inference.shape)}) and training=True "
+                f"({format_shape(training.shape)}); graphc records both branches of a call "
+                "that branches on `training`, so their shapes must agree"
+            )
+        return TensorType(inference.shape, inference.dtype)
+
+    def kernel(self, attrs, inference, training, *, ctx):
+        return training if ctx.training else inference
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        # the gradient goes to the branch the forward pass took
+        if ys[0] is xs[1] and ys[0] is not xs[0]:
+            return None, (gys[0] if needs[1] else None)
+        return (gys[0] if needs[0] else None), None
+
+    def lower(self, attrs, b, inference, training):
+        return b.op("Identity", inference)
+
+
+def assign(variable, value):
+    """Record ``variable.assign(value)`` (see ``Assign``); returns the assigned value.
+    Recorded in one mode's branch of a layer's call, it updates in that mode only."""
+    phase = recording.current_phase()
+    attrs = {"phase": phase} if phase else {}
     return apply("assign", [variable, value], **attrs)
 
 

@@ -269,3 +269,119 @@ def test_eager_assign_still_changes_the_array():
     v.assign_add(np.ones(2, "float32"))
     v.assign_sub(np.full(2, 0.5, "float32"))
     np.testing.assert_array_equal(v.numpy(), [1.5, 2.5])
+
+
+# ---- a call that branches on `training` ------------------------------------------------
+class TrainingMean(layers.Layer):
+    """Keras's running-mean pattern: the mean moves in training only; the call count
+    moves in every mode; a BatchNormalization inside gets the mode."""
+
+    def __init__(self, with_bn=False, **kw):
+        super().__init__(**kw)
+        self.bn = layers.BatchNormalization(name="inner_bn") if with_bn else None
+
+    def build(self, input_shape):
+        n = input_shape[-1]
+        self.mean = self.add_weight(shape=(n,), initializer="zeros", trainable=False)
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def call(self, x, training=None):
+        self.calls.assign_add(1.0)
+        if training:
+            self.mean.assign(0.9 * self.mean + 0.1 * ops.mean(x, axis=0))
+        y = x - self.mean
+        return self.bn(y) if self.bn is not None else y
+
+
+def _training_model(with_bn=False):
+    i = graphc.Input((3,))
+    layer = TrainingMean(with_bn, name="tm")
+    return graphc.Model(i, layers.Dense(1, name="head")(layer(i))), layer
+
+
+def test_an_update_made_only_in_training_waits_for_fit():
+    model, layer = _training_model()
+    x, y = _x(), np.zeros((8, 1), "float32")
+    model.predict(x, batch_size=4, verbose=0)
+    assert not layer.mean.numpy().any()
+    assert float(layer.calls.numpy()) == 2.0
+    model.compile("sgd", "mse")
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(layer.mean.numpy(), _running_mean([x[:4] / 2, x[4:] / 2]), rtol=1e-6)
+    assert float(layer.calls.numpy()) == 4.0
+    model.evaluate(x, y, batch_size=8, verbose=0)
+    mean = layer.mean.numpy()
+    model(x, training=False)
+    np.testing.assert_array_equal(layer.mean.numpy(), mean)
+    model(x, training=True)
+    np.testing.assert_allclose(layer.mean.numpy(), 0.9 * mean + 0.1 * x.mean(axis=0), rtol=1e-6)
+    assert float(layer.calls.numpy()) == 7.0
+
+
+def test_each_mode_runs_its_own_branch():
+    model, layer = _training_model()
+    layer.mean.assign(np.ones(3, "float32"))
+    x = _x()
+    head = model.get_layer("head")
+    expected = (x - 1.0) @ head.kernel.numpy() + head.bias.numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    y_train = model(x, training=True)  # the branch sees the mean it just assigned
+    mean = layer.mean.numpy()
+    expected = (x - mean) @ head.kernel.numpy() + head.bias.numpy()
+    np.testing.assert_allclose(y_train, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_layer_inside_a_branch_gets_the_mode_once():
+    """The BatchNormalization inside is recorded in both branches (with training=False
+    in the inference one); its moving statistics move once per training step."""
+    model, layer = _training_model(with_bn=True)
+    x, y = _x(), np.zeros((8, 1), "float32")
+    model.predict(x, verbose=0)
+    assert not layer.bn.moving_mean.numpy().any()
+    model.compile("sgd", "mse")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    # the mean moved first (0.1 * mean(x)); the BN saw x minus it, with momentum 0.99
+    np.testing.assert_allclose(layer.bn.moving_mean.numpy(), 0.01 * 0.9 * x.mean(axis=0), rtol=1e-5)
+    assert float(layer.calls.numpy()) == 2.0
+
+
+def test_export_keeps_the_inference_branch(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+
+    class TrainingOnly(TrainingMean):
+        def call(self, x, training=None):
+            if training:
+                self.mean.assign(0.9 * self.mean + 0.1 * ops.mean(x, axis=0))
+            return x - self.mean
+
+    i = graphc.Input((3,))
+    layer = TrainingOnly()
+    model = graphc.Model(i, layers.Dense(1)(layer(i)))
+    layer.mean.assign(np.full(3, 0.5, "float32"))
+    path = tmp_path / "m.onnx"
+    model.export(path)
+    assert [n.op_type for n in onnx.load(path).graph.node] == ["Sub", "Gemm"]
+    x = _x()
+    session = ort.InferenceSession(str(path))
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_branches_of_different_structures_are_refused():
+    class Odd(layers.Layer):
+        def call(self, x, training=None):
+            return [x, x] if training else x
+
+    with pytest.raises(ValueError, match="returned 1 tensor"):
+        Odd()(graphc.Input((3,)))
+
+
+def test_a_call_that_does_not_branch_is_recorded_once():
+    class Plain(layers.Layer):
+        def call(self, x, training=None):
+            return layers.Dropout(0.5)(x, training=training)
+
+    i = graphc.Input((3,))
+    model = graphc.Model(i, Plain()(i))
+    assert [n.op for n in model.graph.nodes] == ["dropout"]

@@ -1,5 +1,6 @@
 """Cases for the variable-update ops (see test_ops.py): ``assign(variable, value)`` and
-``after_updates(x, *updates)`` (graphc/ops/state.py).
+``after_updates(x, *updates)``, ``phase_select(inference, training)``
+(graphc/ops/state.py).
 
 ``assign``'s gradient goes to the value (Keras's ``assign`` returns it), never to the
 variable; it has no ONNX form (an ONNX graph holds no variables), so its lowering
@@ -18,6 +19,8 @@ SPECS = {
             },
         ),
     ],
+    # (inference, training): the kernel's mode picks one; the VJP follows the pick
+    "phase_select": [({}, [(3, 4), (3, 4)], (-2, 2), {"no_grad": (0,)})],
     "after_updates": [
         ({}, [(3, 4), (2,)], (-2, 2), {"no_grad": (1,)}),
         ({}, [(3, 4), (2,), ()], (-2, 2), {"no_grad": (1, 2)}),

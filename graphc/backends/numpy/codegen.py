@@ -176,7 +176,7 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         c = "inference" if step.frozen else "ctx"
         args = ", ".join(_var(s) for s in step.ins)
         call = f"{k}({a}, {args}, ctx={c})" if args else f"{k}({a}, ctx={c})"
-        if step.stateful and (training or step.updates_always) and not step.frozen:
+        if step.updates[1 if training else 0] and not step.frozen:
             u = w.bind(f"U{i}", step.op.update_state)
             w.line(f"out = {call}", 2)
             w.line(f"{u}({a}, [{args}], {'out' if step.multi else '(out,)'})", 2)

@@ -49,7 +49,7 @@ class _Step:
         "actions",
         "out_params",
         "stateful",
-        "updates_always",
+        "updates",
         "no_buffers",
         "frozen",
     )
@@ -70,9 +70,10 @@ class _Step:
         self.out_params: tuple[Parameter | None, ...] = ()
         self.no_buffers: tuple[np.ndarray | None, ...] = ()  # out= for a VJP writing no weight
         self.stateful = type(self.op).update_state is not Op.update_state
-        # whether update_state also runs in inference (a variable's assign)
-        self.updates_always = (
-            self.stateful and self.op.update_in_inference and not node.attrs.get("training_only")
+        # whether update_state runs (after the kernel) in inference, in training
+        self.updates = (
+            self.stateful and self.op.updates_in(node.attrs, False),
+            self.stateful and self.op.updates_in(node.attrs, True),
         )
         layer = node.layer
         # Read once, when the plan is made: the trainer rebuilds the plan when the set of
@@ -244,7 +245,7 @@ class Executor:
             args = [env[i] for i in step.ins]
             try:
                 out = step.op.kernel(step.attrs, *args, ctx=inference if step.frozen else ctx)
-                if step.stateful and (ctx.training or step.updates_always) and not step.frozen:
+                if step.updates[1 if ctx.training else 0] and not step.frozen:
                     step.op.update_state(step.attrs, args, out if step.multi else (out,))
             except Exception as e:  # re-raised with the node and layer attached
                 raise self._error(step, "forward", e) from e
