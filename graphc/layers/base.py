@@ -12,6 +12,7 @@ its input's mask; a layer that ``supports_masking`` gives its outputs ``compute_
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -216,7 +217,22 @@ def _after_updates(outputs, n_updates: int):
     return map_struct(lambda v: apply("after_updates", [v, *updates]), outputs)
 
 
-class _TrainingProbe:
+def select_phase(name, inference, training):
+    """``phase_select(inference, training)`` for each output of the two recordings of
+    ``name``'s call (a layer's or a subclassed model's); the run's mode picks."""
+    flat_train = flatten_struct(training)
+    if len(flatten_struct(inference)) != len(flat_train):
+        raise ValueError(
+            f"Layer {name!r}: call() returned {len(flatten_struct(inference))} "
+            f"tensor(s) with training=False and {len(flat_train)} with training=True; "
+            "graphc records both branches of a call that branches on `training`, so "
+            "they must return the same structure."
+        )
+    trained = iter(flat_train)
+    return map_struct(lambda v: apply("phase_select", [v, next(trained)]), inference)
+
+
+class TrainingProbe:
     """The ``training`` a user's layer gets when recorded with no mode given (Keras's
     ``training=None``): false, as None is, but it notes whether ``call`` asked."""
 
@@ -257,7 +273,7 @@ class Layer:
     input_spec = None
 
     #: A user's layer whose ``call`` takes ``training``: recorded with no mode given, it
-    #: gets a ``_TrainingProbe``, and is recorded once per mode if it branches on it.
+    #: gets a ``TrainingProbe``, and is recorded once per mode if it branches on it.
     _PROBES_TRAINING = False
 
     def __init_subclass__(cls, **kwargs):
@@ -635,9 +651,19 @@ class Layer:
                 for layer in self._all_layers():
                     if layer.__dict__.get("_added_losses"):
                         layer.__dict__["_added_losses"] = []
+            training = kwargs.get("training")
+            if training is None and recording.current_phase() is not None:
+                if "training" in _call_parameters(type(self)):
+                    # the mode of the enclosing call passes down (Keras's call context)
+                    training = kwargs["training"] = recording.current_phase() == "training"
+            mode = (
+                recording.phase("training" if training else "inference")
+                if isinstance(training, (bool, np.bool_))
+                else contextlib.nullcontext()
+            )
             _EAGER_DEPTH += 1
             try:
-                with eager():
+                with eager(), mode:
                     outputs = self.call(inputs, *args, **kwargs)
             finally:
                 _EAGER_DEPTH -= 1
@@ -689,7 +715,7 @@ class Layer:
         first_new = recording.next_id()  # every node recorded from here on belongs to this call
         n_updates = recording.update_count()
         probe = None
-        unset = kwargs.get("training") is None or isinstance(kwargs["training"], _TrainingProbe)
+        unset = kwargs.get("training") is None or isinstance(kwargs["training"], TrainingProbe)
         if unset and "training" in kwargs and not self._PROBES_TRAINING:
             # a user's layer passing its probe on to graphc's: None, which they resolve
             # when the model runs
@@ -700,7 +726,7 @@ class Layer:
             # call context).
             kwargs = {**kwargs, "training": phase == "training"}
         elif unset and self._PROBES_TRAINING:
-            probe = _TrainingProbe()
+            probe = TrainingProbe()
             kwargs = {**kwargs, "training": probe}
         with scope(self, call_index):
             outputs = self.call(inputs, *args, **kwargs)
@@ -744,17 +770,7 @@ class Layer:
                 if recording.update_count() != n:
                     out = _after_updates(out, n)
             branches.append(out)
-        inference, training = branches
-        flat_train = flatten_struct(training)
-        if len(flatten_struct(inference)) != len(flat_train):
-            raise ValueError(
-                f"Layer {self.name!r}: call() returned {len(flatten_struct(inference))} "
-                f"tensor(s) with training=False and {len(flat_train)} with training=True; "
-                "graphc records both branches of a call that branches on `training`, so "
-                "they must return the same structure."
-            )
-        trained = iter(flat_train)
-        return map_struct(lambda v: apply("phase_select", [v, next(trained)]), inference)
+        return select_phase(self.name, *branches)
 
     # ---- what the first call saw -----------------------------------------------------
     def _first_call(self):

@@ -7,7 +7,17 @@ import numpy as np
 from graphc import recording
 from graphc.ir import Graph, Value, gc_paused
 from graphc.layers import serialization
-from graphc.layers.base import Input, Layer, flatten_struct, map_struct, to_snake_case, unique_name
+from graphc.layers.base import (
+    Input,
+    Layer,
+    TrainingProbe,
+    _call_parameters,
+    flatten_struct,
+    map_struct,
+    select_phase,
+    to_snake_case,
+    unique_name,
+)
 from graphc.models.training import Trainer
 from graphc.ops.registry import apply, is_symbolic
 
@@ -155,7 +165,19 @@ class Model(Trainer, Layer):
         # `call` runs outside this model's own scope, so the nodes belong to the layers it
         # uses, exactly as if they had been wired with the functional API.
         with recording.tracing():  # an assign outside any layer here raises
-            outputs = self.call(inputs)
+            if "training" not in _call_parameters(type(self)):
+                outputs = self.call(inputs)
+            else:
+                # As a user's layer: a call that branches on `training` is recorded
+                # once per mode (Layer._record_both_modes).
+                probe = TrainingProbe()
+                outputs = self.call(inputs, training=probe)
+                if probe.asked:
+                    branches = []
+                    for training in (False, True):
+                        with recording.phase("training" if training else "inference"):
+                            branches.append(self.call(inputs, training=training))
+                    outputs = select_phase(self.name, *branches)
         if isinstance(outputs, tuple):
             outputs = list(outputs)
         self._set_graph(inputs, outputs)

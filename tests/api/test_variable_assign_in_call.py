@@ -385,3 +385,27 @@ def test_a_call_that_does_not_branch_is_recorded_once():
     i = graphc.Input((3,))
     model = graphc.Model(i, Plain()(i))
     assert [n.op for n in model.graph.nodes] == ["dropout"]
+
+
+def test_a_subclassed_models_call_branching_on_training_is_recorded_per_mode():
+    class Net(graphc.Model):
+        def __init__(self):
+            super().__init__()
+            self.mean = TrainingMean()
+            self.head = layers.Dense(1, kernel_initializer="ones")
+
+        def call(self, x, training=None):
+            h = self.mean(x)  # gets the mode from the call, as in Keras
+            return self.head(h * 0.5 if training else h)
+
+    net = Net()
+    x = _x()
+    net.predict(x, verbose=0)
+    assert not net.mean.mean.numpy().any()
+    np.testing.assert_allclose(
+        net(x, training=True),
+        0.5 * (x - net.mean.mean.numpy()).sum(axis=1, keepdims=True),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert net.mean.mean.numpy().any()
