@@ -98,8 +98,10 @@ class scope:
     def __exit__(self, *exc: object) -> None:
         _SCOPE.pop()
         _RECORDING.pop()
-        if not _SCOPE and _UPDATES:
-            _UPDATES.clear()  # each layer call attached its updates to its outputs
+        if not _SCOPE and _UPDATES and not _TRACING[0]:
+            # each layer call attached its updates to its outputs (a subclassed model's
+            # trace checks that the outputs standing for them reach its graph)
+            _UPDATES.clear()
 
 
 @contextlib.contextmanager

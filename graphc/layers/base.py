@@ -210,11 +210,19 @@ def _own_output(layer, first_new: int, v):
 
 def _after_updates(outputs, n_updates: int):
     """The call's outputs, each passed through the ``assign`` nodes the call recorded
-    (``Variable.assign`` in ``call``): every graph reading an output runs the updates.
-    The call takes them over (an enclosing layer's call does not attach them again)."""
-    updates = recording.updates_since(n_updates)
+    (``Variable.assign`` in ``call``) and the outputs of inner layer calls that updated
+    but that nothing reads (a sublayer called for its state only): every graph reading
+    an output runs the updates. The outputs then stand for the call's updates in the
+    enclosing call's list."""
+    pending = recording.updates_since(n_updates)
     recording.drop_updates_since(n_updates)
-    return map_struct(lambda v: apply("after_updates", [v, *updates]), outputs)
+    updates = [v for v in pending if v.producer.op == "assign" or not v.uses]
+    if not updates:
+        return outputs
+    outputs = map_struct(lambda v: apply("after_updates", [v, *updates]), outputs)
+    for v in flatten_struct(outputs):
+        recording.record_update(v)
+    return outputs
 
 
 def select_phase(name, inference, training):
@@ -770,7 +778,12 @@ class Layer:
                 if recording.update_count() != n:
                     out = _after_updates(out, n)
             branches.append(out)
-        return select_phase(self.name, *branches)
+        outputs = select_phase(self.name, *branches)
+        if recording.update_count() != n_updates:  # the outputs stand for the updates
+            recording.drop_updates_since(n_updates)
+            for v in flatten_struct(outputs):
+                recording.record_update(v)
+        return outputs
 
     # ---- what the first call saw -----------------------------------------------------
     def _first_call(self):

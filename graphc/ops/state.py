@@ -21,6 +21,12 @@ an assign on a symbolic call becomes a node:
   recorded assigns passes each of its outputs through it, so the updates are part of
   every graph that reads the layer's output, in the layer's place in the order.
 
+The update is made in place where the node runs, so what reads the variable later in
+the run sees the new value (as in Keras, where the assign runs at that point of ``call``).
+A gradient whose VJP reads the variable through an op recorded *before* the assign in the
+same step sees the new value too (Keras's torch backend refuses that graph: the variable
+was modified in place after autograd saved it).
+
 ONNX graphs hold no variables: an ``assign`` left in the inference graph refuses to
 lower (naming the layer and the variable) rather than export a model that silently
 stops updating; a training-only assign leaves the inference graph with the training

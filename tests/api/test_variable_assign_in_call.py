@@ -409,3 +409,62 @@ def test_a_subclassed_models_call_branching_on_training_is_recorded_per_mode():
         atol=1e-6,
     )
     assert net.mean.mean.numpy().any()
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".graphc"])
+def test_a_model_recorded_per_mode_saves_and_loads(tmp_path, suffix):
+    model, layer = _training_model()
+    x, y = _x(), np.zeros((8, 1), "float32")
+    model.compile("sgd", "mse")
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    path = tmp_path / f"m{suffix}"
+    model.save(path)
+    loaded = graphc.models.load_model(path, custom_objects={"TrainingMean": TrainingMean})
+    moved = loaded.get_layer("tm")
+    np.testing.assert_array_equal(moved.mean.numpy(), layer.mean.numpy())
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(moved.mean.numpy(), layer.mean.numpy())  # inference
+    loaded.compile("sgd", "mse")
+    loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert not np.array_equal(moved.mean.numpy(), layer.mean.numpy())
+
+
+def test_a_sublayer_called_for_its_updates_only_still_updates():
+    class Outer(layers.Layer):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.counter = Counter()
+            self.stats = TrainingMean()
+
+        def call(self, x):
+            self.counter(x)  # output unread: called for its count
+            self.stats(x)  # likewise, for its running mean (in training)
+            return x + 1.0
+
+    i = graphc.Input((3,))
+    outer = Outer()
+    model = graphc.Model(i, layers.Dense(1)(outer(i)))
+    x = _x()
+    model.predict(x, batch_size=4, verbose=0)
+    assert float(outer.counter.count.numpy()) == 2.0
+    assert float(outer.stats.calls.numpy()) == 2.0
+    assert not outer.stats.mean.numpy().any()
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((8, 1)), batch_size=8, verbose=0)
+    assert float(outer.counter.count.numpy()) == 3.0
+    np.testing.assert_allclose(outer.stats.mean.numpy(), 0.1 * x.mean(axis=0), rtol=1e-6)
+
+
+def test_a_subclassed_model_refuses_an_update_its_outputs_never_reach():
+    class Net(graphc.Model):
+        def __init__(self):
+            super().__init__()
+            self.counter = Counter(name="lonely_counter")
+            self.head = layers.Dense(1)
+
+        def call(self, x):
+            self.counter(x)  # Keras would run it; its output reaches nothing here
+            return self.head(x)
+
+    with pytest.raises(StateUpdateError, match="lonely_counter.*reaches none"):
+        Net().predict(_x(), verbose=0)
