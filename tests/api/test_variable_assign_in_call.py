@@ -468,3 +468,34 @@ def test_a_subclassed_model_refuses_an_update_its_outputs_never_reach():
 
     with pytest.raises(StateUpdateError, match="lonely_counter.*reaches none"):
         Net().predict(_x(), verbose=0)
+
+
+def test_each_mode_runs_only_its_branch():
+    class Branchy(layers.Layer):
+        def call(self, x, training=None):
+            return ops.cos(x) if training else ops.sin(x)
+
+    def fit_once(compiled):
+        previous = Executor.COMPILE
+        Executor.COMPILE = compiled
+        try:
+            i = graphc.Input((3,))
+            model = graphc.Model(i, layers.Dense(1, kernel_initializer="ones")(Branchy()(i)))
+            model.compile("sgd", "mse")
+            x = _x()
+            model.fit(x, np.ones((8, 1)), batch_size=4, shuffle=False, verbose=0)
+            return model, model.predict(x, verbose=0), model.get_weights()
+        finally:
+            Executor.COMPILE = previous
+
+    model, y, weights = fit_once(True)
+    training, _, inference = model.generated_source().partition("def backward")
+    inference = inference.partition("# inference")[2]
+    assert "(cos)" in training and "(sin)" not in training
+    assert "(sin)" in inference and "(cos)" not in inference
+    _, y_interpreted, weights_interpreted = fit_once(False)
+    np.testing.assert_array_equal(y, y_interpreted)
+    for a, b in zip(weights, weights_interpreted):
+        np.testing.assert_array_equal(a, b)
+    kernel, bias = weights
+    np.testing.assert_allclose(y, np.sin(_x()) @ kernel + bias, rtol=1e-5, atol=1e-6)

@@ -151,9 +151,18 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         targets = ", ".join(_var(s) for s in entries)
         w.line(f"{targets}, = init" if len(entries) == 1 else f"{targets} = init")
     w.line("at = 0")
+    live = ex.live[training]
+    if live is not None:
+        # the other mode's branch does not run: its values are None (read only by a
+        # phase_select, freed, or kept for a backward pass that sends them no gradient)
+        dead = [_var(o) for i, step in enumerate(ex.steps) if not live[i] for o in step.outs]
+        if dead:
+            w.line(" = ".join(dead) + " = None")
     w.line("try:")
     fresh: set[int] = set()  # values an inline step made: arrays no one else holds
     for i, step in enumerate(ex.steps):
+        if live is not None and not live[i]:
+            continue
         free = step.free_fwd if keep else step.free_inf
         w.line(f"# {step.node.where()}", 2)
         w.line(f"at = {i}", 2)

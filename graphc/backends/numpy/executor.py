@@ -127,10 +127,32 @@ class Executor:
         trainable = [p for p in trainable if p in slots]
         self.trainable = trainable
         self.param_slot = {slots[p]: p for p in trainable}
+        # Per mode (False: inference, True: training), which steps run: None for all. A
+        # graph recording a call once per mode (``phase_select``) runs only the branch of
+        # the run's mode; the other branch's values stay None.
+        self.live: dict[bool, list[bool] | None] = {False: None, True: None}
+        if any(step.node.op == "phase_select" for step in steps):
+            self.live = {mode: self._live_steps(mode) for mode in (False, True)}
         self._plan_gradients()
         self._plan_memory()
 
     # ---- planning ------------------------------------------------------------------
+    def _live_steps(self, training: bool) -> list[bool]:
+        """The steps the outputs need in this mode: a ``phase_select`` needs only the
+        branch of the mode (its other input is never read)."""
+        needed = set(self.output_slots) | set(self.watch_slots)
+        live = [False] * len(self.steps)
+        for i in range(len(self.steps) - 1, -1, -1):
+            step = self.steps[i]
+            if not any(o in needed for o in step.outs):
+                continue
+            live[i] = True
+            if step.node.op == "phase_select":
+                needed.add(step.ins[1] if training else step.ins[0])
+            else:
+                needed.update(step.ins)
+        return live
+
     def _plan_gradients(self) -> None:
         requires = [False] * self.n_slots
         for s in self.param_slot:
@@ -241,7 +263,10 @@ class Executor:
             for v, arr in leaf_values.items():
                 env[self.slot_of[v]] = arr
         inference = ExecContext(training=False, rng=ctx.rng)
-        for step in self.steps:
+        live = self.live[bool(ctx.training)]
+        for k, step in enumerate(self.steps):
+            if live is not None and not live[k]:
+                continue
             args = [env[i] for i in step.ins]
             try:
                 out = step.op.kernel(step.attrs, *args, ctx=inference if step.frozen else ctx)
