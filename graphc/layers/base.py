@@ -225,6 +225,15 @@ def _after_updates(outputs, n_updates: int):
     return outputs
 
 
+def _training_in(cls, args) -> bool:
+    """Whether ``training`` is among the positional arguments ``args`` (after the inputs)
+    of ``cls.call``."""
+    if not args:
+        return False
+    params = _call_parameters(cls)
+    return "training" in params and len(args) >= params.index("training")
+
+
 def select_phase(name, inference, training):
     """``phase_select(inference, training)`` for each output of the two recordings of
     ``name``'s call (a layer's or a subclassed model's); the run's mode picks."""
@@ -660,7 +669,11 @@ class Layer:
                     if layer.__dict__.get("_added_losses"):
                         layer.__dict__["_added_losses"] = []
             training = kwargs.get("training")
-            if training is None and recording.current_phase() is not None:
+            if (
+                training is None
+                and recording.current_phase() is not None
+                and not _training_in(type(self), args)
+            ):
                 if "training" in _call_parameters(type(self)):
                     # the mode of the enclosing call passes down (Keras's call context)
                     training = kwargs["training"] = recording.current_phase() == "training"
@@ -723,7 +736,9 @@ class Layer:
         first_new = recording.next_id()  # every node recorded from here on belongs to this call
         n_updates = recording.update_count()
         probe = None
-        unset = kwargs.get("training") is None or isinstance(kwargs["training"], TrainingProbe)
+        unset = (
+            kwargs.get("training") is None or isinstance(kwargs["training"], TrainingProbe)
+        ) and not _training_in(type(self), args)
         if unset and "training" in kwargs and not self._PROBES_TRAINING:
             # a user's layer passing its probe on to graphc's: None, which they resolve
             # when the model runs

@@ -499,3 +499,14 @@ def test_each_mode_runs_only_its_branch():
         np.testing.assert_array_equal(a, b)
     kernel, bias = weights
     np.testing.assert_allclose(y, np.sin(_x()) @ kernel + bias, rtol=1e-5, atol=1e-6)
+
+
+def test_a_mode_passed_positionally_is_kept():
+    class Positional(layers.Layer):
+        def call(self, x, training=None):
+            return ops.cos(x) if training else ops.sin(x)
+
+    i = graphc.Input((3,))
+    assert [n.op for n in graphc.Model(i, Positional()(i, True)).graph.nodes] == ["cos"]
+    assert [n.op for n in graphc.Model(i, Positional()(i, False)).graph.nodes] == ["sin"]
+    np.testing.assert_allclose(Positional()(_x(), True), np.cos(_x()), rtol=1e-6)
