@@ -510,3 +510,23 @@ def test_a_mode_passed_positionally_is_kept():
     assert [n.op for n in graphc.Model(i, Positional()(i, True)).graph.nodes] == ["cos"]
     assert [n.op for n in graphc.Model(i, Positional()(i, False)).graph.nodes] == ["sin"]
     np.testing.assert_allclose(Positional()(_x(), True), np.cos(_x()), rtol=1e-6)
+
+
+def test_a_failed_training_step_puts_the_assigned_variables_back(monkeypatch):
+    """A step is all or nothing: the forward pass assigned, the loss then failed, and the
+    variables are those of the steps before (as batch norm's moving statistics)."""
+    model = _model()
+    model.compile("sgd", "mse")
+    x, y = _x(), np.zeros((8, 2), "float32")
+    model.fit(x, y, batch_size=4, shuffle=False, verbose=0)
+    counter, running = model.get_layer("counter"), model.get_layer("running")
+    count, mean = float(counter.count.numpy()), running.mean.numpy()
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("loss failed")
+
+    monkeypatch.setattr(model, "_losses", failing)
+    with pytest.raises(RuntimeError, match="loss failed"):
+        model.fit(x, y, batch_size=4, shuffle=False, verbose=0)
+    assert float(counter.count.numpy()) == count == 2.0
+    np.testing.assert_array_equal(running.mean.numpy(), mean)
