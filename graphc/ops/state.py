@@ -23,9 +23,11 @@ an assign on a symbolic call becomes a node:
 
 The update is made in place where the node runs, so what reads the variable later in
 the run sees the new value (as in Keras, where the assign runs at that point of ``call``).
-A gradient whose VJP reads the variable through an op recorded *before* the assign in the
-same step sees the new value too (Keras's torch backend refuses that graph: the variable
-was modified in place after autograd saved it).
+A gradient whose VJP reads the variable through an op recorded *before* the assign
+(``y = x * scale`` then ``scale.assign(...)``) is taken at the old value: the executor
+keeps a copy for it (``Executor._plan_snapshots``; Keras's torch backend refuses that
+graph, its other backends agree). Not for a trainable variable assigned in call: there
+the gradient sees the new value.
 
 ONNX graphs hold no variables: an ``assign`` left in the inference graph refuses to
 lower (naming the layer and the variable) rather than export a model that silently

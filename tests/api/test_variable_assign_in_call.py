@@ -530,3 +530,51 @@ def test_a_failed_training_step_puts_the_assigned_variables_back(monkeypatch):
         model.fit(x, y, batch_size=4, shuffle=False, verbose=0)
     assert float(counter.count.numpy()) == count == 2.0
     np.testing.assert_array_equal(running.mean.numpy(), mean)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_gradient_reading_the_variable_before_its_assign_sees_the_old_value(compiled):
+    """``y = x * scale`` then ``scale.assign(...)``: the gradient of ``x`` is taken at the
+    value ``y`` was computed with (Keras's torch backend refuses this graph; its other
+    backends give this)."""
+
+    class Adaptive(layers.Layer):
+        def __init__(self, assign, **kw):
+            super().__init__(**kw)
+            self.do_assign = assign
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(
+                shape=(input_shape[-1],), initializer="ones", trainable=False
+            )
+
+        def call(self, x):
+            y = x * self.scale
+            if self.do_assign:
+                self.scale.assign(self.scale * 3.0)
+            return y + self.scale  # reads the new value
+
+    previous = Executor.COMPILE
+    Executor.COMPILE = compiled
+    try:
+        x, target = _x(), _x(8, 1)
+        results = []
+        for assign in (True, False):
+            i = graphc.Input((3,))
+            dense = layers.Dense(3, kernel_initializer="ones", name="first")
+            adaptive = Adaptive(assign)
+            model = graphc.Model(i, adaptive(dense(i)))
+            if not assign:
+                # the same step as a model whose scale is the old value for the product
+                # and the new one for the sum: its bias has the new value's offset
+                adaptive.scale.assign(np.ones(3, "float32"))
+            model.compile("sgd", "mse")
+            offset = 0.0 if assign else 2.0
+            model.fit(x, target - offset, batch_size=8, shuffle=False, verbose=0)
+            results.append(dense.get_weights())
+            if assign:
+                np.testing.assert_array_equal(adaptive.scale.numpy(), np.full(3, 3.0))
+    finally:
+        Executor.COMPILE = previous
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

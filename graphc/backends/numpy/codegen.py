@@ -158,6 +158,9 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         dead = [_var(o) for i, step in enumerate(ex.steps) if not live[i] for o in step.outs]
         if dead:
             w.line(" = ".join(dead) + " = None")
+        for i, (var, alias) in ex.snapshots.items():
+            if not live[i]:  # the variable keeps its array: later readers read it
+                w.line(f"{_var(alias)} = {_var(var)}")
     w.line("try:")
     fresh: set[int] = set()  # values an inline step made: arrays no one else holds
     for i, step in enumerate(ex.steps):
@@ -185,10 +188,17 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         c = "inference" if step.frozen else "ctx"
         args = ", ".join(_var(s) for s in step.ins)
         call = f"{k}({a}, {args}, ctx={c})" if args else f"{k}({a}, ctx={c})"
+        snapshot = ex.snapshots.get(i)
         if step.updates[1 if training else 0] and not step.frozen:
             u = w.bind(f"U{i}", step.op.update_state)
             w.line(f"out = {call}", 2)
+            if snapshot is not None:  # the earlier readers' gradients keep the old value
+                w.line(f"old = {_var(snapshot[0])}.copy()", 2)
             w.line(f"{u}({a}, [{args}], {'out' if step.multi else '(out,)'})", 2)
+            if snapshot is not None:
+                w.line(f"{_var(snapshot[1])} = {_var(snapshot[0])}", 2)
+                w.line(f"{_var(snapshot[0])} = old", 2)
+                snapshot = None
             w.line(f"{outs}{',' if step.multi and len(step.outs) == 1 else ''} = out", 2)
         elif step.multi:
             w.line(f"{outs}{',' if len(step.outs) == 1 else ''} = {call}", 2)
@@ -196,6 +206,8 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
             w.line(f"{outs} = {call}", 2)
             if step.op.kernel_returns_fresh:
                 fresh.add(step.outs[0])
+        if snapshot is not None:  # no update in this mode: the same array
+            w.line(f"{_var(snapshot[1])} = {_var(snapshot[0])}", 2)
         if free:
             w.line(f"del {', '.join(_var(s) for s in sorted(set(free)))}", 2)
     if w.lines[-1].endswith("try:"):

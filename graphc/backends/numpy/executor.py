@@ -134,9 +134,38 @@ class Executor:
         if any(step.node.op == "phase_select" for step in steps):
             self.live = {mode: self._live_steps(mode) for mode in (False, True)}
         self._plan_gradients()
+        # assign steps -> (variable's slot, the slot its readers after the step read)
+        self.snapshots: dict[int, tuple[int, int]] = {}
+        self._plan_snapshots()
         self._plan_memory()
 
     # ---- planning ------------------------------------------------------------------
+    def _plan_snapshots(self) -> None:
+        """A variable a layer assigns in call (``assign``, in place) that an earlier step
+        reads for its gradient (``x * scale``, then ``scale.assign(...)``) keeps its old
+        value for that gradient: the assign step puts a copy of the old array in the
+        variable's slot, and the steps after it read the updated array from a slot of
+        their own. Only for variables that get no gradient themselves."""
+        current: dict[int, int] = {}  # variable's slot -> the slot its readers read now
+        origin: dict[int, int] = {}
+        for i, step in enumerate(self.steps):
+            if current:
+                step.ins = [current.get(x, x) for x in step.ins]
+            if not (step.stateful and step.op.update_in_inference):
+                continue
+            s = step.ins[0]
+            first = origin.get(s, s)
+            if first in self.param_slot:
+                continue
+            if not any(st.grad and st.op.vjp_reads_inputs and s in st.ins for st in self.steps[:i]):
+                continue
+            alias = self.n_slots
+            self.n_slots += 1
+            self.requires.append(False)
+            self.snapshots[i] = (s, alias)
+            current[first] = alias
+            origin[alias] = first
+
     def _live_steps(self, training: bool) -> list[bool]:
         """The steps the outputs need in this mode: a ``phase_select`` needs only the
         branch of the mode (its other input is never read)."""
@@ -265,13 +294,21 @@ class Executor:
         inference = ExecContext(training=False, rng=ctx.rng)
         live = self.live[bool(ctx.training)]
         for k, step in enumerate(self.steps):
+            snapshot = self.snapshots.get(k) if self.snapshots else None
             if live is not None and not live[k]:
+                if snapshot is not None:
+                    env[snapshot[1]] = env[snapshot[0]]
                 continue
             args = [env[i] for i in step.ins]
             try:
                 out = step.op.kernel(step.attrs, *args, ctx=inference if step.frozen else ctx)
                 if step.updates[1 if ctx.training else 0] and not step.frozen:
+                    old = None if snapshot is None else args[0].copy()
                     step.op.update_state(step.attrs, args, out if step.multi else (out,))
+                    if snapshot is not None:
+                        env[snapshot[0]] = old
+                if snapshot is not None:
+                    env[snapshot[1]] = args[0]
             except Exception as e:  # re-raised with the node and layer attached
                 raise self._error(step, "forward", e) from e
             if step.multi:
