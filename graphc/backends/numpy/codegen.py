@@ -192,6 +192,9 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         if step.updates[1 if training else 0] and not step.frozen:
             u = w.bind(f"U{i}", step.op.update_state)
             w.line(f"out = {call}", 2)
+            if snapshot is not None and not keep:
+                snapshot = None  # no backward pass: the alias is the same array, below
+                w.line(f"{_var(ex.snapshots[i][1])} = {_var(ex.snapshots[i][0])}", 2)
             if snapshot is not None:  # the earlier readers' gradients keep the old value
                 w.line(f"old = {_var(snapshot[0])}.copy()", 2)
             w.line(f"{u}({a}, [{args}], {'out' if step.multi else '(out,)'})", 2)

@@ -303,9 +303,10 @@ class Executor:
             try:
                 out = step.op.kernel(step.attrs, *args, ctx=inference if step.frozen else ctx)
                 if step.updates[1 if ctx.training else 0] and not step.frozen:
-                    old = None if snapshot is None else args[0].copy()
+                    keep = snapshot is not None and keep_for_backward
+                    old = args[0].copy() if keep else None
                     step.op.update_state(step.attrs, args, out if step.multi else (out,))
-                    if snapshot is not None:
+                    if keep:
                         env[snapshot[0]] = old
                 if snapshot is not None:
                     env[snapshot[1]] = args[0]
