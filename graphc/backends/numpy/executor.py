@@ -303,10 +303,9 @@ class Executor:
             try:
                 out = step.op.kernel(step.attrs, *args, ctx=inference if step.frozen else ctx)
                 if step.updates[1 if ctx.training else 0] and not step.frozen:
-                    keep = snapshot is not None and keep_for_backward
-                    old = args[0].copy() if keep else None
+                    old = args[0].copy() if snapshot and keep_for_backward else None
                     step.op.update_state(step.attrs, args, out if step.multi else (out,))
-                    if keep:
+                    if snapshot is not None and old is not None:
                         env[snapshot[0]] = old
                 if snapshot is not None:
                     env[snapshot[1]] = args[0]
