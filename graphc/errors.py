@@ -12,6 +12,7 @@ __all__ = [
     "GraphError",
     "InputDataError",
     "TraceError",
+    "StateUpdateError",
     "FileFormatError",
     "OutputPathError",
     "ArgumentValueError",
@@ -50,6 +51,12 @@ class ArgumentTypeError(GraphcError, TypeError):
 class TraceError(GraphcError, TypeError):
     """A custom loss or regularizer could not be recorded with ``graphc.ops`` (it called
     NumPy on a symbolic tensor, say), so graphc cannot differentiate it."""
+
+
+class StateUpdateError(GraphcError, RuntimeError):
+    """A variable's ``assign`` / ``assign_add`` / ``assign_sub`` that graphc cannot
+    record into the model's graph (made outside any layer's ``call`` while a model is
+    traced): applied once at tracing, it would silently not apply when the model runs."""
 
 
 class FileFormatError(GraphcError, ValueError):

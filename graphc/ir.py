@@ -26,8 +26,15 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, 
 
 import numpy as np
 
-from graphc.errors import GraphError
-from graphc.recording import get_keras_mask, next_id, set_keras_mask, unique_value_name
+from graphc.errors import GraphError, StateUpdateError
+from graphc.recording import (
+    assign_mode,
+    get_keras_mask,
+    next_id,
+    record_update,
+    set_keras_mask,
+    unique_value_name,
+)
 
 __all__ = ["Value", "Parameter", "Node", "Graph", "format_shape", "TensorType", "Dim", "Shape"]
 
@@ -329,7 +336,13 @@ class Parameter(Value):
     def numpy(self) -> np.ndarray:
         return np.array(self.data, copy=True)
 
-    def assign(self, value: Any) -> None:
+    def assign(self, value: Any) -> Any:
+        """``variable = value``, in place. Inside a layer's ``call`` recorded into a graph
+        (a functional model, a subclassed model's trace) it records an ``assign`` node
+        that updates the variable each time the model runs, as Keras does, and returns
+        the assigned tensor; on arrays it changes the array now."""
+        if self._records(value, "assign"):
+            return self._record_assign(value)
         value = np.asarray(value)
         if value.shape != self.data.shape:
             raise ValueError(
@@ -337,23 +350,47 @@ class Parameter(Value):
                 f"{format_shape(self.data.shape)}, received {format_shape(value.shape)}."
             )
         self.data[...] = value
+        return None
 
-    def _eager_value(self, value: Any, what: str) -> np.ndarray:
-        if isinstance(value, Value):
-            raise TypeError(
-                f"Variable {self.path}: {what}() received a symbolic tensor ({value.name}); "
-                "graphc updates variables from arrays only (eagerly, e.g. in a metric's "
-                "update_state or a layer called on arrays)."
+    def _records(self, value: Any, what: str) -> bool:
+        """Whether an assign records a node now (see ``recording.assign_mode``); raises
+        where it could only be applied once, at tracing."""
+        mode = assign_mode()
+        if mode == "record":
+            return True
+        symbolic = isinstance(value, Value) and value.kind in ("input", "intermediate")
+        if mode == "refuse" or symbolic:
+            received = f"a symbolic tensor ({value.name})" if symbolic else "a value"
+            raise StateUpdateError(
+                f"Variable {self.path}: {what}() received {received} outside any layer's "
+                "call being recorded (a subclassed model's own `call`, or a functional "
+                "model's construction). graphc records variable updates made inside a "
+                "layer's `call`, where they apply each time the model runs; applied here "
+                "they would happen once. Move the update into a layer's `call` (a small "
+                "layer holding the variable), or run it on arrays."
             )
-        return np.asarray(value)
+        return False
 
-    def assign_add(self, value: Any) -> None:
-        """``variable += value``, in place (Keras's ``Variable.assign_add``)."""
-        self.assign(self.data + self._eager_value(value, "assign_add"))
+    def _record_assign(self, value: Any) -> Any:
+        out = OPERATORS["assign"](self, value)
+        record_update(out)
+        return out
 
-    def assign_sub(self, value: Any) -> None:
-        """``variable -= value``, in place (Keras's ``Variable.assign_sub``)."""
-        self.assign(self.data - self._eager_value(value, "assign_sub"))
+    def assign_add(self, value: Any) -> Any:
+        """``variable += value``, in place (Keras's ``Variable.assign_add``); recorded
+        inside a symbolic ``call`` as ``assign``."""
+        if self._records(value, "assign_add"):
+            return self._record_assign(OPERATORS["add"](self, value))
+        self.assign(self.data + np.asarray(value))
+        return None
+
+    def assign_sub(self, value: Any) -> Any:
+        """``variable -= value``, in place (Keras's ``Variable.assign_sub``); recorded
+        inside a symbolic ``call`` as ``assign``."""
+        if self._records(value, "assign_sub"):
+            return self._record_assign(OPERATORS["subtract"](self, value))
+        self.assign(self.data - np.asarray(value))
+        return None
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return np.asarray(self.data, dtype=dtype)

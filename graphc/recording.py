@@ -98,6 +98,10 @@ class scope:
     def __exit__(self, *exc: object) -> None:
         _SCOPE.pop()
         _RECORDING.pop()
+        if not _SCOPE and _UPDATES and not _TRACING[0]:
+            # each layer call attached its updates to its outputs (a subclassed model's
+            # trace checks that the outputs standing for them reach its graph)
+            _UPDATES.clear()
 
 
 @contextlib.contextmanager
@@ -143,6 +147,86 @@ def is_recording() -> bool:
 
 def current_eager_context() -> ExecContext | None:
     return _EAGER_CONTEXT[-1] if _EAGER_CONTEXT else None
+
+
+# ---- variable updates (``Variable.assign`` in a recording call; graphc/ops/state.py) ----
+# The outputs of the ``assign`` nodes recorded under the outermost layer call now: each
+# layer call passes its outputs through the ones recorded during it (``after_updates``).
+_UPDATES: list = []
+# ``len(_SCOPE)`` at each ``build`` running now: an assign in a build runs at once.
+_BUILDING: list[int] = []
+# How many subclassed models' ``call``s are being traced into their graphs.
+_TRACING: list[int] = [0]
+
+
+def record_update(value: Any) -> None:
+    """Note the output of an ``assign`` node recorded in the current layer call."""
+    _UPDATES.append(value)
+
+
+def update_count() -> int:
+    return len(_UPDATES)
+
+
+def updates_since(n: int) -> list:
+    return _UPDATES[n:]
+
+
+def drop_updates_since(n: int) -> None:
+    del _UPDATES[n:]
+
+
+# The mode of the branch of a layer's call being recorded (a call that branches on
+# `training` is recorded once per mode): an assign recorded there updates in it only.
+_PHASE: list[str | None] = [None]
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Record the ``"training"`` or ``"inference"`` branch of a layer's call."""
+    _PHASE.append(name)
+    try:
+        yield
+    finally:
+        _PHASE.pop()
+
+
+def current_phase() -> str | None:
+    return _PHASE[-1]
+
+
+@contextlib.contextmanager
+def building() -> Iterator[None]:
+    """A layer's ``build`` runs inside: variables it assigns change at once."""
+    _BUILDING.append(len(_SCOPE))
+    try:
+        yield
+    finally:
+        _BUILDING.pop()
+
+
+@contextlib.contextmanager
+def tracing() -> Iterator[None]:
+    """A subclassed model's ``call`` is traced inside (``Model._trace``)."""
+    _TRACING[0] += 1
+    try:
+        yield
+    finally:
+        _TRACING[0] -= 1
+
+
+def assign_mode() -> str:
+    """What ``Variable.assign`` does now: ``"record"`` a node (a recording layer call),
+    ``"eager"`` (change the array now: data calls, ``build``, no call at all) or
+    ``"refuse"`` (a model's ``call`` being traced, outside any layer: applied once now,
+    the update would silently not apply when the model runs)."""
+    if _BUILDING and _BUILDING[-1] == len(_SCOPE):
+        return "eager"
+    if _RECORDING[-1]:
+        return "record"
+    if _TRACING[0] and not _SCOPE:
+        return "refuse"
+    return "eager"
 
 
 # What ``apply`` does with an op on symbolic tensors outside any layer call. The layers

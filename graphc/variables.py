@@ -179,11 +179,15 @@ class Variable(Parameter, metaclass=_VariableMeta):
     def path(self) -> str:  # type: ignore[override]
         return self._path
 
-    def assign_add(self, value: Any) -> Variable:
+    def assign_add(self, value: Any) -> Any:
+        if self._records(value, "assign_add"):  # inside a symbolic call: a node
+            return self._record_assign(self + value)
         self.assign(self.data + np.asarray(value, dtype=self.data.dtype))
         return self
 
-    def assign_sub(self, value: Any) -> Variable:
+    def assign_sub(self, value: Any) -> Any:
+        if self._records(value, "assign_sub"):
+            return self._record_assign(self - value)
         self.assign(self.data - np.asarray(value, dtype=self.data.dtype))
         return self
 

@@ -271,3 +271,45 @@ def test_sequential_errors():
         "unique name."
     )
     assert error_text(lambda: Sequential().pop(), TypeError) == "There are no layers in the model."
+
+
+# ---- variable updates in call (graphc/ops/state.py) -------------------------------------
+def test_assign_outside_any_recorded_call():
+    from graphc.errors import StateUpdateError
+
+    v = graphc.Variable(np.zeros(3, "float32"), trainable=False, name="te_state")
+    i = Input(shape=(3,), name="te_state_in")
+    assert issubclass(StateUpdateError, GraphcError)
+    m = ops.mean(i, axis=0)
+    assert error_text(lambda: v.assign(m), StateUpdateError) == (
+        f"Variable te_state: assign() received a symbolic tensor ({m.name}) outside any "
+        "layer's "
+        "call being recorded (a subclassed model's own `call`, or a functional model's "
+        "construction). graphc records variable updates made inside a layer's `call`, "
+        "where they apply each time the model runs; applied here they would happen once. "
+        "Move the update into a layer's `call` (a small layer holding the variable), or "
+        "run it on arrays."
+    )
+
+
+def test_export_of_an_assign_in_inference(tmp_path):
+    from graphc.backends.onnx.export import ExportError
+
+    class TeCounter(layers.Layer):
+        def build(self, input_shape):
+            self.n = self.add_weight(shape=(), initializer="zeros", trainable=False, name="n")
+
+        def call(self, x):
+            self.n.assign_add(1.0)
+            return x
+
+    i = Input(shape=(3,), name="te_count_in")
+    model = Model(i, layers.Dense(1, name="te_count_d")(TeCounter(name="te_counter")(i)))
+    text = error_text(lambda: model.export(tmp_path / "m.onnx"), ExportError)
+    assert text == (
+        "te_counter (assign): cannot be exported to ONNX: it assigns the variable "
+        "'te_counter/n' each time the model runs, and an ONNX graph holds no variables: "
+        "the exported model would silently stop updating it. Assign it only in training "
+        "(`if training: ...` in call) to export the inference graph, or export a model "
+        "whose layers do not assign"
+    )

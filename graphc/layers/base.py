@@ -12,6 +12,7 @@ its input's mask; a layer that ``supports_masking`` gives its outputs ``compute_
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
@@ -207,6 +208,64 @@ def _own_output(layer, first_new: int, v):
     return v
 
 
+def _after_updates(outputs, n_updates: int):
+    """The call's outputs, each passed through the ``assign`` nodes the call recorded
+    (``Variable.assign`` in ``call``) and the outputs of inner layer calls that updated
+    but that nothing reads (a sublayer called for its state only): every graph reading
+    an output runs the updates. The outputs then stand for the call's updates in the
+    enclosing call's list."""
+    pending = recording.updates_since(n_updates)
+    recording.drop_updates_since(n_updates)
+    updates = [v for v in pending if v.producer.op == "assign" or not v.uses]
+    if not updates:
+        return outputs
+    outputs = map_struct(lambda v: apply("after_updates", [v, *updates]), outputs)
+    for v in flatten_struct(outputs):
+        recording.record_update(v)
+    return outputs
+
+
+def _training_in(cls, args) -> bool:
+    """Whether ``training`` is among the positional arguments ``args`` (after the inputs)
+    of ``cls.call``."""
+    if not args:
+        return False
+    params = _call_parameters(cls)
+    return "training" in params and len(args) >= params.index("training")
+
+
+def select_phase(name, inference, training):
+    """``phase_select(inference, training)`` for each output of the two recordings of
+    ``name``'s call (a layer's or a subclassed model's); the run's mode picks."""
+    flat_train = flatten_struct(training)
+    if len(flatten_struct(inference)) != len(flat_train):
+        raise ValueError(
+            f"Layer {name!r}: call() returned {len(flatten_struct(inference))} "
+            f"tensor(s) with training=False and {len(flat_train)} with training=True; "
+            "graphc records both branches of a call that branches on `training`, so "
+            "they must return the same structure."
+        )
+    trained = iter(flat_train)
+    return map_struct(lambda v: apply("phase_select", [v, next(trained)]), inference)
+
+
+class TrainingProbe:
+    """The ``training`` a user's layer gets when recorded with no mode given (Keras's
+    ``training=None``): false, as None is, but it notes whether ``call`` asked."""
+
+    __slots__ = ("asked",)
+
+    def __init__(self):
+        self.asked = False
+
+    def __bool__(self):
+        self.asked = True
+        return False
+
+    def __repr__(self):
+        return "None"
+
+
 def _shape_of(x):
     if isinstance(x, Value):
         return x.shape
@@ -230,8 +289,15 @@ class Layer:
     #: A class default, so the check per call finds it without a failed attribute lookup.
     input_spec = None
 
+    #: A user's layer whose ``call`` takes ``training``: recorded with no mode given, it
+    #: gets a ``TrainingProbe``, and is recorded once per mode if it branches on it.
+    _PROBES_TRAINING = False
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls._PROBES_TRAINING = not cls.__module__.startswith("graphc.") and (
+            "training" in _call_parameters(cls)
+        )
         # Keras: a layer whose build() was called directly (`layer.build((None, 4))`)
         # is built; a first call then keeps the weights set since (set_weights).
         build = cls.__dict__.get("build")
@@ -242,7 +308,8 @@ class Layer:
 
         @functools.wraps(build)
         def build_wrapper(self, *args, **kw):
-            out = build(self, *args, **kw)
+            with recording.building():  # a variable assigned in build changes at once
+                out = build(self, *args, **kw)
             self.built = True
             return out
 
@@ -553,6 +620,8 @@ class Layer:
             and self.input_spec is None
             and get_keras_mask(inputs) is None
             and type(self).compute_mask is Layer.compute_mask
+            and not self._PROBES_TRAINING
+            and recording._PHASE[-1] is None
         ):
             # The common call (one symbolic tensor, no other argument, no mask, a layer
             # whose outputs get no mask of their own): the general path below without its
@@ -564,6 +633,7 @@ class Layer:
                 self.built = True
             call_index = len(self._calls)
             first_new = recording.next_id()
+            n_updates = recording.update_count()
             with scope(self, call_index):
                 outputs = self.call(inputs)
                 if type(outputs) is Value:
@@ -571,6 +641,8 @@ class Layer:
                         outputs = apply("identity", [outputs])
                 else:
                     outputs = map_struct(partial(_own_output, self, first_new), outputs)
+                if recording.update_count() != n_updates:
+                    outputs = _after_updates(outputs, n_updates)
             self._calls.append((inputs, outputs))
             return outputs
         flat = flatten_struct(inputs)
@@ -596,9 +668,23 @@ class Layer:
                 for layer in self._all_layers():
                     if layer.__dict__.get("_added_losses"):
                         layer.__dict__["_added_losses"] = []
+            training = kwargs.get("training")
+            if (
+                training is None
+                and recording.current_phase() is not None
+                and not _training_in(type(self), args)
+            ):
+                if "training" in _call_parameters(type(self)):
+                    # the mode of the enclosing call passes down (Keras's call context)
+                    training = kwargs["training"] = recording.current_phase() == "training"
+            mode = (
+                recording.phase("training" if training else "inference")
+                if isinstance(training, (bool, np.bool_))
+                else contextlib.nullcontext()
+            )
             _EAGER_DEPTH += 1
             try:
-                with eager():
+                with eager(), mode:
                     outputs = self.call(inputs, *args, **kwargs)
             finally:
                 _EAGER_DEPTH -= 1
@@ -648,10 +734,33 @@ class Layer:
         previous_mask = kwargs["mask"] if kwargs.get("mask") is not None else input_masks
         call_index = len(self._calls)
         first_new = recording.next_id()  # every node recorded from here on belongs to this call
+        n_updates = recording.update_count()
+        probe = None
+        unset = (
+            kwargs.get("training") is None or isinstance(kwargs["training"], TrainingProbe)
+        ) and not _training_in(type(self), args)
+        if unset and "training" in kwargs and not self._PROBES_TRAINING:
+            # a user's layer passing its probe on to graphc's: None, which they resolve
+            # when the model runs
+            kwargs = {**kwargs, "training": None}
+        phase = recording.current_phase()
+        if unset and phase is not None and "training" in _call_parameters(type(self)):
+            # Inside one mode's branch of an outer call, the mode passes down (Keras's
+            # call context).
+            kwargs = {**kwargs, "training": phase == "training"}
+        elif unset and self._PROBES_TRAINING:
+            probe = TrainingProbe()
+            kwargs = {**kwargs, "training": probe}
         with scope(self, call_index):
             outputs = self.call(inputs, *args, **kwargs)
 
             outputs = map_struct(partial(_own_output, self, first_new), outputs)
+            if recording.update_count() != n_updates:
+                outputs = _after_updates(outputs, n_updates)
+            if probe is not None and probe.asked:
+                # `call` branches on `training`: record each mode's branch, and let the
+                # run's mode pick (the probe's own recording is left unread).
+                outputs = self._record_both_modes(inputs, args, kwargs, n_updates)
             if self.supports_masking:
                 self._set_mask_metadata(inputs, outputs, previous_mask)
             elif (
@@ -666,6 +775,29 @@ class Layer:
                     stacklevel=2,
                 )
         self._calls.append((inputs, outputs))
+        return outputs
+
+    def _record_both_modes(self, inputs, args, kwargs, n_updates):
+        """Record ``call`` with ``training=False`` and with ``training=True``; each output
+        is ``phase_select(inference, training)``, which the run's mode resolves (the
+        export keeps the inference branch). An assign recorded in a branch updates in
+        that branch's mode only."""
+        recording.drop_updates_since(n_updates)
+        branches = []
+        for training in (False, True):
+            first = recording.next_id()
+            n = recording.update_count()
+            with recording.phase("training" if training else "inference"):
+                out = self.call(inputs, *args, **{**kwargs, "training": training})
+                out = map_struct(partial(_own_output, self, first), out)
+                if recording.update_count() != n:
+                    out = _after_updates(out, n)
+            branches.append(out)
+        outputs = select_phase(self.name, *branches)
+        if recording.update_count() != n_updates:  # the outputs stand for the updates
+            recording.drop_updates_since(n_updates)
+            for v in flatten_struct(outputs):
+                recording.record_update(v)
         return outputs
 
     # ---- what the first call saw -----------------------------------------------------

@@ -106,6 +106,7 @@ class BatchNormalization(Layer):
             axis=self.axis,
             momentum=self.momentum,
             epsilon=self.epsilon,
+            inference=training is False,
         )
         return y
 

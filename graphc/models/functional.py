@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from graphc import recording
+from graphc.errors import StateUpdateError
 from graphc.ir import Graph, Value, gc_paused
 from graphc.layers import serialization
-from graphc.layers.base import Input, Layer, flatten_struct, map_struct, to_snake_case, unique_name
+from graphc.layers.base import (
+    Input,
+    Layer,
+    TrainingProbe,
+    _call_parameters,
+    flatten_struct,
+    map_struct,
+    select_phase,
+    to_snake_case,
+    unique_name,
+)
 from graphc.models.training import Trainer
 from graphc.ops.registry import apply, is_symbolic
 
@@ -154,10 +165,42 @@ class Model(Trainer, Layer):
     def _trace(self, inputs):
         # `call` runs outside this model's own scope, so the nodes belong to the layers it
         # uses, exactly as if they had been wired with the functional API.
-        outputs = self.call(inputs)
+        # (inside, a layer call's outputs that stand for its variable updates stay listed
+        # in recording's updates, checked against the graph below)
+        n_updates = recording.update_count()
+        with recording.tracing():  # an assign outside any layer here raises
+            if "training" not in _call_parameters(type(self)):
+                outputs = self.call(inputs)
+            else:
+                # As a user's layer: a call that branches on `training` is recorded
+                # once per mode (Layer._record_both_modes).
+                probe = TrainingProbe()
+                outputs = self.call(inputs, training=probe)
+                if probe.asked:
+                    recording.drop_updates_since(n_updates)
+                    branches = []
+                    for training in (False, True):
+                        with recording.phase("training" if training else "inference"):
+                            branches.append(self.call(inputs, training=training))
+                    outputs = select_phase(self.name, *branches)
+        updates = recording.updates_since(n_updates)
+        recording.drop_updates_since(n_updates)
         if isinstance(outputs, tuple):
             outputs = list(outputs)
         self._set_graph(inputs, outputs)
+        if updates:
+            recorded = set(self._graph.nodes)
+            lost = [v.producer for v in updates if v.producer not in recorded]
+            if lost:
+                self._graph = None
+                self.built = False
+                raise StateUpdateError(
+                    f"Model {self.name!r}: the call of layer {lost[0].scope[0][0].name!r} "
+                    "updates variables (assign in its call), but its output reaches none of "
+                    "the model's outputs, and graphc runs only what the outputs depend on: "
+                    "the update would silently never happen. Use the layer's output (a "
+                    "layer called for its state can return its input, to be passed on)."
+                )
 
     @property
     def operations(self) -> list:

@@ -687,7 +687,13 @@ class Trainer:
         if self._compiled.metrics is None:
             fixed = [v.shape[0] for v in self.inputs if v.shape and v.shape[0] is not None]
             n = fixed[0] if fixed else 1
+            # (a probe, not a call of the model: the variables its layers assign in
+            # call, a counter, are put back)
+            state = _state_params(ex)
+            saved = [p.data.copy() for p in state]
             first = ex.forward([a[:n] for a in xs], ExecContext(training=False))
+            for p, old in zip(state, saved):
+                p.data[...] = old
             self._compiled.build_metrics(
                 first[: ex.n_outputs], None if ys is None else [a[:n] for a in ys]
             )
@@ -1129,15 +1135,18 @@ class _PredictOutputs:
 
 
 def _state_params(ex):
-    """The non-trainable parameters that stateful ops change in training (batch norm's
-    moving statistics): what ``_train_batch`` puts back if the step fails."""
+    """The parameters that stateful ops change: the non-trainable inputs of the ops
+    updating in training (batch norm's moving statistics) and every variable a layer
+    assigns in call (``assign``'s first input). What ``_train_batch`` puts back if the
+    step fails."""
     cached = getattr(ex, "_state_params", None)
     if cached is None:
         trainable = set(ex.trainable)
         params = {s: v for s, v in ex.leaves if getattr(v, "data", None) is not None}
         ins = {i for step in ex.steps if step.stateful for i in step.ins}
+        assigned = {step.ins[0] for step in ex.steps if step.op.update_in_inference}
         cached = ex._state_params = [
-            v for s, v in params.items() if s in ins and v not in trainable
+            v for s, v in params.items() if (s in ins and v not in trainable) or s in assigned
         ]
     return cached
 

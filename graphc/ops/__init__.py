@@ -57,6 +57,7 @@ from graphc.ops import sorting as _sorting  # noqa: E402
 from graphc.ops import special as _special  # noqa: E402
 from graphc.ops import spectral as _spectral  # noqa: E402,F401
 from graphc.ops import spectral_norm as _spectral_norm  # noqa: E402,F401
+from graphc.ops import state as _state  # noqa: E402  (assign, after_updates)
 from graphc.ops import text as _text  # noqa: E402,F401  (registers text_vectorization)
 from graphc.ops.arrays import *  # noqa: F401,F403,E402
 from graphc.ops.attention import *  # noqa: F401,F403,E402
@@ -339,6 +340,8 @@ _ir.OPERATORS.update(
     logical_not=_logic.logical_not,
     get_item=_numpy_extra.get_item,
 )
+# ``Variable.assign`` on a recording call records these (graphc/ops/state.py).
+_ir.OPERATORS.update(assign=_state.assign, after_updates=_state.after_updates)
 
 
 # Keras's submodules ``keras.ops.nn``, ``numpy``, ``core`` (``linalg`` and ``image`` are the

@@ -30,7 +30,9 @@ class BatchNorm(Op):
     inference mode the statistics are the moving ones and the last two outputs are None.
 
     Training: ``y = (x - mean) / sqrt(var + epsilon) * gamma + beta`` with the biased
-    batch variance, and ``moving = moving * momentum + batch * (1 - momentum)``.
+    batch variance, and ``moving = moving * momentum + batch * (1 - momentum)``. A node
+    with ``attrs["phase"] == "inference"`` (the layer called with ``training=False``)
+    runs in inference in every mode.
     """
 
     name = "batch_norm"
@@ -59,7 +61,7 @@ class BatchNorm(Op):
     def kernel(self, attrs, x, gamma, beta, mean, var, *, ctx):
         axis, red = _axes(attrs, x.ndim)
         eps = attrs.get("epsilon", 1e-3)
-        if ctx.training:
+        if ctx.training and attrs.get("phase") != "inference":
             batch_mean = x.mean(axis=red)
             batch_var = x.var(axis=red)  # biased, as Keras's ops.moments
             inv = 1.0 / np.sqrt(batch_var + x.dtype.type(eps))
@@ -128,12 +130,25 @@ class BatchNorm(Op):
         return b.op("Transpose", y, perm=inverse), None, None
 
 
-def batch_norm(x, gamma, beta, moving_mean, moving_variance, axis=-1, momentum=0.99, epsilon=1e-3):
-    """Returns ``(y, batch_mean, batch_variance)``; see ``BatchNorm``."""
+def batch_norm(
+    x,
+    gamma,
+    beta,
+    moving_mean,
+    moving_variance,
+    axis=-1,
+    momentum=0.99,
+    epsilon=1e-3,
+    inference=False,
+):
+    """Returns ``(y, batch_mean, batch_variance)``; see ``BatchNorm``. ``inference``:
+    the moving statistics in every mode (Keras's ``training=False``)."""
+    extra = {"phase": "inference"} if inference else {}
     return apply(
         "batch_norm",
         [x, gamma, beta, moving_mean, moving_variance],
         axis=int(axis),
         momentum=float(momentum),
         epsilon=float(epsilon),
+        **extra,
     )

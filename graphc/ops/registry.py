@@ -80,10 +80,22 @@ class Op:
     #: attributes that act only in training (recurrent dropout); in inference the op runs
     #: without them, and the outputs past ``n_outputs`` they add (the masks) go away.
     training_attrs: tuple[str, ...] = ()
+    #: ``update_state`` runs in inference too (``assign``: Keras applies a variable's
+    #: assign whenever ``call`` runs); a node's ``attrs["phase"]`` (``"training"`` or
+    #: ``"inference"``) limits it to that mode.
+    update_in_inference: bool = False
+
+    def updates_in(self, attrs: Attrs, training: bool) -> bool:
+        """Whether a node of this stateful op updates its state in this mode."""
+        phase = attrs.get("phase")
+        if training:
+            return phase != "inference"
+        return self.update_in_inference and phase != "training"
 
     def update_state(self, attrs: Attrs, xs: Sequence[Array], ys: Sequence[Array]) -> None:
         """Ops with state (batch norm's moving statistics) update their state inputs in
-        place here; the executor calls it after the kernel, in training mode only."""
+        place here; the executor calls it after the kernel, in training mode only (and
+        in inference too for an op declaring ``update_in_inference``)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -287,6 +299,15 @@ def infer_types(
 _SYMBOLIC_KINDS = ("input", "intermediate")
 
 
+def _run_updating(op: Op, attrs: Attrs, xs: list) -> Any:
+    """Run a stateful op at once and apply its update, as the executor would."""
+    ctx = recording.current_eager_context() or ExecContext()
+    out = op.run(attrs, xs, ctx)
+    if op.updates_in(attrs, bool(ctx.training)):
+        op.update_state(attrs, xs, out if op.n_outputs > 1 else (out,))
+    return out
+
+
 def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
     """Apply op ``name``: record a node when any input is symbolic, else run the kernel.
 
@@ -311,6 +332,8 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
         # weight's current value into a constant that training never updates.
+        if op.update_in_inference:  # a variable's assign, run at once: update it now
+            return _run_updating(op, attrs, [_as_array(x, dtype) for x in inputs])
         return op.run(
             attrs, [_as_array(x, dtype) for x in inputs], recording.current_eager_context()
         )

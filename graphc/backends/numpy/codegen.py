@@ -151,9 +151,21 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         targets = ", ".join(_var(s) for s in entries)
         w.line(f"{targets}, = init" if len(entries) == 1 else f"{targets} = init")
     w.line("at = 0")
+    live = ex.live[training]
+    if live is not None:
+        # the other mode's branch does not run: its values are None (read only by a
+        # phase_select, freed, or kept for a backward pass that sends them no gradient)
+        dead = [_var(o) for i, step in enumerate(ex.steps) if not live[i] for o in step.outs]
+        if dead:
+            w.line(" = ".join(dead) + " = None")
+        for i, (var, alias) in ex.snapshots.items():
+            if not live[i]:  # the variable keeps its array: later readers read it
+                w.line(f"{_var(alias)} = {_var(var)}")
     w.line("try:")
     fresh: set[int] = set()  # values an inline step made: arrays no one else holds
     for i, step in enumerate(ex.steps):
+        if live is not None and not live[i]:
+            continue
         free = step.free_fwd if keep else step.free_inf
         w.line(f"# {step.node.where()}", 2)
         w.line(f"at = {i}", 2)
@@ -176,10 +188,20 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
         c = "inference" if step.frozen else "ctx"
         args = ", ".join(_var(s) for s in step.ins)
         call = f"{k}({a}, {args}, ctx={c})" if args else f"{k}({a}, ctx={c})"
-        if step.stateful and training and not step.frozen:
+        snapshot = ex.snapshots.get(i)
+        if step.updates[1 if training else 0] and not step.frozen:
             u = w.bind(f"U{i}", step.op.update_state)
             w.line(f"out = {call}", 2)
+            if snapshot is not None and not keep:
+                snapshot = None  # no backward pass: the alias is the same array, below
+                w.line(f"{_var(ex.snapshots[i][1])} = {_var(ex.snapshots[i][0])}", 2)
+            if snapshot is not None:  # the earlier readers' gradients keep the old value
+                w.line(f"old = {_var(snapshot[0])}.copy()", 2)
             w.line(f"{u}({a}, [{args}], {'out' if step.multi else '(out,)'})", 2)
+            if snapshot is not None:
+                w.line(f"{_var(snapshot[1])} = {_var(snapshot[0])}", 2)
+                w.line(f"{_var(snapshot[0])} = old", 2)
+                snapshot = None
             w.line(f"{outs}{',' if step.multi and len(step.outs) == 1 else ''} = out", 2)
         elif step.multi:
             w.line(f"{outs}{',' if len(step.outs) == 1 else ''} = {call}", 2)
@@ -187,6 +209,8 @@ def generate_forward(ex: "Executor", training: bool, keep: bool) -> tuple[str, d
             w.line(f"{outs} = {call}", 2)
             if step.op.kernel_returns_fresh:
                 fresh.add(step.outs[0])
+        if snapshot is not None:  # no update in this mode: the same array
+            w.line(f"{_var(snapshot[1])} = {_var(snapshot[0])}", 2)
         if free:
             w.line(f"del {', '.join(_var(s) for s in sorted(set(free)))}", 2)
     if w.lines[-1].endswith("try:"):

@@ -49,6 +49,7 @@ class _Step:
         "actions",
         "out_params",
         "stateful",
+        "updates",
         "no_buffers",
         "frozen",
     )
@@ -69,6 +70,11 @@ class _Step:
         self.out_params: tuple[Parameter | None, ...] = ()
         self.no_buffers: tuple[np.ndarray | None, ...] = ()  # out= for a VJP writing no weight
         self.stateful = type(self.op).update_state is not Op.update_state
+        # whether update_state runs (after the kernel) in inference, in training
+        self.updates = (
+            self.stateful and self.op.updates_in(node.attrs, False),
+            self.stateful and self.op.updates_in(node.attrs, True),
+        )
         layer = node.layer
         # Read once, when the plan is made: the trainer rebuilds the plan when the set of
         # trainable weights changes, as freezing a layer does.
@@ -121,10 +127,61 @@ class Executor:
         trainable = [p for p in trainable if p in slots]
         self.trainable = trainable
         self.param_slot = {slots[p]: p for p in trainable}
+        # Per mode (False: inference, True: training), which steps run: None for all. A
+        # graph recording a call once per mode (``phase_select``) runs only the branch of
+        # the run's mode; the other branch's values stay None.
+        self.live: dict[bool, list[bool] | None] = {False: None, True: None}
+        if any(step.node.op == "phase_select" for step in steps):
+            self.live = {mode: self._live_steps(mode) for mode in (False, True)}
         self._plan_gradients()
+        # assign steps -> (variable's slot, the slot its readers after the step read)
+        self.snapshots: dict[int, tuple[int, int]] = {}
+        self._plan_snapshots()
         self._plan_memory()
 
     # ---- planning ------------------------------------------------------------------
+    def _plan_snapshots(self) -> None:
+        """A variable a layer assigns in call (``assign``, in place) that an earlier step
+        reads for its gradient (``x * scale``, then ``scale.assign(...)``) keeps its old
+        value for that gradient: the assign step puts a copy of the old array in the
+        variable's slot, and the steps after it read the updated array from a slot of
+        their own. Only for variables that get no gradient themselves."""
+        current: dict[int, int] = {}  # variable's slot -> the slot its readers read now
+        origin: dict[int, int] = {}
+        for i, step in enumerate(self.steps):
+            if current:
+                step.ins = [current.get(x, x) for x in step.ins]
+            if not (step.stateful and step.op.update_in_inference):
+                continue
+            s = step.ins[0]
+            first = origin.get(s, s)
+            if first in self.param_slot:
+                continue
+            if not any(st.grad and st.op.vjp_reads_inputs and s in st.ins for st in self.steps[:i]):
+                continue
+            alias = self.n_slots
+            self.n_slots += 1
+            self.requires.append(False)
+            self.snapshots[i] = (s, alias)
+            current[first] = alias
+            origin[alias] = first
+
+    def _live_steps(self, training: bool) -> list[bool]:
+        """The steps the outputs need in this mode: a ``phase_select`` needs only the
+        branch of the mode (its other input is never read)."""
+        needed = set(self.output_slots) | set(self.watch_slots)
+        live = [False] * len(self.steps)
+        for i in range(len(self.steps) - 1, -1, -1):
+            step = self.steps[i]
+            if not any(o in needed for o in step.outs):
+                continue
+            live[i] = True
+            if step.node.op == "phase_select":
+                needed.add(step.ins[1] if training else step.ins[0])
+            else:
+                needed.update(step.ins)
+        return live
+
     def _plan_gradients(self) -> None:
         requires = [False] * self.n_slots
         for s in self.param_slot:
@@ -235,12 +292,23 @@ class Executor:
             for v, arr in leaf_values.items():
                 env[self.slot_of[v]] = arr
         inference = ExecContext(training=False, rng=ctx.rng)
-        for step in self.steps:
+        live = self.live[bool(ctx.training)]
+        for k, step in enumerate(self.steps):
+            snapshot = self.snapshots.get(k) if self.snapshots else None
+            if live is not None and not live[k]:
+                if snapshot is not None:
+                    env[snapshot[1]] = env[snapshot[0]]
+                continue
             args = [env[i] for i in step.ins]
             try:
                 out = step.op.kernel(step.attrs, *args, ctx=inference if step.frozen else ctx)
-                if step.stateful and ctx.training and not step.frozen:
+                if step.updates[1 if ctx.training else 0] and not step.frozen:
+                    old = args[0].copy() if snapshot and keep_for_backward else None
                     step.op.update_state(step.attrs, args, out if step.multi else (out,))
+                    if snapshot is not None and old is not None:
+                        env[snapshot[0]] = old
+                if snapshot is not None:
+                    env[snapshot[1]] = args[0]
             except Exception as e:  # re-raised with the node and layer attached
                 raise self._error(step, "forward", e) from e
             if step.multi:
