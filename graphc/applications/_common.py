@@ -39,6 +39,50 @@ def image_input(input_tensor, input_shape):
     return input_tensor
 
 
+def rows_cols(shape):
+    """The height and width in an image ``shape`` without the batch axis."""
+    if backend.image_data_format() == "channels_first":
+        return shape[1], shape[2]
+    return shape[0], shape[1]
+
+
+def default_size(input_shape, sizes, input_tensor=None):
+    """The MobileNets' default size: the input's (``input_shape``, else a symbolic
+    ``input_tensor``'s) when it is square and one of ``sizes``, else 224."""
+    if input_shape is not None:
+        rows, cols = rows_cols(input_shape)
+    elif input_tensor is not None and backend.is_keras_tensor(input_tensor):
+        rows, cols = rows_cols(input_tensor.shape[1:])
+    else:
+        return 224
+    return rows if rows == cols and rows in sizes else 224
+
+
+def check_input_tensor(input_tensor, input_shape):
+    """With both ``input_shape`` and ``input_tensor`` given, MobileNetV2's and V3's check:
+    ``input_tensor`` is a symbolic tensor and its width is ``input_shape``'s."""
+    if input_shape is None or input_tensor is None:
+        return
+    if not backend.is_keras_tensor(input_tensor):
+        raise ArgumentValueError(
+            f"input_tensor is not a Keras tensor; Received `input_tensor={input_tensor}`"
+        )
+    if backend.image_data_format() == "channels_first":
+        if input_tensor.shape[1] != input_shape[1]:
+            raise ArgumentValueError(
+                "input_shape[1] must equal shape(input_tensor)[1] "
+                "when `image_data_format` is `channels_first`; "
+                f"Received `input_tensor.shape={input_tensor.shape}`, "
+                f"`input_shape={input_shape}`"
+            )
+    elif input_tensor.shape[2] != input_shape[1]:
+        raise ArgumentValueError(
+            "input_tensor.shape[2] must equal input_shape[1]; "
+            f"Received `input_tensor.shape={input_tensor.shape}`, "
+            f"`input_shape={input_shape}`"
+        )
+
+
 def checked_input(
     weights, include_top, classes, input_tensor, input_shape, default_size=224, min_size=32
 ):
@@ -100,6 +144,25 @@ def weights_file(base, fname, hashes, include_top):
     if hashes is None:
         return None
     return fname, base + fname, hashes[0 if include_top else 1]
+
+
+def make_divisible(v, divisor=8, min_value=None):
+    """``v`` rounded to a multiple of ``divisor`` (at least ``min_value``, by default
+    ``divisor``), not more than 10% below ``v``: the MobileNets' channel counts."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    # Make sure that round down does not go down by more than 10%.
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def mobilenet_bn(x, name):
+    """MobileNetV2's and V3's batch normalization (epsilon 1e-3, momentum 0.999) of ``x``
+    over the channel axis."""
+    channel_axis = 1 if backend.image_data_format() == "channels_first" else -1
+    return layers.BatchNormalization(axis=channel_axis, epsilon=1e-3, momentum=0.999, name=name)(x)
 
 
 def application(module, variant, default_name, build, doc):
