@@ -280,6 +280,8 @@ class _Predicate(Op):
     vjp_reads_inputs = False
 
     def infer(self, attrs, x):
+        if not x.dtype.startswith("float"):
+            raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
         return TensorType(x.shape, "bool")
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
@@ -308,6 +310,16 @@ class IsInf(_Predicate):
     def lower(self, attrs, b, x):
         sign = attrs.get("sign", 0)
         return b.op("IsInf", x, detect_positive=int(sign >= 0), detect_negative=int(sign <= 0))
+
+
+class IsFinite(_Predicate):
+    name = "isfinite"
+
+    def kernel(self, attrs, x, *, ctx):
+        return np.isfinite(x)
+
+    def lower(self, attrs, b, x):
+        return b.op("Not", b.op("Or", b.op("IsNaN", x), b.op("IsInf", x)))
 
 
 class Signbit(_Predicate):
