@@ -278,14 +278,9 @@ def EfficientNet(
 
     bn_axis = 3 if backend.image_data_format() == "channels_last" else 1
 
-    def round_filters(filters, divisor=depth_divisor):
+    def round_filters(filters):
         """Round number of filters based on depth multiplier."""
-        filters *= width_coefficient
-        new_filters = max(divisor, int(filters + divisor / 2) // divisor * divisor)
-        # Make sure that round down does not go down by more than 10%.
-        if new_filters < 0.9 * filters:
-            new_filters += divisor
-        return int(new_filters)
+        return _common.make_divisible(filters * width_coefficient, depth_divisor)
 
     def round_repeats(repeats):
         """Round number of repeats based on depth multiplier."""
