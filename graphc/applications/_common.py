@@ -165,6 +165,15 @@ def mobilenet_bn(x, name):
     return layers.BatchNormalization(axis=channel_axis, epsilon=1e-3, momentum=0.999, name=name)(x)
 
 
+def tf_kernels_file(base, stem, hashes, include_top):
+    """``weights_file`` of Keras's "{stem}_weights_tf_dim_ordering_tf_kernels.h5" (with
+    "_notop" before ".h5" without the head), the name VGG, ResNet, DenseNet, InceptionV3
+    and Xception share."""
+    notop = "" if include_top else "_notop"
+    fname = f"{stem}_weights_tf_dim_ordering_tf_kernels{notop}.h5"
+    return weights_file(base, fname, hashes, include_top)
+
+
 def application(module, variant, default_name, build, doc):
     """``module``'s public function ``variant``, of Keras's common signature: ``build``
     called with its arguments by keyword; ``doc`` is its docstring."""

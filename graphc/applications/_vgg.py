@@ -110,10 +110,8 @@ def build_vgg(
     else:
         x = _common.pool(x, pooling, named=False)
 
-    notop = "" if include_top else "_notop"
-    fname = f"{family}_weights_tf_dim_ordering_tf_kernels{notop}.h5"
     base = f"{BASE_WEIGHTS_PATH}{family}/"
-    weights_file = _common.weights_file(base, fname, file_hashes, include_top)
+    weights_file = _common.tf_kernels_file(base, family, file_hashes, include_top)
     return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 

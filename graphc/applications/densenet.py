@@ -185,10 +185,10 @@ def DenseNet(
 
     x = _common.top(x, include_top, pooling, classes, classifier_activation, weights)
     depth = {b: d for d, b in BLOCKS.items()}.get(tuple(blocks))
-    notop = "" if include_top else "_notop"
-    fname = f"densenet{depth}_weights_tf_dim_ordering_tf_kernels{notop}.h5"
     hashes = WEIGHTS_HASHES.get(depth)
-    weights_file = _common.weights_file(BASE_WEIGHTS_PATH, fname, hashes, include_top)
+    weights_file = _common.tf_kernels_file(
+        BASE_WEIGHTS_PATH, f"densenet{depth}", hashes, include_top
+    )
     return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 

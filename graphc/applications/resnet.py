@@ -129,10 +129,8 @@ def ResNet(
         x = layers.Activation("relu", name="post_relu")(x)
 
     x = _common.top(x, include_top, pooling, classes, classifier_activation, weights)
-    notop = "" if include_top else "_notop"
-    fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{notop}.h5"
     hashes = WEIGHTS_HASHES.get(weights_name)
-    weights_file = _common.weights_file(BASE_WEIGHTS_PATH, fname, hashes, include_top)
+    weights_file = _common.tf_kernels_file(BASE_WEIGHTS_PATH, weights_name, hashes, include_top)
     return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 

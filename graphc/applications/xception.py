@@ -125,9 +125,9 @@ def Xception(
     x = _common.top(
         x, include_top, pooling, classes, classifier_activation, weights, named_pooling=False
     )
-    notop = "" if include_top else "_notop"
-    fname = f"xception_weights_tf_dim_ordering_tf_kernels{notop}.h5"
-    weights_file = _common.weights_file(BASE_WEIGHTS_PATH, fname, WEIGHTS_HASHES, include_top)
+    weights_file = _common.tf_kernels_file(
+        BASE_WEIGHTS_PATH, "xception", WEIGHTS_HASHES, include_top
+    )
     return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 
