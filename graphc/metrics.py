@@ -422,7 +422,20 @@ class MeanMetricWrapper(Mean):
 
 
 # ---------------------------------------------------------------------------- accuracy
-class Accuracy(MeanMetricWrapper):
+class _Maximised(MeanMetricWrapper):
+    """A mean of a function's values to maximise (EarlyStopping's "auto" mode); its config
+    is its name, its dtype and the attributes ``_config_keys`` names."""
+
+    _direction = "up"
+    _config_keys = ()
+
+    def get_config(self):
+        config = {"name": self.name, "dtype": self.dtype}
+        config.update({key: getattr(self, key) for key in self._config_keys})
+        return config
+
+
+class Accuracy(_Maximised):
     """How often ``y_pred`` equals ``y_true`` exactly.
 
     Example::
@@ -431,17 +444,11 @@ class Accuracy(MeanMetricWrapper):
         m.result()  # 0.75
     """
 
-    _direction = "up"
-
     def __init__(self, name="accuracy", dtype=None):
         super().__init__(fn=accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
 
 
-class BinaryAccuracy(MeanMetricWrapper):
+class BinaryAccuracy(_Maximised):
     """How often ``y_pred > threshold`` matches the binary label.
 
     Example::
@@ -450,16 +457,14 @@ class BinaryAccuracy(MeanMetricWrapper):
         m.result()  # 0.75
     """
 
+    _config_keys = ("threshold",)
+
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
         super().__init__(fn=binary_accuracy, name=name, dtype=dtype, threshold=threshold)
         self.threshold = threshold
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "threshold": self.threshold}
 
 
-class CategoricalAccuracy(MeanMetricWrapper):
+class CategoricalAccuracy(_Maximised):
     """How often ``argmax(y_pred)`` matches ``argmax`` of the one-hot label.
 
     Example::
@@ -471,13 +476,9 @@ class CategoricalAccuracy(MeanMetricWrapper):
 
     def __init__(self, name="categorical_accuracy", dtype=None):
         super().__init__(fn=categorical_accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
 
 
-class SparseCategoricalAccuracy(MeanMetricWrapper):
+class SparseCategoricalAccuracy(_Maximised):
     """How often ``argmax(y_pred)`` matches the integer label.
 
     Example::
@@ -489,13 +490,9 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
         super().__init__(fn=sparse_categorical_accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
 
 
-class TopKCategoricalAccuracy(MeanMetricWrapper):
+class TopKCategoricalAccuracy(_Maximised):
     """How often the one-hot target is among the ``k`` largest predictions.
 
     Example::
@@ -505,16 +502,14 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
         m.result()  # 0.5
     """
 
+    _config_keys = ("k",)
+
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(fn=top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
         self.k = k
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "k": self.k}
 
 
-class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+class SparseTopKCategoricalAccuracy(_Maximised):
     """How often the integer target is among the ``k`` largest predictions."""
 
     def __init__(
@@ -529,7 +524,6 @@ class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
         )
         self.k = k
         self.from_sorted_ids = from_sorted_ids
-        self._direction = "up"
 
     def get_config(self):
         config = {"name": self.name, "dtype": self.dtype, "k": self.k}
@@ -570,7 +564,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     return np.sum(normalize(y_true) * normalize(y_pred), axis=axis)
 
 
-class CosineSimilarity(MeanMetricWrapper):
+class CosineSimilarity(_Maximised):
     """Mean over samples of the cosine similarity of ``y_true`` and ``y_pred`` along
     ``axis`` (Keras's ``CosineSimilarity``; maximised).
 
@@ -583,10 +577,6 @@ class CosineSimilarity(MeanMetricWrapper):
 
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(fn=cosine_similarity, name=name, dtype=dtype, axis=axis)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
 
 
 def _loss_metric(class_name, fn, default_name, doc):

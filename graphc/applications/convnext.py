@@ -5,12 +5,11 @@ topology, layer names and weight order, so Keras's weight files load into these 
 
 import numpy as np
 
-from graphc.applications import imagenet_utils
+from graphc.applications import _common, imagenet_utils
 from graphc.applications._compat import (
     Functional,
     Sequential,
     backend,
-    file_utils,
     layers,
     operation_utils,
 )
@@ -314,22 +313,7 @@ def ConvNeXt(
             "format. Switch to `channels_last` by editing your local "
             "config file at ~/.keras/keras.json"
         )
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), `imagenet` "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded."
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            'If using `weights="imagenet"` with `include_top=True`, '
-            "`classes` should be 1000. "
-            f"Received classes={classes}"
-        )
-
-    # Determine proper input shape.
+    _common.check_weights(weights, include_top, classes)
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape,
         default_size=default_size,
@@ -338,14 +322,7 @@ def ConvNeXt(
         require_flatten=include_top,
         weights=weights,
     )
-
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
+    img_input = _common.image_input(input_tensor, input_shape)
 
     if input_tensor is not None:
         inputs = operation_utils.get_source_inputs(input_tensor)[0]
@@ -426,10 +403,7 @@ def ConvNeXt(
         )(x)
 
     else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D()(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D()(x)
+        x = _common.pool(x, pooling, named=False)
         x = layers.LayerNormalization(epsilon=1e-6)(x)
 
     model = Functional(inputs=inputs, outputs=x, name=name)
@@ -458,186 +432,58 @@ def ConvNeXt(
                 f'{weights_name.split("convnext_")[-1]}").'
             )
 
-    # Load weights.
-    if weights == "imagenet":
-        if include_top:
-            file_suffix = ".h5"
-            file_hash = WEIGHTS_HASHES[weights_name][0]
-        else:
-            file_suffix = "_notop.h5"
-            file_hash = WEIGHTS_HASHES[weights_name][1]
-        file_name = name + file_suffix
-        weights_path = file_utils.get_file(
-            file_name,
-            BASE_WEIGHTS_PATH + file_name,
-            cache_subdir="models",
-            file_hash=file_hash,
-        )
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-
+    fname = name + (".h5" if include_top else "_notop.h5")
+    hashes = WEIGHTS_HASHES.get(weights_name)
+    _common.load_weights(
+        model, weights, _common.weights_file(BASE_WEIGHTS_PATH, fname, hashes, include_top)
+    )
     return model
 
 
 ## Instantiating variants ##
 
 
-def ConvNeXtTiny(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_tiny",
-):
-    return ConvNeXt(
-        weights_name="convnext_tiny",
-        depths=MODEL_CONFIGS["tiny"]["depths"],
-        projection_dims=MODEL_CONFIGS["tiny"]["projection_dims"],
-        drop_path_rate=0.0,
-        layer_scale_init_value=1e-6,
-        default_size=MODEL_CONFIGS["tiny"]["default_size"],
-        name=name,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+def application(variant, size):
+    """The public function ``variant`` of ``MODEL_CONFIGS[size]``."""
+    config = MODEL_CONFIGS[size]
+
+    def application(
+        include_top=True,
+        include_preprocessing=True,
+        weights="imagenet",
+        input_tensor=None,
+        input_shape=None,
+        pooling=None,
+        classes=1000,
+        classifier_activation="softmax",
+        name=f"convnext_{size}",
+    ):
+        return ConvNeXt(
+            weights_name=f"convnext_{size}",
+            depths=config["depths"],
+            projection_dims=config["projection_dims"],
+            drop_path_rate=0.0,
+            layer_scale_init_value=1e-6,
+            default_size=config["default_size"],
+            name=name,
+            include_top=include_top,
+            include_preprocessing=include_preprocessing,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+        )
+
+    return _common.named(application, variant, __name__, BASE_DOCSTRING.format(name=variant))
 
 
-def ConvNeXtSmall(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_small",
-):
-    return ConvNeXt(
-        weights_name="convnext_small",
-        depths=MODEL_CONFIGS["small"]["depths"],
-        projection_dims=MODEL_CONFIGS["small"]["projection_dims"],
-        drop_path_rate=0.0,
-        layer_scale_init_value=1e-6,
-        default_size=MODEL_CONFIGS["small"]["default_size"],
-        name=name,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def ConvNeXtBase(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_base",
-):
-    return ConvNeXt(
-        weights_name="convnext_base",
-        depths=MODEL_CONFIGS["base"]["depths"],
-        projection_dims=MODEL_CONFIGS["base"]["projection_dims"],
-        drop_path_rate=0.0,
-        layer_scale_init_value=1e-6,
-        default_size=MODEL_CONFIGS["base"]["default_size"],
-        name=name,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def ConvNeXtLarge(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_large",
-):
-    return ConvNeXt(
-        weights_name="convnext_large",
-        depths=MODEL_CONFIGS["large"]["depths"],
-        projection_dims=MODEL_CONFIGS["large"]["projection_dims"],
-        drop_path_rate=0.0,
-        layer_scale_init_value=1e-6,
-        default_size=MODEL_CONFIGS["large"]["default_size"],
-        name=name,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def ConvNeXtXLarge(
-    include_top=True,
-    include_preprocessing=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="convnext_xlarge",
-):
-    return ConvNeXt(
-        weights_name="convnext_xlarge",
-        depths=MODEL_CONFIGS["xlarge"]["depths"],
-        projection_dims=MODEL_CONFIGS["xlarge"]["projection_dims"],
-        drop_path_rate=0.0,
-        layer_scale_init_value=1e-6,
-        default_size=MODEL_CONFIGS["xlarge"]["default_size"],
-        name=name,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-ConvNeXtTiny.__doc__ = BASE_DOCSTRING.format(name="ConvNeXtTiny")
-ConvNeXtSmall.__doc__ = BASE_DOCSTRING.format(name="ConvNeXtSmall")
-ConvNeXtBase.__doc__ = BASE_DOCSTRING.format(name="ConvNeXtBase")
-ConvNeXtLarge.__doc__ = BASE_DOCSTRING.format(name="ConvNeXtLarge")
-ConvNeXtXLarge.__doc__ = BASE_DOCSTRING.format(name="ConvNeXtXLarge")
+ConvNeXtTiny = application("ConvNeXtTiny", "tiny")
+ConvNeXtSmall = application("ConvNeXtSmall", "small")
+ConvNeXtBase = application("ConvNeXtBase", "base")
+ConvNeXtLarge = application("ConvNeXtLarge", "large")
+ConvNeXtXLarge = application("ConvNeXtXLarge", "xlarge")
 
 
 def preprocess_input(x, data_format=None):
@@ -661,8 +507,4 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+decode_predictions = imagenet_utils.decode_predictions

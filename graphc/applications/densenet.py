@@ -3,23 +3,19 @@
 Adapted from Keras's ``keras/src/applications/densenet.py`` (Apache License 2.0): the same
 topology, layer names and weight order, so Keras's weight files load into these models."""
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 from graphc.errors import ArgumentValueError
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
-DENSENET121_WEIGHT_PATH = f"{BASE_WEIGHTS_PATH}densenet121_weights_tf_dim_ordering_tf_kernels.h5"
-DENSENET121_WEIGHT_PATH_NO_TOP = (
-    f"{BASE_WEIGHTS_PATH}densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
-DENSENET169_WEIGHT_PATH = f"{BASE_WEIGHTS_PATH}densenet169_weights_tf_dim_ordering_tf_kernels.h5"
-DENSENET169_WEIGHT_PATH_NO_TOP = (
-    f"{BASE_WEIGHTS_PATH}densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
-DENSENET201_WEIGHT_PATH = f"{BASE_WEIGHTS_PATH}densenet201_weights_tf_dim_ordering_tf_kernels.h5"
-DENSENET201_WEIGHT_PATH_NO_TOP = (
-    f"{BASE_WEIGHTS_PATH}densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
+#: depth: the building blocks of the four dense blocks.
+BLOCKS = {121: (6, 12, 24, 16), 169: (6, 12, 32, 32), 201: (6, 12, 48, 32)}
+#: depth: the hashes of Keras's weight files (with the head, without it).
+WEIGHTS_HASHES = {
+    121: ("9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
+    169: ("d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
+    201: ("1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
+}
 
 
 def dense_block(x, blocks, name):
@@ -168,37 +164,7 @@ def DenseNet(
             "format. Switch to `channels_last` by editing your local "
             "config file at ~/.keras/keras.json"
         )
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), `imagenet` "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded."
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            'If using `weights` as `"imagenet"` with `include_top`'
-            " as true, `classes` should be 1000"
-        )
-
-    # Determine proper input shape
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=32,
-        data_format=backend.image_data_format(),
-        require_flatten=include_top,
-        weights=weights,
-    )
-
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
+    img_input = _common.checked_input(weights, include_top, classes, input_tensor, input_shape)
 
     bn_axis = 3 if backend.image_data_format() == "channels_last" else 1
 
@@ -209,181 +175,35 @@ def DenseNet(
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)))(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
 
-    x = dense_block(x, blocks[0], name="conv2")
-    x = transition_block(x, 0.5, name="pool2")
-    x = dense_block(x, blocks[1], name="conv3")
-    x = transition_block(x, 0.5, name="pool3")
-    x = dense_block(x, blocks[2], name="conv4")
-    x = transition_block(x, 0.5, name="pool4")
-    x = dense_block(x, blocks[3], name="conv5")
+    for i, n in enumerate(blocks):
+        x = dense_block(x, n, name=f"conv{i + 2}")
+        if i < len(blocks) - 1:
+            x = transition_block(x, 0.5, name=f"pool{i + 2}")
 
     x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-
-    # Create model.
-    model = Functional(inputs, x, name=name)
-
-    # Load weights.
-    if weights == "imagenet":
-        if include_top:
-            if blocks == [6, 12, 24, 16]:
-                weights_path = file_utils.get_file(
-                    "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
-                    DENSENET121_WEIGHT_PATH,
-                    cache_subdir="models",
-                    file_hash="9d60b8095a5708f2dcce2bca79d332c7",
-                )
-            elif blocks == [6, 12, 32, 32]:
-                weights_path = file_utils.get_file(
-                    "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
-                    DENSENET169_WEIGHT_PATH,
-                    cache_subdir="models",
-                    file_hash="d699b8f76981ab1b30698df4c175e90b",
-                )
-            elif blocks == [6, 12, 48, 32]:
-                weights_path = file_utils.get_file(
-                    "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
-                    DENSENET201_WEIGHT_PATH,
-                    cache_subdir="models",
-                    file_hash="1ceb130c1ea1b78c3bf6114dbdfd8807",
-                )
-            else:
-                raise ArgumentValueError("weights_path undefined")
-        else:
-            if blocks == [6, 12, 24, 16]:
-                weights_path = file_utils.get_file(
-                    "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                    DENSENET121_WEIGHT_PATH_NO_TOP,
-                    cache_subdir="models",
-                    file_hash="30ee3e1110167f948a6b9946edeeb738",
-                )
-            elif blocks == [6, 12, 32, 32]:
-                weights_path = file_utils.get_file(
-                    "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                    DENSENET169_WEIGHT_PATH_NO_TOP,
-                    cache_subdir="models",
-                    file_hash="b8c4d4c20dd625c148057b9ff1c1176b",
-                )
-            elif blocks == [6, 12, 48, 32]:
-                weights_path = file_utils.get_file(
-                    "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                    DENSENET201_WEIGHT_PATH_NO_TOP,
-                    cache_subdir="models",
-                    file_hash="c13680b51ded0fb44dff2d8f86ac8bb1",
-                )
-            else:
-                raise ArgumentValueError("weights_path undefined")
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-
-    return model
-
-
-def DenseNet121(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet121",
-):
-    """Instantiates the Densenet121 architecture."""
-    return DenseNet(
-        [6, 12, 24, 16],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name=name,
+    x = _common.top(x, include_top, pooling, classes, classifier_activation, weights)
+    depth = {b: d for d, b in BLOCKS.items()}.get(tuple(blocks))
+    hashes = WEIGHTS_HASHES.get(depth)
+    weights_file = _common.tf_kernels_file(
+        BASE_WEIGHTS_PATH, f"densenet{depth}", hashes, include_top
     )
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 
-def DenseNet169(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet169",
-):
-    """Instantiates the Densenet169 architecture."""
-    return DenseNet(
-        [6, 12, 32, 32],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name=name,
-    )
+def application(depth):
+    """The public function DenseNet{depth}."""
+
+    def build(**kwargs):
+        return DenseNet(list(BLOCKS[depth]), **kwargs)
+
+    doc = f"Instantiates the Densenet{depth} architecture.{DOC}"
+    return _common.application(__name__, f"DenseNet{depth}", f"densenet{depth}", build, doc)
 
 
-def DenseNet201(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet201",
-):
-    """Instantiates the Densenet201 architecture."""
-    return DenseNet(
-        [6, 12, 48, 32],
-        include_top,
-        weights,
-        input_tensor,
-        input_shape,
-        pooling,
-        classes,
-        classifier_activation,
-        name=name,
-    )
-
-
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="torch")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-preprocess_input.__doc__ = imagenet_utils.PREPROCESS_INPUT_DOC.format(
-    mode="",
-    ret=imagenet_utils.PREPROCESS_INPUT_RET_DOC_TORCH,
-    error=imagenet_utils.PREPROCESS_INPUT_ERROR_DOC,
-)
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+preprocess_input = _common.preprocess_input_of("torch", __name__)
+decode_predictions = imagenet_utils.decode_predictions
 
 DOC = """
 
@@ -441,9 +261,6 @@ Returns:
     A Keras model instance.
 """
 
-if DenseNet121.__doc__ is not None:
-    DenseNet121.__doc__ = DenseNet121.__doc__ + DOC
-if DenseNet169.__doc__ is not None:
-    DenseNet169.__doc__ = DenseNet169.__doc__ + DOC
-if DenseNet201.__doc__ is not None:
-    DenseNet201.__doc__ = DenseNet201.__doc__ + DOC
+DenseNet121 = application(121)
+DenseNet169 = application(169)
+DenseNet201 = application(201)

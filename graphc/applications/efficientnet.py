@@ -6,8 +6,8 @@ topology, layer names and weight order, so Keras's weight files load into these 
 import copy
 import math
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 from graphc.errors import ArgumentValueError
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/keras-applications/"
@@ -272,47 +272,15 @@ def EfficientNet(
     if blocks_args == "default":
         blocks_args = DEFAULT_BLOCKS_ARGS
 
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), `imagenet` "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded."
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            'If using `weights="imagenet"` with `include_top` as true, `classes` should be 1000'
-        )
-
-    # Determine proper input shape
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=default_size,
-        min_size=32,
-        data_format=backend.image_data_format(),
-        require_flatten=include_top,
-        weights=weights,
+    img_input = _common.checked_input(
+        weights, include_top, classes, input_tensor, input_shape, default_size
     )
-
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
 
     bn_axis = 3 if backend.image_data_format() == "channels_last" else 1
 
-    def round_filters(filters, divisor=depth_divisor):
+    def round_filters(filters):
         """Round number of filters based on depth multiplier."""
-        filters *= width_coefficient
-        new_filters = max(divisor, int(filters + divisor / 2) // divisor * divisor)
-        # Make sure that round down does not go down by more than 10%.
-        if new_filters < 0.9 * filters:
-            new_filters += divisor
-        return int(new_filters)
+        return _common.make_divisible(filters * width_coefficient, depth_divisor)
 
     def round_repeats(repeats):
         """Round number of repeats based on depth multiplier."""
@@ -399,40 +367,12 @@ def EfficientNet(
             name="predictions",
         )(x)
     else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+        x = _common.pool(x, pooling)
 
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-
-    # Create model.
-    model = Functional(inputs, x, name=name)
-
-    # Load weights.
-    if weights == "imagenet":
-        if include_top:
-            file_suffix = ".h5"
-            file_hash = WEIGHTS_HASHES[weights_name][0]
-        else:
-            file_suffix = "_notop.h5"
-            file_hash = WEIGHTS_HASHES[weights_name][1]
-        file_name = name + file_suffix
-        weights_path = file_utils.get_file(
-            file_name,
-            BASE_WEIGHTS_PATH + file_name,
-            cache_subdir="models",
-            file_hash=file_hash,
-        )
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-    return model
+    fname = name + (".h5" if include_top else "_notop.h5")
+    hashes = WEIGHTS_HASHES.get(weights_name)
+    weights_file = _common.weights_file(BASE_WEIGHTS_PATH, fname, hashes, include_top)
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 
 def block(
@@ -548,230 +488,32 @@ def block(
     return x
 
 
-def EfficientNetB0(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb0",
-):
-    return EfficientNet(
-        1.0,
-        1.0,
-        224,
-        0.2,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b0",
-    )
+def application(variant, width_coefficient, depth_coefficient, default_size, dropout_rate):
+    """The public function EfficientNet{variant} ("B0" to "B7"), of the four scalings."""
+
+    def build(**kwargs):
+        return EfficientNet(
+            width_coefficient,
+            depth_coefficient,
+            default_size,
+            dropout_rate,
+            weights_name=variant.lower(),
+            **kwargs,
+        )
+
+    name = f"EfficientNet{variant}"
+    doc = BASE_DOCSTRING.format(name=name)
+    return _common.application(__name__, name, name.lower(), build, doc)
 
 
-def EfficientNetB1(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb1",
-):
-    return EfficientNet(
-        1.0,
-        1.1,
-        240,
-        0.2,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b1",
-    )
-
-
-def EfficientNetB2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb2",
-):
-    return EfficientNet(
-        1.1,
-        1.2,
-        260,
-        0.3,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b2",
-    )
-
-
-def EfficientNetB3(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb3",
-):
-    return EfficientNet(
-        1.2,
-        1.4,
-        300,
-        0.3,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b3",
-    )
-
-
-def EfficientNetB4(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb4",
-):
-    return EfficientNet(
-        1.4,
-        1.8,
-        380,
-        0.4,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b4",
-    )
-
-
-def EfficientNetB5(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb5",
-):
-    return EfficientNet(
-        1.6,
-        2.2,
-        456,
-        0.4,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b5",
-    )
-
-
-def EfficientNetB6(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb6",
-):
-    return EfficientNet(
-        1.8,
-        2.6,
-        528,
-        0.5,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b6",
-    )
-
-
-def EfficientNetB7(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="efficientnetb7",
-):
-    return EfficientNet(
-        2.0,
-        3.1,
-        600,
-        0.5,
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        weights_name="b7",
-    )
-
-
-EfficientNetB0.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB0")
-EfficientNetB1.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB1")
-EfficientNetB2.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB2")
-EfficientNetB3.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB3")
-EfficientNetB4.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB4")
-EfficientNetB5.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB5")
-EfficientNetB6.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB6")
-EfficientNetB7.__doc__ = BASE_DOCSTRING.format(name="EfficientNetB7")
+EfficientNetB0 = application("B0", 1.0, 1.0, 224, 0.2)
+EfficientNetB1 = application("B1", 1.0, 1.1, 240, 0.2)
+EfficientNetB2 = application("B2", 1.1, 1.2, 260, 0.3)
+EfficientNetB3 = application("B3", 1.2, 1.4, 300, 0.3)
+EfficientNetB4 = application("B4", 1.4, 1.8, 380, 0.4)
+EfficientNetB5 = application("B5", 1.6, 2.2, 456, 0.4)
+EfficientNetB6 = application("B6", 1.8, 2.6, 528, 0.5)
+EfficientNetB7 = application("B7", 2.0, 3.1, 600, 0.5)
 
 
 def preprocess_input(x, data_format=None):
@@ -795,8 +537,4 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+decode_predictions = imagenet_utils.decode_predictions

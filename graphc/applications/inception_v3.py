@@ -3,18 +3,12 @@
 Adapted from Keras's ``keras/src/applications/inception_v3.py`` (Apache License 2.0): the same
 topology, layer names and weight order, so Keras's weight files load into these models."""
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
-from graphc.errors import ArgumentValueError
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 
-WEIGHTS_PATH = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/"
-    "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
-)
-WEIGHTS_PATH_NO_TOP = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/"
-    "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
+BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+#: The hashes of Keras's weight files (with the head, without it).
+WEIGHTS_HASHES = ("9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63")
 
 
 def InceptionV3(
@@ -92,39 +86,9 @@ def InceptionV3(
     Returns:
         A model instance.
     """
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), `imagenet` "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded; "
-            f"Received: weights={weights}"
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            'If using `weights="imagenet"` with `include_top=True`, '
-            "`classes` should be 1000. "
-            f"Received classes={classes}"
-        )
-
-    # Determine proper input shape
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=299,
-        min_size=75,
-        data_format=backend.image_data_format(),
-        require_flatten=include_top,
-        weights=weights,
+    img_input = _common.checked_input(
+        weights, include_top, classes, input_tensor, input_shape, default_size=299, min_size=75
     )
-
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
 
     if backend.image_data_format() == "channels_first":
         channel_axis = 1
@@ -140,59 +104,9 @@ def InceptionV3(
     x = conv2d_bn(x, 192, 3, 3, padding="valid")
     x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
 
-    # mixed 0: 35 x 35 x 256
-    branch1x1 = conv2d_bn(x, 64, 1, 1)
-
-    branch5x5 = conv2d_bn(x, 48, 1, 1)
-    branch5x5 = conv2d_bn(branch5x5, 64, 5, 5)
-
-    branch3x3dbl = conv2d_bn(x, 64, 1, 1)
-    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-
-    branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
-    branch_pool = conv2d_bn(branch_pool, 32, 1, 1)
-    x = layers.concatenate(
-        [branch1x1, branch5x5, branch3x3dbl, branch_pool],
-        axis=channel_axis,
-        name="mixed0",
-    )
-
-    # mixed 1: 35 x 35 x 288
-    branch1x1 = conv2d_bn(x, 64, 1, 1)
-
-    branch5x5 = conv2d_bn(x, 48, 1, 1)
-    branch5x5 = conv2d_bn(branch5x5, 64, 5, 5)
-
-    branch3x3dbl = conv2d_bn(x, 64, 1, 1)
-    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-
-    branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
-    branch_pool = conv2d_bn(branch_pool, 64, 1, 1)
-    x = layers.concatenate(
-        [branch1x1, branch5x5, branch3x3dbl, branch_pool],
-        axis=channel_axis,
-        name="mixed1",
-    )
-
-    # mixed 2: 35 x 35 x 288
-    branch1x1 = conv2d_bn(x, 64, 1, 1)
-
-    branch5x5 = conv2d_bn(x, 48, 1, 1)
-    branch5x5 = conv2d_bn(branch5x5, 64, 5, 5)
-
-    branch3x3dbl = conv2d_bn(x, 64, 1, 1)
-    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
-
-    branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
-    branch_pool = conv2d_bn(branch_pool, 64, 1, 1)
-    x = layers.concatenate(
-        [branch1x1, branch5x5, branch3x3dbl, branch_pool],
-        axis=channel_axis,
-        name="mixed2",
-    )
+    # mixed 0, 1, 2: 35 x 35 x 256, 288, 288
+    for i, pool_filters in enumerate((32, 64, 64)):
+        x = _block_35(x, pool_filters, channel_axis, f"mixed{i}")
 
     # mixed 3: 17 x 17 x 768
     branch3x3 = conv2d_bn(x, 384, 3, 3, strides=(2, 2), padding="valid")
@@ -204,69 +118,9 @@ def InceptionV3(
     branch_pool = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
     x = layers.concatenate([branch3x3, branch3x3dbl, branch_pool], axis=channel_axis, name="mixed3")
 
-    # mixed 4: 17 x 17 x 768
-    branch1x1 = conv2d_bn(x, 192, 1, 1)
-
-    branch7x7 = conv2d_bn(x, 128, 1, 1)
-    branch7x7 = conv2d_bn(branch7x7, 128, 1, 7)
-    branch7x7 = conv2d_bn(branch7x7, 192, 7, 1)
-
-    branch7x7dbl = conv2d_bn(x, 128, 1, 1)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 128, 7, 1)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 128, 1, 7)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 128, 7, 1)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 1, 7)
-
-    branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
-    branch_pool = conv2d_bn(branch_pool, 192, 1, 1)
-    x = layers.concatenate(
-        [branch1x1, branch7x7, branch7x7dbl, branch_pool],
-        axis=channel_axis,
-        name="mixed4",
-    )
-
-    # mixed 5, 6: 17 x 17 x 768
-    for i in range(2):
-        branch1x1 = conv2d_bn(x, 192, 1, 1)
-
-        branch7x7 = conv2d_bn(x, 160, 1, 1)
-        branch7x7 = conv2d_bn(branch7x7, 160, 1, 7)
-        branch7x7 = conv2d_bn(branch7x7, 192, 7, 1)
-
-        branch7x7dbl = conv2d_bn(x, 160, 1, 1)
-        branch7x7dbl = conv2d_bn(branch7x7dbl, 160, 7, 1)
-        branch7x7dbl = conv2d_bn(branch7x7dbl, 160, 1, 7)
-        branch7x7dbl = conv2d_bn(branch7x7dbl, 160, 7, 1)
-        branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 1, 7)
-
-        branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
-        branch_pool = conv2d_bn(branch_pool, 192, 1, 1)
-        x = layers.concatenate(
-            [branch1x1, branch7x7, branch7x7dbl, branch_pool],
-            axis=channel_axis,
-            name="mixed{0}".format(5 + i),
-        )
-
-    # mixed 7: 17 x 17 x 768
-    branch1x1 = conv2d_bn(x, 192, 1, 1)
-
-    branch7x7 = conv2d_bn(x, 192, 1, 1)
-    branch7x7 = conv2d_bn(branch7x7, 192, 1, 7)
-    branch7x7 = conv2d_bn(branch7x7, 192, 7, 1)
-
-    branch7x7dbl = conv2d_bn(x, 192, 1, 1)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 7, 1)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 1, 7)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 7, 1)
-    branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 1, 7)
-
-    branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
-    branch_pool = conv2d_bn(branch_pool, 192, 1, 1)
-    x = layers.concatenate(
-        [branch1x1, branch7x7, branch7x7dbl, branch_pool],
-        axis=channel_axis,
-        name="mixed7",
-    )
+    # mixed 4, 5, 6, 7: 17 x 17 x 768
+    for i, filters_7x7 in enumerate((128, 160, 160, 192)):
+        x = _block_17(x, filters_7x7, channel_axis, f"mixed{4 + i}")
 
     # mixed 8: 8 x 8 x 1280
     branch3x3 = conv2d_bn(x, 192, 1, 1)
@@ -306,47 +160,54 @@ def InceptionV3(
             axis=channel_axis,
             name=f"mixed{9 + i}",
         )
-    if include_top:
-        # Classification block
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D()(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D()(x)
+    x = _common.top(
+        x, include_top, pooling, classes, classifier_activation, weights, named_pooling=False
+    )
+    weights_file = _common.tf_kernels_file(
+        BASE_WEIGHTS_PATH, "inception_v3", WEIGHTS_HASHES, include_top
+    )
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-    # Create model.
-    model = Functional(inputs, x, name=name)
 
-    # Load weights.
-    if weights == "imagenet":
-        if include_top:
-            weights_path = file_utils.get_file(
-                "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-                WEIGHTS_PATH,
-                cache_subdir="models",
-                file_hash="9a0d58056eeedaa3f26cb7ebd46da564",
-            )
-        else:
-            weights_path = file_utils.get_file(
-                "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                WEIGHTS_PATH_NO_TOP,
-                cache_subdir="models",
-                file_hash="bcbd6486424b2319ff4ef7d526e38f63",
-            )
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
+def _block_35(x, pool_filters, channel_axis, name):
+    """Keras's mixed 0 to 2: 1x1, 5x5 and double 3x3 branches and an average-pool branch
+    of ``pool_filters``."""
+    branch1x1 = conv2d_bn(x, 64, 1, 1)
 
-    return model
+    branch5x5 = conv2d_bn(x, 48, 1, 1)
+    branch5x5 = conv2d_bn(branch5x5, 64, 5, 5)
+
+    branch3x3dbl = conv2d_bn(x, 64, 1, 1)
+    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
+    branch3x3dbl = conv2d_bn(branch3x3dbl, 96, 3, 3)
+
+    branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
+    branch_pool = conv2d_bn(branch_pool, pool_filters, 1, 1)
+    return layers.concatenate(
+        [branch1x1, branch5x5, branch3x3dbl, branch_pool], axis=channel_axis, name=name
+    )
+
+
+def _block_17(x, filters_7x7, channel_axis, name):
+    """Keras's mixed 4 to 7: 1x1, factorised 7x7 and double 7x7 branches (``filters_7x7``
+    inside) and an average-pool branch, 192 filters each out."""
+    branch1x1 = conv2d_bn(x, 192, 1, 1)
+
+    branch7x7 = conv2d_bn(x, filters_7x7, 1, 1)
+    branch7x7 = conv2d_bn(branch7x7, filters_7x7, 1, 7)
+    branch7x7 = conv2d_bn(branch7x7, 192, 7, 1)
+
+    branch7x7dbl = conv2d_bn(x, filters_7x7, 1, 1)
+    branch7x7dbl = conv2d_bn(branch7x7dbl, filters_7x7, 7, 1)
+    branch7x7dbl = conv2d_bn(branch7x7dbl, filters_7x7, 1, 7)
+    branch7x7dbl = conv2d_bn(branch7x7dbl, filters_7x7, 7, 1)
+    branch7x7dbl = conv2d_bn(branch7x7dbl, 192, 1, 7)
+
+    branch_pool = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
+    branch_pool = conv2d_bn(branch_pool, 192, 1, 1)
+    return layers.concatenate(
+        [branch1x1, branch7x7, branch7x7dbl, branch_pool], axis=channel_axis, name=name
+    )
 
 
 def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name=None):
@@ -389,17 +250,5 @@ def conv2d_bn(x, filters, num_row, num_col, padding="same", strides=(1, 1), name
     return x
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-preprocess_input.__doc__ = imagenet_utils.PREPROCESS_INPUT_DOC.format(
-    mode="",
-    ret=imagenet_utils.PREPROCESS_INPUT_RET_DOC_TF,
-    error=imagenet_utils.PREPROCESS_INPUT_ERROR_DOC,
-)
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+preprocess_input = _common.preprocess_input_of("tf", __name__)
+decode_predictions = imagenet_utils.decode_predictions

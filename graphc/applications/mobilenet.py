@@ -5,11 +5,14 @@ topology, layer names and weight order, so Keras's weight files load into these 
 
 import warnings
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 from graphc.errors import ArgumentValueError
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+#: The depthwise-separable blocks 1 to 13: (pointwise filters, stride).
+BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)]
+BLOCKS += [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
 
 
 def MobileNet(
@@ -100,53 +103,17 @@ def MobileNet(
     Returns:
         A model instance.
     """
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), 'imagenet' "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded. "
-            f"Received weights={weights}"
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            "If using `weights='imagenet'` with `include_top=True`, "
-            "`classes` should be 1000.  "
-            f"Received classes={classes}"
-        )
-
-    # Determine proper input shape and default size.
-    if input_shape is None:
-        default_size = 224
-    else:
-        if backend.image_data_format() == "channels_first":
-            rows = input_shape[1]
-            cols = input_shape[2]
-        else:
-            rows = input_shape[0]
-            cols = input_shape[1]
-
-        if rows == cols and rows in [128, 160, 192, 224]:
-            default_size = rows
-        else:
-            default_size = 224
+    _common.check_weights(weights, include_top, classes)
 
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape,
-        default_size=default_size,
+        default_size=_common.default_size(input_shape, (128, 160, 192, 224)),
         min_size=32,
         data_format=backend.image_data_format(),
         require_flatten=include_top,
         weights=weights,
     )
-
-    if backend.image_data_format() == "channels_last":
-        row_axis, col_axis = (0, 1)
-    else:
-        row_axis, col_axis = (1, 2)
-    rows = input_shape[row_axis]
-    cols = input_shape[col_axis]
+    rows, cols = _common.rows_cols(input_shape)
 
     if weights == "imagenet":
         if depth_multiplier != 1:
@@ -174,32 +141,11 @@ def MobileNet(
                 stacklevel=2,
             )
 
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
-
+    img_input = _common.image_input(input_tensor, input_shape)
     x = _conv_block(img_input, 32, alpha, strides=(2, 2))
-    x = _depthwise_conv_block(x, 64, alpha, depth_multiplier, block_id=1)
-
-    x = _depthwise_conv_block(x, 128, alpha, depth_multiplier, strides=(2, 2), block_id=2)
-    x = _depthwise_conv_block(x, 128, alpha, depth_multiplier, block_id=3)
-
-    x = _depthwise_conv_block(x, 256, alpha, depth_multiplier, strides=(2, 2), block_id=4)
-    x = _depthwise_conv_block(x, 256, alpha, depth_multiplier, block_id=5)
-
-    x = _depthwise_conv_block(x, 512, alpha, depth_multiplier, strides=(2, 2), block_id=6)
-    x = _depthwise_conv_block(x, 512, alpha, depth_multiplier, block_id=7)
-    x = _depthwise_conv_block(x, 512, alpha, depth_multiplier, block_id=8)
-    x = _depthwise_conv_block(x, 512, alpha, depth_multiplier, block_id=9)
-    x = _depthwise_conv_block(x, 512, alpha, depth_multiplier, block_id=10)
-    x = _depthwise_conv_block(x, 512, alpha, depth_multiplier, block_id=11)
-
-    x = _depthwise_conv_block(x, 1024, alpha, depth_multiplier, strides=(2, 2), block_id=12)
-    x = _depthwise_conv_block(x, 1024, alpha, depth_multiplier, block_id=13)
+    for block_id, (filters, stride) in enumerate(BLOCKS, 1):
+        strides = (stride, stride)
+        x = _depthwise_conv_block(x, filters, alpha, depth_multiplier, strides, block_id)
 
     if include_top:
         x = layers.GlobalAveragePooling2D(keepdims=True)(x)
@@ -209,47 +155,15 @@ def MobileNet(
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Activation(activation=classifier_activation, name="predictions")(x)
     else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D()(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D()(x)
+        x = _common.pool(x, pooling, named=False)
 
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-
-    # Create model.
     if name is None:
         name = f"mobilenet_{alpha:0.2f}_{rows}"
-    model = Functional(inputs, x, name=name)
-
-    # Load weights.
-    if weights == "imagenet":
-        if alpha == 1.0:
-            alpha_text = "1_0"
-        elif alpha == 0.75:
-            alpha_text = "7_5"
-        elif alpha == 0.50:
-            alpha_text = "5_0"
-        else:
-            alpha_text = "2_5"
-
-        if include_top:
-            model_name = "mobilenet_%s_%d_tf.h5" % (alpha_text, rows)
-            weight_path = BASE_WEIGHT_PATH + model_name
-            weights_path = file_utils.get_file(model_name, weight_path, cache_subdir="models")
-        else:
-            model_name = "mobilenet_%s_%d_tf_no_top.h5" % (alpha_text, rows)
-            weight_path = BASE_WEIGHT_PATH + model_name
-            weights_path = file_utils.get_file(model_name, weight_path, cache_subdir="models")
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-
-    return model
+    alpha_text = {1.0: "1_0", 0.75: "7_5", 0.50: "5_0"}.get(alpha, "2_5")
+    notop = "" if include_top else "_no_top"
+    fname = f"mobilenet_{alpha_text}_{rows}_tf{notop}.h5"
+    weights_file = (fname, BASE_WEIGHT_PATH + fname, None)
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 
 def _conv_block(inputs, filters, alpha, kernel=(3, 3), strides=(1, 1)):
@@ -388,17 +302,5 @@ def _depthwise_conv_block(
     return layers.ReLU(6.0, name="conv_pw_%d_relu" % block_id)(x)
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-preprocess_input.__doc__ = imagenet_utils.PREPROCESS_INPUT_DOC.format(
-    mode="",
-    ret=imagenet_utils.PREPROCESS_INPUT_RET_DOC_TF,
-    error=imagenet_utils.PREPROCESS_INPUT_ERROR_DOC,
-)
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+preprocess_input = _common.preprocess_input_of("tf", __name__)
+decode_predictions = imagenet_utils.decode_predictions

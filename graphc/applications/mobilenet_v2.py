@@ -5,11 +5,15 @@ topology, layer names and weight order, so Keras's weight files load into these 
 
 import warnings
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 from graphc.errors import ArgumentValueError
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+#: The inverted residual blocks 0 to 16: (filters, stride, expansion).
+BLOCKS = [(16, 1, 1), (24, 2, 6), (24, 1, 6), (32, 2, 6), (32, 1, 6), (32, 1, 6)]
+BLOCKS += [(64, 2, 6)] + [(64, 1, 6)] * 3 + [(96, 1, 6)] * 3
+BLOCKS += [(160, 2, 6), (160, 1, 6), (160, 1, 6), (320, 1, 6)]
 
 
 def MobileNetV2(
@@ -102,118 +106,18 @@ def MobileNetV2(
     Returns:
         A model instance.
     """
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), `imagenet` "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded.  "
-            f"Received `weights={weights}`"
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            'If using `weights="imagenet"` with `include_top` '
-            f"as true, `classes` should be 1000. Received `classes={classes}`"
-        )
-
-    # Determine proper input shape and default size.
-    # If both input_shape and input_tensor are used, they should match
-    if input_shape is not None and input_tensor is not None:
-        try:
-            is_input_t_tensor = backend.is_keras_tensor(input_tensor)
-        except ValueError:
-            try:
-                is_input_t_tensor = backend.is_keras_tensor(
-                    operation_utils.get_source_inputs(input_tensor)
-                )
-            except ValueError:
-                raise ArgumentValueError(
-                    f"input_tensor: {input_tensor}"
-                    "is not type input_tensor. "
-                    f"Received `type(input_tensor)={type(input_tensor)}`"
-                ) from None
-        if is_input_t_tensor:
-            if backend.image_data_format() == "channels_first":
-                if input_tensor.shape[1] != input_shape[1]:
-                    raise ArgumentValueError(
-                        "input_shape[1] must equal shape(input_tensor)[1] "
-                        "when `image_data_format` is `channels_first`; "
-                        "Received `input_tensor.shape="
-                        f"{input_tensor.shape}`"
-                        f", `input_shape={input_shape}`"
-                    )
-            else:
-                if input_tensor.shape[2] != input_shape[1]:
-                    raise ArgumentValueError(
-                        "input_tensor.shape[2] must equal input_shape[1]; "
-                        "Received `input_tensor.shape="
-                        f"{input_tensor.shape}`, "
-                        f"`input_shape={input_shape}`"
-                    )
-        else:
-            raise ArgumentValueError(
-                f"input_tensor is not a Keras tensor; Received `input_tensor={input_tensor}`"
-            )
-
-    # If input_shape is None, infer shape from input_tensor.
-    if input_shape is None and input_tensor is not None:
-        try:
-            backend.is_keras_tensor(input_tensor)
-        except ValueError:
-            raise ArgumentValueError(
-                "input_tensor must be a valid Keras tensor type; "
-                f"Received {input_tensor} of type {type(input_tensor)}"
-            ) from None
-
-        if input_shape is None and not backend.is_keras_tensor(input_tensor):
-            default_size = 224
-        elif input_shape is None and backend.is_keras_tensor(input_tensor):
-            if backend.image_data_format() == "channels_first":
-                rows = input_tensor.shape[2]
-                cols = input_tensor.shape[3]
-            else:
-                rows = input_tensor.shape[1]
-                cols = input_tensor.shape[2]
-
-            if rows == cols and rows in [96, 128, 160, 192, 224]:
-                default_size = rows
-            else:
-                default_size = 224
-
-    # If input_shape is None and no input_tensor
-    elif input_shape is None:
-        default_size = 224
-
-    # If input_shape is not None, assume default size.
-    else:
-        if backend.image_data_format() == "channels_first":
-            rows = input_shape[1]
-            cols = input_shape[2]
-        else:
-            rows = input_shape[0]
-            cols = input_shape[1]
-
-        if rows == cols and rows in [96, 128, 160, 192, 224]:
-            default_size = rows
-        else:
-            default_size = 224
-
+    _common.check_weights(weights, include_top, classes)
+    _common.check_input_tensor(input_tensor, input_shape)
+    sizes = (96, 128, 160, 192, 224)
     input_shape = imagenet_utils.obtain_input_shape(
         input_shape,
-        default_size=default_size,
+        default_size=_common.default_size(input_shape, sizes, input_tensor),
         min_size=32,
         data_format=backend.image_data_format(),
         require_flatten=include_top,
         weights=weights,
     )
-
-    if backend.image_data_format() == "channels_last":
-        row_axis, col_axis = (0, 1)
-    else:
-        row_axis, col_axis = (1, 2)
-    rows = input_shape[row_axis]
-    cols = input_shape[col_axis]
+    rows, cols = _common.rows_cols(input_shape)
 
     if weights == "imagenet":
         if alpha not in [0.35, 0.50, 0.75, 1.0, 1.3, 1.4]:
@@ -234,15 +138,7 @@ def MobileNetV2(
                 stacklevel=2,
             )
 
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
-
-    channel_axis = 1 if backend.image_data_format() == "channels_first" else -1
+    img_input = _common.image_input(input_tensor, input_shape)
 
     first_block_filters = _make_divisible(32 * alpha, 8)
     x = layers.Conv2D(
@@ -253,34 +149,11 @@ def MobileNetV2(
         use_bias=False,
         name="Conv1",
     )(img_input)
-    x = layers.BatchNormalization(axis=channel_axis, epsilon=1e-3, momentum=0.999, name="bn_Conv1")(
-        x
-    )
+    x = _common.mobilenet_bn(x, "bn_Conv1")
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
 
-    x = _inverted_res_block(x, filters=16, alpha=alpha, stride=1, expansion=1, block_id=0)
-
-    x = _inverted_res_block(x, filters=24, alpha=alpha, stride=2, expansion=6, block_id=1)
-    x = _inverted_res_block(x, filters=24, alpha=alpha, stride=1, expansion=6, block_id=2)
-
-    x = _inverted_res_block(x, filters=32, alpha=alpha, stride=2, expansion=6, block_id=3)
-    x = _inverted_res_block(x, filters=32, alpha=alpha, stride=1, expansion=6, block_id=4)
-    x = _inverted_res_block(x, filters=32, alpha=alpha, stride=1, expansion=6, block_id=5)
-
-    x = _inverted_res_block(x, filters=64, alpha=alpha, stride=2, expansion=6, block_id=6)
-    x = _inverted_res_block(x, filters=64, alpha=alpha, stride=1, expansion=6, block_id=7)
-    x = _inverted_res_block(x, filters=64, alpha=alpha, stride=1, expansion=6, block_id=8)
-    x = _inverted_res_block(x, filters=64, alpha=alpha, stride=1, expansion=6, block_id=9)
-
-    x = _inverted_res_block(x, filters=96, alpha=alpha, stride=1, expansion=6, block_id=10)
-    x = _inverted_res_block(x, filters=96, alpha=alpha, stride=1, expansion=6, block_id=11)
-    x = _inverted_res_block(x, filters=96, alpha=alpha, stride=1, expansion=6, block_id=12)
-
-    x = _inverted_res_block(x, filters=160, alpha=alpha, stride=2, expansion=6, block_id=13)
-    x = _inverted_res_block(x, filters=160, alpha=alpha, stride=1, expansion=6, block_id=14)
-    x = _inverted_res_block(x, filters=160, alpha=alpha, stride=1, expansion=6, block_id=15)
-
-    x = _inverted_res_block(x, filters=320, alpha=alpha, stride=1, expansion=6, block_id=16)
+    for block_id, (filters, stride, expansion) in enumerate(BLOCKS):
+        x = _inverted_res_block(x, expansion, stride, alpha, filters, block_id)
 
     # no alpha applied to last conv as stated in the paper:
     # if the width multiplier is greater than 1 we increase the number of output
@@ -291,9 +164,7 @@ def MobileNetV2(
         last_block_filters = 1280
 
     x = layers.Conv2D(last_block_filters, kernel_size=1, use_bias=False, name="Conv_1")(x)
-    x = layers.BatchNormalization(
-        axis=channel_axis, epsilon=1e-3, momentum=0.999, name="Conv_1_bn"
-    )(x)
+    x = _common.mobilenet_bn(x, "Conv_1_bn")
     x = layers.ReLU(6.0, name="out_relu")(x)
 
     if include_top:
@@ -302,40 +173,14 @@ def MobileNetV2(
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
     else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D()(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D()(x)
+        x = _common.pool(x, pooling, named=False)
 
-    # Ensure that the model takes into account any potential predecessors of
-    # `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-
-    # Create model.
     if name is None:
         name = f"mobilenetv2_{alpha:0.2f}_{rows}"
-    model = Functional(inputs, x, name=name)
-
-    # Load weights.
-    if weights == "imagenet":
-        if include_top:
-            model_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}.h5"
-            weight_path = BASE_WEIGHT_PATH + model_name
-            weights_path = file_utils.get_file(model_name, weight_path, cache_subdir="models")
-        else:
-            model_name = (
-                f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
-            )
-            weight_path = BASE_WEIGHT_PATH + model_name
-            weights_path = file_utils.get_file(model_name, weight_path, cache_subdir="models")
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-
-    return model
+    notop = "" if include_top else "_no_top"
+    fname = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}{notop}.h5"
+    weights_file = (fname, BASE_WEIGHT_PATH + fname, None)
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 
 def _inverted_res_block(inputs, expansion, stride, alpha, filters, block_id):
@@ -360,12 +205,7 @@ def _inverted_res_block(inputs, expansion, stride, alpha, filters, block_id):
             activation=None,
             name=f"{prefix}expand",
         )(x)
-        x = layers.BatchNormalization(
-            axis=channel_axis,
-            epsilon=1e-3,
-            momentum=0.999,
-            name=f"{prefix}expand_BN",
-        )(x)
+        x = _common.mobilenet_bn(x, f"{prefix}expand_BN")
         x = layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)
     else:
         prefix = "expanded_conv_"
@@ -381,12 +221,7 @@ def _inverted_res_block(inputs, expansion, stride, alpha, filters, block_id):
         padding="same" if stride == 1 else "valid",
         name=f"{prefix}depthwise",
     )(x)
-    x = layers.BatchNormalization(
-        axis=channel_axis,
-        epsilon=1e-3,
-        momentum=0.999,
-        name=f"{prefix}depthwise_BN",
-    )(x)
+    x = _common.mobilenet_bn(x, f"{prefix}depthwise_BN")
 
     x = layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(x)
 
@@ -399,39 +234,15 @@ def _inverted_res_block(inputs, expansion, stride, alpha, filters, block_id):
         activation=None,
         name=f"{prefix}project",
     )(x)
-    x = layers.BatchNormalization(
-        axis=channel_axis,
-        epsilon=1e-3,
-        momentum=0.999,
-        name=f"{prefix}project_BN",
-    )(x)
+    x = _common.mobilenet_bn(x, f"{prefix}project_BN")
 
     if in_channels == pointwise_filters and stride == 1:
         return layers.Add(name=f"{prefix}add")([inputs, x])
     return x
 
 
-def _make_divisible(v, divisor, min_value=None):
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    # Make sure that round down does not go down by more than 10%.
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+_make_divisible = _common.make_divisible
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-preprocess_input.__doc__ = imagenet_utils.PREPROCESS_INPUT_DOC.format(
-    mode="",
-    ret=imagenet_utils.PREPROCESS_INPUT_RET_DOC_TF,
-    error=imagenet_utils.PREPROCESS_INPUT_ERROR_DOC,
-)
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+preprocess_input = _common.preprocess_input_of("tf", __name__)
+decode_predictions = imagenet_utils.decode_predictions

@@ -5,8 +5,8 @@ topology, layer names and weight order, so Keras's weight files load into these 
 
 import warnings
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 from graphc.errors import ArgumentValueError
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
@@ -166,87 +166,16 @@ def MobileNetV3(
     include_preprocessing=True,
     name=None,
 ):
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), `imagenet` "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded.  "
-            f"Received weights={weights}"
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            'If using `weights="imagenet"` with `include_top` '
-            "as true, `classes` should be 1000.  "
-            f"Received classes={classes}"
-        )
-
-    # Determine proper input shape and default size.
-    # If both input_shape and input_tensor are used, they should match
-    if input_shape is not None and input_tensor is not None:
-        try:
-            is_input_t_tensor = backend.is_keras_tensor(input_tensor)
-        except ValueError:
-            try:
-                is_input_t_tensor = backend.is_keras_tensor(
-                    operation_utils.get_source_inputs(input_tensor)
-                )
-            except ValueError:
-                raise ArgumentValueError(
-                    "input_tensor: ",
-                    input_tensor,
-                    f"is not type input_tensor.  Received type(input_tensor)={type(input_tensor)}",
-                ) from None
-        if is_input_t_tensor:
-            if backend.image_data_format() == "channels_first":
-                if input_tensor.shape[1] != input_shape[1]:
-                    raise ArgumentValueError(
-                        "When backend.image_data_format()=channels_first, "
-                        "input_shape[1] must equal "
-                        "input_tensor.shape[1].  Received "
-                        f"input_shape={input_shape}, "
-                        "input_tensor.shape="
-                        f"{input_tensor.shape}"
-                    )
-            else:
-                if input_tensor.shape[2] != input_shape[1]:
-                    raise ArgumentValueError(
-                        "input_shape[1] must equal "
-                        "input_tensor.shape[2].  Received "
-                        f"input_shape={input_shape}, "
-                        "input_tensor.shape="
-                        f"{input_tensor.shape}"
-                    )
-        else:
-            raise ArgumentValueError(
-                "input_tensor specified: ",
-                input_tensor,
-                "is not a keras tensor",
-            )
+    _common.check_weights(weights, include_top, classes)
+    _common.check_input_tensor(input_tensor, input_shape)
 
     # If input_shape is None, infer shape from input_tensor
-    if input_shape is None and input_tensor is not None:
-        try:
-            backend.is_keras_tensor(input_tensor)
-        except ValueError:
-            raise ArgumentValueError(
-                "input_tensor: ",
-                input_tensor,
-                "is type: ",
-                type(input_tensor),
-                "which is not a valid type",
-            ) from None
-
-        if backend.is_keras_tensor(input_tensor):
-            if backend.image_data_format() == "channels_first":
-                rows = input_tensor.shape[2]
-                cols = input_tensor.shape[3]
-                input_shape = (3, cols, rows)
-            else:
-                rows = input_tensor.shape[1]
-                cols = input_tensor.shape[2]
-                input_shape = (cols, rows, 3)
+    if input_shape is None and backend.is_keras_tensor(input_tensor):
+        rows, cols = _common.rows_cols(input_tensor.shape[1:])
+        if backend.image_data_format() == "channels_first":
+            input_shape = (3, cols, rows)
+        else:
+            input_shape = (cols, rows, 3)
     # If input_shape is None and input_tensor is None using standard shape
     if input_shape is None and input_tensor is None:
         if backend.image_data_format() == "channels_last":
@@ -254,12 +183,7 @@ def MobileNetV3(
         else:
             input_shape = (3, None, None)
 
-    if backend.image_data_format() == "channels_last":
-        row_axis, col_axis = (0, 1)
-    else:
-        row_axis, col_axis = (1, 2)
-    rows = input_shape[row_axis]
-    cols = input_shape[col_axis]
+    rows, cols = _common.rows_cols(input_shape)
     if rows and cols and (rows < 32 or cols < 32):
         raise ArgumentValueError(
             f"Input size must be at least 32x32; Received `input_shape={input_shape}`"
@@ -281,14 +205,7 @@ def MobileNetV3(
                 stacklevel=2,
             )
 
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
-
+    img_input = _common.image_input(input_tensor, input_shape)
     channel_axis = 1 if backend.image_data_format() == "channels_first" else -1
 
     if minimalistic:
@@ -311,9 +228,7 @@ def MobileNetV3(
         use_bias=False,
         name="conv",
     )(x)
-    x = layers.BatchNormalization(axis=channel_axis, epsilon=1e-3, momentum=0.999, name="conv_bn")(
-        x
-    )
+    x = _common.mobilenet_bn(x, "conv_bn")
     x = activation(x)
 
     x = stack_fn(x, kernel, activation, se_ratio)
@@ -331,9 +246,7 @@ def MobileNetV3(
         use_bias=False,
         name="conv_1",
     )(x)
-    x = layers.BatchNormalization(
-        axis=channel_axis, epsilon=1e-3, momentum=0.999, name="conv_1_bn"
-    )(x)
+    x = _common.mobilenet_bn(x, "conv_1_bn")
     x = activation(x)
     if include_top:
         x = layers.GlobalAveragePooling2D(keepdims=True)(x)
@@ -353,150 +266,90 @@ def MobileNetV3(
         imagenet_utils.validate_activation(classifier_activation, weights)
         x = layers.Activation(activation=classifier_activation, name="predictions")(x)
     else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
+        x = _common.pool(x, pooling)
+    minimal = "_minimalistic" if minimalistic else ""
+    model_name = f"{model_type}{minimal}_224_{alpha}_float"
+    notop = "" if include_top else "_no_top_v2"
+    fname = f"weights_mobilenet_v3_{model_name}{notop}.h5"
+    hashes = WEIGHTS_HASHES.get(model_name)
+    weights_file = _common.weights_file(BASE_WEIGHT_PATH, fname, hashes, include_top)
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
-    # Create model.
-    model = Functional(inputs, x, name=name)
 
-    # Load weights.
-    if weights == "imagenet":
-        model_name = "{}{}_224_{}_float".format(
-            model_type, "_minimalistic" if minimalistic else "", str(alpha)
+def _small_stack(x, depth, kernel, activation, se_ratio):
+    x = _inverted_res_block(x, 1, depth(16), 3, 2, se_ratio, relu, 0)
+    x = _inverted_res_block(x, 72.0 / 16, depth(24), 3, 2, None, relu, 1)
+    x = _inverted_res_block(x, 88.0 / 24, depth(24), 3, 1, None, relu, 2)
+    x = _inverted_res_block(x, 4, depth(40), kernel, 2, se_ratio, activation, 3)
+    x = _inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 4)
+    x = _inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 5)
+    x = _inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 6)
+    x = _inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 7)
+    x = _inverted_res_block(x, 6, depth(96), kernel, 2, se_ratio, activation, 8)
+    x = _inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 9)
+    x = _inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 10)
+    return x
+
+
+def _large_stack(x, depth, kernel, activation, se_ratio):
+    x = _inverted_res_block(x, 1, depth(16), 3, 1, None, relu, 0)
+    x = _inverted_res_block(x, 4, depth(24), 3, 2, None, relu, 1)
+    x = _inverted_res_block(x, 3, depth(24), 3, 1, None, relu, 2)
+    x = _inverted_res_block(x, 3, depth(40), kernel, 2, se_ratio, relu, 3)
+    x = _inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, relu, 4)
+    x = _inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, relu, 5)
+    x = _inverted_res_block(x, 6, depth(80), 3, 2, None, activation, 6)
+    x = _inverted_res_block(x, 2.5, depth(80), 3, 1, None, activation, 7)
+    x = _inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 8)
+    x = _inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 9)
+    x = _inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 10)
+    x = _inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 11)
+    x = _inverted_res_block(x, 6, depth(160), kernel, 2, se_ratio, activation, 12)
+    x = _inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 13)
+    x = _inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 14)
+    return x
+
+
+def application(variant, model_type, stack, last_point_ch):
+    """The public function ``variant``: a MobileNetV3 of ``model_type`` whose blocks
+    ``stack`` builds and whose head has ``last_point_ch`` channels."""
+
+    def application(
+        input_shape=None,
+        alpha=1.0,
+        minimalistic=False,
+        include_top=True,
+        weights="imagenet",
+        input_tensor=None,
+        classes=1000,
+        pooling=None,
+        dropout_rate=0.2,
+        classifier_activation="softmax",
+        include_preprocessing=True,
+        name=variant,
+    ):
+        def stack_fn(x, kernel, activation, se_ratio):
+            return stack(x, lambda d: _depth(d * alpha), kernel, activation, se_ratio)
+
+        return MobileNetV3(
+            stack_fn,
+            last_point_ch,
+            input_shape,
+            alpha,
+            model_type,
+            minimalistic,
+            include_top,
+            weights,
+            input_tensor,
+            classes,
+            pooling,
+            dropout_rate,
+            classifier_activation,
+            include_preprocessing,
+            name=name,
         )
-        if include_top:
-            file_name = f"weights_mobilenet_v3_{model_name}.h5"
-            file_hash = WEIGHTS_HASHES[model_name][0]
-        else:
-            file_name = f"weights_mobilenet_v3_{model_name}_no_top_v2.h5"
-            file_hash = WEIGHTS_HASHES[model_name][1]
-        weights_path = file_utils.get_file(
-            file_name,
-            BASE_WEIGHT_PATH + file_name,
-            cache_subdir="models",
-            file_hash=file_hash,
-        )
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
 
-    return model
-
-
-def MobileNetV3Small(
-    input_shape=None,
-    alpha=1.0,
-    minimalistic=False,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name="MobileNetV3Small",
-):
-    def stack_fn(x, kernel, activation, se_ratio):
-        def depth(d):
-            return _depth(d * alpha)
-
-        x = _inverted_res_block(x, 1, depth(16), 3, 2, se_ratio, relu, 0)
-        x = _inverted_res_block(x, 72.0 / 16, depth(24), 3, 2, None, relu, 1)
-        x = _inverted_res_block(x, 88.0 / 24, depth(24), 3, 1, None, relu, 2)
-        x = _inverted_res_block(x, 4, depth(40), kernel, 2, se_ratio, activation, 3)
-        x = _inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 4)
-        x = _inverted_res_block(x, 6, depth(40), kernel, 1, se_ratio, activation, 5)
-        x = _inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 6)
-        x = _inverted_res_block(x, 3, depth(48), kernel, 1, se_ratio, activation, 7)
-        x = _inverted_res_block(x, 6, depth(96), kernel, 2, se_ratio, activation, 8)
-        x = _inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 9)
-        x = _inverted_res_block(x, 6, depth(96), kernel, 1, se_ratio, activation, 10)
-        return x
-
-    return MobileNetV3(
-        stack_fn,
-        1024,
-        input_shape,
-        alpha,
-        "small",
-        minimalistic,
-        include_top,
-        weights,
-        input_tensor,
-        classes,
-        pooling,
-        dropout_rate,
-        classifier_activation,
-        include_preprocessing,
-        name=name,
-    )
-
-
-def MobileNetV3Large(
-    input_shape=None,
-    alpha=1.0,
-    minimalistic=False,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name="MobileNetV3Large",
-):
-    def stack_fn(x, kernel, activation, se_ratio):
-        def depth(d):
-            return _depth(d * alpha)
-
-        x = _inverted_res_block(x, 1, depth(16), 3, 1, None, relu, 0)
-        x = _inverted_res_block(x, 4, depth(24), 3, 2, None, relu, 1)
-        x = _inverted_res_block(x, 3, depth(24), 3, 1, None, relu, 2)
-        x = _inverted_res_block(x, 3, depth(40), kernel, 2, se_ratio, relu, 3)
-        x = _inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, relu, 4)
-        x = _inverted_res_block(x, 3, depth(40), kernel, 1, se_ratio, relu, 5)
-        x = _inverted_res_block(x, 6, depth(80), 3, 2, None, activation, 6)
-        x = _inverted_res_block(x, 2.5, depth(80), 3, 1, None, activation, 7)
-        x = _inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 8)
-        x = _inverted_res_block(x, 2.3, depth(80), 3, 1, None, activation, 9)
-        x = _inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 10)
-        x = _inverted_res_block(x, 6, depth(112), 3, 1, se_ratio, activation, 11)
-        x = _inverted_res_block(x, 6, depth(160), kernel, 2, se_ratio, activation, 12)
-        x = _inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 13)
-        x = _inverted_res_block(x, 6, depth(160), kernel, 1, se_ratio, activation, 14)
-        return x
-
-    return MobileNetV3(
-        stack_fn,
-        1280,
-        input_shape,
-        alpha,
-        "large",
-        minimalistic,
-        include_top,
-        weights,
-        input_tensor,
-        classes,
-        pooling,
-        dropout_rate,
-        classifier_activation,
-        include_preprocessing,
-        name=name,
-    )
-
-
-MobileNetV3Small.__doc__ = BASE_DOCSTRING.format(name="MobileNetV3Small")
-MobileNetV3Large.__doc__ = BASE_DOCSTRING.format(name="MobileNetV3Large")
+    return _common.named(application, variant, __name__, BASE_DOCSTRING.format(name=variant))
 
 
 def relu(x):
@@ -518,14 +371,7 @@ def hard_swish(x):
 # slim/nets/mobilenet/mobilenet.py
 
 
-def _depth(v, divisor=8, min_value=None):
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    # Make sure that round down does not go down by more than 10%.
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
+_depth = _common.make_divisible
 
 
 def _se_block(inputs, filters, se_ratio, prefix):
@@ -565,12 +411,7 @@ def _inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, ac
             use_bias=False,
             name=f"{prefix}expand",
         )(x)
-        x = layers.BatchNormalization(
-            axis=channel_axis,
-            epsilon=1e-3,
-            momentum=0.999,
-            name=f"{prefix}expand_bn",
-        )(x)
+        x = _common.mobilenet_bn(x, f"{prefix}expand_bn")
         x = activation(x)
 
     if stride == 2:
@@ -585,12 +426,7 @@ def _inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, ac
         use_bias=False,
         name=f"{prefix}depthwise",
     )(x)
-    x = layers.BatchNormalization(
-        axis=channel_axis,
-        epsilon=1e-3,
-        momentum=0.999,
-        name=f"{prefix}depthwise_bn",
-    )(x)
+    x = _common.mobilenet_bn(x, f"{prefix}depthwise_bn")
     x = activation(x)
 
     if se_ratio:
@@ -603,12 +439,7 @@ def _inverted_res_block(x, expansion, filters, kernel_size, stride, se_ratio, ac
         use_bias=False,
         name=f"{prefix}project",
     )(x)
-    x = layers.BatchNormalization(
-        axis=channel_axis,
-        epsilon=1e-3,
-        momentum=0.999,
-        name=f"{prefix}project_bn",
-    )(x)
+    x = _common.mobilenet_bn(x, f"{prefix}project_bn")
 
     if stride == 1 and infilters == filters:
         x = layers.Add(name=f"{prefix}add")([shortcut, x])
@@ -637,8 +468,7 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = imagenet_utils.decode_predictions
 
-
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+MobileNetV3Small = application("MobileNetV3Small", "small", _small_stack, 1024)
+MobileNetV3Large = application("MobileNetV3Large", "large", _large_stack, 1280)

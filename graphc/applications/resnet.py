@@ -3,9 +3,8 @@
 Adapted from Keras's ``keras/src/applications/resnet.py`` (Apache License 2.0): the same
 topology, layer names and weight order, so Keras's weight files load into these models."""
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
-from graphc.errors import ArgumentValueError
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 WEIGHTS_HASHES = {
@@ -106,39 +105,7 @@ def ResNet(
         A Model instance.
     """
 
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), 'imagenet' "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded.  Received: "
-            f"weights={weights}"
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            "If using `weights='imagenet'` with `include_top=True`, "
-            "`classes` should be 1000.  "
-            f"Received classes={classes}"
-        )
-
-    # Determine proper input shape
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=32,
-        data_format=backend.image_data_format(),
-        require_flatten=include_top,
-        weights=weights,
-    )
-
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
+    img_input = _common.checked_input(weights, include_top, classes, input_tensor, input_shape)
 
     if backend.image_data_format() == "channels_last":
         bn_axis = 3
@@ -161,48 +128,10 @@ def ResNet(
         x = layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, name="post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-
-        # Validate activation for the classifier layer
-        imagenet_utils.validate_activation(classifier_activation, weights)
-
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-
-    # Create model.
-    model = Functional(inputs, x, name=name)
-
-    # Load weights.
-    if (weights == "imagenet") and (weights_name in WEIGHTS_HASHES):
-        if include_top:
-            file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels.h5"
-            file_hash = WEIGHTS_HASHES[weights_name][0]
-        else:
-            file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels_notop.h5"
-            file_hash = WEIGHTS_HASHES[weights_name][1]
-        weights_path = file_utils.get_file(
-            file_name,
-            f"{BASE_WEIGHTS_PATH}{file_name}",
-            cache_subdir="models",
-            file_hash=file_hash,
-        )
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-
-    return model
+    x = _common.top(x, include_top, pooling, classes, classifier_activation, weights)
+    hashes = WEIGHTS_HASHES.get(weights_name)
+    weights_file = _common.tf_kernels_file(BASE_WEIGHTS_PATH, weights_name, hashes, include_top)
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 
 def residual_block_v1(x, filters, kernel_size=3, stride=1, conv_shortcut=True, name=None):
@@ -340,122 +269,26 @@ def stack_residual_blocks_v2(x, filters, blocks, stride1=2, name=None):
     return x
 
 
-def ResNet50(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet50",
-):
-    """Instantiates the ResNet50 architecture."""
+def application(module, variant, blocks, preact, doc):
+    """``module``'s public function ``variant``: a ResNet (v2 with ``preact``) of
+    ``blocks`` residual blocks in its four stacks, ``doc`` after its first line."""
+    stack = stack_residual_blocks_v2 if preact else stack_residual_blocks_v1
+    strides = (2, 2, 2, 1) if preact else (1, 2, 2, 2)
 
     def stack_fn(x):
-        x = stack_residual_blocks_v1(x, 64, 3, stride1=1, name="conv2")
-        x = stack_residual_blocks_v1(x, 128, 4, name="conv3")
-        x = stack_residual_blocks_v1(x, 256, 6, name="conv4")
-        return stack_residual_blocks_v1(x, 512, 3, name="conv5")
+        for i, (filters, n, stride) in enumerate(zip((64, 128, 256, 512), blocks, strides)):
+            x = stack(x, filters, n, stride1=stride, name=f"conv{i + 2}")
+        return x
 
-    return ResNet(
-        stack_fn,
-        preact=False,
-        use_bias=True,
-        weights_name="resnet50",
-        name=name,
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
+    def build(**kwargs):
+        return ResNet(stack_fn, preact, True, weights_name=variant.lower(), **kwargs)
+
+    first_line = f"Instantiates the {variant} architecture."
+    return _common.application(module, variant, variant.lower(), build, first_line + doc)
 
 
-def ResNet101(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet101",
-):
-    """Instantiates the ResNet101 architecture."""
-
-    def stack_fn(x):
-        x = stack_residual_blocks_v1(x, 64, 3, stride1=1, name="conv2")
-        x = stack_residual_blocks_v1(x, 128, 4, name="conv3")
-        x = stack_residual_blocks_v1(x, 256, 23, name="conv4")
-        return stack_residual_blocks_v1(x, 512, 3, name="conv5")
-
-    return ResNet(
-        stack_fn,
-        preact=False,
-        use_bias=True,
-        name=name,
-        weights_name="resnet101",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def ResNet152(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet152",
-):
-    """Instantiates the ResNet152 architecture."""
-
-    def stack_fn(x):
-        x = stack_residual_blocks_v1(x, 64, 3, stride1=1, name="conv2")
-        x = stack_residual_blocks_v1(x, 128, 8, name="conv3")
-        x = stack_residual_blocks_v1(x, 256, 36, name="conv4")
-        return stack_residual_blocks_v1(x, 512, 3, name="conv5")
-
-    return ResNet(
-        stack_fn,
-        preact=False,
-        use_bias=True,
-        name=name,
-        weights_name="resnet152",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-preprocess_input.__doc__ = imagenet_utils.PREPROCESS_INPUT_DOC.format(
-    mode="",
-    ret=imagenet_utils.PREPROCESS_INPUT_RET_DOC_CAFFE,
-    error=imagenet_utils.PREPROCESS_INPUT_ERROR_DOC,
-)
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+preprocess_input = _common.preprocess_input_of("caffe", __name__)
+decode_predictions = imagenet_utils.decode_predictions
 
 DOC = """
 
@@ -512,9 +345,6 @@ Returns:
     A Model instance.
 """
 
-if ResNet50.__doc__ is not None:
-    ResNet50.__doc__ = ResNet50.__doc__ + DOC
-if ResNet101.__doc__ is not None:
-    ResNet101.__doc__ = ResNet101.__doc__ + DOC
-if ResNet152.__doc__ is not None:
-    ResNet152.__doc__ = ResNet152.__doc__ + DOC
+ResNet50 = application(__name__, "ResNet50", (3, 4, 6, 3), False, DOC)
+ResNet101 = application(__name__, "ResNet101", (3, 4, 23, 3), False, DOC)
+ResNet152 = application(__name__, "ResNet152", (3, 8, 36, 3), False, DOC)

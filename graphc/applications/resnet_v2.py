@@ -3,126 +3,10 @@
 Adapted from Keras's ``keras/src/applications/resnet_v2.py`` (Apache License 2.0): the same
 topology, layer names and weight order, so Keras's weight files load into these models."""
 
-from graphc.applications import imagenet_utils, resnet
+from graphc.applications import _common, imagenet_utils, resnet
 
-
-def ResNet50V2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet50v2",
-):
-    """Instantiates the ResNet50V2 architecture."""
-
-    def stack_fn(x):
-        x = resnet.stack_residual_blocks_v2(x, 64, 3, name="conv2")
-        x = resnet.stack_residual_blocks_v2(x, 128, 4, name="conv3")
-        x = resnet.stack_residual_blocks_v2(x, 256, 6, name="conv4")
-        return resnet.stack_residual_blocks_v2(x, 512, 3, stride1=1, name="conv5")
-
-    return resnet.ResNet(
-        stack_fn,
-        True,
-        True,
-        name=name,
-        weights_name="resnet50v2",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def ResNet101V2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet101v2",
-):
-    """Instantiates the ResNet101V2 architecture."""
-
-    def stack_fn(x):
-        x = resnet.stack_residual_blocks_v2(x, 64, 3, name="conv2")
-        x = resnet.stack_residual_blocks_v2(x, 128, 4, name="conv3")
-        x = resnet.stack_residual_blocks_v2(x, 256, 23, name="conv4")
-        return resnet.stack_residual_blocks_v2(x, 512, 3, stride1=1, name="conv5")
-
-    return resnet.ResNet(
-        stack_fn,
-        True,
-        True,
-        name=name,
-        weights_name="resnet101v2",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def ResNet152V2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="resnet152v2",
-):
-    """Instantiates the ResNet152V2 architecture."""
-
-    def stack_fn(x):
-        x = resnet.stack_residual_blocks_v2(x, 64, 3, name="conv2")
-        x = resnet.stack_residual_blocks_v2(x, 128, 8, name="conv3")
-        x = resnet.stack_residual_blocks_v2(x, 256, 36, name="conv4")
-        return resnet.stack_residual_blocks_v2(x, 512, 3, stride1=1, name="conv5")
-
-    return resnet.ResNet(
-        stack_fn,
-        True,
-        True,
-        name=name,
-        weights_name="resnet152v2",
-        include_top=include_top,
-        weights=weights,
-        input_tensor=input_tensor,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-
-
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-preprocess_input.__doc__ = imagenet_utils.PREPROCESS_INPUT_DOC.format(
-    mode="",
-    ret=imagenet_utils.PREPROCESS_INPUT_RET_DOC_TF,
-    error=imagenet_utils.PREPROCESS_INPUT_ERROR_DOC,
-)
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
-
+preprocess_input = _common.preprocess_input_of("tf", __name__)
+decode_predictions = imagenet_utils.decode_predictions
 
 DOC = """
 
@@ -178,9 +62,6 @@ Returns:
     A Model instance.
 """
 
-if ResNet50V2.__doc__ is not None:
-    ResNet50V2.__doc__ = ResNet50V2.__doc__ + DOC
-if ResNet101V2.__doc__ is not None:
-    ResNet101V2.__doc__ = ResNet101V2.__doc__ + DOC
-if ResNet152V2.__doc__ is not None:
-    ResNet152V2.__doc__ = ResNet152V2.__doc__ + DOC
+ResNet50V2 = resnet.application(__name__, "ResNet50V2", (3, 4, 6, 3), True, DOC)
+ResNet101V2 = resnet.application(__name__, "ResNet101V2", (3, 4, 23, 3), True, DOC)
+ResNet152V2 = resnet.application(__name__, "ResNet152V2", (3, 8, 36, 3), True, DOC)

@@ -3,18 +3,12 @@
 Adapted from Keras's ``keras/src/applications/xception.py`` (Apache License 2.0): the same
 topology, layer names and weight order, so Keras's weight files load into these models."""
 
-from graphc.applications import imagenet_utils
-from graphc.applications._compat import Functional, backend, file_utils, layers, operation_utils
-from graphc.errors import ArgumentValueError
+from graphc.applications import _common, imagenet_utils
+from graphc.applications._compat import backend, layers
 
-WEIGHTS_PATH = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/"
-    "xception/xception_weights_tf_dim_ordering_tf_kernels.h5"
-)
-WEIGHTS_PATH_NO_TOP = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/"
-    "xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
+BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/xception/"
+#: The hashes of Keras's weight files (with the head, without it).
+WEIGHTS_HASHES = ("0a58e3b7378bc2990ea3b43d5981f1f6", "b0042744bf5b25fce3cb969f33bebb97")
 
 
 def Xception(
@@ -87,38 +81,9 @@ def Xception(
     Returns:
         A model instance.
     """
-    if not (weights in {"imagenet", None} or file_utils.exists(weights)):
-        raise ArgumentValueError(
-            "The `weights` argument should be either "
-            "`None` (random initialization), 'imagenet' "
-            "(pre-training on ImageNet), "
-            "or the path to the weights file to be loaded."
-        )
-
-    if weights == "imagenet" and include_top and classes != 1000:
-        raise ArgumentValueError(
-            "If using `weights='imagenet'` with `include_top=True`, "
-            "`classes` should be 1000.  "
-            f"Received classes={classes}"
-        )
-
-    # Determine proper input shape
-    input_shape = imagenet_utils.obtain_input_shape(
-        input_shape,
-        default_size=299,
-        min_size=71,
-        data_format=backend.image_data_format(),
-        require_flatten=include_top,
-        weights=weights,
+    img_input = _common.checked_input(
+        weights, include_top, classes, input_tensor, input_shape, default_size=299, min_size=71
     )
-
-    if input_tensor is None:
-        img_input = layers.Input(shape=input_shape)
-    else:
-        if not backend.is_keras_tensor(input_tensor):
-            img_input = layers.Input(tensor=input_tensor, shape=input_shape)
-        else:
-            img_input = input_tensor
 
     channel_axis = 1 if backend.image_data_format() == "channels_first" else -1
 
@@ -129,106 +94,21 @@ def Xception(
     x = layers.BatchNormalization(axis=channel_axis, name="block1_conv2_bn")(x)
     x = layers.Activation("relu", name="block1_conv2_act")(x)
 
-    residual = layers.Conv2D(128, (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
-    residual = layers.BatchNormalization(axis=channel_axis)(residual)
-
-    x = layers.SeparableConv2D(128, (3, 3), padding="same", use_bias=False, name="block2_sepconv1")(
-        x
-    )
-    x = layers.BatchNormalization(axis=channel_axis, name="block2_sepconv1_bn")(x)
-    x = layers.Activation("relu", name="block2_sepconv2_act")(x)
-    x = layers.SeparableConv2D(128, (3, 3), padding="same", use_bias=False, name="block2_sepconv2")(
-        x
-    )
-    x = layers.BatchNormalization(axis=channel_axis, name="block2_sepconv2_bn")(x)
-
-    x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name="block2_pool")(x)
-    x = layers.add([x, residual])
-
-    residual = layers.Conv2D(256, (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
-    residual = layers.BatchNormalization(axis=channel_axis)(residual)
-
-    x = layers.Activation("relu", name="block3_sepconv1_act")(x)
-    x = layers.SeparableConv2D(256, (3, 3), padding="same", use_bias=False, name="block3_sepconv1")(
-        x
-    )
-    x = layers.BatchNormalization(axis=channel_axis, name="block3_sepconv1_bn")(x)
-    x = layers.Activation("relu", name="block3_sepconv2_act")(x)
-    x = layers.SeparableConv2D(256, (3, 3), padding="same", use_bias=False, name="block3_sepconv2")(
-        x
-    )
-    x = layers.BatchNormalization(axis=channel_axis, name="block3_sepconv2_bn")(x)
-
-    x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name="block3_pool")(x)
-    x = layers.add([x, residual])
-
-    residual = layers.Conv2D(728, (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
-    residual = layers.BatchNormalization(axis=channel_axis)(residual)
-
-    x = layers.Activation("relu", name="block4_sepconv1_act")(x)
-    x = layers.SeparableConv2D(728, (3, 3), padding="same", use_bias=False, name="block4_sepconv1")(
-        x
-    )
-    x = layers.BatchNormalization(axis=channel_axis, name="block4_sepconv1_bn")(x)
-    x = layers.Activation("relu", name="block4_sepconv2_act")(x)
-    x = layers.SeparableConv2D(728, (3, 3), padding="same", use_bias=False, name="block4_sepconv2")(
-        x
-    )
-    x = layers.BatchNormalization(axis=channel_axis, name="block4_sepconv2_bn")(x)
-
-    x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name="block4_pool")(x)
-    x = layers.add([x, residual])
+    for block, filters in ((2, 128), (3, 256), (4, 728)):
+        x = _entry_block(x, block, filters, filters, channel_axis)
 
     for i in range(8):
         residual = x
         prefix = f"block{i + 5}"
-
-        x = layers.Activation("relu", name=f"{prefix}_sepconv1_act")(x)
-        x = layers.SeparableConv2D(
-            728,
-            (3, 3),
-            padding="same",
-            use_bias=False,
-            name=f"{prefix}_sepconv1",
-        )(x)
-        x = layers.BatchNormalization(axis=channel_axis, name=f"{prefix}_sepconv1_bn")(x)
-        x = layers.Activation("relu", name=f"{prefix}_sepconv2_act")(x)
-        x = layers.SeparableConv2D(
-            728,
-            (3, 3),
-            padding="same",
-            use_bias=False,
-            name=f"{prefix}_sepconv2",
-        )(x)
-        x = layers.BatchNormalization(axis=channel_axis, name=f"{prefix}_sepconv2_bn")(x)
-        x = layers.Activation("relu", name=f"{prefix}_sepconv3_act")(x)
-        x = layers.SeparableConv2D(
-            728,
-            (3, 3),
-            padding="same",
-            use_bias=False,
-            name=f"{prefix}_sepconv3",
-        )(x)
-        x = layers.BatchNormalization(axis=channel_axis, name=f"{prefix}_sepconv3_bn")(x)
-
+        for j in (1, 2, 3):
+            x = layers.Activation("relu", name=f"{prefix}_sepconv{j}_act")(x)
+            x = layers.SeparableConv2D(
+                728, (3, 3), padding="same", use_bias=False, name=f"{prefix}_sepconv{j}"
+            )(x)
+            x = layers.BatchNormalization(axis=channel_axis, name=f"{prefix}_sepconv{j}_bn")(x)
         x = layers.add([x, residual])
 
-    residual = layers.Conv2D(1024, (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
-    residual = layers.BatchNormalization(axis=channel_axis)(residual)
-
-    x = layers.Activation("relu", name="block13_sepconv1_act")(x)
-    x = layers.SeparableConv2D(
-        728, (3, 3), padding="same", use_bias=False, name="block13_sepconv1"
-    )(x)
-    x = layers.BatchNormalization(axis=channel_axis, name="block13_sepconv1_bn")(x)
-    x = layers.Activation("relu", name="block13_sepconv2_act")(x)
-    x = layers.SeparableConv2D(
-        1024, (3, 3), padding="same", use_bias=False, name="block13_sepconv2"
-    )(x)
-    x = layers.BatchNormalization(axis=channel_axis, name="block13_sepconv2_bn")(x)
-
-    x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name="block13_pool")(x)
-    x = layers.add([x, residual])
+    x = _entry_block(x, 13, 728, 1024, channel_axis)
 
     x = layers.SeparableConv2D(
         1536, (3, 3), padding="same", use_bias=False, name="block14_sepconv1"
@@ -242,59 +122,37 @@ def Xception(
     x = layers.BatchNormalization(axis=channel_axis, name="block14_sepconv2_bn")(x)
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        imagenet_utils.validate_activation(classifier_activation, weights)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        if pooling == "avg":
-            x = layers.GlobalAveragePooling2D()(x)
-        elif pooling == "max":
-            x = layers.GlobalMaxPooling2D()(x)
-
-    # Ensure that the model takes into account
-    # any potential predecessors of `input_tensor`.
-    if input_tensor is not None:
-        inputs = operation_utils.get_source_inputs(input_tensor)
-    else:
-        inputs = img_input
-    # Create model.
-    model = Functional(inputs, x, name=name)
-
-    # Load weights.
-    if weights == "imagenet":
-        if include_top:
-            weights_path = file_utils.get_file(
-                "xception_weights_tf_dim_ordering_tf_kernels.h5",
-                WEIGHTS_PATH,
-                cache_subdir="models",
-                file_hash="0a58e3b7378bc2990ea3b43d5981f1f6",
-            )
-        else:
-            weights_path = file_utils.get_file(
-                "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                WEIGHTS_PATH_NO_TOP,
-                cache_subdir="models",
-                file_hash="b0042744bf5b25fce3cb969f33bebb97",
-            )
-        model.load_weights(weights_path)
-    elif weights is not None:
-        model.load_weights(weights)
-
-    return model
+    x = _common.top(
+        x, include_top, pooling, classes, classifier_activation, weights, named_pooling=False
+    )
+    weights_file = _common.tf_kernels_file(
+        BASE_WEIGHTS_PATH, "xception", WEIGHTS_HASHES, include_top
+    )
+    return _common.model(img_input, x, input_tensor, name, weights, weights_file)
 
 
-def preprocess_input(x, data_format=None):
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+def _entry_block(x, block, filters, out_filters, channel_axis):
+    """Keras's blocks 2, 3, 4 and 13: two separable convolutions (``filters``, then
+    ``out_filters``) and a strided max pooling, plus a strided 1x1 convolution of the
+    input; block 2 starts without an activation."""
+    residual = layers.Conv2D(out_filters, (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
+    residual = layers.BatchNormalization(axis=channel_axis)(residual)
+
+    if block != 2:
+        x = layers.Activation("relu", name=f"block{block}_sepconv1_act")(x)
+    x = layers.SeparableConv2D(
+        filters, (3, 3), padding="same", use_bias=False, name=f"block{block}_sepconv1"
+    )(x)
+    x = layers.BatchNormalization(axis=channel_axis, name=f"block{block}_sepconv1_bn")(x)
+    x = layers.Activation("relu", name=f"block{block}_sepconv2_act")(x)
+    x = layers.SeparableConv2D(
+        out_filters, (3, 3), padding="same", use_bias=False, name=f"block{block}_sepconv2"
+    )(x)
+    x = layers.BatchNormalization(axis=channel_axis, name=f"block{block}_sepconv2_bn")(x)
+
+    x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name=f"block{block}_pool")(x)
+    return layers.add([x, residual])
 
 
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-preprocess_input.__doc__ = imagenet_utils.PREPROCESS_INPUT_DOC.format(
-    mode="",
-    ret=imagenet_utils.PREPROCESS_INPUT_RET_DOC_TF,
-    error=imagenet_utils.PREPROCESS_INPUT_ERROR_DOC,
-)
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
+preprocess_input = _common.preprocess_input_of("tf", __name__)
+decode_predictions = imagenet_utils.decode_predictions

@@ -62,12 +62,13 @@ __all__ = [
 _VALUE_RANGE_ERROR = "The `value_range` argument should be a list of two numbers. "
 
 
-def _set_factor(factor, bounds):
-    """Keras's ``BaseImagePreprocessingLayer._set_factor``: a number ``f`` (within
+def _set_factor(factor, bounds, name="factor"):
+    """Keras's ``BaseImagePreprocessingLayer._set_factor`` (and ``_set_factor_by_name``:
+    RandomGaussianBlur's ``sigma``, RandomErasing's ``scale``): a number ``f`` (within
     ``bounds``) means ``(max(-|f|, low), |f|)``; a pair is sorted."""
     message = (
-        "The `factor` argument should be a number (or a list of two numbers) in the range "
-        f"[{bounds[0]}, {bounds[1]}]. Received: factor={factor}"
+        f"The `{name}` argument should be a number (or a list of two numbers) in the range "
+        f"[{bounds[0]}, {bounds[1]}]. Received: {name}={factor}"
     )
     if isinstance(factor, (tuple, list)):
         if len(factor) != 2 or factor[0] > bounds[1] or factor[1] < bounds[0]:
@@ -81,6 +82,26 @@ def _set_factor(factor, bounds):
     else:
         raise ValueError(message)
     return lower, upper
+
+
+def _unit_factor(factor, message, symmetric):
+    """Solarization's and RandomShear's factor: a pair of numbers in [0, 1] (sorted), or
+    a number ``f`` in [0, 1] meaning ``(-f, f)`` when ``symmetric``, else ``(0, f)``."""
+
+    def check(v):
+        if v > 1.0 or v < 0:
+            raise ValueError(message + f"Received: input_number={v}")
+
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2:
+            raise ValueError(message + f"Received: factor={factor}")
+        check(factor[0])
+        check(factor[1])
+        return tuple(sorted(factor))
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        check(factor)
+        return (-abs(factor), abs(factor)) if symmetric else (0, factor)
+    raise ValueError(message + f"Received: factor={factor}")
 
 
 def _sorted_value_range(value_range):
@@ -259,25 +280,9 @@ class Solarization(_Augment):
         self, addition_factor=0.0, threshold_factor=0.0, value_range=(0, 255), seed=None, **kwargs
     ):
         _RandomImageLayer.__init__(self, seed=seed, **kwargs)
-        self.addition_factor = self._factor(addition_factor)
-        self.threshold_factor = self._factor(threshold_factor)
+        self.addition_factor = _unit_factor(addition_factor, self._MESSAGE, symmetric=False)
+        self.threshold_factor = _unit_factor(threshold_factor, self._MESSAGE, symmetric=False)
         self.value_range = _sorted_value_range(value_range)
-
-    def _factor(self, factor):
-        def check(v):
-            if v > 1.0 or v < 0:
-                raise ValueError(self._MESSAGE + f"Received: input_number={v}")
-
-        if isinstance(factor, (tuple, list)):
-            if len(factor) != 2:
-                raise ValueError(self._MESSAGE + f"Received: factor={factor}")
-            check(factor[0])
-            check(factor[1])
-            return tuple(sorted(factor))
-        if isinstance(factor, (int, float)) and not isinstance(factor, bool):
-            check(factor)
-            return (0, factor)
-        raise ValueError(self._MESSAGE + f"Received: factor={factor}")
 
     def _attrs(self):
         return {
@@ -503,25 +508,6 @@ class Equalization(_Augment):
         }
 
 
-def _set_named_factor(factor, name, bounds=(0, 1)):
-    """Keras's ``_set_factor_by_name`` (RandomGaussianBlur's ``sigma``, RandomErasing's
-    ``scale``)."""
-    message = (
-        f"The `{name}` argument should be a number (or a list of two numbers) in the range "
-        f"[{bounds[0]}, {bounds[1]}]. Received: {name}={factor}"
-    )
-    if isinstance(factor, (tuple, list)):
-        if len(factor) != 2 or factor[0] > bounds[1] or factor[1] < bounds[0]:
-            raise ValueError(message)
-        return tuple(sorted(factor))
-    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
-        if factor < bounds[0] or factor > bounds[1]:
-            raise ValueError(message)
-        factor = abs(factor)
-        return (max(-factor, bounds[0]), factor)
-    raise ValueError(message)
-
-
 class RandomGaussianBlur(_Augment):
     """Blur each image with probability drawn in ``factor`` by a Gaussian of
     ``kernel_size`` (odd) and a standard deviation drawn in ``sigma`` (one pair per
@@ -543,7 +529,7 @@ class RandomGaussianBlur(_Augment):
     ):
         super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
         self.kernel_size = self._kernel_size(kernel_size)
-        self.sigma = _set_named_factor(sigma, "sigma")
+        self.sigma = _set_factor(sigma, (0, 1), "sigma")
 
     @staticmethod
     def _kernel_size(k):
@@ -597,7 +583,7 @@ class RandomErasing(_Augment):
         **kwargs,
     ):
         super().__init__(factor, value_range, seed=seed, data_format=data_format, **kwargs)
-        self.scale = _set_named_factor(scale, "scale")
+        self.scale = _set_factor(scale, (0, 1), "scale")
         if fill_value is not None and not (
             isinstance(fill_value, (int, float))
             or (isinstance(fill_value, (tuple, list)) and len(fill_value) == 3)
@@ -787,8 +773,8 @@ class RandomShear(_Augment):
         **kwargs,
     ):
         _RandomImageLayer.__init__(self, seed=seed, data_format=data_format, **kwargs)
-        self.x_factor = self._factor(x_factor)
-        self.y_factor = self._factor(y_factor)
+        self.x_factor = _unit_factor(x_factor, self._MESSAGE, symmetric=True)
+        self.y_factor = _unit_factor(y_factor, self._MESSAGE, symmetric=True)
         if fill_mode not in self._FILL_MODES:
             raise NotImplementedError(
                 f"Unknown `fill_mode` {fill_mode}. Expected of one {self._FILL_MODES}."
@@ -799,22 +785,6 @@ class RandomShear(_Augment):
             )
         self.fill_mode, self.fill_value = fill_mode, fill_value
         self.interpolation = interpolation
-
-    def _factor(self, factor):
-        def check(v):
-            if v > 1.0 or v < 0.0:
-                raise ValueError(self._MESSAGE + f"Received: input_number={v}")
-
-        if isinstance(factor, (tuple, list)):
-            if len(factor) != 2:
-                raise ValueError(self._MESSAGE + f"Received: factor={factor}")
-            check(factor[0])
-            check(factor[1])
-            return tuple(sorted(factor))
-        if isinstance(factor, (int, float)) and not isinstance(factor, bool):
-            check(factor)
-            return (-abs(factor), abs(factor))
-        raise ValueError(self._MESSAGE + f"Received: factor={factor}")
 
     def _attrs(self):
         return {

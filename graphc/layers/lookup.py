@@ -265,24 +265,21 @@ class _IndexLookup(Layer):
                 "The passed vocabulary has at least one repeated term. Please uniquify "
                 f"your dataset. The repeated terms are: {repeated}"
             )
-        if self.mask_token is not None and self.mask_token in tokens:
-            raise ValueError(
-                "Found reserved mask token at unexpected location in `vocabulary`. Note "
-                "that passed `vocabulary` does not need to include the OOV and mask "
-                "tokens. Either remove all mask and OOV tokens, or include them only at "
-                f"the start of the vocabulary in precisely this order: {special}. "
-                f"Received: mask_token={self.mask_token} at vocabulary index "
-                f"{[len(vocab) - 1 - vocab[::-1].index(self.mask_token)]}"
-            )
-        if self.oov_token is not None and self.invert and self.oov_token in tokens:
-            raise ValueError(
-                "Found reserved OOV token at unexpected location in `vocabulary`. Note "
-                "that passed `vocabulary` does not need to include the OOV and mask "
-                "tokens. Either remove all mask and OOV tokens, or include them only at "
-                f"the start of the vocabulary in precisely this order: {special}. "
-                f"Received: oov_token={self.oov_token} at vocabulary index "
-                f"{[len(vocab) - 1 - vocab[::-1].index(self.oov_token)]}"
-            )
+
+        def check_reserved(kind, token):
+            if token is not None and token in tokens:
+                raise ValueError(
+                    f"Found reserved {kind} token at unexpected location in `vocabulary`. "
+                    "Note that passed `vocabulary` does not need to include the OOV and mask "
+                    "tokens. Either remove all mask and OOV tokens, or include them only at "
+                    f"the start of the vocabulary in precisely this order: {special}. "
+                    f"Received: {kind.lower()}_token={token} at vocabulary index "
+                    f"{[len(vocab) - 1 - vocab[::-1].index(token)]}"
+                )
+
+        check_reserved("mask", self.mask_token)
+        if self.invert:
+            check_reserved("OOV", self.oov_token)
         size = token_start + len(tokens)
         if self.max_tokens is not None and size > self.max_tokens:
             raise ValueError(

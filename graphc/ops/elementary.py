@@ -310,6 +310,16 @@ class IsInf(_Predicate):
         return b.op("IsInf", x, detect_positive=int(sign >= 0), detect_negative=int(sign <= 0))
 
 
+class IsFinite(_Predicate):
+    name = "isfinite"
+
+    def kernel(self, attrs, x, *, ctx):
+        return np.isfinite(x)
+
+    def lower(self, attrs, b, x):
+        return b.op("Not", b.op("Or", b.op("IsNaN", x), b.op("IsInf", x)))
+
+
 class Signbit(_Predicate):
     """Whether the sign bit is set: true for negative numbers and ``-0.0``."""
 

@@ -21,30 +21,6 @@ __all__ = [
 ]
 
 
-class _Test(Op):
-    """A floating-point test, elementwise, to booleans (no gradient)."""
-
-    vjp_reads_inputs = False
-
-    def infer(self, attrs, x):
-        if not x.dtype.startswith("float"):
-            raise ShapeError(f"expected a floating-point tensor, got dtype {x.dtype}")
-        return TensorType(x.shape, "bool")
-
-    def vjp(self, attrs, xs, ys, gys, needs, out):
-        return (None,)
-
-
-class IsFinite(_Test):
-    name = "isfinite"
-
-    def kernel(self, attrs, x, *, ctx):
-        return np.isfinite(x)
-
-    def lower(self, attrs, b, x):
-        return b.op("Not", b.op("Or", b.op("IsNaN", x), b.op("IsInf", x)))
-
-
 class ConstantLike(Op):
     """A constant (``value``: nested lists, ``dtype``) that a graph computes: its input
     only anchors it in the graph (an ONNX graph's output made of constants alone)."""

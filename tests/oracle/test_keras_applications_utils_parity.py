@@ -50,6 +50,28 @@ def test_each_module_preprocesses_as_keras(module):
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-6, atol=1e-5)
 
 
+def test_public_functions_have_keras_signatures():
+    """Every application (most made from a table by one builder) and each module's
+    ``preprocess_input``/``decode_predictions`` take Keras's arguments, in Keras's order,
+    with Keras's defaults; the docstrings open as Keras's."""
+    import inspect
+
+    for name in applications.__all__:
+        ours = getattr(applications, name)
+        if not inspect.isfunction(ours):
+            continue
+        theirs = getattr(keras.applications, name)
+        assert inspect.signature(ours) == inspect.signature(theirs), name
+        assert ours.__name__ == name
+        first_line = inspect.getdoc(ours).splitlines()[0]
+        assert first_line == inspect.getdoc(theirs).splitlines()[0], name
+        module = getattr(applications, ours.__module__.rsplit(".", 1)[-1])
+        for fn in ("preprocess_input", "decode_predictions"):
+            assert inspect.signature(getattr(module, fn)) == inspect.signature(
+                getattr(getattr(keras.applications, module.__name__.rsplit(".", 1)[-1]), fn)
+            ), (name, fn)
+
+
 def _config(layer):
     c = layer.get_config()
     return json.loads(json.dumps({k: v for k, v in c.items() if k not in ("dtype", "name")}))
