@@ -18,7 +18,13 @@ The node::
 - ``reverse``: the sequences are read from the last step to the first (``go_backwards``);
   the stacked outputs are in processing order, as Keras's.
 - sequences are ``(batch, time, ...)``; a per-step output ``(batch, ...)`` is stacked into
-  ``(batch, time, ...)``.
+  ``(batch, time, ...)``. With ``axis=0`` (``keras.ops.scan``: ``graphc.ops.scan`` on
+  symbolic tensors) time is the leading axis instead: a sequence ``(time, ...)`` is read
+  as ``sequence[t]`` and a per-step output of any shape is stacked into ``(time, ...)``;
+  a missing ``axis`` is 1.
+- ``index_order`` (default False): with ``reverse``, the stacked outputs are put back in
+  the sequences' order (``keras.ops.scan``'s ``reverse``: ``ys[t]`` from ``xs[t]``)
+  instead of the processing order.
 
 The op has a variable number of outputs: ``n_outputs = 2`` only marks it multi-output
 (the kernel always returns a tuple, one array per node output).
@@ -144,9 +150,15 @@ class BodyTrace:
     after some of the body is recorded (a carry shaped like a step's output).
     """
 
-    def __init__(self, name: str = "scan") -> None:
+    def __init__(self, name: str = "scan", axis: int = 1) -> None:
+        if axis not in (0, 1):
+            raise ValueError(f"scan: axis must be 0 or 1, received {axis!r}")
         self.mark = recording.next_id()
         self.name = name
+        #: the time axis of the sequences: 1 for ``(batch, time, ...)`` (a recurrent
+        #: layer; carries keep an unknown batch), 0 for ``keras.ops.scan``'s leading axis
+        #: (carries keep their exact shapes)
+        self.axis = axis
         self.carries: list[Value] = []
         self.inits: list[Any] = []
         self.slices: list[Value] = []
@@ -154,25 +166,33 @@ class BodyTrace:
 
     def carry(self, init: Value) -> Value:
         shape = tuple(init.shape)
-        ph = Value((None,) + shape[1:] if shape else shape, init.dtype, kind="input",
-                   name=f"{self.name}/carry")  # fmt: skip
+        if self.axis == 1 and shape:
+            shape = (None,) + shape[1:]
+        ph = Value(shape, init.dtype, kind="input", name=f"{self.name}/carry")
         self.carries.append(ph)
         self.inits.append(init)
         return ph
 
     def sequence(self, seq: Value) -> Value:
         shape = tuple(seq.shape)
-        if len(shape) < 2:
-            raise ShapeError(
-                f"scan: a sequence must be (batch, time, ...), received {format_shape(shape)}"
-            )
-        ph = Value((None,) + shape[2:], seq.dtype, kind="input", name=f"{self.name}/step")
+        if len(shape) < self.axis + 1:
+            want = "(batch, time, ...)" if self.axis else "(time, ...)"
+            raise ShapeError(f"scan: a sequence must be {want}, received {format_shape(shape)}")
+        step = (None,) + shape[2:] if self.axis else shape[1:]
+        ph = Value(step, seq.dtype, kind="input", name=f"{self.name}/step")
         self.slices.append(ph)
         self.sequences.append(seq)
         return ph
 
-    def finish(self, new_carries: Sequence[Any], outputs: Sequence[Any], reverse: bool = False):
-        """Apply the scan: returns ``(final carries, stacked outputs)`` as two lists."""
+    def finish(
+        self,
+        new_carries: Sequence[Any],
+        outputs: Sequence[Any],
+        reverse: bool = False,
+        index_order: bool = False,
+    ):
+        """Apply the scan: returns ``(final carries, stacked outputs)`` as two lists.
+        ``index_order``: see the module docstring."""
         if len(new_carries) != len(self.carries):
             raise ValueError(
                 f"scan: the step returned {len(new_carries)} carries for "
@@ -191,13 +211,14 @@ class BodyTrace:
                 if v.producer is None or v.producer._id < self.mark:
                     v = apply("identity", [v])  # an input, weight or outer value as is
                 outs.append(v)
+        skip = 1 if self.axis else 0  # the batch dimension may differ (a 1-row init)
         for ph, new in zip(self.carries, outs):
             if (
                 new.dtype != ph.dtype
                 or len(new.shape) != len(ph.shape)
                 or any(
                     a is not None and b is not None and a != b
-                    for a, b in zip(new.shape[1:], ph.shape[1:])
+                    for a, b in zip(new.shape[skip:], ph.shape[skip:])
                 )
             ):
                 raise ShapeError(
@@ -209,6 +230,11 @@ class BodyTrace:
         inputs = self.carries + self.slices + [ph for _, ph in captured]
         graph = Graph.from_outputs(inputs, outs, name=self.name)
         body = ScanBody(graph, len(self.carries), len(self.slices))
+        extra: dict = {}
+        if self.axis != 1:
+            extra["axis"] = self.axis
+        if index_order:
+            extra["index_order"] = True
         result = apply(
             "scan",
             [*self.inits, *self.sequences, *[v for v, _ in captured]],
@@ -216,6 +242,7 @@ class BodyTrace:
             n_carry=len(self.carries),
             n_seq=len(self.slices),
             reverse=bool(reverse),
+            **extra,
         )
         result = list(result)
         return result[: len(self.carries)], result[len(self.carries) :]
@@ -306,14 +333,16 @@ class Scan(Op):
                 f"scan: the body takes {len(g.inputs)} inputs ({body.n_carry} carries, "
                 f"{body.n_seq} sequences), received {len(types)}"
             )
-        steps = seqs[0].shape[1] if len(seqs[0].shape) > 1 else None
+        axis = _axis(attrs)
+        steps = seqs[0].shape[axis] if len(seqs[0].shape) > axis else None
         batch = seqs[0].shape[0]
         for t, s in zip(seqs, g.inputs[body.n_carry : body.n_carry + body.n_seq]):
-            want = (t.shape[0],) + tuple(t.shape[2:])
-            if len(t.shape) < 2 or not _compatible(want, s.shape):
+            want = tuple(t.shape[:axis]) + tuple(t.shape[axis + 1 :])
+            if len(t.shape) < axis + 1 or not _compatible(want, s.shape):
                 raise ShapeError(
                     f"scan: a sequence of shape {format_shape(t.shape)} does not match "
-                    f"the body's step input {format_shape(s.shape)} (batch, time, ...)"
+                    f"the body's step input {format_shape(s.shape)} "
+                    + ("(batch, time, ...)" if axis else "(time, ...)")
                 )
         for t, s in zip(
             carries + captured, g.inputs[: body.n_carry] + g.inputs[body.n_carry + body.n_seq :]
@@ -326,23 +355,26 @@ class Scan(Op):
         out = [TensorType(t.shape, t.dtype) for t in carries]
         for v in g.outputs[body.n_carry :]:
             shape = tuple(v.shape)
-            out.append(TensorType((batch, steps) + shape[1:], v.dtype))
+            stacked = (batch, steps) + shape[1:] if axis else (steps,) + shape
+            out.append(TensorType(stacked, v.dtype))
         return tuple(out)
 
     def kernel(self, attrs, *xs, ctx):
         body: ScanBody = attrs["body"]
         carries, seqs, captured = _split(attrs, xs)
-        steps = seqs[0].shape[1]
-        if steps == 0:
+        axis = _axis(attrs)
+        steps = seqs[0].shape[axis]
+        if steps == 0 and body.n_outputs:
             raise ValueError(
-                "scan: the sequences have 0 time steps; a recurrent layer needs at least one"
+                "scan: the sequences have 0 time steps; a recurrent layer or a scan needs "
+                "at least one"
             )
         keep = bool(ctx.training)
         ex = body.executor((body.wanted or body.float_inputs()) if keep else frozenset())
         n = body.n_carry
         per_step: list = []
         tape: list = []
-        seqs = _time_major(seqs)
+        seqs = _time_major(seqs, axis)
         for t in _order(attrs, steps):
             ins = carries + [s[t] for s in seqs] + captured
             if keep:
@@ -353,7 +385,9 @@ class Scan(Op):
             carries = list(outs[:n])
             per_step.append(outs[n:])
         finals = [np.array(c, copy=True) for c in carries]
-        stacked = [np.stack([o[k] for o in per_step], axis=1) for k in range(body.n_outputs)]
+        if attrs["reverse"] and attrs.get("index_order"):
+            per_step.reverse()
+        stacked = [np.stack([o[k] for o in per_step], axis=axis) for k in range(body.n_outputs)]
         result = tuple(finals + stacked)
         if keep and result:
             key = id(result[0])
@@ -373,8 +407,9 @@ class Scan(Op):
         carries, seqs, captured = _split(attrs, xs)
         ctx = ExecContext(training=True)
         tape = []
-        steps = seqs[0].shape[1]
-        seqs = _time_major(seqs)
+        axis = _axis(attrs)
+        steps = seqs[0].shape[axis]
+        seqs = _time_major(seqs, axis)
         for t in _order(attrs, steps):
             outs, env = ex.forward(
                 carries + [s[t] for s in seqs] + captured, ctx, keep_for_backward=True
@@ -406,20 +441,24 @@ class Scan(Op):
             for k, s in enumerate(seqs)
         ]
         g_cap: list = [None] * len(captured)
-        order = list(_order(attrs, seqs[0].shape[1]))
+        axis = _axis(attrs)
+        order = list(_order(attrs, seqs[0].shape[axis]))
+        by_index = bool(attrs.get("index_order"))
         for j in range(len(order) - 1, -1, -1):
             t = order[j]
+            at = _at(axis, t)
             bufs = {}
-            for ph, x in zip(g_inputs, carries + [s[:, t] for s in seqs] + captured):
+            for ph, x in zip(g_inputs, carries + [s[at] for s in seqs] + captured):
                 if ph in trainable:
                     bufs[ph] = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
-            grads = g_carry + [None if g is None else g[:, j] for g in g_out]
+            out_at = at if by_index else _at(axis, j)
+            grads = g_carry + [None if g is None else g[out_at] for g in g_out]
             ex.backward(tape[j], grads, bufs)
             tape[j] = None
             g_carry = [bufs.get(ph) for ph in g_inputs[:nc]]
             for k in range(ns):
                 if g_seq[k] is not None:
-                    g_seq[k][:, t] = bufs[g_inputs[nc + k]]
+                    g_seq[k][at] = bufs[g_inputs[nc + k]]
             for k, ph in enumerate(g_inputs[nc + ns :]):
                 if needs[nc + ns + k] and ph in bufs:
                     g_cap[k] = bufs[ph] if g_cap[k] is None else g_cap[k] + bufs[ph]
@@ -450,18 +489,12 @@ class Scan(Op):
         # Time-major for ONNX (scan axis 0, forwards: what every runtime implements):
         # transpose the sequences, reverse them with a negative-step Slice, transpose
         # the stacked outputs back.
+        axis = _axis(attrs)
         time_major = []
         for name, t in zip(seqs, b.in_types[nc : nc + ns]):
-            x = b.op("Transpose", name, perm=_swap01(len(t.shape)))
+            x = b.op("Transpose", name, perm=_swap01(len(t.shape))) if axis else name
             if attrs["reverse"]:
-                x = b.op(
-                    "Slice",
-                    x,
-                    b.const(np.array([-1], np.int64)),
-                    b.const(np.array([np.iinfo(np.int64).min], np.int64)),
-                    b.const(np.array([0], np.int64)),
-                    b.const(np.array([-1], np.int64)),
-                )
+                x = _reverse0(b, x)
             time_major.append(x)
         outs = b.op(
             "Scan",
@@ -473,17 +506,42 @@ class Scan(Op):
             num_scan_inputs=ns,
         )
         outs = [outs] if isinstance(outs, str) else list(outs)
-        ys = [
-            b.op("Transpose", y, perm=_swap01(len(t.shape)))
-            for y, t in zip(outs[nc + len(captured) :], b.out_types[nc:])
-        ]
-        return tuple(outs[:nc] + ys)
+        ys = outs[nc + len(captured) :]
+        if attrs["reverse"] and attrs.get("index_order"):
+            ys = [_reverse0(b, y) for y in ys]
+        if axis:
+            ys = [
+                b.op("Transpose", y, perm=_swap01(len(t.shape)))
+                for y, t in zip(ys, b.out_types[nc:])
+            ]
+        return tuple(outs[:nc] + list(ys))
 
 
-def _time_major(seqs):
+def _axis(attrs) -> int:
+    return attrs.get("axis", 1)
+
+
+def _at(axis: int, t: int) -> tuple:
+    """The index of step ``t`` along ``axis``."""
+    return (slice(None),) * axis + (t,)
+
+
+def _reverse0(b, x: str) -> str:
+    """ONNX: ``x`` reversed along axis 0 (a negative-step Slice)."""
+    return b.op(
+        "Slice",
+        x,
+        b.const(np.array([-1], np.int64)),
+        b.const(np.array([np.iinfo(np.int64).min], np.int64)),
+        b.const(np.array([0], np.int64)),
+        b.const(np.array([-1], np.int64)),
+    )
+
+
+def _time_major(seqs, axis: int = 1):
     """``(time, batch, ...)`` copies: each step's slice is then one contiguous block (the
     kernels' fast paths, convolutions' above all, want contiguous inputs)."""
-    return [np.ascontiguousarray(np.moveaxis(s, 1, 0)) for s in seqs]
+    return [np.ascontiguousarray(np.moveaxis(s, axis, 0)) for s in seqs]
 
 
 def _swap01(rank: int) -> list[int]:
