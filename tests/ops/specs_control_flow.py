@@ -1,7 +1,9 @@
 """Op specs for graphc/ops/control_flow.py: ``scan`` over a traced body (a tanh RNN step,
 N=2, T=3, F=3, U=4), forwards; and backwards with a boolean mask sequence, two carries
 and two stacked outputs (Keras's masked step: a masked step keeps the state and repeats
-the previous output)."""
+the previous output). The ``keras.ops.scan`` layout (``axis=0``: time leading, outputs
+stacked in the sequences' order under ``reverse``) over the same step, forwards and
+backwards."""
 
 import numpy as np
 
@@ -41,6 +43,27 @@ def _rnn_attrs(masked: bool, reverse: bool) -> dict:
     return final.producer.attrs
 
 
+def _leading_attrs(reverse: bool) -> dict:
+    """``graphc.ops.scan``'s node: sequences ``(time, batch, F)``, two stacked outputs."""
+    w = Parameter(np.zeros((F, U), "float32"), "w")
+    u = Parameter(np.zeros((U, U), "float32"), "u")
+    seq = Value((None, None, F), "float32", kind="input", name="seq")
+    h0 = Value((None, U), "float32", kind="input", name="h0")
+    tr = BodyTrace(axis=0)
+    h = tr.carry(h0)
+    x = tr.sequence(seq)
+    h_new = ops.tanh(ops.add(ops.matmul(x, w), ops.matmul(h, u)))
+    (final,), _ = tr.finish([h_new], [h_new, ops.square(x)], reverse=reverse, index_order=True)
+    return final.producer.attrs
+
+
+def _leading(rng, dtype):
+    w, u = _weights(rng, dtype)
+    h0 = rng.uniform(-1, 1, (N, U)).astype(dtype)
+    seq = rng.uniform(-1, 1, (T, N, F)).astype(dtype)
+    return [h0, seq, w, u]
+
+
 def _plain(rng, dtype):
     w, u = _weights(rng, dtype)
     h0 = rng.uniform(-1, 1, (N, U)).astype(dtype)
@@ -70,6 +93,18 @@ SPECS = {
             [],
             (-1, 1),
             {"make": _masked, "batched_inputs": (0, 1, 2, 3), "no_grad": (3,)},
+        ),
+        (
+            _leading_attrs(reverse=False),
+            [],
+            (-1, 1),
+            {"make": _leading, "batched_inputs": (0,)},
+        ),
+        (
+            _leading_attrs(reverse=True),
+            [],
+            (-1, 1),
+            {"make": _leading, "batched_inputs": (0,)},
         ),
     ],
 }
