@@ -943,15 +943,25 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
             steps = arange(length)  # the body does not read it: it sets the length
             return _scan_traced(f, init, steps, None, reverse, "scan", xs_given=False)
         return _scan_traced(f, init, xs, length, reverse, "scan")
-    n = _leading(xs, length)
+    # A nested xs (a tuple or dict of arrays) is scanned leaf by leaf, and nested ys are
+    # stacked leaf by leaf, as Keras's backends do.
+    nested = xs is not None and tree.is_nested(xs)
+    xs_leaves = tree.flatten(xs) if nested else []
+    n = _leading(xs_leaves[0] if nested else xs, length)
     carry, ys = init, []
     order = range(n - 1, -1, -1) if reverse else range(n)
     for i in order:
-        x = None if xs is None else take(xs, np.asarray(i, dtype=np.int64), axis=0)
+        at = np.asarray(i, dtype=np.int64)
+        if nested:
+            x = tree.pack_sequence_as(xs, [take(v, at, axis=0) for v in xs_leaves])
+        else:
+            x = None if xs is None else take(xs, at, axis=0)
         carry, y = f(carry, x)
         ys.append(y)
     if reverse:
         ys.reverse()
+    if ys and ys[0] is not None and tree.is_nested(ys[0]):
+        return carry, tree.map_structure(lambda *leaves: stack(list(leaves)), *ys)
     return carry, (stack(ys) if ys and ys[0] is not None else None)
 
 
