@@ -1052,6 +1052,10 @@ def _scan_traced(f, init, xs, length, reverse, what, xs_given=True):
 
 
 def map(f, xs):  # noqa: A001  (keras.ops.map)
+    """``keras.ops.map``: ``f`` over the leading axis, unrolled; a symbolic ``xs`` of
+    unknown leading length is one ``scan`` node (see ``scan``) without a carry."""
+    if is_symbolic(xs) and _shape(xs)[0] is None:
+        return _scan_traced(lambda c, x: (c, f(x)), (), xs, None, False, "map")[1]
     return stack(
         [f(take(xs, np.asarray(i, dtype=np.int64), axis=0)) for i in range(_leading(xs, None))]
     )

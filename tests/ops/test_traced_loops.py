@@ -184,3 +184,14 @@ def test_refusals():
         ops.scan(lambda c, x: (c[0], x), (xs[0], xs[0]), xs)
     with pytest.raises(ValueError, match="symbolic condition"):
         ops.while_loop(lambda c: ops.sum(c) < 3, lambda c: c + 1, inp)
+
+
+def test_map_over_an_unknown_leading_length():
+    inp = graphc.Input(shape=(None, F))
+    out = ops.transpose(
+        ops.map(lambda x: ops.sum(ops.square(x), axis=-1), ops.transpose(inp, (1, 0, 2)))
+    )
+    model = graphc.Model(inp, out)
+    assert _ops_in(model).count("scan") == 1
+    x = RNG.standard_normal((N, 5, F)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), (x**2).sum(-1), rtol=1e-6)
