@@ -889,18 +889,73 @@ def fori_loop(lower, upper, body_fun, init_val):
 
 
 def while_loop(cond, body, loop_vars, maximum_iterations=None):
-    """``keras.ops.while_loop`` as a Python loop: the condition must be concrete (a
-    symbolic condition would need ONNX ``Loop``, which graphc does not record yet)."""
+    """``keras.ops.while_loop``. A concrete condition runs as a Python loop (unrolled
+    when recording). A symbolic one (it reads a symbolic tensor) makes one ``while`` node
+    (``graphc/ops/control_flow.py``): ``body`` and ``cond`` are recorded once on
+    placeholders for the loop variables (any nested structures), the trip count is
+    decided at run time, and the export is ONNX ``Loop``. ``cond`` must then give a bool
+    scalar, and the loop variables keep their shapes and dtypes."""
     is_tuple = isinstance(loop_vars, (list, tuple))
     vars_ = tuple(loop_vars) if is_tuple else (loop_vars,)
     n = 0
-    while _concrete(cond(*vars_), "while_loop") and (
-        maximum_iterations is None or n < maximum_iterations
-    ):
+    while True:
+        go = cond(*vars_)
+        if is_symbolic(go):
+            vars_ = _while_traced(cond, body, vars_, maximum_iterations, n, go)
+            return type(loop_vars)(vars_) if is_tuple else vars_[0]
+        if not bool(np.asarray(go)) or (maximum_iterations is not None and n >= maximum_iterations):
+            break
         out = body(*vars_)
         vars_ = tuple(out) if isinstance(out, (list, tuple)) else (out,)
         n += 1
     return type(loop_vars)(vars_) if is_tuple else vars_[0]
+
+
+def _while_traced(cond, body, vars_, maximum_iterations, done, cond0):
+    """``while_loop`` on a symbolic condition: one ``while`` node; ``done`` steps ran
+    already (a condition that became symbolic after concrete steps)."""
+    from graphc import tree
+    from graphc.ops.control_flow import BodyTrace, _in_scope
+
+    if maximum_iterations is not None:
+        maximum_iterations = builtins.max(int(maximum_iterations) - done, 0)
+    leaves = tree.flatten(vars_)
+    if not leaves:
+        raise ArgumentValueError("while_loop: loop_vars holds no tensor; pass the loop state")
+    dtypes: list = [None] * len(leaves)
+    for attempt in range(2):
+        carries = [_leaf_tensor(v, d) for v, d in zip(leaves, dtypes)]
+        tr = BodyTrace(name="while_loop", axis=0)
+        with _in_scope("while_loop"):
+            ph = [tr.carry(v) for v in carries]
+            out = body(*tree.pack_sequence_as(vars_, ph))
+            out = tuple(out) if isinstance(out, (list, tuple)) else (out,)
+            new = tree.flatten(out)
+            if len(new) != len(leaves):
+                raise ShapeError(
+                    f"while_loop: body returned {len(new)} tensor(s) for {len(leaves)} loop "
+                    "variable(s); it must return the loop variables' structure"
+                )
+            new = [v if isinstance(v, Value) else _leaf_tensor(v) for v in new]
+            retry = [
+                n.dtype if _weak(i) and n.dtype != p.dtype else None
+                for i, n, p in zip(leaves, new, ph)
+            ]
+            if builtins.any(retry) and attempt == 0:
+                dtypes = [r or d for r, d in zip(retry, dtypes)]
+                continue
+            go = cond(*tree.pack_sequence_as(vars_, new))
+        break
+    if not isinstance(go, Value) or tuple(go.shape) != () or go.dtype != "bool":
+        got = f"{getattr(go, 'shape', ())} {getattr(go, 'dtype', type(go).__name__)}"
+        raise ShapeError(
+            f"while_loop: cond must return a bool scalar tensor, received {got}; reduce "
+            "it with ops.all or ops.any"
+        )
+    if isinstance(cond0, Value) and cond0.dtype != "bool":
+        cond0 = cast(cond0, "bool")
+    finals = tr.finish_while(new, go, cond0, maximum_iterations)
+    return tuple(tree.pack_sequence_as(vars_, finals))
 
 
 def _leading(xs, length):

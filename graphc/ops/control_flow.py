@@ -200,6 +200,49 @@ class BodyTrace:
             )
         if not self.sequences:
             raise ValueError("scan: at least one sequence is needed (it sets the length)")
+        body, captured = self._body(new_carries, outputs)
+        extra: dict = {}
+        if self.axis != 1:
+            extra["axis"] = self.axis
+        if index_order:
+            extra["index_order"] = True
+        result = apply(
+            "scan",
+            [*self.inits, *self.sequences, *[v for v, _ in captured]],
+            body=body,
+            n_carry=len(self.carries),
+            n_seq=len(self.slices),
+            reverse=bool(reverse),
+            **extra,
+        )
+        result = list(result)
+        return result[: len(self.carries)], result[len(self.carries) :]
+
+    def finish_while(
+        self, new_carries: Sequence[Any], cond_next: Value, cond0: Any, maximum_iterations=None
+    ) -> list:
+        """Apply a ``while`` node (no sequences): the body maps the carries to their new
+        values and ``cond_next`` (the condition on them, a bool scalar); ``cond0`` is the
+        condition on the initial values. Returns the final carries."""
+        if self.sequences:
+            raise ValueError("while: a while loop reads no sequences")
+        body, captured = self._body(new_carries, [cond_next])
+        result = apply(
+            "while",
+            [*self.inits, cond0, *[v for v, _ in captured]],
+            body=body,
+            n_carry=len(self.carries),
+            maximum_iterations=-1 if maximum_iterations is None else int(maximum_iterations),
+        )
+        return list(result) if isinstance(result, (tuple, list)) else [result]
+
+    def _body(self, new_carries: Sequence[Any], outputs: Sequence[Any]):
+        """The body graph from the recorded step: ``(ScanBody, captured pairs)``."""
+        if len(new_carries) != len(self.carries):
+            raise ValueError(
+                f"scan: the step returned {len(new_carries)} carries for "
+                f"{len(self.carries)} initial ones"
+            )
         outs = []
         with _in_scope(self.name):
             for v in list(new_carries) + list(outputs):
@@ -229,23 +272,7 @@ class BodyTrace:
         captured = self._capture(outs)
         inputs = self.carries + self.slices + [ph for _, ph in captured]
         graph = Graph.from_outputs(inputs, outs, name=self.name)
-        body = ScanBody(graph, len(self.carries), len(self.slices))
-        extra: dict = {}
-        if self.axis != 1:
-            extra["axis"] = self.axis
-        if index_order:
-            extra["index_order"] = True
-        result = apply(
-            "scan",
-            [*self.inits, *self.sequences, *[v for v, _ in captured]],
-            body=body,
-            n_carry=len(self.carries),
-            n_seq=len(self.slices),
-            reverse=bool(reverse),
-            **extra,
-        )
-        result = list(result)
-        return result[: len(self.carries)], result[len(self.carries) :]
+        return ScanBody(graph, len(self.carries), len(self.slices)), captured
 
     def _capture(self, outs: list[Value]) -> list[tuple[Value, Value]]:
         """Find the body's nodes; replace every outside value they read by a placeholder.
@@ -515,6 +542,150 @@ class Scan(Op):
                 for y, t in zip(ys, b.out_types[nc:])
             ]
         return tuple(outs[:nc] + list(ys))
+
+
+class While(Op):
+    """``keras.ops.while_loop`` on a symbolic condition::
+
+        while(*init_carries, cond0, *captured) -> (*final_carries)
+
+    ``body`` (a ``ScanBody`` without sequences) maps ``carries + captured`` to the new
+    carries and the condition on them (a bool scalar); ``cond0`` is the condition on the
+    initial carries. At most ``maximum_iterations`` steps (-1: no limit). The VJP is
+    backpropagation through the steps run (the condition has no gradient); the lowering
+    is ONNX ``Loop``."""
+
+    name = "while"
+    n_outputs = 2  # a tuple: the final carries
+    vjp_reads_inputs = True
+    vjp_reads_outputs = True
+
+    def infer(self, attrs, *types):
+        body: ScanBody = attrs["body"]
+        nc = body.n_carry
+        g = body.graph
+        if len(types) != len(g.inputs) + 1:
+            raise ShapeError(
+                f"while: the body takes {len(g.inputs)} inputs, received {len(types) - 1}"
+            )
+        c = types[nc]
+        if tuple(c.shape) != () or c.dtype != "bool":
+            raise ShapeError(
+                f"while: the condition must be a bool scalar, received "
+                f"{format_shape(c.shape)} {c.dtype}"
+            )
+        cond = g.outputs[nc]
+        if tuple(cond.shape) != () or cond.dtype != "bool":
+            raise ShapeError(
+                f"while_loop: cond must return a bool scalar, received "
+                f"{format_shape(cond.shape)} {cond.dtype}; reduce it (ops.all, ops.any)"
+            )
+        return tuple(TensorType(t.shape, t.dtype) for t in types[:nc])
+
+    @staticmethod
+    def _split(attrs, xs):
+        nc = attrs["n_carry"]
+        return list(xs[:nc]), xs[nc], list(xs[nc + 1 :])
+
+    def _run(self, attrs, xs, ex, ctx, keep):
+        body: ScanBody = attrs["body"]
+        nc = body.n_carry
+        carries, cond, captured = self._split(attrs, xs)
+        limit = attrs["maximum_iterations"]
+        tape: list = []
+        go, n = bool(cond), 0
+        while go and (limit < 0 or n < limit):
+            if keep:
+                outs, env = ex.forward(carries + captured, ctx, keep_for_backward=True)
+                tape.append(env)
+            else:
+                outs = ex.forward(carries + captured, ctx)
+            carries, go = list(outs[:nc]), bool(outs[nc])
+            n += 1
+        return carries, tape
+
+    def kernel(self, attrs, *xs, ctx):
+        body: ScanBody = attrs["body"]
+        keep = bool(ctx.training)
+        ex = body.executor((body.wanted or body.float_inputs()) if keep else frozenset())
+        carries, tape = self._run(attrs, xs, ex, ctx, keep)
+        result = tuple(np.array(c, copy=True) for c in carries)
+        if keep and result:
+            key = id(result[0])
+            _TAPES[key] = (weakref.ref(result[0]), ex, tape)
+            weakref.finalize(result[0], _drop_tape, key)
+        return result
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        body: ScanBody = attrs["body"]
+        g_inputs = body.graph.inputs
+        nc = body.n_carry
+        floats = body.float_inputs()
+        # body input k is node input k for the carries, k + 1 for the captured values
+        wanted = frozenset(
+            v for k, v in enumerate(g_inputs) if v in floats and (k < nc or needs[k + 1])
+        )
+        body.wanted = wanted
+        entry = _TAPES.pop(id(ys[0]), None) if ys and ys[0] is not None else None
+        if entry is not None and entry[0]() is ys[0] and wanted <= set(entry[1].trainable):
+            ex, tape = entry[1], entry[2]
+        else:
+            ex = body.executor(wanted)
+            _, tape = self._run(attrs, xs, ex, ExecContext(training=True), True)
+        carries, _, captured = self._split(attrs, xs)
+        trainable = set(ex.trainable)
+        g_carry = [
+            (g if g is not None else np.zeros_like(x)) if ph in trainable else None
+            for g, x, ph in zip(gys, carries, g_inputs[:nc])
+        ]
+        g_cap: list = [None] * len(captured)
+        for j in range(len(tape) - 1, -1, -1):
+            bufs = {}
+            for ph, x in zip(g_inputs, carries + captured):
+                if ph in trainable:
+                    bufs[ph] = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
+            ex.backward(tape[j], g_carry + [None], bufs)
+            tape[j] = None
+            g_carry = [bufs.get(ph) for ph in g_inputs[:nc]]
+            for k, ph in enumerate(g_inputs[nc:]):
+                if needs[nc + 1 + k] and ph in bufs:
+                    g_cap[k] = bufs[ph] if g_cap[k] is None else g_cap[k] + bufs[ph]
+        result = [g if needs[k] else None for k, g in enumerate(g_carry)]
+        result.append(None)  # the condition
+        result += [
+            None if g is None else g.astype(x.dtype, copy=False) for g, x in zip(g_cap, captured)
+        ]
+        return tuple(result)
+
+    def lower(self, attrs, b, *names):
+        body: ScanBody = attrs["body"]
+        nc = body.n_carry
+        g = body.graph
+        carries, cond, captured = self._split(attrs, names)
+        ph_carry, ph_cap = g.inputs[:nc], g.inputs[nc:]
+        # ONNX Loop's body: (iteration, condition, *loop-carried) -> (condition,
+        # *loop-carried); the captured values ride along unchanged.
+        it = Value((), "int64", kind="input", name="iteration")
+        cond_in = Value((), "bool", kind="input", name="cond_in")
+        graph_proto = b.subgraph(
+            g,
+            inputs=[it, cond_in] + ph_carry + ph_cap,
+            outputs=[g.outputs[nc]] + list(g.outputs[:nc]) + ph_cap,
+            name=f"{b.where or 'while'}/body",
+        )
+        limit = attrs["maximum_iterations"]
+        trips = b.const(np.array(limit if limit >= 0 else np.iinfo(np.int64).max, np.int64))
+        outs = b.op(
+            "Loop",
+            trips,
+            cond,
+            *carries,
+            *captured,
+            outputs=nc + len(captured),
+            body=graph_proto,
+        )
+        outs = [outs] if isinstance(outs, str) else list(outs)
+        return tuple(outs[:nc])
 
 
 def _axis(attrs) -> int:

@@ -182,8 +182,54 @@ def test_refusals():
         ops.scan(lambda c, x: c + x, ops.zeros_like(xs[0]), xs)
     with pytest.raises(ShapeError, match="a carry of 1 tensor"):
         ops.scan(lambda c, x: (c[0], x), (xs[0], xs[0]), xs)
-    with pytest.raises(ValueError, match="symbolic condition"):
-        ops.while_loop(lambda c: ops.sum(c) < 3, lambda c: c + 1, inp)
+    with pytest.raises(ShapeError, match="cond must return a bool scalar"):
+        ops.while_loop(lambda c: c < 3, lambda c: c + 1, inp)
+
+
+def _halving_model():
+    """Halve x until its largest magnitude is below 1: a data-dependent trip count."""
+    inp = graphc.Input(shape=(F,))
+
+    def cond(x, k):
+        return ops.max(ops.abs(x)) >= 1.0
+
+    x, k = ops.while_loop(cond, lambda x, k: (x * 0.5, k + 1), (inp, 0))
+    return graphc.Model(inp, [x, k]), cond
+
+
+def test_while_loop_on_a_symbolic_condition_matches_eager():
+    model, cond = _halving_model()
+    assert "while" in _ops_in(model)
+    for scale in (0.5, 3.0, 40.0):
+        x = (RNG.standard_normal((1, F)) * scale).astype("float32")
+        got = model(x)
+        want = ops.while_loop(
+            lambda x, k: np.max(np.abs(x)) >= 1.0, lambda x, k: (x * 0.5, k + 1), (x, 0)
+        )
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+        assert int(got[1]) == want[1]
+
+
+def test_while_loop_trains_and_exports():
+    from graphc.onnx import Runtime, export
+
+    graphc.utils.set_random_seed(0)
+    inp = graphc.Input(shape=(F,))
+    dense = layers.Dense(F, activation="tanh")
+    h = dense(inp)
+
+    def cond(h, k):
+        return ops.logical_and(ops.less(k, 3), ops.max(ops.abs(h)) > 0.05)
+
+    h, k = ops.while_loop(cond, lambda h, k: (dense(h), k + 1), (h, 0), maximum_iterations=2)
+    model = graphc.Model(inp, layers.Dense(1)(h))
+    model.compile(optimizer=graphc.optimizers.Adam(0.02), loss="mse")
+    x = RNG.standard_normal((32, F)).astype("float32")
+    y = x[:, :1] * 0.5
+    hist = model.fit(x, y, epochs=10, batch_size=8, verbose=0).history["loss"]
+    assert hist[-1] < hist[0] * 0.7
+    runtime = Runtime(export(model))
+    np.testing.assert_allclose(runtime.predict(x), model.predict(x, verbose=0), atol=1e-5)
 
 
 def test_map_over_an_unknown_leading_length():
