@@ -26,6 +26,9 @@ class ScanRNN(layers.Layer):
         super().__init__(**kwargs)
         self.reverse = reverse
 
+    def get_config(self):
+        return {**super().get_config(), "reverse": self.reverse}
+
     def build(self, input_shape):
         self.w = self.add_weight(shape=(input_shape[-1], U), initializer="glorot_uniform")
         self.u = self.add_weight(shape=(U, U), initializer="orthogonal")
@@ -241,3 +244,20 @@ def test_map_over_an_unknown_leading_length():
     assert _ops_in(model).count("scan") == 1
     x = RNG.standard_normal((N, 5, F)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), (x**2).sum(-1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("ext", [".keras", ".graphc"])
+def test_model_files(tmp_path, ext):
+    """A loop inside a custom layer is recorded again on load; one outside any layer is
+    refused with the reason (its step is a Python function)."""
+    model, _ = _scan_model(reverse=True)
+    path = str(tmp_path / f"m{ext}")
+    model.save(path)
+    loaded = graphc.saving.load_model(path, custom_objects={"ScanRNN": ScanRNN})
+    x = RNG.standard_normal((N, 5, F)).astype("float32")
+    for a, b in zip(loaded.predict(x, verbose=0), model.predict(x, verbose=0)):
+        np.testing.assert_array_equal(a, b)
+    inp = graphc.Input(shape=(None,))
+    _, ys = ops.scan(lambda c, x: (c + x, c), ops.zeros_like(inp[:, 0]), ops.transpose(inp))
+    with pytest.raises(NotImplementedError, match="applied outside a layer"):
+        graphc.Model(inp, ys).save(str(tmp_path / "outside.graphc"))
