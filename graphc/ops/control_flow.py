@@ -40,6 +40,12 @@ more) the VJP runs the forward again. The ONNX lowering is ONNX ``Scan`` with th
 as its subgraph, time-major (the sequences transposed, and reversed by a Slice for
 ``reverse``); captured values ride along as loop-invariant state variables, so the body
 reads no outer-scope names.
+
+``graphc.ops.scan``, ``fori_loop`` (symbolic bounds) and ``map`` (unknown length) on
+symbolic tensors record this node with ``axis=0`` (``ops/composite.py``). ``while``
+(``keras.ops.while_loop`` on a symbolic condition) is the sibling without sequences: its
+body returns the new carries and the condition on them, it runs until the condition is
+false (or ``maximum_iterations``), and lowers to ONNX ``Loop``.
 """
 
 from __future__ import annotations
