@@ -156,7 +156,7 @@ __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
-    # control flow (Python loops: eager, or unrolled on symbolic tensors)
+    # control flow (Python loops on data; on symbolic tensors, scan/while nodes or unrolled)
     "cond",
     "fori_loop",
     "while_loop",
