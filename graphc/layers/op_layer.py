@@ -9,6 +9,7 @@ import numpy as np
 from graphc import recording
 from graphc.ir import Value
 from graphc.layers.base import Layer
+from graphc.ops.control_flow import ScanBody
 from graphc.ops.registry import apply
 
 
@@ -59,6 +60,13 @@ class OpLayer(Layer):
         return apply(self.op, args, **self.attrs)
 
     def get_config(self):
+        if isinstance(self.attrs.get("body"), ScanBody):
+            raise NotImplementedError(
+                f"Cannot serialize {self.name!r}: ops.scan, fori_loop, map or while_loop "
+                "applied outside a layer records a Python function's step, which a model "
+                "file cannot hold; call the loop inside a custom layer's call (it is "
+                "recorded again when the model is loaded)."
+            )
         attrs = {k: list(v) if isinstance(v, tuple) else v for k, v in self.attrs.items()}
         return {
             **super().get_config(),

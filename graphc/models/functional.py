@@ -291,6 +291,8 @@ class Model(Trainer, Layer):
         if training is not None and not any(is_symbolic(x) for x in flatten_struct(inputs)):
             with recording.eager_context(recording.ExecContext(training=bool(training))):
                 return self.call(inputs)
+        import graphc.backends.numpy  # noqa: F401  (a scan or while node runs its body with it)
+
         graph = self.graph
         given = self._match_inputs(inputs)
         mapping = dict(zip(graph.inputs, given))

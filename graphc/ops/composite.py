@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from graphc.errors import ArgumentTypeError, ArgumentValueError, ShapeError
 from graphc.ir import Value
 from graphc.ops.arrays import _rank, mean, sum, take, thresholded_relu, transpose
 from graphc.ops.logic import (
@@ -155,7 +156,7 @@ __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
-    # control flow (Python loops: eager, or unrolled on symbolic tensors)
+    # control flow (Python loops on data; on symbolic tensors, scan/while nodes or unrolled)
     "cond",
     "fori_loop",
     "while_loop",
@@ -863,7 +864,24 @@ def switch(index, branches, *operands):
 
 
 def fori_loop(lower, upper, body_fun, init_val):
-    """A Python loop: unrolled when recording (``lower`` and ``upper`` are ints)."""
+    """``keras.ops.fori_loop``: a Python loop when ``lower`` and ``upper`` are numbers
+    (unrolled when recording). With a symbolic bound (``ops.shape(x)[1]`` of an unknown
+    length, say) the loop is one ``scan`` node over ``arange(lower, upper)`` whose body
+    is ``body_fun`` recorded once: the trip count is known only at run time (0 steps
+    return ``init_val``)."""
+    if is_symbolic(lower) or is_symbolic(upper):
+        from graphc.ops.dynamic import arange
+
+        def step(carry, i):
+            return body_fun(i, carry), None
+
+        return _scan_traced(step, init_val, arange(lower, upper), None, False, "fori_loop")[0]
+    for name, bound in (("lower", lower), ("upper", upper)):
+        if isinstance(bound, Value):
+            raise ArgumentTypeError(
+                f"fori_loop: {name} must be a Python int or a symbolic scalar tensor, "
+                f"received a {bound.kind} {bound.name}; pass int(...) of its value"
+            )
     val = init_val
     for i in range(int(lower), int(upper)):
         val = body_fun(i, val)
@@ -871,16 +889,73 @@ def fori_loop(lower, upper, body_fun, init_val):
 
 
 def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    """``keras.ops.while_loop``. A concrete condition runs as a Python loop (unrolled
+    when recording). A symbolic one (it reads a symbolic tensor) makes one ``while`` node
+    (``graphc/ops/control_flow.py``): ``body`` and ``cond`` are recorded once on
+    placeholders for the loop variables (any nested structures), the trip count is
+    decided at run time, and the export is ONNX ``Loop``. ``cond`` must then give a bool
+    scalar, and the loop variables keep their shapes and dtypes."""
     is_tuple = isinstance(loop_vars, (list, tuple))
     vars_ = tuple(loop_vars) if is_tuple else (loop_vars,)
     n = 0
-    while _concrete(cond(*vars_), "while_loop") and (
-        maximum_iterations is None or n < maximum_iterations
-    ):
+    while True:
+        go = cond(*vars_)
+        if is_symbolic(go):
+            vars_ = _while_traced(cond, body, vars_, maximum_iterations, n, go)
+            return type(loop_vars)(vars_) if is_tuple else vars_[0]
+        if not bool(np.asarray(go)) or (maximum_iterations is not None and n >= maximum_iterations):
+            break
         out = body(*vars_)
         vars_ = tuple(out) if isinstance(out, (list, tuple)) else (out,)
         n += 1
     return type(loop_vars)(vars_) if is_tuple else vars_[0]
+
+
+def _while_traced(cond, body, vars_, maximum_iterations, done, cond0):
+    """``while_loop`` on a symbolic condition: one ``while`` node; ``done`` steps ran
+    already (a condition that became symbolic after concrete steps)."""
+    from graphc import tree
+    from graphc.ops.control_flow import BodyTrace, _in_scope
+
+    if maximum_iterations is not None:
+        maximum_iterations = builtins.max(int(maximum_iterations) - done, 0)
+    leaves = tree.flatten(vars_)
+    if not leaves:
+        raise ArgumentValueError("while_loop: loop_vars holds no tensor; pass the loop state")
+    dtypes: list = [None] * len(leaves)
+    for attempt in range(2):
+        carries = [_leaf_tensor(v, d) for v, d in zip(leaves, dtypes)]
+        tr = BodyTrace(name="while_loop", axis=0)
+        with _in_scope("while_loop"):
+            ph = [tr.carry(v) for v in carries]
+            out = body(*tree.pack_sequence_as(vars_, ph))
+            out = tuple(out) if isinstance(out, (list, tuple)) else (out,)
+            new = tree.flatten(out)
+            if len(new) != len(leaves):
+                raise ShapeError(
+                    f"while_loop: body returned {len(new)} tensor(s) for {len(leaves)} loop "
+                    "variable(s); it must return the loop variables' structure"
+                )
+            new = [v if isinstance(v, Value) else _leaf_tensor(v) for v in new]
+            retry = [
+                n.dtype if _weak(i) and n.dtype != p.dtype else None
+                for i, n, p in zip(leaves, new, ph)
+            ]
+            if builtins.any(retry) and attempt == 0:
+                dtypes = [r or d for r, d in zip(retry, dtypes)]
+                continue
+            go = cond(*tree.pack_sequence_as(vars_, new))
+        break
+    if not isinstance(go, Value) or tuple(go.shape) != () or go.dtype != "bool":
+        got = f"{getattr(go, 'shape', ())} {getattr(go, 'dtype', type(go).__name__)}"
+        raise ShapeError(
+            f"while_loop: cond must return a bool scalar tensor, received {got}; reduce "
+            "it with ops.all or ops.any"
+        )
+    if isinstance(cond0, Value) and cond0.dtype != "bool":
+        cond0 = cast(cond0, "bool")
+    finals = tr.finish_while(new, go, cond0, maximum_iterations)
+    return tuple(tree.pack_sequence_as(vars_, finals))
 
 
 def _leading(xs, length):
@@ -891,21 +966,151 @@ def _leading(xs, length):
 
 
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
-    """``keras.ops.scan`` with one array ``xs`` (or ``None`` and ``length``): a Python
-    loop over the leading axis, unrolled when recording; returns ``(carry, stacked ys)``."""
-    n = _leading(xs, length)
+    """``keras.ops.scan(f, init, xs=None, length=None, reverse=False, unroll=1)``.
+
+    On arrays: a Python loop over the leading axis of one array ``xs`` (or ``None`` and
+    ``length``); returns ``(carry, stacked ys)``. When ``init``, ``xs`` (any nested
+    structure of tensors, as Keras allows) or ``length`` is symbolic, ``f`` is recorded
+    once, on placeholders for the carry and for one slice ``xs[t]``, as the body of one
+    ``scan`` node (``graphc/ops/control_flow.py``): the leading length may be unknown
+    (``None``), the graph holds ``f``'s ops once, and gradients, the ONNX export
+    (``Scan``) and Keras's ``reverse`` (``ys[t]`` comes from ``xs[t]``) follow. The carry
+    must keep its structure, shapes and dtypes from step to step; a Python-number leaf
+    of ``init`` takes the dtype the step gives it. ``unroll`` is accepted and ignored
+    (Keras unrolls only on JAX and TensorFlow)."""
+    if not callable(f):
+        raise ArgumentTypeError(f"scan: f must be a callable, received {type(f).__name__}")
+    if xs is None and length is None:
+        raise ArgumentValueError(
+            "scan: got no xs to scan over and no length; pass xs or length=<steps>"
+        )
+    from graphc import tree
+
+    leaves = tree.flatten(init) + (tree.flatten(xs) if xs is not None else [])
+    if is_symbolic(length) or builtins.any(is_symbolic(v) for v in leaves):
+        if xs is None:
+            from graphc.ops.dynamic import arange
+
+            if not is_symbolic(length):
+                length = int(length)
+                if length < 1:
+                    raise ArgumentValueError(f"scan: length must be at least 1, received {length}")
+            steps = arange(length)  # the body does not read it: it sets the length
+            return _scan_traced(f, init, steps, None, reverse, "scan", xs_given=False)
+        return _scan_traced(f, init, xs, length, reverse, "scan")
+    # A nested xs (a tuple or dict of arrays) is scanned leaf by leaf, and nested ys are
+    # stacked leaf by leaf, as Keras's backends do.
+    nested = xs is not None and tree.is_nested(xs)
+    xs_leaves = tree.flatten(xs) if nested else []
+    n = _leading(xs_leaves[0] if nested else xs, length)
     carry, ys = init, []
     order = range(n - 1, -1, -1) if reverse else range(n)
     for i in order:
-        x = None if xs is None else take(xs, np.asarray(i, dtype=np.int64), axis=0)
+        at = np.asarray(i, dtype=np.int64)
+        if nested:
+            x = tree.pack_sequence_as(xs, [take(v, at, axis=0) for v in xs_leaves])
+        else:
+            x = None if xs is None else take(xs, at, axis=0)
         carry, y = f(carry, x)
         ys.append(y)
     if reverse:
         ys.reverse()
+    if ys and ys[0] is not None and tree.is_nested(ys[0]):
+        return carry, tree.map_structure(lambda *leaves: stack(list(leaves)), *ys)
     return carry, (stack(ys) if ys and ys[0] is not None else None)
 
 
+def _leaf_tensor(v, dtype=None):
+    """A leaf of a traced scan's ``init`` or ``xs`` as a Value (data becomes a constant:
+    Python floats float32, ints int32, as Keras's ``convert_to_tensor``)."""
+    if isinstance(v, Value):
+        return v
+    if dtype is None and isinstance(v, bool):
+        dtype = "bool"
+    elif dtype is None and isinstance(v, int):
+        dtype = "int32"
+    arr = convert_to_tensor(v, dtype)
+    return Value(arr.shape, arr.dtype, kind="const", name="const", data=arr)
+
+
+def _weak(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, Value)
+
+
+def _scan_traced(f, init, xs, length, reverse, what, xs_given=True):
+    """``scan`` over symbolic tensors: one ``scan`` node (time axis 0) whose body is ``f``
+    recorded once. Returns ``(carry, ys)`` in the structures ``f`` returned."""
+    from graphc import tree
+    from graphc.ops.control_flow import BodyTrace, _in_scope
+
+    init_leaves = tree.flatten(init)
+    xs_leaves = [_leaf_tensor(v) for v in tree.flatten(xs)]
+    for v in xs_leaves:
+        if len(v.shape) < 1:
+            raise ShapeError(
+                f"{what}: every leaf of xs must have a leading (time) axis, received a "
+                f"scalar {v.dtype} tensor; pass xs of shape (steps, ...)"
+            )
+    steps = {v.shape[0] for v in xs_leaves if isinstance(v.shape[0], int)}
+    if length is not None and not is_symbolic(length):
+        steps.add(int(length))
+    if len(steps) > 1:
+        raise ShapeError(
+            f"{what}: the leaves of xs (and length) give different numbers of steps "
+            f"{sorted(steps)}; every leaf must have the same leading dimension"
+        )
+    dtypes: list = [None] * len(init_leaves)
+    for _attempt in range(2):
+        carries = [_leaf_tensor(v, d) for v, d in zip(init_leaves, dtypes)]
+        tr = BodyTrace(name=what, axis=0)
+        with _in_scope(what):
+            ph_carry = [tr.carry(v) for v in carries]
+            ph_xs = [tr.sequence(v) for v in xs_leaves]
+            c = tree.pack_sequence_as(init, ph_carry) if tree.is_nested(init) else ph_carry[0]
+            x = None
+            if xs_given:
+                x = tree.pack_sequence_as(xs, ph_xs) if tree.is_nested(xs) else ph_xs[0]
+            out = f(c, x)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise ArgumentTypeError(
+                f"{what}: f must return a pair (new carry, y), received {type(out).__name__}"
+            )
+        new_carry, y = out
+        new_leaves = tree.flatten(new_carry)
+        if len(new_leaves) != len(init_leaves):
+            raise ShapeError(
+                f"{what}: f returned a carry of {len(new_leaves)} tensor(s) for an init "
+                f"of {len(init_leaves)}; the carry must keep the structure of init"
+            )
+        new_leaves = [_leaf_tensor(v) if not isinstance(v, Value) else v for v in new_leaves]
+        retry = [
+            n.dtype if _weak(i) and n.dtype != p.dtype else None
+            for i, n, p in zip(init_leaves, new_leaves, ph_carry)
+        ]
+        if builtins.any(retry) and _attempt == 0:
+            dtypes = [r or d for r, d in zip(retry, dtypes)]
+            continue  # a Python-number init takes the step's dtype: record again
+        break
+    y_leaves = [] if y is None else tree.flatten(y)
+    if builtins.any(v is None for v in y_leaves):
+        raise ArgumentTypeError(f"{what}: f returned None inside y; return y=None or tensors only")
+    finals, stacked = tr.finish(
+        new_leaves,
+        [_leaf_tensor(v) for v in y_leaves],
+        reverse=reverse,
+        index_order=True,
+    )
+    carry = tree.pack_sequence_as(new_carry, finals) if tree.is_nested(new_carry) else finals[0]
+    if y is None:
+        return carry, None
+    return carry, (tree.pack_sequence_as(y, stacked) if tree.is_nested(y) else stacked[0])
+
+
 def map(f, xs):  # noqa: A001  (keras.ops.map)
+    """``keras.ops.map``: ``f`` over the leading axis, unrolled; a symbolic ``xs`` of
+    unknown leading length is one ``scan`` node (see ``scan``) without a carry."""
+    if is_symbolic(xs) and _shape(xs)[0] is None:
+        return _scan_traced(lambda c, x: (c, f(x)), (), xs, None, False, "map")[1]
     return stack(
         [f(take(xs, np.asarray(i, dtype=np.int64), axis=0)) for i in range(_leading(xs, None))]
     )

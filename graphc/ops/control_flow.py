@@ -18,7 +18,13 @@ The node::
 - ``reverse``: the sequences are read from the last step to the first (``go_backwards``);
   the stacked outputs are in processing order, as Keras's.
 - sequences are ``(batch, time, ...)``; a per-step output ``(batch, ...)`` is stacked into
-  ``(batch, time, ...)``.
+  ``(batch, time, ...)``. With ``axis=0`` (``keras.ops.scan``: ``graphc.ops.scan`` on
+  symbolic tensors) time is the leading axis instead: a sequence ``(time, ...)`` is read
+  as ``sequence[t]`` and a per-step output of any shape is stacked into ``(time, ...)``;
+  a missing ``axis`` is 1.
+- ``index_order`` (default False): with ``reverse``, the stacked outputs are put back in
+  the sequences' order (``keras.ops.scan``'s ``reverse``: ``ys[t]`` from ``xs[t]``)
+  instead of the processing order.
 
 The op has a variable number of outputs: ``n_outputs = 2`` only marks it multi-output
 (the kernel always returns a tuple, one array per node output).
@@ -34,6 +40,12 @@ more) the VJP runs the forward again. The ONNX lowering is ONNX ``Scan`` with th
 as its subgraph, time-major (the sequences transposed, and reversed by a Slice for
 ``reverse``); captured values ride along as loop-invariant state variables, so the body
 reads no outer-scope names.
+
+``graphc.ops.scan``, ``fori_loop`` (symbolic bounds) and ``map`` (unknown length) on
+symbolic tensors record this node with ``axis=0`` (``ops/composite.py``). ``while``
+(``keras.ops.while_loop`` on a symbolic condition) is the sibling without sequences: its
+body returns the new carries and the condition on them, it runs until the condition is
+false (or ``maximum_iterations``), and lowers to ONNX ``Loop``.
 """
 
 from __future__ import annotations
@@ -144,9 +156,15 @@ class BodyTrace:
     after some of the body is recorded (a carry shaped like a step's output).
     """
 
-    def __init__(self, name: str = "scan") -> None:
+    def __init__(self, name: str = "scan", axis: int = 1) -> None:
+        if axis not in (0, 1):
+            raise ValueError(f"scan: axis must be 0 or 1, received {axis!r}")
         self.mark = recording.next_id()
         self.name = name
+        #: the time axis of the sequences: 1 for ``(batch, time, ...)`` (a recurrent
+        #: layer; carries keep an unknown batch), 0 for ``keras.ops.scan``'s leading axis
+        #: (carries keep their exact shapes)
+        self.axis = axis
         self.carries: list[Value] = []
         self.inits: list[Any] = []
         self.slices: list[Value] = []
@@ -154,25 +172,33 @@ class BodyTrace:
 
     def carry(self, init: Value) -> Value:
         shape = tuple(init.shape)
-        ph = Value((None,) + shape[1:] if shape else shape, init.dtype, kind="input",
-                   name=f"{self.name}/carry")  # fmt: skip
+        if self.axis == 1 and shape:
+            shape = (None,) + shape[1:]
+        ph = Value(shape, init.dtype, kind="input", name=f"{self.name}/carry")
         self.carries.append(ph)
         self.inits.append(init)
         return ph
 
     def sequence(self, seq: Value) -> Value:
         shape = tuple(seq.shape)
-        if len(shape) < 2:
-            raise ShapeError(
-                f"scan: a sequence must be (batch, time, ...), received {format_shape(shape)}"
-            )
-        ph = Value((None,) + shape[2:], seq.dtype, kind="input", name=f"{self.name}/step")
+        if len(shape) < self.axis + 1:
+            want = "(batch, time, ...)" if self.axis else "(time, ...)"
+            raise ShapeError(f"scan: a sequence must be {want}, received {format_shape(shape)}")
+        step = (None,) + shape[2:] if self.axis else shape[1:]
+        ph = Value(step, seq.dtype, kind="input", name=f"{self.name}/step")
         self.slices.append(ph)
         self.sequences.append(seq)
         return ph
 
-    def finish(self, new_carries: Sequence[Any], outputs: Sequence[Any], reverse: bool = False):
-        """Apply the scan: returns ``(final carries, stacked outputs)`` as two lists."""
+    def finish(
+        self,
+        new_carries: Sequence[Any],
+        outputs: Sequence[Any],
+        reverse: bool = False,
+        index_order: bool = False,
+    ):
+        """Apply the scan: returns ``(final carries, stacked outputs)`` as two lists.
+        ``index_order``: see the module docstring."""
         if len(new_carries) != len(self.carries):
             raise ValueError(
                 f"scan: the step returned {len(new_carries)} carries for "
@@ -180,6 +206,49 @@ class BodyTrace:
             )
         if not self.sequences:
             raise ValueError("scan: at least one sequence is needed (it sets the length)")
+        body, captured = self._body(new_carries, outputs)
+        extra: dict = {}
+        if self.axis != 1:
+            extra["axis"] = self.axis
+        if index_order:
+            extra["index_order"] = True
+        result = apply(
+            "scan",
+            [*self.inits, *self.sequences, *[v for v, _ in captured]],
+            body=body,
+            n_carry=len(self.carries),
+            n_seq=len(self.slices),
+            reverse=bool(reverse),
+            **extra,
+        )
+        result = list(result)
+        return result[: len(self.carries)], result[len(self.carries) :]
+
+    def finish_while(
+        self, new_carries: Sequence[Any], cond_next: Value, cond0: Any, maximum_iterations=None
+    ) -> list:
+        """Apply a ``while`` node (no sequences): the body maps the carries to their new
+        values and ``cond_next`` (the condition on them, a bool scalar); ``cond0`` is the
+        condition on the initial values. Returns the final carries."""
+        if self.sequences:
+            raise ValueError("while: a while loop reads no sequences")
+        body, captured = self._body(new_carries, [cond_next])
+        result = apply(
+            "while",
+            [*self.inits, cond0, *[v for v, _ in captured]],
+            body=body,
+            n_carry=len(self.carries),
+            maximum_iterations=-1 if maximum_iterations is None else int(maximum_iterations),
+        )
+        return list(result) if isinstance(result, (tuple, list)) else [result]
+
+    def _body(self, new_carries: Sequence[Any], outputs: Sequence[Any]):
+        """The body graph from the recorded step: ``(ScanBody, captured pairs)``."""
+        if len(new_carries) != len(self.carries):
+            raise ValueError(
+                f"scan: the step returned {len(new_carries)} carries for "
+                f"{len(self.carries)} initial ones"
+            )
         outs = []
         with _in_scope(self.name):
             for v in list(new_carries) + list(outputs):
@@ -191,13 +260,14 @@ class BodyTrace:
                 if v.producer is None or v.producer._id < self.mark:
                     v = apply("identity", [v])  # an input, weight or outer value as is
                 outs.append(v)
+        skip = 1 if self.axis else 0  # the batch dimension may differ (a 1-row init)
         for ph, new in zip(self.carries, outs):
             if (
                 new.dtype != ph.dtype
                 or len(new.shape) != len(ph.shape)
                 or any(
                     a is not None and b is not None and a != b
-                    for a, b in zip(new.shape[1:], ph.shape[1:])
+                    for a, b in zip(new.shape[skip:], ph.shape[skip:])
                 )
             ):
                 raise ShapeError(
@@ -208,17 +278,7 @@ class BodyTrace:
         captured = self._capture(outs)
         inputs = self.carries + self.slices + [ph for _, ph in captured]
         graph = Graph.from_outputs(inputs, outs, name=self.name)
-        body = ScanBody(graph, len(self.carries), len(self.slices))
-        result = apply(
-            "scan",
-            [*self.inits, *self.sequences, *[v for v, _ in captured]],
-            body=body,
-            n_carry=len(self.carries),
-            n_seq=len(self.slices),
-            reverse=bool(reverse),
-        )
-        result = list(result)
-        return result[: len(self.carries)], result[len(self.carries) :]
+        return ScanBody(graph, len(self.carries), len(self.slices)), captured
 
     def _capture(self, outs: list[Value]) -> list[tuple[Value, Value]]:
         """Find the body's nodes; replace every outside value they read by a placeholder.
@@ -306,14 +366,16 @@ class Scan(Op):
                 f"scan: the body takes {len(g.inputs)} inputs ({body.n_carry} carries, "
                 f"{body.n_seq} sequences), received {len(types)}"
             )
-        steps = seqs[0].shape[1] if len(seqs[0].shape) > 1 else None
+        axis = _axis(attrs)
+        steps = seqs[0].shape[axis] if len(seqs[0].shape) > axis else None
         batch = seqs[0].shape[0]
         for t, s in zip(seqs, g.inputs[body.n_carry : body.n_carry + body.n_seq]):
-            want = (t.shape[0],) + tuple(t.shape[2:])
-            if len(t.shape) < 2 or not _compatible(want, s.shape):
+            want = tuple(t.shape[:axis]) + tuple(t.shape[axis + 1 :])
+            if len(t.shape) < axis + 1 or not _compatible(want, s.shape):
                 raise ShapeError(
                     f"scan: a sequence of shape {format_shape(t.shape)} does not match "
-                    f"the body's step input {format_shape(s.shape)} (batch, time, ...)"
+                    f"the body's step input {format_shape(s.shape)} "
+                    + ("(batch, time, ...)" if axis else "(time, ...)")
                 )
         for t, s in zip(
             carries + captured, g.inputs[: body.n_carry] + g.inputs[body.n_carry + body.n_seq :]
@@ -326,23 +388,26 @@ class Scan(Op):
         out = [TensorType(t.shape, t.dtype) for t in carries]
         for v in g.outputs[body.n_carry :]:
             shape = tuple(v.shape)
-            out.append(TensorType((batch, steps) + shape[1:], v.dtype))
+            stacked = (batch, steps) + shape[1:] if axis else (steps,) + shape
+            out.append(TensorType(stacked, v.dtype))
         return tuple(out)
 
     def kernel(self, attrs, *xs, ctx):
         body: ScanBody = attrs["body"]
         carries, seqs, captured = _split(attrs, xs)
-        steps = seqs[0].shape[1]
-        if steps == 0:
+        axis = _axis(attrs)
+        steps = seqs[0].shape[axis]
+        if steps == 0 and body.n_outputs:
             raise ValueError(
-                "scan: the sequences have 0 time steps; a recurrent layer needs at least one"
+                "scan: the sequences have 0 time steps; a recurrent layer or a scan needs "
+                "at least one"
             )
         keep = bool(ctx.training)
         ex = body.executor((body.wanted or body.float_inputs()) if keep else frozenset())
         n = body.n_carry
         per_step: list = []
         tape: list = []
-        seqs = _time_major(seqs)
+        seqs = _time_major(seqs, axis)
         for t in _order(attrs, steps):
             ins = carries + [s[t] for s in seqs] + captured
             if keep:
@@ -353,7 +418,9 @@ class Scan(Op):
             carries = list(outs[:n])
             per_step.append(outs[n:])
         finals = [np.array(c, copy=True) for c in carries]
-        stacked = [np.stack([o[k] for o in per_step], axis=1) for k in range(body.n_outputs)]
+        if attrs["reverse"] and attrs.get("index_order"):
+            per_step.reverse()
+        stacked = [np.stack([o[k] for o in per_step], axis=axis) for k in range(body.n_outputs)]
         result = tuple(finals + stacked)
         if keep and result:
             key = id(result[0])
@@ -373,8 +440,9 @@ class Scan(Op):
         carries, seqs, captured = _split(attrs, xs)
         ctx = ExecContext(training=True)
         tape = []
-        steps = seqs[0].shape[1]
-        seqs = _time_major(seqs)
+        axis = _axis(attrs)
+        steps = seqs[0].shape[axis]
+        seqs = _time_major(seqs, axis)
         for t in _order(attrs, steps):
             outs, env = ex.forward(
                 carries + [s[t] for s in seqs] + captured, ctx, keep_for_backward=True
@@ -406,20 +474,24 @@ class Scan(Op):
             for k, s in enumerate(seqs)
         ]
         g_cap: list = [None] * len(captured)
-        order = list(_order(attrs, seqs[0].shape[1]))
+        axis = _axis(attrs)
+        order = list(_order(attrs, seqs[0].shape[axis]))
+        by_index = bool(attrs.get("index_order"))
         for j in range(len(order) - 1, -1, -1):
             t = order[j]
+            at = _at(axis, t)
             bufs = {}
-            for ph, x in zip(g_inputs, carries + [s[:, t] for s in seqs] + captured):
+            for ph, x in zip(g_inputs, carries + [s[at] for s in seqs] + captured):
                 if ph in trainable:
                     bufs[ph] = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
-            grads = g_carry + [None if g is None else g[:, j] for g in g_out]
+            out_at = at if by_index else _at(axis, j)
+            grads = g_carry + [None if g is None else g[out_at] for g in g_out]
             ex.backward(tape[j], grads, bufs)
             tape[j] = None
             g_carry = [bufs.get(ph) for ph in g_inputs[:nc]]
             for k in range(ns):
                 if g_seq[k] is not None:
-                    g_seq[k][:, t] = bufs[g_inputs[nc + k]]
+                    g_seq[k][at] = bufs[g_inputs[nc + k]]
             for k, ph in enumerate(g_inputs[nc + ns :]):
                 if needs[nc + ns + k] and ph in bufs:
                     g_cap[k] = bufs[ph] if g_cap[k] is None else g_cap[k] + bufs[ph]
@@ -450,18 +522,12 @@ class Scan(Op):
         # Time-major for ONNX (scan axis 0, forwards: what every runtime implements):
         # transpose the sequences, reverse them with a negative-step Slice, transpose
         # the stacked outputs back.
+        axis = _axis(attrs)
         time_major = []
         for name, t in zip(seqs, b.in_types[nc : nc + ns]):
-            x = b.op("Transpose", name, perm=_swap01(len(t.shape)))
+            x = b.op("Transpose", name, perm=_swap01(len(t.shape))) if axis else name
             if attrs["reverse"]:
-                x = b.op(
-                    "Slice",
-                    x,
-                    b.const(np.array([-1], np.int64)),
-                    b.const(np.array([np.iinfo(np.int64).min], np.int64)),
-                    b.const(np.array([0], np.int64)),
-                    b.const(np.array([-1], np.int64)),
-                )
+                x = _reverse0(b, x)
             time_major.append(x)
         outs = b.op(
             "Scan",
@@ -473,17 +539,186 @@ class Scan(Op):
             num_scan_inputs=ns,
         )
         outs = [outs] if isinstance(outs, str) else list(outs)
-        ys = [
-            b.op("Transpose", y, perm=_swap01(len(t.shape)))
-            for y, t in zip(outs[nc + len(captured) :], b.out_types[nc:])
+        ys = outs[nc + len(captured) :]
+        if attrs["reverse"] and attrs.get("index_order"):
+            ys = [_reverse0(b, y) for y in ys]
+        if axis:
+            ys = [
+                b.op("Transpose", y, perm=_swap01(len(t.shape)))
+                for y, t in zip(ys, b.out_types[nc:])
+            ]
+        return tuple(outs[:nc] + list(ys))
+
+
+class While(Op):
+    """``keras.ops.while_loop`` on a symbolic condition::
+
+        while(*init_carries, cond0, *captured) -> (*final_carries)
+
+    ``body`` (a ``ScanBody`` without sequences) maps ``carries + captured`` to the new
+    carries and the condition on them (a bool scalar); ``cond0`` is the condition on the
+    initial carries. At most ``maximum_iterations`` steps (-1: no limit). The VJP is
+    backpropagation through the steps run (the condition has no gradient); the lowering
+    is ONNX ``Loop``."""
+
+    name = "while"
+    n_outputs = 2  # a tuple: the final carries
+    vjp_reads_inputs = True
+    vjp_reads_outputs = True
+
+    def infer(self, attrs, *types):
+        body: ScanBody = attrs["body"]
+        nc = body.n_carry
+        g = body.graph
+        if len(types) != len(g.inputs) + 1:
+            raise ShapeError(
+                f"while: the body takes {len(g.inputs)} inputs, received {len(types) - 1}"
+            )
+        c = types[nc]
+        if tuple(c.shape) != () or c.dtype != "bool":
+            raise ShapeError(
+                f"while: the condition must be a bool scalar, received "
+                f"{format_shape(c.shape)} {c.dtype}"
+            )
+        cond = g.outputs[nc]
+        if tuple(cond.shape) != () or cond.dtype != "bool":
+            raise ShapeError(
+                f"while_loop: cond must return a bool scalar, received "
+                f"{format_shape(cond.shape)} {cond.dtype}; reduce it (ops.all, ops.any)"
+            )
+        return tuple(TensorType(t.shape, t.dtype) for t in types[:nc])
+
+    @staticmethod
+    def _split(attrs, xs):
+        nc = attrs["n_carry"]
+        return list(xs[:nc]), xs[nc], list(xs[nc + 1 :])
+
+    def _run(self, attrs, xs, ex, ctx, keep):
+        body: ScanBody = attrs["body"]
+        nc = body.n_carry
+        carries, cond, captured = self._split(attrs, xs)
+        limit = attrs["maximum_iterations"]
+        tape: list = []
+        go, n = bool(cond), 0
+        while go and (limit < 0 or n < limit):
+            if keep:
+                outs, env = ex.forward(carries + captured, ctx, keep_for_backward=True)
+                tape.append(env)
+            else:
+                outs = ex.forward(carries + captured, ctx)
+            carries, go = list(outs[:nc]), bool(outs[nc])
+            n += 1
+        return carries, tape
+
+    def kernel(self, attrs, *xs, ctx):
+        body: ScanBody = attrs["body"]
+        keep = bool(ctx.training)
+        ex = body.executor((body.wanted or body.float_inputs()) if keep else frozenset())
+        carries, tape = self._run(attrs, xs, ex, ctx, keep)
+        result = tuple(np.array(c, copy=True) for c in carries)
+        if keep and result:
+            key = id(result[0])
+            _TAPES[key] = (weakref.ref(result[0]), ex, tape)
+            weakref.finalize(result[0], _drop_tape, key)
+        return result
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        body: ScanBody = attrs["body"]
+        g_inputs = body.graph.inputs
+        nc = body.n_carry
+        floats = body.float_inputs()
+        # body input k is node input k for the carries, k + 1 for the captured values
+        wanted = frozenset(
+            v for k, v in enumerate(g_inputs) if v in floats and (k < nc or needs[k + 1])
+        )
+        body.wanted = wanted
+        entry = _TAPES.pop(id(ys[0]), None) if ys and ys[0] is not None else None
+        if entry is not None and entry[0]() is ys[0] and wanted <= set(entry[1].trainable):
+            ex, tape = entry[1], entry[2]
+        else:
+            ex = body.executor(wanted)
+            _, tape = self._run(attrs, xs, ex, ExecContext(training=True), True)
+        carries, _, captured = self._split(attrs, xs)
+        trainable = set(ex.trainable)
+        g_carry = [
+            (g if g is not None else np.zeros_like(x)) if ph in trainable else None
+            for g, x, ph in zip(gys, carries, g_inputs[:nc])
         ]
-        return tuple(outs[:nc] + ys)
+        g_cap: list = [None] * len(captured)
+        for j in range(len(tape) - 1, -1, -1):
+            bufs = {}
+            for ph, x in zip(g_inputs, carries + captured):
+                if ph in trainable:
+                    bufs[ph] = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
+            ex.backward(tape[j], g_carry + [None], bufs)
+            tape[j] = None
+            g_carry = [bufs.get(ph) for ph in g_inputs[:nc]]
+            for k, ph in enumerate(g_inputs[nc:]):
+                if needs[nc + 1 + k] and ph in bufs:
+                    g_cap[k] = bufs[ph] if g_cap[k] is None else g_cap[k] + bufs[ph]
+        result = [g if needs[k] else None for k, g in enumerate(g_carry)]
+        result.append(None)  # the condition
+        result += [
+            None if g is None else g.astype(x.dtype, copy=False) for g, x in zip(g_cap, captured)
+        ]
+        return tuple(result)
+
+    def lower(self, attrs, b, *names):
+        body: ScanBody = attrs["body"]
+        nc = body.n_carry
+        g = body.graph
+        carries, cond, captured = self._split(attrs, names)
+        ph_carry, ph_cap = g.inputs[:nc], g.inputs[nc:]
+        # ONNX Loop's body: (iteration, condition, *loop-carried) -> (condition,
+        # *loop-carried); the captured values ride along unchanged.
+        it = Value((), "int64", kind="input", name="iteration")
+        cond_in = Value((), "bool", kind="input", name="cond_in")
+        graph_proto = b.subgraph(
+            g,
+            inputs=[it, cond_in] + ph_carry + ph_cap,
+            outputs=[g.outputs[nc]] + list(g.outputs[:nc]) + ph_cap,
+            name=f"{b.where or 'while'}/body",
+        )
+        limit = attrs["maximum_iterations"]
+        trips = b.const(np.array(limit if limit >= 0 else np.iinfo(np.int64).max, np.int64))
+        outs = b.op(
+            "Loop",
+            trips,
+            cond,
+            *carries,
+            *captured,
+            outputs=nc + len(captured),
+            body=graph_proto,
+        )
+        outs = [outs] if isinstance(outs, str) else list(outs)
+        return tuple(outs[:nc])
 
 
-def _time_major(seqs):
+def _axis(attrs) -> int:
+    return attrs.get("axis", 1)
+
+
+def _at(axis: int, t: int) -> tuple:
+    """The index of step ``t`` along ``axis``."""
+    return (slice(None),) * axis + (t,)
+
+
+def _reverse0(b, x: str) -> str:
+    """ONNX: ``x`` reversed along axis 0 (a negative-step Slice)."""
+    return b.op(
+        "Slice",
+        x,
+        b.const(np.array([-1], np.int64)),
+        b.const(np.array([np.iinfo(np.int64).min], np.int64)),
+        b.const(np.array([0], np.int64)),
+        b.const(np.array([-1], np.int64)),
+    )
+
+
+def _time_major(seqs, axis: int = 1):
     """``(time, batch, ...)`` copies: each step's slice is then one contiguous block (the
     kernels' fast paths, convolutions' above all, want contiguous inputs)."""
-    return [np.ascontiguousarray(np.moveaxis(s, 1, 0)) for s in seqs]
+    return [np.ascontiguousarray(np.moveaxis(s, axis, 0)) for s in seqs]
 
 
 def _swap01(rank: int) -> list[int]:
