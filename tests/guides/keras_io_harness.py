@@ -542,13 +542,14 @@ def _patch_loaders():
 
     def read_csv(path, *a, **k):
         if isinstance(path, str) and "numenta/NAB" in path:
-            # 14 days of a value every 5 minutes; the test file with a jump up.
-            r = _rng()
-            t = np.arange(4032)
-            value = 40 + 20 * np.sin(2 * np.pi * t / 288) + r.normal(0, 2, size=4032)
+            # A value every 5 minutes, 4 days instead of 14 (the model sees windows of a
+            # day: 865 of them instead of 3,745); the test file with a jump up.
+            r, n = _rng(), 4 * 288
+            t = np.arange(n)
+            value = 40 + 20 * np.sin(2 * np.pi * t / 288) + r.normal(0, 2, size=n)
             if "jumpsup" in path:
-                value[2990:3010] += 80
-            stamps = pd.date_range("2014-04-01", periods=4032, freq="5min")
+                value[700:720] += 80
+            stamps = pd.date_range("2014-04-01", periods=n, freq="5min")
             df = pd.DataFrame({"timestamp": stamps, "value": value})
             local = os.path.join(os.getcwd(), os.path.basename(path))
             df.to_csv(local, index=False)
