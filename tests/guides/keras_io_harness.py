@@ -98,7 +98,7 @@ EXAMPLES = [
 # the example's Python loops that the caps on fit cannot shorten: each must match once).
 SETTINGS = {
     # 4 transformer blocks over 500 steps: over 200 s a batch of 64 on Keras (CPU).
-    "timeseries_classification_transformer": {"samples": 16},
+    "timeseries_classification_transformer": {"samples": 8},
     # Two stacked LSTMs with recurrent dropout over 500 steps.
     "lstm_vs_cnn_timeseries_classification": {"samples": 64},
     # A Python loop of 40 fits, each followed by 4 x 400 one-character predictions.
