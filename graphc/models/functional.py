@@ -65,7 +65,9 @@ class Model(Trainer, Layer):
     _subclassed = False
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        subclassed = inputs is None and outputs is None and type(self).call is not Model.call
+        # Any subclass made without inputs and outputs is a subclassed model, as in Keras,
+        # even one without `call` (a wrapper that only overrides `train_step`).
+        subclassed = inputs is None and outputs is None and type(self) is not Model
         if not subclassed and (inputs is None or outputs is None):
             raise TypeError(
                 "Model(inputs, outputs) needs both arguments; or subclass Model, create the "
@@ -288,6 +290,12 @@ class Model(Trainer, Layer):
     def call(self, inputs, training=None):
         """Replay the graph on new inputs; the parameters are shared, not copied. On
         arrays, ``training=True`` runs dropout and the random layers as ``fit`` does."""
+        if self._subclassed and self._graph is None:
+            raise NotImplementedError(
+                f"Model {self.name!r} ({type(self).__name__}) has no `call` method, so it "
+                f"cannot run on data. A subclassed Model must define `call(inputs)` using "
+                f"the layers it creates in `__init__`."
+            )
         if training is not None and not any(is_symbolic(x) for x in flatten_struct(inputs)):
             with recording.eager_context(recording.ExecContext(training=bool(training))):
                 return self.call(inputs)

@@ -4,6 +4,7 @@ themselves, read at run time; these tests are our own code for the same patterns
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import graphc
 from graphc import layers, ops
@@ -305,3 +306,21 @@ def test_random_image_layers_take_uint8_images_as_float32():
     out = model.predict(x, verbose=0)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, x.astype("float32"))
+
+
+# ---- a Model subclass without `call` (knowledge_distillation's Distiller) -----------------
+def test_model_subclass_without_call_wraps_other_models():
+    class Distiller(graphc.Model):
+        def __init__(self, student, teacher):
+            super().__init__()
+            self.teacher = teacher
+            self.student = student
+
+    def small(units):
+        return graphc.Sequential([graphc.Input(shape=(3,)), layers.Dense(units)])
+
+    distiller = Distiller(student=small(2), teacher=small(4))
+    distiller.compile(optimizer="adam", metrics=["accuracy"])
+    assert len(distiller.trainable_weights) == 4  # both wrapped models' kernels and biases
+    with pytest.raises(NotImplementedError, match="has no `call` method"):
+        distiller(np.ones((1, 3), "float32"))

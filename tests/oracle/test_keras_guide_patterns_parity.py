@@ -190,3 +190,57 @@ def test_variables_assigned_to_layer_attributes_are_tracked_like_keras():
     np.testing.assert_allclose(gh, kh, rtol=1e-5)
     for gw, kw in zip(g.get_weights(), k.get_weights()):
         np.testing.assert_allclose(gw, kw, rtol=1e-5, atol=1e-6)
+
+
+# ---- lstm_seq2seq: train, save, reload, re-wire the trained layers for sampling ----------
+def _seq2seq(lib, tokens=5, latent=6):
+    enc_in = lib.Input(shape=(None, tokens))
+    _, h, c = lib.layers.LSTM(latent, return_state=True)(enc_in)
+    dec_in = lib.Input(shape=(None, tokens))
+    dec = lib.layers.LSTM(latent, return_sequences=True, return_state=True)
+    out, _, _ = dec(dec_in, initial_state=[h, c])
+    out = lib.layers.Dense(tokens, activation="softmax")(out)
+    return lib.Model([enc_in, dec_in], out)
+
+
+def _sampling_models(lib, model, latent=6):
+    """The example's inference models, built from the reloaded model's layers."""
+    enc_in = model.input[0]
+    _, h_enc, c_enc = model.layers[2].output
+    encoder = lib.Model(enc_in, [h_enc, c_enc])
+    dec_in = model.input[1]
+    states_in = [lib.Input(shape=(latent,)), lib.Input(shape=(latent,))]
+    out, h_dec, c_dec = model.layers[3](dec_in, initial_state=states_in)
+    out = model.layers[4](out)
+    return encoder, lib.Model([dec_in] + states_in, [out, h_dec, c_dec])
+
+
+@pytest.mark.slow
+def test_seq2seq_reloaded_and_rewired_for_sampling_as_in_keras(tmp_path):
+    k, g = _seq2seq(keras), _seq2seq(graphc)
+    g.set_weights(k.get_weights())
+    rng = np.random.default_rng(0)
+    eye = np.eye(5, dtype="float32")
+    enc = eye[rng.integers(0, 5, size=(12, 7))]
+    dec = eye[rng.integers(0, 5, size=(12, 4))]
+    target = eye[rng.integers(0, 5, size=(12, 4))]
+    losses = []
+    for model, lib in ((k, keras), (g, graphc)):
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+        hist = model.fit([enc, dec], target, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        losses.append(hist.history["loss"])
+        model.save(tmp_path / f"{lib.__name__}.keras")
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-3)
+
+    k_enc, k_dec = _sampling_models(keras, keras.models.load_model(tmp_path / "keras.keras"))
+    g_enc, g_dec = _sampling_models(graphc, graphc.models.load_model(tmp_path / "graphc.keras"))
+    k_states = k_enc.predict(enc[:2], verbose=0)
+    g_states = g_enc.predict(enc[:2], verbose=0)
+    for got, want in zip(g_states, k_states):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+    step = eye[[[0], [3]]]  # one character each
+    k_out = k_dec.predict([step] + list(k_states), verbose=0)
+    g_out = g_dec.predict([step] + list(g_states), verbose=0)
+    assert [o.shape for o in g_out] == [(2, 1, 5), (2, 6), (2, 6)]
+    for got, want in zip(g_out, k_out):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
