@@ -229,6 +229,9 @@ class Layer:
     #: Keras's ``InputSpec`` checked at each call when a layer sets one (None: no check).
     #: A class default, so the check per call finds it without a failed attribute lookup.
     input_spec = None
+    #: The activity penalties of the last call, as Keras's (a list of its own once a call
+    #: has some).
+    _activity_losses: tuple | list = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -260,9 +263,11 @@ class Layer:
             # Parameter has fixed slots, so the layer that made the weight keeps them.
             _weight_regularizers={},
             _weight_constraints={},
-            _added_losses=[],  # add_loss() values of the last eager call
-            _symbolic_losses=[],  # add_loss() values recorded by symbolic calls
-            _activity_losses=[],  # the penalties of the last call, as Keras's
+            # ``_added_losses`` (add_loss() values of the last eager call) and
+            # ``_symbolic_losses`` (those recorded by symbolic calls) are made by the
+            # first add_loss(), ``_activity_losses`` by the first call that has some:
+            # most layers never have any, and a model of thousands of layers would
+            # carry thousands of empty lists for the garbage collector to walk.
             activity_regularizer=regularizers.get(activity_regularizer),
             _calls=[],  # (inputs, outputs) per symbolic call
             # call index -> the other tensor arguments of that call, by name
