@@ -177,6 +177,9 @@ def set_weight_options(layer, **options) -> None:
     """Resolve a layer's ``*_regularizer`` / ``*_constraint`` arguments (names, configs,
     objects or functions) onto attributes of the same names, as Keras layers keep them."""
     for key, value in options.items():
+        if value is None:  # the usual case: None stays None, and None is no layer
+            layer.__dict__[key] = None
+            continue
         module = regularizers if key.endswith("_regularizer") else constraints
         setattr(layer, key, module.get(value))
 
@@ -329,7 +332,7 @@ class Layer:
             regularizer = regularizers.get(regularizer)
         if constraint is not None:
             constraint = constraints.get(constraint)
-        shape = tuple([int(d) for d in shape]) if shape else ()
+        shape = tuple(map(int, shape)) if shape else ()
         dtype = _dtype_str(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
@@ -566,7 +569,8 @@ class Layer:
                 self._maybe_build(inputs)
             elif not self.built:
                 self.build(inputs.shape)
-                self.built = True
+                if not self.built:  # a build that does not say so (the wrapper does)
+                    self.built = True
             call_index = len(self._calls)
             first_new = recording.next_id()
             with scope(self, call_index):
