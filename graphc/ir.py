@@ -36,8 +36,6 @@ Dim = Union[int, str, None]
 Shape = tuple[Dim, ...]
 
 _LEAF_KINDS = ("param", "const")
-#: The ``uses`` of every weight: shared and empty, as weights list no readers.
-_NO_USES: tuple = ()
 
 
 _DTYPE_NAMES: dict[Any, str] = {}
@@ -304,7 +302,7 @@ class Parameter(Value):
         )
         self.producer = None
         self.index = 0
-        self.uses = _NO_USES  # type: ignore[assignment]  # readers: Graph.consumers
+        self.uses = []
         self.layer = layer
         self.data = data
         self._id = next_id()
