@@ -7,8 +7,8 @@ A ``Graph`` is a set of nodes in topological order between graph inputs and outp
 the parameters and constants they read.
 
 Passes edit graphs only through the graph: ``replace_all_uses``, ``erase``, ``insert``,
-``replace_node``, ``replace_op`` and ``commit`` keep ``Value.uses`` exact and stay linear; what a pass
-derives about a node goes in ``Node.meta``.
+``replace_node``, ``replace_op`` and ``commit`` keep ``Value.uses`` exact and stay linear;
+what a pass derives about a node goes in ``Node.meta``.
 
 Every algorithm here is iterative (no recursion), so 10,000-layer models work.
 
@@ -568,9 +568,10 @@ class Graph:
     """Nodes in topological order between ``inputs`` and ``outputs``.
 
     Passes edit a graph in place with ``replace_all_uses``, ``erase``, ``insert``,
-    ``replace_node`` and ``replace_op``. Each keeps every ``Value.uses`` exact at once and costs time
-    proportional to what it touches; the node order is rebuilt once, by ``commit()`` or
-    the next read of ``nodes``, so a pass making thousands of edits stays linear::
+    ``replace_node`` and ``replace_op``. Each keeps every ``Value.uses`` exact at once and
+    costs time proportional to what it touches; the node order is rebuilt once, by
+    ``commit()`` or the next read of ``nodes``, so a pass making thousands of edits stays
+    linear::
 
         for node in graph.nodes:
             if node.op == "identity":
