@@ -7,8 +7,8 @@ A ``Graph`` is a set of nodes in topological order between graph inputs and outp
 the parameters and constants they read.
 
 Passes edit graphs only through the graph: ``replace_all_uses``, ``erase``, ``insert``,
-``replace_node`` and ``commit`` keep ``Value.uses`` exact and stay linear; what a pass
-derives about a node goes in ``Node.meta``.
+``replace_node``, ``replace_op`` and ``commit`` keep ``Value.uses`` exact and stay linear;
+what a pass derives about a node goes in ``Node.meta``.
 
 Every algorithm here is iterative (no recursion), so 10,000-layer models work.
 
@@ -549,6 +549,7 @@ def _sorted_if_topological(nodes: list[Node]) -> list[Node] | None:
 
 
 _new_value = object.__new__
+_new_node = object.__new__
 
 
 def _copy_value(v: Value, producer: Node | None, index: int) -> Value:
@@ -603,10 +604,11 @@ class _EditState:
 class Graph:
     """Nodes in topological order between ``inputs`` and ``outputs``.
 
-    Passes edit a graph in place with ``replace_all_uses``, ``erase``, ``insert`` and
-    ``replace_node``. Each keeps every ``Value.uses`` exact at once and costs time
-    proportional to what it touches; the node order is rebuilt once, by ``commit()`` or
-    the next read of ``nodes``, so a pass making thousands of edits stays linear::
+    Passes edit a graph in place with ``replace_all_uses``, ``erase``, ``insert``,
+    ``replace_node`` and ``replace_op``. Each keeps every ``Value.uses`` exact at once and
+    costs time proportional to what it touches; the node order is rebuilt once, by
+    ``commit()`` or the next read of ``nodes``, so a pass making thousands of edits stays
+    linear::
 
         for node in graph.nodes:
             if node.op == "identity":
@@ -920,6 +922,56 @@ class Graph:
         for o, n in zip(old.outputs, new.outputs):
             self.replace_all_uses(o, n)
         self.erase(old)
+
+    def replace_op(
+        self,
+        old: Node,
+        op: str,
+        inputs: Sequence[Value],
+        attrs: Mapping[str, Any] | None = None,
+        scope: Iterable[tuple[Any, int]] | None = None,
+    ) -> Node:
+        """A new node applying ``op`` to ``inputs`` takes ``old``'s place and its output
+        Values themselves (the same objects, names and types), so every reader of them,
+        graph outputs included, reads the new node with nothing rewired: what a fusion
+        does, in time proportional to the nodes' inputs. ``op`` must give ``old``'s
+        output types from ``inputs`` (shape inference checks that). ``scope`` defaults
+        to ``old``'s. Returns the new node; ``old`` leaves the graph."""
+        e = self._editing()
+        if old not in e.members:
+            raise GraphError(
+                f"Cannot replace {old.where()}: it is not a node of graph {self.name!r}."
+            )
+        new = _new_node(Node)
+        new.op = op
+        new.inputs = ins = list(inputs)
+        new.attrs = dict(attrs) if attrs else {}
+        new.scope = old.scope if scope is None else tuple(scope)
+        new._id = next_id()
+        new.outputs = outs = old.outputs
+        old.outputs = []  # the values are the new node's now
+        for v in outs:
+            v.producer = new
+        new.meta = {}
+        leaf_readers = e.leaf_readers
+        for v in set(old.inputs):
+            if v.kind in _LEAF_KINDS:
+                if leaf_readers is not None and v in leaf_readers:
+                    leaf_readers[v][:] = [u for u in leaf_readers[v] if u is not old]
+            else:
+                v.uses[:] = [u for u in v.uses if u is not old]
+        for v in ins:
+            if v.kind in _LEAF_KINDS:
+                if leaf_readers is not None:
+                    leaf_readers.setdefault(v, []).append(new)
+            else:
+                v.uses.append(new)
+        e.members.discard(old)
+        e.dead.add(old)
+        e.members.add(new)
+        e.before.setdefault(old, []).append(new)
+        e.reorder = True
+        return new
 
     def commit(self) -> Graph:
         """Apply the batch's order changes in one pass: erased nodes leave ``nodes`` and

@@ -75,6 +75,9 @@ class ExecContext:
 # ---- which layer call is recording -----------------------------------------------------
 # ``(layer, call_index)`` entries, outermost first: the scope of every recorded node.
 _SCOPE: list[tuple] = []
+# ``tuple(_SCOPE)``, made once per change of the scope: the nodes of one layer call share
+# it (None: to be made again).
+_SCOPE_TUPLE: list = [()]
 # Whether ops are being recorded into a graph (a layer called on symbolic tensors) or run
 # at once (a layer or model called on arrays); the innermost call decides.
 _RECORDING: list[bool] = [False]
@@ -93,10 +96,12 @@ class scope:
 
     def __enter__(self) -> None:
         _SCOPE.append(self.entry)
+        _SCOPE_TUPLE[0] = None
         _RECORDING.append(True)
 
     def __exit__(self, *exc: object) -> None:
         _SCOPE.pop()
+        _SCOPE_TUPLE[0] = None
         _RECORDING.pop()
         if not _SCOPE and _UPDATES and not _TRACING[0]:
             # each layer call attached its updates to its outputs (a subclassed model's
@@ -110,10 +115,12 @@ def scopes(entries: Iterable[tuple]) -> Iterator[None]:
     its inner layers' scopes under the call that replays it)."""
     depth = len(_SCOPE)
     _SCOPE.extend(entries)
+    _SCOPE_TUPLE[0] = None
     try:
         yield
     finally:
         del _SCOPE[depth:]
+        _SCOPE_TUPLE[0] = None
 
 
 @contextlib.contextmanager
@@ -137,7 +144,10 @@ def eager_context(ctx: ExecContext) -> Iterator[None]:
 
 
 def current_scope() -> tuple:
-    return tuple(_SCOPE)
+    t = _SCOPE_TUPLE[0]
+    if t is None:
+        t = _SCOPE_TUPLE[0] = tuple(_SCOPE)
+    return t
 
 
 def is_recording() -> bool:

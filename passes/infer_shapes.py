@@ -84,19 +84,14 @@ class InferShapes(Pass):
         done: set[Node] = set()  # nodes whose meta this run has written
         before: list[tuple[Node, object]] = []  # what they held, restored if the run fails
 
-        def type_of(v: Value) -> TensorType:
-            t = inputs.get(v)
-            if t is not None:
-                return t
-            p = v.producer
-            if p is not None and p in done:
-                types: tuple[TensorType, ...] = p.meta[TYPES]
-                return types[v.index]
-            return v.type  # a weight or constant, or a value produced outside the graph
-
+        # The types this run derived: the graph inputs' and every output of the nodes
+        # done so far. Any other value (a weight, a constant, a value produced outside
+        # the graph) has its recorded type.
+        typed: dict[Value, TensorType] = dict(inputs)
+        get = typed.get
         try:
             for node in nodes:
-                in_types = [type_of(v) for v in node.inputs]
+                in_types = [get(v) or v.type for v in node.inputs]
                 out_types = infer_types(get_op(node.op), node.attrs, in_types, node.where)
                 if len(out_types) != len(node.outputs):
                     raise GraphError(
@@ -118,8 +113,10 @@ class InferShapes(Pass):
                                 f"{format_shape(t.shape)} {t.dtype}"
                             )
                 before.append((node, node.meta.get(TYPES, _ABSENT)))
-                node.meta[TYPES] = tuple(out_types)
+                node.meta[TYPES] = out_types = tuple(out_types)
                 done.add(node)
+                for v, t in zip(node.outputs, out_types):
+                    typed[v] = t
         except Exception:
             # A run that fails part-way leaves no node with its types: a reader would take
             # them for the graph's. Each node gets back what the previous run wrote.

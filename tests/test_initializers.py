@@ -180,3 +180,16 @@ def test_fans_of_convolution_kernels():
     assert initializers.compute_fans((3, 3, 8, 16)) == (72, 144)
     assert initializers.compute_fans((5, 7)) == (5, 7)
     assert initializers.compute_fans((5,)) == (5, 5)
+
+
+def test_uniform_initializers_draw_what_generator_uniform_draws():
+    # The fast path (random() scaled in place) must give NumPy's uniform numbers bit for
+    # bit: seeded models keep their weights.
+    for init, (low, high) in (
+        (initializers.GlorotUniform(seed=3), (-math.sqrt(6 / 12), math.sqrt(6 / 12))),
+        (initializers.RandomUniform(-0.25, 0.75, seed=4), (-0.25, 0.75)),
+    ):
+        shape = (5, 7) if isinstance(init, initializers.GlorotUniform) else (3, 4)
+        expected = np.random.default_rng(init.seed).uniform(low, high, shape)
+        np.testing.assert_array_equal(init(shape, dtype="float64"), expected)
+        assert init((), dtype="float32").shape == ()

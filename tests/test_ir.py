@@ -461,6 +461,37 @@ def test_replace_node_with_fewer_outputs_needs_the_rest_unread():
         g.replace_node(two, bigger)
 
 
+def test_replace_op_hands_the_output_values_to_the_new_node():
+    g, x, (n1, n2, n3) = chain_graph(name="replop")
+    mid, out = n2.outputs[0], n3.outputs[0]
+    new = g.replace_op(n2, "exp", [x])  # reads the graph input, skips n1
+    assert new.outputs == [mid] and mid.producer is new and n2.outputs == []
+    assert new.scope == n2.scope and n3.inputs == [mid]
+    last = g.replace_op(n3, "softplus", [mid], scope=())  # a graph output
+    assert g.outputs == [out] and out.producer is last and last.scope == ()
+    assert x.uses == [n1, new] and mid.uses == [last]
+    assert not g.contains(n2) and g.contains(new)
+    g.erase(n1)  # unread now
+    assert g.nodes == [new, last]
+    g.lint()
+    with pytest.raises(GraphError, match=r"Cannot replace .*not a node of graph 'replop'"):
+        g.replace_op(n2, "relu", [x])
+
+
+def test_replace_op_on_weights_keeps_graph_consumers():
+    x = Input(shape=(3,), name="ir_replop_w_x")
+    dense = layers.Dense(2, name="ir_replop_dense")
+    Model(x, dense(x))
+    g = Model(x, dense(x)).graph.clone()
+    mm, add = g.nodes
+    g.consumers(dense.kernel)  # builds the weights' reader table of the batch
+    gemm = g.replace_op(add, "gemm", [mm.inputs[0], dense.kernel, dense.bias])
+    g.erase(mm)
+    assert g.consumers(dense.kernel) == [gemm] and g.consumers(dense.bias) == [gemm]
+    assert g.nodes == [gemm]
+    g.lint()
+
+
 def test_replace_all_uses_and_erase_on_weights_track_graph_consumers():
     i = Input(shape=(3,), name="ir_w_in")
     h = layers.Dense(3, use_bias=False, name="ir_w_d1")(i)

@@ -178,6 +178,9 @@ def set_weight_options(layer, **options) -> None:
     """Resolve a layer's ``*_regularizer`` / ``*_constraint`` arguments (names, configs,
     objects or functions) onto attributes of the same names, as Keras layers keep them."""
     for key, value in options.items():
+        if value is None:  # the usual case: None stays None, and None is no layer
+            layer.__dict__[key] = None
+            continue
         module = regularizers if key.endswith("_regularizer") else constraints
         setattr(layer, key, module.get(value))
 
@@ -288,6 +291,9 @@ class Layer:
     #: Keras's ``InputSpec`` checked at each call when a layer sets one (None: no check).
     #: A class default, so the check per call finds it without a failed attribute lookup.
     input_spec = None
+    #: The activity penalties of the last call, as Keras's (a list of its own once a call
+    #: has some).
+    _activity_losses: tuple | list = ()
 
     #: A user's layer whose ``call`` takes ``training``: recorded with no mode given, it
     #: gets a ``TrainingProbe``, and is recorded once per mode if it branches on it.
@@ -327,9 +333,11 @@ class Layer:
             # Parameter has fixed slots, so the layer that made the weight keeps them.
             _weight_regularizers={},
             _weight_constraints={},
-            _added_losses=[],  # add_loss() values of the last eager call
-            _symbolic_losses=[],  # add_loss() values recorded by symbolic calls
-            _activity_losses=[],  # the penalties of the last call, as Keras's
+            # ``_added_losses`` (add_loss() values of the last eager call) and
+            # ``_symbolic_losses`` (those recorded by symbolic calls) are made by the
+            # first add_loss(), ``_activity_losses`` by the first call that has some:
+            # most layers never have any, and a model of thousands of layers would
+            # carry thousands of empty lists for the garbage collector to walk.
             activity_regularizer=regularizers.get(activity_regularizer),
             _calls=[],  # (inputs, outputs) per symbolic call
             # call index -> the other tensor arguments of that call, by name
@@ -391,7 +399,7 @@ class Layer:
             regularizer = regularizers.get(regularizer)
         if constraint is not None:
             constraint = constraints.get(constraint)
-        shape = tuple([int(d) for d in shape]) if shape else ()
+        shape = tuple(map(int, shape)) if shape else ()
         dtype = _dtype_str(dtype or self.dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
@@ -630,7 +638,8 @@ class Layer:
                 self._maybe_build(inputs)
             elif not self.built:
                 self.build(inputs.shape)
-                self.built = True
+                if not self.built:  # a build that does not say so (the wrapper does)
+                    self.built = True
             call_index = len(self._calls)
             first_new = recording.next_id()
             n_updates = recording.update_count()

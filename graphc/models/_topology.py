@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from graphc.ir import Graph
 from graphc.layers.base import is_mask_value
 from graphc.recording import any_mask_values
@@ -20,8 +22,39 @@ class LayerCall:
         self.last = -1  # position of the call's last node in graph order
 
 
+#: graph -> (its node list, inputs, outputs, whether masks existed, layer_calls' result):
+#: a model's graph is walked for its layer calls when it is built, and again by its
+#: summary and its files; a model's graph is read, never edited (passes edit clones).
+_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _calls_key(graph: Graph) -> tuple | None:
+    if graph._edit is not None:
+        return None
+    return (graph._nodes, len(graph._nodes), tuple(graph.inputs), tuple(graph.outputs))
+
+
 def layer_calls(graph: Graph):
-    """The graph's layer calls in graph order, and the call producing each value."""
+    """The graph's layer calls in graph order, and the call producing each value (made
+    once per graph while its node list is the same, unedited: callers only read them)."""
+    key = _calls_key(graph)
+    masks = any_mask_values()
+    if key is not None:
+        done = _CALLS.get(graph)
+        if done is not None and done[0] == masks and _same_key(done[1], key):
+            return done[2]
+    result = _layer_calls(graph)
+    key = _calls_key(graph)
+    if key is not None:
+        _CALLS[graph] = (masks, key, result)
+    return result
+
+
+def _same_key(a: tuple, b: tuple) -> bool:
+    return a[0] is b[0] and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]
+
+
+def _layer_calls(graph: Graph):
     calls: dict = {}
     producer_call: dict = {}
     for v in graph.inputs:
@@ -148,6 +181,10 @@ def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
     order = keras_node_order(graph, keras_map)
     same = len(order) == len(before) and all(a is b for a, b in zip(order, before))
     graph.nodes = order
+    done = _CALLS.get(graph)
+    if same and done is not None and done[1][0] is before:
+        # The same nodes in the same order: the layer calls found on the way hold.
+        _CALLS[graph] = (done[0], _calls_key(graph), done[2])
     return order, ordered_layers(graph, keras_map if same else None)
 
 

@@ -26,10 +26,9 @@ class FuseMatMulAdd(Pass):
                 why_not.append(f"{mm.where()}: {reason}")
                 continue
             add, bias = reason
-            gemm = Node.with_outputs_like(
-                "gemm", [mm.inputs[0], mm.inputs[1], bias], add.outputs, scope=mm.scope
-            )
-            graph.replace_node(add, gemm)  # gemm takes the add's place and readers
+            # gemm takes the add's place and its output values (so its readers): one
+            # edit, with nothing to rewire.
+            graph.replace_op(add, "gemm", [mm.inputs[0], mm.inputs[1], bias], scope=mm.scope)
             graph.erase(mm)  # its only reader, the add, is gone
             fused += 1
         if not fused:

@@ -68,11 +68,12 @@ class OnnxBuilder:
         """Append one node; returns its output name (or a list when ``outputs > 1``).
         ``where`` (a layer path) prefixes the names, so they say which layer made them."""
         base = f"{where}/{op_type}" if where else op_type
-        outs = (
-            list(out_names)
-            if out_names
-            else [self.fresh(base if outputs == 1 else f"{base}:{i}") for i in range(outputs)]
-        )
+        if out_names:
+            outs = list(out_names)
+        elif outputs == 1:
+            outs = [self.fresh(base)]
+        else:
+            outs = [self.fresh(f"{base}:{i}") for i in range(outputs)]
         self.nodes.append(_make_node(op_type, inputs, outs, self.fresh(f"{base}.node"), attrs))
         return outs[0] if outputs == 1 else outs
 
@@ -177,26 +178,38 @@ _ONNX: dict = {}
 
 
 def _onnx():
+    global _NodeProto
     if not _ONNX:
         from onnx import NodeProto, TensorProto, helper, numpy_helper
 
         _ONNX.update(
             NodeProto=NodeProto, TensorProto=TensorProto, helper=helper, numpy_helper=numpy_helper
         )
+        _NodeProto = NodeProto
     return _ONNX
+
+
+def _NodeProto():  # replaced by onnx's class itself on first use
+    return _onnx()["NodeProto"]()
 
 
 def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict):
     """``onnx.helper.make_node(op_type, inputs, outputs, name=name, **attrs)``."""
-    key = (op_type, _attr_key(attrs)) if attrs else (op_type, ())
-    if key[1] is None:
-        return _onnx()["helper"].make_node(op_type, list(inputs), list(outputs), name=name, **attrs)
+    if attrs:
+        plain = _attr_key(attrs)
+        if plain is None:
+            return _onnx()["helper"].make_node(
+                op_type, list(inputs), list(outputs), name=name, **attrs
+            )
+        key = (op_type, plain)
+    else:
+        key = op_type
     template = _TEMPLATES.get(key)
     if template is None:
         template = _onnx()["helper"].make_node(op_type, [], [], **attrs)
         if len(_TEMPLATES) < 10_000:
             _TEMPLATES[key] = template
-    node = (_ONNX or _onnx())["NodeProto"]()
+    node = _NodeProto()
     node.CopyFrom(template)
     node.input.extend(inputs)
     node.output.extend(outputs)
