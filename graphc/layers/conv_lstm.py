@@ -12,8 +12,9 @@ i, f, c, o; ``unit_forget_bias`` puts ones on the forget gate). A step is
 The layer is an ``RNN`` over the cell: unrolled over known time steps (the graph holds
 one pair of ``conv`` ops per step, so gradients are the ops' VJPs and the ONNX export is
 the unrolled graph, ``Conv`` nodes), and one ``scan`` node over unknown ones (the step
-recorded once; ONNX ``Scan`` with ``Conv`` nodes in its body). ``dropout``/``recurrent_dropout`` draw one
-mask per gate for the call, reused at every step, as Keras's cell does.
+recorded once; ONNX ``Scan`` with ``Conv`` nodes in its body). ``dropout`` and
+``recurrent_dropout`` draw one mask per gate for the call, reused at every step, as
+Keras's cell does.
 """
 
 from __future__ import annotations
