@@ -88,10 +88,19 @@ def _exit():
             _saved = None
 
 
+#: Multiply-adds of one step's product below which a loop of such products runs with one
+#: BLAS thread (``single_threaded(macs)``): 2^24 is ~1 ms of one core here, far above the
+#: threads' hand-off; a larger product (LSTM(512) over a batch of 1024: 2e9) keeps every
+#: thread.
+SMALL_MACS = 1 << 24
+
+
 @contextlib.contextmanager
-def single_threaded():
-    """Run the block with one BLAS thread (see the module docstring)."""
-    if not ENABLED:
+def single_threaded(macs=0):
+    """Run the block with one BLAS thread (see the module docstring) when its products
+    are small: ``macs``, the multiply-adds of the largest product repeated in the loop,
+    below ``SMALL_MACS``."""
+    if not ENABLED or macs >= SMALL_MACS:
         yield
         return
     _enter()
@@ -135,10 +144,11 @@ if hasattr(os, "register_at_fork"):
 
 def submit(fn, *args):
     """Run ``fn(*args)`` on the worker thread and return its future, or None when there
-    is no second core to run it on (the caller then runs it inline). NumPy releases the
-    GIL inside a product, so a product on the worker runs beside the caller's loop."""
+    is no second core to run it on or the BLAS already uses them (outside
+    ``single_threaded``); the caller then runs it inline. NumPy releases the GIL inside a
+    product, so a product on the worker runs beside the caller's loop."""
     global _pool
-    if not OVERLAP or _cores() < 2:
+    if not OVERLAP or _depth == 0 or _cores() < 2:
         return None
     with _lock:
         if _pool is None:

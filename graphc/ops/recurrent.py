@@ -432,7 +432,7 @@ class _Recurrent(Op):
         drop = (None, None)
         if _has_dropout(attrs):
             drop = self._draw_masks(attrs, x, attrs["units"], ctx or ExecContext())
-        with single_threaded():  # small products in a loop: see graphc.ops._blas
+        with single_threaded(self._step_macs(attrs, x)):  # see graphc.ops._blas
             seq, finals, *saved = self._forward(attrs, xt, w, r, bias, states, mt, drop)
         if mt is not None:
             seq = _masked_outputs(seq, mt, attrs.get("zero_output_for_mask", False))
@@ -460,7 +460,7 @@ class _Recurrent(Op):
             g_seq = None
         g_final = [None if g is None else g for g in gys[1 : 1 + self.n_states]]
         drop = self._masks_of(attrs, ys)
-        with single_threaded():
+        with single_threaded(self._step_macs(attrs, x)):
             dxw, dw, dr, db, ds0 = self._backward(
                 attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop, saved
             )
@@ -477,6 +477,12 @@ class _Recurrent(Op):
         if mt is not None:
             grads.append(None)  # the mask has no gradient
         return tuple(grads)
+
+    def _step_macs(self, attrs, x):
+        """Multiply-adds of one step's products ([x_t, h] @ the gates' columns)."""
+        n, _, f = x.shape
+        u = attrs["units"]
+        return n * (f + u + 1) * self.gates * u
 
     def _input_grad(self, dxw, w, mx):
         """The gradient of the input sequence (T, N, F) from ``dxw``, the gradient of

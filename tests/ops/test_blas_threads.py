@@ -79,3 +79,21 @@ def test_recurrent_ops_give_the_same_numbers_either_way(monkeypatch, name):
     ys2, gs2 = run()
     for a, b2 in zip(list(ys1) + list(gs1), list(ys2) + list(gs2)):
         np.testing.assert_allclose(a, b2, rtol=1e-5, atol=1e-5)
+
+
+def test_large_products_keep_their_threads():
+    before = _blas.threads()
+    with _blas.single_threaded(_blas.SMALL_MACS):
+        assert _blas.threads() == before
+    with _blas.single_threaded(_blas.SMALL_MACS - 1):
+        assert all(n == 1 for n in _blas.threads())
+
+
+def test_the_worker_runs_only_beside_single_threaded_products():
+    assert _blas.submit(int, "3") is None  # outside: the BLAS threads have the cores
+    with _blas.single_threaded():
+        job = _blas.submit(int, "3")
+    if _blas._cores() >= 2:
+        assert job.result() == 3
+    else:
+        assert job is None
