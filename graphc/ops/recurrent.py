@@ -996,15 +996,29 @@ class LSTM(_Recurrent):
         # d z_o = dh * o' * act(c); d z_{i,f,g} = dc * (i' * g, f' * c_prev, g' * i);
         # dc picks up dh * o * act'(c).
         fac = np.empty((4, T, n, u), dtype=dt)
-        _dactivate(ra, gates[:3], fac[:3])
-        fac[0] *= tcs
-        fac[1] *= g
-        fac[2] *= cs[:-1]
-        _dactivate(aa, g, fac[3])
-        fac[3] *= i
         dc_f = np.empty((T, n, u), dtype=dt)
-        _dactivate(aa, tcs, dc_f)
-        dc_f *= o
+
+        def factors(lo, hi):  # steps lo..hi-1; elementwise, so chunks change no number
+            _dactivate(ra, gates[:3, lo:hi], fac[:3, lo:hi])
+            fac[0, lo:hi] *= tcs[lo:hi]
+            fac[1, lo:hi] *= g[lo:hi]
+            fac[2, lo:hi] *= cs[lo:hi]  # the cell states before the steps
+            _dactivate(aa, g[lo:hi], fac[3, lo:hi])
+            fac[3, lo:hi] *= i[lo:hi]
+            _dactivate(aa, tcs[lo:hi], dc_f[lo:hi])
+            dc_f[lo:hi] *= o[lo:hi]
+
+        # The last steps' factors here, the earlier chunks' on the worker thread (when
+        # there is one) while the loop runs: it waits for a chunk only on reaching it.
+        pending = {}
+        fchunks = _wgrad_chunks(T, n)
+        factors(*fchunks[-1])
+        for lo, hi in fchunks[-2::-1]:
+            job = submit(factors, lo, hi)
+            if job is None:
+                factors(lo, hi)
+            else:
+                pending[hi - 1] = job
         dh = _state_grads(g_final, 0, s0[0])
         dc = _state_grads(g_final, 1, s0[1])
         dz = np.empty((4, T, n, u), dtype=dt)
@@ -1021,6 +1035,8 @@ class LSTM(_Recurrent):
         dzr = dz.reshape(4, T * n, u)
         parts = []
         for t in range(T - 1, -1, -1):
+            if t in pending:
+                pending.pop(t).result()
             if g_seq is not None:
                 dh += g_seq[t]
             np.multiply(dh, dc_f[t], out=tmp)
