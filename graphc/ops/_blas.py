@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import os
 import threading
+import time
 
 #: Set to False to leave the BLAS thread count alone (for measurements).
 ENABLED = True
@@ -120,10 +121,30 @@ def threads() -> list:
 
 
 # ---- one worker thread for products that can overlap a loop -----------------------------
-#: Set to False to run every overlapped product inline (for measurements).
-OVERLAP = True
+#: None: overlap when a core is idle (below); True: whenever there are two cores; False:
+#: never (every job runs inline).
+OVERLAP = None
 
 _pool = None
+_idle_checked = (-1.0, False)  # (when, whether a core was idle) over the last second
+
+
+def _core_idle(cores) -> bool:
+    """Whether the machine has a core to spare: the 1-minute load average (this process
+    counts about 1 while it trains) below ``cores - 0.5``. On a loaded machine the worker
+    cannot run beside the loop, and handing it work only adds hand-offs of the GIL:
+    measured there (2 cores, load 8-15), the LSTM step's CPU time rose 5-10 % with the
+    worker; with a core free its wall time fell about 15 %."""
+    global _idle_checked
+    now = time.monotonic()
+    when, idle = _idle_checked
+    if now - when > 1.0:
+        try:
+            idle = os.getloadavg()[0] < cores - 0.5
+        except (AttributeError, OSError):
+            idle = True
+        _idle_checked = (now, idle)
+    return idle
 
 
 def _cores() -> int:
@@ -148,7 +169,10 @@ def submit(fn, *args):
     ``single_threaded``); the caller then runs it inline. NumPy releases the GIL inside a
     product, so a product on the worker runs beside the caller's loop."""
     global _pool
-    if not OVERLAP or _depth == 0 or _cores() < 2:
+    if OVERLAP is False or _depth == 0:
+        return None
+    cores = _cores()
+    if cores < 2 or (OVERLAP is None and not _core_idle(cores)):
         return None
     with _lock:
         if _pool is None:

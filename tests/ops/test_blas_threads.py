@@ -89,7 +89,8 @@ def test_large_products_keep_their_threads():
         assert all(n == 1 for n in _blas.threads())
 
 
-def test_the_worker_runs_only_beside_single_threaded_products():
+def test_the_worker_runs_only_beside_single_threaded_products(monkeypatch):
+    monkeypatch.setattr(_blas, "OVERLAP", True)
     assert _blas.submit(int, "3") is None  # outside: the BLAS threads have the cores
     with _blas.single_threaded():
         job = _blas.submit(int, "3")
@@ -97,3 +98,18 @@ def test_the_worker_runs_only_beside_single_threaded_products():
         assert job.result() == 3
     else:
         assert job is None
+
+
+def test_the_worker_waits_for_an_idle_core(monkeypatch):
+    monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    with _blas.single_threaded():
+        assert _blas.submit(int, "3") is None  # loaded: run inline
+    monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    with _blas.single_threaded():
+        assert _blas.submit(int, "3").result() == 3
+    monkeypatch.setattr(_blas, "OVERLAP", False)
+    with _blas.single_threaded():
+        assert _blas.submit(int, "3") is None
