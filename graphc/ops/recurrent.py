@@ -41,6 +41,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops import masking as _masking  # noqa: F401  (registers the mask ops)
+from graphc.ops._blas import single_threaded, submit
 from graphc.ops._gemm import matmul_tn
 from graphc.ops.registry import ExecContext, Op, apply
 from graphc.ops.shapes import dims_compatible, known, merge_dim
@@ -431,7 +432,8 @@ class _Recurrent(Op):
         drop = (None, None)
         if _has_dropout(attrs):
             drop = self._draw_masks(attrs, x, attrs["units"], ctx or ExecContext())
-        seq, finals, *saved = self._forward(attrs, xt, w, r, bias, states, mt, drop)
+        with single_threaded(self._step_macs(attrs, x)):  # see graphc.ops._blas
+            seq, finals, *saved = self._forward(attrs, xt, w, r, bias, states, mt, drop)
         if mt is not None:
             seq = _masked_outputs(seq, mt, attrs.get("zero_output_for_mask", False))
         out = (np.ascontiguousarray(seq.transpose(1, 0, 2)),) + tuple(finals)
@@ -458,13 +460,12 @@ class _Recurrent(Op):
             g_seq = None
         g_final = [None if g is None else g for g in gys[1 : 1 + self.n_states]]
         drop = self._masks_of(attrs, ys)
-        dxw, dw, dr, db, ds0 = self._backward(
-            attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop, saved
-        )
-        grads = []
-        dx = None
+        with single_threaded(self._step_macs(attrs, x)):
+            dxw, dw, dr, db, ds0 = self._backward(
+                attrs, xt, w, r, bias, s0, hs, g_seq, g_final, needs, route, drop, saved
+            )
+            dx = self._input_grad(dxw, w, drop[0]) if needs[0] else None  # (T, N, F)
         if needs[0]:
-            dx = self._input_grad(dxw, w, drop[0])  # (T, N, F), processing order
             if attrs.get("go_backwards", False):
                 dx = dx[::-1]
             dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
@@ -476,6 +477,12 @@ class _Recurrent(Op):
         if mt is not None:
             grads.append(None)  # the mask has no gradient
         return tuple(grads)
+
+    def _step_macs(self, attrs, x):
+        """Multiply-adds of one step's products ([x_t, h] @ the gates' columns)."""
+        n, _, f = x.shape
+        u = attrs["units"]
+        return n * (f + u + 1) * self.gates * u
 
     def _input_grad(self, dxw, w, mx):
         """The gradient of the input sequence (T, N, F) from ``dxw``, the gradient of
@@ -789,6 +796,19 @@ def _matmul_tn_blocks(a, d):
     return out
 
 
+#: Rows (steps x batch) per chunk of the LSTM's weight-gradient product: small enough
+#: that the last chunk, left after the loop, is short; large enough that each chunk's
+#: blocked product pays for its hand-off to the worker.
+_WGRAD_ROWS = 512
+
+
+def _wgrad_chunks(T, n):
+    """``[(first step, end step), ...]`` of the weight-gradient chunks, the first steps'
+    chunk first (the loop pops them from the end)."""
+    k = max(1, _WGRAD_ROWS // max(n, 1))
+    return [(lo, min(T, lo + k)) for lo in range(0, T, k)]
+
+
 # ---- LSTM ------------------------------------------------------------------------------
 class LSTM(_Recurrent):
     """Keras 3 LSTM (gates i, f, c, o in the kernel columns):
@@ -976,22 +996,47 @@ class LSTM(_Recurrent):
         # d z_o = dh * o' * act(c); d z_{i,f,g} = dc * (i' * g, f' * c_prev, g' * i);
         # dc picks up dh * o * act'(c).
         fac = np.empty((4, T, n, u), dtype=dt)
-        _dactivate(ra, gates[:3], fac[:3])
-        fac[0] *= tcs
-        fac[1] *= g
-        fac[2] *= cs[:-1]
-        _dactivate(aa, g, fac[3])
-        fac[3] *= i
         dc_f = np.empty((T, n, u), dtype=dt)
-        _dactivate(aa, tcs, dc_f)
-        dc_f *= o
+
+        def factors(lo, hi):  # steps lo..hi-1; elementwise, so chunks change no number
+            _dactivate(ra, gates[:3, lo:hi], fac[:3, lo:hi])
+            fac[0, lo:hi] *= tcs[lo:hi]
+            fac[1, lo:hi] *= g[lo:hi]
+            fac[2, lo:hi] *= cs[lo:hi]  # the cell states before the steps
+            _dactivate(aa, g[lo:hi], fac[3, lo:hi])
+            fac[3, lo:hi] *= i[lo:hi]
+            _dactivate(aa, tcs[lo:hi], dc_f[lo:hi])
+            dc_f[lo:hi] *= o[lo:hi]
+
+        # The last steps' factors here, the earlier chunks' on the worker thread (when
+        # there is one) while the loop runs: it waits for a chunk only on reaching it.
+        pending = {}
+        fchunks = _wgrad_chunks(T, n)
+        factors(*fchunks[-1])
+        for lo, hi in fchunks[-2::-1]:
+            job = submit(factors, lo, hi)
+            if job is None:
+                factors(lo, hi)
+            else:
+                pending[hi - 1] = job
         dh = _state_grads(g_final, 0, s0[0])
         dc = _state_grads(g_final, 1, s0[1])
         dz = np.empty((4, T, n, u), dtype=dt)
         rt4 = np.ascontiguousarray(_fast_blocks(r, u).transpose(0, 2, 1))  # (4, U, U)
         rec = np.empty((4, n, u), dtype=dt)
         tmp = np.empty_like(dc)
+        # The weight gradients are products over the rows [x_t, h before step t, 1] of
+        # every step (d kernel, d recurrent kernel and d bias in one): a chunk of steps'
+        # product is taken as soon as the loop has its dz, on graphc's worker thread
+        # beside the loop when there is a second core (_WGRAD_CHUNKS).
+        wgrad = needs[1] or needs[2] or bias is not None
+        chunks = _wgrad_chunks(T, n) if wgrad else []
+        a = xh[:T].reshape(T * n, nf + u + 1)
+        dzr = dz.reshape(4, T * n, u)
+        parts = []
         for t in range(T - 1, -1, -1):
+            if t in pending:
+                pending.pop(t).result()
             if g_seq is not None:
                 dh += g_seq[t]
             np.multiply(dh, dc_f[t], out=tmp)
@@ -1001,12 +1046,20 @@ class LSTM(_Recurrent):
             dc *= f[t]
             np.matmul(dz[:, t], rt4, out=rec)  # dz[t] @ r.T, gate block by gate block
             rec.sum(axis=0, out=dh)
+            if chunks and t == chunks[-1][0] and t > 0:
+                lo, hi = chunks.pop()
+                job = (a[lo * n : hi * n], dzr[:, lo * n : hi * n])
+                parts.append(submit(_matmul_tn_blocks, *job) or _matmul_tn_blocks(*job))
         dw = dr = db = None
-        if needs[1] or needs[2] or bias is not None:
-            # rows [x_t, h before step t, 1] of every step: d kernel, d recurrent kernel
-            # and d bias in one product
-            a = xh[:T].reshape(T * n, nf + u + 1)
-            full = _keras_cols(_matmul_tn_blocks(a, dz.reshape(4, T * n, u)))
+        if wgrad:
+            for lo, hi in chunks[::-1]:  # the first steps': no loop left to overlap
+                parts.append(_matmul_tn_blocks(a[lo * n : hi * n], dzr[:, lo * n : hi * n]))
+            # summed in a fixed order (the last steps' chunk first), whichever thread
+            # computed each: the same numbers with or without the worker
+            total = parts[0] if isinstance(parts[0], np.ndarray) else parts[0].result()
+            for p in parts[1:]:
+                total += p if isinstance(p, np.ndarray) else p.result()
+            full = _keras_cols(total)
             dw = full[:nf] if needs[1] else None
             dr = full[nf : nf + u] if needs[2] else None
             db = full[nf + u] if bias is not None else None

@@ -358,3 +358,38 @@ def test_lstm_float32_fast_path_matches_float64(units, acts):
     for a, b in zip(g32, g64):
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("n,t", [(16, 70), (64, 9), (5, 3)])
+def test_lstm_chunked_weight_gradients(monkeypatch, n, t):
+    """The saved-gates VJP takes its weight gradients chunk by chunk of steps, on the
+    worker thread beside the loop when it can: the same numbers with the worker or
+    without (a fixed order of the chunk sums), and, to float32 rounding, those of the
+    VJP that rebuilds the gates (one product over all steps)."""
+    from graphc.ops import _blas
+    from graphc.ops.recurrent import _wgrad_chunks
+
+    op = get_op("lstm")
+    attrs = {"units": 8, "use_bias": True, "initial_state": False}
+    rng = np.random.default_rng(7)
+    xs = [
+        rng.standard_normal((n, t, 5), dtype=np.float32),
+        rng.standard_normal((5, 32), dtype=np.float32) * 0.4,
+        rng.standard_normal((8, 32), dtype=np.float32) * 0.4,
+        rng.standard_normal(32, dtype=np.float32) * 0.4,
+    ]
+    ys = op.run(attrs, xs, TRAIN)
+    gys = [rng.standard_normal(y.shape).astype(np.float32) for y in ys]
+    assert _SAVED.get(ys[0]) is not None
+    monkeypatch.setattr(_blas, "OVERLAP", True)  # the worker even on a loaded machine
+    with_worker = op.gradients(attrs, xs, ys, gys)
+    monkeypatch.setattr(_blas, "OVERLAP", False)
+    inline = op.gradients(attrs, xs, ys, gys)
+    for a, b in zip(with_worker, inline):
+        np.testing.assert_array_equal(a, b)
+    rebuilt = op.gradients(attrs, xs, tuple(y.copy() for y in ys), gys)
+    for a, b in zip(with_worker, rebuilt):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max())
+    chunks = _wgrad_chunks(t, n)
+    assert chunks[0][0] == 0 and chunks[-1][1] == t
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))

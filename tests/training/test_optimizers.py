@@ -511,3 +511,27 @@ def test_schedule_config_names_match_keras():
         "warmup_steps": 0,
     }
     assert schedules.PiecewiseConstantDecay([1], [0.1, 0.2]).name == "PiecewiseConstant"
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+def test_cache_blocked_update_equals_one_pass(monkeypatch, name):
+    """An update over a buffer several cache blocks long (``optimizers.BLOCK``) gives
+    bitwise what one pass over the whole buffer gives: every pass is elementwise."""
+    from graphc import optimizers as opt_mod
+
+    n = 3 * opt_mod.BLOCK + 123
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal(n).astype(np.float32)
+    grads = [rng.standard_normal(n).astype(np.float32) for _ in range(3)]
+
+    def run(block):
+        monkeypatch.setattr(opt_mod, "BLOCK", block)
+        monkeypatch.setattr(opt_mod, "_num_threads", 1)
+        p = p0.copy()
+        o = opt_mod.get(name)
+        o.build(p, [(0, n // 2), (n // 2, n)])
+        for g in grads:
+            o.apply(g.copy())
+        return p
+
+    np.testing.assert_array_equal(run(opt_mod.BLOCK), run(1 << 30))

@@ -1,0 +1,182 @@
+"""One BLAS thread for loops of small products.
+
+A recurrent op runs a few small GEMMs per time step ((64 x 97) @ (97 x 64): tens of
+microseconds each). OpenBLAS, as NumPy ships it, splits any product above about 2.6e5
+multiply-adds across all its threads; at these sizes the split costs more than it saves,
+and its threads busy-wait for each other between calls, so on a loaded machine a
+descheduled thread makes the others spin: measured on 2 shared cores, the LSTM's 50
+per-step products took 11-24 ms of CPU time with 2 threads against 6 ms with one, and its
+blocked weight-gradient product 100-790 ms against 8 ms. ``single_threaded()`` runs such a
+loop with one BLAS thread and restores the previous count after it.
+
+The count is OpenBLAS's process-wide setting, reached through ``ctypes`` (the library
+NumPy has already loaded; no compiled code of ours). Nested and concurrent uses are
+counted: the first entry saves and lowers it, the last exit restores it. Without OpenBLAS
+(NumPy built on another BLAS, or a platform without ``/proc/self/maps``) it does nothing.
+Products computed with one thread agree with the threaded ones to float32 rounding (and
+the result no longer depends on the machine's thread count).
+
+``submit`` runs a product on one worker thread of graphc's, beside a loop of the caller's
+(the LSTM's weight gradients of the steps done while backpropagation goes on): the
+overlap that the BLAS threads gave up, without their busy-waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+import time
+
+#: Set to False to leave the BLAS thread count alone (for measurements).
+ENABLED = True
+
+_lock = threading.Lock()
+_depth = 0
+_saved = None
+_libs = None  # [(get, set)] of every OpenBLAS loaded in the process, found on first use
+
+
+def _find() -> list:
+    found = []
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
+    except OSError:
+        return found
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: the same handle
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and put is not None:
+                    get.restype, get.argtypes = ctypes.c_int, []
+                    put.restype, put.argtypes = None, [ctypes.c_int]
+                    found.append((get, put))
+                    break
+            else:
+                continue
+            break
+    return found
+
+
+def _enter():
+    global _depth, _saved, _libs
+    with _lock:
+        if _libs is None:
+            _libs = _find()
+        if _depth == 0:
+            _saved = [get() for get, _ in _libs]
+            for (_, put), n in zip(_libs, _saved):
+                if n != 1:
+                    put(1)
+        _depth += 1
+
+
+def _exit():
+    global _depth, _saved
+    with _lock:
+        _depth -= 1
+        if _depth == 0:
+            for (_, put), n in zip(_libs, _saved):
+                if n != 1:
+                    put(n)
+            _saved = None
+
+
+#: Multiply-adds of one step's product below which a loop of such products runs with one
+#: BLAS thread (``single_threaded(macs)``): 2^24 is ~1 ms of one core here, far above the
+#: threads' hand-off; a larger product (LSTM(512) over a batch of 1024: 2e9) keeps every
+#: thread.
+SMALL_MACS = 1 << 24
+
+
+@contextlib.contextmanager
+def single_threaded(macs=0):
+    """Run the block with one BLAS thread (see the module docstring) when its products
+    are small: ``macs``, the multiply-adds of the largest product repeated in the loop,
+    below ``SMALL_MACS``."""
+    if not ENABLED or macs >= SMALL_MACS:
+        yield
+        return
+    _enter()
+    try:
+        yield
+    finally:
+        _exit()
+
+
+def threads() -> list:
+    """The current thread count of each OpenBLAS found (for tests)."""
+    global _libs
+    with _lock:
+        if _libs is None:
+            _libs = _find()
+        return [get() for get, _ in _libs]
+
+
+# ---- one worker thread for products that can overlap a loop -----------------------------
+#: None: overlap when a core is idle (below); True: whenever there are two cores; False:
+#: never (every job runs inline).
+OVERLAP = None
+
+_pool = None
+_idle_checked = (-1.0, False)  # (when, whether a core was idle) over the last second
+
+
+def _core_idle(cores) -> bool:
+    """Whether the machine has a core to spare: the 1-minute load average (this process
+    counts about 1 while it trains) below ``cores - 0.5``. On a loaded machine the worker
+    cannot run beside the loop, and handing it work only adds hand-offs of the GIL:
+    measured there (2 cores, load 8-15), the LSTM step's CPU time rose 5-10 % with the
+    worker; with a core free its wall time fell about 15 %."""
+    global _idle_checked
+    now = time.monotonic()
+    when, idle = _idle_checked
+    if now - when > 1.0:
+        try:
+            idle = os.getloadavg()[0] < cores - 0.5
+        except (AttributeError, OSError):
+            idle = True
+        _idle_checked = (now, idle)
+    return idle
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _forget_pool_in_child():
+    global _pool
+    _pool = None  # a pool inherited through fork() has no thread behind it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
+def submit(fn, *args):
+    """Run ``fn(*args)`` on the worker thread and return its future, or None when there
+    is no second core to run it on or the BLAS already uses them (outside
+    ``single_threaded``); the caller then runs it inline. NumPy releases the GIL inside a
+    product, so a product on the worker runs beside the caller's loop."""
+    global _pool
+    if OVERLAP is False or _depth == 0:
+        return None
+    cores = _cores()
+    if cores < 2 or (OVERLAP is None and not _core_idle(cores)):
+        return None
+    with _lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # milliseconds at import
+
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphc-blas")
+    return _pool.submit(fn, *args)

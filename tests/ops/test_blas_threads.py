@@ -1,0 +1,115 @@
+"""graphc.ops._blas.single_threaded: one OpenBLAS thread inside, the count restored after,
+nested and concurrent uses counted; the recurrent ops run under it with the same numbers."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from graphc.ops import _blas
+from graphc.ops.registry import REGISTRY, ExecContext
+
+
+def test_single_threaded_lowers_and_restores_the_count():
+    before = _blas.threads()
+    with _blas.single_threaded():
+        assert all(n == 1 for n in _blas.threads())
+        with _blas.single_threaded():  # nested: still one, and the outer exit restores
+            assert all(n == 1 for n in _blas.threads())
+        assert all(n == 1 for n in _blas.threads())
+    assert _blas.threads() == before
+
+
+def test_single_threaded_restores_after_an_error():
+    before = _blas.threads()
+    with pytest.raises(RuntimeError), _blas.single_threaded():
+        raise RuntimeError("boom")
+    assert _blas.threads() == before
+
+
+def test_concurrent_uses_restore_the_count_once_all_have_left():
+    before = _blas.threads()
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def run():
+        with _blas.single_threaded():
+            inside.wait()
+            release.wait()
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for w in workers:
+        w.start()
+    inside.wait()
+    assert all(n == 1 for n in _blas.threads())
+    release.set()
+    for w in workers:
+        w.join()
+    assert _blas.threads() == before
+
+
+def test_disabled_leaves_the_count_alone(monkeypatch):
+    before = _blas.threads()
+    monkeypatch.setattr(_blas, "ENABLED", False)
+    with _blas.single_threaded():
+        assert _blas.threads() == before
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "simple_rnn"])
+def test_recurrent_ops_give_the_same_numbers_either_way(monkeypatch, name):
+    rng = np.random.default_rng(0)
+    op = REGISTRY[name]
+    g = op.gates
+    x = rng.standard_normal((32, 12, 40), dtype=np.float32)
+    w = rng.standard_normal((40, g * 48), dtype=np.float32) * 0.2
+    r = rng.standard_normal((48, g * 48), dtype=np.float32) * 0.2
+    b = rng.standard_normal((2, g * 48) if name == "gru" else (g * 48,), dtype=np.float32)
+    attrs = dict(units=48, use_bias=True, initial_state=False)
+    xs = [x, w, r, b]
+
+    def run():
+        ctx = ExecContext(training=True)
+        ys = op.kernel(attrs, *xs, ctx=ctx)
+        gys = [np.ones_like(y) for y in ys]
+        return ys, op.vjp(attrs, xs, ys, gys, [True] * 4, [None] * 4)
+
+    ys1, gs1 = run()
+    monkeypatch.setattr(_blas, "ENABLED", False)
+    ys2, gs2 = run()
+    for a, b2 in zip(list(ys1) + list(gs1), list(ys2) + list(gs2)):
+        np.testing.assert_allclose(a, b2, rtol=1e-5, atol=1e-5)
+
+
+def test_large_products_keep_their_threads():
+    before = _blas.threads()
+    with _blas.single_threaded(_blas.SMALL_MACS):
+        assert _blas.threads() == before
+    with _blas.single_threaded(_blas.SMALL_MACS - 1):
+        assert all(n == 1 for n in _blas.threads())
+
+
+def test_the_worker_runs_only_beside_single_threaded_products(monkeypatch):
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    assert _blas.submit(int, "3") is None  # outside: the BLAS threads have the cores
+    with _blas.single_threaded():
+        job = _blas.submit(int, "3")
+    if _blas._cores() >= 2:
+        assert job.result() == 3
+    else:
+        assert job is None
+
+
+def test_the_worker_waits_for_an_idle_core(monkeypatch):
+    monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    with _blas.single_threaded():
+        assert _blas.submit(int, "3") is None  # loaded: run inline
+    monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    with _blas.single_threaded():
+        assert _blas.submit(int, "3").result() == 3
+    monkeypatch.setattr(_blas, "OVERLAP", False)
+    with _blas.single_threaded():
+        assert _blas.submit(int, "3") is None
