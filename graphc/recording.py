@@ -252,7 +252,8 @@ def outside_layer_handler() -> Callable[..., Any]:
     if not _OUTSIDE_LAYER:
         raise RuntimeError(
             "An op was applied to symbolic tensors outside any layer before "
-            "graphc.layers was imported; import graphc first."
+            "graphc.layers was imported; import graphc.layers (or use any name of the "
+            "API, e.g. graphc.Input) first."
         )
     return _OUTSIDE_LAYER[0]
 

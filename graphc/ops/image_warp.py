@@ -53,6 +53,7 @@ from graphc.ops.elementary import no_onnx
 from graphc.ops.image import (
     AFFINE_FILL_MODES,
     INTERPOLATIONS,
+    _check_images,
     _check_transform_args,
     _fix_index,
     _transform_batch,
@@ -382,13 +383,7 @@ class AffineTransform(Op):
     name = "affine_transform"
 
     def infer(self, attrs, x, t):
-        if len(x.shape) != 4:
-            raise ShapeError(
-                "expected a 4-D batch of images (batch, height, width, channels) (or "
-                f"channels first), got shape {format_shape(x.shape)}"
-            )
-        if not x.dtype.startswith("float"):
-            raise ShapeError(f"expected floating-point images, got dtype {x.dtype}")
+        _check_images(x)
         if len(t.shape) not in (1, 2) or t.shape[-1] not in (8, None):
             raise ShapeError(
                 "expected transforms of shape (8,) or (batch, 8), got shape "
@@ -719,13 +714,7 @@ def _spatial(shape, data_format):
 
 
 def _check_elastic(attrs, x):
-    if len(x.shape) != 4:
-        raise ShapeError(
-            "expected a 4-D batch of images (batch, height, width, channels) (or channels "
-            f"first), got shape {format_shape(x.shape)}"
-        )
-    if not x.dtype.startswith("float"):
-        raise ShapeError(f"expected floating-point images, got dtype {x.dtype}")
+    _check_images(x)
     if attrs.get("interpolation", "bilinear") not in _ORDERS:
         raise ShapeError(
             f"interpolation must be one of {tuple(_ORDERS)}, got {attrs['interpolation']!r}"

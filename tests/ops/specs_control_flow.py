@@ -9,6 +9,7 @@ a step counter, stopped by the condition or by ``maximum_iterations``."""
 import numpy as np
 
 import graphc.backends.numpy  # noqa: F401  (the scan op runs its body with the executor)
+import graphc.layers  # noqa: F401  (ops on symbolic tensors outside a layer need OpLayer)
 from graphc import ops
 from graphc.ir import Parameter, Value
 from graphc.ops.control_flow import BodyTrace
