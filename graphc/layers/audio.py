@@ -146,7 +146,8 @@ class STFTSpectrogram(Layer):
 
     def _conv(self, inputs, kernel):
         c, cl = self._channels, self.data_format == "channels_last"
-        kernel = ops.cast(kernel, str(np.dtype(inputs.dtype)))
+        if np.dtype(kernel.dtype) != np.dtype(inputs.dtype):
+            kernel = ops.cast(kernel, str(np.dtype(inputs.dtype)))
         if not self.expand_dims:
             if c > 1:
                 kernel = ops.concatenate([kernel] * c, axis=-1)
@@ -309,7 +310,7 @@ class MelSpectrogram(Layer):
     def call(self, inputs):
         _check_float(self, inputs)
         dtype = self.dtype if self.dtype in ("float32", "float64") else "float32"
-        x = ops.cast(inputs, dtype)
+        x = inputs if str(np.dtype(inputs.dtype)) == dtype else ops.cast(inputs, dtype)
         if len(x.shape) not in (1, 2):
             raise ShapeError(
                 f"{self.name} (MelSpectrogram): expected a 1-D (unbatched) or 2-D (batched) "
@@ -333,14 +334,14 @@ class MelSpectrogram(Layer):
             lower_edge_hertz=self.min_freq,
             upper_edge_hertz=self.max_freq,
         )
-        out = ops.tensordot(spec, mel.astype(dtype), axes=1)
+        out = ops.matmul(spec, mel.astype(dtype))  # tensordot over the last axis
         if self.power_to_db:
             log_spec = ops.multiply(ops.log10(ops.maximum(out, self.min_power)), 10.0)
             ref = 10.0 * np.log10(max(abs(float(self.ref_power)), self.min_power))
             log_spec = ops.subtract(log_spec, np.asarray(ref, dtype=dtype))
             out = ops.maximum(log_spec, ops.subtract(ops.max(log_spec), self.top_db))
         out = ops.swapaxes(out, -1, -2)
-        return ops.cast(out, self.dtype)
+        return out if dtype == self.dtype else ops.cast(out, self.dtype)
 
     def get_config(self):
         return {
