@@ -45,6 +45,7 @@ def test_stft_shapes_and_weights(mode, data_format, expand_dims):
     names = [w.name.split("/")[-1] for w in checked.layer.weights]
     want_names = {"real": ["real_kernel"], "imag": ["imag_kernel"]}
     assert names == want_names.get(mode, ["real_kernel", "imag_kernel"])
+    assert_onnx_matches(checked.model, [checked.x])
 
 
 def test_stft_defaults_and_valid_length():
