@@ -316,6 +316,13 @@ class MelSpectrogram(Layer):
                 f"{self.name} (MelSpectrogram): expected a 1-D (unbatched) or 2-D (batched) "
                 f"signal of shape (..., samples); received shape {format_shape(tuple(x.shape))}"
             )
+        if not known(x.shape[-1]):
+            raise ShapeError(
+                f"{self.name} (MelSpectrogram): the number of samples must be known (the "
+                f"STFT is a product with constant DFT matrices); received shape "
+                f"{format_shape(tuple(x.shape))}. Give the input a fixed length, e.g. "
+                "Input(shape=(16000,))"
+            )
         window = self.window if not isinstance(self.window, list) else np.asarray(self.window)
         real, imag = ops.stft(
             x,

@@ -150,3 +150,17 @@ def test_errors():
         layers.MelSpectrogram(fft_length=16, sequence_length=32)
     with pytest.raises(ShapeError, match=r"1-D \(unbatched\) or 2-D"):
         layers.MelSpectrogram(fft_length=16, sequence_stride=8)(Input(shape=(32, 1)))
+    with pytest.raises(ShapeError, match=r"samples must be known.*\(None, None\)"):
+        layers.MelSpectrogram(fft_length=16, sequence_stride=8)(Input(shape=(None,)))
+
+
+@pytest.mark.parametrize("expand_dims", [False, True])
+def test_stft_unknown_length(expand_dims):
+    """The convolutions need no static time length (Keras's reshapes do, in graphc)."""
+    inp = Input(shape=(None, 2))
+    layer = layers.STFTSpectrogram(frame_length=8, mode="log", expand_dims=expand_dims)
+    model = Model(inp, layer(inp))
+    assert model.output_shape == ((None, None, 5, 2) if expand_dims else (None, None, 10))
+    xs = [np.random.default_rng(t).standard_normal((2, t, 2)).astype(np.float32) for t in (20, 33)]
+    assert [model.predict(x, verbose=0).shape[1] for x in xs] == [4, 7]
+    assert_onnx_matches(model, xs)
