@@ -100,6 +100,7 @@ def test_stft_spectrogram_options(kwargs):
         assert gc[key] == kc[key], key
 
 
+@pytest.mark.slow
 def test_stft_spectrogram_trains_alike_and_exports():
     kwargs = dict(mode="psd", frame_length=8, frame_step=4, padding="same")
     shape = (32, 1)
