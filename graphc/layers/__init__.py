@@ -3,6 +3,7 @@
 # (Modules under private aliases: a family may export a name equal to its module's.)
 from graphc.layers import activation_layers as _activation_layers  # noqa: E402
 from graphc.layers import attention as _attention  # noqa: E402
+from graphc.layers import audio as _audio  # noqa: E402
 from graphc.layers import conv_lstm as _conv_lstm  # noqa: E402
 from graphc.layers import conv_transpose as _conv_transpose  # noqa: E402
 
@@ -24,6 +25,7 @@ from graphc.layers import simple as _simple  # noqa: E402
 from graphc.layers import wrappers as _wrappers  # noqa: E402
 from graphc.layers.activation_layers import *  # noqa: F401,F403,E402
 from graphc.layers.attention import *  # noqa: F401,F403,E402
+from graphc.layers.audio import *  # noqa: F401,F403,E402
 from graphc.layers.base import Input, InputLayer, Layer
 from graphc.layers.batch_normalization import BatchNormalization  # noqa: E402
 from graphc.layers.conv_lstm import *  # noqa: F401,F403,E402
@@ -107,6 +109,7 @@ __all__ = [
 ] + (
     _activation_layers.__all__
     + _attention.__all__
+    + _audio.__all__
     + _conv_transpose.__all__
     + _convolutional.__all__
     + _embedding.__all__

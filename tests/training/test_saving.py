@@ -548,6 +548,14 @@ LAYER_CASES = {
     "IntegerLookup": ({"vocabulary": [1, 3, 5], "output_mode": "multi_hot"}, "int5"),
     "Hashing": ({"num_bins": 4, "output_mode": "count"}, "int5"),
     "Discretization": ({"bin_boundaries": [-0.5, 0.5], "output_mode": "one_hot"}, (3,)),
+    "STFTSpectrogram": (
+        {"mode": "psd", "frame_length": 8, "frame_step": 3, "window": "hamming", "padding": "same"},
+        (20, 2),
+    ),
+    "MelSpectrogram": (
+        {"fft_length": 32, "sequence_stride": 8, "num_mel_bins": 6, "top_db": 40.0},
+        (48,),
+    ),
 }
 # TextVectorization runs eagerly only (strings never enter a graph): its config round
 # trip is tested in tests/layers/test_text_vectorization.py.
