@@ -53,10 +53,8 @@ MISSING = {
         "OrbaxCheckpoint": "framework: JAX Orbax checkpoints",
     },
     "keras.utils": {
-        "Config": "not yet",
         "FeatureSpace": "not yet",
         "audio_dataset_from_directory": "not yet",
-        "bounding_boxes": "not yet",
         "legacy": "framework: tf.keras 2 compatibility",
     },
     "keras.saving": {
