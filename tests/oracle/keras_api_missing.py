@@ -57,7 +57,4 @@ MISSING = {
         "audio_dataset_from_directory": "not yet",
         "legacy": "framework: tf.keras 2 compatibility",
     },
-    "keras.saving": {
-        "KerasFileEditor": "not yet",
-    },
 }
