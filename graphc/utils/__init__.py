@@ -22,6 +22,7 @@ from graphc.utils.array_utils import (
 from graphc.utils.config import Config
 from graphc.utils.dataset_utils import (
     Dataset,
+    audio_dataset_from_directory,
     image_dataset_from_directory,
     text_dataset_from_directory,
 )
@@ -48,6 +49,7 @@ Sequence = PyDataset
 
 __all__ = [
     "Config",
+    "audio_dataset_from_directory",
     "bounding_boxes",
     "split_dataset",
     "timeseries_dataset_from_array",

@@ -54,7 +54,6 @@ MISSING = {
     },
     "keras.utils": {
         "FeatureSpace": "not yet",
-        "audio_dataset_from_directory": "not yet",
         "legacy": "framework: tf.keras 2 compatibility",
     },
 }
