@@ -9,6 +9,7 @@ from graphc.layers.serialization import (
     get_custom_objects,
     register_lazy_builtin,
 )
+from graphc.models.file_editor import KerasFileEditor
 from graphc.models.saving import (
     load_model,
     load_weights,
@@ -33,6 +34,7 @@ register_keras_serializable = register_serializable
 CustomObjectScope = custom_object_scope
 
 __all__ = [
+    "KerasFileEditor",
     "load_model",
     "save_model",
     "load_weights",

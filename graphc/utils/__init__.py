@@ -11,6 +11,7 @@ from graphc.progbar import (
 )
 from graphc.rng import set_random_seed
 from graphc.training_curves import plot_history
+from graphc.utils import bounding_boxes
 from graphc.utils.array_utils import (
     normalize,
     pack_x_y_sample_weight,
@@ -18,8 +19,10 @@ from graphc.utils.array_utils import (
     to_categorical,
     unpack_x_y_sample_weight,
 )
+from graphc.utils.config import Config
 from graphc.utils.dataset_utils import (
     Dataset,
+    audio_dataset_from_directory,
     image_dataset_from_directory,
     text_dataset_from_directory,
 )
@@ -45,6 +48,9 @@ from graphc.utils.timeseries_utils import split_dataset, timeseries_dataset_from
 Sequence = PyDataset
 
 __all__ = [
+    "Config",
+    "audio_dataset_from_directory",
+    "bounding_boxes",
     "split_dataset",
     "timeseries_dataset_from_array",
     "get_source_inputs",

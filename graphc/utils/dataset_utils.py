@@ -21,14 +21,21 @@ the same ``seed`` puts the same files in each subset as Keras does.
 from __future__ import annotations
 
 import os
+import wave
 
 import numpy as np
 
 from graphc import rng as graphc_random
 from graphc.config import standardize_data_format
+from graphc.errors import ArgumentValueError, FileFormatError
 from graphc.utils import image_utils
 
-__all__ = ["Dataset", "image_dataset_from_directory", "text_dataset_from_directory"]
+__all__ = [
+    "Dataset",
+    "audio_dataset_from_directory",
+    "image_dataset_from_directory",
+    "text_dataset_from_directory",
+]
 
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 INFINITE_CARDINALITY = -1  # tf.data's constants
@@ -54,6 +61,22 @@ def _stack(elements):
     if isinstance(first, dict):
         return {k: _stack([e[k] for e in elements]) for k in first}
     return np.stack([np.asarray(e) for e in elements])
+
+
+def _pad_stack(elements):
+    """Like ``_stack``, each array zero-padded at the end of every axis to the largest
+    shape in the batch (tf.data's ``padded_batch`` with its default padding)."""
+    first = elements[0]
+    if isinstance(first, tuple):
+        return tuple(_pad_stack([e[i] for e in elements]) for i in range(len(first)))
+    if isinstance(first, dict):
+        return {k: _pad_stack([e[k] for e in elements]) for k in first}
+    arrays = [np.asarray(e) for e in elements]
+    shape = tuple(max(d) for d in zip(*(a.shape for a in arrays))) if arrays[0].ndim else ()
+    out = np.zeros((len(arrays),) + shape, dtype=arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        out[(i,) + tuple(slice(0, d) for d in a.shape)] = a
+    return out
 
 
 def _unstack(batch):
@@ -171,6 +194,42 @@ class Dataset:
                     pending = []
             if pending and not drop_remainder:
                 yield _stack(pending)
+
+        n = self._cardinality
+        if n >= 0:
+            n = n // batch_size if drop_remainder else -(-n // batch_size)
+        return Dataset(make_iterator, n)
+
+    def padded_batch(
+        self,
+        batch_size,
+        padded_shapes=None,
+        padding_values=None,
+        drop_remainder=False,
+        name=None,
+    ):
+        """Batch ``batch_size`` consecutive elements, each array zero-padded to the
+        largest shape in its batch (tf.data's default; ``padded_shapes`` and
+        ``padding_values`` other than None are not supported)."""
+        if padded_shapes is not None or padding_values is not None:
+            raise NotImplementedError(
+                "graphc's Dataset.padded_batch pads with zeros to the largest shape of "
+                "each batch; padded_shapes and padding_values are not supported. Pad the "
+                "elements in a map() before batch() instead."
+            )
+        batch_size = int(batch_size)
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer. Received: {batch_size}")
+
+        def make_iterator():
+            pending = []
+            for element in self:
+                pending.append(element)
+                if len(pending) == batch_size:
+                    yield _pad_stack(pending)
+                    pending = []
+            if pending and not drop_remainder:
+                yield _pad_stack(pending)
 
         n = self._cardinality
         if n >= 0:
@@ -432,7 +491,9 @@ def _encode_label(label, label_mode, num_classes):
     return np.int32(label)
 
 
-def _make_dataset(paths, labels, label_mode, num_classes, load, batch_size, shuffle, seed):
+def _make_dataset(
+    paths, labels, label_mode, num_classes, load, batch_size, shuffle, seed, batcher="batch"
+):
     """Keras's pipeline: (path, label) slices -> shuffle (buffer of 8 batches) -> load each
     file -> batch. ``load`` runs when an element is pulled."""
     if label_mode:
@@ -450,7 +511,34 @@ def _make_dataset(paths, labels, label_mode, num_classes, load, batch_size, shuf
     if shuffle:
         ds = ds.shuffle(batch_size * 8 if batch_size is not None else 1024, seed=seed)
     ds = ds.map((lambda path, label: (load(path), label)) if label_mode else load)
-    return ds.batch(batch_size) if batch_size is not None else ds
+    if batch_size is None:
+        return ds
+    if batcher == "ragged":
+        return _ragged_batch(ds, batch_size)
+    return getattr(ds, batcher)(batch_size)
+
+
+def _ragged_batch(ds, batch_size):
+    """Batches whose samples keep their own lengths: the samples as a list of arrays
+    (graphc's stand-in for a ``tf.RaggedTensor``), the labels stacked."""
+
+    def pack(pending):
+        if isinstance(pending[0], tuple):
+            return ([e[0] for e in pending], _stack([e[1] for e in pending]))
+        return list(pending)
+
+    def make_iterator():
+        pending = []
+        for element in ds:
+            pending.append(element)
+            if len(pending) == batch_size:
+                yield pack(pending)
+                pending = []
+        if pending:
+            yield pack(pending)
+
+    n = ds._cardinality
+    return Dataset(make_iterator, -(-n // batch_size) if n >= 0 else n)
 
 
 def _datasets_from_directory(
@@ -468,8 +556,9 @@ def _datasets_from_directory(
     follow_links,
     verbose,
     what,
+    batcher="batch",
 ):
-    """The listing, split and datasets shared by the image and text loaders."""
+    """The listing, split and datasets shared by the image, text and audio loaders."""
     check_validation_split_arg(validation_split, subset, shuffle, seed)
     if seed is None:
         seed = np.random.randint(1e6)
@@ -498,7 +587,15 @@ def _datasets_from_directory(
         if not sub_paths:
             raise ValueError(f"No {prefix}{what} found in directory {directory}. {allowed}")
         ds = _make_dataset(
-            sub_paths, sub_labels, label_mode, num_classes, load, batch_size, subset_shuffle, seed
+            sub_paths,
+            sub_labels,
+            label_mode,
+            num_classes,
+            load,
+            batch_size,
+            subset_shuffle,
+            seed,
+            batcher,
         )
         ds.class_names = class_names
         ds.file_paths = sub_paths
@@ -675,4 +772,127 @@ def text_dataset_from_directory(
         follow_links,
         verbose,
         "text files",
+    )
+
+
+def read_wav(path, output_sequence_length=None):
+    """A PCM ``.wav`` file as float32 ``(samples, channels)`` in [-1, 1) and its sampling
+    rate, as ``tf.audio.decode_wav`` decodes it (integer samples over 2**(bits - 1); 8-bit
+    samples are unsigned), cut or zero-padded to ``output_sequence_length`` samples."""
+    try:
+        with wave.open(os.fspath(path), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            raw = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as e:
+        raise FileFormatError(
+            f"{path} is not a PCM .wav file that Python's wave module reads ({e}). "
+            "Convert it to 8-, 16-, 24- or 32-bit integer PCM."
+        ) from None
+    frames = len(raw) // (width * channels)
+    raw = raw[: frames * width * channels]
+    if width == 1:
+        audio = (np.frombuffer(raw, np.uint8).astype("float32") - 128.0) / 128.0
+    elif width == 3:  # 24-bit little-endian: widen to 32 bits
+        b = np.frombuffer(raw, np.uint8).reshape(-1, 3)
+        wide = np.zeros((b.shape[0], 4), np.uint8)
+        wide[:, 1:] = b
+        audio = wide.view("<i4").ravel().astype("float32") / 2.0**31
+    else:
+        dtype = {2: "<i2", 4: "<i4"}.get(width)
+        if dtype is None:
+            raise FileFormatError(f"{path}: {8 * width}-bit samples are not supported.")
+        audio = np.frombuffer(raw, dtype).astype("float32") / 2.0 ** (8 * width - 1)
+    audio = audio.reshape(frames, channels)
+    if output_sequence_length is not None and output_sequence_length != frames:
+        n = int(output_sequence_length)
+        fitted = np.zeros((n, channels), "float32")
+        fitted[: min(n, frames)] = audio[:n]
+        audio = fitted
+    return audio, rate
+
+
+def audio_dataset_from_directory(
+    directory,
+    labels="inferred",
+    label_mode="int",
+    class_names=None,
+    batch_size=32,
+    sampling_rate=None,
+    output_sequence_length=None,
+    ragged=False,
+    shuffle=True,
+    seed=None,
+    validation_split=None,
+    subset=None,
+    follow_links=False,
+    verbose=True,
+):
+    """A :class:`Dataset` of the ``.wav`` files in ``directory``, as Keras 3's
+    ``keras.utils.audio_dataset_from_directory`` (directory layout, labels, shuffling and
+    splitting as :func:`image_dataset_from_directory`), read with Python's ``wave``
+    module: no TensorFlow.
+
+    Batches are ``(audio, labels)``: audio float32 ``(batch, samples, channels)`` in
+    [-1, 1) (PCM samples over 2**(bits - 1), as ``tf.audio.decode_wav``), cut or
+    zero-padded to ``output_sequence_length``, or padded with zeros to the longest file
+    of the batch when it is None; with ``ragged=True`` the audio of a batch is a list of
+    arrays of their own lengths. Labels as the image loader's; audio alone without
+    labels.
+
+    ``sampling_rate``: Keras resamples with tensorflow-io; graphc does not resample, so
+    a file whose rate differs from ``sampling_rate`` raises when it is read.
+    """
+    _check_common_args(labels, label_mode, class_names)
+    if ragged and output_sequence_length is not None:
+        raise ArgumentValueError(
+            "Cannot set both `ragged` and `output_sequence_length`: a ragged batch keeps "
+            "each file's length. Pass one of them."
+        )
+    if sampling_rate is not None:
+        if not isinstance(sampling_rate, int) or isinstance(sampling_rate, bool):
+            raise ArgumentValueError(
+                "`sampling_rate` should have an integer value. "
+                f"Received: sampling_rate={sampling_rate}"
+            )
+        if sampling_rate <= 0:
+            raise ArgumentValueError(
+                f"`sampling_rate` should be higher than 0. Received: sampling_rate={sampling_rate}"
+            )
+    if labels is None or label_mode is None:
+        labels = label_mode = None
+
+    def load(path):
+        audio, rate = read_wav(path, output_sequence_length)
+        if sampling_rate is not None and rate != sampling_rate:
+            raise ArgumentValueError(
+                f"{path} is sampled at {rate} Hz, not sampling_rate={sampling_rate}. "
+                "graphc does not resample audio (Keras needs tensorflow-io for it): "
+                "resample the files beforehand, or pass sampling_rate=None."
+            )
+        return audio
+
+    if batch_size is None:
+        batcher = "batch"
+    elif ragged:
+        batcher = "ragged"
+    elif output_sequence_length is None:
+        batcher = "padded_batch"
+    else:
+        batcher = "batch"
+    return _datasets_from_directory(
+        directory,
+        labels,
+        label_mode,
+        class_names,
+        (".wav",),
+        load,
+        batch_size,
+        shuffle,
+        seed,
+        validation_split,
+        subset,
+        follow_links,
+        verbose,
+        "audio files",
+        batcher,
     )

@@ -1,9 +1,9 @@
 """File fuzzer (issue 13): random byte flips, truncations and zip-entry reorderings of
 saved ``.graphc``, ``.weights.npz``, ``.onnx``, Keras 3 ``.keras`` and ``.weights.h5``
-files, and of a legacy Keras 2 layout ``.h5`` (tests/fuzz/data/legacy_mlp.h5, written by
-Keras 3; make_legacy_h5.py beside it). Every mutated file must load or
-fail with one of graphc's typed errors (``GraphcError``), within a time limit per case,
-with bounded memory.
+files (the last two also opened with ``KerasFileEditor``), and of a legacy Keras 2 layout
+``.h5`` (tests/fuzz/data/legacy_mlp.h5, written by Keras 3; make_legacy_h5.py beside it).
+Every mutated file must load or fail with one of graphc's typed errors (``GraphcError``),
+within a time limit per case, with bounded memory.
 
 A fixed, seeded budget runs in CI; more from the command line:
 
@@ -13,6 +13,7 @@ A fixed, seeded budget runs in CI; more from the command line:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import random
@@ -38,6 +39,7 @@ import graphc  # noqa: E402
 from graphc import layers  # noqa: E402
 from graphc.errors import GraphcError  # noqa: E402
 from graphc.models.saving import load_model  # noqa: E402
+from graphc.saving import KerasFileEditor  # noqa: E402
 
 #: Mutations per CI run (split over the six formats).
 BUDGET = 480
@@ -136,7 +138,23 @@ def load_onnx(path, model, x):
         rt.predict(x)
 
 
+def open_in_editor(path):
+    """KerasFileEditor reads the file too: a typed error there is fine (the loaders below
+    still get the file), anything else is a failure."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            KerasFileEditor(path).summary()
+    except GraphcError:
+        pass
+
+
+def load_weights_h5(path, model, x):
+    open_in_editor(path)
+    model.load_weights(path)
+
+
 def load_keras_file(path, model, x):
+    open_in_editor(path)
     load_model(path)
     model.load_weights(path)  # a .keras file is a weights source too
 
@@ -151,7 +169,7 @@ LOADERS = {
     ".weights.npz": load_weights_file,
     ".onnx": load_onnx,
     ".keras": load_keras_file,
-    ".weights.h5": load_weights_file,
+    ".weights.h5": load_weights_h5,
     ".h5": load_legacy_h5,
 }
 

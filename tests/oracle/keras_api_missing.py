@@ -51,13 +51,7 @@ MISSING = {
         "OrbaxCheckpoint": "framework: JAX Orbax checkpoints",
     },
     "keras.utils": {
-        "Config": "not yet",
         "FeatureSpace": "not yet",
-        "audio_dataset_from_directory": "not yet",
-        "bounding_boxes": "not yet",
         "legacy": "framework: tf.keras 2 compatibility",
-    },
-    "keras.saving": {
-        "KerasFileEditor": "not yet",
     },
 }
