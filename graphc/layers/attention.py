@@ -311,10 +311,6 @@ class MultiHeadAttention(Layer):
     # ---- calling ---------------------------------------------------------------------
     def __call__(self, query, value=None, key=None, **kwargs):
         query, value, key = _split_inputs(query, value, key, type(self).__name__)
-        # Keras fills `value_mask` / `key_mask` from the tensors' Keras masks.
-        for name, tensor in (("value_mask", value), ("key_mask", key)):
-            if kwargs.get(name) is None and get_keras_mask(tensor) is not None:
-                kwargs[name] = get_keras_mask(tensor)
         inputs = [query, value] if key is None else [query, value, key]
         return super().__call__(inputs, **kwargs)
 
@@ -338,6 +334,12 @@ class MultiHeadAttention(Layer):
         use_causal_mask=False,
     ):
         query, value, key = _split_inputs(query, value, key, type(self).__name__)
+        # Keras fills `value_mask` / `key_mask` from the tensors' Keras masks (here, not
+        # in __call__: a mask is no layer output, so a saved config could not name it).
+        if value_mask is None or isinstance(value_mask, (list, tuple)):
+            value_mask = get_keras_mask(value)
+        if key is not None and (key_mask is None or isinstance(key_mask, (list, tuple))):
+            key_mask = get_keras_mask(key)
         key = value if key is None else key
         # As Keras: the query's own mask, whatever `query_mask` says (GroupedQueryAttention
         # takes a `query_mask` given, as Keras's).
@@ -519,6 +521,9 @@ class GroupedQueryAttention(MultiHeadAttention):
         self._num_kv_heads = int(num_key_value_heads)
         self.num_repeats = self._num_heads // self._num_kv_heads
 
+    def config_class_name(self) -> str:
+        return "GroupQueryAttention"  # the name Keras's configs give it
+
     head_dim = property(lambda self: self._key_dim)
     num_query_heads = property(lambda self: self._num_heads)
     num_key_value_heads = property(lambda self: self._num_kv_heads)
@@ -533,8 +538,11 @@ class GroupedQueryAttention(MultiHeadAttention):
 
     @staticmethod
     def _query_mask(query, query_mask):
-        # Keras fills `query_mask` from the query's mask only when none is given.
-        return get_keras_mask(query) if query_mask is None else query_mask
+        # Keras fills `query_mask` from the query's mask only when none is given (a list:
+        # the masks of graphc's list form [query, value(, key)], filled the same way).
+        if query_mask is None or isinstance(query_mask, (list, tuple)):
+            return get_keras_mask(query)
+        return query_mask
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         if value_shape is None and not _is_shape(query_shape):

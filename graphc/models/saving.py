@@ -96,12 +96,17 @@ def model_to_config(model) -> dict:
         counts[key] = local_index[(key, call.index)] + 1
         if not isinstance(call.layer, InputLayer):
             args = _map_refs(ref, call.layer._calls[call.index][0])
-            extras = call.layer._call_extras.get(call.index)
-            if extras:  # more tensor arguments (`decoder(x, encoder_outputs)`): by name
+            extras = call.layer._call_extras.get(call.index) or {}
+            options = call.layer.__dict__.get("_call_options", {}).get(call.index) or {}
+            if extras or options:  # more tensor arguments (`decoder(x, encoder_outputs)`)
+                # by name, and the plain keyword arguments (`reverse=True`) as they are
                 args = {
                     "__call__": {
                         "args": args,
-                        "kwargs": {k: _map_refs(ref, v) for k, v in extras.items()},
+                        "kwargs": {
+                            **{k: _map_refs(ref, v) for k, v in extras.items()},
+                            **options,
+                        },
                     }
                 }
             entries[key]["inbound_nodes"].append(args)
@@ -156,7 +161,10 @@ def model_from_config(spec: dict, custom_objects=None):
         for k, args in enumerate(entry.get("inbound_nodes", [])):
             find = lambda r: produced[(r[0], r[1])][r[2]]  # noqa: E731
             if isinstance(args, dict) and "__call__" in args:
-                kwargs = {n: _unmap_refs(find, v) for n, v in args["__call__"]["kwargs"].items()}
+                kwargs = {
+                    n: v if type(v) in (bool, int, float, str) else _unmap_refs(find, v)
+                    for n, v in args["__call__"]["kwargs"].items()
+                }
                 out = layer(_unmap_refs(find, args["__call__"]["args"]), **kwargs)
             else:
                 out = layer(_unmap_refs(find, args))
