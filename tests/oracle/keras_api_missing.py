@@ -31,10 +31,8 @@ MISSING = {
     },
     "keras.layers": {
         "FlaxLayer": "framework: JAX-only",
-        "GroupQueryAttention": "not yet",
         "JaxLayer": "framework: JAX-only",
         "MelSpectrogram": "not yet",
-        "ReversibleEmbedding": "not yet",
         "STFTSpectrogram": "not yet",
         "TFSMLayer": "framework: needs a TensorFlow SavedModel",
         "TorchModuleWrapper": "framework: PyTorch-only",

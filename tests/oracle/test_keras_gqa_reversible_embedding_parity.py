@@ -12,9 +12,6 @@ import pytest
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.oracle
 
-import graphc  # noqa: E402
-from graphc.errors import ArgumentValueError, ShapeError  # noqa: E402
-
 from oracle_harness import (  # noqa: E402
     assert_close,
     assert_onnx_matches,
@@ -23,6 +20,9 @@ from oracle_harness import (  # noqa: E402
     pair,
     torch_math_attention,
 )
+
+import graphc  # noqa: E402
+from graphc.errors import ArgumentValueError, ShapeError  # noqa: E402
 
 VOCAB, T, S, D = 20, 7, 5, 8
 _rng = np.random.default_rng(3)
