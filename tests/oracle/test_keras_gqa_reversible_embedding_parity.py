@@ -118,6 +118,7 @@ def _embedded_gqa(kwargs, scores=False, causal=False):
     return build
 
 
+@pytest.mark.filterwarnings("ignore:.*does not support masking")
 @pytest.mark.parametrize(
     "kwargs,scores,causal",
     [
@@ -224,9 +225,6 @@ def test_reversible_embedding_predicts_trains_and_exports_like_keras(name):
     k, g = pair(lambda lib: _language_model(lib, **kwargs), count=True)
     assert_close(g.predict(TOKENS, verbose=0), k.predict(TOKENS, verbose=0))
     assert_onnx_matches(g, [TOKENS])
-    loss = "sparse_categorical_crossentropy"
-    compile_both(k, g, lambda lib: lib.optimizers.Adam(0.01), loss=loss)
-    k.compile(optimizer=keras.optimizers.Adam(0.01), loss=keras.losses.get(loss))
     for m, lib in ((k, keras), (g, graphc)):
         m.compile(
             optimizer=lib.optimizers.Adam(0.01),
