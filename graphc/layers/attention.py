@@ -545,8 +545,22 @@ class GroupedQueryAttention(MultiHeadAttention):
         return query_mask
 
     def build(self, query_shape, value_shape=None, key_shape=None):
+        self.compute_output_shape(query_shape, value_shape, key_shape)
         if value_shape is None and not _is_shape(query_shape):
             query_shape, value_shape, key_shape = (list(query_shape) + [None])[:3]
+        super().build(query_shape, value_shape, key_shape)
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        """The query's shape, as Keras's (which checks the feature sizes first)."""
+        if value_shape is None and not _is_shape(query_shape):
+            query_shape, value_shape, key_shape = (list(query_shape) + [None])[:3]
+        key_shape = value_shape if key_shape is None else key_shape
+        if tuple(value_shape[1:-1]) != tuple(key_shape[1:-1]):
+            raise ShapeError(
+                "All dimensions of `value` and `key`, except the last one, must be equal. "
+                f"Received: value_shape={format_shape(tuple(value_shape))} and "
+                f"key_shape={format_shape(tuple(key_shape))}"
+            )
         if query_shape[-1] != value_shape[-1]:
             raise ShapeError(
                 "The last dimension of `query_shape` and `value_shape` must be equal, but "
@@ -555,7 +569,7 @@ class GroupedQueryAttention(MultiHeadAttention):
                 f"value_shape={format_shape(tuple(value_shape))}; project the value to "
                 "the query's feature size first (a Dense layer)"
             )
-        super().build(query_shape, value_shape, key_shape)
+        return tuple(query_shape)
 
     def get_config(self):
         return {
