@@ -97,6 +97,24 @@ def test_group_query_attention_predicts_like_keras(name):
     assert_close(g.predict(x, verbose=0), k.predict(x, verbose=0))
 
 
+@pytest.mark.parametrize("scores", [False, True])
+def test_group_query_attention_explicit_query_and_value_masks_like_keras(scores):
+    """``query_mask`` / ``value_mask`` passed as tensors (Keras's GQA takes a given
+    ``query_mask``, where MultiHeadAttention reads the query's own mask)."""
+
+    def build(lib):
+        q, v = lib.Input((T, D)), lib.Input((S, D))
+        qm, vm = lib.Input((T,), dtype="bool"), lib.Input((S,), dtype="bool")
+        out = lib.layers.GroupQueryAttention(**GQA)(
+            q, v, query_mask=qm, value_mask=vm, return_attention_scores=scores
+        )
+        return lib.Model([q, v, qm, vm], list(out) if scores else out)
+
+    k, g = pair(build)
+    x = [QUERY, VALUE, ATTN[:, :, 0], ATTN[:, 0, :]]
+    assert_close(g.predict(x, verbose=0), k.predict(x, verbose=0))
+
+
 @pytest.mark.parametrize("name", ["default", "gate", "causal_mask_scores", "no_bias_key"])
 def test_group_query_attention_exports_to_onnx(name):
     build, data = CROSS_CASES[name]
