@@ -28,13 +28,20 @@ import math
 import numpy as np
 
 from graphc import initializers, ops
+from graphc.errors import ArgumentValueError, ShapeError
 from graphc.ir import Value, format_shape
 from graphc.layers.base import Layer, get_keras_mask
 from graphc.ops import attention as attention_ops
 from graphc.ops import masking as mask_ops
 from graphc.ops.shapes import known
 
-__all__ = ["MultiHeadAttention", "Attention", "AdditiveAttention"]
+__all__ = [
+    "MultiHeadAttention",
+    "GroupedQueryAttention",
+    "GroupQueryAttention",
+    "Attention",
+    "AdditiveAttention",
+]
 
 _UNSUPPORTED = (
     "kernel_regularizer",
@@ -71,20 +78,20 @@ class _Projection(Layer):
         self.built = True
 
 
-def _split_inputs(query, value, key):
+def _split_inputs(query, value, key, what="MultiHeadAttention"):
     """``(query, value, key)`` from Keras's arguments or graphc's list form
     ``[query, value(, key)]`` (what a saved model's config replays)."""
     if isinstance(query, (list, tuple)):
         if value is not None or key is not None or not 2 <= len(query) <= 3:
             raise ValueError(
-                "MultiHeadAttention takes `query, value[, key]` as separate "
+                f"{what} takes `query, value[, key]` as separate "
                 "arguments or as one list [query, value(, key)], received "
                 f"a list of {len(query)} and value={value!r}, key={key!r}"
             )
         query, value, key = (list(query) + [None])[:3]
     if value is None:
         raise TypeError(
-            "MultiHeadAttention.call() missing 1 required positional argument: "
+            f"{what}.call() missing 1 required positional argument: "
             "'value' (pass the same tensor twice for self-attention)"
         )
     return query, value, key
@@ -170,7 +177,7 @@ class MultiHeadAttention(Layer):
         for key, value in given.items():
             if value is not None:
                 raise NotImplementedError(
-                    f"MultiHeadAttention: {key} is not supported by "
+                    f"{type(self).__name__}: {key} is not supported by "
                     "graphc yet; remove it or add the penalty to the "
                     "loss yourself."
                 )
@@ -246,13 +253,13 @@ class MultiHeadAttention(Layer):
         for what, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
             if len(shape) != 3:
                 raise NotImplementedError(
-                    f"{self.name} (MultiHeadAttention): graphc supports rank-3 inputs "
+                    f"{self.name} ({type(self).__name__}): graphc supports rank-3 inputs "
                     f"(batch, sequence, features), received {what} of shape "
                     f"{format_shape(shape)}"
                 )
             if not known(shape[-1]):
                 raise ValueError(
-                    f"{self.name} (MultiHeadAttention): the last dimension of "
+                    f"{self.name} ({type(self).__name__}): the last dimension of "
                     f"the {what} must be known, received shape "
                     f"{format_shape(shape)}"
                 )
@@ -271,6 +278,7 @@ class MultiHeadAttention(Layer):
             )
         self._attention_axes = axes
         heads, kd, vd = self._num_heads, self._key_dim, self._value_dim
+        kv = self._num_key_value_heads()
         out = self._output_shape or (int(query_shape[-1]),)
 
         def projection(name, kernel_shape, n_in, bias_shape):
@@ -286,19 +294,23 @@ class MultiHeadAttention(Layer):
 
         # Keras's creation order, which is the weight order.
         self._query_dense = projection("query", (query_shape[-1], heads, kd), 1, (heads, kd))
-        self._key_dense = projection("key", (key_shape[-1], heads, kd), 1, (heads, kd))
+        self._key_dense = projection("key", (key_shape[-1], kv, kd), 1, (kv, kd))
         if self._use_gate:
             self._gate_dense = projection("gate", (query_shape[-1], heads, vd), 1, (heads, vd))
-        self._value_dense = projection("value", (value_shape[-1], heads, vd), 1, (heads, vd))
+        self._value_dense = projection("value", (value_shape[-1], kv, vd), 1, (kv, vd))
         self._output_dense = projection("attention_output", (heads, vd) + tuple(out), 2, tuple(out))
+
+    def _num_key_value_heads(self):
+        """The heads of the key and value projections (GroupedQueryAttention's fewer)."""
+        return self._num_heads
+
+    def _repeat_key_value(self, x):
+        """Projected keys or values ``(B, kv_heads, S, dim)`` to the query's heads."""
+        return x
 
     # ---- calling ---------------------------------------------------------------------
     def __call__(self, query, value=None, key=None, **kwargs):
-        query, value, key = _split_inputs(query, value, key)
-        # Keras fills `value_mask` / `key_mask` from the tensors' Keras masks.
-        for name, tensor in (("value_mask", value), ("key_mask", key)):
-            if kwargs.get(name) is None and get_keras_mask(tensor) is not None:
-                kwargs[name] = get_keras_mask(tensor)
+        query, value, key = _split_inputs(query, value, key, type(self).__name__)
         inputs = [query, value] if key is None else [query, value, key]
         return super().__call__(inputs, **kwargs)
 
@@ -321,10 +333,17 @@ class MultiHeadAttention(Layer):
         training=None,
         use_causal_mask=False,
     ):
-        query, value, key = _split_inputs(query, value, key)
+        query, value, key = _split_inputs(query, value, key, type(self).__name__)
+        # Keras fills `value_mask` / `key_mask` from the tensors' Keras masks (here, not
+        # in __call__: a mask is no layer output, so a saved config could not name it).
+        if value_mask is None or isinstance(value_mask, (list, tuple)):
+            value_mask = get_keras_mask(value)
+        if key is not None and (key_mask is None or isinstance(key_mask, (list, tuple))):
+            key_mask = get_keras_mask(key)
         key = value if key is None else key
-        # As Keras: the query's own mask, whatever `query_mask` says.
-        query_mask = get_keras_mask(query)
+        # As Keras: the query's own mask, whatever `query_mask` says (GroupedQueryAttention
+        # takes a `query_mask` given, as Keras's).
+        query_mask = self._query_mask(query, query_mask)
         if self._flash_attention and return_attention_scores:
             raise ValueError(
                 "Returning attention scores is not supported when flash "
@@ -334,8 +353,8 @@ class MultiHeadAttention(Layer):
         masks = self._masks(query_mask, value_mask, key_mask, attention_mask)
 
         q = self._project(query, self._query_dense)  # (B, H, T, key_dim)
-        k = self._project(key, self._key_dense)  # (B, H, S, key_dim)
-        v = self._project(value, self._value_dense)  # (B, H, S, value_dim)
+        k = self._repeat_key_value(self._project(key, self._key_dense))  # (B, H, S, key_dim)
+        v = self._repeat_key_value(self._project(value, self._value_dense))  # (B, H, S, v_dim)
         q = ops.multiply(q, np.float32(self._inverse_sqrt_key_dim))
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # (B, H, T, S)
         # Keras's fused dot_product_attention path (no dropout, no scores returned)
@@ -359,6 +378,10 @@ class MultiHeadAttention(Layer):
             out = ops.multiply(out, ops.sigmoid(self._project(query, self._gate_dense)))
         out = self._output(out)
         return (out, probs) if return_attention_scores else out
+
+    @staticmethod
+    def _query_mask(query, query_mask):
+        return get_keras_mask(query)
 
     def _masks(self, query_mask, value_mask, key_mask, attention_mask):
         """Keras's masks as ``(B, 1, T, S)``-broadcastable booleans, and-ed by the op."""
@@ -421,6 +444,152 @@ class MultiHeadAttention(Layer):
             **{key: None for key in _UNSUPPORTED},
             "seed": self.seed,
         }
+
+
+class GroupedQueryAttention(MultiHeadAttention):
+    """Grouped-query attention, as ``keras.layers.GroupQueryAttention`` (Keras's class
+    ``GroupedQueryAttention``): ``num_query_heads`` query heads share
+    ``num_key_value_heads`` key and value heads, each repeated ``num_query_heads //
+    num_key_value_heads`` times (1 key/value head: multi-query attention; as many as the
+    query heads: multi-head attention).
+
+    Call: ``layer(query, value, key=None, query_mask=None, value_mask=None,
+    key_mask=None, attention_mask=None, return_attention_scores=False, training=None,
+    use_causal_mask=False)``, rank-3 inputs whose query and value feature sizes agree.
+    Weights, in Keras's order: ``query`` ``(dim, num_query_heads, head_dim)``, ``key``
+    and ``value`` ``(dim, num_key_value_heads, head_dim)`` (``gate`` with ``use_gate``,
+    between them), ``attention_output`` ``(num_query_heads, head_dim, dim)``, each with
+    its bias when ``use_bias``. Masks, dropout, the causal and sliding-window masks and
+    the two softmax paths (a fully masked query row) are MultiHeadAttention's.
+    """
+
+    def __init__(
+        self,
+        head_dim,
+        num_query_heads,
+        num_key_value_heads,
+        dropout=0.0,
+        use_bias=True,
+        sliding_window=None,
+        flash_attention=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        use_gate=False,
+        seed=None,
+        **kwargs,
+    ):
+        for what, value in (
+            ("head_dim", head_dim),
+            ("num_query_heads", num_query_heads),
+            ("num_key_value_heads", num_key_value_heads),
+        ):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+                raise ArgumentValueError(
+                    f"GroupedQueryAttention: `{what}` must be a positive integer, "
+                    f"received {what}={value!r}"
+                )
+        if num_query_heads % num_key_value_heads != 0:
+            raise ArgumentValueError(
+                "`num_query_heads` must be divisible by `num_key_value_heads`. Received: "
+                f"num_query_heads={num_query_heads}, "
+                f"num_key_value_heads={num_key_value_heads}; pick a number of key/value "
+                "heads that divides the query heads"
+            )
+        super().__init__(
+            num_heads=int(num_query_heads),
+            key_dim=int(head_dim),
+            dropout=dropout,
+            use_bias=use_bias,
+            sliding_window=sliding_window,
+            flash_attention=flash_attention,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+            use_gate=use_gate,
+            seed=seed,
+            **kwargs,
+        )
+        self._num_kv_heads = int(num_key_value_heads)
+        self.num_repeats = self._num_heads // self._num_kv_heads
+
+    def config_class_name(self) -> str:
+        return "GroupQueryAttention"  # the name Keras's configs give it
+
+    head_dim = property(lambda self: self._key_dim)
+    num_query_heads = property(lambda self: self._num_heads)
+    num_key_value_heads = property(lambda self: self._num_kv_heads)
+
+    def _num_key_value_heads(self):
+        return self._num_kv_heads
+
+    def _repeat_key_value(self, x):
+        # Keras's ops.repeat(x, num_repeats, axis=2) on (B, S, kv_heads, dim): each
+        # key/value head serves num_repeats consecutive query heads.
+        return x if self.num_repeats == 1 else ops.repeat(x, self.num_repeats, axis=1)
+
+    @staticmethod
+    def _query_mask(query, query_mask):
+        # Keras fills `query_mask` from the query's mask only when none is given (a list:
+        # the masks of graphc's list form [query, value(, key)], filled the same way).
+        if query_mask is None or isinstance(query_mask, (list, tuple)):
+            return get_keras_mask(query)
+        return query_mask
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        self.compute_output_shape(query_shape, value_shape, key_shape)
+        if value_shape is None and not _is_shape(query_shape):
+            query_shape, value_shape, key_shape = (list(query_shape) + [None])[:3]
+        super().build(query_shape, value_shape, key_shape)
+
+    def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):
+        """The query's shape, as Keras's (which checks the feature sizes first)."""
+        if value_shape is None and not _is_shape(query_shape):
+            query_shape, value_shape, key_shape = (list(query_shape) + [None])[:3]
+        key_shape = value_shape if key_shape is None else key_shape
+        if tuple(value_shape[1:-1]) != tuple(key_shape[1:-1]):
+            raise ShapeError(
+                "All dimensions of `value` and `key`, except the last one, must be equal. "
+                f"Received: value_shape={format_shape(tuple(value_shape))} and "
+                f"key_shape={format_shape(tuple(key_shape))}"
+            )
+        if query_shape[-1] != value_shape[-1]:
+            raise ShapeError(
+                "The last dimension of `query_shape` and `value_shape` must be equal, but "
+                f"are {query_shape[-1]}, {value_shape[-1]}. Received: "
+                f"query_shape={format_shape(tuple(query_shape))}, "
+                f"value_shape={format_shape(tuple(value_shape))}; project the value to "
+                "the query's feature size first (a Dense layer)"
+            )
+        return tuple(query_shape)
+
+    def get_config(self):
+        return {
+            **Layer.get_config(self),
+            "head_dim": self._key_dim,
+            "num_query_heads": self._num_heads,
+            "num_key_value_heads": self._num_kv_heads,
+            "use_bias": self._use_bias,
+            "use_gate": self._use_gate,
+            "sliding_window": self._sliding_window,
+            "dropout": self._dropout,
+            "kernel_initializer": initializers.serialize(self._kernel_initializer),
+            "bias_initializer": initializers.serialize(self._bias_initializer),
+            **{key: None for key in _UNSUPPORTED},
+            "seed": self.seed,
+        }
+
+
+#: Keras's public name (``keras.layers.GroupQueryAttention``) for the same class.
+GroupQueryAttention = GroupedQueryAttention
 
 
 class Attention(Layer):

@@ -62,6 +62,17 @@ def _other_tensor_arguments(layer, inputs, args, kwargs) -> dict:
     return {k: v for k, v in out.items() if any(is_symbolic(x) for x in flatten_struct(v))}
 
 
+def _plain_call_options(kwargs, others) -> dict:
+    """The keyword arguments of a symbolic call that a config can replay as they are:
+    Python booleans, numbers and strings (`reverse=True`), not tensors, not `training`
+    (the run's mode decides it), not a None left at its default."""
+    return {
+        k: v
+        for k, v in kwargs.items()
+        if k != "training" and k not in others and type(v) in (bool, int, float, str)
+    }
+
+
 _EAGER_DEPTH = 0  # how many eager layer calls are running (nested ones inside)
 
 
@@ -343,6 +354,9 @@ class Layer:
             # call index -> the other tensor arguments of that call, by name
             # (`encoder_outputs`)
             _call_extras={},
+            # call index -> the plain (non-tensor) keyword arguments of that call
+            # (`reverse=True`, `use_causal_mask=True`), which a saved config replays
+            _call_options={},
             _trainable=bool(trainable),
             built=False,
             dtype="string" if dtype == "string" else _dtype_str(dtype or "float32"),
@@ -722,6 +736,9 @@ class Layer:
         # mask goes to a `<name>_mask` parameter where call() has one, and none to `mask`.
         input_masks = map_struct(get_keras_mask, inputs)
         others = _other_tensor_arguments(self, inputs, args, kwargs) if args or kwargs else {}
+        options = _plain_call_options(kwargs, others) if kwargs else None
+        if options:
+            self._call_options[len(self._calls)] = options
         if others:
             self._call_extras[len(self._calls)] = others
             params = _call_parameters(type(self))
@@ -849,6 +866,7 @@ class Layer:
         out = self(placeholders)
         self._calls.pop()
         self._call_extras.pop(len(self._calls), None)
+        self._call_options.pop(len(self._calls), None)
         return map_struct(lambda v: v.shape, out)
 
     # ---- config ----------------------------------------------------------------------

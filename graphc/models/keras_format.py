@@ -578,8 +578,9 @@ def _model_to_keras(model) -> dict:
         else:
             args = [tensors(inputs)]
         extras = call.layer._call_extras.get(call.index) or {}
+        options = call.layer.__dict__.get("_call_options", {}).get(call.index) or {}
         entries[key]["inbound_nodes"].append(
-            {"args": args, "kwargs": {k: tensors(v) for k, v in extras.items()}}
+            {"args": args, "kwargs": {**{k: tensors(v) for k, v in extras.items()}, **options}}
         )
 
     def refs(struct):
@@ -630,9 +631,12 @@ def _name_key(name: str) -> str:
     return f"~{name}" if name.startswith("_") else name
 
 
+_MHA_PUBLIC = ("key_dense", "output_dense", "query_dense", "value_dense")
+
+
 def _children(layer) -> list:
     """``(attribute name, sub-layer)`` as Keras's saving walk names them."""
-    from graphc.layers.attention import MultiHeadAttention
+    from graphc.layers.attention import GroupedQueryAttention, MultiHeadAttention
     from graphc.layers.recurrent import Bidirectional
 
     if isinstance(layer, Bidirectional):
@@ -641,8 +645,12 @@ def _children(layer) -> list:
     if own is not None:  # a layer holding a list of layers (StackedRNNCells's cells)
         return own()
     if isinstance(layer, MultiHeadAttention):
+        # Keras's MultiHeadAttention has public properties for all but the gate (the
+        # walk saves a sub-layer under the first name it meets, public names first);
+        # GroupedQueryAttention has none.
+        public = () if isinstance(layer, GroupedQueryAttention) else _MHA_PUBLIC
         out = [
-            (attr.lstrip("_"), getattr(layer, attr, None))
+            (attr.lstrip("_") if attr.lstrip("_") in public else attr, getattr(layer, attr, None))
             for attr in (
                 "_gate_dense",
                 "_key_dense",
@@ -651,7 +659,8 @@ def _children(layer) -> list:
                 "_value_dense",
             )
         ]
-        return [(a, sub) for a, sub in out if sub is not None]
+        out = [(a, sub) for a, sub in out if sub is not None]
+        return sorted(out, key=lambda kv: _name_key(kv[0]))
     found = [(k, v) for k, v in vars(layer).items() if v in layer._sublayers]
     return sorted(found, key=lambda kv: _name_key(kv[0]))
 

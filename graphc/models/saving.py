@@ -96,12 +96,17 @@ def model_to_config(model) -> dict:
         counts[key] = local_index[(key, call.index)] + 1
         if not isinstance(call.layer, InputLayer):
             args = _map_refs(ref, call.layer._calls[call.index][0])
-            extras = call.layer._call_extras.get(call.index)
-            if extras:  # more tensor arguments (`decoder(x, encoder_outputs)`): by name
+            extras = call.layer._call_extras.get(call.index) or {}
+            options = call.layer.__dict__.get("_call_options", {}).get(call.index) or {}
+            if extras or options:  # more tensor arguments (`decoder(x, encoder_outputs)`)
+                # by name, and the plain keyword arguments (`reverse=True`) as they are
                 args = {
                     "__call__": {
                         "args": args,
-                        "kwargs": {k: _map_refs(ref, v) for k, v in extras.items()},
+                        "kwargs": {
+                            **{k: _map_refs(ref, v) for k, v in extras.items()},
+                            **options,
+                        },
                     }
                 }
             entries[key]["inbound_nodes"].append(args)
@@ -151,16 +156,40 @@ def model_from_config(spec: dict, custom_objects=None):
         layers[entry["name"]] = layer
         if isinstance(layer, InputLayer):
             produced[(entry["name"], 0)] = [layer.output]
-    for entry in config["layers"]:
-        layer = layers[entry["name"]]
-        for k, args in enumerate(entry.get("inbound_nodes", [])):
-            find = lambda r: produced[(r[0], r[1])][r[2]]  # noqa: E731
-            if isinstance(args, dict) and "__call__" in args:
-                kwargs = {n: _unmap_refs(find, v) for n, v in args["__call__"]["kwargs"].items()}
-                out = layer(_unmap_refs(find, args["__call__"]["args"]), **kwargs)
-            else:
-                out = layer(_unmap_refs(find, args))
-            produced[(entry["name"], k)] = flatten_struct(out)
+    # Each layer's calls in its order; a call whose inputs a later layer makes (a shared
+    # embedding called again, `reverse=True`, on the last hidden state) waits for them,
+    # as Keras's loader does.
+    pending = [
+        (entry["name"], list(enumerate(entry.get("inbound_nodes", []))))
+        for entry in config["layers"]
+    ]
+    find = lambda r: produced[(r[0], r[1])][r[2]]  # noqa: E731
+    while pending:
+        waiting, missing, progressed = [], None, False
+        for name, nodes in pending:
+            layer = layers[name]
+            while nodes:
+                k, args = nodes[0]
+                try:
+                    if isinstance(args, dict) and "__call__" in args:
+                        call_args = _unmap_refs(find, args["__call__"]["args"])
+                        kwargs = {
+                            n: v if type(v) in (bool, int, float, str) else _unmap_refs(find, v)
+                            for n, v in args["__call__"]["kwargs"].items()
+                        }
+                    else:
+                        call_args, kwargs = _unmap_refs(find, args), {}
+                except KeyError as e:
+                    missing = e
+                    break
+                produced[(name, k)] = flatten_struct(layer(call_args, **kwargs))
+                nodes.pop(0)
+                progressed = True
+            if nodes:
+                waiting.append((name, nodes))
+        if not progressed:  # an input no call makes: the config is damaged
+            raise missing
+        pending = waiting
     inputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["input_layers"])
     outputs = _unmap_refs(lambda r: produced[(r[0], r[1])][r[2]], config["output_layers"])
     model = Model(inputs, outputs, name=config.get("name"))

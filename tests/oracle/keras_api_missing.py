@@ -31,9 +31,7 @@ MISSING = {
     },
     "keras.layers": {
         "FlaxLayer": "framework: JAX-only",
-        "GroupQueryAttention": "not yet",
         "JaxLayer": "framework: JAX-only",
-        "ReversibleEmbedding": "not yet",
         "TFSMLayer": "framework: needs a TensorFlow SavedModel",
         "TorchModuleWrapper": "framework: PyTorch-only",
     },

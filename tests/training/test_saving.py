@@ -459,6 +459,14 @@ LAYER_CASES = {
         {"num_heads": 2, "key_dim": 3, "value_dim": 2, "output_shape": 5, "use_gate": True},
         [(4, 3), (5, 2)],
     ),
+    "GroupedQueryAttention": (
+        {"head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2, "use_gate": True},
+        [(4, 3), (5, 3)],
+    ),
+    "ReversibleEmbedding": (
+        {"input_dim": 10, "output_dim": 3, "tie_weights": False, "logit_soft_cap": 2.0},
+        "int5",
+    ),
     "ELU": ({"alpha": 0.5}, (4,)),
     "OpLayer": ({"op": "multiply", "constants": {1: 2.5}}, (4,)),
     "Rescaling": ({"scale": [0.5, 2.0], "offset": 1.0}, (3, 3, 2)),
