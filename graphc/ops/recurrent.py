@@ -872,8 +872,8 @@ class LSTM(_Recurrent):
                 for t in range(T):
                     z = gates[:, t, lo:hi]  # o, i, f, g: (4, N, U)
                     c, c_new, h_new = cs[t, lo:hi], cs[t + 1, lo:hi], hs[t + 1, lo:hi]
-                    for a, b in blocks:  # the same products whether split or not
-                        np.matmul(xh[t, a:b], wrb, out=gates[:, t, a:b])
+                    for r0, r1 in blocks:  # the same products whether split or not
+                        np.matmul(xh[t, r0:r1], wrb, out=gates[:, t, r0:r1])
                     s = z[:3]
                     if sign is not None:  # s holds -z: sigmoid = 1 / (1 + exp(-z))
                         np.exp(s, out=s)
@@ -1032,12 +1032,11 @@ class LSTM(_Recurrent):
             return _matmul_tn_blocks(a[lo * n : hi * n], dzr[:, lo * n : hi * n])
 
         def bptt(b0, b1):  # every step back over the batch rows b0:b1 (see _blas.halves)
-            whole = (b0, b1) == (0, n)
+            whole, pending = (b0, b1) == (0, n), {}
             if whole:
                 # The last steps' factors here, the earlier chunks' on the worker thread
                 # (when there is one) while the loop runs: it waits for a chunk only on
                 # reaching it.
-                pending = {}
                 fchunks = _wgrad_chunks(T, n)
                 factors(*fchunks[-1])
                 for lo, hi in fchunks[-2::-1]:
@@ -1047,7 +1046,6 @@ class LSTM(_Recurrent):
                     else:
                         pending[hi - 1] = job
             else:  # a half: the other core is taken by the other half
-                pending = {}
                 factors(0, T, b0, b1)
             g_rows = [None if gk is None else gk[b0:b1] for gk in g_final]
             dh = _state_grads(g_rows, 0, s0[0][b0:b1])
@@ -1066,8 +1064,8 @@ class LSTM(_Recurrent):
                 np.multiply(dh, fac[0, t, b0:b1], out=dz[0, t, b0:b1])  # o
                 dc *= f[t, b0:b1]
                 # dz[t] @ r.T, gate block by gate block
-                for a, b in blocks:  # the same products whether split or not
-                    np.matmul(dz[:, t, a:b], rt4, out=rec[:, a - b0 : b - b0])
+                for r0, r1 in blocks:  # the same products whether split or not
+                    np.matmul(dz[:, t, r0:r1], rt4, out=rec[:, r0 - b0 : r1 - b0])
                 rec.sum(axis=0, out=dh)
                 if whole and chunks and t == chunks[-1][0] and t > 0:
                     # a chunk of steps has its dz: its product on graphc's worker thread
