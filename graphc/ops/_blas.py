@@ -132,23 +132,46 @@ OVERLAP = None
 
 _pool = None
 _idle_checked = (-1.0, False)  # (when, whether a core was idle) over the last second
+_cpu_sample = None  # (wall, the machine's busy core-seconds, this process's CPU seconds)
+
+
+def _machine_busy():
+    """Core-seconds the machine's CPUs have been busy since boot (``/proc/stat``), or
+    None where there is no such file."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _core_idle(cores) -> bool:
-    """Whether the machine has a core to spare: the 1-minute load average (this process
-    counts about 1 while it trains) below ``cores - 0.5``. On a loaded machine the worker
-    cannot run beside the loop, and handing it work only adds hand-offs of the GIL:
-    measured there (2 cores, load 8-15), the LSTM step's CPU time rose 5-10 % with the
-    worker; with a core free its wall time fell about 15 %."""
-    global _idle_checked
+    """Whether the machine has a core to spare beside the one this process trains on.
+    On Linux: the other processes used less than ``cores - 1.5`` cores since the last
+    check (the machine's busy time in ``/proc/stat`` less this process's own CPU time, so
+    that the worker's or the halves' own use of the second core does not count). Else,
+    and for the first check, the 1-minute load average (this process counts about 1
+    while it trains) below ``cores - 0.5``. On a loaded machine the worker cannot run
+    beside the loop, and handing it work only adds hand-offs of the GIL: measured there
+    (2 cores, load 8-15), the LSTM step's CPU time rose 5-10 % with the worker; with a
+    core free its wall time fell about 15 %."""
+    global _idle_checked, _cpu_sample
     now = time.monotonic()
     when, idle = _idle_checked
     if now - when > 1.0:
-        try:
-            idle = os.getloadavg()[0] < cores - 0.5
-        except (AttributeError, OSError):
-            idle = True
-        _idle_checked = (now, idle)
+        busy, t = _machine_busy(), os.times()
+        sample = None if busy is None else (now, busy, t.user + t.system)
+        if sample is not None and _cpu_sample is not None and now > _cpu_sample[0]:
+            others = (sample[1] - _cpu_sample[1]) - (sample[2] - _cpu_sample[2])
+            idle = others / (now - _cpu_sample[0]) < cores - 1.5
+        else:
+            try:
+                idle = os.getloadavg()[0] < cores - 0.5
+            except (AttributeError, OSError):
+                idle = True
+        _idle_checked, _cpu_sample = (now, idle), sample
     return idle
 
 

@@ -102,6 +102,7 @@ def test_the_worker_runs_only_beside_single_threaded_products(monkeypatch):
 
 def test_the_worker_waits_for_an_idle_core(monkeypatch):
     monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "_machine_busy", lambda: None)  # the load average decides
     monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
     monkeypatch.setattr(_blas.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     with _blas.single_threaded():
@@ -184,3 +185,24 @@ def test_lstm_halves_give_the_same_numbers_as_one_thread(monkeypatch, n):
     for a, b2, c in zip(one, two, again):
         np.testing.assert_array_equal(a, b2)
         np.testing.assert_array_equal(b2, c)
+
+
+def test_the_idle_check_leaves_out_this_process(monkeypatch):
+    """From /proc/stat: the machine's busy time since the last check less this
+    process's own CPU time (its second thread must not count against itself)."""
+    clock = {"wall": 100.0, "busy": 0.0, "own": 0.0}
+    monkeypatch.setattr(_blas.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(_blas, "_machine_busy", lambda: clock["busy"])
+    monkeypatch.setattr(
+        _blas.os, "times", lambda: type("T", (), dict(user=clock["own"], system=0.0))
+    )
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
+    monkeypatch.setattr(_blas, "_cpu_sample", None)
+    assert not _blas._core_idle(2)  # first check: the load average
+    clock.update(wall=102.0, busy=4.0, own=3.8)  # both cores busy, nearly all ours
+    assert _blas._core_idle(2)
+    clock.update(wall=102.5, busy=8.0, own=3.8)  # within the second: the cached answer
+    assert _blas._core_idle(2)
+    clock.update(wall=104.0, busy=8.0, own=5.8)  # another process used one core
+    assert not _blas._core_idle(2)
