@@ -119,6 +119,7 @@ def test_the_worker_waits_for_an_idle_core(monkeypatch):
 def test_halves_run_on_two_threads_with_nothing_handed_on(monkeypatch):
     monkeypatch.setattr(_blas, "OVERLAP", True)
     monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "SPLIT_ROWS", 32)
     seen = []
 
     def fn(lo, hi):
@@ -163,6 +164,7 @@ def test_lstm_halves_give_the_same_numbers_as_one_thread(monkeypatch, n):
     """Split over two threads or not (it depends on the load), the LSTM's outputs and
     gradients are the same bits, run after run."""
     monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "SPLIT_ROWS", 16)
     rng = np.random.default_rng(0)
     op = REGISTRY["lstm"]
     x = rng.standard_normal((n, 20, 12), dtype=np.float32)
