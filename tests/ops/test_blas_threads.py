@@ -145,6 +145,7 @@ def test_halves_run_on_two_threads_with_nothing_handed_on(monkeypatch):
 def test_a_failing_half_waits_for_the_other(monkeypatch):
     monkeypatch.setattr(_blas, "OVERLAP", True)
     monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "SPLIT_ROWS", 32)
     done = threading.Event()
 
     def fn(lo, hi):
