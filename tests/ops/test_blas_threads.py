@@ -102,6 +102,7 @@ def test_the_worker_runs_only_beside_single_threaded_products(monkeypatch):
 
 def test_the_worker_waits_for_an_idle_core(monkeypatch):
     monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "_machine_busy", lambda: None)  # the load average decides
     monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
     monkeypatch.setattr(_blas.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     with _blas.single_threaded():
@@ -113,3 +114,98 @@ def test_the_worker_waits_for_an_idle_core(monkeypatch):
     monkeypatch.setattr(_blas, "OVERLAP", False)
     with _blas.single_threaded():
         assert _blas.submit(int, "3") is None
+
+
+def test_halves_run_on_two_threads_with_nothing_handed_on(monkeypatch):
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "SPLIT_ROWS", 32)
+    seen = []
+
+    def fn(lo, hi):
+        job = _blas.submit(int, "3")  # inside a half: None (everything inline)
+        seen.append((threading.current_thread().name.startswith("graphc-blas"), job is None))
+        return lo, hi
+
+    with _blas.single_threaded():
+        assert _blas.halves(fn, 65) == [(0, 32), (32, 65)]
+        assert _blas.halves(fn, 31) == [(0, 31)]  # below SPLIT_ROWS: one call
+        assert _blas.halves(fn, 3, min_rows=2) == [(0, 1), (1, 3)]
+    assert sorted(seen[:2]) == [(False, True), (True, True)]  # both threads, both inline
+    assert seen[2] == (False, False)  # one call: the worker stays available to it
+    assert _blas.submit(int, "3") is None  # outside single_threaded
+    monkeypatch.setattr(_blas, "OVERLAP", False)
+    with _blas.single_threaded():
+        assert _blas.halves(fn, 64) == [(0, 64)]
+    assert _blas.row_blocks(0, 64, 64) == [(0, 32), (32, 64)]
+    assert _blas.row_blocks(32, 64, 64) == [(32, 64)]
+    assert _blas.row_blocks(0, 8, 8) == [(0, 8)]
+
+
+def test_a_failing_half_waits_for_the_other(monkeypatch):
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "SPLIT_ROWS", 32)
+    done = threading.Event()
+
+    def fn(lo, hi):
+        if lo:
+            raise RuntimeError("boom")
+        done.wait(5)
+        return lo
+
+    with _blas.single_threaded(), pytest.raises(RuntimeError):
+        threading.Timer(0.05, done.set).start()
+        _blas.halves(fn, 64)
+    assert done.is_set()
+
+
+@pytest.mark.parametrize("n", [64, 33])
+def test_lstm_halves_give_the_same_numbers_as_one_thread(monkeypatch, n):
+    """Split over two threads or not (it depends on the load), the LSTM's outputs and
+    gradients are the same bits, run after run."""
+    monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    monkeypatch.setattr(_blas, "SPLIT_ROWS", 16)
+    rng = np.random.default_rng(0)
+    op = REGISTRY["lstm"]
+    x = rng.standard_normal((n, 20, 12), dtype=np.float32)
+    w = rng.standard_normal((12, 4 * 16), dtype=np.float32) * 0.3
+    r = rng.standard_normal((16, 4 * 16), dtype=np.float32) * 0.3
+    b = rng.standard_normal((4 * 16,), dtype=np.float32)
+    h0, c0 = rng.standard_normal((2, n, 16), dtype=np.float32)
+    attrs = dict(units=16, use_bias=True, initial_state=True)
+    xs = [x, w, r, b, h0, c0]
+    gys0 = [rng.standard_normal(s, dtype=np.float32) for s in [(n, 20, 16), (n, 16), (n, 16)]]
+
+    def run(overlap):
+        monkeypatch.setattr(_blas, "OVERLAP", overlap)
+        ctx = ExecContext(training=True)
+        ys = op.kernel(attrs, *xs, ctx=ctx)
+        return list(ys) + list(op.vjp(attrs, xs, ys, list(gys0), [True] * 6, [None] * 6))
+
+    one, two, again = run(False), run(True), run(True)
+    assert len(one) == 9
+    for a, b2, c in zip(one, two, again):
+        np.testing.assert_array_equal(a, b2)
+        np.testing.assert_array_equal(b2, c)
+
+
+def test_the_idle_check_leaves_out_this_process(monkeypatch):
+    """From /proc/stat: the machine's busy time since the last check less this
+    process's own CPU time (its second thread must not count against itself)."""
+    clock = {"wall": 100.0, "busy": 0.0, "own": 0.0}
+    monkeypatch.setattr(_blas.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(_blas, "_machine_busy", lambda: clock["busy"])
+    monkeypatch.setattr(
+        _blas.os, "times", lambda: type("T", (), dict(user=clock["own"], system=0.0))
+    )
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    monkeypatch.setattr(_blas, "_idle_checked", (-1.0, False))
+    monkeypatch.setattr(_blas, "_cpu_sample", None)
+    assert not _blas._core_idle(2)  # first check: the load average
+    clock.update(wall=102.0, busy=4.0, own=3.8)  # both cores busy, nearly all ours
+    assert _blas._core_idle(2)
+    clock.update(wall=102.5, busy=8.0, own=3.8)  # within the second: the cached answer
+    assert _blas._core_idle(2)
+    clock.update(wall=104.0, busy=8.0, own=5.8)  # another process used one core
+    assert not _blas._core_idle(2)
