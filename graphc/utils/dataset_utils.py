@@ -181,6 +181,10 @@ class Dataset:
         name=None,
     ):
         """Stack ``batch_size`` consecutive elements into one (the last may be short)."""
+        return self._grouped(batch_size, drop_remainder, _stack)
+
+    def _grouped(self, batch_size, drop_remainder, combine):
+        """``combine`` applied to each run of ``batch_size`` consecutive elements."""
         batch_size = int(batch_size)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer. Received: {batch_size}")
@@ -190,10 +194,10 @@ class Dataset:
             for element in self:
                 pending.append(element)
                 if len(pending) == batch_size:
-                    yield _stack(pending)
+                    yield combine(pending)
                     pending = []
             if pending and not drop_remainder:
-                yield _stack(pending)
+                yield combine(pending)
 
         n = self._cardinality
         if n >= 0:
@@ -217,24 +221,7 @@ class Dataset:
                 "each batch; padded_shapes and padding_values are not supported. Pad the "
                 "elements in a map() before batch() instead."
             )
-        batch_size = int(batch_size)
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer. Received: {batch_size}")
-
-        def make_iterator():
-            pending = []
-            for element in self:
-                pending.append(element)
-                if len(pending) == batch_size:
-                    yield _pad_stack(pending)
-                    pending = []
-            if pending and not drop_remainder:
-                yield _pad_stack(pending)
-
-        n = self._cardinality
-        if n >= 0:
-            n = n // batch_size if drop_remainder else -(-n // batch_size)
-        return Dataset(make_iterator, n)
+        return self._grouped(batch_size, drop_remainder, _pad_stack)
 
     def unbatch(self, name=None):
         """Split each element along its first axis."""
