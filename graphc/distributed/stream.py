@@ -75,7 +75,8 @@ def _run_on(client, fn, ref, args_list, name):
     """Submit one task per chunk with a bounded number in flight (twice the cluster's
     threads), yielding results in chunk order; each result is released once read. If
     the cluster loses the scattered model with a killed worker (the chunks in flight are
-    cancelled), the model is scattered again and those chunks resubmitted."""
+    cancelled), the model is scattered again and those chunks resubmitted, under new
+    keys."""
     from dask.base import tokenize
 
     Lost = data_lost_error()
@@ -84,9 +85,12 @@ def _run_on(client, fn, ref, args_list, name):
     pending: list = []  # (index, args, future), in chunk order
     it = iter(enumerate(args_list))
     token = tokenize(ref, name)
+    losses = 0
 
     def submit(i, args):
-        key = f"graphc-{name}-{token}-{tokenize(args)}-{i}"
+        # A new key after each loss: a key the client still knows as cancelled would
+        # come back cancelled.
+        key = f"graphc-{name}-{token}-{tokenize(args)}-{i}-{losses}"
         return (i, args, client.submit(fn, shared, *args, pure=True, key=key))
 
     def submit_next():
@@ -96,7 +100,6 @@ def _run_on(client, fn, ref, args_list, name):
 
     for _ in range(window):
         submit_next()
-    losses = 0
     while pending:
         i, args, fut = pending[0]
         try:

@@ -278,17 +278,18 @@ def search(
 def _run_trials(client, build_fn, configs, seeds, data, fit_spec) -> list:
     """Every trial's result, on the cluster. The data are scattered to every worker; a
     worker killed while it holds the only copy (one that joined after the scatter has
-    none) makes the scheduler cancel the trials needing it: then the data are sent
-    again and the trials resubmitted under the same keys, so finished ones are kept."""
+    none) makes the scheduler cancel the trials needing it: then the results of the
+    finished trials are kept, the data sent again and the others resubmitted, under new
+    keys (a key the client still knows as cancelled would come back cancelled)."""
     from dask.base import tokenize
 
     Lost = data_lost_error()
-    previous: list = []
+    results: dict = {}
     for attempt in range(DATA_LOSS_RETRIES + 1):
         shared = client.scatter(data, broadcast=True, hash=True)
-        token = tokenize(build_fn, configs, seeds, shared.key, fit_spec)
-        futures = [
-            client.submit(
+        token = tokenize(build_fn, configs, seeds, shared.key, fit_spec, attempt)
+        futures = {
+            i: client.submit(
                 train_trial,
                 build_fn,
                 p,
@@ -299,14 +300,18 @@ def _run_trials(client, build_fn, configs, seeds, data, fit_spec) -> list:
                 key=f"graphc-search-{token}-{i}",
             )
             for i, (p, s) in enumerate(zip(configs, seeds))
-        ]
-        previous.clear()  # the new futures hold the finished keys now
-        try:
-            return client.gather(futures)
-        except Lost:
-            if attempt == DATA_LOSS_RETRIES:
-                raise
-            previous = futures
+            if i not in results
+        }
+        lost = None
+        for i, future in futures.items():
+            try:
+                results[i] = future.result()
+            except Lost as e:
+                lost = e
+        if lost is None:
+            return [results[i] for i in range(len(configs))]
+        if attempt == DATA_LOSS_RETRIES:
+            raise lost
     raise AssertionError("unreachable")  # pragma: no cover
 
 

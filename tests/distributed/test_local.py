@@ -399,7 +399,8 @@ def test_search_errors():
 def test_search_resends_its_data_and_resubmits_when_the_cluster_loses_them(monkeypatch):
     """The scheduler cancels the trials whose only copy of the scattered data died with a
     worker (seen in CI under load: FutureCancelledError, "already forgotten"); the search
-    scatters again and resubmits under the same keys instead of failing."""
+    keeps the finished trials, scatters again and resubmits the others under new keys
+    (the old ones would come back cancelled) instead of failing."""
     pytest.importorskip("distributed")
     from distributed.client import FutureCancelledError
 
@@ -408,9 +409,19 @@ def test_search_resends_its_data_and_resubmits_when_the_cluster_loses_them(monke
     class Shared:
         key = "_TrainData-0"
 
+    class Future:
+        def __init__(self, client, fn, args, key):
+            self.client, self.fn, self.args, self.key = client, fn, args, key
+
+        def result(self):
+            if self.client.losses_left and self.args[1] == {"u": 1}:
+                self.client.losses_left -= 1
+                raise FutureCancelledError(self.key, "already forgotten")
+            return self.fn(*self.args)
+
     class LosingClient:
         def __init__(self):
-            self.scatters, self.gathers, self.keys = 0, 0, []
+            self.scatters, self.keys, self.losses_left = 0, [], 1
 
         def scatter(self, data, broadcast, hash):
             assert broadcast and hash
@@ -419,13 +430,7 @@ def test_search_resends_its_data_and_resubmits_when_the_cluster_loses_them(monke
 
         def submit(self, fn, *args, pure, key):
             self.keys.append(key)
-            return (fn, args)
-
-        def gather(self, futures):
-            self.gathers += 1
-            if self.gathers == 1:
-                raise FutureCancelledError(self.keys[0], "already forgotten")
-            return [fn(*args) for fn, args in futures]
+            return Future(self, fn, args, key)
 
     def fake_trial(build_fn, params, shared, seed, fit_spec):
         return {"params": params, "seed": seed}
@@ -434,8 +439,13 @@ def test_search_resends_its_data_and_resubmits_when_the_cluster_loses_them(monke
     monkeypatch.setattr(tuning, "train_trial", fake_trial)
     out = tuning._run_trials(client, None, [{"u": 1}, {"u": 2}], [5, 6], object(), {})
     assert out == [{"params": {"u": 1}, "seed": 5}, {"params": {"u": 2}, "seed": 6}]
-    assert client.scatters == 2 and client.gathers == 2
-    assert client.keys[:2] == client.keys[2:]  # the same keys: finished trials are kept
+    assert client.scatters == 2
+    assert len(client.keys) == 3  # the finished trial was not resubmitted
+    assert client.keys[2] not in client.keys[:2]  # the lost one under a new key
+    client = LosingClient()
+    client.losses_left = tuning.DATA_LOSS_RETRIES + 1
+    with pytest.raises(FutureCancelledError):
+        tuning._run_trials(client, None, [{"u": 1}, {"u": 2}], [5, 6], object(), {})
 
 
 def test_streaming_rescatters_the_model_and_resubmits_when_the_cluster_loses_it():
@@ -484,7 +494,8 @@ def test_streaming_rescatters_the_model_and_resubmits_when_the_cluster_loses_it(
     got = list(stream._run_on(client, rows, "model", args, "t"))
     assert got == [("model", a, b) for a, b in args]
     assert client.scatters == 3
-    assert len(set(client.keys)) == len(args)  # resubmitted under the same keys
+    # Each loss resubmits the chunks in flight under new keys.
+    assert len(set(client.keys)) == len(client.keys) > len(args)
     client = LosingClient(losses=DATA_LOSS_RETRIES + 1)
     with pytest.raises(FutureCancelledError):
         list(stream._run_on(client, rows, "model", args, "t"))
