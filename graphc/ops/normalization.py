@@ -16,7 +16,7 @@ from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops.arrays import reduce_lowering
 from graphc.ops.registry import Op, apply
-from graphc.ops.shapes import dims_compatible, known, normalize_axis
+from graphc.ops.shapes import known, normalize_axis, shapes_compatible
 
 __all__ = ["layer_normalization", "normalize"]
 
@@ -84,9 +84,7 @@ class LayerNorm(Op):
                 if on
             ],
         ):
-            if len(p.shape) != len(want) or not all(
-                dims_compatible(a, b) for a, b in zip(p.shape, want)
-            ):
+            if not shapes_compatible(p.shape, want):
                 raise ShapeError(
                     f"{what} must have shape {format_shape(want)} for axis "
                     f"{attrs.get('axis', (-1,))} of {format_shape(x.shape)}, "

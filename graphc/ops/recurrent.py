@@ -44,7 +44,7 @@ from graphc.ops import masking as _masking  # noqa: F401  (registers the mask op
 from graphc.ops._blas import halves, row_blocks, single_threaded, submit
 from graphc.ops._gemm import matmul_tn
 from graphc.ops.registry import ExecContext, Op, apply
-from graphc.ops.shapes import dims_compatible, known, merge_dim
+from graphc.ops.shapes import dims_compatible, known, merge_dim, shapes_compatible
 
 __all__ = ["simple_rnn", "lstm", "gru", "reverse_sequence"]
 
@@ -315,7 +315,7 @@ class _Recurrent(Op):
             if (
                 mask.dtype != "bool"
                 or len(mask.shape) != 2
-                or not all(dims_compatible(a, b) for a, b in zip(mask.shape, x.shape[:2]))
+                or not shapes_compatible(mask.shape, tuple(x.shape[:2]))
             ):
                 raise ShapeError(
                     f"mask should be a boolean (batch, timesteps) tensor "
@@ -333,27 +333,18 @@ class _Recurrent(Op):
                 f"expects a sequence of shape (batch, timesteps, features), "
                 f"got {format_shape(x.shape)}"
             )
-        if (
-            len(w.shape) != 2
-            or not dims_compatible(w.shape[0], x.shape[2])
-            or not dims_compatible(w.shape[1], g * units)
-        ):
+        if not shapes_compatible(w.shape, (x.shape[2], g * units)):
             raise ShapeError(
                 f"kernel {format_shape(w.shape)} does not fit the input "
                 f"{format_shape(x.shape)}: expected ({x.shape[2]}, {g * units})"
             )
-        if tuple(r.shape) != (units, g * units) and not (
-            len(r.shape) == 2
-            and all(dims_compatible(a, b) for a, b in zip(r.shape, (units, g * units)))
-        ):
+        if not shapes_compatible(r.shape, (units, g * units)):
             raise ShapeError(
                 f"recurrent kernel {format_shape(r.shape)} should be ({units}, {g * units})"
             )
         if bias is not None:
             want = self._bias_shape(attrs, units)
-            if len(bias.shape) != len(want) or not all(
-                dims_compatible(a, b) for a, b in zip(bias.shape, want)
-            ):
+            if not shapes_compatible(bias.shape, want):
                 raise ShapeError(f"bias {format_shape(bias.shape)} should be {format_shape(want)}")
         n = x.shape[0]
         for s in states:

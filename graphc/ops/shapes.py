@@ -21,6 +21,11 @@ def dims_compatible(a: Dim, b: Dim) -> bool:
     return not (known(a) and known(b)) or a == b
 
 
+def shapes_compatible(a: tuple, b: tuple) -> bool:
+    """Same rank, and every pair of dimensions compatible."""
+    return len(a) == len(b) and all(dims_compatible(x, y) for x, y in zip(a, b))
+
+
 def merge_dim(a: Dim, b: Dim) -> Dim:
     """The more precise of two compatible dimensions."""
     if known(a):

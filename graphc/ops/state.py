@@ -43,7 +43,7 @@ from graphc import recording
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops.registry import Op, apply
-from graphc.ops.shapes import dims_compatible
+from graphc.ops.shapes import shapes_compatible
 
 __all__: list[str] = []
 
@@ -57,9 +57,7 @@ class Assign(Op):
     update_in_inference = True
 
     def infer(self, attrs, var, value):
-        if len(var.shape) != len(value.shape) or not all(
-            dims_compatible(a, b) for a, b in zip(var.shape, value.shape)
-        ):
+        if not shapes_compatible(var.shape, value.shape):
             raise ShapeError(
                 "the shape of the target variable and the shape of the value in "
                 f"`variable.assign(value)` must match: variable {format_shape(var.shape)}, "
@@ -124,9 +122,7 @@ class PhaseSelect(Op):
     vjp_reads_outputs = True
 
     def infer(self, attrs, inference, training):
-        if len(inference.shape) != len(training.shape) or not all(
-            dims_compatible(a, b) for a, b in zip(inference.shape, training.shape)
-        ):
+        if not shapes_compatible(inference.shape, training.shape):
             raise ShapeError(
                 "call() returned tensors of different shapes with training=False "
                 f"({format_shape(inference.shape)}) and training=True "
