@@ -88,6 +88,19 @@ class KerasArray(np.ndarray):
         return obj[()] if return_scalar else obj
 
 
+@contextlib.contextmanager
+def _eager_mode(training: bool):
+    """An eager call given ``training``: the ops it runs at once run in that mode (batch
+    statistics and their moving-average update, as Keras's eager ``bn(x, training=True)``),
+    with the random generator of the enclosing run."""
+    outer = recording.current_eager_context()
+    ctx = recording.ExecContext(training=training)
+    if outer is not None:
+        ctx.rng = outer.rng
+    with recording.phase("training" if training else "inference"), recording.eager_context(ctx):
+        yield
+
+
 def _eager_mask(x):
     return getattr(x, "_keras_mask", None) if isinstance(x, np.ndarray) else None
 
@@ -701,7 +714,7 @@ class Layer:
                     # the mode of the enclosing call passes down (Keras's call context)
                     training = kwargs["training"] = recording.current_phase() == "training"
             mode = (
-                recording.phase("training" if training else "inference")
+                _eager_mode(bool(training))
                 if isinstance(training, (bool, np.bool_))
                 else contextlib.nullcontext()
             )

@@ -10,6 +10,7 @@ from graphc import initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import Layer, set_weight_options, weight_options_config
+from graphc.ops.registry import is_symbolic
 from graphc.ops.shapes import known
 
 __all__ = ["BatchNormalization"]
@@ -106,7 +107,11 @@ class BatchNormalization(Layer):
             axis=self.axis,
             momentum=self.momentum,
             epsilon=self.epsilon,
-            inference=training is False,
+            # Keras: a frozen layer normalizes with its moving statistics. On data that
+            # is decided now; in a graph the executor decides at run time (the layer
+            # may be unfrozen before fit).
+            inference=training is False
+            or (training is True and not self.trainable and not is_symbolic(inputs)),
         )
         return y
 

@@ -332,7 +332,7 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
         # Data only: run now. An op on weights inside a recording call (a custom layer's
         # ``ops.exp(self.log_scale)``) is recorded instead: run now, it would freeze the
         # weight's current value into a constant that training never updates.
-        if op.update_in_inference:  # a variable's assign, run at once: update it now
+        if type(op).update_state is not Op.update_state:  # stateful: update it now
             return _run_updating(op, attrs, [_as_array(x, dtype) for x in inputs])
         return op.run(
             attrs, [_as_array(x, dtype) for x in inputs], recording.current_eager_context()

@@ -51,3 +51,36 @@ def test_batchnorm_trains_like_keras(freeze):
     np.testing.assert_allclose(
         g_model.evaluate(x, y, verbose=0), k_model.evaluate(x, y, verbose=0), rtol=1e-3
     )
+
+
+@pytest.mark.parametrize("trainable", [True, False])
+def test_eager_call_with_training_normalizes_and_updates_like_keras(trainable):
+    # Keras: `bn(x, training=True)` on data normalizes with the batch's statistics and
+    # moves the moving ones (a frozen layer uses and keeps its moving statistics); the
+    # same through a model called on data with training=True.
+    import graphc
+
+    x, _ = _data()
+    k_bn, g_bn = (
+        keras.layers.BatchNormalization(momentum=0.9),
+        graphc.layers.BatchNormalization(momentum=0.9),
+    )
+    for layer in (k_bn, g_bn):
+        layer.build((None, 8))
+        layer.trainable = trainable
+    for step in range(3):
+        batch = x[32 * step : 32 * (step + 1)]
+        got = np.asarray(g_bn(batch, training=True))
+        want = keras.ops.convert_to_numpy(k_bn(batch, training=True))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for name in ("moving_mean", "moving_variance"):
+        want = keras.ops.convert_to_numpy(getattr(k_bn, name))
+        np.testing.assert_allclose(np.asarray(getattr(g_bn, name)), want, rtol=1e-6)
+    moved = not np.allclose(np.asarray(g_bn.moving_mean), 0.0)
+    assert moved == trainable
+    k_model, g_model = pair(mlp_bn, shapes=False)
+    for model in (k_model, g_model):
+        model(x[:32], training=True)
+    np.testing.assert_allclose(
+        g_model.predict(x, verbose=0), k_model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
