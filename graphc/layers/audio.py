@@ -319,7 +319,7 @@ class MelSpectrogram(Layer):
         if not known(x.shape[-1]):
             raise ShapeError(
                 f"{self.name} (MelSpectrogram): the number of samples must be known (the "
-                f"STFT is a product with constant DFT matrices); received shape "
+                f"STFT's frames and DFT are fixed when the model is built); received shape "
                 f"{format_shape(tuple(x.shape))}. Give the input a fixed length, e.g. "
                 "Input(shape=(16000,))"
             )

@@ -2,9 +2,10 @@
 ``rfft``, ``irfft``, ``stft``, ``istft`` and ``extract_sequences``.
 
 graphc's tensors are real, so complex values travel as Keras's ``(real, imag)`` pairs.
-The transforms are products with constant DFT matrices (``matmul``), so they work on
-symbolic tensors, differentiate, and export to ONNX; the lengths must be static. Their
-cost is ``O(n^2)`` per transform, which suits the short signals models use.
+``rfft`` (and so ``stft``) is an op of its own (``spectral.RealFFT``): NumPy's FFT,
+``O(n log n)``. The others are products with constant DFT matrices (``matmul``), whose
+cost is ``O(n^2)`` per transform, which suits the short signals models use. All work on
+symbolic tensors, differentiate, and export to ONNX; the lengths must be static.
 
 >>> import numpy as np
 >>> from graphc import ops
@@ -21,6 +22,7 @@ from graphc.errors import ArgumentValueError
 from graphc.ops.arrays import take, transpose
 from graphc.ops.elementary import _to_float
 from graphc.ops.registry import apply
+from graphc.ops.spectral import dft_matrices
 
 __all__ = [
     "fft",
@@ -67,12 +69,6 @@ def _vec_mm(x, m):
     return apply("reshape", [out], shape=(m.shape[1],))
 
 
-def _cs(n_in, n_out, n):
-    k = np.arange(n_in)[:, None] * np.arange(n_out)[None, :]
-    ang = 2 * np.pi * (k % n) / n
-    return np.cos(ang), np.sin(ang)
-
-
 def _fit(x, n):
     """``x`` cut or zero-padded to length ``n`` along the last axis."""
     m = _len(x, "fft")
@@ -87,7 +83,7 @@ def _fit(x, n):
 
 def _cfft(re, im, inverse=False):
     n = _len(re, "fft")
-    C, S = _cs(n, n, n)
+    C, S = dft_matrices(n, n, n)
     if inverse:
         r = apply("subtract", [_mm(re, C), _mm(im, S)])
         i = apply("add", [_mm(im, C), _mm(re, S)])
@@ -131,9 +127,7 @@ def rfft(x, fft_length=None):
     signal cut or zero-padded to ``fft_length``)."""
     x = _to_float(x)
     n = _len(x, "rfft") if fft_length is None else int(fft_length)
-    x = _fit(x, n)
-    C, S = _cs(n, n // 2 + 1, n)
-    return _mm(x, C), apply("negative", [_mm(x, S)])
+    return apply("rfft", [_fit(x, n)])
 
 
 def irfft(x, fft_length=None):
@@ -146,7 +140,7 @@ def irfft(x, fft_length=None):
     re, im = _fit(re, half), _fit(im, half)
     k = np.arange(half)
     w = np.where((k == 0) | ((n % 2 == 0) & (k == n // 2)), 1.0, 2.0)[:, None] / n
-    C, S = _cs(half, n, n)
+    C, S = dft_matrices(half, n, n)
     return apply("subtract", [_mm(re, w * C), _mm(im, w * S)])
 
 

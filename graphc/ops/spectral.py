@@ -108,3 +108,49 @@ class DFT(Op):
             return b.op("DFT", *ins, **flags)
         ins = [x] + ([length] if length else [])
         return b.op("DFT", *ins, axis=axis, **flags)
+
+
+def dft_matrices(n_in: int, n_out: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cos`` and ``sin`` of ``2 pi k t / n`` for ``t < n_in``, ``k < n_out`` (float64)."""
+    k = np.arange(n_in)[:, None] * np.arange(n_out)[None, :]
+    ang = 2 * np.pi * (k % n) / n
+    return np.cos(ang), np.sin(ang)
+
+
+class RealFFT(Op):
+    """``keras.ops.rfft`` along the last axis, whose length ``n`` is the transform's:
+    outputs ``(real, imag)`` of the ``n // 2 + 1`` bins. The kernel is NumPy's FFT
+    (``O(n log n)``); the gradient is ``n * Re(ifft(g))``, the adjoint; the export is the
+    product with the constant DFT matrices (``MatMul``, every opset)."""
+
+    name = "rfft"
+    n_outputs = 2
+    vjp_reads_inputs, vjp_reads_outputs = True, False  # x: the length n and the dtype
+
+    def infer(self, attrs, x):
+        if not x.dtype.startswith("float") or len(x.shape) < 1 or x.shape[-1] is None:
+            raise ShapeError(
+                f"rfft takes a float tensor with a static last axis, got "
+                f"{format_shape(x.shape)} {x.dtype}"
+            )
+        shape = tuple(x.shape[:-1]) + (x.shape[-1] // 2 + 1,)
+        return TensorType(shape, x.dtype), TensorType(shape, x.dtype)
+
+    def kernel(self, attrs, x, *, ctx):
+        z = np.fft.rfft(x.astype(np.float64, copy=False), axis=-1)
+        return z.real.astype(x.dtype), z.imag.astype(x.dtype)
+
+    def vjp(self, attrs, xs, ys, gys, needs, out):
+        x = xs[0]
+        n = x.shape[-1]
+        g_re, g_im = (0.0 if g is None else g.astype(np.float64) for g in gys)
+        gx = np.fft.ifft(g_re + 1j * g_im, n=n, axis=-1).real * n
+        return (gx.astype(x.dtype),)
+
+    def lower(self, attrs, b, x):
+        n = b.in_types[0].shape[-1]
+        dtype = np.dtype(b.in_types[0].dtype)
+        c, s = dft_matrices(n, n // 2 + 1, n)
+        return b.op("MatMul", x, b.const(c.astype(dtype))), b.op(
+            "MatMul", x, b.const((-s).astype(dtype))
+        )

@@ -1,5 +1,5 @@
-"""Op specs for graphc/ops/numeric.py: log, sqrt, abs, square, clip, max (see the options
-at the top of test_ops.py)."""
+"""Op specs for graphc/ops/numeric.py: log, sqrt, abs, square, clip, max; and rfft
+(graphc/ops/spectral.py) (see the options at the top of test_ops.py)."""
 
 import numpy as np
 
@@ -34,5 +34,10 @@ SPECS = {
         ({"axis": (1,), "keepdims": False}, [(3, 4)], (-2, 2)),
         ({"axis": (1, 2), "keepdims": True}, [(2, 3, 4)], (-2, 2)),
         ({"axis": None, "keepdims": False}, [(3, 4)], (-2, 2), {"batch": False}),
+    ],
+    "rfft": [
+        ({}, [(3, 8)], (-1, 1)),
+        ({}, [(2, 3, 7)], (-1, 1)),
+        ({}, [(5,)], (-1, 1), {"batch": False}),
     ],
 }
