@@ -428,10 +428,11 @@ class Node:
         names: Sequence[str] | None = None,
     ) -> None:
         self.op = op
-        self.inputs = list(inputs)
+        self.inputs = ins = list(inputs)
         self.attrs = dict(attrs) if attrs else {}
-        self.scope = scope = tuple(scope)
+        self.scope = scope = scope if scope.__class__ is tuple else tuple(scope)
         self._id = next_id()
+        n_out = len(output_types)
         if names:
             out_names = names
         else:
@@ -441,12 +442,12 @@ class Node:
                 base = f"{scope[0][0].name}/{op}"
             else:
                 base = "/".join([layer.name for layer, _ in scope]) + "/" + op
-            n_out = len(output_types)
-            out_names = [base] if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
+            out_names = (base,) if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
         outputs: list[Value] = []
         self.outputs = outputs
-        for i, t in enumerate(output_types):
-            if type(t) is TensorType:
+        for i in range(n_out):
+            t = output_types[i]
+            if t.__class__ is TensorType:
                 # Value(t[0], t[1], ...) spelled out: a TensorType's shape is a tuple and
                 # its dtype a name already (two outputs per Dense layer are made here).
                 v = _new_value(Value)
@@ -462,7 +463,7 @@ class Node:
             else:
                 v = Value(t[0], t[1], producer=self, index=i, name=out_names[i])
             outputs.append(v)
-        for v in self.inputs:
+        for v in ins:
             # Weights and constants are shared by every graph that reads them (each call
             # of a shared layer, each clone); their readers are a graph's business
             # (``Graph.consumers``), so they keep no global list that would only grow.
