@@ -24,7 +24,15 @@ import numpy as np
 from graphc import constraints, initializers, recording, regularizers
 from graphc.ir import Parameter, Value, format_shape
 from graphc.ops.registry import apply, is_symbolic
-from graphc.recording import eager, get_keras_mask, is_mask_value, scope, set_keras_mask
+from graphc.recording import (
+    _MASKS,
+    _UPDATES,
+    eager,
+    get_keras_mask,
+    is_mask_value,
+    scope,
+    set_keras_mask,
+)
 
 __all__ = [
     "Layer",
@@ -224,6 +232,34 @@ def weight_options_config(layer, *keys) -> dict:
 
 
 _SYMBOLIC_KINDS = ("input", "intermediate")
+_BUILDING = recording.building()  # stateless: one context for every build
+_BUILT = ("built",)
+_ATTRIBUTE_DICTS: dict = {}
+
+
+def attribute_dict(layer, names: tuple):
+    """``layer.__dict__`` when ``layer.<name> = value`` for each of ``names`` may be written
+    there directly for a value that is neither a layer nor a weight (which is all
+    ``Layer.__setattr__`` does with those): the class keeps Layer's ``__setattr__`` and
+    defines none of the names as a property or another data descriptor. Else None.
+    Decided once per class and names; a layer setting many attributes per instance (a
+    model of thousands of Dense layers) skips a Python call per attribute."""
+    cls = layer.__class__
+    ok = _ATTRIBUTE_DICTS.get((cls, names))
+    if ok is None:
+        ok = cls.__setattr__ is Layer.__setattr__ and not any(
+            _data_descriptor(cls, name) for name in names
+        )
+        _ATTRIBUTE_DICTS[(cls, names)] = ok
+    return layer.__dict__ if ok else None
+
+
+def _data_descriptor(cls, name: str) -> bool:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            kind = type(klass.__dict__[name])
+            return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
+    return False
 
 
 def _own_output(layer, first_new: int, v):
@@ -342,9 +378,13 @@ class Layer:
 
         @functools.wraps(build)
         def build_wrapper(self, *args, **kw):
-            with recording.building():  # a variable assigned in build changes at once
+            with _BUILDING:  # a variable assigned in build changes at once
                 out = build(self, *args, **kw)
-            self.built = True
+            d = attribute_dict(self, _BUILT)
+            if d is not None:
+                d["built"] = True  # self.built = True, past the tracking __setattr__
+            else:
+                self.built = True
             return out
 
         build_wrapper._sets_built = True
@@ -673,7 +713,7 @@ class Layer:
             and not kwargs
             and inputs.kind in _SYMBOLIC_KINDS
             and self.input_spec is None
-            and get_keras_mask(inputs) is None
+            and (not _MASKS.data or get_keras_mask(inputs) is None)
             and type(self).compute_mask is Layer.compute_mask
             and not self._PROBES_TRAINING
             and recording._PHASE[-1] is None
@@ -689,7 +729,7 @@ class Layer:
                     self.built = True
             call_index = len(self._calls)
             first_new = recording.next_id()
-            n_updates = recording.update_count()
+            n_updates = len(_UPDATES)  # recording.update_count()
             with scope(self, call_index):
                 outputs = self.call(inputs)
                 if type(outputs) is Value:
@@ -697,7 +737,7 @@ class Layer:
                         outputs = apply("identity", [outputs])
                 else:
                     outputs = map_struct(partial(_own_output, self, first_new), outputs)
-                if recording.update_count() != n_updates:
+                if len(_UPDATES) != n_updates:
                     outputs = _after_updates(outputs, n_updates)
             self._calls.append((inputs, outputs))
             return outputs
@@ -921,6 +961,11 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+#: The values ``Layer.__setattr__`` tracks (a layer; a weight made by hand, which the layer
+#: adopts): what a caller of ``attribute_dict`` leaves to ``__setattr__``.
+TRACKED_TYPES = (Layer, Parameter)
 
 
 def _is_shape(x) -> bool:

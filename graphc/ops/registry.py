@@ -237,6 +237,12 @@ def _plain_key(x: Any) -> Any:
     return None
 
 
+#: Shapes whose dims were found plain (ints, Nones, names), by id; each is kept alive here,
+#: so an id found here is that very tuple. Shapes are shared objects (a rule's memoised
+#: result, a weight's interned shape), so most are checked once, not at every key.
+_PLAIN_SHAPES: dict[int, tuple] = {}
+
+
 def _infer_key(op: Op, attrs: Attrs, types: Sequence[TensorType]) -> Any:
     pure = _PURE_RULES.get(op.__class__)
     if pure is None:
@@ -244,24 +250,31 @@ def _infer_key(op: Op, attrs: Attrs, types: Sequence[TensorType]) -> Any:
         pure = _PURE_RULES[cls] = cls.__module__.startswith("graphc.ops.")
     if not pure:
         return None
-    key: list = [op.name]
     if attrs:
+        akey = []
         for name in attrs:
             k = _plain_key(attrs[name])
             if k is None:
                 return None
-            key.append((name, k))
-    key.append(None)  # attributes end here
+            akey.append((name, k))
+        attrs_key: tuple = tuple(akey)
+    else:
+        attrs_key = ()
     for t in types:
         # A type keys itself when its dims are exactly ints, Nones and symbol names
         # (no two of those are equal) and its dtype a name: the common case, made fast.
-        if t.__class__ is not TensorType or t[1].__class__ is not str:
+        if t.__class__ is not TensorType:
             return None
-        for d in t[0]:
-            if d.__class__ not in _DIM_TYPES:
-                return None
-        key.append(t)
-    return tuple(key)
+        shape, dtype = t
+        if dtype.__class__ is not str:
+            return None
+        if _PLAIN_SHAPES.get(id(shape)) is not shape:
+            for d in shape:
+                if type(d) not in _DIM_TYPES:
+                    return None
+            if shape.__class__ is tuple and len(_PLAIN_SHAPES) < _INFERRED_MAX:
+                _PLAIN_SHAPES[id(shape)] = shape
+    return (op.name, attrs_key, *types)
 
 
 _new_type = tuple.__new__
@@ -361,7 +374,9 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
         )
     values = inputs if all_values else [_as_value(x, dtype) for x in inputs]
     # ``[v.type for v in values]`` without the property's call per value.
-    types = [_new_type(TensorType, (v.shape, v.dtype)) for v in values]
+    types = []
+    for v in values:
+        types.append(_new_type(TensorType, (v.shape, v.dtype)))
     key = _infer_key(op, attrs, types)
     out_types = _INFERRED.get(key) if key is not None else None
     if out_types is None:
