@@ -215,14 +215,19 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def __call__(self, shape, dtype="float32"):
-        fan_in, fan_out = compute_fans(shape)
+        if shape.__class__ is tuple and len(shape) == 2:  # compute_fans of a matrix
+            fan_in, fan_out = shape[0] * 1, shape[1] * 1
+        else:
+            fan_in, fan_out = compute_fans(shape)
         mode = self.mode
         if mode == "fan_in":
             fan = fan_in
         elif mode == "fan_out":
             fan = fan_out
+        elif mode == "fan_avg":
+            fan = (fan_in + fan_out) / 2
         else:
-            fan = {"fan_avg": (fan_in + fan_out) / 2}[mode]
+            raise KeyError(mode)  # what the lookup this replaces raised
         scale = self.scale / max(1.0, fan)
         if self.distribution == "truncated_normal":
             # 0.879...: the stddev of a unit normal truncated to (-2, 2).

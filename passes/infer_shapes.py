@@ -11,7 +11,7 @@ from typing import Iterator, Mapping, Sequence
 
 from graphc.errors import GraphError
 from graphc.ir import Graph, Node, TensorType, Value, format_shape
-from graphc.ops.registry import REGISTRY, get_op, infer_types
+from graphc.ops.registry import _INFERRED, REGISTRY, _infer_key, get_op, infer_types
 from graphc.ops.shapes import dims_compatible
 from passes._base import Pass
 
@@ -103,9 +103,13 @@ class InferShapes(Pass):
                 in_types = [
                     get(v._id) or _new_type(TensorType, (v.shape, v.dtype)) for v in node.inputs
                 ]
-                out_types = infer_types(
-                    REGISTRY.get(node.op) or get_op(node.op), node.attrs, in_types, node.where
-                )
+                # infer_types(op, node.attrs, in_types, node.where), its memo looked up here
+                # (a call less per node)
+                op = REGISTRY.get(node.op) or get_op(node.op)
+                key = _infer_key(op, node.attrs, in_types)
+                out_types = _INFERRED.get(key) if key is not None else None
+                if out_types is None:
+                    out_types = infer_types(op, node.attrs, in_types, node.where, key)
                 outputs = node.outputs
                 if len(out_types) != len(outputs):
                     raise GraphError(

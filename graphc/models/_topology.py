@@ -79,10 +79,11 @@ def _layer_calls(graph: Graph):
     calls: dict = {}
     producer_call = ProducerCalls()
     by_id = dict.get.__get__(producer_call)  # producer_call.get(v) is by_id(v._id)
+    put = dict.__setitem__.__get__(producer_call)  # producer_call[v] = c is put(v._id, c)
     for v in graph.inputs:
         call = calls.setdefault((id(v.layer), 0), LayerCall(v.layer, 0))
         call.outputs.append(v)
-        dict.__setitem__(producer_call, v._id, call)
+        put(v._id, call)
     masks = any_mask_values()  # else no value is a mask: skip the test per input
     entry = call = None
     for pos, node in enumerate(graph.nodes):
@@ -102,7 +103,7 @@ def _layer_calls(graph: Graph):
             if src is not None and src is not call and v not in call.inputs:
                 call.inputs.append(v)
         for v in node.outputs:
-            dict.__setitem__(producer_call, v._id, call)
+            put(v._id, call)
     # A call's inputs in the order the layer was called with (Keras's order, which the
     # layer order and so the weight order follow), not the order its ops read them.
     for call in calls.values():
@@ -207,7 +208,7 @@ def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
     keras_map = _keras_map(graph)
     before = graph.nodes
     order = keras_node_order(graph, keras_map)
-    same = len(order) == len(before) and all(a is b for a, b in zip(order, before))
+    same = order == before  # node by node identity (Node.__eq__ is identity): in C
     graph.nodes = order
     done = _CALLS.get(graph)
     if same and done is not None and done[1][0] is before:
