@@ -29,6 +29,7 @@ import numpy as np
 
 from graphc.errors import GraphError, StateUpdateError
 from graphc.recording import (
+    _value_names,  # unique_value_name's counts (see Node)
     assign_mode,
     get_keras_mask,
     next_id,
@@ -321,9 +322,11 @@ class Parameter(Value):
             self.shape = tuple(data.shape)
         self.dtype = dtype_name(data.dtype)
         self.kind = "param"
-        self.name = unique_value_name(
-            (f"{layer.name}/{name}" if layer is not None else name) or "value"
-        )
+        # unique_value_name(...), spelled out
+        base = (f"{layer.name}/{name}" if layer is not None else name) or "value"
+        k = _value_names.get(base, 0)
+        _value_names[base] = k + 1
+        self.name = base if k == 0 else f"{base}_{k}"
         self.producer = None
         self.index = 0
         self.uses = []
@@ -470,7 +473,11 @@ class Node:
                 v = _new_value(Value)
                 v.shape, v.dtype = t
                 v.kind = "intermediate"
-                v.name = unique_value_name(out_names[i] or "value")
+                # unique_value_name(out_names[i] or "value"), spelled out
+                base = out_names[i] or "value"
+                k = _value_names.get(base, 0)
+                _value_names[base] = k + 1
+                v.name = base if k == 0 else f"{base}_{k}"
                 v.producer = self
                 v.index = i
                 v.uses = []

@@ -100,9 +100,9 @@ class InferShapes(Pass):
         check = not self.input_shapes
         try:
             for node in nodes:
-                in_types = [
-                    get(v._id) or _new_type(TensorType, (v.shape, v.dtype)) for v in node.inputs
-                ]
+                in_types = []  # a loop, not a comprehension: no call per node
+                for v in node.inputs:
+                    in_types.append(get(v._id) or _new_type(TensorType, (v.shape, v.dtype)))
                 # infer_types(op, node.attrs, in_types, node.where), its memo looked up here
                 # (a call less per node)
                 op = REGISTRY.get(node.op) or get_op(node.op)
