@@ -233,33 +233,6 @@ def weight_options_config(layer, *keys) -> dict:
 
 _SYMBOLIC_KINDS = ("input", "intermediate")
 _BUILDING = recording.building()  # stateless: one context for every build
-_BUILT = ("built",)
-_ATTRIBUTE_DICTS: dict = {}
-
-
-def attribute_dict(layer, names: tuple):
-    """``layer.__dict__`` when ``layer.<name> = value`` for each of ``names`` may be written
-    there directly for a value that is neither a layer nor a weight (which is all
-    ``Layer.__setattr__`` does with those): the class keeps Layer's ``__setattr__`` and
-    defines none of the names as a property or another data descriptor. Else None.
-    Decided once per class and names; a layer setting many attributes per instance (a
-    model of thousands of Dense layers) skips a Python call per attribute."""
-    cls = layer.__class__
-    ok = _ATTRIBUTE_DICTS.get((cls, names))
-    if ok is None:
-        ok = cls.__setattr__ is Layer.__setattr__ and not any(
-            _data_descriptor(cls, name) for name in names
-        )
-        _ATTRIBUTE_DICTS[(cls, names)] = ok
-    return layer.__dict__ if ok else None
-
-
-def _data_descriptor(cls, name: str) -> bool:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            kind = type(klass.__dict__[name])
-            return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
-    return False
 
 
 def _own_output(layer, first_new: int, v):
@@ -380,11 +353,7 @@ class Layer:
         def build_wrapper(self, *args, **kw):
             with _BUILDING:  # a variable assigned in build changes at once
                 out = build(self, *args, **kw)
-            d = attribute_dict(self, _BUILT)
-            if d is not None:
-                d["built"] = True  # self.built = True, past the tracking __setattr__
-            else:
-                self.built = True
+            self.built = True
             return out
 
         build_wrapper._sets_built = True
@@ -961,11 +930,6 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-#: The values ``Layer.__setattr__`` tracks (a layer; a weight made by hand, which the layer
-#: adopts): what a caller of ``attribute_dict`` leaves to ``__setattr__``.
-TRACKED_TYPES = (Layer, Parameter)
 
 
 def _is_shape(x) -> bool:

@@ -9,9 +9,7 @@ from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
 from graphc.ir import format_shape
 from graphc.layers.base import (
-    TRACKED_TYPES,
     Layer,
-    attribute_dict,
     is_symbolic,
     set_keras_mask,
     set_weight_options,
@@ -31,10 +29,6 @@ __all__ = [
     "Identity",
     "Masking",
 ]
-
-
-_DENSE_ATTRIBUTES = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")
-_DENSE_WEIGHTS = ("kernel", "bias")
 
 
 class Dense(Layer):
@@ -61,87 +55,42 @@ class Dense(Layer):
                 f"Received an invalid value for `units`, expected a positive "
                 f"integer. Received: units={units!r}"
             )
-        activation = activations.get(activation)
-        kernel_initializer = initializers.get(kernel_initializer)
-        bias_initializer = initializers.get(bias_initializer)
-        d = attribute_dict(self, _DENSE_ATTRIBUTES)
-        if (
-            d is not None
-            and not isinstance(activation, TRACKED_TYPES)
-            and not isinstance(use_bias, TRACKED_TYPES)
-            and not isinstance(kernel_initializer, TRACKED_TYPES)
-            and not isinstance(bias_initializer, TRACKED_TYPES)
-        ):
-            # What the five assignments below do, in one go (a chain of thousands of Dense
-            # layers makes this call thousands of times).
-            d.update(
-                units=units,
-                activation=activation,
-                use_bias=use_bias,
-                kernel_initializer=kernel_initializer,
-                bias_initializer=bias_initializer,
-            )
-        else:
-            self.units = units
-            self.activation = activation
-            self.use_bias = use_bias
-            self.kernel_initializer = kernel_initializer
-            self.bias_initializer = bias_initializer
-        if (
-            kernel_regularizer is None
-            and bias_regularizer is None
-            and kernel_constraint is None
-            and bias_constraint is None
-        ):
-            # set_weight_options with nothing to resolve: None stays None
-            self.__dict__.update(
-                kernel_regularizer=None,
-                bias_regularizer=None,
-                kernel_constraint=None,
-                bias_constraint=None,
-            )
-        else:
-            set_weight_options(
-                self,
-                kernel_regularizer=kernel_regularizer,
-                bias_regularizer=bias_regularizer,
-                kernel_constraint=kernel_constraint,
-                bias_constraint=bias_constraint,
-            )
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        set_weight_options(
+            self,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
 
     def build(self, input_shape):
         in_dim = input_shape[-1] if input_shape else None
-        if in_dim.__class__ is not int and not known(in_dim):
+        if not known(in_dim):
             raise ShapeError(
                 f"{self.name} (Dense): the last dimension of the input must be "
                 f"known to build the kernel, received input shape "
                 f"{format_shape(input_shape)}"
             )
-        kernel = self.add_weight(
+        self.kernel = self.add_weight(
             (in_dim, self.units),
             self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
             name="kernel",
         )
-        # self.kernel = kernel (a weight of this layer: nothing to track)
-        d = attribute_dict(self, _DENSE_WEIGHTS)
-        if d is not None:
-            d["kernel"] = kernel
-        else:
-            self.kernel = kernel
         if self.use_bias:
-            bias = self.add_weight(
+            self.bias = self.add_weight(
                 (self.units,),
                 self.bias_initializer,
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
                 name="bias",
             )
-            if d is not None:
-                d["bias"] = bias
-            else:
-                self.bias = bias
 
     def call(self, inputs):
         expected, got = self.kernel.shape[0], inputs.shape[-1] if inputs.shape else None
