@@ -68,6 +68,21 @@ def compute_fans(shape) -> tuple[int, int]:
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+_SCALARS: dict = {}
+
+
+def _scalar(x: float) -> np.ndarray:
+    """``x`` as a 0-d float64 array, made once per value: an in-place ufunc with a 0-d
+    array operand costs half what it costs with a Python float (NumPy's scalar
+    conversion), for the same double arithmetic. Zeros (``0.0 == -0.0``) are not kept."""
+    a = _SCALARS.get(x)
+    if a is None:
+        a = np.array(x)
+        if x and len(_SCALARS) < 256:
+            _SCALARS[x] = a
+    return a
+
+
 def _uniform(rng: np.random.Generator, low, high, shape) -> np.ndarray:
     """``rng.uniform(low, high, shape)``, the same numbers (NumPy computes ``low + (high -
     low) * u`` from the same doubles ``u``) at a third of the cost for Python floats:
@@ -75,9 +90,23 @@ def _uniform(rng: np.random.Generator, low, high, shape) -> np.ndarray:
     if type(low) is not float or type(high) is not float:
         return rng.uniform(low, high, shape)
     out = rng.random(shape)
-    out *= high - low
-    out += low
+    out *= _scalar(high - low)
+    out += _scalar(low)
     return out
+
+
+_NP_DTYPES: dict = {}
+
+
+def _np_dtype(dtype):
+    """``np.dtype(dtype)`` for a dtype's name, cached (``astype("float32")`` parses the
+    name at every call); any other spelling is passed on as it is."""
+    if dtype.__class__ is not str:
+        return dtype
+    d = _NP_DTYPES.get(dtype)
+    if d is None:
+        d = _NP_DTYPES[dtype] = np.dtype(dtype)
+    return d
 
 
 class Initializer:
@@ -115,10 +144,10 @@ class Initializer:
 
 class Zeros(Initializer):
     def __init__(self):
-        super().__init__()
+        self.seed = None  # Initializer.__init__(), spelled out: one per Dense layer
 
     def __call__(self, shape, dtype="float32"):
-        return np.zeros(shape, dtype=dtype)
+        return np.zeros(shape, dtype=_np_dtype(dtype))
 
     def get_config(self):
         return {}
@@ -186,14 +215,19 @@ class VarianceScaling(Initializer):
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def __call__(self, shape, dtype="float32"):
-        fan_in, fan_out = compute_fans(shape)
+        if shape.__class__ is tuple and len(shape) == 2:  # compute_fans of a matrix
+            fan_in, fan_out = shape[0] * 1, shape[1] * 1
+        else:
+            fan_in, fan_out = compute_fans(shape)
         mode = self.mode
         if mode == "fan_in":
             fan = fan_in
         elif mode == "fan_out":
             fan = fan_out
+        elif mode == "fan_avg":
+            fan = (fan_in + fan_out) / 2
         else:
-            fan = {"fan_avg": (fan_in + fan_out) / 2}[mode]
+            raise KeyError(mode)  # what the lookup this replaces raised
         scale = self.scale / max(1.0, fan)
         if self.distribution == "truncated_normal":
             # 0.879...: the stddev of a unit normal truncated to (-2, 2).
@@ -203,7 +237,7 @@ class VarianceScaling(Initializer):
         else:
             limit = math.sqrt(3.0 * scale)
             out = _uniform(self.rng, -limit, limit, shape)
-        return out.astype(dtype)
+        return out.astype(_np_dtype(dtype))
 
     def get_config(self):
         return {
@@ -215,8 +249,13 @@ class VarianceScaling(Initializer):
 
 
 def _variance_scaling(name, scale, mode, distribution):
+    VarianceScaling(scale, mode, distribution)  # the arguments are valid
+
     def __init__(self, seed=None):
-        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+        # VarianceScaling.__init__(self, scale, mode, distribution, seed) without its
+        # checks (passed above), in its order: one per Dense layer.
+        self.seed = seed
+        self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def get_config(self):
         return {"seed": self.seed}
@@ -408,6 +447,10 @@ he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunU
 def get(identifier):
     """An initializer from a name, a ``{"class_name", "config"}`` dict, an instance or a
     callable ``f(shape, dtype)``."""
+    if identifier.__class__ is str:  # the usual case first: "glorot_uniform"
+        cls = _CLASSES.get(_ALIASES.get(identifier, identifier))
+        if cls is not None:
+            return cls()
     if identifier is None:
         return None
     if isinstance(identifier, Initializer) or (

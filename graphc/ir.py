@@ -22,12 +22,14 @@ import contextlib
 import gc
 import heapq
 import itertools
+import operator
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
 import numpy as np
 
 from graphc.errors import GraphError, StateUpdateError
 from graphc.recording import (
+    _value_names,  # unique_value_name's counts (see Node)
     assign_mode,
     get_keras_mask,
     next_id,
@@ -285,6 +287,18 @@ class Value:
 OPERATORS: dict[str, Callable[..., Any]] = {}
 
 
+#: Weights' shapes, interned: a model's thousands of weights share a few shapes, and a
+#: shared tuple is checked once by the shape rules' memo (``ops.registry._infer_key``).
+#: Their dims are Python ints (an array's shape), so equal shapes are interchangeable.
+_WEIGHT_SHAPES: dict[tuple, tuple] = {}
+
+
+def _weight_shape(shape: tuple) -> tuple:
+    if len(_WEIGHT_SHAPES) < 4096:
+        _WEIGHT_SHAPES[shape] = shape
+    return shape
+
+
 class Parameter(Value):
     """A weight: a Value that holds its array. Plays the part of a Keras ``Variable``.
 
@@ -301,12 +315,18 @@ class Parameter(Value):
     ) -> None:
         # Value.__init__(data.shape, data.dtype, kind="param", ...) spelled out, in its
         # order (the name, then the id): every layer makes its weights here.
-        self.shape = tuple(data.shape)
+        if data.__class__ is np.ndarray:  # its shape: a new tuple of ints, interned
+            shape = data.shape
+            self.shape = _WEIGHT_SHAPES.get(shape) or _weight_shape(shape)
+        else:
+            self.shape = tuple(data.shape)
         self.dtype = dtype_name(data.dtype)
         self.kind = "param"
-        self.name = unique_value_name(
-            (f"{layer.name}/{name}" if layer is not None else name) or "value"
-        )
+        # unique_value_name(...), spelled out
+        base = (f"{layer.name}/{name}" if layer is not None else name) or "value"
+        k = _value_names.get(base, 0)
+        _value_names[base] = k + 1
+        self.name = base if k == 0 else f"{base}_{k}"
         self.producer = None
         self.index = 0
         self.uses = []
@@ -428,10 +448,11 @@ class Node:
         names: Sequence[str] | None = None,
     ) -> None:
         self.op = op
-        self.inputs = list(inputs)
+        self.inputs = ins = list(inputs)
         self.attrs = dict(attrs) if attrs else {}
-        self.scope = scope = tuple(scope)
+        self.scope = scope = scope if scope.__class__ is tuple else tuple(scope)
         self._id = next_id()
+        n_out = len(output_types)
         if names:
             out_names = names
         else:
@@ -441,18 +462,22 @@ class Node:
                 base = f"{scope[0][0].name}/{op}"
             else:
                 base = "/".join([layer.name for layer, _ in scope]) + "/" + op
-            n_out = len(output_types)
-            out_names = [base] if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
+            out_names = (base,) if n_out == 1 else [f"{base}:{i}" for i in range(n_out)]
         outputs: list[Value] = []
         self.outputs = outputs
-        for i, t in enumerate(output_types):
-            if type(t) is TensorType:
+        for i in range(n_out):
+            t = output_types[i]
+            if t.__class__ is TensorType:
                 # Value(t[0], t[1], ...) spelled out: a TensorType's shape is a tuple and
                 # its dtype a name already (two outputs per Dense layer are made here).
                 v = _new_value(Value)
                 v.shape, v.dtype = t
                 v.kind = "intermediate"
-                v.name = unique_value_name(out_names[i] or "value")
+                # unique_value_name(out_names[i] or "value"), spelled out
+                base = out_names[i] or "value"
+                k = _value_names.get(base, 0)
+                _value_names[base] = k + 1
+                v.name = base if k == 0 else f"{base}_{k}"
                 v.producer = self
                 v.index = i
                 v.uses = []
@@ -462,7 +487,7 @@ class Node:
             else:
                 v = Value(t[0], t[1], producer=self, index=i, name=out_names[i])
             outputs.append(v)
-        for v in self.inputs:
+        for v in ins:
             # Weights and constants are shared by every graph that reads them (each call
             # of a shared layer, each clone); their readers are a graph's business
             # (``Graph.consumers``), so they keep no global list that would only grow.
@@ -529,22 +554,25 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _node_id(node: Node) -> int:
-    return node._id
+_node_id = operator.attrgetter("_id")
 
 
 def _sorted_if_topological(nodes: list[Node]) -> list[Node] | None:
     """``nodes`` sorted by id when that order has every producer before its readers (and
     no node twice), else None."""
     by_id = sorted(nodes, key=_node_id)
-    position = {n: i for i, n in enumerate(by_id)}
+    # Keyed by the nodes' ids (unique), not the nodes: no ``Node.__hash__`` call per node.
+    position = {n._id: i for i, n in enumerate(by_id)}
     if len(position) != len(by_id):
         return None
+    get = position.get
     for i, n in enumerate(by_id):
         for v in n.inputs:
-            j = position.get(v.producer)  # type: ignore[arg-type]
-            if j is not None and j >= i:
-                return None
+            p = v.producer
+            if p is not None:
+                j = get(p._id)
+                if j is not None and j >= i:
+                    return None
     return by_id
 
 
@@ -657,21 +685,19 @@ class Graph:
         Never fails: a leaf that is neither a graph input, a parameter nor a constant is
         left for the connectivity pass to report in the user's terms.
         """
-        stop = set(inputs)
-        seen_nodes: set[Node] = set()
+        # Sets of ids, not of values and nodes: no ``__hash__`` call per value. A value
+        # met again has its producer seen already (or is a stop or a leaf): skipped.
+        stop = {v._id for v in inputs if isinstance(v, Value)}
+        seen_nodes: set[int] = set()
         found: list[Node] = []
         stack = [v for v in outputs]
-        seen_values: set[Value] = set()
         while stack:
             v = stack.pop()
-            if v in seen_values:
-                continue
-            seen_values.add(v)
-            if v in stop or v.producer is None:
-                continue
             node = v.producer
-            if node not in seen_nodes:
-                seen_nodes.add(node)
+            if node is None or v._id in stop:
+                continue
+            if node._id not in seen_nodes:
+                seen_nodes.add(node._id)
                 found.append(node)
                 stack.extend(node.inputs)
         graph = cls(inputs, outputs, found, name=name)

@@ -205,13 +205,16 @@ def current_phase() -> str | None:
     return _PHASE[-1]
 
 
-@contextlib.contextmanager
-def building() -> Iterator[None]:
-    """A layer's ``build`` runs inside: variables it assigns change at once."""
-    _BUILDING.append(len(_SCOPE))
-    try:
-        yield
-    finally:
+class building:
+    """A layer's ``build`` runs inside: variables it assigns change at once (``with
+    building(): ...``; a class, not a generator: entered once per layer built)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _BUILDING.append(len(_SCOPE))
+
+    def __exit__(self, *exc: object) -> None:
         _BUILDING.pop()
 
 
@@ -267,8 +270,8 @@ _MASK_VALUES: weakref.WeakSet = weakref.WeakSet()
 
 def get_keras_mask(x: object) -> Any:
     """The mask attached to symbolic tensor ``x``, or None."""
-    if not _MASKS:  # no mask at all, the common case (a lookup makes a weakref)
-        return None
+    if not _MASKS.data:  # no mask at all, the common case (a lookup makes a weakref;
+        return None  # ``.data``, the dictionary of weak references: no __len__ call)
     try:
         return _MASKS.get(x)
     except TypeError:  # not weak-referenceable: an array or a number has no mask
@@ -286,12 +289,12 @@ def set_keras_mask(x: object, mask: Any) -> None:
 
 def any_mask_values() -> bool:
     """Whether any value is attached as a mask now (else ``is_mask_value`` is False)."""
-    return bool(_MASK_VALUES)
+    return bool(_MASK_VALUES.data) and bool(_MASK_VALUES)
 
 
 def is_mask_value(v: object) -> bool:
     """Whether ``v`` was attached to a tensor as its mask."""
-    if not _MASK_VALUES:  # no mask at all, the common case (a lookup makes a weakref)
+    if not _MASK_VALUES.data:  # no mask at all, the common case (a lookup makes a weakref)
         return False
     try:
         return v in _MASK_VALUES
@@ -305,9 +308,9 @@ _value_names: dict[str, int] = {}
 _layer_names: dict[str, int] = {}
 
 
-def next_id() -> int:
-    """Increasing ids of values and nodes: recording order (toposort ties keep it)."""
-    return next(_ids)
+#: ``next_id()``: increasing ids of values and nodes, in recording order (toposort ties
+#: keep it). The counter's own ``__next__``: a C call, made several times per layer call.
+next_id: Callable[[], int] = _ids.__next__
 
 
 def unique_value_name(base: str) -> str:

@@ -7,11 +7,11 @@ types (``TensorType``), written by the latest run on that graph and copied by
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from graphc.errors import GraphError
 from graphc.ir import Graph, Node, TensorType, Value, format_shape
-from graphc.ops.registry import get_op, infer_types
+from graphc.ops.registry import _INFERRED, REGISTRY, _infer_key, get_op, infer_types
 from graphc.ops.shapes import dims_compatible
 from passes._base import Pass
 
@@ -20,6 +20,7 @@ __all__ = ["InferShapes", "InferredTypes", "TYPES"]
 #: The ``Node.meta`` key under which the pass stores a node's output types.
 TYPES = "types"
 _ABSENT = object()
+_new_type = tuple.__new__  # TensorType((shape, dtype)) from a value's checked fields
 
 
 class InferredTypes(Mapping[Value, TensorType]):
@@ -29,11 +30,18 @@ class InferredTypes(Mapping[Value, TensorType]):
     types, which have no node to live on, are kept here."""
 
     def __init__(
-        self, inputs: dict[Value, TensorType], nodes: list[Node], members: set[Node]
+        self, inputs: dict[Value, TensorType], nodes: list[Node], done: Sequence[Node]
     ) -> None:
         self._inputs = inputs
         self._nodes = nodes
-        self._members = members
+        self._done = done  # the nodes the run typed (made a set when first asked)
+        self._member_set: set[Node] | None = None
+
+    @property
+    def _members(self) -> set[Node]:
+        if self._member_set is None:
+            self._member_set = set(self._done)
+        return self._member_set
 
     def __getitem__(self, v: Value) -> TensorType:
         t = self._inputs.get(v)
@@ -81,25 +89,35 @@ class InferShapes(Pass):
                 )
             inputs[v] = TensorType(shape, v.dtype)
         nodes = graph.nodes
-        done: set[Node] = set()  # nodes whose meta this run has written
         before: list[tuple[Node, object]] = []  # what they held, restored if the run fails
 
         # The types this run derived: the graph inputs' and every output of the nodes
-        # done so far. Any other value (a weight, a constant, a value produced outside
-        # the graph) has its recorded type.
-        typed: dict[Value, TensorType] = dict(inputs)
+        # done so far, by value id (no ``Value.__hash__`` call per look-up). Any other
+        # value (a weight, a constant, a value produced outside the graph) has its
+        # recorded type.
+        typed: dict[int, TensorType] = {v._id: t for v, t in inputs.items()}
         get = typed.get
+        check = not self.input_shapes
         try:
             for node in nodes:
-                in_types = [get(v) or v.type for v in node.inputs]
-                out_types = infer_types(get_op(node.op), node.attrs, in_types, node.where)
-                if len(out_types) != len(node.outputs):
+                in_types = []  # a loop, not a comprehension: no call per node
+                for v in node.inputs:
+                    in_types.append(get(v._id) or _new_type(TensorType, (v.shape, v.dtype)))
+                # infer_types(op, node.attrs, in_types, node.where), its memo looked up here
+                # (a call less per node)
+                op = REGISTRY.get(node.op) or get_op(node.op)
+                key = _infer_key(op, node.attrs, in_types)
+                out_types = _INFERRED.get(key) if key is not None else None
+                if out_types is None:
+                    out_types = infer_types(op, node.attrs, in_types, node.where, key)
+                outputs = node.outputs
+                if len(out_types) != len(outputs):
                     raise GraphError(
                         f"{node.where()}: the shape rule gave {len(out_types)} "
-                        f"outputs, the node has {len(node.outputs)}"
+                        f"outputs, the node has {len(outputs)}"
                     )
-                if not self.input_shapes:
-                    for v, t in zip(node.outputs, out_types):
+                if check:
+                    for v, t in zip(outputs, out_types):
                         if t[0] == v.shape and t[1] == v.dtype:
                             continue  # the recorded type, the usual case
                         if (
@@ -112,11 +130,11 @@ class InferShapes(Pass):
                                 f"{format_shape(v.shape)} {v.dtype} but the op rule gives "
                                 f"{format_shape(t.shape)} {t.dtype}"
                             )
-                before.append((node, node.meta.get(TYPES, _ABSENT)))
-                node.meta[TYPES] = out_types = tuple(out_types)
-                done.add(node)
-                for v, t in zip(node.outputs, out_types):
-                    typed[v] = t
+                meta = node.meta
+                before.append((node, meta.get(TYPES, _ABSENT)))
+                meta[TYPES] = out_types = tuple(out_types)
+                for v, t in zip(outputs, out_types):
+                    typed[v._id] = t
         except Exception:
             # A run that fails part-way leaves no node with its types: a reader would take
             # them for the graph's. Each node gets back what the previous run wrote.
@@ -126,4 +144,5 @@ class InferShapes(Pass):
                 else:
                     node.meta[TYPES] = old
             raise
+        done = list(nodes)  # every node: the run got through them all
         return InferredTypes(inputs, nodes, done)

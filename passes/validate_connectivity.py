@@ -23,9 +23,16 @@ def top_layers(graph: Graph) -> list[Any]:
         if v.layer is not None and id(v.layer) not in seen:
             seen.add(id(v.layer))
             out.append(v.layer)
+    last = None  # the nodes of one layer call come together: one look-up per call
     for n in graph.nodes:
-        layer = n.top[0]
-        if layer is not None and id(layer) not in seen:
+        scope = n.scope
+        if not scope:
+            continue
+        layer = scope[0][0]  # n.top[0]
+        if layer is last or layer is None:
+            continue
+        last = layer
+        if id(layer) not in seen:
             seen.add(id(layer))
             out.append(layer)
     return out
@@ -78,24 +85,31 @@ class ValidateConnectivity(Pass):
         graph.nodes = graph.toposort()
         graph.invalidate()
 
+        # What the inputs give: the graph inputs, then every node's outputs. Only a value
+        # with no producer can be missing, so only those are looked up (and tabled: node
+        # outputs have their node as producer, unless a pass left one without).
         available = set(graph.inputs)
+        read: set[Value] = set()  # the graph inputs the nodes read
         reached: list[str] = []
         reached_set: set[str] = set()
+        last = None
         for node in graph.nodes:
             for v in node.inputs:
-                if (
-                    v not in available
-                    and v.producer is None
-                    and v.kind in ("input", "intermediate")
-                ):
-                    raise GraphDisconnectedError(self._message(graph, v, node, reached))
-            available.update(node.outputs)
-            layer = node.top[0]
-            if layer is not None and layer.name not in reached_set:
+                if v.producer is None and v.kind in ("input", "intermediate"):
+                    if v not in available:
+                        raise GraphDisconnectedError(self._message(graph, v, node, reached))
+                    read.add(v)
+            for v in node.outputs:
+                if v.producer is None:
+                    available.add(v)
+            scope = node.scope
+            layer = scope[0][0] if scope else None  # node.top[0]
+            if layer is not None and layer is not last and layer.name not in reached_set:
                 reached_set.add(layer.name)
                 reached.append(layer.name)
+            last = layer
         for v in graph.outputs:
-            if v not in available and v.kind in ("input", "intermediate") and v.producer is None:
+            if v.producer is None and v.kind in ("input", "intermediate") and v not in available:
                 raise GraphDisconnectedError(self._message(graph, v, None, reached))
 
         layers = top_layers(graph)
@@ -111,7 +125,9 @@ class ValidateConnectivity(Pass):
                 f"and graphc numbers them)."
             )
 
-        used = {v for n in graph.nodes for v in n.inputs} | set(graph.outputs)
+        # (every graph input has no producer and kind "input": ``read`` has those the
+        # nodes read, as ``{v for n in graph.nodes for v in n.inputs}`` would)
+        used = read | set(graph.outputs)
         unused = [v for v in graph.inputs if v not in used]
         for v in unused:
             if v.uses:

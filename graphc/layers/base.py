@@ -24,7 +24,15 @@ import numpy as np
 from graphc import constraints, initializers, recording, regularizers
 from graphc.ir import Parameter, Value, format_shape
 from graphc.ops.registry import apply, is_symbolic
-from graphc.recording import eager, get_keras_mask, is_mask_value, scope, set_keras_mask
+from graphc.recording import (
+    _MASKS,
+    _UPDATES,
+    eager,
+    get_keras_mask,
+    is_mask_value,
+    scope,
+    set_keras_mask,
+)
 
 __all__ = [
     "Layer",
@@ -162,6 +170,23 @@ def _snake_case_of(cls) -> str:
 
 _DTYPE_STR: dict = {}
 
+#: The ``__call__`` of graphc's initializers that return a new C-ordered array of the
+#: dtype asked for (``np.zeros``, ``.astype(dtype)``, ``.copy()``), owned by nobody else:
+#: ``add_weight`` keeps it as it is instead of copying it (a subclass overriding
+#: ``__call__`` has a function of its own, and gets the copy).
+_FRESH_INITS = frozenset(
+    cls.__call__
+    for cls in (
+        initializers.Zeros,
+        initializers.Ones,
+        initializers.Constant,
+        initializers.RandomUniform,
+        initializers.RandomNormal,
+        initializers.TruncatedNormal,
+        initializers.VarianceScaling,
+    )
+)
+
 
 def _dtype_str(dtype) -> str:
     """``str(np.dtype(dtype))``, cached (it is slow, and every layer and weight asks)."""
@@ -220,6 +245,7 @@ def weight_options_config(layer, *keys) -> dict:
 
 
 _SYMBOLIC_KINDS = ("input", "intermediate")
+_BUILDING = recording.building()  # stateless: one context for every build
 
 
 def _own_output(layer, first_new: int, v):
@@ -338,7 +364,7 @@ class Layer:
 
         @functools.wraps(build)
         def build_wrapper(self, *args, **kw):
-            with recording.building():  # a variable assigned in build changes at once
+            with _BUILDING:  # a variable assigned in build changes at once
                 out = build(self, *args, **kw)
             self.built = True
             return out
@@ -362,7 +388,9 @@ class Layer:
             # first add_loss(), ``_activity_losses`` by the first call that has some:
             # most layers never have any, and a model of thousands of layers would
             # carry thousands of empty lists for the garbage collector to walk.
-            activity_regularizer=regularizers.get(activity_regularizer),
+            activity_regularizer=(
+                None if activity_regularizer is None else regularizers.get(activity_regularizer)
+            ),
             _calls=[],  # (inputs, outputs) per symbolic call
             # call index -> the other tensor arguments of that call, by name
             # (`encoder_outputs`)
@@ -372,9 +400,18 @@ class Layer:
             _call_options={},
             _trainable=bool(trainable),
             built=False,
-            dtype="string" if dtype == "string" else _dtype_str(dtype or "float32"),
+            dtype=(
+                "float32"  # _dtype_str("float32"), the usual case
+                if dtype is None
+                else "string"
+                if dtype == "string"
+                else _dtype_str(dtype or "float32")
+            ),
             name=name or unique_name(_snake_case_of(type(self))),
         )
+        if not kwargs:  # the usual case: none of the spellings below
+            self.__dict__["_batch_input_shape"] = None
+            return
         # Keras 2 spellings that tutorials use on the first layer of a Sequential model.
         batch_shape = kwargs.pop("batch_input_shape", None)
         input_shape = kwargs.pop("input_shape", None)
@@ -427,7 +464,8 @@ class Layer:
         if constraint is not None:
             constraint = constraints.get(constraint)
         shape = tuple(map(int, shape)) if shape else ()
-        dtype = _dtype_str(dtype or self.dtype)
+        dtype = dtype or self.dtype
+        dtype = (_DTYPE_STR.get(dtype) if dtype.__class__ is str else None) or _dtype_str(dtype)
         if initializer is None:
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
         init = (
@@ -438,8 +476,12 @@ class Layer:
         check = recording.weight_check.get()
         if check is not None:
             check(self, shape, dtype)
-        # np.array, not np.ascontiguousarray: that one turns a scalar weight into shape (1,)
-        data = np.array(init(shape, dtype=dtype), dtype=dtype, order="C")
+        data = init(shape, dtype=dtype)
+        if data.__class__ is not np.ndarray or init.__class__.__call__ not in _FRESH_INITS:
+            # np.array, not np.ascontiguousarray: that one turns a scalar weight into
+            # shape (1,). graphc's own initializers return a new C-ordered array of the
+            # dtype asked for, which needs no copy.
+            data = np.array(data, dtype=dtype, order="C")
         if data.shape != shape:
             raise ValueError(
                 f"{self.name}: initializer returned shape "
@@ -653,7 +695,7 @@ class Layer:
             and not kwargs
             and inputs.kind in _SYMBOLIC_KINDS
             and self.input_spec is None
-            and get_keras_mask(inputs) is None
+            and (not _MASKS.data or get_keras_mask(inputs) is None)
             and type(self).compute_mask is Layer.compute_mask
             and not self._PROBES_TRAINING
             and recording._PHASE[-1] is None
@@ -669,7 +711,7 @@ class Layer:
                     self.built = True
             call_index = len(self._calls)
             first_new = recording.next_id()
-            n_updates = recording.update_count()
+            n_updates = len(_UPDATES)  # recording.update_count()
             with scope(self, call_index):
                 outputs = self.call(inputs)
                 if type(outputs) is Value:
@@ -677,7 +719,7 @@ class Layer:
                         outputs = apply("identity", [outputs])
                 else:
                     outputs = map_struct(partial(_own_output, self, first_new), outputs)
-                if recording.update_count() != n_updates:
+                if len(_UPDATES) != n_updates:
                     outputs = _after_updates(outputs, n_updates)
             self._calls.append((inputs, outputs))
             return outputs

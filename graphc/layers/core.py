@@ -16,6 +16,7 @@ from graphc.layers.base import (
     weight_options_config,
 )
 from graphc.ops import masking as mask_ops
+from graphc.ops.registry import apply
 from graphc.ops.shapes import known, product
 
 __all__ = [
@@ -93,17 +94,19 @@ class Dense(Layer):
 
     def call(self, inputs):
         expected, got = self.kernel.shape[0], inputs.shape[-1] if inputs.shape else None
-        if known(got) and got != expected:
+        if got != expected and known(got):
             raise ShapeError(
                 f"{self.name} (Dense): expected an input whose last dimension is {expected} "
                 f"(the layer was built for (..., {expected})), received an input of shape "
                 f"{format_shape(inputs.shape)}. A layer instance keeps the shape it was first "
                 "called with; create a new Dense for this input."
             )
-        x = ops.matmul(inputs, self.kernel)
+        # ops.matmul and ops.add, one call less each
+        x = apply("matmul", [inputs, self.kernel])
         if self.use_bias:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+            x = apply("add", [x, self.bias])
+        activation = self.activation
+        return x if activation is activations.linear else activation(x)
 
     def get_config(self):
         return {

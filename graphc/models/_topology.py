@@ -54,29 +54,56 @@ def _same_key(a: tuple, b: tuple) -> bool:
     return a[0] is b[0] and a[1] == b[1] and a[2] == b[2] and a[3] == b[3]
 
 
+class ProducerCalls(dict):
+    """The layer call producing each value: ``producer_call[v]``, ``.get(v)``, ``v in
+    producer_call``. Keyed inside by the values' ids (unique), so that filling it and
+    reading it here make no ``Value.__hash__`` call (a Python call) per value; index it
+    by value (its keys are ids)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, v):
+        try:
+            return dict.__getitem__(self, v._id)
+        except KeyError:
+            raise KeyError(v) from None
+
+    def get(self, v, default=None):
+        return dict.get(self, v._id, default)
+
+    def __contains__(self, v):
+        return dict.__contains__(self, v._id)
+
+
 def _layer_calls(graph: Graph):
     calls: dict = {}
-    producer_call: dict = {}
+    producer_call = ProducerCalls()
+    by_id = dict.get.__get__(producer_call)  # producer_call.get(v) is by_id(v._id)
+    put = dict.__setitem__.__get__(producer_call)  # producer_call[v] = c is put(v._id, c)
     for v in graph.inputs:
         call = calls.setdefault((id(v.layer), 0), LayerCall(v.layer, 0))
         call.outputs.append(v)
-        producer_call[v] = call
+        put(v._id, call)
     masks = any_mask_values()  # else no value is a mask: skip the test per input
+    entry = call = None
     for pos, node in enumerate(graph.nodes):
         scope = node.scope
-        layer, index = scope[0] if scope else (None, 0)  # node.top
-        call = calls.get((id(layer), index))
-        if call is None:
-            call = calls[(id(layer), index)] = LayerCall(layer, index)
+        top = scope[0] if scope else (None, 0)  # node.top
+        if top is not entry:  # the nodes of one layer call share their scope's entry
+            entry = top
+            layer, index = top
+            call = calls.get((id(layer), index))
+            if call is None:
+                call = calls[(id(layer), index)] = LayerCall(layer, index)
         call.last = pos
         for v in node.inputs:
             if masks and is_mask_value(v):
                 continue  # a mask travels with its tensor: no edge of its own, as in Keras
-            src = producer_call.get(v)
+            src = by_id(v._id)
             if src is not None and src is not call and v not in call.inputs:
                 call.inputs.append(v)
         for v in node.outputs:
-            producer_call[v] = call
+            put(v._id, call)
     # A call's inputs in the order the layer was called with (Keras's order, which the
     # layer order and so the weight order follow), not the order its ops read them.
     for call in calls.values():
@@ -87,7 +114,7 @@ def _layer_calls(graph: Graph):
     # A call's outputs: what other calls or the graph outputs read.
     for call in calls.values():
         for v in call.inputs:
-            src = producer_call[v]
+            src = by_id(v._id)
             if v not in src.outputs:
                 src.outputs.append(v)
     for v in graph.outputs:
@@ -106,6 +133,7 @@ def _keras_map(graph: Graph):
     shared layer takes the largest depth seen so far, so the result depends on that walk
     and not only on the graph (which is why graph order will not do)."""
     calls, producer_call = layer_calls(graph)
+    by_id = dict.__getitem__.__get__(producer_call)  # producer_call[v] is by_id(v._id)
     post: list = []
     finished: set = set()
     in_progress: set = set()
@@ -122,7 +150,7 @@ def _keras_map(graph: Graph):
             call, i = stack[-1]
             if i < len(call.inputs):
                 stack[-1] = (call, i + 1)
-                parent = producer_call[call.inputs[i]]
+                parent = by_id(call.inputs[i]._id)
                 if parent not in finished and parent not in in_progress:
                     index.setdefault(id(parent.layer), len(index))
                     in_progress.add(parent)
@@ -139,7 +167,7 @@ def _keras_map(graph: Graph):
         layer_depth[id(call.layer)] = d
         call_depth[call] = d
         for v in call.inputs:
-            parent = producer_call[v]
+            parent = by_id(v._id)
             call_depth[parent] = max(d + 1, call_depth.get(parent, 0))
     # Inputs no output reaches have no entry: depth 0 and index -1 below, as in Keras.
     return calls, call_depth, layer_depth, index
@@ -153,8 +181,9 @@ def execution_order(graph: Graph, keras_map=None) -> list:
     ``keras_map``: ``_keras_map(graph)`` when the caller has it."""
     _, call_depth, _, _ = keras_map or _keras_map(graph)
     order = list(call_depth)
-    rank = {c: i for i, c in enumerate(order)}
-    return sorted(order, key=lambda c: (-call_depth[c], rank[c]))
+    # sorted(order, key=lambda c: (-call_depth[c], rank of c)), its keys made in one go
+    keys = [(-d, i) for i, d in enumerate(call_depth.values())]
+    return [order[i] for i in sorted(range(len(order)), key=keys.__getitem__)]
 
 
 def ordered_layers(graph: Graph, keras_map=None) -> list:
@@ -167,9 +196,9 @@ def ordered_layers(graph: Graph, keras_map=None) -> list:
         if id(call.layer) not in seen:
             seen.add(id(call.layer))
             layers.append(call.layer)
-    return sorted(
-        layers, key=lambda layer: (-layer_depth.get(id(layer), 0), index.get(id(layer), -1))
-    )
+    # sorted(layers, key=lambda layer: (-depth, traversal index)), its keys made in one go
+    keys = [(-layer_depth.get(i, 0), index.get(i, -1)) for i in map(id, layers)]
+    return [layers[i] for i in sorted(range(len(layers)), key=keys.__getitem__)]
 
 
 def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
@@ -179,7 +208,7 @@ def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
     keras_map = _keras_map(graph)
     before = graph.nodes
     order = keras_node_order(graph, keras_map)
-    same = len(order) == len(before) and all(a is b for a, b in zip(order, before))
+    same = order == before  # node by node identity (Node.__eq__ is identity): in C
     graph.nodes = order
     done = _CALLS.get(graph)
     if same and done is not None and done[1][0] is before:
@@ -196,17 +225,25 @@ def keras_node_order(graph: Graph, keras_map=None) -> list:
 
     rank = {(id(c.layer), c.index): i for i, c in enumerate(execution_order(graph, keras_map))}
     nodes = graph.nodes
-    members = set(nodes)
     far = len(rank)
-
-    def key(n):
-        layer, index = n.top
-        return (rank.get((id(layer), index), far), n._id)
-
-    if _in_key_order(nodes, key):
+    # Each node's key, (rank of its layer call, id): made in one pass, the nodes of one
+    # call sharing their scope's entry (and so their call's rank).
+    keys = []
+    entry = None
+    r = far
+    for n in nodes:
+        scope = n.scope
+        top = scope[0] if scope else (None, 0)  # n.top
+        if top is not entry:
+            entry = top
+            r = rank.get((id(top[0]), top[1]), far)
+        keys.append((r, n._id))
+    if _in_key_order(nodes, keys):
         return list(nodes)
+    members = set(nodes)
+    key_of = {n: k for n, k in zip(nodes, keys)}
     indegree = {n: sum(1 for v in n.inputs if v.producer in members) for n in nodes}
-    heap = [(key(n), n._id, n) for n, d in indegree.items() if d == 0]
+    heap = [(key_of[n], n._id, n) for n, d in indegree.items() if d == 0]
     heapq.heapify(heap)
     order = []
     while heap:
@@ -217,26 +254,30 @@ def keras_node_order(graph: Graph, keras_map=None) -> list:
                 if user in members:
                     indegree[user] -= 1
                     if indegree[user] == 0:
-                        heapq.heappush(heap, (key(user), user._id, user))
+                        heapq.heappush(heap, (key_of[user], user._id, user))
     return order if len(order) == len(nodes) else nodes
 
 
-def _in_key_order(nodes: list, key) -> bool:
-    """Whether ``nodes`` is a topological order (no node twice) along which ``key``
-    strictly increases: then it is what Kahn's algorithm with a ``key`` heap gives (each
-    next node is ready and has the smallest key left), found in one pass (a chain, and
-    most models, are recorded in Keras's order)."""
-    position = {n: i for i, n in enumerate(nodes)}
+def _in_key_order(nodes: list, keys: list) -> bool:
+    """Whether ``nodes`` is a topological order (no node twice) along which their
+    ``keys`` strictly increase: then it is what Kahn's algorithm with a heap of keys
+    gives (each next node is ready and has the smallest key left), found in one pass (a
+    chain, and most models, are recorded in Keras's order)."""
+    # Keyed by the nodes' ids (unique): no ``Node.__hash__`` call per node.
+    position = {n._id: i for i, n in enumerate(nodes)}
     if len(position) != len(nodes):
         return False
+    get = position.get
     previous = None
     for i, n in enumerate(nodes):
-        k = key(n)
+        k = keys[i]
         if previous is not None and not previous < k:
             return False
         previous = k
         for v in n.inputs:
-            j = position.get(v.producer)
-            if j is not None and j >= i:
-                return False
+            p = v.producer
+            if p is not None:
+                j = get(p._id)
+                if j is not None and j >= i:
+                    return False
     return True

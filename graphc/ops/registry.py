@@ -237,39 +237,63 @@ def _plain_key(x: Any) -> Any:
     return None
 
 
+#: Shapes whose dims were found plain (ints, Nones, names), by id; each is kept alive here,
+#: so an id found here is that very tuple. Shapes are shared objects (a rule's memoised
+#: result, a weight's interned shape), so most are checked once, not at every key.
+_PLAIN_SHAPES: dict[int, tuple] = {}
+
+
 def _infer_key(op: Op, attrs: Attrs, types: Sequence[TensorType]) -> Any:
-    cls = type(op)
-    pure = _PURE_RULES.get(cls)
+    pure = _PURE_RULES.get(op.__class__)
     if pure is None:
+        cls = op.__class__
         pure = _PURE_RULES[cls] = cls.__module__.startswith("graphc.ops.")
     if not pure:
         return None
-    key: list = [op.name]
-    for name in attrs:
-        k = _plain_key(attrs[name])
-        if k is None:
-            return None
-        key.append((name, k))
-    key.append(None)  # attributes end here
+    if attrs:
+        akey = []
+        for name in attrs:
+            k = _plain_key(attrs[name])
+            if k is None:
+                return None
+            akey.append((name, k))
+        attrs_key: tuple = tuple(akey)
+    else:
+        attrs_key = ()
     for t in types:
         # A type keys itself when its dims are exactly ints, Nones and symbol names
         # (no two of those are equal) and its dtype a name: the common case, made fast.
-        if type(t) is not TensorType or type(t[1]) is not str:
+        if t.__class__ is not TensorType:
             return None
-        for d in t[0]:
-            if type(d) not in _DIM_TYPES:
-                return None
-        key.append(t)
-    return tuple(key)
+        shape, dtype = t
+        if dtype.__class__ is not str:
+            return None
+        if _PLAIN_SHAPES.get(id(shape)) is not shape:
+            for d in shape:
+                if type(d) not in _DIM_TYPES:
+                    return None
+            if shape.__class__ is tuple and len(_PLAIN_SHAPES) < _INFERRED_MAX:
+                _PLAIN_SHAPES[id(shape)] = shape
+    return (op.name, attrs_key, *types)
+
+
+_new_type = tuple.__new__
+_NO_KEY: Any = object()
 
 
 def infer_types(
-    op: Op, attrs: Attrs, types: Sequence[TensorType], where: str | Callable[[], str]
+    op: Op,
+    attrs: Attrs,
+    types: Sequence[TensorType],
+    where: str | Callable[[], str],
+    key: Any = _NO_KEY,
 ) -> tuple[TensorType, ...]:
     """Run a shape rule; a ``ShapeError`` comes back naming the layer, the op and the
     received shapes: ``dense_2 (matmul): inner dimensions differ, got ...``. ``where``
-    may be a function giving that name, called only to report an error."""
-    key = _infer_key(op, attrs, types)
+    may be a function giving that name, called only to report an error. ``key``: what
+    ``_infer_key(op, attrs, types)`` gave, when the caller has it."""
+    if key is _NO_KEY:
+        key = _infer_key(op, attrs, types)
     if key is not None:
         done = _INFERRED.get(key)
         if done is not None:
@@ -349,8 +373,15 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
             name, attrs, constants, [x for x in inputs if is_symbolic(x)]
         )
     values = inputs if all_values else [_as_value(x, dtype) for x in inputs]
-    types = infer_types(
-        op, attrs, [v.type for v in values], lambda: f"{where_scope[-1][0].name} ({name})"
-    )
-    node = Node(name, values, types, attrs, where_scope)
+    # ``[v.type for v in values]`` without the property's call per value.
+    types = []
+    for v in values:
+        types.append(_new_type(TensorType, (v.shape, v.dtype)))
+    key = _infer_key(op, attrs, types)
+    out_types = _INFERRED.get(key) if key is not None else None
+    if out_types is None:
+        out_types = infer_types(
+            op, attrs, types, lambda: f"{where_scope[-1][0].name} ({name})", key
+        )
+    node = Node(name, values, out_types, attrs, where_scope)
     return node.outputs[0] if op.n_outputs == 1 else tuple(node.outputs)
