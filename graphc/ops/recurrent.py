@@ -41,7 +41,7 @@ import numpy as np
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops import masking as _masking  # noqa: F401  (registers the mask ops)
-from graphc.ops._blas import halves, row_blocks, single_threaded, submit
+from graphc.ops._blas import single_threaded, submit
 from graphc.ops._gemm import matmul_tn
 from graphc.ops.registry import ExecContext, Op, apply
 from graphc.ops.shapes import dims_compatible, known, merge_dim
@@ -865,30 +865,26 @@ class LSTM(_Recurrent):
         cs[0] = states[1]
         tcs = np.empty((T, n, u), dtype=dt)  # act(c) after each step
 
-        def steps(lo, hi):  # every step over the batch rows lo:hi (see _blas.halves)
-            ig = np.empty((hi - lo, u), dtype=dt)
-            blocks = row_blocks(lo, hi, n)
-            with np.errstate(over="ignore"):  # see _activate
-                for t in range(T):
-                    z = gates[:, t, lo:hi]  # o, i, f, g: (4, N, U)
-                    c, c_new, h_new = cs[t, lo:hi], cs[t + 1, lo:hi], hs[t + 1, lo:hi]
-                    for r0, r1 in blocks:  # the same products whether split or not
-                        np.matmul(xh[t, r0:r1], wrb, out=gates[:, t, r0:r1])
-                    s = z[:3]
-                    if sign is not None:  # s holds -z: sigmoid = 1 / (1 + exp(-z))
-                        np.exp(s, out=s)
-                        s += 1
-                        np.reciprocal(s, out=s)
-                    else:
-                        _activate(fr, s, s)
-                    _activate(fa, z[3], z[3])  # g, the cell's input
-                    np.multiply(z[2], c, out=c_new)
-                    np.multiply(z[1], z[3], out=ig)
-                    c_new += ig
-                    _activate(fa, c_new, tcs[t, lo:hi])
-                    np.multiply(z[0], tcs[t, lo:hi], out=h_new)
-
-        halves(steps, n)  # each sample's recurrence is its own: two halves on two cores
+        ig = np.empty((n, u), dtype=dt)
+        with np.errstate(over="ignore"):  # see _activate
+            for t in range(T):
+                z = gates[:, t]  # o, i, f, g: (4, N, U)
+                c, c_new, h_new, tc = cs[t], cs[t + 1], hs[t + 1], tcs[t]
+                np.matmul(xh[t], wrb, out=z)
+                s = z[:3]
+                if sign is not None:  # s holds -z: sigmoid = 1 / (1 + exp(-z))
+                    np.exp(s, out=s)
+                    s += 1
+                    np.reciprocal(s, out=s)
+                else:
+                    _activate(fr, s, s)
+                g = z[3]
+                _activate(fa, g, g)  # the cell's input
+                np.multiply(z[2], c, out=c_new)
+                np.multiply(z[1], g, out=ig)
+                c_new += ig
+                _activate(fa, c_new, tc)
+                np.multiply(z[0], tc, out=h_new)
         return hs[1:], [hs[T].copy(), cs[T].copy()], (gates, xh, cs, tcs)
 
     def _forward_general(self, attrs, xt, w, r, bias, states, mt, drop):
@@ -1005,17 +1001,15 @@ class LSTM(_Recurrent):
         fac = np.empty((4, T, n, u), dtype=dt)
         dc_f = np.empty((T, n, u), dtype=dt)
 
-        def factors(lo, hi, b0=0, b1=n):  # steps lo:hi, batch rows b0:b1; elementwise,
-            # so chunks change no number
-            rows = slice(b0, b1)
-            _dactivate(ra, gates[:3, lo:hi, rows], fac[:3, lo:hi, rows])
-            fac[0, lo:hi, rows] *= tcs[lo:hi, rows]
-            fac[1, lo:hi, rows] *= g[lo:hi, rows]
-            fac[2, lo:hi, rows] *= cs[lo:hi, rows]  # the cell states before the steps
-            _dactivate(aa, g[lo:hi, rows], fac[3, lo:hi, rows])
-            fac[3, lo:hi, rows] *= i[lo:hi, rows]
-            _dactivate(aa, tcs[lo:hi, rows], dc_f[lo:hi, rows])
-            dc_f[lo:hi, rows] *= o[lo:hi, rows]
+        def factors(lo, hi):  # steps lo:hi; elementwise, so chunks change no number
+            _dactivate(ra, gates[:3, lo:hi], fac[:3, lo:hi])
+            fac[0, lo:hi] *= tcs[lo:hi]
+            fac[1, lo:hi] *= g[lo:hi]
+            fac[2, lo:hi] *= cs[lo:hi]  # the cell states before the steps
+            _dactivate(aa, g[lo:hi], fac[3, lo:hi])
+            fac[3, lo:hi] *= i[lo:hi]
+            _dactivate(aa, tcs[lo:hi], dc_f[lo:hi])
+            dc_f[lo:hi] *= o[lo:hi]
 
         dz = np.empty((4, T, n, u), dtype=dt)
         rt4 = np.ascontiguousarray(_fast_blocks(r, u).transpose(0, 2, 1))  # (4, U, U)
@@ -1031,64 +1025,43 @@ class LSTM(_Recurrent):
         def chunk_product(lo, hi):
             return _matmul_tn_blocks(a[lo * n : hi * n], dzr[:, lo * n : hi * n])
 
-        def bptt(b0, b1):  # every step back over the batch rows b0:b1 (see _blas.halves)
-            whole, pending = (b0, b1) == (0, n), {}
-            if whole:
-                # The last steps' factors here, the earlier chunks' on the worker thread
-                # (when there is one) while the loop runs: it waits for a chunk only on
-                # reaching it.
-                fchunks = _wgrad_chunks(T, n)
-                factors(*fchunks[-1])
-                for lo, hi in fchunks[-2::-1]:
-                    job = submit(factors, lo, hi)
-                    if job is None:
-                        factors(lo, hi)
-                    else:
-                        pending[hi - 1] = job
-            else:  # a half: the other core is taken by the other half
-                factors(0, T, b0, b1)
-            g_rows = [None if gk is None else gk[b0:b1] for gk in g_final]
-            dh = _state_grads(g_rows, 0, s0[0][b0:b1])
-            dc = _state_grads(g_rows, 1, s0[1][b0:b1])
-            rec = np.empty((4, b1 - b0, u), dtype=dt)
-            blocks = row_blocks(b0, b1, n)
-            tmp = np.empty_like(dc)
-            for t in range(T - 1, -1, -1):
-                if t in pending:
-                    pending.pop(t).result()
-                if g_seq is not None:
-                    dh += g_seq[t, b0:b1]
-                np.multiply(dh, dc_f[t, b0:b1], out=tmp)
-                dc += tmp
-                np.multiply(dc, fac[1:, t, b0:b1], out=dz[1:, t, b0:b1])  # i, f, g
-                np.multiply(dh, fac[0, t, b0:b1], out=dz[0, t, b0:b1])  # o
-                dc *= f[t, b0:b1]
-                # dz[t] @ r.T, gate block by gate block
-                for r0, r1 in blocks:  # the same products whether split or not
-                    np.matmul(dz[:, t, r0:r1], rt4, out=rec[:, r0 - b0 : r1 - b0])
-                rec.sum(axis=0, out=dh)
-                if whole and chunks and t == chunks[-1][0] and t > 0:
-                    # a chunk of steps has its dz: its product on graphc's worker thread
-                    # beside the loop when there is a second core
-                    lo, hi = chunks.pop()
-                    parts.append(submit(chunk_product, lo, hi) or chunk_product(lo, hi))
-            return dh, dc
-
-        done = halves(bptt, n)
-        dh, dc = done[0] if len(done) == 1 else [np.concatenate(p) for p in zip(*done)]
+        # The last steps' factors here, the earlier chunks' on the worker thread (when
+        # there is one) while the loop runs: it waits for a chunk only on reaching it.
+        pending = {}
+        fchunks = _wgrad_chunks(T, n)
+        factors(*fchunks[-1])
+        for lo, hi in fchunks[-2::-1]:
+            job = submit(factors, lo, hi)
+            if job is None:
+                factors(lo, hi)
+            else:
+                pending[hi - 1] = job
+        dh = _state_grads(g_final, 0, s0[0])
+        dc = _state_grads(g_final, 1, s0[1])
+        rec = np.empty((4, n, u), dtype=dt)
+        tmp = np.empty_like(dc)
+        for t in range(T - 1, -1, -1):
+            if t in pending:
+                pending.pop(t).result()
+            if g_seq is not None:
+                dh += g_seq[t]
+            np.multiply(dh, dc_f[t], out=tmp)
+            dc += tmp
+            np.multiply(dc, fac[1:, t], out=dz[1:, t])  # i, f, g
+            np.multiply(dh, fac[0, t], out=dz[0, t])  # o
+            dc *= f[t]
+            np.matmul(dz[:, t], rt4, out=rec)  # dz[t] @ r.T, gate block by gate block
+            rec.sum(axis=0, out=dh)
+            if chunks and t == chunks[-1][0] and t > 0:
+                # a chunk of steps has its dz: its product on graphc's worker thread
+                # beside the loop when there is a second core
+                lo, hi = chunks.pop()
+                parts.append(submit(chunk_product, lo, hi) or chunk_product(lo, hi))
         dw = dr = db = None
         if wgrad:
-            # the chunks left (after the halves: all of them), the later steps' first,
-            # themselves shared between two threads when a core is spare
-            left = chunks[::-1]
-
-            def products(p, q):
-                return [chunk_product(*c) for c in left[p:q]]
-
-            for some in halves(products, len(left), 2):
-                parts.extend(some)
+            parts.extend(chunk_product(*c) for c in chunks[::-1])  # the first steps' chunk
             # summed in a fixed order (the last steps' chunk first), whichever thread
-            # computed each: the same numbers with or without the worker or the halves
+            # computed each: the same numbers with or without the worker
             total = parts[0] if isinstance(parts[0], np.ndarray) else parts[0].result()
             for p in parts[1:]:
                 total += p if isinstance(p, np.ndarray) else p.result()
