@@ -19,7 +19,8 @@ keeps its gates and cell states instead (``_SavedForBackward``), and its VJP use
 That plain LSTM is laid out as a compiler would (``_FAST_ORDER``): gate-major buffers so
 that every per-step operation runs in place over contiguous blocks, one GEMM per step for
 the input and recurrent products and the bias together, and the weight gradients of all
-steps as one product.
+steps as one product. Its buffers (megabytes) are kept from one call to the next
+(``_Scratch``) instead of being faulted in afresh at every training step.
 
 Dropout (Keras's ``dropout``/``recurrent_dropout``, attributes of the same names): in
 training mode the kernel draws, once per call, an input mask ``(k, N, F)`` and a recurrent
