@@ -20,10 +20,12 @@ the result no longer depends on the machine's thread count).
 (the LSTM's weight gradients of the steps done while backpropagation goes on): the
 overlap that the BLAS threads gave up, without their busy-waiting.
 
-``halves`` runs a loop over the rows of a batch as two halves on two threads (the caller's
-and the worker), each stepping through time on its own rows: a recurrence is per sample,
-and NumPy releases the GIL inside products and elementwise loops over more than a few
-hundred elements, so the two halves run side by side on two cores.
+Splitting a recurrence's batch into two halves, each stepped through time on its own
+thread, was tried and removed: at the usual batches (32, 64) the GIL hand-offs of a dozen
+small NumPy calls per step and half cost more than the second core gave (LSTM(64) over 50
+steps, batch 64: wall 53 against 41-49 ms unsplit, CPU +50 %); it paid only from 128 rows
+and only with a core idle (none on a loaded machine: batch 256, wall 232 against 219 ms
+unsplit), and splitting the products by rows made their rounding depend on the batch size.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def _core_idle(cores) -> bool:
     """Whether the machine has a core to spare beside the one this process trains on.
     On Linux: the other processes used less than ``cores - 1.5`` cores since the last
     check (the machine's busy time in ``/proc/stat`` less this process's own CPU time, so
-    that the worker's or the halves' own use of the second core does not count). Else,
+    that the worker's own use of the second core does not count). Else,
     and for the first check, the 1-minute load average (this process counts about 1
     while it trains) below ``cores - 0.5``. On a loaded machine the worker cannot run
     beside the loop, and handing it work only adds hand-offs of the GIL: measured there
@@ -191,14 +193,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-_inline = threading.local()  # .on: inside a half of ``halves``, where nothing is handed on
-
-
 def _spare_core() -> bool:
     """Whether a job handed to the worker now would run beside the caller: not when the
-    BLAS already uses every thread (outside ``single_threaded``), nor inside a half of
-    ``halves`` (both cores are taken, and the worker may be the caller itself)."""
-    if OVERLAP is False or _depth == 0 or getattr(_inline, "on", False):
+    BLAS already uses every thread (outside ``single_threaded``)."""
+    if OVERLAP is False or _depth == 0:
         return False
     cores = _cores()
     return cores >= 2 and (OVERLAP is True or _core_idle(cores))
@@ -217,54 +215,3 @@ def submit(fn, *args):
 
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphc-blas")
     return _pool.submit(fn, *args)
-
-
-#: Rows of a batch from which ``halves`` splits a loop in two. Below, the halves' GIL
-#: hand-offs (a dozen NumPy calls per step and half) cost more than the second core gives:
-#: measured on 2 cores (LSTM(64) over 50 steps x 32 features, Adam, per training step,
-#: interleaved, medians), batch 64: wall 53 against 41-49 ms unsplit (CPU +50 %); batch
-#: 128: 66 against 71 ms (CPU +25 %); batch 256: 139 against 186 ms (CPU +5 %).
-SPLIT_ROWS = 128
-
-
-def _run_inline(fn, lo, hi):
-    _inline.on = True
-    try:
-        return fn(lo, hi)
-    finally:
-        _inline.on = False
-
-
-def _cuts(n, min_rows=None) -> list:
-    """The row ranges ``halves`` runs: two halves from ``min_rows`` rows on, else one."""
-    if n < (SPLIT_ROWS if min_rows is None else min_rows) or n < 2:
-        return [(0, n)]
-    return [(0, n // 2), (n // 2, n)]
-
-
-def row_blocks(lo, hi, n) -> list:
-    """The row blocks of a product inside ``fn(lo, hi)`` of ``halves(fn, n)``: the halves
-    whether or not they ran on two threads. OpenBLAS's rounding depends on a product's
-    shape, so products over the same rows either way give the same numbers whatever the
-    load (which decides the threads)."""
-    return [(max(a, lo), min(b, hi)) for a, b in _cuts(n) if max(a, lo) < min(b, hi)]
-
-
-def halves(fn, n, min_rows=None):
-    """``[fn(0, h), fn(h, n)]`` run side by side, the first on the worker thread, when
-    ``n`` is at least ``min_rows`` (``SPLIT_ROWS``) and a core is spare; else ``[fn(0,
-    n)]``. ``fn(lo, hi)`` works on rows ``lo:hi`` only (writing disjoint parts of shared
-    buffers); inside it ``submit`` runs everything inline. The caller combines the
-    results in their fixed order, so the numbers do not depend on which thread ran what."""
-    cuts = _cuts(n, min_rows)
-    if len(cuts) == 1 or not _spare_core():
-        return [fn(0, n)]
-    (_, h), _ = cuts
-    job = submit(_run_inline, fn, 0, h)
-    if job is None:  # the pool could not take it after all
-        return [fn(0, n)]
-    try:
-        second = _run_inline(fn, h, n)
-    finally:
-        first = job.result()  # waited for even when the second half failed
-    return [first, second]

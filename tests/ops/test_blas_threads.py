@@ -116,56 +116,11 @@ def test_the_worker_waits_for_an_idle_core(monkeypatch):
         assert _blas.submit(int, "3") is None
 
 
-def test_halves_run_on_two_threads_with_nothing_handed_on(monkeypatch):
-    monkeypatch.setattr(_blas, "OVERLAP", True)
-    monkeypatch.setattr(_blas, "_cores", lambda: 2)
-    monkeypatch.setattr(_blas, "SPLIT_ROWS", 32)
-    seen = []
-
-    def fn(lo, hi):
-        job = _blas.submit(int, "3")  # inside a half: None (everything inline)
-        seen.append((threading.current_thread().name.startswith("graphc-blas"), job is None))
-        return lo, hi
-
-    with _blas.single_threaded():
-        assert _blas.halves(fn, 65) == [(0, 32), (32, 65)]
-        assert _blas.halves(fn, 31) == [(0, 31)]  # below SPLIT_ROWS: one call
-        assert _blas.halves(fn, 3, min_rows=2) == [(0, 1), (1, 3)]
-    assert sorted(seen[:2]) == [(False, True), (True, True)]  # both threads, both inline
-    assert seen[2] == (False, False)  # one call: the worker stays available to it
-    assert _blas.submit(int, "3") is None  # outside single_threaded
-    monkeypatch.setattr(_blas, "OVERLAP", False)
-    with _blas.single_threaded():
-        assert _blas.halves(fn, 64) == [(0, 64)]
-    assert _blas.row_blocks(0, 64, 64) == [(0, 32), (32, 64)]
-    assert _blas.row_blocks(32, 64, 64) == [(32, 64)]
-    assert _blas.row_blocks(0, 8, 8) == [(0, 8)]
-
-
-def test_a_failing_half_waits_for_the_other(monkeypatch):
-    monkeypatch.setattr(_blas, "OVERLAP", True)
-    monkeypatch.setattr(_blas, "_cores", lambda: 2)
-    monkeypatch.setattr(_blas, "SPLIT_ROWS", 32)
-    done = threading.Event()
-
-    def fn(lo, hi):
-        if lo:
-            raise RuntimeError("boom")
-        done.wait(5)
-        return lo
-
-    with _blas.single_threaded(), pytest.raises(RuntimeError):
-        threading.Timer(0.05, done.set).start()
-        _blas.halves(fn, 64)
-    assert done.is_set()
-
-
 @pytest.mark.parametrize("n", [64, 33])
-def test_lstm_halves_give_the_same_numbers_as_one_thread(monkeypatch, n):
-    """Split over two threads or not (it depends on the load), the LSTM's outputs and
-    gradients are the same bits, run after run."""
+def test_lstm_gives_the_same_numbers_with_or_without_the_worker(monkeypatch, n):
+    """With work handed to the worker thread or not (it depends on the load), the LSTM's
+    outputs and gradients are the same bits, run after run."""
     monkeypatch.setattr(_blas, "_cores", lambda: 2)
-    monkeypatch.setattr(_blas, "SPLIT_ROWS", 16)
     rng = np.random.default_rng(0)
     op = REGISTRY["lstm"]
     x = rng.standard_normal((n, 20, 12), dtype=np.float32)
