@@ -27,7 +27,6 @@ from graphc.backends.onnx.builder import (
     DEFAULT_OPSET,
     MIN_OPSET,
     OnnxBuilder,
-    lowering_context,
     make_model,
     newest_opset,
     onnx_dtype,
@@ -37,6 +36,7 @@ from graphc.backends.onnx.builder import (
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
 from graphc.ir import TensorType, format_shape, gc_paused
+from graphc.ops.lowering import LoweringContext
 from graphc.ops.registry import get_op
 
 __all__ = [
@@ -328,30 +328,48 @@ def _onnx_shape(name: str, shape, anonymous: bool = False) -> list:
 # ---- lowering ----------------------------------------------------------------------------
 def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True):
     """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
-    b = OnnxBuilder(opset)
+    b = OnnxBuilder(opset).in_place()
     tensor_of: dict = {}
     for v in graph.inputs:
         tensor_of[v] = b.reserve(v.name)
     for n in output_names:
         b.reserve(n)
     params, consts = _leaves(graph)
+    inits = b._initializer_field
     for v in params + consts:
         # A weight is named by its layer path (``dense/kernel``), not by its Value name,
         # which a process counter makes unique (``dense/kernel_2`` when another model of
         # the process had a layer of that name): the same model, the same names.
         tensor_of[v] = b.fresh(v.path if v.kind == "param" and hasattr(v, "path") else v.name)
-        b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v]))
+        b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v], inits))
 
     live_outputs = set(graph.outputs)
     born: dict = {}  # tensor -> where the lowering that first returned it starts in b.nodes
+    emitted = b.nodes
+    opset = b.opset
+    new_context = object.__new__
+    new_type = tuple.__new__
     for node in graph.nodes:
-        start = len(b.nodes)
+        start = len(emitted)
         scope = node.scope
         ins = node.inputs
-        ctx = lowering_context(
-            b,
-            [v.type for v in ins],
-            [v.type for v in node.outputs],
+        outputs = node.outputs
+        # lowering_context(b, in types, out types, where=layer path), spelled out: this
+        # loop runs once per node of the graph.
+        in_types = tuple([new_type(TensorType, (v.shape, v.dtype)) for v in ins])
+        out_types = tuple([new_type(TensorType, (v.shape, v.dtype)) for v in outputs])
+        float_dtype = "float32"
+        for t in in_types + out_types:
+            if t[1].startswith("float"):
+                float_dtype = t[1]
+                break
+        ctx = new_context(LoweringContext)
+        ctx.__dict__.update(
+            emitter=b,
+            opset=opset,
+            in_types=in_types,
+            out_types=out_types,
+            float_dtype=float_dtype,
             where=scope[0][0].name
             if len(scope) == 1
             else "/".join([layer.name for layer, _ in scope]),
@@ -366,13 +384,18 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             outs = get_op(node.op).lower(node.attrs, ctx, *names)
         except NotImplementedError as e:
             raise ExportError(f"{node.where()}: cannot be exported to ONNX: {e}") from None
+        if type(outs) is str and len(outputs) == 1:  # one output (most ops)
+            tensor_of[outputs[0]] = outs
+            if outs not in born:
+                born[outs] = start
+            continue
         outs = outs if isinstance(outs, (tuple, list)) else (outs,)
-        if len(outs) != len(node.outputs):
+        if len(outs) != len(outputs):
             raise ExportError(
                 f"{node.where()}: the ONNX lowering gave {len(outs)} outputs, "
-                f"the op has {len(node.outputs)}"
+                f"the op has {len(outputs)}"
             )
-        for v, t in zip(node.outputs, outs):
+        for v, t in zip(outputs, outs):
             if t is not None:
                 tensor_of[v] = t
                 born.setdefault(t, start)
