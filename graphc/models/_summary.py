@@ -19,9 +19,8 @@ def _row(fields, positions) -> str:
     for i, field in enumerate(fields):
         if i > 0:
             line = line[:-1] + " "
-        line += str(field)
-        line = line[: positions[i]]
-        line += " " * (positions[i] - len(line))
+        # cut to the column's end, then padded with spaces up to it
+        line = (line + str(field))[: positions[i]].ljust(positions[i])
     return line
 
 
@@ -40,6 +39,10 @@ def _is_chain(model, calls) -> bool:
 
 
 def _output_shape(layer_calls_of_layer) -> str:
+    if len(layer_calls_of_layer) == 1:  # a layer called once (most)
+        outs = layer_calls_of_layer[0].outputs
+        if len(outs) == 1:
+            return format_shape(outs[0].shape)
     shapes = []
     for call in layer_calls_of_layer:
         outs = call.outputs
