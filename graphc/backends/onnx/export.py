@@ -220,7 +220,8 @@ def _export_with_report(model, path, opset, optimize, external_data_threshold) -
     output_names = _unique_output_names(
         [v.name for v in graph.inputs], keys if keys is not None else list(model.output_names)
     )
-    proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize)
+    leaves = _leaves(graph)
+    proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize, leaves)
     if keys is not None:
         # Runtime returns a dict keyed by these, as the model does.
         import json
@@ -229,7 +230,8 @@ def _export_with_report(model, path, opset, optimize, external_data_threshold) -
         entry.key, entry.value = OUTPUT_KEYS_METADATA, json.dumps(keys)
     if path is not None:
         path = os.fspath(os.path.expanduser(os.fspath(path)))
-    external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
+    weights = sum(v.data.nbytes for v in leaves[0])
+    external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold, weights)
     return ExportResult(
         model=proto,
         opset=opset,
@@ -326,21 +328,28 @@ def _onnx_shape(name: str, shape, anonymous: bool = False) -> list:
 
 
 # ---- lowering ----------------------------------------------------------------------------
-def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True):
-    """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
+def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True, leaves=None):
+    """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``.
+    ``leaves``: ``_leaves(graph)`` when the caller has it."""
     b = OnnxBuilder(opset).in_place()
     tensor_of: dict = {}
     for v in graph.inputs:
         tensor_of[v] = b.reserve(v.name)
     for n in output_names:
         b.reserve(n)
-    params, consts = _leaves(graph)
+    params, consts = leaves if leaves is not None else _leaves(graph)
     inits = b._initializer_field
     for v in params + consts:
         # A weight is named by its layer path (``dense/kernel``), not by its Value name,
         # which a process counter makes unique (``dense/kernel_2`` when another model of
         # the process had a layer of that name): the same model, the same names.
-        tensor_of[v] = b.fresh(v.path if v.kind == "param" and hasattr(v, "path") else v.name)
+        base = v.name
+        if v.kind == "param":
+            try:
+                base = v.path
+            except AttributeError:
+                pass
+        tensor_of[v] = b.fresh(base)
         b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v], inits))
 
     live_outputs = set(graph.outputs)
@@ -427,7 +436,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             for j, t in enumerate(n.output):
                 if t in renames:
                     n.output[j] = renames[t]
-        for v, t in list(tensor_of.items()):
+        for v, t in tensor_of.items():  # values change, keys do not: no copy needed
             if t in renames:
                 tensor_of[v] = renames[t]
     for t, want in identities:
@@ -507,14 +516,14 @@ def _symbolic_output_shapes(graph) -> list:
 
 def _leaves(graph) -> tuple[list, list]:
     """``(graph.parameters, graph.constants)`` in one pass over the nodes."""
-    seen: set = set()
+    seen: set = set()  # ids (Value.__hash__ is a Python call, id() is not)
     params: list = []
     consts: list = []
     for n in graph.nodes:
         for v in n.inputs:
             kind = v.kind
-            if (kind == "param" or kind == "const") and v not in seen:
-                seen.add(v)
+            if (kind == "param" or kind == "const") and id(v) not in seen:
+                seen.add(id(v))
                 (params if kind == "param" else consts).append(v)
     return params, consts
 
@@ -526,16 +535,18 @@ def _drop_unused(b, output_names) -> None:
     needed = set(output_names)
     kept = []
     for node in reversed(b.nodes):
-        if any(t in needed for t in node.output):
+        if not needed.isdisjoint(node.output):
             kept.append(node)
-            needed.update(t for t in node.input if t)
+            needed.update(node.input)
+            needed.discard("")  # an omitted optional input names nothing
     b.nodes[:] = kept[::-1]
     b.initializers[:] = [t for t in b.initializers if t.name in needed]
 
 
 # ---- validation and writing --------------------------------------------------------------
-def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
-    """Check ``proto`` and write it to ``path``; True when it went to external data."""
+def _validate_and_write(proto, graph, tensor_of, path, threshold, weights=None) -> bool:
+    """Check ``proto`` and write it to ``path``; True when it went to external data.
+    ``weights``: the parameters' bytes, when the caller has counted them."""
     import onnx
 
     # Serialised once for the checker, shape inference and the file. The checker's
@@ -545,7 +556,8 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
     # near it, ByteSize decides first, so a model going to external data is never
     # serialised whole.
     data = None
-    weights = sum(v.data.nbytes for v in _leaves(graph)[0])
+    if weights is None:
+        weights = sum(v.data.nbytes for v in _leaves(graph)[0])
     if weights * 2 < threshold:
         try:
             data = proto.SerializeToString()
@@ -736,12 +748,17 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
         known[vi.name] = vi.type.tensor_type
     problems = []
     values = list(graph.inputs) + [v for n in graph.nodes for v in n.outputs]
+    codes: dict = {}  # dtype -> its ONNX element type
     for v in values:
         t = tensor_of.get(v)
         tt = known.get(t) if t is not None else None
         if tt is None:
             continue
-        ok = tt.elem_type in (0, onnx_dtype(v.dtype))
+        code = codes.get(v.dtype)
+        if code is None:
+            code = codes[v.dtype] = onnx_dtype(v.dtype)
+        elem = tt.elem_type
+        ok = elem == 0 or elem == code
         has_shape = tt.HasField("shape")
         if ok and has_shape:
             dims = tt.shape.dim
