@@ -332,6 +332,24 @@ def lowering_context(
 _new_context = object.__new__
 
 
+class NodeLoweringContext(LoweringContext):
+    """The ``LoweringContext`` the exporter lowers one graph node in: ``in_types`` and
+    ``out_types`` are made from the node's values (``_values``: inputs, outputs) when
+    first read, since most lowerings never read them."""
+
+    def __getattr__(self, name: str):
+        # Called only when the instance lacks ``name``: the types, not made yet.
+        if name in ("in_types", "out_types"):
+            d = self.__dict__
+            values = d.get("_values")
+            if values is not None:
+                new = tuple.__new__
+                d["in_types"] = tuple([new(TensorType, (v.shape, v.dtype)) for v in values[0]])
+                d["out_types"] = tuple([new(TensorType, (v.shape, v.dtype)) for v in values[1]])
+                return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 def value_info(name: str, dtype, shape):
     """A ValueInfoProto; ``None`` dims become anonymous, strings symbolic."""
     from onnx import helper

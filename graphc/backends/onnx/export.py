@@ -26,6 +26,7 @@ from graphc import files
 from graphc.backends.onnx.builder import (
     DEFAULT_OPSET,
     MIN_OPSET,
+    NodeLoweringContext,
     OnnxBuilder,
     make_model,
     newest_opset,
@@ -36,7 +37,6 @@ from graphc.backends.onnx.builder import (
 from graphc.errors import GraphcError
 from graphc.files import atomic_write
 from graphc.ir import TensorType, format_shape, gc_paused
-from graphc.ops.lowering import LoweringContext
 from graphc.ops.registry import get_op
 
 __all__ = [
@@ -357,31 +357,33 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     emitted = b.nodes
     opset = b.opset
     new_context = object.__new__
-    new_type = tuple.__new__
     for node in graph.nodes:
         start = len(emitted)
         scope = node.scope
         ins = node.inputs
         outputs = node.outputs
         # lowering_context(b, in types, out types, where=layer path), spelled out: this
-        # loop runs once per node of the graph.
-        in_types = tuple([new_type(TensorType, (v.shape, v.dtype)) for v in ins])
-        out_types = tuple([new_type(TensorType, (v.shape, v.dtype)) for v in outputs])
+        # loop runs once per node of the graph. The types are made when the lowering
+        # first reads them (a Gemm's does not).
         float_dtype = "float32"
-        for t in in_types + out_types:
-            if t[1].startswith("float"):
-                float_dtype = t[1]
+        for v in ins:
+            if v.dtype.startswith("float"):
+                float_dtype = v.dtype
                 break
-        ctx = new_context(LoweringContext)
+        else:
+            for v in outputs:
+                if v.dtype.startswith("float"):
+                    float_dtype = v.dtype
+                    break
+        ctx = new_context(NodeLoweringContext)
         ctx.__dict__.update(
             emitter=b,
             opset=opset,
-            in_types=in_types,
-            out_types=out_types,
             float_dtype=float_dtype,
             where=scope[0][0].name
             if len(scope) == 1
             else "/".join([layer.name for layer, _ in scope]),
+            _values=(ins, outputs),
         )
         try:
             names = [tensor_of[v] for v in ins]
