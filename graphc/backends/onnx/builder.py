@@ -89,6 +89,10 @@ class OnnxBuilder:
     def op(self, op_type: str, *inputs: str, outputs: int = 1, out_names=None, where="", **attrs):
         """Append one node; returns its output name (or a list when ``outputs > 1``).
         ``where`` (a layer path) prefixes the names, so they say which layer made them."""
+        return self._emit(op_type, inputs, outputs, out_names, where, attrs)
+
+    def _emit(self, op_type: str, inputs, outputs: int, out_names, where: str, attrs: dict):
+        """``op`` with its arguments as they are (what a node's lowering context calls)."""
         base = f"{where}/{op_type}" if where else op_type
         fresh = self.fresh
         if out_names:
@@ -336,6 +340,18 @@ class NodeLoweringContext(LoweringContext):
     """The ``LoweringContext`` the exporter lowers one graph node in: ``in_types`` and
     ``out_types`` are made from the node's values (``_values``: inputs, outputs) when
     first read, since most lowerings never read them."""
+
+    def op(
+        self,
+        op_type: str,
+        *inputs: str,
+        outputs: int = 1,
+        out_names=None,
+        **attrs,
+    ):
+        """``LoweringContext.op``, straight to the builder (no second argument packing)."""
+        d = self.__dict__
+        return d["emitter"]._emit(op_type, inputs, outputs, out_names, d["where"], attrs)
 
     def __getattr__(self, name: str):
         # Called only when the instance lacks ``name``: the types, not made yet.

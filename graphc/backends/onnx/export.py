@@ -339,6 +339,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         b.reserve(n)
     params, consts = leaves if leaves is not None else _leaves(graph)
     inits = b._initializer_field
+    fresh, initializers, asarray = b.fresh, b.initializers, np.asarray
     for v in params + consts:
         # A weight is named by its layer path (``dense/kernel``), not by its Value name,
         # which a process counter makes unique (``dense/kernel_2`` when another model of
@@ -349,8 +350,8 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
                 base = v.path
             except AttributeError:
                 pass
-        tensor_of[v] = b.fresh(base)
-        b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v], inits))
+        tensor_of[v] = t = fresh(base)
+        initializers.append(tensor_proto(asarray(v.data), t, inits))
 
     live_outputs = set(graph.outputs)
     born: dict = {}  # tensor -> where the lowering that first returned it starts in b.nodes
