@@ -280,10 +280,8 @@ def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict, field=None
 _RAW_TYPES: dict = {}
 
 
-def tensor_proto(array: np.ndarray, name: str, field=None):
-    """``onnx.numpy_helper.from_array(array, name)``, without its per-call dtype lookups
-    for the plain numeric dtypes (the same TensorProto, field for field); made as a new
-    element of the repeated field ``field`` when given."""
+def _raw_types() -> dict:
+    """``_RAW_TYPES``, filled on first use."""
     if not _RAW_TYPES:
         import sys
 
@@ -291,7 +289,14 @@ def tensor_proto(array: np.ndarray, name: str, field=None):
             for dtype_name, code in ONNX_DTYPES.items():
                 _RAW_TYPES[np.dtype(dtype_name)] = code
         _RAW_TYPES[None] = None  # filled: native order is not little-endian
-    code = _RAW_TYPES.get(array.dtype)
+    return _RAW_TYPES
+
+
+def tensor_proto(array: np.ndarray, name: str, field=None):
+    """``onnx.numpy_helper.from_array(array, name)``, without its per-call dtype lookups
+    for the plain numeric dtypes (the same TensorProto, field for field); made as a new
+    element of the repeated field ``field`` when given."""
+    code = (_RAW_TYPES or _raw_types()).get(array.dtype)
     if code is None:
         t = _onnx()["numpy_helper"].from_array(array, name)
         if field is None:
@@ -305,6 +310,69 @@ def tensor_proto(array: np.ndarray, name: str, field=None):
     t.data_type = code
     t.raw_data = array.tobytes()
     return t
+
+
+def _varint(n: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative int."""
+    if n < 0x80:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL_VARINTS = [bytes((i,)) for i in range(0x80)]
+#: ``add_initializers`` writes the wire format up to this many bytes of weights: beyond,
+#: the bytes are copied once more than field by field, which then costs little anyway
+#: (and protobuf reads no message of 2 GiB).
+_WIRE_BYTES = 64 * 2**20
+
+
+def add_initializers(builder: OnnxBuilder, arrays: list, names: list) -> None:
+    """``builder.const``'s TensorProtos of ``arrays`` named ``names``, appended to the
+    builder's initializers: what ``tensor_proto`` makes of each, field for field. Built
+    in place (``in_place``) with the plain numeric dtypes, the tensors are written as
+    protobuf's wire format (dims, data_type, name, raw_data) and read in one call, as
+    setting each field from Python costs more (a 5,000-layer Dense chain has 10,000)."""
+    field = builder._initializer_field
+    raw_types = _RAW_TYPES or _raw_types()
+    codes = [raw_types.get(a.dtype) for a in arrays]
+    if field is None or None in codes or sum([a.nbytes for a in arrays]) > _WIRE_BYTES:
+        builder.initializers.extend([tensor_proto(a, n, field) for a, n in zip(arrays, names)])
+        return
+    varint = _varint
+    heads: dict = {}  # (shape, data_type) -> the dims and data_type fields
+    lengths: dict = {}  # n -> varint(n)
+    parts: list = []
+    extend = parts.extend
+    for a, name, code in zip(arrays, names, codes):
+        # TensorProto: dims = 1 (int64, one varint each), data_type = 2, name = 8,
+        # raw_data = 9; tensor_proto sets the name only when not empty.
+        key = (a.shape, code)
+        head = heads.get(key)
+        if head is None:
+            dims = b"".join([b"\x08" + varint(d) for d in a.shape])
+            head = heads[key] = dims + b"\x10" + varint(code)
+        encoded = name.encode()
+        raw = a.tobytes()
+        n_name, n_raw = len(encoded), len(raw)
+        name_len = lengths.get(n_name) or lengths.setdefault(n_name, varint(n_name))
+        raw_len = lengths.get(n_raw) or lengths.setdefault(n_raw, varint(n_raw))
+        if encoded:
+            size = len(head) + 2 + len(name_len) + n_name + len(raw_len) + n_raw
+            fields = (head, b"\x42", name_len, encoded, b"\x4a", raw_len, raw)
+        else:
+            size = len(head) + 1 + len(raw_len) + n_raw
+            fields = (head, b"\x4a", raw_len, raw)
+        # GraphProto.initializer = 5, then the tensor's length
+        extend((b"\x2a", lengths.get(size) or lengths.setdefault(size, varint(size))))
+        extend(fields)
+    start = len(field)
+    builder._model.graph.MergeFromString(b"".join(parts))
+    builder.initializers.extend(field[start:])
 
 
 def lowering_context(

@@ -28,10 +28,10 @@ from graphc.backends.onnx.builder import (
     MIN_OPSET,
     NodeLoweringContext,
     OnnxBuilder,
+    add_initializers,
     make_model,
     newest_opset,
     onnx_dtype,
-    tensor_proto,
     value_info,
 )
 from graphc.errors import GraphcError
@@ -338,8 +338,8 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     for n in output_names:
         b.reserve(n)
     params, consts = leaves if leaves is not None else _leaves(graph)
-    inits = b._initializer_field
-    fresh, initializers, asarray = b.fresh, b.initializers, np.asarray
+    fresh, asarray = b.fresh, np.asarray
+    arrays, names = [], []
     for v in params + consts:
         # A weight is named by its layer path (``dense/kernel``), not by its Value name,
         # which a process counter makes unique (``dense/kernel_2`` when another model of
@@ -351,7 +351,9 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             except AttributeError:
                 pass
         tensor_of[v] = t = fresh(base)
-        initializers.append(tensor_proto(asarray(v.data), t, inits))
+        names.append(t)
+        arrays.append(asarray(v.data))
+    add_initializers(b, arrays, names)
 
     live_outputs = set(graph.outputs)
     born: dict = {}  # tensor -> where the lowering that first returned it starts in b.nodes
