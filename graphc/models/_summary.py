@@ -94,6 +94,7 @@ def _print_summary(model, line_length, positions, print_fn):
     print_fn("=" * line_length)
     # A subclassed model lists the layers it holds, as Keras does (no input rows).
     layers = model.layers if model._subclassed else model.operations
+    between, last = "_" * line_length, "=" * line_length
     for i, layer in enumerate(layers):
         mine = by_layer.get(id(layer), [])
         fields = [
@@ -114,7 +115,7 @@ def _print_summary(model, line_length, positions, print_fn):
             print_fn(_row(fields + [links[0] if links else ""], positions))
             for link in links[1:]:
                 print_fn(_row(["", "", "", link], positions))
-        print_fn(("=" if i == len(layers) - 1 else "_") * line_length)
+        print_fn(last if i == len(layers) - 1 else between)
     print_fn(f"Total params: {counts.total:,}")
     print_fn(f"Trainable params: {counts.trainable:,}")
     print_fn(f"Non-trainable params: {counts.non_trainable:,}")
