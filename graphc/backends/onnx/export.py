@@ -754,10 +754,16 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
     problems = []
     values = list(graph.inputs) + [v for n in graph.nodes for v in n.outputs]
     codes: dict = {}  # dtype -> its ONNX element type
+    # The inferred types found to agree, by (ONNX type's bytes, graphc's shape, its dims'
+    # types, dtype): a long chain's tensors share a few, checked once each.
+    agreed: set = set()
     for v in values:
         t = tensor_of.get(v)
         tt = known.get(t) if t is not None else None
         if tt is None:
+            continue
+        key = (tt.SerializeToString(), v.shape, tuple(map(type, v.shape)), v.dtype)
+        if key in agreed:
             continue
         code = codes.get(v.dtype)
         if code is None:
@@ -776,23 +782,25 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
                         ok = not isinstance(b, (int, np.integer))
                         if not ok:
                             break
-        if not ok:
-            onnx_dims = None
-            if has_shape:
-                onnx_dims = [
-                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                    for d in tt.shape.dim
-                ]
-            where = v.producer.where() if v.producer is not None else "input"
-            shown = (
-                "?"
-                if onnx_dims is None
-                else format_shape(tuple(d if d is not None else None for d in onnx_dims))
-            )
-            problems.append(
-                f"{where} -> {v.name}: graphc says {format_shape(v.shape)} "
-                f"{v.dtype}, ONNX infers {shown} for tensor {t!r}"
-            )
+        if ok:
+            agreed.add(key)
+            continue
+        onnx_dims = None
+        if has_shape:
+            onnx_dims = [
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                for d in tt.shape.dim
+            ]
+        where = v.producer.where() if v.producer is not None else "input"
+        shown = (
+            "?"
+            if onnx_dims is None
+            else format_shape(tuple(d if d is not None else None for d in onnx_dims))
+        )
+        problems.append(
+            f"{where} -> {v.name}: graphc says {format_shape(v.shape)} "
+            f"{v.dtype}, ONNX infers {shown} for tensor {t!r}"
+        )
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ExportError(
