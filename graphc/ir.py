@@ -884,7 +884,7 @@ class Graph:
         e.members.discard(node)
         e.dead.add(node)
         e.reorder = True
-        for v in set(node.inputs):
+        for v in node.inputs:  # a value read twice is filtered twice: the same result
             if v.kind in _LEAF_KINDS:
                 if e.leaf_readers is not None and v in e.leaf_readers:
                     e.leaf_readers[v][:] = [u for u in e.leaf_readers[v] if u is not node]
@@ -980,7 +980,7 @@ class Graph:
             v.producer = new
         new.meta = {}
         leaf_readers = e.leaf_readers
-        for v in set(old.inputs):
+        for v in old.inputs:  # a value read twice is filtered twice: the same result
             if v.kind in _LEAF_KINDS:
                 if leaf_readers is not None and v in leaf_readers:
                     leaf_readers[v][:] = [u for u in leaf_readers[v] if u is not old]
@@ -1075,16 +1075,17 @@ class Graph:
     def lint(self) -> None:
         """Raise ``GraphError`` listing every broken invariant."""
         problems = []
-        position = {}
+        # Keyed by id(): Node.__hash__ and Value.__hash__ are Python calls, id() is not.
+        position: dict[int, int] = {}
         for i, n in enumerate(self.nodes):
-            if n in position:
+            if id(n) in position:
                 problems.append(f"node {n.where()} appears twice")
-            position[n] = i
-        graph_inputs = set(self.inputs)
+            position[id(n)] = i
+        graph_inputs = {id(v) for v in self.inputs}
         for i, n in enumerate(self.nodes):
             for v in n.inputs:
-                if v.producer is not None and v not in graph_inputs:
-                    j = position.get(v.producer)
+                if v.producer is not None and id(v) not in graph_inputs:
+                    j = position.get(id(v.producer))
                     if j is None:
                         problems.append(f"{n.where()} reads {v.name}, produced outside the graph")
                     elif j >= i:
@@ -1092,7 +1093,7 @@ class Graph:
                 elif (
                     v.producer is None
                     and v.kind in ("input", "intermediate")
-                    and v not in graph_inputs
+                    and id(v) not in graph_inputs
                 ):
                     problems.append(f"{n.where()} reads {v.name}, which is not a graph input")
                 if v.kind not in _LEAF_KINDS and n not in v.uses:
@@ -1101,7 +1102,11 @@ class Graph:
                 if out.producer is not n or out.index != k:
                     problems.append(f"{out.name} does not point back to {n.where()}")
         for v in self.outputs:
-            if v.producer is not None and v.producer not in position and v not in graph_inputs:
+            if (
+                v.producer is not None
+                and id(v.producer) not in position
+                and id(v) not in graph_inputs
+            ):
                 problems.append(f"output {v.name} is produced outside the graph")
         if problems:
             raise GraphError(f"Graph {self.name!r} is malformed: " + "; ".join(problems))
@@ -1110,35 +1115,49 @@ class Graph:
     def clone(self) -> "Graph":
         """A deep copy of inputs, intermediates and nodes. Parameters and constants are
         shared (their arrays are not copied): passes replace them, never edit them."""
-        mapping: dict[Value, Value] = {}
+        # Keyed by id(): Value.__hash__ is a Python call, id() is not.
+        mapping: dict[int, Value] = {}
         new_inputs = []
         for v in self.inputs:
             c = _copy_value(v, None, v.index)
-            mapping[v] = c
+            mapping[id(v)] = c
             new_inputs.append(c)
         new_nodes = []
         get = mapping.get
         new_node = Node.__new__
+        new_value = Value.__new__
         for n in self.nodes:
             # Node.__init__ spelled out without its checks and name-making: the copy keeps
             # every name, and a clone of a 10,000-node graph is made per export.
             cn = new_node(Node)
             cn.op = n.op
-            cn.inputs = ins = [get(v, v) for v in n.inputs]
+            cn.inputs = ins = [get(id(v), v) for v in n.inputs]
             cn.attrs = dict(n.attrs)
             cn.scope = n.scope
             cn._id = next_id()
             cn.outputs = outs = []
             for o in n.outputs:
-                co = _copy_value(o, cn, o.index)
-                mapping[o] = co
+                # _copy_value(o, cn, o.index), inline
+                co = new_value(Value)
+                co.shape = o.shape
+                co.dtype = o.dtype
+                co.kind = o.kind
+                co.name = o.name
+                co.producer = cn
+                co.index = o.index
+                co.uses = []
+                co.layer = o.layer
+                co.data = None
+                co._id = next_id()
+                mapping[id(o)] = co
                 outs.append(co)
             for v in ins:
                 if v.kind not in _LEAF_KINDS:
                     v.uses.append(cn)
             cn.meta = dict(n.meta)  # shallow: passes store immutable facts (TensorTypes)
             new_nodes.append(cn)
-        return Graph(new_inputs, [get(v, v) for v in self.outputs], new_nodes, self.name)
+        outputs = [get(id(v), v) for v in self.outputs]
+        return Graph(new_inputs, outputs, new_nodes, self.name)
 
     def __str__(self) -> str:
         def t(v: Value) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from graphc.ir import Graph, Parameter
+from graphc.ir import Graph
 from passes._base import Pass
 
 __all__ = ["CountParams", "ParamCount"]
@@ -30,27 +30,33 @@ class CountParams(Pass):
         from passes.validate_connectivity import top_layers
 
         result = ParamCount()
-        counted: set[Parameter] = set()
+        # ids of the parameters counted (Parameter.__hash__ is a Python call, id() is not)
+        counted: set[int] = set()
+        total = trainable = 0
+        prod = math.prod
         # Each layer's own weights (as Keras counts them, used by call() or not), plus any
-        # parameter a node reads that no layer of the graph owns.
+        # parameter a node reads that no layer of the graph owns (graph.parameters, in
+        # any order: only sums are kept).
         for layer in top_layers(graph):
             row = 0
             for p in layer.weights:
-                row += math.prod(p.shape)
-                self._total(result, p, counted)
+                size = prod(p.shape)  # a weight's dims are ints
+                row += size
+                if id(p) not in counted:
+                    counted.add(id(p))
+                    total += size
+                    if p.trainable:
+                        trainable += size
             result.per_layer[layer.name] = row
-        for p in graph.parameters:
-            self._total(result, p, counted)
+        for n in graph.nodes:
+            for p in n.inputs:
+                if p.kind == "param" and id(p) not in counted:
+                    counted.add(id(p))
+                    size = prod(p.shape)
+                    total += size
+                    if p.trainable:
+                        trainable += size
+        result.total = total
+        result.trainable = trainable
+        result.non_trainable = total - trainable
         return result
-
-    @staticmethod
-    def _total(result: ParamCount, p: Parameter, counted: set[Parameter]) -> None:
-        if p in counted:
-            return
-        counted.add(p)
-        size = math.prod(p.shape)  # a weight's dims are ints
-        result.total += size
-        if p.trainable:
-            result.trainable += size
-        else:
-            result.non_trainable += size

@@ -19,9 +19,8 @@ def _row(fields, positions) -> str:
     for i, field in enumerate(fields):
         if i > 0:
             line = line[:-1] + " "
-        line += str(field)
-        line = line[: positions[i]]
-        line += " " * (positions[i] - len(line))
+        # cut to the column's end, then padded with spaces up to it
+        line = (line + str(field))[: positions[i]].ljust(positions[i])
     return line
 
 
@@ -40,6 +39,10 @@ def _is_chain(model, calls) -> bool:
 
 
 def _output_shape(layer_calls_of_layer) -> str:
+    if len(layer_calls_of_layer) == 1:  # a layer called once (most)
+        outs = layer_calls_of_layer[0].outputs
+        if len(outs) == 1:
+            return format_shape(outs[0].shape)
     shapes = []
     for call in layer_calls_of_layer:
         outs = call.outputs
@@ -91,6 +94,7 @@ def _print_summary(model, line_length, positions, print_fn):
     print_fn("=" * line_length)
     # A subclassed model lists the layers it holds, as Keras does (no input rows).
     layers = model.layers if model._subclassed else model.operations
+    between, last = "_" * line_length, "=" * line_length
     for i, layer in enumerate(layers):
         mine = by_layer.get(id(layer), [])
         fields = [
@@ -111,7 +115,7 @@ def _print_summary(model, line_length, positions, print_fn):
             print_fn(_row(fields + [links[0] if links else ""], positions))
             for link in links[1:]:
                 print_fn(_row(["", "", "", link], positions))
-        print_fn(("=" if i == len(layers) - 1 else "_") * line_length)
+        print_fn(last if i == len(layers) - 1 else between)
     print_fn(f"Total params: {counts.total:,}")
     print_fn(f"Trainable params: {counts.trainable:,}")
     print_fn(f"Non-trainable params: {counts.non_trainable:,}")

@@ -8,6 +8,8 @@ builds a model, so ``import graphc`` stays fast.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from graphc.ir import TensorType
@@ -45,15 +47,35 @@ class OnnxBuilder:
         # smaller one is taken and the search starts there (a layer emitting thousands of
         # ``<layer>/const`` would otherwise rescan them all: quadratic).
         self._last: dict[str, int] = {}
+        # With ``in_place()``: the ModelProto the nodes and initializers are made in.
+        self._model = None
+        self._node_field = self._initializer_field = None
+
+    def in_place(self) -> "OnnxBuilder":
+        """Make nodes and initializers inside the ModelProto that ``make_model`` returns
+        (``nodes`` and ``initializers`` list them as they are kept there), so that
+        ``make_model`` copies none of them unless the lists were edited. Returns self."""
+        from onnx import ModelProto
+
+        self._model = ModelProto()
+        self._node_field = self._model.graph.node
+        self._initializer_field = self._model.graph.initializer
+        return self
 
     def fresh(self, base: str) -> str:
         base = base or "t"
-        k = self._last.get(base, 0)
+        used = self._used
+        k = self._last.get(base)
+        if k is None and base not in used:  # a new base, free as it is (most calls)
+            used.add(base)
+            self._last[base] = 0
+            return base
+        k = k or 0
         name = f"{base}_{k}" if k else base
-        while name in self._used:
+        while name in used:
             k += 1
             name = f"{base}_{k}"
-        self._used.add(name)
+        used.add(name)
         self._last[base] = k
         return name
 
@@ -67,20 +89,27 @@ class OnnxBuilder:
     def op(self, op_type: str, *inputs: str, outputs: int = 1, out_names=None, where="", **attrs):
         """Append one node; returns its output name (or a list when ``outputs > 1``).
         ``where`` (a layer path) prefixes the names, so they say which layer made them."""
+        return self._emit(op_type, inputs, outputs, out_names, where, attrs)
+
+    def _emit(self, op_type: str, inputs, outputs: int, out_names, where: str, attrs: dict):
+        """``op`` with its arguments as they are (what a node's lowering context calls)."""
         base = f"{where}/{op_type}" if where else op_type
+        fresh = self.fresh
         if out_names:
             outs = list(out_names)
         elif outputs == 1:
-            outs = [self.fresh(base)]
+            outs = [fresh(base)]
         else:
-            outs = [self.fresh(f"{base}:{i}") for i in range(outputs)]
-        self.nodes.append(_make_node(op_type, inputs, outs, self.fresh(f"{base}.node"), attrs))
+            outs = [fresh(f"{base}:{i}") for i in range(outputs)]
+        self.nodes.append(
+            _make_node(op_type, inputs, outs, fresh(base + ".node"), attrs, self._node_field)
+        )
         return outs[0] if outputs == 1 else outs
 
     def const(self, array, name: str | None = None, where: str = "") -> str:
         arr = np.asarray(array)
         n = self.fresh(name or (f"{where}/const" if where else "const"))
-        self.initializers.append(tensor_proto(arr, n))
+        self.initializers.append(tensor_proto(arr, n, self._initializer_field))
         return n
 
     def subgraph(self, graph, inputs, outputs, name: str):
@@ -91,6 +120,7 @@ class OnnxBuilder:
 
         child = OnnxBuilder.__new__(OnnxBuilder)
         child.opset, child.nodes, child.initializers = self.opset, [], []
+        child._model = child._node_field = child._initializer_field = None
         child._used, child._last = self._used, self._last  # one name table
         tensor_of = {v: child.fresh(v.name) for v in inputs}
         lower_nodes(child, graph, tensor_of)
@@ -193,23 +223,51 @@ def _NodeProto():  # replaced by onnx's class itself on first use
     return _onnx()["NodeProto"]()
 
 
-def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict):
-    """``onnx.helper.make_node(op_type, inputs, outputs, name=name, **attrs)``."""
+#: The same templates keyed by ``(op_type, attrs.items(), their types)`` as given, for
+#: attributes that are all scalars (a tuple's elements' types would not be in the key):
+#: one lookup per node instead of ``_attr_key``'s walk.
+_SCALAR_TEMPLATES: dict = {}
+_SCALAR_TYPES = frozenset((int, float, str, type(None)))
+
+
+def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict, field=None):
+    """``onnx.helper.make_node(op_type, inputs, outputs, name=name, **attrs)``, made as
+    a new element of the repeated field ``field`` when given."""
     if attrs:
-        plain = _attr_key(attrs)
-        if plain is None:
-            return _onnx()["helper"].make_node(
-                op_type, list(inputs), list(outputs), name=name, **attrs
-            )
-        key = (op_type, plain)
+        fast = (op_type, tuple(attrs.items()), tuple(map(type, attrs.values())))
+        try:
+            template = _SCALAR_TEMPLATES.get(fast)
+        except TypeError:  # an unhashable value (a list, an array)
+            template = fast = None
+        if template is None:
+            plain = _attr_key(attrs)
+            if plain is None:
+                node = _onnx()["helper"].make_node(
+                    op_type, list(inputs), list(outputs), name=name, **attrs
+                )
+                if field is None:
+                    return node
+                field.append(node)  # a copy: the element is field[-1]
+                return field[-1]
+            key = (op_type, plain)
+            template = _TEMPLATES.get(key)
+            if template is None:
+                template = _onnx()["helper"].make_node(op_type, [], [], **attrs)
+                if len(_TEMPLATES) < 10_000:
+                    _TEMPLATES[key] = template
+            if (
+                fast is not None
+                and _SCALAR_TYPES.issuperset(fast[2])
+                and len(_SCALAR_TEMPLATES) < 10_000
+            ):
+                _SCALAR_TEMPLATES[fast] = template
     else:
-        key = op_type
-    template = _TEMPLATES.get(key)
-    if template is None:
-        template = _onnx()["helper"].make_node(op_type, [], [], **attrs)
-        if len(_TEMPLATES) < 10_000:
-            _TEMPLATES[key] = template
-    node = _NodeProto()
+        template = _TEMPLATES.get(op_type)
+        if template is None:
+            template = _onnx()["helper"].make_node(op_type, [], [])
+            if len(_TEMPLATES) < 10_000:
+                _TEMPLATES[op_type] = template
+    node = _NodeProto() if field is None else field.add()
     node.CopyFrom(template)
     node.input.extend(inputs)
     node.output.extend(outputs)
@@ -222,9 +280,8 @@ def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict):
 _RAW_TYPES: dict = {}
 
 
-def tensor_proto(array: np.ndarray, name: str):
-    """``onnx.numpy_helper.from_array(array, name)``, without its per-call dtype lookups
-    for the plain numeric dtypes (the same TensorProto, field for field)."""
+def _raw_types() -> dict:
+    """``_RAW_TYPES``, filled on first use."""
     if not _RAW_TYPES:
         import sys
 
@@ -232,16 +289,90 @@ def tensor_proto(array: np.ndarray, name: str):
             for dtype_name, code in ONNX_DTYPES.items():
                 _RAW_TYPES[np.dtype(dtype_name)] = code
         _RAW_TYPES[None] = None  # filled: native order is not little-endian
-    code = _RAW_TYPES.get(array.dtype)
+    return _RAW_TYPES
+
+
+def tensor_proto(array: np.ndarray, name: str, field=None):
+    """``onnx.numpy_helper.from_array(array, name)``, without its per-call dtype lookups
+    for the plain numeric dtypes (the same TensorProto, field for field); made as a new
+    element of the repeated field ``field`` when given."""
+    code = (_RAW_TYPES or _raw_types()).get(array.dtype)
     if code is None:
-        return _onnx()["numpy_helper"].from_array(array, name)
-    t = (_ONNX or _onnx())["TensorProto"]()
+        t = _onnx()["numpy_helper"].from_array(array, name)
+        if field is None:
+            return t
+        field.append(t)  # a copy: the element is field[-1]
+        return field[-1]
+    t = (_ONNX or _onnx())["TensorProto"]() if field is None else field.add()
     t.dims.extend(array.shape)
     if name:
         t.name = name
     t.data_type = code
     t.raw_data = array.tobytes()
     return t
+
+
+def _varint(n: int) -> bytes:
+    """Protobuf's base-128 varint of a non-negative int."""
+    if n < 0x80:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_SMALL_VARINTS = [bytes((i,)) for i in range(0x80)]
+#: ``add_initializers`` writes the wire format up to this many bytes of weights: beyond,
+#: the bytes are copied once more than field by field, which then costs little anyway
+#: (and protobuf reads no message of 2 GiB).
+_WIRE_BYTES = 64 * 2**20
+
+
+def add_initializers(builder: OnnxBuilder, arrays: list, names: list) -> None:
+    """``builder.const``'s TensorProtos of ``arrays`` named ``names``, appended to the
+    builder's initializers: what ``tensor_proto`` makes of each, field for field. Built
+    in place (``in_place``) with the plain numeric dtypes, the tensors are written as
+    protobuf's wire format (dims, data_type, name, raw_data) and read in one call, as
+    setting each field from Python costs more (a 5,000-layer Dense chain has 10,000)."""
+    field = builder._initializer_field
+    raw_types = _RAW_TYPES or _raw_types()
+    codes = [raw_types.get(a.dtype) for a in arrays]
+    if field is None or None in codes or sum([a.nbytes for a in arrays]) > _WIRE_BYTES:
+        builder.initializers.extend([tensor_proto(a, n, field) for a, n in zip(arrays, names)])
+        return
+    varint = _varint
+    heads: dict = {}  # (shape, data_type) -> the dims and data_type fields
+    lengths: dict = {}  # n -> varint(n)
+    parts: list = []
+    extend = parts.extend
+    for a, name, code in zip(arrays, names, codes):
+        # TensorProto: dims = 1 (int64, one varint each), data_type = 2, name = 8,
+        # raw_data = 9; tensor_proto sets the name only when not empty.
+        key = (a.shape, code)
+        head = heads.get(key)
+        if head is None:
+            dims = b"".join([b"\x08" + varint(d) for d in a.shape])
+            head = heads[key] = dims + b"\x10" + varint(code)
+        encoded = name.encode()
+        raw = a.tobytes()
+        n_name, n_raw = len(encoded), len(raw)
+        name_len = lengths.get(n_name) or lengths.setdefault(n_name, varint(n_name))
+        raw_len = lengths.get(n_raw) or lengths.setdefault(n_raw, varint(n_raw))
+        if encoded:
+            size = len(head) + 2 + len(name_len) + n_name + len(raw_len) + n_raw
+            fields = (head, b"\x42", name_len, encoded, b"\x4a", raw_len, raw)
+        else:
+            size = len(head) + 1 + len(raw_len) + n_raw
+            fields = (head, b"\x4a", raw_len, raw)
+        # GraphProto.initializer = 5, then the tensor's length
+        extend((b"\x2a", lengths.get(size) or lengths.setdefault(size, varint(size))))
+        extend(fields)
+    start = len(field)
+    builder._model.graph.MergeFromString(b"".join(parts))
+    builder.initializers.extend(field[start:])
 
 
 def lowering_context(
@@ -273,6 +404,36 @@ def lowering_context(
 _new_context = object.__new__
 
 
+class NodeLoweringContext(LoweringContext):
+    """The ``LoweringContext`` the exporter lowers one graph node in: ``in_types`` and
+    ``out_types`` are made from the node's values (``_values``: inputs, outputs) when
+    first read, since most lowerings never read them."""
+
+    def op(
+        self,
+        op_type: str,
+        *inputs: str,
+        outputs: int = 1,
+        out_names=None,
+        **attrs,
+    ):
+        """``LoweringContext.op``, straight to the builder (no second argument packing)."""
+        d = self.__dict__
+        return d["emitter"]._emit(op_type, inputs, outputs, out_names, d["where"], attrs)
+
+    def __getattr__(self, name: str):
+        # Called only when the instance lacks ``name``: the types, not made yet.
+        if name in ("in_types", "out_types"):
+            d = self.__dict__
+            values = d.get("_values")
+            if values is not None:
+                new = tuple.__new__
+                d["in_types"] = tuple([new(TensorType, (v.shape, v.dtype)) for v in values[0]])
+                d["out_types"] = tuple([new(TensorType, (v.shape, v.dtype)) for v in values[1]])
+                return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 def value_info(name: str, dtype, shape):
     """A ValueInfoProto; ``None`` dims become anonymous, strings symbolic."""
     from onnx import helper
@@ -287,14 +448,37 @@ def make_model(builder: OnnxBuilder, inputs, outputs, name: str = "graphc"):
 
     from graphc.version import __version__
 
-    graph = helper.make_graph(builder.nodes, name, inputs, outputs, builder.initializers)
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", builder.opset)],
-        producer_name="graphc",
-        producer_version=__version__,
-    )
+    model = builder._model
+    if model is None:
+        graph = helper.make_graph(builder.nodes, name, inputs, outputs, builder.initializers)
+        model = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", builder.opset)],
+            producer_name="graphc",
+            producer_version=__version__,
+        )
+        model.ir_version = ir_version_for(builder.opset)
+        return model
+    # Built in place (``in_place``): what make_graph and make_model set, without their
+    # copies of every node and initializer. The fields are the lists unless a pass
+    # edited the lists (removed, reordered or added entries): then they are refilled.
+    builder._model = None
+    graph = model.graph
+    for field, wanted in (
+        (graph.node, builder.nodes),
+        (graph.initializer, builder.initializers),
+    ):
+        if len(field) != len(wanted) or not all(map(operator.is_, field, wanted)):
+            wanted = list(wanted)
+            del field[:]  # the removed elements live on as copies while referenced
+            field.extend(wanted)
+    graph.name = name
+    graph.input.extend(inputs)
+    graph.output.extend(outputs)
     model.ir_version = ir_version_for(builder.opset)
+    model.opset_import.append(helper.make_opsetid("", builder.opset))
+    model.producer_name = "graphc"
+    model.producer_version = __version__
     return model
 
 

@@ -26,12 +26,12 @@ from graphc import files
 from graphc.backends.onnx.builder import (
     DEFAULT_OPSET,
     MIN_OPSET,
+    NodeLoweringContext,
     OnnxBuilder,
-    lowering_context,
+    add_initializers,
     make_model,
     newest_opset,
     onnx_dtype,
-    tensor_proto,
     value_info,
 )
 from graphc.errors import GraphcError
@@ -220,7 +220,8 @@ def _export_with_report(model, path, opset, optimize, external_data_threshold) -
     output_names = _unique_output_names(
         [v.name for v in graph.inputs], keys if keys is not None else list(model.output_names)
     )
-    proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize)
+    leaves = _leaves(graph)
+    proto, tensor_of = _lower(graph, opset, output_names, model.name, optimize, leaves)
     if keys is not None:
         # Runtime returns a dict keyed by these, as the model does.
         import json
@@ -229,7 +230,8 @@ def _export_with_report(model, path, opset, optimize, external_data_threshold) -
         entry.key, entry.value = OUTPUT_KEYS_METADATA, json.dumps(keys)
     if path is not None:
         path = os.fspath(os.path.expanduser(os.fspath(path)))
-    external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold)
+    weights = sum(v.data.nbytes for v in leaves[0])
+    external = _validate_and_write(proto, graph, tensor_of, path, external_data_threshold, weights)
     return ExportResult(
         model=proto,
         opset=opset,
@@ -326,35 +328,65 @@ def _onnx_shape(name: str, shape, anonymous: bool = False) -> list:
 
 
 # ---- lowering ----------------------------------------------------------------------------
-def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True):
-    """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``."""
-    b = OnnxBuilder(opset)
+def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = True, leaves=None):
+    """One ModelProto from the graph; returns it and ``{Value: onnx tensor name}``.
+    ``leaves``: ``_leaves(graph)`` when the caller has it."""
+    b = OnnxBuilder(opset).in_place()
     tensor_of: dict = {}
     for v in graph.inputs:
         tensor_of[v] = b.reserve(v.name)
     for n in output_names:
         b.reserve(n)
-    params, consts = _leaves(graph)
+    params, consts = leaves if leaves is not None else _leaves(graph)
+    fresh, asarray = b.fresh, np.asarray
+    arrays, names = [], []
     for v in params + consts:
         # A weight is named by its layer path (``dense/kernel``), not by its Value name,
         # which a process counter makes unique (``dense/kernel_2`` when another model of
         # the process had a layer of that name): the same model, the same names.
-        tensor_of[v] = b.fresh(v.path if v.kind == "param" and hasattr(v, "path") else v.name)
-        b.initializers.append(tensor_proto(np.asarray(v.data), tensor_of[v]))
+        base = v.name
+        if v.kind == "param":
+            try:
+                base = v.path
+            except AttributeError:
+                pass
+        tensor_of[v] = t = fresh(base)
+        names.append(t)
+        arrays.append(asarray(v.data))
+    add_initializers(b, arrays, names)
 
     live_outputs = set(graph.outputs)
     born: dict = {}  # tensor -> where the lowering that first returned it starts in b.nodes
+    emitted = b.nodes
+    opset = b.opset
+    new_context = object.__new__
     for node in graph.nodes:
-        start = len(b.nodes)
+        start = len(emitted)
         scope = node.scope
         ins = node.inputs
-        ctx = lowering_context(
-            b,
-            [v.type for v in ins],
-            [v.type for v in node.outputs],
+        outputs = node.outputs
+        # lowering_context(b, in types, out types, where=layer path), spelled out: this
+        # loop runs once per node of the graph. The types are made when the lowering
+        # first reads them (a Gemm's does not).
+        float_dtype = "float32"
+        for v in ins:
+            if v.dtype.startswith("float"):
+                float_dtype = v.dtype
+                break
+        else:
+            for v in outputs:
+                if v.dtype.startswith("float"):
+                    float_dtype = v.dtype
+                    break
+        ctx = new_context(NodeLoweringContext)
+        ctx.__dict__.update(
+            emitter=b,
+            opset=opset,
+            float_dtype=float_dtype,
             where=scope[0][0].name
             if len(scope) == 1
             else "/".join([layer.name for layer, _ in scope]),
+            _values=(ins, outputs),
         )
         try:
             names = [tensor_of[v] for v in ins]
@@ -366,13 +398,18 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             outs = get_op(node.op).lower(node.attrs, ctx, *names)
         except NotImplementedError as e:
             raise ExportError(f"{node.where()}: cannot be exported to ONNX: {e}") from None
+        if type(outs) is str and len(outputs) == 1:  # one output (most ops)
+            tensor_of[outputs[0]] = outs
+            if outs not in born:
+                born[outs] = start
+            continue
         outs = outs if isinstance(outs, (tuple, list)) else (outs,)
-        if len(outs) != len(node.outputs):
+        if len(outs) != len(outputs):
             raise ExportError(
                 f"{node.where()}: the ONNX lowering gave {len(outs)} outputs, "
-                f"the op has {len(node.outputs)}"
+                f"the op has {len(outputs)}"
             )
-        for v, t in zip(node.outputs, outs):
+        for v, t in zip(outputs, outs):
             if t is not None:
                 tensor_of[v] = t
                 born.setdefault(t, start)
@@ -404,7 +441,7 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             for j, t in enumerate(n.output):
                 if t in renames:
                     n.output[j] = renames[t]
-        for v, t in list(tensor_of.items()):
+        for v, t in tensor_of.items():  # values change, keys do not: no copy needed
             if t in renames:
                 tensor_of[v] = renames[t]
     for t, want in identities:
@@ -484,14 +521,14 @@ def _symbolic_output_shapes(graph) -> list:
 
 def _leaves(graph) -> tuple[list, list]:
     """``(graph.parameters, graph.constants)`` in one pass over the nodes."""
-    seen: set = set()
+    seen: set = set()  # ids (Value.__hash__ is a Python call, id() is not)
     params: list = []
     consts: list = []
     for n in graph.nodes:
         for v in n.inputs:
             kind = v.kind
-            if (kind == "param" or kind == "const") and v not in seen:
-                seen.add(v)
+            if (kind == "param" or kind == "const") and id(v) not in seen:
+                seen.add(id(v))
                 (params if kind == "param" else consts).append(v)
     return params, consts
 
@@ -503,16 +540,18 @@ def _drop_unused(b, output_names) -> None:
     needed = set(output_names)
     kept = []
     for node in reversed(b.nodes):
-        if any(t in needed for t in node.output):
+        if not needed.isdisjoint(node.output):
             kept.append(node)
-            needed.update(t for t in node.input if t)
+            needed.update(node.input)
+            needed.discard("")  # an omitted optional input names nothing
     b.nodes[:] = kept[::-1]
     b.initializers[:] = [t for t in b.initializers if t.name in needed]
 
 
 # ---- validation and writing --------------------------------------------------------------
-def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
-    """Check ``proto`` and write it to ``path``; True when it went to external data."""
+def _validate_and_write(proto, graph, tensor_of, path, threshold, weights=None) -> bool:
+    """Check ``proto`` and write it to ``path``; True when it went to external data.
+    ``weights``: the parameters' bytes, when the caller has counted them."""
     import onnx
 
     # Serialised once for the checker, shape inference and the file. The checker's
@@ -522,7 +561,8 @@ def _validate_and_write(proto, graph, tensor_of, path, threshold) -> bool:
     # near it, ByteSize decides first, so a model going to external data is never
     # serialised whole.
     data = None
-    weights = sum(v.data.nbytes for v in _leaves(graph)[0])
+    if weights is None:
+        weights = sum(v.data.nbytes for v in _leaves(graph)[0])
     if weights * 2 < threshold:
         try:
             data = proto.SerializeToString()
@@ -713,12 +753,23 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
         known[vi.name] = vi.type.tensor_type
     problems = []
     values = list(graph.inputs) + [v for n in graph.nodes for v in n.outputs]
+    codes: dict = {}  # dtype -> its ONNX element type
+    # The inferred types found to agree, by (ONNX type's bytes, graphc's shape, its dims'
+    # types, dtype): a long chain's tensors share a few, checked once each.
+    agreed: set = set()
     for v in values:
         t = tensor_of.get(v)
         tt = known.get(t) if t is not None else None
         if tt is None:
             continue
-        ok = tt.elem_type in (0, onnx_dtype(v.dtype))
+        key = (tt.SerializeToString(), v.shape, tuple(map(type, v.shape)), v.dtype)
+        if key in agreed:
+            continue
+        code = codes.get(v.dtype)
+        if code is None:
+            code = codes[v.dtype] = onnx_dtype(v.dtype)
+        elem = tt.elem_type
+        ok = elem == 0 or elem == code
         has_shape = tt.HasField("shape")
         if ok and has_shape:
             dims = tt.shape.dim
@@ -731,23 +782,25 @@ def _compare_shapes(graph, tensor_of, inferred) -> None:
                         ok = not isinstance(b, (int, np.integer))
                         if not ok:
                             break
-        if not ok:
-            onnx_dims = None
-            if has_shape:
-                onnx_dims = [
-                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                    for d in tt.shape.dim
-                ]
-            where = v.producer.where() if v.producer is not None else "input"
-            shown = (
-                "?"
-                if onnx_dims is None
-                else format_shape(tuple(d if d is not None else None for d in onnx_dims))
-            )
-            problems.append(
-                f"{where} -> {v.name}: graphc says {format_shape(v.shape)} "
-                f"{v.dtype}, ONNX infers {shown} for tensor {t!r}"
-            )
+        if ok:
+            agreed.add(key)
+            continue
+        onnx_dims = None
+        if has_shape:
+            onnx_dims = [
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                for d in tt.shape.dim
+            ]
+        where = v.producer.where() if v.producer is not None else "input"
+        shown = (
+            "?"
+            if onnx_dims is None
+            else format_shape(tuple(d if d is not None else None for d in onnx_dims))
+        )
+        problems.append(
+            f"{where} -> {v.name}: graphc says {format_shape(v.shape)} "
+            f"{v.dtype}, ONNX infers {shown} for tensor {t!r}"
+        )
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ExportError(
