@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from graphc.ops.elementwise import relu
+
 if TYPE_CHECKING:  # pragma: no cover
     from graphc.backends.numpy.executor import Executor
 
@@ -33,7 +35,7 @@ class _Writer:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {"np": np}
+        self.names: dict[str, Any] = {"np": np, "relu": relu}
 
     def line(self, text: str, indent: int = 1) -> None:
         self.lines.append("    " * indent + text)
@@ -97,7 +99,7 @@ def _forward_inline(step: Any, args: list[str], y: str, reuse: Callable[[int], b
         return [f"{y} = {args[0]} + {args[1]}"]
     if name == "relu":
         out = f", out={args[0]}" if reuse(0) else ""
-        return [f"{y} = np.maximum({args[0]}, 0{out})"]
+        return [f"{y} = relu({args[0]}{out})"]  # np.maximum(x, 0), faster
     if name == "softmax":
         ax = step.attrs.get("axis", -1)
         x = args[0]
