@@ -72,6 +72,7 @@ PARALLEL_THRESHOLD = 1 << 16
 BLOCK = 1 << 16
 _ALIGN = 16  # chunk boundaries on 64-byte multiples (float32)
 
+_SCRATCH_BY_THREAD = threading.local()  # dtype -> a block's work buffer
 _pool = None
 _pool_lock = threading.Lock()
 _num_threads = None
@@ -582,6 +583,18 @@ class Optimizer:
         for a in range(lo, hi, BLOCK):
             self._update(slice(a, min(hi, a + BLOCK)), g, consts)
 
+    def _block_scratch(self, sl, k=0):
+        """Work buffer ``k`` for the block ``sl``: this thread's own, of at most ``BLOCK``
+        elements, so it stays in the core's cache from block to block (a slice of a
+        buffer as large as the parameters would be fetched and written back whole)."""
+        n = sl.stop - sl.start
+        local = _SCRATCH_BY_THREAD.__dict__
+        key = (self._param.dtype, k)
+        buf = local.get(key)
+        if buf is None or buf.size < n:
+            buf = local[key] = np.empty(max(n, BLOCK), self._param.dtype)
+        return buf[:n]
+
     def _prepare(self, lr):
         """Scalars for ``_update``, cast to the parameter dtype."""
         return (self._param.dtype.type(lr),)
@@ -711,7 +724,7 @@ class SGD(Optimizer):
             m *= mu
             m -= gs
             if self.nesterov:
-                s = self._scratch[sl]
+                s = self._block_scratch(sl)
                 np.multiply(m, mu, out=s)
                 s -= gs
                 p += s
@@ -795,7 +808,7 @@ class RMSprop(Optimizer):
 
     def _update(self, sl, g, consts):
         lr, rho, one_m_rho, eps, mom = consts
-        p, gs, s = self._param[sl], g[sl], self._scratch[sl]
+        p, gs, s = self._param[sl], g[sl], self._block_scratch(sl)
         v = self._slots["velocity"][sl]
         v *= rho
         np.multiply(gs, gs, out=s)
@@ -812,15 +825,16 @@ class RMSprop(Optimizer):
         else:
             np.add(v, eps, out=s)
         np.sqrt(s, out=s)
-        gs *= lr
-        gs /= s  # gs = increment
+        inc = self._block_scratch(sl, 1)  # not in gs: the gradient is then only read
+        np.multiply(gs, lr, out=inc)
+        inc /= s
         if self.momentum > 0:
             m = self._slots["momentum"][sl]
             m *= mom
-            m += gs
+            m += inc
             p -= m
         else:
-            p -= gs
+            p -= inc
 
     def get_config(self):
         config = super().get_config()
@@ -910,7 +924,7 @@ class Adam(Optimizer):
 
     def _update(self, sl, g, consts):
         alpha, b1, one_m_b1, b2, one_m_b2, eps = consts
-        p, gs, s = self._param[sl], g[sl], self._scratch[sl]
+        p, gs, s = self._param[sl], g[sl], self._block_scratch(sl)
         m = self._slots["momentum"][sl]
         v = self._slots["velocity"][sl]
         m *= b1
@@ -926,9 +940,10 @@ class Adam(Optimizer):
             v = vh
         np.sqrt(v, out=s)
         s += eps
-        np.multiply(m, alpha, out=gs)
-        gs /= s
-        p -= gs
+        step = self._block_scratch(sl, 1)  # not in gs: the gradient is then only read
+        np.multiply(m, alpha, out=step)
+        step /= s
+        p -= step
 
     def get_config(self):
         config = super().get_config()
@@ -1045,7 +1060,7 @@ class Adagrad(Optimizer):
 
     def _update(self, sl, g, consts):
         lr, eps = consts
-        p, gs, s = self._param[sl], g[sl], self._scratch[sl]
+        p, gs, s = self._param[sl], g[sl], self._block_scratch(sl)
         acc = self._slots["accumulator"][sl]
         np.multiply(gs, gs, out=s)
         acc += s
