@@ -345,7 +345,6 @@ class Optimizer:
         self._names = list(names) if names is not None else None
         covered = _merge_ranges(segs)
         self._covers_all = covered == [(0, n)] and sum(b - a for a, b in segs) == n
-        self._scratch = np.empty_like(p)
         self._chunks = self._partition(n)
         self._compute_wd_ranges()
         if not keep:
