@@ -270,8 +270,8 @@ _MASK_VALUES: weakref.WeakSet = weakref.WeakSet()
 
 def get_keras_mask(x: object) -> Any:
     """The mask attached to symbolic tensor ``x``, or None."""
-    if not _MASKS.data:  # no mask at all, the common case (a lookup makes a weakref;
-        return None  # ``.data``, the dictionary of weak references: no __len__ call)
+    if not _MASKS:  # no mask at all, the common case (a lookup makes a weakref)
+        return None
     try:
         return _MASKS.get(x)
     except TypeError:  # not weak-referenceable: an array or a number has no mask
@@ -289,12 +289,12 @@ def set_keras_mask(x: object, mask: Any) -> None:
 
 def any_mask_values() -> bool:
     """Whether any value is attached as a mask now (else ``is_mask_value`` is False)."""
-    return bool(_MASK_VALUES.data) and bool(_MASK_VALUES)
+    return bool(_MASK_VALUES)
 
 
 def is_mask_value(v: object) -> bool:
     """Whether ``v`` was attached to a tensor as its mask."""
-    if not _MASK_VALUES.data:  # no mask at all, the common case (a lookup makes a weakref)
+    if not _MASK_VALUES:  # no mask at all, the common case (a lookup makes a weakref)
         return False
     try:
         return v in _MASK_VALUES

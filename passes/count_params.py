@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
-from graphc.ir import Graph
+from graphc.ir import Graph, Parameter
 from passes._base import Pass
 
 __all__ = ["CountParams", "ParamCount"]
@@ -30,32 +31,25 @@ class CountParams(Pass):
         from passes.validate_connectivity import top_layers
 
         result = ParamCount()
-        # ids of the parameters counted (Parameter.__hash__ is a Python call, id() is not)
-        counted: set[int] = set()
-        total = trainable = 0
+        # id -> (size, trainable) of every weight, each once (id(): Parameter.__hash__ is
+        # a Python call). Each layer's own weights (as Keras counts them, used by call()
+        # or not), plus any parameter a node reads that no layer of the graph owns.
+        sizes: dict[int, tuple[int, bool]] = {}
         prod = math.prod
-        # Each layer's own weights (as Keras counts them, used by call() or not), plus any
-        # parameter a node reads that no layer of the graph owns (graph.parameters, in
-        # any order: only sums are kept).
         for layer in top_layers(graph):
             row = 0
             for p in layer.weights:
                 size = prod(p.shape)  # a weight's dims are ints
                 row += size
-                if id(p) not in counted:
-                    counted.add(id(p))
-                    total += size
-                    if p.trainable:
-                        trainable += size
+                sizes[id(p)] = (size, p.trainable)
             result.per_layer[layer.name] = row
         for n in graph.nodes:
-            for p in n.inputs:
-                if p.kind == "param" and id(p) not in counted:
-                    counted.add(id(p))
-                    size = prod(p.shape)
-                    total += size
-                    if p.trainable:
-                        trainable += size
+            for v in n.inputs:
+                if v.kind == "param" and id(v) not in sizes:
+                    p = cast(Parameter, v)
+                    sizes[id(p)] = (prod(p.shape), p.trainable)
+        total = sum(size for size, _ in sizes.values())
+        trainable = sum(size for size, t in sizes.values() if t)
         result.total = total
         result.trainable = trainable
         result.non_trainable = total - trainable

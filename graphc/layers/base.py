@@ -25,7 +25,6 @@ from graphc import constraints, initializers, recording, regularizers
 from graphc.ir import Parameter, Value, format_shape
 from graphc.ops.registry import apply, is_symbolic
 from graphc.recording import (
-    _MASKS,
     _UPDATES,
     eager,
     get_keras_mask,
@@ -695,7 +694,7 @@ class Layer:
             and not kwargs
             and inputs.kind in _SYMBOLIC_KINDS
             and self.input_spec is None
-            and (not _MASKS.data or get_keras_mask(inputs) is None)
+            and get_keras_mask(inputs) is None
             and type(self).compute_mask is Layer.compute_mask
             and not self._PROBES_TRAINING
             and recording._PHASE[-1] is None
