@@ -95,5 +95,5 @@ def test_compiled_cnn_runs_relu_in_place_over_conv_and_pool_outputs():
     model.fit(data, labels, batch_size=4, epochs=1, verbose=0)
     source = model.generated_source()
     # relu over the conv's output, and its VJP over the pool's gradient, in place
-    assert "v4 = np.maximum(v3, 0, out=v3)" in source
+    assert "v4 = relu(v3, out=v3)" in source
     assert "g3 = np.multiply(g4, v4 > 0, out=g4)" in source
