@@ -17,7 +17,9 @@ import functools
 import inspect
 import re
 import warnings
+from collections.abc import Mapping
 from functools import partial
+from types import MappingProxyType
 
 import numpy as np
 
@@ -243,6 +245,17 @@ def weight_options_config(layer, *keys) -> dict:
     }
 
 
+_NO_ENTRIES: Mapping = MappingProxyType({})  # read-only: a write goes to _own_table's dict
+
+
+def _own_table(layer, name: str) -> dict:
+    """``layer``'s own dict ``name`` (``_call_extras``...), made at its first entry."""
+    table = layer.__dict__.get(name)
+    if table is None:
+        table = layer.__dict__[name] = {}
+    return table
+
+
 _SYMBOLIC_KINDS = ("input", "intermediate")
 _BUILDING = recording.building()  # stateless: one context for every build
 
@@ -344,6 +357,19 @@ class Layer:
     #: has some).
     _activity_losses: tuple | list = ()
 
+    #: Tables a layer has few entries in, if any: each layer gets a dict of its own at its
+    #: first entry (``_own_table``), and reads this empty one until then (a model of
+    #: thousands of layers would carry thousands of empty dicts for the garbage collector
+    #: to walk). Keras keeps a weight's regularizer and constraint on the variable;
+    #: graphc's Parameter has fixed slots, so the layer that made the weight keeps them.
+    _weight_regularizers: Mapping = _NO_ENTRIES
+    _weight_constraints: Mapping = _NO_ENTRIES
+    #: call index -> the other tensor arguments of that call, by name (`encoder_outputs`)
+    _call_extras: Mapping = _NO_ENTRIES
+    #: call index -> the plain (non-tensor) keyword arguments of that call
+    #: (`reverse=True`, `use_causal_mask=True`), which a saved config replays
+    _call_options: Mapping = _NO_ENTRIES
+
     #: A user's layer whose ``call`` takes ``training``: recorded with no mode given, it
     #: gets a ``TrainingProbe``, and is recorded once per mode if it branches on it.
     _PROBES_TRAINING = False
@@ -378,10 +404,6 @@ class Layer:
         self.__dict__.update(
             _sublayers=[],
             _params=[],
-            # Keras keeps these on the variable (``variable.regularizer``); graphc's
-            # Parameter has fixed slots, so the layer that made the weight keeps them.
-            _weight_regularizers={},
-            _weight_constraints={},
             # ``_added_losses`` (add_loss() values of the last eager call) and
             # ``_symbolic_losses`` (those recorded by symbolic calls) are made by the
             # first add_loss(), ``_activity_losses`` by the first call that has some:
@@ -391,12 +413,6 @@ class Layer:
                 None if activity_regularizer is None else regularizers.get(activity_regularizer)
             ),
             _calls=[],  # (inputs, outputs) per symbolic call
-            # call index -> the other tensor arguments of that call, by name
-            # (`encoder_outputs`)
-            _call_extras={},
-            # call index -> the plain (non-tensor) keyword arguments of that call
-            # (`reverse=True`, `use_causal_mask=True`), which a saved config replays
-            _call_options={},
             _trainable=bool(trainable),
             built=False,
             dtype=(
@@ -492,9 +508,9 @@ class Layer:
         )
         self._params.append(param)
         if regularizer is not None:
-            self._weight_regularizers[param] = regularizer
+            _own_table(self, "_weight_regularizers")[param] = regularizer
         if constraint is not None:
-            self._weight_constraints[param] = constraint
+            _own_table(self, "_weight_constraints")[param] = constraint
         return param
 
     def _regularized_weights(self):
@@ -792,9 +808,9 @@ class Layer:
         others = _other_tensor_arguments(self, inputs, args, kwargs) if args or kwargs else {}
         options = _plain_call_options(kwargs, others) if kwargs else None
         if options:
-            self._call_options[len(self._calls)] = options
+            _own_table(self, "_call_options")[len(self._calls)] = options
         if others:
-            self._call_extras[len(self._calls)] = others
+            _own_table(self, "_call_extras")[len(self._calls)] = others
             params = _call_parameters(type(self))
             for name, value in [("", inputs)] + list(others.items()):
                 name = name or next(iter(params), "inputs")
@@ -919,8 +935,8 @@ class Layer:
             placeholders = [probe(s) for s in input_shape]
         out = self(placeholders)
         self._calls.pop()
-        self._call_extras.pop(len(self._calls), None)
-        self._call_options.pop(len(self._calls), None)
+        _own_table(self, "_call_extras").pop(len(self._calls), None)
+        _own_table(self, "_call_options").pop(len(self._calls), None)
         return map_struct(lambda v: v.shape, out)
 
     # ---- config ----------------------------------------------------------------------
