@@ -6,7 +6,7 @@ import pytest
 import graphc
 from graphc import Input, Model, layers
 from graphc.errors import GraphError
-from graphc.ir import Graph, Node, Parameter, TensorType, Value, format_shape
+from graphc.ir import Fusion, Graph, Node, Parameter, TensorType, Value, format_shape
 from graphc.ops import ExecContext, get_op
 
 
@@ -489,6 +489,45 @@ def test_replace_op_on_weights_keeps_graph_consumers():
     g.erase(mm)
     assert g.consumers(dense.kernel) == [gemm] and g.consumers(dense.bias) == [gemm]
     assert g.nodes == [gemm]
+    g.lint()
+
+
+def test_fuse_applies_every_fusion_in_one_walk():
+    x = Input(shape=(3,), name="ir_fuse_x")
+    h = layers.Dense(3, name="ir_fuse_d1")(x)
+    o = layers.Dense(2, name="ir_fuse_d2")(h)
+    g = Model(x, o).graph.clone()
+    mm1, add1, mm2, add2 = g.nodes
+    outs = add1.outputs + add2.outputs
+    fusions = [
+        Fusion((mm, add), "gemm", [mm.inputs[0], mm.inputs[1], add.inputs[1]], scope=mm.scope)
+        for mm, add in ((mm1, add1), (mm2, add2))
+    ]
+    g1, g2 = g.fuse(fusions)
+    assert g.nodes == [g1, g2] and g1.outputs + g2.outputs == outs  # the same Values
+    assert g.outputs == g2.outputs and g1.scope == mm1.scope and add1.outputs == []
+    assert g.inputs[0].uses == [g1] and g1.outputs[0].uses == [g2]
+    assert g.consumers(mm2.inputs[1]) == [g2]  # a weight: read by the gemm now
+    g.lint()
+    assert g.fuse([]) == [] and g.nodes == [g1, g2]
+
+
+def test_fuse_refuses_a_group_whose_inner_result_is_read_elsewhere():
+    g, x, (n1, n2, n3) = chain_graph(name="fuse_refused")
+    with pytest.raises(
+        GraphError,
+        match=r"Cannot fuse relu into exp: its output .* "
+        r"read outside the fusion \(tanh\)",
+    ):
+        g.fuse([Fusion((n1, n3), "exp", [x])])  # n2 reads n1
+    with pytest.raises(GraphError, match=r"read outside the fusion \(a graph output\)"):
+        g.fuse([Fusion((n3, n1), "exp", [x])])
+    with pytest.raises(GraphError, match=r"Cannot fuse tanh into exp: it is in another fusion"):
+        g.fuse([Fusion((n1, n2), "exp", [x]), Fusion((n2, n3), "exp", [x])])
+    other = Node("relu", [x], [TensorType((None, 4))])
+    with pytest.raises(GraphError, match=r"it is not in the graph"):
+        g.fuse([Fusion((other,), "exp", [x])])
+    assert g.nodes == [n1, n2, n3] and x.uses[:1] == [n1]  # refused: nothing changed
     g.lint()
 
 

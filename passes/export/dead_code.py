@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.ir import Graph, Node, Value
+from graphc.ir import Graph, Node
 from passes._base import Pass, PassResult
 
 __all__ = ["EliminateDeadCode"]
@@ -18,11 +18,14 @@ class EliminateDeadCode(Pass):
     name = "eliminate_dead_code"
 
     def run(self, graph: Graph) -> PassResult:
-        live: set[Value] = set(graph.outputs)
+        # Keyed by id(): Value.__hash__ is a Python call, id() is not.
+        live = {id(v) for v in graph.outputs}
         dead: list[Node] = []
         for node in reversed(graph.nodes):
-            if any(v in live for v in node.outputs):
-                live.update(node.inputs)
+            for v in node.outputs:
+                if id(v) in live:
+                    live.update([id(x) for x in node.inputs])
+                    break
             else:
                 dead.append(node)
         if not dead:

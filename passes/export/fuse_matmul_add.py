@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.ir import Graph, Node, Value
+from graphc.ir import Fusion, Graph, Node, Value
 from passes._base import Pass, PassResult
 
 __all__ = ["FuseMatMulAdd"]
@@ -17,7 +17,7 @@ class FuseMatMulAdd(Pass):
     name = "fuse_matmul_add"
 
     def run(self, graph: Graph) -> PassResult:
-        fused, why_not = 0, []
+        fusions, why_not = [], []
         for mm in graph.nodes:
             if mm.op != "matmul":
                 continue
@@ -26,15 +26,19 @@ class FuseMatMulAdd(Pass):
                 why_not.append(f"{mm.where()}: {reason}")
                 continue
             add, bias = reason
-            # gemm takes the add's place and its output values (so its readers): one
-            # edit, with nothing to rewire.
-            graph.replace_op(add, "gemm", [mm.inputs[0], mm.inputs[1], bias], scope=mm.scope)
-            graph.erase(mm)  # its only reader, the add, is gone
-            fused += 1
-        if not fused:
+            # gemm takes the add's place and its output values (so its readers), and the
+            # matmul, read by the add alone, goes: nothing to rewire.
+            fusions.append(
+                Fusion((mm, add), "gemm", [mm.inputs[0], mm.inputs[1], bias], scope=mm.scope)
+            )
+        if not fusions:
             return PassResult(graph, False, "; ".join(why_not) or "no matmul nodes")
-        graph.commit()
-        reason = f"fused {fused} matmul+add pair(s) into gemm"
+        # Every pair is found before the graph changes, then all are fused in one walk of
+        # the node list. Fusing one pair never decides another: an add's other operand is
+        # a weight, so no matmul or add belongs to two pairs, and the fused values keep
+        # their types and readers.
+        graph.fuse(fusions)
+        reason = f"fused {len(fusions)} matmul+add pair(s) into gemm"
         if why_not:
             reason += "; not fused: " + "; ".join(why_not)
         return PassResult(graph, True, reason)
