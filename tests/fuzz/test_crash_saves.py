@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 import pytest
 
@@ -194,6 +195,9 @@ def _interrupt_fit(sub, target, fresh, x, y, delay):
         try:
             _fit_until_interrupted(fresh[0], fresh[1], x, y, target, result_path)
             code = 0
+        except BaseException:  # what failed, for the parent's report
+            with open(result_path + ".error", "w") as f:
+                traceback.print_exc(file=f)
         finally:
             os._exit(code)
     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -210,7 +214,12 @@ def _interrupt_fit(sub, target, fresh, x, y, delay):
         os.waitpid(pid, 0)
         return {"status": "hung after SIGINT"}
     if not os.path.exists(result_path):
-        return {"status": f"the worker failed (wait status {status})"}
+        error = ""
+        if os.path.exists(result_path + ".error"):
+            with open(result_path + ".error") as f:
+                error = ": " + f.read()[-1500:]
+            os.remove(result_path + ".error")
+        return {"status": f"the worker failed (wait status {status}){error}"}
     with open(result_path) as f:
         return json.load(f)
 
