@@ -160,7 +160,7 @@ def test_conv_layer_harness_and_numbers(cls, kwargs, shape, expected, params):
 def test_conv2d_weights_are_keras_layout_and_names():
     layer = layers.Conv2D(8, (3, 2), name="c2")
     layer(Input(shape=(9, 9, 5)))
-    assert [p.name for p in layer.weights] == ["c2/kernel", "c2/bias"]
+    assert [p.path for p in layer.weights] == ["c2/kernel", "c2/bias"]
     assert [w.shape for w in layer.get_weights()] == [(3, 2, 5, 8), (8,)]
     assert layers.Conv2D(2, 3).name.startswith("conv2d")
     assert layers.Conv1D(2, 3).name.startswith("conv1d")
@@ -690,9 +690,9 @@ def test_grouped_weights_are_keras_layout_names_and_config():
     for layer in (conv, dw, sep):
         layer(inp)
     assert [w.shape for w in conv.get_weights()] == [(3, 3, 2, 6), (6,)]
-    assert [p.name for p in dw.weights] == ["dw/kernel", "dw/bias"]
+    assert [p.path for p in dw.weights] == ["dw/kernel", "dw/bias"]
     assert [w.shape for w in dw.get_weights()] == [(3, 3, 4, 2), (8,)]
-    assert [p.name for p in sep.weights] == [
+    assert [p.path for p in sep.weights] == [
         "sep/depthwise_kernel",
         "sep/pointwise_kernel",
         "sep/bias",
