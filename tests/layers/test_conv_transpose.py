@@ -180,7 +180,7 @@ def test_unknown_spatial_size_stays_unknown():
 def test_weights_are_keras_layout_and_names():
     layer = layers.Conv2DTranspose(8, (3, 2), name="up")
     layer(Input(shape=(9, 9, 5)))
-    assert [p.name for p in layer.weights] == ["up/kernel", "up/bias"]
+    assert [p.path for p in layer.weights] == ["up/kernel", "up/bias"]
     # filters before input channels: the reverse of Conv2D
     assert [w.shape for w in layer.get_weights()] == [(3, 2, 8, 5), (8,)]
     assert layers.Conv2DTranspose(2, 3).name.startswith("conv2d_transpose")
