@@ -197,8 +197,25 @@ def atomic_write(path, write: Callable[[IO], object], mode: str = "wb") -> None:
             pass
         if isinstance(e, OSError):
             raise _named(e, path) from e
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None:
+            # Ctrl-C inside a writer can come out as the error the writer raised while
+            # unwinding (zipfile: "Can't close the ZIP file while there is an open writing
+            # handle"); the user pressed Ctrl-C, so that is what they get back.
+            raise interrupt from None
         raise
     _fsync_folder(folder)
+
+
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt that ``e`` was raised while handling, if any."""
+    seen = 0
+    while e.__context__ is not None and seen < 100:  # a chain, bounded in case of a cycle
+        e = e.__context__
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen += 1
+    return None
 
 
 def atomic_move(src: str, path) -> None:
