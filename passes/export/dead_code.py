@@ -24,7 +24,7 @@ class EliminateDeadCode(Pass):
         for node in reversed(graph.nodes):
             for v in node.outputs:
                 if id(v) in live:
-                    live.update([id(x) for x in node.inputs])
+                    live.update(map(id, node.inputs))
                     break
             else:
                 dead.append(node)
