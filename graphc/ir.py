@@ -1170,32 +1170,37 @@ class Graph:
     def lint(self) -> None:
         """Raise ``GraphError`` listing every broken invariant."""
         problems = []
+        nodes = self.nodes
         # Keyed by id(): Node.__hash__ and Value.__hash__ are Python calls, id() is not.
-        position: dict[int, int] = {}
-        for i, n in enumerate(self.nodes):
-            if id(n) in position:
-                problems.append(f"node {n.where()} appears twice")
-            position[id(n)] = i
+        position = {id(n): i for i, n in enumerate(nodes)}  # a node listed twice: its last
+        if len(position) != len(nodes):
+            seen: set[int] = set()
+            for n in nodes:
+                if id(n) in seen:
+                    problems.append(f"node {n.where()} appears twice")
+                seen.add(id(n))
         graph_inputs = {id(v) for v in self.inputs}
-        for i, n in enumerate(self.nodes):
+        get = position.get
+        for i, n in enumerate(nodes):
             for v in n.inputs:
-                if v.producer is not None and id(v) not in graph_inputs:
-                    j = position.get(id(v.producer))
+                p = v.producer
+                if p is not None and id(v) not in graph_inputs:
+                    j = get(id(p))
                     if j is None:
                         problems.append(f"{n.where()} reads {v.name}, produced outside the graph")
                     elif j >= i:
                         problems.append(f"{n.where()} reads {v.name} before it is produced")
                 elif (
-                    v.producer is None
-                    and v.kind in ("input", "intermediate")
-                    and id(v) not in graph_inputs
+                    p is None and v.kind in ("input", "intermediate") and id(v) not in graph_inputs
                 ):
                     problems.append(f"{n.where()} reads {v.name}, which is not a graph input")
                 if v.kind not in _LEAF_KINDS and n not in v.uses:
                     problems.append(f"{v.name} does not list {n.where()} among its uses")
-            for k, out in enumerate(n.outputs):
+            k = 0
+            for out in n.outputs:
                 if out.producer is not n or out.index != k:
                     problems.append(f"{out.name} does not point back to {n.where()}")
+                k += 1
         for v in self.outputs:
             if (
                 v.producer is not None
