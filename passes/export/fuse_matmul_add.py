@@ -27,7 +27,7 @@ class FuseMatMulAdd(Pass):
             if mm.op != "matmul":
                 continue
             found = self._why_not(mm, members, outputs)
-            if found.__class__ is str:
+            if isinstance(found, str):
                 why_not.append(f"{mm.where()}: {found}")
                 continue
             # gemm takes the add's place and its output values (so its readers), and the
