@@ -1028,66 +1028,70 @@ class Graph:
         e.reorder = True
         return new
 
-    def fuse(self, fusions: Iterable[Fusion]) -> list[Node]:
-        """Apply every ``Fusion`` at once, in one walk of the node list: each group of
-        nodes becomes one new node that takes the place and the output Values of the
-        group's last node (as ``replace_op`` does); the group's other nodes leave the
-        graph, and their outputs must be read by the group alone, not be graph outputs.
-        What a fusion pass does with all the matches it found: a ``replace_op`` and an
-        ``erase`` per match keep a batch's bookkeeping (membership sets, insertion
-        anchors) up to date at every edit, and ``commit`` walks it again; here one check
-        of the groups and one walk do (5,000 matmul+add pairs: about 0.6x the time).
-        Pending edits are committed first. Returns the new nodes, in ``fusions`` order."""
+    def fuse(self, fusions: Iterable[Fusion | tuple]) -> list[Node]:
+        """Apply every ``Fusion`` (or plain tuple of its five fields) at once, in one walk
+        of the node list: each group of nodes becomes one new node that takes the place
+        and the output Values of the group's last node (as ``replace_op`` does); the
+        group's other nodes leave the graph, and their outputs must be read by the group
+        alone, not be graph outputs. What a fusion pass does with all the matches it
+        found: a ``replace_op`` and an ``erase`` per match keep a batch's bookkeeping
+        (membership sets, insertion anchors) up to date at every edit, and ``commit``
+        walks it again; here one check of the groups and one walk do. Pending edits are
+        committed first. Returns the new nodes, in ``fusions`` order."""
         self.commit()
         fusions = list(fusions)
         # Keyed by ``_id``: Node.__hash__ is a Python call, reading the slot is not.
         in_graph = {n._id for n in self._nodes}
         outputs = {v._id for v in self.outputs}
+        # Checked before any change, so a refused fusion leaves the graph as it was.
         group_of: dict[int, int] = {}  # each fused node -> the index of its fusion
         for i, f in enumerate(fusions):
-            for n in f.nodes:
+            group, op = f[0], f[1]
+            for n in group:
                 if n._id not in in_graph or n._id in group_of:
                     why = (
                         "it is in another fusion" if n._id in group_of else "it is not in the graph"
                     )
-                    raise GraphError(f"Cannot fuse {n.where()} into {f.op}: {why}.")
+                    raise GraphError(f"Cannot fuse {n.where()} into {op}: {why}.")
                 group_of[n._id] = i
-        # Checked before any change, so a refused fusion leaves the graph as it was.
-        for i, f in enumerate(fusions):
-            for n in f.nodes[:-1]:
+            # The inner nodes' outputs are read by this group alone (registered above; a
+            # reader in a later fusion is not registered yet, and outside this one too).
+            for k in range(len(group) - 1):
+                n = group[k]
                 for out in n.outputs:
                     if out._id in outputs:
-                        self._refuse(f, n, out, "a graph output")
+                        self._refuse(op, n, out, "a graph output")
                     for u in out.uses:
                         if u._id in in_graph and group_of.get(u._id) != i:
-                            self._refuse(f, n, out, u.where())
+                            self._refuse(op, n, out, u.where())
         place: dict[int, Node | None] = dict.fromkeys(group_of)  # -> the new node there
         made: list[Node] = []
-        for f in fusions:
-            for n in f.nodes:
-                for v in n.inputs:  # a value read twice is filtered twice: the same result
+        for group, op, inputs, attrs, scope in fusions:
+            for n in group:
+                for v in n.inputs:
                     if v.kind not in _LEAF_KINDS:
-                        v.uses[:] = [u for u in v.uses if u._id not in place]
-            last = f.nodes[-1]
-            new = _node_taking_outputs(last, f.op, f.inputs, f.attrs, f.scope)
+                        uses = v.uses
+                        if len(uses) == 1 and uses[0] is n:  # read by n alone: the usual
+                            v.uses = []
+                        else:  # a value read twice is filtered twice: the same result
+                            uses[:] = [u for u in uses if u._id not in place]
+            last = group[-1]
+            new = _node_taking_outputs(last, op, inputs, attrs, scope)
             for v in new.inputs:
                 if v.kind not in _LEAF_KINDS:
                     v.uses.append(new)
             place[last._id] = new
             made.append(new)
         if made:
-            order = []
-            for n in self._nodes:
-                kept = place.get(n._id, n)  # None: fused away
-                if kept is not None:
-                    order.append(kept)
-            self._nodes = order
+            get = place.get
+            order = [get(n._id, n) for n in self._nodes]  # None: fused away
+            self._nodes = [n for n in order if n is not None]
         return made
 
     @staticmethod
-    def _refuse(f: Fusion, node: Node, out: Value, reader: str) -> None:
+    def _refuse(op: str, node: Node, out: Value, reader: str) -> None:
         raise GraphError(
-            f"Cannot fuse {node.where()} into {f.op}: its output {out.name} is read outside "
+            f"Cannot fuse {node.where()} into {op}: its output {out.name} is read outside "
             f"the fusion ({reader}). Fuse only nodes whose results the group's last node "
             "alone passes on."
         )
@@ -1166,32 +1170,37 @@ class Graph:
     def lint(self) -> None:
         """Raise ``GraphError`` listing every broken invariant."""
         problems = []
+        nodes = self.nodes
         # Keyed by id(): Node.__hash__ and Value.__hash__ are Python calls, id() is not.
-        position: dict[int, int] = {}
-        for i, n in enumerate(self.nodes):
-            if id(n) in position:
-                problems.append(f"node {n.where()} appears twice")
-            position[id(n)] = i
+        position = {id(n): i for i, n in enumerate(nodes)}  # a node listed twice: its last
+        if len(position) != len(nodes):
+            seen: set[int] = set()
+            for n in nodes:
+                if id(n) in seen:
+                    problems.append(f"node {n.where()} appears twice")
+                seen.add(id(n))
         graph_inputs = {id(v) for v in self.inputs}
-        for i, n in enumerate(self.nodes):
+        get = position.get
+        for i, n in enumerate(nodes):
             for v in n.inputs:
-                if v.producer is not None and id(v) not in graph_inputs:
-                    j = position.get(id(v.producer))
+                p = v.producer
+                if p is not None and id(v) not in graph_inputs:
+                    j = get(id(p))
                     if j is None:
                         problems.append(f"{n.where()} reads {v.name}, produced outside the graph")
                     elif j >= i:
                         problems.append(f"{n.where()} reads {v.name} before it is produced")
                 elif (
-                    v.producer is None
-                    and v.kind in ("input", "intermediate")
-                    and id(v) not in graph_inputs
+                    p is None and v.kind in ("input", "intermediate") and id(v) not in graph_inputs
                 ):
                     problems.append(f"{n.where()} reads {v.name}, which is not a graph input")
                 if v.kind not in _LEAF_KINDS and n not in v.uses:
                     problems.append(f"{v.name} does not list {n.where()} among its uses")
-            for k, out in enumerate(n.outputs):
+            k = 0
+            for out in n.outputs:
                 if out.producer is not n or out.index != k:
                     problems.append(f"{out.name} does not point back to {n.where()}")
+                k += 1
         for v in self.outputs:
             if (
                 v.producer is not None
@@ -1222,8 +1231,13 @@ class Graph:
             # every name, and a clone of a 10,000-node graph is made per export.
             cn = new_node(Node)
             cn.op = n.op
-            cn.inputs = ins = [get(id(v), v) for v in n.inputs]
-            cn.attrs = dict(n.attrs)
+            cn.inputs = ins = []
+            for v in n.inputs:  # a loop, not a comprehension: faster on two inputs
+                v = get(id(v), v)
+                ins.append(v)
+                if v.kind not in _LEAF_KINDS:
+                    v.uses.append(cn)
+            cn.attrs = {**n.attrs}
             cn.scope = n.scope
             cn._id = next_id()
             cn.outputs = outs = []
@@ -1242,10 +1256,7 @@ class Graph:
                 co._id = next_id()
                 mapping[id(o)] = co
                 outs.append(co)
-            for v in ins:
-                if v.kind not in _LEAF_KINDS:
-                    v.uses.append(cn)
-            cn.meta = dict(n.meta)  # shallow: passes store immutable facts (TensorTypes)
+            cn.meta = {**n.meta}  # shallow: passes store immutable facts (TensorTypes)
             new_nodes.append(cn)
         outputs = [get(id(v), v) for v in self.outputs]
         return Graph(new_inputs, outputs, new_nodes, self.name)

@@ -18,14 +18,14 @@ class EliminateDeadCode(Pass):
     name = "eliminate_dead_code"
 
     def run(self, graph: Graph) -> PassResult:
-        # Keyed by id(): Value.__hash__ is a Python call, id() is not.
-        live = {id(v) for v in graph.outputs}
+        # A node is live when it produces a graph output or an input of a live node: the
+        # ids of live nodes, found backwards. Keyed by id(): Node.__hash__ is a Python call.
+        live = {id(v.producer) for v in graph.outputs}
         dead: list[Node] = []
         for node in reversed(graph.nodes):
-            for v in node.outputs:
-                if id(v) in live:
-                    live.update([id(x) for x in node.inputs])
-                    break
+            if id(node) in live:
+                for v in node.inputs:
+                    live.add(id(v.producer))  # a leaf's (None) is no node's
             else:
                 dead.append(node)
         if not dead:

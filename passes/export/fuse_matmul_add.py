@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.ir import Fusion, Graph, Node, Value
+from graphc.ir import Graph, Node, Value
 from passes._base import Pass, PassResult
 
 __all__ = ["FuseMatMulAdd"]
@@ -17,20 +17,24 @@ class FuseMatMulAdd(Pass):
     name = "fuse_matmul_add"
 
     def run(self, graph: Graph) -> PassResult:
-        fusions, why_not = [], []
-        for mm in graph.nodes:
+        nodes = graph.nodes
+        # Keyed by id(): Node.__hash__ and Value.__hash__ are Python calls, id() is not.
+        members = {id(n) for n in nodes}
+        outputs = {id(v) for v in graph.outputs}
+        fusions: list[tuple] = []
+        why_not = []
+        for mm in nodes:
             if mm.op != "matmul":
                 continue
-            reason = self._why_not(graph, mm)
-            if isinstance(reason, str):
-                why_not.append(f"{mm.where()}: {reason}")
+            found = self._why_not(mm, members, outputs)
+            if isinstance(found, str):
+                why_not.append(f"{mm.where()}: {found}")
                 continue
-            add, bias = reason
             # gemm takes the add's place and its output values (so its readers), and the
-            # matmul, read by the add alone, goes: nothing to rewire.
-            fusions.append(
-                Fusion((mm, add), "gemm", [mm.inputs[0], mm.inputs[1], bias], scope=mm.scope)
-            )
+            # matmul, read by the add alone, goes: nothing to rewire. A plain tuple of
+            # Fusion's fields: building the NamedTuple is a Python call per pair.
+            add, bias = found
+            fusions.append(((mm, add), "gemm", [mm.inputs[0], mm.inputs[1], bias], None, mm.scope))
         if not fusions:
             return PassResult(graph, False, "; ".join(why_not) or "no matmul nodes")
         # Every pair is found before the graph changes, then all are fused in one walk of
@@ -44,8 +48,9 @@ class FuseMatMulAdd(Pass):
         return PassResult(graph, True, reason)
 
     @staticmethod
-    def _why_not(graph: Graph, mm: Node) -> str | tuple[Node, Value]:
-        """``(add_node, bias)`` when ``mm`` can be fused, else the reason it cannot."""
+    def _why_not(mm: Node, members: set[int], outputs: set[int]) -> str | tuple[Node, Value]:
+        """``(add_node, bias)`` when ``mm`` can be fused, else the reason it cannot.
+        ``members`` and ``outputs`` hold the ids of the graph's nodes and outputs."""
         x, w = mm.inputs
         y = mm.outputs[0]
         if w.kind != "param" or len(w.shape) != 2:
@@ -54,10 +59,11 @@ class FuseMatMulAdd(Pass):
             return f"the input has rank {len(x.shape)}; Gemm needs rank 2"
         if not x.dtype.startswith("float") or x.dtype != w.dtype:
             return f"dtypes {x.dtype} and {w.dtype} are not one float dtype"
-        users = graph.consumers(y)  # once per input slot: add(y, y) lists the add twice
-        if len(users) > 1:
-            users = graph.users(y)
-        if graph.is_output(y) or len(users) != 1 or users[0].op != "add":
+        # The graph's readers of y, each once (add(y, y) lists the add twice in uses).
+        users = y.uses
+        if len(users) != 1 or id(users[0]) not in members:
+            users = list({id(u): u for u in users if id(u) in members}.values())
+        if id(y) in outputs or len(users) != 1 or users[0].op != "add":
             return "the result is not read by exactly one add (and nothing else)"
         add = users[0]
         a, b = add.inputs

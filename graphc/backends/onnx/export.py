@@ -748,23 +748,25 @@ def _old_data_files(target: str) -> set:
 def _compare_shapes(graph, tensor_of, inferred) -> None:
     """ONNX's inferred type of every tensor graphc knows must agree with graphc's: same
     element type and rank, equal where both dimensions are numbers."""
-    known = {}
-    for vi in (*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output):
-        known[vi.name] = vi.type.tensor_type
+    g = inferred.graph
+    known = {vi.name: vi for vi in (*g.input, *g.value_info, *g.output)}
     problems = []
     values = list(graph.inputs) + [v for n in graph.nodes for v in n.outputs]
     codes: dict = {}  # dtype -> its ONNX element type
-    # The inferred types found to agree, by (ONNX type's bytes, graphc's shape, its dims'
-    # types, dtype): a long chain's tensors share a few, checked once each.
+    # The inferred types found to agree, by (ONNX type's bytes, graphc's shape, dtype): a
+    # long chain's tensors share a few, checked once each. The shape by identity (the
+    # values hold them; shape rules hand out shared tuples): equal dims of other types
+    # (8 and 8.0) are not the same check.
     agreed: set = set()
     for v in values:
         t = tensor_of.get(v)
-        tt = known.get(t) if t is not None else None
-        if tt is None:
+        vi = known.get(t) if t is not None else None
+        if vi is None:
             continue
-        key = (tt.SerializeToString(), v.shape, tuple(map(type, v.shape)), v.dtype)
+        key = (vi.type.SerializeToString(), id(v.shape), v.dtype)
         if key in agreed:
             continue
+        tt = vi.type.tensor_type
         code = codes.get(v.dtype)
         if code is None:
             code = codes[v.dtype] = onnx_dtype(v.dtype)
