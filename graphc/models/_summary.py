@@ -38,11 +38,19 @@ def _is_chain(model, calls) -> bool:
     )
 
 
-def _output_shape(layer_calls_of_layer) -> str:
+def _output_shape(layer_calls_of_layer, texts: dict) -> str:
+    """The column's text. ``texts``: ``id(shape) -> (shape, text)`` of single outputs, for
+    one summary: many layers share a shape object (a shape rule's memoised result)."""
     if len(layer_calls_of_layer) == 1:  # a layer called once (most)
         outs = layer_calls_of_layer[0].outputs
         if len(outs) == 1:
-            return format_shape(outs[0].shape)
+            shape = outs[0].shape
+            known = texts.get(id(shape))
+            if known is not None and known[0] is shape:
+                return known[1]
+            text = format_shape(shape)
+            texts[id(shape)] = (shape, text)
+            return text
     shapes = []
     for call in layer_calls_of_layer:
         outs = call.outputs
@@ -95,11 +103,12 @@ def _print_summary(model, line_length, positions, print_fn):
     # A subclassed model lists the layers it holds, as Keras does (no input rows).
     layers = model.layers if model._subclassed else model.operations
     between, last = "_" * line_length, "=" * line_length
+    texts: dict = {}
     for i, layer in enumerate(layers):
         mine = by_layer.get(id(layer), [])
         fields = [
             f"{layer.name} ({_class_name(layer, Model)})",
-            _output_shape(mine),
+            _output_shape(mine, texts),
             counts.per_layer.get(layer.name, 0),
         ]
         if chain:
