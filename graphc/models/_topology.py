@@ -226,7 +226,8 @@ def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
 def keras_node_order(graph: Graph, keras_map=None) -> list:
     """The graph's nodes, each layer call's together, the calls in
     :func:`execution_order` (a topological order; ties and any call Keras would skip keep
-    recording order). Running the nodes in this order changes state in Keras's order."""
+    recording order). Running the nodes in this order changes state in Keras's order.
+    ``graph.nodes`` is a topological order, as a graph keeps them (``Graph.toposort``)."""
     import heapq
 
     rank = {(id(c.layer), c.index): i for i, c in enumerate(execution_order(graph, keras_map))}
