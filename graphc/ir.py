@@ -571,17 +571,22 @@ def _sorted_if_topological(nodes: list[Node]) -> list[Node] | None:
     """``nodes`` sorted by id when that order has every producer before its readers (and
     no node twice), else None."""
     by_id = sorted(nodes, key=_node_id)
-    # Keyed by the nodes' ids (unique), not the nodes: no ``Node.__hash__`` call per node.
-    position = {n._id: i for i, n in enumerate(by_id)}
-    if len(position) != len(by_id):
-        return None
-    get = position.get
-    for i, n in enumerate(by_id):
+    # Sorted by id, a producer comes first exactly when its id is smaller: only a node
+    # reading a later id needs the set of ids, to know whether that producer is one of
+    # ``nodes`` (made then, so a recorded graph makes none).
+    members: set[int] | None = None
+    last = -1
+    for n in by_id:
+        i = n._id
+        if i == last:  # the same node twice (sorted, a repeat comes next)
+            return None
+        last = i
         for v in n.inputs:
             p = v.producer
-            if p is not None:
-                j = get(p._id)
-                if j is not None and j >= i:
+            if p is not None and p._id >= i:
+                if members is None:
+                    members = {m._id for m in by_id}
+                if p._id in members:
                     return None
     return by_id
 

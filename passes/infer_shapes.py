@@ -19,7 +19,6 @@ __all__ = ["InferShapes", "InferredTypes", "TYPES"]
 
 #: The ``Node.meta`` key under which the pass stores a node's output types.
 TYPES = "types"
-_ABSENT = object()
 _new_type = tuple.__new__  # TensorType((shape, dtype)) from a value's checked fields
 
 
@@ -89,7 +88,6 @@ class InferShapes(Pass):
                 )
             inputs[v] = TensorType(shape, v.dtype)
         nodes = graph.nodes
-        before: list[tuple[Node, object]] = []  # what they held, restored if the run fails
 
         # The types this run derived: the graph inputs' and every output of the nodes
         # done so far, by value id (no ``Value.__hash__`` call per look-up). Any other
@@ -97,52 +95,63 @@ class InferShapes(Pass):
         # recorded type.
         typed: dict[int, TensorType] = {v._id: t for v, t in inputs.items()}
         get = typed.get
+        # The rule's result for an op without attributes by the identity of its input
+        # types' shapes and their dtypes: a model repeats a few layers many times, whose
+        # nodes read the same shape objects (a rule's memoised result, a weight's
+        # interned shape), all alive while the run lasts. Pure rules only (those
+        # ``_infer_key`` keys), so a hit is what the rule gives.
+        same: dict[tuple, tuple[TensorType, ...]] = {}
+        found: list[tuple[TensorType, ...]] = []  # each node's, written when all are done
         check = not self.input_shapes
-        try:
-            for node in nodes:
+        for node in nodes:
+            attrs = node.attrs
+            out_types = ids = None
+            if not attrs:
+                parts: list = [node.op]
+                for v in node.inputs:
+                    t = get(v._id)
+                    if t is None:
+                        parts += (id(v.shape), v.dtype)
+                    else:
+                        parts += (id(t[0]), t[1])
+                out_types = same.get(ids := tuple(parts))
+            if out_types is None:
                 in_types = []  # a loop, not a comprehension: no call per node
                 for v in node.inputs:
                     in_types.append(get(v._id) or _new_type(TensorType, (v.shape, v.dtype)))
-                # infer_types(op, node.attrs, in_types, node.where), its memo looked up here
-                # (a call less per node)
+                # infer_types(op, attrs, in_types, node.where), its memo looked up here
                 op = REGISTRY.get(node.op) or get_op(node.op)
-                key = _infer_key(op, node.attrs, in_types)
+                key = _infer_key(op, attrs, in_types)
                 out_types = _INFERRED.get(key) if key is not None else None
                 if out_types is None:
-                    out_types = infer_types(op, node.attrs, in_types, node.where, key)
-                outputs = node.outputs
-                if len(out_types) != len(outputs):
-                    raise GraphError(
-                        f"{node.where()}: the shape rule gave {len(out_types)} "
-                        f"outputs, the node has {len(outputs)}"
-                    )
-                if check:
-                    for v, t in zip(outputs, out_types):
-                        if t[0] == v.shape and t[1] == v.dtype:
-                            continue  # the recorded type, the usual case
-                        if (
-                            t.dtype != v.dtype
-                            or len(t.shape) != len(v.shape)
-                            or not all(dims_compatible(a, b) for a, b in zip(t.shape, v.shape))
-                        ):
-                            raise GraphError(
-                                f"{node.where()}: {v.name} is recorded as "
-                                f"{format_shape(v.shape)} {v.dtype} but the op rule gives "
-                                f"{format_shape(t.shape)} {t.dtype}"
-                            )
-                meta = node.meta
-                before.append((node, meta.get(TYPES, _ABSENT)))
-                meta[TYPES] = out_types = tuple(out_types)
+                    out_types = infer_types(op, attrs, in_types, node.where, key)
+                if key is not None and ids is not None:
+                    same[ids] = out_types
+            outputs = node.outputs
+            if len(out_types) != len(outputs):
+                raise GraphError(
+                    f"{node.where()}: the shape rule gave {len(out_types)} "
+                    f"outputs, the node has {len(outputs)}"
+                )
+            if check:
                 for v, t in zip(outputs, out_types):
-                    typed[v._id] = t
-        except Exception:
-            # A run that fails part-way leaves no node with its types: a reader would take
-            # them for the graph's. Each node gets back what the previous run wrote.
-            for node, old in before:
-                if old is _ABSENT:
-                    del node.meta[TYPES]
-                else:
-                    node.meta[TYPES] = old
-            raise
-        done = list(nodes)  # every node: the run got through them all
-        return InferredTypes(inputs, nodes, done)
+                    if t[0] == v.shape and t[1] == v.dtype:
+                        continue  # the recorded type, the usual case
+                    if (
+                        t.dtype != v.dtype
+                        or len(t.shape) != len(v.shape)
+                        or not all(dims_compatible(a, b) for a, b in zip(t.shape, v.shape))
+                    ):
+                        raise GraphError(
+                            f"{node.where()}: {v.name} is recorded as "
+                            f"{format_shape(v.shape)} {v.dtype} but the op rule gives "
+                            f"{format_shape(t.shape)} {t.dtype}"
+                        )
+            found.append(out_types)
+            for v, t in zip(outputs, out_types):
+                typed[v._id] = t
+        # Written once the run got through every node: a run failing part-way leaves each
+        # node what the previous run wrote.
+        for node, out_types in zip(nodes, found):
+            node.meta[TYPES] = out_types
+        return InferredTypes(inputs, nodes, list(nodes))

@@ -90,27 +90,18 @@ class ValidateConnectivity(Pass):
         # outputs have their node as producer, unless a pass left one without).
         available = set(graph.inputs)
         read: set[Value] = set()  # the graph inputs the nodes read
-        reached: list[str] = []
-        reached_set: set[str] = set()
-        last = None
         for node in graph.nodes:
             for v in node.inputs:
                 if v.producer is None and v.kind in ("input", "intermediate"):
                     if v not in available:
-                        raise GraphDisconnectedError(self._message(graph, v, node, reached))
+                        raise GraphDisconnectedError(self._message(graph, v, node))
                     read.add(v)
             for v in node.outputs:
                 if v.producer is None:
                     available.add(v)
-            scope = node.scope
-            layer = scope[0][0] if scope else None  # node.top[0]
-            if layer is not None and layer is not last and layer.name not in reached_set:
-                reached_set.add(layer.name)
-                reached.append(layer.name)
-            last = layer
         for v in graph.outputs:
             if v.producer is None and v.kind in ("input", "intermediate") and v not in available:
-                raise GraphDisconnectedError(self._message(graph, v, None, reached))
+                raise GraphDisconnectedError(self._message(graph, v, None))
 
         layers = top_layers(graph)
         by_name: dict[str, int] = {}
@@ -143,7 +134,16 @@ class ValidateConnectivity(Pass):
         return ConnectivityReport(unused_inputs=unused, layers=layers)
 
     @staticmethod
-    def _message(graph: Graph, missing: Value, node: Node | None, reached: list[str]) -> str:
+    def _message(graph: Graph, missing: Value, node: Node | None) -> str:
+        # The layers of the nodes before ``node`` (all of them for an output), each once.
+        seen: dict[str, None] = {}
+        for n in graph.nodes:
+            if n is node:
+                break
+            layer = n.top[0]
+            if layer is not None:
+                seen[layer.name] = None
+        reached = list(seen)
         if node is None:
             at = " (it is one of the model's outputs)"
         elif node.top[0] is not None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
 import weakref
 
 from graphc.ir import Graph
@@ -142,33 +144,37 @@ def _keras_map(graph: Graph):
         root = producer_call.get(out)
         if root is None or root in finished:
             continue
-        # iterative form of _build_map_helper: (call, next input to visit)
-        stack = [(root, 0)]
+        # iterative form of _build_map_helper: (call, iterator over its inputs)
+        stack = [(root, iter(root.inputs))]
         in_progress.add(root)
         index.setdefault(id(root.layer), len(index))
         while stack:
-            call, i = stack[-1]
-            if i < len(call.inputs):
-                stack[-1] = (call, i + 1)
-                parent = by_id(call.inputs[i]._id)
+            call, rest = stack[-1]
+            for v in rest:
+                parent = by_id(v._id)
                 if parent not in finished and parent not in in_progress:
                     index.setdefault(id(parent.layer), len(index))
                     in_progress.add(parent)
-                    stack.append((parent, 0))
-                continue
-            stack.pop()
-            in_progress.discard(call)
-            finished.add(call)
-            post.append(call)
+                    stack.append((parent, iter(parent.inputs)))
+                    break
+            else:
+                stack.pop()
+                in_progress.discard(call)
+                finished.add(call)
+                post.append(call)
     call_depth: dict = {}  # insertion order is Keras's nodes_by_depth order
     layer_depth: dict = {}
     for call in reversed(post):
-        d = max(call_depth.setdefault(call, 0), layer_depth.get(id(call.layer), 0))
-        layer_depth[id(call.layer)] = d
-        call_depth[call] = d
+        d = call_depth.setdefault(call, 0)
+        key = id(call.layer)
+        shared = layer_depth.get(key, 0)
+        if shared > d:
+            d = call_depth[call] = shared
+        layer_depth[key] = d
         for v in call.inputs:
             parent = by_id(v._id)
-            call_depth[parent] = max(d + 1, call_depth.get(parent, 0))
+            if call_depth.get(parent, -1) <= d:  # max(d + 1, its depth so far)
+                call_depth[parent] = d + 1
     # Inputs no output reaches have no entry: depth 0 and index -1 below, as in Keras.
     return calls, call_depth, layer_depth, index
 
@@ -220,7 +226,8 @@ def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
 def keras_node_order(graph: Graph, keras_map=None) -> list:
     """The graph's nodes, each layer call's together, the calls in
     :func:`execution_order` (a topological order; ties and any call Keras would skip keep
-    recording order). Running the nodes in this order changes state in Keras's order."""
+    recording order). Running the nodes in this order changes state in Keras's order.
+    ``graph.nodes`` is a topological order, as a graph keeps them (``Graph.toposort``)."""
     import heapq
 
     rank = {(id(c.layer), c.index): i for i, c in enumerate(execution_order(graph, keras_map))}
@@ -238,7 +245,7 @@ def keras_node_order(graph: Graph, keras_map=None) -> list:
             entry = top
             r = rank.get((id(top[0]), top[1]), far)
         keys.append((r, n._id))
-    if _in_key_order(nodes, keys):
+    if _in_key_order(keys):
         return list(nodes)
     members = set(nodes)
     key_of = {n: k for n, k in zip(nodes, keys)}
@@ -258,26 +265,9 @@ def keras_node_order(graph: Graph, keras_map=None) -> list:
     return order if len(order) == len(nodes) else nodes
 
 
-def _in_key_order(nodes: list, keys: list) -> bool:
-    """Whether ``nodes`` is a topological order (no node twice) along which their
-    ``keys`` strictly increase: then it is what Kahn's algorithm with a heap of keys
-    gives (each next node is ready and has the smallest key left), found in one pass (a
-    chain, and most models, are recorded in Keras's order)."""
-    # Keyed by the nodes' ids (unique): no ``Node.__hash__`` call per node.
-    position = {n._id: i for i, n in enumerate(nodes)}
-    if len(position) != len(nodes):
-        return False
-    get = position.get
-    previous = None
-    for i, n in enumerate(nodes):
-        k = keys[i]
-        if previous is not None and not previous < k:
-            return False
-        previous = k
-        for v in n.inputs:
-            p = v.producer
-            if p is not None:
-                j = get(p._id)
-                if j is not None and j >= i:
-                    return False
-    return True
+def _in_key_order(keys: list) -> bool:
+    """Whether ``keys`` strictly increase: then a graph's nodes (a topological order, no
+    node twice) along which they do are what Kahn's algorithm with a heap of keys gives
+    (each next node is ready and has the smallest key left), found in one pass (a chain,
+    and most models, are recorded in Keras's order)."""
+    return all(map(operator.lt, keys, itertools.islice(keys, 1, None)))

@@ -27,7 +27,7 @@ def _models():
 def test_same_order_and_layers_as_the_general_walks(monkeypatch):
     for inputs, outputs in _models():
         fast = graphc.Model(inputs, outputs)
-        monkeypatch.setattr(_topology, "_in_key_order", lambda nodes, key: False)
+        monkeypatch.setattr(_topology, "_in_key_order", lambda keys: False)
         monkeypatch.setattr(
             _topology,
             "keras_order_and_layers",

@@ -227,6 +227,32 @@ def test_pass_detects_a_tampered_dtype():
         InferShapes().run(g)
 
 
+def test_repeated_layers_are_each_checked():
+    # Nodes of the same op on the same shape objects share one look-up of the rule: a
+    # tampered type is still found on the third of three identical Dense layers, on its
+    # output and on a weight it reads.
+    i = Input(shape=(8,), name="is_rep_in")
+    x = i
+    for k in range(3):
+        x = layers.Dense(8, name=f"is_rep{k}")(x)
+    m = Model(i, x)
+    g = m.graph.clone()
+    g.nodes[-1].outputs[0].shape = (None, 9)
+    with pytest.raises(GraphError, match=r"is_rep2 \(add\): .* is recorded as \(None, 9\)"):
+        InferShapes().run(g)
+    g = m.graph.clone()
+    kernel = g.nodes[-2].inputs[1]
+    assert kernel.kind == "param" and kernel.shape == (8, 8)
+    kernel.shape = (8, 9)
+    try:
+        with pytest.raises(GraphError, match=r"is_rep2 \(matmul\): .* is recorded as"):
+            InferShapes().run(g)
+    finally:
+        kernel.shape = (8, 8)  # a weight is shared with the model's own graph
+    types = InferShapes().run(m.graph)
+    assert types[m.graph.outputs[0]] == TensorType((None, 8))
+
+
 def test_compute_output_shape_uses_the_op_rules():
     assert layers.Dense(5, name="is_cos").compute_output_shape((None, 3)) == (None, 5)
     assert layers.Flatten(name="is_cos_f").compute_output_shape((None, 2, 3)) == (None, 6)
