@@ -24,25 +24,6 @@ def _row(fields, positions) -> str:
     return line
 
 
-def _row_maker(positions):
-    """``lambda fields: _row(fields, positions)``, faster when every column is at least a
-    character wide (the usual case): each field is then cut and padded to its column's
-    width, less the last character of every column but the last, which is a space."""
-    starts = [0] + list(positions[:-1])
-    widths = [end - start for start, end in zip(starts, positions)]
-    if not all(type(end) is int for end in positions) or min(widths) < 1:
-        return lambda fields: _row(fields, positions)
-    widths = [w - 1 for w in widths[:-1]] + widths[-1:]
-
-    def row(fields) -> str:
-        out = []
-        for field, w in zip(fields, widths):
-            out.append(str(field)[:w].ljust(w))
-        return " ".join(out)
-
-    return row
-
-
 def _is_chain(model, calls) -> bool:
     from graphc.models.sequential import Sequential
 
@@ -110,7 +91,6 @@ def _print_summary(model, line_length, positions, print_fn):
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
     counts = CountParams().run(graph)
-    row = _row_maker(positions)
 
     by_layer: dict = {}
     for call in calls:
@@ -118,7 +98,7 @@ def _print_summary(model, line_length, positions, print_fn):
 
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * line_length)
-    print_fn(row(headers))
+    print_fn(_row(headers, positions))
     print_fn("=" * line_length)
     # A subclassed model lists the layers it holds, as Keras does (no input rows).
     layers = model.layers if model._subclassed else model.operations
@@ -132,7 +112,7 @@ def _print_summary(model, line_length, positions, print_fn):
             counts.per_layer.get(layer.name, 0),
         ]
         if chain:
-            print_fn(row(fields))
+            print_fn(_row(fields, positions))
         else:
             links = []
             for call in mine:
@@ -141,9 +121,9 @@ def _print_summary(model, line_length, positions, print_fn):
                     outs = flatten_struct(src.layer._calls[src.index][1])
                     k = next((j for j, o in enumerate(outs) if o is v), 0)
                     links.append(f"{src.layer.name}[{src.index}][{k}]")
-            print_fn(row(fields + [links[0] if links else ""]))
+            print_fn(_row(fields + [links[0] if links else ""], positions))
             for link in links[1:]:
-                print_fn(row(["", "", "", link]))
+                print_fn(_row(["", "", "", link], positions))
         print_fn(last if i == len(layers) - 1 else between)
     print_fn(f"Total params: {counts.total:,}")
     print_fn(f"Trainable params: {counts.trainable:,}")

@@ -199,19 +199,3 @@ def test_summary_of_a_model_with_a_raw_op():
     b = layers.Dense(3, name="sm_raw_b")(i)
     rows = lines_of(Model(i, a + b, name="sm_raw"))
     assert "Total params: 30" in rows
-
-
-@pytest.mark.parametrize(
-    "make, positions",
-    [(seed_functional, p) for p in ([0.3, 0.6, 1.0], [20, 21, 40], [10, 10, 30], [0, 5, 9])]
-    + [(branched, p) for p in ([0.3, 0.5, 0.6, 1.0], [30, 12, 50, 60], [1, 2, 3, 4])],
-)
-def test_rows_with_any_positions_as_the_column_by_column_layout(monkeypatch, make, positions):
-    # The summary's rows are made by a faster function when every column is at least a
-    # character wide; each row must be what cutting and padding column by column gives.
-    from graphc.models import _summary
-
-    model = make()
-    fast = lines_of(model, positions=positions)
-    monkeypatch.setattr(_summary, "_row_maker", lambda p: lambda fields: _summary._row(fields, p))
-    assert fast == lines_of(model, positions=positions)
