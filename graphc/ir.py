@@ -1201,11 +1201,9 @@ class Graph:
                     problems.append(f"{n.where()} reads {v.name}, which is not a graph input")
                 if v.kind not in _LEAF_KINDS and n not in v.uses:
                     problems.append(f"{v.name} does not list {n.where()} among its uses")
-            k = 0
-            for out in n.outputs:
+            for k, out in enumerate(n.outputs):
                 if out.producer is not n or out.index != k:
                     problems.append(f"{out.name} does not point back to {n.where()}")
-                k += 1
         for v in self.outputs:
             if (
                 v.producer is not None
