@@ -270,7 +270,9 @@ _MASK_VALUES: weakref.WeakSet = weakref.WeakSet()
 
 def get_keras_mask(x: object) -> Any:
     """The mask attached to symbolic tensor ``x``, or None."""
-    if not _MASKS:  # no mask at all, the common case (a lookup makes a weakref)
+    # No mask at all, the common case (a lookup makes a weakref). The dictionary's own
+    # ``data``: its ``len`` is a Python call, and an entry waiting for removal is a miss.
+    if not _MASKS.data:
         return None
     try:
         return _MASKS.get(x)
@@ -294,7 +296,7 @@ def any_mask_values() -> bool:
 
 def is_mask_value(v: object) -> bool:
     """Whether ``v`` was attached to a tensor as its mask."""
-    if not _MASK_VALUES:  # no mask at all, the common case (a lookup makes a weakref)
+    if not _MASK_VALUES.data:  # no mask at all, the common case (as get_keras_mask)
         return False
     try:
         return v in _MASK_VALUES

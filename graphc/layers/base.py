@@ -448,18 +448,24 @@ class Layer:
 
     # ---- attribute tracking: sub-layers assigned as attributes are tracked ----------
     def __setattr__(self, key, value):
-        if isinstance(value, Layer) and key != "_sublayers":
-            subs = self.__dict__.get("_sublayers")
-            if subs is not None and value not in subs and value is not self:
-                subs.append(value)
-        elif isinstance(value, Parameter) and value.layer is None:
-            # A Variable made by hand (``self.w = graphc.Variable(...)``) becomes one of
-            # this layer's weights, as Keras tracks variables assigned to attributes.
-            params = self.__dict__.get("_params")
-            if params is not None and not any(p is value for p in params):
-                value.layer = self
-                params.append(value)
-        object.__setattr__(self, key, value)
+        if isinstance(value, _TRACKED):  # a layer or a weight; most values are neither
+            if isinstance(value, Layer):
+                subs = self.__dict__.get("_sublayers")
+                if (
+                    subs is not None
+                    and key != "_sublayers"
+                    and value not in subs
+                    and value is not self
+                ):
+                    subs.append(value)
+            elif value.layer is None:
+                # A Variable made by hand (``self.w = graphc.Variable(...)``) becomes one
+                # of this layer's weights, as Keras tracks variables assigned to attributes.
+                params = self.__dict__.get("_params")
+                if params is not None and not any(p is value for p in params):
+                    value.layer = self
+                    params.append(value)
+        _set_attribute(self, key, value)
 
     # ---- weights ---------------------------------------------------------------------
     def add_weight(
@@ -958,6 +964,11 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+#: What ``Layer.__setattr__`` tracks: sub-layers and weights made by hand.
+_TRACKED = (Layer, Parameter)
+_set_attribute = object.__setattr__
 
 
 def _is_shape(x) -> bool:

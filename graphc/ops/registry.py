@@ -243,7 +243,7 @@ def _plain_key(x: Any) -> Any:
 _PLAIN_SHAPES: dict[int, tuple] = {}
 
 
-def _infer_key(op: Op, attrs: Attrs, types: Sequence[TensorType]) -> Any:
+def _infer_key(op: Op, attrs: Attrs, types: Sequence[tuple]) -> Any:
     pure = _PURE_RULES.get(op.__class__)
     if pure is None:
         cls = op.__class__
@@ -263,7 +263,8 @@ def _infer_key(op: Op, attrs: Attrs, types: Sequence[TensorType]) -> Any:
     for t in types:
         # A type keys itself when its dims are exactly ints, Nones and symbol names
         # (no two of those are equal) and its dtype a name: the common case, made fast.
-        if t.__class__ is not TensorType:
+        # ``apply`` passes plain ``(shape, dtype)`` pairs, equal to their TensorTypes.
+        if t.__class__ is not TensorType and t.__class__ is not tuple:
             return None
         shape, dtype = t
         if dtype.__class__ is not str:
@@ -373,15 +374,20 @@ def apply(name: str, inputs: Sequence[Any], **attrs: Any) -> Any:
             name, attrs, constants, [x for x in inputs if is_symbolic(x)]
         )
     values = inputs if all_values else [_as_value(x, dtype) for x in inputs]
-    # ``[v.type for v in values]`` without the property's call per value.
-    types = []
+    # The memo's key from plain ``(shape, dtype)`` pairs, which equal (and hash as) the
+    # values' TensorTypes: those are made only when the rule runs.
+    pairs = []
     for v in values:
-        types.append(_new_type(TensorType, (v.shape, v.dtype)))
-    key = _infer_key(op, attrs, types)
+        pairs.append((v.shape, v.dtype))
+    key = _infer_key(op, attrs, pairs)
     out_types = _INFERRED.get(key) if key is not None else None
     if out_types is None:
         out_types = infer_types(
-            op, attrs, types, lambda: f"{where_scope[-1][0].name} ({name})", key
+            op,
+            attrs,
+            [_new_type(TensorType, p) for p in pairs],
+            lambda: f"{where_scope[-1][0].name} ({name})",
+            key,
         )
     node = Node(name, values, out_types, attrs, where_scope)
     return node.outputs[0] if op.n_outputs == 1 else tuple(node.outputs)
