@@ -272,7 +272,7 @@ def get_keras_mask(x: object) -> Any:
     """The mask attached to symbolic tensor ``x``, or None."""
     # No mask at all, the common case (a lookup makes a weakref). The dictionary's own
     # ``data``: its ``len`` is a Python call, and an entry waiting for removal is a miss.
-    if not _MASKS.data:
+    if not _MASKS.data:  # type: ignore[attr-defined]
         return None
     try:
         return _MASKS.get(x)
@@ -296,7 +296,8 @@ def any_mask_values() -> bool:
 
 def is_mask_value(v: object) -> bool:
     """Whether ``v`` was attached to a tensor as its mask."""
-    if not _MASK_VALUES.data:  # no mask at all, the common case (as get_keras_mask)
+    # No mask at all, the common case (as in get_keras_mask).
+    if not _MASK_VALUES.data:  # type: ignore[attr-defined]
         return False
     try:
         return v in _MASK_VALUES

@@ -54,3 +54,16 @@ def test_ops_outside_graphc_are_not_memoised():
         infer_types(op, {}, [TensorType((2, 3))], "here")
     assert len(calls) == 3
     registry.REGISTRY.pop(op.name, None)
+
+
+def test_apply_keys_by_plain_pairs_as_by_types():
+    # ``apply`` keys the memo with plain ``(shape, dtype)`` pairs (no TensorType per
+    # input); the shape pass keys it with TensorTypes: both must find the same entry.
+    op = get_op("matmul")
+    types = [TensorType((None, 8), "float32"), TensorType((8, 4), "float32")]
+    pairs = [((None, 8), "float32"), ((8, 4), "float32")]
+    by_types, by_pairs = registry._infer_key(op, {}, types), registry._infer_key(op, {}, pairs)
+    assert by_pairs is not None and by_pairs == by_types and hash(by_pairs) == hash(by_types)
+    import numpy as np
+
+    assert registry._infer_key(op, {}, [((np.int64(8),), "float32")]) is None
