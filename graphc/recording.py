@@ -270,9 +270,7 @@ _MASK_VALUES: weakref.WeakSet = weakref.WeakSet()
 
 def get_keras_mask(x: object) -> Any:
     """The mask attached to symbolic tensor ``x``, or None."""
-    # No mask at all, the common case (a lookup makes a weakref). The dictionary's own
-    # ``data``: its ``len`` is a Python call, and an entry waiting for removal is a miss.
-    if not _MASKS.data:  # type: ignore[attr-defined]
+    if not _MASKS:  # no mask at all, the common case (a lookup makes a weakref)
         return None
     try:
         return _MASKS.get(x)
@@ -296,8 +294,7 @@ def any_mask_values() -> bool:
 
 def is_mask_value(v: object) -> bool:
     """Whether ``v`` was attached to a tensor as its mask."""
-    # No mask at all, the common case (as in get_keras_mask).
-    if not _MASK_VALUES.data:  # type: ignore[attr-defined]
+    if not _MASK_VALUES:  # no mask at all, the common case (a lookup makes a weakref)
         return False
     try:
         return v in _MASK_VALUES
