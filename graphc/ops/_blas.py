@@ -36,6 +36,8 @@ import os
 import threading
 import time
 
+import numpy as np
+
 #: Set to False to leave the BLAS thread count alone (for measurements).
 ENABLED = True
 
@@ -103,12 +105,35 @@ def _exit():
 SMALL_MACS = 1 << 24
 
 
+#: A rank-2 product (a Dense layer's) of more than ``_OWN_LIMIT`` multiply-adds (where
+#: OpenBLAS starts using its threads) and fewer than ``SMALL_PRODUCT`` runs with one BLAS
+#: thread (``product``): a second thread saves under 0.1 ms there, but leaves OpenBLAS's
+#: other thread spinning for the next ~0.1 s (its wait before it sleeps), which in the
+#: CNN's step (a Dense(10) over 1,600 features between one-thread convolutions) cost a
+#: third of the step's CPU time. One thread changes these products' rounding.
+SMALL_PRODUCT = 1 << 21
+_OWN_LIMIT = 1 << 18
+
+
+def product(a, b, out=None):
+    """``np.matmul(a, b, out=out)`` of two 2-D arrays, with one BLAS thread when it is
+    small (``SMALL_PRODUCT``)."""
+    macs = a.shape[0] * a.shape[1] * b.shape[1]
+    if not ENABLED or macs <= _OWN_LIMIT or macs >= SMALL_PRODUCT:
+        return np.matmul(a, b, out=out)
+    _enter()
+    try:
+        return np.matmul(a, b, out=out)
+    finally:
+        _exit()
+
+
 @contextlib.contextmanager
-def single_threaded(macs=0):
+def single_threaded(macs=0, limit=SMALL_MACS):
     """Run the block with one BLAS thread (see the module docstring) when its products
     are small: ``macs``, the multiply-adds of the largest product repeated in the loop,
-    below ``SMALL_MACS``."""
-    if not ENABLED or macs >= SMALL_MACS:
+    below ``limit``."""
+    if not ENABLED or macs >= limit:
         yield
         return
     _enter()
@@ -133,6 +158,7 @@ def threads() -> list:
 OVERLAP = None
 
 _pool = None
+_NAME = "graphc-blas"  # the worker thread's name prefix
 _idle_checked = (-1.0, False)  # (when, whether a core was idle) over the last second
 _cpu_sample = None  # (wall, the machine's busy core-seconds, this process's CPU seconds)
 
@@ -196,8 +222,8 @@ if hasattr(os, "register_at_fork"):
 def _spare_core() -> bool:
     """Whether a job handed to the worker now would run beside the caller: not when the
     BLAS already uses every thread (outside ``single_threaded``)."""
-    if OVERLAP is False or _depth == 0:
-        return False
+    if OVERLAP is False or _depth == 0 or threading.current_thread().name.startswith(_NAME):
+        return False  # (on the worker itself, a job it waited for would never start)
     cores = _cores()
     return cores >= 2 and (OVERLAP is True or _core_idle(cores))
 
@@ -213,5 +239,34 @@ def submit(fn, *args):
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor  # milliseconds at import
 
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphc-blas")
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_NAME)
     return _pool.submit(fn, *args)
+
+
+#: Rows at which ``halves`` may cut a product: OpenBLAS computes the rows of a row-major
+#: product in groups (12 rows for float32, 2 for float64 on the Haswell-class kernels
+#: NumPy ships for x86-64), and a product cut at a multiple of the group gives the same
+#: bits as the whole one (tested in tests/ops/test_blas_threads.py). 96 is a multiple of
+#: every group size up to 48, so a cut here holds on other kernels too.
+ROW_ALIGN = 96
+
+
+def halves(fn, n: int, align: int = 1) -> None:
+    """Run ``fn(lo, hi)`` over ``[0, s)`` and ``[s, n)``, ``s`` the multiple of ``align``
+    nearest ``n / 2`` (the whole range at once when that is 0 or ``n``), with one BLAS
+    thread: the first part on the worker thread when a core is spare (``submit``), else
+    both here, in order. The parts are the same either way, so the numbers do not depend
+    on the load; ``fn`` must write only what its part owns."""
+    s = int(round(n / 2 / align)) * align
+    with single_threaded():
+        if s <= 0 or s >= n:
+            fn(0, n)
+            return
+        job = submit(fn, 0, s)
+        try:
+            if job is None:
+                fn(0, s)
+            fn(s, n)
+        finally:
+            if job is not None:
+                job.result()

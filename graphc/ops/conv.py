@@ -30,12 +30,14 @@ serve the pooling ops too.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops._blas import ROW_ALIGN, halves, single_threaded, submit
 from graphc.ops._gemm import matmul_tn
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known
@@ -296,15 +298,39 @@ def _ones_column(w) -> bool:
 
 def _im2col(xp, out, window, strides, dilation, ones: bool):
     """The im2col matrix ``(N * prod(out), K * C)`` of a padded channels-last array, with
-    a last column of ones if asked."""
+    a last column of ones if asked; copied in two halves of the batch (``halves``)."""
     win = _windows(xp, out, window, strides, dilation)
     k = int(np.prod(win.shape[len(out) + 1 :]))
-    if not ones:
-        return win.reshape(-1, k)
-    cols = np.empty((int(np.prod(win.shape[: len(out) + 1])), k + 1), xp.dtype)
-    cols[:, k] = 1
-    np.copyto(cols[:, :k].reshape(win.shape), win)
+    if not ones and all(int(d) == 1 for d in window) and all(int(s) == 1 for s in strides):
+        return win.reshape(-1, k)  # a 1x1 kernel: the input itself, a free reshape
+    n, per = xp.shape[0], int(np.prod(out))
+    cols = np.empty((n * per, k + ones), xp.dtype)
+    if ones:
+        cols[:, k] = 1
+
+    def copy(lo, hi):
+        np.copyto(cols[lo * per : hi * per, :k].reshape(win[lo:hi].shape), win[lo:hi])
+
+    halves(copy, n)
     return cols
+
+
+#: Multiply-adds of a conv's forward product below which the op runs its products with
+#: one BLAS thread, the rows of the forward product and the batch of its other steps cut
+#: in two halves, one on graphc's worker thread when a core is idle (``_blas.halves``):
+#: OpenBLAS's own threads busy-wait between and after products, which on a loaded machine
+#: doubled the CNN step's CPU time (2^28 is about 20 ms of one core here: above it, a
+#: product keeps every BLAS thread). One BLAS thread changes the rounding of the products
+#: (OpenBLAS's threaded products round differently from its single-threaded ones); the
+#: halves do not (see ``_blas.ROW_ALIGN``).
+CONV_MACS = 1 << 28
+
+
+def _rows_product(a, b):
+    """``a @ b``, its rows in two halves (``halves``): the same bits as one product."""
+    y = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    halves(lambda lo, hi: np.matmul(a[lo:hi], b, out=y[lo:hi]), a.shape[0], ROW_ALIGN)
+    return y
 
 
 # ---- grouped convolution: the im2col matrix and kernel per group -------------------------
@@ -459,6 +485,13 @@ class Conv(Op):
         )
         return window, strides, dilation, pads, out
 
+    @staticmethod
+    def _small(x_last, w, out) -> bool:
+        """Whether an ungrouped conv runs its products with one BLAS thread, in halves
+        (``CONV_MACS``)."""
+        macs = x_last.shape[0] * int(np.prod(out)) * w[..., 0].size * w.shape[-1]
+        return macs < CONV_MACS
+
     def kernel(self, attrs, x, w, *bias, ctx):
         if x.dtype == np.float16:
             # half precision accumulates in float32 (as onnxruntime and the GPUs do); a
@@ -481,8 +514,14 @@ class Conv(Op):
         if groups == 1:
             wm = w.reshape(-1, w.shape[-1])
             biased = bool(bias) and _ones_column(w)
-            cols = _im2col(xp, out, window, strides, dilation, biased)
-            y = cols @ (np.concatenate([wm, bias[0][None]]) if biased else wm)
+            rhs = np.concatenate([wm, bias[0][None]]) if biased else wm
+            if self._small(x, w, out):
+                with single_threaded():
+                    cols = _im2col(xp, out, window, strides, dilation, biased)
+                    y = _rows_product(cols, rhs)
+            else:
+                cols = _im2col(xp, out, window, strides, dilation, biased)
+                y = cols @ rhs
             if ctx is not None and ctx.training and fmt == "channels_last":
                 _keep_cols(x, (window, strides, dilation, tuple(pads)), cols)
         elif w.shape[-2] == 1:
@@ -512,12 +551,14 @@ class Conv(Op):
                 x, w, g2, n_in, needs, fmt, groups, window, strides, dilation, pads, osz
             )
             return (gx, None if gw is None else gw.reshape(xs[1].shape), *gb)
-        gx = gw = gb = None
         k = w[..., 0].size
         cols = _take_cols(x, (window, strides, dilation, tuple(pads)))
         if cols is not None and cols.shape not in ((g2.shape[0], k), (g2.shape[0], k + 1)):
             cols = None
-        if needs[1]:
+        gb_wanted = n_in > 2 and needs[2]
+
+        def weight_grads(cols=cols):
+            gw = gb = None
             if cols is None:
                 ones = n_in > 2 and _ones_column(w)  # as the forward's (the same sums)
                 cols = _im2col(_pad(x, pads, 0), osz, window, strides, dilation, ones)
@@ -526,7 +567,7 @@ class Conv(Op):
                 # the kept matrix has the forward's column of ones: the last row of the
                 # product is the bias gradient
                 full = matmul_tn(cols, g2)
-                if n_in > 2 and needs[2]:
+                if gb_wanted:
                     gb = full[k].copy()
                 if buf is not None and buf.shape == w.shape and buf.dtype == g2.dtype:
                     np.copyto(buf, full[:k].reshape(w.shape))
@@ -538,9 +579,9 @@ class Conv(Op):
                 gw = buf
             else:
                 gw = matmul_tn(cols, g2).reshape(w.shape)
-        if n_in > 2 and needs[2] and gb is None:
-            gb = g2.sum(axis=0)
-        if needs[0]:
+            return gw, gb
+
+        def input_grad():
             # The adjoint of im2col, one kernel offset at a time: a GEMM per offset added
             # into a strided slice (no (N*out, k*C_in) matrix to scatter back).
             padded = (
@@ -550,9 +591,30 @@ class Conv(Op):
             )
             gxp = np.zeros(padded, dtype=g2.dtype)
             part_shape = (x.shape[0], *osz, x.shape[-1])
+            part = np.empty((g2.shape[0], x.shape[-1]), dtype=np.result_type(g2, w))
             for offs, sl in _window_slices(window, strides, dilation, osz):
-                gxp[sl] += (g2 @ w[offs].T).reshape(part_shape)
-            gx = _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
+                gxp[sl] += np.matmul(g2, w[offs].T, out=part).reshape(part_shape)
+            return _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
+
+        gx = gw = gb = None
+        with contextlib.ExitStack() as stack:
+            job = None
+            if self._small(x, w, osz):
+                stack.enter_context(single_threaded())
+                if needs[0] and needs[1]:
+                    # the weight gradient on graphc's worker thread beside the input's
+                    # when a core is idle (the same numbers either way)
+                    job = submit(weight_grads)
+            try:
+                if needs[0]:
+                    gx = input_grad()
+            finally:
+                if job is not None:
+                    gw, gb = job.result()
+            if needs[1] and job is None:
+                gw, gb = weight_grads()
+        if gb_wanted and gb is None:
+            gb = g2.sum(axis=0)
         return (gx, gw, gb)[:n_in]
 
     @staticmethod

@@ -164,3 +164,89 @@ def test_the_idle_check_leaves_out_this_process(monkeypatch):
     assert _blas._core_idle(2)
     clock.update(wall=104.0, busy=8.0, own=5.8)  # another process used one core
     assert not _blas._core_idle(2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7744, 289, 64), (43264, 10, 32), (1000, 37, 9)])
+def test_a_product_cut_at_row_align_gives_the_same_bits(dtype, shape):
+    """halves cuts products at multiples of ROW_ALIGN rows: with one BLAS thread, the
+    same bits as the whole product (OpenBLAS computes rows in fixed groups)."""
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    with _blas.single_threaded():
+        whole = a @ b
+        s = m // 2 // _blas.ROW_ALIGN * _blas.ROW_ALIGN
+        y = np.empty_like(whole)
+        np.matmul(a[:s], b, out=y[:s])
+        np.matmul(a[s:], b, out=y[s:])
+    np.testing.assert_array_equal(y, whole)
+
+
+@pytest.mark.parametrize("n", [1, 7, 64, 97])
+def test_halves_covers_the_range_once(monkeypatch, n):
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    seen = np.zeros(n, dtype=int)
+
+    def mark(lo, hi):
+        seen[lo:hi] += 1
+
+    _blas.halves(mark, n, align=4)
+    assert (seen == 1).all()
+
+
+def test_halves_waits_for_the_worker_before_an_error_leaves(monkeypatch):
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    done = []
+
+    def part(lo, hi):
+        if lo == 0:
+            import time
+
+            time.sleep(0.05)
+            done.append(lo)
+        else:
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        _blas.halves(part, 10)
+    if _blas._cores() >= 2:
+        assert done == [0]  # the worker's part had finished
+
+
+def _conv_step(xs, attrs):
+    op = REGISTRY["conv"]
+    ys = op.kernel(attrs, *xs, ctx=ExecContext(training=True))
+    g = np.cos(ys)  # any gradient
+    out = [None, np.empty_like(xs[1]), np.empty_like(xs[2])]
+    return [ys] + list(op.vjp(attrs, xs, (ys,), (g,), [True] * 3, out))
+
+
+@pytest.mark.parametrize("shape", [(64, 13, 13, 32, 64), (64, 28, 28, 1, 32), (5, 9, 9, 3, 4)])
+def test_conv_gives_the_same_bits_with_or_without_the_worker(monkeypatch, shape):
+    """The conv op's products on one BLAS thread, cut in halves and partly run on the
+    worker: the same bits whether the worker runs or not, and as one whole product."""
+    monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    n, h, w, c, f = shape
+    rng = np.random.default_rng(0)
+    xs = [
+        rng.standard_normal((n, h, w, c), dtype=np.float32),
+        rng.standard_normal((3, 3, c, f), dtype=np.float32),
+        rng.standard_normal((f,), dtype=np.float32),
+    ]
+    attrs = dict(strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1)
+    monkeypatch.setattr(_blas, "OVERLAP", False)
+    one = _conv_step(xs, attrs)
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    two = _conv_step(xs, attrs)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    # the forward as one product over the im2col matrix with its column of ones
+    win = np.lib.stride_tricks.sliding_window_view(xs[0], (3, 3), axis=(1, 2))
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 9 * c)
+    cols = np.concatenate([cols, np.ones((len(cols), 1), np.float32)], axis=1)
+    rhs = np.concatenate([xs[1].reshape(-1, f), xs[2][None]])
+    with _blas.single_threaded():
+        whole = cols @ rhs
+    np.testing.assert_array_equal(one[0].reshape(-1, f), whole)
