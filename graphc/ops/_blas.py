@@ -251,12 +251,21 @@ def submit(fn, *args):
 ROW_ALIGN = 96
 
 
-def halves(fn, n: int, align: int = 1) -> None:
+#: Elements below which ``halves`` runs its work at once, here: handing it to the worker
+#: would cost more (tens of microseconds) than half of it.
+HALVES_MIN = 1 << 16
+
+
+def halves(fn, n: int, align: int = 1, size: int = HALVES_MIN) -> None:
     """Run ``fn(lo, hi)`` over ``[0, s)`` and ``[s, n)``, ``s`` the multiple of ``align``
     nearest ``n / 2`` (the whole range at once when that is 0 or ``n``), with one BLAS
     thread: the first part on the worker thread when a core is spare (``submit``), else
     both here, in order. The parts are the same either way, so the numbers do not depend
-    on the load; ``fn`` must write only what its part owns."""
+    on the load; ``fn`` must write only what its part owns. Work of fewer than
+    ``HALVES_MIN`` elements (``size``) runs as ``fn(0, n)``."""
+    if size < HALVES_MIN:
+        fn(0, n)
+        return
     s = int(round(n / 2 / align)) * align
     with single_threaded():
         if s <= 0 or s >= n:

@@ -39,6 +39,7 @@ from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
 from graphc.ops._blas import ROW_ALIGN, halves, single_threaded, submit
 from graphc.ops._gemm import matmul_tn
+from graphc.ops._scratch import Scratch
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known
 
@@ -254,6 +255,9 @@ def lower_windowed(b, attrs, x, n, make):
 
 
 # ---- the im2col matrix kept from a training forward for the weight gradient ------------
+# Once used, an im2col matrix goes to ``_SCRATCH`` for the next call of the same shape.
+_SCRATCH = Scratch()
+
 # A training forward (``ctx.training``) keeps its im2col matrix for the VJP of the same
 # node, which pops it: the weight gradient is ``cols.T @ gy`` over the very matrix the
 # forward multiplied, instead of a second copy out of the strided windows. Keyed by the
@@ -265,9 +269,10 @@ _KEEP_BYTES = 1 << 26
 _kept_bytes = [0]
 
 
-def _keep_cols(x, key, cols) -> None:
+def _keep_cols(x, key, cols) -> bool:
+    """Keep ``cols`` for the VJP of the forward over ``x``; False past the cap."""
     if _kept_bytes[0] + cols.nbytes > _KEEP_BYTES:
-        return
+        return False
     full = (id(x), key)
 
     def forget(_ref, full=full) -> None:
@@ -278,6 +283,7 @@ def _keep_cols(x, key, cols) -> None:
     forget(None)  # an entry left by an earlier forward over the same array
     _KEPT[full] = (weakref.ref(x, forget), cols)
     _kept_bytes[0] += cols.nbytes
+    return True
 
 
 def _take_cols(x, key):
@@ -304,14 +310,14 @@ def _im2col(xp, out, window, strides, dilation, ones: bool):
     if not ones and all(int(d) == 1 for d in window) and all(int(s) == 1 for s in strides):
         return win.reshape(-1, k)  # a 1x1 kernel: the input itself, a free reshape
     n, per = xp.shape[0], int(np.prod(out))
-    cols = np.empty((n * per, k + ones), xp.dtype)
+    cols = _SCRATCH.empty((n * per, k + ones), xp.dtype)
     if ones:
         cols[:, k] = 1
 
     def copy(lo, hi):
         np.copyto(cols[lo * per : hi * per, :k].reshape(win[lo:hi].shape), win[lo:hi])
 
-    halves(copy, n)
+    halves(copy, n, size=cols.size)
     return cols
 
 
@@ -329,7 +335,7 @@ CONV_MACS = 1 << 28
 def _rows_product(a, b):
     """``a @ b``, its rows in two halves (``halves``): the same bits as one product."""
     y = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    halves(lambda lo, hi: np.matmul(a[lo:hi], b, out=y[lo:hi]), a.shape[0], ROW_ALIGN)
+    halves(lambda lo, hi: np.matmul(a[lo:hi], b, out=y[lo:hi]), a.shape[0], ROW_ALIGN, y.size)
     return y
 
 
@@ -522,8 +528,14 @@ class Conv(Op):
             else:
                 cols = _im2col(xp, out, window, strides, dilation, biased)
                 y = cols @ rhs
-            if ctx is not None and ctx.training and fmt == "channels_last":
-                _keep_cols(x, (window, strides, dilation, tuple(pads)), cols)
+            kept = (
+                ctx is not None
+                and ctx.training
+                and fmt == "channels_last"
+                and _keep_cols(x, (window, strides, dilation, tuple(pads)), cols)
+            )
+            if not kept and cols.base is None:
+                _SCRATCH.give(cols)  # for the next call (not a view of x)
         elif w.shape[-2] == 1:
             y = _depthwise(xp, w, groups, window, strides, dilation, out)
         else:
@@ -579,6 +591,8 @@ class Conv(Op):
                 gw = buf
             else:
                 gw = matmul_tn(cols, g2).reshape(w.shape)
+            if cols.base is None:
+                _SCRATCH.give(cols)  # popped from _KEPT or made here: nothing else reads it
             return gw, gb
 
         def input_grad():
@@ -591,9 +605,10 @@ class Conv(Op):
             )
             gxp = np.zeros(padded, dtype=g2.dtype)
             part_shape = (x.shape[0], *osz, x.shape[-1])
-            part = np.empty((g2.shape[0], x.shape[-1]), dtype=np.result_type(g2, w))
+            part = _SCRATCH.empty((g2.shape[0], x.shape[-1]), np.result_type(g2, w))
             for offs, sl in _window_slices(window, strides, dilation, osz):
                 gxp[sl] += np.matmul(g2, w[offs].T, out=part).reshape(part_shape)
+            _SCRATCH.give(part)
             return _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
 
         gx = gw = gb = None

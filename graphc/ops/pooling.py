@@ -175,7 +175,7 @@ class MaxPool(_Pool):
             for sl in slices[2:]:
                 np.maximum(y[lo:hi], xp[sl][lo:hi], out=y[lo:hi])
 
-        halves(part, y.shape[0])
+        halves(part, y.shape[0], size=y.size)
         return _from_last(y, fmt)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
@@ -210,7 +210,7 @@ class MaxPool(_Pool):
                 else:
                     gxp[sl][lo:hi] += gh * hit
 
-        halves(part, y.shape[0])
+        halves(part, y.shape[0], size=y.size)
         return (_from_last(_unpad(gxp, pads, x.shape[1 : 1 + n]), fmt),)
 
 

@@ -250,3 +250,24 @@ def test_conv_gives_the_same_bits_with_or_without_the_worker(monkeypatch, shape)
     with _blas.single_threaded():
         whole = cols @ rhs
     np.testing.assert_array_equal(one[0].reshape(-1, f), whole)
+
+
+def test_conv_reused_im2col_buffers_keep_the_numbers():
+    """The im2col matrices go to a scratch pool once used: interleaved forwards (training
+    and inference) and VJPs of the same shape give the numbers of separate runs."""
+    rng = np.random.default_rng(3)
+    attrs = dict(strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1)
+    w = rng.standard_normal((3, 3, 4, 8), dtype=np.float32)
+    b = rng.standard_normal((8,), dtype=np.float32)
+    xa, xb = (rng.standard_normal((40, 12, 12, 4), dtype=np.float32) for _ in range(2))
+    alone = [_conv_step([xa, w, b], attrs), _conv_step([xb, w, b], attrs)]
+    op = REGISTRY["conv"]
+    train = ExecContext(training=True)
+    ya = op.kernel(attrs, xa, w, b, ctx=train)
+    yb = op.kernel(attrs, xb, w, b, ctx=train)
+    op.kernel(attrs, xb, w, b, ctx=ExecContext(training=False))  # gives its matrix back
+    gb_ = op.vjp(attrs, [xb, w, b], (yb,), (np.cos(yb),), [True] * 3, [None] * 3)
+    ga_ = op.vjp(attrs, [xa, w, b], (ya,), (np.cos(ya),), [True] * 3, [None] * 3)
+    for got, want in zip([[ya, *ga_], [yb, *gb_]], alone):
+        for a, c in zip(got, want):
+            np.testing.assert_array_equal(a, c)
