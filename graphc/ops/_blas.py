@@ -219,21 +219,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-def _spare_core() -> bool:
+def _spare_core(any_load=False) -> bool:
     """Whether a job handed to the worker now would run beside the caller: not when the
-    BLAS already uses every thread (outside ``single_threaded``)."""
+    BLAS already uses every thread (outside ``single_threaded``); with ``any_load``, on
+    two cores even when the machine is loaded (for a job the caller takes back, with
+    ``cancel()``, if the worker has not started it when the caller needs it)."""
     if OVERLAP is False or _depth == 0 or threading.current_thread().name.startswith(_NAME):
         return False  # (on the worker itself, a job it waited for would never start)
     cores = _cores()
-    return cores >= 2 and (OVERLAP is True or _core_idle(cores))
+    return cores >= 2 and (OVERLAP is True or any_load or _core_idle(cores))
 
 
-def submit(fn, *args):
+def submit(fn, *args, any_load=False):
     """Run ``fn(*args)`` on the worker thread and return its future, or None when there
     is no core to spare (``_spare_core``); the caller then runs it inline. NumPy releases
     the GIL inside a product, so a product on the worker runs beside the caller's loop."""
     global _pool
-    if not _spare_core():
+    if not _spare_core(any_load):
         return None
     with _lock:
         if _pool is None:
@@ -243,7 +245,7 @@ def submit(fn, *args):
     return _pool.submit(fn, *args)
 
 
-#: Rows at which ``halves`` may cut a product: OpenBLAS computes the rows of a row-major
+#: Rows at which ``in_pieces`` may cut a product: OpenBLAS computes the rows of a row-major
 #: product in groups (12 rows for float32, 2 for float64 on the Haswell-class kernels
 #: NumPy ships for x86-64), and a product cut at a multiple of the group gives the same
 #: bits as the whole one (tested in tests/ops/test_blas_threads.py). 96 is a multiple of
@@ -251,31 +253,53 @@ def submit(fn, *args):
 ROW_ALIGN = 96
 
 
-#: Elements below which ``halves`` runs its work at once, here: handing it to the worker
-#: would cost more (tens of microseconds) than half of it.
-HALVES_MIN = 1 << 16
+#: Elements below which ``in_pieces`` runs its work at once, here: handing it to the
+#: worker would cost more (tens of microseconds) than part of it.
+PIECES_MIN = 1 << 16
+#: Pieces that ``in_pieces`` cuts a range into.
+PIECES = 4
 
 
-def halves(fn, n: int, align: int = 1, size: int = HALVES_MIN) -> None:
-    """Run ``fn(lo, hi)`` over ``[0, s)`` and ``[s, n)``, ``s`` the multiple of ``align``
-    nearest ``n / 2`` (the whole range at once when that is 0 or ``n``), with one BLAS
-    thread: the first part on the worker thread when a core is spare (``submit``), else
-    both here, in order. The parts are the same either way, so the numbers do not depend
-    on the load; ``fn`` must write only what its part owns. Work of fewer than
-    ``HALVES_MIN`` elements (``size``) runs as ``fn(0, n)``."""
-    if size < HALVES_MIN:
+def in_pieces(fn, n: int, align: int = 1, size: int = PIECES_MIN) -> None:
+    """Run ``fn(lo, hi)`` over ``[0, n)`` cut in ``PIECES`` pieces at multiples of
+    ``align``, with one BLAS thread: this thread takes pieces from the end, graphc's
+    worker thread (whenever there are two cores, loaded or not) from the start, and a
+    piece the worker has not taken when this thread runs out is this thread's. So on a
+    loaded machine the worker does what it gets a core for, and nothing waits for a
+    worker that is not running. The pieces are the same whichever thread runs them, so
+    the numbers do not depend on the load; ``fn`` must write only what its piece owns.
+    Work of fewer than ``PIECES_MIN`` elements (``size``) runs as ``fn(0, n)``."""
+    if size < PIECES_MIN:
         fn(0, n)
         return
-    s = int(round(n / 2 / align)) * align
+    step = max(align, -(-n // PIECES // align) * align)
+    bounds = list(range(0, n, step)) + [n]
     with single_threaded():
-        if s <= 0 or s >= n:
+        if len(bounds) <= 2:
             fn(0, n)
             return
-        job = submit(fn, 0, s)
+        lock = threading.Lock()
+        todo = [0, len(bounds) - 1]  # the pieces not taken: [front, back)
+
+        def take(front):
+            with lock:
+                if todo[0] >= todo[1]:
+                    return None
+                if front:
+                    todo[0] += 1
+                    return todo[0] - 1
+                todo[1] -= 1
+                return todo[1]
+
+        def work(front):
+            while (i := take(front)) is not None:
+                fn(bounds[i], bounds[i + 1])
+
+        job = submit(work, True, any_load=True)
         try:
-            if job is None:
-                fn(0, s)
-            fn(s, n)
+            work(False)
         finally:
-            if job is not None:
+            with lock:
+                todo[0] = todo[1]  # after an error, the worker takes nothing more
+            if job is not None and not job.cancel():
                 job.result()

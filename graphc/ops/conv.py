@@ -37,7 +37,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._blas import ROW_ALIGN, halves, single_threaded, submit
+from graphc.ops._blas import ROW_ALIGN, in_pieces, single_threaded, submit
 from graphc.ops._gemm import matmul_tn
 from graphc.ops._scratch import Scratch
 from graphc.ops.registry import Op, apply
@@ -304,7 +304,7 @@ def _ones_column(w) -> bool:
 
 def _im2col(xp, out, window, strides, dilation, ones: bool):
     """The im2col matrix ``(N * prod(out), K * C)`` of a padded channels-last array, with
-    a last column of ones if asked; copied in two halves of the batch (``halves``)."""
+    a last column of ones if asked; copied in pieces of the batch (``in_pieces``)."""
     win = _windows(xp, out, window, strides, dilation)
     k = int(np.prod(win.shape[len(out) + 1 :]))
     if not ones and all(int(d) == 1 for d in window) and all(int(s) == 1 for s in strides):
@@ -317,25 +317,25 @@ def _im2col(xp, out, window, strides, dilation, ones: bool):
     def copy(lo, hi):
         np.copyto(cols[lo * per : hi * per, :k].reshape(win[lo:hi].shape), win[lo:hi])
 
-    halves(copy, n, size=cols.size)
+    in_pieces(copy, n, size=cols.size)
     return cols
 
 
 #: Multiply-adds of a conv's forward product below which the op runs its products with
 #: one BLAS thread, the rows of the forward product and the batch of its other steps cut
-#: in two halves, one on graphc's worker thread when a core is idle (``_blas.halves``):
+#: in pieces shared with graphc's worker thread (``_blas.in_pieces``):
 #: OpenBLAS's own threads busy-wait between and after products, which on a loaded machine
 #: doubled the CNN step's CPU time (2^28 is about 20 ms of one core here: above it, a
 #: product keeps every BLAS thread). One BLAS thread changes the rounding of the products
 #: (OpenBLAS's threaded products round differently from its single-threaded ones); the
-#: halves do not (see ``_blas.ROW_ALIGN``).
+#: pieces do not (see ``_blas.ROW_ALIGN``).
 CONV_MACS = 1 << 28
 
 
 def _rows_product(a, b):
-    """``a @ b``, its rows in two halves (``halves``): the same bits as one product."""
+    """``a @ b``, its rows in pieces (``in_pieces``): the same bits as one product."""
     y = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    halves(lambda lo, hi: np.matmul(a[lo:hi], b, out=y[lo:hi]), a.shape[0], ROW_ALIGN, y.size)
+    in_pieces(lambda lo, hi: np.matmul(a[lo:hi], b, out=y[lo:hi]), a.shape[0], ROW_ALIGN, y.size)
     return y
 
 
@@ -493,7 +493,7 @@ class Conv(Op):
 
     @staticmethod
     def _small(x_last, w, out) -> bool:
-        """Whether an ungrouped conv runs its products with one BLAS thread, in halves
+        """Whether an ungrouped conv runs its products with one BLAS thread, in pieces
         (``CONV_MACS``)."""
         macs = x_last.shape[0] * int(np.prod(out)) * w[..., 0].size * w.shape[-1]
         return macs < CONV_MACS
@@ -617,13 +617,16 @@ class Conv(Op):
             if self._small(x, w, osz):
                 stack.enter_context(single_threaded())
                 if needs[0] and needs[1]:
-                    # the weight gradient on graphc's worker thread beside the input's
-                    # when a core is idle (the same numbers either way)
-                    job = submit(weight_grads)
+                    # the weight gradient on graphc's worker thread beside the input's,
+                    # taken back if the worker has not started it by then (the same
+                    # numbers either way)
+                    job = submit(weight_grads, any_load=True)
             try:
                 if needs[0]:
                     gx = input_grad()
             finally:
+                if job is not None and job.cancel():
+                    job = None  # computed here, below
                 if job is not None:
                     gw, gb = job.result()
             if needs[1] and job is None:

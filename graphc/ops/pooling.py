@@ -20,7 +20,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
-from graphc.ops._blas import halves
+from graphc.ops._blas import in_pieces
 from graphc.ops.conv import (
     _as_tuple,
     _check_window_attrs,
@@ -170,12 +170,12 @@ class MaxPool(_Pool):
             return _from_last(xp[slices[0]].copy(), fmt)
         y = np.empty(xp[slices[0]].shape, dtype=x.dtype)
 
-        def part(lo, hi):  # one half of the batch (halves)
+        def part(lo, hi):  # a piece of the batch (in_pieces)
             np.maximum(xp[slices[0]][lo:hi], xp[slices[1]][lo:hi], out=y[lo:hi])
             for sl in slices[2:]:
                 np.maximum(y[lo:hi], xp[sl][lo:hi], out=y[lo:hi])
 
-        halves(part, y.shape[0], size=y.size)
+        in_pieces(part, y.shape[0], size=y.size)
         return _from_last(y, fmt)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
@@ -197,7 +197,7 @@ class MaxPool(_Pool):
         # Windows that do not overlap write each input element at most once.
         disjoint = all(s >= k for s, k in zip(strides, pool))
 
-        def part(lo, hi):  # one half of the batch (halves)
+        def part(lo, hi):  # a piece of the batch (in_pieces)
             yh, gh = y[lo:hi], g[lo:hi]
             free = np.ones(yh.shape, dtype=bool)
             hit = np.empty(yh.shape, dtype=bool)
@@ -210,7 +210,7 @@ class MaxPool(_Pool):
                 else:
                     gxp[sl][lo:hi] += gh * hit
 
-        halves(part, y.shape[0], size=y.size)
+        in_pieces(part, y.shape[0], size=y.size)
         return (_from_last(_unpad(gxp, pads, x.shape[1 : 1 + n]), fmt),)
 
 

@@ -169,7 +169,7 @@ def test_the_idle_check_leaves_out_this_process(monkeypatch):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(7744, 289, 64), (43264, 10, 32), (1000, 37, 9)])
 def test_a_product_cut_at_row_align_gives_the_same_bits(dtype, shape):
-    """halves cuts products at multiples of ROW_ALIGN rows: with one BLAS thread, the
+    """in_pieces cuts products at multiples of ROW_ALIGN rows: with one BLAS thread, the
     same bits as the whole product (OpenBLAS computes rows in fixed groups)."""
     m, k, n = shape
     rng = np.random.default_rng(1)
@@ -184,35 +184,39 @@ def test_a_product_cut_at_row_align_gives_the_same_bits(dtype, shape):
     np.testing.assert_array_equal(y, whole)
 
 
+@pytest.mark.parametrize("overlap", [False, True])
 @pytest.mark.parametrize("n", [1, 7, 64, 97])
-def test_halves_covers_the_range_once(monkeypatch, n):
-    monkeypatch.setattr(_blas, "OVERLAP", True)
+def test_in_pieces_covers_the_range_once(monkeypatch, n, overlap):
+    monkeypatch.setattr(_blas, "OVERLAP", overlap)
     seen = np.zeros(n, dtype=int)
+    cuts = []
 
     def mark(lo, hi):
         seen[lo:hi] += 1
+        cuts.append(lo)
 
-    _blas.halves(mark, n, align=4)
+    _blas.in_pieces(mark, n, align=4)
     assert (seen == 1).all()
+    assert all(c % 4 == 0 for c in cuts)
 
 
-def test_halves_waits_for_the_worker_before_an_error_leaves(monkeypatch):
+def test_in_pieces_leaves_no_piece_running_after_an_error(monkeypatch):
+    import time
+
     monkeypatch.setattr(_blas, "OVERLAP", True)
-    done = []
+    running = []
 
-    def part(lo, hi):
-        if lo == 0:
-            import time
-
+    def piece(lo, hi):
+        if lo == 0:  # the worker's first piece
+            running.append(lo)
             time.sleep(0.05)
-            done.append(lo)
+            running.remove(lo)
         else:
             raise ValueError("boom")
 
     with pytest.raises(ValueError):
-        _blas.halves(part, 10)
-    if _blas._cores() >= 2:
-        assert done == [0]  # the worker's part had finished
+        _blas.in_pieces(piece, 100)
+    assert running == []
 
 
 def _conv_step(xs, attrs):
@@ -225,7 +229,7 @@ def _conv_step(xs, attrs):
 
 @pytest.mark.parametrize("shape", [(64, 13, 13, 32, 64), (64, 28, 28, 1, 32), (5, 9, 9, 3, 4)])
 def test_conv_gives_the_same_bits_with_or_without_the_worker(monkeypatch, shape):
-    """The conv op's products on one BLAS thread, cut in halves and partly run on the
+    """The conv op's products on one BLAS thread, cut in pieces and partly run on the
     worker: the same bits whether the worker runs or not, and as one whole product."""
     monkeypatch.setattr(_blas, "_cores", lambda: 2)
     n, h, w, c, f = shape
