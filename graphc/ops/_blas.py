@@ -16,6 +16,13 @@ counted: the first entry saves and lowers it, the last exit restores it. Without
 Products computed with one thread agree with the threaded ones to float32 rounding (and
 the result no longer depends on the machine's thread count).
 
+The convolutions (below ``conv.CONV_MACS``) and the small Dense products (``product``)
+run on one BLAS thread too: in the CNN step (Conv-Pool-Conv-Pool-Dense, batch 64) on
+the loaded 2-core machine OpenBLAS's threads made the CPU time 1.7-2.5x the
+single-threaded one. ``in_pieces`` gives back the second core without busy-waiting: the
+work cut in pieces (products by rows, at ``ROW_ALIGN``: the same bits), shared with the
+worker thread, which takes only what it gets a core for.
+
 ``submit`` runs a product on one worker thread of graphc's, beside a loop of the caller's
 (the LSTM's weight gradients of the steps done while backpropagation goes on): the
 overlap that the BLAS threads gave up, without their busy-waiting.
@@ -35,6 +42,8 @@ import ctypes
 import os
 import threading
 import time
+
+import numpy as np
 
 #: Set to False to leave the BLAS thread count alone (for measurements).
 ENABLED = True
@@ -103,12 +112,35 @@ def _exit():
 SMALL_MACS = 1 << 24
 
 
+#: A rank-2 product (a Dense layer's) of more than ``_OWN_LIMIT`` multiply-adds (where
+#: OpenBLAS starts using its threads) and fewer than ``SMALL_PRODUCT`` runs with one BLAS
+#: thread (``product``): a second thread saves under 0.1 ms there, but leaves OpenBLAS's
+#: other thread spinning for the next ~0.1 s (its wait before it sleeps), which in the
+#: CNN's step (a Dense(10) over 1,600 features between one-thread convolutions) cost a
+#: third of the step's CPU time. One thread changes these products' rounding.
+SMALL_PRODUCT = 1 << 21
+_OWN_LIMIT = 1 << 18
+
+
+def product(a, b, out=None):
+    """``np.matmul(a, b, out=out)`` of two 2-D arrays, with one BLAS thread when it is
+    small (``SMALL_PRODUCT``)."""
+    macs = a.shape[0] * a.shape[1] * b.shape[1]
+    if not ENABLED or macs <= _OWN_LIMIT or macs >= SMALL_PRODUCT:
+        return np.matmul(a, b, out=out)
+    _enter()
+    try:
+        return np.matmul(a, b, out=out)
+    finally:
+        _exit()
+
+
 @contextlib.contextmanager
-def single_threaded(macs=0):
+def single_threaded(macs=0, limit=SMALL_MACS):
     """Run the block with one BLAS thread (see the module docstring) when its products
     are small: ``macs``, the multiply-adds of the largest product repeated in the loop,
-    below ``SMALL_MACS``."""
-    if not ENABLED or macs >= SMALL_MACS:
+    below ``limit``."""
+    if not ENABLED or macs >= limit:
         yield
         return
     _enter()
@@ -133,6 +165,7 @@ def threads() -> list:
 OVERLAP = None
 
 _pool = None
+_NAME = "graphc-blas"  # the worker thread's name prefix
 _idle_checked = (-1.0, False)  # (when, whether a core was idle) over the last second
 _cpu_sample = None  # (wall, the machine's busy core-seconds, this process's CPU seconds)
 
@@ -193,25 +226,87 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-def _spare_core() -> bool:
+def _spare_core(any_load=False) -> bool:
     """Whether a job handed to the worker now would run beside the caller: not when the
-    BLAS already uses every thread (outside ``single_threaded``)."""
-    if OVERLAP is False or _depth == 0:
-        return False
+    BLAS already uses every thread (outside ``single_threaded``); with ``any_load``, on
+    two cores even when the machine is loaded (for a job the caller takes back, with
+    ``cancel()``, if the worker has not started it when the caller needs it)."""
+    if OVERLAP is False or _depth == 0 or threading.current_thread().name.startswith(_NAME):
+        return False  # (on the worker itself, a job it waited for would never start)
     cores = _cores()
-    return cores >= 2 and (OVERLAP is True or _core_idle(cores))
+    return cores >= 2 and (OVERLAP is True or any_load or _core_idle(cores))
 
 
-def submit(fn, *args):
+def submit(fn, *args, any_load=False):
     """Run ``fn(*args)`` on the worker thread and return its future, or None when there
     is no core to spare (``_spare_core``); the caller then runs it inline. NumPy releases
     the GIL inside a product, so a product on the worker runs beside the caller's loop."""
     global _pool
-    if not _spare_core():
+    if not _spare_core(any_load):
         return None
     with _lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor  # milliseconds at import
 
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphc-blas")
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_NAME)
     return _pool.submit(fn, *args)
+
+
+#: Rows at which ``in_pieces`` may cut a product: OpenBLAS computes the rows of a row-major
+#: product in groups (12 rows for float32, 2 for float64 on the Haswell-class kernels
+#: NumPy ships for x86-64), and a product cut at a multiple of the group gives the same
+#: bits as the whole one (tested in tests/ops/test_blas_threads.py). 96 is a multiple of
+#: every group size up to 48, so a cut here holds on other kernels too.
+ROW_ALIGN = 96
+
+
+#: Elements below which ``in_pieces`` runs its work at once, here: handing it to the
+#: worker would cost more (tens of microseconds) than part of it.
+PIECES_MIN = 1 << 16
+#: Pieces that ``in_pieces`` cuts a range into.
+PIECES = 4
+
+
+def in_pieces(fn, n: int, align: int = 1, size: int = PIECES_MIN) -> None:
+    """Run ``fn(lo, hi)`` over ``[0, n)`` cut in ``PIECES`` pieces at multiples of
+    ``align``, with one BLAS thread: this thread takes pieces from the end, graphc's
+    worker thread (whenever there are two cores, loaded or not) from the start, and a
+    piece the worker has not taken when this thread runs out is this thread's. So on a
+    loaded machine the worker does what it gets a core for, and nothing waits for a
+    worker that is not running. The pieces are the same whichever thread runs them, so
+    the numbers do not depend on the load; ``fn`` must write only what its piece owns.
+    Work of fewer than ``PIECES_MIN`` elements (``size``) runs as ``fn(0, n)``."""
+    if size < PIECES_MIN:
+        fn(0, n)
+        return
+    step = max(align, -(-n // PIECES // align) * align)
+    bounds = list(range(0, n, step)) + [n]
+    with single_threaded():
+        if len(bounds) <= 2:
+            fn(0, n)
+            return
+        lock = threading.Lock()
+        todo = [0, len(bounds) - 1]  # the pieces not taken: [front, back)
+
+        def take(front):
+            with lock:
+                if todo[0] >= todo[1]:
+                    return None
+                if front:
+                    todo[0] += 1
+                    return todo[0] - 1
+                todo[1] -= 1
+                return todo[1]
+
+        def work(front):
+            while (i := take(front)) is not None:
+                fn(bounds[i], bounds[i + 1])
+
+        job = submit(work, True, any_load=True)
+        try:
+            work(False)
+        finally:
+            with lock:
+                todo[0] = todo[1]  # after an error, the worker takes nothing more
+            if job is not None and not job.cancel():
+                job.result()

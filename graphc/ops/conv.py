@@ -30,13 +30,16 @@ serve the pooling ops too.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops._blas import ROW_ALIGN, in_pieces, single_threaded, submit
 from graphc.ops._gemm import matmul_tn
+from graphc.ops._scratch import Scratch
 from graphc.ops.registry import Op, apply
 from graphc.ops.shapes import dims_compatible, known
 
@@ -252,6 +255,9 @@ def lower_windowed(b, attrs, x, n, make):
 
 
 # ---- the im2col matrix kept from a training forward for the weight gradient ------------
+# Once used, an im2col matrix goes to ``_SCRATCH`` for the next call of the same shape.
+_SCRATCH = Scratch()
+
 # A training forward (``ctx.training``) keeps its im2col matrix for the VJP of the same
 # node, which pops it: the weight gradient is ``cols.T @ gy`` over the very matrix the
 # forward multiplied, instead of a second copy out of the strided windows. Keyed by the
@@ -263,9 +269,10 @@ _KEEP_BYTES = 1 << 26
 _kept_bytes = [0]
 
 
-def _keep_cols(x, key, cols) -> None:
+def _keep_cols(x, key, cols) -> bool:
+    """Keep ``cols`` for the VJP of the forward over ``x``; False past the cap."""
     if _kept_bytes[0] + cols.nbytes > _KEEP_BYTES:
-        return
+        return False
     full = (id(x), key)
 
     def forget(_ref, full=full) -> None:
@@ -276,6 +283,7 @@ def _keep_cols(x, key, cols) -> None:
     forget(None)  # an entry left by an earlier forward over the same array
     _KEPT[full] = (weakref.ref(x, forget), cols)
     _kept_bytes[0] += cols.nbytes
+    return True
 
 
 def _take_cols(x, key):
@@ -296,15 +304,39 @@ def _ones_column(w) -> bool:
 
 def _im2col(xp, out, window, strides, dilation, ones: bool):
     """The im2col matrix ``(N * prod(out), K * C)`` of a padded channels-last array, with
-    a last column of ones if asked."""
+    a last column of ones if asked; copied in pieces of the batch (``in_pieces``)."""
     win = _windows(xp, out, window, strides, dilation)
     k = int(np.prod(win.shape[len(out) + 1 :]))
-    if not ones:
-        return win.reshape(-1, k)
-    cols = np.empty((int(np.prod(win.shape[: len(out) + 1])), k + 1), xp.dtype)
-    cols[:, k] = 1
-    np.copyto(cols[:, :k].reshape(win.shape), win)
+    if not ones and all(int(d) == 1 for d in window) and all(int(s) == 1 for s in strides):
+        return win.reshape(-1, k)  # a 1x1 kernel: the input itself, a free reshape
+    n, per = xp.shape[0], int(np.prod(out))
+    cols = _SCRATCH.empty((n * per, k + ones), xp.dtype)
+    if ones:
+        cols[:, k] = 1
+
+    def copy(lo, hi):
+        np.copyto(cols[lo * per : hi * per, :k].reshape(win[lo:hi].shape), win[lo:hi])
+
+    in_pieces(copy, n, size=cols.size)
     return cols
+
+
+#: Multiply-adds of a conv's forward product below which the op runs its products with
+#: one BLAS thread, the rows of the forward product and the batch of its other steps cut
+#: in pieces shared with graphc's worker thread (``_blas.in_pieces``):
+#: OpenBLAS's own threads busy-wait between and after products, which on a loaded machine
+#: doubled the CNN step's CPU time (2^28 is about 20 ms of one core here: above it, a
+#: product keeps every BLAS thread). One BLAS thread changes the rounding of the products
+#: (OpenBLAS's threaded products round differently from its single-threaded ones); the
+#: pieces do not (see ``_blas.ROW_ALIGN``).
+CONV_MACS = 1 << 28
+
+
+def _rows_product(a, b):
+    """``a @ b``, its rows in pieces (``in_pieces``): the same bits as one product."""
+    y = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    in_pieces(lambda lo, hi: np.matmul(a[lo:hi], b, out=y[lo:hi]), a.shape[0], ROW_ALIGN, y.size)
+    return y
 
 
 # ---- grouped convolution: the im2col matrix and kernel per group -------------------------
@@ -459,6 +491,13 @@ class Conv(Op):
         )
         return window, strides, dilation, pads, out
 
+    @staticmethod
+    def _small(x_last, w, out) -> bool:
+        """Whether an ungrouped conv runs its products with one BLAS thread, in pieces
+        (``CONV_MACS``)."""
+        macs = x_last.shape[0] * int(np.prod(out)) * w[..., 0].size * w.shape[-1]
+        return macs < CONV_MACS
+
     def kernel(self, attrs, x, w, *bias, ctx):
         if x.dtype == np.float16:
             # half precision accumulates in float32 (as onnxruntime and the GPUs do); a
@@ -481,10 +520,22 @@ class Conv(Op):
         if groups == 1:
             wm = w.reshape(-1, w.shape[-1])
             biased = bool(bias) and _ones_column(w)
-            cols = _im2col(xp, out, window, strides, dilation, biased)
-            y = cols @ (np.concatenate([wm, bias[0][None]]) if biased else wm)
-            if ctx is not None and ctx.training and fmt == "channels_last":
-                _keep_cols(x, (window, strides, dilation, tuple(pads)), cols)
+            rhs = np.concatenate([wm, bias[0][None]]) if biased else wm
+            if self._small(x, w, out):
+                with single_threaded():
+                    cols = _im2col(xp, out, window, strides, dilation, biased)
+                    y = _rows_product(cols, rhs)
+            else:
+                cols = _im2col(xp, out, window, strides, dilation, biased)
+                y = cols @ rhs
+            kept = (
+                ctx is not None
+                and ctx.training
+                and fmt == "channels_last"
+                and _keep_cols(x, (window, strides, dilation, tuple(pads)), cols)
+            )
+            if not kept and cols.base is None:
+                _SCRATCH.give(cols)  # for the next call (not a view of x)
         elif w.shape[-2] == 1:
             y = _depthwise(xp, w, groups, window, strides, dilation, out)
         else:
@@ -512,12 +563,14 @@ class Conv(Op):
                 x, w, g2, n_in, needs, fmt, groups, window, strides, dilation, pads, osz
             )
             return (gx, None if gw is None else gw.reshape(xs[1].shape), *gb)
-        gx = gw = gb = None
         k = w[..., 0].size
         cols = _take_cols(x, (window, strides, dilation, tuple(pads)))
         if cols is not None and cols.shape not in ((g2.shape[0], k), (g2.shape[0], k + 1)):
             cols = None
-        if needs[1]:
+        gb_wanted = n_in > 2 and needs[2]
+
+        def weight_grads(cols=cols):
+            gw = gb = None
             if cols is None:
                 ones = n_in > 2 and _ones_column(w)  # as the forward's (the same sums)
                 cols = _im2col(_pad(x, pads, 0), osz, window, strides, dilation, ones)
@@ -526,7 +579,7 @@ class Conv(Op):
                 # the kept matrix has the forward's column of ones: the last row of the
                 # product is the bias gradient
                 full = matmul_tn(cols, g2)
-                if n_in > 2 and needs[2]:
+                if gb_wanted:
                     gb = full[k].copy()
                 if buf is not None and buf.shape == w.shape and buf.dtype == g2.dtype:
                     np.copyto(buf, full[:k].reshape(w.shape))
@@ -538,9 +591,11 @@ class Conv(Op):
                 gw = buf
             else:
                 gw = matmul_tn(cols, g2).reshape(w.shape)
-        if n_in > 2 and needs[2] and gb is None:
-            gb = g2.sum(axis=0)
-        if needs[0]:
+            if cols.base is None:
+                _SCRATCH.give(cols)  # popped from _KEPT or made here: nothing else reads it
+            return gw, gb
+
+        def input_grad():
             # The adjoint of im2col, one kernel offset at a time: a GEMM per offset added
             # into a strided slice (no (N*out, k*C_in) matrix to scatter back).
             padded = (
@@ -550,9 +605,34 @@ class Conv(Op):
             )
             gxp = np.zeros(padded, dtype=g2.dtype)
             part_shape = (x.shape[0], *osz, x.shape[-1])
+            part = _SCRATCH.empty((g2.shape[0], x.shape[-1]), np.result_type(g2, w))
             for offs, sl in _window_slices(window, strides, dilation, osz):
-                gxp[sl] += (g2 @ w[offs].T).reshape(part_shape)
-            gx = _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
+                gxp[sl] += np.matmul(g2, w[offs].T, out=part).reshape(part_shape)
+            _SCRATCH.give(part)
+            return _from_last(_unpad(gxp, pads, x.shape[1:-1]), fmt)
+
+        gx = gw = gb = None
+        with contextlib.ExitStack() as stack:
+            job = None
+            if self._small(x, w, osz):
+                stack.enter_context(single_threaded())
+                if needs[0] and needs[1]:
+                    # the weight gradient on graphc's worker thread beside the input's,
+                    # taken back if the worker has not started it by then (the same
+                    # numbers either way)
+                    job = submit(weight_grads, any_load=True)
+            try:
+                if needs[0]:
+                    gx = input_grad()
+            finally:
+                if job is not None and job.cancel():
+                    job = None  # computed here, below
+                if job is not None:
+                    gw, gb = job.result()
+            if needs[1] and job is None:
+                gw, gb = weight_grads()
+        if gb_wanted and gb is None:
+            gb = g2.sum(axis=0)
         return (gx, gw, gb)[:n_in]
 
     @staticmethod

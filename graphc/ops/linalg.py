@@ -6,6 +6,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops._blas import product
 from graphc.ops.registry import Op
 from graphc.ops.shapes import broadcast_shapes, dims_compatible, unbroadcast
 
@@ -32,10 +33,12 @@ class MatMul(Op):
         return TensorType(batch + (a.shape[-2], b.shape[-1]), a.dtype)
 
     def kernel(self, attrs, a, b, *, ctx):
+        if a.ndim == 2 and b.ndim == 2:
+            return product(a, b)  # small ones on one BLAS thread (as the compiled plans)
         if a.ndim > 2 and b.ndim == 2:
             # One GEMM over all leading dims: NumPy's stacked matmul calls BLAS per slice,
             # or not at all for some strides.
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + b.shape[-1:])
+            return product(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[-1:])
         return np.matmul(a, b)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
@@ -46,10 +49,10 @@ class MatMul(Op):
             # The common Dense case: fold all leading dims into one GEMM per gradient,
             # written straight into the gradient buffer when the executor gives one.
             if needs[0]:
-                ga = (g.reshape(-1, g.shape[-1]) @ b.T).reshape(a.shape)
+                ga = product(g.reshape(-1, g.shape[-1]), b.T).reshape(a.shape)
             if needs[1]:
                 a2, g2 = a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])
-                gb = np.matmul(a2.T, g2, out=out[1]) if out[1] is not None else a2.T @ g2
+                gb = product(a2.T, g2, out=out[1])
             return ga, gb
         if needs[0]:
             ga = unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a.shape)

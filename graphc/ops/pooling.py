@@ -20,6 +20,7 @@ import numpy as np
 
 from graphc.errors import ShapeError
 from graphc.ir import TensorType, format_shape
+from graphc.ops._blas import in_pieces
 from graphc.ops.conv import (
     _as_tuple,
     _check_window_attrs,
@@ -167,9 +168,14 @@ class MaxPool(_Pool):
         slices = list(_offset_slices(pool, strides, out))
         if len(slices) == 1:
             return _from_last(xp[slices[0]].copy(), fmt)
-        y = np.maximum(xp[slices[0]], xp[slices[1]])
-        for sl in slices[2:]:
-            np.maximum(y, xp[sl], out=y)
+        y = np.empty(xp[slices[0]].shape, dtype=x.dtype)
+
+        def part(lo, hi):  # a piece of the batch (in_pieces)
+            np.maximum(xp[slices[0]][lo:hi], xp[slices[1]][lo:hi], out=y[lo:hi])
+            for sl in slices[2:]:
+                np.maximum(y[lo:hi], xp[sl][lo:hi], out=y[lo:hi])
+
+        in_pieces(part, y.shape[0], size=y.size)
         return _from_last(y, fmt)
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
@@ -188,18 +194,23 @@ class MaxPool(_Pool):
             gxp = _tiled_grad(xp.shape, g.dtype, [o * k for o, k in zip(out, pool)])
         else:
             gxp = np.zeros(xp.shape, dtype=g.dtype)
-        free = np.ones(y.shape, dtype=bool)
-        hit = np.empty(y.shape, dtype=bool)
         # Windows that do not overlap write each input element at most once.
         disjoint = all(s >= k for s, k in zip(strides, pool))
-        for sl in slices:
-            np.equal(xp[sl], y, out=hit)
-            hit &= free
-            free ^= hit
-            if disjoint:
-                np.multiply(g, hit, out=gxp[sl])
-            else:
-                gxp[sl] += g * hit
+
+        def part(lo, hi):  # a piece of the batch (in_pieces)
+            yh, gh = y[lo:hi], g[lo:hi]
+            free = np.ones(yh.shape, dtype=bool)
+            hit = np.empty(yh.shape, dtype=bool)
+            for sl in slices:
+                np.equal(xp[sl][lo:hi], yh, out=hit)
+                hit &= free
+                free ^= hit
+                if disjoint:
+                    np.multiply(gh, hit, out=gxp[sl][lo:hi])
+                else:
+                    gxp[sl][lo:hi] += gh * hit
+
+        in_pieces(part, y.shape[0], size=y.size)
         return (_from_last(_unpad(gxp, pads, x.shape[1 : 1 + n]), fmt),)
 
 

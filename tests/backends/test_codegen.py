@@ -166,7 +166,7 @@ def test_source_is_straight_line_python_with_the_dense_steps_inline():
     assert src.count("def forward(") == 2 and src.count("def backward(") == 1
     # no loop over the plan: one line (or a few) per step
     assert not any(line.lstrip().startswith(("for ", "while ")) for line in src.splitlines())
-    assert "v0 @ v1" in src  # the first Dense's matmul, inline
+    assert "mm(v0, v1)" in src  # the first Dense's matmul, inline (np.matmul via _blas.product)
     assert "relu(v" in src  # relu, inline (graphc.ops.elementwise.relu: np.maximum(x, 0))
     assert "# dense" in src  # each step names its layer
     compile(src, "<source>", "exec")  # what source() shows is valid Python

@@ -164,3 +164,114 @@ def test_the_idle_check_leaves_out_this_process(monkeypatch):
     assert _blas._core_idle(2)
     clock.update(wall=104.0, busy=8.0, own=5.8)  # another process used one core
     assert not _blas._core_idle(2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7744, 289, 64), (43264, 10, 32), (1000, 37, 9)])
+def test_a_product_cut_at_row_align_gives_the_same_bits(dtype, shape):
+    """in_pieces cuts products at multiples of ROW_ALIGN rows: with one BLAS thread, the
+    same bits as the whole product (OpenBLAS computes rows in fixed groups)."""
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    with _blas.single_threaded():
+        whole = a @ b
+        s = m // 2 // _blas.ROW_ALIGN * _blas.ROW_ALIGN
+        y = np.empty_like(whole)
+        np.matmul(a[:s], b, out=y[:s])
+        np.matmul(a[s:], b, out=y[s:])
+    np.testing.assert_array_equal(y, whole)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+@pytest.mark.parametrize("n", [1, 7, 64, 97])
+def test_in_pieces_covers_the_range_once(monkeypatch, n, overlap):
+    monkeypatch.setattr(_blas, "OVERLAP", overlap)
+    seen = np.zeros(n, dtype=int)
+    cuts = []
+
+    def mark(lo, hi):
+        seen[lo:hi] += 1
+        cuts.append(lo)
+
+    _blas.in_pieces(mark, n, align=4)
+    assert (seen == 1).all()
+    assert all(c % 4 == 0 for c in cuts)
+
+
+def test_in_pieces_leaves_no_piece_running_after_an_error(monkeypatch):
+    import time
+
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    running = []
+
+    def piece(lo, hi):
+        if lo == 0:  # the worker's first piece
+            running.append(lo)
+            time.sleep(0.05)
+            running.remove(lo)
+        else:
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        _blas.in_pieces(piece, 100)
+    assert running == []
+
+
+def _conv_step(xs, attrs):
+    op = REGISTRY["conv"]
+    ys = op.kernel(attrs, *xs, ctx=ExecContext(training=True))
+    g = np.cos(ys)  # any gradient
+    out = [None, np.empty_like(xs[1]), np.empty_like(xs[2])]
+    return [ys] + list(op.vjp(attrs, xs, (ys,), (g,), [True] * 3, out))
+
+
+@pytest.mark.parametrize("shape", [(64, 13, 13, 32, 64), (64, 28, 28, 1, 32), (5, 9, 9, 3, 4)])
+def test_conv_gives_the_same_bits_with_or_without_the_worker(monkeypatch, shape):
+    """The conv op's products on one BLAS thread, cut in pieces and partly run on the
+    worker: the same bits whether the worker runs or not, and as one whole product."""
+    monkeypatch.setattr(_blas, "_cores", lambda: 2)
+    n, h, w, c, f = shape
+    rng = np.random.default_rng(0)
+    xs = [
+        rng.standard_normal((n, h, w, c), dtype=np.float32),
+        rng.standard_normal((3, 3, c, f), dtype=np.float32),
+        rng.standard_normal((f,), dtype=np.float32),
+    ]
+    attrs = dict(strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1)
+    monkeypatch.setattr(_blas, "OVERLAP", False)
+    one = _conv_step(xs, attrs)
+    monkeypatch.setattr(_blas, "OVERLAP", True)
+    two = _conv_step(xs, attrs)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    # the forward as one product over the im2col matrix with its column of ones
+    win = np.lib.stride_tricks.sliding_window_view(xs[0], (3, 3), axis=(1, 2))
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 9 * c)
+    cols = np.concatenate([cols, np.ones((len(cols), 1), np.float32)], axis=1)
+    rhs = np.concatenate([xs[1].reshape(-1, f), xs[2][None]])
+    with _blas.single_threaded():
+        whole = cols @ rhs
+    np.testing.assert_array_equal(one[0].reshape(-1, f), whole)
+
+
+def test_conv_reused_im2col_buffers_keep_the_numbers():
+    """The im2col matrices go to a scratch pool once used: interleaved forwards (training
+    and inference) and VJPs of the same shape give the numbers of separate runs."""
+    rng = np.random.default_rng(3)
+    attrs = dict(strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1)
+    w = rng.standard_normal((3, 3, 4, 8), dtype=np.float32)
+    b = rng.standard_normal((8,), dtype=np.float32)
+    xa, xb = (rng.standard_normal((40, 12, 12, 4), dtype=np.float32) for _ in range(2))
+    alone = [_conv_step([xa, w, b], attrs), _conv_step([xb, w, b], attrs)]
+    op = REGISTRY["conv"]
+    train = ExecContext(training=True)
+    ya = op.kernel(attrs, xa, w, b, ctx=train)
+    yb = op.kernel(attrs, xb, w, b, ctx=train)
+    op.kernel(attrs, xb, w, b, ctx=ExecContext(training=False))  # gives its matrix back
+    gb_ = op.vjp(attrs, [xb, w, b], (yb,), (np.cos(yb),), [True] * 3, [None] * 3)
+    ga_ = op.vjp(attrs, [xa, w, b], (ya,), (np.cos(ya),), [True] * 3, [None] * 3)
+    for got, want in zip([[ya, *ga_], [yb, *gb_]], alone):
+        for a, c in zip(got, want):
+            np.testing.assert_array_equal(a, c)

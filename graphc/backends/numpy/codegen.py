@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from graphc.ops._blas import product
 from graphc.ops.elementwise import relu
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,7 +36,7 @@ class _Writer:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {"np": np, "relu": relu}
+        self.names: dict[str, Any] = {"np": np, "relu": relu, "mm": product}
 
     def line(self, text: str, indent: int = 1) -> None:
         self.lines.append("    " * indent + text)
@@ -94,7 +95,7 @@ def _forward_inline(step: Any, args: list[str], y: str, reuse: Callable[[int], b
     if step.multi or step.stateful:
         return None
     if name == "matmul" and _rank2(node.inputs[0]) and _rank2(node.inputs[1]):
-        return [f"{y} = {args[0]} @ {args[1]}"]
+        return [f"{y} = mm({args[0]}, {args[1]})"]  # np.matmul, small ones on one thread
     if name == "add" and len(args) == 2:
         return [f"{y} = {args[0]} + {args[1]}"]
     if name == "relu":
@@ -133,8 +134,8 @@ def _backward_inline(step: Any, xs: list[str], y: str, gy: str, fresh: bool) -> 
     if name == "matmul" and _rank2(node.inputs[0]) and _rank2(node.inputs[1]):
         a, b = xs
         return [
-            (f"{gy} @ {b}.T" if needs[0] else None, True),
-            (f"{a}.T @ {gy}" if needs[1] else None, True),
+            (f"mm({gy}, {b}.T)" if needs[0] else None, True),
+            (f"mm({a}.T, {gy})" if needs[1] else None, True),
         ]
     return None
 
@@ -351,7 +352,7 @@ def generate_backward(ex: "Executor") -> tuple[str, dict]:
                 and kk == 1
             ):
                 # As the VJP does: the weight's gradient straight into its buffer.
-                w.line(f"np.matmul({_var(step.ins[0])}.T, {gys[0]}, out={b})", 3)
+                w.line(f"mm({_var(step.ins[0])}.T, {gys[0]}, out={b})", 3)
             elif action == WRITE_PARAM and inline is not None and step.op.name == "add" and kk == 1:
                 # The bias gradient: the same reduction, written into its buffer.
                 lead = tuple(range(len(step.node.inputs[0].shape) - 1))
