@@ -126,21 +126,18 @@ def product(a, b, out=None):
     """``np.matmul(a, b, out=out)`` of two 2-D arrays, with one BLAS thread when it is
     small (``SMALL_PRODUCT``)."""
     macs = a.shape[0] * a.shape[1] * b.shape[1]
-    if not ENABLED or macs <= _OWN_LIMIT or macs >= SMALL_PRODUCT:
+    if macs <= _OWN_LIMIT or macs >= SMALL_PRODUCT:
         return np.matmul(a, b, out=out)
-    _enter()
-    try:
+    with single_threaded():
         return np.matmul(a, b, out=out)
-    finally:
-        _exit()
 
 
 @contextlib.contextmanager
-def single_threaded(macs=0, limit=SMALL_MACS):
+def single_threaded(macs=0):
     """Run the block with one BLAS thread (see the module docstring) when its products
     are small: ``macs``, the multiply-adds of the largest product repeated in the loop,
-    below ``limit``."""
-    if not ENABLED or macs >= limit:
+    below ``SMALL_MACS``."""
+    if not ENABLED or macs >= SMALL_MACS:
         yield
         return
     _enter()

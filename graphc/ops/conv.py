@@ -521,13 +521,10 @@ class Conv(Op):
             wm = w.reshape(-1, w.shape[-1])
             biased = bool(bias) and _ones_column(w)
             rhs = np.concatenate([wm, bias[0][None]]) if biased else wm
-            if self._small(x, w, out):
-                with single_threaded():
-                    cols = _im2col(xp, out, window, strides, dilation, biased)
-                    y = _rows_product(cols, rhs)
-            else:
+            small = self._small(x, w, out)
+            with single_threaded() if small else contextlib.nullcontext():
                 cols = _im2col(xp, out, window, strides, dilation, biased)
-                y = cols @ rhs
+                y = _rows_product(cols, rhs) if small else cols @ rhs
             kept = (
                 ctx is not None
                 and ctx.training
