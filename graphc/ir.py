@@ -1033,16 +1033,16 @@ class Graph:
         e.reorder = True
         return new
 
-    def fuse(self, fusions: Iterable[Fusion | tuple]) -> list[Node]:
-        """Apply every ``Fusion`` (or plain tuple of its five fields) at once, in one walk
-        of the node list: each group of nodes becomes one new node that takes the place
-        and the output Values of the group's last node (as ``replace_op`` does); the
-        group's other nodes leave the graph, and their outputs must be read by the group
-        alone, not be graph outputs. What a fusion pass does with all the matches it
-        found: a ``replace_op`` and an ``erase`` per match keep a batch's bookkeeping
-        (membership sets, insertion anchors) up to date at every edit, and ``commit``
-        walks it again; here one check of the groups and one walk do. Pending edits are
-        committed first. Returns the new nodes, in ``fusions`` order."""
+    def fuse(self, fusions: Iterable[Fusion]) -> list[Node]:
+        """Apply every ``Fusion`` at once, in one walk of the node list: each group of
+        nodes becomes one new node that takes the place and the output Values of the
+        group's last node (as ``replace_op`` does); the group's other nodes leave the
+        graph, and their outputs must be read by the group alone, not be graph outputs.
+        What a fusion pass does with all the matches it found: a ``replace_op`` and an
+        ``erase`` per match keep a batch's bookkeeping (membership sets, insertion
+        anchors) up to date at every edit, and ``commit`` walks it again; here one check
+        of the groups and one walk do. Pending edits are committed first. Returns the new
+        nodes, in ``fusions`` order."""
         self.commit()
         fusions = list(fusions)
         # Keyed by ``_id``: Node.__hash__ is a Python call, reading the slot is not.
@@ -1051,7 +1051,7 @@ class Graph:
         # Checked before any change, so a refused fusion leaves the graph as it was.
         group_of: dict[int, int] = {}  # each fused node -> the index of its fusion
         for i, f in enumerate(fusions):
-            group, op = f[0], f[1]
+            group, op = f.nodes, f.op
             for n in group:
                 if n._id not in in_graph or n._id in group_of:
                     why = (

@@ -512,9 +512,9 @@ def test_fuse_applies_every_fusion_in_one_walk():
     assert g.fuse([]) == [] and g.nodes == [g1, g2]
 
 
-def test_fuse_takes_plain_tuples_and_keeps_other_readers_of_inputs():
+def test_fuse_keeps_other_readers_of_inputs():
     g, (x, n1, n2, n3) = small_graph()  # x is read by relu (fused) and by the add
-    (new,) = g.fuse([((n1, n2), "tanh", [x], None, None)])  # Fusion's fields, as a tuple
+    (new,) = g.fuse([Fusion((n1, n2), "tanh", [x])])
     assert g.nodes == [new, n3] and new.scope == n2.scope and new.outputs[0].uses == [n3]
     assert x.uses == [n3, new] and n1.outputs[0].uses == []
     g.lint()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphc.ir import Graph, Node, Value
+from graphc.ir import Fusion, Graph, Node, Value
 from passes._base import Pass, PassResult
 
 __all__ = ["FuseMatMulAdd"]
@@ -21,7 +21,7 @@ class FuseMatMulAdd(Pass):
         # Keyed by id(): Node.__hash__ and Value.__hash__ are Python calls, id() is not.
         members = {id(n) for n in nodes}
         outputs = {id(v) for v in graph.outputs}
-        fusions: list[tuple] = []
+        fusions: list[Fusion] = []
         why_not = []
         for mm in nodes:
             if mm.op != "matmul":
@@ -31,10 +31,11 @@ class FuseMatMulAdd(Pass):
                 why_not.append(f"{mm.where()}: {found}")
                 continue
             # gemm takes the add's place and its output values (so its readers), and the
-            # matmul, read by the add alone, goes: nothing to rewire. A plain tuple of
-            # Fusion's fields: building the NamedTuple is a Python call per pair.
+            # matmul, read by the add alone, goes: nothing to rewire.
             add, bias = found
-            fusions.append(((mm, add), "gemm", [mm.inputs[0], mm.inputs[1], bias], None, mm.scope))
+            fusions.append(
+                Fusion((mm, add), "gemm", [mm.inputs[0], mm.inputs[1], bias], None, mm.scope)
+            )
         if not fusions:
             return PassResult(graph, False, "; ".join(why_not) or "no matmul nodes")
         # Every pair is found before the graph changes, then all are fused in one walk of
