@@ -86,8 +86,8 @@ def test_input_that_is_not_an_input_tensor():
     h = layers.Dense(3, name="te_nonin_h")(i)
     o = layers.Dense(2, name="te_nonin_o")(h)
     assert error_text(lambda: Model(h, o), GraphError) == (
-        'Model inputs must be tensors returned by graphc.Input(); received "te_nonin_h/add" '
-        "(shape (None, 3), dtype float32), produced by layer te_nonin_h (add). Pass the Input "
+        'Model inputs must be tensors returned by graphc.Input(); received "te_nonin_h/gemm" '
+        "(shape (None, 3), dtype float32), produced by layer te_nonin_h (gemm). Pass the Input "
         "tensor the graph starts from."
     )
 

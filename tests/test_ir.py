@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from recorded_layers import MatMulAdd
 
 import graphc
 from graphc import Input, Model, layers
@@ -64,11 +65,11 @@ def test_layer_call_records_nodes_with_scope():
     node = out.producer
     assert node.op == "relu"
     assert node.layer is d and node.top == (d, 0)
-    matmul = node.inputs[0].producer.inputs[0].producer
-    assert matmul.op == "matmul"
-    assert matmul.inputs[0] is i
-    assert isinstance(matmul.inputs[1], Parameter) and matmul.inputs[1] is d.kernel
-    assert matmul.where() == "ir_scope_d (matmul)"
+    gemm = node.inputs[0].producer  # x @ kernel + bias: one node on a rank-2 input
+    assert gemm.op == "gemm"
+    assert gemm.inputs[0] is i
+    assert isinstance(gemm.inputs[1], Parameter) and gemm.inputs[1] is d.kernel
+    assert gemm.where() == "ir_scope_d (gemm)"
 
 
 def test_tensor_type_and_format_shape():
@@ -227,13 +228,14 @@ def test_text_form_names_ops_shapes_and_params():
     lines = str(g).splitlines()
     assert lines[0] == "graph txt_model("
     assert lines[1] == "  %txt_in: float32[None, 3]"
-    assert lines[2] == ") -> (%txt_d2/add) {"
+    assert lines[2] == ") -> (%txt_d2/gemm) {"
     assert "  param %txt_d1/kernel: float32[3, 4]" in lines
     assert "  param %txt_d2/bias: float32[2]" in lines
-    assert "  %txt_d1/matmul: float32[None, 4] = matmul(%txt_in, %txt_d1/kernel)" in lines
-    assert "  %txt_d1/relu: float32[None, 4] = relu(%txt_d1/add)" in lines
+    gemm = "  %txt_d1/gemm: float32[None, 4] = gemm(%txt_in, %txt_d1/kernel, %txt_d1/bias)"
+    assert gemm in lines
+    assert "  %txt_d1/relu: float32[None, 4] = relu(%txt_d1/gemm)" in lines
     assert lines[-1] == "}"
-    assert repr(g) == "<Graph txt_model: 1 inputs, 5 nodes, 1 outputs>"
+    assert repr(g) == "<Graph txt_model: 1 inputs, 3 nodes, 1 outputs>"
 
 
 def test_text_form_shows_attrs():
@@ -480,7 +482,7 @@ def test_replace_op_hands_the_output_values_to_the_new_node():
 
 def test_replace_op_on_weights_keeps_graph_consumers():
     x = Input(shape=(3,), name="ir_replop_w_x")
-    dense = layers.Dense(2, name="ir_replop_dense")
+    dense = MatMulAdd(2, name="ir_replop_dense")
     Model(x, dense(x))
     g = Model(x, dense(x)).graph.clone()
     mm, add = g.nodes
@@ -494,8 +496,8 @@ def test_replace_op_on_weights_keeps_graph_consumers():
 
 def test_fuse_applies_every_fusion_in_one_walk():
     x = Input(shape=(3,), name="ir_fuse_x")
-    h = layers.Dense(3, name="ir_fuse_d1")(x)
-    o = layers.Dense(2, name="ir_fuse_d2")(h)
+    h = MatMulAdd(3, name="ir_fuse_d1")(x)
+    o = MatMulAdd(2, name="ir_fuse_d2")(h)
     g = Model(x, o).graph.clone()
     mm1, add1, mm2, add2 = g.nodes
     outs = add1.outputs + add2.outputs

@@ -7,7 +7,7 @@ import re
 
 from graphc import activations, initializers, ops
 from graphc.errors import ShapeError
-from graphc.ir import format_shape
+from graphc.ir import Value, format_shape
 from graphc.layers.base import (
     Layer,
     is_symbolic,
@@ -101,10 +101,24 @@ class Dense(Layer):
                 f"{format_shape(inputs.shape)}. A layer instance keeps the shape it was first "
                 "called with; create a new Dense for this input."
             )
-        # ops.matmul and ops.add, one call less each
-        x = apply("matmul", [inputs, self.kernel])
-        if self.use_bias:
-            x = apply("add", [x, self.bias])
+        kernel = self.kernel
+        bias = self.bias if self.use_bias else None
+        if (
+            bias is not None
+            and type(inputs) is Value  # recorded (an array runs matmul and add at once)
+            and len(inputs.shape) == 2
+            and inputs.dtype == kernel.dtype == bias.dtype
+        ):
+            # One gemm node where Keras's Dense calls matmul then add: half the nodes for
+            # shape inference, the summary and the export (it is ONNX's Gemm). The NumPy
+            # plan runs it as that matmul and that add (backends/numpy/executor.py), so
+            # training computes the same numbers, with the same generated code.
+            x = apply("gemm", [inputs, kernel, bias])
+        else:
+            # ops.matmul and ops.add, one call less each
+            x = apply("matmul", [inputs, kernel])
+            if bias is not None:
+                x = apply("add", [x, bias])
         activation = self.activation
         return x if activation is activations.linear else activation(x)
 

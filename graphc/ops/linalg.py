@@ -67,7 +67,9 @@ class MatMul(Op):
 class Gemm(Op):
     """``x @ w + b``: ``(n, k) @ (k, m) + (m,)``, lowered to ONNX ``Gemm``."""
 
-    name = "gemm"  # what passes.export.FuseMatMulAdd makes of a Dense's matmul + add
+    # What a Dense layer records on a rank-2 input, and passes.export.FuseMatMulAdd makes
+    # of other matmul + add pairs.
+    name = "gemm"
 
     def infer(self, attrs, x, w, b):
         if not (x.dtype == w.dtype == b.dtype):
@@ -90,13 +92,20 @@ class Gemm(Op):
             )
         return TensorType((x.shape[0], w.shape[1]), x.dtype)
 
+    # The matmul then the add, as MatMul's kernel and VJP compute them: the NumPy plan
+    # runs a gemm as those two steps (backends/numpy/executor.py), and these give the
+    # same numbers where a gemm runs alone.
     def kernel(self, attrs, x, w, b, *, ctx):
-        return x @ w + b
+        return product(x, w) + b
 
     def vjp(self, attrs, xs, ys, gys, needs, out):
         x, w, _ = xs
         g = gys[0]
-        return g @ w.T, x.T @ g, g.sum(axis=0)
+        return (
+            product(g, w.T) if needs[0] else None,
+            product(x.T, g) if needs[1] else None,
+            np.add.reduce(g, axis=0) if needs[2] else None,
+        )
 
     def lower(self, attrs, b, x, w, bias):
         # Every attribute written out: ONNX defaults are not graphc's business to rely on.

@@ -81,6 +81,30 @@ class _Step:
         self.frozen = self.op.frozen_means_inference and layer is not None and not layer.trainable
 
 
+def _plan_nodes(graph: Graph) -> Iterable[Node]:
+    """The graph's nodes as the plan runs them. A ``gemm`` (the one node a Dense layer
+    records for ``x @ W + b``) runs as the matmul and the add it stands for: the steps
+    the generated code writes inline and in place, and the numbers a matmul then an add
+    compute. Those two nodes are the plan's own: no graph holds them and no value lists
+    them in its ``uses``; the matmul's result is a value of the plan alone."""
+    for node in graph.nodes:
+        if node.op != "gemm":
+            yield node
+            continue
+        x, w, b = node.inputs
+        y = node.outputs[0]
+        xw = object.__new__(Value)
+        xw.shape, xw.dtype, xw.kind, xw.name = y.shape, y.dtype, "intermediate", y.name
+        xw.index, xw.uses, xw.layer, xw.data, xw._id = 0, [], None, None, node._id
+        for op, inputs, out in (("matmul", [x, w], xw), ("add", [xw, b], y)):
+            part = object.__new__(Node)
+            part.op, part.inputs, part.outputs, part.attrs = op, inputs, [out], {}
+            part.scope, part.meta, part._id = node.scope, {}, node._id  # ids: hashes
+            if out is xw:
+                xw.producer = part
+            yield part
+
+
 class Executor:
     """Runs ``graph``. ``trainable`` are the parameters that get gradients; ``watch`` are
     internal values whose arrays ``forward`` also returns (see ``forward(watched=)``).
@@ -112,7 +136,7 @@ class Executor:
         self.input_slots = [slot(v) for v in graph.inputs]
         self.leaves = []  # (slot, Value) for parameters and constants
         steps = []
-        for node in graph.nodes:
+        for node in _plan_nodes(graph):
             for v in node.inputs:
                 if v not in slots and v.kind in ("param", "const"):
                     self.leaves.append((slot(v), v))
