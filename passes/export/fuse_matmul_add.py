@@ -12,6 +12,8 @@ class FuseMatMulAdd(Pass):
     """``add(matmul(x, W), b)`` becomes ``gemm(x, W, b)`` (ONNX ``Gemm``) when valid:
     ``x`` has rank 2, ``W`` is a 2-D weight, ``b`` a 1-D weight with one entry per column
     of ``W``, all of one float dtype, and the matmul's result is read by that add alone.
+    A Dense layer records gemm itself on a rank-2 input; the pairs fused here come from
+    other layers (``ops.matmul(x, w) + b`` written out, an imported ONNX MatMul + Add).
     A Dense layer on rank-3 inputs keeps its MatMul and Add (Gemm is rank 2 only)."""
 
     name = "fuse_matmul_add"

@@ -174,6 +174,42 @@ def test_source_is_straight_line_python_with_the_dense_steps_inline():
     assert model.generated_source() == src  # the model-level accessor
 
 
+def test_a_dense_gemm_runs_as_the_matmul_and_add_it_stands_for():
+    """A Dense layer records one gemm on a rank-2 input; the plan runs it as a matmul and
+    an add: the same generated code and the same numbers, bit for bit, as the two ops
+    recorded by a layer that calls them, and the graph's values keep their readers."""
+    from recorded_layers import MatMulAdd
+
+    def build(dense):
+        graphc.utils.set_random_seed(5)
+        inputs = graphc.Input(shape=(6,))
+        x = dense(5, activation="relu")(inputs)
+        return graphc.Model(inputs, dense(3, activation="softmax")(x))
+
+    x = np.random.default_rng(0).standard_normal((40, 6)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.arange(40) % 3]
+    runs = []
+    for dense in (layers.Dense, MatMulAdd):
+        model = build(dense)
+        uses = [list(v.uses) for n in model.graph.nodes for v in n.inputs + n.outputs]
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+        history = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history["loss"]
+        source = model.generated_source()
+        runs.append((model, history, source))
+        assert [list(v.uses) for n in model.graph.nodes for v in n.inputs + n.outputs] == uses
+    (dense_model, dense_history, dense_source), (ops_model, ops_history, ops_source) = runs
+    assert [n.op for n in dense_model.graph.nodes] == ["gemm", "relu", "gemm", "softmax"]
+    assert [n.op for n in ops_model.graph.nodes][:3] == ["matmul", "add", "relu"]
+    assert dense_history == ops_history
+    for got, want in zip(dense_model.get_weights(), ops_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    def code(source):  # the comments name the layers, which differ
+        return [line for line in source.splitlines() if not line.lstrip().startswith("#")]
+
+    assert code(dense_source) == code(ops_source)
+
+
 def test_arrays_of_one_batch_survive_the_next():
     """Outputs, watched values and gradients handed out are never buffers the next batch
     writes into."""
