@@ -211,16 +211,47 @@ def keras_order_and_layers(graph: Graph) -> tuple[list, list]:
     """``(keras_node_order(graph), ordered_layers(graph after that order))``, walking the
     layer calls once when the Keras order is the order the graph has already (a chain,
     most models): the walk depends only on the nodes, their order and the outputs."""
-    keras_map = _keras_map(graph)
+    chain = _chain(graph)
+    if chain is not None:
+        # Keras's walk over a chain gives each call a depth one more than the next one's:
+        # calls, runs and layers are all in the chain's order, the walk is not needed.
+        order = _node_order(graph, chain)
+        keras_map = None
+    else:
+        keras_map = _keras_map(graph)
+        order = _node_order(graph, execution_order(graph, keras_map))
     before = graph.nodes
-    order = keras_node_order(graph, keras_map)
     same = order == before  # node by node identity (Node.__eq__ is identity): in C
     graph.nodes = order
     done = _CALLS.get(graph)
     if same and done is not None and done[1][0] is before:
         # The same nodes in the same order: the layer calls found on the way hold.
         _CALLS[graph] = (done[0], _calls_key(graph), done[2])
+    if chain is not None:
+        return order, [call.layer for call in chain]
     return order, ordered_layers(graph, keras_map if same else None)
+
+
+def _chain(graph: Graph) -> list | None:
+    """The layer calls when they make one chain (one input, one output, each call reading
+    one value, made by the call before it, no layer called twice), else None."""
+    calls, producer_call = layer_calls(graph)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        return None
+    if producer_call.get(graph.outputs[0]) is not calls[-1]:
+        return None
+    by_id = dict.get.__get__(producer_call)  # producer_call.get(v) is by_id(v._id)
+    before = calls[0]
+    if before.inputs:
+        return None
+    for call in itertools.islice(calls, 1, None):
+        ins = call.inputs
+        if len(ins) != 1 or by_id(ins[0]._id) is not before:
+            return None
+        before = call
+    if len({id(call.layer) for call in calls}) != len(calls):
+        return None
+    return calls
 
 
 def keras_node_order(graph: Graph, keras_map=None) -> list:
@@ -228,9 +259,14 @@ def keras_node_order(graph: Graph, keras_map=None) -> list:
     :func:`execution_order` (a topological order; ties and any call Keras would skip keep
     recording order). Running the nodes in this order changes state in Keras's order.
     ``graph.nodes`` is a topological order, as a graph keeps them (``Graph.toposort``)."""
+    return _node_order(graph, execution_order(graph, keras_map))
+
+
+def _node_order(graph: Graph, calls: list) -> list:
+    """:func:`keras_node_order` with the layer calls in the order they run."""
     import heapq
 
-    rank = {(id(c.layer), c.index): i for i, c in enumerate(execution_order(graph, keras_map))}
+    rank = {(id(c.layer), c.index): i for i, c in enumerate(calls)}
     nodes = graph.nodes
     far = len(rank)
     # Each node's key, (rank of its layer call, id): made in one pass, the nodes of one

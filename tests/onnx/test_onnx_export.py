@@ -185,6 +185,19 @@ def test_export_with_report_lists_each_pass_with_node_counts():
     assert export_with_report(model, optimize=False).passes == []
 
 
+def test_the_passes_result_is_linted_when_a_pass_changed_it(monkeypatch):
+    from graphc.ir import Graph
+
+    linted = []
+    lint = Graph.lint
+    monkeypatch.setattr(Graph, "lint", lambda g: linted.append(g.name) or lint(g))
+    export(MODELS["mlp_dropout"]())  # inference_mode removes the dropouts: linted
+    assert len(linted) == 1
+    # A graph no pass changed is a copy of the model's, checked when it was built.
+    export(MODELS["dense_relu"]())
+    assert len(linted) == 1
+
+
 def test_optimize_false_keeps_the_graph_as_recorded():
     model = MODELS["mlp_dropout"]()
     ops = [n.op_type for n in export(model, optimize=False).graph.node]
