@@ -551,7 +551,7 @@ def test_replace_all_uses_and_erase_on_weights_track_graph_consumers():
     assert g.consumers(w1) == [mm1]
     g.replace_all_uses(w1, w2)  # both matmuls now read the second kernel
     assert mm1.inputs[1] is w2 and g.consumers(w1) == [] and g.users(w2) == [mm2, mm1]
-    assert w1.uses == [] and w2.uses == []  # weights keep no global uses
+    assert not w1.uses and not w2.uses  # weights keep no global uses
     g.commit()
     assert g.parameters == [w2] and g.consumers(w2) == [mm1, mm2]
     g.replace_all_uses(mm1.outputs[0], g.inputs[0])

@@ -229,7 +229,7 @@ def set_weight_options(layer, **options) -> None:
     objects or functions) onto attributes of the same names, as Keras layers keep them."""
     for key, value in options.items():
         if value is None:  # the usual case: None stays None, and None is no layer
-            layer.__dict__[key] = None
+            _set_attribute(layer, key, None)  # not layer.__dict__: see Layer.__init__
             continue
         module = regularizers if key.endswith("_regularizer") else constraints
         setattr(layer, key, module.get(value))
@@ -370,6 +370,10 @@ class Layer:
     #: (`reverse=True`, `use_causal_mask=True`), which a saved config replays
     _call_options: Mapping = _NO_ENTRIES
 
+    #: The sub-layers tracked so far, in tracking order (a list of the layer's own from
+    #: the first one, ``_track_sublayer``; most layers have none).
+    _sublayers: tuple | list = ()
+
     #: A user's layer whose ``call`` takes ``training``: recorded with no mode given, it
     #: gets a ``TrainingProbe``, and is recorded once per mode if it branches on it.
     _PROBES_TRAINING = False
@@ -400,32 +404,38 @@ class Layer:
     def __init__(self, trainable=True, name=None, dtype=None, activity_regularizer=None, **kwargs):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string, received {type(name).__name__}")
-        # None of these holds a layer: set directly, past the tracking ``__setattr__``.
-        self.__dict__.update(
-            _sublayers=[],
-            _params=[],
-            # ``_added_losses`` (add_loss() values of the last eager call) and
-            # ``_symbolic_losses`` (those recorded by symbolic calls) are made by the
-            # first add_loss(), ``_activity_losses`` by the first call that has some:
-            # most layers never have any, and a model of thousands of layers would
-            # carry thousands of empty lists for the garbage collector to walk.
-            activity_regularizer=(
-                None if activity_regularizer is None else regularizers.get(activity_regularizer)
-            ),
-            _calls=[],  # (inputs, outputs) per symbolic call
-            _trainable=bool(trainable),
-            built=False,
-            dtype=(
-                "float32"  # _dtype_str("float32"), the usual case
-                if dtype is None
-                else "string"
-                if dtype == "string"
-                else _dtype_str(dtype or "float32")
-            ),
-            name=name or unique_name(_snake_case_of(type(self))),
+        # None of these holds a layer: set directly, past the tracking ``__setattr__``, and
+        # not through ``self.__dict__``, which would make the layer's dict a separate
+        # object (CPython keeps an instance's attributes inline until its ``__dict__`` is
+        # asked for): one object less per layer for the cyclic garbage collector to walk.
+        # ``_sublayers`` is made by the first sub-layer (``_track_sublayer``); the
+        # ``_added_losses`` (add_loss() values of the last eager call) and
+        # ``_symbolic_losses`` (those recorded by symbolic calls) by the first add_loss(),
+        # ``_activity_losses`` by the first call that has some: most layers never have
+        # any, and a model of thousands of layers would carry thousands of empty lists
+        # for the garbage collector to walk.
+        setattr_ = _set_attribute
+        setattr_(self, "_params", [])
+        setattr_(
+            self,
+            "activity_regularizer",
+            None if activity_regularizer is None else regularizers.get(activity_regularizer),
         )
+        setattr_(self, "_calls", [])  # (inputs, outputs) per symbolic call
+        setattr_(self, "_trainable", bool(trainable))
+        setattr_(self, "built", False)
+        setattr_(
+            self,
+            "dtype",
+            "float32"  # _dtype_str("float32"), the usual case
+            if dtype is None
+            else "string"
+            if dtype == "string"
+            else _dtype_str(dtype or "float32"),
+        )
+        setattr_(self, "name", name or unique_name(_snake_case_of(type(self))))
         if not kwargs:  # the usual case: none of the spellings below
-            self.__dict__["_batch_input_shape"] = None
+            setattr_(self, "_batch_input_shape", None)
             return
         # Keras 2 spellings that tutorials use on the first layer of a Sequential model.
         batch_shape = kwargs.pop("batch_input_shape", None)
@@ -436,9 +446,9 @@ class Layer:
             input_shape = (input_dim,)
         if input_shape is not None and batch_shape is None:
             batch_shape = (batch_size,) + tuple(input_shape)
-        self.__dict__["_batch_input_shape"] = (
-            tuple(batch_shape) if batch_shape is not None else None
-        )
+        if batch_shape is not None:
+            batch_shape = tuple(batch_shape)
+        setattr_(self, "_batch_input_shape", batch_shape)
         kwargs.pop("autocast", None)
         if kwargs:
             raise TypeError(
@@ -450,14 +460,8 @@ class Layer:
     def __setattr__(self, key, value):
         if isinstance(value, _TRACKED):  # a layer or a weight; most values are neither
             if isinstance(value, Layer):
-                subs = self.__dict__.get("_sublayers")
-                if (
-                    subs is not None
-                    and key != "_sublayers"
-                    and value not in subs
-                    and value is not self
-                ):
-                    subs.append(value)
+                if key != "_sublayers":
+                    _track_sublayer(self, value)
             elif value.layer is None:
                 # A Variable made by hand (``self.w = graphc.Variable(...)``) becomes one
                 # of this layer's weights, as Keras tracks variables assigned to attributes.
@@ -964,6 +968,19 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _track_sublayer(layer, sub) -> None:
+    """Add ``sub`` to ``layer``'s sub-layers (once; not the layer itself, nor before
+    ``Layer.__init__`` ran, which a subclass may call after setting attributes)."""
+    d = layer.__dict__
+    if sub is layer or "_params" not in d:
+        return
+    subs = d.get("_sublayers")
+    if subs is None:
+        subs = d["_sublayers"] = []
+    if sub not in subs:
+        subs.append(sub)
 
 
 #: What ``Layer.__setattr__`` tracks: sub-layers and weights made by hand.

@@ -39,6 +39,7 @@ from graphc.ir import format_shape
 from graphc.layers import serialization
 from graphc.layers.base import (
     Layer,
+    _track_sublayer,
     flatten_struct,
     to_snake_case,
 )
@@ -281,8 +282,8 @@ class StackedRNNCells(Layer):
                 )
         self.cells = list(cells)
         for cell in self.cells:
-            if isinstance(cell, Layer) and cell not in self._sublayers:
-                self._sublayers.append(cell)
+            if isinstance(cell, Layer):
+                _track_sublayer(self, cell)
 
     @property
     def state_size(self):
