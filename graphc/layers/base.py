@@ -377,9 +377,16 @@ class Layer:
     #: A user's layer whose ``call`` takes ``training``: recorded with no mode given, it
     #: gets a ``TrainingProbe``, and is recorded once per mode if it branches on it.
     _PROBES_TRAINING = False
+    #: A class defining a data descriptor (a read-only ``dtype`` property, say) under a
+    #: name ``Layer.__init__`` sets: that one writes its attributes into the instance's
+    #: dict, past the descriptor, as it always has; other layers keep them inline.
+    _INIT_IN_DICT = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls._INIT_IN_DICT = any(
+            hasattr(type(c.__dict__.get(k)), "__set__") for c in cls.__mro__ for k in _INIT_ATTRS
+        )
         cls._PROBES_TRAINING = not cls.__module__.startswith("graphc.") and (
             "training" in _call_parameters(cls)
         )
@@ -414,7 +421,7 @@ class Layer:
         # ``_activity_losses`` by the first call that has some: most layers never have
         # any, and a model of thousands of layers would carry thousands of empty lists
         # for the garbage collector to walk.
-        setattr_ = _set_attribute
+        setattr_ = _set_in_dict if self._INIT_IN_DICT else _set_attribute
         setattr_(self, "_params", [])
         setattr_(
             self,
@@ -986,6 +993,22 @@ def _track_sublayer(layer, sub) -> None:
 #: What ``Layer.__setattr__`` tracks: sub-layers and weights made by hand.
 _TRACKED = (Layer, Parameter)
 _set_attribute = object.__setattr__
+
+#: The attributes ``Layer.__init__`` sets.
+_INIT_ATTRS = (
+    "_params",
+    "activity_regularizer",
+    "_calls",
+    "_trainable",
+    "built",
+    "dtype",
+    "name",
+    "_batch_input_shape",
+)
+
+
+def _set_in_dict(obj, key, value) -> None:
+    obj.__dict__[key] = value
 
 
 def _is_shape(x) -> bool:

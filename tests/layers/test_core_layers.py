@@ -296,3 +296,18 @@ def test_a_dense_call_leaves_few_objects_for_the_garbage_collector():
     parent = layers.Dense(8)
     parent.inner = layers.Dense(4)  # tracked at the first sub-layer
     assert parent._sublayers == [parent.inner] and parent.inner._sublayers == ()
+
+
+def test_a_layer_with_a_read_only_dtype_property_still_initialises():
+    # Layer.__init__ writes such a layer's attributes into its dict, past the property,
+    # as before (other layers keep theirs inline).
+    class Wide(layers.Layer):
+        @property
+        def dtype(self):
+            return "float64"
+
+        def call(self, x):
+            return x
+
+    layer = Wide(name="wide")
+    assert layer.dtype == "float64" and layer.name == "wide" and not layer.built
