@@ -41,3 +41,23 @@ def test_many_names_of_one_base_stay_linear():
     names = [b.fresh("layer/const") for _ in range(20_000)]
     assert names[:3] == ["layer/const", "layer/const_1", "layer/const_2"]
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(
+    "bases",
+    [
+        ["d/kernel", "d/bias", "e/kernel"],  # all new: taken in one step
+        ["d/kernel", "d/kernel", "x"],  # repeated
+        ["x", "d/bias"],  # one already taken
+        ["", "t"],  # the empty base is named "t"
+    ],
+)
+def test_fresh_names_gives_what_fresh_gives_one_by_one(bases):
+    fast, slow = OnnxBuilder(), OnnxBuilder()
+    for b in (fast, slow):
+        b.reserve("x")
+        b.fresh("d")
+    assert fast.fresh_names(bases) == [slow.fresh(base) for base in bases]
+    # and the names after them too
+    for base in ("d/kernel", "x", "d", "t", "e/kernel"):
+        assert fast.fresh(base) == slow.fresh(base)

@@ -69,6 +69,19 @@ def _build(b: OnnxBuilder, drop_first: bool):
     return make_model(b, inputs, outputs, name="m")
 
 
+def test_records_describe_the_nodes_and_initializers():
+    b = OnnxBuilder(17).in_place()
+    add_initializers(b, [np.ones((3, 3), np.float32)], ["w"])
+    x = b.reserve("x")
+    h = b.op("MatMul", x, "w", where="d")
+    b.op("Split", h, b.const(np.array([1, 2]), "s"), outputs=2, axis=1)
+    b.op("Identity", h, out_names=["y"])
+    assert b.records == [(n.op_type, tuple(n.input), list(n.output)) for n in b.nodes]
+    assert b.initializer_names == [t.name for t in b.initializers]
+    add_initializers(b, [np.zeros(2, np.float32), np.array(["a"], object)], ["z", "t"])
+    assert b.initializer_names == [t.name for t in b.initializers]
+
+
 @pytest.mark.parametrize("edited", [False, True])
 def test_model_built_in_place_is_the_same_model(edited):
     plain = _build(OnnxBuilder(17), edited)

@@ -42,6 +42,13 @@ class OnnxBuilder:
         self.opset = int(opset)
         self.nodes: list = []
         self.initializers: list = []
+        #: ``(op_type, inputs, outputs)`` of each node ``op`` made and the name of each
+        #: initializer, as Python strings: the exporter's sweeps read these, as reading a
+        #: NodeProto's fields back from Python costs about as much as making it. They
+        #: describe ``nodes`` and ``initializers`` until someone edits those (the exporter
+        #: knows when its passes did).
+        self.records: list = []
+        self.initializer_names: list = []
         self._used: set[str] = set()
         # base -> the suffix ``fresh`` gave it last: names are never freed, so every
         # smaller one is taken and the search starts there (a layer emitting thousands of
@@ -79,6 +86,16 @@ class OnnxBuilder:
         self._last[base] = k
         return name
 
+    def fresh_names(self, bases: list) -> list:
+        """``[self.fresh(base) for base in bases]``; in one step when the bases differ and
+        none is taken (a model's weights, named by their layer paths)."""
+        used = self._used
+        if "" not in bases and len(set(bases)) == len(bases) and used.isdisjoint(bases):
+            used.update(bases)
+            self._last.update(dict.fromkeys(bases, 0))
+            return list(bases)
+        return [self.fresh(base) for base in bases]
+
     def reserve(self, name: str) -> str:
         """Claim an exact name (graph inputs and outputs)."""
         if name in self._used:
@@ -104,12 +121,14 @@ class OnnxBuilder:
         self.nodes.append(
             _make_node(op_type, inputs, outs, fresh(base + ".node"), attrs, self._node_field)
         )
+        self.records.append((op_type, inputs, outs))
         return outs[0] if outputs == 1 else outs
 
     def const(self, array, name: str | None = None, where: str = "") -> str:
         arr = np.asarray(array)
         n = self.fresh(name or (f"{where}/const" if where else "const"))
         self.initializers.append(tensor_proto(arr, n, self._initializer_field))
+        self.initializer_names.append(n)
         return n
 
     def subgraph(self, graph, inputs, outputs, name: str):
@@ -120,6 +139,7 @@ class OnnxBuilder:
 
         child = OnnxBuilder.__new__(OnnxBuilder)
         child.opset, child.nodes, child.initializers = self.opset, [], []
+        child.records, child.initializer_names = [], []
         child._model = child._node_field = child._initializer_field = None
         child._used, child._last = self._used, self._last  # one name table
         tensor_of = {v: child.fresh(v.name) for v in inputs}
@@ -337,42 +357,45 @@ def add_initializers(builder: OnnxBuilder, arrays: list, names: list) -> None:
     in place (``in_place``) with the plain numeric dtypes, the tensors are written as
     protobuf's wire format (dims, data_type, name, raw_data) and read in one call, as
     setting each field from Python costs more (a 5,000-layer Dense chain has 10,000)."""
+    builder.initializer_names.extend(names)
     field = builder._initializer_field
-    raw_types = _RAW_TYPES or _raw_types()
-    codes = [raw_types.get(a.dtype) for a in arrays]
-    if field is None or None in codes or sum([a.nbytes for a in arrays]) > _WIRE_BYTES:
+    parts: list | None = None
+    if field is not None and sum([a.nbytes for a in arrays]) <= _WIRE_BYTES:
+        raw_types = _RAW_TYPES or _raw_types()
+        # (dtype, shape, name length) -> the tensor's bytes before its name and between
+        # its name and raw data: a model's weights come in a few such frames.
+        frames: dict = {}
+        parts = []
+        extend = parts.extend
+        for a, name in zip(arrays, names):
+            encoded = name.encode()
+            key = (a.dtype, a.shape, len(encoded))
+            frame = frames.get(key)
+            if frame is None:
+                code = raw_types.get(a.dtype)
+                if code is None:
+                    parts = None
+                    break
+                frame = frames[key] = _tensor_frame(a.shape, code, len(encoded), a.nbytes)
+            extend((frame[0], encoded, frame[1], a.tobytes()))
+    if parts is None:
         builder.initializers.extend([tensor_proto(a, n, field) for a, n in zip(arrays, names)])
         return
-    varint = _varint
-    heads: dict = {}  # (shape, data_type) -> the dims and data_type fields
-    lengths: dict = {}  # n -> varint(n)
-    parts: list = []
-    extend = parts.extend
-    for a, name, code in zip(arrays, names, codes):
-        # TensorProto: dims = 1 (int64, one varint each), data_type = 2, name = 8,
-        # raw_data = 9; tensor_proto sets the name only when not empty.
-        key = (a.shape, code)
-        head = heads.get(key)
-        if head is None:
-            dims = b"".join([b"\x08" + varint(d) for d in a.shape])
-            head = heads[key] = dims + b"\x10" + varint(code)
-        encoded = name.encode()
-        raw = a.tobytes()
-        n_name, n_raw = len(encoded), len(raw)
-        name_len = lengths.get(n_name) or lengths.setdefault(n_name, varint(n_name))
-        raw_len = lengths.get(n_raw) or lengths.setdefault(n_raw, varint(n_raw))
-        if encoded:
-            size = len(head) + 2 + len(name_len) + n_name + len(raw_len) + n_raw
-            fields = (head, b"\x42", name_len, encoded, b"\x4a", raw_len, raw)
-        else:
-            size = len(head) + 1 + len(raw_len) + n_raw
-            fields = (head, b"\x4a", raw_len, raw)
-        # GraphProto.initializer = 5, then the tensor's length
-        extend((b"\x2a", lengths.get(size) or lengths.setdefault(size, varint(size))))
-        extend(fields)
     start = len(field)
     builder._model.graph.MergeFromString(b"".join(parts))
     builder.initializers.extend(field[start:])
+
+
+def _tensor_frame(shape: tuple, code: int, n_name: int, n_raw: int) -> tuple:
+    """A raw-data TensorProto as a GraphProto initializer (field 5, then its length),
+    around its name and raw data: the bytes before the name and those between the name
+    and the data. TensorProto: dims = 1 (int64, one varint each), data_type = 2, name =
+    8, raw_data = 9; ``tensor_proto`` sets the name only when not empty."""
+    head = b"".join([b"\x08" + _varint(d) for d in shape]) + b"\x10" + _varint(code)
+    name_field = b"\x42" + _varint(n_name) if n_name else b""
+    raw_field = b"\x4a" + _varint(n_raw)
+    size = len(head) + len(name_field) + n_name + len(raw_field) + n_raw
+    return b"\x2a" + _varint(size) + head + name_field, raw_field
 
 
 def lowering_context(

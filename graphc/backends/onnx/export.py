@@ -342,9 +342,10 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     for n in output_names:
         b.reserve(n)
     params, consts = leaves if leaves is not None else _leaves(graph)
-    fresh, asarray = b.fresh, np.asarray
-    arrays, names = [], []
-    for v in params + consts:
+    stored = params + consts
+    asarray = np.asarray
+    arrays, bases = [], []
+    for v in stored:
         # A weight is named by its layer path (``dense/kernel``), not by its Value name,
         # which a process counter makes unique (``dense/kernel_2`` when another model of
         # the process had a layer of that name): the same model, the same names.
@@ -354,9 +355,10 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
                 base = v.path
             except AttributeError:
                 pass
-        tensor_of[v] = t = fresh(base)
-        names.append(t)
+        bases.append(base)
         arrays.append(asarray(v.data))
+    names = b.fresh_names(bases)
+    tensor_of.update(zip(stored, names))
     add_initializers(b, arrays, names)
 
     live_outputs = set(graph.outputs)
@@ -427,8 +429,8 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
     # made it, otherwise (a graph input, a weight, a tensor already named) add an Identity.
     # Only the nodes from the first output's lowering on can make or read those tensors.
     starts = [born[tensor_of[v]] for v in graph.outputs if tensor_of.get(v) in born]
-    tail = b.nodes[min(starts) :] if starts else []
-    produced = {o for n in tail for o in n.output}
+    first = min(starts) if starts else len(b.records)
+    produced = {o for _, _, outs in b.records[first:] for o in outs}
     renames: dict = {}
     identities = []
     for v, want in zip(graph.outputs, output_names):
@@ -438,26 +440,33 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
         else:
             identities.append((t, want))
     if renames:
-        for n in tail:
+        for n in b.nodes[first:]:
             for j, t in enumerate(n.input):
                 if t in renames:
                     n.input[j] = renames[t]
             for j, t in enumerate(n.output):
                 if t in renames:
                     n.output[j] = renames[t]
+        b.records[first:] = [
+            (op, tuple([renames.get(t, t) for t in ins]), [renames.get(t, t) for t in outs])
+            for op, ins, outs in b.records[first:]
+        ]
         for v, t in tensor_of.items():  # values change, keys do not: no copy needed
             if t in renames:
                 tensor_of[v] = renames[t]
     for t, want in identities:
         b.op("Identity", renames.get(t, t), out_names=[want], where=want)
 
+    records = b.records  # the nodes (and initializers) as they are, until a sweep edits
     if optimize:
         # ONNX-level peepholes: channels-last lowerings leave inverse Transpose pairs
         # between convolutions, and weights transposed by a node can be stored transposed;
         # a BatchNormalization folds into the Conv/Gemm before it; weights re-laid out by
         # nodes are stored re-laid out; identical constants and nodes are merged (never
-        # two weights of the model, even equal ones).
+        # two weights of the model, even equal ones). A sweep runs only when the op types
+        # it rewrites were emitted; each would otherwise read every node to find out.
         from passes.onnx.peephole import (
+            FOLDABLE_OPS,
             cancel_transpose_pairs,
             fold_batch_norms,
             fold_constant_nodes,
@@ -465,13 +474,30 @@ def _lower(graph, opset: int, output_names: list, name: str, optimize: bool = Tr
             merge_duplicates,
         )
 
-        b.nodes[:], _ = cancel_transpose_pairs(b.nodes, output_names)
-        b.nodes[:], _ = fold_initializer_transposes(b.nodes, b.initializers, output_names)
-        b.nodes[:], _ = fold_constant_nodes(b.nodes, b.initializers, output_names)
-        b.nodes[:], _ = fold_batch_norms(b.nodes, b.initializers, output_names)
-        weights = {tensor_of[v] for v in params}
-        b.nodes[:], _ = merge_duplicates(b.nodes, b.initializers, output_names, keep=weights)
-    _drop_unused(b, output_names)
+        kinds = {op for op, _, _ in records}
+        changed = 0
+        if "Transpose" in kinds:
+            b.nodes[:], n = cancel_transpose_pairs(b.nodes, output_names)
+            changed += n
+            b.nodes[:], n = fold_initializer_transposes(b.nodes, b.initializers, output_names)
+            changed += n
+        if not kinds.isdisjoint(FOLDABLE_OPS):
+            b.nodes[:], n = fold_constant_nodes(b.nodes, b.initializers, output_names)
+            changed += n
+        if "BatchNormalization" in kinds:
+            b.nodes[:], n = fold_batch_norms(b.nodes, b.initializers, output_names)
+            changed += n
+        # The model's weights are the first initializers (``add_initializers`` above) and
+        # are never merged: only the constants after them are candidates. Nodes merge only
+        # when two read the same first input.
+        constants = b.initializers[len(params) :]
+        firsts = [ins[0] for _, ins, _ in records if ins] if not changed else None
+        if constants or firsts is None or len(set(firsts)) < len(firsts):
+            b.nodes[:], n = merge_duplicates(b.nodes, constants, output_names)
+            changed += n
+        if changed:
+            records = None
+    _drop_unused(b, output_names, records)
     inputs = [value_info(tensor_of[v], v.dtype, _onnx_shape(v.name, v.shape)) for v in graph.inputs]
     out_shapes = _symbolic_output_shapes(graph)
     outputs = [
@@ -537,19 +563,25 @@ def _leaves(graph) -> tuple[list, list]:
     return params, consts
 
 
-def _drop_unused(b, output_names) -> None:
+def _drop_unused(b, output_names, records=None) -> None:
     """Remove ONNX nodes and initializers that no output needs. A lowering emits all of
     an op's outputs (a recurrent op's sequence when only its final state is used), and
-    onnxruntime would compute them anyway."""
+    onnxruntime would compute them anyway. ``records``: the builder's ``records`` when
+    they and its ``initializer_names`` still describe the protos (else those are read)."""
+    if records is None or len(records) != len(b.nodes):
+        records = [(None, n.input, n.output) for n in b.nodes]
+        names = [t.name for t in b.initializers]
+    else:
+        names = b.initializer_names
     needed = set(output_names)
     kept = []
-    for node in reversed(b.nodes):
-        if not needed.isdisjoint(node.output):
+    for node, (_, ins, outs) in zip(reversed(b.nodes), reversed(records)):
+        if not needed.isdisjoint(outs):
             kept.append(node)
-            needed.update(node.input)
+            needed.update(ins)
             needed.discard("")  # an omitted optional input names nothing
     b.nodes[:] = kept[::-1]
-    b.initializers[:] = [t for t in b.initializers if t.name in needed]
+    b.initializers[:] = [t for t, name in zip(b.initializers, names) if name in needed]
 
 
 # ---- validation and writing --------------------------------------------------------------
