@@ -243,7 +243,7 @@ def _NodeProto():  # replaced by onnx's class itself on first use
     return _onnx()["NodeProto"]()
 
 
-#: The same templates keyed by ``(op_type, attrs.items(), their types)`` as given, for
+#: The same templates keyed by ``(op_type, *names, *values, *their types)`` as given, for
 #: attributes that are all scalars (a tuple's elements' types would not be in the key):
 #: one lookup per node instead of ``_attr_key``'s walk.
 _SCALAR_TEMPLATES: dict = {}
@@ -254,7 +254,10 @@ def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict, field=None
     """``onnx.helper.make_node(op_type, inputs, outputs, name=name, **attrs)``, made as
     a new element of the repeated field ``field`` when given."""
     if attrs:
-        fast = (op_type, tuple(attrs.items()), tuple(map(type, attrs.values())))
+        # One flat tuple (the names, the values, their types): no inner tuples to make,
+        # hash and compare element by element on each lookup.
+        values = attrs.values()
+        fast = (op_type, *attrs, *values, *map(type, values))
         try:
             template = _SCALAR_TEMPLATES.get(fast)
         except TypeError:  # an unhashable value (a list, an array)
@@ -277,7 +280,7 @@ def _make_node(op_type: str, inputs, outputs, name: str, attrs: dict, field=None
                     _TEMPLATES[key] = template
             if (
                 fast is not None
-                and _SCALAR_TYPES.issuperset(fast[2])
+                and _SCALAR_TYPES.issuperset(fast[1 + 2 * len(attrs) :])
                 and len(_SCALAR_TEMPLATES) < 10_000
             ):
                 _SCALAR_TEMPLATES[fast] = template
