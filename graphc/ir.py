@@ -162,6 +162,13 @@ class Value:
         return len(self.shape)
 
     @property
+    def ir_name(self) -> str:
+        """The value's name in the IR, unique in the process (``dense/matmul``,
+        ``dense/kernel_1``): what the text form, lint and errors call it. The same as
+        ``name``, except a weight's, whose ``name`` is Keras's short one (``kernel``)."""
+        return _VALUE_NAME.__get__(self)
+
+    @property
     def type(self) -> TensorType:
         # shape is a tuple and dtype a name already: no need for TensorType's checks.
         return tuple.__new__(TensorType, (self.shape, self.dtype))
@@ -316,6 +323,10 @@ def _weight_shape(shape: tuple) -> tuple:
 _NO_USES: Any = ()
 
 
+#: ``Value``'s own ``name`` slot, under ``Parameter``'s Keras ``name``.
+_VALUE_NAME: Any = Value.__dict__["name"]
+
+
 class Parameter(Value):
     """A weight: a Value that holds its array. Plays the part of a Keras ``Variable``.
 
@@ -354,8 +365,18 @@ class Parameter(Value):
         self._trainable = trainable
 
     @property
+    def name(self) -> str:
+        """Keras's ``Variable.name``: the weight's own name (``kernel``); ``path`` adds the
+        layer's (``dense/kernel``), ``ir_name`` is unique in the process."""
+        return self.short_name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        _VALUE_NAME.__set__(self, value)
+
+    @property
     def path(self) -> str:
-        return f"{self.layer.name}/{self.short_name}" if self.layer is not None else self.name
+        return f"{self.layer.name}/{self.short_name}" if self.layer is not None else self.ir_name
 
     @property
     def trainable(self) -> bool:
@@ -1199,15 +1220,17 @@ class Graph:
                 if p is not None and id(v) not in graph_inputs:
                     j = get(id(p))
                     if j is None:
-                        problems.append(f"{n.where()} reads {v.name}, produced outside the graph")
+                        problems.append(
+                            f"{n.where()} reads {v.ir_name}, produced outside the graph"
+                        )
                     elif j >= i:
-                        problems.append(f"{n.where()} reads {v.name} before it is produced")
+                        problems.append(f"{n.where()} reads {v.ir_name} before it is produced")
                 elif (
                     p is None and v.kind in ("input", "intermediate") and id(v) not in graph_inputs
                 ):
-                    problems.append(f"{n.where()} reads {v.name}, which is not a graph input")
+                    problems.append(f"{n.where()} reads {v.ir_name}, which is not a graph input")
                 if v.kind not in _LEAF_KINDS and n not in v.uses:
-                    problems.append(f"{v.name} does not list {n.where()} among its uses")
+                    problems.append(f"{v.ir_name} does not list {n.where()} among its uses")
             for k, out in enumerate(n.outputs):
                 if out.producer is not n or out.index != k:
                     problems.append(f"{out.name} does not point back to {n.where()}")
@@ -1279,10 +1302,10 @@ class Graph:
         lines += [f"  %{v.name}: {t(v)}" for v in self.inputs]
         lines.append(") -> (" + ", ".join(f"%{v.name}" for v in self.outputs) + ") {")
         for p in self.parameters:
-            lines.append(f"  param %{p.name}: {t(p)}")
+            lines.append(f"  param %{p.ir_name}: {t(p)}")
         for n in self.nodes:
             outs = ", ".join(f"%{o.name}: {t(o)}" for o in n.outputs)
-            ins = ", ".join(f"%{v.name}" for v in n.inputs)
+            ins = ", ".join(f"%{v.ir_name}" for v in n.inputs)
             attrs = "".join(f", {k}={v!r}" for k, v in sorted(n.attrs.items()))
             lines.append(f"  {outs} = {n.op}({ins}{attrs})")
         lines.append("}")

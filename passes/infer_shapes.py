@@ -143,7 +143,7 @@ class InferShapes(Pass):
                         or not all(dims_compatible(a, b) for a, b in zip(t.shape, v.shape))
                     ):
                         raise GraphError(
-                            f"{node.where()}: {v.name} is recorded as "
+                            f"{node.where()}: {v.ir_name} is recorded as "
                             f"{format_shape(v.shape)} {v.dtype} but the op rule gives "
                             f"{format_shape(t.shape)} {t.dtype}"
                         )

@@ -16,7 +16,7 @@ from graphc.ops.registry import apply
 def _constant_config(v):
     if isinstance(v, Value):
         raise NotImplementedError(
-            f"Cannot serialize an op on weight {v.name} outside a layer; wrap the "
+            f"Cannot serialize an op on weight {v.ir_name} outside a layer; wrap the "
             "computation in a custom layer that owns the weight."
         )
     return v.tolist()

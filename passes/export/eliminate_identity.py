@@ -33,7 +33,7 @@ class EliminateIdentity(Pass):
                     if graph.is_output(x)
                     else "weight"
                 )
-                kept.append(f"{node.where()} produces output {y.name!r} from {what} {x.name!r}")
+                kept.append(f"{node.where()} produces output {y.name!r} from {what} {x.ir_name!r}")
                 continue
             graph.replace_all_uses(y, x)
             graph.erase(node)

@@ -74,5 +74,5 @@ class FuseMatMulAdd(Pass):
             return "the add adds the result to itself"
         bias = b if a is y else a
         if bias.kind != "param" or bias.shape != (w.shape[1],) or bias.dtype != w.dtype:
-            return f"the added tensor {bias.name!r} is not a 1-D weight of {w.shape[1]} entries"
+            return f"the added tensor {bias.ir_name!r} is not a 1-D weight of {w.shape[1]} entries"
         return add, bias

@@ -142,7 +142,7 @@ class OnnxBuilder:
         child.records, child.initializer_names = [], []
         child._model = child._node_field = child._initializer_field = None
         child._used, child._last = self._used, self._last  # one name table
-        tensor_of = {v: child.fresh(v.name) for v in inputs}
+        tensor_of = {v: child.fresh(v.ir_name) for v in inputs}
         lower_nodes(child, graph, tensor_of)
         out_names = []
         for v in outputs:
@@ -172,8 +172,8 @@ def lower_nodes(b: "OnnxBuilder", graph, tensor_of: dict) -> None:
         for v in node.inputs:
             if v not in tensor_of:
                 if v.kind not in ("param", "const"):
-                    raise ValueError(f"{node.where()}: reads {v.name!r}, which the body lacks")
-                tensor_of[v] = b.const(np.asarray(v.data), v.name)
+                    raise ValueError(f"{node.where()}: reads {v.ir_name!r}, which the body lacks")
+                tensor_of[v] = b.const(np.asarray(v.data), v.ir_name)
         ins = [tensor_of[v] for v in node.inputs]
         if op.training_only:
             tensor_of[node.outputs[0]] = ins[0]
