@@ -354,7 +354,8 @@ class Parameter(Value):
         base = (f"{layer.name}/{name}" if layer is not None else name) or "value"
         k = _value_names.get(base, 0)
         _value_names[base] = k + 1
-        self.name = base if k == 0 else f"{base}_{k}"
+        # the IR's unique name, in Value's slot (``name`` is Keras's short one here)
+        _VALUE_NAME.__set__(self, base if k == 0 else f"{base}_{k}")
         self.producer = None
         self.index = 0
         self.uses = _NO_USES
@@ -1300,7 +1301,7 @@ class Graph:
 
         lines = [f"graph {self.name}("]
         lines += [f"  %{v.name}: {t(v)}" for v in self.inputs]
-        lines.append(") -> (" + ", ".join(f"%{v.name}" for v in self.outputs) + ") {")
+        lines.append(") -> (" + ", ".join(f"%{v.ir_name}" for v in self.outputs) + ") {")
         for p in self.parameters:
             lines.append(f"  param %{p.ir_name}: {t(p)}")
         for n in self.nodes:

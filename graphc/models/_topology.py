@@ -240,13 +240,12 @@ def _chain(graph: Graph) -> list | None:
         return None
     if producer_call.get(graph.outputs[0]) is not calls[-1]:
         return None
-    by_id = dict.get.__get__(producer_call)  # producer_call.get(v) is by_id(v._id)
     before = calls[0]
     if before.inputs:
         return None
     for call in itertools.islice(calls, 1, None):
         ins = call.inputs
-        if len(ins) != 1 or by_id(ins[0]._id) is not before:
+        if len(ins) != 1 or producer_call.get(ins[0]) is not before:
             return None
         before = call
     if len({id(call.layer) for call in calls}) != len(calls):
